@@ -1,0 +1,1 @@
+"""One module per CLI command; each stays thin and calls the library."""

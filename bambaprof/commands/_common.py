@@ -1,0 +1,72 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Optional
+
+import click
+
+from .._io import write_text_atomic
+from ..report.tables import FORMATS
+
+
+def format_option(choices=FORMATS, default: str = "table") -> Callable:
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True,
+        help="Output format.",
+    )
+
+
+def output_option() -> Callable:
+    return click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+        help="Write the result to this file (atomically) instead of standard output.",
+    )
+
+
+def device_option() -> Callable:
+    return click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+        help="Where to run: auto picks CUDA when a GPU is visible, else the CPU.",
+    )
+
+
+def resolve_device(device: str) -> str:
+    from ..errors import UsageError
+    from ..ssm.capabilities import cuda_available
+
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible")
+    return device
+
+
+def emit(text: str, output: Optional[str]) -> None:
+    """Print ``text`` to stdout, or write it atomically to ``output`` and say so on stderr."""
+    if output:
+        path = write_text_atomic(output, text)
+        click.echo(f"wrote {path}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+class _Silent:
+    """Stand-in for a progress bar when stderr is not a terminal."""
+
+    def __enter__(self) -> "_Silent":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def progress(label: str, total: int) -> Any:
+    """A progress bar on stderr, shown only when stderr is a terminal (so pipes stay clean)."""
+    if not sys.stderr.isatty():
+        return _Silent()
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)

@@ -1,0 +1,135 @@
+"""The Bamba decoder: embeddings, Mamba2 or attention blocks, gated MLPs, LM head.
+
+Parameter names follow Hugging Face's ``BambaForCausalLM``
+(``model.layers.N.mamba.in_proj.weight``, ``...self_attn.q_proj.weight``,
+``...feed_forward.gate_proj.weight``) so checkpoints map directly.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import nn
+
+from ..ssm import Variant, get_variant
+from .attention import Attention
+from .cache import ModelCache
+from .config import BambaConfig
+from .mixer import Mamba2Mixer
+from .mlp import GatedMLP
+from .norm import RMSNorm
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm residual block: mixer (Mamba2 or attention), then the gated MLP."""
+
+    def __init__(self, config: BambaConfig, layer_type: str, variant: Variant) -> None:
+        super().__init__()
+        self.layer_type = layer_type
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        if layer_type == "attention":
+            self.self_attn = Attention(config)
+        else:
+            self.mamba = Mamba2Mixer(config, variant)
+        self.pre_ff_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.feed_forward = GatedMLP(config.hidden_size, config.intermediate_size)
+
+    def forward(self, hidden: torch.Tensor, cache=None, offset: int = 0) -> torch.Tensor:
+        mixer = self.self_attn if self.layer_type == "attention" else self.mamba
+        hidden = hidden + mixer(self.input_layernorm(hidden), cache, offset)
+        return hidden + self.feed_forward(self.pre_ff_layernorm(hidden))
+
+
+class BambaBackbone(nn.Module):
+    """Embeddings, decoder layers and the final norm (HF's ``model.`` prefix)."""
+
+    def __init__(self, config: BambaConfig, variant: Variant) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config, t, variant) for t in config.layer_types())
+        self.final_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+
+class BambaForCausalLM(nn.Module):
+    """A Bamba-compatible causal language model whose SSM layers use ``variant``."""
+
+    def __init__(self, config: BambaConfig, variant: Union[str, Variant] = "default") -> None:
+        super().__init__()
+        self.config = config
+        self.variant = get_variant(variant) if isinstance(variant, str) else variant
+        self.model = BambaBackbone(config, self.variant)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def new_cache(self) -> ModelCache:
+        """An empty generation cache for this model."""
+        return ModelCache.for_layers(self.config.layer_types())
+
+    def set_variant(self, variant: Union[str, Variant]) -> None:
+        """Swap the SSD core of every Mamba2 layer (weights are untouched)."""
+        v = get_variant(variant) if isinstance(variant, str) else variant
+        self.variant = v
+        for layer in self.model.layers:
+            if layer.layer_type == "mamba":
+                layer.mamba.variant = v
+
+    def forward(
+        self, input_ids: torch.Tensor, cache: Optional[ModelCache] = None, last_logits_only: bool = False
+    ) -> torch.Tensor:
+        """Logits ``(b, L, vocab)`` (or ``(b, 1, vocab)`` with ``last_logits_only``).
+
+        With ``cache``, the call continues from ``cache.seqlen_offset`` and
+        advances it: a prefill when the cache is empty, one token after that.
+        """
+        offset = cache.seqlen_offset if cache is not None else 0
+        hidden = self.model.embed_tokens(input_ids)
+        for i, layer in enumerate(self.model.layers):
+            hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
+        hidden = self.model.final_layernorm(hidden)
+        if last_logits_only:
+            hidden = hidden[:, -1:]
+        if cache is not None:
+            cache.seqlen_offset += input_ids.shape[1]
+        return self.lm_head(hidden)
+
+
+@torch.no_grad()
+def init_weights(model: BambaForCausalLM, seed: int = 0) -> BambaForCausalLM:
+    """Seeded random weights: normal(0, initializer_range) for linear and embedding
+    weights, zero biases, unit norms, uniform conv kernels, and the Mamba2
+    initialisation for ``dt_bias``, ``A_log`` and ``D``. Same seed, same weights,
+    on any device of the same kind."""
+    cfg = model.config
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    std = cfg.initializer_range
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.normal_(0.0, std, generator=gen)
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.Conv1d):
+            bound = 1.0 / (module.kernel_size[0] ** 0.5)
+            module.weight.uniform_(-bound, bound, generator=gen)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, RMSNorm):
+            module.weight.fill_(1.0)
+        if isinstance(module, Mamba2Mixer):
+            module.init_ssm_parameters(cfg, gen)
+    return model
+
+
+def build_model(
+    config: BambaConfig,
+    variant: Union[str, Variant] = "default",
+    seed: int = 0,
+    device: Union[str, torch.device] = "cpu",
+) -> BambaForCausalLM:
+    """Create the model directly on ``device`` with seeded weights in ``config.dtype``, in eval mode."""
+    with torch.device(device):
+        model = BambaForCausalLM(config, variant)
+    init_weights(model, seed)
+    return model.to(config.torch_dtype).eval()

@@ -1,0 +1,118 @@
+"""The Mamba2 mixer block, with a pluggable SSD core.
+
+``in_proj`` -> (gate z, conv input xBC, dt); depthwise causal ``conv1d`` over
+xBC; SiLU; split into x, B, C; the SSD core (a :class:`~bambaprof.ssm.Variant`);
+gated RMSNorm with z; ``out_proj``. With a cache, a prefill records the conv
+inputs and the final SSM state, and later single-token calls use the
+variant's decode step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import BambaprofError
+from ..ssm import Variant
+from .cache import MambaLayerCache
+from .config import BambaConfig
+from .norm import RMSNormGated
+
+
+class Mamba2Mixer(nn.Module):
+    """One Mamba2 mixer; ``variant`` is the SSD core it calls."""
+
+    def __init__(self, config: BambaConfig, variant: Variant) -> None:
+        super().__init__()
+        self.variant = variant
+        self.n_heads = config.mamba_n_heads
+        self.head_dim = config.mamba_d_head
+        self.n_groups = config.mamba_n_groups
+        self.d_state = config.mamba_d_state
+        self.d_conv = config.mamba_d_conv
+        self.chunk_size = config.mamba_chunk_size
+        self.intermediate = config.mamba_intermediate
+        self.conv_dim = config.conv_dim
+        self.dt_limit = tuple(config.time_step_limit)
+        self.in_proj = nn.Linear(
+            config.hidden_size, self.intermediate + self.conv_dim + self.n_heads, bias=config.mamba_proj_bias
+        )
+        self.conv1d = nn.Conv1d(
+            self.conv_dim, self.conv_dim, kernel_size=self.d_conv, groups=self.conv_dim,
+            padding=self.d_conv - 1, bias=config.mamba_conv_bias,
+        )
+        self.dt_bias = nn.Parameter(torch.zeros(self.n_heads))
+        self.A_log = nn.Parameter(torch.zeros(self.n_heads))
+        self.D = nn.Parameter(torch.ones(self.n_heads))
+        self.norm = RMSNormGated(self.intermediate, eps=config.rms_norm_eps)
+        self.out_proj = nn.Linear(self.intermediate, config.hidden_size, bias=config.mamba_proj_bias)
+
+    @torch.no_grad()
+    def init_ssm_parameters(self, config: BambaConfig, generator: torch.Generator) -> None:
+        """Mamba2 initialisation: dt log-uniform in [time_step_min, time_step_max] stored as
+        softplus-inverse in ``dt_bias``; ``A`` uniform in ``A_init_range`` stored as ``log A``; D = 1."""
+        dev = self.dt_bias.device
+        u = torch.rand(self.n_heads, generator=generator, device=dev, dtype=torch.float32)
+        lo, hi = math.log(config.time_step_min), math.log(config.time_step_max)
+        dt = torch.exp(u * (hi - lo) + lo).clamp(min=config.time_step_floor)
+        self.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        a_lo, a_hi = config.A_init_range
+        A = torch.rand(self.n_heads, generator=generator, device=dev, dtype=torch.float32) * (a_hi - a_lo) + a_lo
+        self.A_log.copy_(torch.log(A))
+        self.D.fill_(1.0)
+
+    def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0) -> torch.Tensor:
+        b, L, _ = hidden.shape
+        proj = self.in_proj(hidden)
+        gate, xBC, dt = proj.split([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
+        A = -torch.exp(self.A_log.float())
+        decoding = cache is not None and cache.ssm_state is not None
+        if decoding:
+            if L != 1:
+                raise BambaprofError("mixer: a multi-token step after a cached prefix is not supported")
+            y = self._decode(xBC[:, 0], dt[:, 0], A, cache, offset)[:, None]
+        else:
+            y = self._prefill(xBC, dt, A, cache)
+        y = self.norm(y.reshape(b, L, self.intermediate), gate)
+        return self.out_proj(y.to(hidden.dtype))
+
+    def _split_xbc(self, xBC: torch.Tensor):
+        x, B, C = xBC.split([self.intermediate, self.n_groups * self.d_state, self.n_groups * self.d_state], dim=-1)
+        lead = xBC.shape[:-1]
+        return (
+            x.reshape(*lead, self.n_heads, self.head_dim),
+            B.reshape(*lead, self.n_groups, self.d_state),
+            C.reshape(*lead, self.n_groups, self.d_state),
+        )
+
+    def _prefill(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: Optional[MambaLayerCache]):
+        L = xBC.shape[1]
+        channels_first = xBC.transpose(1, 2)  # (b, conv_dim, L)
+        if cache is not None:
+            cache.conv_state = F.pad(channels_first, (max(self.d_conv - L, 0), 0))[..., -self.d_conv:].contiguous()
+        xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
+        x, B, C = self._split_xbc(xBC)
+        y, final = self.variant(
+            x, dt, A, B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
+            dt_limit=self.dt_limit, return_final_state=cache is not None,
+        )
+        if cache is not None:
+            cache.ssm_state = final
+        return y
+
+    def _decode(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: MambaLayerCache, offset: int):
+        conv_state = torch.cat([cache.conv_state[..., 1:], xBC[..., None]], dim=-1)  # (b, conv_dim, d_conv)
+        cache.conv_state = conv_state
+        xBC = (conv_state * self.conv1d.weight[:, 0, :]).sum(dim=-1)
+        if self.conv1d.bias is not None:
+            xBC = xBC + self.conv1d.bias
+        x, B, C = self._split_xbc(F.silu(xBC).to(dt.dtype))
+        y, cache.ssm_state = self.variant.decode(
+            cache.ssm_state, x, dt, A, B, C, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
+            dt_limit=self.dt_limit, chunk_size=self.chunk_size, position=offset,
+        )
+        return y

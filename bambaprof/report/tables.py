@@ -1,0 +1,89 @@
+"""Rows of results rendered as a terminal table (tabulate), JSON or CSV.
+
+Rows are dicts. Columns choose and label what a table shows; JSON and CSV
+carry every field of every row. ``None`` is an unknown value: an empty cell
+in tables and CSV, ``null`` in JSON (never a made-up number).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from tabulate import tabulate
+
+from ..errors import UsageError
+
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the row key, its header, and an optional cell formatter."""
+
+    key: str
+    header: str
+    fmt: Optional[Callable[[Any], str]] = None
+
+
+def sci(value: Any) -> str:
+    """Scientific notation with 2 decimals (``1.23e-05``); unknown as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.2e}"
+
+
+def yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return str(obj)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/nan
+    return value
+
+
+def render_rows(
+    rows: Sequence[Dict[str, Any]],
+    fmt: str = "table",
+    columns: Optional[Sequence[Column]] = None,
+    meta: Optional[Dict[str, Any]] = None,
+) -> str:
+    """Render ``rows`` as ``fmt`` (``table``, ``json`` or ``csv``); returns text ending in a newline.
+
+    ``meta`` (JSON only) wraps the rows as ``{**meta, "rows": rows}``.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "json":
+        clean = [{k: _finite(v) for k, v in r.items()} for r in rows]
+        payload: Any = {**meta, "rows": clean} if meta is not None else clean
+        return json.dumps(payload, indent=2, default=_json_default) + "\n"
+    if fmt == "csv":
+        keys: List[str] = []
+        for r in rows:
+            keys.extend(k for k in r if k not in keys)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
+        return buf.getvalue()
+    cols = list(columns) if columns else [Column(k, k) for k in (rows[0] if rows else {})]
+    body = [
+        [("" if r.get(c.key) is None else (c.fmt(r.get(c.key)) if c.fmt else r.get(c.key))) for c in cols]
+        for r in rows
+    ]
+    return tabulate(body, headers=[c.header for c in cols], tablefmt="simple", disable_numparse=True) + "\n"

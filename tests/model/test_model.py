@@ -1,0 +1,117 @@
+"""The Bamba decoder: presets, overrides, seeded weights, variants, cached generation."""
+
+import pytest
+import torch
+
+from bambaprof.errors import UsageError
+from bambaprof.model import PRESETS, build_model, generate, preset
+
+torch.set_num_threads(1)
+
+
+def test_bamba_9b_preset_has_the_published_shapes():
+    c = PRESETS["bamba-9b"]
+    assert (c.hidden_size, c.num_hidden_layers, c.attn_layer_indices) == (4096, 32, (9, 18, 27))
+    assert (c.mamba_n_heads, c.mamba_d_head, c.mamba_d_state, c.mamba_n_groups) == (128, 64, 128, 1)
+    assert (c.mamba_chunk_size, c.mamba_d_conv, c.mamba_expand) == (256, 4, 2)
+    assert c.mamba_intermediate == 8192 and c.conv_dim == 8192 + 2 * 128
+
+
+def test_overrides_match_the_study_setup():
+    c = preset("bamba-9b", layers=4, attention=False, chunk_size=128, dtype="bf16")
+    assert c.num_hidden_layers == 4 and c.attn_layer_indices == () and c.layer_types() == ["mamba"] * 4
+    assert c.mamba_chunk_size == 128 and c.torch_dtype == torch.bfloat16
+    assert preset("bamba-9b", layers=12).attn_layer_indices == (9,)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(name="huge"), "unknown preset"),
+        (dict(name="tiny", layers=0), "--layers must be positive"),
+        (dict(name="tiny", chunk_size=0), "chunk size must be positive"),
+        (dict(name="tiny", dtype="int8"), "unknown dtype"),
+        (dict(name="tiny", mamba_n_groups=3), "multiple of groups"),
+    ],
+)
+def test_bad_overrides(kwargs, match):
+    with pytest.raises(UsageError, match=match):
+        preset(kwargs.pop("name"), **kwargs)
+
+
+def test_seeded_weights_are_reproducible_and_mamba2_initialised():
+    cfg = preset("tiny")
+    a, b, c = build_model(cfg, seed=1), build_model(cfg, seed=1), build_model(cfg, seed=2)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(sa["lm_head.weight"], sc["lm_head.weight"])
+    mixer = a.model.layers[0].mamba
+    dt = torch.nn.functional.softplus(mixer.dt_bias.float())
+    assert dt.min() >= 1e-3 * 0.999 and dt.max() <= 0.1 * 1.001
+    A = torch.exp(mixer.A_log.float())
+    assert A.min() >= 1.0 and A.max() <= 16.0
+    assert "model.layers.1.self_attn.q_proj.weight" in sa  # HF parameter names
+    assert "model.layers.0.mamba.in_proj.weight" in sa
+
+
+def test_prefill_shapes_and_variants_agree():
+    cfg = preset("tiny")
+    ids = torch.randint(0, cfg.vocab_size, (2, 37), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        m = build_model(cfg, "reference")
+        ref = m(ids)
+        assert ref.shape == (2, 37, cfg.vocab_size)
+        for name in ["default", "default-optimized"]:
+            m.set_variant(name)
+            torch.testing.assert_close(m(ids), ref, rtol=1e-4, atol=1e-4)
+        m.set_variant("independent")
+        assert (m(ids) - ref).abs().max() > 1e-6  # 37 tokens span 3 chunks of 16
+
+
+@pytest.mark.parametrize("variant", ["default", "independent", "reference"])
+@pytest.mark.parametrize("attention", [True, False])
+def test_cached_generation_matches_recomputation(variant, attention):
+    cfg = preset("tiny", attention=attention)
+    m = build_model(cfg, variant, seed=3)
+    ids = torch.randint(0, cfg.vocab_size, (2, 13), generator=torch.Generator().manual_seed(1))
+    seen = []
+    with_cache = generate(m, ids, 6, use_cache=True, keep_logits=True, on_token=seen.append)
+    without = generate(m, ids, 6, use_cache=False, keep_logits=True)
+    assert seen == list(range(6))
+    assert with_cache.tokens.shape == (2, 19) and torch.equal(with_cache.tokens, without.tokens)
+    for a, b in zip(with_cache.step_logits, without.step_logits):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_prefill_then_decode_equals_full_prefill_at_model_level():
+    cfg = preset("tiny")
+    m = build_model(cfg, "default", seed=4)
+    ids = torch.randint(0, cfg.vocab_size, (1, 20), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = m(ids)
+        cache = m.new_cache()
+        steps = [m(ids[:, :15], cache=cache)[:, -1]]
+        for t in range(15, 20):
+            steps.append(m(ids[:, t:t + 1], cache=cache)[:, -1])
+    assert cache.seqlen_offset == 20
+    torch.testing.assert_close(torch.stack(steps[:-1], 1), full[:, 14:19], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(steps[-1], full[:, 19], rtol=1e-4, atol=1e-4)
+
+
+def test_multi_token_continuation_is_a_clear_error():
+    from bambaprof.errors import BambaprofError
+
+    cfg = preset("tiny", attention=False)
+    m = build_model(cfg)
+    cache = m.new_cache()
+    with torch.no_grad():
+        m(torch.zeros(1, 4, dtype=torch.long), cache=cache)
+        with pytest.raises(BambaprofError, match="multi-token step"):
+            m(torch.zeros(1, 2, dtype=torch.long), cache=cache)
+
+
+def test_bf16_model_runs():
+    m = build_model(preset("tiny", dtype="bf16"))
+    with torch.no_grad():
+        out = m(torch.zeros(1, 5, dtype=torch.long))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()

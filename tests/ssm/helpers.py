@@ -1,0 +1,33 @@
+"""Random SSD inputs for tests."""
+
+import torch
+
+
+def ssd_inputs(b=2, L=37, h=4, p=8, g=2, n=16, dtype=torch.float64, seed=0, device="cpu",
+               initial_state=False, with_D=True, with_bias=True):
+    gen = torch.Generator().manual_seed(seed)
+
+    def r(*s):
+        return torch.randn(*s, generator=gen, dtype=torch.float64)
+
+    inp = dict(
+        x=r(b, L, h, p).to(dtype),
+        dt=(0.5 * r(b, L, h)).to(dtype),
+        A=-(0.5 + 4 * torch.rand(h, generator=gen, dtype=torch.float64)),
+        B=r(b, L, g, n).to(dtype),
+        C=r(b, L, g, n).to(dtype),
+        D=r(h) if with_D else None,
+        dt_bias=r(h) - 2.0 if with_bias else None,
+        initial_state=r(b, h, p, n) if initial_state else None,
+    )
+    return {k: (v.to(device) if v is not None else None) for k, v in inp.items()}
+
+
+def rel_err(a, ref):
+    a, ref = a.double(), ref.double()
+    return ((a - ref).norm() / ref.norm()).item()
+
+
+def run(variant, inp, chunk, **kw):
+    return variant(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], chunk, D=inp["D"],
+                   dt_bias=inp["dt_bias"], initial_state=inp["initial_state"], return_final_state=True, **kw)
