@@ -6,6 +6,7 @@ from typing import List, Optional, Tuple
 
 import click
 
+from .._env import environment
 from ..errors import BambaprofError, UsageError
 from ..model.config import parse_dtype, preset, preset_names
 from ..report.tables import Column, render_rows, sci, yes_no
@@ -101,7 +102,7 @@ def check_command(variant_names, preset_name, batch, seq_len, chunk_size, heads,
         rows = check_variants(variants, shapes, torch_dtype, dev, seed, initial_state,
                               progress=lambda _label: bar.update(1))
     meta = {"device": dev, "dtype": str(torch_dtype).replace("torch.", ""), "seed": seed,
-            "initial_state": initial_state}
+            "initial_state": initial_state, "environment": environment(dev)}
     emit(render_rows([r.to_dict() for r in rows], fmt, COLUMNS, meta=meta), output)
     bad = failed(rows)
     if bad:

@@ -112,9 +112,15 @@ def chunked_forward(
     A_cumsum = cumsum(Adt, -1)
 
     # 1. Intra-chunk (diagonal blocks): C_l . B_s, masked by the decay L[l, s].
+    # FMS binds the broadcast products to names (G_intermediate, M_intermediate,
+    # C_times_states below), so they stay alive until the function returns; keeping
+    # them alive here too reproduces its peak memory (about 54 GB for one Bamba-9B
+    # mixer at 1 x 2048 tokens) and not just its arithmetic.
     decay = torch.exp(segment_sum(Adt, cumsum))  # (b, h, c, l, s)
-    G = (Ch[:, :, :, None, :, :] * Bh[:, :, None, :, :, :]).sum(dim=-1)  # (b, c, l, s, h)
-    M = (G[..., None] * decay.permute(0, 2, 3, 4, 1)[..., None]).sum(dim=-1)  # (b, c, l, s, h)
+    G_intermediate = Ch[:, :, :, None, :, :] * Bh[:, :, None, :, :, :]  # (b, c, l, s, h, n)
+    G = G_intermediate.sum(dim=-1)  # (b, c, l, s, h)
+    M_intermediate = G[..., None] * decay.permute(0, 2, 3, 4, 1)[..., None]
+    M = M_intermediate.sum(dim=-1)  # (b, c, l, s, h)
     y_diag = (M[..., None] * xs[:, :, None]).sum(dim=3)  # (b, c, l, h, p)
 
     # 2. State at the end of each chunk, from that chunk's inputs alone.
@@ -147,13 +153,16 @@ def chunked_forward(
 
     # 4. Inter-chunk (off-diagonal blocks): C_l . state entering the chunk, decayed to l.
     state_decay_out = torch.exp(A_cumsum).permute(0, 2, 3, 1)  # (b, c, l, h)
-    y_off = (Ch[..., None, :] * entering[:, :, None]).sum(dim=-1) * state_decay_out[..., None]
+    C_times_states = Ch[..., None, :] * entering[:, :, None]  # (b, c, l, h, p, n)
+    y_off = C_times_states.sum(dim=-1) * state_decay_out[..., None]
 
     y = (y_diag + y_off).reshape(batch, -1, nheads, headdim)
     if d_residual is not None:
         y = y + d_residual
     y = y[:, :seqlen]
-    return y.to(x.dtype), (final_state if return_final_state else None)
+    out = y.to(x.dtype), (final_state if return_final_state else None)
+    del G_intermediate, M_intermediate, C_times_states  # released only now, as in FMS
+    return out
 
 
 def chunked_step(

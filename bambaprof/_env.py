@@ -1,0 +1,51 @@
+"""The software and hardware a result was measured on, for result files."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from typing import Dict, Optional
+
+
+def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
+    """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, and the device name.
+
+    Values that cannot be known here (no GPU, no Triton) are ``None``.
+    """
+    import torch
+
+    from ._version import __version__
+
+    info: Dict[str, Optional[str]] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "bambaprof": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "triton": None,
+        "driver": None,
+        "device_name": None,
+    }
+    try:
+        import triton
+
+        info["triton"] = triton.__version__
+    except ImportError:
+        pass
+    on_gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
+    if on_gpu:
+        info["device_name"] = torch.cuda.get_device_name(0)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            try:
+                drv = pynvml.nvmlSystemGetDriverVersion()
+                info["driver"] = drv.decode() if isinstance(drv, bytes) else drv
+            finally:
+                pynvml.nvmlShutdown()
+        except Exception:  # NVML missing or unusable: the driver stays unknown
+            pass
+    else:
+        info["device_name"] = platform.processor() or platform.machine()
+    return info
