@@ -1,0 +1,215 @@
+"""GPU busy and idle time, launch overhead and CPU-bound stretches (all times in us).
+
+Definitions:
+
+- *GPU busy* (per device): the length of the union of its kernel, memcpy and
+  memset intervals, so overlapping streams are not counted twice.
+- *GPU window*: from the device's first activity start to its last activity end;
+  *idle* = window - busy, made of gaps between activities.
+- Each gap ``[g0, g1)`` is split by the launch call of the activity that ends it:
+  *host wait* is the part before that call started (``min(max(t_launch, g0), g1) - g0``):
+  the GPU had nothing to do because the host had not yet asked; the rest is
+  *other* (launch latency, synchronisation, waits on other streams or devices,
+  or a launch the trace does not link).
+- *Launch overhead* of a kernel = kernel start - start of its runtime/driver
+  launch call (``cudaLaunchKernel``, ``cuLaunchKernel``, ``cuLaunchKernelEx``,
+  ``hipLaunchKernel``, ...), joined on ``correlation``. A graph launch
+  (``cudaGraphLaunch``) starts many kernels with one correlation: only its
+  first kernel is counted. Over all kernels this includes the time a kernel
+  waited in the queue behind earlier work; the *idle-GPU* figures keep only
+  kernels launched while their device was idle, which is the cost of launching.
+- *CPU-bound stretches*: host-wait parts of at least ``min_stretch_us``, with the
+  CPU op running on the launching thread at the time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .trace import Trace
+
+LAUNCH_MARKERS = ("LaunchKernel", "LaunchCooperativeKernel", "GraphLaunch", "LaunchHostFunc")
+GRAPH_MARKER = "GraphLaunch"
+MEMORY_API_MARKERS = ("Memcpy", "Memset", "memcpy", "memset")
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray) -> tuple:
+    """Merge intervals; returns (total covered length, merged starts, merged ends)."""
+    if len(starts) == 0:
+        return 0.0, starts, ends
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    run_end = np.maximum.accumulate(e)
+    breaks = np.nonzero(s[1:] > run_end[:-1])[0] + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks - 1, [len(s) - 1]))
+    ms, me = s[first], run_end[last]
+    return float((me - ms).sum()), ms, me
+
+
+@dataclass
+class DeviceTimeline:
+    """One device's busy and idle time (us)."""
+
+    device: int
+    window_us: float
+    busy_us: float
+    idle_us: float
+    host_wait_us: float
+    other_idle_us: float
+    gaps: int
+
+
+@dataclass
+class LaunchStats:
+    """Launch overhead (us) over kernels whose launch call is in the trace."""
+
+    count: int = 0
+    mean_us: Optional[float] = None
+    median_us: Optional[float] = None
+    p90_us: Optional[float] = None
+    max_us: Optional[float] = None
+    idle_count: int = 0
+    idle_mean_us: Optional[float] = None
+    idle_median_us: Optional[float] = None
+    idle_p90_us: Optional[float] = None
+    by_api: Dict[str, int] = field(default_factory=dict)
+    unlinked_kernels: int = 0
+    graph_kernels: int = 0
+
+
+@dataclass
+class Stretch:
+    """A CPU-bound stretch: the GPU waited on the host for ``dur_us`` from ``start_us`` (trace time)."""
+
+    start_us: float
+    dur_us: float
+    device: int
+    cpu_op: Optional[str]
+
+
+@dataclass
+class Timeline:
+    devices: List[DeviceTimeline]
+    launch: LaunchStats
+    stretches: List[Stretch]
+    stretch_count: int
+    stretch_total_us: float
+    per_kernel_launch_us: np.ndarray  # per GPU activity row; nan where unknown
+
+
+def _api_flags(names: List[str]) -> tuple:
+    """Per runtime call: (is a kernel launch, is a graph launch, is a launch or memory API)."""
+    launch = np.fromiter((any(m in n for m in LAUNCH_MARKERS) for n in names), dtype=bool, count=len(names))
+    graph = np.fromiter((GRAPH_MARKER in n for n in names), dtype=bool, count=len(names))
+    memory = np.fromiter((any(m in n for m in MEMORY_API_MARKERS) for n in names), dtype=bool, count=len(names))
+    return launch, graph, launch | memory
+
+
+def launch_rows(trace: Trace) -> np.ndarray:
+    """For each GPU activity, the row of its launch (or memory) API call in ``trace.runtime``; -1 if none."""
+    rt = trace.runtime
+    _, _, usable = _api_flags(rt.name)
+    index: Dict[int, int] = {}
+    for i in np.nonzero(usable & (rt.correlation >= 0))[0].tolist():
+        index.setdefault(int(rt.correlation[i]), i)
+    get = index.get
+    return np.fromiter((get(c, -1) for c in trace.gpu.correlation.tolist()), dtype=np.int64, count=len(trace.gpu))
+
+
+def _op_at(trace: Trace, t: float, tid) -> Optional[str]:
+    ops = trace.ops
+    if len(ops) == 0:
+        return None
+    inside = np.nonzero((ops.ts <= t) & (ops.ts + ops.dur >= t))[0]
+    same = [i for i in inside if ops.tid[i] == tid] or list(inside)
+    if not same:
+        return None
+    # the outermost op: the longest one covering t
+    return ops.name[max(same, key=lambda i: ops.dur[i])]
+
+
+def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: int = 5) -> Timeline:
+    """Busy/idle per device, launch overhead and CPU-bound stretches; see the module docstring."""
+    gpu, rt = trace.gpu, trace.runtime
+    n = len(gpu)
+    launch_row = launch_rows(trace)
+    is_launch, is_graph, _ = _api_flags(rt.name)
+
+    # Launch overhead: kernels only; a graph launch counts once (its first kernel).
+    per_kernel = np.full(n, math.nan)
+    stats = LaunchStats()
+    kernels = np.nonzero(gpu.kind == "kernel")[0]
+    j = launch_row[kernels]
+    linked = j >= 0
+    stats.unlinked_kernels = int((~linked).sum())
+    kernels, j = kernels[linked], j[linked]
+    keep = is_launch[j]
+    kernels, j = kernels[keep], j[keep]
+    graph = is_graph[j]
+    stats.graph_kernels = int(graph.sum())
+    if graph.any():
+        by_time = np.argsort(gpu.ts[kernels], kind="stable")
+        _, first = np.unique(gpu.correlation[kernels[by_time]], return_index=True)
+        chosen = np.zeros(len(kernels), dtype=bool)
+        chosen[by_time[first]] = True
+        keep = chosen | ~graph
+        kernels, j = kernels[keep], j[keep]
+    merged = {}
+    for dev in sorted(set(gpu.device.tolist())):
+        rows = np.nonzero(gpu.device == dev)[0]
+        merged[dev] = (rows,) + union_length(gpu.ts[rows], gpu.ts[rows] + gpu.dur[rows])
+    if len(kernels):
+        t_launch = rt.ts[j]
+        delta = gpu.ts[kernels] - t_launch
+        per_kernel[kernels] = delta
+        stats.count = len(delta)
+        stats.mean_us = float(delta.mean())
+        stats.median_us = float(np.median(delta))
+        stats.p90_us = float(np.percentile(delta, 90))
+        stats.max_us = float(delta.max())
+        idle = np.zeros(len(kernels), dtype=bool)
+        kdev = gpu.device[kernels]
+        for dev, (_, _, ms, me) in merged.items():
+            sel = kdev == dev
+            k = np.searchsorted(ms, t_launch[sel], side="right") - 1
+            idle[sel] = (k < 0) | (me[np.maximum(k, 0)] <= t_launch[sel])
+        if idle.any():
+            d = delta[idle]
+            stats.idle_count = int(idle.sum())
+            stats.idle_mean_us = float(d.mean())
+            stats.idle_median_us = float(np.median(d))
+            stats.idle_p90_us = float(np.percentile(d, 90))
+        apis, counts = np.unique(j, return_counts=True)
+        for a, c in zip(apis.tolist(), counts.tolist()):
+            stats.by_api[rt.name[a]] = stats.by_api.get(rt.name[a], 0) + c
+
+    devices: List[DeviceTimeline] = []
+    waits: List[tuple] = []  # (start, duration, device, launching thread)
+    for dev, (rows, busy, ms, me) in merged.items():
+        starts = gpu.ts[rows]
+        window = float(me[-1] - ms[0])
+        gap_starts, gap_ends = me[:-1], ms[1:]
+        host_wait = 0.0
+        if len(gap_starts):
+            order = np.argsort(starts, kind="stable")
+            k = np.searchsorted(starts[order], gap_ends, side="left")
+            closer = rows[order[np.minimum(k, len(order) - 1)]]  # the activity that ends each gap
+            jj = launch_row[closer]
+            ok = jj >= 0
+            g0, g1 = gap_starts[ok], gap_ends[ok]
+            wait = np.minimum(np.maximum(rt.ts[jj[ok]], g0), g1) - g0
+            host_wait = float(wait.sum())
+            long_ = np.nonzero(wait >= min_stretch_us)[0]
+            waits.extend((float(g0[i]), float(wait[i]), dev, rt.tid[jj[ok][i]]) for i in long_.tolist())
+        idle = window - busy
+        devices.append(DeviceTimeline(dev, window, busy, idle, host_wait, idle - host_wait, len(gap_starts)))
+
+    waits.sort(key=lambda w: w[1], reverse=True)
+    top = [Stretch(g0, wait, dev, _op_at(trace, g0 + wait / 2, tid)) for g0, wait, dev, tid in waits[:top_stretches]]
+    total = float(sum(w[1] for w in waits))
+    return Timeline(devices, stats, top, len(waits), total, per_kernel)

@@ -1,0 +1,185 @@
+"""Bytes a kernel must move (and FLOPs where known), from metadata or the launching op's shapes.
+
+Sources, in order of preference:
+
+1. ``metadata``: the launching op carries ``kernel_num_gb`` (inductor with
+   ``TORCHINDUCTOR_BENCHMARK_KERNEL=1``, and bambaprof's own Triton kernels),
+   1 GB = 1e9 bytes; ``kernel_flop`` when present;
+2. ``shape model``: a model of the launching aten op from its recorded input
+   shapes and dtypes (``record_shapes=True``): every input tensor read once and
+   the output written once, i.e. the *compulsory* traffic:
+
+   - matmul family (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``matmul``): A + B
+     (+ bias) + C, and 2 m n k FLOPs (x batch);
+   - elementwise (unary, binary, ternary, in place or not; broadcasting): every
+     tensor input + the broadcast output in the promoted dtype;
+   - reductions (``sum``, ``mean``, ``amax`` ...): input + reduced output;
+   - copies (``copy_``, ``clone``, ``contiguous``, ``_to_copy``, ``to``) and
+     ``cumsum``: input + output of the same size;
+
+3. otherwise ``None``: unknown, never guessed.
+
+The model is only applied when the op launched exactly one kernel: bytes of an
+op that launches several kernels cannot be split among them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence
+
+DTYPE_BYTES = {
+    "float": 4, "double": 8, "c10::Half": 2, "c10::BFloat16": 2, "half": 2, "bfloat16": 2,
+    "int": 4, "long int": 8, "int64_t": 8, "long": 8, "short int": 2, "signed char": 1, "unsigned char": 1,
+    "bool": 1, "c10::complex<float>": 8, "c10::complex<double>": 16, "c10::Float8_e4m3fn": 1,
+    "c10::Float8_e5m2": 1, "unsigned int": 4, "unsigned short": 2,
+}
+_FLOAT_RANK = {"c10::Float8_e4m3fn": 0, "c10::Float8_e5m2": 0, "c10::Half": 1, "c10::BFloat16": 1,
+               "float": 2, "double": 3}
+
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::_addmm_activation"}
+COPY_OPS = {"aten::copy_", "aten::clone", "aten::contiguous", "aten::_to_copy", "aten::to", "aten::cumsum",
+            "aten::cumsum_", "aten::_copy_from", "aten::cat"}
+REDUCTION_OPS = {"aten::sum", "aten::mean", "aten::amax", "aten::amin", "aten::max", "aten::min", "aten::prod",
+                 "aten::norm", "aten::linalg_vector_norm", "aten::var", "aten::std", "aten::logsumexp",
+                 "aten::argmax", "aten::argmin", "aten::any", "aten::all"}
+ELEMENTWISE_OPS = {
+    "add", "sub", "mul", "div", "exp", "exp2", "log", "log1p", "expm1", "neg", "abs", "sqrt", "rsqrt", "pow",
+    "silu", "gelu", "relu", "sigmoid", "tanh", "softplus", "clamp", "clamp_min", "clamp_max", "masked_fill",
+    "where", "maximum", "minimum", "reciprocal", "sin", "cos", "fill", "zero", "lt", "le", "gt", "ge", "eq", "ne",
+    "logical_not", "logical_and", "bitwise_not", "square", "addcmul", "addcdiv", "lerp", "sign", "floor", "ceil",
+    "round", "erf", "mish", "hardswish", "threshold", "_softmax", "softmax", "_log_softmax", "tril", "triu",
+    "silu_backward", "gelu_backward", "threshold_backward", "sigmoid_backward",
+}
+_BOOL_RESULT = {"lt", "le", "gt", "ge", "eq", "ne", "logical_not", "logical_and"}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes (and FLOPs, ``None`` when unknown) one kernel must move; ``source`` says where from."""
+
+    bytes: float
+    flops: Optional[float]
+    source: str  # "metadata" or "shape model"
+
+
+def _numel(dims: Any) -> Optional[int]:
+    if not isinstance(dims, list) or not all(isinstance(d, int) and d >= 0 for d in dims):
+        return None
+    return math.prod(dims)
+
+
+def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
+    """(shape, dtype) of each tensor input; scalars and lists of tensors are skipped."""
+    out = []
+    for d, t in zip(dims, types):
+        if isinstance(d, list) and isinstance(t, str) and t in DTYPE_BYTES and all(isinstance(x, int) for x in d):
+            out.append((d, t))
+    return out
+
+
+def _broadcast(shapes: Sequence[List[int]]) -> Optional[List[int]]:
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        size = 1
+        for s in shapes:
+            j = i - (ndim - len(s))
+            if j < 0 or s[j] == 1:
+                continue
+            if size not in (1, s[j]):
+                return None
+            size = s[j]
+        out.append(size)
+    return out
+
+
+def _promote(dtypes: Sequence[str]) -> str:
+    floats = [d for d in dtypes if d in _FLOAT_RANK]
+    if floats:
+        return max(floats, key=lambda d: _FLOAT_RANK[d])
+    return max(dtypes, key=lambda d: DTYPE_BYTES[d])
+
+
+def _bytes(shape: List[int], dtype: str) -> int:
+    return math.prod(shape) * DTYPE_BYTES[dtype]
+
+
+def _parse_dims_arg(text: Any) -> Optional[List[int]]:
+    if not isinstance(text, str) or not text:
+        return None
+    nums = re.findall(r"-?\d+", text)
+    return [int(n) for n in nums] if nums else None
+
+
+def op_traffic(name: str, dims: Any, types: Any, concrete: Any = None) -> Optional[Traffic]:
+    """Compulsory traffic of one aten op from its recorded shapes; ``None`` when not modelled."""
+    if not isinstance(dims, list) or not isinstance(types, list):
+        return None
+    tensors = _tensor_inputs(dims, types)
+    if not tensors:
+        return None
+    base = name.split("::")[-1].rstrip("_") if name.startswith("aten::") else None
+    if name in MATMUL_OPS:
+        return _matmul(name, tensors)
+    if name in COPY_OPS:
+        if name == "aten::copy_" and len(tensors) >= 2:
+            return Traffic(float(_bytes(*tensors[0]) + _bytes(*tensors[1])), None, "shape model")
+        if name == "aten::cat":
+            return None  # inputs are a tensor list: shapes not recorded per tensor
+        shape, dtype = tensors[0]
+        return Traffic(float(2 * _bytes(shape, dtype)), None, "shape model")
+    if name in REDUCTION_OPS:
+        shape, dtype = tensors[0]
+        reduce_dims = _parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
+        if reduce_dims is None:
+            out_numel = 1
+        else:
+            kept = [s for i, s in enumerate(shape) if i not in {d % max(len(shape), 1) for d in reduce_dims}]
+            out_numel = math.prod(kept)
+        out_size = 8 if name in ("aten::argmax", "aten::argmin") else DTYPE_BYTES[dtype]
+        return Traffic(float(_bytes(shape, dtype) + out_numel * out_size), None, "shape model")
+    if base is not None and base in ELEMENTWISE_OPS:
+        in_place = name.endswith("_") and not name.endswith("__")
+        read = sum(_bytes(s, t) for s, t in tensors)
+        if in_place:
+            shape, dtype = tensors[0]
+            return Traffic(float(read + _bytes(shape, dtype)), None, "shape model")
+        out_shape = _broadcast([s for s, _ in tensors])
+        if out_shape is None:
+            return None
+        out_dtype = "bool" if base in _BOOL_RESULT else _promote([t for _, t in tensors])
+        return Traffic(float(read + _bytes(out_shape, out_dtype)), None, "shape model")
+    return None
+
+
+def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
+    mats = [(s, t) for s, t in tensors if len(s) >= 2]
+    if len(mats) < 2:
+        return None
+    (a, ta), (b, tb) = mats[-2], mats[-1]
+    if a[-1] != b[-2]:
+        return None
+    k, n = a[-1], b[-1]
+    if len(b) == 2:  # (..., m, k) @ (k, n): one flattened GEMM
+        batch, m = 1, math.prod(a[:-1])
+    else:
+        batch_shape = _broadcast([a[:-2], b[:-2]])
+        if batch_shape is None:
+            return None
+        batch, m = math.prod(batch_shape), a[-2]
+    out = batch * m * n * DTYPE_BYTES[ta]
+    total = _bytes(a, ta) + _bytes(b, tb) + out
+    if name in ("aten::addmm", "aten::baddbmm", "aten::_addmm_activation") and len(tensors) >= 3:
+        total += _bytes(*tensors[0])
+    return Traffic(float(total), float(2 * batch * m * n * k), "shape model")
+
+
+def metadata_traffic(kernel_num_gb: float, kernel_flop: float) -> Optional[Traffic]:
+    """Traffic from a launching op's ``kernel_num_gb`` (GB, 1e9 bytes) and ``kernel_flop``."""
+    if not (isinstance(kernel_num_gb, float) and math.isfinite(kernel_num_gb) and kernel_num_gb > 0):
+        return None
+    flops = kernel_flop if isinstance(kernel_flop, float) and math.isfinite(kernel_flop) and kernel_flop > 0 else None
+    return Traffic(kernel_num_gb * 1e9, flops, "metadata")
