@@ -26,11 +26,13 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .commands.analyze import analyze_command
     from .commands.check import check_command
     from .commands.variants import variants_command
 
     cli.add_command(variants_command)
     cli.add_command(check_command)
+    cli.add_command(analyze_command)
 
 
 _register()

@@ -146,6 +146,8 @@ def op_traffic(name: str, dims: Any, types: Any, concrete: Any = None) -> Option
         read = sum(_bytes(s, t) for s, t in tensors)
         if in_place:
             shape, dtype = tensors[0]
+            if base in ("fill", "zero"):
+                read = sum(_bytes(s, t) for s, t in tensors[1:])  # the destination is only written
             return Traffic(float(read + _bytes(shape, dtype)), None, "shape model")
         out_shape = _broadcast([s for s, _ in tensors])
         if out_shape is None:
@@ -156,10 +158,12 @@ def op_traffic(name: str, dims: Any, types: Any, concrete: Any = None) -> Option
 
 
 def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
-    mats = [(s, t) for s, t in tensors if len(s) >= 2]
-    if len(mats) < 2:
+    """A @ B (+ bias) -> C. Operands by position: ``addmm(bias, A, B)``, ``mm(A, B[, out])``."""
+    with_bias = name in ("aten::addmm", "aten::baddbmm", "aten::_addmm_activation")
+    operands = tensors[1:3] if with_bias else tensors[0:2]
+    if len(operands) < 2 or len(operands[0][0]) < 2 or len(operands[1][0]) < 2:
         return None
-    (a, ta), (b, tb) = mats[-2], mats[-1]
+    (a, ta), (b, tb) = operands
     if a[-1] != b[-2]:
         return None
     k, n = a[-1], b[-1]
@@ -170,9 +174,8 @@ def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
         if batch_shape is None:
             return None
         batch, m = math.prod(batch_shape), a[-2]
-    out = batch * m * n * DTYPE_BYTES[ta]
-    total = _bytes(a, ta) + _bytes(b, tb) + out
-    if name in ("aten::addmm", "aten::baddbmm", "aten::_addmm_activation") and len(tensors) >= 3:
+    total = _bytes(a, ta) + _bytes(b, tb) + batch * m * n * DTYPE_BYTES[ta]
+    if with_bias:
         total += _bytes(*tensors[0])
     return Traffic(float(total), float(2 * batch * m * n * k), "shape model")
 

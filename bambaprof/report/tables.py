@@ -43,16 +43,25 @@ def yes_no(value: Any) -> str:
     return "yes" if value else "no"
 
 
-def _json_default(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
+    """A JSON-ready copy: numpy scalars become Python numbers, non-finite floats
+    become strings (JSON has no inf/nan), objects with ``to_dict`` are expanded."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return str(obj)
+        return json_safe(obj.to_dict())
+    if hasattr(obj, "item") and callable(obj.item) and type(obj).__module__ == "numpy":
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no inf/nan
-    return value
+def to_json(obj: Any) -> str:
+    """Indented JSON text of ``obj`` (through :func:`json_safe`), ending in a newline."""
+    return json.dumps(json_safe(obj), indent=2) + "\n"
 
 
 def render_rows(
@@ -68,9 +77,8 @@ def render_rows(
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if fmt == "json":
-        clean = [{k: _finite(v) for k, v in r.items()} for r in rows]
-        payload: Any = {**meta, "rows": clean} if meta is not None else clean
-        return json.dumps(payload, indent=2, default=_json_default) + "\n"
+        payload: Any = {**meta, "rows": list(rows)} if meta is not None else list(rows)
+        return to_json(payload)
     if fmt == "csv":
         keys: List[str] = []
         for r in rows:

@@ -1,0 +1,187 @@
+"""One call from a trace (or run directory) to every table: :func:`analyze`.
+
+The result, :class:`Analysis`, holds a summary (dict), the per-kernel and
+per-op tables (lists of dicts), launch statistics, CPU-bound stretches,
+memory peaks, per-device timelines, the run's telemetry summary and notes
+about what could not be known. Units: us, bytes, GB/s, percent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+
+from ..rundir import read_manifest, read_telemetry
+from .kernels import kernel_table
+from .memory import memory_peaks
+from .ops import op_table
+from .peaks import PeakBandwidth, choose_peak
+from .source import TraceSource, resolve
+from .telemetry import summarize_telemetry
+from .timeline import analyze_timeline
+from .trace import Trace, load_trace
+
+KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
+                    "pct_of_peak_bw", "theoretical_occupancy_pct", "est_occupancy_pct", "waves_per_sm", "name")
+OP_SORT_KEYS = ("cpu_total_us", "cpu_self_us", "gpu_total_us", "gpu_self_us", "count", "kernels", "name")
+
+
+@dataclass
+class Analysis:
+    """Everything ``bambaprof analyze`` reports about one trace."""
+
+    summary: Dict[str, Any]
+    kernels: List[Dict[str, Any]]
+    ops: List[Dict[str, Any]]
+    launch: Dict[str, Any]
+    stretches: List[Dict[str, Any]]
+    memory: List[Dict[str, Any]]
+    devices: List[Dict[str, Any]]
+    telemetry: Optional[Dict[str, Any]]
+    notes: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _run_peak(manifest: Optional[Dict[str, Any]]) -> Optional[PeakBandwidth]:
+    dev = (manifest or {}).get("device")
+    if isinstance(dev, dict):
+        value = dev.get("peak_bandwidth_gbps")
+        if isinstance(value, (int, float)) and value > 0:
+            return PeakBandwidth(float(value), str(dev.get("peak_bandwidth_source", "measured")))
+    return None
+
+
+def _sum_kind(trace: Trace, kind: str) -> tuple:
+    sel = trace.gpu.kind == kind
+    return int(sel.sum()), float(trace.gpu.dur[sel].sum())
+
+
+def analyze(
+    path: Union[str, Path, TraceSource, Trace],
+    backend: str = "auto",
+    peak_gbps: Optional[float] = None,
+    min_stretch_us: float = 20.0,
+) -> Analysis:
+    """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`)."""
+    trace = path if isinstance(path, Trace) else load_trace(resolve(path) if not isinstance(path, TraceSource) else path,
+                                                           backend)
+    notes: List[str] = []
+    run_dir = trace.source.run_dir
+    manifest = read_manifest(run_dir) if run_dir is not None else None
+
+    peaks = {dev: choose_peak(props.name, peak_gbps, _run_peak(manifest)) for dev, props in trace.devices.items()}
+    for dev in set(trace.gpu.device.tolist()) - set(peaks):
+        peaks[dev] = choose_peak(None, peak_gbps, _run_peak(manifest))
+
+    timeline = analyze_timeline(trace, min_stretch_us=min_stretch_us)
+    kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us)
+    ops = op_table(trace)
+    memory = memory_peaks(trace)
+    window = trace.span_us
+    telemetry = None
+    if run_dir is not None:
+        telemetry = summarize_telemetry(read_telemetry(run_dir, manifest), window)
+
+    kc, kt = _sum_kind(trace, "kernel")
+    mc, mt = _sum_kind(trace, "memcpy")
+    sc, st = _sum_kind(trace, "memset")
+    span = window[1] - window[0] if math.isfinite(window[0]) else math.nan
+    busy = sum(d.busy_us for d in timeline.devices)
+    n_dev = max(len(timeline.devices), 1)
+    cuda_mem = [m for m in memory if not m["device"].startswith("cpu")]
+    k_rows = [r for r in kernels if r["kind"] == "kernel"]
+    known_time = sum(r["total_us"] * r["bytes_known"] / r["count"] for r in k_rows)
+    names = sorted({p.name for p in trace.devices.values()})
+    summary: Dict[str, Any] = {
+        "trace": str(trace.source.trace_path),
+        "run_dir": str(run_dir) if run_dir is not None else None,
+        "parser_backend": trace.backend,
+        "events": trace.n_events,
+        "platform": trace.platform,
+        "rank": trace.rank,
+        "devices": ", ".join(names) if names else None,
+        "span_us": span,
+        "gpu_busy_us": busy,
+        "gpu_busy_pct": 100.0 * busy / (span * n_dev) if span and span > 0 and timeline.devices else None,
+        "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
+        "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
+        "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
+        "kernel_count": kc,
+        "kernel_us": kt,
+        "memcpy_count": mc,
+        "memcpy_us": mt,
+        "memset_count": sc,
+        "memset_us": st,
+        "streams": len(set(zip(trace.gpu.device.tolist(), trace.gpu.stream.tolist()))),
+        "launch_overhead_mean_us": timeline.launch.mean_us,
+        "launch_overhead_median_us": timeline.launch.median_us,
+        "launch_overhead_idle_gpu_median_us": timeline.launch.idle_median_us,
+        "cpu_bound_stretches": timeline.stretch_count,
+        "cpu_bound_us": timeline.stretch_total_us,
+        "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
+        "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
+        "peak_reserved_bytes": max((m["peak_reserved_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
+        "peak_bandwidth_gbps": next((p.gbps for p in peaks.values() if p), None),
+        "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
+    }
+    if len(trace.gpu) == 0:
+        notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
+    if len(trace.gpu) and not trace.devices:
+        notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
+    if len(trace.gpu) and not any(p for p in peaks.values()):
+        notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
+    if len(trace.ops) and not any(d for d in trace.ops.input_dims):
+        notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
+    if timeline.launch.unlinked_kernels:
+        notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
+    t0 = window[0]
+    stretches = [
+        {"start_us": s.start_us - t0, "dur_us": s.dur_us, "device": s.device, "cpu_op": s.cpu_op}
+        for s in timeline.stretches
+    ]
+    return Analysis(
+        summary=summary,
+        kernels=kernels,
+        ops=ops,
+        launch=asdict(timeline.launch),
+        stretches=stretches,
+        memory=memory,
+        devices=[asdict(d) for d in timeline.devices],
+        telemetry=telemetry,
+        notes=notes,
+    )
+
+
+def select_rows(
+    rows: List[Dict[str, Any]], sort: Optional[str] = None, top: Optional[int] = None, pattern: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """Filter rows by a regular expression on ``name``, sort by ``sort`` (descending; ``name`` ascending),
+    and keep the first ``top``. Unknown values sort last."""
+    out = rows
+    if pattern:
+        rx = re.compile(pattern)
+        out = [r for r in out if rx.search(str(r.get("name", "")))]
+    if sort:
+        if sort == "name":
+            out = sorted(out, key=lambda r: str(r.get("name")))
+        else:
+            known = [r for r in out if isinstance(r.get(sort), (int, float)) and not isinstance(r.get(sort), bool)]
+            unknown = [r for r in out if r not in known]
+            out = sorted(known, key=lambda r: r[sort], reverse=True) + unknown
+    if top is not None:
+        out = out[:top]
+    return out
+
+
+def as_float(value: Any) -> Any:
+    """numpy scalars to Python numbers (for JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,162 @@
+"""Per-kernel table: time statistics, launch configuration, occupancy, bytes and bandwidth.
+
+One row per normalised kernel name (memcpy and memset rows too). Units: times
+in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
+
+- ``share_pct``: the group's share of the summed duration of all GPU activities;
+- ``achieved_gbps`` = known bytes / duration of the instances whose bytes are
+  known (``bytes_known`` of ``count`` instances), ``pct_of_peak_bw`` against the
+  device's peak (see :mod:`bambaprof.analyze.peaks`);
+- ``est_occupancy_pct`` is Kineto's estimate (theoretical occupancy capped by the
+  grid), reported as is; ``theoretical_occupancy_pct``, ``limiter``, ``waves_per_sm``,
+  ``tail_efficiency`` and ``small_grid`` are computed by
+  :mod:`bambaprof.analyze.occupancy` for the group's most common launch configuration;
+- ``launched_by``: the CPU op (by ``External id``) that launched most instances.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .names import normalize_kernel_name
+from .occupancy import Occupancy, theoretical_occupancy
+from .peaks import PeakBandwidth
+from .trace import Trace
+from .traffic import Traffic, metadata_traffic, op_traffic
+
+
+def _op_rows_by_external_id(trace: Trace) -> Dict[int, int]:
+    out: Dict[int, int] = {}
+    for i, e in enumerate(trace.ops.external_id.tolist()):
+        if e >= 0:
+            out.setdefault(e, i)
+    return out
+
+
+def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
+    """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown."""
+    gpu, ops = trace.gpu, trace.ops
+    op_of = _op_rows_by_external_id(trace)
+    kernels_per_ext = Counter(e for e, k in zip(gpu.external_id.tolist(), gpu.kind.tolist()) if k == "kernel" and e >= 0)
+    cache: Dict[int, Optional[Traffic]] = {}
+    out: List[Optional[Traffic]] = []
+    for i, (kind, ext) in enumerate(zip(gpu.kind.tolist(), gpu.external_id.tolist())):
+        if kind != "kernel":
+            b = gpu.bytes[i]
+            out.append(Traffic(float(b), None, "trace") if math.isfinite(b) and b > 0 else None)
+            continue
+        row = op_of.get(ext, -1) if ext >= 0 else -1
+        if row < 0:
+            out.append(None)
+            continue
+        if row not in cache:
+            t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]))
+            if t is None and kernels_per_ext[ext] == 1:
+                t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
+            cache[row] = t
+        out.append(cache[row])
+    return out
+
+
+def _dim_text(d) -> str:
+    return "x".join(str(int(v)) for v in d) if min(d) >= 0 else ""
+
+
+def kernel_table(
+    trace: Trace,
+    peaks: Dict[int, Optional[PeakBandwidth]],
+    launch_us: Optional[np.ndarray] = None,
+) -> List[dict]:
+    """Rows of per-kernel statistics, sorted by total time (largest first)."""
+    gpu = trace.gpu
+    n = len(gpu)
+    if n == 0:
+        return []
+    traffic = instance_traffic(trace)
+    op_of = _op_rows_by_external_id(trace)
+    total_time = float(gpu.dur.sum()) or math.nan
+    groups: Dict[str, List[int]] = {}
+    for i, (name, kind) in enumerate(zip(gpu.name, gpu.kind.tolist())):
+        key = normalize_kernel_name(name) if kind == "kernel" else name
+        groups.setdefault(key, []).append(i)
+    occ_cache: Dict[tuple, Optional[Occupancy]] = {}
+    rows: List[dict] = []
+    for key, idx in groups.items():
+        ix = np.asarray(idx)
+        durs = gpu.dur[ix]
+        first = idx[0]
+        kind = str(gpu.kind[first])
+        row: dict = {
+            "name": key,
+            "kind": kind,
+            "count": len(idx),
+            "total_us": float(durs.sum()),
+            "mean_us": float(durs.mean()),
+            "median_us": float(np.median(durs)),
+            "min_us": float(durs.min()),
+            "max_us": float(durs.max()),
+            "share_pct": 100.0 * float(durs.sum()) / total_time,
+        }
+        devices = sorted(set(gpu.device[ix].tolist()))
+        row["devices"] = ",".join(str(d) for d in devices)
+        configs = Counter(
+            (tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist()), int(gpu.registers[i]),
+             int(gpu.shared_memory[i]), int(gpu.device[i]))
+            for i in idx
+        )
+        (grid, block, regs, smem, dev), _ = configs.most_common(1)[0]
+        row["configs"] = len(configs)
+        row["grid"] = _dim_text(grid) if kind == "kernel" else None
+        row["block"] = _dim_text(block) if kind == "kernel" else None
+        row["registers"] = regs if regs >= 0 else None
+        row["shared_memory_bytes"] = smem if smem >= 0 else None
+        est = gpu.est_occupancy[ix]
+        est = est[np.isfinite(est)]
+        row["est_occupancy_pct"] = float(est.mean()) if len(est) else None
+        occ = None
+        if kind == "kernel" and dev in trace.devices:
+            ck = (dev, grid, block, regs, smem)
+            if ck not in occ_cache:
+                occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
+            occ = occ_cache[ck]
+        row["theoretical_occupancy_pct"] = 100.0 * occ.theoretical if occ else None
+        row["limiter"] = occ.limiter if occ else None
+        row["blocks_per_sm"] = occ.blocks_per_sm if occ else None
+        row["waves_per_sm"] = occ.waves_per_sm if occ else None
+        row["tail_efficiency"] = occ.tail_efficiency if occ else None
+        row["small_grid"] = occ.small_grid if occ else None
+
+        known = [i for i in idx if traffic[i] is not None]
+        row["bytes_known"] = len(known)
+        if known:
+            kb = sum(traffic[i].bytes for i in known)
+            kd = float(gpu.dur[np.asarray(known)].sum())
+            row["bytes"] = kb
+            row["bytes_source"] = ",".join(sorted({traffic[i].source for i in known}))
+            row["achieved_gbps"] = kb / (kd * 1e3) if kd > 0 else None
+            flops = [traffic[i].flops for i in known if traffic[i].flops is not None]
+            row["flops"] = float(sum(flops)) if len(flops) == len(known) else None
+            row["achieved_tflops"] = row["flops"] / (kd * 1e6) if row["flops"] and kd > 0 else None
+            row["intensity_flop_per_byte"] = row["flops"] / kb if row["flops"] and kb > 0 else None
+        else:
+            row.update(bytes=None, bytes_source=None, achieved_gbps=None, flops=None, achieved_tflops=None,
+                       intensity_flop_per_byte=None)
+        peak = peaks.get(dev)
+        row["peak_gbps"] = peak.gbps if peak else None
+        row["peak_source"] = peak.source if peak else None
+        row["pct_of_peak_bw"] = (
+            100.0 * row["achieved_gbps"] / peak.gbps if peak and row["achieved_gbps"] is not None else None
+        )
+        ops = Counter(trace.ops.name[op_of[e]] for e in gpu.external_id[ix].tolist() if e in op_of)
+        row["launched_by"] = ops.most_common(1)[0][0] if ops else None
+        if launch_us is not None:
+            lu = launch_us[ix]
+            lu = lu[np.isfinite(lu)]
+            row["launch_median_us"] = float(np.median(lu)) if len(lu) else None
+        rows.append(row)
+    rows.sort(key=lambda r: r["total_us"], reverse=True)
+    return rows

@@ -1,0 +1,43 @@
+"""NVML telemetry of a run, summarised over the profiled window.
+
+The window is the trace's span (first to last timed event, us on the trace's
+clock). For each series: the mean and max of the samples inside the window;
+``None`` when the series is missing or has no sample there (for example GPM,
+sampled at most every 100 ms, in a window shorter than that).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Tuple
+
+SERIES = {
+    "nvml": ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c", "mem_used_bytes"),
+    "gpm": ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct"),
+}
+
+
+def _window_stats(times: Any, values: Any, window: Tuple[float, float]) -> Tuple[Optional[float], Optional[float], int]:
+    if not isinstance(times, list) or not isinstance(values, list):
+        return None, None, 0
+    lo, hi = window
+    picked = [v for t, v in zip(times, values)
+              if isinstance(t, (int, float)) and isinstance(v, (int, float)) and lo <= t <= hi and math.isfinite(v)]
+    if not picked:
+        return None, None, 0
+    return sum(picked) / len(picked), max(picked), len(picked)
+
+
+def summarize_telemetry(telemetry: Optional[Dict[str, Any]], window: Tuple[float, float]) -> Optional[Dict[str, Any]]:
+    """``{"<group>.<series>": {"mean": ..., "max": ..., "samples": n}}`` inside ``window`` (us)."""
+    if not telemetry:
+        return None
+    out: Dict[str, Any] = {}
+    for group, names in SERIES.items():
+        cols = telemetry.get(group)
+        if not isinstance(cols, dict):
+            continue
+        for name in names:
+            mean, mx, n = _window_stats(cols.get("t_us"), cols.get(name), window)
+            out[f"{group}.{name}"] = {"mean": mean, "max": mx, "samples": n}
+    return out
