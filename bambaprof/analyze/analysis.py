@@ -143,7 +143,8 @@ def analyze(
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
     t0 = window[0]
     stretches = [
-        {"start_us": s.start_us - t0, "dur_us": s.dur_us, "device": s.device, "cpu_op": s.cpu_op}
+        {"start_us": s.start_us - t0, "dur_us": s.dur_us, "device": s.device, "cpu_op": s.cpu_op,
+         "cpu_region": s.cpu_region}
         for s in timeline.stretches
     ]
     return Analysis(

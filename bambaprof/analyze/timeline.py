@@ -19,7 +19,8 @@ Definitions:
   waited in the queue behind earlier work; the *idle-GPU* figures keep only
   kernels launched while their device was idle, which is the cost of launching.
 - *CPU-bound stretches*: host-wait parts of at least ``min_stretch_us``, with the
-  CPU op running on the launching thread at the time.
+  innermost CPU op and the outermost region running on the launching thread
+  halfway through.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Stretch:
     start_us: float
     dur_us: float
     device: int
-    cpu_op: Optional[str]
+    cpu_op: Optional[str]  # innermost op running on the launching thread mid-stretch
+    cpu_region: Optional[str]  # outermost op (region) around it
 
 
 @dataclass
@@ -121,16 +123,17 @@ def launch_rows(trace: Trace) -> np.ndarray:
     return np.fromiter((get(c, -1) for c in trace.gpu.correlation.tolist()), dtype=np.int64, count=len(trace.gpu))
 
 
-def _op_at(trace: Trace, t: float, tid) -> Optional[str]:
+def _ops_at(trace: Trace, t: float, tid) -> tuple:
+    """(innermost, outermost) op names covering time ``t`` on thread ``tid`` (any thread if none)."""
     ops = trace.ops
     if len(ops) == 0:
-        return None
+        return None, None
     inside = np.nonzero((ops.ts <= t) & (ops.ts + ops.dur >= t))[0]
-    same = [i for i in inside if ops.tid[i] == tid] or list(inside)
+    same = [i for i in inside.tolist() if ops.tid[i] == tid] or inside.tolist()
     if not same:
-        return None
-    # the outermost op: the longest one covering t
-    return ops.name[max(same, key=lambda i: ops.dur[i])]
+        return None, None
+    by_length = sorted(same, key=lambda i: ops.dur[i])
+    return ops.name[by_length[0]], ops.name[by_length[-1]]
 
 
 def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: int = 5) -> Timeline:
@@ -210,6 +213,6 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
         devices.append(DeviceTimeline(dev, window, busy, idle, host_wait, idle - host_wait, len(gap_starts)))
 
     waits.sort(key=lambda w: w[1], reverse=True)
-    top = [Stretch(g0, wait, dev, _op_at(trace, g0 + wait / 2, tid)) for g0, wait, dev, tid in waits[:top_stretches]]
+    top = [Stretch(g0, wait, dev, *_ops_at(trace, g0 + wait / 2, tid)) for g0, wait, dev, tid in waits[:top_stretches]]
     total = float(sum(w[1] for w in waits))
     return Timeline(devices, stats, top, len(waits), total, per_kernel)

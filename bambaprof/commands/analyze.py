@@ -95,7 +95,8 @@ def _render_table(a: Analysis, kernels: list, ops: list) -> str:
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
                   render_rows(a.stretches, "table", [Column("start_us", "start us", _us), Column("dur_us", "us", _us),
-                                                     Column("device", "device"), Column("cpu_op", "CPU op", _short)])]
+                                                     Column("device", "device"), Column("cpu_op", "CPU op", _short),
+                                                     Column("cpu_region", "region", _short)])]
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         parts += ["\nNVML telemetry over the profiled window\n", render_rows(rows, "table")]
