@@ -36,3 +36,22 @@ def test_cpu_without_interpreter_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(BambaprofError, match="TRITON_INTERPRET=1"):
         check_triton_device("default-optimized", torch.zeros(1))
+
+
+def test_profiled_launch_carries_its_byte_count(tmp_path):
+    from torch.profiler import profile
+
+    from bambaprof.analyze.trace import load_trace
+    from bambaprof.ssm.kernels.cumsum import cumsum
+
+    device = "cuda" if cuda_available() else "cpu"
+    t = torch.randn(4, 64, device=device)
+    with profile(record_shapes=True) as prof:
+        cumsum(t, -1)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(str(path))
+    tr = load_trace(path)
+    rows = [i for i, n in enumerate(tr.ops.name) if n == "bambaprof::cumsum"]
+    assert rows, "the launch is recorded"
+    assert tr.ops.kernel_num_gb[rows[0]] * 1e9 == pytest.approx(2 * 4 * 64 * 4)
+    assert tr.ops.kernel_flop[rows[0]] == 4 * 64

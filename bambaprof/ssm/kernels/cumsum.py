@@ -14,6 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .metadata import kernel_metadata
+
 #: Largest tile (elements) one program scans; bounds registers per program.
 MAX_TILE = 8192
 
@@ -65,8 +67,10 @@ def cumsum(t: torch.Tensor, dim: int) -> torch.Tensor:
         return torch.cumsum(t, dim=dim)
     block_k = max(1, min(triton.next_power_of_2(K), MAX_TILE // block_n))
     grid = (M, triton.cdiv(K, block_k))
-    _cumsum_kernel[grid](
-        src, dst, N, K,
-        BLOCK_N=block_n, BLOCK_K=block_k, ACC_F64=src.dtype == torch.float64,
-    )
+    nbytes = 2 * src.numel() * src.element_size()  # each element read once and written once
+    with kernel_metadata("cumsum", nbytes, src.numel(), (src,)):
+        _cumsum_kernel[grid](
+            src, dst, N, K,
+            BLOCK_N=block_n, BLOCK_K=block_k, ACC_F64=src.dtype == torch.float64,
+        )
     return dst

@@ -1,0 +1,36 @@
+"""Byte and FLOP counts of bambaprof's Triton kernels, recorded into profiler traces.
+
+While the PyTorch profiler runs, each launch is wrapped in a record-function
+event named ``bambaprof::<kernel>`` whose args carry ``kernel_num_gb`` (bytes the
+kernel must move / 1e9), ``kernel_flop`` and ``kernel_backend``, the same keys
+inductor writes, so ``bambaprof analyze`` reports the kernel's achieved
+bandwidth from them. Outside profiling this costs one flag check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+
+try:  # private but stable since torch 2.2; inductor uses it for the same purpose
+    from torch._C._profiler import _RecordFunctionFast
+except ImportError:  # pragma: no cover - older torch: no metadata, kernels still run
+    _RecordFunctionFast = None
+
+
+def _profiling() -> bool:
+    return bool(getattr(torch.autograd.profiler, "_is_profiler_enabled", False))
+
+
+@contextlib.contextmanager
+def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> Iterator[None]:
+    """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``."""
+    if _RecordFunctionFast is None or not _profiling():
+        yield
+        return
+    args = {"kernel_num_gb": nbytes / 1e9, "kernel_flop": flops, "kernel_backend": "triton",
+            "kernel_name": name}
+    with _RecordFunctionFast(f"bambaprof::{name}", list(inputs), args):
+        yield
