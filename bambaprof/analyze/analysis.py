@@ -44,6 +44,7 @@ class Analysis:
     devices: List[Dict[str, Any]]
     telemetry: Optional[Dict[str, Any]]
     notes: List[str] = field(default_factory=list)
+    ncu: Optional[List[Dict[str, Any]]] = None  # Nsight Compute comparison, when asked for
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -68,8 +69,13 @@ def analyze(
     backend: str = "auto",
     peak_gbps: Optional[float] = None,
     min_stretch_us: float = 20.0,
+    ncu_csv: Optional[Union[str, Path]] = None,
 ) -> Analysis:
-    """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`)."""
+    """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`).
+
+    ``ncu_csv``: an Nsight Compute CSV of the same workload, put beside the derived
+    figures (see :func:`bambaprof.analyze.ncu.compare_with_ncu`).
+    """
     trace = path if isinstance(path, Trace) else load_trace(resolve(path) if not isinstance(path, TraceSource) else path,
                                                            backend)
     notes: List[str] = []
@@ -147,7 +153,16 @@ def analyze(
          "cpu_region": s.cpu_region}
         for s in timeline.stretches
     ]
+    ncu = None
+    if ncu_csv is not None:
+        from .ncu import compare_with_ncu, read_ncu_csv
+
+        ncu = compare_with_ncu(trace, read_ncu_csv(ncu_csv))
+        unmatched = sum(1 for r in ncu if not r["matched"])
+        if unmatched:
+            notes.append(f"{unmatched} Nsight Compute kernels found no kernel of the same name in the trace")
     return Analysis(
+        ncu=ncu,
         summary=summary,
         kernels=kernels,
         ops=ops,

@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 from ..errors import BambaprofError
 
@@ -53,3 +53,76 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
         })
         rec[row["Metric Name"]] = _number(row.get("Metric Value", ""))
     return sorted(records.values(), key=lambda r: r["id"])
+
+
+def base_kernel_name(name: str) -> str:
+    """The kernel's function name without namespaces, template arguments or parameters:
+    the part Nsight Compute and Kineto agree on (they demangle differently)."""
+    from .names import normalize_kernel_name
+
+    clean = normalize_kernel_name(name).replace("<unnamed>::", "").replace("(anonymous namespace)::", "")
+    return clean.split("<")[0].split("(")[0].split("::")[-1].strip()
+
+
+def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
+    """Match Nsight Compute's kernels to the trace's, in launch order by base name, and put the
+    derived figures beside the measured ones.
+
+    Each row: ``derived_gbps`` (bytes the kernel must move / its trace duration) against
+    ``ncu_dram_gbps`` (``dram__bytes.sum.per_second``) and their ratio; ``derived_bytes``
+    against ``ncu_dram_bytes`` (read + write); theoretical occupancy against ncu's
+    ``sm__maximum_warps_per_active_cycle_pct``; ncu's measured achieved occupancy
+    (``sm__warps_active.avg.pct_of_peak_sustained_active``). ``same_config`` says whether
+    both launched the kernel with the same grid, block and registers (autotuned kernels may
+    not, when ncu ran in its own process).
+    """
+    import numpy as np
+
+    from .kernels import instance_traffic
+    from .occupancy import theoretical_occupancy
+
+    gpu = trace.gpu
+    kernels = np.nonzero(gpu.kind == "kernel")[0]
+    order = kernels[np.argsort(gpu.ts[kernels], kind="stable")].tolist()
+    names = [base_kernel_name(gpu.name[i]) for i in order]
+    traffic = instance_traffic(trace)
+    rows: List[dict] = []
+    cursor = 0
+    for rec in records:
+        want = base_kernel_name(str(rec["name"]))
+        j = next((k for k in range(cursor, len(order)) if names[k] == want), None)
+        if j is None:
+            rows.append({"ncu_id": rec["id"], "name": rec["name"], "matched": False})
+            continue
+        cursor = j + 1
+        i = order[j]
+        grid, block, regs = tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist()), int(gpu.registers[i])
+        dev = trace.devices.get(int(gpu.device[i]))
+        occ = theoretical_occupancy(dev, grid, block, regs, int(gpu.shared_memory[i])) if dev else None
+        t = traffic[i]
+        dur_us = float(gpu.dur[i])
+        derived = t.bytes / (dur_us * 1e3) if t is not None and dur_us > 0 else None
+        ncu_gbps = rec.get("dram__bytes.sum.per_second")
+        ncu_gbps = ncu_gbps / 1e9 if isinstance(ncu_gbps, float) else None
+        rd, wr = rec.get("dram__bytes_read.sum"), rec.get("dram__bytes_write.sum")
+        rows.append({
+            "ncu_id": rec["id"],
+            "name": gpu.name[i],
+            "matched": True,
+            "same_config": (grid, block, regs) == (rec.get("grid"), rec.get("block"),
+                                                    int(rec.get("launch__registers_per_thread", -1))),
+            "bytes_source": t.source if t is not None else None,
+            "trace_us": dur_us,
+            "ncu_us": rec["gpu__time_duration.sum"] / 1e3 if isinstance(rec.get("gpu__time_duration.sum"), float) else None,
+            "derived_bytes": t.bytes if t is not None else None,
+            "ncu_dram_bytes": rd + wr if isinstance(rd, float) and isinstance(wr, float) else None,
+            "derived_gbps": derived,
+            "ncu_dram_gbps": ncu_gbps,
+            "gbps_ratio": derived / ncu_gbps if derived is not None and ncu_gbps else None,
+            "ncu_dram_pct_of_peak": rec.get("gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"),
+            "theoretical_occupancy_pct": 100.0 * occ.theoretical if occ else None,
+            "ncu_theoretical_occupancy_pct": rec.get("sm__maximum_warps_per_active_cycle_pct"),
+            "est_occupancy_pct": float(gpu.est_occupancy[i]),
+            "ncu_achieved_occupancy_pct": rec.get("sm__warps_active.avg.pct_of_peak_sustained_active"),
+        })
+    return rows

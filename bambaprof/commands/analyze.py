@@ -70,6 +70,19 @@ OP_COLUMNS = [
     Column("gpu_total_us", "GPU total us", _us),
     Column("kernels", "kernels"),
 ]
+NCU_COLUMNS = [
+    Column("ncu_id", "ncu id"),
+    Column("name", "kernel", lambda v: _short(v, 50)),
+    Column("same_config", "same launch", lambda v: "yes" if v else "no"),
+    Column("trace_us", "trace us", _us),
+    Column("ncu_us", "ncu us", _us),
+    Column("derived_gbps", "derived GB/s", _num),
+    Column("ncu_dram_gbps", "ncu GB/s", _num),
+    Column("gbps_ratio", "ratio", lambda v: f"{v:.2f}" if isinstance(v, float) else ""),
+    Column("theoretical_occupancy_pct", "theor occ %", _pct),
+    Column("ncu_theoretical_occupancy_pct", "ncu theor %", _pct),
+    Column("ncu_achieved_occupancy_pct", "ncu achieved %", _pct),
+]
 SUMMARY_UNITS = {
     "_us": _us, "_pct": _pct, "_bytes": _bytes, "_gbps": _num,
 }
@@ -97,6 +110,9 @@ def _render_table(a: Analysis, kernels: list, ops: list) -> str:
                   render_rows(a.stretches, "table", [Column("start_us", "start us", _us), Column("dur_us", "us", _us),
                                                      Column("device", "device"), Column("cpu_op", "CPU op", _short),
                                                      Column("cpu_region", "region", _short)])]
+    if a.ncu:
+        parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
+                  "ncu = DRAM bytes measured)\n", render_rows([r for r in a.ncu if r["matched"]], "table", NCU_COLUMNS)]
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         parts += ["\nNVML telemetry over the profiled window\n", render_rows(rows, "table")]
@@ -117,8 +133,12 @@ def _render_table(a: Analysis, kernels: list, ops: list) -> str:
               help="Peak DRAM bandwidth to compare against (default: the run's measurement or the datasheet).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
               help="JSON parser backend.")
+@click.option("--ncu", "ncu_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Nsight Compute CSV (ncu --csv) of the same workload: show measured DRAM bandwidth and "
+                   "achieved occupancy beside the derived values.")
 def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
-                    pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str) -> None:
+                    pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str,
+                    ncu_csv: Optional[str]) -> None:
     """Analyse a Kineto trace (.json/.json.gz) or a run directory.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
@@ -144,7 +164,7 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
             raise UsageError(f"--sort must be one of {', '.join(KERNEL_SORT_KEYS + OP_SORT_KEYS)}")
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
-    a = analyze(path, backend=backend, peak_gbps=peak_bandwidth)
+    a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv)
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []

@@ -92,3 +92,28 @@ def test_ncu_reader():
     recs = read_ncu_csv(NCU)
     assert len(recs) == 111 and recs[0]["id"] == 0
     assert recs[0]["dram__bytes_read.sum"] == 145780736.0 and recs[0]["grid"] == (2, 66, 1)
+
+
+VALIDATION_TRACE = DATA / "h200-validation-trace.json.gz"
+VALIDATION_NCU = DATA / "h200-validation-ncu.csv.gz"
+
+
+def test_derived_bandwidth_within_15_percent_of_ncu_for_memory_bound_kernels():
+    from bambaprof.analyze.ncu import compare_with_ncu
+
+    rows = {r["ncu_id"]: r for r in compare_with_ncu(load_trace(VALIDATION_TRACE), read_ncu_csv(VALIDATION_NCU))}
+    assert all(r["matched"] and r["same_config"] for r in rows.values())
+    # 0: bambaprof's Triton cumsum (launch metadata), 1: inductor (kernel_num_gb), 3: aten mul (shape model)
+    assert [rows[i]["bytes_source"] for i in (0, 1, 3)] == ["metadata", "metadata", "shape model"]
+    for i in (0, 1, 3):
+        assert abs(rows[i]["gbps_ratio"] - 1) < 0.15, rows[i]
+    for r in rows.values():  # the cuBLAS GEMM (2) too
+        assert r["theoretical_occupancy_pct"] == pytest.approx(r["ncu_theoretical_occupancy_pct"], abs=0.01)
+
+
+def test_analyze_with_ncu_option(capsys):
+    from bambaprof.cli import main
+
+    assert main(["analyze", str(VALIDATION_TRACE), "--ncu", str(VALIDATION_NCU), "--table", "kernels"]) == 0
+    out = capsys.readouterr().out
+    assert "Nsight Compute beside the trace" in out and "_cumsum_kernel" in out
