@@ -16,26 +16,35 @@ from ._version import __version__
 from .errors import BambaprofError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: command name -> "module:attribute"; a command's module is imported only when it runs
+#: (so ``bambaprof analyze`` never imports torch).
+COMMANDS = {
+    "variants": "bambaprof.commands.variants:variants_command",
+    "check": "bambaprof.commands.check:check_command",
+    "analyze": "bambaprof.commands.analyze:analyze_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        import importlib
+
+        module, attr = spec.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="bambaprof")
 def cli() -> None:
     """Profile and diagnose the chunked SSD (Mamba2) layers of Bamba-style hybrid models."""
-    from .ssm.capabilities import enable_triton_interpreter_if_no_gpu
-
-    enable_triton_interpreter_if_no_gpu()
-
-
-def _register() -> None:
-    from .commands.analyze import analyze_command
-    from .commands.check import check_command
-    from .commands.variants import variants_command
-
-    cli.add_command(variants_command)
-    cli.add_command(check_command)
-    cli.add_command(analyze_command)
-
-
-_register()
 
 
 def _fail(message: str, code: int) -> int:

@@ -11,7 +11,7 @@ from ..errors import BambaprofError, UsageError
 from ..model.config import parse_dtype, preset, preset_names
 from ..report.tables import Column, render_rows, sci, yes_no
 from ..ssm import get_variant, list_variants
-from ..ssm.capabilities import runnable
+from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu, runnable
 from ..ssm.check import Shape, check_variants, failed
 from ._common import device_option, emit, format_option, output_option, progress, resolve_device
 
@@ -88,6 +88,7 @@ def check_command(variant_names, preset_name, batch, seq_len, chunk_size, heads,
     its tolerance for the dtype; the approximate `independent` variant's error
     is reported (watch it grow with the number of chunks), not judged.
     """
+    enable_triton_interpreter_if_no_gpu()
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype)
     shapes = build_shapes(preset_name, batch, seq_len, chunk_size, heads, head_dim, groups, state)

@@ -6,7 +6,7 @@ import click
 
 from ..report.tables import Column, render_rows, yes_no
 from ..ssm import list_variants
-from ..ssm.capabilities import needs_text, runnable
+from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu, needs_text, runnable
 from ..ssm.registry import PLUGIN_ERRORS
 from ._common import device_option, emit, format_option, output_option, resolve_device
 
@@ -47,6 +47,7 @@ COLUMNS = [
 @device_option()
 def variants_command(fmt: str, output: str, device: str) -> None:
     """List the SSD core variants: exact or approximate, what each needs, and whether it runs here."""
+    enable_triton_interpreter_if_no_gpu()
     dev = resolve_device(device)
     rows = variant_rows(dev)
     meta = {"device": dev, "plugin_errors": dict(PLUGIN_ERRORS)}
