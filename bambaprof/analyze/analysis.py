@@ -110,6 +110,7 @@ def analyze(
         "run_dir": str(run_dir) if run_dir is not None else None,
         "parser_backend": trace.backend,
         "events": trace.n_events,
+        "lenient_events": trace.lenient_events,
         "platform": trace.platform,
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
@@ -143,7 +144,7 @@ def analyze(
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
     if len(trace.gpu) and not any(p for p in peaks.values()):
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
-    if len(trace.ops) and not any(d for d in trace.ops.input_dims):
+    if len(trace.ops) and not trace.ops.shapes_recorded:
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
     if timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")

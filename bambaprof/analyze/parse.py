@@ -1,12 +1,16 @@
 """Decoding trace JSON into events, with swappable backends.
 
-- ``msgspec`` (default): decodes straight into slotted structs that keep only
-  the fields the analysis reads, skipping every other key in C; several times
-  faster than building dicts, and a fraction of the memory.
-- ``json``: the standard library, building the same structs by hand. Slower,
-  but it accepts any JSON value anywhere, so it is the fallback when a trace's
-  schema has drifted in a way the typed decoder rejects (``args`` that is not
-  an object, for example).
+- ``msgspec`` (default): the document is first split into raw event slices
+  (``traceEvents: List[Raw]``, no parsing of their contents), then decoded
+  batch by batch into slotted, GC-free structs that keep only the fields the
+  analysis reads, every other key skipped in C. Shapes (``Input Dims``,
+  ``Input type``, ``Concrete Inputs``) stay raw until an analysis asks for them.
+  Only one batch of structs is alive at a time, so memory stays near the size
+  of the file. A batch that does not fit the typed schema (drift: a string
+  timestamp, ``args`` that is not an object) is decoded event by event, each
+  failing event through the lenient path: drift costs only the odd events.
+- ``json``: the standard library on the whole document, building the same
+  structs by hand. Slower and hungrier; accepts any JSON value anywhere.
 
 Both accept the JSON Object Format (``{"traceEvents": [...], ...}``) and the
 JSON Array Format (a bare list of events) of the Chrome trace format.
@@ -15,60 +19,70 @@ JSON Array Format (a bare list of events) of the Chrome trace format.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import msgspec
 
 from .source import TraceError
 
 BACKENDS = ("auto", "msgspec", "json")
+BATCH = 65536
+
+Num = Optional[float]
+Int = Optional[int]
+Key = Union[int, str, None]
 
 
-class Args(msgspec.Struct, omit_defaults=True):
+class Args(msgspec.Struct, gc=False):
     """The ``args`` keys the analysis uses (Kineto names); everything else is skipped."""
 
-    external_id: Any = msgspec.field(default=None, name="External id")
-    correlation: Any = None
-    device: Any = None
-    stream: Any = None
+    external_id: Int = msgspec.field(default=None, name="External id")
+    correlation: Int = None
+    device: Int = None
+    stream: Int = None
     grid: Any = None
     block: Any = None
-    registers: Any = msgspec.field(default=None, name="registers per thread")
-    shared_memory: Any = msgspec.field(default=None, name="shared memory")
-    blocks_per_sm: Any = msgspec.field(default=None, name="blocks per SM")
-    warps_per_sm: Any = msgspec.field(default=None, name="warps per SM")
-    est_occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
-    bytes: Any = None
-    input_dims: Any = msgspec.field(default=None, name="Input Dims")
-    input_type: Any = msgspec.field(default=None, name="Input type")
-    concrete_inputs: Any = msgspec.field(default=None, name="Concrete Inputs")
-    kernel_num_gb: Any = None
-    kernel_flop: Any = None
-    kernel_backend: Any = None
-    total_allocated: Any = msgspec.field(default=None, name="Total Allocated")
-    total_reserved: Any = msgspec.field(default=None, name="Total Reserved")
-    device_id: Any = msgspec.field(default=None, name="Device Id")
-    device_type: Any = msgspec.field(default=None, name="Device Type")
+    registers: Int = msgspec.field(default=None, name="registers per thread")
+    shared_memory: Int = msgspec.field(default=None, name="shared memory")
+    est_occupancy: Num = msgspec.field(default=None, name="est. achieved occupancy %")
+    bytes: Num = None
+    input_dims: msgspec.Raw = msgspec.field(default=None, name="Input Dims")  # type: ignore[assignment]
+    input_type: msgspec.Raw = msgspec.field(default=None, name="Input type")  # type: ignore[assignment]
+    concrete_inputs: msgspec.Raw = msgspec.field(default=None, name="Concrete Inputs")  # type: ignore[assignment]
+    kernel_num_gb: Num = None
+    kernel_flop: Num = None
+    kernel_backend: Optional[str] = None
+    total_allocated: Num = msgspec.field(default=None, name="Total Allocated")
+    total_reserved: Num = msgspec.field(default=None, name="Total Reserved")
+    device_id: Int = msgspec.field(default=None, name="Device Id")
+    device_type: Int = msgspec.field(default=None, name="Device Type")
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, gc=False):
     """One trace event (Chrome trace format fields)."""
 
-    ph: Any = None
-    cat: Any = None
-    name: Any = None
-    pid: Any = None
-    tid: Any = None
-    ts: Any = None
-    dur: Any = None
-    id: Any = None
+    ph: Optional[str] = None
+    cat: Optional[str] = None
+    name: Optional[str] = None
+    pid: Key = None
+    tid: Key = None
+    ts: Num = None
+    dur: Num = None
+    id: Key = None
     args: Optional[Args] = None
 
 
-class Document(msgspec.Struct):
-    """The JSON Object Format: events plus the metadata Kineto writes beside them."""
+EMPTY_ARGS = Args()
 
-    traceEvents: Any = msgspec.UNSET  # decoded separately: list of Event
+_META_FIELDS = (
+    "deviceProperties", "computeProperties", "distributedInfo", "schemaVersion", "displayTimeUnit",
+    "baseTimeNanoseconds", "traceName", "cuda_runtime_version", "cuda_driver_version", "roctracer_version",
+    "rocm_version", "hip_runtime_version",
+)
+
+
+class _RawDocument(msgspec.Struct):
+    traceEvents: Union[List[msgspec.Raw], msgspec.UnsetType] = msgspec.UNSET
     deviceProperties: Any = None
     computeProperties: Any = None
     distributedInfo: Any = None
@@ -83,47 +97,127 @@ class Document(msgspec.Struct):
     hip_runtime_version: Any = None
 
 
-class _TypedDocument(Document):
-    traceEvents: Union[List[Event], msgspec.UnsetType] = msgspec.UNSET  # type: ignore[assignment]
-
-
-_ARG_FIELDS: Dict[str, str] = {
-    (Args.__struct_encode_fields__[i]): name for i, name in enumerate(Args.__struct_fields__)
+_doc_decoder = msgspec.json.Decoder(Union[_RawDocument, List[msgspec.Raw]])
+_batch_decoder = msgspec.json.Decoder(List[Event])
+_event_decoder = msgspec.json.Decoder(Event)
+_ARG_NAMES: Dict[str, str] = {
+    enc: py for py, enc in zip(Args.__struct_fields__, Args.__struct_encode_fields__)
 }
-_DOC_FIELDS = [f for f in Document.__struct_fields__ if f != "traceEvents"]
-
-_typed_decoder = msgspec.json.Decoder(Union[_TypedDocument, List[Event]])
+_RAW_ARGS = {"input_dims", "input_type", "concrete_inputs"}
 
 
-def _meta_of(doc: Any) -> Dict[str, Any]:
-    return {f: getattr(doc, f) for f in _DOC_FIELDS if getattr(doc, f) is not None}
+def _num(x: Any) -> Optional[float]:
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
 
 
-def _decode_msgspec(data: Any) -> Tuple[Dict[str, Any], List[Event]]:
-    obj = _typed_decoder.decode(data)
-    if isinstance(obj, list):
-        return {}, obj
-    if obj.traceEvents is msgspec.UNSET:
-        raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
-    return _meta_of(obj), obj.traceEvents
+def _int(x: Any) -> Optional[int]:
+    v = _num(x)
+    return int(v) if v is not None and v == v and abs(v) != float("inf") else None
+
+
+def _key(x: Any) -> Any:
+    return x if isinstance(x, (int, str)) or x is None else str(x)
 
 
 def _args_from(value: Any) -> Optional[Args]:
     if not isinstance(value, dict):
         return None
-    return Args(**{py: value[js] for js, py in _ARG_FIELDS.items() if js in value})
+    kw: Dict[str, Any] = {}
+    for enc, py in _ARG_NAMES.items():
+        if enc not in value:
+            continue
+        v = value[enc]
+        if py in _RAW_ARGS:
+            v = msgspec.Raw(msgspec.json.encode(v))
+        elif py in ("grid", "block"):
+            pass
+        elif py == "kernel_backend":
+            v = v if isinstance(v, str) else None
+        elif py in ("est_occupancy", "bytes", "kernel_num_gb", "kernel_flop", "total_allocated", "total_reserved"):
+            v = _num(v)
+        else:
+            v = _int(v)
+        kw[py] = v
+    return Args(**kw)
 
 
-def _event_from(d: Any) -> Optional[Event]:
+def event_from_dict(d: Any) -> Optional[Event]:
+    """A lenient :class:`Event` from any decoded JSON value (``None`` if it is not an object)."""
     if not isinstance(d, dict):
         return None
+    name = d.get("name")
     return Event(
-        ph=d.get("ph"), cat=d.get("cat"), name=d.get("name"), pid=d.get("pid"), tid=d.get("tid"),
-        ts=d.get("ts"), dur=d.get("dur"), id=d.get("id"), args=_args_from(d.get("args")),
+        ph=d.get("ph") if isinstance(d.get("ph"), str) else None,
+        cat=d.get("cat") if isinstance(d.get("cat"), str) else None,
+        name=name if isinstance(name, str) or name is None else str(name),
+        pid=_key(d.get("pid")), tid=_key(d.get("tid")), ts=_num(d.get("ts")), dur=_num(d.get("dur")),
+        id=_key(d.get("id")), args=_args_from(d.get("args")),
     )
 
 
-def _decode_json(data: Any) -> Tuple[Dict[str, Any], List[Event]]:
+def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int]:
+    """Decode one batch; returns (events, number decoded leniently)."""
+    try:
+        return _batch_decoder.decode(b"[" + b",".join(raws) + b"]"), 0
+    except msgspec.ValidationError:
+        pass
+    out: List[Event] = []
+    lenient = 0
+    for raw in raws:
+        try:
+            out.append(_event_decoder.decode(raw))
+        except msgspec.ValidationError:
+            ev = event_from_dict(msgspec.json.decode(raw))
+            if ev is not None:
+                out.append(ev)
+                lenient += 1
+    return out, lenient
+
+
+class DecodedTrace:
+    """Metadata plus the events, handed out in batches (see :meth:`batches`)."""
+
+    def __init__(self, meta: Dict[str, Any], raws: Optional[List[msgspec.Raw]], events: Optional[List[Event]],
+                 backend: str) -> None:
+        self.meta = meta
+        self._raws = raws
+        self._events = events
+        self.backend = backend
+        self.lenient = 0
+
+    def __len__(self) -> int:
+        return len(self._raws) if self._raws is not None else len(self._events or [])
+
+    def batches(self) -> Iterator[List[Event]]:
+        """Yield lists of events; with the msgspec backend each batch is decoded on demand."""
+        if self._events is not None:
+            yield self._events
+            return
+        raws = self._raws or []
+        for start in range(0, len(raws), BATCH):
+            events, lenient = _decode_batch(raws[start:start + BATCH])
+            self.lenient += lenient
+            yield events
+
+
+def _decode_msgspec(data: Any) -> DecodedTrace:
+    obj = _doc_decoder.decode(data)
+    if isinstance(obj, list):
+        return DecodedTrace({}, obj, None, "msgspec")
+    if obj.traceEvents is msgspec.UNSET:
+        raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
+    meta = {f: getattr(obj, f) for f in _META_FIELDS if getattr(obj, f) is not None}
+    return DecodedTrace(meta, obj.traceEvents, None, "msgspec")
+
+
+def _decode_json(data: Any) -> DecodedTrace:
     try:
         obj = json.loads(bytes(data))
     except UnicodeDecodeError as exc:
@@ -136,31 +230,36 @@ def _decode_json(data: Any) -> Tuple[Dict[str, Any], List[Event]]:
         if "traceEvents" not in obj:
             raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
         raw = obj["traceEvents"]
-        meta = {f: obj[f] for f in _DOC_FIELDS if obj.get(f) is not None}
+        meta = {f: obj[f] for f in _META_FIELDS if obj.get(f) is not None}
     else:
         raise TraceError(f"not a Kineto/Chrome trace: the JSON document is a {type(obj).__name__}")
     if not isinstance(raw, list):
         raise TraceError("not a Kineto/Chrome trace: 'traceEvents' is not a list")
-    events = [e for e in (_event_from(d) for d in raw) if e is not None]
-    return meta, events
+    events = [e for e in (event_from_dict(d) for d in raw) if e is not None]
+    return DecodedTrace(meta, None, events, "json")
 
 
-def decode(data: Any, backend: str = "auto") -> Tuple[Dict[str, Any], List[Event], str]:
-    """Decode trace JSON; returns ``(metadata, events, backend used)``.
-
-    ``auto`` tries ``msgspec`` and falls back to ``json`` when the typed
-    decoder rejects the schema (not when the JSON itself is malformed).
-    """
+def decode(data: Any, backend: str = "auto") -> DecodedTrace:
+    """Decode trace JSON with ``backend`` (``auto`` is ``msgspec``)."""
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if backend in ("auto", "msgspec"):
+    if backend == "json":
+        return _decode_json(data)
+    try:
+        return _decode_msgspec(data)
+    except msgspec.ValidationError as exc:
+        raise TraceError(f"not a Kineto/Chrome trace ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise TraceError(f"invalid JSON ({exc})") from None
+
+
+def raw_value(raw: Any) -> Any:
+    """Decode a raw JSON value kept by the msgspec backend (``None`` stays ``None``)."""
+    if raw is None:
+        return None
+    if isinstance(raw, msgspec.Raw):
         try:
-            meta, events = _decode_msgspec(data)
-            return meta, events, "msgspec"
-        except msgspec.ValidationError as exc:
-            if backend == "msgspec":
-                raise TraceError(f"trace schema not understood by the msgspec backend ({exc})") from None
-        except msgspec.DecodeError as exc:
-            raise TraceError(f"invalid JSON ({exc})") from None
-    meta, events = _decode_json(data)
-    return meta, events, "json"
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return None
+    return raw

@@ -24,7 +24,9 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from .parse import Event, decode
+from array import array
+
+from .parse import EMPTY_ARGS, DecodedTrace, decode, raw_value
 from .source import TraceError, TraceSource, read_bytes, resolve
 
 KERNEL_CATS = frozenset({"kernel"})
@@ -140,6 +142,7 @@ class RuntimeCalls:
     tid: List[Any] = field(default_factory=list)
     correlation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     external_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pid: List[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -162,6 +165,7 @@ class CpuOps:
     kernel_num_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_flop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_backend: List[Any] = field(default_factory=list)
+    shapes_recorded: bool = False  # any op carried Input Dims (record_shapes=True)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -196,6 +200,7 @@ class Trace:
     memory: MemorySamples
     n_events: int
     span_us: tuple  # (first ts, last end) over all timed events, us
+    lenient_events: int = 0  # events decoded through the lenient path (schema drift)
 
     @property
     def rank(self) -> Optional[int]:
@@ -225,136 +230,188 @@ def _devices(meta: Dict[str, Any]) -> Dict[int, DeviceProps]:
     return out
 
 
-def build_trace(meta: Dict[str, Any], events: List[Event], source: TraceSource, backend: str) -> Trace:
-    """Sort raw events into the columnar tables of a :class:`Trace`."""
-    g: Dict[str, list] = {k: [] for k in (
-        "name", "kind", "ts", "dur", "device", "stream", "corr", "ext", "grid", "block", "regs", "smem", "occ",
-        "bytes", "pid", "tid")}
-    r: Dict[str, list] = {k: [] for k in ("name", "ts", "dur", "tid", "pid", "corr", "ext")}
-    o: Dict[str, list] = {k: [] for k in (
-        "name", "cat", "ts", "dur", "pid", "tid", "ext", "dims", "types", "conc", "gb", "flop", "backend")}
-    m: Dict[str, list] = {k: [] for k in ("ts", "alloc", "res", "dtype", "did")}
+class _Columns:
+    """Append-only typed columns (array.array: 8 bytes per number, not a Python object)."""
+
+    def __init__(self, floats: tuple, ints: tuple, objects: tuple) -> None:
+        self.f = {k: array("d") for k in floats}
+        self.i = {k: array("q") for k in ints}
+        self.o: Dict[str, list] = {k: [] for k in objects}
+
+    def np_float(self, k: str) -> np.ndarray:
+        return np.frombuffer(self.f[k], dtype=np.float64).copy() if len(self.f[k]) else np.zeros(0)
+
+    def np_int(self, k: str) -> np.ndarray:
+        return np.frombuffer(self.i[k], dtype=np.int64).copy() if len(self.i[k]) else np.zeros(0, dtype=np.int64)
+
+
+_NAN = math.nan
+_CATEGORY = {}  # raw cat string -> category code, filled lazily
+
+
+def _category(cat: Any) -> str:
+    code = _CATEGORY.get(cat)
+    if code is None:
+        low = cat.lower() if isinstance(cat, str) else ""
+        if low in KERNEL_CATS:
+            code = "kernel"
+        elif low in MEMCPY_CATS:
+            code = "memcpy"
+        elif low in MEMSET_CATS:
+            code = "memset"
+        elif low in RUNTIME_CATS:
+            code = "runtime"
+        elif low in OP_CATS:
+            code = low
+        elif low in FLOW_CATS:
+            code = "flow"
+        else:
+            code = ""
+        if isinstance(cat, (str, type(None))):
+            _CATEGORY[cat] = code
+    return code
+
+
+def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
+    """Sort the decoded events, batch by batch, into the columnar tables of a :class:`Trace`."""
+    g = _Columns(("ts", "dur", "occ", "bytes"), ("kind", "device", "stream", "corr", "ext", "regs", "smem"),
+                 ("name", "grid", "block", "pid", "tid"))
+    r = _Columns(("ts", "dur"), ("corr", "ext"), ("name", "tid", "pid"))
+    o = _Columns(("ts", "dur", "gb", "flop"), ("ext",), ("name", "cat", "pid", "tid", "dims", "types", "conc",
+                                                        "backend"))
+    m = _Columns(("ts", "alloc", "res"), ("dtype", "did"), ())
     flow_start: Dict[tuple, int] = {}
     flow_end: Dict[tuple, int] = {}
+    intern: Dict[Any, Any] = {}
     t_min, t_max = math.inf, -math.inf
+    kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
+    n_events = 0
 
-    for ev in events:
-        cat = ev.cat
-        cat = cat.lower() if isinstance(cat, str) else ""
-        ph = ev.ph
-        if cat in FLOW_CATS:
-            key = (ev.pid, ev.tid, _f(ev.ts))
-            if ph == "s":
-                flow_start[key] = _i(ev.id)
-            elif ph in ("f", "t"):
-                flow_end[key] = _i(ev.id)
-            continue
-        a = ev.args
-        if ev.name == "[memory]":
-            if a is not None:
-                m["ts"].append(_f(ev.ts))
-                m["alloc"].append(_f(a.total_allocated))
-                m["res"].append(_f(a.total_reserved))
-                m["dtype"].append(_i(a.device_type))
-                m["did"].append(_i(a.device_id))
-            continue
-        if ph != "X":
-            continue
-        ts, dur = _f(ev.ts), _f(ev.dur)
-        if not (math.isfinite(ts) and math.isfinite(dur)):
-            continue
-        if cat in KERNEL_CATS or cat in MEMCPY_CATS or cat in MEMSET_CATS:
-            kind = "kernel" if cat in KERNEL_CATS else ("memcpy" if cat in MEMCPY_CATS else "memset")
-            g["name"].append(str(ev.name))
-            g["kind"].append(kind)
-            g["ts"].append(ts)
-            g["dur"].append(dur)
-            dev = a.device if a is not None and a.device is not None else ev.pid
-            g["device"].append(_i(dev, 0))
-            g["stream"].append(_i(a.stream if a is not None and a.stream is not None else ev.tid))
-            g["corr"].append(_i(a.correlation) if a is not None else -1)
-            g["ext"].append(_i(a.external_id) if a is not None else -1)
-            g["grid"].append(_dim3(a.grid if a is not None else None))
-            g["block"].append(_dim3(a.block if a is not None else None))
-            g["regs"].append(_i(a.registers) if a is not None else -1)
-            g["smem"].append(_i(a.shared_memory) if a is not None else -1)
-            g["occ"].append(_f(a.est_occupancy) if a is not None else math.nan)
-            g["bytes"].append(_f(a.bytes) if a is not None else math.nan)
-            g["pid"].append(ev.pid)
-            g["tid"].append(ev.tid)
-        elif cat in RUNTIME_CATS:
-            r["name"].append(str(ev.name))
-            r["ts"].append(ts)
-            r["dur"].append(dur)
-            r["tid"].append(ev.tid)
-            r["pid"].append(ev.pid)
-            r["corr"].append(_i(a.correlation) if a is not None else -1)
-            r["ext"].append(_i(a.external_id) if a is not None else -1)
-        elif cat in OP_CATS:
-            o["name"].append(str(ev.name))
-            o["cat"].append(cat)
-            o["ts"].append(ts)
-            o["dur"].append(dur)
-            o["pid"].append(ev.pid)
-            o["tid"].append(ev.tid)
-            if a is not None:
-                o["ext"].append(_i(a.external_id))
-                o["dims"].append(a.input_dims)
-                o["types"].append(a.input_type)
-                o["conc"].append(a.concrete_inputs)
-                o["gb"].append(_f(a.kernel_num_gb))
-                o["flop"].append(_f(a.kernel_flop))
-                o["backend"].append(a.kernel_backend)
+    for batch in decoded.batches():
+        n_events += len(batch)
+        for ev in batch:
+            code = _category(ev.cat)
+            if code == "flow":
+                if ev.id is not None and ev.ts is not None:
+                    key = (ev.pid, ev.tid, ev.ts)
+                    fid = ev.id if isinstance(ev.id, int) else _i(ev.id)
+                    if ev.ph == "s":
+                        flow_start[key] = fid
+                    elif ev.ph in ("f", "t"):
+                        flow_end[key] = fid
+                continue
+            a = ev.args if ev.args is not None else EMPTY_ARGS
+            if ev.name == "[memory]":
+                if ev.args is not None and ev.ts is not None:
+                    m.f["ts"].append(ev.ts)
+                    m.f["alloc"].append(_NAN if a.total_allocated is None else a.total_allocated)
+                    m.f["res"].append(_NAN if a.total_reserved is None else a.total_reserved)
+                    m.i["dtype"].append(-1 if a.device_type is None else a.device_type)
+                    m.i["did"].append(-1 if a.device_id is None else a.device_id)
+                continue
+            if ev.ph != "X" or not code:
+                continue
+            ts, dur = ev.ts, ev.dur
+            if ts is None or dur is None or ts != ts or dur != dur:
+                continue
+            name = ev.name if ev.name is not None else ""
+            name = intern.setdefault(name, name)
+            pid = intern.setdefault(ev.pid, ev.pid)
+            tid = intern.setdefault(ev.tid, ev.tid)
+            if code in kinds:
+                g.o["name"].append(name)
+                g.i["kind"].append(kinds[code])
+                g.f["ts"].append(ts)
+                g.f["dur"].append(dur)
+                dev = a.device if a.device is not None else (pid if isinstance(pid, int) else 0)
+                g.i["device"].append(dev)
+                g.i["stream"].append(a.stream if a.stream is not None else (tid if isinstance(tid, int) else -1))
+                g.i["corr"].append(-1 if a.correlation is None else a.correlation)
+                g.i["ext"].append(-1 if a.external_id is None else a.external_id)
+                g.o["grid"].append(intern.setdefault(_dim3(a.grid), _dim3(a.grid)))
+                g.o["block"].append(intern.setdefault(_dim3(a.block), _dim3(a.block)))
+                g.i["regs"].append(-1 if a.registers is None else a.registers)
+                g.i["smem"].append(-1 if a.shared_memory is None else a.shared_memory)
+                g.f["occ"].append(_NAN if a.est_occupancy is None else a.est_occupancy)
+                g.f["bytes"].append(_NAN if a.bytes is None else a.bytes)
+                g.o["pid"].append(pid)
+                g.o["tid"].append(tid)
+            elif code == "runtime":
+                r.o["name"].append(name)
+                r.f["ts"].append(ts)
+                r.f["dur"].append(dur)
+                r.o["tid"].append(tid)
+                r.o["pid"].append(pid)
+                r.i["corr"].append(-1 if a.correlation is None else a.correlation)
+                r.i["ext"].append(-1 if a.external_id is None else a.external_id)
             else:
-                o["ext"].append(-1)
-                for k in ("dims", "types", "conc", "backend"):
-                    o[k].append(None)
-                o["gb"].append(math.nan)
-                o["flop"].append(math.nan)
-        else:
-            continue
-        if ts < t_min:
-            t_min = ts
-        if ts + dur > t_max:
-            t_max = ts + dur
+                o.o["name"].append(name)
+                o.o["cat"].append(code)
+                o.f["ts"].append(ts)
+                o.f["dur"].append(dur)
+                o.o["pid"].append(pid)
+                o.o["tid"].append(tid)
+                o.i["ext"].append(-1 if a.external_id is None else a.external_id)
+                o.o["dims"].append(a.input_dims)
+                o.o["types"].append(a.input_type)
+                o.o["conc"].append(a.concrete_inputs)
+                o.f["gb"].append(_NAN if a.kernel_num_gb is None else a.kernel_num_gb)
+                o.f["flop"].append(_NAN if a.kernel_flop is None else a.kernel_flop)
+                o.o["backend"].append(a.kernel_backend)
+            if ts < t_min:
+                t_min = ts
+            if ts + dur > t_max:
+                t_max = ts + dur
+        del batch
 
-    corr = np.asarray(g["corr"], dtype=np.int64)
+    corr = g.np_int("corr")
     if flow_end and (corr < 0).any():
-        for i in np.nonzero(corr < 0)[0]:
-            corr[i] = flow_end.get((g["pid"][i], g["tid"][i], g["ts"][i]), -1)
-    rcorr = np.asarray(r["corr"], dtype=np.int64)
+        for i in np.nonzero(corr < 0)[0].tolist():
+            corr[i] = flow_end.get((g.o["pid"][i], g.o["tid"][i], g.f["ts"][i]), -1)
+    rcorr = r.np_int("corr")
     if flow_start and (rcorr < 0).any():
-        for i in np.nonzero(rcorr < 0)[0]:
-            rcorr[i] = flow_start.get((r["pid"][i], r["tid"][i], r["ts"][i]), -1)
+        for i in np.nonzero(rcorr < 0)[0].tolist():
+            rcorr[i] = flow_start.get((r.o["pid"][i], r.o["tid"][i], r.f["ts"][i]), -1)
 
+    # Shapes are decoded only for ops that launched a GPU activity (the byte model's input).
+    ext = o.np_int("ext")
+    launched = set(g.np_int("ext").tolist())
+    launched.discard(-1)
+    dims, types, conc = o.o["dims"], o.o["types"], o.o["conc"]
+    has_shapes = any(d is not None for d in dims)
+    for i in range(len(dims)):
+        if ext[i] in launched:
+            dims[i], types[i], conc[i] = raw_value(dims[i]), raw_value(types[i]), raw_value(conc[i])
+        else:
+            dims[i] = types[i] = conc[i] = None
+
+    kind_names = np.array(GPU_KINDS)
     gpu = GpuActivities(
-        name=g["name"], kind=np.asarray(g["kind"], dtype="U6"), ts=np.asarray(g["ts"], dtype=np.float64),
-        dur=np.asarray(g["dur"], dtype=np.float64), device=np.asarray(g["device"], dtype=np.int64),
-        stream=np.asarray(g["stream"], dtype=np.int64), correlation=corr,
-        external_id=np.asarray(g["ext"], dtype=np.int64),
-        grid=np.asarray(g["grid"], dtype=np.int64).reshape(-1, 3),
-        block=np.asarray(g["block"], dtype=np.int64).reshape(-1, 3),
-        registers=np.asarray(g["regs"], dtype=np.int64), shared_memory=np.asarray(g["smem"], dtype=np.int64),
-        est_occupancy=np.asarray(g["occ"], dtype=np.float64), bytes=np.asarray(g["bytes"], dtype=np.float64),
+        name=g.o["name"], kind=kind_names[g.np_int("kind")] if len(g.i["kind"]) else np.zeros(0, dtype="U6"),
+        ts=g.np_float("ts"), dur=g.np_float("dur"), device=g.np_int("device"), stream=g.np_int("stream"),
+        correlation=corr, external_id=g.np_int("ext"),
+        grid=np.asarray(g.o["grid"], dtype=np.int64).reshape(-1, 3),
+        block=np.asarray(g.o["block"], dtype=np.int64).reshape(-1, 3),
+        registers=g.np_int("regs"), shared_memory=g.np_int("smem"),
+        est_occupancy=g.np_float("occ"), bytes=g.np_float("bytes"),
     )
     runtime = RuntimeCalls(
-        name=r["name"], ts=np.asarray(r["ts"], dtype=np.float64), dur=np.asarray(r["dur"], dtype=np.float64),
-        tid=r["tid"], correlation=rcorr, external_id=np.asarray(r["ext"], dtype=np.int64),
+        name=r.o["name"], ts=r.np_float("ts"), dur=r.np_float("dur"), tid=r.o["tid"], correlation=rcorr,
+        external_id=r.np_int("ext"), pid=r.o["pid"],
     )
     ops = CpuOps(
-        name=o["name"], cat=o["cat"], ts=np.asarray(o["ts"], dtype=np.float64),
-        dur=np.asarray(o["dur"], dtype=np.float64), pid=o["pid"], tid=o["tid"],
-        external_id=np.asarray(o["ext"], dtype=np.int64), input_dims=o["dims"], input_types=o["types"],
-        concrete_inputs=o["conc"], kernel_num_gb=np.asarray(o["gb"], dtype=np.float64),
-        kernel_flop=np.asarray(o["flop"], dtype=np.float64), kernel_backend=o["backend"],
+        name=o.o["name"], cat=o.o["cat"], ts=o.np_float("ts"), dur=o.np_float("dur"), pid=o.o["pid"],
+        tid=o.o["tid"], external_id=ext, input_dims=dims, input_types=types, concrete_inputs=conc,
+        kernel_num_gb=o.np_float("gb"), kernel_flop=o.np_float("flop"), kernel_backend=o.o["backend"],
+        shapes_recorded=has_shapes,
     )
     memory = MemorySamples(
-        ts=np.asarray(m["ts"], dtype=np.float64), allocated=np.asarray(m["alloc"], dtype=np.float64),
-        reserved=np.asarray(m["res"], dtype=np.float64), device_type=np.asarray(m["dtype"], dtype=np.int64),
-        device_id=np.asarray(m["did"], dtype=np.int64),
+        ts=m.np_float("ts"), allocated=m.np_float("alloc"), reserved=m.np_float("res"),
+        device_type=m.np_int("dtype"), device_id=m.np_int("did"),
     )
     span = (t_min, t_max) if t_min <= t_max else (math.nan, math.nan)
-    return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, len(events), span)
+    return Trace(source, decoded.backend, decoded.meta, _devices(decoded.meta), gpu, runtime, ops, memory,
+                 n_events, span, decoded.lenient)
 
 
 def load_trace(path: Union[str, Path, TraceSource], backend: str = "auto") -> Trace:
@@ -366,16 +423,18 @@ def load_trace(path: Union[str, Path, TraceSource], backend: str = "auto") -> Tr
     source = path if isinstance(path, TraceSource) else resolve(path)
     data = read_bytes(source.trace_path)
     try:
-        meta, events, used = decode(data, backend)
+        decoded = decode(data, backend)
+        if len(decoded) == 0:
+            raise TraceError("the trace has no events")
+        trace = build_trace(decoded, source)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
     finally:
+        decoded = None  # the raw slices reference the buffer: drop them before the buffer
         close = getattr(data, "close", None)
+        del data
         if close is not None:
-            del data  # release the mapping once decoded
-    if not events:
-        raise TraceError(f"{source.trace_path}: the trace has no events")
-    trace = build_trace(meta, events, source, used)
+            close()
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the trace has no timed CPU or GPU events")
     return trace
