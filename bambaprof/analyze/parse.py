@@ -19,6 +19,7 @@ JSON Array Format (a bare list of events) of the Chrome trace format.
 from __future__ import annotations
 
 import json
+import mmap
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import msgspec
@@ -26,7 +27,7 @@ import msgspec
 from .source import TraceError
 
 BACKENDS = ("auto", "msgspec", "json")
-BATCH = 65536
+BATCH = 16384
 
 Num = Optional[float]
 Int = Optional[int]
@@ -181,16 +182,31 @@ def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int]:
     return out, lenient
 
 
+class _ShapeArgs(msgspec.Struct, gc=False):
+    input_dims: Any = msgspec.field(default=None, name="Input Dims")
+    input_type: Any = msgspec.field(default=None, name="Input type")
+    concrete_inputs: Any = msgspec.field(default=None, name="Concrete Inputs")
+
+
+class _ShapeEvent(msgspec.Struct, gc=False):
+    args: Optional[_ShapeArgs] = None
+
+
+_shape_decoder = msgspec.json.Decoder(_ShapeEvent)
+
+
 class DecodedTrace:
-    """Metadata plus the events, handed out in batches (see :meth:`batches`)."""
+    """Metadata plus the events, handed out in batches (see :meth:`batches`); events are
+    numbered in document order, and :meth:`shapes` returns one event's recorded shapes."""
 
     def __init__(self, meta: Dict[str, Any], raws: Optional[List[msgspec.Raw]], events: Optional[List[Event]],
-                 backend: str) -> None:
+                 backend: str, buffer: Any = None) -> None:
         self.meta = meta
         self._raws = raws
         self._events = events
         self.backend = backend
         self.lenient = 0
+        self._buffer = buffer if isinstance(buffer, mmap.mmap) else None
 
     def __len__(self) -> int:
         return len(self._raws) if self._raws is not None else len(self._events or [])
@@ -201,20 +217,79 @@ class DecodedTrace:
             yield self._events
             return
         raws = self._raws or []
+        pager = _PageReleaser(self._buffer)
         for start in range(0, len(raws), BATCH):
-            events, lenient = _decode_batch(raws[start:start + BATCH])
+            chunk = raws[start:start + BATCH]
+            events, lenient = _decode_batch(chunk)
             self.lenient += lenient
+            pager.release_through(chunk[-1])
+            del chunk
             yield events
+
+    def shapes(self, index: int) -> Tuple[Any, Any, Any]:
+        """(``Input Dims``, ``Input type``, ``Concrete Inputs``) of event ``index``, decoded."""
+        if self._events is not None:
+            a = self._events[index].args
+            return (raw_value(a.input_dims), raw_value(a.input_type), raw_value(a.concrete_inputs)) if a else (None,) * 3
+        try:
+            args = _shape_decoder.decode(self._raws[index]).args
+        except msgspec.ValidationError:  # drifted args: decode leniently
+            ev = event_from_dict(msgspec.json.decode(self._raws[index]))
+            args = ev.args if ev is not None else None
+            if args is None:
+                return None, None, None
+            return raw_value(args.input_dims), raw_value(args.input_type), raw_value(args.concrete_inputs)
+        except msgspec.DecodeError:
+            return None, None, None
+        if args is None:
+            return None, None, None
+        return args.input_dims, args.input_type, args.concrete_inputs
+
+
+class _PageReleaser:
+    """Drops the pages of a read-only file mapping once the events in them are decoded.
+
+    The mapping is file-backed and clean, so ``MADV_DONTNEED`` only lets the kernel
+    reclaim the pages; a later read (a shape decoded on demand) faults them back from
+    the page cache. This keeps resident memory near one batch of the file rather
+    than the whole file.
+    """
+
+    def __init__(self, buffer: Optional[mmap.mmap]) -> None:
+        self._mm = buffer if buffer is not None and hasattr(buffer, "madvise") and hasattr(mmap, "MADV_DONTNEED") else None
+        self._done = 0
+        if self._mm is not None:
+            import numpy as np
+
+            view = np.frombuffer(self._mm, dtype=np.uint8)
+            self._base = view.ctypes.data
+            del view
+
+    def release_through(self, raw: Any) -> None:
+        if self._mm is None:
+            return
+        import numpy as np
+
+        view = np.frombuffer(raw, dtype=np.uint8)
+        end = view.ctypes.data + len(view) - self._base
+        del view
+        if not 0 <= end <= len(self._mm):
+            self._mm = None  # the raw slice is not inside the mapping (a copy): nothing to release
+            return
+        end -= end % mmap.PAGESIZE
+        if end > self._done:
+            self._mm.madvise(mmap.MADV_DONTNEED, self._done, end - self._done)
+            self._done = end
 
 
 def _decode_msgspec(data: Any) -> DecodedTrace:
     obj = _doc_decoder.decode(data)
     if isinstance(obj, list):
-        return DecodedTrace({}, obj, None, "msgspec")
+        return DecodedTrace({}, obj, None, "msgspec", data)
     if obj.traceEvents is msgspec.UNSET:
         raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
     meta = {f: getattr(obj, f) for f in _META_FIELDS if getattr(obj, f) is not None}
-    return DecodedTrace(meta, obj.traceEvents, None, "msgspec")
+    return DecodedTrace(meta, obj.traceEvents, None, "msgspec", data)
 
 
 def _decode_json(data: Any) -> DecodedTrace:

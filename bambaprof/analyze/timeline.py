@@ -106,9 +106,11 @@ class Timeline:
 
 def _api_flags(names: List[str]) -> tuple:
     """Per runtime call: (is a kernel launch, is a graph launch, is a launch or memory API)."""
-    launch = np.fromiter((any(m in n for m in LAUNCH_MARKERS) for n in names), dtype=bool, count=len(names))
-    graph = np.fromiter((GRAPH_MARKER in n for n in names), dtype=bool, count=len(names))
-    memory = np.fromiter((any(m in n for m in MEMORY_API_MARKERS) for n in names), dtype=bool, count=len(names))
+    flags = {}
+    for n in set(names):
+        flags[n] = (any(m in n for m in LAUNCH_MARKERS), GRAPH_MARKER in n, any(m in n for m in MEMORY_API_MARKERS))
+    table = np.array([flags[n] for n in names], dtype=bool).reshape(-1, 3)
+    launch, graph, memory = table[:, 0], table[:, 1], table[:, 2]
     return launch, graph, launch | memory
 
 
@@ -208,7 +210,8 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
             wait = np.minimum(np.maximum(rt.ts[jj[ok]], g0), g1) - g0
             host_wait = float(wait.sum())
             long_ = np.nonzero(wait >= min_stretch_us)[0]
-            waits.extend((float(g0[i]), float(wait[i]), dev, rt.tid[jj[ok][i]]) for i in long_.tolist())
+            calls = jj[ok][long_].tolist()
+            waits.extend((float(g0[i]), float(wait[i]), dev, rt.tid[c]) for i, c in zip(long_.tolist(), calls))
         idle = window - busy
         devices.append(DeviceTimeline(dev, window, busy, idle, host_wait, idle - host_wait, len(gap_starts)))
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from array import array
 
-from .parse import EMPTY_ARGS, DecodedTrace, decode, raw_value
+from .parse import EMPTY_ARGS, DecodedTrace, decode
 from .source import TraceError, TraceSource, read_bytes, resolve
 
 KERNEL_CATS = frozenset({"kernel"})
@@ -59,6 +59,7 @@ def _i(x: Any, default: int = -1) -> int:
 
 
 def _dim3(x: Any) -> tuple:
+    """A (x, y, z) launch dimension; (-1, -1, -1) when unknown."""
     if isinstance(x, (list, tuple)) and x:
         vals = [_i(v, 1) for v in list(x)[:3]]
         return tuple(vals + [1] * (3 - len(vals)))
@@ -246,7 +247,8 @@ class _Columns:
 
 
 _NAN = math.nan
-_CATEGORY = {}  # raw cat string -> category code, filled lazily
+_CATEGORY: Dict[Any, str] = {}  # raw cat string -> category code, filled lazily
+_OP_KIND = {"cpu_op": "cpu_op", "Operator": "cpu_op", "operator": "cpu_op", "user_annotation": "user_annotation"}
 
 
 def _category(cat: Any) -> str:
@@ -262,7 +264,7 @@ def _category(cat: Any) -> str:
         elif low in RUNTIME_CATS:
             code = "runtime"
         elif low in OP_CATS:
-            code = low
+            code = "op"
         elif low in FLOW_CATS:
             code = "flow"
         else:
@@ -272,97 +274,120 @@ def _category(cat: Any) -> str:
     return code
 
 
+def _ints(values: list) -> array:
+    return array("q", [-1 if v is None else v for v in values])
+
+
+def _floats(values: list) -> array:
+    return array("d", [_NAN if v is None else v for v in values])
+
+
 def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
-    """Sort the decoded events, batch by batch, into the columnar tables of a :class:`Trace`."""
+    """Sort the decoded events, batch by batch, into the columnar tables of a :class:`Trace`.
+
+    Each batch is split by category, then every column is filled by one
+    comprehension; only numbers and interned strings outlive the batch.
+    """
     g = _Columns(("ts", "dur", "occ", "bytes"), ("kind", "device", "stream", "corr", "ext", "regs", "smem"),
                  ("name", "grid", "block", "pid", "tid"))
     r = _Columns(("ts", "dur"), ("corr", "ext"), ("name", "tid", "pid"))
-    o = _Columns(("ts", "dur", "gb", "flop"), ("ext",), ("name", "cat", "pid", "tid", "dims", "types", "conc",
-                                                        "backend"))
+    o = _Columns(("ts", "dur", "gb", "flop"), ("ext", "index"), ("name", "cat", "pid", "tid", "backend"))
     m = _Columns(("ts", "alloc", "res"), ("dtype", "did"), ())
     flow_start: Dict[tuple, int] = {}
     flow_end: Dict[tuple, int] = {}
     intern: Dict[Any, Any] = {}
-    t_min, t_max = math.inf, -math.inf
     kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
+    shapes_recorded = False
     n_events = 0
+    codes = _CATEGORY
 
     for batch in decoded.batches():
+        cats = [ev.cat for ev in batch]
+        code_of = {cat: (codes[cat] if cat in codes else _category(cat)) for cat in set(cats)}
+        op_cats = {cat for cat, code in code_of.items() if code == "op"}
+        buckets: Dict[str, list] = {code: [] for code in set(code_of.values())}
+        for ev, cat in zip(batch, cats):
+            buckets[code_of[cat]].append(ev)
+        if op_cats:  # document positions of the ops: their shapes are decoded later from the raw events
+            buckets["op"] = list(zip([i + n_events for i, c in enumerate(cats) if c in op_cats], buckets["op"]))
+        memory_events = [ev for ev in buckets.pop("", []) if ev.name == "[memory]"]
+        if memory_events:
+            buckets["memory"] = memory_events
         n_events += len(batch)
-        for ev in batch:
-            code = _category(ev.cat)
+        del batch, cats
+        for code, items in buckets.items():
             if code == "flow":
-                if ev.id is not None and ev.ts is not None:
-                    key = (ev.pid, ev.tid, ev.ts)
+                for ev in items:
+                    if ev.id is None or ev.ts is None:
+                        continue
                     fid = ev.id if isinstance(ev.id, int) else _i(ev.id)
                     if ev.ph == "s":
-                        flow_start[key] = fid
+                        flow_start[(ev.pid, ev.tid, ev.ts)] = fid
                     elif ev.ph in ("f", "t"):
-                        flow_end[key] = fid
+                        flow_end[(ev.pid, ev.tid, ev.ts)] = fid
                 continue
-            a = ev.args if ev.args is not None else EMPTY_ARGS
-            if ev.name == "[memory]":
-                if ev.args is not None and ev.ts is not None:
-                    m.f["ts"].append(ev.ts)
-                    m.f["alloc"].append(_NAN if a.total_allocated is None else a.total_allocated)
-                    m.f["res"].append(_NAN if a.total_reserved is None else a.total_reserved)
-                    m.i["dtype"].append(-1 if a.device_type is None else a.device_type)
-                    m.i["did"].append(-1 if a.device_id is None else a.device_id)
+            if code == "memory":
+                evs = [ev for ev in items if ev.args is not None and ev.ts is not None]
+                m.f["ts"].extend(_floats([e.ts for e in evs]))
+                m.f["alloc"].extend(_floats([e.args.total_allocated for e in evs]))
+                m.f["res"].extend(_floats([e.args.total_reserved for e in evs]))
+                m.i["dtype"].extend(_ints([e.args.device_type for e in evs]))
+                m.i["did"].extend(_ints([e.args.device_id for e in evs]))
                 continue
-            if ev.ph != "X" or not code:
+            if code != "op":
+                items = [(0, ev) for ev in items if ev.name != "[memory]"]
+            kept = [(i, ev) for i, ev in items
+                    if ev.ph == "X" and ev.ts is not None and ev.dur is not None and ev.ts == ev.ts and ev.dur == ev.dur]
+            if not kept:
                 continue
-            ts, dur = ev.ts, ev.dur
-            if ts is None or dur is None or ts != ts or dur != dur:
-                continue
-            name = ev.name if ev.name is not None else ""
-            name = intern.setdefault(name, name)
-            pid = intern.setdefault(ev.pid, ev.pid)
-            tid = intern.setdefault(ev.tid, ev.tid)
+            evs = [ev for _, ev in kept]
+            args = [ev.args if ev.args is not None else EMPTY_ARGS for ev in evs]
+            names = [intern.setdefault(ev.name, ev.name) if ev.name is not None else "" for ev in evs]
+            pids = [intern.setdefault(ev.pid, ev.pid) for ev in evs]
+            tids = [intern.setdefault(ev.tid, ev.tid) for ev in evs]
             if code in kinds:
-                g.o["name"].append(name)
-                g.i["kind"].append(kinds[code])
-                g.f["ts"].append(ts)
-                g.f["dur"].append(dur)
-                dev = a.device if a.device is not None else (pid if isinstance(pid, int) else 0)
-                g.i["device"].append(dev)
-                g.i["stream"].append(a.stream if a.stream is not None else (tid if isinstance(tid, int) else -1))
-                g.i["corr"].append(-1 if a.correlation is None else a.correlation)
-                g.i["ext"].append(-1 if a.external_id is None else a.external_id)
-                g.o["grid"].append(intern.setdefault(_dim3(a.grid), _dim3(a.grid)))
-                g.o["block"].append(intern.setdefault(_dim3(a.block), _dim3(a.block)))
-                g.i["regs"].append(-1 if a.registers is None else a.registers)
-                g.i["smem"].append(-1 if a.shared_memory is None else a.shared_memory)
-                g.f["occ"].append(_NAN if a.est_occupancy is None else a.est_occupancy)
-                g.f["bytes"].append(_NAN if a.bytes is None else a.bytes)
-                g.o["pid"].append(pid)
-                g.o["tid"].append(tid)
+                g.o["name"].extend(names)
+                g.i["kind"].extend(array("q", [kinds[code]]) * len(evs))
+                g.f["ts"].extend(array("d", [e.ts for e in evs]))
+                g.f["dur"].extend(array("d", [e.dur for e in evs]))
+                g.i["device"].extend(array("q", [a.device if a.device is not None else (p if isinstance(p, int) else 0)
+                                                 for a, p in zip(args, pids)]))
+                g.i["stream"].extend(array("q", [a.stream if a.stream is not None else (t if isinstance(t, int) else -1)
+                                                 for a, t in zip(args, tids)]))
+                g.i["corr"].extend(_ints([a.correlation for a in args]))
+                g.i["ext"].extend(_ints([a.external_id for a in args]))
+                for key, values in (("grid", [a.grid for a in args]), ("block", [a.block for a in args])):
+                    dims = [tuple(v) if type(v) is list and len(v) == 3 else _dim3(v) for v in values]
+                    g.o[key].extend([intern.setdefault(d, d) for d in dims])
+                g.i["regs"].extend(_ints([a.registers for a in args]))
+                g.i["smem"].extend(_ints([a.shared_memory for a in args]))
+                g.f["occ"].extend(_floats([a.est_occupancy for a in args]))
+                g.f["bytes"].extend(_floats([a.bytes for a in args]))
+                g.o["pid"].extend(pids)
+                g.o["tid"].extend(tids)
             elif code == "runtime":
-                r.o["name"].append(name)
-                r.f["ts"].append(ts)
-                r.f["dur"].append(dur)
-                r.o["tid"].append(tid)
-                r.o["pid"].append(pid)
-                r.i["corr"].append(-1 if a.correlation is None else a.correlation)
-                r.i["ext"].append(-1 if a.external_id is None else a.external_id)
+                r.o["name"].extend(names)
+                r.f["ts"].extend(array("d", [e.ts for e in evs]))
+                r.f["dur"].extend(array("d", [e.dur for e in evs]))
+                r.o["tid"].extend(tids)
+                r.o["pid"].extend(pids)
+                r.i["corr"].extend(_ints([a.correlation for a in args]))
+                r.i["ext"].extend(_ints([a.external_id for a in args]))
             else:
-                o.o["name"].append(name)
-                o.o["cat"].append(code)
-                o.f["ts"].append(ts)
-                o.f["dur"].append(dur)
-                o.o["pid"].append(pid)
-                o.o["tid"].append(tid)
-                o.i["ext"].append(-1 if a.external_id is None else a.external_id)
-                o.o["dims"].append(a.input_dims)
-                o.o["types"].append(a.input_type)
-                o.o["conc"].append(a.concrete_inputs)
-                o.f["gb"].append(_NAN if a.kernel_num_gb is None else a.kernel_num_gb)
-                o.f["flop"].append(_NAN if a.kernel_flop is None else a.kernel_flop)
-                o.o["backend"].append(a.kernel_backend)
-            if ts < t_min:
-                t_min = ts
-            if ts + dur > t_max:
-                t_max = ts + dur
-        del batch
+                o.o["name"].extend(names)
+                o.o["cat"].extend([_OP_KIND.get(e.cat) or (e.cat or "").lower() for e in evs])
+                o.f["ts"].extend(array("d", [e.ts for e in evs]))
+                o.f["dur"].extend(array("d", [e.dur for e in evs]))
+                o.o["pid"].extend(pids)
+                o.o["tid"].extend(tids)
+                o.i["ext"].extend(_ints([a.external_id for a in args]))
+                o.i["index"].extend(array("q", [i for i, _ in kept]))
+                o.f["gb"].extend(_floats([a.kernel_num_gb for a in args]))
+                o.f["flop"].extend(_floats([a.kernel_flop for a in args]))
+                o.o["backend"].extend([a.kernel_backend for a in args])
+                if not shapes_recorded:
+                    shapes_recorded = any(a.input_dims is not None for a in args)
+        del buckets
 
     corr = g.np_int("corr")
     if flow_end and (corr < 0).any():
@@ -373,23 +398,25 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
         for i in np.nonzero(rcorr < 0)[0].tolist():
             rcorr[i] = flow_start.get((r.o["pid"][i], r.o["tid"][i], r.f["ts"][i]), -1)
 
-    # Shapes are decoded only for ops that launched a GPU activity (the byte model's input).
+    # Shapes are decoded only for ops that launched GPU work (the byte model's input).
     ext = o.np_int("ext")
-    launched = set(g.np_int("ext").tolist())
-    launched.discard(-1)
-    dims, types, conc = o.o["dims"], o.o["types"], o.o["conc"]
-    has_shapes = any(d is not None for d in dims)
-    for i in range(len(dims)):
-        if ext[i] in launched:
-            dims[i], types[i], conc[i] = raw_value(dims[i]), raw_value(types[i]), raw_value(conc[i])
-        else:
-            dims[i] = types[i] = conc[i] = None
+    gpu_ext = g.np_int("ext")
+    n_ops = len(ext)
+    dims: List[Any] = [None] * n_ops
+    types: List[Any] = [None] * n_ops
+    conc: List[Any] = [None] * n_ops
+    if shapes_recorded and n_ops:
+        launched = np.isin(ext, gpu_ext[gpu_ext >= 0])
+        index = o.i["index"]
+        for i in np.nonzero(launched)[0].tolist():
+            dims[i], types[i], conc[i] = decoded.shapes(index[i])
 
     kind_names = np.array(GPU_KINDS)
+    gpu_ts, gpu_dur = g.np_float("ts"), g.np_float("dur")
     gpu = GpuActivities(
         name=g.o["name"], kind=kind_names[g.np_int("kind")] if len(g.i["kind"]) else np.zeros(0, dtype="U6"),
-        ts=g.np_float("ts"), dur=g.np_float("dur"), device=g.np_int("device"), stream=g.np_int("stream"),
-        correlation=corr, external_id=g.np_int("ext"),
+        ts=gpu_ts, dur=gpu_dur, device=g.np_int("device"), stream=g.np_int("stream"),
+        correlation=corr, external_id=gpu_ext,
         grid=np.asarray(g.o["grid"], dtype=np.int64).reshape(-1, 3),
         block=np.asarray(g.o["block"], dtype=np.int64).reshape(-1, 3),
         registers=g.np_int("regs"), shared_memory=g.np_int("smem"),
@@ -403,13 +430,15 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
         name=o.o["name"], cat=o.o["cat"], ts=o.np_float("ts"), dur=o.np_float("dur"), pid=o.o["pid"],
         tid=o.o["tid"], external_id=ext, input_dims=dims, input_types=types, concrete_inputs=conc,
         kernel_num_gb=o.np_float("gb"), kernel_flop=o.np_float("flop"), kernel_backend=o.o["backend"],
-        shapes_recorded=has_shapes,
+        shapes_recorded=shapes_recorded,
     )
     memory = MemorySamples(
         ts=m.np_float("ts"), allocated=m.np_float("alloc"), reserved=m.np_float("res"),
         device_type=m.np_int("dtype"), device_id=m.np_int("did"),
     )
-    span = (t_min, t_max) if t_min <= t_max else (math.nan, math.nan)
+    starts = [a for a in (gpu.ts, runtime.ts, ops.ts) if len(a)]
+    ends = [a + d for a, d in ((gpu.ts, gpu.dur), (runtime.ts, runtime.dur), (ops.ts, ops.dur)) if len(a)]
+    span = (min(float(a.min()) for a in starts), max(float(e.max()) for e in ends)) if starts else (math.nan, math.nan)
     return Trace(source, decoded.backend, decoded.meta, _devices(decoded.meta), gpu, runtime, ops, memory,
                  n_events, span, decoded.lenient)
 

@@ -115,7 +115,24 @@ def _parse_dims_arg(text: Any) -> Optional[List[int]]:
 
 
 def op_traffic(name: str, dims: Any, types: Any, concrete: Any = None) -> Optional[Traffic]:
-    """Compulsory traffic of one aten op from its recorded shapes; ``None`` when not modelled."""
+    """Compulsory traffic of one aten op from its recorded shapes; ``None`` when not modelled.
+
+    Memoised: traces repeat the same op with the same shapes many times.
+    """
+    if not isinstance(dims, list) or not isinstance(types, list):
+        return None
+    key = (name, repr(dims), repr(types), repr(concrete))
+    hit = _MEMO.get(key, _MISSING)
+    if hit is _MISSING:
+        hit = _MEMO[key] = _op_traffic(name, dims, types, concrete)
+    return hit
+
+
+_MEMO: dict = {}
+_MISSING = object()
+
+
+def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Optional[Traffic]:
     if not isinstance(dims, list) or not isinstance(types, list):
         return None
     tensors = _tensor_inputs(dims, types)
