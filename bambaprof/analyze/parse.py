@@ -182,22 +182,8 @@ def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int]:
     return out, lenient
 
 
-class _ShapeArgs(msgspec.Struct, gc=False):
-    input_dims: Any = msgspec.field(default=None, name="Input Dims")
-    input_type: Any = msgspec.field(default=None, name="Input type")
-    concrete_inputs: Any = msgspec.field(default=None, name="Concrete Inputs")
-
-
-class _ShapeEvent(msgspec.Struct, gc=False):
-    args: Optional[_ShapeArgs] = None
-
-
-_shape_decoder = msgspec.json.Decoder(_ShapeEvent)
-
-
 class DecodedTrace:
-    """Metadata plus the events, handed out in batches (see :meth:`batches`); events are
-    numbered in document order, and :meth:`shapes` returns one event's recorded shapes."""
+    """Metadata plus the events, handed out once, in batches (see :meth:`batches`)."""
 
     def __init__(self, meta: Dict[str, Any], raws: Optional[List[msgspec.Raw]], events: Optional[List[Event]],
                  backend: str, buffer: Any = None) -> None:
@@ -223,27 +209,9 @@ class DecodedTrace:
             events, lenient = _decode_batch(chunk)
             self.lenient += lenient
             pager.release_through(chunk[-1])
+            raws[start:start + BATCH] = [None] * len(chunk)  # these slices are done: let them go
             del chunk
             yield events
-
-    def shapes(self, index: int) -> Tuple[Any, Any, Any]:
-        """(``Input Dims``, ``Input type``, ``Concrete Inputs``) of event ``index``, decoded."""
-        if self._events is not None:
-            a = self._events[index].args
-            return (raw_value(a.input_dims), raw_value(a.input_type), raw_value(a.concrete_inputs)) if a else (None,) * 3
-        try:
-            args = _shape_decoder.decode(self._raws[index]).args
-        except msgspec.ValidationError:  # drifted args: decode leniently
-            ev = event_from_dict(msgspec.json.decode(self._raws[index]))
-            args = ev.args if ev is not None else None
-            if args is None:
-                return None, None, None
-            return raw_value(args.input_dims), raw_value(args.input_type), raw_value(args.concrete_inputs)
-        except msgspec.DecodeError:
-            return None, None, None
-        if args is None:
-            return None, None, None
-        return args.input_dims, args.input_type, args.concrete_inputs
 
 
 class _PageReleaser:

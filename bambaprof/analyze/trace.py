@@ -26,6 +26,8 @@ import numpy as np
 
 from array import array
 
+import msgspec
+
 from .parse import EMPTY_ARGS, DecodedTrace, decode
 from .source import TraceError, TraceSource, read_bytes, resolve
 
@@ -274,6 +276,15 @@ def _category(cat: Any) -> str:
     return code
 
 
+def _json_value(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+
+
 def _ints(values: list) -> array:
     return array("q", [-1 if v is None else v for v in values])
 
@@ -291,13 +302,13 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
     g = _Columns(("ts", "dur", "occ", "bytes"), ("kind", "device", "stream", "corr", "ext", "regs", "smem"),
                  ("name", "grid", "block", "pid", "tid"))
     r = _Columns(("ts", "dur"), ("corr", "ext"), ("name", "tid", "pid"))
-    o = _Columns(("ts", "dur", "gb", "flop"), ("ext", "index"), ("name", "cat", "pid", "tid", "backend"))
+    o = _Columns(("ts", "dur", "gb", "flop"), ("ext", "shape"), ("name", "cat", "pid", "tid", "backend"))
+    shape_ids: Dict[tuple, int] = {}  # (raw Input Dims, raw Input type, raw Concrete Inputs) -> id
     m = _Columns(("ts", "alloc", "res"), ("dtype", "did"), ())
     flow_start: Dict[tuple, int] = {}
     flow_end: Dict[tuple, int] = {}
     intern: Dict[Any, Any] = {}
     kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
-    shapes_recorded = False
     n_events = 0
     codes = _CATEGORY
 
@@ -381,12 +392,15 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
                 o.o["pid"].extend(pids)
                 o.o["tid"].extend(tids)
                 o.i["ext"].extend(_ints([a.external_id for a in args]))
-                o.i["index"].extend(array("q", [i for i, _ in kept]))
+                o.i["shape"].extend(array("q", [
+                    shape_ids.setdefault((bytes(a.input_dims), bytes(a.input_type or b""), bytes(a.concrete_inputs or b"")),
+                                         len(shape_ids))
+                    if a.input_dims is not None else -1
+                    for a in args
+                ]))
                 o.f["gb"].extend(_floats([a.kernel_num_gb for a in args]))
                 o.f["flop"].extend(_floats([a.kernel_flop for a in args]))
                 o.o["backend"].extend([a.kernel_backend for a in args])
-                if not shapes_recorded:
-                    shapes_recorded = any(a.input_dims is not None for a in args)
         del buckets
 
     corr = g.np_int("corr")
@@ -398,18 +412,25 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
         for i in np.nonzero(rcorr < 0)[0].tolist():
             rcorr[i] = flow_start.get((r.o["pid"][i], r.o["tid"][i], r.f["ts"][i]), -1)
 
-    # Shapes are decoded only for ops that launched GPU work (the byte model's input).
+    # Shapes are decoded only for ops that launched GPU work (the byte model's input),
+    # each distinct shape once.
     ext = o.np_int("ext")
     gpu_ext = g.np_int("ext")
     n_ops = len(ext)
     dims: List[Any] = [None] * n_ops
     types: List[Any] = [None] * n_ops
     conc: List[Any] = [None] * n_ops
+    shapes_recorded = bool(shape_ids)
     if shapes_recorded and n_ops:
-        launched = np.isin(ext, gpu_ext[gpu_ext >= 0])
-        index = o.i["index"]
+        by_id = {v: k for k, v in shape_ids.items()}
+        decoded_shapes: Dict[int, tuple] = {}
+        shape_of = o.np_int("shape")
+        launched = np.isin(ext, gpu_ext[gpu_ext >= 0]) & (shape_of >= 0)
         for i in np.nonzero(launched)[0].tolist():
-            dims[i], types[i], conc[i] = decoded.shapes(index[i])
+            sid = int(shape_of[i])
+            if sid not in decoded_shapes:
+                decoded_shapes[sid] = tuple(_json_value(b) for b in by_id[sid])
+            dims[i], types[i], conc[i] = decoded_shapes[sid]
 
     kind_names = np.array(GPU_KINDS)
     gpu_ts, gpu_dur = g.np_float("ts"), g.np_float("dur")
