@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -70,14 +70,18 @@ def analyze(
     peak_gbps: Optional[float] = None,
     min_stretch_us: float = 20.0,
     ncu_csv: Optional[Union[str, Path]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> Analysis:
     """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`).
 
     ``ncu_csv``: an Nsight Compute CSV of the same workload, put beside the derived
-    figures (see :func:`bambaprof.analyze.ncu.compare_with_ncu`).
+    figures (see :func:`bambaprof.analyze.ncu.compare_with_ncu`). ``progress(done, total)``
+    reports events loaded.
     """
-    trace = path if isinstance(path, Trace) else load_trace(resolve(path) if not isinstance(path, TraceSource) else path,
-                                                           backend)
+    if isinstance(path, Trace):
+        trace = path
+    else:
+        trace = load_trace(path if isinstance(path, TraceSource) else resolve(path), backend, progress)
     notes: List[str] = []
     run_dir = trace.source.run_dir
     manifest = read_manifest(run_dir) if run_dir is not None else None

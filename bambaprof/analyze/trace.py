@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -293,7 +293,9 @@ def _floats(values: list) -> array:
     return array("d", [_NAN if v is None else v for v in values])
 
 
-def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
+def build_trace(
+    decoded: DecodedTrace, source: TraceSource, progress: Optional[Callable[[int, int], None]] = None
+) -> Trace:
     """Sort the decoded events, batch by batch, into the columnar tables of a :class:`Trace`.
 
     Each batch is split by category, then every column is filled by one
@@ -310,6 +312,7 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
     intern: Dict[Any, Any] = {}
     kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
     n_events = 0
+    total = len(decoded)
     codes = _CATEGORY
 
     for batch in decoded.batches():
@@ -326,6 +329,8 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
             buckets["memory"] = memory_events
         n_events += len(batch)
         del batch, cats
+        if progress is not None:
+            progress(n_events, total)
         for code, items in buckets.items():
             if code == "flow":
                 for ev in items:
@@ -464,8 +469,14 @@ def build_trace(decoded: DecodedTrace, source: TraceSource) -> Trace:
                  n_events, span, decoded.lenient)
 
 
-def load_trace(path: Union[str, Path, TraceSource], backend: str = "auto") -> Trace:
+def load_trace(
+    path: Union[str, Path, TraceSource],
+    backend: str = "auto",
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Trace:
     """Read a run directory or a ``.json``/``.json.gz`` trace into a :class:`Trace`.
+
+    ``progress(events_done, events_total)`` is called after each batch of events.
 
     Raises :class:`~bambaprof.analyze.source.TraceError` (one line) for missing,
     corrupt, non-trace or empty input.
@@ -476,7 +487,7 @@ def load_trace(path: Union[str, Path, TraceSource], backend: str = "auto") -> Tr
         decoded = decode(data, backend)
         if len(decoded) == 0:
             raise TraceError("the trace has no events")
-        trace = build_trace(decoded, source)
+        trace = build_trace(decoded, source, progress)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
     finally:

@@ -55,6 +55,9 @@ def emit(text: str, output: Optional[str]) -> None:
 class _Silent:
     """Stand-in for a progress bar when stderr is not a terminal."""
 
+    length = 0
+    pos = 0
+
     def __enter__(self) -> "_Silent":
         return self
 

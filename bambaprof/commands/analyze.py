@@ -11,7 +11,7 @@ from ..analyze.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze
 from ..analyze.parse import BACKENDS
 from ..errors import UsageError
 from ..report.tables import Column, render_rows, to_json
-from ._common import emit, format_option, output_option
+from ._common import emit, format_option, output_option, progress
 
 
 def _us(v) -> str:
@@ -164,7 +164,12 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
             raise UsageError(f"--sort must be one of {', '.join(KERNEL_SORT_KEYS + OP_SORT_KEYS)}")
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
-    a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv)
+    with progress("reading events", 1) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv, progress=advance)
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
