@@ -56,9 +56,10 @@ def test_seeded_weights_are_reproducible_and_mamba2_initialised():
 
 def test_prefill_shapes_and_variants_agree():
     cfg = preset("tiny")
-    ids = torch.randint(0, cfg.vocab_size, (2, 37), generator=torch.Generator().manual_seed(0))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    ids = torch.randint(0, cfg.vocab_size, (2, 37), generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
-        m = build_model(cfg, "reference")
+        m = build_model(cfg, "reference", device=device)
         ref = m(ids)
         assert ref.shape == (2, 37, cfg.vocab_size)
         for name in ["default", "default-optimized"]:

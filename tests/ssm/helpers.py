@@ -2,8 +2,12 @@
 
 import torch
 
+#: Where the variant tests run: the GPU when there is one (Triton kernels need CUDA tensors
+#: there), else the CPU (Triton through its interpreter).
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-def ssd_inputs(b=2, L=37, h=4, p=8, g=2, n=16, dtype=torch.float64, seed=0, device="cpu",
+
+def ssd_inputs(b=2, L=37, h=4, p=8, g=2, n=16, dtype=torch.float64, seed=0, device=DEVICE,
                initial_state=False, with_D=True, with_bias=True):
     gen = torch.Generator().manual_seed(seed)
 

@@ -5,6 +5,7 @@ import torch
 from bambaprof.ssm import Variant, get_variant
 from bambaprof.ssm.check import Shape, check_variants, failed
 from bambaprof.ssm.chunked import chunked_forward, chunked_step
+from tests.ssm.helpers import DEVICE
 
 
 def _broken_forward(*args, **kwargs):
@@ -16,7 +17,7 @@ SHAPES = [Shape(1, 6, 4, 8, 2, 16, 8), Shape(2, 40, 4, 8, 2, 16, 8)]
 
 
 def test_exact_variants_pass_and_independent_is_reported():
-    rows = check_variants([get_variant("default"), get_variant("independent")], SHAPES, torch.float32)
+    rows = check_variants([get_variant("default"), get_variant("independent")], SHAPES, torch.float32, DEVICE)
     by = {(r.variant, r.seq_len): r for r in rows}
     assert by[("default", 40)].status == "pass" and by[("default", 40)].rel_err < 1e-5
     ind_short, ind_long = by[("independent", 6)], by[("independent", 40)]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bambaprof.ssm import get_variant
-from tests.ssm.helpers import rel_err, run, ssd_inputs
+from tests.ssm.helpers import DEVICE, rel_err, run, ssd_inputs
 
 EXACT = ["default", "default-optimized"]
 CHUNK = 8
@@ -142,4 +142,4 @@ def test_variants_run_under_torch_no_grad_and_keep_device():
     inp = ssd_inputs(L=9, dtype=torch.float32)
     with torch.no_grad():
         y, s = run(get_variant("default"), inp, CHUNK)
-    assert y.device.type == "cpu" and not y.requires_grad
+    assert y.device.type == DEVICE and not y.requires_grad
