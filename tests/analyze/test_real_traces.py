@@ -117,3 +117,12 @@ def test_analyze_with_ncu_option(capsys):
     assert main(["analyze", str(VALIDATION_TRACE), "--ncu", str(VALIDATION_NCU), "--table", "kernels"]) == 0
     out = capsys.readouterr().out
     assert "Nsight Compute beside the trace" in out and "_cumsum_kernel" in out
+
+
+def test_bambaprof_triton_kernels_carry_their_bytes():
+    """default-optimized on the H200: its Triton cumsum launches are recorded with kernel_num_gb."""
+    a = analyze(DATA / "ssd-default-optimized-eager-b1-L512-h16.json.gz")
+    cumsum = next(r for r in a.kernels if r["name"] == "_cumsum_kernel")
+    assert cumsum["bytes_source"] == "metadata" and cumsum["bytes_known"] == cumsum["count"]
+    assert cumsum["launched_by"] == "bambaprof::cumsum" and cumsum["achieved_gbps"] > 0
+    assert a.summary["kernel_time_with_known_bytes_pct"] > 99
