@@ -22,6 +22,7 @@ COMMANDS = {
     "variants": "bambaprof.commands.variants:variants_command",
     "check": "bambaprof.commands.check:check_command",
     "analyze": "bambaprof.commands.analyze:analyze_command",
+    "presets": "bambaprof.commands.presets:presets_command",
 }
 
 

@@ -73,3 +73,29 @@ def progress(label: str, total: int) -> Any:
     if not sys.stderr.isatty():
         return _Silent()
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+
+
+def model_options(func: Callable) -> Callable:
+    """``--preset``, ``--layers``, ``--no-attention``, ``--chunk-size``, ``--dtype``: a model configuration."""
+    from ..model.config import preset_names
+
+    options = [
+        click.option("--preset", "preset_name", type=click.Choice(preset_names()), default="tiny", show_default=True,
+                     help="Model preset."),
+        click.option("--layers", type=int, default=None, help="Number of decoder layers (default: the preset's)."),
+        click.option("--no-attention", "no_attention", is_flag=True, default=False,
+                     help="Remove the attention layers (the study profiled 4 Mamba2 layers only)."),
+        click.option("--chunk-size", type=int, default=None, help="SSD chunk size (default: the preset's)."),
+        click.option("--dtype", default=None, help="Model dtype: float32, bfloat16, float16 (default: the preset's)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def config_from_options(preset_name: str, layers, no_attention: bool, chunk_size, dtype):
+    """The :class:`~bambaprof.model.BambaConfig` that :func:`model_options` describe."""
+    from ..model.config import preset
+
+    return preset(preset_name, layers=layers, attention=False if no_attention else None, chunk_size=chunk_size,
+                  dtype=dtype)
