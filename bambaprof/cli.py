@@ -23,6 +23,7 @@ COMMANDS = {
     "check": "bambaprof.commands.check:check_command",
     "analyze": "bambaprof.commands.analyze:analyze_command",
     "presets": "bambaprof.commands.presets:presets_command",
+    "profile": "bambaprof.commands.profile:profile_command",
 }
 
 

@@ -18,14 +18,20 @@ A run directory ``traces/<run-id>/`` holds:
   A column that the device cannot report holds ``null`` values or is absent.
 
 Readers here never raise on a missing optional file: they return ``None``.
+A run directory is complete or absent: :class:`RunDirWriter` writes into a hidden
+temporary folder beside it and renames it into place at the end; an interrupted
+run leaves nothing under the final name (and its temporary folder is removed).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from .errors import BambaprofError
 
@@ -65,3 +71,70 @@ def read_telemetry(run_dir: Path, manifest: Optional[Dict[str, Any]] = None) -> 
         return None
     data = _read_json(path)
     return data if isinstance(data, dict) else None
+
+
+TMP_PREFIX = ".tmp-"
+
+
+class RunDirWriter:
+    """Builds ``root/<run_id>`` in a temporary folder; :meth:`commit` renames it into place."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.root = Path(root)
+        self.run_id = run_id
+        self.final = self.root / run_id
+        self.tmp = self.root / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:6]}"
+
+    def __enter__(self) -> "RunDirWriter":
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise BambaprofError(f"cannot create a run directory under {self.root}: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.tmp.exists():  # not committed: an error or an interruption
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def write_json(self, name: str, data: Any) -> None:
+        text = json.dumps(data, indent=1, default=str, allow_nan=False)
+        if name.endswith(".gz"):
+            with gzip.open(self.tmp / name, "wt", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            (self.tmp / name).write_text(text + "\n", encoding="utf-8")
+
+    def commit(self) -> Path:
+        """Move the finished folder to its final name (replacing an earlier run of the same id)."""
+        old = None
+        if self.final.exists():
+            old = self.root / f"{TMP_PREFIX}old-{self.run_id}-{uuid.uuid4().hex[:6]}"
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporary folders left by runs that were killed; returns how many."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    stale = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TMP_PREFIX)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    """Run directories (those with a manifest) directly under ``root``, by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file():
+            yield p

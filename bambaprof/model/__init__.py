@@ -2,7 +2,7 @@
 
 from .cache import ModelCache
 from .config import PRESETS, BambaConfig, parse_dtype, preset, preset_names
-from .decoder import BambaForCausalLM, build_model, init_weights
+from .decoder import BambaForCausalLM, build_mixer, build_model, init_weights
 from .generate import GenerationOutput, generate
 from .mixer import Mamba2Mixer
 
@@ -13,6 +13,7 @@ __all__ = [
     "GenerationOutput",
     "Mamba2Mixer",
     "ModelCache",
+    "build_mixer",
     "build_model",
     "generate",
     "init_weights",

@@ -96,12 +96,12 @@ class BambaForCausalLM(nn.Module):
 
 
 @torch.no_grad()
-def init_weights(model: BambaForCausalLM, seed: int = 0) -> BambaForCausalLM:
+def init_weights(model: nn.Module, seed: int = 0, config: Optional[BambaConfig] = None) -> nn.Module:
     """Seeded random weights: normal(0, initializer_range) for linear and embedding
     weights, zero biases, unit norms, uniform conv kernels, and the Mamba2
     initialisation for ``dt_bias``, ``A_log`` and ``D``. Same seed, same weights,
-    on any device of the same kind."""
-    cfg = model.config
+    on any device of the same kind. ``config`` defaults to ``model.config``."""
+    cfg = config if config is not None else model.config
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
     std = cfg.initializer_range
@@ -133,3 +133,17 @@ def build_model(
         model = BambaForCausalLM(config, variant)
     init_weights(model, seed)
     return model.to(config.torch_dtype).eval()
+
+
+def build_mixer(
+    config: BambaConfig,
+    variant: Union[str, Variant] = "default",
+    seed: int = 0,
+    device: Union[str, torch.device] = "cpu",
+) -> Mamba2Mixer:
+    """One Mamba2 mixer with the model's seeded initialisation, in ``config.dtype``, in eval mode."""
+    v = get_variant(variant) if isinstance(variant, str) else variant
+    with torch.device(device):
+        mixer = Mamba2Mixer(config, v)
+    init_weights(mixer, seed, config)
+    return mixer.to(config.torch_dtype).eval()

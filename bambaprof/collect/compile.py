@@ -1,0 +1,97 @@
+"""torch.compile modes and options, and dynamo's counters around them.
+
+``none`` runs eagerly. Other modes go through ``torch.compile``; options given
+with ``--compile-option key=value`` are merged over the mode's own inductor
+options (``torch.compile`` takes a mode or options, not both). For compiled
+runs inductor's ``benchmark_kernel`` is switched on, so that each kernel's
+launch carries ``kernel_num_gb`` into the profiler trace (the byte count
+``bambaprof analyze`` reads); ``TORCHINDUCTOR_PROFILE`` is not used because it
+drops kernel events.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Tuple
+
+from ..errors import UsageError
+
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def parse_compile_options(pairs: Tuple[str, ...]) -> Dict[str, Any]:
+    """``("epilogue_fusion=True", "max_autotune_gemm_backends=TRITON")`` -> dict with Python values."""
+    out: Dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--compile-option must look like key=value, got {pair!r}")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        out[key] = value
+    return out
+
+
+@dataclass
+class CompileCounters:
+    """Dynamo's counters at one moment: frames compiled (each recompilation adds one) and graph breaks."""
+
+    frames: int
+    graph_breaks: int
+    unique_graphs: int
+
+    @classmethod
+    def read(cls) -> "CompileCounters":
+        from torch._dynamo.utils import counters
+
+        return cls(
+            frames=int(counters["frames"].get("ok", 0)),
+            graph_breaks=int(sum(counters["graph_break"].values())),
+            unique_graphs=int(counters["stats"].get("unique_graphs", 0)),
+        )
+
+    def since(self, earlier: "CompileCounters") -> "CompileCounters":
+        return CompileCounters(self.frames - earlier.frames, self.graph_breaks - earlier.graph_breaks,
+                               self.unique_graphs - earlier.unique_graphs)
+
+
+def graph_break_reasons(limit: int = 5) -> Dict[str, int]:
+    """The most frequent graph-break reasons dynamo recorded."""
+    from torch._dynamo.utils import counters
+
+    items = sorted(counters["graph_break"].items(), key=lambda kv: -kv[1])[:limit]
+    return {str(k).splitlines()[0][:200]: int(v) for k, v in items}
+
+
+def compile_callable(fn: Callable, mode: str, options: Dict[str, Any], dynamic: bool) -> Callable:
+    """``fn`` compiled for ``mode`` (``none``: unchanged)."""
+    if mode not in COMPILE_MODES:
+        raise UsageError(f"unknown compile mode {mode!r} (choose from {', '.join(COMPILE_MODES)})")
+    if mode == "none":
+        return fn
+    import torch
+    import torch._inductor.config as inductor_config
+
+    inductor_config.benchmark_kernel = True  # kernels carry kernel_num_gb into traces
+    kwargs: Dict[str, Any] = {"dynamic": True if dynamic else None}
+    if options:
+        merged = dict(torch._inductor.list_mode_options(None if mode == "default" else mode))
+        merged.update(options)
+        kwargs["options"] = merged
+    elif mode != "default":
+        kwargs["mode"] = mode
+    return torch.compile(fn, **kwargs)
+
+
+def reset_compiler() -> None:
+    """Forget compiled code and counters, so one run's compilation does not leak into the next."""
+    import torch
+
+    torch._dynamo.reset()
+    from torch._dynamo.utils import counters
+
+    counters.clear()

@@ -1,0 +1,237 @@
+"""NVML telemetry: a background sampler over a swappable backend.
+
+Every ``interval_s`` (default 20 ms) the sampler reads GPU and memory
+utilisation (%), memory used (bytes), power (W; the driver's instantaneous
+reading where it has one, else its 1 s average), SM and memory clocks (MHz),
+temperature (C) and the clock-event (throttle) reasons bitmask. Where the
+device supports GPM (Hopper and newer), every ``gpm_interval_s`` (at least
+100 ms) it takes a GPM sample and derives, over the interval between two
+samples, DRAM bandwidth utilisation, SM occupancy, SM utilisation and tensor
+utilisation (%), stamped at the interval's midpoint. The energy counter (mJ)
+is read separately, before and after the measured iterations.
+
+Timestamps are ``time.monotonic_ns()``; :func:`to_trace_clock` moves them onto
+a profiler trace's clock. The backend is :class:`PynvmlBackend` in real use and
+any object with the same methods in tests. A backend that cannot start raises
+:class:`NvmlUnavailable` (with one line saying why) and the run goes on without
+telemetry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+NVML_SERIES = ("gpu_util_pct", "mem_util_pct", "mem_used_bytes", "power_w", "sm_clock_mhz", "mem_clock_mhz",
+               "temperature_c", "clock_event_reasons")
+GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct")
+MIN_GPM_INTERVAL_S = 0.1
+
+
+class NvmlUnavailable(Exception):
+    """NVML (or the device) cannot be used here; the message says why, in one line."""
+
+
+class PynvmlBackend:
+    """NVML through ``nvidia-ml-py`` (``pynvml``) for one device index."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        self._nv: Any = None
+        self._h: Any = None
+        self._instant_power: Optional[bool] = None
+
+    def open(self) -> None:
+        try:
+            import pynvml
+        except ImportError as exc:  # pragma: no cover - nvidia-ml-py is a dependency
+            raise NvmlUnavailable(f"nvidia-ml-py is not installed ({exc})") from None
+        try:
+            pynvml.nvmlInit()
+            self._h = pynvml.nvmlDeviceGetHandleByIndex(self.index)
+        except pynvml.NVMLError as exc:
+            raise NvmlUnavailable(f"NVML cannot be used: {exc}") from None
+        self._nv = pynvml
+
+    def close(self) -> None:
+        if self._nv is not None:
+            try:
+                self._nv.nvmlShutdown()
+            except self._nv.NVMLError:
+                pass
+            self._nv = None
+
+    def _try(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except self._nv.NVMLError:
+            return None
+
+    def device_info(self) -> Dict[str, Any]:
+        """Name, driver, memory bus width (bits), max memory clock (MHz), power limit (W) and the
+        peak DRAM bandwidth they imply (GB/s = bus bytes x max clock x 2 transfers per clock)."""
+        nv, h = self._nv, self._h
+        name = self._try(lambda: nv.nvmlDeviceGetName(h))
+        driver = self._try(nv.nvmlSystemGetDriverVersion)
+        bus = self._try(lambda: nv.nvmlDeviceGetMemoryBusWidth(h))
+        mem_clock = self._try(lambda: nv.nvmlDeviceGetMaxClockInfo(h, nv.NVML_CLOCK_MEM))
+        limit = self._try(lambda: nv.nvmlDeviceGetEnforcedPowerLimit(h))
+        peak = bus / 8 * mem_clock * 1e6 * 2 / 1e9 if bus and mem_clock else None
+        decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
+        return {"name": decode(name), "driver": decode(driver), "memory_bus_width_bits": bus,
+                "max_memory_clock_mhz": mem_clock, "power_limit_w": limit / 1000 if limit else None,
+                "peak_bandwidth_gbps": peak}
+
+    def _power_w(self) -> Optional[float]:
+        nv, h = self._nv, self._h
+        if self._instant_power is not False:
+            try:
+                v = nv.nvmlDeviceGetFieldValues(h, [nv.NVML_FI_DEV_POWER_INSTANT])[0]
+                if v.nvmlReturn == nv.NVML_SUCCESS:
+                    self._instant_power = True
+                    return v.value.uiVal / 1000.0
+            except (nv.NVMLError, AttributeError):
+                pass
+            self._instant_power = False
+        mw = self._try(lambda: nv.nvmlDeviceGetPowerUsage(h))
+        return mw / 1000.0 if mw is not None else None
+
+    def read(self) -> Dict[str, Any]:
+        nv, h = self._nv, self._h
+        util = self._try(lambda: nv.nvmlDeviceGetUtilizationRates(h))
+        mem = self._try(lambda: nv.nvmlDeviceGetMemoryInfo(h))
+        reasons = self._try(lambda: nv.nvmlDeviceGetCurrentClocksEventReasons(h))
+        if reasons is None:
+            reasons = self._try(lambda: nv.nvmlDeviceGetCurrentClocksThrottleReasons(h))
+        return {
+            "gpu_util_pct": util.gpu if util is not None else None,
+            "mem_util_pct": util.memory if util is not None else None,
+            "mem_used_bytes": mem.used if mem is not None else None,
+            "power_w": self._power_w(),
+            "sm_clock_mhz": self._try(lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)),
+            "mem_clock_mhz": self._try(lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),
+            "temperature_c": self._try(lambda: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
+            "clock_event_reasons": reasons,
+        }
+
+    def energy_mj(self) -> Optional[float]:
+        return self._try(lambda: float(self._nv.nvmlDeviceGetTotalEnergyConsumption(self._h)))
+
+    def gpm_supported(self) -> bool:
+        support = self._try(lambda: self._nv.nvmlGpmQueryDeviceSupport(self._h))
+        return bool(support is not None and support.isSupportedDevice)
+
+    def gpm_sample(self) -> Any:
+        sample = self._nv.nvmlGpmSampleAlloc()
+        return self._nv.nvmlGpmSampleGet(self._h, sample)
+
+    def gpm_free(self, sample: Any) -> None:
+        self._try(lambda: self._nv.nvmlGpmSampleFree(sample))
+
+    def gpm_metrics(self, first: Any, second: Any) -> Dict[str, Optional[float]]:
+        nv = self._nv
+        ids = {"dram_bw_util_pct": nv.NVML_GPM_METRIC_DRAM_BW_UTIL, "sm_occupancy_pct": nv.NVML_GPM_METRIC_SM_OCCUPANCY,
+               "sm_util_pct": nv.NVML_GPM_METRIC_SM_UTIL, "tensor_util_pct": nv.NVML_GPM_METRIC_ANY_TENSOR_UTIL}
+        req = nv.c_nvmlGpmMetricsGet_t()
+        req.version = nv.NVML_GPM_METRICS_GET_VERSION
+        req.numMetrics = len(ids)
+        req.sample1, req.sample2 = first, second
+        for i, metric in enumerate(ids.values()):
+            req.metrics[i].metricId = metric
+        nv.nvmlGpmMetricsGet(req)
+        return {name: (req.metrics[i].value if req.metrics[i].nvmlReturn == nv.NVML_SUCCESS else None)
+                for i, name in enumerate(ids)}
+
+
+class NvmlSampler:
+    """Samples a backend on a background thread between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, backend: Any, interval_s: float = 0.02, gpm_interval_s: float = 0.1,
+                 clock: Callable[[], int] = time.monotonic_ns) -> None:
+        if interval_s <= 0:
+            raise ValueError("the sampling interval must be positive")
+        self.backend = backend
+        self.interval_s = interval_s
+        self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
+        self.clock = clock
+        self.nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
+        self.gpm: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in GPM_SERIES}}
+        self.gpm_available = False
+        self.errors: List[str] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "NvmlSampler":
+        self.gpm_available = bool(self.backend.gpm_supported())
+        self._thread = threading.Thread(target=self._loop, name="bambaprof-nvml", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        next_gpm = 0
+        prev_sample, prev_t = None, 0
+        failures = 0
+        while not self._stop.is_set():
+            t0 = self.clock()
+            try:
+                values = self.backend.read()
+                self.nvml["t_ns"].append(t0)
+                for k in NVML_SERIES:
+                    self.nvml[k].append(values.get(k))
+                if self.gpm_available and t0 >= next_gpm:
+                    sample = self.backend.gpm_sample()
+                    if prev_sample is not None:
+                        metrics = self.backend.gpm_metrics(prev_sample, sample)
+                        self.gpm["t_ns"].append((prev_t + t0) // 2)
+                        for k in GPM_SERIES:
+                            self.gpm[k].append(metrics.get(k))
+                        self._free(prev_sample)
+                    prev_sample, prev_t = sample, t0
+                    next_gpm = t0 + int(self.gpm_interval_s * 1e9)
+                failures = 0
+            except Exception as exc:  # NVML can fail transiently; give up after repeated failures
+                failures += 1
+                if failures == 1:
+                    self.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                if failures >= 5:
+                    break
+            elapsed = (self.clock() - t0) / 1e9
+            self._stop.wait(max(self.interval_s - elapsed, 0.0))
+        if prev_sample is not None:
+            self._free(prev_sample)
+
+    def _free(self, sample: Any) -> None:
+        free = getattr(self.backend, "gpm_free", None)
+        if free is not None:
+            free(sample)
+
+    def columns(self, offset_us: float = 0.0) -> Dict[str, Any]:
+        """The samples as the run directory's telemetry columns, times moved to the trace clock."""
+        def group(cols: Dict[str, List[Any]]) -> Dict[str, List[Any]]:
+            out = {k: v for k, v in cols.items() if k != "t_ns"}
+            out["t_us"] = to_trace_clock(cols["t_ns"], offset_us)
+            return out
+
+        return {"schema": 1, "clock": "trace_us", "interval_ms": self.interval_s * 1e3,
+                "gpm_interval_ms": self.gpm_interval_s * 1e3, "nvml": group(self.nvml),
+                "gpm": group(self.gpm) if self.gpm_available else None, "errors": self.errors}
+
+
+def to_trace_clock(t_ns: List[int], offset_us: float) -> List[float]:
+    """Monotonic nanoseconds to trace microseconds: ``t_ns / 1000 + offset_us``."""
+    return [t / 1000.0 + offset_us for t in t_ns]
+
+
+def window_stats(cols: Dict[str, List[Any]], name: str, t0_ns: int, t1_ns: int) -> Dict[str, Optional[float]]:
+    """Mean and max of series ``name`` over samples stamped in ``[t0_ns, t1_ns]``; ``None`` if none."""
+    values = [v for t, v in zip(cols.get("t_ns", []), cols.get(name, []))
+              if t0_ns <= t <= t1_ns and isinstance(v, (int, float))]
+    if not values:
+        return {"mean": None, "max": None, "samples": 0}
+    return {"mean": sum(values) / len(values), "max": max(values), "samples": len(values)}

@@ -1,0 +1,152 @@
+"""The workloads a run measures: one mixer forward, a model prefill, or token generation.
+
+A :class:`Workload` runs one iteration per call of ``step(stopwatch)``; it marks
+the stopwatch at the start and end (and, for generation, after every token),
+so the runner gets per-iteration times and, for generation, time to first
+token and inter-token latencies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from ..errors import UsageError
+from ..model import build_mixer, build_model, generate
+from ..model.config import BambaConfig
+from .compile import compile_callable
+from .timing import Stopwatch
+
+WORKLOADS = ("mixer", "prefill", "generate")
+
+
+@dataclass
+class Workload:
+    """One measurable iteration. ``tokens``: tokens processed (forward) or produced (generate) per step."""
+
+    name: str
+    step: Callable[[Optional[Stopwatch]], None]
+    tokens: int
+    per_token_marks: bool = False
+    notes: List[str] = field(default_factory=list)
+
+
+def build_workload(
+    name: str,
+    config: BambaConfig,
+    variant: str,
+    batch: int,
+    seq_len: int,
+    new_tokens: int,
+    use_cache: bool,
+    compile_mode: str,
+    compile_options: Dict[str, Any],
+    dynamic: bool,
+    device: str,
+    seed: int,
+    prompt_ids: Optional[List[int]] = None,
+) -> Workload:
+    """Build the modules and inputs of a workload on ``device`` (seeded) and return its step."""
+    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    if name == "mixer":
+        mixer = build_mixer(config, variant, seed, device)
+        hidden = torch.randn(batch, seq_len, config.hidden_size, generator=gen).to(device=device,
+                                                                                   dtype=config.torch_dtype)
+        fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
+
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            fn(hidden)
+            if sw:
+                sw.mark()
+
+        return Workload(name, step, batch * seq_len)
+
+    model = build_model(config, variant, seed, device)
+    if prompt_ids is not None:
+        if any(not 0 <= t < config.vocab_size for t in prompt_ids):
+            raise UsageError(f"prompt token ids must lie in [0, {config.vocab_size})")
+        ids = torch.tensor([prompt_ids] * batch, dtype=torch.long)
+    else:
+        ids = torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen)
+    ids = ids.to(device)
+    forward = compile_callable(model, compile_mode, compile_options, dynamic)
+
+    if name == "prefill":
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            forward(ids, last_logits_only=True)
+            if sw:
+                sw.mark()
+
+        return Workload(name, step, batch * ids.shape[1])
+
+    if name == "generate":
+        if new_tokens <= 0:
+            raise UsageError("--new-tokens must be positive for the generate workload")
+        notes = []
+        if compile_mode != "none" and not use_cache and not dynamic:
+            notes.append("generation without cache grows the input every token: without --dynamic each new "
+                         "length recompiles")
+        runner = _CompiledModel(model, forward)
+
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            generate(runner, ids, new_tokens, use_cache=use_cache, on_token=(lambda _i: sw.mark()) if sw else None)
+
+        return Workload(name, step, batch * new_tokens, per_token_marks=True, notes=notes)
+    raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+
+
+class _CompiledModel:
+    """The model's interface for :func:`generate`, with calls going through the compiled forward."""
+
+    def __init__(self, model: Any, forward: Callable) -> None:
+        self._model = model
+        self._forward = forward
+        self.config = model.config
+
+    def new_cache(self):
+        return self._model.new_cache()
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        return self._forward(*args, **kwargs)
+
+
+def load_prompts(path: str) -> List[Dict[str, Any]]:
+    """Prompts from a JSON file: ``{"prompts": [{"name": ..., "tokens": N} | {"name": ..., "token_ids": [...]}]}``.
+
+    Without a tokenizer, a prompt is its length (random token ids are drawn) or
+    explicit token ids. Returns ``[{"name", "length", "token_ids" or None}]``.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"--prompts {path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--prompts {path}: invalid JSON ({exc})") from None
+    items = data.get("prompts") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise UsageError(f"--prompts {path}: expected {{\"prompts\": [...]}} with at least one prompt")
+    out = []
+    for i, p in enumerate(items):
+        if not isinstance(p, dict):
+            raise UsageError(f"--prompts {path}: prompt {i} is not an object")
+        ids = p.get("token_ids")
+        if ids is not None:
+            if not isinstance(ids, list) or not ids or not all(isinstance(t, int) for t in ids):
+                raise UsageError(f"--prompts {path}: prompt {i} token_ids must be a non-empty list of integers")
+            length = len(ids)
+        else:
+            length = p.get("tokens")
+            if not isinstance(length, int) or length <= 0:
+                raise UsageError(f"--prompts {path}: prompt {i} needs a positive integer 'tokens' or 'token_ids'")
+        out.append({"name": str(p.get("name", f"prompt{i}")), "length": length, "token_ids": ids})
+    return out

@@ -1,0 +1,176 @@
+"""``bambaprof profile``: every variant x compile mode x workload x shape into run directories."""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import click
+
+from ..errors import UsageError
+from ..report.tables import Column, render_rows
+from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
+from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
+    resolve_device
+
+DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
+
+
+def _ms(v) -> str:
+    return f"{v:,.3f}" if isinstance(v, (int, float)) else ""
+
+
+def _num(v) -> str:
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else ""
+
+
+def _gb(v) -> str:
+    return f"{v / 1e9:.2f}" if isinstance(v, (int, float)) else ""
+
+
+def _ratio(v) -> str:
+    return f"{v:.2f}x" if isinstance(v, (int, float)) else ""
+
+
+def _short(v) -> str:
+    return "" if v is None else (v if len(v) <= 60 else v[:57] + "...")
+
+
+SUMMARY_COLUMNS = [
+    Column("workload", "workload"), Column("variant", "variant"), Column("compile", "compile"),
+    Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
+    Column("latency_ms", "median ms", _ms), Column("latency_p90_ms", "p90 ms", _ms),
+    Column("ttft_ms", "TTFT ms", _ms), Column("throughput_tokens_per_s", "tokens/s", _num),
+    Column("peak_allocated_bytes", "peak GB", _gb),
+    Column("joules_per_token", "J/token", lambda v: f"{v:.4f}" if isinstance(v, float) else ""),
+    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
+    Column("gpm_sm_occupancy_pct", "GPM SM occ %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
+    Column("vs_baseline", "vs baseline", _ratio), Column("error", "error", _short),
+]
+
+
+@click.command("profile")
+@model_options
+@click.option("--variant", "variants", multiple=True, metavar="NAME",
+              help="SSD variant (repeatable; a name or package.module:attr). Default: every variant that runs here.")
+@click.option("--compile", "compiles", multiple=True,
+              type=click.Choice(["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]),
+              help="torch.compile mode (repeatable) [default: none].")
+@click.option("--compile-option", "compile_options", multiple=True, metavar="KEY=VALUE",
+              help="Inductor option for compiled runs (repeatable), e.g. epilogue_fusion=True.")
+@click.option("--dynamic", is_flag=True, help="Compile for dynamic shapes (avoids a recompile per length).")
+@click.option("--workload", "workloads", multiple=True, type=click.Choice(["mixer", "prefill", "generate"]),
+              help="Workload (repeatable) [default: mixer, prefill, generate].")
+@click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable) [default: 1].")
+@click.option("--seq-len", "seq_lens", multiple=True, type=int,
+              help="Prompt / sequence length (repeatable) [default: 64 for tiny, 512 for bamba-9b].")
+@click.option("--new-tokens", "new_tokens", multiple=True, type=int, help="Tokens to generate (repeatable) [16].")
+@click.option("--use-cache/--no-cache", default=True, show_default=True,
+              help="Generate with the conv/SSM/KV cache, or recompute the prefix every token.")
+@click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False), default=None,
+              help="JSON file of prompts (lengths or token ids), used instead of --seq-len.")
+@click.option("--warmup", type=int, default=2, show_default=True, help="Warm-up iterations (the first is timed).")
+@click.option("--iters", type=int, default=10, show_default=True, help="Measured iterations.")
+@click.option("--profile-wait", type=int, default=0, show_default=True, help="Profiler schedule: wait steps.")
+@click.option("--profile-warmup", type=int, default=1, show_default=True, help="Profiler schedule: warm-up steps.")
+@click.option("--profile-active", type=int, default=2, show_default=True, help="Profiler schedule: recorded steps.")
+@click.option("--with-stack", is_flag=True, help="Record Python stacks in the trace.")
+@click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
+@click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
+              help="NVML GPM sampling interval (at least 100).")
+@device_option()
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="traces", show_default=True,
+              help="Where run directories are written.")
+@click.option("--resume", is_flag=True, help="Skip configurations whose run directory is complete and ok.")
+@format_option(("table", "json", "csv"))
+@output_option()
+def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
+                    dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
+                    profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
+                    device, seed, out_dir, resume, fmt, output) -> None:
+    """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
+
+    Each run: warm-up (first call and compile time recorded), measured
+    iterations timed with CUDA events (wall clock on CPU) under an NVML sampler
+    (power, clocks, GPM DRAM bandwidth and SM occupancy on Hopper) and the
+    energy counter, then a torch.profiler trace. Failed configurations are
+    recorded and the matrix goes on. Ends with a summary against the first
+    variant. With no flags on a CPU-only machine: tiny preset, every variant
+    that runs here, eager.
+    """
+    enable_triton_interpreter_if_no_gpu()
+    from ..collect import RunConfig, run_matrix, summary_rows
+    from ..collect.compile import parse_compile_options
+    from ..collect.workloads import load_prompts
+    from ..ssm import get_variant, list_variants
+    from ..ssm.capabilities import runnable
+
+    dev = resolve_device(device)
+    model_cfg = config_from_options(preset_name, layers, no_attention, chunk_size, dtype)  # validates overrides
+    for name, value, low in (("--warmup", warmup, 1), ("--iters", iters, 1), ("--profile-active", profile_active, 1),
+                             ("--profile-wait", profile_wait, 0), ("--profile-warmup", profile_warmup, 0)):
+        if value < low:
+            raise UsageError(f"{name} must be at least {low}, got {value}")
+    if sample_interval_ms <= 0:
+        raise UsageError("--sample-interval-ms must be positive")
+    for name, values in (("--batch", batches), ("--seq-len", seq_lens), ("--new-tokens", new_tokens)):
+        if any(v <= 0 for v in values):
+            raise UsageError(f"{name} must be positive")
+    options = tuple(sorted(parse_compile_options(compile_options).items()))
+    if variants:
+        for v in variants:
+            get_variant(v)  # unknown names are usage errors before anything runs
+        chosen = list(variants)
+    else:
+        chosen = [v.name for v in list_variants() if v.name != "reference" and runnable(v, dev).ok]
+    prompts = load_prompts(prompts_file) if prompts_file else None
+    shapes = ([(p["length"], p["name"], tuple(p["token_ids"]) if p["token_ids"] else None) for p in prompts]
+              if prompts else [(L, None, None) for L in (seq_lens or (DEFAULT_SEQ_LEN.get(preset_name, 512),))])
+    if prompts and seq_lens:
+        raise UsageError("give either --seq-len or --prompts, not both")
+    configs: List[RunConfig] = []
+    for wl, var, comp, b, (L, pname, pids), nt in itertools.product(
+            workloads or ("mixer", "prefill", "generate"), chosen, compiles or ("none",), batches or (1,), shapes,
+            new_tokens or (16,)):
+        if wl != "generate" and nt != (new_tokens or (16,))[0]:
+            continue  # new tokens only vary the generate workload
+        if wl == "mixer" and pids is not None:
+            pids = None  # a mixer takes hidden states, not tokens
+        configs.append(RunConfig(
+            preset=preset_name, layers=layers, attention=False if no_attention else None, chunk_size=chunk_size,
+            dtype=dtype, variant=var, compile=comp, compile_options=options if comp != "none" else (),
+            dynamic=dynamic, workload=wl, batch=b, seq_len=L, new_tokens=nt, use_cache=use_cache,
+            prompt_name=pname, prompt_ids=pids, device=dev, seed=seed, warmup=warmup, iters=iters,
+            profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
+            with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms))
+    del model_cfg
+
+    notices: set = set()
+    command = "bambaprof " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    def report(record) -> None:
+        notice = (record.manifest.get("telemetry") or {}).get("notice")
+        if notice and notice not in notices:
+            notices.add(notice)
+            click.echo(f"note: {notice}", err=True)
+        for w in record.manifest.get("warnings") or []:
+            click.echo(f"warning: {record.run_id}: {w}", err=True)
+        if record.status == "failed":
+            click.echo(f"failed: {record.run_id}: {record.error}", err=True)
+        bar.update(1)
+
+    from ._common import progress
+
+    with progress("profiling", len(configs)) as bar:
+        records = run_matrix(configs, Path(out_dir), resume=resume, progress=report, command=command)
+    rows = summary_rows(records)
+    emit(render_rows(rows, fmt, SUMMARY_COLUMNS, meta={"out": str(out_dir)} if fmt == "json" else None), output)
+    failed = [r for r in records if r.status == "failed"]
+    if failed and len(failed) == len(records):
+        from ..errors import BambaprofError
+
+        raise BambaprofError(f"all {len(records)} configuration(s) failed (see the run directories under {out_dir})")

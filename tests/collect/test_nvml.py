@@ -1,0 +1,60 @@
+"""The NVML sampler's logic, on a fake backend."""
+
+import time
+
+import pytest
+
+from bambaprof.collect.nvml import NvmlSampler, to_trace_clock, window_stats
+from tests.collect.fake_nvml import FakeBackend
+
+
+def test_samples_at_interval_with_gpm_at_100ms_or_slower():
+    backend = FakeBackend()
+    s = NvmlSampler(backend, interval_s=0.01, gpm_interval_s=0.02).start()
+    time.sleep(0.45)
+    s.stop()
+    n = len(s.nvml["t_ns"])
+    assert 15 <= n <= 60
+    assert s.gpm_interval_s == 0.1  # clamped: GPM at most every 100 ms
+    assert 2 <= len(s.gpm["t_ns"]) <= 5
+    assert s.gpm["dram_bw_util_pct"][0] == 55.0 and s.gpm["tensor_util_pct"][0] is None
+    assert all(b > a for a, b in zip(s.nvml["t_ns"], s.nvml["t_ns"][1:]))
+    assert s.nvml["power_w"][0] == 300.0
+    assert backend.freed  # GPM samples are released
+    assert s.errors == []
+
+
+def test_without_gpm_support_only_nvml_is_sampled():
+    s = NvmlSampler(FakeBackend(gpm=False), interval_s=0.01).start()
+    time.sleep(0.15)
+    s.stop()
+    assert s.nvml["t_ns"] and not s.gpm["t_ns"]
+    assert s.columns()["gpm"] is None
+
+
+def test_repeated_read_failures_stop_the_sampler_with_one_error():
+    s = NvmlSampler(FakeBackend(fail_reads_after=3), interval_s=0.005).start()
+    time.sleep(0.2)
+    assert not s._thread.is_alive()
+    s.stop()
+    assert len(s.nvml["t_ns"]) == 3 and s.errors == ["NVML read failed: GPU is lost"]
+
+
+def test_columns_are_on_the_trace_clock():
+    s = NvmlSampler(FakeBackend(gpm=False), interval_s=0.01)
+    s.nvml["t_ns"] = [1_000_000, 2_000_000]
+    s.nvml["power_w"] = [100.0, 200.0]
+    cols = s.columns(offset_us=5_000.0)
+    assert cols["nvml"]["t_us"] == [6_000.0, 7_000.0] and cols["clock"] == "trace_us"
+    assert to_trace_clock([0], 1.5) == [1.5]
+
+
+def test_window_stats():
+    cols = {"t_ns": [0, 10, 20, 30], "power_w": [1.0, 2.0, None, 4.0]}
+    assert window_stats(cols, "power_w", 5, 30) == {"mean": 3.0, "max": 4.0, "samples": 2}
+    assert window_stats(cols, "power_w", 100, 200) == {"mean": None, "max": None, "samples": 0}
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError):
+        NvmlSampler(FakeBackend(), interval_s=0)

@@ -1,0 +1,132 @@
+"""Run directories from the runner: contents, failures, resume, interruptions, telemetry."""
+
+import gzip
+import json
+import sys
+import types
+
+import pytest
+
+from bambaprof.analyze import analyze
+from bambaprof.collect import RunConfig, run_matrix, run_one, summary_rows
+from bambaprof.collect.config import RunConfig as Cfg
+from bambaprof.rundir import read_manifest
+from bambaprof.ssm import Variant
+from bambaprof.ssm.chunked import chunked_forward, chunked_step
+from tests.collect.fake_nvml import FakeBackend
+
+QUICK = dict(warmup=1, iters=3, profile_warmup=0, profile_active=1, seq_len=32)
+
+
+def test_run_id_is_readable_and_stable():
+    cfg = Cfg(variant="pkg.mod:attr", workload="prefill", batch=2, seq_len=100)
+    rid = cfg.run_id()
+    assert rid.startswith("tiny-pkg.mod_attr-none-prefill-b2-L100-") and len(rid.split("-")[-1]) == 8
+    assert rid == Cfg(variant="pkg.mod:attr", workload="prefill", batch=2, seq_len=100).run_id()
+    assert rid != Cfg(variant="pkg.mod:attr", workload="prefill", batch=2, seq_len=100, seed=1).run_id()
+
+
+@pytest.mark.parametrize("workload", ["mixer", "prefill", "generate"])
+def test_run_directory_is_complete_and_analysable(tmp_path, workload):
+    cfg = RunConfig(workload=workload, new_tokens=4, **QUICK)
+    rec = run_one(cfg, tmp_path, command="test")
+    assert rec.status == "ok", rec.error
+    m = read_manifest(rec.path)
+    assert m["schema_version"] == 1 and m["run_id"] == rec.path.name == cfg.run_id()
+    assert m["config"]["workload"] == workload and m["model"]["num_hidden_layers"] == 3
+    assert len(m["timings"]["iteration_ms"]) == 3 and m["timings"]["latency_ms"]["median"] > 0
+    assert m["timings"]["throughput_tokens_per_s"] > 0
+    assert m["telemetry"] == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
+                              "gpm": False, "summary": {"nvml": None, "gpm": None}}
+    assert m["files"] == {"trace": "trace.json.gz", "telemetry": None}
+    assert m["profile"]["clock_offset_us"] is not None
+    assert m["versions"]["torch"] and m["command"] == "test"
+    if workload == "generate":
+        assert m["timings"]["ttft_ms"]["n"] == 3 and m["timings"]["inter_token_ms"]["n"] == 3 * 3
+    a = analyze(rec.path)
+    assert a.summary["run_dir"] == str(rec.path) and a.summary["events"] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_telemetry_with_a_fake_nvml_backend(tmp_path):
+    rec = run_one(RunConfig(workload="prefill", sample_interval_ms=5, **{**QUICK, "iters": 20}), tmp_path,
+                  backend_factory=lambda: FakeBackend(watts=250.0))
+    m = rec.manifest
+    assert m["telemetry"]["available"] and m["telemetry"]["gpm"]
+    assert m["files"]["telemetry"] == "telemetry.json.gz"
+    assert m["device"]["peak_bandwidth_source"] == "nvml"
+    assert m["energy"]["joules"] > 0 and m["energy"]["joules_per_token"] > 0
+    with gzip.open(rec.path / "telemetry.json.gz", "rt") as fh:
+        tel = json.load(fh)
+    assert tel["clock"] == "trace_us" and len(tel["nvml"]["t_us"]) == len(tel["nvml"]["power_w"]) > 0
+    # the samples sit on the trace's clock: within the run's span on it
+    a = analyze(rec.path)
+    assert a.telemetry["nvml.power_w"]["mean"] == 250.0
+
+
+def test_nvml_unavailable_is_a_notice_not_a_failure(tmp_path):
+    rec = run_one(RunConfig(**QUICK), tmp_path, backend_factory=lambda: FakeBackend(fail_open=True))
+    assert rec.status == "ok"
+    assert rec.manifest["telemetry"]["notice"] == "telemetry unavailable: NVML cannot be used: Driver Not Loaded"
+
+
+def _broken_module(monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    mod = types.ModuleType("broken_ssd_mod")
+    mod.V = Variant(name="broken", forward=boom, step=chunked_step)
+    mod.OK = Variant(name="fine", forward=chunked_forward, step=chunked_step)
+    monkeypatch.setitem(sys.modules, "broken_ssd_mod", mod)
+
+
+def test_failed_configurations_are_recorded_and_others_go_on(tmp_path, monkeypatch):
+    _broken_module(monkeypatch)
+    cfgs = [RunConfig(variant="default", **QUICK), RunConfig(variant="broken_ssd_mod:V", **QUICK),
+            RunConfig(variant="nope", **QUICK)]
+    records = run_matrix(cfgs, tmp_path)
+    assert [r.status for r in records] == ["ok", "failed", "failed"]
+    assert records[1].error == "RuntimeError: CUDA out of memory (simulated)"
+    assert "unknown variant 'nope'" in records[2].error
+    m = read_manifest(records[1].path)
+    assert m["status"] == "failed" and m["files"] == {"trace": None, "telemetry": None}
+    assert not (records[1].path / "trace.json.gz").exists()
+    rows = summary_rows(records)
+    assert rows[0]["vs_baseline"] == 1.0 and rows[1]["latency_ms"] is None
+
+
+def test_resume_skips_completed_runs_and_retries_failed_ones(tmp_path, monkeypatch):
+    _broken_module(monkeypatch)
+    cfgs = [RunConfig(variant="default", **QUICK), RunConfig(variant="broken_ssd_mod:V", **QUICK)]
+    first = run_matrix(cfgs, tmp_path)
+    created = read_manifest(first[0].path)["created"]
+    again = run_matrix(cfgs, tmp_path, resume=True)
+    assert [r.status for r in again] == ["skipped (done)", "failed"]
+    assert read_manifest(first[0].path)["created"] == created
+    assert summary_rows(again)[0]["latency_ms"] == first[0].manifest["timings"]["latency_ms"]["median"]
+
+
+def test_an_interrupted_run_leaves_no_directory(tmp_path, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    mod = types.ModuleType("interrupting_mod")
+    mod.V = Variant(name="int", forward=interrupt, step=chunked_step)
+    monkeypatch.setitem(sys.modules, "interrupting_mod", mod)
+    with pytest.raises(KeyboardInterrupt):
+        run_one(RunConfig(variant="interrupting_mod:V", **QUICK), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporaries_are_cleaned(tmp_path):
+    (tmp_path / ".tmp-killed-run-abc123").mkdir()
+    run_matrix([RunConfig(**QUICK)], tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [RunConfig(**QUICK).run_id()]
+
+
+def test_compiled_run_records_compilation(tmp_path):
+    rec = run_one(RunConfig(compile="default", workload="mixer", **QUICK), tmp_path)
+    assert rec.status == "ok", rec.error
+    c = rec.manifest["compile"]
+    assert c["mode"] == "default" and c["frames_compiled"] >= 1 and c["first_call_ms"] > 0
+    assert c["compile_time_ms"] is not None and c["recompiles_during_measurement"] == 0
