@@ -40,6 +40,7 @@ class RunConfig:
     with_stack: bool = False
     sample_interval_ms: float = 20.0
     gpm_interval_ms: float = 100.0
+    telemetry: bool = True
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)

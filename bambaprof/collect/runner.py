@@ -99,6 +99,9 @@ class _Telemetry:
         self.backend: Any = None
         self.notice: Optional[str] = None
         self.device_info: Dict[str, Any] = {}
+        if not cfg.telemetry:
+            self.notice = "telemetry off (--no-telemetry)"
+            return
         if backend_factory is None:
             if not cfg.device.startswith("cuda"):
                 self.notice = "telemetry unavailable: the run is on the CPU"

@@ -81,6 +81,8 @@ SUMMARY_COLUMNS = [
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")
+@click.option("--telemetry/--no-telemetry", default=True, show_default=True,
+              help="Sample NVML (and GPM) during the run.")
 @device_option()
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="traces", show_default=True,
@@ -91,7 +93,7 @@ SUMMARY_COLUMNS = [
 def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
                     dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
                     profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
-                    device, seed, out_dir, resume, fmt, output) -> None:
+                    telemetry, device, seed, out_dir, resume, fmt, output) -> None:
     """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
 
     Each run: warm-up (first call and compile time recorded), measured
@@ -146,7 +148,8 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
             dynamic=dynamic, workload=wl, batch=b, seq_len=L, new_tokens=nt, use_cache=use_cache,
             prompt_name=pname, prompt_ids=pids, device=dev, seed=seed, warmup=warmup, iters=iters,
             profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
-            with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms))
+            with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
+            telemetry=telemetry))
     del model_cfg
 
     notices: set = set()
