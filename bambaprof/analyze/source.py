@@ -50,11 +50,14 @@ def resolve(path: Union[str, Path]) -> TraceSource:
         manifest = p / MANIFEST_NAME
         if manifest.is_file():
             try:
-                trace_name = json.loads(manifest.read_text()).get("files", {}).get("trace")
+                data = json.loads(manifest.read_text())
+                trace_name = (data.get("files") or {}).get("trace")
             except (OSError, ValueError, AttributeError):
-                trace_name = None
+                data, trace_name = {}, None
             if trace_name and (p / trace_name).is_file():
                 return TraceSource(p / trace_name, p)
+            if isinstance(data, dict) and data.get("status") == "failed":
+                raise TraceError(f"{p}: the run failed and has no trace ({data.get('error')})")
         raise TraceError(f"{p}: a directory without a trace (expected {' or '.join(RUN_TRACE_NAMES)})")
     return TraceSource(p, None)
 

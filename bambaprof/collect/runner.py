@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime
 import gc
 import gzip
-import math
 import os
 import shutil
 import sys
@@ -314,19 +313,9 @@ def run_one(cfg: RunConfig, root: Path, backend_factory: Optional[Callable[[], A
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         manifest["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        writer.write_json(MANIFEST, _finite(manifest))
+        writer.write_json(MANIFEST, manifest)
         path = writer.commit()
     return RunRecord(run_id, cfg, manifest["status"], path, manifest, manifest.get("error"))
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def run_matrix(configs: List[RunConfig], root: Path, resume: bool = False,

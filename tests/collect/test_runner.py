@@ -130,3 +130,31 @@ def test_compiled_run_records_compilation(tmp_path):
     c = rec.manifest["compile"]
     assert c["mode"] == "default" and c["frames_compiled"] >= 1 and c["first_call_ms"] > 0
     assert c["compile_time_ms"] is not None and c["recompiles_during_measurement"] == 0
+
+
+def test_nan_from_nvml_becomes_null(tmp_path):
+    class NanBackend(FakeBackend):
+        def read(self):
+            values = super().read()
+            values["power_w"] = float("nan")
+            return values
+
+        def gpm_metrics(self, first, second):
+            return {"dram_bw_util_pct": float("nan"), "sm_occupancy_pct": 1.0, "sm_util_pct": 1.0,
+                    "tensor_util_pct": float("inf")}
+
+    rec = run_one(RunConfig(workload="prefill", sample_interval_ms=5, **{**QUICK, "iters": 30}), tmp_path,
+                  backend_factory=NanBackend)
+    assert rec.status == "ok", rec.error
+    with gzip.open(rec.path / "telemetry.json.gz", "rt") as fh:
+        tel = json.load(fh)
+    assert set(tel["nvml"]["power_w"]) == {None}
+
+
+def test_analyze_on_a_failed_run_says_so(tmp_path, monkeypatch):
+    from bambaprof.analyze.source import TraceError
+
+    _broken_module(monkeypatch)
+    rec = run_one(RunConfig(variant="broken_ssd_mod:V", **QUICK), tmp_path)
+    with pytest.raises(TraceError, match="the run failed and has no trace .RuntimeError: CUDA out of memory"):
+        analyze(rec.path)
