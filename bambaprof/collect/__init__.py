@@ -1,10 +1,28 @@
 """Collection: run a workload under torch.profiler and an NVML sampler into a run directory.
 
 Entry points: :func:`run_one` (one :class:`RunConfig`), :func:`run_matrix` (many, with resume),
-:func:`summary_rows` (the comparison table).
+:func:`summary_rows` (the comparison table). Loaded lazily, so that the NVML sampler's child
+process can import :mod:`bambaprof.collect.nvml` without importing torch.
 """
 
-from .config import RunConfig
-from .runner import RunRecord, run_matrix, run_one, summary_rows
+from typing import Any
 
-__all__ = ["RunConfig", "RunRecord", "run_matrix", "run_one", "summary_rows"]
+_LAZY = {
+    "RunConfig": "bambaprof.collect.config",
+    "RunRecord": "bambaprof.collect.runner",
+    "run_matrix": "bambaprof.collect.runner",
+    "run_one": "bambaprof.collect.runner",
+    "summary_rows": "bambaprof.collect.runner",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bambaprof.collect' has no attribute {name!r}")

@@ -39,7 +39,7 @@ from ..model.config import preset as make_preset
 from ..rundir import MANIFEST, SCHEMA_VERSION, TELEMETRY, TRACE, RunDirWriter, read_manifest, remove_stale_temporaries
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
 from .config import RunConfig
-from .nvml import NvmlSampler, NvmlUnavailable, PynvmlBackend, window_stats
+from .nvml import NvmlUnavailable, ProcessSampler, PynvmlBackend, window_stats
 from .timing import Stopwatch, spread, synchronize
 from .workloads import build_workload
 
@@ -94,7 +94,7 @@ class _Telemetry:
     """The NVML sampler for a run, or the reason there is none."""
 
     def __init__(self, cfg: RunConfig, backend_factory: Optional[Callable[[], Any]]) -> None:
-        self.sampler: Optional[NvmlSampler] = None
+        self.sampler: Optional[ProcessSampler] = None
         self.backend: Any = None
         self.notice: Optional[str] = None
         self.device_info: Dict[str, Any] = {}
@@ -107,12 +107,15 @@ class _Telemetry:
                 return
             backend_factory = PynvmlBackend
         try:
-            self.backend = backend_factory()
+            self.backend = backend_factory()  # this process: device info and the energy counter
             self.backend.open()
             self.device_info = self.backend.device_info()
-            self.sampler = NvmlSampler(self.backend, cfg.sample_interval_ms / 1e3, cfg.gpm_interval_ms / 1e3).start()
+            self.sampler = ProcessSampler(backend_factory, cfg.sample_interval_ms / 1e3,
+                                          cfg.gpm_interval_ms / 1e3).start()
         except NvmlUnavailable as exc:
             self.notice = f"telemetry unavailable: {exc}"
+            if self.backend is not None:
+                self.backend.close()
             self.backend = None
 
     def energy_mj(self) -> Optional[float]:

@@ -1,6 +1,7 @@
 """A fake NVML backend: deterministic readings, GPM, energy, and scripted failures."""
 
 import itertools
+import time
 
 
 class FakeBackend:
@@ -12,7 +13,7 @@ class FakeBackend:
         self.reads = 0
         self.samples = itertools.count()
         self.freed = []
-        self.energy = 1_000_000.0  # mJ
+        self.start = time.monotonic()
         self.opened = self.closed = False
 
     def open(self):
@@ -33,7 +34,6 @@ class FakeBackend:
         self.reads += 1
         if self.fail_read_now():
             raise RuntimeError("NVML read failed: GPU is lost")
-        self.energy += self.watts * 20  # 20 ms at `watts`, in mJ
         return {"gpu_util_pct": 90, "mem_util_pct": 40, "mem_used_bytes": 10**9, "power_w": self.watts,
                 "sm_clock_mhz": 1980, "mem_clock_mhz": 3201, "temperature_c": 50, "clock_event_reasons": 0}
 
@@ -41,7 +41,8 @@ class FakeBackend:
         return self.fail_reads_after is not None and self.reads > self.fail_reads_after
 
     def energy_mj(self):
-        return self.energy
+        """A device-wide counter, as NVML's: `watts` since this backend was made, in mJ."""
+        return 1_000_000.0 + self.watts * (time.monotonic() - self.start) * 1e3
 
     def gpm_supported(self):
         return self.gpm
@@ -55,3 +56,16 @@ class FakeBackend:
     def gpm_metrics(self, first, second):
         assert second == first + 1
         return {"dram_bw_util_pct": 55.0, "sm_occupancy_pct": 30.0, "sm_util_pct": 80.0, "tensor_util_pct": None}
+
+
+class NanBackend(FakeBackend):
+    """NVML returning NaN and infinity, as drivers sometimes do."""
+
+    def read(self):
+        values = super().read()
+        values["power_w"] = float("nan")
+        return values
+
+    def gpm_metrics(self, first, second):
+        return {"dram_bw_util_pct": float("nan"), "sm_occupancy_pct": 1.0, "sm_util_pct": 1.0,
+                "tensor_util_pct": float("inf")}

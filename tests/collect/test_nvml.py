@@ -58,3 +58,28 @@ def test_window_stats():
 def test_bad_interval():
     with pytest.raises(ValueError):
         NvmlSampler(FakeBackend(), interval_s=0)
+
+
+def test_process_sampler_samples_in_a_child_process():
+    import functools
+    import os
+
+    from bambaprof.collect.nvml import ProcessSampler
+
+    s = ProcessSampler(functools.partial(FakeBackend, watts=123.0), interval_s=0.01).start()
+    assert s._proc.pid != os.getpid()
+    time.sleep(0.3)
+    s.stop()
+    assert len(s.nvml["t_ns"]) >= 5 and set(s.nvml["power_w"]) == {123.0}
+    assert s.gpm_available and s.gpm["t_ns"]
+    # the child's monotonic clock is this process's
+    assert abs(s.nvml["t_ns"][-1] - time.monotonic_ns()) < 2e9
+
+
+def test_process_sampler_reports_an_unavailable_backend():
+    import functools
+
+    from bambaprof.collect.nvml import NvmlUnavailable, ProcessSampler
+
+    with pytest.raises(NvmlUnavailable, match="Driver Not Loaded"):
+        ProcessSampler(functools.partial(FakeBackend, fail_open=True)).start()

@@ -1,5 +1,6 @@
 """Run directories from the runner: contents, failures, resume, interruptions, telemetry."""
 
+import functools
 import gzip
 import json
 import sys
@@ -13,7 +14,7 @@ from bambaprof.collect.config import RunConfig as Cfg
 from bambaprof.rundir import read_manifest
 from bambaprof.ssm import Variant
 from bambaprof.ssm.chunked import chunked_forward, chunked_step
-from tests.collect.fake_nvml import FakeBackend
+from tests.collect.fake_nvml import FakeBackend, NanBackend
 
 QUICK = dict(warmup=1, iters=3, profile_warmup=0, profile_active=1, seq_len=32)
 
@@ -50,7 +51,7 @@ def test_run_directory_is_complete_and_analysable(tmp_path, workload):
 
 def test_telemetry_with_a_fake_nvml_backend(tmp_path):
     rec = run_one(RunConfig(workload="prefill", sample_interval_ms=5, **{**QUICK, "iters": 20}), tmp_path,
-                  backend_factory=lambda: FakeBackend(watts=250.0))
+                  backend_factory=functools.partial(FakeBackend, watts=250.0))
     m = rec.manifest
     assert m["telemetry"]["available"] and m["telemetry"]["gpm"]
     assert m["files"]["telemetry"] == "telemetry.json.gz"
@@ -65,7 +66,7 @@ def test_telemetry_with_a_fake_nvml_backend(tmp_path):
 
 
 def test_nvml_unavailable_is_a_notice_not_a_failure(tmp_path):
-    rec = run_one(RunConfig(**QUICK), tmp_path, backend_factory=lambda: FakeBackend(fail_open=True))
+    rec = run_one(RunConfig(**QUICK), tmp_path, backend_factory=functools.partial(FakeBackend, fail_open=True))
     assert rec.status == "ok"
     assert rec.manifest["telemetry"]["notice"] == "telemetry unavailable: NVML cannot be used: Driver Not Loaded"
 
@@ -133,16 +134,6 @@ def test_compiled_run_records_compilation(tmp_path):
 
 
 def test_nan_from_nvml_becomes_null(tmp_path):
-    class NanBackend(FakeBackend):
-        def read(self):
-            values = super().read()
-            values["power_w"] = float("nan")
-            return values
-
-        def gpm_metrics(self, first, second):
-            return {"dram_bw_util_pct": float("nan"), "sm_occupancy_pct": 1.0, "sm_util_pct": 1.0,
-                    "tensor_util_pct": float("inf")}
-
     rec = run_one(RunConfig(workload="prefill", sample_interval_ms=5, **{**QUICK, "iters": 30}), tmp_path,
                   backend_factory=NanBackend)
     assert rec.status == "ok", rec.error
