@@ -20,6 +20,9 @@ def write_text_atomic(path: Union[str, Path], text: str) -> Path:
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs follow the umask like any file
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

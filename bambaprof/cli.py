@@ -24,6 +24,9 @@ COMMANDS = {
     "analyze": "bambaprof.commands.analyze:analyze_command",
     "presets": "bambaprof.commands.presets:presets_command",
     "profile": "bambaprof.commands.profile:profile_command",
+    "compare": "bambaprof.commands.compare:compare_command",
+    "report": "bambaprof.commands.report:report_command",
+    "view": "bambaprof.commands.view:view_command",
 }
 
 

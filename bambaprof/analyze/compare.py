@@ -1,0 +1,212 @@
+"""Comparing a baseline with a candidate: summary metrics and kernels side by side.
+
+Each side is one or more inputs (run directories or traces: repeated runs of
+one configuration). Per side, a metric is the median over its inputs:
+
+- ``gpu_time_us``: summed duration of kernels, memcpys and memsets in the trace;
+- ``latency_ms``, ``throughput_tokens_per_s``, ``energy_per_token_j``: from run manifests;
+- ``peak_memory_bytes``: the manifest's peak allocated, else the trace's ``[memory]`` peak.
+
+For each metric: delta = candidate - baseline, ratio = candidate / baseline,
+and, where there are repeated samples on both sides (several inputs, or a
+run's measured iterations for latency), a 95% bootstrap interval of the ratio
+of medians (2000 resamples, seeded): the difference is *significant* when the
+interval excludes 1. Kernels are matched on normalised names; kernels on one
+side only are ``added`` or ``removed``. Rows are sorted by impact (|delta| of
+time). A *regression* on a metric is a change for the worse (slower, less
+throughput, more memory or energy) larger than a given percentage.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import UsageError
+from ..rundir import read_manifest
+from .analysis import Analysis, analyze
+
+#: metric -> (label, unit, True when larger is worse)
+METRICS = {
+    "gpu_time": ("GPU time", "us", True),
+    "latency": ("latency", "ms", True),
+    "throughput": ("throughput", "tokens/s", False),
+    "peak_memory": ("peak memory", "bytes", True),
+    "energy_per_token": ("energy per token", "J", True),
+}
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its inputs, their analyses and manifests."""
+
+    label: str
+    inputs: List[str]
+    analyses: List[Analysis]
+    manifests: List[Optional[Dict[str, Any]]]
+
+    def samples(self, metric: str) -> List[float]:
+        """The metric's value per input (or, for latency of one run, its measured iterations)."""
+        values: List[float] = []
+        if metric == "gpu_time":
+            values = [a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"] for a in self.analyses]
+        elif metric == "latency":
+            per_run = [((m or {}).get("timings") or {}).get("latency_ms", {}).get("median") for m in self.manifests]
+            if len(self.manifests) == 1 and self.manifests[0]:
+                values = list(((self.manifests[0].get("timings") or {}).get("iteration_ms")) or [])
+            else:
+                values = [v for v in per_run if isinstance(v, (int, float))]
+        elif metric == "throughput":
+            values = [((m or {}).get("timings") or {}).get("throughput_tokens_per_s") for m in self.manifests]
+        elif metric == "peak_memory":
+            for a, m in zip(self.analyses, self.manifests):
+                v = ((m or {}).get("memory") or {}).get("peak_allocated_bytes")
+                values.append(v if v is not None else a.summary.get("peak_allocated_bytes"))
+        elif metric == "energy_per_token":
+            values = [((m or {}).get("energy") or {}).get("joules_per_token") for m in self.manifests]
+        return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: summary rows, kernel rows and the inputs of each side."""
+
+    baseline: Dict[str, Any]
+    candidate: Dict[str, Any]
+    summary: List[Dict[str, Any]]
+    kernels: List[Dict[str, Any]]
+    notes: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    def metric(self, name: str) -> Optional[Dict[str, Any]]:
+        return next((r for r in self.summary if r["metric"] == name), None)
+
+
+def bootstrap_ratio_interval(base: Sequence[float], cand: Sequence[float], seed: int = 0,
+                             resamples: int = BOOTSTRAP_RESAMPLES) -> Optional[tuple]:
+    """95% bootstrap interval of median(cand) / median(base); ``None`` without repeats on both sides."""
+    if len(base) < 2 or len(cand) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    b, c = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
+    mb = np.median(rng.choice(b, size=(resamples, len(b)), replace=True), axis=1)
+    mc = np.median(rng.choice(c, size=(resamples, len(c)), replace=True), axis=1)
+    ok = mb > 0
+    ratios = mc[ok] / mb[ok]
+    if len(ratios) == 0:
+        return None
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
+def _side(label: str, inputs: Sequence[Union[str, Path]], peak_gbps: Optional[float]) -> Side:
+    analyses, manifests = [], []
+    for item in inputs:
+        a = analyze(item, peak_gbps=peak_gbps)
+        analyses.append(a)
+        run_dir = a.summary.get("run_dir")
+        manifests.append(read_manifest(Path(run_dir)) if run_dir else None)
+    return Side(label, [str(i) for i in inputs], analyses, manifests)
+
+
+def _kernel_table(side: Side) -> Dict[str, Dict[str, Any]]:
+    """Per normalised kernel name: median over inputs of time and count; bandwidth and occupancy."""
+    per_name: Dict[str, List[Dict[str, Any]]] = {}
+    for a in side.analyses:
+        for row in a.kernels:
+            per_name.setdefault(row["name"], []).append(row)
+    n = len(side.analyses)
+    out = {}
+    for name, rows in per_name.items():
+        times = [r["total_us"] for r in rows] + [0.0] * (n - len(rows))
+        counts = [r["count"] for r in rows] + [0] * (n - len(rows))
+        gb = [r["achieved_gbps"] for r in rows if r.get("achieved_gbps") is not None]
+        out[name] = {
+            "time_us": statistics.median(times), "count": statistics.median(counts), "times": times,
+            "achieved_gbps": statistics.median(gb) if gb else None,
+            "theoretical_occupancy_pct": rows[0].get("theoretical_occupancy_pct"),
+            "est_occupancy_pct": rows[0].get("est_occupancy_pct"), "limiter": rows[0].get("limiter"),
+            "kind": rows[0].get("kind"),
+        }
+    return out
+
+
+def compare(
+    baseline: Sequence[Union[str, Path]],
+    candidate: Sequence[Union[str, Path]],
+    peak_gbps: Optional[float] = None,
+) -> Comparison:
+    """Compare runs or traces: ``baseline`` and ``candidate`` each one or more inputs."""
+    if not baseline or not candidate:
+        raise UsageError("compare needs at least one baseline and one candidate input")
+    a, b = _side("baseline", baseline, peak_gbps), _side("candidate", candidate, peak_gbps)
+    summary = []
+    for metric, (label, unit, worse_up) in METRICS.items():
+        sa, sb = a.samples(metric), b.samples(metric)
+        if not sa or not sb:
+            continue
+        va, vb = statistics.median(sa), statistics.median(sb)
+        ratio = vb / va if va else None
+        interval = bootstrap_ratio_interval(sa, sb)
+        change_pct = (ratio - 1) * 100 if ratio is not None else None
+        worse_pct = (change_pct if worse_up else -change_pct) if change_pct is not None else None
+        summary.append({
+            "metric": metric, "label": label, "unit": unit, "baseline": va, "candidate": vb,
+            "delta": vb - va, "ratio": ratio, "change_pct": change_pct, "worse_pct": worse_pct,
+            "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
+            "significant": (not (interval[0] <= 1.0 <= interval[1])) if interval else None,
+            "samples": [len(sa), len(sb)],
+        })
+    ka, kb = _kernel_table(a), _kernel_table(b)
+    total_a = sum(r["time_us"] for r in ka.values()) or math.nan
+    total_b = sum(r["time_us"] for r in kb.values()) or math.nan
+    rows = []
+    for name in set(ka) | set(kb):
+        ra, rb = ka.get(name), kb.get(name)
+        ta, tb = (ra or {}).get("time_us", 0.0), (rb or {}).get("time_us", 0.0)
+        status = "added" if ra is None else "removed" if rb is None else "same" if ta == tb else "changed"
+        interval = bootstrap_ratio_interval(ra["times"], rb["times"]) if ra and rb else None
+        rows.append({
+            "name": name, "kind": (ra or rb)["kind"], "status": status,
+            "count_baseline": (ra or {}).get("count"), "count_candidate": (rb or {}).get("count"),
+            "time_baseline_us": ta, "time_candidate_us": tb, "delta_us": tb - ta,
+            "ratio": tb / ta if ta else None,
+            "share_baseline_pct": 100 * ta / total_a, "share_candidate_pct": 100 * tb / total_b,
+            "gbps_baseline": (ra or {}).get("achieved_gbps"), "gbps_candidate": (rb or {}).get("achieved_gbps"),
+            "theor_occ_baseline_pct": (ra or {}).get("theoretical_occupancy_pct"),
+            "theor_occ_candidate_pct": (rb or {}).get("theoretical_occupancy_pct"),
+            "significant": (not (interval[0] <= 1.0 <= interval[1])) if interval else None,
+        })
+    rows.sort(key=lambda r: (-abs(r["delta_us"]), r["name"]))
+    notes = []
+    if len(a.analyses) < 2 or len(b.analyses) < 2:
+        notes.append("one input on a side: significance uses a run's measured iterations for latency only")
+    return Comparison(
+        baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
+        candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
+        summary=summary, kernels=rows, notes=notes,
+    )
+
+
+def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[str]:
+    """A one-line description when ``metric`` got worse by more than ``threshold_pct``, else ``None``.
+
+    Raises :class:`UsageError` when the metric is unknown or not available for these inputs.
+    """
+    if metric not in METRICS:
+        raise UsageError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+    row = comp.metric(metric)
+    if row is None:
+        raise UsageError(f"metric {metric!r} is not available for these inputs "
+                         f"(run directories carry latency, throughput, energy; traces carry GPU time)")
+    if row["worse_pct"] is not None and row["worse_pct"] > threshold_pct:
+        return (f"regression: {row['label']} {row['baseline']:.4g} -> {row['candidate']:.4g} {row['unit']} "
+                f"({row['change_pct']:+.1f}%, threshold {threshold_pct:g}%)")
+    return None

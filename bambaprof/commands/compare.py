@@ -1,0 +1,103 @@
+"""``bambaprof compare``: two runs or traces (or groups of them) side by side, with a regression gate."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import click
+
+from ..analyze.compare import METRICS, compare, regression
+from ..errors import BambaprofError, UsageError
+from ..report.tables import Column, render_rows, to_json
+from ._common import emit, format_option, output_option
+
+
+def _num(v) -> str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return ""
+    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4g}"
+
+
+def _ratio(v) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) else ""
+
+
+def _sig(v) -> str:
+    return {True: "yes", False: "no (noise)", None: ""}[v]
+
+
+def _short(v) -> str:
+    s = "" if v is None else str(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+SUMMARY_COLUMNS = [
+    Column("label", "metric"), Column("unit", "unit"), Column("baseline", "baseline", _num),
+    Column("candidate", "candidate", _num), Column("delta", "delta", _num), Column("ratio", "ratio", _ratio),
+    Column("ci_low", "95% CI low", _ratio), Column("ci_high", "95% CI high", _ratio),
+    Column("significant", "beyond noise", _sig),
+]
+KERNEL_COLUMNS = [
+    Column("name", "kernel", _short), Column("status", "status"),
+    Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
+    Column("time_baseline_us", "base us", _num), Column("time_candidate_us", "cand us", _num),
+    Column("delta_us", "delta us", _num), Column("ratio", "ratio", _ratio),
+    Column("share_baseline_pct", "% base", _num), Column("share_candidate_pct", "% cand", _num),
+    Column("gbps_baseline", "GB/s base", _num), Column("gbps_candidate", "GB/s cand", _num),
+    Column("theor_occ_baseline_pct", "occ base %", _num), Column("theor_occ_candidate_pct", "occ cand %", _num),
+]
+
+
+@click.command("compare")
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("--baseline", "baselines", multiple=True, type=click.Path(), help="A baseline run or trace (repeatable).")
+@click.option("--candidate", "candidates", multiple=True, type=click.Path(), help="A candidate run or trace (repeatable).")
+@click.option("--fail-on-regression", "threshold", type=float, default=None, metavar="PCT",
+              help="Exit 1 when the candidate is worse than the baseline by more than PCT percent.")
+@click.option("--metric", type=click.Choice(list(METRICS)), default="gpu_time", show_default=True,
+              help="Metric the regression gate watches.")
+@click.option("--top", type=int, default=30, show_default=True, help="Kernel rows to show (table).")
+@click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
+@format_option(("table", "json", "csv", "html"))
+@output_option()
+def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: Optional[float], metric: str,
+                    top: int, peak_bandwidth, fmt: str, output: Optional[str]) -> None:
+    """Compare A and B (run directories or traces), or --baseline A1 A2 ... --candidate B1 B2 ...
+
+    Summary metrics (GPU time, latency, throughput, peak memory, energy per
+    token where the inputs have them) with ratio and a bootstrap interval
+    that says whether a change is beyond the noise; kernels matched by name
+    with added/removed ones, sorted by impact. --fail-on-regression PCT
+    makes it a CI gate.
+    """
+    if inputs and (baselines or candidates):
+        raise UsageError("give A B, or --baseline ... --candidate ..., not both")
+    if inputs:
+        if len(inputs) != 2:
+            raise UsageError(f"compare takes two inputs A B, got {len(inputs)}")
+        baselines, candidates = (inputs[0],), (inputs[1],)
+    if not baselines or not candidates:
+        raise UsageError("compare needs a baseline and a candidate (A B, or --baseline/--candidate)")
+    if threshold is not None and threshold < 0:
+        raise UsageError("--fail-on-regression must not be negative")
+    if top <= 0:
+        raise UsageError("--top must be positive")
+    comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)
+    verdict = regression(comp, metric, threshold) if threshold is not None else None
+    if fmt == "table":
+        text = ("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", SUMMARY_COLUMNS)
+                + "\nKernels, by impact\n" + render_rows(comp.kernels[:top], "table", KERNEL_COLUMNS)
+                + "".join(f"note: {n}\n" for n in comp.notes))
+    elif fmt == "csv":
+        text = render_rows(comp.kernels, "csv")
+    elif fmt == "json":
+        payload = comp.to_dict()
+        payload["regression"] = verdict
+        text = to_json(payload)
+    else:
+        from ..report.html import render_comparison_page
+
+        text = render_comparison_page(comp)
+    emit(text, output)
+    if verdict:
+        raise BambaprofError(verdict)

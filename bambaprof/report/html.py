@@ -1,0 +1,351 @@
+"""Self-contained HTML reports: one file, plotly.js inlined once, no network, built from aggregates.
+
+:func:`build_report` turns run directories or traces into a page with summary
+cards, latency / throughput / memory / energy across runs, kernel time
+breakdowns, achieved bandwidth against the roofline and peak bandwidth,
+occupancy against kernel time, NVML telemetry over time beside GPU busy time,
+the accuracy table when runs carry one, and a comparison section for two or
+more runs. Everything untrusted (kernel names, paths, prompts) is escaped:
+by Jinja2's autoescaping in the page, and before it reaches plotly (whose
+labels accept some HTML). Figures travel as JSON in ``<script
+type="application/json">`` blocks with ``<`` escaped, so no text can close
+the block.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .._version import __version__
+from ..analyze.analysis import Analysis, analyze
+from ..analyze.source import resolve
+from ..analyze.timeline import union_length
+from ..analyze.trace import Trace, load_trace
+from ..rundir import read_manifest, read_telemetry
+
+TEMPLATES = Path(__file__).parent / "templates"
+TOP_KERNELS = 10
+TIME_BINS = 400
+MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small for any trace
+
+
+def esc(text: Any) -> str:
+    """Text for plotly labels: HTML-escaped (plotly renders a subset of HTML in labels)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _short(name: str, width: int = 70) -> str:
+    if len(name) <= width:
+        return name
+    head = width // 2 - 2
+    return name[:head] + " … " + name[-(width - head - 3):]
+
+
+class _Run:
+    """One input: its analysis, manifest, trace aggregates and telemetry."""
+
+    def __init__(self, path: Union[str, Path], peak_gbps: Optional[float]) -> None:
+        source = resolve(path)
+        self.trace: Trace = load_trace(source)
+        self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps)
+        self.run_dir = source.run_dir
+        self.manifest = read_manifest(source.run_dir) if source.run_dir else None
+        self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
+        self.label = (self.manifest or {}).get("run_id") or Path(path).name
+        self.busy = self._busy_bins()
+        del self.trace  # only aggregates leave this object
+
+    def _busy_bins(self) -> Optional[Dict[str, List[float]]]:
+        gpu = self.trace.gpu
+        t0, t1 = self.trace.span_us
+        if len(gpu) == 0 or not (t1 > t0):
+            return None
+        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
+        edges = np.linspace(t0, t1, TIME_BINS + 1)
+        lo, hi = edges[:-1, None], edges[1:, None]
+        overlap = np.clip(np.minimum(hi, me[None, :]) - np.maximum(lo, ms[None, :]), 0, None).sum(axis=1)
+        return {"t_ms": ((edges[:-1] + edges[1:]) / 2 - t0).tolist(), "busy_pct": (100 * overlap / (hi - lo)[:, 0]).tolist(),
+                "t0": t0}
+
+    def card(self) -> Dict[str, Any]:
+        m = self.manifest or {}
+        s = self.analysis.summary
+        v = m.get("versions") or {}
+        c = m.get("config") or {}
+        return {
+            "label": self.label, "status": m.get("status", "trace"), "error": m.get("error"),
+            "device": (m.get("device") or {}).get("name") or s.get("devices"), "driver": v.get("driver"),
+            "versions": ", ".join(f"{k} {v[k]}" for k in ("torch", "cuda", "triton", "bambaprof") if v.get(k)),
+            "config": ", ".join(f"{k}={c[k]}" for k in ("preset", "layers", "variant", "compile", "workload", "batch",
+                                                      "seq_len", "new_tokens", "use_cache", "dtype") if k in c),
+            "trace": s.get("trace"), "kernels": s.get("kernel_count"), "busy_pct": s.get("gpu_busy_pct"),
+            "created": m.get("created"),
+        }
+
+
+def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
+    base = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest"}
+    base.update(layout)
+    return {"data": data, "layout": base}
+
+
+def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
+    labels = [esc(r.label) for r in runs]
+    figs = []
+    lat = [((r.manifest or {}).get("timings") or {}).get("latency_ms") or {} for r in runs]
+    if any(x.get("median") is not None for x in lat):
+        figs.append(("Latency (median, p10-p90), ms", _fig([{
+            "type": "bar", "x": labels, "y": [x.get("median") for x in lat], "name": "median",
+            "error_y": {"type": "data", "symmetric": False,
+                        "array": [(x["p90"] - x["median"]) if x.get("p90") is not None else 0 for x in lat],
+                        "arrayminus": [(x["median"] - x["p10"]) if x.get("p10") is not None else 0 for x in lat]},
+        }], {"yaxis": {"title": "ms"}})))
+    for key, title, unit, get in (
+        ("throughput", "Throughput", "tokens/s", lambda m: (m.get("timings") or {}).get("throughput_tokens_per_s")),
+        ("memory", "Peak memory allocated", "GB",
+         lambda m: ((m.get("memory") or {}).get("peak_allocated_bytes") or 0) / 1e9 or None),
+        ("energy", "Energy per token", "J", lambda m: (m.get("energy") or {}).get("joules_per_token")),
+    ):
+        values = [get(r.manifest or {}) for r in runs]
+        if any(v is not None for v in values):
+            figs.append((f"{title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
+                                                  {"yaxis": {"title": unit}})))
+    return [{"title": t, "figure": f} for t, f in figs]
+
+
+def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
+    totals: Dict[str, float] = {}
+    for r in runs:
+        for k in r.analysis.kernels:
+            totals[k["name"]] = totals.get(k["name"], 0.0) + k["total_us"]
+    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_KERNELS]]
+    labels = [esc(r.label) for r in runs]
+    data = []
+    for name in top:
+        data.append({"type": "bar", "name": esc(_short(name, 60)), "x": labels, "hovertext": esc(name),
+                     "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
+                           for r in runs]})
+    data.append({"type": "bar", "name": "other", "x": labels,
+                 "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
+    return _fig(data, {"barmode": "stack", "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}},
+                       "height": 520})
+
+
+def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
+    data = []
+    peak = None
+    for r in runs:
+        rows = [k for k in r.analysis.kernels if k.get("achieved_gbps")][:MAX_POINTS]
+        if not rows:
+            continue
+        peak = peak or rows[0].get("peak_gbps")
+        data.append({
+            "type": "scatter", "mode": "markers", "name": esc(r.label),
+            "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
+            "text": [esc(f"{_short(k['name'], 90)} | {k['bytes_source']} | "
+                         f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
+                     for k in rows],
+            "hoverinfo": "text+x+y", "marker": {"size": 8, "opacity": 0.75},
+        })
+    if not data:
+        return None
+    layout: Dict[str, Any] = {"xaxis": {"title": "kernel time, ms (log)", "type": "log"},
+                              "yaxis": {"title": "achieved GB/s"}, "height": 460}
+    if peak:
+        layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": peak, "y1": peak,
+                             "line": {"dash": "dash", "color": "#c0392b"}}]
+        layout["annotations"] = [{"xref": "paper", "x": 1, "y": peak, "text": f"peak {peak:,.0f} GB/s",
+                                  "showarrow": False, "yanchor": "bottom", "xanchor": "right"}]
+    return _fig(data, layout)
+
+
+def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
+    data, peak = [], None
+    for r in runs:
+        rows = [k for k in r.analysis.kernels
+                if k.get("intensity_flop_per_byte") and k.get("achieved_tflops")][:MAX_POINTS]
+        if not rows:
+            continue
+        peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
+        data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
+                     "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
+                     "text": [esc(_short(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
+                     "marker": {"size": 9}})
+    if not data:
+        return None
+    if peak:
+        xs = [0.1, 10000.0]
+        data.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak:,.0f} GB/s)",
+                     "x": xs, "y": [x * peak / 1e3 for x in xs], "line": {"dash": "dash"}})
+    return _fig(data, {"xaxis": {"title": "arithmetic intensity, FLOP/byte", "type": "log"},
+                       "yaxis": {"title": "achieved TFLOP/s", "type": "log"}, "height": 460})
+
+
+def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
+    data = []
+    for r in runs:
+        rows = [k for k in r.analysis.kernels
+                if k["kind"] == "kernel" and k.get("theoretical_occupancy_pct") is not None][:MAX_POINTS]
+        if not rows:
+            continue
+        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: theoretical",
+                     "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
+                     "text": [esc(f"{_short(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
+                              for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
+        est = [k for k in rows if k.get("est_occupancy_pct") is not None]
+        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: Kineto estimate",
+                     "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
+                     "text": [esc(_short(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
+                     "marker": {"size": 7, "symbol": "x"}})
+    if not data:
+        return None
+    return _fig(data, {"xaxis": {"title": "share of GPU time, % (log)", "type": "log"},
+                       "yaxis": {"title": "occupancy, %", "range": [0, 105]}, "height": 460})
+
+
+def _telemetry(run: _Run) -> Optional[Dict[str, Any]]:
+    tel = run.telemetry
+    if not tel or not run.busy:
+        return None
+    t0 = run.busy["t0"]
+    data = [{"type": "scatter", "mode": "lines", "name": "GPU busy, %", "x": [t / 1e3 for t in run.busy["t_ms"]],
+             "y": run.busy["busy_pct"], "fill": "tozeroy", "line": {"width": 0.5}, "yaxis": "y"}]
+    series = [("nvml", "power_w", "power, W", "y2"), ("nvml", "sm_clock_mhz", "SM clock, MHz", "y3"),
+              ("gpm", "dram_bw_util_pct", "GPM DRAM bandwidth, %", "y"),
+              ("gpm", "sm_occupancy_pct", "GPM SM occupancy, %", "y")]
+    for group, key, name, axis in series:
+        cols = tel.get(group)
+        if not isinstance(cols, dict) or key not in cols:
+            continue
+        pts = [((t - t0) / 1e3, v) for t, v in zip(cols.get("t_us", []), cols[key]) if isinstance(v, (int, float))]
+        if pts:
+            data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": [p[0] for p in pts],
+                         "y": [p[1] for p in pts], "yaxis": axis, "marker": {"size": 4}})
+    return _fig(data, {"xaxis": {"title": "ms from the trace start (profiled window and around it)"},
+                       "yaxis": {"title": "%", "range": [0, 105]},
+                       "yaxis2": {"title": "W", "overlaying": "y", "side": "right"},
+                       "yaxis3": {"title": "MHz", "overlaying": "y", "side": "right", "position": 0.94,
+                                  "anchor": "free", "showgrid": False},
+                       "height": 420, "legend": {"orientation": "h"}})
+
+
+def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
+    rows = []
+    for r in runs:
+        for row in (r.manifest or {}).get("accuracy") or []:
+            if isinstance(row, dict):
+                rows.append({"run": r.label, **row})
+    return rows
+
+
+def _comparison(runs: List[_Run]) -> List[Dict[str, Any]]:
+    if len(runs) < 2:
+        return []
+    from ..analyze.compare import compare
+
+    out = []
+    base = runs[0]
+    for other in runs[1:]:
+        comp = compare([base.run_dir or base.analysis.summary["trace"]],
+                       [other.run_dir or other.analysis.summary["trace"]])
+        out.append({"baseline": base.label, "candidate": other.label, "summary": comp.summary,
+                    "kernels": comp.kernels[:15]})
+    return out
+
+
+def _script_json(obj: Any) -> str:
+    """JSON safe inside a <script> block: '<', '>' and '&' are unicode-escaped."""
+    text = json.dumps(obj, allow_nan=False, default=_default)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+                             undefined=jinja2.StrictUndefined)
+
+    def num(v: Any, digits: int = 3) -> str:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return "" if v is None else str(v)
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}"
+
+    env.filters["num"] = num
+    env.filters["short"] = _short
+    return env
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None,
+                 peak_gbps: Optional[float] = None) -> str:
+    """The report page (HTML text) for run directories or traces."""
+    runs = [_Run(p, peak_gbps) for p in inputs]
+    figures: List[Dict[str, Any]] = []
+
+    def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
+        if fig is not None:
+            figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "json": _script_json(_clean(fig))})
+
+    for item in _across_runs(runs):
+        add("runs", item["title"], item["figure"])
+    add("kernels", "Kernel time per run (top kernels)", _kernel_breakdown(runs))
+    add("bandwidth", "Achieved bandwidth per kernel against peak", _roofline(runs))
+    add("bandwidth", "Roofline: achieved TFLOP/s against arithmetic intensity (kernels with known FLOPs)",
+        _intensity(runs))
+    add("occupancy", "Occupancy against share of GPU time", _occupancy(runs))
+    for r in runs:
+        add("telemetry", f"NVML telemetry and GPU busy time: {r.label}", _telemetry(r))
+    page = _environment().get_template("report.html.j2").render(
+        title=title or f"bambaprof report: {len(runs)} run(s)",
+        generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures,
+        accuracy=_accuracy(runs), comparisons=_comparison(runs), plotly_js=_plotly_js(),
+        notes=sorted({n for r in runs for n in r.analysis.notes}),
+    )
+    return page
+
+
+def render_comparison_page(comp) -> str:
+    """A small self-contained page for ``bambaprof compare --format html`` (tables only, no scripts)."""
+    return _environment().get_template("compare.html.j2").render(
+        comp=comp, generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__)
+
+
+def report_size_ok(text: str, limit_bytes: int = 10_000_000) -> bool:
+    return len(text.encode("utf-8")) <= limit_bytes
+
+

@@ -1,0 +1,126 @@
+"""The local viewer: serve a folder of reports, with an index of reports and run directories.
+
+Only files inside the served folder are ever sent: every request path is
+resolved (symbolic links included) and must stay under the folder's real
+path, else 404. Only GET and HEAD are answered. The server binds 127.0.0.1
+unless told otherwise, on a free port by default.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import mimetypes
+import os
+import posixpath
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .._version import __version__
+from ..rundir import iter_run_dirs, read_manifest
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def index_entries(root: Path, runs_dir: Optional[Path]) -> Dict[str, List[Dict[str, Any]]]:
+    """Reports (HTML files under ``root``) and run directories (under ``runs_dir``), newest first."""
+    reports = []
+    for p in root.rglob("*.html"):
+        real = p.resolve()
+        if p.is_file() and str(real).startswith(str(root.resolve()) + os.sep):
+            st = p.stat()
+            reports.append({"path": p.relative_to(root).as_posix(), "size_mb": st.st_size / 1e6, "mtime": st.st_mtime,
+                            "modified": datetime.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")})
+    reports.sort(key=lambda r: -r["mtime"])
+    runs = []
+    if runs_dir is not None:
+        for d in list(iter_run_dirs(runs_dir)) + list(iter_run_dirs(runs_dir / "examples")):
+            try:
+                m = read_manifest(d) or {}
+            except Exception:  # an unreadable manifest is listed as such
+                m = {"status": "unreadable manifest"}
+            t = m.get("timings") or {}
+            runs.append({"run_id": d.name, "status": m.get("status"), "created": m.get("created") or "",
+                         "latency_ms": (t.get("latency_ms") or {}).get("median"),
+                         "throughput": t.get("throughput_tokens_per_s"),
+                         "peak_gb": ((m.get("memory") or {}).get("peak_allocated_bytes") or 0) / 1e9 or None,
+                         "device": (m.get("device") or {}).get("name"), "error": m.get("error")})
+        runs.sort(key=lambda r: r["created"], reverse=True)
+    return {"reports": reports, "runs": runs}
+
+
+def render_index(root: Path, runs_dir: Optional[Path]) -> str:
+    from .html import _environment
+
+    entries = index_entries(root, runs_dir)
+    return _environment().get_template("index.html.j2").render(
+        root=str(root), runs_dir=str(runs_dir) if runs_dir else None, version=__version__, **entries)
+
+
+class ReportHandler(BaseHTTPRequestHandler):
+    """GET/HEAD of files under ``server.root``; ``/`` is the generated index."""
+
+    server_version = f"bambaprof/{__version__}"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet; the command prints the address
+        pass
+
+    def _resolve(self) -> Optional[Path]:
+        root: Path = self.server.root  # type: ignore[attr-defined]
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        parts = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".", "..")]
+        candidate = root.joinpath(*parts).resolve() if parts else root
+        try:
+            candidate.relative_to(root)
+        except ValueError:
+            return None
+        return candidate if candidate.is_file() else None
+
+    def _send(self, status: int, body: bytes, ctype: str, head: bool) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _serve(self, head: bool) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path in ("/", "/index.html") and not (self.server.root / "index.html").is_file():  # type: ignore[attr-defined]
+            body = render_index(self.server.root, self.server.runs_dir).encode()  # type: ignore[attr-defined]
+            self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", head)
+            return
+        target = self._resolve()
+        if target is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head)
+            return
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):
+            ctype += "; charset=utf-8"
+        self._send(HTTPStatus.OK, target.read_bytes(), ctype, head)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(head=True)
+
+
+def make_server(root: Path, runs_dir: Optional[Path] = None, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A threading HTTP server for ``root`` (not started); ``port=0`` picks a free port."""
+    server = ThreadingHTTPServer((host, port), ReportHandler)
+    server.root = Path(root).resolve()  # type: ignore[attr-defined]
+    server.runs_dir = Path(runs_dir).resolve() if runs_dir else None  # type: ignore[attr-defined]
+    server.daemon_threads = True
+    return server

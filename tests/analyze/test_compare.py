@@ -1,0 +1,107 @@
+"""bambaprof compare: zero deltas for identical inputs, a planted slowdown trips the gate."""
+
+import copy
+import json
+
+import pytest
+
+from bambaprof.analyze.compare import bootstrap_ratio_interval, compare, regression
+from bambaprof.cli import main
+from tests.analyze.synth import base_trace, write
+
+
+def slowed(trace, factor=1.2):
+    t = copy.deepcopy(trace)
+    for e in t["traceEvents"]:
+        if e.get("cat") in ("kernel", "gpu_memcpy"):
+            e["dur"] = e["dur"] * factor
+    return t
+
+
+def make_run(tmp_path, name, trace, iterations):
+    run = tmp_path / name
+    run.mkdir()
+    write(run / "trace.json.gz", trace)
+    med = sorted(iterations)[len(iterations) // 2]
+    (run / "manifest.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": name, "status": "ok", "files": {"trace": "trace.json.gz"},
+        "timings": {"iteration_ms": iterations, "latency_ms": {"median": med},
+                    "throughput_tokens_per_s": 1000.0 / med},
+        "memory": {"peak_allocated_bytes": 1e9}, "energy": {"joules_per_token": 0.5}}))
+    return run
+
+
+def test_identical_inputs_give_zero_deltas(tmp_path, capsys):
+    a = write(tmp_path / "a.json.gz", base_trace())
+    comp = compare([a], [a])
+    assert all(r["delta"] == 0 for r in comp.summary)
+    assert all(r["delta_us"] == 0 and r["status"] == "same" for r in comp.kernels)
+    assert main(["compare", str(a), str(a), "--fail-on-regression", "10"]) == 0
+
+
+def test_planted_20_percent_slowdown_trips_the_gate(tmp_path, capsys):
+    a = write(tmp_path / "a.json.gz", base_trace())
+    b = write(tmp_path / "b.json.gz", slowed(base_trace()))
+    comp = compare([a], [b])
+    gpu = comp.metric("gpu_time")
+    assert gpu["ratio"] == pytest.approx(1.2) and gpu["worse_pct"] == pytest.approx(20)
+    # by impact: the two fused adds (5 + 6 us) grow by 2.2 us, the GEMM (10 us) by 2.0 us
+    assert [r["name"] for r in comp.kernels[:2]] == ["triton_poi_fused_add", "gemm_kernel"]
+    assert comp.kernels[1]["delta_us"] == pytest.approx(2.0)
+    assert regression(comp, "gpu_time", 10).startswith("regression: GPU time")
+    assert regression(comp, "gpu_time", 25) is None
+    code = main(["compare", str(a), str(b), "--fail-on-regression", "10"])
+    err = capsys.readouterr().err
+    assert code == 1 and "regression: GPU time" in err and "+20.0%" in err
+    assert main(["compare", str(b), str(a), "--fail-on-regression", "10"]) == 0  # faster is fine
+
+
+def test_run_groups_with_noise_estimate(tmp_path, capsys):
+    base = [make_run(tmp_path, f"base{i}", base_trace(), [10.0 + 0.1 * j + i * 0.05 for j in range(10)])
+            for i in range(3)]
+    cand = [make_run(tmp_path, f"cand{i}", slowed(base_trace()), [12.0 + 0.1 * j + i * 0.05 for j in range(10)])
+            for i in range(3)]
+    comp = compare(base, cand)
+    lat = comp.metric("latency")
+    assert lat["ratio"] == pytest.approx(1.2, rel=0.01) and lat["significant"] is True
+    assert 15 < comp.metric("throughput")["worse_pct"] < 17  # medians 10.55 -> 12.55 ms
+    argv = ["compare", *sum((["--baseline", str(p)] for p in base), []), *sum((["--candidate", str(p)] for p in cand), []),
+            "--metric", "latency", "--fail-on-regression", "10", "--format", "json"]
+    assert main(argv) == 1
+    same = compare(base, base)
+    assert same.metric("latency")["significant"] is False
+
+
+def test_added_and_removed_kernels(tmp_path):
+    t = base_trace()
+    t2 = copy.deepcopy(t)
+    for e in t2["traceEvents"]:
+        if e.get("name") == "gemm_kernel":
+            e["name"] = "new_gemm_kernel"
+    comp = compare([write(tmp_path / "a.json.gz", t)], [write(tmp_path / "b.json.gz", t2)])
+    status = {r["name"]: r["status"] for r in comp.kernels}
+    assert status["gemm_kernel"] == "removed" and status["new_gemm_kernel"] == "added"
+
+
+def test_bootstrap_interval():
+    assert bootstrap_ratio_interval([1.0], [2.0]) is None
+    lo, hi = bootstrap_ratio_interval([1.0, 1.01, 0.99, 1.0], [2.0, 2.02, 1.98, 2.0])
+    assert 1.9 < lo <= 2.0 <= hi < 2.1
+
+
+def test_usage_errors(tmp_path, capsys):
+    a = write(tmp_path / "a.json.gz", base_trace())
+    for argv, msg in [([str(a)], "takes two inputs"), ([str(a), str(a), "--metric", "latency", "--fail-on-regression", "5"],
+                                                       "not available for these inputs"),
+                      ([str(a), str(a), "--baseline", str(a)], "not both"), ([], "needs a baseline")]:
+        code = main(["compare", *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_formats(tmp_path, capsys):
+    a = write(tmp_path / "a.json.gz", base_trace())
+    b = write(tmp_path / "b.json.gz", slowed(base_trace()))
+    for fmt, probe in (("table", "Kernels, by impact"), ("csv", "name,kind,status"), ("html", "<!DOCTYPE html>")):
+        assert main(["compare", str(a), str(b), "--format", fmt]) == 0
+        assert probe in capsys.readouterr().out

@@ -1,0 +1,45 @@
+"""The report in headless Chromium: loads without errors, plots render, nothing leaves the page.
+
+Needs Debian's chromium (/usr/bin/chromium) and pip's playwright (.ci/run installs both);
+playwright's own browser download is never used.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bambaprof.report.html import build_report
+from tests.report.test_html import EVIL, EXAMPLES, evil_trace
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
+                                                                     "(.ci/run installs it)")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_report_in_chromium(tmp_path):
+    page_path = tmp_path / "report.html"
+    page_path.write_text(build_report([*EXAMPLES[:3], evil_trace(tmp_path)]))
+    errors, requests, dialogs = [], [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_timeout(1500)
+        plots = page.locator("div.plot").count()
+        rendered = page.locator("div.plot .main-svg").count()
+        text = page.inner_text("body")
+        browser.close()
+    assert errors == [], errors
+    assert dialogs == []  # the script-named kernel did not run
+    external = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+    assert external == [], external
+    assert plots >= 6 and rendered >= plots  # each plot draws at least one svg
+    assert EVIL in text  # shown as text

@@ -1,0 +1,55 @@
+"""The HTML report: self-contained, escaped, small."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+
+from bambaprof.cli import main
+from bambaprof.report.html import build_report
+from tests.analyze.synth import base_trace, write
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "traces" / "examples").iterdir())
+EVIL = "<script>alert(1)</script>"
+
+
+def evil_trace(tmp_path):
+    t = copy.deepcopy(base_trace())
+    for e in t["traceEvents"]:
+        if e.get("name") == "gemm_kernel":
+            e["name"] = EVIL
+    return write(tmp_path / "evil.json.gz", t)
+
+
+def test_untrusted_names_are_escaped(tmp_path):
+    page = build_report([evil_trace(tmp_path)])
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the tables, as text
+    # inside the figure JSON the name is escaped for plotly and '<' never appears raw
+    for block in re.findall(r'<script type="application/json" id="fig\d+-data">(.*?)</script>', page, re.S):
+        assert "<" not in block
+
+
+def test_self_contained(tmp_path):
+    page = build_report([evil_trace(tmp_path)])
+    assert page.count("<script src") == 0 and "<link" not in page
+    assert page.count("plotly.js v") == 1  # plotly.js inlined once
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_report_of_the_h200_examples(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", *map(str, EXAMPLES), "-o", str(out), "--title", "H200 examples"]) == 0
+    page = out.read_text()
+    assert len(page.encode()) < 10_000_000
+    for section in ("id=\"runs\"", "id=\"kernels\"", "id=\"bandwidth\"", "id=\"occupancy\"", "id=\"telemetry\"",
+                    "id=\"comparison\"", "NVIDIA H200"):
+        assert section in page
+    assert page.count('class="plot"') >= 8
+
+
+def test_bad_inputs(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.json")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["report"]) == 2
