@@ -81,6 +81,7 @@ class Comparison:
     candidate: Dict[str, Any]
     summary: List[Dict[str, Any]]
     kernels: List[Dict[str, Any]]
+    ops: List[Dict[str, Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -186,13 +187,41 @@ def compare(
         })
     rows.sort(key=lambda r: (-abs(r["delta_us"]), r["name"]))
     notes = []
+    ops = _op_rows(a, b)
     if len(a.analyses) < 2 or len(b.analyses) < 2:
         notes.append("one input on a side: significance uses a run's measured iterations for latency only")
     return Comparison(
         baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
-        summary=summary, kernels=rows, notes=notes,
+        summary=summary, kernels=rows, ops=ops, notes=notes,
     )
+
+
+def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
+    """CPU ops matched by name: median over inputs of CPU total/self time and GPU time (us), by impact."""
+    def table(side: Side) -> Dict[str, Dict[str, float]]:
+        per: Dict[str, List[Dict[str, Any]]] = {}
+        for an in side.analyses:
+            for row in an.ops:
+                per.setdefault(row["name"], []).append(row)
+        n = len(side.analyses)
+        return {name: {key: statistics.median([r[key] for r in rows] + [0.0] * (n - len(rows)))
+                       for key in ("count", "cpu_total_us", "cpu_self_us", "gpu_total_us")}
+                for name, rows in per.items()}
+
+    ta, tb = table(a), table(b)
+    out = []
+    for name in set(ta) | set(tb):
+        ra, rb = ta.get(name), tb.get(name)
+        row = {"name": name, "status": "added" if ra is None else "removed" if rb is None else "matched"}
+        for key in ("count", "cpu_total_us", "cpu_self_us", "gpu_total_us"):
+            va, vb = (ra or {}).get(key, 0.0), (rb or {}).get(key, 0.0)
+            row[f"{key}_baseline"], row[f"{key}_candidate"] = va, vb
+        row["cpu_delta_us"] = row["cpu_total_us_candidate"] - row["cpu_total_us_baseline"]
+        row["gpu_delta_us"] = row["gpu_total_us_candidate"] - row["gpu_total_us_baseline"]
+        out.append(row)
+    out.sort(key=lambda r: (-max(abs(r["cpu_delta_us"]), abs(r["gpu_delta_us"])), r["name"]))
+    return out
 
 
 def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[str]:

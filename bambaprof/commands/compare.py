@@ -48,6 +48,15 @@ KERNEL_COLUMNS = [
 ]
 
 
+OP_COLUMNS = [
+    Column("name", "op", _short), Column("status", "status"),
+    Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
+    Column("cpu_total_us_baseline", "CPU base us", _num), Column("cpu_total_us_candidate", "CPU cand us", _num),
+    Column("cpu_delta_us", "CPU delta us", _num), Column("gpu_total_us_baseline", "GPU base us", _num),
+    Column("gpu_total_us_candidate", "GPU cand us", _num), Column("gpu_delta_us", "GPU delta us", _num),
+]
+
+
 @click.command("compare")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--baseline", "baselines", multiple=True, type=click.Path(), help="A baseline run or trace (repeatable).")
@@ -87,6 +96,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     if fmt == "table":
         text = ("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", SUMMARY_COLUMNS)
                 + "\nKernels, by impact\n" + render_rows(comp.kernels[:top], "table", KERNEL_COLUMNS)
+                + "\nCPU ops, by impact\n" + render_rows(comp.ops[:top], "table", OP_COLUMNS)
                 + "".join(f"note: {n}\n" for n in comp.notes))
     elif fmt == "csv":
         text = render_rows(comp.kernels, "csv")

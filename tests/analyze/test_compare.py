@@ -105,3 +105,12 @@ def test_formats(tmp_path, capsys):
     for fmt, probe in (("table", "Kernels, by impact"), ("csv", "name,kind,status"), ("html", "<!DOCTYPE html>")):
         assert main(["compare", str(a), str(b), "--format", fmt]) == 0
         assert probe in capsys.readouterr().out
+
+
+def test_ops_are_matched_too(tmp_path):
+    a = write(tmp_path / "a.json.gz", base_trace())
+    b = write(tmp_path / "b.json.gz", slowed(base_trace()))
+    ops = {r["name"]: r for r in compare([a], [b]).ops}
+    assert ops["aten::mm"]["status"] == "matched"
+    assert ops["aten::mm"]["gpu_delta_us"] == pytest.approx(2.0)  # its GEMM: 10 -> 12 us
+    assert ops["outer"]["cpu_delta_us"] == 0

@@ -53,3 +53,22 @@ def test_bad_inputs(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.json")]) == 1
     assert "no such file" in capsys.readouterr().err
     assert main(["report"]) == 2
+
+
+def test_page_size_does_not_grow_with_events(tmp_path):
+    t = base_trace()
+    events = [e for e in t["traceEvents"] if e.get("ph") != "M"]
+    big = copy.deepcopy(t)
+    for i in range(1, 200):  # 200 copies shifted in time, ids offset
+        for e in copy.deepcopy(events):
+            e["ts"] = e["ts"] + i * 200
+            if isinstance(e.get("args"), dict):
+                for key in ("correlation", "External id"):
+                    if isinstance(e["args"].get(key), int) and e["args"][key] >= 0:
+                        e["args"][key] += i * 1000
+            if "id" in e:
+                e["id"] += i * 1000
+            big["traceEvents"].append(e)
+    small_page = build_report([write(tmp_path / "small.json.gz", t)])
+    big_page = build_report([write(tmp_path / "big.json.gz", big)])
+    assert abs(len(big_page) - len(small_page)) < 50_000
