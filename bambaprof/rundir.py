@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
+from ._json import json_safe
 from .errors import BambaprofError
 
 SCHEMA_VERSION = 1
@@ -76,17 +77,6 @@ def read_telemetry(run_dir: Path, manifest: Optional[Dict[str, Any]] = None) -> 
 TMP_PREFIX = ".tmp-"
 
 
-def finite(obj: Any) -> Any:
-    """A copy of ``obj`` with NaN and infinities replaced by ``None`` (JSON has neither)."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    return obj
-
-
 class RunDirWriter:
     """Builds ``root/<run_id>`` in a temporary folder; :meth:`commit` renames it into place."""
 
@@ -112,7 +102,7 @@ class RunDirWriter:
 
     def write_json(self, name: str, data: Any) -> None:
         """Write ``data`` as JSON; non-finite floats (NVML can report NaN) become ``null``."""
-        text = json.dumps(finite(data), indent=1, default=str, allow_nan=False)
+        text = json.dumps(json_safe(data), indent=1, default=str, allow_nan=False)
         if name.endswith(".gz"):
             with gzip.open(self.tmp / name, "wt", encoding="utf-8") as fh:
                 fh.write(text)

@@ -30,6 +30,13 @@ GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_uti
 MIN_GPM_INTERVAL_S = 0.1
 
 
+def empty_series() -> tuple:
+    """Empty NVML and GPM column dicts: ``t_ns`` plus one list per series."""
+    nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
+    gpm: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in GPM_SERIES}}
+    return nvml, gpm
+
+
 class NvmlUnavailable(Exception):
     """NVML (or the device) cannot be used here; the message says why, in one line."""
 
@@ -156,8 +163,7 @@ class NvmlSampler:
         self.interval_s = interval_s
         self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
         self.clock = clock
-        self.nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
-        self.gpm: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in GPM_SERIES}}
+        self.nvml, self.gpm = empty_series()
         self.gpm_available = False
         self.errors: List[str] = []
         self._stop = threading.Event()
@@ -266,8 +272,7 @@ class ProcessSampler:
         self.interval_s = interval_s
         self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
         self.timeout_s = timeout_s
-        self.nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
-        self.gpm: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in GPM_SERIES}}
+        self.nvml, self.gpm = empty_series()
         self.gpm_available = False
         self.errors: List[str] = []
         self._proc: Any = None

@@ -10,7 +10,7 @@ import click
 from ..analyze.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
 from ..analyze.parse import BACKENDS
 from ..errors import UsageError
-from ..report.tables import Column, render_rows, to_json
+from ..report.tables import Column, render_rows, shorten, to_json
 from ._common import emit, format_option, output_option, progress
 
 
@@ -37,13 +37,10 @@ def _bytes(v) -> str:
     return f"{v:.0f} B"
 
 
-def _short(v, width: int = 60) -> str:
-    s = "" if v is None else str(v)
-    return s if len(s) <= width else s[: width - 3] + "..."
 
 
 KERNEL_COLUMNS = [
-    Column("name", "kernel", _short),
+    Column("name", "kernel", shorten),
     Column("count", "n"),
     Column("total_us", "total us", _us),
     Column("share_pct", "% GPU", _pct),
@@ -59,10 +56,10 @@ KERNEL_COLUMNS = [
     Column("bytes", "bytes", _bytes),
     Column("achieved_gbps", "GB/s", _num),
     Column("pct_of_peak_bw", "% peak BW", _pct),
-    Column("launched_by", "launched by", lambda v: _short(v, 30)),
+    Column("launched_by", "launched by", lambda v: shorten(v, 30)),
 ]
 OP_COLUMNS = [
-    Column("name", "op", _short),
+    Column("name", "op", shorten),
     Column("count", "n"),
     Column("cpu_total_us", "CPU total us", _us),
     Column("cpu_self_us", "CPU self us", _us),
@@ -72,7 +69,7 @@ OP_COLUMNS = [
 ]
 NCU_COLUMNS = [
     Column("ncu_id", "ncu id"),
-    Column("name", "kernel", lambda v: _short(v, 50)),
+    Column("name", "kernel", lambda v: shorten(v, 50)),
     Column("same_config", "same launch", lambda v: "yes" if v else "no"),
     Column("trace_us", "trace us", _us),
     Column("ncu_us", "ncu us", _us),
@@ -108,8 +105,8 @@ def _render_table(a: Analysis, kernels: list, ops: list) -> str:
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
                   render_rows(a.stretches, "table", [Column("start_us", "start us", _us), Column("dur_us", "us", _us),
-                                                     Column("device", "device"), Column("cpu_op", "CPU op", _short),
-                                                     Column("cpu_region", "region", _short)])]
+                                                     Column("device", "device"), Column("cpu_op", "CPU op", shorten),
+                                                     Column("cpu_region", "region", shorten)])]
     if a.ncu:
         parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
                   "ncu = DRAM bytes measured)\n", render_rows([r for r in a.ncu if r["matched"]], "table", NCU_COLUMNS)]

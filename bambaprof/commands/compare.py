@@ -8,7 +8,7 @@ import click
 
 from ..analyze.compare import METRICS, compare, regression
 from ..errors import BambaprofError, UsageError
-from ..report.tables import Column, render_rows, to_json
+from ..report.tables import Column, render_rows, shorten, to_json
 from ._common import emit, format_option, output_option
 
 
@@ -26,9 +26,6 @@ def _sig(v) -> str:
     return {True: "yes", False: "no (noise)", None: ""}[v]
 
 
-def _short(v) -> str:
-    s = "" if v is None else str(v)
-    return s if len(s) <= 60 else s[:57] + "..."
 
 
 SUMMARY_COLUMNS = [
@@ -38,7 +35,7 @@ SUMMARY_COLUMNS = [
     Column("significant", "beyond noise", _sig),
 ]
 KERNEL_COLUMNS = [
-    Column("name", "kernel", _short), Column("status", "status"),
+    Column("name", "kernel", shorten), Column("status", "status"),
     Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
     Column("time_baseline_us", "base us", _num), Column("time_candidate_us", "cand us", _num),
     Column("delta_us", "delta us", _num), Column("ratio", "ratio", _ratio),
@@ -49,7 +46,7 @@ KERNEL_COLUMNS = [
 
 
 OP_COLUMNS = [
-    Column("name", "op", _short), Column("status", "status"),
+    Column("name", "op", shorten), Column("status", "status"),
     Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
     Column("cpu_total_us_baseline", "CPU base us", _num), Column("cpu_total_us_candidate", "CPU cand us", _num),
     Column("cpu_delta_us", "CPU delta us", _num), Column("gpu_total_us_baseline", "GPU base us", _num),

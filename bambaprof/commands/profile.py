@@ -11,7 +11,7 @@ from typing import List, Optional
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, render_rows
+from ..report.tables import Column, render_rows, shorten
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
     resolve_device
@@ -35,8 +35,6 @@ def _ratio(v) -> str:
     return f"{v:.2f}x" if isinstance(v, (int, float)) else ""
 
 
-def _short(v) -> str:
-    return "" if v is None else (v if len(v) <= 60 else v[:57] + "...")
 
 
 SUMMARY_COLUMNS = [
@@ -48,7 +46,7 @@ SUMMARY_COLUMNS = [
     Column("joules_per_token", "J/token", lambda v: f"{v:.4f}" if isinstance(v, float) else ""),
     Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
     Column("gpm_sm_occupancy_pct", "GPM SM occ %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
-    Column("vs_baseline", "vs baseline", _ratio), Column("error", "error", _short),
+    Column("vs_baseline", "vs baseline", _ratio), Column("error", "error", shorten),
 ]
 
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 import datetime
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._json import json_safe
 from .._version import __version__
 from ..analyze.analysis import Analysis, analyze
 from ..analyze.source import resolve
 from ..analyze.timeline import union_length
 from ..analyze.trace import Trace, load_trace
 from ..rundir import read_manifest, read_telemetry
+from .tables import shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_KERNELS = 10
@@ -39,13 +40,6 @@ MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small
 def esc(text: Any) -> str:
     """Text for plotly labels: HTML-escaped (plotly renders a subset of HTML in labels)."""
     return html.escape("" if text is None else str(text), quote=True)
-
-
-def _short(name: str, width: int = 70) -> str:
-    if len(name) <= width:
-        return name
-    head = width // 2 - 2
-    return name[:head] + " … " + name[-(width - head - 3):]
 
 
 class _Run:
@@ -129,7 +123,7 @@ def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
     labels = [esc(r.label) for r in runs]
     data = []
     for name in top:
-        data.append({"type": "bar", "name": esc(_short(name, 60)), "x": labels, "hovertext": esc(name),
+        data.append({"type": "bar", "name": esc(shorten(name, 60)), "x": labels, "hovertext": esc(name),
                      "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
                            for r in runs]})
     data.append({"type": "bar", "name": "other", "x": labels,
@@ -149,7 +143,7 @@ def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         data.append({
             "type": "scatter", "mode": "markers", "name": esc(r.label),
             "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
-            "text": [esc(f"{_short(k['name'], 90)} | {k['bytes_source']} | "
+            "text": [esc(f"{shorten(k['name'], 90)} | {k['bytes_source']} | "
                          f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
                      for k in rows],
             "hoverinfo": "text+x+y", "marker": {"size": 8, "opacity": 0.75},
@@ -176,7 +170,7 @@ def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
         data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
-                     "text": [esc(_short(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
+                     "text": [esc(shorten(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
     if not data:
         return None
@@ -197,12 +191,12 @@ def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
             continue
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: theoretical",
                      "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
-                     "text": [esc(f"{_short(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
+                     "text": [esc(f"{shorten(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
                               for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
         est = [k for k in rows if k.get("est_occupancy_pct") is not None]
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: Kineto estimate",
                      "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
-                     "text": [esc(_short(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
+                     "text": [esc(shorten(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
                      "marker": {"size": 7, "symbol": "x"}})
     if not data:
         return None
@@ -262,26 +256,8 @@ def _comparison(runs: List[_Run]) -> List[Dict[str, Any]]:
 
 def _script_json(obj: Any) -> str:
     """JSON safe inside a <script> block: '<', '>' and '&' are unicode-escaped."""
-    text = json.dumps(obj, allow_nan=False, default=_default)
+    text = json.dumps(json_safe(obj), allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _environment():
@@ -299,7 +275,7 @@ def _environment():
         return f"{v:.{digits}g}"
 
     env.filters["num"] = num
-    env.filters["short"] = _short
+    env.filters["short"] = shorten
     return env
 
 
@@ -317,7 +293,7 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
 
     def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
         if fig is not None:
-            figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "json": _script_json(_clean(fig))})
+            figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "json": _script_json(fig)})
 
     for item in _across_runs(runs):
         add("runs", item["title"], item["figure"])

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tabulate import tabulate
 
+from .._json import json_safe
 from ..errors import UsageError
 
 FORMATS = ("table", "json", "csv")
@@ -39,24 +40,18 @@ def sci(value: Any) -> str:
     return f"{value:.2e}"
 
 
+def shorten(value: Any, width: int = 60) -> str:
+    """``value`` as text of at most ``width`` characters, cut in the middle (long C++ kernel
+    names differ in their template arguments, so both ends matter)."""
+    text = "" if value is None else str(value)
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[-(width - 3 - head):]
+
+
 def yes_no(value: Any) -> str:
     return "yes" if value else "no"
-
-
-def json_safe(obj: Any) -> Any:
-    """A JSON-ready copy: numpy scalars become Python numbers, non-finite floats
-    become strings (JSON has no inf/nan), objects with ``to_dict`` are expanded."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "to_dict"):
-        return json_safe(obj.to_dict())
-    if hasattr(obj, "item") and callable(obj.item) and type(obj).__module__ == "numpy":
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
 
 
 def to_json(obj: Any) -> str:
