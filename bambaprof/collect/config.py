@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 
@@ -41,6 +42,7 @@ class RunConfig:
     sample_interval_ms: float = 20.0
     gpm_interval_ms: float = 100.0
     telemetry: bool = True
+    checkpoint: Optional[str] = None  # a local HF-format Bamba checkpoint directory (instead of seeded weights)
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -59,9 +61,13 @@ class RunConfig:
         return hashlib.sha1(text.encode()).hexdigest()[:8]
 
     def run_id(self) -> str:
-        """``<preset>-<variant>-<compile>-<workload>-b<batch>-L<len>-<hash>``, file-name safe."""
+        """``<preset>-<variant>-<compile>-<workload>-b<batch>-L<len>-<hash>``, file-name safe
+        (``ckpt_<directory name>`` in place of the preset for a checkpoint)."""
         variant = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.variant)
-        return f"{self.preset}-{variant}-{self.compile}-{self.workload}-b{self.batch}-L{self.length}-{self.short_hash()}"
+        model = self.preset
+        if self.checkpoint:
+            model = "ckpt_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.checkpoint).name or "checkpoint")
+        return f"{model}-{variant}-{self.compile}-{self.workload}-b{self.batch}-L{self.length}-{self.short_hash()}"
 
     def comparison_key(self) -> tuple:
         """What a run is compared on against the baseline variant: all but the variant."""

@@ -161,8 +161,13 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
 
 
 def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Callable[[], Any]]) -> Dict[str, Any]:
-    model_cfg = make_preset(cfg.preset, layers=cfg.layers, attention=cfg.attention, chunk_size=cfg.chunk_size,
-                            dtype=cfg.dtype)
+    if cfg.checkpoint:
+        from ..model.checkpoint import _read_json, config_from_hf
+
+        model_cfg = config_from_hf(_read_json(Path(cfg.checkpoint) / "config.json"), cfg.dtype)
+    else:
+        model_cfg = make_preset(cfg.preset, layers=cfg.layers, attention=cfg.attention, chunk_size=cfg.chunk_size,
+                                dtype=cfg.dtype)
     reset_compiler()
     torch.manual_seed(cfg.seed)
     on_gpu = cfg.device.startswith("cuda")
@@ -173,7 +178,8 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
     with torch.no_grad():
         work = build_workload(cfg.workload, model_cfg, cfg.variant, cfg.batch, cfg.seq_len, cfg.new_tokens,
                               cfg.use_cache, cfg.compile, dict(cfg.compile_options), cfg.dynamic, cfg.device,
-                              cfg.seed, list(cfg.prompt_ids) if cfg.prompt_ids is not None else None)
+                              cfg.seed, list(cfg.prompt_ids) if cfg.prompt_ids is not None else None,
+                              checkpoint=cfg.checkpoint)
         warnings.extend(work.notes)
         telemetry = _Telemetry(cfg, backend_factory)
         try:

@@ -49,11 +49,24 @@ def build_workload(
     device: str,
     seed: int,
     prompt_ids: Optional[List[int]] = None,
+    checkpoint: Optional[str] = None,
 ) -> Workload:
-    """Build the modules and inputs of a workload on ``device`` (seeded) and return its step."""
+    """Build the modules and inputs of a workload on ``device`` (seeded, or from ``checkpoint``)
+    and return its step. With a checkpoint, ``config`` is the checkpoint's."""
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    loaded = None
+    if checkpoint is not None:
+        from ..model.checkpoint import load_checkpoint
+
+        loaded, config, _ = load_checkpoint(checkpoint, variant, device, config.dtype)
     if name == "mixer":
-        mixer = build_mixer(config, variant, seed, device)
+        if loaded is not None:
+            mixers = [layer.mamba for layer in loaded.model.layers if layer.layer_type == "mamba"]
+            if not mixers:
+                raise UsageError(f"{checkpoint}: the checkpoint has no Mamba2 layer to profile")
+            mixer = mixers[0]
+        else:
+            mixer = build_mixer(config, variant, seed, device)
         hidden = torch.randn(batch, seq_len, config.hidden_size, generator=gen).to(device=device,
                                                                                    dtype=config.torch_dtype)
         fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
@@ -67,7 +80,7 @@ def build_workload(
 
         return Workload(name, step, batch * seq_len)
 
-    model = build_model(config, variant, seed, device)
+    model = loaded if loaded is not None else build_model(config, variant, seed, device)
     if prompt_ids is not None:
         if any(not 0 <= t < config.vocab_size for t in prompt_ids):
             raise UsageError(f"prompt token ids must lie in [0, {config.vocab_size})")

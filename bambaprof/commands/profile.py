@@ -79,6 +79,9 @@ SUMMARY_COLUMNS = [
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")
+@click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
+              help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of the "
+                   "preset's seeded weights.")
 @click.option("--telemetry/--no-telemetry", default=True, show_default=True,
               help="Sample NVML (and GPM) during the run.")
 @device_option()
@@ -91,7 +94,7 @@ SUMMARY_COLUMNS = [
 def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
                     dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
                     profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
-                    telemetry, device, seed, out_dir, resume, fmt, output) -> None:
+                    checkpoint, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
     """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
 
     Each run: warm-up (first call and compile time recorded), measured
@@ -110,6 +113,12 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     from ..ssm.capabilities import runnable
 
     dev = resolve_device(device)
+    if checkpoint is not None:
+        from ..model.checkpoint import _read_json, config_from_hf
+
+        config_from_hf(_read_json(Path(checkpoint) / "config.json"), dtype)  # fails early, in one line
+        if layers is not None or no_attention or chunk_size is not None:
+            raise UsageError("--layers, --no-attention and --chunk-size do not apply to a --checkpoint")
     model_cfg = config_from_options(preset_name, layers, no_attention, chunk_size, dtype)  # validates overrides
     for name, value, low in (("--warmup", warmup, 1), ("--iters", iters, 1), ("--profile-active", profile_active, 1),
                              ("--profile-wait", profile_wait, 0), ("--profile-warmup", profile_warmup, 0)):
@@ -147,7 +156,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
             prompt_name=pname, prompt_ids=pids, device=dev, seed=seed, warmup=warmup, iters=iters,
             profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
             with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
-            telemetry=telemetry))
+            telemetry=telemetry, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None))
     del model_cfg
 
     notices: set = set()
