@@ -27,6 +27,7 @@ COMMANDS = {
     "compare": "bambaprof.commands.compare:compare_command",
     "report": "bambaprof.commands.report:report_command",
     "view": "bambaprof.commands.view:view_command",
+    "accuracy": "bambaprof.commands.accuracy:accuracy_command",
 }
 
 
