@@ -25,10 +25,11 @@ from .default import DEFAULT
 from .default_optimized import DEFAULT_OPTIMIZED
 from .independent import INDEPENDENT
 from .reference import REFERENCE
+from .triton_ssd import TRITON
 
 ENTRY_POINT_GROUP = "bambaprof.variants"
 
-_BUILTIN: Dict[str, Variant] = {v.name: v for v in (REFERENCE, DEFAULT, DEFAULT_OPTIMIZED, INDEPENDENT)}
+_BUILTIN: Dict[str, Variant] = {v.name: v for v in (REFERENCE, DEFAULT, DEFAULT_OPTIMIZED, INDEPENDENT, TRITON)}
 _REGISTERED: Dict[str, Variant] = {}
 #: Entry points that failed to load: name -> one-line reason.
 PLUGIN_ERRORS: Dict[str, str] = {}

@@ -33,7 +33,7 @@ def _rel(a, ref):
 
 @pytest.mark.parametrize("L", [512, 2048])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-@pytest.mark.parametrize("name", ["default", "default-optimized", "independent"])
+@pytest.mark.parametrize("name", ["default", "default-optimized", "independent", "triton"])
 def test_variant_at_bamba_9b_mixer_shape(name, dtype, L):
     inp, y_ref, s_ref = _case(dtype, L)
     v = get_variant(name)
