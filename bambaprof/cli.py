@@ -28,6 +28,7 @@ COMMANDS = {
     "report": "bambaprof.commands.report:report_command",
     "view": "bambaprof.commands.view:view_command",
     "accuracy": "bambaprof.commands.accuracy:accuracy_command",
+    "bench": "bambaprof.commands.bench:bench_group",
 }
 
 

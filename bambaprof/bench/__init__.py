@@ -1,0 +1,1 @@
+"""Benchmarks of SSD cores (``bambaprof bench ssd``)."""

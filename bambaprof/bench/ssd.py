@@ -1,0 +1,177 @@
+"""Benchmark of SSD cores: every variant (and mamba_ssm's when given) at a list of shapes.
+
+For each (variant, shape):
+
+- **time**: the median of many calls after a warm-up (Triton autotuning and
+  compilation happen in the warm-up), with CUDA events through
+  ``triton.testing.do_bench`` on a GPU and the wall clock on the CPU; each call
+  takes the next of several input sets, enough of them to exceed twice the L2
+  cache, so that repeated calls do not read from cache;
+- **tokens/s** = batch x length / time;
+- **achieved GB/s** = the minimum bytes / time, where the minimum bytes are every
+  input read once and every output written once: x, dt, B, C in their dtype,
+  A, D, dt_bias in float32, y in x's dtype, the final state in float32;
+- **% of roofline floor**: floor = max(minimum bytes / measured copy bandwidth,
+  minimum FLOPs / measured matmul rate), and % = floor / time. Minimum FLOPs of
+  the chunked algorithm (chunk Q): per head 4 L p n (chunk states and their
+  output) + L Q p (the causal half of the intra-chunk product with x), and per
+  group L Q n (the causal half of C B^T);
+- configurations that run out of memory are reported as ``out of memory``.
+
+The ceilings are measured once per run: a large device-to-device copy (bytes
+read + written) and a large matrix product in the benchmark's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from ..ssm.check import Shape, make_inputs
+
+
+@dataclass
+class Ceilings:
+    """Measured copy bandwidth (GB/s, read + written) and matmul rate (TFLOP/s)."""
+
+    copy_gbps: float
+    matmul_tflops: float
+    matmul_dtype: str
+
+
+def median_ms(fn: Callable[[], Any], device: str, warmup_ms: float = 50, rep_ms: float = 200) -> float:
+    """Median time of ``fn`` (ms): CUDA events via ``triton.testing.do_bench`` on a GPU, wall clock on the CPU."""
+    if device.startswith("cuda"):
+        import triton
+
+        return float(triton.testing.do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode="median"))
+    fn()
+    times = []
+    deadline = time.perf_counter() + rep_ms / 1e3
+    while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 1000):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def measure_ceilings(device: str, dtype: torch.dtype) -> Ceilings:
+    """Copy bandwidth over a 1 GiB (GPU) / 64 MiB (CPU) buffer and the matmul rate at 8192^3 (GPU) / 1024^3 (CPU)."""
+    n_bytes = (1 << 30) if device.startswith("cuda") else (64 << 20)
+    src = torch.empty(n_bytes, dtype=torch.uint8, device=device).random_(0, 255)
+    dst = torch.empty_like(src)
+    copy_ms = median_ms(lambda: dst.copy_(src), device)
+    del src, dst
+    m = 8192 if device.startswith("cuda") else 1024
+    mdtype = dtype if device.startswith("cuda") else torch.float32
+    a = torch.randn(m, m, device=device, dtype=mdtype)
+    b = torch.randn(m, m, device=device, dtype=mdtype)
+    mm_ms = median_ms(lambda: a @ b, device)
+    return Ceilings(2 * n_bytes / (copy_ms * 1e6), 2 * m ** 3 / (mm_ms * 1e9), str(mdtype).replace("torch.", ""))
+
+
+def minimum_bytes(shape: Shape, dtype: torch.dtype) -> int:
+    """Every input read once and every output written once (bytes)."""
+    b, L, h, p, g, n = shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state
+    e = torch.empty((), dtype=dtype).element_size()
+    return (2 * b * L * h * p * e) + b * L * h * e + 2 * b * L * g * n * e + 3 * h * 4 + b * h * p * n * 4
+
+
+def minimum_flops(shape: Shape) -> int:
+    """Minimum FLOPs of the chunked algorithm (see the module docstring)."""
+    b, L, h, p, g, n, Q = (shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state,
+                           min(shape.chunk_size, shape.seq_len))
+    return b * (h * (4 * L * p * n + L * Q * p) + g * L * Q * n)
+
+
+@dataclass
+class BenchRecord:
+    variant: str
+    batch: int
+    seq_len: int
+    heads: int
+    head_dim: int
+    state: int
+    groups: int
+    chunk_size: int
+    dtype: str
+    status: str
+    median_ms: Optional[float] = None
+    tokens_per_s: Optional[float] = None
+    achieved_gbps: Optional[float] = None
+    roofline_floor_ms: Optional[float] = None
+    pct_of_roofline: Optional[float] = None
+    vs_first: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _input_sets(shape: Shape, dtype: torch.dtype, device: str, l2_bytes: int) -> List[dict]:
+    per_set = minimum_bytes(shape, dtype)
+    count = max(1, min(16, math.ceil(2 * l2_bytes / max(per_set, 1))))
+    return [make_inputs(shape, dtype, device, seed=i, initial_state=False) for i in range(count)]
+
+
+def bench_ssd(
+    cores: Dict[str, Callable[..., Any]],
+    shapes: Sequence[Shape],
+    dtype: torch.dtype,
+    device: str,
+    ceilings: Optional[Ceilings] = None,
+    rep_ms: float = 200,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[BenchRecord]:
+    """Time every core at every shape. ``cores`` maps a name to a callable with the SSD contract."""
+    l2 = torch.cuda.get_device_properties(device).L2_cache_size if device.startswith("cuda") else 0
+    records: List[BenchRecord] = []
+    for shape in shapes:
+        first_ms: Optional[float] = None
+        base = dict(batch=shape.batch, seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim,
+                    state=shape.state, groups=shape.groups, chunk_size=shape.chunk_size,
+                    dtype=str(dtype).replace("torch.", ""))
+        try:
+            sets = _input_sets(shape, dtype, device, l2)
+        except torch.cuda.OutOfMemoryError:
+            records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in cores)
+            continue
+        floor = None
+        if ceilings is not None:
+            floor = max(minimum_bytes(shape, dtype) / (ceilings.copy_gbps * 1e6),
+                        minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
+        for name, core in cores.items():
+            if progress:
+                progress(f"{name} b={shape.batch} L={shape.seq_len}")
+            turn = [0]
+
+            def call() -> Any:
+                inp = sets[turn[0] % len(sets)]
+                turn[0] += 1
+                return core(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], shape.chunk_size, D=inp["D"],
+                            dt_bias=inp["dt_bias"], dt_softplus=True, return_final_state=True)
+
+            try:
+                with torch.no_grad():
+                    ms = median_ms(call, device, rep_ms=rep_ms)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                records.append(BenchRecord(variant=name, status="out of memory", **base))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one failing core must not stop the benchmark
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                records.append(BenchRecord(variant=name, status=f"error: {msg[:200]}", **base))
+                continue
+            first_ms = first_ms if first_ms is not None else ms
+            records.append(BenchRecord(
+                variant=name, status="ok", median_ms=ms, tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
+                achieved_gbps=minimum_bytes(shape, dtype) / (ms * 1e6), roofline_floor_ms=floor,
+                pct_of_roofline=100.0 * floor / ms if floor else None, vs_first=ms / first_ms, **base))
+        del sets
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    return records

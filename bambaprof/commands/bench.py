@@ -1,0 +1,91 @@
+"""``bambaprof bench ssd``: SSD cores timed side by side, against the roofline floor."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import UsageError
+from ..report.tables import Column, render_rows
+from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
+from ._common import device_option, emit, format_option, output_option, progress, resolve_device
+
+TARGET_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
+
+
+def _f(v, digits=3) -> str:
+    return f"{v:,.{digits}f}" if isinstance(v, (int, float)) else ""
+
+
+COLUMNS = [
+    Column("variant", "core"), Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
+    Column("median_ms", "median ms", _f), Column("tokens_per_s", "tokens/s", lambda v: _f(v, 0)),
+    Column("achieved_gbps", "GB/s", lambda v: f"{v:.3g}" if isinstance(v, float) else ""),
+    Column("roofline_floor_ms", "floor ms", _f),
+    Column("pct_of_roofline", "% roofline", lambda v: _f(v, 1)), Column("vs_first", "vs first", lambda v: _f(v, 2)),
+]
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks."""
+
+
+@bench_group.command("ssd")
+@click.option("--variant", "variants", multiple=True, metavar="NAME",
+              help="Variant to time (repeatable). Default: every exact variant that runs here.")
+@click.option("--mamba-ssm", "mamba_ssm", type=click.Path(file_okay=False), default=None,
+              help="A folder holding mamba_ssm's source: time its mamba_chunk_scan_combined too.")
+@click.option("--shape", "shapes", multiple=True, metavar="BxL",
+              help="Batch x length (repeatable) [default: 1x512 1x2048 1x8192 8x2048 8x8192].")
+@click.option("--heads", type=int, default=128, show_default=True)
+@click.option("--head-dim", type=int, default=64, show_default=True)
+@click.option("--state", type=int, default=128, show_default=True)
+@click.option("--groups", type=int, default=1, show_default=True)
+@click.option("--chunk-size", type=int, default=256, show_default=True)
+@click.option("--dtype", default="bfloat16", show_default=True)
+@click.option("--rep-ms", type=float, default=200.0, show_default=True, help="Time budget per measurement.")
+@device_option()
+@format_option(("table", "json", "csv"))
+@output_option()
+def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, groups, chunk_size, dtype, rep_ms,
+                      device, fmt, output) -> None:
+    """Time SSD cores (bambaprof's variants, and mamba_ssm's with --mamba-ssm) at Bamba-9B mixer shapes.
+
+    Median of many calls after warm-up, inputs rotated past the L2 cache; tokens/s,
+    achieved GB/s over the minimum bytes, and % of the roofline floor from the
+    measured copy bandwidth and matmul rate. Out-of-memory is reported, not fatal.
+    """
+    enable_triton_interpreter_if_no_gpu()
+    from .._env import environment
+    from ..bench.peers import optional_mamba_ssm
+    from ..bench.ssd import bench_ssd, measure_ceilings
+    from ..model.config import parse_dtype
+    from ..ssm import get_variant, list_variants
+    from ..ssm.capabilities import runnable
+    from ..ssm.check import Shape
+
+    dev = resolve_device(device)
+    torch_dtype = parse_dtype(dtype)
+    parsed = []
+    for s in shapes or [f"{b}x{L}" for b, L in TARGET_SHAPES]:
+        try:
+            b, L = (int(v) for v in s.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--shape {s!r} must look like BATCHxLENGTH, e.g. 1x2048") from None
+        if b <= 0 or L <= 0:
+            raise UsageError(f"--shape {s!r}: batch and length must be positive")
+        parsed.append(Shape(b, L, heads, head_dim, groups, state, chunk_size))
+    if heads % groups:
+        raise UsageError("--heads must be a multiple of --groups")
+    names = list(variants) or [v.name for v in list_variants()
+                               if v.exact and v.name != "reference" and runnable(v, dev).ok]
+    cores = {n: get_variant(n) for n in names}
+    peer = optional_mamba_ssm(mamba_ssm)
+    if peer is not None:
+        cores["mamba_ssm"] = peer
+    ceilings = measure_ceilings(dev, torch_dtype)
+    with progress("benchmarking", len(parsed) * len(cores)) as bar:
+        records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1))
+    meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__,
+            "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated"}
+    emit(render_rows([r.to_dict() for r in records], fmt, COLUMNS, meta=meta), output)

@@ -1,0 +1,79 @@
+"""bambaprof bench ssd: byte and FLOP counts, timing, out-of-memory, the mamba_ssm loader."""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from bambaprof.bench.peers import load_mamba_ssm
+from bambaprof.bench.ssd import Ceilings, bench_ssd, minimum_bytes, minimum_flops
+from bambaprof.cli import main
+from bambaprof.errors import UsageError
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import Shape
+
+SHAPE = Shape(1, 64, 4, 16, 2, 16, 16)
+
+
+def test_minimum_bytes_and_flops_by_hand():
+    s = Shape(2, 100, 8, 64, 1, 128, 256)
+    # x and y (2*100*8*64 each, bf16), dt (2*100*8), B and C (2*100*1*128 each), A/D/bias fp32, final state fp32
+    assert minimum_bytes(s, torch.bfloat16) == 2 * (2 * 100 * 8 * 64 * 2) + 2 * 100 * 8 * 2 + 2 * (2 * 100 * 128 * 2) \
+        + 3 * 8 * 4 + 2 * 8 * 64 * 128 * 4
+    Q = 100  # the chunk is capped at the length
+    assert minimum_flops(s) == 2 * (8 * (4 * 100 * 64 * 128 + 100 * Q * 64) + 1 * 100 * Q * 128)
+
+
+def test_bench_times_cores_and_reports_errors():
+    calls = []
+
+    def counting(x, *a, **k):
+        calls.append(x.data_ptr())
+        return get_variant("default")(x, *a, **k)
+
+    def oom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    def broken(*a, **k):
+        raise RuntimeError("bad kernel")
+
+    records = bench_ssd({"default": counting, "big": oom, "broken": broken}, [SHAPE], torch.float32, "cpu",
+                        Ceilings(copy_gbps=10.0, matmul_tflops=0.1, matmul_dtype="float32"), rep_ms=20)
+    by = {r.variant: r for r in records}
+    assert by["default"].status == "ok" and by["default"].median_ms > 0 and by["default"].vs_first == 1.0
+    assert by["default"].achieved_gbps == pytest.approx(minimum_bytes(SHAPE, torch.float32) / (by["default"].median_ms * 1e6))
+    floor = max(minimum_bytes(SHAPE, torch.float32) / 10e6, minimum_flops(SHAPE) / 0.1e9)
+    assert by["default"].roofline_floor_ms == pytest.approx(floor)
+    assert by["big"].status == "out of memory" and by["big"].median_ms is None
+    assert by["broken"].status == "error: bad kernel"
+    assert len(calls) >= 3
+
+
+def test_mamba_ssm_loader_skips_the_package_init(tmp_path, monkeypatch):
+    pkg = tmp_path / "src" / "mamba_ssm"
+    (pkg / "ops" / "triton").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('needs the CUDA extension')\n")
+    (pkg / "ops" / "__init__.py").write_text("raise ImportError('no')\n")
+    (pkg / "ops" / "triton" / "ssd_combined.py").write_text(
+        "import selective_scan_cuda\n"
+        "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
+        "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
+        "    return ('called', chunk_size, D is not None, return_final_states)\n")
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined",
+                 "selective_scan_cuda"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    core = load_mamba_ssm(tmp_path / "src")
+    assert core(1, 2, 3, 4, 5, 256, D=6, dt_softplus=True) == ("called", 256, True, True)
+    with pytest.raises(UsageError, match="no mamba_ssm/ops/triton/ssd_combined.py"):
+        load_mamba_ssm(tmp_path)
+
+
+def test_cli(capsys):
+    code = main(["bench", "ssd", "--variant", "default", "--shape", "1x32", "--heads", "4", "--head-dim", "16",
+                 "--state", "16", "--groups", "2", "--chunk-size", "16", "--dtype", "float32", "--rep-ms", "20",
+                 "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["rows"][0]["status"] == "ok" and data["ceilings"]["copy_gbps"] > 0
+    assert main(["bench", "ssd", "--shape", "1by2"]) == 2
+    assert "must look like BATCHxLENGTH" in capsys.readouterr().err
