@@ -50,7 +50,17 @@ def test_bench_times_cores_and_reports_errors():
     assert len(calls) >= 3
 
 
-def test_mamba_ssm_loader_skips_the_package_init(tmp_path, monkeypatch):
+@pytest.fixture
+def clean_modules():
+    """Remove the stand-in modules the loader registers (transformers would pick up a fake mamba_ssm)."""
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith(("mamba_ssm", "selective_scan_cuda")):
+            del sys.modules[name]
+
+
+def test_mamba_ssm_loader_skips_the_package_init(tmp_path, monkeypatch, clean_modules):
     pkg = tmp_path / "src" / "mamba_ssm"
     (pkg / "ops" / "triton").mkdir(parents=True)
     (pkg / "__init__.py").write_text("raise ImportError('needs the CUDA extension')\n")
