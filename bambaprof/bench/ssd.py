@@ -175,3 +175,55 @@ def bench_ssd(
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     return records
+
+
+def bench_mixer(
+    variants: Sequence[str],
+    shapes: Sequence[Shape],
+    dtype: torch.dtype,
+    device: str,
+    hidden_size: Optional[int] = None,
+    rep_ms: float = 200,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[BenchRecord]:
+    """Time a whole Mamba2 mixer (in_proj, conv, SSD core, gated norm, out_proj) per variant.
+
+    The mixer's shapes come from each :class:`Shape` (heads, head dim, state, groups, chunk);
+    the hidden size is heads x head dim / 2 (Mamba2's expand 2) unless given.
+    """
+    from ..model import build_mixer
+    from ..model.config import BambaConfig, dtype_name
+
+    records: List[BenchRecord] = []
+    for shape in shapes:
+        hidden = hidden_size or shape.heads * shape.head_dim // 2
+        cfg = BambaConfig(
+            vocab_size=16, hidden_size=hidden, intermediate_size=hidden, num_hidden_layers=1, num_attention_heads=1,
+            num_key_value_heads=1, attn_layer_indices=(), mamba_n_heads=shape.heads, mamba_d_head=shape.head_dim,
+            mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
+            mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
+        base = dict(batch=shape.batch, seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim,
+                    state=shape.state, groups=shape.groups, chunk_size=shape.chunk_size, dtype=dtype_name(dtype))
+        first_ms = None
+        for name in variants:
+            if progress:
+                progress(f"mixer {name} b={shape.batch} L={shape.seq_len}")
+            try:
+                mixer = build_mixer(cfg, name, seed=0, device=device)
+                hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
+                with torch.no_grad():
+                    ms = median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                records.append(BenchRecord(variant=f"mixer:{name}", status="out of memory", **base))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                records.append(BenchRecord(variant=f"mixer:{name}", status=f"error: {msg[:200]}", **base))
+                continue
+            first_ms = first_ms if first_ms is not None else ms
+            records.append(BenchRecord(variant=f"mixer:{name}", status="ok", median_ms=ms,
+                                       tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3), vs_first=ms / first_ms,
+                                       **base))
+            del mixer
+    return records

@@ -44,11 +44,13 @@ def bench_group() -> None:
 @click.option("--chunk-size", type=int, default=256, show_default=True)
 @click.option("--dtype", default="bfloat16", show_default=True)
 @click.option("--rep-ms", type=float, default=200.0, show_default=True, help="Time budget per measurement.")
+@click.option("--mixer", "mixer_mode", is_flag=True,
+              help="Time the whole Mamba2 mixer (projections, conv, SSD, norm) per variant instead of the core.")
 @device_option()
 @format_option(("table", "json", "csv"))
 @output_option()
 def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, groups, chunk_size, dtype, rep_ms,
-                      device, fmt, output) -> None:
+                      mixer_mode, device, fmt, output) -> None:
     """Time SSD cores (bambaprof's variants, and mamba_ssm's with --mamba-ssm) at Bamba-9B mixer shapes.
 
     Median of many calls after warm-up, inputs rotated past the L2 cache; tokens/s,
@@ -58,7 +60,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     enable_triton_interpreter_if_no_gpu()
     from .._env import environment
     from ..bench.peers import optional_mamba_ssm
-    from ..bench.ssd import bench_ssd, measure_ceilings
+    from ..bench.ssd import bench_mixer, bench_ssd, measure_ceilings
     from ..model.config import parse_dtype
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -79,6 +81,16 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
         raise UsageError("--heads must be a multiple of --groups")
     names = list(variants) or [v.name for v in list_variants()
                                if v.exact and v.name != "reference" and runnable(v, dev).ok]
+    if mixer_mode:
+        if mamba_ssm:
+            raise UsageError("--mixer times bambaprof's mixer with each variant; --mamba-ssm applies to the core only")
+        for n in names:
+            get_variant(n)
+        with progress("benchmarking mixers", len(parsed) * len(names)) as bar:
+            records = bench_mixer(names, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1))
+        emit(render_rows([r.to_dict() for r in records], fmt, COLUMNS,
+                         meta={"environment": environment(dev), "device": dev, "mode": "mixer"}), output)
+        return
     cores = {n: get_variant(n) for n in names}
     peer = optional_mamba_ssm(mamba_ssm)
     if peer is not None:

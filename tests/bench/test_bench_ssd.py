@@ -87,3 +87,13 @@ def test_cli(capsys):
     assert code == 0 and data["rows"][0]["status"] == "ok" and data["ceilings"]["copy_gbps"] > 0
     assert main(["bench", "ssd", "--shape", "1by2"]) == 2
     assert "must look like BATCHxLENGTH" in capsys.readouterr().err
+
+
+def test_mixer_mode(capsys):
+    code = main(["bench", "ssd", "--mixer", "--variant", "default", "--variant", "independent", "--shape", "1x32",
+                 "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
+                 "--dtype", "float32", "--rep-ms", "20", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["mode"] == "mixer"
+    assert [r["variant"] for r in data["rows"]] == ["mixer:default", "mixer:independent"]
+    assert all(r["status"] == "ok" and r["median_ms"] > 0 for r in data["rows"])
