@@ -7,7 +7,7 @@ Parameter names follow Hugging Face's ``BambaForCausalLM``
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -122,6 +122,15 @@ def init_weights(model: nn.Module, seed: int = 0, config: Optional[BambaConfig] 
     return model
 
 
+def _materialise(make: Callable[[], nn.Module], config: BambaConfig, seed: int,
+                 device: Union[str, torch.device]) -> nn.Module:
+    """Construct on ``device``, give seeded weights, cast to ``config.dtype``, switch to eval mode."""
+    with torch.device(device):
+        module = make()
+    init_weights(module, seed, config)
+    return module.to(config.torch_dtype).eval()
+
+
 def build_model(
     config: BambaConfig,
     variant: Union[str, Variant] = "default",
@@ -129,10 +138,7 @@ def build_model(
     device: Union[str, torch.device] = "cpu",
 ) -> BambaForCausalLM:
     """Create the model directly on ``device`` with seeded weights in ``config.dtype``, in eval mode."""
-    with torch.device(device):
-        model = BambaForCausalLM(config, variant)
-    init_weights(model, seed)
-    return model.to(config.torch_dtype).eval()
+    return _materialise(lambda: BambaForCausalLM(config, variant), config, seed, device)
 
 
 def build_mixer(
@@ -143,7 +149,4 @@ def build_mixer(
 ) -> Mamba2Mixer:
     """One Mamba2 mixer with the model's seeded initialisation, in ``config.dtype``, in eval mode."""
     v = get_variant(variant) if isinstance(variant, str) else variant
-    with torch.device(device):
-        mixer = Mamba2Mixer(config, v)
-    init_weights(mixer, seed, config)
-    return mixer.to(config.torch_dtype).eval()
+    return _materialise(lambda: Mamba2Mixer(config, v), config, seed, device)
