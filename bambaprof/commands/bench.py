@@ -27,7 +27,7 @@ COLUMNS = [
 
 @click.group("bench")
 def bench_group() -> None:
-    """Benchmarks."""
+    """Benchmarks: `bench ssd` times SSD cores (or whole mixers) against the roofline floor."""
 
 
 @bench_group.command("ssd")
