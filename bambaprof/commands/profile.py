@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import click
 
@@ -15,9 +13,6 @@ from ..report.tables import Column, render_rows, shorten
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
     resolve_device
-
-DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
-
 
 def _ms(v) -> str:
     return f"{v:,.3f}" if isinstance(v, (int, float)) else ""
@@ -106,11 +101,9 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     that runs here, eager.
     """
     enable_triton_interpreter_if_no_gpu()
-    from ..collect import RunConfig, run_matrix, summary_rows
+    from ..collect import run_matrix, summary_rows
     from ..collect.compile import parse_compile_options
-    from ..collect.workloads import load_prompts
-    from ..ssm import get_variant, list_variants
-    from ..ssm.capabilities import runnable
+    from ..collect.matrix import build_configs
 
     dev = resolve_device(device)
     if checkpoint is not None:
@@ -128,35 +121,14 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
         raise UsageError("--sample-interval-ms must be positive")
     for name, values in (("--batch", batches), ("--seq-len", seq_lens), ("--new-tokens", new_tokens)):
         if any(v <= 0 for v in values):
-            raise UsageError(f"{name} must be positive")
-    options = tuple(sorted(parse_compile_options(compile_options).items()))
-    if variants:
-        for v in variants:
-            get_variant(v)  # unknown names are usage errors before anything runs
-        chosen = list(variants)
-    else:
-        chosen = [v.name for v in list_variants() if v.name != "reference" and runnable(v, dev).ok]
-    prompts = load_prompts(prompts_file) if prompts_file else None
-    shapes = ([(p["length"], p["name"], tuple(p["token_ids"]) if p["token_ids"] else None) for p in prompts]
-              if prompts else [(L, None, None) for L in (seq_lens or (DEFAULT_SEQ_LEN.get(preset_name, 512),))])
-    if prompts and seq_lens:
-        raise UsageError("give either --seq-len or --prompts, not both")
-    configs: List[RunConfig] = []
-    for wl, var, comp, b, (L, pname, pids), nt in itertools.product(
-            workloads or ("mixer", "prefill", "generate"), chosen, compiles or ("none",), batches or (1,), shapes,
-            new_tokens or (16,)):
-        if wl != "generate" and nt != (new_tokens or (16,))[0]:
-            continue  # new tokens only vary the generate workload
-        if wl == "mixer" and pids is not None:
-            pids = None  # a mixer takes hidden states, not tokens
-        configs.append(RunConfig(
-            preset=preset_name, layers=layers, attention=False if no_attention else None, chunk_size=chunk_size,
-            dtype=dtype, variant=var, compile=comp, compile_options=options if comp != "none" else (),
-            dynamic=dynamic, workload=wl, batch=b, seq_len=L, new_tokens=nt, use_cache=use_cache,
-            prompt_name=pname, prompt_ids=pids, device=dev, seed=seed, warmup=warmup, iters=iters,
-            profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
-            with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
-            telemetry=telemetry, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None))
+            raise UsageError(f"{name} must be positive")  # the flag's name in the message
+    configs = build_configs(
+        dev, preset_name, variants, compiles, workloads, batches, seq_lens, new_tokens, prompts_file,
+        parse_compile_options(compile_options), checkpoint,
+        layers=layers, attention=False if no_attention else None, chunk_size=chunk_size, dtype=dtype,
+        dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters, profile_wait=profile_wait,
+        profile_warmup=profile_warmup, profile_active=profile_active, with_stack=with_stack,
+        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms, telemetry=telemetry)
     del model_cfg
 
     notices: set = set()

@@ -1,0 +1,84 @@
+"""The configurations of a matrix: variants x compile modes x workloads x batches x lengths x new tokens.
+
+Shared by ``bambaprof profile`` (flags) and ``bambaprof sweep`` (a TOML spec).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..errors import UsageError
+from .config import RunConfig
+
+DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
+WORKLOADS = ("mixer", "prefill", "generate")
+
+
+def build_configs(
+    device: str,
+    preset: str = "tiny",
+    variants: Sequence[str] = (),
+    compiles: Sequence[str] = (),
+    workloads: Sequence[str] = (),
+    batches: Sequence[int] = (),
+    seq_lens: Sequence[int] = (),
+    new_tokens: Sequence[int] = (),
+    prompts_file: Optional[str] = None,
+    compile_options: Optional[Dict[str, Any]] = None,
+    checkpoint: Optional[str] = None,
+    **common: Any,
+) -> List[RunConfig]:
+    """Every configuration of the matrix; ``common`` holds the other :class:`RunConfig` fields.
+
+    Default variants: every variant that runs on ``device`` except ``reference``. New-token
+    counts vary the generate workload only; a mixer ignores prompt token ids.
+    """
+    from ..ssm import get_variant, list_variants
+    from ..ssm.capabilities import runnable
+    from .workloads import load_prompts
+
+    for name, values in (("batch", batches), ("seq-len", seq_lens), ("new-tokens", new_tokens)):
+        if any(not isinstance(v, int) or v <= 0 for v in values):
+            raise UsageError(f"{name} values must be positive integers")
+    if any(w not in WORKLOADS for w in workloads):
+        raise UsageError(f"workloads must be among {', '.join(WORKLOADS)}")
+    if variants:
+        for v in variants:
+            get_variant(v)  # unknown names are usage errors before anything runs
+        chosen = list(variants)
+    else:
+        chosen = [v.name for v in list_variants() if v.name != "reference" and runnable(v, device).ok]
+    if prompts_file and seq_lens:
+        raise UsageError("give either sequence lengths or a prompts file, not both")
+    prompts = load_prompts(prompts_file) if prompts_file else None
+    shapes = ([(p["length"], p["name"], tuple(p["token_ids"]) if p["token_ids"] else None) for p in prompts]
+              if prompts else [(L, None, None) for L in (seq_lens or (DEFAULT_SEQ_LEN.get(preset, 512),))])
+    options = tuple(sorted((compile_options or {}).items()))
+    tokens = tuple(new_tokens) or (16,)
+    configs: List[RunConfig] = []
+    for wl, var, comp, b, (L, pname, pids), nt in itertools.product(
+            workloads or WORKLOADS, chosen, compiles or ("none",), batches or (1,), shapes, tokens):
+        if wl != "generate" and nt != tokens[0]:
+            continue
+        if wl == "mixer":
+            pids = None
+        configs.append(RunConfig(
+            preset=preset, variant=var, compile=comp, compile_options=options if comp != "none" else (),
+            workload=wl, batch=b, seq_len=L, new_tokens=nt, prompt_name=pname, prompt_ids=pids, device=device,
+            checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None, **common))
+    return configs
+
+
+def config_from_dict(d: Dict[str, Any]) -> RunConfig:
+    """The inverse of :meth:`RunConfig.to_dict`."""
+    d = dict(d)
+    d["compile_options"] = tuple(sorted((d.get("compile_options") or {}).items()))
+    if d.get("prompt_ids") is not None:
+        d["prompt_ids"] = tuple(d["prompt_ids"])
+    known = set(RunConfig.__dataclass_fields__)
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UsageError(f"unknown configuration field(s): {', '.join(unknown)}")
+    return RunConfig(**d)
