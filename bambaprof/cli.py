@@ -29,6 +29,7 @@ COMMANDS = {
     "view": "bambaprof.commands.view:view_command",
     "accuracy": "bambaprof.commands.accuracy:accuracy_command",
     "bench": "bambaprof.commands.bench:bench_group",
+    "sweep": "bambaprof.commands.sweep:sweep_command",
 }
 
 

@@ -1,0 +1,119 @@
+"""``bambaprof sweep SPEC`` (run a TOML matrix over local workers) and ``bambaprof sweep status ROOT``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..errors import BambaprofError, UsageError
+from ..report.tables import Column, render_rows, shorten
+from ._common import emit, format_option, output_option, progress
+
+STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("device", "device"),
+                  Column("attempts", "attempts"), Column("error", "error", lambda v: shorten(v, 70))]
+
+
+@click.command("sweep")
+@click.argument("spec_or_status")
+@click.argument("status_root", required=False)
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Sweep root [default: traces/sweeps/<spec name>].")
+@click.option("--launcher", type=click.Choice(["local"]), default="local", show_default=True,
+              help="Where the runs go (Slurm is not available yet).")
+@click.option("--devices", default=None, metavar="0,1,...",
+              help="GPUs for local workers, one worker each [default: every visible GPU].")
+@click.option("--workers", type=int, default=None, help="CPU-only: number of worker slots [default: 1].")
+@click.option("--timeout", "timeout_s", type=float, default=None, metavar="SECONDS",
+              help="Kill and fail a configuration that runs longer than this.")
+@click.option("--resume", is_flag=True, help="Run only configurations that are not done.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write an HTML report of the finished runs into the root.")
+@format_option(("table", "json", "csv"))
+@output_option()
+def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optional[str], launcher: str,
+                  devices: Optional[str], workers: Optional[int], timeout_s: Optional[float], resume: bool,
+                  report: bool, fmt: str, output: Optional[str]) -> None:
+    """Run a sweep SPEC (TOML: [model], [matrix], [run]) over local workers, or show `status ROOT`.
+
+    Each configuration is one run directory under ROOT/runs, run in its own
+    process pinned to a device, so one crash, OOM or hang (--timeout) does not
+    stop the others; ROOT/index.json tracks pending, running, done and failed
+    configurations, and --resume runs only those not done.
+    """
+    from ..sweep.index import SweepIndex
+
+    if spec_or_status == "status":
+        if not status_root:
+            raise UsageError("usage: bambaprof sweep status ROOT")
+        index = SweepIndex.load(Path(status_root))
+        counts = index.counts()
+        click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()), err=True)
+        emit(render_rows(index.entries, fmt, STATUS_COLUMNS, meta={"counts": counts} if fmt == "json" else None),
+             output)
+        return
+    if status_root:
+        raise UsageError("a sweep takes one SPEC file (or: bambaprof sweep status ROOT)")
+    from ..ssm.capabilities import cuda_available, enable_triton_interpreter_if_no_gpu
+    from ..sweep.local import run_local
+    from ..sweep.spec import configs_from_spec, load_spec
+
+    enable_triton_interpreter_if_no_gpu()
+    if timeout_s is not None and timeout_s <= 0:
+        raise UsageError("--timeout must be positive")
+    spec_path = Path(spec_or_status)
+    spec = load_spec(spec_path)
+    gpu = cuda_available()
+    if gpu:
+        import torch
+
+        slots = devices.split(",") if devices else [str(i) for i in range(torch.cuda.device_count())]
+        if workers is not None:
+            raise UsageError("--workers is for CPU-only machines; choose GPUs with --devices")
+    else:
+        if devices:
+            raise UsageError("--devices needs CUDA GPUs; on the CPU use --workers")
+        if workers is not None and workers <= 0:
+            raise UsageError("--workers must be positive")
+        slots = [f"cpu{i}" for i in range(workers or 1)]
+    configs = configs_from_spec(spec, "cuda" if gpu else "cpu")
+    sweep_root = Path(root) if root else Path("traces") / "sweeps" / spec_path.stem
+    index = SweepIndex.create(sweep_root, configs, spec)
+    with progress("sweeping", len(index.entries)) as bar:
+        def event(kind: str, run_id: str, detail: str) -> None:
+            if kind in ("done", "failed"):
+                bar.update(1)
+            if kind == "failed":
+                click.echo(f"failed: {run_id}: {detail}", err=True)
+
+        run_local(index, slots, gpu, timeout_s, resume, event)
+    counts = index.counts()
+    click.echo(f"sweep {sweep_root}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v), err=True)
+    from ..collect.runner import RunRecord, summary_rows
+    from ..collect.matrix import config_from_dict
+    from ..rundir import read_manifest
+
+    records = []
+    for e in index.entries:
+        run_dir = index.runs_dir / e["run_id"]
+        manifest = read_manifest(run_dir) if (run_dir / "manifest.json").is_file() else {}
+        records.append(RunRecord(e["run_id"], config_from_dict(e["config"]), e["state"], run_dir, manifest or {},
+                                 e.get("error")))
+    done = [index.runs_dir / e["run_id"] for e in index.entries if e["state"] == "done"]
+    if report and done:
+        from .._io import write_text_atomic
+        from ..report.html import build_report
+
+        page = build_report(done, title=f"sweep {sweep_root.name}")
+        write_text_atomic(sweep_root / "report.html", page)
+        click.echo(f"wrote {sweep_root / 'report.html'}", err=True)
+    emit(render_rows(summary_rows(records), fmt, _summary_columns()), output)
+    if counts["done"] == 0:
+        raise BambaprofError(f"no configuration finished (see {sweep_root / 'index.json'})")
+
+
+def _summary_columns():
+    from .profile import SUMMARY_COLUMNS
+
+    return SUMMARY_COLUMNS

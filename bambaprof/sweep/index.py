@@ -1,0 +1,82 @@
+"""The sweep root and its index: every configuration with its state.
+
+``<root>/spec.json`` holds the expanded configurations; ``<root>/index.json`` their
+states: ``pending``, ``running`` (with the device and start time), ``done`` or
+``failed`` (with the error). Run directories go to ``<root>/runs/``. The index is
+rewritten atomically by one process (the coordinator) only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .._io import write_text_atomic
+from ..collect.config import RunConfig
+from ..errors import UsageError
+
+STATES = ("pending", "running", "done", "failed")
+INDEX = "index.json"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SweepIndex:
+    """The index of a sweep root (``root/index.json``)."""
+
+    def __init__(self, root: Path, entries: List[Dict[str, Any]]) -> None:
+        self.root = Path(root)
+        self.entries = entries
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @classmethod
+    def create(cls, root: Path, configs: List[RunConfig], spec: Optional[Dict[str, Any]] = None) -> "SweepIndex":
+        """A new index, or the existing one extended with configurations it does not hold yet."""
+        root = Path(root)
+        existing = cls.load(root) if (root / INDEX).is_file() else cls(root, [])
+        known = {e["run_id"] for e in existing.entries}
+        for cfg in configs:
+            if cfg.run_id() not in known:
+                existing.entries.append({"run_id": cfg.run_id(), "config": cfg.to_dict(), "state": "pending",
+                                         "error": None, "device": None, "started": None, "finished": None,
+                                         "attempts": 0})
+                known.add(cfg.run_id())
+        if spec is not None:
+            write_text_atomic(root / "spec.json", json.dumps(spec, indent=1, default=str) + "\n")
+        existing.save()
+        return existing
+
+    @classmethod
+    def load(cls, root: Path) -> "SweepIndex":
+        path = Path(root) / INDEX
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"{root}: not a sweep root (no {INDEX})") from None
+        except ValueError as exc:
+            raise UsageError(f"{path}: unreadable ({exc})") from None
+        return cls(Path(root), list(data.get("configs", [])))
+
+    def save(self) -> None:
+        write_text_atomic(self.root / INDEX, json.dumps({"configs": self.entries}, indent=1) + "\n")
+
+    def mark(self, run_id: str, state: str, **fields: Any) -> None:
+        entry = next(e for e in self.entries if e["run_id"] == run_id)
+        entry["state"] = state
+        if state == "running":
+            entry["started"], entry["finished"], entry["error"] = _now(), None, None
+            entry["attempts"] = entry.get("attempts", 0) + 1
+        if state in ("done", "failed"):
+            entry["finished"] = _now()
+        entry.update(fields)
+        self.save()
+
+    def counts(self) -> Dict[str, int]:
+        return {s: sum(1 for e in self.entries if e["state"] == s) for s in STATES}

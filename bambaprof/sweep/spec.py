@@ -1,0 +1,87 @@
+"""Sweep specifications: a TOML file (or the same matrix given as flags).
+
+::
+
+    [model]            # preset and overrides, or a checkpoint
+    preset = "bamba-9b"
+    layers = 4
+    attention = false
+    dtype = "bf16"
+
+    [matrix]           # every combination is one configuration
+    variant = ["default", "independent"]
+    compile = ["none", "max-autotune"]
+    workload = ["mixer", "generate"]
+    batch = [1]
+    seq_len = [512, 2048]
+    new_tokens = [16]
+
+    [run]              # the other RunConfig fields
+    warmup = 2
+    iters = 10
+    use_cache = true
+
+``compile_options`` (a table) goes in ``[run]``; ``prompts`` (a path) in ``[matrix]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..collect.config import RunConfig
+from ..errors import UsageError
+
+MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
+               "seq_len": "seq_lens", "new_tokens": "new_tokens"}
+MODEL_KEYS = {"preset", "layers", "attention", "chunk_size", "dtype", "checkpoint"}
+
+
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
+
+
+def load_spec(path: Path) -> Dict[str, Any]:
+    """The parsed spec (dict); one-line errors for unreadable or invalid files."""
+    try:
+        with open(path, "rb") as fh:
+            spec = _toml().load(fh)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: invalid TOML ({exc})") from None
+    unknown = sorted(set(spec) - {"model", "matrix", "run"})
+    if unknown:
+        raise UsageError(f"{path}: unknown section(s) {', '.join(unknown)} (expected model, matrix, run)")
+    return spec
+
+
+def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
+    """Every configuration of the spec's matrix on ``device``."""
+    from ..collect.matrix import build_configs
+
+    model, matrix, run = spec.get("model", {}), dict(spec.get("matrix", {})), dict(spec.get("run", {}))
+    bad = sorted(set(model) - MODEL_KEYS)
+    if bad:
+        raise UsageError(f"[model] has unknown key(s): {', '.join(bad)}")
+    kwargs: Dict[str, Any] = {}
+    for key, arg in MATRIX_KEYS.items():
+        value = matrix.pop(key, [])
+        kwargs[arg] = tuple(value if isinstance(value, list) else [value])
+    prompts = matrix.pop("prompts", None)
+    if matrix:
+        raise UsageError(f"[matrix] has unknown key(s): {', '.join(sorted(matrix))}")
+    compile_options = run.pop("compile_options", None)
+    fields = set(RunConfig.__dataclass_fields__)
+    bad = sorted(set(run) - fields)
+    if bad:
+        raise UsageError(f"[run] has unknown key(s): {', '.join(bad)}")
+    common = {k: v for k, v in model.items() if k not in ("preset", "checkpoint")}
+    common.update(run)
+    return build_configs(device, model.get("preset", "tiny"), prompts_file=prompts, compile_options=compile_options,
+                         checkpoint=model.get("checkpoint"), **kwargs, **common)
