@@ -20,8 +20,15 @@ STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("dev
 @click.argument("status_root", required=False)
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Sweep root [default: traces/sweeps/<spec name>].")
-@click.option("--launcher", type=click.Choice(["local"]), default="local", show_default=True,
-              help="Where the runs go (Slurm is not available yet).")
+@click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="local: worker processes on this machine; slurm: a job array through submitit.")
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--gpus-per-task", type=int, default=0, show_default=True, help="Slurm GPUs per task.")
+@click.option("--time", "time_min", type=int, default=60, show_default=True, help="Slurm time limit per task, minutes.")
+@click.option("--account", default=None, help="Slurm account.")
+@click.option("--sbatch", "sbatch_opts", multiple=True, metavar="KEY=VALUE", help="Extra sbatch option (repeatable).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Slurm: wait for the tasks and summarise, or return once submitted.")
 @click.option("--devices", default=None, metavar="0,1,...",
               help="GPUs for local workers, one worker each [default: every visible GPU].")
 @click.option("--workers", type=int, default=None, help="CPU-only: number of worker slots [default: 1].")
@@ -33,8 +40,9 @@ STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("dev
 @format_option(("table", "json", "csv"))
 @output_option()
 def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optional[str], launcher: str,
-                  devices: Optional[str], workers: Optional[int], timeout_s: Optional[float], resume: bool,
-                  report: bool, fmt: str, output: Optional[str]) -> None:
+                  partition: Optional[str], gpus_per_task: int, time_min: int, account: Optional[str],
+                  sbatch_opts, wait: bool, devices: Optional[str], workers: Optional[int],
+                  timeout_s: Optional[float], resume: bool, report: bool, fmt: str, output: Optional[str]) -> None:
     """Run a sweep SPEC (TOML: [model], [matrix], [run]) over local workers, or show `status ROOT`.
 
     Each configuration is one run directory under ROOT/runs, run in its own
@@ -48,6 +56,7 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
         if not status_root:
             raise UsageError("usage: bambaprof sweep status ROOT")
         index = SweepIndex.load(Path(status_root))
+        index.refresh()
         counts = index.counts()
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()), err=True)
         emit(render_rows(index.entries, fmt, STATUS_COLUMNS, meta={"counts": counts} if fmt == "json" else None),
@@ -65,7 +74,19 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
     spec_path = Path(spec_or_status)
     spec = load_spec(spec_path)
     gpu = cuda_available()
-    if gpu:
+    if launcher == "slurm":
+        if devices or workers is not None:
+            raise UsageError("--devices and --workers are for the local launcher")
+        if time_min <= 0 or gpus_per_task < 0:
+            raise UsageError("--time must be positive and --gpus-per-task not negative")
+        extra = {}
+        for opt in sbatch_opts:
+            key, sep, value = opt.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--sbatch must look like key=value, got {opt!r}")
+            extra[key.strip().lstrip("-")] = value.strip()
+        slots = []
+    elif gpu:
         import torch
 
         slots = devices.split(",") if devices else [str(i) for i in range(torch.cuda.device_count())]
@@ -77,7 +98,8 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
         if workers is not None and workers <= 0:
             raise UsageError("--workers must be positive")
         slots = [f"cpu{i}" for i in range(workers or 1)]
-    configs = configs_from_spec(spec, "cuda" if gpu else "cpu")
+    target_gpu = gpu or (launcher == "slurm" and gpus_per_task > 0)
+    configs = configs_from_spec(spec, "cuda" if target_gpu else "cpu")
     sweep_root = Path(root) if root else Path("traces") / "sweeps" / spec_path.stem
     index = SweepIndex.create(sweep_root, configs, spec)
     with progress("sweeping", len(index.entries)) as bar:
@@ -87,7 +109,15 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
             if kind == "failed":
                 click.echo(f"failed: {run_id}: {detail}", err=True)
 
-        run_local(index, slots, gpu, timeout_s, resume, event)
+        if launcher == "slurm":
+            from ..sweep.slurm import submit_slurm
+
+            submit_slurm(index, partition, gpus_per_task, time_min, account, extra, resume, wait, event)
+        else:
+            run_local(index, slots, gpu, timeout_s, resume, event)
+    if launcher == "slurm" and not wait:
+        click.echo(f"submitted; follow with: bambaprof sweep status {sweep_root}", err=True)
+        return
     counts = index.counts()
     click.echo(f"sweep {sweep_root}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v), err=True)
     from ..collect.runner import RunRecord, summary_rows

@@ -78,5 +78,21 @@ class SweepIndex:
         entry.update(fields)
         self.save()
 
+    def refresh(self, run_id: Optional[str] = None, fallback_error: Optional[str] = None) -> None:
+        """Move running configurations to done or failed from the run directories their tasks wrote
+        (what ``sweep status`` does for launchers that do not watch their tasks)."""
+        from ..rundir import MANIFEST, read_manifest
+
+        for entry in self.entries:
+            if entry["state"] != "running" or (run_id is not None and entry["run_id"] != run_id):
+                continue
+            run_dir = self.runs_dir / entry["run_id"]
+            manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
+            if manifest is not None:
+                ok = manifest.get("status") == "ok"
+                self.mark(entry["run_id"], "done" if ok else "failed", error=None if ok else manifest.get("error"))
+            elif fallback_error is not None:
+                self.mark(entry["run_id"], "failed", error=fallback_error)
+
     def counts(self) -> Dict[str, int]:
         return {s: sum(1 for e in self.entries if e["state"] == s) for s in STATES}
