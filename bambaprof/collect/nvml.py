@@ -41,11 +41,21 @@ class NvmlUnavailable(Exception):
     """NVML (or the device) cannot be used here; the message says why, in one line."""
 
 
-class PynvmlBackend:
-    """NVML through ``nvidia-ml-py`` (``pynvml``) for one device index."""
+def visible_device() -> str:
+    """The NVML identity of the process's first CUDA device: NVML ignores ``CUDA_VISIBLE_DEVICES``,
+    so a process pinned to GPU 1 must ask NVML for GPU 1 (an index or a ``GPU-...`` UUID), not 0."""
+    import os
 
-    def __init__(self, index: int = 0) -> None:
-        self.index = index
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    return visible or "0"
+
+
+class PynvmlBackend:
+    """NVML through ``nvidia-ml-py`` (``pynvml``) for one device: by default the process's first
+    visible CUDA device (see :func:`visible_device`)."""
+
+    def __init__(self, device: "str | int | None" = None) -> None:
+        self.device = str(device) if device is not None else visible_device()
         self._nv: Any = None
         self._h: Any = None
         self._instant_power: Optional[bool] = None
@@ -57,7 +67,10 @@ class PynvmlBackend:
             raise NvmlUnavailable(f"nvidia-ml-py is not installed ({exc})") from None
         try:
             pynvml.nvmlInit()
-            self._h = pynvml.nvmlDeviceGetHandleByIndex(self.index)
+            if self.device.isdigit():
+                self._h = pynvml.nvmlDeviceGetHandleByIndex(int(self.device))
+            else:
+                self._h = pynvml.nvmlDeviceGetHandleByUUID(self.device)
         except pynvml.NVMLError as exc:
             raise NvmlUnavailable(f"NVML cannot be used: {exc}") from None
         self._nv = pynvml
@@ -87,7 +100,10 @@ class PynvmlBackend:
         limit = self._try(lambda: nv.nvmlDeviceGetEnforcedPowerLimit(h))
         peak = bus / 8 * mem_clock * 1e6 * 2 / 1e9 if bus and mem_clock else None
         decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
-        return {"name": decode(name), "driver": decode(driver), "memory_bus_width_bits": bus,
+        uuid = self._try(lambda: nv.nvmlDeviceGetUUID(h))
+        index = self._try(lambda: nv.nvmlDeviceGetIndex(h))
+        return {"name": decode(name), "driver": decode(driver), "uuid": decode(uuid), "nvml_index": index,
+                "memory_bus_width_bits": bus,
                 "max_memory_clock_mhz": mem_clock, "power_limit_w": limit / 1000 if limit else None,
                 "peak_bandwidth_gbps": peak}
 

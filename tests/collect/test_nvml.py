@@ -83,3 +83,14 @@ def test_process_sampler_reports_an_unavailable_backend():
 
     with pytest.raises(NvmlUnavailable, match="Driver Not Loaded"):
         ProcessSampler(functools.partial(FakeBackend, fail_open=True)).start()
+
+
+def test_nvml_follows_cuda_visible_devices(monkeypatch):
+    from bambaprof.collect.nvml import PynvmlBackend, visible_device
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+    assert visible_device() == "1" and PynvmlBackend().device == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8c3a")
+    assert PynvmlBackend().device == "GPU-8c3a"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert PynvmlBackend().device == "0" and PynvmlBackend(3).device == "3"
