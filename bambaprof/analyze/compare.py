@@ -147,7 +147,11 @@ def compare(
     """Compare runs or traces: ``baseline`` and ``candidate`` each one or more inputs."""
     if not baseline or not candidate:
         raise UsageError("compare needs at least one baseline and one candidate input")
-    a, b = _side("baseline", baseline, peak_gbps), _side("candidate", candidate, peak_gbps)
+    return compare_sides(_side("baseline", baseline, peak_gbps), _side("candidate", candidate, peak_gbps))
+
+
+def compare_sides(a: Side, b: Side) -> Comparison:
+    """Compare two sides whose inputs are already analysed (see :class:`Side`)."""
     summary = []
     for metric, (label, unit, worse_up) in METRICS.items():
         sa, sb = a.samples(metric), b.samples(metric)

@@ -240,15 +240,18 @@ def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
 
 
 def _comparison(runs: List[_Run]) -> List[Dict[str, Any]]:
+    """The first run against each other one, from the analyses already made (no trace is re-read)."""
     if len(runs) < 2:
         return []
-    from ..analyze.compare import compare
+    from ..analyze.compare import Side, compare_sides
+
+    def side(label: str, run: _Run) -> Side:
+        return Side(label, [str(run.run_dir or run.analysis.summary["trace"])], [run.analysis], [run.manifest])
 
     out = []
     base = runs[0]
     for other in runs[1:]:
-        comp = compare([base.run_dir or base.analysis.summary["trace"]],
-                       [other.run_dir or other.analysis.summary["trace"]])
+        comp = compare_sides(side("baseline", base), side("candidate", other))
         out.append({"baseline": base.label, "candidate": other.label, "summary": comp.summary,
                     "kernels": comp.kernels[:15]})
     return out
