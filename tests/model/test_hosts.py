@@ -1,0 +1,43 @@
+"""The transformers host: transformers' Bamba with bambaprof's SSD cores."""
+
+import pytest
+import torch
+
+from bambaprof.errors import BambaprofError
+from bambaprof.model.checkpoint import load_checkpoint
+from bambaprof.model.hosts import HostedMixer, host_transformers
+
+transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_hosted_transformers_equals_bambaprof_model(tmp_path, attention):
+    from tests.model.test_checkpoint import rel_err, tiny_hf
+
+    hf = tiny_hf(attention)
+    hf.save_pretrained(tmp_path)
+    ids = torch.randint(0, 128, (2, 21), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        original = hf(ids, use_cache=False).logits
+        for variant in ("default", "reference", "independent"):
+            host_transformers(hf, variant)
+            hosted = hf(ids, use_cache=False).logits
+            ours, _, _ = load_checkpoint(tmp_path, variant=variant, dtype="float32")
+            assert rel_err(hosted, ours(ids)) < 1e-5, variant  # the host equals bambaprof's own model
+            if variant != "independent":
+                assert rel_err(hosted, original) < 1e-4, variant  # exact cores keep transformers' output
+            else:
+                assert rel_err(hosted, original) > 1e-6  # 21 tokens over 3 chunks of 8: the approximation shows
+    assert all(isinstance(layer.mamba, HostedMixer) for layer in hf.model.layers if hasattr(layer, "mamba"))
+    # weights are shared, not copied
+    layer = next(layer for layer in hf.model.layers if hasattr(layer, "mamba"))
+    assert layer.mamba.core.in_proj.weight.data_ptr() == hf.state_dict()["model.layers.0.mamba.core.in_proj.weight"].data_ptr()
+
+
+def test_cache_is_refused(tmp_path):
+    from tests.model.test_checkpoint import tiny_hf
+
+    hf = host_transformers(tiny_hf(attention=True), "default")
+    with pytest.raises(BambaprofError, match="runs without its cache"):
+        with torch.no_grad():
+            hf(torch.zeros(1, 4, dtype=torch.long), use_cache=True)
