@@ -43,6 +43,7 @@ class RunConfig:
     gpm_interval_ms: float = 100.0
     telemetry: bool = True
     checkpoint: Optional[str] = None  # a local HF-format Bamba checkpoint directory (instead of seeded weights)
+    host: str = "bambaprof"  # the model stack: bambaprof's own model, or "hf" (transformers hosting the variant)
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -67,6 +68,8 @@ class RunConfig:
         model = self.preset
         if self.checkpoint:
             model = "ckpt_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.checkpoint).name or "checkpoint")
+        if self.host != "bambaprof":
+            model += f"_{self.host}"
         return f"{model}-{variant}-{self.compile}-{self.workload}-b{self.batch}-L{self.length}-{self.short_hash()}"
 
     def comparison_key(self) -> tuple:

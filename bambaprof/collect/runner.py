@@ -179,7 +179,7 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         work = build_workload(cfg.workload, model_cfg, cfg.variant, cfg.batch, cfg.seq_len, cfg.new_tokens,
                               cfg.use_cache, cfg.compile, dict(cfg.compile_options), cfg.dynamic, cfg.device,
                               cfg.seed, list(cfg.prompt_ids) if cfg.prompt_ids is not None else None,
-                              checkpoint=cfg.checkpoint)
+                              checkpoint=cfg.checkpoint, host=cfg.host)
         warnings.extend(work.notes)
         telemetry = _Telemetry(cfg, backend_factory)
         try:

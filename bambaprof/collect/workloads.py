@@ -50,10 +50,16 @@ def build_workload(
     seed: int,
     prompt_ids: Optional[List[int]] = None,
     checkpoint: Optional[str] = None,
+    host: str = "bambaprof",
 ) -> Workload:
     """Build the modules and inputs of a workload on ``device`` (seeded, or from ``checkpoint``)
     and return its step. With a checkpoint, ``config`` is the checkpoint's."""
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    if host == "hf":
+        return _transformers_workload(name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
+                                      compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen)
+    if host != "bambaprof":
+        raise UsageError(f"unknown host {host!r} (choose bambaprof or hf)")
     loaded = None
     if checkpoint is not None:
         from ..model.checkpoint import load_checkpoint
@@ -116,6 +122,70 @@ def build_workload(
 
         return Workload(name, step, batch * new_tokens, per_token_marks=True, notes=notes)
     raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+
+
+def _transformers_workload(name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
+                           compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen) -> Workload:
+    """The workloads on transformers' Bamba hosting ``variant`` (no cache: see bambaprof.model.hosts)."""
+    from ..model.hosts import build_transformers_host
+
+    if name == "generate" and use_cache:
+        raise UsageError("--host hf generates without the cache: add --no-cache")
+    model = build_transformers_host(config, variant, seed, device, checkpoint)
+    if name == "mixer":
+        mixer = next(layer.mamba for layer in model.model.layers if hasattr(layer, "mamba"))
+        hidden = torch.randn(batch, seq_len, model.config.hidden_size, generator=gen).to(device=device,
+                                                                                        dtype=config.torch_dtype)
+        fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
+
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            fn(hidden)
+            if sw:
+                sw.mark()
+
+        return Workload(name, step, batch * seq_len)
+    ids = (torch.tensor([prompt_ids] * batch, dtype=torch.long) if prompt_ids is not None
+           else torch.randint(0, model.config.vocab_size, (batch, seq_len), generator=gen)).to(device)
+    forward = compile_callable(model, compile_mode, compile_options, dynamic)
+
+    def logits(input_ids: torch.Tensor, last_logits_only: bool = True, cache=None) -> torch.Tensor:
+        out = forward(input_ids, use_cache=False).logits  # (older transformers name logits_to_keep otherwise)
+        return out[:, -1:] if last_logits_only else out
+
+    if name == "prefill":
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            logits(ids)
+            if sw:
+                sw.mark()
+
+        return Workload(name, step, batch * ids.shape[1])
+    if name == "generate":
+        if new_tokens <= 0:
+            raise UsageError("--new-tokens must be positive for the generate workload")
+        runner = _HostedModel(model.config, logits)
+
+        def step(sw: Optional[Stopwatch]) -> None:
+            if sw:
+                sw.mark()
+            generate(runner, ids, new_tokens, use_cache=False, on_token=(lambda _i: sw.mark()) if sw else None)
+
+        return Workload(name, step, batch * new_tokens)
+    raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+
+
+class _HostedModel:
+    """What :func:`generate` needs of a model, for the transformers host (no cache)."""
+
+    def __init__(self, config: Any, logits: Callable[..., torch.Tensor]) -> None:
+        self.config = config
+        self._logits = logits
+
+    def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False) -> torch.Tensor:
+        return self._logits(input_ids, last_logits_only)
 
 
 class _CompiledModel:

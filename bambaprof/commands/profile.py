@@ -77,6 +77,9 @@ SUMMARY_COLUMNS = [
 @click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
               help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of the "
                    "preset's seeded weights.")
+@click.option("--host", type=click.Choice(["bambaprof", "hf"]), default="bambaprof", show_default=True,
+              help="Model stack: bambaprof's own model, or transformers' BambaForCausalLM hosting the variant "
+                   "(generation without cache).")
 @click.option("--telemetry/--no-telemetry", default=True, show_default=True,
               help="Sample NVML (and GPM) during the run.")
 @device_option()
@@ -89,7 +92,7 @@ SUMMARY_COLUMNS = [
 def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
                     dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
                     profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
-                    checkpoint, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
+                    checkpoint, host, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
     """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
 
     Each run: warm-up (first call and compile time recorded), measured
@@ -106,6 +109,8 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     from ..collect.matrix import build_configs
 
     dev = resolve_device(device)
+    if host == "hf" and use_cache and (not workloads or "generate" in workloads):
+        raise UsageError("--host hf generates without the cache: add --no-cache (or leave out the generate workload)")
     if checkpoint is not None:
         from ..model.checkpoint import _read_json, config_from_hf
 
@@ -128,7 +133,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
         layers=layers, attention=False if no_attention else None, chunk_size=chunk_size, dtype=dtype,
         dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters, profile_wait=profile_wait,
         profile_warmup=profile_warmup, profile_active=profile_active, with_stack=with_stack,
-        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms, telemetry=telemetry)
+        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms, telemetry=telemetry, host=host)
     del model_cfg
 
     notices: set = set()

@@ -41,3 +41,20 @@ def test_cache_is_refused(tmp_path):
     with pytest.raises(BambaprofError, match="runs without its cache"):
         with torch.no_grad():
             hf(torch.zeros(1, 4, dtype=torch.long), use_cache=True)
+
+
+def test_profile_with_the_transformers_host(tmp_path, capsys):
+    import json
+
+    from bambaprof.cli import main
+
+    code = main(["profile", "--host", "hf", "--no-cache", "--variant", "default", "--variant", "independent",
+                 "--seq-len", "24", "--new-tokens", "3", "--iters", "2", "--warmup", "1",
+                 "--out", str(tmp_path), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows), rows
+    assert all(r["run_id"].startswith("tiny_hf-") for r in rows)
+    assert main(["profile", "--host", "hf", "--out", str(tmp_path)]) == 2
+    assert "add --no-cache" in capsys.readouterr().err
