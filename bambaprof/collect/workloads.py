@@ -55,9 +55,9 @@ def build_workload(
     """Build the modules and inputs of a workload on ``device`` (seeded, or from ``checkpoint``)
     and return its step. With a checkpoint, ``config`` is the checkpoint's."""
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    if host == "hf":
-        return _transformers_workload(name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
-                                      compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen)
+    if host in ("hf", "fms"):
+        return _hosted_workload(host, name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
+                                compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen)
     if host != "bambaprof":
         raise UsageError(f"unknown host {host!r} (choose bambaprof or hf)")
     loaded = None
@@ -124,18 +124,27 @@ def build_workload(
     raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
 
 
-def _transformers_workload(name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
-                           compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen) -> Workload:
-    """The workloads on transformers' Bamba hosting ``variant`` (no cache: see bambaprof.model.hosts)."""
-    from ..model.hosts import build_transformers_host
+def _hosted_workload(host, name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
+                     compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen) -> Workload:
+    """The workloads on transformers' or FMS's Bamba hosting ``variant`` (no cache: see bambaprof.model.hosts)."""
+    from ..model.hosts import build_fms_host, build_transformers_host
 
     if name == "generate" and use_cache:
-        raise UsageError("--host hf generates without the cache: add --no-cache")
-    model = build_transformers_host(config, variant, seed, device, checkpoint)
+        raise UsageError(f"--host {host} generates without the cache: add --no-cache")
+    if host == "hf":
+        model = build_transformers_host(config, variant, seed, device, checkpoint)
+        mixers = [layer.mamba for layer in model.model.layers if hasattr(layer, "mamba")]
+        call = lambda ids: model(ids, use_cache=False).logits  # noqa: E731
+    else:
+        if checkpoint is not None:
+            raise UsageError("--host fms builds FMS's model from the preset: --checkpoint is not supported")
+        model = build_fms_host(config, variant, seed, device)
+        mixers = [layer.ssm for layer in model.base_model.layers if getattr(layer, "ssm", None) is not None]
+        call = lambda ids: model(ids)  # noqa: E731
     if name == "mixer":
-        mixer = next(layer.mamba for layer in model.model.layers if hasattr(layer, "mamba"))
-        hidden = torch.randn(batch, seq_len, model.config.hidden_size, generator=gen).to(device=device,
-                                                                                        dtype=config.torch_dtype)
+        mixer = mixers[0]
+        hidden = torch.randn(batch, seq_len, config.hidden_size, generator=gen).to(device=device,
+                                                                                  dtype=config.torch_dtype)
         fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
 
         def step(sw: Optional[Stopwatch]) -> None:
@@ -147,11 +156,11 @@ def _transformers_workload(name, config, variant, batch, seq_len, new_tokens, us
 
         return Workload(name, step, batch * seq_len)
     ids = (torch.tensor([prompt_ids] * batch, dtype=torch.long) if prompt_ids is not None
-           else torch.randint(0, model.config.vocab_size, (batch, seq_len), generator=gen)).to(device)
-    forward = compile_callable(model, compile_mode, compile_options, dynamic)
+           else torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen)).to(device)
+    forward = compile_callable(call, compile_mode, compile_options, dynamic)
 
     def logits(input_ids: torch.Tensor, last_logits_only: bool = True, cache=None) -> torch.Tensor:
-        out = forward(input_ids, use_cache=False).logits  # (older transformers name logits_to_keep otherwise)
+        out = forward(input_ids)
         return out[:, -1:] if last_logits_only else out
 
     if name == "prefill":
@@ -166,7 +175,7 @@ def _transformers_workload(name, config, variant, batch, seq_len, new_tokens, us
     if name == "generate":
         if new_tokens <= 0:
             raise UsageError("--new-tokens must be positive for the generate workload")
-        runner = _HostedModel(model.config, logits)
+        runner = _HostedModel(config, logits)
 
         def step(sw: Optional[Stopwatch]) -> None:
             if sw:

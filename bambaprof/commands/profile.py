@@ -77,9 +77,9 @@ SUMMARY_COLUMNS = [
 @click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
               help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of the "
                    "preset's seeded weights.")
-@click.option("--host", type=click.Choice(["bambaprof", "hf"]), default="bambaprof", show_default=True,
-              help="Model stack: bambaprof's own model, or transformers' BambaForCausalLM hosting the variant "
-                   "(generation without cache).")
+@click.option("--host", type=click.Choice(["bambaprof", "hf", "fms"]), default="bambaprof", show_default=True,
+              help="Model stack: bambaprof's own model, transformers' BambaForCausalLM, or the Foundation Model "
+                   "Stack's Bamba, hosting the variant (hosts generate without cache).")
 @click.option("--telemetry/--no-telemetry", default=True, show_default=True,
               help="Sample NVML (and GPM) during the run.")
 @device_option()
@@ -109,8 +109,9 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     from ..collect.matrix import build_configs
 
     dev = resolve_device(device)
-    if host == "hf" and use_cache and (not workloads or "generate" in workloads):
-        raise UsageError("--host hf generates without the cache: add --no-cache (or leave out the generate workload)")
+    if host != "bambaprof" and use_cache and (not workloads or "generate" in workloads):
+        raise UsageError(f"--host {host} generates without the cache: add --no-cache (or leave out the generate "
+                         "workload)")
     if checkpoint is not None:
         from ..model.checkpoint import _read_json, config_from_hf
 

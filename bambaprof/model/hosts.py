@@ -123,3 +123,76 @@ def build_transformers_host(config: BambaConfig, variant: Union[str, Variant], s
         del ours
     model = model.to(device=device, dtype=config.torch_dtype).eval()
     return host_transformers(model, variant)
+
+
+class HostedFmsSSM(nn.Module):
+    """A Foundation Model Stack ``SSM`` module's weights, computed by bambaprof's mixer with ``variant``'s
+    core. Returns ``(output, cache)`` as FMS's module does (the cache is ``None``: no cache is used)."""
+
+    def __init__(self, original: nn.Module, config: BambaConfig, variant: Variant) -> None:
+        super().__init__()
+        self.core = HostedMixer(original, config, variant).core
+        self.core.dt_limit = tuple(getattr(original, "time_step_limit", (0.0, float("inf"))))
+
+    def forward(self, input_states: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                past_key_value_state: Optional[Any] = None, use_cache: bool = False, **kwargs: Any):
+        if past_key_value_state is not None or use_cache:
+            raise BambaprofError("the FMS host runs without its cache: use use_cache=False")
+        return self.core(input_states), None
+
+
+def fms_to_bamba_config(fms_config: Any) -> BambaConfig:
+    """bambaprof's mixer shapes for an FMS ``BambaConfig`` (attention fields only need to be valid)."""
+    hidden = fms_config.emb_dim
+    return BambaConfig(
+        vocab_size=fms_config.src_vocab_size, hidden_size=hidden, intermediate_size=hidden,
+        num_hidden_layers=fms_config.nlayers, num_attention_heads=1, num_key_value_heads=1, attn_layer_indices=(),
+        rms_norm_eps=fms_config.norm_eps, mamba_n_heads=fms_config.mamba_n_heads,
+        mamba_d_head=int(fms_config.mamba_expand * hidden) // fms_config.mamba_n_heads,
+        mamba_n_groups=fms_config.n_groups, mamba_d_state=fms_config.state_size, mamba_d_conv=fms_config.conv_kernel,
+        mamba_expand=int(fms_config.mamba_expand), mamba_chunk_size=fms_config.chunk_size,
+        mamba_conv_bias=fms_config.use_conv_bias, mamba_proj_bias=fms_config.use_bias, partial_rotary_factor=0.0,
+    )
+
+
+def host_fms(model: nn.Module, variant: Union[str, Variant]) -> nn.Module:
+    """Put ``variant`` into every SSM module of an FMS ``Bamba`` model (in place), as the study did
+    by hand, through ``set_submodule``: FMS's own code runs everything else."""
+    v = get_variant(variant) if isinstance(variant, str) else variant
+    config = fms_to_bamba_config(model.config)
+    swapped = 0
+    for i, layer in enumerate(model.base_model.layers):
+        ssm = getattr(layer, "ssm", None)
+        if ssm is None:
+            continue
+        original = _Original(ssm.core) if isinstance(ssm, HostedFmsSSM) else ssm
+        model.set_submodule(f"base_model.layers.{i}.ssm", HostedFmsSSM(original, config, v))
+        swapped += 1
+    if swapped == 0:
+        raise BambaprofError("the model has no SSM layer to host a variant in")
+    return model
+
+
+def build_fms_host(config: BambaConfig, variant: Union[str, Variant], seed: int = 0,
+                   device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """The Foundation Model Stack's ``Bamba`` (FMS's own seeded initialisation) hosting ``variant``."""
+    try:
+        from fms.models import bamba as fms_bamba
+    except ImportError:
+        raise BambaprofError("--host fms needs ibm-fms (pip install -e '.[fms]')") from None
+    attn_head_dim = config.hidden_size // config.num_attention_heads
+    fms_config = fms_bamba.BambaConfig(
+        src_vocab_size=config.vocab_size, emb_dim=config.hidden_size, nlayers=config.num_hidden_layers,
+        nheads=config.num_attention_heads, kvheads=config.num_key_value_heads, head_dim=attn_head_dim,
+        attn_layer_indices=list(config.attn_layer_indices), norm_eps=config.rms_norm_eps,
+        mamba_n_heads=config.mamba_n_heads, state_size=config.mamba_d_state, n_groups=config.mamba_n_groups,
+        chunk_size=config.mamba_chunk_size, conv_kernel=config.mamba_d_conv, mamba_expand=float(config.mamba_expand),
+        hidden_grow_factor=config.intermediate_size / config.hidden_size, multiple_of=1,
+        rope_theta=config.rope_theta, use_conv_bias=config.mamba_conv_bias, use_bias=config.mamba_proj_bias,
+    )
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = fms_bamba.Bamba(fms_config)
+    model.reset_parameters()
+    model = model.to(dtype=config.torch_dtype).eval()
+    return host_fms(model, variant)

@@ -58,3 +58,45 @@ def test_profile_with_the_transformers_host(tmp_path, capsys):
     assert all(r["run_id"].startswith("tiny_hf-") for r in rows)
     assert main(["profile", "--host", "hf", "--out", str(tmp_path)]) == 2
     assert "add --no-cache" in capsys.readouterr().err
+
+
+def test_fms_host():
+    fms_bamba = pytest.importorskip("fms.models.bamba", reason="ibm-fms is not installed")
+    from bambaprof.model.hosts import HostedFmsSSM, host_fms
+    from tests.model.test_checkpoint import rel_err
+
+    cfg = fms_bamba.BambaConfig(src_vocab_size=128, emb_dim=64, nlayers=3, nheads=4, kvheads=2, head_dim=16,
+                                attn_layer_indices=[1], mamba_n_heads=8, state_size=16, n_groups=1, chunk_size=8)
+    torch.manual_seed(0)
+    model = fms_bamba.Bamba(cfg)
+    model.reset_parameters()
+    with torch.no_grad():
+        for layer in model.base_model.layers:
+            if getattr(layer, "ssm", None) is not None:
+                layer.ssm.A_log.copy_(torch.log(torch.rand_like(layer.ssm.A_log) * 15 + 1))
+                layer.ssm.dt_bias.copy_(torch.randn_like(layer.ssm.dt_bias) - 3)
+                layer.ssm.D.copy_(torch.randn_like(layer.ssm.D))
+        model.eval()
+        ids = torch.randint(0, 128, (2, 21), generator=torch.Generator().manual_seed(5))
+        original = model(ids)
+        for variant in ("default", "reference"):
+            host_fms(model, variant)
+            assert rel_err(model(ids), original) < 1e-4, variant  # exact cores: FMS's own output
+        host_fms(model, "independent")
+        assert rel_err(model(ids), original) > 1e-6
+    assert sum(isinstance(getattr(layer, "ssm", None), HostedFmsSSM) for layer in model.base_model.layers) == 2
+
+
+def test_profile_with_the_fms_host(tmp_path, capsys):
+    pytest.importorskip("fms.models.bamba", reason="ibm-fms is not installed")
+    import json
+
+    from bambaprof.cli import main
+
+    code = main(["profile", "--host", "fms", "--no-cache", "--variant", "default", "--seq-len", "24",
+                 "--new-tokens", "3", "--iters", "2", "--warmup", "1", "--out", str(tmp_path), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [r["workload"] for r in rows] == ["mixer", "prefill", "generate"] and all(r["status"] == "ok" for r in rows)
+    assert all(r["run_id"].startswith("tiny_fms-") for r in rows)
