@@ -28,18 +28,21 @@ SHARED_MODULES = ("in_proj", "conv1d", "norm", "out_proj")
 SHARED_PARAMETERS = ("dt_bias", "A_log", "D")
 
 
+def _shared_core(original: Any, config: BambaConfig, variant: Variant) -> Mamba2Mixer:
+    """bambaprof's mixer computation over ``original``'s submodules and parameters (shared, not copied)."""
+    with torch.device("meta"):  # its own weights are never used: they are replaced by the original's
+        core = Mamba2Mixer(config, variant)
+    for name in SHARED_MODULES + SHARED_PARAMETERS:
+        setattr(core, name, getattr(original, name))
+    return core
+
+
 class HostedMixer(nn.Module):
     """A transformers Bamba mixer's weights, computed by bambaprof's mixer with ``variant``'s core."""
 
     def __init__(self, original: nn.Module, config: BambaConfig, variant: Variant) -> None:
         super().__init__()
-        with torch.device("meta"):  # its own weights are never used: they are replaced by the original's
-            core = Mamba2Mixer(config, variant)
-        for name in SHARED_MODULES:
-            setattr(core, name, getattr(original, name))
-        for name in SHARED_PARAMETERS:
-            setattr(core, name, getattr(original, name))
-        self.core = core
+        self.core = _shared_core(original, config, variant)
 
     def forward(self, hidden_states: torch.Tensor, cache: Optional[Any] = None,
                 attention_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> torch.Tensor:
@@ -47,6 +50,27 @@ class HostedMixer(nn.Module):
             raise BambaprofError("the transformers host runs without its cache: use use_cache=False "
                                  "(bambaprof's own model covers cached generation)")
         return self.core(hidden_states)
+
+
+def _host_in(model: nn.Module, layers_path: str, attr: str, hosted_type: type, config: BambaConfig,
+             variant: Union[str, Variant], what: str) -> nn.Module:
+    """Replace ``<layers_path>.<i>.<attr>`` of every layer that has one by ``hosted_type`` (in place).
+
+    Re-hosting another variant takes the shared modules from the hosted module, so the weights stay
+    the original ones.
+    """
+    v = get_variant(variant) if isinstance(variant, str) else variant
+    swapped = 0
+    for i, layer in enumerate(model.get_submodule(layers_path)):
+        current = getattr(layer, attr, None)
+        if current is None:
+            continue
+        original = current.core if isinstance(current, hosted_type) else current
+        model.set_submodule(f"{layers_path}.{i}.{attr}", hosted_type(original, config, v))
+        swapped += 1
+    if swapped == 0:
+        raise BambaprofError(f"the model has no {what} layer to host a variant in")
+    return model
 
 
 def hf_to_bamba_config(hf_config: Any) -> BambaConfig:
@@ -58,29 +82,7 @@ def hf_to_bamba_config(hf_config: Any) -> BambaConfig:
 
 def host_transformers(model: nn.Module, variant: Union[str, Variant]) -> nn.Module:
     """Put ``variant`` into every Mamba2 layer of a transformers ``BambaForCausalLM`` (in place)."""
-    v = get_variant(variant) if isinstance(variant, str) else variant
-    config = hf_to_bamba_config(model.config)
-    layers = model.model.layers
-    swapped = 0
-    for i, layer in enumerate(layers):
-        mixer = getattr(layer, "mamba", None)
-        if mixer is None:
-            continue
-        # re-hosting another variant: take the shared modules from the hosted mixer
-        original = _Original(mixer.core) if isinstance(mixer, HostedMixer) else mixer
-        model.set_submodule(f"model.layers.{i}.mamba", HostedMixer(original, config, v))
-        swapped += 1
-    if swapped == 0:
-        raise BambaprofError("the model has no Mamba2 layer to host a variant in")
-    return model
-
-
-class _Original:
-    """The shared modules of a hosted mixer, to host another variant with the same weights."""
-
-    def __init__(self, core: Mamba2Mixer) -> None:
-        for name in SHARED_MODULES + SHARED_PARAMETERS:
-            setattr(self, name, getattr(core, name))
+    return _host_in(model, "model.layers", "mamba", HostedMixer, hf_to_bamba_config(model.config), variant, "Mamba2")
 
 
 def bamba_to_hf_config(config: BambaConfig) -> Any:
@@ -131,8 +133,10 @@ class HostedFmsSSM(nn.Module):
 
     def __init__(self, original: nn.Module, config: BambaConfig, variant: Variant) -> None:
         super().__init__()
-        self.core = HostedMixer(original, config, variant).core
-        self.core.dt_limit = tuple(getattr(original, "time_step_limit", (0.0, float("inf"))))
+        self.core = _shared_core(original, config, variant)
+        # FMS's module names it time_step_limit; a hosted core (when re-hosting) dt_limit
+        limit = getattr(original, "time_step_limit", getattr(original, "dt_limit", (0.0, float("inf"))))
+        self.core.dt_limit = tuple(limit)
 
     def forward(self, input_states: torch.Tensor, mask: Optional[torch.Tensor] = None,
                 past_key_value_state: Optional[Any] = None, use_cache: bool = False, **kwargs: Any):
@@ -158,19 +162,8 @@ def fms_to_bamba_config(fms_config: Any) -> BambaConfig:
 def host_fms(model: nn.Module, variant: Union[str, Variant]) -> nn.Module:
     """Put ``variant`` into every SSM module of an FMS ``Bamba`` model (in place), as the study did
     by hand, through ``set_submodule``: FMS's own code runs everything else."""
-    v = get_variant(variant) if isinstance(variant, str) else variant
-    config = fms_to_bamba_config(model.config)
-    swapped = 0
-    for i, layer in enumerate(model.base_model.layers):
-        ssm = getattr(layer, "ssm", None)
-        if ssm is None:
-            continue
-        original = _Original(ssm.core) if isinstance(ssm, HostedFmsSSM) else ssm
-        model.set_submodule(f"base_model.layers.{i}.ssm", HostedFmsSSM(original, config, v))
-        swapped += 1
-    if swapped == 0:
-        raise BambaprofError("the model has no SSM layer to host a variant in")
-    return model
+    return _host_in(model, "base_model.layers", "ssm", HostedFmsSSM, fms_to_bamba_config(model.config), variant,
+                    "SSM")
 
 
 def build_fms_host(config: BambaConfig, variant: Union[str, Variant], seed: int = 0,
