@@ -35,6 +35,24 @@ class Workload:
     notes: List[str] = field(default_factory=list)
 
 
+@dataclass
+class _Stack:
+    """What the workloads need of a model stack (bambaprof's own model, or a host).
+
+    ``mixer``: the first Mamba2 mixer (the mixer workload builds only this); ``model``: the
+    interface :func:`generate` uses, ``model(ids, cache=None, last_logits_only=False) -> logits``
+    (and ``new_cache()`` for bambaprof's own model; hosts run without cache), with its calls going
+    through the compiled forward.
+    """
+
+    config: BambaConfig
+    mixer: Optional[Callable[..., Any]] = None
+    model: Optional[Any] = None
+
+
+HOSTS = ("bambaprof", "hf", "fms")
+
+
 def build_workload(
     name: str,
     config: BambaConfig,
@@ -53,40 +71,32 @@ def build_workload(
     host: str = "bambaprof",
 ) -> Workload:
     """Build the modules and inputs of a workload on ``device`` (seeded, or from ``checkpoint``)
-    and return its step. With a checkpoint, ``config`` is the checkpoint's."""
-    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    if host in ("hf", "fms"):
-        return _hosted_workload(host, name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
-                                compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen)
-    if host != "bambaprof":
-        raise UsageError(f"unknown host {host!r} (choose bambaprof or hf)")
-    loaded = None
-    if checkpoint is not None:
-        from ..model.checkpoint import load_checkpoint
+    and return its step. With a checkpoint, the model's configuration is the checkpoint's."""
+    if name not in WORKLOADS:
+        raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+    if host not in HOSTS:
+        raise UsageError(f"unknown host {host!r} (choose from {', '.join(HOSTS)})")
+    if name == "generate" and new_tokens <= 0:
+        raise UsageError("--new-tokens must be positive for the generate workload")
+    if name == "generate" and use_cache and host != "bambaprof":
+        raise UsageError(f"--host {host} generates without the cache: add --no-cache")
 
-        loaded, config, _ = load_checkpoint(checkpoint, variant, device, config.dtype)
+    def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return compile_callable(fn, compile_mode, compile_options, dynamic)
+
+    if host == "bambaprof":
+        stack = _own_stack(name, config, variant, seed, device, checkpoint, compiled)
+    else:
+        stack = _hosted_stack(host, name, config, variant, seed, device, checkpoint, compiled)
+    config = stack.config
+    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+
     if name == "mixer":
-        if loaded is not None:
-            mixers = [layer.mamba for layer in loaded.model.layers if layer.layer_type == "mamba"]
-            if not mixers:
-                raise UsageError(f"{checkpoint}: the checkpoint has no Mamba2 layer to profile")
-            mixer = mixers[0]
-        else:
-            mixer = build_mixer(config, variant, seed, device)
         hidden = torch.randn(batch, seq_len, config.hidden_size, generator=gen).to(device=device,
                                                                                    dtype=config.torch_dtype)
-        fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
+        fn = compiled(stack.mixer)
+        return Workload(name, _timed(lambda: fn(hidden)), batch * seq_len)
 
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            fn(hidden)
-            if sw:
-                sw.mark()
-
-        return Workload(name, step, batch * seq_len)
-
-    model = loaded if loaded is not None else build_model(config, variant, seed, device)
     if prompt_ids is not None:
         if any(not 0 <= t < config.vocab_size for t in prompt_ids):
             raise UsageError(f"prompt token ids must lie in [0, {config.vocab_size})")
@@ -94,43 +104,60 @@ def build_workload(
     else:
         ids = torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen)
     ids = ids.to(device)
-    forward = compile_callable(model, compile_mode, compile_options, dynamic)
+    model = stack.model
 
     if name == "prefill":
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            forward(ids, last_logits_only=True)
-            if sw:
-                sw.mark()
+        return Workload(name, _timed(lambda: model(ids, last_logits_only=True)), batch * ids.shape[1])
 
-        return Workload(name, step, batch * ids.shape[1])
+    notes = []
+    if compile_mode != "none" and not use_cache and not dynamic:
+        notes.append("generation without cache grows the input every token: without --dynamic each new "
+                     "length recompiles")
 
-    if name == "generate":
-        if new_tokens <= 0:
-            raise UsageError("--new-tokens must be positive for the generate workload")
-        notes = []
-        if compile_mode != "none" and not use_cache and not dynamic:
-            notes.append("generation without cache grows the input every token: without --dynamic each new "
-                         "length recompiles")
-        runner = _CompiledModel(model, forward)
+    def step(sw: Optional[Stopwatch]) -> None:
+        if sw:
+            sw.mark()
+        generate(model, ids, new_tokens, use_cache=use_cache, on_token=(lambda _i: sw.mark()) if sw else None)
 
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            generate(runner, ids, new_tokens, use_cache=use_cache, on_token=(lambda _i: sw.mark()) if sw else None)
-
-        return Workload(name, step, batch * new_tokens, per_token_marks=True, notes=notes)
-    raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+    return Workload(name, step, batch * new_tokens, per_token_marks=True, notes=notes)
 
 
-def _hosted_workload(host, name, config, variant, batch, seq_len, new_tokens, use_cache, compile_mode,
-                     compile_options, dynamic, device, seed, prompt_ids, checkpoint, gen) -> Workload:
-    """The workloads on transformers' or FMS's Bamba hosting ``variant`` (no cache: see bambaprof.model.hosts)."""
+def _timed(call: Callable[[], Any]) -> Callable[[Optional[Stopwatch]], None]:
+    """A step that runs ``call`` once, marking the stopwatch before and after."""
+    def step(sw: Optional[Stopwatch]) -> None:
+        if sw:
+            sw.mark()
+        call()
+        if sw:
+            sw.mark()
+
+    return step
+
+
+def _own_stack(name: str, config: BambaConfig, variant: str, seed: int, device: str, checkpoint: Optional[str],
+               compiled: Callable[[Any], Any]) -> _Stack:
+    """bambaprof's own model (seeded, or from a checkpoint); the mixer workload builds one mixer only."""
+    loaded = None
+    if checkpoint is not None:
+        from ..model.checkpoint import load_checkpoint
+
+        loaded, config, _ = load_checkpoint(checkpoint, variant, device, config.dtype)
+    if name == "mixer":
+        if loaded is None:
+            return _Stack(config, mixer=build_mixer(config, variant, seed, device))
+        mixers = [layer.mamba for layer in loaded.model.layers if layer.layer_type == "mamba"]
+        if not mixers:
+            raise UsageError(f"{checkpoint}: the checkpoint has no Mamba2 layer to profile")
+        return _Stack(config, mixer=mixers[0])
+    model = loaded if loaded is not None else build_model(config, variant, seed, device)
+    return _Stack(config, model=_CompiledModel(model, compiled(model)))
+
+
+def _hosted_stack(host: str, name: str, config: BambaConfig, variant: str, seed: int, device: str,
+                  checkpoint: Optional[str], compiled: Callable[[Any], Any]) -> _Stack:
+    """transformers' or FMS's Bamba hosting ``variant`` (no cache: see bambaprof.model.hosts)."""
     from ..model.hosts import build_fms_host, build_transformers_host
 
-    if name == "generate" and use_cache:
-        raise UsageError(f"--host {host} generates without the cache: add --no-cache")
     if host == "hf":
         model = build_transformers_host(config, variant, seed, device, checkpoint)
         mixers = [layer.mamba for layer in model.model.layers if hasattr(layer, "mamba")]
@@ -142,59 +169,20 @@ def _hosted_workload(host, name, config, variant, batch, seq_len, new_tokens, us
         mixers = [layer.ssm for layer in model.base_model.layers if getattr(layer, "ssm", None) is not None]
         call = lambda ids: model(ids)  # noqa: E731
     if name == "mixer":
-        mixer = mixers[0]
-        hidden = torch.randn(batch, seq_len, config.hidden_size, generator=gen).to(device=device,
-                                                                                  dtype=config.torch_dtype)
-        fn = compile_callable(mixer, compile_mode, compile_options, dynamic)
-
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            fn(hidden)
-            if sw:
-                sw.mark()
-
-        return Workload(name, step, batch * seq_len)
-    ids = (torch.tensor([prompt_ids] * batch, dtype=torch.long) if prompt_ids is not None
-           else torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen)).to(device)
-    forward = compile_callable(call, compile_mode, compile_options, dynamic)
-
-    def logits(input_ids: torch.Tensor, last_logits_only: bool = True, cache=None) -> torch.Tensor:
-        out = forward(input_ids)
-        return out[:, -1:] if last_logits_only else out
-
-    if name == "prefill":
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            logits(ids)
-            if sw:
-                sw.mark()
-
-        return Workload(name, step, batch * ids.shape[1])
-    if name == "generate":
-        if new_tokens <= 0:
-            raise UsageError("--new-tokens must be positive for the generate workload")
-        runner = _HostedModel(config, logits)
-
-        def step(sw: Optional[Stopwatch]) -> None:
-            if sw:
-                sw.mark()
-            generate(runner, ids, new_tokens, use_cache=False, on_token=(lambda _i: sw.mark()) if sw else None)
-
-        return Workload(name, step, batch * new_tokens)
-    raise UsageError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
+        return _Stack(config, mixer=mixers[0])
+    return _Stack(config, model=_HostedModel(config, compiled(call)))
 
 
 class _HostedModel:
-    """What :func:`generate` needs of a model, for the transformers host (no cache)."""
+    """What :func:`generate` needs of a model, for a host (no cache): logits through ``forward``."""
 
-    def __init__(self, config: Any, logits: Callable[..., torch.Tensor]) -> None:
+    def __init__(self, config: Any, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.config = config
-        self._logits = logits
+        self._forward = forward
 
     def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False) -> torch.Tensor:
-        return self._logits(input_ids, last_logits_only)
+        out = self._forward(input_ids)
+        return out[:, -1:] if last_logits_only else out
 
 
 class _CompiledModel:

@@ -100,3 +100,7 @@ def test_profile_with_the_fms_host(tmp_path, capsys):
     rows = json.loads(out)["rows"]
     assert [r["workload"] for r in rows] == ["mixer", "prefill", "generate"] and all(r["status"] == "ok" for r in rows)
     assert all(r["run_id"].startswith("tiny_fms-") for r in rows)
+    # generation on a host is timed per token like on bambaprof's own model
+    manifest = json.loads((tmp_path / rows[2]["run_id"] / "manifest.json").read_text())
+    assert manifest["timings"]["ttft_ms"]["n"] == 2 and manifest["timings"]["inter_token_ms"]["n"] == 2 * 2
+    assert manifest["timings"]["latency_ms"]["median"] > manifest["timings"]["ttft_ms"]["median"]
