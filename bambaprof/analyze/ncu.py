@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
 from ..errors import BambaprofError
 

@@ -60,19 +60,52 @@ def median_ms(fn: Callable[[], Any], device: str, warmup_ms: float = 50, rep_ms:
     return statistics.median(times)
 
 
-def measure_ceilings(device: str, dtype: torch.dtype) -> Ceilings:
-    """Copy bandwidth over a 1 GiB (GPU) / 64 MiB (CPU) buffer and the matmul rate at 8192^3 (GPU) / 1024^3 (CPU)."""
-    n_bytes = (1 << 30) if device.startswith("cuda") else (64 << 20)
+def _copy_ms(device: str, n_bytes: int) -> float:
     src = torch.empty(n_bytes, dtype=torch.uint8, device=device).random_(0, 255)
     dst = torch.empty_like(src)
-    copy_ms = median_ms(lambda: dst.copy_(src), device)
-    del src, dst
-    m = 8192 if device.startswith("cuda") else 1024
-    mdtype = dtype if device.startswith("cuda") else torch.float32
-    a = torch.randn(m, m, device=device, dtype=mdtype)
-    b = torch.randn(m, m, device=device, dtype=mdtype)
-    mm_ms = median_ms(lambda: a @ b, device)
+    return median_ms(lambda: dst.copy_(src), device)  # the buffers go when this returns
+
+
+def _matmul_ms(device: str, m: int, dtype: torch.dtype) -> float:
+    a = torch.randn(m, m, device=device, dtype=dtype)
+    b = torch.randn(m, m, device=device, dtype=dtype)
+    return median_ms(lambda: a @ b, device)
+
+
+def measure_ceilings(device: str, dtype: torch.dtype) -> Ceilings:
+    """Copy bandwidth over a 1 GiB (GPU) / 64 MiB (CPU) buffer and the matmul rate at 8192^3 (GPU) / 1024^3 (CPU)."""
+    on_gpu = device.startswith("cuda")
+    n_bytes = (1 << 30) if on_gpu else (64 << 20)
+    m = 8192 if on_gpu else 1024
+    mdtype = dtype if on_gpu else torch.float32
+    copy_ms, mm_ms = _copy_ms(device, n_bytes), _matmul_ms(device, m, mdtype)
     return Ceilings(2 * n_bytes / (copy_ms * 1e6), 2 * m ** 3 / (mm_ms * 1e9), str(mdtype).replace("torch.", ""))
+
+
+def _attempt(time_it: Callable[[], float]) -> tuple:
+    """``(median ms, "ok")``, or ``(None, "out of memory" | "error: ...")`` when timing fails."""
+    try:
+        with torch.no_grad():
+            return time_it(), "ok"
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return None, "out of memory"
+    except Exception as exc:  # noqa: BLE001 - one failing core must not stop the benchmark
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"error: {msg[:200]}"
+
+
+def _rotating(core: Callable[..., Any], sets: List[dict], chunk_size: int) -> Callable[[], Any]:
+    """A call of ``core`` on the next input set each time (so repeated calls do not hit the cache)."""
+    turn = [0]
+
+    def call() -> Any:
+        inp = sets[turn[0] % len(sets)]
+        turn[0] += 1
+        return core(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], chunk_size, D=inp["D"],
+                    dt_bias=inp["dt_bias"], dt_softplus=True, return_final_state=True)
+
+    return call
 
 
 def minimum_bytes(shape: Shape, dtype: torch.dtype) -> int:
@@ -147,24 +180,10 @@ def bench_ssd(
         for name, core in cores.items():
             if progress:
                 progress(f"{name} b={shape.batch} L={shape.seq_len}")
-            turn = [0]
-
-            def call() -> Any:
-                inp = sets[turn[0] % len(sets)]
-                turn[0] += 1
-                return core(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], shape.chunk_size, D=inp["D"],
-                            dt_bias=inp["dt_bias"], dt_softplus=True, return_final_state=True)
-
-            try:
-                with torch.no_grad():
-                    ms = median_ms(call, device, rep_ms=rep_ms)
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                records.append(BenchRecord(variant=name, status="out of memory", **base))
-                continue
-            except Exception as exc:  # noqa: BLE001 - one failing core must not stop the benchmark
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                records.append(BenchRecord(variant=name, status=f"error: {msg[:200]}", **base))
+            call = _rotating(core, sets, shape.chunk_size)
+            ms, status = _attempt(lambda: median_ms(call, device, rep_ms=rep_ms))
+            if ms is None:
+                records.append(BenchRecord(variant=name, status=status, **base))
                 continue
             first_ms = first_ms if first_ms is not None else ms
             records.append(BenchRecord(
@@ -191,7 +210,6 @@ def bench_mixer(
     The mixer's shapes come from each :class:`Shape` (heads, head dim, state, groups, chunk);
     the hidden size is heads x head dim / 2 (Mamba2's expand 2) unless given.
     """
-    from ..model import build_mixer
     from ..model.config import BambaConfig, dtype_name
 
     records: List[BenchRecord] = []
@@ -208,22 +226,22 @@ def bench_mixer(
         for name in variants:
             if progress:
                 progress(f"mixer {name} b={shape.batch} L={shape.seq_len}")
-            try:
-                mixer = build_mixer(cfg, name, seed=0, device=device)
-                hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
-                with torch.no_grad():
-                    ms = median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                records.append(BenchRecord(variant=f"mixer:{name}", status="out of memory", **base))
-                continue
-            except Exception as exc:  # noqa: BLE001
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                records.append(BenchRecord(variant=f"mixer:{name}", status=f"error: {msg[:200]}", **base))
+            ms, status = _attempt(lambda: _mixer_ms(cfg, name, shape, hidden, dtype, device, rep_ms))
+            if ms is None:
+                records.append(BenchRecord(variant=f"mixer:{name}", status=status, **base))
                 continue
             first_ms = first_ms if first_ms is not None else ms
             records.append(BenchRecord(variant=f"mixer:{name}", status="ok", median_ms=ms,
                                        tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3), vs_first=ms / first_ms,
                                        **base))
-            del mixer
     return records
+
+
+def _mixer_ms(cfg: Any, variant: str, shape: Shape, hidden: int, dtype: torch.dtype, device: str,
+              rep_ms: float) -> float:
+    """Median ms of one mixer forward; the mixer and its input go when this returns."""
+    from ..model import build_mixer
+
+    mixer = build_mixer(cfg, variant, seed=0, device=device)
+    hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
+    return median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
