@@ -86,9 +86,10 @@ def analyze(
     run_dir = trace.source.run_dir
     manifest = read_manifest(run_dir) if run_dir is not None else None
 
-    peaks = {dev: choose_peak(props.name, peak_gbps, _run_peak(manifest)) for dev, props in trace.devices.items()}
+    run_peak = _run_peak(manifest)
+    peaks = {dev: choose_peak(props.name, peak_gbps, run_peak) for dev, props in trace.devices.items()}
     for dev in set(trace.gpu.device.tolist()) - set(peaks):
-        peaks[dev] = choose_peak(None, peak_gbps, _run_peak(manifest))
+        peaks[dev] = choose_peak(None, peak_gbps, run_peak)
 
     timeline = analyze_timeline(trace, min_stretch_us=min_stretch_us)
     kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us)

@@ -29,18 +29,10 @@ from .trace import Trace
 from .traffic import Traffic, metadata_traffic, op_traffic
 
 
-def _op_rows_by_external_id(trace: Trace) -> Dict[int, int]:
-    out: Dict[int, int] = {}
-    for i, e in enumerate(trace.ops.external_id.tolist()):
-        if e >= 0:
-            out.setdefault(e, i)
-    return out
-
-
-def instance_traffic(trace: Trace, op_of: Optional[Dict[int, int]] = None) -> List[Optional[Traffic]]:
+def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
     """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown."""
     gpu, ops = trace.gpu, trace.ops
-    op_of = op_of if op_of is not None else _op_rows_by_external_id(trace)
+    op_of = trace.op_row_by_external_id
     kernels_per_ext = Counter(e for e, k in zip(gpu.external_id.tolist(), gpu.kind.tolist()) if k == "kernel" and e >= 0)
     cache: Dict[int, Optional[Traffic]] = {}
     out: List[Optional[Traffic]] = []
@@ -76,8 +68,8 @@ def kernel_table(
     n = len(gpu)
     if n == 0:
         return []
-    op_of = _op_rows_by_external_id(trace)
-    traffic = instance_traffic(trace, op_of)
+    op_of = trace.op_row_by_external_id
+    traffic = instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
     groups: Dict[str, List[int]] = {}
     for i, (name, kind) in enumerate(zip(gpu.name, gpu.kind.tolist())):

@@ -53,10 +53,7 @@ def op_table(trace: Trace) -> List[dict]:
     np.add.at(child_time, parent[has_parent], ops.dur[has_parent])
     self_time = np.maximum(ops.dur - child_time, 0.0)
 
-    row_of_ext: Dict[int, int] = {}
-    for i, e in enumerate(ops.external_id.tolist()):
-        if e >= 0:
-            row_of_ext.setdefault(e, i)
+    row_of_ext = trace.op_row_by_external_id
     gpu_self = np.zeros(n)
     kernels = np.zeros(n, dtype=np.int64)
     for e, d in zip(gpu.external_id.tolist(), gpu.dur.tolist()):

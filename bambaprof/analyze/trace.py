@@ -17,6 +17,7 @@ All times in a :class:`Trace` are microseconds (us).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +205,15 @@ class Trace:
     n_events: int
     span_us: tuple  # (first ts, last end) over all timed events, us
     lenient_events: int = 0  # events decoded through the lenient path (schema drift)
+
+    @functools.cached_property
+    def op_row_by_external_id(self) -> Dict[int, int]:
+        """The first CPU op row carrying each ``External id``: the op that launched GPU work with that id."""
+        out: Dict[int, int] = {}
+        for i, e in enumerate(self.ops.external_id.tolist()):
+            if e >= 0:
+                out.setdefault(e, i)
+        return out
 
     @property
     def rank(self) -> Optional[int]:
