@@ -121,6 +121,7 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
     counts = index.counts()
     click.echo(f"sweep {sweep_root}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v), err=True)
     from ..collect.runner import RunRecord, summary_rows
+    from .profile import SUMMARY_COLUMNS
     from ..collect.matrix import config_from_dict
     from ..rundir import read_manifest
 
@@ -138,12 +139,6 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
         page = build_report(done, title=f"sweep {sweep_root.name}")
         write_text_atomic(sweep_root / "report.html", page)
         click.echo(f"wrote {sweep_root / 'report.html'}", err=True)
-    emit(render_rows(summary_rows(records), fmt, _summary_columns()), output)
+    emit(render_rows(summary_rows(records), fmt, SUMMARY_COLUMNS), output)
     if counts["done"] == 0:
         raise BambaprofError(f"no configuration finished (see {sweep_root / 'index.json'})")
-
-
-def _summary_columns():
-    from .profile import SUMMARY_COLUMNS
-
-    return SUMMARY_COLUMNS

@@ -42,9 +42,10 @@ def run_local(index: SweepIndex, slots: List[str], gpu: bool, timeout_s: Optiona
               poll_s: float = 0.2) -> SweepIndex:
     """Run every configuration not done (all of them unless ``resume``) over ``slots``."""
     todo = [e["run_id"] for e in index.entries if not (resume and e["state"] == "done")]
-    for run_id in todo:
-        if index.entries and next(e for e in index.entries if e["run_id"] == run_id)["state"] != "pending":
-            index.mark(run_id, "pending")
+    for entry in index.entries:
+        if not (resume and entry["state"] == "done"):
+            entry["state"] = "pending"
+    index.save()
     free = list(slots)
     running: Dict[str, _Job] = {}
     queue = list(todo)
