@@ -13,7 +13,7 @@ from typing import List, Optional
 import click
 
 from ._version import __version__
-from .errors import BambaprofError
+from .errors import BambaprofError, first_line
 
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
@@ -71,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except click.ClickException as exc:  # includes click.UsageError (exit 2)
         return _fail(exc.format_message().splitlines()[0], exc.exit_code)
     except BambaprofError as exc:
-        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+        return _fail(first_line(exc), exc.exit_code)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:

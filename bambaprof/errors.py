@@ -16,3 +16,9 @@ class UsageError(BambaprofError):
     """Bad input from the user: an unknown name, a bad value (the CLI exits with code 2)."""
 
     exit_code = 2
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from ..errors import first_line
 from ..ssm.check import Shape, make_inputs
 
 
@@ -91,7 +92,7 @@ def _attempt(time_it: Callable[[], float]) -> tuple:
         torch.cuda.empty_cache()
         return None, "out of memory"
     except Exception as exc:  # noqa: BLE001 - one failing core must not stop the benchmark
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = first_line(exc)
         return None, f"error: {msg[:200]}"
 
 

@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from ..errors import first_line
+
 NVML_SERIES = ("gpu_util_pct", "mem_util_pct", "mem_used_bytes", "power_w", "sm_clock_mhz", "mem_clock_mhz",
                "temperature_c", "clock_event_reasons")
 GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct")
@@ -221,7 +223,7 @@ class NvmlSampler:
             except Exception as exc:  # NVML can fail transiently; give up after repeated failures
                 failures += 1
                 if failures == 1:
-                    self.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    self.errors.append(first_line(exc))
                 if failures >= 5:
                     break
             elapsed = (self.clock() - t0) / 1e9

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..errors import first_line
 from .decoder import BambaForCausalLM
 from .generate import generate
 
@@ -102,7 +103,7 @@ def measure_accuracy(
                 model.set_variant(name)
                 got = _run(model, ids, new_tokens)
             except Exception as exc:  # noqa: BLE001 - one failing variant must not hide the others
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                msg = first_line(exc)
                 rows.append(AccuracyRow(**base, kl_mean=None, kl_max=None, top1_agreement_pct=None,
                                         greedy_agreement_pct=None, greedy_agreement_nocache_pct=None,
                                         first_divergence=None, status=f"error: {msg}"))

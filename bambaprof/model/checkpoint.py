@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
-from ..errors import BambaprofError, UsageError
+from ..errors import BambaprofError, UsageError, first_line
 from .config import BambaConfig, dtype_name, parse_dtype
 
 SAFETENSORS = "model.safetensors"
@@ -124,7 +124,7 @@ def load_state_dict(directory: Union[str, Path], device: Union[str, torch.device
         except ImportError:
             raise CheckpointError("loading .safetensors needs the safetensors package (pip install safetensors)") from None
         except Exception as exc:  # noqa: BLE001 - corrupt files raise many types
-            raise CheckpointError(f"{f}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            raise CheckpointError(f"{f}: unreadable ({first_line(exc)})") from None
         state.update(part)
     return state
 

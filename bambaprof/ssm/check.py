@@ -23,6 +23,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
+from ..errors import first_line
 from .contract import Variant
 from .reference import REFERENCE
 
@@ -180,7 +181,7 @@ def check_variants(
                 torch.cuda.empty_cache()
                 continue
             except Exception as exc:  # one failing variant must not hide the others
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                msg = first_line(exc)
                 rows.append(CheckRow(**base, max_abs_err=None, rel_err=None, state_rel_err=None,
                                      decode_rel_err=None, status=f"error: {msg}"))
                 continue
