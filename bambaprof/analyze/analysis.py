@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
-import numpy as np
 
 from ..rundir import read_manifest, read_telemetry
 from .kernels import kernel_table
@@ -200,10 +199,3 @@ def select_rows(
     if top is not None:
         out = out[:top]
     return out
-
-
-def as_float(value: Any) -> Any:
-    """numpy scalars to Python numbers (for JSON)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

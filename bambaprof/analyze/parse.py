@@ -294,15 +294,3 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
         raise TraceError(f"not a Kineto/Chrome trace ({exc})") from None
     except msgspec.DecodeError as exc:
         raise TraceError(f"invalid JSON ({exc})") from None
-
-
-def raw_value(raw: Any) -> Any:
-    """Decode a raw JSON value kept by the msgspec backend (``None`` stays ``None``)."""
-    if raw is None:
-        return None
-    if isinstance(raw, msgspec.Raw):
-        try:
-            return msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            return None
-    return raw

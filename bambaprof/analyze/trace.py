@@ -42,15 +42,6 @@ FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 GPU_KINDS = ("kernel", "memcpy", "memset")
 
 
-def _f(x: Any) -> float:
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return float(x)
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _i(x: Any, default: int = -1) -> int:
     if isinstance(x, int) and not isinstance(x, bool):
         return x

@@ -65,12 +65,6 @@ class Traffic:
     source: str  # "metadata" or "shape model"
 
 
-def _numel(dims: Any) -> Optional[int]:
-    if not isinstance(dims, list) or not all(isinstance(d, int) and d >= 0 for d in dims):
-        return None
-    return math.prod(dims)
-
-
 def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
     """(shape, dtype) of each tensor input; scalars and lists of tensors are skipped."""
     out = []

@@ -11,7 +11,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 
@@ -91,10 +91,3 @@ def check_triton_device(variant_name: str, t: torch.Tensor) -> None:
             f"variant {variant_name!r} runs Triton kernels: use a CUDA tensor, or set "
             "TRITON_INTERPRET=1 before Triton is imported to run them on the CPU"
         )
-
-
-def device_summary() -> Tuple[str, str]:
-    """(device kind, description) of the default device."""
-    if cuda_available():
-        return "cuda", torch.cuda.get_device_name(0)
-    return "cpu", "CPU"
