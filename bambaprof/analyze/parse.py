@@ -75,11 +75,6 @@ class Event(msgspec.Struct, gc=False):
 
 EMPTY_ARGS = Args()
 
-_META_FIELDS = (
-    "deviceProperties", "computeProperties", "distributedInfo", "schemaVersion", "displayTimeUnit",
-    "baseTimeNanoseconds", "traceName", "cuda_runtime_version", "cuda_driver_version", "roctracer_version",
-    "rocm_version", "hip_runtime_version",
-)
 
 
 class _RawDocument(msgspec.Struct):
@@ -97,6 +92,9 @@ class _RawDocument(msgspec.Struct):
     rocm_version: Any = None
     hip_runtime_version: Any = None
 
+
+#: Document-level keys kept as metadata: every field of the document but the events.
+_META_FIELDS = tuple(f for f in _RawDocument.__struct_fields__ if f != "traceEvents")
 
 _doc_decoder = msgspec.json.Decoder(Union[_RawDocument, List[msgspec.Raw]])
 _batch_decoder = msgspec.json.Decoder(List[Event])
