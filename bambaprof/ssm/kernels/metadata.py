@@ -27,7 +27,8 @@ def _profiling() -> bool:
 @contextlib.contextmanager
 def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> Iterator[None]:
     """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``."""
-    if _RecordFunctionFast is None or not _profiling():
+    if _RecordFunctionFast is None or not _profiling() or any(type(t) is not torch.Tensor for t in inputs):
+        # tensor subclasses mean tracing (fake, functional tensors): nothing is launched
         yield
         return
     args = {"kernel_num_gb": nbytes / 1e9, "kernel_flop": flops, "kernel_backend": "triton",

@@ -1,26 +1,41 @@
 """The chunked SSD forward and the one-token decode step as Triton kernels (the ``triton`` variant).
 
-Four kernels, each reading its inputs once in their own dtype and accumulating in fp32:
+The forward is two launches. Every kernel accumulates in fp32 and gives the
+tensor cores operands in the input dtype (bf16 / fp16; fp32 inputs use exact
+fp32 products, ``input_precision="ieee"``):
 
-1. ``_prep``: per (batch, chunk, head block): dt' = clamp(softplus?(dt + bias)),
-   and the in-chunk cumulative sum of dt' A (positions past the sequence count 0);
-2. ``_chunk_state``: per (batch, chunk, head, p block): the state a chunk builds
-   from zero, ``S_c = sum_l x_l^T (exp(cs_last - cs_l) dt_l B_l)``, one ``tl.dot``
-   per block of positions;
-3. ``_state_pass``: per (batch, head, block of p x n): the recurrence over chunks,
-   ``E_c = exp(cs_last(c-1)) E_(c-1) + S_(c-1)``, writing the state entering each
-   chunk and the final state;
-4. ``_chunk_scan``: per (batch, chunk, head, block of positions x p): the output
-   ``y_l = exp(cs_l) C_l E_c + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt_s x_s + D x_l``.
+1. ``_chunk_states`` (1-D grid, two kinds of program).
+   *State programs*, one per (batch, head, block of p, block of n), walk the
+   chunks in order. For each chunk they compute ``dt' = clamp(softplus?(dt +
+   bias))`` and its cumulative sum ``cs`` of ``dt' A`` (positions past the
+   sequence count 0; the first block of each head writes both), write the
+   state entering the chunk ``E_c`` (bf16 for bf16 inputs, else fp32), and
+   carry it on: ``E_(c+1) = exp(cs_last) E_c + sum_l (exp(cs_last - cs_l)
+   dt_l B_l)^T x_l``. The final state is written in fp32. Chunk states are
+   never stored, and the pass over chunks needs no launch of its own.
+   *C B^T programs*, one per (batch, chunk, group, block of rows), write the
+   tiles of ``C B^T`` on or below the diagonal, shared by the group's heads.
+2. ``_chunk_scan`` (1-D grid, heads varying fastest so one chunk's ``C B^T``
+   stays in L2 while its heads read it): per (batch, chunk, block of rows, block
+   of p, head) ``y_l = exp(cs_l) C_l E_c + sum_(s<=l) (C_l . B_s) exp(cs_l -
+   cs_s) dt_s x_s + D x_l``, the tiles below the diagonal without a mask, the
+   diagonal tile with it (its x tile also serves the D skip).
 
-Head ``h`` reads group ``h // (heads / groups)``. Shapes follow
+Intermediate layouts: ``dt'`` and ``cs`` are ``(b, h, chunks, Q)`` fp32,
+entering states ``(b, chunks, h, n, p)``, ``C B^T`` ``(b, chunks, g, Q, Q)``
+fp32. Head ``h`` reads group ``h // (heads / groups)``. Shapes follow
 :mod:`bambaprof.ssm.contract`. Each launch records the bytes it must move and
 its FLOPs into profiler traces (:mod:`bambaprof.ssm.kernels.metadata`).
+
+Block sizes come from :func:`launch_config`; ``benchmarks/tune_triton_ssd.py``
+measures the alternatives on a GPU.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import torch
@@ -36,191 +51,279 @@ def _softplus(x):
 
 
 @triton.jit
-def _prep(dt_ptr, bias_ptr, A_ptr, dt_out_ptr, cs_out_ptr,
-          L, H, nchunks, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
-          Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr,
-          HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr):
-    pid_bc = tl.program_id(0)
-    pid_h = tl.program_id(1)
-    b = pid_bc // nchunks
-    c = pid_bc % nchunks
-    offs_q = tl.arange(0, BQ)
-    offs_h = pid_h * BH + tl.arange(0, BH)
-    pos = c * Q + offs_q
-    valid = (offs_q[:, None] < Q) & (pos[:, None] < L) & (offs_h[None, :] < H)
-    dt = tl.load(dt_ptr + b * s_dt_b + pos[:, None] * s_dt_l + offs_h[None, :] * s_dt_h, mask=valid, other=0.0)
-    dt = dt.to(tl.float32)
+def _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
+              HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr):
+    """dt' at positions ``pos`` of head ``h`` (0 where not ``ok``), fp32."""
+    dt = tl.load(dt_ptr + b * s_dt_b + pos * s_dt_l + h * s_dt_h, mask=ok, other=0.0).to(tl.float32)
     if HAS_BIAS:
-        dt += tl.load(bias_ptr + offs_h, mask=offs_h < H, other=0.0).to(tl.float32)[None, :]
+        dt += tl.load(bias_ptr + h).to(tl.float32)
     if SOFTPLUS:
         dt = _softplus(dt)
     if CLAMP:
         dt = tl.minimum(tl.maximum(dt, dt_lo), dt_hi)
-    dt = tl.where(valid, dt, 0.0)
-    A = tl.load(A_ptr + offs_h, mask=offs_h < H, other=0.0).to(tl.float32)
-    cs = tl.cumsum(dt * A[None, :], axis=0)
-    # outputs are (b, h, c, Q) contiguous
-    out = ((b * H + offs_h[None, :]) * nchunks + c) * Q + offs_q[:, None]
-    keep = (offs_q[:, None] < Q) & (offs_h[None, :] < H)
-    tl.store(dt_out_ptr + out, dt, mask=keep)
-    tl.store(cs_out_ptr + out, cs, mask=keep)
+    return tl.where(ok, dt, 0.0)
 
 
 @triton.jit
-def _chunk_state(x_ptr, B_ptr, dt_ptr, cs_ptr, st_ptr,
-                 L, H, P, N, nchunks, heads_per_group,
-                 s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
-                 Q: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr):
-    pid_bc = tl.program_id(0)
-    h = tl.program_id(1)
-    pid_p = tl.program_id(2)
-    b = pid_bc // nchunks
-    c = pid_bc % nchunks
-    g = h // heads_per_group
-    offs_p = pid_p * BP + tl.arange(0, BP)
-    offs_n = tl.arange(0, BN)
-    base = ((b * H + h) * nchunks + c) * Q
-    cs_last = tl.load(cs_ptr + base + Q - 1)
-    acc = tl.zeros((BP, BN), dtype=tl.float32)
-    for l0 in range(0, Q, BL):
-        offs_l = l0 + tl.arange(0, BL)
-        pos = c * Q + offs_l
-        ok_l = (offs_l < Q) & (pos < L)
-        x = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                    mask=ok_l[:, None] & (offs_p[None, :] < P), other=0.0).to(tl.float32)
-        Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                     mask=ok_l[:, None] & (offs_n[None, :] < N), other=0.0).to(tl.float32)
-        dt = tl.load(dt_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
-        cs = tl.load(cs_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
-        scale = tl.where(ok_l, tl.exp(cs_last - cs) * dt, 0.0)
-        acc += tl.dot(tl.trans(x), Bm * scale[:, None], input_precision="ieee")
-    # states are (b, c, h, P, N) contiguous
-    out = (((b * nchunks + c) * H + h) * P + offs_p[:, None]) * N + offs_n[None, :]
-    tl.store(st_ptr + out, acc, mask=(offs_p[:, None] < P) & (offs_n[None, :] < N))
-
-
-@triton.jit
-def _state_pass(st_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
-                H, PN, nchunks,
-                Q: tl.constexpr, BLOCK: tl.constexpr, HAS_INIT: tl.constexpr):
-    b = tl.program_id(0)
-    h = tl.program_id(1)
-    offs = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
-    ok = offs < PN
-    if HAS_INIT:
-        s = tl.load(init_ptr + (b * H + h) * PN + offs, mask=ok, other=0.0).to(tl.float32)
+def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_ptr, cs_ptr, enter_ptr, final_ptr,
+                  cb_ptr, L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks, n_state_progs,
+                  s_x_b, s_x_l, s_x_h, s_x_p, s_dt_b, s_dt_l, s_dt_h,
+                  s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
+                  Q: tl.constexpr, BQ: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                  BM: tl.constexpr, BNC: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+                  CLAMP: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+    pid = tl.program_id(0)
+    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
+    if pid < n_state_progs:
+        # one head's (p block x n block) of the state, carried over every chunk in turn
+        h = pid % H
+        r = pid // H
+        pb = r % n_pblocks
+        r = r // n_pblocks
+        nb = r % n_nblocks
+        b = r // n_nblocks
+        g = h // heads_per_group
+        offs_p = pb * BP + tl.arange(0, BP)
+        offs_n = nb * BN + tl.arange(0, BN)
+        ok_p = offs_p < P
+        ok_n = offs_n < N
+        ok_np = ok_n[:, None] & ok_p[None, :]
+        A = tl.load(A_ptr + h).to(tl.float32)
+        offs_q = tl.arange(0, BQ)
+        # the state is (n, p) here; the initial and final states are (p, n)
+        pn = (b * H + h) * P * N + offs_p[None, :] * N + offs_n[:, None]
+        if HAS_INIT:
+            E = tl.load(init_ptr + pn, mask=ok_np, other=0.0).to(tl.float32)
+        else:
+            E = tl.zeros((BN, BP), dtype=tl.float32)
+        for c in range(0, nchunks):
+            pos_q = c * Q + offs_q
+            dt_q = _dt_block(dt_ptr, bias_ptr, b, h, pos_q, (offs_q < Q) & (pos_q < L), s_dt_b, s_dt_l, s_dt_h,
+                             dt_lo, dt_hi, HAS_BIAS, SOFTPLUS, CLAMP)
+            cs_last = tl.sum(dt_q * A, axis=0)
+            base = ((b * H + h) * nchunks + c) * Q
+            if (pb == 0) & (nb == 0):
+                tl.store(dtp_ptr + base + offs_q, dt_q, mask=offs_q < Q)
+                tl.store(cs_ptr + base + offs_q, tl.cumsum(dt_q * A, axis=0), mask=offs_q < Q)
+            tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
+                     E.to(enter_ptr.dtype.element_ty), mask=ok_np)
+            # the chunk's own state S^T = sum over blocks of positions of (w B)^T x
+            S = tl.zeros((BN, BP), dtype=tl.float32)
+            carry = cs_last * 0.0
+            for l0 in range(0, Q, BL):
+                offs_l = l0 + tl.arange(0, BL)
+                pos = c * Q + offs_l
+                ok = (offs_l < Q) & (pos < L)
+                dt = _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
+                               HAS_BIAS, SOFTPLUS, CLAMP)
+                cs = carry + tl.cumsum(dt * A, axis=0)
+                carry += tl.sum(dt * A, axis=0)
+                w = tl.where(ok, tl.exp(cs_last - cs) * dt, 0.0)
+                Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
+                             mask=ok[:, None] & ok_n[None, :], other=0.0)
+                xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
+                             mask=ok[:, None] & ok_p[None, :], other=0.0)
+                Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
+                S = tl.dot(tl.trans(Bw), xl.to(dot_t), S, input_precision=PREC)
+            E = tl.exp(cs_last) * E + S
+        tl.store(final_ptr + pn, E, mask=ok_np)
     else:
-        s = tl.zeros((BLOCK,), dtype=tl.float32)
-    for c in range(0, nchunks):
-        row = ((b * nchunks + c) * H + h) * PN
-        tl.store(enter_ptr + row + offs, s, mask=ok)
-        decay = tl.exp(tl.load(cs_ptr + ((b * H + h) * nchunks + c) * Q + Q - 1))
-        s = decay * s + tl.load(st_ptr + row + offs, mask=ok, other=0.0)
-    tl.store(final_ptr + (b * H + h) * PN + offs, s, mask=ok)
+        # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal
+        nmb = (Q + BM - 1) // BM
+        r = pid - n_state_progs
+        mb = r % nmb
+        r = r // nmb
+        g = r % G
+        r = r // G
+        c = r % nchunks
+        b = r // nchunks
+        offs_m = mb * BM + tl.arange(0, BM)
+        offs_nc = tl.arange(0, BNC)
+        ok_nc = offs_nc < N
+        pos_m = c * Q + offs_m
+        ok_m = (offs_m < Q) & (pos_m < L)
+        Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_nc[None, :] * s_C_n,
+                     mask=ok_m[:, None] & ok_nc[None, :], other=0.0).to(dot_t)
+        row = ((b * nchunks + c) * G + g) * Q
+        for k0 in range(0, (mb + 1) * BM, BM):
+            offs_k = k0 + tl.arange(0, BM)
+            pos_k = c * Q + offs_k
+            ok_k = (offs_k < Q) & (pos_k < L)
+            Bk = tl.load(B_ptr + b * s_B_b + pos_k[:, None] * s_B_l + g * s_B_g + offs_nc[None, :] * s_B_n,
+                         mask=ok_k[:, None] & ok_nc[None, :], other=0.0).to(dot_t)
+            cb = tl.dot(Cm, tl.trans(Bk), input_precision=PREC)
+            tl.store(cb_ptr + (row + offs_m[:, None]) * Q + offs_k[None, :], cb,
+                     mask=(offs_m[:, None] < Q) & (offs_k[None, :] < Q))
 
 
 @triton.jit
-def _chunk_scan(x_ptr, B_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, D_ptr, y_ptr,
-                L, H, P, N, nchunks, heads_per_group, n_pblocks,
-                s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
-                s_C_b, s_C_l, s_C_g, s_C_n, s_y_b, s_y_l, s_y_h, s_y_p,
-                Q: tl.constexpr, BM: tl.constexpr, BK: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                HAS_D: tl.constexpr):
-    pid_bc = tl.program_id(0)
-    h = tl.program_id(1)
-    pid_mp = tl.program_id(2)
-    b = pid_bc // nchunks
-    c = pid_bc % nchunks
+def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
+                L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_mblocks,
+                s_x_b, s_x_l, s_x_h, s_x_p, s_C_b, s_C_l, s_C_g, s_C_n, s_y_b, s_y_l, s_y_h, s_y_p,
+                Q: tl.constexpr, BM: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                HAS_D: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+    # heads vary fastest, so the programs that read one chunk's C B^T run together (it stays in L2)
+    pid = tl.program_id(0)
+    h = pid % H
+    r = pid // H
+    pb = r % n_pblocks
+    r = r // n_pblocks
+    mb = r % n_mblocks
+    bc = r // n_mblocks
+    b = bc // nchunks
+    c = bc % nchunks
     g = h // heads_per_group
-    offs_m = (pid_mp // n_pblocks) * BM + tl.arange(0, BM)
-    offs_p = (pid_mp % n_pblocks) * BP + tl.arange(0, BP)
+    offs_m = mb * BM + tl.arange(0, BM)
+    offs_p = pb * BP + tl.arange(0, BP)
     offs_n = tl.arange(0, BN)
+    ok_p = offs_p < P
+    ok_n = offs_n < N
+    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     base = ((b * H + h) * nchunks + c) * Q
     pos_m = c * Q + offs_m
     ok_m = (offs_m < Q) & (pos_m < L)
     cs_m = tl.load(cs_ptr + base + offs_m, mask=offs_m < Q, other=0.0)
+    # from the state entering the chunk: exp(cs_m) C_m E
     Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_n[None, :] * s_C_n,
-                 mask=ok_m[:, None] & (offs_n[None, :] < N), other=0.0).to(tl.float32)
-    # the state entering this chunk, as (N, BP)
-    enter = tl.load(enter_ptr + (((b * nchunks + c) * H + h) * P + offs_p[None, :]) * N + offs_n[:, None],
-                    mask=(offs_n[:, None] < N) & (offs_p[None, :] < P), other=0.0)
-    acc = tl.dot(Cm, enter, input_precision="ieee") * tl.exp(cs_m)[:, None]
-    m_hi = tl.minimum((tl.program_id(2) // n_pblocks + 1) * BM, Q)
-    for k0 in range(0, m_hi, BK):
-        offs_k = k0 + tl.arange(0, BK)
+                 mask=ok_m[:, None] & ok_n[None, :], other=0.0)
+    E = tl.load(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
+                mask=ok_n[:, None] & ok_p[None, :], other=0.0)
+    acc = tl.dot(Cm.to(dot_t), E.to(dot_t), input_precision=PREC) * tl.exp(cs_m)[:, None]
+    # within the chunk: whole tiles below the diagonal, then the diagonal tile (causal mask)
+    cb_row = (((b * nchunks + c) * G + g) * Q + offs_m[:, None]) * Q
+    x_row = x_ptr + b * s_x_b + h * s_x_h + offs_p[None, :] * s_x_p
+    for k0 in range(0, mb * BM, BM):
+        offs_k = k0 + tl.arange(0, BM)
+        cb = tl.load(cb_ptr + cb_row + offs_k[None, :], mask=(offs_m < Q)[:, None], other=0.0)
+        cs_k = tl.load(cs_ptr + base + offs_k)
+        dt_k = tl.load(dt_ptr + base + offs_k)
+        w = cb * tl.exp(cs_m[:, None] - cs_k[None, :]) * dt_k[None, :]
         pos_k = c * Q + offs_k
-        ok_k = (offs_k < Q) & (pos_k < L)
-        Bk = tl.load(B_ptr + b * s_B_b + pos_k[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                     mask=ok_k[:, None] & (offs_n[None, :] < N), other=0.0).to(tl.float32)
-        cb = tl.dot(Cm, tl.trans(Bk), input_precision="ieee")  # (BM, BK)
-        cs_k = tl.load(cs_ptr + base + offs_k, mask=offs_k < Q, other=0.0)
-        dt_k = tl.load(dt_ptr + base + offs_k, mask=offs_k < Q, other=0.0)
-        causal = (offs_k[None, :] <= offs_m[:, None]) & ok_k[None, :]
-        decay = tl.exp(tl.where(causal, cs_m[:, None] - cs_k[None, :], -float("inf")))
-        w = cb * decay * dt_k[None, :]
-        xk = tl.load(x_ptr + b * s_x_b + pos_k[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                     mask=ok_k[:, None] & (offs_p[None, :] < P), other=0.0).to(tl.float32)
-        acc += tl.dot(w, xk, input_precision="ieee")
-    xm = tl.load(x_ptr + b * s_x_b + pos_m[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                 mask=ok_m[:, None] & (offs_p[None, :] < P), other=0.0)
+        xk = tl.load(x_row + pos_k[:, None] * s_x_l, mask=(pos_k < L)[:, None] & ok_p[None, :], other=0.0)
+        acc = tl.dot(w.to(dot_t), xk.to(dot_t), acc, input_precision=PREC)
+    ok_k = offs_m < Q
+    cb = tl.load(cb_ptr + cb_row + offs_m[None, :], mask=ok_k[:, None] & ok_k[None, :], other=0.0)
+    dt_k = tl.load(dt_ptr + base + offs_m, mask=ok_k, other=0.0)
+    causal = offs_m[None, :] <= offs_m[:, None]
+    w = cb * tl.exp(tl.where(causal, cs_m[:, None] - cs_m[None, :], -float("inf"))) * dt_k[None, :]
+    xm = tl.load(x_row + pos_m[:, None] * s_x_l, mask=ok_m[:, None] & ok_p[None, :], other=0.0)
+    acc = tl.dot(w.to(dot_t), xm.to(dot_t), acc, input_precision=PREC)
     if HAS_D:
         acc += tl.load(D_ptr + h).to(tl.float32) * xm.to(tl.float32)
     tl.store(y_ptr + b * s_y_b + pos_m[:, None] * s_y_l + h * s_y_h + offs_p[None, :] * s_y_p,
-             acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & (offs_p[None, :] < P))
+             acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_p[None, :])
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Block sizes and launch options of the two forward kernels.
+
+    ``state_bl``: positions per step, ``state_bp`` / ``state_bn``: the block of the
+    (p x n) state one ``_chunk_states`` program carries; ``cb_rows``: rows per
+    ``C B^T`` tile; ``scan_bm``: rows (and positions per step) of ``_chunk_scan``,
+    ``scan_bp`` its head-dim block; warps and pipeline stages per kernel.
+    """
+
+    state_bl: int = 64
+    state_bp: int = 64
+    state_bn: int = 64
+    cb_rows: int = 64
+    state_warps: int = 4
+    state_stages: int = 2
+    scan_bm: int = 64
+    scan_bp: int = 64
+    scan_warps: int = 4
+    scan_stages: int = 2
+
+
+#: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
+_CONFIGS = {
+    2: LaunchConfig(),
+    4: LaunchConfig(state_bl=32, state_bp=32, state_bn=32, cb_rows=32, scan_bm=32, scan_bp=32),
+}
+
+#: Set by the tuning script (``benchmarks/tune_triton_ssd.py``) to try other configurations.
+config_override: Optional[LaunchConfig] = None
 
 
 def _pow2(n: int, lo: int = 16) -> int:
     return max(lo, triton.next_power_of_2(n))
 
 
+@functools.lru_cache(maxsize=256)
+def _clipped(cfg: LaunchConfig, Q: int, P: int, N: int) -> LaunchConfig:
+    q, p, n = _pow2(Q), _pow2(P), _pow2(N)
+    return replace(cfg, state_bl=min(cfg.state_bl, q), state_bp=min(cfg.state_bp, p), state_bn=min(cfg.state_bn, n),
+                   cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
+
+
+def launch_config(dtype: torch.dtype, Q: int, P: int, N: int) -> LaunchConfig:
+    """The block sizes for inputs of ``dtype`` with chunk ``Q``, head dim ``P``, state ``N``, clipped to them."""
+    return _clipped(config_override or _CONFIGS[4 if dtype == torch.float32 else 2], Q, P, N)
+
+
+def _direct(kernel):
+    return kernel
+
+
 def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=False,
-                dt_limit=(0.0, math.inf), initial_state=None, return_final_state=False
+                dt_limit=(0.0, math.inf), initial_state=None, return_final_state=False, wrap=_direct
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """The chunked SSD with the four kernels above; see :mod:`bambaprof.ssm.contract` for the shapes."""
+    """The chunked SSD with the two kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
+
+    Inputs are used in their dtype (bf16, fp16 or fp32; A, D, dt_bias any float);
+    ``y`` has x's dtype, the final state is fp32. ``wrap`` is applied to each
+    kernel before its launch (``torch.library.wrap_triton`` inside a custom op).
+    """
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     Q = chunk_size
     nchunks = triton.cdiv(L, Q)
     dev = x.device
     f32 = torch.float32
-    BQ = triton.next_power_of_2(Q)
-    BH = min(16, triton.next_power_of_2(H))
+    cfg = launch_config(x.dtype, Q, P, N)
+    # the interpreter (CPU) multiplies 16-bit operands wrongly: there every product is fp32
+    dot_f32 = x.dtype == f32 or dev.type != "cuda"
+    prec = "ieee" if dot_f32 else "tf32"
+    e = x.element_size()
+
     dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
     cs = torch.empty_like(dtp)
-    clamp = tuple(dt_limit) != (0.0, math.inf)
-    dummy = A
-    with kernel_metadata("ssd_prep", dt.numel() * dt.element_size() + 2 * dtp.numel() * 4, 4 * dtp.numel(), (dt,)):
-        _prep[(b * nchunks, triton.cdiv(H, BH))](
-            dt, dt_bias if dt_bias is not None else dummy, A, dtp, cs, L, H, nchunks,
-            dt.stride(0), dt.stride(1), dt.stride(2), float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=BQ, BH=BH, HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=clamp)
-    BN = _pow2(N)
-    BP = min(64, _pow2(P))
-    BL = min(64, _pow2(Q))
-    states = torch.empty(b, nchunks, H, P, N, device=dev, dtype=f32)
-    io = x.numel() * x.element_size() + B.numel() * B.element_size() * (H // G) + states.numel() * 4
-    with kernel_metadata("ssd_chunk_state", io, 2 * b * L * H * P * N, (x, B)):
-        _chunk_state[(b * nchunks, H, triton.cdiv(P, BP))](
-            x, B, dtp, cs, states, L, H, P, N, nchunks, H // G,
-            *x.stride(), *B.stride(), Q=Q, BL=BL, BP=BP, BN=BN)
-    enter = torch.empty_like(states)
+    enter = torch.empty(b, nchunks, H, N, P, device=dev, dtype=torch.bfloat16 if x.dtype == torch.bfloat16 else f32)
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
-    init = initial_state.to(f32).contiguous() if initial_state is not None else final
-    BLOCK = min(1024, triton.next_power_of_2(P * N))
-    with kernel_metadata("ssd_state_pass", 2 * states.numel() * 4 + 2 * final.numel() * 4, 2 * states.numel(), (states,)):
-        _state_pass[(b, H, triton.cdiv(P * N, BLOCK))](
-            states, cs, init, enter, final, H, P * N, nchunks, Q=Q, BLOCK=BLOCK, HAS_INIT=initial_state is not None)
+    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=f32)
+    n_pb, n_nb, nmb = triton.cdiv(P, cfg.state_bp), triton.cdiv(N, cfg.state_bn), triton.cdiv(Q, cfg.cb_rows)
+    n_state = b * H * n_pb * n_nb
+    tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
+    has_init = initial_state is not None
+    io = ((x.numel() + B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
+          + enter.numel() * enter.element_size() + final.numel() * 4 * (2 if has_init else 1)
+          + b * nchunks * G * tiles * 4)
+    flops = 2 * b * L * H * P * N + 2 * b * nchunks * G * tiles * N
+    with kernel_metadata("ssd_chunk_states", io, flops, (x, B, C)):
+        wrap(_chunk_states)[(n_state + b * nchunks * G * nmb,)](
+            x, dt, dt_bias if dt_bias is not None else A, A, B, C,
+            initial_state.to(f32).contiguous() if has_init else A, dtp, cs, enter, final, cb,
+            L, H, G, P, N, nchunks, H // G, n_pb, n_nb, n_state,
+            *x.stride(), *dt.stride(), *B.stride(), *C.stride(),
+            float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
+            Q=Q, BQ=_pow2(Q), BL=cfg.state_bl, BP=cfg.state_bp, BN=cfg.state_bn, BM=cfg.cb_rows, BNC=_pow2(N),
+            HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
+            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=cfg.state_warps, num_stages=cfg.state_stages)
+
     y = torch.empty_like(x)
-    BM = min(64, _pow2(Q))
-    BK = BM
-    n_pblocks = triton.cdiv(P, BP)
-    io = (2 * x.numel() * x.element_size() + 2 * B.numel() * B.element_size() * (H // G)
-          + enter.numel() * 4)
-    with kernel_metadata("ssd_chunk_scan", io, 2 * b * L * H * (Q * N + Q * P + N * P), (x, B, C)):
-        _chunk_scan[(b * nchunks, H, triton.cdiv(Q, BM) * n_pblocks)](
-            x, B, C, dtp, cs, enter, D if D is not None else dummy, y, L, H, P, N, nchunks, H // G, n_pblocks,
-            *x.stride(), *B.stride(), *C.stride(), *y.stride(),
-            Q=Q, BM=BM, BK=BK, BP=BP, BN=BN, HAS_D=D is not None)
+    n_pb = triton.cdiv(P, cfg.scan_bp)
+    n_mb = triton.cdiv(Q, cfg.scan_bm)
+    causal = b * nchunks * H * sum(min((i + 1) * cfg.scan_bm, Q) for i in range(n_mb)) * cfg.scan_bm
+    io = (2 * x.numel() * e + C.numel() * e + enter.numel() * enter.element_size() + 2 * dtp.numel() * 4
+          + b * nchunks * G * tiles * 4)
+    flops = 2 * b * L * H * N * P + 2 * causal * P
+    with kernel_metadata("ssd_chunk_scan", io, flops, (x, C)):
+        wrap(_chunk_scan)[(H * n_pb * n_mb * b * nchunks,)](
+            x, C, dtp, cs, enter, cb, D if D is not None else A, y, L, H, G, P, N, nchunks, H // G, n_pb, n_mb,
+            *x.stride(), *C.stride(), *y.stride(),
+            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, PREC=prec, DOT_F32=dot_f32,
+            num_warps=cfg.scan_warps, num_stages=cfg.scan_stages)
     return y, (final if return_final_state else None)
 
 
@@ -258,7 +361,7 @@ def _decode(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_pt
 
 
 def ssd_decode(state, x, dt, A, B, C, D=None, dt_bias=None, dt_softplus=False, dt_limit=(0.0, math.inf),
-               chunk_size=None, position=None) -> Tuple[torch.Tensor, torch.Tensor]:
+               chunk_size=None, position=None, wrap=_direct) -> Tuple[torch.Tensor, torch.Tensor]:
     """One token through the fused decode kernel: ``(y (b, h, p), new state (b, h, p, n) fp32)``."""
     b, H, P = x.shape
     G, N = B.shape[1], B.shape[2]
@@ -269,7 +372,7 @@ def ssd_decode(state, x, dt, A, B, C, D=None, dt_bias=None, dt_softplus=False, d
     BP = min(64, _pow2(P))
     BN = _pow2(N)
     with kernel_metadata("ssd_decode", 2 * st.numel() * 4 + 2 * xs.numel() * xs.element_size(), 4 * st.numel(), (st,)):
-        _decode[(b, H, triton.cdiv(P, BP))](
+        wrap(_decode)[(b, H, triton.cdiv(P, BP))](
             st, xs, dts, A, Bs, Cs, D if D is not None else A, dt_bias if dt_bias is not None else A, y, new,
             H, P, N, H // G, float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)), BP=BP, BN=BN,
             HAS_D=D is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus),

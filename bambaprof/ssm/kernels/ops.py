@@ -1,0 +1,62 @@
+"""The ``triton`` variant's kernels as ``torch.library`` custom ops, so that ``torch.compile`` traces
+through them without a graph break and CUDA graphs capture them.
+
+``bambaprof::ssd_chunked_forward`` always returns the final state (the caller drops it when not
+asked for); ``bambaprof::ssd_decode_step`` returns ``(y, new state)``.
+
+With compiled Triton (a GPU) they are ``torch.library.triton_op``\\ s: inductor sees each kernel
+launch inside them. Under the Triton interpreter (``TRITON_INTERPRET=1``, the CPU), where
+``wrap_triton`` cannot trace kernels, they are opaque ``custom_op``\\ s with shape functions
+instead; dynamo still traces them as one node each.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from ..capabilities import triton_interpreter_on
+from .ssd import ssd_decode, ssd_forward
+
+Tensor = torch.Tensor
+
+try:
+    from torch.library import triton_op, wrap_triton
+except ImportError:  # pragma: no cover - torch < 2.6: opaque custom ops instead
+    triton_op = wrap_triton = None
+
+#: True when the ops are ``triton_op``\ s (inductor sees their kernels).
+TRANSPARENT = triton_op is not None and not triton_interpreter_on()
+
+
+def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Optional[Tensor],
+             dt_bias: Optional[Tensor], dt_softplus: bool, dt_min: float, dt_max: float,
+             initial_state: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    y, final = ssd_forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
+                           dt_limit=(dt_min, dt_max), initial_state=initial_state, return_final_state=True,
+                           wrap=wrap_triton if TRANSPARENT else (lambda k: k))
+    return y, final
+
+
+def _decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
+            dt_bias: Optional[Tensor], dt_softplus: bool, dt_min: float, dt_max: float) -> Tuple[Tensor, Tensor]:
+    return ssd_decode(state, x, dt, A, B, C, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
+                      dt_limit=(dt_min, dt_max), wrap=wrap_triton if TRANSPARENT else (lambda k: k))
+
+
+if TRANSPARENT:
+    ssd_chunked_forward = triton_op("bambaprof::ssd_chunked_forward", _forward, mutates_args=())
+    ssd_decode_step = triton_op("bambaprof::ssd_decode_step", _decode, mutates_args=())
+else:
+    ssd_chunked_forward = torch.library.custom_op("bambaprof::ssd_chunked_forward", _forward, mutates_args=())
+    ssd_decode_step = torch.library.custom_op("bambaprof::ssd_decode_step", _decode, mutates_args=())
+
+    @ssd_chunked_forward.register_fake
+    def _forward_shapes(x, dt, A, B, C, chunk_size, D, dt_bias, dt_softplus, dt_min, dt_max, initial_state):
+        b, _, h, p = x.shape
+        return torch.empty_like(x), x.new_empty((b, h, p, B.shape[-1]), dtype=torch.float32)
+
+    @ssd_decode_step.register_fake
+    def _decode_shapes(state, x, dt, A, B, C, D, dt_bias, dt_softplus, dt_min, dt_max):
+        return torch.empty_like(x), state.new_empty(state.shape, dtype=torch.float32)

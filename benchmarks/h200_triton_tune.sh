@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The triton variant on the H200: a smoke check against float64, launch configurations tried
+# against mamba_ssm (benchmarks/tune_triton_ssd.py), then its GPU tests. Results under $OUT.
+# Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
+set -uo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+MAMBA=$(ls -d .peers/mamba_ssm-*/ | head -1)
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+timeout 120 python3 - <<'PY' 2>&1 | tail -15
+import torch, triton
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import Shape, make_inputs
+from bambaprof.ssm.kernels import ops
+print("triton_op transparent:", ops.TRANSPARENT)
+ref = get_variant("reference")
+for dtype in (torch.bfloat16, torch.float32):
+    inp = make_inputs(Shape(1, 2048, 128, 64, 1, 128, 256), dtype, "cuda", 0, False)
+    run = lambda v, i: v(i["x"], i["dt"], i["A"], i["B"], i["C"], 256, D=i["D"], dt_bias=i["dt_bias"], dt_softplus=True, return_final_state=True)
+    y, s = run(get_variant("triton"), inp)
+    yr, sr = run(ref, {k: (v.double() if v is not None else None) for k, v in inp.items()})
+    rel = lambda a, r: ((a.double() - r).norm() / r.norm()).item()
+    ms = triton.testing.do_bench(lambda: run(get_variant("triton"), inp), warmup=25, rep=100, return_mode="median")
+    print(f"{dtype} 1x2048: y {rel(y, yr):.2e} state {rel(s, sr):.2e} median {ms:.3f} ms", flush=True)
+PY
+timeout ${TUNE_S:-240} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${TUNE_ARGS:-} > "$OUT/tune.json" 2> "$OUT/tune.err"
+echo "tune rc=$?"; tail -3 "$OUT/tune.err"
+python3 - "$OUT/tune.json" <<'PY'
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+except Exception as exc:
+    print("no tune result:", exc); sys.exit()
+for name, row in doc["median_ms"].items():
+    print(f"{name:18s}", "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+for name, shapes in doc["kernel_us"].items():
+    for shape, kern in shapes.items():
+        print(name, shape, {k: round(v, 1) for k, v in kern.items()})
+PY
+timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25

@@ -1,0 +1,117 @@
+"""The ``triton`` variant on a CUDA GPU: the issue's target shapes against the float64 recurrence,
+the options the interpreter cannot reach with 16-bit tensor-core products (chunk 64/128/256,
+head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs."""
+
+import pytest
+import torch
+
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import Shape, TOLERANCES, make_inputs
+from tests.ssm.helpers import rel_err, run, ssd_inputs
+
+pytestmark = pytest.mark.gpu
+
+TRITON = get_variant("triton")
+REF = get_variant("reference")
+H, P, N, G, CHUNK = 128, 64, 128, 1, 256
+
+
+def _prefill_then_decode(inp, steps):
+    """The last ``steps`` outputs and the final state from a prefill of the rest and the decode kernel."""
+    L = inp["x"].shape[1]
+    head = {k: (v[:, :L - steps] if k in ("x", "dt", "B", "C") else v) for k, v in inp.items()}
+    _, state = run(TRITON, head, CHUNK, dt_softplus=True)
+    ys = []
+    for t in range(L - steps, L):
+        y_t, state = TRITON.decode(state, inp["x"][:, t], inp["dt"][:, t], inp["A"], inp["B"][:, t], inp["C"][:, t],
+                                   D=inp["D"], dt_bias=inp["dt_bias"], dt_softplus=True)
+        ys.append(y_t)
+    return torch.stack(ys, dim=1), state
+
+
+def _double(inp):
+    return {k: (v.double() if v is not None else None) for k, v in inp.items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("b,L", [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)])
+def test_target_shapes_against_float64(b, L, dtype):
+    inp = make_inputs(Shape(b, L, H, P, G, N, CHUNK), dtype, "cuda", seed=1, initial_state=False)
+    with torch.no_grad():
+        y, s = run(TRITON, inp, CHUNK, dt_softplus=True)
+        y_ref, s_ref = run(REF, _double(inp), CHUNK, dt_softplus=True)
+        y_dec, s_dec = _prefill_then_decode(inp, steps=2)
+    tol = TOLERANCES[dtype]
+    ry, rs = rel_err(y, y_ref), rel_err(s, s_ref)
+    rd = max(rel_err(y_dec, y_ref[:, -2:]), rel_err(s_dec, s_ref))
+    print(f"triton {dtype} {b}x{L}: y {ry:.2e} state {rs:.2e} prefill+decode {rd:.2e}")
+    assert ry <= tol and rs <= tol and rd <= tol
+    del y, s, y_ref, s_ref, inp
+    torch.cuda.empty_cache()
+
+
+@pytest.mark.parametrize("chunk,p,n,h,g", [
+    (64, 64, 64, 8, 1), (128, 128, 128, 8, 2), (256, 64, 256, 4, 4), (256, 128, 64, 6, 3), (64, 128, 256, 2, 1),
+])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_options_with_tensor_cores(chunk, p, n, h, g, dtype):
+    inp = ssd_inputs(b=2, L=3 * chunk - 37, h=h, p=p, g=g, n=n, dtype=dtype, device="cuda", initial_state=True)
+    inp["dt"] = inp["dt"] - 2.0  # softplus(dt + bias) in the range of trained layers
+    y, s = run(TRITON, inp, chunk, dt_softplus=True, dt_limit=(0.0, 0.5))
+    y_ref, s_ref = run(REF, _double(inp), chunk, dt_softplus=True, dt_limit=(0.0, 0.5))
+    tol = TOLERANCES[dtype]
+    assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
+
+
+def _inputs(dtype=torch.bfloat16, L=700):
+    return ssd_inputs(b=2, L=L, h=16, p=64, g=2, n=128, dtype=dtype, device="cuda", initial_state=True)
+
+
+def _forward(x, dt, A, B, C, D, bias, init):
+    return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
+                  return_final_state=True)
+
+
+def _step(state, x, dt, A, B, C, D, bias):
+    return TRITON.decode(state, x, dt, A, B, C, D=D, dt_bias=bias, dt_softplus=True)
+
+
+ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
+
+
+def test_torch_compile_fullgraph_matches_eager():
+    torch._dynamo.reset()
+    inp = _inputs()
+    args = [inp[k] for k in ARGS]
+    explained = torch._dynamo.explain(_forward)(*args)
+    assert explained.graph_break_count == 0
+    y0, s0 = _forward(*args)
+    y1, s1 = torch.compile(_forward, fullgraph=True)(*args)
+    assert rel_err(y1, y0) < 1e-6 and rel_err(s1, s0) < 1e-6
+    st = s0.clone()
+    step_args = (st, inp["x"][:, 0], inp["dt"][:, 0], inp["A"], inp["B"][:, 0], inp["C"][:, 0], inp["D"],
+                 inp["dt_bias"])
+    a0, n0 = _step(*step_args)
+    a1, n1 = torch.compile(_step, fullgraph=True)(*step_args)
+    assert rel_err(a1, a0) < 1e-6 and rel_err(n1, n0) < 1e-6
+
+
+def test_cuda_graph_capture_and_replay():
+    inp = _inputs()
+    static = [inp[k].clone() for k in ARGS]
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up (compilation) outside the capture
+        _forward(*static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y_g, s_g = _forward(*static)
+    fresh = _inputs()
+    fresh["x"] = fresh["x"] * 0.5 + 0.25
+    for t, k in zip(static, ARGS):
+        t.copy_(fresh[k])
+    graph.replay()
+    y_e, s_e = _forward(*[fresh[k] for k in ARGS])
+    assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
