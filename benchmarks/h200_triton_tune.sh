@@ -22,6 +22,15 @@ for dtype in (torch.bfloat16, torch.float32):
     rel = lambda a, r: ((a.double() - r).norm() / r.norm()).item()
     ms = triton.testing.do_bench(lambda: run(get_variant("triton"), inp), warmup=25, rep=100, return_mode="median")
     print(f"{dtype} 1x2048: y {rel(y, yr):.2e} state {rel(s, sr):.2e} median {ms:.3f} ms", flush=True)
+    # a prefill of a partial last chunk, then one decode step from the float64 state
+    part = {k: (v[:, :510] if k in ("x", "dt", "B", "C") else v) for k, v in inp.items()}
+    y, s = run(get_variant("triton"), part)
+    yr, sr = run(ref, {k: (v.double() if v is not None else None) for k, v in part.items()})
+    t = 510
+    step = lambda v, st: v.decode(st, inp["x"][:, t], inp["dt"][:, t], inp["A"], inp["B"][:, t], inp["C"][:, t], D=inp["D"], dt_bias=inp["dt_bias"], dt_softplus=True)
+    yd, sd = step(get_variant("triton"), sr.float())
+    ydr, sdr = step(ref, sr)
+    print(f"{dtype} 1x510: y {rel(y, yr):.2e} state {rel(s, sr):.2e}; decode from the exact state: y {rel(yd, ydr):.2e} state {rel(sd, sdr):.2e}", flush=True)
 PY
 timeout ${TUNE_S:-240} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${TUNE_ARGS:-} > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$?"; tail -3 "$OUT/tune.err"
