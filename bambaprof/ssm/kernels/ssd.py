@@ -69,7 +69,7 @@ def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_pt
                   cb_ptr, L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks, n_state_progs,
                   s_x_b, s_x_l, s_x_h, s_x_p, s_dt_b, s_dt_l, s_dt_h,
                   s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
-                  Q: tl.constexpr, BQ: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                  Q: tl.constexpr, SPC: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                   BM: tl.constexpr, BNC: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                   CLAMP: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
     pid = tl.program_id(0)
@@ -89,43 +89,43 @@ def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_pt
         ok_n = offs_n < N
         ok_np = ok_n[:, None] & ok_p[None, :]
         A = tl.load(A_ptr + h).to(tl.float32)
-        offs_q = tl.arange(0, BQ)
+        # this head's first block writes dt' and cs for the chunk scan (masks, so the loop has no branch)
+        q_written = tl.where((pb == 0) & (nb == 0), Q, 0)
         # the state is (n, p) here; the initial and final states are (p, n)
         pn = (b * H + h) * P * N + offs_p[None, :] * N + offs_n[:, None]
         if HAS_INIT:
             E = tl.load(init_ptr + pn, mask=ok_np, other=0.0).to(tl.float32)
         else:
             E = tl.zeros((BN, BP), dtype=tl.float32)
-        for c in range(0, nchunks):
-            pos_q = c * Q + offs_q
-            dt_q = _dt_block(dt_ptr, bias_ptr, b, h, pos_q, (offs_q < Q) & (pos_q < L), s_dt_b, s_dt_l, s_dt_h,
-                             dt_lo, dt_hi, HAS_BIAS, SOFTPLUS, CLAMP)
-            cs_last = tl.sum(dt_q * A, axis=0)
-            base = ((b * H + h) * nchunks + c) * Q
-            if (pb == 0) & (nb == 0):
-                tl.store(dtp_ptr + base + offs_q, dt_q, mask=offs_q < Q)
-                tl.store(cs_ptr + base + offs_q, tl.cumsum(dt_q * A, axis=0), mask=offs_q < Q)
+        carry = A * 0.0
+        # one flat loop over blocks of positions, so loads run ahead across chunk boundaries:
+        # E <- exp(sum dA) E + sum_l exp(sum of dA after l) dt_l B_l^T x_l, block by block
+        for it in range(0, nchunks * SPC):
+            c = it // SPC
+            j = it % SPC
             tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
-                     E.to(enter_ptr.dtype.element_ty), mask=ok_np)
-            # the chunk's own state S^T = sum over blocks of positions of (w B)^T x
-            S = tl.zeros((BN, BP), dtype=tl.float32)
-            carry = cs_last * 0.0
-            for l0 in range(0, Q, BL):
-                offs_l = l0 + tl.arange(0, BL)
-                pos = c * Q + offs_l
-                ok = (offs_l < Q) & (pos < L)
-                dt = _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
-                               HAS_BIAS, SOFTPLUS, CLAMP)
-                cs = carry + tl.cumsum(dt * A, axis=0)
-                carry += tl.sum(dt * A, axis=0)
-                w = tl.where(ok, tl.exp(cs_last - cs) * dt, 0.0)
-                Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                             mask=ok[:, None] & ok_n[None, :], other=0.0)
-                xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                             mask=ok[:, None] & ok_p[None, :], other=0.0)
-                Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
-                S = tl.dot(tl.trans(Bw), xl.to(dot_t), S, input_precision=PREC)
-            E = tl.exp(cs_last) * E + S
+                     E.to(enter_ptr.dtype.element_ty),
+                     mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
+            offs_l = j * BL + tl.arange(0, BL)
+            pos = c * Q + offs_l
+            ok = (offs_l < Q) & (pos < L)
+            dt = _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
+                           HAS_BIAS, SOFTPLUS, CLAMP)
+            dA = dt * A
+            cs_loc = tl.cumsum(dA, axis=0)
+            total = tl.sum(dA, axis=0)
+            carry = tl.where(j == 0, 0.0, carry)
+            base = ((b * H + h) * nchunks + c) * Q
+            tl.store(dtp_ptr + base + offs_l, dt, mask=offs_l < q_written)
+            tl.store(cs_ptr + base + offs_l, carry + cs_loc, mask=offs_l < q_written)
+            carry += total
+            w = tl.exp(total - cs_loc) * dt
+            Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
+                         mask=ok[:, None] & ok_n[None, :], other=0.0)
+            xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
+                         mask=ok[:, None] & ok_p[None, :], other=0.0)
+            Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
+            E = tl.dot(tl.trans(Bw), xl.to(dot_t), E * tl.exp(total), input_precision=PREC)
         tl.store(final_ptr + pn, E, mask=ok_np)
     else:
         # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal
@@ -152,7 +152,7 @@ def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_pt
             Bk = tl.load(B_ptr + b * s_B_b + pos_k[:, None] * s_B_l + g * s_B_g + offs_nc[None, :] * s_B_n,
                          mask=ok_k[:, None] & ok_nc[None, :], other=0.0).to(dot_t)
             cb = tl.dot(Cm, tl.trans(Bk), input_precision=PREC)
-            tl.store(cb_ptr + (row + offs_m[:, None]) * Q + offs_k[None, :], cb,
+            tl.store(cb_ptr + (row + offs_m[:, None]) * Q + offs_k[None, :], cb.to(cb_ptr.dtype.element_ty),
                      mask=(offs_m[:, None] < Q) & (offs_k[None, :] < Q))
 
 
@@ -188,24 +188,28 @@ def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
                  mask=ok_m[:, None] & ok_n[None, :], other=0.0)
     E = tl.load(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
                 mask=ok_n[:, None] & ok_p[None, :], other=0.0)
-    acc = tl.dot(Cm.to(dot_t), E.to(dot_t), input_precision=PREC) * tl.exp(cs_m)[:, None]
-    # within the chunk: whole tiles below the diagonal, then the diagonal tile (causal mask)
+    # rows are scaled by exp(cs_m - cs_m0) once at the end (cs_m0: the block's first row), so the
+    # tiles below the diagonal need only 1-D exponentials: exp(cs_m - cs_k) = exp(cs_m - cs_m0) exp(cs_m0 - cs_k),
+    # both factors <= 1 when A < 0
+    cs_m0 = tl.load(cs_ptr + base + mb * BM)
+    acc = tl.dot(Cm.to(dot_t), E.to(dot_t), input_precision=PREC) * tl.exp(cs_m0)
     cb_row = (((b * nchunks + c) * G + g) * Q + offs_m[:, None]) * Q
     x_row = x_ptr + b * s_x_b + h * s_x_h + offs_p[None, :] * s_x_p
     for k0 in range(0, mb * BM, BM):
         offs_k = k0 + tl.arange(0, BM)
         cb = tl.load(cb_ptr + cb_row + offs_k[None, :], mask=(offs_m < Q)[:, None], other=0.0)
-        cs_k = tl.load(cs_ptr + base + offs_k)
-        dt_k = tl.load(dt_ptr + base + offs_k)
-        w = cb * tl.exp(cs_m[:, None] - cs_k[None, :]) * dt_k[None, :]
+        v = tl.exp(cs_m0 - tl.load(cs_ptr + base + offs_k)) * tl.load(dt_ptr + base + offs_k)
         pos_k = c * Q + offs_k
         xk = tl.load(x_row + pos_k[:, None] * s_x_l, mask=(pos_k < L)[:, None] & ok_p[None, :], other=0.0)
-        acc = tl.dot(w.to(dot_t), xk.to(dot_t), acc, input_precision=PREC)
+        acc = tl.dot((cb.to(tl.float32) * v[None, :]).to(dot_t), xk.to(dot_t), acc, input_precision=PREC)
+    acc = acc * tl.exp(cs_m - cs_m0)[:, None]
     ok_k = offs_m < Q
     cb = tl.load(cb_ptr + cb_row + offs_m[None, :], mask=ok_k[:, None] & ok_k[None, :], other=0.0)
     dt_k = tl.load(dt_ptr + base + offs_m, mask=ok_k, other=0.0)
     causal = offs_m[None, :] <= offs_m[:, None]
-    w = cb * tl.exp(tl.where(causal, cs_m[:, None] - cs_m[None, :], -float("inf"))) * dt_k[None, :]
+    # (C B^T above the diagonal may be unwritten when its tiles are smaller than these: select, not multiply)
+    w = tl.where(causal, cb.to(tl.float32) * tl.exp(cs_m[:, None] - cs_m[None, :]) * dt_k[None, :],
+                 0.0)
     xm = tl.load(x_row + pos_m[:, None] * s_x_l, mask=ok_m[:, None] & ok_p[None, :], other=0.0)
     acc = tl.dot(w.to(dot_t), xm.to(dot_t), acc, input_precision=PREC)
     if HAS_D:
@@ -221,12 +225,16 @@ class LaunchConfig:
     ``state_bl``: positions per step, ``state_bp`` / ``state_bn``: the block of the
     (p x n) state one ``_chunk_states`` program carries; ``cb_rows``: rows per
     ``C B^T`` tile; ``scan_bm``: rows (and positions per step) of ``_chunk_scan``,
-    ``scan_bp`` its head-dim block; warps and pipeline stages per kernel.
+    ``scan_bp`` its head-dim block; warps and pipeline stages per kernel. With at least
+    ``large_programs`` state programs at ``state_bn_large`` (large batches), that block is used:
+    it reads x once per program instead of once per block of n.
     """
 
     state_bl: int = 64
     state_bp: int = 64
     state_bn: int = 64
+    state_bn_large: int = 128
+    large_programs: int = 512
     cb_rows: int = 64
     state_warps: int = 4
     state_stages: int = 2
@@ -254,6 +262,7 @@ def _pow2(n: int, lo: int = 16) -> int:
 def _clipped(cfg: LaunchConfig, Q: int, P: int, N: int) -> LaunchConfig:
     q, p, n = _pow2(Q), _pow2(P), _pow2(N)
     return replace(cfg, state_bl=min(cfg.state_bl, q), state_bp=min(cfg.state_bp, p), state_bn=min(cfg.state_bn, n),
+                   state_bn_large=min(cfg.state_bn_large, n),
                    cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
 
 
@@ -289,16 +298,21 @@ def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=Fa
 
     dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
     cs = torch.empty_like(dtp)
-    enter = torch.empty(b, nchunks, H, N, P, device=dev, dtype=torch.bfloat16 if x.dtype == torch.bfloat16 else f32)
+    half = torch.bfloat16 if x.dtype == torch.bfloat16 else f32  # dtype of the entering states and C B^T
+    enter = torch.empty(b, nchunks, H, N, P, device=dev, dtype=half)
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
-    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=f32)
-    n_pb, n_nb, nmb = triton.cdiv(P, cfg.state_bp), triton.cdiv(N, cfg.state_bn), triton.cdiv(Q, cfg.cb_rows)
+    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
+    n_pb, nmb = triton.cdiv(P, cfg.state_bp), triton.cdiv(Q, cfg.cb_rows)
+    bn = cfg.state_bn
+    if b * H * n_pb * triton.cdiv(N, cfg.state_bn_large) >= cfg.large_programs:
+        bn = cfg.state_bn_large
+    n_nb = triton.cdiv(N, bn)
     n_state = b * H * n_pb * n_nb
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
     io = ((x.numel() + B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
           + enter.numel() * enter.element_size() + final.numel() * 4 * (2 if has_init else 1)
-          + b * nchunks * G * tiles * 4)
+          + b * nchunks * G * tiles * cb.element_size())
     flops = 2 * b * L * H * P * N + 2 * b * nchunks * G * tiles * N
     with kernel_metadata("ssd_chunk_states", io, flops, (x, B, C)):
         wrap(_chunk_states)[(n_state + b * nchunks * G * nmb,)](
@@ -307,7 +321,7 @@ def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=Fa
             L, H, G, P, N, nchunks, H // G, n_pb, n_nb, n_state,
             *x.stride(), *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BL=cfg.state_bl, BP=cfg.state_bp, BN=cfg.state_bn, BM=cfg.cb_rows, BNC=_pow2(N),
+            Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn, BM=cfg.cb_rows, BNC=_pow2(N),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=cfg.state_warps, num_stages=cfg.state_stages)
 
@@ -316,7 +330,7 @@ def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=Fa
     n_mb = triton.cdiv(Q, cfg.scan_bm)
     causal = b * nchunks * H * sum(min((i + 1) * cfg.scan_bm, Q) for i in range(n_mb)) * cfg.scan_bm
     io = (2 * x.numel() * e + C.numel() * e + enter.numel() * enter.element_size() + 2 * dtp.numel() * 4
-          + b * nchunks * G * tiles * 4)
+          + b * nchunks * G * tiles * cb.element_size())
     flops = 2 * b * L * H * N * P + 2 * causal * P
     with kernel_metadata("ssd_chunk_scan", io, flops, (x, C)):
         wrap(_chunk_scan)[(H * n_pb * n_mb * b * nchunks,)](
