@@ -33,16 +33,12 @@ BASE = kernels.LaunchConfig()
 CANDIDATES = {
     "base": BASE,
     "no_large_bn": dataclasses.replace(BASE, large_programs=1 << 30),
-    "scan_bm32": dataclasses.replace(BASE, scan_bm=32),
-    "scan_bm128_w8": dataclasses.replace(BASE, scan_bm=128, scan_warps=8),
-    "scan_s1": dataclasses.replace(BASE, scan_stages=1),
-    "scan_s3": dataclasses.replace(BASE, scan_stages=3),
+    "scan_s2": dataclasses.replace(BASE, scan_stages=2),
     "state_bn32": dataclasses.replace(BASE, state_bn=32),
     "state_bl32": dataclasses.replace(BASE, state_bl=32),
+    "state_s1": dataclasses.replace(BASE, state_stages=1),
     "state_s3": dataclasses.replace(BASE, state_stages=3),
-    "state_s4": dataclasses.replace(BASE, state_stages=4),
     "state_w8": dataclasses.replace(BASE, state_warps=8),
-    "cb32": dataclasses.replace(BASE, cb_rows=32),
 }
 
 

@@ -1,7 +1,7 @@
 """``triton``: the chunked SSD as fused Triton kernels (:mod:`bambaprof.ssm.kernels.ssd`).
 
-Three kernels for the forward (chunk states with the dt preparation and ``C B^T``,
-state passing, chunk scan with the D skip) and one for the decode step. They
+Three kernels for the forward (dt preparation and ``C B^T``; chunk states carried
+across chunks; chunk scan with the D skip) and one for the decode step. They
 accumulate in float32; 16-bit inputs go to the tensor cores in their dtype. float64
 inputs are computed in float32 and their outputs cast back, so the variant is
 exact to float32 precision (``check`` judges it at float32's tolerance). Runs on

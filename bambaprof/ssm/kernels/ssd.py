@@ -1,31 +1,34 @@
 """The chunked SSD forward and the one-token decode step as Triton kernels (the ``triton`` variant).
 
-The forward is two launches. Every kernel accumulates in fp32 and gives the
+The forward is three launches. Every kernel accumulates in fp32 and gives the
 tensor cores operands in the input dtype (bf16 / fp16; fp32 inputs use exact
 fp32 products, ``input_precision="ieee"``):
 
-1. ``_chunk_states`` (1-D grid, two kinds of program).
-   *State programs*, one per (batch, head, block of p, block of n), walk the
-   chunks in order. For each chunk they compute ``dt' = clamp(softplus?(dt +
-   bias))`` and its cumulative sum ``cs`` of ``dt' A`` (positions past the
-   sequence count 0; the first block of each head writes both), write the
-   state entering the chunk ``E_c`` (bf16 for bf16 inputs, else fp32), and
-   carry it on: ``E_(c+1) = exp(cs_last) E_c + sum_l (exp(cs_last - cs_l)
-   dt_l B_l)^T x_l``. The final state is written in fp32. Chunk states are
-   never stored, and the pass over chunks needs no launch of its own.
-   *C B^T programs*, one per (batch, chunk, group, block of rows), write the
-   tiles of ``C B^T`` on or below the diagonal, shared by the group's heads.
-2. ``_chunk_scan`` (1-D grid, heads varying fastest so one chunk's ``C B^T``
-   stays in L2 while its heads read it): per (batch, chunk, block of rows, block
-   of p, head) ``y_l = exp(cs_l) C_l E_c + sum_(s<=l) (C_l . B_s) exp(cs_l -
-   cs_s) dt_s x_s + D x_l``, the tiles below the diagonal without a mask, the
-   diagonal tile with it (its x tile also serves the D skip).
+1. ``_chunk_prep`` (1-D grid, two kinds of program, all independent): per
+   (batch, chunk, block of heads) ``dt' = clamp(softplus?(dt + bias))`` and its
+   in-chunk cumulative sum ``cs`` of ``dt' A`` (positions past the sequence
+   count 0); per (batch, chunk, group, block of rows) the tiles of ``C B^T`` on
+   or below the diagonal, shared by the group's heads.
+2. ``_chunk_states``: one program per (batch, head, block of p, block of n)
+   walks the sequence in blocks of positions, carrying the state:
+   ``E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l``,
+   and writes the state entering each chunk (bf16 for bf16 inputs, else fp32)
+   and the final state (fp32). Chunk states are never stored and the pass
+   over chunks needs no launch of its own; the loop body only loads and
+   multiplies (no reductions), so the pipeliner runs its loads ahead.
+3. ``_chunk_scan`` (heads varying fastest, so one chunk's ``C B^T`` stays in L2
+   while its heads read it): per (batch, chunk, block of rows, block of p,
+   head) ``y_l = exp(cs_l) C_l E_c + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s)
+   dt_s x_s + D x_l``. Tiles below the diagonal need only 1-D exponentials
+   (the decay factorises through the block's first row); the diagonal tile is
+   masked, and its x tile also serves the D skip.
 
 Intermediate layouts: ``dt'`` and ``cs`` are ``(b, h, chunks, Q)`` fp32,
 entering states ``(b, chunks, h, n, p)``, ``C B^T`` ``(b, chunks, g, Q, Q)``
-fp32. Head ``h`` reads group ``h // (heads / groups)``. Shapes follow
-:mod:`bambaprof.ssm.contract`. Each launch records the bytes it must move and
-its FLOPs into profiler traces (:mod:`bambaprof.ssm.kernels.metadata`).
+(bf16 for bf16 inputs, else fp32). Head ``h`` reads group ``h // (heads /
+groups)``. Shapes follow :mod:`bambaprof.ssm.contract`. Each launch records the
+bytes it must move and its FLOPs into profiler traces
+(:mod:`bambaprof.ssm.kernels.metadata`).
 
 Block sizes come from :func:`launch_config`; ``benchmarks/tune_triton_ssd.py``
 measures the alternatives on a GPU.
@@ -65,72 +68,43 @@ def _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt
 
 
 @triton.jit
-def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_ptr, cs_ptr, enter_ptr, final_ptr,
-                  cb_ptr, L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks, n_state_progs,
-                  s_x_b, s_x_l, s_x_h, s_x_p, s_dt_b, s_dt_l, s_dt_h,
-                  s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
-                  Q: tl.constexpr, SPC: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                  BM: tl.constexpr, BNC: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                  CLAMP: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr,
+                L, H, G, N, nchunks, n_hblocks, n_dt_progs,
+                s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
+                Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
+                HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
+                DOT_F32: tl.constexpr):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
-    if pid < n_state_progs:
-        # one head's (p block x n block) of the state, carried over every chunk in turn
-        h = pid % H
-        r = pid // H
-        pb = r % n_pblocks
-        r = r // n_pblocks
-        nb = r % n_nblocks
-        b = r // n_nblocks
-        g = h // heads_per_group
-        offs_p = pb * BP + tl.arange(0, BP)
-        offs_n = nb * BN + tl.arange(0, BN)
-        ok_p = offs_p < P
-        ok_n = offs_n < N
-        ok_np = ok_n[:, None] & ok_p[None, :]
-        A = tl.load(A_ptr + h).to(tl.float32)
-        # this head's first block writes dt' and cs for the chunk scan (masks, so the loop has no branch)
-        q_written = tl.where((pb == 0) & (nb == 0), Q, 0)
-        # the state is (n, p) here; the initial and final states are (p, n)
-        pn = (b * H + h) * P * N + offs_p[None, :] * N + offs_n[:, None]
-        if HAS_INIT:
-            E = tl.load(init_ptr + pn, mask=ok_np, other=0.0).to(tl.float32)
-        else:
-            E = tl.zeros((BN, BP), dtype=tl.float32)
-        carry = A * 0.0
-        # one flat loop over blocks of positions, so loads run ahead across chunk boundaries:
-        # E <- exp(sum dA) E + sum_l exp(sum of dA after l) dt_l B_l^T x_l, block by block
-        for it in range(0, nchunks * SPC):
-            c = it // SPC
-            j = it % SPC
-            tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
-                     E.to(enter_ptr.dtype.element_ty),
-                     mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
-            offs_l = j * BL + tl.arange(0, BL)
-            pos = c * Q + offs_l
-            ok = (offs_l < Q) & (pos < L)
-            dt = _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
-                           HAS_BIAS, SOFTPLUS, CLAMP)
-            dA = dt * A
-            cs_loc = tl.cumsum(dA, axis=0)
-            total = tl.sum(dA, axis=0)
-            carry = tl.where(j == 0, 0.0, carry)
-            base = ((b * H + h) * nchunks + c) * Q
-            tl.store(dtp_ptr + base + offs_l, dt, mask=offs_l < q_written)
-            tl.store(cs_ptr + base + offs_l, carry + cs_loc, mask=offs_l < q_written)
-            carry += total
-            w = tl.exp(total - cs_loc) * dt
-            Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                         mask=ok[:, None] & ok_n[None, :], other=0.0)
-            xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                         mask=ok[:, None] & ok_p[None, :], other=0.0)
-            Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
-            E = tl.dot(tl.trans(Bw), xl.to(dot_t), E * tl.exp(total), input_precision=PREC)
-        tl.store(final_ptr + pn, E, mask=ok_np)
+    if pid < n_dt_progs:
+        # dt' and its in-chunk cumulative sum cs of dt' A for a block of heads of one chunk
+        hb = pid % n_hblocks
+        bc = pid // n_hblocks
+        b = bc // nchunks
+        c = bc % nchunks
+        offs_q = tl.arange(0, BQ)
+        offs_h = hb * BH + tl.arange(0, BH)
+        pos = c * Q + offs_q
+        ok = (offs_q[:, None] < Q) & (pos[:, None] < L) & (offs_h[None, :] < H)
+        dt = tl.load(dt_ptr + b * s_dt_b + pos[:, None] * s_dt_l + offs_h[None, :] * s_dt_h, mask=ok, other=0.0)
+        dt = dt.to(tl.float32)
+        if HAS_BIAS:
+            dt += tl.load(bias_ptr + offs_h, mask=offs_h < H, other=0.0).to(tl.float32)[None, :]
+        if SOFTPLUS:
+            dt = _softplus(dt)
+        if CLAMP:
+            dt = tl.minimum(tl.maximum(dt, dt_lo), dt_hi)
+        dt = tl.where(ok, dt, 0.0)
+        A = tl.load(A_ptr + offs_h, mask=offs_h < H, other=0.0).to(tl.float32)
+        cs = tl.cumsum(dt * A[None, :], axis=0)
+        out = ((b * H + offs_h[None, :]) * nchunks + c) * Q + offs_q[:, None]
+        keep = (offs_q[:, None] < Q) & (offs_h[None, :] < H)
+        tl.store(dtp_ptr + out, dt, mask=keep)
+        tl.store(cs_ptr + out, cs, mask=keep)
     else:
         # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal
         nmb = (Q + BM - 1) // BM
-        r = pid - n_state_progs
+        r = pid - n_dt_progs
         mb = r % nmb
         r = r // nmb
         g = r % G
@@ -154,6 +128,58 @@ def _chunk_states(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, init_ptr, dtp_pt
             cb = tl.dot(Cm, tl.trans(Bk), input_precision=PREC)
             tl.store(cb_ptr + (row + offs_m[:, None]) * Q + offs_k[None, :], cb.to(cb_ptr.dtype.element_ty),
                      mask=(offs_m[:, None] < Q) & (offs_k[None, :] < Q))
+
+
+@triton.jit
+def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
+                  L, H, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks,
+                  s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
+                  Q: tl.constexpr, SPC: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                  HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+    # one head's (p block x n block) of the state, carried over the blocks of positions in order
+    pid = tl.program_id(0)
+    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
+    h = pid % H
+    r = pid // H
+    pb = r % n_pblocks
+    r = r // n_pblocks
+    nb = r % n_nblocks
+    b = r // n_nblocks
+    g = h // heads_per_group
+    offs_p = pb * BP + tl.arange(0, BP)
+    offs_n = nb * BN + tl.arange(0, BN)
+    ok_p = offs_p < P
+    ok_n = offs_n < N
+    ok_np = ok_n[:, None] & ok_p[None, :]
+    # the state is (n, p) here; the initial and final states are (p, n)
+    pn = (b * H + h) * P * N + offs_p[None, :] * N + offs_n[:, None]
+    if HAS_INIT:
+        E = tl.load(init_ptr + pn, mask=ok_np, other=0.0).to(tl.float32)
+    else:
+        E = tl.zeros((BN, BP), dtype=tl.float32)
+    # a flat loop with no reductions, so the pipeliner runs loads ahead across chunk boundaries:
+    # E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l, block by block
+    for it in range(0, nchunks * SPC):
+        c = it // SPC
+        j = it % SPC
+        tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
+                 E.to(enter_ptr.dtype.element_ty), mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
+        offs_l = j * BL + tl.arange(0, BL)
+        pos = c * Q + offs_l
+        ok = (offs_l < Q) & (pos < L)
+        base = ((b * H + h) * nchunks + c) * Q
+        cs = tl.load(cs_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
+        dt = tl.load(dtp_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
+        cs_end = tl.load(cs_ptr + base + tl.minimum(j * BL + BL, Q) - 1)
+        cs_start = tl.load(cs_ptr + base + j * BL - 1, mask=j > 0, other=0.0)
+        w = tl.exp(cs_end - cs) * dt
+        Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
+                     mask=ok[:, None] & ok_n[None, :], other=0.0)
+        xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
+                     mask=ok[:, None] & ok_p[None, :], other=0.0)
+        Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
+        E = tl.dot(tl.trans(Bw), xl.to(dot_t), E * tl.exp(cs_end - cs_start), input_precision=PREC)
+    tl.store(final_ptr + pn, E, mask=ok_np)
 
 
 @triton.jit
@@ -220,7 +246,7 @@ def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """Block sizes and launch options of the two forward kernels.
+    """Block sizes and launch options of the forward kernels.
 
     ``state_bl``: positions per step, ``state_bp`` / ``state_bn``: the block of the
     (p x n) state one ``_chunk_states`` program carries; ``cb_rows``: rows per
@@ -241,7 +267,7 @@ class LaunchConfig:
     scan_bm: int = 64
     scan_bp: int = 64
     scan_warps: int = 4
-    scan_stages: int = 2
+    scan_stages: int = 1
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -278,7 +304,7 @@ def _direct(kernel):
 def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=False,
                 dt_limit=(0.0, math.inf), initial_state=None, return_final_state=False, wrap=_direct
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """The chunked SSD with the two kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
+    """The chunked SSD with the three kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
 
     Inputs are used in their dtype (bf16, fp16 or fp32; A, D, dt_bias any float);
     ``y`` has x's dtype, the final state is fp32. ``wrap`` is applied to each
@@ -307,22 +333,28 @@ def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=Fa
     if b * H * n_pb * triton.cdiv(N, cfg.state_bn_large) >= cfg.large_programs:
         bn = cfg.state_bn_large
     n_nb = triton.cdiv(N, bn)
-    n_state = b * H * n_pb * n_nb
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
-    io = ((x.numel() + B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
-          + enter.numel() * enter.element_size() + final.numel() * 4 * (2 if has_init else 1)
+    BH = 16
+    n_hb = triton.cdiv(H, BH)
+    n_dt = b * nchunks * n_hb
+    io = ((B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size())
-    flops = 2 * b * L * H * P * N + 2 * b * nchunks * G * tiles * N
-    with kernel_metadata("ssd_chunk_states", io, flops, (x, B, C)):
-        wrap(_chunk_states)[(n_state + b * nchunks * G * nmb,)](
-            x, dt, dt_bias if dt_bias is not None else A, A, B, C,
-            initial_state.to(f32).contiguous() if has_init else A, dtp, cs, enter, final, cb,
-            L, H, G, P, N, nchunks, H // G, n_pb, n_nb, n_state,
-            *x.stride(), *dt.stride(), *B.stride(), *C.stride(),
+    with kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
+        wrap(_chunk_prep)[(n_dt + b * nchunks * G * nmb,)](
+            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb,
+            L, H, G, N, nchunks, n_hb, n_dt, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn, BM=cfg.cb_rows, BNC=_pow2(N),
+            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
+            PREC=prec, DOT_F32=dot_f32, num_warps=4)
+    io = ((x.numel() + B.numel()) * e + 2 * dtp.numel() * 4 + enter.numel() * enter.element_size()
+          + final.numel() * 4 * (2 if has_init else 1))
+    with kernel_metadata("ssd_chunk_states", io, 2 * b * L * H * P * N, (x, B)):
+        wrap(_chunk_states)[(b * H * n_pb * n_nb,)](
+            x, B, dtp, cs, initial_state.to(f32).contiguous() if has_init else A, enter, final,
+            L, H, P, N, nchunks, H // G, n_pb, n_nb, *x.stride(), *B.stride(),
+            Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn,
             HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=cfg.state_warps, num_stages=cfg.state_stages)
 
     y = torch.empty_like(x)
