@@ -32,7 +32,7 @@ for dtype in (torch.bfloat16, torch.float32):
     ydr, sdr = step(ref, sr)
     print(f"{dtype} 1x510: y {rel(y, yr):.2e} state {rel(s, sr):.2e}; decode from the exact state: y {rel(yd, ydr):.2e} state {rel(sd, sdr):.2e}", flush=True)
 PY
-timeout ${TUNE_S:-240} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${TUNE_ARGS:-} > "$OUT/tune.json" 2> "$OUT/tune.err"
+[ -z "${NO_TUNE:-}" ] && timeout ${TUNE_S:-240} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${TUNE_ARGS:-} > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$?"; tail -3 "$OUT/tune.err"
 python3 - "$OUT/tune.json" <<'PY'
 import json, sys
@@ -46,7 +46,7 @@ for name, shapes in doc["kernel_us"].items():
     for shape, kern in shapes.items():
         print(name, shape, {k: round(v, 1) for k, v in kern.items()})
 PY
-timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
+timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py -k "${TEST_K:-.}" 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
 if [ -n "${BENCH:-}" ]; then
   timeout ${BENCH_S:-200} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --format json -o "$OUT/bench-ssd.json" 2>/dev/null
   echo "bench rc=$?"

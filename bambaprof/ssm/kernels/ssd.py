@@ -258,12 +258,12 @@ class LaunchConfig:
 
     state_bl: int = 64
     state_bp: int = 64
-    state_bn: int = 64
+    state_bn: int = 32
     state_bn_large: int = 128
     large_programs: int = 512
     cb_rows: int = 64
     state_warps: int = 4
-    state_stages: int = 2
+    state_stages: int = 3
     scan_bm: int = 64
     scan_bp: int = 64
     scan_warps: int = 4
