@@ -46,7 +46,7 @@ for name, shapes in doc["kernel_us"].items():
     for shape, kern in shapes.items():
         print(name, shape, {k: round(v, 1) for k, v in kern.items()})
 PY
-timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py -k "${TEST_K:-.}" 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
+timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py ${TEST_K:+-k "$TEST_K"} 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
 if [ -n "${BENCH:-}" ]; then
   timeout ${BENCH_S:-200} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --format json -o "$OUT/bench-ssd.json" 2>/dev/null
   echo "bench rc=$?"
