@@ -79,3 +79,54 @@ def test_cpu_without_interpreter_is_a_clear_error(monkeypatch):
     inp = ssd_inputs(L=4, dtype=torch.float32, device="cpu")
     with pytest.raises(BambaprofError, match="variant 'triton' runs Triton kernels"):
         run(TRITON, inp, 8)
+
+
+ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
+
+
+def _forward(x, dt, A, B, C, D, bias, init):
+    return TRITON(x, dt, A, B, C, 16, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
+                  return_final_state=True)
+
+
+def _step(state, x, dt, A, B, C, D, bias):
+    return TRITON.decode(state, x, dt, A, B, C, D=D, dt_bias=bias, dt_softplus=True)
+
+
+def test_torch_compile_traces_the_custom_ops_without_a_graph_break():
+    """Dynamo sees one custom-op node per call (aot_eager: the kernels still run in the interpreter here)."""
+    torch._dynamo.reset()
+    inp = ssd_inputs(L=40, dtype=torch.float32, initial_state=True)
+    args = [inp[k] for k in ARGS]
+    assert torch._dynamo.explain(_forward)(*args).graph_break_count == 0
+    y0, s0 = _forward(*args)
+    y1, s1 = torch.compile(_forward, fullgraph=True, backend="aot_eager")(*args)
+    assert rel_err(y1, y0) < 1e-6 and rel_err(s1, s0) < 1e-6
+    step = (s0, inp["x"][:, 0], inp["dt"][:, 0], inp["A"], inp["B"][:, 0], inp["C"][:, 0], inp["D"], inp["dt_bias"])
+    a0, n0 = _step(*step)
+    a1, n1 = torch.compile(_step, fullgraph=True, backend="aot_eager")(*step)
+    assert rel_err(a1, a0) < 1e-6 and rel_err(n1, n0) < 1e-6
+
+
+def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path):
+    from torch.profiler import profile
+
+    from bambaprof.analyze.trace import load_trace
+
+    b, L, h, p, g, n, chunk = 2, 40, 4, 16, 2, 16, 16
+    inp = ssd_inputs(b=b, L=L, h=h, p=p, g=g, n=n, dtype=torch.float32)
+    with profile(record_shapes=True) as prof:
+        run(TRITON, inp, chunk, dt_softplus=True)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(str(path))
+    tr = load_trace(path)
+    found = {}
+    for i, name in enumerate(tr.ops.name):
+        if name.startswith("bambaprof::ssd_"):
+            found[name] = (tr.ops.kernel_num_gb[i] * 1e9, tr.ops.kernel_flop[i])
+    assert set(found) == {"bambaprof::ssd_chunk_prep", "bambaprof::ssd_chunk_states", "bambaprof::ssd_chunk_scan"}
+    x_bytes = b * L * h * p * 4
+    nbytes, flops = found["bambaprof::ssd_chunk_states"]
+    assert nbytes > x_bytes and flops == 2 * b * L * h * p * n  # reads x at least once; x^T B per head
+    nbytes, flops = found["bambaprof::ssd_chunk_scan"]
+    assert nbytes > 2 * x_bytes and flops > 2 * b * L * h * n * p  # reads x and writes y; C E plus the chunk
