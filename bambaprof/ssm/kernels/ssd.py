@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import triton
@@ -51,20 +51,6 @@ from .metadata import kernel_metadata
 @triton.jit
 def _softplus(x):
     return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
-
-
-@triton.jit
-def _dt_block(dt_ptr, bias_ptr, b, h, pos, ok, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
-              HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr):
-    """dt' at positions ``pos`` of head ``h`` (0 where not ``ok``), fp32."""
-    dt = tl.load(dt_ptr + b * s_dt_b + pos * s_dt_l + h * s_dt_h, mask=ok, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        dt += tl.load(bias_ptr + h).to(tl.float32)
-    if SOFTPLUS:
-        dt = _softplus(dt)
-    if CLAMP:
-        dt = tl.minimum(tl.maximum(dt, dt_lo), dt_hi)
-    return tl.where(ok, dt, 0.0)
 
 
 @triton.jit
@@ -297,13 +283,18 @@ def launch_config(dtype: torch.dtype, Q: int, P: int, N: int) -> LaunchConfig:
     return _clipped(config_override or _CONFIGS[4 if dtype == torch.float32 else 2], Q, P, N)
 
 
-def _direct(kernel):
+Tensor = torch.Tensor
+
+
+def _direct(kernel: Callable) -> Callable:
     return kernel
 
 
-def ssd_forward(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=False,
-                dt_limit=(0.0, math.inf), initial_state=None, return_final_state=False, wrap=_direct
-                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int,
+                D: Optional[Tensor] = None, dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
+                dt_limit: Tuple[float, float] = (0.0, math.inf), initial_state: Optional[Tensor] = None,
+                return_final_state: bool = False, wrap: Callable[[Callable], Callable] = _direct
+                ) -> Tuple[Tensor, Optional[Tensor]]:
     """The chunked SSD with the three kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
 
     Inputs are used in their dtype (bf16, fp16 or fp32; A, D, dt_bias any float);
@@ -406,8 +397,11 @@ def _decode(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_pt
     tl.store(y_ptr + (b * H + h) * P + offs_p, y.to(y_ptr.dtype.element_ty), mask=ok_p)
 
 
-def ssd_decode(state, x, dt, A, B, C, D=None, dt_bias=None, dt_softplus=False, dt_limit=(0.0, math.inf),
-               chunk_size=None, position=None, wrap=_direct) -> Tuple[torch.Tensor, torch.Tensor]:
+def ssd_decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+               dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
+               dt_limit: Tuple[float, float] = (0.0, math.inf), chunk_size: Optional[int] = None,
+               position: Optional[int] = None, wrap: Callable[[Callable], Callable] = _direct
+               ) -> Tuple[Tensor, Tensor]:
     """One token through the fused decode kernel: ``(y (b, h, p), new state (b, h, p, n) fp32)``."""
     b, H, P = x.shape
     G, N = B.shape[1], B.shape[2]
