@@ -22,6 +22,7 @@ def _ref(inp, chunk, **kw):
         (1, 130, 2, 128, 2, 32, 128),  # head dim 128, chunk 128
         (2, 40, 6, 16, 6, 16, 16),    # one group per head
         (1, 9, 4, 16, 2, 64, 64),     # shorter than one chunk
+        (1, 300, 2, 64, 1, 256, 256),  # chunk 256 and state 256 (Bamba's chunk), two chunks
     ],
 )
 def test_shapes(b, L, h, p, g, n, chunk):
