@@ -93,6 +93,44 @@ def model_options(func: Callable) -> Callable:
     return func
 
 
+COMPILE_MODES = ["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+
+def matrix_options(func: Callable) -> Callable:
+    """The run matrix shared by ``profile`` and ``sweep``: variants, compile modes, workloads, shapes,
+    iterations and an optional checkpoint (repeatable options multiply out)."""
+    options = [
+        click.option("--variant", "variants", multiple=True, metavar="NAME",
+                     help="SSD variant (repeatable; a name or package.module:attr). Default: every variant that "
+                          "runs here."),
+        click.option("--compile", "compiles", multiple=True, type=click.Choice(COMPILE_MODES),
+                     help="torch.compile mode (repeatable) [default: none]."),
+        click.option("--compile-option", "compile_options", multiple=True, metavar="KEY=VALUE",
+                     help="Inductor option for compiled runs (repeatable), e.g. epilogue_fusion=True."),
+        click.option("--dynamic", is_flag=True, help="Compile for dynamic shapes (avoids a recompile per length)."),
+        click.option("--workload", "workloads", multiple=True, type=click.Choice(["mixer", "prefill", "generate"]),
+                     help="Workload (repeatable) [default: mixer, prefill, generate]."),
+        click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable) [default: 1]."),
+        click.option("--seq-len", "seq_lens", multiple=True, type=int,
+                     help="Prompt / sequence length (repeatable) [default: 64 for tiny, 512 for bamba-9b]."),
+        click.option("--new-tokens", "new_tokens", multiple=True, type=int,
+                     help="Tokens to generate (repeatable) [16]."),
+        click.option("--use-cache/--no-cache", default=True, show_default=True,
+                     help="Generate with the conv/SSM/KV cache, or recompute the prefix every token."),
+        click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False), default=None,
+                     help="JSON file of prompts (lengths or token ids), used instead of --seq-len."),
+        click.option("--warmup", type=int, default=2, show_default=True,
+                     help="Warm-up iterations (the first is timed)."),
+        click.option("--iters", type=int, default=10, show_default=True, help="Measured iterations."),
+        click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
+                     help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of "
+                          "the preset's seeded weights."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def config_from_options(preset_name: str, layers, no_attention: bool, chunk_size, dtype):
     """The :class:`~bambaprof.model.BambaConfig` that :func:`model_options` describe."""
     from ..model.config import preset

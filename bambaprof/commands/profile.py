@@ -11,8 +11,8 @@ import click
 from ..errors import UsageError
 from ..report.tables import Column, render_rows, shorten
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
-from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
-    resolve_device
+from ._common import config_from_options, device_option, emit, format_option, matrix_options, model_options, \
+    output_option, resolve_device
 
 def _ms(v) -> str:
     return f"{v:,.3f}" if isinstance(v, (int, float)) else ""
@@ -47,26 +47,7 @@ SUMMARY_COLUMNS = [
 
 @click.command("profile")
 @model_options
-@click.option("--variant", "variants", multiple=True, metavar="NAME",
-              help="SSD variant (repeatable; a name or package.module:attr). Default: every variant that runs here.")
-@click.option("--compile", "compiles", multiple=True,
-              type=click.Choice(["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]),
-              help="torch.compile mode (repeatable) [default: none].")
-@click.option("--compile-option", "compile_options", multiple=True, metavar="KEY=VALUE",
-              help="Inductor option for compiled runs (repeatable), e.g. epilogue_fusion=True.")
-@click.option("--dynamic", is_flag=True, help="Compile for dynamic shapes (avoids a recompile per length).")
-@click.option("--workload", "workloads", multiple=True, type=click.Choice(["mixer", "prefill", "generate"]),
-              help="Workload (repeatable) [default: mixer, prefill, generate].")
-@click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable) [default: 1].")
-@click.option("--seq-len", "seq_lens", multiple=True, type=int,
-              help="Prompt / sequence length (repeatable) [default: 64 for tiny, 512 for bamba-9b].")
-@click.option("--new-tokens", "new_tokens", multiple=True, type=int, help="Tokens to generate (repeatable) [16].")
-@click.option("--use-cache/--no-cache", default=True, show_default=True,
-              help="Generate with the conv/SSM/KV cache, or recompute the prefix every token.")
-@click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False), default=None,
-              help="JSON file of prompts (lengths or token ids), used instead of --seq-len.")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Warm-up iterations (the first is timed).")
-@click.option("--iters", type=int, default=10, show_default=True, help="Measured iterations.")
+@matrix_options
 @click.option("--profile-wait", type=int, default=0, show_default=True, help="Profiler schedule: wait steps.")
 @click.option("--profile-warmup", type=int, default=1, show_default=True, help="Profiler schedule: warm-up steps.")
 @click.option("--profile-active", type=int, default=2, show_default=True, help="Profiler schedule: recorded steps.")
@@ -74,9 +55,6 @@ SUMMARY_COLUMNS = [
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")
-@click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
-              help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of the "
-                   "preset's seeded weights.")
 @click.option("--host", type=click.Choice(["bambaprof", "hf", "fms"]), default="bambaprof", show_default=True,
               help="Model stack: bambaprof's own model, transformers' BambaForCausalLM, or the Foundation Model "
                    "Stack's Bamba, hosting the variant (hosts generate without cache).")

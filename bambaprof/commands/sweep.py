@@ -9,15 +9,23 @@ import click
 
 from ..errors import BambaprofError, UsageError
 from ..report.tables import Column, render_rows, shorten
-from ._common import emit, format_option, output_option, progress
+from ._common import emit, format_option, matrix_options, model_options, output_option, progress
 
 STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("device", "device"),
                   Column("attempts", "attempts"), Column("error", "error", lambda v: shorten(v, 70))]
 
 
+#: Flags that describe the matrix (instead of a SPEC file).
+MATRIX_FLAGS = ("preset_name", "layers", "no_attention", "chunk_size", "dtype", "variants", "compiles",
+                "compile_options", "dynamic", "workloads", "batches", "seq_lens", "new_tokens", "use_cache",
+                "prompts_file", "warmup", "iters", "checkpoint")
+
+
 @click.command("sweep")
-@click.argument("spec_or_status")
+@click.argument("spec_or_status", required=False)
 @click.argument("status_root", required=False)
+@model_options
+@matrix_options
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Sweep root [default: traces/sweeps/<spec name>].")
 @click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
@@ -39,19 +47,32 @@ STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("dev
               help="Write an HTML report of the finished runs into the root.")
 @format_option(("table", "json", "csv"))
 @output_option()
-def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optional[str], launcher: str,
+@click.pass_context
+def sweep_command(ctx: click.Context, spec_or_status: Optional[str], status_root: Optional[str], preset_name: str,
+                  layers, no_attention, chunk_size, dtype, variants, compiles, compile_options, dynamic, workloads,
+                  batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters, checkpoint,
+                  root: Optional[str], launcher: str,
                   partition: Optional[str], gpus_per_task: int, time_min: int, account: Optional[str],
                   sbatch_opts, wait: bool, devices: Optional[str], workers: Optional[int],
                   timeout_s: Optional[float], resume: bool, report: bool, fmt: str, output: Optional[str]) -> None:
-    """Run a sweep SPEC (TOML: [model], [matrix], [run]) over local workers, or show `status ROOT`.
+    """Run a sweep over local workers or Slurm, or show `status ROOT`.
 
-    Each configuration is one run directory under ROOT/runs, run in its own
+    The matrix is a SPEC file (TOML: [model], [matrix], [run]) or the same
+    flags as `profile` (--variant, --compile, --workload, --seq-len, ...;
+    with neither, profile's defaults). Each configuration is one run directory under ROOT/runs, run in its own
     process pinned to a device, so one crash, OOM or hang (--timeout) does not
     stop the others; ROOT/index.json tracks pending, running, done and failed
     configurations, and --resume runs only those not done.
     """
+    from click.core import ParameterSource
+
     from ..sweep.index import SweepIndex
 
+    flags = [p.opts[0] for p in ctx.command.params
+             if p.name in MATRIX_FLAGS and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if flags and spec_or_status:
+        what = "status" if spec_or_status == "status" else "a SPEC file"
+        raise UsageError(f"{', '.join(flags)}: matrix flags and {what} do not go together")
     if spec_or_status == "status":
         if not status_root:
             raise UsageError("usage: bambaprof sweep status ROOT")
@@ -66,13 +87,22 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
         raise UsageError("a sweep takes one SPEC file (or: bambaprof sweep status ROOT)")
     from ..ssm.capabilities import cuda_available, enable_triton_interpreter_if_no_gpu
     from ..sweep.local import run_local
-    from ..sweep.spec import configs_from_spec, load_spec
+    from ..collect.compile import parse_compile_options
+    from ..sweep.spec import configs_from_spec, load_spec, spec_from_flags, spec_name
 
     enable_triton_interpreter_if_no_gpu()
     if timeout_s is not None and timeout_s <= 0:
         raise UsageError("--timeout must be positive")
-    spec_path = Path(spec_or_status)
-    spec = load_spec(spec_path)
+    if spec_or_status:
+        spec = load_spec(Path(spec_or_status))
+        name = Path(spec_or_status).stem
+    else:
+        matrix = {"variant": variants, "compile": compiles, "workload": workloads, "batch": batches,
+                  "seq_len": seq_lens, "new_tokens": new_tokens}
+        spec = spec_from_flags(preset_name, layers, no_attention, chunk_size, dtype, checkpoint, matrix, prompts_file,
+                               parse_compile_options(compile_options),
+                               {"warmup": warmup, "iters": iters, "use_cache": use_cache, "dynamic": dynamic})
+        name = spec_name(spec)
     gpu = cuda_available()
     if launcher == "slurm":
         if devices or workers is not None:
@@ -100,7 +130,7 @@ def sweep_command(spec_or_status: str, status_root: Optional[str], root: Optiona
         slots = [f"cpu{i}" for i in range(workers or 1)]
     target_gpu = gpu or (launcher == "slurm" and gpus_per_task > 0)
     configs = configs_from_spec(spec, "cuda" if target_gpu else "cpu")
-    sweep_root = Path(root) if root else Path("traces") / "sweeps" / spec_path.stem
+    sweep_root = Path(root) if root else Path("traces") / "sweeps" / name
     index = SweepIndex.create(sweep_root, configs, spec)
     with progress("sweeping", len(index.entries)) as bar:
         def event(kind: str, run_id: str, detail: str) -> None:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..rundir import MANIFEST, read_manifest
@@ -37,6 +38,15 @@ def _tail(log) -> str:
     return (useful or lines or [""])[-1][:300]
 
 
+def _worker_env() -> Dict[str, str]:
+    """This environment, with the folder this bambaprof is imported from first on PYTHONPATH, so that
+    workers run the same code whatever the working directory (also from an uninstalled checkout)."""
+    env = dict(os.environ)
+    home = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([home] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
 def run_local(index: SweepIndex, slots: List[str], gpu: bool, timeout_s: Optional[float] = None,
               resume: bool = False, on_event: Optional[Callable[[str, str, str], None]] = None,
               poll_s: float = 0.2) -> SweepIndex:
@@ -54,7 +64,7 @@ def run_local(index: SweepIndex, slots: List[str], gpu: bool, timeout_s: Optiona
             while queue and free:
                 run_id = queue.pop(0)
                 slot = free.pop(0)
-                env = dict(os.environ)
+                env = _worker_env()
                 if gpu:
                     env["CUDA_VISIBLE_DEVICES"] = slot
                 log = tempfile.TemporaryFile()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..collect.config import RunConfig
 from ..errors import UsageError
@@ -85,3 +85,35 @@ def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
     common.update(run)
     return build_configs(device, model.get("preset", "tiny"), prompts_file=prompts, compile_options=compile_options,
                          checkpoint=model.get("checkpoint"), **kwargs, **common)
+
+
+def spec_from_flags(preset: str, layers: Optional[int], no_attention: bool, chunk_size: Optional[int],
+                    dtype: Optional[str], checkpoint: Optional[str], matrix: Dict[str, Sequence[Any]],
+                    prompts: Optional[str], compile_options: Dict[str, Any], run: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec that ``profile``-style flags describe (the same three tables as a TOML spec).
+
+    ``matrix`` maps spec keys (``variant``, ``compile``, ...) to the repeated flag's values; empty
+    ones are left out, so the profile defaults apply.
+    """
+    model: Dict[str, Any] = {"preset": preset}
+    for key, value in (("layers", layers), ("chunk_size", chunk_size), ("dtype", dtype), ("checkpoint", checkpoint)):
+        if value is not None:
+            model[key] = value
+    if no_attention:
+        model["attention"] = False
+    table: Dict[str, Any] = {k: list(v) for k, v in matrix.items() if v}
+    if prompts:
+        table["prompts"] = prompts
+    run = dict(run)
+    if compile_options:
+        run["compile_options"] = dict(compile_options)
+    return {"model": model, "matrix": table, "run": run}
+
+
+def spec_name(spec: Dict[str, Any]) -> str:
+    """A stable name for a spec given as flags (``flags-<8 hex digits>``), for its default sweep root."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return f"flags-{digest[:8]}"

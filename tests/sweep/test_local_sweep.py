@@ -83,3 +83,25 @@ def test_cli_spec_status_and_errors(tmp_path, capsys):
     bad.write_text("[matrix]\nvariant = [\"default\"]\ncolour = [1]\n")
     assert main(["sweep", str(bad), "--root", str(tmp_path / "r2")]) == 2
     assert "[matrix] has unknown key(s): colour" in capsys.readouterr().err
+
+
+def test_cli_matrix_flags_instead_of_a_spec(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "--variant", "default", "--workload", "mixer", "--seq-len", "16", "--seq-len", "24",
+            "--warmup", "1", "--iters", "2", "--no-report", "--format", "json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["seq_len"] for r in rows) == [16, 24] and {r["status"] for r in rows} == {"done"}
+    (root,) = (tmp_path / "traces" / "sweeps").iterdir()  # a root named after the flags
+    assert root.name.startswith("flags-")
+    spec = json.loads((root / "spec.json").read_text())
+    assert spec["matrix"] == {"variant": ["default"], "workload": ["mixer"], "seq_len": [16, 24]}
+    assert main(argv + ["--resume"]) == 0  # the same flags find the same root: nothing left to run
+    assert len(list((root / "runs").iterdir())) == 2
+    capsys.readouterr()
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text('[matrix]\nvariant = ["default"]\n')
+    for extra, msg in ((["s.toml", "--seq-len", "8"], "--seq-len: matrix flags and a SPEC file"),
+                       (["status", str(root), "--variant", "default"], "--variant: matrix flags and status")):
+        assert main(["sweep", *extra]) == 2
+        assert msg in capsys.readouterr().err
