@@ -39,6 +39,8 @@ CANDIDATES = {
     "state_s1": dataclasses.replace(BASE, state_stages=1),
     "state_s3": dataclasses.replace(BASE, state_stages=3),
     "state_w8": dataclasses.replace(BASE, state_warps=8),
+    "state_large_w8": dataclasses.replace(BASE, state_warps_large=8),  # no spills at n block 128 (static check)
+    "scan_w8": dataclasses.replace(BASE, scan_warps=8),  # no spills (static check); slower in an earlier version
 }
 
 

@@ -31,6 +31,13 @@ def test_shapes(b, L, h, p, g, n, chunk):
     y_ref, s_ref = _ref(inp, chunk, dt_softplus=True)
     assert y.dtype == torch.float32 and y.shape == (b, L, h, p)
     assert rel_err(y, y_ref) < 1e-4 and rel_err(s, s_ref) < 1e-4
+    # one decode step from the final state, at this head dim and state size
+    step = (inp["x"][:, -1], inp["dt"][:, -1], inp["A"], inp["B"][:, -1], inp["C"][:, -1])
+    kw = dict(D=inp["D"], dt_bias=inp["dt_bias"], dt_softplus=True)
+    y1, s1 = TRITON.decode(s, *step, **kw)
+    y1_ref, s1_ref = REF.decode(s_ref, *[t.double() for t in step], **{k: (v.double() if torch.is_tensor(v) else v)
+                                                                         for k, v in kw.items()})
+    assert rel_err(y1, y1_ref) < 1e-4 and rel_err(s1, s1_ref) < 1e-4
 
 
 @pytest.mark.parametrize("opts", [

@@ -66,8 +66,8 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         # dt' and its in-chunk cumulative sum cs of dt' A for a block of heads of one chunk
         hb = pid % n_hblocks
         bc = pid // n_hblocks
-        b = bc // nchunks
-        c = bc % nchunks
+        b = (bc // nchunks).to(tl.int64)  # int64 offsets: tensors past 2**31 elements
+        c = (bc % nchunks).to(tl.int64)
         offs_q = tl.arange(0, BQ)
         offs_h = hb * BH + tl.arange(0, BH)
         pos = c * Q + offs_q
@@ -95,8 +95,8 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         r = r // nmb
         g = r % G
         r = r // G
-        c = r % nchunks
-        b = r // nchunks
+        c = (r % nchunks).to(tl.int64)
+        b = (r // nchunks).to(tl.int64)
         offs_m = mb * BM + tl.arange(0, BM)
         offs_nc = tl.arange(0, BNC)
         ok_nc = offs_nc < N
@@ -130,7 +130,7 @@ def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
     pb = r % n_pblocks
     r = r // n_pblocks
     nb = r % n_nblocks
-    b = r // n_nblocks
+    b = (r // n_nblocks).to(tl.int64)
     g = h // heads_per_group
     offs_p = pb * BP + tl.arange(0, BP)
     offs_n = nb * BN + tl.arange(0, BN)
@@ -146,7 +146,7 @@ def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
     # a flat loop with no reductions, so the pipeliner runs loads ahead across chunk boundaries:
     # E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l, block by block
     for it in range(0, nchunks * SPC):
-        c = it // SPC
+        c = b * 0 + it // SPC  # int64, like b (the loop counter is a plain int in the interpreter)
         j = it % SPC
         tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
                  E.to(enter_ptr.dtype.element_ty), mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
@@ -182,8 +182,8 @@ def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
     r = r // n_pblocks
     mb = r % n_mblocks
     bc = r // n_mblocks
-    b = bc // nchunks
-    c = bc % nchunks
+    b = (bc // nchunks).to(tl.int64)
+    c = (bc % nchunks).to(tl.int64)
     g = h // heads_per_group
     offs_m = mb * BM + tl.arange(0, BM)
     offs_p = pb * BP + tl.arange(0, BP)
@@ -238,8 +238,8 @@ class LaunchConfig:
     (p x n) state one ``_chunk_states`` program carries; ``cb_rows``: rows per
     ``C B^T`` tile; ``scan_bm``: rows (and positions per step) of ``_chunk_scan``,
     ``scan_bp`` its head-dim block; warps and pipeline stages per kernel. With at least
-    ``large_programs`` state programs at ``state_bn_large`` (large batches), that block is used:
-    it reads x once per program instead of once per block of n.
+    ``large_programs`` state programs at ``state_bn_large`` (large batches), that block is used
+    (with ``state_warps_large``): it reads x once per program instead of once per block of n.
     """
 
     state_bl: int = 64
@@ -249,6 +249,7 @@ class LaunchConfig:
     large_programs: int = 512
     cb_rows: int = 64
     state_warps: int = 4
+    state_warps_large: int = 4
     state_stages: int = 3
     scan_bm: int = 64
     scan_bp: int = 64
@@ -320,9 +321,9 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
     cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
     n_pb, nmb = triton.cdiv(P, cfg.state_bp), triton.cdiv(Q, cfg.cb_rows)
-    bn = cfg.state_bn
+    bn, state_warps = cfg.state_bn, cfg.state_warps
     if b * H * n_pb * triton.cdiv(N, cfg.state_bn_large) >= cfg.large_programs:
-        bn = cfg.state_bn_large
+        bn, state_warps = cfg.state_bn_large, cfg.state_warps_large
     n_nb = triton.cdiv(N, bn)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
@@ -346,7 +347,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, B, dtp, cs, initial_state.to(f32).contiguous() if has_init else A, enter, final,
             L, H, P, N, nchunks, H // G, n_pb, n_nb, *x.stride(), *B.stride(),
             Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn,
-            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=cfg.state_warps, num_stages=cfg.state_stages)
+            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=state_warps, num_stages=cfg.state_stages)
 
     y = torch.empty_like(x)
     n_pb = triton.cdiv(P, cfg.scan_bp)
@@ -364,12 +365,17 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     return y, (final if return_final_state else None)
 
 
+#: Head-dim block of the decode kernel: 32 keeps a (32 x n) fp32 state tile in registers without
+#: spilling at n = 128 (``benchmarks/triton_resource_usage.py``) and gives twice the programs of 64.
+DECODE_BP = 32
+
+
 @triton.jit
 def _decode(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, new_ptr,
             H, P, N, heads_per_group, dt_lo, dt_hi,
             BP: tl.constexpr, BN: tl.constexpr,
             HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr):
-    b = tl.program_id(0)
+    b = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1)
     offs_p = tl.program_id(2) * BP + tl.arange(0, BP)
     offs_n = tl.arange(0, BN)
@@ -409,7 +415,7 @@ def ssd_decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Te
     st = state.to(torch.float32).contiguous()
     new = torch.empty_like(st)
     y = torch.empty_like(xs)
-    BP = min(64, _pow2(P))
+    BP = min(DECODE_BP, _pow2(P))
     BN = _pow2(N)
     with kernel_metadata("ssd_decode", 2 * st.numel() * 4 + 2 * xs.numel() * xs.element_size(), 4 * st.numel(), (st,)):
         wrap(_decode)[(b, H, triton.cdiv(P, BP))](

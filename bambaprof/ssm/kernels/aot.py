@@ -1,0 +1,63 @@
+"""Ahead-of-time compilation of Triton kernels for a GPU that is not here, and what the compiler made.
+
+:func:`resource_usage` compiles one kernel for a CUDA architecture (default sm_90, the H200) with
+Triton's bundled ``ptxas`` and reads the result with its ``cuobjdump``: registers per thread, stack
+bytes (spills), local-memory loads and stores, and warpgroup (``HGMMA``) and warp-level (``HMMA``)
+matrix instructions. No GPU and no device time are needed, so launch configurations can be screened
+here and compile errors of the GPU path caught on a CPU machine (the interpreter does not compile).
+Run it with the interpreter off (``TRITON_INTERPRET=0``): under the interpreter ``triton.jit``
+makes interpreted functions, which cannot be compiled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from typing import Any, Dict, Mapping
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from triton.runtime.jit import JITFunction
+
+_FLOAT_ARGS = ("dt_lo", "dt_hi")
+
+
+def _tools() -> str:
+    return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+
+
+def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Mapping[str, Any], num_warps: int = 4,
+                   num_stages: int = 1, capability: int = 90) -> Dict[str, int]:
+    """Compile ``kernel`` for sm_``capability`` and report its resource use.
+
+    Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
+    ``*fp32``); ``dt_lo``/``dt_hi`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
+    Returns ``registers``, ``stack_bytes``, ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
+    """
+    if not isinstance(kernel, JITFunction):
+        raise TypeError(f"{kernel!r} is not a compilable Triton kernel (is TRITON_INTERPRET=1 set?)")
+    fn = kernel
+    signature = {name: "constexpr" if name in constants else
+                 pointer_types.get(name, "*fp32") if name.endswith("_ptr") else
+                 "fp32" if name in _FLOAT_ARGS else "i32" for name in fn.arg_names}
+    src = ASTSource(fn, signature, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()})
+    compiled = triton.compile(src, target=GPUTarget("cuda", capability, 32),
+                              options={"num_warps": num_warps, "num_stages": num_stages})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.cubin")
+        with open(path, "wb") as fh:
+            fh.write(compiled.asm["cubin"])
+        res = subprocess.run([os.path.join(_tools(), "cuobjdump"), "-res-usage", path],
+                             capture_output=True, text=True, check=True).stdout
+        sass = subprocess.run([os.path.join(_tools(), "cuobjdump"), "-sass", path],
+                              capture_output=True, text=True, check=True).stdout
+    regs, stack = re.search(r"REG:(\d+) STACK:(\d+)", res).groups()
+
+    def count(op: str) -> int:
+        return len(re.findall(rf"\b{op}\b", sass))
+
+    return {"registers": int(regs), "stack_bytes": int(stack), "local_loads": count("LDL"),
+            "local_stores": count("STL"), "hgmma": count("HGMMA"), "hmma": count("HMMA")}
