@@ -29,10 +29,11 @@ from bambaprof.ssm.kernels.aot import resource_usage  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    parser.add_argument("--i64", action="store_true", help="the 64-bit-offset forms (tensors past 2**31 elements)")
     args = parser.parse_args()
     bf = "*bf16"
     cfg = ssd.launch_config(torch.bfloat16, 256, 64, 128)
-    common = dict(PREC="tf32", DOT_F32=False)
+    common = dict(PREC="tf32", DOT_F32=False, I64=args.i64)
     jobs = {
         "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf},
                         dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, HAS_BIAS=True, SOFTPLUS=True,
@@ -52,7 +53,8 @@ def main() -> int:
     report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages), num_warps=warps, num_stages=stages)
               for name, (fn, ptrs, consts, warps, stages) in jobs.items()}
     if args.json:
-        print(json.dumps({"triton": triton.__version__, "target": "sm_90", "config": dataclasses.asdict(cfg),
+        print(json.dumps({"triton": triton.__version__, "target": "sm_90", "i64": args.i64,
+                          "config": dataclasses.asdict(cfg),
                           "kernels": report}, indent=1))
         return 0
     print(f"triton {triton.__version__}, sm_90, bf16, Bamba-9B shapes; {dataclasses.asdict(cfg)}")

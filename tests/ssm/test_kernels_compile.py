@@ -19,10 +19,12 @@ def _ptxas_available() -> bool:
 
 
 @pytest.mark.skipif(not _ptxas_available(), reason="this Triton has no bundled ptxas to compile for NVIDIA GPUs")
-def test_kernels_compile_for_sm90_with_tensor_core_products():
+@pytest.mark.parametrize("offsets", ["i32", "i64"])
+def test_kernels_compile_for_sm90_with_tensor_core_products(offsets):
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "triton_resource_usage.py"), "--json"],
+    extra = ["--i64"] if offsets == "i64" else []
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "triton_resource_usage.py"), "--json", *extra],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     kernels = json.loads(proc.stdout)["kernels"]

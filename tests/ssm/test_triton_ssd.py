@@ -138,3 +138,14 @@ def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path):
     assert nbytes > x_bytes and flops == 2 * b * L * h * p * n  # reads x at least once; x^T B per head
     nbytes, flops = found["bambaprof::ssd_chunk_scan"]
     assert nbytes > 2 * x_bytes and flops > 2 * b * L * h * n * p  # reads x and writes y; C E plus the chunk
+
+
+def test_64_bit_offsets_give_the_same_result(monkeypatch):
+    """The kernels' 64-bit offset form (taken for tensors spanning 2**31 elements) computes the same."""
+    from bambaprof.ssm.kernels import ssd
+
+    inp = ssd_inputs(L=40, dtype=torch.float32, initial_state=True)
+    y32, s32 = run(TRITON, inp, 16, dt_softplus=True)
+    monkeypatch.setattr(ssd, "_span", lambda t: 2 ** 31)
+    y64, s64 = run(TRITON, inp, 16, dt_softplus=True)
+    assert torch.equal(y32, y64) and torch.equal(s32, s64)

@@ -59,15 +59,18 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
-                DOT_F32: tl.constexpr):
+                DOT_F32: tl.constexpr, I64: tl.constexpr):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     if pid < n_dt_progs:
         # dt' and its in-chunk cumulative sum cs of dt' A for a block of heads of one chunk
         hb = pid % n_hblocks
         bc = pid // n_hblocks
-        b = (bc // nchunks).to(tl.int64)  # int64 offsets: tensors past 2**31 elements
-        c = (bc % nchunks).to(tl.int64)
+        b = bc // nchunks
+        c = bc % nchunks
+        if I64:  # 64-bit offsets, for tensors that span 2**31 elements or more
+            b = b.to(tl.int64)
+            c = c.to(tl.int64)
         offs_q = tl.arange(0, BQ)
         offs_h = hb * BH + tl.arange(0, BH)
         pos = c * Q + offs_q
@@ -95,8 +98,11 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         r = r // nmb
         g = r % G
         r = r // G
-        c = (r % nchunks).to(tl.int64)
-        b = (r // nchunks).to(tl.int64)
+        c = r % nchunks
+        b = r // nchunks
+        if I64:
+            b = b.to(tl.int64)
+            c = c.to(tl.int64)
         offs_m = mb * BM + tl.arange(0, BM)
         offs_nc = tl.arange(0, BNC)
         ok_nc = offs_nc < N
@@ -121,7 +127,7 @@ def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
                   L, H, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks,
                   s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
                   Q: tl.constexpr, SPC: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                  HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+                  HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, I64: tl.constexpr):
     # one head's (p block x n block) of the state, carried over the blocks of positions in order
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
@@ -130,7 +136,9 @@ def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
     pb = r % n_pblocks
     r = r // n_pblocks
     nb = r % n_nblocks
-    b = (r // n_nblocks).to(tl.int64)
+    b = r // n_nblocks
+    if I64:
+        b = b.to(tl.int64)
     g = h // heads_per_group
     offs_p = pb * BP + tl.arange(0, BP)
     offs_n = nb * BN + tl.arange(0, BN)
@@ -146,7 +154,9 @@ def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
     # a flat loop with no reductions, so the pipeliner runs loads ahead across chunk boundaries:
     # E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l, block by block
     for it in range(0, nchunks * SPC):
-        c = b * 0 + it // SPC  # int64, like b (the loop counter is a plain int in the interpreter)
+        c = it // SPC
+        if I64:
+            c = b * 0 + c  # int64 like b (the loop counter is a plain int in the interpreter)
         j = it % SPC
         tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
                  E.to(enter_ptr.dtype.element_ty), mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
@@ -173,7 +183,7 @@ def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
                 L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_mblocks,
                 s_x_b, s_x_l, s_x_h, s_x_p, s_C_b, s_C_l, s_C_g, s_C_n, s_y_b, s_y_l, s_y_h, s_y_p,
                 Q: tl.constexpr, BM: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                HAS_D: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+                HAS_D: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, I64: tl.constexpr):
     # heads vary fastest, so the programs that read one chunk's C B^T run together (it stays in L2)
     pid = tl.program_id(0)
     h = pid % H
@@ -182,8 +192,11 @@ def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
     r = r // n_pblocks
     mb = r % n_mblocks
     bc = r // n_mblocks
-    b = (bc // nchunks).to(tl.int64)
-    c = (bc % nchunks).to(tl.int64)
+    b = bc // nchunks
+    c = bc % nchunks
+    if I64:
+        b = b.to(tl.int64)
+        c = c.to(tl.int64)
     g = h // heads_per_group
     offs_m = mb * BM + tl.arange(0, BM)
     offs_p = pb * BP + tl.arange(0, BP)
@@ -267,6 +280,11 @@ _CONFIGS = {
 config_override: Optional[LaunchConfig] = None
 
 
+def _span(t: torch.Tensor) -> int:
+    """Elements from a tensor's first to its last (with its strides): the largest offset a kernel forms."""
+    return 1 + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride()))
+
+
 def _pow2(n: int, lo: int = 16) -> int:
     return max(lo, triton.next_power_of_2(n))
 
@@ -327,6 +345,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     n_nb = triton.cdiv(N, bn)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
+    i64 = max(_span(t) for t in (x, dt, B, C, enter, cb)) >= 2 ** 31  # 32-bit offsets would overflow
     BH = 16
     n_hb = triton.cdiv(H, BH)
     n_dt = b * nchunks * n_hb
@@ -339,7 +358,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
             Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=prec, DOT_F32=dot_f32, num_warps=4)
+            PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
     io = ((x.numel() + B.numel()) * e + 2 * dtp.numel() * 4 + enter.numel() * enter.element_size()
           + final.numel() * 4 * (2 if has_init else 1))
     with kernel_metadata("ssd_chunk_states", io, 2 * b * L * H * P * N, (x, B)):
@@ -347,7 +366,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, B, dtp, cs, initial_state.to(f32).contiguous() if has_init else A, enter, final,
             L, H, P, N, nchunks, H // G, n_pb, n_nb, *x.stride(), *B.stride(),
             Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn,
-            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, num_warps=state_warps, num_stages=cfg.state_stages)
+            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=state_warps, num_stages=cfg.state_stages)
 
     y = torch.empty_like(x)
     n_pb = triton.cdiv(P, cfg.scan_bp)
@@ -361,7 +380,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, C, dtp, cs, enter, cb, D if D is not None else A, y, L, H, G, P, N, nchunks, H // G, n_pb, n_mb,
             *x.stride(), *C.stride(), *y.stride(),
             Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, PREC=prec, DOT_F32=dot_f32,
-            num_warps=cfg.scan_warps, num_stages=cfg.scan_stages)
+            I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages)
     return y, (final if return_final_state else None)
 
 
@@ -375,7 +394,7 @@ def _decode(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_pt
             H, P, N, heads_per_group, dt_lo, dt_hi,
             BP: tl.constexpr, BN: tl.constexpr,
             HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr):
-    b = tl.program_id(0).to(tl.int64)
+    b = tl.program_id(0)
     h = tl.program_id(1)
     offs_p = tl.program_id(2) * BP + tl.arange(0, BP)
     offs_n = tl.arange(0, BN)
