@@ -1,5 +1,11 @@
 """Triton kernels used by the SSM variants.
 
+- :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (three kernels) and decode kernel;
+- :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
+- :mod:`.cumsum`: ``default-optimized``'s chunk cumulative sum;
+- :mod:`.metadata`: the bytes and FLOPs each launch records into profiler traces;
+- :mod:`.aot`: compile a kernel for a GPU that is not here and read its registers and spills.
+
 Importing this package imports Triton. On a machine without a CUDA GPU the
 kernels only run under the Triton interpreter, which must be switched on
 (``TRITON_INTERPRET=1``) before Triton is first imported; see
