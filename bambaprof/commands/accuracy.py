@@ -6,14 +6,13 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, render_rows, sci
+from ..report.tables import Column, fixed, render_rows, sci
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
     progress, resolve_device
 
 
-def _pct(v) -> str:
-    return f"{v:.1f}" if isinstance(v, (int, float)) else ""
+_pct = fixed(".1f")
 
 
 COLUMNS = [

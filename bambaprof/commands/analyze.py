@@ -10,16 +10,12 @@ import click
 from ..analyze.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
 from ..analyze.parse import BACKENDS
 from ..errors import UsageError
-from ..report.tables import Column, render_rows, shorten, to_json
+from ..report.tables import Column, fixed, render_rows, shorten, to_json, yes_no
 from ._common import emit, format_option, output_option, progress
 
 
-def _us(v) -> str:
-    return f"{v:,.1f}" if isinstance(v, (int, float)) else ""
-
-
-def _pct(v) -> str:
-    return f"{v:.1f}" if isinstance(v, (int, float)) else ""
+_us = fixed(",.1f")
+_pct = fixed(".1f")
 
 
 def _num(v) -> str:
@@ -35,8 +31,6 @@ def _bytes(v) -> str:
         if abs(v) >= scale:
             return f"{v / scale:.2f} {unit}"
     return f"{v:.0f} B"
-
-
 
 
 KERNEL_COLUMNS = [
@@ -70,7 +64,7 @@ OP_COLUMNS = [
 NCU_COLUMNS = [
     Column("ncu_id", "ncu id"),
     Column("name", "kernel", lambda v: shorten(v, 50)),
-    Column("same_config", "same launch", lambda v: "yes" if v else "no"),
+    Column("same_config", "same launch", yes_no),
     Column("trace_us", "trace us", _us),
     Column("ncu_us", "ncu us", _us),
     Column("derived_gbps", "derived GB/s", _num),

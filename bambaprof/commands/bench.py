@@ -5,23 +5,18 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, render_rows
+from ..report.tables import Column, fixed, render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import device_option, emit, format_option, output_option, progress, resolve_device
 
 TARGET_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
 
-
-def _f(v, digits=3) -> str:
-    return f"{v:,.{digits}f}" if isinstance(v, (int, float)) else ""
-
-
 COLUMNS = [
     Column("variant", "core"), Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
-    Column("median_ms", "median ms", _f), Column("tokens_per_s", "tokens/s", lambda v: _f(v, 0)),
-    Column("achieved_gbps", "GB/s", lambda v: f"{v:.3g}" if isinstance(v, float) else ""),
-    Column("roofline_floor_ms", "floor ms", _f),
-    Column("pct_of_roofline", "% roofline", lambda v: _f(v, 1)), Column("vs_first", "vs first", lambda v: _f(v, 2)),
+    Column("median_ms", "median ms", fixed(",.3f")), Column("tokens_per_s", "tokens/s", fixed(",.0f")),
+    Column("achieved_gbps", "GB/s", fixed(".3g", kinds=(float,))),
+    Column("roofline_floor_ms", "floor ms", fixed(",.3f")),
+    Column("pct_of_roofline", "% roofline", fixed(",.1f")), Column("vs_first", "vs first", fixed(",.2f")),
 ]
 
 

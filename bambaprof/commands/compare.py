@@ -8,7 +8,7 @@ import click
 
 from ..analyze.compare import METRICS, compare, regression
 from ..errors import BambaprofError, UsageError
-from ..report.tables import Column, render_rows, shorten, to_json
+from ..report.tables import Column, fixed, render_rows, shorten, to_json
 from ._common import emit, format_option, output_option
 
 
@@ -18,8 +18,7 @@ def _num(v) -> str:
     return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4g}"
 
 
-def _ratio(v) -> str:
-    return f"{v:.3f}" if isinstance(v, (int, float)) else ""
+_ratio = fixed(".3f")
 
 
 def _sig(v) -> str:

@@ -9,39 +9,27 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, render_rows, shorten
+from ..report.tables import Column, fixed, render_rows, shorten
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import config_from_options, device_option, emit, format_option, matrix_options, model_options, \
     output_option, resolve_device
-
-def _ms(v) -> str:
-    return f"{v:,.3f}" if isinstance(v, (int, float)) else ""
-
-
-def _num(v) -> str:
-    return f"{v:,.0f}" if isinstance(v, (int, float)) else ""
 
 
 def _gb(v) -> str:
     return f"{v / 1e9:.2f}" if isinstance(v, (int, float)) else ""
 
 
-def _ratio(v) -> str:
-    return f"{v:.2f}x" if isinstance(v, (int, float)) else ""
-
-
-
-
+_ms = fixed(",.3f")
 SUMMARY_COLUMNS = [
     Column("workload", "workload"), Column("variant", "variant"), Column("compile", "compile"),
     Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
     Column("latency_ms", "median ms", _ms), Column("latency_p90_ms", "p90 ms", _ms),
-    Column("ttft_ms", "TTFT ms", _ms), Column("throughput_tokens_per_s", "tokens/s", _num),
+    Column("ttft_ms", "TTFT ms", _ms), Column("throughput_tokens_per_s", "tokens/s", fixed(",.0f")),
     Column("peak_allocated_bytes", "peak GB", _gb),
-    Column("joules_per_token", "J/token", lambda v: f"{v:.4f}" if isinstance(v, float) else ""),
-    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
-    Column("gpm_sm_occupancy_pct", "GPM SM occ %", lambda v: f"{v:.1f}" if isinstance(v, float) else ""),
-    Column("vs_baseline", "vs baseline", _ratio), Column("error", "error", shorten),
+    Column("joules_per_token", "J/token", fixed(".4f", kinds=(float,))),
+    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", fixed(".1f", kinds=(float,))),
+    Column("gpm_sm_occupancy_pct", "GPM SM occ %", fixed(".1f", kinds=(float,))),
+    Column("vs_baseline", "vs baseline", fixed(".2f", "x")), Column("error", "error", shorten),
 ]
 
 

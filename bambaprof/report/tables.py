@@ -50,6 +50,16 @@ def shorten(value: Any, width: int = 60) -> str:
     return text[:head] + "..." + text[-(width - 3 - head):]
 
 
+def fixed(spec: str, suffix: str = "", kinds: tuple = (int, float)) -> Callable[[Any], str]:
+    """A cell formatter: numbers of ``kinds`` as ``format(value, spec) + suffix``, anything else
+    (unknown values included) as an empty cell. ``fixed(",.3f")``, ``fixed(".2f", "x")``."""
+
+    def cell(value: Any) -> str:
+        return f"{value:{spec}}{suffix}" if isinstance(value, kinds) else ""
+
+    return cell
+
+
 def yes_no(value: Any) -> str:
     return "yes" if value else "no"
 
