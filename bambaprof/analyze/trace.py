@@ -254,24 +254,15 @@ _CATEGORY: Dict[Any, str] = {}  # raw cat string -> category code, filled lazily
 _OP_KIND = {"cpu_op": "cpu_op", "Operator": "cpu_op", "operator": "cpu_op", "user_annotation": "user_annotation"}
 
 
+_CATEGORY_SETS = (("kernel", KERNEL_CATS), ("memcpy", MEMCPY_CATS), ("memset", MEMSET_CATS),
+                  ("runtime", RUNTIME_CATS), ("op", OP_CATS), ("flow", FLOW_CATS))
+
+
 def _category(cat: Any) -> str:
     code = _CATEGORY.get(cat)
     if code is None:
         low = cat.lower() if isinstance(cat, str) else ""
-        if low in KERNEL_CATS:
-            code = "kernel"
-        elif low in MEMCPY_CATS:
-            code = "memcpy"
-        elif low in MEMSET_CATS:
-            code = "memset"
-        elif low in RUNTIME_CATS:
-            code = "runtime"
-        elif low in OP_CATS:
-            code = "op"
-        elif low in FLOW_CATS:
-            code = "flow"
-        else:
-            code = ""
+        code = next((name for name, cats in _CATEGORY_SETS if low in cats), "")
         if isinstance(cat, (str, type(None))):
             _CATEGORY[cat] = code
     return code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import click
 
@@ -129,6 +129,16 @@ def matrix_options(func: Callable) -> Callable:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def option_names(*decorators: Callable) -> Tuple[str, ...]:
+    """The parameter names that option decorators (e.g. :func:`model_options`) add to a command."""
+    def probe() -> None:
+        pass
+
+    for decorator in decorators:
+        probe = decorator(probe)
+    return tuple(p.name for p in getattr(probe, "__click_params__", []))
 
 
 def config_from_options(preset_name: str, layers, no_attention: bool, chunk_size, dtype):

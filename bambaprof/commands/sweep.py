@@ -9,16 +9,14 @@ import click
 
 from ..errors import BambaprofError, UsageError
 from ..report.tables import Column, render_rows, shorten
-from ._common import emit, format_option, matrix_options, model_options, output_option, progress
+from ._common import emit, format_option, matrix_options, model_options, option_names, output_option, progress
 
 STATUS_COLUMNS = [Column("run_id", "run"), Column("state", "state"), Column("device", "device"),
                   Column("attempts", "attempts"), Column("error", "error", lambda v: shorten(v, 70))]
 
 
 #: Flags that describe the matrix (instead of a SPEC file).
-MATRIX_FLAGS = ("preset_name", "layers", "no_attention", "chunk_size", "dtype", "variants", "compiles",
-                "compile_options", "dynamic", "workloads", "batches", "seq_lens", "new_tokens", "use_cache",
-                "prompts_file", "warmup", "iters", "checkpoint")
+MATRIX_FLAGS = option_names(model_options, matrix_options)
 
 
 @click.command("sweep")

@@ -17,7 +17,7 @@ from typing import Optional, Tuple
 import torch
 
 from ..capabilities import triton_interpreter_on
-from .ssd import ssd_decode, ssd_forward
+from .ssd import _direct, ssd_decode, ssd_forward
 
 Tensor = torch.Tensor
 
@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - torch < 2.6: opaque custom ops instead
 
 #: True when the ops are ``triton_op``\ s (inductor sees their kernels).
 TRANSPARENT = triton_op is not None and not triton_interpreter_on()
+_WRAP = wrap_triton if TRANSPARENT else _direct
 
 
 def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Optional[Tensor],
@@ -35,14 +36,14 @@ def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size:
              initial_state: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     y, final = ssd_forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
                            dt_limit=(dt_min, dt_max), initial_state=initial_state, return_final_state=True,
-                           wrap=wrap_triton if TRANSPARENT else (lambda k: k))
+                           wrap=_WRAP)
     return y, final
 
 
 def _decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
             dt_bias: Optional[Tensor], dt_softplus: bool, dt_min: float, dt_max: float) -> Tuple[Tensor, Tensor]:
     return ssd_decode(state, x, dt, A, B, C, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
-                      dt_limit=(dt_min, dt_max), wrap=wrap_triton if TRANSPARENT else (lambda k: k))
+                      dt_limit=(dt_min, dt_max), wrap=_WRAP)
 
 
 if TRANSPARENT:
