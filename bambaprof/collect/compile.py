@@ -87,6 +87,18 @@ def compile_callable(fn: Callable, mode: str, options: Dict[str, Any], dynamic: 
     return torch.compile(fn, **kwargs)
 
 
+def uses_cudagraphs(mode: str, options: Dict[str, Any]) -> bool:
+    """Whether ``mode`` with ``options`` replays CUDA graphs (inductor's ``triton.cudagraphs``):
+    ``reduce-overhead`` and ``max-autotune`` do unless an option turns it off."""
+    if mode in ("none", "default") and "triton.cudagraphs" not in options:
+        return False
+    if "triton.cudagraphs" in options:
+        return bool(options["triton.cudagraphs"])
+    import torch._inductor
+
+    return bool(torch._inductor.list_mode_options(mode).get("triton.cudagraphs", False))
+
+
 def reset_compiler() -> None:
     """Forget compiled code and counters, so one run's compilation does not leak into the next."""
     import torch

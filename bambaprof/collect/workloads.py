@@ -18,7 +18,7 @@ import torch
 from ..errors import UsageError
 from ..model import build_mixer, build_model, generate
 from ..model.config import BambaConfig
-from .compile import compile_callable
+from .compile import compile_callable, uses_cudagraphs
 from .timing import Stopwatch
 
 WORKLOADS = ("mixer", "prefill", "generate")
@@ -80,12 +80,13 @@ def build_workload(
         raise UsageError("--new-tokens must be positive for the generate workload")
     if name == "generate" and use_cache and host != "bambaprof":
         raise UsageError(f"--host {host} generates without the cache: add --no-cache")
+    graphs = uses_cudagraphs(compile_mode, compile_options)
 
     def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
         return compile_callable(fn, compile_mode, compile_options, dynamic)
 
     if host == "bambaprof":
-        stack = _own_stack(name, config, variant, seed, device, checkpoint, compiled)
+        stack = _own_stack(name, config, variant, seed, device, checkpoint, compiled, copy_cache=graphs)
     else:
         stack = _hosted_stack(host, name, config, variant, seed, device, checkpoint, compiled)
     config = stack.config
@@ -113,6 +114,9 @@ def build_workload(
     if compile_mode != "none" and not use_cache and not dynamic:
         notes.append("generation without cache grows the input every token: without --dynamic each new "
                      "length recompiles")
+    if use_cache and isinstance(model, _CompiledModel) and model.copy_cache:
+        notes.append("CUDA graphs: the cache's tensors are copied out of the graph pool after every step "
+                     "(the next replay overwrites them); the copies are part of the measured time")
 
     def step(sw: Optional[Stopwatch]) -> None:
         if sw:
@@ -135,7 +139,7 @@ def _timed(call: Callable[[], Any]) -> Callable[[Optional[Stopwatch]], None]:
 
 
 def _own_stack(name: str, config: BambaConfig, variant: str, seed: int, device: str, checkpoint: Optional[str],
-               compiled: Callable[[Any], Any]) -> _Stack:
+               compiled: Callable[[Any], Any], copy_cache: bool = False) -> _Stack:
     """bambaprof's own model (seeded, or from a checkpoint); the mixer workload builds one mixer only."""
     loaded = None
     if checkpoint is not None:
@@ -150,7 +154,7 @@ def _own_stack(name: str, config: BambaConfig, variant: str, seed: int, device: 
             raise UsageError(f"{checkpoint}: the checkpoint has no Mamba2 layer to profile")
         return _Stack(config, mixer=mixers[0])
     model = loaded if loaded is not None else build_model(config, variant, seed, device)
-    return _Stack(config, model=_CompiledModel(model, compiled(model)))
+    return _Stack(config, model=_CompiledModel(model, compiled(model), copy_cache=copy_cache))
 
 
 def _hosted_stack(host: str, name: str, config: BambaConfig, variant: str, seed: int, device: str,
@@ -186,18 +190,25 @@ class _HostedModel:
 
 
 class _CompiledModel:
-    """The model's interface for :func:`generate`, with calls going through the compiled forward."""
+    """The model's interface for :func:`generate`, with calls going through the compiled forward.
 
-    def __init__(self, model: Any, forward: Callable) -> None:
+    ``copy_cache``: copy the cache's tensors after every call (see :meth:`ModelCache.copy_tensors_`),
+    needed when the forward replays CUDA graphs."""
+
+    def __init__(self, model: Any, forward: Callable, copy_cache: bool = False) -> None:
         self._model = model
         self._forward = forward
         self.config = model.config
+        self.copy_cache = copy_cache
 
     def new_cache(self):
         return self._model.new_cache()
 
-    def __call__(self, *args: Any, **kwargs: Any):
-        return self._forward(*args, **kwargs)
+    def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False):
+        out = self._forward(input_ids, cache=cache, last_logits_only=last_logits_only)
+        if self.copy_cache and cache is not None:
+            cache.copy_tensors_()
+        return out
 
 
 def load_prompts(path: str) -> List[Dict[str, Any]]:

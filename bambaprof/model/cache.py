@@ -47,3 +47,18 @@ class ModelCache:
     @property
     def empty(self) -> bool:
         return self.seqlen_offset == 0
+
+    def copy_tensors_(self) -> int:
+        """Replace every state tensor with a fresh copy of it; returns the bytes copied.
+
+        Under CUDA graphs (``reduce-overhead``, ``max-autotune``) the tensors a step writes into the
+        cache live in the graph's memory pool, which the next replay overwrites; the next step reads
+        them, so they must be copied out after each step."""
+        copied = 0
+        for layer in self.layers:
+            for name in ("conv_state", "ssm_state", "key", "value"):
+                t = getattr(layer, name, None)
+                if isinstance(t, torch.Tensor):
+                    setattr(layer, name, t.clone())
+                    copied += t.numel() * t.element_size()
+        return copied

@@ -50,7 +50,7 @@ def generate(
         tokens = torch.cat([tokens, nxt], dim=1)
         next_input = nxt
         if keep_logits:
-            step_logits.append(logits.float())
+            step_logits.append(logits.to(torch.float32, copy=True))
         if on_token is not None:
             on_token(i)
     return GenerationOutput(tokens=tokens, step_logits=step_logits)
