@@ -2,14 +2,17 @@
 
 The window is the trace's span (first to last timed event, us on the trace's
 clock). For each series: the mean and max of the samples inside the window;
-``None`` when the series is missing or has no sample there (for example GPM,
-sampled at most every 100 ms, in a window shorter than that).
+``None`` when the series is missing or has no sample there. A GPM value
+describes an interval (at least 100 ms), so it counts only when its whole
+interval lies in the window (``span_us``; run directories written before spans
+were recorded use the configured ``gpm_interval_ms``, a lower bound): a window
+shorter than one interval has no GPM summary.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 SERIES = {
     "nvml": ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c", "mem_used_bytes"),
@@ -17,12 +20,15 @@ SERIES = {
 }
 
 
-def _window_stats(times: Any, values: Any, window: Tuple[float, float]) -> Tuple[Optional[float], Optional[float], int]:
+def _window_stats(times: Any, values: Any, window: Tuple[float, float],
+                  spans: Optional[List[float]] = None) -> Tuple[Optional[float], Optional[float], int]:
     if not isinstance(times, list) or not isinstance(values, list):
         return None, None, 0
     lo, hi = window
-    picked = [v for t, v in zip(times, values)
-              if isinstance(t, (int, float)) and isinstance(v, (int, float)) and lo <= t <= hi and math.isfinite(v)]
+    spans = spans if spans is not None else [0.0] * len(times)
+    picked = [v for t, span, v in zip(times, spans, values)
+              if isinstance(t, (int, float)) and isinstance(v, (int, float)) and isinstance(span, (int, float))
+              and lo <= t - span / 2 and t + span / 2 <= hi and math.isfinite(v)]
     if not picked:
         return None, None, 0
     return sum(picked) / len(picked), max(picked), len(picked)
@@ -37,7 +43,12 @@ def summarize_telemetry(telemetry: Optional[Dict[str, Any]], window: Tuple[float
         cols = telemetry.get(group)
         if not isinstance(cols, dict):
             continue
+        spans = None
+        if group == "gpm":
+            spans = cols.get("span_us")
+            if not isinstance(spans, list):
+                spans = [float(telemetry.get("gpm_interval_ms") or 100.0) * 1e3] * len(cols.get("t_us") or [])
         for name in names:
-            mean, mx, n = _window_stats(cols.get("t_us"), cols.get(name), window)
+            mean, mx, n = _window_stats(cols.get("t_us"), cols.get(name), window, spans)
             out[f"{group}.{name}"] = {"mean": mean, "max": mx, "samples": n}
     return out

@@ -41,6 +41,7 @@ class RunConfig:
     with_stack: bool = False
     sample_interval_ms: float = 20.0
     gpm_interval_ms: float = 100.0
+    telemetry_window_ms: float = 1000.0  # energy and GPM: keep stepping (untimed) until the window is this long
     telemetry: bool = True
     checkpoint: Optional[str] = None  # a local HF-format Bamba checkpoint directory (instead of seeded weights)
     host: str = "bambaprof"  # the model stack: bambaprof's own model, or "hf" (transformers hosting the variant)

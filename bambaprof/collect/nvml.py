@@ -7,7 +7,9 @@ temperature (C) and the clock-event (throttle) reasons bitmask. Where the
 device supports GPM (Hopper and newer), every ``gpm_interval_s`` (at least
 100 ms) it takes a GPM sample and derives, over the interval between two
 samples, DRAM bandwidth utilisation, SM occupancy, SM utilisation and tensor
-utilisation (%), stamped at the interval's midpoint. The energy counter (mJ)
+utilisation (%), stamped at the interval's midpoint with the interval's length
+(``span_ns``; a GPM value describes its whole interval, so a window's GPM
+summary uses only intervals that lie entirely inside it). The energy counter (mJ)
 is read separately, before and after the measured iterations.
 
 Timestamps are ``time.monotonic_ns()``; :func:`to_trace_clock` moves them onto
@@ -35,7 +37,7 @@ MIN_GPM_INTERVAL_S = 0.1
 def empty_series() -> tuple:
     """Empty NVML and GPM column dicts: ``t_ns`` plus one list per series."""
     nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
-    gpm: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in GPM_SERIES}}
+    gpm: Dict[str, List[Any]] = {"t_ns": [], "span_ns": [], **{k: [] for k in GPM_SERIES}}
     return nvml, gpm
 
 
@@ -214,6 +216,7 @@ class NvmlSampler:
                     if prev_sample is not None:
                         metrics = self.backend.gpm_metrics(prev_sample, sample)
                         self.gpm["t_ns"].append((prev_t + t0) // 2)
+                        self.gpm["span_ns"].append(t0 - prev_t)
                         for k in GPM_SERIES:
                             self.gpm[k].append(metrics.get(k))
                         self._free(prev_sample)
@@ -244,8 +247,10 @@ class NvmlSampler:
 def telemetry_columns(sampler: Any, offset_us: float = 0.0) -> Dict[str, Any]:
     """A sampler's series as the run directory's telemetry columns, times moved to the trace clock."""
     def group(cols: Dict[str, List[Any]]) -> Dict[str, List[Any]]:
-        out = {k: v for k, v in cols.items() if k != "t_ns"}
+        out = {k: v for k, v in cols.items() if k not in ("t_ns", "span_ns")}
         out["t_us"] = to_trace_clock(cols["t_ns"], offset_us)
+        if "span_ns" in cols:
+            out["span_us"] = [v / 1e3 for v in cols["span_ns"]]
         return out
 
     return {"schema": 1, "clock": "trace_us", "interval_ms": sampler.interval_s * 1e3,
@@ -337,9 +342,17 @@ def to_trace_clock(t_ns: List[int], offset_us: float) -> List[float]:
 
 
 def window_stats(cols: Dict[str, List[Any]], name: str, t0_ns: int, t1_ns: int) -> Dict[str, Optional[float]]:
-    """Mean and max of series ``name`` over samples stamped in ``[t0_ns, t1_ns]``; ``None`` if none."""
-    values = [v for t, v in zip(cols.get("t_ns", []), cols.get(name, []))
-              if t0_ns <= t <= t1_ns and isinstance(v, (int, float))]
+    """Mean and max of series ``name`` over the samples of ``[t0_ns, t1_ns]``; ``None`` if none.
+
+    Point samples (NVML) count when stamped inside the window. Interval samples (GPM: columns with
+    ``span_ns``) count only when their whole interval lies inside it: an interval that reaches past
+    the window mixes in what ran (or idled) outside it."""
+    spans = cols.get("span_ns")
+    times = cols.get("t_ns", [])
+    if spans is None:
+        spans = [0] * len(times)
+    values = [v for t, span, v in zip(times, spans, cols.get(name, []))
+              if t0_ns <= t - span // 2 and t - span // 2 + span <= t1_ns and isinstance(v, (int, float))]
     if not values:
         return {"mean": None, "max": None, "samples": 0}
     return {"mean": sum(values) / len(values), "max": max(values), "samples": len(values)}

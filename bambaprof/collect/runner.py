@@ -6,8 +6,13 @@ For each configuration, in order:
 2. warm up: the first call is timed on its own (it includes compilation), then
    ``warmup - 1`` more calls; dynamo's counters give frames compiled and graph breaks;
 3. measure ``iters`` iterations with CUDA events (wall clock on CPU) while the
-   NVML sampler runs; the energy counter is read before and after; recompilations
-   during these iterations are counted and warned about;
+   NVML sampler runs; with telemetry, untimed iterations follow until the window
+   lasts ``telemetry_window_ms`` (default 1 s: the energy counter steps in
+   milliseconds and a GPM value covers 100 ms or more), and the energy counter is
+   read at the window's ends; energy per token and the GPM means describe that
+   window, and what it cannot hold (no whole GPM interval, a counter that did not
+   move) is unknown, with a warning; recompilations inside it are counted and
+   warned about;
 4. profile ``wait + warmup + active`` more iterations with ``torch.profiler``
    (record_shapes, profile_memory, optional stacks), with a ``bambaprof::clock_sync``
    marker whose trace timestamp puts the NVML samples on the trace's clock;
@@ -160,6 +165,20 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
     return {"t_mid_ns": sync.get("t_mid_ns")}
 
 
+def _extend_window(work: Any, w0_ns: int, min_ms: float, device: str) -> int:
+    """Run untimed iterations until ``min_ms`` have passed since ``w0_ns``; returns how many ran.
+
+    Energy and GPM describe the whole window: NVML's energy counter moves in steps of milliseconds and a
+    GPM value covers an interval of at least 100 ms, so iterations of a millisecond need company."""
+    extra = 0
+    synchronize(device)
+    while (time.monotonic_ns() - w0_ns) / 1e6 < min_ms:
+        work.step(None)
+        synchronize(device)
+        extra += 1
+    return extra
+
+
 def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Callable[[], Any]]) -> Dict[str, Any]:
     if cfg.checkpoint:
         from ..model.checkpoint import _read_json, config_from_hf
@@ -202,6 +221,8 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
                 sw = Stopwatch(cfg.device)
                 work.step(sw)
                 iterations.append(sw.intervals_ms())
+            min_window_ms = cfg.telemetry_window_ms if telemetry.sampler is not None else 0.0
+            window_iters = cfg.iters + _extend_window(work, w0, min_window_ms, cfg.device)
             w1 = time.monotonic_ns()
             e1 = telemetry.energy_mj()
             recompiles = CompileCounters.read().since(before_measure)
@@ -222,17 +243,25 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
             warnings.append("the clock-sync marker was not found in the trace: telemetry stays on the monotonic clock")
         writer.write_json(TELEMETRY, cols)
 
-    tokens_measured = work.tokens * cfg.iters
+    tokens_in_window = work.tokens * window_iters
+    window_ms = (w1 - w0) / 1e6
     energy = None
-    if e0 is not None and e1 is not None and e1 >= e0:
+    if e0 is not None and e1 is not None and e1 > e0:
         joules = (e1 - e0) / 1e3
-        energy = {"joules": joules, "joules_per_token": joules / tokens_measured if tokens_measured else None}
+        energy = {"joules": joules, "joules_per_token": joules / tokens_in_window if tokens_in_window else None,
+                  "window_ms": window_ms, "iterations": window_iters}
+    elif e0 is not None and e1 is not None:
+        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms measured window: energy "
+                        "unknown (measure more --iters)")
     gpm = {}
     nvml_summary = {}
     if telemetry.sampler is not None:
         s = telemetry.sampler
         for name in ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct"):
             gpm[name] = window_stats(s.gpm, name, w0, w1) if s.gpm_available else None
+        if s.gpm_available and not (gpm.get("dram_bw_util_pct") or {}).get("samples"):
+            warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} ms "
+                            "measured window: GPM metrics unknown (measure more --iters)")
         for name in ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c"):
             nvml_summary[name] = window_stats(s.nvml, name, w0, w1)
         reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0 <= t <= w1 and v}

@@ -43,6 +43,9 @@ SUMMARY_COLUMNS = [
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")
+@click.option("--telemetry-window-ms", type=float, default=1000.0, show_default=True,
+              help="Shortest window for energy and GPM: after the measured iterations, untimed ones run until "
+                   "the window is this long (the energy counter and GPM's 100 ms intervals need time).")
 @click.option("--host", type=click.Choice(["bambaprof", "hf", "fms"]), default="bambaprof", show_default=True,
               help="Model stack: bambaprof's own model, transformers' BambaForCausalLM, or the Foundation Model "
                    "Stack's Bamba, hosting the variant (hosts generate without cache).")
@@ -58,13 +61,14 @@ SUMMARY_COLUMNS = [
 def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
                     dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
                     profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
-                    checkpoint, host, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
+                    telemetry_window_ms, checkpoint, host, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
     """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
 
     Each run: warm-up (first call and compile time recorded), measured
     iterations timed with CUDA events (wall clock on CPU) under an NVML sampler
     (power, clocks, GPM DRAM bandwidth and SM occupancy on Hopper) and the
-    energy counter, then a torch.profiler trace. Failed configurations are
+    energy counter (extended by untimed iterations to --telemetry-window-ms),
+    then a torch.profiler trace. Failed configurations are
     recorded and the matrix goes on. Ends with a summary against the first
     variant. With no flags on a CPU-only machine: tiny preset, every variant
     that runs here, eager.
@@ -91,6 +95,8 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
             raise UsageError(f"{name} must be at least {low}, got {value}")
     if sample_interval_ms <= 0:
         raise UsageError("--sample-interval-ms must be positive")
+    if telemetry_window_ms < 0:
+        raise UsageError("--telemetry-window-ms must not be negative")
     for name, values in (("--batch", batches), ("--seq-len", seq_lens), ("--new-tokens", new_tokens)):
         if any(v <= 0 for v in values):
             raise UsageError(f"{name} must be positive")  # the flag's name in the message
@@ -100,7 +106,8 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
         layers=layers, attention=False if no_attention else None, chunk_size=chunk_size, dtype=dtype,
         dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters, profile_wait=profile_wait,
         profile_warmup=profile_warmup, profile_active=profile_active, with_stack=with_stack,
-        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms, telemetry=telemetry, host=host)
+        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
+        telemetry_window_ms=telemetry_window_ms, telemetry=telemetry, host=host)
     del model_cfg
 
     notices: set = set()

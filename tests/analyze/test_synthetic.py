@@ -198,14 +198,20 @@ def test_run_directory_with_telemetry(tmp_path):
     telemetry = {"schema": 1, "clock": "trace_us",
                  "nvml": {"t_us": [-50, 10, 60, 500], "power_w": [100.0, 300.0, 500.0, 900.0],
                           "sm_clock_mhz": [1980, 1980, 1800, 345]},
-                 "gpm": {"t_us": [50], "dram_bw_util_pct": [40.0], "sm_occupancy_pct": [None]}}
+                 "gpm": {"t_us": [50, 60], "span_us": [20, 100_000], "dram_bw_util_pct": [40.0, 90.0],
+                         "sm_occupancy_pct": [None, 5.0]}}
     write(run / "telemetry.json.gz", telemetry)
     a = analyze(run)
     assert a.summary["run_dir"] == str(run)
     assert a.summary["peak_bandwidth_gbps"] == 4000.0 and a.summary["peak_bandwidth_source"] == "measured"
     assert a.telemetry["nvml.power_w"] == {"mean": 400.0, "max": 500.0, "samples": 2}
-    assert a.telemetry["gpm.dram_bw_util_pct"]["mean"] == 40.0
+    # the second GPM interval (100 ms) reaches far past the trace: it does not describe the window
+    assert a.telemetry["gpm.dram_bw_util_pct"] == {"mean": 40.0, "max": 40.0, "samples": 1}
     assert a.telemetry["gpm.sm_occupancy_pct"] == {"mean": None, "max": None, "samples": 0}
+    # without spans (older run directories) the configured interval is the span: 100 ms, too long here
+    del telemetry["gpm"]["span_us"]
+    write(run / "telemetry.json.gz", {**telemetry, "gpm_interval_ms": 100.0})
+    assert analyze(run).telemetry["gpm.dram_bw_util_pct"]["samples"] == 0
 
 
 def test_trace_loader_columns(tmp_path):

@@ -5,8 +5,9 @@ import time
 
 
 class FakeBackend:
-    def __init__(self, gpm=True, fail_open=False, fail_reads_after=None, watts=300.0):
+    def __init__(self, gpm=True, fail_open=False, fail_reads_after=None, watts=300.0, frozen_energy=False):
         self.gpm = gpm
+        self.frozen_energy = frozen_energy
         self.fail_open = fail_open
         self.fail_reads_after = fail_reads_after
         self.watts = watts
@@ -41,7 +42,10 @@ class FakeBackend:
         return self.fail_reads_after is not None and self.reads > self.fail_reads_after
 
     def energy_mj(self):
-        """A device-wide counter, as NVML's: `watts` since this backend was made, in mJ."""
+        """A device-wide counter, as NVML's: `watts` since this backend was made, in mJ (or a counter that
+        has not updated yet, as NVML's does over a window of a few milliseconds)."""
+        if self.frozen_energy:
+            return 1_000_000.0
         return 1_000_000.0 + self.watts * (time.monotonic() - self.start) * 1e3
 
     def gpm_supported(self):

@@ -55,6 +55,25 @@ def test_window_stats():
     assert window_stats(cols, "power_w", 100, 200) == {"mean": None, "max": None, "samples": 0}
 
 
+def test_interval_samples_count_only_when_their_whole_interval_is_inside():
+    gpm = {"t_ns": [50, 150, 251], "span_ns": [100, 100, 101], "sm_occupancy_pct": [10.0, 20.0, 30.0]}
+    assert window_stats(gpm, "sm_occupancy_pct", 0, 100)["mean"] == 10.0
+    assert window_stats(gpm, "sm_occupancy_pct", 10, 400) == {"mean": 25.0, "max": 30.0, "samples": 2}
+    assert window_stats(gpm, "sm_occupancy_pct", 200, 302)["samples"] == 1  # 201 .. 302
+    assert window_stats(gpm, "sm_occupancy_pct", 200, 301)["samples"] == 0
+    assert window_stats(gpm, "sm_occupancy_pct", 0, 90)["samples"] == 0  # shorter than an interval
+
+
+def test_gpm_columns_carry_each_interval_length():
+    s = NvmlSampler(FakeBackend(), interval_s=0.01, gpm_interval_s=0.1).start()
+    time.sleep(0.35)
+    s.stop()
+    assert len(s.gpm["span_ns"]) == len(s.gpm["t_ns"]) >= 2
+    assert all(span >= 0.1e9 for span in s.gpm["span_ns"])
+    cols = s.columns()
+    assert cols["gpm"]["span_us"] == [v / 1e3 for v in s.gpm["span_ns"]] and "span_ns" not in cols["gpm"]
+
+
 def test_bad_interval():
     with pytest.raises(ValueError):
         NvmlSampler(FakeBackend(), interval_s=0)

@@ -65,6 +65,31 @@ def test_telemetry_with_a_fake_nvml_backend(tmp_path):
     assert a.telemetry["nvml.power_w"]["mean"] == 250.0
 
 
+def test_what_a_short_window_cannot_measure_is_unknown(tmp_path):
+    # 3 iterations of a tiny prefill: milliseconds, shorter than one GPM interval (100 ms), and an energy
+    # counter that has not moved; both are unknown (null) with a warning, never 0
+    rec = run_one(RunConfig(workload="prefill", telemetry_window_ms=0, **QUICK), tmp_path,
+                  backend_factory=functools.partial(FakeBackend, frozen_energy=True))
+    m = rec.manifest
+    assert rec.status == "ok" and m["energy"] is None
+    assert m["telemetry"]["summary"]["gpm"]["dram_bw_util_pct"] == {"mean": None, "max": None, "samples": 0}
+    assert any("energy counter did not advance" in w for w in m["warnings"])
+    assert any("no whole GPM interval" in w for w in m["warnings"])
+    assert summary_rows([rec])[0]["joules_per_token"] is None
+
+
+def test_the_telemetry_window_is_extended_by_untimed_iterations(tmp_path):
+    rec = run_one(RunConfig(workload="mixer", telemetry_window_ms=400, **QUICK), tmp_path,
+                  backend_factory=FakeBackend)
+    m = rec.manifest
+    assert len(m["timings"]["iteration_ms"]) == 3  # the timing statistics keep the measured iterations only
+    assert m["energy"]["window_ms"] >= 400 and m["energy"]["iterations"] > 3
+    assert m["energy"]["joules_per_token"] == pytest.approx(
+        m["energy"]["joules"] / (m["energy"]["iterations"] * QUICK["seq_len"]))
+    assert m["telemetry"]["summary"]["gpm"]["dram_bw_util_pct"]["samples"] >= 2
+    assert not any("GPM" in w or "energy" in w for w in m["warnings"])
+
+
 def test_nvml_unavailable_is_a_notice_not_a_failure(tmp_path):
     rec = run_one(RunConfig(**QUICK), tmp_path, backend_factory=functools.partial(FakeBackend, fail_open=True))
     assert rec.status == "ok"
