@@ -11,8 +11,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 RUNS = list(iter_run_dirs(EXAMPLES))
 
 
-def test_there_are_six_examples():
-    assert len(RUNS) == 6
+def test_there_are_nine_examples():
+    assert len(RUNS) == 9
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
