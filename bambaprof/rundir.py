@@ -12,10 +12,14 @@ A run directory ``traces/<run-id>/`` holds:
       {"schema": 1, "clock": "trace_us",
        "nvml": {"t_us": [...], "power_w": [...], "sm_clock_mhz": [...], "mem_clock_mhz": [...],
                 "gpu_util_pct": [...], "mem_used_bytes": [...], "temperature_c": [...]},
-       "gpm":  {"t_us": [...], "dram_bw_util_pct": [...], "sm_occupancy_pct": [...],
+       "gpm":  {"t_us": [...], "span_us": [...], "dram_bw_util_pct": [...], "sm_occupancy_pct": [...],
                 "sm_util_pct": [...], "tensor_util_pct": [...]}}
 
-  A column that the device cannot report holds ``null`` values or is absent.
+  A GPM value describes the interval ``span_us`` long centred on its ``t_us`` (run
+  directories written before ``span_us`` existed lack it). A column that the device
+  cannot report holds ``null`` values or is absent. The manifest's ``energy`` is
+  ``{"joules", "joules_per_token", "window_ms", "iterations"}`` over the telemetry
+  window (the measured iterations and the untimed ones that extend it), or ``null``.
 
 Readers here never raise on a missing optional file: they return ``None``.
 A run directory is complete or absent: :class:`RunDirWriter` writes into a hidden
