@@ -13,6 +13,11 @@ from ..errors import UsageError
 from .config import RunConfig
 
 DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
+
+#: Iteration counts for a variant that runs on the Triton interpreter (CPU) when the user sets none:
+#: there a step takes seconds, and its timings measure the interpreter, so a few iterations show that
+#: it works (RunConfig's defaults, 2 / 10 / 2, apply everywhere else).
+INTERPRETER_ITERATIONS = {"warmup": 1, "iters": 3, "profile_active": 1}
 WORKLOADS = ("mixer", "prefill", "generate")
 
 
@@ -33,7 +38,9 @@ def build_configs(
     """Every configuration of the matrix; ``common`` holds the other :class:`RunConfig` fields.
 
     Default variants: every variant that runs on ``device`` except ``reference``. New-token
-    counts vary the generate workload only; a mixer ignores prompt token ids.
+    counts vary the generate workload only; a mixer ignores prompt token ids. ``warmup``, ``iters``
+    and ``profile_active`` given as ``None`` (or not at all) take RunConfig's defaults, or
+    :data:`INTERPRETER_ITERATIONS` for a variant that runs on the Triton interpreter.
     """
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -57,6 +64,8 @@ def build_configs(
               if prompts else [(L, None, None) for L in (seq_lens or (DEFAULT_SEQ_LEN.get(preset, 512),))])
     options = tuple(sorted((compile_options or {}).items()))
     tokens = tuple(new_tokens) or (16,)
+    unset = [k for k in INTERPRETER_ITERATIONS if common.get(k) is None]
+    common = {k: v for k, v in common.items() if k not in unset}
     configs: List[RunConfig] = []
     for wl, var, comp, b, (L, pname, pids), nt in itertools.product(
             workloads or WORKLOADS, chosen, compiles or ("none",), batches or (1,), shapes, tokens):
@@ -67,8 +76,19 @@ def build_configs(
         configs.append(RunConfig(
             preset=preset, variant=var, compile=comp, compile_options=options if comp != "none" else (),
             workload=wl, batch=b, seq_len=L, new_tokens=nt, prompt_name=pname, prompt_ids=pids, device=device,
-            checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None, **common))
+            checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None,
+            **common, **_iteration_defaults(var, device, unset)))
     return configs
+
+
+def _iteration_defaults(variant: str, device: str, unset: List[str]) -> Dict[str, int]:
+    """The iteration counts the user left unset, for ``variant`` on ``device``."""
+    from ..ssm import get_variant
+    from ..ssm.contract import NEEDS_TRITON
+
+    if not unset or device.startswith("cuda") or NEEDS_TRITON not in get_variant(variant).needs:
+        return {}
+    return {k: INTERPRETER_ITERATIONS[k] for k in unset}
 
 
 def config_from_dict(d: Dict[str, Any]) -> RunConfig:

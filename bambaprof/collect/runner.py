@@ -41,6 +41,8 @@ import torch
 from .._env import environment
 from ..errors import BambaprofError
 from ..model.config import preset as make_preset
+from ..ssm import get_variant
+from ..ssm.contract import NEEDS_TRITON
 from ..rundir import MANIFEST, SCHEMA_VERSION, TELEMETRY, TRACE, RunDirWriter, read_manifest, remove_stale_temporaries
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
 from .config import RunConfig
@@ -200,6 +202,8 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
                               cfg.seed, list(cfg.prompt_ids) if cfg.prompt_ids is not None else None,
                               checkpoint=cfg.checkpoint, host=cfg.host)
         warnings.extend(work.notes)
+        if not on_gpu and NEEDS_TRITON in get_variant(cfg.variant).needs:
+            warnings.append("runs on the Triton interpreter (CPU): the timings measure the interpreter, not GPU kernels")
         telemetry = _Telemetry(cfg, backend_factory)
         try:
             before_compile = CompileCounters.read()

@@ -119,9 +119,11 @@ def matrix_options(func: Callable) -> Callable:
                      help="Generate with the conv/SSM/KV cache, or recompute the prefix every token."),
         click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False), default=None,
                      help="JSON file of prompts (lengths or token ids), used instead of --seq-len."),
-        click.option("--warmup", type=int, default=2, show_default=True,
-                     help="Warm-up iterations (the first is timed)."),
-        click.option("--iters", type=int, default=10, show_default=True, help="Measured iterations."),
+        click.option("--warmup", type=int, default=None,
+                     help="Warm-up iterations (the first is timed) [default: 2; 1 for a variant that runs on the "
+                          "Triton interpreter (CPU)]."),
+        click.option("--iters", type=int, default=None,
+                     help="Measured iterations [default: 10; 3 on the Triton interpreter]."),
         click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
                      help="A local Hugging Face-format Bamba checkpoint (config.json + safetensors) instead of "
                           "the preset's seeded weights."),

@@ -38,7 +38,8 @@ SUMMARY_COLUMNS = [
 @matrix_options
 @click.option("--profile-wait", type=int, default=0, show_default=True, help="Profiler schedule: wait steps.")
 @click.option("--profile-warmup", type=int, default=1, show_default=True, help="Profiler schedule: warm-up steps.")
-@click.option("--profile-active", type=int, default=2, show_default=True, help="Profiler schedule: recorded steps.")
+@click.option("--profile-active", type=int, default=None,
+              help="Profiler schedule: recorded steps [default: 2; 1 on the Triton interpreter].")
 @click.option("--with-stack", is_flag=True, help="Record Python stacks in the trace.")
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
@@ -91,7 +92,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     model_cfg = config_from_options(preset_name, layers, no_attention, chunk_size, dtype)  # validates overrides
     for name, value, low in (("--warmup", warmup, 1), ("--iters", iters, 1), ("--profile-active", profile_active, 1),
                              ("--profile-wait", profile_wait, 0), ("--profile-warmup", profile_warmup, 0)):
-        if value < low:
+        if value is not None and value < low:
             raise UsageError(f"{name} must be at least {low}, got {value}")
     if sample_interval_ms <= 0:
         raise UsageError("--sample-interval-ms must be positive")

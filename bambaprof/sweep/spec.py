@@ -104,7 +104,7 @@ def spec_from_flags(preset: str, layers: Optional[int], no_attention: bool, chun
     table: Dict[str, Any] = {k: list(v) for k, v in matrix.items() if v}
     if prompts:
         table["prompts"] = prompts
-    run = dict(run)
+    run = {k: v for k, v in run.items() if v is not None}  # unset flags: the per-variant defaults apply
     if compile_options:
         run["compile_options"] = dict(compile_options)
     return {"model": model, "matrix": table, "run": run}

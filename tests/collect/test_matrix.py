@@ -1,0 +1,36 @@
+"""The matrix of configurations: iteration counts per variant when the user sets none."""
+
+from bambaprof.collect.config import RunConfig
+from bambaprof.collect.matrix import INTERPRETER_ITERATIONS, build_configs
+from bambaprof.sweep.spec import spec_from_flags
+
+DEFAULTS = {k: RunConfig.__dataclass_fields__[k].default for k in INTERPRETER_ITERATIONS}
+VARIANTS = ("default", "default-optimized", "triton")
+
+
+def _counts(cfg):
+    return {k: getattr(cfg, k) for k in INTERPRETER_ITERATIONS}
+
+
+def test_triton_variants_on_the_cpu_get_fewer_iterations_unless_set():
+    by_variant = {c.variant: _counts(c) for c in build_configs("cpu", variants=VARIANTS, workloads=("mixer",))}
+    assert DEFAULTS == {"warmup": 2, "iters": 10, "profile_active": 2}
+    assert by_variant == {"default": DEFAULTS, "default-optimized": INTERPRETER_ITERATIONS,
+                          "triton": INTERPRETER_ITERATIONS}
+
+
+def test_counts_the_user_sets_apply_to_every_variant():
+    configs = build_configs("cpu", variants=VARIANTS, workloads=("mixer",), iters=7, warmup=None)
+    assert {c.iters for c in configs} == {7}
+    assert {c.variant: c.warmup for c in configs} == {"default": 2, "default-optimized": 1, "triton": 1}
+
+
+def test_on_a_gpu_every_variant_gets_the_usual_counts():
+    configs = build_configs("cuda", variants=VARIANTS, workloads=("mixer",))
+    assert all(_counts(c) == DEFAULTS for c in configs)
+
+
+def test_flags_left_unset_stay_out_of_a_sweep_spec():
+    spec = spec_from_flags("tiny", None, False, None, None, None, {"variant": ["triton"]}, None, {},
+                           {"warmup": None, "iters": 4, "use_cache": True})
+    assert spec["run"] == {"iters": 4, "use_cache": True}
