@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 
+#: Fields that say how a configuration is measured, not what is measured.
+MEASUREMENT_FIELDS = ("warmup", "iters", "profile_wait", "profile_warmup", "profile_active", "with_stack",
+                      "sample_interval_ms", "gpm_interval_ms", "telemetry_window_ms", "telemetry")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run. Times in ms; intervals of the NVML sampler in ms."""
@@ -74,7 +79,9 @@ class RunConfig:
         return f"{model}-{variant}-{self.compile}-{self.workload}-b{self.batch}-L{self.length}-{self.short_hash()}"
 
     def comparison_key(self) -> tuple:
-        """What a run is compared on against the baseline variant: all but the variant."""
+        """What a run is compared on against the baseline variant: the workload and model, not the variant
+        nor how many iterations measured it (a variant on the Triton interpreter runs fewer by default)."""
         d = self.to_dict()
-        d.pop("variant")
+        for key in ("variant",) + MEASUREMENT_FIELDS:
+            d.pop(key)
         return tuple(sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in d.items()))

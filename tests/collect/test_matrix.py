@@ -34,3 +34,9 @@ def test_flags_left_unset_stay_out_of_a_sweep_spec():
     spec = spec_from_flags("tiny", None, False, None, None, None, {"variant": ["triton"]}, None, {},
                            {"warmup": None, "iters": 4, "use_cache": True})
     assert spec["run"] == {"iters": 4, "use_cache": True}
+
+
+def test_runs_compare_across_iteration_counts_but_not_across_shapes():
+    base = RunConfig(variant="default")
+    assert RunConfig(variant="triton", iters=3, warmup=1, profile_active=1).comparison_key() == base.comparison_key()
+    assert RunConfig(variant="triton", seq_len=128).comparison_key() != base.comparison_key()
