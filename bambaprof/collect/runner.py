@@ -255,8 +255,8 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         energy = {"joules": joules, "joules_per_token": joules / tokens_in_window if tokens_in_window else None,
                   "window_ms": window_ms, "iterations": window_iters}
     elif e0 is not None and e1 is not None:
-        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms measured window: energy "
-                        "unknown (measure more --iters)")
+        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms telemetry window: energy "
+                        "unknown (raise --telemetry-window-ms)")
     gpm = {}
     nvml_summary = {}
     if telemetry.sampler is not None:
@@ -265,7 +265,7 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
             gpm[name] = window_stats(s.gpm, name, w0, w1) if s.gpm_available else None
         if s.gpm_available and not (gpm.get("dram_bw_util_pct") or {}).get("samples"):
             warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} ms "
-                            "measured window: GPM metrics unknown (measure more --iters)")
+                            "telemetry window: GPM metrics unknown (raise --telemetry-window-ms)")
         for name in ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c"):
             nvml_summary[name] = window_stats(s.nvml, name, w0, w1)
         reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0 <= t <= w1 and v}

@@ -80,7 +80,7 @@ def build_workload(
         raise UsageError("--new-tokens must be positive for the generate workload")
     if name == "generate" and use_cache and host != "bambaprof":
         raise UsageError(f"--host {host} generates without the cache: add --no-cache")
-    graphs = uses_cudagraphs(compile_mode, compile_options)
+    graphs = replays_cuda_graphs(device, compile_mode, compile_options)
 
     def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
         return compile_callable(fn, compile_mode, compile_options, dynamic)
@@ -124,6 +124,11 @@ def build_workload(
         generate(model, ids, new_tokens, use_cache=use_cache, on_token=(lambda _i: sw.mark()) if sw else None)
 
     return Workload(name, step, batch * new_tokens, per_token_marks=True, notes=notes)
+
+
+def replays_cuda_graphs(device: str, compile_mode: str, compile_options: Dict[str, Any]) -> bool:
+    """Whether compiled calls on ``device`` replay CUDA graphs (inductor records them on CUDA only)."""
+    return device.startswith("cuda") and uses_cudagraphs(compile_mode, compile_options)
 
 
 def _timed(call: Callable[[], Any]) -> Callable[[Optional[Stopwatch]], None]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bambaprof.collect.compile import reset_compiler, uses_cudagraphs
-from bambaprof.collect.workloads import _CompiledModel, build_workload
+from bambaprof.collect.workloads import _CompiledModel, build_workload, replays_cuda_graphs
 from bambaprof.model import build_model, generate, preset
 from bambaprof.model.cache import ModelCache
 
@@ -24,6 +24,12 @@ from bambaprof.model.cache import ModelCache
 ])
 def test_which_modes_replay_cuda_graphs(mode, options, expected):
     assert uses_cudagraphs(mode, options) is expected
+
+
+def test_graphs_replay_on_cuda_only():
+    assert replays_cuda_graphs("cuda", "max-autotune", {}) and replays_cuda_graphs("cuda:1", "reduce-overhead", {})
+    assert not replays_cuda_graphs("cpu", "max-autotune", {})
+    assert not replays_cuda_graphs("cuda", "max-autotune-no-cudagraphs", {})
 
 
 def test_copy_tensors_replaces_every_state_with_an_equal_copy():
@@ -66,6 +72,7 @@ def test_the_run_notes_the_copies_only_when_graphs_replay(monkeypatch):
     import bambaprof.collect.workloads as workloads
 
     monkeypatch.setattr(workloads, "compile_callable", lambda fn, *a, **k: fn)
+    monkeypatch.setattr(workloads, "replays_cuda_graphs", lambda device, mode, options: mode == "reduce-overhead")
     kw = dict(config=preset("tiny"), variant="default", batch=1, seq_len=8, new_tokens=2, use_cache=True,
               compile_options={}, dynamic=False, device="cpu", seed=0)
     graphs = build_workload("generate", compile_mode="reduce-overhead", **kw)
