@@ -79,24 +79,24 @@ def compile_callable(fn: Callable, mode: str, options: Dict[str, Any], dynamic: 
     inductor_config.benchmark_kernel = True  # kernels carry kernel_num_gb into traces
     kwargs: Dict[str, Any] = {"dynamic": True if dynamic else None}
     if options:
-        merged = dict(torch._inductor.list_mode_options(None if mode == "default" else mode))
-        merged.update(options)
-        kwargs["options"] = merged
+        kwargs["options"] = inductor_options(mode, options)
     elif mode != "default":
         kwargs["mode"] = mode
     return torch.compile(fn, **kwargs)
 
 
+def inductor_options(mode: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    """Inductor's options for compile ``mode`` with ``options`` merged over them (``torch.compile``
+    takes a mode or options, not both)."""
+    import torch._inductor
+
+    return {**torch._inductor.list_mode_options(mode), **options}
+
+
 def uses_cudagraphs(mode: str, options: Dict[str, Any]) -> bool:
     """Whether ``mode`` with ``options`` replays CUDA graphs (inductor's ``triton.cudagraphs``):
     ``reduce-overhead`` and ``max-autotune`` do unless an option turns it off."""
-    if mode in ("none", "default") and "triton.cudagraphs" not in options:
-        return False
-    if "triton.cudagraphs" in options:
-        return bool(options["triton.cudagraphs"])
-    import torch._inductor
-
-    return bool(torch._inductor.list_mode_options(mode).get("triton.cudagraphs", False))
+    return mode != "none" and bool(inductor_options(mode, options).get("triton.cudagraphs", False))
 
 
 def reset_compiler() -> None:

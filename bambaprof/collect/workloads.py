@@ -114,7 +114,7 @@ def build_workload(
     if compile_mode != "none" and not use_cache and not dynamic:
         notes.append("generation without cache grows the input every token: without --dynamic each new "
                      "length recompiles")
-    if use_cache and isinstance(model, _CompiledModel) and model.copy_cache:
+    if use_cache and graphs:  # hosts generate without the cache, so the cache here is _CompiledModel's
         notes.append("CUDA graphs: the cache's tensors are copied out of the graph pool after every step "
                      "(the next replay overwrites them); the copies are part of the measured time")
 
