@@ -35,7 +35,8 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+import math
+from typing import Any, Dict, Iterator, List, Optional
 
 from ._json import json_safe
 from .errors import BambaprofError
@@ -45,6 +46,25 @@ MANIFEST = "manifest.json"
 TRACE = "trace.json.gz"
 TELEMETRY = "telemetry.json.gz"
 
+
+
+def series_window_stats(times: Any, values: Any, lo: float, hi: float,
+                        spans: Optional[List[float]] = None) -> Dict[str, Optional[float]]:
+    """Mean and max of one telemetry series' finite samples inside ``[lo, hi]``, and how many there were.
+
+    ``times`` and ``lo``/``hi`` share one unit (ns while sampling, us in a run directory). A sample with
+    a span (GPM: the interval its value describes, centred on its time) counts only when its whole
+    interval lies inside the window. Missing series, non-numbers and NaN or infinity are skipped.
+    """
+    if not isinstance(times, list) or not isinstance(values, list):
+        return {"mean": None, "max": None, "samples": 0}
+    spans = spans if isinstance(spans, list) else [0] * len(times)
+    picked = [v for t, span, v in zip(times, spans, values)
+              if isinstance(t, (int, float)) and isinstance(v, (int, float)) and isinstance(span, (int, float))
+              and lo <= t - span / 2 and t + span / 2 <= hi and math.isfinite(v)]
+    if not picked:
+        return {"mean": None, "max": None, "samples": 0}
+    return {"mean": sum(picked) / len(picked), "max": max(picked), "samples": len(picked)}
 
 def _read_json(path: Path) -> Any:
     opener = gzip.open if path.suffix == ".gz" else open

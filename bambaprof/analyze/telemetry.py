@@ -11,27 +11,14 @@ shorter than one interval has no GPM summary.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+from ..rundir import series_window_stats
 
 SERIES = {
     "nvml": ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c", "mem_used_bytes"),
     "gpm": ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct"),
 }
-
-
-def _window_stats(times: Any, values: Any, window: Tuple[float, float],
-                  spans: Optional[List[float]] = None) -> Tuple[Optional[float], Optional[float], int]:
-    if not isinstance(times, list) or not isinstance(values, list):
-        return None, None, 0
-    lo, hi = window
-    spans = spans if spans is not None else [0.0] * len(times)
-    picked = [v for t, span, v in zip(times, spans, values)
-              if isinstance(t, (int, float)) and isinstance(v, (int, float)) and isinstance(span, (int, float))
-              and lo <= t - span / 2 and t + span / 2 <= hi and math.isfinite(v)]
-    if not picked:
-        return None, None, 0
-    return sum(picked) / len(picked), max(picked), len(picked)
 
 
 def summarize_telemetry(telemetry: Optional[Dict[str, Any]], window: Tuple[float, float]) -> Optional[Dict[str, Any]]:
@@ -49,6 +36,5 @@ def summarize_telemetry(telemetry: Optional[Dict[str, Any]], window: Tuple[float
             if not isinstance(spans, list):
                 spans = [float(telemetry.get("gpm_interval_ms") or 100.0) * 1e3] * len(cols.get("t_us") or [])
         for name in names:
-            mean, mx, n = _window_stats(cols.get("t_us"), cols.get(name), window, spans)
-            out[f"{group}.{name}"] = {"mean": mean, "max": mx, "samples": n}
+            out[f"{group}.{name}"] = series_window_stats(cols.get("t_us"), cols.get(name), *window, spans)
     return out

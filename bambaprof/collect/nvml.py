@@ -347,12 +347,6 @@ def window_stats(cols: Dict[str, List[Any]], name: str, t0_ns: int, t1_ns: int) 
     Point samples (NVML) count when stamped inside the window. Interval samples (GPM: columns with
     ``span_ns``) count only when their whole interval lies inside it: an interval that reaches past
     the window mixes in what ran (or idled) outside it."""
-    spans = cols.get("span_ns")
-    times = cols.get("t_ns", [])
-    if spans is None:
-        spans = [0] * len(times)
-    values = [v for t, span, v in zip(times, spans, cols.get(name, []))
-              if t0_ns <= t - span // 2 and t - span // 2 + span <= t1_ns and isinstance(v, (int, float))]
-    if not values:
-        return {"mean": None, "max": None, "samples": 0}
-    return {"mean": sum(values) / len(values), "max": max(values), "samples": len(values)}
+    from ..rundir import series_window_stats
+
+    return series_window_stats(cols.get("t_ns", []), cols.get(name, []), t0_ns, t1_ns, cols.get("span_ns"))
