@@ -117,17 +117,27 @@ def _side(label: str, inputs: Sequence[Union[str, Path]], peak_gbps: Optional[fl
     return Side(label, [str(i) for i in inputs], analyses, manifests)
 
 
-def _kernel_table(side: Side) -> Dict[str, Dict[str, Any]]:
-    """Per normalised kernel name: median over inputs of time and count; bandwidth and occupancy."""
+def _rows_by_name(side: Side, table: str) -> Dict[str, List[Dict[str, Any]]]:
+    """Rows of each input's ``table`` (``kernels`` or ``ops``) grouped by name."""
     per_name: Dict[str, List[Dict[str, Any]]] = {}
     for a in side.analyses:
-        for row in a.kernels:
+        for row in getattr(a, table):
             per_name.setdefault(row["name"], []).append(row)
+    return per_name
+
+
+def _padded(rows: List[Dict[str, Any]], key: str, n: int, missing: float = 0.0) -> List[float]:
+    """``key`` of each row, with ``missing`` for each of the ``n`` inputs that had no such row."""
+    return [r[key] for r in rows] + [missing] * (n - len(rows))
+
+
+def _kernel_table(side: Side) -> Dict[str, Dict[str, Any]]:
+    """Per normalised kernel name: median over inputs of time and count; bandwidth and occupancy."""
     n = len(side.analyses)
     out = {}
-    for name, rows in per_name.items():
-        times = [r["total_us"] for r in rows] + [0.0] * (n - len(rows))
-        counts = [r["count"] for r in rows] + [0] * (n - len(rows))
+    for name, rows in _rows_by_name(side, "kernels").items():
+        times = _padded(rows, "total_us", n)
+        counts = _padded(rows, "count", n, missing=0)
         gb = [r["achieved_gbps"] for r in rows if r.get("achieved_gbps") is not None]
         out[name] = {
             "time_us": statistics.median(times), "count": statistics.median(counts), "times": times,
@@ -204,14 +214,10 @@ def compare_sides(a: Side, b: Side) -> Comparison:
 def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
     """CPU ops matched by name: median over inputs of CPU total/self time and GPU time (us), by impact."""
     def table(side: Side) -> Dict[str, Dict[str, float]]:
-        per: Dict[str, List[Dict[str, Any]]] = {}
-        for an in side.analyses:
-            for row in an.ops:
-                per.setdefault(row["name"], []).append(row)
         n = len(side.analyses)
-        return {name: {key: statistics.median([r[key] for r in rows] + [0.0] * (n - len(rows)))
+        return {name: {key: statistics.median(_padded(rows, key, n))
                        for key in ("count", "cpu_total_us", "cpu_self_us", "gpu_total_us")}
-                for name, rows in per.items()}
+                for name, rows in _rows_by_name(side, "ops").items()}
 
     ta, tb = table(a), table(b)
     out = []
