@@ -152,6 +152,14 @@ def _input_sets(shape: Shape, dtype: torch.dtype, device: str, l2_bytes: int) ->
     return [make_inputs(shape, dtype, device, seed=i, initial_state=False) for i in range(count)]
 
 
+def _shape_fields(shape: Shape, dtype: torch.dtype) -> Dict[str, Any]:
+    """The shape and dtype columns every :class:`BenchRecord` of ``shape`` carries."""
+    from ..model.config import dtype_name
+
+    return dict(batch=shape.batch, seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim,
+                state=shape.state, groups=shape.groups, chunk_size=shape.chunk_size, dtype=dtype_name(dtype))
+
+
 def bench_ssd(
     cores: Dict[str, Callable[..., Any]],
     shapes: Sequence[Shape],
@@ -166,9 +174,7 @@ def bench_ssd(
     records: List[BenchRecord] = []
     for shape in shapes:
         first_ms: Optional[float] = None
-        base = dict(batch=shape.batch, seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim,
-                    state=shape.state, groups=shape.groups, chunk_size=shape.chunk_size,
-                    dtype=str(dtype).replace("torch.", ""))
+        base = _shape_fields(shape, dtype)
         try:
             sets = _input_sets(shape, dtype, device, l2)
         except torch.cuda.OutOfMemoryError:
@@ -221,8 +227,7 @@ def bench_mixer(
             num_key_value_heads=1, attn_layer_indices=(), mamba_n_heads=shape.heads, mamba_d_head=shape.head_dim,
             mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
             mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
-        base = dict(batch=shape.batch, seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim,
-                    state=shape.state, groups=shape.groups, chunk_size=shape.chunk_size, dtype=dtype_name(dtype))
+        base = _shape_fields(shape, dtype)
         first_ms = None
         for name in variants:
             if progress:

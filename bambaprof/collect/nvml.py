@@ -172,20 +172,28 @@ class PynvmlBackend:
                 for i, name in enumerate(ids)}
 
 
-class NvmlSampler:
+class _Samples:
+    """What a sampler holds, in a thread or a child process: its intervals (the GPM one at least
+    :data:`MIN_GPM_INTERVAL_S`), the NVML and GPM series, whether GPM is available, and errors."""
+
+    def __init__(self, interval_s: float, gpm_interval_s: float) -> None:
+        if interval_s <= 0:
+            raise ValueError("the sampling interval must be positive")
+        self.interval_s = interval_s
+        self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
+        self.nvml, self.gpm = empty_series()
+        self.gpm_available = False
+        self.errors: List[str] = []
+
+
+class NvmlSampler(_Samples):
     """Samples a backend on a background thread between :meth:`start` and :meth:`stop`."""
 
     def __init__(self, backend: Any, interval_s: float = 0.02, gpm_interval_s: float = 0.1,
                  clock: Callable[[], int] = time.monotonic_ns) -> None:
-        if interval_s <= 0:
-            raise ValueError("the sampling interval must be positive")
+        super().__init__(interval_s, gpm_interval_s)
         self.backend = backend
-        self.interval_s = interval_s
-        self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
         self.clock = clock
-        self.nvml, self.gpm = empty_series()
-        self.gpm_available = False
-        self.errors: List[str] = []
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -278,7 +286,7 @@ def _sampler_child(conn: Any, stop: Any, backend_factory: Callable[[], Any], int
     conn.send(("done", sampler.nvml, sampler.gpm, sampler.errors))
 
 
-class ProcessSampler:
+class ProcessSampler(_Samples):
     """:class:`NvmlSampler` in a child process, so that sampling never competes for this
     process's GIL (a sampling thread slowed launch-bound generation by a fifth on an H200).
 
@@ -289,15 +297,9 @@ class ProcessSampler:
 
     def __init__(self, backend_factory: Callable[[], Any], interval_s: float = 0.02,
                  gpm_interval_s: float = 0.1, timeout_s: float = 60.0) -> None:
-        if interval_s <= 0:
-            raise ValueError("the sampling interval must be positive")
+        super().__init__(interval_s, gpm_interval_s)
         self.backend_factory = backend_factory
-        self.interval_s = interval_s
-        self.gpm_interval_s = max(gpm_interval_s, MIN_GPM_INTERVAL_S)
         self.timeout_s = timeout_s
-        self.nvml, self.gpm = empty_series()
-        self.gpm_available = False
-        self.errors: List[str] = []
         self._proc: Any = None
 
     def start(self) -> "ProcessSampler":
