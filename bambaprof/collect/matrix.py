@@ -16,8 +16,9 @@ DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
 
 #: Iteration counts for a variant that runs on the Triton interpreter (CPU) when the user sets none:
 #: there a step takes seconds, and its timings measure the interpreter, so a few iterations show that
-#: it works (RunConfig's defaults, 2 / 10 / 2, apply everywhere else).
-INTERPRETER_ITERATIONS = {"warmup": 1, "iters": 3, "profile_active": 1}
+#: it works, and the profiler records its one step without a warm-up step (RunConfig's defaults,
+#: 2 / 10 / 1 / 2, apply everywhere else).
+INTERPRETER_ITERATIONS = {"warmup": 1, "iters": 3, "profile_warmup": 0, "profile_active": 1}
 WORKLOADS = ("mixer", "prefill", "generate")
 
 
@@ -38,8 +39,8 @@ def build_configs(
     """Every configuration of the matrix; ``common`` holds the other :class:`RunConfig` fields.
 
     Default variants: every variant that runs on ``device`` except ``reference``. New-token
-    counts vary the generate workload only; a mixer ignores prompt token ids. ``warmup``, ``iters``
-    and ``profile_active`` given as ``None`` (or not at all) take RunConfig's defaults, or
+    counts vary the generate workload only; a mixer ignores prompt token ids. ``warmup``, ``iters``,
+    ``profile_warmup`` and ``profile_active`` given as ``None`` (or not at all) take RunConfig's defaults, or
     :data:`INTERPRETER_ITERATIONS` for a variant that runs on the Triton interpreter.
     """
     from ..ssm import get_variant, list_variants

@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -148,7 +149,9 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
     def export(prof) -> None:
         prof.export_chrome_trace(str(raw))
 
-    sched = schedule(wait=cfg.profile_wait, warmup=cfg.profile_warmup, active=cfg.profile_active, repeat=1)
+    with warnings.catch_warnings():  # no warm-up step is a choice here (the interpreter's default), not news
+        warnings.filterwarnings("ignore", message="Profiler won't be using warmup")
+        sched = schedule(wait=cfg.profile_wait, warmup=cfg.profile_warmup, active=cfg.profile_active, repeat=1)
     with profile(activities=activities, schedule=sched, record_shapes=True, profile_memory=True,
                  with_stack=cfg.with_stack, on_trace_ready=export) as prof:
         for i in range(cfg.profile_wait + cfg.profile_warmup + cfg.profile_active):

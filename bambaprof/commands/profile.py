@@ -37,7 +37,8 @@ SUMMARY_COLUMNS = [
 @model_options
 @matrix_options
 @click.option("--profile-wait", type=int, default=0, show_default=True, help="Profiler schedule: wait steps.")
-@click.option("--profile-warmup", type=int, default=1, show_default=True, help="Profiler schedule: warm-up steps.")
+@click.option("--profile-warmup", type=int, default=None,
+              help="Profiler schedule: warm-up steps [default: 1; 0 on the Triton interpreter].")
 @click.option("--profile-active", type=int, default=None,
               help="Profiler schedule: recorded steps [default: 2; 1 on the Triton interpreter].")
 @click.option("--with-stack", is_flag=True, help="Record Python stacks in the trace.")

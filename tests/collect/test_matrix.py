@@ -14,7 +14,7 @@ def _counts(cfg):
 
 def test_triton_variants_on_the_cpu_get_fewer_iterations_unless_set():
     by_variant = {c.variant: _counts(c) for c in build_configs("cpu", variants=VARIANTS, workloads=("mixer",))}
-    assert DEFAULTS == {"warmup": 2, "iters": 10, "profile_active": 2}
+    assert DEFAULTS == {"warmup": 2, "iters": 10, "profile_warmup": 1, "profile_active": 2}
     assert by_variant == {"default": DEFAULTS, "default-optimized": INTERPRETER_ITERATIONS,
                           "triton": INTERPRETER_ITERATIONS}
 
