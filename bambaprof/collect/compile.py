@@ -93,6 +93,21 @@ def inductor_options(mode: str, options: Dict[str, Any]) -> Dict[str, Any]:
     return {**torch._inductor.list_mode_options(mode), **options}
 
 
+def check_inductor_options(options: Dict[str, Any]) -> None:
+    """Raise a usage error naming the first key of ``options`` that inductor does not know (with the
+    closest known names), before anything compiles."""
+    import difflib
+
+    import torch._inductor.config
+
+    known = torch._inductor.config.get_config_copy()
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UsageError(f"unknown inductor option {key!r}{hint}")
+
+
 def uses_cudagraphs(mode: str, options: Dict[str, Any]) -> bool:
     """Whether ``mode`` with ``options`` replays CUDA graphs (inductor's ``triton.cudagraphs``):
     ``reduce-overhead`` and ``max-autotune`` do unless an option turns it off."""

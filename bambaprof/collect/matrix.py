@@ -63,6 +63,10 @@ def build_configs(
     prompts = load_prompts(prompts_file) if prompts_file else None
     shapes = ([(p["length"], p["name"], tuple(p["token_ids"]) if p["token_ids"] else None) for p in prompts]
               if prompts else [(L, None, None) for L in (seq_lens or (DEFAULT_SEQ_LEN.get(preset, 512),))])
+    if compile_options:
+        from .compile import check_inductor_options
+
+        check_inductor_options(compile_options)
     options = tuple(sorted((compile_options or {}).items()))
     tokens = tuple(new_tokens) or (16,)
     unset = [k for k in INTERPRETER_ITERATIONS if common.get(k) is None]

@@ -43,6 +43,8 @@ def test_prompts_file(tmp_path, capsys):
     (["--iters", "0"], "--iters must be at least 1"),
     (["--batch", "0"], "--batch must be positive"),
     (["--compile-option", "oops"], "--compile-option must look like key=value"),
+    (["--compile", "default", "--compile-option", "epilog_fusion=True"],
+     "unknown inductor option 'epilog_fusion' (did you mean epilogue_fusion"),
     (["--prompts", "/no/such/file.json"], "cannot read"),
     (["--layers", "-2"], "--layers must be positive"),
     (["--compile", "fastest"], "Invalid value for '--compile'"),
