@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 from bambaprof._env import environment
 from bambaprof.collect import RunConfig, run_one
 

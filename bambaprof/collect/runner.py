@@ -35,7 +35,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -134,6 +134,48 @@ class _Telemetry:
             self.sampler.stop()
         if self.backend is not None:
             self.backend.close()
+
+    def window_summary(self, w0_ns: int, w1_ns: int, warnings: List[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """The stopped sampler's NVML and GPM statistics over ``[w0_ns, w1_ns]`` (empty without telemetry).
+
+        GPM is unknown (``None``) without GPM support; with it and no whole GPM interval inside the window,
+        each value has no samples and ``warnings`` says so; NVML sampling errors are warned about too."""
+        s = self.sampler
+        if s is None:
+            return {}, {}
+        window_ms = (w1_ns - w0_ns) / 1e6
+        gpm = {name: window_stats(s.gpm, name, w0_ns, w1_ns) if s.gpm_available else None for name in GPM_SERIES}
+        if s.gpm_available and not (gpm.get("dram_bw_util_pct") or {}).get("samples"):
+            warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} ms "
+                            "telemetry window: GPM metrics unknown (raise --telemetry-window-ms)")
+        nvml: Dict[str, Any] = {name: window_stats(s.nvml, name, w0_ns, w1_ns) for name in NVML_SERIES}
+        reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0_ns <= t <= w1_ns and v}
+        nvml["clock_event_reasons_seen"] = sorted(reasons)
+        if s.errors:
+            warnings.append(f"NVML sampling errors: {s.errors[0]}")
+        return nvml, gpm
+
+
+#: The series the manifest summarises over the telemetry window.
+NVML_SERIES = ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c")
+GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct")
+
+
+def _energy(e0_mj: Optional[float], e1_mj: Optional[float], w0_ns: int, w1_ns: int, iterations: int,
+            tokens_per_iteration: int, warnings: List[str]) -> Optional[Dict[str, Any]]:
+    """Joules over the telemetry window and per token from the energy counter's two readings (mJ);
+    ``None`` without a counter, or (with a warning) when it did not advance over the window."""
+    window_ms = (w1_ns - w0_ns) / 1e6
+    if e0_mj is None or e1_mj is None:
+        return None
+    if e1_mj <= e0_mj:
+        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms telemetry window: energy "
+                        "unknown (raise --telemetry-window-ms)")
+        return None
+    joules = (e1_mj - e0_mj) / 1e3
+    tokens = tokens_per_iteration * iterations
+    return {"joules": joules, "joules_per_token": joules / tokens if tokens else None,
+            "window_ms": window_ms, "iterations": iterations}
 
 
 def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
@@ -250,31 +292,8 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
             warnings.append("the clock-sync marker was not found in the trace: telemetry stays on the monotonic clock")
         writer.write_json(TELEMETRY, cols)
 
-    tokens_in_window = work.tokens * window_iters
-    window_ms = (w1 - w0) / 1e6
-    energy = None
-    if e0 is not None and e1 is not None and e1 > e0:
-        joules = (e1 - e0) / 1e3
-        energy = {"joules": joules, "joules_per_token": joules / tokens_in_window if tokens_in_window else None,
-                  "window_ms": window_ms, "iterations": window_iters}
-    elif e0 is not None and e1 is not None:
-        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms telemetry window: energy "
-                        "unknown (raise --telemetry-window-ms)")
-    gpm = {}
-    nvml_summary = {}
-    if telemetry.sampler is not None:
-        s = telemetry.sampler
-        for name in ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct"):
-            gpm[name] = window_stats(s.gpm, name, w0, w1) if s.gpm_available else None
-        if s.gpm_available and not (gpm.get("dram_bw_util_pct") or {}).get("samples"):
-            warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} ms "
-                            "telemetry window: GPM metrics unknown (raise --telemetry-window-ms)")
-        for name in ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c"):
-            nvml_summary[name] = window_stats(s.nvml, name, w0, w1)
-        reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0 <= t <= w1 and v}
-        nvml_summary["clock_event_reasons_seen"] = sorted(reasons)
-        if s.errors:
-            warnings.append(f"NVML sampling errors: {s.errors[0]}")
+    energy = _energy(e0, e1, w0, w1, window_iters, work.tokens, warnings)
+    nvml_summary, gpm = telemetry.window_summary(w0, w1, warnings)
     device = _device_description(cfg.device)
     if telemetry.device_info.get("peak_bandwidth_gbps"):
         device["peak_bandwidth_gbps"] = telemetry.device_info["peak_bandwidth_gbps"]

@@ -6,7 +6,6 @@ playwright's own browser download is never used.
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 

@@ -4,8 +4,6 @@ import copy
 import re
 from pathlib import Path
 
-import pytest
-
 from bambaprof.cli import main
 from bambaprof.report.html import build_report
 from tests.analyze.synth import base_trace, write

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bambaprof.ssm import get_variant
-from tests.ssm.helpers import DEVICE, rel_err, run, ssd_inputs
+from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 TRITON = get_variant("triton")
 REF = get_variant("reference")
