@@ -41,7 +41,9 @@ def build_configs(
     Default variants: every variant that runs on ``device`` except ``reference``. New-token
     counts vary the generate workload only; a mixer ignores prompt token ids. ``warmup``, ``iters``,
     ``profile_warmup`` and ``profile_active`` given as ``None`` (or not at all) take RunConfig's defaults, or
-    :data:`INTERPRETER_ITERATIONS` for a variant that runs on the Triton interpreter.
+    :data:`INTERPRETER_ITERATIONS` for a variant that runs on the Triton interpreter. ``use_cache``
+    unset generates with the cache on bambaprof's own model and without it on a host (``hf``, ``fms``),
+    which has none.
     """
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -69,6 +71,8 @@ def build_configs(
         check_inductor_options(compile_options)
     options = tuple(sorted((compile_options or {}).items()))
     tokens = tuple(new_tokens) or (16,)
+    if common.get("use_cache") is None:
+        common["use_cache"] = common.get("host") in (None, "bambaprof")
     unset = [k for k in INTERPRETER_ITERATIONS if common.get(k) is None]
     common = {k: v for k, v in common.items() if k not in unset}
     configs: List[RunConfig] = []

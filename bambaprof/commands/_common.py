@@ -115,8 +115,9 @@ def matrix_options(func: Callable) -> Callable:
                      help="Prompt / sequence length (repeatable) [default: 64 for tiny, 512 for bamba-9b]."),
         click.option("--new-tokens", "new_tokens", multiple=True, type=int,
                      help="Tokens to generate (repeatable) [16]."),
-        click.option("--use-cache/--no-cache", default=True, show_default=True,
-                     help="Generate with the conv/SSM/KV cache, or recompute the prefix every token."),
+        click.option("--use-cache/--no-cache", default=None,
+                     help="Generate with the conv/SSM/KV cache, or recompute the prefix every token [default: "
+                          "use-cache; no-cache with --host hf or fms, which generate without it]."),
         click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False), default=None,
                      help="JSON file of prompts (lengths or token ids), used instead of --seq-len."),
         click.option("--warmup", type=int, default=None,

@@ -40,3 +40,10 @@ def test_runs_compare_across_iteration_counts_but_not_across_shapes():
     base = RunConfig(variant="default")
     assert RunConfig(variant="triton", iters=3, warmup=1, profile_active=1).comparison_key() == base.comparison_key()
     assert RunConfig(variant="triton", seq_len=128).comparison_key() != base.comparison_key()
+
+
+def test_an_unset_cache_flag_means_the_cache_on_bambaprof_and_none_on_a_host():
+    gen = dict(variants=("default",), workloads=("generate",))
+    assert [c.use_cache for c in build_configs("cpu", **gen)] == [True]
+    assert [c.use_cache for c in build_configs("cpu", **gen, use_cache=None, host="hf")] == [False]
+    assert [c.use_cache for c in build_configs("cpu", **gen, use_cache=False)] == [False]

@@ -48,7 +48,8 @@ def test_profile_with_the_transformers_host(tmp_path, capsys):
 
     from bambaprof.cli import main
 
-    code = main(["profile", "--host", "hf", "--no-cache", "--variant", "default", "--variant", "independent",
+    # no --no-cache needed: a host generates without the cache unless asked for it, which is an error
+    code = main(["profile", "--host", "hf", "--variant", "default", "--variant", "independent",
                  "--seq-len", "24", "--new-tokens", "3", "--iters", "2", "--warmup", "1",
                  "--out", str(tmp_path), "--format", "json"])
     out, err = capsys.readouterr()
@@ -56,8 +57,11 @@ def test_profile_with_the_transformers_host(tmp_path, capsys):
     rows = json.loads(out)["rows"]
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows), rows
     assert all(r["run_id"].startswith("tiny_hf-") for r in rows)
-    assert main(["profile", "--host", "hf", "--out", str(tmp_path)]) == 2
-    assert "add --no-cache" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / rows[-1]["run_id"] / "manifest.json").read_text())
+    assert manifest["config"]["workload"] == "generate" and manifest["config"]["use_cache"] is False
+    assert main(["profile", "--host", "hf", "--use-cache", "--out", str(tmp_path / "cached")]) == 2
+    assert "generates without the cache: leave out --use-cache" in capsys.readouterr().err
+    assert not (tmp_path / "cached").exists()
 
 
 def test_fms_host():
