@@ -10,7 +10,7 @@ import click
 from ..analyze.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
 from ..analyze.parse import BACKENDS
 from ..errors import UsageError
-from ..report.tables import Column, fixed, render_rows, shorten, to_json, yes_no
+from ..report.tables import Column, fixed, kernel_label, render_rows, shorten, to_json, yes_no
 from ._common import emit, format_option, output_option, progress
 
 
@@ -34,7 +34,7 @@ def _bytes(v) -> str:
 
 
 KERNEL_COLUMNS = [
-    Column("name", "kernel", shorten),
+    Column("name", "kernel", kernel_label),
     Column("count", "n"),
     Column("total_us", "total us", _us),
     Column("share_pct", "% GPU", _pct),
@@ -63,7 +63,7 @@ OP_COLUMNS = [
 ]
 NCU_COLUMNS = [
     Column("ncu_id", "ncu id"),
-    Column("name", "kernel", lambda v: shorten(v, 50)),
+    Column("name", "kernel", lambda v: kernel_label(v, 50)),
     Column("same_config", "same launch", yes_no),
     Column("trace_us", "trace us", _us),
     Column("ncu_us", "ncu us", _us),

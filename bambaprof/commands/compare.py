@@ -8,7 +8,7 @@ import click
 
 from ..analyze.compare import METRICS, compare, regression
 from ..errors import BambaprofError, UsageError
-from ..report.tables import Column, fixed, render_rows, shorten, to_json
+from ..report.tables import Column, fixed, kernel_label, render_rows, shorten, to_json
 from ._common import emit, format_option, output_option
 
 
@@ -34,7 +34,7 @@ SUMMARY_COLUMNS = [
     Column("significant", "beyond noise", _sig),
 ]
 KERNEL_COLUMNS = [
-    Column("name", "kernel", shorten), Column("status", "status"),
+    Column("name", "kernel", kernel_label), Column("status", "status"),
     Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
     Column("time_baseline_us", "base us", _num), Column("time_candidate_us", "cand us", _num),
     Column("delta_us", "delta us", _num), Column("ratio", "ratio", _ratio),

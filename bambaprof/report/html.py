@@ -29,7 +29,7 @@ from ..analyze.source import resolve
 from ..analyze.timeline import union_length
 from ..analyze.trace import Trace, load_trace
 from ..rundir import read_manifest, read_telemetry
-from .tables import shorten
+from .tables import kernel_label, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_KERNELS = 10
@@ -123,7 +123,7 @@ def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
     labels = [esc(r.label) for r in runs]
     data = []
     for name in top:
-        data.append({"type": "bar", "name": esc(shorten(name, 60)), "x": labels, "hovertext": esc(name),
+        data.append({"type": "bar", "name": esc(kernel_label(name, 60)), "x": labels, "hovertext": esc(name),
                      "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
                            for r in runs]})
     data.append({"type": "bar", "name": "other", "x": labels,
@@ -143,7 +143,7 @@ def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         data.append({
             "type": "scatter", "mode": "markers", "name": esc(r.label),
             "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
-            "text": [esc(f"{shorten(k['name'], 90)} | {k['bytes_source']} | "
+            "text": [esc(f"{kernel_label(k['name'], 90)} | {k['bytes_source']} | "
                          f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
                      for k in rows],
             "hoverinfo": "text+x+y", "marker": {"size": 8, "opacity": 0.75},
@@ -170,7 +170,7 @@ def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
         data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
-                     "text": [esc(shorten(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
+                     "text": [esc(kernel_label(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
     if not data:
         return None
@@ -191,12 +191,12 @@ def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
             continue
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: theoretical",
                      "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
-                     "text": [esc(f"{shorten(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
+                     "text": [esc(f"{kernel_label(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
                               for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
         est = [k for k in rows if k.get("est_occupancy_pct") is not None]
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: Kineto estimate",
                      "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
-                     "text": [esc(shorten(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
+                     "text": [esc(kernel_label(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
                      "marker": {"size": 7, "symbol": "x"}})
     if not data:
         return None
@@ -279,6 +279,7 @@ def _environment():
 
     env.filters["num"] = num
     env.filters["short"] = shorten
+    env.filters["kernel"] = kernel_label
     return env
 
 

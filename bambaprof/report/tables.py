@@ -50,6 +50,16 @@ def shorten(value: Any, width: int = 60) -> str:
     return text[:head] + "..." + text[-(width - 3 - head):]
 
 
+def kernel_label(value: Any, width: int = 80) -> str:
+    """A kernel name as a table or chart shows it: its readable form
+    (:func:`~bambaprof.analyze.names.kernel_display_name`) cut to ``width`` characters."""
+    if value is None:
+        return ""
+    from ..analyze.names import kernel_display_name
+
+    return shorten(kernel_display_name(str(value)), width)
+
+
 def fixed(spec: str, suffix: str = "", kinds: tuple = (int, float)) -> Callable[[Any], str]:
     """A cell formatter: numbers of ``kinds`` as ``format(value, spec) + suffix``, anything else
     (unknown values included) as an empty cell. ``fixed(",.3f")``, ``fixed(".2f", "x")``."""

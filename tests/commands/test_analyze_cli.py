@@ -23,6 +23,10 @@ def test_table_output(capsys):
     assert code == 0, err
     for heading in ("Summary", "Kernels", "est occ % (Kineto)", "theor occ %", "CPU ops", "CPU-bound"):
         assert heading in out
+    # kernels read without namespaces in the table; JSON keeps the full names
+    assert "at::native::" not in out and "conv_depthwise2d_forward_kernel_generic<BFloat16, int>" in out
+    code, out, err = run(["analyze", COMPILED, "--format", "json"], capsys)
+    assert any(k["name"].startswith("at::native::") for k in json.loads(out)["kernels"])
 
 
 def test_json_output_is_clean_and_complete(tmp_path, capsys):
