@@ -47,7 +47,7 @@ from ..ssm.contract import NEEDS_TRITON
 from ..rundir import MANIFEST, SCHEMA_VERSION, TELEMETRY, TRACE, RunDirWriter, read_manifest, remove_stale_temporaries
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
 from .config import RunConfig
-from .nvml import NvmlUnavailable, ProcessSampler, PynvmlBackend, window_stats
+from .nvml import GPM_SERIES, NvmlUnavailable, ProcessSampler, PynvmlBackend, window_stats
 from .timing import Stopwatch, spread, synchronize
 from .workloads import build_workload
 
@@ -148,7 +148,7 @@ class _Telemetry:
         if s.gpm_available and not (gpm.get("dram_bw_util_pct") or {}).get("samples"):
             warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} ms "
                             "telemetry window: GPM metrics unknown (raise --telemetry-window-ms)")
-        nvml: Dict[str, Any] = {name: window_stats(s.nvml, name, w0_ns, w1_ns) for name in NVML_SERIES}
+        nvml: Dict[str, Any] = {name: window_stats(s.nvml, name, w0_ns, w1_ns) for name in NVML_SUMMARY_SERIES}
         reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0_ns <= t <= w1_ns and v}
         nvml["clock_event_reasons_seen"] = sorted(reasons)
         if s.errors:
@@ -156,9 +156,8 @@ class _Telemetry:
         return nvml, gpm
 
 
-#: The series the manifest summarises over the telemetry window.
-NVML_SERIES = ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c")
-GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct")
+#: The NVML series the manifest summarises over the telemetry window (every GPM series is).
+NVML_SUMMARY_SERIES = ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c")
 
 
 def _energy(e0_mj: Optional[float], e1_mj: Optional[float], w0_ns: int, w1_ns: int, iterations: int,
