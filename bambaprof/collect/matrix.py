@@ -43,7 +43,7 @@ def build_configs(
     ``profile_warmup`` and ``profile_active`` given as ``None`` (or not at all) take RunConfig's defaults, or
     :data:`INTERPRETER_ITERATIONS` for a variant that runs on the Triton interpreter. ``use_cache``
     unset generates with the cache on bambaprof's own model and without it on a host (``hf``, ``fms``),
-    which has none.
+    which has none; asking a host to generate with it is a usage error.
     """
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -71,8 +71,12 @@ def build_configs(
         check_inductor_options(compile_options)
     options = tuple(sorted((compile_options or {}).items()))
     tokens = tuple(new_tokens) or (16,)
+    host = common.get("host") or "bambaprof"
     if common.get("use_cache") is None:
-        common["use_cache"] = common.get("host") in (None, "bambaprof")
+        common["use_cache"] = host == "bambaprof"
+    elif common["use_cache"] and host != "bambaprof" and "generate" in (workloads or WORKLOADS):
+        raise UsageError(f"--host {host} generates without the cache: leave out --use-cache (or the generate "
+                         "workload)")
     unset = [k for k in INTERPRETER_ITERATIONS if common.get(k) is None]
     common = {k: v for k, v in common.items() if k not in unset}
     configs: List[RunConfig] = []

@@ -81,9 +81,6 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     from ..collect.matrix import build_configs
 
     dev = resolve_device(device)
-    if host != "bambaprof" and use_cache and (not workloads or "generate" in workloads):
-        raise UsageError(f"--host {host} generates without the cache: leave out --use-cache (or the generate "
-                         "workload)")
     if checkpoint is not None:
         from ..model.checkpoint import _read_json, config_from_hf
 

@@ -1,7 +1,10 @@
 """The matrix of configurations: iteration counts per variant when the user sets none."""
 
+import pytest
+
 from bambaprof.collect.config import RunConfig
 from bambaprof.collect.matrix import INTERPRETER_ITERATIONS, build_configs
+from bambaprof.errors import UsageError
 from bambaprof.sweep.spec import spec_from_flags
 
 DEFAULTS = {k: RunConfig.__dataclass_fields__[k].default for k in INTERPRETER_ITERATIONS}
@@ -47,3 +50,10 @@ def test_an_unset_cache_flag_means_the_cache_on_bambaprof_and_none_on_a_host():
     assert [c.use_cache for c in build_configs("cpu", **gen)] == [True]
     assert [c.use_cache for c in build_configs("cpu", **gen, use_cache=None, host="hf")] == [False]
     assert [c.use_cache for c in build_configs("cpu", **gen, use_cache=False)] == [False]
+
+
+def test_a_host_asked_to_generate_with_the_cache_is_a_usage_error():
+    with pytest.raises(UsageError, match="--host hf generates without the cache"):
+        build_configs("cpu", variants=("default",), use_cache=True, host="hf")
+    assert [c.use_cache for c in build_configs("cpu", variants=("default",), workloads=("mixer",),
+                                               use_cache=True, host="hf")] == [True]
