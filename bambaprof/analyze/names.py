@@ -67,12 +67,13 @@ def normalize_kernel_name(name: str) -> str:
         out = m.group(1)
     return _HASH.sub("<hash>", out)
 
+
 _OPERATOR_CALL = re.compile(r"::operator\(\)\(\) const")
 _EMPTY_LAMBDA = re.compile(r"(?:::)?\{lambda\(\)#\d+\}")
 _LAMBDA = re.compile(r"(?:::)?\{lambda\(([^(){}]*)\)#\d+\}")
 _REFERENCE_ARGS = re.compile(r"\([^()]*&[^()]*\)")  # an innermost argument list holding a reference
 _QUALIFIER = re.compile(r"\b(?:[A-Za-z_]\w*::)+(?=[A-Za-z_~])")
-_CLOSING = re.compile(r">\s+>")
+_SPACED_CLOSING = re.compile(r">\s+(?=>)")  # "> >" -> ">>", chains included
 
 
 def kernel_display_name(name: str) -> str:
@@ -89,8 +90,7 @@ def kernel_display_name(name: str) -> str:
         previous, text = text, _REFERENCE_ARGS.sub("", text)
     text = _QUALIFIER.sub("", text)
     text = _after_return_type(text)
-    while _CLOSING.search(text):
-        text = _CLOSING.sub(">>", text)
+    text = _SPACED_CLOSING.sub(">", text)
     return text.strip() or name
 
 
