@@ -20,7 +20,7 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "bambaprof": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "cuda": torch.version.cuda,
         "triton": None,
         "driver": None,

@@ -15,7 +15,6 @@ import click
 from ._version import __version__
 from .errors import BambaprofError, first_line
 
-
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 #: (so ``bambaprof analyze`` never imports torch).
 COMMANDS = {
@@ -29,7 +28,7 @@ COMMANDS = {
     "view": "bambaprof.commands.view:view_command",
     "accuracy": "bambaprof.commands.accuracy:accuracy_command",
     "bench": "bambaprof.commands.bench:bench_group",
-    "sweep": "bambaprof.commands.sweep:sweep_command",
+    "sweep": "bambaprof.commands.sweep:sweep_group",
 }
 
 

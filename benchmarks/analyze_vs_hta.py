@@ -7,7 +7,7 @@ side by side in one run, each tool analyses the same file in a fresh process,
 ``--repeats`` times, alternating:
 
 - HTA: ``TraceAnalysis(trace_dir=...)`` (load) + ``get_gpu_kernel_breakdown()``;
-- bambaprof: :func:`bambaprof.analyze.analysis.analyze` (load + every table:
+- bambaprof: :func:`bambaprof.analysis.analysis.analyze` (load + every table:
   summary, kernels with bytes and occupancy, ops, launch, idle, memory).
 
 Wall time is measured around the whole process (imports included) and peak
@@ -45,7 +45,7 @@ print(len(kernel_df))
 """
 OURS_SNIPPET = """
 import sys
-from bambaprof.analyze.analysis import analyze
+from bambaprof.analysis.analysis import analyze
 a = analyze(sys.argv[1])
 print(len(a.kernels))
 """

@@ -15,7 +15,7 @@ timeout 120 python3 benchmarks/sampler_overhead.py "$OUT/sampler-overhead.json" 
 timeout 210 python3 -m bambaprof profile $COMMON --compile max-autotune --format json -o "$OUT/summary-max-autotune.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -4
 python3 - "$OUT/runs" <<'PY'
 import sys, pathlib
-from bambaprof.analyze import analyze
+from bambaprof.analysis import analyze
 for d in sorted(pathlib.Path(sys.argv[1]).iterdir()):
     if d.name.startswith("."):
         continue

@@ -41,7 +41,7 @@ def main(argv) -> int:
                     rec = run_one(cfg, Path(tmp) / ("on" if on else "off"))
                     if rec.status != "ok":
                         raise SystemExit(f"run failed: {rec.error}")
-                    samples[on].extend(rec.manifest["timings"]["iteration_ms"])
+                    samples[on].extend(rec.manifest.timings.iteration_ms)
             on_med, off_med = statistics.median(samples[True]), statistics.median(samples[False])
             row = {**case, "median_ms_sampler_on": on_med, "median_ms_sampler_off": off_med,
                    "difference_pct": 100.0 * (on_med - off_med) / off_med, "iterations_each": len(samples[True]),

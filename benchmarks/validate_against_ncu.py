@@ -15,8 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from bambaprof.analyze.ncu import compare_with_ncu, read_ncu_csv
-from bambaprof.analyze.trace import load_trace
+from bambaprof.analysis.ncu import compare_with_ncu, read_ncu_csv
+from bambaprof.analysis.trace import load_trace
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 CASES = [

@@ -188,7 +188,7 @@ def bench_ssd(
             if progress:
                 progress(f"{name} b={shape.batch} L={shape.seq_len}")
             call = _rotating(core, sets, shape.chunk_size)
-            ms, status = _attempt(lambda: median_ms(call, device, rep_ms=rep_ms))
+            ms, status = _attempt(lambda: median_ms(call, device, rep_ms=rep_ms))  # noqa: B023 - called at once
             if ms is None:
                 records.append(BenchRecord(variant=name, status=status, **base))
                 continue
@@ -232,7 +232,7 @@ def bench_mixer(
         for name in variants:
             if progress:
                 progress(f"mixer {name} b={shape.batch} L={shape.seq_len}")
-            ms, status = _attempt(lambda: _mixer_ms(cfg, name, shape, hidden, dtype, device, rep_ms))
+            ms, status = _attempt(lambda: _mixer_ms(cfg, name, shape, hidden, dtype, device, rep_ms))  # noqa: B023 - called at once
             if ms is None:
                 records.append(BenchRecord(variant=f"mixer:{name}", status=status, **base))
                 continue

@@ -1,18 +1,19 @@
 """Collection: run a workload under torch.profiler and an NVML sampler into a run directory.
 
-Entry points: :func:`run_one` (one :class:`RunConfig`), :func:`run_matrix` (many, with resume),
-:func:`summary_rows` (the comparison table). Loaded lazily, so that the NVML sampler's child
+Entry points: :func:`run_one` (one :class:`~bambaprof.run.RunConfig`), :func:`run_matrix` (many, with
+resume), :func:`build_configs` (a matrix from its axes), :func:`record` (the user's own code). Loaded
+lazily, so that the NVML sampler's child
 process can import :mod:`bambaprof.collect.nvml` without importing torch.
 """
 
 from typing import Any
 
 _LAZY = {
-    "RunConfig": "bambaprof.collect.config",
-    "RunRecord": "bambaprof.collect.runner",
+    "build_configs": "bambaprof.collect.matrix",
+    "record": "bambaprof.collect.record",
+    "Recording": "bambaprof.collect.record",
     "run_matrix": "bambaprof.collect.runner",
     "run_one": "bambaprof.collect.runner",
-    "summary_rows": "bambaprof.collect.runner",
 }
 
 __all__ = list(_LAZY)

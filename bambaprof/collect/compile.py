@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Tuple
 
 from ..errors import UsageError
-
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+from ..run import COMPILE_MODES
 
 
 def parse_compile_options(pairs: Tuple[str, ...]) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import UsageError
-from .config import RunConfig
+from ..run import WORKLOADS, RunConfig
 
 DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
 
@@ -19,7 +19,6 @@ DEFAULT_SEQ_LEN = {"tiny": 64, "bamba-9b": 512}
 #: it works, and the profiler records its one step without a warm-up step (RunConfig's defaults,
 #: 2 / 10 / 1 / 2, apply everywhere else).
 INTERPRETER_ITERATIONS = {"warmup": 1, "iters": 3, "profile_warmup": 0, "profile_active": 1}
-WORKLOADS = ("mixer", "prefill", "generate")
 
 
 def build_configs(
@@ -69,7 +68,7 @@ def build_configs(
         from .compile import check_inductor_options
 
         check_inductor_options(compile_options)
-    options = tuple(sorted((compile_options or {}).items()))
+    options = dict(sorted((compile_options or {}).items()))
     tokens = tuple(new_tokens) or (16,)
     host = common.get("host") or "bambaprof"
     if common.get("use_cache") is None:
@@ -87,7 +86,7 @@ def build_configs(
         if wl == "mixer":
             pids = None
         configs.append(RunConfig(
-            preset=preset, variant=var, compile=comp, compile_options=options if comp != "none" else (),
+            preset=preset, variant=var, compile=comp, compile_options=options if comp != "none" else {},
             workload=wl, batch=b, seq_len=L, new_tokens=nt, prompt_name=pname, prompt_ids=pids, device=device,
             checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None,
             **common, **_iteration_defaults(var, device, unset)))
@@ -102,16 +101,3 @@ def _iteration_defaults(variant: str, device: str, unset: List[str]) -> Dict[str
     if not unset or device.startswith("cuda") or NEEDS_TRITON not in get_variant(variant).needs:
         return {}
     return {k: INTERPRETER_ITERATIONS[k] for k in unset}
-
-
-def config_from_dict(d: Dict[str, Any]) -> RunConfig:
-    """The inverse of :meth:`RunConfig.to_dict`."""
-    d = dict(d)
-    d["compile_options"] = tuple(sorted((d.get("compile_options") or {}).items()))
-    if d.get("prompt_ids") is not None:
-        d["prompt_ids"] = tuple(d["prompt_ids"])
-    known = set(RunConfig.__dataclass_fields__)
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UsageError(f"unknown configuration field(s): {', '.join(unknown)}")
-    return RunConfig(**d)

@@ -14,8 +14,8 @@ is read separately, before and after the measured iterations.
 
 Timestamps are ``time.monotonic_ns()``; :func:`to_trace_clock` moves them onto
 a profiler trace's clock. :class:`ProcessSampler` runs the sampler in a child
-process (what runs use); :class:`NvmlSampler` is the loop itself, on a thread. The backend is :class:`PynvmlBackend` in real use and
-any object with the same methods in tests. A backend that cannot start raises
+process (what runs use); :class:`NvmlSampler` is the loop itself, on a thread. The backend is
+:class:`PynvmlBackend` in real use and any object with the same methods in tests. A backend that cannot start raises
 :class:`NvmlUnavailable` (with one line saying why) and the run goes on without
 telemetry.
 """
@@ -349,6 +349,6 @@ def window_stats(cols: Dict[str, List[Any]], name: str, t0_ns: int, t1_ns: int) 
     Point samples (NVML) count when stamped inside the window. Interval samples (GPM: columns with
     ``span_ns``) count only when their whole interval lies inside it: an interval that reaches past
     the window mixes in what ran (or idled) outside it."""
-    from ..rundir import series_window_stats
+    from ..run.telemetry import series_window_stats
 
     return series_window_stats(cols.get("t_ns", []), cols.get(name, []), t0_ns, t1_ns, cols.get("span_ns"))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
+
+from ..run import Spread
 
 
 class Stopwatch:
@@ -57,12 +59,11 @@ def percentile(values: Sequence[float], q: float) -> Optional[float]:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def spread(values: Sequence[float]) -> Dict[str, Optional[float]]:
-    """median, mean, min, max, p10, p90 and standard deviation of ``values`` (same unit)."""
+def spread(values: Sequence[float]) -> Spread:
+    """median, mean, min, max, p10, p90 and standard deviation of ``values`` (same unit); all unknown
+    for no values."""
     if not values:
-        return {k: None for k in ("median", "mean", "min", "max", "p10", "p90", "stdev", "n")}
-    return {
-        "median": statistics.median(values), "mean": statistics.fmean(values), "min": min(values),
-        "max": max(values), "p10": percentile(values, 10), "p90": percentile(values, 90),
-        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values),
-    }
+        return Spread()
+    return Spread(median=statistics.median(values), mean=statistics.fmean(values), min=min(values),
+                  max=max(values), p10=percentile(values, 10), p90=percentile(values, 90),
+                  stdev=statistics.stdev(values) if len(values) > 1 else 0.0, n=len(values))

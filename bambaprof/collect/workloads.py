@@ -18,10 +18,9 @@ import torch
 from ..errors import UsageError
 from ..model import build_mixer, build_model, generate
 from ..model.config import BambaConfig
+from ..run import WORKLOADS
 from .compile import compile_callable, uses_cudagraphs
 from .timing import Stopwatch
-
-WORKLOADS = ("mixer", "prefill", "generate")
 
 
 @dataclass

@@ -8,7 +8,8 @@ from typing import Any, Callable, Optional, Tuple
 import click
 
 from .._io import write_text_atomic
-from ..report.tables import FORMATS
+from ..render.tables import FORMATS
+from ..run import COMPILE_MODES, WORKLOADS
 
 
 def format_option(choices=FORMATS, default: str = "table") -> Callable:
@@ -93,7 +94,15 @@ def model_options(func: Callable) -> Callable:
     return func
 
 
-COMPILE_MODES = ["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+def renamed_option(old: str, new: str) -> Callable:
+    """A hidden option ``old`` that answers, as a usage error, that it was renamed ``new``."""
+    def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            raise click.UsageError(f"{old} was renamed {new}")
+        return value
+
+    return click.option(old, "_renamed_" + old.lstrip("-").replace("-", "_"), hidden=True, expose_value=False,
+                        default=None, callback=refuse, is_eager=True)
 
 
 def matrix_options(func: Callable) -> Callable:
@@ -108,7 +117,7 @@ def matrix_options(func: Callable) -> Callable:
         click.option("--compile-option", "compile_options", multiple=True, metavar="KEY=VALUE",
                      help="Inductor option for compiled runs (repeatable), e.g. epilogue_fusion=True."),
         click.option("--dynamic", is_flag=True, help="Compile for dynamic shapes (avoids a recompile per length)."),
-        click.option("--workload", "workloads", multiple=True, type=click.Choice(["mixer", "prefill", "generate"]),
+        click.option("--workload", "workloads", multiple=True, type=click.Choice(WORKLOADS),
                      help="Workload (repeatable) [default: mixer, prefill, generate]."),
         click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable) [default: 1]."),
         click.option("--seq-len", "seq_lens", multiple=True, type=int,

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, fixed, render_rows, sci
+from ..render.columns import ACCURACY
+from ..render.tables import render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
-from ._common import config_from_options, device_option, emit, format_option, model_options, output_option, \
-    progress, resolve_device
-
-
-_pct = fixed(".1f")
-
-
-COLUMNS = [
-    Column("variant", "variant"), Column("prompt", "prompt"), Column("seq_len", "L"), Column("chunks", "chunks"),
-    Column("kl_mean", "KL mean (nats)", sci), Column("kl_max", "KL max", sci),
-    Column("top1_agreement_pct", "top-1 agree %", _pct), Column("greedy_agreement_pct", "greedy agree % (cache)", _pct),
-    Column("greedy_agreement_nocache_pct", "greedy agree % (no cache)", _pct),
-    Column("first_divergence", "first divergence"), Column("status", "status"),
-]
+from ._common import (
+    config_from_options,
+    device_option,
+    emit,
+    format_option,
+    model_options,
+    output_option,
+    progress,
+    resolve_device,
+)
 
 
 @click.command("accuracy")
@@ -109,19 +107,18 @@ def accuracy_command(preset_name, layers, no_attention, chunk_size, dtype, check
         _attach(Path(run_dir), rows)
     meta = {"device": dev, "reference_dtype": reference_dtype, "checkpoint": checkpoint,
             "preset": None if checkpoint else preset_name, "seed": seed}
-    emit(render_rows(rows, fmt, COLUMNS, meta=meta), output)
+    emit(render_rows(rows, fmt, ACCURACY, meta=meta), output)
 
 
 def _attach(run_dir: Path, rows: list) -> None:
-    """Add the rows to a run directory's manifest (rewritten atomically)."""
-    import json
+    """Put the rows into a run directory's manifest (rewritten atomically through the run record)."""
+    from ..run import AccuracyRow, is_run_dir, update_manifest
 
-    from .._io import write_text_atomic
-    from .._json import json_safe
-    from ..rundir import MANIFEST, read_manifest
+    if not is_run_dir(run_dir):
+        raise UsageError(f"--attach {run_dir}: not a run directory (no manifest)")
+    attached = [AccuracyRow(**row) for row in rows]
 
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise UsageError(f"--attach {run_dir}: not a run directory (no {MANIFEST})")
-    manifest["accuracy"] = rows
-    write_text_atomic(run_dir / MANIFEST, json.dumps(json_safe(manifest), indent=1) + "\n")
+    def attach(manifest) -> None:
+        manifest.accuracy = attached
+
+    update_manifest(run_dir, attach)

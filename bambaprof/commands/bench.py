@@ -5,19 +5,13 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from ..report.tables import Column, fixed, render_rows
+from ..render.columns import BENCH
+from ..render.tables import render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import device_option, emit, format_option, output_option, progress, resolve_device
 
 TARGET_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
 
-COLUMNS = [
-    Column("variant", "core"), Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
-    Column("median_ms", "median ms", fixed(",.3f")), Column("tokens_per_s", "tokens/s", fixed(",.0f")),
-    Column("achieved_gbps", "GB/s", fixed(".3g", kinds=(float,))),
-    Column("roofline_floor_ms", "floor ms", fixed(",.3f")),
-    Column("pct_of_roofline", "% roofline", fixed(",.1f")), Column("vs_first", "vs first", fixed(",.2f")),
-]
 
 
 @click.group("bench")
@@ -83,7 +77,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
             get_variant(n)
         with progress("benchmarking mixers", len(parsed) * len(names)) as bar:
             records = bench_mixer(names, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1))
-        emit(render_rows([r.to_dict() for r in records], fmt, COLUMNS,
+        emit(render_rows([r.to_dict() for r in records], fmt, BENCH,
                          meta={"environment": environment(dev), "device": dev, "mode": "mixer"}), output)
         return
     cores = {n: get_variant(n) for n in names}
@@ -95,4 +89,4 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
         records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1))
     meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__,
             "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated"}
-    emit(render_rows([r.to_dict() for r in records], fmt, COLUMNS, meta=meta), output)
+    emit(render_rows([r.to_dict() for r in records], fmt, BENCH, meta=meta), output)

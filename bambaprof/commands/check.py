@@ -9,26 +9,12 @@ import click
 from .._env import environment
 from ..errors import BambaprofError, UsageError
 from ..model.config import parse_dtype, preset, preset_names
-from ..report.tables import Column, render_rows, sci, yes_no
+from ..render.columns import CHECK
+from ..render.tables import render_rows
 from ..ssm import get_variant, list_variants
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu, runnable
 from ..ssm.check import Shape, check_variants, failed
 from ._common import device_option, emit, format_option, output_option, progress, resolve_device
-
-COLUMNS = [
-    Column("variant", "variant"),
-    Column("exact", "exact", yes_no),
-    Column("dtype", "dtype"),
-    Column("batch", "b"),
-    Column("seq_len", "L"),
-    Column("chunks", "chunks"),
-    Column("max_abs_err", "max |err|", sci),
-    Column("rel_err", "rel err", sci),
-    Column("state_rel_err", "state rel err", sci),
-    Column("decode_rel_err", "decode rel err", sci),
-    Column("tolerance", "tol", sci),
-    Column("status", "status"),
-]
 
 
 def default_seq_lens(chunk: int) -> List[int]:
@@ -104,7 +90,7 @@ def check_command(variant_names, preset_name, batch, seq_len, chunk_size, heads,
                               progress=lambda _label: bar.update(1))
     meta = {"device": dev, "dtype": str(torch_dtype).replace("torch.", ""), "seed": seed,
             "initial_state": initial_state, "environment": environment(dev)}
-    emit(render_rows([r.to_dict() for r in rows], fmt, COLUMNS, meta=meta), output)
+    emit(render_rows([r.to_dict() for r in rows], fmt, CHECK, meta=meta), output)
     bad = failed(rows)
     if bad:
         names = ", ".join(sorted({r.variant for r in bad}))

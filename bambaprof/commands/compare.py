@@ -6,51 +6,11 @@ from typing import Optional, Tuple
 
 import click
 
-from ..analyze.compare import METRICS, compare, regression
+from ..analysis.compare import METRICS, compare, regression
 from ..errors import BambaprofError, UsageError
-from ..report.tables import Column, fixed, kernel_label, render_rows, shorten, to_json
+from ..render.tables import render_rows, to_json
+from ..render.text import render_comparison
 from ._common import emit, format_option, output_option
-
-
-def _num(v) -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return ""
-    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4g}"
-
-
-_ratio = fixed(".3f")
-
-
-def _sig(v) -> str:
-    return {True: "yes", False: "no (noise)", None: ""}[v]
-
-
-
-
-SUMMARY_COLUMNS = [
-    Column("label", "metric"), Column("unit", "unit"), Column("baseline", "baseline", _num),
-    Column("candidate", "candidate", _num), Column("delta", "delta", _num), Column("ratio", "ratio", _ratio),
-    Column("ci_low", "95% CI low", _ratio), Column("ci_high", "95% CI high", _ratio),
-    Column("significant", "beyond noise", _sig),
-]
-KERNEL_COLUMNS = [
-    Column("name", "kernel", kernel_label), Column("status", "status"),
-    Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
-    Column("time_baseline_us", "base us", _num), Column("time_candidate_us", "cand us", _num),
-    Column("delta_us", "delta us", _num), Column("ratio", "ratio", _ratio),
-    Column("share_baseline_pct", "% base", _num), Column("share_candidate_pct", "% cand", _num),
-    Column("gbps_baseline", "GB/s base", _num), Column("gbps_candidate", "GB/s cand", _num),
-    Column("theor_occ_baseline_pct", "occ base %", _num), Column("theor_occ_candidate_pct", "occ cand %", _num),
-]
-
-
-OP_COLUMNS = [
-    Column("name", "op", shorten), Column("status", "status"),
-    Column("count_baseline", "n base", _num), Column("count_candidate", "n cand", _num),
-    Column("cpu_total_us_baseline", "CPU base us", _num), Column("cpu_total_us_candidate", "CPU cand us", _num),
-    Column("cpu_delta_us", "CPU delta us", _num), Column("gpu_total_us_baseline", "GPU base us", _num),
-    Column("gpu_total_us_candidate", "GPU cand us", _num), Column("gpu_delta_us", "GPU delta us", _num),
-]
 
 
 @click.command("compare")
@@ -90,10 +50,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)
     verdict = regression(comp, metric, threshold) if threshold is not None else None
     if fmt == "table":
-        text = ("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", SUMMARY_COLUMNS)
-                + "\nKernels, by impact\n" + render_rows(comp.kernels[:top], "table", KERNEL_COLUMNS)
-                + "\nCPU ops, by impact\n" + render_rows(comp.ops[:top], "table", OP_COLUMNS)
-                + "".join(f"note: {n}\n" for n in comp.notes))
+        text = render_comparison(comp, top)
     elif fmt == "csv":
         text = render_rows(comp.kernels, "csv")
     elif fmt == "json":
@@ -101,7 +58,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         payload["regression"] = verdict
         text = to_json(payload)
     else:
-        from ..report.html import render_comparison_page
+        from ..render.html import render_comparison_page
 
         text = render_comparison_page(comp)
     emit(text, output)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..model.config import PRESETS
-from ..report.tables import Column, render_rows
+from ..render import columns
+from ..render.tables import render_rows
 from ._common import config_from_options, emit, format_option, model_options, output_option
 
 
@@ -25,19 +26,6 @@ def parameter_count(cfg) -> int:
     return v * d + layers + d + head
 
 
-COLUMNS = [
-    Column("preset", "preset"),
-    Column("layers", "layers"),
-    Column("attention_layers", "attention at"),
-    Column("hidden", "hidden"),
-    Column("ssm_heads", "SSM heads x dim"),
-    Column("state", "state"),
-    Column("groups", "groups"),
-    Column("chunk", "chunk"),
-    Column("dtype", "dtype"),
-    Column("parameters", "parameters", lambda v: f"{v / 1e9:.2f} B" if v >= 1e8 else f"{v / 1e6:.2f} M"),
-    Column("weights_bytes", "weights", lambda v: f"{v / 1e9:.2f} GB" if v >= 1e8 else f"{v / 1e6:.2f} MB"),
-]
 
 
 @click.command("presets")
@@ -60,4 +48,4 @@ def presets_command(preset_name, layers, no_attention, chunk_size, dtype, show_a
             "dtype": cfg.dtype, "parameters": n, "weights_bytes": n * cfg.torch_dtype.itemsize,
             "config": cfg.to_dict(),
         })
-    emit(render_rows(rows, fmt, COLUMNS), output)
+    emit(render_rows(rows, fmt, columns.PRESETS), output)

@@ -8,29 +8,26 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from ..report.tables import Column, fixed, render_rows, shorten
-from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
-from ._common import config_from_options, device_option, emit, format_option, matrix_options, model_options, \
-    output_option, resolve_device
+from ..errors import BambaprofError
+from ..render.columns import PROFILE_SUMMARY
+from ..render.tables import render_rows
+from ..run import HOSTS
+from ._common import (
+    device_option,
+    emit,
+    format_option,
+    matrix_options,
+    model_options,
+    output_option,
+    progress,
+    renamed_option,
+    resolve_device,
+)
 
 
-def _gb(v) -> str:
-    return f"{v / 1e9:.2f}" if isinstance(v, (int, float)) else ""
-
-
-_ms = fixed(",.3f")
-SUMMARY_COLUMNS = [
-    Column("workload", "workload"), Column("variant", "variant"), Column("compile", "compile"),
-    Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
-    Column("latency_ms", "median ms", _ms), Column("latency_p90_ms", "p90 ms", _ms),
-    Column("ttft_ms", "TTFT ms", _ms), Column("throughput_tokens_per_s", "tokens/s", fixed(",.0f")),
-    Column("peak_allocated_bytes", "peak GB", _gb),
-    Column("joules_per_token", "J/token", fixed(".4f", kinds=(float,))),
-    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", fixed(".1f", kinds=(float,))),
-    Column("gpm_sm_occupancy_pct", "GPM SM occ %", fixed(".1f", kinds=(float,))),
-    Column("vs_baseline", "vs baseline", fixed(".2f", "x")), Column("error", "error", shorten),
-]
+def flag_name(field: str) -> str:
+    """The command-line flag of a run setting: ``profile_active`` -> ``--profile-active``."""
+    return "--" + field.replace("_", "-")
 
 
 @click.command("profile")
@@ -48,22 +45,24 @@ SUMMARY_COLUMNS = [
 @click.option("--telemetry-window-ms", type=float, default=1000.0, show_default=True,
               help="Shortest window for energy and GPM: after the measured iterations, untimed ones run until "
                    "the window is this long (the energy counter and GPM's 100 ms intervals need time).")
-@click.option("--host", type=click.Choice(["bambaprof", "hf", "fms"]), default="bambaprof", show_default=True,
+@click.option("--host", type=click.Choice(HOSTS), default="bambaprof", show_default=True,
               help="Model stack: bambaprof's own model, transformers' BambaForCausalLM, or the Foundation Model "
                    "Stack's Bamba, hosting the variant (hosts generate without cache).")
 @click.option("--telemetry/--no-telemetry", default=True, show_default=True,
               help="Sample NVML (and GPM) during the run.")
 @device_option()
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="traces", show_default=True,
-              help="Where run directories are written.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default="traces", show_default=True,
+              help="Folder the run directories are written into.")
+@renamed_option("--out", "--runs")
 @click.option("--resume", is_flag=True, help="Skip configurations whose run directory is complete and ok.")
 @format_option(("table", "json", "csv"))
 @output_option()
 def profile_command(preset_name, layers, no_attention, chunk_size, dtype, variants, compiles, compile_options,
                     dynamic, workloads, batches, seq_lens, new_tokens, use_cache, prompts_file, warmup, iters,
                     profile_wait, profile_warmup, profile_active, with_stack, sample_interval_ms, gpm_interval_ms,
-                    telemetry_window_ms, checkpoint, host, telemetry, device, seed, out_dir, resume, fmt, output) -> None:
+                    telemetry_window_ms, checkpoint, host, telemetry, device, seed, runs_dir, resume, fmt,
+                    output) -> None:
     """Profile SSD variants x compile modes x workloads x shapes, one run directory each.
 
     Each run: warm-up (first call and compile time recorded), measured
@@ -75,62 +74,46 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     variant. With no flags on a CPU-only machine: tiny preset, every variant
     that runs here, eager.
     """
-    enable_triton_interpreter_if_no_gpu()
-    from ..collect import run_matrix, summary_rows
+    from .._api import profile, validate_settings
     from ..collect.compile import parse_compile_options
-    from ..collect.matrix import build_configs
+    from ..errors import UsageError
+    from ..run import summary_rows
 
-    dev = resolve_device(device)
-    if checkpoint is not None:
-        from ..model.checkpoint import _read_json, config_from_hf
-
-        config_from_hf(_read_json(Path(checkpoint) / "config.json"), dtype)  # fails early, in one line
-        if layers is not None or no_attention or chunk_size is not None:
-            raise UsageError("--layers, --no-attention and --chunk-size do not apply to a --checkpoint")
-    model_cfg = config_from_options(preset_name, layers, no_attention, chunk_size, dtype)  # validates overrides
-    for name, value, low in (("--warmup", warmup, 1), ("--iters", iters, 1), ("--profile-active", profile_active, 1),
-                             ("--profile-wait", profile_wait, 0), ("--profile-warmup", profile_warmup, 0)):
-        if value is not None and value < low:
-            raise UsageError(f"{name} must be at least {low}, got {value}")
-    if sample_interval_ms <= 0:
-        raise UsageError("--sample-interval-ms must be positive")
-    if telemetry_window_ms < 0:
-        raise UsageError("--telemetry-window-ms must not be negative")
+    settings = dict(dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters,
+                    profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
+                    with_stack=with_stack, sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
+                    telemetry_window_ms=telemetry_window_ms, telemetry=telemetry, host=host)
+    validate_settings(settings, flag_name)  # named as flags; the library checks them again, by field name
     for name, values in (("--batch", batches), ("--seq-len", seq_lens), ("--new-tokens", new_tokens)):
         if any(v <= 0 for v in values):
-            raise UsageError(f"{name} must be positive")  # the flag's name in the message
-    configs = build_configs(
-        dev, preset_name, variants, compiles, workloads, batches, seq_lens, new_tokens, prompts_file,
-        parse_compile_options(compile_options), checkpoint,
-        layers=layers, attention=False if no_attention else None, chunk_size=chunk_size, dtype=dtype,
-        dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters, profile_wait=profile_wait,
-        profile_warmup=profile_warmup, profile_active=profile_active, with_stack=with_stack,
-        sample_interval_ms=sample_interval_ms, gpm_interval_ms=gpm_interval_ms,
-        telemetry_window_ms=telemetry_window_ms, telemetry=telemetry, host=host)
-    del model_cfg
-
+            raise UsageError(f"{name} must be positive")
+    if checkpoint is not None and (layers is not None or no_attention or chunk_size is not None):
+        raise UsageError("--layers, --no-attention and --chunk-size do not apply to a --checkpoint")
     notices: set = set()
-    command = "bambaprof " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
-    def report(record) -> None:
-        notice = (record.manifest.get("telemetry") or {}).get("notice")
-        if notice and notice not in notices:
-            notices.add(notice)
-            click.echo(f"note: {notice}", err=True)
-        for w in record.manifest.get("warnings") or []:
+    def report(record, done: int, total: int) -> None:
+        m = record.manifest
+        if m is not None and m.telemetry.notice and m.telemetry.notice not in notices:
+            notices.add(m.telemetry.notice)
+            click.echo(f"note: {m.telemetry.notice}", err=True)
+        for w in m.warnings if m is not None else []:
             click.echo(f"warning: {record.run_id}: {w}", err=True)
         if record.status == "failed":
             click.echo(f"failed: {record.run_id}: {record.error}", err=True)
+        bar.length = total
         bar.update(1)
 
-    from ._common import progress
-
-    with progress("profiling", len(configs)) as bar:
-        records = run_matrix(configs, Path(out_dir), resume=resume, progress=report, command=command)
-    rows = summary_rows(records)
-    emit(render_rows(rows, fmt, SUMMARY_COLUMNS, meta={"out": str(out_dir)} if fmt == "json" else None), output)
+    with progress("profiling", 0) as bar:
+        records = profile(
+            variants, compiles=compiles, workloads=workloads, batches=batches, seq_lens=seq_lens,
+            new_tokens=new_tokens, preset=preset_name, layers=layers, attention=False if no_attention else None,
+            chunk_size=chunk_size, dtype=dtype, checkpoint=checkpoint, prompts=prompts_file,
+            compile_options=parse_compile_options(compile_options), device=resolve_device(device), out=runs_dir,
+            resume=resume, progress=report,
+            command="bambaprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **settings)
+    emit(render_rows(summary_rows(records), fmt, PROFILE_SUMMARY, meta={"runs": str(runs_dir)} if fmt == "json"
+                     else None), output)
     failed = [r for r in records if r.status == "failed"]
     if failed and len(failed) == len(records):
-        from ..errors import BambaprofError
-
-        raise BambaprofError(f"all {len(records)} configuration(s) failed (see the run directories under {out_dir})")
+        raise BambaprofError(f"all {len(records)} configuration(s) failed (see the run directories under "
+                             f"{Path(runs_dir)})")

@@ -8,8 +8,7 @@ from typing import Optional, Tuple
 
 import click
 
-from ..errors import BambaprofError, UsageError
-from ._common import emit
+from ..errors import UsageError
 
 
 @click.command("report")
@@ -22,19 +21,18 @@ def report_command(inputs: Tuple[str, ...], output: Optional[str], title: Option
                    peak_bandwidth: Optional[float]) -> None:
     """Write an HTML report of run directories or traces (self-contained, offline, plotly inlined).
 
-    Summary cards; latency, throughput, peak memory and energy per token across
-    runs; kernel time per run; achieved bandwidth against peak and the roofline;
+    A folder of run directories (or a sweep root) stands for its runs. Summary
+    cards; latency, throughput, peak memory and energy per token across runs;
+    kernel time per run; achieved bandwidth against peak and the roofline;
     occupancy against kernel time; NVML telemetry beside GPU busy time; the
     accuracy table when runs carry one; a comparison with the first run.
     """
+    from .._api import report
+
     if peak_bandwidth is not None and peak_bandwidth <= 0:
         raise UsageError("--peak-bandwidth must be positive")
-    from ..report.html import build_report, report_size_ok
-
-    page = build_report(list(inputs), title=title, peak_gbps=peak_bandwidth)
-    if not report_size_ok(page):
-        raise BambaprofError(f"the report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit")
     if output is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         output = str(Path("reports") / f"report-{stamp}.html")
-    emit(page, output)
+    path = report(list(inputs), output, title=title, peak_gbps=peak_bandwidth)
+    click.echo(f"wrote {path}", err=True)

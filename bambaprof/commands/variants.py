@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..report.tables import Column, render_rows, yes_no
+from ..render.columns import VARIANTS
+from ..render.tables import render_rows
 from ..ssm import list_variants
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu, needs_text, runnable
 from ..ssm.registry import PLUGIN_ERRORS
@@ -30,15 +31,6 @@ def variant_rows(device: str) -> list:
     return rows
 
 
-COLUMNS = [
-    Column("name", "variant"),
-    Column("kind", "kind"),
-    Column("needs", "needs"),
-    Column("decode_step", "decode", yes_no),
-    Column("runs_here", "runs here", yes_no),
-    Column("how", "how / why not"),
-    Column("summary", "what it is"),
-]
 
 
 @click.command("variants")
@@ -51,6 +43,6 @@ def variants_command(fmt: str, output: str, device: str) -> None:
     dev = resolve_device(device)
     rows = variant_rows(dev)
     meta = {"device": dev, "plugin_errors": dict(PLUGIN_ERRORS)}
-    emit(render_rows(rows, fmt, COLUMNS, meta=meta), output)
+    emit(render_rows(rows, fmt, VARIANTS, meta=meta), output)
     for name, why in PLUGIN_ERRORS.items():
         click.echo(f"warning: plug-in variant {name!r}: {why}", err=True)

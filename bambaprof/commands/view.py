@@ -7,13 +7,15 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ._common import renamed_option
 
 
 @click.command("view")
 @click.argument("directory", required=False, default="reports", type=click.Path(file_okay=False))
 @click.option("--runs", "runs_dir", default="traces", show_default=True, type=click.Path(file_okay=False),
               help="Run directories to list on the index page.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--bind", "host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@renamed_option("--host", "--bind")
 @click.option("--port", default=0, show_default=True, type=int, help="Port (0: a free one).")
 @click.option("--public", is_flag=True, help="Allow binding a non-loopback address (the reports become reachable "
                                              "by anyone who can reach this machine).")
@@ -23,13 +25,13 @@ def view_command(directory: str, runs_dir: str, host: str, port: int, public: bo
 
     Never serves a file outside DIRECTORY. Stop with Ctrl-C.
     """
-    from ..report.server import is_loopback, make_server
+    from ..render.server import is_loopback, make_server
 
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory")
     if not is_loopback(host) and not public:
-        raise UsageError(f"--host {host} is not a loopback address: add --public to bind it on purpose")
+        raise UsageError(f"--bind {host} is not a loopback address: add --public to bind it on purpose")
     if not 0 <= port <= 65535:
         raise UsageError("--port must be in 0..65535")
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .._io import write_text_atomic
-from ..collect.config import RunConfig
 from ..errors import UsageError
+from ..run import SWEEP_RUNS, RunConfig, RunRecord, read_manifest
 
 STATES = ("pending", "running", "done", "failed")
 INDEX = "index.json"
@@ -33,8 +33,13 @@ class SweepIndex:
         self.entries = entries
 
     @property
+    def path(self) -> Path:
+        """The index file."""
+        return self.root / INDEX
+
+    @property
     def runs_dir(self) -> Path:
-        return self.root / "runs"
+        return self.root / SWEEP_RUNS
 
     @classmethod
     def create(cls, root: Path, configs: List[RunConfig], spec: Optional[Dict[str, Any]] = None) -> "SweepIndex":
@@ -81,18 +86,31 @@ class SweepIndex:
     def refresh(self, run_id: Optional[str] = None, fallback_error: Optional[str] = None) -> None:
         """Move running configurations to done or failed from the run directories their tasks wrote
         (what ``sweep status`` does for launchers that do not watch their tasks)."""
-        from ..rundir import MANIFEST, read_manifest
-
         for entry in self.entries:
             if entry["state"] != "running" or (run_id is not None and entry["run_id"] != run_id):
                 continue
             run_dir = self.runs_dir / entry["run_id"]
-            manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
+            manifest = read_manifest(run_dir)
             if manifest is not None:
-                ok = manifest.get("status") == "ok"
-                self.mark(entry["run_id"], "done" if ok else "failed", error=None if ok else manifest.get("error"))
+                self.mark(entry["run_id"], "done" if manifest.ok else "failed",
+                          error=None if manifest.ok else manifest.error)
             elif fallback_error is not None:
                 self.mark(entry["run_id"], "failed", error=fallback_error)
 
     def counts(self) -> Dict[str, int]:
         return {s: sum(1 for e in self.entries if e["state"] == s) for s in STATES}
+
+    def records(self) -> List[RunRecord]:
+        """One record per configuration: its run directory's manifest where there is one, else the state
+        the index holds (``pending``, ``running``, or ``failed`` with the launcher's error)."""
+        out = []
+        for e in self.entries:
+            run_dir = self.runs_dir / e["run_id"]
+            manifest = read_manifest(run_dir)
+            out.append(RunRecord(e["run_id"], e["state"], run_dir if manifest is not None else None, manifest,
+                                 RunConfig.from_dict(e["config"]), e.get("error")))
+        return out
+
+    def done_dirs(self) -> List[Path]:
+        """The run directories of the configurations that are done."""
+        return [self.runs_dir / e["run_id"] for e in self.entries if e["state"] == "done"]

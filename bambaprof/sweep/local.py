@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from ..rundir import MANIFEST, read_manifest
+from ..run import read_manifest
 from .index import SweepIndex
 
 
@@ -85,13 +85,13 @@ def run_local(index: SweepIndex, slots: List[str], gpu: bool, timeout_s: Optiona
                     job.proc.wait()
                     state, error = "failed", f"timed out after {timeout_s:g} s (killed)"
                 else:
-                    manifest = (read_manifest(index.runs_dir / run_id)
-                                if (index.runs_dir / run_id / MANIFEST).is_file() else None)
-                    if code == 0 and manifest and manifest.get("status") == "ok":
+                    manifest = read_manifest(index.runs_dir / run_id)
+                    if code == 0 and manifest is not None and manifest.ok:
                         state, error = "done", None
                     else:
                         state = "failed"
-                        error = (manifest or {}).get("error") or f"worker exited with {code}: {_tail(job.log)}"
+                        error = ((manifest.error if manifest is not None else None)
+                                 or f"worker exited with {code}: {_tail(job.log)}")
                 job.log.close()
                 index.mark(run_id, state, error=error)
                 free.append(job.slot)

@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..collect.config import RunConfig
 from ..errors import UsageError
+from ..run import RunConfig
 
 MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
                "seq_len": "seq_lens", "new_tokens": "new_tokens"}
@@ -65,7 +65,7 @@ def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
     """Every configuration of the spec's matrix on ``device``."""
     from ..collect.matrix import build_configs
 
-    model, matrix, run = spec.get("model", {}), dict(spec.get("matrix", {})), dict(spec.get("run", {}))
+    model, matrix, run = (dict(spec.get(section) or {}) for section in ("model", "matrix", "run"))
     bad = sorted(set(model) - MODEL_KEYS)
     if bad:
         raise UsageError(f"[model] has unknown key(s): {', '.join(bad)}")
@@ -77,7 +77,7 @@ def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
     if matrix:
         raise UsageError(f"[matrix] has unknown key(s): {', '.join(sorted(matrix))}")
     compile_options = run.pop("compile_options", None)
-    fields = set(RunConfig.__dataclass_fields__)
+    fields = set(RunConfig.field_names())
     bad = sorted(set(run) - fields)
     if bad:
         raise UsageError(f"[run] has unknown key(s): {', '.join(bad)}")

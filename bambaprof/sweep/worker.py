@@ -12,18 +12,19 @@ import sys
 def main(argv=None) -> int:
     from pathlib import Path
 
-    from ..collect.matrix import config_from_dict
     from ..collect.runner import run_one
+    from ..run import RunConfig
     from .index import SweepIndex
 
     args = sys.argv[1:] if argv is None else argv
     root, run_id = Path(args[0]), args[1]
-    entry = next((e for e in SweepIndex.load(root).entries if e["run_id"] == run_id), None)
+    index = SweepIndex.load(root)
+    entry = next((e for e in index.entries if e["run_id"] == run_id), None)
     if entry is None:
         print(f"bambaprof sweep worker: {run_id} is not in {root}", file=sys.stderr)
         return 2
-    cfg = config_from_dict(entry["config"])
-    record = run_one(cfg, root / "runs", command=f"bambaprof sweep (worker) {root} {run_id}")
+    cfg = RunConfig.from_dict(entry["config"])
+    record = run_one(cfg, index.runs_dir, command=f"bambaprof sweep (worker) {root} {run_id}")
     if record.status != "ok":
         print(record.error or "failed", file=sys.stderr)
         return 3

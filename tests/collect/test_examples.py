@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bambaprof.analyze import analyze
-from bambaprof.rundir import iter_run_dirs, read_manifest
+from bambaprof.analysis import analyze
+from bambaprof.run import iter_run_dirs, read_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 RUNS = list(iter_run_dirs(EXAMPLES))
@@ -18,13 +18,13 @@ def test_there_are_nine_examples():
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_example_run(run):
     m = read_manifest(run)
-    assert m["status"] == "ok" and m["run_id"] == run.name
-    assert m["device"]["name"] == "NVIDIA H200" and m["device"]["peak_bandwidth_source"] == "nvml"
-    assert m["telemetry"]["available"] and m["telemetry"]["gpm"]
-    assert m["energy"]["joules_per_token"] > 0
+    assert m.status == "ok" and m.run_id == run.name
+    assert m.device.name == "NVIDIA H200" and m.device.peak_bandwidth_source == "nvml"
+    assert m.telemetry.available and m.telemetry.gpm
+    assert m.energy.joules_per_token > 0
     a = analyze(run)
     assert a.summary["peak_bandwidth_source"] == "measured" or a.summary["peak_bandwidth_source"] == "nvml"
     # NVML samples were moved onto the trace's clock: some fall inside the profiled window
     assert a.telemetry["nvml.power_w"]["samples"] >= 1
-    if m["config"]["variant"] == "default-optimized":
+    if m.config.variant == "default-optimized":
         assert any(k["bytes_source"] == "metadata" for k in a.kernels)

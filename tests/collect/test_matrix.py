@@ -2,12 +2,12 @@
 
 import pytest
 
-from bambaprof.collect.config import RunConfig
 from bambaprof.collect.matrix import INTERPRETER_ITERATIONS, build_configs
 from bambaprof.errors import UsageError
+from bambaprof.run import RunConfig
 from bambaprof.sweep.spec import spec_from_flags
 
-DEFAULTS = {k: RunConfig.__dataclass_fields__[k].default for k in INTERPRETER_ITERATIONS}
+DEFAULTS = {k: RunConfig.default_of(k) for k in INTERPRETER_ITERATIONS}
 VARIANTS = ("default", "default-optimized", "triton")
 
 

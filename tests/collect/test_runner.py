@@ -8,10 +8,10 @@ import types
 
 import pytest
 
-from bambaprof.analyze import analyze
-from bambaprof.collect import RunConfig, run_matrix, run_one, summary_rows
-from bambaprof.collect.config import RunConfig as Cfg
-from bambaprof.rundir import read_manifest
+from bambaprof.analysis import analyze
+from bambaprof.collect import run_matrix, run_one
+from bambaprof.run import RunConfig, read_manifest, summary_rows
+from bambaprof.run import RunConfig as Cfg
 from bambaprof.ssm import Variant
 from bambaprof.ssm.chunked import chunked_forward, chunked_step
 from tests.collect.fake_nvml import FakeBackend, NanBackend
@@ -33,17 +33,17 @@ def test_run_directory_is_complete_and_analysable(tmp_path, workload):
     rec = run_one(cfg, tmp_path, command="test")
     assert rec.status == "ok", rec.error
     m = read_manifest(rec.path)
-    assert m["schema_version"] == 1 and m["run_id"] == rec.path.name == cfg.run_id()
-    assert m["config"]["workload"] == workload and m["model"]["num_hidden_layers"] == 3
-    assert len(m["timings"]["iteration_ms"]) == 3 and m["timings"]["latency_ms"]["median"] > 0
-    assert m["timings"]["throughput_tokens_per_s"] > 0
-    assert m["telemetry"] == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
+    assert m.schema_version == 2 and m.kind == "profile" and m.name == rec.run_id and m.run_id == rec.path.name == cfg.run_id()
+    assert m.config.workload == workload and m.model["num_hidden_layers"] == 3
+    assert len(m.timings.iteration_ms) == 3 and m.timings.latency_ms.median > 0
+    assert m.timings.throughput_tokens_per_s > 0
+    assert m.telemetry.to_dict() == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
                               "gpm": False, "summary": {"nvml": None, "gpm": None}}
-    assert m["files"] == {"trace": "trace.json.gz", "telemetry": None}
-    assert m["profile"]["clock_offset_us"] is not None
-    assert m["versions"]["torch"] and m["command"] == "test"
+    assert m.files.to_dict() == {"trace": "trace.json.gz", "telemetry": None}
+    assert m.profile.clock_offset_us is not None
+    assert m.versions.torch and m.command == "test"
     if workload == "generate":
-        assert m["timings"]["ttft_ms"]["n"] == 3 and m["timings"]["inter_token_ms"]["n"] == 3 * 3
+        assert m.timings.ttft_ms.n == 3 and m.timings.inter_token_ms.n == 3 * 3
     a = analyze(rec.path)
     assert a.summary["run_dir"] == str(rec.path) and a.summary["events"] > 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -55,10 +55,10 @@ def test_telemetry_with_a_fake_nvml_backend(tmp_path):
     cfg = RunConfig(workload="prefill", sample_interval_ms=2, **{**QUICK, "iters": 20, "profile_active": 10})
     rec = run_one(cfg, tmp_path, backend_factory=functools.partial(FakeBackend, watts=250.0))
     m = rec.manifest
-    assert m["telemetry"]["available"] and m["telemetry"]["gpm"]
-    assert m["files"]["telemetry"] == "telemetry.json.gz"
-    assert m["device"]["peak_bandwidth_source"] == "nvml"
-    assert m["energy"]["joules"] > 0 and m["energy"]["joules_per_token"] > 0
+    assert m.telemetry.available and m.telemetry.gpm
+    assert m.files.telemetry == "telemetry.json.gz"
+    assert m.device.peak_bandwidth_source == "nvml"
+    assert m.energy.joules > 0 and m.energy.joules_per_token > 0
     with gzip.open(rec.path / "telemetry.json.gz", "rt") as fh:
         tel = json.load(fh)
     assert tel["clock"] == "trace_us" and len(tel["nvml"]["t_us"]) == len(tel["nvml"]["power_w"]) > 0
@@ -73,10 +73,10 @@ def test_what_a_short_window_cannot_measure_is_unknown(tmp_path):
     rec = run_one(RunConfig(workload="prefill", telemetry_window_ms=0, **QUICK), tmp_path,
                   backend_factory=functools.partial(FakeBackend, frozen_energy=True))
     m = rec.manifest
-    assert rec.status == "ok" and m["energy"] is None
-    assert m["telemetry"]["summary"]["gpm"]["dram_bw_util_pct"] == {"mean": None, "max": None, "samples": 0}
-    assert any("energy counter did not advance" in w for w in m["warnings"])
-    assert any("no whole GPM interval" in w for w in m["warnings"])
+    assert rec.status == "ok" and m.energy is None
+    assert m.telemetry.summary.gpm.dram_bw_util_pct.to_dict() == {"mean": None, "max": None, "samples": 0}
+    assert any("energy counter did not advance" in w for w in m.warnings)
+    assert any("no whole GPM interval" in w for w in m.warnings)
     assert summary_rows([rec])[0]["joules_per_token"] is None
 
 
@@ -84,18 +84,18 @@ def test_the_telemetry_window_is_extended_by_untimed_iterations(tmp_path):
     rec = run_one(RunConfig(workload="mixer", telemetry_window_ms=600, **QUICK), tmp_path,
                   backend_factory=FakeBackend)
     m = rec.manifest
-    assert len(m["timings"]["iteration_ms"]) == 3  # the timing statistics keep the measured iterations only
-    assert m["energy"]["window_ms"] >= 600 and m["energy"]["iterations"] > 3
-    assert m["energy"]["joules_per_token"] == pytest.approx(
-        m["energy"]["joules"] / (m["energy"]["iterations"] * QUICK["seq_len"]))
-    assert m["telemetry"]["summary"]["gpm"]["dram_bw_util_pct"]["samples"] >= 2
-    assert not any("GPM" in w or "energy" in w for w in m["warnings"])
+    assert len(m.timings.iteration_ms) == 3  # the timing statistics keep the measured iterations only
+    assert m.energy.window_ms >= 600 and m.energy.iterations > 3
+    assert m.energy.joules_per_token == pytest.approx(
+        m.energy.joules / (m.energy.iterations * QUICK["seq_len"]))
+    assert m.telemetry.summary.gpm.dram_bw_util_pct.samples >= 2
+    assert not any("GPM" in w or "energy" in w for w in m.warnings)
 
 
 def test_nvml_unavailable_is_a_notice_not_a_failure(tmp_path):
     rec = run_one(RunConfig(**QUICK), tmp_path, backend_factory=functools.partial(FakeBackend, fail_open=True))
     assert rec.status == "ok"
-    assert rec.manifest["telemetry"]["notice"] == "telemetry unavailable: NVML cannot be used: Driver Not Loaded"
+    assert rec.manifest.telemetry.notice == "telemetry unavailable: NVML cannot be used: Driver Not Loaded"
 
 
 def _broken_module(monkeypatch):
@@ -117,7 +117,7 @@ def test_failed_configurations_are_recorded_and_others_go_on(tmp_path, monkeypat
     assert records[1].error == "RuntimeError: CUDA out of memory (simulated)"
     assert "unknown variant 'nope'" in records[2].error
     m = read_manifest(records[1].path)
-    assert m["status"] == "failed" and m["files"] == {"trace": None, "telemetry": None}
+    assert m.status == "failed" and m.files.to_dict() == {"trace": None, "telemetry": None}
     assert not (records[1].path / "trace.json.gz").exists()
     rows = summary_rows(records)
     assert rows[0]["vs_baseline"] == 1.0 and rows[1]["latency_ms"] is None
@@ -127,11 +127,11 @@ def test_resume_skips_completed_runs_and_retries_failed_ones(tmp_path, monkeypat
     _broken_module(monkeypatch)
     cfgs = [RunConfig(variant="default", **QUICK), RunConfig(variant="broken_ssd_mod:V", **QUICK)]
     first = run_matrix(cfgs, tmp_path)
-    created = read_manifest(first[0].path)["created"]
+    created = read_manifest(first[0].path).created
     again = run_matrix(cfgs, tmp_path, resume=True)
     assert [r.status for r in again] == ["skipped (done)", "failed"]
-    assert read_manifest(first[0].path)["created"] == created
-    assert summary_rows(again)[0]["latency_ms"] == first[0].manifest["timings"]["latency_ms"]["median"]
+    assert read_manifest(first[0].path).created == created
+    assert summary_rows(again)[0]["latency_ms"] == first[0].manifest.timings.latency_ms.median
 
 
 def test_an_interrupted_run_leaves_no_directory(tmp_path, monkeypatch):
@@ -155,9 +155,9 @@ def test_stale_temporaries_are_cleaned(tmp_path):
 def test_compiled_run_records_compilation(tmp_path):
     rec = run_one(RunConfig(compile="default", workload="mixer", **QUICK), tmp_path)
     assert rec.status == "ok", rec.error
-    c = rec.manifest["compile"]
-    assert c["mode"] == "default" and c["frames_compiled"] >= 1 and c["first_call_ms"] > 0
-    assert c["compile_time_ms"] is not None and c["recompiles_during_measurement"] == 0
+    c = rec.manifest.compile
+    assert c.mode == "default" and c.frames_compiled >= 1 and c.first_call_ms > 0
+    assert c.compile_time_ms is not None and c.recompiles_during_measurement == 0
 
 
 def test_nan_from_nvml_becomes_null(tmp_path):
@@ -170,7 +170,7 @@ def test_nan_from_nvml_becomes_null(tmp_path):
 
 
 def test_analyze_on_a_failed_run_says_so(tmp_path, monkeypatch):
-    from bambaprof.analyze.source import TraceError
+    from bambaprof.analysis.source import TraceError
 
     _broken_module(monkeypatch)
     rec = run_one(RunConfig(variant="broken_ssd_mod:V", **QUICK), tmp_path)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bambaprof.cli import main
-from tests.analyze.synth import base_trace, write
+from tests.analysis.synth import base_trace, write
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 COMPILED = str(DATA / "h200-mamba-ssd-mixer-compiled-default-b1-L512.json.gz")

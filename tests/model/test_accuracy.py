@@ -38,15 +38,17 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary():
 
 def test_cli_and_attach(tmp_path, capsys):
     assert main(["profile", "--variant", "default", "--workload", "mixer", "--seq-len", "16", "--iters", "1",
-                 "--warmup", "1", "--out", str(tmp_path), "--format", "json"]) == 0
+                 "--warmup", "1", "--runs", str(tmp_path), "--format", "json"]) == 0
     run = json.loads(capsys.readouterr().out)["rows"][0]["run_id"]
     code = main(["accuracy", "--variant", "default", "--variant", "independent", "--seq-len", "40", "--new-tokens",
                  "4", "--attach", str(tmp_path / run), "--format", "json"])
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert code == 0 and [r["variant"] for r in rows] == ["default", "independent"] and rows[1]["chunks"] == 3
-    manifest = json.loads((tmp_path / run / "manifest.json").read_text())
-    assert manifest["accuracy"] == rows
-    from bambaprof.report.html import build_report
+    from bambaprof.run import read_manifest
+
+    stored = read_manifest(tmp_path / run).accuracy  # through the typed reader, as report reads it
+    assert [{k: getattr(a, k) for k in r} for a, r in zip(stored, rows)] == rows
+    from bambaprof.render.html import build_report
 
     assert 'id="accuracy"' in build_report([tmp_path / run])
     assert main(["accuracy", "--text", "x.txt", "--seq-len", "8"]) == 2

@@ -86,10 +86,10 @@ def test_profile_a_checkpoint(tmp_path, capsys):
     tiny_hf().save_pretrained(tmp_path / "my-bamba")
     code = main(["profile", "--checkpoint", str(tmp_path / "my-bamba"), "--variant", "default",
                  "--workload", "mixer", "--workload", "prefill", "--seq-len", "16", "--iters", "2", "--warmup", "1",
-                 "--out", str(tmp_path / "runs"), "--format", "json"])
+                 "--runs", str(tmp_path / "runs"), "--format", "json"])
     out, err = capsys.readouterr()
     rows = json.loads(out)["rows"]
     assert code == 0, err
     assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["run_id"].startswith("ckpt_my-bamba-default-")
-    assert main(["profile", "--checkpoint", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs")]) == 1
+    assert main(["profile", "--checkpoint", str(tmp_path / "nowhere"), "--runs", str(tmp_path / "runs")]) == 1
     assert "config.json: missing" in capsys.readouterr().err

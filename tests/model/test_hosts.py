@@ -47,19 +47,20 @@ def test_profile_with_the_transformers_host(tmp_path, capsys):
     import json
 
     from bambaprof.cli import main
+    from bambaprof.run import read_manifest
 
     # no --no-cache needed: a host generates without the cache unless asked for it, which is an error
     code = main(["profile", "--host", "hf", "--variant", "default", "--variant", "independent",
                  "--seq-len", "24", "--new-tokens", "3", "--iters", "2", "--warmup", "1",
-                 "--out", str(tmp_path), "--format", "json"])
+                 "--runs", str(tmp_path), "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     rows = json.loads(out)["rows"]
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows), rows
     assert all(r["run_id"].startswith("tiny_hf-") for r in rows)
-    manifest = json.loads((tmp_path / rows[-1]["run_id"] / "manifest.json").read_text())
-    assert manifest["config"]["workload"] == "generate" and manifest["config"]["use_cache"] is False
-    assert main(["profile", "--host", "hf", "--use-cache", "--out", str(tmp_path / "cached")]) == 2
+    manifest = read_manifest(tmp_path / rows[-1]["run_id"])
+    assert manifest.config.workload == "generate" and manifest.config.use_cache is False
+    assert main(["profile", "--host", "hf", "--use-cache", "--runs", str(tmp_path / "cached")]) == 2
     assert "generates without the cache: leave out --use-cache" in capsys.readouterr().err
     assert not (tmp_path / "cached").exists()
 
@@ -96,15 +97,16 @@ def test_profile_with_the_fms_host(tmp_path, capsys):
     import json
 
     from bambaprof.cli import main
+    from bambaprof.run import read_manifest
 
     code = main(["profile", "--host", "fms", "--no-cache", "--variant", "default", "--seq-len", "24",
-                 "--new-tokens", "3", "--iters", "2", "--warmup", "1", "--out", str(tmp_path), "--format", "json"])
+                 "--new-tokens", "3", "--iters", "2", "--warmup", "1", "--runs", str(tmp_path), "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     rows = json.loads(out)["rows"]
     assert [r["workload"] for r in rows] == ["mixer", "prefill", "generate"] and all(r["status"] == "ok" for r in rows)
     assert all(r["run_id"].startswith("tiny_fms-") for r in rows)
     # generation on a host is timed per token like on bambaprof's own model
-    manifest = json.loads((tmp_path / rows[2]["run_id"] / "manifest.json").read_text())
-    assert manifest["timings"]["ttft_ms"]["n"] == 2 and manifest["timings"]["inter_token_ms"]["n"] == 2 * 2
-    assert manifest["timings"]["latency_ms"]["median"] > manifest["timings"]["ttft_ms"]["median"]
+    manifest = read_manifest(tmp_path / rows[2]["run_id"])
+    assert manifest.timings.ttft_ms.n == 2 and manifest.timings.inter_token_ms.n == 2 * 2
+    assert manifest.timings.latency_ms.median > manifest.timings.ttft_ms.median

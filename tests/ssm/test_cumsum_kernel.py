@@ -41,7 +41,7 @@ def test_cpu_without_interpreter_is_a_clear_error(monkeypatch):
 def test_profiled_launch_carries_its_byte_count(tmp_path):
     from torch.profiler import profile
 
-    from bambaprof.analyze.trace import load_trace
+    from bambaprof.analysis.trace import load_trace
     from bambaprof.ssm.kernels.cumsum import cumsum
 
     device = "cuda" if cuda_available() else "cpu"

@@ -7,7 +7,7 @@ import torch
 
 from bambaprof.model import build_model, generate, preset
 from bambaprof.ssm import get_variant
-from bambaprof.ssm.check import DECODE_STEPS, Shape, TOLERANCES, decode_consistency, make_inputs
+from bambaprof.ssm.check import DECODE_STEPS, TOLERANCES, Shape, decode_consistency, make_inputs
 
 pytestmark = pytest.mark.gpu
 

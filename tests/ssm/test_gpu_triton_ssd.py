@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bambaprof.ssm import get_variant
-from bambaprof.ssm.check import Shape, TOLERANCES, make_inputs
+from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 pytestmark = pytest.mark.gpu

@@ -119,7 +119,7 @@ def test_torch_compile_traces_the_custom_ops_without_a_graph_break():
 def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path):
     from torch.profiler import profile
 
-    from bambaprof.analyze.trace import load_trace
+    from bambaprof.analysis.trace import load_trace
 
     b, L, h, p, g, n, chunk = 2, 40, 4, 16, 2, 16, 16
     inp = ssd_inputs(b=b, L=L, h=h, p=p, g=g, n=n, dtype=torch.float32)

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from bambaprof.cli import main
-from bambaprof.collect import RunConfig
+from bambaprof.run import RunConfig
 from bambaprof.sweep.index import SweepIndex
 from bambaprof.sweep.local import run_local
 
@@ -68,25 +68,26 @@ def test_cli_spec_status_and_errors(tmp_path, capsys):
     spec.write_text('[model]\npreset = "tiny"\n[matrix]\nvariant = ["default"]\nworkload = ["mixer"]\n'
                     'seq_len = [16]\n[run]\nwarmup = 1\niters = 2\nprofile_warmup = 0\nprofile_active = 1\n')
     root = tmp_path / "root"
-    assert main(["sweep", str(spec), "--root", str(root), "--format", "json", "--no-report"]) == 0
+    assert main(["sweep", "run", str(spec), "--root", str(root), "--format", "json", "--no-report"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["status"] == "done" and (root / "spec.json").is_file()
     assert main(["sweep", "status", str(root), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["counts"]["done"] == 1
-    for argv, msg in ([str(tmp_path / "missing.toml")], "cannot read"), (["status"], "usage: bambaprof sweep status"), \
-            (["status", str(tmp_path)], "not a sweep root"), ([str(spec), "--devices", "0"], "--devices needs CUDA"):
+    for argv, msg in (["run", str(tmp_path / "missing.toml")], "cannot read"), (["status"], "Missing argument 'ROOT'"), \
+            (["status", str(tmp_path)], "not a sweep root"), (["run", str(spec), "--devices", "0"], "--devices needs CUDA"), \
+            ([str(spec)], f"run a spec with `bambaprof sweep run {spec}`"):
         assert main(["sweep", *argv]) == 2
         assert msg in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[matrix]\nvariant = [\"default\"]\ncolour = [1]\n")
-    assert main(["sweep", str(bad), "--root", str(tmp_path / "r2")]) == 2
+    assert main(["sweep", "run", str(bad), "--root", str(tmp_path / "r2")]) == 2
     assert "[matrix] has unknown key(s): colour" in capsys.readouterr().err
 
 
 def test_cli_matrix_flags_instead_of_a_spec(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = ["sweep", "--variant", "default", "--workload", "mixer", "--seq-len", "16", "--seq-len", "24",
+    argv = ["sweep", "run", "--variant", "default", "--workload", "mixer", "--seq-len", "16", "--seq-len", "24",
             "--warmup", "1", "--iters", "2", "--no-report", "--format", "json"]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -100,7 +101,7 @@ def test_cli_matrix_flags_instead_of_a_spec(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     spec_file = tmp_path / "s.toml"
     spec_file.write_text('[matrix]\nvariant = ["default"]\n')
-    for extra, msg in ((["s.toml", "--seq-len", "8"], "--seq-len: matrix flags and a SPEC file"),
-                       (["status", str(root), "--variant", "default"], "--variant: matrix flags and status")):
+    for extra, msg in ((["run", "s.toml", "--seq-len", "8"], "--seq-len: matrix flags and a SPEC file"),
+                       (["status", str(root), "--variant", "default"], "No such option '--variant'")):
         assert main(["sweep", *extra]) == 2
         assert msg in capsys.readouterr().err

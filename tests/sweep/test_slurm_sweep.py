@@ -27,7 +27,7 @@ def test_sweep_through_slurm(cluster, tmp_path, monkeypatch, capsys):
     spec.write_text('[model]\npreset = "tiny"\n[matrix]\nvariant = ["default", "independent"]\nworkload = ["mixer"]\n'
                     'seq_len = [16]\n[run]\nwarmup = 1\niters = 2\nprofile_warmup = 0\nprofile_active = 1\n')
     root = tmp_path / "root"
-    code = main(["sweep", str(spec), "--root", str(root), "--launcher", "slurm", "--partition", "debug",
+    code = main(["sweep", "run", str(spec), "--root", str(root), "--launcher", "slurm", "--partition", "debug",
                  "--time", "10", "--format", "json", "--no-report"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -37,7 +37,7 @@ def test_sweep_through_slurm(cluster, tmp_path, monkeypatch, capsys):
     assert all(e["job_id"] and e["device"].startswith("slurm:") for e in index)
     assert all((root / "runs" / e["run_id"] / "trace.json.gz").is_file() for e in index)
     # resume resubmits nothing when everything is done
-    assert main(["sweep", str(spec), "--root", str(root), "--launcher", "slurm", "--resume", "--no-report",
+    assert main(["sweep", "run", str(spec), "--root", str(root), "--launcher", "slurm", "--resume", "--no-report",
                  "--format", "json"]) == 0
     assert main(["sweep", "status", str(root), "--format", "json"]) == 0
     assert "done" in capsys.readouterr().err

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from bambaprof.analyze.analysis import analyze, select_rows
-from bambaprof.analyze.trace import load_trace
-from tests.analyze.synth import base_trace, legacy, write
+from bambaprof.analysis.analysis import analyze, select_rows
+from bambaprof.analysis.trace import load_trace
+from tests.analysis.synth import base_trace, legacy, write
 
 
 def _analyze(tmp_path, obj, name="t.json.gz", **kw):

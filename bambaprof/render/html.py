@@ -24,17 +24,20 @@ import numpy as np
 
 from .._json import json_safe
 from .._version import __version__
-from ..analyze.analysis import Analysis, analyze
-from ..analyze.source import resolve
-from ..analyze.timeline import union_length
-from ..analyze.trace import Trace, load_trace
-from ..rundir import read_manifest, read_telemetry
-from .tables import kernel_label, shorten
+from ..analysis.analysis import Analysis, analyze
+from ..analysis.source import resolve
+from ..analysis.timeline import union_length
+from ..analysis.trace import Trace, load_trace
+from ..run import Manifest, Spread, read_telemetry
+from .tables import format_cell, kernel_label, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_KERNELS = 10
 TIME_BINS = 400
 MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small for any trace
+#: The configuration fields a run's card shows.
+CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "batch", "seq_len", "new_tokens",
+                      "use_cache", "dtype")
 
 
 def esc(text: Any) -> str:
@@ -50,9 +53,9 @@ class _Run:
         self.trace: Trace = load_trace(source)
         self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps)
         self.run_dir = source.run_dir
-        self.manifest = read_manifest(source.run_dir) if source.run_dir else None
+        self.manifest: Optional[Manifest] = self.analysis.manifest
         self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
-        self.label = (self.manifest or {}).get("run_id") or Path(path).name
+        self.label = self.manifest.name if self.manifest is not None else Path(path).name
         self.busy = self._busy_bins()
         del self.trace  # only aggregates leave this object
 
@@ -69,18 +72,21 @@ class _Run:
                 "t0": t0}
 
     def card(self) -> Dict[str, Any]:
-        m = self.manifest or {}
+        m = self.manifest
         s = self.analysis.summary
-        v = m.get("versions") or {}
-        c = m.get("config") or {}
+        v = m.versions if m is not None else None
+        c = m.config if m is not None else None
         return {
-            "label": self.label, "status": m.get("status", "trace"), "error": m.get("error"),
-            "device": (m.get("device") or {}).get("name") or s.get("devices"), "driver": v.get("driver"),
-            "versions": ", ".join(f"{k} {v[k]}" for k in ("torch", "cuda", "triton", "bambaprof") if v.get(k)),
-            "config": ", ".join(f"{k}={c[k]}" for k in ("preset", "layers", "variant", "compile", "workload", "batch",
-                                                      "seq_len", "new_tokens", "use_cache", "dtype") if k in c),
+            "label": self.label, "status": m.status if m is not None else "trace",
+            "error": m.error if m is not None else None,
+            "device": (m.device_name if m is not None else None) or s.get("devices"),
+            "driver": v.driver if v is not None else None,
+            "versions": ", ".join(f"{k} {getattr(v, k)}" for k in ("torch", "cuda", "triton", "bambaprof")
+                                  if v is not None and getattr(v, k)),
+            "config": ", ".join(f"{k}={getattr(c, k)}" for k in CARD_CONFIG_FIELDS) if c is not None else
+                      (f"recorded: {m.name}" if m is not None else ""),
             "trace": s.get("trace"), "kernels": s.get("kernel_count"), "busy_pct": s.get("gpu_busy_pct"),
-            "created": m.get("created"),
+            "created": m.created if m is not None else None,
         }
 
 
@@ -93,21 +99,26 @@ def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
 def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
     labels = [esc(r.label) for r in runs]
     figs = []
-    lat = [((r.manifest or {}).get("timings") or {}).get("latency_ms") or {} for r in runs]
-    if any(x.get("median") is not None for x in lat):
+    lat = [r.manifest.timings.latency_ms if r.manifest is not None and r.manifest.timings is not None else Spread()
+           for r in runs]
+
+    def gap(hi: Optional[float], lo: Optional[float]) -> float:
+        return hi - lo if hi is not None and lo is not None else 0
+
+    if any(x.median is not None for x in lat):
         figs.append(("Latency (median, p10-p90), ms", _fig([{
-            "type": "bar", "x": labels, "y": [x.get("median") for x in lat], "name": "median",
+            "type": "bar", "x": labels, "y": [x.median for x in lat], "name": "median",
             "error_y": {"type": "data", "symmetric": False,
-                        "array": [(x["p90"] - x["median"]) if x.get("p90") is not None else 0 for x in lat],
-                        "arrayminus": [(x["median"] - x["p10"]) if x.get("p10") is not None else 0 for x in lat]},
+                        "array": [gap(x.p90, x.median) for x in lat],
+                        "arrayminus": [gap(x.median, x.p10) for x in lat]},
         }], {"yaxis": {"title": "ms"}})))
     for key, title, unit, get in (
-        ("throughput", "Throughput", "tokens/s", lambda m: (m.get("timings") or {}).get("throughput_tokens_per_s")),
+        ("throughput", "Throughput", "tokens/s", lambda m: m.throughput_tokens_per_s),
         ("memory", "Peak memory allocated", "GB",
-         lambda m: ((m.get("memory") or {}).get("peak_allocated_bytes") or 0) / 1e9 or None),
-        ("energy", "Energy per token", "J", lambda m: (m.get("energy") or {}).get("joules_per_token")),
+         lambda m: m.memory.peak_allocated_bytes / 1e9 if m.memory.peak_allocated_bytes else None),
+        ("energy", "Energy per token", "J", lambda m: m.joules_per_token),
     ):
-        values = [get(r.manifest or {}) for r in runs]
+        values = [get(r.manifest) if r.manifest is not None else None for r in runs]
         if any(v is not None for v in values):
             figs.append((f"{title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
                                                   {"yaxis": {"title": unit}})))
@@ -233,9 +244,8 @@ def _telemetry(run: _Run) -> Optional[Dict[str, Any]]:
 def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
     rows = []
     for r in runs:
-        for row in (r.manifest or {}).get("accuracy") or []:
-            if isinstance(row, dict):
-                rows.append({"run": r.label, **row})
+        for row in r.manifest.accuracy if r.manifest is not None else []:
+            rows.append({"run": r.label, **row.to_dict()})
     return rows
 
 
@@ -243,7 +253,7 @@ def _comparison(runs: List[_Run]) -> List[Dict[str, Any]]:
     """The first run against each other one, from the analyses already made (no trace is re-read)."""
     if len(runs) < 2:
         return []
-    from ..analyze.compare import Side, compare_sides
+    from ..analysis.compare import Side, compare_sides
 
     def side(label: str, run: _Run) -> Side:
         return Side(label, [str(run.run_dir or run.analysis.summary["trace"])], [run.analysis], [run.manifest])
@@ -271,11 +281,10 @@ def _environment():
                              undefined=jinja2.StrictUndefined)
 
     def num(v: Any, digits: int = 3) -> str:
+        """A number as the tables write it (:func:`~bambaprof.render.tables.number`); other values as text."""
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             return "" if v is None else str(v)
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.{digits}g}"
+        return format_cell(v, "num")
 
     env.filters["num"] = num
     env.filters["short"] = shorten

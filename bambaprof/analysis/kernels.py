@@ -6,11 +6,11 @@ in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
 - ``share_pct``: the group's share of the summed duration of all GPU activities;
 - ``achieved_gbps`` = known bytes / duration of the instances whose bytes are
   known (``bytes_known`` of ``count`` instances), ``pct_of_peak_bw`` against the
-  device's peak (see :mod:`bambaprof.analyze.peaks`);
+  device's peak (see :mod:`bambaprof.analysis.peaks`);
 - ``est_occupancy_pct`` is Kineto's estimate (theoretical occupancy capped by the
   grid), reported as is; ``theoretical_occupancy_pct``, ``limiter``, ``waves_per_sm``,
   ``tail_efficiency`` and ``small_grid`` are computed by
-  :mod:`bambaprof.analyze.occupancy` for the group's most common launch configuration;
+  :mod:`bambaprof.analysis.occupancy` for the group's most common launch configuration;
 - ``launched_by``: the CPU op (by ``External id``) that launched most instances.
 """
 

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from bambaprof.analyze.source import TraceError
-from bambaprof.analyze.trace import load_trace
+from bambaprof.analysis.source import TraceError
+from bambaprof.analysis.trace import load_trace
 from bambaprof.cli import main
-from tests.analyze.synth import base_trace, write
+from tests.analysis.synth import base_trace, write
 
 
 def _cases(tmp_path):

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .._version import __version__
-from ..rundir import iter_run_dirs, read_manifest
+from ..errors import BambaprofError
+from ..run import iter_run_dirs, read_manifest
 
 
 def is_loopback(host: str) -> bool:
@@ -46,15 +47,17 @@ def index_entries(root: Path, runs_dir: Optional[Path]) -> Dict[str, List[Dict[s
     if runs_dir is not None:
         for d in list(iter_run_dirs(runs_dir)) + list(iter_run_dirs(runs_dir / "examples")):
             try:
-                m = read_manifest(d) or {}
-            except Exception:  # an unreadable manifest is listed as such
-                m = {"status": "unreadable manifest"}
-            t = m.get("timings") or {}
-            runs.append({"run_id": d.name, "status": m.get("status"), "created": m.get("created") or "",
-                         "latency_ms": (t.get("latency_ms") or {}).get("median"),
-                         "throughput": t.get("throughput_tokens_per_s"),
-                         "peak_gb": ((m.get("memory") or {}).get("peak_allocated_bytes") or 0) / 1e9 or None,
-                         "device": (m.get("device") or {}).get("name"), "error": m.get("error")})
+                m = read_manifest(d)
+            except BambaprofError as exc:  # an unreadable manifest is listed as such
+                runs.append({"run_id": d.name, "status": "unreadable manifest", "created": "", "latency_ms": None,
+                             "throughput": None, "peak_gb": None, "device": None, "error": str(exc)})
+                continue
+            if m is None:
+                continue
+            peak = m.memory.peak_allocated_bytes
+            runs.append({"run_id": d.name, "status": m.status, "created": m.created or "",
+                         "latency_ms": m.latency_ms, "throughput": m.throughput_tokens_per_s,
+                         "peak_gb": peak / 1e9 if peak else None, "device": m.device_name, "error": m.error})
         runs.sort(key=lambda r: r["created"], reverse=True)
     return {"reports": reports, "runs": runs}
 

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
-
-from ..rundir import read_manifest, read_telemetry
+from ..run import Manifest, read_manifest, read_telemetry
 from .kernels import kernel_table
 from .memory import memory_peaks
 from .ops import op_table
@@ -44,17 +43,22 @@ class Analysis:
     telemetry: Optional[Dict[str, Any]]
     notes: List[str] = field(default_factory=list)
     ncu: Optional[List[Dict[str, Any]]] = None  # Nsight Compute comparison, when asked for
+    manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """Every table as plain JSON-ready values (the manifest left out: it is the run's own file)."""
+        manifest, self.manifest = self.manifest, None
+        try:
+            return asdict(self)
+        finally:
+            self.manifest = manifest
 
 
-def _run_peak(manifest: Optional[Dict[str, Any]]) -> Optional[PeakBandwidth]:
-    dev = (manifest or {}).get("device")
-    if isinstance(dev, dict):
-        value = dev.get("peak_bandwidth_gbps")
-        if isinstance(value, (int, float)) and value > 0:
-            return PeakBandwidth(float(value), str(dev.get("peak_bandwidth_source", "measured")))
+def _run_peak(manifest: Optional[Manifest]) -> Optional[PeakBandwidth]:
+    """The peak bandwidth the run measured (NVML), or ``None``."""
+    dev = manifest.device if manifest is not None else None
+    if dev is not None and dev.peak_bandwidth_gbps is not None and dev.peak_bandwidth_gbps > 0:
+        return PeakBandwidth(float(dev.peak_bandwidth_gbps), dev.peak_bandwidth_source or "measured")
     return None
 
 
@@ -74,7 +78,7 @@ def analyze(
     """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`).
 
     ``ncu_csv``: an Nsight Compute CSV of the same workload, put beside the derived
-    figures (see :func:`bambaprof.analyze.ncu.compare_with_ncu`). ``progress(done, total)``
+    figures (see :func:`bambaprof.analysis.ncu.compare_with_ncu`). ``progress(done, total)``
     reports events loaded.
     """
     if isinstance(path, Trace):
@@ -177,6 +181,7 @@ def analyze(
         devices=[asdict(d) for d in timeline.devices],
         telemetry=telemetry,
         notes=notes,
+        manifest=manifest,
     )
 
 

@@ -1,24 +1,32 @@
-"""One profiling configuration, and the readable id of its run directory."""
+"""One profiling configuration (:class:`RunConfig`), the readable id of its run directory, and the
+vocabularies its fields take (workloads, compile modes, model hosts): the one home of those names."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+import msgspec
+
+from ..errors import UsageError
+
+#: The workloads ``profile`` runs: one Mamba2 mixer forward, a model forward over the prompt, greedy generation.
+WORKLOADS = ("mixer", "prefill", "generate")
+#: ``torch.compile`` modes, ``none`` for eager.
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: Model stacks that can host a variant: bambaprof's own model, transformers' BambaForCausalLM, FMS's Bamba.
+HOSTS = ("bambaprof", "hf", "fms")
 
 #: Fields that say how a configuration is measured, not what is measured.
 MEASUREMENT_FIELDS = ("warmup", "iters", "profile_wait", "profile_warmup", "profile_active", "with_stack",
                       "sample_interval_ms", "gpm_interval_ms", "telemetry_window_ms", "telemetry")
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one run. Times in ms; intervals of the NVML sampler in ms."""
+class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything that defines one ``profile`` run. Times and the NVML sampler's intervals in ms."""
 
     preset: str = "tiny"
     layers: Optional[int] = None
@@ -27,7 +35,7 @@ class RunConfig:
     dtype: Optional[str] = None
     variant: str = "default"
     compile: str = "none"
-    compile_options: Tuple[Tuple[str, Any], ...] = ()
+    compile_options: Dict[str, Any] = {}
     dynamic: bool = False
     workload: str = "mixer"
     batch: int = 1
@@ -49,10 +57,30 @@ class RunConfig:
     telemetry_window_ms: float = 1000.0  # energy and GPM: keep stepping (untimed) until the window is this long
     telemetry: bool = True
     checkpoint: Optional[str] = None  # a local HF-format Bamba checkpoint directory (instead of seeded weights)
-    host: str = "bambaprof"  # the model stack: bambaprof's own model, or "hf" (transformers hosting the variant)
+    host: str = "bambaprof"  # the model stack: one of HOSTS
+
+    @classmethod
+    def field_names(cls) -> Tuple[str, ...]:
+        return cls.__struct_fields__
+
+    @classmethod
+    def default_of(cls, name: str) -> Any:
+        """The default value of field ``name``."""
+        return next(f.default for f in msgspec.structs.fields(cls) if f.name == name)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "RunConfig":
+        """The inverse of :meth:`to_dict`; an unknown field is a usage error."""
+        unknown = sorted(set(d) - set(cls.__struct_fields__))
+        if unknown:
+            raise UsageError(f"unknown configuration field(s): {', '.join(unknown)}")
+        try:
+            return msgspec.convert(d, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise UsageError(f"invalid configuration: {exc}") from None
 
     def to_dict(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = msgspec.structs.asdict(self)
         d["compile_options"] = dict(self.compile_options)
         d["prompt_ids"] = list(self.prompt_ids) if self.prompt_ids is not None else None
         return d
@@ -70,10 +98,10 @@ class RunConfig:
     def run_id(self) -> str:
         """``<preset>-<variant>-<compile>-<workload>-b<batch>-L<len>-<hash>``, file-name safe
         (``ckpt_<directory name>`` in place of the preset for a checkpoint)."""
-        variant = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.variant)
+        variant = safe_run_name(self.variant)
         model = self.preset
         if self.checkpoint:
-            model = "ckpt_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.checkpoint).name or "checkpoint")
+            model = "ckpt_" + safe_run_name(Path(self.checkpoint).name or "checkpoint")
         if self.host != "bambaprof":
             model += f"_{self.host}"
         return f"{model}-{variant}-{self.compile}-{self.workload}-b{self.batch}-L{self.length}-{self.short_hash()}"
@@ -85,3 +113,8 @@ class RunConfig:
         for key in ("variant",) + MEASUREMENT_FIELDS:
             d.pop(key)
         return tuple(sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in d.items()))
+
+
+def safe_run_name(text: str) -> str:
+    """``text`` with every run of characters other than letters, digits, ``_``, ``.`` and ``-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import UsageError
-from ..rundir import read_manifest
+from ..run import Manifest
 from .analysis import Analysis, analyze
 
 #: metric -> (label, unit, True when larger is worse)
@@ -49,27 +49,28 @@ class Side:
     label: str
     inputs: List[str]
     analyses: List[Analysis]
-    manifests: List[Optional[Dict[str, Any]]]
+    manifests: List[Optional[Manifest]]
 
     def samples(self, metric: str) -> List[float]:
         """The metric's value per input (or, for latency of one run, its measured iterations)."""
-        values: List[float] = []
+        values: List[Any] = []
+        runs = [m for m in self.manifests if m is not None]
         if metric == "gpu_time":
             values = [a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"] for a in self.analyses]
         elif metric == "latency":
-            per_run = [((m or {}).get("timings") or {}).get("latency_ms", {}).get("median") for m in self.manifests]
-            if len(self.manifests) == 1 and self.manifests[0]:
-                values = list(((self.manifests[0].get("timings") or {}).get("iteration_ms")) or [])
+            only = self.manifests[0] if len(self.manifests) == 1 else None
+            if only is not None and only.timings is not None:
+                values = list(only.timings.iteration_ms)
             else:
-                values = [v for v in per_run if isinstance(v, (int, float))]
+                values = [m.latency_ms for m in runs]
         elif metric == "throughput":
-            values = [((m or {}).get("timings") or {}).get("throughput_tokens_per_s") for m in self.manifests]
+            values = [m.throughput_tokens_per_s for m in runs]
         elif metric == "peak_memory":
             for a, m in zip(self.analyses, self.manifests):
-                v = ((m or {}).get("memory") or {}).get("peak_allocated_bytes")
+                v = m.memory.peak_allocated_bytes if m is not None else None
                 values.append(v if v is not None else a.summary.get("peak_allocated_bytes"))
         elif metric == "energy_per_token":
-            values = [((m or {}).get("energy") or {}).get("joules_per_token") for m in self.manifests]
+            values = [m.joules_per_token for m in runs]
         return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
@@ -108,13 +109,8 @@ def bootstrap_ratio_interval(base: Sequence[float], cand: Sequence[float], seed:
 
 
 def _side(label: str, inputs: Sequence[Union[str, Path]], peak_gbps: Optional[float]) -> Side:
-    analyses, manifests = [], []
-    for item in inputs:
-        a = analyze(item, peak_gbps=peak_gbps)
-        analyses.append(a)
-        run_dir = a.summary.get("run_dir")
-        manifests.append(read_manifest(Path(run_dir)) if run_dir else None)
-    return Side(label, [str(i) for i in inputs], analyses, manifests)
+    analyses = [analyze(item, peak_gbps=peak_gbps) for item in inputs]
+    return Side(label, [str(i) for i in inputs], analyses, [a.manifest for a in analyses])
 
 
 def _rows_by_name(side: Side, table: str) -> Dict[str, List[Dict[str, Any]]]:

@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from bambaprof.cli import main
-from bambaprof.report.html import build_report
-from tests.analyze.synth import base_trace, write
+from bambaprof.render.html import build_report
+from tests.analysis.synth import base_trace, write
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "traces" / "examples").iterdir())
 EVIL = "<script>alert(1)</script>"

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from bambaprof.analyze.compare import bootstrap_ratio_interval, compare, regression
+from bambaprof.analysis.compare import bootstrap_ratio_interval, compare, regression
 from bambaprof.cli import main
-from tests.analyze.synth import base_trace, write
+from tests.analysis.synth import base_trace, write
 
 
 def slowed(trace, factor=1.2):

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import functools
 import math
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
-import numpy as np
-
-from array import array
-
 import msgspec
+import numpy as np
 
 from .parse import EMPTY_ARGS, DecodedTrace, decode
 from .source import TraceError, TraceSource, read_bytes, resolve
@@ -470,7 +468,7 @@ def load_trace(
 
     ``progress(events_done, events_total)`` is called after each batch of events.
 
-    Raises :class:`~bambaprof.analyze.source.TraceError` (one line) for missing,
+    Raises :class:`~bambaprof.analysis.source.TraceError` (one line) for missing,
     corrupt, non-trace or empty input.
     """
     source = path if isinstance(path, TraceSource) else resolve(path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from ..rundir import series_window_stats
+from ..run.telemetry import series_window_stats
 
 SERIES = {
     "nvml": ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c", "mem_used_bytes"),

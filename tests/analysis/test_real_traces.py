@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bambaprof.analyze.analysis import analyze
-from bambaprof.analyze.ncu import read_ncu_csv
-from bambaprof.analyze.names import normalize_kernel_name
-from bambaprof.analyze.occupancy import theoretical_occupancy
-from bambaprof.analyze.trace import load_trace
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.names import normalize_kernel_name
+from bambaprof.analysis.ncu import read_ncu_csv
+from bambaprof.analysis.occupancy import theoretical_occupancy
+from bambaprof.analysis.trace import load_trace
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NAIVE = DATA / "h200-fms-naive-mixer-eager-b1-L512.json.gz"
@@ -99,7 +99,7 @@ VALIDATION_NCU = DATA / "h200-validation-ncu.csv.gz"
 
 
 def test_derived_bandwidth_within_15_percent_of_ncu_for_memory_bound_kernels():
-    from bambaprof.analyze.ncu import compare_with_ncu
+    from bambaprof.analysis.ncu import compare_with_ncu
 
     rows = {r["ncu_id"]: r for r in compare_with_ncu(load_trace(VALIDATION_TRACE), read_ncu_csv(VALIDATION_NCU))}
     assert all(r["matched"] and r["same_config"] for r in rows.values())

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from bambaprof.cli import main
-from bambaprof.report.server import is_loopback, make_server
+from bambaprof.render.server import is_loopback, make_server
 
 
 @pytest.fixture
@@ -61,6 +61,6 @@ def test_post_is_refused(served):
 def test_loopback_rules(tmp_path, capsys):
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
-    assert main(["view", str(tmp_path), "--host", "0.0.0.0", "--no-browser"]) == 2
+    assert main(["view", str(tmp_path), "--bind", "0.0.0.0", "--no-browser"]) == 2
     assert "add --public" in capsys.readouterr().err
     assert main(["view", str(tmp_path / "missing"), "--no-browser"]) == 2

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from bambaprof.report.html import build_report
-from tests.report.test_html import EVIL, EXAMPLES, evil_trace
+from bambaprof.render.html import build_report
+from tests.render.test_html import EVIL, EXAMPLES, evil_trace
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (.ci/run installs it)")

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bambaprof.analyze.analysis import analyze
-from bambaprof.analyze.names import kernel_display_name, normalize_kernel_name
-from bambaprof.report.tables import kernel_label
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.names import kernel_display_name, normalize_kernel_name
+from bambaprof.render.tables import kernel_label
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACES = sorted((ROOT / "tests" / "data").glob("*.json.gz")) + sorted((ROOT / "traces" / "examples").iterdir())

@@ -7,7 +7,6 @@ becomes a :class:`TraceError` with one line that says what is wrong.
 from __future__ import annotations
 
 import gzip
-import json
 import mmap
 import os
 import zlib
@@ -16,10 +15,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import BambaprofError
-
-#: File names a run directory may hold its trace under, in order of preference.
-RUN_TRACE_NAMES = ("trace.json.gz", "trace.json")
-MANIFEST_NAME = "manifest.json"
+from ..run import MANIFEST, TRACE_NAMES, read_manifest
 
 
 class TraceError(BambaprofError):
@@ -44,21 +40,20 @@ def resolve(path: Union[str, Path]) -> TraceSource:
     if not p.exists():
         raise TraceError(f"{p}: no such file or directory")
     if p.is_dir():
-        for name in RUN_TRACE_NAMES:
+        for name in TRACE_NAMES:
             if (p / name).is_file():
                 return TraceSource(p / name, p)
-        manifest = p / MANIFEST_NAME
-        if manifest.is_file():
+        if (p / MANIFEST).is_file():
             try:
-                data = json.loads(manifest.read_text())
-                trace_name = (data.get("files") or {}).get("trace")
-            except (OSError, ValueError, AttributeError):
-                data, trace_name = {}, None
+                manifest = read_manifest(p)
+            except BambaprofError as exc:
+                raise TraceError(str(exc)) from None
+            trace_name = manifest.files.trace if manifest is not None else None
             if trace_name and (p / trace_name).is_file():
                 return TraceSource(p / trace_name, p)
-            if isinstance(data, dict) and data.get("status") == "failed":
-                raise TraceError(f"{p}: the run failed and has no trace ({data.get('error')})")
-        raise TraceError(f"{p}: a directory without a trace (expected {' or '.join(RUN_TRACE_NAMES)})")
+            if manifest is not None and manifest.status == "failed":
+                raise TraceError(f"{p}: the run failed and has no trace ({manifest.error})")
+        raise TraceError(f"{p}: a directory without a trace (expected {' or '.join(TRACE_NAMES)})")
     return TraceSource(p, None)
 
 

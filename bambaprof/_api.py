@@ -1,0 +1,162 @@
+"""The Python API: what the commands do, as functions (re-exported from :mod:`bambaprof`).
+
+- :func:`profile`: a matrix of variants x compile modes x workloads x shapes into run directories;
+- :func:`bambaprof.record`: any code of yours, step by step, into a run directory;
+- :func:`analyze`, :func:`compare`, :func:`report`: what the run directories (or any Kineto traces) say.
+
+Each returns typed values (:class:`~bambaprof.run.RunRecord`, :class:`~bambaprof.analysis.Analysis`,
+:class:`~bambaprof.analysis.compare.Comparison`); errors are :class:`~bambaprof.errors.BambaprofError`
+(bad input: :class:`~bambaprof.errors.UsageError`) with a one-line message. Only :func:`profile` and
+``record`` import torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .analysis.compare import Comparison
+    from .run import RunRecord
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Settings of :func:`profile` that must be at least this (``None``: the per-variant default applies).
+SETTING_MINIMUMS = {"warmup": 1, "iters": 1, "profile_active": 1, "profile_wait": 0, "profile_warmup": 0}
+
+
+def validate_settings(settings: Dict[str, Any], label: Callable[[str], str] = lambda name: name) -> None:
+    """Refuse run settings out of range, naming each as ``label(name)`` (the command line passes its flags)."""
+    for name, low in SETTING_MINIMUMS.items():
+        value = settings.get(name)
+        if value is not None and value < low:
+            raise UsageError(f"{label(name)} must be at least {low}, got {value}")
+    if settings.get("sample_interval_ms", 1) <= 0:
+        raise UsageError(f"{label('sample_interval_ms')} must be positive")
+    if settings.get("telemetry_window_ms", 0) < 0:
+        raise UsageError(f"{label('telemetry_window_ms')} must not be negative")
+
+
+def profile(
+    variants: Sequence[str] = (),
+    *,
+    compiles: Sequence[str] = (),
+    workloads: Sequence[str] = (),
+    batches: Sequence[int] = (),
+    seq_lens: Sequence[int] = (),
+    new_tokens: Sequence[int] = (),
+    preset: str = "tiny",
+    layers: Optional[int] = None,
+    attention: Optional[bool] = None,
+    chunk_size: Optional[int] = None,
+    dtype: Optional[str] = None,
+    checkpoint: Optional[PathLike] = None,
+    prompts: Optional[PathLike] = None,
+    compile_options: Optional[Dict[str, Any]] = None,
+    device: str = "auto",
+    out: PathLike = "traces",
+    resume: bool = False,
+    progress: Optional[Callable[["RunRecord", int, int], None]] = None,
+    command: Optional[str] = None,
+    **settings: Any,
+) -> List["RunRecord"]:
+    """Profile every combination of the axes into one run directory each under ``out``; returns a record
+    per configuration (a configuration that fails is a ``failed`` record, not an exception).
+
+    Empty axes take ``bambaprof profile``'s defaults: every variant that runs on ``device`` (``auto``:
+    CUDA when a GPU is visible), eager, the mixer, prefill and generate workloads, batch 1, 64 tokens for
+    ``tiny`` (512 for ``bamba-9b``), 16 new tokens. ``settings`` are the other
+    :class:`~bambaprof.run.RunConfig` fields: ``warmup``, ``iters``, ``profile_wait``,
+    ``profile_warmup``, ``profile_active``, ``with_stack``, ``sample_interval_ms``, ``gpm_interval_ms``,
+    ``telemetry_window_ms`` (ms), ``telemetry``, ``host``, ``use_cache``, ``dynamic``, ``seed``.
+    ``progress(record, done, total)`` hears each run as it ends. With ``resume``, runs already complete and ok are
+    kept (``skipped (done)``). Without a GPU, Triton variants run on Triton's CPU interpreter.
+    """
+    from .collect.compile import check_inductor_options
+    from .collect.matrix import build_configs
+    from .collect.runner import run_matrix
+    from .model.config import preset as model_preset
+    from .ssm.capabilities import cuda_available, enable_triton_interpreter_if_no_gpu
+
+    enable_triton_interpreter_if_no_gpu()
+    unknown = sorted(set(settings) - set(_setting_names()))
+    if unknown:
+        raise UsageError(f"unknown profile setting(s): {', '.join(unknown)}")
+    validate_settings(settings)
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    elif device.startswith("cuda") and not cuda_available():
+        raise UsageError(f"device {device}: no CUDA GPU is visible")
+    if checkpoint is not None:
+        from .model.checkpoint import _read_json, config_from_hf
+
+        config_from_hf(_read_json(Path(checkpoint) / "config.json"), dtype)  # fails early, in one line
+        if layers is not None or attention is not None or chunk_size is not None:
+            raise UsageError("layers, attention and chunk size do not apply to a checkpoint")
+    else:
+        model_preset(preset, layers=layers, attention=attention, chunk_size=chunk_size, dtype=dtype)  # validates
+    if compile_options:
+        check_inductor_options(compile_options)
+    configs = build_configs(device, preset, variants, compiles, workloads, batches, seq_lens, new_tokens,
+                            str(prompts) if prompts is not None else None, compile_options,
+                            str(checkpoint) if checkpoint is not None else None,
+                            layers=layers, attention=attention, chunk_size=chunk_size, dtype=dtype, **settings)
+    return run_matrix(configs, Path(out), resume=resume, progress=progress, command=command)
+
+
+def _setting_names() -> List[str]:
+    from .run import RunConfig
+
+    axes = {"preset", "variant", "compile", "compile_options", "workload", "batch", "seq_len", "new_tokens",
+            "prompt_name", "prompt_ids", "device", "checkpoint", "layers", "attention", "chunk_size", "dtype"}
+    return [f for f in RunConfig.field_names() if f not in axes]
+
+
+def analyze(path: PathLike, **options: Any) -> Any:
+    """Analyse a run directory or a Kineto trace (``.json``/``.json.gz``); see
+    :func:`bambaprof.analysis.analyze` for the options and :class:`~bambaprof.analysis.Analysis` for the
+    result (times in us, bytes, GB/s)."""
+    from .analysis import analyze as _analyze
+
+    return _analyze(Path(path), **options)
+
+
+def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[PathLike, Sequence[PathLike]],
+            peak_gbps: Optional[float] = None) -> "Comparison":
+    """Baseline against candidate: each a run directory or trace, or a list of repeated runs. Summary
+    metrics with a bootstrap noise interval, kernels and ops matched by name, sorted by impact."""
+    from .analysis.compare import compare as _compare
+
+    def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
+        return [Path(x)] if isinstance(x, (str, os.PathLike)) else [Path(p) for p in x]
+
+    return _compare(as_list(baseline), as_list(candidate), peak_gbps=peak_gbps)
+
+
+def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: Optional[str] = None,
+           peak_gbps: Optional[float] = None) -> Path:
+    """Write one self-contained HTML report of run directories or traces to ``output`` (atomically);
+    returns its path. A folder of runs or a sweep root stands for its runs."""
+    from ._io import write_text_atomic
+    from .errors import BambaprofError
+    from .render.html import build_report, report_size_ok
+    from .run import is_run_dir, iter_runs
+
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    inputs: List[Union[str, Path]] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir() and not is_run_dir(p):
+            runs: List[Union[str, Path]] = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
+            inputs.extend(runs if runs else [p])  # no runs: the path speaks for itself (a trace folder)
+        else:
+            inputs.append(p)
+    if not inputs:
+        raise UsageError("report needs at least one run directory or trace")
+    page = build_report(inputs, title=title, peak_gbps=peak_gbps)
+    if not report_size_ok(page):
+        raise BambaprofError(f"the report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit")
+    return write_text_atomic(Path(output), page)

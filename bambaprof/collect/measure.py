@@ -1,0 +1,200 @@
+"""Pieces every measurement shares (``profile``'s runner and :func:`bambaprof.record`): the device's
+description, the NVML sampler and energy counter over a window, peak memory, the trace's export and the
+clock-sync marker that puts telemetry on the trace's clock."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from ..errors import BambaprofError
+from ..run import (
+    Device,
+    Energy,
+    GpmSummary,
+    Memory,
+    NvmlDevice,
+    NvmlSummary,
+    SeriesStats,
+    TelemetryInfo,
+    TelemetrySummary,
+)
+from .nvml import GPM_SERIES, NvmlUnavailable, ProcessSampler, PynvmlBackend, window_stats
+
+CLOCK_SYNC = "bambaprof::clock_sync"
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out of memory: " + msg[:300]
+    return f"{type(exc).__name__}: {msg[:400]}" if msg else type(exc).__name__
+
+
+def device_description(device: str, nvml_info: Optional[Dict[str, Any]] = None) -> Device:
+    """The device a run measures; with NVML's description (``nvml_info``), its peak DRAM bandwidth."""
+    nvml = NvmlDevice(**nvml_info) if nvml_info else None
+    peak = nvml.peak_bandwidth_gbps if nvml is not None else None
+    source = "nvml" if peak else None
+    if device.startswith("cuda") and torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(torch.device(device))
+        return Device(kind="cuda", name=p.name, compute_capability=f"{p.major}.{p.minor}",
+                      multiprocessors=p.multi_processor_count, total_memory_bytes=p.total_memory,
+                      peak_bandwidth_gbps=peak, peak_bandwidth_source=source, nvml=nvml)
+    import platform
+
+    return Device(kind="cpu", name=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
+                  peak_bandwidth_gbps=peak, peak_bandwidth_source=source, nvml=nvml)
+
+
+def clock_offset_us(trace_path: Path, t_mid_ns: float) -> Optional[float]:
+    """Trace-clock us minus monotonic us, from the clock-sync marker's timestamp in the trace."""
+    from ..analysis.trace import load_trace
+
+    try:
+        trace = load_trace(trace_path)
+    except BambaprofError:
+        return None
+    for name, ts in zip(trace.ops.name, trace.ops.ts.tolist()):
+        if name == CLOCK_SYNC:
+            return ts - t_mid_ns / 1000.0
+    return None
+
+
+class Telemetry:
+    """The NVML sampler for a run, or the reason there is none."""
+
+    def __init__(self, device: str, enabled: bool = True, sample_interval_ms: float = 20.0,
+                 gpm_interval_ms: float = 100.0, backend_factory: Optional[Callable[[], Any]] = None) -> None:
+        self.sampler: Optional[ProcessSampler] = None
+        self.backend: Any = None
+        self.notice: Optional[str] = None
+        self.device_info: Dict[str, Any] = {}
+        if not enabled:
+            self.notice = "telemetry off (--no-telemetry)"
+            return
+        if backend_factory is None:
+            if not device.startswith("cuda"):
+                self.notice = "telemetry unavailable: the run is on the CPU"
+                return
+            backend_factory = PynvmlBackend
+        try:
+            self.backend = backend_factory()  # this process: device info and the energy counter
+            self.backend.open()
+            self.device_info = self.backend.device_info()
+            self.sampler = ProcessSampler(backend_factory, sample_interval_ms / 1e3, gpm_interval_ms / 1e3).start()
+        except NvmlUnavailable as exc:
+            self.notice = f"telemetry unavailable: {exc}"
+            if self.backend is not None:
+                self.backend.close()
+            self.backend = None
+
+    def energy_mj(self) -> Optional[float]:
+        return self.backend.energy_mj() if self.backend is not None else None
+
+    def stop(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.backend is not None:
+            self.backend.close()
+
+    def window_summary(self, w0_ns: int, w1_ns: int,
+                       warnings: List[str]) -> Tuple[Optional[NvmlSummary], Optional[GpmSummary]]:
+        """The stopped sampler's NVML and GPM statistics over ``[w0_ns, w1_ns]`` (``None`` without telemetry).
+
+        GPM is unknown (``None``) without GPM support; with it and no whole GPM interval inside the window,
+        each value has no samples and ``warnings`` says so; NVML sampling errors are warned about too."""
+        s = self.sampler
+        if s is None:
+            return None, None
+        window_ms = (w1_ns - w0_ns) / 1e6
+        gpm = None
+        if s.gpm_available:
+            gpm = GpmSummary(**{name: SeriesStats(**window_stats(s.gpm, name, w0_ns, w1_ns)) for name in GPM_SERIES})
+            if not (gpm.dram_bw_util_pct and gpm.dram_bw_util_pct.samples):
+                warnings.append(f"no whole GPM interval ({s.gpm_interval_s * 1e3:.0f} ms) fits in the {window_ms:.1f} "
+                                "ms telemetry window: GPM metrics unknown (raise --telemetry-window-ms)")
+        reasons = {v for t, v in zip(s.nvml["t_ns"], s.nvml["clock_event_reasons"]) if w0_ns <= t <= w1_ns and v}
+        nvml = NvmlSummary(**{name: SeriesStats(**window_stats(s.nvml, name, w0_ns, w1_ns))
+                              for name in NVML_SUMMARY_SERIES},
+                           clock_event_reasons_seen=sorted(reasons))
+        if s.errors:
+            warnings.append(f"NVML sampling errors: {s.errors[0]}")
+        return nvml, gpm
+
+    def info(self, w0_ns: int, w1_ns: int, warnings: List[str]) -> TelemetryInfo:
+        """What the manifest says of telemetry: availability, the notice, the window's summary."""
+        nvml, gpm = self.window_summary(w0_ns, w1_ns, warnings)
+        return TelemetryInfo(available=self.sampler is not None, notice=self.notice,
+                             gpm=bool(self.sampler and self.sampler.gpm_available),
+                             summary=TelemetrySummary(nvml=nvml, gpm=gpm))
+
+
+#: The NVML series the manifest summarises over the telemetry window (every GPM series is).
+NVML_SUMMARY_SERIES = ("power_w", "sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct", "temperature_c")
+
+
+def energy_over_window(e0_mj: Optional[float], e1_mj: Optional[float], w0_ns: int, w1_ns: int, iterations: int,
+            tokens_per_iteration: Optional[int], warnings: List[str]) -> Optional[Energy]:
+    """Joules over the telemetry window and per token from the energy counter's two readings (mJ);
+    ``None`` without a counter, or (with a warning) when it did not advance over the window."""
+    window_ms = (w1_ns - w0_ns) / 1e6
+    if e0_mj is None or e1_mj is None:
+        return None
+    if e1_mj <= e0_mj:
+        warnings.append(f"the energy counter did not advance over the {window_ms:.1f} ms telemetry window: energy "
+                        "unknown (raise --telemetry-window-ms)")
+        return None
+    joules = (e1_mj - e0_mj) / 1e3
+    tokens = (tokens_per_iteration or 0) * iterations
+    return Energy(joules=joules, joules_per_token=joules / tokens if tokens else None, window_ms=window_ms,
+                  iterations=iterations)
+
+
+def peak_memory(device: str) -> Memory:
+    """Peak allocated and reserved bytes of the CUDA caching allocator (unknown on the CPU)."""
+    if not device.startswith("cuda"):
+        return Memory()
+    return Memory(peak_allocated_bytes=torch.cuda.max_memory_allocated(),
+                  peak_reserved_bytes=torch.cuda.max_memory_reserved())
+
+
+def utc_now() -> str:
+    """The current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_trace(prof: Any, out: Path) -> None:
+    """Write the profiler's Chrome trace to ``out`` gzipped (through a plain file beside it)."""
+    raw = out.with_suffix("")  # trace.json
+    prof.export_chrome_trace(str(raw))
+    with open(raw, "rb") as src, gzip.open(out, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(raw)
+
+
+def profiler_activities(device: str) -> List[Any]:
+    """What torch.profiler records: the CPU, and CUDA on a CUDA device."""
+    from torch.profiler import ProfilerActivity
+
+    return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+
+
+def mark_clock_sync() -> float:
+    """Record the ``bambaprof::clock_sync`` marker (inside an active profiler) and return the monotonic
+    ns at its middle: the marker's trace timestamp minus it is the trace clock's offset."""
+    import time
+
+    from torch.profiler import record_function
+
+    t0 = time.monotonic_ns()
+    with record_function(CLOCK_SYNC):
+        pass
+    return (t0 + time.monotonic_ns()) / 2

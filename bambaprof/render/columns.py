@@ -1,0 +1,122 @@
+"""Every table's columns, in one place: what each command shows of its rows, and how.
+
+A :class:`~bambaprof.render.tables.Column` names a row key, its header and the kind of its cells (see
+:func:`~bambaprof.render.tables.format_cell`); JSON and CSV carry every field of every row whatever the
+columns. Units are in the headers; times are in the unit the key names (``_ms``, ``_us``).
+"""
+
+from __future__ import annotations
+
+from .tables import Column
+
+# ``bambaprof profile`` and ``sweep run``: one row per run (bambaprof.run.summary_rows).
+PROFILE_SUMMARY = [
+    Column("workload", "workload"), Column("variant", "variant"), Column("compile", "compile"),
+    Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
+    Column("latency_ms", "median ms", "ms"), Column("latency_p90_ms", "p90 ms", "ms"),
+    Column("ttft_ms", "TTFT ms", "ms"), Column("throughput_tokens_per_s", "tokens/s", "rate"),
+    Column("peak_allocated_bytes", "peak GB", "gb"), Column("joules_per_token", "J/token", "joules"),
+    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", "pct"), Column("gpm_sm_occupancy_pct", "GPM SM occ %", "pct"),
+    Column("vs_baseline", "vs baseline", "times"), Column("error", "error", width=60),
+]
+
+# ``bambaprof sweep status``: one row per configuration of the index.
+SWEEP_STATUS = [Column("run_id", "run"), Column("state", "state"), Column("device", "device"),
+                Column("attempts", "attempts"), Column("error", "error", width=70)]
+
+# ``bambaprof analyze``
+ANALYZE_KERNELS = [
+    Column("name", "kernel", "kernel"), Column("count", "n", "int"), Column("total_us", "total us", "us"),
+    Column("share_pct", "% GPU", "pct"), Column("mean_us", "mean us", "us"), Column("median_us", "median us", "us"),
+    Column("grid", "grid"), Column("block", "block"), Column("registers", "regs"),
+    Column("est_occupancy_pct", "est occ % (Kineto)", "pct"),
+    Column("theoretical_occupancy_pct", "theor occ %", "pct"), Column("limiter", "limiter"),
+    Column("waves_per_sm", "waves", "num"), Column("bytes", "bytes", "bytes"),
+    Column("achieved_gbps", "GB/s", "num"), Column("pct_of_peak_bw", "% peak BW", "pct"),
+    Column("launched_by", "launched by", width=30),
+]
+ANALYZE_OPS = [
+    Column("name", "op", width=60), Column("count", "n", "int"), Column("cpu_total_us", "CPU total us", "us"),
+    Column("cpu_self_us", "CPU self us", "us"), Column("gpu_self_us", "GPU self us", "us"),
+    Column("gpu_total_us", "GPU total us", "us"), Column("kernels", "kernels", "int"),
+]
+ANALYZE_STRETCHES = [
+    Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),
+    Column("cpu_op", "CPU op", width=60), Column("cpu_region", "region", width=60),
+]
+ANALYZE_NCU = [
+    Column("ncu_id", "ncu id"), Column("name", "kernel", "kernel", 50), Column("same_config", "same launch", "yes_no"),
+    Column("trace_us", "trace us", "us"), Column("ncu_us", "ncu us", "us"),
+    Column("derived_gbps", "derived GB/s", "num"), Column("ncu_dram_gbps", "ncu GB/s", "num"),
+    Column("gbps_ratio", "ratio", "times"), Column("theoretical_occupancy_pct", "theor occ %", "pct"),
+    Column("ncu_theoretical_occupancy_pct", "ncu theor %", "pct"),
+    Column("ncu_achieved_occupancy_pct", "ncu achieved %", "pct"),
+]
+#: The analysis summary's metrics are formatted by the unit their name ends in.
+SUMMARY_KINDS = {"_us": "us", "_pct": "pct", "_bytes": "bytes", "_gbps": "num"}
+
+# ``bambaprof compare``
+COMPARE_SUMMARY = [
+    Column("label", "metric"), Column("unit", "unit"), Column("baseline", "baseline", "num"),
+    Column("candidate", "candidate", "num"), Column("delta", "delta", "num"), Column("ratio", "ratio", "ratio"),
+    Column("ci_low", "95% CI low", "ratio"), Column("ci_high", "95% CI high", "ratio"),
+    Column("significant", "beyond noise", "noise"),
+]
+COMPARE_KERNELS = [
+    Column("name", "kernel", "kernel"), Column("status", "status"),
+    Column("count_baseline", "n base", "num"), Column("count_candidate", "n cand", "num"),
+    Column("time_baseline_us", "base us", "num"), Column("time_candidate_us", "cand us", "num"),
+    Column("delta_us", "delta us", "num"), Column("ratio", "ratio", "ratio"),
+    Column("share_baseline_pct", "% base", "num"), Column("share_candidate_pct", "% cand", "num"),
+    Column("gbps_baseline", "GB/s base", "num"), Column("gbps_candidate", "GB/s cand", "num"),
+    Column("theor_occ_baseline_pct", "occ base %", "num"), Column("theor_occ_candidate_pct", "occ cand %", "num"),
+]
+COMPARE_OPS = [
+    Column("name", "op", width=60), Column("status", "status"),
+    Column("count_baseline", "n base", "num"), Column("count_candidate", "n cand", "num"),
+    Column("cpu_total_us_baseline", "CPU base us", "num"), Column("cpu_total_us_candidate", "CPU cand us", "num"),
+    Column("cpu_delta_us", "CPU delta us", "num"), Column("gpu_total_us_baseline", "GPU base us", "num"),
+    Column("gpu_total_us_candidate", "GPU cand us", "num"), Column("gpu_delta_us", "GPU delta us", "num"),
+]
+
+# ``bambaprof accuracy``
+ACCURACY = [
+    Column("variant", "variant"), Column("prompt", "prompt"), Column("seq_len", "L"), Column("chunks", "chunks"),
+    Column("kl_mean", "KL mean (nats)", "sci"), Column("kl_max", "KL max", "sci"),
+    Column("top1_agreement_pct", "top-1 agree %", "pct"),
+    Column("greedy_agreement_pct", "greedy agree % (cache)", "pct"),
+    Column("greedy_agreement_nocache_pct", "greedy agree % (no cache)", "pct"),
+    Column("first_divergence", "first divergence"), Column("status", "status"),
+]
+
+# ``bambaprof check``
+CHECK = [
+    Column("variant", "variant"), Column("exact", "exact", "yes_no"), Column("dtype", "dtype"),
+    Column("batch", "b"), Column("seq_len", "L"), Column("chunks", "chunks"),
+    Column("max_abs_err", "max |err|", "sci"), Column("rel_err", "rel err", "sci"),
+    Column("state_rel_err", "state rel err", "sci"), Column("decode_rel_err", "decode rel err", "sci"),
+    Column("tolerance", "tol", "sci"), Column("status", "status"),
+]
+
+# ``bambaprof bench ssd``
+BENCH = [
+    Column("variant", "core"), Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
+    Column("median_ms", "median ms", "ms"), Column("tokens_per_s", "tokens/s", "rate"),
+    Column("achieved_gbps", "GB/s", "num"), Column("roofline_floor_ms", "floor ms", "ms"),
+    Column("pct_of_roofline", "% roofline", "pct"), Column("vs_first", "vs first", "times"),
+]
+
+# ``bambaprof presets``
+PRESETS = [
+    Column("preset", "preset"), Column("layers", "layers"), Column("attention_layers", "attention at"),
+    Column("hidden", "hidden"), Column("ssm_heads", "SSM heads x dim"), Column("state", "state"),
+    Column("groups", "groups"), Column("chunk", "chunk"), Column("dtype", "dtype"),
+    Column("parameters", "parameters", "count_si"), Column("weights_bytes", "weights", "bytes"),
+]
+
+# ``bambaprof variants``
+VARIANTS = [
+    Column("name", "variant"), Column("kind", "kind"), Column("needs", "needs"),
+    Column("decode_step", "decode", "yes_no"), Column("runs_here", "runs here", "yes_no"),
+    Column("how", "how / why not"), Column("summary", "what it is"),
+]

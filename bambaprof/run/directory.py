@@ -1,0 +1,198 @@
+"""The run directory on disk: one writer, one reader, one updater, and iteration over folders of runs.
+
+A run directory ``<folder>/<run-id>/`` holds ``manifest.json`` (:class:`~bambaprof.run.Manifest`),
+``trace.json.gz`` (the Kineto trace) and, when NVML was sampled, ``telemetry.json.gz`` (see
+:mod:`bambaprof.run.telemetry`). It is complete or absent: :class:`RunDirWriter` builds it in a hidden
+temporary folder beside its final name and renames it into place at the end; an interrupted run leaves
+nothing under the final name (and its temporary folder is removed). Readers never raise on a missing
+optional file: they return ``None``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Union
+
+from .._io import write_text_atomic
+from .._json import json_safe
+from ..errors import BambaprofError
+from .config import RunConfig
+from .layout import MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX
+from .manifest import Manifest, decode_manifest, encode_manifest
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise BambaprofError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def is_run_dir(path: PathLike) -> bool:
+    """Whether ``path`` is a folder holding a manifest."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(run_dir: PathLike) -> Optional[Manifest]:
+    """The run's manifest (migrated to the current schema), or ``None`` when the folder has none."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    return decode_manifest(_read_bytes(path), str(path), run_id=Path(run_dir).resolve().name)
+
+
+def write_manifest(run_dir: PathLike, manifest: Manifest) -> Path:
+    """Write ``manifest`` into ``run_dir`` atomically (complete or unchanged)."""
+    return write_text_atomic(Path(run_dir) / MANIFEST, encode_manifest(manifest).decode())
+
+
+def update_manifest(run_dir: PathLike, change: Callable[[Manifest], None]) -> Manifest:
+    """Read the run's manifest, let ``change`` edit it, and write it back atomically (migrated to the
+    current schema version). Not a run directory: a one-line error."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise BambaprofError(f"{run_dir}: not a run directory (no {MANIFEST})")
+    change(manifest)
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def read_telemetry(run_dir: PathLike, manifest: Optional[Manifest] = None) -> Optional[Dict[str, Any]]:
+    """The run's telemetry columns, or ``None`` when it has none."""
+    name = (manifest.files.telemetry if manifest is not None else None) or TELEMETRY
+    path = Path(run_dir) / name
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(_read_bytes(path))
+    except ValueError as exc:
+        raise BambaprofError(f"{path}: unreadable ({exc})") from None
+    return data if isinstance(data, dict) else None
+
+
+class RunDirWriter:
+    """Builds ``root/<run_id>`` in a temporary folder; :meth:`commit` renames it into place."""
+
+    def __init__(self, root: PathLike, run_id: str) -> None:
+        self.root = Path(root)
+        self.run_id = run_id
+        self.final = self.root / run_id
+        self.tmp = self.root / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:6]}"
+
+    def __enter__(self) -> "RunDirWriter":
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise BambaprofError(f"cannot create a run directory under {self.root}: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.tmp.exists():  # not committed: an error or an interruption
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Write ``data`` as JSON; non-finite floats (NVML can report NaN) become ``null``."""
+        text = json.dumps(json_safe(data), indent=1, default=str, allow_nan=False)
+        if name.endswith(".gz"):
+            with gzip.open(self.tmp / name, "wt", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            (self.tmp / name).write_text(text + "\n", encoding="utf-8")
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        (self.tmp / MANIFEST).write_bytes(encode_manifest(manifest))
+
+    def commit(self) -> Path:
+        """Move the finished folder to its final name (replacing an earlier run of the same id)."""
+        old = None
+        if self.final.exists():
+            old = self.root / f"{TMP_PREFIX}old-{self.run_id}-{uuid.uuid4().hex[:6]}"
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+
+def remove_stale_temporaries(root: PathLike) -> int:
+    """Delete temporary folders left by runs that were killed; returns how many."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    stale = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TMP_PREFIX)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
+
+
+def iter_run_dirs(root: PathLike) -> Iterator[Path]:
+    """Run directories (those with a manifest) directly under ``root``, by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file():
+            yield p
+
+
+@dataclass
+class RunRecord:
+    """One run of a matrix or a folder: where it is, its manifest, and how it went.
+
+    ``status`` is the manifest's (``ok``/``failed``) or, for a run that has no directory (yet), what its
+    launcher says (``pending``, ``running``, ``skipped (done)`` for a run ``--resume`` kept).
+    """
+
+    run_id: str
+    status: str
+    path: Optional[Path] = None
+    manifest: Optional[Manifest] = None
+    config: Optional[RunConfig] = None
+    error: Optional[str] = None
+
+    @classmethod
+    def load(cls, run_dir: PathLike) -> "RunRecord":
+        """The record of an existing run directory (a one-line error when it is not one)."""
+        path = Path(run_dir)
+        manifest = read_manifest(path)
+        if manifest is None:
+            raise BambaprofError(f"{path}: not a run directory (no {MANIFEST})")
+        return cls.of(path, manifest)
+
+    @classmethod
+    def of(cls, path: Path, manifest: Manifest, status: Optional[str] = None) -> "RunRecord":
+        return cls(manifest.run_id, status or manifest.status, path, manifest, manifest.config, manifest.error)
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest is not None and self.manifest.ok
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name if self.manifest is not None else self.run_id
+
+
+def iter_runs(folder: PathLike) -> Iterator[RunRecord]:
+    """The runs of ``folder``: the folder itself when it is a run directory, the run directories directly
+    under it, and those of a sweep root (``folder/runs/``), by name. Unreadable manifests raise."""
+    folder = Path(folder)
+    if is_run_dir(folder):
+        yield RunRecord.load(folder)
+        return
+    for sub in (folder, folder / SWEEP_RUNS):
+        for run_dir in iter_run_dirs(sub):
+            yield RunRecord.load(run_dir)

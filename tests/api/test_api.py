@@ -1,0 +1,46 @@
+"""The public Python surface: profile, analyze, compare, report, re-exported from ``bambaprof``."""
+
+import pytest
+
+import bambaprof
+from bambaprof.errors import UsageError
+
+FAST = dict(warmup=1, iters=2, profile_warmup=0, profile_active=1)
+
+
+def test_the_public_names_are_the_documented_ones():
+    for name in ("profile", "record", "analyze", "compare", "report", "RunRecord", "Manifest", "RunConfig",
+                 "read_manifest", "iter_runs", "Analysis", "Comparison", "get_variant"):
+        assert name in bambaprof.__all__ and getattr(bambaprof, name) is not None
+    import importlib
+
+    importlib.import_module("bambaprof.analysis")  # importing the packages keeps the functions (no name clash)
+    importlib.import_module("bambaprof.render")
+
+    assert callable(bambaprof.analyze) and callable(bambaprof.report)
+
+
+def test_profile_returns_run_records_that_the_readers_take(tmp_path):
+    records = bambaprof.profile(["default", "independent"], workloads=["mixer"], seq_lens=[32], out=tmp_path,
+                                **FAST)
+    assert [r.status for r in records] == ["ok", "ok"] and [r.config.variant for r in records] == [
+        "default", "independent"]
+    assert all(r.manifest.timings.latency_ms.median > 0 for r in records)
+    comp = bambaprof.compare(records[0].path, [records[1].path])
+    assert comp.metric("latency") is not None
+    page = bambaprof.report(tmp_path, tmp_path / "report.html")  # a folder of runs stands for its runs
+    assert page.is_file() and records[1].run_id in page.read_text()
+    again = bambaprof.profile(["default"], workloads=["mixer"], seq_lens=[32], out=tmp_path, resume=True, **FAST)
+    assert again[0].status == "skipped (done)"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(iters=0), "iters must be at least 1"), (dict(colour="red"), "unknown profile setting"),
+    (dict(variants=["nope"]), "unknown variant 'nope'"), (dict(device="cuda:0"), "no CUDA GPU"),
+])
+def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
+    if "cuda" in str(kwargs) and __import__("torch").cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(UsageError, match=message):
+        bambaprof.profile(out=tmp_path, workloads=["mixer"], **kwargs)
+    assert list(tmp_path.iterdir()) == []
