@@ -9,7 +9,7 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT/runs"
 COMMON="--preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer --workload generate
   --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 --profile-active 1
-  --device cuda --out $OUT/runs"
+  --device cuda --runs $OUT/runs"
 timeout 170 python3 -m bambaprof profile $COMMON --compile none --format json -o "$OUT/summary-none.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -4
 timeout 120 python3 benchmarks/sampler_overhead.py "$OUT/sampler-overhead.json" 3 2>&1 | grep -v "^USDT" | tail -3
 timeout 210 python3 -m bambaprof profile $COMMON --compile max-autotune --format json -o "$OUT/summary-max-autotune.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -4

@@ -6,7 +6,7 @@ set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; ROOT=${ROOT:-/tmp/sweeps/profile-matrix}; mkdir -p "$OUT"
-timeout -s INT -k 20 ${BUDGET_S:-540} python3 -m bambaprof sweep examples/sweeps/h200-profile-matrix.toml --root "$ROOT" \
+timeout -s INT -k 20 ${BUDGET_S:-540} python3 -m bambaprof sweep run examples/sweeps/h200-profile-matrix.toml --root "$ROOT" \
   --devices ${DEVICES:-0,1} --timeout ${RUN_TIMEOUT_S:-420} --resume --no-report --format json -o "$OUT/summary.json" 2>/dev/null
 echo "sweep rc=$?"
 python3 -m bambaprof sweep status "$ROOT" 2>/dev/null | tail -40

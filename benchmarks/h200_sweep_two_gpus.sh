@@ -12,7 +12,7 @@ for name in two one; do
   opts=${SLOTS_OPTS:-"--devices 0,1|--devices 0"}
   [ "$name" = two ] && opt=${opts%%|*} || opt=${opts##*|}
   start=$(date +%s%N)
-  timeout 200 python3 -m bambaprof sweep $SPEC $opt --root $T/$name --no-report --timeout 150 2>/dev/null | tail -10
+  timeout 200 python3 -m bambaprof sweep run $SPEC $opt --root $T/$name --no-report --timeout 150 2>/dev/null | tail -10
   rc=$?
   echo "$name workers rc=$rc wall_ms=$(( ($(date +%s%N) - start) / 1000000 ))" | tee -a $T/walls.txt
 done

@@ -16,8 +16,9 @@ the manifest warns that they include the profiler's overhead. On CUDA each step 
 on the current stream (read once at the end, so timing never stalls the GPU); on the CPU with the wall
 clock. Times in ms.
 
-On CUDA, NVML (and GPM on Hopper) is sampled from the first step after the warm-up to the end of the
-body; the energy counter's difference over that window gives joules (per token with ``tokens_per_step``).
+On CUDA, NVML (and GPM on Hopper) is sampled throughout; its summary and the energy counter's difference
+(joules, per token with ``tokens_per_step``) describe the window of the measured steps: from the end of the
+profiled steps (or of the warm-up, when every later step was profiled) to the end of the body.
 On the CPU, or without NVML, the manifest says why there is no telemetry.
 
 If the body raises, the exception propagates and the run directory is recorded as ``failed`` with the
@@ -95,6 +96,7 @@ class Recording:
         self._telemetry: Optional[Telemetry] = None
         self._window: List[Optional[float]] = [None, None]  # energy (mJ) at the window's ends
         self._w0_ns = 0
+        self._window_first_step = 0
 
     # -- the body's side ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -107,6 +109,7 @@ class Recording:
             self._profiled.append(self.steps - 1)
             if len(self._profiled) >= self.profile_steps:
                 self._stop_profiler()
+                self._start_window()  # the measured steps start here: telemetry describes them
             else:
                 self._open_step_range()
         if self.steps == self.warmup:
@@ -154,6 +157,8 @@ class Recording:
 
     # -- internals ------------------------------------------------------------------------------------
     def _start_window(self) -> None:
+        """Start the telemetry window at the next step (again, once the profiled steps are over)."""
+        self._window_first_step = self.steps
         self._w0_ns = time.monotonic_ns()
         self._window[0] = self._telemetry.energy_mj() if self._telemetry is not None else None
 
@@ -235,7 +240,7 @@ class Recording:
             if offset is None:
                 cols["clock"] = "monotonic_us"
             self._writer.write_json(TELEMETRY, cols)
-        window_steps = max(self.steps - self.warmup, 0)
+        window_steps = self.steps - self._window_first_step
         m.energy = energy_over_window(self._window[0], energy_end, self._w0_ns, w1_ns, window_steps, tokens,
                                       warnings)
         m.telemetry = tel.info(self._w0_ns, w1_ns, warnings)

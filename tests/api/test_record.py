@@ -26,7 +26,7 @@ class TwoLayers(torch.nn.Module):
 
 def test_a_user_module_is_recorded_and_analysed(tmp_path):
     model, x = TwoLayers(), torch.randn(16, 32)
-    with bambaprof.record("my model", out=tmp_path, tokens_per_step=16) as run:
+    with bambaprof.record("my model", out=tmp_path, tokens_per_step=16, device="cpu") as run:
         assert run.path is None  # not there before the block ends
         for _ in range(8):
             model(x)
@@ -52,7 +52,7 @@ def test_a_user_module_is_recorded_and_analysed(tmp_path):
 
 def test_the_body_raising_leaves_a_failed_run_and_the_exception_propagates(tmp_path):
     with pytest.raises(ValueError, match="planted"):
-        with bambaprof.record("broken", out=tmp_path) as run:
+        with bambaprof.record("broken", out=tmp_path, device="cpu") as run:
             for _ in range(4):
                 torch.ones(8).sum()
                 run.step()
@@ -65,14 +65,14 @@ def test_the_body_raising_leaves_a_failed_run_and_the_exception_propagates(tmp_p
 
 def test_an_interrupt_leaves_no_directory(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        with bambaprof.record("stopped", out=tmp_path) as run:
+        with bambaprof.record("stopped", out=tmp_path, device="cpu") as run:
             run.step()
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == [] and run.path is None
 
 
 def test_when_every_step_is_profiled_the_timings_say_so(tmp_path):
-    with bambaprof.record("short", out=tmp_path, warmup=0, profile_steps=2) as run:
+    with bambaprof.record("short", out=tmp_path, warmup=0, profile_steps=2, device="cpu") as run:
         for _ in range(2):
             torch.ones(64).cumsum(0)
             run.step()
@@ -82,14 +82,14 @@ def test_when_every_step_is_profiled_the_timings_say_so(tmp_path):
 
 
 def test_telemetry_through_a_fake_nvml_backend(tmp_path):
-    with bambaprof.record("nvml", out=tmp_path, tokens_per_step=4, sample_interval_ms=2,
+    with bambaprof.record("nvml", out=tmp_path, tokens_per_step=4, sample_interval_ms=2, device="cpu",
                           backend_factory=functools.partial(FakeBackend, watts=200.0)) as run:
         for _ in range(30):
             torch.randn(64, 64) @ torch.randn(64, 64)
             run.step()
     m = read_manifest(run.path)
     assert m.telemetry.available and m.files.telemetry == "telemetry.json.gz"
-    assert m.energy is not None and m.energy.joules > 0 and m.energy.iterations == 29
+    assert m.energy is not None and m.energy.joules > 0 and m.energy.iterations == 27  # after the 2 profiled
     assert m.telemetry.summary.nvml.power_w.samples >= 1
     assert json.loads(__import__("gzip").open(run.path / "telemetry.json.gz").read())["clock"] == "trace_us"
 
@@ -102,3 +102,25 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
         bambaprof.record(out=tmp_path, **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.gpu
+def test_record_on_cuda_times_steps_with_events_and_samples_nvml(tmp_path):
+    import time
+
+    model = TwoLayers().cuda().to(torch.bfloat16)
+    x = torch.randn(4096, 32, device="cuda", dtype=torch.bfloat16)
+    t0 = time.monotonic()
+    with bambaprof.record("cuda-model", out=tmp_path, tokens_per_step=4096) as run:
+        while time.monotonic() - t0 < 1.5:  # long enough for GPM's 100 ms intervals and the energy counter
+            for _ in range(50):
+                model(x)
+            run.step()
+    m = read_manifest(run.path)
+    assert m.status == "ok" and m.device.kind == "cuda" and m.memory.peak_allocated_bytes > 0
+    assert m.timings.latency_ms.n >= 3 and m.timings.latency_ms.median > 0
+    assert m.telemetry.available, m.telemetry.notice
+    assert m.energy is not None and m.energy.joules > 0 and m.energy.joules_per_token > 0
+    a = bambaprof.analyze(run.path)
+    assert a.summary["kernel_count"] > 0 and a.summary["gpu_busy_us"] > 0
+    assert a.telemetry["nvml.power_w"]["samples"] >= 1  # samples moved onto the trace's clock
