@@ -23,7 +23,7 @@ from .._io import write_text_atomic
 from .._json import json_safe
 from ..errors import BambaprofError
 from .config import RunConfig
-from .layout import MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX
+from .layout import MANIFEST, TELEMETRY, TMP_PREFIX
 from .manifest import Manifest, decode_manifest, encode_manifest
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -187,12 +187,15 @@ class RunRecord:
 
 
 def iter_runs(folder: PathLike) -> Iterator[RunRecord]:
-    """The runs of ``folder``: the folder itself when it is a run directory, the run directories directly
-    under it, and those of a sweep root (``folder/runs/``), by name. Unreadable manifests raise."""
+    """The runs under ``folder``, by path: the folder itself when it is a run directory, else every run
+    directory below it at any depth (a folder of runs, a sweep root's ``runs/``, ``traces/`` with its
+    ``examples/`` and ``sweeps/``), never looking inside a run directory nor into hidden (``.tmp-``)
+    folders. Unreadable manifests raise."""
     folder = Path(folder)
     if is_run_dir(folder):
         yield RunRecord.load(folder)
         return
-    for sub in (folder, folder / SWEEP_RUNS):
-        for run_dir in iter_run_dirs(sub):
-            yield RunRecord.load(run_dir)
+    if not folder.is_dir():
+        return
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from iter_runs(sub)

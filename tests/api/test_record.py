@@ -2,6 +2,7 @@
 
 import functools
 import json
+import time
 
 import pytest
 import torch
@@ -86,6 +87,7 @@ def test_telemetry_through_a_fake_nvml_backend(tmp_path):
                           backend_factory=functools.partial(FakeBackend, watts=200.0)) as run:
         for _ in range(30):
             torch.randn(64, 64) @ torch.randn(64, 64)
+            time.sleep(0.003)  # the 27 measured steps span ~80 ms: samples every 2 ms surely fall inside
             run.step()
     m = read_manifest(run.path)
     assert m.telemetry.available and m.files.telemetry == "telemetry.json.gz"
@@ -106,8 +108,6 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
 
 @pytest.mark.gpu
 def test_record_on_cuda_times_steps_with_events_and_samples_nvml(tmp_path):
-    import time
-
     model = TwoLayers().cuda().to(torch.bfloat16)
     x = torch.randn(4096, 32, device="cuda", dtype=torch.bfloat16)
     t0 = time.monotonic()
