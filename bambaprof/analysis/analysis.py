@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..run import Manifest, read_manifest, read_telemetry
-from .kernels import kernel_table
+from .kernels import activity_names, instance_traffic, kernel_table
 from .memory import memory_peaks
 from .ops import op_table
-from .peaks import PeakBandwidth, choose_peak
+from .peaks import PeakBandwidth, choose_peak, compute_peaks, datasheet
+from .phases import coverage_pct, phase_tables
+from .roofline import run_floor
 from .source import TraceSource, resolve
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
@@ -43,6 +45,9 @@ class Analysis:
     telemetry: Optional[Dict[str, Any]]
     notes: List[str] = field(default_factory=list)
     ncu: Optional[List[Dict[str, Any]]] = None  # Nsight Compute comparison, when asked for
+    phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per annotated range (path)
+    phase_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, layers folded together
+    findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -90,12 +95,20 @@ def analyze(
     manifest = read_manifest(run_dir) if run_dir is not None else None
 
     run_peak = _run_peak(manifest)
-    peaks = {dev: choose_peak(props.name, peak_gbps, run_peak) for dev, props in trace.devices.items()}
-    for dev in set(trace.gpu.device.tolist()) - set(peaks):
-        peaks[dev] = choose_peak(None, peak_gbps, run_peak)
+    run_name = manifest.device_name if manifest is not None else None
+    specs = {dev: datasheet(props.name or run_name, props.compute_major, props.compute_minor, props.num_sms,
+                            props.total_memory) for dev, props in trace.devices.items()}
+    for dev in set(trace.gpu.device.tolist()) - set(specs):
+        specs[dev] = datasheet(run_name)
+    peaks = {dev: choose_peak(None, peak_gbps, run_peak, spec) for dev, spec in specs.items()}
+    compute = {dev: compute_peaks(spec) for dev, spec in specs.items()}
 
     timeline = analyze_timeline(trace, min_stretch_us=min_stretch_us)
-    kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us)
+    traffic = instance_traffic(trace)
+    names = activity_names(trace)
+    kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us, compute, traffic, names)
+    floor = run_floor(kernels)
+    phases = phase_tables(trace, kernels, names, traffic)
     ops = op_table(trace)
     memory = memory_peaks(trace)
     window = trace.span_us
@@ -119,7 +132,7 @@ def analyze(
         "parser_backend": trace.backend,
         "events": trace.n_events,
         "lenient_events": trace.lenient_events,
-        "platform": trace.platform,
+        "platform": trace.platform if len(trace.gpu) else "cpu",
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
         "span_us": span,
@@ -143,8 +156,15 @@ def analyze(
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
         "peak_reserved_bytes": max((m["peak_reserved_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
+        "peak_cpu_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in memory if m["device"].startswith("cpu")),
+                                        default=None),
         "peak_bandwidth_gbps": next((p.gbps for p in peaks.values() if p), None),
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
+        "peak_compute_source": next((c.source for c in compute.values() if c), None),
+        "phase_coverage_pct": coverage_pct(phases["phases"]),
+        "floor_us": floor["floor_us"],
+        "floor_coverage_pct": floor["floor_coverage_pct"],
+        "above_floor_x": floor["above_floor_x"],
     }
     if len(trace.gpu) == 0:
         notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
@@ -170,7 +190,7 @@ def analyze(
         unmatched = sum(1 for r in ncu if not r["matched"])
         if unmatched:
             notes.append(f"{unmatched} Nsight Compute kernels found no kernel of the same name in the trace")
-    return Analysis(
+    result = Analysis(
         ncu=ncu,
         summary=summary,
         kernels=kernels,
@@ -182,7 +202,13 @@ def analyze(
         telemetry=telemetry,
         notes=notes,
         manifest=manifest,
+        phases=phases["phases"],
+        phase_kinds=phases["phase_kinds"],
     )
+    from ..diagnose import diagnose
+
+    result.findings = [f.to_dict() for f in diagnose(result)]
+    return result
 
 
 def select_rows(

@@ -11,7 +11,9 @@ in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
   grid), reported as is; ``theoretical_occupancy_pct``, ``limiter``, ``waves_per_sm``,
   ``tail_efficiency`` and ``small_grid`` are computed by
   :mod:`bambaprof.analysis.occupancy` for the group's most common launch configuration;
-- ``launched_by``: the CPU op (by ``External id``) that launched most instances.
+- ``launched_by``: the CPU op (by ``External id``) that launched most instances; ``dtype`` the dtype class
+  of its first floating-point input;
+- ``floor_us``, ``bound``, ``excess_us``: the roofline (see :mod:`bambaprof.analysis.roofline`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 
 from .names import normalize_kernel_name
 from .occupancy import Occupancy, theoretical_occupancy
-from .peaks import PeakBandwidth
+from .peaks import PeakBandwidth, PeakCompute
+from .roofline import op_dtype, roofline
 from .trace import Trace
 from .traffic import Traffic, metadata_traffic, op_traffic
 
@@ -54,6 +57,12 @@ def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
     return out
 
 
+def activity_names(trace: Trace) -> List[str]:
+    """The kernel table's row name of each GPU activity: a kernel's normalised name, else the activity's name."""
+    return [normalize_kernel_name(name) if kind == "kernel" else name
+            for name, kind in zip(trace.gpu.name, trace.gpu.kind.tolist())]
+
+
 def _dim_text(d) -> str:
     return "x".join(str(int(v)) for v in d) if min(d) >= 0 else ""
 
@@ -62,6 +71,9 @@ def kernel_table(
     trace: Trace,
     peaks: Dict[int, Optional[PeakBandwidth]],
     launch_us: Optional[np.ndarray] = None,
+    compute: Optional[Dict[int, Optional[PeakCompute]]] = None,
+    traffic: Optional[List[Optional[Traffic]]] = None,
+    names: Optional[List[str]] = None,
 ) -> List[dict]:
     """Rows of per-kernel statistics, sorted by total time (largest first)."""
     gpu = trace.gpu
@@ -69,11 +81,10 @@ def kernel_table(
     if n == 0:
         return []
     op_of = trace.op_row_by_external_id
-    traffic = instance_traffic(trace)
+    traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
     groups: Dict[str, List[int]] = {}
-    for i, (name, kind) in enumerate(zip(gpu.name, gpu.kind.tolist())):
-        key = normalize_kernel_name(name) if kind == "kernel" else name
+    for i, key in enumerate(names if names is not None else activity_names(trace)):
         groups.setdefault(key, []).append(i)
     occ_cache: Dict[tuple, Optional[Occupancy]] = {}
     rows: List[dict] = []
@@ -107,7 +118,7 @@ def kernel_table(
         row["registers"] = regs if regs >= 0 else None
         row["shared_memory_bytes"] = smem if smem >= 0 else None
         est = gpu.est_occupancy[ix]
-        est = est[np.isfinite(est)]
+        est = est[np.isfinite(est) & (est > 0)]  # Kineto writes 0 when its estimate failed: unknown
         row["est_occupancy_pct"] = float(est.mean()) if len(est) else None
         occ = None
         if kind == "kernel" and dev in trace.devices:
@@ -143,8 +154,12 @@ def kernel_table(
         row["pct_of_peak_bw"] = (
             100.0 * row["achieved_gbps"] / peak.gbps if peak and row["achieved_gbps"] is not None else None
         )
-        ops = Counter(trace.ops.name[op_of[e]] for e in gpu.external_id[ix].tolist() if e in op_of)
+        launchers = [op_of[e] for e in gpu.external_id[ix].tolist() if e in op_of]
+        ops = Counter(trace.ops.name[r] for r in launchers)
         row["launched_by"] = ops.most_common(1)[0][0] if ops else None
+        dtypes = Counter(d for d in (op_dtype(trace.ops.input_types[r]) for r in launchers[:64]) if d)
+        row["dtype"] = dtypes.most_common(1)[0][0] if dtypes else None
+        row.update(roofline(row, peak, (compute or {}).get(dev), row["dtype"]))
         if launch_us is not None:
             lu = launch_us[ix]
             lu = lu[np.isfinite(lu)]

@@ -17,7 +17,8 @@ Definitions:
   (``cudaGraphLaunch``) starts many kernels with one correlation: only its
   first kernel is counted. Over all kernels this includes the time a kernel
   waited in the queue behind earlier work; the *idle-GPU* figures keep only
-  kernels launched while their device was idle, which is the cost of launching.
+  kernels that end an idle gap of their device and whose launch call started
+  inside that gap: the cost of launching, not of queueing.
 - *CPU-bound stretches*: host-wait parts of at least ``min_stretch_us``, with the
   innermost CPU op and the outermost region running on the launching thread
   halfway through.
@@ -179,10 +180,15 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
         stats.max_us = float(delta.max())
         idle = np.zeros(len(kernels), dtype=bool)
         kdev = gpu.device[kernels]
+        kstart = gpu.ts[kernels]
         for dev, (_, _, ms, me) in merged.items():
             sel = kdev == dev
             k = np.searchsorted(ms, t_launch[sel], side="right") - 1
-            idle[sel] = (k < 0) | (me[np.maximum(k, 0)] <= t_launch[sel])
+            in_gap = (k < 0) | (me[np.maximum(k, 0)] <= t_launch[sel])
+            # ...and the kernel is the one that ends that gap: it starts the next busy interval
+            nxt = np.minimum(k + 1, len(ms) - 1)
+            ends_gap = (k + 1 < len(ms)) & (np.abs(kstart[sel] - ms[nxt]) <= 1e-3)
+            idle[sel] = in_gap & ends_gap
         if idle.any():
             d = delta[idle]
             stats.idle_count = int(idle.sum())

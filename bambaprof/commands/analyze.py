@@ -10,8 +10,9 @@ import click
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
 from ..analysis.parse import BACKENDS
 from ..errors import UsageError
+from ..render.columns import ANALYZE_PHASES
 from ..render.tables import render_rows, to_json
-from ..render.text import render_analysis
+from ..render.text import render_analysis, render_findings
 from ._common import emit, format_option, output_option, progress
 
 
@@ -23,8 +24,8 @@ from ._common import emit, format_option, output_option, progress
 @click.option("--sort", "sort_key", default=None,
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
-@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops"]), default="all", show_default=True,
-              help="Which tables to show (CSV holds one table: kernels unless 'ops').")
+@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "findings"]), default="all",
+              show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s",
               help="Peak DRAM bandwidth to compare against (default: the run's measurement or the datasheet).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
@@ -69,10 +70,13 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
-    if fmt == "table":
+    if fmt == "table" and which in ("phases", "findings"):
+        text = render_rows(a.phases, "table", ANALYZE_PHASES) if which == "phases" else render_findings(a.findings)
+    elif fmt == "table":
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
-        text = render_rows(ops if which == "ops" else kernels, "csv")
+        tables = {"ops": ops, "phases": a.phases, "findings": a.findings}
+        text = render_rows(tables.get(which, kernels), "csv")
     else:
         payload = a.to_dict()
         payload["kernels"], payload["ops"] = kernels, ops

@@ -19,6 +19,7 @@ from .config import BambaConfig
 from .mixer import Mamba2Mixer
 from .mlp import GatedMLP
 from .norm import RMSNorm
+from .phases import phase
 
 
 class DecoderLayer(nn.Module):
@@ -37,8 +38,14 @@ class DecoderLayer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, cache=None, offset: int = 0) -> torch.Tensor:
         mixer = self.self_attn if self.layer_type == "attention" else self.mamba
-        hidden = hidden + mixer(self.input_layernorm(hidden), cache, offset)
-        return hidden + self.feed_forward(self.pre_ff_layernorm(hidden))
+        with phase("norm"):
+            normed = self.input_layernorm(hidden)
+        with phase("attention" if self.layer_type == "attention" else "mixer"):
+            hidden = hidden + mixer(normed, cache, offset)
+        with phase("norm"):
+            normed = self.pre_ff_layernorm(hidden)
+        with phase("mlp"):
+            return hidden + self.feed_forward(normed)
 
 
 class BambaBackbone(nn.Module):
@@ -84,15 +91,19 @@ class BambaForCausalLM(nn.Module):
         advances it: a prefill when the cache is empty, one token after that.
         """
         offset = cache.seqlen_offset if cache is not None else 0
-        hidden = self.model.embed_tokens(input_ids)
+        with phase("embed"):
+            hidden = self.model.embed_tokens(input_ids)
         for i, layer in enumerate(self.model.layers):
-            hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
-        hidden = self.model.final_layernorm(hidden)
-        if last_logits_only:
-            hidden = hidden[:, -1:]
+            with phase(f"layer.{i}"):
+                hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
+        with phase("lm_head"):
+            hidden = self.model.final_layernorm(hidden)
+            if last_logits_only:
+                hidden = hidden[:, -1:]
+            logits = self.lm_head(hidden)
         if cache is not None:
             cache.seqlen_offset += input_ids.shape[1]
-        return self.lm_head(hidden)
+        return logits
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ from ..ssm import Variant
 from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
+from .phases import phase
 
 
 class Mamba2Mixer(nn.Module):
@@ -67,7 +68,8 @@ class Mamba2Mixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0) -> torch.Tensor:
         b, L, _ = hidden.shape
-        proj = self.in_proj(hidden)
+        with phase("in_proj"):
+            proj = self.in_proj(hidden)
         gate, xBC, dt = proj.split([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
         A = -torch.exp(self.A_log.float())
         decoding = cache is not None and cache.ssm_state is not None
@@ -77,8 +79,10 @@ class Mamba2Mixer(nn.Module):
             y = self._decode(xBC[:, 0], dt[:, 0], A, cache, offset)[:, None]
         else:
             y = self._prefill(xBC, dt, A, cache)
-        y = self.norm(y.reshape(b, L, self.intermediate), gate)
-        return self.out_proj(y.to(hidden.dtype))
+        with phase("gated_norm"):
+            y = self.norm(y.reshape(b, L, self.intermediate), gate).to(hidden.dtype)
+        with phase("out_proj"):
+            return self.out_proj(y)
 
     def _split_xbc(self, xBC: torch.Tensor):
         x, B, C = xBC.split([self.intermediate, self.n_groups * self.d_state, self.n_groups * self.d_state], dim=-1)
@@ -92,27 +96,31 @@ class Mamba2Mixer(nn.Module):
     def _prefill(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: Optional[MambaLayerCache]):
         L = xBC.shape[1]
         channels_first = xBC.transpose(1, 2)  # (b, conv_dim, L)
-        if cache is not None:
-            cache.conv_state = F.pad(channels_first, (max(self.d_conv - L, 0), 0))[..., -self.d_conv:].contiguous()
-        xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
+        with phase("conv"):
+            if cache is not None:
+                cache.conv_state = F.pad(channels_first, (max(self.d_conv - L, 0), 0))[..., -self.d_conv:].contiguous()
+            xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
         x, B, C = self._split_xbc(xBC)
-        y, final = self.variant(
-            x, dt, A, B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
-            dt_limit=self.dt_limit, return_final_state=cache is not None,
-        )
+        with phase("ssd"):
+            y, final = self.variant(
+                x, dt, A, B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
+                dt_limit=self.dt_limit, return_final_state=cache is not None,
+            )
         if cache is not None:
             cache.ssm_state = final
         return y
 
     def _decode(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: MambaLayerCache, offset: int):
-        conv_state = torch.cat([cache.conv_state[..., 1:], xBC[..., None]], dim=-1)  # (b, conv_dim, d_conv)
-        cache.conv_state = conv_state
-        xBC = (conv_state * self.conv1d.weight[:, 0, :]).sum(dim=-1)
-        if self.conv1d.bias is not None:
-            xBC = xBC + self.conv1d.bias
-        x, B, C = self._split_xbc(F.silu(xBC).to(dt.dtype))
-        y, cache.ssm_state = self.variant.decode(
-            cache.ssm_state, x, dt, A, B, C, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
-            dt_limit=self.dt_limit, chunk_size=self.chunk_size, position=offset,
-        )
+        with phase("conv"):
+            conv_state = torch.cat([cache.conv_state[..., 1:], xBC[..., None]], dim=-1)  # (b, conv_dim, d_conv)
+            cache.conv_state = conv_state
+            xBC = (conv_state * self.conv1d.weight[:, 0, :]).sum(dim=-1)
+            if self.conv1d.bias is not None:
+                xBC = xBC + self.conv1d.bias
+            x, B, C = self._split_xbc(F.silu(xBC).to(dt.dtype))
+        with phase("ssd_decode"):
+            y, cache.ssm_state = self.variant.decode(
+                cache.ssm_state, x, dt, A, B, C, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
+                dt_limit=self.dt_limit, chunk_size=self.chunk_size, position=offset,
+            )
         return y

@@ -27,13 +27,24 @@ SWEEP_STATUS = [Column("run_id", "run"), Column("state", "state"), Column("devic
 # ``bambaprof analyze``
 ANALYZE_KERNELS = [
     Column("name", "kernel", "kernel"), Column("count", "n", "int"), Column("total_us", "total us", "us"),
-    Column("share_pct", "% GPU", "pct"), Column("mean_us", "mean us", "us"), Column("median_us", "median us", "us"),
+    Column("share_pct", "% kernel time", "pct"), Column("mean_us", "mean us", "us"),
+    Column("median_us", "median us", "us"),
     Column("grid", "grid"), Column("block", "block"), Column("registers", "regs"),
     Column("est_occupancy_pct", "est occ % (Kineto)", "pct"),
     Column("theoretical_occupancy_pct", "theor occ %", "pct"), Column("limiter", "limiter"),
     Column("waves_per_sm", "waves", "num"), Column("bytes", "bytes", "bytes"),
     Column("achieved_gbps", "GB/s", "num"), Column("pct_of_peak_bw", "% peak BW", "pct"),
+    Column("bound", "bound"), Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"),
     Column("launched_by", "launched by", width=30),
+]
+ANALYZE_PHASES = [
+    Column("phase", "phase", width=60), Column("gpu_us", "GPU us", "us"), Column("share_pct", "% of GPU time", "pct"),
+    Column("count", "kernels", "int"), Column("bytes", "bytes", "bytes"), Column("floor_us", "floor us", "us"),
+    Column("excess_us", "excess us", "us"), Column("floor_coverage_pct", "% judged", "pct"),
+]
+ANALYZE_FINDINGS = [
+    Column("severity", "severity"), Column("id", "finding"), Column("time_us", "at stake us", "us"),
+    Column("message", "what", width=110),
 ]
 ANALYZE_OPS = [
     Column("name", "op", width=60), Column("count", "n", "int"), Column("cpu_total_us", "CPU total us", "us"),

@@ -20,11 +20,19 @@ def summary_table_rows(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
 def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dict[str, Any]]) -> str:
     """The text report of an :class:`~bambaprof.analysis.Analysis`: summary, notes, the given kernel and op
     rows, CPU-bound stretches, Nsight Compute beside the trace, telemetry."""
-    parts = ["Summary (times in us)\n", render_rows(summary_table_rows(a.summary), "table")]
+    parts = []
+    if a.findings:
+        parts += ["Findings (most GPU time at stake first)\n", render_findings(a.findings), "\n"]
+    parts += ["Summary (times in us)\n", render_rows(summary_table_rows(a.summary), "table")]
     if a.notes:
         parts.append("\n" + "\n".join(f"note: {n}" for n in a.notes) + "\n")
+    phases = phase_rows(a)
+    if phases:
+        parts += ["\nPhases (GPU time under each profiler range; layers summed)\n",
+                  render_rows(phases[:PHASE_ROWS], "table", columns.ANALYZE_PHASES)]
     if kernels:
-        parts += ["\nKernels (est occ is Kineto's estimate: theoretical occupancy capped by the grid, not measured)\n",
+        parts += ["\nKernels (% kernel time: share of summed kernel, memcpy and memset time, which overlapping streams "
+                  "count twice; est occ is Kineto's estimate: theoretical occupancy capped by the grid, not measured)\n",
                   render_rows(kernels, "table", columns.ANALYZE_KERNELS)]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
@@ -39,6 +47,27 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         parts += ["\nNVML telemetry over the profiled window\n", render_rows(rows, "table")]
     return "".join(parts)
+
+
+#: Phases shown in the text report (JSON and CSV carry all).
+PHASE_ROWS = 15
+
+
+def phase_rows(a: Any) -> List[Dict[str, Any]]:
+    """The phase table to show: layers summed (``phase_kinds``) when the trace has ranges, else nothing."""
+    rows = a.phase_kinds if len(a.phase_kinds) < len(a.phases) else a.phases
+    return [] if all(r["phase"] == "(no range)" for r in rows) else list(rows)
+
+
+def render_findings(findings: Sequence[Dict[str, Any]]) -> str:
+    """Each finding as its severity, id and sentence, then its suggestion on the next line."""
+    lines = []
+    for f in findings:
+        stake = f" [{format_cell(f['time_us'], 'us')} us at stake]" if f.get("time_us") is not None else ""
+        lines.append(f"- {f['severity']:<6} {f['id']}{stake}: {f['message']}")
+        if f.get("suggestion"):
+            lines.append(f"         try: {f['suggestion']}")
+    return "\n".join(lines) + "\n"
 
 
 def render_comparison(comp: Any, top: int) -> str:

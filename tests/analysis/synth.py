@@ -10,7 +10,8 @@ Timeline (us):
 
 Hand-computed: busy = [30, 45) + [106, 110) = 19; window = 80; idle = 61, of which
 host wait = 100 - 45 = 55 (the memcpy's call began 55 us after the GPU went idle),
-other = 6. Launch overheads 25, 15, 6 (all on an idle GPU). mm bytes
+other = 6. Launch overheads 25, 15, 6; only the gemm's (25) is a cost of launching (it ends an idle gap
+whose start its launch call followed; add_0 queued behind it, add_1 started during busy time). mm bytes
 64*128*2 + 128*256*2 + 64*256*2 = 114688 (10 us: 11.4688 GB/s), FLOPs 2*64*256*128.
 add bytes 3 * 1000 * 4 = 12000 (5 us: 2.4 GB/s).
 """

@@ -1,0 +1,145 @@
+"""Phases: GPU time attributed to the code that launched it, through the profiler's annotated ranges.
+
+Every GPU activity is linked to its launch (the runtime call with the same ``correlation``, else the CPU op
+with the same ``External id``) and attributed to the innermost ``user_annotation`` range
+(``torch.profiler.record_function``) open on the launching thread at the launch's start. The range's *path*
+is the names of the ranges enclosing it, outermost first, joined by ``/`` (``layer.0/mixer/ssd``). The
+profiler's own step ranges (``ProfilerStep#<n>``) and bambaprof's clock marker are not phases. Activities no
+range encloses are the phase :data:`UNATTRIBUTED`, shown, never dropped.
+
+Two tables: ``phases`` by full path, and ``phase_kinds`` with layer numbers folded (``layer.*/mixer/ssd``),
+i.e. summed over layers. Per row: GPU time (summed activity durations, us), its share of all GPU activity
+time (%), activity count, known bytes and the share of time they cover, roofline floor and excess (us) of
+the kernels whose floor is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .timeline import launch_rows
+from .trace import Trace
+
+UNATTRIBUTED = "(no range)"
+#: Ranges that are not phases: the profiler's steps and bambaprof's markers.
+NOT_PHASES = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
+_LAYER = re.compile(r"\blayer\.\d+\b")
+
+
+def _ranges_by_thread(trace: Trace) -> Dict[Any, tuple]:
+    """Per thread: annotation starts, ends and names, sorted by start (outer before inner on ties)."""
+    ops = trace.ops
+    per: Dict[Any, List[int]] = defaultdict(list)
+    for i, (cat, name) in enumerate(zip(ops.cat, ops.name)):
+        if cat == "user_annotation" and not NOT_PHASES.match(name):
+            per[ops.tid[i]].append(i)
+    out = {}
+    for tid, rows in per.items():
+        r = np.asarray(rows)
+        order = np.lexsort((-ops.dur[r], ops.ts[r]))
+        r = r[order]
+        out[tid] = (ops.ts[r], ops.ts[r] + ops.dur[r], [ops.name[i] for i in r.tolist()])
+    return out
+
+
+def _path_at(ranges: tuple, t: float) -> str:
+    """The path of the ranges open at ``t`` on one thread (outermost first)."""
+    starts, ends, names = ranges
+    k = int(np.searchsorted(starts, t, side="right"))
+    open_ = [i for i in range(k) if ends[i] >= t]
+    return "/".join(names[i] for i in open_) if open_ else UNATTRIBUTED
+
+
+def activity_paths(trace: Trace) -> List[str]:
+    """The phase path of every GPU activity row (see the module docstring)."""
+    gpu, rt, ops = trace.gpu, trace.runtime, trace.ops
+    ranges = _ranges_by_thread(trace)
+    if not ranges:
+        return [UNATTRIBUTED] * len(gpu)
+    launch = launch_rows(trace)
+    op_of = trace.op_row_by_external_id
+    cache: Dict[tuple, str] = {}
+    out = []
+    for i in range(len(gpu)):
+        j = int(launch[i])
+        if j >= 0:
+            t, tid = float(rt.ts[j]), rt.tid[j]
+        else:
+            row = op_of.get(int(gpu.external_id[i]), -1)
+            if row < 0:
+                out.append(UNATTRIBUTED)
+                continue
+            t, tid = float(ops.ts[row]), ops.tid[row]
+        r = ranges.get(tid)
+        if r is None:
+            out.append(UNATTRIBUTED)
+            continue
+        key = (tid, t)
+        if key not in cache:
+            cache[key] = _path_at(r, t)
+        out.append(cache[key])
+    return out
+
+
+def fold_layers(path: str) -> str:
+    """``layer.3/mixer/ssd`` -> ``layer.*/mixer/ssd``: the same phase of every layer."""
+    return _LAYER.sub("layer.*", path)
+
+
+def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequence[str],
+                 traffic: Sequence[Any]) -> Dict[str, List[dict]]:
+    """``phases`` and ``phase_kinds`` rows (see the module docstring), largest GPU time first.
+
+    ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it (a phase's floor is its
+    share of each kernel's floor, by time) and ``traffic`` each activity's known bytes or ``None``."""
+    gpu = trace.gpu
+    paths = activity_paths(trace)
+    by_name = {k["name"]: k for k in kernels}
+    total = float(gpu.dur.sum())
+    tables = {}
+    for table, key in (("phases", lambda p: p), ("phase_kinds", fold_layers)):
+        acc: Dict[str, Dict[str, Any]] = {}
+        for i, path in enumerate(paths):
+            row = acc.setdefault(key(path), {"phase": key(path), "gpu_us": 0.0, "count": 0, "kernels": set(),
+                                             "floor_us": 0.0, "judged_us": 0.0, "bytes": 0.0, "bytes_us": 0.0})
+            dur = float(gpu.dur[i])
+            row["gpu_us"] += dur
+            row["count"] += 1
+            if traffic[i] is not None:
+                row["bytes"] += traffic[i].bytes
+                row["bytes_us"] += dur
+            k = by_name.get(names[i])
+            if k is None:
+                continue
+            row["kernels"].add(k["name"])
+            if k.get("floor_us") is not None and k["total_us"] > 0:
+                row["floor_us"] += k["floor_us"] * dur / k["total_us"]
+                row["judged_us"] += dur
+        rows = []
+        for row in acc.values():
+            judged = row.pop("judged_us")
+            bytes_us = row.pop("bytes_us")
+            row["kernel_names"] = len(row.pop("kernels"))
+            row["share_pct"] = 100.0 * row["gpu_us"] / total if total > 0 else None
+            row["floor_us"] = row["floor_us"] if judged > 0 else None
+            row["excess_us"] = judged - row["floor_us"] if row["floor_us"] is not None else None
+            row["floor_coverage_pct"] = 100.0 * judged / row["gpu_us"] if row["gpu_us"] > 0 else None
+            row["bytes"] = row["bytes"] if bytes_us > 0 else None
+            row["bytes_coverage_pct"] = 100.0 * bytes_us / row["gpu_us"] if row["gpu_us"] > 0 else None
+            row["depth"] = 0 if row["phase"] == UNATTRIBUTED else row["phase"].count("/")
+            rows.append(row)
+        rows.sort(key=lambda r: r["gpu_us"], reverse=True)
+        tables[table] = rows
+    return tables
+
+
+def coverage_pct(phases: Sequence[Dict[str, Any]]) -> Optional[float]:
+    """The share (%) of GPU activity time that some range encloses."""
+    total = sum(r["gpu_us"] for r in phases)
+    if total <= 0:
+        return None
+    return 100.0 * sum(r["gpu_us"] for r in phases if r["phase"] != UNATTRIBUTED) / total

@@ -1,0 +1,288 @@
+"""The rules that turn an analysis into findings, and their thresholds (named constants, in the README).
+
+A :class:`Finding` has a stable ``id``, a ``severity`` (``high``, ``medium``, ``low``), one plain sentence with
+numbers, the ``evidence`` it rests on (kernels, phases, series: names and figures), a ``suggestion`` where
+there is a next thing to try, and ``time_us``, the GPU time at stake (us; ``None`` for findings that are not
+about time). Findings are ranked by time at stake, the others after them by severity. The severity of a
+timed finding is its share of the GPU window: at least :data:`HIGH_SHARE_PCT` is high, at least
+:data:`MEDIUM_SHARE_PCT` medium.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from ..analysis.phases import NOT_PHASES
+from ..render.tables import kernel_label
+
+HIGH_SHARE_PCT = 25.0
+MEDIUM_SHARE_PCT = 5.0
+#: host-bound: the GPU waited on the host for at least this share of its window.
+HOST_BOUND_PCT = 15.0
+#: far-from-roofline: judged kernel time at least this many times its floor, with at least this share of it excess.
+FAR_FROM_ROOFLINE_X = 2.0
+FAR_FROM_ROOFLINE_EXCESS_PCT = 10.0
+#: far-from-roofline needs the floor of at least this share of kernel time (else unknown-bytes speaks).
+FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT = 50.0
+#: fusion-candidate: memory- or latency-bound elementwise/copy/reduction kernels shorter than this on average (us),
+#: at least this many launches, together at least this share of kernel time.
+FUSION_SHORT_US = 20.0
+FUSION_MIN_LAUNCHES = 8
+FUSION_MIN_SHARE_PCT = 10.0
+#: low-occupancy: a kernel of at least this share of kernel time, under this theoretical occupancy, limited by
+#: registers or shared memory, not latency-bound, and at least FAR_FROM_ROOFLINE_X above its floor (a kernel
+#: near its roofline, e.g. a cuBLAS GEMM with one large block per SM, is not held back by its occupancy).
+LOW_OCCUPANCY_PCT = 25.0
+LOW_OCCUPANCY_MIN_SHARE_PCT = 5.0
+#: small-grid: a kernel whose blocks occupy under this fraction of the SMs, taking at least this share of kernel time.
+SMALL_GRID_MAX_SM_FRACTION = 0.5
+SMALL_GRID_MIN_SHARE_PCT = 5.0
+#: unknown-bytes: at least this share of kernel time has no known bytes.
+UNKNOWN_BYTES_PCT = 5.0
+#: memory-pressure: peak reserved memory at least this share of the device's memory.
+MEMORY_PRESSURE_PCT = 90.0
+#: NVML clocks-event reasons that mean the clocks were held down: software power cap, hardware slowdown,
+#: software and hardware thermal slowdown, power brake.
+THROTTLE_REASONS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
+                    0x40: "hardware thermal slowdown", 0x80: "power brake slowdown"}
+
+_FUSIBLE = re.compile(r"elementwise|copy|reduce|triton_poi|triton_red|triton_per|vectorized|fill|cat_|index",
+                      re.IGNORECASE)
+_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str
+    message: str
+    evidence: List[Dict[str, Any]] = field(default_factory=list)
+    suggestion: Optional[str] = None
+    time_us: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _window_us(a: Any) -> float:
+    s = a.summary
+    return (s.get("gpu_busy_us") or 0.0) + (s.get("gpu_idle_us") or 0.0)
+
+
+def _severity(time_us: float, window_us: float) -> str:
+    share = 100.0 * time_us / window_us if window_us > 0 else 0.0
+    return "high" if share >= HIGH_SHARE_PCT else "medium" if share >= MEDIUM_SHARE_PCT else "low"
+
+
+def _kernel_rows(a: Any) -> List[Dict[str, Any]]:
+    return [k for k in a.kernels if k.get("kind") == "kernel"]
+
+
+def _kernel_total(a: Any) -> float:
+    return sum(k["total_us"] for k in _kernel_rows(a))
+
+
+def _compile_mode(a: Any) -> Optional[str]:
+    m = a.manifest
+    return m.compile.mode if m is not None and m.compile is not None else None
+
+
+def _us(v: float) -> str:
+    return f"{v / 1e3:,.2f} ms" if v >= 1e3 else f"{v:,.1f} us"
+
+
+def host_bound(a: Any) -> Optional[Finding]:
+    wait, window = a.summary.get("idle_host_wait_us") or 0.0, _window_us(a)
+    if window <= 0 or 100.0 * wait / window < HOST_BOUND_PCT:
+        return None
+    where = [{"cpu_op": s.get("cpu_op"), "region": s.get("cpu_region"), "wait_us": s["dur_us"]} for s in a.stretches]
+    named = [w["cpu_op"] for w in where if w["cpu_op"] and not NOT_PHASES.match(str(w["cpu_op"]))]
+    launch = a.summary.get("launch_overhead_idle_gpu_median_us")
+    ops = ", ".join(sorted(set(named))[:3])
+    msg = (f"The GPU waited on the host for {_us(wait)}, {100 * wait / window:.0f}% of its {_us(window)} window"
+           + (f"; the longest waits were under {ops}" if ops else "")
+           + (f"; launching a kernel onto an idle GPU took {launch:.1f} us (median)" if launch is not None else "")
+           + ".")
+    mode = _compile_mode(a)
+    suggestion = ("Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
+                  if mode in (None, "none", "default", "max-autotune-no-cudagraphs")
+                  else "Fewer, larger kernels: the host cannot keep up with this launch rate even under CUDA graphs.")
+    return Finding("host-bound", _severity(wait, window), msg, where, suggestion, wait)
+
+
+def far_from_roofline(a: Any) -> Optional[Finding]:
+    s = a.summary
+    floor, x = s.get("floor_us"), s.get("above_floor_x")
+    if not floor or not x or x < FAR_FROM_ROOFLINE_X \
+            or (s.get("floor_coverage_pct") or 0.0) < FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT:
+        return None
+    judged = [k for k in _kernel_rows(a) if k.get("excess_us") is not None]
+    excess = sum(max(k["excess_us"], 0.0) for k in judged)
+    total = sum(k["total_us"] for k in judged)
+    if total <= 0 or 100.0 * excess / total < FAR_FROM_ROOFLINE_EXCESS_PCT:
+        return None
+    top = sorted(judged, key=lambda k: -k["excess_us"])[:5]
+    phases = sorted((p for p in a.phase_kinds if p.get("excess_us")), key=lambda p: -p["excess_us"])[:3]
+    evidence = [{"kernel": k["name"], "time_us": k["total_us"], "floor_us": k["floor_us"], "excess_us": k["excess_us"],
+                 "bound": k["bound"]} for k in top]
+    evidence += [{"phase": p["phase"], "time_us": p["gpu_us"], "floor_us": p["floor_us"], "excess_us": p["excess_us"]}
+                 for p in phases]
+    where = "; ".join(f"{kernel_label(k['name'], 50)} {_us(k['excess_us'])} ({k['bound']})" for k in top[:3])
+    msg = (f"{_us(total)} of kernel time against a roofline floor of {_us(floor)}: {x:.1f}x above it "
+           f"({s.get('floor_coverage_pct') or 0:.0f}% of kernel time judged); most excess in {where}.")
+    return Finding("far-from-roofline", _severity(excess, _window_us(a)), msg, evidence,
+                   "Start with the kernels with the largest excess; a memory-bound one moves more bytes than it "
+                   "must or too few at a time, a latency-bound one needs more parallel work.", excess)
+
+
+def fusion_candidate(a: Any) -> Optional[Finding]:
+    rows = [k for k in _kernel_rows(a) if _FUSIBLE.search(k["name"]) and k["mean_us"] < FUSION_SHORT_US
+            and k.get("bound") in ("memory", "latency", "unknown")]
+    launches = sum(k["count"] for k in rows)
+    time = sum(k["total_us"] for k in rows)
+    total = _kernel_total(a)
+    if launches < FUSION_MIN_LAUNCHES or total <= 0 or 100.0 * time / total < FUSION_MIN_SHARE_PCT:
+        return None
+    fp32 = [k for k in rows if k.get("dtype") == "fp32"]
+    rows.sort(key=lambda k: -k["total_us"])
+    msg = (f"{launches} launches of {len(rows)} short elementwise/copy/reduction kernels (mean under "
+           f"{FUSION_SHORT_US:.0f} us) take {_us(time)}, {100 * time / total:.0f}% of kernel time"
+           + (f"; {len(fp32)} of them work in float32 (dtype round trips)" if fp32 else "") + ".")
+    mode = _compile_mode(a)
+    suggestion = ("Let inductor fuse them: profile with --compile default (or max-autotune)."
+                  if mode in (None, "none") else
+                  "Fuse them into the neighbouring kernels by hand (a fused Triton kernel), and keep the data in "
+                  "its input dtype between them.")
+    evidence = [{"kernel": k["name"], "count": k["count"], "time_us": k["total_us"], "mean_us": k["mean_us"],
+                 "dtype": k.get("dtype")} for k in rows[:8]]
+    return Finding("fusion-candidate", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
+
+
+def low_occupancy(a: Any) -> List[Finding]:
+    total = _kernel_total(a)
+    out = []
+    for k in _kernel_rows(a):
+        occ, limiter = k.get("theoretical_occupancy_pct"), k.get("limiter") or ""
+        if occ is None or total <= 0 or occ >= LOW_OCCUPANCY_PCT or k.get("bound") == "latency":
+            continue
+        if 100.0 * k["total_us"] / total < LOW_OCCUPANCY_MIN_SHARE_PCT or not re.search("register|shared", limiter):
+            continue
+        if not k.get("floor_us") or k["total_us"] < FAR_FROM_ROOFLINE_X * k["floor_us"]:
+            continue  # near its roofline, or no floor to say that occupancy holds it back
+        at_stake = max(k["excess_us"], 0.0) if k.get("excess_us") is not None else k["total_us"]
+        msg = (f"{kernel_label(k['name'], 60)} runs at {occ:.1f}% theoretical occupancy, limited by {limiter} "
+               f"({k.get('registers')} registers/thread, {k.get('shared_memory_bytes') or 0:,} B shared memory, "
+               f"block {k.get('block')}), for {_us(k['total_us'])}.")
+        fix = ("fewer registers per thread (Triton: fewer num_warps per tile or a smaller tile; CUDA: "
+               "__launch_bounds__/maxrregcount)" if "register" in limiter else "smaller tiles or fewer pipeline stages")
+        out.append(Finding("low-occupancy", _severity(at_stake, _window_us(a)), msg,
+                           [{"kernel": k["name"], "occupancy_pct": occ, "limiter": limiter, "time_us": k["total_us"]}],
+                           f"Try {fix}, if the kernel does not hide latency with instruction-level parallelism.",
+                           at_stake))
+    return out
+
+
+def small_grid(a: Any) -> List[Finding]:
+    total = _kernel_total(a)
+    out = []
+    for k in _kernel_rows(a):
+        if not k.get("small_grid") or total <= 0 or 100.0 * k["total_us"] / total < SMALL_GRID_MIN_SHARE_PCT:
+            continue
+        waves = k.get("waves_per_sm") or 0.0
+        sm_fraction = waves * (k.get("blocks_per_sm") or 1)  # blocks / SMs
+        if sm_fraction >= SMALL_GRID_MAX_SM_FRACTION:
+            continue
+        msg = (f"{kernel_label(k['name'], 60)} launches a grid of {k.get('grid')} blocks, fewer than the GPU has "
+               f"SMs (blocks on {100 * sm_fraction:.0f}% of them), for {_us(k['total_us'])}: the rest of the GPU idles "
+               "while it runs.")
+        out.append(Finding("small-grid", _severity(k["total_us"], _window_us(a)), msg,
+                           [{"kernel": k["name"], "grid": k.get("grid"), "waves_per_sm": waves, "time_us": k["total_us"]}],
+                           "Give it more parallel work: a larger batch, split the reduction (split-K) or the "
+                           "sequence, or smaller blocks.", k["total_us"]))
+    return out
+
+
+def unknown_bytes(a: Any) -> Optional[Finding]:
+    rows = _kernel_rows(a)
+    total = _kernel_total(a)
+    unknown = [k for k in rows if k.get("bytes_known", 0) < k["count"]]
+    time = sum(k["total_us"] * (1 - k.get("bytes_known", 0) / k["count"]) for k in unknown)
+    if total <= 0 or 100.0 * time / total < UNKNOWN_BYTES_PCT:
+        return None
+    unknown.sort(key=lambda k: -k["total_us"])
+    msg = (f"{100 * time / total:.0f}% of kernel time ({_us(time)}) has unknown bytes, so the roofline cannot "
+           f"judge it: {', '.join(kernel_label(k['name'], 40) for k in unknown[:3])}.")
+    return Finding("unknown-bytes", "low" if 100 * time / total < HIGH_SHARE_PCT else "medium", msg,
+                   [{"kernel": k["name"], "time_us": k["total_us"], "launched_by": k.get("launched_by")}
+                    for k in unknown[:8]],
+                   "Profile with record_shapes (bambaprof profile does) so aten ops get a shape model; compiled "
+                   "kernels carry their bytes with TORCHINDUCTOR_BENCHMARK_KERNEL=1.", None)
+
+
+def recompiles(a: Any) -> Optional[Finding]:
+    m = a.manifest
+    n = m.compile.recompiles_during_measurement if m is not None and m.compile is not None else 0
+    if not n:
+        return None
+    return Finding("recompiles", "high", f"torch.compile recompiled {n} time(s) inside the measured iterations: "
+                   "their timings include compilation.", [{"recompiles": n}],
+                   "Compile for varying shapes with --dynamic, or keep shapes fixed.")
+
+
+def graph_breaks(a: Any) -> Optional[Finding]:
+    m = a.manifest
+    c = m.compile if m is not None else None
+    if c is None or not c.graph_breaks:
+        return None
+    reasons = [{"reason": r, "count": n} for r, n in c.graph_break_reasons.items()]
+    first = f": {next(iter(c.graph_break_reasons))}" if c.graph_break_reasons else ""
+    return Finding("graph-breaks", "medium", f"torch.compile broke the graph {c.graph_breaks} time(s){first}.",
+                   reasons, "Each break runs eagerly between compiled pieces; remove its cause (see the reasons) or "
+                   "wrap the code in a custom op.")
+
+
+def throttled(a: Any) -> Optional[Finding]:
+    m = a.manifest
+    nvml = m.telemetry.summary.nvml if m is not None else None
+    seen = nvml.clock_event_reasons_seen if nvml is not None else []
+    names = sorted({name for mask in seen for bit, name in THROTTLE_REASONS.items() if mask & bit})
+    if not names:
+        return None
+    return Finding("throttled", "high", f"NVML reported the clocks held down during the measured window: "
+                   f"{', '.join(names)}; the timings are slower than the device's rated clocks.",
+                   [{"clock_event_reasons": seen}],
+                   "Check cooling and the power limit (nvidia-smi -q -d PERFORMANCE); compare runs at equal clocks.")
+
+
+def memory_pressure(a: Any) -> Optional[Finding]:
+    m = a.manifest
+    reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
+    total = m.device.total_memory_bytes if m is not None and m.device is not None else None
+    if not reserved or not total:
+        return None
+    pct = 100.0 * reserved / total
+    if pct < MEMORY_PRESSURE_PCT:
+        return None
+    return Finding("memory-pressure", "high", f"Peak reserved memory was {reserved / 1e9:.1f} GB, {pct:.0f}% of the "
+                   f"device's {total / 1e9:.1f} GB: a larger shape will run out of memory.",
+                   [{"peak_reserved_bytes": reserved, "device_memory_bytes": total}],
+                   "Use a variant that does not materialise large intermediates (e.g. triton), or a smaller batch.")
+
+
+RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
+                                     unknown_bytes, recompiles, graph_breaks, throttled, memory_pressure]
+
+
+def diagnose(a: Any) -> List[Finding]:
+    """Every rule's findings for the analysis ``a``, most time at stake first."""
+    found: List[Finding] = []
+    for rule in RULES:
+        result = rule(a)
+        if isinstance(result, Finding):
+            found.append(result)
+        elif result:
+            found.extend(result)
+    found.sort(key=lambda f: (f.time_us is None, -(f.time_us or 0.0), _SEVERITY_ORDER[f.severity]))
+    return found
