@@ -121,7 +121,7 @@ def analyze(
     sc, st = _sum_kind(trace, "memset")
     span = window[1] - window[0] if math.isfinite(window[0]) else math.nan
     busy = sum(d.busy_us for d in timeline.devices)
-    n_dev = max(len(timeline.devices), 1)
+    gpu_window = sum(d.window_us for d in timeline.devices)  # busy + idle: first to last activity, per device
     cuda_mem = [m for m in memory if not m["device"].startswith("cpu")]
     k_rows = [r for r in kernels if r["kind"] == "kernel"]
     known_time = sum(r["total_us"] * r["bytes_known"] / r["count"] for r in k_rows)
@@ -137,7 +137,8 @@ def analyze(
         "devices": ", ".join(names) if names else None,
         "span_us": span,
         "gpu_busy_us": busy,
-        "gpu_busy_pct": 100.0 * busy / (span * n_dev) if span and span > 0 and timeline.devices else None,
+        "gpu_window_us": gpu_window,
+        "gpu_busy_pct": 100.0 * busy / gpu_window if gpu_window > 0 else None,
         "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
         "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
         "idle_other_us": sum(d.other_idle_us for d in timeline.devices),

@@ -1,0 +1,165 @@
+"""Each finding on a synthetic input that triggers it, and on one that does not."""
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+
+from bambaprof.analysis import analyze
+from bambaprof.diagnose import diagnose
+from bambaprof.diagnose import rules as R
+from bambaprof.run import CompileInfo, Device, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary
+from tests.analysis.synth import H200, _kernel, _op, _rt, write
+
+
+def trace_of(kernels, gap_us=1.0, launch_lead_us=0.5, ext_op=None):
+    """Kernels back to back with ``gap_us`` idle between them, each launched ``launch_lead_us`` before it starts
+    (so a long gap is the host's); ``kernels`` are (name, dur, grid, block, regs, smem)."""
+    events, t = [], 100.0
+    for i, (name, dur, grid, block, regs, smem) in enumerate(kernels):
+        launch = t - launch_lead_us
+        events.append(_rt("cudaLaunchKernel", launch, 0.2, 1000 + i, 5000 + i))
+        if ext_op is not None:
+            events.append(_op(ext_op[0], launch - 0.3, 0.6, 5000 + i, *ext_op[1:]))
+        events.append(_kernel(name, t, dur, 1000 + i, 5000 + i, grid=grid, block=block, regs=regs, smem=smem))
+        t += dur + gap_us
+    return {"schemaVersion": 1, "deviceProperties": [copy.deepcopy(H200)], "traceEvents": events}
+
+
+def ids(a):
+    return [f.id for f in diagnose(a)]
+
+
+def analysis(tmp_path, trace):
+    return analyze(write(tmp_path / "t.json.gz", trace))
+
+
+BIG = ((132, 4, 1), (256, 1, 1), 32, 0)
+
+
+def test_host_bound(tmp_path):
+    starved = trace_of([("k", 10.0, *BIG)] * 20, gap_us=40.0, launch_lead_us=0.5)  # the launch comes late
+    a = analysis(tmp_path, starved)
+    f = next(f for f in diagnose(a) if f.id == "host-bound")
+    assert f.time_us == pytest.approx(19 * 39.5, rel=1e-3) and f.severity == "high"
+    assert "CUDA graphs" in f.suggestion and "78% of its 960.0 us window" in f.message
+    busy = trace_of([("k", 10.0, *BIG)] * 20, gap_us=1.0, launch_lead_us=5.0)  # launched well ahead
+    assert "host-bound" not in ids(analysis(tmp_path, busy))
+
+
+ADD = ("aten::add", [[1 << 20], [1 << 20], []], ["float", "float", "Scalar"])
+
+
+def test_fusion_candidate(tmp_path):
+    many = trace_of([("elementwise_kernel<128, 4, add>", 3.0, *BIG)] * 12, gap_us=0.2, launch_lead_us=5.0, ext_op=ADD)
+    a = analysis(tmp_path, many)
+    f = next(f for f in diagnose(a) if f.id == "fusion-candidate")
+    assert "12 launches" in f.message and "float32" in f.message and "--compile default" in f.suggestion
+    few = trace_of([("elementwise_kernel<128, 4, add>", 3.0, *BIG)] * 3 + [("gemm", 200.0, *BIG)], gap_us=0.2,
+                   launch_lead_us=5.0, ext_op=ADD)
+    assert "fusion-candidate" not in ids(analysis(tmp_path, few))
+
+
+def test_small_grid(tmp_path):
+    narrow = trace_of([("walk", 500.0, (16, 1, 1), (128, 1, 1), 32, 0)], launch_lead_us=5.0)
+    f = next(f for f in diagnose(analysis(tmp_path, narrow)) if f.id == "small-grid")
+    assert "12% of them" in f.message and f.time_us == pytest.approx(500)
+    wide = trace_of([("walk", 500.0, (120, 1, 1), (128, 1, 1), 32, 0)], launch_lead_us=5.0)  # 91% of the SMs
+    assert "small-grid" not in ids(analysis(tmp_path, wide))
+
+
+def _a(kernels=(), summary=None, manifest=None, phase_kinds=()):
+    base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
+    return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
+                           stretches=[], phase_kinds=list(phase_kinds), findings=[])
+
+
+def _k(name="k", total=500.0, **kw):
+    row = {"name": name, "kind": "kernel", "count": 10, "total_us": total, "mean_us": total / 10, "bytes_known": 10,
+           "bytes": 1e6, "floor_us": None, "excess_us": None, "bound": "unknown", "small_grid": False}
+    row.update(kw)
+    return row
+
+
+def test_far_from_roofline():
+    far = _a([_k(total=900.0, floor_us=100.0, excess_us=800.0, bound="memory")],
+             {"floor_us": 100.0, "above_floor_x": 9.0, "floor_coverage_pct": 90.0})
+    f = next(f for f in diagnose(far) if f.id == "far-from-roofline")
+    assert "9.0x above it" in f.message and f.time_us == pytest.approx(800)
+    near = _a([_k(total=150.0, floor_us=100.0, excess_us=50.0, bound="memory")],
+              {"floor_us": 100.0, "above_floor_x": 1.5, "floor_coverage_pct": 90.0})
+    assert "far-from-roofline" not in ids(near)
+    barely_judged = _a([_k(total=900.0, floor_us=100.0, excess_us=800.0)],
+                       {"floor_us": 100.0, "above_floor_x": 9.0, "floor_coverage_pct": 20.0})
+    assert "far-from-roofline" not in ids(barely_judged)
+
+
+def test_low_occupancy():
+    held = _k(total=600.0, floor_us=100.0, excess_us=500.0, bound="memory", theoretical_occupancy_pct=12.5,
+              limiter="registers", registers=255, shared_memory_bytes=0, block="128x1x1")
+    f = next(f for f in diagnose(_a([held])) if f.id == "low-occupancy")
+    assert "12.5% theoretical occupancy, limited by registers" in f.message and "registers" in f.suggestion
+    at_roofline = dict(held, total_us=150.0, excess_us=50.0)  # a GEMM near its floor: occupancy is no problem
+    assert "low-occupancy" not in ids(_a([at_roofline]))
+    by_threads = dict(held, limiter="warps")
+    assert "low-occupancy" not in ids(_a([by_threads]))
+
+
+def test_unknown_bytes():
+    unknown = _a([_k(total=500.0, bytes_known=0, bytes=None), _k("b", total=500.0)])
+    f = next(f for f in diagnose(unknown) if f.id == "unknown-bytes")
+    assert f.message.startswith("50% of kernel time")
+    assert "unknown-bytes" not in ids(_a([_k(total=990.0), _k("b", total=10.0, bytes_known=0, bytes=None)]))
+
+
+def _manifest(**kw):
+    return Manifest(run_id="r", name="r", **kw)
+
+
+def test_recompiles_and_graph_breaks():
+    m = _manifest(compile=CompileInfo(mode="default", recompiles_during_measurement=2, graph_breaks=3,
+                                      graph_break_reasons={"call_function print": 3}))
+    found = {f.id: f for f in diagnose(_a(manifest=m))}
+    assert "--dynamic" in found["recompiles"].suggestion and "call_function print" in found["graph-breaks"].message
+    clean = _manifest(compile=CompileInfo(mode="default"))
+    assert ids(_a(manifest=clean)) == []
+
+
+def test_throttled():
+    hot = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
+        clock_event_reasons_seen=[0x1, 0x40 | 0x4]))))
+    f = next(f for f in diagnose(_a(manifest=hot)) if f.id == "throttled")
+    assert "hardware thermal slowdown" in f.message and "software power cap" in f.message
+    idle_only = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
+        clock_event_reasons_seen=[0x1]))))  # GPU idle is not throttling
+    assert "throttled" not in ids(_a(manifest=idle_only))
+
+
+def test_memory_pressure():
+    full = _manifest(memory=Memory(peak_reserved_bytes=int(135e9)), device=Device(kind="cuda",
+                                                                                  total_memory_bytes=int(141e9)))
+    assert "memory-pressure" in ids(_a(manifest=full))
+    roomy = _manifest(memory=Memory(peak_reserved_bytes=int(50e9)), device=Device(kind="cuda",
+                                                                                  total_memory_bytes=int(141e9)))
+    assert "memory-pressure" not in ids(_a(manifest=roomy))
+
+
+def test_findings_are_ranked_by_time_at_stake_and_serialise():
+    a = _a([_k(total=600.0, floor_us=100.0, excess_us=500.0, bound="memory", theoretical_occupancy_pct=12.5,
+               limiter="registers", registers=255, block="128x1x1"),
+            _k("b", total=400.0, bytes_known=0, bytes=None)],
+           {"floor_us": 100.0, "above_floor_x": 6.0, "floor_coverage_pct": 60.0},
+           manifest=_manifest(compile=CompileInfo(recompiles_during_measurement=1)))
+    found = diagnose(a)
+    timed = [f.time_us for f in found if f.time_us is not None]
+    assert timed == sorted(timed, reverse=True) and found[-1].time_us is None
+    assert {"id", "severity", "message", "evidence", "suggestion", "time_us"} == set(found[0].to_dict())
+
+
+def test_every_rule_is_tested_here():
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    for rule in R.RULES:
+        assert f'"{rule.__name__.replace("_", "-")}"' in source, rule.__name__
