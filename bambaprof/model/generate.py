@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 import torch
 
 from .decoder import BambaForCausalLM
+from .phases import phase
 
 
 @dataclass
@@ -46,8 +47,9 @@ def generate(
             logits = model(next_input, cache=cache, last_logits_only=True)[:, -1]
         else:
             logits = model(tokens, last_logits_only=True)[:, -1]
-        nxt = logits.argmax(dim=-1, keepdim=True)
-        tokens = torch.cat([tokens, nxt], dim=1)
+        with phase("sample"):
+            nxt = logits.argmax(dim=-1, keepdim=True)
+            tokens = torch.cat([tokens, nxt], dim=1)
         next_input = nxt
         if keep_logits:
             step_logits.append(logits.to(torch.float32, copy=True))

@@ -8,7 +8,7 @@ ranges around it.
 
 The names: ``layer.<i>`` (a decoder layer), ``mixer`` (Mamba2) or ``attention``, ``mlp``, ``norm``; inside the
 mixer ``in_proj``, ``conv``, ``ssd`` (the core; ``ssd_decode`` for a cached step), ``gated_norm``,
-``out_proj``; ``embed`` and ``lm_head`` around the layers.
+``out_proj``; ``embed`` and ``lm_head`` around the layers; ``sample`` (the greedy choice of the next token).
 """
 
 from __future__ import annotations

@@ -110,9 +110,12 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
 def test_record_on_cuda_times_steps_with_events_and_samples_nvml(tmp_path):
     model = TwoLayers().cuda().to(torch.bfloat16)
     x = torch.randn(4096, 32, device="cuda", dtype=torch.bfloat16)
-    t0 = time.monotonic()
     with bambaprof.record("cuda-model", out=tmp_path, tokens_per_step=4096) as run:
-        while time.monotonic() - t0 < 1.5:  # long enough for GPM's 100 ms intervals and the energy counter
+        for _ in range(3):  # warm-up and the two profiled steps
+            model(x)
+            run.step()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.2:  # measured steps: long enough for GPM's 100 ms and the energy counter
             for _ in range(50):
                 model(x)
             run.step()
