@@ -164,6 +164,7 @@ def analyze(
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
         "phase_coverage_pct": coverage_pct(phases["phases"]),
         "floor_us": floor["floor_us"],
+        "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],
         "above_floor_x": floor["above_floor_x"],
     }

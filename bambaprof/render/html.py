@@ -35,6 +35,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 TOP_KERNELS = 10
 TIME_BINS = 400
 MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small for any trace
+#: Findings per run in the report's first table (the most GPU time at stake first).
+TOP_FINDINGS = 3
 #: The configuration fields a run's card shows.
 CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "batch", "seq_len", "new_tokens",
                       "use_cache", "dtype")
@@ -87,6 +89,9 @@ class _Run:
                       (f"recorded: {m.name}" if m is not None else ""),
             "trace": s.get("trace"), "kernels": s.get("kernel_count"), "busy_pct": s.get("gpu_busy_pct"),
             "created": m.created if m is not None else None,
+            "floor": (f"roofline: {s['floor_judged_us'] / 1e3:.3f} ms of kernels against a floor of "
+                      f"{s['floor_us'] / 1e3:.3f} ms ({s['above_floor_x']:.1f}x; {s['floor_coverage_pct']:.0f}% of "
+                      "kernel time judged)") if s.get("floor_us") and s.get("above_floor_x") else None,
         }
 
 
@@ -321,7 +326,7 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
         title=title or f"bambaprof report: {len(runs)} run(s)",
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures,
-        accuracy=_accuracy(runs), comparisons=_comparison(runs), plotly_js=_plotly_js(),
+        accuracy=_accuracy(runs), comparisons=_comparison(runs), plotly_js=_plotly_js(), top_findings=TOP_FINDINGS,
         notes=sorted({n for r in runs for n in r.analysis.notes}),
     )
     return page

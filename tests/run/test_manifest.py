@@ -23,7 +23,9 @@ from bambaprof.run import (
 from bambaprof.run.manifest import MIGRATIONS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
-V1_EXAMPLE = EXAMPLES / "bamba-9b-triton-none-mixer-b1-L512-7f72bedb"
+#: Manifests of schema version 1, as bambaprof 0.1 wrote them on the H200 (the examples before phases).
+V1_RUNS = Path(__file__).resolve().parents[1] / "data" / "v1-runs"
+V1_EXAMPLE = V1_RUNS / "bamba-9b-triton-none-mixer-b1-L512-7f72bedb"
 
 
 def test_a_version_1_manifest_is_migrated_and_keeps_every_value():
@@ -52,7 +54,7 @@ def test_a_version_1_manifest_is_migrated_and_keeps_every_value():
 
 
 def test_fields_a_version_1_run_lacked_take_their_defaults():
-    m = read_manifest(EXAMPLES / "bamba-9b-default-none-mixer-b1-L512-253d7224")
+    m = read_manifest(V1_RUNS / "bamba-9b-default-none-mixer-b1-L512-253d7224")
     assert m.config.telemetry_window_ms == RunConfig.default_of("telemetry_window_ms")
     assert m.config.host == "bambaprof" and m.energy.window_ms is None and m.timings.ttft_ms is None
 
@@ -109,7 +111,7 @@ def test_update_rewrites_atomically_and_refuses_a_folder_without_a_manifest(tmp_
 
 def test_iter_runs_walks_a_folder_a_sweep_root_and_a_run_directory(tmp_path):
     assert [r.run_id for r in iter_runs(V1_EXAMPLE)] == [V1_EXAMPLE.name]
-    assert len(list(iter_runs(EXAMPLES))) == 9
+    assert len(list(iter_runs(EXAMPLES))) == 10 and len(list(iter_runs(V1_RUNS))) == 2
     sweep = tmp_path / "sweep"
     (sweep / "runs").mkdir(parents=True)
     shutil.copytree(V1_EXAMPLE, sweep / "runs" / V1_EXAMPLE.name)
