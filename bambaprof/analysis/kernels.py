@@ -31,12 +31,19 @@ from .roofline import op_dtype, roofline
 from .trace import Trace
 from .traffic import Traffic, metadata_traffic, op_traffic
 
+#: cuBLAS's split-K reduction kernel (the second kernel of a split-K GEMM).
+SPLIT_K_REDUCE = "splitKreduce"
+
 
 def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
     """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown."""
     gpu, ops = trace.gpu, trace.ops
     op_of = trace.op_row_by_external_id
     kernels_per_ext = Counter(e for e, k in zip(gpu.external_id.tolist(), gpu.kind.tolist()) if k == "kernel" and e >= 0)
+    # a split-K GEMM is one op launching the GEMM and cuBLAS's split-K reduction: the op's compulsory traffic is
+    # the GEMM's, the reduction's (its partial sums) stays unknown
+    split_k = {e for e, n, k in zip(gpu.external_id.tolist(), gpu.name, gpu.kind.tolist())
+               if k == "kernel" and e >= 0 and SPLIT_K_REDUCE in n}
     cache: Dict[int, Optional[Traffic]] = {}
     out: List[Optional[Traffic]] = []
     for i, (kind, ext) in enumerate(zip(gpu.kind.tolist(), gpu.external_id.tolist())):
@@ -50,10 +57,10 @@ def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
             continue
         if row not in cache:
             t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]))
-            if t is None and kernels_per_ext[ext] == 1:
+            if t is None and (kernels_per_ext[ext] == 1 or kernels_per_ext[ext] == 2 and ext in split_k):
                 t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
             cache[row] = t
-        out.append(cache[row])
+        out.append(None if ext in split_k and SPLIT_K_REDUCE in gpu.name[i] else cache[row])
     return out
 
 

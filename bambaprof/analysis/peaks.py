@@ -42,7 +42,7 @@ _H100_SXM = {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp8": 1978.9}
 #: Datasheets, most specific names first (a name matches when it contains the key).
 DATASHEETS = (
     DeviceSpec("GH200", 4000.0, _H100_SXM, "NVIDIA GH200 Grace Hopper Superchip datasheet (HBM3 96 GB)"),
-    DeviceSpec("H200", 4800.0, _H100_SXM, "NVIDIA H200 Tensor Core GPU datasheet (SXM)", (9, 0), 132, (130, 150)),
+    DeviceSpec("H200", 4800.0, _H100_SXM, "NVIDIA H200 Tensor Core GPU datasheet (SXM)", (9, 0), 132, (130, 160)),
     DeviceSpec("H100 NVL", 3900.0, {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp8": 1670.5},
                "NVIDIA H100 Tensor Core GPU datasheet (H100 NVL)"),
     DeviceSpec("H100 PCIe", 2000.0, {"fp32": 51.0, "tf32": 378.0, "bf16": 756.0, "fp8": 1513.0},
@@ -103,11 +103,10 @@ class PeakCompute:
 
 def datasheet(device_name: Optional[str], major: int = -1, minor: int = -1, sms: int = -1,
               memory_bytes: int = -1) -> Optional[DeviceSpec]:
-    """The datasheet of a device by name, else (no or an unknown name) by its properties."""
-    if device_name:
-        for spec in DATASHEETS:
-            if spec.key in device_name:
-                return spec
+    """The datasheet of a device by its name; by its properties only when the trace gives no name (a name that
+    matches no datasheet is an unknown device: its properties could be another part's)."""
+    if device_name and device_name.strip().lower() != "unknown":
+        return next((spec for spec in DATASHEETS if spec.key in device_name), None)
     for spec in DATASHEETS:
         if spec.compute is None and spec.sms is not None and sms == spec.sms and spec.key.startswith("MI"):
             return spec  # AMD: compute units identify the part

@@ -16,6 +16,9 @@ Sources, in order of preference:
    - reductions (``sum``, ``mean``, ``amax`` ...): input + reduced output;
    - copies (``copy_``, ``clone``, ``contiguous``, ``_to_copy``, ``to``) and
      ``cumsum``: input + output of the same size;
+   - convolutions (``_conv_depthwise2d``, ``convolution``, ``cudnn_convolution``, ...; not transposed): input,
+     weight and bias + the output, whose size follows from the recorded stride, padding and dilation, and
+     2 N C_out prod(out) (C_in / groups) prod(kernel) FLOPs;
 
 3. otherwise ``None``: unknown, never guessed.
 
@@ -135,6 +138,8 @@ def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> 
     base = name.split("::")[-1].rstrip("_") if name.startswith("aten::") else None
     if name in MATMUL_OPS:
         return _matmul(name, tensors)
+    if name in CONV_ARGS:
+        return _conv(name, dims, types, concrete)
     if name in COPY_OPS:
         if name == "aten::copy_" and len(tensors) >= 2:
             return Traffic(float(_bytes(*tensors[0]) + _bytes(*tensors[1])), None, "shape model")
@@ -166,6 +171,56 @@ def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> 
         out_dtype = "bool" if base in _BOOL_RESULT else _promote([t for _, t in tensors])
         return Traffic(float(read + _bytes(out_shape, out_dtype)), None, "shape model")
     return None
+
+
+#: Convolution ops that launch the kernels: positions of (bias, stride, padding, dilation, groups) among their
+#: arguments; groups ``None`` means depthwise (one group per input channel); bias ``None``: not an argument.
+CONV_ARGS = {
+    "aten::_conv_depthwise2d": (3, 4, 5, 6, None),
+    "aten::convolution": (2, 3, 4, 5, 8),
+    "aten::_convolution": (2, 3, 4, 5, 8),
+    "aten::cudnn_convolution": (None, 3, 2, 4, 5),
+    "aten::miopen_convolution": (2, 4, 3, 5, 6),
+    "aten::miopen_depthwise_convolution": (2, 4, 3, 5, 6),
+}
+
+
+def _conv(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Optional[Traffic]:
+    """Convolution (not transposed): input (N, C_in, *spatial) and weight (C_out, C_in / groups, *kernel) read,
+    bias read, output (N, C_out, *out) written, where out = (in + 2 pad - dilation (k - 1) - 1) / stride + 1;
+    2 N C_out prod(out) (C_in / groups) prod(k) FLOPs. Needs the recorded stride, padding and dilation."""
+    bias_at, stride_at, pad_at, dil_at, groups_at = CONV_ARGS[name]
+    if len(dims) < 2 or not isinstance(concrete, list) or len(concrete) < len(dims):
+        return None
+    tensors = _tensor_inputs(dims[:2], types[:2])
+    if len(tensors) != 2:
+        return None
+    (x, tx), (w, tw) = tensors
+    nsp = len(x) - 2
+    transposed = name in ("aten::convolution", "aten::_convolution") and str(concrete[6]).lower() == "true"
+    if nsp < 1 or len(w) != len(x) or transposed:
+        return None  # transposed: not modelled
+
+    def ints(at: Optional[int], default: int) -> Optional[List[int]]:
+        if at is None or at >= len(concrete):
+            return [default] * nsp
+        v = _parse_dims_arg(concrete[at])
+        if v is None:
+            return None
+        return v * nsp if len(v) == 1 else v
+
+    stride, pad, dil = ints(stride_at, 1), ints(pad_at, 0), ints(dil_at, 1)
+    if stride is None or pad is None or dil is None or not len(stride) == len(pad) == len(dil) == nsp:
+        return None
+    out = [(i + 2 * p - d * (k - 1) - 1) // s + 1 for i, p, d, k, s in zip(x[2:], pad, dil, w[2:], stride)]
+    if min(out) <= 0:
+        return None
+    n, c_out = x[0], w[0]
+    total = _bytes(x, tx) + _bytes(w, tw) + math.prod([n, c_out, *out]) * DTYPE_BYTES[tx]
+    if bias_at is not None and bias_at < len(dims) and isinstance(dims[bias_at], list) and dims[bias_at]:
+        total += math.prod(dims[bias_at]) * DTYPE_BYTES.get(types[bias_at], DTYPE_BYTES[tx])
+    flops = 2 * n * c_out * math.prod(out) * w[1] * math.prod(w[2:])
+    return Traffic(float(total), float(flops), "shape model")
 
 
 def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:

@@ -1,0 +1,64 @@
+"""Bytes and FLOPs models: convolutions, split-K GEMMs, datasheet peaks."""
+
+import pytest
+
+from bambaprof.analysis import analyze
+from bambaprof.analysis.peaks import datasheet
+from bambaprof.analysis.traffic import op_traffic
+from tests.analysis.synth import _kernel, _op, _rt, base_trace, write
+
+BF16 = "c10::BFloat16"
+
+
+def test_depthwise_conv_as_the_bamba_mixer_records_it():
+    # F.conv1d(groups=C, padding=3) on (1, 8448, 512) lands in aten::_conv_depthwise2d as 2-D (1, 8448, 1, 512)
+    t = op_traffic("aten::_conv_depthwise2d", [[1, 8448, 1, 512], [8448, 1, 1, 4], [], [8448], [], [], []],
+                   [BF16, BF16, "ScalarList", BF16, "ScalarList", "ScalarList", "ScalarList"],
+                   ["", "", "[1, 4]", "", "[1, 1]", "[0, 3]", "[1, 1]"])
+    out = 512 + 2 * 3 - 3  # 515 positions
+    assert t.bytes == 2 * (8448 * 512 + 8448 * 4 + 8448 * out + 8448) and t.flops == 2 * 8448 * out * 4
+
+
+def test_strided_grouped_convolution():
+    # aten::convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    dims = [[2, 16, 32, 32], [32, 8, 3, 3], [32], [], [], [], [], [], []]
+    types = ["float", "float", "float", "ScalarList", "ScalarList", "ScalarList", "Scalar", "ScalarList", "Scalar"]
+    t = op_traffic("aten::convolution", dims, types, ["", "", "", "[2, 2]", "[1, 1]", "[1, 1]", "False", "[0, 0]", "2"])
+    assert t.flops == 2 * 2 * 32 * 16 * 16 * 8 * 9  # out 16x16 (stride 2), C_in / groups = 8
+    assert t.bytes == 4 * (2 * 16 * 32 * 32 + 32 * 8 * 9 + 2 * 32 * 16 * 16 + 32)
+    transposed = ["", "", "", "[2, 2]", "[1, 1]", "[1, 1]", "True", "[0, 0]", "2"]
+    assert op_traffic("aten::convolution", dims, types, transposed) is None  # not modelled: unknown
+    assert op_traffic("aten::convolution", dims, types, ["", ""]) is None  # no recorded stride: unknown
+
+
+def test_a_split_k_gemm_gets_the_ops_bytes_and_its_reduction_stays_unknown(tmp_path):
+    trace = base_trace()
+    trace["traceEvents"] += [
+        _op("aten::mm", 150, 10, 9, [[8, 4096], [4096, 4096]], [BF16, BF16]),
+        _rt("cudaLaunchKernel", 151, 1, 90, 9), _rt("cudaLaunchKernel", 153, 1, 91, 9),
+        _kernel("nvjet_splitK_TNT", 160, 20, 90, 9, grid=(2, 64, 1)),
+        _kernel("cublasLt::splitKreduce_kernel<32, 16>", 181, 2, 91, 9),
+    ]
+    k = {r["name"]: r for r in analyze(write(tmp_path / "t.json.gz", trace)).kernels}
+    assert k["nvjet_splitK_TNT"]["bytes"] == 2 * (8 * 4096 + 4096 * 4096 + 8 * 4096)
+    assert k["nvjet_splitK_TNT"]["flops"] == 2 * 8 * 4096 * 4096
+    assert k["cublasLt::splitKreduce_kernel<32, 16>"]["bytes"] is None
+
+
+@pytest.mark.parametrize("name,props,key", [
+    ("NVIDIA H200", {}, "H200"), ("NVIDIA H100 80GB HBM3", {}, "H100"), ("NVIDIA H100 PCIe", {}, "H100 PCIe"),
+    ("NVIDIA B200", {}, "B200"), ("Tesla V100-SXM2-32GB", {}, "V100"), ("NVIDIA A100-SXM4-80GB", {}, "A100-SXM4-80GB"),
+    ("NVIDIA L4", {}, "L4"), ("NVIDIA L40S", {}, "L40S"), ("NVIDIA H800", {}, "H800"),
+    ("AMD Instinct MI300X", {}, "MI300X"), ("AMD Instinct MI250X", {}, "MI250X"), ("AMD Instinct MI210", {}, "MI210"),
+    ("", dict(major=9, minor=0, sms=132, memory_bytes=150_109_880_320), "H200"),
+    ("", dict(major=9, minor=0, sms=132, memory_bytes=85_045_346_304), "H100"),
+    ("", dict(major=8, minor=0, sms=108, memory_bytes=42_000_000_000), "A100"),
+    ("", dict(major=9, minor=4, sms=304, memory_bytes=205_000_000_000), "MI300X"),
+])
+def test_datasheets_by_name_or_properties(name, props, key):
+    spec = datasheet(name, **props)
+    assert spec is not None and spec.key == key and spec.gbps > 0 and spec.source
+
+
+def test_an_unknown_device_has_no_datasheet():
+    assert datasheet("Some Future GPU") is None and datasheet("", 12, 0, 200, 1) is None
