@@ -230,6 +230,12 @@ def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
     return out
 
 
+def check_threshold(threshold_pct: float) -> None:
+    """Refuse a regression threshold that is negative, NaN or infinite (a gate that can never fire)."""
+    if not math.isfinite(threshold_pct) or threshold_pct < 0:
+        raise UsageError(f"--fail-on-regression must be a finite percentage of at least 0, not {threshold_pct}")
+
+
 def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[str]:
     """A one-line description when ``metric`` got worse by more than ``threshold_pct``, else ``None``.
 
@@ -237,10 +243,13 @@ def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[
     """
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+    check_threshold(threshold_pct)
     row = comp.metric(metric)
-    if row is None:
-        raise UsageError(f"metric {metric!r} is not available for these inputs "
-                         f"(run directories carry latency, throughput, energy; traces carry GPU time)")
+    usable = [r["metric"] for r in comp.summary if r.get("baseline") and r.get("candidate")]
+    if row is None or not row.get("baseline") or not row.get("candidate"):
+        what = "is not available" if row is None else "is zero or unknown on a side"
+        raise UsageError(f"metric {metric!r} {what} for these inputs, so the gate cannot judge it; "
+                         f"metrics both sides have: {', '.join(usable) or 'none'}")
     if row["worse_pct"] is not None and row["worse_pct"] > threshold_pct:
         return (f"regression: {row['label']} {row['baseline']:.4g} -> {row['candidate']:.4g} {row['unit']} "
                 f"({row['change_pct']:+.1f}%, threshold {threshold_pct:g}%)")

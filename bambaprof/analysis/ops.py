@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .trace import Trace
+from .trace import PROFILER_MARKERS, Trace
 
 
 def op_parents(trace: Trace) -> np.ndarray:
@@ -73,6 +73,8 @@ def op_table(trace: Trace) -> List[dict]:
         groups.setdefault(name, []).append(i)
     rows = []
     for name, idx in groups.items():
+        if PROFILER_MARKERS.match(name):
+            continue  # ProfilerStep#<n> and the clock marker are not ops (they still nest the ops above)
         ix = np.asarray(idx)
         rows.append({
             "name": name,

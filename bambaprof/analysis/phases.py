@@ -22,11 +22,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .timeline import launch_rows
-from .trace import Trace
+from .trace import PROFILER_MARKERS, Trace
 
 UNATTRIBUTED = "(no range)"
 #: Ranges that are not phases: the profiler's steps and bambaprof's markers.
-NOT_PHASES = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
+NOT_PHASES = PROFILER_MARKERS
 _LAYER = re.compile(r"\blayer\.\d+\b")
 
 

@@ -39,6 +39,8 @@ def resolve(path: Union[str, Path]) -> TraceSource:
     p = Path(path)
     if not p.exists():
         raise TraceError(f"{p}: no such file or directory")
+    if not p.is_dir() and not p.is_file():  # a FIFO, socket or device would block or never end
+        raise TraceError(f"{p}: not a regular file")
     if p.is_dir():
         for name in TRACE_NAMES:
             if (p / name).is_file():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ OP_CATS = frozenset({"cpu_op", "operator", "user_annotation"})
 FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 
 GPU_KINDS = ("kernel", "memcpy", "memset")
+#: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
+PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
 
 
 def _i(x: Any, default: int = -1) -> int:

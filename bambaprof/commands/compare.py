@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import click
 
-from ..analysis.compare import METRICS, compare, regression
+from ..analysis.compare import METRICS, check_threshold, compare, regression
 from ..errors import BambaprofError, UsageError
 from ..render.tables import render_rows, to_json
 from ..render.text import render_comparison
@@ -43,8 +43,8 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         baselines, candidates = (inputs[0],), (inputs[1],)
     if not baselines or not candidates:
         raise UsageError("compare needs a baseline and a candidate (A B, or --baseline/--candidate)")
-    if threshold is not None and threshold < 0:
-        raise UsageError("--fail-on-regression must not be negative")
+    if threshold is not None:
+        check_threshold(threshold)
     if top <= 0:
         raise UsageError("--top must be positive")
     comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)

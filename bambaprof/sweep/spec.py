@@ -48,6 +48,8 @@ def _toml():
 
 def load_spec(path: Path) -> Dict[str, Any]:
     """The parsed spec (dict); one-line errors for unreadable or invalid files."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise UsageError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as fh:
             spec = _toml().load(fh)
