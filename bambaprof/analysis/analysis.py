@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -176,6 +177,9 @@ def analyze(
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
     if len(trace.ops) and not trace.ops.shapes_recorded:
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
+    reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
+    for reason, count in sorted(reasons.items()):
+        notes.append(f"theoretical occupancy and waves unknown for {count} kernel(s): {reason}")
     if timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
     t0 = window[0]

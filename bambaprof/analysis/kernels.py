@@ -87,6 +87,7 @@ def kernel_table(
     n = len(gpu)
     if n == 0:
         return []
+    rocm = trace.platform == "rocm"
     op_of = trace.op_row_by_external_id
     traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
@@ -128,7 +129,12 @@ def kernel_table(
         est = est[np.isfinite(est) & (est > 0)]  # Kineto writes 0 when its estimate failed: unknown
         row["est_occupancy_pct"] = float(est.mean()) if len(est) else None
         occ = None
-        if kind == "kernel" and dev in trace.devices:
+        row["occupancy_unknown_because"] = None
+        if kind == "kernel" and rocm:
+            row["occupancy_unknown_because"] = "the occupancy model is NVIDIA's (warps of 32, SM sub-partitions)"
+        elif kind == "kernel" and regs < 0:
+            row["occupancy_unknown_because"] = "the trace records no register count for this kernel"
+        elif kind == "kernel" and dev in trace.devices:
             ck = (dev, grid, block, regs, smem)
             if ck not in occ_cache:
                 occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)

@@ -62,3 +62,15 @@ def test_datasheets_by_name_or_properties(name, props, key):
 
 def test_an_unknown_device_has_no_datasheet():
     assert datasheet("Some Future GPU") is None and datasheet("", 12, 0, 200, 1) is None
+
+
+def test_a_kernel_without_a_register_count_has_unknown_occupancy_with_the_reason(tmp_path):
+    trace = base_trace()
+    for e in trace["traceEvents"]:
+        if e.get("name") == "gemm_kernel":
+            del e["args"]["registers per thread"]
+    a = analyze(write(tmp_path / "t.json.gz", trace))
+    gemm = next(k for k in a.kernels if k["name"] == "gemm_kernel")
+    assert gemm["theoretical_occupancy_pct"] is None and gemm["waves_per_sm"] is None
+    assert gemm["occupancy_unknown_because"] == "the trace records no register count for this kernel"
+    assert any("unknown for 1 kernel(s): the trace records no register count" in n for n in a.notes)

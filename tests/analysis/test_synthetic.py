@@ -111,6 +111,9 @@ def test_rocm_trace(tmp_path):
     assert a.summary["platform"] == "rocm" and a.launch["count"] == 3
     assert a.summary["idle_host_wait_us"] == pytest.approx(55)
     assert a.summary["peak_bandwidth_gbps"] == 5300
+    # the occupancy model is NVIDIA's: unknown on ROCm, with the reason, never a CUDA figure
+    assert all(k["theoretical_occupancy_pct"] is None for k in a.kernels if k["kind"] == "kernel")
+    assert any("occupancy model is NVIDIA's" in n for n in a.notes)
 
 
 def test_cuda_graph_launch_counts_once(tmp_path):
