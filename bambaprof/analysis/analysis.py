@@ -19,7 +19,7 @@ from ..run import Manifest, read_manifest, read_telemetry
 from .kernels import activity_names, instance_traffic, kernel_table
 from .memory import memory_peaks
 from .ops import op_table
-from .peaks import PeakBandwidth, choose_peak, compute_peaks, datasheet
+from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
 from .phases import coverage_pct, phase_tables
 from .roofline import run_floor
 from .source import TraceSource, resolve
@@ -61,11 +61,22 @@ class Analysis:
 
 
 def _run_peak(manifest: Optional[Manifest]) -> Optional[PeakBandwidth]:
-    """The peak bandwidth the run measured (NVML), or ``None``."""
+    """The peak bandwidth the run knows: its measured copy bandwidth, else NVML's bus x clock, else ``None``."""
     dev = manifest.device if manifest is not None else None
+    if dev is not None and dev.ceilings is not None and dev.ceilings.copy_gbps > 0:
+        return PeakBandwidth(dev.ceilings.copy_gbps, "measured")
     if dev is not None and dev.peak_bandwidth_gbps is not None and dev.peak_bandwidth_gbps > 0:
         return PeakBandwidth(float(dev.peak_bandwidth_gbps), dev.peak_bandwidth_source or "measured")
     return None
+
+
+def _run_compute(manifest: Optional[Manifest]) -> Optional[PeakCompute]:
+    """The matmul rates the run measured (``device.ceilings``), or ``None``."""
+    c = manifest.device.ceilings if manifest is not None and manifest.device is not None else None
+    if c is None or not c.bf16_tflops:
+        return None
+    rates = {"bf16": c.bf16_tflops, **({"fp32": c.fp32_tflops} if c.fp32_tflops else {})}
+    return PeakCompute(rates, f"measured {c.measured or ''}: {c.method or 'matmul'}".strip())
 
 
 def _sum_kind(trace: Trace, kind: str) -> tuple:
@@ -102,7 +113,8 @@ def analyze(
     for dev in set(trace.gpu.device.tolist()) - set(specs):
         specs[dev] = datasheet(run_name)
     peaks = {dev: choose_peak(None, peak_gbps, run_peak, spec) for dev, spec in specs.items()}
-    compute = {dev: compute_peaks(spec) for dev, spec in specs.items()}
+    measured = _run_compute(manifest)
+    compute = {dev: measured or compute_peaks(spec) for dev, spec in specs.items()}
 
     timeline = analyze_timeline(trace, min_stretch_us=min_stretch_us)
     traffic = instance_traffic(trace)

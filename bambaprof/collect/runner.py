@@ -53,6 +53,7 @@ from ..run import (
 )
 from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
+from .ceilings import device_ceilings
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
 from .measure import (
     Telemetry,
@@ -172,7 +173,7 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
 
     energy = energy_over_window(e0, e1, w0, w1, window_iters, work.tokens, warnings)
     median = timings.latency_ms.median
-    return {
+    result = {
         "model": model_cfg.to_dict(),
         "device": device_description(cfg.device, telemetry.device_info),
         "timings": timings,
@@ -191,6 +192,10 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         "warnings": warnings,
         "files": Files(trace=TRACE, telemetry=TELEMETRY if telemetry.sampler is not None else None),
     }
+    device = result["device"]  # measured after the peak memory was read: the measurement allocates
+    nvml_id = device.nvml.uuid if device.nvml is not None else None
+    device.ceilings = device_ceilings(cfg.device, f"{device.name}|{nvml_id}|torch {torch.__version__}")
+    return result
 
 
 def _timings(cfg: RunConfig, work: Any, iterations: List[List[float]], first_call_ms: float) -> Timings:

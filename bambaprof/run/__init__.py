@@ -23,6 +23,7 @@ from .layout import MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NA
 from .manifest import (
     SCHEMA_VERSION,
     AccuracyRow,
+    Ceilings,
     CompileInfo,
     Device,
     Energy,
@@ -47,7 +48,7 @@ from .telemetry import series_window_stats
 
 __all__ = [
     "COMPILE_MODES", "HOSTS", "MANIFEST", "MEASUREMENT_FIELDS", "SCHEMA_VERSION", "SWEEP_RUNS", "TELEMETRY",
-    "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow", "CompileInfo", "Device", "Energy",
+    "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow", "Ceilings", "CompileInfo", "Device", "Energy",
     "Files", "GpmSummary", "Manifest", "Memory", "NvmlDevice", "NvmlSummary", "ProfileSettings", "RunConfig",
     "RunDirWriter", "RunRecord", "SeriesStats", "Spread", "TelemetryInfo", "TelemetrySummary", "Timings",
     "Versions", "decode_manifest", "encode_manifest", "is_run_dir", "iter_run_dirs", "iter_runs",

@@ -154,6 +154,17 @@ class NvmlDevice(Record):
     peak_bandwidth_gbps: Optional[float] = None
 
 
+class Ceilings(Record, kw_only=True):
+    """What the device reaches, measured (see :mod:`bambaprof.collect.ceilings`): copy GB/s (bytes read +
+    written), matmul TFLOP/s in bfloat16 and float32, when and how."""
+
+    copy_gbps: float
+    bf16_tflops: Optional[float] = None
+    fp32_tflops: Optional[float] = None
+    measured: Optional[str] = None
+    method: Optional[str] = None
+
+
 class Device(Record):
     """The device the run measured: ``kind`` is ``cuda`` or ``cpu``."""
 
@@ -166,6 +177,7 @@ class Device(Record):
     peak_bandwidth_gbps: Optional[float] = None
     peak_bandwidth_source: Optional[str] = None
     nvml: Optional[NvmlDevice] = None
+    ceilings: Optional[Ceilings] = None  # measured by profile (CUDA), cached per device
 
 
 class Versions(Record):
