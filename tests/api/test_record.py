@@ -42,7 +42,10 @@ def test_a_user_module_is_recorded_and_analysed(tmp_path):
     assert m.device.kind == "cpu" and m.files.trace == "trace.json.gz" and m.profile.clock_offset_us is not None
     a = bambaprof.analyze(run.path)
     names = {o["name"] for o in a.ops}
-    assert {"aten::linear", "aten::gelu"} <= names and "ProfilerStep#1" in names
+    assert {"aten::linear", "aten::gelu"} <= names and "ProfilerStep#1" not in names  # a step, not an op
+    ranges = {n for n, c in zip(*(lambda t: (t.ops.name, t.ops.cat))(bambaprof.load_trace(run.path)))
+              if c == "user_annotation"}
+    assert {"ProfilerStep#1", "ProfilerStep#2"} <= ranges  # each profiled step is marked as torch marks steps
     assert a.manifest.name == "my model"
     # the readers treat it like any run: compare and report
     assert bambaprof.compare(run.path, run.path).metric("latency")["ratio"] == 1.0
