@@ -75,7 +75,6 @@ def profile(
     ``progress(record, done, total)`` hears each run as it ends. With ``resume``, runs already complete and ok are
     kept (``skipped (done)``). Without a GPU, Triton variants run on Triton's CPU interpreter.
     """
-    from .collect.compile import check_inductor_options
     from .collect.matrix import build_configs
     from .collect.runner import run_matrix
     from .model.config import preset as model_preset
@@ -98,8 +97,6 @@ def profile(
             raise UsageError("layers, attention and chunk size do not apply to a checkpoint")
     else:
         model_preset(preset, layers=layers, attention=attention, chunk_size=chunk_size, dtype=dtype)  # validates
-    if compile_options:
-        check_inductor_options(compile_options)
     configs = build_configs(device, preset, variants, compiles, workloads, batches, seq_lens, new_tokens,
                             str(prompts) if prompts is not None else None, compile_options,
                             str(checkpoint) if checkpoint is not None else None,

@@ -46,12 +46,24 @@ def _ranges_by_thread(trace: Trace) -> Dict[Any, tuple]:
     return out
 
 
-def _path_at(ranges: tuple, t: float) -> str:
-    """The path of the ranges open at ``t`` on one thread (outermost first)."""
+def _paths_at(ranges: tuple, times: Sequence[float]) -> Dict[float, str]:
+    """The path of the ranges open at each of ``times`` on one thread (outermost first), in one sweep: ranges
+    enter a stack in start order and leave it once ended, so each range and each time is visited once."""
     starts, ends, names = ranges
-    k = int(np.searchsorted(starts, t, side="right"))
-    open_ = [i for i in range(k) if ends[i] >= t]
-    return "/".join(names[i] for i in open_) if open_ else UNATTRIBUTED
+    out: Dict[float, str] = {}
+    stack: List[int] = []
+    k = 0
+    for t in sorted(set(times)):
+        while k < len(starts) and starts[k] <= t:
+            while stack and ends[stack[-1]] < starts[k]:
+                stack.pop()
+            stack.append(k)
+            k += 1
+        while stack and ends[stack[-1]] < t:
+            stack.pop()
+        open_ = [i for i in stack if ends[i] >= t]  # a range that overlaps without nesting may sit below the top
+        out[t] = "/".join(names[i] for i in open_) if open_ else UNATTRIBUTED
+    return out
 
 
 def activity_paths(trace: Trace) -> List[str]:
@@ -62,27 +74,20 @@ def activity_paths(trace: Trace) -> List[str]:
         return [UNATTRIBUTED] * len(gpu)
     launch = launch_rows(trace)
     op_of = trace.op_row_by_external_id
-    cache: Dict[tuple, str] = {}
-    out = []
+    where: List[Optional[tuple]] = []  # (thread, launch time) of each activity, None when unknown
     for i in range(len(gpu)):
         j = int(launch[i])
         if j >= 0:
-            t, tid = float(rt.ts[j]), rt.tid[j]
-        else:
-            row = op_of.get(int(gpu.external_id[i]), -1)
-            if row < 0:
-                out.append(UNATTRIBUTED)
-                continue
-            t, tid = float(ops.ts[row]), ops.tid[row]
-        r = ranges.get(tid)
-        if r is None:
-            out.append(UNATTRIBUTED)
+            where.append((rt.tid[j], float(rt.ts[j])))
             continue
-        key = (tid, t)
-        if key not in cache:
-            cache[key] = _path_at(r, t)
-        out.append(cache[key])
-    return out
+        row = op_of.get(int(gpu.external_id[i]), -1)
+        where.append((ops.tid[row], float(ops.ts[row])) if row >= 0 else None)
+    times: Dict[Any, List[float]] = defaultdict(list)
+    for w in where:
+        if w is not None and w[0] in ranges:
+            times[w[0]].append(w[1])
+    paths = {tid: _paths_at(ranges[tid], ts) for tid, ts in times.items()}
+    return [paths[w[0]][w[1]] if w is not None and w[0] in paths else UNATTRIBUTED for w in where]
 
 
 def fold_layers(path: str) -> str:
