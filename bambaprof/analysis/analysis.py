@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..run import Manifest, read_manifest, read_telemetry
+from ..run.directory import member
 from .kernels import activity_names, instance_traffic, kernel_table
+from .launch_map import LaunchMap
 from .memory import memory_peaks
 from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
 from .phases import coverage_pct, phase_tables
 from .roofline import run_floor
-from .source import TraceSource, resolve
+from .source import TraceError, TraceSource, resolve
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
 from .trace import Trace, load_trace
@@ -79,6 +81,23 @@ def _run_compute(manifest: Optional[Manifest]) -> Optional[PeakCompute]:
     return PeakCompute(rates, f"measured {c.measured or ''}: {c.method or 'matmul'}".strip())
 
 
+def _launch_map(run_dir: Optional[Path], manifest: Optional[Manifest], notes: List[str]) -> Optional[LaunchMap]:
+    """The run's launch map (runs that replay CUDA graphs), or ``None``; a map that cannot be read is a note,
+    and the replayed kernels' bytes stay unknown."""
+    name = manifest.files.launch_map if manifest is not None else None
+    if run_dir is None or not name:
+        return None
+    path = member(run_dir, name)
+    if path is None:
+        notes.append(f"launch map not used: {name!r} is not a file name in the run directory")
+        return None
+    try:
+        return LaunchMap.from_trace(load_trace(TraceSource(path, run_dir)))
+    except TraceError as exc:
+        notes.append(f"launch map not used ({exc}): bytes of kernels replayed from CUDA graphs are unknown")
+        return None
+
+
 def _sum_kind(trace: Trace, kind: str) -> tuple:
     sel = trace.gpu.kind == kind
     return int(sel.sum()), float(trace.gpu.dur[sel].sum())
@@ -117,7 +136,8 @@ def analyze(
     compute = {dev: measured or compute_peaks(spec) for dev, spec in specs.items()}
 
     timeline = analyze_timeline(trace, min_stretch_us=min_stretch_us)
-    traffic = instance_traffic(trace)
+    launch_map = _launch_map(run_dir, manifest, notes)
+    traffic = instance_traffic(trace, launch_map)
     names = activity_names(trace)
     kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us, compute, traffic, names)
     floor = run_floor(kernels)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
@@ -31,22 +31,33 @@ from .roofline import op_dtype, roofline
 from .trace import Trace
 from .traffic import Traffic, metadata_traffic, op_traffic
 
+if TYPE_CHECKING:
+    from .launch_map import LaunchMap
+
 #: cuBLAS's split-K reduction kernel (the second kernel of a split-K GEMM).
 SPLIT_K_REDUCE = "splitKreduce"
 
 
-def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
-    """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown."""
+def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> List[Optional[Traffic]]:
+    """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown.
+
+    A kernel gets its launching op's traffic when the op launched it alone; cuBLAS's split-K GEMM (the GEMM
+    and its reduction) gets the op's traffic on the GEMM. An op that launched several instances of *one*
+    kernel (aten splits tensors of more than 2^31 elements into pieces that 32-bit indexing can address) shares
+    its traffic among them in proportion to their durations: the op's total is exact, each piece gets the op's
+    average bandwidth. Kernels replayed from a CUDA graph take their traffic from ``launch_map`` (see
+    :mod:`bambaprof.analysis.launch_map`) where it knows them.
+    """
     gpu, ops = trace.gpu, trace.ops
     op_of = trace.op_row_by_external_id
-    kernels_per_ext = Counter(e for e, k in zip(gpu.external_id.tolist(), gpu.kind.tolist()) if k == "kernel" and e >= 0)
-    # a split-K GEMM is one op launching the GEMM and cuBLAS's split-K reduction: the op's compulsory traffic is
-    # the GEMM's, the reduction's (its partial sums) stays unknown
-    split_k = {e for e, n, k in zip(gpu.external_id.tolist(), gpu.name, gpu.kind.tolist())
-               if k == "kernel" and e >= 0 and SPLIT_K_REDUCE in n}
+    kinds, exts, durs = gpu.kind.tolist(), gpu.external_id.tolist(), gpu.dur.tolist()
+    launched: Dict[int, List[int]] = {}
+    for i, (k, e) in enumerate(zip(kinds, exts)):
+        if k == "kernel" and e >= 0:
+            launched.setdefault(e, []).append(i)
     cache: Dict[int, Optional[Traffic]] = {}
     out: List[Optional[Traffic]] = []
-    for i, (kind, ext) in enumerate(zip(gpu.kind.tolist(), gpu.external_id.tolist())):
+    for i, (kind, ext) in enumerate(zip(kinds, exts)):
         if kind != "kernel":
             b = gpu.bytes[i]
             out.append(Traffic(float(b), None, "trace") if math.isfinite(b) and b > 0 else None)
@@ -55,13 +66,34 @@ def instance_traffic(trace: Trace) -> List[Optional[Traffic]]:
         if row < 0:
             out.append(None)
             continue
+        siblings = launched[ext]
         if row not in cache:
-            t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]))
-            if t is None and (kernels_per_ext[ext] == 1 or kernels_per_ext[ext] == 2 and ext in split_k):
+            t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]), ops.kernel_backend[row])
+            if t is None and _one_kernel_or_pieces(gpu.name, siblings):
                 t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
             cache[row] = t
-        out.append(None if ext in split_k and SPLIT_K_REDUCE in gpu.name[i] else cache[row])
+        t = cache[row]
+        if t is None or len(siblings) == 1:
+            out.append(t)
+        elif any(SPLIT_K_REDUCE in gpu.name[j] for j in siblings):
+            out.append(None if SPLIT_K_REDUCE in gpu.name[i] else t)
+        else:  # pieces of one kernel
+            total = sum(durs[j] for j in siblings)
+            share = durs[i] / total if total > 0 else 1.0 / len(siblings)
+            out.append(Traffic(t.bytes * share, t.flops * share if t.flops is not None else None, t.source))
+    if launch_map is not None:
+        launch_map.fill(trace, out)
     return out
+
+
+def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:
+    """Whether an op's kernels are one kernel, a split-K GEMM with its reduction, or pieces of one kernel."""
+    if len(rows) == 1:
+        return True
+    split_k = [j for j in rows if SPLIT_K_REDUCE in names[j]]
+    if split_k:
+        return len(rows) == 2 and len(split_k) == 1
+    return len({names[j] for j in rows}) == 1
 
 
 def activity_names(trace: Trace) -> List[str]:

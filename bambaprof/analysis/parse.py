@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import msgspec
@@ -284,10 +285,13 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
     """Decode trace JSON with ``backend`` (``auto`` is ``msgspec``)."""
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if backend == "json":
-        return _decode_json(data)
     try:
+        if backend == "json":
+            return _decode_json(data)
         return _decode_msgspec(data)
+    except RecursionError:
+        raise TraceError(f"JSON nested deeper than Python's recursion limit ({sys.getrecursionlimit()} "
+                         "levels): not a Kineto/Chrome trace") from None
     except msgspec.ValidationError as exc:
         raise TraceError(f"not a Kineto/Chrome trace ({exc})") from None
     except msgspec.DecodeError as exc:

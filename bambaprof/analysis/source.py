@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import mmap
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Optional, Union
 
 from ..errors import BambaprofError
 from ..run import MANIFEST, TRACE_NAMES, read_manifest
+from ..run.directory import member
 
 
 class TraceError(BambaprofError):
@@ -51,27 +53,76 @@ def resolve(path: Union[str, Path]) -> TraceSource:
             except BambaprofError as exc:
                 raise TraceError(str(exc)) from None
             trace_name = manifest.files.trace if manifest is not None else None
-            if trace_name and (p / trace_name).is_file():
-                return TraceSource(p / trace_name, p)
+            trace_path = member(p, trace_name) if trace_name else None
+            if trace_path is not None and trace_path.is_file():
+                return TraceSource(trace_path, p)
             if manifest is not None and manifest.status == "failed":
                 raise TraceError(f"{p}: the run failed and has no trace ({manifest.error})")
         raise TraceError(f"{p}: a directory without a trace (expected {' or '.join(TRACE_NAMES)})")
     return TraceSource(p, None)
 
 
-def read_bytes(path: Path) -> Union[bytes, mmap.mmap]:
-    """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes)."""
+#: Environment variable that raises (or lowers) the largest decompressed trace read, in bytes.
+MAX_BYTES_ENV = "BAMBAPROF_MAX_TRACE_BYTES"
+#: Largest decompressed trace read unless :data:`MAX_BYTES_ENV` says otherwise: 16 GiB.
+DEFAULT_MAX_BYTES = 16 * 2**30
+#: A gzip that inflates more than this many times its size, past :data:`RATIO_FLOOR_BYTES`, is refused
+#: (Kineto traces compress 10-20x; a "gzip bomb" 1000x) unless :data:`MAX_BYTES_ENV` is set.
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 256 * 2**20
+_CHUNK = 16 * 2**20
+
+
+def max_trace_bytes() -> Optional[int]:
+    """The limit :data:`MAX_BYTES_ENV` sets (bytes), or ``None`` when it is not set."""
+    raw = os.environ.get(MAX_BYTES_ENV)
+    if raw is None or not raw.strip():
+        return None
     try:
-        with open(path, "rb") as fh:
+        value = int(float(raw))
+    except ValueError:
+        raise TraceError(f"{MAX_BYTES_ENV}={raw!r} is not a number of bytes") from None
+    if value <= 0:
+        raise TraceError(f"{MAX_BYTES_ENV}={raw!r} must be positive")
+    return value
+
+
+def _inflate(fh, path: Path, compressed: int) -> bytearray:
+    """Stream-decompress with the size guards: never more than the limit in memory."""
+    explicit = max_trace_bytes()
+    limit = explicit if explicit is not None else DEFAULT_MAX_BYTES
+    out = bytearray()
+    with gzip.GzipFile(fileobj=fh) as gz:
+        while True:
+            chunk = gz.read(_CHUNK)
+            if not chunk:
+                return out
+            out += chunk
+            if len(out) > limit:
+                raise TraceError(f"{path}: decompresses to more than {limit} bytes; set {MAX_BYTES_ENV} "
+                                 f"to a larger number of bytes to read it")
+            if explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * compressed:
+                raise TraceError(f"{path}: decompresses to more than {MAX_RATIO}x its size (traces compress "
+                                 f"10-20x): refused as a likely gzip bomb; set {MAX_BYTES_ENV} to a number of "
+                                 f"bytes to read it anyway")
+
+
+def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
+    """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
+    (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
+    try:
+        with open(path, "rb", opener=_open_regular) as fh:
             magic = fh.read(2)
             fh.seek(0)
+            size = os.fstat(fh.fileno()).st_size
             if magic == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    data = gz.read()
+                data: Union[bytearray, mmap.mmap] = _inflate(fh, path, size)
             else:
-                size = os.fstat(fh.fileno()).st_size
                 if size == 0:
                     raise TraceError(f"{path}: empty file")
+                limit = max_trace_bytes() or DEFAULT_MAX_BYTES
+                if size > limit:
+                    raise TraceError(f"{path}: larger than {limit} bytes; set {MAX_BYTES_ENV} to read it")
                 data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except TraceError:
         raise
@@ -79,8 +130,31 @@ def read_bytes(path: Path) -> Union[bytes, mmap.mmap]:
         raise TraceError(f"{path}: corrupt or truncated gzip ({exc})") from None
     except IsADirectoryError:
         raise TraceError(f"{path}: is a directory") from None
+    except _NotRegular:
+        raise TraceError(f"{path}: not a regular file") from None
+    except MemoryError:
+        raise TraceError(f"{path}: out of memory while reading the trace") from None
     except OSError as exc:
         raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) == 0:
         raise TraceError(f"{path}: empty file")
     return data
+
+
+class _NotRegular(OSError):
+    """A FIFO, socket or device: reading it would block or never end."""
+
+
+def _open_regular(path: str, flags: int) -> int:
+    """``os.open`` that refuses anything but a regular file, without blocking on a FIFO."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

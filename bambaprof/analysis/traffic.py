@@ -5,7 +5,11 @@ Sources, in order of preference:
 1. ``metadata``: the launching op carries ``kernel_num_gb`` (inductor with
    ``TORCHINDUCTOR_BENCHMARK_KERNEL=1``, and bambaprof's own Triton kernels),
    1 GB = 1e9 bytes; ``kernel_flop`` when present;
-2. ``shape model``: a model of the launching aten op from its recorded input
+2. ``launch args``: the launch of a Triton kernel without metadata (mamba_ssm's, a
+   user's), recorded by bambaprof's launch hook during ``profile``/``record``: the
+   sum of its tensor arguments' sizes, an *upper bound* of the compulsory traffic
+   (a kernel may touch only part of an argument);
+3. ``shape model``: a model of the launching aten op from its recorded input
    shapes and dtypes (``record_shapes=True``): every input tensor read once and
    the output written once, i.e. the *compulsory* traffic:
 
@@ -20,10 +24,14 @@ Sources, in order of preference:
      weight and bias + the output, whose size follows from the recorded stride, padding and dilation, and
      2 N C_out prod(out) (C_in / groups) prod(kernel) FLOPs;
 
-3. otherwise ``None``: unknown, never guessed.
+4. ``launch map``: a kernel replayed from a CUDA graph has no launching op; it takes the traffic of the same
+   kernel in the run's launch map (see :mod:`bambaprof.analysis.launch_map`);
+5. otherwise ``None``: unknown, never guessed.
 
-The model is only applied when the op launched exactly one kernel: bytes of an
-op that launches several kernels cannot be split among them.
+The shape model is applied when the op launched one kernel, a split-K GEMM (the
+GEMM gets the op's bytes), or several pieces of one kernel (tensors split for
+32-bit indexing: the op's bytes are shared in proportion to the pieces' time);
+bytes of an op that launches different kernels cannot be split among them.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ class Traffic:
 
     bytes: float
     flops: Optional[float]
-    source: str  # "metadata" or "shape model"
+    source: str  # "metadata", "launch args", "shape model", "trace" (memcpy/memset) or "launch map"
 
 
 def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
@@ -246,9 +254,15 @@ def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
     return Traffic(float(total), float(2 * batch * m * n * k), "shape model")
 
 
-def metadata_traffic(kernel_num_gb: float, kernel_flop: float) -> Optional[Traffic]:
-    """Traffic from a launching op's ``kernel_num_gb`` (GB, 1e9 bytes) and ``kernel_flop``."""
+#: ``kernel_backend`` of the ranges bambaprof's Triton launch hook records: the bytes are the sum of the
+#: launch's tensor arguments (see :mod:`bambaprof.collect.triton_launches`).
+LAUNCH_ARGS_BACKEND = "triton launch args"
+
+
+def metadata_traffic(kernel_num_gb: float, kernel_flop: float, backend: Any = None) -> Optional[Traffic]:
+    """Traffic from a launching op's ``kernel_num_gb`` (GB, 1e9 bytes) and ``kernel_flop``; the source is
+    ``launch args`` when the bytes are the tensor arguments' sizes (an upper bound), else ``metadata``."""
     if not (isinstance(kernel_num_gb, float) and math.isfinite(kernel_num_gb) and kernel_num_gb > 0):
         return None
     flops = kernel_flop if isinstance(kernel_flop, float) and math.isfinite(kernel_flop) and kernel_flop > 0 else None
-    return Traffic(kernel_num_gb * 1e9, flops, "metadata")
+    return Traffic(kernel_num_gb * 1e9, flops, "launch args" if backend == LAUNCH_ARGS_BACKEND else "metadata")

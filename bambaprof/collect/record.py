@@ -62,6 +62,7 @@ from .measure import (
     utc_now,
 )
 from .timing import Stopwatch, spread, synchronize
+from .triton_launches import recording_triton_launches
 
 
 class Recording:
@@ -90,6 +91,7 @@ class Recording:
         self._writer: Optional[RunDirWriter] = None
         self._watch = Stopwatch(device)
         self._prof: Any = None
+        self._launch_hook: Any = None  # the Triton launch hook, active while the profiler records
         self._step_range: Any = None
         self._profiled: List[int] = []
         self._sync_ns: Optional[float] = None
@@ -169,6 +171,8 @@ class Recording:
 
         self._prof = profile(activities=profiler_activities(self.device), record_shapes=True, profile_memory=True,
                              with_stack=self.with_stack)
+        self._launch_hook = recording_triton_launches()
+        self._launch_hook.__enter__()
         self._prof.start()
         self._sync_ns = mark_clock_sync()
         self._open_step_range()
@@ -190,14 +194,21 @@ class Recording:
         prof, self._prof = self._prof, None
         synchronize(self.device)
         prof.stop()
+        self._unhook()
         assert self._writer is not None
         export_trace(prof, self._writer.path(TRACE))
+
+    def _unhook(self) -> None:
+        hook, self._launch_hook = self._launch_hook, None
+        if hook is not None:
+            hook.__exit__(None, None, None)
 
     def _abandon(self) -> None:
         self._close_step_range()
         if self._prof is not None:
             self._prof.stop()
             self._prof = None
+        self._unhook()
         if self._telemetry is not None:
             self._telemetry.stop()
 

@@ -16,7 +16,10 @@ For each configuration, in order:
 4. profile ``wait + warmup + active`` more iterations with ``torch.profiler``
    (record_shapes, profile_memory, optional stacks), with a ``bambaprof::clock_sync``
    marker whose trace timestamp puts the NVML samples on the trace's clock;
-5. write ``manifest.json``, ``trace.json.gz`` and ``telemetry.json.gz`` atomically.
+5. for runs that replay CUDA graphs, profile one more step of the same compiled code with graphs switched
+   off into ``launch-map.json.gz`` (:mod:`bambaprof.analysis.launch_map`: it gives the replayed kernels
+   their bytes); the measurements above are done by then;
+6. write ``manifest.json``, ``trace.json.gz`` and ``telemetry.json.gz`` atomically.
 
 A configuration that fails (out of memory, compile error, a variant that cannot
 run) becomes a run directory whose manifest says ``failed`` with the error; the
@@ -37,6 +40,7 @@ import torch
 from .._env import environment
 from ..model.config import preset as make_preset
 from ..run import (
+    LAUNCH_MAP,
     TELEMETRY,
     TRACE,
     CompileInfo,
@@ -68,7 +72,8 @@ from .measure import (
     utc_now,
 )
 from .timing import Stopwatch, spread, synchronize
-from .workloads import build_workload
+from .triton_launches import recording_triton_launches
+from .workloads import build_workload, replays_cuda_graphs
 
 
 def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
@@ -79,9 +84,10 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
     with warnings.catch_warnings():  # no warm-up step is a choice here (the interpreter's default), not news
         warnings.filterwarnings("ignore", message="Profiler won't be using warmup")
         sched = schedule(wait=cfg.profile_wait, warmup=cfg.profile_warmup, active=cfg.profile_active, repeat=1)
-    with profile(activities=profiler_activities(cfg.device), schedule=sched, record_shapes=True,
-                 profile_memory=True, with_stack=cfg.with_stack,
-                 on_trace_ready=lambda prof: export_trace(prof, out)) as prof:
+    with recording_triton_launches(), \
+            profile(activities=profiler_activities(cfg.device), schedule=sched, record_shapes=True,
+                    profile_memory=True, with_stack=cfg.with_stack,
+                    on_trace_ready=lambda prof: export_trace(prof, out)) as prof:
         for i in range(cfg.profile_wait + cfg.profile_warmup + cfg.profile_active):
             if i == cfg.profile_wait + cfg.profile_warmup:  # first active iteration
                 sync["t_mid_ns"] = mark_clock_sync()
@@ -89,6 +95,45 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
             synchronize(cfg.device)
             prof.step()
     return {"t_mid_ns": sync.get("t_mid_ns")}
+
+
+def _record_launch_map(cfg: RunConfig, model_cfg: Any, out: Path, warnings: List[str]) -> bool:
+    """Profile one step of the same compiled code with CUDA graphs switched off into ``out``: the launching
+    ops there give the kernels replayed from graphs their bytes (:mod:`bambaprof.analysis.launch_map`).
+    Runs after every measurement (and after the peak memory was read); a failure is a warning."""
+    from torch.profiler import profile
+
+    options = {**dict(cfg.compile_options), "triton.cudagraphs": False}
+    reset_compiler()  # a second compilation of the same code would count against dynamo's cache limit
+    try:
+        with torch.no_grad():
+            work = build_workload(cfg.workload, model_cfg, cfg.variant, cfg.batch, cfg.seq_len, cfg.new_tokens,
+                                  cfg.use_cache, cfg.compile, options, cfg.dynamic, cfg.device, cfg.seed,
+                                  list(cfg.prompt_ids) if cfg.prompt_ids is not None else None,
+                                  checkpoint=cfg.checkpoint, host=cfg.host)
+            for _ in range(max(cfg.warmup, 1)):
+                work.step(None)
+            synchronize(cfg.device)
+            with recording_triton_launches(), \
+                    profile(activities=profiler_activities(cfg.device), record_shapes=True) as prof:
+                work.step(None)
+                synchronize(cfg.device)
+            export_trace(prof, out)
+        return True
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the run stands without its launch map
+        if out.exists():
+            out.unlink()
+        warnings.append(f"no launch map ({one_line(exc)}): the bytes of kernels replayed from CUDA graphs "
+                        "stay unknown")
+        return False
+    finally:
+        work = None
+        reset_compiler()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def _extend_window(work: Any, w0_ns: int, min_ms: float, device: str) -> int:
@@ -192,6 +237,12 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         "warnings": warnings,
         "files": Files(trace=TRACE, telemetry=TELEMETRY if telemetry.sampler is not None else None),
     }
+    if replays_cuda_graphs(cfg.device, cfg.compile, dict(cfg.compile_options)):
+        work = None  # free the graphs' pools before the launch map builds its own copy of the model
+        gc.collect()
+        torch.cuda.empty_cache()
+        if _record_launch_map(cfg, model_cfg, writer.path(LAUNCH_MAP), warnings):
+            result["files"].launch_map = LAUNCH_MAP
     device = result["device"]  # measured after the peak memory was read: the measurement allocates
     nvml_id = device.nvml.uuid if device.nvml is not None else None
     device.ceilings = device_ceilings(cfg.device, f"{device.name}|{nvml_id}|torch {torch.__version__}")

@@ -18,6 +18,7 @@ import torch
 from ..errors import UsageError
 from ..model import build_mixer, build_model, generate
 from ..model.config import BambaConfig
+from ..model.phases import phase
 from ..run import WORKLOADS
 from .compile import compile_callable, uses_cudagraphs
 from .timing import Stopwatch
@@ -211,7 +212,8 @@ class _CompiledModel:
     def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False):
         out = self._forward(input_ids, cache=cache, last_logits_only=last_logits_only)
         if self.copy_cache and cache is not None:
-            cache.copy_tensors_()
+            with phase("cache_copy"):
+                cache.copy_tensors_()
         return out
 
 

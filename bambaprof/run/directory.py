@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Union
@@ -29,14 +30,30 @@ from .manifest import Manifest, decode_manifest, encode_manifest
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+#: The largest side file (manifest, telemetry) read, decompressed: far above any real one.
+SIDE_FILE_LIMIT = 2**30
+
+
 def _read_bytes(path: Path) -> bytes:
+    """A side file's bytes (gunzipped for ``.gz``): regular files only, at most :data:`SIDE_FILE_LIMIT`."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except (OSError, EOFError) as exc:
+        if not path.is_file():
+            raise BambaprofError(f"{path}: not a regular file")
+        with open(path, "rb") as fh:
+            stream = gzip.GzipFile(fileobj=fh) if path.suffix == ".gz" else fh
+            data = stream.read(SIDE_FILE_LIMIT + 1)
+        if len(data) > SIDE_FILE_LIMIT:
+            raise BambaprofError(f"{path}: larger than {SIDE_FILE_LIMIT} bytes: not a bambaprof side file")
+        return data
+    except (OSError, EOFError, zlib.error) as exc:
         raise BambaprofError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def member(run_dir: PathLike, name: str) -> Optional[Path]:
+    """``run_dir / name`` when ``name`` (from a manifest: untrusted) is a plain file name, else ``None``."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        return None
+    return Path(run_dir) / name
 
 
 def is_run_dir(path: PathLike) -> bool:
@@ -71,11 +88,15 @@ def update_manifest(run_dir: PathLike, change: Callable[[Manifest], None]) -> Ma
 def read_telemetry(run_dir: PathLike, manifest: Optional[Manifest] = None) -> Optional[Dict[str, Any]]:
     """The run's telemetry columns, or ``None`` when it has none."""
     name = (manifest.files.telemetry if manifest is not None else None) or TELEMETRY
-    path = Path(run_dir) / name
+    path = member(run_dir, name)
+    if path is None:
+        raise BambaprofError(f"{run_dir}: the manifest names telemetry {name!r}, not a file in the run directory")
     if not path.is_file():
         return None
     try:
         data = json.loads(_read_bytes(path))
+    except RecursionError:
+        raise BambaprofError(f"{path}: unreadable (nested too deeply)") from None
     except ValueError as exc:
         raise BambaprofError(f"{path}: unreadable ({exc})") from None
     return data if isinstance(data, dict) else None

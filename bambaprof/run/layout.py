@@ -12,6 +12,9 @@ TRACE = "trace.json.gz"
 #: Names a run directory may hold its trace under, in order of preference (older runs and hand-made
 #: folders may hold it uncompressed).
 TRACE_NAMES = (TRACE, "trace.json")
+#: For runs that replay CUDA graphs: one step of the same compiled code without graphs, gzipped Kineto trace,
+#: whose launching ops give the replayed kernels their bytes (:mod:`bambaprof.analysis.launch_map`).
+LAUNCH_MAP = "launch-map.json.gz"
 #: NVML/GPM samples as columns on the trace's clock (optional).
 TELEMETRY = "telemetry.json.gz"
 #: Prefix of the hidden folder a run directory is built in before it is renamed into place.

@@ -196,6 +196,7 @@ class Files(Record):
 
     trace: Optional[str] = None
     telemetry: Optional[str] = None
+    launch_map: Optional[str] = None  # runs that replay CUDA graphs: the same step without graphs
 
 
 class AccuracyRow(Record, kw_only=True):
@@ -315,6 +316,8 @@ def decode_manifest(raw: bytes, where: str = "manifest", run_id: Optional[str] =
         data = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise BambaprofError(f"{where}: unreadable ({exc})") from None
+    except RecursionError:
+        raise BambaprofError(f"{where}: unreadable (nested too deeply)") from None
     if not isinstance(data, dict):
         raise BambaprofError(f"{where}: not a run manifest (expected a JSON object)")
     if run_id is not None:

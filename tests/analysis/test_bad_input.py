@@ -71,3 +71,83 @@ def test_drifted_events_are_decoded_leniently_by_either_backend(tmp_path):
 def test_unknown_backend(tmp_path):
     with pytest.raises(TraceError, match="unknown parser backend"):
         load_trace(write(tmp_path / "t.json.gz", base_trace()), backend="yaml")
+
+
+def test_deep_nesting_is_one_line_for_both_backends(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"traceEvents": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    deep_args = tmp_path / "deep_args.json"
+    deep_args.write_text('{"traceEvents": [{"ph": "X", "name": "a", "ts": 1, "dur": 1, "args": '
+                         + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}]}")
+    for path in (deep, deep_args):
+        for backend in ("msgspec", "json"):
+            assert main(["analyze", str(path), "--backend", backend]) == 1
+            err = capsys.readouterr().err
+            assert "nested deeper" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _bomb(path, mib: int):
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        block = b" " * 2**20
+        for _ in range(mib):
+            fh.write(block)
+    return path
+
+
+def test_gzip_bomb_is_refused_early(tmp_path, monkeypatch, capsys):
+    import bambaprof.analysis.source as source
+
+    monkeypatch.setattr(source, "RATIO_FLOOR_BYTES", 4 * 2**20)
+    monkeypatch.setattr(source, "_CHUNK", 2**20)
+    bomb = _bomb(tmp_path / "bomb.json.gz", 64)  # 64 MiB of spaces in ~64 KB: ~1000x
+    assert main(["analyze", str(bomb)]) == 1
+    err = capsys.readouterr().err
+    assert "likely gzip bomb" in err and source.MAX_BYTES_ENV in err and len(err.strip().splitlines()) == 1
+
+
+def test_size_limit_names_the_variable_and_can_be_raised(tmp_path, monkeypatch, capsys):
+    import bambaprof.analysis.source as source
+
+    monkeypatch.setattr(source, "_CHUNK", 2**16)
+    good = write(tmp_path / "t.json.gz", base_trace())
+    monkeypatch.setenv(source.MAX_BYTES_ENV, "1000")
+    assert main(["analyze", str(good)]) == 1
+    assert "more than 1000 bytes; set BAMBAPROF_MAX_TRACE_BYTES" in capsys.readouterr().err
+    plain = write(tmp_path / "t.json", base_trace(), gz=False)
+    assert main(["analyze", str(plain)]) == 1
+    assert "larger than 1000 bytes" in capsys.readouterr().err
+    monkeypatch.setenv(source.MAX_BYTES_ENV, "1e7")
+    assert main(["analyze", str(good), "--format", "json"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv(source.MAX_BYTES_ENV, "lots")
+    assert main(["analyze", str(good)]) == 1
+    assert "is not a number of bytes" in capsys.readouterr().err
+
+
+def test_non_regular_files_are_refused_without_blocking(tmp_path):
+    import os
+
+    from bambaprof.analysis.source import read_bytes
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(TraceError, match="not a regular file"):
+        read_bytes(fifo)  # would block forever if it were opened for reading
+    with pytest.raises(TraceError, match="is a directory"):
+        read_bytes(tmp_path)
+
+
+def test_manifest_file_names_cannot_leave_the_run_directory(tmp_path):
+    from bambaprof.errors import BambaprofError
+    from bambaprof.run import Files, Manifest, RunDirWriter, read_manifest, read_telemetry
+
+    outside = write(tmp_path / "secret.json.gz", base_trace())
+    with RunDirWriter(tmp_path, "run") as w:
+        w.write_manifest(Manifest(kind="record", run_id="run", name="run",
+                                  files=Files(trace="../secret.json.gz", telemetry="../secret.json.gz")))
+        path = w.commit()
+    assert outside.exists()
+    with pytest.raises(TraceError, match="a directory without a trace"):
+        load_trace(path)
+    with pytest.raises(BambaprofError, match="not a file in the run directory"):
+        read_telemetry(path, read_manifest(path))

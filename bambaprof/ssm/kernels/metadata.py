@@ -10,6 +10,7 @@ bandwidth from them. Outside profiling this costs one flag check.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Iterator, Sequence
 
 import torch
@@ -18,6 +19,11 @@ try:  # private but stable since torch 2.2; inductor uses it for the same purpos
     from torch._C._profiler import _RecordFunctionFast
 except ImportError:  # pragma: no cover - older torch: no metadata, kernels still run
     _RecordFunctionFast = None
+
+
+#: Set while a launch carries exact metadata: the generic Triton launch hook
+#: (:mod:`bambaprof.collect.triton_launches`) then leaves it alone.
+exact_metadata = contextvars.ContextVar("bambaprof_exact_metadata", default=False)
 
 
 def _profiling() -> bool:
@@ -33,5 +39,9 @@ def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.T
         return
     args = {"kernel_num_gb": nbytes / 1e9, "kernel_flop": flops, "kernel_backend": "triton",
             "kernel_name": name}
-    with _RecordFunctionFast(f"bambaprof::{name}", list(inputs), args):
-        yield
+    token = exact_metadata.set(True)
+    try:
+        with _RecordFunctionFast(f"bambaprof::{name}", list(inputs), args):
+            yield
+    finally:
+        exact_metadata.reset(token)
