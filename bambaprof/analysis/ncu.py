@@ -115,6 +115,7 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             "trace_us": dur_us,
             "ncu_us": rec["gpu__time_duration.sum"] / 1e3 if isinstance(rec.get("gpu__time_duration.sum"), float) else None,
             "derived_bytes": t.bytes if t is not None else None,
+            "derived_flops": t.flops if t is not None else None,
             "ncu_dram_bytes": rd + wr if isinstance(rd, float) and isinstance(wr, float) else None,
             "derived_gbps": derived,
             "ncu_dram_gbps": ncu_gbps,

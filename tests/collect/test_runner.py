@@ -9,6 +9,7 @@ import types
 import pytest
 
 from bambaprof.analysis import analyze
+from bambaprof.analysis.trace import load_trace
 from bambaprof.collect import run_matrix, run_one
 from bambaprof.run import RunConfig, read_manifest, summary_rows
 from bambaprof.run import RunConfig as Cfg
@@ -176,3 +177,27 @@ def test_analyze_on_a_failed_run_says_so(tmp_path, monkeypatch):
     rec = run_one(RunConfig(variant="broken_ssd_mod:V", **QUICK), tmp_path)
     with pytest.raises(TraceError, match="the run failed and has no trace .RuntimeError: CUDA out of memory"):
         analyze(rec.path)
+
+
+def test_launch_map_step_profiles_the_same_workload(tmp_path):
+    # on the CPU no run replays CUDA graphs, so the runner never calls it: exercise the step itself
+    from bambaprof.collect.runner import _record_launch_map
+    from bambaprof.model.config import preset
+
+    cfg = RunConfig(workload="mixer", **QUICK)
+    out = tmp_path / "launch-map.json.gz"
+    warnings: list = []
+    assert _record_launch_map(cfg, preset(cfg.preset, dtype=cfg.dtype), out, warnings) and not warnings
+    trace = load_trace(out)
+    assert "in_proj" in trace.ops.name and trace.ops.shapes_recorded
+
+
+def test_a_failing_launch_map_is_a_warning(tmp_path):
+    from bambaprof.collect.runner import _record_launch_map
+    from bambaprof.model.config import preset
+
+    cfg = RunConfig(workload="mixer", **{**QUICK, "variant": "nope"})
+    out = tmp_path / "launch-map.json.gz"
+    warnings: list = []
+    assert not _record_launch_map(cfg, preset(cfg.preset, dtype=cfg.dtype), out, warnings)
+    assert not out.exists() and warnings[0].startswith("no launch map (")
