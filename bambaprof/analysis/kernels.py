@@ -29,7 +29,7 @@ from .occupancy import Occupancy, theoretical_occupancy
 from .peaks import PeakBandwidth, PeakCompute
 from .roofline import op_dtype, roofline
 from .trace import Trace
-from .traffic import Traffic, metadata_traffic, op_traffic
+from .traffic import Traffic, launch_args_traffic, metadata_traffic, op_traffic
 
 if TYPE_CHECKING:
     from .launch_map import LaunchMap
@@ -69,6 +69,8 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
         siblings = launched[ext]
         if row not in cache:
             t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]), ops.kernel_backend[row])
+            if t is None and ops.kernel_backend[row] == "triton" and len(siblings) == 1:
+                t = launch_args_traffic(ops.input_dims[row], ops.input_types[row])
             if t is None and _one_kernel_or_pieces(gpu.name, siblings):
                 t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
             cache[row] = t

@@ -5,12 +5,15 @@ one ``cudaGraphLaunch``, so neither inductor's ``kernel_num_gb`` nor the shape m
 runs that replay graphs, ``profile`` also records a *launch map*: one step of the same compiled code with
 CUDA graphs switched off (``launch-map.json.gz`` in the run directory), where every kernel is launched by
 its op. A replayed kernel takes the traffic of the map's kernel with the same name, grid and block (the
-launch configuration follows the problem size); a key the map saw with different traffic is ambiguous and
-stays unknown. The source is ``launch map``.
+launch configuration follows the problem size); failing that, of the map's kernels of the same name when
+they all moved the same bytes (autotuning may pick another launch configuration in the map's compilation,
+not other bytes). A key the map saw with different traffic is ambiguous and stays unknown. The source is
+``launch map``.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -45,13 +48,21 @@ class LaunchMap:
 
     traffic: Dict[Key, Traffic] = field(default_factory=dict)
     ambiguous: int = 0  # keys seen with different traffic: left unknown
+    by_name: Dict[str, Traffic] = field(default_factory=dict)  # names whose every launch moved the same bytes
+    sequence: List[str] = field(default_factory=list)  # the map's kernels in launch order
+    sequence_traffic: List[Optional[Traffic]] = field(default_factory=list)
 
     @classmethod
     def from_trace(cls, trace: Trace) -> "LaunchMap":
         from .kernels import instance_traffic
 
         seen: Dict[Key, Optional[Traffic]] = {}
-        for i, t in enumerate(instance_traffic(trace)):
+        traffic = instance_traffic(trace)
+        gpu = trace.gpu
+        order = sorted((i for i in range(len(gpu)) if gpu.kind[i] == "kernel"), key=lambda i: float(gpu.ts[i]))
+        sequence = [gpu.name[i] for i in order]
+        sequence_traffic = [_relabel(traffic[i]) for i in order]
+        for i, t in enumerate(traffic):
             if trace.gpu.kind[i] != "kernel" or t is None:
                 continue
             k = _key(trace, i)
@@ -59,18 +70,58 @@ class LaunchMap:
             same = prev is not None and math.isclose(prev.bytes, t.bytes, rel_tol=1e-9) and prev.flops == t.flops
             seen[k] = t if same else None
         known = {k: Traffic(t.bytes, t.flops, "launch map") for k, t in seen.items() if t is not None}
-        return cls(known, sum(1 for t in seen.values() if t is None))
+        names: Dict[str, Optional[Traffic]] = {}
+        for k, t in seen.items():
+            prev = names.get(k[0], t)
+            names[k[0]] = t if prev is t or (prev is not None and t is not None and prev.bytes == t.bytes
+                                              and prev.flops == t.flops) else None
+        by_name = {n: Traffic(t.bytes, t.flops, "launch map") for n, t in names.items() if t is not None}
+        return cls(known, sum(1 for t in seen.values() if t is None), by_name, sequence, sequence_traffic)
 
     def fill(self, trace: Trace, traffic: List[Optional[Traffic]]) -> int:
         """Fill the unknown entries of ``traffic`` (per GPU row of ``trace``) for kernels replayed from a
-        graph that the map knows; returns how many it filled."""
-        if not self.traffic:
+        graph that the map knows; returns how many it filled.
+
+        Each graph launch's kernels, in order, are aligned with the map's kernel sequence by name (a graph
+        replays its kernels in the order they were captured, and the map launched the same code in the same
+        order): an aligned kernel takes its counterpart's traffic. This tells apart launches of one kernel
+        with the same grid but different shapes (persistent GEMMs launch one wave whatever the shape). A
+        kernel left unaligned falls back to the (name, grid, block) key, then to the name."""
+        if not self.sequence:
             return 0
+        gpu = trace.gpu
+        replayed = graph_replayed(trace)
+        launches: Dict[int, List[int]] = {}
+        for i, flag in enumerate(replayed):
+            if flag and gpu.kind[i] == "kernel":
+                launches.setdefault(int(gpu.correlation[i]), []).append(i)
+        aligned: Dict[tuple, Dict[int, Optional[Traffic]]] = {}
         filled = 0
-        for i, replayed in enumerate(graph_replayed(trace)):
-            if replayed and traffic[i] is None and trace.gpu.kind[i] == "kernel":
-                t = self.traffic.get(_key(trace, i))
+        for rows in launches.values():
+            rows.sort(key=lambda i: float(gpu.ts[i]))
+            names = tuple(gpu.name[i] for i in rows)
+            if names not in aligned:
+                aligned[names] = self._align(names)
+            matches = aligned[names]
+            for pos, i in enumerate(rows):
+                if traffic[i] is not None:
+                    continue
+                key = _key(trace, i)
+                t = matches.get(pos) or self.traffic.get(key) or self.by_name.get(key[0])
                 if t is not None:
                     traffic[i] = t
                     filled += 1
         return filled
+
+    def _align(self, names: tuple) -> Dict[int, Optional[Traffic]]:
+        """Position in ``names`` -> the traffic of the map kernel it aligns with (longest matching blocks)."""
+        matcher = difflib.SequenceMatcher(None, names, self.sequence, autojunk=False)
+        out: Dict[int, Optional[Traffic]] = {}
+        for a, b, size in matcher.get_matching_blocks():
+            for k in range(size):
+                out[a + k] = self.sequence_traffic[b + k]
+        return out
+
+
+def _relabel(t: Optional[Traffic]) -> Optional[Traffic]:
+    return Traffic(t.bytes, t.flops, "launch map") if t is not None else None

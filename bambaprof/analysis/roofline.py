@@ -4,7 +4,8 @@ For a kernel (all instances of one normalised name) whose bytes are known for ev
 
 - ``floor_us`` = max(bytes / peak bandwidth, FLOPs / peak FLOP/s of its dtype): no implementation of the same
   work runs faster on this device (bytes are the compulsory traffic, so an L2-resident kernel can beat its
-  floor: its ``excess_us`` is then negative);
+  floor: its ``excess_us`` is then negative; bytes from ``launch args`` are an upper bound, so a floor built
+  on them may sit above the true one, and its excess is then a lower bound);
 - ``bound``: ``latency`` when the kernel cannot fill the GPU (fewer blocks than SMs, or instances shorter
   than :data:`LATENCY_US` on average), else ``compute`` when the FLOP term is the larger, else ``memory``;
   ``unknown`` when bytes or the device's peaks are not known;

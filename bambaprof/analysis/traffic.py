@@ -6,9 +6,10 @@ Sources, in order of preference:
    ``TORCHINDUCTOR_BENCHMARK_KERNEL=1``, and bambaprof's own Triton kernels),
    1 GB = 1e9 bytes; ``kernel_flop`` when present;
 2. ``launch args``: the launch of a Triton kernel without metadata (mamba_ssm's, a
-   user's), recorded by bambaprof's launch hook during ``profile``/``record``: the
-   sum of its tensor arguments' sizes, an *upper bound* of the compulsory traffic
-   (a kernel may touch only part of an argument);
+   user's), recorded by bambaprof's launch hook during ``profile``/``record``, or
+   by inductor for the user kernels of a compiled graph (an op of backend ``triton``
+   with its arguments' shapes): the sum of its tensor arguments' sizes, an *upper
+   bound* of the compulsory traffic (a kernel may touch only part of an argument);
 3. ``shape model``: a model of the launching aten op from its recorded input
    shapes and dtypes (``record_shapes=True``): every input tensor read once and
    the output written once, i.e. the *compulsory* traffic:
@@ -257,6 +258,17 @@ def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
 #: ``kernel_backend`` of the ranges bambaprof's Triton launch hook records: the bytes are the sum of the
 #: launch's tensor arguments (see :mod:`bambaprof.collect.triton_launches`).
 LAUNCH_ARGS_BACKEND = "triton launch args"
+
+
+def launch_args_traffic(dims: Any, types: Any) -> Optional[Traffic]:
+    """``launch args`` traffic of a Triton launch recorded as an op with its tensor arguments' shapes (inductor
+    records each launch so, with ``kernel_backend`` ``triton``; its own kernels carry ``kernel_num_gb`` as
+    well, kernels it launches for user code do not): the arguments' summed sizes, an upper bound."""
+    if not isinstance(dims, list) or not isinstance(types, list):
+        return None
+    tensors = _tensor_inputs(dims, types)
+    total = sum(_bytes(shape, dtype) for shape, dtype in tensors)
+    return Traffic(float(total), None, "launch args") if total > 0 else None
 
 
 def metadata_traffic(kernel_num_gb: float, kernel_flop: float, backend: Any = None) -> Optional[Traffic]:

@@ -203,7 +203,12 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
                 hint = "" if cfg.dynamic else " (pass --dynamic to compile for varying shapes)"
                 warnings.append(f"{recompiles.frames} recompilation(s) happened inside the measured iterations{hint}")
 
+            before_profile = CompileCounters.read()
             clock = _profile(cfg, work.step, writer.path(TRACE))
+            profiled = CompileCounters.read().since(before_profile)
+            if profiled.frames:
+                warnings.append(f"{profiled.frames} recompilation(s) happened inside the profiled steps: the trace "
+                                "holds compilation work")
         finally:
             telemetry.stop()
 
@@ -229,7 +234,7 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
                              if cfg.compile != "none" and median is not None else None),
             frames_compiled=compiled.frames, graph_breaks=compiled.graph_breaks,
             graph_break_reasons=graph_break_reasons() if compiled.graph_breaks else {},
-            recompiles_during_measurement=recompiles.frames),
+            recompiles_during_measurement=recompiles.frames, recompiles_during_profile=profiled.frames),
         "energy": energy,
         "telemetry": telemetry.info(w0, w1, warnings),
         "profile": ProfileSettings(wait=cfg.profile_wait, warmup=cfg.profile_warmup, active=cfg.profile_active,

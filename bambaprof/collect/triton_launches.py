@@ -9,6 +9,7 @@ kernel from elsewhere (mamba_ssm's, a user's) carries nothing, so its bandwidth 
 an upper bound of the compulsory traffic (every argument read or written once; a kernel may touch only part
 of one), not a measurement of DRAM traffic.
 
+The profiler exports a range's args only with ``record_shapes=True`` (``profile`` and ``record`` set it).
 Launches that already carry exact metadata are left alone; outside profiling the hook costs one flag check
 per launch. Inductor's kernels do not go through ``JITFunction.run`` and are not seen here.
 """

@@ -223,12 +223,16 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
 
 def recompiles(a: Any) -> Optional[Finding]:
     m = a.manifest
-    n = m.compile.recompiles_during_measurement if m is not None and m.compile is not None else 0
-    if not n:
+    c = m.compile if m is not None else None
+    measured, profiled = (c.recompiles_during_measurement, c.recompiles_during_profile) if c is not None else (0, 0)
+    if not measured and not profiled:
         return None
-    return Finding("recompiles", "high", f"torch.compile recompiled {n} time(s) inside the measured iterations: "
-                   "their timings include compilation.", [{"recompiles": n}],
-                   "Compile for varying shapes with --dynamic, or keep shapes fixed.")
+    where = [f"{n} time(s) inside the {what}" for n, what in ((measured, "measured iterations"),
+                                                              (profiled, "profiled steps")) if n]
+    return Finding("recompiles", "high", f"torch.compile recompiled {' and '.join(where)}: their timings and "
+                   "trace include compilation.", [{"recompiles_measured": measured, "recompiles_profiled": profiled}],
+                   "Compile for varying shapes with --dynamic, or keep shapes fixed; code that reads a global "
+                   "flag (the profiler's) while compiled recompiles when it changes.")
 
 
 def graph_breaks(a: Any) -> Optional[Finding]:

@@ -79,6 +79,7 @@ class CompileInfo(Record):
     graph_breaks: int = 0
     graph_break_reasons: Dict[str, int] = {}
     recompiles_during_measurement: int = 0
+    recompiles_during_profile: int = 0  # inside the profiled steps: the trace holds compilation work
 
 
 class Energy(Record, kw_only=True):

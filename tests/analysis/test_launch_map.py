@@ -72,7 +72,10 @@ def test_launch_map_fills_only_replayed_kernels_it_knows(tmp_path):
     traffic = instance_traffic(t, m)
     by_name = [(t.gpu.name[i], traffic[i]) for i in range(len(t.gpu))]
     filled = [(n, x) for n, x in by_name if x is not None]
-    assert [(n, x.bytes, x.source) for n, x in filled] == [("mul_kernel", MUL_BYTES, "launch map")]
+    # the graph's kernels align with the map's launches in order: add_kernel is the map's first add (1200
+    # bytes), though its key alone is ambiguous; other_kernel is not in the map
+    assert [(n, x.bytes, x.source) for n, x in filled] == [("mul_kernel", MUL_BYTES, "launch map"),
+                                                          ("add_kernel", 1200.0, "launch map")]
 
 
 def test_analyze_uses_the_run_directory_launch_map(tmp_path):
@@ -91,7 +94,7 @@ def test_analyze_uses_the_run_directory_launch_map(tmp_path):
     a = analyze(path)
     mul = next(k for k in a.kernels if k["name"] == "mul_kernel")
     assert mul["bytes_known"] == 1 and mul["bytes_source"] == "launch map"
-    assert a.summary["kernel_time_with_known_bytes_pct"] == pytest.approx(100 * 28 / (28 * 3 + 5 + 5))
+    assert a.summary["kernel_time_with_known_bytes_pct"] == pytest.approx(100 * (28 + 5) / (28 * 3 + 5 + 5))
 
 
 def test_a_launch_map_outside_the_run_directory_is_refused(tmp_path):
@@ -156,3 +159,31 @@ def test_launch_map_json_roundtrip_keeps_manifest_readable(tmp_path):
     old = json.loads(encode_manifest(m))
     del old["files"]["launch_map"]
     assert decode_manifest(json.dumps(old).encode()).files.launch_map is None
+
+
+def test_alignment_tells_apart_one_kernel_at_one_grid_with_different_shapes(tmp_path):
+    # a persistent GEMM launches one wave whatever the shape: in_proj-like and mlp-like products share
+    # (name, grid, block); the graph replays them in the order the map launched them
+    dims_a, dims_b = [[512, 4096], [4096, 16768]], [[512, 4096], [4096, 14336]]
+    bf = ["c10::BFloat16", "c10::BFloat16"]
+    mapped = _doc([
+        _op("aten::mm", 0, 5, 1, dims_a, bf), _rt("cudaLaunchKernel", 1, 1, 11, 1),
+        _kernel("gemm", 10, 90, 11, 1, grid=(2, 66, 1)),
+        _op("aten::add", 100, 5, 2, [[100], [100]], ["float", "float"]), _rt("cudaLaunchKernel", 101, 1, 12, 2),
+        _kernel("add_kernel", 110, 2, 12, 2),
+        _op("aten::mm", 120, 5, 3, dims_b, bf), _rt("cudaLaunchKernel", 121, 1, 13, 3),
+        _kernel("gemm", 130, 80, 13, 3, grid=(2, 66, 1)),
+    ])
+    replay = _doc([
+        _op("graph replay", 0, 10, 7), _rt("cudaGraphLaunch", 1, 5, 20, 7),
+        _kernel("gemm", 10, 88, 20, 7, grid=(2, 66, 1)),
+        _kernel("add_kernel", 100, 2, 20, 7),
+        _kernel("gemm", 110, 79, 20, 7, grid=(2, 66, 1)),
+    ])
+    m = LaunchMap.from_trace(load_trace(write(tmp_path / "m.json.gz", mapped)))
+    assert m.ambiguous == 1  # by key alone the two GEMMs cannot be told apart
+    t = load_trace(write(tmp_path / "r.json.gz", replay))
+    got = [x.bytes if x is not None else None for x in instance_traffic(t, m)]
+    a = (512 * 4096 + 4096 * 16768 + 512 * 16768) * 2
+    b = (512 * 4096 + 4096 * 14336 + 512 * 14336) * 2
+    assert got == [a, 1200, b]

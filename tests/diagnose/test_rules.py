@@ -123,6 +123,8 @@ def test_recompiles_and_graph_breaks():
     assert "--dynamic" in found["recompiles"].suggestion and "call_function print" in found["graph-breaks"].message
     clean = _manifest(compile=CompileInfo(mode="default"))
     assert ids(_a(manifest=clean)) == []
+    profiled = diagnose(_a(manifest=_manifest(compile=CompileInfo(mode="default", recompiles_during_profile=1))))
+    assert [f.id for f in profiled] == ["recompiles"] and "1 time(s) inside the profiled steps" in profiled[0].message
 
 
 def test_throttled():

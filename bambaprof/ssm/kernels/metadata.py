@@ -33,7 +33,10 @@ def _profiling() -> bool:
 @contextlib.contextmanager
 def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> Iterator[None]:
     """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``."""
-    if _RecordFunctionFast is None or not _profiling() or any(type(t) is not torch.Tensor for t in inputs):
+    if torch.compiler.is_compiling() or _RecordFunctionFast is None or not _profiling() \
+            or any(type(t) is not torch.Tensor for t in inputs):
+        # compiling: checked first, so that dynamo never reads (and guards on) the profiler's flag, which would
+        # recompile the graph when the profiler starts; compiled code launches the kernel without this wrapper
         # tensor subclasses mean tracing (fake, functional tensors): nothing is launched
         yield
         return
