@@ -18,7 +18,7 @@ import torch
 from ..errors import UsageError
 from ..model import build_mixer, build_model, generate
 from ..model.config import BambaConfig
-from ..model.phases import phase
+from ..ranges import phase
 from ..run import WORKLOADS
 from .compile import compile_callable, uses_cudagraphs
 from .timing import Stopwatch

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
+from ..ranges import phase
 from ..ssm import Variant, get_variant
 from .attention import Attention
 from .cache import ModelCache
@@ -19,7 +20,6 @@ from .config import BambaConfig
 from .mixer import Mamba2Mixer
 from .mlp import GatedMLP
 from .norm import RMSNorm
-from .phases import phase
 
 
 class DecoderLayer(nn.Module):

@@ -12,8 +12,8 @@ from typing import Callable, List, Optional
 
 import torch
 
+from ..ranges import phase
 from .decoder import BambaForCausalLM
-from .phases import phase
 
 
 @dataclass

@@ -17,11 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import BambaprofError
+from ..ranges import phase
 from ..ssm import Variant
 from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
-from .phases import phase
 
 
 class Mamba2Mixer(nn.Module):

@@ -27,6 +27,7 @@ from typing import Callable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..ranges import phase
 from .contract import NO_DT_LIMIT, DtLimit, Tensor, compute_dtype, expand_groups, prepare_dt
 
 #: ``cumsum(t, dim) -> Tensor``: the cumulative-sum implementation the scan uses.
@@ -94,72 +95,77 @@ def chunked_forward(
     cd = compute_dtype(x)
     pad = (chunk_size - seqlen % chunk_size) % chunk_size
 
-    dt = prepare_dt(dt, dt_bias, dt_softplus, dt_limit, cd)  # (b, L, h)
-    xs = x.to(cd)
-    Bh = expand_groups(B.to(cd), nheads, dim=2)  # (b, L, h, n)
-    Ch = expand_groups(C.to(cd), nheads, dim=2)
+    with phase("prep"):
+        dt = prepare_dt(dt, dt_bias, dt_softplus, dt_limit, cd)  # (b, L, h)
+        xs = x.to(cd)
+        Bh = expand_groups(B.to(cd), nheads, dim=2)  # (b, L, h, n)
+        Ch = expand_groups(C.to(cd), nheads, dim=2)
 
-    d_residual = None
-    if D is not None:
-        d_residual = D.to(cd)[:, None] * pad_seq(xs, pad)  # (b, Lp, h, p)
+        d_residual = None
+        if D is not None:
+            d_residual = D.to(cd)[:, None] * pad_seq(xs, pad)  # (b, Lp, h, p)
 
-    # Discretise x and A.
-    xs = xs * dt[..., None]
-    Adt = A.to(cd) * dt  # (b, L, h)
+        # Discretise x and A.
+        xs = xs * dt[..., None]
+        Adt = A.to(cd) * dt  # (b, L, h)
 
-    xs, Adt, Bh, Ch = (to_chunks(t, pad, chunk_size) for t in (xs, Adt, Bh, Ch))
-    Adt = Adt.permute(0, 3, 1, 2)  # (b, h, c, l)
-    A_cumsum = cumsum(Adt, -1)
+        xs, Adt, Bh, Ch = (to_chunks(t, pad, chunk_size) for t in (xs, Adt, Bh, Ch))
+        Adt = Adt.permute(0, 3, 1, 2)  # (b, h, c, l)
+        A_cumsum = cumsum(Adt, -1)
 
     # 1. Intra-chunk (diagonal blocks): C_l . B_s, masked by the decay L[l, s].
     # FMS binds the broadcast products to names (G_intermediate, M_intermediate,
     # C_times_states below), so they stay alive until the function returns; keeping
     # them alive here too reproduces its peak memory (about 54 GB for one Bamba-9B
     # mixer at 1 x 2048 tokens) and not just its arithmetic.
-    decay = torch.exp(segment_sum(Adt, cumsum))  # (b, h, c, l, s)
-    G_intermediate = Ch[:, :, :, None, :, :] * Bh[:, :, None, :, :, :]  # (b, c, l, s, h, n)
-    G = G_intermediate.sum(dim=-1)  # (b, c, l, s, h)
-    M_intermediate = G[..., None] * decay.permute(0, 2, 3, 4, 1)[..., None]
-    M = M_intermediate.sum(dim=-1)  # (b, c, l, s, h)
-    y_diag = (M[..., None] * xs[:, :, None]).sum(dim=3)  # (b, c, l, h, p)
+    with phase("intra_chunk"):
+        decay = torch.exp(segment_sum(Adt, cumsum))  # (b, h, c, l, s)
+        G_intermediate = Ch[:, :, :, None, :, :] * Bh[:, :, None, :, :, :]  # (b, c, l, s, h, n)
+        G = G_intermediate.sum(dim=-1)  # (b, c, l, s, h)
+        M_intermediate = G[..., None] * decay.permute(0, 2, 3, 4, 1)[..., None]
+        M = M_intermediate.sum(dim=-1)  # (b, c, l, s, h)
+        y_diag = (M[..., None] * xs[:, :, None]).sum(dim=3)  # (b, c, l, h, p)
 
     # 2. State at the end of each chunk, from that chunk's inputs alone.
-    decay_states = torch.exp(A_cumsum[:, :, :, -1:] - A_cumsum)  # (b, h, c, l)
-    B_decayed = Bh * decay_states.permute(0, 2, 3, 1)[..., None]  # (b, c, l, h, n)
-    states = (
-        (B_decayed.permute(0, 1, 3, 2, 4)[..., None] * xs.permute(0, 1, 3, 2, 4)[..., None, :])
-        .sum(dim=3)
-        .permute(0, 1, 2, 4, 3)
-    )  # (b, c, h, p, n)
+    with phase("chunk_states"):
+        decay_states = torch.exp(A_cumsum[:, :, :, -1:] - A_cumsum)  # (b, h, c, l)
+        B_decayed = Bh * decay_states.permute(0, 2, 3, 1)[..., None]  # (b, c, l, h, n)
+        states = (
+            (B_decayed.permute(0, 1, 3, 2, 4)[..., None] * xs.permute(0, 1, 3, 2, 4)[..., None, :])
+            .sum(dim=3)
+            .permute(0, 1, 2, 4, 3)
+        )  # (b, c, h, p, n)
 
     # 3. States entering each chunk.
-    if initial_state is not None:
-        previous = initial_state.to(cd)[:, None]
-    else:
-        previous = torch.zeros_like(states[:, :1])
-    chunk_decay_total = torch.exp(A_cumsum[:, :, :, -1])  # (b, h, c)
-    if pass_states:
-        states = torch.cat([previous, states], dim=1)  # (b, c+1, h, p, n)
-        decay_chunk = torch.exp(segment_sum(F.pad(A_cumsum[:, :, :, -1], (1, 0)), cumsum))  # (b, h, z, c)
-        passed = (
-            decay_chunk.permute(0, 3, 2, 1)[..., None, None] * states[:, :, None]
-        ).sum(dim=1)  # (b, z, h, p, n): sum over source chunks
-        entering, final_state = passed[:, :-1], passed[:, -1]
-    else:
-        entering = torch.zeros_like(states)
-        entering[:, :1] = previous
-        ends = states + chunk_decay_total.permute(0, 2, 1)[..., None, None] * entering
-        final_state = ends[:, -1]
+    with phase("state_passing"):
+        if initial_state is not None:
+            previous = initial_state.to(cd)[:, None]
+        else:
+            previous = torch.zeros_like(states[:, :1])
+        chunk_decay_total = torch.exp(A_cumsum[:, :, :, -1])  # (b, h, c)
+        if pass_states:
+            states = torch.cat([previous, states], dim=1)  # (b, c+1, h, p, n)
+            decay_chunk = torch.exp(segment_sum(F.pad(A_cumsum[:, :, :, -1], (1, 0)), cumsum))  # (b, h, z, c)
+            passed = (
+                decay_chunk.permute(0, 3, 2, 1)[..., None, None] * states[:, :, None]
+            ).sum(dim=1)  # (b, z, h, p, n): sum over source chunks
+            entering, final_state = passed[:, :-1], passed[:, -1]
+        else:
+            entering = torch.zeros_like(states)
+            entering[:, :1] = previous
+            ends = states + chunk_decay_total.permute(0, 2, 1)[..., None, None] * entering
+            final_state = ends[:, -1]
 
     # 4. Inter-chunk (off-diagonal blocks): C_l . state entering the chunk, decayed to l.
-    state_decay_out = torch.exp(A_cumsum).permute(0, 2, 3, 1)  # (b, c, l, h)
-    C_times_states = Ch[..., None, :] * entering[:, :, None]  # (b, c, l, h, p, n)
-    y_off = C_times_states.sum(dim=-1) * state_decay_out[..., None]
+    with phase("inter_chunk"):
+        state_decay_out = torch.exp(A_cumsum).permute(0, 2, 3, 1)  # (b, c, l, h)
+        C_times_states = Ch[..., None, :] * entering[:, :, None]  # (b, c, l, h, p, n)
+        y_off = C_times_states.sum(dim=-1) * state_decay_out[..., None]
 
-    y = (y_diag + y_off).reshape(batch, -1, nheads, headdim)
-    if d_residual is not None:
-        y = y + d_residual
-    y = y[:, :seqlen]
+        y = (y_diag + y_off).reshape(batch, -1, nheads, headdim)
+        if d_residual is not None:
+            y = y + d_residual
+        y = y[:, :seqlen]
     out = y.to(x.dtype), (final_state if return_final_state else None)
     del G_intermediate, M_intermediate, C_times_states  # released only now, as in FMS
     return out

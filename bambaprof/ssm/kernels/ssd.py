@@ -45,6 +45,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ...ranges import phase
 from .metadata import kernel_metadata
 
 
@@ -351,7 +352,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     n_dt = b * nchunks * n_hb
     io = ((B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size())
-    with kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
+    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
         wrap(_chunk_prep)[(n_dt + b * nchunks * G * nmb,)](
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb,
             L, H, G, N, nchunks, n_hb, n_dt, *dt.stride(), *B.stride(), *C.stride(),
@@ -361,7 +362,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
     io = ((x.numel() + B.numel()) * e + 2 * dtp.numel() * 4 + enter.numel() * enter.element_size()
           + final.numel() * 4 * (2 if has_init else 1))
-    with kernel_metadata("ssd_chunk_states", io, 2 * b * L * H * P * N, (x, B)):
+    with phase("chunk_states"), kernel_metadata("ssd_chunk_states", io, 2 * b * L * H * P * N, (x, B)):
         wrap(_chunk_states)[(b * H * n_pb * n_nb,)](
             x, B, dtp, cs, initial_state.to(f32).contiguous() if has_init else A, enter, final,
             L, H, P, N, nchunks, H // G, n_pb, n_nb, *x.stride(), *B.stride(),
@@ -375,7 +376,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     io = (2 * x.numel() * e + C.numel() * e + enter.numel() * enter.element_size() + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size())
     flops = 2 * b * L * H * N * P + 2 * causal * P
-    with kernel_metadata("ssd_chunk_scan", io, flops, (x, C)):
+    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, C)):
         wrap(_chunk_scan)[(H * n_pb * n_mb * b * nchunks,)](
             x, C, dtp, cs, enter, cb, D if D is not None else A, y, L, H, G, P, N, nchunks, H // G, n_pb, n_mb,
             *x.stride(), *C.stride(), *y.stride(),

@@ -1,4 +1,5 @@
-"""Named ranges around the parts of the model, so that ``analyze`` can attribute GPU time to them.
+"""Named ranges around the parts of the model and of the SSD cores, so that ``analyze`` can attribute GPU time
+to them (its phases).
 
 ``phase("in_proj")`` is a ``torch.profiler.record_function`` range while a profiler is recording, and nothing
 otherwise: checking costs about 0.1 us, where an idle ``record_function`` costs several (measured 8 us on a
@@ -9,7 +10,12 @@ ranges around it.
 The names: ``layer.<i>`` (a decoder layer), ``mixer`` (Mamba2) or ``attention``, ``mlp``, ``norm``; inside the
 mixer ``in_proj``, ``conv``, ``ssd`` (the core; ``ssd_decode`` for a cached step), ``gated_norm``,
 ``out_proj``; ``embed`` and ``lm_head`` around the layers; ``sample`` (the greedy choice of the next token);
-``cache_copy`` (under CUDA graphs, the cache copied out of the graph pool after each step).
+``cache_copy`` (under CUDA graphs, the cache copied out of the graph pool after each step). Inside ``ssd`` the
+cores mark their own steps: the chunked scan (``default``, ``default-optimized``, ``independent``) ``prep``,
+``intra_chunk``, ``chunk_states``, ``state_passing``, ``inter_chunk``; the Triton one (``triton``)
+``chunk_prep``, ``chunk_states``, ``chunk_scan``.
+
+It lives outside :mod:`bambaprof.model` and :mod:`bambaprof.ssm` because both use it.
 """
 
 from __future__ import annotations
