@@ -8,6 +8,7 @@ about what could not be known. Units: us, bytes, GB/s, percent.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -15,8 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
+from ..errors import BambaprofError
 from ..run import Manifest, read_manifest, read_telemetry
-from ..run.directory import member
+from ..run.directory import member, read_side_file
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -84,18 +86,28 @@ def _run_compute(manifest: Optional[Manifest]) -> Optional[PeakCompute]:
 def _launch_map(run_dir: Optional[Path], manifest: Optional[Manifest], notes: List[str]) -> Optional[LaunchMap]:
     """The run's launch map (runs that replay CUDA graphs), or ``None``; a map that cannot be read is a note,
     and the replayed kernels' bytes stay unknown."""
-    name = manifest.files.launch_map if manifest is not None else None
-    if run_dir is None or not name:
+    if run_dir is None or manifest is None:
         return None
-    path = member(run_dir, name)
-    if path is None:
+    launch_map = None
+    name = manifest.files.launch_map
+    path = member(run_dir, name) if name else None
+    if name and path is None:
         notes.append(f"launch map not used: {name!r} is not a file name in the run directory")
-        return None
-    try:
-        return LaunchMap.from_trace(load_trace(TraceSource(path, run_dir)))
-    except TraceError as exc:
-        notes.append(f"launch map not used ({exc}): bytes of kernels replayed from CUDA graphs are unknown")
-        return None
+    elif path is not None:
+        try:
+            launch_map = LaunchMap.from_trace(load_trace(TraceSource(path, run_dir)))
+        except TraceError as exc:
+            notes.append(f"launch map not used ({exc}): bytes of kernels replayed from CUDA graphs are unknown")
+    counts_name = manifest.files.inductor_kernels
+    counts_path = member(run_dir, counts_name) if counts_name else None
+    if counts_path is not None and counts_path.is_file():
+        try:
+            counts = json.loads(read_side_file(counts_path))
+        except (BambaprofError, ValueError, RecursionError) as exc:
+            notes.append(f"inductor's kernel counts not used ({str(exc).splitlines()[0][:200]})")
+        else:
+            launch_map = (launch_map or LaunchMap()).with_inductor_counts(counts)
+    return launch_map
 
 
 def _sum_kind(trace: Trace, kind: str) -> tuple:

@@ -8,7 +8,9 @@ its op. A replayed kernel takes the traffic of the map's kernel with the same na
 launch configuration follows the problem size); failing that, of the map's kernels of the same name when
 they all moved the same bytes (autotuning may pick another launch configuration in the map's compilation,
 not other bytes). A key the map saw with different traffic is ambiguous and stays unknown. The source is
-``launch map``.
+``launch map``. Last, a replayed inductor kernel takes the counts inductor wrote into its generated module for
+that kernel name (``inductor-kernels.json``, :mod:`bambaprof.collect.inductor_kernels`; source ``inductor
+module``): they reach kernels the map's own compilation did not pick (max-autotune may choose another GEMM).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .trace import Trace
 from .traffic import Traffic
@@ -51,6 +53,7 @@ class LaunchMap:
     by_name: Dict[str, Traffic] = field(default_factory=dict)  # names whose every launch moved the same bytes
     sequence: List[str] = field(default_factory=list)  # the map's kernels in launch order
     sequence_traffic: List[Optional[Traffic]] = field(default_factory=list)
+    inductor: Dict[str, Traffic] = field(default_factory=dict)  # inductor's counts by kernel name (last resort)
 
     @classmethod
     def from_trace(cls, trace: Trace) -> "LaunchMap":
@@ -86,8 +89,9 @@ class LaunchMap:
         replays its kernels in the order they were captured, and the map launched the same code in the same
         order): an aligned kernel takes its counterpart's traffic. This tells apart launches of one kernel
         with the same grid but different shapes (persistent GEMMs launch one wave whatever the shape). A
-        kernel left unaligned falls back to the (name, grid, block) key, then to the name."""
-        if not self.sequence:
+        kernel left unaligned falls back to the (name, grid, block) key, then to the name, then to inductor's
+        counts for its name (:meth:`with_inductor_counts`)."""
+        if not self.sequence and not self.inductor:
             return 0
         gpu = trace.gpu
         replayed = graph_replayed(trace)
@@ -107,11 +111,24 @@ class LaunchMap:
                 if traffic[i] is not None:
                     continue
                 key = _key(trace, i)
-                t = matches.get(pos) or self.traffic.get(key) or self.by_name.get(key[0])
+                t = (matches.get(pos) or self.traffic.get(key) or self.by_name.get(key[0])
+                     or self.inductor.get(key[0]))
                 if t is not None:
                     traffic[i] = t
                     filled += 1
         return filled
+
+    def with_inductor_counts(self, counts: Any) -> "LaunchMap":
+        """Add inductor's counts by kernel name (``inductor-kernels.json``: ``{name: {"kernel_num_gb",
+        "kernel_flop"}}``); malformed entries are skipped. Source ``inductor module``."""
+        if isinstance(counts, dict):
+            for name, entry in counts.items():
+                gb = entry.get("kernel_num_gb") if isinstance(entry, dict) else None
+                flop = entry.get("kernel_flop") if isinstance(entry, dict) else None
+                if isinstance(gb, (int, float)) and not isinstance(gb, bool) and math.isfinite(gb) and gb > 0:
+                    ok = isinstance(flop, (int, float)) and not isinstance(flop, bool) and math.isfinite(flop) and flop > 0
+                    self.inductor[str(name)] = Traffic(float(gb) * 1e9, float(flop) if ok else None, "inductor module")
+        return self
 
     def _align(self, names: tuple) -> Dict[int, Optional[Traffic]]:
         """Position in ``names`` -> the traffic of the map kernel it aligns with (longest matching blocks)."""

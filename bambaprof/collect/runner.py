@@ -40,6 +40,7 @@ import torch
 from .._env import environment
 from ..model.config import preset as make_preset
 from ..run import (
+    INDUCTOR_KERNELS,
     LAUNCH_MAP,
     TELEMETRY,
     TRACE,
@@ -59,6 +60,7 @@ from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
+from .inductor_kernels import loaded_kernel_counts, loaded_modules
 from .measure import (
     Telemetry,
     clock_offset_us,
@@ -159,6 +161,7 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         model_cfg = make_preset(cfg.preset, layers=cfg.layers, attention=cfg.attention, chunk_size=cfg.chunk_size,
                                 dtype=cfg.dtype)
     reset_compiler()
+    modules_before = [id(m) for m in loaded_modules()]
     torch.manual_seed(cfg.seed)
     on_gpu = cfg.device.startswith("cuda")
     if on_gpu:
@@ -242,6 +245,11 @@ def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Cal
         "warnings": warnings,
         "files": Files(trace=TRACE, telemetry=TELEMETRY if telemetry.sampler is not None else None),
     }
+    if cfg.compile != "none" and on_gpu:
+        counts = loaded_kernel_counts(modules_before)  # this run's, before the launch map adds its own
+        if counts:
+            writer.write_json(INDUCTOR_KERNELS, counts)
+            result["files"].inductor_kernels = INDUCTOR_KERNELS
     if replays_cuda_graphs(cfg.device, cfg.compile, dict(cfg.compile_options)):
         work = None  # free the graphs' pools before the launch map builds its own copy of the model
         gc.collect()

@@ -19,7 +19,7 @@ from .directory import (
     update_manifest,
     write_manifest,
 )
-from .layout import LAUNCH_MAP, MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NAMES
+from .layout import INDUCTOR_KERNELS, LAUNCH_MAP, MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NAMES
 from .manifest import (
     SCHEMA_VERSION,
     AccuracyRow,
@@ -47,7 +47,7 @@ from .summary import summary_rows
 from .telemetry import series_window_stats
 
 __all__ = [
-    "COMPILE_MODES", "HOSTS", "LAUNCH_MAP", "MANIFEST", "MEASUREMENT_FIELDS", "SCHEMA_VERSION", "SWEEP_RUNS",
+    "COMPILE_MODES", "HOSTS", "INDUCTOR_KERNELS", "LAUNCH_MAP", "MANIFEST", "MEASUREMENT_FIELDS", "SCHEMA_VERSION", "SWEEP_RUNS",
     "TELEMETRY", "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow", "Ceilings", "CompileInfo",
     "Device", "Energy",
     "Files", "GpmSummary", "Manifest", "Memory", "NvmlDevice", "NvmlSummary", "ProfileSettings", "RunConfig",

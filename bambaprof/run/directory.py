@@ -34,7 +34,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 SIDE_FILE_LIMIT = 2**30
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_side_file(path: Path) -> bytes:
     """A side file's bytes (gunzipped for ``.gz``): regular files only, at most :data:`SIDE_FILE_LIMIT`."""
     try:
         if not path.is_file():
@@ -66,7 +66,7 @@ def read_manifest(run_dir: PathLike) -> Optional[Manifest]:
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         return None
-    return decode_manifest(_read_bytes(path), str(path), run_id=Path(run_dir).resolve().name)
+    return decode_manifest(read_side_file(path), str(path), run_id=Path(run_dir).resolve().name)
 
 
 def write_manifest(run_dir: PathLike, manifest: Manifest) -> Path:
@@ -94,7 +94,7 @@ def read_telemetry(run_dir: PathLike, manifest: Optional[Manifest] = None) -> Op
     if not path.is_file():
         return None
     try:
-        data = json.loads(_read_bytes(path))
+        data = json.loads(read_side_file(path))
     except RecursionError:
         raise BambaprofError(f"{path}: unreadable (nested too deeply)") from None
     except ValueError as exc:

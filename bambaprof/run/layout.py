@@ -15,6 +15,9 @@ TRACE_NAMES = (TRACE, "trace.json")
 #: For runs that replay CUDA graphs: one step of the same compiled code without graphs, gzipped Kineto trace,
 #: whose launching ops give the replayed kernels their bytes (:mod:`bambaprof.analysis.launch_map`).
 LAUNCH_MAP = "launch-map.json.gz"
+#: For compiled CUDA runs: inductor's byte and FLOP counts by kernel name, read from its generated modules
+#: (JSON, :mod:`bambaprof.collect.inductor_kernels`).
+INDUCTOR_KERNELS = "inductor-kernels.json"
 #: NVML/GPM samples as columns on the trace's clock (optional).
 TELEMETRY = "telemetry.json.gz"
 #: Prefix of the hidden folder a run directory is built in before it is renamed into place.

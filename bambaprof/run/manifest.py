@@ -198,6 +198,7 @@ class Files(Record):
     trace: Optional[str] = None
     telemetry: Optional[str] = None
     launch_map: Optional[str] = None  # runs that replay CUDA graphs: the same step without graphs
+    inductor_kernels: Optional[str] = None  # compiled CUDA runs: inductor's counts by kernel name
 
 
 class AccuracyRow(Record, kw_only=True):

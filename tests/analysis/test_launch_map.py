@@ -187,3 +187,44 @@ def test_alignment_tells_apart_one_kernel_at_one_grid_with_different_shapes(tmp_
     a = (512 * 4096 + 4096 * 16768 + 512 * 16768) * 2
     b = (512 * 4096 + 4096 * 14336 + 512 * 14336) * 2
     assert got == [a, 1200, b]
+
+
+def test_inductor_counts_reach_kernels_the_map_did_not_pick(tmp_path):
+    # max-autotune picked a Triton template GEMM for the graph; the map's compilation picked cuBLAS
+    replay = _doc([
+        _op("graph replay", 0, 10, 7), _rt("cudaGraphLaunch", 1, 5, 20, 7),
+        _kernel("triton_tem_fused_mm_0", 10, 40, 20, 7, grid=(128, 1, 1)),
+        _kernel("mul_kernel", 60, 28, 20, 7, grid=(4096, 1, 1)),
+        _kernel("triton_poi_fused_add_1", 90, 5, 20, 7),
+    ])
+    from bambaprof.run import Files, Manifest, RunDirWriter
+
+    with RunDirWriter(tmp_path, "run") as w:
+        write(w.path("trace.json.gz"), replay)
+        write(w.path("launch-map.json.gz"), map_trace())
+        w.write_json("inductor-kernels.json", {
+            "triton_tem_fused_mm_0": {"kernel_num_gb": 0.001, "kernel_flop": 2e9},
+            "triton_poi_fused_add_1": {"kernel_num_gb": "lots"},  # malformed: skipped
+        })
+        w.write_manifest(Manifest(kind="record", run_id="run", name="run",
+                                  files=Files(trace="trace.json.gz", launch_map="launch-map.json.gz",
+                                              inductor_kernels="inductor-kernels.json")))
+        path = w.commit()
+    a = analyze(path)
+    by = {k["name"]: k for k in a.kernels}  # table names drop inductor's numeric suffix
+    assert by["triton_tem_fused_mm"]["bytes"] == 1e6 and by["triton_tem_fused_mm"]["flops"] == 2e9
+    assert by["triton_tem_fused_mm"]["bytes_source"] == "inductor module"
+    assert by["mul_kernel"]["bytes_source"] == "launch map"
+    assert by["triton_poi_fused_add"]["bytes"] is None
+
+
+def test_unreadable_inductor_counts_are_a_note(tmp_path):
+    from bambaprof.run import Files, Manifest, RunDirWriter
+
+    with RunDirWriter(tmp_path, "run") as w:
+        write(w.path("trace.json.gz"), replay_trace())
+        w.path("inductor-kernels.json").write_text("[" * 5000)
+        w.write_manifest(Manifest(kind="record", run_id="run", name="run",
+                                  files=Files(trace="trace.json.gz", inductor_kernels="inductor-kernels.json")))
+        path = w.commit()
+    assert any(n.startswith("inductor's kernel counts not used") for n in analyze(path).notes)

@@ -40,7 +40,8 @@ def test_run_directory_is_complete_and_analysable(tmp_path, workload):
     assert m.timings.throughput_tokens_per_s > 0
     assert m.telemetry.to_dict() == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
                               "gpm": False, "summary": {"nvml": None, "gpm": None}}
-    assert m.files.to_dict() == {"trace": "trace.json.gz", "telemetry": None, "launch_map": None}
+    assert m.files.to_dict() == {"trace": "trace.json.gz", "telemetry": None, "launch_map": None,
+                                 "inductor_kernels": None}
     assert m.profile.clock_offset_us is not None
     assert m.versions.torch and m.command == "test"
     if workload == "generate":
@@ -118,7 +119,8 @@ def test_failed_configurations_are_recorded_and_others_go_on(tmp_path, monkeypat
     assert records[1].error == "RuntimeError: CUDA out of memory (simulated)"
     assert "unknown variant 'nope'" in records[2].error
     m = read_manifest(records[1].path)
-    assert m.status == "failed" and m.files.to_dict() == {"trace": None, "telemetry": None, "launch_map": None}
+    assert m.status == "failed" and m.files.to_dict() == {"trace": None, "telemetry": None, "launch_map": None,
+                                                                "inductor_kernels": None}
     assert not (records[1].path / "trace.json.gz").exists()
     rows = summary_rows(records)
     assert rows[0]["vs_baseline"] == 1.0 and rows[1]["latency_ms"] is None
