@@ -29,7 +29,7 @@ from .occupancy import Occupancy, theoretical_occupancy
 from .peaks import PeakBandwidth, PeakCompute
 from .roofline import op_dtype, roofline
 from .trace import Trace
-from .traffic import Traffic, launch_args_traffic, metadata_traffic, op_traffic
+from .traffic import Traffic, foreach_copy_traffic, launch_args_traffic, metadata_traffic, op_traffic
 
 if TYPE_CHECKING:
     from .launch_map import LaunchMap
@@ -73,6 +73,8 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
                 t = launch_args_traffic(ops.input_dims[row], ops.input_types[row])
             if t is None and _one_kernel_or_pieces(gpu.name, siblings):
                 t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
+            if t is None and ops.name[row] == "aten::_foreach_copy_" and len(siblings) == 1:
+                t = foreach_copy_traffic(ops.input_dims[row], gpu.name[i])
             cache[row] = t
         t = cache[row]
         if t is None or len(siblings) == 1:

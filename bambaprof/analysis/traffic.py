@@ -20,7 +20,8 @@ Sources, in order of preference:
      tensor input + the broadcast output in the promoted dtype;
    - reductions (``sum``, ``mean``, ``amax`` ...): input + reduced output;
    - copies (``copy_``, ``clone``, ``contiguous``, ``_to_copy``, ``to``) and
-     ``cumsum``: input + output of the same size;
+     ``cumsum``: input + output of the same size; ``_foreach_copy_`` of tensor lists
+     (dtypes from the kernel's name, see :func:`foreach_copy_traffic`);
    - convolutions (``_conv_depthwise2d``, ``convolution``, ``cudnn_convolution``, ...; not transposed): input,
      weight and bias + the output, whose size follows from the recorded stride, padding and dilation, and
      2 N C_out prod(out) (C_in / groups) prod(kernel) FLOPs;
@@ -258,6 +259,26 @@ def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
 #: ``kernel_backend`` of the ranges bambaprof's Triton launch hook records: the bytes are the sum of the
 #: launch's tensor arguments (see :mod:`bambaprof.collect.triton_launches`).
 LAUNCH_ARGS_BACKEND = "triton launch args"
+
+
+_COPY_TYPES = re.compile(r"\bCopy<([\w:]+), ([\w:]+)>")
+
+
+def foreach_copy_traffic(dims: Any, kernel_name: str) -> Optional[Traffic]:
+    """``aten::_foreach_copy_(self: TensorList, src: TensorList)`` (CUDA-graph trees copy inputs into their
+    static buffers with it): every source read and every destination written once. Kineto records tensor
+    lists' shapes but not their dtypes; the kernel's name does (``...Copy<c10::BFloat16, c10::BFloat16>``);
+    without it, unknown."""
+    m = _COPY_TYPES.search(kernel_name)
+    if m is None or m.group(1) not in DTYPE_BYTES or m.group(2) not in DTYPE_BYTES:
+        return None
+    if not isinstance(dims, list) or len(dims) < 2 or not isinstance(dims[1], list):
+        return None
+    shapes = dims[1]
+    if not shapes or not all(isinstance(s, list) and all(isinstance(v, int) and v >= 0 for v in s) for s in shapes):
+        return None
+    numel = sum(math.prod(s) for s in shapes)
+    return Traffic(float(numel * (DTYPE_BYTES[m.group(1)] + DTYPE_BYTES[m.group(2)])), None, "shape model")
 
 
 def launch_args_traffic(dims: Any, types: Any) -> Optional[Traffic]:

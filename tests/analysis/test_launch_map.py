@@ -228,3 +228,19 @@ def test_unreadable_inductor_counts_are_a_note(tmp_path):
                                   files=Files(trace="trace.json.gz", inductor_kernels="inductor-kernels.json")))
         path = w.commit()
     assert any(n.startswith("inductor's kernel counts not used") for n in analyze(path).notes)
+
+
+def test_foreach_copy_of_graph_inputs_takes_dtypes_from_the_kernel_name(tmp_path):
+    name = ("void at::native::multi_tensor_apply_kernel<TensorListMetadata<2>, UnaryOpFunctor<c10::BFloat16, 2, 1, 1>, "
+            "at::native::Copy<c10::BFloat16, c10::BFloat16> >(...)")
+    dims = [[[1, 512, 4096], [8]], [[1, 512, 4096], [8]], []]
+    doc = _doc([
+        _op("aten::_foreach_copy_", 0, 5, 1, dims, ["TensorList", "TensorList", "Scalar"]),
+        _rt("cudaLaunchKernel", 1, 1, 11, 1),
+        _kernel(name, 10, 15, 11, 1),
+        _op("aten::_foreach_copy_", 30, 5, 2, dims, ["TensorList", "TensorList", "Scalar"]),
+        _rt("cudaLaunchKernel", 31, 1, 12, 2),
+        _kernel("multi_tensor_apply_kernel<no dtype here>", 40, 15, 12, 2),
+    ])
+    traffic = instance_traffic(load_trace(write(tmp_path / "f.json.gz", doc)))
+    assert traffic[0].bytes == (512 * 4096 + 8) * 4 and traffic[1] is None
