@@ -29,7 +29,7 @@ from .roofline import run_floor
 from .source import TraceError, TraceSource, resolve
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
-from .trace import Trace, load_trace
+from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
                     "pct_of_peak_bw", "theoretical_occupancy_pct", "est_occupancy_pct", "waves_per_sm", "name")
@@ -161,6 +161,7 @@ def analyze(
     if run_dir is not None:
         telemetry = summarize_telemetry(read_telemetry(run_dir, manifest), window)
 
+    gpu_skipped = sum(n for what, n in trace.skipped.items() if what.startswith(GPU_SKIP_KINDS))
     kc, kt = _sum_kind(trace, "kernel")
     mc, mt = _sum_kind(trace, "memcpy")
     sc, st = _sum_kind(trace, "memset")
@@ -177,7 +178,8 @@ def analyze(
         "parser_backend": trace.backend,
         "events": trace.n_events,
         "lenient_events": trace.lenient_events,
-        "platform": trace.platform if len(trace.gpu) else "cpu",
+        "platform": trace.platform if len(trace.gpu) or gpu_skipped else "cpu",
+        "skipped_events": dict(trace.skipped),
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
         "span_us": span,
@@ -213,7 +215,11 @@ def analyze(
         "floor_coverage_pct": floor["floor_coverage_pct"],
         "above_floor_x": floor["above_floor_x"],
     }
-    if len(trace.gpu) == 0:
+    for what, count in sorted(trace.skipped.items()):
+        notes.append(f"{count} {what} left out")
+    if len(trace.gpu) == 0 and gpu_skipped:
+        notes.append(f"every GPU activity ({gpu_skipped}) was left out for unusable times: GPU metrics are empty")
+    elif len(trace.gpu) == 0:
         notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
     if len(trace.gpu) and not trace.devices:
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")

@@ -162,23 +162,29 @@ def event_from_dict(d: Any) -> Optional[Event]:
     )
 
 
-def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int]:
-    """Decode one batch; returns (events, number decoded leniently)."""
+def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int, int]:
+    """Decode one batch; returns (events, number decoded leniently, number that could not be decoded)."""
     try:
-        return _batch_decoder.decode(b"[" + b",".join(raws) + b"]"), 0
-    except msgspec.ValidationError:
+        return _batch_decoder.decode(b"[" + b",".join(raws) + b"]"), 0, 0
+    except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     out: List[Event] = []
-    lenient = 0
+    lenient = bad = 0
     for raw in raws:
         try:
             out.append(_event_decoder.decode(raw))
         except msgspec.ValidationError:
-            ev = event_from_dict(msgspec.json.decode(raw))
+            try:
+                ev = event_from_dict(msgspec.json.decode(raw))
+            except msgspec.DecodeError:
+                bad += 1
+                continue
             if ev is not None:
                 out.append(ev)
                 lenient += 1
-    return out, lenient
+        except msgspec.DecodeError:  # not valid JSON text inside (invalid UTF-8 in a string)
+            bad += 1
+    return out, lenient, bad
 
 
 class DecodedTrace:
@@ -191,6 +197,7 @@ class DecodedTrace:
         self._events = events
         self.backend = backend
         self.lenient = 0
+        self.undecodable = 0  # events skipped: not valid JSON text
         self._buffer = buffer if isinstance(buffer, mmap.mmap) else None
 
     def __len__(self) -> int:
@@ -205,8 +212,9 @@ class DecodedTrace:
         pager = _PageReleaser(self._buffer)
         for start in range(0, len(raws), BATCH):
             chunk = raws[start:start + BATCH]
-            events, lenient = _decode_batch(chunk)
+            events, lenient, bad = _decode_batch(chunk)
             self.lenient += lenient
+            self.undecodable += bad
             pager.release_through(chunk[-1])
             raws[start:start + BATCH] = [None] * len(chunk)  # these slices are done: let them go
             del chunk

@@ -21,6 +21,7 @@ import functools
 import math
 import re
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -197,6 +198,7 @@ class Trace:
     n_events: int
     span_us: tuple  # (first ts, last end) over all timed events, us
     lenient_events: int = 0  # events decoded through the lenient path (schema drift)
+    skipped: Dict[str, int] = field(default_factory=dict)  # "<kind> events <why>" -> events left out
 
     @functools.cached_property
     def op_row_by_external_id(self) -> Dict[int, int]:
@@ -279,11 +281,44 @@ def _json_value(raw: bytes) -> Any:
 
 
 def _ints(values: list) -> array:
-    return array("q", [-1 if v is None else v for v in values])
+    try:
+        return array("q", [-1 if v is None else v for v in values])
+    except (OverflowError, TypeError):  # an id beyond 64 bits (or not an int): unknown, as when absent
+        return array("q", [v if isinstance(v, int) and -2**63 <= v < 2**63 else -1 for v in values])
 
 
 def _floats(values: list) -> array:
     return array("d", [_NAN if v is None else v for v in values])
+
+
+_SKIP_LABEL = {"op": "CPU op", "runtime": "runtime call"}
+#: Skip-count prefixes of GPU activities (see :attr:`Trace.skipped`).
+GPU_SKIP_KINDS = ("kernel events", "memcpy events", "memset events")
+
+
+def _usable(ts: Any, dur: Any) -> bool:
+    """A complete event's times can be used: both numbers, finite, the duration not negative."""
+    return (isinstance(ts, float) and isinstance(dur, float) and math.isfinite(ts) and math.isfinite(dur)
+            and dur >= 0) or (_number(ts) and _number(dur) and dur >= 0)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _unusable_because(ts: Any, dur: Any) -> Optional[str]:
+    """Why a complete event's times cannot be used, or ``None`` when they can."""
+    if ts is None:
+        return "without a usable ts"
+    if not _number(ts):
+        return "with a ts that is not a finite number"
+    if dur is None:
+        return "without dur"
+    if not _number(dur):
+        return "with a dur that is not a finite number"
+    if dur < 0:
+        return "with a negative dur"
+    return None
 
 
 def build_trace(
@@ -304,6 +339,7 @@ def build_trace(
     flow_end: Dict[tuple, int] = {}
     intern: Dict[Any, Any] = {}
     kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
+    skipped: Counter = Counter()  # "<kind> events <why>" -> count: events left out, never silently
     n_events = 0
     total = len(decoded)
     codes = _CATEGORY
@@ -345,8 +381,13 @@ def build_trace(
                 continue
             if code != "op":
                 items = [(0, ev) for ev in items if ev.name != "[memory]"]
-            kept = [(i, ev) for i, ev in items
-                    if ev.ph == "X" and ev.ts is not None and ev.dur is not None and ev.ts == ev.ts and ev.dur == ev.dur]
+            complete = [(i, ev) for i, ev in items if ev.ph == "X"]
+            kept = [(i, ev) for i, ev in complete if _usable(ev.ts, ev.dur)]
+            if len(kept) != len(complete):
+                for _, ev in complete:
+                    reason = _unusable_because(ev.ts, ev.dur)
+                    if reason:
+                        skipped[f"{_SKIP_LABEL.get(code, code)} events {reason}"] += 1
             if not kept:
                 continue
             evs = [ev for _, ev in kept]
@@ -359,10 +400,10 @@ def build_trace(
                 g.i["kind"].extend(array("q", [kinds[code]]) * len(evs))
                 g.f["ts"].extend(array("d", [e.ts for e in evs]))
                 g.f["dur"].extend(array("d", [e.dur for e in evs]))
-                g.i["device"].extend(array("q", [a.device if a.device is not None else (p if isinstance(p, int) else 0)
-                                                 for a, p in zip(args, pids)]))
-                g.i["stream"].extend(array("q", [a.stream if a.stream is not None else (t if isinstance(t, int) else -1)
-                                                 for a, t in zip(args, tids)]))
+                g.i["device"].extend(_ints([a.device if a.device is not None else (p if isinstance(p, int) else 0)
+                                            for a, p in zip(args, pids)]))
+                g.i["stream"].extend(_ints([a.stream if a.stream is not None else (t if isinstance(t, int) else -1)
+                                            for a, t in zip(args, tids)]))
                 g.i["corr"].extend(_ints([a.correlation for a in args]))
                 g.i["ext"].extend(_ints([a.external_id for a in args]))
                 for key, values in (("grid", [a.grid for a in args]), ("block", [a.block for a in args])):
@@ -458,8 +499,10 @@ def build_trace(
     starts = [a for a in (gpu.ts, runtime.ts, ops.ts) if len(a)]
     ends = [a + d for a, d in ((gpu.ts, gpu.dur), (runtime.ts, runtime.dur), (ops.ts, ops.dur)) if len(a)]
     span = (min(float(a.min()) for a in starts), max(float(e.max()) for e in ends)) if starts else (math.nan, math.nan)
+    if decoded.undecodable:
+        skipped["events that are not valid JSON text (invalid UTF-8)"] += decoded.undecodable
     return Trace(source, decoded.backend, decoded.meta, _devices(decoded.meta), gpu, runtime, ops, memory,
-                 n_events, span, decoded.lenient)
+                 n_events, span, decoded.lenient, dict(skipped))
 
 
 def load_trace(
@@ -488,7 +531,10 @@ def load_trace(
         close = getattr(data, "close", None)
         del data
         if close is not None:
-            close()
+            try:
+                close()
+            except BufferError:  # an exception's frames still view the buffer: the collector closes it
+                pass
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the trace has no timed CPU or GPU events")
     return trace

@@ -151,3 +151,34 @@ def test_manifest_file_names_cannot_leave_the_run_directory(tmp_path):
         load_trace(path)
     with pytest.raises(BambaprofError, match="not a file in the run directory"):
         read_telemetry(path, read_manifest(path))
+
+
+def test_unusable_event_times_are_counted_and_never_turn_metrics_negative(tmp_path):
+    from bambaprof.analysis import analyze
+
+    t = base_trace()
+    ev = t["traceEvents"]
+    ev[8]["dur"] = -50  # the gemm kernel
+    del ev[9]["dur"]  # triton_poi_fused_add_0
+    ev[10]["ts"] = "abc"  # triton_poi_fused_add_1
+    a = analyze(write(tmp_path / "broken.json.gz", t))
+    s = a.summary
+    assert s["gpu_busy_us"] >= 0 and s["kernel_count"] == 0 and s["platform"] == "cuda"
+    assert s["skipped_events"] == {"kernel events with a negative dur": 1, "kernel events without dur": 1,
+                                   "kernel events without a usable ts": 1}
+    assert "1 kernel events with a negative dur left out" in a.notes
+    assert all(v is None or not isinstance(v, (int, float)) or v >= 0
+               for k, v in s.items() if k.endswith(("_us", "_pct", "_count")))
+
+
+def test_a_trace_whose_gpu_events_are_all_unusable_is_not_called_cpu_only(tmp_path):
+    from bambaprof.analysis import analyze
+
+    t = base_trace()
+    for e in t["traceEvents"]:
+        if e.get("cat") in ("kernel", "gpu_memcpy"):
+            e["ts"] = "x"
+    a = analyze(write(tmp_path / "b.json.gz", t))
+    assert a.summary["platform"] == "cuda"
+    assert any(n.startswith("every GPU activity (4) was left out") for n in a.notes)
+    assert not any("CPU-only" in n for n in a.notes)

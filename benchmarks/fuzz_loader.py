@@ -1,0 +1,129 @@
+"""Fuzz the trace loader and analyzer: random mutations of real traces must give a result or one
+:class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
+
+Mutations, seeded: structural (an event's field replaced by a value of another type, a negative, huge,
+non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
+textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
+plain and analysed.
+
+    python benchmarks/fuzz_loader.py [N] [SEED]     # default 20000 mutants, seed 0
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import random
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SEEDS = ["h200-models-trace.json.gz", "h200-validation-trace.json.gz"]
+
+_ODD = [None, "", "x", "5", -1, -1e300, 1e300, 2**70, 0, True, [], {}, [1, 2], {"a": 1}, "NaN", 1.5, -0.0]
+
+
+def _odd(rng: random.Random) -> Any:
+    v = rng.choice(_ODD)
+    return copy.deepcopy(v)
+
+
+def mutate_structure(doc: Dict[str, Any], rng: random.Random) -> Dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    events = doc.get("traceEvents", [])
+    for _ in range(rng.randint(1, 4)):
+        if not events:
+            break
+        choice = rng.random()
+        ev = rng.choice(events)
+        if choice < 0.45 and isinstance(ev, dict) and ev:
+            key = rng.choice(list(ev))
+            ev[key] = _odd(rng)
+        elif choice < 0.7 and isinstance(ev, dict) and isinstance(ev.get("args"), dict) and ev["args"]:
+            key = rng.choice(list(ev["args"]))
+            if rng.random() < 0.2:
+                del ev["args"][key]
+            else:
+                ev["args"][key] = _odd(rng)
+        elif choice < 0.8:
+            events.insert(rng.randrange(len(events) + 1), copy.deepcopy(ev))
+        elif choice < 0.9:
+            events.pop(rng.randrange(len(events)))
+        else:
+            rng.shuffle(events)
+    if rng.random() < 0.05:
+        doc[rng.choice(["deviceProperties", "traceEvents", "distributedInfo", "schemaVersion"])] = _odd(rng)
+    return doc
+
+
+def mutate_text(raw: bytes, rng: random.Random) -> bytes:
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 3)):
+        if not data:
+            break
+        choice = rng.random()
+        i = rng.randrange(len(data))
+        if choice < 0.4:
+            data[i] = rng.randrange(256)
+        elif choice < 0.6:
+            del data[i:i + rng.randint(1, 64)]
+        elif choice < 0.8:
+            data[i:i] = data[i:i + rng.randint(1, 64)]
+        else:
+            del data[i:]
+    return bytes(data)
+
+
+def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
+    """Analyse ``n`` mutants; returns counts and the first unexpected exceptions (with tracebacks)."""
+    from bambaprof._json import json_safe
+    from bambaprof.analysis import analyze
+    from bambaprof.errors import BambaprofError
+    from bambaprof.render.text import render_analysis
+
+    rng = random.Random(seed)
+    seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS]
+    ok = refused = 0
+    unexpected: List[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            on_case(i)
+            doc = rng.choice(seeds)
+            text = json.dumps(mutate_structure(doc, rng)).encode()
+            if rng.random() < 0.3:
+                text = mutate_text(text, rng)
+            gz = rng.random() < 0.5
+            path = Path(tmp) / f"m{i % 8}.json{'.gz' if gz else ''}"
+            path.write_bytes(gzip.compress(text, compresslevel=1) if gz else text)
+            try:
+                a = analyze(path)
+                render_analysis(a, a.kernels[:20], a.ops[:20])  # the table output's text, names and all
+                json_safe(a.to_dict())
+                ok += 1
+            except BambaprofError:
+                refused += 1
+            except Exception:  # noqa: BLE001 - what the fuzzer looks for
+                if len(unexpected) < 5:
+                    unexpected.append(traceback.format_exc())
+    return {"mutants": n, "seed": seed, "analysed": ok, "refused_one_line": refused, "unexpected": unexpected}
+
+
+def main(argv) -> int:
+    n = int(argv[1]) if len(argv) > 1 else 20000
+    seed = int(argv[2]) if len(argv) > 2 else 0
+    t = time.perf_counter()
+    result = run(n, seed)
+    result["seconds"] = round(time.perf_counter() - t, 1)
+    print(json.dumps({k: v for k, v in result.items() if k != "unexpected"}))
+    for tb in result["unexpected"]:
+        print(tb, file=sys.stderr)
+    return 1 if result["unexpected"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
