@@ -2,8 +2,12 @@
 
 Only files inside the served folder are ever sent: every request path is
 resolved (symbolic links included) and must stay under the folder's real
-path, else 404. Only GET and HEAD are answered. The server binds 127.0.0.1
-unless told otherwise, on a free port by default.
+path, else 404 (a path that cannot be resolved: a NUL byte, a symbolic-link
+loop, too long, is 404 too; a file that cannot be read is 403). Only GET and
+HEAD are answered. The server binds 127.0.0.1 unless told otherwise, on a free
+port by default; bound to a loopback address it answers only requests whose
+``Host`` header names a loopback host (403 otherwise), so a web page cannot
+reach it through a rebound DNS name.
 """
 
 from __future__ import annotations
@@ -82,12 +86,22 @@ class ReportHandler(BaseHTTPRequestHandler):
         root: Path = self.server.root  # type: ignore[attr-defined]
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         parts = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".", "..")]
-        candidate = root.joinpath(*parts).resolve() if parts else root
         try:
+            candidate = root.joinpath(*parts).resolve() if parts else root
             candidate.relative_to(root)
-        except ValueError:
+            return candidate if candidate.is_file() else None
+        except (ValueError, OSError, RuntimeError):  # outside the root, NUL byte, symlink loop, name too long
             return None
-        return candidate if candidate.is_file() else None
+
+    def _host_allowed(self) -> bool:
+        """Bound to loopback: the Host header must name a loopback host (DNS-rebinding defence)."""
+        if not is_loopback(str(self.server.server_address[0])):
+            return True
+        host = self.headers.get("Host")
+        if host is None:
+            return True  # HTTP/1.0 clients send none; no browser omits it
+        name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+        return is_loopback(name)
 
     def _send(self, status: int, body: bytes, ctype: str, head: bool) -> None:
         self.send_response(status)
@@ -99,6 +113,9 @@ class ReportHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve(self, head: bool) -> None:
+        if not self._host_allowed():
+            self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8", head)
+            return
         path = urllib.parse.urlsplit(self.path).path
         if path in ("/", "/index.html") and not (self.server.root / "index.html").is_file():  # type: ignore[attr-defined]
             body = render_index(self.server.root, self.server.runs_dir).encode()  # type: ignore[attr-defined]
@@ -111,7 +128,12 @@ class ReportHandler(BaseHTTPRequestHandler):
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):
             ctype += "; charset=utf-8"
-        self._send(HTTPStatus.OK, target.read_bytes(), ctype, head)
+        try:
+            body = target.read_bytes()
+        except OSError:
+            self._send(HTTPStatus.FORBIDDEN, b"cannot read\n", "text/plain; charset=utf-8", head)
+            return
+        self._send(HTTPStatus.OK, body, ctype, head)
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve(head=False)

@@ -64,3 +64,55 @@ def test_loopback_rules(tmp_path, capsys):
     assert main(["view", str(tmp_path), "--bind", "0.0.0.0", "--no-browser"]) == 2
     assert "add --public" in capsys.readouterr().err
     assert main(["view", str(tmp_path / "missing"), "--no-browser"]) == 2
+
+
+def _raw(base, path, host=None):
+    """A request with a raw path and Host header (urllib would quote the path and set the host)."""
+    import http.client
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    conn.putrequest("GET", path, skip_host=host is not None)
+    if host is not None:
+        conn.putheader("Host", host)
+    conn.endheaders()
+    resp = conn.getresponse()
+    body = resp.read().decode(errors="replace")
+    conn.close()
+    return resp.status, body
+
+
+def test_hostile_paths_answer_404_or_403_without_a_handler_error(served, capsys, monkeypatch):
+    import pathlib
+
+    base, server = served
+    root = server.root
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    locked = root / "locked.html"
+    locked.write_text("x")
+    real_read = pathlib.Path.read_bytes
+
+    def read_bytes(self):  # as for a file without read permission (root here reads anything)
+        if self.name == "locked.html":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+    assert _raw(base, "/%00")[0] == 404
+    assert _raw(base, "/a%00.html")[0] == 404
+    assert _raw(base, "/loop1")[0] == 404
+    assert _raw(base, "/" + "x" * 5000)[0] == 404
+    assert _raw(base, "/locked.html")[0] == 403
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_dns_rebinding_is_refused(served):
+    base, server = served
+    port = server.server_address[1]
+    assert _raw(base, "/a.html", host=f"evil.example:{port}")[0] == 403
+    assert _raw(base, "/", host="attacker.test")[0] == 403
+    assert _raw(base, "/a.html", host=f"localhost:{port}")[0] == 200
+    assert _raw(base, "/a.html", host=f"127.0.0.1:{port}")[0] == 200
+    assert _raw(base, "/a.html", host=f"[::1]:{port}")[0] == 200
