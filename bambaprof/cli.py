@@ -13,7 +13,7 @@ from typing import List, Optional
 import click
 
 from ._version import __version__
-from .errors import BambaprofError, first_line
+from .errors import BambaprofError, ProblemsError, first_line
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 #: (so ``bambaprof analyze`` never imports torch).
@@ -69,6 +69,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fail("aborted", 1)
     except click.ClickException as exc:  # includes click.UsageError (exit 2)
         return _fail(exc.format_message().splitlines()[0], exc.exit_code)
+    except ProblemsError as exc:
+        for problem in exc.problems:
+            _fail(problem, exc.exit_code)
+        return exc.exit_code
     except BambaprofError as exc:
         return _fail(first_line(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -18,6 +18,14 @@ class UsageError(BambaprofError):
     exit_code = 2
 
 
+class ProblemsError(UsageError):
+    """Several independent problems of one input (a sweep spec), each printed as its own line."""
+
+    def __init__(self, problems: "list[str]") -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message, or its type name when it has none."""
     lines = [line for line in str(exc).splitlines() if line.strip()]

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..errors import UsageError
+from ..errors import ProblemsError, UsageError
 from ..run import RunConfig
 
 MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
@@ -57,16 +57,115 @@ def load_spec(path: Path) -> Dict[str, Any]:
         raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise UsageError(f"{path}: invalid TOML ({exc})") from None
+    problems = spec_problems(spec, from_file=True)
+    if problems:
+        raise ProblemsError([f"{path}: {p}" for p in problems])
+    return spec
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def spec_problems(spec: Dict[str, Any], from_file: bool = False) -> List[str]:
+    """Every problem of a spec, one sentence each (empty when it is valid), found before anything runs.
+
+    A file's empty ``[matrix]`` or empty list is a problem (it would run the whole default matrix); flags
+    that give no matrix values mean the defaults."""
+    from ..model.config import DTYPES, preset_names
+    from ..run import COMPILE_MODES, WORKLOADS
+
+    out: List[str] = []
     unknown = sorted(set(spec) - {"model", "matrix", "run"})
     if unknown:
-        raise UsageError(f"{path}: unknown section(s) {', '.join(unknown)} (expected model, matrix, run)")
-    return spec
+        out.append(f"unknown section(s) {', '.join(unknown)} (expected model, matrix, run)")
+    tables = {}
+    for section in ("model", "matrix", "run"):
+        value = spec.get(section, {})
+        if not isinstance(value, dict):
+            out.append(f"{section} must be a table ([{section}]), not {type(value).__name__}")
+            value = {}
+        tables[section] = value
+    model, matrix, run = tables["model"], tables["matrix"], tables["run"]
+
+    for key in sorted(set(model) - MODEL_KEYS):
+        out.append(f"[model] has an unknown key {key!r} (known: {', '.join(sorted(MODEL_KEYS))})")
+    if "preset" in model and model["preset"] not in preset_names():
+        out.append(f"[model] preset {model['preset']!r} is unknown (choose from {', '.join(preset_names())})")
+    for key in ("layers", "chunk_size"):
+        if key in model and not (_is_int(model[key]) and model[key] > 0):
+            out.append(f"[model] {key} must be a positive integer, not {model[key]!r}")
+    if "attention" in model and not isinstance(model["attention"], bool):
+        out.append(f"[model] attention must be true or false, not {model['attention']!r}")
+    if "dtype" in model and (not isinstance(model["dtype"], str) or model["dtype"].lower() not in DTYPES):
+        out.append(f"[model] dtype {model['dtype']!r} is unknown (choose from {', '.join(sorted(DTYPES))})")
+    if "checkpoint" in model and not isinstance(model["checkpoint"], str):
+        out.append("[model] checkpoint must be a path (a string)")
+
+    if from_file and "matrix" in spec and isinstance(spec["matrix"], dict) and not matrix:
+        out.append("[matrix] is empty: list values to sweep, or leave the section out for the defaults")
+    allowed = {"variant": None, "compile": COMPILE_MODES, "workload": WORKLOADS}
+    for key, value in matrix.items():
+        if key == "prompts":
+            if not isinstance(value, str):
+                out.append("[matrix] prompts must be a path (a string)")
+            continue
+        if key not in MATRIX_KEYS:
+            out.append(f"[matrix] has an unknown key {key!r} (known: {', '.join(sorted([*MATRIX_KEYS, 'prompts']))})")
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            out.append(f"[matrix] {key} is an empty list: give at least one value, or leave the key out")
+        if key in allowed:
+            for v in values:
+                if not isinstance(v, str):
+                    out.append(f"[matrix] {key} values must be strings, not {v!r}")
+                elif allowed[key] is not None and v not in allowed[key]:
+                    out.append(f"[matrix] {key} {v!r} is unknown (choose from {', '.join(allowed[key])})")
+        elif any(not (_is_int(v) and v > 0) for v in values):
+            out.append(f"[matrix] {key} values must be positive integers, not {values!r}")
+
+    options = run.get("compile_options", {})
+    if not isinstance(options, dict):
+        out.append("[run] compile_options must be a table (key = value)")
+    fields = set(RunConfig.field_names())
+    for key in sorted(set(run) - fields - {"compile_options"}):
+        out.append(f"[run] has an unknown key {key!r}")
+    for key, value in run.items():
+        if key not in fields or key == "compile_options":
+            continue
+        problem = _field_problem(key, value)
+        if problem:
+            out.append(f"[run] {problem}")
+    return out
+
+
+_COUNTS = {"warmup": 0, "iters": 1, "profile_wait": 0, "profile_warmup": 0, "profile_active": 1, "seed": 0}
+
+
+def _field_problem(key: str, value: Any) -> Optional[str]:
+    """Why ``key = value`` is not a valid RunConfig field value, or ``None``."""
+    import msgspec
+
+    try:
+        msgspec.convert({key: value}, RunConfig, strict=True)
+    except msgspec.ValidationError as exc:
+        expected = str(exc).split(" - at ")[0]
+        return f"{key} = {value!r}: {expected[0].lower() + expected[1:]}"
+    if key in _COUNTS and value < _COUNTS[key]:
+        return f"{key} must be at least {_COUNTS[key]}, not {value!r}"
+    if key.endswith("_ms") and not value > 0:
+        return f"{key} must be positive, not {value!r}"
+    return None
 
 
 def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
     """Every configuration of the spec's matrix on ``device``."""
     from ..collect.matrix import build_configs
 
+    problems = spec_problems(spec)
+    if problems:
+        raise ProblemsError(problems)
     model, matrix, run = (dict(spec.get(section) or {}) for section in ("model", "matrix", "run"))
     bad = sorted(set(model) - MODEL_KEYS)
     if bad:

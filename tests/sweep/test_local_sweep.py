@@ -82,7 +82,7 @@ def test_cli_spec_status_and_errors(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[matrix]\nvariant = [\"default\"]\ncolour = [1]\n")
     assert main(["sweep", "run", str(bad), "--root", str(tmp_path / "r2")]) == 2
-    assert "[matrix] has unknown key(s): colour" in capsys.readouterr().err
+    assert "[matrix] has an unknown key 'colour'" in capsys.readouterr().err
 
 
 def test_cli_matrix_flags_instead_of_a_spec(tmp_path, capsys, monkeypatch):
