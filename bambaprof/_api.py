@@ -61,6 +61,7 @@ def profile(
     resume: bool = False,
     progress: Optional[Callable[["RunRecord", int, int], None]] = None,
     command: Optional[str] = None,
+    on_start: Optional[Callable[[Any, int, int], None]] = None,
     **settings: Any,
 ) -> List["RunRecord"]:
     """Profile every combination of the axes into one run directory each under ``out``; returns a record
@@ -72,7 +73,8 @@ def profile(
     :class:`~bambaprof.run.RunConfig` fields: ``warmup``, ``iters``, ``profile_wait``,
     ``profile_warmup``, ``profile_active``, ``with_stack``, ``sample_interval_ms``, ``gpm_interval_ms``,
     ``telemetry_window_ms`` (ms), ``telemetry``, ``host``, ``use_cache``, ``dynamic``, ``seed``.
-    ``progress(record, done, total)`` hears each run as it ends. With ``resume``, runs already complete and ok are
+    ``progress(record, done, total)`` hears each run as it ends, ``on_start(config, index, total)`` each
+    configuration before it runs. With ``resume``, runs already complete and ok are
     kept (``skipped (done)``). Without a GPU, Triton variants run on Triton's CPU interpreter.
     """
     from .collect.matrix import build_configs
@@ -101,7 +103,7 @@ def profile(
                             str(prompts) if prompts is not None else None, compile_options,
                             str(checkpoint) if checkpoint is not None else None,
                             layers=layers, attention=attention, chunk_size=chunk_size, dtype=dtype, **settings)
-    return run_matrix(configs, Path(out), resume=resume, progress=progress, command=command)
+    return run_matrix(configs, Path(out), resume=resume, progress=progress, command=command, on_start=on_start)
 
 
 def _setting_names() -> List[str]:

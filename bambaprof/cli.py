@@ -13,7 +13,7 @@ from typing import List, Optional
 import click
 
 from ._version import __version__
-from .errors import BambaprofError, ProblemsError, first_line
+from .errors import BambaprofError, ProblemsError, Terminated, first_line
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 #: (so ``bambaprof analyze`` never imports torch).
@@ -65,7 +65,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         cli.main(args=argv, prog_name="bambaprof", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):
+            return _fail("terminated", 143)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _fail("interrupted", 130)
         return _fail("aborted", 1)
     except click.ClickException as exc:  # includes click.UsageError (exit 2)
         return _fail(exc.format_message().splitlines()[0], exc.exit_code)
@@ -75,6 +79,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exc.exit_code
     except BambaprofError as exc:
         return _fail(first_line(exc), exc.exit_code)
+    except Terminated:
+        return _fail("terminated", 143)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:

@@ -18,6 +18,33 @@ class UsageError(BambaprofError):
     exit_code = 2
 
 
+class Interrupted(BambaprofError):
+    """The user interrupted a long command (Ctrl-C: exit code 130; SIGTERM: 143)."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python gets the signal so that cleanup runs as for Ctrl-C."""
+
+
+def terminate_like_interrupt() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (the run in progress removes its temporary
+    folder, as on Ctrl-C). Only from the main thread; elsewhere a no-op."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 class ProblemsError(UsageError):
     """Several independent problems of one input (a sweep spec), each printed as its own line."""
 

@@ -100,11 +100,35 @@ def check_inductor_options(options: Dict[str, Any]) -> None:
     import torch._inductor.config
 
     known = torch._inductor.config.get_config_copy()
-    for key in options:
+    for key, value in options.items():
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise UsageError(f"unknown inductor option {key!r}{hint}")
+        expected = _option_type(known[key])
+        if expected is not None and not _fits(value, expected):
+            raise UsageError(f"inductor option {key}={value!r}: expected {expected.__name__} (its default is "
+                             f"{known[key]!r})")
+
+
+def _option_type(default: Any) -> Any:
+    """The type an inductor option's value must have, judged by its default (``None``: anything)."""
+    for t in (bool, int, float, str, list, tuple, dict):
+        if isinstance(default, t):
+            return t
+    return None
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected in (list, tuple):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, expected)
 
 
 def uses_cudagraphs(mode: str, options: Dict[str, Any]) -> bool:

@@ -42,6 +42,7 @@ from ..model.config import preset as make_preset
 from ..run import (
     INDUCTOR_KERNELS,
     LAUNCH_MAP,
+    LOG,
     TELEMETRY,
     TRACE,
     CompileInfo,
@@ -73,6 +74,7 @@ from .measure import (
     profiler_activities,
     utc_now,
 )
+from .quiet import stderr_into
 from .timing import Stopwatch, spread, synchronize
 from .triton_launches import recording_triton_launches
 from .workloads import build_workload, replays_cuda_graphs
@@ -153,6 +155,19 @@ def _extend_window(work: Any, w0_ns: int, min_ms: float, device: str) -> int:
 
 
 def _measure(cfg: RunConfig, writer: RunDirWriter, backend_factory: Optional[Callable[[], Any]]) -> Dict[str, Any]:
+    """Measure ``cfg`` (see the module's description); what the libraries print goes to the run's log."""
+    with stderr_into(writer.path(LOG)):
+        result = _measure_quietly(cfg, writer, backend_factory)
+    log = writer.path(LOG)
+    if log.exists() and log.stat().st_size == 0:
+        log.unlink()
+    elif log.exists():
+        result["files"].log = LOG
+    return result
+
+
+def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
+                     backend_factory: Optional[Callable[[], Any]]) -> Dict[str, Any]:
     if cfg.checkpoint:
         from ..model.checkpoint import _read_json, config_from_hf
 
@@ -314,9 +329,11 @@ def run_one(cfg: RunConfig, root: Path, backend_factory: Optional[Callable[[], A
 
 def run_matrix(configs: List[RunConfig], root: Path, resume: bool = False,
                progress: Optional[Callable[[RunRecord, int, int], None]] = None,
-               backend_factory: Optional[Callable[[], Any]] = None, command: Optional[str] = None) -> List[RunRecord]:
+               backend_factory: Optional[Callable[[], Any]] = None, command: Optional[str] = None,
+               on_start: Optional[Callable[[RunConfig, int, int], None]] = None) -> List[RunRecord]:
     """Run every configuration; with ``resume`` skip those whose run directory is complete and ok.
-    ``progress(record, done, total)`` hears each run as it ends."""
+    ``on_start(config, index, total)`` hears each configuration before it runs (index from 1),
+    ``progress(record, done, total)`` each run as it ends."""
     root = Path(root)
     remove_stale_temporaries(root)
     records: List[RunRecord] = []
@@ -325,6 +342,8 @@ def run_matrix(configs: List[RunConfig], root: Path, resume: bool = False,
         if existing is not None and existing.ok:
             record = RunRecord.of(root / cfg.run_id(), existing, status="skipped (done)")
         else:
+            if on_start is not None:
+                on_start(cfg, len(records) + 1, len(configs))
             record = run_one(cfg, root, backend_factory, command)
         records.append(record)
         if progress is not None:

@@ -65,6 +65,10 @@ class _Silent:
     def __exit__(self, *exc: Any) -> None:
         return None
 
+    def announce(self, text: str) -> None:
+        """Say which item is being worked on: one line on stderr (no terminal to redraw a bar on)."""
+        click.echo(text, err=True)
+
     def update(self, n: int) -> None:
         return None
 
@@ -73,7 +77,15 @@ def progress(label: str, total: int) -> Any:
     """A progress bar on stderr, shown only when stderr is a terminal (so pipes stay clean)."""
     if not sys.stderr.isatty():
         return _Silent()
-    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+    bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
+                            item_show_func=lambda item: item)
+
+    def announce(text: str) -> None:  # name the item being worked on after the bar
+        bar.current_item = text
+        bar.render_progress()
+
+    bar.announce = announce  # type: ignore[attr-defined]
+    return bar
 
 
 def model_options(func: Callable) -> Callable:

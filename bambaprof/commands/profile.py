@@ -76,7 +76,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     """
     from .._api import profile, validate_settings
     from ..collect.compile import parse_compile_options
-    from ..errors import UsageError
+    from ..errors import Interrupted, Terminated, UsageError, terminate_like_interrupt
     from ..run import summary_rows
 
     settings = dict(dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters,
@@ -89,7 +89,17 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
             raise UsageError(f"{name} must be positive")
     if checkpoint is not None and (layers is not None or no_attention or chunk_size is not None):
         raise UsageError("--layers, --no-attention and --chunk-size do not apply to a --checkpoint")
+    options = parse_compile_options(compile_options)
+    if options and set(compiles or ("none",)) == {"none"}:
+        click.echo("warning: --compile-option has no effect: every run is eager (add --compile MODE)", err=True)
     notices: set = set()
+    repeated = {"count": 0}
+    finished: list = []
+
+    def starting(cfg, index: int, total: int) -> None:
+        bar.length = total
+        bar.announce(f"[{index}/{total}] {cfg.variant} {cfg.workload} b{cfg.batch} L{cfg.seq_len} "
+                     f"compile={cfg.compile}")
 
     def report(record, done: int, total: int) -> None:
         m = record.manifest
@@ -97,22 +107,49 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
             notices.add(m.telemetry.notice)
             click.echo(f"note: {m.telemetry.notice}", err=True)
         for w in m.warnings if m is not None else []:
+            if w in notices:  # the same warning for another run: said once
+                repeated["count"] += 1
+                continue
+            notices.add(w)
             click.echo(f"warning: {record.run_id}: {w}", err=True)
         if record.status == "failed":
             click.echo(f"failed: {record.run_id}: {record.error}", err=True)
+        finished.append(record)
         bar.length = total
         bar.update(1)
 
-    with progress("profiling", 0) as bar:
-        records = profile(
-            variants, compiles=compiles, workloads=workloads, batches=batches, seq_lens=seq_lens,
-            new_tokens=new_tokens, preset=preset_name, layers=layers, attention=False if no_attention else None,
-            chunk_size=chunk_size, dtype=dtype, checkpoint=checkpoint, prompts=prompts_file,
-            compile_options=parse_compile_options(compile_options), device=resolve_device(device), out=runs_dir,
-            resume=resume, progress=report,
-            command="bambaprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **settings)
+    terminate_like_interrupt()
+    try:
+        with progress("profiling", 0) as bar:
+            records = profile(
+                variants, compiles=compiles, workloads=workloads, batches=batches, seq_lens=seq_lens,
+                new_tokens=new_tokens, preset=preset_name, layers=layers, attention=False if no_attention else None,
+                chunk_size=chunk_size, dtype=dtype, checkpoint=checkpoint, prompts=prompts_file,
+                compile_options=options, device=resolve_device(device), out=runs_dir,
+                resume=resume, progress=report, on_start=starting,
+                command="bambaprof " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **settings)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        if finished:
+            emit(render_rows(summary_rows(finished), fmt, PROFILE_SUMMARY, compact=True,
+                             meta={"runs": str(runs_dir), "interrupted": True} if fmt == "json" else None), output)
+        again = " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
+        raise Interrupted(f"{'terminated' if terminated else 'interrupted'} after {len(finished)} run(s); the run "
+                          f"in progress left nothing behind; go on with: bambaprof {again} --resume",
+                          143 if terminated else 130) from None
+    if repeated["count"]:
+        click.echo(f"({repeated['count']} repeated warning(s) of other runs not shown: see their manifests)", err=True)
     emit(render_rows(summary_rows(records), fmt, PROFILE_SUMMARY, meta={"runs": str(runs_dir)} if fmt == "json"
-                     else None), output)
+                     else None, compact=True), output)
+    ok = [r for r in records if r.status != "failed"]
+    if ok:
+        where = Path(runs_dir)
+        first = ok[0].path
+        click.echo(f"runs in {where}/ (one directory each); next:\n"
+                   f"  bambaprof analyze {shlex.quote(str(first))}/\n"
+                   f"  bambaprof report {shlex.quote(str(where))}/ -o reports/{where.name or 'runs'}.html\n"
+                   f"  bambaprof compare {shlex.quote(str(first))}/ "
+                   f"{shlex.quote(str(ok[1].path if len(ok) > 1 else first))}/", err=True)
     failed = [r for r in records if r.status == "failed"]
     if failed and len(failed) == len(records):
         raise BambaprofError(f"all {len(records)} configuration(s) failed (see the run directories under "

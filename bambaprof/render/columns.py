@@ -13,11 +13,12 @@ from .tables import Column
 PROFILE_SUMMARY = [
     Column("workload", "workload"), Column("variant", "variant"), Column("compile", "compile"),
     Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
-    Column("latency_ms", "median ms", "ms"), Column("latency_p90_ms", "p90 ms", "ms"),
+    Column("latency_ms", "median ms", "ms"), Column("latency_p90_ms", "p90 ms", "ms", drop_rank=4),
     Column("ttft_ms", "TTFT ms", "ms"), Column("throughput_tokens_per_s", "tokens/s", "rate"),
-    Column("peak_allocated_bytes", "peak GB", "gb"), Column("joules_per_token", "J/token", "joules"),
-    Column("gpm_dram_bw_util_pct", "GPM DRAM BW %", "pct"), Column("gpm_sm_occupancy_pct", "GPM SM occ %", "pct"),
-    Column("vs_baseline", "vs baseline", "times"), Column("error", "error", width=60),
+    Column("peak_allocated_bytes", "peak GB", "gb"), Column("joules_per_token", "J/token", "joules", drop_rank=1),
+    Column("gpm_dram_bw_util_pct", "DRAM BW %", "pct", drop_rank=3),
+    Column("gpm_sm_occupancy_pct", "SM occ %", "pct", drop_rank=2),
+    Column("vs_baseline", "vs base", "times"), Column("error", "error", width=60),
 ]
 
 # ``bambaprof sweep status``: one row per configuration of the index.

@@ -111,6 +111,7 @@ class Column:
     header: str
     kind: str = "text"
     width: Optional[int] = None
+    drop_rank: int = 0  # compact tables leave out columns of higher rank first to fit the width (0: never)
 
     def __post_init__(self) -> None:
         if self.kind not in CELL_FORMATS and self.kind != "kernel":
@@ -130,10 +131,15 @@ def render_rows(
     fmt: str = "table",
     columns: Optional[Sequence[Column]] = None,
     meta: Optional[Dict[str, Any]] = None,
+    compact: bool = False,
+    max_width: int = 120,
 ) -> str:
     """Render ``rows`` as ``fmt`` (``table``, ``json`` or ``csv``); returns text ending in a newline.
 
-    ``meta`` (JSON only) wraps the rows as ``{**meta, "rows": rows}``.
+    ``meta`` (JSON only) wraps the rows as ``{**meta, "rows": rows}``. ``compact`` (table only) leaves out the
+    columns that are empty in every row and narrows the width-limited text columns until a line fits
+    ``max_width`` characters (they keep at least 16), then leaves out the columns of highest ``drop_rank``
+    and says so in a last line.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -151,5 +157,30 @@ def render_rows(
             writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
         return buf.getvalue()
     cols = list(columns) if columns else [Column(k, k) for k in (rows[0] if rows else {})]
+    if compact and rows:
+        cols = [c for c in cols if any(c.cell(r).strip() not in ("", "-") for r in rows)]
+    text = _table(rows, cols)
+    dropped: List[str] = []
+    while compact and max(map(len, text.splitlines()), default=0) > max_width:
+        narrowable = [c for c in cols if c.width is not None and c.width > 16]
+        droppable = [c for c in cols if c.drop_rank > 0]
+        if narrowable:
+            over = max(map(len, text.splitlines())) - max_width
+            widest = max(narrowable, key=lambda c: c.width or 0)
+            cols = [Column(c.key, c.header, c.kind, max(16, (c.width or 0) - over), c.drop_rank) if c is widest
+                    else c for c in cols]
+        elif droppable:
+            gone = max(droppable, key=lambda c: c.drop_rank)
+            dropped.append(gone.header)
+            cols = [c for c in cols if c is not gone]
+        else:
+            break
+        text = _table(rows, cols)
+    if dropped:
+        text += f"(left out to fit {max_width} columns: {', '.join(dropped)}; --format csv or json has them)\n"
+    return text
+
+
+def _table(rows: Sequence[Dict[str, Any]], cols: Sequence[Column]) -> str:
     body = [[c.cell(r) for c in cols] for r in rows]
     return tabulate(body, headers=[c.header for c in cols], tablefmt="simple", disable_numparse=True) + "\n"

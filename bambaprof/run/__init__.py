@@ -19,7 +19,7 @@ from .directory import (
     update_manifest,
     write_manifest,
 )
-from .layout import INDUCTOR_KERNELS, LAUNCH_MAP, MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NAMES
+from .layout import INDUCTOR_KERNELS, LAUNCH_MAP, LOG, MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NAMES
 from .manifest import (
     SCHEMA_VERSION,
     AccuracyRow,
@@ -47,13 +47,11 @@ from .summary import summary_rows
 from .telemetry import series_window_stats
 
 __all__ = [
-    "COMPILE_MODES", "HOSTS", "INDUCTOR_KERNELS", "LAUNCH_MAP", "MANIFEST", "MEASUREMENT_FIELDS", "SCHEMA_VERSION", "SWEEP_RUNS",
-    "TELEMETRY", "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow", "Ceilings", "CompileInfo",
-    "Device", "Energy",
-    "Files", "GpmSummary", "Manifest", "Memory", "NvmlDevice", "NvmlSummary", "ProfileSettings", "RunConfig",
-    "RunDirWriter", "RunRecord", "SeriesStats", "Spread", "TelemetryInfo", "TelemetrySummary", "Timings",
-    "Versions", "decode_manifest", "encode_manifest", "is_run_dir", "iter_run_dirs", "iter_runs",
-    "read_manifest", "read_telemetry", "remove_stale_temporaries", "safe_run_name", "series_window_stats",
-    "summary_rows",
-    "update_manifest", "write_manifest",
+    "COMPILE_MODES", "HOSTS", "INDUCTOR_KERNELS", "LAUNCH_MAP", "LOG", "MANIFEST", "MEASUREMENT_FIELDS",
+    "SCHEMA_VERSION", "SWEEP_RUNS", "TELEMETRY", "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow",
+    "Ceilings", "CompileInfo", "Device", "Energy", "Files", "GpmSummary", "Manifest", "Memory", "NvmlDevice",
+    "NvmlSummary", "ProfileSettings", "RunConfig", "RunDirWriter", "RunRecord", "SeriesStats", "Spread",
+    "TelemetryInfo", "TelemetrySummary", "Timings", "Versions", "decode_manifest", "encode_manifest", "is_run_dir",
+    "iter_run_dirs", "iter_runs", "read_manifest", "read_telemetry", "remove_stale_temporaries", "safe_run_name",
+    "series_window_stats", "summary_rows", "update_manifest", "write_manifest",
 ]

@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ class RunDirWriter:
     def __enter__(self) -> "RunDirWriter":
         try:
             self.tmp.mkdir(parents=True)
+            (self.tmp / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         except OSError as exc:
             raise BambaprofError(f"cannot create a run directory under {self.root}: {exc.strerror or exc}") from None
         return self
@@ -149,12 +151,42 @@ class RunDirWriter:
         return self.final
 
 
+#: A temporary folder's owner (``<host> <pid>``), so that cleaning up never removes a live run's folder.
+OWNER = ".owner"
+#: A temporary folder without an owner file (older bambaprof) counts as stale once it is this old (s).
+UNOWNED_STALE_S = 6 * 3600
+
+
+def _is_stale(tmp: Path) -> bool:
+    """Whether the run building ``tmp`` is gone: its process is dead on this host; on another host (a shared
+    file system) or without an owner file, when nothing in it changed for :data:`UNOWNED_STALE_S`."""
+    import time
+
+    try:
+        host, pid = (tmp / OWNER).read_text().split()
+        if host == socket.gethostname():
+            os.kill(int(pid), 0)
+            return False  # alive
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    except (OSError, ValueError):
+        pass
+    try:
+        newest = max([tmp.stat().st_mtime] + [p.stat().st_mtime for p in tmp.iterdir()])
+    except OSError:
+        return False
+    return time.time() - newest > UNOWNED_STALE_S
+
+
 def remove_stale_temporaries(root: PathLike) -> int:
-    """Delete temporary folders left by runs that were killed; returns how many."""
+    """Delete the temporary folders under ``root`` left by runs that were killed (never a live run's);
+    returns how many."""
     root = Path(root)
     if not root.is_dir():
         return 0
-    stale = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TMP_PREFIX)]
+    stale = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(TMP_PREFIX) and _is_stale(p)]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return len(stale)

@@ -18,6 +18,9 @@ LAUNCH_MAP = "launch-map.json.gz"
 #: For compiled CUDA runs: inductor's byte and FLOP counts by kernel name, read from its generated modules
 #: (JSON, :mod:`bambaprof.collect.inductor_kernels`).
 INDUCTOR_KERNELS = "inductor-kernels.json"
+#: What the libraries wrote to stderr during the run (Kineto's session lines, allocator warnings): kept out
+#: of the user's terminal (:mod:`bambaprof.collect.quiet`); absent when they wrote nothing.
+LOG = "log.txt"
 #: NVML/GPM samples as columns on the trace's clock (optional).
 TELEMETRY = "telemetry.json.gz"
 #: Prefix of the hidden folder a run directory is built in before it is renamed into place.

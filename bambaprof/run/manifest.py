@@ -199,6 +199,7 @@ class Files(Record):
     telemetry: Optional[str] = None
     launch_map: Optional[str] = None  # runs that replay CUDA graphs: the same step without graphs
     inductor_kernels: Optional[str] = None  # compiled CUDA runs: inductor's counts by kernel name
+    log: Optional[str] = None  # what the libraries wrote to stderr during the run
 
 
 class AccuracyRow(Record, kw_only=True):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import UsageError
-from ..run import RunRecord
+from ..run import RunRecord, remove_stale_temporaries
 from .index import SweepIndex
 from .spec import configs_from_spec
 
@@ -94,6 +94,7 @@ def run_sweep(spec: Dict, root: Path, launcher: str = "local", devices: Optional
     target_gpu = gpu or (launcher == "slurm" and slurm.gpus_per_task > 0)
     configs = configs_from_spec(spec, "cuda" if target_gpu else "cpu")
     index = SweepIndex.create(Path(root), configs, spec)
+    remove_stale_temporaries(index.runs_dir)  # left by workers killed hard (never a live run's)
     if launcher == "slurm":
         from .slurm import submit_slurm
 
@@ -119,5 +120,6 @@ def sweep_status(root: Path) -> SweepIndex:
     """The index of the sweep root ``root``, with running configurations moved to done or failed from the
     run directories their tasks wrote."""
     index = SweepIndex.load(Path(root))
+    remove_stale_temporaries(index.runs_dir)  # left by workers killed hard
     index.refresh()
     return index

@@ -20,6 +20,9 @@ def test_matrix_with_summary(tmp_path, capsys):
         ("mixer", "default"), ("mixer", "independent"), ("generate", "default"), ("generate", "independent")]
     assert all(r["status"] == "ok" for r in rows) and rows[0]["vs_baseline"] == 1.0
     assert "note: telemetry unavailable: the run is on the CPU" in err
+    # library noise (Kineto's session lines, the allocator's warning) went to the runs' logs, not here
+    assert "USDT" not in err and "profiler_st" not in err and "CPUAllocator" not in err
+    assert f"runs in {tmp_path}/" in err and "bambaprof analyze " in err and "[4/4] independent generate" in err
     dirs = list(iter_run_dirs(tmp_path))
     assert len(dirs) == 4 and all(read_manifest(d).status == "ok" for d in dirs)
     code = main(["profile", "--variant", "default", "--variant", "independent", "--workload", "mixer",
@@ -71,3 +74,59 @@ def test_all_failed_exits_1(tmp_path, capsys, monkeypatch):
     code = main(["profile", "--variant", "all_fail_mod:V", "--workload", "mixer", "--runs", str(tmp_path), *FAST])
     out, err = capsys.readouterr()
     assert code == 1 and "failed: " in err and err.strip().splitlines()[-1].startswith("bambaprof: error: all 1")
+
+
+def _slow_module(tmp_path, interrupt_after: int):
+    """A variant module: the first ``interrupt_after`` forwards work, the next raises KeyboardInterrupt (as Ctrl-C
+    would); with a negative count every forward sleeps (for SIGTERM)."""
+    (tmp_path / "slow_mod.py").write_text(f'''
+import time
+from bambaprof.ssm import Variant
+from bambaprof.ssm.chunked import chunked_forward, chunked_step
+calls = {{"n": 0}}
+def forward(*a, **k):
+    calls["n"] += 1
+    if {interrupt_after} < 0:
+        time.sleep(0.5)
+    elif calls["n"] > {interrupt_after}:
+        raise KeyboardInterrupt
+    return chunked_forward(*a, **k)
+V = Variant(name="slow", forward=forward, step=chunked_step)
+''')
+
+
+def test_ctrl_c_exits_130_with_the_summary_and_the_resume_command(tmp_path, capsys, monkeypatch):
+    _slow_module(tmp_path, interrupt_after=0)  # the second configuration is interrupted at its first forward
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runs = tmp_path / "runs"
+    code = main(["profile", "--variant", "default", "--variant", "slow_mod:V", "--workload", "mixer",
+                 "--runs", str(runs), *FAST])
+    out, err = capsys.readouterr()
+    assert code == 130, err
+    assert "default" in out and "slow" not in out  # the summary of what finished
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("bambaprof: error: interrupted after 1 run(s)") and last.endswith("--resume")
+    assert [p.name for p in runs.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_sigterm_removes_the_run_in_progress_and_exits_143(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _slow_module(tmp_path, interrupt_after=-1)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "bambaprof", "profile", "--variant", "slow_mod:V", "--workload",
+                             "mixer", "--runs", str(runs), *FAST], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (runs.is_dir() and any(runs.iterdir())):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated after 0 run(s)" in err and "Traceback" not in err
+    assert list(runs.iterdir()) == []
