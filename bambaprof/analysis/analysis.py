@@ -31,6 +31,8 @@ from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
+_STEP = re.compile(r"^ProfilerStep#\d+$")
+
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
                     "pct_of_peak_bw", "theoretical_occupancy_pct", "est_occupancy_pct", "waves_per_sm", "name")
 OP_SORT_KEYS = ("cpu_total_us", "cpu_self_us", "gpu_total_us", "gpu_self_us", "count", "kernels", "name")
@@ -189,6 +191,7 @@ def analyze(
         "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
         "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
         "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
+        "profiled_steps": len({n for n in trace.ops.name if _STEP.match(n)}) or None,
         "kernel_count": kc,
         "kernel_us": kt,
         "memcpy_count": mc,

@@ -15,6 +15,13 @@ interval excludes 1. Kernels are matched on normalised names; kernels on one
 side only are ``added`` or ``removed``. Rows are sorted by impact (|delta| of
 time). A *regression* on a metric is a change for the worse (slower, less
 throughput, more memory or energy) larger than a given percentage.
+
+GPU time, kernel and op times and counts are **per profiled step** (the trace's
+``ProfilerStep#<n>`` ranges; a trace without them counts as one step), since
+runs profile different numbers of steps (2 eager, 1 on the Triton interpreter).
+``warnings`` say when the ratios may mislead: the two sides ran different
+workloads, shapes, models or devices, or a side's latency is noisy (its p90/p10
+over :data:`NOISY_SPREAD`, or a bootstrap interval wider than that factor).
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ METRICS = {
     "energy_per_token": ("energy per token", "J", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
+#: A side whose latency p90/p10 (or a ratio's 95% interval high/low) exceeds this is too noisy to compare.
+NOISY_SPREAD = 1.5
 
 
 @dataclass
@@ -56,7 +65,8 @@ class Side:
         values: List[Any] = []
         runs = [m for m in self.manifests if m is not None]
         if metric == "gpu_time":
-            values = [a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"] for a in self.analyses]
+            values = [(a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"]) / steps(a)
+                      for a in self.analyses]
         elif metric == "latency":
             only = self.manifests[0] if len(self.manifests) == 1 else None
             if only is not None and only.timings is not None:
@@ -84,6 +94,7 @@ class Comparison:
     kernels: List[Dict[str, Any]]
     ops: List[Dict[str, Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -113,12 +124,22 @@ def _side(label: str, inputs: Sequence[Union[str, Path]], peak_gbps: Optional[fl
     return Side(label, [str(i) for i in inputs], analyses, [a.manifest for a in analyses])
 
 
+def steps(a: Analysis) -> int:
+    """Profiled steps in an analysis's trace (``ProfilerStep#<n>`` ranges); 1 when it marks none."""
+    return int(a.summary.get("profiled_steps") or 1)
+
+
+_PER_STEP = ("total_us", "count", "cpu_total_us", "cpu_self_us", "gpu_total_us")
+
+
 def _rows_by_name(side: Side, table: str) -> Dict[str, List[Dict[str, Any]]]:
-    """Rows of each input's ``table`` (``kernels`` or ``ops``) grouped by name."""
+    """Rows of each input's ``table`` (``kernels`` or ``ops``) grouped by name, times and counts per step."""
     per_name: Dict[str, List[Dict[str, Any]]] = {}
     for a in side.analyses:
+        n = steps(a)
         for row in getattr(a, table):
-            per_name.setdefault(row["name"], []).append(row)
+            per_step = {k: row[k] / n for k in _PER_STEP if isinstance(row.get(k), (int, float))}
+            per_name.setdefault(row["name"], []).append({**row, **per_step})
     return per_name
 
 
@@ -200,11 +221,47 @@ def compare_sides(a: Side, b: Side) -> Comparison:
     ops = _op_rows(a, b)
     if len(a.analyses) < 2 or len(b.analyses) < 2:
         notes.append("one input on a side: significance uses a run's measured iterations for latency only")
+    sa_steps, sb_steps = sorted({steps(x) for x in a.analyses}), sorted({steps(x) for x in b.analyses})
+    notes.append(f"GPU, kernel and op times and counts are per profiled step (baseline: "
+                 f"{'/'.join(map(str, sa_steps))} step(s), candidate: {'/'.join(map(str, sb_steps))})")
     return Comparison(
         baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
-        summary=summary, kernels=rows, ops=ops, notes=notes,
+        summary=summary, kernels=rows, ops=ops, notes=notes, warnings=_warnings(a, b, summary),
     )
+
+
+def _what_ran(m: Optional[Manifest]) -> Optional[str]:
+    """A run's workload, shape, model and device in a few words (``None`` for a bare trace)."""
+    if m is None or m.config is None:
+        return None
+    c = m.config
+    shape = f"b{c.batch} L{c.seq_len}" + (f" +{c.new_tokens}" if c.workload == "generate" else "")
+    model = c.checkpoint or f"{c.preset}" + (f" {c.layers} layers" if c.layers else "") + (f" {c.dtype}" if c.dtype else "")
+    return f"{c.workload} {shape}, {model}, on {m.device_name or c.device}"
+
+
+def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
+    """One line per reason the ratios may mislead (see the module's description)."""
+    out: List[str] = []
+    ran_a = {w for w in map(_what_ran, a.manifests) if w}
+    ran_b = {w for w in map(_what_ran, b.manifests) if w}
+    if ran_a and ran_b and ran_a != ran_b:
+        out.append(f"the sides ran different things: baseline {'; '.join(sorted(ran_a))} -- candidate "
+                   f"{'; '.join(sorted(ran_b))}")
+    for side in (a, b):
+        for m, path in zip(side.manifests, side.inputs):
+            sp = m.timings.latency_ms if m is not None and m.timings is not None else None
+            if sp is not None and sp.p10 and sp.p90 and sp.p90 / sp.p10 > NOISY_SPREAD:
+                out.append(f"{side.label} {path} is noisy: latency p90/p10 = {sp.p90 / sp.p10:.2f} over {sp.n} "
+                           f"iterations (median {sp.median:.4g} ms), so its ratios may mean little; re-run it on an "
+                           "idle machine")
+    for row in summary:
+        lo, hi = row.get("ci_low"), row.get("ci_high")
+        if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:
+            out.append(f"{row['label']}: the ratio's 95% interval {lo:.3g}-{hi:.3g} spans more than "
+                       f"{NOISY_SPREAD}x: too noisy to read")
+    return out
 
 
 def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:

@@ -49,6 +49,8 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         raise UsageError("--top must be positive")
     comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)
     verdict = regression(comp, metric, threshold) if threshold is not None else None
+    for warning in comp.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if fmt == "table":
         text = render_comparison(comp, top)
     elif fmt == "csv":

@@ -76,7 +76,7 @@ COMPARE_SUMMARY = [
 ]
 COMPARE_KERNELS = [
     Column("name", "kernel", "kernel"), Column("status", "status"),
-    Column("count_baseline", "n base", "num"), Column("count_candidate", "n cand", "num"),
+    Column("count_baseline", "n base", "count"), Column("count_candidate", "n cand", "count"),
     Column("time_baseline_us", "base us", "num"), Column("time_candidate_us", "cand us", "num"),
     Column("delta_us", "delta us", "num"), Column("ratio", "ratio", "ratio"),
     Column("share_baseline_pct", "% base", "num"), Column("share_candidate_pct", "% cand", "num"),
@@ -85,7 +85,7 @@ COMPARE_KERNELS = [
 ]
 COMPARE_OPS = [
     Column("name", "op", width=60), Column("status", "status"),
-    Column("count_baseline", "n base", "num"), Column("count_candidate", "n cand", "num"),
+    Column("count_baseline", "n base", "count"), Column("count_candidate", "n cand", "count"),
     Column("cpu_total_us_baseline", "CPU base us", "num"), Column("cpu_total_us_candidate", "CPU cand us", "num"),
     Column("cpu_delta_us", "CPU delta us", "num"), Column("gpu_total_us_baseline", "GPU base us", "num"),
     Column("gpu_total_us_candidate", "GPU cand us", "num"), Column("gpu_delta_us", "GPU delta us", "num"),

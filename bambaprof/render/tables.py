@@ -70,6 +70,7 @@ def yes_no(value: Any) -> str:
 CELL_FORMATS: Dict[str, Callable[[Any], str]] = {
     "text": str,
     "int": lambda v: f"{v:d}" if isinstance(v, int) else f"{v:.0f}",
+    "count": lambda v: f"{int(v):,d}" if float(v).is_integer() else f"{v:,.1f}",
     "ms": lambda v: f"{v:,.3f}",
     "us": lambda v: f"{v:,.1f}",
     "pct": lambda v: f"{v:.1f}",

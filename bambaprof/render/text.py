@@ -73,7 +73,12 @@ def render_findings(findings: Sequence[Dict[str, Any]]) -> str:
 def render_comparison(comp: Any, top: int) -> str:
     """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, then the
     first ``top`` kernel and op rows by impact, then notes."""
-    return ("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", columns.COMPARE_SUMMARY)
-            + "\nKernels, by impact\n" + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS)
-            + "\nCPU ops, by impact\n" + render_rows(comp.ops[:top], "table", columns.COMPARE_OPS)
-            + "".join(f"note: {n}\n" for n in comp.notes))
+    parts = []
+    if comp.summary:
+        parts.append("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", columns.COMPARE_SUMMARY))
+    if comp.kernels:  # an empty table is not printed (CPU-only traces have no kernels)
+        parts.append("Kernels per profiled step, by impact\n"
+                     + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))
+    if comp.ops:
+        parts.append("CPU ops per profiled step, by impact\n" + render_rows(comp.ops[:top], "table", columns.COMPARE_OPS))
+    return "\n".join(parts) + "".join(f"note: {n}\n" for n in comp.notes)

@@ -102,7 +102,7 @@ def test_usage_errors(tmp_path, capsys):
 def test_formats(tmp_path, capsys):
     a = write(tmp_path / "a.json.gz", base_trace())
     b = write(tmp_path / "b.json.gz", slowed(base_trace()))
-    for fmt, probe in (("table", "Kernels, by impact"), ("csv", "name,kind,status"), ("html", "<!DOCTYPE html>")):
+    for fmt, probe in (("table", "Kernels per profiled step, by impact"), ("csv", "name,kind,status"), ("html", "<!DOCTYPE html>")):
         assert main(["compare", str(a), str(b), "--format", fmt]) == 0
         assert probe in capsys.readouterr().out
 
@@ -114,3 +114,58 @@ def test_ops_are_matched_too(tmp_path):
     assert ops["aten::mm"]["status"] == "matched"
     assert ops["aten::mm"]["gpu_delta_us"] == pytest.approx(2.0)  # its GEMM: 10 -> 12 us
     assert ops["outer"]["cpu_delta_us"] == 0
+
+
+def _with_steps(trace, n):
+    """The trace with ``n`` ProfilerStep ranges, its kernels repeated in each."""
+    t = copy.deepcopy(trace)
+    events = t["traceEvents"]
+    gpu = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy")]
+    for step in range(1, n):
+        for e in gpu:
+            c = copy.deepcopy(e)
+            c["ts"] = e["ts"] + 1000 * step
+            events.append(c)
+    for step in range(n):
+        events.append({"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{step}", "pid": 1, "tid": 1,
+                       "ts": 1000 * step, "dur": 999, "args": {}})
+    return t
+
+
+def test_kernel_times_and_counts_are_per_profiled_step(tmp_path):
+    one = write(tmp_path / "one.json.gz", _with_steps(base_trace(), 1))
+    two = write(tmp_path / "two.json.gz", _with_steps(base_trace(), 2))
+    comp = compare([one], [two])
+    gpu = comp.metric("gpu_time")
+    assert gpu["ratio"] == pytest.approx(1.0)  # the same work per step, though one trace holds twice as much
+    assert all(r["status"] == "same" and r["count_baseline"] == r["count_candidate"] for r in comp.kernels)
+    assert any("per profiled step (baseline: 1 step(s), candidate: 2)" in n for n in comp.notes)
+
+
+def test_different_workloads_and_noisy_baselines_are_flagged(tmp_path, capsys):
+    a = make_run(tmp_path, "a", base_trace(), [2.5, 2.5, 2.6, 2.4, 360.0, 2.5, 2.5, 300.0, 2.6, 2.5])
+    b = make_run(tmp_path, "b", base_trace(), [2.5] * 10)
+    for run, workload, p10, p90 in ((a, "mixer", 2.4, 300.0), (b, "generate", 2.5, 2.5)):
+        m = json.loads((run / "manifest.json").read_text())
+        m["config"] = {"workload": workload, "batch": 1, "seq_len": 512, "preset": "tiny"}
+        m["timings"]["latency_ms"].update({"p10": p10, "p90": p90, "n": 10})
+        (run / "manifest.json").write_text(json.dumps(m))
+    comp = compare([a], [b])
+    assert any(w.startswith("the sides ran different things: baseline mixer b1 L512") for w in comp.warnings)
+    assert any(w.startswith(f"baseline {a} is noisy: latency p90/p10 = 125.00") for w in comp.warnings)
+    assert main(["compare", str(a), str(b)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the sides ran different things" in err
+    assert main(["compare", str(a), str(b), "--format", "html"]) == 0
+    assert 'class="warning">warning: the sides ran different things' in capsys.readouterr().out
+    quiet = compare([b], [b])
+    assert quiet.warnings == []
+
+
+def test_empty_tables_are_not_printed(tmp_path, capsys):
+    t = base_trace()
+    t["traceEvents"] = [e for e in t["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy")]
+    cpu = write(tmp_path / "cpu.json.gz", t)
+    assert main(["compare", str(cpu), str(cpu)]) == 0
+    out = capsys.readouterr().out
+    assert "Kernels per profiled step" not in out and "CPU ops per profiled step" in out
