@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from .._env import environment
+from ..errors import BambaprofError
 from ..model.config import preset as make_preset
 from ..run import (
     INDUCTOR_KERNELS,
@@ -61,6 +62,8 @@ from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
 from .compile import CompileCounters, graph_break_reasons, reset_compiler
+from .footprint import available_bytes
+from .footprint import estimate as estimate_footprint
 from .inductor_kernels import loaded_kernel_counts, loaded_modules
 from .measure import (
     Telemetry,
@@ -99,6 +102,19 @@ def _profile(cfg: RunConfig, step: Callable, out: Path) -> Dict[str, Any]:
             synchronize(cfg.device)
             prof.step()
     return {"t_mid_ns": sync.get("t_mid_ns")}
+
+
+def _check_footprint(cfg: RunConfig, model_cfg: Any) -> None:
+    """Refuse, before anything is built, a configuration whose lower-bound footprint exceeds the memory
+    available (:mod:`bambaprof.collect.footprint`); the run is recorded as failed with the figures."""
+    tokens = cfg.seq_len + (cfg.new_tokens if cfg.workload == "generate" else 0)
+    need = estimate_footprint(model_cfg, cfg.workload, get_variant(cfg.variant).extra, cfg.batch, tokens)
+    have = available_bytes(cfg.device)
+    if have is not None and need.total > have:
+        raise BambaprofError(
+            f"needs at least {need.total / 1e9:.1f} GB (weights {need.weights / 1e9:.2f} GB, hidden states "
+            f"{need.activations / 1e9:.2f} GB, SSD workspace {need.workspace / 1e9:.1f} GB) and {cfg.device} has "
+            f"{have / 1e9:.1f} GB available: not run")
 
 
 def _record_launch_map(cfg: RunConfig, model_cfg: Any, out: Path, warnings: List[str]) -> bool:
@@ -175,6 +191,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
     else:
         model_cfg = make_preset(cfg.preset, layers=cfg.layers, attention=cfg.attention, chunk_size=cfg.chunk_size,
                                 dtype=cfg.dtype)
+    _check_footprint(cfg, model_cfg)
     reset_compiler()
     modules_before = [id(m) for m in loaded_modules()]
     torch.manual_seed(cfg.seed)

@@ -171,6 +171,16 @@ def chunked_forward(
     return out
 
 
+def chunked_workspace_bytes(batch: int, seqlen: int, nheads: int, headdim: int, dstate: int, chunk_size: int) -> int:
+    """Bytes :func:`chunked_forward` keeps alive at least, in float32 (its compute dtype for 16-bit inputs):
+    the broadcast products ``G_intermediate`` (b, c, l, s, h, n) and ``C_times_states`` (b, c, l, h, p, n)
+    and the decay (b, h, c, l, s), over the padded length. A lower bound (see
+    :mod:`bambaprof.collect.footprint`)."""
+    padded = -(-seqlen // chunk_size) * chunk_size
+    elements = batch * padded * nheads * (chunk_size * dstate + headdim * dstate + chunk_size)
+    return 4 * elements
+
+
 def chunked_step(
     state: Tensor,
     x: Tensor,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .chunked import chunked_forward, chunked_step
+from .chunked import chunked_forward, chunked_step, chunked_workspace_bytes
 from .contract import Variant
 
 DEFAULT = Variant(
@@ -11,4 +11,5 @@ DEFAULT = Variant(
     step=chunked_step,
     exact=True,
     summary="FMS chunked SSD: padding, segment sums, broadcast-multiply-sum contractions",
+    extra={"workspace_bytes": chunked_workspace_bytes},
 )

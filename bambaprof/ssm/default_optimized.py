@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from .capabilities import check_triton_device
-from .chunked import chunked_forward, chunked_step
+from .chunked import chunked_forward, chunked_step, chunked_workspace_bytes
 from .contract import NEEDS_TRITON, Tensor, Variant
 
 
@@ -29,4 +29,5 @@ DEFAULT_OPTIMIZED = Variant(
     exact=True,
     needs=(NEEDS_TRITON,),
     summary="default with the chunk cumsum and segment sums in a Triton kernel (the study's)",
+    extra={"workspace_bytes": chunked_workspace_bytes},
 )

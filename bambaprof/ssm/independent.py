@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from .chunked import chunked_forward, independent_step
+from .chunked import chunked_forward, chunked_workspace_bytes, independent_step
 from .contract import Variant
 
 INDEPENDENT = Variant(
@@ -19,4 +19,5 @@ INDEPENDENT = Variant(
     step=independent_step,
     exact=False,
     summary="FMS chunked SSD without the inter-chunk state (each chunk starts from zero)",
+    extra={"workspace_bytes": chunked_workspace_bytes},
 )

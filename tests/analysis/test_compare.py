@@ -102,7 +102,8 @@ def test_usage_errors(tmp_path, capsys):
 def test_formats(tmp_path, capsys):
     a = write(tmp_path / "a.json.gz", base_trace())
     b = write(tmp_path / "b.json.gz", slowed(base_trace()))
-    for fmt, probe in (("table", "Kernels per profiled step, by impact"), ("csv", "name,kind,status"), ("html", "<!DOCTYPE html>")):
+    for fmt, probe in (("table", "Kernels per profiled step, by impact"), ("csv", "name,kind,status"),
+                       ("html", "<!DOCTYPE html>")):
         assert main(["compare", str(a), str(b), "--format", fmt]) == 0
         assert probe in capsys.readouterr().out
 

@@ -1,0 +1,91 @@
+"""A lower bound of the memory a configuration needs, checked before it runs.
+
+``profile --seq-len 10000000`` on the CPU once grew to 14 GB in 36 s before anything refused it. Before a
+configuration builds anything, the runner adds up what it must hold at least:
+
+- the weights: the mixer's (in_proj, conv, out_proj) for the ``mixer`` workload, every layer's plus the
+  embedding and the LM head for the others (attention and MLP projections counted from the shapes);
+- the hidden states: input and output of the forward, ``batch x tokens x hidden``;
+- the SSD core's own workspace where the variant declares it (``Variant.extra["workspace_bytes"]``: the
+  chunked scan keeps its broadcast products alive, about 54 GB for one Bamba-9B mixer at 1 x 2048 tokens).
+
+Everything else (the cache, temporaries of other variants, the allocator's slack) is left out, so the figure
+is a lower bound: a configuration above the memory available cannot run, one below it may still not fit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from ..model.config import BambaConfig
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes a configuration needs at least, by part."""
+
+    weights: int
+    activations: int
+    workspace: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.activations + self.workspace
+
+
+def _mixer_params(c: BambaConfig) -> int:
+    d_in, conv = c.mamba_intermediate, c.conv_dim
+    in_proj = c.hidden_size * (2 * d_in + 2 * c.mamba_n_groups * c.mamba_d_state + c.mamba_n_heads)
+    return in_proj + conv * (c.mamba_d_conv + 1) + 3 * c.mamba_n_heads + d_in + d_in * c.hidden_size
+
+
+def weight_bytes(c: BambaConfig, mixer_only: bool) -> int:
+    """Parameters' bytes (the model's dtype): one mixer, or the whole model."""
+    element = c.torch_dtype.itemsize
+    if mixer_only:
+        return _mixer_params(c) * element
+    types = c.layer_types()
+    attention = sum(1 for t in types if t == "attention")
+    mixers = len(types) - attention
+    head_dim = c.hidden_size // c.num_attention_heads
+    attn = c.hidden_size * head_dim * (2 * c.num_attention_heads + 2 * c.num_key_value_heads)
+    mlp = 3 * c.hidden_size * c.intermediate_size
+    embed = c.vocab_size * c.hidden_size * (1 if c.tie_word_embeddings else 2)
+    return (mixers * _mixer_params(c) + attention * attn + len(types) * mlp + embed) * element
+
+
+def estimate(c: BambaConfig, workload: str, variant_extra: dict, batch: int, tokens: int) -> Footprint:
+    """The lower bound for ``workload`` (``mixer``, ``prefill``, ``generate``) over ``tokens`` tokens."""
+    element = c.torch_dtype.itemsize
+    activations = 2 * batch * tokens * c.hidden_size * element
+    workspace_fn = variant_extra.get("workspace_bytes")
+    workspace = 0
+    if callable(workspace_fn):
+        workspace = int(workspace_fn(batch, tokens, c.mamba_n_heads, c.head_dim, c.mamba_d_state,
+                                     c.mamba_chunk_size))
+    return Footprint(weight_bytes(c, workload == "mixer"), activations, workspace)
+
+
+def available_bytes(device: str) -> Optional[int]:
+    """Memory free for a new run: the GPU's free memory (CUDA), else the system's ``MemAvailable`` (Linux);
+    ``None`` when it cannot be known."""
+    if device.startswith("cuda"):
+        import torch
+
+        try:
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        except (RuntimeError, AssertionError):
+            return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
