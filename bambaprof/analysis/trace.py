@@ -366,6 +366,8 @@ def build_trace(
                     if ev.id is None or ev.ts is None:
                         continue
                     fid = ev.id if isinstance(ev.id, int) else _i(ev.id)
+                    if not -2**63 <= fid < 2**63:  # beyond 64 bits: no correlation can carry it
+                        continue
                     if ev.ph == "s":
                         flow_start[(ev.pid, ev.tid, ev.ts)] = fid
                     elif ev.ph in ("f", "t"):
