@@ -67,9 +67,10 @@ MAX_BYTES_ENV = "BAMBAPROF_MAX_TRACE_BYTES"
 #: Largest decompressed trace read unless :data:`MAX_BYTES_ENV` says otherwise: 16 GiB.
 DEFAULT_MAX_BYTES = 16 * 2**30
 #: A gzip that inflates more than this many times its size, past :data:`RATIO_FLOOR_BYTES`, is refused
-#: (Kineto traces compress 10-20x; a "gzip bomb" 1000x) unless :data:`MAX_BYTES_ENV` is set.
-MAX_RATIO = 100
-RATIO_FLOOR_BYTES = 256 * 2**20
+#: (Kineto traces compress 10-20x; a "gzip bomb" 200-1000x) unless :data:`MAX_BYTES_ENV` is set. The ratio
+#: is judged as it inflates, against the compressed bytes read so far: a 3 GB bomb is refused at 64 MiB.
+MAX_RATIO = 50
+RATIO_FLOOR_BYTES = 64 * 2**20
 _CHUNK = 16 * 2**20
 
 
@@ -87,7 +88,7 @@ def max_trace_bytes() -> Optional[int]:
     return value
 
 
-def _inflate(fh, path: Path, compressed: int) -> bytearray:
+def _inflate(fh, path: Path) -> bytearray:
     """Stream-decompress with the size guards: never more than the limit in memory."""
     explicit = max_trace_bytes()
     limit = explicit if explicit is not None else DEFAULT_MAX_BYTES
@@ -101,7 +102,7 @@ def _inflate(fh, path: Path, compressed: int) -> bytearray:
             if len(out) > limit:
                 raise TraceError(f"{path}: decompresses to more than {limit} bytes; set {MAX_BYTES_ENV} "
                                  f"to a larger number of bytes to read it")
-            if explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * compressed:
+            if explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * max(fh.tell(), 1):
                 raise TraceError(f"{path}: decompresses to more than {MAX_RATIO}x its size (traces compress "
                                  f"10-20x): refused as a likely gzip bomb; set {MAX_BYTES_ENV} to a number of "
                                  f"bytes to read it anyway")
@@ -116,7 +117,7 @@ def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
             fh.seek(0)
             size = os.fstat(fh.fileno()).st_size
             if magic == b"\x1f\x8b":
-                data: Union[bytearray, mmap.mmap] = _inflate(fh, path, size)
+                data: Union[bytearray, mmap.mmap] = _inflate(fh, path)
             else:
                 if size == 0:
                     raise TraceError(f"{path}: empty file")
