@@ -12,9 +12,6 @@ bf16 -> fp32 copy, SiLU, a broadcasting multiply, a sum over the last dimension.
 
 from __future__ import annotations
 
-import gzip
-import os
-import shutil
 import sys
 
 import torch
@@ -47,35 +44,9 @@ def workloads():
 
 
 def main(argv) -> int:
-    mode = argv[1]
-    work = workloads()
-    with torch.no_grad():
-        for _ in range(3):
-            for _, fn in work:
-                fn()
-        torch.cuda.synchronize()
-        if mode == "ncu":
-            torch.cuda.nvtx.range_push("measure")
-            for _, fn in work:
-                fn()
-            torch.cuda.synchronize()
-            torch.cuda.nvtx.range_pop()
-            return 0
-        from torch.profiler import ProfilerActivity, profile
+    from ncu_workloads import run_workloads  # the sibling script: same warm-up, NVTX range and trace export
 
-        out = argv[2]
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
-            for _, fn in work:
-                fn()
-            torch.cuda.synchronize()
-        raw = out[:-3] if out.endswith(".gz") else out
-        prof.export_chrome_trace(raw)
-        if out.endswith(".gz"):
-            with open(raw, "rb") as src, gzip.open(out, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.unlink(raw)
-        print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return run_workloads(workloads(), argv[1], argv[2] if len(argv) > 2 else "")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ def workloads():
     ]
 
 
-def main(argv) -> int:
-    mode = argv[1]
-    work = workloads()
+def run_workloads(work, mode: str, out: str = "") -> int:
+    """Warm ``work`` (``[(name, fn)]``) up, then run it once: under an NVTX range ``measure`` for ncu
+    (``mode == "ncu"``), or under the PyTorch profiler with shapes into the trace ``out`` (gzipped for .gz)."""
     with torch.no_grad():
         for _ in range(3):  # compile, autotune and warm up outside the measured region
             for _, fn in work:
@@ -71,7 +71,6 @@ def main(argv) -> int:
             return 0
         from torch.profiler import ProfilerActivity, profile
 
-        out = argv[2]
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
             for _, fn in work:
                 fn()
@@ -84,6 +83,10 @@ def main(argv) -> int:
             os.unlink(raw)
         print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def main(argv) -> int:
+    return run_workloads(workloads(), argv[1], argv[2] if len(argv) > 2 else "")
 
 
 if __name__ == "__main__":
