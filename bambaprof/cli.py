@@ -54,6 +54,11 @@ def cli() -> None:
     """Profile and diagnose the chunked SSD (Mamba2) layers of Bamba-style hybrid models."""
 
 
+#: Optional dependencies by top-level module: the extra that installs each (see setup.cfg).
+EXTRAS = {"torch": "profile", "triton": "profile", "pynvml": "profile", "safetensors": "profile",
+          "transformers": "hf", "fms": "fms", "submitit": "slurm"}
+
+
 def _fail(message: str, code: int) -> int:
     click.echo(f"bambaprof: error: {message}", err=True)
     return code
@@ -79,6 +84,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exc.exit_code
     except BambaprofError as exc:
         return _fail(first_line(exc), exc.exit_code)
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        return _fail(f"this command needs {exc.name}, which is not installed: pip install 'bambaprof[{extra}]' "
+                     "(analyze, compare, report and view need none of it)", 1)
     except Terminated:
         return _fail("terminated", 143)
     except KeyboardInterrupt:
