@@ -2,6 +2,8 @@
 
 For each configuration, in order:
 
+0. check its lower-bound footprint against the memory available (:mod:`bambaprof.collect.footprint`):
+   one that cannot fit is recorded as failed without running;
 1. build the workload (seeded weights and inputs) on the device;
 2. warm up: the first call is timed on its own (it includes compilation), then
    ``warmup - 1`` more calls; dynamo's counters give frames compiled and graph breaks;
@@ -14,12 +16,16 @@ For each configuration, in order:
    move) is unknown, with a warning; recompilations inside it are counted and
    warned about;
 4. profile ``wait + warmup + active`` more iterations with ``torch.profiler``
-   (record_shapes, profile_memory, optional stacks), with a ``bambaprof::clock_sync``
-   marker whose trace timestamp puts the NVML samples on the trace's clock;
-5. for runs that replay CUDA graphs, profile one more step of the same compiled code with graphs switched
-   off into ``launch-map.json.gz`` (:mod:`bambaprof.analysis.launch_map`: it gives the replayed kernels
-   their bytes); the measurements above are done by then;
-6. write ``manifest.json``, ``trace.json.gz`` and ``telemetry.json.gz`` atomically.
+   (record_shapes, profile_memory, optional stacks, the Triton launch hook), with a
+   ``bambaprof::clock_sync`` marker whose trace timestamp puts the NVML samples on the
+   trace's clock; recompilations inside it are counted too;
+5. for compiled CUDA runs, write inductor's byte counts by kernel name
+   (``inductor-kernels.json``); for runs that replay CUDA graphs, profile one more step
+   of the same compiled code with graphs switched off into ``launch-map.json.gz``
+   (:mod:`bambaprof.analysis.launch_map`: both give the replayed kernels their bytes);
+   the measurements above are done by then;
+6. write ``manifest.json``, ``trace.json.gz``, ``telemetry.json.gz`` and, when the
+   libraries printed anything while it ran, ``log.txt``, atomically.
 
 A configuration that fails (out of memory, compile error, a variant that cannot
 run) becomes a run directory whose manifest says ``failed`` with the error; the
