@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from pathlib import Path
+from typing import List, Optional
 
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
+from ..analysis.fleet import Fleet, analyze_fleet, trace_files
 from ..analysis.parse import BACKENDS
 from ..errors import UsageError
-from ..render.columns import ANALYZE_PHASES
+from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import render_analysis, render_findings
+from ..run import MANIFEST, TRACE_NAMES
 from ._common import emit, format_option, output_option, progress
+
+
+def _folder_of_traces(path: str) -> Optional[List[Path]]:
+    """The trace files of ``path`` when it is a folder of traces (``tensorboard_trace_handler``'s: one per rank
+    or step) rather than a run directory, else ``None``."""
+    p = Path(path)
+    if not p.is_dir() or any((p / name).is_file() for name in (*TRACE_NAMES, MANIFEST)):
+        return None
+    return trace_files(p) or None
+
+
+def _render_fleet(fleet: Fleet, fmt: str) -> str:
+    if fmt == "json":
+        return to_json(fleet.to_dict())
+    if fmt == "csv":
+        return render_rows(fleet.to_dict()["ranks"], "csv")
+    c = fleet.cross
+    lines = [render_findings(fleet.findings) if fleet.findings else "", "Ranks\n"
+             + render_rows(fleet.to_dict()["ranks"], "table", FLEET_RANKS, compact=True)]
+    if c:
+        lines.append(f"slowest rank {c['slowest_rank']}: {c['slowest_us']:,.0f} us of work ({c['work']}) against a "
+                     f"median of {c['median_us']:,.0f} us ({c['slowest_over_median_pct']:+.1f}%); collectives "
+                     f"{c['collective_us']['min']:,.0f}-{c['collective_us']['max']:,.0f} us per rank\n")
+    if fleet.kernel_spread:
+        lines.append("Top kernels across ranks\n" + render_rows(fleet.kernel_spread, "table", FLEET_KERNELS))
+    return "\n".join(x for x in lines if x)
 
 
 @click.command("analyze")
@@ -36,7 +65,7 @@ from ._common import emit, format_option, output_option, progress
 def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
                     pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str,
                     ncu_csv: Optional[str]) -> None:
-    """Analyse a Kineto trace (.json/.json.gz) or a run directory.
+    """Analyse a Kineto trace (.json/.json.gz), a run directory, or a folder of several ranks' traces.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
     launch overhead, CPU-bound stretches, peak memory, and per kernel: time,
@@ -61,6 +90,12 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
             raise UsageError(f"--sort must be one of {', '.join(KERNEL_SORT_KEYS + OP_SORT_KEYS)}")
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
+    traces = _folder_of_traces(path)
+    if traces is not None and len(traces) > 1:
+        emit(_render_fleet(analyze_fleet(traces, backend=backend), fmt), output)
+        return
+    if traces:
+        path = str(traces[0])
     with progress("reading events", 1) as bar:
         def advance(done: int, total: int) -> None:
             bar.length = total

@@ -25,6 +25,19 @@ PROFILE_SUMMARY = [
 SWEEP_STATUS = [Column("run_id", "run"), Column("state", "state"), Column("device", "device"),
                 Column("attempts", "attempts"), Column("error", "error", width=70)]
 
+# ``bambaprof analyze`` of a folder of ranks' traces
+FLEET_RANKS = [
+    Column("rank", "rank", "int"), Column("platform", "platform"), Column("span_us", "span us", "us"),
+    Column("gpu_busy_us", "GPU busy us", "us"), Column("kernel_us", "kernel us", "us"),
+    Column("work_us", "work us", "us"), Column("collective_us", "collective us", "us"),
+    Column("collective_share_pct", "% collective", "pct"), Column("collective_wait_us", "wait us", "us"),
+    Column("error", "error", width=50), Column("file", "file", width=50, drop_rank=1),
+]
+FLEET_KERNELS = [
+    Column("name", "kernel", "kernel"), Column("min_us", "min us", "us"), Column("median_us", "median us", "us"),
+    Column("max_us", "max us", "us"), Column("longest_on_rank", "longest on rank", "int"),
+]
+
 # ``bambaprof analyze``
 ANALYZE_KERNELS = [
     Column("name", "kernel", "kernel"), Column("count", "n", "int"), Column("total_us", "total us", "us"),

@@ -1,0 +1,167 @@
+"""Several ranks' traces at once: a per-rank summary and the cross-rank view of a distributed job.
+
+A folder written by ``tensorboard_trace_handler`` (``<worker>.<time>.pt.trace.json[.gz]``, one file per rank
+or step) holds one trace per file. :func:`analyze_fleet` parses them in parallel processes and returns:
+
+- one row per trace: its rank (``distributedInfo.rank``, else its position), span, GPU busy and window, kernel
+  time, collectives (NCCL/RCCL kernels, or gloo/c10d CPU ops in a CPU-only job) and their share of kernel
+  time, and the trace's error when it could not be read (the others still count);
+- the cross-rank view: the slowest rank, the one with the most *work* (GPU busy time, else the span, minus
+  its collectives: a straggler arrives last and waits least) and by how much it exceeds the median rank;
+  the spread (min, median, max) of GPU busy time; the spread of each top kernel's time across ranks, with
+  the rank where it is longest; each rank's collective *wait*, its collective time beyond the least
+  any rank spent in collectives (a rank that arrives early waits inside the collective for the others);
+- findings: ``slowest-rank`` when the slowest rank's work exceeds the median rank's by :data:`SLOWEST_RANK_PCT`
+  or more, naming the kernels that differ most.
+
+Times in us.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+#: The slowest rank must exceed the median rank by this much (%) for the ``slowest-rank`` finding.
+SLOWEST_RANK_PCT = 10.0
+#: Kernels (and CPU ops of CPU-only jobs) that are collectives.
+COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?scatter|broadcast|alltoall",
+                        re.IGNORECASE)
+#: Kernels whose spread across ranks is reported.
+TOP_KERNELS = 5
+#: File names of a run directory that are not traces.
+_SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "inductor-kernels.json"}
+
+
+def trace_files(folder: Union[str, Path]) -> List[Path]:
+    """The trace files directly in ``folder`` (``*.json``, ``*.json.gz``; a run directory's side files left
+    out), by name."""
+    out = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.name in _SIDE_FILES or p.name.startswith("."):
+            continue
+        if (p.name.endswith(".json") or p.name.endswith(".json.gz")) and p.is_file():
+            out.append(p)
+    return out
+
+
+def _rank_row(args: tuple) -> Dict[str, Any]:
+    """One trace's row (runs in a worker process: plain data in and out)."""
+    index, path, backend = args
+    from ..errors import BambaprofError
+    from .analysis import analyze
+
+    row: Dict[str, Any] = {"file": str(path), "rank": index, "error": None}
+    try:
+        a = analyze(path, backend=backend)
+    except BambaprofError as exc:
+        row["error"] = str(exc).splitlines()[0]
+        return row
+    s = a.summary
+    rank = s.get("rank")
+    kernels = {k["name"]: k["total_us"] for k in a.kernels if k["kind"] == "kernel"}
+    on_gpu = bool(kernels)
+    if on_gpu:
+        collective = sum(t for n, t in kernels.items() if COLLECTIVE.search(n))
+    else:  # a CPU-only job: its collectives are CPU ops; the backend's own (gloo:...) last until every rank
+        # joined, the c10d:: calls only launch them: count one kind, never both
+        ops = [o for o in a.ops if COLLECTIVE.search(o["name"])]
+        work = [o for o in ops if o["name"].startswith(("gloo:", "nccl:", "mpi:", "ucc:"))]
+        collective = sum(o["cpu_total_us"] for o in (work or ops))
+    row.update({
+        "rank": rank if rank is not None and rank >= 0 else index,
+        "platform": s["platform"], "span_us": s["span_us"], "gpu_busy_us": s["gpu_busy_us"] if on_gpu else None,
+        "gpu_window_us": s["gpu_window_us"] if on_gpu else None, "kernel_us": s["kernel_us"] if on_gpu else None,
+        "collective_us": collective,
+        "collective_share_pct": 100.0 * collective / s["kernel_us"] if on_gpu and s["kernel_us"] else None,
+        "kernels": kernels,
+    })
+    return row
+
+
+@dataclass
+class Fleet:
+    """The result of :func:`analyze_fleet`: per-rank rows, the cross-rank view and findings."""
+
+    ranks: List[Dict[str, Any]]
+    cross: Dict[str, Any] = field(default_factory=dict)
+    kernel_spread: List[Dict[str, Any]] = field(default_factory=list)
+    findings: List[Dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        for r in d["ranks"]:
+            r.pop("kernels", None)
+        return d
+
+
+def _spread(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    if not values:
+        return {"min": None, "median": None, "max": None}
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def analyze_fleet(paths: Sequence[Union[str, Path]], workers: Optional[int] = None, backend: str = "auto") -> Fleet:
+    """Analyse several ranks' traces in parallel processes (``workers``: default the CPUs, at most one per
+    trace) and put them side by side (see the module's description)."""
+    jobs = [(i, str(p), backend) for i, p in enumerate(paths)]
+    n = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    if n == 1:
+        rows = [_rank_row(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            rows = list(pool.map(_rank_row, jobs))
+    ok = [r for r in rows if r["error"] is None]
+    fleet = Fleet(rows)
+    if not ok:
+        return fleet
+    on_gpu = all(r.get("gpu_busy_us") is not None for r in ok)
+    least_collective = min(r["collective_us"] for r in ok)
+    for r in ok:
+        r["collective_wait_us"] = r["collective_us"] - least_collective
+        r["work_us"] = max((r["gpu_busy_us"] if on_gpu else r["span_us"]) - r["collective_us"], 0.0)
+    key = "work_us"
+    median = statistics.median(r[key] for r in ok)
+    slowest = max(ok, key=lambda r: r[key])
+    fleet.cross = {
+        "ranks": len(rows), "unreadable": len(rows) - len(ok),
+        "work": "GPU busy minus collectives" if on_gpu else "span minus collectives",
+        "slowest_rank": slowest["rank"], "slowest_us": slowest[key], "median_us": median,
+        "slowest_over_median_pct": 100.0 * (slowest[key] / median - 1) if median > 0 else None,
+        "gpu_busy_us": _spread([r["gpu_busy_us"] for r in ok if r.get("gpu_busy_us") is not None]),
+        "collective_us": _spread([r["collective_us"] for r in ok]),
+        "collective_share_pct": _spread([r["collective_share_pct"] for r in ok
+                                         if r.get("collective_share_pct") is not None]),
+    }
+    totals: Dict[str, float] = {}
+    for r in ok:
+        for name, t in r["kernels"].items():
+            totals[name] = totals.get(name, 0.0) + t
+    for name in sorted(totals, key=lambda k: -totals[k])[:TOP_KERNELS]:
+        per_rank = {r["rank"]: r["kernels"].get(name, 0.0) for r in ok}
+        spread = _spread(list(per_rank.values()))
+        fleet.kernel_spread.append({"name": name, **{f"{k}_us": v for k, v in spread.items()},
+                                    "longest_on_rank": max(per_rank, key=lambda k: per_rank[k])})
+    pct = fleet.cross["slowest_over_median_pct"]
+    if len(ok) >= 2 and pct is not None and pct >= SLOWEST_RANK_PCT:
+        diffs = sorted(((slowest["kernels"].get(name, 0.0) - statistics.median([r["kernels"].get(name, 0.0)
+                                                                                   for r in ok]), name)
+                        for name in totals), reverse=True)[:3]
+        what = ", ".join(f"{name} (+{d:,.0f} us)" for d, name in diffs if d > 0)
+        fleet.findings.append({
+            "id": "slowest-rank", "severity": "high" if pct >= 25 else "medium",
+            "time_us": slowest[key] - median,
+            "message": (f"Rank {slowest['rank']} is the slowest: {slowest[key]:,.0f} us of work outside collectives "
+                        f"against a median of {median:,.0f} us over {len(ok)} ranks (+{pct:.0f}%), while the others "
+                        f"wait up to {max(r['collective_wait_us'] for r in ok):,.0f} us in collectives"
+                        + (f"; its kernels above the median rank: {what}." if what else ".")),
+            "evidence": [{"rank": r["rank"], key: r[key]} for r in ok],
+            "suggestion": "Look for load imbalance (uneven batches or sequence lengths) or a slow device on that "
+                          "rank; the other ranks wait for it in their collectives.",
+        })
+    return fleet

@@ -1,0 +1,112 @@
+"""Several ranks' traces: per-rank rows, the cross-rank view and the slowest-rank finding."""
+
+import copy
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from bambaprof.analysis.fleet import analyze_fleet, trace_files
+from bambaprof.cli import main
+from tests.analysis.synth import base_trace, write
+
+NCCL = "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevComm*, unsigned long, ncclWork*)"
+
+
+def _rank_trace(rank: int, slow: float = 1.0, wait: float = 10.0) -> dict:
+    """base_trace as one rank of a job: its kernels ``slow`` times longer, plus an NCCL all-reduce of
+    ``wait`` us (longer on ranks that arrive early)."""
+    t = copy.deepcopy(base_trace())
+    t["distributedInfo"] = {"backend": "nccl", "rank": rank, "world_size": 3}
+    for e in t["traceEvents"]:
+        if e.get("cat") == "kernel":
+            e["dur"] = e["dur"] * slow
+    t["traceEvents"].append({"ph": "X", "cat": "kernel", "name": NCCL, "pid": 0, "tid": 9, "ts": 112, "dur": wait,
+                             "args": {"External id": -1, "device": 0, "stream": 9, "correlation": 99,
+                                      "grid": [1, 1, 1], "block": [64, 1, 1]}})
+    return t
+
+
+@pytest.fixture
+def job(tmp_path):
+    folder = tmp_path / "job"
+    folder.mkdir()
+    write(folder / "worker0.1.pt.trace.json.gz", _rank_trace(0, wait=30.0))
+    write(folder / "worker1.1.pt.trace.json.gz", _rank_trace(1, slow=2.0, wait=2.0))  # the straggler
+    write(folder / "worker2.1.pt.trace.json.gz", _rank_trace(2, wait=28.0))
+    (folder / "worker3.1.pt.trace.json.gz").write_bytes(b"\x1f\x8b broken")
+    return folder
+
+
+def test_per_rank_rows_and_the_slowest_rank(job):
+    fleet = analyze_fleet(trace_files(job), workers=2)
+    rows = {r["rank"]: r for r in fleet.ranks if r["error"] is None}
+    assert sorted(rows) == [0, 1, 2] and sum(1 for r in fleet.ranks if r["error"]) == 1
+    assert rows[1]["collective_us"] == 2.0 and rows[0]["collective_wait_us"] == 28.0
+    assert fleet.cross["slowest_rank"] == 1 and fleet.cross["unreadable"] == 1
+    assert fleet.cross["slowest_over_median_pct"] > 10
+    gemm = next(k for k in fleet.kernel_spread if k["name"] == "gemm_kernel")
+    assert gemm["longest_on_rank"] == 1 and gemm["max_us"] == 2 * gemm["min_us"]
+    (finding,) = fleet.findings
+    assert finding["id"] == "slowest-rank" and finding["message"].startswith("Rank 1 is the slowest")
+    assert "gemm_kernel" in finding["message"]
+
+
+def test_a_balanced_job_has_no_finding(tmp_path):
+    for rank in range(2):
+        write(tmp_path / f"w{rank}.pt.trace.json.gz", _rank_trace(rank))
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert fleet.findings == [] and fleet.cross["slowest_over_median_pct"] == pytest.approx(0.0)
+
+
+def test_the_cli_takes_a_folder_of_traces(job, capsys):
+    assert main(["analyze", str(job)]) == 0
+    out = capsys.readouterr().out
+    assert "slowest-rank" in out and "Ranks" in out and "Top kernels across ranks" in out
+    assert main(["analyze", str(job), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["ranks"]) == 4 and data["cross"]["slowest_rank"] == 1
+    single = job.parent / "single"
+    single.mkdir()
+    write(single / "only.pt.trace.json.gz", _rank_trace(0))
+    assert main(["analyze", str(single), "--format", "json"]) == 0  # one trace: the usual analysis
+    assert "kernels" in json.loads(capsys.readouterr().out)
+
+
+_GLOO = """
+import os, sys, torch, torch.distributed as dist
+from torch.profiler import profile, ProfilerActivity, tensorboard_trace_handler
+rank, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+dist.init_process_group("gloo", rank=rank, world_size=2)
+x = torch.randn(128, 128)
+with profile(activities=[ProfilerActivity.CPU],
+             on_trace_ready=tensorboard_trace_handler(out, worker_name=f"rank{rank}", use_gzip=True)):
+    for _ in range(4):
+        y = x @ x
+        for _ in range(40 if rank == 1 else 0):  # rank 1 computes more: the others wait for it
+            y = torch.tanh(y @ x)
+        dist.all_reduce(y)
+dist.destroy_process_group()
+"""
+
+
+def test_real_ranks_of_a_gloo_job(tmp_path):
+    """Two CPU processes of a real torch.distributed (gloo) job, traced by tensorboard_trace_handler."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = tmp_path / "job"
+    procs = [subprocess.Popen([sys.executable, "-c", _GLOO, str(r), port, str(out)], stderr=subprocess.PIPE)
+             for r in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+    files = trace_files(out)
+    assert len(files) == 2
+    fleet = analyze_fleet(files, workers=2)
+    assert sorted(r["rank"] for r in fleet.ranks) == [0, 1]
+    assert all(r["collective_us"] > 0 and r["platform"] == "cpu" for r in fleet.ranks)
+    assert fleet.cross["slowest_rank"] == 1
+    assert [f["id"] for f in fleet.findings] == ["slowest-rank"]
