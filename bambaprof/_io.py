@@ -13,13 +13,18 @@ from .errors import BambaprofError
 def write_text_atomic(path: Union[str, Path], text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder, then rename,
     so the file is complete or absent. Raises :class:`BambaprofError` on I/O errors."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
+    """:func:`write_text_atomic` for bytes."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs follow the umask like any file

@@ -37,6 +37,7 @@ from typing import Any, Callable, List, Optional, Union
 import torch
 
 from .._env import environment
+from .._json import json_safe
 from ..errors import UsageError
 from ..run import (
     TELEMETRY,
@@ -49,6 +50,7 @@ from ..run import (
     Versions,
     safe_run_name,
 )
+from ..run.counters import embed_counters
 from .measure import (
     Telemetry,
     clock_offset_us,
@@ -251,6 +253,8 @@ class Recording:
             if offset is None:
                 cols["clock"] = "monotonic_us"
             self._writer.write_json(TELEMETRY, cols)
+            if trace.exists():
+                embed_counters(trace, json_safe(cols))
         window_steps = self.steps - self._window_first_step
         m.energy = energy_over_window(self._window[0], energy_end, self._w0_ns, w1_ns, window_steps, tokens,
                                       warnings)

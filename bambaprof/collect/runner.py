@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from .._env import environment
+from .._json import json_safe
 from ..errors import BambaprofError
 from ..model.config import preset as make_preset
 from ..run import (
@@ -64,6 +65,7 @@ from ..run import (
     read_manifest,
     remove_stale_temporaries,
 )
+from ..run.counters import embed_counters
 from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
@@ -261,6 +263,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
             cols["clock"] = "monotonic_us"
             warnings.append("the clock-sync marker was not found in the trace: telemetry stays on the monotonic clock")
         writer.write_json(TELEMETRY, cols)
+        embed_counters(writer.path(TRACE), json_safe(cols))  # tracks under the kernels in Perfetto
 
     energy = energy_over_window(e0, e1, w0, w1, window_iters, work.tokens, warnings)
     median = timings.latency_ms.median
