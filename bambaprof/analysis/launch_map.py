@@ -4,13 +4,15 @@ A CUDA graph replays its kernels without the ops that launched them at capture: 
 one ``cudaGraphLaunch``, so neither inductor's ``kernel_num_gb`` nor the shape models can reach them. For
 runs that replay graphs, ``profile`` also records a *launch map*: one step of the same compiled code with
 CUDA graphs switched off (``launch-map.json.gz`` in the run directory), where every kernel is launched by
-its op. A replayed kernel takes the traffic of the map's kernel with the same name, grid and block (the
-launch configuration follows the problem size); failing that, of the map's kernels of the same name when
-they all moved the same bytes (autotuning may pick another launch configuration in the map's compilation,
-not other bytes). A key the map saw with different traffic is ambiguous and stays unknown. The source is
-``launch map``. Last, a replayed inductor kernel takes the counts inductor wrote into its generated module for
-that kernel name (``inductor-kernels.json``, :mod:`bambaprof.collect.inductor_kernels`; source ``inductor
-module``): they reach kernels the map's own compilation did not pick (max-autotune may choose another GEMM).
+its op. Each graph launch's kernels, in order, are aligned by name with the map's kernels in launch order (a
+graph replays what it captured in the order it was launched): an aligned kernel takes its counterpart's
+traffic. A kernel left unaligned takes the traffic of the map's kernels with the same name, grid and block
+(the launch configuration follows the problem size), then of its name alone when every such kernel moved the
+same bytes (autotuning may pick another configuration in the map's compilation, not other bytes); a key seen
+with different traffic is ambiguous and stays unknown. The source is ``launch map``. Last, a replayed inductor
+kernel takes the counts inductor wrote into its generated module for that kernel name
+(``inductor-kernels.json``, :mod:`bambaprof.collect.inductor_kernels`; source ``inductor module``): they reach
+kernels the map's own compilation did not pick (max-autotune may choose another GEMM there).
 """
 
 from __future__ import annotations
