@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..run import Manifest
+from ..run.summary import NOISY_SPREAD  # a side whose latency p90/p10 (or a ratio's interval) exceeds it
 from .analysis import Analysis, analyze
 
 #: metric -> (label, unit, True when larger is worse)
@@ -47,8 +48,6 @@ METRICS = {
     "energy_per_token": ("energy per token", "J", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
-#: A side whose latency p90/p10 (or a ratio's 95% interval high/low) exceeds this is too noisy to compare.
-NOISY_SPREAD = 1.5
 
 
 @dataclass

@@ -78,6 +78,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     from ..collect.compile import parse_compile_options
     from ..errors import Interrupted, Terminated, UsageError, terminate_like_interrupt
     from ..run import summary_rows
+    from ..run.summary import NOISY_SPREAD
 
     settings = dict(dynamic=dynamic, use_cache=use_cache, seed=seed, warmup=warmup, iters=iters,
                     profile_wait=profile_wait, profile_warmup=profile_warmup, profile_active=profile_active,
@@ -141,6 +142,10 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
         click.echo(f"({repeated['count']} repeated warning(s) of other runs not shown: see their manifests)", err=True)
     emit(render_rows(summary_rows(records), fmt, PROFILE_SUMMARY, meta={"runs": str(runs_dir)} if fmt == "json"
                      else None, compact=True), output)
+    noisy = [r for r in summary_rows(records) if r.get("noise")]
+    if noisy:
+        click.echo(f"warning: {len(noisy)} ratio(s) rest on a noisy run (latency p90/p10 over {NOISY_SPREAD}): see the "
+                   "'noisy' column; re-run on an idle machine before reading them", err=True)
     ok = [r for r in records if r.status != "failed"]
     if ok:
         where = Path(runs_dir)

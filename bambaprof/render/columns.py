@@ -18,7 +18,7 @@ PROFILE_SUMMARY = [
     Column("peak_allocated_bytes", "peak GB", "gb"), Column("joules_per_token", "J/token", "joules", drop_rank=1),
     Column("gpm_dram_bw_util_pct", "DRAM BW %", "pct", drop_rank=3),
     Column("gpm_sm_occupancy_pct", "SM occ %", "pct", drop_rank=2),
-    Column("vs_baseline", "vs base", "times"), Column("error", "error", width=60),
+    Column("vs_baseline", "vs base", "times"), Column("noise", "noisy"), Column("error", "error", width=60),
 ]
 
 # ``bambaprof sweep status``: one row per configuration of the index.

@@ -6,22 +6,35 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .directory import RunRecord
 
+#: A run whose latency p90/p10 exceeds this is too noisy for a ratio against it (or of it) to mean much.
+NOISY_SPREAD = 1.5
+
+
+def spread_ratio(record: RunRecord) -> Optional[float]:
+    """A run's latency p90/p10 (``None`` when unknown)."""
+    m = record.manifest
+    sp = m.timings.latency_ms if m is not None and m.timings is not None else None
+    return sp.p90 / sp.p10 if sp is not None and sp.p10 and sp.p90 else None
+
 
 def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] = None) -> List[Dict[str, Any]]:
     """One row per run: latency (ms), throughput (tokens/s), peak memory (bytes), energy (J/token), GPM
     means (%), and ``vs_baseline``: the median latency over that of the run of ``baseline_variant`` (by
     default the first record's variant) with the same configuration apart from the variant and its
-    iteration counts. Runs without a configuration (recorded with :func:`bambaprof.record`) have no
-    baseline."""
+    iteration counts; ``noise`` says when this run's or that baseline's latency p90/p10 exceeds
+    :data:`NOISY_SPREAD`, so the ratio means little. Runs without a configuration (recorded with
+    :func:`bambaprof.record`) have no baseline."""
     configs = [r.config for r in records]
     if baseline_variant is None:
         baseline_variant = next((c.variant for c in configs if c is not None), None)
     baseline: Dict[tuple, float] = {}
+    baseline_spread: Dict[tuple, Optional[float]] = {}
     for r in records:
         if r.config is not None and r.config.variant == baseline_variant and r.ok and r.manifest is not None:
             lat = r.manifest.latency_ms
             if lat:
                 baseline[r.config.comparison_key()] = lat
+                baseline_spread[r.config.comparison_key()] = spread_ratio(r)
     rows = []
     for r in records:
         m, c = r.manifest, r.config
@@ -29,6 +42,8 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
         gpm = m.gpm if m is not None else None
         lat = t.latency_ms.median if t is not None else None
         base = baseline.get(c.comparison_key()) if c is not None else None
+        spreads = [x for x in (spread_ratio(r), baseline_spread.get(c.comparison_key()) if c is not None else None)
+                   if x is not None and x > NOISY_SPREAD]
         rows.append({
             "run_id": r.run_id, "name": r.name, "status": r.status,
             "workload": c.workload if c is not None else (m.kind if m is not None else None),
@@ -43,6 +58,7 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
             "gpm_dram_bw_util_pct": gpm.dram_bw_util_pct.mean if gpm and gpm.dram_bw_util_pct else None,
             "gpm_sm_occupancy_pct": gpm.sm_occupancy_pct.mean if gpm and gpm.sm_occupancy_pct else None,
             "vs_baseline": lat / base if lat and base else None,
+            "noise": f"p90/p10 {max(spreads):.1f}" if spreads and lat and base else None,
             "error": r.error,
         })
     return rows
