@@ -125,12 +125,14 @@ def analyze(path: PathLike, **options: Any) -> Any:
 
 def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[PathLike, Sequence[PathLike]],
             peak_gbps: Optional[float] = None) -> "Comparison":
-    """Baseline against candidate: each a run directory or trace, or a list of repeated runs. Summary
-    metrics with a bootstrap noise interval, kernels and ops matched by name, sorted by impact."""
+    """Baseline against candidate: each a run directory or trace, a list of repeated runs, or a folder (of
+    runs, or of one trace per rank: each counts as an input). Summary metrics with a bootstrap noise
+    interval, kernels and ops matched by name, sorted by impact."""
     from .analysis.compare import compare as _compare
+    from .analysis.fleet import expand_inputs
 
     def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
-        return [Path(x)] if isinstance(x, (str, os.PathLike)) else [Path(p) for p in x]
+        return list(expand_inputs([x] if isinstance(x, (str, os.PathLike)) else list(x)))  # type: ignore[arg-type]
 
     return _compare(as_list(baseline), as_list(candidate), peak_gbps=peak_gbps)
 
@@ -140,19 +142,12 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     """Write one self-contained HTML report of run directories or traces to ``output`` (atomically);
     returns its path. A folder of runs or a sweep root stands for its runs."""
     from ._io import write_text_atomic
+    from .analysis.fleet import expand_inputs
     from .errors import BambaprofError
     from .render.html import build_report, report_size_ok
-    from .run import is_run_dir, iter_runs
 
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    inputs: List[Union[str, Path]] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir() and not is_run_dir(p):
-            runs: List[Union[str, Path]] = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
-            inputs.extend(runs if runs else [p])  # no runs: the path speaks for itself (a trace folder)
-        else:
-            inputs.append(p)
+    inputs: List[Union[str, Path]] = list(expand_inputs(items))
     if not inputs:
         raise UsageError("report needs at least one run directory or trace")
     page = build_report(inputs, title=title, peak_gbps=peak_gbps)

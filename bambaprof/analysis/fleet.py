@@ -50,6 +50,23 @@ def trace_files(folder: Union[str, Path]) -> List[Path]:
     return out
 
 
+def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
+    """Inputs as ``report`` and ``compare`` take them: a run directory or trace stays itself; a folder of run
+    directories (or a sweep root) stands for its ok runs; a folder of traces (one per rank or step) for its
+    traces; anything else stays itself (and fails with its own one-line error where it is read)."""
+    from ..run import is_run_dir, iter_runs
+
+    out: List[Path] = []
+    for item in paths:
+        p = Path(item)
+        if p.is_dir() and not is_run_dir(p) and not any((p / n).is_file() for n in ("trace.json.gz", "trace.json")):
+            runs = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
+            out.extend(runs or trace_files(p) or [p])
+        else:
+            out.append(p)
+    return out
+
+
 def _rank_row(args: tuple) -> Dict[str, Any]:
     """One trace's row (runs in a worker process: plain data in and out)."""
     index, path, backend = args
