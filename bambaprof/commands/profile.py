@@ -140,9 +140,10 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
                           143 if terminated else 130) from None
     if repeated["count"]:
         click.echo(f"({repeated['count']} repeated warning(s) of other runs not shown: see their manifests)", err=True)
-    emit(render_rows(summary_rows(records), fmt, PROFILE_SUMMARY, meta={"runs": str(runs_dir)} if fmt == "json"
-                     else None, compact=True), output)
-    noisy = [r for r in summary_rows(records) if r.get("noise")]
+    rows = summary_rows(records)
+    emit(render_rows(rows, fmt, PROFILE_SUMMARY, meta={"runs": str(runs_dir)} if fmt == "json" else None,
+                     compact=True), output)
+    noisy = [r for r in rows if r.get("noise")]
     if noisy:
         click.echo(f"warning: {len(noisy)} ratio(s) rest on a noisy run (latency p90/p10 over {NOISY_SPREAD}): see the "
                    "'noisy' column; re-run on an idle machine before reading them", err=True)
