@@ -291,7 +291,12 @@ def _environment():
             return "" if v is None else str(v)
         return format_cell(v, "num")
 
+    def count(v: Any) -> str:
+        """A count: an integer where it is one (a per-step median may be a half)."""
+        return format_cell(v, "count") if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+
     env.filters["num"] = num
+    env.filters["count"] = count
     env.filters["short"] = shorten
     env.filters["kernel"] = kernel_label
     return env

@@ -37,6 +37,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def run_dirs(runs_dir: Optional[Path]) -> Dict[str, Path]:
+    """The run directories the viewer lists, by their path under ``runs_dir`` (``<run>`` or
+    ``examples/<run>``): the only run directories its ``/runs/`` pages ever open."""
+    if runs_dir is None:
+        return {}
+    found = list(iter_run_dirs(runs_dir)) + list(iter_run_dirs(runs_dir / "examples"))
+    return {d.relative_to(runs_dir).as_posix(): d for d in found}
+
+
 def index_entries(root: Path, runs_dir: Optional[Path]) -> Dict[str, List[Dict[str, Any]]]:
     """Reports (HTML files under ``root``) and run directories (under ``runs_dir``), newest first."""
     reports = []
@@ -49,17 +58,22 @@ def index_entries(root: Path, runs_dir: Optional[Path]) -> Dict[str, List[Dict[s
     reports.sort(key=lambda r: -r["mtime"])
     runs = []
     if runs_dir is not None:
-        for d in list(iter_run_dirs(runs_dir)) + list(iter_run_dirs(runs_dir / "examples")):
+        for rel, d in run_dirs(runs_dir).items():
+            link = "/runs/" + urllib.parse.quote(rel) + "/"
             try:
                 m = read_manifest(d)
             except BambaprofError as exc:  # an unreadable manifest is listed as such
                 runs.append({"run_id": d.name, "status": "unreadable manifest", "created": "", "latency_ms": None,
-                             "throughput": None, "peak_gb": None, "device": None, "error": str(exc)})
+                             "throughput": None, "peak_gb": None, "device": None, "error": str(exc), "link": None,
+                             "trace": None})
                 continue
             if m is None:
                 continue
             peak = m.memory.peak_allocated_bytes
-            runs.append({"run_id": d.name, "status": m.status, "created": m.created or "",
+            has_trace = m.ok and m.files.trace is not None
+            runs.append({"run_id": d.name, "link": link if has_trace else None,
+                         "trace": link + "trace.json.gz" if has_trace else None,
+                         "status": m.status, "created": m.created or "",
                          "latency_ms": m.latency_ms, "throughput": m.throughput_tokens_per_s,
                          "peak_gb": peak / 1e9 if peak else None, "device": m.device_name, "error": m.error})
         runs.sort(key=lambda r: r["created"], reverse=True)
@@ -121,6 +135,9 @@ class ReportHandler(BaseHTTPRequestHandler):
             body = render_index(self.server.root, self.server.runs_dir).encode()  # type: ignore[attr-defined]
             self._send(HTTPStatus.OK, body, "text/html; charset=utf-8", head)
             return
+        if path.startswith("/runs/"):
+            self._serve_run(urllib.parse.unquote(path[len("/runs/"):]), head)
+            return
         target = self._resolve()
         if target is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head)
@@ -134,6 +151,40 @@ class ReportHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.FORBIDDEN, b"cannot read\n", "text/plain; charset=utf-8", head)
             return
         self._send(HTTPStatus.OK, body, ctype, head)
+
+    def _serve_run(self, rest: str, head: bool) -> None:
+        """``/runs/<run>/``: the run's report, built on demand; ``/runs/<run>/trace.json.gz``: its trace, to
+        download (for Perfetto). Only the run directories of the index are ever opened."""
+        rel, leaf = rest.rstrip("/"), ""
+        if rel.endswith("/trace.json.gz"):
+            rel, leaf = rel[:-len("/trace.json.gz")], "trace.json.gz"
+        run = run_dirs(self.server.runs_dir).get(rel)  # type: ignore[attr-defined]
+        if run is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head)
+            return
+        try:
+            if leaf:
+                from ..analysis.source import resolve
+
+                trace = resolve(run).trace_path
+                self.send_response(HTTPStatus.OK)
+                body = trace.read_bytes()
+                self.send_header("Content-Type", "application/gzip" if trace.name.endswith(".gz") else "application/json")
+                self.send_header("Content-Disposition", f'attachment; filename="{run.name}.pt.trace.json'
+                                 f'{".gz" if trace.name.endswith(".gz") else ""}"')
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+                return
+            from .html import build_report
+
+            page = build_report([run], title=f"run {run.name}").encode()
+        except (BambaprofError, OSError) as exc:
+            self._send(HTTPStatus.NOT_FOUND, f"{exc}\n".encode(), "text/plain; charset=utf-8", head)
+            return
+        self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", head)
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve(head=False)

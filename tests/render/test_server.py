@@ -116,3 +116,40 @@ def test_dns_rebinding_is_refused(served):
     assert _raw(base, "/a.html", host=f"localhost:{port}")[0] == 200
     assert _raw(base, "/a.html", host=f"127.0.0.1:{port}")[0] == 200
     assert _raw(base, "/a.html", host=f"[::1]:{port}")[0] == 200
+
+
+def test_runs_are_links_to_reports_and_traces(tmp_path):
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    runs = tmp_path / "traces"
+    example = Path(__file__).resolve().parents[2] / "traces" / "examples" / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a"
+    shutil.copytree(example, runs / "examples" / example.name)
+    (tmp_path / "reports").mkdir()
+    server = make_server(tmp_path / "reports", runs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status, index = get(base + "/")
+        link = f"/runs/examples/{example.name}/"
+        assert status == 200 and f'href="{link}"' in index and f'href="{link}trace.json.gz"' in index
+        assert "ui.perfetto.dev" in index
+        status, page = get(base + link)
+        assert status == 200 and "<!DOCTYPE html>" in page and example.name in page
+        req = urllib.request.Request(base + link + "trace.json.gz")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert "attachment" in resp.headers["Content-Disposition"]
+            assert json_events(gzip.decompress(resp.read()))
+        for bad in ("/runs/../secret/", "/runs/examples/nope/", "/runs/examples/%2e%2e/", f"/runs/{example.name}/"):
+            assert get(base + bad)[0] == 404, bad
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def json_events(raw: bytes) -> list:
+    import json
+
+    return json.loads(raw)["traceEvents"]
