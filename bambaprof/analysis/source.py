@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import BambaprofError
-from ..run import MANIFEST, TRACE_NAMES, read_manifest
-from ..run.directory import member
+from ..run import TRACE_NAMES, read_manifest
+from ..run.directory import manifest_path, member
 
 
 class TraceError(BambaprofError):
@@ -47,7 +47,7 @@ def resolve(path: Union[str, Path]) -> TraceSource:
         for name in TRACE_NAMES:
             if (p / name).is_file():
                 return TraceSource(p / name, p)
-        if (p / MANIFEST).is_file():
+        if manifest_path(p).is_file():
             try:
                 manifest = read_manifest(p)
             except BambaprofError as exc:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -173,11 +173,17 @@ def utc_now() -> str:
 
 def export_trace(prof: Any, out: Path) -> None:
     """Write the profiler's Chrome trace to ``out`` gzipped (through a plain file beside it)."""
-    raw = out.with_suffix("")  # trace.json
+    raw = out.with_suffix("")  # <name>.json
     prof.export_chrome_trace(str(raw))
-    with open(raw, "rb") as src, gzip.open(out, "wb", compresslevel=6) as dst:
-        shutil.copyfileobj(src, dst)
-    os.unlink(raw)
+    try:
+        with open(raw, "rb") as src:
+            doc = json.loads(src.read())
+        if isinstance(doc, dict) and "distributedInfo" not in doc:
+            doc["distributedInfo"] = {"rank": 0}  # trace tools (HTA) need a rank; a single process is rank 0
+        with gzip.open(out, "wb", compresslevel=6) as dst:
+            dst.write(json.dumps(doc).encode())
+    finally:
+        os.unlink(raw)
 
 
 def profiler_activities(device: str) -> List[Any]:

@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import render_analysis, render_findings
-from ..run import MANIFEST, TRACE_NAMES
+from ..run import TRACE_NAMES, is_run_dir
 from ._common import emit, format_option, output_option, progress
 
 
@@ -23,7 +23,7 @@ def _folder_of_traces(path: str) -> Optional[List[Path]]:
     """The trace files of ``path`` when it is a folder of traces (``tensorboard_trace_handler``'s: one per rank
     or step) rather than a run directory, else ``None``."""
     p = Path(path)
-    if not p.is_dir() or any((p / name).is_file() for name in (*TRACE_NAMES, MANIFEST)):
+    if not p.is_dir() or is_run_dir(p) or any((p / name).is_file() for name in TRACE_NAMES):
         return None
     return trace_files(p) or None
 

@@ -17,6 +17,7 @@ from .directory import (
     read_telemetry,
     remove_stale_temporaries,
     update_manifest,
+    upgrade_layout,
     write_manifest,
 )
 from .layout import INDUCTOR_KERNELS, LAUNCH_MAP, LOG, MANIFEST, SWEEP_RUNS, TELEMETRY, TMP_PREFIX, TRACE, TRACE_NAMES
@@ -53,5 +54,5 @@ __all__ = [
     "NvmlSummary", "ProfileSettings", "RunConfig", "RunDirWriter", "RunRecord", "SeriesStats", "Spread",
     "TelemetryInfo", "TelemetrySummary", "Timings", "Versions", "decode_manifest", "encode_manifest", "is_run_dir",
     "iter_run_dirs", "iter_runs", "read_manifest", "read_telemetry", "remove_stale_temporaries", "safe_run_name",
-    "series_window_stats", "summary_rows", "update_manifest", "write_manifest",
+    "series_window_stats", "summary_rows", "update_manifest", "upgrade_layout", "write_manifest",
 ]

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Union
 
-from .._io import write_text_atomic
+from .._io import write_bytes_atomic, write_text_atomic
 from .._json import json_safe
 from ..errors import BambaprofError
 from .config import RunConfig
-from .layout import MANIFEST, TELEMETRY, TMP_PREFIX
+from .layout import LEGACY_MANIFEST, MANIFEST, SIDE, TELEMETRY, TMP_PREFIX, TRACE
 from .manifest import Manifest, decode_manifest, encode_manifest
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -51,20 +51,31 @@ def read_side_file(path: Path) -> bytes:
 
 
 def member(run_dir: PathLike, name: str) -> Optional[Path]:
-    """``run_dir / name`` when ``name`` (from a manifest: untrusted) is a plain file name, else ``None``."""
-    if not name or Path(name).name != name or name in (".", ".."):
+    """``run_dir / name`` when ``name`` (from a manifest: untrusted) is a plain file name, or one in the run's
+    side folder (``bambaprof/<name>``), else ``None``."""
+    if not name:
+        return None
+    folder, _, base = name.rpartition("/")
+    if folder not in ("", SIDE) or not base or Path(base).name != base or base in (".", ".."):
         return None
     return Path(run_dir) / name
 
 
+def manifest_path(run_dir: PathLike) -> Path:
+    """Where the run's manifest is: in the side folder, or at the top (run directories written before it)."""
+    new = Path(run_dir) / MANIFEST
+    old = Path(run_dir) / LEGACY_MANIFEST
+    return old if not new.is_file() and old.is_file() else new
+
+
 def is_run_dir(path: PathLike) -> bool:
     """Whether ``path`` is a folder holding a manifest."""
-    return (Path(path) / MANIFEST).is_file()
+    return manifest_path(path).is_file()
 
 
 def read_manifest(run_dir: PathLike) -> Optional[Manifest]:
     """The run's manifest (migrated to the current schema), or ``None`` when the folder has none."""
-    path = Path(run_dir) / MANIFEST
+    path = manifest_path(run_dir)
     if not path.is_file():
         return None
     return decode_manifest(read_side_file(path), str(path), run_id=Path(run_dir).resolve().name)
@@ -72,7 +83,7 @@ def read_manifest(run_dir: PathLike) -> Optional[Manifest]:
 
 def write_manifest(run_dir: PathLike, manifest: Manifest) -> Path:
     """Write ``manifest`` into ``run_dir`` atomically (complete or unchanged)."""
-    return write_text_atomic(Path(run_dir) / MANIFEST, encode_manifest(manifest).decode())
+    return write_text_atomic(manifest_path(run_dir), encode_manifest(manifest).decode())
 
 
 def update_manifest(run_dir: PathLike, change: Callable[[Manifest], None]) -> Manifest:
@@ -86,9 +97,43 @@ def update_manifest(run_dir: PathLike, change: Callable[[Manifest], None]) -> Ma
     return manifest
 
 
+def upgrade_layout(run_dir: PathLike) -> bool:
+    """Move a run directory written before the side folder into today's layout (the trace at the top as
+    ``rank0.pt.trace.json.gz`` with ``distributedInfo``, everything else under ``bambaprof/``), so that trace
+    tools load it as it is; returns whether anything moved. The manifest is rewritten last, so a folder
+    interrupted half-way still reads (its file names are looked up in both places)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    legacy = run_dir / LEGACY_MANIFEST
+    if manifest is None or not legacy.is_file():
+        return False
+    (run_dir / SIDE).mkdir(exist_ok=True)
+    files = manifest.files
+    trace_name = files.trace if files.trace and member(run_dir, files.trace) else None
+    if trace_name and (run_dir / trace_name).is_file() and "/" not in trace_name:
+        raw = read_side_file(run_dir / trace_name) if trace_name.endswith(".gz") else (run_dir / trace_name).read_bytes()
+        doc = json.loads(raw)
+        if isinstance(doc, dict):
+            doc.setdefault("distributedInfo", {"rank": 0})
+        write_bytes_atomic(run_dir / TRACE, gzip.compress(json.dumps(doc).encode(), compresslevel=6))
+        if trace_name != TRACE:
+            (run_dir / trace_name).unlink()
+        files.trace = TRACE
+    for field_name in ("telemetry", "launch_map", "inductor_kernels", "log"):
+        name = getattr(files, field_name)
+        if name and "/" not in name and member(run_dir, name) and (run_dir / name).is_file():
+            os.replace(run_dir / name, run_dir / SIDE / name)
+            setattr(files, field_name, f"{SIDE}/{name}")
+    write_text_atomic(run_dir / MANIFEST, encode_manifest(manifest).decode())
+    legacy.unlink()
+    return True
+
+
 def read_telemetry(run_dir: PathLike, manifest: Optional[Manifest] = None) -> Optional[Dict[str, Any]]:
     """The run's telemetry columns, or ``None`` when it has none."""
-    name = (manifest.files.telemetry if manifest is not None else None) or TELEMETRY
+    name = manifest.files.telemetry if manifest is not None else None
+    if not name:  # not named: where this layout puts it, or where run directories before the side folder did
+        name = TELEMETRY if (Path(run_dir) / TELEMETRY).is_file() else TELEMETRY.rpartition("/")[2]
     path = member(run_dir, name)
     if path is None:
         raise BambaprofError(f"{run_dir}: the manifest names telemetry {name!r}, not a file in the run directory")
@@ -114,7 +159,7 @@ class RunDirWriter:
 
     def __enter__(self) -> "RunDirWriter":
         try:
-            self.tmp.mkdir(parents=True)
+            (self.tmp / SIDE).mkdir(parents=True)
             (self.tmp / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         except OSError as exc:
             raise BambaprofError(f"cannot create a run directory under {self.root}: {exc.strerror or exc}") from None
@@ -141,6 +186,7 @@ class RunDirWriter:
 
     def commit(self) -> Path:
         """Move the finished folder to its final name (replacing an earlier run of the same id)."""
+        (self.tmp / OWNER).unlink(missing_ok=True)  # finished: no longer anyone's work in progress
         old = None
         if self.final.exists():
             old = self.root / f"{TMP_PREFIX}old-{self.run_id}-{uuid.uuid4().hex[:6]}"
@@ -198,7 +244,7 @@ def iter_run_dirs(root: PathLike) -> Iterator[Path]:
     if not root.is_dir():
         return
     for p in sorted(root.iterdir()):
-        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file():
+        if p.is_dir() and not p.name.startswith(".") and manifest_path(p).is_file():
             yield p
 
 

@@ -39,7 +39,7 @@ def test_a_user_module_is_recorded_and_analysed(tmp_path):
     assert len(m.timings.iteration_ms) == 5 and all(t > 0 for t in m.timings.iteration_ms)  # steps 3..7
     assert m.timings.latency_ms.n == 5 and m.timings.throughput_tokens_per_s > 0
     assert m.telemetry.available is False and m.telemetry.notice == "telemetry unavailable: the run is on the CPU"
-    assert m.device.kind == "cpu" and m.files.trace == "trace.json.gz" and m.profile.clock_offset_us is not None
+    assert m.device.kind == "cpu" and m.files.trace == "rank0.pt.trace.json.gz" and m.profile.clock_offset_us is not None
     a = bambaprof.analyze(run.path)
     names = {o["name"] for o in a.ops}
     assert {"aten::linear", "aten::gelu"} <= names and "ProfilerStep#1" not in names  # a step, not an op
@@ -63,7 +63,7 @@ def test_the_body_raising_leaves_a_failed_run_and_the_exception_propagates(tmp_p
             raise ValueError("planted")
     m = read_manifest(run.path)
     assert m.status == "failed" and m.error == "ValueError: planted" and m.files.trace is None
-    assert not (run.path / "trace.json.gz").exists()
+    assert not (run.path / "rank0.pt.trace.json.gz").exists()
     assert [p.name for p in tmp_path.iterdir()] == [run.path.name]
 
 
@@ -93,10 +93,10 @@ def test_telemetry_through_a_fake_nvml_backend(tmp_path):
             time.sleep(0.003)  # the 27 measured steps span ~80 ms: samples every 2 ms surely fall inside
             run.step()
     m = read_manifest(run.path)
-    assert m.telemetry.available and m.files.telemetry == "telemetry.json.gz"
+    assert m.telemetry.available and m.files.telemetry == "bambaprof/telemetry.json.gz"
     assert m.energy is not None and m.energy.joules > 0 and m.energy.iterations == 27  # after the 2 profiled
     assert m.telemetry.summary.nvml.power_w.samples >= 1
-    assert json.loads(__import__("gzip").open(run.path / "telemetry.json.gz").read())["clock"] == "trace_us"
+    assert json.loads(__import__("gzip").open(run.path / "bambaprof/telemetry.json.gz").read())["clock"] == "trace_us"
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -41,8 +41,13 @@ def test_run_directory_is_complete_and_analysable(tmp_path, workload):
     assert m.telemetry.to_dict() == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
                               "gpm": False, "summary": {"nvml": None, "gpm": None}}
     files = m.files.to_dict()
-    assert files.pop("log") in (None, "log.txt")  # what the libraries printed (Kineto's session lines)
-    assert files == {"trace": "trace.json.gz", "telemetry": None, "launch_map": None, "inductor_kernels": None}
+    assert files.pop("log") in (None, "bambaprof/log.txt")  # what the libraries printed (Kineto's session lines)
+    assert files == {"trace": "rank0.pt.trace.json.gz", "telemetry": None, "launch_map": None,
+                     "inductor_kernels": None}
+    # trace tools read every *.json / *.gz of the folder as a trace: only the trace is there, with a rank
+    assert sorted(p.name for p in rec.path.iterdir()) == ["bambaprof", "rank0.pt.trace.json.gz"]
+    with gzip.open(rec.path / "rank0.pt.trace.json.gz") as fh:
+        assert json.load(fh)["distributedInfo"]["rank"] == 0
     assert m.profile.clock_offset_us is not None
     assert m.versions.torch and m.command == "test"
     if workload == "generate":
@@ -59,10 +64,10 @@ def test_telemetry_with_a_fake_nvml_backend(tmp_path):
     rec = run_one(cfg, tmp_path, backend_factory=functools.partial(FakeBackend, watts=250.0))
     m = rec.manifest
     assert m.telemetry.available and m.telemetry.gpm
-    assert m.files.telemetry == "telemetry.json.gz"
+    assert m.files.telemetry == "bambaprof/telemetry.json.gz"
     assert m.device.peak_bandwidth_source == "nvml"
     assert m.energy.joules > 0 and m.energy.joules_per_token > 0
-    with gzip.open(rec.path / "telemetry.json.gz", "rt") as fh:
+    with gzip.open(rec.path / "bambaprof/telemetry.json.gz", "rt") as fh:
         tel = json.load(fh)
     assert tel["clock"] == "trace_us" and len(tel["nvml"]["t_us"]) == len(tel["nvml"]["power_w"]) > 0
     # the samples sit on the trace's clock: within the run's span on it
@@ -121,7 +126,7 @@ def test_failed_configurations_are_recorded_and_others_go_on(tmp_path, monkeypat
     assert "unknown variant 'nope'" in records[2].error
     m = read_manifest(records[1].path)
     assert m.status == "failed" and m.files.trace is None and m.files.telemetry is None
-    assert not (records[1].path / "trace.json.gz").exists()
+    assert not (records[1].path / "rank0.pt.trace.json.gz").exists()
     rows = summary_rows(records)
     assert rows[0]["vs_baseline"] == 1.0 and rows[1]["latency_ms"] is None
 
@@ -181,7 +186,7 @@ def test_nan_from_nvml_becomes_null(tmp_path):
     rec = run_one(RunConfig(workload="prefill", sample_interval_ms=5, **{**QUICK, "iters": 30}), tmp_path,
                   backend_factory=NanBackend)
     assert rec.status == "ok", rec.error
-    with gzip.open(rec.path / "telemetry.json.gz", "rt") as fh:
+    with gzip.open(rec.path / "bambaprof/telemetry.json.gz", "rt") as fh:
         tel = json.load(fh)
     assert set(tel["nvml"]["power_w"]) == {None}
 

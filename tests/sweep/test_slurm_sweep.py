@@ -35,7 +35,7 @@ def test_sweep_through_slurm(cluster, tmp_path, monkeypatch, capsys):
     assert [r["status"] for r in rows] == ["done", "done"]
     index = json.loads((root / "index.json").read_text())["configs"]
     assert all(e["job_id"] and e["device"].startswith("slurm:") for e in index)
-    assert all((root / "runs" / e["run_id"] / "trace.json.gz").is_file() for e in index)
+    assert all((root / "runs" / e["run_id"] / "rank0.pt.trace.json.gz").is_file() for e in index)
     # resume resubmits nothing when everything is done
     assert main(["sweep", "run", str(spec), "--root", str(root), "--launcher", "slurm", "--resume", "--no-report",
                  "--format", "json"]) == 0
