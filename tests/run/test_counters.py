@@ -4,6 +4,7 @@ import gzip
 import json
 
 from bambaprof.analysis import analyze
+from bambaprof.analysis.source import resolve
 from bambaprof.run import iter_run_dirs, read_manifest, read_telemetry
 from bambaprof.run.counters import CATEGORY, TRACKS, counter_events, embed_counters
 from tests.analysis.synth import base_trace, write
@@ -44,6 +45,6 @@ def test_the_examples_hold_a_track_for_every_sampled_series():
         tel = read_telemetry(run, read_manifest(run))
         sampled = {TRACKS[(g, k)] for (g, k) in TRACKS
                    if any(isinstance(v, (int, float)) for v in (tel.get(g) or {}).get(k) or [])}
-        doc = json.loads(gzip.decompress((run / "trace.json.gz").read_bytes()))
+        doc = json.loads(gzip.decompress(resolve(run).trace_path.read_bytes()))
         tracks = {e["name"] for e in doc["traceEvents"] if e.get("cat") == CATEGORY}
         assert sampled and tracks == sampled, run.name
