@@ -1,6 +1,6 @@
 """HolisticTraceAnalysis loads bambaprof's run directories as they are (the trace alone at the top, with a
-rank; the run's own files in ``bambaprof/``). Needs ``holistictraceanalysis`` (``tox -e hta``); skipped
-without it."""
+rank; the run's own files in ``bambaprof/``) and counts the same kernels as ``analyze``. Needs
+``holistictraceanalysis`` (``tox -e hta``); skipped without it."""
 
 from pathlib import Path
 
@@ -12,13 +12,19 @@ EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "traces" / "
 
 
 @pytest.mark.parametrize("run", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_hta_loads_a_run_directory(run):
-    from bambaprof.analysis import analyze
+def test_hta_loads_a_run_directory_and_counts_the_same_kernels(run):
+    from bambaprof.analysis.trace import load_trace
 
     analysis = hta.TraceAnalysis(trace_dir=str(run))
-    kernels, _ = analysis.get_gpu_kernel_breakdown(visualize=False)
     assert list(analysis.t.get_all_traces()) == [0]  # one rank, from distributedInfo
-    ours = analyze(run).summary["kernel_us"]
-    # HTA rounds each event's start and end to whole microseconds (sub-us kernels can come out negative) and
-    # buckets small kernels as "others": its totals are close to ours, not equal (see the README)
-    assert 0.8 * ours <= float(kernels["sum"].sum()) <= 1.01 * ours
+    frame = analysis.t.get_trace(0)
+    names = analysis.t.symbol_table.sym_table
+    kernels = frame[frame["cat"].map(lambda i: names[i]) == "kernel"]
+    trace = load_trace(run)
+    ours = trace.gpu.kind == "kernel"
+    assert len(kernels) == int(ours.sum())
+    # HTA floors timestamps to whole microseconds and trims events that then overlap on a stream (PyTorch
+    # issue 122425), so a kernel may lose up to 2 us (a 0.8 us kernel comes out at -1 us): the totals agree
+    # within that, not exactly
+    ours_us, hta_us = float(trace.gpu.dur[ours].sum()), float(kernels["dur"].sum())
+    assert ours_us - 2.0 * len(kernels) - 0.01 * ours_us <= hta_us <= 1.01 * ours_us
