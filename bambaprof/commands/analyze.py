@@ -11,7 +11,7 @@ import click
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
 from ..analysis.fleet import Fleet, analyze_fleet, trace_files
 from ..analysis.parse import BACKENDS
-from ..errors import UsageError
+from ..errors import BambaprofError, UsageError
 from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import render_analysis, render_findings
@@ -92,7 +92,10 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
     traces = _folder_of_traces(path)
     if traces is not None and len(traces) > 1:
-        emit(_render_fleet(analyze_fleet(traces, backend=backend), fmt), output)
+        fleet = analyze_fleet(traces, backend=backend)
+        if all(r["error"] for r in fleet.ranks):
+            raise BambaprofError(f"{path}: none of its {len(traces)} traces could be read ({fleet.ranks[0]['error']})")
+        emit(_render_fleet(fleet, fmt), output)
         return
     if traces:
         path = str(traces[0])

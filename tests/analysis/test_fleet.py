@@ -127,3 +127,11 @@ def test_report_and_compare_take_folders_of_ranks(job, tmp_path, capsys):
     assert main(["report", str(other), "-o", str(out)]) == 0
     page = out.read_text()
     assert all(f"worker{rank}.2.pt.trace.json.gz" in page for rank in range(3))
+
+
+def test_a_folder_of_unreadable_traces_is_one_line(tmp_path, capsys):
+    (tmp_path / "a.json").write_text("{")
+    (tmp_path / "b.json.gz").write_bytes(b"\x1f\x8b nope")
+    assert main(["analyze", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none of its 2 traces could be read" in err[0]
