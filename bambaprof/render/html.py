@@ -96,8 +96,15 @@ class _Run:
 
 
 def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
-    base = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest"}
+    """A plotly figure; every axis title in the object form (``{"text": ...}``): current plotly.js ignores the
+    old string shorthand, and the axes rendered without titles."""
+    base: Dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest"}
     base.update(layout)
+    for key, axis in base.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            if isinstance(axis.get("title"), str):
+                axis["title"] = {"text": axis["title"]}
+            axis.setdefault("automargin", True)  # room for long tick labels and the title, never overlapping
     return {"data": data, "layout": base}
 
 
@@ -116,7 +123,7 @@ def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
             "error_y": {"type": "data", "symmetric": False,
                         "array": [gap(x.p90, x.median) for x in lat],
                         "arrayminus": [gap(x.median, x.p10) for x in lat]},
-        }], {"yaxis": {"title": "ms"}})))
+        }], {"xaxis": {"title": "run"}, "yaxis": {"title": "ms"}})))
     for key, title, unit, get in (
         ("throughput", "Throughput", "tokens/s", lambda m: m.throughput_tokens_per_s),
         ("memory", "Peak memory allocated", "GB",
@@ -126,7 +133,7 @@ def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
         values = [get(r.manifest) if r.manifest is not None else None for r in runs]
         if any(v is not None for v in values):
             figs.append((f"{title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
-                                                  {"yaxis": {"title": unit}})))
+                                                  {"xaxis": {"title": "run"}, "yaxis": {"title": unit}})))
     return [{"title": t, "figure": f} for t, f in figs]
 
 
@@ -144,7 +151,8 @@ def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
                            for r in runs]})
     data.append({"type": "bar", "name": "other", "x": labels,
                  "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
-    return _fig(data, {"barmode": "stack", "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}},
+    return _fig(data, {"barmode": "stack", "xaxis": {"title": "run"}, "yaxis": {"title": "GPU time, ms"},
+                       "legend": {"font": {"size": 9}},
                        "height": 520})
 
 

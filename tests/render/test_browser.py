@@ -42,3 +42,23 @@ def test_report_in_chromium(tmp_path):
     assert external == [], external
     assert plots >= 6 and rendered >= plots  # each plot draws at least one svg
     assert EVIL in text  # shown as text
+
+
+def test_every_axis_of_every_plot_has_a_rendered_title(tmp_path):
+    page_path = tmp_path / "report.html"
+    page_path.write_text(build_report(EXAMPLES[:3]))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_timeout(1500)
+        plots = page.evaluate("""() => [...document.querySelectorAll('div.plot')].map(d => ({
+            axes: (d.layout ? Object.keys(d.layout).filter(k => /^[xy]axis\\d*$/.test(k)) : []),
+            x: [...d.querySelectorAll('.xtitle')].map(e => e.textContent.trim()),
+            y: [...d.querySelectorAll('.ytitle, .y2title, .y3title')].map(e => e.textContent.trim())}))""")
+        browser.close()
+    assert len(plots) >= 6
+    for i, plot in enumerate(plots):
+        assert plot["x"] and plot["y"], (i, plot)  # at least one titled x and y axis drawn
+        assert all(plot["x"]) and all(plot["y"]), (i, plot)  # and no title left empty
+        assert len(plot["x"]) + len(plot["y"]) >= len(plot["axes"]), (i, plot)  # one per axis of the layout
