@@ -71,7 +71,7 @@ class _Run:
         lo, hi = edges[:-1, None], edges[1:, None]
         overlap = np.clip(np.minimum(hi, me[None, :]) - np.maximum(lo, ms[None, :]), 0, None).sum(axis=1)
         return {"t_ms": ((edges[:-1] + edges[1:]) / 2 - t0).tolist(), "busy_pct": (100 * overlap / (hi - lo)[:, 0]).tolist(),
-                "t0": t0}
+                "t0": t0, "span_us": t1 - t0}
 
     def card(self) -> Dict[str, Any]:
         m = self.manifest
@@ -93,6 +93,10 @@ class _Run:
                       f"{s['floor_us'] / 1e3:.3f} ms ({s['above_floor_x']:.1f}x; {s['floor_coverage_pct']:.0f}% of "
                       "kernel time judged)") if s.get("floor_us") and s.get("above_floor_x") else None,
         }
+
+
+#: The colour of the "other" bars: grey, so that no kernel shares it.
+OTHER_COLOUR = "#b0b0b0"
 
 
 def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
@@ -149,7 +153,7 @@ def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
         data.append({"type": "bar", "name": esc(kernel_label(name, 60)), "x": labels, "hovertext": esc(name),
                      "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
                            for r in runs]})
-    data.append({"type": "bar", "name": "other", "x": labels,
+    data.append({"type": "bar", "name": "other", "x": labels, "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}},
                  "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
     return _fig(data, {"barmode": "stack", "xaxis": {"title": "run"}, "yaxis": {"title": "GPU time, ms"},
                        "legend": {"font": {"size": 9}},
@@ -242,11 +246,13 @@ def _telemetry(run: _Run) -> Optional[Dict[str, Any]]:
         cols = tel.get(group)
         if not isinstance(cols, dict) or key not in cols:
             continue
-        pts = [((t - t0) / 1e3, v) for t, v in zip(cols.get("t_us", []), cols[key]) if isinstance(v, (int, float))]
+        span = run.busy["span_us"]  # the profiled window only: samples from before it (compilation) mislead
+        pts = [((t - t0) / 1e3, v) for t, v in zip(cols.get("t_us", []), cols[key])
+               if isinstance(v, (int, float)) and isinstance(t, (int, float)) and 0 <= t - t0 <= span]
         if pts:
             data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": [p[0] for p in pts],
                          "y": [p[1] for p in pts], "yaxis": axis, "marker": {"size": 4}})
-    return _fig(data, {"xaxis": {"title": "ms from the trace start (profiled window and around it)"},
+    return _fig(data, {"xaxis": {"title": "ms from the start of the profiled window"},
                        "yaxis": {"title": "%", "range": [0, 105]},
                        "yaxis2": {"title": "W", "overlaying": "y", "side": "right"},
                        "yaxis3": {"title": "MHz", "overlaying": "y", "side": "right", "position": 0.94,

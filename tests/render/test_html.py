@@ -70,3 +70,26 @@ def test_page_size_does_not_grow_with_events(tmp_path):
     small_page = build_report([write(tmp_path / "small.json.gz", t)])
     big_page = build_report([write(tmp_path / "big.json.gz", big)])
     assert abs(len(big_page) - len(small_page)) < 50_000
+
+
+def test_chart_data_other_colour_and_telemetry_window():
+    from bambaprof.render.html import OTHER_COLOUR, _kernel_breakdown, _Run, _telemetry
+
+    runs = [_Run(p, None) for p in EXAMPLES[:2]]
+    bars = _kernel_breakdown(runs)["data"]
+    other = [b for b in bars if b["name"] == "other"]
+    assert len(other) == 1 and other[0]["marker"]["color"] == OTHER_COLOUR
+    assert all("marker" not in b for b in bars if b["name"] != "other")  # plotly's colourway: never grey
+    # each run's bars add up to its kernel time (top kernels + other), in ms
+    for i, r in enumerate(runs):
+        total = sum(b["y"][i] for b in bars)
+        assert abs(total - sum(k["total_us"] for k in r.analysis.kernels) / 1e3) < 1e-6
+    figs = [(r, _telemetry(r)) for r in runs]
+    assert any(f is not None for _, f in figs)  # the examples carry NVML samples
+    for r, fig in figs:
+        if fig is None:
+            continue
+        span_ms = r.busy["span_us"] / 1e3
+        for series in fig["data"][1:]:
+            assert all(0 <= x <= span_ms for x in series["x"]), series["name"]  # the profiled window only
+        assert all(ax["title"]["text"] for k, ax in fig["layout"].items() if k.startswith(("xaxis", "yaxis")))
