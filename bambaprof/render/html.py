@@ -189,23 +189,37 @@ def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
 
 
 def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
-    data, peak = [], None
+    """The roofline: each kernel with known FLOPs at its arithmetic intensity and achieved TFLOP/s, under the
+    device's bandwidth roof (GB/s x intensity) and one compute ceiling per dtype the kernels ran in (the peaks
+    the analysis judged them by: measured, else datasheet)."""
+    data: List[Dict[str, Any]] = []
+    peak = None
+    ceilings: Dict[str, float] = {}
     for r in runs:
         rows = [k for k in r.analysis.kernels
                 if k.get("intensity_flop_per_byte") and k.get("achieved_tflops")][:MAX_POINTS]
         if not rows:
             continue
         peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
+        for k in rows:
+            if k.get("peak_tflops") and k.get("dtype"):
+                ceilings.setdefault(k["dtype"], k["peak_tflops"])
         data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
                      "text": [esc(kernel_label(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
     if not data:
         return None
+    top = max(ceilings.values(), default=None)
     if peak:
-        xs = [0.1, 10000.0]
+        ridge = top * 1e3 / peak if top else 10000.0  # FLOP/byte where the bandwidth roof meets the top ceiling
+        xs = [0.1, ridge]
         data.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak:,.0f} GB/s)",
-                     "x": xs, "y": [x * peak / 1e3 for x in xs], "line": {"dash": "dash"}})
+                     "x": xs, "y": [x * peak / 1e3 for x in xs], "line": {"dash": "dash", "color": "#c0392b"}})
+    for dtype, tflops in sorted(ceilings.items(), key=lambda kv: -kv[1]):
+        start = tflops * 1e3 / peak if peak else 0.1
+        data.append({"type": "scatter", "mode": "lines", "name": f"{dtype} compute ceiling ({tflops:,.0f} TFLOP/s)",
+                     "x": [start, 10000.0], "y": [tflops, tflops], "line": {"dash": "dot", "color": "#555555"}})
     return _fig(data, {"xaxis": {"title": "arithmetic intensity, FLOP/byte", "type": "log"},
                        "yaxis": {"title": "achieved TFLOP/s", "type": "log"}, "height": 460})
 

@@ -93,3 +93,20 @@ def test_chart_data_other_colour_and_telemetry_window():
         for series in fig["data"][1:]:
             assert all(0 <= x <= span_ms for x in series["x"]), series["name"]  # the profiled window only
         assert all(ax["title"]["text"] for k, ax in fig["layout"].items() if k.startswith(("xaxis", "yaxis")))
+
+
+def test_roofline_ceilings_are_the_device_peaks():
+    from bambaprof.render.html import _intensity, _Run
+
+    runs = [_Run(p, None) for p in EXAMPLES[:3]]
+    fig = _intensity(runs)
+    assert fig is not None
+    lines = {t["name"]: t for t in fig["data"] if t.get("mode") == "lines"}
+    kernels = [k for r in runs for k in r.analysis.kernels if k.get("achieved_tflops")]
+    peak_gbps = next(k["peak_gbps"] for r in runs for k in r.analysis.kernels if k.get("peak_gbps"))
+    roof = next(t for n, t in lines.items() if n.startswith("bandwidth roof"))
+    assert all(abs(y - x * peak_gbps / 1e3) < 1e-9 * max(y, 1) for x, y in zip(roof["x"], roof["y"]))
+    peaks = {k["dtype"]: k["peak_tflops"] for k in kernels if k.get("peak_tflops")}
+    ceilings = {n.split()[0]: t["y"][0] for n, t in lines.items() if "compute ceiling" in n}
+    assert ceilings == peaks and ceilings  # one per dtype the kernels ran in, at the peak they were judged by
+    assert max(roof["y"]) == max(ceilings.values())  # the roof stops where it meets the top ceiling
