@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..run import Manifest
-from ..run.summary import NOISY_SPREAD  # a side whose latency p90/p10 (or a ratio's interval) exceeds it
+from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
 
 #: metric -> (label, unit, True when larger is worse)
@@ -250,9 +250,10 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                    f"{'; '.join(sorted(ran_b))}")
     for side in (a, b):
         for m, path in zip(side.manifests, side.inputs):
-            sp = m.timings.latency_ms if m is not None and m.timings is not None else None
-            if sp is not None and sp.p10 and sp.p90 and sp.p90 / sp.p10 > NOISY_SPREAD:
-                out.append(f"{side.label} {path} is noisy: latency p90/p10 = {sp.p90 / sp.p10:.2f} over {sp.n} "
+            ratio = spread_ratio(m)
+            if m is not None and m.timings is not None and ratio is not None and ratio > NOISY_SPREAD:
+                sp = m.timings.latency_ms
+                out.append(f"{side.label} {path} is noisy: latency p90/p10 = {ratio:.2f} over {sp.n} "
                            f"iterations (median {sp.median:.4g} ms), so its ratios may mean little; re-run it on an "
                            "idle machine")
     for row in summary:

@@ -50,16 +50,27 @@ def trace_files(folder: Union[str, Path]) -> List[Path]:
     return out
 
 
+def folder_traces(path: Union[str, "os.PathLike[str]"]) -> Optional[List[Path]]:
+    """The trace files of ``path`` when it is a folder of traces (one per rank or step) rather than a run
+    directory; ``None`` for anything else (a file, a run directory, a folder with no trace file)."""
+    from ..run import TRACE_NAMES, is_run_dir
+
+    p = Path(path)
+    if not p.is_dir() or is_run_dir(p) or any((p / name).is_file() for name in TRACE_NAMES):
+        return None
+    return trace_files(p) or None
+
+
 def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
     """Inputs as ``report`` and ``compare`` take them: a run directory or trace stays itself; a folder of run
     directories (or a sweep root) stands for its ok runs; a folder of traces (one per rank or step) for its
     traces; anything else stays itself (and fails with its own one-line error where it is read)."""
-    from ..run import is_run_dir, iter_runs
+    from ..run import TRACE_NAMES, is_run_dir, iter_runs
 
     out: List[Path] = []
     for item in paths:
         p = Path(item)
-        if p.is_dir() and not is_run_dir(p) and not any((p / n).is_file() for n in ("trace.json.gz", "trace.json")):
+        if p.is_dir() and not is_run_dir(p) and not any((p / n).is_file() for n in TRACE_NAMES):
             runs = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
             out.extend(runs or trace_files(p) or [p])
         else:

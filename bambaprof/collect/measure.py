@@ -186,6 +186,23 @@ def export_trace(prof: Any, out: Path) -> None:
         os.unlink(raw)
 
 
+def write_telemetry(writer: Any, sampler: Any, trace: Path, offset_us: Optional[float]) -> bool:
+    """Write the sampler's columns into the run (``TELEMETRY``) on the trace's clock (``offset_us``; without
+    it, on the monotonic clock) and embed them in ``trace`` as counter tracks (when on the trace's clock and
+    the trace exists). Returns whether the samples are on the trace's clock."""
+    from .._json import json_safe
+    from ..run import TELEMETRY
+    from ..run.counters import embed_counters
+
+    cols = sampler.columns(offset_us if offset_us is not None else 0.0)
+    if offset_us is None:
+        cols["clock"] = "monotonic_us"
+    writer.write_json(TELEMETRY, cols)
+    if trace.exists():
+        embed_counters(trace, json_safe(cols))  # tracks under the kernels in Perfetto
+    return offset_us is not None
+
+
 def profiler_activities(device: str) -> List[Any]:
     """What torch.profiler records: the CPU, and CUDA on a CUDA device."""
     from torch.profiler import ProfilerActivity

@@ -37,7 +37,6 @@ from typing import Any, Callable, List, Optional, Union
 import torch
 
 from .._env import environment
-from .._json import json_safe
 from ..errors import UsageError
 from ..run import (
     TELEMETRY,
@@ -50,7 +49,6 @@ from ..run import (
     Versions,
     safe_run_name,
 )
-from ..run.counters import embed_counters
 from .measure import (
     Telemetry,
     clock_offset_us,
@@ -62,6 +60,7 @@ from .measure import (
     peak_memory,
     profiler_activities,
     utc_now,
+    write_telemetry,
 )
 from .timing import Stopwatch, spread, synchronize
 from .triton_launches import recording_triton_launches
@@ -249,12 +248,7 @@ class Recording:
             warnings.append("no step ran under the profiler: the run has no trace")
         tel = self._telemetry
         if tel.sampler is not None:
-            cols = tel.sampler.columns(offset if offset is not None else 0.0)
-            if offset is None:
-                cols["clock"] = "monotonic_us"
-            self._writer.write_json(TELEMETRY, cols)
-            if trace.exists():
-                embed_counters(trace, json_safe(cols))
+            write_telemetry(self._writer, tel.sampler, trace, offset)
         window_steps = self.steps - self._window_first_step
         m.energy = energy_over_window(self._window[0], energy_end, self._w0_ns, w1_ns, window_steps, tokens,
                                       warnings)

@@ -44,7 +44,6 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from .._env import environment
-from .._json import json_safe
 from ..errors import BambaprofError
 from ..model.config import preset as make_preset
 from ..run import (
@@ -65,7 +64,6 @@ from ..run import (
     read_manifest,
     remove_stale_temporaries,
 )
-from ..run.counters import embed_counters
 from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
@@ -84,6 +82,7 @@ from .measure import (
     peak_memory,
     profiler_activities,
     utc_now,
+    write_telemetry,
 )
 from .quiet import stderr_into
 from .timing import Stopwatch, spread, synchronize
@@ -257,13 +256,8 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
 
     timings = _timings(cfg, work, iterations, first_call_ms)
     offset = clock_offset_us(writer.path(TRACE), clock["t_mid_ns"]) if clock.get("t_mid_ns") else None
-    if telemetry.sampler is not None:
-        cols = telemetry.sampler.columns(offset if offset is not None else 0.0)
-        if offset is None:
-            cols["clock"] = "monotonic_us"
-            warnings.append("the clock-sync marker was not found in the trace: telemetry stays on the monotonic clock")
-        writer.write_json(TELEMETRY, cols)
-        embed_counters(writer.path(TRACE), json_safe(cols))  # tracks under the kernels in Perfetto
+    if telemetry.sampler is not None and not write_telemetry(writer, telemetry.sampler, writer.path(TRACE), offset):
+        warnings.append("the clock-sync marker was not found in the trace: telemetry stays on the monotonic clock")
 
     energy = energy_over_window(e0, e1, w0, w1, window_iters, work.tokens, warnings)
     median = timings.latency_ms.median

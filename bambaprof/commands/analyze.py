@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
-from ..analysis.fleet import Fleet, analyze_fleet, trace_files
+from ..analysis.fleet import Fleet, analyze_fleet, folder_traces
 from ..analysis.parse import BACKENDS
 from ..errors import BambaprofError, UsageError
 from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import render_analysis, render_findings
-from ..run import TRACE_NAMES, is_run_dir
 from ._common import emit, format_option, output_option, progress
-
-
-def _folder_of_traces(path: str) -> Optional[List[Path]]:
-    """The trace files of ``path`` when it is a folder of traces (``tensorboard_trace_handler``'s: one per rank
-    or step) rather than a run directory, else ``None``."""
-    p = Path(path)
-    if not p.is_dir() or is_run_dir(p) or any((p / name).is_file() for name in TRACE_NAMES):
-        return None
-    return trace_files(p) or None
 
 
 def _render_fleet(fleet: Fleet, fmt: str) -> str:
@@ -90,7 +79,7 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
             raise UsageError(f"--sort must be one of {', '.join(KERNEL_SORT_KEYS + OP_SORT_KEYS)}")
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
-    traces = _folder_of_traces(path)
+    traces = folder_traces(path)
     if traces is not None and len(traces) > 1:
         fleet = analyze_fleet(traces, backend=backend)
         if all(r["error"] for r in fleet.ranks):

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from .directory import RunRecord
+from .manifest import Manifest
 
 #: A run whose latency p90/p10 exceeds this is too noisy for a ratio against it (or of it) to mean much.
 NOISY_SPREAD = 1.5
 
 
-def spread_ratio(record: RunRecord) -> Optional[float]:
+def spread_ratio(m: Optional[Manifest]) -> Optional[float]:
     """A run's latency p90/p10 (``None`` when unknown)."""
-    m = record.manifest
     sp = m.timings.latency_ms if m is not None and m.timings is not None else None
     return sp.p90 / sp.p10 if sp is not None and sp.p10 and sp.p90 else None
 
@@ -34,7 +34,7 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
             lat = r.manifest.latency_ms
             if lat:
                 baseline[r.config.comparison_key()] = lat
-                baseline_spread[r.config.comparison_key()] = spread_ratio(r)
+                baseline_spread[r.config.comparison_key()] = spread_ratio(r.manifest)
     rows = []
     for r in records:
         m, c = r.manifest, r.config
@@ -42,7 +42,7 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
         gpm = m.gpm if m is not None else None
         lat = t.latency_ms.median if t is not None else None
         base = baseline.get(c.comparison_key()) if c is not None else None
-        spreads = [x for x in (spread_ratio(r), baseline_spread.get(c.comparison_key()) if c is not None else None)
+        spreads = [x for x in (spread_ratio(m), baseline_spread.get(c.comparison_key()) if c is not None else None)
                    if x is not None and x > NOISY_SPREAD]
         rows.append({
             "run_id": r.run_id, "name": r.name, "status": r.status,
