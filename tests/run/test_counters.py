@@ -48,3 +48,20 @@ def test_the_examples_hold_a_track_for_every_sampled_series():
         doc = json.loads(gzip.decompress(resolve(run).trace_path.read_bytes()))
         tracks = {e["name"] for e in doc["traceEvents"] if e.get("cat") == CATEGORY}
         assert sampled and tracks == sampled, run.name
+
+
+def test_tracks_keep_the_trace_span_and_one_sample_either_side():
+    tel = {"clock": "trace_us", "nvml": {"t_us": [0.0, 10.0, 60.0, 80.0, 110.0, 500.0],
+                                         "power_w": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}}
+    kept = [e["ts"] for e in counter_events(tel, window=(50.0, 100.0))]
+    assert kept == [10.0, 60.0, 80.0, 110.0]
+    assert [e["ts"] for e in counter_events(tel, window=(600.0, 700.0))] == [500.0]  # the last one before
+    assert [e["ts"] for e in counter_events(tel, window=(-9.0, -1.0))] == [0.0]  # the first one after
+
+
+def test_trace_window_spans_complete_events_only():
+    from bambaprof.run.counters import trace_window
+    events = [{"ph": "X", "ts": 100, "dur": 50}, {"ph": "X", "ts": 40, "dur": 5}, {"ph": "i", "ts": 1},
+              {"ph": "C", "ts": 900, "cat": CATEGORY}, {"ph": "X", "ts": "bad"}, "junk"]
+    assert trace_window(events) == (40, 150)
+    assert trace_window([{"ph": "M"}]) is None
