@@ -2,9 +2,9 @@
 
 A CUDA graph replays its kernels without the ops that launched them at capture: in the trace they hang off
 one ``cudaGraphLaunch``, so neither inductor's ``kernel_num_gb`` nor the shape models can reach them. For
-runs that replay graphs, ``profile`` also records a *launch map*: one step of the same compiled code with
-CUDA graphs switched off (``launch-map.json.gz`` in the run directory), where every kernel is launched by
-its op. Each graph launch's kernels, in order, are aligned by name with the map's kernels in launch order (a
+runs that replay graphs, ``profile`` also records a *launch map*: one step of the same compiled code (from
+inductor's cache) without its CUDA graphs (``launch-map.json.gz`` in the run directory), where every kernel is
+launched by its op. Each graph launch's kernels, in order, are aligned by name with the map's kernels in launch order (a
 graph replays what it captured in the order it was launched): an aligned kernel takes its counterpart's
 traffic. A kernel left unaligned takes the traffic of the map's kernels with the same name, grid and block
 (the launch configuration follows the problem size), then of its name alone when every such kernel moved the

@@ -12,8 +12,9 @@ drops kernel events.
 from __future__ import annotations
 
 import ast
+import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 from ..errors import UsageError
 from ..run import COMPILE_MODES
@@ -145,3 +146,33 @@ def reset_compiler() -> None:
     from torch._dynamo.utils import counters
 
     counters.clear()
+
+
+@contextlib.contextmanager
+def graphs_left_out() -> Iterator[None]:
+    """Within this block, inductor compiles as configured (CUDA graphs included, so its cache key, and with it
+    the code its on-disk FX graph cache returns, are those of the measured compilation) but does not wrap the
+    compiled code in CUDA graphs: the same kernels, autotuning choices included, run launched by their ops.
+
+    A second compilation with ``triton.cudagraphs`` off would miss that cache and autotune again, and under
+    max-autotune it can pick other kernels (on the H200 a cuBLAS GEMM in the measured run was a Triton
+    template in the second compilation, and 14% of the kernel time lost its bytes)."""
+    import torch._inductor.compile_fx as compile_fx
+
+    def unwrapped(model: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return model
+
+    saved = compile_fx.cudagraphify
+    compile_fx.cudagraphify = unwrapped  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        compile_fx.cudagraphify = saved  # type: ignore[assignment]
+
+
+def fx_graph_cache_misses() -> int:
+    """How many graphs inductor compiled afresh (missed or bypassed its FX graph cache) since the counters were
+    last cleared (:func:`reset_compiler`); 0 where torch keeps no such counter."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"].get("fxgraph_cache_miss", 0) + counters["inductor"].get("fxgraph_cache_bypass", 0))

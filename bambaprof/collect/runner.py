@@ -21,7 +21,7 @@ For each configuration, in order:
    trace's clock; recompilations inside it are counted too;
 5. for compiled CUDA runs, write inductor's byte counts by kernel name
    (``inductor-kernels.json``); for runs that replay CUDA graphs, profile one more step
-   of the same compiled code with graphs switched off into ``launch-map.json.gz``
+   of the same compiled code (from inductor's cache) without its graphs into ``launch-map.json.gz``
    (:mod:`bambaprof.analysis.launch_map`: both give the replayed kernels their bytes);
    the measurements above are done by then;
 6. write ``manifest.json``, ``trace.json.gz``, ``telemetry.json.gz`` and, when the
@@ -67,7 +67,7 @@ from ..run import (
 from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
-from .compile import CompileCounters, graph_break_reasons, reset_compiler
+from .compile import CompileCounters, fx_graph_cache_misses, graph_break_reasons, graphs_left_out, reset_compiler
 from .footprint import available_bytes
 from .footprint import estimate as estimate_footprint
 from .inductor_kernels import loaded_kernel_counts, loaded_modules
@@ -125,22 +125,29 @@ def _check_footprint(cfg: RunConfig, model_cfg: Any) -> None:
 
 
 def _record_launch_map(cfg: RunConfig, model_cfg: Any, out: Path, warnings: List[str]) -> bool:
-    """Profile one step of the same compiled code with CUDA graphs switched off into ``out``: the launching
-    ops there give the kernels replayed from graphs their bytes (:mod:`bambaprof.analysis.launch_map`).
+    """Profile one step of the same compiled code without its CUDA graphs into ``out``: the launching ops there
+    give the kernels replayed from graphs their bytes (:mod:`bambaprof.analysis.launch_map`). The compilation
+    is configured as the measured one, so inductor's FX graph cache returns the measured code (the same
+    autotuning choices); only the wrapping in graphs is left out (:func:`graphs_left_out`).
     Runs after every measurement (and after the peak memory was read); a failure is a warning."""
     from torch.profiler import profile
 
-    options = {**dict(cfg.compile_options), "triton.cudagraphs": False}
     reset_compiler()  # a second compilation of the same code would count against dynamo's cache limit
     try:
-        with torch.no_grad():
+        with torch.no_grad(), graphs_left_out():
             work = build_workload(cfg.workload, model_cfg, cfg.variant, cfg.batch, cfg.seq_len, cfg.new_tokens,
-                                  cfg.use_cache, cfg.compile, options, cfg.dynamic, cfg.device, cfg.seed,
+                                  cfg.use_cache, cfg.compile, dict(cfg.compile_options), cfg.dynamic, cfg.device,
+                                  cfg.seed,
                                   list(cfg.prompt_ids) if cfg.prompt_ids is not None else None,
                                   checkpoint=cfg.checkpoint, host=cfg.host)
             for _ in range(max(cfg.warmup, 1)):
                 work.step(None)
             synchronize(cfg.device)
+            missed = fx_graph_cache_misses()
+            if missed:
+                warnings.append(f"the launch map's compilation missed inductor's FX graph cache ({missed} graph"
+                                f"{'s' if missed > 1 else ''}): it may have picked other kernels than the measured "
+                                "run, whose bytes then stay unknown")
             with recording_triton_launches(), \
                     profile(activities=profiler_activities(cfg.device), record_shapes=True) as prof:
                 work.step(None)
