@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -29,10 +30,13 @@ from ..analysis.source import resolve
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
 from ..run import Manifest, Spread, read_telemetry
+from .summary import Group, Row, assign_baselines, comparison_pairs, group_key, group_title, run_label, what_was_compared
 from .tables import format_cell, kernel_label, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_KERNELS = 10
+#: Phases per group in the phase chart (the rest is "other").
+TOP_PHASES = 12
 TIME_BINS = 400
 MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small for any trace
 #: Findings per run in the report's first table (the most GPU time at stake first).
@@ -58,6 +62,11 @@ class _Run:
         self.manifest: Optional[Manifest] = self.analysis.manifest
         self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
         self.label = self.manifest.name if self.manifest is not None else Path(path).name
+        self.short = run_label(self.manifest, self.label)  # what varies inside its group
+        self.device = (self.manifest.device_name if self.manifest is not None else None) or \
+            self.analysis.summary.get("devices")
+        self.key = group_key(self.manifest, self.device)
+        self.group_title = group_title(self.key)
         self.busy = self._busy_bins()
         del self.trace  # only aggregates leave this object
 
@@ -95,6 +104,33 @@ class _Run:
         }
 
 
+    def row(self, index: int) -> Row:
+        """This run's line on the first screen (baseline and speed-up are set per group)."""
+        m, s = self.manifest, self.analysis.summary
+        c = m.config if m is not None else None
+        lat = m.timings.latency_ms if m is not None and m.timings is not None else Spread()
+        return Row(label=self.label, name=self.short, variant=c.variant if c is not None else None,
+                   compile=c.compile if c is not None else None, status=m.status if m is not None else "ok",
+                   latency_ms=lat.median, latency_p10_ms=lat.p10, latency_p90_ms=lat.p90,
+                   throughput=m.throughput_tokens_per_s if m is not None else None,
+                   peak_bytes=m.memory.peak_allocated_bytes if m is not None else None,
+                   gpu_busy_pct=s.get("gpu_busy_pct"), above_floor_x=s.get("above_floor_x"),
+                   finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
+
+
+def _groups(runs: List[_Run]) -> List[Group]:
+    """The runs grouped by workload and shape, in order of first appearance, with baselines assigned."""
+    groups: Dict[Any, Group] = {}
+    for i, r in enumerate(runs):
+        groups.setdefault(r.key, Group(group_title(r.key))).rows.append(r.row(i))
+    for g in groups.values():
+        assign_baselines(g.rows)
+    return list(groups.values())
+
+
+#: Stacked bars' colours: as many as the most series a chart stacks (TOP_PHASES), none of them grey.
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#393b79", "#e7969c", "#637939", "#843c39", "#6b6ecf")
 #: The colour of the "other" bars: grey, so that no kernel shares it.
 OTHER_COLOUR = "#b0b0b0"
 
@@ -102,7 +138,8 @@ OTHER_COLOUR = "#b0b0b0"
 def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
     """A plotly figure; every axis title in the object form (``{"text": ...}``): current plotly.js ignores the
     old string shorthand, and the axes rendered without titles."""
-    base: Dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest"}
+    base: Dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest",
+                            "colorway": list(COLOURS)}
     base.update(layout)
     for key, axis in base.items():
         if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
@@ -112,9 +149,23 @@ def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
     return {"data": data, "layout": base}
 
 
-def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
-    labels = [esc(r.label) for r in runs]
+def _across_runs(runs: List[_Run], group: Group) -> List[Dict[str, Any]]:
+    """Speed-up against the matched baseline (log axis), latency, throughput, memory and energy of the runs of
+    one group (one workload and shape), a bar each, labelled by what varies (variant and compile mode)."""
+    prefix = group.title
+    labels = [esc(r.short) for r in runs]
     figs = []
+    compared = [row for row in group.rows if row.speedup is not None and row.baseline != "itself"]
+    if compared:
+        figs.append((f"{prefix}: speed-up against the baseline (its median latency over the run's; log axis)", _fig([{
+            # bars grow from 1 (no change), up when faster, down when slower: y is the length from that base
+            "type": "bar", "x": [esc(row.name) for row in compared], "base": 1,
+            "y": [row.speedup - 1 for row in compared],
+            "name": "speed-up", "text": [f"{row.speedup:.2f}x vs {esc(row.baseline_name)}" for row in compared],
+            "hoverinfo": "text", "marker": {"color": ["#1a7f37" if row.speedup >= 1 else "#b03a2e" for row in compared]},
+        }], {"xaxis": {"title": "variant · compile mode"}, "yaxis": {"title": "speed-up, x (log)", "type": "log"},
+             "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+                         "line": {"color": "#555555", "dash": "dot"}}]})))
     lat = [r.manifest.timings.latency_ms if r.manifest is not None and r.manifest.timings is not None else Spread()
            for r in runs]
 
@@ -122,32 +173,34 @@ def _across_runs(runs: List[_Run]) -> List[Dict[str, Any]]:
         return hi - lo if hi is not None and lo is not None else 0
 
     if any(x.median is not None for x in lat):
-        figs.append(("Latency (median, p10-p90), ms", _fig([{
+        figs.append((f"{prefix}: latency (median, p10-p90), ms", _fig([{
             "type": "bar", "x": labels, "y": [x.median for x in lat], "name": "median",
             "error_y": {"type": "data", "symmetric": False,
                         "array": [gap(x.p90, x.median) for x in lat],
                         "arrayminus": [gap(x.median, x.p10) for x in lat]},
-        }], {"xaxis": {"title": "run"}, "yaxis": {"title": "ms"}})))
+        }], {"xaxis": {"title": "variant · compile mode"}, "yaxis": {"title": "latency, ms"}})))
     for key, title, unit, get in (
-        ("throughput", "Throughput", "tokens/s", lambda m: m.throughput_tokens_per_s),
-        ("memory", "Peak memory allocated", "GB",
+        ("throughput", "throughput", "tokens/s", lambda m: m.throughput_tokens_per_s),
+        ("memory", "peak memory allocated", "GB",
          lambda m: m.memory.peak_allocated_bytes / 1e9 if m.memory.peak_allocated_bytes else None),
-        ("energy", "Energy per token", "J", lambda m: m.joules_per_token),
+        ("energy", "energy per token", "J", lambda m: m.joules_per_token),
     ):
         values = [get(r.manifest) if r.manifest is not None else None for r in runs]
         if any(v is not None for v in values):
-            figs.append((f"{title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
-                                                  {"xaxis": {"title": "run"}, "yaxis": {"title": unit}})))
+            figs.append((f"{prefix}: {title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
+                                                            {"xaxis": {"title": "variant · compile mode"},
+                                                             "yaxis": {"title": f"{title}, {unit}"}})))
     return [{"title": t, "figure": f} for t, f in figs]
 
 
 def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
+    """GPU time of the group's top kernels per run, stacked, the rest as a hatched grey "other"."""
     totals: Dict[str, float] = {}
     for r in runs:
         for k in r.analysis.kernels:
             totals[k["name"]] = totals.get(k["name"], 0.0) + k["total_us"]
     top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_KERNELS]]
-    labels = [esc(r.label) for r in runs]
+    labels = [esc(r.short) for r in runs]
     data = []
     for name in top:
         data.append({"type": "bar", "name": esc(kernel_label(name, 60)), "x": labels, "hovertext": esc(name),
@@ -155,9 +208,31 @@ def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
                            for r in runs]})
     data.append({"type": "bar", "name": "other", "x": labels, "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}},
                  "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
-    return _fig(data, {"barmode": "stack", "xaxis": {"title": "run"}, "yaxis": {"title": "GPU time, ms"},
-                       "legend": {"font": {"size": 9}},
-                       "height": 520})
+    return _fig(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
+                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 520})
+
+
+def _phase_breakdown(runs: List[_Run]) -> Optional[Dict[str, Any]]:
+    """GPU time per phase (the innermost profiler range of each kernel, layers folded: ``phase_kinds``) per
+    run, stacked; the group's top phases by name, the rest as "other". Each bar sums to the run's phase
+    table."""
+    totals: Dict[str, float] = {}
+    for r in runs:
+        for p in r.analysis.phase_kinds:
+            totals[p["phase"]] = totals.get(p["phase"], 0.0) + p["gpu_us"]
+    if not totals:
+        return None
+    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_PHASES]]
+    labels = [esc(r.short) for r in runs]
+    data = [{"type": "bar", "name": esc(shorten(name, 60)), "x": labels, "hovertext": esc(name),
+             "y": [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] == name) / 1e3 for r in runs]}
+            for name in top]
+    rest = [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] not in top) / 1e3 for r in runs]
+    if any(rest):
+        data.append({"type": "bar", "name": "other", "x": labels, "y": rest,
+                     "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}}})
+    return _fig(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
+                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 480})
 
 
 def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
@@ -282,27 +357,41 @@ def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
     return rows
 
 
-def _comparison(runs: List[_Run]) -> List[Dict[str, Any]]:
-    """The first run against each other one, from the analyses already made (no trace is re-read)."""
-    if len(runs) < 2:
-        return []
+def _comparison(runs: List[_Run], pairs: List[Any]) -> List[Dict[str, Any]]:
+    """Each run against its matched baseline (:mod:`~bambaprof.render.summary`), from the analyses already made
+    (no trace is re-read)."""
     from ..analysis.compare import Side, compare_sides
 
     def side(label: str, run: _Run) -> Side:
         return Side(label, [str(run.run_dir or run.analysis.summary["trace"])], [run.analysis], [run.manifest])
 
     out = []
-    base = runs[0]
-    for other in runs[1:]:
+    for b, c in pairs:
+        base, other = runs[b], runs[c]
         comp = compare_sides(side("baseline", base), side("candidate", other))
         out.append({"baseline": base.label, "candidate": other.label, "summary": comp.summary,
                     "kernels": comp.kernels[:15]})
     return out
 
 
+#: Significant digits of the numbers in the figures' JSON: more than a chart or its hover can show.
+FIGURE_DIGITS = 5
+
+
+def _rounded(obj: Any) -> Any:
+    """``obj`` with every float rounded to :data:`FIGURE_DIGITS` significant digits (the page's size)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{FIGURE_DIGITS}g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
 def _script_json(obj: Any) -> str:
-    """JSON safe inside a <script> block: '<', '>' and '&' are unicode-escaped."""
-    text = json.dumps(json_safe(obj), allow_nan=False, default=str)
+    """JSON safe inside a <script> block: '<', '>' and '&' are unicode-escaped; floats rounded (:func:`_rounded`)."""
+    text = json.dumps(_rounded(json_safe(obj)), allow_nan=False, default=str, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -330,10 +419,15 @@ def _environment():
     return env
 
 
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
+#: plotly.js's cartesian bundle (npm ``plotly.js-cartesian-dist-min``, MIT, its LICENSE beside it): the trace
+#: types the report draws (bar, scatter) at 1.5 MB, against 4.8 MB for the full bundle with maps and 3D.
+PLOTLY_BUNDLE = Path(__file__).parent / "static" / "plotly-cartesian.min.js"
+#: The trace types the bundle holds that the report may use.
+BUNDLED_TRACE_TYPES = frozenset({"bar", "scatter", "heatmap", "histogram", "box"})
 
-    return get_plotlyjs()
+
+def _plotly_js() -> str:
+    return PLOTLY_BUNDLE.read_text(encoding="utf-8")
 
 
 def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None,
@@ -346,9 +440,14 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
         if fig is not None:
             figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "json": _script_json(fig)})
 
-    for item in _across_runs(runs):
-        add("runs", item["title"], item["figure"])
-    add("kernels", "Kernel time per run (top kernels)", _kernel_breakdown(runs))
+    groups = _groups(runs)
+    for g in groups:
+        members = [runs[row.index] for row in g.rows]
+        for item in _across_runs(members, g):
+            add("runs", item["title"], item["figure"])
+        add("phases", f"{g.title}: GPU time per phase (innermost profiler range, layers summed)",
+            _phase_breakdown(members))
+        add("kernels", f"{g.title}: GPU time per kernel (top kernels)", _kernel_breakdown(members))
     add("bandwidth", "Achieved bandwidth per kernel against peak", _roofline(runs))
     add("bandwidth", "Roofline: achieved TFLOP/s against arithmetic intensity (kernels with known FLOPs)",
         _intensity(runs))
@@ -358,8 +457,10 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
     page = _environment().get_template("report.html.j2").render(
         title=title or f"bambaprof report: {len(runs)} run(s)",
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures,
-        accuracy=_accuracy(runs), comparisons=_comparison(runs), plotly_js=_plotly_js(), top_findings=TOP_FINDINGS,
+        version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures, groups=groups,
+        compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
+        accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=_plotly_js(),
+        top_findings=TOP_FINDINGS,
         notes=sorted({n for r in runs for n in r.analysis.notes}),
     )
     return page

@@ -1,6 +1,7 @@
 """The HTML report: self-contained, escaped, small."""
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_untrusted_names_are_escaped(tmp_path):
 def test_self_contained(tmp_path):
     page = build_report([evil_trace(tmp_path)])
     assert page.count("<script src") == 0 and "<link" not in page
-    assert page.count("plotly.js v") == 1  # plotly.js inlined once
+    assert page.count("plotly.js (cartesian - minified) v") == 1  # the partial bundle, inlined once
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
 
 
@@ -112,3 +113,44 @@ def test_roofline_ceilings_are_the_device_peaks():
     ceilings = {n.split()[0]: t["y"][0] for n, t in lines.items() if "compute ceiling" in n}
     assert ceilings == peaks and ceilings  # one per dtype the kernels ran in, at the peak they were judged by
     assert max(roof["y"]) == pytest.approx(max(ceilings.values()), rel=1e-12)  # the roof stops at the top ceiling
+
+
+def _figures(page: str):
+    return [json.loads(block) for block in
+            re.findall(r'<script type="application/json" id="fig\d+-data">(.*?)</script>', page, re.S)]
+
+
+def test_every_figure_passes_plotlys_schema_and_uses_only_bundled_trace_types():
+    import plotly.graph_objects as go
+
+    from bambaprof.render.html import BUNDLED_TRACE_TYPES
+
+    figures = _figures(build_report(EXAMPLES))
+    assert len(figures) >= 10
+    for fig in figures:
+        go.Figure(fig)  # raises on any property plotly does not know (a typo renders as nothing)
+        assert {t["type"] for t in fig["data"]} <= BUNDLED_TRACE_TYPES
+
+
+def test_phase_chart_bars_sum_to_each_runs_phase_table():
+    from bambaprof.analysis import analyze
+    from bambaprof.render.html import _phase_breakdown, _Run
+
+    runs = [_Run(p, None) for p in EXAMPLES if "mixer" in p.name]
+    fig = _phase_breakdown(runs)
+    for i, r in enumerate(runs):
+        bars = sum(t["y"][i] for t in fig["data"])
+        assert bars == pytest.approx(sum(p["gpu_us"] for p in analyze(r.run_dir).phase_kinds) / 1e3, rel=1e-9)
+    assert fig["data"][-1]["name"] == "other" or len(fig["data"]) <= 12
+
+
+def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
+    page = build_report(EXAMPLES)
+    speedups = [f for f in _figures(page) if f["layout"]["yaxis"]["title"]["text"].startswith("speed-up")]
+    assert len(speedups) == 2  # one per group (mixer, generate): never mixed
+    for fig in speedups:
+        bar = fig["data"][0]
+        assert bar["base"] == 1 and fig["layout"]["yaxis"]["type"] == "log"
+        for label, y, text in zip(bar["x"], bar["y"], bar["text"]):
+            assert text.startswith(f"{1 + y:.2f}x vs ")
+            assert "·" in label and "b1-L512" not in label  # variant · compile mode, not a run id
