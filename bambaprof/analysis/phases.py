@@ -10,7 +10,8 @@ range encloses are the phase :data:`UNATTRIBUTED`, shown, never dropped.
 Two tables: ``phases`` by full path, and ``phase_kinds`` with layer numbers folded (``layer.*/mixer/ssd``),
 i.e. summed over layers. Per row: GPU time (summed activity durations, us), its share of all GPU activity
 time (%), activity count, known bytes and the share of time they cover, roofline floor and excess (us) of
-the kernels whose floor is known.
+the kernels whose floor is known. Each kernel row also gets its main ``phase``: the folded phase holding
+most of its time.
 """
 
 from __future__ import annotations
@@ -105,6 +106,14 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequenc
     paths = activity_paths(trace)
     by_name = {k["name"]: k for k in kernels}
     total = float(gpu.dur.sum())
+    main: Dict[str, Dict[str, float]] = defaultdict(dict)  # kernel row name -> folded phase -> GPU us
+    for i, path in enumerate(paths):
+        spent = main[names[i]]
+        folded = fold_layers(path)
+        spent[folded] = spent.get(folded, 0.0) + float(gpu.dur[i])
+    for k in kernels:  # each kernel's main phase: where most of its time is
+        spent = main.get(k["name"])
+        k["phase"] = max(spent.items(), key=lambda kv: kv[1])[0] if spent else None
     tables = {}
     for table, key in (("phases", lambda p: p), ("phase_kinds", fold_layers)):
         acc: Dict[str, Dict[str, Any]] = {}

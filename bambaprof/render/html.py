@@ -7,14 +7,16 @@ occupancy against kernel time, NVML telemetry over time beside GPU busy time,
 the accuracy table when runs carry one, and a comparison section for two or
 more runs. Everything untrusted (kernel names, paths, prompts) is escaped:
 by Jinja2's autoescaping in the page, and before it reaches plotly (whose
-labels accept some HTML). Figures travel as JSON in ``<script
-type="application/json">`` blocks with ``<`` escaped, so no text can close
-the block.
+labels accept some HTML). Figures travel as JSON with ``<`` escaped,
+gzip-compressed and base64-encoded (:func:`packed_figure`) in ``<script
+type="application/gzip+base64">`` blocks, so no text can close the block.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import gzip
 import html
 import json
 import math
@@ -30,6 +32,7 @@ from ..analysis.source import resolve
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
 from ..run import Manifest, Spread, read_telemetry
+from .run_charts import memory_timeline, run_roofline, step_timeline
 from .summary import Group, Row, assign_baselines, comparison_pairs, group_key, group_title, run_label, what_was_compared
 from .tables import format_cell, kernel_label, shorten
 
@@ -38,7 +41,9 @@ TOP_KERNELS = 10
 #: Phases per group in the phase chart (the rest is "other").
 TOP_PHASES = 12
 TIME_BINS = 400
-MAX_POINTS = 200  # kernels per scatter plot (the longest): the page stays small for any trace
+MAX_POINTS = 100  # kernels per run in a scatter plot (the longest): the page stays small for any trace
+#: Rows of each run's (collapsed) top-kernels table.
+TOP_KERNEL_ROWS = 15
 #: Findings per run in the report's first table (the most GPU time at stake first).
 TOP_FINDINGS = 3
 #: The configuration fields a run's card shows.
@@ -68,6 +73,9 @@ class _Run:
         self.key = group_key(self.manifest, self.device)
         self.group_title = group_title(self.key)
         self.busy = self._busy_bins()
+        self.timeline = step_timeline(self.trace)
+        self.memory = memory_timeline(self.trace)
+        self.roofline = run_roofline(self.analysis)
         del self.trace  # only aggregates leave this object
 
     def _busy_bins(self) -> Optional[Dict[str, List[float]]]:
@@ -246,7 +254,7 @@ def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         data.append({
             "type": "scatter", "mode": "markers", "name": esc(r.label),
             "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
-            "text": [esc(f"{kernel_label(k['name'], 90)} | {k['bytes_source']} | "
+            "text": [esc(f"{kernel_label(k['name'], 60)} | {k['bytes_source']} | "
                          f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
                      for k in rows],
             "hoverinfo": "text+x+y", "marker": {"size": 8, "opacity": 0.75},
@@ -281,7 +289,7 @@ def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
                 ceilings.setdefault(k["dtype"], k["peak_tflops"])
         data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
-                     "text": [esc(kernel_label(k["name"], 90)) for k in rows], "hoverinfo": "text+x+y",
+                     "text": [esc(kernel_label(k["name"], 60)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
     if not data:
         return None
@@ -308,12 +316,12 @@ def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
             continue
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: theoretical",
                      "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
-                     "text": [esc(f"{kernel_label(k['name'], 90)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
+                     "text": [esc(f"{kernel_label(k['name'], 60)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
                               for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
         est = [k for k in rows if k.get("est_occupancy_pct") is not None]
         data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: Kineto estimate",
                      "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
-                     "text": [esc(kernel_label(k["name"], 90)) for k in est], "hoverinfo": "text+x+y",
+                     "text": [esc(kernel_label(k["name"], 60)) for k in est], "hoverinfo": "text+x+y",
                      "marker": {"size": 7, "symbol": "x"}})
     if not data:
         return None
@@ -395,6 +403,18 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def packed_figure(obj: Any) -> str:
+    """A figure as the page carries it: its JSON (:func:`_script_json`) gzip-compressed and base64-encoded,
+    which the page inflates with the browser's ``DecompressionStream``. Figures of repeated names and
+    numbers shrink about fivefold; base64 holds no character that could end the script block."""
+    return base64.b64encode(gzip.compress(_script_json(obj).encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def unpack_figure(text: str) -> Dict[str, Any]:
+    """The figure dict of :func:`packed_figure`'s text (tests and tools reading a report)."""
+    return json.loads(gzip.decompress(base64.b64decode(text)).decode("utf-8"))
+
+
 def _environment():
     import jinja2
 
@@ -438,7 +458,7 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
 
     def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
         if fig is not None:
-            figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "json": _script_json(fig)})
+            figures.append({"id": f"fig{len(figures)}", "section": section, "title": title_, "packed": packed_figure(fig)})
 
     groups = _groups(runs)
     for g in groups:
@@ -453,14 +473,18 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
         _intensity(runs))
     add("occupancy", "Occupancy against share of GPU time", _occupancy(runs))
     for r in runs:
-        add("telemetry", f"NVML telemetry and GPU busy time: {r.label}", _telemetry(r))
+        name = f"{r.short}, {r.group_title}"
+        add("roofline", f"Roofline: {name}", _fig(**r.roofline) if r.roofline else None)
+        add("timeline", f"One profiled step: {name}", _fig(**r.timeline) if r.timeline else None)
+        add("memory", f"Allocator memory: {name}", _fig(**r.memory) if r.memory else None)
+        add("telemetry", f"NVML telemetry and GPU busy time: {name}", _telemetry(r))
     page = _environment().get_template("report.html.j2").render(
         title=title or f"bambaprof report: {len(runs)} run(s)",
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures, groups=groups,
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
         accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=_plotly_js(),
-        top_findings=TOP_FINDINGS,
+        top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
         notes=sorted({n for r in runs for n in r.analysis.notes}),
     )
     return page

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bambaprof.cli import main
-from bambaprof.render.html import build_report
+from bambaprof.render.html import build_report, unpack_figure
 from tests.analysis.synth import base_trace, write
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "traces" / "examples").iterdir())
@@ -28,8 +28,8 @@ def test_untrusted_names_are_escaped(tmp_path):
     assert EVIL not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the tables, as text
     # inside the figure JSON the name is escaped for plotly and '<' never appears raw
-    for block in re.findall(r'<script type="application/json" id="fig\d+-data">(.*?)</script>', page, re.S):
-        assert "<" not in block
+    for block in re.findall(r'<script type="application/gzip\+base64" id="fig\d+-data">(.*?)</script>', page, re.S):
+        assert "<" not in block and "<" not in json.dumps(unpack_figure(block), ensure_ascii=False)
 
 
 def test_self_contained(tmp_path):
@@ -116,8 +116,8 @@ def test_roofline_ceilings_are_the_device_peaks():
 
 
 def _figures(page: str):
-    return [json.loads(block) for block in
-            re.findall(r'<script type="application/json" id="fig\d+-data">(.*?)</script>', page, re.S)]
+    return [unpack_figure(block) for block in
+            re.findall(r'<script type="application/gzip\+base64" id="fig\d+-data">(.*?)</script>', page, re.S)]
 
 
 def test_every_figure_passes_plotlys_schema_and_uses_only_bundled_trace_types():
