@@ -92,6 +92,7 @@ class Comparison:
     summary: List[Dict[str, Any]]
     kernels: List[Dict[str, Any]]
     ops: List[Dict[str, Any]] = field(default_factory=list)
+    phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per phase (layers folded), per step
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
@@ -214,6 +215,7 @@ def compare_sides(a: Side, b: Side) -> Comparison:
             "theor_occ_baseline_pct": (ra or {}).get("theoretical_occupancy_pct"),
             "theor_occ_candidate_pct": (rb or {}).get("theoretical_occupancy_pct"),
             "significant": (not (interval[0] <= 1.0 <= interval[1])) if interval else None,
+            "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
         })
     rows.sort(key=lambda r: (-abs(r["delta_us"]), r["name"]))
     notes = []
@@ -226,8 +228,37 @@ def compare_sides(a: Side, b: Side) -> Comparison:
     return Comparison(
         baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
-        summary=summary, kernels=rows, ops=ops, notes=notes, warnings=_warnings(a, b, summary),
+        summary=summary, kernels=rows, ops=ops, phases=_phase_rows(a, b), notes=notes,
+        warnings=_warnings(a, b, summary),
     )
+
+
+def _phase_times(side: Side) -> Dict[str, List[float]]:
+    """Per phase (layers folded): its GPU time per profiled step in each input (0 where an input lacks it)."""
+    n = len(side.analyses)
+    out: Dict[str, List[float]] = {}
+    for i, a in enumerate(side.analyses):
+        for row in a.phase_kinds:
+            out.setdefault(row["phase"], [0.0] * n)[i] += row["gpu_us"] / steps(a)
+    return out
+
+
+def _phase_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
+    """Phase rows: median GPU time per step on each side, delta, ratio and the 95% interval of the ratio
+    (with repeats on both sides), sorted by the time at stake (largest change first)."""
+    pa, pb = _phase_times(a), _phase_times(b)
+    out = []
+    for name in set(pa) | set(pb):
+        ta = statistics.median(pa[name]) if name in pa else 0.0
+        tb = statistics.median(pb[name]) if name in pb else 0.0
+        interval = bootstrap_ratio_interval(pa[name], pb[name]) if name in pa and name in pb else None
+        out.append({"phase": name, "status": "added" if name not in pa else "removed" if name not in pb else
+                    "same" if ta == tb else "changed", "time_baseline_us": ta, "time_candidate_us": tb,
+                    "delta_us": tb - ta, "ratio": tb / ta if ta else None,
+                    "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
+                    "significant": (not (interval[0] <= 1.0 <= interval[1])) if interval else None})
+    out.sort(key=lambda r: (-abs(r["delta_us"]), r["phase"]))
+    return out
 
 
 def _what_ran(m: Optional[Manifest]) -> Optional[str]:

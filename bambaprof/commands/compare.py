@@ -63,7 +63,11 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     else:
         from ..render.html import render_comparison_page
 
-        text = render_comparison_page(comp)
+        gate = None
+        if threshold is not None:
+            gate = {"failed": verdict is not None,
+                    "text": verdict or f"{metric} within {threshold:g}% of the baseline"}
+        text = render_comparison_page(comp, gate)
     emit(text, output)
     if verdict:
         raise BambaprofError(verdict)

@@ -490,11 +490,47 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
     return page
 
 
-def render_comparison_page(comp) -> str:
-    """A small self-contained page for ``bambaprof compare --format html`` (tables only, no scripts)."""
+#: Kernels and phases in the compare page's diff charts (the largest changes).
+DIFF_ROWS = 20
+
+
+def _diff_chart(rows: List[Dict[str, Any]], label_key: str, what: str) -> Optional[Dict[str, Any]]:
+    """Candidate minus baseline GPU time per step (us) of the rows with the largest changes, largest at the
+    top: red where the candidate is slower, green where faster, with the 95% interval (from the ratio's
+    bootstrap interval, where both sides have repeats) as error bars."""
+    rows = [r for r in rows if r.get("delta_us")][:DIFF_ROWS]
+    if not rows:
+        return None
+    rows = rows[::-1]  # plotly draws the first category at the bottom
+    labels = [esc(kernel_label(r[label_key], 70)) for r in rows]
+    bar: Dict[str, Any] = {
+        "type": "bar", "orientation": "h", "y": labels, "x": [r["delta_us"] for r in rows], "name": "delta",
+        "marker": {"color": ["#b03a2e" if r["delta_us"] > 0 else "#1a7f37" for r in rows]},
+        "hovertext": [esc(f"{r[label_key]} | {r['time_baseline_us']:.1f} -> {r['time_candidate_us']:.1f} us | "
+                          f"{r['status']}") for r in rows], "hoverinfo": "text+x"}
+    if any(r.get("ci_low") is not None for r in rows):
+        hi = [(r["ci_high"] - 1) * r["time_baseline_us"] - r["delta_us"] if r.get("ci_high") is not None else 0
+              for r in rows]
+        lo = [r["delta_us"] - (r["ci_low"] - 1) * r["time_baseline_us"] if r.get("ci_low") is not None else 0
+              for r in rows]
+        bar["error_x"] = {"type": "data", "symmetric": False, "array": [max(v, 0) for v in hi],
+                          "arrayminus": [max(v, 0) for v in lo]}
+    return _fig([bar], {"xaxis": {"title": f"candidate - baseline, us per step ({what})"},
+                        "yaxis": {"title": what}, "height": 160 + 22 * len(rows), "margin": {"l": 20}})
+
+
+def render_comparison_page(comp, gate: Optional[Dict[str, Any]] = None) -> str:
+    """A self-contained page for ``bambaprof compare --format html``: the regression gate's verdict at the top
+    (``gate``: ``{"failed": bool, "text": str}``, when a gate was asked for), the summary with noise
+    intervals, diff charts per phase and per kernel, and the tables."""
+    figures: List[Dict[str, Any]] = []
+    for title, fig in (("Where the GPU time changed: phases", _diff_chart(comp.phases, "phase", "phase")),
+                       ("Where the GPU time changed: kernels", _diff_chart(comp.kernels, "name", "kernel"))):
+        if fig is not None:
+            figures.append({"id": f"fig{len(figures)}", "title": title, "packed": packed_figure(fig)})
     return _environment().get_template("compare.html.j2").render(
         comp=comp, generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=__version__)
+        version=__version__, figures=figures, gate=gate, plotly_js=_plotly_js() if figures else "")
 
 
 def report_size_ok(text: str, limit_bytes: int = 10_000_000) -> bool:
