@@ -252,7 +252,7 @@ def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
             continue
         peak = peak or rows[0].get("peak_gbps")
         data.append({
-            "type": "scatter", "mode": "markers", "name": esc(r.label),
+            "type": "scatter", "mode": "markers", "name": esc(r.short),
             "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
             "text": [esc(f"{kernel_label(k['name'], 60)} | {k['bytes_source']} | "
                          f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
@@ -287,7 +287,7 @@ def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
         for k in rows:
             if k.get("peak_tflops") and k.get("dtype"):
                 ceilings.setdefault(k["dtype"], k["peak_tflops"])
-        data.append({"type": "scatter", "mode": "markers", "name": esc(r.label),
+        data.append({"type": "scatter", "mode": "markers", "name": esc(r.short),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
                      "text": [esc(kernel_label(k["name"], 60)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
@@ -314,12 +314,12 @@ def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
                 if k["kind"] == "kernel" and k.get("theoretical_occupancy_pct") is not None][:MAX_POINTS]
         if not rows:
             continue
-        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: theoretical",
+        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.short)}: theoretical",
                      "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
                      "text": [esc(f"{kernel_label(k['name'], 60)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
                               for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
         est = [k for k in rows if k.get("est_occupancy_pct") is not None]
-        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.label)}: Kineto estimate",
+        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.short)}: Kineto estimate",
                      "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
                      "text": [esc(kernel_label(k["name"], 60)) for k in est], "hoverinfo": "text+x+y",
                      "marker": {"size": 7, "symbol": "x"}})
@@ -468,10 +468,10 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
         add("phases", f"{g.title}: GPU time per phase (innermost profiler range, layers summed)",
             _phase_breakdown(members))
         add("kernels", f"{g.title}: GPU time per kernel (top kernels)", _kernel_breakdown(members))
-    add("bandwidth", "Achieved bandwidth per kernel against peak", _roofline(runs))
-    add("bandwidth", "Roofline: achieved TFLOP/s against arithmetic intensity (kernels with known FLOPs)",
-        _intensity(runs))
-    add("occupancy", "Occupancy against share of GPU time", _occupancy(runs))
+        add("bandwidth", f"{g.title}: achieved bandwidth per kernel against peak", _roofline(members))
+        add("bandwidth", f"{g.title}: roofline, achieved TFLOP/s against arithmetic intensity (kernels with known "
+            "FLOPs)", _intensity(members))
+        add("occupancy", f"{g.title}: occupancy against share of GPU time", _occupancy(members))
     for r in runs:
         name = f"{r.short}, {r.group_title}"
         add("roofline", f"Roofline: {name}", _fig(**r.roofline) if r.roofline else None)

@@ -148,6 +148,17 @@ def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
     page = build_report(EXAMPLES)
     speedups = [f for f in _figures(page) if f["layout"]["yaxis"]["title"]["text"].startswith("speed-up")]
     assert len(speedups) == 2  # one per group (mixer, generate): never mixed
+    latencies = [f for f in _figures(page) if f["layout"]["yaxis"]["title"]["text"] == "latency, ms"]
+    assert len(latencies) == 2
+    medians = {}
+    for p in EXAMPLES:
+        m = json.loads((p / "bambaprof" / "manifest.json").read_text())
+        medians[f"{m['config']['variant']} · {m['config']['compile']}", m["config"]["workload"]] = \
+            m["timings"]["latency_ms"]["median"]
+    for fig in latencies:
+        bar = fig["data"][0]
+        assert any(all(medians.get((x, w)) == pytest.approx(y, rel=1e-4) for x, y in zip(bar["x"], bar["y"]))
+                   for w in ("mixer", "generate"))  # each chart: one workload's medians
     for fig in speedups:
         bar = fig["data"][0]
         assert bar["base"] == 1 and fig["layout"]["yaxis"]["type"] == "log"
