@@ -2,7 +2,9 @@
 
 ``in_proj`` -> (gate z, conv input xBC, dt); depthwise causal ``conv1d`` over
 xBC; SiLU; split into x, B, C; the SSD core (a :class:`~bambaprof.ssm.Variant`);
-gated RMSNorm with z; ``out_proj``. With a cache, a prefill records the conv
+gated RMSNorm with z; ``out_proj``. A variant that brings fused mixer kernels
+(``extra["fused_mixer"]``: ``triton``) runs the conv + SiLU and the gated norm as
+one Triton kernel each (:mod:`bambaprof.ssm.kernels.mixer`). With a cache, a prefill records the conv
 inputs and the final SSM state, and later single-token calls use the
 variant's decode step.
 """
@@ -22,6 +24,13 @@ from ..ssm import Variant
 from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
+
+
+def _fused():
+    """The fused mixer kernels (imported on first use: they need Triton)."""
+    from ..ssm.kernels import mixer
+
+    return mixer
 
 
 class Mamba2Mixer(nn.Module):
@@ -51,6 +60,9 @@ class Mamba2Mixer(nn.Module):
         self.D = nn.Parameter(torch.ones(self.n_heads))
         self.norm = RMSNormGated(self.intermediate, eps=config.rms_norm_eps)
         self.out_proj = nn.Linear(self.intermediate, config.hidden_size, bias=config.mamba_proj_bias)
+        #: the variant's own fused conv1d + SiLU and gated RMSNorm kernels (``triton``); the study's variants
+        #: keep torch's conv and norm, the baselines it measured
+        self.fused = bool(variant.extra.get("fused_mixer"))
 
     @torch.no_grad()
     def init_ssm_parameters(self, config: BambaConfig, generator: torch.Generator) -> None:
@@ -80,7 +92,11 @@ class Mamba2Mixer(nn.Module):
         else:
             y = self._prefill(xBC, dt, A, cache)
         with phase("gated_norm"):
-            y = self.norm(y.reshape(b, L, self.intermediate), gate).to(hidden.dtype)
+            if self.fused and y.dtype == hidden.dtype:
+                y = _fused().gated_rmsnorm_op(y.reshape(b, L, self.intermediate), gate, self.norm.weight,
+                                              self.norm.eps, hidden.dtype)
+            else:
+                y = self.norm(y.reshape(b, L, self.intermediate), gate).to(hidden.dtype)
         with phase("out_proj"):
             return self.out_proj(y)
 
@@ -99,7 +115,10 @@ class Mamba2Mixer(nn.Module):
         with phase("conv"):
             if cache is not None:
                 cache.conv_state = F.pad(channels_first, (max(self.d_conv - L, 0), 0))[..., -self.d_conv:].contiguous()
-            xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
+            if self.fused:
+                xBC = _fused().conv1d_silu_op(xBC, self.conv1d.weight, self.conv1d.bias)
+            else:
+                xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
         x, B, C = self._split_xbc(xBC)
         with phase("ssd"):
             y, final = self.variant(

@@ -77,6 +77,7 @@ TRITON = Variant(
     step=triton_step,
     exact=True,
     needs=(NEEDS_TRITON,),
-    summary="fused Triton chunked SSD (3 kernels, tensor-core products, fp32 accumulation) and a fused decode kernel",
-    extra={"accumulates_in": "float32"},
+    summary="fused Triton chunked SSD (3 kernels, tensor-core products, fp32 accumulation) and a fused decode kernel; "
+            "in the mixer, a fused causal conv1d + SiLU and a fused gated RMSNorm",
+    extra={"accumulates_in": "float32", "fused_mixer": True},
 )
