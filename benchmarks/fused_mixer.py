@@ -3,8 +3,8 @@ torch's conv and norm (``mixer.fused = False``), side by side in one process on 
 
 Bamba-9B mixer shapes (hidden 4096, 128 heads x 64, state 128, 1 group, chunk 256), bf16, eager. For each
 shape and side: the median wall time of a forward (``triton.testing.do_bench``, CUDA events), the GPU kernel
-time per forward from the PyTorch profiler (summed kernel durations over 20 forwards / 20), and the time of
-the conv and gated-norm phases (kernels under those ranges). Outputs are checked against each other first.
+time per forward from the PyTorch profiler's trace as ``bambaprof analyze`` reads it (kernel time over 20
+forwards / 20), and the kernel time of the conv and gated-norm phases. Outputs are checked against each other first.
 
     python benchmarks/fused_mixer.py OUT.json
 """
@@ -36,19 +36,25 @@ def config() -> BambaConfig:
 
 
 def kernel_us(fn) -> dict:
-    """GPU kernel time per call (us), in total and under the conv and gated_norm ranges."""
+    """GPU kernel time per call (us), in total and under the conv and gated_norm ranges, as ``bambaprof
+    analyze`` reads the profiler's trace (summing the profiler's CUDA events would count the GPU copies of the
+    ranges too)."""
+    import tempfile
+
+    from bambaprof import analyze
+
     fn()
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
         for _ in range(REPS):
             fn()
         torch.cuda.synchronize()
-    events = prof.events()
-    total = sum(e.device_time for e in events if e.device_type.name == "CUDA")
-    out = {"kernel_us": total / REPS}
+    path = tempfile.mkdtemp() + "/trace.json"
+    prof.export_chrome_trace(path)
+    a = analyze(path)
+    out = {"kernel_us": a.summary["kernel_us"] / REPS}
     for name in ("conv", "gated_norm"):
-        out[f"{name}_us"] = sum(e.device_time_total for e in events
-                                if e.name == name and e.device_type.name == "CPU") / REPS
+        out[f"{name}_us"] = sum(p["gpu_us"] for p in a.phase_kinds if p["phase"].split("/")[0] == name) / REPS
     return out
 
 
