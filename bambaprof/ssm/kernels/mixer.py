@@ -21,8 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ..capabilities import triton_interpreter_on
 from .metadata import kernel_metadata
+from .ops import WRAP, library_op
 
 Tensor = torch.Tensor
 
@@ -115,34 +115,21 @@ def gated_rmsnorm(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: t
     return out.reshape(*lead, N)
 
 
-try:
-    from torch.library import triton_op, wrap_triton
-except ImportError:  # pragma: no cover - torch < 2.6
-    triton_op = wrap_triton = None
-
-_TRANSPARENT = triton_op is not None and not triton_interpreter_on()
-_WRAP = wrap_triton if _TRANSPARENT else _direct
-
-
 def _conv_op(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    return conv1d_silu(x, weight, bias, wrap=_WRAP)
+    return conv1d_silu(x, weight, bias, wrap=WRAP)
 
 
 def _norm_op(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Tensor:
-    return gated_rmsnorm(x, z, weight, eps, out_dtype, wrap=_WRAP)
+    return gated_rmsnorm(x, z, weight, eps, out_dtype, wrap=WRAP)
 
 
-if _TRANSPARENT:
-    conv1d_silu_op = triton_op("bambaprof::conv1d_silu", _conv_op, mutates_args=())
-    gated_rmsnorm_op = triton_op("bambaprof::gated_rmsnorm", _norm_op, mutates_args=())
-else:
-    conv1d_silu_op = torch.library.custom_op("bambaprof::conv1d_silu", _conv_op, mutates_args=())
-    gated_rmsnorm_op = torch.library.custom_op("bambaprof::gated_rmsnorm", _norm_op, mutates_args=())
+def _conv_shapes(x, weight, bias):
+    return x.new_empty(x.shape)
 
-    @conv1d_silu_op.register_fake
-    def _conv_shapes(x, weight, bias):
-        return x.new_empty(x.shape)
 
-    @gated_rmsnorm_op.register_fake
-    def _norm_shapes(x, z, weight, eps, out_dtype):
-        return x.new_empty(x.shape, dtype=out_dtype)
+def _norm_shapes(x, z, weight, eps, out_dtype):
+    return x.new_empty(x.shape, dtype=out_dtype)
+
+
+conv1d_silu_op = library_op("bambaprof::conv1d_silu", _conv_op, _conv_shapes)
+gated_rmsnorm_op = library_op("bambaprof::gated_rmsnorm", _norm_op, _norm_shapes)

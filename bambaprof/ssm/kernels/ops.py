@@ -12,7 +12,7 @@ instead; dynamo still traces them as one node each.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -28,7 +28,8 @@ except ImportError:  # pragma: no cover - torch < 2.6: opaque custom ops instead
 
 #: True when the ops are ``triton_op``\ s (inductor sees their kernels).
 TRANSPARENT = triton_op is not None and not triton_interpreter_on()
-_WRAP = wrap_triton if TRANSPARENT else _direct
+#: How the ops launch a Triton kernel: through ``wrap_triton`` (traceable) on a GPU, directly in the interpreter.
+WRAP = wrap_triton if TRANSPARENT else _direct
 
 
 def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Optional[Tensor],
@@ -36,28 +37,34 @@ def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size:
              initial_state: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     y, final = ssd_forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
                            dt_limit=(dt_min, dt_max), initial_state=initial_state, return_final_state=True,
-                           wrap=_WRAP)
+                           wrap=WRAP)
     return y, final
 
 
 def _decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
             dt_bias: Optional[Tensor], dt_softplus: bool, dt_min: float, dt_max: float) -> Tuple[Tensor, Tensor]:
     return ssd_decode(state, x, dt, A, B, C, D=D, dt_bias=dt_bias, dt_softplus=dt_softplus,
-                      dt_limit=(dt_min, dt_max), wrap=_WRAP)
+                      dt_limit=(dt_min, dt_max), wrap=WRAP)
 
 
-if TRANSPARENT:
-    ssd_chunked_forward = triton_op("bambaprof::ssd_chunked_forward", _forward, mutates_args=())
-    ssd_decode_step = triton_op("bambaprof::ssd_decode_step", _decode, mutates_args=())
-else:
-    ssd_chunked_forward = torch.library.custom_op("bambaprof::ssd_chunked_forward", _forward, mutates_args=())
-    ssd_decode_step = torch.library.custom_op("bambaprof::ssd_decode_step", _decode, mutates_args=())
+def library_op(name: str, fn: Callable, fake: Callable) -> Callable:
+    """``fn`` as the ``torch.library`` op ``name``: a ``triton_op`` where inductor can see its kernels, else an
+    opaque ``custom_op`` whose output shapes come from ``fake``."""
+    if TRANSPARENT:
+        return triton_op(name, fn, mutates_args=())
+    op = torch.library.custom_op(name, fn, mutates_args=())
+    op.register_fake(fake)
+    return op
 
-    @ssd_chunked_forward.register_fake
-    def _forward_shapes(x, dt, A, B, C, chunk_size, D, dt_bias, dt_softplus, dt_min, dt_max, initial_state):
-        b, _, h, p = x.shape
-        return torch.empty_like(x), x.new_empty((b, h, p, B.shape[-1]), dtype=torch.float32)
 
-    @ssd_decode_step.register_fake
-    def _decode_shapes(state, x, dt, A, B, C, D, dt_bias, dt_softplus, dt_min, dt_max):
-        return torch.empty_like(x), state.new_empty(state.shape, dtype=torch.float32)
+def _forward_shapes(x, dt, A, B, C, chunk_size, D, dt_bias, dt_softplus, dt_min, dt_max, initial_state):
+    b, _, h, p = x.shape
+    return torch.empty_like(x), x.new_empty((b, h, p, B.shape[-1]), dtype=torch.float32)
+
+
+def _decode_shapes(state, x, dt, A, B, C, D, dt_bias, dt_softplus, dt_min, dt_max):
+    return torch.empty_like(x), state.new_empty(state.shape, dtype=torch.float32)
+
+
+ssd_chunked_forward = library_op("bambaprof::ssd_chunked_forward", _forward, _forward_shapes)
+ssd_decode_step = library_op("bambaprof::ssd_decode_step", _decode, _decode_shapes)
