@@ -93,8 +93,8 @@ class Mamba2Mixer(nn.Module):
             y = self._prefill(xBC, dt, A, cache)
         with phase("gated_norm"):
             if self.fused and y.dtype == hidden.dtype:
-                y = _fused().gated_rmsnorm_op(y.reshape(b, L, self.intermediate), gate, self.norm.weight,
-                                              self.norm.eps, hidden.dtype)
+                norm = _fused().gated_rmsnorm_op if torch.compiler.is_compiling() else _fused().gated_rmsnorm
+                y = norm(y.reshape(b, L, self.intermediate), gate, self.norm.weight, self.norm.eps, hidden.dtype)
             else:
                 y = self.norm(y.reshape(b, L, self.intermediate), gate).to(hidden.dtype)
         with phase("out_proj"):
@@ -115,8 +115,9 @@ class Mamba2Mixer(nn.Module):
         with phase("conv"):
             if cache is not None:
                 cache.conv_state = F.pad(channels_first, (max(self.d_conv - L, 0), 0))[..., -self.d_conv:].contiguous()
-            if self.fused:
-                xBC = _fused().conv1d_silu_op(xBC, self.conv1d.weight, self.conv1d.bias)
+            if self.fused:  # launched directly when eager (an op's dispatch costs host time), as the op compiled
+                conv = _fused().conv1d_silu_op if torch.compiler.is_compiling() else _fused().conv1d_silu
+                xBC = conv(xBC, self.conv1d.weight, self.conv1d.bias)
             else:
                 xBC = F.silu(self.conv1d(channels_first)[..., :L].transpose(1, 2))
         x, B, C = self._split_xbc(xBC)
@@ -131,6 +132,8 @@ class Mamba2Mixer(nn.Module):
 
     def _decode(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: MambaLayerCache, offset: int):
         with phase("conv"):
+            # torch's form for every variant: the fused step (kernels.mixer.conv1d_silu_step) measured slower in
+            # wall time per token on the H200 through its op (benchmarks/results/h200-fused-decode.json)
             conv_state = torch.cat([cache.conv_state[..., 1:], xBC[..., None]], dim=-1)  # (b, conv_dim, d_conv)
             cache.conv_state = conv_state
             xBC = (conv_state * self.conv1d.weight[:, 0, :]).sum(dim=-1)

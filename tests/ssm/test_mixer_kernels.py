@@ -73,3 +73,60 @@ def test_the_triton_mixer_uses_them_and_matches_the_unfused_mixer():
             m.fused = False
         unfused = model(ids)
     torch.testing.assert_close(fused, unfused, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv1d_silu_step_shifts_the_state_in_place_and_matches_float64(dtype):
+    from bambaprof.ssm.kernels.mixer import conv1d_silu_step_op
+
+    g = torch.Generator().manual_seed(3)
+    b, C, K = 2, 300, 4
+    state = torch.randn(b, C, K, generator=g).to(DEVICE, dtype)
+    before = state.clone()
+    x = torch.randn(b, C + 5, generator=g).to(DEVICE, dtype)[:, 2:2 + C]  # a slice of in_proj's output
+    weight = torch.randn(C, 1, K, generator=g).to(DEVICE, dtype)
+    bias = torch.randn(C, generator=g).to(DEVICE, dtype)
+    storage = state.data_ptr()
+    out = conv1d_silu_step_op(state, x, weight, bias)
+    want_state = torch.cat([before[..., 1:], x[..., None]], dim=-1)
+    assert state.data_ptr() == storage and torch.equal(state, want_state)  # shifted in place, exactly
+    want = F.silu((want_state.double() * weight[:, 0, :].double()).sum(-1) + bias.double())
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(out.double(), want, atol=tol, rtol=tol)
+
+
+def test_cached_generation_with_the_fused_mixer_matches_the_unfused_one():
+    from bambaprof.model import build_model, generate, preset
+
+    cfg = preset("tiny")
+    model = build_model(cfg, "triton", seed=0, device=DEVICE)
+    mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
+    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(4)).to(DEVICE)
+    with torch.no_grad():
+        fused = generate(model, ids, 6, keep_logits=True)
+        for m in mixers:
+            m.fused = False
+        unfused = generate(model, ids, 6, keep_logits=True)
+    assert torch.equal(fused.tokens, unfused.tokens)
+    for a, b in zip(fused.step_logits, unfused.step_logits):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_the_fused_mixer_traces_into_one_graph_through_its_ops():
+    """Under torch.compile the mixer calls the library ops (fake shapes under the interpreter): one graph, no
+    break, the eager result."""
+    from bambaprof.collect.compile import reset_compiler
+    from bambaprof.model import build_mixer, preset
+
+    cfg = preset("tiny")
+    mixer = build_mixer(cfg, "triton", seed=0, device=DEVICE)
+    assert mixer.fused
+    x = torch.randn(1, 16, cfg.hidden_size, generator=torch.Generator().manual_seed(5)).to(DEVICE, mixer.D.dtype)
+    reset_compiler()
+    try:
+        with torch.no_grad():
+            eager = mixer(x)
+            compiled = torch.compile(mixer, backend="aot_eager", fullgraph=True)(x)
+    finally:
+        reset_compiler()
+    torch.testing.assert_close(compiled, eager)

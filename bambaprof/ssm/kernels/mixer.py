@@ -4,6 +4,7 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
 - :func:`conv1d_silu`: ``silu(bias + sum_k w[c, k] * x[t - (K-1) + k, c])`` for a channels-last input
   ``(b, L, C)`` (any row stride: the conv part of ``in_proj``'s output is read in place), zero before ``t=0``;
   accumulation in float32, one rounding to the input's dtype.
+- :func:`conv1d_silu_step`: the same for one decode token, updating the conv state in place;
 - :func:`gated_rmsnorm`: ``weight * rms_normalise(x * silu(z))`` over the last dimension, the normalised value
   rounded to the output dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
   does; written in ``out_dtype`` (the ``out_proj`` input).
@@ -51,6 +52,26 @@ def _conv1d_silu_kernel(x_ptr, w_ptr, b_ptr, out_ptr, L, C, stride_xb, stride_xl
 
 
 @triton.jit
+def _conv1d_silu_step_kernel(state_ptr, x_ptr, w_ptr, b_ptr, out_ptr, C, stride_sb, stride_sc, stride_xb,
+                             stride_ob, K: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr):
+    pid_c, pid_b = tl.program_id(0), tl.program_id(1)
+    c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    ok = c < C
+    row = state_ptr + pid_b.to(tl.int64) * stride_sb + c.to(tl.int64) * stride_sc
+    new = tl.load(x_ptr + pid_b.to(tl.int64) * stride_xb + c, mask=ok, other=0.0)
+    acc = new.to(tl.float32) * tl.load(w_ptr + c * K + (K - 1), mask=ok, other=0.0).to(tl.float32)
+    for k in tl.static_range(K - 1):  # shift the window left by one, in place, summing as it goes
+        v = tl.load(row + (k + 1), mask=ok, other=0.0)
+        tl.store(row + k, v, mask=ok)
+        acc += v.to(tl.float32) * tl.load(w_ptr + c * K + k, mask=ok, other=0.0).to(tl.float32)
+    tl.store(row + (K - 1), new, mask=ok)
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + c, mask=ok, other=0.0).to(tl.float32)
+    acc = acc * tl.sigmoid(acc)
+    tl.store(out_ptr + pid_b.to(tl.int64) * stride_ob + c, acc.to(out_ptr.dtype.element_ty), mask=ok)
+
+
+@triton.jit
 def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, stride_o, eps,
                           BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
@@ -93,6 +114,30 @@ def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callabl
     return out
 
 
+def conv1d_silu_step(state: Tensor, x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                     wrap: Callable = _direct) -> Tensor:
+    """One decode step of the causal conv: ``state`` ``(b, C, K)`` (the last K inputs, oldest first, unit
+    stride over K) is shifted left in place and ``x`` ``(b, C)`` appended; returns ``silu(bias + sum_k
+    w[c, k] state[c, k])`` as ``(b, C)`` in ``x``'s dtype. One launch instead of a concatenation, a product,
+    a sum, an addition and a SiLU, and the cache tensor keeps its storage (CUDA graphs can replay it)."""
+    b, C, K = state.shape
+    if state.stride(2) != 1:
+        raise ValueError("conv1d_silu_step: the conv state needs unit stride over its window")
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    w = weight.reshape(C, K).contiguous()
+    out = torch.empty((b, C), device=x.device, dtype=x.dtype)
+    if b == 0 or C == 0:
+        return out
+    BLOCK_C = 256
+    nbytes = 2 * state.numel() * state.element_size() + x.numel() * x.element_size() * 2 + w.numel() * w.element_size()
+    with kernel_metadata("conv1d_silu_step", nbytes, b * C * (2 * K + 4), (state, x)):
+        wrap(_conv1d_silu_step_kernel)[(triton.cdiv(C, BLOCK_C), b)](
+            state, x, w, bias if bias is not None else w, out, C, state.stride(0), state.stride(1), x.stride(0),
+            out.stride(0), K=K, HAS_BIAS=bias is not None, BLOCK_C=BLOCK_C, num_warps=4)
+    return out
+
+
 def gated_rmsnorm(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype,
                   wrap: Callable = _direct) -> Tensor:
     """``x``, ``z``: ``(..., N)`` (unit stride over the last dimension; ``z`` may be a strided slice);
@@ -119,6 +164,10 @@ def _conv_op(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     return conv1d_silu(x, weight, bias, wrap=WRAP)
 
 
+def _step_op(state: Tensor, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    return conv1d_silu_step(state, x, weight, bias, wrap=WRAP)
+
+
 def _norm_op(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Tensor:
     return gated_rmsnorm(x, z, weight, eps, out_dtype, wrap=WRAP)
 
@@ -131,5 +180,10 @@ def _norm_shapes(x, z, weight, eps, out_dtype):
     return x.new_empty(x.shape, dtype=out_dtype)
 
 
+def _step_shapes(state, x, weight, bias):
+    return x.new_empty(x.shape)
+
+
 conv1d_silu_op = library_op("bambaprof::conv1d_silu", _conv_op, _conv_shapes)
+conv1d_silu_step_op = library_op("bambaprof::conv1d_silu_step", _step_op, _step_shapes, mutates=("state",))
 gated_rmsnorm_op = library_op("bambaprof::gated_rmsnorm", _norm_op, _norm_shapes)

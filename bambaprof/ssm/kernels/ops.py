@@ -47,12 +47,12 @@ def _decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tenso
                       dt_limit=(dt_min, dt_max), wrap=WRAP)
 
 
-def library_op(name: str, fn: Callable, fake: Callable) -> Callable:
+def library_op(name: str, fn: Callable, fake: Callable, mutates: Tuple[str, ...] = ()) -> Callable:
     """``fn`` as the ``torch.library`` op ``name``: a ``triton_op`` where inductor can see its kernels, else an
-    opaque ``custom_op`` whose output shapes come from ``fake``."""
+    opaque ``custom_op`` whose output shapes come from ``fake``; ``mutates`` names the arguments it writes."""
     if TRANSPARENT:
-        return triton_op(name, fn, mutates_args=())
-    op = torch.library.custom_op(name, fn, mutates_args=())
+        return triton_op(name, fn, mutates_args=mutates)
+    op = torch.library.custom_op(name, fn, mutates_args=mutates)
     op.register_fake(fake)
     return op
 
