@@ -165,3 +165,23 @@ def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
         for label, y, text in zip(bar["x"], bar["y"], bar["text"]):
             assert text.startswith(f"{1 + y:.2f}x vs ")
             assert "·" in label and "b1-L512" not in label  # variant · compile mode, not a run id
+
+
+def test_bandwidth_and_occupancy_charts_hold_each_kernels_figures():
+    from bambaprof.render.html import MAX_POINTS, _occupancy, _roofline, _Run
+
+    runs = [_Run(p, None) for p in EXAMPLES[:2]]
+    bandwidth = _roofline(runs)
+    for r, series in zip(runs, bandwidth["data"]):
+        rows = [k for k in r.analysis.kernels if k.get("achieved_gbps")][:MAX_POINTS]
+        assert series["y"] == [k["achieved_gbps"] for k in rows]
+        assert series["x"] == [k["total_us"] / 1e3 for k in rows]
+    peak = next(k["peak_gbps"] for k in runs[0].analysis.kernels if k.get("peak_gbps"))
+    assert bandwidth["layout"]["shapes"][0]["y0"] == peak  # the peak line is the peak the kernels were judged by
+    occupancy = _occupancy(runs)
+    theoretical = [t for t in occupancy["data"] if t["name"].endswith("theoretical")]
+    for r, series in zip(runs, theoretical):
+        rows = [k for k in r.analysis.kernels
+                if k["kind"] == "kernel" and k.get("theoretical_occupancy_pct") is not None][:MAX_POINTS]
+        assert series["y"] == [k["theoretical_occupancy_pct"] for k in rows]
+        assert all(0 < y <= 100 for y in series["y"])
