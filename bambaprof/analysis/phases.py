@@ -67,16 +67,18 @@ def _paths_at(ranges: tuple, times: Sequence[float]) -> Dict[float, str]:
     return out
 
 
-def activity_paths(trace: Trace) -> List[str]:
-    """The phase path of every GPU activity row (see the module docstring)."""
+def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None) -> List[str]:
+    """The phase path of every GPU activity row, or of the given ``rows`` only, in their order (see the module
+    docstring)."""
     gpu, rt, ops = trace.gpu, trace.runtime, trace.ops
+    rows = range(len(gpu)) if rows is None else rows
     ranges = _ranges_by_thread(trace)
     if not ranges:
-        return [UNATTRIBUTED] * len(gpu)
+        return [UNATTRIBUTED] * len(rows)
     launch = launch_rows(trace)
     op_of = trace.op_row_by_external_id
     where: List[Optional[tuple]] = []  # (thread, launch time) of each activity, None when unknown
-    for i in range(len(gpu)):
+    for i in rows:
         j = int(launch[i])
         if j >= 0:
             where.append((rt.tid[j], float(rt.ts[j])))

@@ -82,8 +82,7 @@ def step_timeline(trace: Trace) -> Optional[Dict[str, Any]]:
             rows = np.nonzero(inside)[0]
     rows = rows[np.argsort(gpu.ts[rows], kind="stable")]
     t0 = float(gpu.ts[rows].min())
-    paths = activity_paths(trace)
-    phase = [fold_layers(paths[i]) for i in rows.tolist()]
+    phase = [fold_layers(path) for path in activity_paths(trace, rows.tolist())]
     time_by_phase: Dict[str, float] = {}
     for p, i in zip(phase, rows.tolist()):
         time_by_phase[p] = time_by_phase.get(p, 0.0) + float(gpu.dur[i])
