@@ -432,7 +432,14 @@ def _environment():
         """A count: an integer where it is one (a per-step median may be a half)."""
         return format_cell(v, "count") if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
 
+    def duration(us: Any) -> str:
+        """A time given in us, written in us below a millisecond and in ms above (``13.8 us``, ``1.068 ms``)."""
+        if not isinstance(us, (int, float)) or isinstance(us, bool):
+            return ""
+        return f"{format_cell(us, 'num')} us" if abs(us) < 1000 else f"{format_cell(us / 1000, 'num')} ms"
+
     env.filters["num"] = num
+    env.filters["duration"] = duration
     env.filters["count"] = count
     env.filters["short"] = shorten
     env.filters["kernel"] = kernel_label
