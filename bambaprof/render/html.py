@@ -1,47 +1,46 @@
-"""Self-contained HTML reports: one file, plotly.js inlined once, no network, built from aggregates.
+"""Self-contained HTML pages: the report (:func:`build_report`) and the compare page
+(:func:`render_comparison_page`), one file each, plotly.js inlined once, no network, built from aggregates.
 
-:func:`build_report` turns run directories or traces into a page with summary
-cards, latency / throughput / memory / energy across runs, kernel time
-breakdowns, achieved bandwidth against the roofline and peak bandwidth,
-occupancy against kernel time, NVML telemetry over time beside GPU busy time,
-the accuracy table when runs carry one, and a comparison section for two or
-more runs. Everything untrusted (kernel names, paths, prompts) is escaped:
-by Jinja2's autoescaping in the page, and before it reaches plotly (whose
-labels accept some HTML). Figures travel as JSON with ``<`` escaped,
-gzip-compressed and base64-encoded (:func:`packed_figure`) in ``<script
-type="application/gzip+base64">`` blocks, so no text can close the block.
+The report opens on the answer (:mod:`~bambaprof.render.summary`: what was compared, a summary table per
+workload and shape with speed-ups against matched baselines, the findings), then the charts of each group
+(:mod:`~bambaprof.render.group_charts`) and of each run (:mod:`~bambaprof.render.run_charts`), the accuracy
+table when runs carry one, each run against its baseline, and, collapsed, the runs' kernel tables and
+settings. Everything untrusted (kernel names, paths, prompts) is escaped: by Jinja2's autoescaping in the
+page, and before it reaches plotly (:func:`~bambaprof.render.figure.esc`). Figures travel packed
+(:func:`~bambaprof.render.figure.packed_figure`), so no text can close their script block.
 """
-
 from __future__ import annotations
 
-import base64
 import datetime
-import gzip
-import html
-import json
-import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .._json import json_safe
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
 from ..analysis.source import resolve
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
 from ..run import Manifest, Spread, read_telemetry
+from .figure import figure, packed_figure, plotly_js
+from .group_charts import (
+    across_runs,
+    bandwidth_chart,
+    diff_chart,
+    kernel_breakdown,
+    occupancy_chart,
+    phase_breakdown,
+    roofline_chart,
+    telemetry_chart,
+)
 from .run_charts import memory_timeline, run_roofline, step_timeline
 from .summary import Group, Row, assign_baselines, comparison_pairs, group_key, group_title, run_label, what_was_compared
 from .tables import format_cell, kernel_label, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
-TOP_KERNELS = 10
-#: Phases per group in the phase chart (the rest is "other").
-TOP_PHASES = 12
+#: Time bins of each run's GPU busy fraction (the telemetry chart's busy area).
 TIME_BINS = 400
-MAX_POINTS = 100  # kernels per run in a scatter plot (the longest): the page stays small for any trace
 #: Rows of each run's (collapsed) top-kernels table.
 TOP_KERNEL_ROWS = 15
 #: Findings per run in the report's first table (the most GPU time at stake first).
@@ -51,12 +50,8 @@ CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "bat
                       "use_cache", "dtype")
 
 
-def esc(text: Any) -> str:
-    """Text for plotly labels: HTML-escaped (plotly renders a subset of HTML in labels)."""
-    return html.escape("" if text is None else str(text), quote=True)
 
-
-class _Run:
+class ReportRun:
     """One input: its analysis, manifest, trace aggregates and telemetry."""
 
     def __init__(self, path: Union[str, Path], peak_gbps: Optional[float]) -> None:
@@ -126,7 +121,7 @@ class _Run:
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
 
 
-def _groups(runs: List[_Run]) -> List[Group]:
+def _groups(runs: List[ReportRun]) -> List[Group]:
     """The runs grouped by workload and shape, in order of first appearance, with baselines assigned."""
     groups: Dict[Any, Group] = {}
     for i, r in enumerate(runs):
@@ -136,228 +131,8 @@ def _groups(runs: List[_Run]) -> List[Group]:
     return list(groups.values())
 
 
-#: Stacked bars' colours: as many as the most series a chart stacks (TOP_PHASES), none of them grey.
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
-           "#393b79", "#e7969c", "#637939", "#843c39", "#6b6ecf")
-#: The colour of the "other" bars: grey, so that no kernel shares it.
-OTHER_COLOUR = "#b0b0b0"
 
-
-def _fig(data: List[Dict[str, Any]], layout: Dict[str, Any]) -> Dict[str, Any]:
-    """A plotly figure; every axis title in the object form (``{"text": ...}``): current plotly.js ignores the
-    old string shorthand, and the axes rendered without titles."""
-    base: Dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": None, "hovermode": "closest",
-                            "colorway": list(COLOURS)}
-    base.update(layout)
-    for key, axis in base.items():
-        if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
-            if isinstance(axis.get("title"), str):
-                axis["title"] = {"text": axis["title"]}
-            axis.setdefault("automargin", True)  # room for long tick labels and the title, never overlapping
-    return {"data": data, "layout": base}
-
-
-def _across_runs(runs: List[_Run], group: Group) -> List[Dict[str, Any]]:
-    """Speed-up against the matched baseline (log axis), latency, throughput, memory and energy of the runs of
-    one group (one workload and shape), a bar each, labelled by what varies (variant and compile mode)."""
-    prefix = group.title
-    labels = [esc(r.short) for r in runs]
-    figs = []
-    compared = [row for row in group.rows if row.speedup is not None and row.baseline != "itself"]
-    if compared:
-        figs.append((f"{prefix}: speed-up against the baseline (its median latency over the run's; log axis)", _fig([{
-            # bars grow from 1 (no change), up when faster, down when slower: y is the length from that base
-            "type": "bar", "x": [esc(row.name) for row in compared], "base": 1,
-            "y": [row.speedup - 1 for row in compared],
-            "name": "speed-up", "text": [f"{row.speedup:.2f}x vs {esc(row.baseline_name)}" for row in compared],
-            "hoverinfo": "text", "marker": {"color": ["#1a7f37" if row.speedup >= 1 else "#b03a2e" for row in compared]},
-        }], {"xaxis": {"title": "variant · compile mode"}, "yaxis": {"title": "speed-up, x (log)", "type": "log"},
-             "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
-                         "line": {"color": "#555555", "dash": "dot"}}]})))
-    lat = [r.manifest.timings.latency_ms if r.manifest is not None and r.manifest.timings is not None else Spread()
-           for r in runs]
-
-    def gap(hi: Optional[float], lo: Optional[float]) -> float:
-        return hi - lo if hi is not None and lo is not None else 0
-
-    if any(x.median is not None for x in lat):
-        figs.append((f"{prefix}: latency (median, p10-p90), ms", _fig([{
-            "type": "bar", "x": labels, "y": [x.median for x in lat], "name": "median",
-            "error_y": {"type": "data", "symmetric": False,
-                        "array": [gap(x.p90, x.median) for x in lat],
-                        "arrayminus": [gap(x.median, x.p10) for x in lat]},
-        }], {"xaxis": {"title": "variant · compile mode"}, "yaxis": {"title": "latency, ms"}})))
-    for key, title, unit, get in (
-        ("throughput", "throughput", "tokens/s", lambda m: m.throughput_tokens_per_s),
-        ("memory", "peak memory allocated", "GB",
-         lambda m: m.memory.peak_allocated_bytes / 1e9 if m.memory.peak_allocated_bytes else None),
-        ("energy", "energy per token", "J", lambda m: m.joules_per_token),
-    ):
-        values = [get(r.manifest) if r.manifest is not None else None for r in runs]
-        if any(v is not None for v in values):
-            figs.append((f"{prefix}: {title}, {unit}", _fig([{"type": "bar", "x": labels, "y": values, "name": key}],
-                                                            {"xaxis": {"title": "variant · compile mode"},
-                                                             "yaxis": {"title": f"{title}, {unit}"}})))
-    return [{"title": t, "figure": f} for t, f in figs]
-
-
-def _kernel_breakdown(runs: List[_Run]) -> Dict[str, Any]:
-    """GPU time of the group's top kernels per run, stacked, the rest as a hatched grey "other"."""
-    totals: Dict[str, float] = {}
-    for r in runs:
-        for k in r.analysis.kernels:
-            totals[k["name"]] = totals.get(k["name"], 0.0) + k["total_us"]
-    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_KERNELS]]
-    labels = [esc(r.short) for r in runs]
-    data = []
-    for name in top:
-        data.append({"type": "bar", "name": esc(kernel_label(name, 60)), "x": labels, "hovertext": esc(name),
-                     "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
-                           for r in runs]})
-    data.append({"type": "bar", "name": "other", "x": labels, "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}},
-                 "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
-    return _fig(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
-                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 520})
-
-
-def _phase_breakdown(runs: List[_Run]) -> Optional[Dict[str, Any]]:
-    """GPU time per phase (the innermost profiler range of each kernel, layers folded: ``phase_kinds``) per
-    run, stacked; the group's top phases by name, the rest as "other". Each bar sums to the run's phase
-    table."""
-    totals: Dict[str, float] = {}
-    for r in runs:
-        for p in r.analysis.phase_kinds:
-            totals[p["phase"]] = totals.get(p["phase"], 0.0) + p["gpu_us"]
-    if not totals:
-        return None
-    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_PHASES]]
-    labels = [esc(r.short) for r in runs]
-    data = [{"type": "bar", "name": esc(shorten(name, 60)), "x": labels, "hovertext": esc(name),
-             "y": [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] == name) / 1e3 for r in runs]}
-            for name in top]
-    rest = [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] not in top) / 1e3 for r in runs]
-    if any(rest):
-        data.append({"type": "bar", "name": "other", "x": labels, "y": rest,
-                     "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}}})
-    return _fig(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
-                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 480})
-
-
-def _roofline(runs: List[_Run]) -> Optional[Dict[str, Any]]:
-    data = []
-    peak = None
-    for r in runs:
-        rows = [k for k in r.analysis.kernels if k.get("achieved_gbps")][:MAX_POINTS]
-        if not rows:
-            continue
-        peak = peak or rows[0].get("peak_gbps")
-        data.append({
-            "type": "scatter", "mode": "markers", "name": esc(r.short),
-            "x": [k["total_us"] / 1e3 for k in rows], "y": [k["achieved_gbps"] for k in rows],
-            "text": [esc(f"{kernel_label(k['name'], 60)} | {k['bytes_source']} | "
-                         f"{'%.1f' % k['pct_of_peak_bw'] if k.get('pct_of_peak_bw') is not None else '?'}% of peak")
-                     for k in rows],
-            "hoverinfo": "text+x+y", "marker": {"size": 8, "opacity": 0.75},
-        })
-    if not data:
-        return None
-    layout: Dict[str, Any] = {"xaxis": {"title": "kernel time, ms (log)", "type": "log"},
-                              "yaxis": {"title": "achieved GB/s"}, "height": 460}
-    if peak:
-        layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": peak, "y1": peak,
-                             "line": {"dash": "dash", "color": "#c0392b"}}]
-        layout["annotations"] = [{"xref": "paper", "x": 1, "y": peak, "text": f"peak {peak:,.0f} GB/s",
-                                  "showarrow": False, "yanchor": "bottom", "xanchor": "right"}]
-    return _fig(data, layout)
-
-
-def _intensity(runs: List[_Run]) -> Optional[Dict[str, Any]]:
-    """The roofline: each kernel with known FLOPs at its arithmetic intensity and achieved TFLOP/s, under the
-    device's bandwidth roof (GB/s x intensity) and one compute ceiling per dtype the kernels ran in (the peaks
-    the analysis judged them by: measured, else datasheet)."""
-    data: List[Dict[str, Any]] = []
-    peak = None
-    ceilings: Dict[str, float] = {}
-    for r in runs:
-        rows = [k for k in r.analysis.kernels
-                if k.get("intensity_flop_per_byte") and k.get("achieved_tflops")][:MAX_POINTS]
-        if not rows:
-            continue
-        peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
-        for k in rows:
-            if k.get("peak_tflops") and k.get("dtype"):
-                ceilings.setdefault(k["dtype"], k["peak_tflops"])
-        data.append({"type": "scatter", "mode": "markers", "name": esc(r.short),
-                     "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
-                     "text": [esc(kernel_label(k["name"], 60)) for k in rows], "hoverinfo": "text+x+y",
-                     "marker": {"size": 9}})
-    if not data:
-        return None
-    top = max(ceilings.values(), default=None)
-    if peak:
-        ridge = top * 1e3 / peak if top else 10000.0  # FLOP/byte where the bandwidth roof meets the top ceiling
-        xs = [0.1, ridge]
-        data.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak:,.0f} GB/s)",
-                     "x": xs, "y": [x * peak / 1e3 for x in xs], "line": {"dash": "dash", "color": "#c0392b"}})
-    for dtype, tflops in sorted(ceilings.items(), key=lambda kv: -kv[1]):
-        start = tflops * 1e3 / peak if peak else 0.1
-        data.append({"type": "scatter", "mode": "lines", "name": f"{dtype} compute ceiling ({tflops:,.0f} TFLOP/s)",
-                     "x": [start, 10000.0], "y": [tflops, tflops], "line": {"dash": "dot", "color": "#555555"}})
-    return _fig(data, {"xaxis": {"title": "arithmetic intensity, FLOP/byte", "type": "log"},
-                       "yaxis": {"title": "achieved TFLOP/s", "type": "log"}, "height": 460})
-
-
-def _occupancy(runs: List[_Run]) -> Optional[Dict[str, Any]]:
-    data = []
-    for r in runs:
-        rows = [k for k in r.analysis.kernels
-                if k["kind"] == "kernel" and k.get("theoretical_occupancy_pct") is not None][:MAX_POINTS]
-        if not rows:
-            continue
-        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.short)}: theoretical",
-                     "x": [k["share_pct"] for k in rows], "y": [k["theoretical_occupancy_pct"] for k in rows],
-                     "text": [esc(f"{kernel_label(k['name'], 60)} | limiter: {k['limiter']} | waves {k['waves_per_sm']:.2f}")
-                              for k in rows], "hoverinfo": "text+x+y", "marker": {"size": 9, "symbol": "circle"}})
-        est = [k for k in rows if k.get("est_occupancy_pct") is not None]
-        data.append({"type": "scatter", "mode": "markers", "name": f"{esc(r.short)}: Kineto estimate",
-                     "x": [k["share_pct"] for k in est], "y": [k["est_occupancy_pct"] for k in est],
-                     "text": [esc(kernel_label(k["name"], 60)) for k in est], "hoverinfo": "text+x+y",
-                     "marker": {"size": 7, "symbol": "x"}})
-    if not data:
-        return None
-    return _fig(data, {"xaxis": {"title": "share of GPU time, % (log)", "type": "log"},
-                       "yaxis": {"title": "occupancy, %", "range": [0, 105]}, "height": 460})
-
-
-def _telemetry(run: _Run) -> Optional[Dict[str, Any]]:
-    tel = run.telemetry
-    if not tel or not run.busy:
-        return None
-    t0 = run.busy["t0"]
-    data = [{"type": "scatter", "mode": "lines", "name": "GPU busy, %", "x": [t / 1e3 for t in run.busy["t_ms"]],
-             "y": run.busy["busy_pct"], "fill": "tozeroy", "line": {"width": 0.5}, "yaxis": "y"}]
-    series = [("nvml", "power_w", "power, W", "y2"), ("nvml", "sm_clock_mhz", "SM clock, MHz", "y3"),
-              ("gpm", "dram_bw_util_pct", "GPM DRAM bandwidth, %", "y"),
-              ("gpm", "sm_occupancy_pct", "GPM SM occupancy, %", "y")]
-    for group, key, name, axis in series:
-        cols = tel.get(group)
-        if not isinstance(cols, dict) or key not in cols:
-            continue
-        span = run.busy["span_us"]  # the profiled window only: samples from before it (compilation) mislead
-        pts = [((t - t0) / 1e3, v) for t, v in zip(cols.get("t_us", []), cols[key])
-               if isinstance(v, (int, float)) and isinstance(t, (int, float)) and 0 <= t - t0 <= span]
-        if pts:
-            data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": [p[0] for p in pts],
-                         "y": [p[1] for p in pts], "yaxis": axis, "marker": {"size": 4}})
-    return _fig(data, {"xaxis": {"title": "ms from the start of the profiled window"},
-                       "yaxis": {"title": "%", "range": [0, 105]},
-                       "yaxis2": {"title": "W", "overlaying": "y", "side": "right"},
-                       "yaxis3": {"title": "MHz", "overlaying": "y", "side": "right", "position": 0.94,
-                                  "anchor": "free", "showgrid": False},
-                       "height": 420, "legend": {"orientation": "h"}})
-
-
-def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
+def _accuracy(runs: List[ReportRun]) -> List[Dict[str, Any]]:
     rows = []
     for r in runs:
         for row in r.manifest.accuracy if r.manifest is not None else []:
@@ -365,12 +140,12 @@ def _accuracy(runs: List[_Run]) -> List[Dict[str, Any]]:
     return rows
 
 
-def _comparison(runs: List[_Run], pairs: List[Any]) -> List[Dict[str, Any]]:
+def _comparison(runs: List[ReportRun], pairs: List[Any]) -> List[Dict[str, Any]]:
     """Each run against its matched baseline (:mod:`~bambaprof.render.summary`), from the analyses already made
     (no trace is re-read)."""
     from ..analysis.compare import Side, compare_sides
 
-    def side(label: str, run: _Run) -> Side:
+    def side(label: str, run: ReportRun) -> Side:
         return Side(label, [str(run.run_dir or run.analysis.summary["trace"])], [run.analysis], [run.manifest])
 
     out = []
@@ -381,38 +156,6 @@ def _comparison(runs: List[_Run], pairs: List[Any]) -> List[Dict[str, Any]]:
                     "kernels": comp.kernels[:15]})
     return out
 
-
-#: Significant digits of the numbers in the figures' JSON: more than a chart or its hover can show.
-FIGURE_DIGITS = 5
-
-
-def _rounded(obj: Any) -> Any:
-    """``obj`` with every float rounded to :data:`FIGURE_DIGITS` significant digits (the page's size)."""
-    if isinstance(obj, float):
-        return float(f"{obj:.{FIGURE_DIGITS}g}") if math.isfinite(obj) else obj
-    if isinstance(obj, dict):
-        return {k: _rounded(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_rounded(v) for v in obj]
-    return obj
-
-
-def _script_json(obj: Any) -> str:
-    """JSON safe inside a <script> block: '<', '>' and '&' are unicode-escaped; floats rounded (:func:`_rounded`)."""
-    text = json.dumps(_rounded(json_safe(obj)), allow_nan=False, default=str, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def packed_figure(obj: Any) -> str:
-    """A figure as the page carries it: its JSON (:func:`_script_json`) gzip-compressed and base64-encoded,
-    which the page inflates with the browser's ``DecompressionStream``. Figures of repeated names and
-    numbers shrink about fivefold; base64 holds no character that could end the script block."""
-    return base64.b64encode(gzip.compress(_script_json(obj).encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
-
-
-def unpack_figure(text: str) -> Dict[str, Any]:
-    """The figure dict of :func:`packed_figure`'s text (tests and tools reading a report)."""
-    return json.loads(gzip.decompress(base64.b64decode(text)).decode("utf-8"))
 
 
 def _environment():
@@ -446,21 +189,11 @@ def _environment():
     return env
 
 
-#: plotly.js's cartesian bundle (npm ``plotly.js-cartesian-dist-min``, MIT, its LICENSE beside it): the trace
-#: types the report draws (bar, scatter) at 1.5 MB, against 4.8 MB for the full bundle with maps and 3D.
-PLOTLY_BUNDLE = Path(__file__).parent / "static" / "plotly-cartesian.min.js"
-#: The trace types the bundle holds that the report may use.
-BUNDLED_TRACE_TYPES = frozenset({"bar", "scatter", "heatmap", "histogram", "box"})
-
-
-def _plotly_js() -> str:
-    return PLOTLY_BUNDLE.read_text(encoding="utf-8")
-
 
 def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None,
                  peak_gbps: Optional[float] = None) -> str:
     """The report page (HTML text) for run directories or traces."""
-    runs = [_Run(p, peak_gbps) for p in inputs]
+    runs = [ReportRun(p, peak_gbps) for p in inputs]
     figures: List[Dict[str, Any]] = []
 
     def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
@@ -470,60 +203,32 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
     groups = _groups(runs)
     for g in groups:
         members = [runs[row.index] for row in g.rows]
-        for item in _across_runs(members, g):
+        for item in across_runs(members, g):
             add("runs", item["title"], item["figure"])
         add("phases", f"{g.title}: GPU time per phase (innermost profiler range, layers summed)",
-            _phase_breakdown(members))
-        add("kernels", f"{g.title}: GPU time per kernel (top kernels)", _kernel_breakdown(members))
-        add("bandwidth", f"{g.title}: achieved bandwidth per kernel against peak", _roofline(members))
+            phase_breakdown(members))
+        add("kernels", f"{g.title}: GPU time per kernel (top kernels)", kernel_breakdown(members))
+        add("bandwidth", f"{g.title}: achieved bandwidth per kernel against peak", bandwidth_chart(members))
         add("bandwidth", f"{g.title}: roofline, achieved TFLOP/s against arithmetic intensity (kernels with known "
-            "FLOPs)", _intensity(members))
-        add("occupancy", f"{g.title}: occupancy against share of GPU time", _occupancy(members))
+            "FLOPs)", roofline_chart(members))
+        add("occupancy", f"{g.title}: occupancy against share of GPU time", occupancy_chart(members))
     for r in runs:
         name = f"{r.short}, {r.group_title}"
-        add("roofline", f"Roofline: {name}", _fig(**r.roofline) if r.roofline else None)
-        add("timeline", f"One profiled step: {name}", _fig(**r.timeline) if r.timeline else None)
-        add("memory", f"Allocator memory: {name}", _fig(**r.memory) if r.memory else None)
-        add("telemetry", f"NVML telemetry and GPU busy time: {name}", _telemetry(r))
+        add("roofline", f"Roofline: {name}", figure(**r.roofline) if r.roofline else None)
+        add("timeline", f"One profiled step: {name}", figure(**r.timeline) if r.timeline else None)
+        add("memory", f"Allocator memory: {name}", figure(**r.memory) if r.memory else None)
+        add("telemetry", f"NVML telemetry and GPU busy time: {name}", telemetry_chart(r))
     page = _environment().get_template("report.html.j2").render(
         title=title or f"bambaprof report: {len(runs)} run(s)",
         generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures, groups=groups,
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
-        accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=_plotly_js(),
+        accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=plotly_js(),
         top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
         notes=sorted({n for r in runs for n in r.analysis.notes}),
     )
     return page
 
-
-#: Kernels and phases in the compare page's diff charts (the largest changes).
-DIFF_ROWS = 20
-
-
-def _diff_chart(rows: List[Dict[str, Any]], label_key: str, what: str) -> Optional[Dict[str, Any]]:
-    """Candidate minus baseline GPU time per step (us) of the rows with the largest changes, largest at the
-    top: red where the candidate is slower, green where faster, with the 95% interval (from the ratio's
-    bootstrap interval, where both sides have repeats) as error bars."""
-    rows = [r for r in rows if r.get("delta_us")][:DIFF_ROWS]
-    if not rows:
-        return None
-    rows = rows[::-1]  # plotly draws the first category at the bottom
-    labels = [esc(kernel_label(r[label_key], 70)) for r in rows]
-    bar: Dict[str, Any] = {
-        "type": "bar", "orientation": "h", "y": labels, "x": [r["delta_us"] for r in rows], "name": "delta",
-        "marker": {"color": ["#b03a2e" if r["delta_us"] > 0 else "#1a7f37" for r in rows]},
-        "hovertext": [esc(f"{r[label_key]} | {r['time_baseline_us']:.1f} -> {r['time_candidate_us']:.1f} us | "
-                          f"{r['status']}") for r in rows], "hoverinfo": "text+x"}
-    if any(r.get("ci_low") is not None for r in rows):
-        hi = [(r["ci_high"] - 1) * r["time_baseline_us"] - r["delta_us"] if r.get("ci_high") is not None else 0
-              for r in rows]
-        lo = [r["delta_us"] - (r["ci_low"] - 1) * r["time_baseline_us"] if r.get("ci_low") is not None else 0
-              for r in rows]
-        bar["error_x"] = {"type": "data", "symmetric": False, "array": [max(v, 0) for v in hi],
-                          "arrayminus": [max(v, 0) for v in lo]}
-    return _fig([bar], {"xaxis": {"title": f"candidate - baseline, us per step ({what})"},
-                        "yaxis": {"title": what}, "height": 160 + 22 * len(rows), "margin": {"l": 20}})
 
 
 def render_comparison_page(comp, gate: Optional[Dict[str, Any]] = None) -> str:
@@ -531,13 +236,13 @@ def render_comparison_page(comp, gate: Optional[Dict[str, Any]] = None) -> str:
     (``gate``: ``{"failed": bool, "text": str}``, when a gate was asked for), the summary with noise
     intervals, diff charts per phase and per kernel, and the tables."""
     figures: List[Dict[str, Any]] = []
-    for title, fig in (("Where the GPU time changed: phases", _diff_chart(comp.phases, "phase", "phase")),
-                       ("Where the GPU time changed: kernels", _diff_chart(comp.kernels, "name", "kernel"))):
+    for title, fig in (("Where the GPU time changed: phases", diff_chart(comp.phases, "phase", "phase")),
+                       ("Where the GPU time changed: kernels", diff_chart(comp.kernels, "name", "kernel"))):
         if fig is not None:
             figures.append({"id": f"fig{len(figures)}", "title": title, "packed": packed_figure(fig)})
     return _environment().get_template("compare.html.j2").render(
         comp=comp, generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=__version__, figures=figures, gate=gate, plotly_js=_plotly_js() if figures else "")
+        version=__version__, figures=figures, gate=gate, plotly_js=plotly_js() if figures else "")
 
 
 def report_size_ok(text: str, limit_bytes: int = 10_000_000) -> bool:

@@ -14,7 +14,6 @@ the window shown.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -25,6 +24,7 @@ from ..analysis.memory import DEVICE_TYPES
 from ..analysis.phases import activity_paths, fold_layers
 from ..analysis.timeline import launch_rows, union_length
 from ..analysis.trace import Trace
+from .figure import OTHER_COLOUR, esc
 from .tables import kernel_label
 
 #: Past this many GPU activities in the step, the timeline merges consecutive ones of a phase on a stream.
@@ -40,12 +40,7 @@ MIN_MEMORY_BYTES = 1 << 20
 #: Marker diameter range of the per-run roofline, px (area grows with the kernel's time).
 MARKER_PX = (6.0, 40.0)
 IDLE_COLOUR = "#d0d0d0"
-OTHER_COLOUR = "#b0b0b0"
 STEP = "ProfilerStep#"
-
-
-def _esc(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
 
 
 def step_window(trace: Trace) -> Optional[tuple]:
@@ -112,9 +107,9 @@ def step_timeline(trace: Trace) -> Optional[Dict[str, Any]]:
         mine = [b for b in bars if b[1] == name]
         if not mine:
             continue
-        hover = [_esc(f"{kernel_label(gpu.name[b[6]], 60)} | {name} | {b[4]:.1f} us") if b[5] == 1 else
-                 _esc(f"{name} | {b[5]} activities, {b[4]:.1f} us busy over {b[3] - b[2]:.1f} us") for b in mine]
-        trace_: Dict[str, Any] = {"type": "bar", "orientation": "h", "name": _esc(name), "y": [b[0] for b in mine],
+        hover = [esc(f"{kernel_label(gpu.name[b[6]], 60)} | {name} | {b[4]:.1f} us") if b[5] == 1 else
+                 esc(f"{name} | {b[5]} activities, {b[4]:.1f} us busy over {b[3] - b[2]:.1f} us") for b in mine]
+        trace_: Dict[str, Any] = {"type": "bar", "orientation": "h", "name": esc(name), "y": [b[0] for b in mine],
                                   "base": [(b[2] - t0) / 1e3 for b in mine], "x": [(b[3] - b[2]) / 1e3 for b in mine],
                                   "hovertext": hover, "hoverinfo": "text"}
         if name == "other":
@@ -208,7 +203,7 @@ def run_roofline(analysis: Analysis) -> Optional[Dict[str, Any]]:
         data.append({"type": "scatter", "mode": "markers", "name": f"{bound}-bound" if bound != "unknown" else bound,
                      "x": [k["intensity_flop_per_byte"] for k in ks], "y": [k["achieved_tflops"] for k in ks],
                      "marker": {"size": [sizes[id(k)] for k in ks], "opacity": 0.7, "line": {"width": 0.5}},
-                     "hovertext": [_esc(f"{kernel_label(k['name'], 60)} | phase {k.get('phase') or 'unknown'} | "
+                     "hovertext": [esc(f"{kernel_label(k['name'], 60)} | phase {k.get('phase') or 'unknown'} | "
                                         f"{bound}-bound | {k['total_us'] / 1e3:.3f} ms, {k['count']} launches")
                                    for k in ks], "hoverinfo": "text+x+y"})
     xs = [k["intensity_flop_per_byte"] for k in rows]

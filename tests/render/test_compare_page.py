@@ -8,7 +8,8 @@ import pytest
 from bambaprof.analysis import analyze
 from bambaprof.analysis.compare import compare
 from bambaprof.cli import main
-from bambaprof.render.html import DIFF_ROWS, unpack_figure
+from bambaprof.render.figure import unpack_figure
+from bambaprof.render.group_charts import DIFF_ROWS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
 A = next(EXAMPLES.glob("*-triton-none-mixer-*"))

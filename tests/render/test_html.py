@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bambaprof.cli import main
-from bambaprof.render.html import build_report, unpack_figure
+from bambaprof.render.figure import unpack_figure
+from bambaprof.render.html import build_report
 from tests.analysis.synth import base_trace, write
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "traces" / "examples").iterdir())
@@ -76,10 +77,12 @@ def test_page_size_does_not_grow_with_events(tmp_path):
 
 
 def test_chart_data_other_colour_and_telemetry_window():
-    from bambaprof.render.html import OTHER_COLOUR, _kernel_breakdown, _Run, _telemetry
+    from bambaprof.render.figure import OTHER_COLOUR
+    from bambaprof.render.group_charts import kernel_breakdown, telemetry_chart
+    from bambaprof.render.html import ReportRun
 
-    runs = [_Run(p, None) for p in EXAMPLES[:2]]
-    bars = _kernel_breakdown(runs)["data"]
+    runs = [ReportRun(p, None) for p in EXAMPLES[:2]]
+    bars = kernel_breakdown(runs)["data"]
     other = [b for b in bars if b["name"] == "other"]
     assert len(other) == 1 and other[0]["marker"]["color"] == OTHER_COLOUR
     assert all("marker" not in b for b in bars if b["name"] != "other")  # plotly's colourway: never grey
@@ -87,7 +90,7 @@ def test_chart_data_other_colour_and_telemetry_window():
     for i, r in enumerate(runs):
         total = sum(b["y"][i] for b in bars)
         assert abs(total - sum(k["total_us"] for k in r.analysis.kernels) / 1e3) < 1e-6
-    figs = [(r, _telemetry(r)) for r in runs]
+    figs = [(r, telemetry_chart(r)) for r in runs]
     assert any(f is not None for _, f in figs)  # the examples carry NVML samples
     for r, fig in figs:
         if fig is None:
@@ -99,10 +102,11 @@ def test_chart_data_other_colour_and_telemetry_window():
 
 
 def test_roofline_ceilings_are_the_device_peaks():
-    from bambaprof.render.html import _intensity, _Run
+    from bambaprof.render.group_charts import roofline_chart
+    from bambaprof.render.html import ReportRun
 
-    runs = [_Run(p, None) for p in EXAMPLES[:3]]
-    fig = _intensity(runs)
+    runs = [ReportRun(p, None) for p in EXAMPLES[:3]]
+    fig = roofline_chart(runs)
     assert fig is not None
     lines = {t["name"]: t for t in fig["data"] if t.get("mode") == "lines"}
     kernels = [k for r in runs for k in r.analysis.kernels if k.get("achieved_tflops")]
@@ -123,7 +127,7 @@ def _figures(page: str):
 def test_every_figure_passes_plotlys_schema_and_uses_only_bundled_trace_types():
     import plotly.graph_objects as go
 
-    from bambaprof.render.html import BUNDLED_TRACE_TYPES
+    from bambaprof.render.figure import BUNDLED_TRACE_TYPES
 
     figures = _figures(build_report(EXAMPLES))
     assert len(figures) >= 10
@@ -134,10 +138,11 @@ def test_every_figure_passes_plotlys_schema_and_uses_only_bundled_trace_types():
 
 def test_phase_chart_bars_sum_to_each_runs_phase_table():
     from bambaprof.analysis import analyze
-    from bambaprof.render.html import _phase_breakdown, _Run
+    from bambaprof.render.group_charts import phase_breakdown
+    from bambaprof.render.html import ReportRun
 
-    runs = [_Run(p, None) for p in EXAMPLES if "mixer" in p.name]
-    fig = _phase_breakdown(runs)
+    runs = [ReportRun(p, None) for p in EXAMPLES if "mixer" in p.name]
+    fig = phase_breakdown(runs)
     for i, r in enumerate(runs):
         bars = sum(t["y"][i] for t in fig["data"])
         assert bars == pytest.approx(sum(p["gpu_us"] for p in analyze(r.run_dir).phase_kinds) / 1e3, rel=1e-9)
@@ -168,17 +173,18 @@ def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
 
 
 def test_bandwidth_and_occupancy_charts_hold_each_kernels_figures():
-    from bambaprof.render.html import MAX_POINTS, _occupancy, _roofline, _Run
+    from bambaprof.render.group_charts import MAX_POINTS, bandwidth_chart, occupancy_chart
+    from bambaprof.render.html import ReportRun
 
-    runs = [_Run(p, None) for p in EXAMPLES[:2]]
-    bandwidth = _roofline(runs)
+    runs = [ReportRun(p, None) for p in EXAMPLES[:2]]
+    bandwidth = bandwidth_chart(runs)
     for r, series in zip(runs, bandwidth["data"]):
         rows = [k for k in r.analysis.kernels if k.get("achieved_gbps")][:MAX_POINTS]
         assert series["y"] == [k["achieved_gbps"] for k in rows]
         assert series["x"] == [k["total_us"] / 1e3 for k in rows]
     peak = next(k["peak_gbps"] for k in runs[0].analysis.kernels if k.get("peak_gbps"))
     assert bandwidth["layout"]["shapes"][0]["y0"] == peak  # the peak line is the peak the kernels were judged by
-    occupancy = _occupancy(runs)
+    occupancy = occupancy_chart(runs)
     theoretical = [t for t in occupancy["data"] if t["name"].endswith("theoretical")]
     for r, series in zip(runs, theoretical):
         rows = [k for k in r.analysis.kernels
