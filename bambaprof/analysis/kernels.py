@@ -56,6 +56,9 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
         if k == "kernel" and e >= 0:
             launched.setdefault(e, []).append(i)
     cache: Dict[int, Optional[Traffic]] = {}
+    # the shape model depends only on the op's name and shapes, which rows of one shape share as objects (the
+    # loader decodes each distinct shape once): one model call per (name, shape), not per op
+    by_shape: Dict[tuple, Optional[Traffic]] = {}
     out: List[Optional[Traffic]] = []
     for i, (kind, ext) in enumerate(zip(kinds, exts)):
         if kind != "kernel":
@@ -72,7 +75,11 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
             if t is None and ops.kernel_backend[row] == "triton" and len(siblings) == 1:
                 t = launch_args_traffic(ops.input_dims[row], ops.input_types[row])
             if t is None and _one_kernel_or_pieces(gpu.name, siblings):
-                t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
+                dims, types, concrete = ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row]
+                key = (ops.name[row], id(dims), id(types), id(concrete))
+                if key not in by_shape:
+                    by_shape[key] = op_traffic(ops.name[row], dims, types, concrete)
+                t = by_shape[key]
             if t is None and ops.name[row] == "aten::_foreach_copy_" and len(siblings) == 1:
                 t = foreach_copy_traffic(ops.input_dims[row], gpu.name[i])
             cache[row] = t

@@ -54,38 +54,55 @@ def op_table(trace: Trace) -> List[dict]:
     self_time = np.maximum(ops.dur - child_time, 0.0)
 
     row_of_ext = trace.op_row_by_external_id
-    gpu_self = np.zeros(n)
-    kernels = np.zeros(n, dtype=np.int64)
-    for e, d in zip(gpu.external_id.tolist(), gpu.dur.tolist()):
-        i = row_of_ext.get(e, -1)
-        if i >= 0:
-            gpu_self[i] += d
-            kernels[i] += 1
-    gpu_total = gpu_self.copy()
-    # children start after their parents: accumulate in reverse start order
-    for i in np.argsort(ops.ts, kind="stable")[::-1].tolist():
-        p = parent[i]
-        if p >= 0:
-            gpu_total[p] += gpu_total[i]
+    launched_by = np.fromiter((row_of_ext.get(e, -1) for e in gpu.external_id.tolist()), dtype=np.int64,
+                              count=len(gpu))
+    mine = launched_by >= 0
+    gpu_self = np.bincount(launched_by[mine], weights=gpu.dur[mine], minlength=n)[:n]
+    kernels = np.bincount(launched_by[mine], minlength=n)[:n]
+    gpu_total = _subtree_sums(parent, gpu_self)
 
-    groups: Dict[str, List[int]] = {}
-    for i, name in enumerate(ops.name):
-        groups.setdefault(name, []).append(i)
+    code_of: Dict[str, int] = {}
+    codes = np.fromiter((code_of.setdefault(name, len(code_of)) for name in ops.name), dtype=np.int64, count=n)
+    m = len(code_of)
+    count = np.bincount(codes, minlength=m)
+    cpu_total = np.bincount(codes, weights=ops.dur, minlength=m)
+    cpu_self = np.bincount(codes, weights=self_time, minlength=m)
+    g_self = np.bincount(codes, weights=gpu_self, minlength=m)
+    g_total = np.bincount(codes, weights=gpu_total, minlength=m)
+    launches = np.bincount(codes, weights=kernels, minlength=m)
+    _, first = np.unique(codes, return_index=True)
     rows = []
-    for name, idx in groups.items():
+    for c, name in enumerate(code_of):
         if PROFILER_MARKERS.match(name):
             continue  # ProfilerStep#<n> and the clock marker are not ops (they still nest the ops above)
-        ix = np.asarray(idx)
         rows.append({
             "name": name,
-            "kind": ops.cat[idx[0]],
-            "count": len(idx),
-            "cpu_total_us": float(ops.dur[ix].sum()),
-            "cpu_self_us": float(self_time[ix].sum()),
-            "cpu_mean_us": float(ops.dur[ix].mean()),
-            "gpu_self_us": float(gpu_self[ix].sum()),
-            "gpu_total_us": float(gpu_total[ix].sum()),
-            "kernels": int(kernels[ix].sum()),
+            "kind": ops.cat[int(first[c])],
+            "count": int(count[c]),
+            "cpu_total_us": float(cpu_total[c]),
+            "cpu_self_us": float(cpu_self[c]),
+            "cpu_mean_us": float(cpu_total[c] / count[c]),
+            "gpu_self_us": float(g_self[c]),
+            "gpu_total_us": float(g_total[c]),
+            "kernels": int(launches[c]),
         })
     rows.sort(key=lambda r: r["cpu_total_us"], reverse=True)
     return rows
+
+
+def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each node's value plus its descendants' (``parent``: each node's parent index, -1 for roots), summed
+    level by level from the deepest up."""
+    depth = np.zeros(len(parent), dtype=np.int64)
+    up = parent.copy()
+    while True:
+        live = up >= 0
+        if not live.any():
+            break
+        depth[live] += 1
+        up[live] = parent[up[live]]
+    total = np.asarray(values, dtype=np.float64).copy()
+    for level in range(int(depth.max(initial=0)), 0, -1):
+        at = np.nonzero(depth == level)[0]
+        np.add.at(total, parent[at], total[at])
+    return total

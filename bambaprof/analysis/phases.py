@@ -105,48 +105,69 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequenc
     ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it (a phase's floor is its
     share of each kernel's floor, by time) and ``traffic`` each activity's known bytes or ``None``."""
     gpu = trace.gpu
-    paths = activity_paths(trace)
-    by_name = {k["name"]: k for k in kernels}
+    n = len(gpu)
     total = float(gpu.dur.sum())
-    main: Dict[str, Dict[str, float]] = defaultdict(dict)  # kernel row name -> folded phase -> GPU us
-    for i, path in enumerate(paths):
-        spent = main[names[i]]
-        folded = fold_layers(path)
-        spent[folded] = spent.get(folded, 0.0) + float(gpu.dur[i])
-    for k in kernels:  # each kernel's main phase: where most of its time is
-        spent = main.get(k["name"])
-        k["phase"] = max(spent.items(), key=lambda kv: kv[1])[0] if spent else None
+    dur = np.asarray(gpu.dur, dtype=np.float64)
+    # each activity's path as a code (few distinct paths, many activities), its kernel row, bytes and floor share
+    path_code: Dict[str, int] = {}
+    codes = np.fromiter((path_code.setdefault(p, len(path_code)) for p in activity_paths(trace)), dtype=np.int64,
+                        count=n)
+    paths = list(path_code)
+    row_of = {k["name"]: r for r, k in enumerate(kernels)}
+    krow = np.fromiter((row_of.get(name, -1) for name in names), dtype=np.int64, count=n)
+    known = np.fromiter((t is not None for t in traffic), dtype=bool, count=n)
+    nbytes = np.fromiter((t.bytes if t is not None else 0.0 for t in traffic), dtype=np.float64, count=n)
+    per_us = np.array([k["floor_us"] / k["total_us"] if k.get("floor_us") is not None and k["total_us"] > 0
+                       else np.nan for k in kernels] + [np.nan], dtype=np.float64)  # floor per us of each kernel
+    floor_rate = per_us[krow]  # krow -1 reads the trailing NaN
+    judged = ~np.isnan(floor_rate)
+
+    folded_code: Dict[str, int] = {}
+    fold = np.array([folded_code.setdefault(fold_layers(p), len(folded_code)) for p in paths] or [0], dtype=np.int64)
+    kinds = fold[codes] if n else codes
+    # each kernel's main phase: the folded phase where most of its time is
+    if len(kernels) and n:
+        has = krow >= 0
+        pair = krow[has] * max(len(folded_code), 1) + kinds[has]
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        spent = np.bincount(inverse, weights=dur[has])
+        best: Dict[int, tuple] = {}
+        for key, us in zip(uniq.tolist(), spent.tolist()):
+            r, f = divmod(key, max(len(folded_code), 1))
+            if r not in best or us > best[r][1]:
+                best[r] = (f, us)
+        folded_names = list(folded_code)
+        for r, k in enumerate(kernels):
+            k["phase"] = folded_names[best[r][0]] if r in best else None
+    else:
+        for k in kernels:
+            k["phase"] = None
+
     tables = {}
-    for table, key in (("phases", lambda p: p), ("phase_kinds", fold_layers)):
-        acc: Dict[str, Dict[str, Any]] = {}
-        for i, path in enumerate(paths):
-            row = acc.setdefault(key(path), {"phase": key(path), "gpu_us": 0.0, "count": 0, "kernels": set(),
-                                             "floor_us": 0.0, "judged_us": 0.0, "bytes": 0.0, "bytes_us": 0.0})
-            dur = float(gpu.dur[i])
-            row["gpu_us"] += dur
-            row["count"] += 1
-            if traffic[i] is not None:
-                row["bytes"] += traffic[i].bytes
-                row["bytes_us"] += dur
-            k = by_name.get(names[i])
-            if k is None:
-                continue
-            row["kernels"].add(k["name"])
-            if k.get("floor_us") is not None and k["total_us"] > 0:
-                row["floor_us"] += k["floor_us"] * dur / k["total_us"]
-                row["judged_us"] += dur
+    for table, group, labels in (("phases", codes, paths), ("phase_kinds", kinds, list(folded_code))):
+        m = len(labels)
+        gpu_us = np.bincount(group, weights=dur, minlength=m)
+        count = np.bincount(group, minlength=m)
+        bytes_ = np.bincount(group, weights=nbytes, minlength=m)
+        bytes_us = np.bincount(group, weights=np.where(known, dur, 0.0), minlength=m)
+        floor = np.bincount(group, weights=np.where(judged, np.nan_to_num(floor_rate) * dur, 0.0), minlength=m)
+        judged_us = np.bincount(group, weights=np.where(judged, dur, 0.0), minlength=m)
+        in_table = krow >= 0
+        names_per = np.bincount(np.unique(group[in_table] * (len(kernels) + 1) + krow[in_table]) // (len(kernels) + 1),
+                                minlength=m)
         rows = []
-        for row in acc.values():
-            judged = row.pop("judged_us")
-            bytes_us = row.pop("bytes_us")
-            row["kernel_names"] = len(row.pop("kernels"))
-            row["share_pct"] = 100.0 * row["gpu_us"] / total if total > 0 else None
-            row["floor_us"] = row["floor_us"] if judged > 0 else None
-            row["excess_us"] = judged - row["floor_us"] if row["floor_us"] is not None else None
-            row["floor_coverage_pct"] = 100.0 * judged / row["gpu_us"] if row["gpu_us"] > 0 else None
-            row["bytes"] = row["bytes"] if bytes_us > 0 else None
-            row["bytes_coverage_pct"] = 100.0 * bytes_us / row["gpu_us"] if row["gpu_us"] > 0 else None
-            row["depth"] = 0 if row["phase"] == UNATTRIBUTED else row["phase"].count("/")
+        for g, label in enumerate(labels):
+            if count[g] == 0:
+                continue
+            us = float(gpu_us[g])
+            row = {"phase": label, "gpu_us": us, "count": int(count[g]),
+                   "floor_us": float(floor[g]) if judged_us[g] > 0 else None,
+                   "bytes": float(bytes_[g]) if bytes_us[g] > 0 else None, "kernel_names": int(names_per[g]),
+                   "share_pct": 100.0 * us / total if total > 0 else None}
+            row["excess_us"] = float(judged_us[g]) - row["floor_us"] if row["floor_us"] is not None else None
+            row["floor_coverage_pct"] = 100.0 * float(judged_us[g]) / us if us > 0 else None
+            row["bytes_coverage_pct"] = 100.0 * float(bytes_us[g]) / us if us > 0 else None
+            row["depth"] = 0 if label == UNATTRIBUTED else label.count("/")
             rows.append(row)
         rows.sort(key=lambda r: r["gpu_us"], reverse=True)
         tables[table] = rows
