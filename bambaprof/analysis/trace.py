@@ -296,12 +296,6 @@ _SKIP_LABEL = {"op": "CPU op", "runtime": "runtime call"}
 GPU_SKIP_KINDS = ("kernel events", "memcpy events", "memset events")
 
 
-def _usable(ts: Any, dur: Any) -> bool:
-    """A complete event's times can be used: both numbers, finite, the duration not negative."""
-    return (isinstance(ts, float) and isinstance(dur, float) and math.isfinite(ts) and math.isfinite(dur)
-            and dur >= 0) or (_number(ts) and _number(dur) and dur >= 0)
-
-
 def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -384,14 +378,23 @@ def build_trace(
             if code != "op":
                 items = [(0, ev) for ev in items if ev.name != "[memory]"]
             complete = [(i, ev) for i, ev in items if ev.ph == "X"]
-            kept = [(i, ev) for i, ev in complete if _usable(ev.ts, ev.dur)]
-            if len(kept) != len(complete):
+            # times checked in bulk (the decoders give floats or None): finite, the duration not negative
+            ts_all = np.fromiter((_NAN if ev.ts is None else ev.ts for _, ev in complete), np.float64, len(complete))
+            dur_all = np.fromiter((_NAN if ev.dur is None else ev.dur for _, ev in complete), np.float64,
+                                  len(complete))
+            good = np.isfinite(ts_all) & np.isfinite(dur_all) & (dur_all >= 0)
+            if good.all():
+                kept = complete
+            else:
+                kept = [c for c, ok in zip(complete, good.tolist()) if ok]
                 for _, ev in complete:
                     reason = _unusable_because(ev.ts, ev.dur)
                     if reason:
                         skipped[f"{_SKIP_LABEL.get(code, code)} events {reason}"] += 1
+                ts_all, dur_all = ts_all[good], dur_all[good]
             if not kept:
                 continue
+            ts_col, dur_col = array("d", ts_all.tobytes()), array("d", dur_all.tobytes())
             evs = [ev for _, ev in kept]
             args = [ev.args if ev.args is not None else EMPTY_ARGS for ev in evs]
             names = [intern.setdefault(ev.name, ev.name) if ev.name is not None else "" for ev in evs]
@@ -400,8 +403,8 @@ def build_trace(
             if code in kinds:
                 g.o["name"].extend(names)
                 g.i["kind"].extend(array("q", [kinds[code]]) * len(evs))
-                g.f["ts"].extend(array("d", [e.ts for e in evs]))
-                g.f["dur"].extend(array("d", [e.dur for e in evs]))
+                g.f["ts"].extend(ts_col)
+                g.f["dur"].extend(dur_col)
                 g.i["device"].extend(_ints([a.device if a.device is not None else (p if isinstance(p, int) else 0)
                                             for a, p in zip(args, pids)]))
                 g.i["stream"].extend(_ints([a.stream if a.stream is not None else (t if isinstance(t, int) else -1)
@@ -419,8 +422,8 @@ def build_trace(
                 g.o["tid"].extend(tids)
             elif code == "runtime":
                 r.o["name"].extend(names)
-                r.f["ts"].extend(array("d", [e.ts for e in evs]))
-                r.f["dur"].extend(array("d", [e.dur for e in evs]))
+                r.f["ts"].extend(ts_col)
+                r.f["dur"].extend(dur_col)
                 r.o["tid"].extend(tids)
                 r.o["pid"].extend(pids)
                 r.i["corr"].extend(_ints([a.correlation for a in args]))
@@ -428,8 +431,8 @@ def build_trace(
             else:
                 o.o["name"].extend(names)
                 o.o["cat"].extend([_OP_KIND.get(e.cat) or (e.cat or "").lower() for e in evs])
-                o.f["ts"].extend(array("d", [e.ts for e in evs]))
-                o.f["dur"].extend(array("d", [e.dur for e in evs]))
+                o.f["ts"].extend(ts_col)
+                o.f["dur"].extend(dur_col)
                 o.o["pid"].extend(pids)
                 o.o["tid"].extend(tids)
                 o.i["ext"].extend(_ints([a.external_id for a in args]))
