@@ -24,7 +24,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import msgspec
 import numpy as np
@@ -42,6 +42,8 @@ FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 GPU_KINDS = ("kernel", "memcpy", "memset")
 #: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
 PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
+#: The profiler's step ranges (``torch.profiler`` schedules mark each step).
+PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
 
 
 def _i(x: Any, default: int = -1) -> int:
@@ -313,6 +315,13 @@ def _unusable_because(ts: Any, dur: Any) -> Optional[str]:
     if dur < 0:
         return "with a negative dur"
     return None
+
+
+def step_ranges(trace: "Trace") -> List[Tuple[float, float]]:
+    """The ``ProfilerStep#<n>`` ranges of a trace as (start, end) in us, by start."""
+    ops = trace.ops
+    return sorted((float(ops.ts[i]), float(ops.ts[i] + ops.dur[i])) for i, name in enumerate(ops.name)
+                  if PROFILER_STEP.match(name))
 
 
 def build_trace(

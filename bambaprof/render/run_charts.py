@@ -23,7 +23,7 @@ from ..analysis.analysis import Analysis
 from ..analysis.memory import DEVICE_TYPES
 from ..analysis.phases import activity_paths, fold_layers
 from ..analysis.timeline import launch_rows, union_length
-from ..analysis.trace import Trace
+from ..analysis.trace import Trace, step_ranges
 from .figure import OTHER_COLOUR, esc
 from .tables import kernel_label
 
@@ -40,14 +40,11 @@ MIN_MEMORY_BYTES = 1 << 20
 #: Marker diameter range of the per-run roofline, px (area grows with the kernel's time).
 MARKER_PX = (6.0, 40.0)
 IDLE_COLOUR = "#d0d0d0"
-STEP = "ProfilerStep#"
 
 
 def step_window(trace: Trace) -> Optional[tuple]:
-    """(start, end) in us of the first ``ProfilerStep#`` range (the next one's start ends it), else None."""
-    ops = trace.ops
-    steps = sorted((float(ops.ts[i]), float(ops.ts[i] + ops.dur[i])) for i, n in enumerate(ops.name)
-                   if n.startswith(STEP))
+    """(start, end) in us of the first profiler step (the next step's start ends it), else None."""
+    steps = step_ranges(trace)
     if not steps:
         return None
     start, end = steps[0]
