@@ -32,3 +32,33 @@ def test_kernels_compile_for_sm90_with_tensor_core_products(offsets):
                             "_chunk_states (large batch)"}
     for name in ("_chunk_prep", "_chunk_scan", "_chunk_states (small batch)", "_chunk_states (large batch)"):
         assert kernels[name]["hgmma"] + kernels[name]["hmma"] > 0, f"{name}: no tensor-core instructions"
+
+
+MIXER_KERNELS = """
+import json
+from bambaprof.ssm.kernels import aot, mixer
+bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "state_ptr")}
+out = {
+    "conv1d_silu": aot.resource_usage(mixer._conv1d_silu_kernel, bf16,
+                                      {"K": 4, "HAS_BIAS": True, "BLOCK_L": 32, "BLOCK_C": 128}),
+    "conv1d_silu_step": aot.resource_usage(mixer._conv1d_silu_step_kernel, bf16,
+                                           {"K": 4, "HAS_BIAS": True, "BLOCK_C": 256}),
+    "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8),
+}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not _ptxas_available(), reason="this Triton has no bundled ptxas to compile for NVIDIA GPUs")
+def test_mixer_kernels_compile_for_sm90_without_spills():
+    """The fused mixer kernels at the Bamba-9B mixer's sizes (8192-wide norm rows, bf16) compile for the H200
+    and keep everything in registers."""
+    env = dict(os.environ, TRITON_INTERPRET="0",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", MIXER_KERNELS], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    usage = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(usage) == {"conv1d_silu", "conv1d_silu_step", "gated_rmsnorm"}
+    for name, u in usage.items():
+        assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)

@@ -22,7 +22,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
-_FLOAT_ARGS = ("dt_lo", "dt_hi")
+_FLOAT_ARGS = ("dt_lo", "dt_hi", "eps")
 
 
 def _tools() -> str:
@@ -34,7 +34,7 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     """Compile ``kernel`` for sm_``capability`` and report its resource use.
 
     Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
-    ``*fp32``); ``dt_lo``/``dt_hi`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
+    ``*fp32``); ``dt_lo``/``dt_hi``/``eps`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
     Returns ``registers``, ``stack_bytes``, ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
     """
     if not isinstance(kernel, JITFunction):
