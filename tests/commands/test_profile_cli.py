@@ -78,8 +78,10 @@ def test_all_failed_exits_1(tmp_path, capsys, monkeypatch):
 
 def _slow_module(tmp_path, interrupt_after: int):
     """A variant module: the first ``interrupt_after`` forwards work, the next raises KeyboardInterrupt (as Ctrl-C
-    would); with a negative count every forward sleeps (for SIGTERM)."""
+    would); with a negative count every forward first marks that it started (the file ``started`` beside the
+    module) and then sleeps 5 s, so that a signal sent once the mark exists always lands inside the run."""
     (tmp_path / "slow_mod.py").write_text(f'''
+import pathlib
 import time
 from bambaprof.ssm import Variant
 from bambaprof.ssm.chunked import chunked_forward, chunked_step
@@ -87,7 +89,8 @@ calls = {{"n": 0}}
 def forward(*a, **k):
     calls["n"] += 1
     if {interrupt_after} < 0:
-        time.sleep(0.5)
+        (pathlib.Path(__file__).parent / "started").touch()
+        time.sleep(5)
     elif calls["n"] > {interrupt_after}:
         raise KeyboardInterrupt
     return chunked_forward(*a, **k)
@@ -122,9 +125,8 @@ def test_sigterm_removes_the_run_in_progress_and_exits_143(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "bambaprof", "profile", "--variant", "slow_mod:V", "--workload",
                              "mixer", "--runs", str(runs), *FAST], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not (runs.is_dir() and any(runs.iterdir())):
-        time.sleep(0.1)
-    time.sleep(0.5)
+    while time.time() < deadline and not (tmp_path / "started").exists():  # the run is inside a forward
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
