@@ -67,15 +67,17 @@ def _paths_at(ranges: tuple, times: Sequence[float]) -> Dict[float, str]:
     return out
 
 
-def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None) -> List[str]:
+def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None,
+                   launch: Optional[np.ndarray] = None) -> List[str]:
     """The phase path of every GPU activity row, or of the given ``rows`` only, in their order (see the module
-    docstring)."""
+    docstring). ``launch``: the activities' launch rows (:func:`~bambaprof.analysis.timeline.launch_rows`)
+    where the caller has them."""
     gpu, rt, ops = trace.gpu, trace.runtime, trace.ops
     rows = range(len(gpu)) if rows is None else rows
     ranges = _ranges_by_thread(trace)
     if not ranges:
         return [UNATTRIBUTED] * len(rows)
-    launch = launch_rows(trace)
+    launch = launch_rows(trace) if launch is None else launch
     op_of = trace.op_row_by_external_id
     where: List[Optional[tuple]] = []  # (thread, launch time) of each activity, None when unknown
     for i in rows:

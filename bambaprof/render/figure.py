@@ -12,7 +12,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List, Optional
 
 from .._json import json_safe
 
@@ -89,3 +89,34 @@ BUNDLED_TRACE_TYPES = frozenset({"bar", "scatter", "heatmap", "histogram", "box"
 def plotly_js() -> str:
     return PLOTLY_BUNDLE.read_text(encoding="utf-8")
 
+
+
+def ceilings_of(kernels: Iterable[Dict[str, Any]]) -> Dict[str, float]:
+    """Compute ceilings (TFLOP/s) by dtype: the peaks the analysis judged ``kernels`` by (measured, else
+    datasheet), the first one seen for each dtype."""
+    out: Dict[str, float] = {}
+    for k in kernels:
+        if k.get("peak_tflops") and k.get("dtype"):
+            out.setdefault(k["dtype"], k["peak_tflops"])
+    return out
+
+
+def roofline_lines(peak_gbps: Optional[float], ceilings: Dict[str, float], lo: float, hi: float
+                   ) -> List[Dict[str, Any]]:
+    """The lines of a roofline over arithmetic intensities ``lo`` to ``hi`` (FLOP/byte): the bandwidth roof
+    (``peak_gbps`` x intensity, TFLOP/s) up to where it meets the top ceiling, and each dtype's compute ceiling
+    from where the roof reaches it."""
+    lines: List[Dict[str, Any]] = []
+    top = max(ceilings.values(), default=None)
+    if peak_gbps:
+        ridge = top * 1e3 / peak_gbps if top else hi  # FLOP/byte where the roof meets the top ceiling
+        end = max(min(ridge, hi * 10), lo)
+        lines.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak_gbps:,.0f} GB/s)",
+                      "x": [lo, end], "y": [lo * peak_gbps / 1e3, end * peak_gbps / 1e3], "hoverinfo": "name",
+                      "line": {"dash": "dash", "color": "#c0392b"}})
+    for dtype, tflops in sorted(ceilings.items(), key=lambda kv: -kv[1]):
+        start = max(tflops * 1e3 / peak_gbps, lo) if peak_gbps else lo
+        lines.append({"type": "scatter", "mode": "lines", "name": f"{dtype} compute ceiling ({tflops:,.0f} TFLOP/s)",
+                      "x": [start, max(hi, start * 3)], "y": [tflops, tflops], "hoverinfo": "name",
+                      "line": {"dash": "dot", "color": "#555555"}})
+    return lines

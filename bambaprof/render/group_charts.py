@@ -6,10 +6,10 @@ their analysis, manifest, telemetry and busy-time bins.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..run import Spread
-from .figure import OTHER_COLOUR, esc, figure
+from .figure import OTHER_COLOUR, ceilings_of, esc, figure, roofline_lines
 from .summary import Group
 from .tables import kernel_label, shorten
 
@@ -65,46 +65,41 @@ def across_runs(runs: Sequence[Any], group: Group) -> List[Dict[str, Any]]:
     return [{"title": t, "figure": f} for t, f in figs]
 
 
-def kernel_breakdown(runs: Sequence[Any]) -> Dict[str, Any]:
-    """GPU time of the group's top kernels per run, stacked, the rest as a hatched grey "other"."""
+def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], key: str, value: str, top_n: int,
+             label: Callable[[str], str], other_always: bool, height: int) -> Optional[Dict[str, Any]]:
+    """Stacked GPU-time bars (ms), one per run: the group's ``top_n`` names by summed ``value`` (us) of each
+    run's ``rows``, the rest a hatched grey "other" (always, or only where it is not zero). ``None`` without
+    rows, unless "other" is always drawn."""
     totals: Dict[str, float] = {}
     for r in runs:
-        for k in r.analysis.kernels:
-            totals[k["name"]] = totals.get(k["name"], 0.0) + k["total_us"]
-    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_KERNELS]]
+        for row in rows(r):
+            totals[row[key]] = totals.get(row[key], 0.0) + row[value]
+    if not totals and not other_always:
+        return None
+    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:top_n]]
     labels = [esc(r.short) for r in runs]
-    data = []
-    for name in top:
-        data.append({"type": "bar", "name": esc(kernel_label(name, 60)), "x": labels, "hovertext": esc(name),
-                     "y": [next((k["total_us"] / 1e3 for k in r.analysis.kernels if k["name"] == name), 0.0)
-                           for r in runs]})
-    data.append({"type": "bar", "name": "other", "x": labels, "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}},
-                 "y": [sum(k["total_us"] for k in r.analysis.kernels if k["name"] not in top) / 1e3 for r in runs]})
+    data = [{"type": "bar", "name": esc(label(name)), "x": labels, "hovertext": esc(name),
+             "y": [sum(row[value] for row in rows(r) if row[key] == name) / 1e3 for r in runs]} for name in top]
+    rest = [sum(row[value] for row in rows(r) if row[key] not in top) / 1e3 for r in runs]
+    if other_always or any(rest):
+        data.append({"type": "bar", "name": "other", "x": labels, "y": rest,
+                     "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}}})
     return figure(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
-                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 520})
+                         "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": height})
+
+
+def kernel_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
+    """GPU time of the group's top kernels per run, stacked, the rest as a hatched grey "other"."""
+    return _stacked(runs, lambda r: r.analysis.kernels, "name", "total_us", TOP_KERNELS,
+                    lambda name: kernel_label(name, 60), other_always=True, height=520)
 
 
 def phase_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     """GPU time per phase (the innermost profiler range of each kernel, layers folded: ``phase_kinds``) per
     run, stacked; the group's top phases by name, the rest as "other". Each bar sums to the run's phase
     table."""
-    totals: Dict[str, float] = {}
-    for r in runs:
-        for p in r.analysis.phase_kinds:
-            totals[p["phase"]] = totals.get(p["phase"], 0.0) + p["gpu_us"]
-    if not totals:
-        return None
-    top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_PHASES]]
-    labels = [esc(r.short) for r in runs]
-    data = [{"type": "bar", "name": esc(shorten(name, 60)), "x": labels, "hovertext": esc(name),
-             "y": [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] == name) / 1e3 for r in runs]}
-            for name in top]
-    rest = [sum(p["gpu_us"] for p in r.analysis.phase_kinds if p["phase"] not in top) / 1e3 for r in runs]
-    if any(rest):
-        data.append({"type": "bar", "name": "other", "x": labels, "y": rest,
-                     "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}}})
-    return figure(data, {"barmode": "stack", "xaxis": {"title": "variant · compile mode"},
-                       "yaxis": {"title": "GPU time, ms"}, "legend": {"font": {"size": 9}}, "height": 480})
+    return _stacked(runs, lambda r: r.analysis.phase_kinds, "phase", "gpu_us", TOP_PHASES,
+                    lambda name: shorten(name, 60), other_always=False, height=480)
 
 
 def bandwidth_chart(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
@@ -148,25 +143,15 @@ def roofline_chart(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
         if not rows:
             continue
         peak = peak or next((k.get("peak_gbps") for k in r.analysis.kernels if k.get("peak_gbps")), None)
-        for k in rows:
-            if k.get("peak_tflops") and k.get("dtype"):
-                ceilings.setdefault(k["dtype"], k["peak_tflops"])
+        for dtype, tflops in ceilings_of(rows).items():
+            ceilings.setdefault(dtype, tflops)
         data.append({"type": "scatter", "mode": "markers", "name": esc(r.short),
                      "x": [k["intensity_flop_per_byte"] for k in rows], "y": [k["achieved_tflops"] for k in rows],
                      "text": [esc(kernel_label(k["name"], 60)) for k in rows], "hoverinfo": "text+x+y",
                      "marker": {"size": 9}})
     if not data:
         return None
-    top = max(ceilings.values(), default=None)
-    if peak:
-        ridge = top * 1e3 / peak if top else 10000.0  # FLOP/byte where the bandwidth roof meets the top ceiling
-        xs = [0.1, ridge]
-        data.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak:,.0f} GB/s)",
-                     "x": xs, "y": [x * peak / 1e3 for x in xs], "line": {"dash": "dash", "color": "#c0392b"}})
-    for dtype, tflops in sorted(ceilings.items(), key=lambda kv: -kv[1]):
-        start = tflops * 1e3 / peak if peak else 0.1
-        data.append({"type": "scatter", "mode": "lines", "name": f"{dtype} compute ceiling ({tflops:,.0f} TFLOP/s)",
-                     "x": [start, 10000.0], "y": [tflops, tflops], "line": {"dash": "dot", "color": "#555555"}})
+    data.extend(roofline_lines(peak, ceilings, 0.1, 10000.0))
     return figure(data, {"xaxis": {"title": "arithmetic intensity, FLOP/byte", "type": "log"},
                        "yaxis": {"title": "achieved TFLOP/s", "type": "log"}, "height": 460})
 

@@ -93,7 +93,7 @@ class ReportRun:
         return {
             "label": self.label, "status": m.status if m is not None else "trace",
             "error": m.error if m is not None else None,
-            "device": (m.device_name if m is not None else None) or s.get("devices"),
+            "device": self.device,
             "driver": v.driver if v is not None else None,
             "versions": ", ".join(f"{k} {getattr(v, k)}" for k in ("torch", "cuda", "triton", "bambaprof")
                                   if v is not None and getattr(v, k)),

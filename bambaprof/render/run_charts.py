@@ -24,7 +24,7 @@ from ..analysis.memory import DEVICE_TYPES
 from ..analysis.phases import activity_paths, fold_layers
 from ..analysis.timeline import launch_rows, union_length
 from ..analysis.trace import Trace, step_ranges
-from .figure import OTHER_COLOUR, esc
+from .figure import OTHER_COLOUR, ceilings_of, esc, roofline_lines
 from .tables import kernel_label
 
 #: Past this many GPU activities in the step, the timeline merges consecutive ones of a phase on a stream.
@@ -66,15 +66,15 @@ def step_timeline(trace: Trace) -> Optional[Dict[str, Any]]:
         return None
     window = step_window(trace)
     rows = np.arange(len(gpu))
+    launch = launch_rows(trace)
     if window is not None:
-        launch = launch_rows(trace)
         ts = np.where(launch >= 0, trace.runtime.ts[np.maximum(launch, 0)], np.nan)
         inside = (ts >= window[0]) & (ts <= window[1])
         if inside.any():
             rows = np.nonzero(inside)[0]
     rows = rows[np.argsort(gpu.ts[rows], kind="stable")]
     t0 = float(gpu.ts[rows].min())
-    phase = [fold_layers(path) for path in activity_paths(trace, rows.tolist())]
+    phase = [fold_layers(path) for path in activity_paths(trace, rows.tolist(), launch)]
     time_by_phase: Dict[str, float] = {}
     for p, i in zip(phase, rows.tolist()):
         time_by_phase[p] = time_by_phase.get(p, 0.0) + float(gpu.dur[i])
@@ -187,10 +187,6 @@ def run_roofline(analysis: Analysis) -> Optional[Dict[str, Any]]:
     if not rows:
         return None
     peak = next((k.get("peak_gbps") for k in kernels if k.get("peak_gbps")), None)
-    ceilings: Dict[str, float] = {}
-    for k in rows:
-        if k.get("peak_tflops") and k.get("dtype"):
-            ceilings.setdefault(k["dtype"], k["peak_tflops"])
     data: List[Dict[str, Any]] = []
     by_bound: Dict[str, List[Dict[str, Any]]] = {}
     for k in rows:
@@ -204,19 +200,7 @@ def run_roofline(analysis: Analysis) -> Optional[Dict[str, Any]]:
                                         f"{bound}-bound | {k['total_us'] / 1e3:.3f} ms, {k['count']} launches")
                                    for k in ks], "hoverinfo": "text+x+y"})
     xs = [k["intensity_flop_per_byte"] for k in rows]
-    lo, hi = min(xs) / 3, max(xs) * 3
-    top = max(ceilings.values(), default=None)
-    if peak:
-        ridge = top * 1e3 / peak if top else hi
-        end = max(min(ridge, hi * 10), lo)
-        data.append({"type": "scatter", "mode": "lines", "name": f"bandwidth roof ({peak:,.0f} GB/s)",
-                     "x": [lo, end], "y": [lo * peak / 1e3, end * peak / 1e3], "hoverinfo": "name",
-                     "line": {"dash": "dash", "color": "#c0392b"}})
-    for dtype, tflops in sorted(ceilings.items(), key=lambda kv: -kv[1]):
-        start = max(tflops * 1e3 / peak, lo) if peak else lo
-        data.append({"type": "scatter", "mode": "lines", "name": f"{dtype} ceiling ({tflops:,.0f} TFLOP/s)",
-                     "x": [start, max(hi, start * 3)], "y": [tflops, tflops], "hoverinfo": "name",
-                     "line": {"dash": "dot", "color": "#555555"}})
+    data.extend(roofline_lines(peak, ceilings_of(rows), min(xs) / 3, max(xs) * 3))
     return {"data": data, "layout": {"xaxis": {"title": "arithmetic intensity, FLOP/byte (log)", "type": "log"},
                                       "yaxis": {"title": "achieved TFLOP/s (log)", "type": "log"},
                                       "height": 460}}
