@@ -19,7 +19,8 @@ in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
+from itertools import count
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
@@ -48,53 +49,77 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
     average bandwidth. Kernels replayed from a CUDA graph take their traffic from ``launch_map`` (see
     :mod:`bambaprof.analysis.launch_map`) where it knows them.
     """
-    gpu, ops = trace.gpu, trace.ops
-    op_of = trace.op_row_by_external_id
-    kinds, exts, durs = gpu.kind.tolist(), gpu.external_id.tolist(), gpu.dur.tolist()
-    launched: Dict[int, List[int]] = {}
-    for i, (k, e) in enumerate(zip(kinds, exts)):
-        if k == "kernel" and e >= 0:
-            launched.setdefault(e, []).append(i)
-    cache: Dict[int, Optional[Traffic]] = {}
-    # the shape model depends only on the op's name and shapes, which rows of one shape share as objects (the
-    # loader decodes each distinct shape once): one model call per (name, shape), not per op
-    by_shape: Dict[tuple, Optional[Traffic]] = {}
-    out: List[Optional[Traffic]] = []
-    for i, (kind, ext) in enumerate(zip(kinds, exts)):
-        if kind != "kernel":
-            b = gpu.bytes[i]
-            out.append(Traffic(float(b), None, "trace") if math.isfinite(b) and b > 0 else None)
-            continue
-        row = op_of.get(ext, -1) if ext >= 0 else -1
-        if row < 0:
-            out.append(None)
-            continue
-        siblings = launched[ext]
-        if row not in cache:
-            t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]), ops.kernel_backend[row])
-            if t is None and ops.kernel_backend[row] == "triton" and len(siblings) == 1:
-                t = launch_args_traffic(ops.input_dims[row], ops.input_types[row])
-            if t is None and _one_kernel_or_pieces(gpu.name, siblings):
-                dims, types, concrete = ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row]
-                key = (ops.name[row], id(dims), id(types), id(concrete))
-                if key not in by_shape:
-                    by_shape[key] = op_traffic(ops.name[row], dims, types, concrete)
-                t = by_shape[key]
-            if t is None and ops.name[row] == "aten::_foreach_copy_" and len(siblings) == 1:
-                t = foreach_copy_traffic(ops.input_dims[row], gpu.name[i])
-            cache[row] = t
-        t = cache[row]
-        if t is None or len(siblings) == 1:
-            out.append(t)
-        elif any(SPLIT_K_REDUCE in gpu.name[j] for j in siblings):
-            out.append(None if SPLIT_K_REDUCE in gpu.name[i] else t)
-        else:  # pieces of one kernel
-            total = sum(durs[j] for j in siblings)
-            share = durs[i] / total if total > 0 else 1.0 / len(siblings)
-            out.append(Traffic(t.bytes * share, t.flops * share if t.flops is not None else None, t.source))
+    gpu = trace.gpu
+    n = len(gpu)
+    out: List[Optional[Traffic]] = [None] * n
+    is_kernel = gpu.kind == "kernel"
+    for i in np.flatnonzero(~is_kernel).tolist():  # memcpys and memsets: the bytes the trace gives
+        b = float(gpu.bytes[i])
+        out[i] = Traffic(b, None, "trace") if math.isfinite(b) and b > 0 else None
+    op_row = trace.gpu_op_row
+    launched = np.flatnonzero(is_kernel & (op_row >= 0))
+    if len(launched):
+        _, which, siblings = np.unique(gpu.external_id[launched], return_inverse=True, return_counts=True)
+        alone = siblings[which.reshape(-1)] == 1
+        _fill_alone(trace, out, launched[alone], op_row[launched[alone]])
+        _fill_shared(trace, out, launched[~alone], op_row[launched[~alone]])
     if launch_map is not None:
         launch_map.fill(trace, out)
     return out
+
+
+def _op_kernel_traffic(trace: Trace, row: int, kernel: int, siblings: List[int]) -> Optional[Traffic]:
+    """The traffic of op ``row``'s kernels (``kernel`` one of them; ``siblings`` all GPU rows it launched)."""
+    gpu, ops = trace.gpu, trace.ops
+    t = metadata_traffic(float(ops.kernel_num_gb[row]), float(ops.kernel_flop[row]), ops.kernel_backend[row])
+    if t is None and ops.kernel_backend[row] == "triton" and len(siblings) == 1:
+        t = launch_args_traffic(ops.input_dims[row], ops.input_types[row])
+    if t is None and _one_kernel_or_pieces(gpu.name, siblings):
+        t = op_traffic(ops.name[row], ops.input_dims[row], ops.input_types[row], ops.concrete_inputs[row])
+    if t is None and ops.name[row] == "aten::_foreach_copy_" and len(siblings) == 1:
+        t = foreach_copy_traffic(ops.input_dims[row], gpu.name[kernel])
+    return t
+
+
+def _fill_alone(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray, rows: np.ndarray) -> None:
+    """Kernels that their op launched alone: the op's traffic. It depends only on the op's name, shapes
+    (rows of one shape share its objects: the loader decodes each distinct shape once), metadata and the
+    kernel's name, so it is computed once per distinct such signature."""
+    gpu, ops = trace.gpu, trace.ops
+    r = rows.tolist()
+    signature = zip(map(ops.name.__getitem__, r), map(id, map(ops.input_dims.__getitem__, r)),
+                    map(id, map(ops.input_types.__getitem__, r)), map(id, map(ops.concrete_inputs.__getitem__, r)),
+                    ops.kernel_num_gb[rows].view(np.int64).tolist(),  # bit patterns: nan equals nan
+                    ops.kernel_flop[rows].view(np.int64).tolist(),
+                    map(ops.kernel_backend.__getitem__, r), map(id, map(gpu.name.__getitem__, kernels.tolist())))
+    codes: Dict[tuple, int] = defaultdict(count().__next__)
+    sig = np.fromiter(map(codes.__getitem__, signature), np.int64, len(r))
+    _, first = np.unique(sig, return_index=True)
+    per_code = [_op_kernel_traffic(trace, r[j], int(kernels[j]), [int(kernels[j])]) for j in first.tolist()]
+    for i, c in zip(kernels.tolist(), sig.tolist()):
+        out[i] = per_code[c]
+
+
+def _fill_shared(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray, rows: np.ndarray) -> None:
+    """Kernels that share their op with others: a split-K GEMM (the traffic on the GEMM) or pieces of one
+    kernel (the op's traffic shared in proportion to duration); anything else is unknown."""
+    gpu = trace.gpu
+    by_row: Dict[int, List[int]] = defaultdict(list)
+    for i, row in zip(kernels.tolist(), rows.tolist()):
+        by_row[row].append(i)
+    durs = gpu.dur
+    for row, siblings in by_row.items():
+        t = _op_kernel_traffic(trace, row, siblings[0], siblings)
+        if t is None:
+            continue
+        if any(SPLIT_K_REDUCE in gpu.name[j] for j in siblings):
+            for i in siblings:
+                out[i] = None if SPLIT_K_REDUCE in gpu.name[i] else t
+            continue
+        total = float(durs[siblings].sum())
+        for i in siblings:
+            share = float(durs[i]) / total if total > 0 else 1.0 / len(siblings)
+            out[i] = Traffic(t.bytes * share, t.flops * share if t.flops is not None else None, t.source)
 
 
 def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:
@@ -131,7 +156,7 @@ def kernel_table(
     if n == 0:
         return []
     rocm = trace.platform == "rocm"
-    op_of = trace.op_row_by_external_id
+    op_row = trace.gpu_op_row
     traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
     groups: Dict[str, List[int]] = {}
@@ -157,12 +182,13 @@ def kernel_table(
         }
         devices = sorted(set(gpu.device[ix].tolist()))
         row["devices"] = ",".join(str(d) for d in devices)
-        configs = Counter(
-            (tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist()), int(gpu.registers[i]),
-             int(gpu.shared_memory[i]), int(gpu.device[i]))
-            for i in idx
-        )
-        (grid, block, regs, smem, dev), _ = configs.most_common(1)[0]
+        # launch configurations (grid, block, registers, shared memory, device): the most common one, the
+        # earliest seen among equals
+        launch = np.column_stack((gpu.grid[ix], gpu.block[ix], gpu.registers[ix], gpu.shared_memory[ix],
+                                  gpu.device[ix]))
+        configs, first_seen, seen = np.unique(launch, axis=0, return_index=True, return_counts=True)
+        common = configs[min(np.flatnonzero(seen == seen.max()), key=lambda c: first_seen[c])].tolist()
+        grid, block, regs, smem, dev = tuple(common[0:3]), tuple(common[3:6]), common[6], common[7], common[8]
         row["configs"] = len(configs)
         row["grid"] = _dim_text(grid) if kind == "kernel" else None
         row["block"] = _dim_text(block) if kind == "kernel" else None
@@ -210,8 +236,8 @@ def kernel_table(
         row["pct_of_peak_bw"] = (
             100.0 * row["achieved_gbps"] / peak.gbps if peak and row["achieved_gbps"] is not None else None
         )
-        launchers = [op_of[e] for e in gpu.external_id[ix].tolist() if e in op_of]
-        ops = Counter(trace.ops.name[r] for r in launchers)
+        launchers = [r for r in op_row[ix].tolist() if r >= 0]
+        ops = Counter(map(trace.ops.name.__getitem__, launchers))
         row["launched_by"] = ops.most_common(1)[0][0] if ops else None
         dtypes = Counter(d for d in (op_dtype(trace.ops.input_types[r]) for r in launchers[:64]) if d)
         row["dtype"] = dtypes.most_common(1)[0][0] if dtypes else None

@@ -35,7 +35,7 @@ Int = Optional[int]
 Key = Union[int, str, None]
 
 
-class Args(msgspec.Struct, gc=False):
+class Args(msgspec.Struct, frozen=True, gc=False):
     """The ``args`` keys the analysis uses (Kineto names); everything else is skipped."""
 
     external_id: Int = msgspec.field(default=None, name="External id")
@@ -60,6 +60,10 @@ class Args(msgspec.Struct, gc=False):
     device_type: Int = msgspec.field(default=None, name="Device Type")
 
 
+#: The ``args`` of an event without any: one shared, immutable instance.
+EMPTY_ARGS = Args()
+
+
 class Event(msgspec.Struct, gc=False):
     """One trace event (Chrome trace format fields)."""
 
@@ -71,14 +75,12 @@ class Event(msgspec.Struct, gc=False):
     ts: Num = None
     dur: Num = None
     id: Key = None
-    args: Optional[Args] = None
+    args: Optional[Args] = EMPTY_ARGS  # absent: the shared empty Args; ``null``: None
 
 
-EMPTY_ARGS = Args()
+class RawDocument(msgspec.Struct):
+    """A trace document with its events left as raw JSON slices."""
 
-
-
-class _RawDocument(msgspec.Struct):
     traceEvents: Union[List[msgspec.Raw], msgspec.UnsetType] = msgspec.UNSET
     deviceProperties: Any = None
     computeProperties: Any = None
@@ -95,11 +97,15 @@ class _RawDocument(msgspec.Struct):
 
 
 #: Document-level keys kept as metadata: every field of the document but the events.
-_META_FIELDS = tuple(f for f in _RawDocument.__struct_fields__ if f != "traceEvents")
+META_FIELDS = tuple(f for f in RawDocument.__struct_fields__ if f != "traceEvents")
 
-_doc_decoder = msgspec.json.Decoder(Union[_RawDocument, List[msgspec.Raw]])
+#: The document's keys before its events, with any value where the events stand (see :mod:`.stream`).
+HeaderDocument = msgspec.defstruct("HeaderDocument", [(f, Any, None) for f in RawDocument.__struct_fields__])
+
+_doc_decoder = msgspec.json.Decoder(Union[RawDocument, List[msgspec.Raw]])
 _batch_decoder = msgspec.json.Decoder(List[Event])
 _event_decoder = msgspec.json.Decoder(Event)
+_raw_list_decoder = msgspec.json.Decoder(List[msgspec.Raw])
 _ARG_NAMES: Dict[str, str] = {
     enc: py for py, enc in zip(Args.__struct_fields__, Args.__struct_encode_fields__)
 }
@@ -187,6 +193,18 @@ def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int, int]:
     return out, lenient, bad
 
 
+def decode_piece(piece: bytes) -> Tuple[List[Event], int, int]:
+    """Decode a piece of whole events (``{...},{...}``, see :mod:`.stream`); returns (events, number decoded
+    leniently, number not valid JSON text). Raises :class:`msgspec.DecodeError` when the piece is not a
+    comma-separated run of whole JSON values."""
+    text = b"[" + piece + b"]"
+    try:
+        return _batch_decoder.decode(text), 0, 0
+    except msgspec.ValidationError:
+        pass
+    return _decode_batch(_raw_list_decoder.decode(text))
+
+
 class DecodedTrace:
     """Metadata plus the events, handed out once, in batches (see :meth:`batches`)."""
 
@@ -263,7 +281,7 @@ def _decode_msgspec(data: Any) -> DecodedTrace:
         return DecodedTrace({}, obj, None, "msgspec", data)
     if obj.traceEvents is msgspec.UNSET:
         raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
-    meta = {f: getattr(obj, f) for f in _META_FIELDS if getattr(obj, f) is not None}
+    meta = {f: getattr(obj, f) for f in META_FIELDS if getattr(obj, f) is not None}
     return DecodedTrace(meta, obj.traceEvents, None, "msgspec", data)
 
 
@@ -280,7 +298,7 @@ def _decode_json(data: Any) -> DecodedTrace:
         if "traceEvents" not in obj:
             raise TraceError("not a Kineto/Chrome trace: the JSON object has no 'traceEvents'")
         raw = obj["traceEvents"]
-        meta = {f: obj[f] for f in _META_FIELDS if obj.get(f) is not None}
+        meta = {f: obj[f] for f in META_FIELDS if obj.get(f) is not None}
     else:
         raise TraceError(f"not a Kineto/Chrome trace: the JSON document is a {type(obj).__name__}")
     if not isinstance(raw, list):

@@ -78,15 +78,14 @@ def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None,
     if not ranges:
         return [UNATTRIBUTED] * len(rows)
     launch = launch_rows(trace) if launch is None else launch
-    op_of = trace.op_row_by_external_id
+    op_row = trace.gpu_op_row
     where: List[Optional[tuple]] = []  # (thread, launch time) of each activity, None when unknown
-    for i in rows:
-        j = int(launch[i])
+    rows_idx = np.asarray(list(rows), dtype=np.int64)
+    for j, row in zip(launch[rows_idx].tolist(), op_row[rows_idx].tolist()):
         if j >= 0:
             where.append((rt.tid[j], float(rt.ts[j])))
-            continue
-        row = op_of.get(int(gpu.external_id[i]), -1)
-        where.append((ops.tid[row], float(ops.ts[row])) if row >= 0 else None)
+        else:
+            where.append((ops.tid[row], float(ops.ts[row])) if row >= 0 else None)
     times: Dict[Any, List[float]] = defaultdict(list)
     for w in where:
         if w is not None and w[0] in ranges:

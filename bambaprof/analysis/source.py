@@ -13,7 +13,7 @@ import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ..errors import BambaprofError
 from ..run import TRACE_NAMES, read_manifest
@@ -88,24 +88,105 @@ def max_trace_bytes() -> Optional[int]:
     return value
 
 
-def _inflate(fh, path: Path) -> bytearray:
+class _Inflater:
+    """A gzip stream read in pieces, with the size guards (see :data:`MAX_BYTES_ENV`, :data:`MAX_RATIO`)."""
+
+    def __init__(self, fh: Any, path: Path) -> None:
+        self.fh, self.path = fh, path
+        self.gz = gzip.GzipFile(fileobj=fh)
+        self.explicit = max_trace_bytes()
+        self.limit = self.explicit if self.explicit is not None else DEFAULT_MAX_BYTES
+        self.out = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.gz.read(n)
+        self.out += len(chunk)
+        if self.out > self.limit:
+            raise TraceError(f"{self.path}: decompresses to more than {self.limit} bytes; set {MAX_BYTES_ENV} "
+                             f"to a larger number of bytes to read it")
+        if (self.explicit is None and self.out > RATIO_FLOOR_BYTES
+                and self.out > MAX_RATIO * max(self.fh.tell(), 1)):
+            raise TraceError(f"{self.path}: decompresses to more than {MAX_RATIO}x its size (traces compress "
+                             f"10-20x): refused as a likely gzip bomb; set {MAX_BYTES_ENV} to a number of "
+                             f"bytes to read it anyway")
+        return chunk
+
+
+def _inflate(fh: Any, path: Path) -> bytearray:
     """Stream-decompress with the size guards: never more than the limit in memory."""
-    explicit = max_trace_bytes()
-    limit = explicit if explicit is not None else DEFAULT_MAX_BYTES
     out = bytearray()
-    with gzip.GzipFile(fileobj=fh) as gz:
-        while True:
-            chunk = gz.read(_CHUNK)
-            if not chunk:
-                return out
-            out += chunk
-            if len(out) > limit:
-                raise TraceError(f"{path}: decompresses to more than {limit} bytes; set {MAX_BYTES_ENV} "
-                                 f"to a larger number of bytes to read it")
-            if explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * max(fh.tell(), 1):
-                raise TraceError(f"{path}: decompresses to more than {MAX_RATIO}x its size (traces compress "
-                                 f"10-20x): refused as a likely gzip bomb; set {MAX_BYTES_ENV} to a number of "
-                                 f"bytes to read it anyway")
+    inflater = _Inflater(fh, path)
+    while True:
+        chunk = inflater.read(_CHUNK)
+        if not chunk:
+            return out
+        out += chunk
+
+
+class TextReader:
+    """The JSON text of a trace file, read piece by piece: as it is, or inflated from gzip (detected by its
+    magic bytes) with the size guards. :meth:`read` raises :class:`TraceError` (one line) for every failure.
+
+    ``size`` is the file's size on disk (bytes) and :meth:`tell` how much of it has been read: the progress.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fh = open(path, "rb", opener=_open_regular)
+        except IsADirectoryError:
+            raise TraceError(f"{path}: is a directory") from None
+        except _NotRegular:
+            raise TraceError(f"{path}: not a regular file") from None
+        except OSError as exc:
+            raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        self.size = os.fstat(self._fh.fileno()).st_size
+        self._source: Any = self._fh
+        self.compressed = False  # gzip
+        try:
+            if self._fh.read(2) == b"\x1f\x8b":
+                self._fh.seek(0)
+                self._source = _Inflater(self._fh, path)
+                self.compressed = True
+            else:
+                self._fh.seek(0)
+                if self.size == 0:
+                    raise TraceError(f"{path}: empty file")
+                limit = max_trace_bytes() or DEFAULT_MAX_BYTES
+                if self.size > limit:
+                    raise TraceError(f"{path}: larger than {limit} bytes; set {MAX_BYTES_ENV} to read it")
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes of JSON text; ``b""`` at the end."""
+        try:
+            return self._source.read(n)
+        except TraceError:
+            raise
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise TraceError(f"{self.path}: corrupt or truncated gzip ({exc})") from None
+        except MemoryError:
+            raise TraceError(f"{self.path}: out of memory while reading the trace") from None
+        except OSError as exc:
+            raise TraceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+
+    def tell(self) -> int:
+        """Bytes of the file read so far."""
+        try:
+            return self._fh.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "TextReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:

@@ -18,9 +18,9 @@ All times in a :class:`Trace` are microseconds (us).
 from __future__ import annotations
 
 import functools
+import gc
 import math
 import re
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,39 +29,28 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import msgspec
 import numpy as np
 
-from .parse import EMPTY_ARGS, DecodedTrace, decode
-from .source import TraceError, TraceSource, read_bytes, resolve
+from .builder import (  # noqa: F401 (the category sets are part of this module's surface)
+    FLOW_CATS,
+    GPU_KINDS,
+    GPU_SKIP_KINDS,
+    KERNEL_CATS,
+    MEMCPY_CATS,
+    MEMSET_CATS,
+    OP_CATS,
+    RUNTIME_CATS,
+    TraceBuilder,
+    as_int,
+    json_value,
+)
+from .parse import BACKENDS, DecodedTrace, decode, decode_piece
+from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
+from .stream import EventPieces, NotStreamable
+from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
-KERNEL_CATS = frozenset({"kernel"})
-MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
-MEMSET_CATS = frozenset({"gpu_memset", "memset"})
-RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver"})
-OP_CATS = frozenset({"cpu_op", "operator", "user_annotation"})
-FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
-
-GPU_KINDS = ("kernel", "memcpy", "memset")
 #: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
 PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
 #: The profiler's step ranges (``torch.profiler`` schedules mark each step).
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
-
-
-def _i(x: Any, default: int = -1) -> int:
-    if isinstance(x, int) and not isinstance(x, bool):
-        return x
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return default
-    return int(v) if math.isfinite(v) else default
-
-
-def _dim3(x: Any) -> tuple:
-    """A (x, y, z) launch dimension; (-1, -1, -1) when unknown."""
-    if isinstance(x, (list, tuple)) and x:
-        vals = [_i(v, 1) for v in list(x)[:3]]
-        return tuple(vals + [1] * (3 - len(vals)))
-    return (-1, -1, -1)
 
 
 @dataclass(frozen=True)
@@ -87,20 +76,20 @@ class DeviceProps:
     def from_dict(cls, d: Dict[str, Any]) -> "DeviceProps":
         g = d.get
         return cls(
-            id=_i(g("id"), 0),
+            id=as_int(g("id"), 0),
             name=str(g("name", "unknown")),
-            compute_major=_i(g("computeMajor")),
-            compute_minor=_i(g("computeMinor")),
-            num_sms=_i(g("numSms", g("multiProcessorCount"))),
-            max_threads_per_sm=_i(g("maxThreadsPerMultiprocessor", g("maxThreadsPerMultiProcessor"))),
-            max_threads_per_block=_i(g("maxThreadsPerBlock")),
-            regs_per_sm=_i(g("regsPerMultiprocessor")),
-            regs_per_block=_i(g("regsPerBlock")),
-            smem_per_sm=_i(g("sharedMemPerMultiprocessor")),
-            smem_per_block=_i(g("sharedMemPerBlock")),
-            smem_per_block_optin=_i(g("sharedMemPerBlockOptin")),
-            warp_size=_i(g("warpSize"), 32) or 32,
-            total_memory=_i(g("totalGlobalMem")),
+            compute_major=as_int(g("computeMajor")),
+            compute_minor=as_int(g("computeMinor")),
+            num_sms=as_int(g("numSms", g("multiProcessorCount"))),
+            max_threads_per_sm=as_int(g("maxThreadsPerMultiprocessor", g("maxThreadsPerMultiProcessor"))),
+            max_threads_per_block=as_int(g("maxThreadsPerBlock")),
+            regs_per_sm=as_int(g("regsPerMultiprocessor")),
+            regs_per_block=as_int(g("regsPerBlock")),
+            smem_per_sm=as_int(g("sharedMemPerMultiprocessor")),
+            smem_per_block=as_int(g("sharedMemPerBlock")),
+            smem_per_block_optin=as_int(g("sharedMemPerBlockOptin")),
+            warp_size=as_int(g("warpSize"), 32) or 32,
+            total_memory=as_int(g("totalGlobalMem")),
         )
 
 
@@ -203,19 +192,35 @@ class Trace:
     skipped: Dict[str, int] = field(default_factory=dict)  # "<kind> events <why>" -> events left out
 
     @functools.cached_property
+    def _first_op_by_external_id(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(sorted distinct ``External id`` of the ops, row of the first op carrying each)."""
+        ext = self.ops.external_id
+        rows = np.flatnonzero(ext >= 0)
+        ids, first = np.unique(ext[rows], return_index=True)
+        return ids, rows[first]
+
+    @functools.cached_property
     def op_row_by_external_id(self) -> Dict[int, int]:
         """The first CPU op row carrying each ``External id``: the op that launched GPU work with that id."""
-        out: Dict[int, int] = {}
-        for i, e in enumerate(self.ops.external_id.tolist()):
-            if e >= 0:
-                out.setdefault(e, i)
-        return out
+        ids, rows = self._first_op_by_external_id
+        return dict(zip(ids.tolist(), rows.tolist()))
+
+    @functools.cached_property
+    def gpu_op_row(self) -> np.ndarray:
+        """For each GPU activity, the row of the CPU op that launched it (the first op carrying its
+        ``External id``); -1 when none does."""
+        ids, rows = self._first_op_by_external_id
+        ext = self.gpu.external_id
+        if not len(ids):
+            return np.full(len(ext), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(ids, ext), len(ids) - 1)
+        return np.where((ext >= 0) & (ids[pos] == ext), rows[pos], -1)
 
     @property
     def rank(self) -> Optional[int]:
         info = self.meta.get("distributedInfo")
         if isinstance(info, dict) and "rank" in info:
-            return _i(info.get("rank"))
+            return as_int(info.get("rank"))
         return None
 
     @property
@@ -239,84 +244,6 @@ def _devices(meta: Dict[str, Any]) -> Dict[int, DeviceProps]:
     return out
 
 
-class _Columns:
-    """Append-only typed columns (array.array: 8 bytes per number, not a Python object)."""
-
-    def __init__(self, floats: tuple, ints: tuple, objects: tuple) -> None:
-        self.f = {k: array("d") for k in floats}
-        self.i = {k: array("q") for k in ints}
-        self.o: Dict[str, list] = {k: [] for k in objects}
-
-    def np_float(self, k: str) -> np.ndarray:
-        return np.frombuffer(self.f[k], dtype=np.float64).copy() if len(self.f[k]) else np.zeros(0)
-
-    def np_int(self, k: str) -> np.ndarray:
-        return np.frombuffer(self.i[k], dtype=np.int64).copy() if len(self.i[k]) else np.zeros(0, dtype=np.int64)
-
-
-_NAN = math.nan
-_CATEGORY: Dict[Any, str] = {}  # raw cat string -> category code, filled lazily
-_OP_KIND = {"cpu_op": "cpu_op", "Operator": "cpu_op", "operator": "cpu_op", "user_annotation": "user_annotation"}
-
-
-_CATEGORY_SETS = (("kernel", KERNEL_CATS), ("memcpy", MEMCPY_CATS), ("memset", MEMSET_CATS),
-                  ("runtime", RUNTIME_CATS), ("op", OP_CATS), ("flow", FLOW_CATS))
-
-
-def _category(cat: Any) -> str:
-    code = _CATEGORY.get(cat)
-    if code is None:
-        low = cat.lower() if isinstance(cat, str) else ""
-        code = next((name for name, cats in _CATEGORY_SETS if low in cats), "")
-        if isinstance(cat, (str, type(None))):
-            _CATEGORY[cat] = code
-    return code
-
-
-def _json_value(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return None
-
-
-def _ints(values: list) -> array:
-    try:
-        return array("q", [-1 if v is None else v for v in values])
-    except (OverflowError, TypeError):  # an id beyond 64 bits (or not an int): unknown, as when absent
-        return array("q", [v if isinstance(v, int) and -2**63 <= v < 2**63 else -1 for v in values])
-
-
-def _floats(values: list) -> array:
-    return array("d", [_NAN if v is None else v for v in values])
-
-
-_SKIP_LABEL = {"op": "CPU op", "runtime": "runtime call"}
-#: Skip-count prefixes of GPU activities (see :attr:`Trace.skipped`).
-GPU_SKIP_KINDS = ("kernel events", "memcpy events", "memset events")
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _unusable_because(ts: Any, dur: Any) -> Optional[str]:
-    """Why a complete event's times cannot be used, or ``None`` when they can."""
-    if ts is None:
-        return "without a usable ts"
-    if not _number(ts):
-        return "with a ts that is not a finite number"
-    if dur is None:
-        return "without dur"
-    if not _number(dur):
-        return "with a dur that is not a finite number"
-    if dur < 0:
-        return "with a negative dur"
-    return None
-
-
 def step_ranges(trace: "Trace") -> List[Tuple[float, float]]:
     """The ``ProfilerStep#<n>`` ranges of a trace as (start, end) in us, by start."""
     ops = trace.ops
@@ -324,222 +251,126 @@ def step_ranges(trace: "Trace") -> List[Tuple[float, float]]:
                   if PROFILER_STEP.match(name))
 
 
-def build_trace(
-    decoded: DecodedTrace, source: TraceSource, progress: Optional[Callable[[int, int], None]] = None
-) -> Trace:
-    """Sort the decoded events, batch by batch, into the columnar tables of a :class:`Trace`.
+def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, backend: str) -> Trace:
+    """The :class:`Trace` of a builder's columns: flows linked, launched ops' shapes decoded."""
+    g, r, o, m = (builder.columns(t) for t in ("gpu", "runtime", "ops", "memory"))
+    flow = builder.columns("flow")
+    corr, rcorr = g["corr"], r["corr"]
+    if len(flow["id"]):
+        keys = zip(flow["pid"], flow["tid"], flow["ts"].tolist())
+        starts = flow["start"].tolist()
+        flow_start: Dict[tuple, int] = {}
+        flow_end: Dict[tuple, int] = {}
+        for key, fid, is_start in zip(keys, flow["id"].tolist(), starts):
+            (flow_start if is_start else flow_end)[key] = fid
+        if flow_end and (corr < 0).any():
+            corr = corr.copy()
+            for i in np.flatnonzero(corr < 0).tolist():
+                corr[i] = flow_end.get((g["pid"][i], g["tid"][i], float(g["ts"][i])), -1)
+        if flow_start and (rcorr < 0).any():
+            rcorr = rcorr.copy()
+            for i in np.flatnonzero(rcorr < 0).tolist():
+                rcorr[i] = flow_start.get((r["pid"][i], r["tid"][i], float(r["ts"][i])), -1)
 
-    Each batch is split by category, then every column is filled by one
-    comprehension; only numbers and interned strings outlive the batch.
-    """
-    g = _Columns(("ts", "dur", "occ", "bytes"), ("kind", "device", "stream", "corr", "ext", "regs", "smem"),
-                 ("name", "grid", "block", "pid", "tid"))
-    r = _Columns(("ts", "dur"), ("corr", "ext"), ("name", "tid", "pid"))
-    o = _Columns(("ts", "dur", "gb", "flop"), ("ext", "shape"), ("name", "cat", "pid", "tid", "backend"))
-    shape_ids: Dict[tuple, int] = {}  # (raw Input Dims, raw Input type, raw Concrete Inputs) -> id
-    m = _Columns(("ts", "alloc", "res"), ("dtype", "did"), ())
-    flow_start: Dict[tuple, int] = {}
-    flow_end: Dict[tuple, int] = {}
-    intern: Dict[Any, Any] = {}
-    kinds = {"kernel": 0, "memcpy": 1, "memset": 2}
-    skipped: Counter = Counter()  # "<kind> events <why>" -> count: events left out, never silently
-    n_events = 0
-    total = len(decoded)
-    codes = _CATEGORY
-
-    for batch in decoded.batches():
-        cats = [ev.cat for ev in batch]
-        code_of = {cat: (codes[cat] if cat in codes else _category(cat)) for cat in set(cats)}
-        op_cats = {cat for cat, code in code_of.items() if code == "op"}
-        buckets: Dict[str, list] = {code: [] for code in set(code_of.values())}
-        for ev, cat in zip(batch, cats):
-            buckets[code_of[cat]].append(ev)
-        if op_cats:  # document positions of the ops: their shapes are decoded later from the raw events
-            buckets["op"] = list(zip([i + n_events for i, c in enumerate(cats) if c in op_cats], buckets["op"]))
-        memory_events = [ev for ev in buckets.pop("", []) if ev.name == "[memory]"]
-        if memory_events:
-            buckets["memory"] = memory_events
-        n_events += len(batch)
-        del batch, cats
-        if progress is not None:
-            progress(n_events, total)
-        for code, items in buckets.items():
-            if code == "flow":
-                for ev in items:
-                    if ev.id is None or ev.ts is None:
-                        continue
-                    fid = ev.id if isinstance(ev.id, int) else _i(ev.id)
-                    if not -2**63 <= fid < 2**63:  # beyond 64 bits: no correlation can carry it
-                        continue
-                    if ev.ph == "s":
-                        flow_start[(ev.pid, ev.tid, ev.ts)] = fid
-                    elif ev.ph in ("f", "t"):
-                        flow_end[(ev.pid, ev.tid, ev.ts)] = fid
-                continue
-            if code == "memory":
-                evs = [ev for ev in items if ev.args is not None and ev.ts is not None]
-                m.f["ts"].extend(_floats([e.ts for e in evs]))
-                m.f["alloc"].extend(_floats([e.args.total_allocated for e in evs]))
-                m.f["res"].extend(_floats([e.args.total_reserved for e in evs]))
-                m.i["dtype"].extend(_ints([e.args.device_type for e in evs]))
-                m.i["did"].extend(_ints([e.args.device_id for e in evs]))
-                continue
-            if code != "op":
-                items = [(0, ev) for ev in items if ev.name != "[memory]"]
-            complete = [(i, ev) for i, ev in items if ev.ph == "X"]
-            # times checked in bulk (the decoders give floats or None): finite, the duration not negative
-            ts_all = np.fromiter((_NAN if ev.ts is None else ev.ts for _, ev in complete), np.float64, len(complete))
-            dur_all = np.fromiter((_NAN if ev.dur is None else ev.dur for _, ev in complete), np.float64,
-                                  len(complete))
-            good = np.isfinite(ts_all) & np.isfinite(dur_all) & (dur_all >= 0)
-            if good.all():
-                kept = complete
-            else:
-                kept = [c for c, ok in zip(complete, good.tolist()) if ok]
-                for _, ev in complete:
-                    reason = _unusable_because(ev.ts, ev.dur)
-                    if reason:
-                        skipped[f"{_SKIP_LABEL.get(code, code)} events {reason}"] += 1
-                ts_all, dur_all = ts_all[good], dur_all[good]
-            if not kept:
-                continue
-            ts_col, dur_col = array("d", ts_all.tobytes()), array("d", dur_all.tobytes())
-            evs = [ev for _, ev in kept]
-            args = [ev.args if ev.args is not None else EMPTY_ARGS for ev in evs]
-            names = [intern.setdefault(ev.name, ev.name) if ev.name is not None else "" for ev in evs]
-            pids = [intern.setdefault(ev.pid, ev.pid) for ev in evs]
-            tids = [intern.setdefault(ev.tid, ev.tid) for ev in evs]
-            if code in kinds:
-                g.o["name"].extend(names)
-                g.i["kind"].extend(array("q", [kinds[code]]) * len(evs))
-                g.f["ts"].extend(ts_col)
-                g.f["dur"].extend(dur_col)
-                g.i["device"].extend(_ints([a.device if a.device is not None else (p if isinstance(p, int) else 0)
-                                            for a, p in zip(args, pids)]))
-                g.i["stream"].extend(_ints([a.stream if a.stream is not None else (t if isinstance(t, int) else -1)
-                                            for a, t in zip(args, tids)]))
-                g.i["corr"].extend(_ints([a.correlation for a in args]))
-                g.i["ext"].extend(_ints([a.external_id for a in args]))
-                for key, values in (("grid", [a.grid for a in args]), ("block", [a.block for a in args])):
-                    dims = [tuple(v) if type(v) is list and len(v) == 3 else _dim3(v) for v in values]
-                    g.o[key].extend([intern.setdefault(d, d) for d in dims])
-                g.i["regs"].extend(_ints([a.registers for a in args]))
-                g.i["smem"].extend(_ints([a.shared_memory for a in args]))
-                g.f["occ"].extend(_floats([a.est_occupancy for a in args]))
-                g.f["bytes"].extend(_floats([a.bytes for a in args]))
-                g.o["pid"].extend(pids)
-                g.o["tid"].extend(tids)
-            elif code == "runtime":
-                r.o["name"].extend(names)
-                r.f["ts"].extend(ts_col)
-                r.f["dur"].extend(dur_col)
-                r.o["tid"].extend(tids)
-                r.o["pid"].extend(pids)
-                r.i["corr"].extend(_ints([a.correlation for a in args]))
-                r.i["ext"].extend(_ints([a.external_id for a in args]))
-            else:
-                o.o["name"].extend(names)
-                o.o["cat"].extend([_OP_KIND.get(e.cat) or (e.cat or "").lower() for e in evs])
-                o.f["ts"].extend(ts_col)
-                o.f["dur"].extend(dur_col)
-                o.o["pid"].extend(pids)
-                o.o["tid"].extend(tids)
-                o.i["ext"].extend(_ints([a.external_id for a in args]))
-                o.i["shape"].extend(array("q", [
-                    shape_ids.setdefault((bytes(a.input_dims), bytes(a.input_type or b""), bytes(a.concrete_inputs or b"")),
-                                         len(shape_ids))
-                    if a.input_dims is not None else -1
-                    for a in args
-                ]))
-                o.f["gb"].extend(_floats([a.kernel_num_gb for a in args]))
-                o.f["flop"].extend(_floats([a.kernel_flop for a in args]))
-                o.o["backend"].extend([a.kernel_backend for a in args])
-        del buckets
-
-    corr = g.np_int("corr")
-    if flow_end and (corr < 0).any():
-        for i in np.nonzero(corr < 0)[0].tolist():
-            corr[i] = flow_end.get((g.o["pid"][i], g.o["tid"][i], g.f["ts"][i]), -1)
-    rcorr = r.np_int("corr")
-    if flow_start and (rcorr < 0).any():
-        for i in np.nonzero(rcorr < 0)[0].tolist():
-            rcorr[i] = flow_start.get((r.o["pid"][i], r.o["tid"][i], r.f["ts"][i]), -1)
-
-    # Shapes are decoded only for ops that launched GPU work (the byte model's input),
-    # each distinct shape once.
-    ext = o.np_int("ext")
-    gpu_ext = g.np_int("ext")
+    # Shapes are decoded only for ops that launched GPU work (the byte model's input), each distinct shape once.
+    ext, gpu_ext, shape_of = o["ext"], g["ext"], o["shape"]
     n_ops = len(ext)
     dims: List[Any] = [None] * n_ops
     types: List[Any] = [None] * n_ops
     conc: List[Any] = [None] * n_ops
-    shapes_recorded = bool(shape_ids)
-    if shapes_recorded and n_ops:
-        by_id = {v: k for k, v in shape_ids.items()}
+    shape_keys = builder.shapes()
+    if shape_keys and n_ops:
         decoded_shapes: Dict[int, tuple] = {}
-        shape_of = o.np_int("shape")
         launched = np.isin(ext, gpu_ext[gpu_ext >= 0]) & (shape_of >= 0)
-        for i in np.nonzero(launched)[0].tolist():
+        for i in np.flatnonzero(launched).tolist():
             sid = int(shape_of[i])
             if sid not in decoded_shapes:
-                decoded_shapes[sid] = tuple(_json_value(b) for b in by_id[sid])
+                decoded_shapes[sid] = tuple(json_value(b) for b in shape_keys[sid])
             dims[i], types[i], conc[i] = decoded_shapes[sid]
 
-    kind_names = np.array(GPU_KINDS)
-    gpu_ts, gpu_dur = g.np_float("ts"), g.np_float("dur")
+    kinds = g["kind"]
     gpu = GpuActivities(
-        name=g.o["name"], kind=kind_names[g.np_int("kind")] if len(g.i["kind"]) else np.zeros(0, dtype="U6"),
-        ts=gpu_ts, dur=gpu_dur, device=g.np_int("device"), stream=g.np_int("stream"),
-        correlation=corr, external_id=gpu_ext,
-        grid=np.asarray(g.o["grid"], dtype=np.int64).reshape(-1, 3),
-        block=np.asarray(g.o["block"], dtype=np.int64).reshape(-1, 3),
-        registers=g.np_int("regs"), shared_memory=g.np_int("smem"),
-        est_occupancy=g.np_float("occ"), bytes=g.np_float("bytes"),
+        name=g["name"], kind=np.array(GPU_KINDS)[kinds] if len(kinds) else np.zeros(0, dtype="U6"),
+        ts=g["ts"], dur=g["dur"], device=g["device"], stream=g["stream"], correlation=corr, external_id=gpu_ext,
+        grid=g["grid"], block=g["block"], registers=g["regs"], shared_memory=g["smem"], est_occupancy=g["occ"],
+        bytes=g["bytes"],
     )
-    runtime = RuntimeCalls(
-        name=r.o["name"], ts=r.np_float("ts"), dur=r.np_float("dur"), tid=r.o["tid"], correlation=rcorr,
-        external_id=r.np_int("ext"), pid=r.o["pid"],
-    )
+    runtime = RuntimeCalls(name=r["name"], ts=r["ts"], dur=r["dur"], tid=r["tid"], correlation=rcorr,
+                           external_id=r["ext"], pid=r["pid"])
     ops = CpuOps(
-        name=o.o["name"], cat=o.o["cat"], ts=o.np_float("ts"), dur=o.np_float("dur"), pid=o.o["pid"],
-        tid=o.o["tid"], external_id=ext, input_dims=dims, input_types=types, concrete_inputs=conc,
-        kernel_num_gb=o.np_float("gb"), kernel_flop=o.np_float("flop"), kernel_backend=o.o["backend"],
-        shapes_recorded=shapes_recorded,
+        name=o["name"], cat=o["cat"], ts=o["ts"], dur=o["dur"], pid=o["pid"], tid=o["tid"], external_id=ext,
+        input_dims=dims, input_types=types, concrete_inputs=conc, kernel_num_gb=o["gb"], kernel_flop=o["flop"],
+        kernel_backend=o["backend"], shapes_recorded=bool(shape_keys),
     )
-    memory = MemorySamples(
-        ts=m.np_float("ts"), allocated=m.np_float("alloc"), reserved=m.np_float("res"),
-        device_type=m.np_int("dtype"), device_id=m.np_int("did"),
-    )
+    memory = MemorySamples(ts=m["ts"], allocated=m["alloc"], reserved=m["res"], device_type=m["dtype"],
+                           device_id=m["did"])
     starts = [a for a in (gpu.ts, runtime.ts, ops.ts) if len(a)]
     ends = [a + d for a, d in ((gpu.ts, gpu.dur), (runtime.ts, runtime.dur), (ops.ts, ops.dur)) if len(a)]
     span = (min(float(a.min()) for a in starts), max(float(e.max()) for e in ends)) if starts else (math.nan, math.nan)
-    if decoded.undecodable:
-        skipped["events that are not valid JSON text (invalid UTF-8)"] += decoded.undecodable
-    return Trace(source, decoded.backend, decoded.meta, _devices(decoded.meta), gpu, runtime, ops, memory,
-                 n_events, span, decoded.lenient, dict(skipped))
+    skipped = Counter(builder.skipped)
+    if builder.undecodable:
+        skipped["events that are not valid JSON text (invalid UTF-8)"] += builder.undecodable
+    return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
+                 builder.lenient, dict(skipped))
 
 
-def load_trace(
-    path: Union[str, Path, TraceSource],
-    backend: str = "auto",
-    progress: Optional[Callable[[int, int], None]] = None,
+def build_trace(
+    decoded: DecodedTrace, source: TraceSource, progress: Optional[Callable[[int, int], None]] = None
 ) -> Trace:
-    """Read a run directory or a ``.json``/``.json.gz`` trace into a :class:`Trace`.
+    """Sort a whole decoded document's events, batch by batch, into the columnar tables of a :class:`Trace`."""
+    builder = TraceBuilder()
+    total = len(decoded)
+    for batch in decoded.batches():
+        builder.add(batch)
+        del batch
+        if progress is not None:
+            progress(builder.n_events, total)
+    builder.lenient, builder.undecodable = decoded.lenient, decoded.undecodable
+    return _trace_of(builder, decoded.meta, source, decoded.backend)
 
-    ``progress(events_done, events_total)`` is called after each batch of events.
 
-    Raises :class:`~bambaprof.analysis.source.TraceError` (one line) for missing,
-    corrupt, non-trace or empty input.
-    """
-    source = path if isinstance(path, TraceSource) else resolve(path)
+Progress = Optional[Callable[[int, int], None]]
+
+
+def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -> Trace:
+    """Read the trace piece by piece (:mod:`.stream`), in worker processes when it is large.
+
+    Raises :class:`NotStreamable` or :class:`PiecesFailed` (or :class:`msgspec.DecodeError`) for text this
+    path does not read: the caller then reads the document whole."""
+    with TextReader(source.trace_path) as reader:
+        pieces = EventPieces(reader)
+        expected_text = reader.size * (10 if reader.compressed else 1)  # traces compress about 10x
+        n_jobs = default_jobs() if jobs is None else max(1, jobs)
+        parallel = n_jobs > 1 and expected_text >= MIN_PARALLEL_BYTES and can_fork()
+
+        def tick() -> None:
+            if progress is not None:
+                progress(reader.tell(), reader.size)
+
+        if parallel:
+            builder = build_in_workers(pieces, n_jobs, tick)
+        else:
+            builder = TraceBuilder()
+            for piece in pieces:
+                events, lenient, bad = decode_piece(piece)
+                builder.lenient += lenient
+                builder.undecodable += bad
+                builder.add(events)
+                del events
+                tick()
+    if builder.n_events == 0:
+        raise TraceError("the trace has no events")
+    return _trace_of(builder, pieces.meta, source, "msgspec")
+
+
+def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
+    """Read the whole document at once (any backend; the reader of last resort for odd text)."""
     data = read_bytes(source.trace_path)
     try:
         decoded = decode(data, backend)
         if len(decoded) == 0:
             raise TraceError("the trace has no events")
-        trace = build_trace(decoded, source, progress)
-    except TraceError as exc:
-        raise TraceError(f"{source.trace_path}: {exc}") from None
+        return build_trace(decoded, source, progress)
     finally:
         decoded = None  # the raw slices reference the buffer: drop them before the buffer
         close = getattr(data, "close", None)
@@ -549,6 +380,50 @@ def load_trace(
                 close()
             except BufferError:  # an exception's frames still view the buffer: the collector closes it
                 pass
+
+
+def load_trace(
+    path: Union[str, Path, TraceSource],
+    backend: str = "auto",
+    progress: Progress = None,
+    jobs: Optional[int] = None,
+) -> Trace:
+    """Read a run directory or a ``.json``/``.json.gz`` trace into a :class:`Trace`.
+
+    With the ``auto``/``msgspec`` backend the text is read in pieces, never whole, and a large trace is
+    decoded by ``jobs`` worker processes (default: the CPUs available, see
+    :func:`~bambaprof.analysis.workers.default_jobs`; ``1`` decodes in this process). Text that the piece
+    reader does not handle is read whole instead (same result). ``progress(done, total)`` is called after each
+    piece (bytes of the file) or batch (events).
+
+    Raises :class:`~bambaprof.analysis.source.TraceError` (one line) for missing,
+    corrupt, non-trace or empty input.
+    """
+    if backend not in BACKENDS:
+        raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    source = path if isinstance(path, TraceSource) else resolve(path)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
+    try:
+        trace = None
+        if backend != "json":
+            try:
+                trace = _load_pieces(source, progress, jobs)
+            except (NotStreamable, PiecesFailed, msgspec.DecodeError, RecursionError):
+                trace = None  # odd text: read whole below, which reports any error in its own words
+            except TraceError as exc:
+                raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
+                                 else str(exc)) from None
+        if trace is None:
+            try:
+                trace = _load_whole(source, backend, progress)
+            except TraceError as exc:
+                msg = str(exc)
+                raise TraceError(msg if msg.startswith(str(source.trace_path)) else
+                                 f"{source.trace_path}: {msg}") from None
+    finally:
+        if collecting:
+            gc.enable()
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the trace has no timed CPU or GPU events")
     return trace

@@ -1,0 +1,138 @@
+"""A trace's events in pieces of whole events, read without holding the document.
+
+:class:`EventPieces` reads JSON text from a :class:`~.source.TextReader` and
+hands out *pieces*: runs of whole events as they stand in the file (``{...},
+{...}``, the separators included, no brackets), about :data:`PIECE_BYTES`
+each, while memory holds little more than one piece. Both forms of the
+Chrome trace format are read: the JSON Object Format (metadata keys before
+and after ``traceEvents`` are collected into :attr:`EventPieces.meta`) and the
+JSON Array Format.
+
+A piece ends where the text shows ``}``, optional whitespace, ``,``, optional
+whitespace, ``{``. That pattern can also occur inside a string (a kernel name
+such as ``f<{lambda()#1},{...}>``); a piece cut there is not a list of whole
+events, so decoding it (:func:`~.parse.decode_piece`) fails: a piece that
+decodes is, by induction from the first event, exactly a run of whole events.
+Whoever decodes the pieces therefore checks the cuts for free, and on any
+failure falls back to reading the document whole (:class:`NotStreamable`).
+Anything else this reader does not expect (no ``traceEvents`` key in plain
+text, a value that is not a list, text after the document) is a
+:class:`NotStreamable` as well, and the whole-document reader then decides,
+with its own error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterator, List, Tuple
+
+import msgspec
+
+from .parse import META_FIELDS, HeaderDocument, RawDocument
+from .source import TextReader
+
+#: Target size of a piece of events (bytes of JSON text): about 13,000 Kineto events.
+PIECE_BYTES = 4 << 20
+#: Largest header (text before the events) or single piece searched for a cut before giving up (bytes).
+SEARCH_LIMIT = 256 << 20
+_READ = 1 << 20
+_EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+_CUT = re.compile(rb"\}\s*,\s*\{")
+_WS = b" \t\r\n"
+
+
+class NotStreamable(Exception):
+    """The text is not in a form :class:`EventPieces` reads: read the document whole."""
+
+
+_list_of_raw = msgspec.json.Decoder(List[msgspec.Raw])
+_header = msgspec.json.Decoder(HeaderDocument)
+_tail = msgspec.json.Decoder(RawDocument)
+
+
+def _spans(pattern: "re.Pattern[bytes]", buf: bytearray, start: int, end: int) -> List[Tuple[int, int]]:
+    """(start, end) of each match in ``buf[start:end]`` (positions only: a live match would pin the buffer)."""
+    return [m.span() for m in pattern.finditer(buf, start, end)]
+
+
+class EventPieces:
+    """Iterate to get the pieces (bytes); :attr:`meta` holds the document's metadata once iteration ends."""
+
+    def __init__(self, reader: TextReader, piece_bytes: int = PIECE_BYTES) -> None:
+        self.reader = reader
+        self.piece_bytes = piece_bytes
+        self.meta: Dict[str, Any] = {}
+        self._buf = bytearray()
+        self._eof = False
+
+    def _fill(self, want: int) -> None:
+        """Read until the buffer holds ``want`` bytes or the text ends."""
+        while len(self._buf) < want and not self._eof:
+            chunk = self.reader.read(max(_READ, want - len(self._buf)))
+            if chunk:
+                self._buf += chunk
+            else:
+                self._eof = True
+
+    def _events_start(self) -> bool:
+        """Consume the text up to the first event; ``True`` for the Object Format."""
+        self._fill(_READ)
+        buf = self._buf
+        start = len(buf) - len(buf.lstrip(_WS))
+        if start == len(buf):
+            raise NotStreamable("no JSON text")
+        if buf[start] == ord("["):
+            del buf[:start + 1]
+            return False
+        if buf[start] != ord("{"):
+            raise NotStreamable("not a JSON object or array")
+        searched = start
+        while True:
+            for key_start, key_end in _spans(_EVENTS_KEY, buf, searched, len(buf)):
+                try:  # the key is a member of the top-level object when the text before it completes to one
+                    head = _header.decode(bytes(buf[start:key_start]) + b'"traceEvents":null}')
+                except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+                    continue
+                self.meta.update({f: getattr(head, f) for f in META_FIELDS if getattr(head, f) is not None})
+                del buf[:key_end]
+                return True
+            if self._eof or len(buf) > SEARCH_LIMIT:
+                raise NotStreamable("no traceEvents key found")
+            searched = max(start, len(buf) - 64)
+            self._fill(2 * len(buf))
+
+    def __iter__(self) -> Iterator[bytes]:
+        is_object = self._events_start()
+        buf = self._buf
+        want = self.piece_bytes
+        while True:
+            self._fill(want + _READ)
+            if self._eof:
+                break
+            end = min(len(buf), want)
+            cuts = _spans(_CUT, buf, max(0, end - 65536), end) or _spans(_CUT, buf, 0, end)
+            if not cuts:  # no cut in the window: a longer window
+                if want >= SEARCH_LIMIT:
+                    raise NotStreamable("no event boundary found")
+                want *= 2
+                continue
+            cut_start, cut_end = cuts[-1]
+            piece = bytes(buf[:cut_start + 1])
+            del buf[:cut_end - 1]
+            want = self.piece_bytes
+            yield piece
+        # The rest of the text: the last events, the closing bracket and (Object Format) the trailing keys.
+        rest = bytes(buf)
+        buf.clear()
+        try:
+            if is_object:
+                doc = _tail.decode(b'{"traceEvents":[' + rest)
+                raws = doc.traceEvents
+                self.meta.update({f: getattr(doc, f) for f in META_FIELDS if getattr(doc, f) is not None})
+            else:
+                raws = _list_of_raw.decode(b"[" + rest)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+            raise NotStreamable(str(exc)) from None
+        del rest
+        if isinstance(raws, list) and raws:
+            yield b",".join(raws)
