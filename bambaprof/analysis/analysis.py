@@ -189,7 +189,7 @@ def analyze(
         "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
         "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
         "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
-        "profiled_steps": len({n for n in trace.ops.name if PROFILER_STEP.match(n)}) or None,
+        "profiled_steps": len({n for n in set(trace.ops.name) if PROFILER_STEP.match(n)}) or None,
         "kernel_count": kc,
         "kernel_us": kt,
         "memcpy_count": mc,

@@ -20,7 +20,7 @@ import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import count, repeat
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import msgspec
 import numpy as np
@@ -218,8 +218,9 @@ _WIDE = {"grid", "block"}  # (n, 3) columns
 class BuilderState:
     """What a :class:`TraceBuilder` holds, in a form that pickles compactly (for worker processes).
 
-    ``parts[table]`` is a list of ``(batch number, {column: array})`` in the order added; text and id columns
-    are int codes into ``values``; op shapes are codes into ``shape_keys``.
+    ``parts[table]`` is a list of ``(batch number, {column: array})`` in the order added (empty when the
+    tables travel separately, see :meth:`TraceBuilder.take_parts`); text and id columns are int codes into
+    ``values``; op shapes are codes into ``shape_keys``.
     """
 
     values: List[Any] = field(default_factory=list)
@@ -363,15 +364,24 @@ class TraceBuilder:
     # ---- several builders (worker processes) --------------------------------------------------------------
 
     def state(self) -> BuilderState:
-        """This builder's columns and counts, to send to the process that merges."""
-        return BuilderState(list(self.values), list(self.shape_ids), self.parts, dict(self.skipped),
+        """This builder's code tables and counts, to send to the process that merges; the columns themselves
+        follow table by table (:meth:`take_parts`), so that no process holds two copies of them at once."""
+        return BuilderState(list(self.values), list(self.shape_ids), {}, dict(self.skipped),
                             self.n_events, self.lenient, self.undecodable)
 
-    def merge(self, other: BuilderState) -> None:
-        """Take in another builder's state (its batches keep their numbers: order is by batch number)."""
+    def take_parts(self, table: str) -> List[Tuple[int, Dict[str, np.ndarray]]]:
+        """One table's batches, handed over (this builder forgets them)."""
+        parts, self.parts[table] = self.parts[table], []
+        return parts
+
+    def merge(self, other: BuilderState) -> "Callable[[str, List[Tuple[int, Dict[str, np.ndarray]]]], None]":
+        """Take in another builder's code tables and counts; returns the function that takes in its tables
+        (``(table, parts)``, as :meth:`take_parts` gives them), which keep their batch numbers: order is by
+        batch number. Parts carried in ``other.parts`` are taken in at once."""
         value_map = self._codes(other.values)
         shape_map = np.fromiter(map(self.shape_ids.__getitem__, other.shape_keys), np.int64, len(other.shape_keys))
-        for table, parts in other.parts.items():
+
+        def take(table: str, parts: List[Tuple[int, Dict[str, np.ndarray]]]) -> None:
             texts = TABLES[table][1]
             for number, cols in parts:
                 cols = dict(cols)
@@ -381,29 +391,40 @@ class TraceBuilder:
                     s = cols["shape"]
                     cols["shape"] = np.where(s >= 0, shape_map[np.maximum(s, 0)] if len(shape_map) else -1, -1)
                 self.parts[table].append((number, cols))
+
+        for table, parts in other.parts.items():
+            take(table, parts)
         self.skipped.update(other.skipped)
         self.n_events += other.n_events
         self.lenient += other.lenient
         self.undecodable += other.undecodable
+        return take
 
     # ---- the finished columns -----------------------------------------------------------------------------
 
     def columns(self, table: str) -> Dict[str, Any]:
-        """One table's columns over every batch, in batch order: numpy arrays, and lists for text/ids."""
+        """One table's columns over every batch, in batch order: numpy arrays, and lists for text/ids (with
+        their codes as ``<name>#codes``). The table's batches are handed over: a second call returns it
+        empty (memory is released column by column as they are joined)."""
         numeric, texts = TABLES[table]
         parts = [cols for _, cols in sorted(self.parts[table], key=operator.itemgetter(0))]
+        self.parts[table] = []
         out: Dict[str, Any] = {}
         for k, dtype in numeric.items():
-            arrays = [p[k] for p in parts]
+            arrays = [p.pop(k) for p in parts]
             if arrays:
                 out[k] = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
             else:
                 out[k] = np.zeros((0, 3) if k in _WIDE else 0, dtype=dtype)
+            del arrays
         values = np.empty(len(self.values), dtype=object)
         values[:] = list(self.values)
         for k in texts:
-            codes = np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+            arrays = [p.pop(k) for p in parts]
+            codes = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+            del arrays
             out[k] = values[codes].tolist()
+            out[k + "#codes"] = codes  # equal codes, equal values (codes into this builder's table)
         return out
 
     def shapes(self) -> List[tuple]:

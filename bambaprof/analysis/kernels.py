@@ -102,14 +102,22 @@ def _fill_alone(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray,
 
 def _fill_shared(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray, rows: np.ndarray) -> None:
     """Kernels that share their op with others: a split-K GEMM (the traffic on the GEMM) or pieces of one
-    kernel (the op's traffic shared in proportion to duration); anything else is unknown."""
-    gpu = trace.gpu
+    kernel (the op's traffic shared in proportion to duration); anything else is unknown. The op's traffic is
+    computed once per distinct signature (as in :func:`_fill_alone`, with the names of all its kernels)."""
+    gpu, ops = trace.gpu, trace.ops
     by_row: Dict[int, List[int]] = defaultdict(list)
     for i, row in zip(kernels.tolist(), rows.tolist()):
         by_row[row].append(i)
+    gb, flop = ops.kernel_num_gb.view(np.int64), ops.kernel_flop.view(np.int64)  # bit patterns: nan equals nan
+    per_signature: Dict[tuple, Optional[Traffic]] = {}
     durs = gpu.dur
     for row, siblings in by_row.items():
-        t = _op_kernel_traffic(trace, row, siblings[0], siblings)
+        signature = (ops.name[row], id(ops.input_dims[row]), id(ops.input_types[row]),
+                     id(ops.concrete_inputs[row]), int(gb[row]), int(flop[row]), ops.kernel_backend[row],
+                     tuple(id(gpu.name[j]) for j in siblings))
+        if signature not in per_signature:
+            per_signature[signature] = _op_kernel_traffic(trace, row, siblings[0], siblings)
+        t = per_signature[signature]
         if t is None:
             continue
         if any(SPLIT_K_REDUCE in gpu.name[j] for j in siblings):

@@ -9,46 +9,63 @@ descendant ops. All times in us.
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 
-from .trace import PROFILER_MARKERS, Trace
+from .trace import PROFILER_MARKERS, Trace, value_codes
 
 
 def op_parents(trace: Trace) -> np.ndarray:
     """Index of each op's enclosing op on the same thread (-1 for top level).
 
     Ops sorted by thread, start, then longest first, the enclosing op of op ``i`` is the last op before it
-    (same thread) that is still open when ``i`` starts (its end is after ``i``'s start): the top of the stack
-    a walk in that order keeps. Found for all ops at once by a descent over a sparse table of range maxima
-    of the ends (log2(n) vectorised steps).
+    (same thread) still open when ``i`` starts (its end is after ``i``'s start): the top of the stack a walk
+    in that order keeps. All ops are answered at once by a search over a segment tree of the ops' ends
+    (maxima over blocks of the sorted order): up from each op through the blocks before it, nearest first,
+    to the first block holding an end after its start, then down that block to its last such op. 2 log2(n)
+    vectorised steps; memory linear in n.
     """
     ops = trace.ops
     n = len(ops)
     parent = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return parent
-    threads: Dict[tuple, int] = defaultdict(itertools.count().__next__)
-    thread = np.fromiter(map(threads.__getitem__, zip(ops.pid, ops.tid)), np.int64, n)
+    thread, _ = value_codes(trace, "ops.thread")
     order = np.lexsort((-ops.dur, ops.ts, thread))
-    start, end, th = ops.ts[order], (ops.ts + ops.dur)[order], thread[order]
+    start, th = ops.ts[order], thread[order]
     first_of_thread = np.searchsorted(th, th, side="left")  # sorted position where each op's thread begins
-    levels = [end]  # levels[k][j] = max(end[j : j + 2**k])
-    while 2 ** len(levels) <= n:
-        prev, step = levels[-1], 2 ** (len(levels) - 1)
-        levels.append(np.maximum(prev[:-step], prev[step:]))
-    # p: the smallest position such that every op in [p, i) has closed by i's start; the parent is p - 1
-    p = np.arange(n)
-    for k in range(len(levels) - 1, -1, -1):
-        cand = p - 2 ** k
-        ok = cand >= 0
-        ok[ok] = levels[k][cand[ok]] <= start[ok]
-        p = np.where(ok, cand, p)
-    found = (p - 1 >= first_of_thread) & (p > 0)
-    parent[order[found]] = order[p[found] - 1]
+    size = 1 << max(1, (n - 1).bit_length())
+    tree = np.full(2 * size, -np.inf)
+    tree[size:size + n] = (ops.ts + ops.dur)[order]
+    h = size // 2
+    while h >= 1:
+        tree[h:2 * h] = np.maximum(tree[2 * h:4 * h:2], tree[2 * h + 1:4 * h:2])
+        h //= 2
+    node = np.arange(n) + size
+    block = np.zeros(n, dtype=np.int64)  # the nearest earlier block with an end after the start; 0: none
+    open_ = np.ones(n, dtype=bool)
+    while True:
+        left = open_ & ((node & 1) == 1)
+        hit = left.copy()
+        hit[left] = tree[node[left] - 1] > start[left]
+        block[hit] = node[hit] - 1
+        open_ &= ~hit
+        node >>= 1
+        if not (open_ & (node > 1)).any():
+            break
+    found = block > 0
+    node, q = block[found], start[found]
+    while True:
+        inner = node < size
+        if not inner.any():
+            break
+        right = 2 * node[inner] + 1
+        node[inner] = np.where(tree[right] > q[inner], right, right - 1)
+    j = node - size
+    sorted_i = np.flatnonzero(found)
+    same_thread = j >= first_of_thread[sorted_i]
+    parent[order[sorted_i[same_thread]]] = order[j[same_thread]]
     return parent
 
 
@@ -70,9 +87,8 @@ def op_table(trace: Trace) -> List[dict]:
     kernels = np.bincount(launched_by[mine], minlength=n)[:n]
     gpu_total = _subtree_sums(parent, gpu_self)
 
-    code_of: Dict[str, int] = defaultdict(itertools.count().__next__)
-    codes = np.fromiter(map(code_of.__getitem__, ops.name), dtype=np.int64, count=n)
-    m = len(code_of)
+    codes, distinct = value_codes(trace, "ops.name")
+    m = len(distinct)
     count = np.bincount(codes, minlength=m)
     cpu_total = np.bincount(codes, weights=ops.dur, minlength=m)
     cpu_self = np.bincount(codes, weights=self_time, minlength=m)
@@ -81,7 +97,7 @@ def op_table(trace: Trace) -> List[dict]:
     launches = np.bincount(codes, weights=kernels, minlength=m)
     _, first = np.unique(codes, return_index=True)
     rows = []
-    for c, name in enumerate(code_of):
+    for c, name in enumerate(distinct):
         if PROFILER_MARKERS.match(name):
             continue  # ProfilerStep#<n> and the clock marker are not ops (they still nest the ops above)
         rows.append({

@@ -16,8 +16,10 @@ most of its time.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import defaultdict
+from itertools import repeat
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -35,8 +37,9 @@ def _ranges_by_thread(trace: Trace) -> Dict[Any, tuple]:
     """Per thread: annotation starts, ends and names, sorted by start (outer before inner on ties)."""
     ops = trace.ops
     per: Dict[Any, List[int]] = defaultdict(list)
-    for i, (cat, name) in enumerate(zip(ops.cat, ops.name)):
-        if cat == "user_annotation" and not NOT_PHASES.match(name):
+    annotation = np.fromiter(map(operator.eq, ops.cat, repeat("user_annotation")), bool, len(ops))
+    for i in np.flatnonzero(annotation).tolist():
+        if not NOT_PHASES.match(ops.name[i]):
             per[ops.tid[i]].append(i)
     out = {}
     for tid, rows in per.items():

@@ -172,6 +172,10 @@ class TextReader:
         except OSError as exc:
             raise TraceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
 
+    def fileno(self) -> int:
+        """The file's descriptor (for ``os.pread`` of an uncompressed file)."""
+        return self._fh.fileno()
+
     def tell(self) -> int:
         """Bytes of the file read so far."""
         try:

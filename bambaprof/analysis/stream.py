@@ -23,8 +23,9 @@ with its own error messages.
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Generator, Iterator, List, Optional, Tuple, Union
 
 import msgspec
 
@@ -36,6 +37,8 @@ PIECE_BYTES = 4 << 20
 #: Largest header (text before the events) or single piece searched for a cut before giving up (bytes).
 SEARCH_LIMIT = 256 << 20
 _READ = 1 << 20
+_MIN_READ = 64 << 10
+_WINDOW = 64 << 10  # bytes searched back from a piece's target end for a cut
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _CUT = re.compile(rb"\}\s*,\s*\{")
 _WS = b" \t\r\n"
@@ -58,9 +61,12 @@ def _spans(pattern: "re.Pattern[bytes]", buf: bytearray, start: int, end: int) -
 class EventPieces:
     """Iterate to get the pieces (bytes); :attr:`meta` holds the document's metadata once iteration ends."""
 
-    def __init__(self, reader: TextReader, piece_bytes: int = PIECE_BYTES) -> None:
+    def __init__(self, reader: TextReader, piece_bytes: Optional[int] = None) -> None:
         self.reader = reader
-        self.piece_bytes = piece_bytes
+        self.piece_bytes = piece_bytes or PIECE_BYTES
+        #: Hand out (offset, length) ranges of the file rather than bytes (an uncompressed file only): the
+        #: parent then reads only around each cut, and whoever decodes a piece reads it.
+        self.file_ranges = not reader.compressed
         self.meta: Dict[str, Any] = {}
         self._buf = bytearray()
         self._eof = False
@@ -68,7 +74,7 @@ class EventPieces:
     def _fill(self, want: int) -> None:
         """Read until the buffer holds ``want`` bytes or the text ends."""
         while len(self._buf) < want and not self._eof:
-            chunk = self.reader.read(max(_READ, want - len(self._buf)))
+            chunk = self.reader.read(max(_MIN_READ, want - len(self._buf)))
             if chunk:
                 self._buf += chunk
             else:
@@ -101,29 +107,14 @@ class EventPieces:
             searched = max(start, len(buf) - 64)
             self._fill(2 * len(buf))
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Union[bytes, Tuple[int, int]]]:
+        """The pieces in order: bytes, or for an uncompressed file (offset, length) ranges of it."""
         is_object = self._events_start()
-        buf = self._buf
-        want = self.piece_bytes
-        while True:
-            self._fill(want + _READ)
-            if self._eof:
-                break
-            end = min(len(buf), want)
-            cuts = _spans(_CUT, buf, max(0, end - 65536), end) or _spans(_CUT, buf, 0, end)
-            if not cuts:  # no cut in the window: a longer window
-                if want >= SEARCH_LIMIT:
-                    raise NotStreamable("no event boundary found")
-                want *= 2
-                continue
-            cut_start, cut_end = cuts[-1]
-            piece = bytes(buf[:cut_start + 1])
-            del buf[:cut_end - 1]
-            want = self.piece_bytes
-            yield piece
+        if self.file_ranges:
+            rest = yield from self._planned()
+        else:
+            rest = yield from self._sequential()
         # The rest of the text: the last events, the closing bracket and (Object Format) the trailing keys.
-        rest = bytes(buf)
-        buf.clear()
         try:
             if is_object:
                 doc = _tail.decode(b'{"traceEvents":[' + rest)
@@ -136,3 +127,52 @@ class EventPieces:
         del rest
         if isinstance(raws, list) and raws:
             yield b",".join(raws)
+
+    def _sequential(self) -> Generator[bytes, None, bytes]:
+        """Pieces cut from the text as it is read; returns the text after the last cut."""
+        buf = self._buf
+        want = self.piece_bytes
+        while True:
+            self._fill(want + 1)  # one byte past the window: the text goes on after it
+            if len(buf) <= want:
+                break
+            end = min(len(buf), want)
+            cuts = _spans(_CUT, buf, max(0, end - _WINDOW), end) or _spans(_CUT, buf, 0, end)
+            if not cuts:  # no cut in the window: a longer window
+                if want >= SEARCH_LIMIT:
+                    raise NotStreamable("no event boundary found")
+                want *= 2
+                continue
+            cut_start, cut_end = cuts[-1]
+            piece = bytes(buf[:cut_start + 1])
+            del buf[:cut_end - 1]
+            want = self.piece_bytes
+            yield piece
+        rest = bytes(buf)
+        buf.clear()
+        return rest
+
+    def _planned(self) -> Generator[Tuple[int, int], None, bytes]:
+        """(offset, length) of each piece of an uncompressed file, found by reading only the last
+        :data:`_WINDOW` bytes before each cut; returns the text after the last cut."""
+        fd, size = self.reader.fileno(), self.reader.size
+        start = self.reader.tell() - len(self._buf)  # the file offset of the first event
+        self._buf.clear()
+        want = self.piece_bytes
+        while start + want + self.piece_bytes // 2 < size:
+            end = start + want
+            cut = None
+            for lo in (max(start, end - _WINDOW), start):
+                window = os.pread(fd, end - lo, lo)
+                spans = [m.span() for m in _CUT.finditer(window)]
+                if spans:
+                    cut = (lo + spans[-1][0], lo + spans[-1][1])
+                    break
+            if cut is None:  # no cut in the window: a longer window
+                if want >= SEARCH_LIMIT:
+                    raise NotStreamable("no event boundary found")
+                want *= 2
+                continue
+            yield (start, cut[0] + 1 - start)
+            start, want = cut[1] - 1, self.piece_bytes
+        return os.pread(fd, size - start, start)

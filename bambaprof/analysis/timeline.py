@@ -26,7 +26,9 @@ Definitions:
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -107,23 +109,33 @@ class Timeline:
 
 def _api_flags(names: List[str]) -> tuple:
     """Per runtime call: (is a kernel launch, is a graph launch, is a launch or memory API)."""
-    flags = {}
-    for n in set(names):
-        flags[n] = (any(m in n for m in LAUNCH_MARKERS), GRAPH_MARKER in n, any(m in n for m in MEMORY_API_MARKERS))
-    table = np.array([flags[n] for n in names], dtype=bool).reshape(-1, 3)
-    launch, graph, memory = table[:, 0], table[:, 1], table[:, 2]
+    codes: Dict[str, int] = defaultdict(itertools.count().__next__)
+    code = np.fromiter(map(codes.__getitem__, names), np.int64, len(names))
+    table = np.array([(any(m in n for m in LAUNCH_MARKERS), GRAPH_MARKER in n,
+                       any(m in n for m in MEMORY_API_MARKERS)) for n in codes], dtype=bool).reshape(-1, 3)
+    launch, graph, memory = table[code, 0], table[code, 1], table[code, 2]
     return launch, graph, launch | memory
 
 
 def launch_rows(trace: Trace) -> np.ndarray:
-    """For each GPU activity, the row of its launch (or memory) API call in ``trace.runtime``; -1 if none."""
+    """For each GPU activity, the row of its launch (or memory) API call in ``trace.runtime``; -1 if none.
+
+    A correlation id carried by several usable calls links to the first of them."""
+    cached = trace.memo.get("launch_rows")
+    if cached is not None:
+        return cached
     rt = trace.runtime
     _, _, usable = _api_flags(rt.name)
-    index: Dict[int, int] = {}
-    for i in np.nonzero(usable & (rt.correlation >= 0))[0].tolist():
-        index.setdefault(int(rt.correlation[i]), i)
-    get = index.get
-    return np.fromiter((get(c, -1) for c in trace.gpu.correlation.tolist()), dtype=np.int64, count=len(trace.gpu))
+    rows = np.flatnonzero(usable & (rt.correlation >= 0))
+    ids, first = np.unique(rt.correlation[rows], return_index=True)
+    corr = trace.gpu.correlation
+    if len(ids):
+        pos = np.minimum(np.searchsorted(ids, corr), len(ids) - 1)
+        out = np.where((corr >= 0) & (ids[pos] == corr), rows[first][pos], -1)
+    else:
+        out = np.full(len(corr), -1, dtype=np.int64)
+    trace.memo["launch_rows"] = out
+    return out
 
 
 def _ops_at(trace: Trace, t: float, tid) -> tuple:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import msgspec
 import numpy as np
@@ -45,7 +46,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
 from .stream import EventPieces, NotStreamable
-from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
+from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs, read_piece
 
 #: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
 PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
@@ -190,6 +191,8 @@ class Trace:
     span_us: tuple  # (first ts, last end) over all timed events, us
     lenient_events: int = 0  # events decoded through the lenient path (schema drift)
     skipped: Dict[str, int] = field(default_factory=dict)  # "<kind> events <why>" -> events left out
+    #: Derived arrays that several analyses use (e.g. ``launch_rows``), computed once by the first that asks.
+    memo: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def _first_op_by_external_id(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -232,6 +235,55 @@ class Trace:
         return "cuda"
 
 
+_CODED: Dict[str, Callable[["Trace"], Sequence[Any]]] = {
+    "ops.name": lambda t: t.ops.name,
+    "ops.thread": lambda t: _Pairs(t.ops.pid, t.ops.tid),
+    "gpu.name": lambda t: t.gpu.name,
+    "runtime.name": lambda t: t.runtime.name,
+}
+
+
+class _Pairs(Sequence):
+    """Two lists read as one list of pairs, without building the pairs."""
+
+    def __init__(self, a: List[Any], b: List[Any]) -> None:
+        self.a, self.b = a, b
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, i: Any) -> Any:
+        return (self.a[i], self.b[i])
+
+    def __iter__(self) -> Iterator[tuple]:
+        return zip(self.a, self.b)
+
+
+def value_codes(trace: "Trace", column: str) -> Tuple[np.ndarray, List[Any]]:
+    """A text/id column as dense int codes in order of first appearance, and the distinct values by code.
+
+    ``column``: ``ops.name``, ``ops.thread`` (pid, tid), ``gpu.name`` or ``runtime.name``. The loader's codes
+    are reused where it left them (see :attr:`Trace.memo`), so this is a few numpy passes, not a dict lookup
+    per row."""
+    key = ("dense codes", column)
+    if key in trace.memo:
+        return trace.memo[key]
+    values = _CODED[column](trace)
+    raw = trace.memo.get(("codes", column))
+    if raw is None or len(raw) != len(values):
+        table: Dict[Any, int] = defaultdict(itertools.count().__next__)
+        codes = np.fromiter(map(table.__getitem__, values), np.int64, len(values))
+        result = (codes, list(table))
+    else:
+        _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        by_first = np.argsort(first, kind="stable")
+        rank[by_first] = np.arange(len(first))
+        result = (rank[inverse.reshape(-1)], [values[i] for i in first[by_first].tolist()])
+    trace.memo[key] = result
+    return result
+
+
 def _devices(meta: Dict[str, Any]) -> Dict[int, DeviceProps]:
     raw = meta.get("deviceProperties") or meta.get("computeProperties") or []
     if isinstance(raw, dict):
@@ -254,20 +306,20 @@ def step_ranges(trace: "Trace") -> List[Tuple[float, float]]:
 def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, backend: str) -> Trace:
     """The :class:`Trace` of a builder's columns: flows linked, launched ops' shapes decoded."""
     g, r, o, m = (builder.columns(t) for t in ("gpu", "runtime", "ops", "memory"))
-    flow = builder.columns("flow")
     corr, rcorr = g["corr"], r["corr"]
-    if len(flow["id"]):
+    need_end, need_start = bool((corr < 0).any()), bool((rcorr < 0).any())
+    if need_end or need_start:  # links missing from args (old traces): the flow events give them
+        flow = builder.columns("flow")
         keys = zip(flow["pid"], flow["tid"], flow["ts"].tolist())
-        starts = flow["start"].tolist()
         flow_start: Dict[tuple, int] = {}
         flow_end: Dict[tuple, int] = {}
-        for key, fid, is_start in zip(keys, flow["id"].tolist(), starts):
+        for key, fid, is_start in zip(keys, flow["id"].tolist(), flow["start"].tolist()):
             (flow_start if is_start else flow_end)[key] = fid
-        if flow_end and (corr < 0).any():
+        if flow_end and need_end:
             corr = corr.copy()
             for i in np.flatnonzero(corr < 0).tolist():
                 corr[i] = flow_end.get((g["pid"][i], g["tid"][i], float(g["ts"][i])), -1)
-        if flow_start and (rcorr < 0).any():
+        if flow_start and need_start:
             rcorr = rcorr.copy()
             for i in np.flatnonzero(rcorr < 0).tolist():
                 rcorr[i] = flow_start.get((r["pid"][i], r["tid"][i], float(r["ts"][i])), -1)
@@ -304,6 +356,9 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     )
     memory = MemorySamples(ts=m["ts"], allocated=m["alloc"], reserved=m["res"], device_type=m["dtype"],
                            device_id=m["did"])
+    memo = {("codes", "ops.name"): o["name#codes"], ("codes", "gpu.name"): g["name#codes"],
+            ("codes", "runtime.name"): r["name#codes"],
+            ("codes", "ops.thread"): o["pid#codes"] * (int(o["tid#codes"].max(initial=0)) + 1) + o["tid#codes"]}
     starts = [a for a in (gpu.ts, runtime.ts, ops.ts) if len(a)]
     ends = [a + d for a, d in ((gpu.ts, gpu.dur), (runtime.ts, runtime.dur), (ops.ts, ops.dur)) if len(a)]
     span = (min(float(a.min()) for a in starts), max(float(e.max()) for e in ends)) if starts else (math.nan, math.nan)
@@ -311,7 +366,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     if builder.undecodable:
         skipped["events that are not valid JSON text (invalid UTF-8)"] += builder.undecodable
     return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
-                 builder.lenient, dict(skipped))
+                 builder.lenient, dict(skipped), memo=memo)
 
 
 def build_trace(
@@ -343,21 +398,23 @@ def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -
         n_jobs = default_jobs() if jobs is None else max(1, jobs)
         parallel = n_jobs > 1 and expected_text >= MIN_PARALLEL_BYTES and can_fork()
 
-        def tick() -> None:
+        fd = reader.fileno() if pieces.file_ranges else None
+
+        def tick(item: Union[bytes, Tuple[int, int]]) -> None:
             if progress is not None:
-                progress(reader.tell(), reader.size)
+                progress(sum(item) if isinstance(item, tuple) else reader.tell(), reader.size)
 
         if parallel:
-            builder = build_in_workers(pieces, n_jobs, tick)
+            builder = build_in_workers(pieces, n_jobs, fd, tick)
         else:
             builder = TraceBuilder()
-            for piece in pieces:
-                events, lenient, bad = decode_piece(piece)
+            for item in pieces:
+                events, lenient, bad = decode_piece(read_piece(item, fd))
                 builder.lenient += lenient
                 builder.undecodable += bad
                 builder.add(events)
                 del events
-                tick()
+                tick(item)
     if builder.n_events == 0:
         raise TraceError("the trace has no events")
     return _trace_of(builder, pieces.meta, source, "msgspec")

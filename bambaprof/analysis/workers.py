@@ -17,9 +17,9 @@ import os
 import pickle
 import signal
 import threading
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple, Union
 
-from .builder import TraceBuilder
+from .builder import TABLES, TraceBuilder
 from .parse import decode_piece
 
 #: Below this many bytes of JSON text a trace is decoded in-process (forking costs more than it saves).
@@ -46,8 +46,21 @@ def default_jobs() -> int:
     return max(1, min(cpus, MAX_JOBS))
 
 
-def _work(conn: "multiprocessing.connection.Connection") -> None:
-    """A worker's loop: decode numbered pieces until an empty message, then send the builder's state."""
+def read_piece(item: Union[bytes, Tuple[int, int]], fd: Optional[int]) -> bytes:
+    """A piece's text: the bytes themselves, or an (offset, length) range of the file ``fd``."""
+    if isinstance(item, bytes):
+        return item
+    offset, length = item
+    if fd is None:
+        raise ValueError("a file range without a file")
+    return os.pread(fd, length, offset)
+
+
+def _work(conn: "multiprocessing.connection.Connection", fd: Optional[int]) -> None:
+    """A worker's loop: decode numbered pieces until an empty message, then send the builder's state.
+
+    A message is a piece number (8 bytes) and then either ``B`` and the piece's text or ``R`` and the
+    offset and length (8 bytes each) of the piece in the file ``fd``."""
     builder = TraceBuilder()
     failure: Optional[str] = None
     while True:
@@ -57,19 +70,37 @@ def _work(conn: "multiprocessing.connection.Connection") -> None:
         if failure is not None:
             continue  # keep reading so that the parent never blocks on a full pipe
         try:
-            events, lenient, bad = decode_piece(message[8:])
+            number = int.from_bytes(message[:8], "little")
+            if message[8:9] == b"R":
+                item: Union[bytes, Tuple[int, int]] = (int.from_bytes(message[9:17], "little"),
+                                                       int.from_bytes(message[17:25], "little"))
+            else:
+                item = message[9:]
+            events, lenient, bad = decode_piece(read_piece(item, fd))
             builder.lenient += lenient
             builder.undecodable += bad
-            builder.add(events, int.from_bytes(message[:8], "little"))
+            builder.add(events, number)
         except Exception as exc:  # a false cut or corrupt text: the parent reads the document whole
             failure = f"{type(exc).__name__}: {exc}"
-    payload = ("failed", failure) if failure is not None else ("ok", builder.state())
-    conn.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    if failure is not None:
+        conn.send_bytes(pickle.dumps(("failed", failure)))
+        return
+    conn.send_bytes(pickle.dumps(("ok", builder.state()), protocol=pickle.HIGHEST_PROTOCOL))
+    for table in TABLES:  # one table at a time: never the whole state pickled at once
+        conn.send_bytes(pickle.dumps(builder.take_parts(table), protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def build_in_workers(pieces: Iterable[bytes], jobs: int, on_piece: Optional[Callable[[], None]] = None
-                     ) -> TraceBuilder:
-    """Decode ``pieces`` in ``jobs`` forked workers and merge their columns (in piece order).
+def _message(number: int, item: Union[bytes, Tuple[int, int]]) -> bytes:
+    head = number.to_bytes(8, "little")
+    if isinstance(item, bytes):
+        return head + b"B" + item
+    return head + b"R" + item[0].to_bytes(8, "little") + item[1].to_bytes(8, "little")
+
+
+def build_in_workers(pieces: Iterable[Union[bytes, Tuple[int, int]]], jobs: int, fd: Optional[int] = None,
+                     on_piece: Optional[Callable[[Union[bytes, Tuple[int, int]]], None]] = None) -> TraceBuilder:
+    """Decode ``pieces`` (bytes, or (offset, length) ranges of the file ``fd``) in ``jobs`` forked workers
+    and merge their columns (in piece order).
 
     Raises :class:`PiecesFailed` when a piece does not decode or a worker dies.
     """
@@ -87,7 +118,7 @@ def build_in_workers(pieces: Iterable[bytes], jobs: int, on_piece: Optional[Call
                     ours.close()
                     for c in conns:
                         c.close()
-                    _work(theirs)
+                    _work(theirs, fd)
                 except BaseException:
                     code = 1
                 finally:
@@ -95,10 +126,10 @@ def build_in_workers(pieces: Iterable[bytes], jobs: int, on_piece: Optional[Call
             theirs.close()
             conns.append(ours)
             pids.append(pid)
-        for number, piece in enumerate(pieces):
-            conns[number % jobs].send_bytes(number.to_bytes(8, "little") + piece)
+        for number, item in enumerate(pieces):
+            conns[number % jobs].send_bytes(_message(number, item))
             if on_piece is not None:
-                on_piece()
+                on_piece(item)
         for conn in conns:
             conn.send_bytes(b"")
         builder = TraceBuilder()
@@ -106,7 +137,9 @@ def build_in_workers(pieces: Iterable[bytes], jobs: int, on_piece: Optional[Call
             status, payload = pickle.loads(conn.recv_bytes())
             if status != "ok":
                 raise PiecesFailed(payload)
-            builder.merge(payload)
+            take = builder.merge(payload)
+            for table in TABLES:
+                take(table, pickle.loads(conn.recv_bytes()))
         for pid in pids:  # each has sent its columns and is exiting
             os.waitpid(pid, 0)
         pids.clear()
