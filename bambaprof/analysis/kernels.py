@@ -29,8 +29,8 @@ from .names import normalize_kernel_name
 from .occupancy import Occupancy, theoretical_occupancy
 from .peaks import PeakBandwidth, PeakCompute
 from .roofline import op_dtype, roofline
-from .trace import Trace
-from .traffic import Traffic, foreach_copy_traffic, launch_args_traffic, metadata_traffic, op_traffic
+from .trace import Trace, value_codes
+from .traffic import Traffic, TrafficColumns, foreach_copy_traffic, launch_args_traffic, metadata_traffic, op_traffic
 
 if TYPE_CHECKING:
     from .launch_map import LaunchMap
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 SPLIT_K_REDUCE = "splitKreduce"
 
 
-def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> List[Optional[Traffic]]:
-    """Bytes (and FLOPs) of each GPU activity row, or ``None`` when unknown.
+def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> TrafficColumns:
+    """Bytes (and FLOPs) of each GPU activity row, unknown where no model knows them.
 
     A kernel gets its launching op's traffic when the op launched it alone; cuBLAS's split-K GEMM (the GEMM
     and its reduction) gets the op's traffic on the GEMM. An op that launched several instances of *one*
@@ -50,14 +50,12 @@ def instance_traffic(trace: Trace, launch_map: Optional["LaunchMap"] = None) -> 
     :mod:`bambaprof.analysis.launch_map`) where it knows them.
     """
     gpu = trace.gpu
-    n = len(gpu)
-    out: List[Optional[Traffic]] = [None] * n
-    is_kernel = gpu.kind == "kernel"
-    for i in np.flatnonzero(~is_kernel).tolist():  # memcpys and memsets: the bytes the trace gives
-        b = float(gpu.bytes[i])
-        out[i] = Traffic(b, None, "trace") if math.isfinite(b) and b > 0 else None
+    out = TrafficColumns(len(gpu))
+    other = np.flatnonzero((gpu.kind != "kernel") & np.isfinite(gpu.bytes) & (gpu.bytes > 0))
+    if len(other):  # memcpys and memsets: the bytes the trace gives
+        out.bytes[other], out.source[other] = gpu.bytes[other], out.source_code("trace")
     op_row = trace.gpu_op_row
-    launched = np.flatnonzero(is_kernel & (op_row >= 0))
+    launched = np.flatnonzero((gpu.kind == "kernel") & (op_row >= 0))
     if len(launched):
         _, which, siblings = np.unique(gpu.external_id[launched], return_inverse=True, return_counts=True)
         alone = siblings[which.reshape(-1)] == 1
@@ -81,7 +79,7 @@ def _op_kernel_traffic(trace: Trace, row: int, kernel: int, siblings: List[int])
     return t
 
 
-def _fill_alone(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray, rows: np.ndarray) -> None:
+def _fill_alone(trace: Trace, out: TrafficColumns, kernels: np.ndarray, rows: np.ndarray) -> None:
     """Kernels that their op launched alone: the op's traffic. It depends only on the op's name, shapes
     (rows of one shape share its objects: the loader decodes each distinct shape once), metadata and the
     kernel's name, so it is computed once per distinct such signature."""
@@ -96,38 +94,50 @@ def _fill_alone(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray,
     sig = np.fromiter(map(codes.__getitem__, signature), np.int64, len(r))
     _, first = np.unique(sig, return_index=True)
     per_code = [_op_kernel_traffic(trace, r[j], int(kernels[j]), [int(kernels[j])]) for j in first.tolist()]
-    for i, c in zip(kernels.tolist(), sig.tolist()):
-        out[i] = per_code[c]
+    out.put(kernels, sig, per_code)
 
 
-def _fill_shared(trace: Trace, out: List[Optional[Traffic]], kernels: np.ndarray, rows: np.ndarray) -> None:
+def _fill_shared(trace: Trace, out: TrafficColumns, kernels: np.ndarray, rows: np.ndarray) -> None:
     """Kernels that share their op with others: a split-K GEMM (the traffic on the GEMM) or pieces of one
     kernel (the op's traffic shared in proportion to duration); anything else is unknown. The op's traffic is
     computed once per distinct signature (as in :func:`_fill_alone`, with the names of all its kernels)."""
+    if not len(kernels):
+        return
     gpu, ops = trace.gpu, trace.ops
-    by_row: Dict[int, List[int]] = defaultdict(list)
-    for i, row in zip(kernels.tolist(), rows.tolist()):
-        by_row[row].append(i)
+    order = np.lexsort((kernels, rows))
+    kernels, rows = kernels[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    bounds = np.r_[starts, len(rows)].tolist()
     gb, flop = ops.kernel_num_gb.view(np.int64), ops.kernel_flop.view(np.int64)  # bit patterns: nan equals nan
     per_signature: Dict[tuple, Optional[Traffic]] = {}
-    durs = gpu.dur
-    for row, siblings in by_row.items():
+    share = np.full(len(kernels), np.nan)  # each kernel's share of its op's traffic
+    traffic_of: List[Optional[Traffic]] = []
+    durs = gpu.dur[kernels]
+    split_k = np.fromiter((SPLIT_K_REDUCE in gpu.name[i] for i in kernels.tolist()), bool, len(kernels))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        row = int(rows[a])
+        siblings = kernels[a:b].tolist()
         signature = (ops.name[row], id(ops.input_dims[row]), id(ops.input_types[row]),
                      id(ops.concrete_inputs[row]), int(gb[row]), int(flop[row]), ops.kernel_backend[row],
                      tuple(id(gpu.name[j]) for j in siblings))
         if signature not in per_signature:
             per_signature[signature] = _op_kernel_traffic(trace, row, siblings[0], siblings)
-        t = per_signature[signature]
-        if t is None:
-            continue
-        if any(SPLIT_K_REDUCE in gpu.name[j] for j in siblings):
-            for i in siblings:
-                out[i] = None if SPLIT_K_REDUCE in gpu.name[i] else t
-            continue
-        total = float(durs[siblings].sum())
-        for i in siblings:
-            share = float(durs[i]) / total if total > 0 else 1.0 / len(siblings)
-            out[i] = Traffic(t.bytes * share, t.flops * share if t.flops is not None else None, t.source)
+        traffic_of.append(per_signature[signature])
+        if split_k[a:b].any():  # the GEMM carries the traffic, its reduction none
+            share[a:b] = np.where(split_k[a:b], np.nan, 1.0)
+        else:
+            total = float(durs[a:b].sum())
+            share[a:b] = durs[a:b] / total if total > 0 else 1.0 / (b - a)
+    group = np.repeat(np.arange(len(traffic_of)), np.diff(bounds))
+    known = np.array([t is not None for t in traffic_of], dtype=bool)[group] & ~np.isnan(share)
+    if known.any():
+        t_bytes = np.array([t.bytes if t is not None else np.nan for t in traffic_of])
+        t_flops = np.array([t.flops if t is not None and t.flops is not None else np.nan for t in traffic_of])
+        t_src = np.array([out.source_code(t.source) if t is not None else -1 for t in traffic_of], dtype=np.int64)
+        k, g = kernels[known], group[known]
+        out.bytes[k] = t_bytes[g] * share[known]
+        out.flops[k] = t_flops[g] * share[known]
+        out.source[k] = t_src[g]
 
 
 def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:
@@ -142,8 +152,12 @@ def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:
 
 def activity_names(trace: Trace) -> List[str]:
     """The kernel table's row name of each GPU activity: a kernel's normalised name, else the activity's name."""
-    return [normalize_kernel_name(name) if kind == "kernel" else name
-            for name, kind in zip(trace.gpu.name, trace.gpu.kind.tolist())]
+    codes, distinct = value_codes(trace, "gpu.name")
+    normal = np.empty(len(distinct), dtype=object)
+    normal[:] = [normalize_kernel_name(name) for name in distinct]
+    plain = np.empty(len(distinct), dtype=object)
+    plain[:] = distinct
+    return np.where(trace.gpu.kind == "kernel", normal[codes], plain[codes]).tolist() if len(codes) else []
 
 
 def _dim_text(d) -> str:
@@ -155,7 +169,7 @@ def kernel_table(
     peaks: Dict[int, Optional[PeakBandwidth]],
     launch_us: Optional[np.ndarray] = None,
     compute: Optional[Dict[int, Optional[PeakCompute]]] = None,
-    traffic: Optional[List[Optional[Traffic]]] = None,
+    traffic: Optional[TrafficColumns] = None,
     names: Optional[List[str]] = None,
 ) -> List[dict]:
     """Rows of per-kernel statistics, sorted by total time (largest first)."""
@@ -167,20 +181,22 @@ def kernel_table(
     op_row = trace.gpu_op_row
     traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
-    groups: Dict[str, List[int]] = {}
-    for i, key in enumerate(names if names is not None else activity_names(trace)):
-        groups.setdefault(key, []).append(i)
+    group_of: Dict[str, int] = defaultdict(count().__next__)
+    group = np.fromiter(map(group_of.__getitem__, names if names is not None else activity_names(trace)),
+                        np.int64, n)
+    by_group = np.argsort(group, kind="stable")  # each group's rows, in row order
+    bounds = np.searchsorted(group[by_group], np.arange(len(group_of) + 1)).tolist()
     occ_cache: Dict[tuple, Optional[Occupancy]] = {}
     rows: List[dict] = []
-    for key, idx in groups.items():
-        ix = np.asarray(idx)
+    for g, key in enumerate(group_of):
+        ix = by_group[bounds[g]:bounds[g + 1]]
         durs = gpu.dur[ix]
-        first = idx[0]
+        first = int(ix[0])
         kind = str(gpu.kind[first])
         row: dict = {
             "name": key,
             "kind": kind,
-            "count": len(idx),
+            "count": len(ix),
             "total_us": float(durs.sum()),
             "mean_us": float(durs.mean()),
             "median_us": float(np.median(durs)),
@@ -223,16 +239,16 @@ def kernel_table(
         row["tail_efficiency"] = occ.tail_efficiency if occ else None
         row["small_grid"] = occ.small_grid if occ else None
 
-        known = [i for i in idx if traffic[i] is not None]
+        known = ix[traffic.known[ix]]
         row["bytes_known"] = len(known)
-        if known:
-            kb = sum(traffic[i].bytes for i in known)
-            kd = float(gpu.dur[np.asarray(known)].sum())
+        if len(known):
+            kb = float(traffic.bytes[known].sum())
+            kd = float(gpu.dur[known].sum())
             row["bytes"] = kb
-            row["bytes_source"] = ",".join(sorted({traffic[i].source for i in known}))
+            row["bytes_source"] = ",".join(sorted({traffic.sources[c] for c in set(traffic.source[known].tolist())}))
             row["achieved_gbps"] = kb / (kd * 1e3) if kd > 0 else None
-            flops = [traffic[i].flops for i in known if traffic[i].flops is not None]
-            row["flops"] = float(sum(flops)) if len(flops) == len(known) else None
+            flops = traffic.flops[known]
+            row["flops"] = float(flops.sum()) if not np.isnan(flops).any() else None
             row["achieved_tflops"] = row["flops"] / (kd * 1e6) if row["flops"] and kd > 0 else None
             row["intensity_flop_per_byte"] = row["flops"] / kb if row["flops"] and kb > 0 else None
         else:

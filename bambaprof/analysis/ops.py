@@ -42,28 +42,26 @@ def op_parents(trace: Trace) -> np.ndarray:
     while h >= 1:
         tree[h:2 * h] = np.maximum(tree[2 * h:4 * h:2], tree[2 * h + 1:4 * h:2])
         h //= 2
-    node = np.arange(n) + size
     block = np.zeros(n, dtype=np.int64)  # the nearest earlier block with an end after the start; 0: none
-    open_ = np.ones(n, dtype=bool)
-    while True:
-        left = open_ & ((node & 1) == 1)
-        hit = left.copy()
-        hit[left] = tree[node[left] - 1] > start[left]
-        block[hit] = node[hit] - 1
-        open_ &= ~hit
+    pending = np.arange(n)  # ops still searching (most find their block in the first few levels)
+    node = pending + size
+    while len(pending):
+        left = (node & 1) == 1
+        hit = np.zeros(len(pending), dtype=bool)
+        hit[left] = tree[node[left] - 1] > start[pending[left]]
+        block[pending[hit]] = node[hit] - 1
         node >>= 1
-        if not (open_ & (node > 1)).any():
-            break
-    found = block > 0
-    node, q = block[found], start[found]
-    while True:
+        keep = ~hit & (node > 1)
+        pending, node = pending[keep], node[keep]
+    sorted_i = np.flatnonzero(block > 0)
+    node, q = block[sorted_i], start[sorted_i]
+    for _ in range(size.bit_length()):  # down to a leaf: the rightmost end after the start in the block
         inner = node < size
         if not inner.any():
             break
         right = 2 * node[inner] + 1
         node[inner] = np.where(tree[right] > q[inner], right, right - 1)
     j = node - size
-    sorted_i = np.flatnonzero(found)
     same_thread = j >= first_of_thread[sorted_i]
     parent[order[sorted_i[same_thread]]] = order[j[same_thread]]
     return parent

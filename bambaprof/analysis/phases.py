@@ -16,16 +16,20 @@ most of its time.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections import defaultdict
 from itertools import repeat
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from .timeline import launch_rows
 from .trace import PROFILER_MARKERS, Trace
+
+if TYPE_CHECKING:
+    from .traffic import TrafficColumns
 
 UNATTRIBUTED = "(no range)"
 #: Ranges that are not phases: the profiler's steps and bambaprof's markers.
@@ -103,24 +107,23 @@ def fold_layers(path: str) -> str:
 
 
 def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequence[str],
-                 traffic: Sequence[Any]) -> Dict[str, List[dict]]:
+                 traffic: "TrafficColumns") -> Dict[str, List[dict]]:
     """``phases`` and ``phase_kinds`` rows (see the module docstring), largest GPU time first.
 
     ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it (a phase's floor is its
-    share of each kernel's floor, by time) and ``traffic`` each activity's known bytes or ``None``."""
+    share of each kernel's floor, by time) and ``traffic`` each activity's bytes where known."""
     gpu = trace.gpu
     n = len(gpu)
     total = float(gpu.dur.sum())
     dur = np.asarray(gpu.dur, dtype=np.float64)
     # each activity's path as a code (few distinct paths, many activities), its kernel row, bytes and floor share
-    path_code: Dict[str, int] = {}
-    codes = np.fromiter((path_code.setdefault(p, len(path_code)) for p in activity_paths(trace)), dtype=np.int64,
-                        count=n)
+    path_code: Dict[str, int] = defaultdict(itertools.count().__next__)
+    codes = np.fromiter(map(path_code.__getitem__, activity_paths(trace)), dtype=np.int64, count=n)
     paths = list(path_code)
     row_of = {k["name"]: r for r, k in enumerate(kernels)}
-    krow = np.fromiter((row_of.get(name, -1) for name in names), dtype=np.int64, count=n)
-    known = np.fromiter((t is not None for t in traffic), dtype=bool, count=n)
-    nbytes = np.fromiter((t.bytes if t is not None else 0.0 for t in traffic), dtype=np.float64, count=n)
+    krow = np.fromiter(map(row_of.get, names, repeat(-1)), dtype=np.int64, count=n)
+    known = traffic.known
+    nbytes = np.where(known, traffic.bytes, 0.0)
     per_us = np.array([k["floor_us"] / k["total_us"] if k.get("floor_us") is not None and k["total_us"] > 0
                        else np.nan for k in kernels] + [np.nan], dtype=np.float64)  # floor per us of each kernel
     floor_rate = per_us[krow]  # krow -1 reads the trailing NaN

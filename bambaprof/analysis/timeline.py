@@ -212,7 +212,7 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
             stats.by_api[rt.name[a]] = stats.by_api.get(rt.name[a], 0) + c
 
     devices: List[DeviceTimeline] = []
-    waits: List[tuple] = []  # (start, duration, device, launching thread)
+    waits: List[tuple] = []  # per device: (starts, durations, device, launching call rows) of long waits
     for dev, (rows, busy, ms, me) in merged.items():
         starts = gpu.ts[rows]
         window = float(me[-1] - ms[0])
@@ -228,12 +228,13 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
             wait = np.minimum(np.maximum(rt.ts[jj[ok]], g0), g1) - g0
             host_wait = float(wait.sum())
             long_ = np.nonzero(wait >= min_stretch_us)[0]
-            calls = jj[ok][long_].tolist()
-            waits.extend((float(g0[i]), float(wait[i]), dev, rt.tid[c]) for i, c in zip(long_.tolist(), calls))
+            waits.append((g0[long_], wait[long_], np.full(len(long_), dev), jj[ok][long_]))
         idle = window - busy
         devices.append(DeviceTimeline(dev, window, busy, idle, host_wait, idle - host_wait, len(gap_starts)))
 
-    waits.sort(key=lambda w: w[1], reverse=True)
-    top = [Stretch(g0, wait, dev, *_ops_at(trace, g0 + wait / 2, tid)) for g0, wait, dev, tid in waits[:top_stretches]]
-    total = float(sum(w[1] for w in waits))
-    return Timeline(devices, stats, top, len(waits), total, per_kernel)
+    # the longest stretches first (ties: in device, then time order, as found)
+    g0s, lengths, devs, calls = (np.concatenate(c) for c in zip(*waits)) if waits else [np.zeros(0)] * 4
+    longest = np.argsort(-lengths, kind="stable")[:top_stretches].tolist()
+    top = [Stretch(float(g0s[i]), float(lengths[i]), int(devs[i]),
+                   *_ops_at(trace, float(g0s[i] + lengths[i] / 2), rt.tid[int(calls[i])])) for i in longest]
+    return Timeline(devices, stats, top, len(lengths), float(lengths.sum()), per_kernel)

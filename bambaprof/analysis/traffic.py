@@ -41,7 +41,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
+
+import numpy as np
 
 DTYPE_BYTES = {
     "float": 4, "double": 8, "c10::Half": 2, "c10::BFloat16": 2, "half": 2, "bfloat16": 2,
@@ -76,6 +78,61 @@ class Traffic:
     bytes: float
     flops: Optional[float]
     source: str  # "metadata", "launch args", "shape model", "trace" (memcpy/memset) or "launch map"
+
+
+class TrafficColumns:
+    """The :class:`Traffic` of every GPU activity row as columns: ``bytes`` and ``flops`` (nan when unknown)
+    and ``source`` (codes into :attr:`sources`, -1 when the row's traffic is unknown).
+
+    Reads and writes like a list of ``Optional[Traffic]`` (``cols[i]``, ``cols[i] = t``), so code that walks
+    rows one by one still can; analyses of all rows use the arrays."""
+
+    def __init__(self, n: int) -> None:
+        self.bytes = np.full(n, np.nan)
+        self.flops = np.full(n, np.nan)
+        self.source = np.full(n, -1, dtype=np.int64)
+        self.sources: List[str] = []
+
+    def __len__(self) -> int:
+        return len(self.bytes)
+
+    def __iter__(self) -> Iterator[Optional[Traffic]]:
+        return (self[i] for i in range(len(self)))
+
+    def source_code(self, source: str) -> int:
+        """The code of a source name (added when new)."""
+        if source not in self.sources:
+            self.sources.append(source)
+        return self.sources.index(source)
+
+    @property
+    def known(self) -> np.ndarray:
+        """Rows whose traffic is known."""
+        return self.source >= 0
+
+    def __getitem__(self, i: int) -> Optional[Traffic]:
+        c = int(self.source[i])
+        if c < 0:
+            return None
+        f = float(self.flops[i])
+        return Traffic(float(self.bytes[i]), f if f == f else None, self.sources[c])
+
+    def __setitem__(self, i: int, t: Optional[Traffic]) -> None:
+        if t is None:
+            self.bytes[i], self.flops[i], self.source[i] = np.nan, np.nan, -1
+        else:
+            self.bytes[i] = t.bytes
+            self.flops[i] = t.flops if t.flops is not None else np.nan
+            self.source[i] = self.source_code(t.source)
+
+    def put(self, rows: np.ndarray, choice: np.ndarray, values: Sequence[Optional[Traffic]]) -> None:
+        """Row ``rows[k]`` gets ``values[choice[k]]``, for all k at once."""
+        if not len(rows):
+            return
+        b = np.array([t.bytes if t is not None else np.nan for t in values] or [np.nan])
+        f = np.array([t.flops if t is not None and t.flops is not None else np.nan for t in values] or [np.nan])
+        c = np.array([self.source_code(t.source) if t is not None else -1 for t in values] or [-1], dtype=np.int64)
+        self.bytes[rows], self.flops[rows], self.source[rows] = b[choice], f[choice], c[choice]
 
 
 def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:

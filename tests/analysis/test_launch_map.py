@@ -146,7 +146,7 @@ def test_pieces_of_one_kernel_share_the_op_bytes_by_time(tmp_path):
 
 def test_different_kernels_of_one_op_stay_unknown(tmp_path):
     t = load_trace(write(tmp_path / "s.json.gz", _split_trace("another_kernel")))
-    assert instance_traffic(t) == [None, None]
+    assert list(instance_traffic(t)) == [None, None]
 
 
 def test_launch_map_json_roundtrip_keeps_manifest_readable(tmp_path):
