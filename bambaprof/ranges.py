@@ -9,7 +9,8 @@ ranges around it.
 
 The names: ``layer.<i>`` (a decoder layer), ``mixer`` (Mamba2) or ``attention``, ``mlp``, ``norm``; inside the
 mixer ``in_proj``, ``conv``, ``ssd`` (the core; ``ssd_decode`` for a cached step), ``gated_norm``,
-``out_proj``; ``embed`` and ``lm_head`` around the layers; ``sample`` (the greedy choice of the next token);
+``out_proj`` (a cached token of the ``triton`` variant: ``decode_step``, conv and SSM step in one launch);
+``embed`` and ``lm_head`` around the layers; ``sample`` (the greedy choice of the next token);
 ``cache_copy`` (under CUDA graphs, the cache copied out of the graph pool after each step). Inside ``ssd`` the
 cores mark their own steps: the chunked scan (``default``, ``default-optimized``, ``independent``) ``prep``,
 ``intra_chunk``, ``chunk_states``, ``state_passing``, ``inter_chunk``; the Triton one (``triton``)

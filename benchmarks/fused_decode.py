@@ -1,9 +1,12 @@
-"""Cached decoding with the ``triton`` mixer's fused kernels (conv step, gated RMSNorm) against the same model
-with torch's conv and norm, side by side in one process on a GPU, eager.
+"""Cached decoding of the ``triton`` variant: the one-launch decode step (conv + SiLU + SSM step, caches in
+place) against the variant's step after torch's conv, and against the study's torch conv and norm; eager and
+under ``reduce-overhead`` (CUDA graphs), side by side in one process on a GPU.
 
 bamba-9b, 4 layers, no attention, bf16, batch 1: a 2048-token prefill, then 16 decode steps, each timed with a
-device synchronisation around it; rounds alternate the two sides. Reports the median ms per token per side, and
-the GPU kernel time per token from the profiler's trace read by ``bambaprof analyze``.
+device synchronisation around it; rounds alternate the sides. Under CUDA graphs the model goes through the
+same wrapper as the ``generate`` workload (cache tensors a step replaced are copied out of the graph pool;
+tensors updated in place are not). Reports per side and mode the median ms per token, the GPU kernel time
+per token (the profiler's trace read by ``bambaprof analyze``) and the cache bytes copied per decode step.
 
     python benchmarks/fused_decode.py OUT.json
 """
@@ -23,25 +26,45 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, ".")
 from bambaprof import analyze  # noqa: E402
+from bambaprof.collect.workloads import _CompiledModel  # noqa: E402
 from bambaprof.model import build_model, preset  # noqa: E402
+from bambaprof.model.cache import ModelCache  # noqa: E402
 
 PREFILL, TOKENS, ROUNDS = 2048, 16, 3
+SIDES = {  # mixer attributes: (fused conv and norm kernels, one-launch decode)
+    "torch conv+norm": (False, False),
+    "variant step": (True, False),
+    "one launch": (True, True),
+}
+COPIED = []
 
 
-def decode_ms(model, ids) -> list:
+def _counting_copy(real):
+    def copy(self, kept=None):
+        COPIED.append(real(self, kept))
+        return COPIED[-1]
+    return copy
+
+
+def set_side(mixers, side: str) -> None:
+    for m in mixers:
+        m.fused, m.fused_decode = SIDES[side]
+
+
+def decode_ms(model, ids) -> tuple:
     cache = model.new_cache()
     with torch.no_grad():
-        logits = model(ids, cache=cache, last_logits_only=True)[:, -1]
-        nxt = logits.argmax(-1, keepdim=True)
+        nxt = model(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+        COPIED.clear()
         times = []
         for _ in range(TOKENS):
             torch.cuda.synchronize()
             t = time.perf_counter()
-            logits = model(nxt, cache=cache, last_logits_only=True)[:, -1]
-            nxt = logits.argmax(-1, keepdim=True)
+            nxt = model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
             torch.cuda.synchronize()
             times.append((time.perf_counter() - t) * 1e3)
-    return times
+    copied = statistics.median(COPIED) if COPIED else 0
+    return times, copied
 
 
 def kernel_us_per_token(model, ids) -> float:
@@ -58,34 +81,48 @@ def kernel_us_per_token(model, ids) -> float:
     return analyze(path).summary["kernel_us"] / TOKENS
 
 
+def measure(model, mixers, ids, sides) -> dict:
+    per = {s: [] for s in sides}
+    copied = {}
+    for side in sides:  # warm-up (and, under compile, recording)
+        set_side(mixers, side)
+        for _ in range(2):
+            decode_ms(model, ids)
+    for _ in range(ROUNDS):
+        for side in sides:
+            set_side(mixers, side)
+            times, copied[side] = decode_ms(model, ids)
+            per[side] += times[2:]  # the first steps warm the allocator
+    out = {}
+    for side in sides:
+        set_side(mixers, side)
+        out[side] = {"ms_per_token": statistics.median(per[side]), "kernel_us_per_token": kernel_us_per_token(model, ids),
+                     "cache_bytes_copied_per_step": copied[side], "samples_ms": per[side]}
+        print(side, {k: v for k, v in out[side].items() if k != "samples_ms"}, flush=True)
+    return out
+
+
 def main(out: str) -> int:
+    ModelCache.copy_tensors_ = _counting_copy(ModelCache.copy_tensors_)
     cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device="cuda")
     mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
-    ids = torch.randint(0, cfg.vocab_size, (1, PREFILL), device="cuda", generator=None)
-    per = {"fused": [], "unfused": []}
-    for _ in range(ROUNDS):
-        for side in ("unfused", "fused"):
-            for m in mixers:
-                m.fused = side == "fused"
-            per[side] += decode_ms(model, ids)[2:]  # the first steps warm the allocator
-    kernels = {}
-    for side in ("unfused", "fused"):
-        for m in mixers:
-            m.fused = side == "fused"
-        kernels[side] = kernel_us_per_token(model, ids)
+    ids = torch.randint(0, cfg.vocab_size, (1, PREFILL), device="cuda")
     result = {
-        "what": "cached decoding, triton variant, fused conv step + gated RMSNorm vs torch conv and norm, eager; "
-                f"bamba-9b 4 layers no attention bf16 batch 1, {PREFILL}-token prefill, {TOKENS} tokens x {ROUNDS} "
-                "rounds (first 2 of each dropped); ms per token (wall, synchronised) and kernel us per token",
+        "what": "cached decoding, triton variant: one-launch decode step vs the variant's step after torch's conv "
+                "vs the study's torch conv and norm; eager and reduce-overhead (CUDA graphs, the generate "
+                f"workload's cache handling); bamba-9b 4 layers no attention bf16 batch 1, {PREFILL}-token prefill, "
+                f"{TOKENS} tokens x {ROUNDS} rounds (first 2 of each dropped); median ms per token (wall, "
+                "synchronised), kernel us per token (profiler), cache bytes copied per decode step",
         "device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-        "date": datetime.date.today().isoformat(),
-        "unfused_ms_per_token": statistics.median(per["unfused"]), "fused_ms_per_token": statistics.median(per["fused"]),
-        "unfused_kernel_us_per_token": kernels["unfused"], "fused_kernel_us_per_token": kernels["fused"],
-        "samples": per,
+        "cuda": torch.version.cuda, "date": datetime.date.today().isoformat(),
     }
-    result["wall_ratio"] = result["fused_ms_per_token"] / result["unfused_ms_per_token"]
-    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
+    result["eager"] = measure(model, mixers, ids, list(SIDES))
+    compiled = _CompiledModel(model, torch.compile(model, mode="reduce-overhead"), copy_cache=True)
+    result["reduce-overhead"] = measure(compiled, mixers, ids, ["variant step", "one launch"])
+    for mode in ("eager", "reduce-overhead"):
+        r = result[mode]
+        r["one_launch_over_variant_step"] = r["one launch"]["ms_per_token"] / r["variant step"]["ms_per_token"]
     with open(out, "w") as fh:
         json.dump(result, fh, indent=1)
     return 0

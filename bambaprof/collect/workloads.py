@@ -197,8 +197,8 @@ class _HostedModel:
 class _CompiledModel:
     """The model's interface for :func:`generate`, with calls going through the compiled forward.
 
-    ``copy_cache``: copy the cache's tensors after every call (see :meth:`ModelCache.copy_tensors_`),
-    needed when the forward replays CUDA graphs."""
+    ``copy_cache``: copy the cache tensors each call replaced (see :meth:`ModelCache.copy_tensors_`),
+    needed when the forward replays CUDA graphs; tensors updated in place are not copied."""
 
     def __init__(self, model: Any, forward: Callable, copy_cache: bool = False) -> None:
         self._model = model
@@ -210,10 +210,11 @@ class _CompiledModel:
         return self._model.new_cache()
 
     def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False):
+        kept = cache.tensor_ids() if self.copy_cache and cache is not None else None
         out = self._forward(input_ids, cache=cache, last_logits_only=last_logits_only)
         if self.copy_cache and cache is not None:
-            with phase("cache_copy"):
-                cache.copy_tensors_()
+            with phase("cache_copy"):  # only what the step replaced: a cache updated in place stays
+                cache.copy_tensors_(kept)
         return out
 
 

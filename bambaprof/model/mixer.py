@@ -6,7 +6,8 @@ gated RMSNorm with z; ``out_proj``. A variant that brings fused mixer kernels
 (``extra["fused_mixer"]``: ``triton``) runs the conv + SiLU and the gated norm as
 one Triton kernel each (:mod:`bambaprof.ssm.kernels.mixer`). With a cache, a prefill records the conv
 inputs and the final SSM state, and later single-token calls use the
-variant's decode step.
+variant's decode step; the fused variant's tokens instead take one launch for conv, SiLU and the SSM step
+(``mixer_decode_step``), with both states updated in place.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Mamba2Mixer(nn.Module):
         #: the variant's own fused conv1d + SiLU and gated RMSNorm kernels (``triton``); the study's variants
         #: keep torch's conv and norm, the baselines it measured
         self.fused = bool(variant.extra.get("fused_mixer"))
+        #: cached decoding through the fused one-launch step (the triton variant); settable to compare
+        self.fused_decode = self.fused
 
     @torch.no_grad()
     def init_ssm_parameters(self, config: BambaConfig, generator: torch.Generator) -> None:
@@ -83,14 +86,16 @@ class Mamba2Mixer(nn.Module):
         with phase("in_proj"):
             proj = self.in_proj(hidden)
         gate, xBC, dt = proj.split([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
-        A = -torch.exp(self.A_log.float())
         decoding = cache is not None and cache.ssm_state is not None
         if decoding:
             if L != 1:
                 raise BambaprofError("mixer: a multi-token step after a cached prefix is not supported")
-            y = self._decode(xBC[:, 0], dt[:, 0], A, cache, offset)[:, None]
+            if cache.step_counter is not None:
+                y = self._decode_fused(xBC[:, 0], dt[:, 0], cache)
+            else:
+                y = self._decode(xBC[:, 0], dt[:, 0], -torch.exp(self.A_log.float()), cache, offset)[:, None]
         else:
-            y = self._prefill(xBC, dt, A, cache)
+            y = self._prefill(xBC, dt, -torch.exp(self.A_log.float()), cache)
         with phase("gated_norm"):
             if self.fused and y.dtype == hidden.dtype:
                 norm = _fused().gated_rmsnorm_op if torch.compiler.is_compiling() else _fused().gated_rmsnorm
@@ -128,12 +133,32 @@ class Mamba2Mixer(nn.Module):
             )
         if cache is not None:
             cache.ssm_state = final
+            if self._fused_decode_applies(xBC, final):
+                mixer = _fused()
+                cache.conv_state = mixer.circular_conv_state(cache.conv_state, L)
+                cache.ssm_state = final.contiguous()
+                programs = mixer.decode_programs(xBC.shape[0], self.n_heads, self.head_dim)
+                cache.step_counter = torch.full((1,), L * programs, dtype=torch.int64, device=xBC.device)
         return y
 
+    def _fused_decode_applies(self, xBC: torch.Tensor, final: Optional[torch.Tensor]) -> bool:
+        """Whether later tokens take the fused decode step: the ``triton`` variant's mixer kernels
+        (``fused_decode``), model dtype not float64, a float32 SSM state."""
+        return (self.fused_decode and final is not None and final.dtype == torch.float32
+                and xBC.dtype in (torch.bfloat16, torch.float16, torch.float32))
+
+    def _decode_fused(self, xBC: torch.Tensor, dt: torch.Tensor, cache: MambaLayerCache) -> torch.Tensor:
+        """One token through :func:`~bambaprof.ssm.kernels.mixer.mixer_decode_step` (conv, SiLU and the SSM
+        step in one launch, the caches updated in place); ``y (b, intermediate)``."""
+        with phase("decode_step"):
+            mixer = _fused()
+            step = mixer.mixer_decode_step_op if torch.compiler.is_compiling() else mixer.mixer_decode_step
+            return step(xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
+                        cache.step_counter, self.A_log, self.D, self.dt_bias, float(self.dt_limit[0]),
+                        float(self.dt_limit[1]), self.n_heads, self.n_groups)
+
     def _decode(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: MambaLayerCache, offset: int):
-        with phase("conv"):
-            # torch's form for every variant: the fused step (kernels.mixer.conv1d_silu_step) measured slower in
-            # wall time per token on the H200 through its op (benchmarks/results/h200-fused-decode.json)
+        with phase("conv"):  # torch's form: the study's variants (the triton variant takes _decode_fused)
             conv_state = torch.cat([cache.conv_state[..., 1:], xBC[..., None]], dim=-1)  # (b, conv_dim, d_conv)
             cache.conv_state = conv_state
             xBC = (conv_state * self.conv1d.weight[:, 0, :]).sum(dim=-1)

@@ -92,3 +92,55 @@ def test_cached_generation_under_cuda_graphs_matches_eager(variant):
     for _ in range(3):  # warm-up, recording, replays
         assert torch.equal(generate(wrapped, ids, 6).tokens, eager)
     reset_compiler()
+
+
+def test_only_the_tensors_a_step_replaced_are_copied():
+    cache = ModelCache.for_layers(["mamba", "mamba"])
+    in_place = cache.layers[0]
+    in_place.conv_state, in_place.ssm_state = torch.randn(1, 8, 4), torch.randn(1, 2, 3, 4)
+    in_place.step_counter = torch.zeros(1, dtype=torch.int64)
+    cache.layers[1].ssm_state = torch.randn(1, 2, 3, 4)
+    kept = cache.tensor_ids()
+    replaced = torch.randn(1, 2, 3, 4)
+    cache.layers[1].ssm_state = replaced  # a step that returns a new state (from a graph's pool)
+    held = (in_place.conv_state, in_place.ssm_state, in_place.step_counter)
+    assert cache.copy_tensors_(kept) == replaced.numel() * 4
+    assert (in_place.conv_state, in_place.ssm_state, in_place.step_counter) == held  # updated in place: kept
+    assert cache.layers[1].ssm_state is not replaced and torch.equal(cache.layers[1].ssm_state, replaced)
+
+
+@pytest.mark.gpu
+def test_the_one_launch_decode_keeps_a_static_cache_under_cuda_graphs():
+    """The triton variant's decode step updates the cache in place: under reduce-overhead only the prefill's
+    outputs are copied out of the graph pool, the decode steps copy nothing and keep the cache's storage,
+    and the tokens are eager's."""
+    reset_compiler()
+    model = build_model(preset("tiny"), "triton", seed=0, device="cuda")
+    ids = torch.randint(0, model.config.vocab_size, (1, 64), generator=torch.Generator().manual_seed(0)).cuda()
+    eager = generate(model, ids, 6).tokens
+    wrapped = _CompiledModel(model, torch.compile(model, mode="reduce-overhead"), copy_cache=True)
+    copies = []
+    real = ModelCache.copy_tensors_
+
+    def counting(self, kept=None):
+        copies.append(real(self, kept))
+        return copies[-1]
+
+    ModelCache.copy_tensors_ = counting
+    try:
+        for _ in range(3):  # warm-up, recording, replays
+            torch.set_grad_enabled(False)
+            copies.clear()
+            cache = wrapped.new_cache()
+            first = wrapped(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+            storage = [t.data_ptr() for _, _, t in cache.tensors()]
+            tokens = [first]
+            for _ in range(5):
+                tokens.append(wrapped(tokens[-1], cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True))
+            assert [t.data_ptr() for _, _, t in cache.tensors()] == storage
+            assert copies[0] > 0 and copies[1:] == [0] * 5
+            assert torch.equal(torch.cat([ids] + tokens, dim=1), eager)
+    finally:
+        torch.set_grad_enabled(True)
+        ModelCache.copy_tensors_ = real
+        reset_compiler()

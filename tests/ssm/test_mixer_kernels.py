@@ -105,7 +105,7 @@ def test_cached_generation_with_the_fused_mixer_matches_the_unfused_one():
     with torch.no_grad():
         fused = generate(model, ids, 6, keep_logits=True)
         for m in mixers:
-            m.fused = False
+            m.fused = m.fused_decode = False
         unfused = generate(model, ids, 6, keep_logits=True)
     assert torch.equal(fused.tokens, unfused.tokens)
     for a, b in zip(fused.step_logits, unfused.step_logits):
@@ -130,3 +130,99 @@ def test_the_fused_mixer_traces_into_one_graph_through_its_ops():
     finally:
         reset_compiler()
     torch.testing.assert_close(compiled, eager)
+
+
+def _decode_reference(ordered, xbc, dt_raw, w, cb, state, A_log, D, dt_bias, lo, hi, H, P, G, N, dtype):
+    """One token in float64 the unfused way: shift the ordered conv state, conv + SiLU (rounded to the model
+    dtype), dt softplus and clamp, state decay and update, y = C.state + D x."""
+    ordered = torch.cat([ordered[..., 1:], xbc[..., None]], dim=-1)
+    conv = F.silu((ordered.double() * w.double()).sum(-1) + cb.double()).to(dtype).double()
+    x = conv[:, :H * P].reshape(-1, H, P)
+    B = conv[:, H * P:H * P + G * N].reshape(-1, G, N).repeat_interleave(H // G, dim=1)
+    C = conv[:, H * P + G * N:].reshape(-1, G, N).repeat_interleave(H // G, dim=1)
+    dt = F.softplus(dt_raw.double() + dt_bias.double()).clamp(lo, hi)
+    decay = torch.exp(-dt * torch.exp(A_log.double()))
+    state = state * decay[..., None, None] + (dt[..., None] * x)[..., None] * B[:, :, None, :]
+    y = (state * C[:, :, None, :]).sum(-1) + D.double()[None, :, None] * x
+    return ordered, state, y.reshape(y.shape[0], -1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("H, P, G, N, K", [(4, 8, 1, 16, 4), (6, 40, 2, 10, 3)])
+def test_mixer_decode_step_matches_the_unfused_steps_in_place(dtype, H, P, G, N, K):
+    """Several tokens through the one-launch decode step: the circular conv state, the SSM state and the
+    step counter change in place, and y, both states follow the float64 unfused steps."""
+    from bambaprof.ssm.kernels.mixer import circular_conv_state, decode_programs, mixer_decode_step_op
+
+    g = torch.Generator().manual_seed(7)
+    b, prefill = 2, 7
+    conv_dim = H * P + 2 * G * N
+    ordered = torch.randn(b, conv_dim, K, generator=g).to(DEVICE, dtype)
+    conv_state = circular_conv_state(ordered, prefill)
+    state = torch.randn(b, H, P, N, generator=g).to(DEVICE, torch.float32)
+    ref_state = state.double()
+    counter = torch.full((1,), prefill * decode_programs(b, H, P), dtype=torch.int64, device=DEVICE)
+    w = torch.randn(conv_dim, 1, K, generator=g).to(DEVICE, dtype)
+    cb = torch.randn(conv_dim, generator=g).to(DEVICE, dtype)
+    A_log = torch.randn(H, generator=g).to(DEVICE)
+    D = torch.randn(H, generator=g).to(DEVICE)
+    dt_bias = torch.randn(H, generator=g).to(DEVICE)
+    storage = (conv_state.data_ptr(), state.data_ptr(), counter.data_ptr())
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    for t in range(3):
+        proj = torch.randn(b, conv_dim + H + 5, generator=g).to(DEVICE, dtype)  # in_proj's output row
+        xbc, dt_raw = proj[:, 2:2 + conv_dim], proj[:, 2 + conv_dim:2 + conv_dim + H]
+        y = mixer_decode_step_op(xbc, dt_raw, conv_state, w, cb, state, counter, A_log, D, dt_bias, 0.0, 5.0, H, G)
+        ordered, ref_state, ref_y = _decode_reference(ordered, xbc, dt_raw, w[:, 0], cb, ref_state, A_log, D,
+                                                      dt_bias, 0.0, 5.0, H, P, G, N, dtype)
+        assert (conv_state.data_ptr(), state.data_ptr(), counter.data_ptr()) == storage
+        assert int(counter) == (prefill + t + 1) * decode_programs(b, H, P)
+        assert torch.equal(conv_state, circular_conv_state(ordered, prefill + t + 1))  # exact: copies only
+        torch.testing.assert_close(state.double(), ref_state, atol=tol, rtol=tol)
+        torch.testing.assert_close(y.double(), ref_y, atol=tol * 10, rtol=tol)
+
+
+def test_cached_generation_through_the_one_launch_decode_matches_the_variants_step():
+    from bambaprof.model import build_model, generate, preset
+
+    cfg = preset("tiny")
+    model = build_model(cfg, "triton", seed=0, device=DEVICE)
+    mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
+    assert mixers and all(m.fused_decode for m in mixers)
+    ids = torch.randint(0, cfg.vocab_size, (2, 9), generator=torch.Generator().manual_seed(8)).to(DEVICE)
+    with torch.no_grad():
+        one_launch = generate(model, ids, 5, keep_logits=True)
+        for m in mixers:
+            m.fused_decode = False
+        variant_step = generate(model, ids, 5, keep_logits=True)
+    assert torch.equal(one_launch.tokens, variant_step.tokens)
+    for a, b in zip(one_launch.step_logits, variant_step.step_logits):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_the_one_launch_decode_traces_into_one_graph():
+    """A cached decode step compiles through the library op (fake shapes under the interpreter) without a
+    break, updating the cache in place as eager does."""
+    from bambaprof.collect.compile import reset_compiler
+    from bambaprof.model import build_mixer, preset
+    from bambaprof.model.cache import MambaLayerCache
+
+    cfg = preset("tiny")
+    mixer = build_mixer(cfg, "triton", seed=0, device=DEVICE)
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 8, cfg.hidden_size, generator=g).to(DEVICE, mixer.D.dtype)
+    token = torch.randn(1, 1, cfg.hidden_size, generator=g).to(DEVICE, mixer.D.dtype)
+    reset_compiler()
+    try:
+        with torch.no_grad():
+            eager_cache, compiled_cache = MambaLayerCache(), MambaLayerCache()
+            mixer(x, eager_cache)
+            mixer(x, compiled_cache)
+            assert compiled_cache.step_counter is not None
+            eager = mixer(token, eager_cache, 8)
+            compiled = torch.compile(mixer, backend="aot_eager", fullgraph=True)(token, compiled_cache, 8)
+    finally:
+        reset_compiler()
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(compiled_cache.ssm_state, eager_cache.ssm_state)
+    assert torch.equal(compiled_cache.step_counter, eager_cache.step_counter)

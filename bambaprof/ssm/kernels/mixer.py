@@ -5,6 +5,9 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
   ``(b, L, C)`` (any row stride: the conv part of ``in_proj``'s output is read in place), zero before ``t=0``;
   accumulation in float32, one rounding to the input's dtype.
 - :func:`conv1d_silu_step`: the same for one decode token, updating the conv state in place;
+- :func:`mixer_decode_step`: a whole decode token between ``in_proj`` and the norm in one launch: conv + SiLU
+  against a circular conv state, the SSM step (dt, ``A = -exp(A_log)``, state update, ``y = C.state + D x``),
+  both states updated in place and the position kept on the device (a CUDA graph replays it);
 - :func:`gated_rmsnorm`: ``weight * rms_normalise(x * silu(z))`` over the last dimension, the normalised value
   rounded to the output dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
   does; written in ``out_dtype`` (the ``out_proj`` input).
@@ -72,6 +75,81 @@ def _conv1d_silu_step_kernel(state_ptr, x_ptr, w_ptr, b_ptr, out_ptr, C, stride_
 
 
 @triton.jit
+def _softplus(x):
+    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
+
+
+@triton.jit
+def _conv_tap_sum(state_row, w_ptr, c, ok, new, pos, K: tl.constexpr):
+    """Causal conv at one channel block: ``new`` (the current input) and the K-1 previous inputs read from a
+    circular state row (the input of time tau sits in slot tau % K), in float32."""
+    acc = new.to(tl.float32) * tl.load(w_ptr + c * K + (K - 1), mask=ok, other=0.0).to(tl.float32)
+    for k in tl.static_range(K - 1):
+        slot = (pos + 1 + k) % K  # the input of time pos - (K - 1) + k
+        acc += tl.load(state_row + slot, mask=ok, other=0.0).to(tl.float32) * \
+            tl.load(w_ptr + c * K + k, mask=ok, other=0.0).to(tl.float32)
+    return acc
+
+
+@triton.jit
+def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, counter_ptr, A_log_ptr, D_ptr,
+                         dt_bias_ptr, y_ptr, stride_xbc, stride_dt, stride_cb, stride_cc, stride_sb, stride_sh,
+                         stride_sp, stride_y, H, P, N, GN, INTER, heads_per_group, n_programs, dt_lo, dt_hi,
+                         K: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr, HAS_CONV_BIAS: tl.constexpr,
+                         HAS_D: tl.constexpr, HAS_DT_BIAS: tl.constexpr, CLAMP: tl.constexpr):
+    b, h, pb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # every program takes one ticket; all tickets of one step share its position (a step is one launch)
+    pos = tl.atomic_add(counter_ptr, 1) // n_programs
+    b64 = b.to(tl.int64)
+    g = h // heads_per_group
+    p = pb * BP + tl.arange(0, BP)
+    n = tl.arange(0, BN)
+    ok_p, ok_n = p < P, n < N
+    xbc = xbc_ptr + b64 * stride_xbc
+    conv = conv_ptr + b64 * stride_cb
+    slot_now = pos % K  # holds the input of time pos - K, which no program of this step reads
+    # conv + SiLU of this program's x channels and of its group's B and C channels, rounded to the input dtype
+    cx = h * P + p
+    cB = INTER + g * N + n
+    cC = INTER + GN + g * N + n
+    new_x = tl.load(xbc + cx, mask=ok_p, other=0.0)
+    new_B = tl.load(xbc + cB, mask=ok_n, other=0.0)
+    new_C = tl.load(xbc + cC, mask=ok_n, other=0.0)
+    ax = _conv_tap_sum(conv + cx.to(tl.int64) * stride_cc, w_ptr, cx, ok_p, new_x, pos, K)
+    aB = _conv_tap_sum(conv + cB.to(tl.int64) * stride_cc, w_ptr, cB, ok_n, new_B, pos, K)
+    aC = _conv_tap_sum(conv + cC.to(tl.int64) * stride_cc, w_ptr, cC, ok_n, new_C, pos, K)
+    if HAS_CONV_BIAS:
+        ax += tl.load(cb_ptr + cx, mask=ok_p, other=0.0).to(tl.float32)
+        aB += tl.load(cb_ptr + cB, mask=ok_n, other=0.0).to(tl.float32)
+        aC += tl.load(cb_ptr + cC, mask=ok_n, other=0.0).to(tl.float32)
+    x = (ax * tl.sigmoid(ax)).to(xbc_ptr.dtype.element_ty).to(tl.float32)
+    Bv = (aB * tl.sigmoid(aB)).to(xbc_ptr.dtype.element_ty).to(tl.float32)
+    Cv = (aC * tl.sigmoid(aC)).to(xbc_ptr.dtype.element_ty).to(tl.float32)
+    # the new inputs into the slot no one reads: x channels by their own program, B and C by one per group
+    tl.store(conv + cx.to(tl.int64) * stride_cc + slot_now, new_x, mask=ok_p)
+    if (h % heads_per_group == 0) & (pb == 0):
+        tl.store(conv + cB.to(tl.int64) * stride_cc + slot_now, new_B, mask=ok_n)
+        tl.store(conv + cC.to(tl.int64) * stride_cc + slot_now, new_C, mask=ok_n)
+    # the SSM step, its state updated in place
+    dt = tl.load(dt_ptr + b64 * stride_dt + h).to(tl.float32)
+    if HAS_DT_BIAS:
+        dt += tl.load(dt_bias_ptr + h).to(tl.float32)
+    dt = _softplus(dt)
+    if CLAMP:
+        dt = tl.minimum(tl.maximum(dt, dt_lo), dt_hi)
+    decay = tl.exp(-dt * tl.exp(tl.load(A_log_ptr + h).to(tl.float32)))  # A = -exp(A_log)
+    idx = b64 * stride_sb + h * stride_sh + p.to(tl.int64)[:, None] * stride_sp + n[None, :]
+    mask = ok_p[:, None] & ok_n[None, :]
+    s = tl.load(ssm_ptr + idx, mask=mask, other=0.0)
+    s = s * decay + (dt * x)[:, None] * Bv[None, :]
+    tl.store(ssm_ptr + idx, s, mask=mask)
+    y = tl.sum(s * Cv[None, :], axis=1)
+    if HAS_D:
+        y += tl.load(D_ptr + h).to(tl.float32) * x
+    tl.store(y_ptr + b64 * stride_y + h * P + p, y.to(y_ptr.dtype.element_ty), mask=ok_p)
+
+
+@triton.jit
 def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, stride_o, eps,
                           BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
@@ -89,6 +167,70 @@ def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, s
 
 def _direct(kernel: Callable) -> Callable:
     return kernel
+
+
+#: Rows of a head's state one program of :func:`mixer_decode_step` updates.
+DECODE_BP = 32
+
+
+def decode_programs(batch: int, heads: int, head_dim: int) -> int:
+    """Programs one :func:`mixer_decode_step` launch runs (the step counter advances by this per token)."""
+    return batch * heads * triton.cdiv(head_dim, min(DECODE_BP, triton.next_power_of_2(head_dim)))
+
+
+def circular_conv_state(ordered: Tensor, length: int) -> Tensor:
+    """A conv state ``(b, C, K)`` of the last K inputs, oldest first, after ``length`` tokens, laid out for
+    :func:`mixer_decode_step`: the input of time tau in slot ``tau % K``."""
+    K = ordered.shape[-1]
+    return torch.roll(ordered, shifts=length % K, dims=-1).contiguous()
+
+
+def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: Tensor, conv_bias: Optional[Tensor],
+                      ssm_state: Tensor, counter: Tensor, A_log: Tensor, D: Optional[Tensor],
+                      dt_bias: Optional[Tensor], dt_min: float, dt_max: float, heads: int, n_groups: int,
+                      wrap: Callable = _direct) -> Tensor:
+    """One decode token of the Mamba2 mixer between ``in_proj`` and the gated norm, in one launch: the causal
+    conv and SiLU of ``xbc`` ``(b, conv_dim)`` against the conv state, the SSM step (dt softplus and clamp,
+    ``A = -exp(A_log)``, state decay and update, ``y = C . state + D x``), returning ``y`` ``(b, heads *
+    head_dim)`` in ``xbc``'s dtype.
+
+    The caches are updated in place (their storage never changes, so a CUDA graph replays the step):
+    ``conv_state`` ``(b, conv_dim, K)`` is circular (the input of time tau in slot ``tau % K``, see
+    :func:`circular_conv_state`), ``ssm_state`` ``(b, heads, head_dim, N)`` is float32 with unit stride over
+    N, and ``counter`` (one int64) holds ``position * decode_programs(...)``: each program draws a ticket from
+    it, so the position lives on the device and a replayed graph advances it."""
+    b, conv_dim = xbc.shape
+    _, H, P, N = ssm_state.shape
+    K = conv_state.shape[-1]
+    inter = H * P
+    if conv_dim != inter + 2 * n_groups * N or H != heads:
+        raise ValueError("mixer_decode_step: conv_dim must be heads*head_dim + 2*n_groups*d_state")
+    if xbc.stride(-1) != 1 or conv_state.stride(-1) != 1 or ssm_state.stride(-1) != 1:
+        raise ValueError("mixer_decode_step: xbc, conv_state and ssm_state need unit stride over their last dim")
+    if ssm_state.dtype != torch.float32 or counter.dtype != torch.int64:
+        raise ValueError("mixer_decode_step: the SSM state must be float32 and the counter int64")
+    w = conv_weight.reshape(conv_dim, K)
+    if not w.is_contiguous():
+        w = w.contiguous()
+    y = torch.empty((b, inter), device=xbc.device, dtype=xbc.dtype)
+    if b == 0:
+        return y
+    BP = min(DECODE_BP, triton.next_power_of_2(P))
+    grid = (b, H, triton.cdiv(P, BP))
+    clamp = (dt_min, dt_max) != (0.0, float("inf"))
+    nbytes = 2 * ssm_state.numel() * 4 + conv_state.numel() * conv_state.element_size() + \
+        b * conv_dim * xbc.element_size() + w.numel() * w.element_size() + b * inter * y.element_size()
+    with kernel_metadata("mixer_decode_step", nbytes, 4 * ssm_state.numel() + b * conv_dim * (2 * K + 4),
+                         (ssm_state, xbc)):
+        wrap(_mixer_decode_kernel)[grid](
+            xbc, dt, conv_state, w, conv_bias if conv_bias is not None else w, ssm_state, counter, A_log,
+            D if D is not None else A_log, dt_bias if dt_bias is not None else A_log, y,
+            xbc.stride(0), dt.stride(0), conv_state.stride(0), conv_state.stride(1), ssm_state.stride(0),
+            ssm_state.stride(1), ssm_state.stride(2), y.stride(0), H, P, N, n_groups * N, inter, H // n_groups,
+            grid[0] * grid[1] * grid[2], float(dt_min), float(min(dt_max, 3.0e38)), K=K, BP=BP,
+            BN=triton.next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
+            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=4)
+    return y
 
 
 def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callable = _direct) -> Tensor:
@@ -172,6 +314,18 @@ def _norm_op(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.
     return gated_rmsnorm(x, z, weight, eps, out_dtype, wrap=WRAP)
 
 
+def _decode_op(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: Tensor, conv_bias: Optional[Tensor],
+               ssm_state: Tensor, counter: Tensor, A_log: Tensor, D: Optional[Tensor], dt_bias: Optional[Tensor],
+               dt_min: float, dt_max: float, heads: int, n_groups: int) -> Tensor:
+    return mixer_decode_step(xbc, dt, conv_state, conv_weight, conv_bias, ssm_state, counter, A_log, D, dt_bias,
+                             dt_min, dt_max, heads, n_groups, wrap=WRAP)
+
+
+def _decode_shapes(xbc, dt, conv_state, conv_weight, conv_bias, ssm_state, counter, A_log, D, dt_bias, dt_min,
+                   dt_max, heads, n_groups):
+    return xbc.new_empty((xbc.shape[0], ssm_state.shape[1] * ssm_state.shape[2]))
+
+
 def _conv_shapes(x, weight, bias):
     return x.new_empty(x.shape)
 
@@ -187,3 +341,5 @@ def _step_shapes(state, x, weight, bias):
 conv1d_silu_op = library_op("bambaprof::conv1d_silu", _conv_op, _conv_shapes)
 conv1d_silu_step_op = library_op("bambaprof::conv1d_silu_step", _step_op, _step_shapes, mutates=("state",))
 gated_rmsnorm_op = library_op("bambaprof::gated_rmsnorm", _norm_op, _norm_shapes)
+mixer_decode_step_op = library_op("bambaprof::mixer_decode_step", _decode_op, _decode_shapes,
+                                  mutates=("conv_state", "ssm_state", "counter"))
