@@ -122,17 +122,19 @@ def analyze(
     min_stretch_us: float = 20.0,
     ncu_csv: Optional[Union[str, Path]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    jobs: Optional[int] = None,
 ) -> Analysis:
     """Load and analyse a run directory or trace file (or an already loaded :class:`Trace`).
 
     ``ncu_csv``: an Nsight Compute CSV of the same workload, put beside the derived
     figures (see :func:`bambaprof.analysis.ncu.compare_with_ncu`). ``progress(done, total)``
-    reports events loaded.
+    reports how much of the trace is read. ``jobs``: worker processes that decode a large trace
+    (see :func:`~bambaprof.analysis.trace.load_trace`; default: one per available CPU).
     """
     if isinstance(path, Trace):
         trace = path
     else:
-        trace = load_trace(path if isinstance(path, TraceSource) else resolve(path), backend, progress)
+        trace = load_trace(path if isinstance(path, TraceSource) else resolve(path), backend, progress, jobs)
     notes: List[str] = []
     run_dir = trace.source.run_dir
     manifest = read_manifest(run_dir) if run_dir is not None else None

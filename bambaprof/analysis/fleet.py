@@ -80,13 +80,13 @@ def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]
 
 def _rank_row(args: tuple) -> Dict[str, Any]:
     """One trace's row (runs in a worker process: plain data in and out)."""
-    index, path, backend = args
+    index, path, backend, jobs = args
     from ..errors import BambaprofError
     from .analysis import analyze
 
     row: Dict[str, Any] = {"file": str(path), "rank": index, "error": None}
     try:
-        a = analyze(path, backend=backend)
+        a = analyze(path, backend=backend, jobs=jobs)
     except BambaprofError as exc:
         row["error"] = str(exc).splitlines()[0]
         return row
@@ -136,9 +136,13 @@ def _spread(values: Sequence[float]) -> Dict[str, Optional[float]]:
 
 def analyze_fleet(paths: Sequence[Union[str, Path]], workers: Optional[int] = None, backend: str = "auto") -> Fleet:
     """Analyse several ranks' traces in parallel processes (``workers``: default the CPUs, at most one per
-    trace) and put them side by side (see the module's description)."""
-    jobs = [(i, str(p), backend) for i, p in enumerate(paths)]
-    n = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    trace; CPUs left over decode each large trace in parallel) and put them side by side (see the module's
+    description)."""
+    from .workers import default_jobs
+
+    cpus = workers or default_jobs()
+    n = max(1, min(len(paths), cpus))
+    jobs = [(i, str(p), backend, max(1, cpus // n)) for i, p in enumerate(paths)]
     if n == 1:
         rows = [_rank_row(j) for j in jobs]
     else:

@@ -48,12 +48,15 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help="Peak DRAM bandwidth to compare against (default: the run's measurement or the datasheet).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
               help="JSON parser backend.")
+@click.option("--jobs", type=int, default=None, metavar="N",
+              help="Worker processes that decode a large trace (or, for a folder of traces, that read them) "
+                   "[default: one per CPU].")
 @click.option("--ncu", "ncu_csv", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Nsight Compute CSV (ncu --csv) of the same workload: show measured DRAM bandwidth and "
                    "achieved occupancy beside the derived values.")
 def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
                     pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str,
-                    ncu_csv: Optional[str]) -> None:
+                    jobs: Optional[int], ncu_csv: Optional[str]) -> None:
     """Analyse a Kineto trace (.json/.json.gz), a run directory, or a folder of several ranks' traces.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
@@ -64,6 +67,8 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
     """
     if top is not None and top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
+    if jobs is not None and jobs <= 0:
+        raise UsageError(f"--jobs must be positive, got {jobs}")
     if peak_bandwidth is not None and peak_bandwidth <= 0:
         raise UsageError(f"--peak-bandwidth must be positive, got {peak_bandwidth}")
     if pattern:
@@ -81,19 +86,19 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
     traces = folder_traces(path)
     if traces is not None and len(traces) > 1:
-        fleet = analyze_fleet(traces, backend=backend)
+        fleet = analyze_fleet(traces, workers=jobs, backend=backend)
         if all(r["error"] for r in fleet.ranks):
             raise BambaprofError(f"{path}: none of its {len(traces)} traces could be read ({fleet.ranks[0]['error']})")
         emit(_render_fleet(fleet, fmt), output)
         return
     if traces:
         path = str(traces[0])
-    with progress("reading events", 1) as bar:
+    with progress("reading the trace", 1) as bar:
         def advance(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv, progress=advance)
+        a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv, progress=advance, jobs=jobs)
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
