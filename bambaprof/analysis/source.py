@@ -6,6 +6,7 @@ becomes a :class:`TraceError` with one line that says what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import mmap
 import os
@@ -13,7 +14,7 @@ import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ..errors import BambaprofError
 from ..run import TRACE_NAMES, read_manifest
@@ -132,14 +133,8 @@ class TextReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
+        with _as_trace_errors(path):
             self._fh = open(path, "rb", opener=_open_regular)
-        except IsADirectoryError:
-            raise TraceError(f"{path}: is a directory") from None
-        except _NotRegular:
-            raise TraceError(f"{path}: not a regular file") from None
-        except OSError as exc:
-            raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
         self.size = os.fstat(self._fh.fileno()).st_size
         self._source: Any = self._fh
         self.compressed = False  # gzip
@@ -161,16 +156,9 @@ class TextReader:
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of JSON text; ``b""`` at the end."""
-        try:
-            return self._source.read(n)
-        except TraceError:
-            raise
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise TraceError(f"{self.path}: corrupt or truncated gzip ({exc})") from None
-        except MemoryError:
-            raise TraceError(f"{self.path}: out of memory while reading the trace") from None
-        except OSError as exc:
-            raise TraceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        with _as_trace_errors(self.path):
+            chunk: bytes = self._source.read(n)
+        return chunk
 
     def fileno(self) -> int:
         """The file's descriptor (for ``os.pread`` of an uncompressed file)."""
@@ -193,23 +181,11 @@ class TextReader:
         self.close()
 
 
-def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
-    """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
-    (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
+@contextlib.contextmanager
+def _as_trace_errors(path: Path) -> Iterator[None]:
+    """Every way reading ``path`` can fail, as one :class:`TraceError` line."""
     try:
-        with open(path, "rb", opener=_open_regular) as fh:
-            magic = fh.read(2)
-            fh.seek(0)
-            size = os.fstat(fh.fileno()).st_size
-            if magic == b"\x1f\x8b":
-                data: Union[bytearray, mmap.mmap] = _inflate(fh, path)
-            else:
-                if size == 0:
-                    raise TraceError(f"{path}: empty file")
-                limit = max_trace_bytes() or DEFAULT_MAX_BYTES
-                if size > limit:
-                    raise TraceError(f"{path}: larger than {limit} bytes; set {MAX_BYTES_ENV} to read it")
-                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        yield
     except TraceError:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -222,6 +198,24 @@ def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
         raise TraceError(f"{path}: out of memory while reading the trace") from None
     except OSError as exc:
         raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
+    """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
+    (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
+    with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
+        magic = fh.read(2)
+        fh.seek(0)
+        size = os.fstat(fh.fileno()).st_size
+        if magic == b"\x1f\x8b":
+            data: Union[bytearray, mmap.mmap] = _inflate(fh, path)
+        else:
+            if size == 0:
+                raise TraceError(f"{path}: empty file")
+            limit = max_trace_bytes() or DEFAULT_MAX_BYTES
+            if size > limit:
+                raise TraceError(f"{path}: larger than {limit} bytes; set {MAX_BYTES_ENV} to read it")
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if len(data) == 0:
         raise TraceError(f"{path}: empty file")
     return data

@@ -59,18 +59,25 @@ def test_gated_rmsnorm_matches_the_models_norm(dtype, rows, N):
             assert (got != want).float().mean() < 0.02
 
 
-def test_the_triton_mixer_uses_them_and_matches_the_unfused_mixer():
+def _triton_model(batch: int, length: int, seed: int):
+    """The tiny triton model, its mixers and seeded prompt ids ``(batch, length)``."""
     from bambaprof.model import build_model, preset
 
     cfg = preset("tiny")
     model = build_model(cfg, "triton", seed=0, device=DEVICE)
     mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
+    ids = torch.randint(0, cfg.vocab_size, (batch, length), generator=torch.Generator().manual_seed(seed)).to(DEVICE)
+    return model, mixers, ids
+
+
+def test_the_triton_mixer_uses_them_and_matches_the_unfused_mixer():
+    model, mixers, ids = _triton_model(1, 24, 2)
     assert mixers and all(m.fused for m in mixers)
-    ids = torch.randint(0, cfg.vocab_size, (1, 24), generator=torch.Generator().manual_seed(2)).to(DEVICE)
     with torch.no_grad():
         fused = model(ids)
-        for m in mixers:
-            m.fused = False
+        for m in model.modules():  # the mixers' kernels and the decoder's norms
+            if hasattr(m, "fused"):
+                m.fused = False
         unfused = model(ids)
     torch.testing.assert_close(fused, unfused, atol=1e-4, rtol=1e-4)
 
@@ -96,12 +103,9 @@ def test_conv1d_silu_step_shifts_the_state_in_place_and_matches_float64(dtype):
 
 
 def test_cached_generation_with_the_fused_mixer_matches_the_unfused_one():
-    from bambaprof.model import build_model, generate, preset
+    from bambaprof.model import generate
 
-    cfg = preset("tiny")
-    model = build_model(cfg, "triton", seed=0, device=DEVICE)
-    mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
-    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(4)).to(DEVICE)
+    model, mixers, ids = _triton_model(2, 12, 4)
     with torch.no_grad():
         fused = generate(model, ids, 6, keep_logits=True)
         for m in mixers:
@@ -183,13 +187,10 @@ def test_mixer_decode_step_matches_the_unfused_steps_in_place(dtype, H, P, G, N,
 
 
 def test_cached_generation_through_the_one_launch_decode_matches_the_variants_step():
-    from bambaprof.model import build_model, generate, preset
+    from bambaprof.model import generate
 
-    cfg = preset("tiny")
-    model = build_model(cfg, "triton", seed=0, device=DEVICE)
-    mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
+    model, mixers, ids = _triton_model(2, 9, 8)
     assert mixers and all(m.fused_decode for m in mixers)
-    ids = torch.randint(0, cfg.vocab_size, (2, 9), generator=torch.Generator().manual_seed(8)).to(DEVICE)
     with torch.no_grad():
         one_launch = generate(model, ids, 5, keep_logits=True)
         for m in mixers:
@@ -226,3 +227,33 @@ def test_the_one_launch_decode_traces_into_one_graph():
     torch.testing.assert_close(compiled, eager)
     torch.testing.assert_close(compiled_cache.ssm_state, eager_cache.ssm_state)
     assert torch.equal(compiled_cache.step_counter, eager_cache.step_counter)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_triton_models_rmsnorm_takes_one_launch_and_matches_torchs(dtype):
+    from bambaprof.model.norm import RMSNorm
+
+    g = torch.Generator().manual_seed(10)
+    norm = RMSNorm(96, eps=1e-5).to(DEVICE, dtype)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(96, generator=g) + 0.5)
+    x = torch.randn(3, 5, 96, generator=g).to(DEVICE, dtype)
+    with torch.no_grad():
+        want = norm(x)
+        norm.fused = True
+        got = norm(x)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    tol = 1e-5 if dtype == torch.float32 else 2 ** -6
+    torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=tol)
+
+
+def test_set_variant_switches_the_fused_kernels_with_the_variant():
+    from bambaprof.model.norm import RMSNorm
+
+    model, mixers, _ = _triton_model(1, 4, 0)
+    norms = [m for m in model.modules() if type(m) is RMSNorm]
+    assert all(m.fused and m.fused_decode for m in mixers) and all(n.fused for n in norms)
+    model.set_variant("default")
+    assert not any(m.fused or m.fused_decode for m in mixers) and not any(n.fused for n in norms)
+    model.set_variant("triton")
+    assert all(m.fused and m.fused_decode for m in mixers) and all(n.fused for n in norms)
