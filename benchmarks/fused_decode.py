@@ -1,6 +1,7 @@
 """Cached decoding of the ``triton`` variant: the one-launch decode step (conv + SiLU + SSM step, caches in
-place) against the variant's step after torch's conv, and against the study's torch conv and norm; eager and
-under ``reduce-overhead`` (CUDA graphs), side by side in one process on a GPU.
+place), with and without the decoder's RMSNorm in one launch, against the variant's step after torch's conv,
+and against the study's torch conv and norm; eager and under ``reduce-overhead`` (CUDA graphs, where inductor
+fuses the norms itself), side by side in one process on a GPU.
 
 bamba-9b, 4 layers, no attention, bf16, batch 1: a 2048-token prefill, then 16 decode steps, each timed with a
 device synchronisation around it; rounds alternate the sides. Under CUDA graphs the model goes through the
@@ -31,10 +32,11 @@ from bambaprof.model import build_model, preset  # noqa: E402
 from bambaprof.model.cache import ModelCache  # noqa: E402
 
 PREFILL, TOKENS, ROUNDS = 2048, 16, 3
-SIDES = {  # mixer attributes: (fused conv and norm kernels, one-launch decode)
-    "torch conv+norm": (False, False),
-    "variant step": (True, False),
-    "one launch": (True, True),
+SIDES = {  # (the mixer's fused conv and gated norm, its one-launch decode, the decoder's RMSNorm in one launch)
+    "torch conv+norm": (False, False, False),
+    "variant step": (True, False, False),
+    "one launch": (True, True, False),
+    "one launch + fused RMSNorm": (True, True, True),
 }
 COPIED = []
 
@@ -46,9 +48,13 @@ def _counting_copy(real):
     return copy
 
 
-def set_side(mixers, side: str) -> None:
-    for m in mixers:
-        m.fused, m.fused_decode = SIDES[side]
+def set_side(model, side: str) -> None:
+    mixer, decode, norm = SIDES[side]
+    for m in model.modules():
+        if type(m).__name__ == "Mamba2Mixer":
+            m.fused, m.fused_decode = mixer, decode
+        elif type(m).__name__ == "RMSNorm":
+            m.fused = norm
 
 
 def decode_ms(model, ids) -> tuple:
@@ -81,22 +87,22 @@ def kernel_us_per_token(model, ids) -> float:
     return analyze(path).summary["kernel_us"] / TOKENS
 
 
-def measure(model, mixers, ids, sides) -> dict:
+def measure(runner, model, ids, sides) -> dict:
     per = {s: [] for s in sides}
     copied = {}
     for side in sides:  # warm-up (and, under compile, recording)
-        set_side(mixers, side)
+        set_side(model, side)
         for _ in range(2):
-            decode_ms(model, ids)
+            decode_ms(runner, ids)
     for _ in range(ROUNDS):
         for side in sides:
-            set_side(mixers, side)
-            times, copied[side] = decode_ms(model, ids)
+            set_side(model, side)
+            times, copied[side] = decode_ms(runner, ids)
             per[side] += times[2:]  # the first steps warm the allocator
     out = {}
     for side in sides:
-        set_side(mixers, side)
-        out[side] = {"ms_per_token": statistics.median(per[side]), "kernel_us_per_token": kernel_us_per_token(model, ids),
+        set_side(model, side)
+        out[side] = {"ms_per_token": statistics.median(per[side]), "kernel_us_per_token": kernel_us_per_token(runner, ids),
                      "cache_bytes_copied_per_step": copied[side], "samples_ms": per[side]}
         print(side, {k: v for k, v in out[side].items() if k != "samples_ms"}, flush=True)
     return out
@@ -106,7 +112,6 @@ def main(out: str) -> int:
     ModelCache.copy_tensors_ = _counting_copy(ModelCache.copy_tensors_)
     cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device="cuda")
-    mixers = [m for m in model.modules() if type(m).__name__ == "Mamba2Mixer"]
     ids = torch.randint(0, cfg.vocab_size, (1, PREFILL), device="cuda")
     result = {
         "what": "cached decoding, triton variant: one-launch decode step vs the variant's step after torch's conv "
@@ -117,12 +122,15 @@ def main(out: str) -> int:
         "device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
         "cuda": torch.version.cuda, "date": datetime.date.today().isoformat(),
     }
-    result["eager"] = measure(model, mixers, ids, list(SIDES))
+    result["eager"] = measure(model, model, ids, list(SIDES))
     compiled = _CompiledModel(model, torch.compile(model, mode="reduce-overhead"), copy_cache=True)
-    result["reduce-overhead"] = measure(compiled, mixers, ids, ["variant step", "one launch"])
+    result["reduce-overhead"] = measure(compiled, model, ids, ["variant step", "one launch"])  # norms: inductor's
     for mode in ("eager", "reduce-overhead"):
         r = result[mode]
         r["one_launch_over_variant_step"] = r["one launch"]["ms_per_token"] / r["variant step"]["ms_per_token"]
+    r = result["eager"]
+    r["fused_rmsnorm_over_variant_step"] = (r["one launch + fused RMSNorm"]["ms_per_token"]
+                                            / r["variant step"]["ms_per_token"])
     with open(out, "w") as fh:
         json.dump(result, fh, indent=1)
     return 0

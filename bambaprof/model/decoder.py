@@ -69,6 +69,14 @@ class BambaForCausalLM(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        self._fuse_norms()
+
+    def _fuse_norms(self) -> None:
+        """The decoder's RMSNorms take one Triton launch when the variant brings fused mixer kernels."""
+        fused = bool(self.variant.extra.get("fused_mixer"))
+        for m in self.modules():
+            if type(m) is RMSNorm:
+                m.fused = fused
 
     def new_cache(self) -> ModelCache:
         """An empty generation cache for this model."""
@@ -78,9 +86,12 @@ class BambaForCausalLM(nn.Module):
         """Swap the SSD core of every Mamba2 layer (weights are untouched)."""
         v = get_variant(variant) if isinstance(variant, str) else variant
         self.variant = v
+        fused = bool(v.extra.get("fused_mixer"))
         for layer in self.model.layers:
             if layer.layer_type == "mamba":
                 layer.mamba.variant = v
+                layer.mamba.fused = layer.mamba.fused_decode = fused  # the variant's own mixer kernels, or none
+        self._fuse_norms()
 
     def forward(
         self, input_ids: torch.Tensor, cache: Optional[ModelCache] = None, last_logits_only: bool = False

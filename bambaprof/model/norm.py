@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
 
 
 class RMSNorm(nn.Module):
@@ -16,8 +21,15 @@ class RMSNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))
         self.eps = eps
+        #: one Triton launch instead of eight torch ops when eager (the ``triton`` variant's model sets it;
+        #: compiled code keeps the torch form, which inductor fuses by itself)
+        self.fused = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and not torch.compiler.is_compiling() and (x.is_cuda or _interpreting()):
+            from ..ssm.kernels.mixer import rmsnorm
+
+            return rmsnorm(x, self.weight, self.eps, torch.promote_types(self.weight.dtype, x.dtype))
         dtype = x.dtype
         h = x.float()
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)

@@ -151,13 +151,14 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
 
 @triton.jit
 def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, stride_o, eps,
-                          BLOCK: tl.constexpr):
+                          BLOCK: tl.constexpr, HAS_GATE: tl.constexpr = True):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     ok = cols < N
-    x = tl.load(x_ptr + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32)
-    z = tl.load(z_ptr + row * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
-    h = x * (z * tl.sigmoid(z))
+    h = tl.load(x_ptr + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32)
+    if HAS_GATE:
+        z = tl.load(z_ptr + row * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
+        h = h * (z * tl.sigmoid(z))
     rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / N + eps)
     normed = (h * rstd).to(out_ptr.dtype.element_ty).to(tl.float32)  # as the reference
     w = tl.load(w_ptr + cols, mask=ok, other=0.0).to(tl.float32)
@@ -280,14 +281,23 @@ def conv1d_silu_step(state: Tensor, x: Tensor, weight: Tensor, bias: Optional[Te
     return out
 
 
-def gated_rmsnorm(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype,
+def rmsnorm(x: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Tensor:
+    """``weight * rms_normalise(x)`` over the last dimension in one launch, rounding as
+    :class:`~bambaprof.model.norm.RMSNorm` does (the normalised value in ``x``'s dtype, then the product)."""
+    return gated_rmsnorm(x, None, weight, eps, out_dtype)
+
+
+def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, out_dtype: torch.dtype,
                   wrap: Callable = _direct) -> Tensor:
-    """``x``, ``z``: ``(..., N)`` (unit stride over the last dimension; ``z`` may be a strided slice);
-    ``weight``: ``(N,)``; returns ``(..., N)`` in ``out_dtype``."""
+    """``x``, ``z``: ``(..., N)`` (unit stride over the last dimension; ``z`` may be a strided slice, or None:
+    no gate); ``weight``: ``(N,)``; returns ``(..., N)`` in ``out_dtype``."""
     N = x.shape[-1]
     lead = x.shape[:-1]
     x2 = x.reshape(-1, N)
-    z2 = z.reshape(-1, N) if z.stride(-1) == 1 else z.contiguous().reshape(-1, N)
+    if z is None:
+        z2 = x2
+    else:
+        z2 = z.reshape(-1, N) if z.stride(-1) == 1 else z.contiguous().reshape(-1, N)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     rows = x2.shape[0]
@@ -298,7 +308,8 @@ def gated_rmsnorm(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: t
     nbytes = rows * N * (x2.element_size() + z2.element_size() + out.element_size()) + N * weight.element_size()
     with kernel_metadata("gated_rmsnorm", nbytes, rows * N * 8, (x2, z2)):
         wrap(_gated_rmsnorm_kernel)[(rows,)](x2, z2, weight, out, N, x2.stride(0), z2.stride(0), out.stride(0), eps,
-                                              BLOCK=BLOCK, num_warps=min(max(BLOCK // 1024, 1), 16))
+                                              BLOCK=BLOCK, HAS_GATE=z is not None,
+                                              num_warps=min(max(BLOCK // 1024, 1), 16))
     return out.reshape(*lead, N)
 
 
