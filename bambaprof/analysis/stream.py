@@ -6,7 +6,9 @@ hands out *pieces*: runs of whole events as they stand in the file (``{...},
 each, while memory holds little more than one piece. Both forms of the
 Chrome trace format are read: the JSON Object Format (metadata keys before
 and after ``traceEvents`` are collected into :attr:`EventPieces.meta`) and the
-JSON Array Format.
+JSON Array Format. For an uncompressed file the pieces are handed out as (offset, length) ranges of the
+file, found by reading only the last 64 KB before each cut, so that whoever decodes a piece reads it (worker
+processes ``pread`` their own pieces); gzip text is inflated as a stream and its pieces handed out as bytes.
 
 A piece ends where the text shows ``}``, optional whitespace, ``,``, optional
 whitespace, ``{``. That pattern can also occur inside a string (a kernel name

@@ -13,6 +13,12 @@ here so that the analyses see one shape:
   integral); ``dur`` likewise.
 
 All times in a :class:`Trace` are microseconds (us).
+
+How it reads: :mod:`.source` finds the file and reads its text (plain or gzip, with size guards);
+:mod:`.stream` cuts the text into pieces of whole events without holding the document; :mod:`.parse`
+decodes each piece into slotted structs (msgspec); :mod:`.builder` sorts them into columns, in this process
+or in forked worker processes (:mod:`.workers`) for a large trace. Text the piece reader does not take is
+read whole instead (:func:`~.parse.decode`), with the same result.
 """
 
 from __future__ import annotations
