@@ -209,12 +209,6 @@ class Trace:
         return ids, rows[first]
 
     @functools.cached_property
-    def op_row_by_external_id(self) -> Dict[int, int]:
-        """The first CPU op row carrying each ``External id``: the op that launched GPU work with that id."""
-        ids, rows = self._first_op_by_external_id
-        return dict(zip(ids.tolist(), rows.tolist()))
-
-    @functools.cached_property
     def gpu_op_row(self) -> np.ndarray:
         """For each GPU activity, the row of the CPU op that launched it (the first op carrying its
         ``External id``); -1 when none does."""

@@ -37,12 +37,14 @@ def test_kernels_compile_for_sm90_with_tensor_core_products(offsets):
 MIXER_KERNELS = """
 import json
 from bambaprof.ssm.kernels import aot, mixer
-bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "state_ptr")}
+bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "xbc_ptr", "dt_ptr", "conv_ptr",
+                                   "cb_ptr", "y_ptr")}
 out = {
     "conv1d_silu": aot.resource_usage(mixer._conv1d_silu_kernel, bf16,
                                       {"K": 4, "HAS_BIAS": True, "BLOCK_L": 32, "BLOCK_C": 128}),
-    "conv1d_silu_step": aot.resource_usage(mixer._conv1d_silu_step_kernel, bf16,
-                                           {"K": 4, "HAS_BIAS": True, "BLOCK_C": 256}),
+    "mixer_decode_step": aot.resource_usage(mixer._mixer_decode_kernel, {**bf16, "counter_ptr": "*i64"},
+                                            {"K": 4, "BP": mixer.DECODE_BP, "BN": 128, "HAS_CONV_BIAS": True,
+                                             "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True}, num_warps=8),
     "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8),
 }
 print(json.dumps(out))
@@ -59,6 +61,6 @@ def test_mixer_kernels_compile_for_sm90_without_spills():
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(usage) == {"conv1d_silu", "conv1d_silu_step", "gated_rmsnorm"}
+    assert set(usage) == {"conv1d_silu", "mixer_decode_step", "gated_rmsnorm"}
     for name, u in usage.items():
         assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)

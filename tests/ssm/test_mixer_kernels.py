@@ -82,26 +82,6 @@ def test_the_triton_mixer_uses_them_and_matches_the_unfused_mixer():
     torch.testing.assert_close(fused, unfused, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_conv1d_silu_step_shifts_the_state_in_place_and_matches_float64(dtype):
-    from bambaprof.ssm.kernels.mixer import conv1d_silu_step_op
-
-    g = torch.Generator().manual_seed(3)
-    b, C, K = 2, 300, 4
-    state = torch.randn(b, C, K, generator=g).to(DEVICE, dtype)
-    before = state.clone()
-    x = torch.randn(b, C + 5, generator=g).to(DEVICE, dtype)[:, 2:2 + C]  # a slice of in_proj's output
-    weight = torch.randn(C, 1, K, generator=g).to(DEVICE, dtype)
-    bias = torch.randn(C, generator=g).to(DEVICE, dtype)
-    storage = state.data_ptr()
-    out = conv1d_silu_step_op(state, x, weight, bias)
-    want_state = torch.cat([before[..., 1:], x[..., None]], dim=-1)
-    assert state.data_ptr() == storage and torch.equal(state, want_state)  # shifted in place, exactly
-    want = F.silu((want_state.double() * weight[:, 0, :].double()).sum(-1) + bias.double())
-    tol = 1e-5 if dtype == torch.float32 else 1e-2
-    torch.testing.assert_close(out.double(), want, atol=tol, rtol=tol)
-
-
 def test_cached_generation_with_the_fused_mixer_matches_the_unfused_one():
     from bambaprof.model import generate
 

@@ -4,7 +4,6 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
 - :func:`conv1d_silu`: ``silu(bias + sum_k w[c, k] * x[t - (K-1) + k, c])`` for a channels-last input
   ``(b, L, C)`` (any row stride: the conv part of ``in_proj``'s output is read in place), zero before ``t=0``;
   accumulation in float32, one rounding to the input's dtype.
-- :func:`conv1d_silu_step`: the same for one decode token, updating the conv state in place;
 - :func:`mixer_decode_step`: a whole decode token between ``in_proj`` and the norm in one launch: conv + SiLU
   against a circular conv state, the SSM step (dt, ``A = -exp(A_log)``, state update, ``y = C.state + D x``),
   both states updated in place and the position kept on the device (a CUDA graph replays it);
@@ -52,26 +51,6 @@ def _conv1d_silu_kernel(x_ptr, w_ptr, b_ptr, out_ptr, L, C, stride_xb, stride_xl
     acc = acc * tl.sigmoid(acc)
     out = out_ptr + pid_b.to(tl.int64) * stride_ob + t.to(tl.int64)[:, None] * stride_ol + c[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(t < L)[:, None] & c_ok[None, :])
-
-
-@triton.jit
-def _conv1d_silu_step_kernel(state_ptr, x_ptr, w_ptr, b_ptr, out_ptr, C, stride_sb, stride_sc, stride_xb,
-                             stride_ob, K: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr):
-    pid_c, pid_b = tl.program_id(0), tl.program_id(1)
-    c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-    ok = c < C
-    row = state_ptr + pid_b.to(tl.int64) * stride_sb + c.to(tl.int64) * stride_sc
-    new = tl.load(x_ptr + pid_b.to(tl.int64) * stride_xb + c, mask=ok, other=0.0)
-    acc = new.to(tl.float32) * tl.load(w_ptr + c * K + (K - 1), mask=ok, other=0.0).to(tl.float32)
-    for k in tl.static_range(K - 1):  # shift the window left by one, in place, summing as it goes
-        v = tl.load(row + (k + 1), mask=ok, other=0.0)
-        tl.store(row + k, v, mask=ok)
-        acc += v.to(tl.float32) * tl.load(w_ptr + c * K + k, mask=ok, other=0.0).to(tl.float32)
-    tl.store(row + (K - 1), new, mask=ok)
-    if HAS_BIAS:
-        acc += tl.load(b_ptr + c, mask=ok, other=0.0).to(tl.float32)
-    acc = acc * tl.sigmoid(acc)
-    tl.store(out_ptr + pid_b.to(tl.int64) * stride_ob + c, acc.to(out_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit
@@ -170,8 +149,9 @@ def _direct(kernel: Callable) -> Callable:
     return kernel
 
 
-#: Rows of a head's state one program of :func:`mixer_decode_step` updates.
-DECODE_BP = 32
+#: Rows of a head's state one program of :func:`mixer_decode_step` updates (with 8 warps: 130 registers,
+#: no spills for sm_90; 32 rows with 4 warps spilled 344 bytes, tests/ssm/test_kernels_compile.py).
+DECODE_BP = 16
 
 
 def decode_programs(batch: int, heads: int, head_dim: int) -> int:
@@ -230,7 +210,7 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
             ssm_state.stride(1), ssm_state.stride(2), y.stride(0), H, P, N, n_groups * N, inter, H // n_groups,
             grid[0] * grid[1] * grid[2], float(dt_min), float(min(dt_max, 3.0e38)), K=K, BP=BP,
             BN=triton.next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
-            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=4)
+            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=8)
     return y
 
 
@@ -254,30 +234,6 @@ def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callabl
         wrap(_conv1d_silu_kernel)[grid](x, w, bias if bias is not None else w, out, L, C, x.stride(0), x.stride(1),
                                         out.stride(0), out.stride(1), K=K, HAS_BIAS=bias is not None,
                                         BLOCK_L=BLOCK_L, BLOCK_C=BLOCK_C, num_warps=4)
-    return out
-
-
-def conv1d_silu_step(state: Tensor, x: Tensor, weight: Tensor, bias: Optional[Tensor],
-                     wrap: Callable = _direct) -> Tensor:
-    """One decode step of the causal conv: ``state`` ``(b, C, K)`` (the last K inputs, oldest first, unit
-    stride over K) is shifted left in place and ``x`` ``(b, C)`` appended; returns ``silu(bias + sum_k
-    w[c, k] state[c, k])`` as ``(b, C)`` in ``x``'s dtype. One launch instead of a concatenation, a product,
-    a sum, an addition and a SiLU, and the cache tensor keeps its storage (CUDA graphs can replay it)."""
-    b, C, K = state.shape
-    if state.stride(2) != 1:
-        raise ValueError("conv1d_silu_step: the conv state needs unit stride over its window")
-    if x.stride(-1) != 1:
-        x = x.contiguous()
-    w = weight.reshape(C, K).contiguous()
-    out = torch.empty((b, C), device=x.device, dtype=x.dtype)
-    if b == 0 or C == 0:
-        return out
-    BLOCK_C = 256
-    nbytes = 2 * state.numel() * state.element_size() + x.numel() * x.element_size() * 2 + w.numel() * w.element_size()
-    with kernel_metadata("conv1d_silu_step", nbytes, b * C * (2 * K + 4), (state, x)):
-        wrap(_conv1d_silu_step_kernel)[(triton.cdiv(C, BLOCK_C), b)](
-            state, x, w, bias if bias is not None else w, out, C, state.stride(0), state.stride(1), x.stride(0),
-            out.stride(0), K=K, HAS_BIAS=bias is not None, BLOCK_C=BLOCK_C, num_warps=4)
     return out
 
 
@@ -317,10 +273,6 @@ def _conv_op(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     return conv1d_silu(x, weight, bias, wrap=WRAP)
 
 
-def _step_op(state: Tensor, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    return conv1d_silu_step(state, x, weight, bias, wrap=WRAP)
-
-
 def _norm_op(x: Tensor, z: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Tensor:
     return gated_rmsnorm(x, z, weight, eps, out_dtype, wrap=WRAP)
 
@@ -345,12 +297,7 @@ def _norm_shapes(x, z, weight, eps, out_dtype):
     return x.new_empty(x.shape, dtype=out_dtype)
 
 
-def _step_shapes(state, x, weight, bias):
-    return x.new_empty(x.shape)
-
-
 conv1d_silu_op = library_op("bambaprof::conv1d_silu", _conv_op, _conv_shapes)
-conv1d_silu_step_op = library_op("bambaprof::conv1d_silu_step", _step_op, _step_shapes, mutates=("state",))
 gated_rmsnorm_op = library_op("bambaprof::gated_rmsnorm", _norm_op, _norm_shapes)
 mixer_decode_step_op = library_op("bambaprof::mixer_decode_step", _decode_op, _decode_shapes,
                                   mutates=("conv_state", "ssm_state", "counter"))
