@@ -193,11 +193,10 @@ def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int, int]:
     return out, lenient, bad
 
 
-def decode_piece(piece: bytes) -> Tuple[List[Event], int, int]:
-    """Decode a piece of whole events (``{...},{...}``, see :mod:`.stream`); returns (events, number decoded
-    leniently, number not valid JSON text). Raises :class:`msgspec.DecodeError` when the piece is not a
-    comma-separated run of whole JSON values."""
-    text = b"[" + piece + b"]"
+def decode_piece(text: Any) -> Tuple[List[Event], int, int]:
+    """Decode a piece of whole events as a JSON array (``[{...},{...}]``, see :mod:`.stream`; bytes, bytearray
+    or memoryview); returns (events, number decoded leniently, number not valid JSON text). Raises
+    :class:`msgspec.DecodeError` when the piece is not an array of whole JSON values."""
     try:
         return _batch_decoder.decode(text), 0, 0
     except msgspec.ValidationError:

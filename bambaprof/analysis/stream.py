@@ -2,7 +2,7 @@
 
 :class:`EventPieces` reads JSON text from a :class:`~.source.TextReader` and
 hands out *pieces*: runs of whole events as they stand in the file (``{...},
-{...}``, the separators included, no brackets), about :data:`PIECE_BYTES`
+{...}``, the separators included), as JSON arrays, about :data:`PIECE_BYTES`
 each, while memory holds little more than one piece. Both forms of the
 Chrome trace format are read: the JSON Object Format (metadata keys before
 and after ``traceEvents`` are collected into :attr:`EventPieces.meta`) and the
@@ -60,15 +60,48 @@ def _spans(pattern: "re.Pattern[bytes]", buf: bytearray, start: int, end: int) -
     return [m.span() for m in pattern.finditer(buf, start, end)]
 
 
+def _bracketed(buf: bytearray, end: int) -> bytearray:
+    """``[`` + ``buf[:end]`` + ``]`` in one copy."""
+    out = bytearray(end + 2)
+    out[0], out[-1] = 0x5B, 0x5D
+    with memoryview(buf) as view:
+        out[1:end + 1] = view[:end]
+    return out
+
+
+class PieceText:
+    """The text of pieces as JSON arrays, reading file ranges into one reused buffer (no new memory per
+    piece). The text returned for a range is valid until the next call: decode it, then drop the events
+    (their raw slices point into the buffer) before reading the next."""
+
+    def __init__(self, fd: Optional[int]) -> None:
+        self.fd = fd
+        self._buf = bytearray()
+
+    def __call__(self, item: Union[bytearray, bytes, Tuple[int, int]]) -> Union[bytearray, bytes, memoryview]:
+        if not isinstance(item, tuple):
+            return item
+        if self.fd is None:
+            raise ValueError("a file range without a file")
+        offset, length = item
+        if len(self._buf) < length + 2:
+            self._buf = bytearray(max(length + 2, 2 * len(self._buf)))  # a new one: views of the old stay valid
+        view = memoryview(self._buf)[:length + 2]
+        view[0], view[length + 1] = 0x5B, 0x5D
+        if os.preadv(self.fd, [view[1:length + 1]], offset) != length:
+            raise OSError(f"short read at byte {offset} of the trace")
+        return view
+
+
 class EventPieces:
     """Iterate to get the pieces (bytes); :attr:`meta` holds the document's metadata once iteration ends."""
 
     def __init__(self, reader: TextReader, piece_bytes: Optional[int] = None) -> None:
         self.reader = reader
         self.piece_bytes = piece_bytes or PIECE_BYTES
-        #: Hand out (offset, length) ranges of the file rather than bytes (an uncompressed file only): the
-        #: parent then reads only around each cut, and whoever decodes a piece reads it.
-        self.file_ranges = not reader.compressed
+        #: Hand out (offset, length) ranges of the file rather than text (an uncompressed file, where the OS
+        #: reads at offsets): the parent then reads only around each cut, and whoever decodes a piece reads it.
+        self.file_ranges = not reader.compressed and hasattr(os, "preadv")
         self.meta: Dict[str, Any] = {}
         self._buf = bytearray()
         self._eof = False
@@ -109,8 +142,9 @@ class EventPieces:
             searched = max(start, len(buf) - 64)
             self._fill(2 * len(buf))
 
-    def __iter__(self) -> Iterator[Union[bytes, Tuple[int, int]]]:
-        """The pieces in order: bytes, or for an uncompressed file (offset, length) ranges of it."""
+    def __iter__(self) -> Iterator[Union[bytearray, bytes, Tuple[int, int]]]:
+        """The pieces in order: their text as a JSON array (``[`` + events + ``]``), or for an uncompressed
+        file the (offset, length) ranges of their events in it (read them with :class:`PieceText`)."""
         is_object = self._events_start()
         if self.file_ranges:
             rest = yield from self._planned()
@@ -128,9 +162,9 @@ class EventPieces:
             raise NotStreamable(str(exc)) from None
         del rest
         if isinstance(raws, list) and raws:
-            yield b",".join(raws)
+            yield b"[" + b",".join(raws) + b"]"
 
-    def _sequential(self) -> Generator[bytes, None, bytes]:
+    def _sequential(self) -> Generator[bytearray, None, bytes]:
         """Pieces cut from the text as it is read; returns the text after the last cut."""
         buf = self._buf
         want = self.piece_bytes
@@ -146,7 +180,7 @@ class EventPieces:
                 want *= 2
                 continue
             cut_start, cut_end = cuts[-1]
-            piece = bytes(buf[:cut_start + 1])
+            piece = _bracketed(buf, cut_start + 1)
             del buf[:cut_end - 1]
             want = self.piece_bytes
             yield piece

@@ -51,8 +51,8 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 )
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
-from .stream import EventPieces, NotStreamable
-from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs, read_piece
+from .stream import EventPieces, NotStreamable, PieceText
+from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
 #: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
 PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
@@ -400,7 +400,7 @@ def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -
 
         fd = reader.fileno() if pieces.file_ranges else None
 
-        def tick(item: Union[bytes, Tuple[int, int]]) -> None:
+        def tick(item: Union[bytearray, bytes, Tuple[int, int]]) -> None:
             if progress is not None:
                 progress(sum(item) if isinstance(item, tuple) else reader.tell(), reader.size)
 
@@ -408,12 +408,13 @@ def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -
             builder = build_in_workers(pieces, n_jobs, fd, tick)
         else:
             builder = TraceBuilder()
+            text_of = PieceText(fd)
             for item in pieces:
-                events, lenient, bad = decode_piece(read_piece(item, fd))
+                events, lenient, bad = decode_piece(text_of(item))
                 builder.lenient += lenient
                 builder.undecodable += bad
                 builder.add(events)
-                del events
+                del events  # its raw slices point into the reused buffer
                 tick(item)
     if builder.n_events == 0:
         raise TraceError("the trace has no events")

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, List, Optional, Tuple, Union
 
 from .builder import TABLES, TraceBuilder
 from .parse import decode_piece
+from .stream import PieceText
 
 #: Below this many bytes of JSON text a trace is decoded in-process (forking costs more than it saves).
 MIN_PARALLEL_BYTES = 24 << 20
@@ -46,22 +47,13 @@ def default_jobs() -> int:
     return max(1, min(cpus, MAX_JOBS))
 
 
-def read_piece(item: Union[bytes, Tuple[int, int]], fd: Optional[int]) -> bytes:
-    """A piece's text: the bytes themselves, or an (offset, length) range of the file ``fd``."""
-    if isinstance(item, bytes):
-        return item
-    offset, length = item
-    if fd is None:
-        raise ValueError("a file range without a file")
-    return os.pread(fd, length, offset)
-
-
 def _work(conn: "multiprocessing.connection.Connection", fd: Optional[int]) -> None:
     """A worker's loop: decode numbered pieces until an empty message, then send the builder's state.
 
-    A message is a piece number (8 bytes) and then either ``B`` and the piece's text or ``R`` and the
-    offset and length (8 bytes each) of the piece in the file ``fd``."""
+    A message is a piece number (8 bytes) and then either ``B`` and the piece's text (a JSON array) or ``R``
+    and the offset and length (8 bytes each) of the piece's events in the file ``fd``."""
     builder = TraceBuilder()
+    text_of = PieceText(fd)
     failure: Optional[str] = None
     while True:
         message = conn.recv_bytes()
@@ -76,10 +68,11 @@ def _work(conn: "multiprocessing.connection.Connection", fd: Optional[int]) -> N
                                                        int.from_bytes(message[17:25], "little"))
             else:
                 item = message[9:]
-            events, lenient, bad = decode_piece(read_piece(item, fd))
+            events, lenient, bad = decode_piece(text_of(item))
             builder.lenient += lenient
             builder.undecodable += bad
             builder.add(events, number)
+            del events  # its raw slices point into the reused buffer
         except Exception as exc:  # a false cut or corrupt text: the parent reads the document whole
             failure = f"{type(exc).__name__}: {exc}"
     if failure is not None:
@@ -90,15 +83,16 @@ def _work(conn: "multiprocessing.connection.Connection", fd: Optional[int]) -> N
         conn.send_bytes(pickle.dumps(builder.take_parts(table), protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _message(number: int, item: Union[bytes, Tuple[int, int]]) -> bytes:
+def _message(number: int, item: Union[bytearray, bytes, Tuple[int, int]]) -> bytes:
     head = number.to_bytes(8, "little")
-    if isinstance(item, bytes):
+    if not isinstance(item, tuple):
         return head + b"B" + item
     return head + b"R" + item[0].to_bytes(8, "little") + item[1].to_bytes(8, "little")
 
 
-def build_in_workers(pieces: Iterable[Union[bytes, Tuple[int, int]]], jobs: int, fd: Optional[int] = None,
-                     on_piece: Optional[Callable[[Union[bytes, Tuple[int, int]]], None]] = None) -> TraceBuilder:
+def build_in_workers(pieces: Iterable[Union[bytearray, bytes, Tuple[int, int]]], jobs: int, fd: Optional[int] = None,
+                     on_piece: Optional[Callable[[Union[bytearray, bytes, Tuple[int, int]]], None]] = None
+                     ) -> TraceBuilder:
     """Decode ``pieces`` (bytes, or (offset, length) ranges of the file ``fd``) in ``jobs`` forked workers
     and merge their columns (in piece order).
 

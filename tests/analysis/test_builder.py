@@ -78,7 +78,7 @@ def test_a_failing_worker_sends_the_loader_to_the_whole_document(monkeypatch):
 
 def test_merged_builders_equal_one_builder():
     text = gzip.decompress(FIXTURES[0].read_bytes())
-    events = decode_piece(text[text.index(b"[", text.index(b'"traceEvents"')) + 1:text.rindex(b"]")])[0]
+    events = decode_piece(text[text.index(b"[", text.index(b'"traceEvents"')):text.rindex(b"]") + 1])[0]
     batches = [events[i:i + 500] for i in range(0, len(events), 500)]
     one = TraceBuilder()
     for b in batches:

@@ -9,10 +9,9 @@ import pytest
 
 import bambaprof.analysis.stream as stream
 import bambaprof.analysis.trace as trace_mod
-import bambaprof.analysis.workers as workers
 from bambaprof.analysis.parse import decode_piece
 from bambaprof.analysis.source import TextReader
-from bambaprof.analysis.stream import EventPieces, NotStreamable
+from bambaprof.analysis.stream import EventPieces, NotStreamable, PieceText
 from bambaprof.analysis.trace import load_trace
 from tests.analysis.synth import base_trace, write
 
@@ -28,9 +27,9 @@ def _pieces(path, piece_bytes):
     with TextReader(path) as reader:
         pieces = EventPieces(reader, piece_bytes)
         events = []
+        text_of = PieceText(reader.fileno())
         for item in pieces:
-            text = item if isinstance(item, bytes) else workers.read_piece(item, reader.fileno())
-            events.extend(msgspec.json.decode(b"[" + text + b"]"))
+            events.extend(msgspec.json.decode(text_of(item)))
     return events, pieces.meta
 
 
@@ -61,11 +60,12 @@ def test_uncompressed_files_hand_out_ranges_and_compressed_ones_bytes(tmp_path):
     plain, packed = tmp_path / "t.json", tmp_path / "t.json.gz"
     plain.write_text(text)
     packed.write_bytes(gzip.compress(text.encode()))
-    for path, kind in ((plain, tuple), (packed, bytes)):
+    for path, kind in ((plain, tuple), (packed, bytearray)):
         with TextReader(path) as reader:
             items = list(EventPieces(reader, 2000))
         assert len(items) > 3
         assert all(isinstance(i, kind) for i in items[:-1])  # the tail is always text (it holds the end)
+        assert isinstance(items[-1], bytes)
 
 
 @pytest.mark.parametrize("text", [b"   ", b"42", b'{"a": 1}', b'{"traceEvents": 5}', b"{\"x\": [\"traceEvents\"]"])
@@ -88,8 +88,8 @@ def test_a_key_named_like_the_events_inside_the_header_is_not_taken_for_them(tmp
 def test_a_cut_inside_a_string_does_not_decode():
     # '},{' inside a name: the piece before it ends inside the string
     with pytest.raises(msgspec.DecodeError):
-        decode_piece(b'{"name": "f<{lambda()#1}')
-    events, lenient, bad = decode_piece(b'{"name": "a"},{"name": "b"}')
+        decode_piece(b'[{"name": "f<{lambda()#1}]')
+    events, lenient, bad = decode_piece(b'[{"name": "a"},{"name": "b"}]')
     assert [e.name for e in events] == ["a", "b"] and (lenient, bad) == (0, 0)
 
 
