@@ -130,14 +130,10 @@ def _fill_shared(trace: Trace, out: TrafficColumns, kernels: np.ndarray, rows: n
             share[a:b] = durs[a:b] / total if total > 0 else 1.0 / (b - a)
     group = np.repeat(np.arange(len(traffic_of)), np.diff(bounds))
     known = np.array([t is not None for t in traffic_of], dtype=bool)[group] & ~np.isnan(share)
-    if known.any():
-        t_bytes = np.array([t.bytes if t is not None else np.nan for t in traffic_of])
-        t_flops = np.array([t.flops if t is not None and t.flops is not None else np.nan for t in traffic_of])
-        t_src = np.array([out.source_code(t.source) if t is not None else -1 for t in traffic_of], dtype=np.int64)
-        k, g = kernels[known], group[known]
-        out.bytes[k] = t_bytes[g] * share[known]
-        out.flops[k] = t_flops[g] * share[known]
-        out.source[k] = t_src[g]
+    k = kernels[known]
+    out.put(k, group[known], traffic_of)  # the op's traffic, then each kernel's share of it
+    out.bytes[k] *= share[known]
+    out.flops[k] *= share[known]
 
 
 def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:

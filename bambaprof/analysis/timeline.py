@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .trace import Trace
+from .trace import Trace, first_row_with
 
 LAUNCH_MARKERS = ("LaunchKernel", "LaunchCooperativeKernel", "GraphLaunch", "LaunchHostFunc")
 GRAPH_MARKER = "GraphLaunch"
@@ -126,14 +126,7 @@ def launch_rows(trace: Trace) -> np.ndarray:
         return cached
     rt = trace.runtime
     _, _, usable = _api_flags(rt.name)
-    rows = np.flatnonzero(usable & (rt.correlation >= 0))
-    ids, first = np.unique(rt.correlation[rows], return_index=True)
-    corr = trace.gpu.correlation
-    if len(ids):
-        pos = np.minimum(np.searchsorted(ids, corr), len(ids) - 1)
-        out = np.where((corr >= 0) & (ids[pos] == corr), rows[first][pos], -1)
-    else:
-        out = np.full(len(corr), -1, dtype=np.int64)
+    out = first_row_with(rt.correlation, np.flatnonzero(usable & (rt.correlation >= 0)), trace.gpu.correlation)
     trace.memo["launch_rows"] = out
     return out
 

@@ -201,23 +201,11 @@ class Trace:
     memo: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
-    def _first_op_by_external_id(self) -> Tuple[np.ndarray, np.ndarray]:
-        """(sorted distinct ``External id`` of the ops, row of the first op carrying each)."""
-        ext = self.ops.external_id
-        rows = np.flatnonzero(ext >= 0)
-        ids, first = np.unique(ext[rows], return_index=True)
-        return ids, rows[first]
-
-    @functools.cached_property
     def gpu_op_row(self) -> np.ndarray:
         """For each GPU activity, the row of the CPU op that launched it (the first op carrying its
         ``External id``); -1 when none does."""
-        ids, rows = self._first_op_by_external_id
-        ext = self.gpu.external_id
-        if not len(ids):
-            return np.full(len(ext), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(ids, ext), len(ids) - 1)
-        return np.where((ext >= 0) & (ids[pos] == ext), rows[pos], -1)
+        ext = self.ops.external_id
+        return first_row_with(ext, np.flatnonzero(ext >= 0), self.gpu.external_id)
 
     @property
     def rank(self) -> Optional[int]:
@@ -233,6 +221,16 @@ class Trace:
         if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in self.runtime.name[:50]):
             return "rocm"
         return "cuda"
+
+
+def first_row_with(keys: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For each of ``queries``, the first of ``rows`` (increasing row numbers) whose ``keys[row]`` equals it;
+    -1 where none does or the query is negative (ids Kineto leaves unknown)."""
+    ids, first = np.unique(keys[rows], return_index=True)
+    if not len(ids):
+        return np.full(len(queries), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(ids, queries), len(ids) - 1)
+    return np.where((queries >= 0) & (ids[pos] == queries), rows[first][pos], -1)
 
 
 _CODED: Dict[str, Callable[["Trace"], Sequence[Any]]] = {
