@@ -16,6 +16,13 @@ For each (variant, shape):
   the chunked algorithm (chunk Q): per head 4 L p n (chunk states and their
   output) + L Q p (the causal half of the intra-chunk product with x), and per
   group L Q n (the causal half of C B^T);
+- **kernel time** (GPU only): the GPU time per call of everything the call runs on the
+  device (kernels, memsets, copies), from the PyTorch profiler (CUPTI): the summed durations
+  of those activities over a batch of calls, divided by the calls; the median of several
+  batches. It excludes the host's launch cost and the gaps between launches, so small shapes
+  compare fairly; ``launches`` counts the device activities per call. Off a GPU it is unknown;
+- ratios are against a baseline core (mamba_ssm's when given, else the first): wall time and
+  kernel time, each to the baseline's of the same shape;
 - configurations that run out of memory are reported as ``out of memory``.
 
 The ceilings are measured once per run: a large device-to-device copy (bytes
@@ -28,7 +35,7 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -59,6 +66,44 @@ def median_ms(fn: Callable[[], Any], device: str, warmup_ms: float = 50, rep_ms:
         fn()
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
+
+
+@dataclass
+class KernelTime:
+    """GPU time per call (ms) of a callable's device activities, their count per call, and the time per
+    activity name (us per call)."""
+
+    ms: float
+    launches: float
+    by_name_us: Dict[str, float]
+
+
+def kernel_time(fn: Callable[[], Any], calls: int = 10, batches: int = 5) -> KernelTime:
+    """The device time per call of ``fn`` from the PyTorch profiler (see the module docstring): summed
+    activity durations over ``calls`` calls / ``calls``, the median of ``batches`` batches. CUDA only."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    per_batch: List[Tuple[float, int, Dict[str, float]]] = []
+    for _ in range(batches):
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                fn()
+            torch.cuda.synchronize()
+        total, count, names = 0.0, 0, {}  # type: Tuple[float, int, Dict[str, float]]
+        for evt in prof.events():
+            if evt.device_type != DeviceType.CUDA:
+                continue
+            us = evt.time_range.elapsed_us()
+            total += us
+            count += 1
+            names[evt.name] = names.get(evt.name, 0.0) + us / calls
+        per_batch.append((total / calls, count, names))
+    per_batch.sort(key=lambda t: t[0])
+    us, count, names = per_batch[len(per_batch) // 2]
+    return KernelTime(us / 1e3, count / calls, names)
 
 
 def _copy_ms(device: str, n_bytes: int) -> float:
@@ -140,7 +185,13 @@ class BenchRecord:
     achieved_gbps: Optional[float] = None
     roofline_floor_ms: Optional[float] = None
     pct_of_roofline: Optional[float] = None
-    vs_first: Optional[float] = None
+    kernel_ms: Optional[float] = None
+    launches: Optional[float] = None
+    kernel_pct_of_roofline: Optional[float] = None
+    baseline: Optional[str] = None
+    vs_baseline: Optional[float] = None
+    kernel_vs_baseline: Optional[float] = None
+    kernels_us: Optional[Dict[str, float]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -168,12 +219,14 @@ def bench_ssd(
     ceilings: Optional[Ceilings] = None,
     rep_ms: float = 200,
     progress: Optional[Callable[[str], None]] = None,
+    baseline: Optional[str] = None,
 ) -> List[BenchRecord]:
-    """Time every core at every shape. ``cores`` maps a name to a callable with the SSD contract."""
-    l2 = torch.cuda.get_device_properties(device).L2_cache_size if device.startswith("cuda") else 0
+    """Time every core at every shape. ``cores`` maps a name to a callable with the SSD contract;
+    ratios are to ``baseline`` (a name in ``cores``; default: the first)."""
+    on_gpu = device.startswith("cuda")
+    l2 = torch.cuda.get_device_properties(device).L2_cache_size if on_gpu else 0
     records: List[BenchRecord] = []
     for shape in shapes:
-        first_ms: Optional[float] = None
         base = _shape_fields(shape, dtype)
         try:
             sets = _input_sets(shape, dtype, device, l2)
@@ -192,15 +245,37 @@ def bench_ssd(
             if ms is None:
                 records.append(BenchRecord(variant=name, status=status, **base))
                 continue
-            first_ms = first_ms if first_ms is not None else ms
+            kt = None
+            if on_gpu:
+                kt, status = _attempt(lambda: kernel_time(call))  # noqa: B023 - called at once
+                if kt is None:
+                    records.append(BenchRecord(variant=name, status=f"kernel time: {status}", median_ms=ms, **base))
+                    continue
             records.append(BenchRecord(
                 variant=name, status="ok", median_ms=ms, tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
                 achieved_gbps=minimum_bytes(shape, dtype) / (ms * 1e6), roofline_floor_ms=floor,
-                pct_of_roofline=100.0 * floor / ms if floor else None, vs_first=ms / first_ms, **base))
+                pct_of_roofline=100.0 * floor / ms if floor else None,
+                kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
+                kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
+                kernels_us=kt.by_name_us if kt else None, **base))
+        _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
         del sets
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     return records
+
+
+def _set_ratios(rows: Sequence[BenchRecord], baseline: str) -> None:
+    """Each row's wall and kernel time as a ratio to the ``baseline`` row's (rows of one shape)."""
+    ref = next((r for r in rows if r.variant == baseline and r.status == "ok"), None)
+    for r in rows:
+        r.baseline = baseline
+        if ref is None:
+            continue
+        if r.median_ms is not None and ref.median_ms:
+            r.vs_baseline = r.median_ms / ref.median_ms
+        if r.kernel_ms is not None and ref.kernel_ms:
+            r.kernel_vs_baseline = r.kernel_ms / ref.kernel_ms
 
 
 def bench_mixer(
@@ -228,26 +303,29 @@ def bench_mixer(
             mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
             mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
         base = _shape_fields(shape, dtype)
-        first_ms = None
         for name in variants:
             if progress:
                 progress(f"mixer {name} b={shape.batch} L={shape.seq_len}")
-            ms, status = _attempt(lambda: _mixer_ms(cfg, name, shape, hidden, dtype, device, rep_ms))  # noqa: B023 - called at once
-            if ms is None:
+            times, status = _attempt(lambda: _mixer_times(cfg, name, shape, hidden, dtype, device, rep_ms))  # noqa: B023 - called at once
+            if times is None:
                 records.append(BenchRecord(variant=f"mixer:{name}", status=status, **base))
                 continue
-            first_ms = first_ms if first_ms is not None else ms
+            ms, kt = times
             records.append(BenchRecord(variant=f"mixer:{name}", status="ok", median_ms=ms,
-                                       tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3), vs_first=ms / first_ms,
-                                       **base))
+                                       tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
+                                       kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
+                                       kernels_us=kt.by_name_us if kt else None, **base))
+        _set_ratios(records[-len(variants):], f"mixer:{variants[0]}")
     return records
 
 
-def _mixer_ms(cfg: Any, variant: str, shape: Shape, hidden: int, dtype: torch.dtype, device: str,
-              rep_ms: float) -> float:
-    """Median ms of one mixer forward; the mixer and its input go when this returns."""
+def _mixer_times(cfg: Any, variant: str, shape: Shape, hidden: int, dtype: torch.dtype, device: str,
+                 rep_ms: float) -> Tuple[float, Optional[KernelTime]]:
+    """Median ms of one mixer forward and its kernel time (GPU only); the mixer and its input go when
+    this returns."""
     from ..model import build_mixer
 
     mixer = build_mixer(cfg, variant, seed=0, device=device)
     hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
-    return median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
+    ms = median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
+    return ms, kernel_time(lambda: mixer(hidden_states)) if device.startswith("cuda") else None

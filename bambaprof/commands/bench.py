@@ -33,18 +33,22 @@ def bench_group() -> None:
 @click.option("--chunk-size", type=int, default=256, show_default=True)
 @click.option("--dtype", default="bfloat16", show_default=True)
 @click.option("--rep-ms", type=float, default=200.0, show_default=True, help="Time budget per measurement.")
+@click.option("--baseline", default=None, metavar="NAME",
+              help="The core the ratios are to [default: mamba_ssm with --mamba-ssm, else the first variant].")
 @click.option("--mixer", "mixer_mode", is_flag=True,
               help="Time the whole Mamba2 mixer (projections, conv, SSD, norm) per variant instead of the core.")
 @device_option()
 @format_option(("table", "json", "csv"))
 @output_option()
 def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, groups, chunk_size, dtype, rep_ms,
-                      mixer_mode, device, fmt, output) -> None:
+                      baseline, mixer_mode, device, fmt, output) -> None:
     """Time SSD cores (bambaprof's variants, and mamba_ssm's with --mamba-ssm) at Bamba-9B mixer shapes.
 
     Median of many calls after warm-up, inputs rotated past the L2 cache; tokens/s,
     achieved GB/s over the minimum bytes, and % of the roofline floor from the
-    measured copy bandwidth and matmul rate. Out-of-memory is reported, not fatal.
+    measured copy bandwidth and matmul rate. On a GPU also the kernel time per call
+    (PyTorch profiler: device activities only, no launch cost) and the launches per
+    call. Ratios are to a baseline core. Out-of-memory is reported, not fatal.
     """
     enable_triton_interpreter_if_no_gpu()
     from .._env import environment
@@ -75,18 +79,38 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
             raise UsageError("--mixer times bambaprof's mixer with each variant; --mamba-ssm applies to the core only")
         for n in names:
             get_variant(n)
+        if baseline and baseline not in names:
+            raise UsageError(f"--baseline {baseline!r} is not among the variants timed ({', '.join(names)})")
+        if baseline:
+            names.remove(baseline)
+            names.insert(0, baseline)
         with progress("benchmarking mixers", len(parsed) * len(names)) as bar:
             records = bench_mixer(names, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1))
-        emit(render_rows([r.to_dict() for r in records], fmt, BENCH,
+        emit(render_rows(_rows(records, fmt), fmt, BENCH,
                          meta={"environment": environment(dev), "device": dev, "mode": "mixer"}), output)
         return
     cores = {n: get_variant(n) for n in names}
     peer = optional_mamba_ssm(mamba_ssm)
     if peer is not None:
         cores["mamba_ssm"] = peer
+    baseline = baseline or ("mamba_ssm" if peer is not None else next(iter(cores), None))
+    if baseline not in cores:
+        raise UsageError(f"--baseline {baseline!r} is not among the cores timed ({', '.join(cores) or 'none'})")
     ceilings = measure_ceilings(dev, torch_dtype)
     with progress("benchmarking", len(parsed) * len(cores)) as bar:
-        records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1))
-    meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__,
-            "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated"}
-    emit(render_rows([r.to_dict() for r in records], fmt, BENCH, meta=meta), output)
+        records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1),
+                            baseline=baseline)
+    meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__, "baseline": baseline,
+            "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated; "
+                     "kernel_ms: GPU time of the call's device activities per call (PyTorch profiler), "
+                     "median of 5 batches of 10 calls; kernels_us: that time by kernel name"}
+    emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta), output)
+
+
+def _rows(records, fmt: str) -> list:
+    """Records as rows; the per-kernel breakdown (a mapping) only in JSON."""
+    rows = [r.to_dict() for r in records]
+    if fmt != "json":
+        for row in rows:
+            row.pop("kernels_us", None)
+    return rows

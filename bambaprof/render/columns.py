@@ -128,7 +128,9 @@ BENCH = [
     Column("variant", "core"), Column("batch", "b"), Column("seq_len", "L"), Column("status", "status"),
     Column("median_ms", "median ms", "ms"), Column("tokens_per_s", "tokens/s", "rate"),
     Column("achieved_gbps", "GB/s", "num"), Column("roofline_floor_ms", "floor ms", "ms"),
-    Column("pct_of_roofline", "% roofline", "pct"), Column("vs_first", "vs first", "times"),
+    Column("pct_of_roofline", "% roofline", "pct"), Column("kernel_ms", "kernel ms", "ms"),
+    Column("launches", "launches", "num"), Column("kernel_pct_of_roofline", "kernel % roofline", "pct"),
+    Column("vs_baseline", "vs baseline", "times"), Column("kernel_vs_baseline", "kernel vs baseline", "times"),
 ]
 
 # ``bambaprof presets``

@@ -41,7 +41,8 @@ def test_bench_times_cores_and_reports_errors():
     records = bench_ssd({"default": counting, "big": oom, "broken": broken}, [SHAPE], torch.float32, "cpu",
                         Ceilings(copy_gbps=10.0, matmul_tflops=0.1, matmul_dtype="float32"), rep_ms=20)
     by = {r.variant: r for r in records}
-    assert by["default"].status == "ok" and by["default"].median_ms > 0 and by["default"].vs_first == 1.0
+    assert by["default"].status == "ok" and by["default"].median_ms > 0 and by["default"].vs_baseline == 1.0
+    assert by["default"].kernel_ms is None and by["default"].launches is None  # unknown off a GPU
     assert by["default"].achieved_gbps == pytest.approx(minimum_bytes(SHAPE, torch.float32) / (by["default"].median_ms * 1e6))
     floor = max(minimum_bytes(SHAPE, torch.float32) / 10e6, minimum_flops(SHAPE) / 0.1e9)
     assert by["default"].roofline_floor_ms == pytest.approx(floor)
@@ -87,6 +88,20 @@ def test_cli(capsys):
     assert code == 0 and data["rows"][0]["status"] == "ok" and data["ceilings"]["copy_gbps"] > 0
     assert main(["bench", "ssd", "--shape", "1by2"]) == 2
     assert "must look like BATCHxLENGTH" in capsys.readouterr().err
+    assert main(["bench", "ssd", "--variant", "default", "--baseline", "nope", "--shape", "1x8"]) == 2
+    assert "--baseline 'nope' is not among the cores timed (default)" in capsys.readouterr().err
+
+
+def test_ratios_are_to_the_named_baseline(capsys):
+    code = main(["bench", "ssd", "--variant", "default", "--variant", "independent", "--baseline", "independent",
+                 "--shape", "1x32", "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2",
+                 "--chunk-size", "16", "--dtype", "float32", "--rep-ms", "20", "--device", "cpu", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    by = {r["variant"]: r for r in data["rows"]}
+    assert code == 0 and data["baseline"] == "independent"
+    assert by["independent"]["vs_baseline"] == 1.0
+    assert by["default"]["vs_baseline"] == pytest.approx(by["default"]["median_ms"] / by["independent"]["median_ms"])
+    assert by["default"]["kernel_ms"] is None  # on the CPU: unknown, not guessed
 
 
 def test_mixer_mode(capsys):
@@ -97,3 +112,19 @@ def test_mixer_mode(capsys):
     assert code == 0 and data["mode"] == "mixer"
     assert [r["variant"] for r in data["rows"]] == ["mixer:default", "mixer:independent"]
     assert all(r["status"] == "ok" and r["median_ms"] > 0 for r in data["rows"])
+
+
+@pytest.mark.gpu
+def test_kernel_time_counts_device_activities_per_call():
+    from bambaprof.bench.ssd import kernel_time
+
+    a = torch.randn(2048, 2048, device="cuda")
+    out = torch.empty_like(a)
+
+    def two_launches():
+        torch.mul(a, 2.0, out=out)
+        out.add_(1.0)
+
+    kt = kernel_time(two_launches, calls=4, batches=3)
+    assert kt.launches == 2 and kt.ms > 0
+    assert sum(kt.by_name_us.values()) == pytest.approx(kt.ms * 1e3)
