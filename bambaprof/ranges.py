@@ -14,7 +14,7 @@ mixer ``in_proj``, ``conv``, ``ssd`` (the core; ``ssd_decode`` for a cached step
 ``cache_copy`` (under CUDA graphs, the cache copied out of the graph pool after each step). Inside ``ssd`` the
 cores mark their own steps: the chunked scan (``default``, ``default-optimized``, ``independent``) ``prep``,
 ``intra_chunk``, ``chunk_states``, ``state_passing``, ``inter_chunk``; the Triton one (``triton``)
-``chunk_prep``, ``chunk_states``, ``chunk_scan``.
+``chunk_prep`` and ``chunk_scan`` (chunk states, their passing and the outputs in one kernel).
 
 It lives outside :mod:`bambaprof.model` and :mod:`bambaprof.ssm` because both use it.
 """

@@ -41,12 +41,14 @@ try:
 except Exception as exc:
     print("no tune result:", exc); sys.exit()
 for name, row in doc["median_ms"].items():
-    print(f"{name:18s}", "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"{name:10s} wall", "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+for name, row in doc.get("kernel_ms", {}).items():
+    print(f"{name:10s} kern", "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 for name, shapes in doc["kernel_us"].items():
     for shape, kern in shapes.items():
-        print(name, shape, {k: round(v, 1) for k, v in kern.items()})
+        print(name, shape, {k[:40]: round(v, 1) for k, v in (kern or {}).items()})
 PY
-timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py ${TEST_K:+-k "$TEST_K"} 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
+timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py ${TEST_EXTRA:-} ${TEST_K:+-k "$TEST_K"} 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
 if [ -n "${BENCH:-}" ]; then
   timeout ${BENCH_S:-200} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --format json -o "$OUT/bench-ssd.json" 2>/dev/null
   echo "bench rc=$?"

@@ -35,23 +35,20 @@ def main() -> int:
     cfg = ssd.launch_config(torch.bfloat16, 256, 64, 128)
     common = dict(PREC="tf32", DOT_F32=False, I64=args.i64)
     jobs = {
-        "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf},
-                        dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, HAS_BIAS=True, SOFTPLUS=True,
-                             CLAMP=False, **common), 4, 1),
-        "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "C_ptr": bf, "enter_ptr": bf, "cb_ptr": bf, "y_ptr": bf},
-                        dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, **common),
-                        cfg.scan_warps, cfg.scan_stages),
+        "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
+                                          "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+                        dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
+                             CLAMP=False, **common), 4, 1, None),
+        "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
+                                          "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+                        dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
+                        cfg.scan_warps, cfg.scan_stages, cfg.scan_maxnreg),
         "_decode": (ssd._decode, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "y_ptr": bf},
-                    dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1),
+                    dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1, None),
     }
-    for label, bn, warps in (("small batch", cfg.state_bn, cfg.state_warps),
-                             ("large batch", cfg.state_bn_large, cfg.state_warps_large)):
-        jobs[f"_chunk_states ({label})"] = (
-            ssd._chunk_states, {"x_ptr": bf, "B_ptr": bf, "enter_ptr": bf},
-            dict(Q=256, SPC=256 // cfg.state_bl, BL=cfg.state_bl, BP=cfg.state_bp, BN=bn, HAS_INIT=False, **common),
-            warps, cfg.state_stages)
-    report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages), num_warps=warps, num_stages=stages)
-              for name, (fn, ptrs, consts, warps, stages) in jobs.items()}
+    report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages, maxnreg=cap), num_warps=warps,
+                         num_stages=stages, maxnreg=cap)
+              for name, (fn, ptrs, consts, warps, stages, cap) in jobs.items()}
     if args.json:
         print(json.dumps({"triton": triton.__version__, "target": "sm_90", "i64": args.i64,
                           "config": dataclasses.asdict(cfg),

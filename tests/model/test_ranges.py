@@ -12,7 +12,7 @@ from bambaprof.ranges import phase
 MIXER = {"in_proj", "conv", "ssd", "gated_norm", "out_proj"}
 CORES = {"default": {"prep", "intra_chunk", "chunk_states", "state_passing", "inter_chunk"},
          "independent": {"prep", "intra_chunk", "chunk_states", "state_passing", "inter_chunk"},
-         "triton": {"chunk_prep", "chunk_states", "chunk_scan"}}
+         "triton": {"chunk_prep", "chunk_scan"}}
 
 
 def _ranges(fn, tmp_path):

@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import triton
 from triton.backends.compiler import GPUTarget
@@ -30,11 +30,12 @@ def _tools() -> str:
 
 
 def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Mapping[str, Any], num_warps: int = 4,
-                   num_stages: int = 1, capability: int = 90) -> Dict[str, int]:
+                   num_stages: int = 1, capability: int = 90, maxnreg: Optional[int] = None) -> Dict[str, int]:
     """Compile ``kernel`` for sm_``capability`` and report its resource use.
 
     Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
     ``*fp32``); ``dt_lo``/``dt_hi``/``eps`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
+    ``maxnreg`` caps the registers per thread (more programs fit on an SM; the rest spills).
     Returns ``registers``, ``stack_bytes``, ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
     """
     if not isinstance(kernel, JITFunction):
@@ -45,7 +46,8 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
                  "fp32" if name in _FLOAT_ARGS else "i32" for name in fn.arg_names}
     src = ASTSource(fn, signature, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()})
     compiled = triton.compile(src, target=GPUTarget("cuda", capability, 32),
-                              options={"num_warps": num_warps, "num_stages": num_stages})
+                              options={"num_warps": num_warps, "num_stages": num_stages,
+                                       **({"maxnreg": maxnreg} if maxnreg else {})})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "kernel.cubin")
         with open(path, "wb") as fh:

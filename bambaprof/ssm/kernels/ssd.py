@@ -55,11 +55,11 @@ def _softplus(x):
 
 
 @triton.jit
-def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr,
-                L, H, G, N, nchunks, n_hblocks, n_dt_progs,
+def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, flag_ptr, ticket_ptr,
+                L, H, G, N, nchunks, n_hblocks, n_dt_progs, n_pblocks,
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
-                HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
+                NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
                 DOT_F32: tl.constexpr, I64: tl.constexpr):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
@@ -91,6 +91,13 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         keep = (offs_q[:, None] < Q) & (offs_h[None, :] < H)
         tl.store(dtp_ptr + out, dt, mask=keep)
         tl.store(cs_ptr + out, cs, mask=keep)
+        # the scan's hand-off counters start at zero: one per chain (batch, head, p block), and the tickets
+        if c == 0:
+            chains = (b * H + offs_h[:, None]) * n_pblocks + tl.arange(0, NPB)[None, :]
+            tl.store(flag_ptr + chains, tl.zeros((BH, NPB), dtype=tl.int32),
+                     mask=(offs_h[:, None] < H) & (tl.arange(0, NPB)[None, :] < n_pblocks))
+            if pid == 0:
+                tl.store(ticket_ptr, 0)
     else:
         # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal
         nmb = (Q + BM - 1) // BM
@@ -124,157 +131,135 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
 
 
 @triton.jit
-def _chunk_states(x_ptr, B_ptr, dtp_ptr, cs_ptr, init_ptr, enter_ptr, final_ptr,
-                  L, H, P, N, nchunks, heads_per_group, n_pblocks, n_nblocks,
-                  s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
-                  Q: tl.constexpr, SPC: tl.constexpr, BL: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                  HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, I64: tl.constexpr):
-    # one head's (p block x n block) of the state, carried over the blocks of positions in order
-    pid = tl.program_id(0)
-    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
-    h = pid % H
-    r = pid // H
-    pb = r % n_pblocks
-    r = r // n_pblocks
-    nb = r % n_nblocks
-    b = r // n_nblocks
-    if I64:
-        b = b.to(tl.int64)
-    g = h // heads_per_group
-    offs_p = pb * BP + tl.arange(0, BP)
-    offs_n = nb * BN + tl.arange(0, BN)
-    ok_p = offs_p < P
-    ok_n = offs_n < N
-    ok_np = ok_n[:, None] & ok_p[None, :]
-    # the state is (n, p) here; the initial and final states are (p, n)
-    pn = (b * H + h) * P * N + offs_p[None, :] * N + offs_n[:, None]
-    if HAS_INIT:
-        E = tl.load(init_ptr + pn, mask=ok_np, other=0.0).to(tl.float32)
-    else:
-        E = tl.zeros((BN, BP), dtype=tl.float32)
-    # a flat loop with no reductions, so the pipeliner runs loads ahead across chunk boundaries:
-    # E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l, block by block
-    for it in range(0, nchunks * SPC):
-        c = it // SPC
-        if I64:
-            c = b * 0 + c  # int64 like b (the loop counter is a plain int in the interpreter)
-        j = it % SPC
-        tl.store(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
-                 E.to(enter_ptr.dtype.element_ty), mask=ok_n[:, None] & (offs_p[None, :] < tl.where(j == 0, P, 0)))
-        offs_l = j * BL + tl.arange(0, BL)
-        pos = c * Q + offs_l
-        ok = (offs_l < Q) & (pos < L)
-        base = ((b * H + h) * nchunks + c) * Q
-        cs = tl.load(cs_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
-        dt = tl.load(dtp_ptr + base + offs_l, mask=offs_l < Q, other=0.0)
-        cs_end = tl.load(cs_ptr + base + tl.minimum(j * BL + BL, Q) - 1)
-        cs_start = tl.load(cs_ptr + base + j * BL - 1, mask=j > 0, other=0.0)
-        w = tl.exp(cs_end - cs) * dt
-        Bm = tl.load(B_ptr + b * s_B_b + pos[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                     mask=ok[:, None] & ok_n[None, :], other=0.0)
-        xl = tl.load(x_ptr + b * s_x_b + pos[:, None] * s_x_l + h * s_x_h + offs_p[None, :] * s_x_p,
-                     mask=ok[:, None] & ok_p[None, :], other=0.0)
-        Bw = (Bm.to(tl.float32) * w[:, None]).to(dot_t)
-        E = tl.dot(tl.trans(Bw), xl.to(dot_t), E * tl.exp(cs_end - cs_start), input_precision=PREC)
-    tl.store(final_ptr + pn, E, mask=ok_np)
-
-
-@triton.jit
-def _chunk_scan(x_ptr, C_ptr, dt_ptr, cs_ptr, enter_ptr, cb_ptr, D_ptr, y_ptr,
-                L, H, G, P, N, nchunks, heads_per_group, n_pblocks, n_mblocks,
-                s_x_b, s_x_l, s_x_h, s_x_p, s_C_b, s_C_l, s_C_g, s_C_n, s_y_b, s_y_l, s_y_h, s_y_p,
+def _chunk_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr, ticket_ptr,
+                y_ptr, final_ptr,
+                L, H, G, P, N, nchunks, heads_per_group, n_pblocks, nbatch,
+                s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
+                s_y_b, s_y_l, s_y_h, s_y_p,
                 Q: tl.constexpr, BM: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                HAS_D: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, I64: tl.constexpr):
-    # heads vary fastest, so the programs that read one chunk's C B^T run together (it stays in L2)
-    pid = tl.program_id(0)
-    h = pid % H
-    r = pid // H
+                HAS_D: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+                I64: tl.constexpr):
+    # One program: one chunk of one head (a block of BP of its head dim). Programs take tickets in the order
+    # they start; ticket -> (chunk, batch, p block, head), chunk slowest, so the program a chunk waits for (same
+    # chain, chunk - 1) holds a smaller ticket: it has started and never waits on this one (no deadlock).
+    t = tl.atomic_add(ticket_ptr, 1)
+    h = t % H
+    r = t // H
     pb = r % n_pblocks
     r = r // n_pblocks
-    mb = r % n_mblocks
-    bc = r // n_mblocks
-    b = bc // nchunks
-    c = bc % nchunks
+    b = r % nbatch
+    c = r // nbatch
     if I64:
         b = b.to(tl.int64)
         c = c.to(tl.int64)
     g = h // heads_per_group
-    offs_m = mb * BM + tl.arange(0, BM)
+    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     offs_p = pb * BP + tl.arange(0, BP)
     offs_n = tl.arange(0, BN)
     ok_p = offs_p < P
     ok_n = offs_n < N
-    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
-    base = ((b * H + h) * nchunks + c) * Q
-    pos_m = c * Q + offs_m
-    ok_m = (offs_m < Q) & (pos_m < L)
-    cs_m = tl.load(cs_ptr + base + offs_m, mask=offs_m < Q, other=0.0)
-    # from the state entering the chunk: exp(cs_m) C_m E
-    Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_n[None, :] * s_C_n,
-                 mask=ok_m[:, None] & ok_n[None, :], other=0.0)
-    E = tl.load(enter_ptr + (((b * nchunks + c) * H + h) * N + offs_n[:, None]) * P + offs_p[None, :],
-                mask=ok_n[:, None] & ok_p[None, :], other=0.0)
-    # rows are scaled by exp(cs_m - cs_m0) once at the end (cs_m0: the block's first row), so the
-    # tiles below the diagonal need only 1-D exponentials: exp(cs_m - cs_k) = exp(cs_m - cs_m0) exp(cs_m0 - cs_k),
-    # both factors <= 1 when A < 0
-    cs_m0 = tl.load(cs_ptr + base + mb * BM)
-    acc = tl.dot(Cm.to(dot_t), E.to(dot_t), input_precision=PREC) * tl.exp(cs_m0)
-    cb_row = (((b * nchunks + c) * G + g) * Q + offs_m[:, None]) * Q
-    x_row = x_ptr + b * s_x_b + h * s_x_h + offs_p[None, :] * s_x_p
-    for k0 in range(0, mb * BM, BM):
+    base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
+    x_h = x_ptr + b * s_x_b + h * s_x_h + offs_p[None, :] * s_x_p
+    cs_end = tl.load(cs_ptr + base + Q - 1)  # positions past L have dt' = 0, so this is the last one's
+    # 1. the chunk's own state, S = sum_l exp(cs_end - cs_l) dt'_l B_l^T x_l, (n x p); the weights scale x, so
+    # B goes to the product as loaded
+    S = tl.zeros((BN, BP), dtype=tl.float32)
+    for k0 in range(0, Q, BM):
         offs_k = k0 + tl.arange(0, BM)
-        cb = tl.load(cb_ptr + cb_row + offs_k[None, :], mask=(offs_m < Q)[:, None], other=0.0)
-        v = tl.exp(cs_m0 - tl.load(cs_ptr + base + offs_k)) * tl.load(dt_ptr + base + offs_k)
         pos_k = c * Q + offs_k
-        xk = tl.load(x_row + pos_k[:, None] * s_x_l, mask=(pos_k < L)[:, None] & ok_p[None, :], other=0.0)
-        acc = tl.dot((cb.to(tl.float32) * v[None, :]).to(dot_t), xk.to(dot_t), acc, input_precision=PREC)
-    acc = acc * tl.exp(cs_m - cs_m0)[:, None]
-    ok_k = offs_m < Q
-    cb = tl.load(cb_ptr + cb_row + offs_m[None, :], mask=ok_k[:, None] & ok_k[None, :], other=0.0)
-    dt_k = tl.load(dt_ptr + base + offs_m, mask=ok_k, other=0.0)
-    causal = offs_m[None, :] <= offs_m[:, None]
-    # (C B^T above the diagonal may be unwritten when its tiles are smaller than these: select, not multiply)
-    w = tl.where(causal, cb.to(tl.float32) * tl.exp(cs_m[:, None] - cs_m[None, :]) * dt_k[None, :],
-                 0.0)
-    xm = tl.load(x_row + pos_m[:, None] * s_x_l, mask=ok_m[:, None] & ok_p[None, :], other=0.0)
-    acc = tl.dot(w.to(dot_t), xm.to(dot_t), acc, input_precision=PREC)
-    if HAS_D:
-        acc += tl.load(D_ptr + h).to(tl.float32) * xm.to(tl.float32)
-    tl.store(y_ptr + b * s_y_b + pos_m[:, None] * s_y_l + h * s_y_h + offs_p[None, :] * s_y_p,
-             acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_p[None, :])
+        ok_k = (offs_k < Q) & (pos_k < L)
+        w = tl.exp(cs_end - tl.load(cs_ptr + base + offs_k, mask=offs_k < Q, other=0.0)) \
+            * tl.load(dtp_ptr + base + offs_k, mask=offs_k < Q, other=0.0)
+        Bk = tl.load(B_ptr + b * s_B_b + pos_k[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
+                     mask=ok_k[:, None] & ok_n[None, :], other=0.0)
+        xk = tl.load(x_h + pos_k[:, None] * s_x_l, mask=ok_k[:, None] & ok_p[None, :], other=0.0)
+        S = tl.dot(tl.trans(Bk.to(dot_t)), (xk.to(tl.float32) * w[:, None]).to(dot_t), S, input_precision=PREC)
+    # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
+    # leaving it, E' = exp(cs_end) E + S, handed to the next chunk through a two-slot ring in global memory.
+    # The ring holds each chain's (BN x BP) slots whole (padding included), so its offsets are a scalar plus a
+    # compile-time pattern; the initial and final states are (b, h, p, n): (BP x BN) tiles, contiguous along n.
+    chain = (b * n_pblocks + pb) * H + h
+    ring = ring_ptr + chain * 2 * BN * BP + offs_n[:, None] * BP + tl.arange(0, BP)[None, :]
+    pn = (b * H + h) * P * N + offs_p[:, None] * N + offs_n[None, :]
+    ok_pn = ok_p[:, None] & ok_n[None, :]
+    if c == 0:
+        if HAS_INIT:
+            E = tl.trans(tl.load(init_ptr + pn, mask=ok_pn, other=0.0).to(tl.float32))
+        else:
+            E = tl.zeros((BN, BP), dtype=tl.float32)
+    else:
+        seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+        while seen < c:
+            seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+        # .cg: from L2, never a stale line of this SM's L1 (slots are reused every other chunk)
+        E = tl.load(ring + (c % 2) * BN * BP, cache_modifier=".cg")
+    Ed = E.to(dot_t)
+    E = E * tl.exp(cs_end) + S
+    if c + 1 < nchunks:
+        tl.store(ring + ((c + 1) % 2) * BN * BP, E)
+        tl.debug_barrier()  # every thread's part is stored before the flag says so
+        tl.atomic_xchg(flag_ptr + chain, (c + 1).to(tl.int32), sem="release")
+    else:
+        tl.store(final_ptr + pn, tl.trans(E), mask=ok_pn)
+    # 3. the chunk's outputs, a block of BM rows at a time:
+    # y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l
+    for m0 in range(0, Q, BM):
+        offs_m = m0 + tl.arange(0, BM)
+        pos_m = c * Q + offs_m
+        ok_q = offs_m < Q
+        ok_m = ok_q & (pos_m < L)
+        cs_m = tl.load(cs_ptr + base + offs_m, mask=ok_q, other=0.0)
+        Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_n[None, :] * s_C_n,
+                     mask=ok_m[:, None] & ok_n[None, :], other=0.0)
+        # rows are scaled by exp(cs_m - cs_m0) once at the end (cs_m0: the block's first row), so the tiles
+        # below the diagonal need only a factor per position, on x: exp(cs_m - cs_k) = exp(cs_m - cs_m0)
+        # exp(cs_m0 - cs_k), both <= 1 when A < 0; C B^T goes to the product as loaded
+        cs_m0 = tl.load(cs_ptr + base + m0)
+        acc = tl.dot(Cm.to(dot_t), Ed, input_precision=PREC) * tl.exp(cs_m0)
+        cb_row = (((b * nchunks + c) * G + g) * Q + offs_m[:, None]) * Q
+        for k0 in range(0, m0, BM):
+            offs_k = k0 + tl.arange(0, BM)
+            cb = tl.load(cb_ptr + cb_row + offs_k[None, :], mask=ok_q[:, None], other=0.0)
+            v = tl.exp(cs_m0 - tl.load(cs_ptr + base + offs_k)) * tl.load(dtp_ptr + base + offs_k)
+            pos_k = c * Q + offs_k
+            xk = tl.load(x_h + pos_k[:, None] * s_x_l, mask=(pos_k < L)[:, None] & ok_p[None, :], other=0.0)
+            acc = tl.dot(cb.to(dot_t), (xk.to(tl.float32) * v[:, None]).to(dot_t), acc, input_precision=PREC)
+        acc = acc * tl.exp(cs_m - cs_m0)[:, None]
+        # the diagonal tile, with its 2-D decay
+        cb = tl.load(cb_ptr + cb_row + offs_m[None, :], mask=ok_q[:, None] & ok_q[None, :], other=0.0)
+        dt_m = tl.load(dtp_ptr + base + offs_m, mask=ok_q, other=0.0)
+        causal = offs_m[None, :] <= offs_m[:, None]
+        # (C B^T above the diagonal may be unwritten when its tiles are smaller than these: select, not multiply)
+        w = tl.where(causal, cb.to(tl.float32) * tl.exp(cs_m[:, None] - cs_m[None, :]) * dt_m[None, :], 0.0)
+        xm = tl.load(x_h + pos_m[:, None] * s_x_l, mask=ok_m[:, None] & ok_p[None, :], other=0.0)
+        acc = tl.dot(w.to(dot_t), xm.to(dot_t), acc, input_precision=PREC)
+        if HAS_D:
+            acc += tl.load(D_ptr + h).to(tl.float32) * xm.to(tl.float32)
+        tl.store(y_ptr + b * s_y_b + pos_m[:, None] * s_y_l + h * s_y_h + offs_p[None, :] * s_y_p,
+                 acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_p[None, :])
 
 
 @dataclass(frozen=True)
 class LaunchConfig:
     """Block sizes and launch options of the forward kernels.
 
-    ``state_bl``: positions per step, ``state_bp`` / ``state_bn``: the block of the
-    (p x n) state one ``_chunk_states`` program carries; ``cb_rows``: rows per
-    ``C B^T`` tile; ``scan_bm``: rows (and positions per step) of ``_chunk_scan``,
-    ``scan_bp`` its head-dim block; warps and pipeline stages per kernel. With at least
-    ``large_programs`` state programs at ``state_bn_large`` (large batches), that block is used
-    (with ``state_warps_large``): it reads x once per program instead of once per block of n.
+    ``cb_rows``: rows per ``C B^T`` tile of ``_chunk_prep``; ``scan_bm``: rows of y (and positions of
+    the state update) per step of ``_chunk_scan``, ``scan_bp`` its head-dim block (each block of p is
+    its own chain of states); warps and pipeline stages of ``_chunk_scan``.
     """
 
-    state_bl: int = 64
-    state_bp: int = 64
-    state_bn: int = 32
-    state_bn_large: int = 128
-    large_programs: int = 512
     cb_rows: int = 64
-    state_warps: int = 4
-    state_warps_large: int = 4
-    state_stages: int = 3
     scan_bm: int = 64
     scan_bp: int = 64
     scan_warps: int = 4
     scan_stages: int = 1
+    scan_maxnreg: Optional[int] = 168
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
 _CONFIGS = {
     2: LaunchConfig(),
-    4: LaunchConfig(state_bl=32, state_bp=32, state_bn=32, cb_rows=32, scan_bm=32, scan_bp=32),
+    4: LaunchConfig(cb_rows=32, scan_bm=32, scan_bp=32, scan_maxnreg=None),
 }
 
 #: Set by the tuning script (``benchmarks/tune_triton_ssd.py``) to try other configurations.
@@ -292,10 +277,8 @@ def _pow2(n: int, lo: int = 16) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _clipped(cfg: LaunchConfig, Q: int, P: int, N: int) -> LaunchConfig:
-    q, p, n = _pow2(Q), _pow2(P), _pow2(N)
-    return replace(cfg, state_bl=min(cfg.state_bl, q), state_bp=min(cfg.state_bp, p), state_bn=min(cfg.state_bn, n),
-                   state_bn_large=min(cfg.state_bn_large, n),
-                   cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
+    q, p = _pow2(Q), _pow2(P)
+    return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
 
 
 def launch_config(dtype: torch.dtype, Q: int, P: int, N: int) -> LaunchConfig:
@@ -335,18 +318,17 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
 
     dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
     cs = torch.empty_like(dtp)
-    half = torch.bfloat16 if x.dtype == torch.bfloat16 else f32  # dtype of the entering states and C B^T
-    enter = torch.empty(b, nchunks, H, N, P, device=dev, dtype=half)
-    final = torch.empty(b, H, P, N, device=dev, dtype=f32)
+    half = torch.bfloat16 if x.dtype == torch.bfloat16 else f32  # dtype of C B^T
     cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
-    n_pb, nmb = triton.cdiv(P, cfg.state_bp), triton.cdiv(Q, cfg.cb_rows)
-    bn, state_warps = cfg.state_bn, cfg.state_warps
-    if b * H * n_pb * triton.cdiv(N, cfg.state_bn_large) >= cfg.large_programs:
-        bn, state_warps = cfg.state_bn_large, cfg.state_warps_large
-    n_nb = triton.cdiv(N, bn)
+    final = torch.empty(b, H, P, N, device=dev, dtype=f32)
+    n_pb = triton.cdiv(P, cfg.scan_bp)
+    sync = torch.empty(1 + b * H * n_pb, device=dev, dtype=torch.int32)  # tickets, then a counter per chain
+    nmb = triton.cdiv(Q, cfg.cb_rows)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
-    i64 = max(_span(t) for t in (x, dt, B, C, enter, cb)) >= 2 ** 31  # 32-bit offsets would overflow
+    # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
+    ring = torch.empty(b * n_pb * H, 2, _pow2(N), cfg.scan_bp, device=dev, dtype=f32)
+    i64 = max(_span(t) for t in (x, dt, B, C, cb, ring)) >= 2 ** 31  # 32-bit offsets would overflow
     BH = 16
     n_hb = triton.cdiv(H, BH)
     n_dt = b * nchunks * n_hb
@@ -354,34 +336,28 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
           + b * nchunks * G * tiles * cb.element_size())
     with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
         wrap(_chunk_prep)[(n_dt + b * nchunks * G * nmb,)](
-            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb,
-            L, H, G, N, nchunks, n_hb, n_dt, *dt.stride(), *B.stride(), *C.stride(),
+            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, sync[1:], sync,
+            L, H, G, N, nchunks, n_hb, n_dt, n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N),
+            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=triton.next_power_of_2(n_pb),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
-    io = ((x.numel() + B.numel()) * e + 2 * dtp.numel() * 4 + enter.numel() * enter.element_size()
-          + final.numel() * 4 * (2 if has_init else 1))
-    with phase("chunk_states"), kernel_metadata("ssd_chunk_states", io, 2 * b * L * H * P * N, (x, B)):
-        wrap(_chunk_states)[(b * H * n_pb * n_nb,)](
-            x, B, dtp, cs, initial_state.to(f32).contiguous() if has_init else A, enter, final,
-            L, H, P, N, nchunks, H // G, n_pb, n_nb, *x.stride(), *B.stride(),
-            Q=Q, SPC=triton.cdiv(Q, cfg.state_bl), BL=cfg.state_bl, BP=cfg.state_bp, BN=bn,
-            HAS_INIT=has_init, PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=state_warps, num_stages=cfg.state_stages)
 
     y = torch.empty_like(x)
-    n_pb = triton.cdiv(P, cfg.scan_bp)
-    n_mb = triton.cdiv(Q, cfg.scan_bm)
-    causal = b * nchunks * H * sum(min((i + 1) * cfg.scan_bm, Q) for i in range(n_mb)) * cfg.scan_bm
-    io = (2 * x.numel() * e + C.numel() * e + enter.numel() * enter.element_size() + 2 * dtp.numel() * 4
-          + b * nchunks * G * tiles * cb.element_size())
-    flops = 2 * b * L * H * N * P + 2 * causal * P
-    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, C)):
-        wrap(_chunk_scan)[(H * n_pb * n_mb * b * nchunks,)](
-            x, C, dtp, cs, enter, cb, D if D is not None else A, y, L, H, G, P, N, nchunks, H // G, n_pb, n_mb,
-            *x.stride(), *C.stride(), *y.stride(),
-            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, PREC=prec, DOT_F32=dot_f32,
-            I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages)
+    bm = cfg.scan_bm
+    n_mb = triton.cdiv(Q, bm)
+    causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(n_mb)) * bm
+    io = ((2 * x.numel() + B.numel() + C.numel()) * e + 2 * dtp.numel() * 4
+          + b * nchunks * G * tiles * cb.element_size() + final.numel() * 4 * (2 if has_init else 1))
+    flops = 4 * b * L * H * N * P + 2 * causal * P
+    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, B, C)):
+        wrap(_chunk_scan)[(nchunks * b * n_pb * H,)](
+            x, B, C, dtp, cs, cb, D if D is not None else A,
+            initial_state.to(f32).contiguous() if has_init else A, ring, sync[1:], sync, y, final,
+            L, H, G, P, N, nchunks, H // G, n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
+            Q=Q, BM=bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init, PREC=prec,
+            DOT_F32=dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
+            **({"maxnreg": cfg.scan_maxnreg} if cfg.scan_maxnreg else {}))
     return y, (final if return_final_state else None)
 
 
