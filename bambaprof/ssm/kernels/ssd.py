@@ -93,7 +93,7 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         tl.store(cs_ptr + out, cs, mask=keep)
         # the scan's hand-off counters start at zero: one per chain (batch, head, p block), and the tickets
         if c == 0:
-            chains = (b * H + offs_h[:, None]) * n_pblocks + tl.arange(0, NPB)[None, :]
+            chains = (b * n_pblocks + tl.arange(0, NPB)[None, :]) * H + offs_h[:, None]  # as _chunk_scan numbers them
             tl.store(flag_ptr + chains, tl.zeros((BH, NPB), dtype=tl.int32),
                      mask=(offs_h[:, None] < H) & (tl.arange(0, NPB)[None, :] < n_pblocks))
             if pid == 0:
