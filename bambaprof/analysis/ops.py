@@ -16,6 +16,27 @@ import numpy as np
 from .trace import PROFILER_MARKERS, Trace, value_codes
 
 
+def thread_time_order(thread: np.ndarray, ts: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """The order of ``np.lexsort((-dur, ts, thread))`` (by thread, then start, then longest first; ties keep
+    their order), from stable sorts that are fast on a trace's nearly sorted starts and small thread codes
+    (``lexsort`` took about 1 s for 2.6 million ops); only runs of equal (thread, start) are sorted by length."""
+    order = np.argsort(ts, kind="stable")
+    th = thread[order]
+    if len(th) and 0 <= th.min() and th.max() < 2 ** 15:
+        th = th.astype(np.int16)  # numpy sorts 16-bit ints stably by radix
+    order = order[np.argsort(th, kind="stable")]
+    t_s, th_s = ts[order], thread[order]
+    tie = (t_s[1:] == t_s[:-1]) & (th_s[1:] == th_s[:-1])  # sorted position i + 1 ties with i
+    if tie.any():
+        member = np.zeros(len(order), dtype=bool)
+        member[1:] |= tie
+        member[:-1] |= tie
+        at = np.flatnonzero(member)
+        run = np.cumsum(~np.concatenate(([False], tie)))[at]  # runs of equal (thread, start), in order
+        order[at] = order[at][np.lexsort((-dur[order[at]], run))]
+    return order
+
+
 def op_parents(trace: Trace) -> np.ndarray:
     """Index of each op's enclosing op on the same thread (-1 for top level).
 
@@ -32,7 +53,7 @@ def op_parents(trace: Trace) -> np.ndarray:
     if n == 0:
         return parent
     thread, _ = value_codes(trace, "ops.thread")
-    order = np.lexsort((-ops.dur, ops.ts, thread))
+    order = thread_time_order(thread, ops.ts, ops.dur)
     start, th = ops.ts[order], thread[order]
     first_of_thread = np.searchsorted(th, th, side="left")  # sorted position where each op's thread begins
     size = 1 << max(1, (n - 1).bit_length())
