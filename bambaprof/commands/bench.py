@@ -87,7 +87,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
         with progress("benchmarking mixers", len(parsed) * len(names)) as bar:
             records = bench_mixer(names, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1))
         emit(render_rows(_rows(records, fmt), fmt, BENCH,
-                         meta={"environment": environment(dev), "device": dev, "mode": "mixer"}), output)
+                         meta={"environment": environment(dev), "device": dev, "mode": "mixer"}, compact=True), output)
         return
     cores = {n: get_variant(n) for n in names}
     peer = optional_mamba_ssm(mamba_ssm)
@@ -104,7 +104,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
             "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated; "
                      "kernel_ms: GPU time of the call's device activities per call (PyTorch profiler), "
                      "median of 5 batches of 10 calls; kernels_us: that time by kernel name"}
-    emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta), output)
+    emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
 
 
 def _rows(records, fmt: str) -> list:
