@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from itertools import count
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -146,14 +146,25 @@ def _one_kernel_or_pieces(names: List[str], rows: List[int]) -> bool:
     return len({names[j] for j in rows}) == 1
 
 
-def activity_names(trace: Trace) -> List[str]:
-    """The kernel table's row name of each GPU activity: a kernel's normalised name, else the activity's name."""
+def activity_names(trace: Trace) -> Tuple[np.ndarray, List[str]]:
+    """The kernel table's row name of each GPU activity (a kernel's normalised name, else the activity's name)
+    as codes into distinct names, numbered in order of first appearance: ``(codes, names)``."""
+    cached = trace.memo.get("activity_names")
+    if cached is not None:
+        return cached
     codes, distinct = value_codes(trace, "gpu.name")
-    normal = np.empty(len(distinct), dtype=object)
-    normal[:] = [normalize_kernel_name(name) for name in distinct]
-    plain = np.empty(len(distinct), dtype=object)
-    plain[:] = distinct
-    return np.where(trace.gpu.kind == "kernel", normal[codes], plain[codes]).tolist() if len(codes) else []
+    m = len(distinct)
+    # each (is a kernel, raw name) pair -> its row name; pairs that name the same row share a code
+    row_name = [normalize_kernel_name(name) for name in distinct] + list(distinct)
+    pair = np.where(trace.gpu.kind == "kernel", codes, codes + m) if len(codes) else np.zeros(0, dtype=np.int64)
+    used, first = np.unique(pair, return_index=True)
+    code_of: Dict[str, int] = {}
+    pair_code = np.full(2 * m, -1, dtype=np.int64)
+    for p in used[np.argsort(first, kind="stable")].tolist():  # in order of first appearance
+        pair_code[p] = code_of.setdefault(row_name[p], len(code_of))
+    out = (pair_code[pair], list(code_of))
+    trace.memo["activity_names"] = out
+    return out
 
 
 def _dim_text(d) -> str:
@@ -166,7 +177,7 @@ def kernel_table(
     launch_us: Optional[np.ndarray] = None,
     compute: Optional[Dict[int, Optional[PeakCompute]]] = None,
     traffic: Optional[TrafficColumns] = None,
-    names: Optional[List[str]] = None,
+    names: Optional[Tuple[np.ndarray, List[str]]] = None,
 ) -> List[dict]:
     """Rows of per-kernel statistics, sorted by total time (largest first)."""
     gpu = trace.gpu
@@ -177,9 +188,7 @@ def kernel_table(
     op_row = trace.gpu_op_row
     traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
-    group_of: Dict[str, int] = defaultdict(count().__next__)
-    group = np.fromiter(map(group_of.__getitem__, names if names is not None else activity_names(trace)),
-                        np.int64, n)
+    group, group_of = names if names is not None else activity_names(trace)  # row names, first seen first
     by_group = np.argsort(group, kind="stable")  # each group's rows, in row order
     bounds = np.searchsorted(group[by_group], np.arange(len(group_of) + 1)).tolist()
     occ_cache: Dict[tuple, Optional[Occupancy]] = {}

@@ -21,7 +21,7 @@ import operator
 import re
 from collections import defaultdict
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -106,12 +106,13 @@ def fold_layers(path: str) -> str:
     return _LAYER.sub("layer.*", path)
 
 
-def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequence[str],
+def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[np.ndarray, List[str]],
                  traffic: "TrafficColumns") -> Dict[str, List[dict]]:
     """``phases`` and ``phase_kinds`` rows (see the module docstring), largest GPU time first.
 
-    ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it (a phase's floor is its
-    share of each kernel's floor, by time) and ``traffic`` each activity's bytes where known."""
+    ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it as
+    :func:`~bambaprof.analysis.kernels.activity_names` gives them (a phase's floor is its share of each
+    kernel's floor, by time) and ``traffic`` each activity's bytes where known."""
     gpu = trace.gpu
     n = len(gpu)
     total = float(gpu.dur.sum())
@@ -121,7 +122,9 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Sequenc
     codes = np.fromiter(map(path_code.__getitem__, activity_paths(trace)), dtype=np.int64, count=n)
     paths = list(path_code)
     row_of = {k["name"]: r for r, k in enumerate(kernels)}
-    krow = np.fromiter(map(row_of.get, names, repeat(-1)), dtype=np.int64, count=n)
+    name_codes, distinct = names
+    row_by_code = np.fromiter(map(row_of.get, distinct, repeat(-1)), dtype=np.int64, count=len(distinct))
+    krow = row_by_code[name_codes] if n else np.zeros(0, dtype=np.int64)
     known = traffic.known
     nbytes = np.where(known, traffic.bytes, 0.0)
     per_us = np.array([k["floor_us"] / k["total_us"] if k.get("floor_us") is not None and k["total_us"] > 0
