@@ -1,7 +1,8 @@
 """``triton``: the chunked SSD as fused Triton kernels (:mod:`bambaprof.ssm.kernels.ssd`).
 
-Three kernels for the forward (dt preparation and ``C B^T``; chunk states carried
-across chunks; chunk scan with the D skip) and one for the decode step. They
+Two kernels for the forward (dt preparation and ``C B^T``; a one-pass chunk scan
+that hands each chunk's state to the next and writes the outputs with the D skip)
+and one for the decode step. They
 accumulate in float32; 16-bit inputs go to the tensor cores in their dtype. float64
 inputs are computed in float32 and their outputs cast back, so the variant is
 exact to float32 precision (``check`` judges it at float32's tolerance). Runs on
@@ -77,7 +78,8 @@ TRITON = Variant(
     step=triton_step,
     exact=True,
     needs=(NEEDS_TRITON,),
-    summary="fused Triton chunked SSD (3 kernels, tensor-core products, fp32 accumulation) and a fused decode kernel; "
+    summary="fused Triton chunked SSD (2 kernels: prep and a one-pass chunk scan that hands states from chunk to "
+            "chunk; tensor-core products, fp32 accumulation) and a fused decode kernel; "
             "in the mixer, a fused causal conv1d + SiLU and a fused gated RMSNorm",
     extra={"accumulates_in": "float32", "fused_mixer": True},
 )

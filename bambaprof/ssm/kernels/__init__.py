@@ -1,6 +1,6 @@
 """Triton kernels used by the SSM variants.
 
-- :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (three kernels) and decode kernel;
+- :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (two kernels: prep, one-pass chunk scan) and decode kernel;
 - :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
 - :mod:`.cumsum`: ``default-optimized``'s chunk cumulative sum;
 - :mod:`.metadata`: the bytes and FLOPs each launch records into profiler traces;

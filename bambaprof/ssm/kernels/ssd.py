@@ -1,36 +1,44 @@
 """The chunked SSD forward and the one-token decode step as Triton kernels (the ``triton`` variant).
 
-The forward is three launches. Every kernel accumulates in fp32 and gives the
+The forward is two launches. Every kernel accumulates in fp32 and gives the
 tensor cores operands in the input dtype (bf16 / fp16; fp32 inputs use exact
 fp32 products, ``input_precision="ieee"``):
 
 1. ``_chunk_prep`` (1-D grid, two kinds of program, all independent): per
    (batch, chunk, block of heads) ``dt' = clamp(softplus?(dt + bias))`` and its
    in-chunk cumulative sum ``cs`` of ``dt' A`` (positions past the sequence
-   count 0); per (batch, chunk, group, block of rows) the tiles of ``C B^T`` on
-   or below the diagonal, shared by the group's heads.
-2. ``_chunk_states``: one program per (batch, head, block of p, block of n)
-   walks the sequence in blocks of positions, carrying the state:
-   ``E <- exp(cs_end - cs_start) E + sum_l exp(cs_end - cs_l) dt_l B_l^T x_l``,
-   and writes the state entering each chunk (bf16 for bf16 inputs, else fp32)
-   and the final state (fp32). Chunk states are never stored and the pass
-   over chunks needs no launch of its own; the loop body only loads and
-   multiplies (no reductions), so the pipeliner runs its loads ahead.
-3. ``_chunk_scan`` (heads varying fastest, so one chunk's ``C B^T`` stays in L2
-   while its heads read it): per (batch, chunk, block of rows, block of p,
-   head) ``y_l = exp(cs_l) C_l E_c + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s)
-   dt_s x_s + D x_l``. Tiles below the diagonal need only 1-D exponentials
-   (the decay factorises through the block's first row); the diagonal tile is
+   count 0), and the scan's hand-off counters set to zero; per (batch, chunk,
+   group, block of rows) the tiles of ``C B^T`` on or below the diagonal,
+   shared by the group's heads.
+2. ``_chunk_scan``: one program per (chunk, batch, block of p, head), all
+   chunks in parallel. Each computes its chunk's own state
+   ``S = sum_l exp(cs_end - cs_l) dt'_l B_l^T x_l``, waits for the state ``E``
+   entering its chunk from the program of the previous chunk (same batch,
+   head and block of p: a chain), hands ``exp(cs_end) E + S`` to the next one
+   (or writes it as the final state), then writes its outputs a block of rows
+   at a time: ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s)
+   dt'_s x_s + D x_l``. Tiles below the diagonal need only 1-D exponentials
+   (the decay factorises through the block's first row) and scale x, so ``B``,
+   ``C`` and ``C B^T`` reach the products as loaded; the diagonal tile is
    masked, and its x tile also serves the D skip.
 
+The hand-off: states go through a two-slot fp32 ring per chain in global
+memory; a counter per chain says which chunk's state is there (store, CTA
+barrier, release; acquire, then a load from L2 with ``.cg``). Programs draw
+tickets from a counter in the order they start and take their (chunk, ...)
+from the ticket, chunk slowest, so a program only waits for one that has
+already started: the waits cannot deadlock, whatever order the hardware
+schedules programs in (and the interpreter's sequential order works too).
+
 Intermediate layouts: ``dt'`` and ``cs`` are ``(b, h, chunks, Q)`` fp32,
-entering states ``(b, chunks, h, n, p)``, ``C B^T`` ``(b, chunks, g, Q, Q)``
-(bf16 for bf16 inputs, else fp32). Head ``h`` reads group ``h // (heads /
+``C B^T`` ``(b, chunks, g, Q, Q)`` (bf16 for bf16 inputs, else fp32), the ring
+``(chains, 2, BN, BP)`` fp32. Head ``h`` reads group ``h // (heads /
 groups)``. Shapes follow :mod:`bambaprof.ssm.contract`. Each launch records the
-bytes it must move and its FLOPs into profiler traces
+bytes it must move (inputs read once, outputs written once; the ring's
+traffic, mostly in L2, is not counted) and its FLOPs into profiler traces
 (:mod:`bambaprof.ssm.kernels.metadata`).
 
-Block sizes come from :func:`launch_config`; ``benchmarks/tune_triton_ssd.py``
+Launch options come from :func:`launch_config`; ``benchmarks/tune_triton_ssd.py``
 measures the alternatives on a GPU.
 """
 
@@ -298,7 +306,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
                 dt_limit: Tuple[float, float] = (0.0, math.inf), initial_state: Optional[Tensor] = None,
                 return_final_state: bool = False, wrap: Callable[[Callable], Callable] = _direct
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-    """The chunked SSD with the three kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
+    """The chunked SSD with the two kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
 
     Inputs are used in their dtype (bf16, fp16 or fp32; A, D, dt_bias any float);
     ``y`` has x's dtype, the final state is fp32. ``wrap`` is applied to each
