@@ -92,7 +92,8 @@ def kernel_time(fn: Callable[[], Any], calls: int = 10, batches: int = 5) -> Ker
             for _ in range(calls):
                 fn()
             torch.cuda.synchronize()
-        total, count, names = 0.0, 0, {}  # type: Tuple[float, int, Dict[str, float]]
+        total, count = 0.0, 0
+        names: Dict[str, float] = {}
         for evt in prof.events():
             if evt.device_type != DeviceType.CUDA:
                 continue
