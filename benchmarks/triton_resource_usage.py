@@ -32,7 +32,7 @@ def main() -> int:
     parser.add_argument("--i64", action="store_true", help="the 64-bit-offset forms (tensors past 2**31 elements)")
     args = parser.parse_args()
     bf = "*bf16"
-    cfg = ssd.launch_config(torch.bfloat16, 256, 64, 128)
+    cfg = ssd.launch_config(torch.bfloat16, 256, 64)
     common = dict(PREC="tf32", DOT_F32=False, I64=args.i64)
     jobs = {
         "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,

@@ -29,13 +29,12 @@ from bambaprof.ssm.kernels import ssd as kernels
 SHAPES = [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)]
 BASE = kernels.LaunchConfig()
 CANDIDATES = {
-    "base": BASE,
-    "h1_w4_s1": dataclasses.replace(BASE, scan_heads=1, scan_warps=4, scan_stages=1),
-    "h1_w4_s1_r168": dataclasses.replace(BASE, scan_heads=1, scan_warps=4, scan_stages=1, scan_maxnreg=168),
-    "h1_w4_s1_r128": dataclasses.replace(BASE, scan_heads=1, scan_warps=4, scan_stages=1, scan_maxnreg=128),
-    "h1_w4_s2_r168": dataclasses.replace(BASE, scan_heads=1, scan_warps=4, scan_stages=2, scan_maxnreg=168),
-    "h2_w4_s1": dataclasses.replace(BASE, scan_heads=2, scan_warps=4, scan_stages=1),
-    "h2_w8_s1_r128": dataclasses.replace(BASE, scan_heads=2, scan_warps=8, scan_stages=1, scan_maxnreg=128),
+    "base": BASE,  # 4 warps, 1 stage, at most 168 registers a thread
+    "no_cap": dataclasses.replace(BASE, scan_maxnreg=None),
+    "cap128": dataclasses.replace(BASE, scan_maxnreg=128),
+    "s2": dataclasses.replace(BASE, scan_stages=2),
+    "w8_cap128": dataclasses.replace(BASE, scan_warps=8, scan_maxnreg=128),
+    "bm32": dataclasses.replace(BASE, scan_bm=32),
 }
 
 

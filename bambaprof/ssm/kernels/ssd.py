@@ -284,14 +284,14 @@ def _pow2(n: int, lo: int = 16) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _clipped(cfg: LaunchConfig, Q: int, P: int, N: int) -> LaunchConfig:
+def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
     q, p = _pow2(Q), _pow2(P)
     return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
 
 
-def launch_config(dtype: torch.dtype, Q: int, P: int, N: int) -> LaunchConfig:
-    """The block sizes for inputs of ``dtype`` with chunk ``Q``, head dim ``P``, state ``N``, clipped to them."""
-    return _clipped(config_override or _CONFIGS[4 if dtype == torch.float32 else 2], Q, P, N)
+def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
+    """The launch options for inputs of ``dtype`` with chunk ``Q`` and head dim ``P``, blocks clipped to them."""
+    return _clipped(config_override or _CONFIGS[4 if dtype == torch.float32 else 2], Q, P)
 
 
 Tensor = torch.Tensor
@@ -318,7 +318,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     nchunks = triton.cdiv(L, Q)
     dev = x.device
     f32 = torch.float32
-    cfg = launch_config(x.dtype, Q, P, N)
+    cfg = launch_config(x.dtype, Q, P)
     # the interpreter (CPU) multiplies 16-bit operands wrongly: there every product is fp32
     dot_f32 = x.dtype == f32 or dev.type != "cuda"
     prec = "ieee" if dot_f32 else "tf32"
