@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The triton variant's one-pass chunk scan on the H200, in one device call: `bench ssd` against mamba_ssm at the
-# five target shapes (wall and kernel time), the GPU tests of the variant and of `bench`, the mixer bench, and
-# the triton rows of the profile matrix (mixer and generate, eager and max-autotune). Results under $OUT.
+# The triton variant's one-pass chunk scan on the H200, in one device call (about 5 minutes): `bench ssd` against
+# mamba_ssm at the five target shapes (wall and kernel time), the GPU tests of the variant and of `bench`, and the
+# mixer bench. The profile matrix rows are benchmarks/h200_profile_triton.sh (max-autotune compiles for minutes).
+# Results and a log under $OUT (the log comes back even when the call runs out of time).
 # Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 MAMBA=$(ls -d .peers/mamba_ssm-*/ | head -1)
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/runs"
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
 timeout 170 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
 echo "bench rc=$?"
 python3 - "$OUT/bench-ssd.json" <<'PY'
@@ -16,12 +18,7 @@ for r in json.load(open(sys.argv[1]))["rows"]:
     print(f"{r['variant']:10s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
           f" launches {r['launches']:.0f} kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}")
 PY
-timeout 160 python3 -m pytest -q -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py tests/bench/test_bench_ssd.py 2>&1 | grep -E "^triton |passed|failed|Error" | tail -14
+timeout 200 python3 -m pytest -q -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py tests/bench/test_bench_ssd.py 2>&1 \
+  | grep -E "^triton |passed|failed|Error" | tail -14
 timeout 60 python3 -m bambaprof bench ssd --mixer --variant triton --format json -o "$OUT/bench-mixer.json" 2>/dev/null
 echo "mixer rc=$?"
-COMMON="--preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer --workload generate
-  --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 --profile-active 1
-  --device cuda --runs $OUT/runs --variant triton"
-timeout 60 python3 -m bambaprof profile $COMMON --compile none --format json -o "$OUT/summary-none.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
-timeout 170 python3 -m bambaprof profile $COMMON --compile max-autotune --format json -o "$OUT/summary-max-autotune.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
-tar czf "$OUT/runs.tar.gz" -C "$OUT" runs && rm -rf "$OUT/runs" && ls -la "$OUT"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The triton rows of the profile matrix on the H200 (bamba-9b, 4 layers, no attention, bf16; mixer and generate,
+# 512 and 2048 tokens), eager and max-autotune, in one device call of up to 10 minutes (max-autotune compiles for
+# most of it). Summaries and a log under $OUT; run directories tarred.
+set -uo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/runs"
+exec > >(tee "$OUT/log.txt") 2>&1
+COMMON="--preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer --workload generate
+  --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 --profile-active 1
+  --device cuda --runs $OUT/runs --variant triton"
+timeout 90 python3 -m bambaprof profile $COMMON --compile none --format json -o "$OUT/summary-none.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
+timeout 420 python3 -m bambaprof profile $COMMON --compile max-autotune --format json -o "$OUT/summary-max-autotune.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
+tar czf "$OUT/runs.tar.gz" -C "$OUT" runs && rm -rf "$OUT/runs" && ls -la "$OUT"
