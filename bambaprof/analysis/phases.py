@@ -124,7 +124,7 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[n
     row_of = {k["name"]: r for r, k in enumerate(kernels)}
     name_codes, distinct = names
     row_by_code = np.fromiter(map(row_of.get, distinct, repeat(-1)), dtype=np.int64, count=len(distinct))
-    krow = row_by_code[name_codes] if n else np.zeros(0, dtype=np.int64)
+    krow = row_by_code[name_codes]
     known = traffic.known
     nbytes = np.where(known, traffic.bytes, 0.0)
     per_us = np.array([k["floor_us"] / k["total_us"] if k.get("floor_us") is not None and k["total_us"] > 0
