@@ -24,6 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .grid import cdiv, next_power_of_2
 from .metadata import kernel_metadata
 from .ops import WRAP, library_op
 
@@ -156,7 +157,7 @@ DECODE_BP = 16
 
 def decode_programs(batch: int, heads: int, head_dim: int) -> int:
     """Programs one :func:`mixer_decode_step` launch runs (the step counter advances by this per token)."""
-    return batch * heads * triton.cdiv(head_dim, min(DECODE_BP, triton.next_power_of_2(head_dim)))
+    return batch * heads * cdiv(head_dim, min(DECODE_BP, next_power_of_2(head_dim)))
 
 
 def circular_conv_state(ordered: Tensor, length: int) -> Tensor:
@@ -196,8 +197,8 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
     y = torch.empty((b, inter), device=xbc.device, dtype=xbc.dtype)
     if b == 0:
         return y
-    BP = min(DECODE_BP, triton.next_power_of_2(P))
-    grid = (b, H, triton.cdiv(P, BP))
+    BP = min(DECODE_BP, next_power_of_2(P))
+    grid = (b, H, cdiv(P, BP))
     clamp = (dt_min, dt_max) != (0.0, float("inf"))
     nbytes = 2 * ssm_state.numel() * 4 + conv_state.numel() * conv_state.element_size() + \
         b * conv_dim * xbc.element_size() + w.numel() * w.element_size() + b * inter * y.element_size()
@@ -209,7 +210,7 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
             xbc.stride(0), dt.stride(0), conv_state.stride(0), conv_state.stride(1), ssm_state.stride(0),
             ssm_state.stride(1), ssm_state.stride(2), y.stride(0), H, P, N, n_groups * N, inter, H // n_groups,
             grid[0] * grid[1] * grid[2], float(dt_min), float(min(dt_max, 3.0e38)), K=K, BP=BP,
-            BN=triton.next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
+            BN=next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
             HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=8)
     return y
 
@@ -226,7 +227,7 @@ def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callabl
     if b == 0 or L == 0 or C == 0:
         return out
     BLOCK_L, BLOCK_C = 32, 128
-    grid = (triton.cdiv(L, BLOCK_L), triton.cdiv(C, BLOCK_C), b)
+    grid = (cdiv(L, BLOCK_L), cdiv(C, BLOCK_C), b)
     nbytes = (b * L * C) * x.element_size() * 2 + w.numel() * w.element_size() + \
         (bias.numel() * bias.element_size() if bias is not None else 0)
     flops = b * L * C * (2 * K + 4)
@@ -260,7 +261,7 @@ def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, ou
     out = torch.empty((rows, N), device=x.device, dtype=out_dtype)
     if rows == 0 or N == 0:
         return out.reshape(*lead, N)
-    BLOCK = triton.next_power_of_2(N)
+    BLOCK = next_power_of_2(N)
     nbytes = rows * N * (x2.element_size() + z2.element_size() + out.element_size()) + N * weight.element_size()
     with kernel_metadata("gated_rmsnorm", nbytes, rows * N * 8, (x2, z2)):
         wrap(_gated_rmsnorm_kernel)[(rows,)](x2, z2, weight, out, N, x2.stride(0), z2.stride(0), out.stride(0), eps,

@@ -54,6 +54,7 @@ import triton
 import triton.language as tl
 
 from ...ranges import phase
+from .grid import cdiv, next_power_of_2
 from .metadata import kernel_metadata
 
 
@@ -280,7 +281,7 @@ def _span(t: torch.Tensor) -> int:
 
 
 def _pow2(n: int, lo: int = 16) -> int:
-    return max(lo, triton.next_power_of_2(n))
+    return max(lo, next_power_of_2(n))
 
 
 @functools.lru_cache(maxsize=256)
@@ -315,7 +316,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     Q = chunk_size
-    nchunks = triton.cdiv(L, Q)
+    nchunks = cdiv(L, Q)
     dev = x.device
     f32 = torch.float32
     cfg = launch_config(x.dtype, Q, P)
@@ -329,16 +330,16 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     half = torch.bfloat16 if x.dtype == torch.bfloat16 else f32  # dtype of C B^T
     cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
-    n_pb = triton.cdiv(P, cfg.scan_bp)
+    n_pb = cdiv(P, cfg.scan_bp)
     sync = torch.empty(1 + b * H * n_pb, device=dev, dtype=torch.int32)  # tickets, then a counter per chain
-    nmb = triton.cdiv(Q, cfg.cb_rows)
+    nmb = cdiv(Q, cfg.cb_rows)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
     # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
     ring = torch.empty(b * n_pb * H, 2, _pow2(N), cfg.scan_bp, device=dev, dtype=f32)
     i64 = max(_span(t) for t in (x, dt, B, C, cb, ring)) >= 2 ** 31  # 32-bit offsets would overflow
     BH = 16
-    n_hb = triton.cdiv(H, BH)
+    n_hb = cdiv(H, BH)
     n_dt = b * nchunks * n_hb
     io = ((B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size())
@@ -347,13 +348,13 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, sync[1:], sync,
             L, H, G, N, nchunks, n_hb, n_dt, n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=triton.next_power_of_2(n_pb),
+            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(n_pb),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
 
     y = torch.empty_like(x)
     bm = cfg.scan_bm
-    n_mb = triton.cdiv(Q, bm)
+    n_mb = cdiv(Q, bm)
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(n_mb)) * bm
     io = ((2 * x.numel() + B.numel() + C.numel()) * e + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size() + final.numel() * 4 * (2 if has_init else 1))
@@ -422,7 +423,7 @@ def ssd_decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Te
     BP = min(DECODE_BP, _pow2(P))
     BN = _pow2(N)
     with kernel_metadata("ssd_decode", 2 * st.numel() * 4 + 2 * xs.numel() * xs.element_size(), 4 * st.numel(), (st,)):
-        wrap(_decode)[(b, H, triton.cdiv(P, BP))](
+        wrap(_decode)[(b, H, cdiv(P, BP))](
             st, xs, dts, A, Bs, Cs, D if D is not None else A, dt_bias if dt_bias is not None else A, y, new,
             H, P, N, H // G, float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)), BP=BP, BN=BN,
             HAS_D=D is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus),
