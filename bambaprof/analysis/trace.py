@@ -229,8 +229,15 @@ def first_row_with(keys: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> n
     ids, first = np.unique(keys[rows], return_index=True)
     if not len(ids):
         return np.full(len(queries), -1, dtype=np.int64)
+    pos, found = _search(ids, queries)
+    return np.where((queries >= 0) & found, rows[first][pos], -1)
+
+
+def _search(ids: np.ndarray, queries: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For each query, its position in the sorted, non-empty ``ids`` (clipped to the last) and whether it is
+    there."""
     pos = np.minimum(np.searchsorted(ids, queries), len(ids) - 1)
-    return np.where((queries >= 0) & (ids[pos] == queries), rows[first][pos], -1)
+    return pos, ids[pos] == queries
 
 
 _CODED: Dict[str, Callable[["Trace"], Sequence[Any]]] = {
@@ -262,10 +269,7 @@ def member_of(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
     (``np.isin`` sorts both together: about 3x slower on millions of ids)."""
     if not len(pool) or not len(values):
         return np.zeros(len(values), dtype=bool)
-    pool = np.sort(pool)
-    pos = np.searchsorted(pool, values)
-    np.minimum(pos, len(pool) - 1, out=pos)
-    return pool[pos] == values
+    return _search(np.sort(pool), values)[1]
 
 
 def value_codes(trace: "Trace", column: str) -> Tuple[np.ndarray, List[Any]]:
