@@ -6,14 +6,17 @@ as ``bambaprof bench ssd`` (wall-clock median, inputs rotated past L2, and GPU k
 time per call from the PyTorch profiler) and prints one JSON document, with the time
 per kernel of the base configuration and of mamba_ssm. The chosen configuration goes into ``bambaprof/ssm/kernels/ssd.py``
 (``_CONFIGS``) by hand, and ``bambaprof bench ssd`` then measures the committed code.
+``--kernels NAME=PATH`` also times another form of ``kernels/ssd.py`` (a file, e.g. a branch's
+version) with its own default configuration, beside the committed one in the same run.
 
-    python benchmarks/tune_triton_ssd.py [--mamba-ssm SRC] [--dtype bfloat16] > tune.json
+    python benchmarks/tune_triton_ssd.py [--mamba-ssm SRC] [--dtype bfloat16] [--kernels NAME=PATH] > tune.json
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import sys
 from collections import defaultdict
@@ -51,15 +54,42 @@ def with_config(cfg):
     return core
 
 
+def with_kernels(name, path):
+    """The variant with ``ssd_forward`` taken from the module file ``path``, loaded inside the kernels package
+    (so its relative imports resolve) under the name ``_form_<name>``."""
+    spec = importlib.util.spec_from_file_location(f"bambaprof.ssm.kernels._form_{name}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"error: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    variant = get_variant("triton")
+
+    def core(*args, **kwargs):
+        committed = kernels.ssd_forward
+        kernels.ssd_forward = module.ssd_forward  # the variant imports it from the module at each call
+        try:
+            return variant(*args, **kwargs)
+        finally:
+            kernels.ssd_forward = committed
+
+    return core
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mamba-ssm", default=None)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--rep-ms", type=float, default=100)
     parser.add_argument("--only", nargs="*", default=None, help="candidate names to try")
+    parser.add_argument("--kernels", action="append", default=[], metavar="NAME=PATH",
+                        help="another form of kernels/ssd.py to time with its default configuration")
     args = parser.parse_args()
     dtype = parse_dtype(args.dtype)
     cores = {name: with_config(cfg) for name, cfg in CANDIDATES.items() if not args.only or name in args.only}
+    for item in args.kernels:
+        name, _, path = item.partition("=")
+        cores[name] = with_kernels(name, path)
     peer = optional_mamba_ssm(args.mamba_ssm)
     if peer is not None:
         cores["mamba_ssm"] = peer
@@ -72,7 +102,7 @@ def main() -> int:
         key = f"{r.batch}x{r.seq_len}"
         wall[r.variant][key] = r.median_ms if r.status == "ok" else r.status
         kernel[r.variant][key] = r.kernel_ms
-        if r.variant in ("base", "mamba_ssm"):
+        if r.variant in ("base", "mamba_ssm") or r.variant in {k.partition("=")[0] for k in args.kernels}:
             by_kernel[r.variant][key] = r.kernels_us
     doc = {"environment": environment("cuda"), "dtype": args.dtype,
            "candidates": {k: dataclasses.asdict(v) for k, v in CANDIDATES.items()},
