@@ -18,7 +18,7 @@ for dt in bfloat16 float32; do
     --seq-len 512 --seq-len 2048 --seq-len 8192 --dtype $dt --initial-state --device cuda --format json \
     -o "$OUT/check-$dt.json" 2>/dev/null; echo "check $dt rc=$?"
 done
-timeout ${TUNE_S:-200} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base $FORMS > "$OUT/tune.json" 2> "$OUT/tune.err"
+[ -z "${NO_TUNE:-}" ] && timeout ${TUNE_S:-200} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base $FORMS > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$?"; tail -2 "$OUT/tune.err"
 python3 - "$OUT/tune.json" <<'PY'
 import json, sys
@@ -33,7 +33,7 @@ PY
 FORM_ARGS=${FORM:+--form $FORM}
 timeout ${NCU_S:-180} ncu --clock-control none -k regex:_chunk_scan --section SpeedOfLight --section Occupancy \
   --section LaunchStats --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis \
-  --section MemoryWorkloadAnalysis --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" \
-  --metrics "regex:sm__pipe_tensor_op_.*_cycles_active\.avg\.pct_of_peak_sustained_active" python3 benchmarks/ncu_chunk_scan.py $FORM_ARGS 1x2048 8x8192 > "$OUT/ncu.txt" 2>&1
+  --section MemoryWorkloadAnalysis --section InstructionStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,\
+regex:sm__pipe_tensor_op_.*_cycles_active\.avg\.pct_of_peak_sustained_active" python3 benchmarks/ncu_chunk_scan.py $FORM_ARGS 1x2048 8x8192 > "$OUT/ncu.txt" 2>&1
 echo "ncu rc=$?"; grep -E "launched|_chunk_scan|Duration|Warp Cycles Per Issued|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Issue Slots Busy|stalled|pipe_tensor" "$OUT/ncu.txt" \
   | awk '$NF+0 >= 0.05 || !/stalled/' | head -150
