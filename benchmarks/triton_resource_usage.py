@@ -37,15 +37,12 @@ def main() -> int:
     jobs = {
         "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-                        dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, KB=256, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
+                        dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
                              CLAMP=False, **common), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
                         cfg.scan_warps, cfg.scan_stages, cfg.scan_maxnreg),
-        "_chain_scan": (ssd._chain_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf},
-                        dict(Q=256, BM=cfg.scan_bm, BP=cfg.chain_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
-                        cfg.chain_warps, cfg.chain_stages, cfg.chain_maxnreg),
         "_decode": (ssd._decode, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "y_ptr": bf},
                     dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1, None),
     }

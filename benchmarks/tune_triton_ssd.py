@@ -38,13 +38,6 @@ CANDIDATES = {
     "s2": dataclasses.replace(BASE, scan_stages=2),
     "w8_cap128": dataclasses.replace(BASE, scan_warps=8, scan_maxnreg=128),
     "bm32": dataclasses.replace(BASE, scan_bm=32),
-    # one program per chain at every shape (chain_per_sm=0)
-    "chain": dataclasses.replace(BASE, chain_per_sm=0),
-    "chain_nocap": dataclasses.replace(BASE, chain_per_sm=0, chain_maxnreg=None),
-    "chain_s2": dataclasses.replace(BASE, chain_per_sm=0, chain_stages=2),
-    "chain_bp32": dataclasses.replace(BASE, chain_per_sm=0, chain_bp=32, chain_maxnreg=None),
-    "chain_bp32_cap128": dataclasses.replace(BASE, chain_per_sm=0, chain_bp=32, chain_maxnreg=128),
-    "chain_w8_cap128": dataclasses.replace(BASE, chain_per_sm=0, chain_warps=8, chain_maxnreg=128),
 }
 
 

@@ -1,7 +1,6 @@
 """The ``triton`` variant on a CUDA GPU: the issue's target shapes against the float64 recurrence,
 the options the interpreter cannot reach with 16-bit tensor-core products (chunk 64/128/256,
-head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs; each in
-both scan forms (a program per chunk, a program per chain)."""
+head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs."""
 
 import pytest
 import torch
@@ -36,7 +35,7 @@ def _double(inp):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("b,L", [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)])
-def test_target_shapes_against_float64(b, L, dtype, scan_form):
+def test_target_shapes_against_float64(b, L, dtype):
     inp = make_inputs(Shape(b, L, H, P, G, N, CHUNK), dtype, "cuda", seed=1, initial_state=False)
     with torch.no_grad():
         y, s = run(TRITON, inp, CHUNK, dt_softplus=True)
@@ -45,13 +44,12 @@ def test_target_shapes_against_float64(b, L, dtype, scan_form):
     tol = TOLERANCES[dtype]
     ry, rs = rel_err(y, y_ref), rel_err(s, s_ref)
     rd = max(rel_err(y_dec, y_ref[:, -2:]), rel_err(s_dec, s_ref))
-    print(f"triton {scan_form} {dtype} {b}x{L}: y {ry:.2e} state {rs:.2e} prefill+decode {rd:.2e}")
+    print(f"triton {dtype} {b}x{L}: y {ry:.2e} state {rs:.2e} prefill+decode {rd:.2e}")
     assert ry <= tol and rs <= tol and rd <= tol
     del y, s, y_ref, s_ref, inp
     torch.cuda.empty_cache()
 
 
-@pytest.mark.usefixtures("scan_form")
 @pytest.mark.parametrize("chunk,p,n,h,g", [
     (64, 64, 64, 8, 1), (128, 128, 128, 8, 2), (256, 64, 256, 4, 4), (256, 128, 64, 6, 3), (64, 128, 256, 2, 1),
 ])
@@ -81,7 +79,6 @@ def _step(state, x, dt, A, B, C, D, bias):
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
 
 
-@pytest.mark.usefixtures("scan_form")
 def test_torch_compile_fullgraph_matches_eager():
     torch._dynamo.reset()
     inp = _inputs()
@@ -99,7 +96,6 @@ def test_torch_compile_fullgraph_matches_eager():
     assert rel_err(a1, a0) < 1e-6 and rel_err(n1, n0) < 1e-6
 
 
-@pytest.mark.usefixtures("scan_form")
 def test_cuda_graph_capture_and_replay():
     inp = _inputs()
     static = [inp[k].clone() for k in ARGS]

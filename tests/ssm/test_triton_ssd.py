@@ -15,7 +15,6 @@ def _ref(inp, chunk, **kw):
     return run(REF, {k: (v.double() if v is not None else None) for k, v in inp.items()}, chunk, **kw)
 
 
-@pytest.mark.usefixtures("scan_form")
 @pytest.mark.parametrize(
     "b,L,h,p,g,n,chunk",
     [
@@ -41,7 +40,6 @@ def test_shapes(b, L, h, p, g, n, chunk):
     assert rel_err(y1, y1_ref) < 1e-4 and rel_err(s1, s1_ref) < 1e-4
 
 
-@pytest.mark.usefixtures("scan_form")
 @pytest.mark.parametrize("opts", [
     dict(dt_softplus=True, dt_limit=(0.01, 0.1)),
     dict(dt_softplus=False, no_bias=True, no_D=True),
@@ -57,7 +55,6 @@ def test_options(opts):
     assert rel_err(y, y_ref) < 1e-4 and rel_err(s, s_ref) < 1e-4
 
 
-@pytest.mark.usefixtures("scan_form")
 @pytest.mark.parametrize("dtype,tol", [(torch.bfloat16, 1e-2), (torch.float16, 5e-3)])
 def test_half_inputs(dtype, tol):
     inp = ssd_inputs(L=33, dtype=dtype)
@@ -67,7 +64,6 @@ def test_half_inputs(dtype, tol):
     assert rel_err(y, y_ref) < tol and rel_err(s, s_ref) < 1e-4
 
 
-@pytest.mark.usefixtures("scan_form")
 def test_every_output_is_written():
     inp = ssd_inputs(L=45, dtype=torch.float32)
     y, _ = run(TRITON, inp, 16, dt_softplus=True)  # a physical (positive) dt
@@ -105,7 +101,6 @@ def _step(state, x, dt, A, B, C, D, bias):
     return TRITON.decode(state, x, dt, A, B, C, D=D, dt_bias=bias, dt_softplus=True)
 
 
-@pytest.mark.usefixtures("scan_form")
 def test_torch_compile_traces_the_custom_ops_without_a_graph_break():
     """Dynamo sees one custom-op node per call (aot_eager: the kernels still run in the interpreter here)."""
     torch._dynamo.reset()
@@ -121,7 +116,7 @@ def test_torch_compile_traces_the_custom_ops_without_a_graph_break():
     assert rel_err(a1, a0) < 1e-6 and rel_err(n1, n0) < 1e-6
 
 
-def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path, scan_form):
+def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path):
     from torch.profiler import profile
 
     from bambaprof.analysis.trace import load_trace
@@ -137,15 +132,13 @@ def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path, scan_
     for i, name in enumerate(tr.ops.name):
         if name.startswith("bambaprof::ssd_"):
             found[name] = (tr.ops.kernel_num_gb[i] * 1e9, tr.ops.kernel_flop[i])
-    scan = "bambaprof::ssd_chunk_scan" if scan_form == "chunks" else "bambaprof::ssd_chain_scan"
-    assert set(found) == {"bambaprof::ssd_chunk_prep", scan}
+    assert set(found) == {"bambaprof::ssd_chunk_prep", "bambaprof::ssd_chunk_scan"}
     x_bytes = b * L * h * p * 4
-    nbytes, flops = found[scan]
+    nbytes, flops = found["bambaprof::ssd_chunk_scan"]
     # reads x and writes y; x^T B and C E per head, plus the causal half of each chunk
     assert nbytes > 2 * x_bytes and flops > 4 * b * L * h * n * p
 
 
-@pytest.mark.usefixtures("scan_form")
 def test_64_bit_offsets_give_the_same_result(monkeypatch):
     """The kernels' 64-bit offset form (taken for tensors spanning 2**31 elements) computes the same."""
     from bambaprof.ssm.kernels import ssd

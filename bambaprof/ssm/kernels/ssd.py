@@ -68,8 +68,8 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
                 L, H, G, N, nchunks, n_hblocks, n_dt_progs, n_pblocks,
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
-                KB: tl.constexpr, NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                CLAMP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, I64: tl.constexpr):
+                NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
+                DOT_F32: tl.constexpr, I64: tl.constexpr):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     if pid < n_dt_progs:
@@ -128,8 +128,7 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_nc[None, :] * s_C_n,
                      mask=ok_m[:, None] & ok_nc[None, :], other=0.0).to(dot_t)
         row = ((b * nchunks + c) * G + g) * Q
-        # from the start of the scan's block of KB rows that holds these rows (KB >= Q: every tile)
-        for k0 in range((mb * BM) // KB * KB // BM * BM, (mb + 1) * BM, BM):
+        for k0 in range(0, (mb + 1) * BM, BM):
             offs_k = k0 + tl.arange(0, BM)
             pos_k = c * Q + offs_k
             ok_k = (offs_k < Q) & (pos_k < L)
@@ -249,75 +248,6 @@ def _chunk_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, r
                  acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_p[None, :])
 
 
-@triton.jit
-def _chain_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, y_ptr, final_ptr,
-                L, H, G, P, N, nchunks, heads_per_group, n_pblocks,
-                s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
-                s_y_b, s_y_l, s_y_h, s_y_p,
-                Q: tl.constexpr, BM: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                HAS_D: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-                I64: tl.constexpr):
-    # One program: a whole chain (batch, block of p, head), head fastest so that programs running together
-    # read the same B, C and C B^T rows. It walks the sequence a block of BM rows at a time, keeping the state
-    # E (entering the block) in registers: y_l = exp(cs_l - cs_0) C_l E + sum_(s<=l in the block) (C_l . B_s)
-    # exp(cs_l - cs_s) dt'_s x_s + D x_l, then E = exp(cs_1 - cs_0) E + sum_s exp(cs_1 - cs_s) dt'_s B_s^T x_s
-    # (cs_0: the cumulative sum before the block, cs_1: at its last row).
-    pid = tl.program_id(0)
-    h = pid % H
-    r = pid // H
-    pb = r % n_pblocks
-    b = r // n_pblocks
-    if I64:
-        b = b.to(tl.int64)
-    g = h // heads_per_group
-    dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
-    offs_p = pb * BP + tl.arange(0, BP)
-    offs_n = tl.arange(0, BN)
-    ok_p = offs_p < P
-    ok_n = offs_n < N
-    x_h = x_ptr + b * s_x_b + h * s_x_h + offs_p[None, :] * s_x_p
-    pn = (b * H + h) * P * N + offs_p[:, None] * N + offs_n[None, :]
-    ok_pn = ok_p[:, None] & ok_n[None, :]
-    if HAS_INIT:
-        E = tl.trans(tl.load(init_ptr + pn, mask=ok_pn, other=0.0).to(tl.float32))
-    else:
-        E = tl.zeros((BN, BP), dtype=tl.float32)
-    for c in range(0, nchunks):
-        base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
-        cb_base = ((b * nchunks + c) * G + g) * Q
-        cs_0 = tl.zeros((), dtype=tl.float32)
-        for m0 in range(0, Q, BM):
-            offs_m = m0 + tl.arange(0, BM)
-            pos_m = c * Q + offs_m
-            ok_q = offs_m < Q
-            ok_m = ok_q & (pos_m < L)
-            cs_m = tl.load(cs_ptr + base + offs_m, mask=ok_q, other=0.0)
-            dt_m = tl.load(dtp_ptr + base + offs_m, mask=ok_q, other=0.0)
-            cs_1 = tl.load(cs_ptr + base + tl.minimum(m0 + BM, Q) - 1)
-            # (loads as late as they can be, so fewer tiles are live at once)
-            Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_n[None, :] * s_C_n,
-                         mask=ok_m[:, None] & ok_n[None, :], other=0.0)
-            acc = tl.dot(Cm.to(dot_t), E.to(dot_t), input_precision=PREC) * tl.exp(cs_m - cs_0)[:, None]
-            cb = tl.load(cb_ptr + (cb_base + offs_m[:, None]) * Q + offs_m[None, :],
-                         mask=ok_q[:, None] & ok_q[None, :], other=0.0)
-            causal = offs_m[None, :] <= offs_m[:, None]
-            # (C B^T above the diagonal is unwritten: select, not multiply)
-            w = tl.where(causal, cb.to(tl.float32) * tl.exp(cs_m[:, None] - cs_m[None, :]) * dt_m[None, :], 0.0)
-            xm = tl.load(x_h + pos_m[:, None] * s_x_l, mask=ok_m[:, None] & ok_p[None, :], other=0.0)
-            acc = tl.dot(w.to(dot_t), xm.to(dot_t), acc, input_precision=PREC)
-            if HAS_D:
-                acc += tl.load(D_ptr + h).to(tl.float32) * xm.to(tl.float32)
-            tl.store(y_ptr + b * s_y_b + pos_m[:, None] * s_y_l + h * s_y_h + offs_p[None, :] * s_y_p,
-                     acc.to(y_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_p[None, :])
-            v = tl.exp(cs_1 - cs_m) * dt_m  # rows past L have dt' = 0 (and x = 0)
-            Bm = tl.load(B_ptr + b * s_B_b + pos_m[:, None] * s_B_l + g * s_B_g + offs_n[None, :] * s_B_n,
-                         mask=ok_m[:, None] & ok_n[None, :], other=0.0)
-            E = tl.dot(tl.trans(Bm.to(dot_t)), (xm.to(tl.float32) * v[:, None]).to(dot_t), E * tl.exp(cs_1 - cs_0),
-                       input_precision=PREC)
-            cs_0 = cs_1
-    tl.store(final_ptr + pn, tl.trans(E), mask=ok_pn)
-
-
 @dataclass(frozen=True)
 class LaunchConfig:
     """Block sizes and launch options of the forward kernels.
@@ -325,11 +255,6 @@ class LaunchConfig:
     ``cb_rows``: rows per ``C B^T`` tile of ``_chunk_prep``; ``scan_bm``: rows of y (and positions of
     the state update) per step of ``_chunk_scan``, ``scan_bp`` its head-dim block (each block of p is
     its own chain of states); warps and pipeline stages of ``_chunk_scan``.
-
-    ``chain_per_sm``: when the chains (batch x heads x blocks of p, at ``chain_bp``) number at least this
-    many per SM, ``_chain_scan`` runs instead, one program per chain (None: never); ``chain_bp``,
-    ``chain_warps``, ``chain_stages``, ``chain_maxnreg``: its head-dim block and launch options (its
-    rows per step are ``scan_bm``).
     """
 
     cb_rows: int = 64
@@ -338,11 +263,6 @@ class LaunchConfig:
     scan_warps: int = 4
     scan_stages: int = 1
     scan_maxnreg: Optional[int] = 168
-    chain_per_sm: Optional[float] = None
-    chain_bp: int = 64
-    chain_warps: int = 4
-    chain_stages: int = 1
-    chain_maxnreg: Optional[int] = 168
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -367,23 +287,7 @@ def _pow2(n: int, lo: int = 16) -> int:
 @functools.lru_cache(maxsize=256)
 def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
     q, p = _pow2(Q), _pow2(P)
-    return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p),
-                   chain_bp=min(cfg.chain_bp, p))
-
-
-@functools.lru_cache(maxsize=16)
-def _sm_count(device: torch.device) -> int:
-    """Streaming multiprocessors of a CUDA device (1 elsewhere: the interpreter runs one program at a time)."""
-    if device.type != "cuda":
-        return 1
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
-def runs_chains(cfg: LaunchConfig, device: torch.device, batch: int, heads: int, head_dim: int) -> bool:
-    """Whether the forward runs one program per chain (``_chain_scan``) rather than per chunk."""
-    if cfg.chain_per_sm is None:
-        return False
-    return batch * heads * cdiv(head_dim, cfg.chain_bp) >= cfg.chain_per_sm * _sm_count(device)
+    return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
 
 
 def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
@@ -428,15 +332,11 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
     n_pb = cdiv(P, cfg.scan_bp)
     sync = torch.empty(1 + b * H * n_pb, device=dev, dtype=torch.int32)  # tickets, then a counter per chain
-    chains = runs_chains(cfg, dev, b, H, P)
-    bm = cfg.scan_bm
-    # C B^T rows from each scan block's first (a chain's program reads only the tiles inside its blocks)
-    kb = bm if chains else _pow2(Q)
     nmb = cdiv(Q, cfg.cb_rows)
-    tiles = sum(i + 1 - (i * cfg.cb_rows) // kb * kb // cfg.cb_rows for i in range(nmb)) * cfg.cb_rows ** 2
+    tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
     # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
-    ring = torch.empty(0 if chains else b * n_pb * H, 2, _pow2(N), cfg.scan_bp, device=dev, dtype=f32)
+    ring = torch.empty(b * n_pb * H, 2, _pow2(N), cfg.scan_bp, device=dev, dtype=f32)
     i64 = max(_span(t) for t in (x, dt, B, C, cb, ring)) >= 2 ** 31  # 32-bit offsets would overflow
     BH = 16
     n_hb = cdiv(H, BH)
@@ -448,27 +348,16 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, sync[1:], sync,
             L, H, G, N, nchunks, n_hb, n_dt, n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), KB=kb, NPB=next_power_of_2(n_pb),
+            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(n_pb),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
 
     y = torch.empty_like(x)
+    bm = cfg.scan_bm
     n_mb = cdiv(Q, bm)
+    causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(n_mb)) * bm
     io = ((2 * x.numel() + B.numel() + C.numel()) * e + 2 * dtp.numel() * 4
           + b * nchunks * G * tiles * cb.element_size() + final.numel() * 4 * (2 if has_init else 1))
-    if chains:
-        # per block of bm rows: C E, the diagonal tile, the state update
-        flops = 4 * b * L * H * N * P + 2 * b * nchunks * H * n_mb * bm * bm * P
-        with phase("chunk_scan"), kernel_metadata("ssd_chain_scan", io, flops, (x, B, C)):
-            wrap(_chain_scan)[(b * cdiv(P, cfg.chain_bp) * H,)](
-                x, B, C, dtp, cs, cb, D if D is not None else A,
-                initial_state.to(f32).contiguous() if has_init else A, y, final,
-                L, H, G, P, N, nchunks, H // G, cdiv(P, cfg.chain_bp), *x.stride(), *B.stride(), *C.stride(),
-                *y.stride(), Q=Q, BM=bm, BP=cfg.chain_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init,
-                PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=cfg.chain_warps, num_stages=cfg.chain_stages,
-                **({"maxnreg": cfg.chain_maxnreg} if cfg.chain_maxnreg else {}))
-        return y, (final if return_final_state else None)
-    causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(n_mb)) * bm
     flops = 4 * b * L * H * N * P + 2 * causal * P
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, B, C)):
         wrap(_chunk_scan)[(nchunks * b * n_pb * H,)](
