@@ -10,6 +10,10 @@ exec > >(tee "$OUT/log.txt") 2>&1
 COMMON="--preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer --workload generate
   --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 --profile-active 1
   --device cuda --runs $OUT/runs --variant triton"
-timeout 90 python3 -m bambaprof profile $COMMON --compile none --format json -o "$OUT/summary-none.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
-timeout 420 python3 -m bambaprof profile $COMMON --compile max-autotune --format json -o "$OUT/summary-max-autotune.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
+# MODES: the compile modes to run (default both); MA_S: seconds allowed for max-autotune
+for mode in ${MODES:-none max-autotune}; do
+  limit=90; [ "$mode" = max-autotune ] && limit=${MA_S:-420}
+  timeout $limit python3 -m bambaprof profile $COMMON --compile $mode --format json -o "$OUT/summary-$mode.json" 2>&1 \
+    | grep -v "^USDT" | grep -v Warn | tail -2
+done
 tar czf "$OUT/runs.tar.gz" -C "$OUT" runs && rm -rf "$OUT/runs" && ls -la "$OUT"
