@@ -148,3 +148,35 @@ def test_64_bit_offsets_give_the_same_result(monkeypatch):
     monkeypatch.setattr(ssd, "_span", lambda t: 2 ** 31)
     y64, s64 = run(TRITON, inp, 16, dt_softplus=True)
     assert torch.equal(y32, y64) and torch.equal(s32, s64)
+
+
+def test_no_kernel_writes_a_buffer_that_another_argument_shares():
+    """Every buffer a kernel writes is its own storage: torch.compile's functionalization clones each mutated
+    argument and copies it back, so views of one buffer passed as two arguments would overwrite each other."""
+    from bambaprof.ssm.kernels import ssd
+
+    written = {"_chunk_prep": ("dtp_ptr", "cs_ptr", "cb_ptr", "flag_ptr", "ticket_ptr"),
+               "_chunk_scan": ("ring_ptr", "flag_ptr", "ticket_ptr", "y_ptr", "final_ptr")}
+    seen = []
+
+    def recording(kernel):
+        launch = ssd._direct(kernel)
+
+        class Grid:
+            def __getitem__(self, grid):
+                def run(*args, **kwargs):
+                    named = dict(zip(kernel.arg_names, args))
+                    seen.append(kernel.fn.__name__)
+                    for name in written[kernel.fn.__name__]:
+                        mine = named[name].untyped_storage().data_ptr()
+                        for other, t in named.items():
+                            if other != name and torch.is_tensor(t):
+                                assert t.untyped_storage().data_ptr() != mine, f"{name} shares storage with {other}"
+                    return launch[grid](*args, **kwargs)
+                return run
+        return Grid()
+
+    inp = ssd_inputs(L=40, dtype=torch.float32, initial_state=True)
+    ssd.ssd_forward(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 16, D=inp["D"], dt_bias=inp["dt_bias"],
+                    dt_softplus=True, initial_state=inp["initial_state"], return_final_state=True, wrap=recording)
+    assert seen == ["_chunk_prep", "_chunk_scan"]

@@ -331,7 +331,11 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
     n_pb = cdiv(P, cfg.scan_bp)
-    sync = torch.empty(1 + b * H * n_pb, device=dev, dtype=torch.int32)  # tickets, then a counter per chain
+    # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views of
+    # one: under torch.compile, functionalization clones each mutated argument and copies it back, and views
+    # of one buffer would be copied back over each other (the compiled forward hung without CUDA graphs)
+    flags = torch.empty(b * H * n_pb, device=dev, dtype=torch.int32)
+    ticket = torch.empty(1, device=dev, dtype=torch.int32)
     nmb = cdiv(Q, cfg.cb_rows)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     has_init = initial_state is not None
@@ -345,7 +349,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
           + b * nchunks * G * tiles * cb.element_size())
     with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
         wrap(_chunk_prep)[(n_dt + b * nchunks * G * nmb,)](
-            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, sync[1:], sync,
+            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
             L, H, G, N, nchunks, n_hb, n_dt, n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
             Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(n_pb),
@@ -362,7 +366,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, B, C)):
         wrap(_chunk_scan)[(nchunks * b * n_pb * H,)](
             x, B, C, dtp, cs, cb, D if D is not None else A,
-            initial_state.to(f32).contiguous() if has_init else A, ring, sync[1:], sync, y, final,
+            initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,
             L, H, G, P, N, nchunks, H // G, n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
             Q=Q, BM=bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init, PREC=prec,
             DOT_F32=dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
