@@ -6,7 +6,9 @@ For each (variant, shape):
   compilation happen in the warm-up), with CUDA events through
   ``triton.testing.do_bench`` on a GPU and the wall clock on the CPU; each call
   takes the next of several input sets, enough of them to exceed twice the L2
-  cache, so that repeated calls do not read from cache;
+  cache, so that repeated calls do not read from cache. The cores of a shape are
+  timed side by side in interleaved rounds (each core once a round, the order
+  rotating), and the time is the median of the round medians;
 - **tokens/s** = batch x length / time;
 - **achieved GB/s** = the minimum bytes / time, where the minimum bytes are every
   input read once and every output written once: x, dt, B, C in their dtype,
@@ -18,8 +20,8 @@ For each (variant, shape):
   group L Q n (the causal half of C B^T);
 - **kernel time** (GPU only): the GPU time per call of everything the call runs on the
   device (kernels, memsets, copies), from the PyTorch profiler (CUPTI): the summed durations
-  of those activities over a batch of calls, divided by the calls; the median of several
-  batches. It excludes the host's launch cost and the gaps between launches, so small shapes
+  of those activities over a batch of 10 calls, divided by the calls; the median of the
+  batches, one a round. It excludes the host's launch cost and the gaps between launches, so small shapes
   compare fairly; ``launches`` counts the device activities per call. Off a GPU it is unknown;
 - ratios are against a baseline core (mamba_ssm's when given, else the first): wall time and
   kernel time, each to the baseline's of the same shape;
@@ -142,6 +144,50 @@ def _attempt(time_it: Callable[[], float]) -> tuple:
         return None, f"error: {msg[:200]}"
 
 
+def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float, rounds: int, on_gpu: bool,
+                 progress: Optional[Callable[[str], None]] = None
+                 ) -> Dict[str, Tuple[Optional[float], Optional[KernelTime], str]]:
+    """Wall median (ms), kernel time and status of each call, measured side by side: in each of ``rounds``
+    rounds every call gets a wall median over ``rep_ms / rounds`` and one profiled batch of 10 calls (GPU
+    only), the order rotating by one each round. The results are the median of the round medians and the
+    median batch, so a drift of the device (clocks, temperature) or a position in the order weighs on every
+    call alike. A call that fails is reported with its status and left out of later rounds."""
+    names = list(calls)
+    walls: Dict[str, List[float]] = {name: [] for name in names}
+    batches: Dict[str, List[KernelTime]] = {name: [] for name in names}
+    status = {name: "ok" for name in names}
+    rounds = max(1, rounds)
+    share = rep_ms / rounds
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            if status[name] != "ok":
+                continue
+            if progress:
+                progress(f"{name} round {r + 1}/{rounds}")
+            call = calls[name]
+            ms, status[name] = _attempt(lambda: median_ms(call, device, rep_ms=share))  # noqa: B023 - called at once
+            if ms is None:
+                continue
+            walls[name].append(ms)
+            if on_gpu:
+                kt, st = _attempt(lambda: kernel_time(call, batches=1))  # noqa: B023 - called at once
+                if kt is None:
+                    status[name] = f"kernel time: {st}"
+                    continue
+                batches[name].append(kt)
+    out: Dict[str, Tuple[Optional[float], Optional[KernelTime], str]] = {}
+    for name in names:
+        wall = statistics.median(walls[name]) if walls[name] else None
+        ordered = sorted(batches[name], key=lambda k: k.ms)
+        if status[name] == "ok":
+            out[name] = (wall, ordered[len(ordered) // 2] if ordered else None, "ok")
+        elif status[name].startswith("kernel time:"):
+            out[name] = (wall, None, status[name])  # the wall time stands; the profiler failed
+        else:
+            out[name] = (None, None, status[name])
+    return out
+
+
 def _rotating(core: Callable[..., Any], sets: List[dict], chunk_size: int) -> Callable[[], Any]:
     """A call of ``core`` on the next input set each time (so repeated calls do not hit the cache)."""
     turn = [0]
@@ -221,9 +267,11 @@ def bench_ssd(
     rep_ms: float = 200,
     progress: Optional[Callable[[str], None]] = None,
     baseline: Optional[str] = None,
+    rounds: int = 5,
 ) -> List[BenchRecord]:
     """Time every core at every shape. ``cores`` maps a name to a callable with the SSD contract;
-    ratios are to ``baseline`` (a name in ``cores``; default: the first)."""
+    ratios are to ``baseline`` (a name in ``cores``; default: the first). The cores of a shape are
+    timed in ``rounds`` interleaved rounds (see :func:`_interleaved`), ``rep_ms`` in all per core."""
     on_gpu = device.startswith("cuda")
     l2 = torch.cuda.get_device_properties(device).L2_cache_size if on_gpu else 0
     records: List[BenchRecord] = []
@@ -238,20 +286,15 @@ def bench_ssd(
         if ceilings is not None:
             floor = max(minimum_bytes(shape, dtype) / (ceilings.copy_gbps * 1e6),
                         minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
-        for name, core in cores.items():
-            if progress:
-                progress(f"{name} b={shape.batch} L={shape.seq_len}")
-            call = _rotating(core, sets, shape.chunk_size)
-            ms, status = _attempt(lambda: median_ms(call, device, rep_ms=rep_ms))  # noqa: B023 - called at once
-            if ms is None:
-                records.append(BenchRecord(variant=name, status=status, **base))
+        where = f"b={shape.batch} L={shape.seq_len}"
+        timed = _interleaved({name: _rotating(core, sets, shape.chunk_size) for name, core in cores.items()},
+                             device, rep_ms, rounds, on_gpu,
+                             (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
+        for name in cores:
+            ms, kt, status = timed[name]
+            if ms is None or (on_gpu and kt is None):
+                records.append(BenchRecord(variant=name, status=status, median_ms=ms, **base))
                 continue
-            kt = None
-            if on_gpu:
-                kt, status = _attempt(lambda: kernel_time(call))  # noqa: B023 - called at once
-                if kt is None:
-                    records.append(BenchRecord(variant=name, status=f"kernel time: {status}", median_ms=ms, **base))
-                    continue
             records.append(BenchRecord(
                 variant=name, status="ok", median_ms=ms, tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
                 achieved_gbps=minimum_bytes(shape, dtype) / (ms * 1e6), roofline_floor_ms=floor,

@@ -33,6 +33,8 @@ def bench_group() -> None:
 @click.option("--chunk-size", type=int, default=256, show_default=True)
 @click.option("--dtype", default="bfloat16", show_default=True)
 @click.option("--rep-ms", type=float, default=200.0, show_default=True, help="Time budget per measurement.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Interleaved rounds per shape: each core is timed once a round, in an order rotating by one.")
 @click.option("--baseline", default=None, metavar="NAME",
               help="The core the ratios are to [default: mamba_ssm with --mamba-ssm, else the first variant].")
 @click.option("--mixer", "mixer_mode", is_flag=True,
@@ -41,10 +43,11 @@ def bench_group() -> None:
 @format_option(("table", "json", "csv"))
 @output_option()
 def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, groups, chunk_size, dtype, rep_ms,
-                      baseline, mixer_mode, device, fmt, output) -> None:
+                      rounds, baseline, mixer_mode, device, fmt, output) -> None:
     """Time SSD cores (bambaprof's variants, and mamba_ssm's with --mamba-ssm) at Bamba-9B mixer shapes.
 
-    Median of many calls after warm-up, inputs rotated past the L2 cache; tokens/s,
+    Median of many calls after warm-up, inputs rotated past the L2 cache, the cores of a
+    shape timed in interleaved rounds (so a drift of the device weighs on all alike); tokens/s,
     achieved GB/s over the minimum bytes, and % of the roofline floor from the
     measured copy bandwidth and matmul rate. On a GPU also the kernel time per call
     (PyTorch profiler: device activities only, no launch cost) and the launches per
@@ -97,13 +100,15 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     if baseline not in cores:
         raise UsageError(f"--baseline {baseline!r} is not among the cores timed ({', '.join(cores) or 'none'})")
     ceilings = measure_ceilings(dev, torch_dtype)
-    with progress("benchmarking", len(parsed) * len(cores)) as bar:
+    with progress("benchmarking", len(parsed) * len(cores) * rounds) as bar:
         records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1),
-                            baseline=baseline)
+                            baseline=baseline, rounds=rounds)
     meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__, "baseline": baseline,
-            "notes": "median_ms: median of repeated calls after warm-up (autotuning excluded), inputs rotated; "
+            "rounds": rounds,
+            "notes": "median_ms: median over interleaved rounds (cores in an order rotating each round) of the "
+                     "median of repeated calls after warm-up (autotuning excluded), inputs rotated; "
                      "kernel_ms: GPU time of the call's device activities per call (PyTorch profiler), "
-                     "median of 5 batches of 10 calls; kernels_us: that time by kernel name"}
+                     "the median of one batch of 10 calls a round; kernels_us: that time by kernel name"}
     emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
 
 

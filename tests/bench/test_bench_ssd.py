@@ -128,3 +128,26 @@ def test_kernel_time_counts_device_activities_per_call():
     kt = kernel_time(two_launches, calls=4, batches=3)
     assert kt.launches == 2 and kt.ms > 0
     assert sum(kt.by_name_us.values()) == pytest.approx(kt.ms * 1e3)
+
+
+def test_cores_are_timed_in_interleaved_rounds_in_rotating_order():
+    order, turns = [], {"flaky": 0}
+
+    def core(name):
+        def run(x, *a, **k):
+            order.append(name)
+            if name == "flaky":
+                turns["flaky"] += 1
+                if turns["flaky"] > 4:  # fails in its second round
+                    raise RuntimeError("went away")
+            return get_variant("default")(x, *a, **k)
+        return run
+
+    records = bench_ssd({n: core(n) for n in ("a", "b", "flaky")}, [SHAPE], torch.float32, "cpu", rep_ms=0.3,
+                        rounds=3)
+    blocks = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+    # rounds: a b flaky | b flaky(fails) a | (flaky left out) a b; the two a blocks meet
+    assert blocks == ["a", "b", "flaky", "b", "flaky", "a", "b"]
+    by = {r.variant: r for r in records}
+    assert by["a"].status == "ok" and by["b"].status == "ok" and by["a"].median_ms > 0
+    assert by["flaky"].status == "error: went away" and by["flaky"].median_ms is None
