@@ -5,11 +5,7 @@
 # mamba_ssm at the five target shapes (benchmarks/tune_triton_ssd.py), and Nsight Compute's stall reasons, pipe
 # use and occupancy for each form's chunk scan at 1x2048 and 8x8192. Results and a log under $OUT.
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-MAMBA=$(ls -d .peers/mamba_ssm-*/ | head -1)
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
+source benchmarks/device_env.sh
 FORMS=${FORM:+--kernels $FORM}
 [ -z "${NO_TESTS:-}" ] && timeout ${TEST_S:-200} python3 -m pytest -q -p no:cacheprovider tests/ssm/test_gpu_triton_ssd.py \
   ${TEST_EXTRA:-} 2>&1 | grep -E "passed|failed|Error" | tail -12
@@ -20,16 +16,7 @@ for dt in bfloat16 float32; do
 done
 [ -z "${NO_TUNE:-}" ] && timeout ${TUNE_S:-200} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base $FORMS > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$?"; tail -2 "$OUT/tune.err"
-python3 - "$OUT/tune.json" <<'PY'
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as exc:
-    print("no tune result:", exc); sys.exit()
-base = doc["kernel_ms"].get("mamba_ssm", {})
-for name, row in doc["kernel_ms"].items():
-    print(f"{name:10s} kernel ms", "  ".join(f"{k}={v:.4f} ({v / base[k]:.2f}x)" if base.get(k) else f"{k}={v}" for k, v in row.items()))
-PY
+python3 benchmarks/summarize_tune.py "$OUT/tune.json"
 FORM_ARGS=${FORM:+--form $FORM}
 timeout ${NCU_S:-180} ncu --clock-control none -k regex:_chunk_scan --section SpeedOfLight --section Occupancy \
   --section LaunchStats --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis \

@@ -5,11 +5,7 @@
 # Results and a log under $OUT (the log comes back even when the call runs out of time).
 # Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-MAMBA=$(ls -d .peers/mamba_ssm-*/ | head -1)
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
+source benchmarks/device_env.sh
 timeout 170 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
 echo "bench rc=$?"
 python3 - "$OUT/bench-ssd.json" <<'PY'

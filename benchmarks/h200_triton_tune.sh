@@ -3,10 +3,7 @@
 # against mamba_ssm (benchmarks/tune_triton_ssd.py), then its GPU tests. Results under $OUT.
 # Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-MAMBA=$(ls -d .peers/mamba_ssm-*/ | head -1)
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source benchmarks/device_env.sh
 timeout 120 python3 - <<'PY' 2>&1 | tail -15
 import torch, triton
 from bambaprof.ssm import get_variant
@@ -34,20 +31,7 @@ for dtype in (torch.bfloat16, torch.float32):
 PY
 [ -z "${NO_TUNE:-}" ] && timeout ${TUNE_S:-240} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${TUNE_ARGS:-} > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$?"; tail -3 "$OUT/tune.err"
-python3 - "$OUT/tune.json" <<'PY'
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as exc:
-    print("no tune result:", exc); sys.exit()
-for name, row in doc["median_ms"].items():
-    print(f"{name:10s} wall", "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-for name, row in doc.get("kernel_ms", {}).items():
-    print(f"{name:10s} kern", "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-for name, shapes in doc["kernel_us"].items():
-    for shape, kern in shapes.items():
-        print(name, shape, {k[:40]: round(v, 1) for k, v in (kern or {}).items()})
-PY
+python3 benchmarks/summarize_tune.py "$OUT/tune.json"
 timeout ${TEST_S:-200} python3 -m pytest -q -x -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py ${TEST_EXTRA:-} ${TEST_K:+-k "$TEST_K"} 2>&1 | grep -E "triton |passed|failed|Error|error" | tail -25
 if [ -n "${BENCH:-}" ]; then
   timeout ${BENCH_S:-200} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --format json -o "$OUT/bench-ssd.json" 2>/dev/null
