@@ -3,10 +3,8 @@
 # 512 and 2048 tokens), eager and max-autotune, in one device call of up to 10 minutes (max-autotune compiles for
 # most of it). Summaries and a log under $OUT; run directories tarred.
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/runs"
-exec > >(tee "$OUT/log.txt") 2>&1
+source benchmarks/device_env.sh
+mkdir -p "$OUT/runs"
 COMMON="--preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer --workload generate
   --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 --profile-active 1
   --device cuda --runs $OUT/runs --variant triton"
