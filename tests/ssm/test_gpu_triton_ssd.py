@@ -155,3 +155,33 @@ def test_compiled_forward_without_cuda_graphs_finishes_on_reused_memory(mode):
         pytest.fail(f"the compiled forward ({mode}) did not finish in 240 s")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert float(proc.stdout.split()[-1]) < 1e-6
+
+
+def _chunk_scan_registers(fn, args):
+    """Registers per thread of the ``_chunk_scan`` launches in one profiled call of ``fn`` (from the trace)."""
+    import json
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    fn(*args)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn(*args)
+        torch.cuda.synchronize()
+    with tempfile.NamedTemporaryFile(suffix=".json") as fh:
+        prof.export_chrome_trace(fh.name)
+        events = json.load(open(fh.name))["traceEvents"]
+    return {e["args"]["registers per thread"] for e in events
+            if e.get("cat") == "kernel" and e.get("name") == "_chunk_scan"}
+
+
+def test_compiled_forward_launches_the_scan_with_eagers_options():
+    """Compiled, the scan runs with the eager launch's options: inductor re-compiled a traced kernel without
+    its ``maxnreg`` cap (212 registers instead of 168 on the H200), so the forward op is opaque."""
+    torch._dynamo.reset()
+    inp = _inputs(L=2048)
+    args = [inp[k] for k in ARGS]
+    eager = _chunk_scan_registers(_forward, args)
+    compiled = _chunk_scan_registers(torch.compile(_forward, fullgraph=True), args)
+    assert len(eager) == 1 and compiled == eager
