@@ -1,0 +1,140 @@
+"""Where the host time of the ``triton`` mixer's eager forward goes (GPU machine).
+
+At small shapes the eager mixer is launch-bound: ``triton.testing.do_bench`` times the host's enqueue of the
+call, not the kernels. For one Bamba-9B mixer (bf16) this prints, per shape:
+
+- ``do_bench`` median (ms) and the profiler's GPU kernel time (ms);
+- host time per call (us): the wall time of 200 calls enqueued back to back without a sync, / 200
+  (the GPU keeps up, so this is the host's cost), for the whole forward and for each of its steps;
+- the host cost of launching an empty Triton kernel with 30 arguments (us);
+- the top functions of a cProfile of 300 forwards, by own time.
+
+    python benchmarks/host_time_mixer.py [--shape 1x512 --shape 1x2048] [-o host-time.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import platform
+import pstats
+import time
+from typing import Any, Callable, Dict
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _empty(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19,
+           a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, K: tl.constexpr):
+    pass
+
+
+def host_us(fn: Callable[[], Any], calls: int = 200) -> float:
+    """Host time per call (us) of ``calls`` back-to-back calls, the median of 5 repeats."""
+    fn()
+    torch.cuda.synchronize()
+    out = []
+    for _ in range(5):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        out.append((time.perf_counter() - t) / calls * 1e6)
+        torch.cuda.synchronize()
+    return sorted(out)[2]
+
+
+def mixer_steps(mixer: Any, hidden: torch.Tensor) -> Dict[str, Callable[[], Any]]:
+    """The forward's steps as separate calls on the intermediate tensors of one forward."""
+    from bambaprof.ssm.kernels import mixer as fused
+    from bambaprof.ssm.kernels.ssd import ssd_forward
+
+    b, L, _ = hidden.shape
+    proj = mixer.in_proj(hidden)
+    gate, xBC, dt = proj.split([mixer.intermediate, mixer.conv_dim, mixer.n_heads], dim=-1)
+    A = -torch.exp(mixer.A_log.float())
+    conv = fused.conv1d_silu(xBC, mixer.conv1d.weight, mixer.conv1d.bias)
+    x, B, C = mixer._split_xbc(conv)
+    y, _ = ssd_forward(x, dt, A, B, C, mixer.chunk_size, D=mixer.D, dt_bias=mixer.dt_bias, dt_softplus=True,
+                       dt_limit=mixer.dt_limit)
+    normed = fused.gated_rmsnorm(y.reshape(b, L, mixer.intermediate), gate, mixer.norm.weight, mixer.norm.eps,
+                                 hidden.dtype)
+    return {
+        "forward": lambda: mixer(hidden),
+        "in_proj": lambda: mixer.in_proj(hidden),
+        "split": lambda: proj.split([mixer.intermediate, mixer.conv_dim, mixer.n_heads], dim=-1),
+        "A=-exp(A_log)": lambda: -torch.exp(mixer.A_log.float()),
+        "conv1d_silu": lambda: fused.conv1d_silu(xBC, mixer.conv1d.weight, mixer.conv1d.bias),
+        "split_xbc": lambda: mixer._split_xbc(conv),
+        "variant(...)": lambda: mixer.variant(x, dt, A, B, C, mixer.chunk_size, D=mixer.D, dt_bias=mixer.dt_bias,
+                                              dt_softplus=True, dt_limit=mixer.dt_limit),
+        "ssd_forward": lambda: ssd_forward(x, dt, A, B, C, mixer.chunk_size, D=mixer.D, dt_bias=mixer.dt_bias,
+                                           dt_softplus=True, dt_limit=mixer.dt_limit),
+        "gated_rmsnorm": lambda: fused.gated_rmsnorm(y.reshape(b, L, mixer.intermediate), gate, mixer.norm.weight,
+                                                     mixer.norm.eps, hidden.dtype),
+        "out_proj": lambda: mixer.out_proj(normed),
+        "torch.empty": lambda: torch.empty(b, L, mixer.intermediate, device="cuda", dtype=hidden.dtype),
+    }
+
+
+def main() -> int:
+    from bambaprof.bench.ssd import kernel_time, median_ms
+    from bambaprof.model import build_mixer
+    from bambaprof.model.config import BambaConfig
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shape", action="append", default=None)
+    parser.add_argument("-o", "--output", default=None)
+    args = parser.parse_args()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    result: Dict[str, Any] = {"cpu": cpu, "python": platform.python_version(), "torch": torch.__version__,
+                              "triton": triton.__version__, "device": torch.cuda.get_device_name(), "shapes": {}}
+    print(f"cpu {cpu}; python {result['python']}; torch {torch.__version__}; triton {triton.__version__}")
+    t = torch.empty(8, device="cuda")
+    launch = lambda: _empty[(1,)](*([t] * 10 + list(range(20))), K=1)  # noqa: E731
+    result["empty_triton_launch_us"] = host_us(launch, 500)
+    print(f"empty Triton launch, 30 args: {result['empty_triton_launch_us']:.1f} us")
+    cfg = BambaConfig(vocab_size=16, hidden_size=4096, intermediate_size=4096, num_hidden_layers=1,
+                      num_attention_heads=1, num_key_value_heads=1, attn_layer_indices=(), mamba_n_heads=128,
+                      mamba_d_head=64, mamba_n_groups=1, mamba_d_state=128, mamba_chunk_size=256, mamba_expand=2,
+                      dtype="bfloat16", partial_rotary_factor=0.0)
+    mixer = build_mixer(cfg, "triton", seed=0, device="cuda")
+    for shape in args.shape or ["1x512", "1x2048"]:
+        b, L = (int(v) for v in shape.lower().split("x"))
+        hidden = torch.randn(b, L, 4096, device="cuda", dtype=torch.bfloat16)
+        grad_on = host_us(lambda: mixer(hidden))  # noqa: B023 - as `bench ssd --mixer` calls it
+        with torch.no_grad():
+            row: Dict[str, Any] = {"host_us_forward_grad_on": grad_on,"do_bench_ms": median_ms(lambda: mixer(hidden), "cuda"),  # noqa: B023
+                                   "kernel_ms": kernel_time(lambda: mixer(hidden)).ms}  # noqa: B023
+            row["host_us"] = {name: host_us(fn) for name, fn in mixer_steps(mixer, hidden).items()}
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(300):
+                mixer(hidden)
+            prof.disable()
+            torch.cuda.synchronize()
+        print(f"\n{shape}: do_bench {row['do_bench_ms']:.3f} ms, kernel {row['kernel_ms']:.3f} ms; host us per call:")
+        print(f"  {'forward, grad on':16s} {grad_on:8.1f}")
+        for name, us in row["host_us"].items():
+            print(f"  {name:16s} {us:8.1f}")
+        stats = pstats.Stats(prof)
+        top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:25]  # type: ignore[attr-defined]
+        row["cprofile_top_own_us_per_forward"] = []
+        print("  cProfile, own time per forward (us), calls per forward:")
+        for (path, line, fn), (_cc, nc, tt, _ct, _callers) in top:
+            where = f"{path.rsplit('/', 2)[-1] if '/' in path else path}:{line}:{fn}"
+            row["cprofile_top_own_us_per_forward"].append([where, tt / 300 * 1e6, nc / 300])
+            print(f"    {tt / 300 * 1e6:7.1f}  {nc / 300:5.1f}  {where}")
+        result["shapes"][shape] = row
+    if args.output:
+        with open(args.output, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
