@@ -7,7 +7,12 @@ call, not the kernels. For one Bamba-9B mixer (bf16) this prints, per shape:
 - host time per call (us): the wall time of 200 calls enqueued back to back without a sync, / 200
   (the GPU keeps up, so this is the host's cost), for the whole forward and for each of its steps;
 - the host cost of launching an empty Triton kernel with 30 arguments (us);
-- the top functions of a cProfile of 300 forwards, by own time.
+- the top functions of a cProfile of 300 forwards, by own time;
+- the forward's host time and ``do_bench`` median with the launch shortcut of
+  :mod:`bambaprof.ssm.kernels.launch` on and off, side by side (3 interleaved rounds);
+- with ``--decode``: cached decoding of bamba-9b (4 layers, no attention, bf16, batch 1, a 2048-token prefill,
+  16 tokens, each timed with a synchronisation around it; 3 interleaved rounds, the first 2 tokens of each
+  dropped), median ms per token, shortcut on and off.
 
     python benchmarks/host_time_mixer.py [--shape 1x512 --shape 1x2048] [-o host-time.json]
 """
@@ -81,6 +86,61 @@ def mixer_steps(mixer: Any, hidden: torch.Tensor) -> Dict[str, Callable[[], Any]
     }
 
 
+def shortcut_on_off(mixer: Any, hidden: torch.Tensor, rounds: int = 3) -> Dict[str, Dict[str, float]]:
+    """Host time (us) and ``do_bench`` median (ms) of the forward with the launch shortcut off and on,
+    the median of ``rounds`` interleaved rounds."""
+    import os
+    import statistics
+
+    from bambaprof.bench.ssd import median_ms
+    from bambaprof.ssm.kernels import launch
+
+    got: Dict[str, Dict[str, list]] = {m: {"host_us": [], "do_bench_ms": []} for m in ("off", "on")}
+    with torch.no_grad():
+        for r in range(rounds):
+            for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+                os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
+                launch._wrapped.clear()
+                got[mode]["host_us"].append(host_us(lambda: mixer(hidden)))
+                got[mode]["do_bench_ms"].append(median_ms(lambda: mixer(hidden), "cuda"))
+    os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
+    launch._wrapped.clear()
+    return {m: {k: statistics.median(v) for k, v in d.items()} for m, d in got.items()}
+
+
+def decode_on_off(rounds: int = 3, tokens: int = 16) -> Dict[str, float]:
+    """Median ms per cached decode token of bamba-9b (4 layers, no attention), launch shortcut off and on."""
+    import os
+    import statistics
+
+    from bambaprof.model import build_model, preset
+    from bambaprof.ssm.kernels import launch
+
+    cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
+    model = build_model(cfg, "triton", seed=0, device="cuda")
+    ids = torch.randint(0, cfg.vocab_size, (1, 2048), device="cuda")
+    got: Dict[str, list] = {"off": [], "on": []}
+    with torch.no_grad():
+        for r in range(rounds + 1):  # the first round warms up
+            for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+                os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
+                launch._wrapped.clear()
+                cache = model.new_cache()
+                nxt = model(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+                times = []
+                for _ in range(tokens):
+                    torch.cuda.synchronize()
+                    t = time.perf_counter()
+                    nxt = model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+                    torch.cuda.synchronize()
+                    times.append((time.perf_counter() - t) * 1e3)
+                if r:
+                    got[mode] += times[2:]
+    os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
+    launch._wrapped.clear()
+    return {m: statistics.median(v) for m, v in got.items()}
+
+
 def main() -> int:
     from bambaprof.bench.ssd import kernel_time, median_ms
     from bambaprof.model import build_mixer
@@ -88,6 +148,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", action="append", default=None)
+    parser.add_argument("--decode", action="store_true")
     parser.add_argument("-o", "--output", default=None)
     args = parser.parse_args()
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
@@ -129,7 +190,14 @@ def main() -> int:
             where = f"{path.rsplit('/', 2)[-1] if '/' in path else path}:{line}:{fn}"
             row["cprofile_top_own_us_per_forward"].append([where, tt / 300 * 1e6, nc / 300])
             print(f"    {tt / 300 * 1e6:7.1f}  {nc / 300:5.1f}  {where}")
+        row["launch_shortcut"] = shortcut_on_off(mixer, hidden)
+        for mode, r in row["launch_shortcut"].items():
+            print(f"  launch shortcut {mode:3s}: host {r['host_us']:7.1f} us, do_bench {r['do_bench_ms']:.3f} ms")
         result["shapes"][shape] = row
+    if args.decode:
+        del mixer
+        result["decode_ms_per_token"] = decode_on_off()
+        print("decode ms per token:", {k: round(v, 3) for k, v in result["decode_ms_per_token"].items()})
     if args.output:
         with open(args.output, "w") as fh:
             json.dump(result, fh, indent=1)

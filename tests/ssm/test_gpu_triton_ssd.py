@@ -185,3 +185,26 @@ def test_compiled_forward_launches_the_scan_with_eagers_options():
     eager = _chunk_scan_registers(_forward, args)
     compiled = _chunk_scan_registers(torch.compile(_forward, fullgraph=True), args)
     assert len(eager) == 1 and compiled == eager
+
+
+def test_launches_through_kept_kernels_match_triton_launches(monkeypatch):
+    """The launch shortcut (kept compiled kernels, :mod:`bambaprof.ssm.kernels.launch`) gives the outputs of
+    launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide."""
+    from bambaprof.ssm.kernels import launch, ssd
+
+    inp = _inputs(L=700)
+    wide = torch.empty(inp["x"].numel() + 1, device="cuda", dtype=inp["x"].dtype)
+    shifted = dict(inp, x=wide[1:].view_as(inp["x"]).copy_(inp["x"]))  # 2 bytes past an aligned address
+    runs = {}
+    for mode in ("plain", "kept"):
+        monkeypatch.setattr(launch, "_wrapped", {})
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0" if mode == "plain" else "1")
+        for name, case in (("aligned", inp), ("shifted", shifted), ("again", inp)):
+            runs[mode, name] = _forward(*[case[k] for k in ARGS])
+        wrapper = launch.direct(ssd._chunk_scan)
+        assert (mode == "kept") == isinstance(wrapper, launch.CachedLaunch)
+        if mode == "kept":
+            assert len(wrapper._kept) == 2  # one key per alignment; the third call reused the first
+    for name in ("aligned", "shifted", "again"):
+        for a, b in zip(runs["plain", name], runs["kept", name]):
+            assert torch.equal(a, b)

@@ -154,13 +154,14 @@ def test_no_kernel_writes_a_buffer_that_another_argument_shares():
     """Every buffer a kernel writes is its own storage: torch.compile's functionalization clones each mutated
     argument and copies it back, so views of one buffer passed as two arguments would overwrite each other."""
     from bambaprof.ssm.kernels import ssd
+    from bambaprof.ssm.kernels.launch import direct
 
     written = {"_chunk_prep": ("dtp_ptr", "cs_ptr", "cb_ptr", "flag_ptr", "ticket_ptr"),
                "_chunk_scan": ("ring_ptr", "flag_ptr", "ticket_ptr", "y_ptr", "final_ptr")}
     seen = []
 
     def recording(kernel):
-        launch = ssd._direct(kernel)
+        launch = direct(kernel)
 
         class Grid:
             def __getitem__(self, grid):

@@ -25,6 +25,7 @@ import triton
 import triton.language as tl
 
 from .grid import cdiv, next_power_of_2
+from .launch import direct
 from .metadata import kernel_metadata
 from .ops import WRAP, library_op
 
@@ -146,10 +147,6 @@ def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, s
              mask=ok)
 
 
-def _direct(kernel: Callable) -> Callable:
-    return kernel
-
-
 #: Rows of a head's state one program of :func:`mixer_decode_step` updates (with 8 warps: 130 registers,
 #: no spills for sm_90; 32 rows with 4 warps spilled 344 bytes, tests/ssm/test_kernels_compile.py).
 DECODE_BP = 16
@@ -170,7 +167,7 @@ def circular_conv_state(ordered: Tensor, length: int) -> Tensor:
 def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: Tensor, conv_bias: Optional[Tensor],
                       ssm_state: Tensor, counter: Tensor, A_log: Tensor, D: Optional[Tensor],
                       dt_bias: Optional[Tensor], dt_min: float, dt_max: float, heads: int, n_groups: int,
-                      wrap: Callable = _direct) -> Tensor:
+                      wrap: Callable = direct) -> Tensor:
     """One decode token of the Mamba2 mixer between ``in_proj`` and the gated norm, in one launch: the causal
     conv and SiLU of ``xbc`` ``(b, conv_dim)`` against the conv state, the SSM step (dt softplus and clamp,
     ``A = -exp(A_log)``, state decay and update, ``y = C . state + D x``), returning ``y`` ``(b, heads *
@@ -215,7 +212,7 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
     return y
 
 
-def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callable = _direct) -> Tensor:
+def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callable = direct) -> Tensor:
     """``x``: ``(b, L, C)`` with unit stride over channels; ``weight``: ``(C, 1, K)`` or ``(C, K)``; returns a
     contiguous ``(b, L, C)`` in ``x``'s dtype (see the module docstring)."""
     b, L, C = x.shape
@@ -245,7 +242,7 @@ def rmsnorm(x: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Te
 
 
 def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, out_dtype: torch.dtype,
-                  wrap: Callable = _direct) -> Tensor:
+                  wrap: Callable = direct) -> Tensor:
     """``x``, ``z``: ``(..., N)`` (unit stride over the last dimension; ``z`` may be a strided slice, or None:
     no gate); ``weight``: ``(N,)``; returns ``(..., N)`` in ``out_dtype``."""
     N = x.shape[-1]

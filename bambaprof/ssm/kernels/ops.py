@@ -20,7 +20,8 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from ..capabilities import triton_interpreter_on
-from .ssd import _direct, ssd_decode, ssd_forward
+from .launch import direct
+from .ssd import ssd_decode, ssd_forward
 
 Tensor = torch.Tensor
 
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - torch < 2.6: opaque custom ops instead
 #: True when the ops are ``triton_op``\ s (inductor sees their kernels).
 TRANSPARENT = triton_op is not None and not triton_interpreter_on()
 #: How the ops launch a Triton kernel: through ``wrap_triton`` (traceable) on a GPU, directly in the interpreter.
-WRAP = wrap_triton if TRANSPARENT else _direct
+WRAP = wrap_triton if TRANSPARENT else direct
 
 
 def _forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Optional[Tensor],

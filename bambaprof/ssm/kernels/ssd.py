@@ -55,6 +55,7 @@ import triton.language as tl
 
 from ...ranges import phase
 from .grid import cdiv, next_power_of_2
+from .launch import direct
 from .metadata import kernel_metadata
 
 
@@ -298,14 +299,10 @@ def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
 Tensor = torch.Tensor
 
 
-def _direct(kernel: Callable) -> Callable:
-    return kernel
-
-
 def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int,
                 D: Optional[Tensor] = None, dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
                 dt_limit: Tuple[float, float] = (0.0, math.inf), initial_state: Optional[Tensor] = None,
-                return_final_state: bool = False, wrap: Callable[[Callable], Callable] = _direct
+                return_final_state: bool = False, wrap: Callable[[Callable], Callable] = direct
                 ) -> Tuple[Tensor, Optional[Tensor]]:
     """The chunked SSD with the two kernels above; see :mod:`bambaprof.ssm.contract` for the shapes.
 
@@ -415,7 +412,7 @@ def _decode(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_pt
 def ssd_decode(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
                dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
                dt_limit: Tuple[float, float] = (0.0, math.inf), chunk_size: Optional[int] = None,
-               position: Optional[int] = None, wrap: Callable[[Callable], Callable] = _direct
+               position: Optional[int] = None, wrap: Callable[[Callable], Callable] = direct
                ) -> Tuple[Tensor, Tensor]:
     """One token through the fused decode kernel: ``(y (b, h, p), new state (b, h, p, n) fp32)``."""
     b, H, P = x.shape

@@ -1,0 +1,145 @@
+"""The eager launch shortcut (:mod:`bambaprof.ssm.kernels.launch`) on a stand-in for a Triton kernel: which
+launches reuse a kept compiled kernel, with which values, and when it falls back to ``JITFunction.run``."""
+
+import pytest
+import torch
+
+from bambaprof.ssm.kernels import launch
+
+
+class Compiled:
+    """A compiled kernel: records ``compiled[grid](*values)`` launches."""
+
+    def __init__(self, log, name):
+        self.log, self.name = log, name
+
+    def __getitem__(self, grid):
+        return lambda *values: self.log.append(("kept", self.name, grid, values))
+
+
+class Kernel:
+    """A ``@jit`` kernel ``k(x_ptr, n, eps, BLOCK: constexpr, FLAG: constexpr = True)``: its launches go through
+    "JITFunction.run" (logged) and return a new compiled kernel; its binder binds as Triton's does."""
+
+    arg_names = ["x_ptr", "n", "eps", "BLOCK", "FLAG"]
+
+    def __init__(self, binder=None):
+        self.log = []
+        self.compiles = 0
+        self.device_caches = {0: (None, None, None, None, binder or self._bind)}
+
+    @staticmethod
+    def _bind(x_ptr, n, eps, BLOCK, FLAG=True, **options):
+        return {"x_ptr": x_ptr, "n": n, "eps": eps, "BLOCK": BLOCK, "FLAG": FLAG}, [], options
+
+    def __getitem__(self, grid):
+        def run(*args, **kwargs):
+            self.log.append(("run", grid, args, kwargs))
+            self.compiles += 1
+            return Compiled(self.log, self.compiles)
+        return run
+
+
+@pytest.fixture(autouse=True)
+def _device(monkeypatch):
+    monkeypatch.setattr(launch, "current_device", lambda: 0)
+
+
+def test_a_launch_with_a_key_seen_before_calls_the_kept_kernel_with_every_parameter():
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    x = torch.zeros(64)
+    fast[(4,)](x, 100, 1e-5, BLOCK=32, num_warps=4)
+    fast[(8,)](x, 100, 1e-5, BLOCK=32, num_warps=4)
+    assert [e[0] for e in k.log] == ["run", "kept"]
+    _, compiled, grid, values = k.log[1]
+    assert compiled == 1 and grid == (8, 1, 1)
+    assert values[0] is x and values[1:] == (100, 1e-5, 32, True)  # the constexpr and the default follow
+
+
+@pytest.mark.parametrize("change", ["int", "float", "constexpr", "option", "dtype", "alignment", "bool_for_int"])
+def test_any_change_triton_could_specialize_on_takes_the_full_path(change):
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    buf = torch.zeros(64)
+    args, kwargs = [buf, 1 if change == "bool_for_int" else 16, 0.5], {"BLOCK": 32, "num_warps": 4}
+    fast[(1,)](*args, **kwargs)
+    if change == "int":
+        args[1] = 17
+    elif change == "float":
+        args[2] = 0.25
+    elif change == "constexpr":
+        kwargs["BLOCK"] = 64
+    elif change == "option":
+        kwargs["num_warps"] = 8
+    elif change == "dtype":
+        args[0] = buf.half()
+    elif change == "alignment":
+        args[0] = buf[1:]  # 4 bytes past a 16-byte boundary
+    elif change == "bool_for_int":
+        args[1] = True  # equal to 1 in Python, another type to Triton
+    fast[(1,)](*args, **kwargs)
+    assert [e[0] for e in k.log] == ["run", "run"]
+    fast[(1,)](*args, **kwargs)
+    assert [e[0] for e in k.log] == ["run", "run", "kept"] and k.log[-1][1] == 2
+
+
+def test_another_tensor_at_the_same_alignment_reuses_the_kernel():
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    fast[(1,)](torch.zeros(64), 16, 0.5, BLOCK=32)
+    other = torch.ones(256)
+    fast[(1,)](other, 16, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept"] and k.log[1][3][0] is other
+
+
+def test_arguments_of_other_types_and_callable_grids_always_take_the_full_path():
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    for _ in range(2):
+        fast[(1,)](torch.zeros(4), (1, 2), 0.5, BLOCK=32)  # a tuple argument
+        fast[lambda meta: (1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+        fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=[32])  # an unhashable constexpr
+    assert [e[0] for e in k.log] == ["run"] * 6
+
+
+def test_a_binder_that_does_not_bind_as_expected_turns_the_shortcut_off():
+    def reordering(x_ptr, n, eps, BLOCK, FLAG=True, **options):
+        return {"n": n, "x_ptr": x_ptr, "eps": eps, "BLOCK": BLOCK, "FLAG": FLAG}, [], options
+
+    k = Kernel(binder=reordering)
+    fast = launch.CachedLaunch(k)
+    for _ in range(3):
+        fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"] * 3 and not fast._kept
+
+    k = Kernel()
+    k.device_caches = {}  # another Triton's layout
+    fast = launch.CachedLaunch(k)
+    for _ in range(2):
+        fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"] * 2
+
+
+def test_the_kept_kernels_are_bounded(monkeypatch):
+    monkeypatch.setattr(launch, "MAX_KEYS", 3)
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    for n in range(7):
+        fast[(1,)](torch.zeros(4), n, 0.5, BLOCK=32)
+    assert 1 <= len(fast._kept) <= 3
+
+
+def test_direct_gives_the_kernel_itself_under_the_interpreter_or_when_turned_off(monkeypatch):
+    k = Kernel()
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert launch.direct(k) is k
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0")
+    assert launch.direct(k) is k
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH")
+    wrapped = launch.direct(k)
+    assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
