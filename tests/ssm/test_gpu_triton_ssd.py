@@ -189,22 +189,38 @@ def test_compiled_forward_launches_the_scan_with_eagers_options():
 
 def test_launches_through_kept_kernels_match_triton_launches(monkeypatch):
     """The launch shortcut (kept compiled kernels, :mod:`bambaprof.ssm.kernels.launch`) gives the outputs of
-    launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide."""
+    launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide, and a launch
+    with a key seen before (parameters among its arguments) does not go through ``JITFunction.run``."""
+    from triton.runtime.jit import JITFunction
+
     from bambaprof.ssm.kernels import launch, ssd
 
     inp = _inputs(L=700)
+    for k in ("D", "dt_bias"):  # a model's are parameters
+        inp[k] = torch.nn.Parameter(inp[k], requires_grad=False)
     wide = torch.empty(inp["x"].numel() + 1, device="cuda", dtype=inp["x"].dtype)
     shifted = dict(inp, x=wide[1:].view_as(inp["x"]).copy_(inp["x"]))  # 2 bytes past an aligned address
+    plain_run = JITFunction.run
+    through_run = []
+
+    def counting_run(self, *args, **kwargs):
+        through_run.append(self.fn.__name__)
+        return plain_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(JITFunction, "run", counting_run)
     runs = {}
     for mode in ("plain", "kept"):
         monkeypatch.setattr(launch, "_wrapped", {})
         monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0" if mode == "plain" else "1")
         for name, case in (("aligned", inp), ("shifted", shifted), ("again", inp)):
+            through_run.clear()
             runs[mode, name] = _forward(*[case[k] for k in ARGS])
+            torch.cuda.synchronize()
+            assert through_run == ([] if (mode, name) == ("kept", "again") else ["_chunk_prep", "_chunk_scan"])
         wrapper = launch.direct(ssd._chunk_scan)
         assert (mode == "kept") == isinstance(wrapper, launch.CachedLaunch)
         if mode == "kept":
-            assert len(wrapper._kept) == 2  # one key per alignment; the third call reused the first
+            assert len(wrapper._kept) == 2  # one key per alignment of x
     for name in ("aligned", "shifted", "again"):
         for a, b in zip(runs["plain", name], runs["kept", name]):
             assert torch.equal(a, b)

@@ -84,6 +84,21 @@ def test_any_change_triton_could_specialize_on_takes_the_full_path(change):
     assert [e[0] for e in k.log] == ["run", "run", "kept"] and k.log[-1][1] == 2
 
 
+def test_parameters_key_like_tensors_and_other_subclasses_take_the_full_path():
+    class Traced(torch.Tensor):  # stands for fake and functional tensors, which have no address
+        pass
+
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    weight = torch.nn.Parameter(torch.zeros(64), requires_grad=False)
+    for _ in range(2):
+        fast[(1,)](weight, 16, 0.5, BLOCK=32)
+    traced = torch.zeros(64).as_subclass(Traced)
+    for _ in range(2):
+        fast[(1,)](traced, 16, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept", "run", "run"]
+
+
 def test_another_tensor_at_the_same_alignment_reuses_the_kernel():
     k = Kernel()
     fast = launch.CachedLaunch(k)
@@ -130,16 +145,20 @@ def test_the_kept_kernels_are_bounded(monkeypatch):
     assert 1 <= len(fast._kept) <= 3
 
 
-def test_direct_gives_the_kernel_itself_under_the_interpreter_or_when_turned_off(monkeypatch):
+def test_direct_wraps_only_when_turned_on_and_not_under_the_interpreter(monkeypatch):
     k = Kernel()
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    for setting in (None, "0", "yes"):
+        monkeypatch.setattr(launch, "_wrapped", {})
+        if setting is None:
+            monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
+        else:
+            monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", setting)
+        assert launch.direct(k) is k
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "1")
+    wrapped = launch.direct(k)
+    assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
     monkeypatch.setattr(launch, "_wrapped", {})
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert launch.direct(k) is k
-    monkeypatch.setattr(launch, "_wrapped", {})
-    monkeypatch.setenv("TRITON_INTERPRET", "0")
-    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0")
-    assert launch.direct(k) is k
-    monkeypatch.setattr(launch, "_wrapped", {})
-    monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH")
-    wrapped = launch.direct(k)
-    assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
