@@ -47,7 +47,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 import triton
@@ -299,6 +299,65 @@ def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
 Tensor = torch.Tensor
 
 
+class _ForwardPlan(NamedTuple):
+    """What a forward's launches need that its shapes and launch configuration decide (grids, blocks,
+    buffer shapes, the bytes and FLOPs each kernel records); made once per distinct shape."""
+
+    cfg: LaunchConfig
+    nchunks: int
+    dot_f32: bool
+    prec: str
+    cb_dtype: torch.dtype
+    n_pb: int
+    nmb: int
+    n_hb: int
+    n_dt: int
+    prep_grid: Tuple[int]
+    scan_grid: Tuple[int]
+    ring_shape: Tuple[int, int, int, int]
+    buffers_i64: bool  # the C B^T or ring buffer is too large for 32-bit offsets
+    prep_io: int
+    prep_flops: int
+    scan_io: int
+    scan_flops: int
+
+
+#: Rows of heads one ``_chunk_prep`` dt program covers.
+PREP_BH = 16
+
+
+@functools.lru_cache(maxsize=1024)
+def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype: torch.dtype, dt_size: int,
+                  on_cuda: bool, has_init: bool, cfg: LaunchConfig) -> _ForwardPlan:
+    nchunks = cdiv(L, Q)
+    # the interpreter (CPU) multiplies 16-bit operands wrongly: there every product is fp32
+    dot_f32 = dtype == torch.float32 or not on_cuda
+    cb_dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32  # dtype of C B^T
+    cb_size = 2 if cb_dtype == torch.bfloat16 else 4
+    e = dtype.itemsize
+    n_pb = cdiv(P, cfg.scan_bp)
+    nmb = cdiv(Q, cfg.cb_rows)
+    tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
+    ring_shape = (b * n_pb * H, 2, _pow2(N), cfg.scan_bp)
+    n_hb = cdiv(H, PREP_BH)
+    n_dt = b * nchunks * n_hb
+    bc = 2 * b * L * G * N  # elements of B and C
+    dtp = b * H * nchunks * Q  # elements of dt' (and of cs)
+    cb_bytes = b * nchunks * G * tiles * cb_size
+    bm = cfg.scan_bm
+    causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
+    return _ForwardPlan(
+        cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
+        n_pb=n_pb, nmb=nmb, n_hb=n_hb, n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
+        scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
+        buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
+        prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
+        prep_flops=2 * b * nchunks * G * tiles * N,
+        scan_io=(2 * b * L * H * P + bc) * e + 2 * dtp * 4 + cb_bytes + b * H * P * N * 4 * (2 if has_init else 1),
+        scan_flops=4 * b * L * H * N * P + 2 * causal * P,
+    )
+
+
 def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int,
                 D: Optional[Tensor] = None, dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
                 dt_limit: Tuple[float, float] = (0.0, math.inf), initial_state: Optional[Tensor] = None,
@@ -313,60 +372,43 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     Q = chunk_size
-    nchunks = cdiv(L, Q)
     dev = x.device
     f32 = torch.float32
-    cfg = launch_config(x.dtype, Q, P)
-    # the interpreter (CPU) multiplies 16-bit operands wrongly: there every product is fp32
-    dot_f32 = x.dtype == f32 or dev.type != "cuda"
-    prec = "ieee" if dot_f32 else "tf32"
-    e = x.element_size()
+    has_init = initial_state is not None
+    plan = _forward_plan(b, L, H, P, G, N, Q, x.dtype, dt.element_size(), dev.type == "cuda", has_init,
+                         launch_config(x.dtype, Q, P))
+    cfg, nchunks = plan.cfg, plan.nchunks
 
     dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
     cs = torch.empty_like(dtp)
-    half = torch.bfloat16 if x.dtype == torch.bfloat16 else f32  # dtype of C B^T
-    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=half)
+    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=plan.cb_dtype)
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
-    n_pb = cdiv(P, cfg.scan_bp)
     # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views of
     # one: under torch.compile, functionalization clones each mutated argument and copies it back, and views
     # of one buffer would be copied back over each other (the compiled forward hung without CUDA graphs)
-    flags = torch.empty(b * H * n_pb, device=dev, dtype=torch.int32)
+    flags = torch.empty(b * H * plan.n_pb, device=dev, dtype=torch.int32)
     ticket = torch.empty(1, device=dev, dtype=torch.int32)
-    nmb = cdiv(Q, cfg.cb_rows)
-    tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
-    has_init = initial_state is not None
     # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
-    ring = torch.empty(b * n_pb * H, 2, _pow2(N), cfg.scan_bp, device=dev, dtype=f32)
-    i64 = max(_span(t) for t in (x, dt, B, C, cb, ring)) >= 2 ** 31  # 32-bit offsets would overflow
-    BH = 16
-    n_hb = cdiv(H, BH)
-    n_dt = b * nchunks * n_hb
-    io = ((B.numel() + C.numel()) * e + dt.numel() * dt.element_size() + 2 * dtp.numel() * 4
-          + b * nchunks * G * tiles * cb.element_size())
-    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", io, 2 * b * nchunks * G * tiles * N, (dt, B, C)):
-        wrap(_chunk_prep)[(n_dt + b * nchunks * G * nmb,)](
+    ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
+    i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
+        or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
+    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
+        wrap(_chunk_prep)[plan.prep_grid](
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
-            L, H, G, N, nchunks, n_hb, n_dt, n_pb, *dt.stride(), *B.stride(), *C.stride(),
+            L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BH=BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(n_pb),
+            Q=Q, BQ=_pow2(Q), BH=PREP_BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(plan.n_pb),
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=prec, DOT_F32=dot_f32, I64=i64, num_warps=4)
+            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=4)
 
     y = torch.empty_like(x)
-    bm = cfg.scan_bm
-    n_mb = cdiv(Q, bm)
-    causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(n_mb)) * bm
-    io = ((2 * x.numel() + B.numel() + C.numel()) * e + 2 * dtp.numel() * 4
-          + b * nchunks * G * tiles * cb.element_size() + final.numel() * 4 * (2 if has_init else 1))
-    flops = 4 * b * L * H * N * P + 2 * causal * P
-    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", io, flops, (x, B, C)):
-        wrap(_chunk_scan)[(nchunks * b * n_pb * H,)](
+    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
+        wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,
             initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,
-            L, H, G, P, N, nchunks, H // G, n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
-            Q=Q, BM=bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init, PREC=prec,
-            DOT_F32=dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
+            L, H, G, P, N, nchunks, H // G, plan.n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
+            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init,
+            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
             **({"maxnreg": cfg.scan_maxnreg} if cfg.scan_maxnreg else {}))
     return y, (final if return_final_state else None)
 
