@@ -108,10 +108,12 @@ def shortcut_on_off(mixer: Any, hidden: torch.Tensor, rounds: int = 3) -> Dict[s
     return {m: {k: statistics.median(v) for k, v in d.items()} for m, d in got.items()}
 
 
-def decode_on_off(rounds: int = 3, tokens: int = 16) -> Dict[str, float]:
+def decode_on_off(rounds: int = 3) -> Dict[str, float]:
     """Median ms per cached decode token of bamba-9b (4 layers, no attention), launch shortcut off and on."""
     import os
     import statistics
+
+    from fused_decode import decode_ms  # benchmarks/ is this script's folder
 
     from bambaprof.model import build_model, preset
     from bambaprof.ssm.kernels import launch
@@ -125,15 +127,7 @@ def decode_on_off(rounds: int = 3, tokens: int = 16) -> Dict[str, float]:
             for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
                 os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
                 launch._wrapped.clear()
-                cache = model.new_cache()
-                nxt = model(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
-                times = []
-                for _ in range(tokens):
-                    torch.cuda.synchronize()
-                    t = time.perf_counter()
-                    nxt = model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
-                    torch.cuda.synchronize()
-                    times.append((time.perf_counter() - t) * 1e3)
+                times, _copied = decode_ms(model, ids)  # a prefill, then fused_decode.TOKENS timed tokens
                 if r:
                     got[mode] += times[2:]
     os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
