@@ -57,7 +57,6 @@ class CachedLaunch:
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
         self.arg_names = kernel.arg_names
-        self.fn = getattr(kernel, "fn", None)
         self._kept: Dict[tuple, Tuple[Any, tuple]] = {}
         self._usable = True  # False once Triton's internals did not look as expected
 

@@ -309,7 +309,6 @@ class _ForwardPlan(NamedTuple):
     prec: str
     cb_dtype: torch.dtype
     n_pb: int
-    nmb: int
     n_hb: int
     n_dt: int
     prep_grid: Tuple[int]
@@ -333,7 +332,6 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     # the interpreter (CPU) multiplies 16-bit operands wrongly: there every product is fp32
     dot_f32 = dtype == torch.float32 or not on_cuda
     cb_dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32  # dtype of C B^T
-    cb_size = 2 if cb_dtype == torch.bfloat16 else 4
     e = dtype.itemsize
     n_pb = cdiv(P, cfg.scan_bp)
     nmb = cdiv(Q, cfg.cb_rows)
@@ -343,12 +341,12 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     n_dt = b * nchunks * n_hb
     bc = 2 * b * L * G * N  # elements of B and C
     dtp = b * H * nchunks * Q  # elements of dt' (and of cs)
-    cb_bytes = b * nchunks * G * tiles * cb_size
+    cb_bytes = b * nchunks * G * tiles * cb_dtype.itemsize
     bm = cfg.scan_bm
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
-        n_pb=n_pb, nmb=nmb, n_hb=n_hb, n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
+        n_pb=n_pb, n_hb=n_hb, n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
         prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
