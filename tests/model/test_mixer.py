@@ -1,6 +1,7 @@
 """The Mamba2 mixer's ``A = -exp(A_log)``: kept between calls by the fused (``triton``) mixer while ``A_log``
 is unchanged, recomputed whenever it must be."""
 
+import pytest
 import torch
 
 from bambaprof.model import build_mixer, preset
@@ -44,3 +45,23 @@ def test_a_forward_with_a_kept_A_matches_one_without():
         mixer._A_kept = None  # the next call computes A again
         fresh = mixer(hidden)
     assert torch.equal(kept, fresh)
+
+
+@pytest.mark.gpu
+def test_a_captured_forward_reads_A_log_at_replay():
+    """A CUDA graph captured after A was kept computes A inside the graph, so a replay after an in-place
+    update of ``A_log`` matches an eager forward with the new values."""
+    mixer = build_mixer(preset("tiny"), "triton", seed=0, device="cuda")
+    hidden = torch.randn(1, 64, mixer.in_proj.in_features, device="cuda")
+    with torch.no_grad():
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            mixer(hidden)  # warm-up (compilation) outside the capture; keeps A
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = mixer(hidden)
+        mixer.A_log.mul_(0.5)
+        graph.replay()
+        assert torch.equal(out, mixer(hidden))
