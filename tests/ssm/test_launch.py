@@ -136,6 +136,20 @@ def test_a_binder_that_does_not_bind_as_expected_turns_the_shortcut_off():
     assert [e[0] for e in k.log] == ["run"] * 2
 
 
+def test_a_kernel_whose_keys_rarely_repeat_stops_keying(monkeypatch):
+    monkeypatch.setattr(launch, "MIN_MISSES", 4)
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    for n in range(3):  # three keys, each seen twice: 3 misses, 3 hits
+        fast[(1,)](torch.zeros(4), n, 0.5, BLOCK=32)
+        fast[(1,)](torch.zeros(4), n, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept"] * 3
+    for n in range(3, 6):  # new keys only: the fourth miss outnumbers the hits
+        fast[(1,)](torch.zeros(4), n, 0.5, BLOCK=32)
+    fast[(1,)](torch.zeros(4), 0, 0.5, BLOCK=32)  # a key kept before now takes the full path too
+    assert [e[0] for e in k.log[6:]] == ["run"] * 4 and not fast._kept
+
+
 def test_the_kept_kernels_are_bounded(monkeypatch):
     monkeypatch.setattr(launch, "MAX_KEYS", 3)
     k = Kernel()

@@ -16,8 +16,9 @@ The argument key is stricter than Triton's specialization, so a kept kernel is n
 would have compiled or chosen another: each tensor's dtype and address modulo 16, every other argument's
 exact value (integers, floats, booleans, ``None``), the keyword arguments (constexprs and launch options)
 and the current device. An argument of any other type, or a Triton whose internals differ from what this
-module reads, launches through ``JITFunction.run`` every time. Under the interpreter (``TRITON_INTERPRET=1``)
-kernels are launched as they are.
+module reads, launches through ``JITFunction.run`` every time; so does a kernel whose launches keep missing
+(at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
+Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
 
 The shortcut is off unless ``BAMBAPROF_TRITON_FAST_LAUNCH=1``: its outputs match plain launches on the H200
 (Triton 3.6), but its host time there is not measured yet. The one measured form keyed only plain tensors,
@@ -39,6 +40,8 @@ current_device: Callable[[], int] = torch.cuda.current_device
 
 #: Kept compiled kernels per wrapped kernel before the cache is emptied (distinct shapes and addresses).
 MAX_KEYS = 4096
+#: Misses after which a kernel whose launches miss more often than they hit stops keying its launches.
+MIN_MISSES = 64
 
 
 def _enabled() -> bool:
@@ -58,7 +61,8 @@ class CachedLaunch:
         self.kernel = kernel
         self.arg_names = kernel.arg_names
         self._kept: Dict[tuple, Tuple[Any, tuple]] = {}
-        self._usable = True  # False once Triton's internals did not look as expected
+        self._usable = True  # False once Triton's internals did not look as expected, or keys rarely repeat
+        self._hits = self._misses = 0
 
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         return lambda *args, **kwargs: self._launch(grid, args, kwargs)
@@ -67,11 +71,18 @@ class CachedLaunch:
         key = _key(args, kwargs) if self._usable and not callable(grid) else None
         kept = self._kept.get(key) if key is not None else None
         if kept is not None:
+            self._hits += 1
             compiled, tail = kept
             g = grid if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
             return compiled[g](*args, *tail)
         compiled = self.kernel[grid](*args, **kwargs)
         if key is not None and compiled is not None:
+            self._misses += 1
+            if self._misses >= MIN_MISSES and self._misses > self._hits:
+                # shapes or addresses rarely repeat (a server's varying lengths): keying only costs
+                self._usable = False
+                self._kept.clear()
+                return compiled
             tail = self._tail(args, kwargs)
             if tail is not None:
                 if len(self._kept) >= MAX_KEYS:
