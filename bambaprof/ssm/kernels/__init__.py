@@ -1,7 +1,11 @@
 """Triton kernels used by the SSM variants.
 
 - :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (two kernels: prep, one-pass chunk scan) and decode kernel;
+- :mod:`.mixer`: the ``triton`` variant's mixer kernels around the core (conv1d + SiLU, gated RMSNorm, the
+  one-launch decode step);
 - :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
+- :mod:`.launch`: eager launches that reuse a kept compiled kernel (opt-in, less host time a launch);
+- :mod:`.grid`: the host-side grid arithmetic;
 - :mod:`.cumsum`: ``default-optimized``'s chunk cumulative sum;
 - :mod:`.metadata`: the bytes and FLOPs each launch records into profiler traces;
 - :mod:`.aot`: compile a kernel for a GPU that is not here and read its registers and spills.
