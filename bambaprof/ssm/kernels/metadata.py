@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator, Sequence
+from typing import ContextManager, Iterator, Sequence
 
 import torch
 
@@ -30,16 +30,23 @@ def _profiling() -> bool:
     return bool(getattr(torch.autograd.profiler, "_is_profiler_enabled", False))
 
 
-@contextlib.contextmanager
-def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> Iterator[None]:
-    """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``."""
+def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> ContextManager[None]:
+    """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``; a shared no-op
+    context when nothing records (the common case, on the launch's hot path)."""
     if torch.compiler.is_compiling() or _RecordFunctionFast is None or not _profiling() \
             or any(type(t) is not torch.Tensor for t in inputs):
         # compiling: checked first, so that dynamo never reads (and guards on) the profiler's flag, which would
         # recompile the graph when the profiler starts; compiled code launches the kernel without this wrapper
         # tensor subclasses mean tracing (fake, functional tensors): nothing is launched
-        yield
-        return
+        return _NULL
+    return _recording(name, nbytes, flops, inputs)
+
+
+_NULL = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _recording(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> Iterator[None]:
     args = {"kernel_num_gb": nbytes / 1e9, "kernel_flop": flops, "kernel_backend": "triton",
             "kernel_name": name}
     token = exact_metadata.set(True)
