@@ -33,16 +33,20 @@ read + written) and a large matrix product in the benchmark's dtype.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..errors import first_line
 from ..ssm.check import Shape, make_inputs
+
+if TYPE_CHECKING:
+    from ..ssm import Variant
 
 
 @dataclass
@@ -323,21 +327,33 @@ def _set_ratios(rows: Sequence[BenchRecord], baseline: str) -> None:
 
 
 def bench_mixer(
-    variants: Sequence[str],
+    variants: Sequence[Union[str, "Variant"]],
     shapes: Sequence[Shape],
     dtype: torch.dtype,
     device: str,
     hidden_size: Optional[int] = None,
     rep_ms: float = 200,
     progress: Optional[Callable[[str], None]] = None,
+    rounds: int = 5,
+    baseline: Optional[str] = None,
 ) -> List[BenchRecord]:
     """Time a whole Mamba2 mixer (in_proj, conv, SSD core, gated norm, out_proj) per variant.
 
-    The mixer's shapes come from each :class:`Shape` (heads, head dim, state, groups, chunk);
-    the hidden size is heads x head dim / 2 (Mamba2's expand 2) unless given.
+    ``variants`` are variant names or :class:`~bambaprof.ssm.Variant` objects (e.g. mamba_ssm's core
+    wrapped by :func:`peer_variant`); a variant without fused mixer kernels gets torch's conv and norm.
+    The mixer's shapes come from each :class:`Shape` (heads, head dim, state, groups, chunk); the hidden
+    size is heads x head dim / 2 (Mamba2's expand 2) unless given. The mixers of a shape are built
+    together and timed side by side in ``rounds`` interleaved rounds (see :func:`_interleaved`) on one
+    input, ``rep_ms`` in all per mixer; rows are named ``mixer:<variant>``, ratios are to the mixer of
+    ``baseline`` (a variant name; default: the first).
     """
+    from ..model import build_mixer
     from ..model.config import BambaConfig, dtype_name
+    from ..ssm import get_variant
 
+    resolved = [get_variant(v) if isinstance(v, str) else v for v in variants]
+    names = [f"mixer:{v.name}" for v in resolved]
+    on_gpu = device.startswith("cuda")
     records: List[BenchRecord] = []
     for shape in shapes:
         hidden = hidden_size or shape.heads * shape.head_dim // 2
@@ -347,29 +363,41 @@ def bench_mixer(
             mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
             mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
         base = _shape_fields(shape, dtype)
-        for name in variants:
-            if progress:
-                progress(f"mixer {name} b={shape.batch} L={shape.seq_len}")
-            times, status = _attempt(lambda: _mixer_times(cfg, name, shape, hidden, dtype, device, rep_ms))  # noqa: B023 - called at once
-            if times is None:
-                records.append(BenchRecord(variant=f"mixer:{name}", status=status, **base))
+        try:
+            hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
+        except torch.cuda.OutOfMemoryError:
+            records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in names)
+            continue
+        calls: Dict[str, Callable[[], Any]] = {}
+        unbuilt: Dict[str, str] = {}
+        for name, variant in zip(names, resolved):
+            mixer, status = _attempt(lambda: build_mixer(cfg, variant, seed=0, device=device))  # noqa: B023 - called at once
+            if mixer is None:
+                unbuilt[name] = status
+            else:
+                calls[name] = functools.partial(mixer, hidden_states)
+        where = f"b={shape.batch} L={shape.seq_len}"
+        timed = _interleaved(calls, device, rep_ms, rounds, on_gpu,
+                             (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
+        for name in names:
+            ms, kt, status = timed[name] if name in timed else (None, None, unbuilt[name])
+            if ms is None or (on_gpu and kt is None):
+                records.append(BenchRecord(variant=name, status=status, median_ms=ms, **base))
                 continue
-            ms, kt = times
-            records.append(BenchRecord(variant=f"mixer:{name}", status="ok", median_ms=ms,
+            records.append(BenchRecord(variant=name, status="ok", median_ms=ms,
                                        tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
                                        kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
                                        kernels_us=kt.by_name_us if kt else None, **base))
-        _set_ratios(records[-len(variants):], f"mixer:{variants[0]}")
+        _set_ratios(records[-len(names):], f"mixer:{baseline}" if baseline else names[0])
+        del calls, hidden_states
+        if on_gpu:
+            torch.cuda.empty_cache()
     return records
 
 
-def _mixer_times(cfg: Any, variant: str, shape: Shape, hidden: int, dtype: torch.dtype, device: str,
-                 rep_ms: float) -> Tuple[float, Optional[KernelTime]]:
-    """Median ms of one mixer forward and its kernel time (GPU only); the mixer and its input go when
-    this returns."""
-    from ..model import build_mixer
+def peer_variant(name: str, core: Callable[..., Any], summary: str = "") -> "Variant":
+    """A benchmark peer's SSD core (e.g. mamba_ssm's, :func:`~bambaprof.bench.peers.load_mamba_ssm`) as a
+    :class:`~bambaprof.ssm.Variant`, so that a mixer can be built around it (with torch's conv and norm)."""
+    from ..ssm import Variant
 
-    mixer = build_mixer(cfg, variant, seed=0, device=device)
-    hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
-    ms = median_ms(lambda: mixer(hidden_states), device, rep_ms=rep_ms)
-    return ms, kernel_time(lambda: mixer(hidden_states)) if device.startswith("cuda") else None
+    return Variant(name=name, forward=core, summary=summary, origin="peer")

@@ -56,7 +56,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     enable_triton_interpreter_if_no_gpu()
     from .._env import environment
     from ..bench.peers import optional_mamba_ssm
-    from ..bench.ssd import bench_mixer, bench_ssd, measure_ceilings
+    from ..bench.ssd import bench_mixer, bench_ssd, measure_ceilings, peer_variant
     from ..model.config import parse_dtype
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -77,21 +77,6 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
         raise UsageError("--heads must be a multiple of --groups")
     names = list(variants) or [v.name for v in list_variants()
                                if v.exact and v.name != "reference" and runnable(v, dev).ok]
-    if mixer_mode:
-        if mamba_ssm:
-            raise UsageError("--mixer times bambaprof's mixer with each variant; --mamba-ssm applies to the core only")
-        for n in names:
-            get_variant(n)
-        if baseline and baseline not in names:
-            raise UsageError(f"--baseline {baseline!r} is not among the variants timed ({', '.join(names)})")
-        if baseline:
-            names.remove(baseline)
-            names.insert(0, baseline)
-        with progress("benchmarking mixers", len(parsed) * len(names)) as bar:
-            records = bench_mixer(names, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1))
-        emit(render_rows(_rows(records, fmt), fmt, BENCH,
-                         meta={"environment": environment(dev), "device": dev, "mode": "mixer"}, compact=True), output)
-        return
     cores = {n: get_variant(n) for n in names}
     peer = optional_mamba_ssm(mamba_ssm)
     if peer is not None:
@@ -99,17 +84,33 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     baseline = baseline or ("mamba_ssm" if peer is not None else next(iter(cores), None))
     if baseline not in cores:
         raise UsageError(f"--baseline {baseline!r} is not among the cores timed ({', '.join(cores) or 'none'})")
+    if mixer_mode:
+        mixers = [peer_variant("mamba_ssm", core, "mamba_ssm's mamba_chunk_scan_combined") if core is peer else core
+                  for core in cores.values()]
+        with progress("benchmarking mixers", len(parsed) * len(mixers) * rounds) as bar:
+            records = bench_mixer(mixers, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1),
+                                  rounds=rounds, baseline=baseline)
+        meta = {"environment": environment(dev), "device": dev, "mode": "mixer", "baseline": f"mixer:{baseline}",
+                "rounds": rounds,
+                "notes": "one Mamba2 mixer (in_proj, conv, SSD core, gated norm, out_proj) per core; a core "
+                         "without fused mixer kernels (mamba_ssm's, the study's) gets torch's conv and norm. "
+                         + _TIMING_NOTES}
+        emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
+        return
     ceilings = measure_ceilings(dev, torch_dtype)
     with progress("benchmarking", len(parsed) * len(cores) * rounds) as bar:
         records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1),
                             baseline=baseline, rounds=rounds)
     meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__, "baseline": baseline,
             "rounds": rounds,
-            "notes": "median_ms: median over interleaved rounds (cores in an order rotating each round) of the "
-                     "median of repeated calls after warm-up (autotuning excluded), inputs rotated; "
-                     "kernel_ms: GPU time of the call's device activities per call (PyTorch profiler), "
-                     "the median of one batch of 10 calls a round; kernels_us: that time by kernel name"}
+            "notes": _TIMING_NOTES}
     emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
+
+
+_TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating each round) of the median of "
+                 "repeated calls after warm-up (autotuning excluded); kernel_ms: GPU time of the call's device "
+                 "activities per call (PyTorch profiler), the median of one batch of 10 calls a round; "
+                 "kernels_us: that time by kernel name")
 
 
 def _rows(records, fmt: str) -> list:

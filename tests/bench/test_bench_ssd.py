@@ -114,6 +114,56 @@ def test_mixer_mode(capsys):
     assert all(r["status"] == "ok" and r["median_ms"] > 0 for r in data["rows"])
 
 
+def test_mixer_mode_builds_a_mixer_around_mamba_ssms_core(tmp_path, monkeypatch, clean_modules, capsys):
+    """``--mixer --mamba-ssm SRC`` times a mixer around mamba_ssm's core (torch conv and norm) beside the
+    variants' and takes it as the baseline. The stand-in source delegates to bambaprof's ``default``."""
+    pkg = tmp_path / "mamba_ssm" / "ops" / "triton"
+    pkg.mkdir(parents=True)
+    (pkg / "ssd_combined.py").write_text(
+        "from bambaprof.ssm import get_variant\n"
+        "CALLS = []\n"
+        "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
+        "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
+        "    CALLS.append(tuple(x.shape))\n"
+        "    return get_variant('default').forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias,\n"
+        "        dt_softplus=dt_softplus, dt_limit=dt_limit, initial_state=initial_states, return_final_state=True)\n")
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    code = main(["bench", "ssd", "--mixer", "--mamba-ssm", str(tmp_path), "--variant", "default", "--shape", "1x32",
+                 "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
+                 "--dtype", "float32", "--rep-ms", "20", "--rounds", "2", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["mode"] == "mixer" and data["baseline"] == "mixer:mamba_ssm"
+    by = {r["variant"]: r for r in data["rows"]}
+    assert list(by) == ["mixer:default", "mixer:mamba_ssm"] and all(r["status"] == "ok" for r in by.values())
+    assert by["mixer:mamba_ssm"]["vs_baseline"] == 1.0
+    assert by["mixer:default"]["vs_baseline"] == pytest.approx(
+        by["mixer:default"]["median_ms"] / by["mixer:mamba_ssm"]["median_ms"])
+    assert sys.modules["mamba_ssm.ops.triton.ssd_combined"].CALLS[0] == (1, 32, 4, 16)
+
+
+def test_mixers_are_timed_in_interleaved_rounds():
+    from bambaprof.bench.ssd import bench_mixer, peer_variant
+
+    order = []
+
+    def core(name):
+        def forward(x, *a, **k):
+            order.append(name)
+            return get_variant("default").forward(x, *a, **k)
+        return peer_variant(name, forward)
+
+    records = bench_mixer([core("a"), core("b"), "independent"], [SHAPE], torch.float32, "cpu", rep_ms=0.3,
+                          rounds=2, baseline="b")
+    blocks = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+    # round 1: a b independent, round 2: b independent a (independent's core records nothing, so the b's meet);
+    # one mixer after another would give a, b
+    assert blocks == ["a", "b", "a"]
+    assert [r.variant for r in records] == ["mixer:a", "mixer:b", "mixer:independent"]
+    assert all(r.status == "ok" and r.baseline == "mixer:b" for r in records)
+    assert records[1].vs_baseline == 1.0
+
+
 @pytest.mark.gpu
 def test_kernel_time_counts_device_activities_per_call():
     from bambaprof.bench.ssd import kernel_time
