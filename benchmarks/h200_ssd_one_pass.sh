@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The triton variant's one-pass chunk scan on the H200, in one device call (about 8 minutes): `bench ssd` against
 # mamba_ssm at the five target shapes (wall and kernel time), the GPU tests of the variant and of `bench`,
-# and the mixer bench. The tests include the compiled forward without CUDA graphs (it must finish; they allow
+# and the mixer bench (beside a mixer around mamba_ssm's core). The tests include the compiled forward without CUDA graphs (it must finish; they allow
 # 240 s: on 2026-12-04 benchmarks/compile_modes_ssd.py with a 25 s limit timed out on the fixed code while
 # the tests passed, so a short limit cannot tell a hang from a slow compile). The profile matrix rows are
 # benchmarks/h200_profile_triton.sh (max-autotune compiles for minutes).
@@ -19,5 +19,11 @@ for r in json.load(open(sys.argv[1]))["rows"]:
 PY
 timeout ${TEST_S:-260} python3 -m pytest -q -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py tests/bench/test_bench_ssd.py 2>&1 \
   | grep -E "^triton |passed|failed|Error" | tail -14
-timeout 60 python3 -m bambaprof bench ssd --mixer --variant triton --format json -o "$OUT/bench-mixer.json" 2>/dev/null
+timeout 90 python3 -m bambaprof bench ssd --mixer --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-mixer.json" 2>/dev/null
 echo "mixer rc=$?"
+python3 - "$OUT/bench-mixer.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["rows"]:
+    print(f"{r['variant']:16s} {r['batch']}x{r['seq_len']:<5d} {r['status']} wall {r['median_ms'] or 0:.4f}"
+          f" kernel {r['kernel_ms'] or 0:.4f} ms vs base {r['vs_baseline'] or 0:.3f} kernel {r['kernel_vs_baseline'] or 0:.3f}")
+PY
