@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The triton variant's one-pass chunk scan on the H200, in one device call (about 8 minutes): `bench ssd` against
 # mamba_ssm at the five target shapes (wall and kernel time), the GPU tests of the variant and of `bench`,
-# and the mixer bench (beside a mixer around mamba_ssm's core). The tests include the compiled forward without CUDA graphs (it must finish; they allow
-# 240 s: on 2026-12-04 benchmarks/compile_modes_ssd.py with a 25 s limit timed out on the fixed code while
-# the tests passed, so a short limit cannot tell a hang from a slow compile). The profile matrix rows are
-# benchmarks/h200_profile_triton.sh (max-autotune compiles for minutes).
+# and the mixer bench (beside a mixer around mamba_ssm's core). The tests include the compiled forward
+# without CUDA graphs (it must finish; they allow 240 s: on 2026-12-04 benchmarks/compile_modes_ssd.py with
+# a 25 s limit timed out on the fixed code while the tests passed, so a short limit cannot tell a hang from
+# a slow compile). The profile matrix rows are benchmarks/h200_profile_triton.sh (max-autotune compiles for
+# minutes).
 # Results and a log under $OUT (the log comes back even when the call runs out of time).
 # Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
 set -uo pipefail
