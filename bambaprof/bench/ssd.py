@@ -294,23 +294,30 @@ def bench_ssd(
         timed = _interleaved({name: _rotating(core, sets, shape.chunk_size) for name, core in cores.items()},
                              device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        for name in cores:
-            ms, kt, status = timed[name]
-            if ms is None or (on_gpu and kt is None):
-                records.append(BenchRecord(variant=name, status=status, median_ms=ms, **base))
-                continue
-            records.append(BenchRecord(
-                variant=name, status="ok", median_ms=ms, tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
-                achieved_gbps=minimum_bytes(shape, dtype) / (ms * 1e6), roofline_floor_ms=floor,
-                pct_of_roofline=100.0 * floor / ms if floor else None,
-                kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
-                kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
-                kernels_us=kt.by_name_us if kt else None, **base))
+        records.extend(_record(name, timed[name], shape, base, on_gpu, minimum_bytes(shape, dtype), floor)
+                       for name in cores)
         _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
         del sets
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     return records
+
+
+def _record(name: str, timed: Tuple[Optional[float], Optional[KernelTime], str], shape: Shape, base: Dict[str, Any],
+            on_gpu: bool, nbytes: Optional[int] = None, floor: Optional[float] = None) -> BenchRecord:
+    """One row from :func:`_interleaved`'s ``(wall ms, kernel time, status)``; achieved GB/s from ``nbytes``
+    (the minimum bytes) and % of the roofline from ``floor`` (ms) where given. A row without a wall time, or
+    without a kernel time on a GPU, keeps only its status (and the wall time it has)."""
+    ms, kt, status = timed
+    if ms is None or (on_gpu and kt is None):
+        return BenchRecord(variant=name, status=status, median_ms=ms, **base)
+    return BenchRecord(
+        variant=name, status="ok", median_ms=ms, tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
+        achieved_gbps=nbytes / (ms * 1e6) if nbytes is not None else None, roofline_floor_ms=floor,
+        pct_of_roofline=100.0 * floor / ms if floor else None,
+        kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
+        kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
+        kernels_us=kt.by_name_us if kt else None, **base)
 
 
 def _set_ratios(rows: Sequence[BenchRecord], baseline: str) -> None:
@@ -379,15 +386,8 @@ def bench_mixer(
         where = f"b={shape.batch} L={shape.seq_len}"
         timed = _interleaved(calls, device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        for name in names:
-            ms, kt, status = timed[name] if name in timed else (None, None, unbuilt[name])
-            if ms is None or (on_gpu and kt is None):
-                records.append(BenchRecord(variant=name, status=status, median_ms=ms, **base))
-                continue
-            records.append(BenchRecord(variant=name, status="ok", median_ms=ms,
-                                       tokens_per_s=shape.batch * shape.seq_len / (ms / 1e3),
-                                       kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
-                                       kernels_us=kt.by_name_us if kt else None, **base))
+        records.extend(_record(name, timed[name] if name in timed else (None, None, unbuilt[name]), shape, base,
+                               on_gpu) for name in names)
         _set_ratios(records[-len(names):], f"mixer:{baseline}" if baseline else names[0])
         del calls, hidden_states
         if on_gpu:
