@@ -20,7 +20,8 @@ module reads, launches through ``JITFunction.run`` every time; so does a kernel 
 (at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
 Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
 
-The shortcut is off unless ``BAMBAPROF_TRITON_FAST_LAUNCH=1``: its outputs match plain launches on the H200
+The shortcut is off unless ``BAMBAPROF_TRITON_FAST_LAUNCH=1`` (read at each kernel's first launch in a
+process): its outputs match plain launches on the H200
 (Triton 3.6), but its host time there is not measured yet. The one measured form keyed only plain tensors,
 so every launch with a parameter among its arguments (all of the mixer's) missed and paid for the key and
 the binder on top of ``JITFunction.run``: cached decoding took 5.01 ms a token against 4.49 without it.
