@@ -310,6 +310,9 @@ class _ForwardPlan(NamedTuple):
     cb_dtype: torch.dtype
     n_pb: int
     n_hb: int
+    bq: int  # blocks over the chunk, the state and the p blocks: powers of two, at least 16 (1 for p blocks)
+    bn: int
+    npb: int
     n_dt: int
     prep_grid: Tuple[int]
     scan_grid: Tuple[int]
@@ -336,7 +339,8 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     n_pb = cdiv(P, cfg.scan_bp)
     nmb = cdiv(Q, cfg.cb_rows)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
-    ring_shape = (b * n_pb * H, 2, _pow2(N), cfg.scan_bp)
+    bn = _pow2(N)
+    ring_shape = (b * n_pb * H, 2, bn, cfg.scan_bp)
     n_hb = cdiv(H, PREP_BH)
     n_dt = b * nchunks * n_hb
     bc = 2 * b * L * G * N  # elements of B and C
@@ -346,7 +350,7 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
-        n_pb=n_pb, n_hb=n_hb, n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
+        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
         prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
@@ -395,7 +399,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
             L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=_pow2(Q), BH=PREP_BH, BM=cfg.cb_rows, BNC=_pow2(N), NPB=next_power_of_2(plan.n_pb),
+            Q=Q, BQ=plan.bq, BH=PREP_BH, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=4)
 
@@ -405,7 +409,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, B, C, dtp, cs, cb, D if D is not None else A,
             initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,
             L, H, G, P, N, nchunks, H // G, plan.n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
-            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=_pow2(N), HAS_D=D is not None, HAS_INIT=has_init,
+            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
             **({"maxnreg": cfg.scan_maxnreg} if cfg.scan_maxnreg else {}))
     return y, (final if return_final_state else None)
