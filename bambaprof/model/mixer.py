@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from ..errors import BambaprofError
 from ..ranges import phase
 from ..ssm import Variant
+from ..ssm.capabilities import check_triton_device
 from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
@@ -84,6 +85,8 @@ class Mamba2Mixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0) -> torch.Tensor:
         b, L, _ = hidden.shape
+        if self.fused:  # its kernels run on CUDA tensors, or on the CPU under the interpreter
+            check_triton_device(self.variant.name, hidden)
         with phase("in_proj"):
             proj = self.in_proj(hidden)
         gate, xBC, dt = proj.split([self.intermediate, self.conv_dim, self.n_heads], dim=-1)

@@ -4,11 +4,16 @@ is unchanged, recomputed whenever it must be."""
 import pytest
 import torch
 
+from bambaprof.errors import BambaprofError
 from bambaprof.model import build_mixer, preset
 
+#: the GPU where there is one (the fused kernels do not run on CPU tensors there), else the CPU under the
+#: interpreter (conftest)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-def _mixer(variant):
-    return build_mixer(preset("tiny"), variant, seed=0, device="cpu")
+
+def _mixer(variant, device=DEVICE):
+    return build_mixer(preset("tiny"), variant, seed=0, device=device)
 
 
 def test_the_fused_mixer_keeps_A_until_A_log_changes():
@@ -37,7 +42,7 @@ def test_A_is_recomputed_when_autograd_records_it_or_the_mixer_is_not_fused():
 
 def test_a_forward_with_a_kept_A_matches_one_without():
     mixer = _mixer("triton")
-    hidden = torch.randn(1, 40, mixer.in_proj.in_features)
+    hidden = torch.randn(1, 40, mixer.in_proj.in_features, device=DEVICE)
     with torch.no_grad():
         mixer(hidden)
         kept = mixer(hidden)
@@ -45,6 +50,13 @@ def test_a_forward_with_a_kept_A_matches_one_without():
         mixer._A_kept = None  # the next call computes A again
         fresh = mixer(hidden)
     assert torch.equal(kept, fresh)
+
+
+def test_the_fused_mixer_on_cpu_tensors_without_the_interpreter_is_a_clear_error(monkeypatch):
+    mixer = _mixer("triton", device="cpu")
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(BambaprofError, match="TRITON_INTERPRET=1"), torch.no_grad():
+        mixer(torch.randn(1, 8, mixer.in_proj.in_features))
 
 
 @pytest.mark.gpu
