@@ -159,20 +159,20 @@ def test_the_kept_kernels_are_bounded(monkeypatch):
     assert 1 <= len(fast._kept) <= 3
 
 
-def test_direct_wraps_only_when_turned_on_and_not_under_the_interpreter(monkeypatch):
+def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatch):
     k = Kernel()
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    for setting in (None, "0", "yes"):
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0")
+    assert launch.direct(k) is k
+    for setting in (None, "1"):
         monkeypatch.setattr(launch, "_wrapped", {})
         if setting is None:
             monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
         else:
             monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", setting)
-        assert launch.direct(k) is k
-    monkeypatch.setattr(launch, "_wrapped", {})
-    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "1")
-    wrapped = launch.direct(k)
-    assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
+        wrapped = launch.direct(k)
+        assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
     monkeypatch.setattr(launch, "_wrapped", {})
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert launch.direct(k) is k
