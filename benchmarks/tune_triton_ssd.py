@@ -38,6 +38,8 @@ CANDIDATES = {
     "s2": dataclasses.replace(BASE, scan_stages=2),
     "w8_cap128": dataclasses.replace(BASE, scan_warps=8, scan_maxnreg=128),
     "bm32": dataclasses.replace(BASE, scan_bm=32),
+    "q128": dataclasses.replace(BASE, chunk=128),  # the kernels' chunk tiles the model's 256
+    "q64": dataclasses.replace(BASE, chunk=64),
 }
 
 

@@ -61,7 +61,9 @@ def test_half_inputs(dtype, tol):
     y, s = run(TRITON, inp, 16, dt_softplus=True)
     y_ref, s_ref = _ref(inp, 16, dt_softplus=True)
     assert y.dtype == dtype and s.dtype == torch.float32
-    assert rel_err(y, y_ref) < tol and rel_err(s, s_ref) < 1e-4
+    # the interpreter multiplies in fp32 (exact state); a GPU's tensor cores take the 16-bit operands
+    ry, rs = rel_err(y, y_ref), rel_err(s, s_ref)
+    assert ry < tol and rs < (tol if torch.cuda.is_available() else 1e-4), (ry, rs)
 
 
 def test_every_output_is_written():
@@ -137,6 +139,24 @@ def test_profiled_forward_records_bytes_and_flops_of_each_kernel(tmp_path):
     nbytes, flops = found["bambaprof::ssd_chunk_scan"]
     # reads x and writes y; x^T B and C E per head, plus the causal half of each chunk
     assert nbytes > 2 * x_bytes and flops > 4 * b * L * h * n * p
+
+
+@pytest.mark.parametrize("kernel_chunk,used", [(16, 16), (8, 8), (24, 32), (64, 32)])
+def test_a_kernel_chunk_that_tiles_the_models_gives_the_same_recurrence(monkeypatch, kernel_chunk, used):
+    """``LaunchConfig.chunk`` tiles the model's chunk (32 here) when it divides it, else the model's is used;
+    the result is the same recurrence either way (exact against float64)."""
+    import dataclasses
+
+    from bambaprof.ssm.kernels import ssd
+
+    base = ssd.launch_config(torch.float32, 32, 16)
+    cfg = dataclasses.replace(base, chunk=kernel_chunk)
+    monkeypatch.setattr(ssd, "config_override", cfg)
+    assert ssd.launch_config(torch.float32, 32, 16).chunk == used
+    inp = ssd_inputs(L=75, dtype=torch.float32, initial_state=True)
+    y, s = run(TRITON, inp, 32, dt_softplus=True)
+    y_ref, s_ref = _ref(inp, 32, dt_softplus=True)
+    assert rel_err(y, y_ref) < 1e-4 and rel_err(s, s_ref) < 1e-4
 
 
 def test_64_bit_offsets_give_the_same_result(monkeypatch):

@@ -255,7 +255,10 @@ class LaunchConfig:
 
     ``cb_rows``: rows per ``C B^T`` tile of ``_chunk_prep``; ``scan_bm``: rows of y (and positions of
     the state update) per step of ``_chunk_scan``, ``scan_bp`` its head-dim block (each block of p is
-    its own chain of states); warps and pipeline stages of ``_chunk_scan``.
+    its own chain of states); warps and pipeline stages of ``_chunk_scan``. ``chunk``: the kernels' own
+    chunk length, which tiles the model's chunk when it divides it (None: the model's chunk). The SSD is
+    exact whatever the chunk, so only rounding and the work split change: a shorter chunk does fewer
+    intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
     """
 
     cb_rows: int = 64
@@ -264,6 +267,7 @@ class LaunchConfig:
     scan_warps: int = 4
     scan_stages: int = 1
     scan_maxnreg: Optional[int] = 168
+    chunk: Optional[int] = None
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -288,12 +292,20 @@ def _pow2(n: int, lo: int = 16) -> int:
 @functools.lru_cache(maxsize=256)
 def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
     q, p = _pow2(Q), _pow2(P)
-    return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p))
+    return replace(cfg, cb_rows=min(cfg.cb_rows, q), scan_bm=min(cfg.scan_bm, q), scan_bp=min(cfg.scan_bp, p),
+                   chunk=Q)
 
 
 def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
-    """The launch options for inputs of ``dtype`` with chunk ``Q`` and head dim ``P``, blocks clipped to them."""
-    return _clipped(config_override or _CONFIGS[4 if dtype == torch.float32 else 2], Q, P)
+    """The launch options for inputs of ``dtype`` with the model's chunk ``Q`` and head dim ``P``: the kernels'
+    chunk (``chunk``) set to the one they use, blocks clipped to it."""
+    cfg = config_override or _CONFIGS[4 if dtype == torch.float32 else 2]
+    return _clipped(cfg, kernel_chunk(cfg, Q), P)
+
+
+def kernel_chunk(cfg: LaunchConfig, Q: int) -> int:
+    """The chunk length the kernels use for the model's chunk ``Q``: ``cfg.chunk`` where it divides ``Q``."""
+    return cfg.chunk if cfg.chunk and cfg.chunk < Q and Q % cfg.chunk == 0 else Q
 
 
 Tensor = torch.Tensor
@@ -373,13 +385,13 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     """
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
-    Q = chunk_size
     dev = x.device
     f32 = torch.float32
     has_init = initial_state is not None
-    plan = _forward_plan(b, L, H, P, G, N, Q, x.dtype, dt.element_size(), dev.type == "cuda", has_init,
-                         launch_config(x.dtype, Q, P))
-    cfg, nchunks = plan.cfg, plan.nchunks
+    cfg = launch_config(x.dtype, chunk_size, P)
+    Q = cfg.chunk or chunk_size  # the kernels' chunk: the model's, or a length that tiles it
+    plan = _forward_plan(b, L, H, P, G, N, Q, x.dtype, dt.element_size(), dev.type == "cuda", has_init, cfg)
+    nchunks = plan.nchunks
 
     dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
     cs = torch.empty_like(dtp)
