@@ -6,6 +6,12 @@ modules that need its CUDA extension, so the package and its ``ops`` packages
 are stood in for by empty namespace modules, and ``selective_scan_cuda`` by a
 stub. It is called as Bamba calls it: ``D``, ``dt_bias``, ``dt_softplus=True``,
 ``return_final_states=True``. None of its code is part of bambaprof.
+
+Its kernels are autotuned (``triton.autotune``) on their first call for a key that leaves out the batch and
+the sequence length, so the configuration chosen at one shape would serve every later shape. The core
+returned carries ``reset_autotuning()`` (forget the choices: the next call tunes at its own shape) and
+``autotune_picks()`` (kernel name -> chosen configuration); ``bench ssd`` calls the first before each shape
+and records the second.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import importlib
 import sys
 import types
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from ..errors import UsageError
 
@@ -37,6 +43,7 @@ def load_mamba_ssm(source: Union[str, Path]) -> Callable[..., Any]:
     except ImportError as exc:
         raise UsageError(f"--mamba-ssm {source}: cannot import its Triton SSD ({exc})") from None
     fn = combined.mamba_chunk_scan_combined
+    tuners = _autotuners("mamba_ssm.ops.triton.")
 
     def core(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=False, dt_limit=(0.0, float("inf")),
              initial_state=None, return_final_state=False) -> Any:
@@ -44,7 +51,31 @@ def load_mamba_ssm(source: Union[str, Path]) -> Callable[..., Any]:
                  dt_softplus=dt_softplus, dt_limit=dt_limit, return_final_states=True)
         return out if isinstance(out, tuple) else (out, None)
 
+    core.reset_autotuning = lambda: [t.cache.clear() for t in tuners.values()]  # type: ignore[attr-defined]
+    core.autotune_picks = lambda: autotune_picks(tuners)  # type: ignore[attr-defined]
     return core
+
+
+def _autotuners(prefix: str) -> Dict[str, Any]:
+    """The Triton autotuned kernels (``triton.autotune``) of the loaded modules under ``prefix``, by kernel
+    name."""
+    try:
+        from triton.runtime.autotuner import Autotuner
+    except ImportError:
+        return {}
+    found: Dict[str, Any] = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith(prefix) and module is not None:
+            for value in vars(module).values():
+                if isinstance(value, Autotuner):
+                    found[getattr(value.base_fn, "__name__", repr(value))] = value
+    return found
+
+
+def autotune_picks(tuners: Mapping[str, Any]) -> Dict[str, str]:
+    """The configuration each autotuned kernel chose (its last, when it tuned for several keys), as Triton
+    prints it: block sizes, warps, stages."""
+    return {name: str(list(t.cache.values())[-1]) for name, t in sorted(tuners.items()) if t.cache}
 
 
 def optional_mamba_ssm(source: Optional[str]) -> Optional[Callable[..., Any]]:

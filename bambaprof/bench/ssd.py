@@ -243,6 +243,7 @@ class BenchRecord:
     vs_baseline: Optional[float] = None
     kernel_vs_baseline: Optional[float] = None
     kernels_us: Optional[Dict[str, float]] = None
+    autotune: Optional[Dict[str, str]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -291,11 +292,12 @@ def bench_ssd(
             floor = max(minimum_bytes(shape, dtype) / (ceilings.copy_gbps * 1e6),
                         minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
         where = f"b={shape.batch} L={shape.seq_len}"
+        _retune(cores.values())
         timed = _interleaved({name: _rotating(core, sets, shape.chunk_size) for name, core in cores.items()},
                              device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        records.extend(_record(name, timed[name], shape, base, on_gpu, minimum_bytes(shape, dtype), floor)
-                       for name in cores)
+        records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, minimum_bytes(shape, dtype), floor),
+                                   core) for name, core in cores.items())
         _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
         del sets
         if device.startswith("cuda"):
@@ -318,6 +320,23 @@ def _record(name: str, timed: Tuple[Optional[float], Optional[KernelTime], str],
         kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
         kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
         kernels_us=kt.by_name_us if kt else None, **base)
+
+
+def _retune(cores: Any) -> None:
+    """Make each core that autotunes (a peer, see :mod:`bambaprof.bench.peers`) choose again at the next shape:
+    its tuning key leaves the shape out, so one choice would otherwise serve every shape."""
+    for core in cores:
+        reset = getattr(core, "reset_autotuning", None)
+        if reset is not None:
+            reset()
+
+
+def _with_picks(record: BenchRecord, core: Any) -> BenchRecord:
+    """``record`` with the autotuned configurations ``core`` chose at its shape, where it reports them."""
+    picks = getattr(core, "autotune_picks", None)
+    if picks is not None:
+        record.autotune = picks() or None
+    return record
 
 
 def _set_ratios(rows: Sequence[BenchRecord], baseline: str) -> None:
@@ -384,10 +403,12 @@ def bench_mixer(
             else:
                 calls[name] = functools.partial(mixer, hidden_states)
         where = f"b={shape.batch} L={shape.seq_len}"
+        _retune(v.forward for v in resolved)
         timed = _interleaved(calls, device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        records.extend(_record(name, timed[name] if name in timed else (None, None, unbuilt[name]), shape, base,
-                               on_gpu) for name in names)
+        records.extend(_with_picks(_record(name, timed[name] if name in timed else (None, None, unbuilt[name]),
+                                           shape, base, on_gpu), variant.forward)
+                       for name, variant in zip(names, resolved))
         _set_ratios(records[-len(names):], f"mixer:{baseline}" if baseline else names[0])
         del calls, hidden_states
         if on_gpu:

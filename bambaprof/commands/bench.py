@@ -110,13 +110,15 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
 _TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating each round) of the median of "
                  "repeated calls after warm-up (autotuning excluded); kernel_ms: GPU time of the call's device "
                  "activities per call (PyTorch profiler), the median of one batch of 10 calls a round; "
-                 "kernels_us: that time by kernel name")
+                 "kernels_us: that time by kernel name; autotune: the configuration each autotuned kernel of a "
+                 "peer chose at that shape (it tunes again at every shape)")
 
 
 def _rows(records, fmt: str) -> list:
-    """Records as rows; the per-kernel breakdown (a mapping) only in JSON."""
+    """Records as rows; the per-kernel breakdown and the autotuned configurations (mappings) only in JSON."""
     rows = [r.to_dict() for r in records]
     if fmt != "json":
         for row in rows:
             row.pop("kernels_us", None)
+            row.pop("autotune", None)
     return rows

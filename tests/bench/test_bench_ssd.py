@@ -201,3 +201,42 @@ def test_cores_are_timed_in_interleaved_rounds_in_rotating_order():
     by = {r.variant: r for r in records}
     assert by["a"].status == "ok" and by["b"].status == "ok" and by["a"].median_ms > 0
     assert by["flaky"].status == "error: went away" and by["flaky"].median_ms is None
+
+
+def test_a_peer_that_autotunes_tunes_again_at_each_shape_and_its_picks_are_recorded(tmp_path, monkeypatch,
+                                                                                     clean_modules, capsys):
+    """mamba_ssm's kernels autotune for a key without the shape: ``bench ssd`` makes them choose again at each
+    shape and records each choice. The stand-in's autotuned kernel "tunes" on a call with an empty cache."""
+    pkg = tmp_path / "mamba_ssm" / "ops" / "triton"
+    pkg.mkdir(parents=True)
+    (pkg / "ssd_combined.py").write_text(
+        "import triton\n"
+        "from bambaprof.ssm import get_variant\n"
+        "TUNED = []\n"
+        "@triton.autotune(configs=[triton.Config({'BLOCK': 16}), triton.Config({'BLOCK': 32}, num_warps=8)],\n"
+        "                 key=['n'])\n"
+        "@triton.jit\n"
+        "def _scan_kernel(x_ptr, n, BLOCK: 'triton.language.constexpr'):\n"
+        "    pass\n"
+        "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
+        "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
+        "    if not _scan_kernel.cache:\n"
+        "        TUNED.append(tuple(x.shape))\n"
+        "        _scan_kernel.cache[(chunk_size,)] = _scan_kernel.configs[len(TUNED) % 2]\n"
+        "    return get_variant('default').forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias,\n"
+        "        dt_softplus=dt_softplus, dt_limit=dt_limit, initial_state=initial_states, return_final_state=True)\n")
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    args = ["bench", "ssd", "--mamba-ssm", str(tmp_path), "--variant", "default", "--shape", "1x32", "--shape",
+            "2x48", "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
+            "--dtype", "float32", "--rep-ms", "10", "--rounds", "2"]
+    assert main([*args, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    tuned = sys.modules["mamba_ssm.ops.triton.ssd_combined"].TUNED
+    assert [s[:2] for s in tuned] == [(1, 32), (2, 48)]  # once a shape, however many calls
+    picks = [r["autotune"] for r in rows if r["variant"] == "mamba_ssm"]
+    assert picks[0]["_scan_kernel"].startswith("BLOCK: 32, num_warps: 8")
+    assert picks[1]["_scan_kernel"].startswith("BLOCK: 16, num_warps: 4")
+    assert all(r["autotune"] is None for r in rows if r["variant"] == "default")
+    assert main([*args, "--format", "csv"]) == 0
+    assert "autotune" not in capsys.readouterr().out.splitlines()[0]
