@@ -61,6 +61,26 @@ def clean_modules():
             del sys.modules[name]
 
 
+_DELEGATE = (
+    "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
+    "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
+    "{before}"
+    "    return get_variant('default').forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias,\n"
+    "        dt_softplus=dt_softplus, dt_limit=dt_limit, initial_state=initial_states, return_final_state=True)\n")
+
+
+def _stand_in_mamba_ssm(root, monkeypatch, head: str, before_return: str) -> str:
+    """A mamba_ssm source tree under ``root`` whose ``mamba_chunk_scan_combined`` runs ``before_return`` (lines
+    indented by 4) and then delegates to bambaprof's ``default``; ``head`` goes at the top of its module."""
+    pkg = root / "mamba_ssm" / "ops" / "triton"
+    pkg.mkdir(parents=True)
+    (pkg / "ssd_combined.py").write_text("from bambaprof.ssm import get_variant\n" + head
+                                         + _DELEGATE.format(before=before_return))
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return str(root)
+
+
 def test_mamba_ssm_loader_skips_the_package_init(tmp_path, monkeypatch, clean_modules):
     pkg = tmp_path / "src" / "mamba_ssm"
     (pkg / "ops" / "triton").mkdir(parents=True)
@@ -117,18 +137,7 @@ def test_mixer_mode(capsys):
 def test_mixer_mode_builds_a_mixer_around_mamba_ssms_core(tmp_path, monkeypatch, clean_modules, capsys):
     """``--mixer --mamba-ssm SRC`` times a mixer around mamba_ssm's core (torch conv and norm) beside the
     variants' and takes it as the baseline. The stand-in source delegates to bambaprof's ``default``."""
-    pkg = tmp_path / "mamba_ssm" / "ops" / "triton"
-    pkg.mkdir(parents=True)
-    (pkg / "ssd_combined.py").write_text(
-        "from bambaprof.ssm import get_variant\n"
-        "CALLS = []\n"
-        "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
-        "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
-        "    CALLS.append(tuple(x.shape))\n"
-        "    return get_variant('default').forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias,\n"
-        "        dt_softplus=dt_softplus, dt_limit=dt_limit, initial_state=initial_states, return_final_state=True)\n")
-    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    _stand_in_mamba_ssm(tmp_path, monkeypatch, "CALLS = []\n", "    CALLS.append(tuple(x.shape))\n")
     code = main(["bench", "ssd", "--mixer", "--mamba-ssm", str(tmp_path), "--variant", "default", "--shape", "1x32",
                  "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
                  "--dtype", "float32", "--rep-ms", "20", "--rounds", "2", "--format", "json"])
@@ -207,26 +216,18 @@ def test_a_peer_that_autotunes_tunes_again_at_each_shape_and_its_picks_are_recor
                                                                                      clean_modules, capsys):
     """mamba_ssm's kernels autotune for a key without the shape: ``bench ssd`` makes them choose again at each
     shape and records each choice. The stand-in's autotuned kernel "tunes" on a call with an empty cache."""
-    pkg = tmp_path / "mamba_ssm" / "ops" / "triton"
-    pkg.mkdir(parents=True)
-    (pkg / "ssd_combined.py").write_text(
+    _stand_in_mamba_ssm(
+        tmp_path, monkeypatch,
         "import triton\n"
-        "from bambaprof.ssm import get_variant\n"
         "TUNED = []\n"
         "@triton.autotune(configs=[triton.Config({'BLOCK': 16}), triton.Config({'BLOCK': 32}, num_warps=8)],\n"
         "                 key=['n'])\n"
         "@triton.jit\n"
         "def _scan_kernel(x_ptr, n, BLOCK: 'triton.language.constexpr'):\n"
-        "    pass\n"
-        "def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, initial_states=None,\n"
-        "                              dt_softplus=False, dt_limit=(0.0, float('inf')), return_final_states=False):\n"
+        "    pass\n",
         "    if not _scan_kernel.cache:\n"
         "        TUNED.append(tuple(x.shape))\n"
-        "        _scan_kernel.cache[(chunk_size,)] = _scan_kernel.configs[len(TUNED) % 2]\n"
-        "    return get_variant('default').forward(x, dt, A, B, C, chunk_size, D=D, dt_bias=dt_bias,\n"
-        "        dt_softplus=dt_softplus, dt_limit=dt_limit, initial_state=initial_states, return_final_state=True)\n")
-    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.ssd_combined"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+        "        _scan_kernel.cache[(chunk_size,)] = _scan_kernel.configs[len(TUNED) % 2]\n")
     args = ["bench", "ssd", "--mamba-ssm", str(tmp_path), "--variant", "default", "--shape", "1x32", "--shape",
             "2x48", "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
             "--dtype", "float32", "--rep-ms", "10", "--rounds", "2"]
