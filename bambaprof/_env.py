@@ -8,7 +8,9 @@ from typing import Dict, Optional
 
 
 def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
-    """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, and the device name.
+    """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, the device name, and whether
+    bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``off``, see
+    :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
     """
@@ -25,6 +27,7 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         "triton": None,
         "driver": None,
         "device_name": None,
+        "launch_shortcut": None,
     }
     try:
         import triton
@@ -32,6 +35,10 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         info["triton"] = triton.__version__
     except ImportError:
         pass
+    else:
+        from .ssm.kernels.launch import enabled
+
+        info["launch_shortcut"] = "on" if enabled() else "off"
     on_gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
     if on_gpu:
         info["device_name"] = torch.cuda.get_device_name(0)

@@ -193,3 +193,20 @@ def test_bandwidth_and_occupancy_charts_hold_each_kernels_figures():
                 if k["kind"] == "kernel" and k.get("theoretical_occupancy_pct") is not None][:MAX_POINTS]
         assert series["y"] == [k["theoretical_occupancy_pct"] for k in rows]
         assert all(0 < y <= 100 for y in series["y"])
+
+
+def test_a_runs_card_shows_the_launch_shortcut_and_an_unknown_busy_share(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(next(p for p in EXAMPLES if p.name.startswith("bamba-9b-default-none-mixer")), run)
+    manifest = run / "bambaprof" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["versions"]["launch_shortcut"] = "on"
+    manifest.write_text(json.dumps(doc))
+    assert "launch shortcut on" in build_report([run])
+    cpu_only = copy.deepcopy(base_trace())  # a trace without GPU activity: how busy the GPU was is unknown
+    cpu_only["traceEvents"] = [e for e in cpu_only["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy",
+                                                                                            "gpu_memset")]
+    page = build_report([write(tmp_path / "cpu.json.gz", cpu_only)])
+    assert "GPU busy: unknown" in page and "GPU busy: %" not in page

@@ -4,7 +4,7 @@
 - :mod:`.mixer`: the ``triton`` variant's mixer kernels around the core (conv1d + SiLU, gated RMSNorm, the
   one-launch decode step);
 - :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
-- :mod:`.launch`: eager launches that reuse a kept compiled kernel (opt-in, less host time a launch);
+- :mod:`.launch`: eager launches that reuse a kept compiled kernel (on by default, less host time a launch);
 - :mod:`.grid`: the host-side grid arithmetic;
 - :mod:`.cumsum`: ``default-optimized``'s chunk cumulative sum;
 - :mod:`.metadata`: the bytes and FLOPs each launch records into profiler traces;

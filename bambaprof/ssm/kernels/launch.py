@@ -44,7 +44,9 @@ MAX_KEYS = 4096
 MIN_MISSES = 64
 
 
-def _enabled() -> bool:
+def enabled() -> bool:
+    """Whether kernels wrapped from now on take the shortcut: not under the interpreter, not turned off
+    (``BAMBAPROF_TRITON_FAST_LAUNCH=0``), Triton 3.3 or later."""
     if triton_interpreter_on() or os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH", "1").strip() == "0":
         return False
     import triton
@@ -144,5 +146,5 @@ def direct(kernel: Any) -> Any:
     kernel itself. One wrapper per kernel, made on first use."""
     wrapper = _wrapped.get(kernel)
     if wrapper is None:
-        wrapper = _wrapped[kernel] = CachedLaunch(kernel) if _enabled() else kernel
+        wrapper = _wrapped[kernel] = CachedLaunch(kernel) if enabled() else kernel
     return wrapper
