@@ -20,8 +20,10 @@ GPU time, kernel and op times and counts are **per profiled step** (the trace's
 ``ProfilerStep#<n>`` ranges; a trace without them counts as one step), since
 runs profile different numbers of steps (2 eager, 1 on the Triton interpreter).
 ``warnings`` say when the ratios may mislead: the two sides ran different
-workloads, shapes, models or devices, or a side's latency is noisy (its p90/p10
-over :data:`NOISY_SPREAD`, or a bootstrap interval wider than that factor).
+workloads, shapes, models or devices, or different software (torch, CUDA,
+Triton, driver, the launch shortcut: the difference may be the point, but it is
+named), or a side's latency is noisy (its p90/p10 over :data:`NOISY_SPREAD`, or a
+bootstrap interval wider than that factor).
 """
 
 from __future__ import annotations
@@ -271,6 +273,16 @@ def _what_ran(m: Optional[Manifest]) -> Optional[str]:
     return f"{c.workload} {shape}, {model}, on {m.device_name or c.device}"
 
 
+#: The recorded versions whose difference between the sides :func:`compare` names.
+SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut")
+
+
+def _software(side: Side, key: str) -> set:
+    """The values of ``versions.<key>`` a side's runs recorded (empty for bare traces and older runs)."""
+    return {getattr(m.versions, key) for m in side.manifests
+            if m is not None and m.versions is not None and getattr(m.versions, key, None)}
+
+
 def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     """One line per reason the ratios may mislead (see the module's description)."""
     out: List[str] = []
@@ -279,6 +291,10 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     if ran_a and ran_b and ran_a != ran_b:
         out.append(f"the sides ran different things: baseline {'; '.join(sorted(ran_a))} -- candidate "
                    f"{'; '.join(sorted(ran_b))}")
+    differ = [f"{key.replace('_', ' ')} {'/'.join(sorted(va))} -- {'/'.join(sorted(vb))}"
+              for key in SOFTWARE for va, vb in [(_software(a, key), _software(b, key))] if va and vb and va != vb]
+    if differ:
+        out.append("the sides ran different software (baseline -- candidate): " + "; ".join(differ))
     for side in (a, b):
         for m, path in zip(side.manifests, side.inputs):
             ratio = spread_ratio(m)

@@ -163,6 +163,19 @@ def test_different_workloads_and_noisy_baselines_are_flagged(tmp_path, capsys):
     assert quiet.warnings == []
 
 
+def test_runs_on_different_software_are_flagged(tmp_path):
+    a = make_run(tmp_path, "a", base_trace(), [2.5] * 10)
+    b = make_run(tmp_path, "b", base_trace(), [2.5] * 10)
+    for run, torch_version, shortcut in ((a, "2.11.0", "off"), (b, "2.13.0", "on")):
+        m = json.loads((run / "manifest.json").read_text())
+        m["versions"] = {"torch": torch_version, "triton": "3.6.0", "launch_shortcut": shortcut}
+        (run / "manifest.json").write_text(json.dumps(m))
+    (warning,) = [w for w in compare([a], [b]).warnings if "software" in w]
+    assert warning == ("the sides ran different software (baseline -- candidate): torch 2.11.0 -- 2.13.0; "
+                       "launch shortcut off -- on")
+    assert not any("software" in w for w in compare([a], [a]).warnings)
+
+
 def test_empty_tables_are_not_printed(tmp_path, capsys):
     t = base_trace()
     t["traceEvents"] = [e for e in t["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy")]
