@@ -25,6 +25,9 @@ def main(path: str) -> int:
         ratio = f" ({value / ratio_to[shape]:.2f}x)" if ratio_to and ratio_to.get(shape) else ""
         return f"{shape}={value:.4f}{ratio}"
 
+    for name, result in doc.get("check", {}).items():
+        errors = ", ".join(f"{k} {v:.2e}" for k, v in result.items() if k.endswith("rel_err"))
+        print(f"{name:18s} check    {'pass' if result.get('pass') else 'FAIL'} {errors or result.get('error', '')}")
     for name, row in doc.get("median_ms", {}).items():
         print(f"{name:18s} wall ms  ", "  ".join(cell(k, v) for k, v in row.items()))
     for name, row in doc.get("kernel_ms", {}).items():

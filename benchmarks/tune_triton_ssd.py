@@ -8,6 +8,10 @@ per kernel of the base configuration and of mamba_ssm. The chosen configuration 
 (``_CONFIGS``) by hand, and ``bambaprof bench ssd`` then measures the committed code.
 ``--kernels NAME=PATH`` also times another form of ``kernels/ssd.py`` (a file, e.g. a branch's
 version) with its own default configuration, beside the committed one in the same run.
+Before timing, each core is checked against the float64 recurrence at 2 x 600 (three chunks, the last
+partial, with an initial state): ``check`` in the output holds each one's relative errors of y and of
+the final state and whether both are within the dtype's tolerance; a core that fails is still timed, and
+its failure is printed to stderr.
 
     python benchmarks/tune_triton_ssd.py [--mamba-ssm SRC] [--dtype bfloat16] [--kernels NAME=PATH] > tune.json
 """
@@ -21,12 +25,14 @@ import json
 import sys
 from collections import defaultdict
 
+import torch
+
 from bambaprof._env import environment
 from bambaprof.bench.peers import optional_mamba_ssm
 from bambaprof.bench.ssd import bench_ssd
 from bambaprof.model.config import parse_dtype
 from bambaprof.ssm import get_variant
-from bambaprof.ssm.check import Shape
+from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd as kernels
 
 SHAPES = [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)]
@@ -78,6 +84,30 @@ def with_kernels(name, path):
     return core
 
 
+def check(cores, dtype, device="cuda", shape=Shape(2, 600, 128, 64, 1, 128, 256)) -> dict:
+    """Each core's relative errors (y, final state) against the float64 recurrence at ``shape``, and whether
+    both are within ``dtype``'s tolerance (see the module docstring)."""
+    inp = make_inputs(shape, dtype, device, seed=0, initial_state=True)
+    args = (inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], shape.chunk_size)
+    kw = dict(D=inp["D"], dt_bias=inp["dt_bias"], dt_softplus=True, initial_state=inp["initial_state"],
+              return_final_state=True)
+    wide = lambda v: v.double() if isinstance(v, torch.Tensor) else v  # noqa: E731
+    y_ref, s_ref = get_variant("reference")(*map(wide, args), **{k: wide(v) for k, v in kw.items()})
+    tol = TOLERANCES.get(dtype, 1e-2)
+    out = {}
+    for name, core in cores.items():
+        try:
+            y, s = core(*args, **kw)
+            ey = ((y.double() - y_ref).norm() / y_ref.norm()).item()
+            es = ((s.double() - s_ref).norm() / s_ref.norm()).item()
+            out[name] = {"y_rel_err": ey, "state_rel_err": es, "pass": ey <= tol and es <= tol}
+        except Exception as exc:  # noqa: BLE001 - reported, and the core is still timed
+            out[name] = {"error": f"{type(exc).__name__}: {exc}", "pass": False}
+        if not out[name]["pass"]:
+            print(f"check FAILED: {name}: {out[name]}", file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mamba-ssm", default=None)
@@ -95,6 +125,7 @@ def main() -> int:
     peer = optional_mamba_ssm(args.mamba_ssm)
     if peer is not None:
         cores["mamba_ssm"] = peer
+    checked = check(cores, dtype)
     shapes = [Shape(b, L, 128, 64, 1, 128, 256) for b, L in SHAPES]
     records = bench_ssd(cores, shapes, dtype, "cuda", rep_ms=args.rep_ms,
                         progress=lambda line: print(line, file=sys.stderr, flush=True),
@@ -106,7 +137,7 @@ def main() -> int:
         kernel[r.variant][key] = r.kernel_ms
         if r.variant in ("base", "mamba_ssm") or r.variant in {k.partition("=")[0] for k in args.kernels}:
             by_kernel[r.variant][key] = r.kernels_us
-    doc = {"environment": environment("cuda"), "dtype": args.dtype,
+    doc = {"environment": environment("cuda"), "dtype": args.dtype, "check": checked,
            "candidates": {k: dataclasses.asdict(v) for k, v in CANDIDATES.items()},
            "median_ms": wall, "kernel_ms": kernel, "kernel_us": by_kernel}
     print(json.dumps(doc, indent=1))
