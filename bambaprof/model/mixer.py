@@ -85,7 +85,7 @@ class Mamba2Mixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0) -> torch.Tensor:
         b, L, _ = hidden.shape
-        if self.fused:  # its kernels run on CUDA tensors, or on the CPU under the interpreter
+        if self.fused and not hidden.is_cuda:  # its kernels run on the CPU only under the interpreter
             check_triton_device(self.variant.name, hidden)
         with phase("in_proj"):
             proj = self.in_proj(hidden)
