@@ -287,20 +287,20 @@ def bench_ssd(
         except torch.cuda.OutOfMemoryError:
             records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in cores)
             continue
+        nbytes = minimum_bytes(shape, dtype)
         floor = None
         if ceilings is not None:
-            floor = max(minimum_bytes(shape, dtype) / (ceilings.copy_gbps * 1e6),
-                        minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
+            floor = max(nbytes / (ceilings.copy_gbps * 1e6), minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
         where = f"b={shape.batch} L={shape.seq_len}"
         _retune(cores.values())
         timed = _interleaved({name: _rotating(core, sets, shape.chunk_size) for name, core in cores.items()},
                              device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, minimum_bytes(shape, dtype), floor),
-                                   core) for name, core in cores.items())
+        records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, nbytes, floor), core)
+                       for name, core in cores.items())
         _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
         del sets
-        if device.startswith("cuda"):
+        if on_gpu:
             torch.cuda.empty_cache()
     return records
 
