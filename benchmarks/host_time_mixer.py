@@ -20,12 +20,14 @@ call, not the kernels. For one Bamba-9B mixer (bf16) this prints, per shape:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
+import os
 import platform
 import pstats
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterator
 
 import torch
 import triton
@@ -86,37 +88,49 @@ def mixer_steps(mixer: Any, hidden: torch.Tensor) -> Dict[str, Callable[[], Any]
     }
 
 
+@contextlib.contextmanager
+def launch_shortcut(mode: str) -> Iterator[None]:
+    """The launch shortcut ``on`` or ``off`` for the kernels launched inside (each kernel's wrapper is made
+    anew), and the switch as it was afterwards."""
+    from bambaprof.ssm.kernels import launch
+
+    before = os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH")
+    os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
+    launch._wrapped.clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
+        else:
+            os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = before
+        launch._wrapped.clear()
+
+
 def shortcut_on_off(mixer: Any, hidden: torch.Tensor, rounds: int = 3) -> Dict[str, Dict[str, float]]:
     """Host time (us) and ``do_bench`` median (ms) of the forward with the launch shortcut off and on,
     the median of ``rounds`` interleaved rounds."""
-    import os
     import statistics
 
     from bambaprof.bench.ssd import median_ms
-    from bambaprof.ssm.kernels import launch
 
     got: Dict[str, Dict[str, list]] = {m: {"host_us": [], "do_bench_ms": []} for m in ("off", "on")}
     with torch.no_grad():
         for r in range(rounds):
             for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
-                os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
-                launch._wrapped.clear()
-                got[mode]["host_us"].append(host_us(lambda: mixer(hidden)))
-                got[mode]["do_bench_ms"].append(median_ms(lambda: mixer(hidden), "cuda"))
-    os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
-    launch._wrapped.clear()
+                with launch_shortcut(mode):
+                    got[mode]["host_us"].append(host_us(lambda: mixer(hidden)))
+                    got[mode]["do_bench_ms"].append(median_ms(lambda: mixer(hidden), "cuda"))
     return {m: {k: statistics.median(v) for k, v in d.items()} for m, d in got.items()}
 
 
 def decode_on_off(rounds: int = 3) -> Dict[str, float]:
     """Median ms per cached decode token of bamba-9b (4 layers, no attention), launch shortcut off and on."""
-    import os
     import statistics
 
     from fused_decode import decode_ms  # benchmarks/ is this script's folder
 
     from bambaprof.model import build_model, preset
-    from bambaprof.ssm.kernels import launch
 
     cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device="cuda")
@@ -125,13 +139,10 @@ def decode_on_off(rounds: int = 3) -> Dict[str, float]:
     with torch.no_grad():
         for r in range(rounds + 1):  # the first round warms up
             for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
-                os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
-                launch._wrapped.clear()
-                times, _copied = decode_ms(model, ids)  # a prefill, then fused_decode.TOKENS timed tokens
+                with launch_shortcut(mode):
+                    times, _copied = decode_ms(model, ids)  # a prefill, then fused_decode.TOKENS timed tokens
                 if r:
                     got[mode] += times[2:]
-    os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH")
-    launch._wrapped.clear()
     return {m: statistics.median(v) for m, v in got.items()}
 
 
