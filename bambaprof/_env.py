@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, the device name, and whether
-    bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``off``, see
+    bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``kept``/``off``, see
     :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
@@ -36,9 +36,9 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     except ImportError:
         pass
     else:
-        from .ssm.kernels.launch import enabled
+        from .ssm.kernels.launch import mode
 
-        info["launch_shortcut"] = "on" if enabled() else "off"
+        info["launch_shortcut"] = mode()
     on_gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
     if on_gpu:
         info["device_name"] = torch.cuda.get_device_name(0)

@@ -9,10 +9,11 @@ call, not the kernels. For one Bamba-9B mixer (bf16) this prints, per shape:
 - the host cost of launching an empty Triton kernel with 30 arguments (us);
 - the top functions of a cProfile of 300 forwards, by own time;
 - the forward's host time and ``do_bench`` median with the launch shortcut of
-  :mod:`bambaprof.ssm.kernels.launch` on and off, side by side (3 interleaved rounds);
+  :mod:`bambaprof.ssm.kernels.launch` off, ``kept`` (kept kernels through Triton's launcher) and on (its C
+  function called directly), side by side (3 interleaved rounds);
 - with ``--decode``: cached decoding of bamba-9b (4 layers, no attention, bf16, batch 1, a 2048-token prefill,
   16 tokens, each timed with a synchronisation around it; 3 interleaved rounds, the first 2 tokens of each
-  dropped), median ms per token, shortcut on and off.
+  dropped), median ms per token, in each mode of the shortcut.
 
     python benchmarks/host_time_mixer.py [--shape 1x512 --shape 1x2048] [-o host-time.json]
 """
@@ -90,12 +91,12 @@ def mixer_steps(mixer: Any, hidden: torch.Tensor) -> Dict[str, Callable[[], Any]
 
 @contextlib.contextmanager
 def launch_shortcut(mode: str) -> Iterator[None]:
-    """The launch shortcut ``on`` or ``off`` for the kernels launched inside (each kernel's wrapper is made
-    anew), and the switch as it was afterwards."""
+    """The launch shortcut in ``mode`` (one of :data:`MODES`) for the kernels launched inside (each kernel's
+    wrapper is made anew), and the switch as it was afterwards."""
     from bambaprof.ssm.kernels import launch
 
     before = os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH")
-    os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = "1" if mode == "on" else "0"
+    os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = {"on": "1", "kept": "kept", "off": "0"}[mode]
     launch._wrapped.clear()
     try:
         yield
@@ -107,17 +108,25 @@ def launch_shortcut(mode: str) -> Iterator[None]:
         launch._wrapped.clear()
 
 
+#: The launch shortcut's modes, compared side by side.
+MODES = ("off", "kept", "on")
+
+
+def _round_order(r: int) -> tuple:
+    return MODES if r % 2 == 0 else MODES[::-1]
+
+
 def shortcut_on_off(mixer: Any, hidden: torch.Tensor, rounds: int = 3) -> Dict[str, Dict[str, float]]:
-    """Host time (us) and ``do_bench`` median (ms) of the forward with the launch shortcut off and on,
+    """Host time (us) and ``do_bench`` median (ms) of the forward in each mode of the launch shortcut,
     the median of ``rounds`` interleaved rounds."""
     import statistics
 
     from bambaprof.bench.ssd import median_ms
 
-    got: Dict[str, Dict[str, list]] = {m: {"host_us": [], "do_bench_ms": []} for m in ("off", "on")}
+    got: Dict[str, Dict[str, list]] = {m: {"host_us": [], "do_bench_ms": []} for m in MODES}
     with torch.no_grad():
         for r in range(rounds):
-            for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+            for mode in _round_order(r):
                 with launch_shortcut(mode):
                     got[mode]["host_us"].append(host_us(lambda: mixer(hidden)))
                     got[mode]["do_bench_ms"].append(median_ms(lambda: mixer(hidden), "cuda"))
@@ -125,7 +134,8 @@ def shortcut_on_off(mixer: Any, hidden: torch.Tensor, rounds: int = 3) -> Dict[s
 
 
 def decode_on_off(rounds: int = 3) -> Dict[str, float]:
-    """Median ms per cached decode token of bamba-9b (4 layers, no attention), launch shortcut off and on."""
+    """Median ms per cached decode token of bamba-9b (4 layers, no attention) in each mode of the launch
+    shortcut."""
     import statistics
 
     from fused_decode import decode_ms  # benchmarks/ is this script's folder
@@ -135,10 +145,10 @@ def decode_on_off(rounds: int = 3) -> Dict[str, float]:
     cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device="cuda")
     ids = torch.randint(0, cfg.vocab_size, (1, 2048), device="cuda")
-    got: Dict[str, list] = {"off": [], "on": []}
+    got: Dict[str, list] = {m: [] for m in MODES}
     with torch.no_grad():
         for r in range(rounds + 1):  # the first round warms up
-            for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+            for mode in _round_order(r):
                 with launch_shortcut(mode):
                     times, _copied = decode_ms(model, ids)  # a prefill, then fused_decode.TOKENS timed tokens
                 if r:
@@ -197,7 +207,7 @@ def main() -> int:
             print(f"    {tt / 300 * 1e6:7.1f}  {nc / 300:5.1f}  {where}")
         row["launch_shortcut"] = shortcut_on_off(mixer, hidden)
         for mode, r in row["launch_shortcut"].items():
-            print(f"  launch shortcut {mode:3s}: host {r['host_us']:7.1f} us, do_bench {r['do_bench_ms']:.3f} ms")
+            print(f"  launch shortcut {mode:4s}: host {r['host_us']:7.1f} us, do_bench {r['do_bench_ms']:.3f} ms")
         result["shapes"][shape] = row
     if args.decode:
         del mixer

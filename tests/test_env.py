@@ -6,7 +6,7 @@ from bambaprof._env import environment
 
 
 @pytest.mark.parametrize("interpret, setting, expected", [
-    ("0", None, "on"), ("0", "1", "on"), ("0", "0", "off"), ("1", None, "off"),
+    ("0", None, "on"), ("0", "1", "on"), ("0", "kept", "kept"), ("0", "0", "off"), ("1", None, "off"),
 ])
 def test_the_launch_shortcut_state_is_recorded(monkeypatch, interpret, setting, expected):
     monkeypatch.setenv("TRITON_INTERPRET", interpret)

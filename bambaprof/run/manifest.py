@@ -190,7 +190,7 @@ class Versions(Record):
     triton: Optional[str] = None
     driver: Optional[str] = None
     device_name: Optional[str] = None
-    launch_shortcut: Optional[str] = None  # "on"/"off": bambaprof's Triton launches (ssm.kernels.launch)
+    launch_shortcut: Optional[str] = None  # "on"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
 
 
 class Files(Record):

@@ -190,7 +190,8 @@ def test_compiled_forward_launches_the_scan_with_eagers_options():
 def test_launches_through_kept_kernels_match_triton_launches(monkeypatch):
     """The launch shortcut (kept compiled kernels, :mod:`bambaprof.ssm.kernels.launch`) gives the outputs of
     launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide, and a launch
-    with a key seen before (parameters among its arguments) does not go through ``JITFunction.run``."""
+    with a key seen before (parameters among its arguments) does not go through ``JITFunction.run``; where
+    Triton's launcher is the known one (Triton 3.6), such a launch calls its C function directly."""
     from triton.runtime.jit import JITFunction
 
     from bambaprof.ssm.kernels import launch, ssd
@@ -202,25 +203,62 @@ def test_launches_through_kept_kernels_match_triton_launches(monkeypatch):
     shifted = dict(inp, x=wide[1:].view_as(inp["x"]).copy_(inp["x"]))  # 2 bytes past an aligned address
     plain_run = JITFunction.run
     through_run = []
+    raw_calls = []
+    raw_call = launch.RawLauncher.__call__
 
     def counting_run(self, *args, **kwargs):
         through_run.append(self.fn.__name__)
         return plain_run(self, *args, **kwargs)
 
+    def counting_raw(self, *args):
+        raw_calls.append(self.function)
+        return raw_call(self, *args)
+
     monkeypatch.setattr(JITFunction, "run", counting_run)
+    monkeypatch.setattr(launch.RawLauncher, "__call__", counting_raw)
     runs = {}
-    for mode in ("plain", "kept"):
+    for mode in ("plain", "kept", "on"):
         monkeypatch.setattr(launch, "_wrapped", {})
-        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0" if mode == "plain" else "1")
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", {"plain": "0", "kept": "kept", "on": "1"}[mode])
+        raw_calls.clear()
         for name, case in (("aligned", inp), ("shifted", shifted), ("again", inp)):
             through_run.clear()
             runs[mode, name] = _forward(*[case[k] for k in ARGS])
             torch.cuda.synchronize()
-            assert through_run == ([] if (mode, name) == ("kept", "again") else ["_chunk_prep", "_chunk_scan"])
+            kept = mode != "plain" and name == "again"
+            assert through_run == ([] if kept else ["_chunk_prep", "_chunk_scan"])
         wrapper = launch.direct(ssd._chunk_scan)
-        assert (mode == "kept") == isinstance(wrapper, launch.CachedLaunch)
-        if mode == "kept":
+        assert (mode != "plain") == isinstance(wrapper, launch.CachedLaunch)
+        if mode != "plain":
             assert len(wrapper._kept) == 2  # one key per alignment of x
-    for name in ("aligned", "shifted", "again"):
-        for a, b in zip(runs["plain", name], runs["kept", name]):
-            assert torch.equal(a, b)
+            raws = [raw for _, _, raw in wrapper._kept.values()]
+            if mode == "kept":
+                assert raws == [None, None] and not raw_calls
+            elif _triton_version() == (3, 6):
+                assert None not in raws and len(raw_calls) == 2  # the prep and the scan of "again"
+    for mode in ("kept", "on"):
+        for name in ("aligned", "shifted", "again"):
+            for a, b in zip(runs["plain", name], runs[mode, name]):
+                assert torch.equal(a, b)
+
+
+def _triton_version():
+    import triton
+
+    return tuple(int(v) for v in triton.__version__.split(".")[:2])
+
+
+def test_a_kept_kernel_given_cpu_memory_raises_and_does_not_launch(monkeypatch):
+    """A CPU tensor where a kept launch had a CUDA one is another key: it goes through Triton, which raises."""
+    from bambaprof.ssm.kernels import launch, mixer
+
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "1")
+    x = torch.randn(2, 256, device="cuda", dtype=torch.bfloat16)
+    w = torch.ones(256, device="cuda", dtype=torch.bfloat16)
+    for _ in range(2):
+        out = mixer.gated_rmsnorm(x, None, w, 1e-5, torch.bfloat16)
+    assert torch.isfinite(out.float()).all()
+    with pytest.raises((ValueError, RuntimeError)):
+        mixer.gated_rmsnorm(x.cpu(), None, w, 1e-5, torch.bfloat16)
+    torch.cuda.synchronize()  # the device is still usable

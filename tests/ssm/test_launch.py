@@ -165,7 +165,8 @@ def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatc
     monkeypatch.setattr(launch, "_wrapped", {})
     monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0")
     assert launch.direct(k) is k
-    for setting in (None, "1"):
+    assert launch.mode() == "off"
+    for setting in (None, "1", "kept"):
         monkeypatch.setattr(launch, "_wrapped", {})
         if setting is None:
             monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
@@ -173,6 +174,80 @@ def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatc
             monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", setting)
         wrapped = launch.direct(k)
         assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
+        assert wrapped.direct_calls == (setting != "kept") and launch.mode() == ("kept" if setting == "kept" else "on")
     monkeypatch.setattr(launch, "_wrapped", {})
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert launch.direct(k) is k
+
+
+class Hooks:
+    """Triton's runtime knobs as far as the raw launch reads them: enter and exit hooks."""
+
+    def __init__(self, enter=None, exit=None):
+        self.launch_enter_hook, self.launch_exit_hook = enter, exit
+
+
+class Chain:
+    """Triton 3.6's HookChain: a list of calls, idle when empty."""
+
+    def __init__(self, *calls):
+        self.calls = list(calls)
+
+
+def _raw_kernel(monkeypatch, hooks):
+    """A kernel whose kept launches get a raw launcher that logs its C call."""
+    calls = []
+    monkeypatch.setattr(launch, "_runtime_knobs", lambda: hooks)
+    monkeypatch.setattr(launch.RawLauncher, "of", staticmethod(
+        lambda compiled: launch.RawLauncher(lambda *a: calls.append(a), 0xF00, (4, 1, 0), False, True,
+                                            lambda device: 1000 + device)))
+    return Kernel(), calls
+
+
+def test_a_kept_launch_calls_the_launchers_c_function_with_addresses_and_the_stream(monkeypatch):
+    k, calls = _raw_kernel(monkeypatch, Hooks(Chain(), Chain()))
+    fast = launch.CachedLaunch(k)
+    x = torch.zeros(64)
+    fast[(4,)](x, 100, 1e-5, BLOCK=32)
+    fast[(8, 2)](x, 100, 1e-5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"]  # the hit went to the C function, not to the compiled kernel
+    (call,) = calls
+    assert call[:13] == (8, 2, 1, 1000, 0xF00, False, True, None, None, (4, 1, 0), None, None, None)
+    assert call[13:] == (x.data_ptr(), 100, 1e-5, 32, True)  # the tensor as its address, then the tail
+
+
+@pytest.mark.parametrize("hooks", [Hooks(Chain(print), Chain()), Hooks(None, print), None])
+def test_a_registered_launch_hook_sends_kept_launches_through_triton(monkeypatch, hooks):
+    k, calls = _raw_kernel(monkeypatch, hooks)
+    fast = launch.CachedLaunch(k)
+    for _ in range(2):
+        fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept"] and not calls
+
+
+def test_kept_mode_launches_kept_kernels_through_triton(monkeypatch):
+    k, calls = _raw_kernel(monkeypatch, Hooks())
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "kept")
+    monkeypatch.setattr(launch, "_wrapped", {})
+    assert launch.mode() == "kept"
+    fast = launch.direct(k)
+    for _ in range(2):
+        fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept"] and not calls
+
+
+def test_a_launcher_of_another_kind_gets_no_raw_launch():
+    class Launcher:
+        global_scratch_size = profile_scratch_size = 0
+
+    class Compiled:
+        run, function, packed_metadata = Launcher(), 1, (4, 1, 0)
+
+    assert launch.RawLauncher.of(Compiled()) is None
+    assert launch.RawLauncher.of(object()) is None
+
+
+def test_the_key_tells_cpu_tensors_from_others():
+    key, values = launch._key((torch.zeros(4), 3), {})
+    assert False in key and values[1] == 3 and isinstance(values[0], int)

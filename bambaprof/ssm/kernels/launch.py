@@ -20,14 +20,24 @@ module reads, launches through ``JITFunction.run`` every time; so does a kernel 
 (at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
 Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
 
-The shortcut is on unless ``BAMBAPROF_TRITON_FAST_LAUNCH=0`` (read at each kernel's first launch in a
-process). On the H200 (Triton 3.6, ``benchmarks/results/h200-launch-shortcut.json``) its outputs match plain
+Where Triton's CUDA launcher is one this module knows (its argument format ``iiiKKppOOOOOO``, as in Triton
+3.6) and the kept kernel needs no scratch memory, a kept launch goes one step further while no launch hook
+is registered (no profiler hook, no proton): it calls the launcher's C function itself, with the current
+stream and each tensor's address as an integer (the key has read them already). That skips Triton's Python
+``runner``, its launch metadata and hook calls, and the C launcher's per-pointer driver query
+(``cuPointerGetAttribute``, which rejects CPU memory: the key tells CUDA tensors from others, so a CPU tensor
+never reaches it this way).
+
+``BAMBAPROF_TRITON_FAST_LAUNCH`` (read at each kernel's first launch in a process): ``0`` turns the shortcut
+off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, anything else (the
+default) is the whole shortcut. On the H200 (Triton 3.6, ``benchmarks/results/h200-launch-shortcut.json``) its outputs match plain
 launches bit for bit, and side by side it cut the eager mixer's host time at 1 x 512 from 371 to 332 us a
 forward and cached decoding (4 layers) from 2.39 to 2.24 ms a token.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -47,7 +57,7 @@ MIN_MISSES = 64
 def enabled() -> bool:
     """Whether kernels wrapped from now on take the shortcut: not under the interpreter, not turned off
     (``BAMBAPROF_TRITON_FAST_LAUNCH=0``), Triton 3.3 or later."""
-    if triton_interpreter_on() or os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH", "1").strip() == "0":
+    if triton_interpreter_on() or _setting() == "0":
         return False
     import triton
 
@@ -55,14 +65,27 @@ def enabled() -> bool:
     return (major, minor) >= (3, 3)  # binder and launcher take every parameter's value, constexprs included
 
 
+def mode() -> str:
+    """The shortcut kernels wrapped from now on take: ``off``, ``kept`` (kept compiled kernels, launched
+    through Triton's launcher) or ``on`` (and the launcher's C function called directly where it can be)."""
+    if not enabled():
+        return "off"
+    return "kept" if _setting() == "kept" else "on"
+
+
+def _setting() -> str:
+    return os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH", "1").strip().lower()
+
+
 class CachedLaunch:
     """A Triton ``@jit`` kernel whose launches reuse the compiled kernel of an argument key seen before
     (see the module docstring). ``kernel[grid](*args, **kwargs)`` as with the kernel itself."""
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(self, kernel: Any, direct_calls: bool = True) -> None:
         self.kernel = kernel
         self.arg_names = kernel.arg_names
-        self._kept: Dict[tuple, Tuple[Any, tuple]] = {}
+        self.direct_calls = direct_calls  # call the launcher's C function where it is a known one
+        self._kept: Dict[tuple, Tuple[Any, tuple, Optional[RawLauncher]]] = {}
         self._usable = True  # False once Triton's internals did not look as expected, or keys rarely repeat
         self._hits = self._misses = 0
 
@@ -70,13 +93,16 @@ class CachedLaunch:
         return lambda *args, **kwargs: self._launch(grid, args, kwargs)
 
     def _launch(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        key = _key(args, kwargs) if self._usable and not callable(grid) else None
-        kept = self._kept.get(key) if key is not None else None
-        if kept is not None:
+        keyed = _key(args, kwargs) if self._usable and not callable(grid) else None
+        key = keyed[0] if keyed is not None else None
+        kept = self._kept.get(keyed[0]) if keyed is not None else None
+        if kept is not None and keyed is not None:
             self._hits += 1
-            compiled, tail = kept
+            compiled, kept_tail, raw = kept
             g = grid if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
-            return compiled[g](*args, *tail)
+            if raw is not None and _hooks_idle():
+                return raw(g, keyed[0][0], keyed[1], kept_tail)
+            return compiled[g](*args, *kept_tail)
         compiled = self.kernel[grid](*args, **kwargs)
         if key is not None and compiled is not None:
             self._misses += 1
@@ -89,7 +115,7 @@ class CachedLaunch:
             if tail is not None:
                 if len(self._kept) >= MAX_KEYS:
                     self._kept.clear()
-                self._kept[key] = (compiled, tail)
+                self._kept[key] = (compiled, tail, RawLauncher.of(compiled) if self.direct_calls else None)
         return compiled
 
     def _tail(self, args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
@@ -109,18 +135,24 @@ class CachedLaunch:
             return None
 
 
-def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
-    """The argument key (see the module docstring), or None when an argument is of another type."""
+def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
+    """The argument key (see the module docstring) and the positional arguments with each tensor replaced by
+    its address, or None when an argument is of another type. The key starts with the current device."""
     parts: list = [current_device()]
+    values: list = []
     append = parts.append
     for a in args:
         kind = type(a)
         if kind in _TENSORS:  # other subclasses (fake, functional tensors) have no address to key on
+            ptr = a.data_ptr()
             append(a.dtype)
-            append(a.data_ptr() & 15)
+            append(a.is_cuda)  # CPU memory: Triton's launcher rejects it (only on a launch through it)
+            append(ptr & 15)
+            values.append(ptr)
         elif kind in _SCALARS:
             append(kind)  # True == 1 == 1.0 in Python; Triton types them apart
             append(a)
+            values.append(a)
         else:
             return None
     for name, value in kwargs.items():
@@ -130,7 +162,70 @@ def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
         append(name)
         append(kind)
         append(value)
-    return tuple(parts)
+    return tuple(parts), values
+
+
+class RawLauncher:
+    """A kept kernel's launch through the C function of Triton's CUDA launcher, without its Python layers.
+
+    Made only for a launcher whose calling convention this module knows: the driver module's argument format
+    is ``iiiKKppOOOOOO`` (grid x, y, z, stream, function, cooperative grid, PDL, global scratch, profile
+    scratch, kernel metadata, launch metadata, enter hook, exit hook; then the kernel's parameters, as
+    Triton 3.6 has it), the launcher is that module's ``CudaLauncher``, and the kernel needs no scratch
+    memory. Called with the grid, the device, the positional values (tensors as addresses) and the tail."""
+
+    __slots__ = ("launch", "function", "metadata", "cooperative", "pdl", "stream_of")
+
+    def __init__(self, launch: Callable[..., Any], function: int, metadata: tuple, cooperative: bool,
+                 pdl: bool, stream_of: Callable[[int], int]) -> None:
+        self.launch, self.function, self.metadata = launch, function, metadata
+        self.cooperative, self.pdl, self.stream_of = cooperative, pdl, stream_of
+
+    @staticmethod
+    def of(compiled: Any) -> Optional["RawLauncher"]:
+        """The raw launch of a compiled kernel, or None where its launcher is not the known one."""
+        try:
+            from triton.backends.nvidia import driver as cuda_driver
+            from triton.runtime.driver import driver as active
+
+            run = compiled.run
+            if getattr(cuda_driver, "_BASE_ARGS_FORMAT", None) != KNOWN_LAUNCH_FORMAT \
+                    or type(run) is not cuda_driver.CudaLauncher \
+                    or run.global_scratch_size or run.profile_scratch_size:
+                return None
+            return RawLauncher(run.launch, compiled.function, compiled.packed_metadata,
+                               run.launch_cooperative_grid, run.launch_pdl, active.active.get_current_stream)
+        except Exception:  # noqa: BLE001 - another Triton or backend: launch through Triton's launcher
+            return None
+
+    def __call__(self, grid: tuple, device: int, values: list, tail: tuple) -> None:
+        self.launch(grid[0], grid[1], grid[2], self.stream_of(device), self.function, self.cooperative, self.pdl,
+                    None, None, self.metadata, None, None, None, *values, *tail)
+
+
+#: The argument format of the CUDA launchers whose C function :class:`RawLauncher` calls.
+KNOWN_LAUNCH_FORMAT = "iiiKKppOOOOOO"
+
+
+def _hooks_idle() -> bool:
+    """Whether no launch hook is registered with Triton (a hook needs Triton's own launch path)."""
+    runtime = _runtime_knobs()
+    if runtime is None:
+        return False
+    for hook in (runtime.launch_enter_hook, runtime.launch_exit_hook):
+        if hook is not None and getattr(hook, "calls", True):  # an empty HookChain (3.6) or None: idle
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _runtime_knobs() -> Any:
+    try:
+        from triton import knobs
+
+        return knobs.runtime
+    except Exception:  # noqa: BLE001 - an older Triton: no raw launches
+        return None
 
 
 _SCALARS = (int, float, bool, type(None))
@@ -146,5 +241,6 @@ def direct(kernel: Any) -> Any:
     kernel itself. One wrapper per kernel, made on first use."""
     wrapper = _wrapped.get(kernel)
     if wrapper is None:
-        wrapper = _wrapped[kernel] = CachedLaunch(kernel) if enabled() else kernel
+        how = mode()
+        wrapper = _wrapped[kernel] = CachedLaunch(kernel, direct_calls=how == "on") if how != "off" else kernel
     return wrapper
