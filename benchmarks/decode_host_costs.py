@@ -4,7 +4,8 @@ bamba-9b, 4 layers, no attention, bf16, batch 1, the ``triton`` variant: a 2048-
 of one layer's token (and the model's head) repeated with its real inputs. For each call: ``host_us``, the
 host time a call (issuing ``n`` calls back to back, no synchronisation between them), and ``wall_us``, the
 time a call until the GPU has finished them all (``wall > host``: the GPU is the limit; ``host >= wall``: the
-host is). Also the launch shortcut's modes (off, kept, on) side by side in interleaved rounds, torch's BLAS
+host is). Then a synchronised token (as the ``generate`` workload times one) split into the host's issue and
+the wait for the GPU after it. Also the launch shortcut's modes (off, kept, on) side by side in interleaved rounds, torch's BLAS
 back-ends, other forms of a GEMV, and a GEMV against a tiny weight (the fixed cost of a linear).
 
     python benchmarks/decode_host_costs.py [-o out.json]
@@ -119,6 +120,21 @@ def main() -> int:
             results[name] = host_and_wall(fn)
             print(f"{name:36s} host {results[name]['host_us']:8.1f} us  wall {results[name]['wall_us']:8.1f} us",
                   flush=True)
+        # a synchronised token (as the generate workload times one): the host's issue, then the wait for the GPU
+        issue, total = [], []
+        for _ in range(4 if SMOKE else 48):
+            _sync()
+            t0 = time.perf_counter()
+            model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+            t1 = time.perf_counter()
+            _sync()
+            t2 = time.perf_counter()
+            issue.append((t1 - t0) * 1e6)
+            total.append((t2 - t0) * 1e6)
+        synced = {"issue_us": round(statistics.median(issue[4:] or issue), 1),
+                  "token_us": round(statistics.median(total[4:] or total), 1)}
+        synced["wait_us"] = round(synced["token_us"] - synced["issue_us"], 1)
+        print("synchronised token", synced, flush=True)
         # the launch shortcut's modes (bambaprof.ssm.kernels.launch), in interleaved rounds
         modes: Dict[str, Dict[str, list]] = {}
         mode_calls = {
@@ -166,7 +182,8 @@ def main() -> int:
            "after a 2048-token prefill", "rounds": ROUNDS,
            "weights (out x in)": {name: list(m.weight.shape) for name, m in (
                ("in_proj", mixer.in_proj), ("out_proj", mixer.out_proj), ("gate_proj", mlp.gate_proj),
-               ("down_proj", mlp.down_proj), ("lm_head", model.lm_head))}, "calls": results, "launch_shortcut_modes": shortcut,
+               ("down_proj", mlp.down_proj), ("lm_head", model.lm_head))}, "calls": results, "synchronised_token": synced,
+           "launch_shortcut_modes": shortcut,
            "blas_backends": backends}
     if out_path:
         with open(out_path, "w") as f:
