@@ -30,9 +30,11 @@ never reaches it this way).
 
 ``BAMBAPROF_TRITON_FAST_LAUNCH`` (read at each kernel's first launch in a process): ``0`` turns the shortcut
 off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, anything else (the
-default) is the whole shortcut. On the H200 (Triton 3.6, ``benchmarks/results/h200-launch-shortcut.json``) its outputs match plain
-launches bit for bit, and side by side it cut the eager mixer's host time at 1 x 512 from 371 to 332 us a
-forward and cached decoding (4 layers) from 2.39 to 2.24 ms a token.
+default) is the whole shortcut.
+
+On the H200 (Triton 3.6, ``benchmarks/results/h200-launch-raw.json``) the three modes' outputs match bit for
+bit; side by side on one host (off / kept / on) the eager mixer's host time at 1 x 512 was 328 / 303 / 263 us
+a forward, and cached decoding (4 layers) 2.14 / 2.03 / 1.86 ms a token.
 """
 
 from __future__ import annotations
