@@ -95,15 +95,19 @@ class CachedLaunch:
         return lambda *args, **kwargs: self._launch(grid, args, kwargs)
 
     def _launch(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        keyed = _key(args, kwargs) if self._usable and not callable(grid) else None
-        key = keyed[0] if keyed is not None else None
-        kept = self._kept.get(keyed[0]) if keyed is not None else None
-        if kept is not None and keyed is not None:
+        key: Optional[tuple] = None
+        values: list = []
+        if self._usable and not callable(grid):
+            keyed = _key(args, kwargs)
+            if keyed is not None:
+                key, values = keyed
+        kept = self._kept.get(key) if key is not None else None
+        if kept is not None and key is not None:
             self._hits += 1
             compiled, kept_tail, raw = kept
             g = grid if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
             if raw is not None and _hooks_idle():
-                return raw(g, keyed[0][0], keyed[1], kept_tail)
+                return raw(g, key[0], values, kept_tail)  # the key starts with the current device
             return compiled[g](*args, *kept_tail)
         compiled = self.kernel[grid](*args, **kwargs)
         if key is not None and compiled is not None:
