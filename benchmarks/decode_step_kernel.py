@@ -49,10 +49,12 @@ def main() -> int:
     A_log = torch.randn(H, device=dev).clamp(-2, 1)
     D = torch.randn(H, device=dev)
     dt_bias = torch.randn(H, device=dev)
-    programs = mixer.decode_programs(b, H, P)
-    forms = {"committed": mixer.mixer_decode_step, "other": other.mixer_decode_step}
-    state = {name: (conv0.clone(), ssm0.clone(), torch.full((1,), 7 * programs, device=dev, dtype=torch.int64))
-             for name in forms}
+    modules = {"committed": mixer, "other": other}
+    forms = {name: m.mixer_decode_step for name, m in modules.items()}
+    # position 7, as each form counts its programs (a form may split the heads into other row blocks)
+    state = {name: (conv0.clone(), ssm0.clone(),
+                    torch.full((1,), 7 * m.decode_programs(b, H, P), device=dev, dtype=torch.int64))
+             for name, m in modules.items()}
 
     def step(name):
         conv, ssm, counter = state[name]
