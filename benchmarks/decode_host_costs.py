@@ -4,9 +4,11 @@ bamba-9b, 4 layers, no attention, bf16, batch 1, the ``triton`` variant: a 2048-
 of one layer's token (and the model's head) repeated with its real inputs. For each call: ``host_us``, the
 host time a call (issuing ``n`` calls back to back, no synchronisation between them), and ``wall_us``, the
 time a call until the GPU has finished them all (``wall > host``: the GPU is the limit; ``host >= wall``: the
-host is). Then a synchronised token (as the ``generate`` workload times one) split into the host's issue and
-the wait for the GPU after it. Also the launch shortcut's modes (off, kept, on) side by side in interleaved rounds, torch's BLAS
-back-ends, other forms of a GEMV, and a GEMV against a tiny weight (the fixed cost of a linear).
+host is). Then a token synchronised before and after (as ``benchmarks/fused_decode.py`` times one; the
+``generate`` workload instead reads CUDA events between tokens) split into the host's issue and the wait
+for the GPU after it. Also the launch shortcut's modes (off, kept, on) side by side in interleaved rounds,
+torch's BLAS back-ends, other forms of a GEMV (the MLP's gate and up GEMVs merged into one), and a GEMV
+against a tiny weight (the fixed cost of a linear).
 
     python benchmarks/decode_host_costs.py [-o out.json]
 """
@@ -114,13 +116,16 @@ def main() -> int:
         calls["mm 1x64 @ 64x64"] = lambda: torch.mm(tiny_x[0], tiny_w.t())
         calls["add 64 (fixed cost of an op)"] = lambda: tiny_x + tiny_x
         flat = normed.reshape(-1)
+        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])  # one GEMV for both (a merged weight)
+        calls["gate_proj and up_proj, two linears"] = lambda: (mlp.gate_proj(normed), mlp.up_proj(normed))
+        calls["gate_proj and up_proj, one merged linear"] = lambda: F.linear(normed, gate_up)
         calls["in_proj as torch.mv"] = lambda: torch.mv(mixer.in_proj.weight, flat)
         calls["in_proj as matmul"] = lambda: torch.matmul(normed, mixer.in_proj.weight.t())
         for name, fn in calls.items():
             results[name] = host_and_wall(fn)
             print(f"{name:36s} host {results[name]['host_us']:8.1f} us  wall {results[name]['wall_us']:8.1f} us",
                   flush=True)
-        # a synchronised token (as the generate workload times one): the host's issue, then the wait for the GPU
+        # a token synchronised before and after (as fused_decode.py times one): the host's issue, then the GPU wait
         issue, total = [], []
         for _ in range(4 if SMOKE else 48):
             _sync()
