@@ -20,13 +20,13 @@ module reads, launches through ``JITFunction.run`` every time; so does a kernel 
 (at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
 Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
 
-Where Triton's CUDA launcher is one this module knows (its argument format ``iiiKKppOOOOOO``, as in Triton
-3.6) and the kept kernel needs no scratch memory, a kept launch goes one step further while no launch hook
-is registered (no profiler hook, no proton): it calls the launcher's C function itself, with the current
-stream and each tensor's address as an integer (the key has read them already). That skips Triton's Python
-``runner``, its launch metadata and hook calls, and the C launcher's per-pointer driver query
-(``cuPointerGetAttribute``, which rejects CPU memory: the key tells CUDA tensors from others, so a CPU tensor
-never reaches it this way).
+Where Triton's CUDA launcher is one this module knows (its argument format ``iiiKKppOOOOOO``, as in Tritons
+3.5 and 3.6; 3.4's has one argument fewer, 3.9's launcher is another) and the kept kernel needs no scratch
+memory, a kept launch goes one step further while no Triton launch hook is registered (proton's, for one):
+it calls the launcher's C function itself, with the current stream and each tensor's address as an integer
+(the key has read them already). That skips Triton's Python ``runner``, its launch metadata and hook calls,
+and the C launcher's per-pointer driver query (``cuPointerGetAttribute``, which rejects CPU memory: the key
+tells CUDA tensors from others, so a CPU tensor never reaches it this way).
 
 ``BAMBAPROF_TRITON_FAST_LAUNCH`` (read at each kernel's first launch in a process): ``0`` turns the shortcut
 off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, anything else (the
@@ -174,11 +174,11 @@ def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
 class RawLauncher:
     """A kept kernel's launch through the C function of Triton's CUDA launcher, without its Python layers.
 
-    Made only for a launcher whose calling convention this module knows: the driver module's argument format
-    is ``iiiKKppOOOOOO`` (grid x, y, z, stream, function, cooperative grid, PDL, global scratch, profile
-    scratch, kernel metadata, launch metadata, enter hook, exit hook; then the kernel's parameters, as
-    Triton 3.6 has it), the launcher is that module's ``CudaLauncher``, and the kernel needs no scratch
-    memory. Called with the grid, the device, the positional values (tensors as addresses) and the tail."""
+    Made only for a launcher whose calling convention this module knows: the driver module's argument format is
+    ``iiiKKppOOOOOO`` (grid x, y, z, stream, function, cooperative grid, PDL, global scratch, profile scratch,
+    kernel metadata, launch metadata, enter hook, exit hook; then the kernel's parameters, as Tritons 3.5 and 3.6
+    have it, read from their sources), the launcher is that module's ``CudaLauncher``, and the kernel needs no
+    scratch memory. Called with the grid, the device, the positional values (tensors as addresses) and the tail."""
 
     __slots__ = ("launch", "function", "metadata", "cooperative", "pdl", "stream_of")
 
