@@ -21,6 +21,8 @@ HIGH_SHARE_PCT = 25.0
 MEDIUM_SHARE_PCT = 5.0
 #: host-bound: the GPU waited on the host for at least this share of its window.
 HOST_BOUND_PCT = 15.0
+#: The range bambaprof's Triton kernels are launched under (``bambaprof::<kernel>``, :mod:`bambaprof.ssm.kernels.metadata`).
+BAMBAPROF_LAUNCH_PREFIX = "bambaprof::"
 #: far-from-roofline: judged kernel time at least this many times its floor, with at least this share of it excess.
 FAR_FROM_ROOFLINE_X = 2.0
 FAR_FROM_ROOFLINE_EXCESS_PCT = 10.0
@@ -109,7 +111,23 @@ def host_bound(a: Any) -> Optional[Finding]:
     suggestion = ("Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
                   if mode in (None, "none", "default", "max-autotune-no-cudagraphs")
                   else "Fewer, larger kernels: the host cannot keep up with this launch rate even under CUDA graphs.")
+    shortcut = _shortcut_held_back(a)
+    if shortcut is not None:
+        suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
+                      f"(BAMBAPROF_TRITON_FAST_LAUNCH): leave it unset, so that kept kernels are launched directly "
+                      f"(less host time a launch). " + suggestion)
     return Finding("host-bound", _severity(wait, window), msg, where, suggestion, wait)
+
+
+def _shortcut_held_back(a: Any) -> Optional[str]:
+    """The launch shortcut's recorded mode (``off`` or ``kept``) when it was not fully on and the trace has
+    launches of bambaprof's Triton kernels (launched under a ``bambaprof::`` range); else None."""
+    versions = a.manifest.versions if a.manifest is not None else None
+    setting = versions.launch_shortcut if versions is not None else None
+    if setting not in ("off", "kept"):
+        return None
+    ours = any(str(k.get("launched_by") or "").startswith(BAMBAPROF_LAUNCH_PREFIX) for k in _kernel_rows(a))
+    return setting if ours else None
 
 
 def far_from_roofline(a: Any) -> Optional[Finding]:

@@ -8,7 +8,7 @@ import pytest
 from bambaprof.analysis import analyze
 from bambaprof.diagnose import diagnose
 from bambaprof.diagnose import rules as R
-from bambaprof.run import CompileInfo, Device, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary
+from bambaprof.run import CompileInfo, Device, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary, Versions
 from tests.analysis.synth import H200, _kernel, _op, _rt, write
 
 
@@ -45,6 +45,21 @@ def test_host_bound(tmp_path):
     assert "CUDA graphs" in f.suggestion and "78% of its 960.0 us window" in f.message
     busy = trace_of([("k", 10.0, *BIG)] * 20, gap_us=1.0, launch_lead_us=5.0)  # launched well ahead
     assert "host-bound" not in ids(analysis(tmp_path, busy))
+
+
+@pytest.mark.parametrize("setting, ours, named", [
+    ("off", True, True), ("kept", True, True), ("on", True, False), (None, True, False), ("off", False, False),
+])
+def test_host_bound_names_a_launch_shortcut_held_back(setting, ours, named):
+    """With bambaprof's Triton kernels in the trace and the shortcut recorded off or kept, the host-bound
+    finding suggests the whole shortcut first; otherwise it does not mention it."""
+    kernel = _k("_chunk_scan", launched_by="bambaprof::ssd_chunk_scan" if ours else "aten::mm")
+    m = _manifest(compile=CompileInfo(mode="none"), versions=Versions(launch_shortcut=setting))
+    a = _a([kernel], {"gpu_busy_us": 400.0, "gpu_idle_us": 600.0, "idle_host_wait_us": 600.0}, manifest=m)
+    f = next(f for f in diagnose(a) if f.id == "host-bound")
+    assert ("launch shortcut" in f.suggestion) == named and "CUDA graphs" in f.suggestion
+    if named:
+        assert f.suggestion.startswith(f"bambaprof's Triton kernels launched with the launch shortcut {setting}")
 
 
 ADD = ("aten::add", [[1 << 20], [1 << 20], []], ["float", "float", "Scalar"])
