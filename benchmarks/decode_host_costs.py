@@ -26,9 +26,10 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, ".")
+from host_time_mixer import MODES, launch_shortcut  # noqa: E402  (benchmarks/ is this script's folder)
+
 from bambaprof._env import environment  # noqa: E402
 from bambaprof.model import build_model, preset  # noqa: E402
-from bambaprof.ssm.kernels import launch  # noqa: E402
 from bambaprof.ssm.kernels import mixer as mk  # noqa: E402
 
 #: a smoke run on the CPU: SMOKE=1 TRITON_INTERPRET=1 python benchmarks/decode_host_costs.py (tiny preset)
@@ -149,18 +150,11 @@ def main() -> int:
             "gated rmsnorm (triton)": (lambda: mk.gated_rmsnorm(y0, gate, mixer.norm.weight, mixer.norm.eps,
                                                                 hidden.dtype), 40),
         }
-        before_setting = os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH")
         for _ in range(3):
-            for mode, setting in (("off", "0"), ("kept", "kept"), ("on", "1")):
-                os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = setting
-                launch._wrapped.clear()
-                for name, (fn, n) in mode_calls.items():
-                    modes.setdefault(mode, {}).setdefault(name, []).append(host_and_wall(fn, n))
-        if before_setting is None:
-            os.environ.pop("BAMBAPROF_TRITON_FAST_LAUNCH", None)
-        else:
-            os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = before_setting
-        launch._wrapped.clear()
+            for mode in MODES:
+                with launch_shortcut(mode):
+                    for name, (fn, n) in mode_calls.items():
+                        modes.setdefault(mode, {}).setdefault(name, []).append(host_and_wall(fn, n))
         shortcut = {mode: {name: {k: statistics.median(r[k] for r in rs) for k in ("host_us", "wall_us")}
                            for name, rs in by_name.items()} for mode, by_name in modes.items()}
         for mode, by_name in shortcut.items():
