@@ -15,8 +15,10 @@ against a tiny weight (the fixed cost of a linear).
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -141,6 +143,22 @@ def main() -> int:
                   "token_us": round(statistics.median(total[4:] or total), 1)}
         synced["wait_us"] = round(synced["token_us"] - synced["issue_us"], 1)
         print("synchronised token", synced, flush=True)
+        # where a token's host time goes, by function (cProfile's own time, us a token; the profiler's own cost
+        # inflates each call, so the split matters, not the sum)
+        tokens = 4 if SMOKE else 100
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(tokens):
+            model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
+        prof.disable()
+        _sync()
+        stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+        by_fn = sorted(((tt, nc, f"{fn[0].split('site-packages/')[-1]}:{fn[1]}({fn[2]})")
+                        for fn, (_cc, nc, tt, _ct, _callers) in stats.items()), reverse=True)
+        host_profile = [{"function": name, "calls_per_token": nc / tokens, "own_us_per_token": tt / tokens * 1e6}
+                        for tt, nc, name in by_fn[:40]]
+        for row in host_profile[:25]:
+            print(f"  {row['own_us_per_token']:8.1f} us {row['calls_per_token']:6.1f}x  {row['function']}", flush=True)
         # the launch shortcut's modes (bambaprof.ssm.kernels.launch), in interleaved rounds
         modes: Dict[str, Dict[str, list]] = {}
         mode_calls = {
@@ -182,6 +200,7 @@ def main() -> int:
            "weights (out x in)": {name: list(m.weight.shape) for name, m in (
                ("in_proj", mixer.in_proj), ("out_proj", mixer.out_proj), ("gate_proj", mlp.gate_proj),
                ("down_proj", mlp.down_proj), ("lm_head", model.lm_head))}, "calls": results, "synchronised_token": synced,
+           "host_profile_top": host_profile,
            "launch_shortcut_modes": shortcut,
            "blas_backends": backends}
     if out_path:

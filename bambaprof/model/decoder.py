@@ -7,7 +7,7 @@ Parameter names follow Hugging Face's ``BambaForCausalLM``
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -46,6 +46,22 @@ class DecoderLayer(nn.Module):
             normed = self.pre_ff_layernorm(hidden)
         with phase("mlp"):
             return hidden + self.feed_forward(normed)
+
+    def forward_deferred(self, hidden: torch.Tensor, delta: Optional[torch.Tensor], cache=None,
+                         offset: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The layer with its residual adds taken by the norms after them (:meth:`RMSNorm.add_forward`, one
+        launch each where the norms are fused): the input is ``hidden + delta`` (``delta`` None: ``hidden``)
+        and the output ``residual + delta_out``, returned as the pair ``(residual, delta_out)`` for the next
+        norm to add."""
+        mixer = self.self_attn if self.layer_type == "attention" else self.mamba
+        with phase("norm"):
+            normed, hidden = self.input_layernorm.add_forward(hidden, delta)
+        with phase("attention" if self.layer_type == "attention" else "mixer"):
+            delta = mixer(normed, cache, offset)
+        with phase("norm"):
+            normed, hidden = self.pre_ff_layernorm.add_forward(hidden, delta)
+        with phase("mlp"):
+            return hidden, self.feed_forward(normed)
 
 
 class BambaBackbone(nn.Module):
@@ -104,14 +120,27 @@ class BambaForCausalLM(nn.Module):
         offset = cache.seqlen_offset if cache is not None else 0
         with phase("embed"):
             hidden = self.model.embed_tokens(input_ids)
-        for i, layer in enumerate(self.model.layers):
-            with phase(f"layer.{i}"):
-                hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
-        with phase("lm_head"):
-            hidden = self.model.final_layernorm(hidden)
-            if last_logits_only:
-                hidden = hidden[:, -1:]
-            logits = self.lm_head(hidden)
+        final_norm = self.model.final_layernorm
+        if final_norm.launches_fused(hidden):  # each residual add taken by the fused norm after it
+            delta: Optional[torch.Tensor] = None
+            for i, layer in enumerate(self.model.layers):
+                with phase(f"layer.{i}"):
+                    hidden, delta = layer.forward_deferred(hidden, delta, cache.layers[i] if cache is not None
+                                                           else None, offset)
+            with phase("lm_head"):
+                if last_logits_only:  # the norm is per position: only the last one's is needed
+                    hidden = hidden[:, -1:]
+                    delta = delta[:, -1:] if delta is not None else None
+                logits = self.lm_head(final_norm.add_forward(hidden, delta)[0])
+        else:
+            for i, layer in enumerate(self.model.layers):
+                with phase(f"layer.{i}"):
+                    hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
+            with phase("lm_head"):
+                hidden = final_norm(hidden)
+                if last_logits_only:
+                    hidden = hidden[:, -1:]
+                logits = self.lm_head(hidden)
         if cache is not None:
             cache.seqlen_offset += input_ids.shape[1]
         return logits

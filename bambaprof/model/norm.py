@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,15 +25,35 @@ class RMSNorm(nn.Module):
         #: compiled code keeps the torch form, which inductor fuses by itself)
         self.fused = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused and not torch.compiler.is_compiling() and (x.is_cuda or _interpreting()):
-            from ..ssm.kernels.mixer import rmsnorm
+    def launches_fused(self, x: torch.Tensor) -> bool:
+        """Whether this norm of ``x`` takes the fused Triton launch (eager, on a GPU or the interpreter)."""
+        return self.fused and not torch.compiler.is_compiling() and (x.is_cuda or _interpreting())
 
-            return rmsnorm(x, self.weight, self.eps, torch.promote_types(self.weight.dtype, x.dtype))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.launches_fused(x):
+            return _kernels().rmsnorm(x, self.weight, self.eps, torch.promote_types(self.weight.dtype, x.dtype))
         dtype = x.dtype
         h = x.float()
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(dtype)
+
+    def add_forward(self, x: torch.Tensor, delta: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A residual add and this norm: ``(norm(s), s)`` with ``s = x + delta`` (``delta`` None: ``s = x``).
+        One launch where the norm is fused (:func:`~bambaprof.ssm.kernels.mixer.add_rmsnorm`), the same
+        values as the add and the norm apart."""
+        if delta is None:
+            return self(x), x
+        if self.launches_fused(x):
+            return _kernels().add_rmsnorm(x, delta, self.weight, self.eps)
+        s = x + delta
+        return self(s), s
+
+
+def _kernels():
+    """The fused norm kernels (imported on first use: they need Triton)."""
+    from ..ssm.kernels import mixer
+
+    return mixer
 
 
 class RMSNormGated(RMSNorm):

@@ -59,6 +59,69 @@ def test_gated_rmsnorm_matches_the_models_norm(dtype, rows, N):
             assert (got != want).float().mean() < 0.02
 
 
+@pytest.mark.parametrize("x_dtype, d_dtype, w_dtype", [(torch.float32, torch.float32, torch.float32),
+                                                        (torch.bfloat16, torch.bfloat16, torch.bfloat16),
+                                                        (torch.bfloat16, torch.float32, torch.bfloat16),
+                                                        (torch.float16, torch.float16, torch.float32)])
+@pytest.mark.parametrize("rows, N", [(3, 64), (5, 100), (1, 1)])
+def test_add_rmsnorm_is_the_residual_add_then_the_models_norm(x_dtype, d_dtype, w_dtype, rows, N):
+    """``(norm(x + delta), x + delta)`` in one launch, on strided slices: the sum as torch's add gives it (bit for
+    bit on a GPU; the interpreter truncates instead of rounding), the norm as RMSNorm of that sum."""
+    from bambaprof.model.norm import RMSNorm
+    from bambaprof.ssm.kernels.mixer import add_rmsnorm
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, rows + 2, N, generator=g).to(DEVICE, x_dtype)[:, 1:1 + rows]  # a slice of positions
+    delta = torch.randn(2, rows, N + 4, generator=g).to(DEVICE, d_dtype)[..., 2:2 + N]  # a strided slice
+    norm = RMSNorm(N, eps=1e-5).to(DEVICE, w_dtype)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(N, generator=g) + 0.5)
+        want_sum = x + delta
+        want = norm(want_sum)
+    got, got_sum = add_rmsnorm(x, delta, norm.weight, norm.eps)
+    assert got.shape == got_sum.shape == x.shape
+    assert got_sum.dtype == want_sum.dtype and got.dtype == want.dtype
+    exact = DEVICE == "cuda" or want_sum.dtype == torch.float32
+    if exact:
+        assert torch.equal(got_sum, want_sum)
+    else:  # truncated instead of rounded: one unit in the last place at most
+        torch.testing.assert_close(got_sum.float(), want_sum.float(), atol=0, rtol=2 ** -7)
+    tol = 1e-5 if got.dtype == torch.float32 and want_sum.dtype == torch.float32 else 2 ** -6
+    torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=tol)
+
+
+def test_add_rmsnorm_refuses_operands_of_two_shapes():
+    from bambaprof.ssm.kernels.mixer import add_rmsnorm
+
+    x = torch.zeros(2, 8, device=DEVICE)
+    with pytest.raises(ValueError, match="differ in shape"):
+        add_rmsnorm(x, torch.zeros(1, 8, device=DEVICE), torch.ones(8, device=DEVICE), 1e-5)
+
+
+def test_the_fused_decoder_takes_each_residual_add_into_the_norm_after_it(monkeypatch):
+    """The triton model's eager forward: every norm after a residual add is one add_rmsnorm launch (two a
+    layer, the final norm too), the logits as the decoder with torch's adds and norms, including
+    ``last_logits_only``."""
+    from bambaprof.ssm.kernels import mixer as kernels
+
+    model, _, ids = _triton_model(2, 10, 6)
+    launched = []
+    real = kernels.add_rmsnorm
+    monkeypatch.setattr(kernels, "add_rmsnorm", lambda *a, **k: launched.append(a[0].shape) or real(*a, **k))
+    with torch.no_grad():
+        fused = model(ids)
+        last = model(ids, last_logits_only=True)
+        layers = len(model.model.layers)
+        assert len(launched) == 2 * (2 * layers - 1 + 1)  # two forwards; the first norm has no add before it
+        assert launched[-1] == (2, 1, model.config.hidden_size)  # last_logits_only: the last position only
+        for m in model.modules():
+            if type(m).__name__ == "RMSNorm":
+                m.fused = False
+        unfused = model(ids)
+    torch.testing.assert_close(fused, unfused, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(last, fused[:, -1:], atol=1e-5, rtol=1e-5)
+
+
 def _triton_model(batch: int, length: int, seed: int):
     """The tiny triton model, its mixers and seeded prompt ids ``(batch, length)``."""
     from bambaprof.model import build_model, preset

@@ -9,7 +9,9 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
   both states updated in place and the position kept on the device (a CUDA graph replays it);
 - :func:`gated_rmsnorm`: ``weight * rms_normalise(x * silu(z))`` over the last dimension, the normalised value
   rounded to the output dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
-  does; written in ``out_dtype`` (the ``out_proj`` input).
+  does; written in ``out_dtype`` (the ``out_proj`` input);
+- :func:`add_rmsnorm`: the decoder's residual add and the RMSNorm after it (``rmsnorm`` without the add), so
+  an eager token of the ``triton`` variant takes one launch for each norm and no separate adds.
 
 Both go through ``torch.library`` ops (``bambaprof::conv1d_silu``, ``bambaprof::gated_rmsnorm``; see
 :mod:`bambaprof.ssm.kernels.ops`), and record their bytes and FLOPs into profiler traces
@@ -18,7 +20,7 @@ Both go through ``torch.library`` ops (``bambaprof::conv1d_silu``, ``bambaprof::
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 import triton
@@ -147,6 +149,23 @@ def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, s
              mask=ok)
 
 
+@triton.jit
+def _add_rmsnorm_kernel(x_ptr, d_ptr, w_ptr, out_ptr, sum_ptr, N, stride_x, stride_d, stride_o, stride_s, eps,
+                        BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    ok = cols < N
+    h = tl.load(x_ptr + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32) + \
+        tl.load(d_ptr + row * stride_d + cols, mask=ok, other=0.0).to(tl.float32)
+    h = h.to(sum_ptr.dtype.element_ty)  # the residual sum, rounded as torch's add rounds it
+    tl.store(sum_ptr + row * stride_s + cols, h, mask=ok)
+    h = h.to(tl.float32)
+    rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / N + eps)
+    normed = (h * rstd).to(sum_ptr.dtype.element_ty).to(tl.float32)  # in the input's dtype, as RMSNorm
+    w = tl.load(w_ptr + cols, mask=ok, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * stride_o + cols, (normed * w).to(out_ptr.dtype.element_ty), mask=ok)
+
+
 #: Rows of a head's state one program of :func:`mixer_decode_step` updates (with 8 warps: 130 registers,
 #: no spills for sm_90; 32 rows with 4 warps spilled 344 bytes, tests/ssm/test_kernels_compile.py).
 DECODE_BP = 16
@@ -265,6 +284,35 @@ def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, ou
                                               BLOCK=BLOCK, HAS_GATE=z is not None,
                                               num_warps=min(max(BLOCK // 1024, 1), 16))
     return out.reshape(*lead, N)
+
+
+def add_rmsnorm(x: Tensor, delta: Tensor, weight: Tensor, eps: float,
+                wrap: Callable = direct) -> Tuple[Tensor, Tensor]:
+    """A decoder's residual add and the RMSNorm after it in one launch: ``(weight * rms_normalise(s), s)`` with
+    ``s = x + delta``. ``x``, ``delta``: ``(..., N)`` of one shape (any row strides); ``weight``: ``(N,)``.
+
+    ``s`` is rounded to the promoted dtype of ``x`` and ``delta`` (as torch's ``x + delta``) and normalised
+    from that rounded value; the normalised value is rounded to ``s``'s dtype before the weight multiplies
+    it and the product is written in the promoted dtype of ``weight`` and ``s``, as
+    :class:`~bambaprof.model.norm.RMSNorm` does."""
+    if x.shape != delta.shape:
+        raise ValueError(f"add_rmsnorm: x {tuple(x.shape)} and delta {tuple(delta.shape)} differ in shape")
+    N = x.shape[-1]
+    shape = x.shape
+    sum_dtype = torch.promote_types(x.dtype, delta.dtype)
+    x2 = x.reshape(-1, N) if x.stride(-1) == 1 else x.contiguous().reshape(-1, N)
+    d2 = delta.reshape(-1, N) if delta.stride(-1) == 1 else delta.contiguous().reshape(-1, N)
+    rows = x2.shape[0]
+    s = torch.empty((rows, N), device=x.device, dtype=sum_dtype)
+    out = torch.empty((rows, N), device=x.device, dtype=torch.promote_types(weight.dtype, sum_dtype))
+    if rows and N:
+        BLOCK = next_power_of_2(N)
+        nbytes = rows * N * (x2.element_size() + d2.element_size() + s.element_size() + out.element_size()) + \
+            N * weight.element_size()
+        with kernel_metadata("add_rmsnorm", nbytes, rows * N * 5, (x2, d2)):
+            wrap(_add_rmsnorm_kernel)[(rows,)](x2, d2, weight, out, s, N, x2.stride(0), d2.stride(0), out.stride(0),
+                                               s.stride(0), eps, BLOCK=BLOCK, num_warps=min(max(BLOCK // 1024, 1), 16))
+    return out.reshape(shape), s.reshape(shape)
 
 
 def _conv_op(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
