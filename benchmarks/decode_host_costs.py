@@ -83,8 +83,8 @@ def main() -> int:
         proj = mixer.in_proj(normed)
         gate, xBC, dt = proj.split([mixer.intermediate, mixer.conv_dim, mixer.n_heads], dim=-1)
         mixer_out = mixer(normed, lc, 0)
-        g = mlp.gate_proj(normed)
-        u = mlp.up_proj(normed)
+        w_gate, w_up = mlp.stacked_weights()
+        g, u = mlp.gate_up_proj(normed).chunk(2, dim=-1)
         act = F.silu(g) * u
         hw = model.model.final_layernorm(hidden)
         logits = model.lm_head(hw)
@@ -94,9 +94,11 @@ def main() -> int:
             "token (model forward, argmax)": lambda: model(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(
                 -1, keepdim=True),
             "layer": lambda: layer(hidden, lc, 0),
+            "layer, residual adds in the norms": lambda: layer.forward_deferred(hidden, mixer_out, lc, 0),
             "mixer": lambda: mixer(normed, lc, 0),
             "mlp": lambda: mlp(normed),
             "rmsnorm (triton)": lambda: layer.input_layernorm(hidden),
+            "residual add + rmsnorm (triton)": lambda: layer.input_layernorm.add_forward(hidden, mixer_out),
             "in_proj linear": lambda: mixer.in_proj(normed),
             "split of in_proj's output": lambda: proj.split([mixer.intermediate, mixer.conv_dim, mixer.n_heads],
                                                            dim=-1),
@@ -105,7 +107,7 @@ def main() -> int:
                                                                hidden.dtype),
             "out_proj linear": lambda: mixer.out_proj(yn),
             "residual add": lambda: hidden + mixer_out,
-            "gate_proj linear": lambda: mlp.gate_proj(normed),
+            "gate_up_proj linear (gate and up stacked)": lambda: mlp.gate_up_proj(normed),
             "silu": lambda: F.silu(g),
             "mul": lambda: g * u,
             "down_proj linear": lambda: mlp.down_proj(act),
@@ -119,9 +121,8 @@ def main() -> int:
         calls["mm 1x64 @ 64x64"] = lambda: torch.mm(tiny_x[0], tiny_w.t())
         calls["add 64 (fixed cost of an op)"] = lambda: tiny_x + tiny_x
         flat = normed.reshape(-1)
-        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])  # one GEMV for both (a merged weight)
-        calls["gate_proj and up_proj, two linears"] = lambda: (mlp.gate_proj(normed), mlp.up_proj(normed))
-        calls["gate_proj and up_proj, one merged linear"] = lambda: F.linear(normed, gate_up)
+        calls["gate and up, two linears (as before they were stacked)"] = lambda: (F.linear(normed, w_gate),
+                                                                                  F.linear(normed, w_up))
         calls["in_proj as torch.mv"] = lambda: torch.mv(mixer.in_proj.weight, flat)
         calls["in_proj as matmul"] = lambda: torch.matmul(normed, mixer.in_proj.weight.t())
         for name, fn in calls.items():
@@ -198,7 +199,7 @@ def main() -> int:
     doc = {"what": __doc__.split("\n\n")[0], "environment": environment(DEVICE), "shape": "bamba-9b 4 layers bf16 b1, "
            "after a 2048-token prefill", "rounds": ROUNDS,
            "weights (out x in)": {name: list(m.weight.shape) for name, m in (
-               ("in_proj", mixer.in_proj), ("out_proj", mixer.out_proj), ("gate_proj", mlp.gate_proj),
+               ("in_proj", mixer.in_proj), ("out_proj", mixer.out_proj), ("gate_up_proj", mlp.gate_up_proj),
                ("down_proj", mlp.down_proj), ("lm_head", model.lm_head))}, "calls": results, "synchronised_token": synced,
            "host_profile_top": host_profile,
            "launch_shortcut_modes": shortcut,

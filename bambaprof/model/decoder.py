@@ -156,9 +156,12 @@ def init_weights(model: nn.Module, seed: int = 0, config: Optional[BambaConfig] 
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
     std = cfg.initializer_range
+    # the MLP's stacked gate and up weights draw as two projections, in that order (the same weights as apart)
+    stacked = {id(m.gate_up_proj) for m in model.modules() if isinstance(m, GatedMLP)}
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.normal_(0.0, std, generator=gen)
+            for part in module.weight.chunk(2) if id(module) in stacked else (module.weight,):
+                part.normal_(0.0, std, generator=gen)
             if getattr(module, "bias", None) is not None:
                 module.bias.zero_()
         elif isinstance(module, nn.Conv1d):

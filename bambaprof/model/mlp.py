@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, List
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+#: The checkpoint names of the two projections ``gate_up_proj`` stacks, in its row order.
+STACKED = ("gate_proj", "up_proj")
+
 
 class GatedMLP(nn.Module):
-    """``down(silu(gate(x)) * up(x))``."""
+    """``down(silu(gate(x)) * up(x))``.
+
+    The gate and up projections' weights are stacked in one ``(2 * intermediate, hidden)`` matrix
+    (``gate_up_proj``, gate rows first), so they take one GEMM (one GEMV a decode token: one launch and one
+    ``F.linear``'s host time fewer), as the Foundation Model Stack's fused gated unit does. The state dict
+    still names them apart (``gate_proj.weight``, ``up_proj.weight``, as Hugging Face's checkpoints do), and
+    loading one merges them."""
 
     def __init__(self, hidden_size: int, intermediate_size: int) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
-        self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
+        self.intermediate_size = intermediate_size
+        self.gate_up_proj = nn.Linear(hidden_size, 2 * intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
+        self._register_state_dict_hook(_split_stacked)
+        self._register_load_state_dict_pre_hook(_merge_stacked)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+    def stacked_weights(self) -> List[torch.Tensor]:
+        """Views of the gate and up projections' weights, each ``(intermediate, hidden)``."""
+        return list(self.gate_up_proj.weight.chunk(2, dim=0))
+
+
+def _split_stacked(module: GatedMLP, state: Dict[str, Any], prefix: str, _metadata: Any) -> None:
+    """State-dict hook: ``gate_up_proj.weight`` as ``gate_proj.weight`` and ``up_proj.weight`` (views)."""
+    stacked = state.pop(prefix + "gate_up_proj.weight", None)
+    if stacked is not None:
+        for name, part in zip(STACKED, stacked.chunk(2, dim=0)):
+            state[f"{prefix}{name}.weight"] = part
+
+
+def _merge_stacked(state: Dict[str, Any], prefix: str, *_args: Any) -> None:
+    """Load pre-hook: ``gate_proj.weight`` and ``up_proj.weight`` stacked into ``gate_up_proj.weight`` (left
+    as they are, for load_state_dict to report, when either is missing or their shapes differ)."""
+    names = [f"{prefix}{name}.weight" for name in STACKED]
+    if all(n in state for n in names) and state[names[0]].shape == state[names[1]].shape:
+        state[prefix + "gate_up_proj.weight"] = torch.cat([state.pop(n) for n in names], dim=0)

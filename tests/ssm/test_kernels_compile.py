@@ -37,14 +37,16 @@ MIXER_KERNELS = """
 import json
 from bambaprof.ssm.kernels import aot, mixer
 bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "xbc_ptr", "dt_ptr", "conv_ptr",
-                                   "cb_ptr", "y_ptr")}
+                                   "cb_ptr", "y_ptr", "d_ptr", "sum_ptr")}
 out = {
     "conv1d_silu": aot.resource_usage(mixer._conv1d_silu_kernel, bf16,
                                       {"K": 4, "HAS_BIAS": True, "BLOCK_L": 32, "BLOCK_C": 128}),
     "mixer_decode_step": aot.resource_usage(mixer._mixer_decode_kernel, {**bf16, "counter_ptr": "*i64"},
                                             {"K": 4, "BP": mixer.DECODE_BP, "BN": 128, "HAS_CONV_BIAS": True,
-                                             "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True}, num_warps=8),
+                                             "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True},
+                                            num_warps=mixer.DECODE_WARPS),
     "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8),
+    "add_rmsnorm": aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, num_warps=4),
 }
 print(json.dumps(out))
 """
@@ -60,6 +62,6 @@ def test_mixer_kernels_compile_for_sm90_without_spills():
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(usage) == {"conv1d_silu", "mixer_decode_step", "gated_rmsnorm"}
+    assert set(usage) == {"conv1d_silu", "mixer_decode_step", "gated_rmsnorm", "add_rmsnorm"}
     for name, u in usage.items():
         assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)

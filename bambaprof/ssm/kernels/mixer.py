@@ -166,9 +166,13 @@ def _add_rmsnorm_kernel(x_ptr, d_ptr, w_ptr, out_ptr, sum_ptr, N, stride_x, stri
     tl.store(out_ptr + row * stride_o + cols, (normed * w).to(out_ptr.dtype.element_ty), mask=ok)
 
 
-#: Rows of a head's state one program of :func:`mixer_decode_step` updates (with 8 warps: 130 registers,
-#: no spills for sm_90; 32 rows with 4 warps spilled 344 bytes, tests/ssm/test_kernels_compile.py).
+#: Rows of a head's state one program of :func:`mixer_decode_step` updates, and its warps. Four warps
+#: over 16 rows: 218 registers, no spills for sm_90 (tests/ssm/test_kernels_compile.py); on the H200 at the
+#: Bamba-9B step (b=1, 128 heads of 64, state 128, bf16) 4.56 us a step against 12.6 us with eight warps,
+#: outputs bit-equal; 8 rows (4 or 8 warps) and 32 rows with 8 warps were slower
+#: (benchmarks/results/h200-decode-step-forms.json). 32 rows with 4 warps spill.
 DECODE_BP = 16
+DECODE_WARPS = 4
 
 
 def decode_programs(batch: int, heads: int, head_dim: int) -> int:
@@ -227,7 +231,7 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
             ssm_state.stride(1), ssm_state.stride(2), y.stride(0), H, P, N, n_groups * N, inter, H // n_groups,
             grid[0] * grid[1] * grid[2], float(dt_min), float(min(dt_max, 3.0e38)), K=K, BP=BP,
             BN=next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
-            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=8)
+            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=DECODE_WARPS)
     return y
 
 
