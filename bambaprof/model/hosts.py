@@ -26,6 +26,8 @@ from .mixer import Mamba2Mixer
 
 SHARED_MODULES = ("in_proj", "conv1d", "norm", "out_proj")
 SHARED_PARAMETERS = ("dt_bias", "A_log", "D")
+#: The keyword names transformers' decoder layers have given the mixer's cache.
+CACHE_KWARGS = ("cache_params", "past_key_values", "past_key_value", "cache")
 
 
 def _shared_core(original: Any, config: BambaConfig, variant: Variant) -> Mamba2Mixer:
@@ -46,7 +48,8 @@ class HostedMixer(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, cache: Optional[Any] = None,
                 attention_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> torch.Tensor:
-        if cache is not None:
+        # transformers versions pass the layer's cache positionally or by one of these names
+        if cache is not None or any(kwargs.get(name) is not None for name in CACHE_KWARGS):
             raise BambaprofError("the transformers host runs without its cache: use use_cache=False "
                                  "(bambaprof's own model covers cached generation)")
         return self.core(hidden_states)

@@ -110,3 +110,15 @@ def test_profile_with_the_fms_host(tmp_path, capsys):
     manifest = read_manifest(tmp_path / rows[2]["run_id"])
     assert manifest.timings.ttft_ms.n == 2 and manifest.timings.inter_token_ms.n == 2 * 2
     assert manifest.timings.latency_ms.median > manifest.timings.ttft_ms.median
+
+
+@pytest.mark.parametrize("name", ["cache_params", "past_key_values", "past_key_value"])
+def test_a_cache_passed_by_keyword_is_refused_too(name):
+    from tests.model.test_checkpoint import tiny_hf
+
+    hf = host_transformers(tiny_hf(attention=False), "default")
+    mixer = next(layer.mamba for layer in hf.model.layers if hasattr(layer, "mamba"))
+    x = torch.zeros(1, 4, hf.config.hidden_size)
+    with pytest.raises(BambaprofError, match="runs without its cache"):
+        mixer(x, **{name: object()})
+    assert mixer(x, **{name: None}).shape == x.shape
