@@ -300,3 +300,26 @@ def test_set_variant_switches_the_fused_kernels_with_the_variant():
     assert not any(m.fused or m.fused_decode for m in mixers) and not any(n.fused for n in norms)
     model.set_variant("triton")
     assert all(m.fused and m.fused_decode for m in mixers) and all(n.fused for n in norms)
+
+
+@pytest.mark.parametrize("shape, index, in_place", [
+    ((6, 5), (slice(None), slice(1, 4)), True),                # 2-D: columns of a wider row
+    ((2, 7, 9), (slice(None), slice(-1, None)), True),         # the last position of each sequence
+    ((2, 7, 9), (slice(None), slice(None), slice(2, 6)), True),  # columns: rows of 9 elements apart
+    ((2, 7, 9), (slice(None), slice(1, 5)), False),            # positions 1-4: no single row stride
+    ((1, 7, 9), (0, slice(None, None, 2)), True),              # every other position: rows 18 apart
+    ((3, 1, 1, 9), (Ellipsis,), True),                         # sizes of one
+    ((4,), (Ellipsis,), True),                                 # one row
+    ((4, 6), (slice(None), slice(None, None, 2)), False),      # a non-unit last stride
+])
+def test_rows_of_gives_each_row_where_it_is(shape, index, in_place):
+    """The row kernels read row r at ``ptr + r * stride``: that must be ``t.reshape(-1, N)[r]`` for every r,
+    with the tensor itself passed wherever its layout allows (else a contiguous copy)."""
+    from bambaprof.ssm.kernels.mixer import rows_of
+
+    t = torch.arange(torch.Size(shape).numel(), dtype=torch.float32).reshape(shape)[index]
+    passed, stride = rows_of(t)
+    want = t.reshape(-1, t.shape[-1])
+    assert torch.equal(torch.as_strided(passed, want.shape, (stride, 1)), want)
+    assert (passed is t) == in_place
+    assert in_place or passed.is_contiguous()

@@ -211,9 +211,9 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
         raise ValueError("mixer_decode_step: xbc, conv_state and ssm_state need unit stride over their last dim")
     if ssm_state.dtype != torch.float32 or counter.dtype != torch.int64:
         raise ValueError("mixer_decode_step: the SSM state must be float32 and the counter int64")
-    w = conv_weight.reshape(conv_dim, K)
-    if not w.is_contiguous():
-        w = w.contiguous()
+    if conv_weight.numel() != conv_dim * K:
+        raise ValueError(f"mixer_decode_step: the conv weight needs {conv_dim} x {K} values")
+    w = conv_weight if conv_weight.is_contiguous() else conv_weight.reshape(conv_dim, K).contiguous()  # (C, [1,] K)
     y = torch.empty((b, inter), device=xbc.device, dtype=xbc.dtype)
     if b == 0:
         return y
@@ -266,28 +266,22 @@ def rmsnorm(x: Tensor, weight: Tensor, eps: float, out_dtype: torch.dtype) -> Te
 
 def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, out_dtype: torch.dtype,
                   wrap: Callable = direct) -> Tensor:
-    """``x``, ``z``: ``(..., N)`` (unit stride over the last dimension; ``z`` may be a strided slice, or None:
-    no gate); ``weight``: ``(N,)``; returns ``(..., N)`` in ``out_dtype``."""
+    """``x``, ``z``: ``(..., N)`` of one shape (any row strides: ``z`` may be a strided slice; or ``z`` None: no
+    gate); ``weight``: ``(N,)``; returns a contiguous ``(..., N)`` in ``out_dtype``."""
     N = x.shape[-1]
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, N)
-    if z is None:
-        z2 = x2
-    else:
-        z2 = z.reshape(-1, N) if z.stride(-1) == 1 else z.contiguous().reshape(-1, N)
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    rows = x2.shape[0]
-    out = torch.empty((rows, N), device=x.device, dtype=out_dtype)
-    if rows == 0 or N == 0:
-        return out.reshape(*lead, N)
+    out = torch.empty(x.shape, device=x.device, dtype=out_dtype)
+    rows = x.numel() // N if N else 0
+    if rows == 0:
+        return out
+    gated = z is not None
+    x, stride_x = rows_of(x)
+    z, stride_z = rows_of(z) if z is not None else (x, stride_x)
     BLOCK = next_power_of_2(N)
-    nbytes = rows * N * (x2.element_size() + z2.element_size() + out.element_size()) + N * weight.element_size()
-    with kernel_metadata("gated_rmsnorm", nbytes, rows * N * 8, (x2, z2)):
-        wrap(_gated_rmsnorm_kernel)[(rows,)](x2, z2, weight, out, N, x2.stride(0), z2.stride(0), out.stride(0), eps,
-                                              BLOCK=BLOCK, HAS_GATE=z is not None,
-                                              num_warps=min(max(BLOCK // 1024, 1), 16))
-    return out.reshape(*lead, N)
+    nbytes = rows * N * (x.element_size() + z.element_size() + out.element_size()) + N * weight.element_size()
+    with kernel_metadata("gated_rmsnorm", nbytes, rows * N * 8, (x, z)):
+        wrap(_gated_rmsnorm_kernel)[(rows,)](x, z, weight, out, N, stride_x, stride_z, N, eps, BLOCK=BLOCK,
+                                              HAS_GATE=gated, num_warps=min(max(BLOCK // 1024, 1), 16))
+    return out
 
 
 def add_rmsnorm(x: Tensor, delta: Tensor, weight: Tensor, eps: float,
@@ -302,21 +296,43 @@ def add_rmsnorm(x: Tensor, delta: Tensor, weight: Tensor, eps: float,
     if x.shape != delta.shape:
         raise ValueError(f"add_rmsnorm: x {tuple(x.shape)} and delta {tuple(delta.shape)} differ in shape")
     N = x.shape[-1]
-    shape = x.shape
     sum_dtype = torch.promote_types(x.dtype, delta.dtype)
-    x2 = x.reshape(-1, N) if x.stride(-1) == 1 else x.contiguous().reshape(-1, N)
-    d2 = delta.reshape(-1, N) if delta.stride(-1) == 1 else delta.contiguous().reshape(-1, N)
-    rows = x2.shape[0]
-    s = torch.empty((rows, N), device=x.device, dtype=sum_dtype)
-    out = torch.empty((rows, N), device=x.device, dtype=torch.promote_types(weight.dtype, sum_dtype))
-    if rows and N:
+    s = torch.empty(x.shape, device=x.device, dtype=sum_dtype)
+    out = torch.empty(x.shape, device=x.device, dtype=torch.promote_types(weight.dtype, sum_dtype))
+    rows = x.numel() // N if N else 0
+    if rows:
+        x, stride_x = rows_of(x)
+        delta, stride_d = rows_of(delta)
         BLOCK = next_power_of_2(N)
-        nbytes = rows * N * (x2.element_size() + d2.element_size() + s.element_size() + out.element_size()) + \
+        nbytes = rows * N * (x.element_size() + delta.element_size() + s.element_size() + out.element_size()) + \
             N * weight.element_size()
-        with kernel_metadata("add_rmsnorm", nbytes, rows * N * 5, (x2, d2)):
-            wrap(_add_rmsnorm_kernel)[(rows,)](x2, d2, weight, out, s, N, x2.stride(0), d2.stride(0), out.stride(0),
-                                               s.stride(0), eps, BLOCK=BLOCK, num_warps=min(max(BLOCK // 1024, 1), 16))
-    return out.reshape(shape), s.reshape(shape)
+        with kernel_metadata("add_rmsnorm", nbytes, rows * N * 5, (x, delta)):
+            wrap(_add_rmsnorm_kernel)[(rows,)](x, delta, weight, out, s, N, stride_x, stride_d, N, N, eps, BLOCK=BLOCK,
+                                               num_warps=min(max(BLOCK // 1024, 1), 16))
+    return out, s
+
+
+def rows_of(t: Tensor) -> Tuple[Tensor, int]:
+    """``t`` ``(..., N)`` as the rows of N a row kernel reads: the tensor to pass and the stride between its rows
+    (elements). ``t`` itself where its last dimension has unit stride and its leading ones collapse into one
+    row stride (a slice of positions or of columns, a batch of single positions), without a ``reshape``'s host
+    time; else a contiguous copy."""
+    if t.stride(-1) == 1:
+        if t.dim() == 2:
+            return t, t.stride(0)
+        row = span = None
+        for size, stride in zip(reversed(t.shape[:-1]), reversed(t.stride()[:-1])):
+            if size == 1:
+                continue
+            if row is None:
+                row = stride
+            elif stride != span:
+                break
+            span = stride * size
+        else:
+            return t, row if row is not None else t.shape[-1]
+    t = t.contiguous()
+    return t, t.shape[-1]
 
 
 def _conv_op(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
