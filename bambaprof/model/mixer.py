@@ -27,12 +27,18 @@ from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
 
+_kernels = None
+
 
 def _fused():
-    """The fused mixer kernels (imported on first use: they need Triton)."""
-    from ..ssm.kernels import mixer
+    """The fused mixer kernels (imported on first use: they need Triton; kept, as this is on every eager call's
+    path)."""
+    global _kernels
+    if _kernels is None:
+        from ..ssm.kernels import mixer
 
-    return mixer
+        _kernels = mixer
+    return _kernels
 
 
 class Mamba2Mixer(nn.Module):
@@ -89,7 +95,8 @@ class Mamba2Mixer(nn.Module):
             check_triton_device(self.variant.name, hidden)
         with phase("in_proj"):
             proj = self.in_proj(hidden)
-        gate, xBC, dt = proj.split([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
+        # split_with_sizes: Tensor.split's Python wrapper costs host time on every decode token
+        gate, xBC, dt = proj.split_with_sizes([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
         decoding = cache is not None and cache.ssm_state is not None
         if decoding:
             if L != 1:
