@@ -4,7 +4,8 @@ stacked into one GEMV, and the decode step's kernel in four warps instead of eig
 
 bamba-9b, 4 layers, no attention, bf16, batch 1, a 2048-token prefill, then 16 tokens a round, each
 synchronised before and after (``benchmarks/fused_decode.py``'s timing); rounds alternate the sides. Each side
-puts back the earlier form of what it leaves out: the decoder loop with a torch add before each norm, two
+puts back the earlier form of what it leaves out: the decoder loop with a torch add before each norm
+(``BambaForCausalLM.defer_residual_adds = False``), two
 GEMVs on the stacked weight's halves (the same weights, the same cuBLAS calls as two ``nn.Linear``), and
 ``DECODE_WARPS = 8``. Reports per side the median ms a token (eager), the GPU kernel time a token (profiler),
 and under ``reduce-overhead`` (CUDA graphs; compiled code keeps torch's norms, which inductor fuses) the first
@@ -37,7 +38,6 @@ from bambaprof.collect.workloads import _CompiledModel  # noqa: E402
 from bambaprof.model import build_model, preset  # noqa: E402
 from bambaprof.model.decoder import BambaForCausalLM  # noqa: E402
 from bambaprof.model.mlp import GatedMLP  # noqa: E402
-from bambaprof.ranges import phase  # noqa: E402
 from bambaprof.ssm.kernels import mixer as kernels  # noqa: E402
 
 PREFILL, ROUNDS = 2048, 5
@@ -50,24 +50,6 @@ SIDES = {
 }
 
 
-def _forward_adds_apart(self, input_ids, cache=None, last_logits_only=False):
-    """The decoder loop as it was: each layer adds its own residuals (torch adds), then the final norm."""
-    offset = cache.seqlen_offset if cache is not None else 0
-    with phase("embed"):
-        hidden = self.model.embed_tokens(input_ids)
-    for i, layer in enumerate(self.model.layers):
-        with phase(f"layer.{i}"):
-            hidden = layer(hidden, cache.layers[i] if cache is not None else None, offset)
-    with phase("lm_head"):
-        hidden = self.model.final_layernorm(hidden)
-        if last_logits_only:
-            hidden = hidden[:, -1:]
-        logits = self.lm_head(hidden)
-    if cache is not None:
-        cache.seqlen_offset += input_ids.shape[1]
-    return logits
-
-
 def _mlp_two_gemvs(self, x):
     gate_w, up_w = self.stacked_weights()
     return self.down_proj(F.silu(F.linear(x, gate_w)) * F.linear(x, up_w))
@@ -76,16 +58,15 @@ def _mlp_two_gemvs(self, x):
 @contextmanager
 def side(name: str) -> Iterator[None]:
     adds_in_norms, stacked, warps = SIDES[name]
-    saved = (BambaForCausalLM.forward, GatedMLP.forward, kernels.DECODE_WARPS)
-    if not adds_in_norms:
-        BambaForCausalLM.forward = _forward_adds_apart  # type: ignore[method-assign]
+    saved = (BambaForCausalLM.defer_residual_adds, GatedMLP.forward, kernels.DECODE_WARPS)
+    BambaForCausalLM.defer_residual_adds = adds_in_norms
     if not stacked:
         GatedMLP.forward = _mlp_two_gemvs  # type: ignore[method-assign]
     kernels.DECODE_WARPS = warps
     try:
         yield
     finally:
-        BambaForCausalLM.forward, GatedMLP.forward, kernels.DECODE_WARPS = saved  # type: ignore[method-assign]
+        BambaForCausalLM.defer_residual_adds, GatedMLP.forward, kernels.DECODE_WARPS = saved  # type: ignore[method-assign]
 
 
 def measure(runner, ids, names) -> Dict[str, dict]:

@@ -6,3 +6,20 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 MAMBA=$(ls -d .peers/mamba_ssm-*/ 2>/dev/null | head -1)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
+
+# generate_run LABEL NEW_TOKENS COMPILE [PROMPT]: the generate workload once (bamba-9b, 4 layers, no attention, bf16,
+# the triton variant, a 2048-token prompt by default) into $OUT/runs/LABEL, its summary in
+# $OUT/summary-generate-LABEL.json; prints the inter-token median, p10 and p90 (ms) from its manifest.
+generate_run() {
+  local label=$1 tokens=$2 compile=$3 prompt=${4:-2048} dir="$OUT/runs/$1"
+  timeout ${GENERATE_S:-150} python3 -m bambaprof profile --preset bamba-9b --layers 4 --no-attention --dtype bf16 \
+    --workload generate --seq-len "$prompt" --new-tokens "$tokens" --warmup 2 --iters 10 --profile-warmup 1 \
+    --profile-active 1 --device cuda --runs "$dir" --variant triton --compile "$compile" --format json \
+    -o "$OUT/summary-generate-$label.json" > /dev/null 2>"$OUT/profile-$label.err" || tail -3 "$OUT/profile-$label.err"
+  python3 - "$dir" "$label" <<'PY'
+import glob, json, sys
+for m in glob.glob(sys.argv[1] + "/*/bambaprof/manifest.json"):
+    t = json.load(open(m))["timings"]["inter_token_ms"]
+    print(sys.argv[2], "inter-token ms median %.3f p10 %.3f p90 %.3f n %d" % (t["median"], t["p10"], t["p90"], t["n"]))
+PY
+}

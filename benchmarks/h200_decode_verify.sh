@@ -11,17 +11,5 @@ timeout 200 python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_mixer_ke
 echo "tests done at ${SECONDS}s"
 timeout 240 python3 benchmarks/decode_token_forms.py "$OUT/decode-token-forms.json" 2>&1 | grep -v -i warn
 timeout 120 python3 benchmarks/decode_host_costs.py -o "$OUT/decode-host-costs.json" 2>&1 | grep -v -i warn | head -34
-for run in a b; do
-  dir="$OUT/runs/$run"
-  timeout 100 python3 -m bambaprof profile --preset bamba-9b --layers 4 --no-attention --dtype bf16 \
-    --workload generate --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 --profile-warmup 1 \
-    --profile-active 1 --device cuda --runs "$dir" --variant triton --compile none --format json \
-    -o "$OUT/summary-generate-$run.json" > /dev/null 2>"$OUT/profile-$run.err" || tail -3 "$OUT/profile-$run.err"
-  python3 - "$dir" "$run" <<'PY'
-import glob, json, sys
-for m in glob.glob(sys.argv[1] + "/*/bambaprof/manifest.json"):
-    t = json.load(open(m))["timings"]["inter_token_ms"]
-    print(sys.argv[2], "inter-token ms median %.3f p10 %.3f p90 %.3f n %d" % (t["median"], t["p10"], t["p90"], t["n"]))
-PY
-done
+for run in a b; do generate_run "$run" 16 none; done
 rm -rf "$OUT/runs"; echo "all done at ${SECONDS}s"

@@ -77,6 +77,10 @@ class BambaBackbone(nn.Module):
 class BambaForCausalLM(nn.Module):
     """A Bamba-compatible causal language model whose SSM layers use ``variant``."""
 
+    #: where the norms are fused (eager ``triton``), take each residual add into the norm after it
+    #: (:meth:`DecoderLayer.forward_deferred`); False keeps the adds apart (settable, to compare)
+    defer_residual_adds: bool = True
+
     def __init__(self, config: BambaConfig, variant: Union[str, Variant] = "default") -> None:
         super().__init__()
         self.config = config
@@ -121,7 +125,7 @@ class BambaForCausalLM(nn.Module):
         with phase("embed"):
             hidden = self.model.embed_tokens(input_ids)
         final_norm = self.model.final_layernorm
-        if final_norm.launches_fused(hidden):  # each residual add taken by the fused norm after it
+        if self.defer_residual_adds and final_norm.launches_fused(hidden):  # adds taken by the fused norms
             delta: Optional[torch.Tensor] = None
             for i, layer in enumerate(self.model.layers):
                 with phase(f"layer.{i}"):

@@ -114,11 +114,15 @@ def test_the_fused_decoder_takes_each_residual_add_into_the_norm_after_it(monkey
         layers = len(model.model.layers)
         assert len(launched) == 2 * (2 * layers - 1 + 1)  # two forwards; the first norm has no add before it
         assert launched[-1] == (2, 1, model.config.hidden_size)  # last_logits_only: the last position only
+        model.defer_residual_adds = False  # the adds apart, each norm one launch of its own
+        apart = model(ids)
+        assert len(launched) == 2 * (2 * layers - 1 + 1)
         for m in model.modules():
             if type(m).__name__ == "RMSNorm":
                 m.fused = False
         unfused = model(ids)
     torch.testing.assert_close(fused, unfused, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(apart, fused, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(last, fused[:, -1:], atol=1e-5, rtol=1e-5)
 
 
