@@ -26,19 +26,7 @@ from ..ssm.capabilities import check_triton_device
 from .cache import MambaLayerCache
 from .config import BambaConfig
 from .norm import RMSNormGated
-
-_kernels = None
-
-
-def _fused():
-    """The fused mixer kernels (imported on first use: they need Triton; kept, as this is on every eager call's
-    path)."""
-    global _kernels
-    if _kernels is None:
-        from ..ssm.kernels import mixer
-
-        _kernels = mixer
-    return _kernels
+from .norm import fused_kernels as _fused
 
 
 class Mamba2Mixer(nn.Module):

@@ -31,7 +31,7 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.launches_fused(x):
-            return _kernels().rmsnorm(x, self.weight, self.eps, torch.promote_types(self.weight.dtype, x.dtype))
+            return fused_kernels().rmsnorm(x, self.weight, self.eps, torch.promote_types(self.weight.dtype, x.dtype))
         dtype = x.dtype
         h = x.float()
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -44,16 +44,23 @@ class RMSNorm(nn.Module):
         if delta is None:
             return self(x), x
         if self.launches_fused(x):
-            return _kernels().add_rmsnorm(x, delta, self.weight, self.eps)
+            return fused_kernels().add_rmsnorm(x, delta, self.weight, self.eps)
         s = x + delta
         return self(s), s
 
 
-def _kernels():
-    """The fused norm kernels (imported on first use: they need Triton)."""
-    from ..ssm.kernels import mixer
+_kernels_module = None
 
-    return mixer
+
+def fused_kernels():
+    """:mod:`bambaprof.ssm.kernels.mixer`, the fused mixer and norm kernels: imported on first use (they need
+    Triton), then kept (this is on every eager launch's path)."""
+    global _kernels_module
+    if _kernels_module is None:
+        from ..ssm.kernels import mixer
+
+        _kernels_module = mixer
+    return _kernels_module
 
 
 class RMSNormGated(RMSNorm):

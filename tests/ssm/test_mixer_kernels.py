@@ -90,12 +90,14 @@ def test_add_rmsnorm_is_the_residual_add_then_the_models_norm(x_dtype, d_dtype, 
     torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=tol)
 
 
-def test_add_rmsnorm_refuses_operands_of_two_shapes():
-    from bambaprof.ssm.kernels.mixer import add_rmsnorm
+def test_the_row_norms_refuse_operands_of_two_shapes():
+    from bambaprof.ssm.kernels.mixer import add_rmsnorm, gated_rmsnorm
 
-    x = torch.zeros(2, 8, device=DEVICE)
+    x, w = torch.zeros(2, 8, device=DEVICE), torch.ones(8, device=DEVICE)
     with pytest.raises(ValueError, match="differ in shape"):
-        add_rmsnorm(x, torch.zeros(1, 8, device=DEVICE), torch.ones(8, device=DEVICE), 1e-5)
+        add_rmsnorm(x, torch.zeros(1, 8, device=DEVICE), w, 1e-5)
+    with pytest.raises(ValueError, match="differ in shape"):  # as many values, another shape
+        gated_rmsnorm(x, torch.zeros(4, 4, device=DEVICE), w, 1e-5, x.dtype)
 
 
 def test_the_fused_decoder_takes_each_residual_add_into_the_norm_after_it(monkeypatch):

@@ -13,8 +13,10 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
 - :func:`add_rmsnorm`: the decoder's residual add and the RMSNorm after it (``rmsnorm`` without the add), so
   an eager token of the ``triton`` variant takes one launch for each norm and no separate adds.
 
-Both go through ``torch.library`` ops (``bambaprof::conv1d_silu``, ``bambaprof::gated_rmsnorm``; see
-:mod:`bambaprof.ssm.kernels.ops`), and record their bytes and FLOPs into profiler traces
+The conv, the decode step and the gated norm also go through ``torch.library`` ops (``bambaprof::conv1d_silu``,
+``bambaprof::mixer_decode_step``, ``bambaprof::gated_rmsnorm``; see :mod:`bambaprof.ssm.kernels.ops`) for
+compiled callers; ``rmsnorm`` and ``add_rmsnorm`` are eager only (compiled code keeps torch's adds and norms,
+which inductor fuses). All record their bytes and FLOPs into profiler traces
 (:mod:`bambaprof.ssm.kernels.metadata`).
 """
 
@@ -170,7 +172,7 @@ def _add_rmsnorm_kernel(x_ptr, d_ptr, w_ptr, out_ptr, sum_ptr, N, stride_x, stri
 #: over 16 rows: 218 registers, no spills for sm_90 (tests/ssm/test_kernels_compile.py); on the H200 at the
 #: Bamba-9B step (b=1, 128 heads of 64, state 128, bf16) 4.56 us a step against 12.6 us with eight warps,
 #: outputs bit-equal; 8 rows (4 or 8 warps) and 32 rows with 8 warps were slower
-#: (benchmarks/results/h200-decode-step-forms.json). 32 rows with 4 warps spill.
+#: (benchmarks/results/h200-decode-step-warps-rows.json). 32 rows with 4 warps spill.
 DECODE_BP = 16
 DECODE_WARPS = 4
 
@@ -268,6 +270,8 @@ def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, ou
                   wrap: Callable = direct) -> Tensor:
     """``x``, ``z``: ``(..., N)`` of one shape (any row strides: ``z`` may be a strided slice; or ``z`` None: no
     gate); ``weight``: ``(N,)``; returns a contiguous ``(..., N)`` in ``out_dtype``."""
+    if z is not None and z.shape != x.shape:
+        raise ValueError(f"gated_rmsnorm: x {tuple(x.shape)} and z {tuple(z.shape)} differ in shape")
     N = x.shape[-1]
     out = torch.empty(x.shape, device=x.device, dtype=out_dtype)
     rows = x.numel() // N if N else 0
