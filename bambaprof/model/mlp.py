@@ -45,9 +45,15 @@ def _split_stacked(module: GatedMLP, state: Dict[str, Any], prefix: str, _metada
             state[f"{prefix}{name}.weight"] = part
 
 
-def _merge_stacked(state: Dict[str, Any], prefix: str, *_args: Any) -> None:
-    """Load pre-hook: ``gate_proj.weight`` and ``up_proj.weight`` stacked into ``gate_up_proj.weight`` (left
-    as they are, for load_state_dict to report, when either is missing or their shapes differ)."""
+def _merge_stacked(state: Dict[str, Any], prefix: str, _metadata: Any, _strict: bool, _missing: List[str],
+                   _unexpected: List[str], errors: List[str]) -> None:
+    """Load pre-hook: ``gate_proj.weight`` and ``up_proj.weight`` stacked into ``gate_up_proj.weight``. When
+    one is missing or their shapes differ they are left as they are, and the error load_state_dict raises
+    names them."""
     names = [f"{prefix}{name}.weight" for name in STACKED]
-    if all(n in state for n in names) and state[names[0]].shape == state[names[1]].shape:
+    present = [n for n in names if n in state]
+    if len(present) == 2 and state[names[0]].shape == state[names[1]].shape:
         state[prefix + "gate_up_proj.weight"] = torch.cat([state.pop(n) for n in names], dim=0)
+    elif present:
+        shapes = ", ".join(f"{n} {tuple(state[n].shape)}" for n in present)
+        errors.append(f"{' and '.join(names)} load together, as one stacked weight; got {shapes}")

@@ -116,3 +116,27 @@ def test_bf16_model_runs():
     with torch.no_grad():
         out = m(torch.zeros(1, 5, dtype=torch.long))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_the_mlps_stacked_weight_keeps_checkpoint_names_and_round_trips():
+    """gate_up_proj holds gate then up; the state dict names them as Hugging Face does, and loading one stacks
+    them back (a forward equal to down(silu(gate x) * up x) with the named halves)."""
+    from torch.nn import functional as F
+
+    cfg = preset("tiny")
+    model = build_model(cfg, "default", seed=4)
+    state = model.state_dict()
+    assert not any("gate_up_proj" in k for k in state)
+    mlp = model.model.layers[0].feed_forward
+    gate, up = state["model.layers.0.feed_forward.gate_proj.weight"], state["model.layers.0.feed_forward.up_proj.weight"]
+    assert gate.shape == up.shape == (cfg.intermediate_size, cfg.hidden_size)
+    x = torch.randn(2, 3, cfg.hidden_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x), mlp.down_proj(F.silu(F.linear(x, gate)) * F.linear(x, up)))
+    other = build_model(cfg, "default", seed=5)
+    assert not torch.equal(other.state_dict()["model.layers.0.feed_forward.up_proj.weight"], up)
+    other.load_state_dict({k: v.clone() for k, v in state.items()})
+    assert all(torch.equal(v, state[k]) for k, v in other.state_dict().items())
+    halves = "model.layers.0.feed_forward.gate_proj.weight and model.layers.0.feed_forward.up_proj.weight"
+    with pytest.raises(RuntimeError, match=f"{halves} load together"):  # a missing half: both named
+        other.load_state_dict({k: v for k, v in state.items() if not k.endswith("0.feed_forward.up_proj.weight")})
