@@ -296,6 +296,35 @@ def test_the_triton_models_rmsnorm_takes_one_launch_and_matches_torchs(dtype):
     torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=tol)
 
 
+@pytest.mark.parametrize("gated", [False, True])
+def test_the_fused_norms_round_the_normalised_value_to_the_inputs_dtype(gated):
+    """A bf16 input with a float32 weight (a model not cast as a whole): RMSNorm and RMSNormGated round the
+    normalised value to bf16 before the float32 weight multiplies it, so each output over its weight is a
+    bf16 value (up to the product's float32 rounding); the fused kernels round at the same place."""
+    from bambaprof.model.norm import RMSNorm, RMSNormGated
+
+    g = torch.Generator().manual_seed(11)
+    N = 96
+    norm = (RMSNormGated if gated else RMSNorm)(N, eps=1e-5).to(DEVICE)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(N, generator=g) + 0.5)
+    x = torch.randn(4, N, generator=g).to(DEVICE, torch.bfloat16)
+    z = torch.randn(4, N, generator=g).to(DEVICE, torch.bfloat16)
+    with torch.no_grad():
+        want = norm(x, z) if gated else norm(x)
+        if gated:
+            from bambaprof.ssm.kernels.mixer import gated_rmsnorm
+
+            got = gated_rmsnorm(x, z, norm.weight, norm.eps, torch.float32)
+        else:
+            norm.fused = True
+            got = norm(x)
+    assert got.dtype == want.dtype == torch.float32
+    normed = got / norm.weight
+    torch.testing.assert_close(normed, normed.to(torch.bfloat16).float(), atol=0, rtol=2 ** -20)
+    torch.testing.assert_close(got, want, atol=0, rtol=2 ** -7)  # the interpreter truncates: one bf16 unit
+
+
 def test_set_variant_switches_the_fused_kernels_with_the_variant():
     from bambaprof.model.norm import RMSNorm
 

@@ -8,8 +8,8 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
   against a circular conv state, the SSM step (dt, ``A = -exp(A_log)``, state update, ``y = C.state + D x``),
   both states updated in place and the position kept on the device (a CUDA graph replays it);
 - :func:`gated_rmsnorm`: ``weight * rms_normalise(x * silu(z))`` over the last dimension, the normalised value
-  rounded to the output dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
-  does; written in ``out_dtype`` (the ``out_proj`` input);
+  rounded to ``x``'s dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
+  does; the product written in ``out_dtype`` (the ``out_proj`` input);
 - :func:`add_rmsnorm`: the decoder's residual add and the RMSNorm after it (``rmsnorm`` without the add), so
   an eager token of the ``triton`` variant takes one launch for each norm and no separate adds.
 
@@ -145,7 +145,7 @@ def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, s
         z = tl.load(z_ptr + row * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
         h = h * (z * tl.sigmoid(z))
     rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / N + eps)
-    normed = (h * rstd).to(out_ptr.dtype.element_ty).to(tl.float32)  # as the reference
+    normed = (h * rstd).to(x_ptr.dtype.element_ty).to(tl.float32)  # in x's dtype, as RMSNorm(Gated)
     w = tl.load(w_ptr + cols, mask=ok, other=0.0).to(tl.float32)
     tl.store(out_ptr + row * stride_o + cols, (normed * w).to(out_ptr.dtype.element_ty),
              mask=ok)
