@@ -46,6 +46,11 @@ CANDIDATES = {
     "bm32": dataclasses.replace(BASE, scan_bm=32),
     "q128": dataclasses.replace(BASE, chunk=128),  # the kernels' chunk tiles the model's 256
     "q64": dataclasses.replace(BASE, chunk=64),
+    # head-dim blocks of 32 under a lower cap: twice the programs, 4 or 5 of them an SM (spills screened with
+    # benchmarks/triton_resource_usage.py: 40, 56 and 104 bytes a thread at 128, 112 and 96 registers)
+    "bp32_r128": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=128),
+    "bp32_r112": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=112),
+    "bp32_r96": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=96),
 }
 
 

@@ -38,30 +38,46 @@ import json
 from bambaprof.ssm.kernels import aot, mixer
 bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "xbc_ptr", "dt_ptr", "conv_ptr",
                                    "cb_ptr", "y_ptr", "d_ptr", "sum_ptr")}
+# each kernel as the Bamba-9B model launches it (b=1, L=2048 for the conv; a decode token; 8192- and 4096-wide
+# norm rows), so that strides of 1 are constants as in the launched kernel
+CONV, IN_PROJ = 8448, 16768
 out = {
     "conv1d_silu": aot.resource_usage(mixer._conv1d_silu_kernel, bf16,
-                                      {"K": 4, "HAS_BIAS": True, "BLOCK_L": 32, "BLOCK_C": 128}),
+                                      {"K": 4, "HAS_BIAS": True, "BLOCK_L": 32, "BLOCK_C": 128},
+                                      values=dict(L=2048, C=CONV, stride_xb=2048 * IN_PROJ, stride_xl=IN_PROJ,
+                                                  stride_ob=2048 * CONV, stride_ol=CONV)),
     "mixer_decode_step": aot.resource_usage(mixer._mixer_decode_kernel, {**bf16, "counter_ptr": "*i64"},
                                             {"K": 4, "BP": mixer.DECODE_BP, "BN": 128, "HAS_CONV_BIAS": True,
                                              "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True},
-                                            num_warps=mixer.DECODE_WARPS),
-    "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8),
-    "add_rmsnorm": aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, num_warps=4),
+                                            num_warps=mixer.DECODE_WARPS,
+                                            values=dict(stride_xbc=IN_PROJ, stride_dt=IN_PROJ, stride_cb=CONV * 4,
+                                                        stride_cc=4, stride_sb=128 * 64 * 128, stride_sh=64 * 128,
+                                                        stride_sp=128, stride_y=8192, H=128, P=64, N=128, GN=128,
+                                                        INTER=8192, heads_per_group=128, n_programs=512)),
+    "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8,
+                                        values=dict(N=8192, stride_x=8192, stride_z=IN_PROJ, stride_o=8192)),
+    "add_rmsnorm": aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, num_warps=4,
+                                      values=dict(N=4096, stride_x=4096, stride_d=4096, stride_o=4096, stride_s=4096)),
 }
+try:  # a value for an argument the kernel does not have is refused, not ignored
+    aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, values=dict(stride_q=1))
+except ValueError as exc:
+    out["unknown_value"] = str(exc)
 print(json.dumps(out))
 """
 
 
 @pytest.mark.skipif(not _ptxas_available(), reason="this Triton has no bundled ptxas to compile for NVIDIA GPUs")
 def test_mixer_kernels_compile_for_sm90_without_spills():
-    """The fused mixer kernels at the Bamba-9B mixer's sizes (8192-wide norm rows, bf16) compile for the H200
-    and keep everything in registers."""
+    """The fused mixer kernels at the Bamba-9B mixer's sizes (8192-wide norm rows, bf16), specialised as the
+    model launches them, compile for the H200 and keep everything in registers."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", MIXER_KERNELS], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert usage.pop("unknown_value") == "_add_rmsnorm_kernel has no arguments stride_q"
     assert set(usage) == {"conv1d_silu", "mixer_decode_step", "gated_rmsnorm", "add_rmsnorm"}
     for name, u in usage.items():
         assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)

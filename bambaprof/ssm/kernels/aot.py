@@ -30,21 +30,40 @@ def _tools() -> str:
 
 
 def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Mapping[str, Any], num_warps: int = 4,
-                   num_stages: int = 1, capability: int = 90, maxnreg: Optional[int] = None) -> Dict[str, int]:
+                   num_stages: int = 1, capability: int = 90, maxnreg: Optional[int] = None,
+                   values: Optional[Mapping[str, int]] = None) -> Dict[str, int]:
     """Compile ``kernel`` for sm_``capability`` and report its resource use.
 
     Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
     ``*fp32``); ``dt_lo``/``dt_hi``/``eps`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
     ``maxnreg`` caps the registers per thread (more programs fit on an SM; the rest spills).
-    Returns ``registers``, ``stack_bytes``, ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
+
+    ``values`` gives integer arguments the values a launch would pass, so the kernel is specialised as
+    Triton's launcher specialises it: an argument equal to 1 becomes a constant, one divisible by 16 is
+    compiled as such, and pointers are taken as 16-byte aligned (as torch allocates). Without ``values``
+    no integer is specialised (and pointers are not taken as aligned): a generic kernel, whose loads
+    may not vectorise and whose registers may differ much from the launched one's.
+    Returns ``registers`` (per thread), ``stack_bytes`` (per thread), ``shared_bytes`` (per program),
+    ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
     """
     if not isinstance(kernel, JITFunction):
         raise TypeError(f"{kernel!r} is not a compilable Triton kernel (is TRITON_INTERPRET=1 set?)")
     fn = kernel
+    constants = dict(constants)
+    attrs = {}
+    if values is not None:
+        unknown = sorted(set(values) - set(fn.arg_names))
+        if unknown:
+            raise ValueError(f"{fn.__name__} has no arguments {', '.join(unknown)}")
+        constants.update({k: 1 for k, v in values.items() if v == 1})
+        attrs = {(fn.arg_names.index(k),): [["tt.divisibility", 16]] for k, v in values.items() if v != 1 and v % 16 == 0}
+        attrs.update({(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
+                      if name.endswith("_ptr") and name not in constants})
     signature = {name: "constexpr" if name in constants else
                  pointer_types.get(name, "*fp32") if name.endswith("_ptr") else
                  "fp32" if name in _FLOAT_ARGS else "i32" for name in fn.arg_names}
-    src = ASTSource(fn, signature, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()})
+    src = ASTSource(fn, signature, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()},
+                    attrs=attrs)
     compiled = triton.compile(src, target=GPUTarget("cuda", capability, 32),
                               options={"num_warps": num_warps, "num_stages": num_stages,
                                        **({"maxnreg": maxnreg} if maxnreg else {})})
@@ -61,5 +80,6 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     def count(op: str) -> int:
         return len(re.findall(rf"\b{op}\b", sass))
 
-    return {"registers": int(regs), "stack_bytes": int(stack), "local_loads": count("LDL"),
+    return {"registers": int(regs), "stack_bytes": int(stack), "shared_bytes": int(compiled.metadata.shared),
+            "local_loads": count("LDL"),
             "local_stores": count("STL"), "hgmma": count("HGMMA"), "hmma": count("HMMA")}
