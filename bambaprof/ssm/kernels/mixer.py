@@ -169,10 +169,12 @@ def _add_rmsnorm_kernel(x_ptr, d_ptr, w_ptr, out_ptr, sum_ptr, N, stride_x, stri
 
 
 #: Rows of a head's state one program of :func:`mixer_decode_step` updates, and its warps. Four warps
-#: over 16 rows: 218 registers, no spills for sm_90 (tests/ssm/test_kernels_compile.py); on the H200 at the
+#: over 16 rows: 96 registers as launched (218 in a generic compile), no spills for sm_90
+#: (tests/ssm/test_kernels_compile.py); on the H200 at the
 #: Bamba-9B step (b=1, 128 heads of 64, state 128, bf16) 4.56 us a step against 12.6 us with eight warps,
 #: outputs bit-equal; 8 rows (4 or 8 warps) and 32 rows with 8 warps were slower
-#: (benchmarks/results/h200-decode-step-warps-rows.json). 32 rows with 4 warps spill.
+#: (benchmarks/results/h200-decode-step-warps-rows.json). 32 rows with 4 warps were not timed (a generic
+#: compile spilled; as launched they take 128 registers and do not).
 DECODE_BP = 16
 DECODE_WARPS = 4
 
