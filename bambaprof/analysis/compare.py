@@ -23,7 +23,11 @@ runs profile different numbers of steps (2 eager, 1 on the Triton interpreter).
 workloads, shapes, models or devices, or different software (torch, CUDA,
 Triton, driver, the launch shortcut: the difference may be the point, but it is
 named), or a side's latency is noisy (its p90/p10 over :data:`NOISY_SPREAD`, or a
-bootstrap interval wider than that factor).
+bootstrap interval wider than that factor), or the hosts ran Python at different
+speeds: runs record a fixed pure-Python loop's time around their measured steps
+(the manifest's ``host``, :mod:`bambaprof.collect.host_speed`), and sides whose
+loops differ by :data:`HOST_SPEED_RATIO` or more, or a run whose loop changed by that
+much during its measurement, are named (host-bound timings move with the host).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ METRICS = {
     "energy_per_token": ("energy per token", "J", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
+#: Hosts whose probe loops (median per side, or one run's two ends) differ by this factor or more are named.
+HOST_SPEED_RATIO = 1.25
 
 
 @dataclass
@@ -303,11 +309,37 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                 out.append(f"{side.label} {path} is noisy: latency p90/p10 = {ratio:.2f} over {sp.n} "
                            f"iterations (median {sp.median:.4g} ms), so its ratios may mean little; re-run it on an "
                            "idle machine")
+    out.extend(_host_speed_warnings(a, b))
     for row in summary:
         lo, hi = row.get("ci_low"), row.get("ci_high")
         if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:
             out.append(f"{row['label']}: the ratio's 95% interval {lo:.3g}-{hi:.3g} spans more than "
                        f"{NOISY_SPREAD}x: too noisy to read")
+    return out
+
+
+def _probe_us(side: Side) -> Optional[float]:
+    """The median over a side's runs of their host probe (us); None where no run recorded one."""
+    known = [m.host.probe_us for m in side.manifests if m is not None and m.host is not None and m.host.probe_us]
+    return statistics.median(known) if known else None
+
+
+def _host_speed_warnings(a: Side, b: Side) -> List[str]:
+    """The hosts' Python speed, where it differs between the sides or changed within a run."""
+    out: List[str] = []
+    pa, pb = _probe_us(a), _probe_us(b)
+    if pa and pb and max(pa, pb) / min(pa, pb) >= HOST_SPEED_RATIO:
+        out.append(f"the hosts ran Python at different speeds: a fixed loop took {pa / 1e3:.2f} ms (baseline) -- "
+                   f"{pb / 1e3:.2f} ms (candidate), {pb / pa:.2f}x; host-bound timings (eager decoding, small "
+                   "shapes) move with the host, not only with the code")
+    for side in (a, b):
+        for m, path in zip(side.manifests, side.inputs):
+            change = m.host.probe_change if m is not None and m.host is not None else None
+            if change is not None and max(change, 1 / change) >= HOST_SPEED_RATIO:
+                assert m is not None and m.host is not None and m.host.probe_before_us and m.host.probe_after_us
+                out.append(f"{side.label} {path}: the host's speed changed during the measurement (a fixed loop "
+                           f"took {m.host.probe_before_us / 1e3:.2f} ms before, {m.host.probe_after_us / 1e3:.2f} "
+                           "ms after); its host-bound timings are not steady")
     return out
 
 

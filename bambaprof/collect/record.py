@@ -49,6 +49,7 @@ from ..run import (
     Versions,
     safe_run_name,
 )
+from .host_speed import host_info, probe_us
 from .measure import (
     Telemetry,
     clock_offset_us,
@@ -100,6 +101,7 @@ class Recording:
         self._window: List[Optional[float]] = [None, None]  # energy (mJ) at the window's ends
         self._w0_ns = 0
         self._window_first_step = 0
+        self._probe_before: Optional[float] = None
 
     # -- the body's side ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -126,6 +128,7 @@ class Recording:
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         self._telemetry = Telemetry(*self._telemetry_args)
+        self._probe_before = probe_us()  # the host's speed before the body's steps
         if self.warmup == 0:
             self._start_window()
             self._start_profiler()
@@ -143,6 +146,7 @@ class Recording:
             synchronize(self.device)
             w1_ns = time.monotonic_ns()
             energy_end = self._telemetry.energy_mj() if self._telemetry is not None else None
+            self.manifest.host = host_info(self._probe_before, probe_us())
             if self._prof is not None:
                 self._stop_profiler()
             if self._telemetry is not None:

@@ -70,6 +70,7 @@ from .ceilings import device_ceilings
 from .compile import CompileCounters, fx_graph_cache_misses, graph_break_reasons, graphs_left_out, reset_compiler
 from .footprint import available_bytes
 from .footprint import estimate as estimate_footprint
+from .host_speed import host_info, probe_us
 from .inductor_kernels import loaded_kernel_counts, loaded_modules
 from .measure import (
     Telemetry,
@@ -235,6 +236,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
             synchronize(cfg.device)
             compiled = CompileCounters.read().since(before_compile)
 
+            probe_before = probe_us()  # the host's speed, just before the measured iterations
             before_measure = CompileCounters.read()
             e0 = telemetry.energy_mj()
             w0 = time.monotonic_ns()
@@ -247,6 +249,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
             window_iters = cfg.iters + _extend_window(work, w0, min_window_ms, cfg.device)
             w1 = time.monotonic_ns()
             e1 = telemetry.energy_mj()
+            probe_after = probe_us()
             recompiles = CompileCounters.read().since(before_measure)
             if recompiles.frames:
                 hint = "" if cfg.dynamic else " (pass --dynamic to compile for varying shapes)"
@@ -272,6 +275,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
         "model": model_cfg.to_dict(),
         "device": device_description(cfg.device, telemetry.device_info),
         "timings": timings,
+        "host": host_info(probe_before, probe_after),
         "memory": peak_memory(cfg.device),
         "compile": CompileInfo(
             mode=cfg.compile, options=dict(cfg.compile_options), dynamic=cfg.dynamic, first_call_ms=first_call_ms,

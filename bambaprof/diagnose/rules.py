@@ -45,6 +45,9 @@ SMALL_GRID_MIN_SHARE_PCT = 5.0
 UNKNOWN_BYTES_PCT = 5.0
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
 MEMORY_PRESSURE_PCT = 90.0
+#: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
+#: measured steps than at the other.
+HOST_SPEED_CHANGE_X = 1.25
 #: NVML clocks-event reasons that mean the clocks were held down: software power cap, hardware slowdown,
 #: software and hardware thermal slowdown, power brake.
 THROTTLE_REASONS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
@@ -278,6 +281,25 @@ def throttled(a: Any) -> Optional[Finding]:
                    "Check cooling and the power limit (nvidia-smi -q -d PERFORMANCE); compare runs at equal clocks.")
 
 
+def host_speed_changed(a: Any) -> Optional[Finding]:
+    """The host ran Python at another speed after the measured steps than before (a shared or virtual
+    machine's CPU changes speed unseen by the guest); host-bound timings then move with it."""
+    m = a.manifest
+    host = m.host if m is not None else None
+    change = host.probe_change if host is not None else None
+    if change is None or max(change, 1 / change) < HOST_SPEED_CHANGE_X:
+        return None
+    before, after = host.probe_before_us / 1e3, host.probe_after_us / 1e3
+    waited = (a.summary.get("idle_host_wait_us") or 0.0) > 0
+    return Finding("host-speed-changed", "medium",
+                   f"The host's speed changed during the measurement: a fixed Python loop took {before:.2f} ms "
+                   f"before the measured steps and {after:.2f} ms after ({change:.2f}x)"
+                   + ("; the GPU waited on the host in this run, so its timings move with the host" if waited else "")
+                   + ".", [{"probe_before_us": host.probe_before_us, "probe_after_us": host.probe_after_us}],
+                   "Re-run, and compare host-bound runs only side by side on one machine (the host's speed is "
+                   "outside the program).")
+
+
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
     reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
@@ -294,7 +316,8 @@ def memory_pressure(a: Any) -> Optional[Finding]:
 
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
-                                     unknown_bytes, recompiles, graph_breaks, throttled, memory_pressure]
+                                     unknown_bytes, recompiles, graph_breaks, throttled, host_speed_changed,
+                                     memory_pressure]
 
 
 def diagnose(a: Any) -> List[Finding]:

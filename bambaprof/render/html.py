@@ -100,6 +100,7 @@ class ReportRun:
                                   if v is not None and getattr(v, k)),
             "config": ", ".join(f"{k}={getattr(c, k)}" for k in CARD_CONFIG_FIELDS) if c is not None else
                       (f"recorded: {m.name}" if m is not None else ""),
+            "host": _host_line(m.host) if m is not None and m.host is not None else None,
             "trace": s.get("trace"), "kernels": s.get("kernel_count"), "busy_pct": s.get("gpu_busy_pct"),
             "created": m.created if m is not None else None,
             "floor": (f"roofline: {s['floor_judged_us'] / 1e3:.3f} ms of kernels against a floor of "
@@ -120,6 +121,14 @@ class ReportRun:
                    peak_bytes=m.memory.peak_allocated_bytes if m is not None else None,
                    gpu_busy_pct=s.get("gpu_busy_pct"), above_floor_x=s.get("above_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
+
+
+def _host_line(host: Any) -> str:
+    """The host's CPU and how fast it ran Python around the measured steps (the probe loop, ms)."""
+    cpu = ", ".join(x for x in (host.cpu_model, f"{host.logical_cpus} CPUs" if host.logical_cpus else None) if x)
+    ends = [f"{v / 1e3:.2f}" for v in (host.probe_before_us, host.probe_after_us) if v]
+    probe = f"Python probe {' -> '.join(ends)} ms" if ends else None
+    return "host: " + "; ".join(x for x in (cpu, probe) if x)
 
 
 def _groups(runs: List[ReportRun]) -> List[Group]:

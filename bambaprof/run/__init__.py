@@ -30,6 +30,7 @@ from .manifest import (
     Energy,
     Files,
     GpmSummary,
+    HostInfo,
     Manifest,
     Memory,
     NvmlDevice,
@@ -50,7 +51,7 @@ from .telemetry import series_window_stats
 __all__ = [
     "COMPILE_MODES", "HOSTS", "INDUCTOR_KERNELS", "LAUNCH_MAP", "LOG", "MANIFEST", "MEASUREMENT_FIELDS",
     "SCHEMA_VERSION", "SWEEP_RUNS", "TELEMETRY", "TMP_PREFIX", "TRACE", "TRACE_NAMES", "WORKLOADS", "AccuracyRow",
-    "Ceilings", "CompileInfo", "Device", "Energy", "Files", "GpmSummary", "Manifest", "Memory", "NvmlDevice",
+    "Ceilings", "CompileInfo", "Device", "Energy", "Files", "GpmSummary", "HostInfo", "Manifest", "Memory", "NvmlDevice",
     "NvmlSummary", "ProfileSettings", "RunConfig", "RunDirWriter", "RunRecord", "SeriesStats", "Spread",
     "TelemetryInfo", "TelemetrySummary", "Timings", "Versions", "decode_manifest", "encode_manifest", "is_run_dir",
     "iter_run_dirs", "iter_runs", "read_manifest", "read_telemetry", "remove_stale_temporaries", "safe_run_name",

@@ -193,6 +193,30 @@ class Versions(Record):
     launch_shortcut: Optional[str] = None  # "on"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
 
 
+class HostInfo(Record):
+    """The host that issued the work, and how fast it ran Python around the measured steps: a fixed
+    pure-Python loop timed just before and just after them (us, median of 5;
+    :mod:`bambaprof.collect.host_speed`). Host-bound timings move with it."""
+
+    cpu_model: Optional[str] = None
+    logical_cpus: Optional[int] = None
+    probe_before_us: Optional[float] = None
+    probe_after_us: Optional[float] = None
+
+    @property
+    def probe_us(self) -> Optional[float]:
+        """The probe's time (us): the mean of the two ends where both are known."""
+        known = [v for v in (self.probe_before_us, self.probe_after_us) if v]
+        return sum(known) / len(known) if known else None
+
+    @property
+    def probe_change(self) -> Optional[float]:
+        """After over before: how much slower (above 1) the host ran Python at the end; None if unknown."""
+        if self.probe_before_us and self.probe_after_us:
+            return self.probe_after_us / self.probe_before_us
+        return None
+
+
 class Files(Record):
     """The run directory's files, by name; ``None`` when the run has none."""
 
@@ -246,6 +270,7 @@ class Manifest(Record, kw_only=True):
     model: Optional[Dict[str, Any]] = None
     device: Optional[Device] = None
     timings: Optional[Timings] = None
+    host: Optional[HostInfo] = None
     memory: Memory = msgspec.field(default_factory=Memory)
     compile: Optional[CompileInfo] = None
     energy: Optional[Energy] = None

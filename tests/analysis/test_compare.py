@@ -163,6 +163,34 @@ def test_different_workloads_and_noisy_baselines_are_flagged(tmp_path, capsys):
     assert quiet.warnings == []
 
 
+def _with_host(run, before, after):
+    m = json.loads((run / "manifest.json").read_text())
+    m["host"] = {"cpu_model": "Intel(R) Xeon(R) Processor", "logical_cpus": 16, "probe_before_us": before,
+                 "probe_after_us": after}
+    (run / "manifest.json").write_text(json.dumps(m))
+
+
+def test_hosts_running_python_at_different_speeds_are_flagged(tmp_path):
+    fast = make_run(tmp_path, "fast", base_trace(), [1.6] * 10)
+    slow = make_run(tmp_path, "slow", base_trace(), [2.8] * 10)
+    steady = make_run(tmp_path, "steady", base_trace(), [1.6] * 10)
+    changed = make_run(tmp_path, "changed", base_trace(), [2.2] * 10)
+    _with_host(fast, 1700.0, 1750.0)
+    _with_host(slow, 3300.0, 3200.0)
+    _with_host(steady, 1800.0, 1900.0)
+    _with_host(changed, 1500.0, 2000.0)  # 1.33x within the run; its mean (1750 us) is the baseline's speed
+    (warning,) = [w for w in compare([fast], [slow]).warnings if "speed" in w]
+    assert warning == ("the hosts ran Python at different speeds: a fixed loop took 1.73 ms (baseline) -- 3.25 ms "
+                       "(candidate), 1.88x; host-bound timings (eager decoding, small shapes) move with the host, "
+                       "not only with the code")
+    assert not [w for w in compare([fast], [steady]).warnings if "speed" in w]
+    (within,) = [w for w in compare([fast], [changed]).warnings if "speed" in w]
+    assert within == (f"candidate {changed}: the host's speed changed during the measurement (a fixed loop took "
+                      "1.50 ms before, 2.00 ms after); its host-bound timings are not steady")
+    bare = make_run(tmp_path, "bare", base_trace(), [1.6] * 10)  # a run from before the probe: nothing said
+    assert not [w for w in compare([bare], [slow]).warnings if "speed" in w]
+
+
 def test_runs_on_different_software_are_flagged(tmp_path):
     a = make_run(tmp_path, "a", base_trace(), [2.5] * 10)
     b = make_run(tmp_path, "b", base_trace(), [2.5] * 10)

@@ -40,6 +40,7 @@ def test_a_user_module_is_recorded_and_analysed(tmp_path):
     assert m.timings.latency_ms.n == 5 and m.timings.throughput_tokens_per_s > 0
     assert m.telemetry.available is False and m.telemetry.notice == "telemetry unavailable: the run is on the CPU"
     assert m.device.kind == "cpu" and m.files.trace == "rank0.pt.trace.json.gz" and m.profile.clock_offset_us is not None
+    assert m.host.probe_before_us > 0 and m.host.probe_after_us > 0 and m.host.logical_cpus > 0  # the host's speed
     a = bambaprof.analyze(run.path)
     names = {o["name"] for o in a.ops}
     assert {"aten::linear", "aten::gelu"} <= names and "ProfilerStep#1" not in names  # a step, not an op

@@ -38,6 +38,7 @@ def test_run_directory_is_complete_and_analysable(tmp_path, workload):
     assert m.config.workload == workload and m.model["num_hidden_layers"] == 3
     assert len(m.timings.iteration_ms) == 3 and m.timings.latency_ms.median > 0
     assert m.timings.throughput_tokens_per_s > 0
+    assert m.host.probe_before_us > 0 and m.host.probe_after_us > 0 and m.host.logical_cpus > 0  # the host's speed
     assert m.telemetry.to_dict() == {"available": False, "notice": "telemetry unavailable: the run is on the CPU",
                               "gpm": False, "summary": {"nvml": None, "gpm": None}}
     files = m.files.to_dict()

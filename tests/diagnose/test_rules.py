@@ -8,7 +8,7 @@ import pytest
 from bambaprof.analysis import analyze
 from bambaprof.diagnose import diagnose
 from bambaprof.diagnose import rules as R
-from bambaprof.run import CompileInfo, Device, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary, Versions
+from bambaprof.run import CompileInfo, Device, HostInfo, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary, Versions
 from tests.analysis.synth import H200, _kernel, _op, _rt, write
 
 
@@ -150,6 +150,19 @@ def test_throttled():
     idle_only = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
         clock_event_reasons_seen=[0x1]))))  # GPU idle is not throttling
     assert "throttled" not in ids(_a(manifest=idle_only))
+
+
+@pytest.mark.parametrize("before, after, fires", [(1700.0, 3300.0, True), (3300.0, 1700.0, True),
+                                                   (1700.0, 2000.0, False), (1700.0, None, False), (None, None, False)])
+def test_host_speed_changed(before, after, fires):
+    m = _manifest(host=HostInfo(probe_before_us=before, probe_after_us=after))
+    found = {f.id: f for f in diagnose(_a(manifest=m, summary={"idle_host_wait_us": 300.0}))}
+    assert ("host-speed-changed" in found) == fires
+    if fires:
+        f = found["host-speed-changed"]
+        assert f"took {before / 1e3:.2f} ms before the measured steps and {after / 1e3:.2f} ms after" in f.message
+        assert "the GPU waited on the host in this run" in f.message and f.time_us is None
+    assert "host-speed-changed" not in ids(_a(manifest=_manifest()))  # runs made before the probe existed
 
 
 def test_memory_pressure():

@@ -195,7 +195,7 @@ def test_bandwidth_and_occupancy_charts_hold_each_kernels_figures():
         assert all(0 < y <= 100 for y in series["y"])
 
 
-def test_a_runs_card_shows_the_launch_shortcut_and_an_unknown_busy_share(tmp_path):
+def test_a_runs_card_shows_the_launch_shortcut_the_host_and_an_unknown_busy_share(tmp_path):
     import shutil
 
     run = tmp_path / "run"
@@ -203,8 +203,11 @@ def test_a_runs_card_shows_the_launch_shortcut_and_an_unknown_busy_share(tmp_pat
     manifest = run / "bambaprof" / "manifest.json"
     doc = json.loads(manifest.read_text())
     doc["versions"]["launch_shortcut"] = "on"
+    doc["host"] = {"cpu_model": "<b>Xeon</b>", "logical_cpus": 16, "probe_before_us": 1700.0, "probe_after_us": 3300.0}
     manifest.write_text(json.dumps(doc))
-    assert "launch shortcut on" in build_report([run])
+    page = build_report([run])
+    assert "launch shortcut on" in page
+    assert "host: &lt;b&gt;Xeon&lt;/b&gt;, 16 CPUs; Python probe 1.70 -&gt; 3.30 ms" in page  # escaped
     cpu_only = copy.deepcopy(base_trace())  # a trace without GPU activity: how busy the GPU was is unknown
     cpu_only["traceEvents"] = [e for e in cpu_only["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy",
                                                                                             "gpu_memset")]
