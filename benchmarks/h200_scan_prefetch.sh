@@ -3,11 +3,11 @@
 # triton SSD (verifying the tree on CUDA), then the chunk scan's forms side by side with mamba_ssm
 # (benchmarks/tune_triton_ssd.py): the committed kernel under head-dim blocks of 32 with lower register caps,
 # and forms under .peers/forms/ (FORMS, NAME=FILE pairs) with their own default configurations.
-# Results under $OUT: tests.log, scan-forms.json, log.txt.
+# NO_TESTS=1 leaves the tests out. Results under $OUT: tests.log, scan-forms.json, log.txt.
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-timeout ${TEST_S:-220} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_mixer_kernels.py tests/model \
+[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-220} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_mixer_kernels.py tests/model \
   tests/ssm/test_launch.py tests/collect/test_cudagraph_cache.py tests/ssm/test_gpu_triton_ssd.py 2>&1 \
   | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -8
 echo "tests done at ${SECONDS}s"
@@ -20,7 +20,7 @@ python3 - "$OUT/scan-forms.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 shapes = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
-print("check:", {k: v.get("pass") for k, v in d["check"].items()})
+print("check:", {k: (v.get("pass"), round(v.get("y_rel_err", -1), 5), round(v.get("state_rel_err", -1), 5)) for k, v in d["check"].items()})
 peer = d["kernel_ms"].get("mamba_ssm", {})
 for name, row in d["kernel_ms"].items():
     print(f"{name:22s}", " ".join(f"{1000 * row[s]:8.1f}" if isinstance(row.get(s), float) else f"{'-':>8s}" for s in shapes),
