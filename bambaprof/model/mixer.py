@@ -90,6 +90,9 @@ class Mamba2Mixer(nn.Module):
             if L != 1:
                 raise BambaprofError("mixer: a multi-token step after a cached prefix is not supported")
             if cache.step_counter is not None:
+                if self._norm_in_step(xBC, hidden, cache):  # the gated norm in the step's launch too
+                    with phase("out_proj"):
+                        return self.out_proj(self._decode_fused(xBC[:, 0], dt[:, 0], cache, gate[:, 0])[:, None])
                 y = self._decode_fused(xBC[:, 0], dt[:, 0], cache)
             else:
                 y = self._decode(xBC[:, 0], dt[:, 0], self._A(), cache, offset)[:, None]
@@ -151,8 +154,8 @@ class Mamba2Mixer(nn.Module):
                 mixer = _fused()
                 cache.conv_state = mixer.circular_conv_state(cache.conv_state, L)
                 cache.ssm_state = final.contiguous()
-                programs = mixer.decode_programs(xBC.shape[0], self.n_heads, self.head_dim)
-                cache.step_counter = torch.full((1,), L * programs, dtype=torch.int64, device=xBC.device)
+                cache.step_counter = mixer.new_step_counter(xBC.shape[0], L, self.n_heads, self.head_dim,
+                                                            xBC.device)
         return y
 
     def _fused_decode_applies(self, xBC: torch.Tensor, final: Optional[torch.Tensor]) -> bool:
@@ -161,11 +164,26 @@ class Mamba2Mixer(nn.Module):
         return (self.fused_decode and final is not None and final.dtype == torch.float32
                 and xBC.dtype in (torch.bfloat16, torch.float16, torch.float32))
 
-    def _decode_fused(self, xBC: torch.Tensor, dt: torch.Tensor, cache: MambaLayerCache) -> torch.Tensor:
+    def _norm_in_step(self, xBC: torch.Tensor, hidden: torch.Tensor, cache: MambaLayerCache) -> bool:
+        """Whether the eager decode step also applies the gated norm (one launch for both): the fused mixer,
+        eager (compiled code keeps the step op and the norm op apart), the norm in the model's dtype and a
+        counter with a count a batch row (caches made before it have one value)."""
+        return (self.fused and not torch.compiler.is_compiling() and xBC.dtype == hidden.dtype
+                and cache.step_counter is not None and cache.step_counter.numel() > xBC.shape[0])
+
+    def _decode_fused(self, xBC: torch.Tensor, dt: torch.Tensor, cache: MambaLayerCache,
+                      gate: Optional[torch.Tensor] = None) -> torch.Tensor:
         """One token through :func:`~bambaprof.ssm.kernels.mixer.mixer_decode_step` (conv, SiLU and the SSM
-        step in one launch, the caches updated in place); ``y (b, intermediate)``."""
+        step in one launch, the caches updated in place); ``y (b, intermediate)``, or with ``gate`` (eager
+        only) the gated norm of it, from the same launch."""
         with phase("decode_step"):
             mixer = _fused()
+            if gate is not None:
+                return mixer.mixer_decode_step(
+                    xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
+                    cache.step_counter, self.A_log, self.D, self.dt_bias, float(self.dt_limit[0]),
+                    float(self.dt_limit[1]), self.n_heads, self.n_groups, gate=gate, norm_weight=self.norm.weight,
+                    eps=self.norm.eps, out_dtype=xBC.dtype)
             step = mixer.mixer_decode_step_op if torch.compiler.is_compiling() else mixer.mixer_decode_step
             return step(xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
                         cache.step_counter, self.A_log, self.D, self.dt_bias, float(self.dt_limit[0]),

@@ -54,6 +54,18 @@ out = {
                                                         stride_cc=4, stride_sb=128 * 64 * 128, stride_sh=64 * 128,
                                                         stride_sp=128, stride_y=8192, H=128, P=64, N=128, GN=128,
                                                         INTER=8192, heads_per_group=128, n_programs=512)),
+    "mixer_decode_step_norm": aot.resource_usage(mixer._mixer_decode_kernel, {**bf16, "counter_ptr": "*i64",
+                                                  "nw_ptr": "*bf16"},
+                                                 {"K": 4, "BP": mixer.DECODE_BP, "BN": 128, "HAS_CONV_BIAS": True,
+                                                  "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True, "NORM": True,
+                                                  "NBLOCK": 1024},
+                                                 num_warps=mixer.DECODE_WARPS,
+                                                 values=dict(stride_xbc=IN_PROJ, stride_dt=IN_PROJ, stride_cb=CONV * 4,
+                                                             stride_cc=4, stride_sb=128 * 64 * 128,
+                                                             stride_sh=64 * 128, stride_sp=128, stride_y=8192,
+                                                             stride_z=IN_PROJ, stride_out=8192, H=128, P=64, N=128,
+                                                             GN=128, INTER=8192, heads_per_group=128,
+                                                             n_programs=512, row_programs=512)),
     "gated_rmsnorm": aot.resource_usage(mixer._gated_rmsnorm_kernel, bf16, {"BLOCK": 8192}, num_warps=8,
                                         values=dict(N=8192, stride_x=8192, stride_z=IN_PROJ, stride_o=8192)),
     "add_rmsnorm": aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, num_warps=4,
@@ -78,6 +90,7 @@ def test_mixer_kernels_compile_for_sm90_without_spills():
     assert proc.returncode == 0, proc.stderr[-2000:]
     usage = json.loads(proc.stdout.strip().splitlines()[-1])
     assert usage.pop("unknown_value") == "_add_rmsnorm_kernel has no arguments stride_q"
-    assert set(usage) == {"conv1d_silu", "mixer_decode_step", "gated_rmsnorm", "add_rmsnorm"}
+    assert set(usage) == {"conv1d_silu", "mixer_decode_step", "mixer_decode_step_norm", "gated_rmsnorm",
+                          "add_rmsnorm"}
     for name, u in usage.items():
         assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)

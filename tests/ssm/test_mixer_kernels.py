@@ -235,6 +235,71 @@ def test_mixer_decode_step_matches_the_unfused_steps_in_place(dtype, H, P, G, N,
         torch.testing.assert_close(y.double(), ref_y, atol=tol * 10, rtol=tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("H, P, G, N, K", [(4, 8, 1, 16, 4), (6, 40, 2, 10, 3)])
+def test_the_decode_step_with_the_gated_norm_is_the_step_then_the_norm(dtype, H, P, G, N, K):
+    """The step with the gate applies gated_rmsnorm in the same launch: over several tokens and two batch
+    rows (each row's last program normalises it), the output is the norm of the plain step's y, the states
+    and the position advance alike, and the count of programs done grows by the row's programs a step."""
+    from bambaprof.ssm.kernels.mixer import (
+        circular_conv_state,
+        decode_programs,
+        gated_rmsnorm,
+        mixer_decode_step,
+        new_step_counter,
+    )
+
+    g = torch.Generator().manual_seed(8)
+    b, prefill = 2, 5
+    conv_dim, inter = H * P + 2 * G * N, H * P
+    ordered = torch.randn(b, conv_dim, K, generator=g).to(DEVICE, dtype)
+    conv = [circular_conv_state(ordered, prefill) for _ in range(2)]
+    state0 = torch.randn(b, H, P, N, generator=g).to(DEVICE, torch.float32)
+    states = [state0.clone(), state0.clone()]
+    counters = [new_step_counter(b, prefill, H, P, DEVICE) for _ in range(2)]
+    w = torch.randn(conv_dim, 1, K, generator=g).to(DEVICE, dtype)
+    cb = torch.randn(conv_dim, generator=g).to(DEVICE, dtype)
+    A_log, D, dt_bias = (torch.randn(H, generator=g).to(DEVICE) for _ in range(3))
+    norm_w = (torch.rand(inter, generator=g) + 0.5).to(DEVICE, dtype)
+    programs = decode_programs(b, H, P)
+    for t in range(3):
+        proj = torch.randn(b, inter + conv_dim + H + 3, generator=g).to(DEVICE, dtype)  # in_proj's output row
+        gate, xbc = proj[:, 1:1 + inter], proj[:, 1 + inter:1 + inter + conv_dim]
+        dt_raw = proj[:, 1 + inter + conv_dim:1 + inter + conv_dim + H]
+        args = (A_log, D, dt_bias, 0.0, 5.0, H, G)
+        y = mixer_decode_step(xbc, dt_raw, conv[0], w, cb, states[0], counters[0], *args)
+        want = gated_rmsnorm(y, gate, norm_w, 1e-5, dtype)
+        got = mixer_decode_step(xbc, dt_raw, conv[1], w, cb, states[1], counters[1], *args, gate=gate,
+                                norm_weight=norm_w, eps=1e-5, out_dtype=dtype)
+        assert got.shape == (b, inter) and got.dtype == dtype
+        assert torch.equal(conv[1], conv[0]) and torch.equal(states[1], states[0])
+        assert int(counters[1][0]) == int(counters[0][0]) == (prefill + t + 1) * programs
+        assert counters[1][1:].tolist() == [(t + 1) * programs // b] * b and counters[0][1:].tolist() == [0] * b
+        if DEVICE == "cuda" or dtype == torch.float32:  # the same roundings (a sum in another order: rare flips)
+            torch.testing.assert_close(got, want, atol=2 ** -7, rtol=2 ** -7)
+            assert (got != want).float().mean() < 0.02
+        else:  # the interpreter truncates: within a unit or two of the last place
+            torch.testing.assert_close(got.float(), want.float(), atol=2 ** -6, rtol=2 ** -6)
+
+
+def test_the_decode_step_refuses_a_bad_gate_or_a_short_counter():
+    from bambaprof.ssm.kernels.mixer import mixer_decode_step, new_step_counter
+
+    H, P, N, K, b = 2, 8, 16, 4, 2
+    conv_dim = H * P + 2 * N
+    xbc, dt = torch.zeros(b, conv_dim, device=DEVICE), torch.zeros(b, H, device=DEVICE)
+    conv, state = torch.zeros(b, conv_dim, K, device=DEVICE), torch.zeros(b, H, P, N, device=DEVICE)
+    w, vec = torch.zeros(conv_dim, 1, K, device=DEVICE), torch.zeros(H, device=DEVICE)
+    args = (xbc, dt, conv, w, None, state)
+    rest = (vec, None, None, 0.0, 5.0, H, 1)
+    with pytest.raises(ValueError, match="gate must be"):
+        mixer_decode_step(*args, new_step_counter(b, 0, H, P, DEVICE), *rest, gate=torch.zeros(b, H * P + 1,
+                          device=DEVICE), norm_weight=torch.ones(H * P, device=DEVICE))
+    with pytest.raises(ValueError, match="needs a counter of 3 values"):
+        mixer_decode_step(*args, torch.zeros(1, dtype=torch.int64, device=DEVICE), *rest,
+                          gate=torch.zeros(b, H * P, device=DEVICE), norm_weight=torch.ones(H * P, device=DEVICE))
+
+
 def test_cached_generation_through_the_one_launch_decode_matches_the_variants_step():
     from bambaprof.model import generate
 
@@ -275,7 +340,10 @@ def test_the_one_launch_decode_traces_into_one_graph():
         reset_compiler()
     torch.testing.assert_close(compiled, eager)
     torch.testing.assert_close(compiled_cache.ssm_state, eager_cache.ssm_state)
-    assert torch.equal(compiled_cache.step_counter, eager_cache.step_counter)
+    # the same position; eager applied the gated norm in the step, counting its programs done (compiled
+    # code keeps the norm apart)
+    assert torch.equal(compiled_cache.step_counter[0], eager_cache.step_counter[0])
+    assert int(eager_cache.step_counter[1]) > 0 and int(compiled_cache.step_counter[1]) == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -11,6 +11,7 @@ makes interpreted functions, which cannot be compiled.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -35,7 +36,8 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     """Compile ``kernel`` for sm_``capability`` and report its resource use.
 
     Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
-    ``*fp32``); ``dt_lo``/``dt_hi``/``eps`` are fp32; the rest are i32 unless in ``constants`` (constexprs).
+    ``*fp32``); ``dt_lo``/``dt_hi``/``eps`` are fp32; the rest are i32 unless in ``constants`` (constexprs;
+    a constexpr parameter with a default that ``constants`` leaves out takes its default).
     ``maxnreg`` caps the registers per thread (more programs fit on an SM; the rest spills).
 
     ``values`` gives integer arguments the values a launch would pass, so the kernel is specialised as
@@ -49,7 +51,9 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     if not isinstance(kernel, JITFunction):
         raise TypeError(f"{kernel!r} is not a compilable Triton kernel (is TRITON_INTERPRET=1 set?)")
     fn = kernel
-    constants = dict(constants)
+    # constexpr parameters left out take their defaults, as a launch would
+    constants = {**{param.name: param.default for param in fn.params
+                    if param.is_constexpr and param.default is not inspect.Parameter.empty}, **constants}
     attrs = {}
     if values is not None:
         unknown = sorted(set(values) - set(fn.arg_names))

@@ -78,10 +78,12 @@ def _conv_tap_sum(state_row, w_ptr, c, ok, new, pos, K: tl.constexpr):
 
 @triton.jit
 def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, counter_ptr, A_log_ptr, D_ptr,
-                         dt_bias_ptr, y_ptr, stride_xbc, stride_dt, stride_cb, stride_cc, stride_sb, stride_sh,
-                         stride_sp, stride_y, H, P, N, GN, INTER, heads_per_group, n_programs, dt_lo, dt_hi,
+                         dt_bias_ptr, y_ptr, z_ptr, nw_ptr, out_ptr, stride_xbc, stride_dt, stride_cb, stride_cc,
+                         stride_sb, stride_sh, stride_sp, stride_y, stride_z, stride_out, H, P, N, GN, INTER,
+                         heads_per_group, n_programs, row_programs, dt_lo, dt_hi, eps,
                          K: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr, HAS_CONV_BIAS: tl.constexpr,
-                         HAS_D: tl.constexpr, HAS_DT_BIAS: tl.constexpr, CLAMP: tl.constexpr):
+                         HAS_D: tl.constexpr, HAS_DT_BIAS: tl.constexpr, CLAMP: tl.constexpr,
+                         NORM: tl.constexpr = False, NBLOCK: tl.constexpr = 1024):
     b, h, pb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     # every program takes one ticket; all tickets of one step share its position (a step is one launch)
     pos = tl.atomic_add(counter_ptr, 1) // n_programs
@@ -132,6 +134,33 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
     if HAS_D:
         y += tl.load(D_ptr + h).to(tl.float32) * x
     tl.store(y_ptr + b64 * stride_y + h * P + p, y.to(y_ptr.dtype.element_ty), mask=ok_p)
+    if NORM:
+        # the gated RMSNorm of the row, by the row's last program to finish: each program counts itself done
+        # (its stores, a CTA barrier, then the count with release); the one that completes a multiple of the
+        # row's programs (every step adds exactly that many) reads the whole row back from L2 (.cg: never a
+        # line of this SM's L1 from an earlier step) and writes weight * rms_normalise(y * silu(z))
+        tl.debug_barrier()
+        done = tl.atomic_add(counter_ptr + 1 + b, 1, sem="acq_rel")
+        if (done + 1) % row_programs == 0:
+            y_row = y_ptr + b64 * stride_y
+            z_row = z_ptr + b64 * stride_z
+            squares = tl.zeros((NBLOCK,), dtype=tl.float32)
+            for c0 in range(0, INTER, NBLOCK):
+                cols = c0 + tl.arange(0, NBLOCK)
+                ok = cols < INTER
+                hy = tl.load(y_row + cols, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
+                z = tl.load(z_row + cols, mask=ok, other=0.0).to(tl.float32)
+                gated = hy * (z * tl.sigmoid(z))
+                squares += gated * gated
+            rstd = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / INTER + eps)
+            for c0 in range(0, INTER, NBLOCK):
+                cols = c0 + tl.arange(0, NBLOCK)
+                ok = cols < INTER
+                hy = tl.load(y_row + cols, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
+                z = tl.load(z_row + cols, mask=ok, other=0.0).to(tl.float32)
+                normed = (hy * (z * tl.sigmoid(z)) * rstd).to(y_ptr.dtype.element_ty).to(tl.float32)
+                weight = tl.load(nw_ptr + cols, mask=ok, other=0.0).to(tl.float32)
+                tl.store(out_ptr + b64 * stride_out + cols, (normed * weight).to(out_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit
@@ -184,6 +213,14 @@ def decode_programs(batch: int, heads: int, head_dim: int) -> int:
     return batch * heads * cdiv(head_dim, min(DECODE_BP, next_power_of_2(head_dim)))
 
 
+def new_step_counter(batch: int, position: int, heads: int, head_dim: int, device: torch.device) -> Tensor:
+    """A layer's step counter after ``position`` tokens: ``position * decode_programs(...)``, then one count a
+    batch row of the programs done (for the step's gated norm; see :func:`mixer_decode_step`)."""
+    counter = torch.zeros(1 + batch, dtype=torch.int64, device=device)
+    counter[0] = position * decode_programs(batch, heads, head_dim)
+    return counter
+
+
 def circular_conv_state(ordered: Tensor, length: int) -> Tensor:
     """A conv state ``(b, C, K)`` of the last K inputs, oldest first, after ``length`` tokens, laid out for
     :func:`mixer_decode_step`: the input of time tau in slot ``tau % K``."""
@@ -194,7 +231,8 @@ def circular_conv_state(ordered: Tensor, length: int) -> Tensor:
 def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: Tensor, conv_bias: Optional[Tensor],
                       ssm_state: Tensor, counter: Tensor, A_log: Tensor, D: Optional[Tensor],
                       dt_bias: Optional[Tensor], dt_min: float, dt_max: float, heads: int, n_groups: int,
-                      wrap: Callable = direct) -> Tensor:
+                      wrap: Callable = direct, gate: Optional[Tensor] = None, norm_weight: Optional[Tensor] = None,
+                      eps: float = 1e-6, out_dtype: Optional[torch.dtype] = None) -> Tensor:
     """One decode token of the Mamba2 mixer between ``in_proj`` and the gated norm, in one launch: the causal
     conv and SiLU of ``xbc`` ``(b, conv_dim)`` against the conv state, the SSM step (dt softplus and clamp,
     ``A = -exp(A_log)``, state decay and update, ``y = C . state + D x``), returning ``y`` ``(b, heads *
@@ -203,8 +241,15 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
     The caches are updated in place (their storage never changes, so a CUDA graph replays the step):
     ``conv_state`` ``(b, conv_dim, K)`` is circular (the input of time tau in slot ``tau % K``, see
     :func:`circular_conv_state`), ``ssm_state`` ``(b, heads, head_dim, N)`` is float32 with unit stride over
-    N, and ``counter`` (one int64) holds ``position * decode_programs(...)``: each program draws a ticket from
-    it, so the position lives on the device and a replayed graph advances it."""
+    N, and ``counter`` (int64: :func:`new_step_counter`'s ``1 + b`` values; one is enough without ``gate``) holds
+    ``position * decode_programs(...)`` first: each program draws a ticket from it, so the position lives on the
+    device and a replayed graph advances it.
+
+    With ``gate`` ``(b, heads * head_dim)`` (any row stride, unit stride over channels) and ``norm_weight``, the
+    same launch applies the gated RMSNorm, rounding as :func:`gated_rmsnorm` does, and returns ``norm_weight *
+    rms_normalise(y * silu(gate))`` in ``out_dtype`` (default ``xbc``'s) instead of ``y``: the last program of
+    each batch row to finish reads the row back and normalises it, counting programs in ``counter[1 + row]``
+    (each step adds exactly the row's programs, so no count is ever reset)."""
     b, conv_dim = xbc.shape
     _, H, P, N = ssm_state.shape
     K = conv_state.shape[-1]
@@ -217,26 +262,43 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
         raise ValueError("mixer_decode_step: the SSM state must be float32 and the counter int64")
     if conv_weight.numel() != conv_dim * K:
         raise ValueError(f"mixer_decode_step: the conv weight needs {conv_dim} x {K} values")
+    norm = gate is not None
+    if norm:
+        if norm_weight is None or tuple(gate.shape) != (b, inter) or gate.stride(-1) != 1 \
+                or tuple(norm_weight.shape) != (inter,):
+            raise ValueError(f"mixer_decode_step: the gate must be (b, {inter}) with unit stride over its last dim, "
+                             f"and the norm weight {inter} values")
+        if counter.numel() < 1 + b:
+            raise ValueError(f"mixer_decode_step: a step with the norm needs a counter of {1 + b} values "
+                             "(new_step_counter)")
     w = conv_weight if conv_weight.is_contiguous() else conv_weight.reshape(conv_dim, K).contiguous()  # (C, [1,] K)
     y = torch.empty((b, inter), device=xbc.device, dtype=xbc.dtype)
+    out = torch.empty((b, inter), device=xbc.device, dtype=out_dtype or xbc.dtype) if norm else y
     if b == 0:
-        return y
+        return out
     BP = min(DECODE_BP, next_power_of_2(P))
     grid = (b, H, cdiv(P, BP))
     clamp = (dt_min, dt_max) != (0.0, float("inf"))
     nbytes = 2 * ssm_state.numel() * 4 + conv_state.numel() * conv_state.element_size() + \
         b * conv_dim * xbc.element_size() + w.numel() * w.element_size() + b * inter * y.element_size()
-    with kernel_metadata("mixer_decode_step", nbytes, 4 * ssm_state.numel() + b * conv_dim * (2 * K + 4),
-                         (ssm_state, xbc)):
+    flops = 4 * ssm_state.numel() + b * conv_dim * (2 * K + 4)
+    if norm:  # y read back twice, the gate read twice, the output written, the weight read
+        assert gate is not None and norm_weight is not None
+        nbytes += b * inter * (2 * y.element_size() + 2 * gate.element_size() + out.element_size()) + \
+            inter * norm_weight.element_size()
+        flops += b * inter * 8
+    with kernel_metadata("mixer_decode_step", nbytes, flops, (ssm_state, xbc)):
         wrap(_mixer_decode_kernel)[grid](
             xbc, dt, conv_state, w, conv_bias if conv_bias is not None else w, ssm_state, counter, A_log,
             D if D is not None else A_log, dt_bias if dt_bias is not None else A_log, y,
+            gate if norm else y, norm_weight if norm else A_log, out,
             xbc.stride(0), dt.stride(0), conv_state.stride(0), conv_state.stride(1), ssm_state.stride(0),
-            ssm_state.stride(1), ssm_state.stride(2), y.stride(0), H, P, N, n_groups * N, inter, H // n_groups,
-            grid[0] * grid[1] * grid[2], float(dt_min), float(min(dt_max, 3.0e38)), K=K, BP=BP,
-            BN=next_power_of_2(N), HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None,
-            HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp, num_warps=DECODE_WARPS)
-    return y
+            ssm_state.stride(1), ssm_state.stride(2), y.stride(0), gate.stride(0) if norm else 0, out.stride(0),
+            H, P, N, n_groups * N, inter, H // n_groups, grid[0] * grid[1] * grid[2], grid[1] * grid[2],
+            float(dt_min), float(min(dt_max, 3.0e38)), float(eps), K=K, BP=BP, BN=next_power_of_2(N),
+            HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None, HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp,
+            NORM=norm, NBLOCK=min(1024, next_power_of_2(inter)), num_warps=DECODE_WARPS)
+    return out
 
 
 def conv1d_silu(x: Tensor, weight: Tensor, bias: Optional[Tensor], wrap: Callable = direct) -> Tensor:
