@@ -58,7 +58,7 @@ out = {
                                                   "nw_ptr": "*bf16"},
                                                  {"K": 4, "BP": mixer.DECODE_BP, "BN": 128, "HAS_CONV_BIAS": True,
                                                   "HAS_D": True, "HAS_DT_BIAS": True, "CLAMP": True, "NORM": True,
-                                                  "NBLOCK": 1024},
+                                                  "NBLOCK": 8192, "ONE_PASS": True},
                                                  num_warps=mixer.DECODE_WARPS,
                                                  values=dict(stride_xbc=IN_PROJ, stride_dt=IN_PROJ, stride_cb=CONV * 4,
                                                              stride_cc=4, stride_sb=128 * 64 * 128,

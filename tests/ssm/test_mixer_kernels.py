@@ -237,10 +237,16 @@ def test_mixer_decode_step_matches_the_unfused_steps_in_place(dtype, H, P, G, N,
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("H, P, G, N, K", [(4, 8, 1, 16, 4), (6, 40, 2, 10, 3)])
-def test_the_decode_step_with_the_gated_norm_is_the_step_then_the_norm(dtype, H, P, G, N, K):
+@pytest.mark.parametrize("norm_block", [None, 16])
+def test_the_decode_step_with_the_gated_norm_is_the_step_then_the_norm(dtype, H, P, G, N, K, norm_block, monkeypatch):
     """The step with the gate applies gated_rmsnorm in the same launch: over several tokens and two batch
     rows (each row's last program normalises it), the output is the norm of the plain step's y, the states
-    and the position advance alike, and the count of programs done grows by the row's programs a step."""
+    and the position advance alike, and the count of programs done grows by the row's programs a step.
+    ``norm_block`` 16: rows wider than the norm's block, normalised in two passes over blocks."""
+    from bambaprof.ssm.kernels import mixer as kernels
+
+    if norm_block is not None:
+        monkeypatch.setattr(kernels, "NORM_BLOCK", norm_block)
     from bambaprof.ssm.kernels.mixer import (
         circular_conv_state,
         decode_programs,
@@ -272,10 +278,15 @@ def test_the_decode_step_with_the_gated_norm_is_the_step_then_the_norm(dtype, H,
         got = mixer_decode_step(xbc, dt_raw, conv[1], w, cb, states[1], counters[1], *args, gate=gate,
                                 norm_weight=norm_w, eps=1e-5, out_dtype=dtype)
         assert got.shape == (b, inter) and got.dtype == dtype
-        assert torch.equal(conv[1], conv[0]) and torch.equal(states[1], states[0])
+        # the same state up to the last bit or so (the two forms of the kernel may contract multiplies and adds
+        # into FMAs differently on a GPU)
+        assert torch.equal(conv[1], conv[0])
+        torch.testing.assert_close(states[1], states[0], atol=1e-6, rtol=1e-6)
         assert int(counters[1][0]) == int(counters[0][0]) == (prefill + t + 1) * programs
         assert counters[1][1:].tolist() == [(t + 1) * programs // b] * b and counters[0][1:].tolist() == [0] * b
-        if DEVICE == "cuda" or dtype == torch.float32:  # the same roundings (a sum in another order: rare flips)
+        if dtype == torch.float32:  # the sum of squares in another order: the last bits
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        elif DEVICE == "cuda":  # the same roundings (a sum in another order: rare flips)
             torch.testing.assert_close(got, want, atol=2 ** -7, rtol=2 ** -7)
             assert (got != want).float().mean() < 0.02
         else:  # the interpreter truncates: within a unit or two of the last place

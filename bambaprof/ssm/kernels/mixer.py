@@ -83,7 +83,7 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
                          heads_per_group, n_programs, row_programs, dt_lo, dt_hi, eps,
                          K: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr, HAS_CONV_BIAS: tl.constexpr,
                          HAS_D: tl.constexpr, HAS_DT_BIAS: tl.constexpr, CLAMP: tl.constexpr,
-                         NORM: tl.constexpr = False, NBLOCK: tl.constexpr = 1024):
+                         NORM: tl.constexpr = False, NBLOCK: tl.constexpr = 1024, ONE_PASS: tl.constexpr = False):
     b, h, pb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     # every program takes one ticket; all tickets of one step share its position (a step is one launch)
     pos = tl.atomic_add(counter_ptr, 1) // n_programs
@@ -141,7 +141,17 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
         # line of this SM's L1 from an earlier step) and writes weight * rms_normalise(y * silu(z))
         tl.debug_barrier()
         done = tl.atomic_add(counter_ptr + 1 + b, 1, sem="acq_rel")
-        if (done + 1) % row_programs == 0:
+        if ((done + 1) % row_programs == 0) & ONE_PASS:  # the row fits one block: read once, kept in registers
+            cols = tl.arange(0, NBLOCK)
+            ok = cols < INTER
+            hy = tl.load(y_ptr + b64 * stride_y + cols, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
+            z = tl.load(z_ptr + b64 * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
+            gated = hy * (z * tl.sigmoid(z))
+            rstd = 1.0 / tl.sqrt(tl.sum(gated * gated, axis=0) / INTER + eps)
+            normed = (gated * rstd).to(y_ptr.dtype.element_ty).to(tl.float32)
+            weight = tl.load(nw_ptr + cols, mask=ok, other=0.0).to(tl.float32)
+            tl.store(out_ptr + b64 * stride_out + cols, (normed * weight).to(out_ptr.dtype.element_ty), mask=ok)
+        elif (done + 1) % row_programs == 0:
             y_row = y_ptr + b64 * stride_y
             z_row = z_ptr + b64 * stride_z
             squares = tl.zeros((NBLOCK,), dtype=tl.float32)
@@ -206,6 +216,9 @@ def _add_rmsnorm_kernel(x_ptr, d_ptr, w_ptr, out_ptr, sum_ptr, N, stride_x, stri
 #: compile spilled; as launched they take 128 registers and do not).
 DECODE_BP = 16
 DECODE_WARPS = 4
+#: The widest row the decode step's gated norm keeps in registers in one pass (wider rows take two passes over
+#: blocks of it): Bamba-9B's 8192 channels, 64 values a thread at four warps.
+NORM_BLOCK = 8192
 
 
 def decode_programs(batch: int, heads: int, head_dim: int) -> int:
@@ -297,7 +310,8 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
             H, P, N, n_groups * N, inter, H // n_groups, grid[0] * grid[1] * grid[2], grid[1] * grid[2],
             float(dt_min), float(min(dt_max, 3.0e38)), float(eps), K=K, BP=BP, BN=next_power_of_2(N),
             HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None, HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp,
-            NORM=norm, NBLOCK=min(1024, next_power_of_2(inter)), num_warps=DECODE_WARPS)
+            NORM=norm, NBLOCK=min(NORM_BLOCK, next_power_of_2(inter)), ONE_PASS=inter <= NORM_BLOCK,
+            num_warps=DECODE_WARPS)
     return out
 
 
