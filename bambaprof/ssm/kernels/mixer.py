@@ -6,7 +6,9 @@ gated RMSNorm, each one pass over memory in the model's dtype (no float32 round 
   accumulation in float32, one rounding to the input's dtype.
 - :func:`mixer_decode_step`: a whole decode token between ``in_proj`` and the norm in one launch: conv + SiLU
   against a circular conv state, the SSM step (dt, ``A = -exp(A_log)``, state update, ``y = C.state + D x``),
-  both states updated in place and the position kept on the device (a CUDA graph replays it);
+  both states updated in place and the position kept on the device (a CUDA graph replays it); given the gate,
+  also the gated norm (``gated_rmsnorm``'s), by each batch row's last program to finish: a whole token between
+  ``in_proj`` and ``out_proj`` in one launch (the eager ``triton`` mixer's path);
 - :func:`gated_rmsnorm`: ``weight * rms_normalise(x * silu(z))`` over the last dimension, the normalised value
   rounded to ``x``'s dtype before the weight multiplies it, as :class:`~bambaprof.model.norm.RMSNormGated`
   does; the product written in ``out_dtype`` (the ``out_proj`` input);
