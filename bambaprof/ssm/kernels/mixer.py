@@ -144,15 +144,8 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
         tl.debug_barrier()
         done = tl.atomic_add(counter_ptr + 1 + b, 1, sem="acq_rel")
         if ((done + 1) % row_programs == 0) & ONE_PASS:  # the row fits one block: read once, kept in registers
-            cols = tl.arange(0, NBLOCK)
-            ok = cols < INTER
-            hy = tl.load(y_ptr + b64 * stride_y + cols, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
-            z = tl.load(z_ptr + b64 * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
-            gated = hy * (z * tl.sigmoid(z))
-            rstd = 1.0 / tl.sqrt(tl.sum(gated * gated, axis=0) / INTER + eps)
-            normed = (gated * rstd).to(y_ptr.dtype.element_ty).to(tl.float32)
-            weight = tl.load(nw_ptr + cols, mask=ok, other=0.0).to(tl.float32)
-            tl.store(out_ptr + b64 * stride_out + cols, (normed * weight).to(out_ptr.dtype.element_ty), mask=ok)
+            _gated_norm_row(y_ptr + b64 * stride_y, z_ptr + b64 * stride_z, nw_ptr, out_ptr + b64 * stride_out, INTER,
+                            eps, NBLOCK, True, True)
         elif (done + 1) % row_programs == 0:
             y_row = y_ptr + b64 * stride_y
             z_row = z_ptr + b64 * stride_z
@@ -176,20 +169,32 @@ def _mixer_decode_kernel(xbc_ptr, dt_ptr, conv_ptr, w_ptr, cb_ptr, ssm_ptr, coun
 
 
 @triton.jit
+def _gated_norm_row(x_row, z_row, w_ptr, out_row, N, eps, BLOCK: tl.constexpr, HAS_GATE: tl.constexpr,
+                    FROM_L2: tl.constexpr):
+    """``weight * rms_normalise(x * silu(z))`` of one row of ``N <= BLOCK`` values (no gate without
+    ``HAS_GATE``), the normalised value rounded to x's dtype as RMSNorm(Gated) rounds it; ``FROM_L2``: x read
+    past this SM's L1 (``.cg``: values another program just wrote)."""
+    cols = tl.arange(0, BLOCK)
+    ok = cols < N
+    if FROM_L2:
+        h = tl.load(x_row + cols, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
+    else:
+        h = tl.load(x_row + cols, mask=ok, other=0.0).to(tl.float32)
+    if HAS_GATE:
+        z = tl.load(z_row + cols, mask=ok, other=0.0).to(tl.float32)
+        h = h * (z * tl.sigmoid(z))
+    rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / N + eps)
+    normed = (h * rstd).to(x_row.dtype.element_ty).to(tl.float32)
+    w = tl.load(w_ptr + cols, mask=ok, other=0.0).to(tl.float32)
+    tl.store(out_row + cols, (normed * w).to(out_row.dtype.element_ty), mask=ok)
+
+
+@triton.jit
 def _gated_rmsnorm_kernel(x_ptr, z_ptr, w_ptr, out_ptr, N, stride_x, stride_z, stride_o, eps,
                           BLOCK: tl.constexpr, HAS_GATE: tl.constexpr = True):
     row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    ok = cols < N
-    h = tl.load(x_ptr + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32)
-    if HAS_GATE:
-        z = tl.load(z_ptr + row * stride_z + cols, mask=ok, other=0.0).to(tl.float32)
-        h = h * (z * tl.sigmoid(z))
-    rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / N + eps)
-    normed = (h * rstd).to(x_ptr.dtype.element_ty).to(tl.float32)  # in x's dtype, as RMSNorm(Gated)
-    w = tl.load(w_ptr + cols, mask=ok, other=0.0).to(tl.float32)
-    tl.store(out_ptr + row * stride_o + cols, (normed * w).to(out_ptr.dtype.element_ty),
-             mask=ok)
+    _gated_norm_row(x_ptr + row * stride_x, z_ptr + row * stride_z, w_ptr, out_ptr + row * stride_o, N, eps, BLOCK,
+                    HAS_GATE, False)
 
 
 @triton.jit
