@@ -57,6 +57,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     from .._env import environment
     from ..bench.peers import optional_mamba_ssm
     from ..bench.ssd import bench_mixer, bench_ssd, measure_ceilings, peer_variant
+    from ..collect.host_speed import host_info, probe_us
     from ..model.config import parse_dtype
     from ..ssm import get_variant, list_variants
     from ..ssm.capabilities import runnable
@@ -87,22 +88,24 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     if mixer_mode:
         mixers = [peer_variant("mamba_ssm", core, "mamba_ssm's mamba_chunk_scan_combined") if core is peer else core
                   for core in cores.values()]
+        before = probe_us()
         with progress("benchmarking mixers", len(parsed) * len(mixers) * rounds) as bar:
             records = bench_mixer(mixers, parsed, torch_dtype, dev, rep_ms=rep_ms, progress=lambda _l: bar.update(1),
                                   rounds=rounds, baseline=baseline)
         meta = {"environment": environment(dev), "device": dev, "mode": "mixer", "baseline": f"mixer:{baseline}",
-                "rounds": rounds,
+                "rounds": rounds, "host": host_info(before, probe_us()).to_dict(),
                 "notes": "one Mamba2 mixer (in_proj, conv, SSD core, gated norm, out_proj) per core; a core "
                          "without fused mixer kernels (mamba_ssm's, the study's) gets torch's conv and norm. "
                          + _TIMING_NOTES}
         emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
         return
     ceilings = measure_ceilings(dev, torch_dtype)
+    before = probe_us()
     with progress("benchmarking", len(parsed) * len(cores) * rounds) as bar:
         records = bench_ssd(cores, parsed, torch_dtype, dev, ceilings, rep_ms, progress=lambda _l: bar.update(1),
                             baseline=baseline, rounds=rounds)
     meta = {"environment": environment(dev), "device": dev, "ceilings": ceilings.__dict__, "baseline": baseline,
-            "rounds": rounds,
+            "rounds": rounds, "host": host_info(before, probe_us()).to_dict(),
             "notes": _TIMING_NOTES}
     emit(render_rows(_rows(records, fmt), fmt, BENCH, meta=meta, compact=True), output)
 
@@ -111,7 +114,9 @@ _TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating e
                  "repeated calls after warm-up (autotuning excluded); kernel_ms: GPU time of the call's device "
                  "activities per call (PyTorch profiler), the median of one batch of 10 calls a round; "
                  "kernels_us: that time by kernel name; autotune: the configuration each autotuned kernel of a "
-                 "peer chose at that shape (it tunes again at every shape)")
+                 "peer chose at that shape (it tunes again at every shape); host: a fixed pure-Python loop's time "
+                 "(us) before and after the timing, how fast the host ran Python (wall medians of launch-bound "
+                 "shapes move with it)")
 
 
 def _rows(records, fmt: str) -> list:

@@ -106,6 +106,7 @@ def test_cli(capsys):
                  "--format", "json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["rows"][0]["status"] == "ok" and data["ceilings"]["copy_gbps"] > 0
+    assert data["host"]["probe_before_us"] > 0 and data["host"]["probe_after_us"] > 0  # how fast the host ran
     assert main(["bench", "ssd", "--shape", "1by2"]) == 2
     assert "must look like BATCHxLENGTH" in capsys.readouterr().err
     assert main(["bench", "ssd", "--variant", "default", "--baseline", "nope", "--shape", "1x8"]) == 2
@@ -129,7 +130,7 @@ def test_mixer_mode(capsys):
                  "--heads", "4", "--head-dim", "16", "--state", "16", "--groups", "2", "--chunk-size", "16",
                  "--dtype", "float32", "--rep-ms", "20", "--format", "json"])
     data = json.loads(capsys.readouterr().out)
-    assert code == 0 and data["mode"] == "mixer"
+    assert code == 0 and data["mode"] == "mixer" and data["host"]["probe_before_us"] > 0
     assert [r["variant"] for r in data["rows"]] == ["mixer:default", "mixer:independent"]
     assert all(r["status"] == "ok" and r["median_ms"] > 0 for r in data["rows"])
 
