@@ -26,8 +26,9 @@ named), or a side's latency is noisy (its p90/p10 over :data:`NOISY_SPREAD`, or 
 bootstrap interval wider than that factor), or the hosts ran Python at different
 speeds: runs record a fixed pure-Python loop's time around their measured steps
 (the manifest's ``host``, :mod:`bambaprof.collect.host_speed`), and sides whose
-loops differ by :data:`HOST_SPEED_RATIO` or more, or a run whose loop changed by that
-much during its measurement, are named (host-bound timings move with the host).
+loops differ by :data:`HOST_SPEED_RATIO` or more, or a run whose loop changed during its
+measurement (its ``host-speed-changed`` finding), are named (host-bound timings move with
+the host).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ METRICS = {
     "energy_per_token": ("energy per token", "J", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
-#: Hosts whose probe loops (median per side, or one run's two ends) differ by this factor or more are named.
+#: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
 HOST_SPEED_RATIO = 1.25
 
 
@@ -333,12 +334,12 @@ def _host_speed_warnings(a: Side, b: Side) -> List[str]:
                    f"{pb / 1e3:.2f} ms (candidate), {pb / pa:.2f}x; host-bound timings (eager decoding, small "
                    "shapes) move with the host, not only with the code")
     for side in (a, b):
-        for m, path in zip(side.manifests, side.inputs):
-            change = m.host.probe_change if m is not None and m.host is not None else None
-            if change is not None and max(change, 1 / change) >= HOST_SPEED_RATIO:
-                assert m is not None and m.host is not None and m.host.probe_before_us and m.host.probe_after_us
+        for analysis, path in zip(side.analyses, side.inputs):
+            host = analysis.manifest.host if analysis.manifest is not None else None
+            # the run's own diagnosis judged the change (diagnose's host-speed-changed, one threshold)
+            if host is not None and any(f["id"] == "host-speed-changed" for f in analysis.findings):
                 out.append(f"{side.label} {path}: the host's speed changed during the measurement (a fixed loop "
-                           f"took {m.host.probe_before_us / 1e3:.2f} ms before, {m.host.probe_after_us / 1e3:.2f} "
+                           f"took {host.probe_before_us / 1e3:.2f} ms before, {host.probe_after_us / 1e3:.2f} "
                            "ms after); its host-bound timings are not steady")
     return out
 
