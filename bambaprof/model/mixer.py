@@ -178,16 +178,14 @@ class Mamba2Mixer(nn.Module):
         only) the gated norm of it, from the same launch."""
         with phase("decode_step"):
             mixer = _fused()
-            if gate is not None:
-                return mixer.mixer_decode_step(
-                    xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
+            args = (xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
                     cache.step_counter, self.A_log, self.D, self.dt_bias, float(self.dt_limit[0]),
-                    float(self.dt_limit[1]), self.n_heads, self.n_groups, gate=gate, norm_weight=self.norm.weight,
-                    eps=self.norm.eps, out_dtype=xBC.dtype)
+                    float(self.dt_limit[1]), self.n_heads, self.n_groups)
+            if gate is not None:
+                return mixer.mixer_decode_step(*args, gate=gate, norm_weight=self.norm.weight, eps=self.norm.eps,
+                                               out_dtype=xBC.dtype)
             step = mixer.mixer_decode_step_op if torch.compiler.is_compiling() else mixer.mixer_decode_step
-            return step(xBC, dt, cache.conv_state, self.conv1d.weight, self.conv1d.bias, cache.ssm_state,
-                        cache.step_counter, self.A_log, self.D, self.dt_bias, float(self.dt_limit[0]),
-                        float(self.dt_limit[1]), self.n_heads, self.n_groups)
+            return step(*args)
 
     def _decode(self, xBC: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, cache: MambaLayerCache, offset: int):
         with phase("conv"):  # torch's form: the study's variants (the triton variant takes _decode_fused)
