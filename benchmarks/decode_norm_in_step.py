@@ -4,7 +4,11 @@
 bamba-9b, 4 layers, no attention, bf16, batch 1, a 2048-token prefill, then 16 tokens a round; rounds alternate
 the sides. Per side: the median ms of a synchronised token (``benchmarks/fused_decode.py``'s timing), the host
 time of a token issued back to back (16 tokens enqueued without synchronising, over 16; the GPU keeps up, so
-this is the host's), the GPU kernel time a token (profiler), and the greedy tokens (they must agree).
+this is the host's), the GPU kernel time a token (profiler), and the greedy tokens. Where the sides' greedy
+tokens part, ``teacher_forced`` says whether that is a near-tie: both sides decode the norm-apart side's
+tokens, and at each step it records the largest logit difference between them, the norm-apart logits' margin
+between their top two, and whether the two sides' argmax agree (a near-tie: the margin is within the
+difference, which rounding order alone moves).
 
     python benchmarks/decode_norm_in_step.py OUT.json
 """
@@ -68,6 +72,34 @@ def greedy(model, ids, n: int = 8) -> list:
     return out
 
 
+def forced_logits(model, ids, tokens: list) -> list:
+    """The float32 last-position logits of each step while decoding ``tokens`` (teacher forcing)."""
+    cache = model.new_cache()
+    out = []
+    with torch.no_grad():
+        out.append(model(ids, cache=cache, last_logits_only=True)[0, -1].float())
+        for t in tokens[:-1]:
+            nxt = torch.tensor([[t]], device=ids.device)
+            out.append(model(nxt, cache=cache, last_logits_only=True)[0, -1].float())
+    return out
+
+
+def teacher_forced(model, ids, tokens: list) -> list:
+    """Per step: the largest |logit difference| between the sides, the norm-apart logits' top-2 margin, and
+    whether the sides' argmax agree, both decoding ``tokens``."""
+    logits = {}
+    for n in SIDES:
+        with side(n):
+            logits[n] = forced_logits(model, ids, tokens)
+    rows = []
+    for a, b in zip(*(logits[n] for n in SIDES)):
+        top2 = torch.topk(a, 2).values
+        rows.append({"max_abs_logit_diff": float((a - b).abs().max()),
+                     "top2_margin_norm_apart": float(top2[0] - top2[1]),
+                     "argmax_equal": bool(int(a.argmax()) == int(b.argmax()))})
+    return rows
+
+
 def main(out_path: str) -> int:
     cfg = preset("bamba-9b", layers=4, attention=False, dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device="cuda")
@@ -85,7 +117,8 @@ def main(out_path: str) -> int:
     result = {"what": __doc__.split("\n\n")[0], "environment": environment("cuda"),
               "shape": f"bamba-9b, 4 layers, no attention, bf16, batch 1, {PREFILL}-token prefill, {TOKENS} tokens a "
                        f"round, {ROUNDS} rounds", "greedy_tokens": tokens,
-              "greedy_tokens_equal": len({tuple(t) for t in tokens.values()}) == 1, "sides": {}}
+              "greedy_tokens_equal": len({tuple(t) for t in tokens.values()}) == 1,
+              "teacher_forced": teacher_forced(model, ids, tokens[SIDES[0]]), "sides": {}}
     for n in SIDES:
         with side(n):
             result["sides"][n] = {"synchronised_ms_per_token": statistics.median(synced[n]),
@@ -97,6 +130,8 @@ def main(out_path: str) -> int:
     result["ratios_in_step_over_apart"] = {k: b[k] / a[k] for k in ("synchronised_ms_per_token",
                                                                      "issued_host_us_per_token", "kernel_us_per_token")}
     print("greedy tokens equal", result["greedy_tokens_equal"], "ratios", result["ratios_in_step_over_apart"])
+    for i, row in enumerate(result["teacher_forced"]):
+        print("step", i, row)
     with open(out_path, "w") as fh:
         json.dump(result, fh, indent=1)
     return 0
