@@ -26,7 +26,7 @@ class Kernel:
     def __init__(self, binder=None):
         self.log = []
         self.compiles = 0
-        self.device_caches = {0: (None, None, None, None, binder or self._bind)}
+        self.device_caches = {d: (None, None, None, None, binder or self._bind) for d in (0, 1)}
 
     @staticmethod
     def _bind(x_ptr, n, eps, BLOCK, FLAG=True, **options):
@@ -57,12 +57,15 @@ def test_a_launch_with_a_key_seen_before_calls_the_kept_kernel_with_every_parame
     assert values[0] is x and values[1:] == (100, 1e-5, 32, True)  # the constexpr and the default follow
 
 
-@pytest.mark.parametrize("change", ["int", "float", "constexpr", "option", "dtype", "alignment", "bool_for_int"])
+@pytest.mark.parametrize("change", ["int", "float", "constexpr", "option", "dtype", "alignment", "bool_for_int",
+                                    "constexpr_bool_for_int", "device"])
 def test_any_change_triton_could_specialize_on_takes_the_full_path(change):
     k = Kernel()
     fast = launch.CachedLaunch(k)
     buf = torch.zeros(64)
     args, kwargs = [buf, 1 if change == "bool_for_int" else 16, 0.5], {"BLOCK": 32, "num_warps": 4}
+    if change == "constexpr_bool_for_int":
+        kwargs["FLAG"] = 1
     fast[(1,)](*args, **kwargs)
     if change == "int":
         args[1] = 17
@@ -78,6 +81,10 @@ def test_any_change_triton_could_specialize_on_takes_the_full_path(change):
         args[0] = buf[1:]  # 4 bytes past a 16-byte boundary
     elif change == "bool_for_int":
         args[1] = True  # equal to 1 in Python, another type to Triton
+    elif change == "constexpr_bool_for_int":
+        kwargs["FLAG"] = True
+    elif change == "device":
+        launch.current_device = lambda: 1  # the fixture puts it back
     fast[(1,)](*args, **kwargs)
     assert [e[0] for e in k.log] == ["run", "run"]
     fast[(1,)](*args, **kwargs)
@@ -246,6 +253,18 @@ def test_a_launcher_of_another_kind_gets_no_raw_launch():
 
     assert launch.RawLauncher.of(Compiled()) is None
     assert launch.RawLauncher.of(object()) is None
+
+
+def test_a_launch_without_tensors_or_with_tensors_only_is_keyed():
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    for _ in range(2):
+        fast[(1,)](7, 16, 0.5, BLOCK=32)  # no tensor among the arguments
+    x, y, z = torch.zeros(4), torch.zeros(8), torch.zeros(16)
+    for _ in range(2):
+        fast[(1,)](x, y, z, BLOCK=32)  # tensors only
+    assert [e[0] for e in k.log] == ["run", "kept", "run", "kept"]
+    assert k.log[1][3][:3] == (7, 16, 0.5) and k.log[3][3][:3] == (x, y, z)
 
 
 def test_the_key_tells_cpu_tensors_from_others():

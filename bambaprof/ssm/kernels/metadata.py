@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import ContextManager, Iterator, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence, Union
 
 import torch
 
@@ -30,16 +30,25 @@ def _profiling() -> bool:
     return bool(getattr(torch.autograd.profiler, "_is_profiler_enabled", False))
 
 
-def kernel_metadata(name: str, nbytes: int, flops: int, inputs: Sequence[torch.Tensor]) -> ContextManager[None]:
+def kernel_metadata(name: str, nbytes: Union[int, Callable[[], int]], flops: Union[int, Callable[[], int]],
+                    inputs: Sequence[torch.Tensor]) -> ContextManager[None]:
     """Wrap one kernel launch so a trace records its ``nbytes`` (bytes) and ``flops``; a shared no-op
-    context when nothing records (the common case, on the launch's hot path)."""
-    if torch.compiler.is_compiling() or _RecordFunctionFast is None or not _profiling() \
-            or any(type(t) is not torch.Tensor for t in inputs):
+    context when nothing records (the common case, on the launch's hot path). Either count may be a function
+    returning it, called only when a trace records (eager launches then skip the arithmetic)."""
+    if not recording(inputs):
+        return _NULL
+    return _recording(name, nbytes() if callable(nbytes) else nbytes, flops() if callable(flops) else flops, inputs)
+
+
+def recording(inputs: Sequence[torch.Tensor]) -> bool:
+    """Whether a launch with these inputs would be recorded: a profiler records, no compiler traces, and the
+    inputs are plain tensors."""
+    if torch.compiler.is_compiling() or _RecordFunctionFast is None or not _profiling():
         # compiling: checked first, so that dynamo never reads (and guards on) the profiler's flag, which would
         # recompile the graph when the profiler starts; compiled code launches the kernel without this wrapper
-        # tensor subclasses mean tracing (fake, functional tensors): nothing is launched
-        return _NULL
-    return _recording(name, nbytes, flops, inputs)
+        return False
+    # tensor subclasses mean tracing (fake, functional tensors): nothing is launched
+    return all(type(t) is torch.Tensor for t in inputs)
 
 
 _NULL = contextlib.nullcontext()

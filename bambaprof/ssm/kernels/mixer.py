@@ -274,16 +274,20 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
     _, H, P, N = ssm_state.shape
     K = conv_state.shape[-1]
     inter = H * P
+    # strides read as tuples (one call each, not one a dimension: this is on every eager token's path)
+    s_xbc, s_conv, s_ssm = xbc.stride(), conv_state.stride(), ssm_state.stride()
     if conv_dim != inter + 2 * n_groups * N or H != heads:
         raise ValueError("mixer_decode_step: conv_dim must be heads*head_dim + 2*n_groups*d_state")
-    if xbc.stride(-1) != 1 or conv_state.stride(-1) != 1 or ssm_state.stride(-1) != 1:
+    if s_xbc[-1] != 1 or s_conv[-1] != 1 or s_ssm[-1] != 1:
         raise ValueError("mixer_decode_step: xbc, conv_state and ssm_state need unit stride over their last dim")
     if ssm_state.dtype != torch.float32 or counter.dtype != torch.int64:
         raise ValueError("mixer_decode_step: the SSM state must be float32 and the counter int64")
     if conv_weight.numel() != conv_dim * K:
         raise ValueError(f"mixer_decode_step: the conv weight needs {conv_dim} x {K} values")
     norm = gate is not None
+    s_gate = 0
     if norm:
+        assert gate is not None
         if norm_weight is None or tuple(gate.shape) != (b, inter) or gate.stride(-1) != 1 \
                 or tuple(norm_weight.shape) != (inter,):
             raise ValueError(f"mixer_decode_step: the gate must be (b, {inter}) with unit stride over its last dim, "
@@ -291,29 +295,35 @@ def mixer_decode_step(xbc: Tensor, dt: Tensor, conv_state: Tensor, conv_weight: 
         if counter.numel() < 1 + b:
             raise ValueError(f"mixer_decode_step: a step with the norm needs a counter of {1 + b} values "
                              "(new_step_counter)")
+        s_gate = gate.stride(0)
     w = conv_weight if conv_weight.is_contiguous() else conv_weight.reshape(conv_dim, K).contiguous()  # (C, [1,] K)
     y = torch.empty((b, inter), device=xbc.device, dtype=xbc.dtype)
-    out = torch.empty((b, inter), device=xbc.device, dtype=out_dtype or xbc.dtype) if norm else y
+    if norm:
+        out = torch.empty_like(y) if out_dtype in (None, y.dtype) else torch.empty_like(y, dtype=out_dtype)
+    else:
+        out = y
     if b == 0:
         return out
     BP = min(DECODE_BP, next_power_of_2(P))
     grid = (b, H, cdiv(P, BP))
     clamp = (dt_min, dt_max) != (0.0, float("inf"))
-    nbytes = 2 * ssm_state.numel() * 4 + conv_state.numel() * conv_state.element_size() + \
-        b * conv_dim * xbc.element_size() + w.numel() * w.element_size() + b * inter * y.element_size()
-    flops = 4 * ssm_state.numel() + b * conv_dim * (2 * K + 4)
-    if norm:  # y read back twice, the gate read twice, the output written, the weight read
-        assert gate is not None and norm_weight is not None
-        nbytes += b * inter * (2 * y.element_size() + 2 * gate.element_size() + out.element_size()) + \
-            inter * norm_weight.element_size()
-        flops += b * inter * 8
+
+    def nbytes() -> int:
+        moved = 2 * ssm_state.numel() * 4 + conv_state.numel() * conv_state.element_size() + \
+            b * conv_dim * xbc.element_size() + w.numel() * w.element_size() + b * inter * y.element_size()
+        if norm:  # y read back twice, the gate read twice, the output written, the weight read
+            assert gate is not None and norm_weight is not None
+            moved += b * inter * (2 * y.element_size() + 2 * gate.element_size() + out.element_size()) + \
+                inter * norm_weight.element_size()
+        return moved
+
+    flops = 4 * b * inter * N + b * conv_dim * (2 * K + 4) + (b * inter * 8 if norm else 0)
     with kernel_metadata("mixer_decode_step", nbytes, flops, (ssm_state, xbc)):
         wrap(_mixer_decode_kernel)[grid](
             xbc, dt, conv_state, w, conv_bias if conv_bias is not None else w, ssm_state, counter, A_log,
             D if D is not None else A_log, dt_bias if dt_bias is not None else A_log, y,
             gate if norm else y, norm_weight if norm else A_log, out,
-            xbc.stride(0), dt.stride(0), conv_state.stride(0), conv_state.stride(1), ssm_state.stride(0),
-            ssm_state.stride(1), ssm_state.stride(2), y.stride(0), gate.stride(0) if norm else 0, out.stride(0),
+            s_xbc[0], dt.stride(0), s_conv[0], s_conv[1], s_ssm[0], s_ssm[1], s_ssm[2], inter, s_gate, inter,
             H, P, N, n_groups * N, inter, H // n_groups, grid[0] * grid[1] * grid[2], grid[1] * grid[2],
             float(dt_min), float(min(dt_max, 3.0e38)), float(eps), K=K, BP=BP, BN=next_power_of_2(N),
             HAS_CONV_BIAS=conv_bias is not None, HAS_D=D is not None, HAS_DT_BIAS=dt_bias is not None, CLAMP=clamp,
@@ -358,7 +368,7 @@ def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, ou
     if z is not None and z.shape != x.shape:
         raise ValueError(f"gated_rmsnorm: x {tuple(x.shape)} and z {tuple(z.shape)} differ in shape")
     N = x.shape[-1]
-    out = torch.empty(x.shape, device=x.device, dtype=out_dtype)
+    out = _empty_as(x, out_dtype)
     rows = x.numel() // N if N else 0
     if rows == 0:
         return out
@@ -366,7 +376,10 @@ def gated_rmsnorm(x: Tensor, z: Optional[Tensor], weight: Tensor, eps: float, ou
     x, stride_x = rows_of(x)
     z, stride_z = rows_of(z) if z is not None else (x, stride_x)
     BLOCK = next_power_of_2(N)
-    nbytes = rows * N * (x.element_size() + z.element_size() + out.element_size()) + N * weight.element_size()
+
+    def nbytes() -> int:
+        return rows * N * (x.element_size() + z.element_size() + out.element_size()) + N * weight.element_size()
+
     with kernel_metadata("gated_rmsnorm", nbytes, rows * N * 8, (x, z)):
         wrap(_gated_rmsnorm_kernel)[(rows,)](x, z, weight, out, N, stride_x, stride_z, N, eps, BLOCK=BLOCK,
                                               HAS_GATE=gated, num_warps=min(max(BLOCK // 1024, 1), 16))
@@ -385,20 +398,31 @@ def add_rmsnorm(x: Tensor, delta: Tensor, weight: Tensor, eps: float,
     if x.shape != delta.shape:
         raise ValueError(f"add_rmsnorm: x {tuple(x.shape)} and delta {tuple(delta.shape)} differ in shape")
     N = x.shape[-1]
-    sum_dtype = torch.promote_types(x.dtype, delta.dtype)
-    s = torch.empty(x.shape, device=x.device, dtype=sum_dtype)
-    out = torch.empty(x.shape, device=x.device, dtype=torch.promote_types(weight.dtype, sum_dtype))
+    sum_dtype = x.dtype if x.dtype == delta.dtype else torch.promote_types(x.dtype, delta.dtype)
+    s = _empty_as(x, sum_dtype)
+    out = _empty_as(x, sum_dtype if weight.dtype == sum_dtype else torch.promote_types(weight.dtype, sum_dtype))
     rows = x.numel() // N if N else 0
     if rows:
         x, stride_x = rows_of(x)
         delta, stride_d = rows_of(delta)
         BLOCK = next_power_of_2(N)
-        nbytes = rows * N * (x.element_size() + delta.element_size() + s.element_size() + out.element_size()) + \
-            N * weight.element_size()
+
+        def nbytes() -> int:
+            return rows * N * (x.element_size() + delta.element_size() + s.element_size() + out.element_size()) + \
+                N * weight.element_size()
+
         with kernel_metadata("add_rmsnorm", nbytes, rows * N * 5, (x, delta)):
             wrap(_add_rmsnorm_kernel)[(rows,)](x, delta, weight, out, s, N, stride_x, stride_d, N, N, eps, BLOCK=BLOCK,
                                                num_warps=min(max(BLOCK // 1024, 1), 16))
     return out, s
+
+
+def _empty_as(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """A new contiguous tensor of ``x``'s shape and device in ``dtype`` (``torch.empty_like`` where ``x`` is
+    contiguous and of that dtype: less host time than ``torch.empty`` with its keywords)."""
+    if x.dtype == dtype and x.is_contiguous():
+        return torch.empty_like(x)
+    return torch.empty(x.shape, device=x.device, dtype=dtype)
 
 
 def rows_of(t: Tensor) -> Tuple[Tensor, int]:
@@ -406,6 +430,8 @@ def rows_of(t: Tensor) -> Tuple[Tensor, int]:
     (elements). ``t`` itself where its last dimension has unit stride and its leading ones collapse into one
     row stride (a slice of positions or of columns, a batch of single positions), without a ``reshape``'s host
     time; else a contiguous copy."""
+    if t.is_contiguous():  # the common case, first: no walk over the strides
+        return t, t.shape[-1]
     if t.stride(-1) == 1:
         if t.dim() == 2:
             return t, t.stride(0)
