@@ -19,11 +19,16 @@ from .cache import ModelCache
 from .config import BambaConfig
 from .mixer import Mamba2Mixer
 from .mlp import GatedMLP
-from .norm import RMSNorm
+from .norm import RMSNorm, fused_gemv, fuses_into
 
 
 class DecoderLayer(nn.Module):
     """Pre-norm residual block: mixer (Mamba2 or attention), then the gated MLP."""
+
+    #: where the norms are fused (eager ``triton``), a decode token's residual add and norm go into the launch
+    #: of the linear after them (``in_proj``, the MLP's gate and up projection;
+    #: :func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`); False keeps them apart (settable, to compare)
+    fuse_norm_gemvs: bool = True
 
     def __init__(self, config: BambaConfig, layer_type: str, variant: Variant) -> None:
         super().__init__()
@@ -54,14 +59,28 @@ class DecoderLayer(nn.Module):
         and the output ``residual + delta_out``, returned as the pair ``(residual, delta_out)`` for the next
         norm to add."""
         mixer = self.self_attn if self.layer_type == "attention" else self.mamba
+        norm = self.input_layernorm
+        if self.layer_type == "mamba" and self.fuse_norm_gemvs and fuses_into(norm, hidden, self.mamba.in_proj, delta):
+            with phase("mixer"):  # the add and the norm in in_proj's launch
+                with phase("in_proj"):
+                    proj, hidden = fused_gemv().rmsnorm_linear(hidden, delta, norm.weight, norm.eps,
+                                                               self.mamba.in_proj.weight)
+                delta = self.mamba(hidden, cache, offset, projected=proj)
+        else:
+            with phase("norm"):
+                normed, hidden = norm.add_forward(hidden, delta)
+            with phase("attention" if self.layer_type == "attention" else "mixer"):
+                delta = mixer(normed, cache, offset)
+        norm, mlp = self.pre_ff_layernorm, self.feed_forward
+        if self.fuse_norm_gemvs and fuses_into(norm, hidden, mlp.gate_up_proj, delta):
+            with phase("mlp"):  # the add and the norm in the stacked gate and up projection's launch
+                gate_up, hidden = fused_gemv().rmsnorm_linear(hidden, delta, norm.weight, norm.eps,
+                                                              mlp.gate_up_proj.weight)
+                return hidden, mlp.down_from(gate_up)
         with phase("norm"):
-            normed, hidden = self.input_layernorm.add_forward(hidden, delta)
-        with phase("attention" if self.layer_type == "attention" else "mixer"):
-            delta = mixer(normed, cache, offset)
-        with phase("norm"):
-            normed, hidden = self.pre_ff_layernorm.add_forward(hidden, delta)
+            normed, hidden = norm.add_forward(hidden, delta)
         with phase("mlp"):
-            return hidden, self.feed_forward(normed)
+            return hidden, mlp(normed)
 
 
 class BambaBackbone(nn.Module):
@@ -92,10 +111,11 @@ class BambaForCausalLM(nn.Module):
         self._fuse_norms()
 
     def _fuse_norms(self) -> None:
-        """The decoder's RMSNorms take one Triton launch when the variant brings fused mixer kernels."""
+        """The decoder's RMSNorms take one Triton launch, and its MLPs' activation goes into the down projection's
+        launch for a few eager rows, when the variant brings fused mixer kernels."""
         fused = bool(self.variant.extra.get("fused_mixer"))
         for m in self.modules():
-            if type(m) is RMSNorm:
+            if type(m) is RMSNorm or type(m) is GatedMLP:
                 m.fused = fused
 
     def new_cache(self) -> ModelCache:

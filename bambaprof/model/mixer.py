@@ -77,12 +77,19 @@ class Mamba2Mixer(nn.Module):
         self.A_log.copy_(torch.log(A))
         self.D.fill_(1.0)
 
-    def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, cache: Optional[MambaLayerCache] = None, offset: int = 0,
+                projected: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The mixer's output ``(b, L, hidden)`` for ``hidden`` ``(b, L, hidden)``; ``projected``: ``in_proj``'s
+        output when the caller computed it (the decoder's norm and ``in_proj`` in one launch), ``hidden`` then
+        giving only the shape and dtype."""
         b, L, _ = hidden.shape
         if self.fused and not hidden.is_cuda:  # its kernels run on the CPU only under the interpreter
             check_triton_device(self.variant.name, hidden)
-        with phase("in_proj"):
-            proj = self.in_proj(hidden)
+        if projected is None:
+            with phase("in_proj"):
+                proj = self.in_proj(hidden)
+        else:
+            proj = projected
         # split_with_sizes: Tensor.split's Python wrapper costs host time on every decode token
         gate, xBC, dt = proj.split_with_sizes([self.intermediate, self.conv_dim, self.n_heads], dim=-1)
         decoding = cache is not None and cache.ssm_state is not None

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .norm import _interpreting, fused_gemv
+
 #: The checkpoint names of the two projections ``gate_up_proj`` stacks, in its row order.
 STACKED = ("gate_proj", "up_proj")
 
@@ -21,6 +23,10 @@ class GatedMLP(nn.Module):
     still names them apart (``gate_proj.weight``, ``up_proj.weight``, as Hugging Face's checkpoints do), and
     loading one merges them."""
 
+    #: eager decode rows take the activation and ``down_proj`` in one launch
+    #: (:func:`~bambaprof.ssm.kernels.gemv.silu_mul_linear`); the ``triton`` variant's model sets it
+    fused = False
+
     def __init__(self, hidden_size: int, intermediate_size: int) -> None:
         super().__init__()
         self.gate_up_proj = nn.Linear(hidden_size, 2 * intermediate_size, bias=False)
@@ -29,7 +35,17 @@ class GatedMLP(nn.Module):
         self._register_load_state_dict_pre_hook(_merge_stacked)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_from(self.gate_up_proj(x))
+
+    def down_from(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """``down(silu(gate) * up)`` from the stacked projection's output ``(..., 2 * intermediate)``: one launch
+        for a few eager rows where :attr:`fused`, else the activation, the product and the linear apart."""
+        if self.fused and self.down_proj.bias is None and not torch.compiler.is_compiling() \
+                and (gate_up.is_cuda or _interpreting()):
+            gemv = fused_gemv()
+            if gemv.applies(gate_up, self.down_proj.weight):
+                return gemv.silu_mul_linear(gate_up, self.down_proj.weight)
+        gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
     def stacked_weights(self) -> List[torch.Tensor]:

@@ -63,6 +63,28 @@ def fused_kernels():
     return _kernels_module
 
 
+_gemv_module = None
+
+
+def fused_gemv():
+    """:mod:`bambaprof.ssm.kernels.gemv`, the decode GEMVs with the norm or the activation before them in the
+    same launch: imported on first use (they need Triton), then kept."""
+    global _gemv_module
+    if _gemv_module is None:
+        from ..ssm.kernels import gemv
+
+        _gemv_module = gemv
+    return _gemv_module
+
+
+def fuses_into(norm: "RMSNorm", x: torch.Tensor, linear: nn.Linear, *others: Optional[torch.Tensor]) -> bool:
+    """Whether ``linear(norm(x [+ delta]))`` takes one launch (:func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`):
+    the norm is fused and launches eagerly here, the linear has no bias, and the rows fit the kernel
+    (:func:`~bambaprof.ssm.kernels.gemv.applies`: a few rows, one 16-bit dtype, the norm's weight included)."""
+    return norm.launches_fused(x) and linear.bias is None and x.shape[-1] == linear.in_features \
+        and fused_gemv().applies(x, linear.weight, norm.weight, *others)
+
+
 class RMSNormGated(RMSNorm):
     """The Mamba2 output norm: ``RMSNorm(x * silu(gate))`` (gate applied before normalising)."""
 

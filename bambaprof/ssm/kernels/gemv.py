@@ -1,0 +1,197 @@
+"""Decode-time GEMVs of the ``triton`` variant's model with the elementwise work before them in the same
+launch: a cached decode token multiplies a handful of rows (the batch) by each weight, and eagerly each
+small op before a GEMV costs a launch's host time (the eager token is host-bound).
+
+- :func:`rmsnorm_linear`: the decoder's residual add, its RMSNorm and the linear after it (``in_proj``, the
+  MLP's stacked gate and up projection): ``linear(weight * rms_normalise(x + delta))`` and the residual sum,
+  rounded as :func:`~bambaprof.ssm.kernels.mixer.add_rmsnorm` then ``F.linear`` round them;
+- :func:`silu_mul_linear`: the MLP's gated activation and its down projection: ``linear(silu(gate) * up)``
+  from the stacked projection's output, rounded as ``F.silu(gate) * up`` rounds it.
+
+Each program computes ``BLOCK_N`` outputs of every row: it recomputes the rows' norm (or activation) on its
+way through ``K`` in blocks of ``BLOCK_K`` and multiplies them with its block of the weight on the tensor
+cores (rows padded to 16; the kernel is bound by reading the weight, which it streams once, pipelined over
+``STAGES`` blocks). Only 16-bit inputs with one dtype throughout take these kernels (the model's bf16 and
+fp16); products accumulate in float32 and round once, so results differ from cuBLAS's in the last bits
+(another summation order), and the recomputed norm may round a normalised value the other way where the
+sum of squares' last bit differs (a rare one-step difference in bf16).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional, Tuple
+
+import torch
+import triton
+import triton.language as tl
+
+from .grid import cdiv, next_power_of_2
+from .launch import direct
+from .metadata import kernel_metadata
+
+Tensor = torch.Tensor
+
+#: Rows (batch x positions) these kernels take; more go to torch (a GEMM's shape, where cuBLAS is the tool).
+MAX_ROWS = 16
+#: Input dtypes these kernels take (one for every operand).
+DTYPES = (torch.bfloat16, torch.float16)
+
+
+class GemvConfig(NamedTuple):
+    """A launch of the GEMV kernel: outputs a program computes, the reduction block, pipeline stages, warps."""
+
+    block_n: int = 64
+    block_k: int = 128
+    stages: int = 4
+    warps: int = 4
+
+
+#: Launch configurations by ``(N, K)`` (measured on the H200, see the README); others take :data:`DEFAULT`.
+CONFIGS: dict = {}
+DEFAULT = GemvConfig()
+
+
+@triton.jit
+def _prologue_gemv_kernel(x_ptr, d_ptr, nw_ptr, s_ptr, w_ptr, out_ptr, M, N, K, stride_x, stride_d, stride_s,
+                          stride_w, stride_o, eps,
+                          PROLOGUE: tl.constexpr, HAS_DELTA: tl.constexpr, BLOCK_M: tl.constexpr,
+                          BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ROW_BLOCK: tl.constexpr,
+                          STAGES: tl.constexpr, DOT_F32: tl.constexpr):
+    # PROLOGUE 0: the rows as they are; 1: weight_norm * rms_normalise(x [+ delta]); 2: silu(x[:, :K]) * x[:, K:]
+    # DOT_F32: the products in float32 from the 16-bit values (the interpreter's 16-bit dot is not exact)
+    dot_t = tl.float32 if DOT_F32 else w_ptr.dtype.element_ty
+    pid = tl.program_id(0)
+    m = tl.arange(0, BLOCK_M)
+    ok_m = m < M
+    n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    ok_n = n < N
+    x_rows = x_ptr + m.to(tl.int64)[:, None] * stride_x
+    d_rows = d_ptr + m.to(tl.int64)[:, None] * stride_d
+    rstd = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    if PROLOGUE == 1:
+        # the rows' sums of squares of the residual sum, rounded to its dtype as torch's add rounds it; the
+        # first program also writes that sum (the residual the next layer adds to)
+        squares = tl.zeros((BLOCK_M, ROW_BLOCK), dtype=tl.float32)
+        for k0 in range(0, K, ROW_BLOCK):
+            k = k0 + tl.arange(0, ROW_BLOCK)
+            ok = ok_m[:, None] & (k < K)[None, :]
+            h = tl.load(x_rows + k[None, :], mask=ok, other=0.0)
+            if HAS_DELTA:
+                h = (h.to(tl.float32) + tl.load(d_rows + k[None, :], mask=ok, other=0.0).to(tl.float32)) \
+                    .to(s_ptr.dtype.element_ty)
+                if pid == 0:
+                    tl.store(s_ptr + m.to(tl.int64)[:, None] * stride_s + k[None, :], h, mask=ok)
+            h = h.to(tl.float32)
+            squares += h * h
+        rstd = 1.0 / tl.sqrt(tl.sum(squares, axis=1) / K + eps)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    w_rows = w_ptr + n.to(tl.int64)[:, None] * stride_w
+    for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
+        k = k0 + tl.arange(0, BLOCK_K)
+        ok_k = k < K
+        ok = ok_m[:, None] & ok_k[None, :]
+        if PROLOGUE == 1:
+            h = tl.load(x_rows + k[None, :], mask=ok, other=0.0)
+            if HAS_DELTA:
+                h = (h.to(tl.float32) + tl.load(d_rows + k[None, :], mask=ok, other=0.0).to(tl.float32)) \
+                    .to(s_ptr.dtype.element_ty)
+            normed = (h.to(tl.float32) * rstd[:, None]).to(s_ptr.dtype.element_ty).to(tl.float32)
+            a = (normed * tl.load(nw_ptr + k, mask=ok_k, other=0.0).to(tl.float32)[None, :]).to(w_ptr.dtype.element_ty)
+        elif PROLOGUE == 2:
+            g = tl.load(x_rows + k[None, :], mask=ok, other=0.0).to(tl.float32)
+            u = tl.load(x_rows + K + k[None, :], mask=ok, other=0.0).to(tl.float32)
+            act = (g / (1.0 + tl.exp(-g))).to(x_ptr.dtype.element_ty).to(tl.float32)  # F.silu, rounded
+            a = (act * u).to(w_ptr.dtype.element_ty)
+        else:
+            a = tl.load(x_rows + k[None, :], mask=ok, other=0.0)
+        w = tl.load(w_rows + k[None, :], mask=ok_n[:, None] & ok_k[None, :], other=0.0)
+        acc = tl.dot(a.to(dot_t), tl.trans(w).to(dot_t), acc, input_precision="ieee" if DOT_F32 else "tf32")
+    out = out_ptr + m.to(tl.int64)[:, None] * stride_o + n[None, :]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_n[None, :])
+
+
+def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor]) -> bool:
+    """Whether these kernels take rows ``x`` ``(..., K)`` times ``weight`` ``(N, K)``: at most
+    :data:`MAX_ROWS` rows, a 16-bit dtype shared by every operand given, a contiguous weight, unit stride
+    along the rows."""
+    dtype = x.dtype
+    if dtype not in DTYPES or weight.dtype != dtype or not weight.is_contiguous() or x.stride(-1) != 1:
+        return False
+    if x.numel() > MAX_ROWS * x.shape[-1]:
+        return False
+    return all(t is None or t.dtype == dtype for t in others)
+
+
+def _rows(t: Tensor) -> Tuple[Tensor, int, int]:
+    """``t`` ``(..., K)`` as ``(tensor, rows, row stride)``: itself where its leading dimensions collapse into
+    one row stride, else a contiguous copy."""
+    K = t.shape[-1]
+    if t.is_contiguous():
+        return t, t.numel() // K if K else 0, K
+    if t.dim() == 2:
+        return t, t.shape[0], t.stride(0)
+    rows = t.reshape(-1, K)
+    return rows, rows.shape[0], rows.stride(0)
+
+
+def _launch(prologue: int, x: Tensor, stride_x: int, M: int, K: int, weight: Tensor, out: Tensor,
+            d: Optional[Tensor], stride_d: int, nw: Optional[Tensor], s: Optional[Tensor], eps: float,
+            wrap: Callable) -> None:
+    N = weight.shape[0]
+    cfg = CONFIGS.get((N, K), DEFAULT)
+    block_k = min(cfg.block_k, max(16, next_power_of_2(K)))
+    grid = (cdiv(N, cfg.block_n),)
+
+    def nbytes() -> int:
+        size = x.element_size()
+        moved = N * K * size + M * N * size + M * K * size * (2 if prologue == 2 else 1)
+        if prologue == 1:
+            moved += K * size + (2 * M * K * size if d is not None else 0)
+        return moved
+
+    flops = 2 * M * N * K + (M * K * (6 if prologue == 1 else 5) if prologue else 0)
+    name = ("rows_linear", "rmsnorm_linear", "silu_mul_linear")[prologue]
+    with kernel_metadata(name, nbytes, flops, (x, weight)):
+        wrap(_prologue_gemv_kernel)[grid](
+            x, d if d is not None else x, nw if nw is not None else weight, s if s is not None else out, weight,
+            out, M, N, K, stride_x, stride_d, K, K, N, float(eps),
+            PROLOGUE=prologue, HAS_DELTA=d is not None, BLOCK_M=16, BLOCK_N=cfg.block_n, BLOCK_K=block_k,
+            ROW_BLOCK=min(512, max(16, next_power_of_2(K))), STAGES=cfg.stages, DOT_F32=not x.is_cuda,
+            num_warps=cfg.warps)
+
+
+def rmsnorm_linear(x: Tensor, delta: Optional[Tensor], norm_weight: Tensor, eps: float, weight: Tensor,
+                   wrap: Callable = direct) -> Tuple[Tensor, Tensor]:
+    """``(F.linear(norm_weight * rms_normalise(s), weight), s)`` with ``s = x + delta`` (``delta`` None:
+    ``s = x``), in one launch. ``x``, ``delta``: ``(..., K)`` of one shape (at most :data:`MAX_ROWS` rows);
+    ``norm_weight``: ``(K,)``; ``weight``: ``(N, K)`` contiguous; one 16-bit dtype throughout
+    (:func:`applies`). Returns the product ``(..., N)`` and ``s`` (a new contiguous tensor, or ``x``)."""
+    if delta is not None and delta.shape != x.shape:
+        raise ValueError(f"rmsnorm_linear: x {tuple(x.shape)} and delta {tuple(delta.shape)} differ in shape")
+    K = x.shape[-1]
+    if norm_weight.shape != (K,) or weight.dim() != 2 or weight.shape[1] != K:
+        raise ValueError(f"rmsnorm_linear: the norm weight must have {K} values and the weight (N, {K})")
+    out = torch.empty((*x.shape[:-1], weight.shape[0]), device=x.device, dtype=x.dtype)
+    s = torch.empty_like(x, memory_format=torch.contiguous_format) if delta is not None else x
+    xr, M, stride_x = _rows(x)
+    if M:
+        dr, _, stride_d = _rows(delta) if delta is not None else (None, 0, 0)
+        _launch(1, xr, stride_x, M, K, weight, out, dr, stride_d, norm_weight, s if delta is not None else None,
+                eps, wrap)
+    return out, s
+
+
+def silu_mul_linear(gate_up: Tensor, weight: Tensor, wrap: Callable = direct) -> Tensor:
+    """``F.linear(F.silu(gate) * up, weight)`` with ``gate, up = gate_up.chunk(2, dim=-1)``, in one launch.
+    ``gate_up``: ``(..., 2K)`` (at most :data:`MAX_ROWS` rows); ``weight``: ``(N, K)`` contiguous; one 16-bit
+    dtype (:func:`applies`). Returns ``(..., N)``."""
+    K2 = gate_up.shape[-1]
+    K = K2 // 2
+    if K2 % 2 or weight.dim() != 2 or weight.shape[1] != K:
+        raise ValueError(f"silu_mul_linear: gate_up's last dimension ({K2}) must be twice the weight's ({K} "
+                         f"expected, weight {tuple(weight.shape)})")
+    out = torch.empty((*gate_up.shape[:-1], weight.shape[0]), device=gate_up.device, dtype=gate_up.dtype)
+    xr, M, stride_x = _rows(gate_up)
+    if M:
+        _launch(2, xr, stride_x, M, K, weight, out, None, 0, None, None, 0.0, wrap)
+    return out
