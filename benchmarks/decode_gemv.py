@@ -4,7 +4,7 @@ decode token with them against the ops apart, side by side in one process.
 
 1. Kernels (batch 1, bf16): ``in_proj`` (16768 x 4096) after the residual add and RMSNorm, the MLP's stacked
    gate and up projection (28672 x 4096) after them, ``down_proj`` (4096 x 14336) after the activation.
-   Each configuration's kernel time (``triton.testing.do_bench``, median, us) beside the separate ops'
+   Each one-row configuration's kernel time (``triton.testing.do_bench``, median, us) beside the separate ops'
    (``add_rmsnorm`` then ``F.linear``; ``F.silu``, the product, ``F.linear``) and ``F.linear`` alone; the
    best configuration of each shape is used for part 2 (``CONFIGS``) and recorded.
 2. The token (bamba-9b, 4 layers, no attention, bf16, batch 1, 2048-token prefill): per round and side, 16
@@ -41,9 +41,9 @@ from bambaprof.ssm.kernels.mixer import add_rmsnorm  # noqa: E402
 HIDDEN, INTER, PROJ = 4096, 14336, 16768
 PREFILL, ROUNDS = 2048, 7
 SIDES = ("ops apart", "fused into the GEMVs")
+#: one-row configurations (CUDA-core products): the (BLOCK_N, BLOCK_K) float32 tile at most 128 values a thread
 CANDIDATES = [gemv.GemvConfig(bn, bk, st, w) for bn, bk, st, w in
-              itertools.product((16, 32, 64), (128, 256, 512), (3, 4), (4,))] + \
-    [gemv.GemvConfig(64, 128, 4, 8), gemv.GemvConfig(128, 128, 3, 8), gemv.GemvConfig(32, 256, 5, 4)]
+              itertools.product((4, 8, 16, 32), (256, 512, 1024), (1, 3), (4, 8)) if bn * bk <= 128 * 32 * w]
 
 
 def bench_us(fn) -> float:
@@ -74,14 +74,14 @@ def kernels() -> dict:
     for name, (key, fused, apart, linear, elems) in shapes.items():
         tried = {}
         for cfg in CANDIDATES:
-            gemv.CONFIGS[key] = cfg
+            gemv.CONFIGS_ONE_ROW[key] = cfg
             try:
                 tried[",".join(map(str, cfg))] = bench_us(fused)
             except Exception as e:  # noqa: BLE001 - a configuration that does not compile or fit: recorded
                 tried[",".join(map(str, cfg))] = f"failed: {type(e).__name__}: {str(e)[:120]}"
         timed = {k: v for k, v in tried.items() if isinstance(v, float)}
         best = min(timed, key=timed.get)
-        gemv.CONFIGS[key] = gemv.GemvConfig(*map(int, best.split(",")))
+        gemv.CONFIGS_ONE_ROW[key] = gemv.GemvConfig(*map(int, best.split(",")))
         row = {"shape_NxK": list(key), "best_config": best, "best_us": timed[best], "ops_apart_us": bench_us(apart),
                "linear_alone_us": bench_us(linear), "configs_us": tried}
         row["best_weight_gbps"] = elems * 2 / row["best_us"] / 1e3
@@ -144,7 +144,7 @@ def tokens() -> dict:
 
 def main(out_path: str) -> int:
     result = {"what": __doc__.split("\n\n")[0], "environment": environment("cuda"), "kernels": kernels()}
-    result["configs_used"] = {f"{k[0]}x{k[1]}": list(v) for k, v in gemv.CONFIGS.items()}
+    result["configs_used"] = {f"{k[0]}x{k[1]}": list(v) for k, v in gemv.CONFIGS_ONE_ROW.items()}
     with open(out_path, "w") as fh:
         json.dump(result, fh, indent=1)
     result["token"] = tokens()

@@ -9,12 +9,13 @@ small op before a GEMV costs a launch's host time (the eager token is host-bound
   from the stacked projection's output, rounded as ``F.silu(gate) * up`` rounds it.
 
 Each program computes ``BLOCK_N`` outputs of every row: it recomputes the rows' norm (or activation) on its
-way through ``K`` in blocks of ``BLOCK_K`` and multiplies them with its block of the weight on the tensor
-cores (rows padded to 16; the kernel is bound by reading the weight, which it streams once, pipelined over
-``STAGES`` blocks). Only 16-bit inputs with one dtype throughout take these kernels (the model's bf16 and
-fp16); products accumulate in float32 and round once, so results differ from cuBLAS's in the last bits
-(another summation order), and the recomputed norm may round a normalised value the other way where the
-sum of squares' last bit differs (a rare one-step difference in bf16).
+way through ``K`` in blocks of ``BLOCK_K`` and multiplies them with its block of the weight, which it
+streams once (the kernel is bound by reading the weight): on the tensor cores for 2 to 16 rows (padded to
+16), on the CUDA cores for one row (a batch-1 token), where padding would multiply the prologue's work by
+16. Only 16-bit inputs with one dtype throughout take these kernels (the model's bf16 and fp16); products
+accumulate in float32 and round once, so results differ from cuBLAS's in the last bits (another summation
+order), and the recomputed norm may round a normalised value the other way where the sum of squares' last
+bit differs (a rare one-step difference in bf16).
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ class GemvConfig(NamedTuple):
     warps: int = 4
 
 
-#: Launch configurations by ``(N, K)`` (measured on the H200, see the README); others take :data:`DEFAULT`.
+#: Launch configurations by ``(N, K)`` for 2 to 16 rows (tensor-core products, rows padded to 16) and for one
+#: row (CUDA-core products), measured on the H200 (see the README); others take the defaults.
 CONFIGS: dict = {}
+CONFIGS_ONE_ROW: dict = {}
 DEFAULT = GemvConfig()
+DEFAULT_ONE_ROW = GemvConfig(16, 512, 1, 4)
 
 
 @triton.jit
@@ -85,6 +89,8 @@ def _prologue_gemv_kernel(x_ptr, d_ptr, nw_ptr, s_ptr, w_ptr, out_ptr, M, N, K, 
             squares += h * h
         rstd = 1.0 / tl.sqrt(tl.sum(squares, axis=1) / K + eps)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    # one row (BLOCK_M 1): products on the CUDA cores into a (BLOCK_N, BLOCK_K) tile, summed once at the end
+    wide = tl.zeros((BLOCK_N, BLOCK_K) if BLOCK_M == 1 else (1, 1), dtype=tl.float32)
     w_rows = w_ptr + n.to(tl.int64)[:, None] * stride_w
     for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
         k = k0 + tl.arange(0, BLOCK_K)
@@ -105,7 +111,12 @@ def _prologue_gemv_kernel(x_ptr, d_ptr, nw_ptr, s_ptr, w_ptr, out_ptr, M, N, K, 
         else:
             a = tl.load(x_rows + k[None, :], mask=ok, other=0.0)
         w = tl.load(w_rows + k[None, :], mask=ok_n[:, None] & ok_k[None, :], other=0.0)
-        acc = tl.dot(a.to(dot_t), tl.trans(w).to(dot_t), acc, input_precision="ieee" if DOT_F32 else "tf32")
+        if BLOCK_M == 1:
+            wide += w.to(tl.float32) * a.to(tl.float32)
+        else:
+            acc = tl.dot(a.to(dot_t), tl.trans(w).to(dot_t), acc, input_precision="ieee" if DOT_F32 else "tf32")
+    if BLOCK_M == 1:
+        acc = tl.sum(wide, axis=1)[None, :]
     out = out_ptr + m.to(tl.int64)[:, None] * stride_o + n[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_n[None, :])
 
@@ -138,7 +149,7 @@ def _launch(prologue: int, x: Tensor, stride_x: int, M: int, K: int, weight: Ten
             d: Optional[Tensor], stride_d: int, nw: Optional[Tensor], s: Optional[Tensor], eps: float,
             wrap: Callable) -> None:
     N = weight.shape[0]
-    cfg = CONFIGS.get((N, K), DEFAULT)
+    cfg = CONFIGS_ONE_ROW.get((N, K), DEFAULT_ONE_ROW) if M == 1 else CONFIGS.get((N, K), DEFAULT)
     block_k = min(cfg.block_k, max(16, next_power_of_2(K)))
     grid = (cdiv(N, cfg.block_n),)
 
@@ -155,7 +166,8 @@ def _launch(prologue: int, x: Tensor, stride_x: int, M: int, K: int, weight: Ten
         wrap(_prologue_gemv_kernel)[grid](
             x, d if d is not None else x, nw if nw is not None else weight, s if s is not None else out, weight,
             out, M, N, K, stride_x, stride_d, K, K, N, float(eps),
-            PROLOGUE=prologue, HAS_DELTA=d is not None, BLOCK_M=16, BLOCK_N=cfg.block_n, BLOCK_K=block_k,
+            PROLOGUE=prologue, HAS_DELTA=d is not None, BLOCK_M=1 if M == 1 else 16, BLOCK_N=cfg.block_n,
+            BLOCK_K=block_k,
             ROW_BLOCK=min(512, max(16, next_power_of_2(K))), STAGES=cfg.stages, DOT_F32=not x.is_cuda,
             num_warps=cfg.warps)
 
