@@ -11,13 +11,14 @@ decode token with them against the ops apart, side by side in one process.
    synchronised tokens and the host time of 16 tokens issued back to back, rounds alternating the order;
    the GPU kernel time a token (profiler); teacher-forced logits of both sides over the same 12 tokens.
 
-    python benchmarks/decode_gemv.py OUT.json
+    [SWEEP=0] python benchmarks/decode_gemv.py OUT.json
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 import sys
 
@@ -40,6 +41,8 @@ from bambaprof.ssm.kernels.mixer import add_rmsnorm  # noqa: E402
 
 HIDDEN, INTER, PROJ = 4096, 14336, 16768
 PREFILL, ROUNDS = 2048, 7
+#: SWEEP=0: time only the committed configurations (CONFIGS_ONE_ROW), no sweep
+SWEEP = os.environ.get("SWEEP", "1") != "0"
 SIDES = ("ops apart", "fused into the GEMVs")
 #: one-row configurations (CUDA-core products): the (BLOCK_N, BLOCK_K) float32 tile at most 128 values a thread
 CANDIDATES = [gemv.GemvConfig(bn, bk, st, w) for bn, bk, st, w in
@@ -73,7 +76,7 @@ def kernels() -> dict:
     out = {}
     for name, (key, fused, apart, linear, elems) in shapes.items():
         tried = {}
-        for cfg in CANDIDATES:
+        for cfg in CANDIDATES if SWEEP else [gemv.CONFIGS_ONE_ROW.get(key, gemv.DEFAULT_ONE_ROW)]:
             gemv.CONFIGS_ONE_ROW[key] = cfg
             try:
                 tried[",".join(map(str, cfg))] = bench_us(fused)

@@ -23,7 +23,7 @@ class GatedMLP(nn.Module):
     still names them apart (``gate_proj.weight``, ``up_proj.weight``, as Hugging Face's checkpoints do), and
     loading one merges them."""
 
-    #: eager decode rows take the activation and ``down_proj`` in one launch
+    #: an eager batch-1 decode token takes the activation and ``down_proj`` in one launch
     #: (:func:`~bambaprof.ssm.kernels.gemv.silu_mul_linear`); the ``triton`` variant's model sets it
     fused = False
 
@@ -39,11 +39,11 @@ class GatedMLP(nn.Module):
 
     def down_from(self, gate_up: torch.Tensor) -> torch.Tensor:
         """``down(silu(gate) * up)`` from the stacked projection's output ``(..., 2 * intermediate)``: one launch
-        for a few eager rows where :attr:`fused`, else the activation, the product and the linear apart."""
+        for one eager row where :attr:`fused`, else the activation, the product and the linear apart."""
         if self.fused and self.down_proj.bias is None and not torch.compiler.is_compiling() \
                 and (gate_up.is_cuda or _interpreting()):
             gemv = fused_gemv()
-            if gemv.applies(gate_up, self.down_proj.weight):
+            if gemv.applies(gate_up, self.down_proj.weight, max_rows=gemv.ACTIVATION_MAX_ROWS):
                 return gemv.silu_mul_linear(gate_up, self.down_proj.weight)
         gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)

@@ -75,6 +75,7 @@ def test_they_apply_to_a_few_rows_of_one_16_bit_dtype():
     assert not applies(row, w, row.half())  # another dtype among the operands
     assert not applies(row, w.t().contiguous().t())  # a strided weight
     assert not applies(torch.zeros(1, 64, dtype=torch.bfloat16)[:, ::2], w)  # rows with a stride
+    assert applies(row, w, max_rows=1) and not applies(torch.zeros(2, 32, dtype=torch.bfloat16), w, max_rows=1)
 
 
 def test_they_refuse_operands_of_the_wrong_shape():
@@ -90,11 +91,12 @@ def test_they_refuse_operands_of_the_wrong_shape():
         silu_mul_linear(torch.zeros(1, 30, device=DEVICE, dtype=torch.bfloat16), w)
 
 
-def test_the_triton_model_takes_them_for_decode_tokens_and_matches_the_ops_apart(monkeypatch):
+@pytest.mark.parametrize("batch", [1, 2])
+def test_the_triton_model_takes_them_for_decode_tokens_and_matches_the_ops_apart(monkeypatch, batch):
     """A cached bf16 decode of the triton model: each decode token's residual adds and norms go into the
-    launches of in_proj and the stacked gate/up projection, and the activation into down_proj's (one each a
-    layer), the prefill (more rows than the kernels take) keeps the ops apart, and the logits match the
-    decoder with them apart."""
+    launches of in_proj and the stacked gate/up projection (one each a layer), and at batch 1 the activation
+    into down_proj's; the prefill (more rows than the kernels take) keeps the ops apart, and the logits match
+    the decoder with them apart."""
     from bambaprof.model import build_model, preset
     from bambaprof.model.decoder import DecoderLayer
     from bambaprof.model.mlp import GatedMLP
@@ -102,14 +104,14 @@ def test_the_triton_model_takes_them_for_decode_tokens_and_matches_the_ops_apart
 
     cfg = preset("tiny", dtype="bfloat16")
     model = build_model(cfg, "triton", seed=0, device=DEVICE)
-    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(5)).to(DEVICE)
+    ids = torch.randint(0, cfg.vocab_size, (batch, 20), generator=torch.Generator().manual_seed(5)).to(DEVICE)
     calls = {"rmsnorm_linear": 0, "silu_mul_linear": 0}
     for name in calls:
         real = getattr(gemv, name)
         monkeypatch.setattr(gemv, name, lambda *a, _real=real, _name=name, **k: calls.__setitem__(
             _name, calls[_name] + 1) or _real(*a, **k))
 
-    later = torch.randint(0, cfg.vocab_size, (3, 2, 1), generator=torch.Generator().manual_seed(6)).to(DEVICE)
+    later = torch.randint(0, cfg.vocab_size, (3, batch, 1), generator=torch.Generator().manual_seed(6)).to(DEVICE)
 
     def decode(tokens: int):  # the same tokens on both sides (teacher forcing), so the logits compare
         cache = model.new_cache()
@@ -122,14 +124,15 @@ def test_the_triton_model_takes_them_for_decode_tokens_and_matches_the_ops_apart
     fused = decode(3)
     layers = model.model.layers
     mamba = sum(1 for layer in layers if layer.layer_type == "mamba")
-    assert calls == {"rmsnorm_linear": 3 * (mamba + len(layers)), "silu_mul_linear": 3 * len(layers)}
+    expected = {"rmsnorm_linear": 3 * (mamba + len(layers)), "silu_mul_linear": 3 * len(layers) if batch == 1 else 0}
+    assert calls == expected
     monkeypatch.setattr(DecoderLayer, "fuse_norm_gemvs", False)
     monkeypatch.setattr(GatedMLP, "fused", False)
     for m in model.modules():
         if type(m) is GatedMLP:
             m.fused = False
     apart = decode(3)
-    assert calls == {"rmsnorm_linear": 3 * (mamba + len(layers)), "silu_mul_linear": 3 * len(layers)}
+    assert calls == expected
     assert torch.equal(fused[0], apart[0])  # the prefill: the same ops
     for got, want in zip(fused[1:], apart[1:]):
         _close(got, want)

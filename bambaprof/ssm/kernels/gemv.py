@@ -48,11 +48,19 @@ class GemvConfig(NamedTuple):
 
 
 #: Launch configurations by ``(N, K)`` for 2 to 16 rows (tensor-core products, rows padded to 16) and for one
-#: row (CUDA-core products), measured on the H200 (see the README); others take the defaults.
-CONFIGS: dict = {}
-CONFIGS_ONE_ROW: dict = {}
+#: row (CUDA-core products); others take the defaults. The fastest of those tried on the H200 at Bamba-9B's
+#: shapes (``benchmarks/decode_gemv.py``; ``benchmarks/results/h200-decode-gemv.json`` for one row,
+#: ``h200-decode-gemv-tensor-core.json`` for the padded rows): ``in_proj`` (16768 x 4096), the stacked gate
+#: and up projection (28672 x 4096), ``down_proj`` (4096 x 14336).
+CONFIGS: dict = {(16768, 4096): GemvConfig(64, 256, 3, 4), (28672, 4096): GemvConfig(128, 128, 3, 8)}
+CONFIGS_ONE_ROW: dict = {(16768, 4096): GemvConfig(8, 256, 1, 8), (28672, 4096): GemvConfig(16, 256, 1, 4),
+                         (4096, 14336): GemvConfig(8, 1024, 3, 4)}
 DEFAULT = GemvConfig()
-DEFAULT_ONE_ROW = GemvConfig(16, 512, 1, 4)
+DEFAULT_ONE_ROW = GemvConfig(16, 256, 1, 4)
+#: Rows :func:`silu_mul_linear` takes in the model: one. Padded to 16 rows, ``down_proj``'s 4096 outputs make
+#: too few programs (131.5 us on the H200 against 47.8 for the activation and ``F.linear`` apart); in one row
+#: it took 39.8 us, less than ``F.linear`` alone (42.4).
+ACTIVATION_MAX_ROWS = 1
 
 
 @triton.jit
@@ -121,14 +129,14 @@ def _prologue_gemv_kernel(x_ptr, d_ptr, nw_ptr, s_ptr, w_ptr, out_ptr, M, N, K, 
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=ok_m[:, None] & ok_n[None, :])
 
 
-def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor]) -> bool:
-    """Whether these kernels take rows ``x`` ``(..., K)`` times ``weight`` ``(N, K)``: at most
-    :data:`MAX_ROWS` rows, a 16-bit dtype shared by every operand given, a contiguous weight, unit stride
-    along the rows."""
+def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int = MAX_ROWS) -> bool:
+    """Whether these kernels take rows ``x`` ``(..., K)`` times ``weight`` ``(N, K)``: at most ``max_rows``
+    rows (:data:`MAX_ROWS` at most), a 16-bit dtype shared by every operand given, a contiguous weight, unit
+    stride along the rows."""
     dtype = x.dtype
     if dtype not in DTYPES or weight.dtype != dtype or not weight.is_contiguous() or x.stride(-1) != 1:
         return False
-    if x.numel() > MAX_ROWS * x.shape[-1]:
+    if x.numel() > min(max_rows, MAX_ROWS) * x.shape[-1]:
         return False
     return all(t is None or t.dtype == dtype for t in others)
 
