@@ -3,6 +3,8 @@
 - :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (two kernels: prep, one-pass chunk scan) and decode kernel;
 - :mod:`.mixer`: the ``triton`` variant's mixer kernels around the core (conv1d + SiLU, gated RMSNorm, the
   one-launch decode step);
+- :mod:`.gemv`: the ``triton`` model's decode GEMVs with the residual add and RMSNorm, or the MLP's activation,
+  in their launch;
 - :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
 - :mod:`.launch`: eager launches that reuse a kept compiled kernel (on by default, less host time a launch);
 - :mod:`.grid`: the host-side grid arithmetic;
