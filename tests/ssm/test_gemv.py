@@ -64,6 +64,25 @@ def test_silu_mul_linear_is_the_activation_then_the_linear(dtype, shape, N):
     _close(out, F.linear((F.silu(gate) * up).float(), weight.float()))
 
 
+def test_strided_operands_are_read_as_their_values():
+    """A delta with a stride along its rows and a gate/up slice of a wider row give the same products as
+    their contiguous copies."""
+    from bambaprof.ssm.kernels.gemv import rmsnorm_linear, silu_mul_linear
+
+    g = torch.Generator().manual_seed(9)
+    dt = torch.bfloat16
+    x = torch.randn(2, 1, 32, generator=g).to(DEVICE, dt)
+    delta = torch.randn(2, 1, 64, generator=g).to(DEVICE, dt)[..., ::2]  # stride 2 along the row
+    nw, w = torch.ones(32, device=DEVICE, dtype=dt), torch.randn(24, 32, generator=g).to(DEVICE, dt)
+    got, s = rmsnorm_linear(x, delta, nw, 1e-5, w)
+    want, want_s = rmsnorm_linear(x, delta.contiguous(), nw, 1e-5, w)
+    assert torch.equal(got, want) and torch.equal(s, want_s)
+    wide = torch.randn(3, 1, 80, generator=g).to(DEVICE, dt)
+    gate_up = wide[..., 8:72]  # rows 80 apart
+    w_down = torch.randn(16, 32, generator=g).to(DEVICE, dt)
+    assert torch.equal(silu_mul_linear(gate_up, w_down), silu_mul_linear(gate_up.contiguous(), w_down))
+
+
 def test_they_apply_to_a_few_rows_of_one_16_bit_dtype():
     from bambaprof.ssm.kernels.gemv import MAX_ROWS, applies
 

@@ -142,14 +142,14 @@ def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int 
 
 
 def _rows(t: Tensor) -> Tuple[Tensor, int, int]:
-    """``t`` ``(..., K)`` as ``(tensor, rows, row stride)``: itself where its leading dimensions collapse into
-    one row stride, else a contiguous copy."""
+    """``t`` ``(..., K)`` as ``(tensor, rows, row stride)`` with unit stride along each row: itself where its
+    leading dimensions collapse into one row stride, else a view or a contiguous copy."""
     K = t.shape[-1]
     if t.is_contiguous():
         return t, t.numel() // K if K else 0, K
-    if t.dim() == 2:
-        return t, t.shape[0], t.stride(0)
-    rows = t.reshape(-1, K)
+    rows = t if t.dim() == 2 else t.reshape(-1, K)
+    if rows.stride(-1) != 1:
+        rows = rows.contiguous()
     return rows, rows.shape[0], rows.stride(0)
 
 
