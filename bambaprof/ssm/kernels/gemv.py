@@ -136,7 +136,7 @@ def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int 
     dtype = x.dtype
     if dtype not in DTYPES or weight.dtype != dtype or not weight.is_contiguous() or x.stride(-1) != 1:
         return False
-    if x.numel() > min(max_rows, MAX_ROWS) * x.shape[-1]:
+    if x.numel() > min(max_rows, MAX_ROWS) * x.shape[-1] or weight.numel() == 0:  # none of an empty weight
         return False
     return all(t is None or t.dtype == dtype for t in others)
 
