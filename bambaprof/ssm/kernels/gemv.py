@@ -20,7 +20,8 @@ bit differs (a rare one-step difference in bf16).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Tuple
+import functools
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 import triton
@@ -155,13 +156,25 @@ def _rows(t: Tensor) -> Tuple[Tensor, int, int]:
     return rows, rows.shape[0], rows.stride(0)
 
 
+@functools.lru_cache(maxsize=256)
+def _plan(prologue: int, M: int, N: int, K: int, has_delta: bool, on_cuda: bool,
+          cfg: GemvConfig) -> Tuple[Tuple[int], int, str, Dict[str, Any]]:
+    """What a launch's shapes and configuration decide: its grid, FLOPs, trace name and keywords (made once per
+    distinct shape: this is on every eager decode token's path)."""
+    flops = 2 * M * N * K + (M * K * (6 if prologue == 1 else 5) if prologue else 0)
+    keywords = dict(PROLOGUE=prologue, HAS_DELTA=has_delta, BLOCK_M=1 if M == 1 else 16, BLOCK_N=cfg.block_n,
+                    BLOCK_K=min(cfg.block_k, max(16, next_power_of_2(K))),
+                    ROW_BLOCK=min(512, max(16, next_power_of_2(K))), STAGES=cfg.stages, DOT_F32=not on_cuda,
+                    num_warps=cfg.warps)
+    return (cdiv(N, cfg.block_n),), flops, ("rows_linear", "rmsnorm_linear", "silu_mul_linear")[prologue], keywords
+
+
 def _launch(prologue: int, x: Tensor, stride_x: int, M: int, K: int, weight: Tensor, out: Tensor,
             d: Optional[Tensor], stride_d: int, nw: Optional[Tensor], s: Optional[Tensor], eps: float,
             wrap: Callable) -> None:
     N = weight.shape[0]
     cfg = CONFIGS_ONE_ROW.get((N, K), DEFAULT_ONE_ROW) if M == 1 else CONFIGS.get((N, K), DEFAULT)
-    block_k = min(cfg.block_k, max(16, next_power_of_2(K)))
-    grid = (cdiv(N, cfg.block_n),)
+    grid, flops, name, keywords = _plan(prologue, M, N, K, d is not None, x.is_cuda, cfg)
 
     def nbytes() -> int:
         size = x.element_size()
@@ -170,16 +183,10 @@ def _launch(prologue: int, x: Tensor, stride_x: int, M: int, K: int, weight: Ten
             moved += K * size + (2 * M * K * size if d is not None else 0)
         return moved
 
-    flops = 2 * M * N * K + (M * K * (6 if prologue == 1 else 5) if prologue else 0)
-    name = ("rows_linear", "rmsnorm_linear", "silu_mul_linear")[prologue]
     with kernel_metadata(name, nbytes, flops, (x, weight)):
         wrap(_prologue_gemv_kernel)[grid](
             x, d if d is not None else x, nw if nw is not None else weight, s if s is not None else out, weight,
-            out, M, N, K, stride_x, stride_d, K, K, N, float(eps),
-            PROLOGUE=prologue, HAS_DELTA=d is not None, BLOCK_M=1 if M == 1 else 16, BLOCK_N=cfg.block_n,
-            BLOCK_K=block_k,
-            ROW_BLOCK=min(512, max(16, next_power_of_2(K))), STAGES=cfg.stages, DOT_F32=not x.is_cuda,
-            num_warps=cfg.warps)
+            out, M, N, K, stride_x, stride_d, K, K, N, float(eps), **keywords)
 
 
 def rmsnorm_linear(x: Tensor, delta: Optional[Tensor], norm_weight: Tensor, eps: float, weight: Tensor,
