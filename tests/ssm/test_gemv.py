@@ -160,3 +160,30 @@ def test_the_triton_model_takes_them_for_decode_tokens_and_matches_the_ops_apart
     assert torch.equal(fused[0], apart[0])  # the prefill: the same ops
     for got, want in zip(fused[1:], apart[1:]):
         _close(got, want)
+
+
+def test_a_short_forward_without_a_cache_takes_them_too(monkeypatch):
+    """A forward of a few positions without a cache (the ``generate`` workload without its cache recomputes
+    short prefixes): its rows fit the kernels, the mixers start from in_proj's fused output, and the logits
+    match the ops apart."""
+    from bambaprof.model import build_model, preset
+    from bambaprof.model.decoder import DecoderLayer
+    from bambaprof.model.mlp import GatedMLP
+    from bambaprof.ssm.kernels import gemv
+
+    cfg = preset("tiny", dtype="bfloat16")
+    model = build_model(cfg, "triton", seed=0, device=DEVICE)
+    ids = torch.randint(0, cfg.vocab_size, (1, 8), generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    calls = []
+    real = gemv.rmsnorm_linear
+    monkeypatch.setattr(gemv, "rmsnorm_linear", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    with torch.no_grad():
+        fused = model(ids)
+        layers = model.model.layers
+        assert len(calls) == len(layers) + sum(1 for layer in layers if layer.layer_type == "mamba")
+        monkeypatch.setattr(DecoderLayer, "fuse_norm_gemvs", False)
+        for m in model.modules():
+            if type(m) is GatedMLP:
+                m.fused = False
+        apart = model(ids)
+    _close(fused, apart)
