@@ -40,7 +40,9 @@ DTYPES = (torch.bfloat16, torch.float16)
 
 
 class GemvConfig(NamedTuple):
-    """A launch of the GEMV kernel: outputs a program computes, the reduction block, pipeline stages, warps."""
+    """A launch of the GEMV kernel: ``block_n`` outputs (rows of the weight) a program computes, ``block_k``
+    weight columns a step of its reduction reads, ``stages`` steps in flight (software pipelining), ``warps``
+    warps a program."""
 
     block_n: int = 64
     block_k: int = 128
@@ -55,9 +57,11 @@ class GemvConfig(NamedTuple):
 #: and up projection (28672 x 4096), ``down_proj`` (4096 x 14336).
 #: (For ``in_proj``'s padded rows, 64 x 256 in 4 warps measured 52.0 us but spills at 255 registers when compiled
 #: ahead of time; 128 x 128 in 8 warps measured 52.1 us and does not.)
-CONFIGS: dict = {(16768, 4096): GemvConfig(128, 128, 3, 8), (28672, 4096): GemvConfig(128, 128, 3, 8)}
-CONFIGS_ONE_ROW: dict = {(16768, 4096): GemvConfig(8, 256, 1, 8), (28672, 4096): GemvConfig(16, 256, 1, 4),
-                         (4096, 14336): GemvConfig(8, 1024, 3, 4)}
+CONFIGS: Dict[Tuple[int, int], GemvConfig] = {
+    (16768, 4096): GemvConfig(128, 128, 3, 8), (28672, 4096): GemvConfig(128, 128, 3, 8)}
+CONFIGS_ONE_ROW: Dict[Tuple[int, int], GemvConfig] = {
+    (16768, 4096): GemvConfig(8, 256, 1, 8), (28672, 4096): GemvConfig(16, 256, 1, 4),
+    (4096, 14336): GemvConfig(8, 1024, 3, 4)}
 DEFAULT = GemvConfig(128, 128, 3, 8)
 DEFAULT_ONE_ROW = GemvConfig(16, 256, 1, 4)
 #: Rows :func:`silu_mul_linear` takes in the model: one. Padded to 16 rows, ``down_proj``'s 4096 outputs make
