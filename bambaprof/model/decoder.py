@@ -19,7 +19,7 @@ from .cache import ModelCache
 from .config import BambaConfig
 from .mixer import Mamba2Mixer
 from .mlp import GatedMLP
-from .norm import RMSNorm, fused_gemv, fuses_into
+from .norm import RMSNorm, fuses_into
 
 
 class DecoderLayer(nn.Module):
@@ -63,8 +63,7 @@ class DecoderLayer(nn.Module):
         if self.layer_type == "mamba" and self.fuse_norm_gemvs and fuses_into(norm, hidden, self.mamba.in_proj, delta):
             with phase("mixer"):  # the add and the norm in in_proj's launch
                 with phase("in_proj"):
-                    proj, hidden = fused_gemv().rmsnorm_linear(hidden, delta, norm.weight, norm.eps,
-                                                               self.mamba.in_proj.weight)
+                    proj, hidden = norm.add_linear(hidden, delta, self.mamba.in_proj)
                 delta = self.mamba(hidden, cache, offset, projected=proj)
         else:
             with phase("norm"):
@@ -74,8 +73,7 @@ class DecoderLayer(nn.Module):
         norm, mlp = self.pre_ff_layernorm, self.feed_forward
         if self.fuse_norm_gemvs and fuses_into(norm, hidden, mlp.gate_up_proj, delta):
             with phase("mlp"):  # the add and the norm in the stacked gate and up projection's launch
-                gate_up, hidden = fused_gemv().rmsnorm_linear(hidden, delta, norm.weight, norm.eps,
-                                                              mlp.gate_up_proj.weight)
+                gate_up, hidden = norm.add_linear(hidden, delta, mlp.gate_up_proj)
                 return hidden, mlp.down_from(gate_up)
         with phase("norm"):
             normed, hidden = norm.add_forward(hidden, delta)

@@ -48,6 +48,13 @@ class RMSNorm(nn.Module):
         s = x + delta
         return self(s), s
 
+    def add_linear(self, x: torch.Tensor, delta: Optional[torch.Tensor],
+                   linear: nn.Linear) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A residual add, this norm and ``linear`` after it in one launch: ``(linear(norm(s)), s)`` with ``s = x
+        + delta`` (``delta`` None: ``s = x``; :func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`). Only where
+        :func:`fuses_into` says it applies."""
+        return fused_gemv().rmsnorm_linear(x, delta, self.weight, self.eps, linear.weight)
+
 
 _kernels_module = None
 
