@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .norm import _interpreting, fused_gemv
+from .norm import fused_gemv, launches_eagerly
 
 #: The checkpoint names of the two projections ``gate_up_proj`` stacks, in its row order.
 STACKED = ("gate_proj", "up_proj")
@@ -40,8 +40,7 @@ class GatedMLP(nn.Module):
     def down_from(self, gate_up: torch.Tensor) -> torch.Tensor:
         """``down(silu(gate) * up)`` from the stacked projection's output ``(..., 2 * intermediate)``: one launch
         for one eager row where :attr:`fused`, else the activation, the product and the linear apart."""
-        if self.fused and self.down_proj.bias is None and not torch.compiler.is_compiling() \
-                and (gate_up.is_cuda or _interpreting()):
+        if self.fused and self.down_proj.bias is None and launches_eagerly(gate_up):
             gemv = fused_gemv()
             if gemv.applies(gate_up, self.down_proj.weight, max_rows=gemv.ACTIVATION_MAX_ROWS):
                 return gemv.silu_mul_linear(gate_up, self.down_proj.weight)

@@ -14,6 +14,12 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+def launches_eagerly(x: torch.Tensor) -> bool:
+    """Whether bambaprof's Triton kernels launch for ``x`` here and now: not while a compiler traces (compiled
+    code keeps torch's ops, which inductor fuses), on a GPU or under the interpreter."""
+    return not torch.compiler.is_compiling() and (x.is_cuda or _interpreting())
+
+
 class RMSNorm(nn.Module):
     """``weight * x / sqrt(mean(x^2) + eps)`` over the last dimension."""
 
@@ -27,7 +33,7 @@ class RMSNorm(nn.Module):
 
     def launches_fused(self, x: torch.Tensor) -> bool:
         """Whether this norm of ``x`` takes the fused Triton launch (eager, on a GPU or the interpreter)."""
-        return self.fused and not torch.compiler.is_compiling() and (x.is_cuda or _interpreting())
+        return self.fused and launches_eagerly(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.launches_fused(x):

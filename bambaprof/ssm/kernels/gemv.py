@@ -30,6 +30,7 @@ import triton.language as tl
 from .grid import cdiv, next_power_of_2
 from .launch import direct
 from .metadata import kernel_metadata
+from .mixer import rows_of
 
 Tensor = torch.Tensor
 
@@ -148,18 +149,6 @@ def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int 
     return all(t is None or t.dtype == dtype for t in others)
 
 
-def _rows(t: Tensor) -> Tuple[Tensor, int, int]:
-    """``t`` ``(..., K)`` as ``(tensor, rows, row stride)`` with unit stride along each row: itself where its
-    leading dimensions collapse into one row stride, else a view or a contiguous copy."""
-    K = t.shape[-1]
-    if t.is_contiguous():
-        return t, t.numel() // K if K else 0, K
-    rows = t if t.dim() == 2 else t.reshape(-1, K)
-    if rows.stride(-1) != 1:
-        rows = rows.contiguous()
-    return rows, rows.shape[0], rows.stride(0)
-
-
 @functools.lru_cache(maxsize=256)
 def _plan(prologue: int, M: int, N: int, K: int, has_delta: bool, on_cuda: bool,
           cfg: GemvConfig) -> Tuple[Tuple[int], int, str, Dict[str, Any]]:
@@ -206,9 +195,10 @@ def rmsnorm_linear(x: Tensor, delta: Optional[Tensor], norm_weight: Tensor, eps:
         raise ValueError(f"rmsnorm_linear: the norm weight must have {K} values and the weight (N, {K})")
     out = torch.empty((*x.shape[:-1], weight.shape[0]), device=x.device, dtype=x.dtype)
     s = torch.empty_like(x, memory_format=torch.contiguous_format) if delta is not None else x
-    xr, M, stride_x = _rows(x)
+    xr, stride_x = rows_of(x)
+    M = x.numel() // K if K else 0
     if M:
-        dr, _, stride_d = _rows(delta) if delta is not None else (None, 0, 0)
+        dr, stride_d = rows_of(delta) if delta is not None else (None, 0)
         _launch(1, xr, stride_x, M, K, weight, out, dr, stride_d, norm_weight, s if delta is not None else None,
                 eps, wrap)
     return out, s
@@ -224,7 +214,8 @@ def silu_mul_linear(gate_up: Tensor, weight: Tensor, wrap: Callable = direct) ->
         raise ValueError(f"silu_mul_linear: gate_up's last dimension ({K2}) must be twice the weight's ({K} "
                          f"expected, weight {tuple(weight.shape)})")
     out = torch.empty((*gate_up.shape[:-1], weight.shape[0]), device=gate_up.device, dtype=gate_up.dtype)
-    xr, M, stride_x = _rows(gate_up)
+    xr, stride_x = rows_of(gate_up)
+    M = gate_up.numel() // K2 if K2 else 0
     if M:
         _launch(2, xr, stride_x, M, K, weight, out, None, 0, None, None, 0.0, wrap)
     return out
