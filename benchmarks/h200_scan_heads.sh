@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One device call (about 7 minutes): the GPU tests of the GEMVs, launch, mixer kernels and triton SSD (verifying
+# the tree on CUDA), then the chunk scan with two heads a program (LaunchConfig.scan_heads) side by side with
+# the committed one and mamba_ssm (benchmarks/tune_triton_ssd.py; ONLY picks the candidates).
+# The form is a patch (benchmarks/forms/ssd-two-heads-full-p.patch, not merged: slower); this script applies it
+# to the device's copy of the tree first. Results under $OUT: tests.log, scan-heads.json, log.txt.
+set -uo pipefail
+source benchmarks/device_env.sh
+git apply benchmarks/forms/ssd-two-heads-full-p.patch 2>/dev/null || patch -p1 < benchmarks/forms/ssd-two-heads-full-p.patch || exit 1
+SECONDS=0
+[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-300} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py \
+  tests/ssm/test_launch.py tests/ssm/test_mixer_kernels.py tests/ssm/test_gpu_triton_ssd.py tests/ssm/test_triton_ssd.py 2>&1 \
+  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -8
+echo "tests done at ${SECONDS}s"
+timeout ${SCAN_S:-360} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${ONLY:-base h2 h2_r168 h2_bm32} \
+  > "$OUT/scan-heads.json" 2> "$OUT/scan-heads.err"
+echo "scan rc=$? at ${SECONDS}s"; grep -i "fail\|error" "$OUT/scan-heads.err" | head -5
+python3 - "$OUT/scan-heads.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+shapes = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
+print("check:", {k: (v.get("pass"), round(v.get("y_rel_err", -1), 5), round(v.get("state_rel_err", -1), 5)) for k, v in d["check"].items()})
+peer = d["kernel_ms"].get("mamba_ssm", {})
+for name, row in d["kernel_ms"].items():
+    print(f"{name:22s}", " ".join(f"{1000 * row[s]:8.1f}" if isinstance(row.get(s), float) else f"{'-':>8s}" for s in shapes),
+          " ratio", " ".join(f"{row[s] / peer[s]:.3f}" if isinstance(row.get(s), float) and peer.get(s) else "-" for s in shapes))
+PY
+echo "all done at ${SECONDS}s"
