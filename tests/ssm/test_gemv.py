@@ -100,6 +100,10 @@ def test_they_apply_to_a_few_rows_of_one_16_bit_dtype():
     assert not applies(torch.zeros(1, 64, dtype=torch.bfloat16)[:, ::2], w)  # rows with a stride
     assert applies(row, w, max_rows=1) and not applies(torch.zeros(2, 32, dtype=torch.bfloat16), w, max_rows=1)
     assert not applies(row[..., :0], w[:, :0]) and not applies(row, w[:0])  # empty weights: torch's
+    # a weight whose rows the compiler cannot take as aligned (K not a multiple of 16, or an odd start): torch's
+    odd = torch.zeros(1, 40, dtype=torch.bfloat16)
+    assert not applies(odd, torch.zeros(8, 40, dtype=torch.bfloat16))
+    assert not applies(row, torch.zeros(8 * 32 + 1, dtype=torch.bfloat16)[1:].view(8, 32))
 
 
 def test_they_refuse_operands_of_the_wrong_shape():

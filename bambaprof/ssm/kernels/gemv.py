@@ -139,10 +139,17 @@ def _prologue_gemv_kernel(x_ptr, d_ptr, nw_ptr, s_ptr, w_ptr, out_ptr, M, N, K, 
 
 def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int = MAX_ROWS) -> bool:
     """Whether these kernels take rows ``x`` ``(..., K)`` times ``weight`` ``(N, K)``: at most ``max_rows``
-    rows (:data:`MAX_ROWS` at most), a 16-bit dtype shared by every operand given, a contiguous weight, unit
-    stride along the rows."""
+    rows (:data:`MAX_ROWS` at most), a 16-bit dtype shared by every operand given, a contiguous weight with
+    ``K`` a multiple of 16 and 16-byte aligned, unit stride along the rows.
+
+    The kernels compute any ``K``, but the compiler vectorises their loads only where it knows the weight's
+    rows are aligned: otherwise each element's load takes its own 64-bit address, and the padded-rows form
+    spills (255 registers and 112 to 176 stack bytes a thread at ``K`` = 1000, 1004, 1032 or 4100, sm_90,
+    against 126 registers and none at multiples of 16), so such weights go to torch."""
     dtype = x.dtype
     if dtype not in DTYPES or weight.dtype != dtype or not weight.is_contiguous() or x.stride(-1) != 1:
+        return False
+    if weight.shape[-1] % 16 or weight.data_ptr() % 16:
         return False
     if x.numel() > min(max_rows, MAX_ROWS) * x.shape[-1] or weight.numel() == 0:  # none of an empty weight
         return False
