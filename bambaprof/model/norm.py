@@ -93,9 +93,12 @@ def fused_gemv():
 def fuses_into(norm: "RMSNorm", x: torch.Tensor, linear: nn.Linear, *others: Optional[torch.Tensor]) -> bool:
     """Whether ``linear(norm(x [+ delta]))`` takes one launch (:func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`):
     the norm is fused and launches eagerly here, the linear has no bias, and the rows fit the kernel
-    (:func:`~bambaprof.ssm.kernels.gemv.applies`: a few rows, one 16-bit dtype, the norm's weight included)."""
-    return norm.launches_fused(x) and linear.bias is None and x.shape[-1] == linear.in_features \
-        and fused_gemv().applies(x, linear.weight, norm.weight, *others)
+    (:func:`~bambaprof.ssm.kernels.gemv.applies`: at most
+    :data:`~bambaprof.ssm.kernels.gemv.NORM_MAX_ROWS` rows, one 16-bit dtype, the norm's weight included)."""
+    if not (norm.launches_fused(x) and linear.bias is None and x.shape[-1] == linear.in_features):
+        return False
+    gemv = fused_gemv()
+    return gemv.applies(x, linear.weight, norm.weight, *others, max_rows=gemv.NORM_MAX_ROWS)
 
 
 class RMSNormGated(RMSNorm):

@@ -191,3 +191,22 @@ def test_a_short_forward_without_a_cache_takes_them_too(monkeypatch):
                 m.fused = False
         apart = model(ids)
     _close(fused, apart)
+
+
+def test_more_rows_than_the_norm_fusion_takes_keep_the_ops_apart(monkeypatch):
+    """Past ``NORM_MAX_ROWS`` rows the decoder's norms and linears stay apart (their padded kernels cost more
+    than the launch they save once the token is GPU-bound)."""
+    from bambaprof.model import build_model, preset
+    from bambaprof.ssm.kernels import gemv
+
+    cfg = preset("tiny", dtype="bfloat16")
+    model = build_model(cfg, "triton", seed=0, device=DEVICE)
+    calls = []
+    real = gemv.rmsnorm_linear
+    monkeypatch.setattr(gemv, "rmsnorm_linear", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for rows, fused in ((gemv.NORM_MAX_ROWS, True), (gemv.NORM_MAX_ROWS + 1, False)):
+            calls.clear()
+            model(torch.randint(0, cfg.vocab_size, (1, rows), generator=g).to(DEVICE))
+            assert bool(calls) == fused, (rows, calls)

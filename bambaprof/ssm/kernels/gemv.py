@@ -69,6 +69,11 @@ DEFAULT_ONE_ROW = GemvConfig(16, 256, 1, 4)
 #: too few programs (131.5 us on the H200 against 47.8 for the activation and ``F.linear`` apart); in one row
 #: it took 39.8 us, less than ``F.linear`` alone (42.4).
 ACTIVATION_MAX_ROWS = 1
+#: Rows :func:`rmsnorm_linear` takes in the model: up to 8. Padded, its kernels cost 7% to 9% more than
+#: ``add_rmsnorm`` then ``F.linear`` at 2 to 16 rows (and give the same bits), and save a launch's host time
+#: each; on the H200 the eager token was 0.96x to 0.99x at batches 2 to 8 and 1.05x at 16, where the token
+#: is no longer host-bound (``benchmarks/decode_gemv_batch.py``, ``h200-decode-gemv-batch.json``).
+NORM_MAX_ROWS = 8
 
 
 @triton.jit
