@@ -209,6 +209,9 @@ class _CompiledModel:
     def new_cache(self):
         return self._model.new_cache()
 
+    def greedy(self, logits: torch.Tensor) -> torch.Tensor:
+        return self._model.greedy(logits)
+
     def __call__(self, input_ids: torch.Tensor, cache=None, last_logits_only: bool = False):
         kept = cache.tensor_ids() if self.copy_cache and cache is not None else None
         out = self._forward(input_ids, cache=cache, last_logits_only=last_logits_only)

@@ -19,7 +19,7 @@ from .cache import ModelCache
 from .config import BambaConfig
 from .mixer import Mamba2Mixer
 from .mlp import GatedMLP
-from .norm import RMSNorm, fuses_into
+from .norm import RMSNorm, fused_sample, fuses_into, launches_eagerly
 
 
 class DecoderLayer(nn.Module):
@@ -97,6 +97,8 @@ class BambaForCausalLM(nn.Module):
     #: where the norms are fused (eager ``triton``), take each residual add into the norm after it
     #: (:meth:`DecoderLayer.forward_deferred`); False keeps the adds apart (settable, to compare)
     defer_residual_adds: bool = True
+    #: greedy sampling in one Triton launch (:meth:`greedy`); set from the variant, settable to compare
+    fused_sampling: bool = False
 
     def __init__(self, config: BambaConfig, variant: Union[str, Variant] = "default") -> None:
         super().__init__()
@@ -109,12 +111,25 @@ class BambaForCausalLM(nn.Module):
         self._fuse_norms()
 
     def _fuse_norms(self) -> None:
-        """The decoder's RMSNorms take one Triton launch, and its MLPs' activation goes into the down projection's
-        launch for a few eager rows, when the variant brings fused mixer kernels."""
+        """The decoder's RMSNorms take one Triton launch, its MLPs' activation goes into the down projection's
+        launch for a few eager rows, and greedy sampling takes one launch (:meth:`greedy`), when the variant
+        brings fused mixer kernels."""
         fused = bool(self.variant.extra.get("fused_mixer"))
         for m in self.modules():
             if type(m) is RMSNorm or type(m) is GatedMLP:
                 m.fused = fused
+        self.fused_sampling = fused
+
+    def greedy(self, logits: torch.Tensor) -> torch.Tensor:
+        """The next tokens ``(b, 1)`` int64 for ``logits (b, vocab)``: ``logits.argmax(dim=-1, keepdim=True)``
+        (the first index of the largest value; NaN largest). Where the variant brings fused kernels and the
+        launch is eager, one Triton launch over many programs
+        (:func:`~bambaprof.ssm.kernels.sample.argmax_rows`) instead of torch's one-block reduction."""
+        if self.fused_sampling and launches_eagerly(logits):
+            sample = fused_sample()
+            if sample.applies(logits):
+                return sample.argmax_rows(logits)
+        return logits.argmax(dim=-1, keepdim=True)
 
     def new_cache(self) -> ModelCache:
         """An empty generation cache for this model."""

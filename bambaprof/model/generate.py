@@ -48,7 +48,9 @@ def generate(
         else:
             logits = model(tokens, last_logits_only=True)[:, -1]
         with phase("sample"):
-            nxt = logits.argmax(dim=-1, keepdim=True)
+            # the model's greedy choice (one Triton launch for the triton variant), torch's argmax for others
+            greedy = getattr(model, "greedy", None)
+            nxt = greedy(logits) if greedy is not None else logits.argmax(dim=-1, keepdim=True)
             tokens = torch.cat([tokens, nxt], dim=1)
         next_input = nxt
         if keep_logits:

@@ -111,3 +111,17 @@ class RMSNormGated(RMSNorm):
             h = h * F.silu(gate.float())
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(dtype)
+
+
+_sample_module = None
+
+
+def fused_sample():
+    """:mod:`bambaprof.ssm.kernels.sample`, greedy sampling in one launch: imported on first use (it needs
+    Triton), then kept."""
+    global _sample_module
+    if _sample_module is None:
+        from ..ssm.kernels import sample
+
+        _sample_module = sample
+    return _sample_module

@@ -35,7 +35,7 @@ def test_kernels_compile_for_sm90_with_tensor_core_products(offsets):
 
 MIXER_KERNELS = """
 import json
-from bambaprof.ssm.kernels import aot, gemv, mixer
+from bambaprof.ssm.kernels import aot, gemv, mixer, sample
 bf16 = {name: "*bf16" for name in ("x_ptr", "z_ptr", "w_ptr", "b_ptr", "out_ptr", "xbc_ptr", "dt_ptr", "conv_ptr",
                                    "cb_ptr", "y_ptr", "d_ptr", "sum_ptr")}
 # each kernel as the Bamba-9B model launches it (b=1, L=2048 for the conv; a decode token; 8192- and 4096-wide
@@ -86,6 +86,10 @@ for (N, K), cfg in gemv.CONFIGS.items():
         {"PROLOGUE": 1, "HAS_DELTA": True, "BLOCK_M": 16, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
          "ROW_BLOCK": 512, "STAGES": cfg.stages, "DOT_F32": False},
         num_warps=cfg.warps, values=dict(N=N, K=K, stride_x=K, stride_d=K, stride_s=K, stride_w=K, stride_o=N))
+# greedy sampling over Bamba's vocabulary (bf16 logits)
+out["greedy_argmax"] = aot.resource_usage(
+    sample._argmax_kernel, {"x_ptr": "*bf16", "part_ptr": "*i32", "count_ptr": "*i32", "out_ptr": "*i64"},
+    {"BLOCK": sample.BLOCK, "SP": 32}, num_warps=4, values=dict(V=128256, stride_x=128256, S=32))
 try:  # a value for an argument the kernel does not have is refused, not ignored
     aot.resource_usage(mixer._add_rmsnorm_kernel, bf16, {"BLOCK": 4096}, values=dict(stride_q=1))
 except ValueError as exc:
@@ -96,9 +100,9 @@ print(json.dumps(out))
 
 @pytest.mark.skipif(not _ptxas_available(), reason="this Triton has no bundled ptxas to compile for NVIDIA GPUs")
 def test_mixer_kernels_compile_for_sm90_without_spills():
-    """The fused mixer kernels at the Bamba-9B mixer's sizes (8192-wide norm rows, bf16) and the decode GEMVs at
-    their committed configurations, specialised as the model launches them, compile for the H200 and keep
-    everything in registers."""
+    """The fused mixer kernels at the Bamba-9B mixer's sizes (8192-wide norm rows, bf16), the decode GEMVs at
+    their committed configurations and greedy sampling over Bamba's vocabulary, specialised as the model
+    launches them, compile for the H200 and keep everything in registers."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", MIXER_KERNELS], capture_output=True, text=True, env=env,
@@ -109,7 +113,7 @@ def test_mixer_kernels_compile_for_sm90_without_spills():
     gemvs = {f"gemv_one_row_{n}x{k}" for n, k in ((16768, 4096), (28672, 4096), (4096, 14336))} | \
         {f"gemv_rows_{n}x{k}" for n, k in ((16768, 4096), (28672, 4096))}
     assert set(usage) == {"conv1d_silu", "mixer_decode_step", "mixer_decode_step_norm", "gated_rmsnorm",
-                          "add_rmsnorm"} | gemvs
+                          "add_rmsnorm", "greedy_argmax"} | gemvs
     for name, u in usage.items():
         assert u["registers"] > 0 and u["stack_bytes"] == 0 and u["local_loads"] == 0, (name, u)
     for name in gemvs:  # padded rows multiply on the tensor cores, one row on the CUDA cores
