@@ -5,6 +5,8 @@
   one-launch decode step);
 - :mod:`.gemv`: the ``triton`` model's decode GEMVs with the residual add and RMSNorm, or the MLP's activation,
   in their launch;
+- :mod:`.sample`: the ``triton`` model's greedy sampling (argmax of each row of logits) in one multi-program
+  launch;
 - :mod:`.ops`: those kernels as ``torch.library`` custom ops, for ``torch.compile``;
 - :mod:`.launch`: eager launches that reuse a kept compiled kernel (on by default, less host time a launch);
 - :mod:`.grid`: the host-side grid arithmetic;
