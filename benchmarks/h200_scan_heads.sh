@@ -15,14 +15,5 @@ echo "tests done at ${SECONDS}s"
 timeout ${SCAN_S:-360} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${ONLY:-base h2 h2_r168 h2_bm32} \
   > "$OUT/scan-heads.json" 2> "$OUT/scan-heads.err"
 echo "scan rc=$? at ${SECONDS}s"; grep -i "fail\|error" "$OUT/scan-heads.err" | head -5
-python3 - "$OUT/scan-heads.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-shapes = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
-print("check:", {k: (v.get("pass"), round(v.get("y_rel_err", -1), 5), round(v.get("state_rel_err", -1), 5)) for k, v in d["check"].items()})
-peer = d["kernel_ms"].get("mamba_ssm", {})
-for name, row in d["kernel_ms"].items():
-    print(f"{name:22s}", " ".join(f"{1000 * row[s]:8.1f}" if isinstance(row.get(s), float) else f"{'-':>8s}" for s in shapes),
-          " ratio", " ".join(f"{row[s] / peer[s]:.3f}" if isinstance(row.get(s), float) and peer.get(s) else "-" for s in shapes))
-PY
+python3 benchmarks/print_tune.py "$OUT/scan-heads.json"
 echo "all done at ${SECONDS}s"
