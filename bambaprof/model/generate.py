@@ -39,9 +39,11 @@ def generate(
     time the first token and the gaps between tokens.
     """
     tokens = input_ids
+    chosen: List[torch.Tensor] = []  # with the cache, the new tokens are joined once at the end (no launch a step)
     cache = model.new_cache() if use_cache else None
     step_logits: List[torch.Tensor] = []
     next_input = input_ids
+    greedy = getattr(model, "greedy", None)
     for i in range(new_tokens):
         if use_cache:
             logits = model(next_input, cache=cache, last_logits_only=True)[:, -1]
@@ -49,12 +51,16 @@ def generate(
             logits = model(tokens, last_logits_only=True)[:, -1]
         with phase("sample"):
             # the model's greedy choice (one Triton launch for the triton variant), torch's argmax for others
-            greedy = getattr(model, "greedy", None)
             nxt = greedy(logits) if greedy is not None else logits.argmax(dim=-1, keepdim=True)
-            tokens = torch.cat([tokens, nxt], dim=1)
+            if use_cache:
+                chosen.append(nxt)
+            else:
+                tokens = torch.cat([tokens, nxt], dim=1)
         next_input = nxt
         if keep_logits:
             step_logits.append(logits.to(torch.float32, copy=True))
         if on_token is not None:
             on_token(i)
+    if chosen:
+        tokens = torch.cat([tokens, *chosen], dim=1)
     return GenerationOutput(tokens=tokens, step_logits=step_logits)
