@@ -1,7 +1,7 @@
 """Greedy sampling of the ``triton`` variant's model: the argmax of each row of logits in one launch.
 
 torch's ``argmax`` of one row of a vocabulary reduces it in one block of threads: on the H200 it took 26 us
-of GPU time for Bamba's 128,256 logits (bf16 or float32, batch 1 or 4), about 3% of a token under CUDA
+of GPU time for Bamba's 128,256 logits (bf16 or float32, batch 1 to 16), about 3% of a token under CUDA
 graphs. :func:`argmax_rows` spreads each row over programs of :data:`BLOCK` logits: each writes its block's
 largest value and first index, and the program that finishes last (a counter per row, which it sets back to
 zero for the next call) reduces those. The result is torch's: the first index of the largest value, and NaN
