@@ -62,32 +62,35 @@ class RMSNorm(nn.Module):
         return fused_gemv().rmsnorm_linear(x, delta, self.weight, self.eps, linear.weight)
 
 
-_kernels_module = None
+_kernel_modules = None
+
+
+def _kernels():
+    """:mod:`bambaprof.ssm.kernels`' ``mixer``, ``gemv`` and ``sample`` modules: imported on first use (they
+    need Triton), then kept (this is on every eager launch's path; a global and a ``from`` import, which
+    dynamo traces, where ``importlib`` would break a ``fullgraph`` compile)."""
+    global _kernel_modules
+    if _kernel_modules is None:
+        from ..ssm.kernels import gemv, mixer, sample
+
+        _kernel_modules = (mixer, gemv, sample)
+    return _kernel_modules
 
 
 def fused_kernels():
-    """:mod:`bambaprof.ssm.kernels.mixer`, the fused mixer and norm kernels: imported on first use (they need
-    Triton), then kept (this is on every eager launch's path)."""
-    global _kernels_module
-    if _kernels_module is None:
-        from ..ssm.kernels import mixer
-
-        _kernels_module = mixer
-    return _kernels_module
-
-
-_gemv_module = None
+    """:mod:`bambaprof.ssm.kernels.mixer`: the fused mixer and norm kernels."""
+    return _kernels()[0]
 
 
 def fused_gemv():
-    """:mod:`bambaprof.ssm.kernels.gemv`, the decode GEMVs with the norm or the activation before them in the
-    same launch: imported on first use (they need Triton), then kept."""
-    global _gemv_module
-    if _gemv_module is None:
-        from ..ssm.kernels import gemv
+    """:mod:`bambaprof.ssm.kernels.gemv`: the decode GEMVs with the norm or the activation before them in the
+    same launch."""
+    return _kernels()[1]
 
-        _gemv_module = gemv
-    return _gemv_module
+
+def fused_sample():
+    """:mod:`bambaprof.ssm.kernels.sample`: greedy sampling in one launch."""
+    return _kernels()[2]
 
 
 def fuses_into(norm: "RMSNorm", x: torch.Tensor, linear: nn.Linear, *others: Optional[torch.Tensor]) -> bool:
@@ -111,17 +114,3 @@ class RMSNormGated(RMSNorm):
             h = h * F.silu(gate.float())
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(dtype)
-
-
-_sample_module = None
-
-
-def fused_sample():
-    """:mod:`bambaprof.ssm.kernels.sample`, greedy sampling in one launch: imported on first use (it needs
-    Triton), then kept."""
-    global _sample_module
-    if _sample_module is None:
-        from ..ssm.kernels import sample
-
-        _sample_module = sample
-    return _sample_module
