@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from typing import Optional, Tuple
 
 import torch
 import triton
@@ -63,30 +64,20 @@ def kernels() -> dict:
     return out
 
 
-def forced(model, ids, steps: int) -> list:
-    """The float32 last-position logits ``(b, vocab)`` of each step, decoding the greedy tokens of the side set
-    when called first (``steps`` decode steps after the prefill); returns ``(tokens, logits)``."""
+def forced(model, ids, steps: int, tokens: Optional[list] = None) -> Tuple[list, list]:
+    """``(tokens, logits)`` of ``steps`` decode steps after the prefill of ``ids``: the float32 last-position
+    logits ``(b, vocab)`` of each step, decoding ``tokens`` when given (teacher forcing), else the model's own
+    greedy ones (returned, to force the other side along them)."""
     cache = model.new_cache()
-    logits, tokens = [], []
+    logits, chosen = [], []
     with torch.no_grad():
         out = model(ids, cache=cache, last_logits_only=True)[:, -1].float()
-        for _ in range(steps):
+        for i in range(steps):
             logits.append(out)
-            nxt = out.argmax(-1, keepdim=True)
-            tokens.append(nxt)
+            nxt = tokens[i] if tokens is not None else out.argmax(-1, keepdim=True)
+            chosen.append(nxt)
             out = model(nxt, cache=cache, last_logits_only=True)[:, -1].float()
-    return tokens, logits
-
-
-def forced_along(model, ids, tokens: list) -> list:
-    cache = model.new_cache()
-    logits = []
-    with torch.no_grad():
-        out = model(ids, cache=cache, last_logits_only=True)[:, -1].float()
-        for t in tokens:
-            logits.append(out)
-            out = model(t, cache=cache, last_logits_only=True)[:, -1].float()
-    return logits
+    return chosen, logits
 
 
 def tokens(model, vocab: int, b: int) -> dict:
@@ -94,7 +85,7 @@ def tokens(model, vocab: int, b: int) -> dict:
     DecoderLayer.fuse_norm_gemvs = False
     toks, apart = forced(model, ids, FORCED)
     DecoderLayer.fuse_norm_gemvs = True
-    fused = forced_along(model, ids, toks)
+    _, fused = forced(model, ids, FORCED, toks)
     synced, issued = {n: [] for n in SIDES}, {n: [] for n in SIDES}
     for n in SIDES:  # warm-up
         DecoderLayer.fuse_norm_gemvs = n == SIDES[1]
