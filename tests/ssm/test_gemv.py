@@ -210,3 +210,57 @@ def test_more_rows_than_the_norm_fusion_takes_keep_the_ops_apart(monkeypatch):
             calls.clear()
             model(torch.randint(0, cfg.vocab_size, (1, rows), generator=g).to(DEVICE))
             assert bool(calls) == fused, (rows, calls)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_compiled_decode_tokens_take_them_as_ops_and_match_eager(batch):
+    """Compiled (one graph, no break), a decode token's norms and linears go through the library ops (and at
+    batch 1 the activation and down_proj), with eager's logits; ``fused_linear_compiled`` /
+    ``fused_compiled`` False leave compiled code torch's form."""
+    from bambaprof.collect.compile import reset_compiler
+    from bambaprof.model import build_model, preset
+    from bambaprof.model.mlp import GatedMLP
+    from bambaprof.model.norm import RMSNorm
+
+    cfg = preset("tiny", dtype="bfloat16")
+    model = build_model(cfg, "triton", seed=0, device=DEVICE)
+    g = torch.Generator().manual_seed(7)
+    ids = torch.randint(0, cfg.vocab_size, (batch, 12), generator=g).to(DEVICE)
+    token = torch.randint(0, cfg.vocab_size, (batch, 1), generator=g).to(DEVICE)
+    layers = model.model.layers
+    mamba = sum(1 for layer in layers if layer.layer_type == "mamba")
+
+    def compiled_step(on: bool):
+        for m in model.modules():
+            if type(m) is RMSNorm:
+                m.fused_linear_compiled = on
+            elif type(m) is GatedMLP:
+                m.fused_compiled = on
+        graphs = []
+
+        def backend(gm, inputs):
+            graphs.append(gm)
+            from torch._dynamo.backends.debugging import aot_eager
+            return aot_eager(gm, inputs)
+
+        reset_compiler()
+        try:
+            with torch.no_grad():
+                eager_cache, compiled_cache = model.new_cache(), model.new_cache()
+                model(ids, cache=eager_cache)
+                model(ids, cache=compiled_cache)
+                eager = model(token, cache=eager_cache, last_logits_only=True)
+                compiled = torch.compile(model, backend=backend, fullgraph=True)(token, cache=compiled_cache,
+                                                                                 last_logits_only=True)
+        finally:
+            reset_compiler()
+        targets = [str(n.target) for gm in graphs for n in gm.graph.nodes if n.op == "call_function"]
+        return eager, compiled, targets
+
+    eager, compiled, targets = compiled_step(True)
+    assert targets.count("bambaprof.rmsnorm_linear.default") == mamba + len(layers)
+    assert targets.count("bambaprof.silu_mul_linear.default") == (len(layers) if batch == 1 else 0)
+    _close(compiled, eager)
+    eager, compiled, targets = compiled_step(False)
+    assert not [t for t in targets if "linear.default" in t and t.startswith("bambaprof.")]
+    _close(compiled, eager)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One device call (about 9 minutes): the CUDA tests of the decode GEMVs, model, mixer kernels and graph cache,
+# then a decode token under reduce-overhead with the GEMVs' library ops against torch's form, side by side
+# (benchmarks/decode_compiled_gemvs.py, BATCH rows, default 1), then (GENERATE=1) the generate workload under
+# reduce-overhead. Results under $OUT: tests.log, decode-compiled-gemvs.json, log.txt.
+set -uo pipefail
+source benchmarks/device_env.sh
+SECONDS=0
+[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-200} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py \
+  tests/model tests/ssm/test_mixer_kernels.py tests/collect/test_cudagraph_cache.py 2>&1 \
+  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -6
+echo "tests done at ${SECONDS}s"
+timeout ${BENCH_S:-330} python3 benchmarks/decode_compiled_gemvs.py "$OUT/decode-compiled-gemvs.json" ${BATCH:-1} 2>&1 \
+  | grep -v -i warn
+echo "bench done at ${SECONDS}s"
+if [ -n "${GENERATE:-}" ]; then for run in a b; do GENERATE_S=120 generate_run "$run" 16 reduce-overhead; done; fi
+rm -rf "$OUT/runs"; echo "all done at ${SECONDS}s"
