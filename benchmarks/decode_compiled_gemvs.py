@@ -11,6 +11,10 @@ ms a token, the GPU kernel time a token and its ten largest kernels (profiler, `
 sides' teacher-forced logits over the same tokens.
 
     python benchmarks/decode_compiled_gemvs.py OUT.json [BATCH]
+
+The ops were measured and not merged (no gain, ``h200-decode-compiled-gemvs.json``): apply
+``benchmarks/forms/decode-gemv-ops-compiled.patch`` to the tree first (``benchmarks/h200_decode_compiled_gemvs.sh``
+does, on the device's copy).
 """
 
 from __future__ import annotations

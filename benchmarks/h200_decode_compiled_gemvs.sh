@@ -2,9 +2,11 @@
 # One device call (about 9 minutes): the CUDA tests of the decode GEMVs, model, mixer kernels and graph cache,
 # then a decode token under reduce-overhead with the GEMVs' library ops against torch's form, side by side
 # (benchmarks/decode_compiled_gemvs.py, BATCH rows, default 1), then (GENERATE=1) the generate workload under
-# reduce-overhead. Results under $OUT: tests.log, decode-compiled-gemvs.json, log.txt.
+# reduce-overhead. The ops are not merged: the script first applies benchmarks/forms/decode-gemv-ops-compiled.patch
+# to the device's copy of the tree. Results under $OUT: tests.log, decode-compiled-gemvs.json, log.txt.
 set -uo pipefail
 source benchmarks/device_env.sh
+patch -p1 -s -N < benchmarks/forms/decode-gemv-ops-compiled.patch || exit 1
 SECONDS=0
 [ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-200} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py \
   tests/model tests/ssm/test_mixer_kernels.py tests/collect/test_cudagraph_cache.py 2>&1 \

@@ -25,10 +25,9 @@ from .norm import RMSNorm, fused_sample, fuses_into, launches_eagerly
 class DecoderLayer(nn.Module):
     """Pre-norm residual block: mixer (Mamba2 or attention), then the gated MLP."""
 
-    #: where the norms are fused (``triton``), a decode token's residual add and norm go into the launch
+    #: where the norms are fused (eager ``triton``), a decode token's residual add and norm go into the launch
     #: of the linear after them (``in_proj``, the MLP's gate and up projection;
-    #: :func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`, its op in compiled code where the norm's
-    #: ``fused_linear_compiled``); False keeps them apart (settable, to compare)
+    #: :func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`); False keeps them apart (settable, to compare)
     fuse_norm_gemvs: bool = True
 
     def __init__(self, config: BambaConfig, layer_type: str, variant: Variant) -> None:
@@ -96,9 +95,7 @@ class BambaForCausalLM(nn.Module):
     """A Bamba-compatible causal language model whose SSM layers use ``variant``."""
 
     #: where the norms are fused (eager ``triton``), take each residual add into the norm after it
-    #: (:meth:`DecoderLayer.forward_deferred`); compiled, where the norms may take the linears after them
-    #: (:meth:`~bambaprof.model.norm.RMSNorm.fuses_linear`), the same path, whose adds inductor fuses where
-    #: no GEMV takes them; False keeps the adds apart (settable, to compare)
+    #: (:meth:`DecoderLayer.forward_deferred`); False keeps the adds apart (settable, to compare)
     defer_residual_adds: bool = True
     #: greedy sampling in one Triton launch (:meth:`greedy`); set from the variant, settable to compare
     fused_sampling: bool = False
@@ -161,8 +158,7 @@ class BambaForCausalLM(nn.Module):
         with phase("embed"):
             hidden = self.model.embed_tokens(input_ids)
         final_norm = self.model.final_layernorm
-        # adds taken by the fused norms (eager), or by the norms' GEMVs (compiled)
-        if self.defer_residual_adds and (final_norm.launches_fused(hidden) or final_norm.fuses_linear(hidden)):
+        if self.defer_residual_adds and final_norm.launches_fused(hidden):  # adds taken by the fused norms
             delta: Optional[torch.Tensor] = None
             for i, layer in enumerate(self.model.layers):
                 with phase(f"layer.{i}"):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .norm import fused_gemv, kernels_run_on
+from .norm import fused_gemv, launches_eagerly
 
 #: The checkpoint names of the two projections ``gate_up_proj`` stacks, in its row order.
 STACKED = ("gate_proj", "up_proj")
@@ -26,9 +26,6 @@ class GatedMLP(nn.Module):
     #: an eager batch-1 decode token takes the activation and ``down_proj`` in one launch
     #: (:func:`~bambaprof.ssm.kernels.gemv.silu_mul_linear`); the ``triton`` variant's model sets it
     fused = False
-    #: where :attr:`fused`, compiled code too takes the activation into ``down_proj``'s launch
-    #: (:data:`~bambaprof.ssm.kernels.gemv.silu_mul_linear_op`); False leaves it the torch form (to compare)
-    fused_compiled: bool = True
 
     def __init__(self, hidden_size: int, intermediate_size: int) -> None:
         super().__init__()
@@ -42,14 +39,11 @@ class GatedMLP(nn.Module):
 
     def down_from(self, gate_up: torch.Tensor) -> torch.Tensor:
         """``down(silu(gate) * up)`` from the stacked projection's output ``(..., 2 * intermediate)``: one launch
-        for one row where :attr:`fused` (eager, or compiled as an op with :attr:`fused_compiled`), else the
-        activation, the product and the linear apart."""
-        compiling = torch.compiler.is_compiling()
-        if self.fused and self.down_proj.bias is None and kernels_run_on(gate_up) \
-                and (self.fused_compiled or not compiling):
+        for one eager row where :attr:`fused`, else the activation, the product and the linear apart."""
+        if self.fused and self.down_proj.bias is None and launches_eagerly(gate_up):
             gemv = fused_gemv()
             if gemv.applies(gate_up, self.down_proj.weight, max_rows=gemv.ACTIVATION_MAX_ROWS):
-                return (gemv.silu_mul_linear_op if compiling else gemv.silu_mul_linear)(gate_up, self.down_proj.weight)
+                return gemv.silu_mul_linear(gate_up, self.down_proj.weight)
         gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 

@@ -20,12 +20,6 @@ def launches_eagerly(x: torch.Tensor) -> bool:
     return not torch.compiler.is_compiling() and (x.is_cuda or _interpreting())
 
 
-def kernels_run_on(x: torch.Tensor) -> bool:
-    """Whether bambaprof's Triton kernels can run on ``x``'s device: a GPU, or the CPU under the interpreter
-    (eagerly, or as ``torch.library`` ops in compiled code)."""
-    return x.is_cuda or _interpreting()
-
-
 class RMSNorm(nn.Module):
     """``weight * x / sqrt(mean(x^2) + eps)`` over the last dimension."""
 
@@ -36,17 +30,6 @@ class RMSNorm(nn.Module):
         #: one Triton launch instead of eight torch ops when eager (the ``triton`` variant's model sets it;
         #: compiled code keeps the torch form, which inductor fuses by itself)
         self.fused = False
-
-    #: where :attr:`fused`, compiled code too takes a decode token's residual add, this norm and the linear after
-    #: it in one launch (:func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear_op`); False leaves compiled code
-    #: the torch form (settable, to compare)
-    fused_linear_compiled: bool = True
-
-    def fuses_linear(self, x: torch.Tensor) -> bool:
-        """Whether this norm of ``x`` may go into the launch of the linear after it: :attr:`fused`, kernels run
-        on ``x``'s device, and the code is eager or compiled with :attr:`fused_linear_compiled`. (The rows and
-        dtypes must fit too: :func:`fuses_into`.)"""
-        return self.fused and kernels_run_on(x) and (self.fused_linear_compiled or not torch.compiler.is_compiling())
 
     def launches_fused(self, x: torch.Tensor) -> bool:
         """Whether this norm of ``x`` takes the fused Triton launch (eager, on a GPU or the interpreter)."""
@@ -75,10 +58,8 @@ class RMSNorm(nn.Module):
                    linear: nn.Linear) -> Tuple[torch.Tensor, torch.Tensor]:
         """A residual add, this norm and ``linear`` after it in one launch: ``(linear(norm(s)), s)`` with ``s = x
         + delta`` (``delta`` None: ``s = x``; :func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`). Only where
-        :func:`fuses_into` says it applies; compiled, through the op (the same values)."""
-        gemv = fused_gemv()
-        fn = gemv.rmsnorm_linear_compiled if torch.compiler.is_compiling() else gemv.rmsnorm_linear
-        return fn(x, delta, self.weight, self.eps, linear.weight)
+        :func:`fuses_into` says it applies."""
+        return fused_gemv().rmsnorm_linear(x, delta, self.weight, self.eps, linear.weight)
 
 
 _kernel_modules = None
@@ -114,10 +95,10 @@ def fused_sample():
 
 def fuses_into(norm: "RMSNorm", x: torch.Tensor, linear: nn.Linear, *others: Optional[torch.Tensor]) -> bool:
     """Whether ``linear(norm(x [+ delta]))`` takes one launch (:func:`~bambaprof.ssm.kernels.gemv.rmsnorm_linear`):
-    the norm may take the linear (:meth:`RMSNorm.fuses_linear`: eager, or compiled as an op), the linear has no
-    bias, and the rows fit the kernel (:func:`~bambaprof.ssm.kernels.gemv.applies`: at most
+    the norm is fused and launches eagerly here, the linear has no bias, and the rows fit the kernel
+    (:func:`~bambaprof.ssm.kernels.gemv.applies`: at most
     :data:`~bambaprof.ssm.kernels.gemv.NORM_MAX_ROWS` rows, one 16-bit dtype, the norm's weight included)."""
-    if not (norm.fuses_linear(x) and linear.bias is None and x.shape[-1] == linear.in_features):
+    if not (norm.launches_fused(x) and linear.bias is None and x.shape[-1] == linear.in_features):
         return False
     gemv = fused_gemv()
     return gemv.applies(x, linear.weight, norm.weight, *others, max_rows=gemv.NORM_MAX_ROWS)

@@ -31,7 +31,6 @@ from .grid import cdiv, next_power_of_2
 from .launch import direct
 from .metadata import kernel_metadata
 from .mixer import rows_of
-from .ops import WRAP, library_op
 
 Tensor = torch.Tensor
 
@@ -155,8 +154,8 @@ def applies(x: Tensor, weight: Tensor, *others: Optional[Tensor], max_rows: int 
     dtype = x.dtype
     if dtype not in DTYPES or weight.dtype != dtype or not weight.is_contiguous() or x.stride(-1) != 1:
         return False
-    if weight.shape[-1] % 16 or (not torch.compiler.is_compiling() and weight.data_ptr() % 16):
-        return False  # (a compiler's tracing has no addresses: torch allocates a weight aligned, a view may not be)
+    if weight.shape[-1] % 16 or weight.data_ptr() % 16:
+        return False
     if x.numel() > min(max_rows, MAX_ROWS) * x.shape[-1] or weight.numel() == 0:  # none of an empty weight
         return False
     return all(t is None or t.dtype == dtype for t in others)
@@ -232,37 +231,3 @@ def silu_mul_linear(gate_up: Tensor, weight: Tensor, wrap: Callable = direct) ->
     if M:
         _launch(2, xr, stride_x, M, K, weight, out, None, 0, None, None, 0.0, wrap)
     return out
-
-
-def _rmsnorm_linear_op(x: Tensor, delta: Optional[Tensor], norm_weight: Tensor, eps: float,
-                       weight: Tensor) -> Tuple[Tensor, Tensor]:
-    out, s = rmsnorm_linear(x, delta, norm_weight, eps, weight, wrap=WRAP)
-    return out, (s if delta is not None else x.new_empty(0))  # an op returns no alias of its input
-
-
-def _rmsnorm_linear_shapes(x, delta, norm_weight, eps, weight):
-    return (x.new_empty((*x.shape[:-1], weight.shape[0])),
-            torch.empty_like(x, memory_format=torch.contiguous_format) if delta is not None else x.new_empty(0))
-
-
-def _silu_mul_linear_op(gate_up: Tensor, weight: Tensor) -> Tensor:
-    return silu_mul_linear(gate_up, weight, wrap=WRAP)
-
-
-def _silu_mul_linear_shapes(gate_up, weight):
-    return gate_up.new_empty((*gate_up.shape[:-1], weight.shape[0]))
-
-
-#: :func:`rmsnorm_linear` as an op for compiled code (``torch.compile``, CUDA graphs): returns the product and
-#: ``s``, or an empty tensor in place of ``s`` when ``delta`` is None (``s`` is then ``x``; use
-#: :func:`rmsnorm_linear_compiled`)
-rmsnorm_linear_op = library_op("bambaprof::rmsnorm_linear", _rmsnorm_linear_op, _rmsnorm_linear_shapes)
-#: :func:`silu_mul_linear` as an op for compiled code
-silu_mul_linear_op = library_op("bambaprof::silu_mul_linear", _silu_mul_linear_op, _silu_mul_linear_shapes)
-
-
-def rmsnorm_linear_compiled(x: Tensor, delta: Optional[Tensor], norm_weight: Tensor, eps: float,
-                            weight: Tensor) -> Tuple[Tensor, Tensor]:
-    """:func:`rmsnorm_linear` through :data:`rmsnorm_linear_op` (what compiled code calls): the same values."""
-    out, s = rmsnorm_linear_op(x, delta, norm_weight, eps, weight)
-    return out, (s if delta is not None else x)
