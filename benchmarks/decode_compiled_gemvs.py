@@ -22,16 +22,13 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import tempfile
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, ".")
 sys.path.insert(0, "benchmarks")
-from fused_decode import TOKENS, decode_ms  # noqa: E402
+from fused_decode import TOKENS, decode_analysis, decode_ms  # noqa: E402
 
-from bambaprof import analyze  # noqa: E402
 from bambaprof._env import environment  # noqa: E402
 from bambaprof.collect.workloads import _CompiledModel  # noqa: E402
 from bambaprof.model import build_model, preset  # noqa: E402
@@ -55,17 +52,7 @@ def build(ops: bool, batch: int):
 
 def kernels_of(runner, ids) -> dict:
     """Kernel us a token and the ten largest kernels (us a token) over 16 tokens."""
-    cache = runner.new_cache()
-    with torch.no_grad():
-        nxt = runner(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for _ in range(TOKENS):
-                nxt = runner(nxt, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
-    path = tempfile.mkdtemp() + "/trace.json"
-    prof.export_chrome_trace(path)
-    a = analyze(path)
+    a = decode_analysis(runner, ids)
     top = sorted(a.kernels, key=lambda k: -k["total_us"])[:10]
     return {"kernel_us_per_token": a.summary["kernel_us"] / TOKENS,
             "top_kernels": [{"name": k["name"][:120], "us_per_token": k["total_us"] / TOKENS,

@@ -73,7 +73,8 @@ def decode_ms(model, ids) -> tuple:
     return times, copied
 
 
-def kernel_us_per_token(model, ids) -> float:
+def decode_analysis(model, ids):
+    """``bambaprof analyze`` of a profiler trace of TOKENS decode tokens after a prefill of ``ids``."""
     cache = model.new_cache()
     with torch.no_grad():
         nxt = model(ids, cache=cache, last_logits_only=True)[:, -1].argmax(-1, keepdim=True)
@@ -84,7 +85,11 @@ def kernel_us_per_token(model, ids) -> float:
             torch.cuda.synchronize()
     path = tempfile.mkdtemp() + "/trace.json"
     prof.export_chrome_trace(path)
-    return analyze(path).summary["kernel_us"] / TOKENS
+    return analyze(path)
+
+
+def kernel_us_per_token(model, ids) -> float:
+    return decode_analysis(model, ids).summary["kernel_us"] / TOKENS
 
 
 def measure(runner, model, ids, sides) -> dict:
