@@ -23,3 +23,15 @@ for m in glob.glob(sys.argv[1] + "/*/bambaprof/manifest.json"):
     print(sys.argv[2], "inter-token ms median %.3f p10 %.3f p90 %.3f n %d" % (t["median"], t["p10"], t["p90"], t["n"]))
 PY
 }
+
+# gpu_tests DEFAULT_S LINES PYTEST_ARGS...: the tests named, run by pytest for at most ${TEST_S:-DEFAULT_S} seconds, the
+# whole log in $OUT/tests.log and its last LINES summary lines printed; NO_TESTS=1 leaves them out.
+gpu_tests() {
+  local limit=$1 lines=$2
+  shift 2
+  if [ -z "${NO_TESTS:-}" ]; then
+    timeout "${TEST_S:-$limit}" python3 -m pytest -q -rs -p no:cacheprovider "$@" 2>&1 | tee "$OUT/tests.log" \
+      | grep -E "passed|failed|FAILED|Error" | tail -"$lines"
+  fi
+  echo "tests done at ${SECONDS}s"
+}

@@ -8,10 +8,7 @@ set -uo pipefail
 source benchmarks/device_env.sh
 patch -p1 -s -N < benchmarks/forms/decode-gemv-ops-compiled.patch || exit 1
 SECONDS=0
-[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-200} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py \
-  tests/model tests/ssm/test_mixer_kernels.py tests/collect/test_cudagraph_cache.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -6
-echo "tests done at ${SECONDS}s"
+gpu_tests 200 6 tests/ssm/test_gemv.py tests/model tests/ssm/test_mixer_kernels.py tests/collect/test_cudagraph_cache.py
 timeout ${BENCH_S:-330} python3 benchmarks/decode_compiled_gemvs.py "$OUT/decode-compiled-gemvs.json" ${BATCH:-1} 2>&1 \
   | grep -v -i warn
 echo "bench done at ${SECONDS}s"

@@ -7,10 +7,7 @@
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-timeout ${TEST_S:-220} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py tests/ssm/test_mixer_kernels.py \
-  tests/ssm/test_launch.py tests/model tests/collect/test_cudagraph_cache.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -6
-echo "tests done at ${SECONDS}s"
+gpu_tests 220 6 tests/ssm/test_gemv.py tests/ssm/test_mixer_kernels.py tests/ssm/test_launch.py tests/model tests/collect/test_cudagraph_cache.py
 SWEEP=${SWEEP:-0} timeout 420 python3 benchmarks/decode_gemv.py "$OUT/decode-gemv.json" 2>&1 | grep -v -i warn
 echo "gemv done at ${SECONDS}s"
 for run in a b; do GENERATE_S=100 generate_run "$run" 16 none; done

@@ -5,9 +5,6 @@
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-timeout ${TEST_S:-270} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py tests/ssm/test_mixer_kernels.py \
-  tests/ssm/test_launch.py tests/model tests/collect/test_cudagraph_cache.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -6
-echo "tests done at ${SECONDS}s"
+gpu_tests 270 6 tests/ssm/test_gemv.py tests/ssm/test_mixer_kernels.py tests/ssm/test_launch.py tests/model tests/collect/test_cudagraph_cache.py
 timeout ${BATCH_S:-270} python3 benchmarks/decode_gemv_batch.py "$OUT/decode-gemv-batch.json" 2>&1 | grep -v -i warn
 echo "all done at ${SECONDS}s"

@@ -5,10 +5,7 @@
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-timeout ${TEST_S:-240} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_mixer_kernels.py tests/model \
-  tests/ssm/test_launch.py tests/collect/test_cudagraph_cache.py tests/ssm/test_gpu_triton_ssd.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -8
-echo "tests done at ${SECONDS}s"
+gpu_tests 240 8 tests/ssm/test_mixer_kernels.py tests/model tests/ssm/test_launch.py tests/collect/test_cudagraph_cache.py tests/ssm/test_gpu_triton_ssd.py
 timeout 150 python3 benchmarks/decode_norm_in_step.py "$OUT/decode-norm-in-step.json" 2>&1 | grep -v -i warn
 echo "sides done at ${SECONDS}s"
 for run in a b; do generate_run "$run" 16 none; done

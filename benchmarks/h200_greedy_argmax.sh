@@ -7,9 +7,7 @@
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-timeout ${TEST_S:-150} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_sample.py tests/ssm/test_gemv.py \
-  tests/model tests/collect/test_cudagraph_cache.py 2>&1 | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -6
-echo "tests done at ${SECONDS}s"
+gpu_tests 150 6 tests/ssm/test_sample.py tests/ssm/test_gemv.py tests/model tests/collect/test_cudagraph_cache.py
 timeout 120 python3 benchmarks/greedy_argmax.py "$OUT/greedy-argmax.json" 2>&1 | grep -v -i warn
 echo "argmax done at ${SECONDS}s"
 mkdir -p "$OUT/runs"

@@ -8,10 +8,7 @@ set -uo pipefail
 source benchmarks/device_env.sh
 git apply benchmarks/forms/ssd-two-heads-full-p.patch 2>/dev/null || patch -p1 < benchmarks/forms/ssd-two-heads-full-p.patch || exit 1
 SECONDS=0
-[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-300} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_gemv.py \
-  tests/ssm/test_launch.py tests/ssm/test_mixer_kernels.py tests/ssm/test_gpu_triton_ssd.py tests/ssm/test_triton_ssd.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -8
-echo "tests done at ${SECONDS}s"
+gpu_tests 300 8 tests/ssm/test_gemv.py tests/ssm/test_launch.py tests/ssm/test_mixer_kernels.py tests/ssm/test_gpu_triton_ssd.py tests/ssm/test_triton_ssd.py
 timeout ${SCAN_S:-360} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${ONLY:-base h2 h2_r168 h2_bm32} \
   > "$OUT/scan-heads.json" 2> "$OUT/scan-heads.err"
 echo "scan rc=$? at ${SECONDS}s"; grep -i "fail\|error" "$OUT/scan-heads.err" | head -5

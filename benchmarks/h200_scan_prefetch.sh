@@ -7,10 +7,7 @@
 set -uo pipefail
 source benchmarks/device_env.sh
 SECONDS=0
-[ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-220} python3 -m pytest -q -rs -p no:cacheprovider tests/ssm/test_mixer_kernels.py tests/model \
-  tests/ssm/test_launch.py tests/collect/test_cudagraph_cache.py tests/ssm/test_gpu_triton_ssd.py 2>&1 \
-  | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error" | tail -8
-echo "tests done at ${SECONDS}s"
+gpu_tests 220 8 tests/ssm/test_mixer_kernels.py tests/model tests/ssm/test_launch.py tests/collect/test_cudagraph_cache.py tests/ssm/test_gpu_triton_ssd.py
 forms=()
 for f in ${FORMS:-}; do forms+=(--kernels "$f"); done
 timeout ${SCAN_S:-330} python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${ONLY:-base} "${forms[@]}" \
