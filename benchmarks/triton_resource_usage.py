@@ -42,7 +42,7 @@ LAUNCH = {
     "_chunk_prep": dict(_ROWS, n_hblocks=8, n_dt_progs=8 * 32 * 8, n_pblocks=1, s_dt_b=8192 * IN_PROJ,
                         s_dt_l=IN_PROJ, s_dt_h=1, s_B_b=8192 * CONV, s_B_l=CONV, s_B_g=128, s_B_n=1,
                         s_C_b=8192 * CONV, s_C_l=CONV, s_C_g=128, s_C_n=1),
-    "_chunk_scan": dict(_ROWS, P=64, heads_per_group=128, n_pblocks=1, nbatch=8, s_x_b=8192 * CONV, s_x_l=CONV,
+    "_chunk_scan": dict(_ROWS, P=64, heads_per_group=128, n_pblocks=1, s_x_b=8192 * CONV, s_x_l=CONV,
                         s_x_h=64, s_x_p=1, s_B_b=8192 * CONV, s_B_l=CONV, s_B_g=128, s_B_n=1, s_C_b=8192 * CONV,
                         s_C_l=CONV, s_C_g=128, s_C_n=1, s_y_b=8192 * 8192, s_y_l=8192, s_y_h=64, s_y_p=1),
     "_decode": dict(H=128, P=64, N=128, heads_per_group=128),

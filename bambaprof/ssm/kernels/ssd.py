@@ -10,7 +10,7 @@ fp32 products, ``input_precision="ieee"``):
    count 0), and the scan's hand-off counters set to zero; per (batch, chunk,
    group, block of rows) the tiles of ``C B^T`` on or below the diagonal,
    shared by the group's heads.
-2. ``_chunk_scan``: one program per (chunk, batch, block of p, head), all
+2. ``_chunk_scan``: one program per (batch, chunk, block of p, head), all
    chunks in parallel. Each computes its chunk's own state
    ``S = sum_l exp(cs_end - cs_l) dt'_l B_l^T x_l``, waits for the state ``E``
    entering its chunk from the program of the previous chunk (same batch,
@@ -25,10 +25,14 @@ fp32 products, ``input_precision="ieee"``):
 The hand-off: states go through a two-slot fp32 ring per chain in global
 memory; a counter per chain says which chunk's state is there (store, CTA
 barrier, release; acquire, then a load from L2 with ``.cg``). Programs draw
-tickets from a counter in the order they start and take their (chunk, ...)
-from the ticket, chunk slowest, so a program only waits for one that has
-already started: the waits cannot deadlock, whatever order the hardware
-schedules programs in (and the interpreter's sequential order works too).
+tickets from a counter in the order they start and take their (batch, chunk,
+...) from the ticket, batch slowest, then chunk, so a program only waits for
+one that has already started: the waits cannot deadlock, whatever order the
+hardware schedules programs in (and the interpreter's sequential order works
+too). Batch before chunk keeps a chain's next program a chunk's worth of
+tickets behind (not a chunk of every batch), so the ring's slots are read
+back from L2 while still there: at 8 x 8192 chunk-slowest tickets left 64 MB
+of ring slots in flight, and the scan moved twice its compulsory DRAM bytes.
 
 Intermediate layouts: ``dt'`` and ``cs`` are ``(b, h, chunks, Q)`` fp32,
 ``C B^T`` ``(b, chunks, g, Q, Q)`` (bf16 for bf16 inputs, else fp32), the ring
@@ -143,22 +147,22 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
 @triton.jit
 def _chunk_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr, ticket_ptr,
                 y_ptr, final_ptr,
-                L, H, G, P, N, nchunks, heads_per_group, n_pblocks, nbatch,
+                L, H, G, P, N, nchunks, heads_per_group, n_pblocks,
                 s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
                 s_y_b, s_y_l, s_y_h, s_y_p,
                 Q: tl.constexpr, BM: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                 HAS_D: tl.constexpr, HAS_INIT: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
                 I64: tl.constexpr):
     # One program: one chunk of one head (a block of BP of its head dim). Programs take tickets in the order
-    # they start; ticket -> (chunk, batch, p block, head), chunk slowest, so the program a chunk waits for (same
-    # chain, chunk - 1) holds a smaller ticket: it has started and never waits on this one (no deadlock).
+    # they start; ticket -> (batch, chunk, p block, head), batch slowest, so the program a chunk waits for
+    # (same chain, chunk - 1) holds a smaller ticket: it has started and never waits on this one (no deadlock).
     t = tl.atomic_add(ticket_ptr, 1)
     h = t % H
     r = t // H
     pb = r % n_pblocks
     r = r // n_pblocks
-    b = r % nbatch
-    c = r // nbatch
+    c = r % nchunks
+    b = r // nchunks
     if I64:
         b = b.to(tl.int64)
         c = c.to(tl.int64)
@@ -420,7 +424,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,
             initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,
-            L, H, G, P, N, nchunks, H // G, plan.n_pb, b, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
+            L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
             Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
             **({"maxnreg": cfg.scan_maxnreg} if cfg.scan_maxnreg else {}))
