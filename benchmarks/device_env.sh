@@ -35,3 +35,19 @@ gpu_tests() {
   fi
   echo "tests done at ${SECONDS}s"
 }
+
+# bench_ssd_cores: `bambaprof bench ssd` of the triton variant against mamba_ssm ($MAMBA) at the five target shapes
+# into $OUT/bench-ssd.json (at most 240 s: mamba_ssm re-tunes at every shape), then a line a row (wall and kernel
+# time, launches, ratio, % of the FLOP floor) and the configurations mamba_ssm's autotuner chose.
+bench_ssd_cores() {
+  timeout 240 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
+  echo "bench rc=$? at ${SECONDS}s"
+  python3 - "$OUT/bench-ssd.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["rows"]:
+    print(f"{r['variant']:10s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
+          f" launches {r['launches']:.0f} kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}")
+    for kernel, pick in (r.get("autotune") or {}).items():  # what the peer's autotuner chose at this shape
+        print(f"    {kernel}: {', '.join(p for p in pick.split(', ') if not p.endswith('None'))}")
+PY
+}

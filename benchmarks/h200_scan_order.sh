@@ -8,14 +8,7 @@ source benchmarks/device_env.sh
 SECONDS=0
 gpu_tests 170 6 tests/ssm/test_gpu_triton_ssd.py tests/ssm/test_triton_ssd.py tests/bench/test_bench_ssd.py \
   tests/ssm/test_mixer_kernels.py
-timeout 240 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
-echo "bench rc=$? at ${SECONDS}s"
-python3 - "$OUT/bench-ssd.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["rows"]:
-    print(f"{r['variant']:10s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}")
-PY
+bench_ssd_cores
 for dt in bfloat16 float32; do
   timeout 110 python3 -m bambaprof check --variant triton --preset bamba-9b --batch 1 --batch 8 --seq-len 512 \
     --seq-len 2048 --seq-len 8192 --dtype $dt --initial-state --device cuda --format json -o "$OUT/check-$dt.json" \

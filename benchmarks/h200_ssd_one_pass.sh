@@ -13,16 +13,7 @@
 # Needs mamba_ssm's source unpacked under .peers/ (carried) and einops (on the device image).
 set -uo pipefail
 source benchmarks/device_env.sh
-timeout 240 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
-echo "bench rc=$?"
-python3 - "$OUT/bench-ssd.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["rows"]:
-    print(f"{r['variant']:10s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" launches {r['launches']:.0f} kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}")
-    for kernel, pick in (r.get("autotune") or {}).items():  # what the peer's autotuner chose at this shape
-        print(f"    {kernel}: {', '.join(p for p in pick.split(', ') if not p.endswith('None'))}")
-PY
+bench_ssd_cores
 [ -n "${NO_TESTS:-}" ] || timeout ${TEST_S:-300} python3 -m pytest -q -p no:cacheprovider -s tests/ssm/test_gpu_triton_ssd.py tests/ssm/test_triton_ssd.py tests/model/test_mixer.py tests/bench/test_bench_ssd.py 2>&1 \
   | grep -E "^triton |passed|failed|FAILED|Error|^E  " | tail -24
 timeout 200 python3 -m bambaprof bench ssd --mixer --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-mixer.json" 2>/dev/null
