@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from ..analysis.names import normalize_kernel_name
 from ..analysis.phases import NOT_PHASES
 from ..render.tables import kernel_label
 
@@ -43,6 +44,12 @@ SMALL_GRID_MAX_SM_FRACTION = 0.5
 SMALL_GRID_MIN_SHARE_PCT = 5.0
 #: unknown-bytes: at least this share of kernel time has no known bytes.
 UNKNOWN_BYTES_PCT = 5.0
+#: dram-overfetch (needs Nsight Compute's DRAM bytes, ``analyze --ncu``): a kernel of at least this share of kernel
+#: time, at least FAR_FROM_ROOFLINE_X above its floor, whose measured DRAM bytes (read + write) are at least this many
+#: times the bytes its inputs and outputs hold, over at least this many derived bytes (its matched launches together).
+DRAM_OVERFETCH_X = 1.5
+DRAM_OVERFETCH_MIN_SHARE_PCT = 5.0
+DRAM_OVERFETCH_MIN_BYTES = 64e6
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
 MEMORY_PRESSURE_PCT = 90.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
@@ -300,6 +307,36 @@ def host_speed_changed(a: Any) -> Optional[Finding]:
                    "outside the program).")
 
 
+def dram_overfetch(a: Any) -> List[Finding]:
+    measured: Dict[str, List[float]] = {}  # kernel -> [derived bytes, ncu DRAM bytes, launches]
+    for r in getattr(a, "ncu", None) or []:
+        if r.get("matched") and r.get("derived_bytes") and r.get("ncu_dram_bytes") is not None:
+            m = measured.setdefault(normalize_kernel_name(str(r["name"])), [0.0, 0.0, 0])
+            m[0] += r["derived_bytes"]
+            m[1] += r["ncu_dram_bytes"]
+            m[2] += 1
+    total = _kernel_total(a)
+    out = []
+    for k in _kernel_rows(a):
+        derived, dram, launches = measured.get(k["name"], (0.0, 0.0, 0))
+        if derived < DRAM_OVERFETCH_MIN_BYTES or dram < DRAM_OVERFETCH_X * derived or total <= 0 \
+                or 100.0 * k["total_us"] / total < DRAM_OVERFETCH_MIN_SHARE_PCT:
+            continue
+        if not k.get("floor_us") or k["total_us"] < FAR_FROM_ROOFLINE_X * k["floor_us"]:
+            continue  # near its roofline: the extra traffic does not hold it back
+        msg = (f"{kernel_label(k['name'], 60)} moved {dram / 1e9:,.2f} GB of DRAM in the Nsight Compute run, "
+               f"{dram / derived:.1f}x the {derived / 1e9:,.2f} GB its inputs and outputs hold ({launches} launches "
+               f"matched); it takes {_us(k['total_us'])}, {k['total_us'] / k['floor_us']:.1f}x its floor: data it "
+               "reuses leaves L2 before the reuse.")
+        out.append(Finding("dram-overfetch", _severity(k["total_us"], _window_us(a)), msg,
+                           [{"kernel": k["name"], "ncu_dram_bytes": dram, "derived_bytes": derived,
+                             "ratio": dram / derived, "launches": launches, "time_us": k["total_us"]}],
+                           "Order its blocks so that the ones sharing data (tiles of one operand, the steps of one "
+                           "chain) run close together in launch order (grouped or swizzled tiles), keep buffers that "
+                           "blocks hand each other small, and mark data used once evict_first.", None))
+    return out
+
+
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
     reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
@@ -316,8 +353,8 @@ def memory_pressure(a: Any) -> Optional[Finding]:
 
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
-                                     unknown_bytes, recompiles, graph_breaks, throttled, host_speed_changed,
-                                     memory_pressure]
+                                     unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
+                                     host_speed_changed, memory_pressure]
 
 
 def diagnose(a: Any) -> List[Finding]:

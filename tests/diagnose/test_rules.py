@@ -1,6 +1,7 @@
 """Each finding on a synthetic input that triggers it, and on one that does not."""
 
 import copy
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -83,10 +84,10 @@ def test_small_grid(tmp_path):
     assert "small-grid" not in ids(analysis(tmp_path, wide))
 
 
-def _a(kernels=(), summary=None, manifest=None, phase_kinds=()):
+def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
-                           stretches=[], phase_kinds=list(phase_kinds), findings=[])
+                           stretches=[], phase_kinds=list(phase_kinds), findings=[], ncu=ncu)
 
 
 def _k(name="k", total=500.0, **kw):
@@ -125,6 +126,33 @@ def test_unknown_bytes():
     f = next(f for f in diagnose(unknown) if f.id == "unknown-bytes")
     assert f.message.startswith("50% of kernel time")
     assert "unknown-bytes" not in ids(_a([_k(total=990.0), _k("b", total=10.0, bytes_known=0, bytes=None)]))
+
+
+def _ncu(name, derived, dram, matched=True):
+    return {"name": name, "matched": matched, "derived_bytes": derived, "ncu_dram_bytes": dram}
+
+
+def test_dram_overfetch():
+    scan = _k("scan", total=600.0, floor_us=150.0, excess_us=450.0, bound="compute")
+    twice = [_ncu("scan", 1.2e9, 2.5e9), _ncu("scan", 1.2e9, 2.3e9), _ncu("scan", 1e9, 9e9, matched=False)]
+    f = next(f for f in diagnose(_a([scan, _k("other", total=400.0)], ncu=twice)) if f.id == "dram-overfetch")
+    assert "moved 4.80 GB of DRAM" in f.message and "2.0x the 2.40 GB" in f.message and "2 launches" in f.message
+    assert "4.0x its floor" in f.message and f.time_us is None and f.severity == "high"  # 60% of the window
+    assert f.evidence[0]["ratio"] == pytest.approx(2.0)
+    assert "dram-overfetch" not in ids(_a([scan], ncu=[_ncu("scan", 1.2e9, 1.5e9)]))  # 1.25x: as it must
+    assert "dram-overfetch" not in ids(_a([dict(scan, total_us=200.0)], ncu=twice))  # 1.3x its floor
+    assert "dram-overfetch" not in ids(_a([scan], ncu=[_ncu("scan", 1e6, 9e6)]))  # too few bytes to judge
+    assert "dram-overfetch" not in ids(_a([scan, _k("big", total=19000.0)], ncu=twice))  # 3% of kernel time
+    assert "dram-overfetch" not in ids(_a([scan]))  # no Nsight Compute data
+
+
+def test_dram_overfetch_is_quiet_on_a_gemm_near_its_floor():
+    # real H200 trace and ncu CSV: cuBLAS's GEMM moved 1.77x its operands' bytes, at 1.23x its roofline floor
+    data = Path(__file__).parents[1] / "data"
+    a = analyze(data / "h200-models-trace.json.gz", ncu_csv=data / "h200-models-ncu.csv.gz")
+    gemm = [r for r in a.ncu if r.get("matched") and r["name"].startswith("nvjet")]
+    assert sum(r["ncu_dram_bytes"] for r in gemm) > 1.5 * sum(r["derived_bytes"] for r in gemm)
+    assert "dram-overfetch" not in [f["id"] for f in a.findings]
 
 
 def _manifest(**kw):
