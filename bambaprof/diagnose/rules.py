@@ -10,6 +10,7 @@ timed finding is its share of the GPU window: at least :data:`HIGH_SHARE_PCT` is
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -310,10 +311,12 @@ def host_speed_changed(a: Any) -> Optional[Finding]:
 def dram_overfetch(a: Any) -> List[Finding]:
     measured: Dict[str, List[float]] = {}  # kernel -> [derived bytes, ncu DRAM bytes, launches]
     for r in getattr(a, "ncu", None) or []:
-        if r.get("matched") and r.get("derived_bytes") and r.get("ncu_dram_bytes") is not None:
+        derived, dram = r.get("derived_bytes"), r.get("ncu_dram_bytes")
+        if r.get("matched") and isinstance(derived, (int, float)) and isinstance(dram, (int, float)) \
+                and math.isfinite(derived) and math.isfinite(dram) and derived > 0 and dram >= 0:
             m = measured.setdefault(normalize_kernel_name(str(r["name"])), [0.0, 0.0, 0])
-            m[0] += r["derived_bytes"]
-            m[1] += r["ncu_dram_bytes"]
+            m[0] += derived
+            m[1] += dram
             m[2] += 1
     total = _kernel_total(a)
     out = []

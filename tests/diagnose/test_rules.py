@@ -144,6 +144,11 @@ def test_dram_overfetch():
     assert "dram-overfetch" not in ids(_a([scan], ncu=[_ncu("scan", 1e6, 9e6)]))  # too few bytes to judge
     assert "dram-overfetch" not in ids(_a([scan, _k("big", total=19000.0)], ncu=twice))  # 3% of kernel time
     assert "dram-overfetch" not in ids(_a([scan]))  # no Nsight Compute data
+    odd = [_ncu("scan", 1.2e9, float("nan")), _ncu("scan", 1.2e9, "n/a"), _ncu("scan", float("inf"), 5e9),
+           _ncu("scan", 0.0, 5e9), _ncu("scan", 1.2e9, None)]
+    assert "dram-overfetch" not in ids(_a([scan], ncu=odd))  # unreadable counters are no evidence
+    f = next(f for f in diagnose(_a([scan], ncu=odd + twice)) if f.id == "dram-overfetch")
+    assert "2 launches" in f.message
 
 
 def test_dram_overfetch_is_quiet_on_a_gemm_near_its_floor(monkeypatch):
