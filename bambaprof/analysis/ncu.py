@@ -2,7 +2,9 @@
 
 ncu writes one row per (kernel, metric) with numbers formatted with thousands
 separators; :func:`read_ncu_csv` folds them into one record per kernel ID, in
-launch order, with numeric metric values as floats.
+launch order, with numeric metric values as floats in base units: bytes,
+bytes/s and ns, whatever ``--print-units`` wrote (``Mbyte``, ``Gbyte/second``,
+``usecond``, ...; SI prefixes, as ncu's are). Other units are kept as written.
 """
 
 from __future__ import annotations
@@ -10,18 +12,31 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from pathlib import Path
 from typing import Dict, List, Union
 
 from ..errors import BambaprofError
 
+_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
+_BYTES = re.compile(r"^([kmgtp]?)byte(?:/(?:s|second))?$", re.IGNORECASE)
+_TIME_NS = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6, "s": 1e9,
+            "second": 1e9}
 
-def _number(text: str):
+
+def _number(text: str, unit: str = ""):
+    """The value as a float in base units (bytes, bytes/s, ns) where ``unit`` is one of those scaled, else as
+    written; text that is not a number stays text."""
     cleaned = text.replace(",", "").strip()
     try:
-        return float(cleaned)
+        value = float(cleaned)
     except ValueError:
         return text
+    unit = unit.strip()
+    m = _BYTES.match(unit)
+    if m:
+        return value * _PREFIX[m.group(1).lower()]
+    return value * _TIME_NS.get(unit.lower(), 1.0)
 
 
 def _dims(text: str) -> tuple:
@@ -51,7 +66,7 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
             "id": int(row["ID"]), "name": row.get("Kernel Name", ""),
             "grid": _dims(row.get("Grid Size", "")), "block": _dims(row.get("Block Size", "")),
         })
-        rec[row["Metric Name"]] = _number(row.get("Metric Value", ""))
+        rec[row["Metric Name"]] = _number(row.get("Metric Value") or "", row.get("Metric Unit") or "")
     return sorted(records.values(), key=lambda r: r["id"])
 
 

@@ -1,0 +1,51 @@
+"""Nsight Compute CSV reading: values in base units whatever --print-units wrote, and what cannot be read."""
+
+import gzip
+
+import pytest
+
+from bambaprof.analysis.ncu import read_ncu_csv
+from bambaprof.errors import BambaprofError
+
+HEADER = ('"ID","Process ID","Kernel Name","Block Size","Grid Size","Section Name","Metric Name","Metric Unit",'
+          '"Metric Value"')
+
+
+def _row(kid, name, metric, unit, value):
+    return f'"{kid}","7","{name}","(128, 1, 1)","(264, 1, 1)","Command line profiler metrics","{metric}","{unit}","{value}"'
+
+
+def test_units_are_read_into_bytes_bytes_per_second_and_ns(tmp_path):
+    rows = [_row(0, "_chunk_scan", "dram__bytes_read.sum", "Gbyte", "2.58"),
+            _row(0, "_chunk_scan", "dram__bytes_write.sum", "Mbyte", "2,130.5"),
+            _row(0, "_chunk_scan", "dram__bytes.sum.per_second", "Tbyte/second", "1.71"),
+            _row(0, "_chunk_scan", "gpu__time_duration.sum", "msecond", "2.74"),
+            _row(0, "_chunk_scan", "lts__t_sector_hit_rate.pct", "%", "75.07"),
+            _row(1, "_chunk_prep", "dram__bytes_read.sum", "byte", "145,780,736"),
+            _row(1, "_chunk_prep", "dram__bytes.sum.per_second", "byte/s", "1,185,390,453,763.25"),
+            _row(1, "_chunk_prep", "gpu__time_duration.sum", "usecond", "52.6"),
+            _row(1, "_chunk_prep", "launch__registers_per_thread", "register/thread", "96"),
+            _row(1, "_chunk_prep", "sm__warps_active.avg.pct_of_peak_sustained_active", "%", "n/a")]
+    path = tmp_path / "ncu.csv.gz"
+    path.write_bytes(gzip.compress(("==PROF== Connected to process 7\n" + "\n".join([HEADER, *rows]) + "\n").encode()))
+    scan, prep = read_ncu_csv(path)
+    assert scan["name"] == "_chunk_scan" and scan["grid"] == (264, 1, 1) and scan["block"] == (128, 1, 1)
+    assert scan["dram__bytes_read.sum"] == pytest.approx(2.58e9)
+    assert scan["dram__bytes_write.sum"] == pytest.approx(2.1305e9)
+    assert scan["dram__bytes.sum.per_second"] == pytest.approx(1.71e12)
+    assert scan["gpu__time_duration.sum"] == pytest.approx(2.74e6)  # ns
+    assert scan["lts__t_sector_hit_rate.pct"] == pytest.approx(75.07)
+    assert prep["dram__bytes_read.sum"] == 145780736.0
+    assert prep["dram__bytes.sum.per_second"] == pytest.approx(1.18539045376325e12)
+    assert prep["gpu__time_duration.sum"] == pytest.approx(52600.0)
+    assert prep["launch__registers_per_thread"] == 96.0
+    assert prep["sm__warps_active.avg.pct_of_peak_sustained_active"] == "n/a"
+
+
+@pytest.mark.parametrize("content, says", [(b"", "no \"ID\" header"), (b"\x1f\x8b\x08garbage", "cannot read"),
+                                           (b"Kernel,Metric\n1,2\n", "no \"ID\" header")])
+def test_unreadable_files_get_one_clear_error(tmp_path, content, says):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(BambaprofError, match=says):
+        read_ncu_csv(path)
