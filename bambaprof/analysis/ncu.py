@@ -3,7 +3,7 @@
 ncu writes one row per (kernel, metric) with numbers formatted with thousands
 separators; :func:`read_ncu_csv` folds them into one record per kernel ID, in
 launch order, with numeric metric values as floats in base units: bytes,
-bytes/s and ns, whatever ``--print-units`` wrote (``Mbyte``, ``Gbyte/second``,
+bytes/s, bytes/block and ns, whatever ``--print-units`` wrote (``Mbyte``, ``Gbyte/second``,
 ``usecond``, ...; SI prefixes, as ncu's are). Other units are kept as written.
 """
 
@@ -19,7 +19,7 @@ from typing import Dict, List, Union
 from ..errors import BambaprofError
 
 _PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
-_BYTES = re.compile(r"^([kmgtp]?)byte(?:/(?:s|second))?$", re.IGNORECASE)
+_BYTES = re.compile(r"^([kmgtp]?)byte(?:/(?:s|second|block))?$", re.IGNORECASE)
 _TIME_NS = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6, "s": 1e9,
             "second": 1e9}
 

@@ -25,6 +25,7 @@ def test_units_are_read_into_bytes_bytes_per_second_and_ns(tmp_path):
             _row(1, "_chunk_prep", "dram__bytes.sum.per_second", "byte/s", "1,185,390,453,763.25"),
             _row(1, "_chunk_prep", "gpu__time_duration.sum", "usecond", "52.6"),
             _row(1, "_chunk_prep", "launch__registers_per_thread", "register/thread", "96"),
+            _row(1, "_chunk_prep", "launch__shared_mem_per_block_dynamic", "Kbyte/block", "32.77"),
             _row(1, "_chunk_prep", "sm__warps_active.avg.pct_of_peak_sustained_active", "%", "n/a")]
     path = tmp_path / "ncu.csv.gz"
     path.write_bytes(gzip.compress(("==PROF== Connected to process 7\n" + "\n".join([HEADER, *rows]) + "\n").encode()))
@@ -39,6 +40,7 @@ def test_units_are_read_into_bytes_bytes_per_second_and_ns(tmp_path):
     assert prep["dram__bytes.sum.per_second"] == pytest.approx(1.18539045376325e12)
     assert prep["gpu__time_duration.sum"] == pytest.approx(52600.0)
     assert prep["launch__registers_per_thread"] == 96.0
+    assert prep["launch__shared_mem_per_block_dynamic"] == pytest.approx(32770.0)
     assert prep["sm__warps_active.avg.pct_of_peak_sustained_active"] == "n/a"
 
 
