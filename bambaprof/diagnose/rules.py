@@ -97,6 +97,11 @@ def _kernel_total(a: Any) -> float:
     return sum(k["total_us"] for k in _kernel_rows(a))
 
 
+def _far_from_floor(k: Dict[str, Any]) -> bool:
+    """Whether kernel row ``k`` has a roofline floor and takes at least FAR_FROM_ROOFLINE_X times it."""
+    return bool(k.get("floor_us")) and k["total_us"] >= FAR_FROM_ROOFLINE_X * k["floor_us"]
+
+
 def _compile_mode(a: Any) -> Optional[str]:
     m = a.manifest
     return m.compile.mode if m is not None and m.compile is not None else None
@@ -198,7 +203,7 @@ def low_occupancy(a: Any) -> List[Finding]:
             continue
         if 100.0 * k["total_us"] / total < LOW_OCCUPANCY_MIN_SHARE_PCT or not re.search("register|shared", limiter):
             continue
-        if not k.get("floor_us") or k["total_us"] < FAR_FROM_ROOFLINE_X * k["floor_us"]:
+        if not _far_from_floor(k):
             continue  # near its roofline, or no floor to say that occupancy holds it back
         at_stake = max(k["excess_us"], 0.0) if k.get("excess_us") is not None else k["total_us"]
         msg = (f"{kernel_label(k['name'], 60)} runs at {occ:.1f}% theoretical occupancy, limited by {limiter} "
@@ -325,8 +330,8 @@ def dram_overfetch(a: Any) -> List[Finding]:
         if derived < DRAM_OVERFETCH_MIN_BYTES or dram < DRAM_OVERFETCH_X * derived or total <= 0 \
                 or 100.0 * k["total_us"] / total < DRAM_OVERFETCH_MIN_SHARE_PCT:
             continue
-        if not k.get("floor_us") or k["total_us"] < FAR_FROM_ROOFLINE_X * k["floor_us"]:
-            continue  # near its roofline: the extra traffic does not hold it back
+        if not _far_from_floor(k):
+            continue  # near its roofline (or no floor to say): the extra traffic does not hold it back
         msg = (f"{kernel_label(k['name'], 60)} moved {dram / 1e9:,.2f} GB of DRAM in the Nsight Compute run, "
                f"{dram / derived:.1f}x the {derived / 1e9:,.2f} GB its inputs and outputs hold ({launches} launches "
                f"matched); it takes {_us(k['total_us'])}, {k['total_us'] / k['floor_us']:.1f}x its floor: data it "
