@@ -10,6 +10,7 @@ bytes/s, bytes/block and ns, whatever ``--print-units`` wrote (``Mbyte``, ``Gbyt
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import re
@@ -46,8 +47,20 @@ def _dims(text: str) -> tuple:
         return ()
 
 
+#: Columns of ncu's CSV about the launch, not a metric: the raw page (``--page raw``) has one column per metric besides these.
+_LAUNCH_COLUMNS = {"ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
+                   "Grid Size", "Device", "CC", "Section Name", "Metric Name", "Metric Unit", "Metric Value"}
+
+
+def _cell(row: List[str], column: Dict[str, int], name: str) -> str:
+    i = column.get(name)
+    return row[i] if i is not None and i < len(row) else ""
+
+
 def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
-    """Records ``{"id", "name", "grid", "block", <metric>: value, ...}`` in kernel-ID order."""
+    """Records ``{"id", "name", "grid", "block", <metric>: value, ...}`` in kernel-ID order, from either layout
+    of ``ncu --csv``: the details page (a row per kernel and metric: ``Metric Name``, ``Metric Unit``, ``Metric
+    Value``) or the raw page (a row per kernel, a column per metric, units in the row under the header)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -60,13 +73,37 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
     start = text.find('"ID"')
     if start < 0:
         raise BambaprofError(f"{p}: not an Nsight Compute CSV (no \"ID\" header)")
-    records: Dict[str, Dict[str, object]] = {}
-    for row in csv.DictReader(io.StringIO(text[start:])):
-        rec = records.setdefault(row["ID"], {
-            "id": int(row["ID"]), "name": row.get("Kernel Name", ""),
-            "grid": _dims(row.get("Grid Size", "")), "block": _dims(row.get("Block Size", "")),
-        })
-        rec[row["Metric Name"]] = _number(row.get("Metric Value") or "", row.get("Metric Unit") or "")
+    try:
+        table = list(csv.reader(io.StringIO(text[start:])))
+    except csv.Error as exc:
+        raise BambaprofError(f"{p}: not a readable Nsight Compute CSV ({exc})") from None
+    header = table[0]
+    column = {name: i for i, name in enumerate(header)}
+    per_metric = "Metric Name" in column and "Metric Value" in column
+    metrics = [(i, name) for i, name in enumerate(header)
+               if name not in _LAUNCH_COLUMNS and name and not any(c.isspace() for c in name)]
+    units: Dict[str, str] = {}
+    records: Dict[int, Dict[str, object]] = {}
+    for n, row in enumerate(table[1:], start=1):
+        cell = functools.partial(_cell, row, column)
+        kid = cell("ID").strip()
+        if not kid:  # a blank line, or the raw page's units under its header
+            if not per_metric and not records and not units:
+                units = {name: row[i] for i, name in metrics if i < len(row)}
+            continue
+        try:
+            ident = int(kid)
+        except ValueError:
+            raise BambaprofError(f"{p}: row {n} of the table: kernel ID {kid[:40]!r} is not a number") from None
+        rec = records.setdefault(ident, {"id": ident, "name": cell("Kernel Name"), "grid": _dims(cell("Grid Size")),
+                                         "block": _dims(cell("Block Size"))})
+        if per_metric:
+            if cell("Metric Name"):
+                rec[cell("Metric Name")] = _number(cell("Metric Value"), cell("Metric Unit"))
+        else:
+            for i, name in metrics:
+                if i < len(row):
+                    rec[name] = _number(row[i], units.get(name, ""))
     return sorted(records.values(), key=lambda r: r["id"])
 
 

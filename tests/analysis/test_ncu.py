@@ -1,6 +1,7 @@
 """Nsight Compute CSV reading: values in base units whatever --print-units wrote, and what cannot be read."""
 
 import gzip
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,38 @@ def test_unreadable_files_get_one_clear_error(tmp_path, content, says):
     path.write_bytes(content)
     with pytest.raises(BambaprofError, match=says):
         read_ncu_csv(path)
+
+
+def test_the_raw_page_one_row_a_kernel_with_units_under_the_header(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_text(
+        '==PROF== Disconnected from process 7\n'
+        '"ID","Process ID","Kernel Name","Block Size","Grid Size","dram__bytes_read.sum","dram__bytes_write.sum",'
+        '"gpu__time_duration.sum","thread Domain:Push/Pop_Range"\n'
+        '"","","","","","Mbyte","Gbyte","usecond",""\n'
+        '"0","7","_chunk_scan","(128, 1, 1)","(264, 1, 1)","2,580.1","2.13","2,740.5","measure"\n'
+        '"1","7","_chunk_prep","(128, 1, 1)","(1024, 1, 1)","12.5","0.004","52.6","measure"\n')
+    scan, prep = read_ncu_csv(path)
+    assert (scan["id"], scan["name"], scan["grid"]) == (0, "_chunk_scan", (264, 1, 1))
+    assert scan["dram__bytes_read.sum"] == pytest.approx(2.5801e9)
+    assert scan["dram__bytes_write.sum"] == pytest.approx(2.13e9)
+    assert scan["gpu__time_duration.sum"] == pytest.approx(2.7405e6)
+    assert prep["dram__bytes_read.sum"] == pytest.approx(12.5e6) and "thread Domain:Push/Pop_Range" not in prep
+
+
+@pytest.mark.parametrize("content, says", [
+    ('"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n"x1","k","m","","1"\n', "kernel ID 'x1' is not"),
+    ('"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n"0","' + "k" * 200_000 + '","m","","1"\n',
+     "not a readable"),  # a field past the csv module's limit
+])
+def test_malformed_tables_get_one_clear_error(tmp_path, content, says, capsys):
+    from bambaprof.cli import main
+
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(BambaprofError, match=says):
+        read_ncu_csv(path)
+    trace = str(Path(__file__).resolve().parents[1] / "data" / "h200-models-trace.json.gz")
+    assert main(["analyze", trace, "--ncu", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says.split("'")[0] in err[0] and "Traceback" not in err[0]
