@@ -13,9 +13,10 @@ import csv
 import functools
 import gzip
 import io
+import math
 import re
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 from ..errors import BambaprofError
 
@@ -50,6 +51,13 @@ def _dims(text: str) -> tuple:
 #: Columns of ncu's CSV about the launch, not a metric: the raw page (``--page raw``) has one column per metric besides these.
 _LAUNCH_COLUMNS = {"ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
                    "Grid Size", "Device", "CC", "Section Name", "Metric Name", "Metric Unit", "Metric Value"}
+
+
+def _whole(value: object) -> Optional[int]:
+    """``value`` as an int where it is a finite whole number (a register count), else None."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _cell(row: List[str], column: Dict[str, int], name: str) -> str:
@@ -162,7 +170,7 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             "name": gpu.name[i],
             "matched": True,
             "same_config": (grid, block, regs) == (rec.get("grid"), rec.get("block"),
-                                                    int(rec.get("launch__registers_per_thread", -1))),
+                                                    _whole(rec.get("launch__registers_per_thread"))),
             "bytes_source": t.source if t is not None else None,
             "trace_us": dur_us,
             "ncu_us": rec["gpu__time_duration.sum"] / 1e3 if isinstance(rec.get("gpu__time_duration.sum"), float) else None,

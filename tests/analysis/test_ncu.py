@@ -87,3 +87,17 @@ def test_malformed_tables_get_one_clear_error(tmp_path, content, says, capsys):
     assert main(["analyze", trace, "--ncu", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says.split("'")[0] in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("registers", ["n/a", "1e400", "nan"])
+def test_a_register_count_that_is_not_a_whole_number_is_no_crash(tmp_path, registers):
+    from bambaprof.analysis import analyze
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    lines = gzip.decompress((data / "h200-validation-ncu.csv.gz").read_bytes()).decode().splitlines()
+    lines = [line.rsplit(",", 1)[0] + f',"{registers}"' if '"launch__registers_per_thread"' in line else line
+             for line in lines]
+    path = tmp_path / "ncu.csv"
+    path.write_text("\n".join(lines) + "\n")
+    rows = analyze(data / "h200-validation-trace.json.gz", ncu_csv=path).ncu
+    assert rows and all(r["matched"] and r["same_config"] is False for r in rows)
