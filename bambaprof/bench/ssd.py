@@ -25,7 +25,13 @@ For each (variant, shape):
   compare fairly; ``launches`` counts the device activities per call. Off a GPU it is unknown;
 - ratios are against a baseline core (mamba_ssm's when given, else the first): wall time and
   kernel time, each to the baseline's of the same shape;
-- configurations that run out of memory are reported as ``out of memory``.
+- configurations that run out of memory are reported as ``out of memory``;
+- **clocks** (GPU with NVML): an NVML sampler (every 20 ms, in a child process) runs through the
+  benchmark, and each row gets the samples stamped inside its own timing windows: the median SM
+  clock (MHz), the median power (W) and ``clock_held_pct``, the share of those samples whose
+  clock-event reasons include a power cap, thermal or hardware slowdown (so a core that runs the GPU
+  into its power limit shows it, and a ratio between rows at different clocks can be read as such).
+  Unknown without NVML, off a GPU, or when no sample fell inside the row's windows.
 
 The ceilings are measured once per run: a large device-to-device copy (bytes
 read + written) and a large matrix product in the benchmark's dtype.
@@ -38,7 +44,7 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -82,6 +88,68 @@ class KernelTime:
     ms: float
     launches: float
     by_name_us: Dict[str, float]
+
+
+class Timed(NamedTuple):
+    """What :func:`_interleaved` measured of one call: wall median (ms), kernel time, status, and the
+    ``(start, end)`` monotonic-ns windows its timing ran in (for the clock samples)."""
+
+    ms: Optional[float]
+    kernel: Optional[KernelTime]
+    status: str
+    windows: Tuple[Tuple[int, int], ...] = ()
+
+
+@dataclass
+class ClockStats:
+    """NVML samples inside a row's timing windows: median SM clock (MHz), median power (W), % of samples whose
+    clock-event reasons include a power cap, thermal or hardware slowdown, and the sample count."""
+
+    sm_clock_mhz: Optional[float] = None
+    power_w: Optional[float] = None
+    clock_held_pct: Optional[float] = None
+    samples: int = 0
+
+
+def clock_stats(nvml: Mapping[str, Sequence[Any]], windows: Sequence[Tuple[int, int]]) -> ClockStats:
+    """:class:`ClockStats` of the NVML columns ``nvml`` (``t_ns``, ``sm_clock_mhz``, ``power_w``,
+    ``clock_event_reasons``, as :class:`~bambaprof.collect.nvml.NvmlSampler` keeps them) over the samples
+    stamped inside any of ``windows`` (monotonic ns, inclusive). A series without readings there is unknown."""
+    from ..collect.nvml import CLOCK_HELD_DOWN_MASK
+
+    stamps = nvml.get("t_ns") or []
+    inside = [i for i, t in enumerate(stamps) if any(t0 <= t <= t1 for t0, t1 in windows)]
+
+    def readings(name: str) -> List[Any]:
+        column = nvml.get(name) or []
+        return [column[i] for i in inside if i < len(column) and column[i] is not None]
+
+    clocks, power, reasons = readings("sm_clock_mhz"), readings("power_w"), readings("clock_event_reasons")
+    return ClockStats(
+        sm_clock_mhz=float(statistics.median(clocks)) if clocks else None,
+        power_w=float(statistics.median(power)) if power else None,
+        clock_held_pct=100.0 * sum(1 for r in reasons if int(r) & CLOCK_HELD_DOWN_MASK) / len(reasons) if reasons else None,
+        samples=len(inside))
+
+
+def _start_clock_sampler(device: str) -> Any:
+    """An NVML sampler (20 ms, child process) started for a CUDA ``device``; ``None`` off CUDA or without NVML."""
+    if not device.startswith("cuda"):
+        return None
+    from ..collect.nvml import NvmlUnavailable, ProcessSampler, PynvmlBackend
+
+    try:
+        return ProcessSampler(PynvmlBackend).start()
+    except NvmlUnavailable:
+        return None
+
+
+def _stop_clock_sampler(sampler: Any) -> Mapping[str, Sequence[Any]]:
+    """Stop ``sampler`` (``None`` allowed) and return its NVML columns (empty without one)."""
+    if sampler is None:
+        return {}
+    sampler.stop()
+    return sampler.nvml
 
 
 def kernel_time(fn: Callable[[], Any], calls: int = 10, batches: int = 5) -> KernelTime:
@@ -150,13 +218,15 @@ def _attempt(time_it: Callable[[], float]) -> tuple:
 
 def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float, rounds: int, on_gpu: bool,
                  progress: Optional[Callable[[str], None]] = None
-                 ) -> Dict[str, Tuple[Optional[float], Optional[KernelTime], str]]:
+                 ) -> Dict[str, Timed]:
     """Wall median (ms), kernel time and status of each call, measured side by side: in each of ``rounds``
     rounds every call gets a wall median over ``rep_ms / rounds`` and one profiled batch of 10 calls (GPU
     only), the order rotating by one each round. The results are the median of the round medians and the
     median batch, so a drift of the device (clocks, temperature) or a position in the order weighs on every
-    call alike. A call that fails is reported with its status and left out of later rounds."""
+    call alike. A call that fails is reported with its status and left out of later rounds. Each call's
+    timing windows (monotonic ns) come back with it."""
     names = list(calls)
+    windows: Dict[str, List[Tuple[int, int]]] = {name: [] for name in names}
     walls: Dict[str, List[float]] = {name: [] for name in names}
     batches: Dict[str, List[KernelTime]] = {name: [] for name in names}
     status = {name: "ok" for name in names}
@@ -169,6 +239,7 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
             if progress:
                 progress(f"{name} round {r + 1}/{rounds}")
             call = calls[name]
+            start = time.monotonic_ns()
             ms, status[name] = _attempt(lambda: median_ms(call, device, rep_ms=share))  # noqa: B023 - called at once
             if ms is None:
                 continue
@@ -179,16 +250,18 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
                     status[name] = f"kernel time: {st}"
                     continue
                 batches[name].append(kt)
-    out: Dict[str, Tuple[Optional[float], Optional[KernelTime], str]] = {}
+            windows[name].append((start, time.monotonic_ns()))
+    out: Dict[str, Timed] = {}
     for name in names:
         wall = statistics.median(walls[name]) if walls[name] else None
         ordered = sorted(batches[name], key=lambda k: k.ms)
+        spans = tuple(windows[name])
         if status[name] == "ok":
-            out[name] = (wall, ordered[len(ordered) // 2] if ordered else None, "ok")
+            out[name] = Timed(wall, ordered[len(ordered) // 2] if ordered else None, "ok", spans)
         elif status[name].startswith("kernel time:"):
-            out[name] = (wall, None, status[name])  # the wall time stands; the profiler failed
+            out[name] = Timed(wall, None, status[name], spans)  # the wall time stands; the profiler failed
         else:
-            out[name] = (None, None, status[name])
+            out[name] = Timed(None, None, status[name])
     return out
 
 
@@ -242,6 +315,9 @@ class BenchRecord:
     baseline: Optional[str] = None
     vs_baseline: Optional[float] = None
     kernel_vs_baseline: Optional[float] = None
+    sm_clock_mhz: Optional[float] = None
+    power_w: Optional[float] = None
+    clock_held_pct: Optional[float] = None
     kernels_us: Optional[Dict[str, float]] = None
     autotune: Optional[Dict[str, str]] = None
 
@@ -279,13 +355,39 @@ def bench_ssd(
     timed in ``rounds`` interleaved rounds (see :func:`_interleaved`), ``rep_ms`` in all per core."""
     on_gpu = device.startswith("cuda")
     l2 = torch.cuda.get_device_properties(device).L2_cache_size if on_gpu else 0
+    return _with_clocks(device, lambda: _bench_ssd_shapes(cores, shapes, dtype, device, ceilings, rep_ms, progress,
+                                                          baseline, rounds, on_gpu, l2))
+
+
+def _with_clocks(device: str, bench: Callable[[], Tuple[List[BenchRecord], List[Timed]]]) -> List[BenchRecord]:
+    """Run ``bench`` (rows and their :class:`Timed`, row for row) under an NVML sampler where there is one,
+    and give each row the clock statistics of its own timing windows."""
+    sampler = _start_clock_sampler(device)
+    try:
+        records, timed = bench()
+    finally:
+        nvml = _stop_clock_sampler(sampler)
+    if sampler is not None:
+        for record, t in zip(records, timed):
+            stats = clock_stats(nvml, t.windows)
+            record.sm_clock_mhz, record.power_w, record.clock_held_pct = (
+                stats.sm_clock_mhz, stats.power_w, stats.clock_held_pct)
+    return records
+
+
+def _bench_ssd_shapes(cores: Dict[str, Callable[..., Any]], shapes: Sequence[Shape], dtype: torch.dtype, device: str,
+                      ceilings: Optional[Ceilings], rep_ms: float, progress: Optional[Callable[[str], None]],
+                      baseline: Optional[str], rounds: int, on_gpu: bool, l2: int
+                      ) -> Tuple[List[BenchRecord], List[Timed]]:
     records: List[BenchRecord] = []
+    timed_rows: List[Timed] = []
     for shape in shapes:
         base = _shape_fields(shape, dtype)
         try:
             sets = _input_sets(shape, dtype, device, l2)
         except torch.cuda.OutOfMemoryError:
             records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in cores)
+            timed_rows.extend(Timed(None, None, "out of memory (inputs)") for _ in cores)
             continue
         nbytes = minimum_bytes(shape, dtype)
         floor = None
@@ -298,19 +400,20 @@ def bench_ssd(
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
         records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, nbytes, floor), core)
                        for name, core in cores.items())
+        timed_rows.extend(timed[name] for name in cores)
         _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
         del sets
         if on_gpu:
             torch.cuda.empty_cache()
-    return records
+    return records, timed_rows
 
 
-def _record(name: str, timed: Tuple[Optional[float], Optional[KernelTime], str], shape: Shape, base: Dict[str, Any],
+def _record(name: str, timed: Timed, shape: Shape, base: Dict[str, Any],
             on_gpu: bool, nbytes: Optional[int] = None, floor: Optional[float] = None) -> BenchRecord:
-    """One row from :func:`_interleaved`'s ``(wall ms, kernel time, status)``; achieved GB/s from ``nbytes``
+    """One row from :func:`_interleaved`'s :class:`Timed`; achieved GB/s from ``nbytes``
     (the minimum bytes) and % of the roofline from ``floor`` (ms) where given. A row without a wall time, or
     without a kernel time on a GPU, keeps only its status (and the wall time it has)."""
-    ms, kt, status = timed
+    ms, kt, status = timed.ms, timed.kernel, timed.status
     if ms is None or (on_gpu and kt is None):
         return BenchRecord(variant=name, status=status, median_ms=ms, **base)
     return BenchRecord(
@@ -373,14 +476,23 @@ def bench_mixer(
     input, ``rep_ms`` in all per mixer; rows are named ``mixer:<variant>``, ratios are to the mixer of
     ``baseline`` (a variant name; default: the first).
     """
-    from ..model import build_mixer
-    from ..model.config import BambaConfig, dtype_name
     from ..ssm import get_variant
 
     resolved = [get_variant(v) if isinstance(v, str) else v for v in variants]
+    return _with_clocks(device, lambda: _bench_mixer_shapes(resolved, shapes, dtype, device, hidden_size, rep_ms,
+                                                            progress, rounds, baseline))
+
+
+def _bench_mixer_shapes(resolved: Sequence["Variant"], shapes: Sequence[Shape], dtype: torch.dtype, device: str,
+                        hidden_size: Optional[int], rep_ms: float, progress: Optional[Callable[[str], None]],
+                        rounds: int, baseline: Optional[str]) -> Tuple[List[BenchRecord], List[Timed]]:
+    from ..model import build_mixer
+    from ..model.config import BambaConfig, dtype_name
+
     names = [f"mixer:{v.name}" for v in resolved]
     on_gpu = device.startswith("cuda")
     records: List[BenchRecord] = []
+    timed_rows: List[Timed] = []
     for shape in shapes:
         hidden = hidden_size or shape.heads * shape.head_dim // 2
         cfg = BambaConfig(
@@ -393,6 +505,7 @@ def bench_mixer(
             hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
         except torch.cuda.OutOfMemoryError:
             records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in names)
+            timed_rows.extend(Timed(None, None, "out of memory (inputs)") for _ in names)
             continue
         calls: Dict[str, Callable[[], Any]] = {}
         unbuilt: Dict[str, str] = {}
@@ -406,14 +519,15 @@ def bench_mixer(
         _retune(v.forward for v in resolved)
         timed = _interleaved(calls, device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        records.extend(_with_picks(_record(name, timed[name] if name in timed else (None, None, unbuilt[name]),
-                                           shape, base, on_gpu), variant.forward)
-                       for name, variant in zip(names, resolved))
+        rows = [timed[name] if name in timed else Timed(None, None, unbuilt[name]) for name in names]
+        records.extend(_with_picks(_record(name, row, shape, base, on_gpu), variant.forward)
+                       for name, row, variant in zip(names, rows, resolved))
+        timed_rows.extend(rows)
         _set_ratios(records[-len(names):], f"mixer:{baseline}" if baseline else names[0])
         del calls, hidden_states
         if on_gpu:
             torch.cuda.empty_cache()
-    return records
+    return records, timed_rows
 
 
 def peer_variant(name: str, core: Callable[..., Any], summary: str = "") -> "Variant":

@@ -32,6 +32,11 @@ NVML_SERIES = ("gpu_util_pct", "mem_util_pct", "mem_used_bytes", "power_w", "sm_
                "temperature_c", "clock_event_reasons")
 GPM_SERIES = ("dram_bw_util_pct", "sm_occupancy_pct", "sm_util_pct", "tensor_util_pct")
 MIN_GPM_INTERVAL_S = 0.1
+#: NVML clocks-event reasons that mean the clocks were held down: software power cap, hardware slowdown,
+#: software and hardware thermal slowdown, power brake (bit -> name).
+CLOCK_HELD_DOWN_REASONS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
+                           0x40: "hardware thermal slowdown", 0x80: "power brake slowdown"}
+CLOCK_HELD_DOWN_MASK = sum(CLOCK_HELD_DOWN_REASONS)
 
 
 def empty_series() -> tuple:

@@ -51,7 +51,9 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     achieved GB/s over the minimum bytes, and % of the roofline floor from the
     measured copy bandwidth and matmul rate. On a GPU also the kernel time per call
     (PyTorch profiler: device activities only, no launch cost) and the launches per
-    call. Ratios are to a baseline core. Out-of-memory is reported, not fatal.
+    call. Ratios are to a baseline core. Out-of-memory is reported, not fatal. With NVML, each row also
+    has the median SM clock and power over its own timing windows and the share of samples with the clock
+    held down (power cap, heat).
     """
     enable_triton_interpreter_if_no_gpu()
     from .._env import environment
@@ -116,7 +118,9 @@ _TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating e
                  "kernels_us: that time by kernel name; autotune: the configuration each autotuned kernel of a "
                  "peer chose at that shape (it tunes again at every shape); host: a fixed pure-Python loop's time "
                  "(us) before and after the timing, how fast the host ran Python (wall medians of launch-bound "
-                 "shapes move with it)")
+                 "shapes move with it); sm_clock_mhz, power_w: medians of the NVML samples (20 ms) inside the "
+                 "row's timing windows, clock_held_pct: the share of them with a power cap, thermal or hardware "
+                 "slowdown reason (unknown without NVML)")
 
 
 def _rows(records, fmt: str) -> list:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..analysis.names import normalize_kernel_name
 from ..analysis.phases import NOT_PHASES
+from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
 
 HIGH_SHARE_PCT = 25.0
@@ -56,10 +57,8 @@ MEMORY_PRESSURE_PCT = 90.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
 #: measured steps than at the other.
 HOST_SPEED_CHANGE_X = 1.25
-#: NVML clocks-event reasons that mean the clocks were held down: software power cap, hardware slowdown,
-#: software and hardware thermal slowdown, power brake.
-THROTTLE_REASONS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
-                    0x40: "hardware thermal slowdown", 0x80: "power brake slowdown"}
+#: NVML clocks-event reasons that mean the clocks were held down (bit -> name).
+THROTTLE_REASONS = CLOCK_HELD_DOWN_REASONS
 
 _FUSIBLE = re.compile(r"elementwise|copy|reduce|triton_poi|triton_red|triton_per|vectorized|fill|cat_|index",
                       re.IGNORECASE)

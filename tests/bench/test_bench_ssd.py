@@ -242,3 +242,81 @@ def test_a_peer_that_autotunes_tunes_again_at_each_shape_and_its_picks_are_recor
     assert all(r["autotune"] is None for r in rows if r["variant"] == "default")
     assert main([*args, "--format", "csv"]) == 0
     assert "autotune" not in capsys.readouterr().out.splitlines()[0]
+
+
+def test_clock_stats_keep_the_samples_inside_the_windows():
+    from bambaprof.bench.ssd import clock_stats
+
+    nvml = {"t_ns": [10, 20, 30, 40, 50, 60],
+            "sm_clock_mhz": [1980, 1500, 1400, None, 1980, 1300],
+            "power_w": [100.0, 690.0, 700.0, 705.0, 120.0, 710.0],
+            # 0x4 software power cap, 0x20 software thermal: held down; 0x1 (GPU idle) is not
+            "clock_event_reasons": [0x1, 0x4, 0x4 | 0x1, 0x0, 0x1, 0x20]}
+    stats = clock_stats(nvml, [(15, 45), (55, 70)])  # samples at 20, 30, 40 and 60
+    assert stats.samples == 4
+    assert stats.sm_clock_mhz == 1400  # the median of 1500, 1400, 1300 (40's reading is missing)
+    assert stats.power_w == pytest.approx(702.5)
+    assert stats.clock_held_pct == pytest.approx(75.0)  # 3 of the 4 readings
+    none = clock_stats(nvml, [(100, 200)])
+    assert (none.sm_clock_mhz, none.power_w, none.clock_held_pct, none.samples) == (None, None, None, 0)
+    assert clock_stats({}, [(0, 10)]).sm_clock_mhz is None  # no sampler
+
+
+def test_bench_rows_carry_the_clocks_of_their_own_timing_windows(monkeypatch):
+    """Each row's clock figures come from the samples inside its own timing windows: a fake sampler reports
+    1000 MHz while core ``slow`` runs and 2000 MHz otherwise, its reasons a power cap only during ``slow``."""
+    import time
+
+    from bambaprof.bench import ssd as bench
+
+    running = {"core": None}
+    samples = {"t_ns": [], "sm_clock_mhz": [], "power_w": [], "clock_event_reasons": []}
+
+    def core(name):
+        def run(x, *a, **k):
+            running["core"] = name
+            for _ in range(2):  # a sample while this core runs, as a 20 ms sampler would take
+                slow = name == "slow"
+                samples["t_ns"].append(time.monotonic_ns())
+                samples["sm_clock_mhz"].append(1000 if slow else 2000)
+                samples["power_w"].append(700.0 if slow else 300.0)
+                samples["clock_event_reasons"].append(0x4 if slow else 0x0)
+            return get_variant("default")(x, *a, **k)
+        return run
+
+    class FakeSampler:
+        nvml = samples
+        stopped = False
+
+        def stop(self):
+            FakeSampler.stopped = True
+
+    monkeypatch.setattr(bench, "_start_clock_sampler", lambda device: FakeSampler())
+    records = bench.bench_ssd({"fast": core("fast"), "slow": core("slow")}, [SHAPE], torch.float32, "cpu",
+                              rep_ms=4, rounds=2)
+    by = {r.variant: r for r in records}
+    assert FakeSampler.stopped
+    assert (by["fast"].sm_clock_mhz, by["fast"].power_w, by["fast"].clock_held_pct) == (2000, 300.0, 0.0)
+    assert (by["slow"].sm_clock_mhz, by["slow"].power_w, by["slow"].clock_held_pct) == (1000, 700.0, 100.0)
+    mixers = bench.bench_mixer([bench.peer_variant("slow", core("slow"))], [SHAPE], torch.float32, "cpu", rep_ms=2,
+                               rounds=1)
+    assert mixers[0].sm_clock_mhz == 1000 and mixers[0].clock_held_pct == 100.0
+
+
+def test_clocks_are_unknown_without_a_sampler(capsys):
+    """Off a GPU there is no NVML sampler: the clock columns are unknown (null), never guessed."""
+    code = main(["bench", "ssd", "--variant", "default", "--shape", "1x32", "--heads", "4", "--head-dim", "16",
+                 "--state", "16", "--groups", "2", "--chunk-size", "16", "--dtype", "float32", "--rep-ms", "10",
+                 "--rounds", "1", "--format", "json"])
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert code == 0 and row["sm_clock_mhz"] is None and row["power_w"] is None and row["clock_held_pct"] is None
+
+
+@pytest.mark.gpu
+def test_bench_on_a_gpu_reports_its_clocks(capsys):
+    pytest.importorskip("pynvml")
+    code = main(["bench", "ssd", "--variant", "triton", "--shape", "1x512", "--rep-ms", "100", "--rounds", "2",
+                 "--device", "cuda", "--format", "json"])
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert code == 0 and row["status"] == "ok"
+    assert row["sm_clock_mhz"] > 0 and row["power_w"] > 0 and 0.0 <= row["clock_held_pct"] <= 100.0
