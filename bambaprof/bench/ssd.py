@@ -31,6 +31,8 @@ For each (variant, shape):
   clock (MHz), the median power (W) and ``clock_held_pct``, the share of those samples whose
   clock-event reasons include a power cap, thermal or hardware slowdown (so a core that runs the GPU
   into its power limit shows it, and a ratio between rows at different clocks can be read as such).
+  The windows are the wall-time measurements (``do_bench``: its warm-up and timed calls), not the
+  profiled batch, whose setup leaves the GPU idle; ``clock_samples`` counts the samples inside them.
   Unknown without NVML, off a GPU, or when no sample fell inside the row's windows.
 
 The ceilings are measured once per run: a large device-to-device copy (bytes
@@ -243,6 +245,7 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
             ms, status[name] = _attempt(lambda: median_ms(call, device, rep_ms=share))  # noqa: B023 - called at once
             if ms is None:
                 continue
+            windows[name].append((start, time.monotonic_ns()))  # the timed calls only: the profiler's setup idles
             walls[name].append(ms)
             if on_gpu:
                 kt, st = _attempt(lambda: kernel_time(call, batches=1))  # noqa: B023 - called at once
@@ -250,7 +253,6 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
                     status[name] = f"kernel time: {st}"
                     continue
                 batches[name].append(kt)
-            windows[name].append((start, time.monotonic_ns()))
     out: Dict[str, Timed] = {}
     for name in names:
         wall = statistics.median(walls[name]) if walls[name] else None
@@ -318,6 +320,7 @@ class BenchRecord:
     sm_clock_mhz: Optional[float] = None
     power_w: Optional[float] = None
     clock_held_pct: Optional[float] = None
+    clock_samples: Optional[int] = None
     kernels_us: Optional[Dict[str, float]] = None
     autotune: Optional[Dict[str, str]] = None
 
@@ -370,8 +373,8 @@ def _with_clocks(device: str, bench: Callable[[], Tuple[List[BenchRecord], List[
     if sampler is not None:
         for record, t in zip(records, timed):
             stats = clock_stats(nvml, t.windows)
-            record.sm_clock_mhz, record.power_w, record.clock_held_pct = (
-                stats.sm_clock_mhz, stats.power_w, stats.clock_held_pct)
+            record.sm_clock_mhz, record.power_w, record.clock_held_pct, record.clock_samples = (
+                stats.sm_clock_mhz, stats.power_w, stats.clock_held_pct, stats.samples)
     return records
 
 

@@ -298,6 +298,7 @@ def test_bench_rows_carry_the_clocks_of_their_own_timing_windows(monkeypatch):
     assert FakeSampler.stopped
     assert (by["fast"].sm_clock_mhz, by["fast"].power_w, by["fast"].clock_held_pct) == (2000, 300.0, 0.0)
     assert (by["slow"].sm_clock_mhz, by["slow"].power_w, by["slow"].clock_held_pct) == (1000, 700.0, 100.0)
+    assert by["slow"].clock_samples >= 4  # two samples a call, at least two calls timed
     mixers = bench.bench_mixer([bench.peer_variant("slow", core("slow"))], [SHAPE], torch.float32, "cpu", rep_ms=2,
                                rounds=1)
     assert mixers[0].sm_clock_mhz == 1000 and mixers[0].clock_held_pct == 100.0
@@ -307,9 +308,10 @@ def test_clocks_are_unknown_without_a_sampler(capsys):
     """Off a GPU there is no NVML sampler: the clock columns are unknown (null), never guessed."""
     code = main(["bench", "ssd", "--variant", "default", "--shape", "1x32", "--heads", "4", "--head-dim", "16",
                  "--state", "16", "--groups", "2", "--chunk-size", "16", "--dtype", "float32", "--rep-ms", "10",
-                 "--rounds", "1", "--format", "json"])
+                 "--rounds", "1", "--device", "cpu", "--format", "json"])
     row = json.loads(capsys.readouterr().out)["rows"][0]
-    assert code == 0 and row["sm_clock_mhz"] is None and row["power_w"] is None and row["clock_held_pct"] is None
+    assert code == 0
+    assert [row[k] for k in ("clock_samples", "sm_clock_mhz", "power_w", "clock_held_pct")] == [None] * 4
 
 
 @pytest.mark.gpu
@@ -319,4 +321,5 @@ def test_bench_on_a_gpu_reports_its_clocks(capsys):
                  "--device", "cuda", "--format", "json"])
     row = json.loads(capsys.readouterr().out)["rows"][0]
     assert code == 0 and row["status"] == "ok"
-    assert row["sm_clock_mhz"] > 0 and row["power_w"] > 0 and 0.0 <= row["clock_held_pct"] <= 100.0
+    assert row["clock_samples"] > 0 and row["sm_clock_mhz"] > 0 and row["power_w"] > 0
+    assert 0.0 <= row["clock_held_pct"] <= 100.0
