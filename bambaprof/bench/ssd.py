@@ -31,8 +31,9 @@ For each (variant, shape):
   clock (MHz), the median power (W) and ``clock_held_pct``, the share of those samples whose
   clock-event reasons include a power cap, thermal or hardware slowdown (so a core that runs the GPU
   into its power limit shows it, and a ratio between rows at different clocks can be read as such).
-  The windows are the wall-time measurements (``do_bench``: its warm-up and timed calls), not the
-  profiled batch, whose setup leaves the GPU idle; ``clock_samples`` counts the samples inside them.
+  The windows are the wall-time measurements (``do_bench``: its warm-up and timed calls), after a
+  first call that compiles and autotunes, and not the profiled batch, whose setup leaves the GPU idle;
+  ``clock_samples`` counts the samples inside them.
   Unknown without NVML, off a GPU, or when no sample fell inside the row's windows.
 
 The ceilings are measured once per run: a large device-to-device copy (bytes
@@ -241,6 +242,11 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
             if progress:
                 progress(f"{name} round {r + 1}/{rounds}")
             call = calls[name]
+            if r == 0 and device.startswith("cuda"):
+                # compile and autotune before the clock window opens: a peer's autotuning (seconds, the GPU
+                # mostly idle) or a first compile would fill the row's samples with idle readings
+                _attempt(call)
+                torch.cuda.synchronize(device)
             start = time.monotonic_ns()
             ms, status[name] = _attempt(lambda: median_ms(call, device, rep_ms=share))  # noqa: B023 - called at once
             if ms is None:
