@@ -28,7 +28,12 @@ speeds: runs record a fixed pure-Python loop's time around their measured steps
 (the manifest's ``host``, :mod:`bambaprof.collect.host_speed`), and sides whose
 loops differ by :data:`HOST_SPEED_RATIO` or more, or a run whose loop changed during its
 measurement (its ``host-speed-changed`` finding), are named (host-bound timings move with
-the host).
+the host). Likewise the GPUs' clocks: runs record NVML's SM clock over their measured window
+(the manifest's ``telemetry``), and sides whose mean SM clocks differ by :data:`CLOCK_RATIO` or
+more are named, as is a run whose clocks NVML reported held down (a power cap, thermal or
+hardware slowdown: its ``throttled`` finding), since compute-bound kernel times move with the
+clock: on an H200 a mixer that holds the GPU at its power limit runs its GEMMs at 1,500 to 1,700
+MHz instead of 1,980.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ METRICS = {
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
 HOST_SPEED_RATIO = 1.25
+#: Sides whose mean SM clocks (NVML, median over each side's runs) differ by this factor or more are named.
+CLOCK_RATIO = 1.05
 
 
 @dataclass
@@ -311,6 +318,7 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                            f"iterations (median {sp.median:.4g} ms), so its ratios may mean little; re-run it on an "
                            "idle machine")
     out.extend(_host_speed_warnings(a, b))
+    out.extend(_clock_warnings(a, b))
     for row in summary:
         lo, hi = row.get("ci_low"), row.get("ci_high")
         if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:
@@ -341,6 +349,34 @@ def _host_speed_warnings(a: Side, b: Side) -> List[str]:
                 out.append(f"{side.label} {path}: the host's speed changed during the measurement (a fixed loop "
                            f"took {host.probe_before_us / 1e3:.2f} ms before, {host.probe_after_us / 1e3:.2f} "
                            "ms after); its host-bound timings are not steady")
+    return out
+
+
+def _sm_clock_mhz(side: Side) -> Optional[float]:
+    """The median over a side's runs of their mean SM clock over the measured window (MHz, NVML); None where
+    no run sampled one."""
+    known = []
+    for m in side.manifests:
+        nvml = m.telemetry.summary.nvml if m is not None and m.telemetry is not None else None
+        clock = nvml.sm_clock_mhz if nvml is not None else None
+        if clock is not None and clock.samples and clock.mean:
+            known.append(clock.mean)
+    return statistics.median(known) if known else None
+
+
+def _clock_warnings(a: Side, b: Side) -> List[str]:
+    """The GPUs' SM clocks, where they differ between the sides or a run's were held down."""
+    out: List[str] = []
+    ca, cb = _sm_clock_mhz(a), _sm_clock_mhz(b)
+    if ca and cb and max(ca, cb) / min(ca, cb) >= CLOCK_RATIO:
+        out.append(f"the GPUs ran at different clocks: SM clock {ca:,.0f} MHz (baseline) -- {cb:,.0f} MHz (candidate), "
+                   f"{cb / ca:.2f}x (NVML, means over the measured windows); compute-bound kernel times move with "
+                   "the clock, not only with the code")
+    for side in (a, b):
+        for analysis, path in zip(side.analyses, side.inputs):
+            held = next((f for f in analysis.findings if f["id"] == "throttled"), None)
+            if held is not None:  # diagnose's throttled finding judged the run's clock-event reasons
+                out.append(f"{side.label} {path}: {held['message']}")
     return out
 
 

@@ -211,3 +211,28 @@ def test_empty_tables_are_not_printed(tmp_path, capsys):
     assert main(["compare", str(cpu), str(cpu)]) == 0
     out = capsys.readouterr().out
     assert "Kernels per profiled step" not in out and "CPU ops per profiled step" in out
+
+
+def _with_clock(run, mean_mhz, reasons=()):
+    m = json.loads((run / "manifest.json").read_text())
+    m["telemetry"] = {"available": True, "summary": {"nvml": {
+        "sm_clock_mhz": {"mean": mean_mhz, "max": 1980.0, "samples": 40}, "clock_event_reasons_seen": list(reasons)}}}
+    (run / "manifest.json").write_text(json.dumps(m))
+
+
+def test_gpus_at_different_clocks_are_flagged(tmp_path):
+    full = make_run(tmp_path, "full", base_trace(), [1.6] * 10)
+    capped = make_run(tmp_path, "capped", base_trace(), [1.9] * 10)
+    near = make_run(tmp_path, "near", base_trace(), [1.6] * 10)
+    _with_clock(full, 1980.0)
+    _with_clock(capped, 1650.0, reasons=[0x4])  # the software power cap held the clock down
+    _with_clock(near, 1900.0)  # 4% lower: within CLOCK_RATIO
+    warnings = [w for w in compare([full], [capped]).warnings if "clock" in w]
+    assert warnings == [
+        "the GPUs ran at different clocks: SM clock 1,980 MHz (baseline) -- 1,650 MHz (candidate), 0.83x (NVML, "
+        "means over the measured windows); compute-bound kernel times move with the clock, not only with the code",
+        f"candidate {capped}: NVML reported the clocks held down during the measured window: software power cap; "
+        "the timings are slower than the device's rated clocks."]
+    assert not [w for w in compare([full], [near]).warnings if "clock" in w]
+    bare = make_run(tmp_path, "bare", base_trace(), [1.6] * 10)  # no telemetry (a CPU run, or NVML absent)
+    assert not [w for w in compare([bare], [capped]).warnings if "different clocks" in w]
