@@ -42,7 +42,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -333,22 +333,36 @@ def _probe_us(side: Side) -> Optional[float]:
     return statistics.median(known) if known else None
 
 
-def _host_speed_warnings(a: Side, b: Side) -> List[str]:
-    """The hosts' Python speed, where it differs between the sides or changed within a run."""
-    out: List[str] = []
-    pa, pb = _probe_us(a), _probe_us(b)
-    if pa and pb and max(pa, pb) / min(pa, pb) >= HOST_SPEED_RATIO:
-        out.append(f"the hosts ran Python at different speeds: a fixed loop took {pa / 1e3:.2f} ms (baseline) -- "
-                   f"{pb / 1e3:.2f} ms (candidate), {pb / pa:.2f}x; host-bound timings (eager decoding, small "
-                   "shapes) move with the host, not only with the code")
+def _gap_warning(a: Side, b: Side, value: Callable[[Side], Optional[float]], ratio: float,
+                 say: Callable[[float, float], str]) -> List[str]:
+    """``[say(baseline's value, candidate's)]`` where both sides' ``value`` is known and they differ by
+    ``ratio`` or more; else no warning."""
+    va, vb = value(a), value(b)
+    return [say(va, vb)] if va and vb and max(va, vb) / min(va, vb) >= ratio else []
+
+
+def _flagged_runs(a: Side, b: Side, finding_id: str) -> Iterator[Tuple[str, Any, Analysis, Dict[str, Any]]]:
+    """``(side label, input, analysis, finding)`` for each run whose own diagnosis raised ``finding_id``."""
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
-            host = analysis.manifest.host if analysis.manifest is not None else None
-            # the run's own diagnosis judged the change (diagnose's host-speed-changed, one threshold)
-            if host is not None and any(f["id"] == "host-speed-changed" for f in analysis.findings):
-                out.append(f"{side.label} {path}: the host's speed changed during the measurement (a fixed loop "
-                           f"took {host.probe_before_us / 1e3:.2f} ms before, {host.probe_after_us / 1e3:.2f} "
-                           "ms after); its host-bound timings are not steady")
+            found = next((f for f in analysis.findings if f["id"] == finding_id), None)
+            if found is not None:
+                yield side.label, path, analysis, found
+
+
+def _host_speed_warnings(a: Side, b: Side) -> List[str]:
+    """The hosts' Python speed, where it differs between the sides or changed within a run."""
+    out = _gap_warning(a, b, _probe_us, HOST_SPEED_RATIO, lambda pa, pb: (
+        f"the hosts ran Python at different speeds: a fixed loop took {pa / 1e3:.2f} ms (baseline) -- "
+        f"{pb / 1e3:.2f} ms (candidate), {pb / pa:.2f}x; host-bound timings (eager decoding, small "
+        "shapes) move with the host, not only with the code"))
+    # the run's own diagnosis judged the change (diagnose's host-speed-changed, one threshold)
+    for label, path, analysis, _ in _flagged_runs(a, b, "host-speed-changed"):
+        host = analysis.manifest.host if analysis.manifest is not None else None
+        if host is not None:
+            out.append(f"{label} {path}: the host's speed changed during the measurement (a fixed loop "
+                       f"took {host.probe_before_us / 1e3:.2f} ms before, {host.probe_after_us / 1e3:.2f} "
+                       "ms after); its host-bound timings are not steady")
     return out
 
 
@@ -366,17 +380,12 @@ def _sm_clock_mhz(side: Side) -> Optional[float]:
 
 def _clock_warnings(a: Side, b: Side) -> List[str]:
     """The GPUs' SM clocks, where they differ between the sides or a run's were held down."""
-    out: List[str] = []
-    ca, cb = _sm_clock_mhz(a), _sm_clock_mhz(b)
-    if ca and cb and max(ca, cb) / min(ca, cb) >= CLOCK_RATIO:
-        out.append(f"the GPUs ran at different clocks: SM clock {ca:,.0f} MHz (baseline) -- {cb:,.0f} MHz (candidate), "
-                   f"{cb / ca:.2f}x (NVML, means over the measured windows); compute-bound kernel times move with "
-                   "the clock, not only with the code")
-    for side in (a, b):
-        for analysis, path in zip(side.analyses, side.inputs):
-            held = next((f for f in analysis.findings if f["id"] == "throttled"), None)
-            if held is not None:  # diagnose's throttled finding judged the run's clock-event reasons
-                out.append(f"{side.label} {path}: {held['message']}")
+    out = _gap_warning(a, b, _sm_clock_mhz, CLOCK_RATIO, lambda ca, cb: (
+        f"the GPUs ran at different clocks: SM clock {ca:,.0f} MHz (baseline) -- {cb:,.0f} MHz (candidate), "
+        f"{cb / ca:.2f}x (NVML, means over the measured windows); compute-bound kernel times move with "
+        "the clock, not only with the code"))
+    # diagnose's throttled finding judged the run's clock-event reasons
+    out.extend(f"{label} {path}: {held['message']}" for label, path, _, held in _flagged_runs(a, b, "throttled"))
     return out
 
 
