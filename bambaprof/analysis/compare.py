@@ -338,7 +338,7 @@ def _gap_warning(a: Side, b: Side, value: Callable[[Side], Optional[float]], rat
     """``[say(baseline's value, candidate's)]`` where both sides' ``value`` is known and they differ by
     ``ratio`` or more; else no warning."""
     va, vb = value(a), value(b)
-    return [say(va, vb)] if va and vb and max(va, vb) / min(va, vb) >= ratio else []
+    return [say(va, vb)] if va and vb and va > 0 and vb > 0 and max(va, vb) / min(va, vb) >= ratio else []
 
 
 def _flagged_runs(a: Side, b: Side, finding_id: str) -> Iterator[Tuple[str, Any, Analysis, Dict[str, Any]]]:
@@ -373,7 +373,7 @@ def _sm_clock_mhz(side: Side) -> Optional[float]:
     for m in side.manifests:
         nvml = m.telemetry.summary.nvml if m is not None and m.telemetry is not None else None
         clock = nvml.sm_clock_mhz if nvml is not None else None
-        if clock is not None and clock.samples and clock.mean:
+        if clock is not None and clock.samples and clock.mean and math.isfinite(clock.mean) and clock.mean > 0:
             known.append(clock.mean)
     return statistics.median(known) if known else None
 

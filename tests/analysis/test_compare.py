@@ -236,3 +236,6 @@ def test_gpus_at_different_clocks_are_flagged(tmp_path):
     assert not [w for w in compare([full], [near]).warnings if "clock" in w]
     bare = make_run(tmp_path, "bare", base_trace(), [1.6] * 10)  # no telemetry (a CPU run, or NVML absent)
     assert not [w for w in compare([bare], [capped]).warnings if "different clocks" in w]
+    nonsense = make_run(tmp_path, "nonsense", base_trace(), [1.6] * 10)
+    _with_clock(nonsense, -5.0)  # a mean no clock can have is unknown, not a 400x gap
+    assert not [w for w in compare([nonsense], [full]).warnings if "different clocks" in w]
