@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import statistics
 import sys
 import time
 from typing import Any, Callable, Dict, List
@@ -29,15 +28,11 @@ import torch.nn.functional as F
 
 from bambaprof._env import environment
 from bambaprof.bench.peers import load_mamba_ssm
-from bambaprof.bench.ssd import peer_variant
+from bambaprof.bench.ssd import clock_stats, peer_variant
 from bambaprof.collect.nvml import ProcessSampler, PynvmlBackend
 from bambaprof.model import build_mixer
 from bambaprof.model.config import BambaConfig
 from bambaprof.ssm import get_variant
-
-#: NVML clock-event reasons that mean the clock was held down by power or heat (SW power cap, HW slowdown,
-#: SW thermal, HW thermal, HW power brake).
-POWER_OR_HEAT = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
 
 
 def mixer_config(heads: int = 128, head_dim: int = 64, state: int = 128, groups: int = 1, chunk: int = 256,
@@ -77,14 +72,15 @@ def run_phase(fn: Callable[[], Any], sampler: ProcessSampler, seconds: float) ->
 
 
 def window(nvml: Dict[str, List[Any]], t0: int, t1: int) -> Dict[str, Any]:
+    """bench's clock statistics of the samples in ``[t0, t1]`` (medians, held share), with the extremes."""
+    stats = clock_stats(nvml, [(t0, t1)])
     rows = [i for i, t in enumerate(nvml["t_ns"]) if t0 <= t <= t1]
     pick = lambda k: [nvml[k][i] for i in rows if nvml[k][i] is not None]  # noqa: E731
-    clocks, power, reasons = pick("sm_clock_mhz"), pick("power_w"), pick("clock_event_reasons")
-    med = lambda v: statistics.median(v) if v else None  # noqa: E731
-    return {"samples": len(rows), "sm_clock_mhz_median": med(clocks), "sm_clock_mhz_min": min(clocks, default=None),
-            "power_w_median": med(power), "power_w_max": max(power, default=None),
-            "reasons_or": functools.reduce(lambda a, b: a | int(b), reasons, 0),
-            "power_or_heat_share": (sum(1 for r in reasons if int(r) & POWER_OR_HEAT) / len(reasons)) if reasons else None}
+    return {"samples": stats.samples, "sm_clock_mhz_median": stats.sm_clock_mhz,
+            "sm_clock_mhz_min": min(pick("sm_clock_mhz"), default=None), "power_w_median": stats.power_w,
+            "power_w_max": max(pick("power_w"), default=None),
+            "reasons_or": functools.reduce(lambda a, b: a | int(b), pick("clock_event_reasons"), 0),
+            "power_or_heat_share": None if stats.clock_held_pct is None else stats.clock_held_pct / 100.0}
 
 
 def main() -> int:

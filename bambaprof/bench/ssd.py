@@ -242,7 +242,7 @@ def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float
             if progress:
                 progress(f"{name} round {r + 1}/{rounds}")
             call = calls[name]
-            if r == 0 and device.startswith("cuda"):
+            if r == 0 and on_gpu:
                 # compile and autotune before the clock window opens: a peer's autotuning (seconds, the GPU
                 # mostly idle) or a first compile would fill the row's samples with idle readings
                 _attempt(call)
