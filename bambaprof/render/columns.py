@@ -18,6 +18,7 @@ PROFILE_SUMMARY = [
     Column("peak_allocated_bytes", "peak GB", "gb"), Column("joules_per_token", "J/token", "joules", drop_rank=1),
     Column("gpm_dram_bw_util_pct", "DRAM BW %", "pct", drop_rank=3),
     Column("gpm_sm_occupancy_pct", "SM occ %", "pct", drop_rank=2),
+    Column("sm_clock_mhz", "SM MHz", "int", drop_rank=5),
     Column("vs_baseline", "vs base", "times"), Column("noise", "noisy"), Column("error", "error", width=60),
 ]
 
