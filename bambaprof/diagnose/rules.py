@@ -287,10 +287,23 @@ def throttled(a: Any) -> Optional[Finding]:
     names = sorted({name for mask in seen for bit, name in THROTTLE_REASONS.items() if mask & bit})
     if not names:
         return None
+    clock, power = nvml.sm_clock_mhz, nvml.power_w
+    measured = "".join(f"; {label} {s.mean:,.0f} {unit} on average (max {s.max:,.0f})"
+                       for label, unit, s in (("SM clock", "MHz", clock), ("power", "W", power))
+                       if s is not None and s.samples and s.mean is not None and s.max is not None)
+    if names == [THROTTLE_REASONS[0x4]]:  # the board's power limit alone: the sustained speed, not a fault
+        suggestion = ("The workload draws the board's power limit, so its compute-bound kernels run at a lower clock: "
+                      "this is the device's sustained speed for it, not a fault. Compare runs at similar clocks (the "
+                      "profile summary's SM MHz; compare warns); doing less work per token gains, faster issue alone "
+                      "less so.")
+    else:
+        suggestion = "Check cooling and the power limit (nvidia-smi -q -d PERFORMANCE); compare runs at equal clocks."
     return Finding("throttled", "high", f"NVML reported the clocks held down during the measured window: "
-                   f"{', '.join(names)}; the timings are slower than the device's rated clocks.",
-                   [{"clock_event_reasons": seen}],
-                   "Check cooling and the power limit (nvidia-smi -q -d PERFORMANCE); compare runs at equal clocks.")
+                   f"{', '.join(names)}{measured}; the timings are slower than the device's rated clocks.",
+                   [{"clock_event_reasons": seen,
+                     "sm_clock_mhz_mean": clock.mean if clock is not None and clock.samples else None,
+                     "power_w_mean": power.mean if power is not None and power.samples else None}],
+                   suggestion)
 
 
 def host_speed_changed(a: Any) -> Optional[Finding]:

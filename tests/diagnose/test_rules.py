@@ -9,7 +9,18 @@ import pytest
 from bambaprof.analysis import analyze
 from bambaprof.diagnose import diagnose
 from bambaprof.diagnose import rules as R
-from bambaprof.run import CompileInfo, Device, HostInfo, Manifest, Memory, NvmlSummary, TelemetryInfo, TelemetrySummary, Versions
+from bambaprof.run import (
+    CompileInfo,
+    Device,
+    HostInfo,
+    Manifest,
+    Memory,
+    NvmlSummary,
+    SeriesStats,
+    TelemetryInfo,
+    TelemetrySummary,
+    Versions,
+)
 from tests.analysis.synth import H200, _kernel, _op, _rt, write
 
 
@@ -186,6 +197,22 @@ def test_throttled():
     idle_only = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
         clock_event_reasons_seen=[0x1]))))  # GPU idle is not throttling
     assert "throttled" not in ids(_a(manifest=idle_only))
+
+
+
+def test_throttled_by_the_power_limit_says_so_with_its_clock():
+    capped = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
+        clock_event_reasons_seen=[0x4], sm_clock_mhz=SeriesStats(mean=1626.6, max=1980.0, samples=50),
+        power_w=SeriesStats(mean=698.0, max=731.0, samples=50)))))
+    f = next(f for f in diagnose(_a(manifest=capped)) if f.id == "throttled")
+    assert f.message == ("NVML reported the clocks held down during the measured window: software power cap; SM clock "
+                         "1,627 MHz on average (max 1,980); power 698 W on average (max 731); the timings are slower "
+                         "than the device's rated clocks.")
+    assert "sustained speed" in f.suggestion and f.evidence[0]["sm_clock_mhz_mean"] == 1626.6
+    hot = _manifest(telemetry=TelemetryInfo(summary=TelemetrySummary(nvml=NvmlSummary(
+        clock_event_reasons_seen=[0x4, 0x20]))))  # heat too: a fault to look at; no samples, no figures
+    f = next(f for f in diagnose(_a(manifest=hot)) if f.id == "throttled")
+    assert "cooling" in f.suggestion and "on average" not in f.message and f.evidence[0]["power_w_mean"] is None
 
 
 @pytest.mark.parametrize("before, after, fires", [(1700.0, 3300.0, True), (3300.0, 1700.0, True),
