@@ -294,8 +294,8 @@ def throttled(a: Any) -> Optional[Finding]:
     if names == [THROTTLE_REASONS[0x4]]:  # the board's power limit alone: the sustained speed, not a fault
         suggestion = ("The workload draws the board's power limit, so its compute-bound kernels run at a lower clock: "
                       "this is the device's sustained speed for it, not a fault. Compare runs at similar clocks (the "
-                      "profile summary's SM MHz; compare warns); doing less work per token gains, faster issue alone "
-                      "less so.")
+                      "profile summary's SM MHz; compare warns). Under the cap, doing less work per token helps more "
+                      "than keeping the GPU busier.")
     else:
         suggestion = "Check cooling and the power limit (nvidia-smi -q -d PERFORMANCE); compare runs at equal clocks."
     return Finding("throttled", "high", f"NVML reported the clocks held down during the measured window: "
