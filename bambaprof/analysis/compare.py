@@ -369,12 +369,7 @@ def _host_speed_warnings(a: Side, b: Side) -> List[str]:
 def _sm_clock_mhz(side: Side) -> Optional[float]:
     """The median over a side's runs of their mean SM clock over the measured window (MHz, NVML); None where
     no run sampled one."""
-    known = []
-    for m in side.manifests:
-        nvml = m.telemetry.summary.nvml if m is not None and m.telemetry is not None else None
-        clock = nvml.sm_clock_mhz if nvml is not None else None
-        if clock is not None and clock.samples and clock.mean and math.isfinite(clock.mean) and clock.mean > 0:
-            known.append(clock.mean)
+    known = [m.sm_clock_mhz for m in side.manifests if m is not None and m.sm_clock_mhz is not None]
     return statistics.median(known) if known else None
 
 

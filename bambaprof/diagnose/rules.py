@@ -301,7 +301,7 @@ def throttled(a: Any) -> Optional[Finding]:
     return Finding("throttled", "high", f"NVML reported the clocks held down during the measured window: "
                    f"{', '.join(names)}{measured}; the timings are slower than the device's rated clocks.",
                    [{"clock_event_reasons": seen,
-                     "sm_clock_mhz_mean": clock.mean if clock is not None and clock.samples else None,
+                     "sm_clock_mhz_mean": m.sm_clock_mhz,
                      "power_w_mean": power.mean if power is not None and power.samples else None}],
                    suggestion)
 

@@ -16,6 +16,7 @@ Schema versions:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, Optional
 
 import msgspec
@@ -305,6 +306,15 @@ class Manifest(Record, kw_only=True):
     def gpm(self) -> GpmSummary:
         """The GPM summary (every series unknown when there was none)."""
         return self.telemetry.summary.gpm or GpmSummary()
+
+    @property
+    def sm_clock_mhz(self) -> Optional[float]:
+        """The mean SM clock over the telemetry window (MHz, NVML); None when not sampled or not a clock
+        (non-finite, zero or negative)."""
+        nvml = self.telemetry.summary.nvml
+        clock = nvml.sm_clock_mhz if nvml is not None else None
+        mean = clock.mean if clock is not None and clock.samples else None
+        return mean if mean is not None and math.isfinite(mean) and mean > 0 else None
 
 
 def _v1_to_v2(data: Dict[str, Any]) -> Dict[str, Any]:

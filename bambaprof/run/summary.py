@@ -41,8 +41,6 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
         m, c = r.manifest, r.config
         t = m.timings if m is not None else None
         gpm = m.gpm if m is not None else None
-        nvml = m.telemetry.summary.nvml if m is not None else None
-        clock = nvml.sm_clock_mhz if nvml is not None else None
         lat = t.latency_ms.median if t is not None else None
         base = baseline.get(c.comparison_key()) if c is not None else None
         spreads = [x for x in (spread_ratio(m), baseline_spread.get(c.comparison_key()) if c is not None else None)
@@ -60,7 +58,7 @@ def summary_rows(records: Sequence[RunRecord], baseline_variant: Optional[str] =
             "joules_per_token": m.joules_per_token if m is not None else None,
             "gpm_dram_bw_util_pct": gpm.dram_bw_util_pct.mean if gpm and gpm.dram_bw_util_pct else None,
             "gpm_sm_occupancy_pct": gpm.sm_occupancy_pct.mean if gpm and gpm.sm_occupancy_pct else None,
-            "sm_clock_mhz": clock.mean if clock is not None and clock.samples else None,
+            "sm_clock_mhz": m.sm_clock_mhz if m is not None else None,
             "vs_baseline": lat / base if lat and base else None,
             "noise": f"p90/p10 {max(spreads):.1f}" if spreads and lat and base else None,
             "error": r.error,
