@@ -120,7 +120,7 @@ _TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating e
                  "(us) before and after the timing, how fast the host ran Python (wall medians of launch-bound "
                  "shapes move with it); sm_clock_mhz, power_w: medians of the NVML samples (20 ms) inside the "
                  "row's timing windows, clock_held_pct: the share of them with a power cap, thermal or hardware "
-                 "slowdown reason (unknown without NVML)")
+                 "slowdown reason, clock_samples: how many there were (unknown without NVML)")
 
 
 def _rows(records, fmt: str) -> list:
