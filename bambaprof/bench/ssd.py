@@ -139,10 +139,10 @@ def _start_clock_sampler(device: str) -> Any:
     """An NVML sampler (20 ms, child process) started for a CUDA ``device``; ``None`` off CUDA or without NVML."""
     if not device.startswith("cuda"):
         return None
-    from ..collect.nvml import NvmlUnavailable, ProcessSampler, PynvmlBackend
+    from ..collect.nvml import NvmlUnavailable, ProcessSampler, PynvmlBackend, nvml_device
 
     try:
-        return ProcessSampler(PynvmlBackend).start()
+        return ProcessSampler(functools.partial(PynvmlBackend, nvml_device(device))).start()
     except NvmlUnavailable:
         return None
 

@@ -5,6 +5,7 @@ clock-sync marker that puts telemetry on the trace's clock."""
 from __future__ import annotations
 
 import datetime
+import functools
 import gzip
 import json
 import os
@@ -25,7 +26,7 @@ from ..run import (
     TelemetryInfo,
     TelemetrySummary,
 )
-from .nvml import GPM_SERIES, NvmlUnavailable, ProcessSampler, PynvmlBackend, window_stats
+from .nvml import GPM_SERIES, NvmlUnavailable, ProcessSampler, PynvmlBackend, nvml_device, window_stats
 
 CLOCK_SYNC = "bambaprof::clock_sync"
 
@@ -84,7 +85,7 @@ class Telemetry:
             if not device.startswith("cuda"):
                 self.notice = "telemetry unavailable: the run is on the CPU"
                 return
-            backend_factory = PynvmlBackend
+            backend_factory = functools.partial(PynvmlBackend, nvml_device(device))  # the run's GPU, not the first
         try:
             self.backend = backend_factory()  # this process: device info and the energy counter
             self.backend.open()

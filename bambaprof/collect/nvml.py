@@ -50,13 +50,22 @@ class NvmlUnavailable(Exception):
     """NVML (or the device) cannot be used here; the message says why, in one line."""
 
 
-def visible_device() -> str:
-    """The NVML identity of the process's first CUDA device: NVML ignores ``CUDA_VISIBLE_DEVICES``,
-    so a process pinned to GPU 1 must ask NVML for GPU 1 (an index or a ``GPU-...`` UUID), not 0."""
+def visible_device(index: int = 0) -> str:
+    """The NVML identity of the process's CUDA device ``index`` (as torch numbers them): NVML ignores
+    ``CUDA_VISIBLE_DEVICES``, so a process pinned to GPU 1 must ask NVML for GPU 1 (an index or a ``GPU-...``
+    UUID), not 0; without that variable torch's index is NVML's."""
     import os
 
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    return visible or "0"
+    visible = [e.strip() for e in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if e.strip()]
+    if "CUDA_VISIBLE_DEVICES" in os.environ and visible:
+        return visible[index] if index < len(visible) else str(index)
+    return str(index)
+
+
+def nvml_device(device: str) -> str:
+    """The NVML identity of a torch device string (``cuda``, ``cuda:1``): see :func:`visible_device`."""
+    _, _, index = device.partition(":")
+    return visible_device(int(index) if index.strip().isdigit() else 0)
 
 
 class PynvmlBackend:

@@ -113,3 +113,46 @@ def test_nvml_follows_cuda_visible_devices(monkeypatch):
     assert PynvmlBackend().device == "GPU-8c3a"
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert PynvmlBackend().device == "0" and PynvmlBackend(3).device == "3"
+
+
+def test_a_run_on_another_gpu_samples_that_gpu(monkeypatch):
+    """``--device cuda:1`` must sample NVML's device for torch's index 1 (through CUDA_VISIBLE_DEVICES), not
+    the first visible GPU: clocks, power, energy and GPM of the wrong GPU would be reported as the run's."""
+    from bambaprof.bench import ssd as bench
+    from bambaprof.collect import measure, nvml
+    from bambaprof.collect.nvml import NvmlUnavailable, nvml_device
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert [nvml_device(d) for d in ("cuda", "cuda:0", "cuda:1", "cuda:3")] == ["0", "0", "1", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, GPU-8c3a")
+    assert [nvml_device(d) for d in ("cuda", "cuda:1")] == ["2", "GPU-8c3a"]
+    assert nvml_device("cuda:5") == "5"  # past the list: torch would refuse the device itself
+
+    opened = []
+
+    class Recorder:
+        def __init__(self, device=None):
+            self.device = device
+
+        def open(self):
+            opened.append(self.device)
+            raise NvmlUnavailable("recorded")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(measure, "PynvmlBackend", Recorder)
+    telemetry = measure.Telemetry("cuda:1")
+    assert opened == ["GPU-8c3a"] and telemetry.sampler is None and "recorded" in telemetry.notice
+
+    factories = []
+
+    class FakeSampler:
+        def __init__(self, factory, *a, **k):
+            factories.append(factory)
+
+        def start(self):
+            raise NvmlUnavailable("not here")
+
+    monkeypatch.setattr(nvml, "ProcessSampler", FakeSampler)
+    assert bench._start_clock_sampler("cuda:1") is None and factories[0]().device == "GPU-8c3a"
