@@ -57,9 +57,7 @@ def visible_device(index: int = 0) -> str:
     import os
 
     visible = [e.strip() for e in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if e.strip()]
-    if "CUDA_VISIBLE_DEVICES" in os.environ and visible:
-        return visible[index] if index < len(visible) else str(index)
-    return str(index)
+    return visible[index] if index < len(visible) else str(index)
 
 
 def nvml_device(device: str) -> str:

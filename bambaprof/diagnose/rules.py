@@ -57,8 +57,6 @@ MEMORY_PRESSURE_PCT = 90.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
 #: measured steps than at the other.
 HOST_SPEED_CHANGE_X = 1.25
-#: NVML clocks-event reasons that mean the clocks were held down (bit -> name).
-THROTTLE_REASONS = CLOCK_HELD_DOWN_REASONS
 
 _FUSIBLE = re.compile(r"elementwise|copy|reduce|triton_poi|triton_red|triton_per|vectorized|fill|cat_|index",
                       re.IGNORECASE)
@@ -284,14 +282,14 @@ def throttled(a: Any) -> Optional[Finding]:
     m = a.manifest
     nvml = m.telemetry.summary.nvml if m is not None else None
     seen = nvml.clock_event_reasons_seen if nvml is not None else []
-    names = sorted({name for mask in seen for bit, name in THROTTLE_REASONS.items() if mask & bit})
+    names = sorted({name for mask in seen for bit, name in CLOCK_HELD_DOWN_REASONS.items() if mask & bit})
     if not names:
         return None
     clock, power = nvml.sm_clock_mhz, nvml.power_w
     measured = "".join(f"; {label} {s.mean:,.0f} {unit} on average (max {s.max:,.0f})"
                        for label, unit, s in (("SM clock", "MHz", clock), ("power", "W", power))
                        if s is not None and s.samples and s.mean is not None and s.max is not None)
-    if names == [THROTTLE_REASONS[0x4]]:  # the board's power limit alone: the sustained speed, not a fault
+    if names == [CLOCK_HELD_DOWN_REASONS[0x4]]:  # the board's power limit alone: the sustained speed, not a fault
         suggestion = ("The workload draws the board's power limit, so its compute-bound kernels run at a lower clock: "
                       "this is the device's sustained speed for it, not a fault. Compare runs at similar clocks (the "
                       "profile summary's SM MHz; compare warns). Under the cap, doing less work per token helps more "
