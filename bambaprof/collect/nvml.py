@@ -60,10 +60,50 @@ def visible_device(index: int = 0) -> str:
     return visible[index] if index < len(visible) else str(index)
 
 
+def torch_device_uuid(index: int) -> Optional[str]:
+    """NVML's name for torch's CUDA device ``index``: ``GPU-`` and the UUID torch reports (which NVML prints
+    with that prefix; checked on an H200), or ``None`` where torch has no CUDA, no such device or no UUID."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            return None
+        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    except (ImportError, RuntimeError, AssertionError):
+        return None
+    return f"GPU-{uuid}" if uuid else None
+
+
+def nvml_knows(identity: str) -> bool:
+    """Whether NVML opens a device by this UUID (``GPU-...``); ``False`` without NVML."""
+    try:
+        import pynvml
+    except ImportError:  # pragma: no cover - nvidia-ml-py is a dependency
+        return False
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return False
+    try:
+        pynvml.nvmlDeviceGetHandleByUUID(identity)
+        return True
+    except pynvml.NVMLError:
+        return False
+    finally:
+        pynvml.nvmlShutdown()
+
+
 def nvml_device(device: str) -> str:
-    """The NVML identity of a torch device string (``cuda``, ``cuda:1``): see :func:`visible_device`."""
+    """The NVML identity of a torch device string (``cuda``, ``cuda:1``).
+
+    By UUID where torch reports one that NVML knows: torch and NVML may number GPUs differently (torch puts
+    the fastest first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; NVML goes by PCI bus), and
+    ``CUDA_VISIBLE_DEVICES`` may name GPUs by a UUID prefix. Otherwise (no UUID, or a MIG instance, whose UUID
+    NVML spells ``MIG-``) through :func:`visible_device`."""
     _, _, index = device.partition(":")
-    return visible_device(int(index) if index.strip().isdigit() else 0)
+    i = int(index) if index.strip().isdigit() else 0
+    uuid = torch_device_uuid(i)
+    return uuid if uuid is not None and nvml_knows(uuid) else visible_device(i)
 
 
 class PynvmlBackend:

@@ -122,6 +122,7 @@ def test_a_run_on_another_gpu_samples_that_gpu(monkeypatch):
     from bambaprof.collect import measure, nvml
     from bambaprof.collect.nvml import NvmlUnavailable, nvml_device
 
+    monkeypatch.setattr(nvml, "torch_device_uuid", lambda index: None)  # torch without a UUID: by index
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert [nvml_device(d) for d in ("cuda", "cuda:0", "cuda:1", "cuda:3")] == ["0", "0", "1", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, GPU-8c3a")
@@ -156,3 +157,50 @@ def test_a_run_on_another_gpu_samples_that_gpu(monkeypatch):
 
     monkeypatch.setattr(nvml, "ProcessSampler", FakeSampler)
     assert bench._start_clock_sampler("cuda:1") is None and factories[0]().device == "GPU-8c3a"
+
+
+def test_nvml_device_goes_by_uuid_where_nvml_knows_it(monkeypatch):
+    """Torch may number GPUs fastest first while NVML goes by PCI bus: where torch reports a device's UUID and
+    NVML opens it, that UUID names the device, whatever the index or ``CUDA_VISIBLE_DEVICES`` say; a UUID NVML
+    does not know (a MIG instance) falls back to the index."""
+    from bambaprof.collect import nvml
+
+    uuids = {0: "GPU-bbbb", 1: "GPU-aaaa"}
+    monkeypatch.setattr(nvml, "torch_device_uuid", uuids.get)
+    monkeypatch.setattr(nvml, "nvml_knows", lambda identity: identity == "GPU-aaaa")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert nvml.nvml_device("cuda:1") == "GPU-aaaa"
+    assert nvml.nvml_device("cuda:0") == "0"  # NVML does not know GPU-bbbb
+    assert nvml.nvml_device("cuda:7") == "7"  # no such device: no UUID
+
+
+def test_torch_device_uuid_off_cuda_is_unknown():
+    import torch
+
+    from bambaprof.collect.nvml import torch_device_uuid
+
+    if not torch.cuda.is_available():
+        assert torch_device_uuid(0) is None
+    assert torch_device_uuid(10_000) is None
+
+
+@pytest.mark.gpu
+def test_nvml_device_is_the_gpu_torch_runs_on():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from bambaprof.collect.nvml import NvmlUnavailable, PynvmlBackend, nvml_device
+
+    identity = nvml_device("cuda")
+    backend = PynvmlBackend(identity)
+    try:
+        backend.open()
+    except NvmlUnavailable as exc:
+        pytest.skip(f"NVML unavailable: {exc}")
+    try:
+        info = backend.device_info()
+    finally:
+        backend.close()
+    assert identity.startswith("GPU-") and info["uuid"] == identity
+    assert info["name"] == torch.cuda.get_device_name(0)
