@@ -242,7 +242,7 @@ class TraceBuilder:
         self.skipped: Counter = Counter()  # "<kind> events <why>" -> count: events left out, never silently
         self.n_events = 0
         self.lenient = 0  # events decoded through the lenient path (schema drift)
-        self.undecodable = 0  # events that are not valid JSON text
+        self.undecodable = 0  # events that are not valid JSON, even with bad UTF-8 replaced
         self._batch = 0
 
     def _codes(self, values: Sequence[Any]) -> np.ndarray:

@@ -13,7 +13,12 @@
   structs by hand. Slower and hungrier; accepts any JSON value anywhere.
 
 Both accept the JSON Object Format (``{"traceEvents": [...], ...}``) and the
-JSON Array Format (a bare list of events) of the Chrome trace format.
+JSON Array Format (a bare list of events) of the Chrome trace format, whose
+closing ``]`` is optional (a tracer may stop before writing it; a trailing
+comma is allowed too), text that starts with a UTF-8 byte-order mark, and
+strings that are not valid UTF-8 (a kernel name cut inside a character): such
+an event is kept, its bad bytes replaced by U+FFFD (counted as lenient by the
+``msgspec`` backend).
 """
 
 from __future__ import annotations
@@ -189,8 +194,22 @@ def _decode_batch(raws: List[msgspec.Raw]) -> Tuple[List[Event], int, int]:
                 out.append(ev)
                 lenient += 1
         except msgspec.DecodeError:  # not valid JSON text inside (invalid UTF-8 in a string)
-            bad += 1
+            ev = _event_replacing_bad_utf8(raw)
+            if ev is None:
+                bad += 1
+            else:
+                out.append(ev)
+                lenient += 1
     return out, lenient, bad
+
+
+def _event_replacing_bad_utf8(raw: Any) -> Optional[Event]:
+    """An event whose JSON text has bytes that are not UTF-8, decoded with those bytes replaced by U+FFFD;
+    ``None`` when it is not JSON even then."""
+    try:
+        return event_from_dict(json.loads(bytes(raw).decode("utf-8", "replace")))
+    except (ValueError, RecursionError):
+        return None
 
 
 def decode_piece(text: Any) -> Tuple[List[Event], int, int]:
@@ -214,7 +233,7 @@ class DecodedTrace:
         self._events = events
         self.backend = backend
         self.lenient = 0
-        self.undecodable = 0  # events skipped: not valid JSON text
+        self.undecodable = 0  # events skipped: not valid JSON, even with bad UTF-8 replaced
         self._buffer = buffer if isinstance(buffer, mmap.mmap) else None
 
     def __len__(self) -> int:
@@ -286,9 +305,7 @@ def _decode_msgspec(data: Any) -> DecodedTrace:
 
 def _decode_json(data: Any) -> DecodedTrace:
     try:
-        obj = json.loads(bytes(data))
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        obj = json.loads(bytes(data).decode("utf-8", "replace"))
     except ValueError as exc:
         raise TraceError(f"invalid JSON ({exc})") from None
     if isinstance(obj, list):
@@ -306,10 +323,47 @@ def _decode_json(data: Any) -> DecodedTrace:
     return DecodedTrace(meta, None, events, "json")
 
 
+_BOM = b"\xef\xbb\xbf"
+_WS = b" \t\r\n"
+
+
+def without_bom(data: Any) -> Any:
+    """``data`` (bytes-like) without a leading UTF-8 byte-order mark; a view, not a copy."""
+    return memoryview(data)[len(_BOM):] if bytes(data[:len(_BOM)]) == _BOM else data
+
+
+def closed_array(data: Any) -> Optional[bytes]:
+    """The text of a JSON Array Format trace whose closing ``]`` is missing (the Chrome trace format allows
+    it, with or without a trailing comma), closed; ``None`` when the text is not such an array."""
+    view = memoryview(data)
+    start = 0
+    while start < len(view) and view[start] in _WS:
+        start += 1
+    if start == len(view) or view[start] != ord("["):
+        return None
+    text = bytes(view[start:]).rstrip(_WS).rstrip(b",").rstrip(_WS)
+    return None if text.endswith(b"]") and text != b"[" else text + b"]"
+
+
 def decode(data: Any, backend: str = "auto") -> DecodedTrace:
     """Decode trace JSON with ``backend`` (``auto`` is ``msgspec``)."""
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    data = without_bom(data)
+    try:
+        return _decode(data, backend)
+    except TraceError:
+        closed = closed_array(data)
+        if closed is None:
+            raise
+        try:
+            return _decode(closed, backend)
+        except TraceError:
+            pass
+        raise
+
+
+def _decode(data: Any, backend: str) -> DecodedTrace:
     try:
         if backend == "json":
             return _decode_json(data)

@@ -377,7 +377,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     span = (min(float(a.min()) for a in starts), max(float(e.max()) for e in ends)) if starts else (math.nan, math.nan)
     skipped = Counter(builder.skipped)
     if builder.undecodable:
-        skipped["events that are not valid JSON text (invalid UTF-8)"] += builder.undecodable
+        skipped["events that are not valid JSON"] += builder.undecodable
     return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
                  builder.lenient, dict(skipped), memo=memo)
 

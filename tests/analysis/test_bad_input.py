@@ -193,3 +193,43 @@ def test_flow_ids_beyond_64_bits_are_ignored(tmp_path):
         if e.get("ph") in ("s", "f"):
             e["id"] = 2**80  # found by the fuzzer: OverflowError in the correlation column
     assert analyze(write(tmp_path / "flow.json.gz", t)).summary["kernel_count"] == 3
+
+
+def _kernel_times(trace):
+    return sorted(zip(trace.gpu.ts.tolist(), trace.gpu.dur.tolist()))
+
+
+@pytest.mark.parametrize("backend", ["msgspec", "json"])
+def test_odd_but_valid_text_reads_like_the_plain_trace(tmp_path, backend):
+    """What the Chrome trace format or its writers allow: an Array Format trace without its closing ``]``
+    (with or without a trailing comma, gzipped or not), a UTF-8 byte-order mark, and a string that is not
+    valid UTF-8 (a name cut inside a character): every event kept, the same times as the plain trace."""
+    events = base_trace()["traceEvents"]
+    plain = load_trace(write(tmp_path / "plain.json", events, gz=False), backend=backend)
+    body = json.dumps(events, indent=1)
+    texts = {
+        "open.json": body[:-1].rstrip().encode(),
+        "open_comma.json": (body[:-1].rstrip() + ",\n").encode(),
+        "bom.json": b"\xef\xbb\xbf" + json.dumps(base_trace()).encode(),
+        "bom_array.json": b"\xef\xbb\xbf" + body[:-1].encode(),
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_bytes(text)
+    (tmp_path / "open.json.gz").write_bytes(gzip.compress(texts["open_comma.json"]))
+    cut = base_trace()
+    cut["traceEvents"][8]["name"] = "gemm_kernel_\u00e9"
+    (tmp_path / "cut.json").write_bytes(json.dumps(cut, ensure_ascii=False).encode().replace(b"\xc3\xa9", b"\xc3"))
+    for name in [*texts, "open.json.gz", "cut.json"]:
+        trace = load_trace(tmp_path / name, backend=backend)
+        assert _kernel_times(trace) == _kernel_times(plain), name
+        assert len(trace.runtime) == len(plain.runtime) and len(trace.ops) == len(plain.ops), name
+    names = load_trace(tmp_path / "cut.json", backend=backend).gpu.name
+    assert any(str(n).startswith("gemm_kernel_\ufffd") for n in names)
+
+
+def test_a_closed_array_with_a_cut_event_is_still_an_error(tmp_path):
+    (tmp_path / "cut.json").write_text('[{"ph": "X", "name": "a", "ts": 1, "dur": 1}, {"ph": "X", "na')
+    (tmp_path / "closed_bad.json").write_text('[{"ph": "X", "name": "a", "ts": 1, "dur": 1},,]')
+    for name in ("cut.json", "closed_bad.json"):
+        with pytest.raises(TraceError, match="invalid JSON"):
+            load_trace(tmp_path / name)
