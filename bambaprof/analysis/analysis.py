@@ -218,6 +218,7 @@ def analyze(
         "floor_coverage_pct": floor["floor_coverage_pct"],
         "above_floor_x": floor["above_floor_x"],
     }
+    notes.extend(str(n) for n in trace.meta.get("reader_notes", ()))  # what a reader of another tool's format adds
     for what, count in sorted(trace.skipped.items()):
         notes.append(f"{count} {what} left out")
     if len(trace.gpu) == 0 and gpu_skipped:
@@ -228,7 +229,7 @@ def analyze(
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
     if len(trace.gpu) and not any(p for p in peaks.values()):
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
-    if len(trace.ops) and not trace.ops.shapes_recorded:
+    if len(trace.ops) and not trace.ops.shapes_recorded and "reader_notes" not in trace.meta:
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
     for reason, count in sorted(reasons.items()):

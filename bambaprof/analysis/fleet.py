@@ -39,13 +39,13 @@ _SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "indu
 
 
 def trace_files(folder: Union[str, Path]) -> List[Path]:
-    """The trace files directly in ``folder`` (``*.json``, ``*.json.gz``; a run directory's side files left
-    out), by name."""
+    """The trace files directly in ``folder`` (``*.json``, ``*.json.gz``, Nsight Systems' ``*.sqlite`` and
+    ``*.sqlite.gz``; a run directory's side files left out), by name."""
     out = []
     for p in sorted(Path(folder).iterdir()):
         if p.name in _SIDE_FILES or p.name.startswith("."):
             continue
-        if (p.name.endswith(".json") or p.name.endswith(".json.gz")) and p.is_file():
+        if p.name.endswith((".json", ".json.gz", ".sqlite", ".sqlite.gz")) and p.is_file():
             out.append(p)
     return out
 

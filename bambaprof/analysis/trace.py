@@ -49,6 +49,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
     as_int,
     json_value,
 )
+from .nsys import is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
 from .stream import EventPieces, NotStreamable, PieceText
@@ -400,6 +401,24 @@ def build_trace(
 Progress = Optional[Callable[[int, int], None]]
 
 
+def _load_nsys(source: TraceSource, progress: Progress) -> Trace:
+    """An Nsight Systems SQLite export (:mod:`.nsys`) through the same builder as a Kineto trace."""
+    try:
+        meta, batches = read_export(source.trace_path)
+    except TraceError as exc:
+        raise TraceError(f"{source.trace_path}: {exc}") from None
+    builder = TraceBuilder()
+    total = sum(map(len, batches))
+    for batch in batches:
+        builder.add(batch)
+        if progress is not None:
+            progress(builder.n_events, total)
+    trace = _trace_of(builder, meta, source, "nsys-sqlite")
+    if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
+        raise TraceError(f"{source.trace_path}: the export has no timed CUDA activity")
+    return trace
+
+
 def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -> Trace:
     """Read the trace piece by piece (:mod:`.stream`), in worker processes when it is large.
 
@@ -473,6 +492,11 @@ def load_trace(
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
     source = path if isinstance(path, TraceSource) else resolve(path)
+    if is_unexported_report(source.trace_path):
+        raise TraceError(f"{source.trace_path}: an Nsight Systems report; export it to SQLite first (nsys export "
+                         f"--type sqlite {source.trace_path.name}) and analyse the .sqlite file")
+    if is_sqlite(source.trace_path):
+        return _load_nsys(source, progress)
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
     try:

@@ -1,0 +1,381 @@
+"""Nsight Systems reports, exported to SQLite (``nsys export --type sqlite report.nsys-rep``), read as a trace.
+
+The export keeps CUPTI's activity records in tables; each row becomes the event a Kineto trace would hold for
+it, and the events go through the same builder as a Kineto trace's, so every analysis reads them alike:
+
+- ``CUPTI_ACTIVITY_KIND_KERNEL``: a ``kernel`` event on (device, stream), with grid, block, registers per
+  thread, correlation id and shared memory per block (static + dynamic, what Kineto records). Its name is
+  the mangled name demangled as Kineto does (the C++ runtime's ``__cxa_demangle``: ``kernel<4, ...>``, where
+  Nsight's own demangler writes ``kernel<(int)4, ...>(int, T2, T3)``), so that a kernel has the same name in
+  both tools and ``compare`` can pair them; the export's demangled name where the runtime is not at hand.
+- ``CUPTI_ACTIVITY_KIND_MEMCPY`` / ``_MEMSET``: ``gpu_memcpy`` / ``gpu_memset`` events with their bytes, named
+  as Kineto names them (``Memcpy DtoH (Device -> Pageable)``, ``Memset (Device)``).
+- ``CUPTI_ACTIVITY_KIND_RUNTIME``: ``cuda_runtime`` or ``cuda_driver`` calls on the calling thread, their
+  version suffix dropped (``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel``), linked to the GPU work they
+  launched by correlation id.
+- ``CUPTI_ACTIVITY_KIND_GRAPH_TRACE``: a CUDA graph launch that Nsight recorded whole (its default,
+  ``--cuda-graph-trace=graph``) is one GPU activity, ``CUDA graph <id>, recorded whole``, so GPU busy and
+  idle time stay right; its kernels are not known one by one (a note says so: ``--cuda-graph-trace=node``
+  records them as kernels).
+- ``NVTX_EVENTS``: push/pop and start/end ranges as ``user_annotation`` ranges.
+- ``TARGET_INFO_GPU``: the device properties (SMs, registers, shared memory, compute capability), under the
+  CUDA device index the activity records use.
+
+Times are nanoseconds in the export and microseconds here (the export's clock: the session's, not the epoch).
+Nsight Systems records no PyTorch operators or shapes, so bytes and FLOPs of a kernel are unknown unless
+another source gives them. A record whose start and end are both 0 (CUPTI: no timestamp) is left out and
+counted. Tables and columns are looked up by name, so exports of older and newer versions read alike; a
+column an export lacks is unknown. A gzipped export is inflated to a temporary file first (with the same size
+guards as a gzipped trace).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from .parse import EMPTY_ARGS, Args, Event
+from .source import TextReader, TraceError
+
+#: The first bytes of every SQLite database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Nsight Systems report files that must be exported before they can be read.
+REPORT_SUFFIXES = (".nsys-rep", ".qdrep", ".qdstrm")
+#: NVTX range event types (``ENUM_NSYS_EVENT_TYPE``): push/pop and start/end ranges.
+NVTX_RANGE_TYPES = (59, 60)
+#: ``eventClass`` of the runtime table (``ENUM_NSYS_EVENT_CLASS``) that marks driver API calls.
+DRIVER_CLASS = 1
+#: CUPTI's memcpy kinds (``CUpti_ActivityMemcpyKind``) and memory kinds (``CUpti_ActivityMemoryKind``), for
+#: exports without the ``ENUM_`` tables that name them.
+_COPY_KINDS = {1: "HtoD", 2: "DtoH", 3: "HtoA", 4: "AtoH", 5: "AtoA", 6: "AtoD", 7: "DtoA", 8: "DtoD", 9: "HtoH",
+               10: "PtoP"}
+_MEMORY_KINDS = {0: "Pageable", 1: "Pinned", 2: "Device", 3: "Array", 4: "Managed", 5: "Device Static",
+                 6: "Managed Static"}
+_VERSION_SUFFIX = re.compile(r"_v\d+$")
+_BATCH = 65536
+
+
+class _Demangler:
+    """The C++ runtime's ``__cxa_demangle`` (libstdc++ or libc++) through ctypes, loaded on first use;
+    :meth:`__call__` gives ``None`` where the runtime is missing or the name is not a mangled one."""
+
+    def __init__(self) -> None:
+        self._fn: Any = None
+        self._free: Any = None
+        self._loaded = False
+
+    def _load(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self._loaded = True
+        for lib in ("stdc++", "c++", "c++abi"):
+            path = ctypes.util.find_library(lib)
+            try:
+                handle = ctypes.CDLL(path) if path else None
+                # getattr: spelled out in a class body, the name would be mangled to _Demangler__cxa_demangle
+                fn = getattr(handle, "__cxa_demangle") if handle is not None else None  # noqa: B009
+                free = ctypes.CDLL(None).free
+            except (OSError, AttributeError):
+                continue
+            if fn is None:
+                continue
+            fn.restype = ctypes.c_void_p
+            fn.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+            free.argtypes = [ctypes.c_void_p]
+            self._fn, self._free = fn, free
+            return
+
+    def __call__(self, mangled: str) -> Optional[str]:
+        if not mangled.startswith("_Z"):
+            return None
+        if not self._loaded:
+            self._load()
+        if self._fn is None:
+            return None
+        import ctypes
+
+        status = ctypes.c_int(0)
+        try:
+            text = self._fn(mangled.encode(), None, None, ctypes.byref(status))
+        except UnicodeEncodeError:
+            return None
+        if status.value != 0 or not text:
+            return None
+        try:
+            return ctypes.string_at(text).decode("utf-8", "replace")
+        finally:
+            self._free(text)
+
+
+demangle = _Demangler()
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether ``path`` holds an SQLite database (plain or gzipped), judged by its first bytes."""
+    try:
+        with TextReader(path) as reader:
+            return reader.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except TraceError:
+        return False
+
+
+def is_unexported_report(path: Path) -> bool:
+    """Whether ``path`` is an Nsight Systems report that ``nsys export`` must turn into SQLite first."""
+    return path.suffix in REPORT_SUFFIXES
+
+
+@contextlib.contextmanager
+def _database_file(path: Path) -> Iterator[Path]:
+    """The database as a plain file: ``path`` itself, or a temporary copy inflated from gzip."""
+    with TextReader(path) as reader:
+        if not reader.compressed:
+            yield path
+            return
+        fd, name = tempfile.mkstemp(suffix=".sqlite", prefix="bambaprof-nsys-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = reader.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            yield Path(name)
+        finally:
+            os.unlink(name)
+
+
+class _Export:
+    """An open export: which tables and columns it has, and its string table."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.strings: Dict[int, str] = {}
+        if "StringIds" in self.tables:
+            self.strings = {int(i): str(v) for i, v in db.execute("SELECT id, value FROM StringIds")}
+
+    def columns(self, table: str) -> List[str]:
+        return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info([{table}])")]
+
+    def rows(self, table: str, wanted: Sequence[str]) -> Iterator[Dict[str, Any]]:
+        """The table's rows as dicts of the ``wanted`` columns (``None`` for a column it lacks)."""
+        if table not in self.tables:
+            return
+        have = set(self.columns(table))
+        select = ", ".join(f"[{c}]" if c in have else "NULL" for c in wanted)
+        cursor = self.db.execute(f"SELECT {select} FROM [{table}]")
+        while True:
+            batch = cursor.fetchmany(_BATCH)
+            if not batch:
+                return
+            for row in batch:
+                yield dict(zip(wanted, row))
+
+    def count(self, table: str) -> int:
+        """Rows in ``table`` (0 when the export lacks it)."""
+        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0]) if table in self.tables else 0
+
+    def string(self, sid: Any) -> Optional[str]:
+        return self.strings.get(sid) if isinstance(sid, int) else (sid if isinstance(sid, str) else None)
+
+    def labels(self, table: str) -> Dict[int, str]:
+        """An ``ENUM_`` table's ids and names (``CUDA_MEMCPY_KIND_DTOH``); empty when the export lacks it."""
+        if table not in self.tables:
+            return {}
+        return {int(i): str(n) for i, n in self.db.execute(f"SELECT id, name FROM [{table}]")}
+
+    def enum_labels(self, table: str) -> Dict[int, str]:
+        """An ``ENUM_`` table's ids and labels (``Pageable``); empty when the export lacks it."""
+        if table not in self.tables or "label" not in self.columns(table):
+            return {}
+        return {int(i): str(n) for i, n in self.db.execute(f"SELECT id, label FROM [{table}]")}
+
+
+def _times(start: Any, end: Any) -> Tuple[Optional[float], Optional[float]]:
+    """(ts, dur) in us from CUPTI start/end in ns; ``None`` for a record without timestamps."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or (start == 0 and end == 0):
+        return None, None
+    return start / 1e3, (end - start) / 1e3
+
+
+def _thread(global_tid: Any) -> Tuple[Any, Any]:
+    """(pid, tid) of an Nsight Systems ``globalTid`` (pid in bits 24-47, tid in bits 0-23)."""
+    if not isinstance(global_tid, int):
+        return None, None
+    return (global_tid >> 24) & 0xFFFFFF, global_tid & 0xFFFFFF
+
+
+def _int_or_none(v: Any) -> Optional[int]:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _kernels(ex: _Export) -> Iterator[Event]:
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "demangledName", "shortName", "mangledName",
+            "gridX", "gridY", "gridZ", "blockX", "blockY", "blockZ", "registersPerThread", "staticSharedMemory",
+            "dynamicSharedMemory")
+    names: Dict[Any, str] = {}
+    for r in ex.rows("CUPTI_ACTIVITY_KIND_KERNEL", cols):
+        ts, dur = _times(r["start"], r["end"])
+        key = (r["mangledName"], r["demangledName"], r["shortName"])
+        name = names.get(key)
+        if name is None:
+            name = names[key] = _kernel_name(ex, *key)
+        static, dynamic = _int_or_none(r["staticSharedMemory"]), _int_or_none(r["dynamicSharedMemory"])
+        grid = [r["gridX"], r["gridY"], r["gridZ"]]
+        block = [r["blockX"], r["blockY"], r["blockZ"]]
+        yield Event(ph="X", cat="kernel", name=name, pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
+                    args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
+                              correlation=_int_or_none(r["correlationId"]),
+                              grid=grid if None not in grid else None, block=block if None not in block else None,
+                              registers=_int_or_none(r["registersPerThread"]),
+                              shared_memory=None if static is None and dynamic is None
+                              else (static or 0) + (dynamic or 0)))
+
+
+def _kernel_name(ex: _Export, mangled_id: Any, demangled_id: Any, short_id: Any) -> str:
+    """Kineto's name for a kernel: its mangled name demangled by the C++ runtime, or as it is when it is not
+    a mangled C++ name (``sm80_xmma_gemm_...``, Triton's kernels); else the export's own names."""
+    mangled = ex.string(mangled_id)
+    if mangled:
+        ours = demangle(mangled)
+        if ours is not None:
+            return ours
+        if not mangled.startswith("_Z"):
+            return mangled
+    return ex.string(demangled_id) or ex.string(short_id) or mangled or ""
+
+
+def _copy_kind(name: str) -> str:
+    """``CUDA_MEMCPY_KIND_DTOH`` -> ``DtoH`` (Kineto's spelling)."""
+    last = name.rsplit("_", 1)[-1]
+    return last.replace("TO", "to") if "TO" in last else last.capitalize()
+
+
+def _copies_and_sets(ex: _Export) -> Iterator[Event]:
+    copy_names = {i: _copy_kind(n) for i, n in ex.labels("ENUM_CUDA_MEMCPY_OPER").items()} or _COPY_KINDS
+    memory = ex.enum_labels("ENUM_CUDA_MEM_KIND") or _MEMORY_KINDS
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "bytes", "copyKind", "srcKind", "dstKind")
+    for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMCPY", cols):
+        ts, dur = _times(r["start"], r["end"])
+        kind = copy_names.get(r["copyKind"], "Unknown")
+        src, dst = memory.get(r["srcKind"], "Unknown"), memory.get(r["dstKind"], "Unknown")
+        yield Event(ph="X", cat="gpu_memcpy", name=f"Memcpy {kind} ({src} -> {dst})", pid=r["deviceId"],
+                    tid=r["streamId"], ts=ts, dur=dur,
+                    args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
+                              correlation=_int_or_none(r["correlationId"]),
+                              bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "bytes", "memKind")
+    for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMSET", cols):
+        ts, dur = _times(r["start"], r["end"])
+        yield Event(ph="X", cat="gpu_memset", name=f"Memset ({memory.get(r['memKind'], 'Unknown')})",
+                    pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
+                    args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
+                              correlation=_int_or_none(r["correlationId"]),
+                              bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
+
+
+def _whole_graphs(ex: _Export) -> Iterator[Event]:
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "graphId")
+    for r in ex.rows("CUPTI_ACTIVITY_KIND_GRAPH_TRACE", cols):
+        ts, dur = _times(r["start"], r["end"])
+        yield Event(ph="X", cat="kernel", name=f"CUDA graph {r['graphId']}, recorded whole", pid=r["deviceId"],
+                    tid=r["streamId"], ts=ts, dur=dur,
+                    args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
+                              correlation=_int_or_none(r["correlationId"])))
+
+
+def _api_calls(ex: _Export) -> Iterator[Event]:
+    for r in ex.rows("CUPTI_ACTIVITY_KIND_RUNTIME", ("start", "end", "eventClass", "globalTid", "correlationId",
+                                                      "nameId")):
+        ts, dur = _times(r["start"], r["end"])
+        pid, tid = _thread(r["globalTid"])
+        name = _VERSION_SUFFIX.sub("", ex.string(r["nameId"]) or "")
+        yield Event(ph="X", cat="cuda_driver" if r["eventClass"] == DRIVER_CLASS else "cuda_runtime", name=name,
+                    pid=pid, tid=tid, ts=ts, dur=dur, args=Args(correlation=_int_or_none(r["correlationId"])))
+
+
+def _ranges(ex: _Export) -> Iterator[Event]:
+    for r in ex.rows("NVTX_EVENTS", ("start", "end", "eventType", "text", "textId", "globalTid")):
+        if r["eventType"] not in NVTX_RANGE_TYPES or r["end"] is None:
+            continue
+        ts, dur = _times(r["start"], r["end"])
+        pid, tid = _thread(r["globalTid"])
+        name = r["text"] if isinstance(r["text"], str) else ex.string(r["textId"]) or ""
+        yield Event(ph="X", cat="user_annotation", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=EMPTY_ARGS)
+
+
+def _device_properties(ex: _Export) -> List[Dict[str, Any]]:
+    """``TARGET_INFO_GPU`` as Kineto's ``deviceProperties`` (keyed by the CUDA device index)."""
+    cols = ("id", "cuDevice", "name", "totalMemory", "computeMajor", "computeMinor", "maxThreadsPerBlock",
+            "maxWarpsPerSm", "threadsPerWarp", "maxRegistersPerBlock", "maxRegistersPerSm", "maxShmemPerBlock",
+            "maxShmemPerBlockOptin", "maxShmemPerSm", "smCount")
+    out = []
+    for r in ex.rows("TARGET_INFO_GPU", cols):
+        warps, warp = _int_or_none(r["maxWarpsPerSm"]), _int_or_none(r["threadsPerWarp"])
+        props = {
+            "id": r["cuDevice"] if _int_or_none(r["cuDevice"]) is not None else r["id"], "name": r["name"],
+            "totalGlobalMem": r["totalMemory"], "computeMajor": r["computeMajor"], "computeMinor": r["computeMinor"],
+            "maxThreadsPerBlock": r["maxThreadsPerBlock"],
+            "maxThreadsPerMultiprocessor": warps * warp if warps is not None and warp is not None else None,
+            "regsPerBlock": r["maxRegistersPerBlock"], "regsPerMultiprocessor": r["maxRegistersPerSm"],
+            "warpSize": warp, "sharedMemPerBlock": r["maxShmemPerBlock"],
+            "sharedMemPerBlockOptin": r["maxShmemPerBlockOptin"], "sharedMemPerMultiprocessor": r["maxShmemPerSm"],
+            "numSms": r["smCount"],
+        }
+        out.append({k: v for k, v in props.items() if v is not None})
+    return out
+
+
+#: Tables of which an export must have at least one to be read as a trace.
+ACTIVITY_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+                   "CUPTI_ACTIVITY_KIND_RUNTIME")
+
+
+def read_export(path: Path) -> Tuple[Dict[str, Any], List[List[Event]]]:
+    """The metadata (``deviceProperties``) and the events, in batches, of an Nsight Systems SQLite export.
+
+    Raises :class:`TraceError` (one line) for a database that is not an Nsight Systems export, one without
+    CUDA activity, or one SQLite cannot read."""
+    with _database_file(path) as db_path, contextlib.closing(_connect(db_path)) as db:
+        try:
+            ex = _Export(db)
+            if "StringIds" not in ex.tables and not ex.tables.intersection(ACTIVITY_TABLES):
+                raise TraceError("an SQLite database that is not an Nsight Systems export")
+            if not ex.tables.intersection(ACTIVITY_TABLES):
+                raise TraceError("an Nsight Systems export without CUDA activity (profile with `nsys profile "
+                                 "--trace cuda`)")
+            meta: Dict[str, Any] = {"deviceProperties": _device_properties(ex), "reader_notes": [
+                "an Nsight Systems export: no PyTorch operators or input shapes, so bytes come only from kernel "
+                "metadata"]}
+            whole = ex.count("CUPTI_ACTIVITY_KIND_GRAPH_TRACE")
+            if whole:
+                meta["reader_notes"].append(
+                    f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
+                    "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
+                    "their kernels")
+            batches: List[List[Event]] = []
+            for source in (_ranges(ex), _api_calls(ex), _kernels(ex), _whole_graphs(ex), _copies_and_sets(ex)):
+                batch: List[Event] = []
+                for event in source:
+                    batch.append(event)
+                    if len(batch) == _BATCH:
+                        batches.append(batch)
+                        batch = []
+                if batch:
+                    batches.append(batch)
+        except sqlite3.Error as exc:
+            raise TraceError(f"SQLite cannot read it ({exc})") from None
+    return meta, batches
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise TraceError(f"SQLite cannot open it ({exc})") from None

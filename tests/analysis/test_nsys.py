@@ -1,0 +1,212 @@
+"""Nsight Systems SQLite exports: the same workload read from nsys and from the PyTorch profiler agrees, and
+exports of other versions, odd rows and bad files are handled."""
+
+import gzip
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.nsys import demangle
+from bambaprof.analysis.source import TraceError
+from bambaprof.analysis.trace import load_trace
+from bambaprof.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "nsys"
+NODES = DATA / "h200-workload-nodes.sqlite.gz"
+GRAPHS = DATA / "h200-workload-graphs.sqlite.gz"
+KINETO = DATA / "h200-workload.kineto.json.gz"
+
+
+def _by_name(trace):
+    counts, totals = Counter(), Counter()
+    for name, kind, dur in zip(trace.gpu.name, trace.gpu.kind.tolist(), trace.gpu.dur.tolist()):
+        counts[(name, kind)] += 1
+        totals[(name, kind)] += dur
+    return counts, totals
+
+
+def test_nsys_and_kineto_of_one_workload_agree():
+    """Every kernel, copy and memset has the same name and count in both tools (nsys's mangled names are
+    demangled as Kineto does), each one's total time within 5% (two runs of the workload), every launch call
+    linked through its correlation id, and the device properties those of Kineto's deviceProperties."""
+    nsys, kineto = load_trace(NODES), load_trace(KINETO)
+    assert nsys.backend == "nsys-sqlite"
+    (n_counts, n_totals), (k_counts, k_totals) = _by_name(nsys), _by_name(kineto)
+    assert n_counts == k_counts and len(n_counts) == 10
+    assert [n for (name, _), n in n_counts.items() if name.startswith("triton_poi_fused")] == [5]  # a CUDA graph's
+    for key, total in k_totals.items():
+        assert n_totals[key] == pytest.approx(total, rel=0.05), key
+    props = ("name", "compute_major", "compute_minor", "num_sms", "max_threads_per_sm", "max_threads_per_block",
+             "regs_per_sm", "regs_per_block", "smem_per_sm", "smem_per_block", "smem_per_block_optin", "warp_size",
+             "total_memory")
+    assert {p: getattr(nsys.devices[0], p) for p in props} == {p: getattr(kineto.devices[0], p) for p in props}
+    a, b = analyze(NODES), analyze(KINETO)
+    assert a.launch["by_api"] == b.launch["by_api"] == {"cudaLaunchKernel": 30, "cudaLaunchKernelExC": 5,
+                                                        "cudaGraphLaunch": 5}
+    assert a.launch["unlinked_kernels"] == 0
+    assert a.summary["streams"] == b.summary["streams"] == 2
+    assert a.summary["gpu_busy_us"] == pytest.approx(b.summary["gpu_busy_us"], rel=0.02)
+    gemm = next(r for r in a.kernels if r["name"].startswith("sm80_xmma_gemm"))
+    gemm_k = next(r for r in b.kernels if r["name"].startswith("sm80_xmma_gemm"))
+    for key in ("grid", "block", "registers", "shared_memory_bytes", "theoretical_occupancy_pct"):
+        assert gemm[key] == gemm_k[key], key
+    assert [p["phase"] for p in a.phases] == ["step"] and a.phases[0]["count"] == 50  # the NVTX ranges
+    assert any("Nsight Systems export" in n for n in a.notes)
+    assert not any("record_shapes" in n for n in a.notes)
+
+
+def test_graphs_recorded_whole_are_one_activity_each_with_a_note():
+    a = analyze(GRAPHS)
+    graphs = [r for r in a.kernels if r["name"].startswith("CUDA graph ")]
+    assert len(graphs) == 1 and graphs[0]["count"] == 5 and graphs[0]["name"].endswith(", recorded whole")
+    assert not any(r["name"].startswith("triton_") for r in a.kernels)
+    assert any("recorded whole" in n and "--cuda-graph-trace=node" in n for n in a.notes)
+    assert a.summary["gpu_busy_us"] == pytest.approx(analyze(NODES).summary["gpu_busy_us"], rel=0.05)
+
+
+def test_compare_pairs_every_kernel_across_the_two_tools(capsys):
+    assert main(["compare", str(KINETO), str(NODES), "--format", "json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    rows = out["kernels"]
+    assert rows and {r["status"] for r in rows} == {"changed"}
+
+
+def test_demangler_matches_kineto_names():
+    if demangle("_Z3fooi") is None:
+        pytest.skip("no C++ runtime with __cxa_demangle here")
+    assert demangle("_Z3fooi") == "foo(int)"
+    assert demangle("_ZN2at6native13reduce_kernelILi512ELi1EEEvv") == "void at::native::reduce_kernel<512, 1>()"
+    assert demangle("triton_poi_fused_add_0") is None and demangle("_Zbroken") is None
+
+
+# -- synthetic exports: other versions, odd rows, bad files ------------------------------------------------------
+
+def _export(path: Path, *, kernel_columns=None, enums=True, gpu=True, extra_kernels=()) -> Path:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT NOT NULL)")
+    strings = {1: "_Z3fooi", 2: "foo(int) [nsys]", 3: "foo", 4: "cudaLaunchKernel_v7000", 5: "cuLaunchKernelEx",
+               6: "plain_kernel", 7: "range"}
+    db.executemany("INSERT INTO StringIds VALUES (?, ?)", strings.items())
+    cols = kernel_columns or ["start", "end", "deviceId", "streamId", "correlationId", "demangledName", "shortName",
+                              "mangledName", "gridX", "gridY", "gridZ", "blockX", "blockY", "blockZ",
+                              "registersPerThread", "staticSharedMemory", "dynamicSharedMemory"]
+    db.execute(f"CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL ({', '.join(cols)})")
+    rows = [dict(start=1000, end=3000, deviceId=0, streamId=7, correlationId=1, demangledName=2, shortName=3,
+                 mangledName=1, gridX=4, gridY=1, gridZ=1, blockX=128, blockY=1, blockZ=1, registersPerThread=32,
+                 staticSharedMemory=1024, dynamicSharedMemory=512),
+            dict(start=5000, end=5500, deviceId=0, streamId=7, correlationId=2, demangledName=6, shortName=6,
+                 mangledName=6, gridX=1, gridY=1, gridZ=1, blockX=32, blockY=1, blockZ=1, registersPerThread=16,
+                 staticSharedMemory=0, dynamicSharedMemory=0),
+            dict(start=0, end=0, deviceId=0, streamId=7, correlationId=3, demangledName=6, shortName=6,
+                 mangledName=6, gridX=1, gridY=1, gridZ=1, blockX=32, blockY=1, blockZ=1, registersPerThread=16,
+                 staticSharedMemory=0, dynamicSharedMemory=0), *extra_kernels]
+    db.executemany(f"INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES ({', '.join('?' * len(cols))})",
+                   [[r.get(c) for c in cols] for r in rows])
+    db.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_RUNTIME (start, end, eventClass, globalTid, correlationId, nameId)")
+    tid = (4242 << 24) | 4243
+    db.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME VALUES (?, ?, ?, ?, ?, ?)",
+                   [(500, 900, 0, tid, 1, 4), (4000, 4800, 1, tid, 2, 5)])
+    db.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_MEMCPY (start, end, deviceId, streamId, correlationId, bytes, "
+               "copyKind, srcKind, dstKind)")
+    db.execute("INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (6000, 7000, 0, 7, 9, 4096, 1, 1, 2)")
+    db.execute("CREATE TABLE NVTX_EVENTS (start, end, eventType, text, textId, globalTid)")
+    db.executemany("INSERT INTO NVTX_EVENTS VALUES (?, ?, ?, ?, ?, ?)",
+                   [(0, 8000, 59, None, 7, tid), (100, None, 34, "a mark", None, tid)])
+    if enums:
+        db.execute("CREATE TABLE ENUM_CUDA_MEMCPY_OPER (id, name, label)")
+        db.execute("INSERT INTO ENUM_CUDA_MEMCPY_OPER VALUES (1, 'CUDA_MEMCPY_KIND_HTOD', 'Host-to-Device')")
+        db.execute("CREATE TABLE ENUM_CUDA_MEM_KIND (id, name, label)")
+        db.executemany("INSERT INTO ENUM_CUDA_MEM_KIND VALUES (?, ?, ?)",
+                       [(1, "CUDA_MEMOPR_MEMORY_KIND_PINNED", "Pinned"), (2, "CUDA_MEMOPR_MEMORY_KIND_DEVICE", "Device")])
+    if gpu:
+        db.execute("CREATE TABLE TARGET_INFO_GPU (id, cuDevice, name, smCount, computeMajor, computeMinor, "
+                   "maxWarpsPerSm, threadsPerWarp, maxRegistersPerSm)")
+        db.execute("INSERT INTO TARGET_INFO_GPU VALUES (5, 0, 'NVIDIA H100 80GB HBM3', 132, 9, 0, 64, 32, 65536)")
+    db.commit()
+    db.close()
+    return path
+
+
+def test_a_synthetic_export_reads_as_kineto_would_record_it(tmp_path):
+    trace = load_trace(_export(tmp_path / "r.sqlite"))
+    names = list(trace.gpu.name)
+    expected = "foo(int)" if demangle("_Z3fooi") else "foo(int) [nsys]"  # the export's own name without a runtime
+    assert names == [expected, "plain_kernel", "Memcpy HtoD (Pinned -> Device)"]
+    assert trace.gpu.ts.tolist() == [1.0, 5.0, 6.0] and trace.gpu.dur.tolist() == [2.0, 0.5, 1.0]
+    assert trace.gpu.shared_memory.tolist()[:2] == [1536, 0] and trace.gpu.registers.tolist()[:2] == [32, 16]
+    assert trace.gpu.bytes.tolist()[2] == 4096
+    assert sum(trace.skipped.values()) == 1 and "kernel" in next(iter(trace.skipped))  # no timestamps (0, 0)
+    assert list(trace.runtime.name) == ["cudaLaunchKernel", "cuLaunchKernelEx"]  # version suffix dropped
+    assert list(trace.runtime.tid) == [4243, 4243] and list(trace.runtime.pid) == [4242, 4242]
+    assert trace.runtime.correlation.tolist() == [1, 2]
+    assert list(trace.ops.name) == ["range"]  # the NVTX range; the mark is not a range
+    dev = trace.devices[0]
+    assert (dev.name, dev.num_sms, dev.max_threads_per_sm, dev.regs_per_sm) == ("NVIDIA H100 80GB HBM3", 132, 2048,
+                                                                                 65536)
+    a = analyze(tmp_path / "r.sqlite")
+    assert a.launch["by_api"] == {"cudaLaunchKernel": 1, "cuLaunchKernelEx": 1}
+
+
+def test_older_exports_without_enums_or_demangled_names(tmp_path, monkeypatch):
+    import bambaprof.analysis.nsys as nsys
+
+    cols = ["start", "end", "deviceId", "streamId", "correlationId", "shortName", "mangledName", "gridX", "gridY",
+            "gridZ", "blockX", "blockY", "blockZ"]
+    monkeypatch.setattr(nsys, "demangle", lambda name: None)  # no C++ runtime
+    trace = load_trace(_export(tmp_path / "old.sqlite", kernel_columns=cols, enums=False, gpu=False))
+    assert list(trace.gpu.name) == ["foo", "plain_kernel", "Memcpy HtoD (Pinned -> Device)"]  # CUPTI's own kinds
+    assert trace.gpu.registers.tolist()[0] < 0 and trace.gpu.shared_memory.tolist()[0] < 0  # unknown
+    assert not trace.devices
+    a = analyze(tmp_path / "old.sqlite")
+    assert any("no deviceProperties" in n for n in a.notes)
+
+
+def test_gzipped_export_reads_like_the_plain_one(tmp_path):
+    plain = _export(tmp_path / "r.sqlite")
+    gz = tmp_path / "r.sqlite.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    assert list(load_trace(gz).gpu.name) == list(load_trace(plain).gpu.name)
+    assert not list(tmp_path.glob("bambaprof-nsys-*"))
+
+
+def test_bad_exports_are_one_line_errors(tmp_path, capsys):
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t (a)")
+    db.commit()
+    db.close()
+    bare = tmp_path / "bare.sqlite"
+    db = sqlite3.connect(bare)
+    db.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT NOT NULL)")
+    db.commit()
+    db.close()
+    (tmp_path / "broken.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00\xff" * 300)
+    (tmp_path / "report.nsys-rep").write_bytes(b"\x00" * 64)
+    cases = {"other.sqlite": "not an Nsight Systems export", "bare.sqlite": "without CUDA activity",
+             "broken.sqlite": "SQLite cannot", "report.nsys-rep": "nsys export --type sqlite report.nsys-rep"}
+    for name, message in cases.items():
+        with pytest.raises(TraceError, match=message):
+            load_trace(tmp_path / name)
+        assert main(["analyze", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, name
+
+
+def test_a_folder_of_exports_is_read_rank_by_rank(tmp_path):
+    """One export per rank (``nsys profile -o rank%q{RANK}``, exported): ``analyze DIR`` reads each."""
+    import shutil
+
+    from bambaprof.analysis.fleet import analyze_fleet, trace_files
+
+    shutil.copy(NODES, tmp_path / "rank0.sqlite.gz")
+    shutil.copy(GRAPHS, tmp_path / "rank1.sqlite.gz")
+    (tmp_path / "notes.txt").write_text("not a trace")
+    files = trace_files(tmp_path)
+    assert [p.name for p in files] == ["rank0.sqlite.gz", "rank1.sqlite.gz"]
+    fleet = analyze_fleet(files, workers=1)
+    assert [r.get("error") for r in fleet.to_dict()["ranks"]] == [None, None]
