@@ -37,7 +37,7 @@ import re
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .parse import EMPTY_ARGS, Args, Event
 from .source import TextReader, TraceError
@@ -337,8 +337,10 @@ ACTIVITY_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "
                    "CUPTI_ACTIVITY_KIND_RUNTIME")
 
 
-def read_export(path: Path) -> Tuple[Dict[str, Any], List[List[Event]]]:
-    """The metadata (``deviceProperties``) and the events, in batches, of an Nsight Systems SQLite export.
+def read_export(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict[str, Any]:
+    """Hand the events of an Nsight Systems SQLite export to ``on_batch(events, rows)``, a batch (up to 65,536
+    events) at a time, so that no more than one batch is held (``rows``: the rows of the tables read, for a
+    progress bar); returns the metadata (``deviceProperties``, ``reader_notes``).
 
     Raises :class:`TraceError` (one line) for a database that is not an Nsight Systems export, one without
     CUDA activity, or one SQLite cannot read."""
@@ -359,19 +361,19 @@ def read_export(path: Path) -> Tuple[Dict[str, Any], List[List[Event]]]:
                     f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
-            batches: List[List[Event]] = []
+            rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))
             for source in (_ranges(ex), _api_calls(ex), _kernels(ex), _whole_graphs(ex), _copies_and_sets(ex)):
                 batch: List[Event] = []
                 for event in source:
                     batch.append(event)
                     if len(batch) == _BATCH:
-                        batches.append(batch)
+                        on_batch(batch, rows)
                         batch = []
                 if batch:
-                    batches.append(batch)
+                    on_batch(batch, rows)
         except sqlite3.Error as exc:
             raise TraceError(f"SQLite cannot read it ({exc})") from None
-    return meta, batches
+    return meta
 
 
 def _connect(path: Path) -> sqlite3.Connection:

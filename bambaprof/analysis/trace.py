@@ -403,16 +403,17 @@ Progress = Optional[Callable[[int, int], None]]
 
 def _load_nsys(source: TraceSource, progress: Progress) -> Trace:
     """An Nsight Systems SQLite export (:mod:`.nsys`) through the same builder as a Kineto trace."""
-    try:
-        meta, batches = read_export(source.trace_path)
-    except TraceError as exc:
-        raise TraceError(f"{source.trace_path}: {exc}") from None
     builder = TraceBuilder()
-    total = sum(map(len, batches))
-    for batch in batches:
+
+    def add(batch: List[Any], rows: int) -> None:
         builder.add(batch)
         if progress is not None:
-            progress(builder.n_events, total)
+            progress(builder.n_events, rows)  # NVTX marks are read and skipped: the end may stop short of rows
+
+    try:
+        meta = read_export(source.trace_path, add)
+    except TraceError as exc:
+        raise TraceError(f"{source.trace_path}: {exc}") from None
     trace = _trace_of(builder, meta, source, "nsys-sqlite")
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the export has no timed CUDA activity")

@@ -166,6 +166,12 @@ def test_older_exports_without_enums_or_demangled_names(tmp_path, monkeypatch):
     assert any("no deviceProperties" in n for n in a.notes)
 
 
+def test_progress_is_reported_against_the_rows_read(tmp_path):
+    calls = []
+    load_trace(_export(tmp_path / "r.sqlite"), progress=lambda done, total: calls.append((done, total)))
+    assert calls and all(0 < done <= total == 8 for done, total in calls)  # 3 kernels, 2 calls, 1 copy, 2 NVTX
+
+
 def test_gzipped_export_reads_like_the_plain_one(tmp_path):
     plain = _export(tmp_path / "r.sqlite")
     gz = tmp_path / "r.sqlite.gz"
