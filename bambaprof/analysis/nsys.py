@@ -22,6 +22,7 @@ it, and the events go through the same builder as a Kineto trace's, so every ana
   CUDA device index the activity records use.
 
 Times are nanoseconds in the export and microseconds here (the export's clock: the session's, not the epoch).
+A report (``.nsys-rep``) is exported first by the ``nsys`` CLI where there is one (:func:`exported`).
 Nsight Systems records no PyTorch operators or shapes, so bytes and FLOPs of a kernel are unknown unless
 another source gives them. A record whose start and end are both 0 (CUPTI: no timestamp) is left out and
 counted. Tables and columns are looked up by name, so exports of older and newer versions read alike; a
@@ -128,6 +129,41 @@ def is_sqlite(path: Path) -> bool:
 def is_unexported_report(path: Path) -> bool:
     """Whether ``path`` is an Nsight Systems report that ``nsys export`` must turn into SQLite first."""
     return path.suffix in REPORT_SUFFIXES
+
+
+#: Environment variable naming the ``nsys`` executable that exports reports (default: ``nsys`` on PATH).
+NSYS_ENV = "BAMBAPROF_NSYS"
+
+
+@contextlib.contextmanager
+def exported(report: Path) -> Iterator[Path]:
+    """An Nsight Systems report (``.nsys-rep``, ``.qdrep``) exported to SQLite in a temporary folder by the
+    ``nsys`` CLI (``$BAMBAPROF_NSYS``, else ``nsys`` on PATH), removed afterwards. Raises :class:`TraceError`
+    (one line) when there is no ``nsys`` or the export fails."""
+    import shutil
+    import subprocess
+
+    nsys = os.environ.get(NSYS_ENV) or shutil.which("nsys")
+    command = f"nsys export --type sqlite {report.name}"
+    if report.suffix == ".qdstrm":
+        raise TraceError("an Nsight Systems capture stream (.qdstrm): import it into a .nsys-rep with its "
+                         f"QdstrmImporter, then export that ({command.replace('.qdstrm', '.nsys-rep')})")
+    if not nsys:
+        raise TraceError(f"an Nsight Systems report and no nsys here to export it: run `{command}` where Nsight "
+                         f"Systems is installed (or set {NSYS_ENV}) and analyse the .sqlite file")
+    with tempfile.TemporaryDirectory(prefix="bambaprof-nsys-") as folder:
+        out = Path(folder) / "report.sqlite"
+        try:
+            done = subprocess.run([nsys, "export", "--type", "sqlite", "--force-overwrite", "true", "--output",
+                                   str(out), str(report)], capture_output=True, text=True, errors="replace",
+                                  stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise TraceError(f"cannot run {nsys} to export the report ({exc.strerror or exc})") from None
+        if done.returncode != 0 or not out.is_file():
+            said = [line.strip() for line in done.stderr.splitlines() if line.strip()] \
+                or [line.strip() for line in done.stdout.splitlines() if line.strip()]  # its error, else its output
+            raise TraceError(f"`{command}` failed (exit {done.returncode})" + (f": {said[-1][:300]}" if said else ""))
+        yield out
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
     as_int,
     json_value,
 )
-from .nsys import is_sqlite, is_unexported_report, read_export
+from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
 from .stream import EventPieces, NotStreamable, PieceText
@@ -401,8 +401,9 @@ def build_trace(
 Progress = Optional[Callable[[int, int], None]]
 
 
-def _load_nsys(source: TraceSource, progress: Progress) -> Trace:
-    """An Nsight Systems SQLite export (:mod:`.nsys`) through the same builder as a Kineto trace."""
+def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path] = None) -> Trace:
+    """An Nsight Systems SQLite export (:mod:`.nsys`; ``database``, else the source's file) through the same
+    builder as a Kineto trace."""
     builder = TraceBuilder()
 
     def add(batch: List[Any], rows: int) -> None:
@@ -411,7 +412,7 @@ def _load_nsys(source: TraceSource, progress: Progress) -> Trace:
             progress(builder.n_events, rows)  # NVTX marks are read and skipped: the end may stop short of rows
 
     try:
-        meta = read_export(source.trace_path, add)
+        meta = read_export(database or source.trace_path, add)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
     trace = _trace_of(builder, meta, source, "nsys-sqlite")
@@ -494,8 +495,12 @@ def load_trace(
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
     source = path if isinstance(path, TraceSource) else resolve(path)
     if is_unexported_report(source.trace_path):
-        raise TraceError(f"{source.trace_path}: an Nsight Systems report; export it to SQLite first (nsys export "
-                         f"--type sqlite {source.trace_path.name}) and analyse the .sqlite file")
+        try:
+            with exported(source.trace_path) as database:
+                return _load_nsys(source, progress, database)
+        except TraceError as exc:
+            msg = str(exc)
+            raise TraceError(msg if msg.startswith(str(source.trace_path)) else f"{source.trace_path}: {msg}") from None
     if is_sqlite(source.trace_path):
         return _load_nsys(source, progress)
     collecting = gc.isenabled()

@@ -192,9 +192,8 @@ def test_bad_exports_are_one_line_errors(tmp_path, capsys):
     db.commit()
     db.close()
     (tmp_path / "broken.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00\xff" * 300)
-    (tmp_path / "report.nsys-rep").write_bytes(b"\x00" * 64)
     cases = {"other.sqlite": "not an Nsight Systems export", "bare.sqlite": "without CUDA activity",
-             "broken.sqlite": "SQLite cannot", "report.nsys-rep": "nsys export --type sqlite report.nsys-rep"}
+             "broken.sqlite": "SQLite cannot"}
     for name, message in cases.items():
         with pytest.raises(TraceError, match=message):
             load_trace(tmp_path / name)
@@ -216,3 +215,57 @@ def test_a_folder_of_exports_is_read_rank_by_rank(tmp_path):
     assert [p.name for p in files] == ["rank0.sqlite.gz", "rank1.sqlite.gz"]
     fleet = analyze_fleet(files, workers=1)
     assert [r.get("error") for r in fleet.to_dict()["ranks"]] == [None, None]
+
+
+def _fake_nsys(tmp_path, body: str) -> Path:
+    import stat
+    import sys
+
+    exe = tmp_path / "bin" / "nsys"
+    exe.parent.mkdir(exist_ok=True)
+    exe.write_text(f"#!{sys.executable}\nimport sys, shutil, gzip\nargs = sys.argv[1:]\n{body}\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    return exe
+
+
+def test_a_report_is_exported_by_nsys_when_there_is_one(tmp_path, monkeypatch):
+    """``analyze report.nsys-rep`` runs ``nsys export --type sqlite`` into a temporary folder and reads that;
+    the trace keeps the report's name and the folder is gone afterwards."""
+    import tempfile
+
+    exe = _fake_nsys(tmp_path, f"""
+assert args[:3] == ["export", "--type", "sqlite"], args
+out = args[args.index("--output") + 1]
+with gzip.open({str(NODES)!r}) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+""")
+    monkeypatch.setenv("BAMBAPROF_NSYS", str(exe))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    report = tmp_path / "run.nsys-rep"
+    report.write_bytes(b"a report")
+    trace = load_trace(report)
+    assert trace.source.trace_path == report and trace.backend == "nsys-sqlite"
+    assert len(trace.gpu) == len(load_trace(NODES).gpu)
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_a_report_without_nsys_or_with_a_failing_export_is_one_line(tmp_path, monkeypatch, capsys):
+    report = tmp_path / "run.nsys-rep"
+    report.write_bytes(b"a report")
+    monkeypatch.delenv("BAMBAPROF_NSYS", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    cases = [("no nsys here to export it: run `nsys export --type sqlite run.nsys-rep`", None)]
+    cases.append(("`nsys export --type sqlite run.nsys-rep` failed (exit 3): ERROR: not a report",
+                  _fake_nsys(tmp_path, "print('Processing'); print('ERROR: not a report', file=sys.stderr); "
+                                       "sys.exit(3)")))
+    for message, exe in cases:
+        if exe is not None:
+            monkeypatch.setenv("BAMBAPROF_NSYS", str(exe))
+        assert main(["analyze", str(report)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    stream = tmp_path / "run.qdstrm"
+    stream.write_bytes(b"raw")
+    with pytest.raises(TraceError, match="QdstrmImporter"):
+        load_trace(stream)
