@@ -61,6 +61,12 @@ _VERSION_SUFFIX = re.compile(r"_v\d+$")
 _BATCH = 65536
 
 
+#: Longest mangled name handed to the C++ runtime's demangler (characters): real kernel names stay under a few
+#: thousand; a longer one (a hostile export) keeps the export's own name rather than risk an old runtime's
+#: recursion on it.
+MAX_DEMANGLED = 32768
+
+
 class _Demangler:
     """The C++ runtime's ``__cxa_demangle`` (libstdc++ or libc++) through ctypes, loaded on first use;
     :meth:`__call__` gives ``None`` where the runtime is missing or the name is not a mangled one."""
@@ -82,7 +88,7 @@ class _Demangler:
                 # getattr: spelled out in a class body, the name would be mangled to _Demangler__cxa_demangle
                 fn = getattr(handle, "__cxa_demangle") if handle is not None else None  # noqa: B009
                 free = ctypes.CDLL(None).free
-            except (OSError, AttributeError):
+            except (OSError, AttributeError, TypeError):  # TypeError: no CDLL(None) (Windows)
                 continue
             if fn is None:
                 continue
@@ -93,7 +99,7 @@ class _Demangler:
             return
 
     def __call__(self, mangled: str) -> Optional[str]:
-        if not mangled.startswith("_Z"):
+        if not mangled.startswith("_Z") or len(mangled) > MAX_DEMANGLED:
             return None
         if not self._loaded:
             self._load()

@@ -82,6 +82,9 @@ def test_demangler_matches_kineto_names():
     assert demangle("_Z3fooi") == "foo(int)"
     assert demangle("_ZN2at6native13reduce_kernelILi512ELi1EEEvv") == "void at::native::reduce_kernel<512, 1>()"
     assert demangle("triton_poi_fused_add_0") is None and demangle("_Zbroken") is None
+    assert demangle("_Z1f" + "P" * 40_000 + "i") is None  # past MAX_DEMANGLED: the export's name is kept
+    for name in ("_Z1f" + "ILi1E" * 5000, "_ZN1aI" * 3000 + "E" * 3000):  # deep nesting: no crash, no name
+        assert demangle(name) is None
 
 
 # -- synthetic exports: other versions, odd rows, bad files ------------------------------------------------------
