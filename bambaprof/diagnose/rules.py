@@ -245,11 +245,16 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
     unknown.sort(key=lambda k: -k["total_us"])
     msg = (f"{100 * time / total:.0f}% of kernel time ({_us(time)}) has unknown bytes, so the roofline cannot "
            f"judge it: {', '.join(kernel_label(k['name'], 40) for k in unknown[:3])}.")
+    if (a.summary or {}).get("parser_backend") == "nsys-sqlite":  # no operators or shapes to model bytes from
+        advice = ("Nsight Systems records no operators or shapes: pass --ncu with Nsight Compute's CSV of the same "
+                  "workload for measured bytes, or profile it with the PyTorch profiler and record_shapes "
+                  "(bambaprof profile does).")
+    else:
+        advice = ("Profile with record_shapes (bambaprof profile does) so aten ops get a shape model; compiled "
+                  "kernels carry their bytes with TORCHINDUCTOR_BENCHMARK_KERNEL=1.")
     return Finding("unknown-bytes", "low" if 100 * time / total < HIGH_SHARE_PCT else "medium", msg,
                    [{"kernel": k["name"], "time_us": k["total_us"], "launched_by": k.get("launched_by")}
-                    for k in unknown[:8]],
-                   "Profile with record_shapes (bambaprof profile does) so aten ops get a shape model; compiled "
-                   "kernels carry their bytes with TORCHINDUCTOR_BENCHMARK_KERNEL=1.", None)
+                    for k in unknown[:8]], advice, None)
 
 
 def recompiles(a: Any) -> Optional[Finding]:

@@ -56,6 +56,8 @@ def test_nsys_and_kineto_of_one_workload_agree():
     assert [p["phase"] for p in a.phases] == ["step"] and a.phases[0]["count"] == 50  # the NVTX ranges
     assert any("Nsight Systems export" in n for n in a.notes)
     assert not any("record_shapes" in n for n in a.notes)
+    advice = next(f for f in a.findings if f["id"] == "unknown-bytes")["suggestion"]
+    assert "--ncu" in advice and "TORCHINDUCTOR" not in advice
 
 
 def test_graphs_recorded_whole_are_one_activity_each_with_a_note():
