@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import re
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -345,8 +346,40 @@ def closed_array(data: Any) -> Optional[bytes]:
     return None if text.endswith(b"]") and text != b"[" else text + b"]"
 
 
+_EVENT_END = re.compile(rb"\}\s*,")
+#: Cuts tried, from the end, when a trace is cut short (each try decodes the text before the cut once).
+CUT_TRIES = 3
+
+
+def before_cut(data: Any) -> Optional[Tuple[bytes, int]]:
+    """The text of a trace that ends in the middle of its events (a cut file), ended after the last whole event
+    and closed (``]}`` for the Object Format, ``]`` for the Array Format), with the byte offset of the cut;
+    ``None`` when the text does not start as a trace. The cut is found from the end, at ``}`` followed by
+    ``,``; one that lies inside a string fails to decode and the one before it is tried (:data:`CUT_TRIES`)."""
+    view = memoryview(data)
+    start = 0
+    while start < len(view) and view[start] in _WS:
+        start += 1
+    if start == len(view) or view[start] not in b"{[":
+        return None
+    closing = b"]}" if view[start] == ord("{") else b"]"
+    if closing == b"]}":
+        head = bytes(view[start:start + (1 << 20)])
+        if b'"traceEvents"' not in head:  # events after a megabyte of metadata: not a trace this reads
+            return None
+    window = 1 << 20
+    while True:
+        lo = max(start, len(view) - window)
+        ends = [m.start() for m in _EVENT_END.finditer(view, lo)]
+        if ends or lo == start:
+            break
+        window *= 8
+    return (bytes(view[start:ends[-1] + 1]) + closing, ends[-1] + 1) if ends else None
+
+
 def decode(data: Any, backend: str = "auto") -> DecodedTrace:
-    """Decode trace JSON with ``backend`` (``auto`` is ``msgspec``)."""
+    """Decode trace JSON with ``backend`` (``auto`` is ``msgspec``). Text cut short inside its events is read
+    up to the last whole event, with a note in ``meta["reader_notes"]``."""
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
     data = without_bom(data)
@@ -354,13 +387,52 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
         return _decode(data, backend)
     except TraceError:
         closed = closed_array(data)
-        if closed is None:
+        if closed is not None:
+            try:
+                return _decode(closed, backend)
+            except TraceError:
+                pass
+        salvaged = _salvage(data, backend)
+        if salvaged is None:
             raise
+        return salvaged
+
+
+_any_value = msgspec.json.Decoder(msgspec.Raw)
+
+
+def cut_short(data: Any) -> bool:
+    """Whether the JSON text ends before its document does (a cut file), rather than being malformed."""
+    try:
+        _any_value.decode(data)
+    except msgspec.DecodeError as exc:
+        return "truncated" in str(exc)
+    except RecursionError:
+        return False
+    return False
+
+
+def _salvage(data: Any, backend: str) -> Optional[DecodedTrace]:
+    """The events before the cut of a trace cut short (see :func:`before_cut`), or ``None`` when the text is
+    not cut short (malformed text stays an error) or no cut decodes."""
+    view = memoryview(data)
+    if not cut_short(view):
+        return None
+    end = len(view)
+    for _ in range(CUT_TRIES):
+        found = before_cut(view[:end])
+        if found is None:
+            return None
+        text, cut = found
         try:
-            return _decode(closed, backend)
+            decoded = _decode(text, backend)
         except TraceError:
-            pass
-        raise
+            end = cut - 1  # a "}," inside a string: try the one before it
+            continue
+        decoded.meta["reader_notes"] = [f"the trace is cut short (its text breaks off after {len(view):,} bytes): "
+                                        f"the events before the cut, at byte {cut:,}, were read; the rest is lost"]
+        return decoded
+    return None
 
 
 def _decode(data: Any, backend: str) -> DecodedTrace:

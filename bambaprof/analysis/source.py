@@ -221,6 +221,32 @@ def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
     return data
 
 
+def salvage_gzip(path: Path) -> bytearray:
+    """The text a gzipped trace holds before its stream breaks off (a cut or corrupt file), inflated as far as
+    the data goes, with the same size guards as :func:`read_bytes`. Raises :class:`TraceError` (the usual
+    "corrupt or truncated gzip" line) when nothing could be inflated."""
+    out = bytearray()
+    explicit = max_trace_bytes()
+    limit = explicit if explicit is not None else DEFAULT_MAX_BYTES
+    inflater = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+    with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
+        read = 0
+        while not inflater.eof:
+            block = fh.read(_CHUNK // 16)
+            if not block:
+                break
+            read += len(block)
+            try:
+                out += inflater.decompress(block, max(1, limit + 1 - len(out)))
+            except zlib.error:
+                break  # corrupt from here on: keep what came before
+            if len(out) > limit or (explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * read):
+                raise TraceError(f"{path}: decompresses to more than the limit; set {MAX_BYTES_ENV} to read it")
+    if not out:
+        raise TraceError(f"{path}: corrupt or truncated gzip (nothing could be inflated)")
+    return out
+
+
 class _NotRegular(OSError):
     """A FIFO, socket or device: reading it would block or never end."""
 

@@ -51,7 +51,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 )
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
-from .source import TextReader, TraceError, TraceSource, read_bytes, resolve
+from .source import TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
@@ -457,7 +457,12 @@ def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -
 
 def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
     """Read the whole document at once (any backend; the reader of last resort for odd text)."""
-    data = read_bytes(source.trace_path)
+    try:
+        data = read_bytes(source.trace_path)
+    except TraceError as exc:
+        if "corrupt or truncated gzip" not in str(exc):
+            raise
+        data = salvage_gzip(source.trace_path)  # a cut gzip: the text before the break, read up to its last event
     try:
         decoded = decode(data, backend)
         if len(decoded) == 0:
@@ -513,8 +518,9 @@ def load_trace(
             except (NotStreamable, PiecesFailed, msgspec.DecodeError, RecursionError):
                 trace = None  # odd text: read whole below, which reports any error in its own words
             except TraceError as exc:
-                raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
-                                 else str(exc)) from None
+                if "corrupt or truncated gzip" not in str(exc):  # a cut gzip is salvaged by the whole reader
+                    raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
+                                     else str(exc)) from None
         if trace is None:
             try:
                 trace = _load_whole(source, backend, progress)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from bambaprof.analysis.analysis import analyze
 from bambaprof.analysis.source import TraceError
 from bambaprof.analysis.trace import load_trace
 from bambaprof.cli import main
@@ -13,7 +14,7 @@ from tests.analysis.synth import base_trace, write
 
 def _cases(tmp_path):
     good = gzip.compress(json.dumps(base_trace()).encode())
-    (tmp_path / "truncated.json.gz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "truncated.json.gz").write_bytes(good[:12])  # cut inside the gzip header: nothing to inflate
     (tmp_path / "corrupt.json.gz").write_bytes(b"\x1f\x8b" + b"garbage" * 10)
     (tmp_path / "invalid.json").write_text('{"traceEvents": [1, 2,')
     (tmp_path / "notatrace.json").write_text('{"hello": "world"}')
@@ -227,9 +228,37 @@ def test_odd_but_valid_text_reads_like_the_plain_trace(tmp_path, backend):
     assert any(str(n).startswith("gemm_kernel_\ufffd") for n in names)
 
 
-def test_a_closed_array_with_a_cut_event_is_still_an_error(tmp_path):
-    (tmp_path / "cut.json").write_text('[{"ph": "X", "name": "a", "ts": 1, "dur": 1}, {"ph": "X", "na')
-    (tmp_path / "closed_bad.json").write_text('[{"ph": "X", "name": "a", "ts": 1, "dur": 1},,]')
-    for name in ("cut.json", "closed_bad.json"):
+def test_malformed_text_after_whole_events_is_still_an_error(tmp_path):
+    """Only text that breaks off is salvaged: events followed by malformed text (not a cut) stay an error."""
+    (tmp_path / "closed_bad.json").write_text('[{"ph": "X", "cat": "kernel", "name": "a", "ts": 1, "dur": 1},,]')
+    (tmp_path / "garbage.json").write_text('{"traceEvents": [{"ph": "X", "cat": "kernel", "name": "a", "ts": 1, '
+                                           '"dur": 1}, @@@, {"ph": "X"}]}')
+    for name in ("closed_bad.json", "garbage.json"):
         with pytest.raises(TraceError, match="invalid JSON"):
             load_trace(tmp_path / name)
+
+
+@pytest.mark.parametrize("backend", ["msgspec", "json"])
+def test_a_trace_cut_short_is_read_up_to_its_last_whole_event(tmp_path, backend):
+    """A file that breaks off (a copy or write interrupted), plain or gzipped, Object or Array Format: the whole
+    events before the cut are read, and a note says where it was cut; a "}," inside a string near the cut is
+    not taken for an event's end."""
+    t = base_trace()
+    t["traceEvents"].append({"ph": "X", "cat": "kernel", "name": 'k<{a}, {b}>', "pid": 0, "tid": 7, "ts": 200,
+                             "dur": 3, "args": {"device": 0, "stream": 7}})
+    t["traceEvents"].append({"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "main"}})
+    whole = load_trace(write(tmp_path / "whole.json", t, gz=False), backend=backend)
+    text = json.dumps(t).encode()
+    cut = text.index(b'"thread_name"')  # inside the last event, after the kernel whose name holds "}, {"
+    events = json.dumps(t["traceEvents"]).encode()
+    cases = {"cut.json": text[:cut], "cut.json.gz": gzip.compress(text)[:-20],
+             "cut_array.json": events[:events.index(b'"thread_name"')],
+             "cut_in_string.json": text[:text.index(b"{b}")]}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        trace = load_trace(tmp_path / name, backend=backend)
+        dropped = 1 if name == "cut_in_string.json" else 0  # the kernel cut inside its name is lost
+        assert len(trace.gpu) == len(whole.gpu) - dropped, name
+        assert trace.gpu.ts.tolist()[:3] == whole.gpu.ts.tolist()[:3], name
+        notes = analyze(tmp_path / name, backend=backend).notes
+        assert any("cut short" in n and "the rest is lost" in n for n in notes), (name, notes)
