@@ -1,4 +1,5 @@
-"""Trace analysis: any Kineto trace (or run directory) into tables of kernel, op and timeline metrics.
+"""Trace analysis: any Kineto trace, run directory or Nsight Systems export into tables of kernel, op and
+timeline metrics.
 
 Needs no GPU, model or torch. Entry points: :func:`analyze` (everything) and
 :func:`load_trace` (the columnar trace, for your own analyses).

@@ -18,7 +18,9 @@ How it reads: :mod:`.source` finds the file and reads its text (plain or gzip, w
 :mod:`.stream` cuts the text into pieces of whole events without holding the document; :mod:`.parse`
 decodes each piece into slotted structs (msgspec); :mod:`.builder` sorts them into columns, in this process
 or in forked worker processes (:mod:`.workers`) for a large trace. Text the piece reader does not take is
-read whole instead (:func:`~.parse.decode`), with the same result.
+read whole instead (:func:`~.parse.decode`), with the same result; text cut short is read up to its last
+whole event there. An Nsight Systems export (SQLite, or a report the ``nsys`` CLI exports) is read by
+:mod:`.nsys` into the same events and builder.
 """
 
 from __future__ import annotations
