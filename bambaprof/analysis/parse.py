@@ -333,13 +333,19 @@ def without_bom(data: Any) -> Any:
     return memoryview(data)[len(_BOM):] if bytes(data[:len(_BOM)]) == _BOM else data
 
 
+def _text_start(view: memoryview) -> int:
+    """The offset of the first byte that is not JSON whitespace (``len(view)`` when there is none)."""
+    start = 0
+    while start < len(view) and view[start] in _WS:
+        start += 1
+    return start
+
+
 def closed_array(data: Any) -> Optional[bytes]:
     """The text of a JSON Array Format trace whose closing ``]`` is missing (the Chrome trace format allows
     it, with or without a trailing comma), closed; ``None`` when the text is not such an array."""
     view = memoryview(data)
-    start = 0
-    while start < len(view) and view[start] in _WS:
-        start += 1
+    start = _text_start(view)
     if start == len(view) or view[start] != ord("["):
         return None
     text = bytes(view[start:]).rstrip(_WS).rstrip(b",").rstrip(_WS)
@@ -357,9 +363,7 @@ def before_cut(data: Any) -> Optional[Tuple[bytes, int]]:
     ``None`` when the text does not start as a trace. The cut is found from the end, at ``}`` followed by
     ``,``; one that lies inside a string fails to decode and the one before it is tried (:data:`CUT_TRIES`)."""
     view = memoryview(data)
-    start = 0
-    while start < len(view) and view[start] in _WS:
-        start += 1
+    start = _text_start(view)
     if start == len(view) or view[start] not in b"{[":
         return None
     closing = b"]}" if view[start] == ord("{") else b"]"
@@ -367,6 +371,10 @@ def before_cut(data: Any) -> Optional[Tuple[bytes, int]]:
         head = bytes(view[start:start + (1 << 20)])
         if b'"traceEvents"' not in head:  # events after a megabyte of metadata: not a trace this reads
             return None
+    tail = bytes(view[max(start, len(view) - 64):]).rstrip(_WS + b",")
+    if tail.endswith(b"}"):  # cut right after an event (and its comma): that event is whole
+        end = len(view) - (len(bytes(view[max(start, len(view) - 64):])) - len(tail))
+        return bytes(view[start:end]) + closing, end
     window = 1 << 20
     while True:
         lo = max(start, len(view) - window)

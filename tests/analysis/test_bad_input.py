@@ -242,7 +242,7 @@ def test_malformed_text_after_whole_events_is_still_an_error(tmp_path):
 def test_a_trace_cut_short_is_read_up_to_its_last_whole_event(tmp_path, backend):
     """A file that breaks off (a copy or write interrupted), plain or gzipped, Object or Array Format: the whole
     events before the cut are read, and a note says where it was cut; a "}," inside a string near the cut is
-    not taken for an event's end."""
+    not taken for an event's end, and an event the cut just follows is kept."""
     t = base_trace()
     t["traceEvents"].append({"ph": "X", "cat": "kernel", "name": 'k<{a}, {b}>', "pid": 0, "tid": 7, "ts": 200,
                              "dur": 3, "args": {"device": 0, "stream": 7}})
@@ -253,7 +253,8 @@ def test_a_trace_cut_short_is_read_up_to_its_last_whole_event(tmp_path, backend)
     events = json.dumps(t["traceEvents"]).encode()
     cases = {"cut.json": text[:cut], "cut.json.gz": gzip.compress(text)[:-20],
              "cut_array.json": events[:events.index(b'"thread_name"')],
-             "cut_in_string.json": text[:text.index(b"{b}")]}
+             "cut_in_string.json": text[:text.index(b"{b}")],
+             "cut_after_event.json": text[:text.index(b', {"ph": "M", "name": "thread_name"')]}
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         trace = load_trace(tmp_path / name, backend=backend)
