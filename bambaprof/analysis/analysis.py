@@ -229,7 +229,7 @@ def analyze(
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
     if len(trace.gpu) and not any(p for p in peaks.values()):
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
-    if len(trace.ops) and not trace.ops.shapes_recorded and "reader_notes" not in trace.meta:
+    if len(trace.ops) and not trace.ops.shapes_recorded and trace.backend != "nsys-sqlite":  # its note says so
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
     for reason, count in sorted(reasons.items()):

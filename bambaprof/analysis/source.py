@@ -25,6 +25,10 @@ class TraceError(BambaprofError):
     """The input is missing, unreadable, corrupt, or not a Kineto/Chrome trace."""
 
 
+class BrokenGzip(TraceError):
+    """A gzipped trace whose stream is cut short or corrupt: :func:`salvage_gzip` may still read its start."""
+
+
 @dataclass(frozen=True)
 class TraceSource:
     """Where a trace comes from: the trace file, and the run directory holding it (if any)."""
@@ -89,27 +93,40 @@ def max_trace_bytes() -> Optional[int]:
     return value
 
 
-class _Inflater:
-    """A gzip stream read in pieces, with the size guards (see :data:`MAX_BYTES_ENV`, :data:`MAX_RATIO`)."""
+class _SizeGuard:
+    """The size guards of an inflating stream (see :data:`MAX_BYTES_ENV`, :data:`MAX_RATIO`): ``out`` is the
+    bytes inflated so far."""
 
-    def __init__(self, fh: Any, path: Path) -> None:
-        self.fh, self.path = fh, path
-        self.gz = gzip.GzipFile(fileobj=fh)
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.explicit = max_trace_bytes()
         self.limit = self.explicit if self.explicit is not None else DEFAULT_MAX_BYTES
         self.out = 0
 
-    def read(self, n: int) -> bytes:
-        chunk = self.gz.read(n)
-        self.out += len(chunk)
+    def check(self, compressed_read: int) -> None:
+        """Refuse the stream once it has inflated past the limit, or (no limit set) past :data:`MAX_RATIO`
+        times the ``compressed_read`` bytes beyond :data:`RATIO_FLOOR_BYTES`."""
         if self.out > self.limit:
             raise TraceError(f"{self.path}: decompresses to more than {self.limit} bytes; set {MAX_BYTES_ENV} "
                              f"to a larger number of bytes to read it")
-        if (self.explicit is None and self.out > RATIO_FLOOR_BYTES
-                and self.out > MAX_RATIO * max(self.fh.tell(), 1)):
+        if self.explicit is None and self.out > RATIO_FLOOR_BYTES and self.out > MAX_RATIO * max(compressed_read, 1):
             raise TraceError(f"{self.path}: decompresses to more than {MAX_RATIO}x its size (traces compress "
                              f"10-20x): refused as a likely gzip bomb; set {MAX_BYTES_ENV} to a number of "
                              f"bytes to read it anyway")
+
+
+class _Inflater(_SizeGuard):
+    """A gzip stream read in pieces, with the size guards."""
+
+    def __init__(self, fh: Any, path: Path) -> None:
+        super().__init__(path)
+        self.fh = fh
+        self.gz = gzip.GzipFile(fileobj=fh)
+
+    def read(self, n: int) -> bytes:
+        chunk = self.gz.read(n)
+        self.out += len(chunk)
+        self.check(self.fh.tell())
         return chunk
 
 
@@ -189,7 +206,7 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
     except TraceError:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise TraceError(f"{path}: corrupt or truncated gzip ({exc})") from None
+        raise BrokenGzip(f"{path}: corrupt or truncated gzip ({exc})") from None
     except IsADirectoryError:
         raise TraceError(f"{path}: is a directory") from None
     except _NotRegular:
@@ -223,27 +240,27 @@ def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
 
 def salvage_gzip(path: Path) -> bytearray:
     """The text a gzipped trace holds before its stream breaks off (a cut or corrupt file), inflated as far as
-    the data goes, with the same size guards as :func:`read_bytes`. Raises :class:`TraceError` (the usual
-    "corrupt or truncated gzip" line) when nothing could be inflated."""
+    the data goes (``zlib``, which keeps what :mod:`gzip` drops with the error), with the same size guards as
+    :func:`read_bytes`. Raises :class:`BrokenGzip` when nothing could be inflated."""
     out = bytearray()
-    explicit = max_trace_bytes()
-    limit = explicit if explicit is not None else DEFAULT_MAX_BYTES
     inflater = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
     with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
-        read = 0
+        guard = _SizeGuard(path)
         while not inflater.eof:
-            block = fh.read(_CHUNK // 16)
-            if not block:
+            data = fh.read(_CHUNK // 16)
+            if not data:
                 break
-            read += len(block)
             try:
-                out += inflater.decompress(block, max(1, limit + 1 - len(out)))
+                while data and not inflater.eof:  # at most _CHUNK inflated at a time: a bomb is refused early
+                    piece = inflater.decompress(data, _CHUNK)
+                    out += piece
+                    guard.out = len(out)
+                    guard.check(fh.tell())
+                    data = inflater.unconsumed_tail
             except zlib.error:
                 break  # corrupt from here on: keep what came before
-            if len(out) > limit or (explicit is None and len(out) > RATIO_FLOOR_BYTES and len(out) > MAX_RATIO * read):
-                raise TraceError(f"{path}: decompresses to more than the limit; set {MAX_BYTES_ENV} to read it")
     if not out:
-        raise TraceError(f"{path}: corrupt or truncated gzip (nothing could be inflated)")
+        raise BrokenGzip(f"{path}: corrupt or truncated gzip (nothing could be inflated)")
     return out
 
 

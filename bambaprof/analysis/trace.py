@@ -53,7 +53,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 )
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
-from .source import TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
+from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
@@ -461,9 +461,7 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
     """Read the whole document at once (any backend; the reader of last resort for odd text)."""
     try:
         data = read_bytes(source.trace_path)
-    except TraceError as exc:
-        if "corrupt or truncated gzip" not in str(exc):
-            raise
+    except BrokenGzip:
         data = salvage_gzip(source.trace_path)  # a cut gzip: the text before the break, read up to its last event
     try:
         decoded = decode(data, backend)
@@ -519,10 +517,11 @@ def load_trace(
                 trace = _load_pieces(source, progress, jobs)
             except (NotStreamable, PiecesFailed, msgspec.DecodeError, RecursionError):
                 trace = None  # odd text: read whole below, which reports any error in its own words
+            except BrokenGzip:
+                trace = None  # a cut gzip: the whole reader salvages what it can
             except TraceError as exc:
-                if "corrupt or truncated gzip" not in str(exc):  # a cut gzip is salvaged by the whole reader
-                    raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
-                                     else str(exc)) from None
+                raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
+                                 else str(exc)) from None
         if trace is None:
             try:
                 trace = _load_whole(source, backend, progress)

@@ -106,6 +106,18 @@ def test_gzip_bomb_is_refused_early(tmp_path, monkeypatch, capsys):
     assert "likely gzip bomb" in err and source.MAX_BYTES_ENV in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_cut_gzip_bomb_is_refused_by_the_salvage_too(tmp_path, monkeypatch, capsys):
+    import bambaprof.analysis.source as source
+
+    monkeypatch.setattr(source, "RATIO_FLOOR_BYTES", 4 * 2**20)
+    monkeypatch.setattr(source, "_CHUNK", 2**20)
+    bomb = _bomb(tmp_path / "bomb.json.gz", 64)
+    bomb.write_bytes(bomb.read_bytes()[:-100])  # cut: the salvage inflates it with zlib, under the same guards
+    assert main(["analyze", str(bomb)]) == 1
+    err = capsys.readouterr().err
+    assert "likely gzip bomb" in err and len(err.strip().splitlines()) == 1
+
+
 def test_size_limit_names_the_variable_and_can_be_raised(tmp_path, monkeypatch, capsys):
     import bambaprof.analysis.source as source
 
