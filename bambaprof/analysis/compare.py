@@ -33,7 +33,8 @@ the host). Likewise the GPUs' clocks: runs record NVML's SM clock over their mea
 more are named, as is a run whose clocks NVML reported held down (a power cap, thermal or
 hardware slowdown: its ``throttled`` finding), since compute-bound kernel times move with the
 clock: on an H200 a mixer that holds the GPU at its power limit runs its GEMMs at 1,500 to 1,700
-MHz instead of 1,980.
+MHz instead of 1,980. A trace cut short (read up to its last whole event) is named too: its totals leave
+out what ran after the cut.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ..errors import UsageError
 from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
+from .parse import CUT_SHORT_NOTE
 
 #: metric -> (label, unit, True when larger is worse)
 METRICS = {
@@ -319,6 +321,11 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                            "idle machine")
     out.extend(_host_speed_warnings(a, b))
     out.extend(_clock_warnings(a, b))
+    for side in (a, b):
+        for analysis, path in zip(side.analyses, side.inputs):
+            cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)
+            if cut is not None:
+                out.append(f"{side.label} {path}: {cut}, so its totals leave out whatever ran after the cut")
     for row in summary:
         lo, hi = row.get("ci_low"), row.get("ci_high")
         if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:

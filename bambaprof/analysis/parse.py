@@ -352,6 +352,8 @@ def closed_array(data: Any) -> Optional[bytes]:
     return None if text.endswith(b"]") and text != b"[" else text + b"]"
 
 
+#: How the note on a trace cut short begins (``compare`` warns on it).
+CUT_SHORT_NOTE = "the trace is cut short"
 _EVENT_END = re.compile(rb"\}\s*,")
 #: Cuts tried, from the end, when a trace is cut short (each try decodes the text before the cut once).
 CUT_TRIES = 3
@@ -437,7 +439,7 @@ def _salvage(data: Any, backend: str) -> Optional[DecodedTrace]:
         except TraceError:
             end = cut - 1  # a "}," inside a string: try the one before it
             continue
-        decoded.meta["reader_notes"] = [f"the trace is cut short (its text breaks off after {len(view):,} bytes): "
+        decoded.meta["reader_notes"] = [f"{CUT_SHORT_NOTE} (its text breaks off after {len(view):,} bytes): "
                                         f"the events before the cut, at byte {cut:,}, were read; the rest is lost"]
         return decoded
     return None

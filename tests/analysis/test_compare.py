@@ -239,3 +239,16 @@ def test_gpus_at_different_clocks_are_flagged(tmp_path):
     nonsense = make_run(tmp_path, "nonsense", base_trace(), [1.6] * 10)
     _with_clock(nonsense, -5.0)  # a mean no clock can have is unknown, not a 400x gap
     assert not [w for w in compare([nonsense], [full]).warnings if "different clocks" in w]
+
+
+def test_a_side_cut_short_is_flagged(tmp_path):
+    """A trace cut short (read up to its last whole event) leaves out what ran after the cut: compare says
+    which side it is, since its totals would look like an improvement."""
+    a = write(tmp_path / "a.json", base_trace(), gz=False)
+    text = a.read_bytes()
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(text[:text.index(b'"gpu_memcpy"')])
+    comp = compare([a], [cut])
+    flagged = [w for w in comp.warnings if "cut short" in w]
+    assert len(flagged) == 1 and flagged[0].startswith("candidate") and str(cut) in flagged[0]
+    assert not [w for w in compare([a], [a]).warnings if "cut short" in w]
