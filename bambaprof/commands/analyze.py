@@ -59,8 +59,8 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
                     jobs: Optional[int], ncu_csv: Optional[str]) -> None:
     """Analyse a Kineto trace (.json/.json.gz), a run directory, or a folder of several ranks' traces.
 
-    An Nsight Systems report exported to SQLite (nsys export --type sqlite; .sqlite or .sqlite.gz) is read
-    too: its kernels, copies, memsets, CUDA API calls and NVTX ranges.
+    An Nsight Systems export (nsys export --type sqlite: .sqlite or .sqlite.gz) is read too, and a .nsys-rep
+    is exported first where the nsys CLI is installed: kernels, copies, memsets, CUDA API calls, NVTX ranges.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
     launch overhead, CPU-bound stretches, peak memory, and per kernel: time,
