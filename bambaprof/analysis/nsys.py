@@ -219,6 +219,16 @@ class _Export:
             for row in batch:
                 yield dict(zip(wanted, row))
 
+    def gpu_processes(self) -> List[int]:
+        """The pids (``globalPid`` bits 24-47) that have GPU activity or CUDA API calls, sorted."""
+        pids: set = set()
+        for table in ACTIVITY_TABLES + ("CUPTI_ACTIVITY_KIND_GRAPH_TRACE",):
+            column = "globalTid" if table == "CUPTI_ACTIVITY_KIND_RUNTIME" else "globalPid"
+            if table in self.tables and column in self.columns(table):
+                found = (_process(v) for (v,) in self.db.execute(f"SELECT DISTINCT [{column}] FROM [{table}]"))
+                pids.update(pid for pid in found if pid is not None)
+        return sorted(pids)
+
     def count(self, table: str) -> int:
         """Rows in ``table`` (0 when the export lacks it)."""
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0]) if table in self.tables else 0
@@ -253,12 +263,33 @@ def _thread(global_tid: Any) -> Tuple[Any, Any]:
     return (global_tid >> 24) & 0xFFFFFF, global_tid & 0xFFFFFF
 
 
+def _process(global_id: Any) -> Optional[int]:
+    """The pid of an Nsight Systems ``globalPid`` or ``globalTid``."""
+    return (global_id >> 24) & 0xFFFFFF if isinstance(global_id, int) else None
+
+
+class _Correlations:
+    """Correlation ids kept apart per process. CUPTI numbers them per process, so in an export of several
+    processes (``nsys profile torchrun ...``) two processes' kernels can carry the same id: each process's ids
+    are offset by its index times 2**32 (one process: the ids as recorded)."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self._offset = {pid: i << 32 for i, pid in enumerate(pids)} if len(pids) > 1 else {}
+
+    def __call__(self, correlation: Any, global_id: Any) -> Optional[int]:
+        corr = _int_or_none(correlation)
+        if corr is None or not self._offset:
+            return corr
+        return corr + self._offset.get(_process(global_id), 0)
+
+
 def _int_or_none(v: Any) -> Optional[int]:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _kernels(ex: _Export) -> Iterator[Event]:
-    cols = ("start", "end", "deviceId", "streamId", "correlationId", "demangledName", "shortName", "mangledName",
+def _kernels(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "demangledName", "shortName",
+            "mangledName",
             "gridX", "gridY", "gridZ", "blockX", "blockY", "blockZ", "registersPerThread", "staticSharedMemory",
             "dynamicSharedMemory")
     names: Dict[Any, str] = {}
@@ -273,7 +304,7 @@ def _kernels(ex: _Export) -> Iterator[Event]:
         block = [r["blockX"], r["blockY"], r["blockZ"]]
         yield Event(ph="X", cat="kernel", name=name, pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=_int_or_none(r["correlationId"]),
+                              correlation=corr(r["correlationId"], r["globalPid"]),
                               grid=grid if None not in grid else None, block=block if None not in block else None,
                               registers=_int_or_none(r["registersPerThread"]),
                               shared_memory=None if static is None and dynamic is None
@@ -299,10 +330,11 @@ def _copy_kind(name: str) -> str:
     return last.replace("TO", "to") if "TO" in last else last.capitalize()
 
 
-def _copies_and_sets(ex: _Export) -> Iterator[Event]:
+def _copies_and_sets(ex: _Export, corr: _Correlations) -> Iterator[Event]:
     copy_names = {i: _copy_kind(n) for i, n in ex.labels("ENUM_CUDA_MEMCPY_OPER").items()} or _COPY_KINDS
     memory = ex.enum_labels("ENUM_CUDA_MEM_KIND") or _MEMORY_KINDS
-    cols = ("start", "end", "deviceId", "streamId", "correlationId", "bytes", "copyKind", "srcKind", "dstKind")
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "copyKind", "srcKind",
+            "dstKind")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMCPY", cols):
         ts, dur = _times(r["start"], r["end"])
         kind = copy_names.get(r["copyKind"], "Unknown")
@@ -310,36 +342,36 @@ def _copies_and_sets(ex: _Export) -> Iterator[Event]:
         yield Event(ph="X", cat="gpu_memcpy", name=f"Memcpy {kind} ({src} -> {dst})", pid=r["deviceId"],
                     tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=_int_or_none(r["correlationId"]),
+                              correlation=corr(r["correlationId"], r["globalPid"]),
                               bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
-    cols = ("start", "end", "deviceId", "streamId", "correlationId", "bytes", "memKind")
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "memKind")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMSET", cols):
         ts, dur = _times(r["start"], r["end"])
         yield Event(ph="X", cat="gpu_memset", name=f"Memset ({memory.get(r['memKind'], 'Unknown')})",
                     pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=_int_or_none(r["correlationId"]),
+                              correlation=corr(r["correlationId"], r["globalPid"]),
                               bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
 
 
-def _whole_graphs(ex: _Export) -> Iterator[Event]:
-    cols = ("start", "end", "deviceId", "streamId", "correlationId", "graphId")
+def _whole_graphs(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+    cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "graphId")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_GRAPH_TRACE", cols):
         ts, dur = _times(r["start"], r["end"])
         yield Event(ph="X", cat="kernel", name=f"CUDA graph {r['graphId']}, recorded whole", pid=r["deviceId"],
                     tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=_int_or_none(r["correlationId"])))
+                              correlation=corr(r["correlationId"], r["globalPid"])))
 
 
-def _api_calls(ex: _Export) -> Iterator[Event]:
+def _api_calls(ex: _Export, corr: _Correlations) -> Iterator[Event]:
     for r in ex.rows("CUPTI_ACTIVITY_KIND_RUNTIME", ("start", "end", "eventClass", "globalTid", "correlationId",
                                                       "nameId")):
         ts, dur = _times(r["start"], r["end"])
         pid, tid = _thread(r["globalTid"])
         name = _VERSION_SUFFIX.sub("", ex.string(r["nameId"]) or "")
         yield Event(ph="X", cat="cuda_driver" if r["eventClass"] == DRIVER_CLASS else "cuda_runtime", name=name,
-                    pid=pid, tid=tid, ts=ts, dur=dur, args=Args(correlation=_int_or_none(r["correlationId"])))
+                    pid=pid, tid=tid, ts=ts, dur=dur, args=Args(correlation=corr(r["correlationId"], r["globalTid"])))
 
 
 def _ranges(ex: _Export) -> Iterator[Event]:
@@ -403,8 +435,16 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dic
                     f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
+            pids = ex.gpu_processes()
+            if len(pids) > 1:
+                meta["reader_notes"].append(
+                    f"{len(pids)} processes in one export (pids {', '.join(map(str, pids[:8]))}"
+                    f"{', ...' if len(pids) > 8 else ''}): their activity is combined, one row per device in the "
+                    "device table, and each kernel is linked only to its own process's launch call")
+            corr = _Correlations(pids)
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))
-            for source in (_ranges(ex), _api_calls(ex), _kernels(ex), _whole_graphs(ex), _copies_and_sets(ex)):
+            for source in (_ranges(ex), _api_calls(ex, corr), _kernels(ex, corr), _whole_graphs(ex, corr),
+                           _copies_and_sets(ex, corr)):
                 batch: List[Event] = []
                 for event in source:
                     batch.append(event)

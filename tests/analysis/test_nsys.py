@@ -274,3 +274,33 @@ def test_a_report_without_nsys_or_with_a_failing_export_is_one_line(tmp_path, mo
     stream.write_bytes(b"raw")
     with pytest.raises(TraceError, match="QdstrmImporter"):
         load_trace(stream)
+
+
+def test_processes_of_one_export_keep_their_correlation_ids_apart(tmp_path):
+    """``nsys profile torchrun ...`` records every rank in one export, and CUPTI numbers correlation ids per
+    process: two ranks' first kernels both carry id 1. Each kernel must link to its own process's launch."""
+    path = tmp_path / "ranks.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT NOT NULL)")
+    db.executemany("INSERT INTO StringIds VALUES (?, ?)", [(1, "kernel_a"), (2, "cudaLaunchKernel_v7000")])
+    db.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL (start, end, deviceId, streamId, correlationId, globalPid, "
+               "shortName)")
+    db.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_RUNTIME (start, end, eventClass, globalTid, correlationId, nameId)")
+    for rank, pid in enumerate((100, 200)):
+        gpid = pid << 24
+        for corr in (1, 2):
+            launch = 1000 * corr + 300 * rank
+            db.execute("INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME VALUES (?, ?, 0, ?, ?, 2)",
+                       (launch, launch + 50, gpid | (pid + 1), corr))
+            db.execute("INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?, ?, ?, 7, ?, ?, 1)",
+                       (launch + 100, launch + 150, rank, corr, gpid))
+    db.commit()
+    db.close()
+    trace = load_trace(path)
+    launcher = dict(zip(trace.runtime.correlation.tolist(), list(trace.runtime.pid)))
+    assert len(launcher) == 4  # four distinct ids, not two
+    for device, corr in zip(trace.gpu.device.tolist(), trace.gpu.correlation.tolist()):
+        assert launcher[corr] == (100, 200)[device]
+    a = analyze(path)
+    assert a.launch["unlinked_kernels"] == 0 and a.launch["median_us"] == pytest.approx(0.1)  # 100 ns each
+    assert any("2 processes in one export (pids 100, 200)" in n for n in a.notes)
