@@ -104,6 +104,16 @@ def _compile_mode(a: Any) -> Optional[str]:
     return m.compile.mode if m is not None and m.compile is not None else None
 
 
+def _graph_share(a: Any) -> float:
+    """The share (0-1) of the trace's kernels launched from CUDA graphs."""
+    kernels = a.summary.get("kernel_count") or 0
+    return (a.launch.get("graph_kernels") or 0) / kernels if kernels else 0.0
+
+
+#: A trace whose kernels come this much (share) from CUDA graphs is judged to run under graphs already.
+GRAPHED_SHARE = 0.5
+
+
 def _us(v: float) -> str:
     return f"{v / 1e3:,.2f} ms" if v >= 1e3 else f"{v:,.1f} us"
 
@@ -121,9 +131,16 @@ def host_bound(a: Any) -> Optional[Finding]:
            + (f"; launching a kernel onto an idle GPU took {launch:.1f} us (median)" if launch is not None else "")
            + ".")
     mode = _compile_mode(a)
-    suggestion = ("Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
-                  if mode in (None, "none", "default", "max-autotune-no-cudagraphs")
-                  else "Fewer, larger kernels: the host cannot keep up with this launch rate even under CUDA graphs.")
+    graphed = "the host cannot keep up with this launch rate even under CUDA graphs"
+    if a.manifest is None:  # a trace from elsewhere: say what to do in torch, and judge graphs from the trace
+        suggestion = (f"Fewer, larger kernels: {100 * _graph_share(a):.0f}% of the kernels already come from CUDA "
+                      f"graphs, and {graphed}." if _graph_share(a) >= GRAPHED_SHARE else
+                      "Capture the steps in CUDA graphs: torch.compile(mode=\"reduce-overhead\") or "
+                      "torch.cuda.CUDAGraph (with bambaprof profile: --compile reduce-overhead).")
+    elif mode in (None, "none", "default", "max-autotune-no-cudagraphs"):
+        suggestion = "Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
+    else:
+        suggestion = f"Fewer, larger kernels: {graphed}."
     shortcut = _shortcut_held_back(a)
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
@@ -182,7 +199,9 @@ def fusion_candidate(a: Any) -> Optional[Finding]:
            f"{FUSION_SHORT_US:.0f} us) take {_us(time)}, {100 * time / total:.0f}% of kernel time"
            + (f"; {len(fp32)} of them work in float32 (dtype round trips)" if fp32 else "") + ".")
     mode = _compile_mode(a)
-    suggestion = ("Let inductor fuse them: profile with --compile default (or max-autotune)."
+    suggestion = ("Let inductor fuse them: torch.compile the code that launches them (with bambaprof profile: "
+                  "--compile default or max-autotune)." if a.manifest is None else
+                  "Let inductor fuse them: profile with --compile default (or max-autotune)."
                   if mode in (None, "none") else
                   "Fuse them into the neighbouring kernels by hand (a fused Triton kernel), and keep the data in "
                   "its input dtype between them.")

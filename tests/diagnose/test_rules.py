@@ -59,6 +59,21 @@ def test_host_bound(tmp_path):
     assert "host-bound" not in ids(analysis(tmp_path, busy))
 
 
+def test_host_bound_advice_for_a_trace_from_elsewhere_reads_the_trace(tmp_path):
+    """Without a run's manifest the advice speaks torch (not only bambaprof's flags), and a trace whose kernels
+    already come from CUDA graphs is not told to capture graphs."""
+    starved = trace_of([("k", 10.0, *BIG)] * 20, gap_us=40.0, launch_lead_us=0.5)
+    f = next(f for f in diagnose(analysis(tmp_path, starved)) if f.id == "host-bound")
+    assert 'torch.compile(mode="reduce-overhead")' in f.suggestion and "already" not in f.suggestion
+    graphed = copy.deepcopy(starved)
+    for e in graphed["traceEvents"]:
+        if e.get("name") == "cudaLaunchKernel":
+            e["name"] = "cudaGraphLaunch"
+    f = next(f for f in diagnose(analysis(tmp_path, graphed)) if f.id == "host-bound")
+    assert "100% of the kernels already come from CUDA graphs" in f.suggestion
+    assert "Capture" not in f.suggestion
+
+
 @pytest.mark.parametrize("setting, ours, named", [
     ("off", True, True), ("kept", True, True), ("on", True, False), (None, True, False), ("off", False, False),
 ])
@@ -82,6 +97,7 @@ def test_fusion_candidate(tmp_path):
     a = analysis(tmp_path, many)
     f = next(f for f in diagnose(a) if f.id == "fusion-candidate")
     assert "12 launches" in f.message and "float32" in f.message and "--compile default" in f.suggestion
+    assert "torch.compile the code that launches them" in f.suggestion  # a trace without a run: torch first
     few = trace_of([("elementwise_kernel<128, 4, add>", 3.0, *BIG)] * 3 + [("gemm", 200.0, *BIG)], gap_us=0.2,
                    launch_lead_us=5.0, ext_op=ADD)
     assert "fusion-candidate" not in ids(analysis(tmp_path, few))
