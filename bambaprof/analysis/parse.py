@@ -430,7 +430,10 @@ def _salvage(data: Any, backend: str) -> Optional[DecodedTrace]:
         return None
     end = len(view)
     for _ in range(CUT_TRIES):
-        found = before_cut(view[:end])
+        try:
+            found = before_cut(view[:end])  # a copy of the text before the cut, closed
+        except MemoryError:
+            return None  # no room for the copy: the original error stands
         if found is None:
             return None
         text, cut = found
