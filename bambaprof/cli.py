@@ -96,6 +96,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fail("interrupted", 130)
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        return _fail("out of memory: what this command reads or builds does not fit in this machine's memory", 1)
     return 0
 
 

@@ -111,3 +111,16 @@ def test_output_to_unwritable_path_is_one_line(tmp_path, capsys):
     blocker.write_text("x")
     code, out, err = run(["variants", "-o", str(blocker / "inside.txt")], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "cannot write" in err
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
+    import bambaprof.commands.analyze as command
+    from tests.analysis.synth import base_trace, write
+
+    def no_room(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(command, "analyze", no_room)
+    assert main(["analyze", str(write(tmp_path / "t.json.gz", base_trace()))]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bambaprof: error: out of memory") and len(err.strip().splitlines()) == 1
