@@ -30,7 +30,8 @@ from .parse import EMPTY_ARGS
 KERNEL_CATS = frozenset({"kernel"})
 MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
 MEMSET_CATS = frozenset({"gpu_memset", "memset"})
-RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver"})
+RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver",
+                          "xpu_runtime", "xpu_driver"})
 OP_CATS = frozenset({"cpu_op", "operator", "user_annotation"})
 FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 

@@ -184,7 +184,7 @@ def kernel_table(
     n = len(gpu)
     if n == 0:
         return []
-    rocm = trace.platform == "rocm"
+    nvidia = trace.platform == "cuda"  # the occupancy model is NVIDIA's
     op_row = trace.gpu_op_row
     traffic = traffic if traffic is not None else instance_traffic(trace)
     total_time = float(gpu.dur.sum()) or math.nan
@@ -228,7 +228,7 @@ def kernel_table(
         row["est_occupancy_pct"] = float(est.mean()) if len(est) else None
         occ = None
         row["occupancy_unknown_because"] = None
-        if kind == "kernel" and rocm:
+        if kind == "kernel" and not nvidia:
             row["occupancy_unknown_because"] = "the occupancy model is NVIDIA's (warps of 32, SM sub-partitions)"
         elif kind == "kernel" and regs < 0:
             row["occupancy_unknown_because"] = "the trace records no register count for this kernel"

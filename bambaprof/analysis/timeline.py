@@ -36,9 +36,11 @@ import numpy as np
 
 from .trace import Trace, first_row_with
 
-LAUNCH_MARKERS = ("LaunchKernel", "LaunchCooperativeKernel", "GraphLaunch", "LaunchHostFunc")
+LAUNCH_MARKERS = ("LaunchKernel", "LaunchCooperativeKernel", "GraphLaunch", "LaunchHostFunc",
+                  "KernelLaunch")  # the last: Intel's Unified Runtime (urEnqueueKernelLaunch) in XPU traces
 GRAPH_MARKER = "GraphLaunch"
-MEMORY_API_MARKERS = ("Memcpy", "Memset", "memcpy", "memset")
+MEMORY_API_MARKERS = ("Memcpy", "Memset", "memcpy", "memset",
+                      "MemBufferWrite", "MemBufferRead", "MemBufferCopy", "MemBufferFill", "USMFill")  # XPU
 
 
 def union_length(starts: np.ndarray, ends: np.ndarray) -> tuple:

@@ -59,6 +59,8 @@ from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_for
 
 #: Ranges the profiler and bambaprof add that are neither ops nor phases: torch's step ranges and the clock marker.
 PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
+#: Runtime calls of Intel GPUs: Unified Runtime (``urEnqueueKernelLaunch``) and Level Zero (``zeCommandList...``).
+_XPU_CALL = re.compile(r"^(?:ur|ze)[A-Z]")
 #: The profiler's step ranges (``torch.profiler`` schedules mark each step).
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
 
@@ -219,10 +221,14 @@ class Trace:
 
     @property
     def platform(self) -> str:
-        """``"rocm"`` when the trace says so, else ``"cuda"``."""
+        """``"rocm"`` or ``"xpu"`` (Intel: Unified Runtime or Level Zero calls, ``ur*``/``ze*``) when the trace
+        says so, else ``"cuda"``."""
         meta_keys = ("roctracer_version", "rocm_version", "hip_runtime_version")
-        if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in self.runtime.name[:50]):
+        first = self.runtime.name[:50]
+        if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in first):
             return "rocm"
+        if any(_XPU_CALL.match(n) for n in first):
+            return "xpu"
         return "cuda"
 
 

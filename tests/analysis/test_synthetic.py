@@ -116,6 +116,28 @@ def test_rocm_trace(tmp_path):
     assert any("occupancy model is NVIDIA's" in n for n in a.notes)
 
 
+def test_xpu_trace(tmp_path):
+    """An Intel GPU trace as Kineto writes it (runtime calls in ``xpu_runtime``: Unified Runtime's
+    urEnqueueKernelLaunch, urEnqueueUSMMemcpy, urEnqueueMemBufferWrite): launches linked and counted like
+    CUDA's, platform ``xpu``, no NVIDIA occupancy figure, and no datasheet peak guessed for the device."""
+    t = base_trace()
+    for e in t["traceEvents"]:
+        if e.get("cat") == "cuda_runtime":
+            e["cat"] = "xpu_runtime"
+            e["name"] = {"cudaLaunchKernel": "urEnqueueKernelLaunch", "cuLaunchKernel": "urEnqueueKernelLaunch",
+                         "cuLaunchKernelEx": "urEnqueueKernelLaunchCustomExp",
+                         "cudaMemcpyAsync": "urEnqueueMemBufferWrite"}[e["name"]]
+        elif e.get("cat") == "gpu_memcpy":
+            e["name"] = "Memcpy M2D"
+    t["deviceProperties"][0]["name"] = "Intel(R) Data Center GPU Max 1550"
+    a = _analyze(tmp_path, t)
+    assert a.summary["platform"] == "xpu" and a.launch["count"] == 3 and a.launch["unlinked_kernels"] == 0
+    assert a.launch["by_api"] == {"urEnqueueKernelLaunch": 2, "urEnqueueKernelLaunchCustomExp": 1}
+    assert a.summary["idle_host_wait_us"] == pytest.approx(55)  # as for the CUDA form of this trace
+    assert all(k["theoretical_occupancy_pct"] is None for k in a.kernels if k["kind"] == "kernel")
+    assert a.summary["peak_bandwidth_gbps"] is None
+
+
 def test_cuda_graph_launch_counts_once(tmp_path):
     t = base_trace()
     t["traceEvents"].append({"ph": "X", "cat": "cuda_runtime", "name": "cudaGraphLaunch", "pid": 1, "tid": 1,
