@@ -74,6 +74,14 @@ def _run_peak(manifest: Optional[Manifest]) -> Optional[PeakBandwidth]:
     return None
 
 
+def _trace_peak(trace: Trace, device: int) -> Optional[PeakBandwidth]:
+    """The device's DRAM bandwidth as the trace's tool recorded it (Nsight Systems' ``memoryBandwidth``), or
+    ``None`` (Kineto records none)."""
+    props = trace.devices.get(device)
+    gbps = props.peak_bandwidth_gbps if props is not None else None
+    return PeakBandwidth(gbps, "Nsight Systems") if gbps else None
+
+
 def _run_compute(manifest: Optional[Manifest]) -> Optional[PeakCompute]:
     """The matmul rates the run measured (``device.ceilings``), or ``None``."""
     c = manifest.device.ceilings if manifest is not None and manifest.device is not None else None
@@ -145,7 +153,8 @@ def analyze(
                             props.total_memory) for dev, props in trace.devices.items()}
     for dev in set(trace.gpu.device.tolist()) - set(specs):
         specs[dev] = datasheet(run_name)
-    peaks = {dev: choose_peak(None, peak_gbps, run_peak, spec) for dev, spec in specs.items()}
+    peaks = {dev: choose_peak(None, peak_gbps, run_peak or _trace_peak(trace, dev), spec)
+             for dev, spec in specs.items()}
     measured = _run_compute(manifest)
     compute = {dev: measured or compute_peaks(spec) for dev, spec in specs.items()}
 

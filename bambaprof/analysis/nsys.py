@@ -19,7 +19,8 @@ it, and the events go through the same builder as a Kineto trace's, so every ana
   records them as kernels).
 - ``NVTX_EVENTS``: push/pop and start/end ranges as ``user_annotation`` ranges.
 - ``TARGET_INFO_GPU``: the device properties (SMs, registers, shared memory, compute capability), under the
-  CUDA device index the activity records use.
+  CUDA device index the activity records use, and Nsight's DRAM bandwidth of the device (``memoryBandwidth``),
+  the peak the analysis uses unless the user gives one (it is what NVML's bus width x clock gives a run).
 
 Times are nanoseconds in the export and microseconds here (the export's clock: the session's, not the epoch).
 A report (``.nsys-rep``) is exported first by the ``nsys`` CLI where there is one (:func:`exported`).
@@ -388,7 +389,7 @@ def _device_properties(ex: _Export) -> List[Dict[str, Any]]:
     """``TARGET_INFO_GPU`` as Kineto's ``deviceProperties`` (keyed by the CUDA device index)."""
     cols = ("id", "cuDevice", "name", "totalMemory", "computeMajor", "computeMinor", "maxThreadsPerBlock",
             "maxWarpsPerSm", "threadsPerWarp", "maxRegistersPerBlock", "maxRegistersPerSm", "maxShmemPerBlock",
-            "maxShmemPerBlockOptin", "maxShmemPerSm", "smCount")
+            "maxShmemPerBlockOptin", "maxShmemPerSm", "smCount", "memoryBandwidth")
     out = []
     for r in ex.rows("TARGET_INFO_GPU", cols):
         warps, warp = _int_or_none(r["maxWarpsPerSm"]), _int_or_none(r["threadsPerWarp"])
@@ -401,6 +402,9 @@ def _device_properties(ex: _Export) -> List[Dict[str, Any]]:
             "warpSize": warp, "sharedMemPerBlock": r["maxShmemPerBlock"],
             "sharedMemPerBlockOptin": r["maxShmemPerBlockOptin"], "sharedMemPerMultiprocessor": r["maxShmemPerSm"],
             "numSms": r["smCount"],
+            # Nsight's figure for the device's DRAM bandwidth (bytes/s: bus width x memory clock), as GB/s
+            "nsysPeakBandwidthGbps": r["memoryBandwidth"] / 1e9 if isinstance(r["memoryBandwidth"], (int, float))
+            and r["memoryBandwidth"] > 0 else None,
         }
         out.append({k: v for k, v in props.items() if v is not None})
     return out

@@ -65,6 +65,12 @@ _XPU_CALL = re.compile(r"^(?:ur|ze)[A-Z]")
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
 
 
+def _positive(value: Any) -> Optional[float]:
+    """``value`` as a float when it is a finite positive number, else ``None``."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0 else None
+
+
 @dataclass(frozen=True)
 class DeviceProps:
     """What Kineto records of a GPU (``deviceProperties`` / ``computeProperties``); -1 is unknown."""
@@ -83,6 +89,7 @@ class DeviceProps:
     smem_per_block_optin: int = -1
     warp_size: int = 32
     total_memory: int = -1
+    peak_bandwidth_gbps: Optional[float] = None  # a figure the trace's tool gives (Nsight Systems), GB/s
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "DeviceProps":
@@ -102,6 +109,7 @@ class DeviceProps:
             smem_per_block_optin=as_int(g("sharedMemPerBlockOptin")),
             warp_size=as_int(g("warpSize"), 32) or 32,
             total_memory=as_int(g("totalGlobalMem")),
+            peak_bandwidth_gbps=_positive(g("nsysPeakBandwidthGbps")),
         )
 
 

@@ -54,6 +54,10 @@ def test_nsys_and_kineto_of_one_workload_agree():
     for key in ("grid", "block", "registers", "shared_memory_bytes", "theoretical_occupancy_pct"):
         assert gemm[key] == gemm_k[key], key
     assert [p["phase"] for p in a.phases] == ["step"] and a.phases[0]["count"] == 50  # the NVTX ranges
+    # the device's DRAM bandwidth as Nsight records it (bus width x memory clock), over the datasheet's 4,800
+    assert a.summary["peak_bandwidth_source"] == "Nsight Systems"
+    assert a.summary["peak_bandwidth_gbps"] == pytest.approx(4814.304)
+    assert b.summary["peak_bandwidth_source"] == "datasheet"
     assert any("Nsight Systems export" in n for n in a.notes)
     assert not any("record_shapes" in n for n in a.notes)
     advice = next(f for f in a.findings if f["id"] == "unknown-bytes")["suggestion"]
