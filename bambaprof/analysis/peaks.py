@@ -1,12 +1,13 @@
 """Peak DRAM bandwidth and peak FLOP rates of a device, with where each number comes from.
 
 Bandwidth, in order of preference: a value the user gives (``--peak-bandwidth``), one the run directory
-measured or derived from NVML (memory bus width x max memory clock) or an Nsight Systems export records
-(its ``memoryBandwidth``, the same product), or the vendor datasheet's value for the device. FLOP rates come from the datasheet (dense, no structured sparsity), per dtype class:
-``fp32`` (CUDA/vector cores), ``tf32``, ``bf16`` (= fp16 tensor/matrix cores) and ``fp8``. A device is
-identified by its name (``deviceProperties.name``, or NVML's), or, when the trace gives no name, by its
-properties (compute capability, SM/CU count, memory size). Where none applies the peak is unknown and no
-percentage, floor or bound that needs it is shown.
+measured or derived from NVML (memory bus width x max memory clock) or an Nsight Systems export records (its
+``memoryBandwidth``, the same product), or the vendor datasheet's value for the device. FLOP rates come from
+the datasheet (dense, no structured sparsity), per dtype class: ``fp32`` (CUDA/vector cores), ``tf32``,
+``bf16`` (= fp16 tensor/matrix cores) and ``fp8``. A device is identified by its name
+(``deviceProperties.name``, or NVML's), or, when the trace gives no name, by its properties (compute
+capability, SM/CU count, memory size). Where none applies the peak is unknown and no percentage, floor or
+bound that needs it is shown.
 """
 
 from __future__ import annotations
