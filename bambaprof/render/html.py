@@ -235,9 +235,29 @@ def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
         accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=plotly_js(),
         top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
-        notes=sorted({n for r in runs for n in r.analysis.notes}),
+        notes=run_notes(runs),
     )
     return page
+
+
+#: Runs named after a note that not every run of the report shares, before "and N more".
+NOTE_RUNS = 4
+
+
+def run_notes(runs: Sequence[Any]) -> List[str]:
+    """The runs' analysis notes, each once, sorted; where the report has several runs, a note that not all of
+    them share names the runs it is about (``note (a.json, b.json)``; after :data:`NOTE_RUNS`, how many more)."""
+    labels: Dict[str, List[str]] = {}
+    for r in runs:
+        for note in dict.fromkeys(r.analysis.notes):
+            labels.setdefault(note, []).append(r.label)
+    out = []
+    for note, who in sorted(labels.items()):
+        if len(runs) > 1 and len(who) < len(runs):
+            more = f" and {len(who) - NOTE_RUNS} more" if len(who) > NOTE_RUNS else ""
+            note = f"{note} ({', '.join(who[:NOTE_RUNS])}{more})"
+        out.append(note)
+    return out
 
 
 

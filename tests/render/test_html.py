@@ -213,3 +213,31 @@ def test_a_runs_card_shows_the_launch_shortcut_the_host_and_an_unknown_busy_shar
                                                                                             "gpu_memset")]
     page = build_report([write(tmp_path / "cpu.json.gz", cpu_only)])
     assert "GPU busy: unknown" in page and "GPU busy: %" not in page
+
+
+def test_notes_name_the_runs_they_are_about(tmp_path):
+    """In a report of several runs, a note that not all of them share says which runs it is about (names
+    escaped); a note every run shares, and any note of a one-run report, stands alone."""
+    from bambaprof.render.html import run_notes
+
+    plain = write(tmp_path / "plain.json.gz", base_trace())
+    bare = copy.deepcopy(base_trace())
+    bare.pop("deviceProperties")
+    evil = write(tmp_path / "<img src=x onerror=alert(1)>.json.gz", bare)
+    page = build_report([plain, evil])
+    assert "note: the trace has no deviceProperties: theoretical occupancy and waves are unknown " \
+           "(&lt;img src=x onerror=alert(1)&gt;.json.gz)</p>" in page
+    assert "<img src=x" not in page
+    runs = [SimpleRun(["a", "shared"], "r1"), SimpleRun(["shared"], "r2"), SimpleRun(["shared", "a"], "r3")]
+    assert run_notes(runs) == ["a (r1, r3)", "shared"]
+    assert run_notes(runs[:1]) == ["a", "shared"]
+    many = [SimpleRun(["x"], f"r{i}") for i in range(6)] + [SimpleRun([], "quiet")]
+    assert run_notes(many) == ["x (r0, r1, r2, r3 and 2 more)"]
+
+
+class SimpleRun:
+    def __init__(self, notes, label):
+        from types import SimpleNamespace
+
+        self.analysis = SimpleNamespace(notes=notes)
+        self.label = label
