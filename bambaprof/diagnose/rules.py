@@ -132,7 +132,10 @@ def host_bound(a: Any) -> Optional[Finding]:
            + ".")
     mode = _compile_mode(a)
     graphed = "the host cannot keep up with this launch rate even under CUDA graphs"
-    if a.manifest is None:  # a trace from elsewhere: say what to do in torch, and judge graphs from the trace
+    if a.summary.get("platform") == "xpu":  # Intel GPUs: no CUDA graphs to point to
+        suggestion = ("Fewer launches: let torch.compile fuse the small kernels, give each launch more work (a "
+                      "larger batch), or capture the steps in graphs where the XPU backend offers them.")
+    elif a.manifest is None:  # a trace from elsewhere: say what to do in torch, and judge graphs from the trace
         suggestion = (f"Fewer, larger kernels: {100 * _graph_share(a):.0f}% of the kernels already come from CUDA "
                       f"graphs, and {graphed}." if _graph_share(a) >= GRAPHED_SHARE else
                       "Capture the steps in CUDA graphs: torch.compile(mode=\"reduce-overhead\") or "

@@ -136,6 +136,10 @@ def test_xpu_trace(tmp_path):
     assert a.summary["idle_host_wait_us"] == pytest.approx(55)  # as for the CUDA form of this trace
     assert all(k["theoretical_occupancy_pct"] is None for k in a.kernels if k["kind"] == "kernel")
     assert a.summary["peak_bandwidth_gbps"] is None
+    from bambaprof.diagnose.rules import host_bound
+
+    found = host_bound(a)  # the GPU waits on the host for most of its window here
+    assert found is not None and "CUDA" not in found.suggestion and "torch.compile" in found.suggestion
 
 
 def test_cuda_graph_launch_counts_once(tmp_path):
