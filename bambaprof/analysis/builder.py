@@ -85,6 +85,15 @@ def as_int(x: Any, default: int = -1) -> int:
     return int(v) if math.isfinite(v) else default
 
 
+def as_positive(x: Any) -> Optional[float]:
+    """A float from an int or float that is finite and positive (a bandwidth, a byte or FLOP count); ``None``
+    for anything else (booleans, text, zero, negative, NaN, infinite)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    v = float(x)
+    return v if math.isfinite(v) and v > 0 else None
+
+
 def dim3(x: Any) -> tuple:
     """A (x, y, z) launch dimension; (-1, -1, -1) when unknown."""
     if isinstance(x, (list, tuple)) and x:

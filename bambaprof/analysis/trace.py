@@ -49,6 +49,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
     RUNTIME_CATS,
     TraceBuilder,
     as_int,
+    as_positive,
     json_value,
 )
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
@@ -63,12 +64,6 @@ PROFILER_MARKERS = re.compile(r"^(ProfilerStep#\d+|bambaprof::clock_sync)$")
 _XPU_CALL = re.compile(r"^(?:ur|ze)[A-Z]")
 #: The profiler's step ranges (``torch.profiler`` schedules mark each step).
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
-
-
-def _positive(value: Any) -> Optional[float]:
-    """``value`` as a float when it is a finite positive number, else ``None``."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ class DeviceProps:
             smem_per_block_optin=as_int(g("sharedMemPerBlockOptin")),
             warp_size=as_int(g("warpSize"), 32) or 32,
             total_memory=as_int(g("totalGlobalMem")),
-            peak_bandwidth_gbps=_positive(g("nsysPeakBandwidthGbps")),
+            peak_bandwidth_gbps=as_positive(g("nsysPeakBandwidthGbps")),
         )
 
 

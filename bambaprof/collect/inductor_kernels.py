@@ -11,15 +11,9 @@ two modules use with different counts is left out: it cannot be told apart by na
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Iterable, List, Optional
 
-
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and value > 0 else None
+from ..analysis.builder import as_positive
 
 
 def kernel_counts(modules: Iterable[Any]) -> Dict[str, Dict[str, Optional[float]]]:
@@ -32,11 +26,11 @@ def kernel_counts(modules: Iterable[Any]) -> Dict[str, Dict[str, Optional[float]
             meta = getattr(obj, "inductor_meta", None)
             if not isinstance(meta, dict):
                 continue
-            gb = _number(meta.get("kernel_num_gb"))
+            gb = as_positive(meta.get("kernel_num_gb"))
             if gb is None:
                 continue
             name = str(meta.get("kernel_name") or attr)
-            entry = {"kernel_num_gb": gb, "kernel_flop": _number(meta.get("kernel_flop"))}
+            entry = {"kernel_num_gb": gb, "kernel_flop": as_positive(meta.get("kernel_flop"))}
             if name in seen and seen[name] != entry:
                 seen[name] = None
             elif name not in seen:
