@@ -237,17 +237,13 @@ class _Export:
     def string(self, sid: Any) -> Optional[str]:
         return self.strings.get(sid) if isinstance(sid, int) else (sid if isinstance(sid, str) else None)
 
-    def labels(self, table: str) -> Dict[int, str]:
-        """An ``ENUM_`` table's ids and names (``CUDA_MEMCPY_KIND_DTOH``); empty when the export lacks it."""
-        if table not in self.tables:
+    def enum(self, table: str, column: str) -> Dict[int, str]:
+        """An ``ENUM_`` table's integer ids and one of its text columns (``name``: ``CUDA_MEMCPY_KIND_DTOH``,
+        ``label``: ``Pageable``); empty when the export lacks the table or the column."""
+        if table not in self.tables or column not in self.columns(table) or "id" not in self.columns(table):
             return {}
-        return {int(i): str(n) for i, n in self.db.execute(f"SELECT id, name FROM [{table}]")}
-
-    def enum_labels(self, table: str) -> Dict[int, str]:
-        """An ``ENUM_`` table's ids and labels (``Pageable``); empty when the export lacks it."""
-        if table not in self.tables or "label" not in self.columns(table):
-            return {}
-        return {int(i): str(n) for i, n in self.db.execute(f"SELECT id, label FROM [{table}]")}
+        return {i: str(v) for i, v in self.db.execute(f"SELECT id, [{column}] FROM [{table}]")
+                if _int_or_none(i) is not None}
 
 
 def _times(start: Any, end: Any) -> Tuple[Optional[float], Optional[float]]:
@@ -332,8 +328,8 @@ def _copy_kind(name: str) -> str:
 
 
 def _copies_and_sets(ex: _Export, corr: _Correlations) -> Iterator[Event]:
-    copy_names = {i: _copy_kind(n) for i, n in ex.labels("ENUM_CUDA_MEMCPY_OPER").items()} or _COPY_KINDS
-    memory = ex.enum_labels("ENUM_CUDA_MEM_KIND") or _MEMORY_KINDS
+    copy_names = {i: _copy_kind(n) for i, n in ex.enum("ENUM_CUDA_MEMCPY_OPER", "name").items()} or _COPY_KINDS
+    memory = ex.enum("ENUM_CUDA_MEM_KIND", "label") or _MEMORY_KINDS
     cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "copyKind", "srcKind",
             "dstKind")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMCPY", cols):

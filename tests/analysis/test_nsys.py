@@ -161,6 +161,17 @@ def test_a_synthetic_export_reads_as_kineto_would_record_it(tmp_path):
     assert a.launch["by_api"] == {"cudaLaunchKernel": 1, "cuLaunchKernelEx": 1}
 
 
+def test_enum_rows_without_an_integer_id_are_left_out(tmp_path):
+    path = _export(tmp_path / "r.sqlite")
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO ENUM_CUDA_MEMCPY_OPER VALUES ('x', 'CUDA_MEMCPY_KIND_BAD', 'bad')")
+    db.execute("INSERT INTO ENUM_CUDA_MEM_KIND VALUES (NULL, 'CUDA_MEMOPR_MEMORY_KIND_BAD', 'bad')")
+    db.commit()
+    db.close()
+    gpu = load_trace(path).gpu
+    assert [n for n, k in zip(gpu.name, gpu.kind) if k == "memcpy"] == ["Memcpy HtoD (Pinned -> Device)"]
+
+
 def test_older_exports_without_enums_or_demangled_names(tmp_path, monkeypatch):
     import bambaprof.analysis.nsys as nsys
 
