@@ -22,6 +22,7 @@ from ..run.directory import member, read_side_file
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
+from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
 from .phases import coverage_pct, phase_tables
@@ -238,7 +239,7 @@ def analyze(
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
     if len(trace.gpu) and not any(p for p in peaks.values()):
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
-    if len(trace.ops) and not trace.ops.shapes_recorded and trace.backend != "nsys-sqlite":  # its note says so
+    if len(trace.ops) and not trace.ops.shapes_recorded and trace.backend != NSYS_BACKEND:  # its note says so
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
     for reason, count in sorted(reasons.items()):

@@ -44,6 +44,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from .parse import EMPTY_ARGS, Args, Event
 from .source import TextReader, TraceError
 
+#: The parser backend a trace read from an Nsight Systems export reports (``Trace.backend``, the summary's
+#: ``parser_backend``).
+BACKEND = "nsys-sqlite"
 #: The first bytes of every SQLite database file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Nsight Systems report files that must be exported before they can be read.

@@ -325,7 +325,8 @@ def _decode_json(data: Any) -> DecodedTrace:
 
 
 _BOM = b"\xef\xbb\xbf"
-_WS = b" \t\r\n"
+#: JSON's whitespace bytes.
+JSON_WS = b" \t\r\n"
 
 
 def without_bom(data: Any) -> Any:
@@ -336,7 +337,7 @@ def without_bom(data: Any) -> Any:
 def _text_start(view: memoryview) -> int:
     """The offset of the first byte that is not JSON whitespace (``len(view)`` when there is none)."""
     start = 0
-    while start < len(view) and view[start] in _WS:
+    while start < len(view) and view[start] in JSON_WS:
         start += 1
     return start
 
@@ -348,7 +349,7 @@ def closed_array(data: Any) -> Optional[bytes]:
     start = _text_start(view)
     if start == len(view) or view[start] != ord("["):
         return None
-    text = bytes(view[start:]).rstrip(_WS).rstrip(b",").rstrip(_WS)
+    text = bytes(view[start:]).rstrip(JSON_WS).rstrip(b",").rstrip(JSON_WS)
     return None if text.endswith(b"]") and text != b"[" else text + b"]"
 
 
@@ -373,7 +374,7 @@ def before_cut(data: Any) -> Optional[Tuple[bytes, int]]:
         head = bytes(view[start:start + (1 << 20)])
         if b'"traceEvents"' not in head:  # events after a megabyte of metadata: not a trace this reads
             return None
-    tail = bytes(view[max(start, len(view) - 64):]).rstrip(_WS + b",")
+    tail = bytes(view[max(start, len(view) - 64):]).rstrip(JSON_WS + b",")
     if tail.endswith(b"}"):  # cut right after an event (and its comma): that event is whole
         end = len(view) - (len(bytes(view[max(start, len(view) - 64):])) - len(tail))
         return bytes(view[start:end]) + closing, end

@@ -31,7 +31,7 @@ from typing import Any, Dict, Generator, Iterator, List, Optional, Tuple, Union
 
 import msgspec
 
-from .parse import META_FIELDS, HeaderDocument, RawDocument
+from .parse import JSON_WS, META_FIELDS, HeaderDocument, RawDocument
 from .source import TextReader
 
 #: Target size of a piece of events (bytes of JSON text): about 13,000 Kineto events.
@@ -43,7 +43,6 @@ _MIN_READ = 64 << 10
 _WINDOW = 64 << 10  # bytes searched back from a piece's target end for a cut
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _CUT = re.compile(rb"\}\s*,\s*\{")
-_WS = b" \t\r\n"
 
 
 class NotStreamable(Exception):
@@ -119,7 +118,7 @@ class EventPieces:
         """Consume the text up to the first event; ``True`` for the Object Format."""
         self._fill(_READ)
         buf = self._buf
-        start = len(buf) - len(buf.lstrip(_WS))
+        start = len(buf) - len(buf.lstrip(JSON_WS))
         if start == len(buf):
             raise NotStreamable("no JSON text")
         if buf[start] == ord("["):

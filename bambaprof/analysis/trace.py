@@ -52,6 +52,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
     as_positive,
     json_value,
 )
+from .nsys import BACKEND as NSYS_BACKEND
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
@@ -426,7 +427,7 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
         meta = read_export(database or source.trace_path, add)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
-    trace = _trace_of(builder, meta, source, "nsys-sqlite")
+    trace = _trace_of(builder, meta, source, NSYS_BACKEND)
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the export has no timed CUDA activity")
     return trace

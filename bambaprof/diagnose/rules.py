@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from ..analysis.names import normalize_kernel_name
+from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
@@ -267,7 +268,7 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
     unknown.sort(key=lambda k: -k["total_us"])
     msg = (f"{100 * time / total:.0f}% of kernel time ({_us(time)}) has unknown bytes, so the roofline cannot "
            f"judge it: {', '.join(kernel_label(k['name'], 40) for k in unknown[:3])}.")
-    if (a.summary or {}).get("parser_backend") == "nsys-sqlite":  # no operators or shapes to model bytes from
+    if (a.summary or {}).get("parser_backend") == NSYS_BACKEND:  # no operators or shapes to model bytes from
         advice = ("Nsight Systems records no operators or shapes: pass --ncu with Nsight Compute's CSV of the same "
                   "workload for measured bytes, or profile it with the PyTorch profiler and record_shapes "
                   "(bambaprof profile does).")
