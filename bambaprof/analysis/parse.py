@@ -374,9 +374,10 @@ def before_cut(data: Any) -> Optional[Tuple[bytes, int]]:
         head = bytes(view[start:start + (1 << 20)])
         if b'"traceEvents"' not in head:  # events after a megabyte of metadata: not a trace this reads
             return None
-    tail = bytes(view[max(start, len(view) - 64):]).rstrip(JSON_WS + b",")
+    last = bytes(view[max(start, len(view) - 64):])
+    tail = last.rstrip(JSON_WS + b",")
     if tail.endswith(b"}"):  # cut right after an event (and its comma): that event is whole
-        end = len(view) - (len(bytes(view[max(start, len(view) - 64):])) - len(tail))
+        end = len(view) - (len(last) - len(tail))
         return bytes(view[start:end]) + closing, end
     window = 1 << 20
     while True:

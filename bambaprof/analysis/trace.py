@@ -489,6 +489,12 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
                 pass
 
 
+def _naming(path: Path, exc: TraceError) -> TraceError:
+    """``exc`` as one line that starts with ``path`` (once)."""
+    msg = str(exc)
+    return TraceError(msg if msg.startswith(str(path)) else f"{path}: {msg}")
+
+
 def load_trace(
     path: Union[str, Path, TraceSource],
     backend: str = "auto",
@@ -514,8 +520,7 @@ def load_trace(
             with exported(source.trace_path) as database:
                 return _load_nsys(source, progress, database)
         except TraceError as exc:
-            msg = str(exc)
-            raise TraceError(msg if msg.startswith(str(source.trace_path)) else f"{source.trace_path}: {msg}") from None
+            raise _naming(source.trace_path, exc) from None
     if is_sqlite(source.trace_path):
         return _load_nsys(source, progress)
     collecting = gc.isenabled()
@@ -536,9 +541,7 @@ def load_trace(
             try:
                 trace = _load_whole(source, backend, progress)
             except TraceError as exc:
-                msg = str(exc)
-                raise TraceError(msg if msg.startswith(str(source.trace_path)) else
-                                 f"{source.trace_path}: {msg}") from None
+                raise _naming(source.trace_path, exc) from None
     finally:
         if collecting:
             gc.enable()
