@@ -114,13 +114,14 @@ def _setting_names() -> List[str]:
     return [f for f in RunConfig.field_names() if f not in axes]
 
 
-def analyze(path: PathLike, **options: Any) -> Any:
-    """Analyse a run directory or a Kineto trace (``.json``/``.json.gz``); see
-    :func:`bambaprof.analysis.analyze` for the options and :class:`~bambaprof.analysis.Analysis` for the
-    result (times in us, bytes, GB/s)."""
+def analyze(path: PathLike, process: Optional[int] = None, **options: Any) -> Any:
+    """Analyse a run directory, a Kineto trace (``.json``/``.json.gz``) or an Nsight Systems export (every
+    process in it combined, or the one whose pid is ``process``); see :func:`bambaprof.analysis.analyze` for
+    the options and :class:`~bambaprof.analysis.Analysis` for the result (times in us, bytes, GB/s)."""
     from .analysis import analyze as _analyze
+    from .analysis.source import TraceSource
 
-    return _analyze(Path(path), **options)
+    return _analyze(Path(path) if process is None else TraceSource(Path(path), process=process), **options)
 
 
 def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[PathLike, Sequence[PathLike]],
@@ -129,12 +130,13 @@ def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[Path
     runs, or of one trace per rank: each counts as an input). Summary metrics with a bootstrap noise
     interval, kernels and ops matched by name, sorted by impact."""
     from .analysis.compare import compare as _compare
-    from .analysis.fleet import expand_inputs
+    from .analysis.fleet import expand_inputs, process_sources
 
     def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
         return list(expand_inputs([x] if isinstance(x, (str, os.PathLike)) else list(x)))  # type: ignore[arg-type]
 
-    return _compare(as_list(baseline), as_list(candidate), peak_gbps=peak_gbps)
+    with process_sources(as_list(baseline)) as base, process_sources(as_list(candidate)) as cand:
+        return _compare(base, cand, peak_gbps=peak_gbps)
 
 
 def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: Optional[str] = None,
@@ -142,7 +144,7 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     """Write one self-contained HTML report of run directories or traces to ``output`` (atomically);
     returns its path. A folder of runs or a sweep root stands for its runs."""
     from ._io import write_text_atomic
-    from .analysis.fleet import expand_inputs
+    from .analysis.fleet import expand_inputs, process_sources
     from .errors import BambaprofError
     from .render.html import build_report, report_size_ok
 
@@ -150,7 +152,8 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     inputs: List[Union[str, Path]] = list(expand_inputs(items))
     if not inputs:
         raise UsageError("report needs at least one run directory or trace")
-    page = build_report(inputs, title=title, peak_gbps=peak_gbps)
+    with process_sources(inputs) as sources:  # an export of several processes: one run each
+        page = build_report(sources, title=title, peak_gbps=peak_gbps)
     if not report_size_ok(page):
         raise BambaprofError(f"the report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit")
     return write_text_atomic(Path(output), page)

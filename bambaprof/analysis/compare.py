@@ -52,6 +52,7 @@ from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
 from .parse import CUT_SHORT_NOTE
+from .source import TraceSource
 
 #: metric -> (label, unit, True when larger is worse)
 METRICS = {
@@ -137,9 +138,10 @@ def bootstrap_ratio_interval(base: Sequence[float], cand: Sequence[float], seed:
     return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
-def _side(label: str, inputs: Sequence[Union[str, Path]], peak_gbps: Optional[float]) -> Side:
+def _side(label: str, inputs: Sequence[Union[str, Path, TraceSource]], peak_gbps: Optional[float]) -> Side:
     analyses = [analyze(item, peak_gbps=peak_gbps) for item in inputs]
-    return Side(label, [str(i) for i in inputs], analyses, [a.manifest for a in analyses])
+    return Side(label, [i.label if isinstance(i, TraceSource) else str(i) for i in inputs], analyses,
+                [a.manifest for a in analyses])
 
 
 def steps(a: Analysis) -> int:
@@ -185,8 +187,8 @@ def _kernel_table(side: Side) -> Dict[str, Dict[str, Any]]:
 
 
 def compare(
-    baseline: Sequence[Union[str, Path]],
-    candidate: Sequence[Union[str, Path]],
+    baseline: Sequence[Union[str, Path, TraceSource]],
+    candidate: Sequence[Union[str, Path, TraceSource]],
     peak_gbps: Optional[float] = None,
 ) -> Comparison:
     """Compare runs or traces: ``baseline`` and ``candidate`` each one or more inputs."""

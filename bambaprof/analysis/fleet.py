@@ -1,7 +1,9 @@
 """Several ranks' traces at once: a per-rank summary and the cross-rank view of a distributed job.
 
 A folder written by ``tensorboard_trace_handler`` (``<worker>.<time>.pt.trace.json[.gz]``, one file per rank
-or step) holds one trace per file. :func:`analyze_fleet` parses them in parallel processes and returns:
+or step) holds one trace per file; an Nsight Systems export of a whole job (``nsys profile torchrun ...``)
+holds every rank, one process each, and :func:`process_sources` makes each process a trace of its own (its
+rank: its position in pid order). :func:`analyze_fleet` parses them in parallel processes and returns:
 
 - one row per trace: its rank (``distributedInfo.rank``, else its position), span, GPU busy and window, kernel
   time, collectives (NCCL/RCCL kernels, or gloo/c10d CPU ops in a CPU-only job) and their share of kernel
@@ -19,13 +21,17 @@ Times in us.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    from .source import TraceSource
 
 #: The slowest rank must exceed the median rank by this much (%) for the ``slowest-rank`` finding.
 SLOWEST_RANK_PCT = 10.0
@@ -34,6 +40,8 @@ COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?
                         re.IGNORECASE)
 #: Kernels whose spread across ranks is reported.
 TOP_KERNELS = 5
+#: One input of a command: a path, or a trace source (one process of an Nsight Systems export).
+Input = Union[str, "os.PathLike[str]", "TraceSource"]
 #: File names of a run directory that are not traces.
 _SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "inductor-kernels.json"}
 
@@ -78,13 +86,49 @@ def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]
     return out
 
 
+@contextlib.contextmanager
+def process_sources(items: Sequence[Input]) -> Iterator[List[Union[Path, "TraceSource"]]]:
+    """``items`` with each Nsight Systems export (``.sqlite``, ``.sqlite.gz``, ``.nsys-rep``) that holds GPU
+    work of several processes (a distributed job under one ``nsys profile torchrun ...``) replaced by one
+    :class:`~bambaprof.analysis.source.TraceSource` per process, in pid order, so that each process counts as
+    a rank. Each export is opened once (inflated or exported) and held until the block ends; anything else
+    stays itself (as a :class:`~pathlib.Path`). Raises :class:`~bambaprof.analysis.source.TraceError` (one
+    line) for an export that cannot be opened."""
+    from .nsys import database, gpu_processes, is_sqlite, is_unexported_report
+    from .source import TraceError, TraceSource
+
+    with contextlib.ExitStack() as held:
+        out: List[Union[Path, TraceSource]] = []
+        for item in items:
+            if isinstance(item, TraceSource):
+                out.append(item)
+                continue
+            p = Path(item)
+            if not p.is_file() or not (is_unexported_report(p) or is_sqlite(p)):
+                out.append(p)
+                continue
+            try:
+                db = held.enter_context(database(p))
+                pids = gpu_processes(db)
+            except TraceError as exc:
+                raise TraceError(f"{p}: {exc}") from None
+            if len(pids) < 2:
+                out.append(TraceSource(p, database=db))
+            else:
+                out.extend(TraceSource(p, process=pid, database=db) for pid in pids)
+        yield out
+
+
 def _rank_row(args: tuple) -> Dict[str, Any]:
     """One trace's row (runs in a worker process: plain data in and out)."""
     index, path, backend, jobs = args
     from ..errors import BambaprofError
     from .analysis import analyze
+    from .source import TraceSource
 
-    row: Dict[str, Any] = {"file": str(path), "rank": index, "error": None}
+    process = path.process if isinstance(path, TraceSource) else None
+    row: Dict[str, Any] = {"file": path.label if isinstance(path, TraceSource) else str(path), "pid": process,
+                           "rank": index, "error": None}
     try:
         a = analyze(path, backend=backend, jobs=jobs)
     except BambaprofError as exc:
@@ -134,15 +178,18 @@ def _spread(values: Sequence[float]) -> Dict[str, Optional[float]]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def analyze_fleet(paths: Sequence[Union[str, Path]], workers: Optional[int] = None, backend: str = "auto") -> Fleet:
+def analyze_fleet(paths: Sequence[Input], workers: Optional[int] = None, backend: str = "auto") -> Fleet:
     """Analyse several ranks' traces in parallel processes (``workers``: default the CPUs, at most one per
     trace; CPUs left over decode each large trace in parallel) and put them side by side (see the module's
-    description)."""
+    description). A path may be a :class:`~bambaprof.analysis.source.TraceSource` (one process of an Nsight
+    Systems export, see :func:`process_sources`): its row carries its ``pid``."""
+    from .source import TraceSource
     from .workers import default_jobs
 
     cpus = workers or default_jobs()
     n = max(1, min(len(paths), cpus))
-    jobs = [(i, str(p), backend, max(1, cpus // n)) for i, p in enumerate(paths)]
+    jobs = [(i, p if isinstance(p, TraceSource) else str(p), backend, max(1, cpus // n))
+            for i, p in enumerate(paths)]
     if n == 1:
         rows = [_rank_row(j) for j in jobs]
     else:

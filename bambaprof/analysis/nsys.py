@@ -62,6 +62,10 @@ _COPY_KINDS = {1: "HtoD", 2: "DtoH", 3: "HtoA", 4: "AtoH", 5: "AtoA", 6: "AtoD",
 _MEMORY_KINDS = {0: "Pageable", 1: "Pinned", 2: "Device", 3: "Array", 4: "Managed", 5: "Device Static",
                  6: "Managed Static"}
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
+#: The pid bits of a ``globalPid``/``globalTid`` (bits 24-47, shifted down).
+_PID_MASK = 0xFFFFFF
+#: Tables whose rows name their process by thread (``globalTid``); the others by ``globalPid``.
+_PROCESS_COLUMN = {"CUPTI_ACTIVITY_KIND_RUNTIME": "globalTid", "NVTX_EVENTS": "globalTid"}
 _BATCH = 65536
 
 
@@ -199,8 +203,10 @@ def _database_file(path: Path) -> Iterator[Path]:
 class _Export:
     """An open export: which tables and columns it has, and its string table."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, process: Optional[int] = None) -> None:
         self.db = db
+        #: The pid whose rows are read (``None``: every process's).
+        self.process = process
         self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.strings: Dict[int, str] = {}
         if "StringIds" in self.tables:
@@ -210,12 +216,19 @@ class _Export:
         return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info([{table}])")]
 
     def rows(self, table: str, wanted: Sequence[str]) -> Iterator[Dict[str, Any]]:
-        """The table's rows as dicts of the ``wanted`` columns (``None`` for a column it lacks)."""
+        """The table's rows as dicts of the ``wanted`` columns (``None`` for a column it lacks); only the
+        process's rows when the export is read for one process (:attr:`process`)."""
         if table not in self.tables:
             return
         have = set(self.columns(table))
         select = ", ".join(f"[{c}]" if c in have else "NULL" for c in wanted)
-        cursor = self.db.execute(f"SELECT {select} FROM [{table}]")
+        where, params = "", ()  # type: Tuple[str, Tuple[int, ...]]
+        if self.process is not None:
+            column = _PROCESS_COLUMN.get(table, "globalPid")
+            if column not in have:
+                return  # rows that name no process belong to none
+            where, params = f" WHERE (([{column}] >> 24) & {_PID_MASK}) = ?", (self.process,)
+        cursor = self.db.execute(f"SELECT {select} FROM [{table}]{where}", params)
         while True:
             batch = cursor.fetchmany(_BATCH)
             if not batch:
@@ -223,19 +236,28 @@ class _Export:
             for row in batch:
                 yield dict(zip(wanted, row))
 
-    def gpu_processes(self) -> List[int]:
-        """The pids (``globalPid`` bits 24-47) that have GPU activity or CUDA API calls, sorted."""
+    def processes(self, tables: Sequence[str]) -> List[int]:
+        """The pids (bits 24-47 of ``globalPid`` or ``globalTid``) that have rows in ``tables``, sorted."""
         pids: set = set()
-        for table in ACTIVITY_TABLES + ("CUPTI_ACTIVITY_KIND_GRAPH_TRACE",):
-            column = "globalTid" if table == "CUPTI_ACTIVITY_KIND_RUNTIME" else "globalPid"
+        for table in tables:
+            column = _PROCESS_COLUMN.get(table, "globalPid")
             if table in self.tables and column in self.columns(table):
-                found = (_process(v) for (v,) in self.db.execute(f"SELECT DISTINCT [{column}] FROM [{table}]"))
-                pids.update(pid for pid in found if pid is not None)
+                found = self.db.execute(f"SELECT DISTINCT ([{column}] >> 24) & {_PID_MASK} FROM [{table}] "
+                                        f"WHERE typeof([{column}]) = 'integer'")
+                pids.update(int(pid) for (pid,) in found)
         return sorted(pids)
 
     def count(self, table: str) -> int:
-        """Rows in ``table`` (0 when the export lacks it)."""
-        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0]) if table in self.tables else 0
+        """Rows in ``table`` (0 when the export lacks it; the process's rows when it is read for one)."""
+        if table not in self.tables:
+            return 0
+        if self.process is None:
+            return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
+        column = _PROCESS_COLUMN.get(table, "globalPid")
+        if column not in self.columns(table):
+            return 0
+        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}] WHERE (([{column}] >> 24) & {_PID_MASK}) = ?",
+                                   (self.process,)).fetchone()[0])
 
     def string(self, sid: Any) -> Optional[str]:
         return self.strings.get(sid) if isinstance(sid, int) else (sid if isinstance(sid, str) else None)
@@ -265,7 +287,7 @@ def _thread(global_tid: Any) -> Tuple[Any, Any]:
 
 def _process(global_id: Any) -> Optional[int]:
     """The pid of an Nsight Systems ``globalPid`` or ``globalTid``."""
-    return (global_id >> 24) & 0xFFFFFF if isinstance(global_id, int) else None
+    return (global_id >> 24) & _PID_MASK if isinstance(global_id, int) else None
 
 
 class _Correlations:
@@ -414,13 +436,20 @@ ACTIVITY_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "
                    "CUPTI_ACTIVITY_KIND_RUNTIME")
 
 
-def read_export(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict[str, Any]:
+#: Tables of GPU work (what makes a process one that ran on a GPU, a rank of a distributed job).
+DEVICE_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+                 "CUPTI_ACTIVITY_KIND_GRAPH_TRACE")
+
+
+def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
+                process: Optional[int] = None) -> Dict[str, Any]:
     """Hand the events of an Nsight Systems SQLite export to ``on_batch(events, rows)``, a batch (up to 65,536
     events) at a time, so that no more than one batch is held (``rows``: the rows of the tables read, for a
-    progress bar); returns the metadata (``deviceProperties``, ``reader_notes``).
+    progress bar); returns the metadata (``deviceProperties``, ``reader_notes``). ``process``: read only
+    that pid's rows (its GPU work, API calls and NVTX ranges), as the trace of one rank.
 
     Raises :class:`TraceError` (one line) for a database that is not an Nsight Systems export, one without
-    CUDA activity, or one SQLite cannot read."""
+    CUDA activity (of the process), or one SQLite cannot read."""
     with _database_file(path) as db_path, contextlib.closing(_connect(db_path)) as db:
         try:
             ex = _Export(db)
@@ -429,22 +458,30 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dic
             if not ex.tables.intersection(ACTIVITY_TABLES):
                 raise TraceError("an Nsight Systems export without CUDA activity (profile with `nsys profile "
                                  "--trace cuda`)")
+            pids = ex.processes(ACTIVITY_TABLES + ("CUPTI_ACTIVITY_KIND_GRAPH_TRACE",))
             meta: Dict[str, Any] = {"deviceProperties": _device_properties(ex), "reader_notes": [
                 "an Nsight Systems export: no PyTorch operators or input shapes, so bytes come only from kernel "
                 "metadata"]}
+            if process is not None:
+                if process not in pids:
+                    raise TraceError(f"no CUDA activity of process {process} in the export (processes with some: "
+                                     f"{_pid_list(pids) or 'none'})")
+                ex.process = process
+                if len(pids) > 1:
+                    meta["reader_notes"].append(f"process {process} of the {len(pids)} in the export (pids "
+                                                f"{_pid_list(pids)}): its GPU work, CUDA API calls and NVTX ranges")
+            elif len(pids) > 1:
+                meta["reader_notes"].append(
+                    f"{len(pids)} processes in one export (pids {_pid_list(pids)}): their activity is combined, one "
+                    "row per device in the device table, and each kernel is linked only to its own process's "
+                    "launch call")
             whole = ex.count("CUPTI_ACTIVITY_KIND_GRAPH_TRACE")
             if whole:
                 meta["reader_notes"].append(
                     f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
-            pids = ex.gpu_processes()
-            if len(pids) > 1:
-                meta["reader_notes"].append(
-                    f"{len(pids)} processes in one export (pids {', '.join(map(str, pids[:8]))}"
-                    f"{', ...' if len(pids) > 8 else ''}): their activity is combined, one row per device in the "
-                    "device table, and each kernel is linked only to its own process's launch call")
-            corr = _Correlations(pids)
+            corr = _Correlations(pids if process is None else [process])
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))
             for source in (_ranges(ex), _api_calls(ex, corr), _kernels(ex, corr), _whole_graphs(ex, corr),
                            _copies_and_sets(ex, corr)):
@@ -459,6 +496,34 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dic
         except sqlite3.Error as exc:
             raise TraceError(f"SQLite cannot read it ({exc})") from None
     return meta
+
+
+def gpu_processes(path: Path) -> List[int]:
+    """The pids of an export's processes that ran GPU work (kernels, copies, memsets, graphs), sorted: the
+    ranks of a distributed job captured in one report (``nsys profile torchrun ...``). Raises
+    :class:`TraceError` (one line) for a database SQLite cannot read."""
+    with _database_file(path) as db_path, contextlib.closing(_connect(db_path)) as db:
+        try:
+            return _Export(db).processes(DEVICE_TABLES)
+        except sqlite3.Error as exc:
+            raise TraceError(f"SQLite cannot read it ({exc})") from None
+
+
+@contextlib.contextmanager
+def database(path: Path) -> Iterator[Path]:
+    """An export as a plain SQLite file for as long as the block runs: a ``.sqlite`` itself, a ``.sqlite.gz``
+    inflated, a report (``.nsys-rep``) exported by the ``nsys`` CLI, so that reading it several times (one
+    process at a time) inflates or exports it once."""
+    if is_unexported_report(path):
+        with exported(path) as out:
+            yield out
+        return
+    with _database_file(path) as out:
+        yield out
+
+
+def _pid_list(pids: Sequence[int], most: int = 8) -> str:
+    return ", ".join(map(str, pids[:most])) + (", ..." if len(pids) > most else "")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -31,14 +31,27 @@ class BrokenGzip(TraceError):
 
 @dataclass(frozen=True)
 class TraceSource:
-    """Where a trace comes from: the trace file, and the run directory holding it (if any)."""
+    """Where a trace comes from: the trace file, and the run directory holding it (if any).
+
+    An Nsight Systems export that holds several processes can be read one process at a time: ``process`` is
+    the pid to read, ``database`` the export already opened as a plain SQLite file (inflated or exported once,
+    see :func:`bambaprof.analysis.nsys.database`) that is read in place of ``trace_path``."""
 
     trace_path: Path
     run_dir: Optional[Path] = None
+    process: Optional[int] = None
+    database: Optional[Path] = None
 
     @property
     def label(self) -> str:
-        return str(self.run_dir if self.run_dir is not None else self.trace_path)
+        where = str(self.run_dir if self.run_dir is not None else self.trace_path)
+        return where if self.process is None else f"{where} (pid {self.process})"
+
+
+def source_name(source: TraceSource) -> str:
+    """A short name for ``source``: its run directory's or file's name, and the pid it reads, if one."""
+    name = (source.run_dir if source.run_dir is not None else source.trace_path).name
+    return name if source.process is None else f"{name} (pid {source.process})"
 
 
 def resolve(path: Union[str, Path]) -> TraceSource:

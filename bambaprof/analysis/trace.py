@@ -424,7 +424,7 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
             progress(builder.n_events, rows)  # NVTX marks are read and skipped: the end may stop short of rows
 
     try:
-        meta = read_export(database or source.trace_path, add)
+        meta = read_export(database or source.database or source.trace_path, add, source.process)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
     trace = _trace_of(builder, meta, source, NSYS_BACKEND)
@@ -515,14 +515,14 @@ def load_trace(
     if backend not in BACKENDS:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
     source = path if isinstance(path, TraceSource) else resolve(path)
-    if is_unexported_report(source.trace_path):
+    if source.database is None and is_unexported_report(source.trace_path):
         try:
             with exported(source.trace_path) as database:
                 return _load_nsys(source, progress, database)
         except TraceError as exc:
             raise _naming(source.trace_path, exc) from None
-    if is_sqlite(source.trace_path):
-        return _load_nsys(source, progress)
+    if source.database is not None or source.process is not None or is_sqlite(source.trace_path):
+        return _load_nsys(source, progress)  # an export, or one process of it
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
     try:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Optional
+from pathlib import Path
+from typing import List, Optional
 
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
-from ..analysis.fleet import Fleet, analyze_fleet, folder_traces
+from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process_sources
 from ..analysis.parse import BACKENDS
+from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
@@ -54,13 +57,17 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--ncu", "ncu_csv", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Nsight Compute CSV (ncu --csv) of the same workload: show measured DRAM bandwidth and "
                    "achieved occupancy beside the derived values.")
+@click.option("--process", default=None, metavar="PID|all",
+              help="Of an Nsight Systems export holding several processes (one per rank): analyse that pid "
+                   "alone, or 'all' of them as one trace [default: one rank per process, side by side].")
 def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
                     pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str,
-                    jobs: Optional[int], ncu_csv: Optional[str]) -> None:
+                    jobs: Optional[int], ncu_csv: Optional[str], process: Optional[str]) -> None:
     """Analyse a Kineto trace (.json/.json.gz), a run directory, or a folder of several ranks' traces.
 
     An Nsight Systems export (nsys export --type sqlite: .sqlite or .sqlite.gz) is read too, and a .nsys-rep
     is exported first where the nsys CLI is installed: kernels, copies, memsets, CUDA API calls, NVTX ranges.
+    An export of several processes with GPU work (one per rank) shows one rank per process, as a folder does.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
     launch overhead, CPU-bound stretches, peak memory, and per kernel: time,
@@ -88,20 +95,41 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
     traces = folder_traces(path)
-    if traces is not None and len(traces) > 1:
-        fleet = analyze_fleet(traces, workers=jobs, backend=backend)
-        if all(r["error"] for r in fleet.ranks):
-            raise BambaprofError(f"{path}: none of its {len(traces)} traces could be read ({fleet.ranks[0]['error']})")
-        emit(_render_fleet(fleet, fmt), output)
+    if process is not None and process != "all":
+        if not process.isdigit():
+            raise UsageError(f"--process takes a pid or 'all', got {process!r}")
+        if traces is not None or not Path(path).is_file():
+            raise UsageError("--process picks one process of an Nsight Systems export: give the export's file")
+        item: Input = TraceSource(Path(path), process=int(process))
+        _analyze_one(item, fmt, output, top, kernel_sort, op_sort, pattern, which, peak_bandwidth, backend, jobs,
+                     ncu_csv)
         return
-    if traces:
-        path = str(traces[0])
+    items: List[Input] = list(traces) if traces else [path]
+    with contextlib.ExitStack() as held:
+        if process is None:  # an export of several processes: one rank each
+            items = list(held.enter_context(process_sources(items)))
+        if len(items) > 1:
+            fleet = analyze_fleet(items, workers=jobs, backend=backend)
+            if all(r["error"] for r in fleet.ranks):
+                raise BambaprofError(f"{path}: none of its {len(items)} traces could be read "
+                                     f"({fleet.ranks[0]['error']})")
+            emit(_render_fleet(fleet, fmt), output)
+            return
+        _analyze_one(items[0], fmt, output, top, kernel_sort, op_sort, pattern, which, peak_bandwidth, backend,
+                     jobs, ncu_csv)
+
+
+def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int], kernel_sort: Optional[str],
+                 op_sort: Optional[str], pattern: Optional[str], which: str, peak_bandwidth: Optional[float],
+                 backend: str, jobs: Optional[int], ncu_csv: Optional[str]) -> None:
+    """One trace's tables, rendered and written."""
     with progress("reading the trace", 1) as bar:
         def advance(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        a = analyze(path, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv, progress=advance, jobs=jobs)
+        source = item if isinstance(item, TraceSource) else str(item)
+        a = analyze(source, backend=backend, peak_gbps=peak_bandwidth, ncu_csv=ncu_csv, progress=advance, jobs=jobs)
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
-from ..analysis.source import resolve
+from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
 from ..run import Manifest, Spread, read_telemetry
@@ -54,14 +54,14 @@ CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "bat
 class ReportRun:
     """One input: its analysis, manifest, trace aggregates and telemetry."""
 
-    def __init__(self, path: Union[str, Path], peak_gbps: Optional[float]) -> None:
-        source = resolve(path)
+    def __init__(self, path: Union[str, Path, TraceSource], peak_gbps: Optional[float]) -> None:
+        source = path if isinstance(path, TraceSource) else resolve(path)
         self.trace: Trace = load_trace(source)
         self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps)
         self.run_dir = source.run_dir
         self.manifest: Optional[Manifest] = self.analysis.manifest
         self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
-        self.label = self.manifest.name if self.manifest is not None else Path(path).name
+        self.label = self.manifest.name if self.manifest is not None else source_name(source)
         self.short = run_label(self.manifest, self.label)  # what varies inside its group
         self.device = (self.manifest.device_name if self.manifest is not None else None) or \
             self.analysis.summary.get("devices")
@@ -200,7 +200,7 @@ def _environment():
 
 
 
-def build_report(inputs: Sequence[Union[str, Path]], title: Optional[str] = None,
+def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optional[str] = None,
                  peak_gbps: Optional[float] = None) -> str:
     """The report page (HTML text) for run directories or traces."""
     runs = [ReportRun(p, peak_gbps) for p in inputs]

@@ -10,7 +10,7 @@ import pytest
 
 from bambaprof.analysis.analysis import analyze
 from bambaprof.analysis.nsys import demangle
-from bambaprof.analysis.source import TraceError
+from bambaprof.analysis.source import TraceError, TraceSource
 from bambaprof.analysis.trace import load_trace
 from bambaprof.cli import main
 
@@ -319,3 +319,116 @@ def test_processes_of_one_export_keep_their_correlation_ids_apart(tmp_path):
     a = analyze(path)
     assert a.launch["unlinked_kernels"] == 0 and a.launch["median_us"] == pytest.approx(0.1)  # 100 ns each
     assert any("2 processes in one export (pids 100, 200)" in n for n in a.notes)
+
+
+def _two_ranks(path: Path, slower: float = 1.5) -> Path:
+    """The real H200 export as a job of two ranks under one ``nsys profile``: process 747 on device 0 as
+    recorded, and a copy of it as process 900 on device 1 whose GPU work takes ``slower`` times as long."""
+    with gzip.open(NODES) as src:
+        path.write_bytes(src.read())
+    db = sqlite3.connect(path)
+    moved = (900 - 747) << 24
+    for table in ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+                  "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS"):
+        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        who = "globalTid" if "globalTid" in cols else "globalPid"
+        values = [{"globalPid": f"globalPid + {moved}", "globalTid": f"globalTid + {moved}",
+                   "deviceId": "1", "end": f"start + CAST((end - start) * {slower} AS INTEGER)"
+                   if who == "globalPid" else "end"}.get(c, c) for c in cols]
+        db.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(values)} FROM {table} "
+                   f"WHERE (({who} >> 24) & 16777215) = 747")
+    cols = [r[1] for r in db.execute("PRAGMA table_info(TARGET_INFO_GPU)")]
+    db.execute(f"INSERT INTO TARGET_INFO_GPU ({', '.join(cols)}) SELECT "
+               f"{', '.join('1' if c in ('id', 'cuDevice') else c for c in cols)} FROM TARGET_INFO_GPU")
+    db.commit()
+    db.close()
+    return path
+
+
+def test_an_export_of_several_processes_is_one_rank_each(tmp_path, capsys):
+    """``nsys profile torchrun ...`` puts every rank in one export: ``analyze`` shows them side by side like a
+    folder of ranks, each process read alone, and finds the slow one."""
+    import json
+
+    path = _two_ranks(tmp_path / "job.sqlite")
+    alone = analyze(NODES)
+    assert main(["analyze", str(path), "--format", "json"]) == 0
+    fleet = json.loads(capsys.readouterr().out)
+    ranks = fleet["ranks"]
+    assert [(r["rank"], r["pid"], r["error"]) for r in ranks] == [(0, 747, None), (1, 900, None)]
+    assert ranks[0]["kernel_us"] == pytest.approx(alone.summary["kernel_us"])
+    assert ranks[1]["kernel_us"] == pytest.approx(1.5 * alone.summary["kernel_us"], rel=0.01)
+    assert fleet["cross"]["slowest_rank"] == 1
+    assert [f["id"] for f in fleet["findings"]] == ["slowest-rank"]
+    assert ranks[1]["file"] == f"{path} (pid 900)"
+
+    # one process alone reads as the export of that process would
+    one = analyze(TraceSource(path, process=747))
+    assert one.summary["kernel_us"] == pytest.approx(alone.summary["kernel_us"])
+    assert [k["count"] for k in one.kernels] == [k["count"] for k in alone.kernels]
+    assert one.launch["unlinked_kernels"] == alone.launch["unlinked_kernels"]
+    assert any("process 747 of the 2 in the export (pids 747, 900)" in n for n in one.notes)
+    assert main(["analyze", str(path), "--process", "900", "--format", "json"]) == 0
+    assert [d["device"] for d in json.loads(capsys.readouterr().out)["devices"]] == [1]
+    import bambaprof
+
+    assert bambaprof.analyze(path, process=900).summary["kernel_us"] == pytest.approx(ranks[1]["kernel_us"])
+    # 'all': the processes combined, as before
+    assert main(["analyze", str(path), "--process", "all", "--format", "json"]) == 0
+    combined = json.loads(capsys.readouterr().out)
+    assert combined["summary"]["kernel_us"] == pytest.approx(2.5 * alone.summary["kernel_us"], rel=0.01)
+
+
+def test_picking_a_process_that_is_not_there_is_one_line(tmp_path, capsys):
+    path = _two_ranks(tmp_path / "job.sqlite")
+    assert main(["analyze", str(path), "--process", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "no CUDA activity of process 5 in the export (processes with some: 747, 900)" in err
+    assert len(err.strip().splitlines()) == 1
+    for bad, message in (("abc", "--process takes a pid or 'all'"), ("-1", "--process takes a pid or 'all'")):
+        assert main(["analyze", str(path), "--process", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path), "--process", "747"]) == 2
+    assert "give the export's file" in capsys.readouterr().err
+    with pytest.raises(TraceError, match="not an Nsight Systems export|SQLite cannot"):
+        load_trace(TraceSource(KINETO, process=1))
+
+
+def test_a_gzipped_or_unexported_job_is_opened_once_for_all_its_ranks(tmp_path, monkeypatch):
+    """Reading each rank of a ``.sqlite.gz`` or a ``.nsys-rep`` must not inflate or export it once a rank."""
+    import tempfile
+
+    from bambaprof.analysis.fleet import analyze_fleet, process_sources
+
+    plain = _two_ranks(tmp_path / "job.sqlite")
+    packed = tmp_path / "job.sqlite.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    exports = tmp_path / "exports.txt"
+    exe = _fake_nsys(tmp_path, f"""
+out = args[args.index("--output") + 1]
+open({str(exports)!r}, "a").write("x")
+shutil.copyfile({str(plain)!r}, out)
+""")
+    monkeypatch.setenv("BAMBAPROF_NSYS", str(exe))
+    report = tmp_path / "job.nsys-rep"
+    report.write_bytes(b"a report")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    for item in (packed, report):
+        with process_sources([item, KINETO]) as sources:
+            assert [getattr(s, "process", None) for s in sources] == [747, 900, None]
+            fleet = analyze_fleet(sources, workers=1)
+            assert [r["error"] for r in fleet.ranks] == [None, None, None]
+        assert not list((tmp_path / "tmp").iterdir())  # the inflated or exported copy is gone
+    assert exports.read_text() == "x"
+
+
+def test_report_and_compare_take_each_process_of_an_export_as_a_run(tmp_path, capsys):
+    from bambaprof import compare, report
+
+    path = _two_ranks(tmp_path / "job.sqlite")
+    page = report(path, tmp_path / "r.html").read_text()
+    assert "job.sqlite (pid 747)" in page and "job.sqlite (pid 900)" in page
+    comp = compare(NODES, path)
+    assert comp.candidate["inputs"] == [f"{path} (pid 747)", f"{path} (pid 900)"]
+    assert main(["compare", str(NODES), str(path)]) == 0
