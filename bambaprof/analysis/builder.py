@@ -240,6 +240,7 @@ class BuilderState:
     n_events: int = 0
     lenient: int = 0
     undecodable: int = 0
+    unread: Dict[Any, int] = field(default_factory=dict)
 
 
 class TraceBuilder:
@@ -253,6 +254,7 @@ class TraceBuilder:
         self.n_events = 0
         self.lenient = 0  # events decoded through the lenient path (schema drift)
         self.undecodable = 0  # events that are not valid JSON, even with bad UTF-8 replaced
+        self.unread: Counter = Counter()  # category -> complete events of categories no analysis reads
         self._batch = 0
 
     def _codes(self, values: Sequence[Any]) -> np.ndarray:
@@ -279,10 +281,14 @@ class TraceBuilder:
             self._flows(np.flatnonzero(code == _FLOW), phs, pids, tids, ts_raw, ids)
         if 0 in present and is_memory.any():
             self._memory(np.flatnonzero((code == 0) & is_memory), ts_raw, args)
+        is_x = np.fromiter(map(operator.eq, phs, repeat("X")), bool, n)
+        if 0 in present:  # complete events of other categories (another tool's trace): counted by category
+            unread = np.flatnonzero((code == 0) & is_x & ~is_memory)
+            if len(unread):
+                self.unread.update(_take(cats, unread))
         timed_codes = sorted(present.intersection(_TIMED))
         if not timed_codes:
             return
-        is_x = np.fromiter(map(operator.eq, phs, repeat("X")), bool, n)
         ts, dur = float_column(ts_raw), float_column(dur_raw)
         good = np.isfinite(ts) & np.isfinite(dur) & (dur >= 0)
         name_c, pid_c, tid_c = self._codes(names), self._codes(pids), self._codes(tids)
@@ -377,7 +383,7 @@ class TraceBuilder:
         """This builder's code tables and counts, to send to the process that merges; the columns themselves
         follow table by table (:meth:`take_parts`), so that no process holds two copies of them at once."""
         return BuilderState(list(self.values), list(self.shape_ids), {}, dict(self.skipped),
-                            self.n_events, self.lenient, self.undecodable)
+                            self.n_events, self.lenient, self.undecodable, dict(self.unread))
 
     def take_parts(self, table: str) -> List[Tuple[int, Dict[str, np.ndarray]]]:
         """One table's batches, handed over (this builder forgets them)."""
@@ -408,6 +414,7 @@ class TraceBuilder:
         self.n_events += other.n_events
         self.lenient += other.lenient
         self.undecodable += other.undecodable
+        self.unread.update(other.unread)
         return take
 
     # ---- the finished columns -----------------------------------------------------------------------------

@@ -206,6 +206,8 @@ class Trace:
     span_us: tuple  # (first ts, last end) over all timed events, us
     lenient_events: int = 0  # events decoded through the lenient path (schema drift)
     skipped: Dict[str, int] = field(default_factory=dict)  # "<kind> events <why>" -> events left out
+    #: Complete events of categories that no analysis reads (another tool's trace), by category.
+    unread: Dict[Any, int] = field(default_factory=dict)
     #: Derived arrays that several analyses use (e.g. ``launch_rows``), computed once by the first that asks.
     memo: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -392,7 +394,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     if builder.undecodable:
         skipped["events that are not valid JSON"] += builder.undecodable
     return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
-                 builder.lenient, dict(skipped), memo=memo)
+                 builder.lenient, dict(skipped), dict(builder.unread), memo=memo)
 
 
 def build_trace(
@@ -546,5 +548,16 @@ def load_trace(
         if collecting:
             gc.enable()
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
-        raise TraceError(f"{source.trace_path}: the trace has no timed CPU or GPU events")
+        raise TraceError(f"{source.trace_path}: the trace has no timed CPU or GPU events{_unread(trace)}")
     return trace
+
+
+def _unread(trace: Trace, most: int = 4) -> str:
+    """What a trace without events bambaprof reads holds instead, for its error (empty when nothing)."""
+    if not trace.unread:
+        return ""
+    top = sorted(trace.unread.items(), key=lambda kv: -kv[1])
+    cats = ", ".join(f"{'no category' if c is None else repr(str(c)[:40])} ({n:,})" for c, n in top[:most])
+    more = f" and {len(top) - most} more" if len(top) > most else ""
+    return (f": its {sum(trace.unread.values()):,} complete events are of categories no analysis reads ({cats}{more}); "
+            "bambaprof reads PyTorch profiler (Kineto) traces and Nsight Systems exports")

@@ -69,6 +69,28 @@ def test_drifted_events_are_decoded_leniently_by_either_backend(tmp_path):
         assert tr.runtime.ts[0] == 5.0
 
 
+def test_a_trace_of_another_tool_says_what_it_holds(tmp_path, capsys, monkeypatch):
+    """A Chrome trace whose complete events carry no Kineto category (a JAX/Perfetto trace, a custom tool's)
+    is read without error by the parser, and the one-line error names the categories it found, with either
+    backend and when read in pieces by workers."""
+    cats = ["XLA Ops"] * 40_000 + ["host"] * 3 + [None, "a\nb", "c", "d"]
+    events = [{"ph": "X", "pid": 1, "tid": 1, "ts": float(i), "dur": 0.5, "name": "op", **({"cat": c} if c else {})}
+              for i, c in enumerate(cats)]
+    events.append({"ph": "i", "pid": 1, "tid": 1, "ts": 1.0, "name": "mark", "cat": "instant"})
+    path = write(tmp_path / "other.json", {"traceEvents": events})
+    import bambaprof.analysis.trace as trace_mod
+
+    monkeypatch.setattr(trace_mod, "MIN_PARALLEL_BYTES", 0)  # two workers read it in pieces
+    for backend, jobs in (("msgspec", 1), ("msgspec", 2), ("json", 1)):
+        with pytest.raises(TraceError) as info:
+            load_trace(path, backend=backend, jobs=jobs)
+        message = str(info.value)
+        assert "its 40,007 complete events are of categories no analysis reads ('XLA Ops' (40,000), 'host' (3)" \
+            in message and "and 2 more)" in message and "Kineto" in message and "\n" not in message, message
+    assert main(["analyze", str(path)]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 def test_unknown_backend(tmp_path):
     with pytest.raises(TraceError, match="unknown parser backend"):
         load_trace(write(tmp_path / "t.json.gz", base_trace()), backend="yaml")
