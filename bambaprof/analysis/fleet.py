@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
 if TYPE_CHECKING:
+    from .analysis import Analysis
     from .source import TraceSource
 
 #: The slowest rank must exceed the median rank by this much (%) for the ``slowest-rank`` finding.
@@ -127,13 +128,17 @@ def _rank_row(args: tuple) -> Dict[str, Any]:
     from .source import TraceSource
 
     process = path.process if isinstance(path, TraceSource) else None
-    row: Dict[str, Any] = {"file": path.label if isinstance(path, TraceSource) else str(path), "pid": process,
-                           "rank": index, "error": None}
+    file = path.label if isinstance(path, TraceSource) else str(path)
     try:
         a = analyze(path, backend=backend, jobs=jobs)
     except BambaprofError as exc:
-        row["error"] = str(exc).splitlines()[0]
-        return row
+        return {"file": file, "pid": process, "rank": index, "error": str(exc).splitlines()[0]}
+    return rank_row(a, index, file, process)
+
+
+def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) -> Dict[str, Any]:
+    """A rank's row from its analysis: ``index`` is its rank unless the trace names one
+    (``distributedInfo.rank``); ``pid``, the process of an Nsight Systems export it was read from."""
     s = a.summary
     rank = s.get("rank")
     kernels = {k["name"]: k["total_us"] for k in a.kernels if k["kind"] == "kernel"}
@@ -145,15 +150,16 @@ def _rank_row(args: tuple) -> Dict[str, Any]:
         ops = [o for o in a.ops if COLLECTIVE.search(o["name"])]
         work = [o for o in ops if o["name"].startswith(("gloo:", "nccl:", "mpi:", "ucc:"))]
         collective = sum(o["cpu_total_us"] for o in (work or ops))
-    row.update({
-        "rank": rank if rank is not None and rank >= 0 else index,
+    top = next((f for f in a.findings if f.get("id") != "slowest-rank"), None)
+    return {
+        "file": file, "pid": pid, "rank": rank if rank is not None and rank >= 0 else index, "error": None,
         "platform": s["platform"], "span_us": s["span_us"], "gpu_busy_us": s["gpu_busy_us"] if on_gpu else None,
         "gpu_window_us": s["gpu_window_us"] if on_gpu else None, "kernel_us": s["kernel_us"] if on_gpu else None,
         "collective_us": collective,
         "collective_share_pct": 100.0 * collective / s["kernel_us"] if on_gpu and s["kernel_us"] else None,
+        "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "kernels": kernels,
-    })
-    return row
+    }
 
 
 @dataclass
@@ -195,6 +201,14 @@ def analyze_fleet(paths: Sequence[Input], workers: Optional[int] = None, backend
     else:
         with ProcessPoolExecutor(max_workers=n) as pool:
             rows = list(pool.map(_rank_row, jobs))
+    return fleet_of(rows)
+
+
+def fleet_of(rows: List[Dict[str, Any]]) -> Fleet:
+    """The cross-rank view and findings of rank rows (:func:`rank_row`; a row with an ``error`` is listed
+    and left out of the figures)."""
+    from ..render.tables import kernel_label
+
     ok = [r for r in rows if r["error"] is None]
     fleet = Fleet(rows)
     if not ok:
@@ -231,7 +245,7 @@ def analyze_fleet(paths: Sequence[Input], workers: Optional[int] = None, backend
         diffs = sorted(((slowest["kernels"].get(name, 0.0) - statistics.median([r["kernels"].get(name, 0.0)
                                                                                    for r in ok]), name)
                         for name in totals), reverse=True)[:3]
-        what = ", ".join(f"{name} (+{d:,.0f} us)" for d, name in diffs if d > 0)
+        what = ", ".join(f"{kernel_label(name, 60)} (+{d:,.0f} us)" for d, name in diffs if d > 0)
         fleet.findings.append({
             "id": "slowest-rank", "severity": "high" if pct >= 25 else "medium",
             "time_us": slowest[key] - median,

@@ -26,8 +26,10 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
     if fmt == "csv":
         return render_rows(fleet.to_dict()["ranks"], "csv")
     c = fleet.cross
+    ranks = fleet.to_dict()["ranks"]
     lines = [render_findings(fleet.findings) if fleet.findings else "", "Ranks\n"
-             + render_rows(fleet.to_dict()["ranks"], "table", FLEET_RANKS, compact=True)]
+             + render_rows([r for r in ranks if not r["error"]] or ranks, "table", FLEET_RANKS, compact=True)]
+    lines.extend(f"rank {r['rank']} unreadable: {r['error']}" for r in ranks if r["error"])
     if c:
         lines.append(f"slowest rank {c['slowest_rank']}: {c['slowest_us']:,.0f} us of work ({c['work']}) against a "
                      f"median of {c['median_us']:,.0f} us ({c['slowest_over_median_pct']:+.1f}%); collectives "

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
+from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
@@ -59,6 +60,7 @@ class ReportRun:
         self.trace: Trace = load_trace(source)
         self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps)
         self.run_dir = source.run_dir
+        self.trace_path, self.process = source.trace_path, source.process
         self.manifest: Optional[Manifest] = self.analysis.manifest
         self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
         self.label = self.manifest.name if self.manifest is not None else source_name(source)
@@ -235,9 +237,33 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
         accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=plotly_js(),
         top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
-        notes=run_notes(runs),
+        notes=run_notes(runs), jobs=jobs_of(runs), slowest_rank_pct=SLOWEST_RANK_PCT,
     )
     return page
+
+
+def jobs_of(runs: Sequence[Any]) -> List[Dict[str, Any]]:
+    """The report's runs that are ranks of one distributed job, side by side (:func:`fleet_of`): the processes
+    of one Nsight Systems export, or the traces of one folder that name distinct ranks (``distributedInfo``;
+    several steps of one rank are not a job). Each job: ``title``, ``fleet``, ``runs`` (labels by rank row)."""
+    keyed: Dict[tuple, List[int]] = {}
+    for i, r in enumerate(runs):
+        rank = r.analysis.summary.get("rank")
+        if r.manifest is not None:
+            continue
+        if r.process is not None:
+            keyed.setdefault(("export", str(r.trace_path)), []).append(i)
+        elif rank is not None and rank >= 0:
+            keyed.setdefault(("folder", str(r.trace_path.parent)), []).append(i)
+    jobs = []
+    for (kind, where), members in keyed.items():
+        ranks = {runs[i].analysis.summary.get("rank") for i in members}
+        if len(members) < 2 or (kind == "folder" and len(ranks) < len(members)):
+            continue
+        rows = [rank_row(runs[i].analysis, n, runs[i].label, runs[i].process) for n, i in enumerate(members)]
+        fleet = fleet_of(rows)
+        jobs.append({"title": Path(where).name, "fleet": fleet, "ranks": fleet.to_dict()["ranks"]})
+    return jobs
 
 
 #: Runs named after a note that not every run of the report shares, before "and N more".

@@ -65,6 +65,8 @@ def test_the_cli_takes_a_folder_of_traces(job, capsys):
     assert main(["analyze", str(job)]) == 0
     out = capsys.readouterr().out
     assert "slowest-rank" in out and "Ranks" in out and "Top kernels across ranks" in out
+    assert "rank 3 unreadable: " in out and "corrupt or truncated gzip" in out  # whole, below the table
+    assert "host-bound" in out  # each rank's top finding
     assert main(["analyze", str(job), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["ranks"]) == 4 and data["cross"]["slowest_rank"] == 1
@@ -135,3 +137,30 @@ def test_a_folder_of_unreadable_traces_is_one_line(tmp_path, capsys):
     assert main(["analyze", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "none of its 2 traces could be read" in err[0]
+
+
+def test_a_report_of_ranks_leads_with_the_straggler(job, tmp_path):
+    """A report of one job's ranks has a Ranks section (the cross-rank view, one row per rank with its top
+    finding) and the slowest-rank finding first in its Findings table; the same figures as ``analyze``."""
+    from bambaprof import report
+
+    (job / "worker3.1.pt.trace.json.gz").unlink()
+    page = report(job, tmp_path / "r.html").read_text()
+    assert 'href="#ranks"' in page and '<h2 id="ranks">Ranks</h2>' in page
+    assert "Slowest rank: <b>1</b>" in page
+    findings = page[page.index('<h2 id="findings">'):page.index('<h2 id="ranks">')]
+    first = findings.index("<tbody>")
+    assert findings.index("slowest-rank", first) < findings.index("worker0", first)
+    fleet = analyze_fleet(trace_files(job), workers=1)
+    for row in fleet.ranks:
+        assert f"<td>{row['rank']}</td>" in page and row["top_finding"] in page
+
+
+def test_several_steps_of_one_rank_are_not_a_job(tmp_path):
+    """Traces of one folder that name the same rank (steps of one process) are runs, not ranks."""
+    from bambaprof import report
+
+    for step in range(2):
+        write(tmp_path / f"worker0.{step}.pt.trace.json.gz", _rank_trace(0, slow=1 + step))
+    page = report(tmp_path, tmp_path / "r.html").read_text()
+    assert 'id="ranks"' not in page and "slowest-rank" not in page

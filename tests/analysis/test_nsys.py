@@ -429,6 +429,7 @@ def test_report_and_compare_take_each_process_of_an_export_as_a_run(tmp_path, ca
     path = _two_ranks(tmp_path / "job.sqlite")
     page = report(path, tmp_path / "r.html").read_text()
     assert "job.sqlite (pid 747)" in page and "job.sqlite (pid 900)" in page
+    assert '<h2 id="ranks">Ranks</h2>' in page and "Slowest rank: <b>1</b>" in page  # the job's cross-rank view
     comp = compare(NODES, path)
     assert comp.candidate["inputs"] == [f"{path} (pid 747)", f"{path} (pid 900)"]
     assert main(["compare", str(NODES), str(path)]) == 0
