@@ -247,6 +247,16 @@ class _Export:
                 pids.update(int(pid) for (pid,) in found)
         return sorted(pids)
 
+    def without_process(self, tables: Sequence[str]) -> int:
+        """Rows of ``tables`` whose process column is not an integer (no process to read them with)."""
+        n = 0
+        for table in tables:
+            column = _PROCESS_COLUMN.get(table, "globalPid")
+            if table in self.tables and column in self.columns(table):
+                n += int(self.db.execute(f"SELECT COUNT(*) FROM [{table}] WHERE typeof([{column}]) != 'integer'")
+                         .fetchone()[0])
+        return n
+
     def count(self, table: str) -> int:
         """Rows in ``table`` (0 when the export lacks it; the process's rows when it is read for one)."""
         if table not in self.tables:
@@ -466,10 +476,14 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                 if process not in pids:
                     raise TraceError(f"no CUDA activity of process {process} in the export (processes with some: "
                                      f"{_pid_list(pids) or 'none'})")
+                orphans = ex.without_process(DEVICE_TABLES)
                 ex.process = process
                 if len(pids) > 1:
                     meta["reader_notes"].append(f"process {process} of the {len(pids)} in the export (pids "
                                                 f"{_pid_list(pids)}): its GPU work, CUDA API calls and NVTX ranges")
+                if orphans:
+                    meta["reader_notes"].append(f"{orphans} GPU activities of the export name no process and are "
+                                                f"left out of process {process}'s")
             elif len(pids) > 1:
                 meta["reader_notes"].append(
                     f"{len(pids)} processes in one export (pids {_pid_list(pids)}): their activity is combined, one "

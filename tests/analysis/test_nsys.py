@@ -379,6 +379,19 @@ def test_an_export_of_several_processes_is_one_rank_each(tmp_path, capsys):
     assert combined["summary"]["kernel_us"] == pytest.approx(2.5 * alone.summary["kernel_us"], rel=0.01)
 
 
+def test_activities_that_name_no_process_are_counted_when_reading_one(tmp_path):
+    path = _two_ranks(tmp_path / "job.sqlite")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE CUPTI_ACTIVITY_KIND_KERNEL SET globalPid = NULL WHERE rowid IN "
+               "(SELECT rowid FROM CUPTI_ACTIVITY_KIND_KERNEL LIMIT 3)")
+    db.commit()
+    db.close()
+    a = analyze(TraceSource(path, process=747))
+    assert any("3 GPU activities of the export name no process and are left out of process 747's" in n
+               for n in a.notes)
+    assert sum(k["count"] for k in a.kernels if k["kind"] == "kernel") == 40 - 3
+
+
 def test_picking_a_process_that_is_not_there_is_one_line(tmp_path, capsys):
     path = _two_ranks(tmp_path / "job.sqlite")
     assert main(["analyze", str(path), "--process", "5"]) == 1
