@@ -81,7 +81,7 @@ ANALYZE_NCU = [
     Column("ncu_achieved_occupancy_pct", "ncu achieved %", "pct"),
 ]
 #: The analysis summary's metrics are formatted by the unit their name ends in.
-SUMMARY_KINDS = {"_us": "us", "_pct": "pct", "_bytes": "bytes", "_gbps": "num"}
+SUMMARY_KINDS = {"_us": "us", "_pct": "pct", "_bytes": "bytes", "_gbps": "num", "_x": "times"}
 
 # ``bambaprof compare``
 COMPARE_SUMMARY = [

@@ -89,3 +89,14 @@ def test_what_was_compared_is_one_line():
     assert "\n" not in line
     assert what_was_compared([None], [None], [Group("traces (unknown device)")]) == \
         "unknown device · traces (unknown device) · 1 run"
+
+
+def test_the_analyze_summary_writes_each_value_in_its_unit():
+    from bambaprof.render.text import summary_table_rows
+
+    rows = {r["metric"]: r["value"] for r in summary_table_rows(
+        {"span_us": 1234.56, "gpu_busy_pct": 13.219, "peak_allocated_bytes": 332_110_000, "above_floor_x": 1.9220378,
+         "peak_bandwidth_gbps": 4800.0, "floor_us": None, "devices": "NVIDIA H200"})}
+    assert rows == {"span_us": "1,234.6", "gpu_busy_pct": "13.2", "peak_allocated_bytes": "332.11 MB",
+                    "above_floor_x": "1.92x", "peak_bandwidth_gbps": "4,800.0", "floor_us": "",
+                    "devices": "NVIDIA H200"}
