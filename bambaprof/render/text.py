@@ -70,12 +70,23 @@ def render_findings(findings: Sequence[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _in_megabytes(row: Dict[str, Any]) -> Dict[str, Any]:
+    """A summary row in bytes written in MB, or GB from 1 GB up (the table's; the JSON keeps bytes)."""
+    if row.get("unit") != "bytes":
+        return row
+    values = {k: row.get(k) for k in ("baseline", "candidate", "delta")}
+    known = {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    unit, scale = ("GB", 1e9) if max((abs(v) for v in known.values()), default=0.0) >= 1e9 else ("MB", 1e6)
+    return {**row, **{k: v / scale for k, v in known.items()}, "unit": unit}
+
+
 def render_comparison(comp: Any, top: int) -> str:
     """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, then the
     first ``top`` kernel and op rows by impact, then notes."""
     parts = []
     if comp.summary:
-        parts.append("Summary (baseline -> candidate)\n" + render_rows(comp.summary, "table", columns.COMPARE_SUMMARY))
+        parts.append("Summary (baseline -> candidate)\n"
+                     + render_rows([_in_megabytes(r) for r in comp.summary], "table", columns.COMPARE_SUMMARY))
     if comp.kernels:  # an empty table is not printed (CPU-only traces have no kernels)
         parts.append("Kernels per profiled step, by impact\n"
                      + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))

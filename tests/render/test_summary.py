@@ -100,3 +100,18 @@ def test_the_analyze_summary_writes_each_value_in_its_unit():
     assert rows == {"span_us": "1,234.6", "gpu_busy_pct": "13.2", "peak_allocated_bytes": "332.11 MB",
                     "above_floor_x": "1.92x", "peak_bandwidth_gbps": "4,800.0", "floor_us": "",
                     "devices": "NVIDIA H200"}
+
+
+def test_the_compare_table_writes_bytes_in_megabytes_and_the_json_keeps_bytes():
+    from types import SimpleNamespace
+
+    from bambaprof.render.text import render_comparison
+
+    row = {"label": "peak memory", "unit": "bytes", "baseline": 332_107_776.0, "candidate": 295_196_160.0,
+           "delta": -36_911_616.0, "ratio": 0.889, "ci_low": None, "ci_high": None, "significant": None}
+    text = render_comparison(SimpleNamespace(summary=[row], kernels=[], ops=[], notes=[]), 5)
+    assert "peak memory  MB      332.1       295.2        -36.91" in text
+    assert row["unit"] == "bytes" and row["baseline"] == 332_107_776.0
+    big = {**row, "baseline": 80e9, "candidate": 79e9, "delta": -1e9}
+    assert "peak memory  GB      80          79           -1" in render_comparison(
+        SimpleNamespace(summary=[big], kernels=[], ops=[], notes=[]), 5)
