@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import click
 
@@ -17,6 +17,7 @@ from ..errors import BambaprofError, UsageError
 from ..render.columns import ANALYZE_PHASES, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import render_analysis, render_findings
+from ..run import is_run_dir
 from ._common import emit, format_option, output_option, progress
 
 
@@ -40,7 +41,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 
 
 @click.command("analyze")
-@click.argument("path", type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @format_option(("table", "json", "csv"))
 @output_option()
 @click.option("--top", type=int, default=None, help="Show the first N rows of each table [table default: 20].")
@@ -62,10 +63,11 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--process", default=None, metavar="PID|all",
               help="Of an Nsight Systems export holding several processes (one per rank): analyse that pid "
                    "alone, or 'all' of them as one trace [default: one rank per process, side by side].")
-def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
+def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top: Optional[int], sort_key: Optional[str],
                     pattern: Optional[str], which: str, peak_bandwidth: Optional[float], backend: str,
                     jobs: Optional[int], ncu_csv: Optional[str], process: Optional[str]) -> None:
-    """Analyse a Kineto trace (.json/.json.gz), a run directory, or a folder of several ranks' traces.
+    """Analyse a Kineto trace (.json/.json.gz), a run directory, or several ranks' traces (a folder of them,
+    or the files one after the other: side by side, one row per rank).
 
     An Nsight Systems export (nsys export --type sqlite: .sqlite or .sqlite.gz) is read too, and a .nsys-rep
     is exported first where the nsys CLI is installed: kernels, copies, memsets, CUDA API calls, NVTX ranges.
@@ -96,24 +98,31 @@ def analyze_command(path: str, fmt: str, output: Optional[str], top: Optional[in
             raise UsageError(f"--sort must be one of {', '.join(KERNEL_SORT_KEYS + OP_SORT_KEYS)}")
         kernel_sort = sort_key if sort_key in KERNEL_SORT_KEYS else None
         op_sort = sort_key if sort_key in OP_SORT_KEYS else None
-    traces = folder_traces(path)
     if process is not None and process != "all":
         if not process.isdigit():
             raise UsageError(f"--process takes a pid or 'all', got {process!r}")
-        if traces is not None or not Path(path).is_file():
+        if len(paths) > 1 or folder_traces(paths[0]) is not None or not Path(paths[0]).is_file():
             raise UsageError("--process picks one process of an Nsight Systems export: give the export's file")
-        item: Input = TraceSource(Path(path), process=int(process))
+        item: Input = TraceSource(Path(paths[0]), process=int(process))
         _analyze_one(item, fmt, output, top, kernel_sort, op_sort, pattern, which, peak_bandwidth, backend, jobs,
                      ncu_csv)
         return
-    items: List[Input] = list(traces) if traces else [path]
+    if len(paths) > 1 and any(is_run_dir(Path(p)) for p in paths):
+        raise UsageError("several inputs are read as the ranks of one job: to put runs side by side, use "
+                         "`bambaprof compare` or `bambaprof report`")
+    items: List[Input] = []
+    for path in paths:
+        items.extend(folder_traces(path) or [path])
     with contextlib.ExitStack() as held:
         if process is None:  # an export of several processes: one rank each
             items = list(held.enter_context(process_sources(items)))
         if len(items) > 1:
+            if ncu_csv is not None:
+                raise UsageError("--ncu goes with one trace, not with several ranks")
             fleet = analyze_fleet(items, workers=jobs, backend=backend)
             if all(r["error"] for r in fleet.ranks):
-                raise BambaprofError(f"{path}: none of its {len(items)} traces could be read "
+                where = paths[0] if len(paths) == 1 else f"{len(paths)} inputs"
+                raise BambaprofError(f"{where}: none of its {len(items)} traces could be read "
                                      f"({fleet.ranks[0]['error']})")
             emit(_render_fleet(fleet, fmt), output)
             return

@@ -164,3 +164,18 @@ def test_several_steps_of_one_rank_are_not_a_job(tmp_path):
         write(tmp_path / f"worker0.{step}.pt.trace.json.gz", _rank_trace(0, slow=1 + step))
     page = report(tmp_path, tmp_path / "r.html").read_text()
     assert 'id="ranks"' not in page and "slowest-rank" not in page
+
+
+def test_several_trace_files_on_the_command_line_are_ranks(job, tmp_path, capsys):
+    """``bambaprof analyze rank*.json.gz``: the files one after the other are read as a folder of them is."""
+    files = [str(p) for p in trace_files(job)][:3]
+    assert main(["analyze", *files, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in data["ranks"]] == [0, 1, 2] and data["cross"]["slowest_rank"] == 1
+    assert main(["analyze", *files, "--ncu", files[0]]) == 2
+    assert "--ncu goes with one trace" in capsys.readouterr().err
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    assert main(["analyze", files[0], str(run)]) == 2
+    assert "use `bambaprof compare` or `bambaprof report`" in capsys.readouterr().err
