@@ -5,7 +5,9 @@
 #    both processes in one export): `analyze` of each, side by side, should give the same kernels per rank;
 # 2. GPU metrics (`--gpu-metrics-devices=0`) over long kernels of known traffic
 #    (benchmarks/nsys_metrics_workload.py): the schema of GPU_METRICS and TARGET_INFO_GPU_METRICS, their metric
-#    names, and a trimmed export ($OUT/gpu-metrics.sqlite.gz) to build and check a reader on.
+#    names, and a trimmed export ($OUT/gpu-metrics.sqlite.gz) to build and check a reader on;
+# and between them, benchmarks/nsys_workload.py under emit_nvtx and nsys ($OUT/workload-emit-nvtx.sqlite.gz):
+# the operators bambaprof reads from its NVTX ranges against the PyTorch profiler's ($OUT/workload.kineto.json.gz).
 set -uo pipefail
 source benchmarks/device_env.sh
 NSYS=${NSYS:-$(ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)}
@@ -26,7 +28,24 @@ python3 -m bambaprof analyze "$OUT/job-kineto" 2>&1 | head -30
 python3 -m bambaprof analyze "$OUT/job.sqlite.gz" --format json > "$OUT/job-nsys-analysis.json"
 python3 -m bambaprof analyze "$OUT/job-kineto" --format json > "$OUT/job-kineto-analysis.json"
 
-echo "== 2. GPU metrics"
+echo "== 2. emit_nvtx: PyTorch operators as NVTX ranges, against the PyTorch profiler's launches"
+python3 benchmarks/nsys_workload.py kineto "$OUT/workload.kineto.json" && gzip -9 "$OUT/workload.kineto.json"
+timeout 300 "$NSYS" profile -t cuda,nvtx --cuda-graph-trace=node --capture-range=cudaProfilerApi \
+  --capture-range-end=stop -s none --cpuctxsw=none -o /tmp/ops -f true python3 benchmarks/nsys_workload.py emit_nvtx \
+  2>&1 | grep -v Processing | tail -2
+"$NSYS" export -t sqlite -o "$OUT/workload-emit-nvtx.sqlite" /tmp/ops.nsys-rep 2>&1 | grep -v Processing | tail -1
+python3 - "$OUT/workload-emit-nvtx.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for row in db.execute("SELECT text, start, end, eventType FROM NVTX_EVENTS ORDER BY start LIMIT 40"):
+    print(row)
+PY
+gzip -9 "$OUT/workload-emit-nvtx.sqlite"
+python3 -m bambaprof analyze "$OUT/workload-emit-nvtx.sqlite.gz" --top 12 2>&1 | head -60
+python3 -m bambaprof analyze "$OUT/workload.kineto.json.gz" --top 12 --table kernels 2>&1 | head -20
+python3 -m bambaprof compare "$OUT/workload.kineto.json.gz" "$OUT/workload-emit-nvtx.sqlite.gz" 2>&1 | head -30
+
+echo "== 3. GPU metrics"
 timeout 300 "$NSYS" profile -t cuda,nvtx --gpu-metrics-devices=0 --gpu-metrics-frequency=20000 \
   --capture-range=cudaProfilerApi --capture-range-end=stop -s none --cpuctxsw=none -o /tmp/gm -f true \
   python3 benchmarks/nsys_metrics_workload.py 2>&1 | grep -v Processing | tail -3

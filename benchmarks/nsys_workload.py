@@ -42,11 +42,16 @@ def main() -> None:
                 step()
             torch.cuda.synchronize()
         prof.export_chrome_trace(sys.argv[2])
-    else:
+    else:  # under nsys; `emit_nvtx`: each operator an NVTX range, with its input sizes
+        import contextlib
+
+        ops = torch.autograd.profiler.emit_nvtx(record_shapes=True) if sys.argv[1:2] == ["emit_nvtx"] \
+            else contextlib.nullcontext()
         torch.cuda.cudart().cudaProfilerStart()
-        for _ in range(5):
-            step()
-        torch.cuda.synchronize()
+        with ops:
+            for _ in range(5):
+                step()
+            torch.cuda.synchronize()
         torch.cuda.cudart().cudaProfilerStop()
 
 

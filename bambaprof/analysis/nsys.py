@@ -53,6 +53,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 REPORT_SUFFIXES = (".nsys-rep", ".qdrep", ".qdstrm")
 #: NVTX range event types (``ENUM_NSYS_EVENT_TYPE``): push/pop and start/end ranges.
 NVTX_RANGE_TYPES = (59, 60)
+NVTX_PUSH_POP = 59
 #: ``eventClass`` of the runtime table (``ENUM_NSYS_EVENT_CLASS``) that marks driver API calls.
 DRIVER_CLASS = 1
 #: CUPTI's memcpy kinds (``CUpti_ActivityMemcpyKind``) and memory kinds (``CUpti_ActivityMemoryKind``), for
@@ -215,9 +216,10 @@ class _Export:
     def columns(self, table: str) -> List[str]:
         return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info([{table}])")]
 
-    def rows(self, table: str, wanted: Sequence[str]) -> Iterator[Dict[str, Any]]:
+    def rows(self, table: str, wanted: Sequence[str], order: str = "") -> Iterator[Dict[str, Any]]:
         """The table's rows as dicts of the ``wanted`` columns (``None`` for a column it lacks); only the
-        process's rows when the export is read for one process (:attr:`process`)."""
+        process's rows when the export is read for one process (:attr:`process`); ``order``: an ORDER BY of
+        the table's columns (``[globalTid], [start]``), left out when the table lacks one of them."""
         if table not in self.tables:
             return
         have = set(self.columns(table))
@@ -228,7 +230,10 @@ class _Export:
             if column not in have:
                 return  # rows that name no process belong to none
             where, params = f" WHERE (([{column}] >> 24) & {_PID_MASK}) = ?", (self.process,)
-        cursor = self.db.execute(f"SELECT {select} FROM [{table}]{where}", params)
+        if order and not all(c.strip(" []") in have for c in order.split(",")):
+            order = ""  # a column to order by is missing: table order
+        cursor = self.db.execute(f"SELECT {select} FROM [{table}]{where}{f' ORDER BY {order}' if order else ''}",
+                                 params)
         while True:
             batch = cursor.fetchmany(_BATCH)
             if not batch:
@@ -319,7 +324,14 @@ def _int_or_none(v: Any) -> Optional[int]:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _kernels(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+def _linked(corr: _Correlations, ops: "_Operators", r: Dict[str, Any]) -> Dict[str, Any]:
+    """A GPU activity's correlation id and the ``External id`` of the operator that launched it (if known)."""
+    correlation = corr(r["correlationId"], r["globalPid"])
+    return {"correlation": correlation,
+            "external_id": ops.launched.get(correlation) if correlation is not None else None}
+
+
+def _kernels(ex: _Export, corr: _Correlations, ops: "_Operators") -> Iterator[Event]:
     cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "demangledName", "shortName",
             "mangledName",
             "gridX", "gridY", "gridZ", "blockX", "blockY", "blockZ", "registersPerThread", "staticSharedMemory",
@@ -336,7 +348,7 @@ def _kernels(ex: _Export, corr: _Correlations) -> Iterator[Event]:
         block = [r["blockX"], r["blockY"], r["blockZ"]]
         yield Event(ph="X", cat="kernel", name=name, pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=corr(r["correlationId"], r["globalPid"]),
+                              **_linked(corr, ops, r),
                               grid=grid if None not in grid else None, block=block if None not in block else None,
                               registers=_int_or_none(r["registersPerThread"]),
                               shared_memory=None if static is None and dynamic is None
@@ -362,7 +374,7 @@ def _copy_kind(name: str) -> str:
     return last.replace("TO", "to") if "TO" in last else last.capitalize()
 
 
-def _copies_and_sets(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+def _copies_and_sets(ex: _Export, corr: _Correlations, ops: "_Operators") -> Iterator[Event]:
     copy_names = {i: _copy_kind(n) for i, n in ex.enum("ENUM_CUDA_MEMCPY_OPER", "name").items()} or _COPY_KINDS
     memory = ex.enum("ENUM_CUDA_MEM_KIND", "label") or _MEMORY_KINDS
     cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "copyKind", "srcKind",
@@ -374,7 +386,7 @@ def _copies_and_sets(ex: _Export, corr: _Correlations) -> Iterator[Event]:
         yield Event(ph="X", cat="gpu_memcpy", name=f"Memcpy {kind} ({src} -> {dst})", pid=r["deviceId"],
                     tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=corr(r["correlationId"], r["globalPid"]),
+                              **_linked(corr, ops, r),
                               bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
     cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "memKind")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMSET", cols):
@@ -382,38 +394,105 @@ def _copies_and_sets(ex: _Export, corr: _Correlations) -> Iterator[Event]:
         yield Event(ph="X", cat="gpu_memset", name=f"Memset ({memory.get(r['memKind'], 'Unknown')})",
                     pid=r["deviceId"], tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=corr(r["correlationId"], r["globalPid"]),
+                              **_linked(corr, ops, r),
                               bytes=float(r["bytes"]) if isinstance(r["bytes"], (int, float)) else None))
 
 
-def _whole_graphs(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+def _whole_graphs(ex: _Export, corr: _Correlations, ops: "_Operators") -> Iterator[Event]:
     cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "graphId")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_GRAPH_TRACE", cols):
         ts, dur = _times(r["start"], r["end"])
         yield Event(ph="X", cat="kernel", name=f"CUDA graph {r['graphId']}, recorded whole", pid=r["deviceId"],
                     tid=r["streamId"], ts=ts, dur=dur,
                     args=Args(device=_int_or_none(r["deviceId"]), stream=_int_or_none(r["streamId"]),
-                              correlation=corr(r["correlationId"], r["globalPid"])))
+                              **_linked(corr, ops, r)))
 
 
-def _api_calls(ex: _Export, corr: _Correlations) -> Iterator[Event]:
+class _Operators:
+    """The PyTorch operators that ``torch.autograd.profiler.emit_nvtx`` wrote as NVTX push/pop ranges, and
+    which of them launched each CUDA call: the innermost one open on the calling thread when the call began
+    (a thread's push/pop ranges nest). Each operator gets an ``External id``, as Kineto gives it, and so do
+    the calls it made and, by correlation id, the GPU work they launched."""
+
+    def __init__(self) -> None:
+        self.ranges: Dict[Any, List[Tuple[int, int, int]]] = {}  # globalTid -> (start, end, id) of its operators
+        self.launched: Dict[int, int] = {}  # correlation id -> operator id
+        self._thread: Any = None
+        self._open: List[Tuple[int, int, int]] = []
+        self._i = 0
+        self.count = 0  # operator ranges read
+
+    def add(self, global_tid: Any, start: Any, end: Any) -> int:
+        """A new operator range; returns its id (1, 2, ...)."""
+        self.count += 1
+        if isinstance(start, int) and isinstance(end, int):
+            self.ranges.setdefault(global_tid, []).append((start, end, self.count))
+        return self.count
+
+    def launcher(self, global_tid: Any, start: Any) -> Optional[int]:
+        """The operator open on the thread at ``start``; calls must come ordered by (thread, start)."""
+        ranges = self.ranges.get(global_tid)
+        if global_tid != self._thread:
+            self._thread, self._open, self._i = global_tid, [], 0
+            if ranges:
+                ranges.sort(key=lambda r: (r[0], -r[1]))
+        if not ranges or not isinstance(start, int):
+            return None
+        while self._i < len(ranges) and ranges[self._i][0] <= start:
+            opening = ranges[self._i]
+            while self._open and self._open[-1][1] < opening[0]:
+                self._open.pop()
+            self._open.append(opening)
+            self._i += 1
+        while self._open and self._open[-1][1] < start:
+            self._open.pop()
+        return self._open[-1][2] if self._open else None
+
+
+#: What ``torch.autograd.profiler.emit_nvtx`` writes after an operator's name (``aten::mm, seq = 12, op_id = 5,
+#: sizes = [[64, 64], [64, 64]]``).
+_EMIT_NVTX_SUFFIX = re.compile(r", (?:seq|op_id) = -?\d+|, sizes = \[|, input_op_ids = \[")
+#: A sequence number of the autograd graph (``MmBackward0, seq = 12``): the range is an operator.
+_SEQUENCE = re.compile(r", seq = \d+")
+#: An operator's qualified name (``aten::mm``, ``c10d::allreduce_``, ``mylib::op.overload``).
+_OP_NAME = re.compile(r"[A-Za-z_]\w*::[A-Za-z_][\w.]*$")
+
+
+def nvtx_range_name(text: str) -> Tuple[str, bool]:
+    """``(name, is_operator)`` of an NVTX range's text: emit_nvtx's suffixes dropped from the name; an
+    operator when the name is qualified (``aten::mm``) or the range carries an autograd sequence number."""
+    cut = _EMIT_NVTX_SUFFIX.search(text)
+    name = text[:cut.start()] if cut else text
+    return name, bool(_OP_NAME.match(name) or _SEQUENCE.search(text))
+
+
+def _api_calls(ex: _Export, corr: _Correlations, ops: _Operators) -> Iterator[Event]:
+    order = "[globalTid], [start]" if ops.ranges else ""  # a thread's calls in time order, to find their operators
     for r in ex.rows("CUPTI_ACTIVITY_KIND_RUNTIME", ("start", "end", "eventClass", "globalTid", "correlationId",
-                                                      "nameId")):
+                                                      "nameId"), order=order):
         ts, dur = _times(r["start"], r["end"])
         pid, tid = _thread(r["globalTid"])
         name = _VERSION_SUFFIX.sub("", ex.string(r["nameId"]) or "")
+        correlation = corr(r["correlationId"], r["globalTid"])
+        op = ops.launcher(r["globalTid"], r["start"]) if ops.ranges else None
+        if op is not None and correlation is not None:
+            ops.launched[correlation] = op
         yield Event(ph="X", cat="cuda_driver" if r["eventClass"] == DRIVER_CLASS else "cuda_runtime", name=name,
-                    pid=pid, tid=tid, ts=ts, dur=dur, args=Args(correlation=corr(r["correlationId"], r["globalTid"])))
+                    pid=pid, tid=tid, ts=ts, dur=dur, args=Args(correlation=correlation, external_id=op))
 
 
-def _ranges(ex: _Export) -> Iterator[Event]:
+def _ranges(ex: _Export, ops: _Operators) -> Iterator[Event]:
     for r in ex.rows("NVTX_EVENTS", ("start", "end", "eventType", "text", "textId", "globalTid")):
         if r["eventType"] not in NVTX_RANGE_TYPES or r["end"] is None:
             continue
         ts, dur = _times(r["start"], r["end"])
         pid, tid = _thread(r["globalTid"])
-        name = r["text"] if isinstance(r["text"], str) else ex.string(r["textId"]) or ""
-        yield Event(ph="X", cat="user_annotation", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=EMPTY_ARGS)
+        name, is_op = nvtx_range_name(r["text"] if isinstance(r["text"], str) else ex.string(r["textId"]) or "")
+        if is_op and r["eventType"] == NVTX_PUSH_POP:
+            op = ops.add(r["globalTid"], r["start"], r["end"])
+            yield Event(ph="X", cat="cpu_op", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=Args(external_id=op))
+        else:
+            yield Event(ph="X", cat="user_annotation", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=EMPTY_ARGS)
 
 
 def _device_properties(ex: _Export) -> List[Dict[str, Any]]:
@@ -469,9 +548,7 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                 raise TraceError("an Nsight Systems export without CUDA activity (profile with `nsys profile "
                                  "--trace cuda`)")
             pids = ex.processes(ACTIVITY_TABLES + ("CUPTI_ACTIVITY_KIND_GRAPH_TRACE",))
-            meta: Dict[str, Any] = {"deviceProperties": _device_properties(ex), "reader_notes": [
-                "an Nsight Systems export: no PyTorch operators or input shapes, so bytes come only from kernel "
-                "metadata"]}
+            meta: Dict[str, Any] = {"deviceProperties": _device_properties(ex), "reader_notes": []}
             if process is not None:
                 if process not in pids:
                     raise TraceError(f"no CUDA activity of process {process} in the export (processes with some: "
@@ -496,9 +573,10 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
             corr = _Correlations(pids if process is None else [process])
+            ops = _Operators()
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))
-            for source in (_ranges(ex), _api_calls(ex, corr), _kernels(ex, corr), _whole_graphs(ex, corr),
-                           _copies_and_sets(ex, corr)):
+            for source in (_ranges(ex, ops), _api_calls(ex, corr, ops), _kernels(ex, corr, ops),
+                           _whole_graphs(ex, corr, ops), _copies_and_sets(ex, corr, ops)):
                 batch: List[Event] = []
                 for event in source:
                     batch.append(event)
@@ -509,6 +587,14 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     on_batch(batch, rows)
         except sqlite3.Error as exc:
             raise TraceError(f"SQLite cannot read it ({exc})") from None
+    if ops.ranges:
+        meta["reader_notes"].insert(0, (
+            f"an Nsight Systems export with PyTorch operators (torch.autograd.profiler.emit_nvtx: {ops.count} NVTX "
+            f"ranges, {len(ops.launched)} launches linked to the operator open on their thread); their input sizes "
+            "come without dtypes, so bytes come only from kernel metadata"))
+    else:
+        meta["reader_notes"].insert(0, "an Nsight Systems export: no PyTorch operators or input shapes, so bytes "
+                                       "come only from kernel metadata")
     return meta
 
 

@@ -269,9 +269,11 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
     msg = (f"{100 * time / total:.0f}% of kernel time ({_us(time)}) has unknown bytes, so the roofline cannot "
            f"judge it: {', '.join(kernel_label(k['name'], 40) for k in unknown[:3])}.")
     if (a.summary or {}).get("parser_backend") == NSYS_BACKEND:  # no operators or shapes to model bytes from
-        advice = ("Nsight Systems records no operators or shapes: pass --ncu with Nsight Compute's CSV of the same "
-                  "workload for measured bytes, or profile it with the PyTorch profiler and record_shapes "
-                  "(bambaprof profile does).")
+        what = ("The export's operators (emit_nvtx) come with sizes but not dtypes" if any(
+            o.get("kind") == "cpu_op" for o in a.ops or ()) else "Nsight Systems records no operators or shapes")
+        advice = (f"{what}: pass --ncu with Nsight Compute's CSV of the same workload for "
+                  "measured bytes, or profile it with the PyTorch profiler and record_shapes (bambaprof profile "
+                  "does).")
     else:
         advice = ("Profile with record_shapes (bambaprof profile does) so aten ops get a shape model; compiled "
                   "kernels carry their bytes with TORCHINDUCTOR_BENCHMARK_KERNEL=1.")

@@ -446,3 +446,58 @@ def test_report_and_compare_take_each_process_of_an_export_as_a_run(tmp_path, ca
     comp = compare(NODES, path)
     assert comp.candidate["inputs"] == [f"{path} (pid 747)", f"{path} (pid 900)"]
     assert main(["compare", str(NODES), str(path)]) == 0
+
+
+def _with_operators(path: Path) -> Path:
+    """The real H200 export as ``torch.autograd.profiler.emit_nvtx`` would have written it: each launch call
+    inside an operator's NVTX range (``aten::op<i>, seq = i, op_id = i, sizes = [[1024, 1024]]``), the first
+    ten calls also inside an outer ``aten::linear`` range; plus a ``step, op_id = 9`` range (a
+    record_function, not an operator)."""
+    with gzip.open(NODES) as src:
+        path.write_bytes(src.read())
+    db = sqlite3.connect(path)
+    calls = db.execute("SELECT r.start, r.end, r.globalTid FROM CUPTI_ACTIVITY_KIND_RUNTIME r JOIN StringIds s "
+                       "ON s.id = r.nameId WHERE s.value LIKE 'cudaLaunchKernel%' OR s.value LIKE 'cudaMemcpy%' "
+                       "OR s.value LIKE 'cudaMemset%' OR s.value LIKE 'cudaGraphLaunch%' "
+                       "ORDER BY r.start").fetchall()
+    ranges = [(start - 50, end + 50, 59, f"aten::op{i}, seq = {i}, op_id = {i}, sizes = [[1024, 1024]]", tid)
+              for i, (start, end, tid) in enumerate(calls)]
+    ranges.append((calls[0][0] - 100, calls[9][1] + 100, 59, "aten::linear, op_id = 500", calls[0][2]))
+    ranges.append((calls[0][0] - 200, calls[-1][1] + 200, 59, "outer, op_id = 9", calls[0][2]))
+    db.executemany("INSERT INTO NVTX_EVENTS (start, end, eventType, text, globalTid) VALUES (?, ?, ?, ?, ?)", ranges)
+    db.commit()
+    db.close()
+    return path
+
+
+def test_emit_nvtx_ranges_are_operators_that_launch_the_kernels(tmp_path):
+    """An export of a program run under ``torch.autograd.profiler.emit_nvtx``: its operator ranges become the
+    trace's CPU ops (names without emit_nvtx's suffixes), each kernel is launched by the innermost operator
+    open on the launching thread, and other ranges stay phases."""
+    path = _with_operators(tmp_path / "ops.sqlite")
+    trace = load_trace(path)
+    plain = load_trace(NODES)
+    assert len(trace.gpu) == len(plain.gpu) and len(trace.runtime) == len(plain.runtime)
+    names = set(trace.ops.name)
+    assert {"aten::op0", "aten::linear", "outer", "step"} <= names and not any(", seq" in n for n in names)
+    a = analyze(path)
+    by_op = {o["name"]: o for o in a.ops}
+    assert by_op["aten::op0"]["kernels"] >= 1 and by_op["aten::linear"]["gpu_total_us"] > 0
+    assert by_op["aten::linear"]["gpu_self_us"] == 0  # its kernels belong to the operators inside it
+    phases = {p["phase"] for p in a.phases}  # NVTX ranges that are not operators stay phases
+    assert any("step" in p for p in phases) and not any("aten::" in p for p in phases)
+    assert {k["launched_by"] for k in a.kernels if k["kind"] == "kernel"} >= {"aten::op0"}
+    assert any("emit_nvtx" in n and "launches linked" in n for n in a.notes)
+    assert a.launch["unlinked_kernels"] == analyze(NODES).launch["unlinked_kernels"]
+
+
+def test_nvtx_range_names():
+    from bambaprof.analysis.nsys import nvtx_range_name
+
+    assert nvtx_range_name("aten::mm, seq = 12, op_id = 5, sizes = [[64, 64], [64, 64]]") == ("aten::mm", True)
+    assert nvtx_range_name("MmBackward0, seq = 12") == ("MmBackward0", True)
+    assert nvtx_range_name("aten::empty") == ("aten::empty", True)
+    assert nvtx_range_name("step, op_id = 3") == ("step", False)
+    assert nvtx_range_name("step") == ("step", False)
+    assert nvtx_range_name("forward pass") == ("forward pass", False)
+    assert nvtx_range_name("Model::forward pass") == ("Model::forward pass", False)
