@@ -28,6 +28,7 @@ from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datas
 from .phases import coverage_pct, phase_tables
 from .roofline import run_floor
 from .source import TraceError, TraceSource, resolve
+from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
 from .trace import GPU_SKIP_KINDS, PROFILER_STEP, Trace, load_trace
@@ -54,6 +55,7 @@ class Analysis:
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per annotated range (path)
     phase_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, layers folded together
     findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
+    syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -167,6 +169,7 @@ def analyze(
     floor = run_floor(kernels)
     phases = phase_tables(trace, kernels, names, traffic)
     ops = op_table(trace)
+    syncs = sync_table(trace)
     memory = memory_peaks(trace)
     window = trace.span_us
     telemetry = None
@@ -214,6 +217,7 @@ def analyze(
         "launch_overhead_idle_gpu_median_us": timeline.launch.idle_median_us,
         "cpu_bound_stretches": timeline.stretch_count,
         "cpu_bound_us": timeline.stretch_total_us,
+        **sync_summary(syncs),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
         "peak_reserved_bytes": max((m["peak_reserved_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
@@ -273,6 +277,7 @@ def analyze(
         notes=notes,
         manifest=manifest,
         phases=phases["phases"],
+        syncs=syncs,
         phase_kinds=phases["phase_kinds"],
     )
     from ..diagnose import diagnose

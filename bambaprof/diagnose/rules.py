@@ -53,6 +53,13 @@ UNKNOWN_BYTES_PCT = 5.0
 DRAM_OVERFETCH_X = 1.5
 DRAM_OVERFETCH_MIN_SHARE_PCT = 5.0
 DRAM_OVERFETCH_MIN_BYTES = 64e6
+#: sync-stall: after host-device synchronisations the GPU sat empty for at least this share of its window.
+SYNC_STALL_PCT = 5.0
+#: What makes PyTorch synchronise under an operator, for the sync-stall message.
+_SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()", "aten::copy_": "a copy to the host",
+                "aten::_to_copy": "a copy to the host", "aten::nonzero": "a data-dependent shape",
+                "aten::masked_select": "a data-dependent shape", "aten::_unique2": "a data-dependent shape",
+                "aten::unique_consecutive": "a data-dependent shape", "aten::is_nonzero": "a tensor used as a bool"}
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
 MEMORY_PRESSURE_PCT = 90.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
@@ -385,6 +392,28 @@ def dram_overfetch(a: Any) -> List[Finding]:
     return out
 
 
+def sync_stall(a: Any) -> Optional[Finding]:
+    drain, window = a.summary.get("sync_drain_us") or 0.0, _window_us(a)
+    rows = getattr(a, "syncs", None) or []
+    if window <= 0 or not rows or 100.0 * drain / window < SYNC_STALL_PCT:
+        return None
+    count, steps = a.summary.get("sync_count") or 0, a.summary.get("profiled_steps")
+    per_step = f", {count / steps:.1f} a step" if steps else ""
+    where = "; ".join(
+        f"{r['call']} under {r['op'] or 'no operator'}"
+        + (f" ({_SYNC_CAUSES[r['op']]})" if r["op"] in _SYNC_CAUSES else "")
+        + f": {r['count']}x, {_us(r['drain_us'])}" for r in rows[:3])
+    msg = (f"The host synchronised with the GPU {count} times{per_step}, and after {sum(r['drains'] for r in rows)} "
+           f"of them the GPU sat empty until the next launch: {_us(drain)}, {100 * drain / window:.0f}% of its "
+           f"{_us(window)} window ({where}).")
+    debug = "" if a.summary.get("platform") == "xpu" else "; torch.cuda.set_sync_debug_mode('warn') names each one"
+    suggestion = ("Keep values on the GPU inside the step: no .item(), .cpu(), .tolist() or printed tensors, no "
+                  "data-dependent shapes (nonzero, boolean masks); copy results out with non_blocking=True into "
+                  f"pinned memory and read them after the step{debug}. A step that synchronises cannot be captured "
+                  "in a graph.")
+    return Finding("sync-stall", _severity(drain, window), msg, rows[:10], suggestion, drain)
+
+
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
     reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
@@ -402,7 +431,7 @@ def memory_pressure(a: Any) -> Optional[Finding]:
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
-                                     host_speed_changed, memory_pressure]
+                                     host_speed_changed, memory_pressure, sync_stall]
 
 
 def diagnose(a: Any) -> List[Finding]:

@@ -68,6 +68,11 @@ ANALYZE_OPS = [
     Column("cpu_self_us", "CPU self us", "us"), Column("gpu_self_us", "GPU self us", "us"),
     Column("gpu_total_us", "GPU total us", "us"), Column("kernels", "kernels", "int"),
 ]
+ANALYZE_SYNCS = [
+    Column("call", "call", width=40), Column("op", "under op", width=60), Column("count", "n", "int"),
+    Column("host_blocked_us", "host blocked us", "us"), Column("drain_us", "GPU empty after us", "us"),
+    Column("drains", "times empty", "int"),
+]
 ANALYZE_STRETCHES = [
     Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),
     Column("cpu_op", "CPU op", width=60), Column("cpu_region", "region", width=60),

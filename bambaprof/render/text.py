@@ -36,6 +36,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                   render_rows(kernels, "table", columns.ANALYZE_KERNELS)]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
+    if getattr(a, "syncs", None):
+        parts += ["\nHost-device synchronisations inside the GPU window (GPU empty after: until the next launch, "
+                  "when nothing else ran)\n", render_rows(a.syncs, "table", columns.ANALYZE_SYNCS)]
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
                   render_rows(a.stretches, "table", columns.ANALYZE_STRETCHES)]

@@ -1,0 +1,88 @@
+"""Host-device synchronisations: where the host waited for the GPU, and what the GPU lost to it (times in us).
+
+A *synchronising call* blocks the host until GPU work is done: device, stream and event synchronisation
+(``cudaDeviceSynchronize``, ``cudaStreamSynchronize``, ``cudaEventSynchronize``, their driver ``cu*`` and HIP
+``hip*`` forms, Intel's ``urQueueFinish`` and ``urEventWait``) and the synchronous copies (``cudaMemcpy`` and
+``hipMemcpy`` without ``Async``, the driver's ``cuMemcpy*`` without ``Async``). PyTorch makes one for every
+``.item()``, ``.cpu()``, ``.tolist()``, printed tensor and data-dependent shape (``nonzero``, boolean indexing),
+and for ``torch.cuda.synchronize()``.
+
+Only calls inside the GPU window (after the first GPU activity starts, before the last one ends) count: the
+profiler's own synchronisations at the start and end of a trace fall outside it. For each call:
+
+- *host blocked*: its duration, the time the host could not run ahead of the GPU;
+- *drain*: when no GPU activity is running on any device as the call returns (the GPU emptied its queue),
+  the time until the next GPU activity starts: the GPU waits while the host launches anew;
+- its *operator*: the CPU op it was made under (its ``External id``; ``aten::_local_scalar_dense`` for
+  ``.item()``), else none.
+
+:func:`sync_table` groups them by (call, operator), most drain first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .timeline import union_length
+from .trace import Trace, first_row_with
+
+#: Runtime and driver calls that block the host until GPU work is done.
+SYNC_CALLS = re.compile(
+    r"^(?:cuda|hip)(?:Device|Stream|Event)Synchronize$|^cu(?:Ctx|Stream|Event)Synchronize$"
+    r"|^(?:cuda|hip)Memcpy(?:2D|3D|Peer|ToSymbol|FromSymbol|DtoH|HtoD|DtoD)?$|^cuMemcpy(?:DtoH|HtoD|DtoD|2D|3D|Peer)?(?:_v2)?$"
+    r"|^urQueueFinish$|^urEventWait$")
+
+
+def sync_table(trace: Trace) -> List[Dict[str, Any]]:
+    """Synchronising calls inside the GPU window, grouped by (call, operator): ``count``, ``host_blocked_us``
+    (summed durations), ``drain_us`` (summed GPU drains), ``drains`` (calls after which the GPU was empty);
+    most drain first (see the module's description)."""
+    rt, gpu = trace.runtime, trace.gpu
+    if len(rt) == 0 or len(gpu) == 0:
+        return []
+    names = sorted(set(rt.name))
+    sync_names = {n for n in names if SYNC_CALLS.match(n)}
+    if not sync_names:
+        return []
+    rows = np.fromiter((i for i, n in enumerate(rt.name) if n in sync_names), np.int64)
+    start, end = rt.ts[rows], rt.ts[rows] + rt.dur[rows]
+    first, last = float(gpu.ts.min()), float((gpu.ts + gpu.dur).max())
+    inside = (start > first) & (end < last)
+    rows, start, end = rows[inside], start[inside], end[inside]
+    if not len(rows):
+        return []
+    _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)  # busy intervals over every device and stream
+    k = np.searchsorted(ms, end, side="right") - 1
+    running = (k >= 0) & (me[np.maximum(k, 0)] > end)
+    has_next = k + 1 < len(ms)
+    drain = np.where(~running & has_next, ms[np.minimum(k + 1, len(ms) - 1)] - end, 0.0)
+    op_rows = _op_rows(trace, rows)
+    groups: Dict[tuple, Dict[str, Any]] = {}
+    for i, row in enumerate(rows.tolist()):
+        op = trace.ops.name[op_rows[i]] if op_rows[i] >= 0 else None
+        g = groups.setdefault((rt.name[row], op), {"call": rt.name[row], "op": op, "count": 0, "host_blocked_us": 0.0,
+                                                   "drain_us": 0.0, "drains": 0})
+        g["count"] += 1
+        g["host_blocked_us"] += float(end[i] - start[i])
+        g["drain_us"] += float(drain[i])
+        g["drains"] += int(drain[i] > 0)
+    return sorted(groups.values(), key=lambda g: (-g["drain_us"], -g["count"], g["call"], g["op"] or ""))
+
+
+def _op_rows(trace: Trace, rows: np.ndarray) -> np.ndarray:
+    """For each runtime call row, the row of the CPU op carrying its ``External id`` (the innermost op that
+    made it); -1 when none does."""
+    ext = trace.ops.external_id
+    if len(ext) == 0:
+        return np.full(len(rows), -1, dtype=np.int64)
+    return first_row_with(ext, np.flatnonzero(ext >= 0), trace.runtime.external_id[rows])
+
+
+def sync_summary(rows: List[Dict[str, Any]]) -> Dict[str, Optional[float]]:
+    """Totals of :func:`sync_table`'s rows: ``sync_count``, ``sync_host_blocked_us``, ``sync_drain_us``."""
+    return {"sync_count": sum(r["count"] for r in rows),
+            "sync_host_blocked_us": sum(r["host_blocked_us"] for r in rows),
+            "sync_drain_us": sum(r["drain_us"] for r in rows)}

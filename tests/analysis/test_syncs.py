@@ -1,0 +1,84 @@
+"""Host-device synchronisations: which calls count, the op that made them, the GPU's drain after them, and the
+sync-stall finding; on a synthetic trace with hand-computed figures and on the real H200 workload."""
+
+from pathlib import Path
+
+import pytest
+
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.syncs import SYNC_CALLS
+from bambaprof.analysis.trace import load_trace
+from bambaprof.cli import main
+from tests.analysis.synth import _op, _rt, base_trace, write
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "nsys"
+
+
+def _synced(tmp_path, drain_us: float = 40.0):
+    """base_trace plus: ``.item()`` at 46 (aten::_local_scalar_dense makes a cudaStreamSynchronize [47, 48) after
+    the GPU went idle at 45; the memcpy, the GPU's next activity, moved to 48 + drain_us); a
+    torch.cuda.synchronize() [38, 39) while kernels still run (no drain); and the profiler's own
+    cudaDeviceSynchronize before the first and after the last GPU activity (not counted)."""
+    t = base_trace()
+    ev = t["traceEvents"]
+    ev += [_op("aten::item", 46, 3, 20), _op("aten::_local_scalar_dense", 46, 3, 21),
+           _rt("cudaStreamSynchronize", 47, 1, 30, 21),
+           _rt("cudaDeviceSynchronize", 38, 1, 31),
+           _rt("cudaDeviceSynchronize", 1, 2, 32), _rt("cudaDeviceSynchronize", 200, 2, 33)]
+    for e in ev:  # the GPU's next activity after the .item(): the memcpy
+        if e.get("cat") == "gpu_memcpy":
+            e["ts"] = 48 + drain_us
+    return write(tmp_path / "synced.json.gz", t)
+
+
+def test_calls_that_synchronise():
+    for name in ("cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy",
+                 "hipDeviceSynchronize", "hipMemcpy", "cuCtxSynchronize", "cuStreamSynchronize", "cuMemcpyDtoH_v2",
+                 "urQueueFinish", "urEventWait"):
+        assert SYNC_CALLS.match(name), name
+    for name in ("cudaMemcpyAsync", "cudaLaunchKernel", "cudaStreamWaitEvent", "cudaEventRecord",
+                 "cuMemcpyDtoHAsync_v2", "hipMemcpyAsync", "cudaStreamIsCapturing"):
+        assert not SYNC_CALLS.match(name), name
+
+
+def test_drain_and_op_of_each_synchronisation(tmp_path):
+    a = analyze(_synced(tmp_path))
+    rows = {(r["call"], r["op"]): r for r in a.syncs}
+    assert set(rows) == {("cudaStreamSynchronize", "aten::_local_scalar_dense"), ("cudaDeviceSynchronize", None)}
+    item = rows[("cudaStreamSynchronize", "aten::_local_scalar_dense")]
+    assert item["count"] == 1 and item["host_blocked_us"] == 1.0
+    assert item["drain_us"] == pytest.approx(40.0) and item["drains"] == 1  # from 48 to the memcpy at 88
+    during = rows[("cudaDeviceSynchronize", None)]  # at 39 the gemm (to 40) still runs: no drain
+    assert during["count"] == 1 and during["drain_us"] == 0 and during["drains"] == 0
+    assert a.syncs[0] is item  # most drain first
+    s = a.summary
+    assert (s["sync_count"], s["sync_host_blocked_us"], s["sync_drain_us"]) == (2, 2.0, pytest.approx(40.0))
+
+
+def test_sync_stall_is_found_when_the_drain_is_a_large_share(tmp_path, capsys):
+    a = analyze(_synced(tmp_path, drain_us=40.0))  # 40 us of a 62 us window (30 to 92)
+    (f,) = [f for f in a.findings if f["id"] == "sync-stall"]
+    assert f["severity"] == "high" and f["time_us"] == pytest.approx(40.0)
+    assert "cudaStreamSynchronize under aten::_local_scalar_dense (.item()): 1x, 40.0 us" in f["message"]
+    assert "set_sync_debug_mode" in f["suggestion"]
+    small = analyze(_synced(tmp_path, drain_us=1.0))  # 1 us of the window: under SYNC_STALL_PCT
+    assert not any(f["id"] == "sync-stall" for f in small.findings)
+    assert main(["analyze", str(_synced(tmp_path)), "--table", "syncs", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "call,op,count,host_blocked_us,drain_us,drains"
+
+
+def test_a_trace_without_synchronisations(tmp_path):
+    a = analyze(write(tmp_path / "t.json.gz", base_trace()))
+    assert a.syncs == [] and a.summary["sync_count"] == 0 and a.summary["sync_drain_us"] == 0
+
+
+def test_the_real_workload_synchronises_once_a_step_in_both_tools():
+    """benchmarks/nsys_workload.py copies 8 values to the host each step (y[:8].cpu()): five steps, five
+    cudaStreamSynchronize under aten::copy_ in the PyTorch profiler's trace, the same five in Nsight Systems'."""
+    kineto = analyze(DATA / "h200-workload.kineto.json.gz")
+    nsys = analyze(DATA / "h200-workload-nodes.sqlite.gz")
+    (row,) = kineto.syncs
+    assert (row["call"], row["op"], row["count"], row["drains"]) == ("cudaStreamSynchronize", "aten::copy_", 5, 5)
+    assert nsys.summary["sync_count"] == 5 and nsys.syncs[0]["call"] == "cudaStreamSynchronize"
+    assert any(f["id"] == "sync-stall" for f in kineto.findings)
+    assert len(load_trace(DATA / "h200-workload.kineto.json.gz").runtime)  # the trace holds the calls it counts
