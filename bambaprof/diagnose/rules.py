@@ -152,6 +152,10 @@ def host_bound(a: Any) -> Optional[Finding]:
         suggestion = "Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
     else:
         suggestion = f"Fewer, larger kernels: {graphed}."
+    drain = a.summary.get("sync_drain_us") or 0.0
+    if "graphs" in suggestion and 100.0 * drain / window >= SYNC_STALL_PCT:  # graphs cannot hold synchronisations
+        suggestion = ("First keep the step free of host-device synchronisations (see sync-stall): a step that "
+                      "synchronises cannot be captured in a graph. " + suggestion)
     shortcut = _shortcut_held_back(a)
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "

@@ -286,5 +286,7 @@ def test_sync_stall(tmp_path):
     f = next(f for f in diagnose(a) if f.id == "sync-stall")
     assert f.time_us == pytest.approx(5 * 28.5) and "synchronised with the GPU 5 times" in f.message
     assert "(.item())" in f.message and "cannot be captured in a graph" in f.suggestion
+    host = next(f for f in diagnose(a) if f.id == "host-bound")  # graphs come after the synchronisations
+    assert host.suggestion.startswith("First keep the step free of host-device synchronisations")
     quiet = trace_of([("k", 10.0, *BIG)] * 10, gap_us=30.0, launch_lead_us=0.5)
     assert "sync-stall" not in ids(analysis(tmp_path, quiet))
