@@ -323,6 +323,7 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                            "idle machine")
     out.extend(_host_speed_warnings(a, b))
     out.extend(_clock_warnings(a, b))
+    out.extend(_sync_warnings(a, b))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
             cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)
@@ -334,6 +335,25 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
             out.append(f"{row['label']}: the ratio's 95% interval {lo:.3g}-{hi:.3g} spans more than "
                        f"{NOISY_SPREAD}x: too noisy to read")
     return out
+
+
+def _syncs_per_step(side: Side) -> float:
+    """The median over a side's inputs of their host-device synchronisations a profiled step."""
+    return statistics.median((a.summary.get("sync_count") or 0) / steps(a) for a in side.analyses)
+
+
+def _sync_warnings(a: Side, b: Side) -> List[str]:
+    """A line when the candidate synchronises with the GPU more often a step than the baseline: a ``.item()``
+    or copy to the host that crept in stalls the GPU and keeps the step out of CUDA graphs, whatever the
+    ratios say."""
+    before, after = _syncs_per_step(a), _syncs_per_step(b)
+    if after <= before:
+        return []
+    drain = statistics.median((x.summary.get("sync_drain_us") or 0.0) / steps(x) for x in b.analyses)
+    calls = sorted({f"{r['call']} under {r['op'] or 'no operator'}" for x in b.analyses for r in x.syncs})
+    return [f"the candidate synchronises with the GPU {after:g} times a step against the baseline's {before:g} "
+            f"(the GPU then sat empty {drain:,.1f} us a step; {', '.join(calls[:3])}): see its sync-stall finding "
+            "and `analyze --table syncs`"]
 
 
 def _probe_us(side: Side) -> Optional[float]:

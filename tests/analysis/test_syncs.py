@@ -82,3 +82,14 @@ def test_the_real_workload_synchronises_once_a_step_in_both_tools():
     assert nsys.summary["sync_count"] == 5 and nsys.syncs[0]["call"] == "cudaStreamSynchronize"
     assert any(f["id"] == "sync-stall" for f in kineto.findings)
     assert len(load_trace(DATA / "h200-workload.kineto.json.gz").runtime)  # the trace holds the calls it counts
+
+
+def test_compare_warns_when_the_candidate_synchronises_more(tmp_path):
+    from bambaprof.analysis.compare import compare
+
+    base = write(tmp_path / "base.json.gz", base_trace())
+    synced = _synced(tmp_path)
+    (warning,) = [w for w in compare([base], [synced]).warnings if "synchronises" in w]
+    assert warning.startswith("the candidate synchronises with the GPU 2 times a step against the baseline's 0")
+    assert "cudaStreamSynchronize under aten::_local_scalar_dense" in warning
+    assert not any("synchronises" in w for w in compare([synced], [base]).warnings)  # fewer: no warning
