@@ -60,6 +60,9 @@ _SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()",
                 "aten::_to_copy": "a copy to the host", "aten::nonzero": "a data-dependent shape",
                 "aten::masked_select": "a data-dependent shape", "aten::_unique2": "a data-dependent shape",
                 "aten::unique_consecutive": "a data-dependent shape", "aten::is_nonzero": "a tensor used as a bool"}
+#: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
+#: the GPU window.
+PAGEABLE_COPY_PCT = 5.0
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
 MEMORY_PRESSURE_PCT = 90.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
@@ -418,6 +421,26 @@ def sync_stall(a: Any) -> Optional[Finding]:
     return Finding("sync-stall", _severity(drain, window), msg, rows[:10], suggestion, drain)
 
 
+def pageable_copies(a: Any) -> Optional[Finding]:
+    rows = [k for k in a.kernels if k.get("kind") == "memcpy" and "Pageable" in str(k.get("name"))]
+    time, window = sum(k["total_us"] for k in rows), _window_us(a)
+    if window <= 0 or not rows or 100.0 * time / window < PAGEABLE_COPY_PCT:
+        return None
+    count = sum(k["count"] for k in rows)
+    moved = sum(k["bytes"] or 0.0 for k in rows)
+    rate = f" at {moved / time / 1e3:,.1f} GB/s" if moved and time > 0 else ""
+    kinds = ", ".join(f"{k['name']} ({k['count']}x, {_us(k['total_us'])})" for k in rows[:3])
+    msg = (f"{count} copies between the GPU and pageable host memory take {_us(time)}, {100 * time / window:.0f}% "
+           f"of its {_us(window)} window{rate}: {kinds}. The driver stages them through a pinned buffer, and the "
+           "host waits for each.")
+    suggestion = ("Copy through pinned memory: DataLoader(pin_memory=True) or tensor.pin_memory() on the host side, "
+                  "then .to(device, non_blocking=True); for results, copy into a pinned buffer with "
+                  "non_blocking=True and synchronise once, after the step.")
+    return Finding("pageable-copies", _severity(time, window), msg,
+                   [{"name": k["name"], "count": k["count"], "time_us": k["total_us"], "bytes": k["bytes"]}
+                    for k in rows], suggestion, time)
+
+
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
     reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
@@ -435,7 +458,7 @@ def memory_pressure(a: Any) -> Optional[Finding]:
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
-                                     host_speed_changed, memory_pressure, sync_stall]
+                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies]
 
 
 def diagnose(a: Any) -> List[Finding]:

@@ -290,3 +290,23 @@ def test_sync_stall(tmp_path):
     assert host.suggestion.startswith("First keep the step free of host-device synchronisations")
     quiet = trace_of([("k", 10.0, *BIG)] * 10, gap_us=30.0, launch_lead_us=0.5)
     assert "sync-stall" not in ids(analysis(tmp_path, quiet))
+
+
+def test_pageable_copies(tmp_path):
+    """Host-to-device copies from pageable memory between the kernels: the finding names them, their time and
+    rate; the same copies from pinned memory are not a finding."""
+    def with_copies(kind: str):
+        t = trace_of([("k", 10.0, *BIG)] * 4, gap_us=30.0, launch_lead_us=0.5)
+        for i in range(3):
+            start = 100.0 + 40.0 * i + 12.0
+            t["traceEvents"] += [
+                _rt("cudaMemcpyAsync", start - 1.0, 0.5, 7000 + i),
+                {"ph": "X", "cat": "gpu_memcpy", "name": f"Memcpy HtoD ({kind} -> Device)", "pid": 0, "tid": 7,
+                 "ts": start, "dur": 8.0, "args": {"device": 0, "stream": 7, "correlation": 7000 + i,
+                                                   "bytes": 8e6}}]
+        return analysis(tmp_path, t)
+
+    f = next(f for f in diagnose(with_copies("Pageable")) if f.id == "pageable-copies")
+    assert f.time_us == pytest.approx(24.0) and "3 copies between the GPU and pageable host memory" in f.message
+    assert "at 1,000.0 GB/s" in f.message and "pin_memory" in f.suggestion
+    assert "pageable-copies" not in ids(with_copies("Pinned"))
