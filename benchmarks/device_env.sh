@@ -51,3 +51,13 @@ for r in json.load(open(sys.argv[1]))["rows"]:
         print(f"    {kernel}: {', '.join(p for p in pick.split(', ') if not p.endswith('None'))}")
 PY
 }
+
+# use_nsys: finds the nsys CLI that ships inside Nsight Compute (NSYS) and its importer's folder (NSYS_HOST),
+# whose capture import needs libdw (elfutils): carried under .peers/libs and put on LD_LIBRARY_PATH; prints
+# its version.
+use_nsys() {
+  NSYS=${NSYS:-$(ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)}
+  NSYS_HOST=${NSYS_HOST:-$(ls -d /opt/nvidia/nsight-compute/*/host/linux-desktop-glibc_*-x64 2>/dev/null | head -1)}
+  export LD_LIBRARY_PATH=$PWD/.peers/libs:$NSYS_HOST:${LD_LIBRARY_PATH:-}
+  "$NSYS" --version
+}

@@ -6,10 +6,7 @@
 # its capture: carry it under .peers/libs (NSYS and NSYS_HOST point at the CLI and its importer's folder).
 set -uo pipefail
 source benchmarks/device_env.sh
-NSYS=${NSYS:-$(ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)}
-NSYS_HOST=${NSYS_HOST:-$(ls -d /opt/nvidia/nsight-compute/*/host/linux-desktop-glibc_*-x64 2>/dev/null | head -1)}
-export LD_LIBRARY_PATH=$PWD/.peers/libs:$NSYS_HOST:${LD_LIBRARY_PATH:-}
-"$NSYS" --version
+use_nsys
 python3 benchmarks/nsys_workload.py kineto "$OUT/workload.kineto.json" && gzip -9 "$OUT/workload.kineto.json"
 for graphs in node graph; do
   name=workload$([ $graphs = graph ] && echo -graphs)

@@ -10,10 +10,7 @@
 # the operators bambaprof reads from its NVTX ranges against the PyTorch profiler's ($OUT/workload.kineto.json.gz).
 set -uo pipefail
 source benchmarks/device_env.sh
-NSYS=${NSYS:-$(ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)}
-NSYS_HOST=${NSYS_HOST:-$(ls -d /opt/nvidia/nsight-compute/*/host/linux-desktop-glibc_*-x64 2>/dev/null | head -1)}
-export LD_LIBRARY_PATH=$PWD/.peers/libs:$NSYS_HOST:${LD_LIBRARY_PATH:-}
-"$NSYS" --version
+use_nsys
 run2() { timeout 200 python3 -m torch.distributed.run --nproc-per-node 2 --master-port "$1" benchmarks/nsys_job.py "${@:2}"; }
 
 echo "== 1. two ranks, Kineto then nsys"
