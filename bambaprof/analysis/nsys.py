@@ -51,9 +51,10 @@ BACKEND = "nsys-sqlite"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Nsight Systems report files that must be exported before they can be read.
 REPORT_SUFFIXES = (".nsys-rep", ".qdrep", ".qdstrm")
-#: NVTX range event types (``ENUM_NSYS_EVENT_TYPE``): push/pop and start/end ranges.
-NVTX_RANGE_TYPES = (59, 60)
+#: NVTX range event types (``ENUM_NSYS_EVENT_TYPE``): push/pop ranges (which nest on their thread) and
+#: start/end ranges.
 NVTX_PUSH_POP = 59
+NVTX_RANGE_TYPES = (NVTX_PUSH_POP, 60)
 #: ``eventClass`` of the runtime table (``ENUM_NSYS_EVENT_CLASS``) that marks driver API calls.
 DRIVER_CLASS = 1
 #: CUPTI's memcpy kinds (``CUpti_ActivityMemcpyKind``) and memory kinds (``CUpti_ActivityMemoryKind``), for
@@ -204,10 +205,10 @@ def _database_file(path: Path) -> Iterator[Path]:
 class _Export:
     """An open export: which tables and columns it has, and its string table."""
 
-    def __init__(self, db: sqlite3.Connection, process: Optional[int] = None) -> None:
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         #: The pid whose rows are read (``None``: every process's).
-        self.process = process
+        self.process: Optional[int] = None
         self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.strings: Dict[int, str] = {}
         if "StringIds" in self.tables:
@@ -224,22 +225,29 @@ class _Export:
             return
         have = set(self.columns(table))
         select = ", ".join(f"[{c}]" if c in have else "NULL" for c in wanted)
-        where, params = "", ()  # type: Tuple[str, Tuple[int, ...]]
-        if self.process is not None:
-            column = _PROCESS_COLUMN.get(table, "globalPid")
-            if column not in have:
-                return  # rows that name no process belong to none
-            where, params = f" WHERE (([{column}] >> 24) & {_PID_MASK}) = ?", (self.process,)
+        where = self._where(table, have)
+        if where is None:
+            return
         if order and not all(c.strip(" []") in have for c in order.split(",")):
             order = ""  # a column to order by is missing: table order
-        cursor = self.db.execute(f"SELECT {select} FROM [{table}]{where}{f' ORDER BY {order}' if order else ''}",
-                                 params)
+        cursor = self.db.execute(f"SELECT {select} FROM [{table}]{where[0]}{f' ORDER BY {order}' if order else ''}",
+                                 where[1])
         while True:
             batch = cursor.fetchmany(_BATCH)
             if not batch:
                 return
             for row in batch:
                 yield dict(zip(wanted, row))
+
+    def _where(self, table: str, have: set) -> Optional[Tuple[str, Tuple[int, ...]]]:
+        """The WHERE clause (and its parameters) that keeps the process's rows of ``table``: empty when every
+        process is read; ``None`` when the table names no process (its rows belong to none)."""
+        if self.process is None:
+            return "", ()
+        column = _PROCESS_COLUMN.get(table, "globalPid")
+        if column not in have:
+            return None
+        return f" WHERE (([{column}] >> 24) & {_PID_MASK}) = ?", (self.process,)
 
     def processes(self, tables: Sequence[str]) -> List[int]:
         """The pids (bits 24-47 of ``globalPid`` or ``globalTid``) that have rows in ``tables``, sorted."""
@@ -264,15 +272,10 @@ class _Export:
 
     def count(self, table: str) -> int:
         """Rows in ``table`` (0 when the export lacks it; the process's rows when it is read for one)."""
-        if table not in self.tables:
+        where = self._where(table, set(self.columns(table))) if table in self.tables else None
+        if where is None:
             return 0
-        if self.process is None:
-            return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
-        column = _PROCESS_COLUMN.get(table, "globalPid")
-        if column not in self.columns(table):
-            return 0
-        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}] WHERE (([{column}] >> 24) & {_PID_MASK}) = ?",
-                                   (self.process,)).fetchone()[0])
+        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]{where[0]}", where[1]).fetchone()[0])
 
     def string(self, sid: Any) -> Optional[str]:
         return self.strings.get(sid) if isinstance(sid, int) else (sid if isinstance(sid, str) else None)
@@ -317,7 +320,8 @@ class _Correlations:
         corr = _int_or_none(correlation)
         if corr is None or not self._offset:
             return corr
-        return corr + self._offset.get(_process(global_id), 0)
+        pid = _process(global_id)
+        return corr + (self._offset.get(pid, 0) if pid is not None else 0)
 
 
 def _int_or_none(v: Any) -> Optional[int]:
@@ -377,8 +381,8 @@ def _copy_kind(name: str) -> str:
 def _copies_and_sets(ex: _Export, corr: _Correlations, ops: "_Operators") -> Iterator[Event]:
     copy_names = {i: _copy_kind(n) for i, n in ex.enum("ENUM_CUDA_MEMCPY_OPER", "name").items()} or _COPY_KINDS
     memory = ex.enum("ENUM_CUDA_MEM_KIND", "label") or _MEMORY_KINDS
-    cols = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes", "copyKind", "srcKind",
-            "dstKind")
+    cols: Tuple[str, ...] = ("start", "end", "deviceId", "streamId", "correlationId", "globalPid", "bytes",
+                             "copyKind", "srcKind", "dstKind")
     for r in ex.rows("CUPTI_ACTIVITY_KIND_MEMCPY", cols):
         ts, dur = _times(r["start"], r["end"])
         kind = copy_names.get(r["copyKind"], "Unknown")
