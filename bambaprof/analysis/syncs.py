@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .timeline import union_length
-from .trace import Trace, first_row_with
+from .trace import Trace, first_row_with, value_codes
 
 #: Runtime and driver calls that block the host until GPU work is done.
 SYNC_CALLS = re.compile(
@@ -43,11 +43,11 @@ def sync_table(trace: Trace) -> List[Dict[str, Any]]:
     rt, gpu = trace.runtime, trace.gpu
     if len(rt) == 0 or len(gpu) == 0:
         return []
-    names = sorted(set(rt.name))
-    sync_names = {n for n in names if SYNC_CALLS.match(n)}
-    if not sync_names:
+    codes, names = value_codes(trace, "runtime.name")
+    syncing = np.array([bool(SYNC_CALLS.match(str(n))) for n in names], dtype=bool)
+    if not syncing.any():
         return []
-    rows = np.fromiter((i for i, n in enumerate(rt.name) if n in sync_names), np.int64)
+    rows = np.flatnonzero(syncing[codes])
     start, end = rt.ts[rows], rt.ts[rows] + rt.dur[rows]
     first, last = float(gpu.ts.min()), float((gpu.ts + gpu.dur).max())
     inside = (start > first) & (end < last)
