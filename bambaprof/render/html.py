@@ -245,7 +245,8 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
 def jobs_of(runs: Sequence[Any]) -> List[Dict[str, Any]]:
     """The report's runs that are ranks of one distributed job, side by side (:func:`fleet_of`): the processes
     of one Nsight Systems export, or the traces of one folder that name distinct ranks (``distributedInfo``;
-    several steps of one rank are not a job). Each job: ``title``, ``fleet``, ``runs`` (labels by rank row)."""
+    several steps of one rank are not a job). Each job: ``title`` (the export's or folder's name), ``fleet``
+    and ``ranks`` (its rows as the template shows them)."""
     keyed: Dict[tuple, List[int]] = {}
     for i, r in enumerate(runs):
         rank = r.analysis.summary.get("rank")
