@@ -175,6 +175,8 @@ def analyze(
     telemetry = None
     if run_dir is not None:
         telemetry = summarize_telemetry(read_telemetry(run_dir, manifest), window)
+    elif trace.meta.get("gpuMetrics"):  # an Nsight Systems export's sampled GPU metrics, over its GPU window
+        telemetry = dict(trace.meta["gpuMetrics"])
 
     gpu_skipped = sum(n for what, n in trace.skipped.items() if what.startswith(GPU_SKIP_KINDS))
     kc, kt = _sum_kind(trace, "kernel")

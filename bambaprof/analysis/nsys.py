@@ -529,6 +529,47 @@ ACTIVITY_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "
                    "CUPTI_ACTIVITY_KIND_RUNTIME")
 
 
+def _gpu_metrics(ex: _Export) -> Dict[str, Dict[str, Any]]:
+    """Nsight Systems' sampled GPU metrics (``nsys profile --gpu-metrics-devices``: ``GPU_METRICS`` named by
+    ``TARGET_INFO_GPU_METRICS``) over the GPU window of the activity read (first start to last end, on the
+    export's clock): ``{"nsys.<metric name>" (and " (<GPU>)" when several GPUs were sampled): {"mean", "max",
+    "samples"}}`` of the values as sampled (``[Throughput %]`` metrics are percent of their peak). Empty when
+    the export has none or no sample falls in the window."""
+    if "GPU_METRICS" not in ex.tables or "TARGET_INFO_GPU_METRICS" not in ex.tables:
+        return {}
+    have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
+    if not {"timestamp", "metricId", "value"} <= have or not {"metricId", "metricName"} <= info:
+        return {}
+    bounds = [ex.db.execute(f"SELECT MIN([start]), MAX([end]) FROM [{t}]{w[0]}", w[1]).fetchone()
+              for t in DEVICE_TABLES if t in ex.tables and {"start", "end"} <= set(ex.columns(t))
+              for w in [ex._where(t, set(ex.columns(t)))] if w is not None]
+    starts = [b[0] for b in bounds if isinstance(b[0], int)]
+    ends = [b[1] for b in bounds if isinstance(b[1], int)]
+    if not starts or not ends:
+        return {}
+    by_type = "typeId" in have
+    names: Dict[Tuple[Any, Any], str] = {}
+    gpu_names: Dict[Any, str] = {}
+    cols = "typeId, metricId, metricName" + (", typeName" if "typeName" in info else "")
+    for row in ex.db.execute(f"SELECT {cols if 'typeId' in info else 'NULL, metricId, metricName'} "
+                             "FROM TARGET_INFO_GPU_METRICS"):
+        names[(row[0] if by_type else None, row[1])] = str(row[2])
+        names.setdefault((None, row[1]), str(row[2]))
+        if len(row) > 3 and row[0] is not None:
+            gpu_names[row[0]] = f"{row[3] or 'GPU'} {row[0]:#x}" if isinstance(row[0], int) else str(row[3])
+    group = "typeId" if by_type else "NULL"
+    rows = ex.db.execute(f"SELECT {group}, metricId, AVG(value), MAX(value), COUNT(*) FROM GPU_METRICS "
+                         f"WHERE timestamp BETWEEN ? AND ? AND typeof(value) IN ('integer', 'real') "
+                         f"GROUP BY {group}, metricId", (min(starts), max(ends))).fetchall()
+    gpus = {r[0] for r in rows}
+    out: Dict[str, Dict[str, Any]] = {}
+    for gpu, metric, mean, peak, n in rows:
+        name = names.get((gpu, metric)) or names.get((None, metric)) or f"metric {metric}"
+        where = f" ({gpu_names.get(gpu, f'type {gpu}')})" if len(gpus) > 1 else ""  # nsys's typeId, as it is
+        out[f"nsys.{name}{where}"] = {"mean": float(mean), "max": float(peak), "samples": int(n)}
+    return dict(sorted(out.items()))
+
+
 #: Tables of GPU work (what makes a process one that ran on a GPU, a rank of a distributed job).
 DEVICE_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
                  "CUPTI_ACTIVITY_KIND_GRAPH_TRACE")
@@ -576,6 +617,7 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
+            meta["gpuMetrics"] = _gpu_metrics(ex)
             corr = _Correlations(pids if process is None else [process])
             ops = _Operators()
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))

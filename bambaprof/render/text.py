@@ -48,7 +48,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                   render_rows([r for r in a.ncu if r["matched"]], "table", columns.ANALYZE_NCU)]
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
-        parts += ["\nNVML telemetry over the profiled window\n", render_rows(rows, "table")]
+        what = "Nsight Systems' sampled GPU metrics over the GPU window" if all(
+            k.startswith("nsys.") for k in a.telemetry) else "NVML telemetry over the profiled window"
+        parts += [f"\n{what}\n", render_rows(rows, "table")]
     return "".join(parts)
 
 

@@ -501,3 +501,45 @@ def test_nvtx_range_names():
     assert nvtx_range_name("step") == ("step", False)
     assert nvtx_range_name("forward pass") == ("forward pass", False)
     assert nvtx_range_name("Model::forward pass") == ("Model::forward pass", False)
+
+
+def _with_gpu_metrics(path: Path, gpus=(0x10001,)) -> Path:
+    """The real H200 export with GPU metrics as ``nsys profile --gpu-metrics-devices`` records them: four
+    metrics sampled every 50 us from 0.2 ms before the first kernel to 0.2 ms after the last, at 10/20/30/40%
+    inside the GPU window and 99% outside it (per sampled GPU, offset by 1% per GPU)."""
+    with gzip.open(NODES) as src:
+        path.write_bytes(src.read())
+    db = sqlite3.connect(path)
+    lo, hi = db.execute("SELECT MIN(start), MAX(end) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()
+    lo = min(lo, *(r[0] for r in db.execute("SELECT MIN(start) FROM CUPTI_ACTIVITY_KIND_MEMCPY UNION ALL "
+                                             "SELECT MIN(start) FROM CUPTI_ACTIVITY_KIND_MEMSET")))
+    hi = max(hi, *(r[0] for r in db.execute("SELECT MAX(end) FROM CUPTI_ACTIVITY_KIND_MEMCPY UNION ALL "
+                                             "SELECT MAX(end) FROM CUPTI_ACTIVITY_KIND_MEMSET")))
+    db.execute("CREATE TABLE TARGET_INFO_GPU_METRICS (typeId INTEGER NOT NULL, sourceId INTEGER NOT NULL, "
+               "typeName TEXT NOT NULL, metricId INTEGER NOT NULL, metricName TEXT NOT NULL)")
+    db.execute("CREATE TABLE GPU_METRICS (timestamp INTEGER, typeId INTEGER NOT NULL, metricId INTEGER NOT NULL, "
+               "value INTEGER NOT NULL)")
+    names = ["GR Active [Throughput %]", "SMs Active [Throughput %]", "DRAM Read Bandwidth [Throughput %]",
+             "DRAM Write Bandwidth [Throughput %]"]
+    db.executemany("INSERT INTO TARGET_INFO_GPU_METRICS VALUES (?, ?, ?, ?, ?)",
+                   [(gpu, 1, "GH100", i, name) for gpu in gpus for i, name in enumerate(names)])
+    db.executemany("INSERT INTO GPU_METRICS VALUES (?, ?, ?, ?)",
+                   [(t, gpu, i, (10 * (i + 1) + g) if lo <= t <= hi else 99)
+                    for t in range(lo - 200_000, hi + 200_000, 50_000)
+                    for g, gpu in enumerate(gpus) for i in range(len(names))])
+    db.commit()
+    db.close()
+    return path
+
+
+def test_sampled_gpu_metrics_are_summarised_over_the_gpu_window(tmp_path, capsys):
+    a = analyze(_with_gpu_metrics(tmp_path / "gm.sqlite"))
+    assert {k: (v["mean"], v["max"]) for k, v in a.telemetry.items()} == {
+        "nsys.DRAM Read Bandwidth [Throughput %]": (30.0, 30.0), "nsys.DRAM Write Bandwidth [Throughput %]": (40.0, 40.0),
+        "nsys.GR Active [Throughput %]": (10.0, 10.0), "nsys.SMs Active [Throughput %]": (20.0, 20.0)}
+    assert all(v["samples"] > 50 for v in a.telemetry.values())  # every 50 us over the ~3 ms window
+    two = analyze(_with_gpu_metrics(tmp_path / "gm2.sqlite", gpus=(0x10001, 0x10002)))
+    assert two.telemetry["nsys.SMs Active [Throughput %] (GH100 0x10002)"]["mean"] == 21.0
+    assert main(["analyze", str(tmp_path / "gm.sqlite")]) == 0
+    assert "Nsight Systems' sampled GPU metrics over the GPU window" in capsys.readouterr().out
+    assert analyze(NODES).telemetry is None  # an export without GPU metrics has none
