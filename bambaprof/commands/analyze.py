@@ -75,7 +75,8 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
     An export of several processes with GPU work (one per rank) shows one rank per process, as a folder does.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
-    launch overhead, CPU-bound stretches, peak memory, and per kernel: time,
+    launch overhead, CPU-bound stretches, host-device synchronisations (and
+    the time the GPU sat empty after them), peak memory, and per kernel: time,
     launch configuration, Kineto's estimated and the theoretical occupancy
     with its limiter, waves, bytes moved and achieved GB/s against peak.
     Bytes come from kernel metadata or the launching op's shapes, else unknown.
