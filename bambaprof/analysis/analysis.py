@@ -27,6 +27,7 @@ from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
 from .phases import coverage_pct, phase_tables
 from .roofline import run_floor
+from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
 from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
@@ -166,6 +167,10 @@ def analyze(
     traffic = instance_traffic(trace, launch_map)
     names = activity_names(trace)
     kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us, compute, traffic, names)
+    sampled = kernel_samples(trace)  # Nsight Systems' GPU metrics, where kernels ran alone through samples
+    for row in kernels:
+        if row["kind"] == "kernel" and row["name"] in sampled:
+            row.update(sampled[row["name"]])
     floor = run_floor(kernels)
     phases = phase_tables(trace, kernels, names, traffic)
     ops = op_table(trace)

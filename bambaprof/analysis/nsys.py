@@ -570,6 +570,38 @@ def _gpu_metrics(ex: _Export) -> Dict[str, Dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
+#: Sampled metrics attributed to kernels (:mod:`.sampled`), by the name Nsight Systems gives them.
+PER_KERNEL_METRICS = ("DRAM Read Bandwidth [Throughput %]", "DRAM Write Bandwidth [Throughput %]",
+                      "SMs Active [Throughput %]")
+
+
+def _metric_samples(ex: _Export) -> Optional[Dict[str, Any]]:
+    """The samples of :data:`PER_KERNEL_METRICS` when the export sampled one GPU: ``{"t_ns": {metric: array},
+    "value": {metric: array}}`` in time order (ns on the export's clock); ``None`` when it sampled none, or
+    several (which sampled GPU is which CUDA device is not recorded in a way read here)."""
+    if "GPU_METRICS" not in ex.tables or "TARGET_INFO_GPU_METRICS" not in ex.tables:
+        return None
+    have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
+    if not {"timestamp", "metricId", "value"} <= have or not {"metricId", "metricName"} <= info:
+        return None
+    if "typeId" in have and ex.db.execute("SELECT COUNT(DISTINCT typeId) FROM GPU_METRICS").fetchone()[0] != 1:
+        return None
+    ids = {str(name): mid for mid, name in ex.db.execute("SELECT metricId, metricName FROM TARGET_INFO_GPU_METRICS")}
+    import numpy as np
+
+    out: Dict[str, Any] = {"t_ns": {}, "value": {}}
+    for metric in PER_KERNEL_METRICS:
+        if metric not in ids:
+            continue
+        rows = ex.db.execute("SELECT timestamp, value FROM GPU_METRICS WHERE metricId = ? AND typeof(timestamp) = "
+                             "'integer' AND typeof(value) IN ('integer', 'real') ORDER BY timestamp",
+                             (ids[metric],)).fetchall()
+        if len(rows) >= 3:
+            data = np.array(rows, dtype=np.float64)
+            out["t_ns"][metric], out["value"][metric] = data[:, 0], data[:, 1]
+    return out if out["t_ns"] else None
+
+
 #: Tables of GPU work (what makes a process one that ran on a GPU, a rank of a distributed job).
 DEVICE_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
                  "CUPTI_ACTIVITY_KIND_GRAPH_TRACE")
@@ -618,6 +650,7 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
             meta["gpuMetrics"] = _gpu_metrics(ex)
+            meta["gpuMetricSamples"] = _metric_samples(ex)
             corr = _Correlations(pids if process is None else [process])
             ops = _Operators()
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))

@@ -52,6 +52,7 @@ ANALYZE_KERNELS = [
     Column("waves_per_sm", "waves", "num"), Column("bytes", "bytes", "bytes"),
     Column("achieved_gbps", "GB/s", "num"), Column("pct_of_peak_bw", "% peak BW", "pct"),
     Column("bound", "bound"), Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"),
+    Column("sampled_dram_pct", "DRAM % (sampled)", "pct"), Column("sampled_sm_active_pct", "SMs active % (sampled)", "pct"),
     Column("launched_by", "launched by", width=30),
 ]
 ANALYZE_PHASES = [

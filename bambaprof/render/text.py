@@ -33,7 +33,8 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if kernels:
         parts += ["\nKernels (% kernel time: share of summed kernel, memcpy and memset time, which overlapping streams "
                   "count twice; est occ is Kineto's estimate: theoretical occupancy capped by the grid, not measured)\n",
-                  render_rows(kernels, "table", columns.ANALYZE_KERNELS)]
+                  render_rows(kernels, "table", [c for c in columns.ANALYZE_KERNELS if not c.key.startswith("sampled_")
+                                                  or any(k.get(c.key) is not None for k in kernels)])]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
     if getattr(a, "syncs", None):

@@ -543,3 +543,35 @@ def test_sampled_gpu_metrics_are_summarised_over_the_gpu_window(tmp_path, capsys
     assert main(["analyze", str(tmp_path / "gm.sqlite")]) == 0
     assert "Nsight Systems' sampled GPU metrics over the GPU window" in capsys.readouterr().out
     assert analyze(NODES).telemetry is None  # an export without GPU metrics has none
+
+
+def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_path, capsys):
+    """Samples every 10 us: inside the cuBLAS GEMM's five runs (56 us each, alone on the GPU) DRAM read 30%,
+    write 10% and SMs active 90%; elsewhere 1%. The GEMM gets the samples whose whole interval (previous to
+    next sample) lies inside one of its runs; short kernels get none; several sampled GPUs, none at all."""
+    path = _with_gpu_metrics(tmp_path / "gm.sqlite")
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM GPU_METRICS")
+    gemms = db.execute("SELECT k.start, k.end FROM CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds s ON s.id = "
+                       "k.shortName WHERE s.value LIKE 'sm80_xmma_gemm%'").fetchall()
+    lo, hi = db.execute("SELECT MIN(start), MAX(end) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()
+    values = {0: 50, 1: 90, 2: 30, 3: 10}  # GR active, SMs active, DRAM read, DRAM write inside a GEMM
+    rows, inside = [], 0
+    for t in range(lo, hi, 10_000):
+        gemm = any(s <= t <= e for s, e in gemms)
+        inside += all(s <= u <= e for u in (t - 10_000, t + 10_000) for s, e in gemms if s <= t <= e) and gemm
+        rows += [(t, 0x10001, i, values[i] if gemm else 1) for i in range(4)]
+    db.executemany("INSERT INTO GPU_METRICS VALUES (?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    a = analyze(path)
+    (gemm,) = [k for k in a.kernels if k["name"].startswith("sm80_xmma_gemm")]
+    assert gemm["sampled_dram_pct"] == 40.0 and gemm["sampled_sm_active_pct"] == 90.0
+    assert gemm["sampled_samples"] == inside >= 15  # 56 us runs, 10 us samples: 4 whole intervals each
+    assert all("sampled_dram_pct" not in k for k in a.kernels if k is not gemm)
+    assert main(["analyze", str(path), "--table", "kernels"]) == 0
+    assert "DRAM % (sampled)" in capsys.readouterr().out
+    two = analyze(_with_gpu_metrics(tmp_path / "gm2.sqlite", gpus=(0x10001, 0x10002)))
+    assert not any("sampled_dram_pct" in k for k in two.kernels)
+    assert main(["analyze", str(NODES), "--table", "kernels"]) == 0
+    assert "(sampled)" not in capsys.readouterr().out  # no samples: no such columns
