@@ -169,7 +169,7 @@ def analyze(
     kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us, compute, traffic, names)
     sampled = kernel_samples(trace)  # Nsight Systems' GPU metrics, where kernels ran alone through samples
     for row in kernels:
-        if row["kind"] == "kernel" and row["name"] in sampled:
+        if row["name"] in sampled:  # kernels, and copies and memsets too (a device-to-device copy reads DRAM)
             row.update(sampled[row["name"]])
     floor = run_floor(kernels)
     phases = phase_tables(trace, kernels, names, traffic)
