@@ -529,24 +529,37 @@ ACTIVITY_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "
                    "CUPTI_ACTIVITY_KIND_RUNTIME")
 
 
+def _metrics_window(ex: _Export) -> Optional[Tuple[int, int]]:
+    """(first start, last end) in ns of the GPU work read, when the export has GPU metrics to summarise over
+    it (``GPU_METRICS`` and ``TARGET_INFO_GPU_METRICS`` with the columns used); else ``None``."""
+    if "GPU_METRICS" not in ex.tables or "TARGET_INFO_GPU_METRICS" not in ex.tables:
+        return None
+    have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
+    if not {"timestamp", "metricId", "value"} <= have or not {"metricId", "metricName"} <= info:
+        return None
+    bounds = [ex.db.execute(f"SELECT MIN([start]), MAX([end]) FROM [{t}]{w[0]}", w[1]).fetchone()
+              for t in DEVICE_TABLES if t in ex.tables and {"start", "end"} <= set(ex.columns(t))
+              for w in [ex._where(t, set(ex.columns(t)))] if w is not None]
+    starts = [b[0] for b in bounds if isinstance(b[0], int)]
+    ends = [b[1] for b in bounds if isinstance(b[1], int)]
+    return (min(starts), max(ends)) if starts and ends else None
+
+
+#: Most samples of one metric attributed to kernels (10 kHz for 10 minutes of GPU window); a longer capture
+#: keeps its window summary but not the per-kernel figures.
+MAX_KERNEL_SAMPLES = 6_000_000
+
+
 def _gpu_metrics(ex: _Export) -> Dict[str, Dict[str, Any]]:
     """Nsight Systems' sampled GPU metrics (``nsys profile --gpu-metrics-devices``: ``GPU_METRICS`` named by
     ``TARGET_INFO_GPU_METRICS``) over the GPU window of the activity read (first start to last end, on the
     export's clock): ``{"nsys.<metric name>" (and " (<GPU>)" when several GPUs were sampled): {"mean", "max",
     "samples"}}`` of the values as sampled (``[Throughput %]`` metrics are percent of their peak). Empty when
     the export has none or no sample falls in the window."""
-    if "GPU_METRICS" not in ex.tables or "TARGET_INFO_GPU_METRICS" not in ex.tables:
+    window = _metrics_window(ex)
+    if window is None:
         return {}
     have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
-    if not {"timestamp", "metricId", "value"} <= have or not {"metricId", "metricName"} <= info:
-        return {}
-    bounds = [ex.db.execute(f"SELECT MIN([start]), MAX([end]) FROM [{t}]{w[0]}", w[1]).fetchone()
-              for t in DEVICE_TABLES if t in ex.tables and {"start", "end"} <= set(ex.columns(t))
-              for w in [ex._where(t, set(ex.columns(t)))] if w is not None]
-    starts = [b[0] for b in bounds if isinstance(b[0], int)]
-    ends = [b[1] for b in bounds if isinstance(b[1], int)]
-    if not starts or not ends:
-        return {}
     by_type = "typeId" in have
     names: Dict[Tuple[Any, Any], str] = {}
     gpu_names: Dict[Any, str] = {}
@@ -560,7 +573,7 @@ def _gpu_metrics(ex: _Export) -> Dict[str, Dict[str, Any]]:
     group = "typeId" if by_type else "NULL"
     rows = ex.db.execute(f"SELECT {group}, metricId, AVG(value), MAX(value), COUNT(*) FROM GPU_METRICS "
                          f"WHERE timestamp BETWEEN ? AND ? AND typeof(value) IN ('integer', 'real') "
-                         f"GROUP BY {group}, metricId", (min(starts), max(ends))).fetchall()
+                         f"GROUP BY {group}, metricId", window).fetchall()
     gpus = {r[0] for r in rows}
     out: Dict[str, Dict[str, Any]] = {}
     for gpu, metric, mean, peak, n in rows:
@@ -579,23 +592,24 @@ def _metric_samples(ex: _Export) -> Optional[Dict[str, Any]]:
     """The samples of :data:`PER_KERNEL_METRICS` when the export sampled one GPU: ``{"t_ns": {metric: array},
     "value": {metric: array}}`` in time order (ns on the export's clock); ``None`` when it sampled none, or
     several (which sampled GPU is which CUDA device is not recorded in a way read here)."""
-    if "GPU_METRICS" not in ex.tables or "TARGET_INFO_GPU_METRICS" not in ex.tables:
+    window = _metrics_window(ex)
+    if window is None:
         return None
-    have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
-    if not {"timestamp", "metricId", "value"} <= have or not {"metricId", "metricName"} <= info:
-        return None
-    if "typeId" in have and ex.db.execute("SELECT COUNT(DISTINCT typeId) FROM GPU_METRICS").fetchone()[0] != 1:
+    if "typeId" in ex.columns("GPU_METRICS") and \
+            ex.db.execute("SELECT COUNT(DISTINCT typeId) FROM GPU_METRICS").fetchone()[0] != 1:
         return None
     ids = {str(name): mid for mid, name in ex.db.execute("SELECT metricId, metricName FROM TARGET_INFO_GPU_METRICS")}
     import numpy as np
 
     out: Dict[str, Any] = {"t_ns": {}, "value": {}}
+    picked = ("FROM GPU_METRICS WHERE metricId = ? AND timestamp BETWEEN ? AND ? AND typeof(timestamp) = 'integer' "
+              "AND typeof(value) IN ('integer', 'real')")
     for metric in PER_KERNEL_METRICS:
         if metric not in ids:
             continue
-        rows = ex.db.execute("SELECT timestamp, value FROM GPU_METRICS WHERE metricId = ? AND typeof(timestamp) = "
-                             "'integer' AND typeof(value) IN ('integer', 'real') ORDER BY timestamp",
-                             (ids[metric],)).fetchall()
+        if ex.db.execute(f"SELECT COUNT(*) {picked}", (ids[metric], *window)).fetchone()[0] > MAX_KERNEL_SAMPLES:
+            return None
+        rows = ex.db.execute(f"SELECT timestamp, value {picked} ORDER BY timestamp", (ids[metric], *window)).fetchall()
         if len(rows) >= 3:
             data = np.array(rows, dtype=np.float64)
             out["t_ns"][metric], out["value"][metric] = data[:, 0], data[:, 1]

@@ -545,7 +545,7 @@ def test_sampled_gpu_metrics_are_summarised_over_the_gpu_window(tmp_path, capsys
     assert analyze(NODES).telemetry is None  # an export without GPU metrics has none
 
 
-def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_path, capsys):
+def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_path, capsys, monkeypatch):
     """Samples every 10 us: inside the cuBLAS GEMM's five runs (56 us each, alone on the GPU) DRAM read 30%,
     write 10% and SMs active 90%; elsewhere 1%. The GEMM gets the samples whose whole interval (previous to
     next sample) lies inside one of its runs; short kernels get none; several sampled GPUs, none at all."""
@@ -573,5 +573,10 @@ def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_pa
     assert "DRAM % (sampled)" in capsys.readouterr().out
     two = analyze(_with_gpu_metrics(tmp_path / "gm2.sqlite", gpus=(0x10001, 0x10002)))
     assert not any("sampled_dram_pct" in k for k in two.kernels)
+    import bambaprof.analysis.nsys as nsys_mod
+
+    monkeypatch.setattr(nsys_mod, "MAX_KERNEL_SAMPLES", 100)  # a longer capture: the window summary only
+    capped = analyze(path)
+    assert not any("sampled_dram_pct" in k for k in capped.kernels) and capped.telemetry
     assert main(["analyze", str(NODES), "--table", "kernels"]) == 0
     assert "(sampled)" not in capsys.readouterr().out  # no samples: no such columns
