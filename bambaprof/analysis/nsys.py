@@ -588,10 +588,11 @@ PER_KERNEL_METRICS = ("DRAM Read Bandwidth [Throughput %]", "DRAM Write Bandwidt
                       "SMs Active [Throughput %]")
 
 
-def _metric_samples(ex: _Export) -> Optional[Dict[str, Any]]:
+def _metric_samples(ex: _Export, notes: List[str]) -> Optional[Dict[str, Any]]:
     """The samples of :data:`PER_KERNEL_METRICS` when the export sampled one GPU: ``{"t_ns": {metric: array},
     "value": {metric: array}}`` in time order (ns on the export's clock); ``None`` when it sampled none, or
-    several (which sampled GPU is which CUDA device is not recorded in a way read here)."""
+    several (which sampled GPU is which CUDA device is not recorded in a way read here), or more samples of a
+    metric than :data:`MAX_KERNEL_SAMPLES` (with a note in ``notes``)."""
     window = _metrics_window(ex)
     if window is None:
         return None
@@ -607,7 +608,10 @@ def _metric_samples(ex: _Export) -> Optional[Dict[str, Any]]:
     for metric in PER_KERNEL_METRICS:
         if metric not in ids:
             continue
-        if ex.db.execute(f"SELECT COUNT(*) {picked}", (ids[metric], *window)).fetchone()[0] > MAX_KERNEL_SAMPLES:
+        count = ex.db.execute(f"SELECT COUNT(*) {picked}", (ids[metric], *window)).fetchone()[0]
+        if count > MAX_KERNEL_SAMPLES:
+            notes.append(f"GPU metrics are not attributed to kernels: {count:,} samples of {metric} in the window, "
+                         f"over the {MAX_KERNEL_SAMPLES:,} read (MAX_KERNEL_SAMPLES); their summary stays")
             return None
         rows = ex.db.execute(f"SELECT timestamp, value {picked} ORDER BY timestamp", (ids[metric], *window)).fetchall()
         if len(rows) >= 3:
@@ -664,7 +668,7 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
             meta["gpuMetrics"] = _gpu_metrics(ex)
-            meta["gpuMetricSamples"] = _metric_samples(ex)
+            meta["gpuMetricSamples"] = _metric_samples(ex, meta["reader_notes"])
             corr = _Correlations(pids if process is None else [process])
             ops = _Operators()
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))

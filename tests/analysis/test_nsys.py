@@ -578,5 +578,6 @@ def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_pa
     monkeypatch.setattr(nsys_mod, "MAX_KERNEL_SAMPLES", 100)  # a longer capture: the window summary only
     capped = analyze(path)
     assert not any("sampled_dram_pct" in k for k in capped.kernels) and capped.telemetry
+    assert any("GPU metrics are not attributed to kernels" in n for n in capped.notes)
     assert main(["analyze", str(NODES), "--table", "kernels"]) == 0
     assert "(sampled)" not in capsys.readouterr().out  # no samples: no such columns
