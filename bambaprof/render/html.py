@@ -63,6 +63,11 @@ class ReportRun:
         self.trace_path, self.process = source.trace_path, source.process
         self.manifest: Optional[Manifest] = self.analysis.manifest
         self.telemetry = read_telemetry(source.run_dir, self.manifest) if source.run_dir else None
+        tel = self.analysis.telemetry or {}
+        #: Nsight Systems' sampled GPU metrics over the GPU window (an export's, in place of NVML telemetry).
+        self.sampled_metrics = tel if tel and all(k.startswith("nsys.") for k in tel) else None
+        #: Whether kernels carry GPU-metric samples (``sampled_*`` columns).
+        self.sampled_kernels = any(k.get("sampled_dram_pct") is not None for k in self.analysis.kernels)
         self.label = self.manifest.name if self.manifest is not None else source_name(source)
         self.short = run_label(self.manifest, self.label)  # what varies inside its group
         self.device = (self.manifest.device_name if self.manifest is not None else None) or \

@@ -581,3 +581,13 @@ def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_pa
     assert any("GPU metrics are not attributed to kernels" in n for n in capped.notes)
     assert main(["analyze", str(NODES), "--table", "kernels"]) == 0
     assert "(sampled)" not in capsys.readouterr().out  # no samples: no such columns
+
+
+def test_the_report_shows_sampled_metrics_and_synchronisations(tmp_path):
+    from bambaprof import report
+
+    page = report([_with_gpu_metrics(tmp_path / "gm.sqlite"), KINETO], tmp_path / "r.html").read_text()
+    assert "Nsight Systems' sampled GPU metrics over the GPU window: gm.sqlite" in page
+    assert "<td class=\"text\">SMs Active [Throughput %]</td><td>20</td>" in page
+    assert page.count("Host-device synchronisations:") == 2  # both runs: y[:8].cpu() in each step
+    assert "cudaStreamSynchronize</td><td class=\"text\">aten::copy_</td><td>5</td>" in page
