@@ -6,6 +6,7 @@ The public surface, re-exported here and loaded on first use (so that the stages
 - :func:`profile`: variants x compile modes x workloads x shapes into run directories;
 - :func:`record`: your own code, step by step, into a run directory;
 - :func:`analyze`, :func:`compare`, :func:`report`: what run directories (or any Kineto traces) say;
+  :func:`analyze_ranks`: the ranks of one job side by side;
 - the run record: :class:`RunRecord`, :class:`Manifest`, :class:`RunConfig`, :func:`read_manifest`,
   :func:`iter_runs`;
 - SSD cores: :class:`Variant`, :func:`get_variant`, :func:`list_variants`, :func:`register_variant`.
@@ -17,7 +18,7 @@ from ._version import __version__
 from .errors import BambaprofError, UsageError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
-    from ._api import analyze, compare, profile, report  # noqa: F401
+    from ._api import analyze, analyze_ranks, compare, profile, report  # noqa: F401
     from .analysis import Analysis, load_trace  # noqa: F401
     from .analysis.compare import Comparison  # noqa: F401
     from .collect.record import Recording, record  # noqa: F401
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
 _LAZY = {
     "profile": ("bambaprof._api", "profile"),
     "analyze": ("bambaprof._api", "analyze"),
+    "analyze_ranks": ("bambaprof._api", "analyze_ranks"),
     "compare": ("bambaprof._api", "compare"),
     "report": ("bambaprof._api", "report"),
     "record": ("bambaprof.collect.record", "record"),

@@ -20,6 +20,7 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from .analysis.compare import Comparison
+    from .analysis.fleet import Fleet
     from .run import RunRecord
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -122,6 +123,22 @@ def analyze(path: PathLike, process: Optional[int] = None, **options: Any) -> An
     from .analysis.source import TraceSource
 
     return _analyze(Path(path) if process is None else TraceSource(Path(path), process=process), **options)
+
+
+def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[int] = None) -> "Fleet":
+    """The ranks of one job side by side: a folder of traces (one per rank), trace files, or an Nsight Systems
+    export of several processes (one rank each); returns a :class:`~bambaprof.analysis.fleet.Fleet` (per-rank
+    rows, the cross-rank view, the ``slowest-rank`` finding; times in us). ``workers``: processes that read
+    the traces (default: one per CPU)."""
+    from .analysis.fleet import analyze_fleet, folder_traces, process_sources
+
+    items: List[Union[str, Path]] = []
+    for item in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
+        items.extend(folder_traces(item) or [Path(item)])
+    if not items:
+        raise UsageError("analyze_ranks needs at least one trace")
+    with process_sources(items) as sources:
+        return analyze_fleet(sources, workers=workers)
 
 
 def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[PathLike, Sequence[PathLike]],

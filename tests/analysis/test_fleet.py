@@ -179,3 +179,20 @@ def test_several_trace_files_on_the_command_line_are_ranks(job, tmp_path, capsys
     (run / "manifest.json").write_text("{}")
     assert main(["analyze", files[0], str(run)]) == 2
     assert "use `bambaprof compare` or `bambaprof report`" in capsys.readouterr().err
+
+
+def test_analyze_ranks_in_python(job, tmp_path):
+    """``bambaprof.analyze_ranks`` takes a folder, a list of traces, or an nsys export of several processes."""
+    import bambaprof
+
+    (job / "worker3.1.pt.trace.json.gz").unlink()
+    fleet = bambaprof.analyze_ranks(job, workers=1)
+    assert fleet.cross["slowest_rank"] == 1 and len(fleet.ranks) == 3
+    listed = bambaprof.analyze_ranks([str(p) for p in trace_files(job)][:2], workers=1)
+    assert [r["rank"] for r in listed.ranks] == [0, 1]
+    from tests.analysis.test_nsys import _two_ranks
+
+    export = bambaprof.analyze_ranks(_two_ranks(tmp_path / "job.sqlite"), workers=1)
+    assert [r["pid"] for r in export.ranks] == [747, 900] and export.cross["slowest_rank"] == 1
+    with pytest.raises(bambaprof.UsageError):
+        bambaprof.analyze_ranks([])
