@@ -158,6 +158,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
         "collective_us": collective,
         "collective_share_pct": 100.0 * collective / s["kernel_us"] if on_gpu and s["kernel_us"] else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
+        "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
         "kernels": kernels,
     }
 

@@ -33,6 +33,7 @@ FLEET_RANKS = [
     Column("gpu_busy_us", "GPU busy us", "us"), Column("kernel_us", "kernel us", "us"),
     Column("work_us", "work us", "us"), Column("collective_us", "collective us", "us"),
     Column("collective_share_pct", "% collective", "pct"), Column("collective_wait_us", "wait us", "us"),
+    Column("sync_count", "syncs", "int", drop_rank=1), Column("sync_drain_us", "empty after syncs us", "us", drop_rank=1),
     Column("top_finding", "top finding"), Column("top_finding_us", "at stake us", "us", drop_rank=1),
     Column("file", "file", width=50, drop_rank=2),
 ]
