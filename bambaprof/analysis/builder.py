@@ -94,10 +94,18 @@ def as_positive(x: Any) -> Optional[float]:
     return v if math.isfinite(v) and v > 0 else None
 
 
+#: Launch dimensions at or past this are not real (CUDA's grid x is below 2**31): unknown, as are negative ones
+#: (and so no value overflows the int64 columns).
+MAX_DIM = 2**31
+
+
 def dim3(x: Any) -> tuple:
-    """A (x, y, z) launch dimension; (-1, -1, -1) when unknown."""
+    """A (x, y, z) launch dimension; (-1, -1, -1) when unknown (not a list, or a value below 0 or past
+    :data:`MAX_DIM`)."""
     if isinstance(x, (list, tuple)) and x:
         vals = [as_int(v, 1) for v in list(x)[:3]]
+        if any(not 0 <= v < MAX_DIM for v in vals):
+            return (-1, -1, -1)
         return tuple(vals + [1] * (3 - len(vals)))
     return (-1, -1, -1)
 

@@ -297,3 +297,18 @@ def test_a_trace_cut_short_is_read_up_to_its_last_whole_event(tmp_path, backend)
         assert trace.gpu.ts.tolist()[:3] == whole.gpu.ts.tolist()[:3], name
         notes = analyze(tmp_path / name, backend=backend).notes
         assert any("cut short" in n and "the rest is lost" in n for n in notes), (name, notes)
+
+
+def test_launch_dimensions_out_of_range_are_unknown(tmp_path):
+    """A grid of 1e300 or a negative block (no GPU launches those) is unknown, not an overflow."""
+    t = base_trace()
+    kernels = [e for e in t["traceEvents"] if e.get("cat") == "kernel"]
+    kernels[0]["args"]["grid"] = [1e300, 1, 1]
+    kernels[1]["args"]["block"] = [-5, 1, 1]
+    kernels[2]["args"]["grid"] = [2**70, 1, 1]
+    for backend in ("msgspec", "json"):
+        trace = load_trace(write(tmp_path / "dims.json.gz", t), backend=backend)
+        assert trace.gpu.grid[0].tolist() == [-1, -1, -1] and trace.gpu.grid[2].tolist() == [-1, -1, -1]
+        assert trace.gpu.block[1].min() < 0  # negative: kept as read, shown as unknown
+    rows = {k["name"]: k for k in analyze(tmp_path / "dims.json.gz").kernels if k["kind"] == "kernel"}
+    assert rows["gemm_kernel"]["grid"] in ("", None)

@@ -591,3 +591,42 @@ def test_the_report_shows_sampled_metrics_and_synchronisations(tmp_path):
     assert "<td class=\"text\">SMs Active [Throughput %]</td><td>20</td>" in page
     assert page.count("Host-device synchronisations:") == 2  # both runs: y[:8].cpu() in each step
     assert "cudaStreamSynchronize</td><td class=\"text\">aten::copy_</td><td>5</td>" in page
+
+
+def test_hostile_values_in_the_tables_read_give_a_result_or_one_line(tmp_path):
+    """The two-rank export with operators and GPU metrics, then values of every wrong type (text with markup,
+    blobs, floats, NULL, 64-bit extremes) written into random columns of the tables the reader uses: each
+    variant reads (whole, by process and side by side) or fails with one TraceError line, never a traceback."""
+    import random
+
+    import bambaprof
+    from bambaprof.errors import BambaprofError
+
+    base = _two_ranks(tmp_path / "base.sqlite")
+    ops = _with_operators(tmp_path / "ops.sqlite")
+    metrics = _with_gpu_metrics(tmp_path / "gm.sqlite")
+    hostile = ["<script>alert(1)</script>", b"\x00\xff", 1.5e300, None, -(2**63), 2**63 - 1, -1, 0, "aten::x, seq = 1"]
+    tables = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_RUNTIME", "CUPTI_ACTIVITY_KIND_MEMCPY", "NVTX_EVENTS",
+              "GPU_METRICS", "TARGET_INFO_GPU_METRICS", "TARGET_INFO_GPU", "StringIds")
+    rng = random.Random(7)
+    for i in range(24):
+        path = tmp_path / f"v{i}.sqlite"
+        path.write_bytes((base, ops, metrics)[i % 3].read_bytes())
+        db = sqlite3.connect(path)
+        present = [t for t in tables if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (t,)).fetchone()]
+        for _ in range(6):
+            table = rng.choice(present)
+            column = rng.choice([r[1] for r in db.execute(f"PRAGMA table_info({table})")])
+            try:
+                db.execute(f"UPDATE {table} SET [{column}] = ? WHERE rowid % ? = 0", (rng.choice(hostile),
+                                                                                      rng.choice((1, 2, 3))))
+            except sqlite3.Error:  # NOT NULL and the like: the export's own constraints
+                pass
+        db.commit()
+        db.close()
+        for read, arg in ((analyze, path), (lambda p: bambaprof.analyze_ranks(p, workers=1), path),
+                          (analyze, TraceSource(path, process=747))):
+            try:
+                read(arg)
+            except BambaprofError as exc:
+                assert "\n" not in str(exc), str(exc)
