@@ -550,15 +550,12 @@ def _metrics_window(ex: _Export) -> Optional[Tuple[int, int]]:
 MAX_KERNEL_SAMPLES = 6_000_000
 
 
-def _gpu_metrics(ex: _Export) -> Dict[str, Dict[str, Any]]:
+def _gpu_metrics(ex: _Export, window: Tuple[int, int]) -> Dict[str, Dict[str, Any]]:
     """Nsight Systems' sampled GPU metrics (``nsys profile --gpu-metrics-devices``: ``GPU_METRICS`` named by
     ``TARGET_INFO_GPU_METRICS``) over the GPU window of the activity read (first start to last end, on the
     export's clock): ``{"nsys.<metric name>" (and " (<GPU>)" when several GPUs were sampled): {"mean", "max",
-    "samples"}}`` of the values as sampled (``[Throughput %]`` metrics are percent of their peak). Empty when
-    the export has none or no sample falls in the window."""
-    window = _metrics_window(ex)
-    if window is None:
-        return {}
+    "samples"}}`` of the values as sampled (``[Throughput %]`` metrics are percent of their peak), ``window``
+    being :func:`_metrics_window`'s. Empty when no sample falls in the window."""
     have, info = set(ex.columns("GPU_METRICS")), set(ex.columns("TARGET_INFO_GPU_METRICS"))
     by_type = "typeId" in have
     names: Dict[Tuple[Any, Any], str] = {}
@@ -588,14 +585,11 @@ PER_KERNEL_METRICS = ("DRAM Read Bandwidth [Throughput %]", "DRAM Write Bandwidt
                       "SMs Active [Throughput %]")
 
 
-def _metric_samples(ex: _Export, notes: List[str]) -> Optional[Dict[str, Any]]:
+def _metric_samples(ex: _Export, window: Tuple[int, int], notes: List[str]) -> Optional[Dict[str, Any]]:
     """The samples of :data:`PER_KERNEL_METRICS` when the export sampled one GPU: ``{"t_ns": {metric: array},
     "value": {metric: array}}`` in time order (ns on the export's clock); ``None`` when it sampled none, or
     several (which sampled GPU is which CUDA device is not recorded in a way read here), or more samples of a
-    metric than :data:`MAX_KERNEL_SAMPLES` (with a note in ``notes``)."""
-    window = _metrics_window(ex)
-    if window is None:
-        return None
+    metric than :data:`MAX_KERNEL_SAMPLES` (with a note in ``notes``). ``window``: :func:`_metrics_window`'s."""
     if "typeId" in ex.columns("GPU_METRICS") and \
             ex.db.execute("SELECT COUNT(DISTINCT typeId) FROM GPU_METRICS").fetchone()[0] != 1:
         return None
@@ -667,8 +661,9 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                     f"{whole} CUDA graph launches were recorded whole (nsys --cuda-graph-trace=graph): each is one "
                     "activity named 'CUDA graph <id>, recorded whole'; profile with --cuda-graph-trace=node to see "
                     "their kernels")
-            meta["gpuMetrics"] = _gpu_metrics(ex)
-            meta["gpuMetricSamples"] = _metric_samples(ex, meta["reader_notes"])
+            window = _metrics_window(ex)  # one pass over the activity tables for both readers
+            meta["gpuMetrics"] = _gpu_metrics(ex, window) if window is not None else {}
+            meta["gpuMetricSamples"] = _metric_samples(ex, window, meta["reader_notes"]) if window is not None else None
             corr = _Correlations(pids if process is None else [process])
             ops = _Operators()
             rows = sum(ex.count(t) for t in (*ACTIVITY_TABLES, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS"))
