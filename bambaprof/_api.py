@@ -130,11 +130,9 @@ def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[
     export of several processes (one rank each); returns a :class:`~bambaprof.analysis.fleet.Fleet` (per-rank
     rows, the cross-rank view, the ``slowest-rank`` finding; times in us). ``workers``: processes that read
     the traces (default: one per CPU)."""
-    from .analysis.fleet import analyze_fleet, folder_traces, process_sources
+    from .analysis.fleet import analyze_fleet, process_sources, rank_inputs
 
-    items: List[Union[str, Path]] = []
-    for item in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
-        items.extend(folder_traces(item) or [Path(item)])
+    items = rank_inputs([paths] if isinstance(paths, (str, os.PathLike)) else list(paths))
     if not items:
         raise UsageError("analyze_ranks needs at least one trace")
     with process_sources(items) as sources:

@@ -70,6 +70,14 @@ def folder_traces(path: Union[str, "os.PathLike[str]"]) -> Optional[List[Path]]:
     return trace_files(p) or None
 
 
+def rank_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
+    """The traces several ranks' inputs stand for: a folder of traces for its traces, anything else itself."""
+    out: List[Path] = []
+    for item in paths:
+        out.extend(folder_traces(item) or [Path(item)])
+    return out
+
+
 def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
     """Inputs as ``report`` and ``compare`` take them: a run directory or trace stays itself; a folder of run
     directories (or a sweep root) stands for its ok runs; a folder of traces (one per rank or step) for its

@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
-from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process_sources
+from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process_sources, rank_inputs
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
@@ -112,9 +112,7 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
     if len(paths) > 1 and any(is_run_dir(Path(p)) for p in paths):
         raise UsageError("several inputs are read as the ranks of one job: to put runs side by side, use "
                          "`bambaprof compare` or `bambaprof report`")
-    items: List[Input] = []
-    for path in paths:
-        items.extend(folder_traces(path) or [path])
+    items: List[Input] = list(rank_inputs(paths))
     with contextlib.ExitStack() as held:
         if process is None:  # an export of several processes: one rank each
             items = list(held.enter_context(process_sources(items)))
