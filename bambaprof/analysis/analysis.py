@@ -22,6 +22,7 @@ from ..run.directory import member, read_side_file
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
+from .modules import NO_MODULE, module_tables
 from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
@@ -55,6 +56,8 @@ class Analysis:
     ncu: Optional[List[Dict[str, Any]]] = None  # Nsight Compute comparison, when asked for
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per annotated range (path)
     phase_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, layers folded together
+    modules: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per nn.Module call path (with_stack)
+    module_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, instance numbers folded
     findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
     syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
@@ -173,6 +176,7 @@ def analyze(
             row.update(sampled[row["name"]])
     floor = run_floor(kernels)
     phases = phase_tables(trace, kernels, names, traffic)
+    modules = module_tables(trace, kernels, names, traffic)
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -234,6 +238,8 @@ def analyze(
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
         "phase_coverage_pct": coverage_pct(phases["phases"]),
+        "module_calls": len(trace.modules),
+        "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
         "floor_us": floor["floor_us"],
         "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],
@@ -286,6 +292,8 @@ def analyze(
         phases=phases["phases"],
         syncs=syncs,
         phase_kinds=phases["phase_kinds"],
+        modules=modules["modules"],
+        module_kinds=modules["module_kinds"],
     )
     from ..diagnose import diagnose
 

@@ -228,7 +228,12 @@ TABLES: Dict[str, Tuple[Dict[str, Any], Tuple[str, ...]]] = {
              "flop": np.float64}, ("name", "cat", "pid", "tid", "backend")),
     "memory": ({"ts": np.float64, "alloc": np.float64, "res": np.float64, "dtype": np.int64, "did": np.int64}, ()),
     "flow": ({"start": np.bool_, "id": np.int64, "ts": np.float64}, ("pid", "tid")),
+    "modules": ({"ts": np.float64, "dur": np.float64}, ("name", "pid", "tid")),
 }
+#: The category and name prefix of the profiler's nn.Module calls (recorded with ``with_stack=True``).
+MODULE_CAT = "python_function"
+MODULE_PREFIX = "nn.Module: "
+_IS_MODULE = operator.methodcaller("startswith", MODULE_PREFIX)  # names are text here (None made "")
 _WIDE = {"grid", "block"}  # (n, 3) columns
 
 
@@ -292,6 +297,8 @@ class TraceBuilder:
         is_x = np.fromiter(map(operator.eq, phs, repeat("X")), bool, n)
         if 0 in present:  # complete events of other categories (another tool's trace): counted by category
             unread = np.flatnonzero((code == 0) & is_x & ~is_memory)
+            if len(unread) and MODULE_CAT in code_of:
+                unread = self._modules(unread, cats, names, pids, tids, ts_raw, dur_raw)
             if len(unread):
                 self.unread.update(_take(cats, unread))
         timed_codes = sorted(present.intersection(_TIMED))
@@ -356,6 +363,29 @@ class TraceBuilder:
             shape[with_dims] = np.fromiter(map(self.shape_ids.__getitem__, keys), np.int64, len(with_dims))
         self._part("ops", cat=self._codes([kind_of[c] for c in cats]), ext=int_column(ext), shape=shape,
                    gb=float_column(gb), flop=float_column(flop), backend=self._codes(backend), **rows)
+
+    def _modules(self, idx: np.ndarray, cats: tuple, names: tuple, pids: tuple, tids: tuple, ts_raw: tuple,
+                 dur_raw: tuple) -> np.ndarray:
+        """Keep the nn.Module calls among the complete events ``idx`` of unread categories (the Python frames
+        ``with_stack`` records, name ``nn.Module: <Class>_<instance>``), the prefix dropped; returns the rest
+        of ``idx``, which stay unread (the other Python frames)."""
+        frames = idx[np.fromiter(map(operator.eq, _take(cats, idx), repeat(MODULE_CAT)), bool, len(idx))]
+        if not len(frames):
+            return idx
+        mine = frames[np.fromiter(map(_IS_MODULE, _take(names, frames)), bool, len(frames))]
+        if not len(mine):
+            return idx
+        ts, dur = float_column(_take(ts_raw, mine)), float_column(_take(dur_raw, mine))
+        good = np.isfinite(ts) & np.isfinite(dur) & (dur >= 0)
+        if not good.all():
+            for i in np.flatnonzero(~good).tolist():
+                self.skipped[f"nn.Module events {unusable_because(ts_raw[mine[i]], dur_raw[mine[i]])}"] += 1
+        keep = mine[good]
+        if len(keep):
+            self._part("modules", ts=ts[good], dur=dur[good],
+                       name=self._codes([names[i][len(MODULE_PREFIX):] for i in keep.tolist()]),
+                       pid=self._codes(_take(pids, keep)), tid=self._codes(_take(tids, keep)))
+        return np.setdiff1d(idx, mine, assume_unique=True)
 
     def _memory(self, idx: np.ndarray, ts_raw: tuple, args: tuple) -> None:
         kept = [(t, a) for t, a in zip(_take(ts_raw, idx), _take(args, idx)) if t is not None and a is not EMPTY_ARGS]

@@ -112,6 +112,7 @@ class Comparison:
     kernels: List[Dict[str, Any]]
     ops: List[Dict[str, Any]] = field(default_factory=list)
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per phase (layers folded), per step
+    modules: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per nn.Module (instances folded), per step
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
@@ -249,35 +250,38 @@ def compare_sides(a: Side, b: Side) -> Comparison:
         baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
         summary=summary, kernels=rows, ops=ops, phases=_phase_rows(a, b), notes=notes,
+        modules=_phase_rows(a, b, "module_kinds", "module"),
         warnings=_warnings(a, b, summary),
     )
 
 
-def _phase_times(side: Side) -> Dict[str, List[float]]:
-    """Per phase (layers folded): its GPU time per profiled step in each input (0 where an input lacks it)."""
+def _phase_times(side: Side, table: str, key: str) -> Dict[str, List[float]]:
+    """Per row of the analyses' ``table`` (``phase_kinds``: layers folded; ``module_kinds``: instances
+    folded), named by ``key``: its GPU time per profiled step in each input (0 where an input lacks it)."""
     n = len(side.analyses)
     out: Dict[str, List[float]] = {}
     for i, a in enumerate(side.analyses):
-        for row in a.phase_kinds:
-            out.setdefault(row["phase"], [0.0] * n)[i] += row["gpu_us"] / steps(a)
+        for row in getattr(a, table):
+            out.setdefault(row[key], [0.0] * n)[i] += row["gpu_us"] / steps(a)
     return out
 
 
-def _phase_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
-    """Phase rows: median GPU time per step on each side, delta, ratio and the 95% interval of the ratio
-    (with repeats on both sides), sorted by the time at stake (largest change first)."""
-    pa, pb = _phase_times(a), _phase_times(b)
+def _phase_rows(a: Side, b: Side, table: str = "phase_kinds", key: str = "phase") -> List[Dict[str, Any]]:
+    """Phase rows (or module rows: ``table`` and ``key`` as for :func:`_phase_times`): median GPU time per
+    step on each side, delta, ratio and the 95% interval of the ratio (with repeats on both sides), sorted by
+    the time at stake (largest change first)."""
+    pa, pb = _phase_times(a, table, key), _phase_times(b, table, key)
     out = []
     for name in set(pa) | set(pb):
         ta = statistics.median(pa[name]) if name in pa else 0.0
         tb = statistics.median(pb[name]) if name in pb else 0.0
         interval = bootstrap_ratio_interval(pa[name], pb[name]) if name in pa and name in pb else None
-        out.append({"phase": name, "status": "added" if name not in pa else "removed" if name not in pb else
+        out.append({key: name, "status": "added" if name not in pa else "removed" if name not in pb else
                     "same" if ta == tb else "changed", "time_baseline_us": ta, "time_candidate_us": tb,
                     "delta_us": tb - ta, "ratio": tb / ta if ta else None,
                     "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
                     "significant": (not (interval[0] <= 1.0 <= interval[1])) if interval else None})
-    out.sort(key=lambda r: (-abs(r["delta_us"]), r["phase"]))
+    out.sort(key=lambda r: (-abs(r["delta_us"]), r[key]))
     return out
 
 

@@ -21,7 +21,7 @@ import operator
 import re
 from collections import defaultdict
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,24 +37,35 @@ NOT_PHASES = PROFILER_MARKERS
 _LAYER = re.compile(r"\blayer\.\d+\b")
 
 
-def _ranges_by_thread(trace: Trace) -> Dict[Any, tuple]:
-    """Per thread: annotation starts, ends and names, sorted by start (outer before inner on ties)."""
-    ops = trace.ops
+#: Ranges per thread: ``{tid: (starts, ends, names)}``, sorted by start, outer before inner on ties.
+Ranges = Dict[Any, Tuple[np.ndarray, np.ndarray, List[str]]]
+
+
+def ranges_by_thread(ts: np.ndarray, dur: np.ndarray, names: Sequence[str], tids: Sequence[Any],
+                     rows: Sequence[int]) -> Ranges:
+    """The given ``rows`` of a table of ranges (start and duration in us, name, thread) grouped by thread,
+    each thread's sorted by start (outer before inner on ties)."""
     per: Dict[Any, List[int]] = defaultdict(list)
-    annotation = np.fromiter(map(operator.eq, ops.cat, repeat("user_annotation")), bool, len(ops))
-    for i in np.flatnonzero(annotation).tolist():
-        if not NOT_PHASES.match(ops.name[i]):
-            per[ops.tid[i]].append(i)
+    for i in rows:
+        per[tids[i]].append(i)
     out = {}
-    for tid, rows in per.items():
-        r = np.asarray(rows)
-        order = np.lexsort((-ops.dur[r], ops.ts[r]))
+    for tid, members in per.items():
+        r = np.asarray(members)
+        order = np.lexsort((-dur[r], ts[r]))
         r = r[order]
-        out[tid] = (ops.ts[r], ops.ts[r] + ops.dur[r], [ops.name[i] for i in r.tolist()])
+        out[tid] = (ts[r], ts[r] + dur[r], [names[i] for i in r.tolist()])
     return out
 
 
-def _paths_at(ranges: tuple, times: Sequence[float]) -> Dict[float, str]:
+def annotation_ranges(trace: Trace) -> Ranges:
+    """The trace's ``user_annotation`` ranges (``record_function``) by thread, the profiler's own left out."""
+    ops = trace.ops
+    annotation = np.fromiter(map(operator.eq, ops.cat, repeat("user_annotation")), bool, len(ops))
+    rows = [i for i in np.flatnonzero(annotation).tolist() if not NOT_PHASES.match(ops.name[i])]
+    return ranges_by_thread(ops.ts, ops.dur, ops.name, ops.tid, rows)
+
+
+def _paths_at(ranges: tuple, times: Sequence[float], unattributed: str) -> Dict[float, str]:
     """The path of the ranges open at each of ``times`` on one thread (outermost first), in one sweep: ranges
     enter a stack in start order and leave it once ended, so each range and each time is visited once."""
     starts, ends, names = ranges
@@ -70,20 +81,21 @@ def _paths_at(ranges: tuple, times: Sequence[float]) -> Dict[float, str]:
         while stack and ends[stack[-1]] < t:
             stack.pop()
         open_ = [i for i in stack if ends[i] >= t]  # a range that overlaps without nesting may sit below the top
-        out[t] = "/".join(names[i] for i in open_) if open_ else UNATTRIBUTED
+        out[t] = "/".join(names[i] for i in open_) if open_ else unattributed
     return out
 
 
-def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None,
-                   launch: Optional[np.ndarray] = None) -> List[str]:
+def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None, launch: Optional[np.ndarray] = None,
+                   ranges: Optional[Ranges] = None, unattributed: str = UNATTRIBUTED) -> List[str]:
     """The phase path of every GPU activity row, or of the given ``rows`` only, in their order (see the module
     docstring). ``launch``: the activities' launch rows (:func:`~bambaprof.analysis.timeline.launch_rows`)
-    where the caller has them."""
+    where the caller has them. ``ranges``: other ranges than the annotations (the path of nn.Module calls,
+    :mod:`~bambaprof.analysis.modules`), ``unattributed`` the path of activities none of them encloses."""
     gpu, rt, ops = trace.gpu, trace.runtime, trace.ops
     rows = range(len(gpu)) if rows is None else rows
-    ranges = _ranges_by_thread(trace)
+    ranges = annotation_ranges(trace) if ranges is None else ranges
     if not ranges:
-        return [UNATTRIBUTED] * len(rows)
+        return [unattributed] * len(rows)
     launch = launch_rows(trace) if launch is None else launch
     op_row = trace.gpu_op_row
     where: List[Optional[tuple]] = []  # (thread, launch time) of each activity, None when unknown
@@ -97,8 +109,8 @@ def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None,
     for w in where:
         if w is not None and w[0] in ranges:
             times[w[0]].append(w[1])
-    paths = {tid: _paths_at(ranges[tid], ts) for tid, ts in times.items()}
-    return [paths[w[0]][w[1]] if w is not None and w[0] in paths else UNATTRIBUTED for w in where]
+    paths = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in times.items()}
+    return [paths[w[0]][w[1]] if w is not None and w[0] in paths else unattributed for w in where]
 
 
 def fold_layers(path: str) -> str:
@@ -108,18 +120,28 @@ def fold_layers(path: str) -> str:
 
 def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[np.ndarray, List[str]],
                  traffic: "TrafficColumns") -> Dict[str, List[dict]]:
-    """``phases`` and ``phase_kinds`` rows (see the module docstring), largest GPU time first.
+    """``phases`` and ``phase_kinds`` rows (see the module docstring), largest GPU time first; each kernel row
+    gets its main ``phase``.
 
     ``kernels`` are the kernel table's rows, ``names`` each activity's row name in it as
     :func:`~bambaprof.analysis.kernels.activity_names` gives them (a phase's floor is its share of each
     kernel's floor, by time) and ``traffic`` each activity's bytes where known."""
+    return path_tables(trace, kernels, names, traffic, activity_paths(trace), fold_layers, "phase", UNATTRIBUTED)
+
+
+def path_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[np.ndarray, List[str]],
+                traffic: "TrafficColumns", activity_path: Sequence[str], fold: Callable[[str], str], key: str,
+                unattributed: str) -> Dict[str, List[dict]]:
+    """GPU time by the path of every activity (``activity_path``, one per GPU activity row): rows by path
+    (table ``<key>s``) and by folded path (``<key>_kinds``, ``fold`` mapping a path to its kind), each
+    row's path under ``key``; each kernel row gets ``key``: the folded path holding most of its time."""
     gpu = trace.gpu
     n = len(gpu)
     total = float(gpu.dur.sum())
     dur = np.asarray(gpu.dur, dtype=np.float64)
     # each activity's path as a code (few distinct paths, many activities), its kernel row, bytes and floor share
     path_code: Dict[str, int] = defaultdict(itertools.count().__next__)
-    codes = np.fromiter(map(path_code.__getitem__, activity_paths(trace)), dtype=np.int64, count=n)
+    codes = np.fromiter(map(path_code.__getitem__, activity_path), dtype=np.int64, count=n)
     paths = list(path_code)
     row_of = {k["name"]: r for r, k in enumerate(kernels)}
     name_codes, distinct = names
@@ -133,28 +155,28 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[n
     judged = ~np.isnan(floor_rate)
 
     folded_code: Dict[str, int] = {}
-    fold = np.array([folded_code.setdefault(fold_layers(p), len(folded_code)) for p in paths] or [0], dtype=np.int64)
-    kinds = fold[codes] if n else codes
-    # each kernel's main phase: the folded phase where most of its time is
+    folded = np.array([folded_code.setdefault(fold(p), len(folded_code)) for p in paths] or [0], dtype=np.int64)
+    kinds = folded[codes] if n else codes
+    # each kernel's main path: the folded path where most of its time is
     if len(kernels) and n:
         has = krow >= 0
         pair = krow[has] * max(len(folded_code), 1) + kinds[has]
         uniq, inverse = np.unique(pair, return_inverse=True)
         spent = np.bincount(inverse, weights=dur[has])
         best: Dict[int, tuple] = {}
-        for key, us in zip(uniq.tolist(), spent.tolist()):
-            r, f = divmod(key, max(len(folded_code), 1))
+        for pair_code, us in zip(uniq.tolist(), spent.tolist()):
+            r, f = divmod(pair_code, max(len(folded_code), 1))
             if r not in best or us > best[r][1]:
                 best[r] = (f, us)
         folded_names = list(folded_code)
         for r, k in enumerate(kernels):
-            k["phase"] = folded_names[best[r][0]] if r in best else None
+            k[key] = folded_names[best[r][0]] if r in best else None
     else:
         for k in kernels:
-            k["phase"] = None
+            k[key] = None
 
     tables = {}
-    for table, group, labels in (("phases", codes, paths), ("phase_kinds", kinds, list(folded_code))):
+    for table, group, labels in ((f"{key}s", codes, paths), (f"{key}_kinds", kinds, list(folded_code))):
         m = len(labels)
         gpu_us = np.bincount(group, weights=dur, minlength=m)
         count = np.bincount(group, minlength=m)
@@ -170,23 +192,24 @@ def phase_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[n
             if count[g] == 0:
                 continue
             us = float(gpu_us[g])
-            row = {"phase": label, "gpu_us": us, "count": int(count[g]),
+            row: Dict[str, Any] = {key: label, "gpu_us": us, "count": int(count[g]),
                    "floor_us": float(floor[g]) if judged_us[g] > 0 else None,
                    "bytes": float(bytes_[g]) if bytes_us[g] > 0 else None, "kernel_names": int(names_per[g]),
                    "share_pct": 100.0 * us / total if total > 0 else None}
             row["excess_us"] = float(judged_us[g]) - row["floor_us"] if row["floor_us"] is not None else None
             row["floor_coverage_pct"] = 100.0 * float(judged_us[g]) / us if us > 0 else None
             row["bytes_coverage_pct"] = 100.0 * float(bytes_us[g]) / us if us > 0 else None
-            row["depth"] = 0 if label == UNATTRIBUTED else label.count("/")
+            row["depth"] = 0 if label == unattributed else label.count("/")
             rows.append(row)
         rows.sort(key=lambda r: r["gpu_us"], reverse=True)
         tables[table] = rows
     return tables
 
 
-def coverage_pct(phases: Sequence[Dict[str, Any]]) -> Optional[float]:
-    """The share (%) of GPU activity time that some range encloses."""
+def coverage_pct(phases: Sequence[Dict[str, Any]], key: str = "phase",
+                 unattributed: str = UNATTRIBUTED) -> Optional[float]:
+    """The share (%) of GPU activity time that some range encloses (rows of :func:`path_tables`)."""
     total = sum(r["gpu_us"] for r in phases)
     if total <= 0:
         return None
-    return 100.0 * sum(r["gpu_us"] for r in phases if r["phase"] != UNATTRIBUTED) / total
+    return 100.0 * sum(r["gpu_us"] for r in phases if r[key] != unattributed) / total

@@ -1,4 +1,4 @@
-"""A trace as columns: GPU activities, runtime/driver calls, CPU ops, memory samples.
+"""A trace as columns: GPU activities, runtime/driver calls, CPU ops, memory samples, nn.Module calls.
 
 :func:`load_trace` reads any Kineto trace (PyTorch 1.13 to today, CUDA or
 ROCm, CPU-only too) into a :class:`Trace`. Schema differences are absorbed
@@ -190,6 +190,22 @@ class MemorySamples:
 
 
 @dataclass
+class ModuleCalls:
+    """The ``nn.Module`` calls the profiler records with ``with_stack=True`` (Python frames named
+    ``nn.Module: <Class>_<instance>``): one row per forward call, named ``<Class>_<instance>`` (the instance
+    numbered per class in the order the profiler first saw it); times in us."""
+
+    name: List[str] = field(default_factory=list)
+    ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dur: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pid: List[Any] = field(default_factory=list)
+    tid: List[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+@dataclass
 class Trace:
     """A loaded trace. ``meta`` holds the document's metadata (schema version, versions,
     ``distributedInfo``); ``devices`` the GPUs' properties by device id."""
@@ -208,6 +224,8 @@ class Trace:
     skipped: Dict[str, int] = field(default_factory=dict)  # "<kind> events <why>" -> events left out
     #: Complete events of categories that no analysis reads (another tool's trace), by category.
     unread: Dict[Any, int] = field(default_factory=dict)
+    #: nn.Module calls (traces recorded with ``with_stack=True``; empty otherwise).
+    modules: ModuleCalls = field(default_factory=ModuleCalls)
     #: Derived arrays that several analyses use (e.g. ``launch_rows``), computed once by the first that asks.
     memo: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -393,8 +411,10 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     skipped = Counter(builder.skipped)
     if builder.undecodable:
         skipped["events that are not valid JSON"] += builder.undecodable
+    mod = builder.columns("modules")
+    modules = ModuleCalls(name=mod["name"], ts=mod["ts"], dur=mod["dur"], pid=mod["pid"], tid=mod["tid"])
     return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
-                 builder.lenient, dict(skipped), dict(builder.unread), memo=memo)
+                 builder.lenient, dict(skipped), dict(builder.unread), modules=modules, memo=memo)
 
 
 def build_trace(

@@ -9,14 +9,14 @@ from typing import List, Optional, Tuple
 
 import click
 
-from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, analyze, select_rows
+from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
 from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process_sources, rank_inputs
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import ANALYZE_PHASES, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
-from ..render.text import render_analysis, render_findings
+from ..render.text import module_columns, render_analysis, render_findings
 from ..run import is_run_dir
 from ._common import emit, format_option, output_option, progress
 
@@ -48,7 +48,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--sort", "sort_key", default=None,
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
-@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "findings", "syncs"]),
+@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "findings",
+                                                      "syncs"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s",
@@ -144,13 +145,14 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
-    if fmt == "table" and which in ("phases", "findings", "syncs"):
+    if fmt == "table" and which in ("phases", "modules", "findings", "syncs"):
         text = (render_rows(a.phases, "table", ANALYZE_PHASES) if which == "phases" else
+                _module_text(a) if which == "modules" else
                 render_rows(a.syncs, "table", ANALYZE_SYNCS) if which == "syncs" else render_findings(a.findings))
     elif fmt == "table":
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
-        tables = {"ops": ops, "phases": a.phases, "findings": a.findings, "syncs": a.syncs}
+        tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "findings": a.findings, "syncs": a.syncs}
         text = render_rows(tables.get(which, kernels), "csv")
     else:
         payload = a.to_dict()
@@ -158,3 +160,11 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = to_json(payload)
     emit(text, output)
 
+
+
+def _module_text(a: Analysis) -> str:
+    """``--table modules``: GPU time by nn.Module call path, or why there is none."""
+    if not a.modules:
+        return ("no nn.Module calls in this trace: the PyTorch profiler records them with with_stack=True "
+                "(bambaprof profile --with-stack)\n")
+    return render_rows(a.modules, "table", module_columns(a))

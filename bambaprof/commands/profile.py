@@ -38,7 +38,8 @@ def flag_name(field: str) -> str:
               help="Profiler schedule: warm-up steps [default: 1; 0 on the Triton interpreter].")
 @click.option("--profile-active", type=int, default=None,
               help="Profiler schedule: recorded steps [default: 2; 1 on the Triton interpreter].")
-@click.option("--with-stack", is_flag=True, help="Record Python stacks in the trace.")
+@click.option("--with-stack", is_flag=True,
+              help="Record Python stacks in the trace (and nn.Module calls: analyze gets its modules table).")
 @click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
 @click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")

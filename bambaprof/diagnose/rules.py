@@ -195,12 +195,25 @@ def far_from_roofline(a: Any) -> Optional[Finding]:
                  "bound": k["bound"]} for k in top]
     evidence += [{"phase": p["phase"], "time_us": p["gpu_us"], "floor_us": p["floor_us"], "excess_us": p["excess_us"]}
                  for p in phases]
-    where = "; ".join(f"{kernel_label(k['name'], 50)} {_us(k['excess_us'])} ({k['bound']})" for k in top[:3])
+    modules = sorted((m for m in a.module_kinds if m.get("excess_us")), key=lambda m: -m["excess_us"])[:3]
+    evidence += [{"module": m["module"], "time_us": m["gpu_us"], "floor_us": m["floor_us"],
+                  "excess_us": m["excess_us"]} for m in modules]
+    where = "; ".join(f"{kernel_label(k['name'], 50)} {_us(k['excess_us'])} ({k['bound']}{_in_module(k)})"
+                      for k in top[:3])
     msg = (f"{_us(total)} of kernel time against a roofline floor of {_us(floor)}: {x:.1f}x above it "
            f"({s.get('floor_coverage_pct') or 0:.0f}% of kernel time judged); most excess in {where}.")
     return Finding("far-from-roofline", _severity(excess, _window_us(a)), msg, evidence,
                    "Start with the kernels with the largest excess; a memory-bound one moves more bytes than it "
                    "must or too few at a time, a latency-bound one needs more parallel work.", excess)
+
+
+def _in_module(kernel: Dict[str, Any]) -> str:
+    """``, in Mamba2Mixer/Linear``: the last two classes of the nn.Module path holding most of a kernel's time,
+    where the trace recorded module calls; else nothing."""
+    module = kernel.get("module")
+    if not module or module.startswith("("):
+        return ""
+    return ", in " + "/".join(module.split("/")[-2:])
 
 
 def fusion_candidate(a: Any) -> Optional[Finding]:

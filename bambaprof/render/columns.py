@@ -61,6 +61,9 @@ ANALYZE_PHASES = [
     Column("count", "kernels", "int"), Column("bytes", "bytes", "bytes"), Column("floor_us", "floor us", "us"),
     Column("excess_us", "excess us", "us"), Column("floor_coverage_pct", "% judged", "pct"),
 ]
+ANALYZE_MODULES = [Column("module", "module", width=70), Column("calls", "calls", "int"),
+                   Column("cpu_self_us", "CPU self us", "us"), *ANALYZE_PHASES[1:]]
+ANALYZE_MODULES_CPU = ANALYZE_MODULES[:3]  # a trace without GPU work: the host side only
 ANALYZE_FINDINGS = [
     Column("severity", "severity"), Column("id", "finding"), Column("time_us", "at stake us", "us"),
     Column("message", "what", width=110),

@@ -102,6 +102,13 @@ def phase_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
                     lambda name: shorten(name, 60), other_always=False, height=480)
 
 
+def module_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
+    """GPU time per nn.Module path (instance numbers folded: ``module_kinds``) per run, stacked, as
+    :func:`phase_breakdown`; ``None`` when no run recorded module calls."""
+    return _stacked(runs, lambda r: r.analysis.module_kinds, "module", "gpu_us", TOP_PHASES,
+                    lambda name: shorten(name, 60), other_always=False, height=480)
+
+
 def bandwidth_chart(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     data = []
     peak = None

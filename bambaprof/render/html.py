@@ -30,6 +30,7 @@ from .group_charts import (
     bandwidth_chart,
     diff_chart,
     kernel_breakdown,
+    module_breakdown,
     occupancy_chart,
     phase_breakdown,
     roofline_chart,
@@ -224,6 +225,8 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
             add("runs", item["title"], item["figure"])
         add("phases", f"{g.title}: GPU time per phase (innermost profiler range, layers summed)",
             phase_breakdown(members))
+        add("phases", f"{g.title}: GPU time per module (innermost nn.Module call, instance numbers folded)",
+            module_breakdown(members))
         add("kernels", f"{g.title}: GPU time per kernel (top kernels)", kernel_breakdown(members))
         add("bandwidth", f"{g.title}: achieved bandwidth per kernel against peak", bandwidth_chart(members))
         add("bandwidth", f"{g.title}: roofline, achieved TFLOP/s against arithmetic intensity (kernels with known "
@@ -299,6 +302,7 @@ def render_comparison_page(comp, gate: Optional[Dict[str, Any]] = None) -> str:
     intervals, diff charts per phase and per kernel, and the tables."""
     figures: List[Dict[str, Any]] = []
     for title, fig in (("Where the GPU time changed: phases", diff_chart(comp.phases, "phase", "phase")),
+                       ("Where the GPU time changed: modules", diff_chart(comp.modules, "module", "module")),
                        ("Where the GPU time changed: kernels", diff_chart(comp.kernels, "name", "kernel"))):
         if fig is not None:
             figures.append({"id": f"fig{len(figures)}", "title": title, "packed": packed_figure(fig)})

@@ -30,6 +30,10 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if phases:
         parts += ["\nPhases (GPU time under each profiler range; layers summed)\n",
                   render_rows(phases[:PHASE_ROWS], "table", columns.ANALYZE_PHASES)]
+    if a.module_kinds:
+        parts += ["\nModules (GPU time under each nn.Module call, host time of its calls less the calls inside; "
+                  "instance numbers folded, so layers are summed)\n",
+                  render_rows(a.module_kinds[:PHASE_ROWS], "table", module_columns(a))]
     if kernels:
         parts += ["\nKernels (% kernel time: share of summed kernel, memcpy and memset time, which overlapping streams "
                   "count twice; est occ is Kineto's estimate: theoretical occupancy capped by the grid, not measured)\n",
@@ -55,7 +59,7 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     return "".join(parts)
 
 
-#: Phases shown in the text report (JSON and CSV carry all).
+#: Phases (and module kinds) shown in the text report (JSON and CSV carry all).
 PHASE_ROWS = 15
 
 
@@ -63,6 +67,12 @@ def phase_rows(a: Any) -> List[Dict[str, Any]]:
     """The phase table to show: layers summed (``phase_kinds``) when the trace has ranges, else nothing."""
     rows = a.phase_kinds if len(a.phase_kinds) < len(a.phases) else a.phases
     return [] if all(r["phase"] == "(no range)" for r in rows) else list(rows)
+
+
+def module_columns(a: Any) -> List[Any]:
+    """The module table's columns: the host side only for a trace without GPU work."""
+    gpu = any(a.summary.get(k) for k in ("kernel_count", "memcpy_count", "memset_count"))
+    return columns.ANALYZE_MODULES if gpu else columns.ANALYZE_MODULES_CPU
 
 
 def render_findings(findings: Sequence[Dict[str, Any]]) -> str:

@@ -252,3 +252,17 @@ def test_a_side_cut_short_is_flagged(tmp_path):
     flagged = [w for w in comp.warnings if "cut short" in w]
     assert len(flagged) == 1 and flagged[0].startswith("candidate") and str(cut) in flagged[0]
     assert not [w for w in compare([a], [a]).warnings if "cut short" in w]
+
+
+def test_modules_are_compared_per_step(tmp_path, capsys):
+    from tests.analysis.test_modules import _with_modules
+
+    a = write(tmp_path / "a.json.gz", _with_modules(base_trace()))
+    b = write(tmp_path / "b.json.gz", slowed(_with_modules(base_trace())))
+    modules = {r["module"]: r for r in compare([a], [b]).modules}
+    assert modules["Net/Linear"]["delta_us"] == pytest.approx(2.0)  # its GEMM: 10 -> 12 us
+    assert modules["Net/Block/Linear"]["delta_us"] == pytest.approx(2.2) and modules["Net"]["status"] == "changed"
+    assert compare([write(tmp_path / "c.json.gz", base_trace())], [b]).modules[0]["status"] == "added"
+    assert main(["compare", str(a), str(b), "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert "Modules per profiled step, by impact" in page and "Net/Block/Linear" in page

@@ -68,3 +68,20 @@ def test_usage_errors(capsys):
     ]:
         code, out, err = run(argv, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, (argv, err)
+
+
+def test_table_modules(tmp_path, capsys):
+    from tests.analysis.test_modules import _with_modules
+
+    path = write(tmp_path / "m.json.gz", _with_modules(base_trace()))
+    code, out, err = run(["analyze", str(path), "--table", "modules"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].split()[:4] == ["module", "calls", "CPU", "self"]
+    assert "Net_0/Block_0/Linear_1" in out and "GPU us" in out
+    code, out, _ = run(["analyze", str(path), "--table", "modules", "--format", "csv"], capsys)
+    rows = {r["module"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert float(rows["Net_0/Linear_0"]["gpu_us"]) == 10.0 and rows["Net_0"]["calls"] == "1"
+    code, out, _ = run(["analyze", str(path)], capsys)
+    assert "Modules (GPU time under each nn.Module call" in out and "Net/Block/Linear" in out
+    code, out, _ = run(["analyze", str(write(tmp_path / "plain.json.gz", base_trace())), "--table", "modules"], capsys)
+    assert code == 0 and out.startswith("no nn.Module calls in this trace") and "with_stack=True" in out

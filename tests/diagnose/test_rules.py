@@ -111,10 +111,11 @@ def test_small_grid(tmp_path):
     assert "small-grid" not in ids(analysis(tmp_path, wide))
 
 
-def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None):
+def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None, module_kinds=()):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
-                           stretches=[], phase_kinds=list(phase_kinds), findings=[], ncu=ncu)
+                           stretches=[], phase_kinds=list(phase_kinds), findings=[], ncu=ncu,
+                           module_kinds=list(module_kinds))
 
 
 def _k(name="k", total=500.0, **kw):
@@ -135,6 +136,19 @@ def test_far_from_roofline():
     barely_judged = _a([_k(total=900.0, floor_us=100.0, excess_us=800.0)],
                        {"floor_us": 100.0, "above_floor_x": 9.0, "floor_coverage_pct": 20.0})
     assert "far-from-roofline" not in ids(barely_judged)
+
+
+def test_far_from_roofline_names_the_module_of_its_kernels():
+    module = {"module": "Model/DecoderLayer/Mamba2Mixer/Linear", "gpu_us": 900.0, "floor_us": 100.0,
+              "excess_us": 800.0}
+    far = _a([_k(total=900.0, floor_us=100.0, excess_us=800.0, bound="memory", module=module["module"])],
+             {"floor_us": 100.0, "above_floor_x": 9.0, "floor_coverage_pct": 90.0}, module_kinds=[module])
+    f = next(f for f in diagnose(far) if f.id == "far-from-roofline")
+    assert "(memory, in Mamba2Mixer/Linear)" in f.message
+    assert {"module": module["module"], "time_us": 900.0, "floor_us": 100.0, "excess_us": 800.0} in f.evidence
+    outside = _a([_k(total=900.0, floor_us=100.0, excess_us=800.0, bound="memory", module="(no module)")],
+                 {"floor_us": 100.0, "above_floor_x": 9.0, "floor_coverage_pct": 90.0})
+    assert "(memory)" in next(f for f in diagnose(outside) if f.id == "far-from-roofline").message
 
 
 def test_low_occupancy():

@@ -35,6 +35,18 @@ def test_untrusted_names_are_escaped(tmp_path):
     assert sum("&lt;script&gt;" in text for text in texts) >= 3  # the kernel and the phase, in several charts
 
 
+def test_untrusted_module_names_are_escaped(tmp_path):
+    t = base_trace()
+    t["traceEvents"].append({"ph": "X", "cat": "python_function", "name": "nn.Module: " + EVIL + "_0", "pid": 1,
+                             "tid": 1, "ts": 0, "dur": 120, "args": {}})
+    page = build_report([write(tmp_path / "evil-module.json.gz", t)])
+    assert EVIL not in page and "Modules: evil-module.json.gz" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.split("Modules: evil-module.json.gz")[1]  # the table
+    figures = re.findall(r'<script type="application/gzip\+base64" id="fig\d+-data">(.*?)</script>', page, re.S)
+    texts = [json.dumps(unpack_figure(block), ensure_ascii=False) for block in figures]
+    assert all("<" not in text for text in texts) and any("&lt;script&gt;" in text for text in texts)  # the chart
+
+
 def test_self_contained(tmp_path):
     page = build_report([evil_trace(tmp_path)])
     assert page.count("<script src") == 0 and "<link" not in page
