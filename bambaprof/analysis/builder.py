@@ -58,7 +58,7 @@ _GPU_ARGS = operator.attrgetter("device", "stream", "correlation", "external_id"
                                 "shared_memory", "est_occupancy", "bytes")
 _RUNTIME_ARGS = operator.attrgetter("correlation", "external_id")
 _OP_ARGS = operator.attrgetter("external_id", "input_dims", "input_type", "concrete_inputs", "kernel_num_gb",
-                               "kernel_flop", "kernel_backend")
+                               "kernel_flop", "kernel_backend", "sequence_number", "fwd_thread_id")
 _MEMORY_ARGS = operator.attrgetter("total_allocated", "total_reserved", "device_type", "device_id")
 _EXACT = 2.0**53  # float64 holds every integer below this exactly
 
@@ -225,7 +225,7 @@ TABLES: Dict[str, Tuple[Dict[str, Any], Tuple[str, ...]]] = {
              "smem": np.int64, "occ": np.float64, "bytes": np.float64}, ("name", "pid", "tid")),
     "runtime": ({"ts": np.float64, "dur": np.float64, "corr": np.int64, "ext": np.int64}, ("name", "pid", "tid")),
     "ops": ({"ts": np.float64, "dur": np.float64, "ext": np.int64, "shape": np.int64, "gb": np.float64,
-             "flop": np.float64}, ("name", "cat", "pid", "tid", "backend")),
+             "flop": np.float64, "seq": np.int64, "fwd": np.int64}, ("name", "cat", "pid", "tid", "backend")),
     "memory": ({"ts": np.float64, "alloc": np.float64, "res": np.float64, "dtype": np.int64, "did": np.int64}, ()),
     "flow": ({"start": np.bool_, "id": np.int64, "ts": np.float64}, ("pid", "tid")),
     "modules": ({"ts": np.float64, "dur": np.float64}, ("name", "pid", "tid")),
@@ -353,7 +353,7 @@ class TraceBuilder:
 
     def _ops(self, rows: Dict[str, np.ndarray], args: List[Any], cats: List[Any]) -> None:
         n = len(args)
-        ext, dims, types, concrete, gb, flop, backend = _transpose(map(_OP_ARGS, args), 7)
+        ext, dims, types, concrete, gb, flop, backend, seq, fwd = _transpose(map(_OP_ARGS, args), 9)
         kind_of = {c: _OP_KIND.get(c) or (c or "").lower() for c in set(cats)}
         shape = np.full(n, -1, dtype=np.int64)
         with_dims = np.flatnonzero(~_is(dims, None))
@@ -362,7 +362,8 @@ class TraceBuilder:
                        _raw_texts(_take(concrete, with_dims)))
             shape[with_dims] = np.fromiter(map(self.shape_ids.__getitem__, keys), np.int64, len(with_dims))
         self._part("ops", cat=self._codes([kind_of[c] for c in cats]), ext=int_column(ext), shape=shape,
-                   gb=float_column(gb), flop=float_column(flop), backend=self._codes(backend), **rows)
+                   gb=float_column(gb), flop=float_column(flop), backend=self._codes(backend), seq=int_column(seq),
+                   fwd=int_column(fwd), **rows)
 
     def _modules(self, idx: np.ndarray, cats: tuple, names: tuple, pids: tuple, tids: tuple, ts_raw: tuple,
                  dur_raw: tuple) -> np.ndarray:

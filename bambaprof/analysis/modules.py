@@ -4,9 +4,11 @@ With ``with_stack=True`` the PyTorch profiler records every ``nn.Module`` call a
 ``nn.Module: <Class>_<instance>`` (the instance numbered per class, ``Linear_0``, ``Linear_1``, ...). A GPU
 activity belongs to the innermost module call open on its launching thread at the launch (the same link as
 :mod:`.phases`: the runtime call by ``correlation``, else the op's ``External id``); its *path* is the module
-calls enclosing it, outermost first: ``BambaForCausalLM_0/DecoderLayer_2/Mamba2Mixer_1/Linear_3``. Work that
-no module call encloses (backward passes, which the Python tracer does not see, and code outside any module)
-is the module :data:`NO_MODULE`, shown, never dropped.
+calls enclosing it, outermost first: ``BambaForCausalLM_0/DecoderLayer_2/Mamba2Mixer_1/Linear_3``. A backward
+pass has no module calls (the Python tracer sees only forward calls): its work goes to the module of the
+forward op whose autograd node launched it, marked ``(backward)`` (``.../Linear_3 (backward)``; see
+:func:`~.phases.activity_paths`). Work that no module call encloses is the module :data:`NO_MODULE`, shown,
+never dropped.
 
 Two tables, with the columns of the phase tables (GPU time, share, count, bytes, floor, excess): ``modules``
 by path and ``module_kinds`` with the instance numbers folded (``BambaForCausalLM/DecoderLayer/Mamba2Mixer/
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from .traffic import TrafficColumns
 
 NO_MODULE = "(no module)"
-_INSTANCE = re.compile(r"_\d+(?=/|$)")
+_INSTANCE = re.compile(r"_\d+(?=/|$| \(backward\)$)")
 
 
 def module_ranges(trace: Trace) -> Ranges:

@@ -60,6 +60,8 @@ class Args(msgspec.Struct, frozen=True, gc=False):
     kernel_num_gb: Num = None
     kernel_flop: Num = None
     kernel_backend: Optional[str] = None
+    sequence_number: Int = msgspec.field(default=None, name="Sequence number")  # autograd: forward op <-> node
+    fwd_thread_id: Int = msgspec.field(default=None, name="Fwd thread id")  # > 0 on backward nodes
     total_allocated: Num = msgspec.field(default=None, name="Total Allocated")
     total_reserved: Num = msgspec.field(default=None, name="Total Reserved")
     device_id: Int = msgspec.field(default=None, name="Device Id")

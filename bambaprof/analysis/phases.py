@@ -4,8 +4,11 @@ Every GPU activity is linked to its launch (the runtime call with the same ``cor
 with the same ``External id``) and attributed to the innermost ``user_annotation`` range
 (``torch.profiler.record_function``) open on the launching thread at the launch's start. The range's *path*
 is the names of the ranges enclosing it, outermost first, joined by ``/`` (``layer.0/mixer/ssd``). The
-profiler's own step ranges (``ProfilerStep#<n>``) and bambaprof's clock marker are not phases. Activities no
-range encloses are the phase :data:`UNATTRIBUTED`, shown, never dropped.
+profiler's own step ranges (``ProfilerStep#<n>``) and bambaprof's clock marker are not phases. Work of a
+backward pass, which runs outside the forward ranges (on autograd's thread), goes to the phase of the forward op
+whose autograd node launched it (the node's ``Sequence number``), marked :data:`BACKWARD`
+(``layer.0/mixer (backward)``). Activities no range encloses are the phase :data:`UNATTRIBUTED`, shown, never
+dropped.
 
 Two tables: ``phases`` by full path, and ``phase_kinds`` with layer numbers folded (``layer.*/mixer/ssd``),
 i.e. summed over layers. Per row: GPU time (summed activity durations, us), its share of all GPU activity
@@ -41,10 +44,10 @@ _LAYER = re.compile(r"\blayer\.\d+\b")
 Ranges = Dict[Any, Tuple[np.ndarray, np.ndarray, List[str]]]
 
 
-def ranges_by_thread(ts: np.ndarray, dur: np.ndarray, names: Sequence[str], tids: Sequence[Any],
+def ranges_by_thread(ts: np.ndarray, dur: np.ndarray, names: Any, tids: Sequence[Any],
                      rows: Sequence[int]) -> Ranges:
     """The given ``rows`` of a table of ranges (start and duration in us, name, thread) grouped by thread,
-    each thread's sorted by start (outer before inner on ties)."""
+    each thread's sorted by start (outer before inner on ties). ``names[row]`` is a range's name."""
     per: Dict[Any, List[int]] = defaultdict(list)
     for i in rows:
         per[tids[i]].append(i)
@@ -110,7 +113,78 @@ def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None, launch: O
         if w is not None and w[0] in ranges:
             times[w[0]].append(w[1])
     paths = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in times.items()}
-    return [paths[w[0]][w[1]] if w is not None and w[0] in paths else unattributed for w in where]
+    out = [paths[w[0]][w[1]] if w is not None and w[0] in paths else unattributed for w in where]
+    left = [i for i, (w, path) in enumerate(zip(where, out)) if path == unattributed and w is not None]
+    if left:
+        for i, path in zip(left, _backward_paths(trace, ranges, [w for w in (where[i] for i in left) if w],
+                                                 unattributed)):
+            out[i] = path
+    return out
+
+
+#: The mark of a backward pass's work in a path: the forward path of its autograd node, then this.
+BACKWARD = " (backward)"
+
+
+def _backward_paths(trace: Trace, ranges: Ranges, where: Sequence[Tuple[Any, float]],
+                    unattributed: str) -> List[str]:
+    """For launches (thread, time) that no range encloses: the path of the forward op whose autograd node ran
+    them, marked :data:`BACKWARD`, else ``unattributed``.
+
+    Backward nodes are the ops with a ``Fwd thread id`` above 0; each carries its forward op's ``Sequence
+    number``. A launch belongs to the innermost node open on its thread; the node's forward op is the first op
+    with its sequence number, no ``Fwd thread id`` and outside every node (sequence numbers count per forward
+    thread: one that several threads' forward ops carry is ambiguous, and left unattributed); that op's path
+    is the one its start lies in."""
+    ops = trace.ops
+    seq, fwd = ops.sequence_number, ops.fwd_thread_id
+    if not len(seq):
+        return [unattributed] * len(where)
+    nodes = np.flatnonzero((fwd > 0) & (seq >= 0))
+    if not len(nodes):
+        return [unattributed] * len(where)
+    node_ranges = ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, nodes.tolist())
+    times: Dict[Any, List[float]] = defaultdict(list)
+    for tid, t in where:
+        if tid in node_ranges:
+            times[tid].append(t)
+    node_at = {tid: _paths_at(node_ranges[tid], ts, "") for tid, ts in times.items()}
+    node_of = [int(node_at[tid][t].rsplit("/", 1)[-1]) if tid in node_at and node_at[tid][t] else -1
+               for tid, t in where]
+    wanted = {int(seq[n]) for n in node_of if n >= 0}
+    if not wanted:
+        return [unattributed] * len(where)
+    forward = np.flatnonzero((fwd <= 0) & np.isin(seq, list(wanted))).tolist()
+    inside: Dict[Any, List[float]] = defaultdict(list)  # ops that ran inside a backward node are not forward ops
+    for r in forward:
+        if ops.tid[r] in node_ranges:
+            inside[ops.tid[r]].append(float(ops.ts[r]))
+    in_node = {tid: _paths_at(node_ranges[tid], ts, "") for tid, ts in inside.items()}
+    forward = [r for r in forward if not (ops.tid[r] in in_node and in_node[ops.tid[r]][float(ops.ts[r])])]
+    first: Dict[int, int] = {}
+    threads: Dict[int, set] = defaultdict(set)
+    for r in forward:
+        s_ = int(seq[r])
+        first.setdefault(s_, r)
+        threads[s_].add(ops.tid[r])
+    fwd_times: Dict[Any, List[float]] = defaultdict(list)
+    for s_, r in first.items():
+        if len(threads[s_]) == 1 and ops.tid[r] in ranges:
+            fwd_times[ops.tid[r]].append(float(ops.ts[r]))
+    fwd_paths = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in fwd_times.items()}
+    path_of_seq: Dict[int, str] = {}
+    for s_, r in first.items():
+        tid = ops.tid[r]
+        path = fwd_paths[tid][float(ops.ts[r])] if len(threads[s_]) == 1 and tid in fwd_paths else unattributed
+        path_of_seq[s_] = path + BACKWARD if path != unattributed else unattributed
+    return [path_of_seq.get(int(seq[n]), unattributed) if n >= 0 else unattributed for n in node_of]
+
+
+class _RowNames:
+    """Names that are the row numbers themselves (as text), for ranges whose innermost row is wanted."""
+
+    def __getitem__(self, i: int) -> str:
+        return str(i)
 
 
 def fold_layers(path: str) -> str:

@@ -169,6 +169,11 @@ class CpuOps:
     kernel_num_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_flop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_backend: List[Any] = field(default_factory=list)
+    #: Autograd's ``Sequence number`` (-1: none): a backward node carries its forward op's.
+    sequence_number: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: ``Fwd thread id``: on a backward node, the profiler's id of the thread that ran its forward op (> 0);
+    #: 0 on forward ops, -1 when absent.
+    fwd_thread_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     shapes_recorded: bool = False  # any op carried Input Dims (record_shapes=True)
 
     def __len__(self) -> int:
@@ -398,7 +403,8 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     ops = CpuOps(
         name=o["name"], cat=o["cat"], ts=o["ts"], dur=o["dur"], pid=o["pid"], tid=o["tid"], external_id=ext,
         input_dims=dims, input_types=types, concrete_inputs=conc, kernel_num_gb=o["gb"], kernel_flop=o["flop"],
-        kernel_backend=o["backend"], shapes_recorded=bool(shape_keys),
+        kernel_backend=o["backend"], sequence_number=o["seq"], fwd_thread_id=o["fwd"],
+        shapes_recorded=bool(shape_keys),
     )
     memory = MemorySamples(ts=m["ts"], allocated=m["alloc"], reserved=m["res"], device_type=m["dtype"],
                            device_id=m["did"])

@@ -162,3 +162,48 @@ def test_a_cpu_only_trace_gets_the_host_time_of_its_modules(tmp_path):
     outer = [i for i, n in enumerate(t.modules.name) if n == "Sequential_0"]
     assert sum(m["cpu_self_us"] for m in rows.values()) == pytest.approx(sum(t.modules.dur[i] for i in outer))
     assert [m["module"] for m in a.module_kinds][:1] and a.summary["module_calls"] == 15
+
+
+def _with_backward(trace):
+    """A backward pass on the autograd thread (tid 2): the node of aten::mm's autograd (its sequence number 7)
+    launches ``gemm_bwd`` (20 us) at 210 us."""
+    for e in trace["traceEvents"]:
+        if e.get("name") == "aten::mm":
+            e["args"].update({"Sequence number": 7, "Fwd thread id": 0})
+    node = {"Sequence number": 7, "Fwd thread id": 1}
+    trace["traceEvents"] += [
+        {"ph": "X", "cat": "cpu_op", "name": "autograd::engine::evaluate_function: MmBackward0", "pid": 1, "tid": 2,
+         "ts": 200, "dur": 60, "args": {"External id": 300, **node}},
+        {"ph": "X", "cat": "cpu_op", "name": "MmBackward0", "pid": 1, "tid": 2, "ts": 201, "dur": 58,
+         "args": {"External id": 301, **node}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 2, "ts": 205, "dur": 20,
+         "args": {"External id": 302, "Sequence number": 7, "Fwd thread id": 0}},  # an op inside the node
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 2, "ts": 210, "dur": 4,
+         "args": {"correlation": 50, "External id": 302}},
+        {"ph": "X", "cat": "kernel", "name": "gemm_bwd", "pid": 0, "tid": 7, "ts": 215, "dur": 20,
+         "args": {"External id": 302, "device": 0, "stream": 7, "correlation": 50, "grid": [2, 1, 1],
+                  "block": [128, 1, 1]}},
+    ]
+    return trace
+
+
+def test_backward_work_goes_to_the_module_of_its_forward_op(tmp_path):
+    a = analyze(write(tmp_path / "t.json.gz", _with_backward(_with_modules(base_trace()))))
+    by_path = {m["module"]: m for m in a.modules}
+    assert by_path["Net_0/Linear_0 (backward)"]["gpu_us"] == pytest.approx(20)
+    assert by_path["Net_0/Linear_0"]["gpu_us"] == pytest.approx(10)  # the forward GEMM, as before
+    assert by_path["Net_0/Linear_0 (backward)"]["calls"] is None  # no module call of its own
+    kinds = {m["module"]: m["gpu_us"] for m in a.module_kinds}
+    assert kinds["Net/Linear (backward)"] == pytest.approx(20)
+    assert {k["name"]: k["module"] for k in a.kernels}["gemm_bwd"] == "Net/Linear (backward)"
+    phases = {p["phase"]: p["gpu_us"] for p in a.phases}  # profiler ranges too: the forward op was under outer
+    assert phases["outer (backward)"] == pytest.approx(20)
+
+
+def test_backward_nodes_of_an_ambiguous_sequence_number_stay_unattributed(tmp_path):
+    trace = _with_backward(_with_modules(base_trace()))
+    trace["traceEvents"].append({"ph": "X", "cat": "cpu_op", "name": "aten::add", "pid": 1, "tid": 3, "ts": 50,
+                                 "dur": 2, "args": {"External id": 400, "Sequence number": 7}})  # another thread's 7
+    a = analyze(write(tmp_path / "t.json.gz", trace))
+    by_path = {m["module"]: m["gpu_us"] for m in a.modules}
+    assert "Net_0/Linear_0 (backward)" not in by_path and by_path[NO_MODULE] == pytest.approx(20)
