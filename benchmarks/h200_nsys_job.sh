@@ -7,7 +7,9 @@
 #    (benchmarks/nsys_metrics_workload.py): the schema of GPU_METRICS and TARGET_INFO_GPU_METRICS, their metric
 #    names, and a trimmed export ($OUT/gpu-metrics.sqlite.gz) to build and check a reader on;
 # and between them, benchmarks/nsys_workload.py under emit_nvtx and nsys ($OUT/workload-emit-nvtx.sqlite.gz):
-# the operators bambaprof reads from its NVTX ranges against the PyTorch profiler's ($OUT/workload.kineto.json.gz).
+# the operators bambaprof reads from its NVTX ranges against the PyTorch profiler's ($OUT/workload.kineto.json.gz);
+# 4. with_stack traces: a training step (benchmarks/modules_train.py, $OUT/train-modules.json.gz: modules against
+#    its block.<i> phases, backward work on autograd's thread) and a profiled 4-layer generate.
 set -uo pipefail
 source benchmarks/device_env.sh
 use_nsys
@@ -77,4 +79,16 @@ db.commit()
 PY
 gzip -9 "$OUT/gpu-metrics.sqlite"
 python3 -m bambaprof analyze "$OUT/gpu-metrics.sqlite.gz" 2>&1 | head -20
+
+echo "== 4. nn.Module calls (with_stack): a training step (backward on autograd's thread), a profiled generate"
+python3 benchmarks/modules_train.py "$OUT/train-modules.json" 2>&1 | grep -v USDT | tail -2
+gzip -9 "$OUT/train-modules.json"
+python3 -m bambaprof analyze "$OUT/train-modules.json.gz" --table modules 2>&1 | head -40
+python3 -m bambaprof analyze "$OUT/train-modules.json.gz" --table phases 2>&1 | head -20
+python3 -m bambaprof profile --preset bamba-9b --layers 4 --variant triton --workload generate --with-stack \
+  --runs /tmp/modruns 2>&1 | tail -3
+for run in /tmp/modruns/*/; do
+  python3 -m bambaprof analyze "$run" --table modules --top 30 2>&1 | head -40
+  python3 -m bambaprof analyze "$run" --format json > "$OUT/generate-with-stack-analysis.json"
+done
 ls -la "$OUT" "$OUT/job-kineto"
