@@ -231,6 +231,7 @@ def analyze(
         **sync_summary(syncs),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
+        **_peak_place(cuda_mem),
         "peak_reserved_bytes": max((m["peak_reserved_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
         "peak_cpu_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in memory if m["device"].startswith("cpu")),
                                         default=None),
@@ -299,6 +300,15 @@ def analyze(
 
     result.findings = [f.to_dict() for f in diagnose(result)]
     return result
+
+
+def _peak_place(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Where the highest device peak of allocated memory was reached (:func:`~.memory.memory_peaks`): the op
+    allocating, the profiler range path and the nn.Module path open there (``None`` where unknown)."""
+    top = max((m for m in rows if m["peak_allocated_bytes"] is not None), key=lambda m: m["peak_allocated_bytes"],
+              default={})
+    return {"peak_allocated_op": top.get("peak_op"), "peak_allocated_phase": top.get("peak_phase"),
+            "peak_allocated_module": top.get("peak_module")}
 
 
 def select_rows(

@@ -226,7 +226,8 @@ TABLES: Dict[str, Tuple[Dict[str, Any], Tuple[str, ...]]] = {
     "runtime": ({"ts": np.float64, "dur": np.float64, "corr": np.int64, "ext": np.int64}, ("name", "pid", "tid")),
     "ops": ({"ts": np.float64, "dur": np.float64, "ext": np.int64, "shape": np.int64, "gb": np.float64,
              "flop": np.float64, "seq": np.int64, "fwd": np.int64}, ("name", "cat", "pid", "tid", "backend")),
-    "memory": ({"ts": np.float64, "alloc": np.float64, "res": np.float64, "dtype": np.int64, "did": np.int64}, ()),
+    "memory": ({"ts": np.float64, "alloc": np.float64, "res": np.float64, "dtype": np.int64, "did": np.int64},
+               ("tid",)),
     "flow": ({"start": np.bool_, "id": np.int64, "ts": np.float64}, ("pid", "tid")),
     "modules": ({"ts": np.float64, "dur": np.float64}, ("name", "pid", "tid")),
 }
@@ -293,7 +294,7 @@ class TraceBuilder:
         if _FLOW in present:
             self._flows(np.flatnonzero(code == _FLOW), phs, pids, tids, ts_raw, ids)
         if 0 in present and is_memory.any():
-            self._memory(np.flatnonzero((code == 0) & is_memory), ts_raw, args)
+            self._memory(np.flatnonzero((code == 0) & is_memory), ts_raw, args, tids)
         is_x = np.fromiter(map(operator.eq, phs, repeat("X")), bool, n)
         if 0 in present:  # complete events of other categories (another tool's trace): counted by category
             unread = np.flatnonzero((code == 0) & is_x & ~is_memory)
@@ -388,14 +389,15 @@ class TraceBuilder:
                        pid=self._codes(_take(pids, keep)), tid=self._codes(_take(tids, keep)))
         return np.setdiff1d(idx, mine, assume_unique=True)
 
-    def _memory(self, idx: np.ndarray, ts_raw: tuple, args: tuple) -> None:
-        kept = [(t, a) for t, a in zip(_take(ts_raw, idx), _take(args, idx)) if t is not None and a is not EMPTY_ARGS]
+    def _memory(self, idx: np.ndarray, ts_raw: tuple, args: tuple, tids: tuple) -> None:
+        kept = [(t, a, th) for t, a, th in zip(_take(ts_raw, idx), _take(args, idx), _take(tids, idx))
+                if t is not None and a is not EMPTY_ARGS]
         if not kept:
             return
-        ts, sub = _transpose(kept, 2)
+        ts, sub, thread = _transpose(kept, 3)
         alloc, res, dtype, did = _transpose(map(_MEMORY_ARGS, sub), 4)
         self._part("memory", ts=float_column(ts), alloc=float_column(alloc), res=float_column(res),
-                   dtype=int_column(dtype), did=int_column(did))
+                   dtype=int_column(dtype), did=int_column(did), tid=self._codes(thread))
 
     def _flows(self, idx: np.ndarray, phs: tuple, pids: tuple, tids: tuple, ts_raw: tuple, ids: tuple) -> None:
         ph, fid, ts = _take(phs, idx), _take(ids, idx), _take(ts_raw, idx)

@@ -122,6 +122,26 @@ def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None, launch: O
     return out
 
 
+def paths_at(ranges: Ranges, where: Sequence[Tuple[Any, float]], unattributed: str = UNATTRIBUTED) -> List[str]:
+    """The path of the ranges open at each (thread, time) of ``where`` (outermost first), ``unattributed``
+    where none is."""
+    times: Dict[Any, List[float]] = defaultdict(list)
+    for tid, t in where:
+        if tid in ranges:
+            times[tid].append(t)
+    found = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in times.items()}
+    return [found[tid][t] if tid in found else unattributed for tid, t in where]
+
+
+def innermost_op_at(trace: Trace, where: Sequence[Tuple[Any, float]]) -> List[Optional[str]]:
+    """The innermost CPU operator (``cpu_op``) open at each (thread, time) of ``where``, ``None`` where none
+    is."""
+    ops = trace.ops
+    rows = np.flatnonzero(np.fromiter(map(operator.eq, ops.cat, repeat("cpu_op")), bool, len(ops))).tolist()
+    open_ = paths_at(ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, rows), where, "")
+    return [ops.name[int(path.rsplit("/", 1)[-1])] if path else None for path in open_]
+
+
 #: The mark of a backward pass's work in a path: the forward path of its autograd node, then this.
 BACKWARD = " (backward)"
 

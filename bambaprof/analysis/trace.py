@@ -189,6 +189,7 @@ class MemorySamples:
     reserved: np.ndarray = field(default_factory=lambda: np.zeros(0))
     device_type: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     device_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tid: List[Any] = field(default_factory=list)  # the allocating thread
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -407,7 +408,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
         shapes_recorded=bool(shape_keys),
     )
     memory = MemorySamples(ts=m["ts"], allocated=m["alloc"], reserved=m["res"], device_type=m["dtype"],
-                           device_id=m["did"])
+                           device_id=m["did"], tid=m["tid"])
     memo = {("codes", "ops.name"): o["name#codes"], ("codes", "gpu.name"): g["name#codes"],
             ("codes", "runtime.name"): r["name#codes"],
             ("codes", "ops.thread"): o["pid#codes"] * (int(o["tid#codes"].max(initial=0)) + 1) + o["tid#codes"]}

@@ -77,7 +77,7 @@ class ReportRun:
         self.group_title = group_title(self.key)
         self.busy = self._busy_bins()
         self.timeline = step_timeline(self.trace)
-        self.memory = memory_timeline(self.trace)
+        self.memory = memory_timeline(self.trace, self.analysis.memory)
         self.roofline = run_roofline(self.analysis)
         del self.trace  # only aggregates leave this object
 

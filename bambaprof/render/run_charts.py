@@ -141,9 +141,11 @@ def _thin(t: np.ndarray, v: np.ndarray, n: int) -> tuple:
     return t[keep], v[keep]
 
 
-def memory_timeline(trace: Trace) -> Optional[Dict[str, Any]]:
+def memory_timeline(trace: Trace, peaks: Sequence[Dict[str, Any]] = ()) -> Optional[Dict[str, Any]]:
     """Allocated and reserved memory (GB) after each (de)allocation the profiler saw, per device, over ms from
-    the trace's start; steps (the allocator's totals hold until the next event)."""
+    the trace's start; steps (the allocator's totals hold until the next event). ``peaks``: the analysis's
+    memory rows (:func:`~bambaprof.analysis.memory.memory_peaks`), each device's allocated peak marked with
+    the op, phase and module where it was reached."""
     mem = trace.memory
     if len(mem.ts) == 0:
         return None
@@ -165,6 +167,15 @@ def memory_timeline(trace: Trace) -> Optional[Dict[str, Any]]:
             t, y = _thin(ts[ok], v[ok], MAX_MEMORY_POINTS)
             data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv", "dash": dash},
                          "name": f"{device} {label}", "x": ((t - t0) / 1e3).tolist(), "y": (y / 1e9).tolist()})
+        peak = next((p for p in peaks if p.get("device") == f"{kind}:{did}" and p.get("peak_at_us") is not None), None)
+        if peak is not None and peak.get("peak_allocated_bytes"):
+            where = " | ".join(f"{what} {peak[key]}" for what, key in (("op", "peak_op"), ("phase", "peak_phase"),
+                                                                        ("module", "peak_module")) if peak.get(key))
+            data.append({"type": "scatter", "mode": "markers", "name": f"{device} peak allocated",
+                         "x": [peak["peak_at_us"] / 1e3], "y": [peak["peak_allocated_bytes"] / 1e9],
+                         "marker": {"size": 11, "symbol": "diamond", "line": {"width": 1}},
+                         "hovertext": [esc(f"peak {peak['peak_allocated_bytes'] / 1e9:.2f} GB | {where or 'no op'}")],
+                         "hoverinfo": "text"})
     if not data:
         return None
     return {"data": data, "layout": {"xaxis": {"title": "ms from the start of the trace"},

@@ -46,6 +46,7 @@ def test_kernels_go_to_the_innermost_module_of_their_launch(tmp_path):
     assert kinds == pytest.approx({"Net/Linear": 10, "Net/Block/Linear": 11, "Net": 4, "Net/Block": 0})
     assert {k["name"]: k["module"] for k in a.kernels}["gemm_kernel"] == "Net/Linear"
     assert a.summary["module_coverage_pct"] == pytest.approx(100)
+    assert a.summary["peak_allocated_module"] == "Net_0"  # the memory peak (60 us) is under Net_0 only
     # the other Python frames stay unread; the phases are unchanged by modules
     assert a.phases == analyze(write(tmp_path / "plain.json.gz", base_trace())).phases
 

@@ -58,6 +58,10 @@ def check_base_metrics(a):
     assert ops["aten::mm"]["gpu_self_us"] == pytest.approx(10) and ops["aten::mm"]["kernels"] == 1
     cuda = [m for m in a.memory if m["device"] == "cuda:0"][0]
     assert cuda["peak_allocated_bytes"] == 3000 and cuda["peak_reserved_bytes"] == 8192
+    # the peak's event (60 us, thread 1) lies inside aten::copy_ [50, 110) under the range outer [0, 120)
+    assert (cuda["peak_at_us"], cuda["peak_op"], cuda["peak_phase"], cuda["peak_module"]) == (60, "aten::copy_",
+                                                                                             "outer", None)
+    assert (a.summary["peak_allocated_op"], a.summary["peak_allocated_phase"]) == ("aten::copy_", "outer")
 
 
 def test_base_trace_hand_computed(tmp_path):

@@ -55,6 +55,23 @@ def test_memory_timeline_keeps_each_devices_peak_in_gb():
     assert all(not t["name"].startswith("cpu") for t in fig["data"])  # the CPU side held nothing
 
 
+def test_memory_timeline_marks_where_each_peak_was_reached():
+    """The naive chunked scan on the H200: its 13.5 GB peak is the intra-chunk decay matrix (aten::sum)."""
+    trace = load_trace(MIXER)
+    peaks = memory_peaks(trace)
+    cuda = next(row for row in peaks if row["device"].startswith("cuda"))
+    assert (cuda["peak_op"], cuda["peak_phase"], cuda["peak_module"]) == ("aten::sum", "ssd/intra_chunk", None)
+    assert cuda["peak_allocated_bytes"] == pytest.approx(13.54e9, rel=1e-3)
+    fig = memory_timeline(trace, peaks)
+    mark = next(t for t in fig["data"] if t["name"] == f"{cuda['device']} peak allocated")
+    assert mark["y"] == [pytest.approx(cuda["peak_allocated_bytes"] / 1e9)]
+    assert mark["x"] == [pytest.approx(cuda["peak_at_us"] / 1e3)]
+    assert mark["hovertext"] == ["peak 13.54 GB | op aten::sum | phase ssd/intra_chunk"]
+    allocated = next(t for t in fig["data"] if t["name"] == f"{cuda['device']} allocated")
+    at = max(i for i, x in enumerate(allocated["x"]) if x <= mark["x"][0] + 1e-9)
+    assert allocated["y"][at] == pytest.approx(mark["y"][0])  # the step line is at its peak there
+
+
 def test_run_roofline_ceilings_are_the_peaks_the_kernels_were_judged_by():
     a = analyze(MIXER)
     fig = run_roofline(a)
