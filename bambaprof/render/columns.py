@@ -109,6 +109,13 @@ COMPARE_KERNELS = [
     Column("gbps_baseline", "GB/s base", "num"), Column("gbps_candidate", "GB/s cand", "num"),
     Column("theor_occ_baseline_pct", "occ base %", "num"), Column("theor_occ_candidate_pct", "occ cand %", "num"),
 ]
+COMPARE_PHASES = [
+    Column("phase", "phase", width=60), Column("status", "status"),
+    Column("time_baseline_us", "base us", "num"), Column("time_candidate_us", "cand us", "num"),
+    Column("delta_us", "delta us", "num"), Column("ratio", "ratio", "ratio"),
+    Column("ci_low", "95% CI low", "ratio"), Column("ci_high", "95% CI high", "ratio"),
+]
+COMPARE_MODULES = [Column("module", "module", width=60), *COMPARE_PHASES[1:]]
 COMPARE_OPS = [
     Column("name", "op", width=60), Column("status", "status"),
     Column("count_baseline", "n base", "count"), Column("count_candidate", "n cand", "count"),

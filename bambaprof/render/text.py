@@ -98,11 +98,19 @@ def _in_megabytes(row: Dict[str, Any]) -> Dict[str, Any]:
 
 def render_comparison(comp: Any, top: int) -> str:
     """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, then the
-    first ``top`` kernel and op rows by impact, then notes."""
+    first ``top`` phase, module, kernel and op rows by impact (phases and modules where the traces have them
+    and their time changed), then notes."""
     parts = []
     if comp.summary:
         parts.append("Summary (baseline -> candidate)\n"
                      + render_rows([_in_megabytes(r) for r in comp.summary], "table", columns.COMPARE_SUMMARY))
+    for rows, what, cols in ((comp.phases, "Phases (profiler ranges, layers summed)", columns.COMPARE_PHASES),
+                             (comp.modules, "Modules (nn.Module calls, instance numbers folded)",
+                              columns.COMPARE_MODULES)):
+        changed = [r for r in rows if r["delta_us"]]
+        if changed and any(r.get(cols[0].key) not in ("(no range)", "(no module)") for r in rows):
+            parts.append(f"{what} per profiled step, by impact\n"
+                         + render_rows(changed[:top], "table", cols, compact=True))
     if comp.kernels:  # an empty table is not printed (CPU-only traces have no kernels)
         parts.append("Kernels per profiled step, by impact\n"
                      + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))

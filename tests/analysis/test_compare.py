@@ -266,3 +266,10 @@ def test_modules_are_compared_per_step(tmp_path, capsys):
     assert main(["compare", str(a), str(b), "--format", "html"]) == 0
     page = capsys.readouterr().out
     assert "Modules per profiled step, by impact" in page and "Net/Block/Linear" in page
+    assert main(["compare", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    section = text.split("Modules (nn.Module calls, instance numbers folded) per profiled step, by impact\n")[1]
+    assert [line.split()[0] for line in section.splitlines()[2:5]] == ["Net/Block/Linear", "Net/Linear", "Net"]
+    assert "Phases (profiler ranges, layers summed) per profiled step" in text  # the range "outer"
+    assert main(["compare", str(a), str(a)]) == 0
+    assert "Modules (" not in capsys.readouterr().out  # nothing changed: no table
