@@ -208,6 +208,8 @@ def analyze(
         "skipped_events": dict(trace.skipped),
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
+        "device_memory_bytes": max((p.total_memory for p in trace.devices.values() if p.total_memory > 0),
+                                   default=None),
         "span_us": span,
         "gpu_busy_us": busy,
         "gpu_window_us": gpu_window,

@@ -456,16 +456,24 @@ def pageable_copies(a: Any) -> Optional[Finding]:
 
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
-    reserved = (m.memory.peak_reserved_bytes if m is not None else None) or a.summary.get("peak_reserved_bytes")
-    total = m.device.total_memory_bytes if m is not None and m.device is not None else None
+    s = a.summary
+    reserved = (m.memory.peak_reserved_bytes if m is not None else None) or s.get("peak_reserved_bytes")
+    total = (m.device.total_memory_bytes if m is not None and m.device is not None else None) \
+        or s.get("device_memory_bytes")
     if not reserved or not total:
         return None
     pct = 100.0 * reserved / total
     if pct < MEMORY_PRESSURE_PCT:
         return None
+    op, phase, module = s.get("peak_allocated_op"), s.get("peak_allocated_phase"), s.get("peak_allocated_module")
+    inside = [x for x in (phase, module) if x and not x.startswith("(")]
+    where = (f" The allocated peak was reached under {op or 'no operator'}" + (f" in {' / '.join(inside)}"
+             if inside else "") + ": what it allocates, and what is still alive then, is the place to cut."
+             if op or inside else "")
+    evidence = {"peak_reserved_bytes": reserved, "device_memory_bytes": total, "peak_allocated_op": op,
+                "peak_allocated_phase": phase, "peak_allocated_module": module}
     return Finding("memory-pressure", "high", f"Peak reserved memory was {reserved / 1e9:.1f} GB, {pct:.0f}% of the "
-                   f"device's {total / 1e9:.1f} GB: a larger shape will run out of memory.",
-                   [{"peak_reserved_bytes": reserved, "device_memory_bytes": total}],
+                   f"device's {total / 1e9:.1f} GB: a larger shape will run out of memory.{where}", [evidence],
                    "Use a variant that does not materialise large intermediates (e.g. triton), or a smaller batch.")
 
 

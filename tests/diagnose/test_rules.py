@@ -265,6 +265,13 @@ def test_memory_pressure():
     roomy = _manifest(memory=Memory(peak_reserved_bytes=int(50e9)), device=Device(kind="cuda",
                                                                                   total_memory_bytes=int(141e9)))
     assert "memory-pressure" not in ids(_a(manifest=roomy))
+    # a bare trace: the device's memory from deviceProperties, and the place of the peak named
+    bare = _a(summary={"peak_reserved_bytes": 130e9, "device_memory_bytes": 141e9, "peak_allocated_op": "aten::sum",
+                       "peak_allocated_phase": "ssd/intra_chunk", "peak_allocated_module": "(no module)"})
+    f = next(f for f in diagnose(bare) if f.id == "memory-pressure")
+    assert "92% of the device's 141.0 GB" in f.message
+    assert "reached under aten::sum in ssd/intra_chunk:" in f.message and "(no module)" not in f.message
+    assert f.evidence[0]["peak_allocated_op"] == "aten::sum"
 
 
 def test_findings_are_ranked_by_time_at_stake_and_serialise():
