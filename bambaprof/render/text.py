@@ -104,8 +104,9 @@ def render_comparison(comp: Any, top: int) -> str:
     if comp.summary:
         parts.append("Summary (baseline -> candidate)\n"
                      + render_rows([_in_megabytes(r) for r in comp.summary], "table", columns.COMPARE_SUMMARY))
-    for rows, what, cols in ((comp.phases, "Phases (profiler ranges, layers summed)", columns.COMPARE_PHASES),
-                             (comp.modules, "Modules (nn.Module calls, instance numbers folded)",
+    for rows, what, cols in ((getattr(comp, "phases", ()), "Phases (profiler ranges, layers summed)",
+                              columns.COMPARE_PHASES),
+                             (getattr(comp, "modules", ()), "Modules (nn.Module calls, instance numbers folded)",
                               columns.COMPARE_MODULES)):
         changed = [r for r in rows if r["delta_us"]]
         if changed and any(r.get(cols[0].key) not in ("(no range)", "(no module)") for r in rows):
