@@ -173,11 +173,11 @@ def test_enum_rows_without_an_integer_id_are_left_out(tmp_path):
 
 
 def test_older_exports_without_enums_or_demangled_names(tmp_path, monkeypatch):
-    import bambaprof.analysis.nsys as nsys
+    import bambaprof.analysis.nsys.activities as activities
 
     cols = ["start", "end", "deviceId", "streamId", "correlationId", "shortName", "mangledName", "gridX", "gridY",
             "gridZ", "blockX", "blockY", "blockZ"]
-    monkeypatch.setattr(nsys, "demangle", lambda name: None)  # no C++ runtime
+    monkeypatch.setattr(activities, "demangle", lambda name: None)  # no C++ runtime
     trace = load_trace(_export(tmp_path / "old.sqlite", kernel_columns=cols, enums=False, gpu=False))
     assert list(trace.gpu.name) == ["foo", "plain_kernel", "Memcpy HtoD (Pinned -> Device)"]  # CUPTI's own kinds
     assert trace.gpu.registers.tolist()[0] < 0 and trace.gpu.shared_memory.tolist()[0] < 0  # unknown
@@ -573,9 +573,9 @@ def test_sampled_gpu_metrics_go_to_the_kernel_that_ran_alone_through_them(tmp_pa
     assert "DRAM % (sampled)" in capsys.readouterr().out
     two = analyze(_with_gpu_metrics(tmp_path / "gm2.sqlite", gpus=(0x10001, 0x10002)))
     assert not any("sampled_dram_pct" in k for k in two.kernels)
-    import bambaprof.analysis.nsys as nsys_mod
+    import bambaprof.analysis.nsys.metrics as metrics
 
-    monkeypatch.setattr(nsys_mod, "MAX_KERNEL_SAMPLES", 100)  # a longer capture: the window summary only
+    monkeypatch.setattr(metrics, "MAX_KERNEL_SAMPLES", 100)  # a longer capture: the window summary only
     capped = analyze(path)
     assert not any("sampled_dram_pct" in k for k in capped.kernels) and capped.telemetry
     assert any("GPU metrics are not attributed to kernels" in n for n in capped.notes)

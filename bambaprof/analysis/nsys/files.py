@@ -1,0 +1,114 @@
+"""Where an Nsight Systems export comes from: a ``.sqlite`` file (plain or gzipped, inflated to a temporary
+file once), or a report (``.nsys-rep``) that the ``nsys`` CLI exports first."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ..source import TextReader, TraceError
+
+#: The parser backend a trace read from an Nsight Systems export reports (``Trace.backend``, the summary's
+#: ``parser_backend``).
+BACKEND = "nsys-sqlite"
+
+
+#: The first bytes of every SQLite database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+#: Nsight Systems report files that must be exported before they can be read.
+REPORT_SUFFIXES = (".nsys-rep", ".qdrep", ".qdstrm")
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether ``path`` holds an SQLite database (plain or gzipped), judged by its first bytes."""
+    try:
+        with TextReader(path) as reader:
+            return reader.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except TraceError:
+        return False
+
+
+def is_unexported_report(path: Path) -> bool:
+    """Whether ``path`` is an Nsight Systems report that ``nsys export`` must turn into SQLite first."""
+    return path.suffix in REPORT_SUFFIXES
+
+
+#: Environment variable naming the ``nsys`` executable that exports reports (default: ``nsys`` on PATH).
+NSYS_ENV = "BAMBAPROF_NSYS"
+
+
+@contextlib.contextmanager
+def exported(report: Path) -> Iterator[Path]:
+    """An Nsight Systems report (``.nsys-rep``, ``.qdrep``) exported to SQLite in a temporary folder by the
+    ``nsys`` CLI (``$BAMBAPROF_NSYS``, else ``nsys`` on PATH), removed afterwards. Raises :class:`TraceError`
+    (one line) when there is no ``nsys`` or the export fails."""
+    import shutil
+    import subprocess
+
+    nsys = os.environ.get(NSYS_ENV) or shutil.which("nsys")
+    command = f"nsys export --type sqlite {report.name}"
+    if report.suffix == ".qdstrm":
+        raise TraceError("an Nsight Systems capture stream (.qdstrm): import it into a .nsys-rep with its "
+                         f"QdstrmImporter, then export that ({command.replace('.qdstrm', '.nsys-rep')})")
+    if not nsys:
+        raise TraceError(f"an Nsight Systems report and no nsys here to export it: run `{command}` where Nsight "
+                         f"Systems is installed (or set {NSYS_ENV}) and analyse the .sqlite file")
+    with tempfile.TemporaryDirectory(prefix="bambaprof-nsys-") as folder:
+        out = Path(folder) / "report.sqlite"
+        try:
+            done = subprocess.run([nsys, "export", "--type", "sqlite", "--force-overwrite", "true", "--output",
+                                   str(out), str(report)], capture_output=True, text=True, errors="replace",
+                                  stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise TraceError(f"cannot run {nsys} to export the report ({exc.strerror or exc})") from None
+        if done.returncode != 0 or not out.is_file():
+            said = [line.strip() for line in done.stderr.splitlines() if line.strip()] \
+                or [line.strip() for line in done.stdout.splitlines() if line.strip()]  # its error, else its output
+            raise TraceError(f"`{command}` failed (exit {done.returncode})" + (f": {said[-1][:300]}" if said else ""))
+        yield out
+
+
+@contextlib.contextmanager
+def database_file(path: Path) -> Iterator[Path]:
+    """The database as a plain file: ``path`` itself, or a temporary copy inflated from gzip."""
+    with TextReader(path) as reader:
+        if not reader.compressed:
+            yield path
+            return
+        fd, name = tempfile.mkstemp(suffix=".sqlite", prefix="bambaprof-nsys-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = reader.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            yield Path(name)
+        finally:
+            os.unlink(name)
+
+
+@contextlib.contextmanager
+def database(path: Path) -> Iterator[Path]:
+    """An export as a plain SQLite file for as long as the block runs: a ``.sqlite`` itself, a ``.sqlite.gz``
+    inflated, a report (``.nsys-rep``) exported by the ``nsys`` CLI, so that reading it several times (one
+    process at a time) inflates or exports it once."""
+    if is_unexported_report(path):
+        with exported(path) as out:
+            yield out
+        return
+    with database_file(path) as out:
+        yield out
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise TraceError(f"SQLite cannot open it ({exc})") from None
