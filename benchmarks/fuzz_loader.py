@@ -1,7 +1,8 @@
 """Fuzz the trace loader and analyzer: random mutations of real traces must give a result or one
 :class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
 
-Mutations, seeded: structural (an event's field replaced by a value of another type, a negative, huge,
+Seeds: two real H200 traces and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
+structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
 plain and analysed.
@@ -87,7 +88,7 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     from bambaprof.render.text import render_analysis
 
     rng = random.Random(seed)
-    seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS]
+    seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames()]
     ok = refused = 0
     unexpected: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,6 +112,16 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                 if len(unexpected) < 5:
                     unexpected.append(traceback.format_exc())
     return {"mutants": n, "seed": seed, "analysed": ok, "refused_one_line": refused, "unexpected": unexpected}
+
+
+def _with_python_frames() -> Dict[str, Any]:
+    """The synthetic trace with nn.Module calls (``with_stack``) and a backward pass on another thread, so that
+    mutations reach the module and autograd fields too."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.synth import base_trace
+    from tests.analysis.test_modules import _with_backward, _with_modules
+
+    return _with_backward(_with_modules(base_trace()))
 
 
 def main(argv) -> int:
