@@ -22,11 +22,11 @@ from ..run.directory import member, read_side_file
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
-from .modules import NO_MODULE, module_tables
+from .modules import NO_MODULE, module_ranges, module_tables
 from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
-from .phases import coverage_pct, phase_tables
+from .phases import coverage_pct, paths_at, phase_tables
 from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
@@ -267,10 +267,12 @@ def analyze(
     if timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
     t0 = window[0]
+    mid = [(s.thread, s.start_us + s.dur_us / 2) for s in timeline.stretches]
+    in_module = paths_at(module_ranges(trace), mid, NO_MODULE) if len(trace.modules) else [None] * len(mid)
     stretches = [
         {"start_us": s.start_us - t0, "dur_us": s.dur_us, "device": s.device, "cpu_op": s.cpu_op,
-         "cpu_region": s.cpu_region}
-        for s in timeline.stretches
+         "cpu_region": s.cpu_region, "cpu_module": module}
+        for s, module in zip(timeline.stretches, in_module)
     ]
     ncu = None
     if ncu_csv is not None:

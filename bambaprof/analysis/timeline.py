@@ -30,7 +30,7 @@ import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -97,6 +97,7 @@ class Stretch:
     device: int
     cpu_op: Optional[str]  # innermost op running on the launching thread mid-stretch
     cpu_region: Optional[str]  # outermost op (region) around it
+    thread: Any = None  # the launching thread
 
 
 @dataclass
@@ -231,5 +232,6 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
     g0s, lengths, devs, calls = (np.concatenate(c) for c in zip(*waits)) if waits else [np.zeros(0)] * 4
     longest = np.argsort(-lengths, kind="stable")[:top_stretches].tolist()
     top = [Stretch(float(g0s[i]), float(lengths[i]), int(devs[i]),
-                   *_ops_at(trace, float(g0s[i] + lengths[i] / 2), rt.tid[int(calls[i])])) for i in longest]
+                   *_ops_at(trace, float(g0s[i] + lengths[i] / 2), rt.tid[int(calls[i])]), rt.tid[int(calls[i])])
+           for i in longest]
     return Timeline(devices, stats, top, len(lengths), float(lengths.sum()), per_kernel)

@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from ..analysis.modules import fold_instances
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
@@ -133,12 +134,16 @@ def host_bound(a: Any) -> Optional[Finding]:
     wait, window = a.summary.get("idle_host_wait_us") or 0.0, _window_us(a)
     if window <= 0 or 100.0 * wait / window < HOST_BOUND_PCT:
         return None
-    where = [{"cpu_op": s.get("cpu_op"), "region": s.get("cpu_region"), "wait_us": s["dur_us"]} for s in a.stretches]
+    where = [{"cpu_op": s.get("cpu_op"), "region": s.get("cpu_region"), "module": s.get("cpu_module"),
+              "wait_us": s["dur_us"]} for s in a.stretches]
     named = [w["cpu_op"] for w in where if w["cpu_op"] and not NOT_PHASES.match(str(w["cpu_op"]))]
     launch = a.summary.get("launch_overhead_idle_gpu_median_us")
     ops = ", ".join(sorted(set(named))[:3])
+    modules = ", ".join(sorted({_in_module({"module": fold_instances(str(w["module"]))})[5:]
+                                for w in where if w["module"] and not str(w["module"]).startswith("(")})[:3])
     msg = (f"The GPU waited on the host for {_us(wait)}, {100 * wait / window:.0f}% of its {_us(window)} window"
            + (f"; the longest waits were under {ops}" if ops else "")
+           + (f" (in {modules})" if modules else "")
            + (f"; launching a kernel onto an idle GPU took {launch:.1f} us (median)" if launch is not None else "")
            + ".")
     mode = _compile_mode(a)

@@ -81,6 +81,7 @@ ANALYZE_SYNCS = [
 ANALYZE_STRETCHES = [
     Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),
     Column("cpu_op", "CPU op", width=60), Column("cpu_region", "region", width=60),
+    Column("cpu_module", "module", width=60),
 ]
 ANALYZE_NCU = [
     Column("ncu_id", "ncu id"), Column("name", "kernel", "kernel", 50), Column("same_config", "same launch", "yes_no"),

@@ -46,7 +46,8 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                   "when nothing else ran)\n", render_rows(a.syncs, "table", columns.ANALYZE_SYNCS)]
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
-                  render_rows(a.stretches, "table", columns.ANALYZE_STRETCHES)]
+                  render_rows(a.stretches, "table", [c for c in columns.ANALYZE_STRETCHES if c.key != "cpu_module"
+                                                     or any(s.get("cpu_module") for s in a.stretches)])]
     if a.ncu:
         parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
                   "ncu = DRAM bytes measured)\n",

@@ -47,6 +47,10 @@ def test_kernels_go_to_the_innermost_module_of_their_launch(tmp_path):
     assert {k["name"]: k["module"] for k in a.kernels}["gemm_kernel"] == "Net/Linear"
     assert a.summary["module_coverage_pct"] == pytest.approx(100)
     assert a.summary["peak_allocated_module"] == "Net_0"  # the memory peak (60 us) is under Net_0 only
+    # the GPU's wait on the host (45 to 100 us) was spent in Net_0 on the launching thread
+    assert [s["cpu_module"] for s in a.stretches] == ["Net_0"]
+    host = next(f for f in a.findings if f["id"] == "host-bound")
+    assert "under aten::copy_ (in Net);" in host["message"] and host["evidence"][0]["module"] == "Net_0"
     # the other Python frames stay unread; the phases are unchanged by modules
     assert a.phases == analyze(write(tmp_path / "plain.json.gz", base_trace())).phases
 
