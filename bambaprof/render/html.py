@@ -20,6 +20,7 @@ import numpy as np
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
 from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row
+from ..analysis.modules import fold_instances
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
@@ -126,9 +127,21 @@ class ReportRun:
                    compile=c.compile if c is not None else None, status=m.status if m is not None else "ok",
                    latency_ms=lat.median, latency_p10_ms=lat.p10, latency_p90_ms=lat.p90,
                    throughput=m.throughput_tokens_per_s if m is not None else None,
-                   peak_bytes=m.memory.peak_allocated_bytes if m is not None else None,
+                   peak_bytes=(m.memory.peak_allocated_bytes if m is not None else None)
+                   or s.get("peak_allocated_bytes"), peak_where=_peak_where(s),
                    gpu_busy_pct=s.get("gpu_busy_pct"), above_floor_x=s.get("above_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
+
+
+def _peak_where(summary: Dict[str, Any]) -> Optional[str]:
+    """Where the trace's allocated peak was reached, in a few words: its profiler range path, else its
+    nn.Module path (the last two classes), else the op; ``None`` when the trace does not say."""
+    phase, module, op = (summary.get(f"peak_allocated_{k}") for k in ("phase", "module", "op"))
+    if phase and not phase.startswith("("):
+        return phase
+    if module and not module.startswith("("):
+        return "/".join(fold_instances(module).split("/")[-2:])
+    return op or None
 
 
 def _host_line(host: Any) -> str:

@@ -36,6 +36,7 @@ class Row:
     latency_p90_ms: Optional[float] = None
     throughput: Optional[float] = None
     peak_bytes: Optional[float] = None
+    peak_where: Optional[str] = None  # where the trace's allocated peak was reached (phase, module or op)
     gpu_busy_pct: Optional[float] = None
     above_floor_x: Optional[float] = None
     baseline: Optional[str] = None  # the label of the baseline run ("itself" for the baseline)

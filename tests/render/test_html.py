@@ -253,3 +253,10 @@ class SimpleRun:
 
         self.analysis = SimpleNamespace(notes=notes)
         self.label = label
+
+
+def test_the_summary_says_where_the_memory_peak_was_reached(tmp_path):
+    mixer = next(p for p in EXAMPLES if "default-none-mixer" in p.name)
+    page = build_report([mixer, write(tmp_path / "bare.json.gz", base_trace())])
+    assert "13.54<br><span" in page and ">in ssd/intra_chunk</span>" in page  # the run's naive intra-chunk decay
+    assert ">in outer</span>" in page  # a bare trace: its peak (3,000 B) from the trace, under the range outer
