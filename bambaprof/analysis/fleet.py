@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
+from .rocprof import is_rocprof
+
 if TYPE_CHECKING:
     from .analysis import Analysis
     from .source import TraceSource
@@ -49,12 +51,12 @@ _SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "indu
 
 def trace_files(folder: Union[str, Path]) -> List[Path]:
     """The trace files directly in ``folder`` (``*.json``, ``*.json.gz``, Nsight Systems' ``*.sqlite`` and
-    ``*.sqlite.gz``; a run directory's side files left out), by name."""
+    ``*.sqlite.gz``, rocprofv3's ``*kernel_trace.csv``; a run directory's side files left out), by name."""
     out = []
     for p in sorted(Path(folder).iterdir()):
         if p.name in _SIDE_FILES or p.name.startswith("."):
             continue
-        if p.name.endswith((".json", ".json.gz", ".sqlite", ".sqlite.gz")) and p.is_file():
+        if (p.name.endswith((".json", ".json.gz", ".sqlite", ".sqlite.gz")) or is_rocprof(p)) and p.is_file():
             out.append(p)
     return out
 

@@ -55,6 +55,8 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 from .nsys import BACKEND as NSYS_BACKEND
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
+from .rocprof import BACKEND as ROCPROF_BACKEND
+from .rocprof import is_rocprof, read_rocprof
 from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
@@ -253,7 +255,7 @@ class Trace:
     def platform(self) -> str:
         """``"rocm"`` or ``"xpu"`` (Intel: Unified Runtime or Level Zero calls, ``ur*``/``ze*``) when the trace
         says so, else ``"cuda"``."""
-        meta_keys = ("roctracer_version", "rocm_version", "hip_runtime_version")
+        meta_keys = ("roctracer_version", "rocm_version", "hip_runtime_version", "rocprofv3")
         first = self.runtime.name[:50]
         if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in first):
             return "rocm"
@@ -462,6 +464,26 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
     return trace
 
 
+def _load_rocprof(source: TraceSource, progress: Progress) -> Trace:
+    """rocprofv3's CSV files (:mod:`.rocprof`: the kernel trace and the files beside it) through the same
+    builder as a Kineto trace."""
+    builder = TraceBuilder()
+
+    def add(batch: List[Any], done: int) -> None:
+        builder.add(batch)
+        if progress is not None:
+            progress(done, done)
+
+    try:
+        meta = read_rocprof(source.trace_path, add)
+    except TraceError as exc:
+        raise TraceError(f"{source.trace_path}: {exc}") from None
+    trace = _trace_of(builder, meta, source, ROCPROF_BACKEND)
+    if len(trace.gpu) == 0 and len(trace.runtime) == 0:
+        raise TraceError(f"{source.trace_path}: the kernel trace has no timed kernels")
+    return trace
+
+
 def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -> Trace:
     """Read the trace piece by piece (:mod:`.stream`), in worker processes when it is large.
 
@@ -552,6 +574,8 @@ def load_trace(
             raise _naming(source.trace_path, exc) from None
     if source.database is not None or source.process is not None or is_sqlite(source.trace_path):
         return _load_nsys(source, progress)  # an export, or one process of it
+    if is_rocprof(source.trace_path):
+        return _load_rocprof(source, progress)
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
     try:

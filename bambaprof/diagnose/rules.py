@@ -19,6 +19,7 @@ from ..analysis.modules import fold_instances
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
+from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
 
@@ -306,6 +307,9 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
         advice = (f"{what}: pass --ncu with Nsight Compute's CSV of the same workload for "
                   "measured bytes, or profile it with the PyTorch profiler and record_shapes (bambaprof profile "
                   "does).")
+    elif (a.summary or {}).get("parser_backend") == ROCPROF_BACKEND:
+        advice = ("rocprofv3 records no operators or shapes: profile the same workload with the PyTorch profiler "
+                  "and record_shapes (bambaprof profile does) for modelled bytes.")
     else:
         advice = ("Profile with record_shapes (bambaprof profile does) so aten ops get a shape model; compiled "
                   "kernels carry their bytes with TORCHINDUCTOR_BENCHMARK_KERNEL=1.")
