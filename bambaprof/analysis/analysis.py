@@ -30,6 +30,7 @@ from .phases import coverage_pct, paths_at, phase_tables
 from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
+from .ssd_kernels import ssd_summary, ssd_table
 from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
@@ -60,6 +61,7 @@ class Analysis:
     module_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, instance numbers folded
     findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
     syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
+    ssd: List[Dict[str, Any]] = field(default_factory=list)  # SSD kernels by implementation and step (names)
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -177,6 +179,7 @@ def analyze(
     floor = run_floor(kernels)
     phases = phase_tables(trace, kernels, names, traffic)
     modules = module_tables(trace, kernels, names, traffic)
+    ssd = ssd_table(kernels)
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -241,6 +244,7 @@ def analyze(
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
         "phase_coverage_pct": coverage_pct(phases["phases"]),
+        **ssd_summary(ssd),
         "module_calls": len(trace.modules),
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
         "floor_us": floor["floor_us"],
@@ -299,6 +303,7 @@ def analyze(
         phase_kinds=phases["phase_kinds"],
         modules=modules["modules"],
         module_kinds=modules["module_kinds"],
+        ssd=ssd,
     )
     from ..diagnose import diagnose
 

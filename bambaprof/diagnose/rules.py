@@ -20,6 +20,7 @@ from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
+from ..analysis.ssd_kernels import MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
 
@@ -67,6 +68,8 @@ _SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()",
 PAGEABLE_COPY_PCT = 5.0
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
 MEMORY_PRESSURE_PCT = 90.0
+#: ssd-core: the SSD core's kernels (recognised by name) take at least this share of kernel time.
+SSD_CORE_PCT = 10.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
 #: measured steps than at the other.
 HOST_SPEED_CHANGE_X = 1.25
@@ -486,9 +489,41 @@ def memory_pressure(a: Any) -> Optional[Finding]:
                    "Use a variant that does not materialise large intermediates (e.g. triton), or a smaller batch.")
 
 
+def ssd_core(a: Any) -> Optional[Finding]:
+    s = a.summary
+    rows = [r for r in getattr(a, "ssd", None) or () if r["core"]]
+    pct, total = s.get("ssd_core_pct"), s.get("ssd_core_us")
+    if not rows or pct is None or not total or pct < SSD_CORE_PCT:
+        return None
+    rows = sorted(rows, key=lambda r: -r["gpu_us"])
+    implementation = s.get("ssd_implementation") or rows[0]["implementation"]
+    launches = sum(r["launches"] for r in rows)
+    steps = "; ".join(f"{r['step']} {_us(r['gpu_us'])} ({100 * r['gpu_us'] / total:.0f}%)" for r in rows[:5])
+    judged = [r for r in rows if r["floor_us"] is not None]
+    floor = sum(r["floor_us"] for r in judged)
+    excess = sum(r["excess_us"] for r in judged) if judged else None
+    above = (f", {sum(r['gpu_us'] for r in judged) / floor:.1f}x its roofline floor" if judged and floor > 0
+             and len(judged) == len(rows) else "")
+    msg = (f"The SSD core ({implementation}: {launches} launches of {len(rows)} steps) takes {_us(total)}, "
+           f"{pct:.0f}% of kernel time{above}: {steps}.")
+    if implementation == MAMBA_SSM:
+        suggestion = ("mamba_ssm's core runs its steps as five kernels that pass chunk states through global "
+                      "memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
+                      "0.54x to 0.70x of mamba_ssm's kernel time at Bamba-9B shapes on the H200 (measure it on "
+                      "yours with bambaprof bench ssd --mamba-ssm SRC).")
+    else:
+        suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "
+                      "bench ssd (--mamba-ssm SRC).")
+    evidence = [{k: r[k] for k in ("implementation", "step", "launches", "gpu_us", "floor_us", "excess_us")}
+                for r in rows]
+    severity = "high" if pct >= HIGH_SHARE_PCT else "medium"
+    return Finding("ssd-core", severity, msg, evidence, suggestion,
+                   max(excess, 0.0) if excess is not None and len(judged) == len(rows) else None)
+
+
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
-                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies]
+                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core]
 
 
 def diagnose(a: Any) -> List[Finding]:

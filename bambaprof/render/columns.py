@@ -64,6 +64,11 @@ ANALYZE_PHASES = [
 ANALYZE_MODULES = [Column("module", "module", width=70), Column("calls", "calls", "int"),
                    Column("cpu_self_us", "CPU self us", "us"), *ANALYZE_PHASES[1:]]
 ANALYZE_MODULES_CPU = ANALYZE_MODULES[:3]  # a trace without GPU work: the host side only
+ANALYZE_SSD = [
+    Column("implementation", "implementation"), Column("step", "step"), Column("launches", "launches", "int"),
+    Column("gpu_us", "GPU us", "us"), Column("share_pct", "% kernel time", "pct"), Column("floor_us", "floor us", "us"),
+    Column("excess_us", "excess us", "us"), Column("kernels", "kernels", width=50),
+]
 ANALYZE_FINDINGS = [
     Column("severity", "severity"), Column("id", "finding"), Column("time_us", "at stake us", "us"),
     Column("message", "what", width=110),

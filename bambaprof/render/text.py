@@ -30,6 +30,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if phases:
         parts += ["\nPhases (GPU time under each profiler range; layers summed)\n",
                   render_rows(phases[:PHASE_ROWS], "table", columns.ANALYZE_PHASES)]
+    if getattr(a, "ssd", None):
+        parts += ["\nSSD kernels (recognised by name: the chunked scan's steps first, then the rest of the mixer)\n",
+                  render_rows(a.ssd, "table", columns.ANALYZE_SSD)]
     if a.module_kinds:
         parts += ["\nModules (GPU time under each nn.Module call, host time of its calls less the calls inside; "
                   "instance numbers folded, so layers are summed)\n",

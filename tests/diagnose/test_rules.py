@@ -331,3 +331,19 @@ def test_pageable_copies(tmp_path):
     assert f.time_us == pytest.approx(24.0) and "3 copies between the GPU and pageable host memory" in f.message
     assert "at 1,000.0 GB/s" in f.message and "pin_memory" in f.suggestion
     assert "pageable-copies" not in ids(with_copies("Pinned"))
+
+
+def test_ssd_core():
+    """The SSD core's kernels recognised by name: a finding when they hold at least SSD_CORE_PCT of kernel time,
+    with mamba_ssm's five kernels pointed at a fused core."""
+    rows = [{"implementation": "mamba_ssm", "step": step, "core": True, "launches": 3, "gpu_us": us,
+             "floor_us": None, "excess_us": None} for step, us in (("chunk scan", 300.0), ("chunk states", 100.0))]
+    heavy = _a(summary={"ssd_core_pct": 40.0, "ssd_core_us": 400.0, "ssd_implementation": "mamba_ssm"})
+    heavy.ssd = rows
+    f = next(f for f in diagnose(heavy) if f.id == "ssd-core")
+    assert f.severity == "high" and "6 launches of 2 steps" in f.message and "chunk scan 300.0 us (75%)" in f.message
+    assert "0.54x to 0.70x" in f.suggestion and f.time_us is None  # no floor known: nothing at stake claimed
+    light = _a(summary={"ssd_core_pct": 5.0, "ssd_core_us": 400.0, "ssd_implementation": "mamba_ssm"})
+    light.ssd = rows
+    assert "ssd-core" not in ids(light)
+    assert "ssd-core" not in ids(_a())  # no SSD kernels
