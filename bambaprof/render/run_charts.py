@@ -167,7 +167,7 @@ def memory_timeline(trace: Trace, peaks: Sequence[Dict[str, Any]] = ()) -> Optio
             t, y = _thin(ts[ok], v[ok], MAX_MEMORY_POINTS)
             data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv", "dash": dash},
                          "name": f"{device} {label}", "x": ((t - t0) / 1e3).tolist(), "y": (y / 1e9).tolist()})
-        peak = next((p for p in peaks if p.get("device") == f"{kind}:{did}" and p.get("peak_at_us") is not None), None)
+        peak = next((p for p in peaks if p["device"] == f"{kind}:{did}" and p.get("peak_at_us") is not None), None)
         if peak is not None and peak.get("peak_allocated_bytes"):
             where = " | ".join(f"{what} {peak[key]}" for what, key in (("op", "peak_op"), ("phase", "peak_phase"),
                                                                         ("module", "peak_module")) if peak.get(key))
