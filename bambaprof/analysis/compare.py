@@ -113,6 +113,7 @@ class Comparison:
     ops: List[Dict[str, Any]] = field(default_factory=list)
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per phase (layers folded), per step
     modules: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per nn.Module (instances folded), per step
+    ssd: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per SSD step (kernels by name), per step
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
@@ -250,14 +251,15 @@ def compare_sides(a: Side, b: Side) -> Comparison:
         baseline={"inputs": a.inputs, "manifests": a.manifests, "summaries": [x.summary for x in a.analyses]},
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
         summary=summary, kernels=rows, ops=ops, phases=_phase_rows(a, b), notes=notes,
-        modules=_phase_rows(a, b, "module_kinds", "module"),
+        modules=_phase_rows(a, b, "module_kinds", "module"), ssd=_phase_rows(a, b, "ssd", "step"),
         warnings=_warnings(a, b, summary),
     )
 
 
 def _phase_times(side: Side, table: str, key: str) -> Dict[str, List[float]]:
     """Per row of the analyses' ``table`` (``phase_kinds``: layers folded; ``module_kinds``: instances
-    folded), named by ``key``: its GPU time per profiled step in each input (0 where an input lacks it)."""
+    folded; ``ssd``: SSD kernels by step, whatever their implementation), named by ``key``: its GPU time per
+    profiled step in each input (0 where an input lacks it)."""
     n = len(side.analyses)
     out: Dict[str, List[float]] = {}
     for i, a in enumerate(side.analyses):

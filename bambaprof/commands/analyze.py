@@ -14,7 +14,7 @@ from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
-from ..render.columns import ANALYZE_PHASES, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
+from ..render.columns import ANALYZE_PHASES, ANALYZE_SSD, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import module_columns, render_analysis, render_findings
 from ..run import is_run_dir
@@ -48,7 +48,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--sort", "sort_key", default=None,
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
-@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "findings",
+@click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
@@ -145,14 +145,20 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
-    if fmt == "table" and which in ("phases", "modules", "findings", "syncs"):
+    if fmt == "table" and which in ("phases", "modules", "ssd", "findings", "syncs"):
         text = (render_rows(a.phases, "table", ANALYZE_PHASES) if which == "phases" else
                 _module_text(a) if which == "modules" else
+                (render_rows(a.ssd, "table", ANALYZE_SSD) if a.ssd else
+                 "no SSD kernels recognised by name in this trace (mamba_ssm's, causal_conv1d's, bambaprof's)"
+                 + ("; its profiler ranges name the steps: --table phases" if a.summary.get("phase_coverage_pct")
+                    else "") + "\n")
+                if which == "ssd" else
                 render_rows(a.syncs, "table", ANALYZE_SYNCS) if which == "syncs" else render_findings(a.findings))
     elif fmt == "table":
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
-        tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "findings": a.findings, "syncs": a.syncs}
+        tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
+                  "syncs": a.syncs}
         text = render_rows(tables.get(which, kernels), "csv")
     else:
         payload = a.to_dict()

@@ -122,6 +122,7 @@ COMPARE_PHASES = [
     Column("ci_low", "95% CI low", "ratio"), Column("ci_high", "95% CI high", "ratio"),
 ]
 COMPARE_MODULES = [Column("module", "module", width=60), *COMPARE_PHASES[1:]]
+COMPARE_SSD = [Column("step", "SSD step", width=30), *COMPARE_PHASES[1:]]
 COMPARE_OPS = [
     Column("name", "op", width=60), Column("status", "status"),
     Column("count_baseline", "n base", "count"), Column("count_candidate", "n cand", "count"),

@@ -111,7 +111,9 @@ def render_comparison(comp: Any, top: int) -> str:
     for rows, what, cols in ((getattr(comp, "phases", ()), "Phases (profiler ranges, layers summed)",
                               columns.COMPARE_PHASES),
                              (getattr(comp, "modules", ()), "Modules (nn.Module calls, instance numbers folded)",
-                              columns.COMPARE_MODULES)):
+                              columns.COMPARE_MODULES),
+                             (getattr(comp, "ssd", ()), "SSD steps (kernels recognised by name)",
+                              columns.COMPARE_SSD)):
         changed = [r for r in rows if r["delta_us"]]
         if changed and any(r.get(cols[0].key) not in ("(no range)", "(no module)") for r in rows):
             parts.append(f"{what} per profiled step, by impact\n"

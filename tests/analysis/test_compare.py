@@ -273,3 +273,18 @@ def test_modules_are_compared_per_step(tmp_path, capsys):
     assert "Phases (profiler ranges, layers summed) per profiled step" in text  # the range "outer"
     assert main(["compare", str(a), str(a)]) == 0
     assert "Modules (" not in capsys.readouterr().out  # nothing changed: no table
+
+
+def test_ssd_steps_are_compared_whatever_their_implementation(tmp_path, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    mamba = root / "tests" / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"
+    ours = root / "traces" / "examples" / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a"
+    steps = {r["step"]: r for r in compare([mamba], [ours]).ssd}
+    assert steps["chunk scan"]["status"] == "changed" and steps["chunk scan"]["delta_us"] < 0
+    assert steps["prep"]["status"] == "added" and steps["state passing"]["status"] == "removed"
+    assert main(["compare", str(mamba), str(ours)]) == 0
+    assert "SSD steps (kernels recognised by name) per profiled step, by impact" in capsys.readouterr().out
+    assert main(["compare", str(mamba), str(ours), "--format", "html"]) == 0
+    assert "SSD steps per profiled step, by impact" in capsys.readouterr().out

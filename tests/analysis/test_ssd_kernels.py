@@ -48,3 +48,13 @@ def test_bambaprof_triton_core_and_a_run_without_ssd_kernels():
     naive = analyze(EXAMPLES / "bamba-9b-default-none-mixer-b1-L512-e73025ce")  # the chunked scan in torch ops
     assert naive.ssd == [] and naive.summary["ssd_core_us"] is None
     assert "ssd-core" not in {f["id"] for f in naive.findings}
+
+
+def test_table_ssd(capsys):
+    from bambaprof.cli import main
+
+    assert main(["analyze", str(DATA / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"), "--table", "ssd"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["implementation", "step"] and "_chunk_scan_fwd_kernel" in out
+    assert main(["analyze", str(EXAMPLES / "bamba-9b-default-none-mixer-b1-L512-e73025ce"), "--table", "ssd"]) == 0
+    assert "no SSD kernels recognised" in capsys.readouterr().out
