@@ -109,6 +109,16 @@ def module_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
                     lambda name: shorten(name, 60), other_always=False, height=480)
 
 
+def ssd_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
+    """GPU time per SSD step (kernels recognised by name, ``ssd``; the implementation in the legend) per run,
+    stacked; ``None`` when no run has SSD kernels."""
+    def rows(r: Any) -> List[Dict[str, Any]]:
+        return [{**x, "label": f"{x['step']} ({x['implementation']})"} for x in r.analysis.ssd]
+
+    return _stacked(runs, rows, "label", "gpu_us", TOP_PHASES, lambda name: shorten(name, 60),
+                    other_always=False, height=420)
+
+
 def bandwidth_chart(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     data = []
     peak = None

@@ -35,6 +35,7 @@ from .group_charts import (
     occupancy_chart,
     phase_breakdown,
     roofline_chart,
+    ssd_breakdown,
     telemetry_chart,
 )
 from .run_charts import memory_timeline, run_roofline, step_timeline
@@ -240,6 +241,7 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
             phase_breakdown(members))
         add("phases", f"{g.title}: GPU time per module (innermost nn.Module call, instance numbers folded)",
             module_breakdown(members))
+        add("phases", f"{g.title}: GPU time per SSD step (kernels recognised by name)", ssd_breakdown(members))
         add("kernels", f"{g.title}: GPU time per kernel (top kernels)", kernel_breakdown(members))
         add("bandwidth", f"{g.title}: achieved bandwidth per kernel against peak", bandwidth_chart(members))
         add("bandwidth", f"{g.title}: roofline, achieved TFLOP/s against arithmetic intensity (kernels with known "

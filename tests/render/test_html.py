@@ -260,3 +260,15 @@ def test_the_summary_says_where_the_memory_peak_was_reached(tmp_path):
     page = build_report([mixer, write(tmp_path / "bare.json.gz", base_trace())])
     assert "13.54<br><span" in page and ">in ssd/intra_chunk</span>" in page  # the run's naive intra-chunk decay
     assert ">in outer</span>" in page  # a bare trace: its peak (3,000 B) from the trace, under the range outer
+
+
+def test_the_report_charts_the_ssd_steps_of_each_run():
+    from pathlib import Path
+
+    mamba = Path(__file__).resolve().parents[1] / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"
+    page = build_report([mamba])
+    assert "GPU time per SSD step (kernels recognised by name)" in page
+    figures = re.findall(r'<script type="application/gzip\+base64" id="fig\d+-data">(.*?)</script>', page, re.S)
+    ssd = [f for f in map(unpack_figure, figures) if any("chunk scan (mamba_ssm)" in str(t.get("name")) for t in
+                                                         f["data"])]
+    assert len(ssd) == 1 and sum(t["y"][0] for t in ssd[0]["data"]) == pytest.approx(0.168, rel=1e-3)  # ms
