@@ -630,3 +630,38 @@ def test_hostile_values_in_the_tables_read_give_a_result_or_one_line(tmp_path):
                 read(arg)
             except BambaprofError as exc:
                 assert "\n" not in str(exc), str(exc)
+
+
+def test_emit_nvtx_backward_ranges_go_to_their_forward_ops_phase(tmp_path):
+    """emit_nvtx marks a backward Function's range with its forward op's sequence number (``stashed seq``):
+    the work launched inside it goes to the phase of that forward op, marked (backward)."""
+    from bambaprof.analysis.nsys.nvtx import nvtx_autograd
+
+    assert nvtx_autograd("MmBackward0, stashed seq = 3") == (3, True)
+    assert nvtx_autograd("MmBackward0, seq = 3") == (3, True)
+    assert nvtx_autograd("aten::mm, seq = 12, op_id = 5, sizes = [[64, 64]]") == (12, False)
+    assert nvtx_autograd("step, op_id = 3") == (None, False)
+    path = tmp_path / "bw.sqlite"
+    with gzip.open(NODES) as src:
+        path.write_bytes(src.read())
+    db = sqlite3.connect(path)
+    calls = db.execute("SELECT r.start, r.end, r.globalTid FROM CUPTI_ACTIVITY_KIND_RUNTIME r JOIN StringIds s "
+                       "ON s.id = r.nameId WHERE s.value LIKE 'cudaLaunchKernel%' ORDER BY r.start").fetchall()
+    assert len(calls) >= 20
+    tid = calls[0][2]
+    ranges = [(s - 50, e + 50, 59, f"aten::op{i}, seq = {i}, op_id = {i}", tid) for i, (s, e, _) in enumerate(calls[:10])]
+    ranges.append((calls[0][0] - 100, calls[9][1] + 100, 59, "forward", tid))
+    autograd = tid + 1  # the backward pass on autograd's thread, outside the forward's ranges
+    db.executemany("UPDATE CUPTI_ACTIVITY_KIND_RUNTIME SET globalTid = ? WHERE start = ? AND globalTid = ?",
+                   [(autograd, s, tid) for s, _, _ in calls[10:20]])
+    ranges.append((calls[10][0] - 100, calls[19][1] + 100, 59, "MmBackward0, stashed seq = 3", autograd))
+    ranges += [(s - 50, e + 50, 59, f"aten::mm, seq = {100 + i}", autograd) for i, (s, e, _) in enumerate(calls[10:20])]
+    db.executemany("INSERT INTO NVTX_EVENTS (start, end, eventType, text, globalTid) VALUES (?, ?, ?, ?, ?)", ranges)
+    db.commit()
+    db.close()
+    t = load_trace(path)
+    node = t.ops.name.index("MmBackward0")
+    assert (t.ops.sequence_number[node], t.ops.fwd_thread_id[node]) == (3, 1)
+    phases = {p["phase"]: p["count"] for p in analyze(path).phases}
+    forward = next(p for p in phases if p.endswith("forward"))  # under the export's own step range
+    assert phases[forward] == 10 and phases[f"{forward} (backward)"] == 10

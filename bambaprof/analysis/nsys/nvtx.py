@@ -67,11 +67,14 @@ class Operators:
 
 #: What ``torch.autograd.profiler.emit_nvtx`` writes after an operator's name (``aten::mm, seq = 12, op_id = 5,
 #: sizes = [[64, 64], [64, 64]]``).
-_EMIT_NVTX_SUFFIX = re.compile(r", (?:seq|op_id) = -?\d+|, sizes = \[|, input_op_ids = \[")
+_EMIT_NVTX_SUFFIX = re.compile(r", (?:(?:stashed )?seq|op_id) ?= ?-?\d+|, sizes ?= ?\[|, input_op_ids ?= ?\[")
 
 
-#: A sequence number of the autograd graph (``MmBackward0, seq = 12``): the range is an operator.
-_SEQUENCE = re.compile(r", seq = \d+")
+#: A sequence number of the autograd graph (``MmBackward0, seq = 12``): the range is an operator. A backward
+#: Function's range carries the sequence number its forward op had (``stashed seq``, in emit_nvtx's words).
+_SEQUENCE = re.compile(r", (stashed )?seq ?= ?(\d+)")
+#: A backward Function's name (``MmBackward0``, ``torch::autograd::AccumulateGrad`` is not one).
+_BACKWARD_NAME = re.compile(r"Backward\d*$")
 
 
 #: An operator's qualified name (``aten::mm``, ``c10d::allreduce_``, ``mylib::op.overload``).
@@ -84,6 +87,19 @@ def nvtx_range_name(text: str) -> Tuple[str, bool]:
     cut = _EMIT_NVTX_SUFFIX.search(text)
     name = text[:cut.start()] if cut else text
     return name, bool(_OP_NAME.match(name) or _SEQUENCE.search(text))
+
+
+def nvtx_autograd(text: str) -> Tuple[Optional[int], bool]:
+    """``(sequence number, is_backward)`` of an emit_nvtx range: the autograd sequence number it carries
+    (``None`` without one), and whether it is a backward Function's (``stashed seq``, or a name ending in
+    ``Backward<n>``), whose number is its forward op's."""
+    m = _SEQUENCE.search(text)
+    if m is None:
+        return None, False
+    cut = _EMIT_NVTX_SUFFIX.search(text)
+    name = text[:cut.start()] if cut else text
+    seq = int(m.group(2))
+    return (seq if seq < 2**63 else None), bool(m.group(1)) or bool(_BACKWARD_NAME.search(name))
 
 
 def api_calls(ex: Export, corr: Correlations, ops: Operators) -> Iterator[Event]:
@@ -107,9 +123,13 @@ def ranges(ex: Export, ops: Operators) -> Iterator[Event]:
             continue
         ts, dur = times(r["start"], r["end"])
         pid, tid = thread_of(r["globalTid"])
-        name, is_op = nvtx_range_name(r["text"] if isinstance(r["text"], str) else ex.string(r["textId"]) or "")
+        text = r["text"] if isinstance(r["text"], str) else ex.string(r["textId"]) or ""
+        name, is_op = nvtx_range_name(text)
         if is_op and r["eventType"] == NVTX_PUSH_POP:
             op = ops.add(r["globalTid"], r["start"], r["end"])
-            yield Event(ph="X", cat="cpu_op", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=Args(external_id=op))
+            seq, backward = nvtx_autograd(text)
+            yield Event(ph="X", cat="cpu_op", name=name, pid=pid, tid=tid, ts=ts, dur=dur,
+                        args=Args(external_id=op, sequence_number=seq,
+                                  fwd_thread_id=None if seq is None else 1 if backward else 0))
         else:
             yield Event(ph="X", cat="user_annotation", name=name, pid=pid, tid=tid, ts=ts, dur=dur, args=EMPTY_ARGS)
