@@ -39,6 +39,7 @@ out what ran after the cut.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -448,21 +449,64 @@ def check_threshold(threshold_pct: float) -> None:
         raise UsageError(f"--fail-on-regression must be a finite percentage of at least 0, not {threshold_pct}")
 
 
+#: Parts of a run the gate can watch: ``<kind>:<glob>`` -> the comparison's table and the key it matches.
+PART_METRICS = {"phase": ("phases", "phase"), "module": ("modules", "module"), "ssd": ("ssd", "step"),
+                "kernel": ("kernels", "name")}
+
+
+def check_metric(metric: str) -> None:
+    """Refuse a gate metric that is neither a summary metric nor ``<kind>:<glob>`` of a known kind."""
+    kind, sep, pattern = metric.partition(":")
+    if metric in METRICS or (sep and kind in PART_METRICS and pattern):
+        return
+    raise UsageError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)}, or "
+                     f"{'|'.join(PART_METRICS)}:GLOB for a part's GPU time per step)")
+
+
+def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
+    """The GPU time per step (us, medians over each side's inputs) of the rows a ``<kind>:<glob>`` metric
+    matches (phases and modules layers/instances folded, SSD steps, kernels; glob as in shell patterns,
+    case-sensitive), summed, as a summary row. Raises :class:`UsageError` when no row of either side matches."""
+    kind, _, pattern = metric.partition(":")
+    table, key = PART_METRICS[kind]
+    rows = getattr(comp, table)
+    matched = [r for r in rows if fnmatch.fnmatchcase(str(r.get(key)), pattern)]
+    if not matched:
+        names = sorted({str(r.get(key)) for r in rows})
+        raise UsageError(f"no {kind} of either side matches {pattern!r}" + (
+            f"; {kind}s: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else
+            f"; these inputs have no {kind} table rows"))
+    base = sum(r["time_baseline_us"] for r in matched)
+    cand = sum(r["time_candidate_us"] for r in matched)
+    ratio = cand / base if base else None
+    change = (ratio - 1) * 100 if ratio is not None else None
+    return {"metric": metric, "label": f"GPU time of {kind} {pattern} ({len(matched)} row(s))", "unit": "us",
+            "baseline": base, "candidate": cand, "delta": cand - base, "ratio": ratio, "change_pct": change,
+            "worse_pct": change}
+
+
 def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[str]:
     """A one-line description when ``metric`` got worse by more than ``threshold_pct``, else ``None``.
+    ``metric`` is a summary metric (:data:`METRICS`) or a part of the run, ``<kind>:<glob>``
+    (:func:`part_metric`): ``phase:layer.*/mixer/ssd*``, ``module:*Mamba2Mixer*``, ``ssd:chunk scan``,
+    ``kernel:_chunk_scan*``.
 
     Raises :class:`UsageError` when the metric is unknown or not available for these inputs.
     """
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+    check_metric(metric)
     check_threshold(threshold_pct)
-    row = comp.metric(metric)
+    row = part_metric(comp, metric) if metric not in METRICS else comp.metric(metric)
     usable = [r["metric"] for r in comp.summary if r.get("baseline") and r.get("candidate")]
     if row is None or not row.get("baseline") or not row.get("candidate"):
         what = "is not available" if row is None else "is zero or unknown on a side"
         raise UsageError(f"metric {metric!r} {what} for these inputs, so the gate cannot judge it; "
                          f"metrics both sides have: {', '.join(usable) or 'none'}")
     if row["worse_pct"] is not None and row["worse_pct"] > threshold_pct:
-        return (f"regression: {row['label']} {row['baseline']:.4g} -> {row['candidate']:.4g} {row['unit']} "
-                f"({row['change_pct']:+.1f}%, threshold {threshold_pct:g}%)")
+        return (f"regression: {row['label']} {_figure(row['baseline'])} -> {_figure(row['candidate'])} "
+                f"{row['unit']} ({row['change_pct']:+.1f}%, threshold {threshold_pct:g}%)")
     return None
+
+
+def _figure(v: float) -> str:
+    """A value in the gate's message: 4 significant digits, thousands written out (``17,820``, ``0.5123``)."""
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import click
 
-from ..analysis.compare import METRICS, check_threshold, compare, regression
+from ..analysis.compare import METRICS, check_metric, check_threshold, compare, regression
 from ..analysis.fleet import expand_inputs, process_sources
 from ..errors import BambaprofError, UsageError
 from ..render.tables import render_rows, to_json
@@ -20,8 +20,9 @@ from ._common import emit, format_option, output_option
 @click.option("--candidate", "candidates", multiple=True, type=click.Path(), help="A candidate run or trace (repeatable).")
 @click.option("--fail-on-regression", "threshold", type=float, default=None, metavar="PCT",
               help="Exit 1 when the candidate is worse than the baseline by more than PCT percent.")
-@click.option("--metric", type=click.Choice(list(METRICS)), default="gpu_time", show_default=True,
-              help="Metric the regression gate watches.")
+@click.option("--metric", default="gpu_time", show_default=True, metavar="METRIC",
+              help=f"Metric the regression gate watches: {', '.join(METRICS)}, or a part's GPU time per step: "
+                   "phase:GLOB, module:GLOB, ssd:GLOB, kernel:GLOB (e.g. 'phase:*/ssd*', 'ssd:chunk scan').")
 @click.option("--top", type=int, default=30, show_default=True, help="Kernel rows to show (table).")
 @click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
 @format_option(("table", "json", "csv", "html"))
@@ -44,6 +45,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         baselines, candidates = (inputs[0],), (inputs[1],)
     if not baselines or not candidates:
         raise UsageError("compare needs a baseline and a candidate (A B, or --baseline/--candidate)")
+    check_metric(metric)
     if threshold is not None:
         check_threshold(threshold)
     if top <= 0:

@@ -7,6 +7,7 @@ import pytest
 
 from bambaprof.analysis.compare import bootstrap_ratio_interval, compare, regression
 from bambaprof.cli import main
+from bambaprof.errors import UsageError
 from tests.analysis.synth import base_trace, write
 
 
@@ -288,3 +289,28 @@ def test_ssd_steps_are_compared_whatever_their_implementation(tmp_path, capsys):
     assert "SSD steps (kernels recognised by name) per profiled step, by impact" in capsys.readouterr().out
     assert main(["compare", str(mamba), str(ours), "--format", "html"]) == 0
     assert "SSD steps per profiled step, by impact" in capsys.readouterr().out
+
+
+def test_the_gate_watches_a_part_of_the_run(tmp_path, capsys):
+    """--metric phase:/module:/ssd:/kernel:GLOB gates on the GPU time per step of the matching rows."""
+    from tests.analysis.test_modules import _with_modules
+
+    a = write(tmp_path / "a.json.gz", _with_modules(base_trace()))
+    slower_gemm = _with_modules(base_trace())
+    for e in slower_gemm["traceEvents"]:
+        if e.get("name") == "gemm_kernel":
+            e["dur"] = 13.0  # 10 -> 13 us: +30%; the rest unchanged
+    b = write(tmp_path / "b.json.gz", slower_gemm)
+    comp = compare([a], [b])
+    assert "+30.0%" in regression(comp, "kernel:gemm*", 20) and regression(comp, "kernel:gemm*", 40) is None
+    assert regression(comp, "module:Net/Linear", 20).startswith("regression: GPU time of module Net/Linear")
+    assert regression(comp, "module:Net/Block*", 1) is None  # the adds did not move
+    assert regression(comp, "phase:outer", 10) is not None  # outer holds the GEMM: 25 -> 28 us, +12%
+    for bad, says in (("kernel:nothing*", "no kernel of either side matches"), ("bogus", "unknown metric"),
+                      ("phase:", "unknown metric")):
+        with pytest.raises(UsageError, match=says):
+            regression(comp, bad, 5)
+    assert main(["compare", str(a), str(b), "--metric", "kernel:gemm*", "--fail-on-regression", "20"]) == 1
+    assert "regression: GPU time of kernel gemm* (1 row(s)) 10 -> 13 us (+30.0%" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--metric", "ssd:*", "--fail-on-regression", "20"]) == 2
+    assert "these inputs have no ssd table rows" in capsys.readouterr().err
