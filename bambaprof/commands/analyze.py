@@ -74,13 +74,18 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
     An Nsight Systems export (nsys export --type sqlite: .sqlite or .sqlite.gz) is read too, and a .nsys-rep
     is exported first where the nsys CLI is installed: kernels, copies, memsets, CUDA API calls, NVTX ranges.
     An export of several processes with GPU work (one per rank) shows one rank per process, as a folder does.
+    rocprofv3's CSV output is read from its kernel trace (<prefix>kernel_trace.csv) or its folder.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
     launch overhead, CPU-bound stretches, host-device synchronisations (and
-    the time the GPU sat empty after them), peak memory, and per kernel: time,
-    launch configuration, Kineto's estimated and the theoretical occupancy
-    with its limiter, waves, bytes moved and achieved GB/s against peak.
-    Bytes come from kernel metadata or the launching op's shapes, else unknown.
+    the time the GPU sat empty after them), peak memory and where it was
+    reached, and per kernel: time, launch configuration, Kineto's estimated
+    and the theoretical occupancy with its limiter, waves, bytes moved and
+    achieved GB/s against peak. Bytes come from kernel metadata or the
+    launching op's shapes, else unknown. GPU time goes to profiler ranges
+    (phases), to nn.Module calls (traces recorded with with_stack=True) and,
+    for Mamba2 kernels recognised by name, to SSD steps; findings say what to
+    try next.
     """
     if top is not None and top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
