@@ -85,6 +85,18 @@ python3 benchmarks/modules_train.py "$OUT/train-modules.json" 2>&1 | grep -v USD
 gzip -9 "$OUT/train-modules.json"
 python3 -m bambaprof analyze "$OUT/train-modules.json.gz" --table modules 2>&1 | head -40
 python3 -m bambaprof analyze "$OUT/train-modules.json.gz" --table phases 2>&1 | head -20
+timeout 300 "$NSYS" profile -t cuda,nvtx --capture-range=cudaProfilerApi --capture-range-end=stop -s none \
+  --cpuctxsw=none -o /tmp/train -f true python3 benchmarks/modules_train.py --emit-nvtx 2>&1 | grep -v Processing | tail -2
+"$NSYS" export -t sqlite -o "$OUT/train-emit-nvtx.sqlite" /tmp/train.nsys-rep 2>&1 | grep -v Processing | tail -1
+python3 - "$OUT/train-emit-nvtx.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for row in db.execute("SELECT DISTINCT COALESCE(text, (SELECT value FROM StringIds WHERE id = textId)) AS t "
+                      "FROM NVTX_EVENTS WHERE t LIKE '%Backward%' LIMIT 12"):
+    print("backward range:", row[0])
+PY
+gzip -9 "$OUT/train-emit-nvtx.sqlite"
+python3 -m bambaprof analyze "$OUT/train-emit-nvtx.sqlite.gz" --table phases 2>&1 | head -20
 python3 -m bambaprof profile --preset bamba-9b --layers 4 --variant triton --workload generate --with-stack \
   --runs /tmp/modruns 2>&1 | tail -3
 for run in /tmp/modruns/*/; do

@@ -3,6 +3,8 @@ pass and the backward pass on autograd's thread, to check bambaprof's module (an
 real trace.
 
     python benchmarks/modules_train.py OUT.json     # writes OUT.json (gzip it for a fixture)
+    nsys profile --capture-range=cudaProfilerApi ... python benchmarks/modules_train.py --emit-nvtx
+                                                     # the same steps under emit_nvtx, for Nsight Systems
 
 A small two-block MLP (Linear, GELU, LayerNorm) in bf16 on the GPU (float32 on the CPU), two profiled steps
 of forward, backward and an SGD update; each block's record_function range (``block.<i>``) gives the phases
@@ -58,6 +60,17 @@ def main(out: str) -> None:
 
     for _ in range(3):
         step()
+    if out == "--emit-nvtx":  # operators (and backward Functions, with their stashed seq) as NVTX ranges
+        if not cuda:
+            raise SystemExit("--emit-nvtx is for Nsight Systems on a GPU")
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStart()
+        with torch.autograd.profiler.emit_nvtx():
+            for _ in range(2):
+                step()
+            torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
+        return
     with torch.profiler.profile(activities=activities, with_stack=True, record_shapes=True) as prof:
         for _ in range(2):
             step()
