@@ -116,9 +116,10 @@ def _setting_names() -> List[str]:
 
 
 def analyze(path: PathLike, process: Optional[int] = None, **options: Any) -> Any:
-    """Analyse a run directory, a Kineto trace (``.json``/``.json.gz``) or an Nsight Systems export (every
-    process in it combined, or the one whose pid is ``process``); see :func:`bambaprof.analysis.analyze` for
-    the options and :class:`~bambaprof.analysis.Analysis` for the result (times in us, bytes, GB/s)."""
+    """Analyse a run directory, a Kineto trace (``.json``/``.json.gz``), an Nsight Systems export (every
+    process in it combined, or the one whose pid is ``process``) or rocprofv3's kernel trace
+    (``<prefix>kernel_trace.csv``); see :func:`bambaprof.analysis.analyze` for the options and
+    :class:`~bambaprof.analysis.Analysis` for the result (times in us, bytes, GB/s)."""
     from .analysis import analyze as _analyze
     from .analysis.source import TraceSource
 
