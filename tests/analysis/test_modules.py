@@ -212,3 +212,25 @@ def test_backward_nodes_of_an_ambiguous_sequence_number_stay_unattributed(tmp_pa
     a = analyze(write(tmp_path / "t.json.gz", trace))
     by_path = {m["module"]: m["gpu_us"] for m in a.modules}
     assert "Net_0/Linear_0 (backward)" not in by_path and by_path[NO_MODULE] == pytest.approx(20)
+
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "cpu-tiny-default-prefill-with-stack.json.gz"
+
+
+def test_a_real_with_stack_trace_of_the_tiny_model():
+    """bambaprof profile --with-stack on the CPU (torch 2.13): the tiny model's module tree, two steps."""
+    a = analyze(TINY)
+    paths = {m["module"]: m for m in a.modules}
+    layers = sorted(p for p in paths if p.count("/") == 1 and "/DecoderLayer_" in p)
+    assert layers == ["BambaForCausalLM_0/DecoderLayer_0", "BambaForCausalLM_0/DecoderLayer_1",
+                      "BambaForCausalLM_0/DecoderLayer_2"]
+    assert "BambaForCausalLM_0/DecoderLayer_1/Attention_0" in paths  # the hybrid's attention layer
+    assert {"BambaForCausalLM_0/DecoderLayer_0/Mamba2Mixer_0",
+            "BambaForCausalLM_0/DecoderLayer_2/Mamba2Mixer_1"} <= set(paths)
+    assert all(m["calls"] == 2 for m in a.modules)  # every module ran once in each of the two profiled steps
+    kinds = {m["module"]: m["calls"] for m in a.module_kinds}
+    assert kinds["BambaForCausalLM/DecoderLayer/Mamba2Mixer"] == 4 and kinds["BambaForCausalLM/DecoderLayer"] == 6
+    t = load_trace(TINY)
+    top = [i for i, n in enumerate(t.modules.name) if n == "BambaForCausalLM_0"]
+    assert sum(m["cpu_self_us"] for m in a.modules) == pytest.approx(sum(t.modules.dur[i] for i in top), rel=1e-6)
+    assert a.summary["module_calls"] == len(t.modules) and a.summary["module_coverage_pct"] is None  # no GPU
