@@ -30,7 +30,7 @@ from .phases import coverage_pct, paths_at, phase_tables
 from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
-from .ssd_kernels import ssd_summary, ssd_table
+from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
@@ -180,6 +180,10 @@ def analyze(
     phases = phase_tables(trace, kernels, names, traffic)
     modules = module_tables(trace, kernels, names, traffic)
     ssd = ssd_table(kernels)
+    busiest = max(timeline.devices, key=lambda d: d.busy_us).device if timeline.devices else None
+    core_peak, core_compute = peaks.get(busiest), compute.get(busiest)
+    ssd_floor = core_floor(core_calls(trace.ops), core_peak.gbps if core_peak else None,
+                           core_compute.for_dtype if core_compute else (lambda dtype: None))
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -244,7 +248,7 @@ def analyze(
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
         "phase_coverage_pct": coverage_pct(phases["phases"]),
-        **ssd_summary(ssd),
+        **ssd_summary(ssd, ssd_floor),
         "module_calls": len(trace.modules),
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
         "floor_us": floor["floor_us"],

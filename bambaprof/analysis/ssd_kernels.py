@@ -16,12 +16,19 @@ Backward kernels (``*_bwd_*``) are their step's ``(backward)``. :func:`ssd_table
 (implementation, step) from the kernel table: launches, GPU time (us), share of kernel time (%), and the
 roofline floor and excess (us) of the kernels whose floor is known; :func:`ssd_summary` the core's time and
 share.
+
+mamba_ssm's kernels carry no bytes or FLOPs, but the op that runs them does carry its shapes when the profiler
+records them: ``MambaChunkScanCombinedFn`` (``mamba_chunk_scan_combined``'s autograd Function) takes x
+``(b, L, h, p)``, dt, A, B and C ``(b, L, g, n)`` and the chunk size. :func:`core_calls` reads each call's
+minimum FLOPs and bytes from them, as ``bambaprof bench ssd`` defines them (:func:`minimum_flops`,
+:func:`minimum_bytes`), so the forward core gets a roofline floor: per call the larger of bytes / peak
+bandwidth and FLOPs / peak FLOP/s of x's dtype, summed over calls.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
 MAMBA_SSM = "mamba_ssm"
 BAMBAPROF = "bambaprof triton"
@@ -85,12 +92,81 @@ def ssd_table(kernels: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return rows
 
 
-def ssd_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-    """The SSD core's GPU time (``ssd_core_us``), its share of kernel time (``ssd_core_pct``) and the
-    implementations seen (``ssd_implementation``); all ``None`` without SSD kernels."""
+def ssd_summary(rows: Sequence[Dict[str, Any]], floor_us: Optional[float] = None) -> Dict[str, Any]:
+    """The SSD core's GPU time (``ssd_core_us``), its share of kernel time (``ssd_core_pct``), the
+    implementations seen (``ssd_implementation``); with the forward core's floor from its op's shapes
+    (``floor_us``, :func:`core_floor`), ``ssd_core_floor_us`` and ``ssd_core_above_floor_x`` (the forward
+    core's time over it). All ``None`` without SSD kernels."""
     core = [r for r in rows if r["core"]]
     if not core:
-        return {"ssd_implementation": None, "ssd_core_us": None, "ssd_core_pct": None}
+        return {"ssd_implementation": None, "ssd_core_us": None, "ssd_core_pct": None, "ssd_core_floor_us": None,
+                "ssd_core_above_floor_x": None}
     shares = [r["share_pct"] for r in core if r["share_pct"] is not None]
+    forward = sum(r["gpu_us"] for r in core if not r["step"].endswith("(backward)"))
     return {"ssd_implementation": ", ".join(sorted({r["implementation"] for r in core})),
-            "ssd_core_us": sum(r["gpu_us"] for r in core), "ssd_core_pct": sum(shares) if shares else None}
+            "ssd_core_us": sum(r["gpu_us"] for r in core), "ssd_core_pct": sum(shares) if shares else None,
+            "ssd_core_floor_us": floor_us,
+            "ssd_core_above_floor_x": forward / floor_us if floor_us and forward > 0 else None}
+
+
+def core_floor(calls: Sequence[Dict[str, Any]], gbps: Optional[float], tflops: Callable[[Optional[str]],
+               Optional[float]]) -> Optional[float]:
+    """The forward core's roofline floor (us) over its ``calls`` (:func:`core_calls`): per call the larger of
+    bytes / ``gbps`` and FLOPs / ``tflops(dtype class)``, summed; ``None`` without calls or a peak."""
+    if not calls or not gbps:
+        return None
+    total = 0.0
+    for c in calls:
+        rate = tflops(_DTYPE_CLASS.get(c["dtype"]))
+        total += max(c["bytes"] / (gbps * 1e3), c["flops"] / (rate * 1e6) if rate else 0.0)
+    return total
+
+
+#: Ops that run a chunked-scan core, with its inputs in mamba_ssm's order (x, dt, A, B, C, chunk_size, ...).
+CORE_OPS = re.compile(r"^MambaChunkScanCombinedFn$|chunk_scan_combined")
+
+
+def minimum_flops(b: int, L: int, h: int, p: int, g: int, n: int, chunk: int) -> int:
+    """Minimum FLOPs of the chunked algorithm: per head 4 L p n (chunk states and their output) + L Q p (the
+    causal half of the intra-chunk product with x), per group L Q n (the causal half of C B^T), Q = the
+    chunk (at most L)."""
+    Q = min(chunk, L)
+    return b * (h * (4 * L * p * n + L * Q * p) + g * L * Q * n)
+
+
+def minimum_bytes(b: int, L: int, h: int, p: int, g: int, n: int, element: int) -> int:
+    """Every input read once and every output written once (bytes): x and y, dt, B and C in the inputs'
+    dtype (``element`` bytes each), A, D and dt_bias in float32, the final state in float32."""
+    return 2 * b * L * h * p * element + b * L * h * element + 2 * b * L * g * n * element + 3 * h * 4 \
+        + b * h * p * n * 4
+
+
+_ELEMENT = {"c10::BFloat16": 2, "c10::Half": 2, "float": 4, "double": 8}
+_DTYPE_CLASS = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64"}
+
+
+def core_calls(ops: Any) -> List[Dict[str, Any]]:
+    """The calls of a chunked-scan core op (:data:`CORE_OPS`) whose shapes were recorded: each call's
+    ``flops``, ``bytes`` and ``dtype`` (Kineto's name of x's type), per the module docstring. Calls whose
+    shapes do not read as mamba_ssm's (x 4-D, B 4-D, an integer chunk size) are left out."""
+    out = []
+    for i, name in enumerate(ops.name):
+        if not CORE_OPS.search(str(name)):
+            continue
+        dims, types, concrete = ops.input_dims[i], ops.input_types[i], ops.concrete_inputs[i]
+        if not (isinstance(dims, list) and len(dims) >= 5 and isinstance(types, list) and types
+                and isinstance(concrete, list) and len(concrete) >= 6):
+            continue
+        x, B = dims[0], dims[3]
+        try:
+            chunk = int(str(concrete[5]))
+            b, L, h, p = (int(v) for v in x)
+            g, n = int(B[2]), int(B[3])
+        except (TypeError, ValueError):
+            continue
+        element = _ELEMENT.get(types[0])
+        if element is None or min(b, L, h, p, g, n, chunk) <= 0 or len(B) != 4:
+            continue
+        out.append({"flops": minimum_flops(b, L, h, p, g, n, chunk),
+                    "bytes": minimum_bytes(b, L, h, p, g, n, element), "dtype": types[0]})
+    return out

@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple
 
 import torch
 
+from ..analysis.ssd_kernels import minimum_bytes as ssd_minimum_bytes
+from ..analysis.ssd_kernels import minimum_flops as ssd_minimum_flops
 from ..errors import first_line
 from ..ssm.check import Shape, make_inputs
 
@@ -287,17 +289,16 @@ def _rotating(core: Callable[..., Any], sets: List[dict], chunk_size: int) -> Ca
 
 
 def minimum_bytes(shape: Shape, dtype: torch.dtype) -> int:
-    """Every input read once and every output written once (bytes)."""
-    b, L, h, p, g, n = shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state
-    e = torch.empty((), dtype=dtype).element_size()
-    return (2 * b * L * h * p * e) + b * L * h * e + 2 * b * L * g * n * e + 3 * h * 4 + b * h * p * n * 4
+    """Every input read once and every output written once (bytes; the analysis's definition,
+    :func:`bambaprof.analysis.ssd_kernels.minimum_bytes`)."""
+    return ssd_minimum_bytes(shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state,
+                             torch.empty((), dtype=dtype).element_size())
 
 
 def minimum_flops(shape: Shape) -> int:
     """Minimum FLOPs of the chunked algorithm (see the module docstring)."""
-    b, L, h, p, g, n, Q = (shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state,
-                           min(shape.chunk_size, shape.seq_len))
-    return b * (h * (4 * L * p * n + L * Q * p) + g * L * Q * n)
+    return ssd_minimum_flops(shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.groups, shape.state,
+                             shape.chunk_size)
 
 
 @dataclass

@@ -501,9 +501,15 @@ def ssd_core(a: Any) -> Optional[Finding]:
     steps = "; ".join(f"{r['step']} {_us(r['gpu_us'])} ({100 * r['gpu_us'] / total:.0f}%)" for r in rows[:5])
     judged = [r for r in rows if r["floor_us"] is not None]
     floor = sum(r["floor_us"] for r in judged)
-    excess = sum(r["excess_us"] for r in judged) if judged else None
+    excess = sum(r["excess_us"] for r in judged) if judged and len(judged) == len(rows) else None
     above = (f", {sum(r['gpu_us'] for r in judged) / floor:.1f}x its roofline floor" if judged and floor > 0
              and len(judged) == len(rows) else "")
+    core_floor, core_x = s.get("ssd_core_floor_us"), s.get("ssd_core_above_floor_x")
+    if excess is None and core_floor and core_x:  # the kernels carry no bytes: the floor of the op's shapes
+        forward = core_x * core_floor
+        above = (f", {core_x:.1f}x the roofline floor of its calls' shapes ({_us(core_floor)}: every input read "
+                 "and every output written once, and the chunked scan's minimum FLOPs)")
+        excess = forward - core_floor
     msg = (f"The SSD core ({implementation}: {launches} launches of {len(rows)} steps) takes {_us(total)}, "
            f"{pct:.0f}% of kernel time{above}: {steps}.")
     if implementation == MAMBA_SSM:
@@ -517,8 +523,7 @@ def ssd_core(a: Any) -> Optional[Finding]:
     evidence = [{k: r[k] for k in ("implementation", "step", "launches", "gpu_us", "floor_us", "excess_us")}
                 for r in rows]
     severity = "high" if pct >= HIGH_SHARE_PCT else "medium"
-    return Finding("ssd-core", severity, msg, evidence, suggestion,
-                   max(excess, 0.0) if excess is not None and len(judged) == len(rows) else None)
+    return Finding("ssd-core", severity, msg, evidence, suggestion, max(excess, 0.0) if excess is not None else None)
 
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,

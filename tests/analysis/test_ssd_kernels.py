@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bambaprof.analysis import analyze
-from bambaprof.analysis.ssd_kernels import ssd_step
+from bambaprof.analysis.ssd_kernels import minimum_bytes, minimum_flops, ssd_step
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EXAMPLES = Path(__file__).resolve().parents[2] / "traces" / "examples"
@@ -38,6 +38,16 @@ def test_mamba_ssm_core_on_the_h200():
     assert s["ssd_core_us"] == pytest.approx(sum(r["gpu_us"] for r in rows.values()))
     assert s["ssd_core_pct"] == pytest.approx(100 * s["ssd_core_us"] / s["kernel_us"])
     assert "ssd-core" in {f["id"] for f in a.findings}
+    # the core's floor from MambaChunkScanCombinedFn's shapes: x (1, 512, 128, 64) bf16, B (1, 512, 1, 128),
+    # chunk 256, three calls; memory-bound at this shape (21.4 MB against 3.2 GFLOP)
+    flops, nbytes = minimum_flops(1, 512, 128, 64, 1, 128, 256), minimum_bytes(1, 512, 128, 64, 1, 128, 2)
+    assert nbytes == 21_366_272 and flops == 3_238_002_688
+    per_call = max(nbytes / (s["peak_bandwidth_gbps"] * 1e3), flops / (989.4 * 1e6))
+    assert s["ssd_core_floor_us"] == pytest.approx(3 * per_call)
+    assert s["ssd_core_above_floor_x"] == pytest.approx(s["ssd_core_us"] / s["ssd_core_floor_us"])
+    found = next(f for f in a.findings if f["id"] == "ssd-core")
+    assert f"{s['ssd_core_above_floor_x']:.1f}x the roofline floor of its calls' shapes" in found["message"]
+    assert found["time_us"] == pytest.approx(s["ssd_core_us"] - s["ssd_core_floor_us"])
 
 
 def test_bambaprof_triton_core_and_a_run_without_ssd_kernels():

@@ -347,3 +347,8 @@ def test_ssd_core():
     light.ssd = rows
     assert "ssd-core" not in ids(light)
     assert "ssd-core" not in ids(_a())  # no SSD kernels
+    shaped = _a(summary={"ssd_core_pct": 40.0, "ssd_core_us": 400.0, "ssd_implementation": "mamba_ssm",
+                         "ssd_core_floor_us": 50.0, "ssd_core_above_floor_x": 8.0})
+    shaped.ssd = rows
+    f = next(f for f in diagnose(shaped) if f.id == "ssd-core")
+    assert "8.0x the roofline floor of its calls' shapes (50.0 us" in f.message and f.time_us == pytest.approx(350)
