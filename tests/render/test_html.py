@@ -268,6 +268,7 @@ def test_the_report_charts_the_ssd_steps_of_each_run():
     mamba = Path(__file__).resolve().parents[1] / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"
     page = build_report([mamba])
     assert "GPU time per SSD step (kernels recognised by name)" in page
+    assert "12.6x the 13.35 us floor of its calls' shapes" in page  # the SSD table's summary line
     figures = re.findall(r'<script type="application/gzip\+base64" id="fig\d+-data">(.*?)</script>', page, re.S)
     ssd = [f for f in map(unpack_figure, figures) if any("chunk scan (mamba_ssm)" in str(t.get("name")) for t in
                                                          f["data"])]
