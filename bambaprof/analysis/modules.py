@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,6 +46,14 @@ def module_ranges(trace: Trace) -> Ranges:
 def fold_instances(path: str) -> str:
     """``Model_0/DecoderLayer_3/Linear_7`` -> ``Model/DecoderLayer/Linear``: the same place in every layer."""
     return _INSTANCE.sub("", path)
+
+
+def module_tail(path: Any) -> Optional[str]:
+    """``Mamba2Mixer/Linear``: the last two classes of an nn.Module path, instance numbers folded (how findings
+    and the report name a module in a few words); ``None`` for no path or :data:`NO_MODULE`."""
+    if not path or str(path).startswith("("):
+        return None
+    return "/".join(fold_instances(str(path)).split("/")[-2:])
 
 
 def module_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[np.ndarray, List[str]],

@@ -108,13 +108,10 @@ def activity_paths(trace: Trace, rows: Optional[Sequence[int]] = None, launch: O
             where.append((rt.tid[j], float(rt.ts[j])))
         else:
             where.append((ops.tid[row], float(ops.ts[row])) if row >= 0 else None)
-    times: Dict[Any, List[float]] = defaultdict(list)
-    for w in where:
-        if w is not None and w[0] in ranges:
-            times[w[0]].append(w[1])
-    paths = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in times.items()}
-    out = [paths[w[0]][w[1]] if w is not None and w[0] in paths else unattributed for w in where]
-    left = [i for i, (w, path) in enumerate(zip(where, out)) if path == unattributed and w is not None]
+    known = [w for w in where if w is not None]
+    found = iter(paths_at(ranges, known, unattributed))
+    out = [next(found) if w is not None else unattributed for w in where]
+    left = [i for i, path in enumerate(out) if path == unattributed and where[i] is not None]
     if left:
         for i, path in zip(left, _backward_paths(trace, ranges, [w for w in (where[i] for i in left) if w],
                                                  unattributed)):
@@ -133,13 +130,26 @@ def paths_at(ranges: Ranges, where: Sequence[Tuple[Any, float]], unattributed: s
     return [found[tid][t] if tid in found else unattributed for tid, t in where]
 
 
+class _RowNames:
+    """Names that are the row numbers themselves (as text), for ranges whose innermost row is wanted."""
+
+    def __getitem__(self, i: int) -> str:
+        return str(i)
+
+
+def _innermost(rows_by_thread: Ranges, where: Sequence[Tuple[Any, float]]) -> List[int]:
+    """The row of the innermost range open at each (thread, time) of ``where``, -1 where none is; the ranges
+    named by their rows (:class:`_RowNames`)."""
+    return [int(path.rsplit("/", 1)[-1]) if path else -1 for path in paths_at(rows_by_thread, where, "")]
+
+
 def innermost_op_at(trace: Trace, where: Sequence[Tuple[Any, float]]) -> List[Optional[str]]:
     """The innermost CPU operator (``cpu_op``) open at each (thread, time) of ``where``, ``None`` where none
     is."""
     ops = trace.ops
     rows = np.flatnonzero(np.fromiter(map(operator.eq, ops.cat, repeat("cpu_op")), bool, len(ops))).tolist()
-    open_ = paths_at(ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, rows), where, "")
-    return [ops.name[int(path.rsplit("/", 1)[-1])] if path else None for path in open_]
+    found = _innermost(ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, rows), where)
+    return [ops.name[r] if r >= 0 else None for r in found]
 
 
 #: The mark of a backward pass's work in a path: the forward path of its autograd node, then this.
@@ -158,53 +168,26 @@ def _backward_paths(trace: Trace, ranges: Ranges, where: Sequence[Tuple[Any, flo
     is the one its start lies in."""
     ops = trace.ops
     seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    if not len(seq):
-        return [unattributed] * len(where)
-    nodes = np.flatnonzero((fwd > 0) & (seq >= 0))
+    nodes = np.flatnonzero((fwd > 0) & (seq >= 0)) if len(seq) else np.zeros(0, dtype=np.int64)
     if not len(nodes):
         return [unattributed] * len(where)
     node_ranges = ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, nodes.tolist())
-    times: Dict[Any, List[float]] = defaultdict(list)
-    for tid, t in where:
-        if tid in node_ranges:
-            times[tid].append(t)
-    node_at = {tid: _paths_at(node_ranges[tid], ts, "") for tid, ts in times.items()}
-    node_of = [int(node_at[tid][t].rsplit("/", 1)[-1]) if tid in node_at and node_at[tid][t] else -1
-               for tid, t in where]
+    node_of = _innermost(node_ranges, where)
     wanted = {int(seq[n]) for n in node_of if n >= 0}
     if not wanted:
         return [unattributed] * len(where)
-    forward = np.flatnonzero((fwd <= 0) & np.isin(seq, list(wanted))).tolist()
-    inside: Dict[Any, List[float]] = defaultdict(list)  # ops that ran inside a backward node are not forward ops
-    for r in forward:
-        if ops.tid[r] in node_ranges:
-            inside[ops.tid[r]].append(float(ops.ts[r]))
-    in_node = {tid: _paths_at(node_ranges[tid], ts, "") for tid, ts in inside.items()}
-    forward = [r for r in forward if not (ops.tid[r] in in_node and in_node[ops.tid[r]][float(ops.ts[r])])]
+    candidates = np.flatnonzero((fwd <= 0) & np.isin(seq, list(wanted))).tolist()
+    inside = _innermost(node_ranges, [(ops.tid[r], float(ops.ts[r])) for r in candidates])
     first: Dict[int, int] = {}
     threads: Dict[int, set] = defaultdict(set)
-    for r in forward:
-        s_ = int(seq[r])
-        first.setdefault(s_, r)
-        threads[s_].add(ops.tid[r])
-    fwd_times: Dict[Any, List[float]] = defaultdict(list)
-    for s_, r in first.items():
-        if len(threads[s_]) == 1 and ops.tid[r] in ranges:
-            fwd_times[ops.tid[r]].append(float(ops.ts[r]))
-    fwd_paths = {tid: _paths_at(ranges[tid], ts, unattributed) for tid, ts in fwd_times.items()}
-    path_of_seq: Dict[int, str] = {}
-    for s_, r in first.items():
-        tid = ops.tid[r]
-        path = fwd_paths[tid][float(ops.ts[r])] if len(threads[s_]) == 1 and tid in fwd_paths else unattributed
-        path_of_seq[s_] = path + BACKWARD if path != unattributed else unattributed
-    return [path_of_seq.get(int(seq[n]), unattributed) if n >= 0 else unattributed for n in node_of]
-
-
-class _RowNames:
-    """Names that are the row numbers themselves (as text), for ranges whose innermost row is wanted."""
-
-    def __getitem__(self, i: int) -> str:
-        return str(i)
+    for r, node in zip(candidates, inside):
+        if node < 0:  # ops that ran inside a backward node are not forward ops
+            first.setdefault(int(seq[r]), r)
+            threads[int(seq[r])].add(ops.tid[r])
+    unique = {number: r for number, r in first.items() if len(threads[number]) == 1}
+    found = paths_at(ranges, [(ops.tid[r], float(ops.ts[r])) for r in unique.values()], unattributed)
+    path_of = {number: path + BACKWARD for number, path in zip(unique, found) if path != unattributed}
+    return [path_of.get(int(seq[n]), unattributed) if n >= 0 else unattributed for n in node_of]
 
 
 def fold_layers(path: str) -> str:

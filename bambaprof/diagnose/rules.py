@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ..analysis.modules import fold_instances
+from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
@@ -143,8 +143,7 @@ def host_bound(a: Any) -> Optional[Finding]:
     named = [w["cpu_op"] for w in where if w["cpu_op"] and not NOT_PHASES.match(str(w["cpu_op"]))]
     launch = a.summary.get("launch_overhead_idle_gpu_median_us")
     ops = ", ".join(sorted(set(named))[:3])
-    modules = ", ".join(sorted({_in_module({"module": fold_instances(str(w["module"]))})[5:]
-                                for w in where if w["module"] and not str(w["module"]).startswith("(")})[:3])
+    modules = ", ".join(sorted({t for t in map(module_tail, (w["module"] for w in where)) if t})[:3])
     msg = (f"The GPU waited on the host for {_us(wait)}, {100 * wait / window:.0f}% of its {_us(window)} window"
            + (f"; the longest waits were under {ops}" if ops else "")
            + (f" (in {modules})" if modules else "")
@@ -217,12 +216,10 @@ def far_from_roofline(a: Any) -> Optional[Finding]:
 
 
 def _in_module(kernel: Dict[str, Any]) -> str:
-    """``, in Mamba2Mixer/Linear``: the last two classes of the nn.Module path holding most of a kernel's time,
-    where the trace recorded module calls; else nothing."""
-    module = kernel.get("module")
-    if not module or module.startswith("("):
-        return ""
-    return ", in " + "/".join(module.split("/")[-2:])
+    """``, in Mamba2Mixer/Linear``: the module holding most of a kernel's time (its ``module_tail``), where
+    the trace recorded module calls; else nothing."""
+    tail = module_tail(kernel.get("module"))
+    return f", in {tail}" if tail else ""
 
 
 def fusion_candidate(a: Any) -> Optional[Finding]:

@@ -20,7 +20,7 @@ import numpy as np
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
 from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row
-from ..analysis.modules import fold_instances
+from ..analysis.modules import module_tail
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
@@ -140,9 +140,7 @@ def _peak_where(summary: Dict[str, Any]) -> Optional[str]:
     phase, module, op = (summary.get(f"peak_allocated_{k}") for k in ("phase", "module", "op"))
     if phase and not phase.startswith("("):
         return phase
-    if module and not module.startswith("("):
-        return "/".join(fold_instances(module).split("/")[-2:])
-    return op or None
+    return module_tail(module) or op or None
 
 
 def _host_line(host: Any) -> str:
