@@ -38,9 +38,11 @@ _INSTANCE = re.compile(r"_\d+(?=/|$| \(backward\)$)")
 
 
 def module_ranges(trace: Trace) -> Ranges:
-    """The trace's nn.Module calls by thread (see :func:`~.phases.ranges_by_thread`)."""
-    m = trace.modules
-    return ranges_by_thread(m.ts, m.dur, m.name, m.tid, range(len(m)))
+    """The trace's nn.Module calls by thread (see :func:`~.phases.ranges_by_thread`), computed once a trace."""
+    if "module_ranges" not in trace.memo:
+        m = trace.modules
+        trace.memo["module_ranges"] = ranges_by_thread(m.ts, m.dur, m.name, m.tid, range(len(m)))
+    return trace.memo["module_ranges"]
 
 
 def fold_instances(path: str) -> str:

@@ -61,11 +61,14 @@ def ranges_by_thread(ts: np.ndarray, dur: np.ndarray, names: Any, tids: Sequence
 
 
 def annotation_ranges(trace: Trace) -> Ranges:
-    """The trace's ``user_annotation`` ranges (``record_function``) by thread, the profiler's own left out."""
-    ops = trace.ops
-    annotation = np.fromiter(map(operator.eq, ops.cat, repeat("user_annotation")), bool, len(ops))
-    rows = [i for i in np.flatnonzero(annotation).tolist() if not NOT_PHASES.match(ops.name[i])]
-    return ranges_by_thread(ops.ts, ops.dur, ops.name, ops.tid, rows)
+    """The trace's ``user_annotation`` ranges (``record_function``) by thread, the profiler's own left out;
+    computed once a trace."""
+    if "annotation_ranges" not in trace.memo:
+        ops = trace.ops
+        annotation = np.fromiter(map(operator.eq, ops.cat, repeat("user_annotation")), bool, len(ops))
+        rows = [i for i in np.flatnonzero(annotation).tolist() if not NOT_PHASES.match(ops.name[i])]
+        trace.memo["annotation_ranges"] = ranges_by_thread(ops.ts, ops.dur, ops.name, ops.tid, rows)
+    return trace.memo["annotation_ranges"]
 
 
 def _paths_at(ranges: tuple, times: Sequence[float], unattributed: str) -> Dict[float, str]:
