@@ -6,7 +6,7 @@ Timeline (us):
     runtime  cudaLaunchKernel [5, 10) c10 ; cuLaunchKernel [25, 28) c11 ; cuLaunchKernelEx [26, 28) c13
              cudaMemcpyAsync [100, 105) c12
     GPU 0    gemm_kernel [30, 40) s7 c10 ; triton_poi_fused_add_0 [40, 45) s7 c11 ;
-             triton_poi_fused_add_1 [32, 38) s8 c13 (overlaps) ; memcpy [106, 110) s7 c12, 4096 bytes
+             triton_poi_fused_add_1 [32, 38) s8 c13 (overlaps) ; memcpy [106, 110) s7 c12, 4096 bytes (DtoD: 8192 of DRAM traffic)
 
 Hand-computed: busy = [30, 45) + [106, 110) = 19; window = 80; idle = 61, of which
 host wait = 100 - 45 = 55 (the memcpy's call began 55 us after the GPU went idle),

@@ -23,7 +23,7 @@ def test_kernels_go_to_the_innermost_range_of_their_launch(tmp_path):
     assert by_path["outer/layer.0/in_proj"]["gpu_us"] == pytest.approx(10) and by_path["outer/layer.0/in_proj"]["count"] == 1
     assert by_path["outer/layer.1/in_proj"]["gpu_us"] == pytest.approx(11)  # add_0 (5) + add_1 (6)
     assert by_path["outer"]["gpu_us"] == pytest.approx(4)  # the memcpy launched at 100, under outer only
-    assert by_path["outer/layer.0/in_proj"]["bytes"] == 114688 and by_path["outer"]["bytes"] == 4096
+    assert by_path["outer/layer.0/in_proj"]["bytes"] == 114688 and by_path["outer"]["bytes"] == 8192
     kinds = {p["phase"]: p for p in a.phase_kinds}
     assert kinds["outer/layer.*/in_proj"]["gpu_us"] == pytest.approx(21) and kinds["outer/layer.*/in_proj"]["count"] == 3
     assert sum(p["gpu_us"] for p in a.phases) == pytest.approx(a.summary["kernel_us"] + a.summary["memcpy_us"])

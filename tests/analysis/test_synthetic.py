@@ -51,7 +51,7 @@ def check_base_metrics(a):
     assert add["count"] == 2 and add["bytes_known"] == 1 and add["bytes"] == 12000
     assert add["achieved_gbps"] == pytest.approx(2.4) and add["small_grid"] is True
     mem = k["Memcpy DtoD (Device -> Device)"]
-    assert mem["bytes"] == 4096 and mem["achieved_gbps"] == pytest.approx(4096 / 4e3)
+    assert mem["bytes"] == 8192 and mem["achieved_gbps"] == pytest.approx(8192 / 4e3)  # a DtoD copy: read + written
     ops = _by_name(a.ops)
     assert ops["outer"]["cpu_self_us"] == pytest.approx(120 - 20 - 10 - 60)
     assert ops["outer"]["gpu_total_us"] == pytest.approx(10 + 5 + 4)
