@@ -39,7 +39,7 @@ def test_kernels_go_to_the_innermost_module_of_their_launch(tmp_path):
     assert by_path["Net_0/Block_0"]["gpu_us"] == 0 and by_path["Net_0/Block_0"]["count"] == 0  # launched nothing
     assert by_path["Net_0/Linear_0"]["gpu_us"] == pytest.approx(10) and by_path["Net_0/Linear_0"]["count"] == 1
     assert by_path["Net_0/Block_0/Linear_1"]["gpu_us"] == pytest.approx(11)  # add_0 (5) + add_1 (6)
-    assert by_path["Net_0"]["gpu_us"] == pytest.approx(4) and by_path["Net_0"]["bytes"] == 4096
+    assert by_path["Net_0"]["gpu_us"] == pytest.approx(4) and by_path["Net_0"]["bytes"] == 8192  # the DtoD copy: read and written
     assert by_path["Net_0/Linear_0"]["floor_us"] == pytest.approx(114688 / 4.8e6)
     assert by_path["Net_0/Block_0/Linear_1"]["depth"] == 2
     kinds = {m["module"]: m["gpu_us"] for m in a.module_kinds}
@@ -234,3 +234,21 @@ def test_a_real_with_stack_trace_of_the_tiny_model():
     top = [i for i, n in enumerate(t.modules.name) if n == "BambaForCausalLM_0"]
     assert sum(m["cpu_self_us"] for m in a.modules) == pytest.approx(sum(t.modules.dur[i] for i in top), rel=1e-6)
     assert a.summary["module_calls"] == len(t.modules) and a.summary["module_coverage_pct"] is None  # no GPU
+
+
+TRAIN = Path(__file__).resolve().parents[1] / "data" / "h200-train-with-stack.json.gz"
+
+
+def test_a_real_training_step_on_the_h200():
+    """benchmarks/modules_train.py on the H200 (torch 2.11, with_stack): two steps of a two-block MLP, forward
+    under nn.Module calls and block.<i> ranges, backward on autograd's thread: the backward work goes to the
+    module and the range of its forward op."""
+    a = analyze(TRAIN)
+    kinds = {m["module"]: m for m in a.module_kinds}
+    assert kinds["Net/Block/Linear"]["count"] == 12 and kinds["Net/Block/Linear (backward)"]["count"] == 36
+    assert kinds["Net/Block/Linear (backward)"]["gpu_us"] > 2 * kinds["Net/Block/Linear"]["gpu_us"]  # dX and dW
+    assert kinds["Net/Block/Linear"]["calls"] == 8 and kinds["Net/Block/Linear (backward)"]["calls"] is None
+    assert a.summary["module_coverage_pct"] > 90  # the rest: the loss, the optimizer, gradients' accumulation
+    phases = {p["phase"]: p for p in a.phases}
+    assert phases["block.0 (backward)"]["count"] == 22 and phases["block.1 (backward)"]["count"] == 26
+    assert phases["block.0"]["count"] == phases["block.1"]["count"] == 12

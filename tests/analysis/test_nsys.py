@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import bambaprof
 from bambaprof.analysis.analysis import analyze
 from bambaprof.analysis.nsys import demangle
 from bambaprof.analysis.source import TraceError, TraceSource
@@ -665,3 +666,46 @@ def test_emit_nvtx_backward_ranges_go_to_their_forward_ops_phase(tmp_path):
     phases = {p["phase"]: p["count"] for p in analyze(path).phases}
     forward = next(p for p in phases if p.endswith("forward"))  # under the export's own step range
     assert phases[forward] == 10 and phases[f"{forward} (backward)"] == 10
+
+
+DATA_NSYS = Path(__file__).resolve().parents[1] / "data" / "nsys"
+
+
+def test_a_real_training_step_under_emit_nvtx():
+    """The same training step under emit_nvtx, recorded by Nsight Systems 2025.3.1 on the H200: torch 2.11 writes
+    a backward Function's range as ``AddmmBackward0, seq = 72, op_id = 86`` (its forward op's number, not
+    "stashed seq") inside ``autograd::engine::evaluate_function: AddmmBackward0`` (an operator, as in Kineto):
+    the backward work goes to the block ranges of its forward ops."""
+    path = DATA_NSYS / "h200-train-emit-nvtx.sqlite.gz"
+    t = load_trace(path)
+    node = next(i for i, n in enumerate(t.ops.name) if n == "AddmmBackward0")
+    assert t.ops.fwd_thread_id[node] == 1 and t.ops.sequence_number[node] > 0
+    assert t.ops.cat[t.ops.name.index("autograd::engine::evaluate_function: AddmmBackward0")] == "cpu_op"
+    phases = {p["phase"]: p["count"] for p in analyze(path).phases}
+    assert phases["block.0"] == phases["block.1"] == 12
+    assert phases["block.0 (backward)"] == 14 and phases["block.1 (backward)"] == 16
+    assert not any(p.startswith("autograd::") for p in phases)
+
+
+def test_real_gpu_metrics_of_the_h200():
+    """``nsys profile --gpu-metrics-devices=0 --gpu-metrics-frequency=20000`` over benchmarks/nsys_metrics_workload.py:
+    five 4 GiB device-to-device copies, five elementwise passes over 1 GiB and five 8192^3 bf16 GEMMs. The copies'
+    sampled DRAM throughput (read + write) agrees with their bytes over their time against the device's
+    bandwidth; the GEMMs keep the SMs busy and DRAM barely; clocks read in MHz; raw [Avg] counters are left out."""
+    a = analyze(DATA_NSYS / "h200-gpu-metrics.sqlite.gz")
+    k = {r["name"]: r for r in a.kernels}
+    copy = k["Memcpy DtoD (Device -> Device)"]
+    assert copy["bytes"] == 2 * 5 * 4 * 2**30  # read and written
+    assert copy["sampled_dram_pct"] == pytest.approx(copy["pct_of_peak_bw"], abs=1.0)  # 88.5% vs 88.7%
+    gemm = next(r for name, r in k.items() if name.startswith("nvjet"))
+    assert gemm["sampled_sm_active_pct"] > 95 and gemm["sampled_dram_pct"] < 30
+    assert a.telemetry["nsys.GPC Clock Frequency [MHz]"]["max"] == pytest.approx(1980.8, abs=1)
+    assert not any(name.endswith("[Avg]") for name in a.telemetry)
+
+
+def test_a_real_job_of_two_ranks_in_one_export():
+    """benchmarks/nsys_job.py: two ranks on one H200 under one ``nsys profile torchrun``, rank 1 the straggler."""
+    fleet = bambaprof.analyze_ranks(DATA_NSYS / "h200-two-ranks.sqlite.gz", workers=1)
+    assert [r["pid"] for r in fleet.ranks] == [742, 743]
+    assert fleet.cross["slowest_rank"] == 1 and fleet.cross["slowest_over_median_pct"] == pytest.approx(19.8, abs=0.1)
+    assert fleet.findings[0]["id"] == "slowest-rank"

@@ -54,9 +54,20 @@ def gpu_metrics(ex: Export, window: Tuple[int, int]) -> Dict[str, Dict[str, Any]
     out: Dict[str, Dict[str, Any]] = {}
     for gpu, metric, mean, peak, n in rows:
         name = names.get((gpu, metric)) or names.get((None, metric)) or f"metric {metric}"
+        if name.endswith(RAW_SUFFIX):
+            continue  # raw accumulators whose unit is not documented (negative on the H200): unknown
+        scale = 1e-6 if name.endswith("[MHz]") and float(peak) > HZ_ABOVE else 1.0  # recorded in Hz
         where = f" ({gpu_names.get(gpu, f'type {gpu}')})" if len(gpus) > 1 else ""  # nsys's typeId, as it is
-        out[f"nsys.{name}{where}"] = {"mean": float(mean), "max": float(peak), "samples": int(n)}
+        out[f"nsys.{name}{where}"] = {"mean": float(mean) * scale, "max": float(peak) * scale, "samples": int(n)}
     return dict(sorted(out.items()))
+
+
+#: Metrics left out of the summary: ``[Avg]`` warps counters, raw values of no documented unit (the H200's
+#: capture gave means below zero); their ``[Avg Warps per Cycle]`` and ``[Throughput %]`` forms are read.
+RAW_SUFFIX = "[Avg]"
+#: A ``[MHz]`` metric above this is in Hz, as Nsight Systems 2025.3 records clocks (the H200's GPC clock:
+#: 1,979,394,094): it is written in MHz.
+HZ_ABOVE = 1e5
 
 
 #: Sampled metrics attributed to kernels (:mod:`.sampled`), by the name Nsight Systems gives them.

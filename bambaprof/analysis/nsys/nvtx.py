@@ -70,15 +70,18 @@ class Operators:
 _EMIT_NVTX_SUFFIX = re.compile(r", (?:(?:stashed )?seq|op_id) ?= ?-?\d+|, sizes ?= ?\[|, input_op_ids ?= ?\[")
 
 
-#: A sequence number of the autograd graph (``MmBackward0, seq = 12``): the range is an operator. A backward
-#: Function's range carries the sequence number its forward op had (``stashed seq``, in emit_nvtx's words).
+#: A sequence number of the autograd graph (``aten::mm, seq = 12``): the range is an operator. A backward
+#: Function's range carries the sequence number its forward op had (PyTorch's documentation calls it
+#: ``stashed seq``; torch 2.11 writes ``AddmmBackward0, seq = 72, op_id = 86``).
 _SEQUENCE = re.compile(r", (stashed )?seq ?= ?(\d+)")
 #: A backward Function's name (``MmBackward0``, ``torch::autograd::AccumulateGrad`` is not one).
 _BACKWARD_NAME = re.compile(r"Backward\d*$")
 
 
-#: An operator's qualified name (``aten::mm``, ``c10d::allreduce_``, ``mylib::op.overload``).
-_OP_NAME = re.compile(r"[A-Za-z_]\w*::[A-Za-z_][\w.]*$")
+#: An operator's qualified name (``aten::mm``, ``c10d::allreduce_``, ``mylib::op.overload``), or the autograd
+#: engine's wrapper of a backward Function (``autograd::engine::evaluate_function: AddmmBackward0``), an
+#: operator in Kineto's traces too.
+_OP_NAME = re.compile(r"[A-Za-z_]\w*::[A-Za-z_][\w.]*$|autograd::engine::evaluate_function: ")
 
 
 def nvtx_range_name(text: str) -> Tuple[str, bool]:
