@@ -30,6 +30,9 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
+from .roofline import op_dtype
+from .traffic import DTYPE_BYTES
+
 MAMBA_SSM = "mamba_ssm"
 BAMBAPROF = "bambaprof triton"
 CAUSAL_CONV1D = "causal_conv1d"
@@ -117,7 +120,7 @@ def core_floor(calls: Sequence[Dict[str, Any]], gbps: Optional[float], tflops: C
         return None
     total = 0.0
     for c in calls:
-        rate = tflops(_DTYPE_CLASS.get(c["dtype"]))
+        rate = tflops(c["dtype"])
         total += max(c["bytes"] / (gbps * 1e3), c["flops"] / (rate * 1e6) if rate else 0.0)
     return total
 
@@ -141,14 +144,14 @@ def minimum_bytes(b: int, L: int, h: int, p: int, g: int, n: int, element: int) 
         + b * h * p * n * 4
 
 
-_ELEMENT = {"c10::BFloat16": 2, "c10::Half": 2, "float": 4, "double": 8}
-_DTYPE_CLASS = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64"}
+#: Dtype classes of x (:func:`~.roofline.op_dtype`) the floor is read for.
+_CORE_DTYPES = ("bf16", "fp16", "fp32", "fp64")
 
 
 def core_calls(ops: Any) -> List[Dict[str, Any]]:
     """The calls of a chunked-scan core op (:data:`CORE_OPS`) whose shapes were recorded: each call's
-    ``flops``, ``bytes`` and ``dtype`` (Kineto's name of x's type), per the module docstring. Calls whose
-    shapes do not read as mamba_ssm's (x 4-D, B 4-D, an integer chunk size) are left out."""
+    ``flops``, ``bytes`` and ``dtype`` (x's dtype class, ``bf16``...), per the module docstring. Calls whose
+    shapes do not read as mamba_ssm's (x 4-D and floating, B 4-D, an integer chunk size) are left out."""
     out = []
     for i, name in enumerate(ops.name):
         if not CORE_OPS.search(str(name)):
@@ -164,9 +167,9 @@ def core_calls(ops: Any) -> List[Dict[str, Any]]:
             g, n = int(B[2]), int(B[3])
         except (TypeError, ValueError):
             continue
-        element = _ELEMENT.get(types[0])
-        if element is None or min(b, L, h, p, g, n, chunk) <= 0 or len(B) != 4:
+        dtype = op_dtype(types[:1])
+        if dtype not in _CORE_DTYPES or min(b, L, h, p, g, n, chunk) <= 0 or len(B) != 4:
             continue
         out.append({"flops": minimum_flops(b, L, h, p, g, n, chunk),
-                    "bytes": minimum_bytes(b, L, h, p, g, n, element), "dtype": types[0]})
+                    "bytes": minimum_bytes(b, L, h, p, g, n, DTYPE_BYTES[types[0]]), "dtype": dtype})
     return out
