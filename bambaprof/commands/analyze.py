@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import click
 
@@ -150,15 +150,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     limit = top if top is not None else (20 if fmt == "table" else None)
     kernels = select_rows(a.kernels, kernel_sort, limit, pattern) if which in ("all", "kernels") else []
     ops = select_rows(a.ops, op_sort, limit, pattern) if which in ("all", "ops") else []
-    if fmt == "table" and which in ("phases", "modules", "ssd", "findings", "syncs"):
-        text = (render_rows(a.phases, "table", ANALYZE_PHASES) if which == "phases" else
-                _module_text(a) if which == "modules" else
-                (render_rows(a.ssd, "table", ANALYZE_SSD) if a.ssd else
-                 "no SSD kernels recognised by name in this trace (mamba_ssm's, causal_conv1d's, bambaprof's)"
-                 + ("; its profiler ranges name the steps: --table phases" if a.summary.get("phase_coverage_pct")
-                    else "") + "\n")
-                if which == "ssd" else
-                render_rows(a.syncs, "table", ANALYZE_SYNCS) if which == "syncs" else render_findings(a.findings))
+    if fmt == "table" and which in _ONE_TABLE:
+        text = _ONE_TABLE[which](a)
     elif fmt == "table":
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
@@ -173,9 +166,28 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
 
 
 
+def _ssd_text(a: Analysis) -> str:
+    """``--table ssd``: the SSD kernels by step, or why there are none."""
+    if a.ssd:
+        return render_rows(a.ssd, "table", ANALYZE_SSD)
+    return ("no SSD kernels recognised by name in this trace (mamba_ssm's, causal_conv1d's, bambaprof's)"
+            + ("; its profiler ranges name the steps: --table phases" if a.summary.get("phase_coverage_pct")
+               else "") + "\n")
+
+
 def _module_text(a: Analysis) -> str:
     """``--table modules``: GPU time by nn.Module call path, or why there is none."""
     if not a.modules:
         return ("no nn.Module calls in this trace: the PyTorch profiler records them with with_stack=True "
                 "(bambaprof profile --with-stack)\n")
     return render_rows(a.modules, "table", module_columns(a))
+
+
+#: ``--table NAME`` shown alone as a table: how each is written.
+_ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
+    "phases": lambda a: render_rows(a.phases, "table", ANALYZE_PHASES),
+    "modules": _module_text,
+    "ssd": _ssd_text,
+    "syncs": lambda a: render_rows(a.syncs, "table", ANALYZE_SYNCS),
+    "findings": lambda a: render_findings(a.findings),
+}
