@@ -58,6 +58,7 @@ import triton
 import triton.language as tl
 
 from ...ranges import phase
+from . import ssd_sm90
 from .grid import cdiv, next_power_of_2
 from .launch import direct
 from .metadata import kernel_metadata
@@ -272,6 +273,7 @@ class LaunchConfig:
     scan_stages: int = 1
     scan_maxnreg: Optional[int] = 168
     chunk: Optional[int] = None
+    scan_kernel: str = "triton"
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -421,6 +423,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
 
     y = torch.empty_like(x)
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
+        if cfg.scan_kernel == "gluon" and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
+            ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, initial_state.to(f32).contiguous() if has_init else None,
+                                ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap)
+            return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,
             initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,

@@ -1,0 +1,222 @@
+"""The chunk scan of the ``triton`` variant written for Hopper (sm_90) in Gluon, Triton's tile-level language.
+
+It does what :func:`bambaprof.ssm.kernels.ssd._chunk_scan` does (same inputs from ``_chunk_prep``, the same
+tickets, hand-off ring and counters, the same outputs), with the data movement and the tensor-core products
+spelled out instead of left to Triton's compiler:
+
+- at its start a program asks the TMA unit for its chunk's rows of ``x`` (its block of 64 of the head dim) and
+  of ``B``, whole: they stay in shared memory for the whole program (32 KB and 16 KB per 64 rows at n = 128),
+  so no product waits on a load after the first, and ``C``'s tiles are fetched into ``B``'s slots as soon as
+  the state no longer needs them;
+- every product is a warpgroup MMA (``wgmma``) whose B operand is one of those tiles as loaded; the decay
+  weights go on the A operand, formed in registers: ``x^T`` scaled by ``exp(cs_end - cs_l) dt'_l`` for the
+  chunk's state, and ``C B^T`` scaled by ``exp(cs_l - cs_s) dt'_s`` (with the causal mask on the diagonal
+  tile) for the outputs, so that each factor is at most 1 where A <= 0 and nothing overflows;
+- ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l``, one block of 64 rows
+  at a time; ``E`` (the state entering the chunk, from the chain's previous program) is written once to shared
+  memory in the input dtype.
+
+It serves 16-bit inputs with a head dim that is a multiple of 64, a state of 64 or 128 and a chunk that is a
+multiple of 64 up to 256, where x, B and C can be read through 2-D TMA descriptors (rows of every batch
+evenly spaced, last dimension contiguous, 16-byte aligned). Rows past the sequence in the last chunk are read
+from the next batch (or zero-filled past the tensor); their ``dt'`` is 0, so they add nothing (as long as
+they are finite). Gluon has no interpreter: on the CPU the Triton kernel is what runs and is tested.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+try:  # Gluon: Triton 3.5 and later
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    #: TMA's global-to-shared copy: ``async_copy_global_to_shared`` up to Triton 3.6, ``async_load`` later
+    _tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
+    #: A barrier of the program's threads: ``thread_barrier`` up to Triton 3.6, ``barrier`` later
+    _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
+except ImportError:  # pragma: no cover - older Triton
+    gluon = None
+
+
+#: Rows of a tile (positions of the chunk) and columns of the head dim a program covers.
+BLOCK = 64
+
+if gluon is not None:
+
+    @gluon.jit
+    def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_ptr, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
+                         ticket_ptr, y_ptr, final_ptr,
+                         L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
+                         Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                         I64: gl.constexpr):
+        BM: gl.constexpr = 64
+        BP: gl.constexpr = 64
+        NB: gl.constexpr = Q // BM
+        dtype: gl.constexpr = x_desc.dtype
+        # the state S^T (p x n) and an output block (rows x p) as wgmma accumulators; A operands in registers
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, BP, 16])
+        sa_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=s_layout, k_width=2)
+        oa_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+        e_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BP, N], dtype)
+
+        # ticket -> (batch, chunk, p block, head), batch slowest: the program a chunk waits for has started
+        t = gl.atomic_add(ticket_ptr, 1)
+        h = t % H
+        r = t // H
+        pb = r % n_pblocks
+        r = r // n_pblocks
+        c = r % nchunks
+        b = r // nchunks
+        if I64:
+            b = b.to(gl.int64)
+            c = c.to(gl.int64)
+        g = h // heads_per_group
+        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
+
+        xs = gl.allocate_shared_memory(dtype, [NB, BM, BP], x_desc.layout)
+        bcs = gl.allocate_shared_memory(dtype, [NB, BM, N], b_desc.layout)
+        es = gl.allocate_shared_memory(dtype, [BP, N], e_layout)
+        bars = gl.allocate_shared_memory(gl.int64, [3 * NB, 1], mbarrier.MBarrierLayout())
+        for j in gl.static_range(3 * NB):
+            mbarrier.init(bars.index(j), count=1)
+        fence_async_shared()
+        for j in gl.static_range(NB):
+            mbarrier.expect(bars.index(j), x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], bars.index(j), xs.index(j))
+            mbarrier.expect(bars.index(NB + j), b_desc.block_type.nbytes)
+            _tma_load(b_desc, [row0 + j * BM, g * N], bars.index(NB + j), bcs.index(j))
+
+        base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
+        cs_end = gl.load(cs_ptr + base + Q - 1)  # positions past L have dt' = 0, so this is the last one's
+
+        # 1. the chunk's own state, S^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l (p x n): x^T is the A operand,
+        # scaled in registers, B goes to the product as loaded
+        S = gl.zeros([BP, N], gl.float32, s_layout)
+        offs_k = gl.arange(0, BM, layout=gl.SliceLayout(0, sa_layout))
+        for j in gl.static_range(NB):
+            w = gl.exp(cs_end - gl.load(cs_ptr + base + j * BM + offs_k)) * gl.load(dtp_ptr + base + j * BM + offs_k)
+            mbarrier.wait(bars.index(j), 0)
+            xt = xs.index(j).permute((1, 0)).load(sa_layout)
+            a = (xt.to(gl.float32) * w[None, :]).to(dtype)
+            mbarrier.wait(bars.index(NB + j), 0)
+            S = warpgroup_mma(a, bcs.index(j), S)
+            # B's tile is used: fetch C's into its slot
+            _cta_barrier()
+            mbarrier.expect(bars.index(2 * NB + j), c_desc.block_type.nbytes)
+            _tma_load(c_desc, [row0 + j * BM, g * N], bars.index(2 * NB + j), bcs.index(j))
+
+        # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
+        # leaving it, E' = exp(cs_end) E + S, handed on through the chain's two-slot ring (p x n, fp32)
+        chain = (b * n_pblocks + pb) * H + h
+        offs_sp = gl.arange(0, BP, layout=gl.SliceLayout(1, s_layout))
+        offs_sn = gl.arange(0, N, layout=gl.SliceLayout(0, s_layout))
+        tile = offs_sp[:, None] * N + offs_sn[None, :]
+        ring = ring_ptr + chain * 2 * BP * N + tile
+        pn = (b * H + h) * P * N + (pb * BP + offs_sp[:, None]) * N + offs_sn[None, :]
+        if c == 0:
+            if HAS_INIT:
+                E = gl.load(init_ptr + pn)
+            else:
+                E = gl.zeros([BP, N], gl.float32, s_layout)
+        else:
+            seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+            while seen < c:
+                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
+        es.store(E.to(dtype))
+        E = E * gl.exp(cs_end) + S
+        if c + 1 < nchunks:
+            gl.store(ring + ((c + 1) % 2) * BP * N, E)
+            _cta_barrier()  # every thread's part is stored before the counter says so
+            gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
+        else:
+            gl.store(final_ptr + pn, E)
+        fence_async_shared()
+        _cta_barrier()
+
+        # 3. the outputs, a block of BM rows at a time
+        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
+        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(0, o_layout))
+        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
+        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        cb_base = cb_ptr + ((b * nchunks + c) * G + g) * Q * Q
+        for m in gl.static_range(NB):
+            mbarrier.wait(bars.index(2 * NB + m), 0)
+            acc = gl.zeros([BM, BP], gl.float32, o_layout)
+            acc = warpgroup_mma(bcs.index(m), es.permute((1, 0)), acc, use_acc=False)
+            cs_i = gl.load(cs_ptr + base + m * BM + offs_i)
+            acc = acc * gl.exp(cs_i)[:, None]
+            cs_ai = gl.load(cs_ptr + base + m * BM + offs_ai)
+            for k in gl.static_range(m + 1):
+                cb = gl.load(cb_base + (m * BM + offs_ai[:, None]) * Q + k * BM + offs_aj[None, :])
+                cs_k = gl.load(cs_ptr + base + k * BM + offs_aj)
+                dt_k = gl.load(dtp_ptr + base + k * BM + offs_aj)
+                wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                if k == m:
+                    wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
+                acc = warpgroup_mma(wt.to(dtype), xs.index(k), acc)
+            if HAS_D:
+                acc += gl.load(D_ptr + h).to(gl.float32) * xs.index(m).load(o_layout).to(gl.float32)
+            pos = c * Q + m * BM + offs_i
+            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
+            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+        for j in gl.static_range(3 * NB):
+            mbarrier.invalidate(bars.index(j))
+
+
+def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
+    """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, 16-bit inputs, head dim a
+    multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
+    (last dimension contiguous, heads or groups packed, batches evenly spaced, 16-byte aligned)."""
+    if gluon is None or not x.is_cuda or x.dtype not in (torch.bfloat16, torch.float16):
+        return False
+    if B.dtype != x.dtype or C.dtype != x.dtype or torch.cuda.get_device_capability(x.device)[0] != 9:
+        return False
+    b, L, H, P = x.shape
+    N = B.shape[3]
+    if P % BLOCK or N not in (64, 128) or chunk % BLOCK or chunk > 256:
+        return False
+    return all(_flat_rows(t) is not None for t in (x, B, C))
+
+
+def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
+    """``t`` (b, L, k, d) as a 2-D view (b L, k d) without a copy, or None where its strides do not allow one."""
+    b, L, k, d = t.shape
+    sb, sl, sk, sd = t.stride()
+    if sd != 1 or (k > 1 and sk != d) or (b > 1 and sb != L * sl) or (sl * t.element_size()) % 16:
+        return None
+    if t.data_ptr() % 16:
+        return None
+    return t.as_strided((b * L, k * d), (sl, 1))
+
+
+def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
+               cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
+               flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
+               n_pblocks: int, i64: bool, wrap: Any) -> None:
+    """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
+    holding (chains, 2, 64, n) fp32."""
+    b, L, H, P = x.shape
+    G, N = B.shape[2], B.shape[3]
+    nchunks = (L + Q - 1) // Q
+    gdt = gl.bfloat16 if x.dtype == torch.bfloat16 else gl.float16
+    x_layout = gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gdt)
+    bc_layout = gl.NVMMASharedLayout.get_default_for([BLOCK, N], gdt)
+    xv, Bv, Cv = _flat_rows(x), _flat_rows(B), _flat_rows(C)
+    x_desc = TensorDescriptor(xv, list(xv.shape), list(xv.stride()), [BLOCK, BLOCK], x_layout)
+    b_desc = TensorDescriptor(Bv, list(Bv.shape), list(Bv.stride()), [BLOCK, N], bc_layout)
+    c_desc = TensorDescriptor(Cv, list(Cv.shape), list(Cv.stride()), [BLOCK, N], bc_layout)
+    has_init = initial_state is not None
+    wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
+        x_desc, b_desc, c_desc, cb, cs, dtp, D if D is not None else cs,
+        initial_state if has_init else cs, ring, flags, ticket, y, final,
+        L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
+        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, num_warps=4)

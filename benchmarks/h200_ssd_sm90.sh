@@ -1,0 +1,34 @@
+#!/bin/bash
+# The Hopper (Gluon) chunk scan on the H200: a smoke run against the float64 recurrence (90 s limit, so that a
+# hang cannot take the call), its GPU tests, then the committed Triton scan ("base") and the Gluon one ("gluon")
+# timed side by side with mamba_ssm at the five target shapes (benchmarks/tune_triton_ssd.py).
+source benchmarks/device_env.sh
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
+timeout 90 python3 - <<'PY'
+import dataclasses, torch
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import Shape, make_inputs
+from bambaprof.ssm.kernels import ssd
+from tests.ssm.helpers import rel_err, run
+shape = Shape(2, 600, 128, 64, 1, 128, 256)
+inp = make_inputs(shape, torch.bfloat16, "cuda", seed=0, initial_state=True)
+ref = run(get_variant("reference"), {k: (v.double() if v is not None else None) for k, v in inp.items()}, 256, dt_softplus=True)
+tri = run(get_variant("triton"), inp, 256, dt_softplus=True)
+ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon")
+glu = run(get_variant("triton"), inp, 256, dt_softplus=True)
+torch.cuda.synchronize()
+for name, (y, s) in (("triton", tri), ("gluon", glu)):
+    print(f"smoke {name}: y {rel_err(y, ref[0]):.2e} state {rel_err(s, ref[1]):.2e}")
+PY
+echo "smoke rc=$? at ${SECONDS}s"
+TEST_S=${TEST_S:-240} gpu_tests 240 12 tests/ssm/test_gpu_ssd_sm90.py
+timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon > "$OUT/tune.json" 2> "$OUT/tune.err"
+echo "tune rc=$? at ${SECONDS}s"
+grep -i "fail\|error" "$OUT/tune.err" | head -5
+python3 - "$OUT/tune.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("check", json.dumps(d["check"]))
+for name, rows in d["kernel_ms"].items():
+    print(f"{name:10s}", " ".join(f"{k}={1000 * v:.1f}" for k, v in rows.items()))
+PY

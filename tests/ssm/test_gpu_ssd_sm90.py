@@ -1,0 +1,136 @@
+"""The Hopper (Gluon) chunk scan of :mod:`bambaprof.ssm.kernels.ssd_sm90` on a CUDA GPU of compute capability 9:
+the target shapes and the options it serves against the float64 recurrence, the shapes it leaves to the
+Triton kernel, that it is the kernel that runs where it serves, CUDA graphs and torch.compile."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
+from bambaprof.ssm.kernels import ssd, ssd_sm90
+from tests.ssm.helpers import rel_err, run, ssd_inputs
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9
+                       or ssd_sm90.gluon is None, reason="needs a Hopper GPU and Gluon"),
+]
+
+TRITON = get_variant("triton")
+REF = get_variant("reference")
+
+
+@pytest.fixture
+def gluon_scan(monkeypatch):
+    """The variant with the chunk scan of ``ssd_sm90`` where it serves the inputs."""
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon"))
+
+
+def _double(inp):
+    return {k: (v.double() if v is not None else None) for k, v in inp.items()}
+
+
+def _scan_kernels(fn):
+    """Names of the chunk-scan kernels one call of ``fn`` launches (profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return {e.name for e in prof.events() if "chunk_scan" in e.name and e.device_type.name == "CUDA"}
+
+
+@pytest.mark.parametrize("b,L", [(1, 512), (1, 2048), (8, 2048), (1, 8192)])
+def test_target_shapes_against_float64(gluon_scan, b, L):
+    inp = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=1, initial_state=True)
+    with torch.no_grad():
+        y, s = run(TRITON, inp, 256, dt_softplus=True)
+        y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
+    ry, rs = rel_err(y, y_ref), rel_err(s, s_ref)
+    print(f"gluon {b}x{L}: y {ry:.2e} state {rs:.2e}")
+    assert ry <= TOLERANCES[torch.bfloat16] and rs <= TOLERANCES[torch.bfloat16]
+
+
+@pytest.mark.parametrize("chunk,p,n,h,g", [
+    (64, 64, 64, 8, 1), (128, 128, 128, 8, 2), (256, 64, 128, 4, 4), (256, 128, 64, 6, 3), (192, 64, 128, 2, 1),
+])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("init", [True, False])
+def test_options_it_serves(gluon_scan, chunk, p, n, h, g, dtype, init):
+    # three chunks, the last partial, two batches: rows past L in the last chunk are the next batch's
+    inp = ssd_inputs(b=2, L=3 * chunk - 37, h=h, p=p, g=g, n=n, dtype=dtype, device="cuda", initial_state=init)
+    inp["dt"] = inp["dt"] - 2.0  # softplus(dt + bias) in the range of trained layers
+    assert ssd_sm90.usable(inp["x"], inp["B"], inp["C"], chunk)
+    y, s = run(TRITON, inp, chunk, dt_softplus=True, dt_limit=(0.0, 0.5))
+    y_ref, s_ref = run(REF, _double(inp), chunk, dt_softplus=True, dt_limit=(0.0, 0.5))
+    tol = TOLERANCES[dtype]
+    assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
+
+
+def test_it_is_the_kernel_that_runs(gluon_scan):
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda")
+    names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))
+    assert names == {"_chunk_scan_sm90"}
+
+
+@pytest.mark.parametrize("what", ["float32", "state 256", "head dim 32", "x strided by batch"])
+def test_what_it_leaves_to_the_triton_kernel(gluon_scan, what):
+    kw = dict(b=2, L=300, h=4, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda")
+    if what == "float32":
+        kw["dtype"] = torch.float32
+    elif what == "state 256":
+        kw["n"] = 256
+    elif what == "head dim 32":
+        kw["p"] = 32
+    inp = ssd_inputs(**kw)
+    if what == "x strided by batch":  # (b, L) rows not evenly spaced: no 2-D TMA view
+        inp["x"] = torch.cat([inp["x"], inp["x"][:, :1]], dim=1)[:, :300]
+    assert not ssd_sm90.usable(inp["x"], inp["B"], inp["C"], 256)
+    names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))
+    assert names == {"_chunk_scan"}
+    y, s = run(TRITON, inp, 256, dt_softplus=True)
+    y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
+    tol = TOLERANCES[kw["dtype"]]
+    assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
+
+
+def test_cuda_graph_capture_and_replay(gluon_scan):
+    keys = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    static = [inp[k].clone() for k in keys]
+
+    def forward(x, dt, A, B, C, D, bias, init):
+        return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
+                      return_final_state=True)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        forward(*static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y_g, s_g = forward(*static)
+    fresh = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", seed=3,
+                       initial_state=True)
+    for t, k in zip(static, keys):
+        t.copy_(fresh[k])
+    graph.replay()
+    y_e, s_e = forward(*[fresh[k] for k in keys])
+    assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
+
+
+def test_torch_compile_matches_eager(gluon_scan):
+    torch._dynamo.reset()
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+
+    def forward(inp):
+        return run(TRITON, inp, 256, dt_softplus=True)
+
+    y0, s0 = forward(inp)
+    y1, s1 = torch.compile(forward, fullgraph=True)(inp)
+    assert rel_err(y1, y0) < 1e-6 and rel_err(s1, s0) < 1e-6
