@@ -14,15 +14,17 @@ shape = Shape(2, 600, 128, 64, 1, 128, 256)
 inp = make_inputs(shape, torch.bfloat16, "cuda", seed=0, initial_state=True)
 ref = run(get_variant("reference"), {k: (v.double() if v is not None else None) for k, v in inp.items()}, 256, dt_softplus=True)
 tri = run(get_variant("triton"), inp, 256, dt_softplus=True)
-ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon")
-glu = run(get_variant("triton"), inp, 256, dt_softplus=True)
-torch.cuda.synchronize()
-for name, (y, s) in (("triton", tri), ("gluon", glu)):
+out = {"triton": tri}
+for form in ("gluon", "gluon_pipe"):
+    ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel=form)
+    out[form] = run(get_variant("triton"), inp, 256, dt_softplus=True)
+    torch.cuda.synchronize()
+for name, (y, s) in out.items():
     print(f"smoke {name}: y {rel_err(y, ref[0]):.2e} state {rel_err(s, ref[1]):.2e}")
 PY
 echo "smoke rc=$? at ${SECONDS}s"
 TEST_S=${TEST_S:-240} gpu_tests 240 12 tests/ssm/test_gpu_ssd_sm90.py
-timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon > "$OUT/tune.json" 2> "$OUT/tune.err"
+timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon gluon_pipe > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5
 python3 - "$OUT/tune.json" <<'PY'

@@ -32,7 +32,13 @@ import torch
 try:  # Gluon: Triton 3.5 and later
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
-    from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma
+    from triton.experimental.gluon.language.nvidia.hopper import (
+        fence_async_shared,
+        mbarrier,
+        tma,
+        warpgroup_mma,
+        warpgroup_mma_wait,
+    )
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 
     #: TMA's global-to-shared copy: ``async_copy_global_to_shared`` up to Triton 3.6, ``async_load`` later
@@ -49,11 +55,18 @@ BLOCK = 64
 if gluon is not None:
 
     @gluon.jit
+    def _fetch_c(c_desc, row0, g, bars, bcs, j: gl.constexpr, NB: gl.constexpr, N: gl.constexpr):
+        """C's tile j into slot j (B's, whose product is done), once every thread is past that product."""
+        _cta_barrier()
+        mbarrier.expect(bars.index(2 * NB + j), c_desc.block_type.nbytes)
+        _tma_load(c_desc, [row0 + j * 64, g * N], bars.index(2 * NB + j), bcs.index(j))
+
+    @gluon.jit
     def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_ptr, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                         I64: gl.constexpr):
+                         I64: gl.constexpr, PIPE: gl.constexpr):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -107,11 +120,18 @@ if gluon is not None:
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
             mbarrier.wait(bars.index(NB + j), 0)
-            S = warpgroup_mma(a, bcs.index(j), S)
-            # B's tile is used: fetch C's into its slot
-            _cta_barrier()
-            mbarrier.expect(bars.index(2 * NB + j), c_desc.block_type.nbytes)
-            _tma_load(c_desc, [row0 + j * BM, g * N], bars.index(2 * NB + j), bcs.index(j))
+            if PIPE:  # the previous product ran while this tile was scaled; its B tile is free once it is done
+                if j > 0:
+                    S, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(S, a_prev))  # noqa: F821 (unrolled)
+                    _fetch_c(c_desc, row0, g, bars, bcs, j - 1, NB, N)
+                S = warpgroup_mma(a, bcs.index(j), S, is_async=True)
+                a_prev = a
+            else:
+                S = warpgroup_mma(a, bcs.index(j), S)
+                _fetch_c(c_desc, row0, g, bars, bcs, j, NB, N)  # B's tile is used: C's goes into its slot
+        if PIPE:
+            S, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(S, a_prev))
+            _fetch_c(c_desc, row0, g, bars, bcs, NB - 1, NB, N)
 
         # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
         # leaving it, E' = exp(cs_end) E + S, handed on through the chain's two-slot ring (p x n, fp32)
@@ -148,6 +168,7 @@ if gluon is not None:
         offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
         cb_base = cb_ptr + ((b * nchunks + c) * G + g) * Q * Q
+        cb_cur = gl.load(cb_base + offs_ai[:, None] * Q + offs_aj[None, :])  # the first tile of C B^T
         for m in gl.static_range(NB):
             mbarrier.wait(bars.index(2 * NB + m), 0)
             acc = gl.zeros([BM, BP], gl.float32, o_layout)
@@ -156,13 +177,27 @@ if gluon is not None:
             acc = acc * gl.exp(cs_i)[:, None]
             cs_ai = gl.load(cs_ptr + base + m * BM + offs_ai)
             for k in gl.static_range(m + 1):
-                cb = gl.load(cb_base + (m * BM + offs_ai[:, None]) * Q + k * BM + offs_aj[None, :])
+                # the next tile of C B^T is asked for before this one's weights are formed
+                if k < m:
+                    cb_next = gl.load(cb_base + (m * BM + offs_ai[:, None]) * Q + (k + 1) * BM + offs_aj[None, :])
+                elif m + 1 < NB:
+                    cb_next = gl.load(cb_base + ((m + 1) * BM + offs_ai[:, None]) * Q + offs_aj[None, :])
                 cs_k = gl.load(cs_ptr + base + k * BM + offs_aj)
                 dt_k = gl.load(dtp_ptr + base + k * BM + offs_aj)
-                wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                wt = cb_cur.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
-                acc = warpgroup_mma(wt.to(dtype), xs.index(k), acc)
+                wt = wt.to(dtype)
+                if PIPE:
+                    if k > 0:
+                        acc, w_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, w_prev))  # noqa: F821 (unrolled)
+                    acc = warpgroup_mma(wt, xs.index(k), acc, is_async=True)
+                    w_prev = wt
+                else:
+                    acc = warpgroup_mma(wt, xs.index(k), acc)
+                cb_cur = cb_next
+            if PIPE:
+                acc, w_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, w_prev))
             if HAS_D:
                 acc += gl.load(D_ptr + h).to(gl.float32) * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
@@ -201,9 +236,10 @@ def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
-               n_pblocks: int, i64: bool, wrap: Any) -> None:
+               n_pblocks: int, i64: bool, wrap: Any, pipelined: bool = False) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
-    holding (chains, 2, 64, n) fp32."""
+    holding (chains, 2, 64, n) fp32. ``pipelined``: each product runs while the next one's A operand is formed
+    (asynchronous wgmma), instead of one after the other."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -219,4 +255,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         x_desc, b_desc, c_desc, cb, cs, dtp, D if D is not None else cs,
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, num_warps=4)
+        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, PIPE=pipelined, num_warps=4)
