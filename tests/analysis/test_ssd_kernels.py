@@ -20,6 +20,7 @@ def test_kernel_names_map_to_implementation_and_step():
     assert ssd_step("void causal_conv1d_fwd_kernel<Causal_conv1d_fwd_kernel_traits<128, 4, true, c10::BFloat16, "
                     "c10::BFloat16> >(ConvParamsBase)") == ("causal_conv1d", "conv")
     assert ssd_step("_chunk_scan") == ("bambaprof triton", "chunk scan")
+    assert ssd_step("_chunk_scan_sm90") == ("bambaprof triton", "chunk scan")  # the Hopper (Gluon) scan
     for other in ("triton_poi_fused_add_0", "_chunk_scan_fwd", "my_chunk_scan_fwd_kernel", "nvjet_sm90_tst"):
         assert ssd_step(other) is None
 
