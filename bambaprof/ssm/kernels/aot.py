@@ -32,7 +32,8 @@ def _tools() -> str:
 
 def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Mapping[str, Any], num_warps: int = 4,
                    num_stages: int = 1, capability: int = 90, maxnreg: Optional[int] = None,
-                   values: Optional[Mapping[str, int]] = None) -> Dict[str, int]:
+                   values: Optional[Mapping[str, int]] = None,
+                   signature: Optional[Mapping[str, str]] = None) -> Dict[str, int]:
     """Compile ``kernel`` for sm_``capability`` and report its resource use.
 
     Arguments named ``*_ptr`` are pointers (``pointer_types`` maps names to e.g. ``"*bf16"``; others
@@ -45,6 +46,8 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     compiled as such, and pointers are taken as 16-byte aligned (as torch allocates). Without ``values``
     no integer is specialised (and pointers are not taken as aligned): a generic kernel, whose loads
     may not vectorise and whose registers may differ much from the launched one's.
+    ``signature`` gives arguments a type of their own (a Gluon kernel's TMA descriptors:
+    ``tensordesc<bf16[64, 64],NVMMASharedLayout(...)>``); a Gluon kernel (``gluon.jit``) compiles as one.
     Returns ``registers`` (per thread), ``stack_bytes`` (per thread), ``shared_bytes`` (per program),
     ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
     """
@@ -63,11 +66,13 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
         attrs = {(fn.arg_names.index(k),): [["tt.divisibility", 16]] for k, v in values.items() if v != 1 and v % 16 == 0}
         attrs.update({(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
                       if name.endswith("_ptr") and name not in constants})
-    signature = {name: "constexpr" if name in constants else
-                 pointer_types.get(name, "*fp32") if name.endswith("_ptr") else
-                 "fp32" if name in _FLOAT_ARGS else "i32" for name in fn.arg_names}
-    src = ASTSource(fn, signature, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()},
-                    attrs=attrs)
+    types = {name: "constexpr" if name in constants else (signature or {}).get(name) or
+             (pointer_types.get(name, "*fp32") if name.endswith("_ptr") else
+              "fp32" if name in _FLOAT_ARGS else "i32") for name in fn.arg_names}
+    source = ASTSource
+    if getattr(fn, "is_gluon", lambda: False)():
+        from triton.experimental.gluon._runtime import GluonASTSource as source
+    src = source(fn, types, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()}, attrs=attrs)
     compiled = triton.compile(src, target=GPUTarget("cuda", capability, 32),
                               options={"num_warps": num_warps, "num_stages": num_stages,
                                        **({"maxnreg": maxnreg} if maxnreg else {})})

@@ -233,6 +233,23 @@ def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
     return t.as_strided((b * L, k * d), (sl, 1))
 
 
+def _descriptor_layouts(dtype: torch.dtype, N: int) -> Any:
+    """The shared-memory layouts of x's tiles (64 x 64) and of B's and C's (64 x N)."""
+    gdt = gl.bfloat16 if dtype == torch.bfloat16 else gl.float16
+    return (gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gdt),
+            gl.NVMMASharedLayout.get_default_for([BLOCK, N], gdt))
+
+
+def descriptor_signature(dtype: torch.dtype, N: int) -> dict:
+    """The types of the kernel's three TMA descriptors as Triton's compiler names them (for an ahead-of-time
+    compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`)."""
+    name = "bf16" if dtype == torch.bfloat16 else "fp16"
+    x_layout, bc_layout = _descriptor_layouts(dtype, N)
+    return {"x_desc": f"tensordesc<{name}[{BLOCK}, {BLOCK}],{x_layout!r}>",
+            "b_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>",
+            "c_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>"}
+
+
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
@@ -243,9 +260,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
-    gdt = gl.bfloat16 if x.dtype == torch.bfloat16 else gl.float16
-    x_layout = gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gdt)
-    bc_layout = gl.NVMMASharedLayout.get_default_for([BLOCK, N], gdt)
+    x_layout, bc_layout = _descriptor_layouts(x.dtype, N)
     xv, Bv, Cv = _flat_rows(x), _flat_rows(B), _flat_rows(C)
     x_desc = TensorDescriptor(xv, list(xv.shape), list(xv.stride()), [BLOCK, BLOCK], x_layout)
     b_desc = TensorDescriptor(Bv, list(Bv.shape), list(Bv.stride()), [BLOCK, N], bc_layout)
