@@ -34,3 +34,11 @@ print("check", json.dumps(d["check"]))
 for name, rows in d["kernel_ms"].items():
     print(f"{name:10s}", " ".join(f"{k}={1000 * v:.1f}" for k, v in rows.items()))
 PY
+# where the Gluon scan's time goes: Nsight Compute on one launch of each form at 8x8192 and 1x2048
+for form in gluon gluon_pipe; do
+  timeout 120 ncu --clock-control none -k regex:_chunk_scan --section SpeedOfLight --section Occupancy \
+    --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis \
+    python3 benchmarks/ncu_chunk_scan.py --scan-kernel $form 8x8192 1x2048 > "$OUT/ncu-$form.txt" 2>&1
+  echo "ncu $form rc=$? at ${SECONDS}s"
+  grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Block Limit|Dynamic Shared" "$OUT/ncu-$form.txt" | head -24
+done

@@ -26,7 +26,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("shapes", nargs="+")
     parser.add_argument("--form", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--scan-kernel", default=None, help="LaunchConfig.scan_kernel of the committed form")
     args = parser.parse_args()
+    if args.scan_kernel:
+        import dataclasses
+
+        from bambaprof.ssm.kernels import ssd
+
+        ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel=args.scan_kernel)
     forms = {"committed": get_variant("triton")}
     for item in args.form:
         name, _, path = item.partition("=")
