@@ -124,15 +124,14 @@ HOPPER_SCAN = """
 import json, sys, torch
 from bambaprof.ssm.kernels import aot, ssd_sm90
 out = {}
-for pipe in (False, True):
-    for N, Q in ((128, 256), (64, 128)):
-        out[f"{pipe}-{N}-{Q}"] = aot.resource_usage(
-            ssd_sm90._chunk_scan_sm90, {"cb_ptr": "*bf16", "y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-            {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "PIPE": pipe},
-            signature=ssd_sm90.descriptor_signature(torch.bfloat16, N),
-            # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
-            values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
-                        s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
+for N, Q in ((128, 256), (64, 128), (128, 64)):
+    out[f"{N}-{Q}"] = aot.resource_usage(
+        ssd_sm90._chunk_scan_sm90, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False},
+        signature=ssd_sm90.descriptor_signature(torch.bfloat16, N),
+        # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
+        values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
+                    s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
 print(json.dumps(out))
 """
 
@@ -147,8 +146,8 @@ def _gluon_available() -> bool:
 
 @pytest.mark.skipif(not _ptxas_available() or not _gluon_available(), reason="needs Gluon and a bundled ptxas")
 def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
-    """The Gluon scan (no interpreter runs it) compiles for sm_90, both forms, at Bamba's shapes and a smaller
-    state and chunk: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
+    """The Gluon scan (no interpreter runs it) compiles for sm_90 at Bamba's shapes, a smaller state and chunk,
+    and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program)."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))

@@ -32,13 +32,7 @@ import torch
 try:  # Gluon: Triton 3.5 and later
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
-    from triton.experimental.gluon.language.nvidia.hopper import (
-        fence_async_shared,
-        mbarrier,
-        tma,
-        warpgroup_mma,
-        warpgroup_mma_wait,
-    )
+    from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 
     #: TMA's global-to-shared copy: ``async_copy_global_to_shared`` up to Triton 3.6, ``async_load`` later
@@ -55,18 +49,43 @@ BLOCK = 64
 if gluon is not None:
 
     @gluon.jit
-    def _fetch_c(c_desc, row0, g, bars, bcs, j: gl.constexpr, NB: gl.constexpr, N: gl.constexpr):
-        """C's tile j into slot j (B's, whose product is done), once every thread is past that product."""
-        _cta_barrier()
-        mbarrier.expect(bars.index(2 * NB + j), c_desc.block_type.nbytes)
-        _tma_load(c_desc, [row0 + j * 64, g * N], bars.index(2 * NB + j), bcs.index(j))
+    def _ring_load(desc, r0, c0, bars, bufs, i: gl.constexpr, SLOTS: gl.constexpr, LIMIT: gl.constexpr):
+        """Item ``i`` of a static sequence of tiles into slot ``i % SLOTS`` of a ring (nothing past ``LIMIT``),
+        once every thread is done with the item that slot held."""
+        if i < LIMIT:
+            _cta_barrier()
+            mbarrier.expect(bars.index(i % SLOTS), desc.block_type.nbytes)
+            _tma_load(desc, [r0, c0], bars.index(i % SLOTS), bufs.index(i % SLOTS))
 
     @gluon.jit
-    def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_ptr, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
+    def _cb_tile(cb_desc, cb_row, bars, bufs, i: gl.constexpr, NB: gl.constexpr):
+        """Item ``i`` of the C B^T tiles in the order the outputs use them: block m's tiles 0..m, m = 0, 1, ..."""
+        if i < NB * (NB + 1) // 2:
+            m: gl.constexpr = _tile_row(i)
+            k: gl.constexpr = i - m * (m + 1) // 2
+            _ring_load(cb_desc, cb_row + m * 64, k * 64, bars, bufs, i, 3, NB * (NB + 1) // 2)
+
+    @gluon.constexpr_function
+    def _tile_row(i):
+        m = 0
+        while (m + 1) * (m + 2) // 2 <= i:
+            m += 1
+        return m
+
+    @gluon.jit
+    def _bc_tile(b_desc, c_desc, row0, g, bars, bufs, i: gl.constexpr, NB: gl.constexpr, N: gl.constexpr):
+        """Item ``i`` of B's tiles then C's (2 NB of them) into the two-slot ring they share."""
+        if i < NB:
+            _ring_load(b_desc, row0 + i * 64, g * N, bars, bufs, i, 2, 2 * NB)
+        else:
+            _ring_load(c_desc, row0 + (i - NB) * 64, g * N, bars, bufs, i, 2, 2 * NB)
+
+    @gluon.jit
+    def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                         I64: gl.constexpr, PIPE: gl.constexpr):
+                         I64: gl.constexpr):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -93,19 +112,31 @@ if gluon is not None:
             c = c.to(gl.int64)
         g = h // heads_per_group
         row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
+        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
 
+        # shared memory: x's tiles (all of the chunk), a two-slot ring for B's then C's tiles, a three-slot ring
+        # for the C B^T tiles, E; barriers: one per x tile, one per slot of each ring
         xs = gl.allocate_shared_memory(dtype, [NB, BM, BP], x_desc.layout)
-        bcs = gl.allocate_shared_memory(dtype, [NB, BM, N], b_desc.layout)
+        bcs = gl.allocate_shared_memory(dtype, [2, BM, N], b_desc.layout)
+        cbs = gl.allocate_shared_memory(dtype, [3, BM, BM], cb_desc.layout)
         es = gl.allocate_shared_memory(dtype, [BP, N], e_layout)
-        bars = gl.allocate_shared_memory(gl.int64, [3 * NB, 1], mbarrier.MBarrierLayout())
-        for j in gl.static_range(3 * NB):
-            mbarrier.init(bars.index(j), count=1)
+        x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
+        bc_bars = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())
+        cb_bars = gl.allocate_shared_memory(gl.int64, [3, 1], mbarrier.MBarrierLayout())
+        for j in gl.static_range(NB):
+            mbarrier.init(x_bars.index(j), count=1)
+        for j in gl.static_range(2):
+            mbarrier.init(bc_bars.index(j), count=1)
+        for j in gl.static_range(3):
+            mbarrier.init(cb_bars.index(j), count=1)
         fence_async_shared()
         for j in gl.static_range(NB):
-            mbarrier.expect(bars.index(j), x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], bars.index(j), xs.index(j))
-            mbarrier.expect(bars.index(NB + j), b_desc.block_type.nbytes)
-            _tma_load(b_desc, [row0 + j * BM, g * N], bars.index(NB + j), bcs.index(j))
+            mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], x_bars.index(j), xs.index(j))
+        for i in gl.static_range(2):
+            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, i, NB, N)
+        for i in gl.static_range(3):  # the outputs' first tiles of C B^T arrive while the state is formed
+            _cb_tile(cb_desc, cb_row, cb_bars, cbs, i, NB)
 
         base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
         cs_end = gl.load(cs_ptr + base + Q - 1)  # positions past L have dt' = 0, so this is the last one's
@@ -116,22 +147,12 @@ if gluon is not None:
         offs_k = gl.arange(0, BM, layout=gl.SliceLayout(0, sa_layout))
         for j in gl.static_range(NB):
             w = gl.exp(cs_end - gl.load(cs_ptr + base + j * BM + offs_k)) * gl.load(dtp_ptr + base + j * BM + offs_k)
-            mbarrier.wait(bars.index(j), 0)
+            mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
-            mbarrier.wait(bars.index(NB + j), 0)
-            if PIPE:  # the previous product ran while this tile was scaled; its B tile is free once it is done
-                if j > 0:
-                    S, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(S, a_prev))  # noqa: F821 (unrolled)
-                    _fetch_c(c_desc, row0, g, bars, bcs, j - 1, NB, N)
-                S = warpgroup_mma(a, bcs.index(j), S, is_async=True)
-                a_prev = a
-            else:
-                S = warpgroup_mma(a, bcs.index(j), S)
-                _fetch_c(c_desc, row0, g, bars, bcs, j, NB, N)  # B's tile is used: C's goes into its slot
-        if PIPE:
-            S, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(S, a_prev))
-            _fetch_c(c_desc, row0, g, bars, bcs, NB - 1, NB, N)
+            mbarrier.wait(bc_bars.index(j % 2), (j // 2) % 2)
+            S = warpgroup_mma(a, bcs.index(j % 2), S)
+            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, j + 2, NB, N)  # the slot is free: the tile after next
 
         # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
         # leaving it, E' = exp(cs_end) E + S, handed on through the chain's two-slot ring (p x n, fp32)
@@ -162,56 +183,49 @@ if gluon is not None:
         fence_async_shared()
         _cta_barrier()
 
-        # 3. the outputs, a block of BM rows at a time
+        # 3. the outputs, a block of BM rows at a time: exp(cs_i) C_i E, then the tiles of C B^T on and left of
+        # the diagonal, each scaled by exp(cs_i - cs_s) dt'_s (masked on the diagonal), times x's tiles as loaded
         offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
         offs_p = gl.arange(0, BP, layout=gl.SliceLayout(0, o_layout))
         offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
-        cb_base = cb_ptr + ((b * nchunks + c) * G + g) * Q * Q
-        cb_cur = gl.load(cb_base + offs_ai[:, None] * Q + offs_aj[None, :])  # the first tile of C B^T
         for m in gl.static_range(NB):
-            mbarrier.wait(bars.index(2 * NB + m), 0)
+            mbarrier.wait(bc_bars.index((NB + m) % 2), ((NB + m) // 2) % 2)
             acc = gl.zeros([BM, BP], gl.float32, o_layout)
-            acc = warpgroup_mma(bcs.index(m), es.permute((1, 0)), acc, use_acc=False)
+            acc = warpgroup_mma(bcs.index((NB + m) % 2), es.permute((1, 0)), acc, use_acc=False)
+            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
             cs_i = gl.load(cs_ptr + base + m * BM + offs_i)
             acc = acc * gl.exp(cs_i)[:, None]
             cs_ai = gl.load(cs_ptr + base + m * BM + offs_ai)
             for k in gl.static_range(m + 1):
-                # the next tile of C B^T is asked for before this one's weights are formed
-                if k < m:
-                    cb_next = gl.load(cb_base + (m * BM + offs_ai[:, None]) * Q + (k + 1) * BM + offs_aj[None, :])
-                elif m + 1 < NB:
-                    cb_next = gl.load(cb_base + ((m + 1) * BM + offs_ai[:, None]) * Q + offs_aj[None, :])
                 cs_k = gl.load(cs_ptr + base + k * BM + offs_aj)
                 dt_k = gl.load(dtp_ptr + base + k * BM + offs_aj)
-                wt = cb_cur.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                # the tile's place in the C B^T ring's sequence is m (m + 1) / 2 + k
+                mbarrier.wait(cb_bars.index((m * (m + 1) // 2 + k) % 3), ((m * (m + 1) // 2 + k) // 3) % 2)
+                cb = cbs.index((m * (m + 1) // 2 + k) % 3).load(oa_layout)
+                _cb_tile(cb_desc, cb_row, cb_bars, cbs, m * (m + 1) // 2 + k + 3, NB)  # the slot is read: the tile three ahead
+                wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
-                wt = wt.to(dtype)
-                if PIPE:
-                    if k > 0:
-                        acc, w_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, w_prev))  # noqa: F821 (unrolled)
-                    acc = warpgroup_mma(wt, xs.index(k), acc, is_async=True)
-                    w_prev = wt
-                else:
-                    acc = warpgroup_mma(wt, xs.index(k), acc)
-                cb_cur = cb_next
-            if PIPE:
-                acc, w_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, w_prev))
+                acc = warpgroup_mma(wt.to(dtype), xs.index(k), acc)
             if HAS_D:
                 acc += gl.load(D_ptr + h).to(gl.float32) * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
-        for j in gl.static_range(3 * NB):
-            mbarrier.invalidate(bars.index(j))
+        for j in gl.static_range(NB):
+            mbarrier.invalidate(x_bars.index(j))
+        for j in gl.static_range(2):
+            mbarrier.invalidate(bc_bars.index(j))
+        for j in gl.static_range(3):
+            mbarrier.invalidate(cb_bars.index(j))
 
 
 def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
-    """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, 16-bit inputs, head dim a
+    """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
     multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
     (last dimension contiguous, heads or groups packed, batches evenly spaced, 16-byte aligned)."""
-    if gluon is None or not x.is_cuda or x.dtype not in (torch.bfloat16, torch.float16):
+    if gluon is None or not x.is_cuda or x.dtype != torch.bfloat16:
         return False
     if B.dtype != x.dtype or C.dtype != x.dtype or torch.cuda.get_device_capability(x.device)[0] != 9:
         return False
@@ -234,7 +248,7 @@ def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
 
 
 def _descriptor_layouts(dtype: torch.dtype, N: int) -> Any:
-    """The shared-memory layouts of x's tiles (64 x 64) and of B's and C's (64 x N)."""
+    """The shared-memory layouts of x's and C B^T's tiles (64 x 64) and of B's and C's (64 x N)."""
     gdt = gl.bfloat16 if dtype == torch.bfloat16 else gl.float16
     return (gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gdt),
             gl.NVMMASharedLayout.get_default_for([BLOCK, N], gdt))
@@ -247,16 +261,16 @@ def descriptor_signature(dtype: torch.dtype, N: int) -> dict:
     x_layout, bc_layout = _descriptor_layouts(dtype, N)
     return {"x_desc": f"tensordesc<{name}[{BLOCK}, {BLOCK}],{x_layout!r}>",
             "b_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>",
-            "c_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>"}
+            "c_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>",
+            "cb_desc": f"tensordesc<{name}[{BLOCK}, {BLOCK}],{x_layout!r}>"}
 
 
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
-               n_pblocks: int, i64: bool, wrap: Any, pipelined: bool = False) -> None:
+               n_pblocks: int, i64: bool, wrap: Any) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
-    holding (chains, 2, 64, n) fp32. ``pipelined``: each product runs while the next one's A operand is formed
-    (asynchronous wgmma), instead of one after the other."""
+    holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -265,9 +279,11 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     x_desc = TensorDescriptor(xv, list(xv.shape), list(xv.stride()), [BLOCK, BLOCK], x_layout)
     b_desc = TensorDescriptor(Bv, list(Bv.shape), list(Bv.stride()), [BLOCK, N], bc_layout)
     c_desc = TensorDescriptor(Cv, list(Cv.shape), list(Cv.stride()), [BLOCK, N], bc_layout)
+    cb2 = cb.view(-1, Q)
+    cb_desc = TensorDescriptor(cb2, list(cb2.shape), list(cb2.stride()), [BLOCK, BLOCK], x_layout)
     has_init = initial_state is not None
     wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
-        x_desc, b_desc, c_desc, cb, cs, dtp, D if D is not None else cs,
+        x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, PIPE=pipelined, num_warps=4)
+        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, num_warps=4)
