@@ -15,7 +15,7 @@ inp = make_inputs(shape, torch.bfloat16, "cuda", seed=0, initial_state=True)
 ref = run(get_variant("reference"), {k: (v.double() if v is not None else None) for k, v in inp.items()}, 256, dt_softplus=True)
 tri = run(get_variant("triton"), inp, 256, dt_softplus=True)
 out = {"triton": tri}
-for form in ("gluon",):
+for form in ("gluon", "gluon_2d"):
     ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel=form)
     out[form] = run(get_variant("triton"), inp, 256, dt_softplus=True)
     torch.cuda.synchronize()
@@ -24,7 +24,7 @@ for name, (y, s) in out.items():
 PY
 echo "smoke rc=$? at ${SECONDS}s"
 TEST_S=${TEST_S:-240} gpu_tests 240 12 tests/ssm/test_gpu_ssd_sm90.py
-timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon > "$OUT/tune.json" 2> "$OUT/tune.err"
+timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon gluon_2d > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5
 python3 - "$OUT/tune.json" <<'PY'
@@ -35,7 +35,7 @@ for name, rows in d["kernel_ms"].items():
     print(f"{name:10s}", " ".join(f"{k}={1000 * v:.1f}" for k, v in rows.items()))
 PY
 # where the Gluon scan's time goes: Nsight Compute on one launch of each form at 8x8192 and 1x2048
-for form in gluon; do
+for form in gluon gluon_2d; do
   timeout 120 ncu --clock-control none -k regex:_chunk_scan --section SpeedOfLight --section Occupancy \
     --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis \
     python3 benchmarks/ncu_chunk_scan.py --scan-kernel $form 8x8192 1x2048 > "$OUT/ncu-$form.txt" 2>&1

@@ -52,6 +52,7 @@ CANDIDATES = {
     "bp32_r112": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=112),
     "bp32_r96": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=96),
     "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # the Hopper chunk scan of kernels/ssd_sm90.py
+    "gluon_2d": dataclasses.replace(BASE, scan_kernel="gluon_2d"),  # the same, 2-D decay on every tile
 }
 
 

@@ -22,10 +22,10 @@ TRITON = get_variant("triton")
 REF = get_variant("reference")
 
 
-@pytest.fixture
-def gluon_scan(monkeypatch):
-    """The variant with the chunk scan of ``ssd_sm90`` where it serves the inputs."""
-    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon"))
+@pytest.fixture(params=["gluon", "gluon_2d"])
+def gluon_scan(monkeypatch, request):
+    """The variant with the chunk scan of ``ssd_sm90`` (each form) where it serves the inputs."""
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=request.param))
 
 
 def _double(inp):

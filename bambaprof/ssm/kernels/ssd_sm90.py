@@ -85,7 +85,7 @@ if gluon is not None:
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                         I64: gl.constexpr):
+                         I64: gl.constexpr, FACTOR: gl.constexpr):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -195,7 +195,11 @@ if gluon is not None:
             acc = warpgroup_mma(bcs.index((NB + m) % 2), es.permute((1, 0)), acc, use_acc=False)
             _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
             cs_i = gl.load(cs_ptr + base + m * BM + offs_i)
-            acc = acc * gl.exp(cs_i)[:, None]
+            if FACTOR:  # exp(cs_i) = exp(cs_m0) exp(cs_i - cs_m0): the row factor comes before the diagonal tile
+                cs_m0 = gl.load(cs_ptr + base + m * BM)
+                acc = acc * gl.exp(cs_m0)
+            else:
+                acc = acc * gl.exp(cs_i)[:, None]
             cs_ai = gl.load(cs_ptr + base + m * BM + offs_ai)
             for k in gl.static_range(m + 1):
                 cs_k = gl.load(cs_ptr + base + k * BM + offs_aj)
@@ -204,7 +208,14 @@ if gluon is not None:
                 mbarrier.wait(cb_bars.index((m * (m + 1) // 2 + k) % 3), ((m * (m + 1) // 2 + k) // 3) % 2)
                 cb = cbs.index((m * (m + 1) // 2 + k) % 3).load(oa_layout)
                 _cb_tile(cb_desc, cb_row, cb_bars, cbs, m * (m + 1) // 2 + k + 3, NB)  # the slot is read: the tile three ahead
-                wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                if FACTOR and k < m:
+                    # left of the diagonal exp(cs_i - cs_s) = exp(cs_i - cs_m0) exp(cs_m0 - cs_s), both <= 1 when
+                    # A <= 0: a factor a column here, the row factor on the accumulator before the diagonal tile
+                    wt = cb.to(gl.float32) * (gl.exp(cs_m0 - cs_k) * dt_k)[None, :]
+                else:
+                    if FACTOR:
+                        acc = acc * gl.exp(cs_i - cs_m0)[:, None]
+                    wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
                 acc = warpgroup_mma(wt.to(dtype), xs.index(k), acc)
@@ -268,9 +279,11 @@ def descriptor_signature(dtype: torch.dtype, N: int) -> dict:
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
-               n_pblocks: int, i64: bool, wrap: Any) -> None:
+               n_pblocks: int, i64: bool, wrap: Any, factor: bool = True) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
-    holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype."""
+    holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
+    tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
+    accumulator) instead of one exponential an element."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -286,4 +299,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, num_warps=4)
+        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, num_warps=4)
