@@ -1,7 +1,7 @@
 #!/bin/bash
 # The Hopper (Gluon) chunk scan on the H200: a smoke run against the float64 recurrence (90 s limit, so that a
-# hang cannot take the call), its GPU tests, then the committed Triton scan ("base") and the Gluon one ("gluon")
-# timed side by side with mamba_ssm at the five target shapes (benchmarks/tune_triton_ssd.py).
+# hang cannot take the call), the committed Triton scan ("base") and the Gluon forms timed side by side with
+# mamba_ssm at the five target shapes (benchmarks/tune_triton_ssd.py), then its GPU tests and Nsight Compute.
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 timeout 90 python3 - <<'PY'
@@ -23,7 +23,6 @@ for name, (y, s) in out.items():
     print(f"smoke {name}: y {rel_err(y, ref[0]):.2e} state {rel_err(s, ref[1]):.2e}")
 PY
 echo "smoke rc=$? at ${SECONDS}s"
-TEST_S=${TEST_S:-240} gpu_tests 240 12 tests/ssm/test_gpu_ssd_sm90.py
 timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only base gluon gluon_2d > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5
@@ -34,6 +33,7 @@ print("check", json.dumps(d["check"]))
 for name, rows in d["kernel_ms"].items():
     print(f"{name:10s}", " ".join(f"{k}={1000 * v:.1f}" for k, v in rows.items()))
 PY
+TEST_S=${TEST_S:-240} gpu_tests 240 12 tests/ssm/test_gpu_ssd_sm90.py
 # where the Gluon scan's time goes: Nsight Compute on one launch of each form at 8x8192 and 1x2048
 for form in gluon gluon_2d; do
   timeout 120 ncu --clock-control none -k regex:_chunk_scan --section SpeedOfLight --section Occupancy \
