@@ -62,6 +62,7 @@ from . import ssd_sm90
 from .grid import cdiv, next_power_of_2
 from .launch import direct
 from .metadata import kernel_metadata
+from .tickets import ticket_work
 
 
 @triton.jit
@@ -157,16 +158,7 @@ def _chunk_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, r
     # One program: one chunk of one head (a block of BP of its head dim). Programs take tickets in the order
     # they start; ticket -> (batch, chunk, p block, head), batch slowest, so the program a chunk waits for
     # (same chain, chunk - 1) holds a smaller ticket: it has started and never waits on this one (no deadlock).
-    t = tl.atomic_add(ticket_ptr, 1)
-    h = t % H
-    r = t // H
-    pb = r % n_pblocks
-    r = r // n_pblocks
-    c = r % nchunks
-    b = r // nchunks
-    if I64:
-        b = b.to(tl.int64)
-        c = c.to(tl.int64)
+    b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
     g = h // heads_per_group
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     offs_p = pb * BP + tl.arange(0, BP)

@@ -29,6 +29,8 @@ from typing import Any, Optional
 
 import torch
 
+from .tickets import ticket_work
+
 try:  # Gluon: Triton 3.5 and later
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
@@ -100,16 +102,7 @@ if gluon is not None:
         e_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BP, N], dtype)
 
         # ticket -> (batch, chunk, p block, head), batch slowest: the program a chunk waits for has started
-        t = gl.atomic_add(ticket_ptr, 1)
-        h = t % H
-        r = t // H
-        pb = r % n_pblocks
-        r = r // n_pblocks
-        c = r % nchunks
-        b = r // nchunks
-        if I64:
-            b = b.to(gl.int64)
-            c = c.to(gl.int64)
+        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
         g = h // heads_per_group
         row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
         cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T

@@ -1,0 +1,27 @@
+"""The chunk scans' tickets: which (batch, chunk, block of p, head) a program works on.
+
+A scan program draws a ticket from a counter in the order programs start (``atomic_add``) and takes its
+work from the ticket, batch slowest, then chunk, then block of the head dim, then head. The program a
+chunk waits for (same chain: batch, head and p block; the previous chunk) holds a smaller ticket, so it has
+started and never waits on this one: the hand-off waits cannot deadlock, whatever order the hardware
+schedules programs in. Shared by the Triton scan (:mod:`.ssd`) and the Gluon one (:mod:`.ssd_sm90`).
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64: tl.constexpr):
+    """Draw a ticket: ``(batch, chunk, p block, head)``; batch and chunk 64-bit when ``I64``."""
+    t = tl.atomic_add(ticket_ptr, 1)
+    h = t % H
+    r = t // H
+    pb = r % n_pblocks
+    r = r // n_pblocks
+    c = r % nchunks
+    b = r // nchunks
+    if I64:
+        b = b.to(tl.int64)
+        c = c.to(tl.int64)
+    return b, c, pb, h
