@@ -121,14 +121,14 @@ def test_mixer_kernels_compile_for_sm90_without_spills():
 
 
 HOPPER_SCAN = """
-import json, sys, torch
+import json
 from bambaprof.ssm.kernels import aot, ssd_sm90
 out = {}
 for N, Q, factor in ((128, 256, True), (128, 256, False), (64, 128, True), (128, 64, True)):
     out[f"{N}-{Q}-{factor}"] = aot.resource_usage(
         ssd_sm90._chunk_scan_sm90, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
         {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "FACTOR": factor},
-        signature=ssd_sm90.descriptor_signature(torch.bfloat16, N),
+        signature=ssd_sm90.descriptor_signature(N),
         # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))

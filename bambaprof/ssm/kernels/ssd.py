@@ -414,15 +414,15 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=4)
 
     y = torch.empty_like(x)
+    init = initial_state.to(f32).contiguous() if has_init else None
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
         if cfg.scan_kernel in ("gluon", "gluon_2d") and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
-            ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, initial_state.to(f32).contiguous() if has_init else None,
-                                ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
+            ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
                                 factor=cfg.scan_kernel == "gluon")
             return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,
-            initial_state.to(f32).contiguous() if has_init else A, ring, flags, ticket, y, final,
+            init if init is not None else A, ring, flags, ticket, y, final,
             L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
             Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,

@@ -4,23 +4,25 @@ It does what :func:`bambaprof.ssm.kernels.ssd._chunk_scan` does (same inputs fro
 tickets, hand-off ring and counters, the same outputs), with the data movement and the tensor-core products
 spelled out instead of left to Triton's compiler:
 
-- at its start a program asks the TMA unit for its chunk's rows of ``x`` (its block of 64 of the head dim) and
-  of ``B``, whole: they stay in shared memory for the whole program (32 KB and 16 KB per 64 rows at n = 128),
-  so no product waits on a load after the first, and ``C``'s tiles are fetched into ``B``'s slots as soon as
-  the state no longer needs them;
+- at its start a program asks the TMA unit for its chunk's rows of ``x`` (its block of 64 of the head dim),
+  which stay in shared memory for the whole program, for its first tiles of ``B`` (a two-slot ring that
+  ``C``'s tiles take over once the state is formed) and for its first tiles of ``C B^T`` (a three-slot ring,
+  each slot refilled three tiles ahead), so that loads are asked for well before their products;
 - every product is a warpgroup MMA (``wgmma``) whose B operand is one of those tiles as loaded; the decay
   weights go on the A operand, formed in registers: ``x^T`` scaled by ``exp(cs_end - cs_l) dt'_l`` for the
   chunk's state, and ``C B^T`` scaled by ``exp(cs_l - cs_s) dt'_s`` (with the causal mask on the diagonal
-  tile) for the outputs, so that each factor is at most 1 where A <= 0 and nothing overflows;
+  tile; left of it factorised through the block's first row unless ``FACTOR`` is off) for the outputs, so
+  that each factor is at most 1 where A <= 0 and nothing overflows;
 - ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l``, one block of 64 rows
   at a time; ``E`` (the state entering the chunk, from the chain's previous program) is written once to shared
   memory in the input dtype.
 
-It serves 16-bit inputs with a head dim that is a multiple of 64, a state of 64 or 128 and a chunk that is a
-multiple of 64 up to 256, where x, B and C can be read through 2-D TMA descriptors (rows of every batch
-evenly spaced, last dimension contiguous, 16-byte aligned). Rows past the sequence in the last chunk are read
-from the next batch (or zero-filled past the tensor); their ``dt'`` is 0, so they add nothing (as long as
-they are finite). Gluon has no interpreter: on the CPU the Triton kernel is what runs and is tested.
+It serves bf16 inputs (fp16's ``C B^T`` is fp32) with a head dim that is a multiple of 64, a state of 64 or
+128 and a chunk that is a multiple of 64 up to 256, where x, B and C can be read through 2-D TMA descriptors
+(rows of every batch evenly spaced, last dimension contiguous, 16-byte aligned). Rows past the sequence in the
+last chunk are read from the next batch (or zero-filled past the tensor); their ``dt'`` is 0, so they add
+nothing (as long as they are finite). Gluon has no interpreter: on the CPU the Triton kernel is what runs and
+is tested.
 """
 
 from __future__ import annotations
@@ -251,22 +253,20 @@ def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
     return t.as_strided((b * L, k * d), (sl, 1))
 
 
-def _descriptor_layouts(dtype: torch.dtype, N: int) -> Any:
-    """The shared-memory layouts of x's and C B^T's tiles (64 x 64) and of B's and C's (64 x N)."""
-    gdt = gl.bfloat16 if dtype == torch.bfloat16 else gl.float16
-    return (gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gdt),
-            gl.NVMMASharedLayout.get_default_for([BLOCK, N], gdt))
+def _descriptor_layouts(N: int) -> Any:
+    """The shared-memory layouts of x's and C B^T's tiles (64 x 64) and of B's and C's (64 x N), bf16."""
+    return (gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gl.bfloat16),
+            gl.NVMMASharedLayout.get_default_for([BLOCK, N], gl.bfloat16))
 
 
-def descriptor_signature(dtype: torch.dtype, N: int) -> dict:
-    """The types of the kernel's three TMA descriptors as Triton's compiler names them (for an ahead-of-time
-    compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`)."""
-    name = "bf16" if dtype == torch.bfloat16 else "fp16"
-    x_layout, bc_layout = _descriptor_layouts(dtype, N)
-    return {"x_desc": f"tensordesc<{name}[{BLOCK}, {BLOCK}],{x_layout!r}>",
-            "b_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>",
-            "c_desc": f"tensordesc<{name}[{BLOCK}, {N}],{bc_layout!r}>",
-            "cb_desc": f"tensordesc<{name}[{BLOCK}, {BLOCK}],{x_layout!r}>"}
+def descriptor_signature(N: int) -> dict:
+    """The types of the kernel's four TMA descriptors (x, B, C, C B^T) as Triton's compiler names them (for an
+    ahead-of-time compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`)."""
+    x_layout, bc_layout = _descriptor_layouts(N)
+    return {"x_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>",
+            "b_desc": f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>",
+            "c_desc": f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>",
+            "cb_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>"}
 
 
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
@@ -280,7 +280,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
-    x_layout, bc_layout = _descriptor_layouts(x.dtype, N)
+    x_layout, bc_layout = _descriptor_layouts(N)
     xv, Bv, Cv = _flat_rows(x), _flat_rows(B), _flat_rows(C)
     x_desc = TensorDescriptor(xv, list(xv.shape), list(xv.stride()), [BLOCK, BLOCK], x_layout)
     b_desc = TensorDescriptor(Bv, list(Bv.shape), list(Bv.stride()), [BLOCK, N], bc_layout)
