@@ -53,6 +53,7 @@ CANDIDATES = {
     "bp32_r96": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=96),
     "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # the Hopper chunk scan of kernels/ssd_sm90.py
     "gluon_2d": dataclasses.replace(BASE, scan_kernel="gluon_2d"),  # the same, 2-D decay on every tile
+    "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # the same, products left in flight
 }
 
 

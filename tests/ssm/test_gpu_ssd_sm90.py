@@ -22,7 +22,7 @@ TRITON = get_variant("triton")
 REF = get_variant("reference")
 
 
-@pytest.fixture(params=["gluon", "gluon_2d"])
+@pytest.fixture(params=sorted(ssd_sm90.FORMS))
 def gluon_scan(monkeypatch, request):
     """The variant with the chunk scan of ``ssd_sm90`` (each form) where it serves the inputs."""
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=request.param))

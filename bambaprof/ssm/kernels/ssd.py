@@ -416,9 +416,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     y = torch.empty_like(x)
     init = initial_state.to(f32).contiguous() if has_init else None
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
-        if cfg.scan_kernel in ("gluon", "gluon_2d") and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
+        form = ssd_sm90.FORMS.get(cfg.scan_kernel)
+        if form is not None and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
-                                factor=cfg.scan_kernel == "gluon")
+                                **form)
             return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,

@@ -36,7 +36,13 @@ from .tickets import ticket_work
 try:  # Gluon: Triton 3.5 and later
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
-    from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma
+    from triton.experimental.gluon.language.nvidia.hopper import (
+        fence_async_shared,
+        mbarrier,
+        tma,
+        warpgroup_mma,
+        warpgroup_mma_wait,
+    )
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 
     #: TMA's global-to-shared copy: ``async_copy_global_to_shared`` up to Triton 3.6, ``async_load`` later
@@ -49,6 +55,12 @@ except ImportError:  # pragma: no cover - older Triton
 
 #: Rows of a tile (positions of the chunk) and columns of the head dim a program covers.
 BLOCK = 64
+
+#: The forms of the kernel by ``LaunchConfig.scan_kernel``: ``factor``, the decay left of the diagonal factorised
+#: through each block's first row (else 2-D on every tile); ``pipelined``, each product asynchronous, its
+#: successor's A operand formed while it runs (else every product waited for as issued).
+FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
+         "gluon_async": dict(factor=True, pipelined=True)}
 
 if gluon is not None:
 
@@ -85,11 +97,35 @@ if gluon is not None:
             _ring_load(c_desc, row0 + (i - NB) * 64, g * N, bars, bufs, i, 2, 2 * NB)
 
     @gluon.jit
+    def _ex2(x):
+        """``2 ** x`` elementwise, one ``MUFU.EX2`` (``ex2.approx.ftz``: results below 2**-126 flush to 0, which a
+        decay weight at most 1 loses nothing by), where ``gl.exp`` adds a scaling and a range check around it."""
+        return gl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32, is_pure=True,
+                                         pack=1)
+
+    @gluon.constexpr_function
+    def _clamped(j, n):
+        return min(j, n - 1)
+
+    @gluon.jit
+    def _pick(m: gl.constexpr, a0, a1, a2, a3):
+        """``(a0, a1, a2, a3)[m]`` for a compile-time ``m``."""
+        if m == 0:
+            r = a0
+        elif m == 1:
+            r = a1
+        elif m == 2:
+            r = a2
+        else:
+            r = a3
+        return r
+
+    @gluon.jit
     def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                         I64: gl.constexpr, FACTOR: gl.constexpr):
+                         I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -133,21 +169,50 @@ if gluon is not None:
         for i in gl.static_range(3):  # the outputs' first tiles of C B^T arrive while the state is formed
             _cb_tile(cb_desc, cb_row, cb_bars, cbs, i, NB)
 
+        # the chunk's dt' and cs (cs in base 2: cs log2(e), so that every decay is one ex2) go to shared memory
+        # once, with one round trip to L2 while the TMA loads are in flight; each tile's factors are read from
+        # there (a global load in the loops would put that round trip before every product)
+        LOG2E: gl.constexpr = 1.4426950408889634
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
         base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
-        cs_end = gl.load(cs_ptr + base + Q - 1)  # positions past L have dt' = 0, so this is the last one's
+        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
+        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
+        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem,
+                                          gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E)
+        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem,
+                                          gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0))
+        # cs at the end (positions past L have dt' = 0, so it is the last one's) and at each block's first row
+        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
+        c0 = gl.load(cs_ptr + base) * LOG2E
+        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
+        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
+        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
+        if HAS_D:
+            d_h = gl.load(D_ptr + h).to(gl.float32)
+        _cta_barrier()  # dt' and cs are in shared memory before any thread reads them
 
         # 1. the chunk's own state, S^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l (p x n): x^T is the A operand,
         # scaled in registers, B goes to the product as loaded
         S = gl.zeros([BP, N], gl.float32, s_layout)
-        offs_k = gl.arange(0, BM, layout=gl.SliceLayout(0, sa_layout))
+        k_vec: gl.constexpr = gl.SliceLayout(0, sa_layout)
+        a_prev = gl.zeros([BP, BM], dtype, sa_layout)  # the A operand of the product in flight (when ASYNC)
         for j in gl.static_range(NB):
-            w = gl.exp(cs_end - gl.load(cs_ptr + base + j * BM + offs_k)) * gl.load(dtp_ptr + base + j * BM + offs_k)
+            w = _ex2(cs_end - cs_sm.slice(j * BM, BM).load(k_vec)) * dt_sm.slice(j * BM, BM).load(k_vec)
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
+            if ASYNC and j > 0:  # the previous product (formed while this operand was) is done: refill its slot
+                S, a_prev = warpgroup_mma_wait(0, deps=[S, a_prev])
+                _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, j + 1, NB, N)
             mbarrier.wait(bc_bars.index(j % 2), (j // 2) % 2)
-            S = warpgroup_mma(a, bcs.index(j % 2), S)
-            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, j + 2, NB, N)  # the slot is free: the tile after next
+            S = warpgroup_mma(a, bcs.index(j % 2), S, is_async=ASYNC)
+            if ASYNC:
+                a_prev = a
+            else:
+                _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, j + 2, NB, N)  # the slot is free: the tile after next
+        if ASYNC:
+            S, a_prev = warpgroup_mma_wait(0, deps=[S, a_prev])
+            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + 1, NB, N)
 
         # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
         # leaving it, E' = exp(cs_end) E + S, handed on through the chain's two-slot ring (p x n, fp32)
@@ -168,7 +233,7 @@ if gluon is not None:
                 seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
             E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
         es.store(E.to(dtype))
-        E = E * gl.exp(cs_end) + S
+        E = E * gl.exp2(cs_end) + S
         if c + 1 < nchunks:
             gl.store(ring + ((c + 1) % 2) * BP * N, E)
             _cta_barrier()  # every thread's part is stored before the counter says so
@@ -187,18 +252,16 @@ if gluon is not None:
         for m in gl.static_range(NB):
             mbarrier.wait(bc_bars.index((NB + m) % 2), ((NB + m) // 2) % 2)
             acc = gl.zeros([BM, BP], gl.float32, o_layout)
-            acc = warpgroup_mma(bcs.index((NB + m) % 2), es.permute((1, 0)), acc, use_acc=False)
-            _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
-            cs_i = gl.load(cs_ptr + base + m * BM + offs_i)
-            if FACTOR:  # exp(cs_i) = exp(cs_m0) exp(cs_i - cs_m0): the row factor comes before the diagonal tile
-                cs_m0 = gl.load(cs_ptr + base + m * BM)
-                acc = acc * gl.exp(cs_m0)
-            else:
-                acc = acc * gl.exp(cs_i)[:, None]
-            cs_ai = gl.load(cs_ptr + base + m * BM + offs_ai)
+            acc = warpgroup_mma(bcs.index((NB + m) % 2), es.permute((1, 0)), acc, use_acc=False, is_async=ASYNC)
+            if not ASYNC:
+                _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
+            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
+            cs_m0 = _pick(m, c0, c1, c2, c3)
+            cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
             for k in gl.static_range(m + 1):
-                cs_k = gl.load(cs_ptr + base + k * BM + offs_aj)
-                dt_k = gl.load(dtp_ptr + base + k * BM + offs_aj)
+                # the A operand of tile k (formed while the previous product runs, when ASYNC)
+                cs_k = cs_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
+                dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
                 # the tile's place in the C B^T ring's sequence is m (m + 1) / 2 + k
                 mbarrier.wait(cb_bars.index((m * (m + 1) // 2 + k) % 3), ((m * (m + 1) // 2 + k) // 3) % 2)
                 cb = cbs.index((m * (m + 1) // 2 + k) % 3).load(oa_layout)
@@ -206,16 +269,34 @@ if gluon is not None:
                 if FACTOR and k < m:
                     # left of the diagonal exp(cs_i - cs_s) = exp(cs_i - cs_m0) exp(cs_m0 - cs_s), both <= 1 when
                     # A <= 0: a factor a column here, the row factor on the accumulator before the diagonal tile
-                    wt = cb.to(gl.float32) * (gl.exp(cs_m0 - cs_k) * dt_k)[None, :]
+                    wt = cb.to(gl.float32) * (_ex2(cs_m0 - cs_k) * dt_k)[None, :]
                 else:
-                    if FACTOR:
-                        acc = acc * gl.exp(cs_i - cs_m0)[:, None]
-                    wt = cb.to(gl.float32) * gl.exp(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                    wt = cb.to(gl.float32) * _ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
-                acc = warpgroup_mma(wt.to(dtype), xs.index(k), acc)
+                a = wt.to(dtype)
+                # the accumulator's row factors: exp(cs_i) on C E (exp(cs_m0) when FACTOR, and exp(cs_i - cs_m0)
+                # on everything before the diagonal tile)
+                if ASYNC:
+                    if k == 0:  # the C E product is done: its C tile's slot takes the tile after next
+                        acc = warpgroup_mma_wait(0, deps=[acc])
+                        _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
+                    else:
+                        acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+                if k == 0:
+                    if FACTOR:
+                        acc = acc * gl.exp2(cs_m0)
+                    else:
+                        acc = acc * _ex2(cs_i)[:, None]
+                if FACTOR and k == m:
+                    acc = acc * _ex2(cs_i - cs_m0)[:, None]
+                acc = warpgroup_mma(a, xs.index(k), acc, is_async=ASYNC)
+                if ASYNC:
+                    a_prev = a
+            if ASYNC:
+                acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
             if HAS_D:
-                acc += gl.load(D_ptr + h).to(gl.float32) * xs.index(m).load(o_layout).to(gl.float32)
+                acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
@@ -272,11 +353,12 @@ def descriptor_signature(N: int) -> dict:
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
-               n_pblocks: int, i64: bool, wrap: Any, factor: bool = True) -> None:
+               n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
-    accumulator) instead of one exponential an element."""
+    accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
+    next one's A operand is formed."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -292,4 +374,5 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, num_warps=4)
+        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
+        num_warps=4)
