@@ -36,24 +36,27 @@ from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd as kernels
 
 SHAPES = [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)]
-BASE = kernels.LaunchConfig()
+BASE = kernels.LaunchConfig()  # the committed options: the Hopper (Gluon) chunk scan where it serves the inputs
+TRITON = dataclasses.replace(BASE, scan_kernel="triton")  # _chunk_scan: 4 warps, 1 stage, at most 168 registers
 CANDIDATES = {
-    "base": BASE,  # 4 warps, 1 stage, at most 168 registers a thread
-    "no_cap": dataclasses.replace(BASE, scan_maxnreg=None),
-    "cap128": dataclasses.replace(BASE, scan_maxnreg=128),
-    "s2": dataclasses.replace(BASE, scan_stages=2),
-    "w8_cap128": dataclasses.replace(BASE, scan_warps=8, scan_maxnreg=128),
-    "bm32": dataclasses.replace(BASE, scan_bm=32),
+    "base": BASE,
+    "triton": TRITON,
+    "no_cap": dataclasses.replace(TRITON, scan_maxnreg=None),
+    "cap128": dataclasses.replace(TRITON, scan_maxnreg=128),
+    "s2": dataclasses.replace(TRITON, scan_stages=2),
+    "w8_cap128": dataclasses.replace(TRITON, scan_warps=8, scan_maxnreg=128),
+    "bm32": dataclasses.replace(TRITON, scan_bm=32),
     "q128": dataclasses.replace(BASE, chunk=128),  # the kernels' chunk tiles the model's 256
     "q64": dataclasses.replace(BASE, chunk=64),
     # head-dim blocks of 32 under a lower cap: twice the programs, 4 or 5 of them an SM (spills screened with
     # benchmarks/triton_resource_usage.py: 40, 56 and 104 bytes a thread at 128, 112 and 96 registers)
-    "bp32_r128": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=128),
-    "bp32_r112": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=112),
-    "bp32_r96": dataclasses.replace(BASE, scan_bp=32, scan_maxnreg=96),
-    "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # the Hopper chunk scan of kernels/ssd_sm90.py
+    "bp32_r128": dataclasses.replace(TRITON, scan_bp=32, scan_maxnreg=128),
+    "bp32_r112": dataclasses.replace(TRITON, scan_bp=32, scan_maxnreg=112),
+    "bp32_r96": dataclasses.replace(TRITON, scan_bp=32, scan_maxnreg=96),
+    # the Hopper chunk scan of kernels/ssd_sm90.py, each form (ssd_sm90.FORMS)
+    "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # products waited for as issued
     "gluon_2d": dataclasses.replace(BASE, scan_kernel="gluon_2d"),  # the same, 2-D decay on every tile
-    "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # the same, products left in flight
+    "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # products left in flight (the default)
 }
 
 

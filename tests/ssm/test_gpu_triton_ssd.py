@@ -1,12 +1,17 @@
 """The ``triton`` variant on a CUDA GPU: the issue's target shapes against the float64 recurrence,
 the options the interpreter cannot reach with 16-bit tensor-core products (chunk 64/128/256,
-head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs."""
+head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs. On Hopper
+bf16 the variant's chunk scan is the Gluon kernel (``ssd_sm90``) by default: the target shapes run with
+it and with the Triton scan, and the tests of the Triton scan's launches pin it."""
+
+import dataclasses
 
 import pytest
 import torch
 
 from bambaprof.ssm import get_variant
 from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
+from bambaprof.ssm.kernels import ssd
 from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 pytestmark = pytest.mark.gpu
@@ -33,9 +38,20 @@ def _double(inp):
     return {k: (v.double() if v is not None else None) for k, v in inp.items()}
 
 
+@pytest.fixture
+def triton_scan(monkeypatch):
+    """The variant with its Triton chunk scan (``_chunk_scan``) wherever it runs."""
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="triton"))
+
+
+@pytest.mark.parametrize("scan", ["default", "triton"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("b,L", [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)])
-def test_target_shapes_against_float64(b, L, dtype):
+def test_target_shapes_against_float64(b, L, dtype, scan, request):
+    if scan == "triton":
+        if dtype == torch.float32:
+            pytest.skip("float32 runs the Triton scan by default")
+        request.getfixturevalue("triton_scan")
     inp = make_inputs(Shape(b, L, H, P, G, N, CHUNK), dtype, "cuda", seed=1, initial_state=False)
     with torch.no_grad():
         y, s = run(TRITON, inp, CHUNK, dt_softplus=True)
@@ -176,7 +192,7 @@ def _chunk_scan_registers(fn, args):
             if e.get("cat") == "kernel" and e.get("name") == "_chunk_scan"}
 
 
-def test_compiled_forward_launches_the_scan_with_eagers_options():
+def test_compiled_forward_launches_the_scan_with_eagers_options(triton_scan):
     """Compiled, the scan runs with the eager launch's options: inductor re-compiled a traced kernel without
     its ``maxnreg`` cap (212 registers instead of 168 on the H200), so the forward op is opaque."""
     torch._dynamo.reset()
@@ -187,7 +203,7 @@ def test_compiled_forward_launches_the_scan_with_eagers_options():
     assert len(eager) == 1 and compiled == eager
 
 
-def test_launches_through_kept_kernels_match_triton_launches(monkeypatch):
+def test_launches_through_kept_kernels_match_triton_launches(monkeypatch, triton_scan):
     """The launch shortcut (kept compiled kernels, :mod:`bambaprof.ssm.kernels.launch`) gives the outputs of
     launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide, and a launch
     with a key seen before (parameters among its arguments) does not go through ``JITFunction.run``; where

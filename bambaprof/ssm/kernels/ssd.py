@@ -256,6 +256,8 @@ class LaunchConfig:
     chunk length, which tiles the model's chunk when it divides it (None: the model's chunk). The SSD is
     exact whatever the chunk, so only rounding and the work split change: a shorter chunk does fewer
     intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
+    ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere) or one of ``ssd_sm90.FORMS``, the Hopper chunk
+    scan where it serves the inputs (H100/H200, bf16; ``_chunk_scan`` elsewhere, with the options above).
     """
 
     cb_rows: int = 64
@@ -265,7 +267,7 @@ class LaunchConfig:
     scan_stages: int = 1
     scan_maxnreg: Optional[int] = 168
     chunk: Optional[int] = None
-    scan_kernel: str = "triton"
+    scan_kernel: str = "gluon_async"
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
