@@ -57,6 +57,7 @@ CANDIDATES = {
     "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # products waited for as issued
     "gluon_2d": dataclasses.replace(BASE, scan_kernel="gluon_2d"),  # the same, 2-D decay on every tile
     "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # products left in flight (the default)
+    "gluon_packed": dataclasses.replace(BASE, scan_kernel="gluon_packed"),  # the same, C B^T scaled in bf16 pairs
 }
 
 

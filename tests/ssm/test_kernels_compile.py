@@ -124,11 +124,14 @@ HOPPER_SCAN = """
 import json
 from bambaprof.ssm.kernels import aot, ssd_sm90
 out = {}
-for N, Q, factor, pipelined in ((128, 256, True, False), (128, 256, False, False), (128, 256, True, True),
-                               (64, 128, True, True), (128, 64, True, False), (128, 192, True, True)):
-    out[f"{N}-{Q}-{factor}-{pipelined}"] = aot.resource_usage(
+for N, Q, factor, pipelined, packed in ((128, 256, True, False, False), (128, 256, False, False, False),
+                                       (128, 256, True, True, False), (128, 256, True, True, True),
+                                       (64, 128, True, True, True), (128, 64, True, False, False),
+                                       (128, 192, True, True, False)):
+    out[f"{N}-{Q}-{factor}-{pipelined}-{packed}"] = aot.resource_usage(
         ssd_sm90._chunk_scan_sm90, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "FACTOR": factor, "ASYNC": pipelined},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "FACTOR": factor, "ASYNC": pipelined,
+         "PACKED": packed},
         signature=ssd_sm90.descriptor_signature(N),
         # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,

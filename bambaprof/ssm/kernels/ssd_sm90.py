@@ -58,9 +58,11 @@ BLOCK = 64
 
 #: The forms of the kernel by ``LaunchConfig.scan_kernel``: ``factor``, the decay left of the diagonal factorised
 #: through each block's first row (else 2-D on every tile); ``pipelined``, each product asynchronous, its
-#: successor's A operand formed while it runs (else every product waited for as issued).
+#: successor's A operand formed while it runs (else every product waited for as issued); ``packed``, the outputs'
+#: ``C B^T`` tiles scaled in bf16 pairs (Hopper's packed multiply) by weights rounded to bf16, instead of in fp32.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
-         "gluon_async": dict(factor=True, pipelined=True)}
+         "gluon_async": dict(factor=True, pipelined=True),
+         "gluon_packed": dict(factor=True, pipelined=True, packed=True)}
 
 if gluon is not None:
 
@@ -125,7 +127,8 @@ if gluon is not None:
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                         I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr):
+                         I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr,
+                         PACKED: gl.constexpr):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -200,7 +203,7 @@ if gluon is not None:
             w = _ex2(cs_end - cs_sm.slice(j * BM, BM).load(k_vec)) * dt_sm.slice(j * BM, BM).load(k_vec)
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
-            a = (xt.to(gl.float32) * w[None, :]).to(dtype)
+            a = (xt.to(gl.float32) * w[None, :]).to(dtype)  # in fp32: the state's rounding carries to later chunks
             if ASYNC and j > 0:  # the previous product (formed while this operand was) is done: refill its slot
                 S, a_prev = warpgroup_mma_wait(0, deps=[S, a_prev])
                 _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, j + 1, NB, N)
@@ -269,9 +272,15 @@ if gluon is not None:
                 if FACTOR and k < m:
                     # left of the diagonal exp(cs_i - cs_s) = exp(cs_i - cs_m0) exp(cs_m0 - cs_s), both <= 1 when
                     # A <= 0: a factor a column here, the row factor on the accumulator before the diagonal tile
-                    wt = cb.to(gl.float32) * (_ex2(cs_m0 - cs_k) * dt_k)[None, :]
+                    if PACKED:  # bf16 pairs scaled by bf16 weights, one HMUL2 for two (outputs only)
+                        wt = cb * (_ex2(cs_m0 - cs_k) * dt_k).to(dtype)[None, :]
+                    else:
+                        wt = cb.to(gl.float32) * (_ex2(cs_m0 - cs_k) * dt_k)[None, :]
                 else:
-                    wt = cb.to(gl.float32) * _ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                    if PACKED:
+                        wt = cb * (_ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]).to(dtype)
+                    else:
+                        wt = cb.to(gl.float32) * _ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
                 a = wt.to(dtype)
@@ -353,12 +362,13 @@ def descriptor_signature(N: int) -> dict:
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
-               n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False) -> None:
+               n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
+               packed: bool = False) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
     accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
-    next one's A operand is formed."""
+    next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -375,4 +385,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
         Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
-        num_warps=4)
+        PACKED=packed, num_warps=4)
