@@ -10,7 +10,10 @@ from typing import Dict, Optional
 def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, the device name, and whether
     bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``kept``/``off``, see
-    :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes).
+    :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes), and the ``triton`` variant's
+    chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default where that is a Gluon
+    form and the device a Hopper GPU, where the form serves bf16 inputs; else ``triton``, ``_chunk_scan``; None for
+    a name that is not a scan).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
     """
@@ -28,6 +31,7 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         "driver": None,
         "device_name": None,
         "launch_shortcut": None,
+        "ssd_scan": None,
     }
     try:
         import triton
@@ -37,9 +41,16 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         pass
     else:
         from .ssm.kernels.launch import mode
+        from .ssm.kernels.ssd import LaunchConfig, scan_kernel_from_env
 
         info["launch_shortcut"] = mode()
+        try:
+            info["ssd_scan"] = scan_kernel_from_env() or LaunchConfig().scan_kernel
+        except ValueError:
+            pass
     on_gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
+    if info["ssd_scan"] not in (None, "triton") and not (on_gpu and torch.cuda.get_device_capability(0)[0] == 9):
+        info["ssd_scan"] = "triton"  # the Gluon scan is Hopper's
     if on_gpu:
         info["device_name"] = torch.cuda.get_device_name(0)
         try:

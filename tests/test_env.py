@@ -17,3 +17,21 @@ def test_the_launch_shortcut_state_is_recorded(monkeypatch, interpret, setting, 
     info = environment("cpu")
     assert info["launch_shortcut"] == expected
     assert info["torch"] and info["python"] and info["date"].endswith("Z")
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "triton"), ("gluon_async", "triton"), ("triton", "triton"),
+                                               ("bogus", None)])
+def test_the_chunk_scan_is_recorded_as_it_runs_here(monkeypatch, setting, expected):
+    """A Gluon form runs on Hopper only: on the CPU the record says ``triton`` whatever the setting; a name that
+    is no scan is unknown (None), not guessed."""
+    from bambaprof.ssm.kernels import ssd
+
+    if setting is None:
+        monkeypatch.delenv("BAMBAPROF_SSD_SCAN", raising=False)
+    else:
+        monkeypatch.setenv("BAMBAPROF_SSD_SCAN", setting)
+    ssd.scan_kernel_from_env.cache_clear()
+    try:
+        assert environment("cpu")["ssd_scan"] == expected
+    finally:
+        ssd.scan_kernel_from_env.cache_clear()

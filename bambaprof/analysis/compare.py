@@ -299,7 +299,7 @@ def _what_ran(m: Optional[Manifest]) -> Optional[str]:
 
 
 #: The recorded versions whose difference between the sides :func:`compare` names.
-SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut")
+SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut", "ssd_scan")
 
 
 def _software(side: Side, key: str) -> set:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable, Optional, Tuple
 
@@ -171,3 +172,17 @@ def config_from_options(preset_name: str, layers, no_attention: bool, chunk_size
 
     return preset(preset_name, layers=layers, attention=False if no_attention else None, chunk_size=chunk_size,
                   dtype=dtype)
+
+
+def check_scan_env() -> None:
+    """A ``BAMBAPROF_SSD_SCAN`` that names no chunk scan fails before any run, as a usage error (exit 2), not in
+    every configuration's forward (commands that run the SSD kernels call this first)."""
+    if not os.environ.get("BAMBAPROF_SSD_SCAN", "").strip():
+        return
+    from ..errors import UsageError
+    from ..ssm.kernels.ssd import scan_kernel_from_env
+
+    try:
+        scan_kernel_from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

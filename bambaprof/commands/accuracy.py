@@ -11,6 +11,7 @@ from ..render.columns import ACCURACY
 from ..render.tables import render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
 from ._common import (
+    check_scan_env,
     config_from_options,
     device_option,
     emit,
@@ -52,6 +53,7 @@ def accuracy_command(preset_name, layers, no_attention, chunk_size, dtype, check
     generation agreement with and without the cache; rows by prompt length
     and number of chunks show how the independent approximation grows.
     """
+    check_scan_env()
     enable_triton_interpreter_if_no_gpu()
     import torch
 

@@ -8,7 +8,7 @@ from ..errors import UsageError
 from ..render.columns import BENCH
 from ..render.tables import render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
-from ._common import device_option, emit, format_option, output_option, progress, resolve_device
+from ._common import check_scan_env, device_option, emit, format_option, output_option, progress, resolve_device
 
 TARGET_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
 
@@ -55,6 +55,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
     has the median SM clock and power over its own timing windows and the share of samples with the clock
     held down (power cap, heat).
     """
+    check_scan_env()
     enable_triton_interpreter_if_no_gpu()
     from .._env import environment
     from ..bench.peers import optional_mamba_ssm

@@ -14,7 +14,7 @@ from ..render.tables import render_rows
 from ..ssm import get_variant, list_variants
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu, runnable
 from ..ssm.check import Shape, check_variants, failed
-from ._common import device_option, emit, format_option, output_option, progress, resolve_device
+from ._common import check_scan_env, device_option, emit, format_option, output_option, progress, resolve_device
 
 
 def default_seq_lens(chunk: int) -> List[int]:
@@ -74,6 +74,7 @@ def check_command(variant_names, preset_name, batch, seq_len, chunk_size, heads,
     its tolerance for the dtype; the approximate `independent` variant's error
     is reported (watch it grow with the number of chunks), not judged.
     """
+    check_scan_env()
     enable_triton_interpreter_if_no_gpu()
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype)

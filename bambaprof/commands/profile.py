@@ -13,6 +13,7 @@ from ..render.columns import PROFILE_SUMMARY
 from ..render.tables import render_rows
 from ..run import HOSTS
 from ._common import (
+    check_scan_env,
     device_option,
     emit,
     format_option,
@@ -75,6 +76,7 @@ def profile_command(preset_name, layers, no_attention, chunk_size, dtype, varian
     variant. With no flags on a CPU-only machine: tiny preset, every variant
     that runs here, eager.
     """
+    check_scan_env()
     from .._api import profile, validate_settings
     from ..collect.compile import parse_compile_options
     from ..errors import Interrupted, Terminated, UsageError, terminate_like_interrupt

@@ -10,7 +10,7 @@ import click
 from ..errors import BambaprofError, UsageError
 from ..render.columns import PROFILE_SUMMARY, SWEEP_STATUS
 from ..render.tables import render_rows
-from ._common import emit, format_option, matrix_options, model_options, option_names, output_option, progress
+from ._common import check_scan_env, emit, format_option, matrix_options, model_options, option_names, output_option, progress
 
 #: Flags that describe the matrix (instead of a SPEC file).
 MATRIX_FLAGS = option_names(model_options, matrix_options)
@@ -71,6 +71,7 @@ def sweep_run_command(ctx: click.Context, spec: Optional[str], preset_name: str,
     ROOT/index.json tracks pending, running, done and failed configurations, and --resume runs only those
     not done.
     """
+    check_scan_env()
     from click.core import ParameterSource
 
     from ..collect.compile import parse_compile_options

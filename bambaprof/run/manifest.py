@@ -192,6 +192,7 @@ class Versions(Record):
     driver: Optional[str] = None
     device_name: Optional[str] = None
     launch_shortcut: Optional[str] = None  # "on"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
+    ssd_scan: Optional[str] = None  # the triton variant's chunk scan setting (BAMBAPROF_SSD_SCAN or the default)
 
 
 class HostInfo(Record):

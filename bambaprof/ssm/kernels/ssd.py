@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple, Optional, Tuple
 
@@ -296,10 +297,35 @@ def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
                    chunk=Q)
 
 
+#: The environment variable that picks the forward's chunk scan: ``triton`` (``_chunk_scan`` everywhere) or a
+#: form of ``ssd_sm90.FORMS`` (where it serves the inputs); unset, ``LaunchConfig.scan_kernel``'s default.
+SCAN_ENV = "BAMBAPROF_SSD_SCAN"
+
+
+@functools.lru_cache(maxsize=None)
+def scan_kernel_from_env() -> Optional[str]:
+    """The chunk scan ``BAMBAPROF_SSD_SCAN`` names (read once a process), None where it is unset or empty.
+
+    Raises ValueError for a name that is not a scan."""
+    value = os.environ.get(SCAN_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value != "triton" and value not in ssd_sm90.FORMS:
+        raise ValueError(f"{SCAN_ENV}={value!r} is not a chunk scan: use triton or one of "
+                         f"{', '.join(sorted(ssd_sm90.FORMS))}")
+    return value
+
+
 def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
     """The launch options for inputs of ``dtype`` with the model's chunk ``Q`` and head dim ``P``: the kernels'
-    chunk (``chunk``) set to the one they use, blocks clipped to it."""
-    cfg = config_override or _CONFIGS[4 if dtype == torch.float32 else 2]
+    chunk (``chunk``) set to the one they use, blocks clipped to it, the scan named by ``BAMBAPROF_SSD_SCAN``
+    where it is set (``config_override``, the tuning script's, wins over both)."""
+    cfg = config_override
+    if cfg is None:
+        cfg = _CONFIGS[4 if dtype == torch.float32 else 2]
+        scan = scan_kernel_from_env()
+        if scan is not None:
+            cfg = replace(cfg, scan_kernel=scan)
     return _clipped(cfg, kernel_chunk(cfg, Q), P)
 
 

@@ -1,0 +1,74 @@
+"""``BAMBAPROF_SSD_SCAN``: which chunk scan the ``triton`` variant's forward launches."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from bambaprof.cli import main
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.kernels import ssd, ssd_sm90
+from tests.ssm.helpers import run, ssd_inputs
+
+
+@pytest.fixture
+def scan_env(monkeypatch):
+    def set_to(value):
+        if value is None:
+            monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
+        else:
+            monkeypatch.setenv(ssd.SCAN_ENV, value)
+        ssd.scan_kernel_from_env.cache_clear()
+
+    yield set_to
+    ssd.scan_kernel_from_env.cache_clear()
+
+
+def test_unset_the_default_scan_serves(scan_env):
+    scan_env(None)
+    assert ssd.scan_kernel_from_env() is None
+    assert ssd.launch_config(torch.bfloat16, 256, 64).scan_kernel == ssd.LaunchConfig().scan_kernel == "gluon_async"
+    assert "gluon_async" in ssd_sm90.FORMS
+
+
+@pytest.mark.parametrize("value, expected", [("triton", "triton"), (" Gluon_2D ", "gluon_2d"), ("", None)])
+def test_a_name_picks_the_scan(scan_env, value, expected):
+    scan_env(value)
+    assert ssd.scan_kernel_from_env() == expected
+    cfg = ssd.launch_config(torch.bfloat16, 256, 64)
+    assert cfg.scan_kernel == (expected or ssd.LaunchConfig().scan_kernel)
+    assert cfg.scan_bm == 64 and cfg.chunk == 256  # the rest of the options as before
+
+
+def test_the_tuning_override_wins(scan_env, monkeypatch):
+    scan_env("triton")
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon"))
+    assert ssd.launch_config(torch.bfloat16, 256, 64).scan_kernel == "gluon"
+
+
+def test_a_name_that_is_no_scan_is_refused(scan_env):
+    scan_env("fastest")
+    with pytest.raises(ValueError, match="BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use triton or one of gluon"):
+        ssd.launch_config(torch.bfloat16, 256, 64)
+
+
+@pytest.mark.parametrize("argv", [["profile"], ["bench", "ssd"], ["check"], ["accuracy"], ["sweep", "run"]])
+def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, monkeypatch, capsys, argv):
+    scan_env("fastest")
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use triton or one of "
+        f"{', '.join(sorted(ssd_sm90.FORMS))}"]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_the_variant_runs_with_the_triton_scan_named(scan_env):
+    """fp32 inputs (and the CPU's interpreter) run ``_chunk_scan`` whatever the setting: naming it changes nothing."""
+    inp = ssd_inputs(b=1, L=40, h=2, p=16, g=1, n=16, dtype=torch.float32)
+    scan_env(None)
+    y0, s0 = run(get_variant("triton"), inp, 16, dt_softplus=True)
+    scan_env("triton")
+    y1, s1 = run(get_variant("triton"), inp, 16, dt_softplus=True)
+    assert torch.equal(y1, y0) and torch.equal(s1, s0)
