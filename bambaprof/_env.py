@@ -11,9 +11,9 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, the device name, and whether
     bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``kept``/``off``, see
     :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes), and the ``triton`` variant's
-    chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default where that is a Gluon
-    form and the device a Hopper GPU, where the form serves bf16 inputs; else ``triton``, ``_chunk_scan``; None for
-    a name that is not a scan).
+    chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default, ``auto``, where that is
+    a Gluon form or ``auto`` and the device a Hopper GPU, where the Gluon scan serves bf16 inputs, inside CUDA
+    graphs only for ``auto``; else ``triton``, ``_chunk_scan``; None for a name that is not a scan).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
     """

@@ -36,7 +36,7 @@ from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd as kernels
 
 SHAPES = [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)]
-BASE = kernels.LaunchConfig()  # the committed options: the Hopper (Gluon) chunk scan where it serves the inputs
+BASE = kernels.LaunchConfig()  # the committed options (eager: the Triton scan; in CUDA graphs the Gluon one)
 TRITON = dataclasses.replace(BASE, scan_kernel="triton")  # _chunk_scan: 4 warps, 1 stage, at most 168 registers
 CANDIDATES = {
     "base": BASE,
@@ -56,7 +56,7 @@ CANDIDATES = {
     # the Hopper chunk scan of kernels/ssd_sm90.py, each form (ssd_sm90.FORMS)
     "gluon": dataclasses.replace(BASE, scan_kernel="gluon"),  # products waited for as issued
     "gluon_2d": dataclasses.replace(BASE, scan_kernel="gluon_2d"),  # the same, 2-D decay on every tile
-    "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # products left in flight (the default)
+    "gluon_async": dataclasses.replace(BASE, scan_kernel="gluon_async"),  # products left in flight (auto's form)
     "gluon_packed": dataclasses.replace(BASE, scan_kernel="gluon_packed"),  # the same, C B^T scaled in bf16 pairs
 }
 

@@ -19,8 +19,8 @@ def test_the_launch_shortcut_state_is_recorded(monkeypatch, interpret, setting, 
     assert info["torch"] and info["python"] and info["date"].endswith("Z")
 
 
-@pytest.mark.parametrize("setting, expected", [(None, "triton"), ("gluon_async", "triton"), ("triton", "triton"),
-                                               ("bogus", None)])
+@pytest.mark.parametrize("setting, expected", [(None, "triton"), ("gluon_async", "triton"), ("auto", "triton"),
+                                               ("triton", "triton"), ("bogus", None)])
 def test_the_chunk_scan_is_recorded_as_it_runs_here(monkeypatch, setting, expected):
     """A Gluon form runs on Hopper only: on the CPU the record says ``triton`` whatever the setting; a name that
     is no scan is unknown (None), not guessed."""

@@ -124,6 +124,36 @@ def test_cuda_graph_capture_and_replay(gluon_scan):
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
+def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypatch):
+    """``scan_kernel="auto"``: captured in a graph the forward runs the Gluon scan (its launch cost is paid once),
+    eagerly ``_chunk_scan``; the graph's outputs equal an eager forward with the Gluon scan named."""
+    monkeypatch.setattr(ssd, "config_override", None)
+    monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
+    ssd.scan_kernel_from_env.cache_clear()
+    assert ssd.LaunchConfig().scan_kernel == "auto"
+    keys = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    static = [inp[k].clone() for k in keys]
+
+    def forward(x, dt, A, B, C, D, bias, init):
+        return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
+                      return_final_state=True)
+
+    assert _scan_kernels(lambda: forward(*static)) == {"_chunk_scan"}
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        forward(*static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y_g, s_g = forward(*static)
+    assert _scan_kernels(graph.replay) == {"_chunk_scan_sm90"}
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
+    y_e, s_e = forward(*static)
+    assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
+
+
 def test_torch_compile_matches_eager(gluon_scan):
     torch._dynamo.reset()
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)

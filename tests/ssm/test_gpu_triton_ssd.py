@@ -1,8 +1,8 @@
 """The ``triton`` variant on a CUDA GPU: the issue's target shapes against the float64 recurrence,
 the options the interpreter cannot reach with 16-bit tensor-core products (chunk 64/128/256,
 head dim 64/128, state 64/128/256, groups), torch.compile without graph breaks, CUDA graphs. On Hopper
-bf16 the variant's chunk scan is the Gluon kernel (``ssd_sm90``) by default: the target shapes run with
-it and with the Triton scan, and the tests of the Triton scan's launches pin it."""
+bf16 the variant's chunk scan inside CUDA graphs is the Gluon kernel (``ssd_sm90``) by default: the target
+shapes run with it and with the Triton scan, and the tests of the Triton scan's launches pin that one."""
 
 import dataclasses
 
@@ -44,14 +44,15 @@ def triton_scan(monkeypatch):
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="triton"))
 
 
-@pytest.mark.parametrize("scan", ["default", "triton"])
+@pytest.mark.parametrize("scan", ["default", ssd.AUTO_FORM])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("b,L", [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)])
-def test_target_shapes_against_float64(b, L, dtype, scan, request):
-    if scan == "triton":
+def test_target_shapes_against_float64(b, L, dtype, scan, monkeypatch):
+    """Eager, the default runs the Triton scan; the Gluon form ``auto`` runs in CUDA graphs, forced here."""
+    if scan != "default":
         if dtype == torch.float32:
-            pytest.skip("float32 runs the Triton scan by default")
-        request.getfixturevalue("triton_scan")
+            pytest.skip("float32 runs the Triton scan whatever the setting")
+        monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=scan))
     inp = make_inputs(Shape(b, L, H, P, G, N, CHUNK), dtype, "cuda", seed=1, initial_state=False)
     with torch.no_grad():
         y, s = run(TRITON, inp, CHUNK, dt_softplus=True)

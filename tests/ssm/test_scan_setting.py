@@ -27,11 +27,12 @@ def scan_env(monkeypatch):
 def test_unset_the_default_scan_serves(scan_env):
     scan_env(None)
     assert ssd.scan_kernel_from_env() is None
-    assert ssd.launch_config(torch.bfloat16, 256, 64).scan_kernel == ssd.LaunchConfig().scan_kernel == "gluon_async"
-    assert "gluon_async" in ssd_sm90.FORMS
+    assert ssd.launch_config(torch.bfloat16, 256, 64).scan_kernel == ssd.LaunchConfig().scan_kernel == "auto"
+    assert ssd.AUTO_FORM in ssd_sm90.FORMS
 
 
-@pytest.mark.parametrize("value, expected", [("triton", "triton"), (" Gluon_2D ", "gluon_2d"), ("", None)])
+@pytest.mark.parametrize("value, expected", [("triton", "triton"), (" Gluon_2D ", "gluon_2d"), ("auto", "auto"),
+                                             ("", None)])
 def test_a_name_picks_the_scan(scan_env, value, expected):
     scan_env(value)
     assert ssd.scan_kernel_from_env() == expected
@@ -48,7 +49,7 @@ def test_the_tuning_override_wins(scan_env, monkeypatch):
 
 def test_a_name_that_is_no_scan_is_refused(scan_env):
     scan_env("fastest")
-    with pytest.raises(ValueError, match="BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use triton or one of gluon"):
+    with pytest.raises(ValueError, match="BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use auto, triton or one of gl"):
         ssd.launch_config(torch.bfloat16, 256, 64)
 
 
@@ -59,7 +60,7 @@ def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use triton or one of "
+        "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use auto, triton or one of "
         f"{', '.join(sorted(ssd_sm90.FORMS))}"]
     assert list(tmp_path.iterdir()) == []  # nothing written
 

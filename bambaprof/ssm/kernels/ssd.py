@@ -257,8 +257,12 @@ class LaunchConfig:
     chunk length, which tiles the model's chunk when it divides it (None: the model's chunk). The SSD is
     exact whatever the chunk, so only rounding and the work split change: a shorter chunk does fewer
     intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
-    ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere) or one of ``ssd_sm90.FORMS``, the Hopper chunk
-    scan where it serves the inputs (H100/H200, bf16; ``_chunk_scan`` elsewhere, with the options above).
+    ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
+    where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
+    ``"auto"`` (:data:`AUTO_FORM` while a CUDA graph is being captured, else ``"triton"``): the Gluon scan takes
+    less GPU time, but its launch goes through Triton's ``JITFunction.run`` (the launch shortcut does not keep
+    launches with TMA descriptors), about 100 us more host time a forward, which an eager forward at small
+    shapes pays in wall time and a graph pays once.
     """
 
     cb_rows: int = 64
@@ -268,7 +272,11 @@ class LaunchConfig:
     scan_stages: int = 1
     scan_maxnreg: Optional[int] = 168
     chunk: Optional[int] = None
-    scan_kernel: str = "gluon_async"
+    scan_kernel: str = "auto"
+
+
+#: The Gluon form ``scan_kernel="auto"`` runs inside CUDA graphs.
+AUTO_FORM = "gluon_async"
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -297,8 +305,8 @@ def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
                    chunk=Q)
 
 
-#: The environment variable that picks the forward's chunk scan: ``triton`` (``_chunk_scan`` everywhere) or a
-#: form of ``ssd_sm90.FORMS`` (where it serves the inputs); unset, ``LaunchConfig.scan_kernel``'s default.
+#: The environment variable that picks the forward's chunk scan: ``auto``, ``triton`` (``_chunk_scan`` everywhere)
+#: or a form of ``ssd_sm90.FORMS`` (where it serves the inputs); unset, ``LaunchConfig.scan_kernel``'s default.
 SCAN_ENV = "BAMBAPROF_SSD_SCAN"
 
 
@@ -310,8 +318,8 @@ def scan_kernel_from_env() -> Optional[str]:
     value = os.environ.get(SCAN_ENV, "").strip().lower()
     if not value:
         return None
-    if value != "triton" and value not in ssd_sm90.FORMS:
-        raise ValueError(f"{SCAN_ENV}={value!r} is not a chunk scan: use triton or one of "
+    if value not in ("auto", "triton") and value not in ssd_sm90.FORMS:
+        raise ValueError(f"{SCAN_ENV}={value!r} is not a chunk scan: use auto, triton or one of "
                          f"{', '.join(sorted(ssd_sm90.FORMS))}")
     return value
 
@@ -444,7 +452,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     y = torch.empty_like(x)
     init = initial_state.to(f32).contiguous() if has_init else None
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
-        form = ssd_sm90.FORMS.get(cfg.scan_kernel)
+        scan = cfg.scan_kernel
+        if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
+            scan = AUTO_FORM if x.is_cuda and torch.cuda.is_current_stream_capturing() else "triton"
+        form = ssd_sm90.FORMS.get(scan)
         if form is not None and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
                                 **form)
