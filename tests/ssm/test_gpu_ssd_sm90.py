@@ -98,29 +98,41 @@ def test_what_it_leaves_to_the_triton_kernel(gluon_scan, what):
     assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
 
 
-def test_cuda_graph_capture_and_replay(gluon_scan):
-    keys = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
-    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
-    static = [inp[k].clone() for k in keys]
+GRAPH_KEYS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
 
-    def forward(x, dt, A, B, C, D, bias, init):
-        return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
-                      return_final_state=True)
 
+def _graph_inputs(seed=0):
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", seed=seed,
+                     initial_state=True)
+    return [inp[k] for k in GRAPH_KEYS]
+
+
+def _graph_forward(x, dt, A, B, C, D, bias, init):
+    return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
+                  return_final_state=True)
+
+
+def _captured(static):
+    """A CUDA graph of one forward on ``static`` (warmed up on a side stream first) and its outputs."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        forward(*static)
+        _graph_forward(*static)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        y_g, s_g = forward(*static)
-    fresh = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", seed=3,
-                       initial_state=True)
-    for t, k in zip(static, keys):
-        t.copy_(fresh[k])
+        out = _graph_forward(*static)
+    return graph, out
+
+
+def test_cuda_graph_capture_and_replay(gluon_scan):
+    static = [t.clone() for t in _graph_inputs()]
+    graph, (y_g, s_g) = _captured(static)
+    fresh = _graph_inputs(seed=3)
+    for t, f in zip(static, fresh):
+        t.copy_(f)
     graph.replay()
-    y_e, s_e = forward(*[fresh[k] for k in keys])
+    y_e, s_e = _graph_forward(*fresh)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
@@ -131,26 +143,12 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
     ssd.scan_kernel_from_env.cache_clear()
     assert ssd.LaunchConfig().scan_kernel == "auto"
-    keys = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_state")
-    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
-    static = [inp[k].clone() for k in keys]
-
-    def forward(x, dt, A, B, C, D, bias, init):
-        return TRITON(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True, initial_state=init,
-                      return_final_state=True)
-
-    assert _scan_kernels(lambda: forward(*static)) == {"_chunk_scan"}
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        forward(*static)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        y_g, s_g = forward(*static)
+    static = _graph_inputs()
+    assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
+    graph, (y_g, s_g) = _captured(static)
     assert _scan_kernels(graph.replay) == {"_chunk_scan_sm90"}
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
-    y_e, s_e = forward(*static)
+    y_e, s_e = _graph_forward(*static)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
