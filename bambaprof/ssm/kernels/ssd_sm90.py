@@ -7,12 +7,15 @@ spelled out instead of left to Triton's compiler:
 - at its start a program asks the TMA unit for its chunk's rows of ``x`` (its block of 64 of the head dim),
   which stay in shared memory for the whole program, for its first tiles of ``B`` (a two-slot ring that
   ``C``'s tiles take over once the state is formed) and for its first tiles of ``C B^T`` (a three-slot ring,
-  each slot refilled three tiles ahead), so that loads are asked for well before their products;
+  each slot refilled three tiles ahead), so that loads are asked for well before their products; its chunk's
+  ``dt'`` and ``cs`` (cs in base 2) go to shared memory once, so no product waits on a global load;
 - every product is a warpgroup MMA (``wgmma``) whose B operand is one of those tiles as loaded; the decay
   weights go on the A operand, formed in registers: ``x^T`` scaled by ``exp(cs_end - cs_l) dt'_l`` for the
   chunk's state, and ``C B^T`` scaled by ``exp(cs_l - cs_s) dt'_s`` (with the causal mask on the diagonal
   tile; left of it factorised through the block's first row unless ``FACTOR`` is off) for the outputs, so
-  that each factor is at most 1 where A <= 0 and nothing overflows;
+  that each factor is at most 1 where A <= 0 and nothing overflows; each exponential is one ``ex2``; the forms
+  of :data:`FORMS` leave a product in flight while the next A operand is formed (``ASYNC``) or scale the
+  outputs' tiles in bf16 pairs (``PACKED``);
 - ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l``, one block of 64 rows
   at a time; ``E`` (the state entering the chunk, from the chain's previous program) is written once to shared
   memory in the input dtype.
