@@ -162,3 +162,32 @@ def test_torch_compile_matches_eager(gluon_scan):
     y0, s0 = forward(inp)
     y1, s1 = torch.compile(forward, fullgraph=True)(inp)
     assert rel_err(y1, y0) < 1e-6 and rel_err(s1, s0) < 1e-6
+
+
+def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatch):
+    """The launch shortcut keys launches with TMA descriptors (``launch._descriptor_keys``): a second eager forward
+    of a length seen before launches the Gluon scan from the kept kernel (through Triton's launcher, or its C
+    function, descriptors and all), over new tensors, and the outputs equal those with the shortcut off bit for
+    bit."""
+    from bambaprof.ssm.kernels import launch
+
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon_async"))
+    outputs = {}
+    for mode in ("0", "kept", "1"):
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", mode)
+        monkeypatch.setattr(launch, "_wrapped", {})
+        outputs[mode] = []
+        for L in (512, 512, 768, 768):
+            inp = make_inputs(Shape(1, L, 16, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=L, initial_state=True)
+            with torch.no_grad():
+                outputs[mode].append(run(TRITON, inp, 256, dt_softplus=True))
+        wrapped = launch._wrapped.get(ssd_sm90._chunk_scan_sm90)
+        if mode == "0":
+            assert wrapped is ssd_sm90._chunk_scan_sm90
+            continue
+        assert isinstance(wrapped, launch.CachedLaunch) and wrapped._usable
+        assert (wrapped._hits, wrapped._misses) == (2, 2)  # each length's second forward took the kept kernel
+        raws = [raw for _, _, raw in wrapped._kept.values()]
+        assert all(raw is None for raw in raws) if mode == "kept" else all(raw is not None for raw in raws)
+        for (y, s), (y0, s0) in zip(outputs[mode], outputs["0"]):
+            assert torch.equal(y, y0) and torch.equal(s, s0)

@@ -1,6 +1,8 @@
 """The eager launch shortcut (:mod:`bambaprof.ssm.kernels.launch`) on a stand-in for a Triton kernel: which
 launches reuse a kept compiled kernel, with which values, and when it falls back to ``JITFunction.run``."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -270,3 +272,97 @@ def test_a_launch_without_tensors_or_with_tensors_only_is_keyed():
 def test_the_key_tells_cpu_tensors_from_others():
     key, values = launch._key((torch.zeros(4), 3), {})
     assert False in key and values[1] == 3 and isinstance(values[0], int)
+
+
+def _descriptors():
+    """Gluon's and ``triton.tools``' host-side TMA descriptor classes (those this Triton has)."""
+    return sorted(launch._descriptor_types(), key=lambda cls: cls.__module__)
+
+
+def _describe(cls, tensor, block=(16, 16), padding="zero", layout=None):
+    """A descriptor of ``tensor`` (2-D) of class ``cls``, with a shared-memory layout where the class has one."""
+    kwargs = {"padding": padding}
+    if _has_layout(cls):
+        from triton.experimental.gluon import language as gl
+
+        kwargs["layout"] = layout or gl.NVMMASharedLayout.get_default_for(list(block), tensor_dtype(tensor))
+    return cls(tensor, list(tensor.shape), list(tensor.stride()), list(block), **kwargs)
+
+
+def test_this_triton_has_host_side_tma_descriptors():
+    assert any(cls.__module__.startswith("triton.tools") for cls in _descriptors())
+
+
+@pytest.mark.parametrize("cls", _descriptors(), ids=lambda cls: cls.__module__)
+def test_a_descriptor_over_another_tensor_of_another_length_reuses_the_kernel_and_is_passed_as_it_is(cls):
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    first = _describe(cls, torch.zeros(64, 32, dtype=torch.bfloat16))
+    fast[(1,)](first, 16, 0.5, BLOCK=32)
+    second = _describe(cls, torch.zeros(256, 32, dtype=torch.bfloat16))  # another base, another shape
+    fast[(1,)](second, 16, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "kept"] and k.log[1][3][0] is second
+
+
+def _has_layout(cls):
+    return "layout" in {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("cls,change", [
+    pytest.param(cls, change, id=f"{cls.__module__}-{change}") for cls in _descriptors()
+    for change in ("dtype", "block", "padding", "rank", "layout") if change != "layout" or _has_layout(cls)])
+def test_a_descriptor_change_triton_could_specialize_on_takes_the_full_path(cls, change):
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    base = torch.zeros(64, 32, dtype=torch.bfloat16)
+    fast[(1,)](_describe(cls, base), 16, 0.5, BLOCK=32)
+    if change == "dtype":
+        other = _describe(cls, base.half())
+    elif change == "block":
+        other = _describe(cls, base, block=(32, 16))
+    elif change == "padding":
+        other = _describe(cls, base, padding="nan")
+    elif change == "rank":
+        other = _describe(cls, base.view(2, 32, 32), block=(1, 16, 16))
+    else:
+        from triton.experimental.gluon import language as gl
+
+        other = _describe(cls, base, layout=gl.NVMMASharedLayout(swizzle_byte_width=0, element_bitwidth=16, rank=2))
+    fast[(1,)](other, 16, 0.5, BLOCK=32)
+    fast[(1,)](other, 16, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run", "run", "kept"] and k.log[-1][1] == 2
+
+
+def test_a_descriptor_over_a_tensor_subclass_or_with_an_unhashable_field_takes_the_full_path():
+    class Traced(torch.Tensor):
+        pass
+
+    cls = _descriptors()[0]
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    traced = _describe(cls, torch.zeros(64, 32, dtype=torch.bfloat16).as_subclass(Traced))
+    odd = _describe(cls, torch.zeros(64, 32, dtype=torch.bfloat16))
+    odd.padding = {"not": "hashable"}
+    for _ in range(2):
+        fast[(1,)](traced, 16, 0.5, BLOCK=32)
+        fast[(1,)](odd, 16, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"] * 4
+
+
+def test_a_raw_launch_passes_descriptors_as_they_are_and_tensors_as_addresses(monkeypatch):
+    k, calls = _raw_kernel(monkeypatch, Hooks())
+    fast = launch.CachedLaunch(k)
+    cls = _descriptors()[0]
+    x = torch.zeros(64)
+    for rows in (64, 128):
+        desc = _describe(cls, torch.zeros(rows, 32, dtype=torch.bfloat16))
+        fast[(2,)](desc, x, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"]
+    (call,) = calls
+    assert call[13] is desc and call[14:] == (x.data_ptr(), 0.5, 32, True)
+
+
+def tensor_dtype(tensor):
+    from triton.experimental.gluon import language as gl
+
+    return {torch.bfloat16: gl.bfloat16, torch.float16: gl.float16}[tensor.dtype]

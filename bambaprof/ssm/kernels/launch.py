@@ -15,7 +15,10 @@ the compiled kernel directly (``CompiledKernel[grid](...)``, Triton's launcher, 
 The argument key is stricter than Triton's specialization, so a kept kernel is never used where Triton
 would have compiled or chosen another: each tensor's dtype and address modulo 16, every other argument's
 exact value (integers, floats, booleans, ``None``), the keyword arguments (constexprs and launch options)
-and the current device. An argument of any other type, or a Triton whose internals differ from what this
+and the current device. A host-side TMA descriptor (Gluon's ``TensorDescriptor``, or ``triton.tools``') keys
+on its base tensor's dtype, device kind and address modulo 16, its rank and every field but the base, shape
+and strides (block shape, shared-memory layout, padding), and is passed on as it is: Triton's launcher encodes
+its ``CUtensorMap`` from the base address, shape and strides at each launch. An argument of any other type, or a Triton whose internals differ from what this
 module reads, launches through ``JITFunction.run`` every time; so does a kernel whose launches keep missing
 (at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
 Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
@@ -102,7 +105,10 @@ class CachedLaunch:
             keyed = _key(args, kwargs)
             if keyed is not None:
                 key, values = keyed
-        kept = self._kept.get(key) if key is not None else None
+        try:
+            kept = self._kept.get(key) if key is not None else None
+        except TypeError:  # a descriptor's field that cannot be hashed
+            key = kept = None
         if kept is not None and key is not None:
             self._hits += 1
             compiled, kept_tail, raw = kept
@@ -157,7 +163,7 @@ def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
         layout = _layout(types)
     if layout is _NOT_KEYED:
         return None
-    positions, tensors_of, scalars_of = layout
+    positions, tensors_of, scalars_of, descriptors_of = layout
     kw_types = tuple(map(type, kwargs.values()))
     if not _KEYWORD_TYPES.issuperset(kw_types):
         return None
@@ -166,6 +172,11 @@ def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
     # is_cuda: CPU memory, which Triton's launcher rejects (only on a launch through it)
     key = (current_device(), types, scalars_of(args), tuple(map(_dtype, tensors)), tuple(map(_is_cuda, tensors)),
            tuple(map(_ALIGNMENT, ptrs)), tuple(kwargs), tuple(kwargs.values()), kw_types)
+    if descriptors_of is not None:
+        described = _descriptor_keys(descriptors_of(args))
+        if described is None:
+            return None
+        key += described
     values = list(args)
     for i, ptr in zip(positions, ptrs):
         values[i] = ptr
@@ -176,10 +187,12 @@ def _layout(types: tuple) -> Any:
     """Where the tensors and the scalars sit among positional arguments of these types: their positions and two
     getters (each returns a tuple); :data:`_NOT_KEYED` when an argument is of another type (other tensor
     subclasses, such as fake or functional tensors, have no address to key on). Kept per types tuple."""
-    if all(t in _TENSOR_TYPES or t in _SCALAR_TYPES for t in types):
+    descriptor_types = _descriptor_types()
+    if all(t in _TENSOR_TYPES or t in _SCALAR_TYPES or t in descriptor_types for t in types):
         positions = tuple(i for i, t in enumerate(types) if t in _TENSOR_TYPES)
-        others = tuple(i for i, t in enumerate(types) if t not in _TENSOR_TYPES)
-        layout: Any = (positions, _getter(positions), _getter(others))
+        scalars = tuple(i for i, t in enumerate(types) if t in _SCALAR_TYPES)
+        descriptors = tuple(i for i, t in enumerate(types) if t in descriptor_types)
+        layout: Any = (positions, _getter(positions), _getter(scalars), _getter(descriptors) if descriptors else None)
     else:
         layout = _NOT_KEYED
     if len(_layouts) >= MAX_KEYS:
@@ -199,7 +212,68 @@ def _getter(positions: Tuple[int, ...]) -> Callable[[tuple], tuple]:
     return lambda args: ()
 
 
+def _descriptor_keys(descriptors: tuple) -> Optional[tuple]:
+    """What Triton specializes a launch on in each host-side TMA descriptor, and more: the base tensor's dtype,
+    device kind and address modulo 16, the rank, and every field other than the base, shape and strides (block
+    shape, shared-memory layout, padding, and any a later Triton adds; lists as tuples); None where a
+    descriptor's base is not a plain tensor. The shape and strides are not in it: the launcher reads them from
+    the descriptor at each launch, as it encodes the descriptor's ``CUtensorMap``. (A field that cannot be
+    hashed makes the key unhashable: the launch then takes the full path.)"""
+    keys = []
+    for descriptor in descriptors:
+        base = descriptor.base
+        if type(base) not in _TENSOR_TYPES:
+            return None  # a fake or functional tensor has no address
+        fields = _descriptor_fields.get(type(descriptor))
+        if fields is None:
+            fields = _descriptor_fields[type(descriptor)] = _fields_getter(type(descriptor))
+        keys.append((base.dtype, base.is_cuda, base.data_ptr() & 15, len(descriptor.shape),
+                     *map(_frozen, fields(descriptor))))
+    return tuple(keys)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if type(value) is list else value
+
+
+def _fields_getter(cls: type) -> Callable[[Any], tuple]:
+    """``descriptor -> (its fields but base, shape and strides)`` for a dataclass of a TMA descriptor."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("base", "shape", "strides")]
+    return _getter_of(names)
+
+
+def _getter_of(names: list) -> Callable[[Any], tuple]:
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        get = operator.attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return lambda obj: ()
+
+
+@functools.lru_cache(maxsize=1)
+def _descriptor_types() -> frozenset:
+    """The classes of Triton's host-side TMA descriptors this Triton has (Gluon's for Hopper and Blackwell, and
+    ``triton.tools.tensor_descriptor``'s): a launch passing one is keyed on :func:`_descriptor_keys`."""
+    import dataclasses
+    import importlib
+
+    found = set()
+    for module in ("triton.experimental.gluon.nvidia.hopper", "triton.experimental.gluon.nvidia.blackwell",
+                   "triton.tools.tensor_descriptor"):
+        try:
+            cls = importlib.import_module(module).TensorDescriptor
+        except Exception:  # noqa: BLE001 - a Triton without it: such launches go through JITFunction.run
+            continue
+        if dataclasses.is_dataclass(cls) and {"base", "shape", "strides"} <= {f.name for f in dataclasses.fields(cls)}:
+            found.add(cls)
+    return frozenset(found)
+
+
 _NOT_KEYED = object()
+_descriptor_fields: Dict[type, Callable[[Any], tuple]] = {}
 _layouts: Dict[tuple, Any] = {}
 _data_ptr = torch.Tensor.data_ptr
 _dtype = operator.attrgetter("dtype")

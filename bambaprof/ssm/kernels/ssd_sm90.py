@@ -30,6 +30,7 @@ is tested.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import torch
@@ -346,8 +347,10 @@ def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
     return t.as_strided((b * L, k * d), (sl, 1))
 
 
+@functools.lru_cache(maxsize=None)
 def _descriptor_layouts(N: int) -> Any:
-    """The shared-memory layouts of x's and C B^T's tiles (64 x 64) and of B's and C's (64 x N), bf16."""
+    """The shared-memory layouts of x's and C B^T's tiles (64 x 64) and of B's and C's (64 x N), bf16 (made
+    once: Gluon's ``get_default_for`` costs about 6 us of host time a call)."""
     return (gl.NVMMASharedLayout.get_default_for([BLOCK, BLOCK], gl.bfloat16),
             gl.NVMMASharedLayout.get_default_for([BLOCK, N], gl.bfloat16))
 
