@@ -2,9 +2,10 @@
 # The triton variant with the Gluon chunk scan on Hopper: each form against the float64 recurrence (smoke, 90 s
 # limit), the Triton scan and the Gluon forms timed side by side with mamba_ssm at the five target shapes
 # (benchmarks/tune_triton_ssd.py), the variant's GPU tests and the Gluon scan's, then where the scan's warps stall
-# (Nsight Compute source counters, 1x2048, one launch of the default form; the SASS page as CSV), then the eager
-# core's host and wall time with each scan in each mode of the launch shortcut (benchmarks/scan_launch_host.py).
-# FORMS: the tuning candidates to time (default: triton and every Gluon form); BENCH=1 adds `bambaprof bench ssd`.
+# (Nsight Compute source counters, 1x2048, one launch of the default form; the SASS page as CSV). After the smoke,
+# the eager core's host and wall time with each scan in each mode of the launch shortcut (scan_launch_host.py).
+# FORMS: the tuning candidates to time (default: triton, every Gluon form, gluon_async on chunks of 128); BENCH=1
+# adds `bambaprof bench ssd`.
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 timeout 90 python3 - <<'PY'
@@ -22,7 +23,9 @@ for form in ["triton"] + sorted(ssd_sm90.FORMS):
     print(f"smoke {form}: y {rel_err(y, ref[0]):.2e} state {rel_err(s, ref[1]):.2e}")
 PY
 echo "smoke rc=$? at ${SECONDS}s"
-timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon gluon_2d gluon_async gluon_packed} \
+(cd benchmarks && timeout 150 python3 scan_launch_host.py -o "$OUT/scan-launch-host.json")
+echo "host rc=$? at ${SECONDS}s"
+timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_async_q128 gluon gluon_2d} \
   > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5
@@ -40,6 +43,4 @@ echo "ncu rc=$? at ${SECONDS}s"
 ncu -i "$OUT/scan-1x2048.ncu-rep" --page source --csv --print-source sass > "$OUT/sass-1x2048.csv" 2>&1
 ncu -i "$OUT/scan-1x2048.ncu-rep" --page details --print-details all > "$OUT/details-1x2048.txt" 2>&1
 rm -f "$OUT/scan-1x2048.ncu-rep"
-(cd benchmarks && timeout 240 python3 scan_launch_host.py -o "$OUT/scan-launch-host.json")
-echo "host rc=$? at ${SECONDS}s"
 echo "done at ${SECONDS}s"
