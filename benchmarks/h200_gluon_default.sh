@@ -25,7 +25,7 @@ PY
 echo "smoke rc=$? at ${SECONDS}s"
 (cd benchmarks && timeout 150 python3 scan_launch_host.py -o "$OUT/scan-launch-host.json")
 echo "host rc=$? at ${SECONDS}s"
-timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_async_q128 gluon gluon_2d} \
+timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_lean gluon_async_q128 gluon gluon_2d} \
   > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5

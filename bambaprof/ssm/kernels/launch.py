@@ -18,9 +18,10 @@ exact value (integers, floats, booleans, ``None``), the keyword arguments (const
 and the current device. A host-side TMA descriptor (Gluon's ``TensorDescriptor``, or ``triton.tools``') keys
 on its base tensor's dtype, device kind and address modulo 16, its rank and every field but the base, shape
 and strides (block shape, shared-memory layout, padding), and is passed on as it is: Triton's launcher encodes
-its ``CUtensorMap`` from the base address, shape and strides at each launch. An argument of any other type, or a Triton whose internals differ from what this
-module reads, launches through ``JITFunction.run`` every time; so does a kernel whose launches keep missing
-(at least :data:`MIN_MISSES` misses, more misses than hits: its lengths or addresses rarely repeat).
+its ``CUtensorMap`` from the base address, shape and strides at each launch. An argument of any other type,
+or a Triton whose internals differ from what this module reads, launches through ``JITFunction.run`` every
+time; so does a kernel whose launches keep missing (at least :data:`MIN_MISSES` misses, more misses than hits:
+its lengths or addresses rarely repeat).
 Under the interpreter (``TRITON_INTERPRET=1``) kernels are launched as they are.
 
 Where Triton's CUDA launcher is one this module knows (its argument format ``iiiKKppOOOOOO``, as in Tritons

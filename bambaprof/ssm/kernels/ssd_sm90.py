@@ -14,8 +14,8 @@ spelled out instead of left to Triton's compiler:
   chunk's state, and ``C B^T`` scaled by ``exp(cs_l - cs_s) dt'_s`` (with the causal mask on the diagonal
   tile; left of it factorised through the block's first row unless ``FACTOR`` is off) for the outputs, so
   that each factor is at most 1 where A <= 0 and nothing overflows; each exponential is one ``ex2``; the forms
-  of :data:`FORMS` leave a product in flight while the next A operand is formed (``ASYNC``) or scale the
-  outputs' tiles in bf16 pairs (``PACKED``);
+  of :data:`FORMS` leave a product in flight while the next A operand is formed (``ASYNC``), scale the
+  outputs' tiles in bf16 pairs (``PACKED``) or add ``D x`` through the tensor cores (``DMMA``);
 - ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l``, one block of 64 rows
   at a time; ``E`` (the state entering the chunk, from the chain's previous program) is written once to shared
   memory in the input dtype.
@@ -63,10 +63,13 @@ BLOCK = 64
 #: The forms of the kernel by ``LaunchConfig.scan_kernel``: ``factor``, the decay left of the diagonal factorised
 #: through each block's first row (else 2-D on every tile); ``pipelined``, each product asynchronous, its
 #: successor's A operand formed while it runs (else every product waited for as issued); ``packed``, the outputs'
-#: ``C B^T`` tiles scaled in bf16 pairs (Hopper's packed multiply) by weights rounded to bf16, instead of in fp32.
+#: ``C B^T`` tiles scaled in bf16 pairs (Hopper's packed multiply) by weights rounded to bf16, instead of in fp32;
+#: ``d_mma``, the skip ``D x`` as two small tensor-core products chained behind each block's diagonal tile (``diag``
+#: of D's bf16 part, then of the rest), instead of x's tile read into registers and multiplied elementwise.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
-         "gluon_packed": dict(factor=True, pipelined=True, packed=True)}
+         "gluon_packed": dict(factor=True, pipelined=True, packed=True),
+         "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True)}
 
 if gluon is not None:
 
@@ -132,7 +135,7 @@ if gluon is not None:
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                          I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr,
-                         PACKED: gl.constexpr):
+                         PACKED: gl.constexpr, DMMA: gl.constexpr = False):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -256,6 +259,14 @@ if gluon is not None:
         offs_p = gl.arange(0, BP, layout=gl.SliceLayout(0, o_layout))
         offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        if HAS_D and DMMA:
+            # D x on the tensor cores: diag(D) as two bf16 A operands, D rounded to bf16 and the rest of it (so the
+            # two products carry about 16 bits of D), times each block's x tile as loaded, chained behind the
+            # diagonal tile's product (after every row factor); formed once, live for the whole output phase
+            d_hi = d_h.to(dtype).to(gl.float32)
+            on_diagonal = offs_aj[None, :] == offs_ai[:, None]
+            a_dhi = gl.where(on_diagonal, d_hi, 0.0).to(dtype)
+            a_dlo = gl.where(on_diagonal, d_h - d_hi, 0.0).to(dtype)
         for m in gl.static_range(NB):
             mbarrier.wait(bc_bars.index((NB + m) % 2), ((NB + m) // 2) % 2)
             acc = gl.zeros([BM, BP], gl.float32, o_layout)
@@ -306,9 +317,15 @@ if gluon is not None:
                 acc = warpgroup_mma(a, xs.index(k), acc, is_async=ASYNC)
                 if ASYNC:
                     a_prev = a
+                if HAS_D and DMMA and k == m:
+                    acc = warpgroup_mma(a_dhi, xs.index(m), acc, is_async=ASYNC)
+                    acc = warpgroup_mma(a_dlo, xs.index(m), acc, is_async=ASYNC)
             if ASYNC:
-                acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
-            if HAS_D:
+                if HAS_D and DMMA:  # the D operands stay untouched until their products are done
+                    acc, a_prev, a_dhi, a_dlo = warpgroup_mma_wait(0, deps=[acc, a_prev, a_dhi, a_dlo])
+                else:
+                    acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+            if HAS_D and not DMMA:
                 acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
@@ -369,12 +386,13 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
-               packed: bool = False) -> None:
+               packed: bool = False, d_mma: bool = False) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
     accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
-    next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs."""
+    next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs; ``d_mma``: the
+    skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -391,4 +409,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
         Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
-        PACKED=packed, num_warps=4)
+        PACKED=packed, DMMA=d_mma, num_warps=4)
