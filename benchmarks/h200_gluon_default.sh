@@ -4,8 +4,9 @@
 # (benchmarks/tune_triton_ssd.py), the variant's GPU tests and the Gluon scan's, then where the scan's warps stall
 # (Nsight Compute source counters, 1x2048, one launch of the default form; the SASS page as CSV). After the smoke,
 # the eager core's host and wall time with each scan in each mode of the launch shortcut (scan_launch_host.py).
-# FORMS: the tuning candidates to time (default: triton, every Gluon form, gluon_async on chunks of 128); BENCH=1
-# adds `bambaprof bench ssd`.
+# FORMS: the tuning candidates to time (default: triton, the three async Gluon forms, gluon_async on chunks of
+# 128); BENCH=1 adds `bambaprof bench ssd`. Two calls of at most 10 minutes: PART=1 (the default) smoke, host time and tuning
+# (about 7 minutes), PART=2 smoke, GPU tests, Nsight Compute and BENCH.
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 timeout 90 python3 - <<'PY'
@@ -23,9 +24,10 @@ for form in ["triton"] + sorted(ssd_sm90.FORMS):
     print(f"smoke {form}: y {rel_err(y, ref[0]):.2e} state {rel_err(s, ref[1]):.2e}")
 PY
 echo "smoke rc=$? at ${SECONDS}s"
+if [ "${PART:-1}" = 1 ]; then
 (cd benchmarks && timeout 150 python3 scan_launch_host.py -o "$OUT/scan-launch-host.json")
 echo "host rc=$? at ${SECONDS}s"
-timeout 300 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_lean gluon_async_q128 gluon gluon_2d} \
+timeout 330 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_lean gluon_async_q128} \
   > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5
@@ -35,6 +37,8 @@ d = json.load(open(sys.argv[1]))
 for name, rows in d["kernel_ms"].items():
     print(f"{name:12s}", " ".join(f"{k}={1000 * v:.1f}" for k, v in rows.items()))
 PY
+exit 0
+fi
 [ -n "${BENCH:-}" ] && bench_ssd_cores
 TEST_S=${TEST_S:-230} gpu_tests 230 12 tests/ssm/test_gpu_ssd_sm90.py tests/ssm/test_gpu_triton_ssd.py
 timeout 120 ncu --clock-control none -k regex:_chunk_scan_sm90 --section WarpStateStats --section SourceCounters \
