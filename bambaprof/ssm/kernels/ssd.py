@@ -456,9 +456,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
             scan = AUTO_FORM if x.is_cuda and torch.cuda.is_current_stream_capturing() else "triton"
         form = ssd_sm90.FORMS.get(scan)
-        if form is not None and cfg.scan_bp == ssd_sm90.BLOCK and ssd_sm90.usable(x, B, C, Q):
+        views = ssd_sm90.tma_views(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
+        if views is not None:
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
-                                **form)
+                                views=views, **form)
             return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,

@@ -342,15 +342,28 @@ def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> boo
     """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
     multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
     (last dimension contiguous, heads or groups packed, batches evenly spaced, 16-byte aligned)."""
+    return tma_views(x, B, C, chunk) is not None
+
+
+def tma_views(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> Optional[tuple]:
+    """The 2-D views of x, B and C that :func:`chunk_scan` reads through TMA, where it serves these inputs (see
+    :func:`usable`), else None."""
     if gluon is None or not x.is_cuda or x.dtype != torch.bfloat16:
-        return False
-    if B.dtype != x.dtype or C.dtype != x.dtype or torch.cuda.get_device_capability(x.device)[0] != 9:
-        return False
+        return None
+    if B.dtype != x.dtype or C.dtype != x.dtype or _major(x.get_device()) != 9:
+        return None
     b, L, H, P = x.shape
     N = B.shape[3]
     if P % BLOCK or N not in (64, 128) or chunk % BLOCK or chunk > 256:
-        return False
-    return all(_flat_rows(t) is not None for t in (x, B, C))
+        return None
+    views = (_flat_rows(x), _flat_rows(B), _flat_rows(C))
+    return None if any(v is None for v in views) else views
+
+
+@functools.lru_cache(maxsize=None)
+def _major(device: int) -> int:
+    """The compute capability's major version of a CUDA device (asked once a device)."""
+    return torch.cuda.get_device_capability(device)[0]
 
 
 def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
@@ -386,18 +399,19 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
-               packed: bool = False, d_mma: bool = False) -> None:
+               packed: bool = False, d_mma: bool = False, views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
     accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
     next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs; ``d_mma``: the
-    skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise."""
+    skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise.
+    ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
     x_layout, bc_layout = _descriptor_layouts(N)
-    xv, Bv, Cv = _flat_rows(x), _flat_rows(B), _flat_rows(C)
+    xv, Bv, Cv = views or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
     x_desc = TensorDescriptor(xv, list(xv.shape), list(xv.stride()), [BLOCK, BLOCK], x_layout)
     b_desc = TensorDescriptor(Bv, list(Bv.shape), list(Bv.stride()), [BLOCK, N], bc_layout)
     c_desc = TensorDescriptor(Cv, list(Cv.shape), list(Cv.stride()), [BLOCK, N], bc_layout)
