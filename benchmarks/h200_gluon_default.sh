@@ -5,7 +5,7 @@
 # (Nsight Compute source counters, 1x2048, one launch of the default form; the SASS page as CSV). After the smoke,
 # the eager core's host and wall time with each scan in each mode of the launch shortcut (scan_launch_host.py).
 # FORMS: the tuning candidates to time (default: triton, the three async Gluon forms, gluon_async on chunks of
-# 128); BENCH=1 adds `bambaprof bench ssd`. Two calls of at most 10 minutes: PART=1 (the default) smoke, host time and tuning
+# 128 and after a prep with a program per C B^T tile); BENCH=1 adds `bambaprof bench ssd`. Two calls of at most 10 minutes: PART=1 (the default) smoke, host time and tuning
 # (about 7 minutes), PART=2 smoke, GPU tests, Nsight Compute and BENCH.
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
@@ -27,7 +27,7 @@ echo "smoke rc=$? at ${SECONDS}s"
 if [ "${PART:-1}" = 1 ]; then
 (cd benchmarks && timeout 150 python3 scan_launch_host.py -o "$OUT/scan-launch-host.json")
 echo "host rc=$? at ${SECONDS}s"
-timeout 330 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_lean gluon_async_q128} \
+timeout 330 python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" --only ${FORMS:-triton gluon_async gluon_packed gluon_lean gluon_async_q128 gluon_async_cb_tiles} \
   > "$OUT/tune.json" 2> "$OUT/tune.err"
 echo "tune rc=$? at ${SECONDS}s"
 grep -i "fail\|error" "$OUT/tune.err" | head -5

@@ -64,6 +64,10 @@ def main() -> int:
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
                              CLAMP=False, **common), 4, 1, None),
+        "_chunk_prep_cb_tiles": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
+                                                   "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+                                 dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True,
+                                      SOFTPLUS=True, CLAMP=False, CB_TILES=True, **common), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
@@ -72,7 +76,7 @@ def main() -> int:
                     dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1, None),
     }
     report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages, maxnreg=cap,
-                                        values=None if args.generic else LAUNCH[name]),
+                                        values=None if args.generic else LAUNCH[name.replace("_cb_tiles", "")]),
                          num_warps=warps, num_stages=stages, maxnreg=cap)
               for name, (fn, ptrs, consts, warps, stages, cap) in jobs.items()}
     if args.json:

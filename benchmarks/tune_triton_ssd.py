@@ -61,6 +61,8 @@ CANDIDATES = {
     "gluon_lean": dataclasses.replace(BASE, scan_kernel="gluon_lean"),  # the same, D x on the tensor cores
     # auto's form on chunks of 128: twice the programs, each about half the work (one wave at 1 x 512 holds 264)
     "gluon_async_q128": dataclasses.replace(BASE, scan_kernel="gluon_async", chunk=128),
+    # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)
+    "gluon_async_cb_tiles": dataclasses.replace(BASE, scan_kernel="gluon_async", cb_tiles=True),
 }
 
 

@@ -201,3 +201,29 @@ def test_no_kernel_writes_a_buffer_that_another_argument_shares():
     ssd.ssd_forward(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 16, D=inp["D"], dt_bias=inp["dt_bias"],
                     dt_softplus=True, initial_state=inp["initial_state"], return_final_state=True, wrap=recording)
     assert seen == ["_chunk_prep", "_chunk_scan"]
+
+
+@pytest.mark.parametrize("b,L,chunk,cb_rows", [(1, 300, 256, 32), (2, 100, 48, 32), (1, 40, 64, 64)])
+def test_a_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chunk, cb_rows):
+    """``LaunchConfig.cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own (the tile of
+    each program decoded from a triangular index: 36 tiles a chunk at 256 / 32, a ragged last row block at 48 / 32,
+    one tile at 64 / 64); the forward gives the same bits as with a program per row of tiles, exact against
+    float64."""
+    import dataclasses
+
+    from bambaprof.ssm.kernels import ssd
+
+    inp = ssd_inputs(b=b, L=L, h=2, p=16, g=1, n=16, dtype=torch.float32, initial_state=True)
+    outputs = {}
+    for per_tile in (False, True):
+        cfg = dataclasses.replace(ssd.launch_config(torch.float32, chunk, 16), cb_rows=cb_rows, cb_tiles=per_tile)
+        monkeypatch.setattr(ssd, "config_override", cfg)
+        nmb = -(-chunk // cb_rows)
+        plan = ssd._forward_plan(b, L, 2, 16, 1, 16, chunk, torch.float32, 4, False, True, ssd.launch_config(
+            torch.float32, chunk, 16))
+        assert plan.prep_grid[0] - plan.n_dt == b * plan.nchunks * (nmb * (nmb + 1) // 2 if per_tile else nmb)
+        outputs[per_tile] = run(TRITON, inp, chunk, dt_softplus=True)
+    (y, s), (y1, s1) = outputs[False], outputs[True]
+    assert torch.equal(y, y1) and torch.equal(s, s1)
+    y_ref, s_ref = _ref(inp, chunk, dt_softplus=True)
+    assert rel_err(y1, y_ref) < 1e-4 and rel_err(s1, s_ref) < 1e-4

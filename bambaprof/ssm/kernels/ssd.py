@@ -77,7 +77,7 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
                 NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
-                DOT_F32: tl.constexpr, I64: tl.constexpr):
+                DOT_F32: tl.constexpr, I64: tl.constexpr, CB_TILES: tl.constexpr = False):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     if pid < n_dt_progs:
@@ -116,11 +116,23 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
             if pid == 0:
                 tl.store(ticket_ptr, 0)
     else:
-        # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal
+        # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal (CB_TILES:
+        # one of those tiles, kb, so that no program makes more than one product)
         nmb = (Q + BM - 1) // BM
         r = pid - n_dt_progs
-        mb = r % nmb
-        r = r // nmb
+        if CB_TILES:
+            t = r % (nmb * (nmb + 1) // 2)  # tiles in the order (0, 0), (1, 0), (1, 1), (2, 0), ...
+            r = r // (nmb * (nmb + 1) // 2)
+            mb = ((tl.sqrt(8.0 * t + 1.0) - 1.0) * 0.5).to(tl.int32)  # the row of triangular index t, corrected
+            mb = tl.where((mb + 1) * (mb + 2) // 2 <= t, mb + 1, mb)  # for the square root's rounding
+            mb = tl.where(mb * (mb + 1) // 2 > t, mb - 1, mb)
+            k_first = (t - mb * (mb + 1) // 2) * BM
+            k_end = k_first + BM
+        else:
+            mb = r % nmb
+            r = r // nmb
+            k_first = 0
+            k_end = (mb + 1) * BM
         g = r % G
         r = r // G
         c = r % nchunks
@@ -136,7 +148,7 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         Cm = tl.load(C_ptr + b * s_C_b + pos_m[:, None] * s_C_l + g * s_C_g + offs_nc[None, :] * s_C_n,
                      mask=ok_m[:, None] & ok_nc[None, :], other=0.0).to(dot_t)
         row = ((b * nchunks + c) * G + g) * Q
-        for k0 in range(0, (mb + 1) * BM, BM):
+        for k0 in range(k_first, k_end, BM):
             offs_k = k0 + tl.arange(0, BM)
             pos_k = c * Q + offs_k
             ok_k = (offs_k < Q) & (pos_k < L)
@@ -260,9 +272,12 @@ class LaunchConfig:
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
     ``"auto"`` (:data:`AUTO_FORM` while a CUDA graph is being captured, else ``"triton"``): the Gluon scan takes
-    less GPU time, but its launch goes through Triton's ``JITFunction.run`` (the launch shortcut does not keep
-    launches with TMA descriptors), about 100 us more host time a forward, which an eager forward at small
-    shapes pays in wall time and a graph pays once.
+    less GPU time, but its launch went through Triton's ``JITFunction.run`` (the launch shortcut kept no launch
+    with TMA descriptors until 2026-12-05), about 100 us more host time a forward, which an eager forward at small
+    shapes pays in wall time and a graph pays once; its eager cost since is not measured.
+    ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
+    in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
+    few chunks; the same work and more programs elsewhere).
     """
 
     cb_rows: int = 64
@@ -273,6 +288,7 @@ class LaunchConfig:
     scan_maxnreg: Optional[int] = 168
     chunk: Optional[int] = None
     scan_kernel: str = "auto"
+    cb_tiles: bool = False
 
 
 #: The Gluon form ``scan_kernel="auto"`` runs inside CUDA graphs.
@@ -384,6 +400,7 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     e = dtype.itemsize
     n_pb = cdiv(P, cfg.scan_bp)
     nmb = cdiv(Q, cfg.cb_rows)
+    cb_programs = nmb * (nmb + 1) // 2 if cfg.cb_tiles else nmb  # per (batch, chunk, group)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     bn = _pow2(N)
     ring_shape = (b * n_pb * H, 2, bn, cfg.scan_bp)
@@ -396,7 +413,8 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
-        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt, prep_grid=(n_dt + b * nchunks * G * nmb,),
+        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt,
+        prep_grid=(n_dt + b * nchunks * G * cb_programs,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
         prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
@@ -447,7 +465,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
             Q=Q, BQ=plan.bq, BH=PREP_BH, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=4)
+            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=4)
 
     y = torch.empty_like(x)
     init = initial_state.to(f32).contiguous() if has_init else None
