@@ -181,7 +181,7 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
             inp = make_inputs(Shape(1, L, 16, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=L, initial_state=True)
             with torch.no_grad():
                 outputs[mode].append(run(TRITON, inp, 256, dt_softplus=True))
-        wrapped = launch._wrapped.get(ssd_sm90._chunk_scan_sm90)
+        wrapped = launch.wrapper_of(ssd_sm90._chunk_scan_sm90)
         if mode == "0":
             assert wrapped is ssd_sm90._chunk_scan_sm90
             continue

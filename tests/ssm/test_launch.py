@@ -189,6 +189,19 @@ def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatc
     assert launch.direct(k) is k
 
 
+def test_wrappers_are_kept_per_kernel_object(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
+    monkeypatch.setattr(launch, "_wrapped", {})
+    a, b = Kernel(), Kernel()
+    assert launch.wrapper_of(a) is None
+    wa, wb = launch.direct(a), launch.direct(b)
+    assert wa is not wb and wa.kernel is a and wb.kernel is b
+    assert launch.direct(a) is wa and launch.wrapper_of(a) is wa and launch.wrapper_of(b) is wb
+    launch._wrapped[id(a)] = (Kernel(), "another kernel that had this id")  # a recycled id is told apart
+    assert launch.wrapper_of(a) is None and launch.direct(a).kernel is a
+
+
 class Hooks:
     """Triton's runtime knobs as far as the raw launch reads them: enter and exit hooks."""
 

@@ -353,14 +353,23 @@ _SCALAR_TYPES = frozenset(_SCALARS)
 _KEYWORD_TYPES = frozenset(_SCALARS + (str,))
 
 
-_wrapped: Dict[Any, Any] = {}
+#: Each kernel's wrapper by the kernel's ``id`` (with the kernel, so that a recycled id is told apart): a Triton
+#: kernel hashes through its source's cache key under a lock, four times the cost of an ``id`` lookup.
+_wrapped: Dict[int, Tuple[Any, Any]] = {}
 
 
 def direct(kernel: Any) -> Any:
     """``kernel`` for an eager launch: a :class:`CachedLaunch` of it where the shortcut applies, else the
     kernel itself. One wrapper per kernel, made on first use."""
-    wrapper = _wrapped.get(kernel)
-    if wrapper is None:
+    entry = _wrapped.get(id(kernel))
+    if entry is None or entry[0] is not kernel:
         how = mode()
-        wrapper = _wrapped[kernel] = CachedLaunch(kernel, direct_calls=how == "on") if how != "off" else kernel
-    return wrapper
+        entry = _wrapped[id(kernel)] = (kernel, CachedLaunch(kernel, direct_calls=how == "on") if how != "off"
+                                        else kernel)
+    return entry[1]
+
+
+def wrapper_of(kernel: Any) -> Any:
+    """The wrapper :func:`direct` made for ``kernel`` (the kernel itself with the shortcut off), or None."""
+    entry = _wrapped.get(id(kernel))
+    return entry[1] if entry is not None and entry[0] is kernel else None
