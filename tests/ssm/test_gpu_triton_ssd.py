@@ -279,3 +279,19 @@ def test_a_kept_kernel_given_cpu_memory_raises_and_does_not_launch(monkeypatch):
     with pytest.raises((ValueError, RuntimeError)):
         mixer.gated_rmsnorm(x.cpu(), None, w, 1e-5, torch.bfloat16)
     torch.cuda.synchronize()  # the device is still usable
+
+
+@pytest.mark.parametrize("chunk,cb_rows", [(256, 64), (256, 32), (128, 64)])
+@pytest.mark.parametrize("b,L", [(1, 512), (2, 1000)])
+def test_a_prep_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chunk, cb_rows):
+    """``LaunchConfig.cb_tiles`` compiled for the GPU (its tile decoded with the GPU's square root): the forward's
+    bits equal those of the prep with a program per row of tiles, bf16 on the tensor cores."""
+    inp = make_inputs(Shape(b, L, 16, P, G, N, chunk), torch.bfloat16, "cuda", seed=5, initial_state=True)
+    outs = []
+    for per_tile in (False, True):
+        cfg = dataclasses.replace(ssd.launch_config(torch.bfloat16, chunk, P), cb_rows=cb_rows, cb_tiles=per_tile,
+                                  scan_kernel="triton")
+        monkeypatch.setattr(ssd, "config_override", cfg)
+        with torch.no_grad():
+            outs.append(run(TRITON, inp, chunk, dt_softplus=True))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
