@@ -399,7 +399,15 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
     data = without_bom(data)
     try:
         return _decode(data, backend)
-    except TraceError:
+    except TraceError as error:
+        unknown = odd_numbers_as_null(data, str(error))
+        if unknown is not None:
+            text, count = unknown
+            decoded = decode(text, backend)
+            decoded.meta.setdefault("reader_notes", []).append(
+                f"{count:,} number{'s' if count != 1 else ''} written as NaN or infinity (not JSON: {ODD_SPELLINGS}) "
+                "read as unknown")
+            return decoded
         closed = closed_array(data)
         if closed is not None:
             try:
@@ -410,6 +418,44 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
         if salvaged is None:
             raise
         return salvaged
+
+
+#: Numbers JSON cannot spell that tracers write anyway: Python's ``json`` writes ``NaN`` and ``Infinity``, C's
+#: printf ``nan`` and ``inf`` (Kineto once wrote a memcpy's bandwidth as ``inf``: pytorch/kineto#105).
+_ODD_NUMBER = re.compile(rb"-?(?:NaN|nan|NAN|Infinity|infinity|INFINITY|inf|Inf|INF)(?![A-Za-z0-9_])")
+ODD_SPELLINGS = "NaN, Infinity, nan, inf"
+_BYTE_AT = re.compile(r"\(byte (\d+)\)")
+_ESCAPES_BEFORE_QUOTE = re.compile(rb'(\\+)"')
+
+
+def odd_numbers_as_null(data: Any, error: str = "") -> Optional[Tuple[bytes, int]]:
+    """The text with each number spelled as NaN or infinity outside strings (:data:`ODD_SPELLINGS`, signed or
+    not) replaced by ``null``, and how many there were; ``None`` when there are none. Given msgspec's
+    ``error``, only where it names the byte such a number starts at (other malformed text is not scanned)."""
+    view = bytes(data)
+    if error and "(char " not in error:  # Python's json counts characters, not bytes: no check then
+        at = _BYTE_AT.search(error)
+        if at is None or not _ODD_NUMBER.match(view, int(at.group(1))):
+            return None
+    pieces, last, scanned, inside, count = [], 0, 0, False, 0
+    for match in _ODD_NUMBER.finditer(view):
+        start = match.start()
+        inside ^= bool(_unescaped_quotes(view, scanned, start) & 1)
+        scanned = start
+        if inside or (start and (view[start - 1:start].isalnum() or view[start - 1] in b"_.")):
+            continue  # in a string, or the end of a longer word
+        pieces += [view[last:start], b"null"]
+        last, count = match.end(), count + 1
+    if not count:
+        return None
+    pieces.append(view[last:])
+    return b"".join(pieces), count
+
+
+def _unescaped_quotes(view: bytes, lo: int, hi: int) -> int:
+    """The ``"`` in ``view[lo:hi]`` that open or close a string (not those after an odd run of backslashes)."""
+    escaped = sum(len(m.group(1)) & 1 for m in _ESCAPES_BEFORE_QUOTE.finditer(view, lo, hi))
+    return view.count(b'"', lo, hi) - escaped
 
 
 _any_value = msgspec.json.Decoder(msgspec.Raw)

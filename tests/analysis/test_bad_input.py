@@ -312,3 +312,50 @@ def test_launch_dimensions_out_of_range_are_unknown(tmp_path):
         assert trace.gpu.block[1].min() < 0  # negative: kept as read, shown as unknown
     rows = {k["name"]: k for k in analyze(tmp_path / "dims.json.gz").kernels if k["kind"] == "kernel"}
     assert rows["gemm_kernel"]["grid"] in ("", None)
+
+
+@pytest.mark.parametrize("backend", ["msgspec", "json"])
+def test_numbers_written_as_nan_or_infinity_are_read_as_unknown(tmp_path, backend):
+    """Not JSON, but written by tracers: Python's json writes ``NaN``/``Infinity``, C's printf ``nan``/``inf``
+    (Kineto once wrote a zero-length memcpy's bandwidth as ``inf``). Such a number is unknown: the trace is
+    read, the event whose time it was is left out and counted, a note says how many, and the same words in
+    strings (names with ``nan``, ``: inf,`` inside a string, escaped quotes and backslashes before them) are
+    left as they are."""
+    t = base_trace()
+    events = t["traceEvents"]
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    kernels[0]["name"] = 'gemm "nan": inf, \\" -Infinity'  # words inside a string, an escaped quote
+    kernels[1]["name"] = "C:\\\\path\\\\"  # a string ending in an escaped backslash: the quote after closes it
+    kernels[1]["args"]["est. achieved occupancy %"] = "@NAN@"
+    kernels[2]["dur"] = "@-nan@"
+    memcpy = next(e for e in events if e.get("cat") == "gpu_memcpy")
+    memcpy["args"]["memory bandwidth (GB/s)"] = "@inf@"
+    events.append({"ph": "X", "cat": "kernel", "name": "late", "pid": 0, "tid": 7, "ts": "@Infinity@", "dur": 1,
+                   "args": {"device": 0, "stream": 7, "note": "Infinity"}})
+    text = json.dumps(t)
+    for token in ("NAN", "-nan", "inf", "Infinity"):
+        text = text.replace(f'"@{token}@"', token)
+    assert text.count("inf") >= 2 and "@" not in text
+    (tmp_path / "odd.json").write_text(text)
+    (tmp_path / "odd.json.gz").write_bytes(gzip.compress(text.encode()))
+    plain = load_trace(write(tmp_path / "plain.json", base_trace(), gz=False))
+    for name in ("odd.json", "odd.json.gz"):
+        trace = load_trace(tmp_path / name, backend=backend)
+        assert len(trace.gpu) == len(plain.gpu) - 1, name  # the kernel whose dur was -nan; "late" has no ts
+        names = set(map(str, trace.gpu.name))
+        assert 'gemm "nan": inf, \\" -Infinity' in names and "C:\\\\path\\\\" in names, names
+        notes = analyze(tmp_path / name, backend=backend).notes
+        assert any(n.startswith("4 numbers written as NaN or infinity") for n in notes), notes
+    # Python's json reads NaN and Infinity itself (as floats that are not finite: left out and counted too)
+    (tmp_path / "python.json").write_text(json.dumps(base_trace()).replace('"ts": 30, "dur": 10,', '"ts": 30, "dur": NaN,', 1))
+    assert len(load_trace(tmp_path / "python.json", backend=backend).gpu) == len(plain.gpu) - 1
+
+
+def test_other_malformed_text_is_not_scanned_for_odd_numbers():
+    from bambaprof.analysis import parse
+
+    text = b'{"traceEvents": [{"ts": NaN}, @@@]}'
+    assert parse.odd_numbers_as_null(text, "JSON is malformed: invalid character (byte 31)") is None
+    assert parse.odd_numbers_as_null(text, "JSON is malformed: invalid character (byte 24)") == (
+        b'{"traceEvents": [{"ts": null}, @@@]}', 1)
+    assert parse.odd_numbers_as_null(b'{"a": "NaN", "b": Infinite}') is None  # in a string; a longer word
