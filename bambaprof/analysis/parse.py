@@ -398,20 +398,12 @@ def decode(data: Any, backend: str = "auto") -> DecodedTrace:
         raise TraceError(f"unknown parser backend {backend!r} (choose from {', '.join(BACKENDS)})")
     data = without_bom(data)
     try:
-        return _decode(data, backend)
-    except TraceError as error:
-        unknown = odd_numbers_as_null(data, str(error))
-        if unknown is not None:
-            text, count = unknown
-            decoded = decode(text, backend)
-            decoded.meta.setdefault("reader_notes", []).append(
-                f"{count:,} number{'s' if count != 1 else ''} written as NaN or infinity (not JSON: {ODD_SPELLINGS}) "
-                "read as unknown")
-            return decoded
+        return _decode_reading_odd_numbers(data, backend)
+    except TraceError:
         closed = closed_array(data)
         if closed is not None:
             try:
-                return _decode(closed, backend)
+                return _decode_reading_odd_numbers(closed, backend)
             except TraceError:
                 pass
         salvaged = _salvage(data, backend)
@@ -426,6 +418,23 @@ _ODD_NUMBER = re.compile(rb"-?(?:NaN|nan|NAN|Infinity|infinity|INFINITY|inf|Inf|
 ODD_SPELLINGS = "NaN, Infinity, nan, inf"
 _BYTE_AT = re.compile(r"\(byte (\d+)\)")
 _ESCAPES_BEFORE_QUOTE = re.compile(rb'(\\+)"')
+
+
+def _decode_reading_odd_numbers(data: Any, backend: str) -> DecodedTrace:
+    """:func:`_decode`, and where it fails on numbers spelled as NaN or infinity, the text with them as unknown
+    (:func:`odd_numbers_as_null`), with a note that counts them."""
+    try:
+        return _decode(data, backend)
+    except TraceError as error:
+        unknown = odd_numbers_as_null(data, str(error))
+        if unknown is None:
+            raise
+    text, count = unknown
+    decoded = _decode(text, backend)
+    decoded.meta.setdefault("reader_notes", []).append(
+        f"{count:,} number{'s' if count != 1 else ''} written as NaN or infinity (not JSON: {ODD_SPELLINGS}) "
+        "read as unknown")
+    return decoded
 
 
 def odd_numbers_as_null(data: Any, error: str = "") -> Optional[Tuple[bytes, int]]:
@@ -466,7 +475,10 @@ def cut_short(data: Any) -> bool:
     try:
         _any_value.decode(data)
     except msgspec.DecodeError as exc:
-        return "truncated" in str(exc)
+        if "truncated" in str(exc):
+            return True
+        unknown = odd_numbers_as_null(data, str(exc))  # a number spelled as NaN before the cut
+        return unknown is not None and cut_short(unknown[0])
     except RecursionError:
         return False
     return False
@@ -488,12 +500,13 @@ def _salvage(data: Any, backend: str) -> Optional[DecodedTrace]:
             return None
         text, cut = found
         try:
-            decoded = _decode(text, backend)
+            decoded = _decode_reading_odd_numbers(text, backend)
         except TraceError:
             end = cut - 1  # a "}," inside a string: try the one before it
             continue
-        decoded.meta["reader_notes"] = [f"{CUT_SHORT_NOTE} (its text breaks off after {len(view):,} bytes): "
-                                        f"the events before the cut, at byte {cut:,}, were read; the rest is lost"]
+        decoded.meta.setdefault("reader_notes", []).insert(
+            0, f"{CUT_SHORT_NOTE} (its text breaks off after {len(view):,} bytes): "
+            f"the events before the cut, at byte {cut:,}, were read; the rest is lost")
         return decoded
     return None
 

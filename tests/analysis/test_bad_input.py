@@ -346,6 +346,13 @@ def test_numbers_written_as_nan_or_infinity_are_read_as_unknown(tmp_path, backen
         assert 'gemm "nan": inf, \\" -Infinity' in names and "C:\\\\path\\\\" in names, names
         notes = analyze(tmp_path / name, backend=backend).notes
         assert any(n.startswith("4 numbers written as NaN or infinity") for n in notes), notes
+    # a trace cut short with such numbers before the cut: both notes, the events before the cut
+    cut = text[:text.index('"late"')]
+    (tmp_path / "odd_cut.json").write_text(cut)
+    trace = load_trace(tmp_path / "odd_cut.json", backend=backend)
+    assert len(trace.gpu) == len(plain.gpu) - 1
+    notes = analyze(tmp_path / "odd_cut.json", backend=backend).notes
+    assert notes[0].startswith("the trace is cut short") and any("written as NaN or infinity" in n for n in notes)
     # Python's json reads NaN and Infinity itself (as floats that are not finite: left out and counted too)
     (tmp_path / "python.json").write_text(json.dumps(base_trace()).replace('"ts": 30, "dur": 10,', '"ts": 30, "dur": NaN,', 1))
     assert len(load_trace(tmp_path / "python.json", backend=backend).gpu) == len(plain.gpu) - 1

@@ -185,9 +185,10 @@ def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
 
 
 def _layout(types: tuple) -> Any:
-    """Where the tensors and the scalars sit among positional arguments of these types: their positions and two
-    getters (each returns a tuple); :data:`_NOT_KEYED` when an argument is of another type (other tensor
-    subclasses, such as fake or functional tensors, have no address to key on). Kept per types tuple."""
+    """Where the tensors, the scalars and the TMA descriptors sit among positional arguments of these types: the
+    tensors' positions and a getter of each kind (each returns a tuple; None for descriptors where there are
+    none); :data:`_NOT_KEYED` when an argument is of another type (other tensor subclasses, such as fake or
+    functional tensors, have no address to key on). Kept per types tuple."""
     descriptor_types = _descriptor_types()
     if all(t in _TENSOR_TYPES or t in _SCALAR_TYPES or t in descriptor_types for t in types):
         positions = tuple(i for i, t in enumerate(types) if t in _TENSOR_TYPES)
