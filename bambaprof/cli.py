@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import click
 
+from ._untrusted import printable
 from ._version import __version__
 from .errors import BambaprofError, ProblemsError, Terminated, first_line
 
@@ -60,8 +61,19 @@ EXTRAS = {"torch": "profile", "triton": "profile", "pynvml": "profile", "safeten
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"bambaprof: error: {message}", err=True)
+    """The one-line error, its control characters (from a file or kernel name) written as escapes."""
+    click.echo(f"bambaprof: error: {printable(message)}", err=True)
     return code
+
+
+def _message(exc: BaseException, argv: Optional[List[str]]) -> str:
+    """The first line of ``exc``'s message, where a command-line argument that holds a line break (a file
+    name) is written with its escapes first, so that the line is not cut inside it."""
+    text = str(exc)
+    for arg in argv if argv is not None else sys.argv[1:]:
+        if "\n" in arg or "\r" in arg:
+            text = text.replace(arg, printable(arg))
+    return first_line(exc, text)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -83,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             _fail(problem, exc.exit_code)
         return exc.exit_code
     except BambaprofError as exc:
-        return _fail(first_line(exc), exc.exit_code)
+        return _fail(_message(exc, argv), exc.exit_code)
     except ModuleNotFoundError as exc:
         extra = EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:

@@ -5,6 +5,8 @@ input from the user (exit code 2). Library code raises these with a message
 that stands on its own line, without a traceback.
 """
 
+from typing import Optional
+
 
 class BambaprofError(Exception):
     """A failure the user should read as one line (the CLI exits with code 1)."""
@@ -53,7 +55,8 @@ class ProblemsError(UsageError):
         self.problems = list(problems)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type name when it has none."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
+def first_line(exc: BaseException, text: Optional[str] = None) -> str:
+    """The first non-empty line of an exception's message (or of ``text``, its message as shown), or its type
+    name when it has none."""
+    lines = [line for line in (str(exc) if text is None else text).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from .._json import json_safe
+from .._untrusted import printable
 
 
 def esc(text: Any) -> str:
-    """Text for plotly labels: HTML-escaped (plotly renders a subset of HTML in labels)."""
-    return html.escape("" if text is None else str(text), quote=True)
+    """Text for plotly labels: control characters as escapes (:func:`~bambaprof._untrusted.printable`), then
+    HTML-escaped (plotly renders a subset of HTML in labels)."""
+    return html.escape(printable("" if text is None else str(text)), quote=True)
 
 
 

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._untrusted import printable
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
 from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row
@@ -188,12 +189,21 @@ def _comparison(runs: List[ReportRun], pairs: List[Any]) -> List[Dict[str, Any]]
 
 
 
+def _shown(value: Any) -> Any:
+    """What a template writes for ``value``: text with its control characters as escapes
+    (:func:`~bambaprof._untrusted.printable`: a NUL or a bidirectional override from a kernel or file name),
+    before Jinja escapes it; markup the code made (``Markup``) as it is."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return printable(value)
+    return value
+
+
 def _environment():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, finalize=_shown)
 
     def num(v: Any, digits: int = 3) -> str:
         """A number as the tables write it (:func:`~bambaprof.render.tables.number`); other values as text."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .._json import json_safe
+from .._untrusted import printable
 from ..errors import UsageError
 
 FORMATS = ("table", "json", "csv")
@@ -94,10 +95,10 @@ def format_cell(value: Any, kind: str = "text", width: Optional[int] = None) -> 
     if value is None:
         return ""
     if kind == "kernel":
-        return kernel_label(value, width or 80)
+        return printable(kernel_label(value, width or 80))
     if kind in _NUMERIC and (not isinstance(value, (int, float)) or isinstance(value, bool)):
         return ""
-    text = CELL_FORMATS[kind](value)
+    text = printable(CELL_FORMATS[kind](value))
     return shorten(text, width) if width else text
 
 

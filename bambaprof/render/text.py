@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
+from .._untrusted import printable
 from . import columns
 from .tables import format_cell, render_rows
 
@@ -25,7 +26,7 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["Findings (most GPU time at stake first)\n", render_findings(a.findings), "\n"]
     parts += ["Summary (times in us)\n", render_rows(summary_table_rows(a.summary), "table")]
     if a.notes:
-        parts.append("\n" + "\n".join(f"note: {n}" for n in a.notes) + "\n")
+        parts.append("\n" + "\n".join(f"note: {printable(n)}" for n in a.notes) + "\n")
     phases = phase_rows(a)
     if phases:
         parts += ["\nPhases (GPU time under each profiler range; layers summed)\n",
@@ -84,9 +85,9 @@ def render_findings(findings: Sequence[Dict[str, Any]]) -> str:
     lines = []
     for f in findings:
         stake = f" [{format_cell(f['time_us'], 'us')} us at stake]" if f.get("time_us") is not None else ""
-        lines.append(f"- {f['severity']:<6} {f['id']}{stake}: {f['message']}")
+        lines.append(f"- {f['severity']:<6} {f['id']}{stake}: {printable(f['message'])}")
         if f.get("suggestion"):
-            lines.append(f"         try: {f['suggestion']}")
+            lines.append(f"         try: {printable(f['suggestion'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -123,4 +124,4 @@ def render_comparison(comp: Any, top: int) -> str:
                      + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))
     if comp.ops:
         parts.append("CPU ops per profiled step, by impact\n" + render_rows(comp.ops[:top], "table", columns.COMPARE_OPS))
-    return "\n".join(parts) + "".join(f"note: {n}\n" for n in comp.notes)
+    return "\n".join(parts) + "".join(f"note: {printable(n)}\n" for n in comp.notes)
