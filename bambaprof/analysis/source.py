@@ -1,20 +1,25 @@
 """Finding and reading a trace: a run directory, or a ``.json`` / ``.json.gz`` file.
 
 Reading returns the raw bytes of the JSON document; every way it can fail
-becomes a :class:`TraceError` with one line that says what is wrong.
+becomes a :class:`TraceError` with one line that says what is wrong. A file
+compressed with gzip, bzip2 or xz (told by its first bytes, whatever its
+name) is inflated as it is read, with the size guards below; zstd, lz4, zip
+and 7z files are named as such, with the command that unpacks them.
 """
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import gzip
+import lzma
 import mmap
 import os
 import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from ..errors import BambaprofError
 from ..run import TRACE_NAMES, read_manifest
@@ -26,7 +31,33 @@ class TraceError(BambaprofError):
 
 
 class BrokenGzip(TraceError):
-    """A gzipped trace whose stream is cut short or corrupt: :func:`salvage_gzip` may still read its start."""
+    """A compressed trace whose stream is cut short or corrupt: :func:`salvage_compressed` may still read its
+    start."""
+
+
+#: Compressions read as the text inflates, by the bytes a file of each starts with: name, stream class.
+COMPRESSIONS: Dict[bytes, Tuple[str, Callable[[Any], Any]]] = {
+    b"\x1f\x8b": ("gzip", lambda fh: gzip.GzipFile(fileobj=fh)),
+    b"BZh": ("bzip2", bz2.BZ2File),
+    b"\xfd7zXZ\x00": ("xz", lzma.LZMAFile),
+}
+#: Formats told by their first bytes but not read: name, the command that unpacks them.
+PACKED_ELSEWHERE = {b"\x28\xb5\x2f\xfd": ("zstd file", "zstd -d"), b"\x04\x22\x4d\x18": ("lz4 file", "lz4 -d"),
+                    b"PK\x03\x04": ("zip archive", "unzip"), b"7z\xbc\xaf\x27\x1c": ("7z archive", "7z x")}
+_MAGIC = max(map(len, [*COMPRESSIONS, *PACKED_ELSEWHERE]))
+
+
+def compression(path: Path, head: bytes) -> Optional[Tuple[str, Callable[[Any], Any]]]:
+    """The compression a file starting with ``head`` is in (name and stream class), or ``None`` for text;
+    raises :class:`TraceError` for a format it names but does not read."""
+    for magic, found in COMPRESSIONS.items():
+        if head.startswith(magic):
+            return found
+    for magic, (name, command) in PACKED_ELSEWHERE.items():
+        if head.startswith(magic):
+            raise TraceError(f"{path}: a {name}, which bambaprof does not read (it reads JSON, gzip, bzip2 and xz): "
+                             f"unpack it first (`{command}`)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,24 +160,24 @@ class _SizeGuard:
 
 
 class _Inflater(_SizeGuard):
-    """A gzip stream read in pieces, with the size guards."""
+    """A compressed stream (gzip, bzip2 or xz: ``stream`` wraps the file) read in pieces, with the size guards."""
 
-    def __init__(self, fh: Any, path: Path) -> None:
+    def __init__(self, fh: Any, path: Path, stream: Callable[[Any], Any]) -> None:
         super().__init__(path)
         self.fh = fh
-        self.gz = gzip.GzipFile(fileobj=fh)
+        self.stream = stream(fh)
 
     def read(self, n: int) -> bytes:
-        chunk = self.gz.read(n)
+        chunk: bytes = self.stream.read(n)
         self.out += len(chunk)
         self.check(self.fh.tell())
         return chunk
 
 
-def _inflate(fh: Any, path: Path) -> bytearray:
+def _inflate(fh: Any, path: Path, stream: Callable[[Any], Any]) -> bytearray:
     """Stream-decompress with the size guards: never more than the limit in memory."""
     out = bytearray()
-    inflater = _Inflater(fh, path)
+    inflater = _Inflater(fh, path, stream)
     while True:
         chunk = inflater.read(_CHUNK)
         if not chunk:
@@ -167,14 +198,15 @@ class TextReader:
             self._fh = open(path, "rb", opener=_open_regular)
         self.size = os.fstat(self._fh.fileno()).st_size
         self._source: Any = self._fh
-        self.compressed = False  # gzip
+        self.compressed = False  # gzip, bzip2 or xz
         try:
-            if self._fh.read(2) == b"\x1f\x8b":
-                self._fh.seek(0)
-                self._source = _Inflater(self._fh, path)
+            with _as_trace_errors(path):
+                found = compression(path, self._fh.read(_MAGIC))
+            self._fh.seek(0)
+            if found is not None:
+                self._source = _Inflater(self._fh, path, found[1])
                 self.compressed = True
             else:
-                self._fh.seek(0)
                 if self.size == 0:
                     raise TraceError(f"{path}: empty file")
                 limit = max_trace_bytes() or DEFAULT_MAX_BYTES
@@ -218,8 +250,8 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
         yield
     except TraceError:
         raise
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise BrokenGzip(f"{path}: corrupt or truncated gzip ({exc})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as exc:
+        raise BrokenGzip(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
     except IsADirectoryError:
         raise TraceError(f"{path}: is a directory") from None
     except _NotRegular:
@@ -227,18 +259,30 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
     except MemoryError:
         raise TraceError(f"{path}: out of memory while reading the trace") from None
     except OSError as exc:
+        if exc.errno is None and "data stream" in str(exc):  # bz2's "Invalid data stream"
+            raise BrokenGzip(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
         raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _compressed_as(path: Path) -> str:
+    """The compression ``path`` starts as (``gzip`` where it cannot be read)."""
+    try:
+        with open(path, "rb", opener=_open_regular) as fh:
+            head = fh.read(_MAGIC)
+    except OSError:
+        return "gzip"
+    return next((name for magic, (name, _) in COMPRESSIONS.items() if head.startswith(magic)), "gzip")
 
 
 def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
     """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
     (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
     with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
-        magic = fh.read(2)
+        found = compression(path, fh.read(_MAGIC))
         fh.seek(0)
         size = os.fstat(fh.fileno()).st_size
-        if magic == b"\x1f\x8b":
-            data: Union[bytearray, mmap.mmap] = _inflate(fh, path)
+        if found is not None:
+            data: Union[bytearray, mmap.mmap] = _inflate(fh, path, found[1])
         else:
             if size == 0:
                 raise TraceError(f"{path}: empty file")
@@ -251,29 +295,65 @@ def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
     return data
 
 
-def salvage_gzip(path: Path) -> bytearray:
-    """The text a gzipped trace holds before its stream breaks off (a cut or corrupt file), inflated as far as
-    the data goes (``zlib``, which keeps what :mod:`gzip` drops with the error), with the same size guards as
-    :func:`read_bytes`. Raises :class:`BrokenGzip` when nothing could be inflated."""
+def salvage_compressed(path: Path) -> bytearray:
+    """The text a compressed trace holds before its stream breaks off (a cut or corrupt file), inflated as far as
+    the data goes, with the same size guards as :func:`read_bytes`: gzip through ``zlib`` (which keeps what
+    :mod:`gzip` drops with the error), bzip2 and xz through their decompressors (bzip2 decodes whole blocks, of
+    up to 900 kB of text: the block it breaks in is lost). Raises :class:`BrokenGzip` when nothing could be
+    inflated."""
+    with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
+        found = compression(path, fh.read(_MAGIC))
+        fh.seek(0)
+        name = found[0] if found is not None else "gzip"
+        out = _inflated_until_error(fh, path) if name == "gzip" else \
+            _decompressed_until_error(fh, path, _DECOMPRESSORS[name])
+    if not out:
+        raise BrokenGzip(f"{path}: corrupt or truncated {name} (nothing could be inflated)")
+    return out
+
+
+def _inflated_until_error(fh: Any, path: Path) -> bytearray:
     out = bytearray()
     inflater = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
-    with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
-        guard = _SizeGuard(path)
-        while not inflater.eof:
-            data = fh.read(_CHUNK // 16)
-            if not data:
-                break
-            try:
-                while data and not inflater.eof:  # at most _CHUNK inflated at a time: a bomb is refused early
-                    piece = inflater.decompress(data, _CHUNK)
-                    out += piece
-                    guard.out = len(out)
-                    guard.check(fh.tell())
-                    data = inflater.unconsumed_tail
-            except zlib.error:
-                break  # corrupt from here on: keep what came before
-    if not out:
-        raise BrokenGzip(f"{path}: corrupt or truncated gzip (nothing could be inflated)")
+    guard = _SizeGuard(path)
+    while not inflater.eof:
+        data = fh.read(_CHUNK // 16)
+        if not data:
+            break
+        try:
+            while data and not inflater.eof:  # at most _CHUNK inflated at a time: a bomb is refused early
+                piece = inflater.decompress(data, _CHUNK)
+                out += piece
+                guard.out = len(out)
+                guard.check(fh.tell())
+                data = inflater.unconsumed_tail
+        except zlib.error:
+            break  # corrupt from here on: keep what came before
+    return out
+
+
+#: Incremental decompressors of the compressions other than gzip, for :func:`salvage_compressed`.
+_DECOMPRESSORS: Dict[str, Callable[[], Any]] = {"bzip2": bz2.BZ2Decompressor, "xz": lzma.LZMADecompressor}
+
+
+def _decompressed_until_error(fh: Any, path: Path, decompressor: Callable[[], Any]) -> bytearray:
+    """All that a bzip2 or xz decompressor gives out before the stream ends or breaks (its stream classes drop
+    the text of a read that an error ends), at most :data:`_CHUNK` at a time, with the size guards."""
+    out = bytearray()
+    guard = _SizeGuard(path)
+    unpack = decompressor()
+    try:
+        while not unpack.eof:
+            data = b""
+            if unpack.needs_input:
+                data = fh.read(_CHUNK // 16)
+                if not data:
+                    break
+            out += unpack.decompress(data, _CHUNK)
+            guard.out = len(out)
+            guard.check(fh.tell())
+    except (EOFError, OSError, lzma.LZMAError):
+        pass  # corrupt from here on: keep what came before
     return out
 
 

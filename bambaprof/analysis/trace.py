@@ -57,7 +57,7 @@ from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .rocprof import BACKEND as ROCPROF_BACKEND
 from .rocprof import is_rocprof, read_rocprof
-from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_gzip
+from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_compressed
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
@@ -523,7 +523,7 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
     try:
         data = read_bytes(source.trace_path)
     except BrokenGzip:
-        data = salvage_gzip(source.trace_path)  # a cut gzip: the text before the break, read up to its last event
+        data = salvage_compressed(source.trace_path)  # a cut file: the text before the break, to its last event
     try:
         decoded = decode(data, backend)
         if len(decoded) == 0:

@@ -1,5 +1,6 @@
 """Every bad input gives one line, exit code 1, and no traceback."""
 
+import copy
 import gzip
 import json
 
@@ -366,3 +367,36 @@ def test_other_malformed_text_is_not_scanned_for_odd_numbers():
     assert parse.odd_numbers_as_null(text, "JSON is malformed: invalid character (byte 24)") == (
         b'{"traceEvents": [{"ts": null}, @@@]}', 1)
     assert parse.odd_numbers_as_null(b'{"a": "NaN", "b": Infinite}') is None  # in a string; a longer word
+
+
+def test_bzip2_and_xz_are_read_like_gzip_and_other_packings_are_named(tmp_path, capsys):
+    """Compression is told by a file's first bytes, whatever its name: bzip2 and xz are inflated as they are read
+    (with the size guards), a cut xz is read up to its last whole event; zstd, lz4, zip and 7z get one line that
+    names the format and the command that unpacks it (exit code 1)."""
+    import bz2
+    import lzma
+
+    text = json.dumps(base_trace()).encode()
+    plain = load_trace(write(tmp_path / "plain.json", base_trace(), gz=False))
+    for name, data in (("t.json.bz2", bz2.compress(text)), ("t.json.xz", lzma.compress(text)),
+                       ("misnamed.json.gz", lzma.compress(text)), ("t.json", bz2.compress(text))):
+        (tmp_path / name).write_bytes(data)
+        assert _kernel_times(load_trace(tmp_path / name)) == _kernel_times(plain), name
+        assert _kernel_times(load_trace(tmp_path / name, backend="json")) == _kernel_times(plain), name
+    big = copy.deepcopy(base_trace())  # enough text that the salvage's pieces leave events before the cut
+    big["traceEvents"] = big["traceEvents"] * 400
+    packed = lzma.compress(json.dumps(big).encode())
+    (tmp_path / "cut.json.xz").write_bytes(packed[:len(packed) // 2])
+    notes = analyze(tmp_path / "cut.json.xz").notes
+    assert any(n.startswith("the trace is cut short") for n in notes), notes
+    (tmp_path / "cut.json.bz2").write_bytes(bz2.compress(text)[:-20])  # one bzip2 block: nothing to salvage
+    for name, data, said in (("t.json.zst", b"\x28\xb5\x2f\xfd" + b"\0" * 64, "a zstd file"),
+                             ("t.json.lz4", b"\x04\x22\x4d\x18" + b"\0" * 64, "a lz4 file"),
+                             ("t.zip", b"PK\x03\x04" + b"\0" * 64, "a zip archive"),
+                             ("t.7z", b"7z\xbc\xaf\x27\x1c" + b"\0" * 64, "a 7z archive"),
+                             ("cut.json.bz2", None, "corrupt or truncated bzip2")):
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        assert main(["analyze", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
