@@ -12,6 +12,7 @@ Each returns typed values (:class:`~bambaprof.run.RunRecord`, :class:`~bambaprof
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
@@ -33,12 +34,14 @@ def validate_settings(settings: Dict[str, Any], label: Callable[[str], str] = la
     """Refuse run settings out of range, naming each as ``label(name)`` (the command line passes its flags)."""
     for name, low in SETTING_MINIMUMS.items():
         value = settings.get(name)
-        if value is not None and value < low:
+        if value is not None and not value >= low:  # NaN is not at least anything
             raise UsageError(f"{label(name)} must be at least {low}, got {value}")
-    if settings.get("sample_interval_ms", 1) <= 0:
-        raise UsageError(f"{label('sample_interval_ms')} must be positive")
-    if settings.get("telemetry_window_ms", 0) < 0:
-        raise UsageError(f"{label('telemetry_window_ms')} must not be negative")
+    for name, low, inclusive in (("sample_interval_ms", 0, False), ("gpm_interval_ms", 0, False),
+                                 ("telemetry_window_ms", 0, True)):
+        value = settings.get(name)
+        if value is not None and not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+            raise UsageError(f"{label(name)} must be a finite number {'of at least' if inclusive else 'above'} "
+                             f"{low}, got {value}")
 
 
 def profile(

@@ -25,7 +25,7 @@ from .memory import memory_peaks
 from .modules import NO_MODULE, module_ranges, module_tables
 from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
-from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet
+from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet, usable_gbps
 from .phases import coverage_pct, paths_at, phase_tables
 from .roofline import run_floor
 from .sampled import kernel_samples
@@ -76,9 +76,9 @@ class Analysis:
 def _run_peak(manifest: Optional[Manifest]) -> Optional[PeakBandwidth]:
     """The peak bandwidth the run knows: its measured copy bandwidth, else NVML's bus x clock, else ``None``."""
     dev = manifest.device if manifest is not None else None
-    if dev is not None and dev.ceilings is not None and dev.ceilings.copy_gbps > 0:
+    if dev is not None and dev.ceilings is not None and usable_gbps(dev.ceilings.copy_gbps):
         return PeakBandwidth(dev.ceilings.copy_gbps, "measured")
-    if dev is not None and dev.peak_bandwidth_gbps is not None and dev.peak_bandwidth_gbps > 0:
+    if dev is not None and usable_gbps(dev.peak_bandwidth_gbps):
         return PeakBandwidth(float(dev.peak_bandwidth_gbps), dev.peak_bandwidth_source or "measured")
     return None
 
@@ -88,7 +88,7 @@ def _trace_peak(trace: Trace, device: int) -> Optional[PeakBandwidth]:
     ``None`` (Kineto records none)."""
     props = trace.devices.get(device)
     gbps = props.peak_bandwidth_gbps if props is not None else None
-    return PeakBandwidth(gbps, "Nsight Systems") if gbps else None
+    return PeakBandwidth(gbps, "Nsight Systems") if usable_gbps(gbps) else None
 
 
 def _run_compute(manifest: Optional[Manifest]) -> Optional[PeakCompute]:

@@ -12,8 +12,11 @@ bound that needs it is shown.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+from ..errors import UsageError
 
 GB = 1e9
 
@@ -122,12 +125,20 @@ def datasheet_peak(device_name: str) -> Optional[PeakBandwidth]:
     return PeakBandwidth(spec.gbps, "datasheet") if spec else None
 
 
+def usable_gbps(value: Any) -> bool:
+    """Whether ``value`` can stand as a bandwidth (GB/s): a finite number above 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 def choose_peak(
     device_name: Optional[str], user_gbps: Optional[float] = None, run_peak: Optional[PeakBandwidth] = None,
     spec: Optional[DeviceSpec] = None,
 ) -> Optional[PeakBandwidth]:
-    """The best-known peak bandwidth for a device (see the module docstring)."""
+    """The best-known peak bandwidth for a device (see the module docstring); a ``user_gbps`` that is not a finite
+    number above 0 is a :class:`~bambaprof.errors.UsageError`."""
     if user_gbps is not None:
+        if not usable_gbps(user_gbps):
+            raise UsageError(f"the peak bandwidth must be a finite number of GB/s above 0, not {user_gbps}")
         return PeakBandwidth(float(user_gbps), "user")
     if run_peak is not None:
         return run_peak

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, Callable, Optional, Tuple
@@ -11,6 +12,33 @@ import click
 from .._io import write_text_atomic
 from ..render.tables import FORMATS
 from ..run import COMPILE_MODES, WORKLOADS
+
+
+class FiniteNumber(click.ParamType):
+    """A float option's type: a finite number above ``low`` (or at least ``low`` where ``inclusive``); ``nan``,
+    ``inf`` and numbers out of range are usage errors (exit 2) before the command runs (an interval of ``inf``
+    would never end, a peak of 0 divides by it, ``nan`` passes every ``<`` test)."""
+
+    name = "number"
+
+    def __init__(self, low: float = 0.0, inclusive: bool = False) -> None:
+        self.low, self.inclusive = low, inclusive
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < self.low or (number == self.low and not self.inclusive):
+            self.fail(f"must be a finite number {'of at least' if self.inclusive else 'above'} {self.low:g}, "
+                      f"not {value}", param, ctx)
+        return number
+
+
+#: A finite number above 0 (bandwidths, intervals, time budgets).
+POSITIVE = FiniteNumber()
+#: A finite number of at least 0 (windows, thresholds).
+NOT_NEGATIVE = FiniteNumber(inclusive=True)
 
 
 def format_option(choices=FORMATS, default: str = "table") -> Callable:

@@ -18,7 +18,7 @@ from ..render.columns import ANALYZE_PHASES, ANALYZE_SSD, ANALYZE_SYNCS, FLEET_K
 from ..render.tables import render_rows, to_json
 from ..render.text import module_columns, render_analysis, render_findings
 from ..run import is_run_dir
-from ._common import emit, format_option, output_option, progress
+from ._common import POSITIVE, emit, format_option, output_option, progress
 
 
 def _render_fleet(fleet: Fleet, fmt: str) -> str:
@@ -52,7 +52,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
-@click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s",
+@click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
               help="Peak DRAM bandwidth to compare against (default: the run's measurement or the datasheet).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
               help="JSON parser backend.")
@@ -91,8 +91,6 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
         raise UsageError(f"--top must be positive, got {top}")
     if jobs is not None and jobs <= 0:
         raise UsageError(f"--jobs must be positive, got {jobs}")
-    if peak_bandwidth is not None and peak_bandwidth <= 0:
-        raise UsageError(f"--peak-bandwidth must be positive, got {peak_bandwidth}")
     if pattern:
         try:
             re.compile(pattern)

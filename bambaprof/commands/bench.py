@@ -8,7 +8,7 @@ from ..errors import UsageError
 from ..render.columns import BENCH
 from ..render.tables import render_rows
 from ..ssm.capabilities import enable_triton_interpreter_if_no_gpu
-from ._common import check_scan_env, device_option, emit, format_option, output_option, progress, resolve_device
+from ._common import POSITIVE, check_scan_env, device_option, emit, format_option, output_option, progress, resolve_device
 
 TARGET_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
 
@@ -32,7 +32,7 @@ def bench_group() -> None:
 @click.option("--groups", type=int, default=1, show_default=True)
 @click.option("--chunk-size", type=int, default=256, show_default=True)
 @click.option("--dtype", default="bfloat16", show_default=True)
-@click.option("--rep-ms", type=float, default=200.0, show_default=True, help="Time budget per measurement.")
+@click.option("--rep-ms", type=POSITIVE, default=200.0, show_default=True, help="Time budget per measurement.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Interleaved rounds per shape: each core is timed once a round, in an order rotating by one.")
 @click.option("--baseline", default=None, metavar="NAME",

@@ -11,7 +11,7 @@ from ..analysis.fleet import expand_inputs, process_sources
 from ..errors import BambaprofError, UsageError
 from ..render.tables import render_rows, to_json
 from ..render.text import render_comparison
-from ._common import emit, format_option, output_option
+from ._common import POSITIVE, emit, format_option, output_option
 
 
 @click.command("compare")
@@ -24,7 +24,7 @@ from ._common import emit, format_option, output_option
               help=f"Metric the regression gate watches: {', '.join(METRICS)}, or a part's GPU time per step: "
                    "phase:GLOB, module:GLOB, ssd:GLOB, kernel:GLOB (e.g. 'phase:*/ssd*', 'ssd:chunk scan').")
 @click.option("--top", type=int, default=30, show_default=True, help="Kernel rows to show (table).")
-@click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
+@click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
 @format_option(("table", "json", "csv", "html"))
 @output_option()
 def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: Optional[float], metric: str,

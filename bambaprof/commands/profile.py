@@ -13,6 +13,8 @@ from ..render.columns import PROFILE_SUMMARY
 from ..render.tables import render_rows
 from ..run import HOSTS
 from ._common import (
+    NOT_NEGATIVE,
+    POSITIVE,
     check_scan_env,
     device_option,
     emit,
@@ -41,10 +43,10 @@ def flag_name(field: str) -> str:
               help="Profiler schedule: recorded steps [default: 2; 1 on the Triton interpreter].")
 @click.option("--with-stack", is_flag=True,
               help="Record Python stacks in the trace (and nn.Module calls: analyze gets its modules table).")
-@click.option("--sample-interval-ms", type=float, default=20.0, show_default=True, help="NVML sampling interval.")
-@click.option("--gpm-interval-ms", type=float, default=100.0, show_default=True,
+@click.option("--sample-interval-ms", type=POSITIVE, default=20.0, show_default=True, help="NVML sampling interval.")
+@click.option("--gpm-interval-ms", type=POSITIVE, default=100.0, show_default=True,
               help="NVML GPM sampling interval (at least 100).")
-@click.option("--telemetry-window-ms", type=float, default=1000.0, show_default=True,
+@click.option("--telemetry-window-ms", type=NOT_NEGATIVE, default=1000.0, show_default=True,
               help="Shortest window for energy and GPM: after the measured iterations, untimed ones run until "
                    "the window is this long (the energy counter and GPM's 100 ms intervals need time).")
 @click.option("--host", type=click.Choice(HOSTS), default="bambaprof", show_default=True,

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import click
 
-from ..errors import UsageError
+from ._common import POSITIVE
 
 
 @click.command("report")
@@ -16,7 +16,7 @@ from ..errors import UsageError
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write [default: reports/report-<time>.html].")
 @click.option("--title", default=None, help="Page title.")
-@click.option("--peak-bandwidth", type=float, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
+@click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
 def report_command(inputs: Tuple[str, ...], output: Optional[str], title: Optional[str],
                    peak_bandwidth: Optional[float]) -> None:
     """Write an HTML report of run directories or traces (self-contained, offline, plotly inlined).
@@ -29,8 +29,6 @@ def report_command(inputs: Tuple[str, ...], output: Optional[str], title: Option
     """
     from .._api import report
 
-    if peak_bandwidth is not None and peak_bandwidth <= 0:
-        raise UsageError("--peak-bandwidth must be positive")
     if output is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         output = str(Path("reports") / f"report-{stamp}.html")

@@ -10,7 +10,17 @@ import click
 from ..errors import BambaprofError, UsageError
 from ..render.columns import PROFILE_SUMMARY, SWEEP_STATUS
 from ..render.tables import render_rows
-from ._common import check_scan_env, emit, format_option, matrix_options, model_options, option_names, output_option, progress
+from ._common import (
+    POSITIVE,
+    check_scan_env,
+    emit,
+    format_option,
+    matrix_options,
+    model_options,
+    option_names,
+    output_option,
+    progress,
+)
 
 #: Flags that describe the matrix (instead of a SPEC file).
 MATRIX_FLAGS = option_names(model_options, matrix_options)
@@ -50,7 +60,7 @@ def sweep_group() -> None:
 @click.option("--devices", default=None, metavar="0,1,...",
               help="GPUs for local workers, one worker each [default: every visible GPU].")
 @click.option("--workers", type=int, default=None, help="CPU-only: number of worker slots [default: 1].")
-@click.option("--timeout", "timeout_s", type=float, default=None, metavar="SECONDS",
+@click.option("--timeout", "timeout_s", type=POSITIVE, default=None, metavar="SECONDS",
               help="Kill and fail a configuration that runs longer than this.")
 @click.option("--resume", is_flag=True, help="Run only configurations that are not done.")
 @click.option("--report/--no-report", default=True, show_default=True,

@@ -63,7 +63,7 @@ def test_usage_errors(capsys):
         (["analyze", COMPILED, "--top", "0"], "--top must be positive"),
         (["analyze", COMPILED, "--sort", "colour"], "--sort must be one of"),
         (["analyze", COMPILED, "--table", "ops", "--sort", "achieved_gbps"], "--sort for ops"),
-        (["analyze", COMPILED, "--peak-bandwidth", "-1"], "--peak-bandwidth must be positive"),
+        (["analyze", COMPILED, "--peak-bandwidth", "-1"], "'--peak-bandwidth': must be a finite number above 0"),
         (["analyze"], "Missing argument"),
     ]:
         code, out, err = run(argv, capsys)

@@ -124,3 +124,48 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["analyze", str(write(tmp_path / "t.json.gz", base_trace()))]) == 1
     err = capsys.readouterr().err
     assert err.startswith("bambaprof: error: out of memory") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,flag,low", [
+    (["analyze", "T", "--peak-bandwidth"], "--peak-bandwidth", "above 0"),
+    (["compare", "T", "T", "--peak-bandwidth"], "--peak-bandwidth", "above 0"),
+    (["report", "T", "-o", "OUT", "--peak-bandwidth"], "--peak-bandwidth", "above 0"),
+    (["bench", "ssd", "--rep-ms"], "--rep-ms", "above 0"),
+    (["profile", "--sample-interval-ms"], "--sample-interval-ms", "above 0"),
+    (["profile", "--gpm-interval-ms"], "--gpm-interval-ms", "above 0"),
+    (["profile", "--telemetry-window-ms"], "--telemetry-window-ms", "of at least 0"),
+    (["sweep", "run", "--timeout"], "--timeout", "above 0"),
+])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0", "1e999", "x"])
+def test_number_options_refuse_what_is_not_a_finite_number_in_range(tmp_path, capsys, argv, flag, low, value):
+    """An interval or budget of inf would never end, a peak of 0 divided by it, nan passed every test: each float
+    option is refused out of range in one line, exit 2, before anything runs or is written."""
+    from tests.analysis.synth import base_trace, write
+
+    trace = str(write(tmp_path / "t.json.gz", base_trace()))
+    out = tmp_path / "r.html"
+    args = [{"T": trace, "OUT": str(out)}.get(a, a) for a in argv] + [value]
+    if value == "0" and low.startswith("of at least"):
+        return  # 0 is in range there
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"'{flag}'" in err and (f"must be a finite number {low}" in err or "is not a number" in err), err
+    assert not out.exists()
+
+
+def test_the_library_refuses_a_peak_or_an_interval_that_is_not_a_finite_number(tmp_path):
+    from bambaprof import analyze
+    from bambaprof._api import validate_settings
+    from bambaprof.errors import UsageError
+    from tests.analysis.synth import base_trace, write
+
+    trace = write(tmp_path / "t.json.gz", base_trace())
+    for peak in (float("nan"), float("inf"), 0.0, -3.0):
+        with pytest.raises(UsageError, match="peak bandwidth must be a finite number"):
+            analyze(trace, peak_gbps=peak)
+    assert analyze(trace, peak_gbps=2000.0).summary["kernel_count"] == 3
+    for name, value in (("sample_interval_ms", float("nan")), ("gpm_interval_ms", float("inf")),
+                        ("telemetry_window_ms", -1.0), ("warmup", float("nan"))):
+        with pytest.raises(UsageError):
+            validate_settings({name: value})
+    validate_settings({"sample_interval_ms": 20.0, "gpm_interval_ms": 100.0, "telemetry_window_ms": 0.0})
