@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -154,8 +155,10 @@ def _field_problem(key: str, value: Any) -> Optional[str]:
         return f"{key} = {value!r}: {expected[0].lower() + expected[1:]}"
     if key in _COUNTS and value < _COUNTS[key]:
         return f"{key} must be at least {_COUNTS[key]}, not {value!r}"
-    if key.endswith("_ms") and not value > 0:
-        return f"{key} must be positive, not {value!r}"
+    if key == "telemetry_window_ms" and not (math.isfinite(value) and value >= 0):
+        return f"{key} must be finite and not negative, not {value!r}"
+    if key.endswith("_ms") and key != "telemetry_window_ms" and not (math.isfinite(value) and value > 0):
+        return f"{key} must be positive and finite, not {value!r}"  # TOML writes nan and inf
     return None
 
 
