@@ -62,13 +62,16 @@ def theoretical_occupancy(
     ``shared_memory`` bytes per block (static + dynamic). ``None`` when something needed is unknown."""
     cc = (dev.compute_major, dev.compute_minor)
     max_blocks = MAX_BLOCKS_PER_SM.get(cc)
-    needed = (dev.num_sms, dev.max_threads_per_sm, dev.regs_per_sm, dev.smem_per_sm, registers, shared_memory)
-    if max_blocks is None or min(needed) < 0 or min(block) <= 0 or min(grid) <= 0:
-        return None
+    device = (dev.num_sms, dev.max_threads_per_sm, dev.regs_per_sm, dev.smem_per_sm, dev.warp_size)
+    if max_blocks is None or min(device) <= 0 or min(registers, shared_memory) < 0 or min(block) <= 0 \
+            or min(grid) <= 0:
+        return None  # unknown, or a device that cannot be (no SMs, a warp of no threads: an odd trace)
     threads = block[0] * block[1] * block[2]
     warp = dev.warp_size
     warps_per_block = -(-threads // warp)
     max_warps = dev.max_threads_per_sm // warp
+    if max_warps <= 0:
+        return None
     limits = {"warps": max_warps // warps_per_block, "blocks": max_blocks}
     if registers > 0:
         regs_per_warp = _round_up(registers * warp, REG_ALLOC_UNIT)

@@ -83,6 +83,19 @@ def test_plain_json_and_array_format(tmp_path):
     assert _by_name(a.kernels)["gemm_kernel"]["theoretical_occupancy_pct"] is None
 
 
+@pytest.mark.parametrize("field,value", [("warpSize", -1), ("numSms", 0), ("numSms", -5),
+                                         ("maxThreadsPerMultiprocessor", 16), ("regsPerMultiprocessor", 0),
+                                         ("sharedMemPerMultiprocessor", 0)])
+def test_device_properties_that_cannot_be_leave_occupancy_unknown(tmp_path, field, value):
+    """A device with no SMs, a warp of no (or fewer than no) threads, fewer threads an SM than a warp, or no
+    registers or shared memory: occupancy is unknown (it divided by zero on some of these), the rest as usual."""
+    t = base_trace()
+    t["deviceProperties"][0][field] = value
+    a = _analyze(tmp_path, t, name="odd-device.json")
+    assert all(k["theoretical_occupancy_pct"] is None for k in a.kernels if k["kind"] == "kernel")
+    assert a.summary["gpu_busy_us"] == pytest.approx(19)
+
+
 def test_nanosecond_resolution_timestamps(tmp_path):
     t = base_trace()
     for e in t["traceEvents"]:
