@@ -18,7 +18,9 @@ closing ``]`` is optional (a tracer may stop before writing it; a trailing
 comma is allowed too), text that starts with a UTF-8 byte-order mark, and
 strings that are not valid UTF-8 (a kernel name cut inside a character): such
 an event is kept, its bad bytes replaced by U+FFFD (counted as lenient by the
-``msgspec`` backend).
+``msgspec`` backend). Numbers JSON cannot spell that tracers write anyway
+(``NaN``, ``Infinity``, ``nan``, ``inf``) are read as unknown, with a note
+(:func:`odd_numbers_as_null`).
 """
 
 from __future__ import annotations
