@@ -50,6 +50,11 @@ _LAZY = {
 __all__ = ["BambaprofError", "UsageError", "__version__", *_LAZY]
 
 
+def __dir__() -> list:
+    """The public names, the lazy ones included (``dir(bambaprof)``, tab completion)."""
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib

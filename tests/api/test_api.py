@@ -20,6 +20,17 @@ def test_the_public_names_are_the_documented_ones():
     assert callable(bambaprof.analyze) and callable(bambaprof.report)
 
 
+def test_dir_lists_the_public_names_and_each_one_resolves():
+    import subprocess
+    import sys
+
+    # in a fresh interpreter: dir() before any lazy name was loaded
+    code = "import bambaprof, sys; print(sorted(dir(bambaprof)) == sorted(bambaprof.__all__), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]  # listed, and listing imports nothing heavy
+    assert all(getattr(bambaprof, name) is not None for name in bambaprof.__all__)
+
+
 def test_profile_returns_run_records_that_the_readers_take(tmp_path):
     records = bambaprof.profile(["default", "independent"], workloads=["mixer"], seq_lens=[32], out=tmp_path,
                                 **FAST)
