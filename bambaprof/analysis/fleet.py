@@ -61,13 +61,34 @@ def trace_files(folder: Union[str, Path]) -> List[Path]:
     return out
 
 
-def folder_traces(path: Union[str, "os.PathLike[str]"]) -> Optional[List[Path]]:
-    """The trace files of ``path`` when it is a folder of traces (one per rank or step) rather than a run
-    directory; ``None`` for anything else (a file, a run directory, a folder with no trace file)."""
-    from ..run import TRACE_NAMES, is_run_dir
+#: A rank's trace named as a run directory names rank 0's (``rank<N>.pt.trace.json[.gz]``).
+_RANK_TRACE = re.compile(r"rank(\d+)\.pt\.trace\.json(?:\.gz)?")
+
+
+def one_trace_folder(path: Union[str, "os.PathLike[str]"]) -> bool:
+    """Whether ``path`` is a folder read as one trace, as a run directory without its manifest is: it holds a run
+    directory's trace file (``rank0.pt.trace.json.gz``, ``trace.json.gz`` or ``trace.json``) and no other rank's
+    trace named the same way (``rank1.pt.trace.json.gz``, ...: then it is a folder of ranks, read side by side)."""
+    from ..run import TRACE_NAMES
 
     p = Path(path)
-    if not p.is_dir() or is_run_dir(p) or any((p / name).is_file() for name in TRACE_NAMES):
+    if not p.is_dir() or not any((p / name).is_file() for name in TRACE_NAMES):
+        return False
+    for f in p.iterdir():
+        rank = _RANK_TRACE.fullmatch(f.name)
+        if rank is not None and int(rank.group(1)) != 0 and f.is_file():
+            return False
+    return True
+
+
+def folder_traces(path: Union[str, "os.PathLike[str]"]) -> Optional[List[Path]]:
+    """The trace files of ``path`` when it is a folder of traces (one per rank or step) rather than a run
+    directory; ``None`` for anything else (a file, a run directory, a folder read as one trace, see
+    :func:`one_trace_folder`, a folder with no trace file)."""
+    from ..run import is_run_dir
+
+    p = Path(path)
+    if not p.is_dir() or is_run_dir(p) or one_trace_folder(p):
         return None
     return trace_files(p) or None
 
@@ -84,12 +105,12 @@ def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]
     """Inputs as ``report`` and ``compare`` take them: a run directory or trace stays itself; a folder of run
     directories (or a sweep root) stands for its ok runs; a folder of traces (one per rank or step) for its
     traces; anything else stays itself (and fails with its own one-line error where it is read)."""
-    from ..run import TRACE_NAMES, is_run_dir, iter_runs
+    from ..run import is_run_dir, iter_runs
 
     out: List[Path] = []
     for item in paths:
         p = Path(item)
-        if p.is_dir() and not is_run_dir(p) and not any((p / n).is_file() for n in TRACE_NAMES):
+        if p.is_dir() and not is_run_dir(p) and not one_trace_folder(p):
             runs = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
             out.extend(runs or trace_files(p) or [p])
         else:

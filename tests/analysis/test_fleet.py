@@ -196,3 +196,32 @@ def test_analyze_ranks_in_python(job, tmp_path):
     assert [r["pid"] for r in export.ranks] == [747, 900] and export.cross["slowest_rank"] == 1
     with pytest.raises(bambaprof.UsageError):
         bambaprof.analyze_ranks([])
+
+
+def test_ranks_named_as_a_run_directory_names_rank_0_are_a_job(tmp_path, capsys):
+    """``rank0.pt.trace.json.gz`` is the trace name of a run directory: a folder that holds it and other ranks'
+    traces named the same way (``rank1.pt.trace.json.gz``, ...) is a job read side by side (it read rank 0 alone,
+    silently); with rank 0's alone, or ``trace.json`` beside other JSON files, it stays one trace."""
+    from bambaprof.analysis.fleet import folder_traces, one_trace_folder
+
+    job = tmp_path / "job"
+    job.mkdir()
+    for rank in range(3):
+        write(job / f"rank{rank}.pt.trace.json.gz", _rank_trace(rank, slow=2.0 if rank == 2 else 1.0))
+    assert not one_trace_folder(job) and [p.name for p in folder_traces(job)] == [
+        "rank0.pt.trace.json.gz", "rank1.pt.trace.json.gz", "rank2.pt.trace.json.gz"]
+    assert main(["analyze", str(job), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["ranks"]) == 3 and data["cross"]["slowest_rank"] == 2
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    write(alone / "rank0.pt.trace.json.gz", _rank_trace(0))
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other / "trace.json", _rank_trace(0), gz=False)
+    (other / "notes.json").write_text("{}")
+    (other / "rank1.pt.trace.json.gz").mkdir()  # a folder, not a rank's trace
+    for folder in (alone, other):
+        assert one_trace_folder(folder) and folder_traces(folder) is None
+        assert main(["analyze", str(folder), "--format", "json"]) == 0
+        assert "kernels" in json.loads(capsys.readouterr().out)
