@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from .rocprof import is_rocprof
+from .source import one_trace_folder
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -59,26 +60,6 @@ def trace_files(folder: Union[str, Path]) -> List[Path]:
         if (p.name.endswith((".json", ".json.gz", ".sqlite", ".sqlite.gz")) or is_rocprof(p)) and p.is_file():
             out.append(p)
     return out
-
-
-#: A rank's trace named as a run directory names rank 0's (``rank<N>.pt.trace.json[.gz]``).
-_RANK_TRACE = re.compile(r"rank(\d+)\.pt\.trace\.json(?:\.gz)?")
-
-
-def one_trace_folder(path: Union[str, "os.PathLike[str]"]) -> bool:
-    """Whether ``path`` is a folder read as one trace, as a run directory without its manifest is: it holds a run
-    directory's trace file (``rank0.pt.trace.json.gz``, ``trace.json.gz`` or ``trace.json``) and no other rank's
-    trace named the same way (``rank1.pt.trace.json.gz``, ...: then it is a folder of ranks, read side by side)."""
-    from ..run import TRACE_NAMES
-
-    p = Path(path)
-    if not p.is_dir() or not any((p / name).is_file() for name in TRACE_NAMES):
-        return False
-    for f in p.iterdir():
-        rank = _RANK_TRACE.fullmatch(f.name)
-        if rank is not None and int(rank.group(1)) != 0 and f.is_file():
-            return False
-    return True
 
 
 def folder_traces(path: Union[str, "os.PathLike[str]"]) -> Optional[List[Path]]:

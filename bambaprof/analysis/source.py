@@ -15,6 +15,7 @@ import gzip
 import lzma
 import mmap
 import os
+import re
 import stat
 import zlib
 from dataclasses import dataclass
@@ -85,6 +86,24 @@ def source_name(source: TraceSource) -> str:
     return name if source.process is None else f"{name} (pid {source.process})"
 
 
+#: A rank's trace named as a run directory names rank 0's (``rank<N>.pt.trace.json[.gz]``).
+_RANK_TRACE = re.compile(r"rank(\d+)\.pt\.trace\.json(?:\.gz)?")
+
+
+def one_trace_folder(path: Union[str, "os.PathLike[str]"]) -> bool:
+    """Whether ``path`` is a folder read as one trace, as a run directory without its manifest is: it holds a run
+    directory's trace file (``rank0.pt.trace.json.gz``, ``trace.json.gz`` or ``trace.json``) and no other rank's
+    trace named the same way (``rank1.pt.trace.json.gz``, ...: then it is a folder of ranks, read side by side)."""
+    p = Path(path)
+    if not p.is_dir() or not any((p / name).is_file() for name in TRACE_NAMES):
+        return False
+    for f in p.iterdir():
+        rank = _RANK_TRACE.fullmatch(f.name)
+        if rank is not None and int(rank.group(1)) != 0 and f.is_file():
+            return False
+    return True
+
+
 def resolve(path: Union[str, Path]) -> TraceSource:
     """Turn a user-given path (run directory or trace file) into a :class:`TraceSource`."""
     p = Path(path)
@@ -93,6 +112,10 @@ def resolve(path: Union[str, Path]) -> TraceSource:
     if not p.is_dir() and not p.is_file():  # a FIFO, socket or device would block or never end
         raise TraceError(f"{p}: not a regular file")
     if p.is_dir():
+        if not manifest_path(p).is_file() and not one_trace_folder(p) and any(
+                (p / name).is_file() for name in TRACE_NAMES):
+            raise TraceError(f"{p}: a folder of several ranks' traces: read them side by side (`bambaprof analyze "
+                             f"{p}`, `bambaprof.analyze_ranks`) or name one trace file")
         for name in TRACE_NAMES:
             if (p / name).is_file():
                 return TraceSource(p / name, p)

@@ -213,6 +213,11 @@ def test_ranks_named_as_a_run_directory_names_rank_0_are_a_job(tmp_path, capsys)
     assert main(["analyze", str(job), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["ranks"]) == 3 and data["cross"]["slowest_rank"] == 2
+    from bambaprof import analyze
+    from bambaprof.analysis.source import TraceError
+
+    with pytest.raises(TraceError, match="a folder of several ranks' traces"):  # the one-trace API says so
+        analyze(job)
     alone = tmp_path / "alone"
     alone.mkdir()
     write(alone / "rank0.pt.trace.json.gz", _rank_trace(0))
