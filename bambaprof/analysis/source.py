@@ -31,7 +31,7 @@ class TraceError(BambaprofError):
     """The input is missing, unreadable, corrupt, or not a Kineto/Chrome trace."""
 
 
-class BrokenGzip(TraceError):
+class BrokenStream(TraceError):
     """A compressed trace whose stream is cut short or corrupt: :func:`salvage_compressed` may still read its
     start."""
 
@@ -274,7 +274,7 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
     except TraceError:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as exc:
-        raise BrokenGzip(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
+        raise BrokenStream(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
     except IsADirectoryError:
         raise TraceError(f"{path}: is a directory") from None
     except _NotRegular:
@@ -283,7 +283,7 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
         raise TraceError(f"{path}: out of memory while reading the trace") from None
     except OSError as exc:
         if exc.errno is None and "data stream" in str(exc):  # bz2's "Invalid data stream"
-            raise BrokenGzip(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
+            raise BrokenStream(f"{path}: corrupt or truncated {_compressed_as(path)} ({exc})") from None
         raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
@@ -322,7 +322,7 @@ def salvage_compressed(path: Path) -> bytearray:
     """The text a compressed trace holds before its stream breaks off (a cut or corrupt file), inflated as far as
     the data goes, with the same size guards as :func:`read_bytes`: gzip through ``zlib`` (which keeps what
     :mod:`gzip` drops with the error), bzip2 and xz through their decompressors (bzip2 decodes whole blocks, of
-    up to 900 kB of text: the block it breaks in is lost). Raises :class:`BrokenGzip` when nothing could be
+    up to 900 kB of text: the block it breaks in is lost). Raises :class:`BrokenStream` when nothing could be
     inflated."""
     with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
         found = compression(path, fh.read(_MAGIC))
@@ -331,7 +331,7 @@ def salvage_compressed(path: Path) -> bytearray:
         out = _inflated_until_error(fh, path) if name == "gzip" else \
             _decompressed_until_error(fh, path, _DECOMPRESSORS[name])
     if not out:
-        raise BrokenGzip(f"{path}: corrupt or truncated {name} (nothing could be inflated)")
+        raise BrokenStream(f"{path}: corrupt or truncated {name} (nothing could be inflated)")
     return out
 
 

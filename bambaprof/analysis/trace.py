@@ -57,7 +57,7 @@ from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
 from .rocprof import BACKEND as ROCPROF_BACKEND
 from .rocprof import is_rocprof, read_rocprof
-from .source import BrokenGzip, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_compressed
+from .source import BrokenStream, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_compressed
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
 
@@ -522,7 +522,7 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
     """Read the whole document at once (any backend; the reader of last resort for odd text)."""
     try:
         data = read_bytes(source.trace_path)
-    except BrokenGzip:
+    except BrokenStream:
         data = salvage_compressed(source.trace_path)  # a cut file: the text before the break, to its last event
     try:
         decoded = decode(data, backend)
@@ -585,7 +585,7 @@ def load_trace(
                 trace = _load_pieces(source, progress, jobs)
             except (NotStreamable, PiecesFailed, msgspec.DecodeError, RecursionError):
                 trace = None  # odd text: read whole below, which reports any error in its own words
-            except BrokenGzip:
+            except BrokenStream:
                 trace = None  # a cut gzip: the whole reader salvages what it can
             except TraceError as exc:
                 raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
