@@ -50,14 +50,19 @@ Input = Union[str, "os.PathLike[str]", "TraceSource"]
 _SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "inductor-kernels.json"}
 
 
+#: The names of trace files in a folder of traces.
+_TRACE_SUFFIXES = (".json", ".json.gz", ".json.bz2", ".json.xz", ".sqlite", ".sqlite.gz")
+
+
 def trace_files(folder: Union[str, Path]) -> List[Path]:
-    """The trace files directly in ``folder`` (``*.json``, ``*.json.gz``, Nsight Systems' ``*.sqlite`` and
-    ``*.sqlite.gz``, rocprofv3's ``*kernel_trace.csv``; a run directory's side files left out), by name."""
+    """The trace files directly in ``folder`` (``*.json`` and ``*.json`` gzipped, bzip2ed or xz'd, Nsight Systems'
+    ``*.sqlite`` and ``*.sqlite.gz``, rocprofv3's ``*kernel_trace.csv``; a run directory's side files left out), by
+    name."""
     out = []
     for p in sorted(Path(folder).iterdir()):
         if p.name in _SIDE_FILES or p.name.startswith("."):
             continue
-        if (p.name.endswith((".json", ".json.gz", ".sqlite", ".sqlite.gz")) or is_rocprof(p)) and p.is_file():
+        if (p.name.endswith(_TRACE_SUFFIXES) or is_rocprof(p)) and p.is_file():
             out.append(p)
     return out
 

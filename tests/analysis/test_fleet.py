@@ -230,3 +230,14 @@ def test_ranks_named_as_a_run_directory_names_rank_0_are_a_job(tmp_path, capsys)
         assert one_trace_folder(folder) and folder_traces(folder) is None
         assert main(["analyze", str(folder), "--format", "json"]) == 0
         assert "kernels" in json.loads(capsys.readouterr().out)
+
+
+def test_a_folder_of_bzip2_and_xz_ranks_is_a_job(tmp_path):
+    import bz2
+    import lzma
+
+    (tmp_path / "w0.pt.trace.json.bz2").write_bytes(bz2.compress(json.dumps(_rank_trace(0)).encode()))
+    (tmp_path / "w1.pt.trace.json.xz").write_bytes(lzma.compress(json.dumps(_rank_trace(1, slow=2.0)).encode()))
+    assert [p.name for p in trace_files(tmp_path)] == ["w0.pt.trace.json.bz2", "w1.pt.trace.json.xz"]
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert [r["error"] for r in fleet.ranks] == [None, None] and fleet.cross["slowest_rank"] == 1
