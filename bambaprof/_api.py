@@ -12,7 +12,6 @@ Each returns typed values (:class:`~bambaprof.run.RunRecord`, :class:`~bambaprof
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
@@ -36,12 +35,12 @@ def validate_settings(settings: Dict[str, Any], label: Callable[[str], str] = la
         value = settings.get(name)
         if value is not None and not value >= low:  # NaN is not at least anything
             raise UsageError(f"{label(name)} must be at least {low}, got {value}")
-    for name, low, inclusive in (("sample_interval_ms", 0, False), ("gpm_interval_ms", 0, False),
-                                 ("telemetry_window_ms", 0, True)):
-        value = settings.get(name)
-        if value is not None and not (math.isfinite(value) and (value >= low if inclusive else value > low)):
-            raise UsageError(f"{label(name)} must be a finite number {'of at least' if inclusive else 'above'} "
-                             f"{low}, got {value}")
+    from .run.config import INTERVALS, interval_problem
+
+    for name in INTERVALS:
+        problem = interval_problem(name, settings[name], label(name)) if settings.get(name) is not None else None
+        if problem:
+            raise UsageError(problem)
 
 
 def profile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -23,6 +24,20 @@ HOSTS = ("bambaprof", "hf", "fms")
 #: Fields that say how a configuration is measured, not what is measured.
 MEASUREMENT_FIELDS = ("warmup", "iters", "profile_wait", "profile_warmup", "profile_active", "with_stack",
                       "sample_interval_ms", "gpm_interval_ms", "telemetry_window_ms", "telemetry")
+
+
+#: The fields in ms that time the NVML sampler, and whether 0 is in range (a window may be 0, an interval not).
+INTERVALS = {"sample_interval_ms": False, "gpm_interval_ms": False, "telemetry_window_ms": True}
+
+
+def interval_problem(name: str, value: Any, label: Optional[str] = None) -> Optional[str]:
+    """Why ``value`` cannot be the interval field ``name`` (see :data:`INTERVALS`; named ``label`` in the
+    message, the field's name by default), or None: it must be finite (TOML and Python spell nan and inf), above
+    0, or at least 0 for the window."""
+    zero_ok = INTERVALS[name]
+    if math.isfinite(value) and (value >= 0 if zero_ok else value > 0):
+        return None
+    return f"{label or name} must be {'finite and not negative' if zero_ok else 'positive and finite'}, not {value!r}"
 
 
 class RunConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,13 +26,13 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import ProblemsError, UsageError
 from ..run import RunConfig
+from ..run.config import INTERVALS, interval_problem
 
 MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
                "seq_len": "seq_lens", "new_tokens": "new_tokens"}
@@ -155,11 +155,7 @@ def _field_problem(key: str, value: Any) -> Optional[str]:
         return f"{key} = {value!r}: {expected[0].lower() + expected[1:]}"
     if key in _COUNTS and value < _COUNTS[key]:
         return f"{key} must be at least {_COUNTS[key]}, not {value!r}"
-    if key == "telemetry_window_ms" and not (math.isfinite(value) and value >= 0):
-        return f"{key} must be finite and not negative, not {value!r}"
-    if key.endswith("_ms") and key != "telemetry_window_ms" and not (math.isfinite(value) and value > 0):
-        return f"{key} must be positive and finite, not {value!r}"  # TOML writes nan and inf
-    return None
+    return interval_problem(key, value) if key in INTERVALS else None
 
 
 def configs_from_spec(spec: Dict[str, Any], device: str) -> List[RunConfig]:
