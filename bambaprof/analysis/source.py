@@ -48,6 +48,13 @@ PACKED_ELSEWHERE = {b"\x28\xb5\x2f\xfd": ("zstd file", "zstd -d"), b"\x04\x22\x4
 _MAGIC = max(map(len, [*COMPRESSIONS, *PACKED_ELSEWHERE]))
 
 
+def compression_of(fh: Any, path: Path) -> Optional[Tuple[str, Callable[[Any], Any]]]:
+    """:func:`compression` of an open file's first bytes; the file is left at its start."""
+    head = fh.read(_MAGIC)
+    fh.seek(0)
+    return compression(path, head)
+
+
 def compression(path: Path, head: bytes) -> Optional[Tuple[str, Callable[[Any], Any]]]:
     """The compression a file starting with ``head`` is in (name and stream class), or ``None`` for text;
     raises :class:`TraceError` for a format it names but does not read."""
@@ -224,8 +231,7 @@ class TextReader:
         self.compressed = False  # gzip, bzip2 or xz
         try:
             with _as_trace_errors(path):
-                found = compression(path, self._fh.read(_MAGIC))
-            self._fh.seek(0)
+                found = compression_of(self._fh, path)
             if found is not None:
                 self._source = _Inflater(self._fh, path, found[1])
                 self.compressed = True
@@ -288,21 +294,20 @@ def _as_trace_errors(path: Path) -> Iterator[None]:
 
 
 def _compressed_as(path: Path) -> str:
-    """The compression ``path`` starts as (``gzip`` where it cannot be read)."""
+    """The compression ``path`` starts as (``gzip`` where it cannot be read or is no other)."""
     try:
         with open(path, "rb", opener=_open_regular) as fh:
-            head = fh.read(_MAGIC)
-    except OSError:
+            found = compression_of(fh, path)
+    except (OSError, TraceError):
         return "gzip"
-    return next((name for magic, (name, _) in COMPRESSIONS.items() if head.startswith(magic)), "gzip")
+    return found[0] if found is not None else "gzip"
 
 
 def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
     """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
     (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
     with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
-        found = compression(path, fh.read(_MAGIC))
-        fh.seek(0)
+        found = compression_of(fh, path)
         size = os.fstat(fh.fileno()).st_size
         if found is not None:
             data: Union[bytearray, mmap.mmap] = _inflate(fh, path, found[1])
@@ -325,8 +330,7 @@ def salvage_compressed(path: Path) -> bytearray:
     up to 900 kB of text: the block it breaks in is lost). Raises :class:`BrokenStream` when nothing could be
     inflated."""
     with _as_trace_errors(path), open(path, "rb", opener=_open_regular) as fh:
-        found = compression(path, fh.read(_MAGIC))
-        fh.seek(0)
+        found = compression_of(fh, path)
         name = found[0] if found is not None else "gzip"
         out = _inflated_until_error(fh, path) if name == "gzip" else \
             _decompressed_until_error(fh, path, _DECOMPRESSORS[name])
