@@ -46,7 +46,7 @@ from __future__ import annotations
 import functools
 import operator
 import os
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -203,15 +203,15 @@ def _layout(types: tuple) -> Any:
     return layout
 
 
-def _getter(positions: Tuple[int, ...]) -> Callable[[tuple], tuple]:
-    """``args -> tuple(args[i] for i in positions)``, at C speed (``itemgetter`` of one position returns the
-    item itself, hence the wrapping)."""
-    if len(positions) > 1:
-        return operator.itemgetter(*positions)
-    if positions:
-        index = positions[0]
-        return lambda args: (args[index],)
-    return lambda args: ()
+def _getter(keys: Sequence[Any], make: Callable[..., Any] = operator.itemgetter) -> Callable[[Any], tuple]:
+    """``obj -> tuple(obj[k] for k in keys)`` (``make=operator.attrgetter``: the attributes named), at C speed
+    (a getter of one key returns the value itself, hence the wrapping)."""
+    if len(keys) > 1:
+        return make(*keys)
+    if keys:
+        get = make(keys[0])
+        return lambda obj: (get(obj),)
+    return lambda obj: ()
 
 
 def _descriptor_keys(descriptors: tuple) -> Optional[tuple]:
@@ -243,16 +243,7 @@ def _fields_getter(cls: type) -> Callable[[Any], tuple]:
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(cls) if f.name not in ("base", "shape", "strides")]
-    return _getter_of(names)
-
-
-def _getter_of(names: list) -> Callable[[Any], tuple]:
-    if len(names) > 1:
-        return operator.attrgetter(*names)
-    if names:
-        get = operator.attrgetter(names[0])
-        return lambda obj: (get(obj),)
-    return lambda obj: ()
+    return _getter(names, operator.attrgetter)
 
 
 @functools.lru_cache(maxsize=1)
