@@ -443,11 +443,11 @@ def odd_numbers_as_null(data: Any, error: str = "") -> Optional[Tuple[bytes, int
     """The text with each number spelled as NaN or infinity outside strings (:data:`ODD_SPELLINGS`, signed or
     not) replaced by ``null``, and how many there were; ``None`` when there are none. Given msgspec's
     ``error``, only where it names the byte such a number starts at (other malformed text is not scanned)."""
-    view = bytes(data)
     if error and "(char " not in error:  # Python's json counts characters, not bytes: no check then
         at = _BYTE_AT.search(error)
-        if at is None or not _ODD_NUMBER.match(view, int(at.group(1))):
-            return None
+        if at is None or not _ODD_NUMBER.match(data, int(at.group(1))):
+            return None  # checked on the text as it is: no copy of a large trace for other malformed text
+    view = bytes(data)
     pieces, last, scanned, inside, count = [], 0, 0, False, 0
     for match in _ODD_NUMBER.finditer(view):
         start = match.start()
