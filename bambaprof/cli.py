@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import click
 
+from ._memory import is_out_of_memory
 from ._untrusted import printable
 from ._version import __version__
 from .errors import BambaprofError, ProblemsError, Terminated, first_line
@@ -110,6 +111,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     except MemoryError:
         return _fail("out of memory: what this command reads or builds does not fit in this machine's memory", 1)
+    except (RuntimeError, TypeError, ValueError) as exc:  # torch's allocators raise these when a request fails
+        if not is_out_of_memory(exc):
+            raise
+        return _fail(f"out of memory: {first_line(exc)}", 1)
     return 0
 
 

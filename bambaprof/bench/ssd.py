@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple
 
 import torch
 
+from .._memory import TooLarge, is_out_of_memory, require_bytes
 from ..analysis.ssd_kernels import minimum_bytes as ssd_minimum_bytes
 from ..analysis.ssd_kernels import minimum_flops as ssd_minimum_flops
 from ..errors import first_line
@@ -213,12 +214,12 @@ def _attempt(time_it: Callable[[], float]) -> tuple:
     try:
         with torch.no_grad():
             return time_it(), "ok"
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        return None, "out of memory"
     except Exception as exc:  # noqa: BLE001 - one failing core must not stop the benchmark
-        msg = first_line(exc)
-        return None, f"error: {msg[:200]}"
+        if is_out_of_memory(exc):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            return None, "out of memory"
+        return None, f"error: {first_line(exc)[:200]}"
 
 
 def _interleaved(calls: Dict[str, Callable[[], Any]], device: str, rep_ms: float, rounds: int, on_gpu: bool,
@@ -341,6 +342,19 @@ def _input_sets(shape: Shape, dtype: torch.dtype, device: str, l2_bytes: int) ->
     return [make_inputs(shape, dtype, device, seed=i, initial_state=False) for i in range(count)]
 
 
+def _no_inputs(exc: Exception, names: Sequence[str], base: Dict[str, Any], records: List[BenchRecord],
+               timed_rows: List[Timed]) -> None:
+    """A shape whose inputs cannot be allocated: an ``out of memory (inputs)`` row for every core (any other
+    failure is raised)."""
+    if not (isinstance(exc, TooLarge) or is_out_of_memory(exc)):
+        raise exc
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    status = "out of memory (inputs)"
+    records.extend(BenchRecord(variant=name, status=status, **base) for name in names)
+    timed_rows.extend(Timed(None, None, status) for _ in names)
+
+
 def _shape_fields(shape: Shape, dtype: torch.dtype) -> Dict[str, Any]:
     """The shape and dtype columns every :class:`BenchRecord` of ``shape`` carries."""
     from ..model.config import dtype_name
@@ -395,9 +409,8 @@ def _bench_ssd_shapes(cores: Dict[str, Callable[..., Any]], shapes: Sequence[Sha
         base = _shape_fields(shape, dtype)
         try:
             sets = _input_sets(shape, dtype, device, l2)
-        except torch.cuda.OutOfMemoryError:
-            records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in cores)
-            timed_rows.extend(Timed(None, None, "out of memory (inputs)") for _ in cores)
+        except Exception as exc:  # noqa: BLE001 - a shape too large is a row, not the end of the benchmark
+            _no_inputs(exc, list(cores), base, records, timed_rows)
             continue
         nbytes = minimum_bytes(shape, dtype)
         floor = None
@@ -511,11 +524,12 @@ def _bench_mixer_shapes(resolved: Sequence["Variant"], shapes: Sequence[Shape], 
             mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
             mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
         base = _shape_fields(shape, dtype)
-        try:
+        try:  # the input and the mixer's output, and the in_proj output (about twice the input) at least
+            require_bytes(4 * shape.batch * shape.seq_len * hidden * torch.empty((), dtype=dtype).element_size(),
+                          device, f"a mixer's activations at b={shape.batch} L={shape.seq_len}")
             hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
-        except torch.cuda.OutOfMemoryError:
-            records.extend(BenchRecord(variant=name, status="out of memory (inputs)", **base) for name in names)
-            timed_rows.extend(Timed(None, None, "out of memory (inputs)") for _ in names)
+        except Exception as exc:  # noqa: BLE001 - a shape too large is a row, not the end of the benchmark
+            _no_inputs(exc, names, base, records, timed_rows)
             continue
         calls: Dict[str, Callable[[], Any]] = {}
         unbuilt: Dict[str, str] = {}

@@ -15,9 +15,7 @@ is a lower bound: a configuration above the memory available cannot run, one bel
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Optional
 
 from ..model.config import BambaConfig
 
@@ -66,26 +64,3 @@ def estimate(c: BambaConfig, workload: str, variant_extra: dict, batch: int, tok
         workspace = int(workspace_fn(batch, tokens, c.mamba_n_heads, c.head_dim, c.mamba_d_state,
                                      c.mamba_chunk_size))
     return Footprint(weight_bytes(c, workload == "mixer"), activations, workspace)
-
-
-def available_bytes(device: str) -> Optional[int]:
-    """Memory free for a new run: the GPU's free memory (CUDA), else the system's ``MemAvailable`` (Linux);
-    ``None`` when it cannot be known."""
-    if device.startswith("cuda"):
-        import torch
-
-        try:
-            return int(torch.cuda.mem_get_info(torch.device(device))[0])
-        except (RuntimeError, AssertionError):
-            return None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None

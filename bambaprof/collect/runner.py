@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from .._env import environment
+from .._memory import available_bytes
 from ..errors import BambaprofError
 from ..model.config import preset as make_preset
 from ..run import (
@@ -68,7 +69,6 @@ from ..ssm import get_variant
 from ..ssm.contract import NEEDS_TRITON
 from .ceilings import device_ceilings
 from .compile import CompileCounters, fx_graph_cache_misses, graph_break_reasons, graphs_left_out, reset_compiler
-from .footprint import available_bytes
 from .footprint import estimate as estimate_footprint
 from .host_speed import host_info, probe_us
 from .inductor_kernels import loaded_kernel_counts, loaded_modules

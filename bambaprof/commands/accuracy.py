@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from ._common import (
     progress,
     resolve_device,
 )
+
+if TYPE_CHECKING:
+    from ..model.config import BambaConfig
 
 
 @click.command("accuracy")
@@ -67,23 +71,29 @@ def accuracy_command(preset_name, layers, no_attention, chunk_size, dtype, check
     dev = resolve_device(device)
     if batch <= 0 or new_tokens < 0 or any(L <= 0 for L in seq_lens):
         raise UsageError("--batch and --seq-len must be positive, --new-tokens not negative")
+    loaded = load_prompts(prompts_file) if prompts_file else []
+    lengths = [p["length"] for p in loaded] + list(seq_lens or ((64,) if not prompts_file else ()))
     if checkpoint:
         from ..model.checkpoint import load_checkpoint
 
         model, cfg, tokenizer = load_checkpoint(checkpoint, "default", dev, dtype)
+        _require_room(cfg, batch, max(lengths, default=1) + new_tokens, dev, weights=False)
     else:
         cfg = config_from_options(preset_name, layers, no_attention, chunk_size, dtype)
+        _require_room(cfg, batch, max(lengths, default=1) + new_tokens, dev, weights=True)
         model, tokenizer = build_model(cfg, "default", seed, dev), None
     names = list(variants) or [v.name for v in list_variants() if v.name != "reference" and runnable(v, dev).ok]
     for n in names:
         get_variant(n)
     gen = torch.Generator().manual_seed(seed + 7)
     prompts = []
-    if prompts_file:
-        for p in load_prompts(prompts_file):
-            ids = (torch.tensor([p["token_ids"]] * batch) if p["token_ids"]
-                   else torch.randint(0, cfg.vocab_size, (batch, p["length"]), generator=gen))
-            prompts.append({"name": p["name"], "ids": ids.to(dev)})
+    for p in loaded:
+        if p["token_ids"] and not all(0 <= t < cfg.vocab_size for t in p["token_ids"]):
+            raise UsageError(f"--prompts {prompts_file}: prompt {p['name']!r} has token ids outside the "
+                             f"vocabulary (0 to {cfg.vocab_size - 1})")
+        ids = (torch.tensor([p["token_ids"]] * batch) if p["token_ids"]
+               else torch.randint(0, cfg.vocab_size, (batch, p["length"]), generator=gen))
+        prompts.append({"name": p["name"], "ids": ids.to(dev)})
     for L in seq_lens or ((64,) if not prompts_file else ()):
         prompts.append({"name": f"random-{L}", "ids": torch.randint(0, cfg.vocab_size, (batch, L), generator=gen).to(dev)})
     with progress("accuracy", len(names) * len(prompts)) as bar:
@@ -124,3 +134,16 @@ def _attach(run_dir: Path, rows: list) -> None:
         manifest.accuracy = attached
 
     update_manifest(run_dir, attach)
+
+
+def _require_room(cfg: "BambaConfig", batch: int, tokens: int, device: str, weights: bool) -> None:
+    """Refuse, before anything is built, prompts (and a model) whose lower-bound footprint exceeds the memory
+    available: the weights unless already loaded, and the hidden states of ``batch`` x ``tokens``
+    (:mod:`bambaprof.collect.footprint`)."""
+    from .._memory import gigabytes, require_bytes
+    from ..collect.footprint import estimate
+
+    need = estimate(cfg, "prefill", {}, batch, tokens)
+    what = f"the model and {batch} x {tokens} tokens" if weights else f"{batch} x {tokens} tokens"
+    require_bytes(need.total if weights else need.activations, device,
+                  f"{what} (weights {gigabytes(need.weights)}, hidden states {gigabytes(need.activations)})")

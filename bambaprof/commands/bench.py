@@ -26,11 +26,11 @@ def bench_group() -> None:
               help="A folder holding mamba_ssm's source: time its mamba_chunk_scan_combined too.")
 @click.option("--shape", "shapes", multiple=True, metavar="BxL",
               help="Batch x length (repeatable) [default: 1x512 1x2048 1x8192 8x2048 8x8192].")
-@click.option("--heads", type=int, default=128, show_default=True)
-@click.option("--head-dim", type=int, default=64, show_default=True)
-@click.option("--state", type=int, default=128, show_default=True)
-@click.option("--groups", type=int, default=1, show_default=True)
-@click.option("--chunk-size", type=int, default=256, show_default=True)
+@click.option("--heads", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--head-dim", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--state", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--dtype", default="bfloat16", show_default=True)
 @click.option("--rep-ms", type=POSITIVE, default=200.0, show_default=True, help="Time budget per measurement.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,

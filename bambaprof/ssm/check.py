@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
+from .._memory import TooLarge, is_out_of_memory, require_bytes
 from ..errors import first_line
 from .contract import Variant
 from .reference import REFERENCE
@@ -53,7 +54,7 @@ class Shape:
 
     @property
     def chunks(self) -> int:
-        return math.ceil(self.seq_len / self.chunk_size)
+        return -(-self.seq_len // self.chunk_size)  # integer division: exact at any length
 
 
 @dataclass
@@ -82,9 +83,31 @@ class CheckRow:
         return asdict(self)
 
 
+def input_bytes(shape: Shape, dtype: torch.dtype, initial_state: bool = False) -> int:
+    """Bytes of :func:`make_inputs`' tensors: ``x``, ``dt``, ``B``, ``C`` in ``dtype``, the per-head vectors
+    (A, D, dt_bias) and the initial state in float32."""
+    b, L, h, p, n, ng = shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.state, shape.groups
+    size = torch.empty((), dtype=dtype).element_size()
+    return size * b * L * (h * p + h + 2 * ng * n) + 4 * (3 * h + (b * h * p * n if initial_state else 0))
+
+
+def require_room(shape: Shape, dtypes: Sequence[torch.dtype], device: str, initial_state: bool) -> None:
+    """Raise :class:`~bambaprof._memory.TooLarge` before allocating when a set of inputs in each of ``dtypes``
+    (and ``x``'s float32 draw, made on the host) cannot fit; a bound from below, so what passes may still fail."""
+    draw = 4 * shape.batch * shape.seq_len * shape.heads * shape.head_dim
+    need = sum(input_bytes(shape, dtype, initial_state) for dtype in dtypes)
+    what = f"inputs at b={shape.batch} L={shape.seq_len}"
+    if device.startswith("cuda"):
+        require_bytes(draw, "cpu", what)
+        require_bytes(need, device, what)
+    else:
+        require_bytes(draw + need, device, what)
+
+
 def make_inputs(shape: Shape, dtype: torch.dtype, device: str, seed: int, initial_state: bool) -> dict:
     """Seeded inputs resembling a trained Mamba2 layer: ``A`` in [-16, -1], ``dt_bias`` from
     the Mamba2 dt initialisation, softplus on, unit-variance ``x``, ``B``, ``C``."""
+    require_room(shape, (dtype,), device, initial_state)
     g = torch.Generator(device="cpu").manual_seed(seed)
     b, L, h, p, n, ng = shape.batch, shape.seq_len, shape.heads, shape.head_dim, shape.state, shape.groups
 
@@ -160,30 +183,35 @@ def check_variants(
     rows: List[CheckRow] = []
     dname = str(dtype).replace("torch.", "")
     for shape in shapes:
-        inp = make_inputs(shape, dtype, device, seed, initial_state)
-        ref_inp = {k: (v.double() if v is not None else None) for k, v in inp.items()}
-        y_ref, s_ref = _run(REFERENCE, ref_inp, shape.chunk_size)
+        try:  # the inputs and their float64 copy at least
+            require_room(shape, (dtype, torch.float64), device, initial_state)
+            inp = make_inputs(shape, dtype, device, seed, initial_state)
+            ref_inp = {k: (v.double() if v is not None else None) for k, v in inp.items()}
+            y_ref, s_ref = _run(REFERENCE, ref_inp, shape.chunk_size)
+        except Exception as exc:  # noqa: BLE001 - reported on every variant's row of the shape
+            if not is_out_of_memory(exc) and not isinstance(exc, TooLarge):
+                raise
+            rows.extend(CheckRow(**_row_fields(variant, shape, dname, dtype), max_abs_err=None, rel_err=None,
+                                 state_rel_err=None, decode_rel_err=None, status=f"error: out of memory ({exc})"
+                                 if isinstance(exc, TooLarge) else "error: out of memory")
+                        for variant in variants)
+            _release(device)
+            continue
         for variant in variants:
             if progress:
                 progress(f"{variant.name} b={shape.batch} L={shape.seq_len}")
             tol = variant_tolerance(variant, dtype)
-            base = dict(
-                variant=variant.name, exact=variant.exact, dtype=dname, batch=shape.batch,
-                seq_len=shape.seq_len, heads=shape.heads, head_dim=shape.head_dim, groups=shape.groups,
-                state=shape.state, chunk_size=shape.chunk_size, chunks=shape.chunks, tolerance=tol,
-            )
+            base = _row_fields(variant, shape, dname, dtype)
             try:
                 y, s = _run(variant, inp, shape.chunk_size)
                 dec = decode_consistency(variant, inp, shape.chunk_size, y, s) if variant.step else None
-            except torch.cuda.OutOfMemoryError:
-                rows.append(CheckRow(**base, max_abs_err=None, rel_err=None, state_rel_err=None,
-                                     decode_rel_err=None, status="error: out of memory"))
-                torch.cuda.empty_cache()
-                continue
             except Exception as exc:  # one failing variant must not hide the others
-                msg = first_line(exc)
+                oom = is_out_of_memory(exc)
                 rows.append(CheckRow(**base, max_abs_err=None, rel_err=None, state_rel_err=None,
-                                     decode_rel_err=None, status=f"error: {msg}"))
+                                     decode_rel_err=None, status="error: out of memory" if oom
+                                     else f"error: {first_line(exc)}"))
+                if oom:
+                    _release(device)
                 continue
             max_abs = (y.double() - y_ref).abs().max().item()
             rel, srel = _rel(y, y_ref), _rel(s, s_ref)
@@ -197,6 +225,19 @@ def check_variants(
                                  decode_rel_err=dec, status=status))
             del y, s
     return rows
+
+
+def _row_fields(variant: Variant, shape: Shape, dname: str, dtype: torch.dtype) -> Dict[str, Any]:
+    """The columns a :class:`CheckRow` of ``variant`` at ``shape`` has whatever its outcome."""
+    return dict(variant=variant.name, exact=variant.exact, dtype=dname, batch=shape.batch, seq_len=shape.seq_len,
+                heads=shape.heads, head_dim=shape.head_dim, groups=shape.groups, state=shape.state,
+                chunk_size=shape.chunk_size, chunks=shape.chunks, tolerance=variant_tolerance(variant, dtype))
+
+
+def _release(device: str) -> None:
+    """Hand the allocator's cached blocks back after an allocation failed (GPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 def failed(rows: Iterable[CheckRow]) -> List[CheckRow]:
