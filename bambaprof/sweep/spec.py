@@ -37,6 +37,11 @@ from ..run.config import INTERVALS, interval_problem
 MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
                "seq_len": "seq_lens", "new_tokens": "new_tokens"}
 MODEL_KEYS = {"preset", "layers", "attention", "chunk_size", "dtype", "checkpoint"}
+#: RunConfig fields that a spec gives outside ``[run]`` (each one's place), so that ``[run]`` cannot set them twice.
+RUN_ELSEWHERE = {**{key: f"[matrix] (a list: {key} = [...])" for key in MATRIX_KEYS},
+                 **{key: "[model]" for key in MODEL_KEYS},
+                 "device": "the command's --device", "prompt_name": "[matrix] prompts (a file of prompts)",
+                 "prompt_ids": "[matrix] prompts (a file of prompts)"}
 
 
 def _toml():
@@ -132,8 +137,10 @@ def spec_problems(spec: Dict[str, Any], from_file: bool = False) -> List[str]:
     fields = set(RunConfig.field_names())
     for key in sorted(set(run) - fields - {"compile_options"}):
         out.append(f"[run] has an unknown key {key!r}")
+    for key in sorted(set(run) & set(RUN_ELSEWHERE)):
+        out.append(f"[run] cannot set {key}: it goes in {RUN_ELSEWHERE[key]}")
     for key, value in run.items():
-        if key not in fields or key == "compile_options":
+        if key not in fields or key == "compile_options" or key in RUN_ELSEWHERE:
             continue
         problem = _field_problem(key, value)
         if problem:

@@ -18,6 +18,10 @@ BAD = {
     "[run]\nsample_interval_ms = 0\n": ["sample_interval_ms must be positive"],
     "[run]\ngpm_interval_ms = nan\ntelemetry_window_ms = inf\n": [  # TOML writes nan and inf
         "gpm_interval_ms must be positive and finite, not nan", "telemetry_window_ms must be finite and not negative"],
+    # a [run] key that the matrix, the model or the command sets once went to RunConfig twice (a TypeError)
+    '[run]\ndevice = "cuda"\nlayers = 2\nprompt_ids = [1]\nseq_len = 64\n': [
+        "[run] cannot set device: it goes in the command's --device", "[run] cannot set layers: it goes in [model]",
+        "[run] cannot set prompt_ids: it goes in [matrix] prompts", "[run] cannot set seq_len: it goes in [matrix]"],
 }
 
 
