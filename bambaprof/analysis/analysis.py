@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from ..errors import BambaprofError
 from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
+from .comms import collective_summary, collective_table
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -62,6 +63,7 @@ class Analysis:
     findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
     syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # SSD kernels by implementation and step (names)
+    collectives: List[Dict[str, Any]] = field(default_factory=list)  # NCCL/RCCL kernels by kind, exposed time
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -238,6 +240,7 @@ def analyze(
         "cpu_bound_stretches": timeline.stretch_count,
         "cpu_bound_us": timeline.stretch_total_us,
         **sync_summary(syncs),
+        **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
         **_peak_place(cuda_mem),
@@ -308,6 +311,7 @@ def analyze(
         modules=modules["modules"],
         module_kinds=modules["module_kinds"],
         ssd=ssd,
+        collectives=collective_table(trace),
     )
     from ..diagnose import diagnose
 

@@ -6,10 +6,11 @@ holds every rank, one process each, and :func:`process_sources` makes each proce
 rank: its position in pid order). :func:`analyze_fleet` parses them in parallel processes and returns:
 
 - one row per trace: its rank (``distributedInfo.rank``, else its position), span, GPU busy and window, kernel
-  time, collectives (NCCL/RCCL kernels, or gloo/c10d CPU ops in a CPU-only job) and their share of kernel
-  time, and the trace's error when it could not be read (the others still count);
-- the cross-rank view: the slowest rank, the one with the most *work* (GPU busy time, else the span, minus
-  its collectives: a straggler arrives last and waits least) and by how much it exceeds the median rank;
+  time, collectives (NCCL/RCCL kernels, or gloo/c10d CPU ops in a CPU-only job), their share of kernel
+  time and, on a GPU, their exposed time, and the trace's error when it could not be read (the others still count);
+- the cross-rank view: the slowest rank, the one with the most *work* (GPU busy time less the time its
+  collectives ran with no compute beside them, :mod:`.comms`; in a CPU-only job the span less its collectives:
+  a straggler arrives last and waits least) and by how much it exceeds the median rank;
   the spread (min, median, max) of GPU busy time; the spread of each top kernel's time across ranks, with
   the rank where it is longest; each rank's collective *wait*, its collective time beyond the least
   any rank spent in collectives (a rank that arrives early waits inside the collective for the others);
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
+from .comms import COLLECTIVE_KERNEL
 from .rocprof import is_rocprof
 from .source import one_trace_folder
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 #: The slowest rank must exceed the median rank by this much (%) for the ``slowest-rank`` finding.
 SLOWEST_RANK_PCT = 10.0
-#: Kernels (and CPU ops of CPU-only jobs) that are collectives.
+#: CPU ops of CPU-only jobs that are collectives (a GPU job's are its kernels: :data:`.comms.COLLECTIVE_KERNEL`).
 COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?scatter|broadcast|alltoall",
                         re.IGNORECASE)
 #: Kernels whose spread across ranks is reported.
@@ -161,7 +163,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
     kernels = {k["name"]: k["total_us"] for k in a.kernels if k["kind"] == "kernel"}
     on_gpu = bool(kernels)
     if on_gpu:
-        collective = sum(t for n, t in kernels.items() if COLLECTIVE.search(n))
+        collective = sum(t for n, t in kernels.items() if COLLECTIVE_KERNEL.search(n))
     else:  # a CPU-only job: its collectives are CPU ops; the backend's own (gloo:...) last until every rank
         # joined, the c10d:: calls only launch them: count one kind, never both
         ops = [o for o in a.ops if COLLECTIVE.search(o["name"])]
@@ -174,6 +176,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
         "gpu_window_us": s["gpu_window_us"] if on_gpu else None, "kernel_us": s["kernel_us"] if on_gpu else None,
         "collective_us": collective,
         "collective_share_pct": 100.0 * collective / s["kernel_us"] if on_gpu and s["kernel_us"] else None,
+        "collective_exposed_us": s.get("collective_exposed_us") if on_gpu else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
         "kernels": kernels,
@@ -235,13 +238,17 @@ def fleet_of(rows: List[Dict[str, Any]]) -> Fleet:
     least_collective = min(r["collective_us"] for r in ok)
     for r in ok:
         r["collective_wait_us"] = r["collective_us"] - least_collective
-        r["work_us"] = max((r["gpu_busy_us"] if on_gpu else r["span_us"]) - r["collective_us"], 0.0)
+        # on a GPU, busy time less the collectives' exposed part (the time they ran alone): a collective that
+        # compute hid takes nothing from the work; summed kernel time would subtract it twice
+        alone = r.get("collective_exposed_us")
+        taken = alone if on_gpu and alone is not None else r["collective_us"]
+        r["work_us"] = max((r["gpu_busy_us"] if on_gpu else r["span_us"]) - taken, 0.0)
     key = "work_us"
     median = statistics.median(r[key] for r in ok)
     slowest = max(ok, key=lambda r: r[key])
     fleet.cross = {
         "ranks": len(rows), "unreadable": len(rows) - len(ok),
-        "work": "GPU busy minus collectives" if on_gpu else "span minus collectives",
+        "work": "GPU busy minus collectives alone" if on_gpu else "span minus collectives",
         "slowest_rank": slowest["rank"], "slowest_us": slowest[key], "median_us": median,
         "slowest_over_median_pct": 100.0 * (slowest[key] / median - 1) if median > 0 else None,
         "gpu_busy_us": _spread([r["gpu_busy_us"] for r in ok if r.get("gpu_busy_us") is not None]),

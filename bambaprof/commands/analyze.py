@@ -14,7 +14,7 @@ from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
-from ..render.columns import ANALYZE_PHASES, ANALYZE_SSD, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
+from ..render.columns import ANALYZE_COLLECTIVES, ANALYZE_PHASES, ANALYZE_SSD, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
 from ..render.tables import render_rows, to_json
 from ..render.text import module_columns, render_analysis, render_findings
 from ..run import is_run_dir
@@ -49,7 +49,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs"]),
+                                                      "syncs", "collectives"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -154,7 +154,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs}
+                  "syncs": a.syncs, "collectives": a.collectives}
         text = render_rows(tables.get(which, kernels), "csv")
     else:
         payload = a.to_dict()
@@ -187,5 +187,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "modules": _module_text,
     "ssd": _ssd_text,
     "syncs": lambda a: render_rows(a.syncs, "table", ANALYZE_SYNCS),
+    "collectives": lambda a: (render_rows(a.collectives, "table", ANALYZE_COLLECTIVES) if a.collectives
+                              else "no collective kernels (NCCL, RCCL, MSCCL) in this trace\n"),
     "findings": lambda a: render_findings(a.findings),
 }

@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from ..analysis.comms import COLLECTIVE_KERNEL
 from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
@@ -70,6 +71,9 @@ PAGEABLE_COPY_PCT = 5.0
 MEMORY_PRESSURE_PCT = 90.0
 #: ssd-core: the SSD core's kernels (recognised by name) take at least this share of kernel time.
 SSD_CORE_PCT = 10.0
+#: exposed-communication: collective kernels ran with no compute kernel beside them for at least this share of the
+#: GPU window.
+EXPOSED_COMMUNICATION_PCT = 5.0
 #: host-speed-changed: the host's probe loop (manifest ``host``) took this many times longer at one end of the
 #: measured steps than at the other.
 HOST_SPEED_CHANGE_X = 1.25
@@ -108,6 +112,12 @@ def _kernel_rows(a: Any) -> List[Dict[str, Any]]:
 
 def _kernel_total(a: Any) -> float:
     return sum(k["total_us"] for k in _kernel_rows(a))
+
+
+def _is_collective(k: Dict[str, Any]) -> bool:
+    """Whether kernel row ``k`` is a collective (NCCL, RCCL, ...): it moves data between devices, so neither the
+    DRAM roofline nor the SM occupancy judges it (exposed-communication does)."""
+    return bool(COLLECTIVE_KERNEL.search(str(k.get("name", ""))))
 
 
 def _far_from_floor(k: Dict[str, Any]) -> bool:
@@ -224,7 +234,7 @@ def _in_module(kernel: Dict[str, Any]) -> str:
 
 def fusion_candidate(a: Any) -> Optional[Finding]:
     rows = [k for k in _kernel_rows(a) if _FUSIBLE.search(k["name"]) and k["mean_us"] < FUSION_SHORT_US
-            and k.get("bound") in ("memory", "latency", "unknown")]
+            and k.get("bound") in ("memory", "latency", "unknown") and not _is_collective(k)]  # AllReduce: not fusible
     launches = sum(k["count"] for k in rows)
     time = sum(k["total_us"] for k in rows)
     total = _kernel_total(a)
@@ -252,7 +262,7 @@ def low_occupancy(a: Any) -> List[Finding]:
     out = []
     for k in _kernel_rows(a):
         occ, limiter = k.get("theoretical_occupancy_pct"), k.get("limiter") or ""
-        if occ is None or total <= 0 or occ >= LOW_OCCUPANCY_PCT or k.get("bound") == "latency":
+        if _is_collective(k) or occ is None or total <= 0 or occ >= LOW_OCCUPANCY_PCT or k.get("bound") == "latency":
             continue
         if 100.0 * k["total_us"] / total < LOW_OCCUPANCY_MIN_SHARE_PCT or not re.search("register|shared", limiter):
             continue
@@ -275,6 +285,8 @@ def small_grid(a: Any) -> List[Finding]:
     total = _kernel_total(a)
     out = []
     for k in _kernel_rows(a):
+        if _is_collective(k):  # a collective's grid is its channels, sized for the links, not for the SMs
+            continue
         if not k.get("small_grid") or total <= 0 or 100.0 * k["total_us"] / total < SMALL_GRID_MIN_SHARE_PCT:
             continue
         waves = k.get("waves_per_sm") or 0.0
@@ -294,7 +306,7 @@ def small_grid(a: Any) -> List[Finding]:
 def unknown_bytes(a: Any) -> Optional[Finding]:
     rows = _kernel_rows(a)
     total = _kernel_total(a)
-    unknown = [k for k in rows if k.get("bytes_known", 0) < k["count"]]
+    unknown = [k for k in rows if k.get("bytes_known", 0) < k["count"] and not _is_collective(k)]  # links, not DRAM
     time = sum(k["total_us"] * (1 - k.get("bytes_known", 0) / k["count"]) for k in unknown)
     if total <= 0 or 100.0 * time / total < UNKNOWN_BYTES_PCT:
         return None
@@ -463,6 +475,27 @@ def pageable_copies(a: Any) -> Optional[Finding]:
                     for k in rows], suggestion, time)
 
 
+def exposed_communication(a: Any) -> Optional[Finding]:
+    s = a.summary
+    exposed, total, window = s.get("collective_exposed_us"), s.get("collective_us"), _window_us(a)
+    rows = getattr(a, "collectives", None) or []
+    if not exposed or not total or window <= 0 or not rows or 100.0 * exposed / window < EXPOSED_COMMUNICATION_PCT:
+        return None
+    kinds = "; ".join(f"{r['kind']} {r['count']}x, {_us(r['exposed_us'])} of {_us(r['total_us'])} exposed"
+                      for r in rows[:3])
+    msg = (f"Collectives ran for {_us(total)} on the GPU and {_us(exposed)} of it ({100 * exposed / total:.0f}%) "
+           f"with no compute kernel beside them: {100 * exposed / window:.0f}% of the {_us(window)} window was "
+           f"communication alone ({kinds}). A collective's time includes waiting inside it for slower ranks.")
+    suggestion = ("Overlap communication with compute: DDP starts each bucket's all-reduce as its gradients are "
+                  "ready (a smaller bucket_cap_mb starts the first sooner); FSDP prefetches the next all-gather "
+                  "(forward_prefetch, backward_prefetch=BACKWARD_PRE); keep collectives async (async_op=True) on "
+                  "their own stream until the result is needed. If other ranks arrive late, the wait is theirs: "
+                  "analyze the job's folder of traces to see the slowest rank.")
+    return Finding("exposed-communication", _severity(exposed, window), msg,
+                   [{"kind": r["kind"], "count": r["count"], "time_us": r["total_us"], "exposed_us": r["exposed_us"],
+                     "kernels": r["kernels"]} for r in rows], suggestion, exposed)
+
+
 def memory_pressure(a: Any) -> Optional[Finding]:
     m = a.manifest
     s = a.summary
@@ -525,7 +558,8 @@ def ssd_core(a: Any) -> Optional[Finding]:
 
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
-                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core]
+                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core,
+                                     exposed_communication]
 
 
 def diagnose(a: Any) -> List[Finding]:

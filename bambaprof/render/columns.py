@@ -33,7 +33,8 @@ FLEET_RANKS = [
     Column("gpu_busy_us", "GPU busy us", "us"), Column("kernel_us", "kernel us", "us"),
     Column("work_us", "work us", "us"), Column("collective_us", "collective us", "us"),
     Column("collective_share_pct", "% collective", "pct"), Column("collective_wait_us", "wait us", "us"),
-    Column("sync_count", "syncs", "int", drop_rank=1), Column("sync_drain_us", "empty after syncs us", "us", drop_rank=1),
+    Column("collective_exposed_us", "exposed us", "us", drop_rank=1), Column("sync_count", "syncs", "int", drop_rank=1),
+    Column("sync_drain_us", "empty after syncs us", "us", drop_rank=1),
     Column("top_finding", "top finding"), Column("top_finding_us", "at stake us", "us", drop_rank=1),
     Column("file", "file", width=50, drop_rank=2),
 ]
@@ -82,6 +83,11 @@ ANALYZE_SYNCS = [
     Column("call", "call", width=40), Column("op", "under op", width=60), Column("count", "n", "int"),
     Column("host_blocked_us", "host blocked us", "us"), Column("drain_us", "GPU empty after us", "us"),
     Column("drains", "times empty", "int"),
+]
+ANALYZE_COLLECTIVES = [
+    Column("kind", "collective", width=16), Column("count", "n", "int"), Column("total_us", "GPU us", "us"),
+    Column("exposed_us", "exposed us", "us"), Column("overlap_pct", "% overlapped", "pct"),
+    Column("streams", "streams", "int"), Column("kernels", "kernels", width=60),
 ]
 ANALYZE_STRETCHES = [
     Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),

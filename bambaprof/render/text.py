@@ -45,6 +45,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                                                   or any(k.get(c.key) is not None for k in kernels)])]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
+    if getattr(a, "collectives", None):
+        parts += ["\nCollectives (NCCL/RCCL kernels by kind; exposed: no compute kernel ran beside them on their "
+                  "device)\n", render_rows(a.collectives, "table", columns.ANALYZE_COLLECTIVES)]
     if getattr(a, "syncs", None):
         parts += ["\nHost-device synchronisations inside the GPU window (GPU empty after: until the next launch, "
                   "when nothing else ran)\n", render_rows(a.syncs, "table", columns.ANALYZE_SYNCS)]

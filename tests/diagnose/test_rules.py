@@ -352,3 +352,27 @@ def test_ssd_core():
     shaped.ssd = rows
     f = next(f for f in diagnose(shaped) if f.id == "ssd-core")
     assert "8.0x the roofline floor of its calls' shapes (50.0 us" in f.message and f.time_us == pytest.approx(350)
+
+
+def test_exposed_communication(tmp_path):
+    """Compute kernels back to back on stream 7 and an all-reduce per kernel on stream 20: started with its
+    kernel, the collective is hidden; started in the gap after it, it is exposed. Collectives' small grids and
+    unknown bytes are not compute findings."""
+    nccl = "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
+
+    def with_all_reduces(offset_us: float):
+        t = trace_of([("k", 10.0, *BIG)] * 10, gap_us=10.0, launch_lead_us=5.0)
+        for i in range(10):
+            t["traceEvents"].append(_kernel(nccl, 100.0 + 20.0 * i + offset_us, 8.0, 3000 + i, -1, stream=20,
+                                            grid=(4, 1, 1), block=(640, 1, 1)))
+        return analysis(tmp_path, t)
+
+    exposed = with_all_reduces(10.5)  # in the gap: 8 of each 10 us gap is communication alone
+    f = next(f for f in diagnose(exposed) if f.id == "exposed-communication")
+    assert f.time_us == pytest.approx(80.0) and f.severity == "high"  # 80 of a 198.5 us window
+    assert "all-reduce 10x, 80.0 us of 80.0 us exposed" in f.message and "bucket_cap_mb" in f.suggestion
+    others = [f for f in diagnose(exposed) if f.id in ("small-grid", "unknown-bytes", "fusion-candidate")]
+    assert not [ev for f in others for ev in f.evidence if ev.get("kernel") == nccl]  # "Reduce" is not fusible
+    hidden = with_all_reduces(1.0)
+    assert hidden.summary["collective_overlap_pct"] == pytest.approx(100.0)
+    assert "exposed-communication" not in ids(hidden)

@@ -1,0 +1,131 @@
+"""Collective communication on the GPU (NCCL, RCCL, MSCCL kernels) and how much of it the device's own work hides
+(times in us).
+
+A *collective kernel* is a kernel whose name says it is one (:data:`COLLECTIVE_KERNEL`: ``ncclDevKernel_AllReduce_
+Sum_bf16_RING_LL``, ``ncclKernel_SendRecv_...``, RCCL's and MSCCL's, ``one_shot_all_reduce``); its kind (all-reduce,
+all-gather, reduce-scatter, all-to-all, send/recv, broadcast, reduce) comes from the name, ``other`` where the name
+does not tell (RCCL's ``ncclDevKernel_Generic_1``). Every other kernel is *compute*. Per device:
+
+- *collective time*: the length of the union of its collective kernels' intervals;
+- *overlapped*: the part of that during which a compute kernel ran on the same device (any stream);
+- *exposed* = collective - overlapped: time the device spent on communication alone.
+
+A collective kernel starts when it is launched and spins until every rank has joined, so its time, and the exposed
+part of it, include waiting for slower ranks: exposed time on one rank may be another rank's lateness (a folder of
+the job's traces shows the ranks side by side, ``slowest-rank``). Copies and memsets are neither collective nor
+compute here.
+
+:func:`collective_table` gives one row per kind; :func:`collective_summary` the device-level figures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from .timeline import union_length
+from .trace import Trace, value_codes
+
+#: GPU kernels that are collectives: NCCL's, RCCL's and MSCCL's own, and the collective kernels of libraries that
+#: name the operation (PyTorch's symmetric-memory ``one_shot_all_reduce``, ``all_gather`` kernels). A bare
+#: "broadcast" is left out: elementwise and GEMM epilogue kernels broadcast operands (``EpilogueWithBroadcast``).
+COLLECTIVE_KERNEL = re.compile(r"nccl|rccl|msccl|all_?reduce|all_?gather|reduce_?scatter|all_?to_?all",
+                               re.IGNORECASE)
+#: Kinds by what the name holds (underscores left out, lower case), the more specific first.
+_KINDS = (("allreduce", "all-reduce"), ("allgather", "all-gather"), ("reducescatter", "reduce-scatter"),
+          ("alltoall", "all-to-all"), ("sendrecv", "send/recv"), ("send", "send/recv"), ("recv", "send/recv"),
+          ("broadcast", "broadcast"), ("reduce", "reduce"))
+
+
+def collective_kind(name: str) -> str:
+    """The operation a collective kernel's name names (``all-reduce``, ...), or ``other``."""
+    flat = name.lower().replace("_", "")
+    return next((kind for key, kind in _KINDS if key in flat), "other")
+
+
+def _collective_rows(trace: Trace) -> Tuple[np.ndarray, np.ndarray, List[Any], np.ndarray]:
+    """Masks of collective and compute kernels over ``trace.gpu``, the distinct names and each row's name code."""
+    gpu = trace.gpu
+    codes, names = value_codes(trace, "gpu.name")
+    named = np.array([bool(COLLECTIVE_KERNEL.search(str(n))) for n in names], dtype=bool)
+    kernel = gpu.kind == "kernel"
+    collective = kernel & named[codes] if len(names) else np.zeros(len(gpu.ts), dtype=bool)
+    return collective, kernel & ~collective, names, codes
+
+
+def _covered_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For merged, sorted intervals ``[ms, me)``: how much of them lies before each time in ``t``."""
+    if not len(ms):
+        return np.zeros(len(t))
+    done = np.concatenate(([0.0], np.cumsum(me - ms)))
+    i = np.searchsorted(ms, t, side="right") - 1
+    j = np.maximum(i, 0)
+    partial = np.clip(t - ms[j], 0.0, me[j] - ms[j])
+    return np.where(i >= 0, done[j] + partial, 0.0)
+
+
+def _exposed(starts: np.ndarray, ends: np.ndarray, compute_ms: np.ndarray, compute_me: np.ndarray) -> np.ndarray:
+    """The part of each interval ``[starts, ends)`` that no compute interval covers (us)."""
+    hidden = _covered_before(compute_ms, compute_me, ends) - _covered_before(compute_ms, compute_me, starts)
+    return np.maximum((ends - starts) - hidden, 0.0)
+
+
+def collective_table(trace: Trace) -> List[Dict[str, Any]]:
+    """One row per collective kind, most time first: ``kind``, ``count``, ``total_us`` (summed kernel time),
+    ``exposed_us`` (summed time of each kernel with no compute kernel beside it on its device), ``overlap_pct``
+    (the share of ``total_us`` that compute hid), ``streams`` and ``kernels`` (the names joined by commas, most
+    time first).
+    Empty when the trace has no collective kernels."""
+    collective, compute, names, codes = _collective_rows(trace)
+    if not collective.any():
+        return []
+    gpu = trace.gpu
+    exposed = np.zeros(len(gpu.ts))
+    for device in np.unique(gpu.device[collective]).tolist():
+        on = gpu.device == device
+        rows = np.flatnonzero(collective & on)
+        comp = compute & on
+        _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
+        exposed[rows] = _exposed(gpu.ts[rows], gpu.ts[rows] + gpu.dur[rows], ms, me)
+    by_kind: Dict[str, Dict[str, Any]] = {}
+    for row in np.flatnonzero(collective).tolist():
+        name = str(names[codes[row]])
+        entry = by_kind.setdefault(collective_kind(name), {"count": 0, "total_us": 0.0, "exposed_us": 0.0,
+                                                          "streams": set(), "by_name": {}})
+        entry["count"] += 1
+        entry["total_us"] += float(gpu.dur[row])
+        entry["exposed_us"] += float(exposed[row])
+        entry["streams"].add((int(gpu.device[row]), int(gpu.stream[row])))
+        entry["by_name"][name] = entry["by_name"].get(name, 0.0) + float(gpu.dur[row])
+    table = []
+    for kind, e in by_kind.items():
+        total = e["total_us"]
+        table.append({"kind": kind, "count": e["count"], "total_us": total, "exposed_us": e["exposed_us"],
+                      "overlap_pct": 100.0 * (1.0 - e["exposed_us"] / total) if total > 0 else None,
+                      "streams": len(e["streams"]),
+                      "kernels": ", ".join(sorted(e["by_name"], key=lambda n: -e["by_name"][n]))})
+    return sorted(table, key=lambda r: -r["total_us"])
+
+
+def collective_summary(trace: Trace) -> Dict[str, Any]:
+    """Device-level figures for the summary: ``collective_count``, ``collective_us`` (union of collective kernels,
+    summed over devices), ``collective_exposed_us`` (the part of it no compute kernel covered) and
+    ``collective_overlap_pct``; the times ``None`` when there are no collective kernels."""
+    collective, compute, _, _ = _collective_rows(trace)
+    count = int(collective.sum())
+    if not count:
+        return {"collective_count": 0, "collective_us": None, "collective_exposed_us": None,
+                "collective_overlap_pct": None}
+    gpu = trace.gpu
+    total = exposed = 0.0
+    for device in np.unique(gpu.device[collective]).tolist():
+        on = gpu.device == device
+        coll, comp = collective & on, compute & on
+        length, cs, ce = union_length(gpu.ts[coll], gpu.ts[coll] + gpu.dur[coll])
+        _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
+        total += length
+        exposed += float(_exposed(cs, ce, ms, me).sum())
+    return {"collective_count": count, "collective_us": total, "collective_exposed_us": exposed,
+            "collective_overlap_pct": 100.0 * (1.0 - exposed / total) if total > 0 else None}

@@ -1,0 +1,123 @@
+"""Collective kernels and the compute that hides them (:mod:`bambaprof.analysis.comms`), the summary figures, the
+``exposed-communication`` finding, and collectives kept out of the roofline, occupancy and grid findings."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from bambaprof.analysis import analyze
+from bambaprof.analysis.comms import _covered_before, _exposed, collective_kind
+from bambaprof.analysis.timeline import union_length
+from bambaprof.cli import main
+from tests.analysis.synth import _kernel, base_trace, write
+
+ALL_REDUCE = "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
+ALL_GATHER = "ncclDevKernel_AllGather_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
+#: Not a collective: GEMM epilogues and elementwise kernels broadcast operands.
+EPILOGUE = "cutlass::Kernel2<cutlass_80_tensorop_gemm_EpilogueWithBroadcast>(Params)"
+
+
+def _with_collectives(tmp_path):
+    """The synthetic trace (compute on device 0: [30, 45) and, added, the epilogue GEMM [70, 75)) with an
+    all-reduce [35, 50) and an all-gather [60, 80) on stream 20, grids of 2 blocks.
+
+    Hand-computed: collective union 15 + 20 = 35 us; compute covers 10 of the all-reduce and 5 of the
+    all-gather, so 5 + 15 = 20 us are exposed (overlap 1 - 20/35 = 42.9%); the GPU window is [30, 110) = 80 us,
+    so exposure is 25% of it (high)."""
+    t = copy.deepcopy(base_trace())
+    t["traceEvents"] += [
+        _kernel(ALL_REDUCE, 35, 15, 30, -1, stream=20, grid=(2, 1, 1), block=(640, 1, 1), regs=96, occ=1),
+        _kernel(ALL_GATHER, 60, 20, 31, -1, stream=20, grid=(2, 1, 1), block=(640, 1, 1), regs=96, occ=1),
+        _kernel(EPILOGUE, 70, 5, 32, -1, stream=7, grid=(64, 1, 1)),
+    ]
+    return write(tmp_path / "nccl.json.gz", t)
+
+
+def test_hand_computed_collectives(tmp_path):
+    a = analyze(_with_collectives(tmp_path))
+    s = a.summary
+    assert s["collective_count"] == 2
+    assert s["collective_us"] == pytest.approx(35.0) and s["collective_exposed_us"] == pytest.approx(20.0)
+    assert s["collective_overlap_pct"] == pytest.approx(100 * 15 / 35)
+    rows = {r["kind"]: r for r in a.collectives}
+    assert [r["kind"] for r in a.collectives] == ["all-gather", "all-reduce"]  # most time first
+    assert rows["all-reduce"]["exposed_us"] == pytest.approx(5.0) and rows["all-reduce"]["overlap_pct"] == pytest.approx(
+        100 * 10 / 15)
+    assert rows["all-gather"]["exposed_us"] == pytest.approx(15.0) and rows["all-gather"]["kernels"] == ALL_GATHER
+    assert rows["all-gather"]["streams"] == 1
+    finding = next(f for f in a.findings if f["id"] == "exposed-communication")
+    assert finding["severity"] == "high" and finding["time_us"] == pytest.approx(20.0)
+    assert "25% of the 80.0 us window" in finding["message"]
+    ids = [f["id"] for f in a.findings]
+    # the collectives' tiny grids and unknown bytes are not compute problems
+    assert not any(ev.get("kernel") in (ALL_REDUCE, ALL_GATHER)
+                   for f in a.findings if f["id"] in ("small-grid", "low-occupancy", "unknown-bytes")
+                   for ev in f["evidence"]), ids
+
+
+def test_no_collectives_no_rows_and_no_finding(tmp_path):
+    t = copy.deepcopy(base_trace())
+    t["traceEvents"].append(_kernel(EPILOGUE, 70, 5, 32, -1))
+    a = analyze(write(tmp_path / "t.json.gz", t))
+    assert a.collectives == [] and a.summary["collective_count"] == 0 and a.summary["collective_us"] is None
+    assert not any(f["id"] == "exposed-communication" for f in a.findings)
+
+
+def test_hidden_collectives_are_not_a_finding(tmp_path):
+    """An all-reduce entirely under compute on another stream: 0 exposed, 100% overlapped, no finding."""
+    t = copy.deepcopy(base_trace())
+    t["traceEvents"].append(_kernel(ALL_REDUCE, 31, 13, 30, -1, stream=20))
+    a = analyze(write(tmp_path / "t.json.gz", t))
+    assert a.summary["collective_exposed_us"] == pytest.approx(0.0)
+    assert a.summary["collective_overlap_pct"] == pytest.approx(100.0)
+    assert not any(f["id"] == "exposed-communication" for f in a.findings)
+
+
+def test_compute_on_another_device_hides_nothing(tmp_path):
+    t = copy.deepcopy(base_trace())
+    t["deviceProperties"].append(dict(t["deviceProperties"][0], id=1))
+    t["traceEvents"].append(_kernel(ALL_REDUCE, 31, 13, 30, -1, stream=20, device=1))
+    a = analyze(write(tmp_path / "t.json.gz", t))
+    assert a.summary["collective_exposed_us"] == pytest.approx(13.0)
+
+
+@pytest.mark.parametrize("name, kind", [
+    (ALL_REDUCE, "all-reduce"), (ALL_GATHER, "all-gather"),
+    ("ncclDevKernel_ReduceScatter_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)", "reduce-scatter"),
+    ("ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t(ncclWorkElem)", "send/recv"),
+    ("ncclDevKernel_Broadcast_RING_LL(ncclDevKernelArgsStorage<4096ul>)", "broadcast"),
+    ("ncclDevKernel_Reduce_Sum_f16_RING_LL", "reduce"),
+    ("ncclDevKernel_Generic_4(ncclDevKernelArgsStorage<4096ul>)", "other"),  # RCCL names no operation
+    ("void one_shot_all_reduce_kernel<c10::BFloat16, 8>(...)", "all-reduce"),
+    ("ncclDevKernel_AllToAll_RING", "all-to-all"),
+])
+def test_kind_from_the_name(name, kind):
+    assert collective_kind(name) == kind
+
+
+def test_exposed_part_matches_a_brute_force_count():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ms_raw = rng.integers(0, 100, 6).astype(float)
+        _, ms, me = union_length(ms_raw, ms_raw + rng.integers(1, 30, 6))
+        starts = rng.integers(0, 120, 5).astype(float)
+        ends = starts + rng.integers(0, 40, 5)
+        grid = np.arange(0, 200, 0.5) + 0.25  # half-us cells, their centres
+        covered = np.zeros_like(grid, dtype=bool)
+        for s, e in zip(ms, me):
+            covered |= (grid >= s) & (grid < e)
+        expect = [0.5 * np.sum(((grid >= s) & (grid < e)) & ~covered) for s, e in zip(starts, ends)]
+        assert np.allclose(_exposed(starts, ends, ms, me), expect)
+        assert np.allclose(_covered_before(ms, me, np.array([1e9])), [np.sum(me - ms)])
+
+
+def test_analyze_collectives_table_and_csv(tmp_path, capsys):
+    path = str(_with_collectives(tmp_path))
+    assert main(["analyze", path, "--table", "collectives"]) == 0
+    out = capsys.readouterr().out
+    assert "all-gather" in out and "% overlapped" in out
+    assert main(["analyze", path, "--table", "collectives", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("kind,count,total_us,exposed_us,overlap_pct")
+    assert main(["analyze", str(write(tmp_path / "plain.json.gz", base_trace())), "--table", "collectives"]) == 0
+    assert "no collective kernels" in capsys.readouterr().out
