@@ -25,18 +25,14 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Settings of :func:`profile` that must be at least this (``None``: the per-variant default applies).
-SETTING_MINIMUMS = {"warmup": 1, "iters": 1, "profile_active": 1, "profile_wait": 0, "profile_warmup": 0}
-
-
 def validate_settings(settings: Dict[str, Any], label: Callable[[str], str] = lambda name: name) -> None:
     """Refuse run settings out of range, naming each as ``label(name)`` (the command line passes its flags)."""
-    for name, low in SETTING_MINIMUMS.items():
-        value = settings.get(name)
-        if value is not None and not value >= low:  # NaN is not at least anything
-            raise UsageError(f"{label(name)} must be at least {low}, got {value}")
-    from .run.config import INTERVALS, interval_problem
+    from .run.config import COUNT_MINIMUMS, INTERVALS, count_problem, interval_problem
 
+    for name in COUNT_MINIMUMS:  # None: the per-variant default applies
+        problem = count_problem(name, settings[name], label(name)) if settings.get(name) is not None else None
+        if problem:
+            raise UsageError(problem)
     for name in INTERVALS:
         problem = interval_problem(name, settings[name], label(name)) if settings.get(name) is not None else None
         if problem:

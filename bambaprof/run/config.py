@@ -30,6 +30,20 @@ MEASUREMENT_FIELDS = ("warmup", "iters", "profile_wait", "profile_warmup", "prof
 INTERVALS = {"sample_interval_ms": False, "gpm_interval_ms": False, "telemetry_window_ms": True}
 
 
+#: Counts of a run and the least each may be (the first warm-up call is the timed first call, so there is always
+#: one; the seed is a generator's, never negative).
+COUNT_MINIMUMS = {"warmup": 1, "iters": 1, "profile_wait": 0, "profile_warmup": 0, "profile_active": 1, "seed": 0}
+
+
+def count_problem(name: str, value: Any, label: Optional[str] = None) -> Optional[str]:
+    """Why ``value`` cannot be the count field ``name`` (see :data:`COUNT_MINIMUMS`; named ``label`` in the
+    message, the field's name by default), or None."""
+    low = COUNT_MINIMUMS[name]
+    if value >= low:  # NaN is not at least anything
+        return None
+    return f"{label or name} must be at least {low}, not {value!r}"
+
+
 def interval_problem(name: str, value: Any, label: Optional[str] = None) -> Optional[str]:
     """Why ``value`` cannot be the interval field ``name`` (see :data:`INTERVALS`; named ``label`` in the
     message, the field's name by default), or None: it must be finite (TOML and Python spell nan and inf), above

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import ProblemsError, UsageError
 from ..run import RunConfig
-from ..run.config import INTERVALS, interval_problem
+from ..run.config import COUNT_MINIMUMS, INTERVALS, count_problem, interval_problem
 
 MATRIX_KEYS = {"variant": "variants", "compile": "compiles", "workload": "workloads", "batch": "batches",
                "seq_len": "seq_lens", "new_tokens": "new_tokens"}
@@ -148,9 +148,6 @@ def spec_problems(spec: Dict[str, Any], from_file: bool = False) -> List[str]:
     return out
 
 
-_COUNTS = {"warmup": 0, "iters": 1, "profile_wait": 0, "profile_warmup": 0, "profile_active": 1, "seed": 0}
-
-
 def _field_problem(key: str, value: Any) -> Optional[str]:
     """Why ``key = value`` is not a valid RunConfig field value, or ``None``."""
     import msgspec
@@ -160,8 +157,8 @@ def _field_problem(key: str, value: Any) -> Optional[str]:
     except msgspec.ValidationError as exc:
         expected = str(exc).split(" - at ")[0]
         return f"{key} = {value!r}: {expected[0].lower() + expected[1:]}"
-    if key in _COUNTS and value < _COUNTS[key]:
-        return f"{key} must be at least {_COUNTS[key]}, not {value!r}"
+    if key in COUNT_MINIMUMS:
+        return count_problem(key, value)
     return interval_problem(key, value) if key in INTERVALS else None
 
 

@@ -16,6 +16,8 @@ BAD = {
     '[matrix]\ncompile = ["fast"]\nbatch = [0]\n': ["compile 'fast' is unknown", "batch values must be positive"],
     "[model]\nlayers = -1\nattention = 3\n": ["layers must be a positive integer", "attention must be true or false"],
     "[run]\nsample_interval_ms = 0\n": ["sample_interval_ms must be positive"],
+    # the bounds of a run's counts are the API's and profile's (warm-up 0 was accepted, then run as 1)
+    "[run]\nwarmup = 0\nseed = -1\n": ["warmup must be at least 1, not 0", "seed must be at least 0, not -1"],
     "[run]\ngpm_interval_ms = nan\ntelemetry_window_ms = inf\n": [  # TOML writes nan and inf
         "gpm_interval_ms must be positive and finite, not nan", "telemetry_window_ms must be finite and not negative"],
     # a [run] key that the matrix, the model or the command sets once went to RunConfig twice (a TypeError)
