@@ -146,11 +146,13 @@ def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[Path
     from .analysis.compare import compare as _compare
     from .analysis.fleet import expand_inputs, process_sources
 
+    members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
+
     def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
-        return list(expand_inputs([x] if isinstance(x, (str, os.PathLike)) else list(x)))  # type: ignore[arg-type]
+        return list(expand_inputs([x] if isinstance(x, (str, os.PathLike)) else list(x), members))  # type: ignore[arg-type]
 
     with process_sources(as_list(baseline)) as base, process_sources(as_list(candidate)) as cand:
-        return _compare(base, cand, peak_gbps=peak_gbps)
+        return _compare(base, cand, peak_gbps=peak_gbps, optional=members)
 
 
 def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: Optional[str] = None,
@@ -163,11 +165,12 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     from .render.html import build_report, report_size_ok
 
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    inputs: List[Union[str, Path]] = list(expand_inputs(items))
+    members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
+    inputs: List[Union[str, Path]] = list(expand_inputs(items, members))
     if not inputs:
         raise UsageError("report needs at least one run directory or trace")
     with process_sources(inputs) as sources:  # an export of several processes: one run each
-        page = build_report(sources, title=title, peak_gbps=peak_gbps)
+        page = build_report(sources, title=title, peak_gbps=peak_gbps, optional=members)
     if not report_size_ok(page):
         raise BambaprofError(f"the report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit")
     return write_text_atomic(Path(output), page)

@@ -44,14 +44,15 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import BambaprofError, UsageError
 from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
+from .fleet import unreadable
 from .parse import CUT_SHORT_NOTE
 from .source import TraceSource
 
@@ -78,6 +79,7 @@ class Side:
     inputs: List[str]
     analyses: List[Analysis]
     manifests: List[Optional[Manifest]]
+    left_out: List[str] = field(default_factory=list)  # inputs of a folder that could not be read, and why
 
     def samples(self, metric: str) -> List[float]:
         """The metric's value per input (or, for latency of one run, its measured iterations)."""
@@ -141,10 +143,28 @@ def bootstrap_ratio_interval(base: Sequence[float], cand: Sequence[float], seed:
     return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
-def _side(label: str, inputs: Sequence[Union[str, Path, TraceSource]], peak_gbps: Optional[float]) -> Side:
-    analyses = [analyze(item, peak_gbps=peak_gbps) for item in inputs]
-    return Side(label, [i.label if isinstance(i, TraceSource) else str(i) for i in inputs], analyses,
-                [a.manifest for a in analyses])
+def _side(label: str, inputs: Sequence[Union[str, Path, TraceSource]], peak_gbps: Optional[float],
+          optional: Collection[Path] = ()) -> Side:
+    """Analyse one side's inputs; one in ``optional`` (a folder's rank) that cannot be read is left out and
+    noted, unless none can."""
+    kept: List[Union[str, Path, TraceSource]] = []
+    analyses: List[Analysis] = []
+    left_out: List[Tuple[Path, str]] = []
+    for item in inputs:
+        try:
+            analyses.append(analyze(item, peak_gbps=peak_gbps))
+        except BambaprofError as exc:
+            if not isinstance(item, Path) or item not in optional:
+                raise
+            left_out.append((item, unreadable(item, exc)))
+            continue
+        kept.append(item)
+    if not analyses:
+        path, why = left_out[0]
+        more = ", ..." if len(left_out) > 1 else ""
+        raise BambaprofError(f"no {label} input could be read ({path.name}: {why}{more})")
+    return Side(label, [i.label if isinstance(i, TraceSource) else str(i) for i in kept], analyses,
+                [a.manifest for a in analyses], [f"{label}: {p.name} left out ({why})" for p, why in left_out])
 
 
 def steps(a: Analysis) -> int:
@@ -193,11 +213,14 @@ def compare(
     baseline: Sequence[Union[str, Path, TraceSource]],
     candidate: Sequence[Union[str, Path, TraceSource]],
     peak_gbps: Optional[float] = None,
+    optional: Collection[Path] = (),
 ) -> Comparison:
-    """Compare runs or traces: ``baseline`` and ``candidate`` each one or more inputs."""
+    """Compare runs or traces: ``baseline`` and ``candidate`` each one or more inputs. An input in ``optional``
+    (a trace standing for a folder of ranks) that cannot be read is left out with a note."""
     if not baseline or not candidate:
         raise UsageError("compare needs at least one baseline and one candidate input")
-    return compare_sides(_side("baseline", baseline, peak_gbps), _side("candidate", candidate, peak_gbps))
+    return compare_sides(_side("baseline", baseline, peak_gbps, optional),
+                         _side("candidate", candidate, peak_gbps, optional))
 
 
 def compare_sides(a: Side, b: Side) -> Comparison:
@@ -241,7 +264,7 @@ def compare_sides(a: Side, b: Side) -> Comparison:
             "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
         })
     rows.sort(key=lambda r: (-abs(r["delta_us"]), r["name"]))
-    notes = []
+    notes = [*a.left_out, *b.left_out]
     ops = _op_rows(a, b)
     if len(a.analyses) < 2 or len(b.analyses) < 2:
         notes.append("one input on a side: significance uses a run's measured iterations for latency only")

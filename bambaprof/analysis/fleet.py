@@ -89,10 +89,13 @@ def rank_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
     return out
 
 
-def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]:
+def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]], members: Optional[set] = None) -> List[Path]:
     """Inputs as ``report`` and ``compare`` take them: a run directory or trace stays itself; a folder of run
     directories (or a sweep root) stands for its ok runs; a folder of traces (one per rank or step) for its
-    traces; anything else stays itself (and fails with its own one-line error where it is read)."""
+    traces; anything else stays itself (and fails with its own one-line error where it is read).
+
+    ``members``, when given, receives the traces that stand for a folder of traces: a reader may leave out one
+    that cannot be read (as ``analyze`` lists an unreadable rank), where an input named on its own must fail."""
     from ..run import is_run_dir, iter_runs
 
     out: List[Path] = []
@@ -100,10 +103,24 @@ def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]]) -> List[Path]
         p = Path(item)
         if p.is_dir() and not is_run_dir(p) and not one_trace_folder(p):
             runs = [r.path for r in iter_runs(p) if r.path is not None and r.ok]
-            out.extend(runs or trace_files(p) or [p])
+            traces = [] if runs else trace_files(p)
+            if members is not None and len(traces) > 1:
+                members.update(traces)
+            out.extend(runs or traces or [p])
         else:
             out.append(p)
     return out
+
+
+def unreadable(path: Path, exc: BaseException) -> str:
+    """Why a folder's trace ``path`` could not be read: the error's first line without the path it starts with."""
+    from ..errors import first_line
+
+    why = first_line(exc)
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if why.startswith(prefix):
+            return why[len(prefix):]
+    return why
 
 
 @contextlib.contextmanager

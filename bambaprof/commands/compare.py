@@ -6,8 +6,8 @@ from typing import Optional, Tuple
 
 import click
 
-from ..analysis.compare import METRICS, check_metric, check_threshold, compare, regression
-from ..analysis.fleet import expand_inputs, process_sources
+from .._api import compare
+from ..analysis.compare import METRICS, check_metric, check_threshold, regression
 from ..errors import BambaprofError, UsageError
 from ..render.tables import render_rows, to_json
 from ..render.text import render_comparison
@@ -50,8 +50,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         check_threshold(threshold)
     if top <= 0:
         raise UsageError("--top must be positive")
-    with process_sources(expand_inputs(baselines)) as base, process_sources(expand_inputs(candidates)) as cand:
-        comp = compare(base, cand, peak_gbps=peak_bandwidth)
+    comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)
     verdict = regression(comp, metric, threshold) if threshold is not None else None
     for warning in comp.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .._untrusted import printable
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
-from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row
+from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row, trace_files, unreadable
 from ..analysis.modules import module_tail
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
+from ..errors import BambaprofError
 from ..run import Manifest, Spread, read_telemetry
 from .figure import figure, packed_figure, plotly_js
 from .group_charts import (
@@ -231,9 +232,23 @@ def _environment():
 
 
 def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optional[str] = None,
-                 peak_gbps: Optional[float] = None) -> str:
-    """The report page (HTML text) for run directories or traces."""
-    runs = [ReportRun(p, peak_gbps) for p in inputs]
+                 peak_gbps: Optional[float] = None, optional: Collection[Path] = ()) -> str:
+    """The report page (HTML text) for run directories or traces. An input in ``optional`` (a trace that stands
+    for a folder of ranks, :func:`~bambaprof.analysis.fleet.expand_inputs`) that cannot be read is left out with a
+    note, and listed in its job's rank table; any other failure is the report's."""
+    runs: List[ReportRun] = []
+    left_out: List[Tuple[Path, str]] = []
+    for p in inputs:
+        try:
+            runs.append(ReportRun(p, peak_gbps))
+        except BambaprofError as exc:
+            if not isinstance(p, Path) or p not in optional:
+                raise
+            left_out.append((p, unreadable(p, exc)))
+    if not runs:
+        more = ", ..." if len(left_out) > 1 else ""
+        raise BambaprofError(f"no input could be read ({left_out[0][0].name}: {left_out[0][1]}{more})" if left_out
+                             else "no input to report on")
     figures: List[Dict[str, Any]] = []
 
     def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
@@ -268,16 +283,18 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
         accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=plotly_js(),
         top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
-        notes=run_notes(runs), jobs=jobs_of(runs), slowest_rank_pct=SLOWEST_RANK_PCT,
+        notes=[f"{p.name} left out ({why})" for p, why in left_out] + run_notes(runs),
+        jobs=jobs_of(runs, left_out), slowest_rank_pct=SLOWEST_RANK_PCT,
     )
     return page
 
 
-def jobs_of(runs: Sequence[Any]) -> List[Dict[str, Any]]:
+def jobs_of(runs: Sequence[Any], left_out: Sequence[Tuple[Path, str]] = ()) -> List[Dict[str, Any]]:
     """The report's runs that are ranks of one distributed job, side by side (:func:`fleet_of`): the processes
     of one Nsight Systems export, or the traces of one folder that name distinct ranks (``distributedInfo``;
     several steps of one rank are not a job). Each job: ``title`` (the export's or folder's name), ``fleet``
-    and ``ranks`` (its rows as the template shows them)."""
+    and ``ranks`` (its rows as the template shows them). ``left_out``: traces of such folders that could not be
+    read, and why: each is a row with its error, its rank its place in the folder (as ``analyze`` gives it)."""
     keyed: Dict[tuple, List[int]] = {}
     for i, r in enumerate(runs):
         rank = r.analysis.summary.get("rank")
@@ -287,12 +304,17 @@ def jobs_of(runs: Sequence[Any]) -> List[Dict[str, Any]]:
             keyed.setdefault(("export", str(r.trace_path)), []).append(i)
         elif rank is not None and rank >= 0:
             keyed.setdefault(("folder", str(r.trace_path.parent)), []).append(i)
+    unread: Dict[str, List[Tuple[Path, str]]] = {}
+    for path, why in left_out:
+        unread.setdefault(str(path.parent), []).append((path, why))
     jobs = []
     for (kind, where), members in keyed.items():
         ranks = {runs[i].analysis.summary.get("rank") for i in members}
-        if len(members) < 2 or (kind == "folder" and len(ranks) < len(members)):
+        failed = unread.get(where, []) if kind == "folder" else []
+        if len(members) + len(failed) < 2 or (kind == "folder" and len(ranks) < len(members)):
             continue
         rows = [rank_row(runs[i].analysis, n, runs[i].label, runs[i].process) for n, i in enumerate(members)]
+        rows += [{"file": path.name, "pid": None, "rank": _position(path), "error": why} for path, why in failed]
         fleet = fleet_of(rows)
         jobs.append({"title": Path(where).name, "fleet": fleet, "ranks": fleet.to_dict()["ranks"]})
     return jobs
@@ -300,6 +322,11 @@ def jobs_of(runs: Sequence[Any]) -> List[Dict[str, Any]]:
 
 #: Runs named after a note that not every run of the report shares, before "and N more".
 NOTE_RUNS = 4
+
+
+def _position(path: Path) -> Optional[int]:
+    """A trace's place among its folder's traces (the rank of a trace that names none, as in ``analyze``)."""
+    return next((i for i, p in enumerate(trace_files(path.parent)) if p.name == path.name), None)
 
 
 def run_notes(runs: Sequence[Any]) -> List[str]:

@@ -119,10 +119,10 @@ def test_report_and_compare_take_folders_of_ranks(job, tmp_path, capsys):
     other.mkdir()
     for rank in range(3):
         write(other / f"worker{rank}.2.pt.trace.json.gz", _rank_trace(rank, slow=1.5))
-    (job / "worker3.1.pt.trace.json.gz").unlink()  # compare needs every input readable
-    assert main(["compare", str(job), str(other), "--format", "json"]) == 0
+    assert main(["compare", str(job), str(other), "--format", "json"]) == 0  # a rank of the folder is unreadable
     comp = json.loads(capsys.readouterr().out)
     assert len(comp["baseline"]["inputs"]) == 3 and len(comp["candidate"]["inputs"]) == 3
+    assert comp["notes"][0].startswith("baseline: worker3.1.pt.trace.json.gz left out (")
     gemm = next(k for k in comp["kernels"] if k["name"] == "gemm_kernel")
     assert gemm["time_candidate_us"] == pytest.approx(15.0)  # median over the three ranks: 10 us x 1.5
     out = tmp_path / "ranks.html"
@@ -139,13 +139,31 @@ def test_a_folder_of_unreadable_traces_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "none of its 2 traces could be read" in err[0]
 
 
+def test_unreadable_ranks_fail_only_when_named_or_when_none_can_be_read(job, tmp_path, capsys):
+    broken = job / "worker3.1.pt.trace.json.gz"
+    assert main(["compare", str(broken), str(job)]) == 1  # named on its own: its own error
+    assert main(["report", str(broken), "-o", str(tmp_path / "r.html")]) == 1
+    capsys.readouterr()
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    (dead / "rank0.pt.trace.json").write_text("{")
+    (dead / "rank1.pt.trace.json").write_bytes(b"\x1f\x8b nope")
+    assert main(["report", str(dead), "-o", str(tmp_path / "d.html")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bambaprof: error: no input could be read (rank0.pt.trace.json: ")
+    assert not (tmp_path / "d.html").exists()
+    assert main(["compare", str(dead), str(job)]) == 1
+    assert "no baseline input could be read" in capsys.readouterr().err
+
+
 def test_a_report_of_ranks_leads_with_the_straggler(job, tmp_path):
     """A report of one job's ranks has a Ranks section (the cross-rank view, one row per rank with its top
     finding) and the slowest-rank finding first in its Findings table; the same figures as ``analyze``."""
     from bambaprof import report
 
-    (job / "worker3.1.pt.trace.json.gz").unlink()
-    page = report(job, tmp_path / "r.html").read_text()
+    page = report(job, tmp_path / "r.html").read_text()  # its unreadable rank a row with the error and a note
+    assert "worker3.1.pt.trace.json.gz left out (" in page
+    assert page.count('<td class="text" title="worker3.1.pt.trace.json.gz">worker3.1.pt.trace.json.gz</td>') == 1
     assert 'href="#ranks"' in page and '<h2 id="ranks">Ranks</h2>' in page
     assert "Slowest rank: <b>1</b>" in page
     findings = page[page.index('<h2 id="findings">'):page.index('<h2 id="ranks">')]
@@ -153,7 +171,8 @@ def test_a_report_of_ranks_leads_with_the_straggler(job, tmp_path):
     assert findings.index("slowest-rank", first) < findings.index("worker0", first)
     fleet = analyze_fleet(trace_files(job), workers=1)
     for row in fleet.ranks:
-        assert f"<td>{row['rank']}</td>" in page and row["top_finding"] in page
+        assert f"<td>{row['rank']}</td>" in page  # the unreadable rank at its place, as analyze gives it
+        assert (row["top_finding"] if row["error"] is None else "corrupt or truncated gzip") in page
 
 
 def test_several_steps_of_one_rank_are_not_a_job(tmp_path):
