@@ -79,17 +79,14 @@ def profile(
     from .collect.matrix import build_configs
     from .collect.runner import run_matrix
     from .model.config import preset as model_preset
-    from .ssm.capabilities import cuda_available, enable_triton_interpreter_if_no_gpu
+    from .ssm.capabilities import enable_triton_interpreter_if_no_gpu, resolve_device
 
     enable_triton_interpreter_if_no_gpu()
     unknown = sorted(set(settings) - set(_setting_names()))
     if unknown:
         raise UsageError(f"unknown profile setting(s): {', '.join(unknown)}")
     validate_settings(settings)
-    if device == "auto":
-        device = "cuda" if cuda_available() else "cpu"
-    elif device.startswith("cuda") and not cuda_available():
-        raise UsageError(f"device {device}: no CUDA GPU is visible")
+    device = resolve_device(device)
     if checkpoint is not None:
         from .model.checkpoint import _read_json, config_from_hf
 

@@ -137,6 +137,9 @@ def resolve(path: Union[str, Path]) -> TraceSource:
                 return TraceSource(trace_path, p)
             if manifest is not None and manifest.status == "failed":
                 raise TraceError(f"{p}: the run failed and has no trace ({manifest.error})")
+            if manifest is not None and not trace_name:  # a run that profiled nothing says why in its warnings
+                why = next((w for w in manifest.warnings if "trace" in w or "profiler" in w), None)
+                raise TraceError(f"{p}: the run recorded no trace" + (f" ({why})" if why else ""))
         raise TraceError(f"{p}: a directory without a trace (expected {' or '.join(TRACE_NAMES)})")
     return TraceSource(p, None)
 

@@ -28,6 +28,7 @@ error (no trace), as ``profile`` records a failed configuration; an interrupt (C
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import time
@@ -49,6 +50,8 @@ from ..run import (
     Versions,
     safe_run_name,
 )
+from ..run.config import interval_problem
+from ..ssm.capabilities import resolve_device
 from .host_speed import host_info, probe_us
 from .measure import (
     Telemetry,
@@ -275,13 +278,16 @@ def record(name: str, out: Union[str, "os.PathLike[str]"] = "traces", *, device:
     NVML backend (tests pass a fake one)."""
     if not name or not name.strip():
         raise UsageError("record needs a non-empty name")
-    if warmup < 0 or profile_steps < 0:
-        raise UsageError("warmup and profile_steps must not be negative")
-    if tokens_per_step is not None and tokens_per_step <= 0:
-        raise UsageError("tokens_per_step must be positive")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {device}: no CUDA GPU is visible")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (warmup, profile_steps)):
+        raise UsageError(f"warmup and profile_steps must be whole numbers, not negative (got {warmup!r}, "
+                         f"{profile_steps!r})")
+    for key, value in (("sample_interval_ms", sample_interval_ms), ("gpm_interval_ms", gpm_interval_ms)):
+        problem = (interval_problem(key, value) if isinstance(value, (int, float)) and not isinstance(value, bool)
+                   else f"{key} must be a number, not {value!r}")
+        if problem:
+            raise UsageError(problem)
+    if tokens_per_step is not None and not (isinstance(tokens_per_step, (int, float)) and 0 < tokens_per_step < math.inf):
+        raise UsageError(f"tokens_per_step must be a positive, finite number, not {tokens_per_step!r}")
+    device = resolve_device(device)
     return Recording(name, out, device, warmup, profile_steps, tokens_per_step, telemetry, with_stack,
                      sample_interval_ms, gpm_interval_ms, backend_factory)

@@ -63,14 +63,10 @@ def device_option() -> Callable:
 
 
 def resolve_device(device: str) -> str:
-    from ..errors import UsageError
-    from ..ssm.capabilities import cuda_available
+    """``--device``'s value as the device to run on (:func:`bambaprof.ssm.capabilities.resolve_device`)."""
+    from ..ssm.capabilities import resolve_device as resolve
 
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device == "cuda" and not cuda_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible")
-    return device
+    return resolve(device, "--device")
 
 
 def emit(text: str, output: Optional[str]) -> None:

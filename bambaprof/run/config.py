@@ -144,6 +144,15 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in d.items()))
 
 
+#: The most characters of a name that go into a run directory's name (its id adds a hash, so names cut there stay
+#: apart; a file name may have 255 bytes).
+RUN_NAME_CHARS = 80
+
+
 def safe_run_name(text: str) -> str:
-    """``text`` with every run of characters other than letters, digits, ``_``, ``.`` and ``-`` as ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    """``text`` with every run of characters other than letters, digits, ``_``, ``.`` and ``-`` as ``_``, no dot
+    first (``..`` or a hidden directory), at most :data:`RUN_NAME_CHARS` characters."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if name.startswith("."):
+        name = "_" + name.lstrip(".")
+    return name[:RUN_NAME_CHARS]

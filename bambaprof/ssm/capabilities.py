@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Optional
@@ -21,6 +22,26 @@ from .contract import NEEDS_CUDA, NEEDS_TRITON, Variant
 def cuda_available() -> bool:
     """True when PyTorch sees a CUDA (or ROCm) GPU."""
     return torch.cuda.is_available()
+
+
+def resolve_device(device: Optional[str], label: str = "device") -> str:
+    """The device a command or function runs on: ``auto`` (or ``None``) is CUDA when a GPU is visible, else the
+    CPU; ``cpu``, ``cuda`` and ``cuda:N`` are taken as they are when they exist here. Anything else, or a GPU
+    that is not visible, is a :class:`~bambaprof.errors.UsageError` naming it as ``label``."""
+    from ..errors import UsageError
+
+    if device is None or device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device) if isinstance(device, str) else None
+    if device == "cpu":
+        return device
+    if match is None:
+        raise UsageError(f"{label} {device!r} is not a device here: give auto, cpu, cuda or cuda:N")
+    if not cuda_available():
+        raise UsageError(f"{label} {device}: no CUDA GPU is visible")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise UsageError(f"{label} {device}: {torch.cuda.device_count()} CUDA GPU(s) visible")
+    return device
 
 
 def triton_installed() -> bool:

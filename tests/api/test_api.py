@@ -49,6 +49,7 @@ def test_profile_returns_run_records_that_the_readers_take(tmp_path):
     (dict(iters=0), "iters must be at least 1"), (dict(colour="red"), "unknown profile setting"),
     (dict(warmup=0), "warmup must be at least 1, not 0"), (dict(seed=-1), "seed must be at least 0"),
     (dict(variants=["nope"]), "unknown variant 'nope'"), (dict(device="cuda:0"), "no CUDA GPU"),
+    (dict(device="tpu"), "device 'tpu' is not a device here: give auto, cpu, cuda or cuda:N"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     if "cuda" in str(kwargs) and __import__("torch").cuda.is_available():

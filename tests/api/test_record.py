@@ -101,13 +101,31 @@ def test_telemetry_through_a_fake_nvml_backend(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(name=" "), "non-empty name"), (dict(name="x", warmup=-1), "must not be negative"),
-    (dict(name="x", tokens_per_step=0), "tokens_per_step must be positive"),
+    (dict(name=" "), "non-empty name"), (dict(name="x", warmup=-1), "not negative"),
+    (dict(name="x", profile_steps=1.5), "must be whole numbers"),
+    (dict(name="x", tokens_per_step=0), "tokens_per_step must be a positive, finite number"),
+    (dict(name="x", tokens_per_step=float("nan")), "not nan"),
+    (dict(name="x", device="nosuch"), "device 'nosuch' is not a device here"),
+    (dict(name="x", device="cuda:x"), "is not a device here"),
+    (dict(name="x", sample_interval_ms=0), "sample_interval_ms must be positive and finite"),
+    (dict(name="x", gpm_interval_ms="fast"), "gpm_interval_ms must be a number"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
         bambaprof.record(out=tmp_path, **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_any_name_makes_a_plain_directory_and_a_run_without_steps_says_so(tmp_path):
+    for name in ("../../up", "a/b", "x" * 5000):
+        with bambaprof.record(name, out=tmp_path, warmup=0, profile_steps=0) as run:
+            run.step()
+        assert run.path.parent == tmp_path and not run.path.name.startswith(".")
+        assert len(run.path.name) < 120 and run.manifest.name == name  # the manifest keeps the whole name
+    with bambaprof.record("nothing", out=tmp_path) as run:
+        pass
+    with pytest.raises(bambaprof.BambaprofError, match="the run recorded no trace .no step ran under the profiler"):
+        bambaprof.analyze(run.path)
 
 
 @pytest.mark.gpu
