@@ -175,7 +175,9 @@ def analyze(
     names = activity_names(trace)
     kernels = kernel_table(trace, peaks, timeline.per_kernel_launch_us, compute, traffic, names)
     sampled = kernel_samples(trace)  # Nsight Systems' GPU metrics, where kernels ran alone through samples
-    for row in kernels:
+    sampled_keys = dict.fromkeys(key for values in sampled.values() for key in values)
+    for row in kernels:  # every row has the columns (unknown where no sample fell), so tables stay rectangular
+        row.update(dict.fromkeys(sampled_keys))
         if row["name"] in sampled:  # kernels, and copies and memsets too (a device-to-device copy reads DRAM)
             row.update(sampled[row["name"]])
     floor = run_floor(kernels)

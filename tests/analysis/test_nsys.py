@@ -173,6 +173,36 @@ def test_enum_rows_without_an_integer_id_are_left_out(tmp_path):
     assert [n for n, k in zip(gpu.name, gpu.kind) if k == "memcpy"] == ["Memcpy HtoD (Pinned -> Device)"]
 
 
+def test_damaged_strings_read_with_replacement_characters(tmp_path):
+    """A string table with a name that is not UTF-8 (a damaged file, a name cut inside a character) and a row
+    whose id is not an integer: the kernel's name reads with U+FFFD, the row names nothing; the rest as usual."""
+    path = _export(tmp_path / "r.sqlite")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE StringIds SET value = CAST(? AS TEXT) WHERE id = 6", (b"plain_\xff_kernel",))
+    db.execute("CREATE TABLE S2 AS SELECT * FROM StringIds")  # the same table without its integer key
+    db.execute("DROP TABLE StringIds")
+    db.execute("ALTER TABLE S2 RENAME TO StringIds")
+    db.execute("INSERT INTO StringIds VALUES (NULL, 'orphan'), ('x', 'orphan')")
+    db.commit()
+    db.close()
+    names = list(load_trace(path).gpu.name)
+    assert names[1] == "plain_\ufffd_kernel" and len(names) == 3
+
+
+def test_damaged_exports_are_read_or_refused_in_one_line():
+    """benchmarks/fuzz_nsys.py: bytes flipped, files cut, columns of other types, rows, columns and tables gone
+    (a longer run of it found the two failures above: a string table's NULL id and text that is not UTF-8)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_nsys.py"
+    spec = importlib.util.spec_from_file_location("fuzz_nsys", script)
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    result = fuzz.run(200, seed=0)
+    assert result["unexpected"] == [], result["unexpected"][0]
+    assert result["exit_codes"].get("0", 0) > 50 and result["exit_codes"].get("1", 0) > 20  # both outcomes
+
+
 def test_older_exports_without_enums_or_demangled_names(tmp_path, monkeypatch):
     import bambaprof.analysis.nsys.activities as activities
 
@@ -709,3 +739,19 @@ def test_a_real_job_of_two_ranks_in_one_export():
     assert [r["pid"] for r in fleet.ranks] == [742, 743]
     assert fleet.cross["slowest_rank"] == 1 and fleet.cross["slowest_over_median_pct"] == pytest.approx(19.8, abs=0.1)
     assert fleet.findings[0]["id"] == "slowest-rank"
+
+
+def test_kernels_without_samples_have_unknown_sample_columns(tmp_path, monkeypatch):
+    """Where some kernels ran alone through GPU-metric samples and others did not (short ones get none), every
+    kernel row has the sampled columns, unknown where there was no sample, and the report renders (it failed
+    on the first row without them)."""
+    import bambaprof.analysis.analysis as analysis_module
+
+    real = analysis_module.kernel_samples
+    monkeypatch.setattr(analysis_module, "kernel_samples", lambda trace: dict(list(real(trace).items())[:1]))
+    path = DATA_NSYS / "h200-gpu-metrics.sqlite.gz"
+    a = analyze(path)
+    assert len({tuple(sorted(k)) for k in a.kernels}) == 1
+    assert sum(k["sampled_dram_pct"] is None for k in a.kernels) == len(a.kernels) - 1
+    page = bambaprof.report(path, tmp_path / "r.html").read_text()
+    assert "sampled DRAM" in page or "DRAM" in page

@@ -38,7 +38,8 @@ class Export:
         self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.strings: Dict[int, str] = {}
         if "StringIds" in self.tables:
-            self.strings = {int(i): str(v) for i, v in db.execute("SELECT id, value FROM StringIds")}
+            self.strings = {i: str(v) for i, v in db.execute("SELECT id, value FROM StringIds")
+                            if isinstance(i, int)}  # a damaged row's id (NULL, text) names nothing
 
     def columns(self, table: str) -> List[str]:
         return [str(r[1]) for r in self.db.execute(f"PRAGMA table_info([{table}])")]

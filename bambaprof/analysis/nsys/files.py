@@ -107,8 +107,21 @@ def database(path: Path) -> Iterator[Path]:
         yield out
 
 
+#: What reading a damaged export raises: SQLite's errors, and the decoding of an error message that quotes the
+#: damaged schema's bytes.
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+
+
 def connect(path: Path) -> sqlite3.Connection:
+    """The export opened read-only; text that is not UTF-8 (a damaged file, a name cut inside a character) reads
+    with U+FFFD in place of its bad bytes, as a JSON trace's does, instead of failing the read."""
     try:
-        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except SQLITE_ERRORS as exc:
         raise TraceError(f"SQLite cannot open it ({exc})") from None
+    db.text_factory = _lenient_text
+    return db
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -12,7 +11,7 @@ from ..parse import Event
 from ..source import TraceError
 from .activities import copies_and_sets, device_properties, kernels, whole_graphs
 from .export import ACTIVITY_TABLES, BATCH, DEVICE_TABLES, Correlations, Export
-from .files import connect, database_file
+from .files import SQLITE_ERRORS, connect, database_file
 from .metrics import gpu_metrics, metric_samples, metrics_window
 from .nvtx import Operators, api_calls, ranges
 
@@ -75,7 +74,7 @@ def read_export(path: Path, on_batch: Callable[[List[Event], int], None],
                         batch = []
                 if batch:
                     on_batch(batch, rows)
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise TraceError(f"SQLite cannot read it ({exc})") from None
     if ops.ranges:
         meta["reader_notes"].insert(0, (
@@ -95,7 +94,7 @@ def gpu_processes(path: Path) -> List[int]:
     with database_file(path) as db_path, contextlib.closing(connect(db_path)) as db:
         try:
             return Export(db).processes(DEVICE_TABLES)
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise TraceError(f"SQLite cannot read it ({exc})") from None
 
 
