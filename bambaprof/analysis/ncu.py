@@ -15,6 +15,7 @@ import gzip
 import io
 import math
 import re
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -60,6 +61,10 @@ def _whole(value: object) -> Optional[int]:
     return None
 
 
+#: The header line of ``ncu --csv``'s table.
+_HEADER = re.compile(r'^\ufeff?("ID"|ID)[,\r\n]', re.MULTILINE)
+
+
 def _cell(row: List[str], column: Dict[str, int], name: str) -> str:
     i = column.get(name)
     return row[i] if i is not None and i < len(row) else ""
@@ -74,13 +79,15 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
         raw = p.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8", "replace")  # a kernel name cut inside a character keeps the rest
+    except (OSError, EOFError, zlib.error) as exc:
         raise BambaprofError(f"{p}: cannot read Nsight Compute CSV ({exc})") from None
-    # ncu may print log lines before the header; the header starts with "ID"
-    start = text.find('"ID"')
-    if start < 0:
+    # ncu may print log lines (==PROF==) before the header, which starts with "ID" (quoted as ncu writes it, or
+    # bare as a spreadsheet or pandas saves the table again, perhaps after a byte-order mark)
+    header = _HEADER.search(text)
+    if header is None:
         raise BambaprofError(f"{p}: not an Nsight Compute CSV (no \"ID\" header)")
+    start = header.start(1)
     try:
         table = list(csv.reader(io.StringIO(text[start:])))
     except csv.Error as exc:

@@ -45,6 +45,28 @@ def test_units_are_read_into_bytes_bytes_per_second_and_ns(tmp_path):
     assert prep["sm__warps_active.avg.pct_of_peak_sustained_active"] == "n/a"
 
 
+def test_a_table_saved_again_reads_the_same(tmp_path):
+    """ncu quotes every field; a spreadsheet or pandas saving the table again quotes none (and may put a
+    byte-order mark first); a kernel name cut inside a character keeps the rest of the row."""
+    import csv
+    import io
+
+    rows = [_row(0, "_chunk_scan", "dram__bytes_read.sum", "Gbyte", "2.58"),
+            _row(1, "gemm\udcff", "dram__bytes_read.sum", "byte", "145,780,736")]
+    quoted = "==PROF== Connected to process 7\n" + "\n".join([HEADER, *rows]) + "\n"
+    table = list(csv.reader(io.StringIO(quoted[quoted.index('"ID"'):])))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    plain = out.getvalue()
+    assert plain.startswith("ID,Process ID,")
+    for name, data in (("plain.csv", plain.encode("utf-8", "surrogateescape")),
+                       ("bom.csv", b"\xef\xbb\xbf" + plain.encode("utf-8", "surrogateescape"))):
+        (tmp_path / name).write_bytes(data)
+        scan, gemm = read_ncu_csv(tmp_path / name)
+        assert scan["dram__bytes_read.sum"] == pytest.approx(2.58e9) and gemm["dram__bytes_read.sum"] == 145780736.0
+        assert gemm["name"] == "gemm\ufffd"
+
+
 @pytest.mark.parametrize("content, says", [(b"", "no \"ID\" header"), (b"\x1f\x8b\x08garbage", "cannot read"),
                                            (b"Kernel,Metric\n1,2\n", "no \"ID\" header")])
 def test_unreadable_files_get_one_clear_error(tmp_path, content, says):
