@@ -75,7 +75,7 @@ def _rows(path: Path) -> Iterator[Dict[str, str]]:
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
 
     def lines() -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        decoder = codecs.getincrementaldecoder("utf-8-sig")("replace")  # a byte-order mark first is not text
         rest = ""
         with TextReader(path) as reader:
             while True:

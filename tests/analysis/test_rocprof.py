@@ -82,6 +82,21 @@ def test_a_run_reads_as_a_trace_of_its_files(tmp_path):
     assert unknown["suggestion"].startswith("rocprofv3 records no operators or shapes")
 
 
+def test_files_saved_again_with_a_byte_order_mark_read_the_same(tmp_path):
+    """A spreadsheet saving rocprofv3's CSVs again puts a byte-order mark first: the first column's name is
+    still its name (the kernel trace's first column was lost, and with it the file)."""
+    path = _run(tmp_path / "out")
+    plain = load_trace(path)
+    for f in (tmp_path / "out").iterdir():
+        f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    from bambaprof.analysis.rocprof import _rows
+
+    assert list(next(_rows(path)))[0] == "Kind"  # not "\ufeffKind"
+    again = load_trace(path)
+    assert list(again.gpu.name) == list(plain.gpu.name) and again.devices[0].name == "AMD Instinct MI210"
+    assert list(again.runtime.name) == list(plain.runtime.name)
+
+
 def test_a_folder_of_one_run_and_a_folder_of_two_processes(tmp_path, capsys):
     one = tmp_path / "one"
     _run(one)
