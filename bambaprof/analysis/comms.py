@@ -20,6 +20,7 @@ compute here.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Dict, List, Tuple
 
@@ -39,6 +40,13 @@ _KINDS = (("allreduce", "all-reduce"), ("allgather", "all-gather"), ("reducescat
           ("broadcast", "broadcast"), ("reduce", "reduce"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def is_collective_kernel(name: str) -> bool:
+    """Whether a kernel's name says it is a collective (:data:`COLLECTIVE_KERNEL`; remembered by name, as each
+    name is asked about by several tables and rules)."""
+    return bool(COLLECTIVE_KERNEL.search(name))
+
+
 def collective_kind(name: str) -> str:
     """The operation a collective kernel's name names (``all-reduce``, ...), or ``other``."""
     flat = name.lower().replace("_", "")
@@ -47,12 +55,15 @@ def collective_kind(name: str) -> str:
 
 def _collective_rows(trace: Trace) -> Tuple[np.ndarray, np.ndarray, List[Any], np.ndarray]:
     """Masks of collective and compute kernels over ``trace.gpu``, the distinct names and each row's name code."""
-    gpu = trace.gpu
-    codes, names = value_codes(trace, "gpu.name")
-    named = np.array([bool(COLLECTIVE_KERNEL.search(str(n))) for n in names], dtype=bool)
-    kernel = gpu.kind == "kernel"
-    collective = kernel & named[codes] if len(names) else np.zeros(len(gpu.ts), dtype=bool)
-    return collective, kernel & ~collective, names, codes
+    key = ("collective rows",)
+    if key not in trace.memo:
+        gpu = trace.gpu
+        codes, names = value_codes(trace, "gpu.name")
+        named = np.fromiter((is_collective_kernel(str(n)) for n in names), dtype=bool, count=len(names))
+        kernel = gpu.kind == "kernel"
+        collective = kernel & named[codes] if len(names) else np.zeros(len(gpu.ts), dtype=bool)
+        trace.memo[key] = (collective, kernel & ~collective, names, codes)
+    return trace.memo[key]
 
 
 def _covered_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:

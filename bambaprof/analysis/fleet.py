@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from .comms import COLLECTIVE_KERNEL
+from .comms import is_collective_kernel
 from .rocprof import is_rocprof
 from .source import one_trace_folder
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 #: The slowest rank must exceed the median rank by this much (%) for the ``slowest-rank`` finding.
 SLOWEST_RANK_PCT = 10.0
-#: CPU ops of CPU-only jobs that are collectives (a GPU job's are its kernels: :data:`.comms.COLLECTIVE_KERNEL`).
+#: CPU ops of CPU-only jobs that are collectives (a GPU job's are its kernels: :func:`.comms.is_collective_kernel`).
 COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?scatter|broadcast|alltoall",
                         re.IGNORECASE)
 #: Kernels whose spread across ranks is reported.
@@ -180,7 +180,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
     kernels = {k["name"]: k["total_us"] for k in a.kernels if k["kind"] == "kernel"}
     on_gpu = bool(kernels)
     if on_gpu:
-        collective = sum(t for n, t in kernels.items() if COLLECTIVE_KERNEL.search(n))
+        collective = sum(t for n, t in kernels.items() if is_collective_kernel(n))
     else:  # a CPU-only job: its collectives are CPU ops; the backend's own (gloo:...) last until every rank
         # joined, the c10d:: calls only launch them: count one kind, never both
         ops = [o for o in a.ops if COLLECTIVE.search(o["name"])]

@@ -178,6 +178,16 @@ def _dim_text(d) -> str:
     return "x".join(str(int(v)) for v in d) if min(d) >= 0 else ""
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty array, without its overhead for one or two values (most names of a large
+    trace launch once)."""
+    if len(values) == 1:
+        return float(values[0])
+    if len(values) == 2:
+        return float((values[0] + values[1]) / 2)
+    return float(np.median(values))
+
+
 def kernel_table(
     trace: Trace,
     peaks: Dict[int, Optional[PeakBandwidth]],
@@ -200,39 +210,44 @@ def kernel_table(
     bounds = np.searchsorted(group[by_group], np.arange(len(group_of) + 1)).tolist()
     occ_cache: Dict[tuple, Optional[Occupancy]] = {}
     rows: List[dict] = []
+    # every row's launch configuration (grid, block, registers, shared memory, device), and which rows' traffic
+    # is known, built once: the loop below runs once per distinct name (tens of thousands in a large compiled model)
+    launch_all = np.column_stack((gpu.grid, gpu.block, gpu.registers, gpu.shared_memory, gpu.device))
+    known_all = traffic.known
     for g, key in enumerate(group_of):
         ix = by_group[bounds[g]:bounds[g + 1]]
         durs = gpu.dur[ix]
         first = int(ix[0])
         kind = str(gpu.kind[first])
+        total = float(durs.sum())
         row: dict = {
             "name": key,
             "kind": kind,
             "count": len(ix),
-            "total_us": float(durs.sum()),
-            "mean_us": float(durs.mean()),
-            "median_us": float(np.median(durs)),
+            "total_us": total,
+            "mean_us": total if len(ix) == 1 else float(durs.mean()),
+            "median_us": _median(durs),
             "min_us": float(durs.min()),
             "max_us": float(durs.max()),
-            "share_pct": 100.0 * float(durs.sum()) / total_time,
+            "share_pct": 100.0 * total / total_time,
         }
-        devices = sorted(set(gpu.device[ix].tolist()))
-        row["devices"] = ",".join(str(d) for d in devices)
-        # launch configurations (grid, block, registers, shared memory, device): the most common one, the
-        # earliest seen among equals
-        launch = np.column_stack((gpu.grid[ix], gpu.block[ix], gpu.registers[ix], gpu.shared_memory[ix],
-                                  gpu.device[ix]))
-        configs, first_seen, seen = np.unique(launch, axis=0, return_index=True, return_counts=True)
-        common = configs[min(np.flatnonzero(seen == seen.max()), key=lambda c: first_seen[c])].tolist()
+        launch = launch_all[ix]
+        row["devices"] = ",".join(str(d) for d in sorted(set(launch[:, 8].tolist())))
+        # the most common launch configuration, the earliest seen among equals
+        if len(ix) == 1 or (launch == launch[0]).all():
+            common, row["configs"] = launch[0].tolist(), 1
+        else:
+            configs, first_seen, seen = np.unique(launch, axis=0, return_index=True, return_counts=True)
+            common = configs[min(np.flatnonzero(seen == seen.max()), key=lambda c: first_seen[c])].tolist()
+            row["configs"] = len(configs)
         grid, block, regs, smem, dev = tuple(common[0:3]), tuple(common[3:6]), common[6], common[7], common[8]
-        row["configs"] = len(configs)
         row["grid"] = _dim_text(grid) if kind == "kernel" else None
         row["block"] = _dim_text(block) if kind == "kernel" else None
         row["registers"] = regs if regs >= 0 else None
         row["shared_memory_bytes"] = smem if smem >= 0 else None
         est = gpu.est_occupancy[ix]
         est = est[np.isfinite(est) & (est > 0)]  # Kineto writes 0 when its estimate failed: unknown
-        row["est_occupancy_pct"] = float(est.mean()) if len(est) else None
+        row["est_occupancy_pct"] = (float(est[0]) if len(est) == 1 else float(est.mean())) if len(est) else None
         occ = None
         row["occupancy_unknown_because"] = None
         if kind == "kernel" and not nvidia:
@@ -251,7 +266,7 @@ def kernel_table(
         row["tail_efficiency"] = occ.tail_efficiency if occ else None
         row["small_grid"] = occ.small_grid if occ else None
 
-        known = ix[traffic.known[ix]]
+        known = ix[known_all[ix]]
         row["bytes_known"] = len(known)
         if len(known):
             kb = float(traffic.bytes[known].sum())
@@ -281,7 +296,7 @@ def kernel_table(
         if launch_us is not None:
             lu = launch_us[ix]
             lu = lu[np.isfinite(lu)]
-            row["launch_median_us"] = float(np.median(lu)) if len(lu) else None
+            row["launch_median_us"] = _median(lu) if len(lu) else None
         rows.append(row)
     rows.sort(key=lambda r: r["total_us"], reverse=True)
     return rows

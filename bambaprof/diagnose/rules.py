@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ..analysis.comms import COLLECTIVE_KERNEL
+from ..analysis.comms import is_collective_kernel
 from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
@@ -117,7 +117,7 @@ def _kernel_total(a: Any) -> float:
 def _is_collective(k: Dict[str, Any]) -> bool:
     """Whether kernel row ``k`` is a collective (NCCL, RCCL, ...): it moves data between devices, so neither the
     DRAM roofline nor the SM occupancy judges it (exposed-communication does)."""
-    return bool(COLLECTIVE_KERNEL.search(str(k.get("name", ""))))
+    return is_collective_kernel(str(k.get("name", "")))
 
 
 def _far_from_floor(k: Dict[str, Any]) -> bool:
