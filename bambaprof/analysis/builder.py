@@ -60,6 +60,10 @@ _RUNTIME_ARGS = operator.attrgetter("correlation", "external_id")
 _OP_ARGS = operator.attrgetter("external_id", "input_dims", "input_type", "concrete_inputs", "kernel_num_gb",
                                "kernel_flop", "kernel_backend", "sequence_number", "fwd_thread_id")
 _MEMORY_ARGS = operator.attrgetter("total_allocated", "total_reserved", "device_type", "device_id")
+#: Chrome's duration events as begin/end pairs; bambaprof reads complete (``X``) events, as Kineto writes them.
+_BEGIN_END = ("B", "E")
+#: How the pairs are counted among the events left out (:attr:`Builder.skipped`).
+BEGIN_END_SKIPPED = "begin/end events (ph B or E: only complete X events are read)"
 _EXACT = 2.0**53  # float64 holds every integer below this exactly
 
 
@@ -296,6 +300,10 @@ class TraceBuilder:
         if 0 in present and is_memory.any():
             self._memory(np.flatnonzero((code == 0) & is_memory), ts_raw, args, tids)
         is_x = np.fromiter(map(operator.eq, phs, repeat("X")), bool, n)
+        if not is_x.all():  # durations as begin/end pairs (Chrome's B/E, not Kineto's): counted, not read
+            begin_end = sum(map(operator.contains, repeat(_BEGIN_END), phs))
+            if begin_end:
+                self.skipped[BEGIN_END_SKIPPED] += begin_end
         if 0 in present:  # complete events of other categories (another tool's trace): counted by category
             unread = np.flatnonzero((code == 0) & is_x & ~is_memory)
             if len(unread) and MODULE_CAT in code_of:

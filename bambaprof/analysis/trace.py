@@ -605,6 +605,12 @@ def load_trace(
 
 def _unread(trace: Trace, most: int = 4) -> str:
     """What a trace without events bambaprof reads holds instead, for its error (empty when nothing)."""
+    from .builder import BEGIN_END_SKIPPED
+
+    pairs = trace.skipped.get(BEGIN_END_SKIPPED)
+    if pairs:
+        return (f": its {pairs:,} duration events are begin/end pairs (ph B and E); bambaprof reads complete "
+                "events (ph X), as the PyTorch profiler writes them")
     if not trace.unread:
         return ""
     top = sorted(trace.unread.items(), key=lambda kv: -kv[1])

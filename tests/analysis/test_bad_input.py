@@ -400,3 +400,22 @@ def test_bzip2_and_xz_are_read_like_gzip_and_other_packings_are_named(tmp_path, 
         assert main(["analyze", str(tmp_path / name)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err, err
+
+
+def test_begin_end_pairs_are_counted_and_named(tmp_path, capsys):
+    """Chrome's duration events as B/E pairs (some converters write them; Kineto writes complete X events) are
+    not read: alone they are the trace's one-line error, beside X events a note with their count."""
+    ops = [e for e in base_trace()["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+    pairs = []
+    for e in ops:
+        begin = {k: v for k, v in e.items() if k != "dur"}
+        pairs += [dict(begin, ph="B"), {"ph": "E", "pid": e["pid"], "tid": e["tid"], "ts": e["ts"] + e["dur"]}]
+    only = write(tmp_path / "pairs.json", {"traceEvents": pairs})
+    assert main(["analyze", str(only)]) == 1
+    err = capsys.readouterr().err
+    assert f"its {len(pairs)} duration events are begin/end pairs (ph B and E)" in err and len(err.splitlines()) == 1
+    mixed = copy.deepcopy(base_trace())
+    mixed["traceEvents"] += pairs
+    a = analyze(write(tmp_path / "mixed.json.gz", mixed))
+    assert f"{len(pairs)} begin/end events (ph B or E: only complete X events are read) left out" in a.notes
+    assert a.summary["kernel_count"] == 3  # the rest as usual
