@@ -524,7 +524,7 @@ def _bench_mixer_shapes(resolved: Sequence["Variant"], shapes: Sequence[Shape], 
             mamba_n_groups=shape.groups, mamba_d_state=shape.state, mamba_chunk_size=shape.chunk_size,
             mamba_expand=shape.heads * shape.head_dim // hidden, dtype=dtype_name(dtype), partial_rotary_factor=0.0)
         base = _shape_fields(shape, dtype)
-        try:  # the input and the mixer's output, and the in_proj output (about twice the input) at least
+        try:  # a lower bound: the input, the output and in_proj's output (twice the input or more)
             require_bytes(4 * shape.batch * shape.seq_len * hidden * torch.empty((), dtype=dtype).element_size(),
                           device, f"a mixer's activations at b={shape.batch} L={shape.seq_len}")
             hidden_states = torch.randn(shape.batch, shape.seq_len, hidden, device=device, dtype=dtype)
