@@ -5,7 +5,9 @@ one configuration). Per side, a metric is the median over its inputs:
 
 - ``gpu_time_us``: summed duration of kernels, memcpys and memsets in the trace;
 - ``latency_ms``, ``throughput_tokens_per_s``, ``energy_per_token_j``: from run manifests;
-- ``peak_memory_bytes``: the manifest's peak allocated, else the trace's ``[memory]`` peak.
+- ``peak_memory_bytes``: the manifest's peak allocated, else the trace's ``[memory]`` peak;
+- ``exposed_comm``: collective kernels' time with no compute kernel beside them (:mod:`.comms`), per step, where
+  both sides have collectives.
 
 For each metric: delta = candidate - baseline, ratio = candidate / baseline,
 and, where there are repeated samples on both sides (several inputs, or a
@@ -63,6 +65,7 @@ METRICS = {
     "throughput": ("throughput", "tokens/s", False),
     "peak_memory": ("peak memory", "bytes", True),
     "energy_per_token": ("energy per token", "J", True),
+    "exposed_comm": ("exposed communication", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -102,6 +105,9 @@ class Side:
                 values.append(v if v is not None else a.summary.get("peak_allocated_bytes"))
         elif metric == "energy_per_token":
             values = [m.joules_per_token for m in runs]
+        elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
+            values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
+                      if a.summary.get("collective_exposed_us") is not None]
         return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 

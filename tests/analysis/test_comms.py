@@ -121,3 +121,22 @@ def test_analyze_collectives_table_and_csv(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0].startswith("kind,count,total_us,exposed_us,overlap_pct")
     assert main(["analyze", str(write(tmp_path / "plain.json.gz", base_trace())), "--table", "collectives"]) == 0
     assert "no collective kernels" in capsys.readouterr().out
+
+
+def test_compare_gates_on_exposed_communication(tmp_path, capsys):
+    """The candidate's all-reduce moved out from under compute: exposed communication 5 -> 13 us a step, a
+    regression the gate names; traces without collectives have no such row."""
+    base = copy.deepcopy(base_trace())
+    base["traceEvents"].append(_kernel(ALL_REDUCE, 35, 15, 30, -1, stream=20))  # 10 of 15 us under compute
+    cand = copy.deepcopy(base_trace())
+    cand["traceEvents"].append(_kernel(ALL_REDUCE, 43, 15, 30, -1, stream=20))  # 2 of 15 us under compute
+    a, b = write(tmp_path / "a.json.gz", base), write(tmp_path / "b.json.gz", cand)
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 0
+    import json
+
+    row = next(r for r in json.loads(capsys.readouterr().out)["summary"] if r["metric"] == "exposed_comm")
+    assert (row["baseline"], row["candidate"]) == (pytest.approx(5.0), pytest.approx(13.0))
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "10", "--metric", "exposed_comm"]) == 1
+    assert "exposed communication" in capsys.readouterr().err
+    plain = write(tmp_path / "p.json.gz", base_trace())
+    assert main(["compare", str(plain), str(plain), "--fail-on-regression", "10", "--metric", "exposed_comm"]) == 2
