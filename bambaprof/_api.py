@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
-from .errors import UsageError
+from .errors import BambaprofError, UsageError
 
 if TYPE_CHECKING:
     from .analysis.compare import Comparison
@@ -118,7 +118,16 @@ def analyze(path: PathLike, process: Optional[int] = None, **options: Any) -> An
     from .analysis import analyze as _analyze
     from .analysis.source import TraceSource
 
+    _require_path(path, "analyze")
+    if process is not None and (not isinstance(process, int) or isinstance(process, bool)):
+        raise UsageError(f"process must be a pid (an int), not {process!r}")
     return _analyze(Path(path) if process is None else TraceSource(Path(path), process=process), **options)
+
+
+def _require_path(path: Any, what: str) -> None:
+    """Refuse what is not a path (``None``, a number) as a usage error naming ``what`` takes it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"{what} takes a path (a str or os.PathLike), not {type(path).__name__}")
 
 
 def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[int] = None) -> "Fleet":
@@ -128,11 +137,19 @@ def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[
     the traces (default: one per CPU)."""
     from .analysis.fleet import analyze_fleet, process_sources, rank_inputs
 
-    items = rank_inputs([paths] if isinstance(paths, (str, os.PathLike)) else list(paths))
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    for item in given:
+        _require_path(item, "analyze_ranks")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise UsageError(f"workers must be a positive int (or None: one per CPU), not {workers!r}")
+    items = rank_inputs(given)
     if not items:
         raise UsageError("analyze_ranks needs at least one trace")
     with process_sources(items) as sources:
-        return analyze_fleet(sources, workers=workers)
+        fleet = analyze_fleet(sources, workers=workers)
+    if all(r["error"] for r in fleet.ranks):  # as the command says it: nothing to put side by side
+        raise BambaprofError(f"none of the {len(fleet.ranks)} traces could be read ({fleet.ranks[0]['error']})")
+    return fleet
 
 
 def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[PathLike, Sequence[PathLike]],

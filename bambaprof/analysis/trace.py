@@ -572,8 +572,11 @@ def load_trace(
                 return _load_nsys(source, progress, database)
         except TraceError as exc:
             raise _naming(source.trace_path, exc) from None
-    if source.database is not None or source.process is not None or is_sqlite(source.trace_path):
+    if source.database is not None or is_sqlite(source.trace_path):
         return _load_nsys(source, progress)  # an export, or one process of it
+    if source.process is not None:
+        raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
+                         "export, and this is not one (a Kineto trace is one process already)")
     if is_rocprof(source.trace_path):
         return _load_rocprof(source, progress)
     collecting = gc.isenabled()

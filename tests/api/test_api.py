@@ -57,3 +57,26 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
         bambaprof.profile(out=tmp_path, workloads=["mixer"], **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bambaprof.analyze(None), "analyze takes a path"),
+    (lambda: bambaprof.analyze(7), "analyze takes a path .* not int"),
+    (lambda: bambaprof.analyze_ranks([None]), "analyze_ranks takes a path"),
+    (lambda: bambaprof.analyze_ranks("x", workers=0), "workers must be a positive int"),
+])
+def test_arguments_of_the_wrong_type_are_usage_errors(call, message):
+    with pytest.raises(UsageError, match=message):
+        call()
+
+
+def test_a_process_of_a_kineto_trace_and_ranks_none_can_read(tmp_path):
+    from tests.analysis.synth import base_trace, write
+
+    trace = write(tmp_path / "t.json.gz", base_trace())
+    with pytest.raises(bambaprof.BambaprofError, match=r"picks one process of an Nsight Systems export, and this "):
+        bambaprof.analyze(trace, process=1)
+    with pytest.raises(UsageError, match="process must be a pid"):
+        bambaprof.analyze(trace, process="1")
+    with pytest.raises(bambaprof.BambaprofError, match=r"none of the 1 traces could be read \(.*no such file"):
+        bambaprof.analyze_ranks(tmp_path / "missing.json")
