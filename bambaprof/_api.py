@@ -163,7 +163,10 @@ def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[Path
     members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
 
     def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
-        return list(expand_inputs([x] if isinstance(x, (str, os.PathLike)) else list(x), members))  # type: ignore[arg-type]
+        items = [x] if isinstance(x, (str, os.PathLike)) or x is None else list(x)
+        for item in items:
+            _require_path(item, "compare")
+        return list(expand_inputs(items, members))  # type: ignore[arg-type]
 
     with process_sources(as_list(baseline)) as base, process_sources(as_list(candidate)) as cand:
         return _compare(base, cand, peak_gbps=peak_gbps, optional=members)
@@ -178,7 +181,9 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     from .errors import BambaprofError
     from .render.html import build_report, report_size_ok
 
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    items = [paths] if isinstance(paths, (str, os.PathLike)) or paths is None else list(paths)
+    for item in [*items, output]:
+        _require_path(item, "report")
     members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
     inputs: List[Union[str, Path]] = list(expand_inputs(items, members))
     if not inputs:

@@ -64,6 +64,9 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     (lambda: bambaprof.analyze(7), "analyze takes a path .* not int"),
     (lambda: bambaprof.analyze_ranks([None]), "analyze_ranks takes a path"),
     (lambda: bambaprof.analyze_ranks("x", workers=0), "workers must be a positive int"),
+    (lambda: bambaprof.compare(None, "x"), "compare takes a path"),
+    (lambda: bambaprof.compare(["x"], [3]), "compare takes a path"),
+    (lambda: bambaprof.report("x", None), "report takes a path"),
 ])
 def test_arguments_of_the_wrong_type_are_usage_errors(call, message):
     with pytest.raises(UsageError, match=message):
