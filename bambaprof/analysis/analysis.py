@@ -42,6 +42,11 @@ KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "shar
 OP_SORT_KEYS = ("cpu_total_us", "cpu_self_us", "gpu_total_us", "gpu_self_us", "count", "kernels", "name")
 
 
+#: Timestamps whose float64 spacing exceeds this (us) get a note: Kineto's, about 1.7e15 us since the epoch,
+#: resolve to 0.25 us.
+COARSE_TIME_US = 1.0
+
+
 @dataclass
 class Analysis:
     """Everything ``bambaprof analyze`` reports about one trace."""
@@ -262,6 +267,12 @@ def analyze(
         "above_floor_x": floor["above_floor_x"],
     }
     notes.extend(str(n) for n in trace.meta.get("reader_notes", ()))  # what a reader of another tool's format adds
+    if math.isfinite(window[0]) and math.isfinite(window[1]):
+        step = math.ulp(max(abs(window[0]), abs(window[1])))
+        if step > COARSE_TIME_US:  # ts in ns, or since some distant epoch: gaps and overlaps round to this
+            notes.append(f"timestamps near {max(abs(window[0]), abs(window[1])):.3g} us resolve only to {step:g} us "
+                         "(float64): busy and idle time and launch overheads are that coarse; the trace's ts are "
+                         "meant to be microseconds")
     for what, count in sorted(trace.skipped.items()):
         notes.append(f"{count} {what} left out")
     if len(trace.gpu) == 0 and gpu_skipped:

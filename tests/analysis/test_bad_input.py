@@ -419,3 +419,15 @@ def test_begin_end_pairs_are_counted_and_named(tmp_path, capsys):
     a = analyze(write(tmp_path / "mixed.json.gz", mixed))
     assert f"{len(pairs)} begin/end events (ph B or E: only complete X events are read) left out" in a.notes
     assert a.summary["kernel_count"] == 3  # the rest as usual
+
+
+def test_timestamps_too_large_for_microseconds_get_a_note(tmp_path):
+    """ts written in ns since the epoch (about 1.7e18) resolve to 256 us in float64: the busy time falls apart,
+    and a note says why; Kineto's microseconds since the epoch (1.7e15, 0.25 us apart) get none."""
+    for shift, noted in ((1.7e18, True), (1.7e15, False)):
+        t = copy.deepcopy(base_trace())
+        for e in t["traceEvents"]:
+            if "ts" in e:
+                e["ts"] += shift
+        notes = analyze(write(tmp_path / "t.json", t)).notes
+        assert any("resolve only to 256 us (float64)" in n for n in notes) is noted
