@@ -434,7 +434,7 @@ def test_picking_a_process_that_is_not_there_is_one_line(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert main(["analyze", str(tmp_path), "--process", "747"]) == 2
     assert "give the export's file" in capsys.readouterr().err
-    with pytest.raises(TraceError, match="not an Nsight Systems export|SQLite cannot"):
+    with pytest.raises(TraceError, match="picks one process of an Nsight Systems export, and this is not one"):
         load_trace(TraceSource(KINETO, process=1))
 
 
