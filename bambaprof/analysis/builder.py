@@ -59,12 +59,19 @@ _GPU_ARGS = operator.attrgetter("device", "stream", "correlation", "external_id"
 _RUNTIME_ARGS = operator.attrgetter("correlation", "external_id")
 _OP_ARGS = operator.attrgetter("external_id", "input_dims", "input_type", "concrete_inputs", "kernel_num_gb",
                                "kernel_flop", "kernel_backend", "sequence_number", "fwd_thread_id")
+_COMM_ARGS = operator.attrgetter("collective", "in_nelems", "out_nelems", "group_size", "comm_dtype")
+_COLLECTIVE = operator.attrgetter("collective")
 _MEMORY_ARGS = operator.attrgetter("total_allocated", "total_reserved", "device_type", "device_id")
 #: Chrome's duration events as begin/end pairs; bambaprof reads complete (``X``) events, as Kineto writes them.
 _BEGIN_END = ("B", "E")
 #: How the pairs are counted among the events left out (:attr:`Builder.skipped`).
 BEGIN_END_SKIPPED = "begin/end events (ph B or E: only complete X events are read)"
 _EXACT = 2.0**53  # float64 holds every integer below this exactly
+
+
+def _hashable(value: Any) -> Any:
+    """A decoded JSON value as a key of the value table (a list or object becomes its text)."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
 
 def category(cat: Any) -> int:
@@ -226,10 +233,10 @@ def _is(values: Sequence[Any], value: Any) -> np.ndarray:
 TABLES: Dict[str, Tuple[Dict[str, Any], Tuple[str, ...]]] = {
     "gpu": ({"kind": np.int8, "ts": np.float64, "dur": np.float64, "device": np.int64, "stream": np.int64,
              "corr": np.int64, "ext": np.int64, "grid": np.int64, "block": np.int64, "regs": np.int64,
-             "smem": np.int64, "occ": np.float64, "bytes": np.float64}, ("name", "pid", "tid")),
+             "smem": np.int64, "occ": np.float64, "bytes": np.float64}, ("name", "pid", "tid", "comm")),
     "runtime": ({"ts": np.float64, "dur": np.float64, "corr": np.int64, "ext": np.int64}, ("name", "pid", "tid")),
     "ops": ({"ts": np.float64, "dur": np.float64, "ext": np.int64, "shape": np.int64, "gb": np.float64,
-             "flop": np.float64, "seq": np.int64, "fwd": np.int64}, ("name", "cat", "pid", "tid", "backend")),
+             "flop": np.float64, "seq": np.int64, "fwd": np.int64}, ("name", "cat", "pid", "tid", "backend", "comm")),
     "memory": ({"ts": np.float64, "alloc": np.float64, "res": np.float64, "dtype": np.int64, "did": np.int64},
                ("tid",)),
     "flow": ({"start": np.bool_, "id": np.int64, "ts": np.float64}, ("pid", "tid")),
@@ -358,7 +365,18 @@ class TraceBuilder:
                 stm[i] = t if isinstance(t, int) and -2**63 <= t < 2**63 else -1
         self._part("gpu", kind=kind, device=dev, stream=stm, corr=int_column(corr),
                    ext=int_column(ext), grid=dims_column(grid), block=dims_column(block), regs=int_column(regs),
-                   smem=int_column(smem), occ=float_column(occ), bytes=float_column(nbytes), **rows)
+                   smem=int_column(smem), occ=float_column(occ), bytes=float_column(nbytes),
+                   comm=self._comm_codes(args), **rows)
+
+    def _comm_codes(self, args: Sequence[Any]) -> np.ndarray:
+        """Each row's collective parameters (name, in and out elements, group size, dtype) as a code of the
+        value table; the code of ``None`` for the rows (nearly all) that carry none."""
+        names = list(map(_COLLECTIVE, args))
+        values: List[Any] = [None] * len(args)
+        for i, name in enumerate(names):
+            if name is not None:
+                values[i] = tuple(map(_hashable, _COMM_ARGS(args[i])))
+        return self._codes(values)
 
     def _ops(self, rows: Dict[str, np.ndarray], args: List[Any], cats: List[Any]) -> None:
         n = len(args)
@@ -372,7 +390,7 @@ class TraceBuilder:
             shape[with_dims] = np.fromiter(map(self.shape_ids.__getitem__, keys), np.int64, len(with_dims))
         self._part("ops", cat=self._codes([kind_of[c] for c in cats]), ext=int_column(ext), shape=shape,
                    gb=float_column(gb), flop=float_column(flop), backend=self._codes(backend), seq=int_column(seq),
-                   fwd=int_column(fwd), **rows)
+                   fwd=int_column(fwd), comm=self._comm_codes(args), **rows)
 
     def _modules(self, idx: np.ndarray, cats: tuple, names: tuple, pids: tuple, tids: tuple, ts_raw: tuple,
                  dur_raw: tuple) -> np.ndarray:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -51,6 +51,53 @@ def collective_kind(name: str) -> str:
     """The operation a collective kernel's name names (``all-reduce``, ...), or ``other``."""
     flat = name.lower().replace("_", "")
     return next((kind for key, kind in _KINDS if key in flat), "other")
+
+
+#: Bytes per element of the dtypes PyTorch names in a collective's ``dtype`` (its scalar type names, and
+#: torch's dtype names), lower case.
+DTYPE_BYTES = {"float": 4, "float32": 4, "double": 8, "float64": 8, "half": 2, "float16": 2, "bfloat16": 2,
+               "int": 4, "int32": 4, "long": 8, "int64": 8, "short": 2, "int16": 2, "char": 1, "int8": 1,
+               "byte": 1, "uint8": 1, "bool": 1, "float8_e4m3fn": 1, "float8_e5m2": 1, "float8_e4m3fnuz": 1,
+               "float8_e5m2fnuz": 1, "complexfloat": 8, "complexdouble": 16, "complexhalf": 4}
+#: Kinds by a collective's ``Collective name`` (PyTorch's, without underscores, lower case), where the kernel's
+#: name does not tell (RCCL's ``Generic`` kernels).
+_NAMED_KINDS = (("allreduce", "all-reduce"), ("allgather", "all-gather"), ("reducescatter", "reduce-scatter"),
+                ("alltoall", "all-to-all"), ("broadcast", "broadcast"), ("send", "send/recv"), ("recv", "send/recv"),
+                ("reduce", "reduce"))
+#: nccl-tests' bus bandwidth factors: bus bandwidth = algorithm bandwidth x factor(n ranks).
+_BUS_FACTOR = {"all-reduce": lambda n: 2 * (n - 1) / n, "all-gather": lambda n: (n - 1) / n,
+               "reduce-scatter": lambda n: (n - 1) / n, "all-to-all": lambda n: (n - 1) / n,
+               "broadcast": lambda n: 1.0, "reduce": lambda n: 1.0, "send/recv": lambda n: 1.0}
+
+
+def message_bytes(kind: str, params: Any) -> Optional[Tuple[int, int]]:
+    """A collective's message in bytes as nccl-tests counts it (all-gather: the gathered output; the others:
+    the input), and its group size, from its parameters (``Collective name``, ``In msg nelems``, ``Out msg
+    nelems``, ``Group size``, ``dtype``); ``None`` when they do not tell (unknown dtype, no element count)."""
+    if not isinstance(params, tuple) or len(params) != 5:
+        return None
+    _, in_n, out_n, group, dtype = params
+    size = DTYPE_BYTES.get(str(dtype).lower()) if isinstance(dtype, str) else None
+    count = out_n if kind == "all-gather" else in_n
+    if size is None or not _whole(count) or count <= 0 or not _whole(group) or group < 1:
+        return None
+    return int(count) * size, int(group)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _params(trace: Trace, rows: np.ndarray) -> List[Any]:
+    """Each collective row's parameters: the kernel's own (newer PyTorch copies them onto NCCL kernels), else
+    those of the op that launched it (``record_param_comms``), else ``None``."""
+    gpu, ops = trace.gpu, trace.ops
+    own = [gpu.comm[r] if r < len(gpu.comm) else None for r in rows.tolist()]
+    if all(p is not None for p in own) or not len(ops.comm):
+        return own
+    op_row = trace.gpu_op_row
+    return [p if p is not None else (ops.comm[op_row[r]] if op_row[r] >= 0 else None)
+            for p, r in zip(own, rows.tolist())]
 
 
 def _collective_rows(trace: Trace) -> Tuple[np.ndarray, np.ndarray, List[Any], np.ndarray]:
@@ -86,8 +133,11 @@ def _exposed(starts: np.ndarray, ends: np.ndarray, compute_ms: np.ndarray, compu
 def collective_table(trace: Trace) -> List[Dict[str, Any]]:
     """One row per collective kind, most time first: ``kind``, ``count``, ``total_us`` (summed kernel time),
     ``exposed_us`` (summed time of each kernel with no compute kernel beside it on its device), ``overlap_pct``
-    (the share of ``total_us`` that compute hid), ``streams`` and ``kernels`` (the names joined by commas, most
-    time first).
+    (the share of ``total_us`` that compute hid), ``streams``, ``kernels`` (the names joined by commas, most
+    time first) and, where the trace gives the collectives' parameters, their ``bytes`` (nccl-tests' message
+    size), ``group_size`` (the most common), ``algbw_gbps`` (bytes / kernel time) and ``busbw_gbps`` (the bytes
+    that cross the links / kernel time: algorithm bandwidth x 2(n-1)/n for all-reduce, (n-1)/n for all-gather,
+    reduce-scatter and all-to-all, 1 otherwise) over the kernels with known sizes (``sized_pct`` of the time).
     Empty when the trace has no collective kernels."""
     collective, compute, names, codes = _collective_rows(trace)
     if not collective.any():
@@ -101,21 +151,39 @@ def collective_table(trace: Trace) -> List[Dict[str, Any]]:
         _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
         exposed[rows] = _exposed(gpu.ts[rows], gpu.ts[rows] + gpu.dur[rows], ms, me)
     by_kind: Dict[str, Dict[str, Any]] = {}
-    for row in np.flatnonzero(collective).tolist():
+    rows = np.flatnonzero(collective)
+    for row, params in zip(rows.tolist(), _params(trace, rows)):
         name = str(names[codes[row]])
-        entry = by_kind.setdefault(collective_kind(name), {"count": 0, "total_us": 0.0, "exposed_us": 0.0,
-                                                          "streams": set(), "by_name": {}})
+        kind = collective_kind(name)
+        if kind == "other" and isinstance(params, tuple) and isinstance(params[0], str):
+            flat = params[0].lower().replace("_", "")
+            kind = next((k for key, k in _NAMED_KINDS if key in flat), "other")
+        entry = by_kind.setdefault(kind, {"count": 0, "total_us": 0.0, "exposed_us": 0.0, "streams": set(),
+                                          "by_name": {}, "bytes": 0, "sized_us": 0.0, "bus": 0.0, "groups": {}})
+        dur = float(gpu.dur[row])
         entry["count"] += 1
-        entry["total_us"] += float(gpu.dur[row])
+        entry["total_us"] += dur
         entry["exposed_us"] += float(exposed[row])
         entry["streams"].add((int(gpu.device[row]), int(gpu.stream[row])))
-        entry["by_name"][name] = entry["by_name"].get(name, 0.0) + float(gpu.dur[row])
+        entry["by_name"][name] = entry["by_name"].get(name, 0.0) + dur
+        sized = message_bytes(kind, params) if kind in _BUS_FACTOR else None
+        if sized is not None and dur > 0:
+            nbytes, group = sized
+            entry["bytes"] += nbytes
+            entry["sized_us"] += dur
+            entry["bus"] += nbytes * _BUS_FACTOR[kind](group)  # bytes that crossed the links, nccl-tests' way
+            entry["groups"][group] = entry["groups"].get(group, 0) + 1
     table = []
     for kind, e in by_kind.items():
-        total = e["total_us"]
+        total, sized_us = e["total_us"], e["sized_us"]
         table.append({"kind": kind, "count": e["count"], "total_us": total, "exposed_us": e["exposed_us"],
                       "overlap_pct": 100.0 * (1.0 - e["exposed_us"] / total) if total > 0 else None,
                       "streams": len(e["streams"]),
+                      "bytes": e["bytes"] if sized_us > 0 else None,
+                      "group_size": max(e["groups"], key=e["groups"].get) if e["groups"] else None,
+                      "algbw_gbps": e["bytes"] / (sized_us * 1e3) if sized_us > 0 else None,
+                      "busbw_gbps": e["bus"] / (sized_us * 1e3) if sized_us > 0 else None,
+                      "sized_pct": 100.0 * sized_us / total if total > 0 else None,
                       "kernels": ", ".join(sorted(e["by_name"], key=lambda n: -e["by_name"][n]))})
     return sorted(table, key=lambda r: -r["total_us"])
 

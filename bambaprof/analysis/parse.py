@@ -68,6 +68,12 @@ class Args(msgspec.Struct, frozen=True, gc=False):
     total_reserved: Num = msgspec.field(default=None, name="Total Reserved")
     device_id: Int = msgspec.field(default=None, name="Device Id")
     device_type: Int = msgspec.field(default=None, name="Device Type")
+    # a collective's parameters (PyTorch's record_param_comms, on the op and on NCCL kernels of newer versions)
+    collective: Any = msgspec.field(default=None, name="Collective name")
+    in_nelems: Any = msgspec.field(default=None, name="In msg nelems")
+    out_nelems: Any = msgspec.field(default=None, name="Out msg nelems")
+    group_size: Any = msgspec.field(default=None, name="Group size")
+    comm_dtype: Any = msgspec.field(default=None, name="dtype")
 
 
 #: The ``args`` of an event without any: one shared, immutable instance.

@@ -111,6 +111,11 @@ class DeviceProps:
         )
 
 
+#: What a collective's parameters hold, in order (PyTorch's ``Collective name``, ``In msg nelems``, ``Out msg
+#: nelems``, ``Group size``, ``dtype``).
+COMM_FIELDS = ("collective", "in_nelems", "out_nelems", "group_size", "dtype")
+
+
 @dataclass
 class GpuActivities:
     """Kernels, memcpys and memsets; one row per event, times in us."""
@@ -129,6 +134,9 @@ class GpuActivities:
     shared_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     est_occupancy: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bytes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: A collective kernel's parameters where the trace gives them (:data:`COMM_FIELDS`), else ``None``; empty
+    #: for readers of other formats.
+    comm: List[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -177,6 +185,8 @@ class CpuOps:
     #: 0 on forward ops, -1 when absent.
     fwd_thread_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     shapes_recorded: bool = False  # any op carried Input Dims (record_shapes=True)
+    #: A collective op's parameters (``record_param_comms``: :data:`COMM_FIELDS`), else ``None``.
+    comm: List[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -399,7 +409,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
         name=g["name"], kind=np.array(GPU_KINDS)[kinds] if len(kinds) else np.zeros(0, dtype="U6"),
         ts=g["ts"], dur=g["dur"], device=g["device"], stream=g["stream"], correlation=corr, external_id=gpu_ext,
         grid=g["grid"], block=g["block"], registers=g["regs"], shared_memory=g["smem"], est_occupancy=g["occ"],
-        bytes=g["bytes"],
+        bytes=g["bytes"], comm=g["comm"],
     )
     runtime = RuntimeCalls(name=r["name"], ts=r["ts"], dur=r["dur"], tid=r["tid"], correlation=rcorr,
                            external_id=r["ext"], pid=r["pid"])
@@ -407,7 +417,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
         name=o["name"], cat=o["cat"], ts=o["ts"], dur=o["dur"], pid=o["pid"], tid=o["tid"], external_id=ext,
         input_dims=dims, input_types=types, concrete_inputs=conc, kernel_num_gb=o["gb"], kernel_flop=o["flop"],
         kernel_backend=o["backend"], sequence_number=o["seq"], fwd_thread_id=o["fwd"],
-        shapes_recorded=bool(shape_keys),
+        shapes_recorded=bool(shape_keys), comm=o["comm"],
     )
     memory = MemorySamples(ts=m["ts"], allocated=m["alloc"], reserved=m["res"], device_type=m["dtype"],
                            device_id=m["did"], tid=m["tid"])

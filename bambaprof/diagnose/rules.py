@@ -482,6 +482,7 @@ def exposed_communication(a: Any) -> Optional[Finding]:
     if not exposed or not total or window <= 0 or not rows or 100.0 * exposed / window < EXPOSED_COMMUNICATION_PCT:
         return None
     kinds = "; ".join(f"{r['kind']} {r['count']}x, {_us(r['exposed_us'])} of {_us(r['total_us'])} exposed"
+                      + (f", {r['busbw_gbps']:,.0f} GB/s bus bandwidth" if r.get("busbw_gbps") else "")
                       for r in rows[:3])
     msg = (f"Collectives ran for {_us(total)} on the GPU and {_us(exposed)} of it ({100 * exposed / total:.0f}%) "
            f"with no compute kernel beside them: {100 * exposed / window:.0f}% of the {_us(window)} window was "
@@ -493,7 +494,7 @@ def exposed_communication(a: Any) -> Optional[Finding]:
                   "analyze the job's folder of traces to see the slowest rank.")
     return Finding("exposed-communication", _severity(exposed, window), msg,
                    [{"kind": r["kind"], "count": r["count"], "time_us": r["total_us"], "exposed_us": r["exposed_us"],
-                     "kernels": r["kernels"]} for r in rows], suggestion, exposed)
+                     "busbw_gbps": r.get("busbw_gbps"), "kernels": r["kernels"]} for r in rows], suggestion, exposed)
 
 
 def memory_pressure(a: Any) -> Optional[Finding]:

@@ -223,6 +223,7 @@ def _environment():
         return f"{format_cell(us, 'num')} us" if abs(us) < 1000 else f"{format_cell(us / 1000, 'num')} ms"
 
     env.filters["num"] = num
+    env.filters["bytes"] = lambda v: format_cell(v, "bytes")
     env.filters["duration"] = duration
     env.filters["count"] = count
     env.filters["short"] = shorten
