@@ -130,6 +130,22 @@ def _exposed(starts: np.ndarray, ends: np.ndarray, compute_ms: np.ndarray, compu
     return np.maximum((ends - starts) - hidden, 0.0)
 
 
+def _devices(trace: Trace) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per device with collectives: the mask of its rows, and its compute kernels' merged intervals (starts,
+    ends); worked out once per trace."""
+    key = ("collective devices",)
+    if key not in trace.memo:
+        collective, compute, _, _ = _collective_rows(trace)
+        gpu, out = trace.gpu, []
+        for device in np.unique(gpu.device[collective]).tolist():
+            on = gpu.device == device
+            comp = compute & on
+            _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
+            out.append((on, ms, me))
+        trace.memo[key] = out
+    return trace.memo[key]
+
+
 def collective_table(trace: Trace) -> List[Dict[str, Any]]:
     """One row per collective kind, most time first: ``kind``, ``count``, ``total_us`` (summed kernel time),
     ``exposed_us`` (summed time of each kernel with no compute kernel beside it on its device), ``overlap_pct``
@@ -144,11 +160,8 @@ def collective_table(trace: Trace) -> List[Dict[str, Any]]:
         return []
     gpu = trace.gpu
     exposed = np.zeros(len(gpu.ts))
-    for device in np.unique(gpu.device[collective]).tolist():
-        on = gpu.device == device
+    for on, ms, me in _devices(trace):
         rows = np.flatnonzero(collective & on)
-        comp = compute & on
-        _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
         exposed[rows] = _exposed(gpu.ts[rows], gpu.ts[rows] + gpu.dur[rows], ms, me)
     by_kind: Dict[str, Dict[str, Any]] = {}
     rows = np.flatnonzero(collective)
@@ -192,18 +205,16 @@ def collective_summary(trace: Trace) -> Dict[str, Any]:
     """Device-level figures for the summary: ``collective_count``, ``collective_us`` (union of collective kernels,
     summed over devices), ``collective_exposed_us`` (the part of it no compute kernel covered) and
     ``collective_overlap_pct``; the times ``None`` when there are no collective kernels."""
-    collective, compute, _, _ = _collective_rows(trace)
+    collective = _collective_rows(trace)[0]
     count = int(collective.sum())
     if not count:
         return {"collective_count": 0, "collective_us": None, "collective_exposed_us": None,
                 "collective_overlap_pct": None}
     gpu = trace.gpu
     total = exposed = 0.0
-    for device in np.unique(gpu.device[collective]).tolist():
-        on = gpu.device == device
-        coll, comp = collective & on, compute & on
+    for on, ms, me in _devices(trace):
+        coll = collective & on
         length, cs, ce = union_length(gpu.ts[coll], gpu.ts[coll] + gpu.dur[coll])
-        _, ms, me = union_length(gpu.ts[comp], gpu.ts[comp] + gpu.dur[comp])
         total += length
         exposed += float(_exposed(cs, ce, ms, me).sum())
     return {"collective_count": count, "collective_us": total, "collective_exposed_us": exposed,

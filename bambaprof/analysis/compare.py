@@ -54,7 +54,7 @@ from ..errors import BambaprofError, UsageError
 from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
-from .fleet import unreadable
+from .fleet import none_read, unreadable
 from .parse import CUT_SHORT_NOTE
 from .source import TraceSource
 
@@ -166,9 +166,7 @@ def _side(label: str, inputs: Sequence[Union[str, Path, TraceSource]], peak_gbps
             continue
         kept.append(item)
     if not analyses:
-        path, why = left_out[0]
-        more = ", ..." if len(left_out) > 1 else ""
-        raise BambaprofError(f"no {label} input could be read ({path.name}: {why}{more})")
+        raise none_read(f"{label} input", left_out)
     return Side(label, [i.label if isinstance(i, TraceSource) else str(i) for i in kept], analyses,
                 [a.manifest for a in analyses], [f"{label}: {p.name} left out ({why})" for p, why in left_out])
 

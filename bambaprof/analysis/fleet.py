@@ -36,6 +36,7 @@ from .rocprof import is_rocprof
 from .source import one_trace_folder
 
 if TYPE_CHECKING:
+    from ..errors import BambaprofError
     from .analysis import Analysis
     from .source import TraceSource
 
@@ -110,6 +111,17 @@ def expand_inputs(paths: Sequence[Union[str, "os.PathLike[str]"]], members: Opti
         else:
             out.append(p)
     return out
+
+
+def none_read(what: str, left_out: Sequence[tuple]) -> "BambaprofError":
+    """The error for inputs none of which could be read: ``what`` (``input``, ``baseline input``) and the first
+    of ``left_out`` (path, why)."""
+    from ..errors import BambaprofError
+
+    if not left_out:
+        return BambaprofError(f"no {what} to read")
+    path, why = left_out[0]
+    return BambaprofError(f"no {what} could be read ({Path(path).name}: {why}{', ...' if len(left_out) > 1 else ''})")
 
 
 def unreadable(path: Path, exc: BaseException) -> str:

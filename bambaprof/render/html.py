@@ -20,7 +20,7 @@ import numpy as np
 from .._untrusted import printable
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
-from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, rank_row, trace_files, unreadable
+from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, none_read, rank_row, trace_files, unreadable
 from ..analysis.modules import module_tail
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
@@ -247,9 +247,7 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
                 raise
             left_out.append((p, unreadable(p, exc)))
     if not runs:
-        more = ", ..." if len(left_out) > 1 else ""
-        raise BambaprofError(f"no input could be read ({left_out[0][0].name}: {left_out[0][1]}{more})" if left_out
-                             else "no input to report on")
+        raise none_read("input", left_out)
     figures: List[Dict[str, Any]] = []
 
     def add(section: str, title_: str, fig: Optional[Dict[str, Any]]) -> None:
