@@ -125,10 +125,16 @@ def _with_python_frames() -> Dict[str, Any]:
 
 
 def main(argv) -> int:
-    n = int(argv[1]) if len(argv) > 1 else 20000
+    return command_line(argv, run, 20000)
+
+
+def command_line(argv, fuzz: Callable[[int, int], Dict[str, Any]], default_n: int) -> int:
+    """``script.py [N] [SEED]`` for a fuzzer's ``run(n, seed)``: its counts as JSON, its unexpected exceptions
+    on stderr, exit 1 when there were any (shared by the fuzzers in this folder)."""
+    n = int(argv[1]) if len(argv) > 1 else default_n
     seed = int(argv[2]) if len(argv) > 2 else 0
     t = time.perf_counter()
-    result = run(n, seed)
+    result = fuzz(n, seed)
     result["seconds"] = round(time.perf_counter() - t, 1)
     print(json.dumps({k: v for k, v in result.items() if k != "unexpected"}))
     for tb in result["unexpected"]:

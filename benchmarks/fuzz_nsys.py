@@ -14,12 +14,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import json
 import random
 import sqlite3
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -107,15 +105,10 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
 
 
 def main(argv) -> int:
-    n = int(argv[1]) if len(argv) > 1 else 2000
-    seed = int(argv[2]) if len(argv) > 2 else 0
-    t = time.perf_counter()
-    result = run(n, seed)
-    result["seconds"] = round(time.perf_counter() - t, 1)
-    print(json.dumps({k: v for k, v in result.items() if k != "unexpected"}))
-    for tb in result["unexpected"]:
-        print(tb, file=sys.stderr)
-    return 1 if result["unexpected"] else 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzz_loader import command_line
+
+    return command_line(argv, run, 2000)
 
 
 if __name__ == "__main__":
