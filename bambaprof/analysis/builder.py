@@ -372,6 +372,8 @@ class TraceBuilder:
         """Each row's collective parameters (name, in and out elements, group size, dtype) as a code of the
         value table; the code of ``None`` for the rows (nearly all) that carry none."""
         names = list(map(_COLLECTIVE, args))
+        if names.count(None) == len(names):  # the usual batch: one C-level pass, no per-row Python
+            return np.full(len(names), self.values[None], dtype=np.int64)
         values: List[Any] = [None] * len(args)
         for i, name in enumerate(names):
             if name is not None:
