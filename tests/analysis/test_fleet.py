@@ -260,3 +260,22 @@ def test_a_folder_of_bzip2_and_xz_ranks_is_a_job(tmp_path):
     assert [p.name for p in trace_files(tmp_path)] == ["w0.pt.trace.json.bz2", "w1.pt.trace.json.xz"]
     fleet = analyze_fleet(trace_files(tmp_path), workers=1)
     assert [r["error"] for r in fleet.ranks] == [None, None] and fleet.cross["slowest_rank"] == 1
+
+
+def test_the_staged_nccl_job_runs_on_the_cpu_under_gloo(tmp_path):
+    """benchmarks/nccl_job.py makes the real NCCL fixture on two GPUs (benchmarks/h100x2_nccl_fixture.sh); under
+    gloo it runs here, two ranks through torchrun, and its folder reads as a job of two ranks with collectives."""
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "nccl_job.py"
+    out = tmp_path / "job"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           port, str(script), str(out), "--backend", "gloo", "--mib", "0.25", "--steps", "3"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    fleet = analyze_fleet(trace_files(out), workers=2)
+    assert sorted(r["rank"] for r in fleet.ranks) == [0, 1]
+    assert all(r["error"] is None and r["collective_us"] > 0 for r in fleet.ranks)
