@@ -155,7 +155,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
                   "syncs": a.syncs, "collectives": a.collectives}
-        text = render_rows(tables.get(which, kernels), "csv")
+        text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which))
     else:
         payload = a.to_dict()
         payload["kernels"], payload["ops"] = kernels, ops
@@ -180,6 +180,10 @@ def _module_text(a: Analysis) -> str:
                 "(bambaprof profile --with-stack)\n")
     return render_rows(a.modules, "table", module_columns(a))
 
+
+#: ``--table NAME`` as CSV with no rows: the header its columns name.
+_CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
+                "collectives": ANALYZE_COLLECTIVES}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {

@@ -88,7 +88,7 @@ ANALYZE_COLLECTIVES = [
     Column("kind", "collective", width=16), Column("count", "n", "int"), Column("total_us", "GPU us", "us"),
     Column("exposed_us", "exposed us", "us"), Column("overlap_pct", "% overlapped", "pct"),
     Column("bytes", "bytes", "bytes"), Column("group_size", "ranks", "int"), Column("algbw_gbps", "algbw GB/s", "num"),
-    Column("busbw_gbps", "busbw GB/s", "num"), Column("streams", "streams", "int"),
+    Column("busbw_gbps", "busbw GB/s", "num"), Column("sized_pct", "% sized", "pct"), Column("streams", "streams", "int"),
     Column("kernels", "kernels", width=60),
 ]
 ANALYZE_STRETCHES = [

@@ -150,6 +150,8 @@ def render_rows(
         keys: List[str] = []
         for r in rows:
             keys.extend(k for k in r if k not in keys)
+        if not keys and columns:  # no rows: the header the columns name, so a reader still sees the fields
+            keys = [c.key for c in columns]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
