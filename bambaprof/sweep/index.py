@@ -25,6 +25,25 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _entry_problem(entry: Any) -> Optional[str]:
+    """Why an index entry cannot be one (its run id names a directory under the root's runs, so it must be a
+    plain name), or ``None``."""
+    if not isinstance(entry, dict):
+        return f"is {json.dumps(entry)[:60]}, not an object"
+    run_id, state, config = entry.get("run_id"), entry.get("state"), entry.get("config")
+    if not isinstance(run_id, str) or not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+        return f"has no plain run_id ({run_id!r})"
+    if state not in STATES:
+        return f"({run_id}) has state {state!r}, not one of {', '.join(STATES)}"
+    if not isinstance(config, dict):
+        return f"({run_id}) has no config object"
+    try:
+        RunConfig.from_dict(config)
+    except Exception as exc:  # noqa: BLE001 - any way a config fails to read is this entry's problem
+        return f"({run_id}) has a config that does not read ({str(exc).splitlines()[0][:160]})"
+    return None
+
+
 class SweepIndex:
     """The index of a sweep root (``root/index.json``)."""
 
@@ -67,7 +86,16 @@ class SweepIndex:
             raise UsageError(f"{root}: not a sweep root (no {INDEX})") from None
         except ValueError as exc:
             raise UsageError(f"{path}: unreadable ({exc})") from None
-        return cls(Path(root), list(data.get("configs", [])))
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        entries = data.get("configs") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise UsageError(f"{path}: not a sweep index (expected {{\"configs\": [...]}})")
+        for i, entry in enumerate(entries):
+            problem = _entry_problem(entry)
+            if problem:
+                raise UsageError(f"{path}: configuration {i} {problem}")
+        return cls(Path(root), entries)
 
     def save(self) -> None:
         write_text_atomic(self.root / INDEX, json.dumps({"configs": self.entries}, indent=1) + "\n")

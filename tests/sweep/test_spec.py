@@ -46,3 +46,4 @@ def test_a_valid_spec_has_no_problems():
             "run": {"warmup": 1, "iters": 3, "sample_interval_ms": 20, "compile_options": {}}}
     assert spec_problems(spec, from_file=True) == []
     assert spec_problems({"matrix": {}}) == []  # flags without matrix values: the defaults
+
