@@ -130,6 +130,16 @@ def _require_path(path: Any, what: str) -> None:
         raise UsageError(f"{what} takes a path (a str or os.PathLike), not {type(path).__name__}")
 
 
+def _path_list(value: Any, what: str) -> List[PathLike]:
+    """One path or a sequence of them as a list, each checked by :func:`_require_path`."""
+    from collections.abc import Iterable
+
+    items = [value] if isinstance(value, (str, os.PathLike)) or not isinstance(value, Iterable) else list(value)
+    for item in items:
+        _require_path(item, what)
+    return items
+
+
 def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[int] = None) -> "Fleet":
     """The ranks of one job side by side: a folder of traces (one per rank), trace files, or an Nsight Systems
     export of several processes (one rank each); returns a :class:`~bambaprof.analysis.fleet.Fleet` (per-rank
@@ -137,9 +147,7 @@ def analyze_ranks(paths: Union[PathLike, Sequence[PathLike]], workers: Optional[
     the traces (default: one per CPU)."""
     from .analysis.fleet import analyze_fleet, process_sources, rank_inputs
 
-    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    for item in given:
-        _require_path(item, "analyze_ranks")
+    given = _path_list(paths, "analyze_ranks")
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise UsageError(f"workers must be a positive int (or None: one per CPU), not {workers!r}")
     items = rank_inputs(given)
@@ -163,10 +171,7 @@ def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[Path
     members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
 
     def as_list(x: Union[PathLike, Sequence[PathLike]]) -> List[Union[str, Path]]:
-        items = [x] if isinstance(x, (str, os.PathLike)) or x is None else list(x)
-        for item in items:
-            _require_path(item, "compare")
-        return list(expand_inputs(items, members))  # type: ignore[arg-type]
+        return list(expand_inputs(_path_list(x, "compare"), members))
 
     with process_sources(as_list(baseline)) as base, process_sources(as_list(candidate)) as cand:
         return _compare(base, cand, peak_gbps=peak_gbps, optional=members)
@@ -178,12 +183,10 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     returns its path. A folder of runs or a sweep root stands for its runs."""
     from ._io import write_text_atomic
     from .analysis.fleet import expand_inputs, process_sources
-    from .errors import BambaprofError
     from .render.html import build_report, report_size_ok
 
-    items = [paths] if isinstance(paths, (str, os.PathLike)) or paths is None else list(paths)
-    for item in [*items, output]:
-        _require_path(item, "report")
+    items = _path_list(paths, "report")
+    _require_path(output, "report")
     members: set = set()  # a folder's ranks: one that cannot be read is left out with a note
     inputs: List[Union[str, Path]] = list(expand_inputs(items, members))
     if not inputs:

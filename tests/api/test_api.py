@@ -67,6 +67,7 @@ def test_bad_arguments_are_usage_errors(tmp_path, kwargs, message):
     (lambda: bambaprof.compare(None, "x"), "compare takes a path"),
     (lambda: bambaprof.compare(["x"], [3]), "compare takes a path"),
     (lambda: bambaprof.report("x", None), "report takes a path"),
+    (lambda: bambaprof.analyze_ranks(None), "analyze_ranks takes a path .* not NoneType"),
 ])
 def test_arguments_of_the_wrong_type_are_usage_errors(call, message):
     with pytest.raises(UsageError, match=message):
