@@ -30,7 +30,8 @@ def _entry_problem(entry: Any) -> Optional[str]:
     plain name), or ``None``."""
     if not isinstance(entry, dict):
         return f"is {json.dumps(entry)[:60]}, not an object"
-    run_id, state, config = entry.get("run_id"), entry.get("state"), entry.get("config")
+    run_id, state = entry.get("run_id"), entry.get("state")
+    config = entry["config"] if "config" in entry else None  # the configuration's dict, as create() wrote it
     if not isinstance(run_id, str) or not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
         return f"has no plain run_id ({run_id!r})"
     if state not in STATES:
