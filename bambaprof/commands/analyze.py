@@ -173,6 +173,17 @@ def _ssd_text(a: Analysis) -> str:
                else "") + "\n")
 
 
+def _collectives_text(a: Analysis) -> str:
+    """``--table collectives``: the collective kernels by kind, or why there are none (and, for a CPU job, the
+    collectives its CPU ops ran: gloo's)."""
+    if a.collectives:
+        return render_rows(a.collectives, "table", ANALYZE_COLLECTIVES)
+    cpu = [o for o in a.ops if o["name"].startswith(("gloo:", "mpi:", "ucc:"))]
+    also = (f"; its CPU ops ran {sum(o['count'] for o in cpu):,} collectives ({', '.join(o['name'] for o in cpu[:3])}"
+            f"), {sum(o['cpu_total_us'] for o in cpu):,.1f} us: see --table ops") if cpu else ""
+    return f"no collective kernels (NCCL, RCCL, MSCCL) in this trace{also}\n"
+
+
 def _module_text(a: Analysis) -> str:
     """``--table modules``: GPU time by nn.Module call path, or why there is none."""
     if not a.modules:
@@ -191,7 +202,6 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "modules": _module_text,
     "ssd": _ssd_text,
     "syncs": lambda a: render_rows(a.syncs, "table", ANALYZE_SYNCS),
-    "collectives": lambda a: (render_rows(a.collectives, "table", ANALYZE_COLLECTIVES) if a.collectives
-                              else "no collective kernels (NCCL, RCCL, MSCCL) in this trace\n"),
+    "collectives": lambda a: _collectives_text(a),
     "findings": lambda a: render_findings(a.findings),
 }

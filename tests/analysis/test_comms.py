@@ -174,3 +174,15 @@ def test_bus_bandwidth_from_the_collectives_parameters(tmp_path):
             e["args"]["dtype"] = "Mystery"
     rows = {r["kind"]: r for r in analyze(write(tmp_path / "odd.json.gz", odd)).collectives}
     assert rows["all-reduce"]["busbw_gbps"] is None and rows["all-reduce"]["bytes"] is None
+
+
+def test_a_cpu_job_without_collective_kernels_names_its_gloo_ops(tmp_path, capsys):
+    """A CPU-only rank of a gloo job has no collective kernels; --table collectives says so and points at the
+    collectives its CPU ops ran."""
+    from tests.analysis.synth import _op
+
+    t = {"traceEvents": [_op("gloo:all_reduce", 10, 40, 1, [[256, 256]], ["float"]),
+                         _op("gloo:all_reduce", 60, 20, 2, [[256, 256]], ["float"]), _op("aten::mm", 0, 5, 3)]}
+    assert main(["analyze", str(write(tmp_path / "cpu.json", t)), "--table", "collectives"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no collective kernels") and "its CPU ops ran 2 collectives (gloo:all_reduce), 60.0 us" in out
