@@ -45,6 +45,9 @@ SLOWEST_RANK_PCT = 10.0
 #: CPU ops of CPU-only jobs that are collectives (a GPU job's are its kernels: :func:`.comms.is_collective_kernel`).
 COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?scatter|broadcast|alltoall",
                         re.IGNORECASE)
+#: The prefixes of the CPU ops that do a collective's work (a backend's own, ``gloo:all_reduce``; the ``c10d::`` ops
+#: around them only launch it).
+BACKEND_COLLECTIVE_OPS = ("gloo:", "nccl:", "mpi:", "ucc:")
 #: Kernels whose spread across ranks is reported.
 TOP_KERNELS = 5
 #: One input of a command: a path, or a trace source (one process of an Nsight Systems export).
@@ -196,7 +199,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
     else:  # a CPU-only job: its collectives are CPU ops; the backend's own (gloo:...) last until every rank
         # joined, the c10d:: calls only launch them: count one kind, never both
         ops = [o for o in a.ops if COLLECTIVE.search(o["name"])]
-        work = [o for o in ops if o["name"].startswith(("gloo:", "nccl:", "mpi:", "ucc:"))]
+        work = [o for o in ops if o["name"].startswith(BACKEND_COLLECTIVE_OPS)]
         collective = sum(o["cpu_total_us"] for o in (work or ops))
     top = next((f for f in a.findings if f.get("id") != "slowest-rank"), None)
     return {

@@ -10,7 +10,15 @@ from typing import Callable, Dict, List, Optional, Tuple
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
-from ..analysis.fleet import Fleet, Input, analyze_fleet, folder_traces, process_sources, rank_inputs
+from ..analysis.fleet import (
+    BACKEND_COLLECTIVE_OPS,
+    Fleet,
+    Input,
+    analyze_fleet,
+    folder_traces,
+    process_sources,
+    rank_inputs,
+)
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
@@ -178,7 +186,7 @@ def _collectives_text(a: Analysis) -> str:
     collectives its CPU ops ran: gloo's)."""
     if a.collectives:
         return render_rows(a.collectives, "table", ANALYZE_COLLECTIVES)
-    cpu = [o for o in a.ops if o["name"].startswith(("gloo:", "mpi:", "ucc:"))]
+    cpu = [o for o in a.ops if o["name"].startswith(BACKEND_COLLECTIVE_OPS)]
     also = (f"; its CPU ops ran {sum(o['count'] for o in cpu):,} collectives ({', '.join(o['name'] for o in cpu[:3])}"
             f"), {sum(o['cpu_total_us'] for o in cpu):,.1f} us: see --table ops") if cpu else ""
     return f"no collective kernels (NCCL, RCCL, MSCCL) in this trace{also}\n"
