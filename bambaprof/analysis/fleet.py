@@ -5,7 +5,10 @@ or step) holds one trace per file; an Nsight Systems export of a whole job (``ns
 holds every rank, one process each, and :func:`process_sources` makes each process a trace of its own (its
 rank: its position in pid order). :func:`analyze_fleet` parses them in parallel processes and returns:
 
-- one row per trace: its rank (``distributedInfo.rank``, else its position), span, GPU busy and window, kernel
+- one row per trace: its rank (``distributedInfo.rank``; else the process it is one of: each process of an export,
+  each worker that ``tensorboard_trace_handler`` named a file after, each other file, numbered in order) and its
+  *cycle* (the profiler's schedule repeats write one trace per cycle: a worker's traces in time order, 0, 1, ...;
+  ``None`` where every rank has one trace), span, GPU busy and window, kernel
   time, collectives (NCCL/RCCL kernels, or gloo/c10d CPU ops in a CPU-only job), their share of kernel
   time and, on a GPU, their exposed time, and the trace's error when it could not be read (the others still count);
 - the cross-rank view: the slowest rank, the one with the most *work* (GPU busy time less the time its
@@ -13,7 +16,9 @@ rank: its position in pid order). :func:`analyze_fleet` parses them in parallel 
   a straggler arrives last and waits least) and by how much it exceeds the median rank;
   the spread (min, median, max) of GPU busy time; the spread of each top kernel's time across ranks, with
   the rank where it is longest; each rank's collective *wait*, its collective time beyond the least
-  any rank spent in collectives (a rank that arrives early waits inside the collective for the others);
+  any rank spent in collectives (a rank that arrives early waits inside the collective for the others) in the same
+  cycle; where ranks have several cycles, each rank's figures are sums over the cycles every rank has. Traces of
+  one process alone (its cycles) have no cross-rank view: :attr:`Fleet.note` says so;
 - findings: ``slowest-rank`` when the slowest rank's work exceeds the median rank's by :data:`SLOWEST_RANK_PCT`
   or more, naming the kernels that differ most.
 
@@ -173,7 +178,7 @@ def process_sources(items: Sequence[Input]) -> Iterator[List[Union[Path, "TraceS
 
 def _rank_row(args: tuple) -> Dict[str, Any]:
     """One trace's row (runs in a worker process: plain data in and out)."""
-    index, path, backend, jobs = args
+    path, backend, jobs = args
     from ..errors import BambaprofError
     from .analysis import analyze
     from .source import TraceSource
@@ -183,13 +188,14 @@ def _rank_row(args: tuple) -> Dict[str, Any]:
     try:
         a = analyze(path, backend=backend, jobs=jobs)
     except BambaprofError as exc:
-        return {"file": file, "pid": process, "rank": index, "error": str(exc).splitlines()[0]}
-    return rank_row(a, index, file, process)
+        return {"file": file, "pid": process, "rank": None, "error": str(exc).splitlines()[0]}
+    return rank_row(a, file, process)
 
 
-def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) -> Dict[str, Any]:
-    """A rank's row from its analysis: ``index`` is its rank unless the trace names one
-    (``distributedInfo.rank``); ``pid``, the process of an Nsight Systems export it was read from."""
+def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, Any]:
+    """A trace's row from its analysis: ``rank`` is the one the trace names (``distributedInfo.rank``), else None
+    until :func:`fleet_of` numbers the processes; ``pid``, the process of an Nsight Systems export it was read
+    from."""
     s = a.summary
     rank = s.get("rank")
     kernels = {k["name"]: k["total_us"] for k in a.kernels if k["kind"] == "kernel"}
@@ -203,7 +209,7 @@ def rank_row(a: "Analysis", index: int, file: str, pid: Optional[int] = None) ->
         collective = sum(o["cpu_total_us"] for o in (work or ops))
     top = next((f for f in a.findings if f.get("id") != "slowest-rank"), None)
     return {
-        "file": file, "pid": pid, "rank": rank if rank is not None and rank >= 0 else index, "error": None,
+        "file": file, "pid": pid, "rank": rank if rank is not None and rank >= 0 else None, "error": None,
         "platform": s["platform"], "span_us": s["span_us"], "gpu_busy_us": s["gpu_busy_us"] if on_gpu else None,
         "gpu_window_us": s["gpu_window_us"] if on_gpu else None, "kernel_us": s["kernel_us"] if on_gpu else None,
         "collective_us": collective,
@@ -223,6 +229,8 @@ class Fleet:
     cross: Dict[str, Any] = field(default_factory=dict)
     kernel_spread: List[Dict[str, Any]] = field(default_factory=list)
     findings: List[Dict[str, Any]] = field(default_factory=list)
+    #: Why there is no cross-rank view (every readable trace is one process's), else None.
+    note: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -247,8 +255,7 @@ def analyze_fleet(paths: Sequence[Input], workers: Optional[int] = None, backend
 
     cpus = workers or default_jobs()
     n = max(1, min(len(paths), cpus))
-    jobs = [(i, p if isinstance(p, TraceSource) else str(p), backend, max(1, cpus // n))
-            for i, p in enumerate(paths)]
+    jobs = [(p if isinstance(p, TraceSource) else str(p), backend, max(1, cpus // n)) for p in paths]
     if n == 1:
         rows = [_rank_row(j) for j in jobs]
     else:
@@ -257,60 +264,140 @@ def analyze_fleet(paths: Sequence[Input], workers: Optional[int] = None, backend
     return fleet_of(rows)
 
 
+#: ``tensorboard_trace_handler``'s file name: ``<worker>.<time>.pt.trace.json`` (time in ns, ms in older PyTorch),
+#: compressed or not; the worker defaults to ``<host>_<pid>``, so one process's cycles share it.
+_HANDLER_NAME = re.compile(r"^(?P<worker>.+)\.(?P<time>\d+)\.pt\.trace\.json(?:\.(?:gz|bz2|xz))?$")
+
+
+def _process_of(row: Dict[str, Any]) -> tuple:
+    """What a trace is one process of, and its time in that process's sequence of traces: the rank it names; the
+    process of an export; the worker a handler named the file after (its time from the name); else the file."""
+    name = Path(row["file"]).name
+    m = _HANDLER_NAME.match(name)
+    when = int(m["time"]) if m else 0
+    if row.get("rank") is not None:
+        return ("rank", row["rank"]), when
+    if row.get("pid") is not None:
+        return ("pid", str(Path(row["file"]).parent), row["pid"]), when
+    if m:
+        return ("worker", str(Path(row["file"]).parent), m["worker"]), when
+    return ("file", row["file"]), when
+
+
+def number_ranks(rows: List[Dict[str, Any]]) -> int:
+    """Give each row (:func:`rank_row`, or one with an ``error``) its ``rank`` and ``cycle`` in place: a trace that
+    names no rank takes its process's place among the processes that name none (in input order, after the named
+    ranks' numbers would clash: the next free number); ``cycle``, its place in its process's traces by time
+    (None where no process has several). Returns the number of processes."""
+    keyed: Dict[tuple, List[tuple]] = {}
+    for i, r in enumerate(rows):
+        key, when = _process_of(r)
+        keyed.setdefault(key, []).append((when, i))
+    taken = {key[1] for key in keyed if key[0] == "rank"}
+    free = (n for n in range(len(rows) + len(taken)) if n not in taken)
+    repeats = any(len(members) > 1 for members in keyed.values())
+    for key, members in keyed.items():
+        rank = key[1] if key[0] == "rank" else next(free)
+        for cycle, (_, i) in enumerate(sorted(members)):
+            rows[i]["rank"] = rank
+            rows[i]["cycle"] = cycle if repeats else None
+    return len(keyed)
+
+
+def _by_rank(ok: List[Dict[str, Any]], cycles: int) -> List[Dict[str, Any]]:
+    """Each rank's figures summed over its first ``cycles`` cycles (a rank of one trace: that trace's)."""
+    out: Dict[Any, Dict[str, Any]] = {}
+    for r in ok:
+        if (r.get("cycle") or 0) >= cycles:
+            continue
+        agg = out.setdefault(r["rank"], {"rank": r["rank"], "work_us": 0.0, "collective_us": 0.0,
+                                         "collective_wait_us": 0.0, "gpu_busy_us": None, "kernel_us": None,
+                                         "kernels": {}})
+        for key in ("work_us", "collective_us", "collective_wait_us"):
+            agg[key] += r[key] or 0.0
+        for key in ("gpu_busy_us", "kernel_us"):
+            if r.get(key) is not None:
+                agg[key] = (agg[key] or 0.0) + r[key]
+        for name, t in r["kernels"].items():
+            agg["kernels"][name] = agg["kernels"].get(name, 0.0) + t
+    for agg in out.values():
+        agg["collective_share_pct"] = (100.0 * agg["collective_us"] / agg["kernel_us"]
+                                       if agg["kernel_us"] else None)
+    return list(out.values())
+
+
 def fleet_of(rows: List[Dict[str, Any]]) -> Fleet:
-    """The cross-rank view and findings of rank rows (:func:`rank_row`; a row with an ``error`` is listed
-    and left out of the figures)."""
+    """The cross-rank view and findings of trace rows (:func:`rank_row`; a row with an ``error`` is listed
+    and left out of the figures); numbers the ranks and cycles first (:func:`number_ranks`)."""
     from ..render.tables import kernel_label
 
+    number_ranks(rows)
     ok = [r for r in rows if r["error"] is None]
     fleet = Fleet(rows)
     if not ok:
         return fleet
     on_gpu = all(r.get("gpu_busy_us") is not None for r in ok)
-    least_collective = min(r["collective_us"] for r in ok)
+    least: Dict[Any, float] = {}  # the least collective time of any rank in each cycle
     for r in ok:
-        r["collective_wait_us"] = r["collective_us"] - least_collective
+        least[r.get("cycle")] = min(least.get(r.get("cycle"), r["collective_us"]), r["collective_us"])
+    for r in ok:
         # on a GPU, busy time less the collectives' exposed part (the time they ran alone): a collective that
         # compute hid takes nothing from the work; summed kernel time would subtract it twice
         alone = r.get("collective_exposed_us")
         taken = alone if on_gpu and alone is not None else r["collective_us"]
         r["work_us"] = max((r["gpu_busy_us"] if on_gpu else r["span_us"]) - taken, 0.0)
+    counts: Dict[Any, int] = {}
+    for r in ok:
+        counts[r["rank"]] = counts.get(r["rank"], 0) + 1
+    if len(counts) < 2:  # one process's traces (its profiling cycles): nothing to compare across ranks
+        for r in ok:
+            r["collective_wait_us"] = None
+        fleet.note = (f"{len(ok)} traces of one process (rank {ok[0]['rank']}, profiling cycles "
+                      f"{', '.join(str(r['cycle']) for r in ok)}), no other rank: nothing to compare across ranks")
+        return fleet
+    for r in ok:
+        r["collective_wait_us"] = r["collective_us"] - least[r.get("cycle")]
+    cycles = min(counts.values())  # the cycles every rank has
+    ranks = _by_rank(ok, cycles)
     key = "work_us"
-    median = statistics.median(r[key] for r in ok)
-    slowest = max(ok, key=lambda r: r[key])
+    median = statistics.median(r[key] for r in ranks)
+    slowest = max(ranks, key=lambda r: r[key])
     fleet.cross = {
-        "ranks": len(rows), "unreadable": len(rows) - len(ok),
-        "work": "GPU busy minus collectives alone" if on_gpu else "span minus collectives",
+        "ranks": len(counts), "traces": len(rows), "unreadable": len(rows) - len(ok),
+        "cycles": cycles if any(r.get("cycle") is not None for r in ok) else None,
+        "work": ("GPU busy minus collectives alone" if on_gpu else "span minus collectives")
+                + (f", summed over {cycles} cycles" if cycles > 1 else ""),
         "slowest_rank": slowest["rank"], "slowest_us": slowest[key], "median_us": median,
         "slowest_over_median_pct": 100.0 * (slowest[key] / median - 1) if median > 0 else None,
-        "gpu_busy_us": _spread([r["gpu_busy_us"] for r in ok if r.get("gpu_busy_us") is not None]),
-        "collective_us": _spread([r["collective_us"] for r in ok]),
-        "collective_share_pct": _spread([r["collective_share_pct"] for r in ok
+        "gpu_busy_us": _spread([r["gpu_busy_us"] for r in ranks if r.get("gpu_busy_us") is not None]),
+        "collective_us": _spread([r["collective_us"] for r in ranks]),
+        "collective_share_pct": _spread([r["collective_share_pct"] for r in ranks
                                          if r.get("collective_share_pct") is not None]),
     }
     totals: Dict[str, float] = {}
-    for r in ok:
+    for r in ranks:
         for name, t in r["kernels"].items():
             totals[name] = totals.get(name, 0.0) + t
     for name in sorted(totals, key=lambda k: -totals[k])[:TOP_KERNELS]:
-        per_rank = {r["rank"]: r["kernels"].get(name, 0.0) for r in ok}
+        per_rank = {r["rank"]: r["kernels"].get(name, 0.0) for r in ranks}
         spread = _spread(list(per_rank.values()))
         fleet.kernel_spread.append({"name": name, **{f"{k}_us": v for k, v in spread.items()},
                                     "longest_on_rank": max(per_rank, key=lambda k: per_rank[k])})
     pct = fleet.cross["slowest_over_median_pct"]
-    if len(ok) >= 2 and pct is not None and pct >= SLOWEST_RANK_PCT:
+    if pct is not None and pct >= SLOWEST_RANK_PCT:
         diffs = sorted(((slowest["kernels"].get(name, 0.0) - statistics.median([r["kernels"].get(name, 0.0)
-                                                                                   for r in ok]), name)
+                                                                                   for r in ranks]), name)
                         for name in totals), reverse=True)[:3]
         what = ", ".join(f"{kernel_label(name, 60)} (+{d:,.0f} us)" for d, name in diffs if d > 0)
+        over = f" over {cycles} cycles" if cycles > 1 else ""
         fleet.findings.append({
             "id": "slowest-rank", "severity": "high" if pct >= 25 else "medium",
             "time_us": slowest[key] - median,
-            "message": (f"Rank {slowest['rank']} is the slowest: {slowest[key]:,.0f} us of work outside collectives "
-                        f"against a median of {median:,.0f} us over {len(ok)} ranks (+{pct:.0f}%), while the others "
-                        f"wait up to {max(r['collective_wait_us'] for r in ok):,.0f} us in collectives"
+            "message": (f"Rank {slowest['rank']} is the slowest: {slowest[key]:,.0f} us of work outside collectives"
+                        f"{over} against a median of {median:,.0f} us over {len(ranks)} ranks (+{pct:.0f}%), while "
+                        f"the others wait up to {max(r['collective_wait_us'] for r in ranks):,.0f} us in collectives"
                         + (f"; its kernels above the median rank: {what}." if what else ".")),
-            "evidence": [{"rank": r["rank"], key: r[key]} for r in ok],
+            "evidence": [{"rank": r["rank"], key: r[key]} for r in ranks],
             "suggestion": "Look for load imbalance (uneven batches or sequence lengths) or a slow device on that "
                           "rank; the other ranks wait for it in their collectives.",
         })

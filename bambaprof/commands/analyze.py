@@ -36,12 +36,15 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
         return render_rows(fleet.to_dict()["ranks"], "csv")
     c = fleet.cross
     ranks = fleet.to_dict()["ranks"]
-    lines = [render_findings(fleet.findings) if fleet.findings else "", "Ranks\n"
+    lines = [render_findings(fleet.findings) if fleet.findings else "", ("Traces\n" if fleet.note else "Ranks\n")
              + render_rows([r for r in ranks if not r["error"]] or ranks, "table", FLEET_RANKS, compact=True)]
     lines.extend(f"rank {r['rank']} unreadable: {r['error']}" for r in ranks if r["error"])
+    if fleet.note:
+        lines.append(fleet.note + "\n")
     if c:
+        vs = f" ({c['slowest_over_median_pct']:+.1f}%)" if c["slowest_over_median_pct"] is not None else ""
         lines.append(f"slowest rank {c['slowest_rank']}: {c['slowest_us']:,.0f} us of work ({c['work']}) against a "
-                     f"median of {c['median_us']:,.0f} us ({c['slowest_over_median_pct']:+.1f}%); collectives "
+                     f"median of {c['median_us']:,.0f} us{vs}; collectives "
                      f"{c['collective_us']['min']:,.0f}-{c['collective_us']['max']:,.0f} us per rank\n")
     if fleet.kernel_spread:
         lines.append("Top kernels across ranks\n" + render_rows(fleet.kernel_spread, "table", FLEET_KERNELS))

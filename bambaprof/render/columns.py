@@ -28,7 +28,8 @@ SWEEP_STATUS = [Column("run_id", "run"), Column("state", "state"), Column("devic
 
 # ``bambaprof analyze`` of a folder of ranks' traces
 FLEET_RANKS = [
-    Column("rank", "rank", "int"), Column("pid", "pid", "int"), Column("platform", "platform"),
+    Column("rank", "rank", "int"), Column("cycle", "cycle", "int"), Column("pid", "pid", "int"),
+    Column("platform", "platform"),
     Column("span_us", "span us", "us"),
     Column("gpu_busy_us", "GPU busy us", "us"), Column("kernel_us", "kernel us", "us"),
     Column("work_us", "work us", "us"), Column("collective_us", "collective us", "us"),

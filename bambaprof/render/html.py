@@ -20,7 +20,7 @@ import numpy as np
 from .._untrusted import printable
 from .._version import __version__
 from ..analysis.analysis import Analysis, analyze
-from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, none_read, rank_row, trace_files, unreadable
+from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, none_read, rank_row, unreadable
 from ..analysis.modules import module_tail
 from ..analysis.source import TraceSource, resolve, source_name
 from ..analysis.timeline import union_length
@@ -290,10 +290,11 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
 
 def jobs_of(runs: Sequence[Any], left_out: Sequence[Tuple[Path, str]] = ()) -> List[Dict[str, Any]]:
     """The report's runs that are ranks of one distributed job, side by side (:func:`fleet_of`): the processes
-    of one Nsight Systems export, or the traces of one folder that name distinct ranks (``distributedInfo``;
-    several steps of one rank are not a job). Each job: ``title`` (the export's or folder's name), ``fleet``
-    and ``ranks`` (its rows as the template shows them). ``left_out``: traces of such folders that could not be
-    read, and why: each is a row with its error, its rank its place in the folder (as ``analyze`` gives it)."""
+    of one Nsight Systems export, or the traces of one folder that name at least two ranks (``distributedInfo``;
+    a rank's several traces are its profiling cycles, and the cycles of one rank alone are not a job). Each job:
+    ``title`` (the export's or folder's name), ``fleet`` and ``ranks`` (its rows as the template shows them).
+    ``left_out``: traces of such folders that could not be read, and why: each is a row with its error, numbered
+    after the ranks (as ``analyze`` numbers a trace that names none)."""
     keyed: Dict[tuple, List[int]] = {}
     for i, r in enumerate(runs):
         rank = r.analysis.summary.get("rank")
@@ -310,10 +311,10 @@ def jobs_of(runs: Sequence[Any], left_out: Sequence[Tuple[Path, str]] = ()) -> L
     for (kind, where), members in keyed.items():
         ranks = {runs[i].analysis.summary.get("rank") for i in members}
         failed = unread.get(where, []) if kind == "folder" else []
-        if len(members) + len(failed) < 2 or (kind == "folder" and len(ranks) < len(members)):
-            continue
-        rows = [rank_row(runs[i].analysis, n, runs[i].label, runs[i].process) for n, i in enumerate(members)]
-        rows += [{"file": path.name, "pid": None, "rank": _position(path), "error": why} for path, why in failed]
+        if len(members) + len(failed) < 2 or (kind == "folder" and len(ranks) < 2 and len(members) > 1):
+            continue  # one trace, or the cycles of one rank: no job
+        rows = [rank_row(runs[i].analysis, runs[i].label, runs[i].process) for i in members]
+        rows += [{"file": path.name, "pid": None, "rank": None, "error": why} for path, why in failed]
         fleet = fleet_of(rows)
         jobs.append({"title": Path(where).name, "fleet": fleet, "ranks": fleet.to_dict()["ranks"]})
     return jobs
@@ -321,11 +322,6 @@ def jobs_of(runs: Sequence[Any], left_out: Sequence[Tuple[Path, str]] = ()) -> L
 
 #: Runs named after a note that not every run of the report shares, before "and N more".
 NOTE_RUNS = 4
-
-
-def _position(path: Path) -> Optional[int]:
-    """A trace's place among its folder's traces (the rank of a trace that names none, as in ``analyze``)."""
-    return next((i for i, p in enumerate(trace_files(path.parent)) if p.name == path.name), None)
 
 
 def run_notes(runs: Sequence[Any]) -> List[str]:

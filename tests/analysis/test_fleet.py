@@ -185,6 +185,68 @@ def test_several_steps_of_one_rank_are_not_a_job(tmp_path):
     assert 'id="ranks"' not in page and "slowest-rank" not in page
 
 
+def _unnamed(trace: dict) -> dict:
+    trace.pop("distributedInfo", None)
+    return trace
+
+
+def test_the_cycles_of_one_process_are_not_ranks(tmp_path, capsys):
+    """A profiler schedule with ``repeat`` writes one trace a cycle (``<worker>.<time>.pt.trace.json``, the
+    worker ``<host>_<pid>``): they are one process's, never a straggler and its peers. Cycles go by the time in
+    the name (numerically: 99 before 100), not by the name's order."""
+    write(tmp_path / "host_41.100.pt.trace.json.gz", _unnamed(_rank_trace(0)))
+    write(tmp_path / "host_41.99.pt.trace.json.gz", _unnamed(_rank_trace(0, slow=3.0)))
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert fleet.findings == [] and fleet.cross == {} and fleet.kernel_spread == []
+    assert [(r["rank"], r["cycle"]) for r in fleet.ranks] == [(0, 1), (0, 0)]
+    assert fleet.ranks[0]["collective_wait_us"] is None
+    assert fleet.note.startswith("2 traces of one process (rank 0, profiling cycles")
+    assert main(["analyze", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "slowest" not in out and "Traces" in out and "cycle" in out and "nothing to compare across ranks" in out
+
+
+def test_ranks_with_several_cycles_are_compared_over_the_cycles_they_share(tmp_path):
+    """Two ranks, three cycles of rank 0 and two of rank 1 (its last trace missing): each rank's work is summed
+    over cycles 0 and 1, and a collective's wait is measured against the other rank in the same cycle."""
+    for cycle, slow in enumerate((1.0, 1.0, 5.0)):  # rank 0's third cycle, slow, has no partner: left out
+        write(tmp_path / f"rank0.{cycle + 1}.pt.trace.json.gz", _rank_trace(0, slow=slow, wait=20.0 + cycle))
+    for cycle in range(2):
+        write(tmp_path / f"rank1.{cycle + 1}.pt.trace.json.gz", _rank_trace(1, slow=2.0, wait=2.0))
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert sorted((r["rank"], r["cycle"]) for r in fleet.ranks) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    c = fleet.cross
+    assert c["ranks"] == 2 and c["traces"] == 5 and c["cycles"] == 2 and "summed over 2 cycles" in c["work"]
+    assert c["slowest_rank"] == 1
+    work = {r["rank"]: r for r in fleet.ranks if r["cycle"] == 0}
+    assert c["slowest_us"] == pytest.approx(2 * work[1]["work_us"])
+    waits = {(r["rank"], r["cycle"]): r["collective_wait_us"] for r in fleet.ranks}
+    assert waits[(0, 0)] == pytest.approx(18.0) and waits[(0, 1)] == pytest.approx(19.0) and waits[(1, 0)] == 0
+    (finding,) = fleet.findings
+    assert "over 2 cycles" in finding["message"] and finding["message"].startswith("Rank 1 is the slowest")
+
+
+def test_workers_named_by_the_handler_are_numbered_after_the_named_ranks(tmp_path):
+    """Traces that name no rank take the next free numbers, one per process (worker or file), in input order."""
+    write(tmp_path / "a.pt.trace.json.gz", _rank_trace(1))
+    write(tmp_path / "b_7.5.pt.trace.json.gz", _unnamed(_rank_trace(0)))
+    write(tmp_path / "b_7.6.pt.trace.json.gz", _unnamed(_rank_trace(0)))
+    write(tmp_path / "c.pt.trace.json.gz", _unnamed(_rank_trace(0)))
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert [(r["rank"], r["cycle"]) for r in fleet.ranks] == [(1, 0), (0, 0), (0, 1), (2, 0)]
+    assert fleet.cross["ranks"] == 3 and fleet.cross["cycles"] == 1
+
+
+def test_a_report_of_ranks_with_cycles_shows_them(tmp_path):
+    from bambaprof import report
+
+    for rank in range(2):
+        for cycle in range(2):
+            write(tmp_path / f"worker{rank}.{cycle}.pt.trace.json.gz", _rank_trace(rank, slow=1 + rank))
+    page = report(tmp_path, tmp_path / "r.html").read_text()
+    assert 'id="ranks"' in page and "2 ranks, 4 traces (profiling cycles)" in page and "<th>cycle</th>" in page
+
+
 def test_several_trace_files_on_the_command_line_are_ranks(job, tmp_path, capsys):
     """``bambaprof analyze rank*.json.gz``: the files one after the other are read as a folder of them is."""
     files = [str(p) for p in trace_files(job)][:3]
