@@ -62,13 +62,13 @@ _SIDE_FILES = {"manifest.json", "telemetry.json.gz", "launch-map.json.gz", "indu
 
 
 #: The names of trace files in a folder of traces.
-_TRACE_SUFFIXES = (".json", ".json.gz", ".json.bz2", ".json.xz", ".sqlite", ".sqlite.gz")
+_TRACE_SUFFIXES = (".json", ".json.gz", ".json.bz2", ".json.xz", ".sqlite", ".sqlite.gz", ".db", ".db.gz")
 
 
 def trace_files(folder: Union[str, Path]) -> List[Path]:
     """The trace files directly in ``folder`` (``*.json`` and ``*.json`` gzipped, bzip2ed or xz'd, Nsight Systems'
-    ``*.sqlite`` and ``*.sqlite.gz``, rocprofv3's ``*kernel_trace.csv``; a run directory's side files left out), by
-    name."""
+    ``*.sqlite`` and ``*.sqlite.gz``, rocprofv3's ``*kernel_trace.csv`` and rocpd databases, ``*.db`` and
+    ``*.db.gz``; a run directory's side files left out), by name."""
     out = []
     for p in sorted(Path(folder).iterdir()):
         if p.name in _SIDE_FILES or p.name.startswith("."):

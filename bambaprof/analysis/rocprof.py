@@ -48,7 +48,7 @@ _CHUNK = 1 << 20
 _FIELD_LIMIT = 1 << 24
 _AGENT = re.compile(r"^\s*(?:(Agent|GPU|CPU)\s+)?(-?\d+)\s*$", re.IGNORECASE)
 #: rocprofv3's copy directions (``MEMORY_COPY_HOST_TO_DEVICE``) as Kineto spells them.
-_DIRECTIONS = {"HOST_TO_DEVICE": "HtoD", "DEVICE_TO_HOST": "DtoH", "DEVICE_TO_DEVICE": "DtoD",
+DIRECTIONS = {"HOST_TO_DEVICE": "HtoD", "DEVICE_TO_HOST": "DtoH", "DEVICE_TO_DEVICE": "DtoD",
                "HOST_TO_HOST": "HtoH", "PEER_TO_PEER": "PtoP"}
 
 
@@ -155,7 +155,7 @@ class _Agents:
         return out
 
 
-def _blocks(grid: Any, workgroup: Any) -> Optional[int]:
+def workgroups(grid: Any, workgroup: Any) -> Optional[int]:
     """Workgroups along one dimension: work-items / workgroup size, rounded up."""
     g, w = _int(grid), _int(workgroup)
     if g is None or w is None or g < 0 or w <= 0:
@@ -169,7 +169,7 @@ def _kernels(path: Path, agents: _Agents) -> Iterator[Event]:
         device, stream = agents.device(r.get("Agent_Id")), _int(r.get("Stream_Id"))
         if stream is None:
             stream = _int(r.get("Queue_Id"))
-        grid = [_blocks(r.get(f"Grid_Size_{d}"), r.get(f"Workgroup_Size_{d}")) for d in "XYZ"]
+        grid = [workgroups(r.get(f"Grid_Size_{d}"), r.get(f"Workgroup_Size_{d}")) for d in "XYZ"]
         block = [_int(r.get(f"Workgroup_Size_{d}")) for d in "XYZ"]
         yield Event(ph="X", cat="kernel", name=r.get("Kernel_Name") or "", pid=device, tid=stream, ts=ts, dur=dur,
                     args=Args(device=device, stream=stream, correlation=_int(r.get("Correlation_Id")),
@@ -188,7 +188,7 @@ def _copies(path: Path, agents: _Agents) -> Iterator[Event]:
     for r in _rows(path):
         ts, dur = _times(r.get("Start_Timestamp"), r.get("End_Timestamp"))
         direction = str(r.get("Direction") or "").upper()
-        kind = next((short for long_, short in _DIRECTIONS.items() if long_ in direction), "Unknown")
+        kind = next((short for long_, short in DIRECTIONS.items() if long_ in direction), "Unknown")
         src, dst = agents.device(r.get("Source_Agent_Id")), agents.device(r.get("Destination_Agent_Id"))
         device = dst if kind == "HtoD" or src is None else src
         stream = _int(r.get("Stream_Id"))

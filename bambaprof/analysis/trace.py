@@ -25,6 +25,7 @@ whole event there. An Nsight Systems export (SQLite, or a report the ``nsys`` CL
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import itertools
@@ -54,7 +55,10 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
 )
 from .nsys import BACKEND as NSYS_BACKEND
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
+from .nsys.files import database_file
 from .parse import BACKENDS, DecodedTrace, decode, decode_piece
+from .rocpd import BACKEND as ROCPD_BACKEND
+from .rocpd import is_rocpd, read_rocpd
 from .rocprof import BACKEND as ROCPROF_BACKEND
 from .rocprof import is_rocprof, read_rocprof
 from .source import BrokenStream, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_compressed
@@ -494,6 +498,29 @@ def _load_rocprof(source: TraceSource, progress: Progress) -> Trace:
     return trace
 
 
+def _load_rocpd(source: TraceSource, progress: Progress, database: Path) -> Trace:
+    """rocprofv3's rocpd database (:mod:`.rocpd`; ``database``: the source's file as a plain SQLite file)
+    through the same builder as a Kineto trace."""
+    builder = TraceBuilder()
+
+    def add(batch: List[Any], done: int) -> None:
+        builder.add(batch)
+        if progress is not None:
+            progress(done, done)
+
+    if source.process is not None:
+        raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
+                         "export, and this is a rocpd database")
+    try:
+        meta = read_rocpd(database, add)
+    except TraceError as exc:
+        raise TraceError(f"{source.trace_path}: {exc}") from None
+    trace = _trace_of(builder, meta, source, ROCPD_BACKEND)
+    if len(trace.gpu) == 0 and len(trace.runtime) == 0:
+        raise TraceError(f"{source.trace_path}: the database has no timed kernels")
+    return trace
+
+
 def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -> Trace:
     """Read the trace piece by piece (:mod:`.stream`), in worker processes when it is large.
 
@@ -582,8 +609,15 @@ def load_trace(
                 return _load_nsys(source, progress, database)
         except TraceError as exc:
             raise _naming(source.trace_path, exc) from None
-    if source.database is not None or is_sqlite(source.trace_path):
-        return _load_nsys(source, progress)  # an export, or one process of it
+    if source.database is not None or is_sqlite(source.trace_path):  # an export, one process of it, or rocpd's
+        try:
+            with contextlib.ExitStack() as held:
+                plain = source.database or held.enter_context(database_file(source.trace_path))
+                if is_rocpd(plain):
+                    return _load_rocpd(source, progress, plain)
+                return _load_nsys(source, progress, plain)
+        except TraceError as exc:
+            raise _naming(source.trace_path, exc) from None
     if source.process is not None:
         raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
                          "export, and this is not one (a Kineto trace is one process already)")

@@ -20,6 +20,7 @@ from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
+from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
 from ..analysis.ssd_kernels import MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
@@ -319,7 +320,7 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
         advice = (f"{what}: pass --ncu with Nsight Compute's CSV of the same workload for "
                   "measured bytes, or profile it with the PyTorch profiler and record_shapes (bambaprof profile "
                   "does).")
-    elif (a.summary or {}).get("parser_backend") == ROCPROF_BACKEND:
+    elif (a.summary or {}).get("parser_backend") in (ROCPROF_BACKEND, ROCPD_BACKEND):
         advice = ("rocprofv3 records no operators or shapes: profile the same workload with the PyTorch profiler "
                   "and record_shapes (bambaprof profile does) for modelled bytes.")
     else:
