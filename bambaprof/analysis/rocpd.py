@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .nsys.files import SQLITE_ERRORS, connect
 from .parse import EMPTY_ARGS, Args, Event
-from .rocprof import DIRECTIONS, workgroups
+from .rocprof import DIRECTIONS, feed, workgroups
 from .source import TraceError
 
 #: The parser backend a trace read from a rocpd database reports (``Trace.backend``).
@@ -289,19 +289,7 @@ def read_rocpd(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict
                 raise TraceError("a rocpd database without kernel dispatches (profile with rocprofv3 --kernel-trace)")
             skipped: Dict[str, int] = {}
             counts = {"kernel": 0, "hip_runtime": 0, "gpu_memcpy": 0}
-            done = 0
-            for source in (_kernels(db), _regions(db, skipped), _copies(db)):
-                batch: List[Event] = []
-                for event in source:
-                    counts[event.cat] = counts.get(event.cat, 0) + 1
-                    batch.append(event)
-                    if len(batch) == _BATCH:
-                        done += len(batch)
-                        on_batch(batch, done)
-                        batch = []
-                if batch:
-                    done += len(batch)
-                    on_batch(batch, done)
+            feed([_kernels(db), _regions(db, skipped), _copies(db)], on_batch, counts)
             processes = db.relation("rocpd_info_process")
             n_processes = db.db.execute(f"SELECT COUNT(*) FROM {processes}").fetchone()[0] if processes else 0
         except SQLITE_ERRORS as exc:

@@ -207,6 +207,27 @@ def _markers(path: Path) -> Iterator[Event]:
                     tid=_int(r.get("Thread_Id")), ts=ts, dur=dur, args=EMPTY_ARGS)
 
 
+def feed(sources: List[Iterator[Event]], on_batch: Callable[[List[Event], int], None],
+         count: Optional[Dict[str, int]] = None) -> int:
+    """Hand the events of ``sources``, one after the other, to ``on_batch(events, done)`` in batches of up to
+    65,536 (``done``: events so far); ``count``, when given, counts them by category. Returns the events fed."""
+    done = 0
+    for source in sources:
+        batch: List[Event] = []
+        for event in source:
+            if count is not None:
+                count[event.cat] = count.get(event.cat, 0) + 1
+            batch.append(event)
+            if len(batch) == _BATCH:
+                done += len(batch)
+                on_batch(batch, done)
+                batch = []
+        if batch:
+            done += len(batch)
+            on_batch(batch, done)
+    return done
+
+
 def read_rocprof(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict[str, Any]:
     """Hand the events of a rocprofv3 run (its kernel trace ``path`` and the files beside it with the same
     prefix) to ``on_batch(events, rows)``, a batch at a time (``rows``: events so far, the total being
@@ -226,18 +247,7 @@ def read_rocprof(path: Path, on_batch: Callable[[List[Event], int], None]) -> Di
         sources.append(_markers(markers))
     if copies is not None:
         sources.append(_copies(copies, agents))
-    done = 0
-    for source in sources:
-        batch: List[Event] = []
-        for event in source:
-            batch.append(event)
-            if len(batch) == _BATCH:
-                done += len(batch)
-                on_batch(batch, done)
-                batch = []
-        if batch:
-            done += len(batch)
-            on_batch(batch, done)
+    feed(sources, on_batch)
     notes = ["a rocprofv3 trace: no PyTorch operators or input shapes, so bytes of kernels are unknown"]
     if api is None:
         notes.append(f"no {SIBLINGS['api']} beside the kernel trace: launch overhead and host waits are unknown "

@@ -478,9 +478,10 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
     return trace
 
 
-def _load_rocprof(source: TraceSource, progress: Progress) -> Trace:
-    """rocprofv3's CSV files (:mod:`.rocprof`: the kernel trace and the files beside it) through the same
-    builder as a Kineto trace."""
+def _load_rocm(source: TraceSource, progress: Progress, database: Optional[Path] = None) -> Trace:
+    """rocprofv3's output through the same builder as a Kineto trace: its CSV files (:mod:`.rocprof`: the kernel
+    trace and the files beside it), or, given ``database`` (the source's file as a plain SQLite file), its rocpd
+    database (:mod:`.rocpd`)."""
     builder = TraceBuilder()
 
     def add(batch: List[Any], done: int) -> None:
@@ -488,36 +489,17 @@ def _load_rocprof(source: TraceSource, progress: Progress) -> Trace:
         if progress is not None:
             progress(done, done)
 
-    try:
-        meta = read_rocprof(source.trace_path, add)
-    except TraceError as exc:
-        raise TraceError(f"{source.trace_path}: {exc}") from None
-    trace = _trace_of(builder, meta, source, ROCPROF_BACKEND)
-    if len(trace.gpu) == 0 and len(trace.runtime) == 0:
-        raise TraceError(f"{source.trace_path}: the kernel trace has no timed kernels")
-    return trace
-
-
-def _load_rocpd(source: TraceSource, progress: Progress, database: Path) -> Trace:
-    """rocprofv3's rocpd database (:mod:`.rocpd`; ``database``: the source's file as a plain SQLite file)
-    through the same builder as a Kineto trace."""
-    builder = TraceBuilder()
-
-    def add(batch: List[Any], done: int) -> None:
-        builder.add(batch)
-        if progress is not None:
-            progress(done, done)
-
-    if source.process is not None:
+    if database is not None and source.process is not None:
         raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
                          "export, and this is a rocpd database")
     try:
-        meta = read_rocpd(database, add)
+        meta = read_rocprof(source.trace_path, add) if database is None else read_rocpd(database, add)
     except TraceError as exc:
         raise TraceError(f"{source.trace_path}: {exc}") from None
-    trace = _trace_of(builder, meta, source, ROCPD_BACKEND)
+    trace = _trace_of(builder, meta, source, ROCPROF_BACKEND if database is None else ROCPD_BACKEND)
     if len(trace.gpu) == 0 and len(trace.runtime) == 0:
-        raise TraceError(f"{source.trace_path}: the database has no timed kernels")
+        raise TraceError(f"{source.trace_path}: the {'kernel trace' if database is None else 'database'} has no "
+                         "timed kernels")
     return trace
 
 
@@ -614,7 +596,7 @@ def load_trace(
             with contextlib.ExitStack() as held:
                 plain = source.database or held.enter_context(database_file(source.trace_path))
                 if is_rocpd(plain):
-                    return _load_rocpd(source, progress, plain)
+                    return _load_rocm(source, progress, plain)
                 return _load_nsys(source, progress, plain)
         except TraceError as exc:
             raise _naming(source.trace_path, exc) from None
@@ -622,7 +604,7 @@ def load_trace(
         raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
                          "export, and this is not one (a Kineto trace is one process already)")
     if is_rocprof(source.trace_path):
-        return _load_rocprof(source, progress)
+        return _load_rocm(source, progress)
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
     try:
