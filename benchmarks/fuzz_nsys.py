@@ -1,8 +1,9 @@
-"""Fuzz the Nsight Systems reader: damaged SQLite exports must give a result or one
-:class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
+"""Fuzz the readers of SQLite traces (Nsight Systems exports, rocpd databases): damaged databases must give a
+result or one :class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
 
 Seeds: three real H200 exports (``tests/data/nsys``: CUDA graphs node by node, a two-rank job, sampled GPU
-metrics). Mutations, seeded: bytes of the file flipped, the file cut short, or, through SQLite, a column set to a
+metrics) and three rocpd databases of one run in each layout the reader knows (records with their times, on
+tracks with timestamps, per-run tables without views; built by ``tests/analysis/test_rocpd.py``). Mutations, seeded: bytes of the file flipped, the file cut short, or, through SQLite, a column set to a
 value of another type (NULL, text, a float, bytes, huge or negative numbers) in some or all rows, rows deleted, a
 table or a column dropped. Each mutant goes through ``analyze`` (table and JSON) or ``report``.
 
@@ -74,13 +75,25 @@ def mutant(raw: bytes, path: Path, rng: random.Random) -> None:
         _mutate_rows(path, rng)
 
 
+def rocpd_seeds() -> List[bytes]:
+    """rocpd databases of the rocpd test's run, one per layout."""
+    sys.path.insert(0, str(DATA.parents[2]))
+    from tests.analysis.test_rocpd import _run
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, layout in enumerate([{}, {"tracks": True}, {"views": False}]):
+            out.append(_run(Path(tmp) / f"seed{i}.db", **layout).read_bytes())
+    return out
+
+
 def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
     """Read ``n`` mutants through the command line; returns the exit codes and the first unexpected exceptions
     (with tracebacks)."""
     from bambaprof.cli import main
 
     rng = random.Random(seed)
-    raws = [gzip.decompress((DATA / s).read_bytes()) for s in SEEDS]
+    raws = [gzip.decompress((DATA / s).read_bytes()) for s in SEEDS] + rocpd_seeds()
     codes: Dict[str, int] = {}
     unexpected: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
