@@ -3,9 +3,10 @@ result or one :class:`~bambaprof.errors.BambaprofError`, never another exception
 
 Seeds: three real H200 exports (``tests/data/nsys``: CUDA graphs node by node, a two-rank job, sampled GPU
 metrics) and three rocpd databases of one run in each layout the reader knows (records with their times, on
-tracks with timestamps, per-run tables without views; built by ``tests/analysis/test_rocpd.py``). Mutations, seeded: bytes of the file flipped, the file cut short, or, through SQLite, a column set to a
-value of another type (NULL, text, a float, bytes, huge or negative numbers) in some or all rows, rows deleted, a
-table or a column dropped. Each mutant goes through ``analyze`` (table and JSON) or ``report``.
+tracks with timestamps, per-run tables without views; built by ``tests/analysis/test_rocpd.py``). Mutations,
+seeded: bytes of the file flipped, the file cut short, or, through SQLite, a column set to a value of another
+type (NULL, text, a float, bytes, huge or negative numbers) in some or all rows, rows deleted, a table or a
+column dropped. Each mutant goes through ``analyze`` (table and JSON) or ``report``.
 
     python benchmarks/fuzz_nsys.py [N] [SEED]     # default 2000 mutants, seed 0
 """
