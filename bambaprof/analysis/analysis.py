@@ -34,6 +34,7 @@ from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
 from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
+from .steps import median_step_us, step_table
 from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
@@ -71,6 +72,7 @@ class Analysis:
     syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # SSD kernels by implementation and step (names)
     collectives: List[Dict[str, Any]] = field(default_factory=list)  # NCCL/RCCL kernels by kind, exposed time
+    steps: List[Dict[str, Any]] = field(default_factory=list)  # the profiled steps (ProfilerStep#n) and durations
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -216,6 +218,7 @@ def analyze(
     k_rows = [r for r in kernels if r["kind"] == "kernel"]
     known_time = sum(r["total_us"] * r["bytes_known"] / r["count"] for r in k_rows)
     names = sorted({p.name for p in trace.devices.values()})
+    steps = step_table(trace)
     summary: Dict[str, Any] = {
         "trace": str(trace.source.trace_path),
         "run_dir": str(run_dir) if run_dir is not None else None,
@@ -236,6 +239,7 @@ def analyze(
         "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
         "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
         "profiled_steps": len({n for n in set(trace.ops.name) if PROFILER_STEP.match(n)}) or None,
+        "step_us": median_step_us(steps),
         "kernel_count": kc,
         "kernel_us": kt,
         "memcpy_count": mc,
@@ -328,6 +332,7 @@ def analyze(
         module_kinds=modules["module_kinds"],
         ssd=ssd,
         collectives=collective_table(trace),
+        steps=steps,
     )
     from ..diagnose import diagnose
 

@@ -21,6 +21,9 @@ throughput, more memory or energy) larger than a given percentage.
 GPU time, kernel and op times and counts are **per profiled step** (the trace's
 ``ProfilerStep#<n>`` ranges; a trace without them counts as one step), since
 runs profile different numbers of steps (2 eager, 1 on the Triton interpreter).
+GPU time is unknown for a CPU-only trace (not zero); ``step_time`` is the host's
+time per profiled step (:mod:`.steps`): each step of a side's one trace, else the
+median step of each input, so CPU-only jobs have a metric to gate on too.
 ``warnings`` say when the ratios may mislead: the two sides ran different
 workloads, shapes, models or devices, or different software (torch, CUDA,
 Triton, driver, the launch shortcut: the difference may be the point, but it is
@@ -66,6 +69,7 @@ METRICS = {
     "peak_memory": ("peak memory", "bytes", True),
     "energy_per_token": ("energy per token", "J", True),
     "exposed_comm": ("exposed communication", "us", True),
+    "step_time": ("step time", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -88,9 +92,9 @@ class Side:
         """The metric's value per input (or, for latency of one run, its measured iterations)."""
         values: List[Any] = []
         runs = [m for m in self.manifests if m is not None]
-        if metric == "gpu_time":
+        if metric == "gpu_time":  # unknown for a CPU-only trace (there is no GPU), not zero
             values = [(a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"]) / steps(a)
-                      for a in self.analyses]
+                      for a in self.analyses if a.summary.get("platform") != "cpu"]
         elif metric == "latency":
             only = self.manifests[0] if len(self.manifests) == 1 else None
             if only is not None and only.timings is not None:
@@ -105,6 +109,11 @@ class Side:
                 values.append(v if v is not None else a.summary.get("peak_allocated_bytes"))
         elif metric == "energy_per_token":
             values = [m.joules_per_token for m in runs]
+        elif metric == "step_time":  # the host's time per profiled step (ProfilerStep ranges); one trace: its steps
+            if len(self.analyses) == 1:
+                values = [r["dur_us"] for r in self.analyses[0].steps]
+            else:
+                values = [a.summary.get("step_us") for a in self.analyses]
         elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
             values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("collective_exposed_us") is not None]
@@ -271,7 +280,8 @@ def compare_sides(a: Side, b: Side) -> Comparison:
     notes = [*a.left_out, *b.left_out]
     ops = _op_rows(a, b)
     if len(a.analyses) < 2 or len(b.analyses) < 2:
-        notes.append("one input on a side: significance uses a run's measured iterations for latency only")
+        notes.append("one input on a side: significance uses a run's measured iterations for latency and a trace's "
+                     "profiled steps for step time only")
     sa_steps, sb_steps = sorted({steps(x) for x in a.analyses}), sorted({steps(x) for x in b.analyses})
     notes.append(f"GPU, kernel and op times and counts are per profiled step (baseline: "
                  f"{'/'.join(map(str, sa_steps))} step(s), candidate: {'/'.join(map(str, sb_steps))})")

@@ -32,7 +32,8 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     """Compare A and B (run directories or traces), or --baseline A1 A2 ... --candidate B1 B2 ...
 
     Summary metrics (GPU time, latency, throughput, peak memory, energy per
-    token where the inputs have them) with ratio and a bootstrap interval
+    token, exposed communication, step time: the host's time per profiled
+    step, where the inputs have them) with ratio and a bootstrap interval
     that says whether a change is beyond the noise; kernels matched by name
     with added/removed ones, sorted by impact. --fail-on-regression PCT
     makes it a CI gate.

@@ -144,6 +144,49 @@ def test_kernel_times_and_counts_are_per_profiled_step(tmp_path):
     assert any("per profiled step (baseline: 1 step(s), candidate: 2)" in n for n in comp.notes)
 
 
+def _cpu_steps(durations):
+    """A CPU-only trace: ProfilerStep ranges of the given durations (us), an aten op in each."""
+    events, ts = [], 0.0
+    for i, dur in enumerate(durations):
+        events.append({"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{i}", "pid": 1, "tid": 1,
+                       "ts": ts, "dur": dur, "args": {}})
+        events.append({"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 1, "ts": ts + 1,
+                       "dur": dur - 2, "args": {}})
+        ts += dur + 5
+    return {"traceEvents": events}
+
+
+def test_cpu_only_traces_compare_and_gate_on_step_time(tmp_path, capsys):
+    """A CPU-only trace has no GPU time (unknown, not 0): its summary compares the host's time per profiled step,
+    each step of a side's one trace, and the gate can watch it."""
+    base = write(tmp_path / "base.json.gz", _cpu_steps([1000, 1010, 990, 1005]))
+    slow = write(tmp_path / "slow.json.gz", _cpu_steps([1300, 1310, 1290, 1305]))
+    comp = compare([base], [slow])
+    assert comp.metric("gpu_time") is None
+    step = comp.metric("step_time")
+    assert step["baseline"] == pytest.approx(1002.5) and step["candidate"] == pytest.approx(1302.5)
+    assert step["samples"] == [4, 4] and step["significant"] is True
+    assert "step time" in regression(comp, "step_time", 10)
+    assert regression(comp, "step_time", 40) is None
+    with pytest.raises(UsageError, match="metrics both sides have: step_time"):
+        regression(comp, "gpu_time", 10)
+    assert main(["compare", str(base), str(slow), "--fail-on-regression", "10", "--metric", "step_time"]) == 1
+    assert "regression: step time 1002 -> 1302 us" in capsys.readouterr().err
+    page = tmp_path / "c.html"
+    assert main(["compare", str(base), str(slow), "--format", "html", "-o", str(page)]) == 0
+    html = page.read_text()
+    assert "CPU ops per profiled step" in html and ">aten::mm<" in html and "Kernels per profiled step" not in html
+    many = compare([base, base], [slow, base])  # several inputs a side: each input's median step
+    assert many.metric("step_time")["samples"] == [2, 2]
+    from bambaprof.analysis import analyze
+
+    a = analyze(base)
+    assert a.summary["step_us"] == pytest.approx(1002.5) and [r["step"] for r in a.steps] == [
+        "ProfilerStep#0", "ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"]
+    assert a.steps[1]["start_us"] == pytest.approx(1005) and analyze(write(tmp_path / "none.json.gz", base_trace())
+                                                                     ).summary["step_us"] is None
+
+
 def test_different_workloads_and_noisy_baselines_are_flagged(tmp_path, capsys):
     a = make_run(tmp_path, "a", base_trace(), [2.5, 2.5, 2.6, 2.4, 360.0, 2.5, 2.5, 300.0, 2.6, 2.5])
     b = make_run(tmp_path, "b", base_trace(), [2.5] * 10)
