@@ -22,7 +22,15 @@ from ..analysis.fleet import (
 from ..analysis.parse import BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
-from ..render.columns import ANALYZE_COLLECTIVES, ANALYZE_PHASES, ANALYZE_SSD, ANALYZE_SYNCS, FLEET_KERNELS, FLEET_RANKS
+from ..render.columns import (
+    ANALYZE_COLLECTIVES,
+    ANALYZE_PHASES,
+    ANALYZE_SSD,
+    ANALYZE_STEPS,
+    ANALYZE_SYNCS,
+    FLEET_KERNELS,
+    FLEET_RANKS,
+)
 from ..render.tables import render_rows, to_json
 from ..render.text import module_columns, render_analysis, render_findings
 from ..run import is_run_dir
@@ -60,7 +68,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "collectives"]),
+                                                      "syncs", "collectives", "steps"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -166,7 +174,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs, "collectives": a.collectives}
+                  "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which))
     else:
         payload = a.to_dict()
@@ -206,7 +214,7 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "collectives": ANALYZE_COLLECTIVES}
+                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -216,4 +224,6 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "syncs": lambda a: render_rows(a.syncs, "table", ANALYZE_SYNCS),
     "collectives": lambda a: _collectives_text(a),
     "findings": lambda a: render_findings(a.findings),
+    "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
+        "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),
 }

@@ -85,6 +85,9 @@ ANALYZE_SYNCS = [
     Column("host_blocked_us", "host blocked us", "us"), Column("drain_us", "GPU empty after us", "us"),
     Column("drains", "times empty", "int"),
 ]
+ANALYZE_STEPS = [
+    Column("step", "step", width=30), Column("start_us", "start us", "us"), Column("dur_us", "duration us", "us"),
+]
 ANALYZE_COLLECTIVES = [
     Column("kind", "collective", width=16), Column("count", "n", "int"), Column("total_us", "GPU us", "us"),
     Column("exposed_us", "exposed us", "us"), Column("overlap_pct", "% overlapped", "pct"),

@@ -183,6 +183,11 @@ def test_cpu_only_traces_compare_and_gate_on_step_time(tmp_path, capsys):
     a = analyze(base)
     assert a.summary["step_us"] == pytest.approx(1002.5) and [r["step"] for r in a.steps] == [
         "ProfilerStep#0", "ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"]
+    assert main(["analyze", str(base), "--table", "steps"]) == 0
+    out = capsys.readouterr().out
+    assert "ProfilerStep#3" in out and "1,005.0" in out
+    assert main(["analyze", str(write(tmp_path / "plain.json.gz", base_trace())), "--table", "steps"]) == 0
+    assert "no profiled steps in this trace" in capsys.readouterr().out
     assert a.steps[1]["start_us"] == pytest.approx(1005) and analyze(write(tmp_path / "none.json.gz", base_trace())
                                                                      ).summary["step_us"] is None
 
