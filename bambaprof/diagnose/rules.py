@@ -547,7 +547,7 @@ def ssd_core(a: Any) -> Optional[Finding]:
     if implementation == MAMBA_SSM:
         suggestion = ("mamba_ssm's core runs its steps as five kernels that pass chunk states through global "
                       "memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
-                      "0.54x to 0.70x of mamba_ssm's kernel time at Bamba-9B shapes on the H200 (measure it on "
+                      "0.50x to 0.60x of mamba_ssm's kernel time at Bamba-9B shapes on the H200 (measure it on "
                       "yours with bambaprof bench ssd --mamba-ssm SRC).")
     else:
         suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "

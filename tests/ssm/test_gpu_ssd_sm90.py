@@ -138,7 +138,8 @@ def test_cuda_graph_capture_and_replay(gluon_scan):
 
 def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypatch):
     """``scan_kernel="auto"``: captured in a graph the forward runs the Gluon scan (its launch cost is paid once),
-    eagerly ``_chunk_scan``; the graph's outputs equal an eager forward with the Gluon scan named."""
+    eagerly ``_chunk_scan`` at this size (96 scan programs, under ``EAGER_GLUON_PROGRAMS``); the graph's outputs
+    equal an eager forward with the Gluon scan named."""
     monkeypatch.setattr(ssd, "config_override", None)
     monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
     ssd.scan_kernel_from_env.cache_clear()
@@ -150,6 +151,17 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
     y_e, s_e = _graph_forward(*static)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
+
+
+def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
+    """Eager ``auto`` at a Bamba-9B mixer of 1 x 8192 tokens (32 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``)
+    runs the Gluon scan; one chunk fewer runs ``_chunk_scan``."""
+    monkeypatch.setattr(ssd, "config_override", None)
+    monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
+    ssd.scan_kernel_from_env.cache_clear()
+    for L, expected in ((8192, "_chunk_scan_sm90"), (8192 - 256, "_chunk_scan")):
+        inp = ssd_inputs(b=1, L=L, h=128, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda", seed=0)
+        assert _scan_kernels(lambda inp=inp: run(TRITON, inp, 256, dt_softplus=True)) == {expected}
 
 
 def test_torch_compile_matches_eager(gluon_scan):

@@ -31,6 +31,17 @@ def test_unset_the_default_scan_serves(scan_env):
     assert ssd.AUTO_FORM in ssd_sm90.FORMS
 
 
+@pytest.mark.parametrize("programs, capturing, expected", [
+    (256, False, "triton"), (1024, False, "triton"), (4095, False, "triton"),  # 1x512, 1x2048: the launch dominates
+    (4096, False, ssd.AUTO_FORM), (8192, False, ssd.AUTO_FORM), (32768, False, ssd.AUTO_FORM),  # 1x8192 and up
+    (256, True, ssd.AUTO_FORM), (1, True, ssd.AUTO_FORM)])  # a CUDA graph pays the launch once
+def test_auto_runs_the_gluon_scan_where_it_is_faster_in_wall_time(programs, capturing, expected):
+    """At Bamba-9B shapes (128 heads, one head-dim block) 4,096 programs is 1 x 8192 tokens, where the Gluon scan
+    first won in wall time on the H200 (0.315 against 0.343 ms; at 1 x 2048 it lost, 0.146 against 0.106)."""
+    assert ssd.auto_scan(programs, capturing) == expected
+    assert ssd.EAGER_GLUON_PROGRAMS == 1 * (8192 // 256) * 128 * 1
+
+
 @pytest.mark.parametrize("value, expected", [("triton", "triton"), (" Gluon_2D ", "gluon_2d"), ("auto", "auto"),
                                              ("", None)])
 def test_a_name_picks_the_scan(scan_env, value, expected):

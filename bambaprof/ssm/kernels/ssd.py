@@ -271,10 +271,10 @@ class LaunchConfig:
     intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
-    ``"auto"`` (:data:`AUTO_FORM` while a CUDA graph is being captured, else ``"triton"``): the Gluon scan takes
-    less GPU time, but its launch went through Triton's ``JITFunction.run`` (the launch shortcut kept no launch
-    with TMA descriptors until 2026-12-05), about 100 us more host time a forward, which an eager forward at small
-    shapes pays in wall time and a graph pays once; its eager cost since is not measured.
+    ``"auto"`` (:func:`auto_scan`: :data:`AUTO_FORM` while a CUDA graph is being captured or where the scan has
+    at least :data:`EAGER_GLUON_PROGRAMS` programs, else ``"triton"``): the Gluon scan takes less GPU time at
+    every shape, but its launch costs about 40 us more host time a forward (four TMA descriptors), which an eager
+    forward at small shapes pays in wall time and a graph pays once.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
     few chunks; the same work and more programs elsewhere).
@@ -291,8 +291,22 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs inside CUDA graphs.
-AUTO_FORM = "gluon_async"
+#: The Gluon form ``scan_kernel="auto"`` runs: the fastest by kernel time at all five Bamba-9B target shapes on the
+#: H200 (2026-12-05, ``benchmarks/results/h200-ssd-gluon-packed.json``: 29.1 / 89.3 / 314.1 / 604.6 / 2381.4 us
+#: against ``gluon_async``'s 29.7 / 91.4 / 323.1 / 621.7 / 2489.6, the same error against float64).
+AUTO_FORM = "gluon_packed"
+#: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
+#: eagerly too: below, its launch's host cost (TMA descriptors) outweighs its shorter kernels in wall time. Measured
+#: in the same run (wall medians, ms, ``_chunk_scan`` / ``gluon_packed``): 1x512 (256 programs) 0.105 / 0.141,
+#: 1x2048 (1,024) 0.106 / 0.146, 1x8192 (4,096) 0.343 / 0.315, 8x2048 (8,192) 0.662 / 0.605, 8x8192 2.604 / 2.382.
+EAGER_GLUON_PROGRAMS = 4096
+
+
+def auto_scan(programs: int, capturing: bool) -> str:
+    """The chunk scan ``scan_kernel="auto"`` runs for a forward of ``programs`` scan programs (batch x chunks x
+    heads x head-dim blocks): :data:`AUTO_FORM` inside a CUDA graph being captured (a graph pays the launch once)
+    or from :data:`EAGER_GLUON_PROGRAMS` programs on, else ``"triton"``."""
+    return AUTO_FORM if capturing or programs >= EAGER_GLUON_PROGRAMS else "triton"
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -472,7 +486,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
         scan = cfg.scan_kernel
         if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
-            scan = AUTO_FORM if x.is_cuda and torch.cuda.is_current_stream_capturing() else "triton"
+            scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
         form = ssd_sm90.FORMS.get(scan)
         views = ssd_sm90.tma_views(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
         if views is not None:
