@@ -62,3 +62,24 @@ use_nsys() {
   export LD_LIBRARY_PATH=$PWD/.peers/libs:$NSYS_HOST:${LD_LIBRARY_PATH:-}
   "$NSYS" --version
 }
+
+# check_triton SCAN LIMIT_S: `bambaprof check` of the triton variant with the chunk scan SCAN (BAMBAPROF_SSD_SCAN)
+# at the Bamba-9B target shapes (bf16, initial states, 1 and 8 x 512 / 2048 / 8192) into $OUT/check-triton.json,
+# then a line a shape (status, errors against float64).
+check_triton() {
+  BAMBAPROF_SSD_SCAN=$1 timeout "$2" python3 -m bambaprof check --variant triton --preset bamba-9b --device cuda \
+    --dtype bfloat16 --initial-state --batch 1 --batch 8 --seq-len 512 --seq-len 2048 --seq-len 8192 --format json \
+    -o "$OUT/check-triton.json" > /dev/null 2> "$OUT/check.err"
+  echo "check rc=$? at ${SECONDS}s"
+  python3 - "$OUT/check-triton.json" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception as exc:
+    raise SystemExit(f"no check result: {exc}")
+print("scan", d["environment"]["ssd_scan"])
+for r in d["rows"]:
+    print(f"check {r['batch']}x{r['seq_len']} {r['status']} y {r['rel_err']:.2e} state {r['state_rel_err']:.2e}"
+          f" decode {r['decode_rel_err']:.2e}")
+PY
+}

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The triton variant with the chunk scan `auto` picks, measured for the record in one device call (about 9
-# minutes): the smoke against the float64 recurrence, `bambaprof bench ssd` against mamba_ssm at the five target
+# minutes): `bambaprof bench ssd` against mamba_ssm at the five target
 # shapes (bench_ssd_cores), the GPU tests of the variant and of the Gluon scan, `bambaprof check` at the Bamba-9B
 # shapes, then the eager triton rows of the profile matrix (mixer and generate, 512 and 2048 tokens, 4 layers)
 # into $OUT (summary JSON and the run directories tarred). SKIP_PROFILE=1 leaves the profile out.
@@ -8,21 +8,7 @@ source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 bench_ssd_cores
 TEST_S=${TEST_S:-150} gpu_tests 150 6 tests/ssm/test_gpu_ssd_sm90.py tests/ssm/test_gpu_triton_ssd.py
-BAMBAPROF_SSD_SCAN=${BENCH_SCAN:-auto} timeout 100 python3 -m bambaprof check --variant triton --preset bamba-9b --device cuda --dtype bfloat16 --initial-state \
-  --batch 1 --batch 8 --seq-len 512 --seq-len 2048 --seq-len 8192 --format json \
-  -o "$OUT/check-triton.json" > /dev/null 2> "$OUT/check.err"
-echo "check rc=$? at ${SECONDS}s"
-python3 - "$OUT/check-triton.json" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except Exception as exc:
-    print("no check result:", exc); raise SystemExit
-print("scan", d["environment"]["ssd_scan"])
-for r in d["rows"]:
-    print(f"check {r['batch']}x{r['seq_len']} {r['status']} y {r['rel_err']:.2e} state {r['state_rel_err']:.2e}"
-          f" decode {r['decode_rel_err']:.2e}")
-PY
+check_triton "${BENCH_SCAN:-auto}" 100
 if [ -z "${SKIP_PROFILE:-}" ]; then
   mkdir -p "$OUT/runs"
   timeout 150 python3 -m bambaprof profile --preset bamba-9b --layers 4 --no-attention --dtype bf16 --workload mixer \
