@@ -76,7 +76,7 @@ class ReportRun:
         self.label = self.manifest.name if self.manifest is not None else source_name(source)
         self.short = run_label(self.manifest, self.label)  # what varies inside its group
         self.device = (self.manifest.device_name if self.manifest is not None else None) or \
-            self.analysis.summary.get("devices")
+            self.analysis.summary.get("devices") or ("CPU" if self.analysis.summary.get("platform") == "cpu" else None)
         self.key = group_key(self.manifest, self.device)
         self.group_title = group_title(self.key)
         self.busy = self._busy_bins()
@@ -130,6 +130,7 @@ class ReportRun:
                    compile=c.compile if c is not None else None, status=m.status if m is not None else "ok",
                    latency_ms=lat.median, latency_p10_ms=lat.p10, latency_p90_ms=lat.p90,
                    throughput=m.throughput_tokens_per_s if m is not None else None,
+                   step_ms=s["step_us"] / 1e3 if s.get("step_us") is not None else None,
                    peak_bytes=(m.memory.peak_allocated_bytes if m is not None else None)
                    or s.get("peak_allocated_bytes"), peak_where=_peak_where(s),
                    gpu_busy_pct=s.get("gpu_busy_pct"), above_floor_x=s.get("above_floor_x"),

@@ -35,6 +35,7 @@ class Row:
     latency_p10_ms: Optional[float] = None
     latency_p90_ms: Optional[float] = None
     throughput: Optional[float] = None
+    step_ms: Optional[float] = None  # a trace's median profiled step (host time per prof.step()), where it has steps
     peak_bytes: Optional[float] = None
     peak_where: Optional[str] = None  # where the trace's allocated peak was reached (phase, module or op)
     gpu_busy_pct: Optional[float] = None

@@ -273,3 +273,15 @@ def test_the_report_charts_the_ssd_steps_of_each_run():
     ssd = [f for f in map(unpack_figure, figures) if any("chunk scan (mamba_ssm)" in str(t.get("name")) for t in
                                                          f["data"])]
     assert len(ssd) == 1 and sum(t["y"][0] for t in ssd[0]["data"]) == pytest.approx(0.168, rel=1e-3)  # ms
+
+
+def test_a_cpu_trace_is_named_cpu_and_shows_its_step_time(tmp_path):
+    """A trace without a run has no latency; where it has profiled steps the summary shows their median under
+    the unknown latency, and a CPU-only trace's device is the CPU, not an unknown one."""
+    from tests.analysis.test_compare import _cpu_steps
+
+    page = build_report([write(tmp_path / "cpu.json.gz", _cpu_steps([2000, 2100, 1900]))])
+    assert "CPU · traces (CPU) · 1 run" in page and "unknown device" not in page
+    assert re.search(r"unknown<br><span class=\"meta\" title=\"the median profiled step[^\"]*\">step 2(\.0+)?<", page)
+    plain = build_report([write(tmp_path / "gpu.json.gz", base_trace())])
+    assert ">step " not in plain
