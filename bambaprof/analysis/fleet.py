@@ -284,11 +284,11 @@ def _process_of(row: Dict[str, Any]) -> tuple:
     return ("file", row["file"]), when
 
 
-def number_ranks(rows: List[Dict[str, Any]]) -> int:
+def number_ranks(rows: List[Dict[str, Any]]) -> None:
     """Give each row (:func:`rank_row`, or one with an ``error``) its ``rank`` and ``cycle`` in place: a trace that
-    names no rank takes its process's place among the processes that name none (in input order, after the named
-    ranks' numbers would clash: the next free number); ``cycle``, its place in its process's traces by time
-    (None where no process has several). Returns the number of processes."""
+    names no rank gets its process's number, the processes that name none numbered in input order with the numbers
+    no named rank holds; ``cycle``, its place among its process's traces by time (None where no process has
+    several)."""
     keyed: Dict[tuple, List[tuple]] = {}
     for i, r in enumerate(rows):
         key, when = _process_of(r)
@@ -301,7 +301,6 @@ def number_ranks(rows: List[Dict[str, Any]]) -> int:
         for cycle, (_, i) in enumerate(sorted(members)):
             rows[i]["rank"] = rank
             rows[i]["cycle"] = cycle if repeats else None
-    return len(keyed)
 
 
 def _by_rank(ok: List[Dict[str, Any]], cycles: int) -> List[Dict[str, Any]]:

@@ -100,27 +100,25 @@ class _Database:
             self.device_of[key] = index if index is not None and index >= 0 else place
         self.gpus = gpus
 
-    def relation(self, name: str) -> Optional[str]:
-        """SQL naming relation ``name``: its view or table, else the union of its per-process tables."""
+    def _parts(self, name: str) -> List[str]:
+        """What relation ``name`` is read from: its view or table, else its per-run tables (``name_<uuid>``)."""
         if name in self.names:
-            return _quote(name)
-        parts = sorted(n for n, kind in self.names.items() if kind == "table" and n.startswith(name + "_"))
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return _quote(parts[0])
+            return [name]
+        return sorted(n for n, kind in self.names.items() if kind == "table" and n.startswith(name + "_"))
+
+    def relation(self, name: str) -> Optional[str]:
+        """SQL naming relation ``name``: its view or table, else the union of its per-run tables."""
+        parts = self._parts(name)
+        if len(parts) < 2:
+            return _quote(parts[0]) if parts else None
         return "(" + " UNION ALL ".join(f"SELECT * FROM {_quote(p)}" for p in parts) + ")"
 
     def columns(self, name: str) -> set:
-        """The columns of relation ``name`` (of its first per-process table where it has no view)."""
-        if name in self.names:
-            real = name
-        else:
-            parts = sorted(n for n, kind in self.names.items() if kind == "table" and n.startswith(name + "_"))
-            if not parts:
-                return set()
-            real = parts[0]
-        return {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({_quote(real)})")}
+        """The columns of relation ``name`` (of its first per-run table where it has no view)."""
+        parts = self._parts(name)
+        if not parts:
+            return set()
+        return {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({_quote(parts[0])})")}
 
     def _keyed(self, name: str, wanted: Tuple[str, ...]) -> Iterator[Tuple[tuple, tuple]]:
         rel, have = self.relation(name), self.columns(name)
