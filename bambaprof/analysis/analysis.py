@@ -38,7 +38,7 @@ from .steps import median_step_us, step_table
 from .syncs import sync_summary, sync_table
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline
-from .trace import GPU_SKIP_KINDS, PROFILER_STEP, Trace, load_trace
+from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
                     "pct_of_peak_bw", "theoretical_occupancy_pct", "est_occupancy_pct", "waves_per_sm", "name")
@@ -238,7 +238,7 @@ def analyze(
         "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
         "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
         "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
-        "profiled_steps": len({n for n in set(trace.ops.name) if PROFILER_STEP.match(n)}) or None,
+        "profiled_steps": len(steps) or None,  # one row per step name (the builder drops ranges without times)
         "step_us": median_step_us(steps),
         "kernel_count": kc,
         "kernel_us": kt,
