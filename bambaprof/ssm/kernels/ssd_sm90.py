@@ -65,11 +65,14 @@ BLOCK = 64
 #: successor's A operand formed while it runs (else every product waited for as issued); ``packed``, the outputs'
 #: ``C B^T`` tiles scaled in bf16 pairs (Hopper's packed multiply) by weights rounded to bf16, instead of in fp32;
 #: ``d_mma``, the skip ``D x`` as two small tensor-core products chained behind each block's diagonal tile (``diag``
-#: of D's bf16 part, then of the rest), instead of x's tile read into registers and multiplied elementwise.
+#: of D's bf16 part, then of the rest), instead of x's tile read into registers and multiplied elementwise;
+#: ``lg2``, each column's ``dt'`` folded into its exponent (``exp(-cs_s) dt'_s = 2 ** (-cs_s log2(e) + log2(dt'_s))``,
+#: one ``lg2`` a position when the chunk is read), so that a weight is one subtraction and one ``ex2``, no multiply.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
-         "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True)}
+         "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True),
+         "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True)}
 
 if gluon is not None:
 
@@ -112,6 +115,12 @@ if gluon is not None:
         return gl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32, is_pure=True,
                                          pack=1)
 
+    @gluon.jit
+    def _lg2(x):
+        """``log2(x)`` elementwise, one ``MUFU.LG2`` (``lg2.approx.ftz.f32``: 0 gives -inf)."""
+        return gl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32, is_pure=True,
+                                         pack=1)
+
     @gluon.constexpr_function
     def _clamped(j, n):
         return min(j, n - 1)
@@ -135,7 +144,7 @@ if gluon is not None:
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                          I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr,
-                         PACKED: gl.constexpr, DMMA: gl.constexpr = False):
+                         PACKED: gl.constexpr, DMMA: gl.constexpr = False, LG2: gl.constexpr = False):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -187,10 +196,12 @@ if gluon is not None:
         base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
         offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
         vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
-        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem,
-                                          gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E)
-        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem,
-                                          gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0))
+        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
+        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
+        dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
+        if LG2:  # what a column's weight subtracts: cs log2(e) - log2(dt') (+inf where dt' = 0, so its weight is 0)
+            dt_rows = cs_rows - _lg2(dt_rows)
+        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
         # cs at the end (positions past L have dt' = 0, so it is the last one's) and at each block's first row
         cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
         c0 = gl.load(cs_ptr + base) * LOG2E
@@ -207,7 +218,10 @@ if gluon is not None:
         k_vec: gl.constexpr = gl.SliceLayout(0, sa_layout)
         a_prev = gl.zeros([BP, BM], dtype, sa_layout)  # the A operand of the product in flight (when ASYNC)
         for j in gl.static_range(NB):
-            w = _ex2(cs_end - cs_sm.slice(j * BM, BM).load(k_vec)) * dt_sm.slice(j * BM, BM).load(k_vec)
+            if LG2:
+                w = _ex2(cs_end - dt_sm.slice(j * BM, BM).load(k_vec))
+            else:
+                w = _ex2(cs_end - cs_sm.slice(j * BM, BM).load(k_vec)) * dt_sm.slice(j * BM, BM).load(k_vec)
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)  # in fp32: the state's rounding carries to later chunks
@@ -284,18 +298,23 @@ if gluon is not None:
                 mbarrier.wait(cb_bars.index((m * (m + 1) // 2 + k) % 3), ((m * (m + 1) // 2 + k) // 3) % 2)
                 cb = cbs.index((m * (m + 1) // 2 + k) % 3).load(oa_layout)
                 _cb_tile(cb_desc, cb_row, cb_bars, cbs, m * (m + 1) // 2 + k + 3, NB)  # the slot is read: the tile three ahead
+                # the tile's weights: exp(cs_m0 - cs_s) dt'_s a column left of the diagonal (with FACTOR: there
+                # exp(cs_i - cs_s) = exp(cs_i - cs_m0) exp(cs_m0 - cs_s), both <= 1 when A <= 0, the row factor going
+                # on the accumulator before the diagonal tile), else exp(cs_i - cs_s) dt'_s an element; with LG2
+                # dt_k holds cs_k - log2(dt'_k), so a weight is one ex2
                 if FACTOR and k < m:
-                    # left of the diagonal exp(cs_i - cs_s) = exp(cs_i - cs_m0) exp(cs_m0 - cs_s), both <= 1 when
-                    # A <= 0: a factor a column here, the row factor on the accumulator before the diagonal tile
-                    if PACKED:  # bf16 pairs scaled by bf16 weights, one HMUL2 for two (outputs only)
-                        wt = cb * (_ex2(cs_m0 - cs_k) * dt_k).to(dtype)[None, :]
+                    if LG2:
+                        wk = _ex2(cs_m0 - dt_k)[None, :]
                     else:
-                        wt = cb.to(gl.float32) * (_ex2(cs_m0 - cs_k) * dt_k)[None, :]
+                        wk = (_ex2(cs_m0 - cs_k) * dt_k)[None, :]
+                elif LG2:
+                    wk = _ex2(cs_ai[:, None] - dt_k[None, :])
                 else:
-                    if PACKED:
-                        wt = cb * (_ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]).to(dtype)
-                    else:
-                        wt = cb.to(gl.float32) * _ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                    wk = _ex2(cs_ai[:, None] - cs_k[None, :]) * dt_k[None, :]
+                if PACKED:  # bf16 pairs scaled by bf16 weights, one HMUL2 for two (outputs only)
+                    wt = cb * wk.to(dtype)
+                else:
+                    wt = cb.to(gl.float32) * wk
                 if k == m:
                     wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
                 a = wt.to(dtype)
@@ -428,13 +447,14 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
-               packed: bool = False, d_mma: bool = False, views: Optional[tuple] = None) -> None:
+               packed: bool = False, d_mma: bool = False, lg2: bool = False, views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
     accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
     next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs; ``d_mma``: the
-    skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise.
+    skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise;
+    ``lg2``: each position's ``dt'`` folded into its weight's exponent.
     ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
@@ -451,4 +471,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
         Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
-        PACKED=packed, DMMA=d_mma, num_warps=4)
+        PACKED=packed, DMMA=d_mma, LG2=lg2, num_warps=4)
