@@ -124,16 +124,17 @@ HOPPER_SCAN = """
 import json
 from bambaprof.ssm.kernels import aot, ssd_sm90
 out = {}
-for N, Q, factor, pipelined, packed, d_mma, lg2 in (
-        (128, 256, True, False, False, False, False), (128, 256, False, False, False, False, False),
-        (128, 256, True, True, False, False, False), (128, 256, True, True, True, False, False),
-        (128, 256, True, True, True, True, False), (64, 128, True, True, True, True, False),
-        (128, 64, True, False, False, True, False), (128, 192, True, True, False, False, False),
-        (128, 256, True, True, True, False, True), (64, 64, True, False, False, False, True)):
-    out[f"{N}-{Q}-{factor}-{pipelined}-{packed}-{d_mma}-{lg2}"] = aot.resource_usage(
+for N, Q, factor, pipelined, packed, d_mma, lg2, late in (
+        (128, 256, True, False, False, False, False, False), (128, 256, False, False, False, False, False, False),
+        (128, 256, True, True, False, False, False, False), (128, 256, True, True, True, False, False, False),
+        (128, 256, True, True, True, True, False, False), (64, 128, True, True, True, True, False, False),
+        (128, 64, True, False, False, True, False, False), (128, 192, True, True, False, False, False, False),
+        (128, 256, True, True, True, False, True, False), (64, 64, True, False, False, False, True, True),
+        (128, 256, True, True, True, False, True, True)):
+    out[f"{N}-{Q}-{factor}-{pipelined}-{packed}-{d_mma}-{lg2}-{late}"] = aot.resource_usage(
         ssd_sm90._chunk_scan_sm90, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
         {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "FACTOR": factor, "ASYNC": pipelined,
-         "PACKED": packed, "DMMA": d_mma, "LG2": lg2},
+         "PACKED": packed, "DMMA": d_mma, "LG2": lg2, "LATE": late},
         signature=ssd_sm90.descriptor_signature(N),
         # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,

@@ -67,12 +67,15 @@ BLOCK = 64
 #: ``d_mma``, the skip ``D x`` as two small tensor-core products chained behind each block's diagonal tile (``diag``
 #: of D's bf16 part, then of the rest), instead of x's tile read into registers and multiplied elementwise;
 #: ``lg2``, each column's ``dt'`` folded into its exponent (``exp(-cs_s) dt'_s = 2 ** (-cs_s log2(e) + log2(dt'_s))``,
-#: one ``lg2`` a position when the chunk is read), so that a weight is one subtraction and one ``ex2``, no multiply.
+#: one ``lg2`` a position when the chunk is read), so that a weight is one subtraction and one ``ex2``, no multiply;
+#: ``late``, the state handed to the next chunk announced (its counter's release, whose fence waits for the stores)
+#: once the first output product is issued, instead of before the outputs begin.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
          "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True),
-         "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True)}
+         "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True),
+         "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True)}
 
 if gluon is not None:
 
@@ -144,7 +147,8 @@ if gluon is not None:
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                          I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr,
-                         PACKED: gl.constexpr, DMMA: gl.constexpr = False, LG2: gl.constexpr = False):
+                         PACKED: gl.constexpr, DMMA: gl.constexpr = False, LG2: gl.constexpr = False,
+                         LATE: gl.constexpr = False):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -260,12 +264,13 @@ if gluon is not None:
         E = E * gl.exp2(cs_end) + S
         if c + 1 < nchunks:
             gl.store(ring + ((c + 1) % 2) * BP * N, E)
-            _cta_barrier()  # every thread's part is stored before the counter says so
-            gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
+            if not LATE:
+                _cta_barrier()  # every thread's part is stored before the counter says so
+                gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
         else:
             gl.store(final_ptr + pn, E)
         fence_async_shared()
-        _cta_barrier()
+        _cta_barrier()  # E in shared memory for the products; with LATE also the ring's part of every thread stored
 
         # 3. the outputs, a block of BM rows at a time: exp(cs_i) C_i E, then the tiles of C B^T on and left of
         # the diagonal, each scaled by exp(cs_i - cs_s) dt'_s (masked on the diagonal), times x's tiles as loaded
@@ -285,6 +290,8 @@ if gluon is not None:
             mbarrier.wait(bc_bars.index((NB + m) % 2), ((NB + m) // 2) % 2)
             acc = gl.zeros([BM, BP], gl.float32, o_layout)
             acc = warpgroup_mma(bcs.index((NB + m) % 2), es.permute((1, 0)), acc, use_acc=False, is_async=ASYNC)
+            if LATE and m == 0 and c + 1 < nchunks:  # the release's fence waits while the first product runs
+                gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
             if not ASYNC:
                 _bc_tile(b_desc, c_desc, row0, g, bc_bars, bcs, NB + m + 2, NB, N)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
@@ -447,14 +454,16 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
-               packed: bool = False, d_mma: bool = False, lg2: bool = False, views: Optional[tuple] = None) -> None:
+               packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False,
+               views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
     accumulator) instead of one exponential an element; ``pipelined``: each product left in flight while the
     next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs; ``d_mma``: the
     skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise;
-    ``lg2``: each position's ``dt'`` folded into its weight's exponent.
+    ``lg2``: each position's ``dt'`` folded into its weight's exponent; ``late``: the next chunk's counter released
+    once the first output product is issued.
     ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
@@ -471,4 +480,4 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         initial_state if has_init else cs, ring, flags, ticket, y, final,
         L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
         Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
-        PACKED=packed, DMMA=d_mma, LG2=lg2, num_warps=4)
+        PACKED=packed, DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)
