@@ -291,10 +291,11 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs: the fastest by kernel time at all five Bamba-9B target shapes on the
-#: H200 (2026-12-05, ``benchmarks/results/h200-ssd-gluon-packed.json``: 29.1 / 89.3 / 314.1 / 604.6 / 2381.4 us
-#: against ``gluon_async``'s 29.7 / 91.4 / 323.1 / 621.7 / 2489.6, the same error against float64).
-AUTO_FORM = "gluon_packed"
+#: The Gluon form ``scan_kernel="auto"`` runs: the fastest by kernel time at the five Bamba-9B target shapes, side by
+#: side in one run on an H100 SXM (2026-12-05, ``benchmarks/results/h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 /
+#: 316.4 / 581.9 / 2295.3 us against ``gluon_packed``'s 30.0 / 91.3 / 325.8 / 609.6 / 2380.5, the same error against
+#: float64). ``gluon_packed`` was the fastest on the H200 before (``h200-ssd-gluon-packed.json``).
+AUTO_FORM = "gluon_late"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
 #: eagerly too: below, its launch's host cost (TMA descriptors) outweighs its shorter kernels in wall time. Measured
 #: in the same run (wall medians, ms, ``_chunk_scan`` / ``gluon_packed``): 1x512 (256 programs) 0.105 / 0.141,
