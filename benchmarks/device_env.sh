@@ -37,11 +37,11 @@ gpu_tests() {
 }
 
 # bench_ssd_cores: `bambaprof bench ssd` of the triton variant against mamba_ssm ($MAMBA) at the five target shapes
-# into $OUT/bench-ssd.json (at most 240 s: mamba_ssm re-tunes at every shape), then a line a row (wall and kernel
+# into $OUT/bench-ssd.json (at most BENCH_S seconds, 240 unless set: mamba_ssm re-tunes at every shape), then a line a row (wall and kernel
 # time, launches, ratio, % of the FLOP floor) and the configurations mamba_ssm's autotuner chose. BENCH_SCAN names the
 # chunk scan (BAMBAPROF_SSD_SCAN: auto, the default, triton or a Gluon form).
 bench_ssd_cores() {
-  BAMBAPROF_SSD_SCAN=${BENCH_SCAN:-auto} timeout 240 python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
+  BAMBAPROF_SSD_SCAN=${BENCH_SCAN:-auto} timeout ${BENCH_S:-240} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --format json -o "$OUT/bench-ssd.json" 2>/dev/null
   echo "bench rc=$? at ${SECONDS}s"
   python3 - "$OUT/bench-ssd.json" <<'PY'
 import json, sys
