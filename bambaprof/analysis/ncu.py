@@ -122,6 +122,64 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
     return sorted(records.values(), key=lambda r: r["id"])
 
 
+#: Nsight Compute's warp states (its WarpStateStats section), by the key of their raw metric
+#: ``smsp__average_warps_issue_stalled_<key>_per_issue_active.ratio`` (cycles a warp spends in the state per
+#: instruction issued), with what a warp in that state waits for. They add up, with ``selected`` (the cycle of the
+#: issue itself), to the cycles between two issues of a warp (``Warp Cycles Per Issued Instruction``).
+STALL_REASONS: Dict[str, str] = {
+    "long_scoreboard": "global or local memory (an L1TEX load from L2 or DRAM, or spilled registers)",
+    "barrier": "the other warps of its block at a barrier",
+    "short_scoreboard": "shared memory or the special-function unit (exp, log, reciprocal)",
+    "wait": "a fixed-latency dependency (the result of an instruction just before)",
+    "mio_throttle": "a full queue of shared-memory and special-function instructions",
+    "lg_throttle": "a full queue of local and global memory instructions",
+    "math_pipe_throttle": "a busy math pipe",
+    "tex_throttle": "a full texture queue",
+    "membar": "a memory fence",
+    "drain": "its stores to drain before it exits",
+    "dispatch_stall": "the dispatcher",
+    "branch_resolving": "a branch target to resolve",
+    "no_instruction": "the instruction cache",
+    "imc_miss": "the immediate-constant cache",
+    "sleeping": "nothing (it sleeps)",
+    "misc": "other causes",
+    "gmma": "a warpgroup MMA (wgmma) in flight",
+    "not_selected": "another eligible warp, issued instead",
+    "selected": "nothing (its own issue cycle)",
+}
+_STALL_RAW = re.compile(r"^smsp__average_warps?_issue_stalled_([a-z_]+?)_per_issue_active\.ratio$")
+_CYCLES_PER_ISSUE = ("smsp__average_warp_latency_per_inst_issued.ratio", "Warp Cycles Per Issued Instruction")
+_ISSUE_RATE = ("smsp__issue_active.avg.per_cycle_active", "Issued Warp Per Scheduler")
+
+
+def _finite(value: object) -> Optional[float]:
+    return value if isinstance(value, float) and math.isfinite(value) and value >= 0 else None
+
+
+def warp_stalls(record: Dict[str, object]) -> Optional[Dict[str, object]]:
+    """A kernel's warp states from its Nsight Compute record, where it holds them (WarpStateStats collected, or the
+    raw ``smsp__average_warps_issue_stalled_*`` metrics asked for): ``reasons`` (key of :data:`STALL_REASONS` ->
+    cycles per issued instruction, largest first), ``cycles_per_issue`` (ncu's, else the reasons' sum) and
+    ``issue_rate`` (instructions a scheduler issues a cycle, 0-1; None where not collected). Read from the raw
+    metric names or from the details page's labels (``Stall Long Scoreboard``); None where there are none."""
+    reasons: Dict[str, float] = {}
+    for name, value in record.items():
+        v = _finite(value)
+        if v is None:
+            continue
+        m = _STALL_RAW.match(name)
+        key = m.group(1) if m else (name[6:].strip().lower().replace(" ", "_") if name.startswith("Stall ") else None)
+        if key in STALL_REASONS:
+            reasons[key] = v
+    if not reasons:
+        return None
+    cycles = next((v for v in (_finite(record.get(k)) for k in _CYCLES_PER_ISSUE) if v), None)
+    rate = next((v for v in (_finite(record.get(k)) for k in _ISSUE_RATE) if v is not None), None)
+    return {"reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+            "cycles_per_issue": cycles if cycles is not None else sum(reasons.values()),
+            "issue_rate": rate}
+
+
 def base_kernel_name(name: str) -> str:
     """The kernel's function name without namespaces, template arguments or parameters:
     the part Nsight Compute and Kineto agree on (they demangle differently)."""
@@ -192,5 +250,20 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             "ncu_theoretical_occupancy_pct": rec.get("sm__maximum_warps_per_active_cycle_pct"),
             "est_occupancy_pct": float(gpu.est_occupancy[i]),
             "ncu_achieved_occupancy_pct": rec.get("sm__warps_active.avg.pct_of_peak_sustained_active"),
+            **_stall_fields(rec),
         })
     return rows
+
+
+def _stall_fields(rec: Dict[str, object]) -> Dict[str, object]:
+    """The warp-state columns of a compared kernel: cycles between a warp's issues, the schedulers' issue rate, the
+    three largest stall reasons as text (``long_scoreboard 2.33, barrier 1.44, ...``) and all of them (cycles per
+    issue); None where ncu's CSV has no warp states."""
+    stalls = warp_stalls(rec)
+    if stalls is None:
+        return {"ncu_cycles_per_issue": None, "ncu_issue_rate": None, "ncu_top_stalls": None, "ncu_stalls": None}
+    reasons = stalls["reasons"]
+    assert isinstance(reasons, dict)
+    top = [(k, v) for k, v in reasons.items() if k != "selected"][:3]
+    return {"ncu_cycles_per_issue": stalls["cycles_per_issue"], "ncu_issue_rate": stalls["issue_rate"],
+            "ncu_top_stalls": ", ".join(f"{k} {v:.2f}" for k, v in top), "ncu_stalls": reasons}

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..analysis.comms import is_collective_kernel
 from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
+from ..analysis.ncu import STALL_REASONS
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
@@ -58,6 +59,32 @@ UNKNOWN_BYTES_PCT = 5.0
 DRAM_OVERFETCH_X = 1.5
 DRAM_OVERFETCH_MIN_SHARE_PCT = 5.0
 DRAM_OVERFETCH_MIN_BYTES = 64e6
+#: warp-stalls (needs Nsight Compute's warp states, ``analyze --ncu`` of a run with WarpStateStats): a kernel of at
+#: least this share of kernel time, not near its floor, whose schedulers issue in under this share of their cycles
+#: (where ncu gives the issue rate), and one stall reason takes at least this share of a warp's cycles between issues.
+WARP_STALL_MIN_SHARE_PCT = 5.0
+WARP_STALL_MAX_ISSUE_RATE = 0.6
+WARP_STALL_REASON_PCT = 25.0
+#: What to try for a kernel whose warps wait mostly in each state.
+WARP_STALL_ADVICE = {
+    "long_scoreboard": "Load earlier and deeper: more pipeline stages or asynchronous copies (cp.async, TMA) issued "
+                       "tiles ahead of their use, more warps an SM to hide the latency (fewer registers or less shared "
+                       "memory a block), and no spilled registers (local memory is global memory).",
+    "barrier": "Fewer block-wide barriers: producer/consumer mbarriers instead of a barrier per tile, even work "
+               "among the warps of a block, and more blocks an SM so that one waiting block leaves others to run.",
+    "short_scoreboard": "Fewer shared-memory round trips and special-function instructions: keep reused values in "
+                        "registers, avoid bank conflicts (swizzled layouts), and take exponentials out of the inner loop "
+                        "where a factor a row or column will do (exp(a - b) = exp(a) exp(-b) within range).",
+    "wait": "More independent work between dependent instructions: unroll, interleave two tiles, or give the "
+            "scheduler more warps.",
+    "mio_throttle": "Wider shared-memory accesses (ldmatrix, 128-bit) and fewer special-function instructions: the "
+                    "queue they share is full.",
+    "lg_throttle": "Fewer, wider global memory instructions (vectorised 128-bit loads and stores, TMA): the queue "
+                   "of local and global memory instructions is full.",
+    "membar": "Fewer memory fences: hand data between blocks through fewer, larger releases.",
+    "math_pipe_throttle": "The math pipe is the limit: fewer instructions for the same work (packed bf16x2, tensor "
+                          "cores where a product hides in elementwise code).",
+}
 #: sync-stall: after host-device synchronisations the GPU sat empty for at least this share of its window.
 SYNC_STALL_PCT = 5.0
 #: What makes PyTorch synchronise under an operator, for the sync-stall message.
@@ -558,8 +585,66 @@ def ssd_core(a: Any) -> Optional[Finding]:
     return Finding("ssd-core", severity, msg, evidence, suggestion, max(excess, 0.0) if excess is not None else None)
 
 
+
+
+def warp_stalls(a: Any) -> List[Finding]:
+    """A kernel whose warps wait mostly for one thing, by Nsight Compute's warp states (``analyze --ncu``): the
+    reason, its cycles per issued instruction and share, and what to try for it. No time at stake is claimed (what
+    removing the wait would save depends on what waits behind it)."""
+    per_kernel: Dict[str, Dict[str, Any]] = {}  # kernel -> summed ncu time (ns) and time-weighted states
+    for r in getattr(a, "ncu", None) or []:
+        stalls, cycles = r.get("ncu_stalls"), r.get("ncu_cycles_per_issue")
+        if not r.get("matched") or not isinstance(stalls, dict) or not isinstance(cycles, (int, float)) \
+                or not math.isfinite(cycles) or cycles <= 0:
+            continue
+        weight = r.get("ncu_us") if isinstance(r.get("ncu_us"), (int, float)) and r["ncu_us"] > 0 else 1.0
+        k = per_kernel.setdefault(normalize_kernel_name(str(r["name"])),
+                                  {"weight": 0.0, "cycles": 0.0, "rate": 0.0, "rated": 0.0, "reasons": {}, "n": 0})
+        k["weight"] += weight
+        k["cycles"] += weight * cycles
+        k["n"] += 1
+        rate = r.get("ncu_issue_rate")
+        if isinstance(rate, (int, float)) and math.isfinite(rate):
+            k["rate"] += weight * rate
+            k["rated"] += weight
+        for reason, v in stalls.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                k["reasons"][reason] = k["reasons"].get(reason, 0.0) + weight * v
+    total = _kernel_total(a)
+    out = []
+    for row in _kernel_rows(a):
+        k = per_kernel.get(row["name"])
+        if k is None or total <= 0 or 100.0 * row["total_us"] / total < WARP_STALL_MIN_SHARE_PCT:
+            continue
+        if row.get("floor_us") and not _far_from_floor(row):
+            continue  # near its roofline: its warps wait on a pipe or on memory that is busy, as they should
+        rate = k["rate"] / k["rated"] if k["rated"] else None
+        if rate is not None and rate >= WARP_STALL_MAX_ISSUE_RATE:
+            continue  # the schedulers issue most cycles: the stalls are hidden
+        cycles = k["cycles"] / k["weight"]
+        reasons = sorted(((v / k["weight"], name) for name, v in k["reasons"].items()
+                          if name not in ("selected", "not_selected")), reverse=True)
+        if not reasons or 100.0 * reasons[0][0] / cycles < WARP_STALL_REASON_PCT:
+            continue
+        named = [f"{STALL_REASONS[name]} ({name}: {v:.2f} cycles an issue, {100.0 * v / cycles:.0f}%)"
+                 for v, name in reasons[:2] if name in STALL_REASONS]
+        msg = (f"{kernel_label(row['name'], 60)}: a warp issues an instruction every {cycles:.1f} cycles in the "
+               f"Nsight Compute run" + (f" and its schedulers issue in {100.0 * rate:.0f}% of their cycles"
+                                        if rate is not None else "")
+               + f"; its warps wait mostly for {' and for '.join(named)} ({k['n']} launches; the kernel takes "
+               f"{_us(row['total_us'])}, {100.0 * row['total_us'] / total:.0f}% of kernel time).")
+        top = reasons[0][1]
+        out.append(Finding("warp-stalls", _severity(row["total_us"], _window_us(a)), msg,
+                           [{"kernel": row["name"], "cycles_per_issue": cycles, "issue_rate": rate,
+                             "stalls": {name: v for v, name in reasons}, "launches": k["n"],
+                             "time_us": row["total_us"]}],
+                           WARP_STALL_ADVICE.get(top, "Read the kernel's source counters (ncu --section "
+                                                      "SourceCounters) for the instructions that wait."), None))
+    return out
+
+
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
-                                     unknown_bytes, dram_overfetch, recompiles, graph_breaks, throttled,
+                                     unknown_bytes, dram_overfetch, warp_stalls, recompiles, graph_breaks, throttled,
                                      host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core,
                                      exposed_communication]
 

@@ -58,7 +58,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if a.ncu:
         parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
                   "ncu = DRAM bytes measured)\n",
-                  render_rows([r for r in a.ncu if r["matched"]], "table", columns.ANALYZE_NCU)]
+                  render_rows([r for r in a.ncu if r["matched"]], "table",
+                              [c for c in columns.ANALYZE_NCU if c.key not in columns.NCU_STALL_KEYS
+                               or any(r.get(c.key) is not None for r in a.ncu)])]  # warp states where collected
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         what = "Nsight Systems' sampled GPU metrics over the GPU window" if all(

@@ -123,3 +123,38 @@ def test_a_register_count_that_is_not_a_whole_number_is_no_crash(tmp_path, regis
     path.write_text("\n".join(lines) + "\n")
     rows = analyze(data / "h200-validation-trace.json.gz", ncu_csv=path).ncu
     assert rows and all(r["matched"] and r["same_config"] is False for r in rows)
+
+
+# warp states as ncu 2025 printed them for the H200's chunk scan (benchmarks/results/h200-ncu-chunk-scan.txt:
+# `--metrics smsp__average_warps_issue_stalled_*`) and as its WarpStateStats section labels them on the details page
+# (benchmarks/results/h100-ncu-gluon-late-1x2048.txt)
+RAW_STALLS = {"long_scoreboard": "2.31", "barrier": "1.26", "selected": "1.00", "wait": "0.85",
+              "short_scoreboard": "0.73", "not_selected": "0.44", "math_pipe_throttle": "0.21", "sleeping": "0"}
+LABELLED_STALLS = {"Stall Long Scoreboard": "2.33", "Stall Barrier": "1.44", "Stall Short Scoreboard": "0.82",
+                   "Stall Wait": "0.80", "Stall MIO Throttle": "0.48", "Stall LG Throttle": "0.39",
+                   "Stall Not Selected": "0.23", "Stall Dispatch Stall": "0.12", "Stall IMC Miss": "0.02",
+                   "Stall GMMA": "0.09", "Stall Tex Throttle": "0"}
+
+
+def test_warp_states_are_read_from_raw_metric_names_and_from_section_labels(tmp_path):
+    from bambaprof.analysis.ncu import warp_stalls
+
+    rows = [_row(0, "_chunk_scan", f"smsp__average_warps_issue_stalled_{k}_per_issue_active.ratio", "inst", v)
+            for k, v in RAW_STALLS.items()]
+    rows += [_row(0, "_chunk_scan", "smsp__pcsamp_warps_issue_stalled_barrier", "warp", "1,533"),  # samples, not cycles
+             _row(0, "_chunk_scan", "smsp__average_warps_issue_stalled_bogus_per_issue_active.ratio", "inst", "9")]
+    rows += [_row(1, "_chunk_scan_sm90", k, "inst", v) for k, v in LABELLED_STALLS.items()]
+    rows += [_row(1, "_chunk_scan_sm90", "Warp Cycles Per Issued Instruction", "cycle", "8.24"),
+             _row(1, "_chunk_scan_sm90", "Issued Warp Per Scheduler", "", "0.23"),
+             _row(2, "_chunk_prep", "gpu__time_duration.sum", "usecond", "5.2"),
+             _row(3, "k", "Stall Barrier", "inst", "n/a")]
+    path = tmp_path / "ncu.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    raw, labelled, none, odd = (warp_stalls(r) for r in read_ncu_csv(path))
+    assert list(raw["reasons"])[:3] == ["long_scoreboard", "barrier", "selected"]  # largest first
+    assert raw["reasons"]["long_scoreboard"] == pytest.approx(2.31) and "bogus" not in raw["reasons"]
+    assert raw["cycles_per_issue"] == pytest.approx(6.80) and raw["issue_rate"] is None  # no ncu figure: the sum
+    assert labelled["reasons"]["mio_throttle"] == pytest.approx(0.48)
+    assert labelled["reasons"]["dispatch_stall"] == pytest.approx(0.12) and labelled["reasons"]["gmma"] == 0.09
+    assert labelled["cycles_per_issue"] == pytest.approx(8.24) and labelled["issue_rate"] == pytest.approx(0.23)
+    assert none is None and odd is None  # no warp states, or none that reads as a number

@@ -192,6 +192,38 @@ def test_dram_overfetch():
     assert "2 launches" in f.message
 
 
+def _stalled(name, us, cycles, rate=None, matched=True, **reasons):
+    return {"name": name, "matched": matched, "ncu_us": us, "ncu_cycles_per_issue": cycles, "ncu_issue_rate": rate,
+            "ncu_stalls": reasons}
+
+
+def test_warp_stalls():
+    scan = _k("scan", total=600.0, floor_us=150.0, excess_us=450.0, bound="compute")
+    ncu = [_stalled("scan", 80.0, 8.0, 0.2, long_scoreboard=3.0, barrier=1.5, selected=1.0, not_selected=2.5),
+           _stalled("scan", 20.0, 4.0, 0.3, long_scoreboard=1.0, barrier=2.0, selected=1.0),
+           _stalled("scan", 1.0, 99.0, 0.0, matched=False, wait=99.0)]
+    f = next(f for f in diagnose(_a([scan, _k("other", total=400.0)], ncu=ncu)) if f.id == "warp-stalls")
+    # weighted by ncu time: 7.2 cycles an issue, long scoreboard 2.6 (36%), barrier 1.6 (22%); not_selected is no wait
+    assert "every 7.2 cycles" in f.message and "issue in 22% of their cycles" in f.message
+    assert "global or local memory" in f.message and "long_scoreboard: 2.60 cycles an issue, 36%" in f.message
+    assert "barrier: 1.60 cycles an issue, 22%" in f.message and "2 launches" in f.message
+    assert "stages" in f.suggestion and f.time_us is None and f.severity == "high"
+    assert f.evidence[0]["stalls"]["long_scoreboard"] == pytest.approx(2.6)
+    assert "warp-stalls" not in ids(_a([scan]))  # no Nsight Compute data
+    assert "warp-stalls" not in ids(_a([dict(scan, total_us=200.0)], ncu=ncu))  # 1.3x its floor
+    assert "warp-stalls" not in ids(_a([scan, _k("big", total=19000.0)], ncu=ncu))  # 3% of kernel time
+    busy = [_stalled("scan", 10.0, 8.0, 0.7, long_scoreboard=5.0)]  # the schedulers issue 70% of cycles
+    assert "warp-stalls" not in ids(_a([scan], ncu=busy))
+    spread = [_stalled("scan", 10.0, 8.0, 0.2, long_scoreboard=1.5, barrier=1.5, wait=1.5, selected=1.0)]
+    assert "warp-stalls" not in ids(_a([scan], ncu=spread))  # no reason holds a quarter of the cycles
+    odd = [_stalled("scan", 10.0, float("nan"), 0.2, barrier=5.0), _stalled("scan", 10.0, 0.0, 0.2, barrier=5.0),
+           {"name": "scan", "matched": True, "ncu_stalls": None, "ncu_cycles_per_issue": None}]
+    assert "warp-stalls" not in ids(_a([scan], ncu=odd))  # unreadable states are no evidence
+    unrated = [_stalled("scan", None, 8.0, None, barrier=4.0, selected=1.0)]
+    f = next(f for f in diagnose(_a([scan], ncu=unrated)) if f.id == "warp-stalls")
+    assert "schedulers" not in f.message and "barrier" in f.message and "mbarriers" in f.suggestion
+
+
 def test_dram_overfetch_is_quiet_on_a_gemm_near_its_floor(monkeypatch):
     # real H200 trace and ncu CSV: cuBLAS's GEMM moved 1.77x its operands' bytes, at 1.23x its roofline floor
     data = Path(__file__).parents[1] / "data"
