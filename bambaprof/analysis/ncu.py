@@ -168,7 +168,8 @@ def warp_stalls(record: Dict[str, object]) -> Optional[Dict[str, object]]:
         if v is None:
             continue
         m = _STALL_RAW.match(name)
-        key = m.group(1) if m else (name[6:].strip().lower().replace(" ", "_") if name.startswith("Stall ") else None)
+        key = m.group(1) if m else ("selected" if name == "Selected" else  # the details page's labels
+                                    name[6:].strip().lower().replace(" ", "_") if name.startswith("Stall ") else None)
         if key in STALL_REASONS:
             reasons[key] = v
     if not reasons:
@@ -178,6 +179,20 @@ def warp_stalls(record: Dict[str, object]) -> Optional[Dict[str, object]]:
     return {"reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
             "cycles_per_issue": cycles if cycles is not None else sum(reasons.values()),
             "issue_rate": rate}
+
+
+#: The details page's labels of the metrics compared, as its sections (SpeedOfLight, LaunchStats, Occupancy) print
+#: them: a CSV of the default sections has these instead of the raw names.
+_LABELS = {"gpu__time_duration.sum": "Duration", "launch__registers_per_thread": "Registers Per Thread",
+           "sm__maximum_warps_per_active_cycle_pct": "Theoretical Occupancy",
+           "sm__warps_active.avg.pct_of_peak_sustained_active": "Achieved Occupancy",
+           "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": "DRAM Throughput"}
+
+
+def _metric(rec: Dict[str, object], name: str) -> object:
+    """Metric ``name`` of a record by its raw name, else by the details page's label for it."""
+    value = rec.get(name)
+    return rec.get(_LABELS[name]) if value is None and name in _LABELS else value
 
 
 def base_kernel_name(name: str) -> str:
@@ -230,26 +245,27 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
         ncu_gbps = rec.get("dram__bytes.sum.per_second")
         ncu_gbps = ncu_gbps / 1e9 if isinstance(ncu_gbps, float) else None
         rd, wr = rec.get("dram__bytes_read.sum"), rec.get("dram__bytes_write.sum")
+        ncu_ns = _metric(rec, "gpu__time_duration.sum")
         rows.append({
             "ncu_id": rec["id"],
             "name": gpu.name[i],
             "matched": True,
             "same_config": (grid, block, regs) == (rec.get("grid"), rec.get("block"),
-                                                    _whole(rec.get("launch__registers_per_thread"))),
+                                                    _whole(_metric(rec, "launch__registers_per_thread"))),
             "bytes_source": t.source if t is not None else None,
             "trace_us": dur_us,
-            "ncu_us": rec["gpu__time_duration.sum"] / 1e3 if isinstance(rec.get("gpu__time_duration.sum"), float) else None,
+            "ncu_us": ncu_ns / 1e3 if isinstance(ncu_ns, float) else None,
             "derived_bytes": t.bytes if t is not None else None,
             "derived_flops": t.flops if t is not None else None,
             "ncu_dram_bytes": rd + wr if isinstance(rd, float) and isinstance(wr, float) else None,
             "derived_gbps": derived,
             "ncu_dram_gbps": ncu_gbps,
             "gbps_ratio": derived / ncu_gbps if derived is not None and ncu_gbps else None,
-            "ncu_dram_pct_of_peak": rec.get("gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"),
+            "ncu_dram_pct_of_peak": _metric(rec, "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"),
             "theoretical_occupancy_pct": 100.0 * occ.theoretical if occ else None,
-            "ncu_theoretical_occupancy_pct": rec.get("sm__maximum_warps_per_active_cycle_pct"),
+            "ncu_theoretical_occupancy_pct": _metric(rec, "sm__maximum_warps_per_active_cycle_pct"),
             "est_occupancy_pct": float(gpu.est_occupancy[i]),
-            "ncu_achieved_occupancy_pct": rec.get("sm__warps_active.avg.pct_of_peak_sustained_active"),
+            "ncu_achieved_occupancy_pct": _metric(rec, "sm__warps_active.avg.pct_of_peak_sustained_active"),
             **_stall_fields(rec),
         })
     return rows
@@ -257,7 +273,7 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
 
 def _stall_fields(rec: Dict[str, object]) -> Dict[str, object]:
     """The warp-state columns of a compared kernel: cycles between a warp's issues, the schedulers' issue rate, the
-    three largest stall reasons as text (``long_scoreboard 2.33, barrier 1.44, ...``) and all of them (cycles per
+    three largest stall reasons as text (``long_scoreboard 2.3, barrier 1.4, ...``) and all of them (cycles per
     issue); None where ncu's CSV has no warp states."""
     stalls = warp_stalls(rec)
     if stalls is None:
@@ -266,4 +282,4 @@ def _stall_fields(rec: Dict[str, object]) -> Dict[str, object]:
     assert isinstance(reasons, dict)
     top = [(k, v) for k, v in reasons.items() if k != "selected"][:3]
     return {"ncu_cycles_per_issue": stalls["cycles_per_issue"], "ncu_issue_rate": stalls["issue_rate"],
-            "ncu_top_stalls": ", ".join(f"{k} {v:.2f}" for k, v in top), "ncu_stalls": reasons}
+            "ncu_top_stalls": ", ".join(f"{k} {v:.1f}" for k, v in top), "ncu_stalls": reasons}

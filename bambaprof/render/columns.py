@@ -108,7 +108,7 @@ ANALYZE_NCU = [
     Column("ncu_theoretical_occupancy_pct", "ncu theor %", "pct"),
     Column("ncu_achieved_occupancy_pct", "ncu achieved %", "pct"),
     Column("ncu_cycles_per_issue", "cycles/issue", "num"),
-    Column("ncu_top_stalls", "top stalls (cycles/issue)", "text", 46),
+    Column("ncu_top_stalls", "top stalls (cycles/issue)", "text", 52),
 ]
 #: The ncu table's warp-state columns, shown where ncu's CSV had warp states.
 NCU_STALL_KEYS = ("ncu_cycles_per_issue", "ncu_top_stalls")

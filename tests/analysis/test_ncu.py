@@ -158,3 +158,31 @@ def test_warp_states_are_read_from_raw_metric_names_and_from_section_labels(tmp_
     assert labelled["reasons"]["dispatch_stall"] == pytest.approx(0.12) and labelled["reasons"]["gmma"] == 0.09
     assert labelled["cycles_per_issue"] == pytest.approx(8.24) and labelled["issue_rate"] == pytest.approx(0.23)
     assert none is None and odd is None  # no warp states, or none that reads as a number
+
+
+NCU_DATA = Path(__file__).parents[1] / "data" / "ncu"
+
+
+def test_a_real_run_gives_the_same_warp_states_from_the_raw_page_and_the_labelled_details():
+    """The mixer's kernels (benchmarks/ncu_models.py) on an H100, ncu 2025.3.1 with WarpStateStats, SpeedOfLight,
+    Occupancy and LaunchStats (benchmarks/h200_ncu_stall_fixture.sh), exported as the raw page, as the details page
+    with --print-details all, and as the details page alone (no stall reasons there)."""
+    from bambaprof import analyze
+
+    trace = NCU_DATA / "h100-mixer-kernels-trace.json.gz"
+    raw, labelled, plain = (analyze(trace, ncu_csv=NCU_DATA / f"h100-mixer-kernels-{page}.csv.gz").ncu
+                            for page in ("raw", "details-all", "details"))
+    assert len(raw) == len(labelled) == len(plain) == 7 and all(r["matched"] for r in raw + labelled + plain)
+    for r, lab, p in zip(raw, labelled, plain):
+        assert r["ncu_stalls"] == pytest.approx(lab["ncu_stalls"], abs=0.006)  # the labels round to 2 decimals
+        assert r["ncu_cycles_per_issue"] == pytest.approx(lab["ncu_cycles_per_issue"], abs=0.006)
+        assert r["ncu_issue_rate"] == pytest.approx(lab["ncu_issue_rate"], abs=0.006)
+        assert p["ncu_stalls"] is None and p["ncu_top_stalls"] is None  # the default page has no reasons
+        # the labelled pages give the duration, registers and occupancy the raw names give
+        assert p["same_config"] and p["ncu_us"] == pytest.approx(r["ncu_us"], rel=0.01)
+        assert p["ncu_achieved_occupancy_pct"] == pytest.approx(r["ncu_achieved_occupancy_pct"], abs=0.01)
+        # the reasons and the issue cycle add up to the cycles between a warp's issues
+        assert sum(r["ncu_stalls"].values()) == pytest.approx(r["ncu_cycles_per_issue"], rel=0.02)
+    gemm, conv = raw[0], raw[2]
+    assert gemm["name"].startswith("nvjet") and gemm["ncu_top_stalls"].startswith("barrier 6.2")
+    assert conv["ncu_issue_rate"] == pytest.approx(0.76, abs=0.01) and "not_selected" in conv["ncu_top_stalls"]

@@ -214,6 +214,10 @@ def test_warp_stalls():
     assert "warp-stalls" not in ids(_a([scan, _k("big", total=19000.0)], ncu=ncu))  # 3% of kernel time
     busy = [_stalled("scan", 10.0, 8.0, 0.7, long_scoreboard=5.0)]  # the schedulers issue 70% of cycles
     assert "warp-stalls" not in ids(_a([scan], ncu=busy))
+    f = next(f for f in diagnose(_a([scan], ncu=busy)) if f.id == "issue-bound")  # ... at 4x its floor
+    assert "issue an instruction in 70% of their cycles" in f.message and "4.0x its floor" in f.message
+    assert "1 launch)" in f.message and "128-bit" in f.suggestion and f.time_us is None
+    assert "issue-bound" not in ids(_a([dict(scan, total_us=200.0)], ncu=busy))  # near its floor: as it should
     spread = [_stalled("scan", 10.0, 8.0, 0.2, long_scoreboard=1.5, barrier=1.5, wait=1.5, selected=1.0)]
     assert "warp-stalls" not in ids(_a([scan], ncu=spread))  # no reason holds a quarter of the cycles
     odd = [_stalled("scan", 10.0, float("nan"), 0.2, barrier=5.0), _stalled("scan", 10.0, 0.0, 0.2, barrier=5.0),
@@ -222,6 +226,18 @@ def test_warp_stalls():
     unrated = [_stalled("scan", None, 8.0, None, barrier=4.0, selected=1.0)]
     f = next(f for f in diagnose(_a([scan], ncu=unrated)) if f.id == "warp-stalls")
     assert "schedulers" not in f.message and "barrier" in f.message and "mbarriers" in f.suggestion
+
+
+def test_warp_states_of_a_real_run_name_the_depthwise_conv_issue_bound():
+    """The mixer's kernels on an H100 with ncu's warp states (tests/data/ncu): the depthwise conv (9x its floor)
+    issues in 76% of its schedulers' cycles; the GEMMs and the elementwise kernels are within 2x of their floors,
+    so their waits (barriers in cuBLAS, DRAM in the elementwise kernels) are as they should be."""
+    data = Path(__file__).parents[1] / "data" / "ncu"
+    a = analyze(data / "h100-mixer-kernels-trace.json.gz", ncu_csv=data / "h100-mixer-kernels-raw.csv.gz")
+    found = [f for f in a.findings if f["id"] in ("issue-bound", "warp-stalls")]
+    assert [f["id"] for f in found] == ["issue-bound"]
+    assert found[0]["evidence"][0]["kernel"].startswith("at::native::(anonymous namespace)::conv_depthwise2d")
+    assert found[0]["evidence"][0]["issue_rate"] == pytest.approx(0.76, abs=0.01)
 
 
 def test_dram_overfetch_is_quiet_on_a_gemm_near_its_floor(monkeypatch):
