@@ -15,7 +15,9 @@ spelled out instead of left to Triton's compiler:
   tile; left of it factorised through the block's first row unless ``FACTOR`` is off) for the outputs, so
   that each factor is at most 1 where A <= 0 and nothing overflows; each exponential is one ``ex2``; the forms
   of :data:`FORMS` leave a product in flight while the next A operand is formed (``ASYNC``), scale the
-  outputs' tiles in bf16 pairs (``PACKED``) or add ``D x`` through the tensor cores (``DMMA``);
+  outputs' tiles in bf16 pairs (``PACKED``), add ``D x`` through the tensor cores (``DMMA``), fold ``dt'`` into
+  each weight's exponent (``LG2``) or release the next chunk's counter once the first output product is issued
+  (``LATE``);
 - ``y_l = exp(cs_l) C_l E + sum_(s<=l) (C_l . B_s) exp(cs_l - cs_s) dt'_s x_s + D x_l``, one block of 64 rows
   at a time; ``E`` (the state entering the chunk, from the chain's previous program) is written once to shared
   memory in the input dtype.
