@@ -70,18 +70,53 @@ def _cell(row: List[str], column: Dict[str, int], name: str) -> str:
     return row[i] if i is not None and i < len(row) else ""
 
 
+#: Environment variable naming the ``ncu`` executable that exports reports (default: ``ncu`` on PATH).
+NCU_ENV = "BAMBAPROF_NCU"
+#: Nsight Compute report files, exported to CSV by the ``ncu`` CLI before they are read.
+REPORT_SUFFIXES = (".ncu-rep",)
+
+
+def _exported(report: Path) -> str:
+    """The raw page of an Nsight Compute report as CSV text (``ncu -i REPORT --csv --page raw``, by
+    ``$BAMBAPROF_NCU``, else ``ncu`` on PATH): every metric collected, by its raw name, with units under the
+    header. Raises :class:`BambaprofError` (one line) when there is no ``ncu`` or the export fails."""
+    import os
+    import shutil
+    import subprocess
+
+    ncu = os.environ.get(NCU_ENV) or shutil.which("ncu")
+    command = f"ncu -i {report.name} --csv --page raw > {report.stem}.csv"
+    if not ncu:
+        raise BambaprofError(f"{report}: an Nsight Compute report and no ncu here to export it: run `{command}` "
+                             f"where Nsight Compute is installed (or set {NCU_ENV}) and pass the .csv")
+    try:
+        done = subprocess.run([ncu, "-i", str(report), "--csv", "--page", "raw"], capture_output=True,
+                              stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise BambaprofError(f"{report}: cannot run {ncu} to export the report ({exc.strerror or exc})") from None
+    if done.returncode != 0:
+        said = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        raise BambaprofError(f"{report}: `{command}` failed (exit {done.returncode})"
+                             + (f": {said[-1][:300]}" if said else ""))
+    return done.stdout.decode("utf-8", "replace")
+
+
 def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
     """Records ``{"id", "name", "grid", "block", <metric>: value, ...}`` in kernel-ID order, from either layout
     of ``ncu --csv``: the details page (a row per kernel and metric: ``Metric Name``, ``Metric Unit``, ``Metric
-    Value``) or the raw page (a row per kernel, a column per metric, units in the row under the header)."""
+    Value``) or the raw page (a row per kernel, a column per metric, units in the row under the header); or from a
+    report (``.ncu-rep``), whose raw page the ``ncu`` CLI exports first (:func:`_exported`)."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8", "replace")  # a kernel name cut inside a character keeps the rest
-    except (OSError, EOFError, zlib.error) as exc:
-        raise BambaprofError(f"{p}: cannot read Nsight Compute CSV ({exc})") from None
+    if p.suffix in REPORT_SUFFIXES:
+        text = _exported(p)
+    else:
+        try:
+            raw = p.read_bytes()
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            text = raw.decode("utf-8", "replace")  # a kernel name cut inside a character keeps the rest
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BambaprofError(f"{p}: cannot read Nsight Compute CSV ({exc})") from None
     # ncu may print log lines (==PROF==) before the header, which starts with "ID" (quoted as ncu writes it, or
     # bare as a spreadsheet or pandas saves the table again, perhaps after a byte-order mark)
     header = _HEADER.search(text)

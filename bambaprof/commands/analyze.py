@@ -79,8 +79,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help="Worker processes that decode a large trace (or, for a folder of traces, that read them) "
                    "[default: one per CPU].")
 @click.option("--ncu", "ncu_csv", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Nsight Compute CSV (ncu --csv) of the same workload: show measured DRAM bandwidth and "
-                   "achieved occupancy beside the derived values.")
+              help="Nsight Compute CSV (ncu --csv, either page) or report (.ncu-rep, exported by ncu) of the same "
+                   "workload: show measured DRAM bandwidth, occupancy and warp states beside the derived values.")
 @click.option("--process", default=None, metavar="PID|all",
               help="Of an Nsight Systems export holding several processes (one per rank): analyse that pid "
                    "alone, or 'all' of them as one trace [default: one rank per process, side by side].")

@@ -186,3 +186,29 @@ def test_a_real_run_gives_the_same_warp_states_from_the_raw_page_and_the_labelle
     gemm, conv = raw[0], raw[2]
     assert gemm["name"].startswith("nvjet") and gemm["ncu_top_stalls"].startswith("barrier 6.2")
     assert conv["ncu_issue_rate"] == pytest.approx(0.76, abs=0.01) and "not_selected" in conv["ncu_top_stalls"]
+
+
+def test_a_report_is_exported_by_the_ncu_cli_or_named_as_such(tmp_path, monkeypatch):
+    """A ``.ncu-rep`` goes through ``ncu -i REPORT --csv --page raw`` (``$BAMBAPROF_NCU``, else ``ncu`` on PATH);
+    without one, or when the export fails, one line says what to run."""
+    import stat
+
+    from bambaprof.analysis.ncu import warp_stalls
+
+    report = tmp_path / "run.ncu-rep"
+    report.write_bytes(b"NVIDIA Nsight Compute report\x00\x01")  # not a CSV: only ncu reads it
+    fake = tmp_path / "ncu"
+    fake.write_text(f"#!/bin/sh\n[ \"$1 $3 $4 $5\" = '-i --csv --page raw' ] || exit 3\n"
+                    f"zcat {NCU_DATA / 'h100-mixer-kernels-raw.csv.gz'}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("BAMBAPROF_NCU", str(fake))
+    records = read_ncu_csv(report)
+    assert len(records) == 7 and warp_stalls(records[2])["issue_rate"] == pytest.approx(0.76, abs=0.01)
+    fake.write_text("#!/bin/sh\necho '==ERROR== the report is damaged' >&2\nexit 1\n")
+    with pytest.raises(BambaprofError, match=r"`ncu -i run.ncu-rep --csv --page raw > run.csv` failed \(exit 1\): "
+                                             r"==ERROR== the report is damaged"):
+        read_ncu_csv(report)
+    monkeypatch.delenv("BAMBAPROF_NCU")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(BambaprofError, match="no ncu here to export it: run `ncu -i run.ncu-rep --csv --page raw"):
+        read_ncu_csv(report)
