@@ -72,7 +72,7 @@ def test_a_table_saved_again_reads_the_same(tmp_path):
                                            # the first lines of a real source page (H100, ncu 2025.3.1)
                                            (b'"Kernel Name","_chunk_scan_sm90",\n"Address","Source","Warp Stall Sampling '
                                             b'(All Samples)"\n"0x7fcfff7b5100","      LDC R1, c[0x0][0x28]","25"\n',
-                                            "a source page .* --page raw")])
+                                            "source page .* --page raw")])
 def test_unreadable_files_get_one_clear_error(tmp_path, content, says):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
