@@ -107,11 +107,11 @@ ANALYZE_NCU = [
     Column("gbps_ratio", "ratio", "times"), Column("theoretical_occupancy_pct", "theor occ %", "pct"),
     Column("ncu_theoretical_occupancy_pct", "ncu theor %", "pct"),
     Column("ncu_achieved_occupancy_pct", "ncu achieved %", "pct"),
-    Column("ncu_cycles_per_issue", "cycles/issue", "num"),
-    Column("ncu_top_stalls", "top stalls (cycles/issue)", "text", 52),
+    Column("ncu_issue_rate", "issued/cycle", "num"), Column("ncu_cycles_per_issue", "cycles/issue", "num"),
+    Column("ncu_top_stalls", "top stalls (cycles/issue)", "text", 56),
 ]
 #: The ncu table's warp-state columns, shown where ncu's CSV had warp states.
-NCU_STALL_KEYS = ("ncu_cycles_per_issue", "ncu_top_stalls")
+NCU_STALL_KEYS = ("ncu_issue_rate", "ncu_cycles_per_issue", "ncu_top_stalls")
 #: The analysis summary's metrics are formatted by the unit their name ends in.
 SUMMARY_KINDS = {"_us": "us", "_pct": "pct", "_bytes": "bytes", "_gbps": "num", "_x": "times"}
 
