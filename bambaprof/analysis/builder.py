@@ -31,7 +31,7 @@ KERNEL_CATS = frozenset({"kernel"})
 MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
 MEMSET_CATS = frozenset({"gpu_memset", "memset"})
 RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver",
-                          "xpu_runtime", "xpu_driver"})
+                          "xpu_runtime", "xpu_driver", "privateuse1_runtime", "privateuse1_driver", "mtia_runtime"})
 OP_CATS = frozenset({"cpu_op", "operator", "user_annotation"})
 FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 
@@ -266,6 +266,7 @@ class BuilderState:
     lenient: int = 0
     undecodable: int = 0
     unread: Dict[Any, int] = field(default_factory=dict)
+    runtime_cats: Dict[Any, int] = field(default_factory=dict)
 
 
 class TraceBuilder:
@@ -280,6 +281,7 @@ class TraceBuilder:
         self.lenient = 0  # events decoded through the lenient path (schema drift)
         self.undecodable = 0  # events that are not valid JSON, even with bad UTF-8 replaced
         self.unread: Counter = Counter()  # category -> complete events of categories no analysis reads
+        self.runtime_cats: Counter = Counter()  # category -> runtime and driver calls of that category
         self._batch = 0
 
     def _codes(self, values: Sequence[Any]) -> np.ndarray:
@@ -297,6 +299,8 @@ class TraceBuilder:
         code_of = {cat: category(cat) for cat in set(cats)}
         code = np.fromiter(map(code_of.__getitem__, cats), np.int8, n)
         present = set(code_of.values())
+        if _RUNTIME in present:  # which runtime's calls these are (the platform, where names do not tell)
+            self.runtime_cats.update(c for c in cats if code_of[c] == _RUNTIME)
         if None in args:  # "args": null
             args = tuple(EMPTY_ARGS if a is None else a for a in args)
         if None in names:
@@ -452,7 +456,7 @@ class TraceBuilder:
         """This builder's code tables and counts, to send to the process that merges; the columns themselves
         follow table by table (:meth:`take_parts`), so that no process holds two copies of them at once."""
         return BuilderState(list(self.values), list(self.shape_ids), {}, dict(self.skipped),
-                            self.n_events, self.lenient, self.undecodable, dict(self.unread))
+                            self.n_events, self.lenient, self.undecodable, dict(self.unread), dict(self.runtime_cats))
 
     def take_parts(self, table: str) -> List[Tuple[int, Dict[str, np.ndarray]]]:
         """One table's batches, handed over (this builder forgets them)."""
@@ -484,6 +488,7 @@ class TraceBuilder:
         self.lenient += other.lenient
         self.undecodable += other.undecodable
         self.unread.update(other.unread)
+        self.runtime_cats.update(other.runtime_cats)
         return take
 
     # ---- the finished columns -----------------------------------------------------------------------------

@@ -38,6 +38,9 @@ from .trace import Trace, first_row_with
 
 LAUNCH_MARKERS = ("LaunchKernel", "LaunchCooperativeKernel", "GraphLaunch", "LaunchHostFunc",
                   "KernelLaunch")  # the last: Intel's Unified Runtime (urEnqueueKernelLaunch) in XPU traces
+#: Launch calls named by one word, as out-of-tree backends' profiler plugins name them (``privateuse1_runtime``:
+#: ``Launch``), matched whole: as a marker it would match too much.
+LAUNCH_NAMES = frozenset({"Launch", "launch", "LaunchKernel", "KernelLaunch"})
 GRAPH_MARKER = "GraphLaunch"
 MEMORY_API_MARKERS = ("Memcpy", "Memset", "memcpy", "memset",
                       "MemBufferWrite", "MemBufferRead", "MemBufferCopy", "MemBufferFill", "USMFill")  # XPU
@@ -114,7 +117,7 @@ def _api_flags(names: List[str]) -> tuple:
     """Per runtime call: (is a kernel launch, is a graph launch, is a launch or memory API)."""
     codes: Dict[str, int] = defaultdict(itertools.count().__next__)
     code = np.fromiter(map(codes.__getitem__, names), np.int64, len(names))
-    table = np.array([(any(m in n for m in LAUNCH_MARKERS), GRAPH_MARKER in n,
+    table = np.array([(n in LAUNCH_NAMES or any(m in n for m in LAUNCH_MARKERS), GRAPH_MARKER in n,
                        any(m in n for m in MEMORY_API_MARKERS)) for n in codes], dtype=bool).reshape(-1, 3)
     launch, graph, memory = table[code, 0], table[code, 1], table[code, 2]
     return launch, graph, launch | memory

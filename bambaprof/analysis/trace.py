@@ -250,6 +250,8 @@ class Trace:
     modules: ModuleCalls = field(default_factory=ModuleCalls)
     #: Derived arrays that several analyses use (e.g. ``launch_rows``), computed once by the first that asks.
     memo: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Runtime and driver calls by their category (``cuda_runtime``, ``privateuse1_runtime``, ...).
+    runtime_categories: Dict[Any, int] = field(default_factory=dict)
 
     @functools.cached_property
     def gpu_op_row(self) -> np.ndarray:
@@ -268,13 +270,17 @@ class Trace:
     @property
     def platform(self) -> str:
         """``"rocm"`` or ``"xpu"`` (Intel: Unified Runtime or Level Zero calls, ``ur*``/``ze*``) when the trace
-        says so, else ``"cuda"``."""
+        says so; ``"privateuse1"`` or ``"mtia"`` when its launch calls are only of those categories (an
+        out-of-tree PyTorch backend: NPUs and other accelerators; Meta's MTIA); else ``"cuda"``."""
         meta_keys = ("roctracer_version", "rocm_version", "hip_runtime_version", "rocprofv3")
         first = self.runtime.name[:50]
         if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in first):
             return "rocm"
         if any(_XPU_CALL.match(n) for n in first):
             return "xpu"
+        cats = {str(c).split("_")[0] for c in self.runtime_categories}
+        if cats and cats <= {"privateuse1", "mtia"}:
+            return "mtia" if cats == {"mtia"} else "privateuse1"
         return "cuda"
 
 
@@ -437,7 +443,8 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     mod = builder.columns("modules")
     modules = ModuleCalls(name=mod["name"], ts=mod["ts"], dur=mod["dur"], pid=mod["pid"], tid=mod["tid"])
     return Trace(source, backend, meta, _devices(meta), gpu, runtime, ops, memory, builder.n_events, span,
-                 builder.lenient, dict(skipped), dict(builder.unread), modules=modules, memo=memo)
+                 builder.lenient, dict(skipped), dict(builder.unread), modules=modules, memo=memo,
+                 runtime_categories=dict(builder.runtime_cats))
 
 
 def build_trace(

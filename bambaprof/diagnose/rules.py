@@ -85,6 +85,8 @@ WARP_STALL_ADVICE = {
     "math_pipe_throttle": "The math pipe is the limit: fewer instructions for the same work (packed bf16x2, tensor "
                           "cores where a product hides in elementwise code).",
 }
+#: Platforms of a trace (``Trace.platform``) without torch.cuda's graphs and sync debug mode to point to.
+NO_CUDA_PLATFORMS = ("xpu", "privateuse1", "mtia")
 #: sync-stall: after host-device synchronisations the GPU sat empty for at least this share of its window.
 SYNC_STALL_PCT = 5.0
 #: What makes PyTorch synchronise under an operator, for the sync-stall message.
@@ -189,9 +191,10 @@ def host_bound(a: Any) -> Optional[Finding]:
            + ".")
     mode = _compile_mode(a)
     graphed = "the host cannot keep up with this launch rate even under CUDA graphs"
-    if a.summary.get("platform") == "xpu":  # Intel GPUs: no CUDA graphs to point to
+    if a.summary.get("platform") in NO_CUDA_PLATFORMS:  # Intel GPUs, out-of-tree backends: no CUDA graphs
+        backend = "XPU" if a.summary.get("platform") == "xpu" else "device's"
         suggestion = ("Fewer launches: let torch.compile fuse the small kernels, give each launch more work (a "
-                      "larger batch), or capture the steps in graphs where the XPU backend offers them.")
+                      f"larger batch), or capture the steps in graphs where the {backend} backend offers them.")
     elif a.manifest is None:  # a trace from elsewhere: say what to do in torch, and judge graphs from the trace
         suggestion = (f"Fewer, larger kernels: {100 * _graph_share(a):.0f}% of the kernels already come from CUDA "
                       f"graphs, and {graphed}." if _graph_share(a) >= GRAPHED_SHARE else
@@ -475,7 +478,8 @@ def sync_stall(a: Any) -> Optional[Finding]:
     msg = (f"The host synchronised with the GPU {count} times{per_step}, and after {sum(r['drains'] for r in rows)} "
            f"of them the GPU sat empty until the next launch: {_us(drain)}, {100 * drain / window:.0f}% of its "
            f"{_us(window)} window ({where}).")
-    debug = "" if a.summary.get("platform") == "xpu" else "; torch.cuda.set_sync_debug_mode('warn') names each one"
+    debug = "" if a.summary.get("platform") in NO_CUDA_PLATFORMS else \
+        "; torch.cuda.set_sync_debug_mode('warn') names each one"
     suggestion = ("Keep values on the GPU inside the step: no .item(), .cpu(), .tolist() or printed tensors, no "
                   "data-dependent shapes (nonzero, boolean masks); copy results out with non_blocking=True into "
                   f"pinned memory and read them after the step{debug}. A step that synchronises cannot be captured "

@@ -271,3 +271,25 @@ def test_trace_loader_columns(tmp_path):
     tr = load_trace(write(tmp_path / "t.json.gz", base_trace()))
     assert len(tr.gpu) == 4 and len(tr.runtime) == 4 and len(tr.ops) == 4 and len(tr.memory) == 2
     assert tr.devices[0].num_sms == 132 and tr.rank is None
+
+
+@pytest.mark.parametrize("category, platform", [("privateuse1_runtime", "privateuse1"), ("mtia_runtime", "mtia")])
+def test_an_out_of_tree_backend_trace(tmp_path, category, platform):
+    """A trace of a PyTorch backend outside the tree (PrivateUse1: NPUs and other accelerators whose profiler
+    plugin writes ``privateuse1_runtime`` calls; Meta's MTIA, ``mtia_runtime``), the launch calls named as such a
+    runtime names them: linked to their kernels by correlation as CUDA's are, platform named, no NVIDIA
+    occupancy figure, and no CUDA graphs or torch.cuda advice."""
+    t = base_trace()
+    for e in t["traceEvents"]:
+        if e.get("cat") == "cuda_runtime":
+            e["cat"] = category
+            e["name"] = "Launch" if "Launch" in e["name"] else "MemcpyAsync"
+    del t["deviceProperties"]
+    a = _analyze(tmp_path, t)
+    assert a.summary["platform"] == platform and a.launch["unlinked_kernels"] == 0
+    assert a.summary["idle_host_wait_us"] == pytest.approx(55)  # as for the CUDA form of this trace
+    assert all(k["theoretical_occupancy_pct"] is None for k in a.kernels if k["kind"] == "kernel")
+    from bambaprof.diagnose.rules import host_bound
+
+    found = host_bound(a)
+    assert found is not None and "CUDA" not in found.suggestion and "device's backend" in found.suggestion
