@@ -465,18 +465,26 @@ def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
                        for key in ("count", "cpu_total_us", "cpu_self_us", "gpu_total_us")}
                 for name, rows in _rows_by_name(side, "ops").items()}
 
+    def cpu_only(side: Side) -> bool:  # no GPU recorded: its ops' GPU time is unknown, not 0
+        return bool(side.analyses) and all(an.summary.get("platform") == "cpu" for an in side.analyses)
+
     ta, tb = table(a), table(b)
+    no_gpu = (cpu_only(a), cpu_only(b))
     out = []
     for name in set(ta) | set(tb):
         ra, rb = ta.get(name), tb.get(name)
-        row = {"name": name, "status": "added" if ra is None else "removed" if rb is None else "matched"}
+        row: Dict[str, Any] = {"name": name, "status": "added" if ra is None else "removed" if rb is None else "matched"}
         for key in ("count", "cpu_total_us", "cpu_self_us", "gpu_total_us"):
             va, vb = (ra or {}).get(key, 0.0), (rb or {}).get(key, 0.0)
             row[f"{key}_baseline"], row[f"{key}_candidate"] = va, vb
+        if no_gpu[0]:
+            row["gpu_total_us_baseline"] = None
+        if no_gpu[1]:
+            row["gpu_total_us_candidate"] = None
         row["cpu_delta_us"] = row["cpu_total_us_candidate"] - row["cpu_total_us_baseline"]
-        row["gpu_delta_us"] = row["gpu_total_us_candidate"] - row["gpu_total_us_baseline"]
+        row["gpu_delta_us"] = None if any(no_gpu) else row["gpu_total_us_candidate"] - row["gpu_total_us_baseline"]
         out.append(row)
-    out.sort(key=lambda r: (-max(abs(r["cpu_delta_us"]), abs(r["gpu_delta_us"])), r["name"]))
+    out.sort(key=lambda r: (-max(abs(r["cpu_delta_us"]), abs(r["gpu_delta_us"] or 0.0)), r["name"]))
     return out
 
 

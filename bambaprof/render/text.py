@@ -128,5 +128,7 @@ def render_comparison(comp: Any, top: int) -> str:
         parts.append("Kernels per profiled step, by impact\n"
                      + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))
     if comp.ops:
-        parts.append("CPU ops per profiled step, by impact\n" + render_rows(comp.ops[:top], "table", columns.COMPARE_OPS))
+        shown = [c for c in columns.COMPARE_OPS if not c.key.startswith("gpu_")
+                 or any(r.get(c.key) is not None for r in comp.ops)]  # GPU time is unknown for CPU-only traces
+        parts.append("CPU ops per profiled step, by impact\n" + render_rows(comp.ops[:top], "table", shown))
     return "\n".join(parts) + "".join(f"note: {printable(n)}\n" for n in comp.notes)

@@ -176,6 +176,14 @@ def test_cpu_only_traces_compare_and_gate_on_step_time(tmp_path, capsys):
     assert main(["compare", str(base), str(slow), "--format", "html", "-o", str(page)]) == 0
     html = page.read_text()
     assert "CPU ops per profiled step" in html and ">aten::mm<" in html and "Kernels per profiled step" not in html
+    mm = next(r for r in comp.ops if r["name"] == "aten::mm")  # no GPU recorded: its GPU time is unknown, not 0
+    assert mm["gpu_total_us_baseline"] is None and mm["gpu_delta_us"] is None and mm["cpu_delta_us"] > 0
+    assert main(["compare", str(base), str(slow)]) == 0
+    text = capsys.readouterr().out
+    assert "CPU delta us" in text and "GPU base us" not in text
+    with_gpu = compare([write(tmp_path / "gpu.json.gz", base_trace())], [slow])  # one side has a GPU
+    assert all(r["gpu_delta_us"] is None and r["gpu_total_us_candidate"] is None for r in with_gpu.ops)
+    assert any(r["gpu_total_us_baseline"] for r in with_gpu.ops)
     many = compare([base, base], [slow, base])  # several inputs a side: each input's median step
     assert many.metric("step_time")["samples"] == [2, 2]
     from bambaprof.analysis import analyze
