@@ -132,6 +132,7 @@ class Comparison:
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per phase (layers folded), per step
     modules: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per nn.Module (instances folded), per step
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per SSD step (kernels by name), per step
+    findings: List[Dict[str, Any]] = field(default_factory=list)  # each side's diagnosis: new, resolved, kept
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
@@ -290,8 +291,55 @@ def compare_sides(a: Side, b: Side) -> Comparison:
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
         summary=summary, kernels=rows, ops=ops, phases=_phase_rows(a, b), notes=notes,
         modules=_phase_rows(a, b, "module_kinds", "module"), ssd=_phase_rows(a, b, "ssd", "step"),
-        warnings=_warnings(a, b, summary),
+        findings=_finding_rows(a, b), warnings=_warnings(a, b, summary),
     )
+
+
+def _side_findings(side: Side) -> Dict[Tuple[str, Optional[str]], Dict[str, Any]]:
+    """A side's findings by (id, kernel: for a finding raised per kernel, else None): the worst severity among its
+    inputs, the median time at stake where known (us, over the whole trace, as the finding gives it), how many
+    inputs raised it, and the message of the worst."""
+    from ..diagnose.rules import PER_KERNEL_FINDINGS, severity_rank
+
+    out: Dict[Tuple[str, Optional[str]], Dict[str, Any]] = {}
+    for analysis in side.analyses:
+        for f in analysis.findings:
+            evidence = f.get("evidence") or []
+            first = evidence[0] if evidence and isinstance(evidence[0], dict) else {}
+            subject = first.get("kernel") if f["id"] in PER_KERNEL_FINDINGS else None
+            row = out.setdefault((f["id"], subject), {"severity": f["severity"], "message": f["message"],
+                                                      "times": [], "inputs": 0})
+            row["inputs"] += 1
+            if severity_rank(f["severity"]) < severity_rank(row["severity"]):
+                row["severity"], row["message"] = f["severity"], f["message"]
+            if isinstance(f.get("time_us"), (int, float)) and math.isfinite(f["time_us"]):
+                row["times"].append(float(f["time_us"]))
+    return out
+
+
+def _finding_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
+    """The findings of both sides' diagnoses matched by id (and kernel, for those raised per kernel): ``new`` (the
+    candidate's only), ``resolved`` (the baseline's only) or ``kept``, with each side's severity, time at stake
+    and share of inputs that raised it; new ones first, then resolved, then kept, worst first."""
+    from ..diagnose.rules import severity_rank
+
+    fa, fb = _side_findings(a), _side_findings(b)
+    rows = []
+    for key in set(fa) | set(fb):
+        ra, rb = fa.get(key), fb.get(key)
+        status = "new" if ra is None else "resolved" if rb is None else "kept"
+        row: Dict[str, Any] = {"finding": key[0], "kernel": key[1], "status": status}
+        for label, r, side in (("baseline", ra, a), ("candidate", rb, b)):
+            row[f"severity_{label}"] = r["severity"] if r else None
+            row[f"at_stake_{label}_us"] = statistics.median(r["times"]) if r and r["times"] else None
+            row[f"inputs_{label}"] = f"{r['inputs'] if r else 0}/{len(side.analyses)}"
+        row["message"] = (rb or ra or {}).get("message")
+        rows.append(row)
+    order = {"new": 0, "resolved": 1, "kept": 2}
+    rows.sort(key=lambda r: (order[r["status"]], severity_rank(r["severity_candidate"] or r["severity_baseline"]),
+                             -(r["at_stake_candidate_us"] or r["at_stake_baseline_us"] or 0.0), r["finding"],
+                             r["kernel"] or ""))
+    return rows
 
 
 def _phase_times(side: Side, table: str, key: str) -> Dict[str, List[float]]:

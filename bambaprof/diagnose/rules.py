@@ -111,6 +111,14 @@ HOST_SPEED_CHANGE_X = 1.25
 _FUSIBLE = re.compile(r"elementwise|copy|reduce|triton_poi|triton_red|triton_per|vectorized|fill|cat_|index",
                       re.IGNORECASE)
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+#: Findings raised once per kernel, whose first evidence row names it (``kernel``): one kernel's finding is not
+#: another's when runs are compared.
+PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "dram-overfetch", "warp-stalls", "issue-bound"})
+
+
+def severity_rank(severity: str) -> int:
+    """0 for ``high``, 1 for ``medium``, 2 for ``low`` (and 3 for anything else): lower is worse."""
+    return _SEVERITY_ORDER.get(severity, 3)
 
 
 @dataclass

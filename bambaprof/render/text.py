@@ -107,13 +107,17 @@ def _in_megabytes(row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def render_comparison(comp: Any, top: int) -> str:
-    """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, then the
-    first ``top`` phase, module, kernel and op rows by impact (phases and modules where the traces have them
-    and their time changed), then notes."""
+    """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, the findings of
+    both sides' diagnoses (new, resolved, kept), then the first ``top`` phase, module, kernel and op rows by
+    impact (phases and modules where the traces have them and their time changed), then notes."""
     parts = []
     if comp.summary:
         parts.append("Summary (baseline -> candidate)\n"
                      + render_rows([_in_megabytes(r) for r in comp.summary], "table", columns.COMPARE_SUMMARY))
+    findings = getattr(comp, "findings", ())
+    if findings:
+        parts.append("Findings (each side's diagnosis: new in the candidate, resolved, kept)\n"
+                     + render_rows(findings, "table", columns.COMPARE_FINDINGS, compact=True))
     for rows, what, cols in ((getattr(comp, "phases", ()), "Phases (profiler ranges, layers summed)",
                               columns.COMPARE_PHASES),
                              (getattr(comp, "modules", ()), "Modules (nn.Module calls, instance numbers folded)",

@@ -370,3 +370,36 @@ def test_the_gate_watches_a_part_of_the_run(tmp_path, capsys):
     assert "regression: GPU time of kernel gemm* (1 row(s)) 10 -> 13 us (+30.0%" in capsys.readouterr().err
     assert main(["compare", str(a), str(b), "--metric", "ssd:*", "--fail-on-regression", "20"]) == 2
     assert "these inputs have no ssd table rows" in capsys.readouterr().err
+
+
+def test_findings_are_matched_across_sides_new_resolved_and_kept():
+    """Each side's diagnosis, matched by id and, for findings raised per kernel, by kernel: one kernel's
+    low-occupancy is not another's; the worst severity and the median time at stake of a side's inputs."""
+    from types import SimpleNamespace
+
+    from bambaprof.analysis.compare import Side, _finding_rows
+    from bambaprof.render.html import render_comparison_page
+
+    def an(*findings):
+        return SimpleNamespace(findings=[{"id": i, "severity": sev, "message": f"{i} {sev}", "time_us": t,
+                                          "evidence": [{"kernel": k}] if k else []} for i, sev, t, k in findings])
+
+    hostile = "<script>alert(1)</script>_kernel"
+    base = Side("baseline", ["a", "b"], [an(("host-bound", "high", 100.0, None), ("low-occupancy", "low", 5.0, "k1")),
+                                         an(("host-bound", "medium", 300.0, None))], [None, None])
+    cand = Side("candidate", ["c"], [an(("low-occupancy", "medium", 9.0, hostile), ("low-occupancy", "low", 5.0, "k1"),
+                                        ("host-bound", "low", float("nan"), None))], [None])
+    rows = {(r["finding"], r["kernel"]): r for r in _finding_rows(base, cand)}
+    assert [(r["finding"], r["status"]) for r in _finding_rows(base, cand)] == [
+        ("low-occupancy", "new"), ("host-bound", "kept"), ("low-occupancy", "kept")]
+    kept = rows[("host-bound", None)]
+    assert kept["severity_baseline"] == "high" and kept["message"] == "host-bound low"  # the worst of each side
+    assert kept["at_stake_baseline_us"] == pytest.approx(200.0) and kept["at_stake_candidate_us"] is None  # NaN: none
+    assert (kept["inputs_baseline"], kept["inputs_candidate"]) == ("2/2", "1/1")
+    assert rows[("low-occupancy", "k1")]["inputs_baseline"] == "1/2"
+    gone = _finding_rows(cand, base)
+    assert next(r for r in gone if r["kernel"] == hostile)["status"] == "resolved"
+    comp = SimpleNamespace(baseline={"inputs": ["a"]}, candidate={"inputs": ["c"]}, summary=[], warnings=[], notes=[],
+                           phases=[], modules=[], ssd=[], kernels=[], ops=[], findings=_finding_rows(base, cand))
+    page = render_comparison_page(comp)
+    assert "<h2>Findings" in page and hostile not in page and "&lt;script&gt;" in page
