@@ -578,6 +578,22 @@ def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
             "worse_pct": change}
 
 
+def new_finding(comp: Comparison, severity: str) -> Optional[str]:
+    """A one-line description when the candidate's diagnosis has a finding of at least ``severity`` (``high``,
+    ``medium`` or ``low``) that the baseline's did not, or had below it; else ``None``."""
+    from ..diagnose.rules import severity_rank
+
+    limit = severity_rank(severity)
+    worse = [r for r in comp.findings if r["severity_candidate"] and severity_rank(r["severity_candidate"]) <= limit
+             and (r["severity_baseline"] is None or severity_rank(r["severity_baseline"]) > limit)]
+    if not worse:
+        return None
+    named = [f"{r['finding']}" + (f" ({r['kernel'][:60]})" if r["kernel"] else "") + f", {r['severity_candidate']}"
+             + (f" (was {r['severity_baseline']})" if r["severity_baseline"] else "") for r in worse[:3]]
+    more = f" and {len(worse) - 3} more" if len(worse) > 3 else ""
+    return f"new finding in the candidate at {severity} or worse: {'; '.join(named)}{more}"
+
+
 def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[str]:
     """A one-line description when ``metric`` got worse by more than ``threshold_pct``, else ``None``.
     ``metric`` is a summary metric (:data:`METRICS`) or a part of the run, ``<kind>:<glob>``

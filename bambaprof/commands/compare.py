@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import click
 
 from .._api import compare
-from ..analysis.compare import METRICS, check_metric, check_threshold, regression
+from ..analysis.compare import METRICS, check_metric, check_threshold, new_finding, regression
 from ..errors import BambaprofError, UsageError
 from ..render.tables import render_rows, to_json
 from ..render.text import render_comparison
@@ -23,20 +23,24 @@ from ._common import POSITIVE, emit, format_option, output_option
 @click.option("--metric", default="gpu_time", show_default=True, metavar="METRIC",
               help=f"Metric the regression gate watches: {', '.join(METRICS)}, or a part's GPU time per step: "
                    "phase:GLOB, module:GLOB, ssd:GLOB, kernel:GLOB (e.g. 'phase:*/ssd*', 'ssd:chunk scan').")
+@click.option("--fail-on-new-finding", "finding_level", type=click.Choice(["high", "medium", "low"]), default=None,
+              help="Exit 1 when the candidate's diagnosis has a finding of at least this severity that the "
+                   "baseline's did not (or had below it).")
 @click.option("--top", type=int, default=30, show_default=True, help="Kernel rows to show (table).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
 @format_option(("table", "json", "csv", "html"))
 @output_option()
 def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: Optional[float], metric: str,
-                    top: int, peak_bandwidth, fmt: str, output: Optional[str]) -> None:
+                    finding_level: Optional[str], top: int, peak_bandwidth, fmt: str, output: Optional[str]) -> None:
     """Compare A and B (run directories or traces), or --baseline A1 A2 ... --candidate B1 B2 ...
 
     Summary metrics (GPU time, latency, throughput, peak memory, energy per
     token, exposed communication, step time: the host's time per profiled
     step, where the inputs have them) with ratio and a bootstrap interval
     that says whether a change is beyond the noise; kernels matched by name
-    with added/removed ones, sorted by impact. --fail-on-regression PCT
-    makes it a CI gate.
+    with added/removed ones, sorted by impact; each side's findings, new,
+    resolved or kept. --fail-on-regression PCT and --fail-on-new-finding
+    SEVERITY make it a CI gate.
     """
     if inputs and (baselines or candidates):
         raise UsageError("give A B, or --baseline ... --candidate ..., not both")
@@ -52,7 +56,9 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     if top <= 0:
         raise UsageError("--top must be positive")
     comp = compare(list(baselines), list(candidates), peak_gbps=peak_bandwidth)
-    verdict = regression(comp, metric, threshold) if threshold is not None else None
+    verdicts = [v for v in (regression(comp, metric, threshold) if threshold is not None else None,
+                            new_finding(comp, finding_level) if finding_level else None) if v]
+    verdict = "; ".join(verdicts) or None
     for warning in comp.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "table":
@@ -67,9 +73,10 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
         from ..render.html import render_comparison_page
 
         gate = None
-        if threshold is not None:
-            gate = {"failed": verdict is not None,
-                    "text": verdict or f"{metric} within {threshold:g}% of the baseline"}
+        if threshold is not None or finding_level:
+            passed = ([f"{metric} within {threshold:g}% of the baseline"] if threshold is not None else []) + \
+                ([f"no new finding at {finding_level} or worse"] if finding_level else [])
+            gate = {"failed": verdict is not None, "text": verdict or "; ".join(passed)}
         text = render_comparison_page(comp, gate)
     emit(text, output)
     if verdict:

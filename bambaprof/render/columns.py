@@ -140,11 +140,11 @@ COMPARE_PHASES = [
 COMPARE_MODULES = [Column("module", "module", width=60), *COMPARE_PHASES[1:]]
 COMPARE_SSD = [Column("step", "SSD step", width=30), *COMPARE_PHASES[1:]]
 COMPARE_FINDINGS = [
-    Column("finding", "finding"), Column("kernel", "kernel", "kernel", 40, drop_rank=2), Column("status", "status"),
+    Column("finding", "finding"), Column("kernel", "kernel", "kernel", 40, drop_rank=1), Column("status", "status"),
     Column("severity_baseline", "severity base"), Column("severity_candidate", "severity cand"),
-    Column("at_stake_baseline_us", "at stake base us", "num", drop_rank=1),
-    Column("at_stake_candidate_us", "at stake cand us", "num", drop_rank=1),
-    Column("inputs_baseline", "inputs base", drop_rank=1), Column("inputs_candidate", "inputs cand", drop_rank=1),
+    Column("at_stake_baseline_us", "at stake base us", "num", drop_rank=2),
+    Column("at_stake_candidate_us", "at stake cand us", "num", drop_rank=2),
+    Column("inputs_baseline", "inputs base", drop_rank=3), Column("inputs_candidate", "inputs cand", drop_rank=3),
 ]
 COMPARE_OPS = [
     Column("name", "op", width=60), Column("status", "status"),

@@ -403,3 +403,33 @@ def test_findings_are_matched_across_sides_new_resolved_and_kept():
                            phases=[], modules=[], ssd=[], kernels=[], ops=[], findings=_finding_rows(base, cand))
     page = render_comparison_page(comp)
     assert "<h2>Findings" in page and hostile not in page and "&lt;script&gt;" in page
+
+
+def test_the_gate_can_watch_for_new_findings(tmp_path, capsys):
+    """--fail-on-new-finding SEVERITY: exit 1 on a candidate finding at that severity or worse that the baseline
+    did not have (or had below it); a finding only resolved, or kept at its level, passes."""
+    from types import SimpleNamespace
+
+    from bambaprof.analysis.compare import new_finding
+
+    def row(finding, base, cand, kernel=None):
+        return {"finding": finding, "kernel": kernel, "severity_baseline": base, "severity_candidate": cand}
+
+    comp = SimpleNamespace(findings=[row("host-bound", None, "medium"), row("low-occupancy", "low", "high", "k<1>"),
+                                     row("far-from-roofline", "high", None), row("ssd-core", "medium", "medium")])
+    assert new_finding(comp, "high") == "new finding in the candidate at high or worse: low-occupancy (k<1>), high (was low)"
+    assert new_finding(comp, "medium").endswith("host-bound, medium; low-occupancy (k<1>), high (was low)")
+    assert new_finding(SimpleNamespace(findings=comp.findings[2:]), "low") is None  # resolved or kept: no gate
+    from pathlib import Path
+
+    runs = Path(__file__).parents[2] / "traces" / "examples"
+    triton, default = (str(next(runs.glob(f"bamba-9b-{v}-none-mixer-b1-L512-*"))) for v in ("triton", "default"))
+    assert main(["compare", triton, default, "--fail-on-new-finding", "high"]) == 1
+    assert "far-from-roofline, high" in capsys.readouterr().err
+    assert main(["compare", default, triton, "--fail-on-new-finding", "high", "--format", "json", "-o",
+                 str(tmp_path / "c.json")]) == 1
+    payload = json.loads((tmp_path / "c.json").read_text())
+    assert payload["regression"].startswith("new finding") and {r["status"] for r in payload["findings"]} == {
+        "new", "resolved"}
+    assert main(["compare", triton, triton, "--fail-on-new-finding", "low"]) == 0  # the same run: all kept
+    assert main(["compare", triton, default, "--fail-on-new-finding", "severe"]) == 2
