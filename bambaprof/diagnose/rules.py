@@ -610,7 +610,8 @@ def warp_stalls(a: Any) -> List[Finding]:
         if not r.get("matched") or not isinstance(stalls, dict) or not isinstance(cycles, (int, float)) \
                 or not math.isfinite(cycles) or cycles <= 0:
             continue
-        weight = r.get("ncu_us") if isinstance(r.get("ncu_us"), (int, float)) and r["ncu_us"] > 0 else 1.0
+        us = r.get("ncu_us")
+        weight = us if isinstance(us, (int, float)) and math.isfinite(us) and us > 0 else 1.0
         k = per_kernel.setdefault(normalize_kernel_name(str(r["name"])),
                                   {"weight": 0.0, "cycles": 0.0, "rate": 0.0, "rated": 0.0, "reasons": {}, "n": 0})
         k["weight"] += weight

@@ -223,6 +223,8 @@ def test_warp_stalls():
     odd = [_stalled("scan", 10.0, float("nan"), 0.2, barrier=5.0), _stalled("scan", 10.0, 0.0, 0.2, barrier=5.0),
            {"name": "scan", "matched": True, "ncu_stalls": None, "ncu_cycles_per_issue": None}]
     assert "warp-stalls" not in ids(_a([scan], ncu=odd))  # unreadable states are no evidence
+    endless = [_stalled("scan", float("inf"), 8.0, 0.2, long_scoreboard=5.0, selected=1.0)]  # a time that is no time
+    assert "long_scoreboard: 5.00 cycles" in next(f for f in diagnose(_a([scan], ncu=endless))).message
     unrated = [_stalled("scan", None, 8.0, None, barrier=4.0, selected=1.0)]
     f = next(f for f in diagnose(_a([scan], ncu=unrated)) if f.id == "warp-stalls")
     assert "schedulers" not in f.message and "barrier" in f.message and "mbarriers" in f.suggestion
