@@ -2,7 +2,7 @@
 # The triton variant with the Gluon chunk scan on Hopper: each form against the float64 recurrence (smoke, 90 s
 # limit), the Triton scan and the Gluon forms timed side by side with mamba_ssm at the five target shapes
 # (benchmarks/tune_triton_ssd.py), the variant's GPU tests and the Gluon scan's, then where the scan's warps stall
-# (Nsight Compute source counters, 1x2048, one launch of the default form; the SASS page as CSV). After the smoke,
+# (Nsight Compute source counters, 1x2048, one launch of SCAN_FORM, gluon_late unless named; the SASS page as CSV). After the smoke,
 # the eager core's host and wall time with each scan in each mode of the launch shortcut (scan_launch_host.py).
 # FORMS: the tuning candidates to time (default: triton, the three async Gluon forms, gluon_async on chunks of
 # 128 and after a prep with a program per C B^T tile); BENCH=1 adds `bambaprof bench ssd`. Two calls of at most 10 minutes: PART=1 (the default) smoke, host time and tuning
@@ -42,7 +42,7 @@ fi
 [ -n "${BENCH:-}" ] && bench_ssd_cores
 TEST_S=${TEST_S:-230} gpu_tests 230 12 tests/ssm/test_gpu_ssd_sm90.py tests/ssm/test_gpu_triton_ssd.py
 timeout 120 ncu --clock-control none -k regex:_chunk_scan_sm90 --section WarpStateStats --section SourceCounters \
-  -o "$OUT/scan-1x2048" python3 benchmarks/ncu_chunk_scan.py 1x2048 > "$OUT/ncu-run.txt" 2>&1
+  -o "$OUT/scan-1x2048" python3 benchmarks/ncu_chunk_scan.py --scan-kernel "${SCAN_FORM:-gluon_late}" 1x2048 > "$OUT/ncu-run.txt" 2>&1
 echo "ncu rc=$? at ${SECONDS}s"
 ncu -i "$OUT/scan-1x2048.ncu-rep" --page source --csv --print-source sass > "$OUT/sass-1x2048.csv" 2>&1
 ncu -i "$OUT/scan-1x2048.ncu-rep" --page details --print-details all > "$OUT/details-1x2048.txt" 2>&1

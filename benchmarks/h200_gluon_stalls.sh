@@ -6,10 +6,10 @@ source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 TEST_S=${TEST_S:-200} gpu_tests 200 8 tests/ssm/test_gpu_ssd_sm90.py tests/ssm/test_gpu_triton_ssd.py
 check_triton "${BENCH_SCAN:-auto}" 100
-# SCAN_FORMS: the Gluon forms profiled, each once (gluon_packed unless named); the cubins that ran are kept (from
+# SCAN_FORMS: the Gluon forms profiled, each once (gluon_late unless named); the cubins that ran are kept (from
 # Triton's cache) so that their SASS can be read against the source lines where it was compiled (nvdisasm -g)
 export TRITON_CACHE_DIR=/tmp/triton-cache
-for form in ${SCAN_FORMS:-gluon_packed}; do
+for form in ${SCAN_FORMS:-gluon_late}; do
   timeout 150 ncu --clock-control none -k regex:_chunk_scan_sm90 --section WarpStateStats --section SourceCounters \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section SchedulerStats \
     -o "$OUT/scan-$form" python3 benchmarks/ncu_chunk_scan.py --scan-kernel "$form" 1x2048 > "$OUT/ncu-$form.txt" 2>&1
