@@ -330,6 +330,9 @@ class BenchRecord:
     clock_held_pct: Optional[float] = None
     clock_samples: Optional[int] = None
     kernels_us: Optional[Dict[str, float]] = None
+    #: The kernel that takes most of a call's GPU time, with its share: which kernel ran where a core picks one by
+    #: shape (the ``triton`` variant's chunk scan, Triton's or Gluon's).
+    top_kernel: Optional[str] = None
     autotune: Optional[Dict[str, str]] = None
 
     def to_dict(self) -> Dict[str, Any]:
@@ -445,7 +448,16 @@ def _record(name: str, timed: Timed, shape: Shape, base: Dict[str, Any],
         pct_of_roofline=100.0 * floor / ms if floor else None,
         kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
         kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
-        kernels_us=kt.by_name_us if kt else None, **base)
+        kernels_us=kt.by_name_us if kt else None, top_kernel=_top_kernel(kt.by_name_us if kt else None), **base)
+
+
+def _top_kernel(by_name_us: Optional[Dict[str, float]]) -> Optional[str]:
+    """``name (share%)`` of the kernel with the most GPU time a call, or None without kernel times."""
+    times = {k: v for k, v in (by_name_us or {}).items() if isinstance(v, (int, float)) and math.isfinite(v) and v > 0}
+    if not times:
+        return None
+    name = max(times, key=times.__getitem__)
+    return f"{name} ({100.0 * times[name] / sum(times.values()):.0f}%)"
 
 
 def _retune(cores: Any) -> None:

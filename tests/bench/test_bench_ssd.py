@@ -323,3 +323,20 @@ def test_bench_on_a_gpu_reports_its_clocks(capsys):
     assert code == 0 and row["status"] == "ok"
     assert row["clock_samples"] > 0 and row["sm_clock_mhz"] > 0 and row["power_w"] > 0
     assert 0.0 <= row["clock_held_pct"] <= 100.0
+
+
+def test_the_top_kernel_says_which_kernel_ran():
+    """Where a core picks its kernel by shape (the triton variant's chunk scan: Triton's below 4,096 programs
+    eagerly, Gluon's above), the row names the kernel that took most of the call, from the real H100 rows."""
+    import json
+    from pathlib import Path
+
+    from bambaprof.bench.ssd import _top_kernel
+
+    rows = json.loads((Path(__file__).parents[2] / "benchmarks" / "results" / "h100-bench-ssd-gluon-late.json")
+                      .read_text())["rows"]
+    tops = [_top_kernel(r["kernels_us"]) for r in rows if r["variant"] == "triton"]
+    assert tops == ["_chunk_scan (86%)", "_chunk_scan (95%)", "_chunk_scan_sm90 (97%)", "_chunk_scan_sm90 (97%)",
+                    "_chunk_scan_sm90 (97%)"]
+    assert _top_kernel(None) is None and _top_kernel({}) is None
+    assert _top_kernel({"a": float("nan"), "b": 2.0, "c": -1.0}) == "b (100%)"
