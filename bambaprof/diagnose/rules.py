@@ -599,12 +599,30 @@ def ssd_core(a: Any) -> Optional[Finding]:
 
 
 
+def _launches(n: int) -> str:
+    return f"{n} launch" if n == 1 else f"{n} launches"
+
+
+def _issue_bound(a: Any, row: Dict[str, Any], rate: float, cycles: float, launches: int, total: float) -> Finding:
+    msg = (f"{kernel_label(row['name'], 60)}: its schedulers issue an instruction in {100.0 * rate:.0f}% of their "
+           f"cycles in the Nsight Compute run, yet it takes {_us(row['total_us'])}, "
+           f"{row['total_us'] / row['floor_us']:.1f}x its floor ({100.0 * row['total_us'] / total:.0f}% of kernel "
+           f"time, {_launches(launches)}): it is bound by the instructions it executes, not by waiting.")
+    return Finding("issue-bound", _severity(row["total_us"], _window_us(a)), msg,
+                   [{"kernel": row["name"], "issue_rate": rate, "cycles_per_issue": cycles, "launches": launches,
+                     "time_us": row["total_us"], "floor_us": row["floor_us"]}],
+                   "Fewer instructions for the same work: vectorised (128-bit) loads and stores, 32-bit index "
+                   "arithmetic, more elements a thread so that address math is shared, tensor cores for products "
+                   "hidden in elementwise code, and its neighbours fused into it so that their loads and stores go.",
+                   None)
+
+
 def warp_stalls(a: Any) -> List[Finding]:
     """A kernel whose warps wait mostly for one thing, by Nsight Compute's warp states (``analyze --ncu``): the
     reason, its cycles per issued instruction and share, and what to try for it; or (``issue-bound``) one far above
     its floor whose schedulers issue most cycles, so that its instructions, not waits, are what it is short of. No
     time at stake is claimed (what removing a wait would save depends on what waits behind it)."""
-    per_kernel: Dict[str, Dict[str, Any]] = {}  # kernel -> summed ncu time (ns) and time-weighted states
+    per_kernel: Dict[str, Dict[str, Any]] = {}  # kernel -> summed ncu time (us) and time-weighted states
     for r in getattr(a, "ncu", None) or []:
         stalls, cycles = r.get("ncu_stalls"), r.get("ncu_cycles_per_issue")
         if not r.get("matched") or not isinstance(stalls, dict) or not isinstance(cycles, (int, float)) \
@@ -664,24 +682,6 @@ RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candi
                                      unknown_bytes, dram_overfetch, warp_stalls, recompiles, graph_breaks, throttled,
                                      host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core,
                                      exposed_communication]
-
-
-def _launches(n: int) -> str:
-    return f"{n} launch" if n == 1 else f"{n} launches"
-
-
-def _issue_bound(a: Any, row: Dict[str, Any], rate: float, cycles: float, launches: int, total: float) -> Finding:
-    msg = (f"{kernel_label(row['name'], 60)}: its schedulers issue an instruction in {100.0 * rate:.0f}% of their "
-           f"cycles in the Nsight Compute run, yet it takes {_us(row['total_us'])}, "
-           f"{row['total_us'] / row['floor_us']:.1f}x its floor ({100.0 * row['total_us'] / total:.0f}% of kernel "
-           f"time, {_launches(launches)}): it is bound by the instructions it executes, not by waiting.")
-    return Finding("issue-bound", _severity(row["total_us"], _window_us(a)), msg,
-                   [{"kernel": row["name"], "issue_rate": rate, "cycles_per_issue": cycles, "launches": launches,
-                     "time_us": row["total_us"], "floor_us": row["floor_us"]}],
-                   "Fewer instructions for the same work: vectorised (128-bit) loads and stores, 32-bit index "
-                   "arithmetic, more elements a thread so that address math is shared, tensor cores for products "
-                   "hidden in elementwise code, and its neighbours fused into it so that their loads and stores go.",
-                   None)
 
 
 def diagnose(a: Any) -> List[Finding]:
