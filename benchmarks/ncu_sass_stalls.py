@@ -1,5 +1,6 @@
 """Where a kernel's warps stall, from Nsight Compute's source page of one kernel exported as CSV
-(``ncu -i REPORT --page source --csv --print-source sass > page.csv``, a report with the SourceCounters section).
+(``ncu -i REPORT --page source --csv --print-source sass > page.csv``, a report with the SourceCounters section;
+gzipped or not).
 
 Prints the warp-state samples by twentieths of the instruction stream (program order: in a fully unrolled kernel,
 its phases from prologue to epilogue), the stall reasons overall, and the instructions that hold the most samples
@@ -18,6 +19,7 @@ import argparse
 import collections
 import csv
 import difflib
+import gzip
 import os
 import re
 import subprocess
@@ -83,7 +85,8 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--cubin", type=Path, default=None, help="a cubin, or a folder of them, to map lines")
     args = parser.parse_args()
-    with open(args.page, newline="") as fh:
+    opener = gzip.open if args.page.endswith(".gz") else open
+    with opener(args.page, "rt", newline="") as fh:
         rows = list(csv.reader(fh))
     header_at = next((i for i, r in enumerate(rows) if "Address" in r and "Source" in r), None)
     if header_at is None:

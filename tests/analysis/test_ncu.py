@@ -216,3 +216,24 @@ def test_a_report_is_exported_by_the_ncu_cli_or_named_as_such(tmp_path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     with pytest.raises(BambaprofError, match="no ncu here to export it: run `ncu -i run.ncu-rep --csv --page raw"):
         read_ncu_csv(report)
+
+
+def test_a_real_source_page_is_named_as_such_and_read_by_the_stall_script():
+    """The source page of the Gluon chunk scan (gluon_late, 1x2048, H100, ncu 2025.3.1): --ncu names it and says
+    which page to export; benchmarks/ncu_sass_stalls.py reads it into the breakdown the README quotes."""
+    import subprocess
+    import sys
+
+    page = NCU_DATA / "h100-gluon-late-1x2048-source-page.csv.gz"
+    with pytest.raises(BambaprofError, match="source page .*--page raw"):
+        read_ncu_csv(page)
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "ncu_sass_stalls.py"
+    done = subprocess.run([sys.executable, str(script), str(page), "--top", "5"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "4272 instructions, 8898 samples"
+    twentieths = [float(v) for v in lines[1].split(": ")[1].split()]
+    assert len(twentieths) == 20 and sum(twentieths[:2]) == pytest.approx(19.9, abs=0.05)  # the prologue's 20%
+    assert lines[2].startswith("reasons (%): long_sb 29.1, barrier 17.2")
+    assert len(lines) == 3 + 5 and "MUFU.LG2" in done.stdout  # the first use of the staged dt' waits on its load
