@@ -32,6 +32,9 @@ MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
 MEMSET_CATS = frozenset({"gpu_memset", "memset"})
 RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver",
                           "xpu_runtime", "xpu_driver", "privateuse1_runtime", "privateuse1_driver", "mtia_runtime"})
+#: Other categories ending so are a backend's runtime and driver calls too: out-of-tree backends and Kineto's forks
+#: name theirs after the device (``privateuse1_runtime``, ``mtia_runtime``, ``gcu_runtime``, ...).
+RUNTIME_SUFFIXES = ("_runtime", "_driver")
 OP_CATS = frozenset({"cpu_op", "operator", "user_annotation"})
 FLOW_CATS = frozenset({"ac2g", "async_cpu_to_gpu"})
 
@@ -79,7 +82,8 @@ def category(cat: Any) -> int:
     code = _CATEGORY.get(cat)
     if code is None:
         low = cat.lower() if isinstance(cat, str) else ""
-        code = next((_CODE_NUM[name] for name, cats in _CATEGORY_SETS if low in cats), 0)
+        code = next((_CODE_NUM[name] for name, cats in _CATEGORY_SETS if low in cats),
+                    _RUNTIME if low.endswith(RUNTIME_SUFFIXES) else 0)
         if isinstance(cat, (str, type(None))):
             _CATEGORY[cat] = code
     return code

@@ -270,17 +270,20 @@ class Trace:
     @property
     def platform(self) -> str:
         """``"rocm"`` or ``"xpu"`` (Intel: Unified Runtime or Level Zero calls, ``ur*``/``ze*``) when the trace
-        says so; ``"privateuse1"`` or ``"mtia"`` when its launch calls are only of those categories (an
-        out-of-tree PyTorch backend: NPUs and other accelerators; Meta's MTIA); else ``"cuda"``."""
+        says so; the device a backend outside the tree names in its calls' categories when they are all of it
+        (``privateuse1`` for ``privateuse1_runtime``, ``mtia``, ``gcu``, ...; ``privateuse1`` for several); else
+        ``"cuda"``."""
         meta_keys = ("roctracer_version", "rocm_version", "hip_runtime_version", "rocprofv3")
         first = self.runtime.name[:50]
         if any(self.meta.get(k) is not None for k in meta_keys) or any(n.startswith("hip") for n in first):
             return "rocm"
         if any(_XPU_CALL.match(n) for n in first):
             return "xpu"
-        cats = {str(c).split("_")[0] for c in self.runtime_categories}
-        if cats and cats <= {"privateuse1", "mtia"}:
-            return "mtia" if cats == {"mtia"} else "privateuse1"
+        # runtime calls only of another backend's categories (``<device>_runtime``; bare ``runtime``, ``driver``
+        # are old Kineto's CUDA ones): that backend, by the device its categories name
+        devices = {str(c).lower().rpartition("_")[0] for c in self.runtime_categories}
+        if devices and not devices & {"", "cuda", "hip", "xpu"}:
+            return devices.pop() if len(devices) == 1 else "privateuse1"
         return "cuda"
 
 

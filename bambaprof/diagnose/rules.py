@@ -85,8 +85,9 @@ WARP_STALL_ADVICE = {
     "math_pipe_throttle": "The math pipe is the limit: fewer instructions for the same work (packed bf16x2, tensor "
                           "cores where a product hides in elementwise code).",
 }
-#: Platforms of a trace (``Trace.platform``) without torch.cuda's graphs and sync debug mode to point to.
-NO_CUDA_PLATFORMS = ("xpu", "privateuse1", "mtia")
+#: Platforms of a trace (``Trace.platform``) with torch.cuda's graphs and sync debug mode to point to (HIP's through
+#: the same API); the others (``xpu``, out-of-tree backends) get advice without them.
+CUDA_API_PLATFORMS = ("cuda", "rocm")
 #: sync-stall: after host-device synchronisations the GPU sat empty for at least this share of its window.
 SYNC_STALL_PCT = 5.0
 #: What makes PyTorch synchronise under an operator, for the sync-stall message.
@@ -199,7 +200,7 @@ def host_bound(a: Any) -> Optional[Finding]:
            + ".")
     mode = _compile_mode(a)
     graphed = "the host cannot keep up with this launch rate even under CUDA graphs"
-    if a.summary.get("platform") in NO_CUDA_PLATFORMS:  # Intel GPUs, out-of-tree backends: no CUDA graphs
+    if a.summary.get("platform", "cuda") not in CUDA_API_PLATFORMS:  # Intel GPUs, other backends: no CUDA graphs
         backend = "XPU" if a.summary.get("platform") == "xpu" else "device's"
         suggestion = ("Fewer launches: let torch.compile fuse the small kernels, give each launch more work (a "
                       f"larger batch), or capture the steps in graphs where the {backend} backend offers them.")
@@ -486,7 +487,7 @@ def sync_stall(a: Any) -> Optional[Finding]:
     msg = (f"The host synchronised with the GPU {count} times{per_step}, and after {sum(r['drains'] for r in rows)} "
            f"of them the GPU sat empty until the next launch: {_us(drain)}, {100 * drain / window:.0f}% of its "
            f"{_us(window)} window ({where}).")
-    debug = "" if a.summary.get("platform") in NO_CUDA_PLATFORMS else \
+    debug = "" if a.summary.get("platform", "cuda") not in CUDA_API_PLATFORMS else \
         "; torch.cuda.set_sync_debug_mode('warn') names each one"
     suggestion = ("Keep values on the GPU inside the step: no .item(), .cpu(), .tolist() or printed tensors, no "
                   "data-dependent shapes (nonzero, boolean masks); copy results out with non_blocking=True into "

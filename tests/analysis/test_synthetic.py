@@ -273,12 +273,13 @@ def test_trace_loader_columns(tmp_path):
     assert tr.devices[0].num_sms == 132 and tr.rank is None
 
 
-@pytest.mark.parametrize("category, platform", [("privateuse1_runtime", "privateuse1"), ("mtia_runtime", "mtia")])
+@pytest.mark.parametrize("category, platform", [("privateuse1_runtime", "privateuse1"), ("mtia_runtime", "mtia"),
+                                                ("gcu_runtime", "gcu"), ("privateuse1_driver", "privateuse1")])
 def test_an_out_of_tree_backend_trace(tmp_path, category, platform):
     """A trace of a PyTorch backend outside the tree (PrivateUse1: NPUs and other accelerators whose profiler
-    plugin writes ``privateuse1_runtime`` calls; Meta's MTIA, ``mtia_runtime``), the launch calls named as such a
-    runtime names them: linked to their kernels by correlation as CUDA's are, platform named, no NVIDIA
-    occupancy figure, and no CUDA graphs or torch.cuda advice."""
+    plugin writes ``privateuse1_runtime`` calls; Meta's MTIA, ``mtia_runtime``; a Kineto fork's ``gcu_runtime``),
+    the launch calls named as such a runtime names them: linked to their kernels by correlation as CUDA's are,
+    platform named after the device, no NVIDIA occupancy figure, and no CUDA graphs or torch.cuda advice."""
     t = base_trace()
     for e in t["traceEvents"]:
         if e.get("cat") == "cuda_runtime":
@@ -293,3 +294,13 @@ def test_an_out_of_tree_backend_trace(tmp_path, category, platform):
 
     found = host_bound(a)
     assert found is not None and "CUDA" not in found.suggestion and "device's backend" in found.suggestion
+
+
+def test_another_runtime_beside_cuda_s_leaves_the_trace_cuda(tmp_path):
+    """Calls of a category ending in _runtime beside CUDA's (Glow's host runtime) are runtime calls, and the trace
+    stays CUDA's: the platform is another backend's only where all its runtime calls are."""
+    t = base_trace()
+    t["traceEvents"].append({"ph": "X", "cat": "glow_runtime", "name": "glow::run", "pid": 1, "tid": 1, "ts": 1.0,
+                             "dur": 2.0, "args": {}})
+    a = _analyze(tmp_path, t)
+    assert a.summary["platform"] == "cuda" and a.launch["unlinked_kernels"] == 0
