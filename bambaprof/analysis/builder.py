@@ -31,7 +31,7 @@ KERNEL_CATS = frozenset({"kernel"})
 MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
 MEMSET_CATS = frozenset({"gpu_memset", "memset"})
 RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime", "hip_driver",
-                          "xpu_runtime", "xpu_driver", "privateuse1_runtime", "privateuse1_driver", "mtia_runtime"})
+                          "xpu_runtime", "xpu_driver"})
 #: Other categories ending so are a backend's runtime and driver calls too: out-of-tree backends and Kineto's forks
 #: name theirs after the device (``privateuse1_runtime``, ``mtia_runtime``, ``gcu_runtime``, ...).
 RUNTIME_SUFFIXES = ("_runtime", "_driver")

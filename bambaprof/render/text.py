@@ -59,8 +59,7 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
                   "ncu = DRAM bytes measured)\n",
                   render_rows([r for r in a.ncu if r["matched"]], "table",
-                              [c for c in columns.ANALYZE_NCU if c.key not in columns.NCU_STALL_KEYS
-                               or any(r.get(c.key) is not None for r in a.ncu)])]  # warp states where collected
+                              _known(columns.ANALYZE_NCU, a.ncu, columns.NCU_STALL_KEYS))]  # warp states where collected
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         what = "Nsight Systems' sampled GPU metrics over the GPU window" if all(
@@ -106,6 +105,12 @@ def _in_megabytes(row: Dict[str, Any]) -> Dict[str, Any]:
     return {**row, **{k: v / scale for k, v in known.items()}, "unit": unit}
 
 
+def _known(cols: Sequence[Any], rows: Sequence[Dict[str, Any]], optional: Sequence[str]) -> List[Any]:
+    """``cols`` less those of ``optional`` keys that no row knows (all None: warp states ncu did not collect, the
+    GPU time of CPU-only traces)."""
+    return [c for c in cols if c.key not in optional or any(r.get(c.key) is not None for r in rows)]
+
+
 def render_comparison(comp: Any, top: int) -> str:
     """The text report of a :class:`~bambaprof.analysis.compare.Comparison`: summary metrics, the findings of
     both sides' diagnoses (new, resolved, kept), then the first ``top`` phase, module, kernel and op rows by
@@ -132,7 +137,6 @@ def render_comparison(comp: Any, top: int) -> str:
         parts.append("Kernels per profiled step, by impact\n"
                      + render_rows(comp.kernels[:top], "table", columns.COMPARE_KERNELS))
     if comp.ops:
-        shown = [c for c in columns.COMPARE_OPS if not c.key.startswith("gpu_")
-                 or any(r.get(c.key) is not None for r in comp.ops)]  # GPU time is unknown for CPU-only traces
+        shown = _known(columns.COMPARE_OPS, comp.ops, [c.key for c in columns.COMPARE_OPS if c.key.startswith("gpu_")])
         parts.append("CPU ops per profiled step, by impact\n" + render_rows(comp.ops[:top], "table", shown))
     return "\n".join(parts) + "".join(f"note: {printable(n)}\n" for n in comp.notes)
