@@ -61,6 +61,7 @@ CANDIDATES = {
     "gluon_lean": dataclasses.replace(BASE, scan_kernel="gluon_lean"),  # the same, D x on the tensor cores
     "gluon_lg2": dataclasses.replace(BASE, scan_kernel="gluon_lg2"),  # packed, dt' folded into each exponent
     "gluon_late": dataclasses.replace(BASE, scan_kernel="gluon_late"),  # lg2, the hand-off released a product later
+    "gluon_slim": dataclasses.replace(BASE, scan_kernel="gluon_slim"),  # late's arithmetic, 74 KB: three an SM
     # auto's form on chunks of 128: twice the programs, each about half the work (one wave at 1 x 512 holds 264)
     "gluon_async_q128": dataclasses.replace(BASE, scan_kernel="gluon_async", chunk=128),
     # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)

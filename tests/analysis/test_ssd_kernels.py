@@ -21,6 +21,7 @@ def test_kernel_names_map_to_implementation_and_step():
                     "c10::BFloat16> >(ConvParamsBase)") == ("causal_conv1d", "conv")
     assert ssd_step("_chunk_scan") == ("bambaprof triton", "chunk scan")
     assert ssd_step("_chunk_scan_sm90") == ("bambaprof triton", "chunk scan")  # the Hopper (Gluon) scan
+    assert ssd_step("_chunk_scan_sm90_slim") == ("bambaprof triton", "chunk scan")  # its 74 KB form
     for other in ("triton_poi_fused_add_0", "_chunk_scan_fwd", "my_chunk_scan_fwd_kernel", "nvjet_sm90_tst"):
         assert ssd_step(other) is None
 

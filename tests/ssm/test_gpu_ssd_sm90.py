@@ -24,8 +24,14 @@ REF = get_variant("reference")
 
 @pytest.fixture(params=sorted(ssd_sm90.FORMS))
 def gluon_scan(monkeypatch, request):
-    """The variant with the chunk scan of ``ssd_sm90`` (each form) where it serves the inputs."""
+    """The variant with the chunk scan of ``ssd_sm90`` (each form) where it serves the inputs; the form's name."""
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=request.param))
+    return request.param
+
+
+def _kernel_of(form):
+    """The name of the kernel a form of ``ssd_sm90.FORMS`` launches."""
+    return "_chunk_scan_sm90_slim" if ssd_sm90.FORMS[form].get("slim") else "_chunk_scan_sm90"
 
 
 def _double(inp):
@@ -74,7 +80,7 @@ def test_options_it_serves(gluon_scan, chunk, p, n, h, g, init):
 def test_it_is_the_kernel_that_runs(gluon_scan):
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda")
     names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))
-    assert names == {"_chunk_scan_sm90"}
+    assert names == {_kernel_of(gluon_scan)}
 
 
 @pytest.mark.parametrize("what", ["float32", "float16", "state 256", "head dim 32", "x strided by batch"])
@@ -147,7 +153,7 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     static = _graph_inputs()
     assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
     graph, (y_g, s_g) = _captured(static)
-    assert _scan_kernels(graph.replay) == {"_chunk_scan_sm90"}
+    assert _scan_kernels(graph.replay) == {_kernel_of(ssd.AUTO_FORM)}
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
     y_e, s_e = _graph_forward(*static)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
@@ -159,7 +165,7 @@ def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
     monkeypatch.setattr(ssd, "config_override", None)
     monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
     ssd.scan_kernel_from_env.cache_clear()
-    for L, expected in ((8192, "_chunk_scan_sm90"), (8192 - 256, "_chunk_scan")):
+    for L, expected in ((8192, _kernel_of(ssd.AUTO_FORM)), (8192 - 256, "_chunk_scan")):
         inp = ssd_inputs(b=1, L=L, h=128, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda", seed=0)
         assert _scan_kernels(lambda inp=inp: run(TRITON, inp, 256, dt_softplus=True)) == {expected}
 

@@ -139,6 +139,14 @@ for N, Q, factor, pipelined, packed, d_mma, lg2, late in (
         # as a Bamba-9B layer launches it (b=1, L=2048, h=128, p=64, g=1)
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
+from bambaprof.ssm.kernels import ssd_sm90_slim
+for N, Q in ((128, 256), (64, 128), (128, 64), (64, 192)):
+    out[f"slim-{N}-{Q}"] = aot.resource_usage(
+        ssd_sm90_slim._chunk_scan_sm90_slim, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_slim.RING},
+        signature=ssd_sm90.descriptor_signature(N, slim=True), maxnreg=ssd_sm90_slim.MAX_REGISTERS,
+        values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
+                    s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
 print(json.dumps(out))
 """
 
@@ -161,6 +169,10 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     proc = subprocess.run([sys.executable, "-c", HOPPER_SCAN], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for form, usage in json.loads(proc.stdout.splitlines()[-1]).items():
-        assert usage["stack_bytes"] == 0 and usage["local_loads"] == 0, (form, usage)
         assert usage["hgmma"] > 0, (form, usage)
+        if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
+            assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)
+            assert usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)
+            continue
+        assert usage["stack_bytes"] == 0 and usage["local_loads"] == 0, (form, usage)
         assert usage["shared_bytes"] <= 113 * 1024, (form, usage)

@@ -71,13 +71,15 @@ BLOCK = 64
 #: ``lg2``, each column's ``dt'`` folded into its exponent (``exp(-cs_s) dt'_s = 2 ** (-cs_s log2(e) + log2(dt'_s))``,
 #: one ``lg2`` a position when the chunk is read), so that a weight is one subtraction and one ``ex2``, no multiply;
 #: ``late``, the state handed to the next chunk announced (its counter's release, whose fence waits for the stores)
-#: once the first output product is issued, instead of before the outputs begin.
+#: once the first output product is issued, instead of before the outputs begin; ``slim``, the arithmetic of
+#: ``gluon_late`` by :mod:`.ssd_sm90_slim`'s kernel: one ring of 64 x 64 tiles, 74 KB a program, three an SM.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
          "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True),
          "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True),
-         "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True)}
+         "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True),
+         "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True)}
 
 if gluon is not None:
 
@@ -442,13 +444,13 @@ def _descriptor_layouts(N: int) -> Any:
             gl.NVMMASharedLayout.get_default_for([BLOCK, N], gl.bfloat16))
 
 
-def descriptor_signature(N: int) -> dict:
+def descriptor_signature(N: int, slim: bool = False) -> dict:
     """The types of the kernel's four TMA descriptors (x, B, C, C B^T) as Triton's compiler names them (for an
-    ahead-of-time compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`)."""
+    ahead-of-time compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`); ``slim``: those of
+    :mod:`.ssd_sm90_slim`'s kernel, whose B and C tiles are 64 x 64."""
     x_layout, bc_layout = _descriptor_layouts(N)
-    return {"x_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>",
-            "b_desc": f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>",
-            "c_desc": f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>",
+    bc = f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>" if slim else f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>"
+    return {"x_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>", "b_desc": bc, "c_desc": bc,
             "cb_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>"}
 
 
@@ -456,7 +458,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
-               packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False,
+               packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -465,7 +467,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     next one's A operand is formed; ``packed``: the outputs' ``C B^T`` tiles scaled in bf16 pairs; ``d_mma``: the
     skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise;
     ``lg2``: each position's ``dt'`` folded into its weight's exponent; ``late``: the next chunk's counter released
-    once the first output product is issued.
+    once the first output product is issued; ``slim``: :mod:`.ssd_sm90_slim`'s kernel (the arithmetic of
+    ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own).
     ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
@@ -473,10 +476,20 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     x_layout, bc_layout = _descriptor_layouts(N)
     xv, Bv, Cv = views or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
     x_desc = _descriptor(xv, [BLOCK, BLOCK], x_layout)
-    b_desc = _descriptor(Bv, [BLOCK, N], bc_layout)
-    c_desc = _descriptor(Cv, [BLOCK, N], bc_layout)
+    bc_block, bc_layout = ([BLOCK, BLOCK], x_layout) if slim else ([BLOCK, N], bc_layout)
+    b_desc = _descriptor(Bv, bc_block, bc_layout)
+    c_desc = _descriptor(Cv, bc_block, bc_layout)
     cb_desc = _descriptor(cb.view(-1, Q), [BLOCK, BLOCK], x_layout)
     has_init = initial_state is not None
+    if slim:
+        from .ssd_sm90_slim import MAX_REGISTERS, RING, _chunk_scan_sm90_slim
+
+        wrap(_chunk_scan_sm90_slim)[(nchunks * b * n_pblocks * H,)](
+            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
+            initial_state if has_init else cs, ring, flags, ticket, y, final,
+            L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
+            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=RING, num_warps=4, maxnreg=MAX_REGISTERS)
+        return
     wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
         x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
         initial_state if has_init else cs, ring, flags, ticket, y, final,

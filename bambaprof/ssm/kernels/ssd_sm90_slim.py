@@ -1,0 +1,284 @@
+"""The Hopper (Gluon) chunk scan in 74 KB of shared memory, so that three programs share an SM instead of two.
+
+:mod:`.ssd_sm90`'s scan keeps 106 KB of shared memory a program (x's tiles, a two-slot ring of 64 x n tiles of
+B then C, a three-slot ring of ``C B^T`` tiles, E), which allows two programs (8 warps) an H100 or H200 SM
+(228 KB, 1 KB of it reserved a program). Nsight Compute finds it latency-bound there: a warp issues one
+instruction every 8 cycles, each scheduler has two warps to choose from, and one in five stall samples is a
+program's prologue (its ticket's atomic, its ``dt'`` and ``cs`` read from L2).
+
+This form does the same arithmetic as that one's ``gluon_late`` form (``factor``, ``pipelined``, ``packed``,
+``lg2`` and ``late``; see :data:`.ssd_sm90.FORMS`) with every tile that streams through the program in one
+ring of ``RING`` slots of 64 x 64 (8 KB): the chunk's B tiles (each 64 rows by one half of n), then for each
+block of 64 output rows its C tiles, then its ``C B^T`` tiles left of and on the diagonal. x's tiles
+(32 KB at a chunk of 256) and E (the state entering the chunk, bf16, 16 KB at n = 128) stay as they were:
+with three slots, 74 KB a program, three programs (12 warps) an SM, as far as registers allow (at most 168 a
+thread). A slot is refilled with the item ``RING`` places on once what read it is done: a tensor-core product
+(B, C: the products keep one in flight, so the slot of the product before is free once the next is issued)
+or a read into registers (``C B^T``, scaled there).
+
+The state is formed as two accumulators of 64 x 64 (p by a half of n), each chunk's state handed on in halves
+too, so that no phase holds both the whole state and its hand-off's addresses in registers. The skip term is
+``D x`` read from x's tile in shared memory. It serves what :func:`.ssd_sm90.usable` allows.
+"""
+
+from __future__ import annotations
+
+from .ssd_sm90 import gluon
+from .tickets import ticket_work
+
+#: Slots of the ring of 64 x 64 tiles: 3 keeps a program in 74 KB (three an SM).
+RING = 3
+#: Registers a thread at most, so that three programs of 128 threads fit an SM's 65,536 (Triton 3.9 needs 179
+#: for Bamba's shapes uncapped; at 168 it keeps about ten scalars on the stack, 40 bytes, read some 16 times).
+MAX_REGISTERS = 168
+
+if gluon is not None:
+    from .ssd_sm90 import (
+        _clamped,
+        _cta_barrier,
+        _ex2,
+        _lg2,
+        _pick,
+        _tma_load,
+        fence_async_shared,
+        gl,
+        mbarrier,
+        warpgroup_mma,
+        warpgroup_mma_wait,
+    )
+
+    @gluon.constexpr_function
+    def _item(i, NB, NH, part):
+        """Field ``part`` of what item ``i`` of the ring's sequence is: ``(0, j, half)`` B's rows j (a block of 64)
+        and half of n, ``(1, m, half)`` C's, ``(2, m, k)`` the ``C B^T`` tile of output block m and column block k;
+        the B tiles of the NB blocks first, then block by block NH tiles of C and m + 1 of ``C B^T``."""
+        i, NB, NH, part = (getattr(v, "value", v) for v in (i, NB, NH, part))
+        if i < NB * NH:
+            fields = (0, i // NH, i % NH)
+        else:
+            i -= NB * NH
+            m = 0
+            while i >= NH + m + 1:
+                i -= NH + m + 1
+                m += 1
+            fields = (1, m, i) if i < NH else (2, m, i - NH)
+        return fields[part]
+
+    @gluon.constexpr_function
+    def _ring_items(NB, NH):
+        """Items of the sequence: NB NH of B, NB NH of C, NB (NB + 1) / 2 of ``C B^T``."""
+        NB, NH = (getattr(v, "value", v) for v in (NB, NH))
+        return 2 * NB * NH + NB * (NB + 1) // 2
+
+    @gluon.constexpr_function
+    def _at(m, NB, NH, offset):
+        """The place in the sequence of output block m's item ``offset``: its C tiles from 0, its ``C B^T``
+        tiles from NH."""
+        m, NB, NH, offset = (getattr(v, "value", v) for v in (m, NB, NH, offset))
+        return NB * NH + m * NH + m * (m + 1) // 2 + offset
+
+    @gluon.jit
+    def _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
+                   NH: gl.constexpr, R: gl.constexpr):
+        """Ask TMA for item ``i`` of the sequence into slot ``i % R`` (nothing past its end), once every thread
+        is done with what the slot held."""
+        if i < _ring_items(NB, NH):
+            kind: gl.constexpr = _item(i, NB, NH, 0)
+            r: gl.constexpr = _item(i, NB, NH, 1)
+            k: gl.constexpr = _item(i, NB, NH, 2)
+            _cta_barrier()
+            mbarrier.expect(bars.index(i % R), b_desc.block_type.nbytes)
+            if kind == 0:
+                _tma_load(b_desc, [row0 + r * 64, col0 + k * 64], bars.index(i % R), ring.index(i % R))
+            elif kind == 1:
+                _tma_load(c_desc, [row0 + r * 64, col0 + k * 64], bars.index(i % R), ring.index(i % R))
+            else:
+                _tma_load(cb_desc, [cb_row + r * 64, k * 64], bars.index(i % R), ring.index(i % R))
+
+    @gluon.jit
+    def _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
+                NH: gl.constexpr, R: gl.constexpr):
+        """Item ``i`` is done with (its product or its read into registers): its slot takes item ``i + R``."""
+        _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i + R, NB, NH, R)
+
+    @gluon.jit
+    def _ring_wait(bars, i: gl.constexpr, R: gl.constexpr):
+        """Wait for item ``i`` of the sequence to be in its slot."""
+        mbarrier.wait(bars.index(i % R), (i // R) % 2)
+
+    @gluon.jit
+    def _hand_on(S, E_layout_src: gl.constexpr, half: gl.constexpr, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c,
+                 pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr, HAS_INIT: gl.constexpr):
+        """One half of n of the state hand-off: E (the state entering the chunk, from the chain's previous
+        program or the initial state) to shared memory in bf16, and ``E' = exp(cs_end) E + S`` on to the
+        chain's ring (or out as the final state). Returns nothing; the caller releases the counter."""
+        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, E_layout_src))
+        offs_n = half * 64 + gl.arange(0, 64, layout=gl.SliceLayout(0, E_layout_src))
+        tile = offs_p[:, None] * N + offs_n[None, :]
+        ring = ring_ptr + chain * 2 * BP * N + tile
+        pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
+        if c == 0:
+            if HAS_INIT:
+                E = gl.load(init_ptr + pn)
+            else:
+                E = gl.zeros([BP, 64], gl.float32, E_layout_src)
+        else:
+            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
+        es.index(half).store(E.to(es.dtype))
+        E = E * gl.exp2(cs_end) + S
+        if c + 1 < nchunks:
+            gl.store(ring + ((c + 1) % 2) * BP * N, E)
+        else:
+            gl.store(final_ptr + pn, E)
+
+    @gluon.jit
+    def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
+                              flag_ptr, ticket_ptr, y_ptr, final_ptr,
+                              L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
+                              Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                              I64: gl.constexpr, R: gl.constexpr = 3):
+        BM: gl.constexpr = 64
+        BP: gl.constexpr = 64
+        NB: gl.constexpr = Q // BM
+        NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
+        dtype: gl.constexpr = x_desc.dtype
+        # every accumulator is 64 x 64 (a half of the state S^T, p x n/2, or an output block, rows x p)
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, 64, 16])
+        oa_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+
+        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
+        g = h // heads_per_group
+        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
+        col0 = (g * N).to(gl.int32)  # its group's first column of B and C
+        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
+
+        # shared memory: x's tiles (all of the chunk), the ring, E in halves of n; a barrier per x tile and per slot
+        xs = gl.allocate_shared_memory(dtype, [NB, BM, BP], x_desc.layout)
+        ring = gl.allocate_shared_memory(dtype, [R, BM, 64], x_desc.layout)
+        es = gl.allocate_shared_memory(dtype, [NH, BP, 64], x_desc.layout)
+        x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
+        bars = gl.allocate_shared_memory(gl.int64, [R, 1], mbarrier.MBarrierLayout())
+        for j in gl.static_range(NB):
+            mbarrier.init(x_bars.index(j), count=1)
+        for j in gl.static_range(R):
+            mbarrier.init(bars.index(j), count=1)
+        fence_async_shared()
+        for j in gl.static_range(NB):
+            mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], x_bars.index(j), xs.index(j))
+        for i in gl.static_range(R):
+            _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
+
+        # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
+        LOG2E: gl.constexpr = 1.4426950408889634
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
+        base = ((b * H + h) * nchunks + c) * Q
+        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
+        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
+        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
+        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
+        dt_rows = cs_rows - _lg2(gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0))
+        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
+        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
+        c0 = gl.load(cs_ptr + base) * LOG2E
+        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
+        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
+        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
+        if HAS_D:
+            d_h = gl.load(D_ptr + h).to(gl.float32)
+        _cta_barrier()
+
+        # 1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
+        # A operand a block of rows, a product a half, each left in flight while the next is issued
+        S0 = gl.zeros([BP, 64], gl.float32, o_layout)
+        S1 = gl.zeros([BP, 64], gl.float32, o_layout)
+        k_vec: gl.constexpr = gl.SliceLayout(0, oa_layout)
+        a_prev = gl.zeros([BP, BM], dtype, oa_layout)
+        for j in gl.static_range(NB):
+            w = _ex2(cs_end - dt_sm.slice(j * BM, BM).load(k_vec))
+            mbarrier.wait(x_bars.index(j), 0)
+            xt = xs.index(j).permute((1, 0)).load(oa_layout)
+            a = (xt.to(gl.float32) * w[None, :]).to(dtype)
+            for half in gl.static_range(NH):
+                _ring_wait(bars, j * NH + half, R)
+                if half == 0:
+                    S0 = warpgroup_mma(a, ring.index((j * NH + half) % R), S0, is_async=True)
+                else:
+                    S1 = warpgroup_mma(a, ring.index((j * NH + half) % R), S1, is_async=True)
+                # the product before this one is done: its slot takes the item R on
+                S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
+                if j * NH + half > 0:
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R)
+            a_prev = a
+        S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R)
+
+        # 2. the hand-off, a half of n at a time, once the chain's previous chunk has announced its state
+        chain = (b * n_pblocks + pb) * H + h
+        if c > 0:
+            seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+            while seen < c:
+                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+        _hand_on(S0, o_layout, 0, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c, pb, H, P, nchunks,
+                 cs_end, BP, N, HAS_INIT)
+        if NH > 1:
+            _hand_on(S1, o_layout, 1, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c, pb, H, P,
+                     nchunks, cs_end, BP, N, HAS_INIT)
+        fence_async_shared()
+        _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
+
+        # 3. the outputs, a block of BM rows at a time: exp(cs_i) C_i E, then the C B^T tiles on and left of the
+        # diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it)
+        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
+        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(0, o_layout))
+        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
+        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        for m in gl.static_range(NB):
+            acc = gl.zeros([BM, BP], gl.float32, o_layout)
+            for half in gl.static_range(NH):
+                _ring_wait(bars, _at(m, NB, NH, half), R)
+                acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
+                                    use_acc=half > 0, is_async=True)
+                if m == 0 and half == 0 and c + 1 < nchunks:  # the release's fence waits while the product runs
+                    gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
+                if half > 0:  # the first half's product is done: its slot takes the item R on
+                    acc = warpgroup_mma_wait(1, deps=[acc])
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB, NH, R)
+            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
+            cs_m0 = _pick(m, c0, c1, c2, c3)
+            cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
+            for k in gl.static_range(m + 1):
+                dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
+                _ring_wait(bars, _at(m, NB, NH, NH + k), R)
+                cb = ring.index(_at(m, NB, NH, NH + k) % R).load(oa_layout)
+                # the tile is in registers: its slot takes the item R on
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
+                if k < m:
+                    wk = _ex2(cs_m0 - dt_k)[None, :]
+                else:
+                    wk = _ex2(cs_ai[:, None] - dt_k[None, :])
+                wt = cb * wk.to(dtype)
+                if k == m:
+                    wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
+                a = wt.to(dtype)
+                if k == 0:  # the C E products are done: the last C tile's slot takes the item R on
+                    acc = warpgroup_mma_wait(0, deps=[acc])
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R)
+                    acc = acc * gl.exp2(cs_m0)
+                else:
+                    acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+                if k == m:
+                    acc = acc * _ex2(cs_i - cs_m0)[:, None]
+                acc = warpgroup_mma(a, xs.index(k), acc, is_async=True)
+                a_prev = a
+            acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+            if HAS_D:
+                acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
+            pos = c * Q + m * BM + offs_i
+            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
+            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+        for j in gl.static_range(NB):
+            mbarrier.invalidate(x_bars.index(j))
+        for j in gl.static_range(R):
+            mbarrier.invalidate(bars.index(j))
