@@ -153,8 +153,9 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     static = _graph_inputs()
     assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
     graph, (y_g, s_g) = _captured(static)
-    assert _scan_kernels(graph.replay) == {_kernel_of(ssd.AUTO_FORM)}
-    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
+    assert _scan_kernels(graph.replay) == {_kernel_of(ssd.FEW_PROGRAMS_FORM)}
+    monkeypatch.setattr(ssd, "config_override",
+                        dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.FEW_PROGRAMS_FORM))
     y_e, s_e = _graph_forward(*static)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 

@@ -163,7 +163,8 @@ def _gluon_available() -> bool:
 def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     """The Gluon scan (no interpreter runs it) compiles for sm_90 at Bamba's shapes, a smaller state and chunk,
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
-    an H200 SM (228 KB, 1 KB of it reserved per program)."""
+    an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
+    so that three fit."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", HOPPER_SCAN], capture_output=True, text=True, env=env, timeout=600)

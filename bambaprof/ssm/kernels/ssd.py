@@ -271,8 +271,9 @@ class LaunchConfig:
     intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
-    ``"auto"`` (:func:`auto_scan`: :data:`AUTO_FORM` while a CUDA graph is being captured or where the scan has
-    at least :data:`EAGER_GLUON_PROGRAMS` programs, else ``"triton"``): the Gluon scan takes less GPU time at
+    ``"auto"`` (:func:`auto_scan`: :data:`AUTO_FORM` where the scan has at least :data:`EAGER_GLUON_PROGRAMS`
+    programs, :data:`FEW_PROGRAMS_FORM` below while a CUDA graph is being captured, else ``"triton"``): the Gluon
+    scan takes less GPU time at
     every shape, but its launch costs about 40 us more host time a forward (four TMA descriptors), which an eager
     forward at small shapes pays in wall time and a graph pays once.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
@@ -291,11 +292,16 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs: the fastest by kernel time at the five Bamba-9B target shapes, side by
-#: side in one run on an H100 SXM (2026-12-05, ``benchmarks/results/h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 /
-#: 316.4 / 581.9 / 2295.3 us against ``gluon_packed``'s 30.0 / 91.3 / 325.8 / 609.6 / 2380.5, the same error against
-#: float64). ``gluon_packed`` was the fastest on the H200 before (``h200-ssd-gluon-packed.json``).
-AUTO_FORM = "gluon_late"
+#: The Gluon form ``scan_kernel="auto"`` runs from :data:`EAGER_GLUON_PROGRAMS` programs on: ``gluon_slim`` (three
+#: programs an SM) against ``gluon_late`` (two), side by side on an H100 SXM (2026-12-05,
+#: ``benchmarks/results/h100-ssd-gluon-slim.json``, kernel us): 1x8192 291.4 / 316.3, 8x2048 551.4 / 595.1, 8x8192
+#: 2251.9 / 2295.0, with the same error against float64. Below, where a wave of 396 programs is not filled many times,
+#: it was slower: 1x512 30.6 / 30.4, 1x2048 89.4 / 87.9 (:data:`FEW_PROGRAMS_FORM`).
+AUTO_FORM = "gluon_slim"
+#: The Gluon form ``auto`` runs below :data:`EAGER_GLUON_PROGRAMS` programs in a CUDA graph being captured (see
+#: :data:`AUTO_FORM`; ``h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 us at 1x512 / 1x2048 against ``gluon_packed``'s
+#: 30.0 / 91.3).
+FEW_PROGRAMS_FORM = "gluon_late"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
 #: eagerly too: below, its launch's host cost (TMA descriptors) outweighs its shorter kernels in wall time. Measured
 #: in the same run (wall medians, ms, ``_chunk_scan`` / ``gluon_packed``): 1x512 (256 programs) 0.105 / 0.141,
@@ -305,9 +311,12 @@ EAGER_GLUON_PROGRAMS = 4096
 
 def auto_scan(programs: int, capturing: bool) -> str:
     """The chunk scan ``scan_kernel="auto"`` runs for a forward of ``programs`` scan programs (batch x chunks x
-    heads x head-dim blocks): :data:`AUTO_FORM` inside a CUDA graph being captured (a graph pays the launch once)
-    or from :data:`EAGER_GLUON_PROGRAMS` programs on, else ``"triton"``."""
-    return AUTO_FORM if capturing or programs >= EAGER_GLUON_PROGRAMS else "triton"
+    heads x head-dim blocks): :data:`AUTO_FORM` from :data:`EAGER_GLUON_PROGRAMS` programs on; below,
+    :data:`FEW_PROGRAMS_FORM` inside a CUDA graph being captured (a graph pays the launch once), else
+    ``"triton"``."""
+    if programs >= EAGER_GLUON_PROGRAMS:
+        return AUTO_FORM
+    return FEW_PROGRAMS_FORM if capturing else "triton"
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
