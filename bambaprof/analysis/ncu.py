@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from ..errors import BambaprofError
+from .vendor_tools import NCU
 
 _PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
 _BYTES = re.compile(r"^([kmgtp]?)byte(?:/(?:s|second|block))?$", re.IGNORECASE)
@@ -73,7 +74,7 @@ def _cell(row: List[str], column: Dict[str, int], name: str) -> str:
 
 
 #: Environment variable naming the ``ncu`` executable that exports reports (default: ``ncu`` on PATH).
-NCU_ENV = "BAMBAPROF_NCU"
+NCU_ENV = NCU.env
 #: Nsight Compute report files, exported to CSV by the ``ncu`` CLI before they are read.
 REPORT_SUFFIXES = (".ncu-rep",)
 
@@ -82,25 +83,9 @@ def _exported(report: Path) -> str:
     """The raw page of an Nsight Compute report as CSV text (``ncu -i REPORT --csv --page raw``, by
     ``$BAMBAPROF_NCU``, else ``ncu`` on PATH): every metric collected, by its raw name, with units under the
     header. Raises :class:`BambaprofError` (one line) when there is no ``ncu`` or the export fails."""
-    import os
-    import shutil
-    import subprocess
-
-    ncu = os.environ.get(NCU_ENV) or shutil.which("ncu")
-    command = f"ncu -i {report.name} --csv --page raw > {report.stem}.csv"
-    if not ncu:
-        raise BambaprofError(f"{report}: an Nsight Compute report and no ncu here to export it: run `{command}` "
-                             f"where Nsight Compute is installed (or set {NCU_ENV}) and pass the .csv")
-    try:
-        done = subprocess.run([ncu, "-i", str(report), "--csv", "--page", "raw"], capture_output=True,
-                              stdin=subprocess.DEVNULL)
-    except OSError as exc:
-        raise BambaprofError(f"{report}: cannot run {ncu} to export the report ({exc.strerror or exc})") from None
-    if done.returncode != 0:
-        said = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-        raise BambaprofError(f"{report}: `{command}` failed (exit {done.returncode})"
-                             + (f": {said[-1][:300]}" if said else ""))
-    return done.stdout.decode("utf-8", "replace")
+    return NCU.run(["-i", str(report), "--csv", "--page", "raw"],
+                   command=f"ncu -i {report.name} --csv --page raw > {report.stem}.csv", then="pass the .csv",
+                   prefix=f"{report}: ")
 
 
 def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..source import TextReader, TraceError
+from ..vendor_tools import NSYS
 
 #: The parser backend a trace read from an Nsight Systems export reports (``Trace.backend``, the summary's
 #: ``parser_backend``).
@@ -40,7 +41,7 @@ def is_unexported_report(path: Path) -> bool:
 
 
 #: Environment variable naming the ``nsys`` executable that exports reports (default: ``nsys`` on PATH).
-NSYS_ENV = "BAMBAPROF_NSYS"
+NSYS_ENV = NSYS.env
 
 
 @contextlib.contextmanager
@@ -48,29 +49,14 @@ def exported(report: Path) -> Iterator[Path]:
     """An Nsight Systems report (``.nsys-rep``, ``.qdrep``) exported to SQLite in a temporary folder by the
     ``nsys`` CLI (``$BAMBAPROF_NSYS``, else ``nsys`` on PATH), removed afterwards. Raises :class:`TraceError`
     (one line) when there is no ``nsys`` or the export fails."""
-    import shutil
-    import subprocess
-
-    nsys = os.environ.get(NSYS_ENV) or shutil.which("nsys")
     command = f"nsys export --type sqlite {report.name}"
     if report.suffix == ".qdstrm":
         raise TraceError("an Nsight Systems capture stream (.qdstrm): import it into a .nsys-rep with its "
                          f"QdstrmImporter, then export that ({command.replace('.qdstrm', '.nsys-rep')})")
-    if not nsys:
-        raise TraceError(f"an Nsight Systems report and no nsys here to export it: run `{command}` where Nsight "
-                         f"Systems is installed (or set {NSYS_ENV}) and analyse the .sqlite file")
     with tempfile.TemporaryDirectory(prefix="bambaprof-nsys-") as folder:
         out = Path(folder) / "report.sqlite"
-        try:
-            done = subprocess.run([nsys, "export", "--type", "sqlite", "--force-overwrite", "true", "--output",
-                                   str(out), str(report)], capture_output=True, text=True, errors="replace",
-                                  stdin=subprocess.DEVNULL)
-        except OSError as exc:
-            raise TraceError(f"cannot run {nsys} to export the report ({exc.strerror or exc})") from None
-        if done.returncode != 0 or not out.is_file():
-            said = [line.strip() for line in done.stderr.splitlines() if line.strip()] \
-                or [line.strip() for line in done.stdout.splitlines() if line.strip()]  # its error, else its output
-            raise TraceError(f"`{command}` failed (exit {done.returncode})" + (f": {said[-1][:300]}" if said else ""))
+        NSYS.run(["export", "--type", "sqlite", "--force-overwrite", "true", "--output", str(out), str(report)],
+                 command=command, then="analyse the .sqlite file", error=TraceError, succeeded=out.is_file)
         yield out
 
 
