@@ -147,6 +147,64 @@ if gluon is not None:
         return r
 
     @gluon.jit
+    def _staged_chunk(cs_ptr, dtp_ptr, base, Q: gl.constexpr, LG2: gl.constexpr):
+        """A chunk's ``cs`` in base 2 (``cs log2(e)``) and its ``dt'`` (with ``LG2``: ``cs log2(e) - log2(dt')``,
+        what a column's weight subtracts, +inf where dt' = 0 so that its weight is 0) in shared memory, from the
+        rows at ``base``; with ``cs`` (base 2) at the chunk's end and at the first row of each of its blocks of 64
+        (positions past L have dt' = 0, so the end is the last one's). One round trip to L2 while the TMA loads
+        are in flight; the caller waits at a barrier before any thread reads them."""
+        LOG2E: gl.constexpr = 1.4426950408889634
+        BM: gl.constexpr = 64
+        NB: gl.constexpr = Q // BM
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
+        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
+        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
+        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
+        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
+        dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
+        if LG2:
+            dt_rows = cs_rows - _lg2(dt_rows)
+        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
+        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
+        c0 = gl.load(cs_ptr + base) * LOG2E
+        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
+        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
+        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
+        return cs_sm, dt_sm, cs_end, c0, c1, c2, c3
+
+    @gluon.jit
+    def _hand_on(S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, es, ring_ptr, init_ptr, final_ptr,
+                 flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr,
+                 HAS_INIT: gl.constexpr, WAIT: gl.constexpr):
+        """Columns ``col0 .. col0 + W`` of n of the state hand-off (with ``WAIT``, once the chain's previous chunk
+        has announced its state on its counter; the caller has waited otherwise): E (the state entering the
+        chunk, from the chain's two-slot ring, or the initial state) to
+        ``es`` in its dtype, and ``E' = exp(cs_end) E + S`` (``S`` the chunk's own state, p x W fp32 in
+        ``layout``) on to the ring (or out as the final state). The caller releases the next chunk's counter."""
+        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, layout))
+        offs_n = col0 + gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+        tile = offs_p[:, None] * N + offs_n[None, :]
+        ring = ring_ptr + chain * 2 * BP * N + tile
+        pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
+        if c == 0:
+            if HAS_INIT:
+                E = gl.load(init_ptr + pn)
+            else:
+                E = gl.zeros([BP, W], gl.float32, layout)
+        else:
+            if WAIT:
+                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+                while seen < c:
+                    seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
+        es.store(E.to(es.dtype))
+        E = E * gl.exp2(cs_end) + S
+        if c + 1 < nchunks:
+            gl.store(ring + ((c + 1) % 2) * BP * N, E)
+        else:
+            gl.store(final_ptr + pn, E)
+
+    @gluon.jit
     def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
@@ -198,25 +256,10 @@ if gluon is not None:
             _cb_tile(cb_desc, cb_row, cb_bars, cbs, i, NB)
 
         # the chunk's dt' and cs (cs in base 2: cs log2(e), so that every decay is one ex2) go to shared memory
-        # once, with one round trip to L2 while the TMA loads are in flight; each tile's factors are read from
-        # there (a global load in the loops would put that round trip before every product)
-        LOG2E: gl.constexpr = 1.4426950408889634
-        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        base = ((b * H + h) * nchunks + c) * Q  # the chunk's rows of dt' and cs
-        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
-        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
-        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
-        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
-        dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
-        if LG2:  # what a column's weight subtracts: cs log2(e) - log2(dt') (+inf where dt' = 0, so its weight is 0)
-            dt_rows = cs_rows - _lg2(dt_rows)
-        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
-        # cs at the end (positions past L have dt' = 0, so it is the last one's) and at each block's first row
-        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
-        c0 = gl.load(cs_ptr + base) * LOG2E
-        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
-        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
-        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
+        # once; each tile's factors are read from there (a global load in the loops would put a round trip to L2
+        # before every product)
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             LG2)
         if HAS_D:
             d_h = gl.load(D_ptr + h).to(gl.float32)
         _cta_barrier()  # dt' and cs are in shared memory before any thread reads them
@@ -250,30 +293,11 @@ if gluon is not None:
         # 2. the state entering the chunk, from the chain's previous chunk (or the initial state), and the one
         # leaving it, E' = exp(cs_end) E + S, handed on through the chain's two-slot ring (p x n, fp32)
         chain = (b * n_pblocks + pb) * H + h
-        offs_sp = gl.arange(0, BP, layout=gl.SliceLayout(1, s_layout))
-        offs_sn = gl.arange(0, N, layout=gl.SliceLayout(0, s_layout))
-        tile = offs_sp[:, None] * N + offs_sn[None, :]
-        ring = ring_ptr + chain * 2 * BP * N + tile
-        pn = (b * H + h) * P * N + (pb * BP + offs_sp[:, None]) * N + offs_sn[None, :]
-        if c == 0:
-            if HAS_INIT:
-                E = gl.load(init_ptr + pn)
-            else:
-                E = gl.zeros([BP, N], gl.float32, s_layout)
-        else:
-            seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-            while seen < c:
-                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
-        es.store(E.to(dtype))
-        E = E * gl.exp2(cs_end) + S
-        if c + 1 < nchunks:
-            gl.store(ring + ((c + 1) % 2) * BP * N, E)
-            if not LATE:
-                _cta_barrier()  # every thread's part is stored before the counter says so
-                gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
-        else:
-            gl.store(final_ptr + pn, E)
+        _hand_on(S, s_layout, 0, N, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
+                 cs_end, BP, N, HAS_INIT, True)
+        if not LATE and c + 1 < nchunks:
+            _cta_barrier()  # every thread's part is stored before the counter says so
+            gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products; with LATE also the ring's part of every thread stored
 

@@ -34,11 +34,11 @@ MAX_REGISTERS = 168
 
 if gluon is not None:
     from .ssd_sm90 import (
-        _clamped,
         _cta_barrier,
         _ex2,
-        _lg2,
+        _hand_on,
         _pick,
+        _staged_chunk,
         _tma_load,
         fence_async_shared,
         gl,
@@ -107,31 +107,6 @@ if gluon is not None:
         mbarrier.wait(bars.index(i % R), (i // R) % 2)
 
     @gluon.jit
-    def _hand_on(S, E_layout_src: gl.constexpr, half: gl.constexpr, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c,
-                 pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr, HAS_INIT: gl.constexpr):
-        """One half of n of the state hand-off: E (the state entering the chunk, from the chain's previous
-        program or the initial state) to shared memory in bf16, and ``E' = exp(cs_end) E + S`` on to the
-        chain's ring (or out as the final state). Returns nothing; the caller releases the counter."""
-        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, E_layout_src))
-        offs_n = half * 64 + gl.arange(0, 64, layout=gl.SliceLayout(0, E_layout_src))
-        tile = offs_p[:, None] * N + offs_n[None, :]
-        ring = ring_ptr + chain * 2 * BP * N + tile
-        pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
-        if c == 0:
-            if HAS_INIT:
-                E = gl.load(init_ptr + pn)
-            else:
-                E = gl.zeros([BP, 64], gl.float32, E_layout_src)
-        else:
-            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
-        es.index(half).store(E.to(es.dtype))
-        E = E * gl.exp2(cs_end) + S
-        if c + 1 < nchunks:
-            gl.store(ring + ((c + 1) % 2) * BP * N, E)
-        else:
-            gl.store(final_ptr + pn, E)
-
-    @gluon.jit
     def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
@@ -171,20 +146,8 @@ if gluon is not None:
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
         # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
-        LOG2E: gl.constexpr = 1.4426950408889634
-        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        base = ((b * H + h) * nchunks + c) * Q
-        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
-        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
-        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
-        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
-        dt_rows = cs_rows - _lg2(gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0))
-        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
-        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
-        c0 = gl.load(cs_ptr + base) * LOG2E
-        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
-        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
-        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             True)
         if HAS_D:
             d_h = gl.load(D_ptr + h).to(gl.float32)
         _cta_barrier()
@@ -220,11 +183,11 @@ if gluon is not None:
             seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
             while seen < c:
                 seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-        _hand_on(S0, o_layout, 0, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c, pb, H, P, nchunks,
-                 cs_end, BP, N, HAS_INIT)
+        _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
+                 nchunks, cs_end, BP, N, HAS_INIT, False)
         if NH > 1:
-            _hand_on(S1, o_layout, 1, ring_ptr, init_ptr, final_ptr, es, chain, b, h, c, pb, H, P,
-                     nchunks, cs_end, BP, N, HAS_INIT)
+            _hand_on(S1, o_layout, 64, 64, es.index(1), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb,
+                     H, P, nchunks, cs_end, BP, N, HAS_INIT, False)
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
 
