@@ -211,7 +211,16 @@ def warp_stalls(record: Dict[str, object]) -> Optional[Dict[str, object]]:
 _LABELS = {"gpu__time_duration.sum": "Duration", "launch__registers_per_thread": "Registers Per Thread",
            "sm__maximum_warps_per_active_cycle_pct": "Theoretical Occupancy",
            "sm__warps_active.avg.pct_of_peak_sustained_active": "Achieved Occupancy",
-           "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": "DRAM Throughput"}
+           "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": "DRAM Throughput",
+           "lts__throughput.avg.pct_of_peak_sustained_elapsed": "L2 Cache Throughput",
+           "l1tex__throughput.avg.pct_of_peak_sustained_active": "L1/TEX Cache Throughput",
+           "sm__throughput.avg.pct_of_peak_sustained_elapsed": "Compute (SM) Throughput"}
+#: The units of the Speed Of Light section, each as busy as its busiest sub-unit (% of its peak): the SMs' pipes,
+#: L1/TEX (with shared memory), L2 and DRAM. The busiest of them is what a kernel that waits is most likely short of.
+UNIT_BUSY = (("SM", "sm__throughput.avg.pct_of_peak_sustained_elapsed"),
+             ("L1", "l1tex__throughput.avg.pct_of_peak_sustained_active"),
+             ("L2", "lts__throughput.avg.pct_of_peak_sustained_elapsed"),
+             ("DRAM", "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"))
 
 
 def _metric(rec: Dict[str, object], name: str) -> object:
@@ -237,7 +246,8 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
     ``ncu_dram_gbps`` (``dram__bytes.sum.per_second``) and their ratio; ``derived_bytes``
     against ``ncu_dram_bytes`` (read + write); theoretical occupancy against ncu's
     ``sm__maximum_warps_per_active_cycle_pct``; ncu's measured achieved occupancy
-    (``sm__warps_active.avg.pct_of_peak_sustained_active``). ``same_config`` says whether
+    (``sm__warps_active.avg.pct_of_peak_sustained_active``); how busy the SMs, L1, L2 and DRAM were and which
+    was busiest (:func:`_unit_fields`); the warp states (:func:`_stall_fields`). ``same_config`` says whether
     both launched the kernel with the same grid, block and registers (autotuned kernels may
     not, when ncu ran in its own process).
     """
@@ -291,9 +301,24 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             "ncu_theoretical_occupancy_pct": _metric(rec, "sm__maximum_warps_per_active_cycle_pct"),
             "est_occupancy_pct": float(gpu.est_occupancy[i]),
             "ncu_achieved_occupancy_pct": _metric(rec, "sm__warps_active.avg.pct_of_peak_sustained_active"),
+            **_unit_fields(rec),
             **_stall_fields(rec),
         })
     return rows
+
+
+def _unit_fields(rec: Dict[str, object]) -> Dict[str, object]:
+    """How busy each unit of :data:`UNIT_BUSY` was (``ncu_sm_pct``, ``ncu_l1_pct``, ``ncu_l2_pct``, % of its peak;
+    DRAM's is ``ncu_dram_pct_of_peak``) and the busiest of the four as text (``ncu_busiest``, ``"L2 89%"``); None
+    where ncu's CSV lacks them (the busiest is named only where all four are known)."""
+    busy = {}
+    for unit, name in UNIT_BUSY:
+        value = _metric(rec, name)
+        busy[unit] = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    known = {unit: v for unit, v in busy.items() if v is not None}
+    top = max(known, key=lambda unit: known[unit]) if len(known) == len(busy) else None
+    return {"ncu_sm_pct": busy["SM"], "ncu_l1_pct": busy["L1"], "ncu_l2_pct": busy["L2"],
+            "ncu_busiest": f"{top} {known[top]:.0f}%" if top is not None else None}
 
 
 def _stall_fields(rec: Dict[str, object]) -> Dict[str, object]:

@@ -85,6 +85,22 @@ WARP_STALL_ADVICE = {
     "math_pipe_throttle": "The math pipe is the limit: fewer instructions for the same work (packed bf16x2, tensor "
                           "cores where a product hides in elementwise code).",
 }
+#: cache-bound (needs Nsight Compute's Speed Of Light section, ``analyze --ncu``): a kernel of at least this share of
+#: kernel time, not near its floor, whose busiest unit is L2 or L1/TEX at least this busy (% of its peak) while DRAM
+#: is under this share of its peak.
+CACHE_BOUND_MIN_SHARE_PCT = 5.0
+CACHE_BOUND_PCT = 80.0
+CACHE_BOUND_MAX_DRAM_PCT = 60.0
+#: What to try for a kernel held by each cache's bandwidth.
+CACHE_BOUND_ADVICE = {
+    "L2": "Read shared data from L2 once for several programs: more work a program (several heads, rows or tiles a "
+          "block, so that one load of a shared tile serves them all), thread-block clusters with TMA multicast or "
+          "distributed shared memory on Hopper, and a launch order that runs the programs sharing a tile together; "
+          "fewer bytes an element for what is re-read (bf16 rather than fp32 intermediates).",
+    "L1": "Fewer L1/shared-memory wavefronts for the same data: swizzled shared layouts without bank conflicts, "
+          "coalesced 128-bit accesses, ldmatrix for tensor-core operands, and values reused by a thread kept in "
+          "registers.",
+}
 #: Platforms of a trace (``Trace.platform``) with torch.cuda's graphs and sync debug mode to point to (HIP's through
 #: the same API); the others (``xpu``, out-of-tree backends) get advice without them.
 CUDA_API_PLATFORMS = ("cuda", "rocm")
@@ -114,7 +130,8 @@ _FUSIBLE = re.compile(r"elementwise|copy|reduce|triton_poi|triton_red|triton_per
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 #: Findings raised once per kernel, whose first evidence row names it (``kernel``): one kernel's finding is not
 #: another's when runs are compared.
-PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "dram-overfetch", "warp-stalls", "issue-bound"})
+PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "dram-overfetch", "warp-stalls", "issue-bound",
+                                 "cache-bound"})
 
 
 def severity_rank(severity: str) -> int:
@@ -679,10 +696,56 @@ def warp_stalls(a: Any) -> List[Finding]:
     return out
 
 
+def cache_bound(a: Any) -> List[Finding]:
+    """A kernel held by a cache's bandwidth, by Nsight Compute's Speed Of Light section (``analyze --ncu``): its
+    busiest unit is L2 (or L1/TEX) at :data:`CACHE_BOUND_PCT` of its peak or more, DRAM under
+    :data:`CACHE_BOUND_MAX_DRAM_PCT`, and it is not near its floor, so that the DRAM roofline's bytes understate
+    what it moves: its programs read the same data from the cache again. Each unit's figure is weighted by the
+    ncu time of the kernel's matched launches. No time at stake is claimed."""
+    per_kernel: Dict[str, Dict[str, float]] = {}
+    units = ("ncu_sm_pct", "ncu_l1_pct", "ncu_l2_pct", "ncu_dram_pct_of_peak")
+    for r in getattr(a, "ncu", None) or []:
+        values = [float(v) for v in (r.get(u) for u in units) if isinstance(v, (int, float)) and math.isfinite(v)]
+        if not r.get("matched") or len(values) < len(units):
+            continue
+        us = r.get("ncu_us")
+        weight = us if isinstance(us, (int, float)) and math.isfinite(us) and us > 0 else 1.0
+        k = per_kernel.setdefault(normalize_kernel_name(str(r["name"])), {"weight": 0.0, "n": 0.0,
+                                                                          **{u: 0.0 for u in units}})
+        k["weight"] += weight
+        k["n"] += 1
+        for u, v in zip(units, values):
+            k[u] += weight * v
+    total = _kernel_total(a)
+    out = []
+    for row in _kernel_rows(a):
+        k = per_kernel.get(row["name"])
+        if k is None or total <= 0 or 100.0 * row["total_us"] / total < CACHE_BOUND_MIN_SHARE_PCT:
+            continue
+        if row.get("floor_us") and not _far_from_floor(row):
+            continue  # near its floor: a busy cache is what its work needs
+        sm, l1, l2, dram = (k[u] / k["weight"] for u in units)
+        unit, busy = max((("L2", l2), ("L1", l1)), key=lambda t: t[1])
+        if busy < CACHE_BOUND_PCT or busy < max(sm, dram) or dram >= CACHE_BOUND_MAX_DRAM_PCT:
+            continue
+        launches = int(k["n"])
+        floor = f", {row['total_us'] / row['floor_us']:.1f}x its floor" if row.get("floor_us") else ""
+        msg = (f"{kernel_label(row['name'], 60)}: its {'L2 cache' if unit == 'L2' else 'L1/TEX cache'} is "
+               f"{busy:.0f}% busy in the Nsight Compute run while DRAM is {dram:.0f}% and the SMs {sm:.0f}%: it is "
+               f"held by the bandwidth between the SMs and {'L2' if unit == 'L2' else 'their L1'}, data read again "
+               f"from the cache rather than from DRAM ({_launches(launches)}; the kernel takes "
+               f"{_us(row['total_us'])}{floor}, {100.0 * row['total_us'] / total:.0f}% of kernel time).")
+        out.append(Finding("cache-bound", _severity(row["total_us"], _window_us(a)), msg,
+                           [{"kernel": row["name"], "unit": unit, "busy_pct": busy, "sm_pct": sm, "l1_pct": l1,
+                             "l2_pct": l2, "dram_pct": dram, "launches": launches, "time_us": row["total_us"]}],
+                           CACHE_BOUND_ADVICE[unit], None))
+    return out
+
+
 RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
-                                     unknown_bytes, dram_overfetch, warp_stalls, recompiles, graph_breaks, throttled,
-                                     host_speed_changed, memory_pressure, sync_stall, pageable_copies, ssd_core,
-                                     exposed_communication]
+                                     unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
+                                     throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
+                                     ssd_core, exposed_communication]
 
 
 def diagnose(a: Any) -> List[Finding]:

@@ -107,11 +107,13 @@ ANALYZE_NCU = [
     Column("gbps_ratio", "ratio", "times"), Column("theoretical_occupancy_pct", "theor occ %", "pct"),
     Column("ncu_theoretical_occupancy_pct", "ncu theor %", "pct"),
     Column("ncu_achieved_occupancy_pct", "ncu achieved %", "pct"),
+    Column("ncu_busiest", "busiest unit", "text", 12),
     Column("ncu_issue_rate", "issued/cycle", "num"), Column("ncu_cycles_per_issue", "cycles/issue", "num"),
     Column("ncu_top_stalls", "top stalls (cycles/issue)", "text", 56),
 ]
-#: The ncu table's warp-state columns, shown where ncu's CSV had warp states.
-NCU_STALL_KEYS = ("ncu_issue_rate", "ncu_cycles_per_issue", "ncu_top_stalls")
+#: The ncu table's columns shown only where some row knows them: the busiest unit (the Speed Of Light section) and
+#: the warp states (WarpStateStats).
+NCU_OPTIONAL_KEYS = ("ncu_busiest", "ncu_issue_rate", "ncu_cycles_per_issue", "ncu_top_stalls")
 #: The analysis summary's metrics are formatted by the unit their name ends in.
 SUMMARY_KINDS = {"_us": "us", "_pct": "pct", "_bytes": "bytes", "_gbps": "num", "_x": "times"}
 

@@ -59,7 +59,7 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nNsight Compute beside the trace (derived = bytes the kernel must move / trace duration; "
                   "ncu = DRAM bytes measured)\n",
                   render_rows([r for r in a.ncu if r["matched"]], "table",
-                              _known(columns.ANALYZE_NCU, a.ncu, columns.NCU_STALL_KEYS))]  # warp states where collected
+                              _known(columns.ANALYZE_NCU, a.ncu, columns.NCU_OPTIONAL_KEYS))]  # where collected
     if a.telemetry:
         rows = [{"series": k, **v} for k, v in a.telemetry.items()]
         what = "Nsight Systems' sampled GPU metrics over the GPU window" if all(

@@ -237,3 +237,19 @@ def test_a_real_source_page_is_named_as_such_and_read_by_the_stall_script():
     assert len(twentieths) == 20 and sum(twentieths[:2]) == pytest.approx(19.9, abs=0.05)  # the prologue's 20%
     assert lines[2].startswith("reasons (%): long_sb 29.1, barrier 17.2")
     assert len(lines) == 3 + 5 and "MUFU.LG2" in done.stdout  # the first use of the staged dt' waits on its load
+
+
+def test_the_busiest_unit_is_named_only_where_all_four_are_known():
+    from bambaprof.analysis.ncu import _unit_fields
+
+    labelled = {"Compute (SM) Throughput": 29.1, "L1/TEX Cache Throughput": 60.9, "L2 Cache Throughput": 88.9,
+                "DRAM Throughput": 37.8}  # the Gluon chunk scan at 8x2048 on an H100, as the details page labels them
+    assert _unit_fields(labelled) == {"ncu_sm_pct": 29.1, "ncu_l1_pct": 60.9, "ncu_l2_pct": 88.9,
+                                      "ncu_busiest": "L2 89%"}
+    assert _unit_fields({k: v for k, v in labelled.items() if k != "DRAM Throughput"})["ncu_busiest"] is None
+    assert _unit_fields(dict(labelled, **{"L2 Cache Throughput": float("nan")}))["ncu_l2_pct"] is None
+    raw = {"sm__throughput.avg.pct_of_peak_sustained_elapsed": 93.9,
+           "l1tex__throughput.avg.pct_of_peak_sustained_active": 74.0,
+           "lts__throughput.avg.pct_of_peak_sustained_elapsed": 64.4,
+           "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": 29.6}
+    assert _unit_fields(raw)["ncu_busiest"] == "SM 94%"

@@ -230,6 +230,53 @@ def test_warp_stalls():
     assert "schedulers" not in f.message and "barrier" in f.message and "mbarriers" in f.suggestion
 
 
+def _units(name, us, sm, l1, l2, dram, matched=True):
+    return {"name": name, "matched": matched, "ncu_us": us, "ncu_sm_pct": sm, "ncu_l1_pct": l1, "ncu_l2_pct": l2,
+            "ncu_dram_pct_of_peak": dram}
+
+
+def test_cache_bound():
+    """The Gluon chunk scan at 8x2048 on an H100 (gluon_slim, benchmarks/results/h100-ncu-gluon-slim.txt): L2 89%
+    busy, L1 61%, SMs 29%, DRAM 38%."""
+    scan = _k("scan", total=600.0, floor_us=150.0, excess_us=450.0, bound="compute")
+    ncu = [_units("scan", 530.0, 29.1, 60.9, 88.9, 37.8), _units("scan", 70.0, 25.0, 55.0, 80.0, 30.0),
+           _units("scan", 1.0, 0.0, 0.0, 0.0, 99.0, matched=False)]
+    f = next(f for f in diagnose(_a([scan, _k("other", total=400.0)], ncu=ncu)) if f.id == "cache-bound")
+    # weighted by ncu time: L2 87.9%, DRAM 36.9%, SMs 28.7%
+    assert "L2 cache is 88% busy" in f.message and "DRAM is 37%" in f.message and "SMs 29%" in f.message
+    assert "4.0x its floor" in f.message and "2 launches" in f.message and "60% of kernel time" in f.message
+    assert "multicast" in f.suggestion and f.time_us is None and f.severity == "high"
+    assert f.evidence[0]["unit"] == "L2" and f.evidence[0]["l2_pct"] == pytest.approx(87.9, abs=0.05)
+    assert "cache-bound" not in ids(_a([scan]))  # no Nsight Compute data
+    assert "cache-bound" not in ids(_a([dict(scan, total_us=200.0)], ncu=ncu))  # 1.3x its floor
+    assert "cache-bound" not in ids(_a([scan, _k("big", total=19000.0)], ncu=ncu))  # 3% of kernel time
+    dram_too = [_units("scan", 10.0, 28.1, 23.1, 80.6, 79.6)]  # the real elementwise kernel: DRAM is as busy
+    assert "cache-bound" not in ids(_a([scan], ncu=dram_too))
+    compute = [_units("scan", 10.0, 93.9, 74.0, 85.0, 29.6)]  # the SMs are busier still
+    assert "cache-bound" not in ids(_a([scan], ncu=compute))
+    lukewarm = [_units("scan", 10.0, 29.0, 61.0, 70.0, 38.0)]
+    assert "cache-bound" not in ids(_a([scan], ncu=lukewarm))
+    shared = [_units("scan", 10.0, 40.0, 92.0, 30.0, 10.0)]
+    f = next(f for f in diagnose(_a([scan], ncu=shared)) if f.id == "cache-bound")
+    assert "L1/TEX cache is 92% busy" in f.message and "bank conflicts" in f.suggestion
+    odd = [_units("scan", 10.0, 29.0, 61.0, float("nan"), 38.0), _units("scan", 10.0, None, 61.0, 89.0, 38.0),
+           _units("scan", 10.0, 29.0, 61.0, "89", 38.0)]
+    assert "cache-bound" not in ids(_a([scan], ncu=odd))  # unreadable figures are no evidence
+    unit = [_units(str(i), 1.0, 29.0, 61.0, 89.0, 38.0) for i in range(2)]
+    assert "cache-bound" not in ids(_a([scan], ncu=unit))  # other kernels' figures
+
+
+def test_the_cache_figures_of_a_real_run_name_no_kernel_cache_bound():
+    """The mixer's kernels on an H100 (tests/data/ncu): the GEMMs' busiest unit is the SMs, the conv's too, the
+    elementwise kernels' L2 (at most 81%) with DRAM nearly as busy (80%), the reduction's DRAM."""
+    data = Path(__file__).parents[1] / "data" / "ncu"
+    for page in ("raw", "details"):
+        a = analyze(data / "h100-mixer-kernels-trace.json.gz", ncu_csv=data / f"h100-mixer-kernels-{page}.csv.gz")
+        assert [r["ncu_busiest"] for r in a.ncu] == ["SM 94%", "SM 91%", "SM 75%", "L2 57%", "L2 81%", "L2 71%",
+                                                     "DRAM 71%"]
+        assert "cache-bound" not in [f["id"] for f in a.findings]
+
+
 def test_warp_states_of_a_real_run_name_the_depthwise_conv_issue_bound():
     """The mixer's kernels on an H100 with ncu's warp states (tests/data/ncu): the depthwise conv (9x its floor)
     issues in 76% of its schedulers' cycles; the GEMMs and the elementwise kernels are within 2x of their floors,
