@@ -143,6 +143,16 @@ def _sum_kind(trace: Trace, kind: str) -> tuple:
     return int(sel.sum()), float(trace.gpu.dur[sel].sum())
 
 
+def _capability(trace: Any) -> Optional[str]:
+    """The devices' compute capability (``"9.0"``) where the trace's device properties give one for all of them
+    alike, else None."""
+    caps = {(p.compute_major, p.compute_minor) for p in trace.devices.values()}
+    if len(caps) != 1:
+        return None
+    major, minor = caps.pop()
+    return f"{major}.{minor}" if major >= 0 and minor >= 0 else None
+
+
 def analyze(
     path: Union[str, Path, TraceSource, Trace],
     backend: str = "auto",
@@ -229,6 +239,7 @@ def analyze(
         "skipped_events": dict(trace.skipped),
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
+        "compute_capability": _capability(trace),
         "device_memory_bytes": max((p.total_memory for p in trace.devices.values() if p.total_memory > 0),
                                    default=None),
         "span_us": span,

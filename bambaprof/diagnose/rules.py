@@ -23,7 +23,7 @@ from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
-from ..analysis.ssd_kernels import MAMBA_SSM
+from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
 
@@ -578,6 +578,14 @@ def memory_pressure(a: Any) -> Optional[Finding]:
                    "Use a variant that does not materialise large intermediates (e.g. triton), or a smaller batch.")
 
 
+def _triton_scan_on_hopper(a: Any, rows: List[Dict[str, Any]]) -> bool:
+    """Whether bambaprof's core ran its Triton chunk scan (``_chunk_scan``, not the Gluon ``_chunk_scan_sm90*``) on
+    devices of compute capability 9 (Hopper), where the Gluon scan serves bf16 inputs."""
+    capability = str(a.summary.get("compute_capability") or "")
+    scans = {name.strip() for r in rows if r["step"] == "chunk scan" for name in str(r["kernels"]).split(",")}
+    return capability.startswith("9.") and scans == {"_chunk_scan"}
+
+
 def ssd_core(a: Any) -> Optional[Finding]:
     s = a.summary
     rows = [r for r in getattr(a, "ssd", None) or () if r["core"]]
@@ -606,6 +614,13 @@ def ssd_core(a: Any) -> Optional[Finding]:
                       "memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
                       "0.50x to 0.60x of mamba_ssm's kernel time at Bamba-9B shapes on the H200 (measure it on "
                       "yours with bambaprof bench ssd --mamba-ssm SRC).")
+    elif implementation == BAMBAPROF and _triton_scan_on_hopper(a, rows):
+        suggestion = ("The chunk scan here is the Triton kernel (_chunk_scan) on a Hopper GPU, where bambaprof also "
+                      "has a Gluon scan for bf16 (TMA and wgmma; 0.83x to 0.90x of _chunk_scan's kernel time at "
+                      "Bamba-9B shapes on an H100): the default runs it inside CUDA graphs (--compile reduce-overhead) "
+                      "and eagerly from 4,096 scan programs (batch x chunks x heads), below which its launch costs "
+                      "more host time than its kernel saves; BAMBAPROF_SSD_SCAN=gluon_slim runs it at every size. "
+                      "Measure both with bambaprof bench ssd.")
     else:
         suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "
                       "bench ssd (--mamba-ssm SRC).")

@@ -451,6 +451,29 @@ def test_ssd_core():
     assert "8.0x the roofline floor of its calls' shapes (50.0 us" in f.message and f.time_us == pytest.approx(350)
 
 
+def test_ssd_core_on_hopper_points_the_triton_scan_to_the_gluon_one():
+    """bambaprof's core with its Triton chunk scan on a Hopper GPU (as the H100 profile rows of 1x512 eager ran it):
+    the suggestion names the Gluon scan, when the default runs it, and how to force it; with the Gluon scan, or on
+    another GPU, it does not."""
+    def core(scan, capability):
+        a = _a(summary={"ssd_core_pct": 18.0, "ssd_core_us": 33.5, "ssd_implementation": "bambaprof triton",
+                        "compute_capability": capability})
+        a.ssd = [{"implementation": "bambaprof triton", "step": step, "core": True, "kernels": kernels, "launches": 1,
+                  "gpu_us": us, "floor_us": None, "excess_us": None}
+                 for step, kernels, us in (("chunk scan", scan, 29.1), ("prep", "_chunk_prep", 4.4))]
+        return next(f for f in diagnose(a) if f.id == "ssd-core").suggestion
+
+    assert "BAMBAPROF_SSD_SCAN=gluon_slim" in core("_chunk_scan", "9.0") and "4,096" in core("_chunk_scan", "9.0")
+    for scan, capability in (("_chunk_scan_sm90_slim", "9.0"), ("_chunk_scan", "8.0"), ("_chunk_scan", None),
+                             ("_chunk_scan, _chunk_scan_sm90", "9.0")):
+        assert "Gluon" not in core(scan, capability), (scan, capability)
+
+
+def test_the_summary_names_the_devices_compute_capability():
+    data = Path(__file__).parents[1] / "data" / "ncu"
+    assert analyze(data / "h100-mixer-kernels-trace.json.gz").summary["compute_capability"] == "9.0"
+
+
 def test_exposed_communication(tmp_path):
     """Compute kernels back to back on stream 7 and an all-reduce per kernel on stream 20: started with its
     kernel, the collective is hidden; started in the gap after it, it is exposed. Collectives' small grids and
