@@ -178,9 +178,11 @@ def compare(baseline: Union[PathLike, Sequence[PathLike]], candidate: Union[Path
 
 
 def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: Optional[str] = None,
-           peak_gbps: Optional[float] = None) -> Path:
+           peak_gbps: Optional[float] = None, ncu_csv: Optional[PathLike] = None) -> Path:
     """Write one self-contained HTML report of run directories or traces to ``output`` (atomically);
-    returns its path. A folder of runs or a sweep root stands for its runs."""
+    returns its path. A folder of runs or a sweep root stands for its runs. ``ncu_csv``: an Nsight Compute CSV
+    or report of the same workload as the one run reported (see :func:`analyze`): its figures beside the
+    kernels and the findings that read them."""
     from ._io import write_text_atomic
     from .analysis.fleet import expand_inputs, process_sources
     from .render.html import build_report, report_size_ok
@@ -191,8 +193,14 @@ def report(paths: Union[PathLike, Sequence[PathLike]], output: PathLike, title: 
     inputs: List[Union[str, Path]] = list(expand_inputs(items, members))
     if not inputs:
         raise UsageError("report needs at least one run directory or trace")
+    if ncu_csv is not None:
+        _require_path(ncu_csv, "report's ncu_csv")
     with process_sources(inputs) as sources:  # an export of several processes: one run each
-        page = build_report(sources, title=title, peak_gbps=peak_gbps, optional=members)
+        if ncu_csv is not None and len(sources) != 1:
+            raise UsageError(f"--ncu goes with one run or trace, not {len(sources)}: Nsight Compute profiles one "
+                             "workload")
+        page = build_report(sources, title=title, peak_gbps=peak_gbps, optional=members,
+                            ncu_csv=Path(ncu_csv) if ncu_csv is not None else None)
     if not report_size_ok(page):
         raise BambaprofError(f"the report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit")
     return write_text_atomic(Path(output), page)

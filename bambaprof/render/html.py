@@ -60,10 +60,15 @@ CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "bat
 class ReportRun:
     """One input: its analysis, manifest, trace aggregates and telemetry."""
 
-    def __init__(self, path: Union[str, Path, TraceSource], peak_gbps: Optional[float]) -> None:
+    def __init__(self, path: Union[str, Path, TraceSource], peak_gbps: Optional[float],
+                 ncu_csv: Optional[Union[str, Path]] = None) -> None:
         source = path if isinstance(path, TraceSource) else resolve(path)
         self.trace: Trace = load_trace(source)
-        self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps)
+        self.analysis: Analysis = analyze(self.trace, peak_gbps=peak_gbps, ncu_csv=ncu_csv)
+        #: Nsight Compute's matched kernels (``--ncu``), and which of its optional figures any of them has.
+        self.ncu = [r for r in self.analysis.ncu or [] if r.get("matched")]
+        self.ncu_units = any(r.get("ncu_busiest") for r in self.ncu)
+        self.ncu_stalls = any(r.get("ncu_cycles_per_issue") is not None for r in self.ncu)
         self.run_dir = source.run_dir
         self.trace_path, self.process = source.trace_path, source.process
         self.manifest: Optional[Manifest] = self.analysis.manifest
@@ -234,15 +239,17 @@ def _environment():
 
 
 def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optional[str] = None,
-                 peak_gbps: Optional[float] = None, optional: Collection[Path] = ()) -> str:
+                 peak_gbps: Optional[float] = None, optional: Collection[Path] = (),
+                 ncu_csv: Optional[Union[str, Path]] = None) -> str:
     """The report page (HTML text) for run directories or traces. An input in ``optional`` (a trace that stands
     for a folder of ranks, :func:`~bambaprof.analysis.fleet.expand_inputs`) that cannot be read is left out with a
-    note, and listed in its job's rank table; any other failure is the report's."""
+    note, and listed in its job's rank table; any other failure is the report's. ``ncu_csv``: Nsight Compute's
+    figures for the inputs' workload (one input), beside its kernels."""
     runs: List[ReportRun] = []
     left_out: List[Tuple[Path, str]] = []
     for p in inputs:
         try:
-            runs.append(ReportRun(p, peak_gbps))
+            runs.append(ReportRun(p, peak_gbps, ncu_csv))
         except BambaprofError as exc:
             if not isinstance(p, Path) or p not in optional:
                 raise

@@ -285,3 +285,40 @@ def test_a_cpu_trace_is_named_cpu_and_shows_its_step_time(tmp_path):
     assert re.search(r"unknown<br><span class=\"meta\" title=\"the median profiled step[^\"]*\">step 2(\.0+)?<", page)
     plain = build_report([write(tmp_path / "gpu.json.gz", base_trace())])
     assert ">step " not in plain
+
+
+NCU_DATA = Path(__file__).resolve().parents[1] / "data" / "ncu"
+
+
+def test_a_report_with_nsight_compute_shows_its_figures_and_findings(tmp_path, capsys):
+    """``report --ncu``: the real H100 mixer capture's kernels beside ncu's figures (busiest unit, warp states from
+    the raw page; the details page has no warp states, and those columns go), with the finding that reads them."""
+    out = tmp_path / "r.html"
+    trace = str(NCU_DATA / "h100-mixer-kernels-trace.json.gz")
+    assert main(["report", trace, "--ncu", str(NCU_DATA / "h100-mixer-kernels-raw.csv.gz"), "-o", str(out)]) == 0
+    page = out.read_text()
+    table = page.split("Nsight Compute beside the trace")[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 7 and ">L2 81%<" in table and ">SM 94%<" in table and ">DRAM 71%<" in table
+    assert "top stalls" in table and "long_scoreboard 34.6" in table
+    assert "issue-bound" in page.split('id="findings"')[1].split("</table>")[0]
+    assert main(["report", trace, "--ncu", str(NCU_DATA / "h100-mixer-kernels-details.csv.gz"), "-o", str(out)]) == 0
+    table = out.read_text().split("Nsight Compute beside the trace")[1].split("</table>")[0]
+    assert ">L2 81%<" in table and "top stalls" not in table
+    assert main(["report", trace, "-o", str(out)]) == 0
+    assert "Nsight Compute beside the trace" not in out.read_text()
+    capsys.readouterr()
+
+
+def test_report_ncu_goes_with_one_run(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    trace = str(NCU_DATA / "h100-mixer-kernels-trace.json.gz")
+    assert main(["report", trace, trace, "--ncu", str(NCU_DATA / "h100-mixer-kernels-raw.csv.gz"),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--ncu goes with one run or trace, not 2" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not a table\n")
+    assert main(["report", trace, "--ncu", str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not an Nsight Compute CSV" in err and len(err.strip().splitlines()) == 1 and not out.exists()
