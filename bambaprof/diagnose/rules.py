@@ -650,6 +650,12 @@ def _issue_bound(a: Any, row: Dict[str, Any], rate: float, cycles: float, launch
                    None)
 
 
+def _ncu_weight(row: Dict[str, Any]) -> float:
+    """How much one Nsight Compute launch counts in its kernel's averages: its ncu time (us), else 1."""
+    us = row.get("ncu_us")
+    return float(us) if isinstance(us, (int, float)) and math.isfinite(us) and us > 0 else 1.0
+
+
 def warp_stalls(a: Any) -> List[Finding]:
     """A kernel whose warps wait mostly for one thing, by Nsight Compute's warp states (``analyze --ncu``): the
     reason, its cycles per issued instruction and share, and what to try for it; or (``issue-bound``) one far above
@@ -661,8 +667,7 @@ def warp_stalls(a: Any) -> List[Finding]:
         if not r.get("matched") or not isinstance(stalls, dict) or not isinstance(cycles, (int, float)) \
                 or not math.isfinite(cycles) or cycles <= 0:
             continue
-        us = r.get("ncu_us")
-        weight = us if isinstance(us, (int, float)) and math.isfinite(us) and us > 0 else 1.0
+        weight = _ncu_weight(r)
         k = per_kernel.setdefault(normalize_kernel_name(str(r["name"])),
                                   {"weight": 0.0, "cycles": 0.0, "rate": 0.0, "rated": 0.0, "reasons": {}, "n": 0})
         k["weight"] += weight
@@ -723,8 +728,7 @@ def cache_bound(a: Any) -> List[Finding]:
         values = [float(v) for v in (r.get(u) for u in units) if isinstance(v, (int, float)) and math.isfinite(v)]
         if not r.get("matched") or len(values) < len(units):
             continue
-        us = r.get("ncu_us")
-        weight = us if isinstance(us, (int, float)) and math.isfinite(us) and us > 0 else 1.0
+        weight = _ncu_weight(r)
         k = per_kernel.setdefault(normalize_kernel_name(str(r["name"])), {"weight": 0.0, "n": 0.0,
                                                                           **{u: 0.0 for u in units}})
         k["weight"] += weight
