@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..analysis.comms import is_collective_kernel
 from ..analysis.modules import module_tail
@@ -650,6 +650,22 @@ def _issue_bound(a: Any, row: Dict[str, Any], rate: float, cycles: float, launch
                    None)
 
 
+def _ncu_kernels(a: Any, per_kernel: Dict[str, Dict[str, Any]], min_share_pct: float) -> Iterator[tuple]:
+    """``(row, figures, kernel time us)`` for each kernel row of ``a`` with Nsight Compute figures in ``per_kernel``
+    (by normalised name) that holds at least ``min_share_pct`` of kernel time and is not near its floor (where its
+    floor is known)."""
+    total = _kernel_total(a)
+    if total <= 0:
+        return
+    for row in _kernel_rows(a):
+        k = per_kernel.get(row["name"])
+        if k is None or 100.0 * row["total_us"] / total < min_share_pct:
+            continue
+        if row.get("floor_us") and not _far_from_floor(row):
+            continue
+        yield row, k, total
+
+
 def _ncu_weight(row: Dict[str, Any]) -> float:
     """How much one Nsight Compute launch counts in its kernel's averages: its ncu time (us), else 1."""
     us = row.get("ncu_us")
@@ -680,14 +696,9 @@ def warp_stalls(a: Any) -> List[Finding]:
         for reason, v in stalls.items():
             if isinstance(v, (int, float)) and math.isfinite(v):
                 k["reasons"][reason] = k["reasons"].get(reason, 0.0) + weight * v
-    total = _kernel_total(a)
     out = []
-    for row in _kernel_rows(a):
-        k = per_kernel.get(row["name"])
-        if k is None or total <= 0 or 100.0 * row["total_us"] / total < WARP_STALL_MIN_SHARE_PCT:
-            continue
-        if row.get("floor_us") and not _far_from_floor(row):
-            continue  # near its roofline: its warps wait on a pipe or on memory that is busy, as they should
+    # near its roofline a kernel's warps wait on a pipe or on memory that is busy, as they should
+    for row, k, total in _ncu_kernels(a, per_kernel, WARP_STALL_MIN_SHARE_PCT):
         rate = k["rate"] / k["rated"] if k["rated"] else None
         cycles = k["cycles"] / k["weight"]
         if rate is not None and rate >= WARP_STALL_MAX_ISSUE_RATE:
@@ -735,14 +746,9 @@ def cache_bound(a: Any) -> List[Finding]:
         k["n"] += 1
         for u, v in zip(units, values):
             k[u] += weight * v
-    total = _kernel_total(a)
     out = []
-    for row in _kernel_rows(a):
-        k = per_kernel.get(row["name"])
-        if k is None or total <= 0 or 100.0 * row["total_us"] / total < CACHE_BOUND_MIN_SHARE_PCT:
-            continue
-        if row.get("floor_us") and not _far_from_floor(row):
-            continue  # near its floor: a busy cache is what its work needs
+    # near its floor a kernel's busy cache is what its work needs
+    for row, k, total in _ncu_kernels(a, per_kernel, CACHE_BOUND_MIN_SHARE_PCT):
         sm, l1, l2, dram = (k[u] / k["weight"] for u in units)
         unit, busy = max((("L2", l2), ("L1", l1)), key=lambda t: t[1])
         if busy < CACHE_BOUND_PCT or busy < max(sm, dram) or dram >= CACHE_BOUND_MAX_DRAM_PCT:
