@@ -10,7 +10,10 @@ in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
 - ``est_occupancy_pct`` is Kineto's estimate (theoretical occupancy capped by the
   grid), reported as is; ``theoretical_occupancy_pct``, ``limiter``, ``waves_per_sm``,
   ``tail_efficiency`` and ``small_grid`` are computed by
-  :mod:`bambaprof.analysis.occupancy` for the group's most common launch configuration;
+  :mod:`bambaprof.analysis.occupancy` for the group's most common launch configuration, and with them what one
+  more block an SM would take (``one_more_block_registers`` a thread, ``one_more_block_shared_memory_bytes`` a
+  block, None where that resource allows it already; ``one_more_block_blocks`` and ``one_more_block_occupancy_pct``
+  at those budgets; all None where the warp or block-slot limit stops it);
 - ``launched_by``: the CPU op (by ``External id``) that launched most instances; ``dtype`` the dtype class
   of its first floating-point input;
 - ``floor_us``, ``bound``, ``excess_us``: the roofline (see :mod:`bambaprof.analysis.roofline`).
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import numpy as np
 
 from .names import normalize_kernel_name
-from .occupancy import Occupancy, theoretical_occupancy
+from .occupancy import Occupancy, OneMoreBlock, one_more_block, theoretical_occupancy
 from .peaks import PeakBandwidth, PeakCompute
 from .roofline import op_dtype, roofline
 from .trace import Trace, value_codes
@@ -209,6 +212,7 @@ def kernel_table(
     by_group = np.argsort(group, kind="stable")  # each group's rows, in row order
     bounds = np.searchsorted(group[by_group], np.arange(len(group_of) + 1)).tolist()
     occ_cache: Dict[tuple, Optional[Occupancy]] = {}
+    more_cache: Dict[tuple, Optional[OneMoreBlock]] = {}
     rows: List[dict] = []
     # every row's launch configuration (grid, block, registers, shared memory, device), and which rows' traffic
     # is known, built once: the loop below runs once per distinct name (tens of thousands in a large compiled model)
@@ -248,7 +252,7 @@ def kernel_table(
         est = gpu.est_occupancy[ix]
         est = est[np.isfinite(est) & (est > 0)]  # Kineto writes 0 when its estimate failed: unknown
         row["est_occupancy_pct"] = (float(est[0]) if len(est) == 1 else float(est.mean())) if len(est) else None
-        occ = None
+        occ = more = None
         row["occupancy_unknown_because"] = None
         if kind == "kernel" and not nvidia:
             row["occupancy_unknown_because"] = "the occupancy model is NVIDIA's (warps of 32, SM sub-partitions)"
@@ -258,13 +262,19 @@ def kernel_table(
             ck = (dev, grid, block, regs, smem)
             if ck not in occ_cache:
                 occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
-            occ = occ_cache[ck]
+                more_cache[ck] = one_more_block(trace.devices[dev], block, regs, smem)
+            occ, more = occ_cache[ck], more_cache[ck]
         row["theoretical_occupancy_pct"] = 100.0 * occ.theoretical if occ else None
         row["limiter"] = occ.limiter if occ else None
         row["blocks_per_sm"] = occ.blocks_per_sm if occ else None
         row["waves_per_sm"] = occ.waves_per_sm if occ else None
         row["tail_efficiency"] = occ.tail_efficiency if occ else None
         row["small_grid"] = occ.small_grid if occ else None
+        # what one more block an SM would take: registers a thread and shared memory a block (None: no change)
+        row["one_more_block_blocks"] = more.blocks_per_sm if more else None
+        row["one_more_block_occupancy_pct"] = 100.0 * more.theoretical if more else None
+        row["one_more_block_registers"] = more.max_registers if more else None
+        row["one_more_block_shared_memory_bytes"] = more.max_shared_memory if more else None
 
         known = ix[known_all[ix]]
         row["bytes_known"] = len(known)

@@ -73,15 +73,7 @@ def theoretical_occupancy(
     if max_warps <= 0:
         return None
     limits = {"warps": max_warps // warps_per_block, "blocks": max_blocks}
-    if registers > 0:
-        regs_per_warp = _round_up(registers * warp, REG_ALLOC_UNIT)
-        if dev.regs_per_block > 0 and regs_per_warp * warps_per_block > dev.regs_per_block:
-            limits["registers"] = 0
-        else:
-            warps_per_partition = (dev.regs_per_sm // SUB_PARTITIONS) // regs_per_warp
-            limits["registers"] = (warps_per_partition * SUB_PARTITIONS) // warps_per_block
-    else:
-        limits["registers"] = max_blocks
+    limits["registers"] = _register_blocks(dev, warps_per_block, registers) if registers > 0 else max_blocks
     reserved = 1024 if dev.compute_major >= 8 else 0
     unit = 128 if dev.compute_major >= 8 else 256
     smem = _round_up(shared_memory + reserved, unit) if shared_memory + reserved > 0 else 0
@@ -95,3 +87,61 @@ def theoretical_occupancy(
     waves = grid_blocks / (blocks * dev.num_sms)
     tail = waves / math.ceil(waves) if waves > 0 else 0.0
     return Occupancy(blocks, warps, warps / max_warps, limiter, waves, tail, grid_blocks < dev.num_sms)
+
+
+@dataclass(frozen=True)
+class OneMoreBlock:
+    """What one more resident block an SM would take: the most registers a thread (``None``: the registers allow it
+    already) and the most shared memory a block in bytes, static + dynamic (``None``: likewise) at which at least
+    one more block fits; ``blocks_per_sm`` and the theoretical occupancy (a fraction) at those budgets (the
+    register file's allocation units may fit more than one block more)."""
+
+    blocks_per_sm: int
+    theoretical: float
+    max_registers: Optional[int]
+    max_shared_memory: Optional[int]
+
+
+def one_more_block(dev: DeviceProps, block: tuple, registers: int, shared_memory: int) -> Optional[OneMoreBlock]:
+    """The register and shared-memory budgets at which a launch of ``block`` threads fits one more block an SM
+    than it does with ``registers`` a thread and ``shared_memory`` bytes a block (see :func:`theoretical_occupancy`
+    for the rules: registers allocated per warp in units of 256 from each sub-partition's file, 1 KiB reserved a
+    block, shared memory in units of 128 B). ``None`` where the occupancy is unknown, where the warp or block-slot
+    limit stops one more block whatever the resources, or where no register count of at least one would do."""
+    occ = theoretical_occupancy(dev, (1, 1, 1), block, registers, shared_memory)
+    if occ is None or occ.blocks_per_sm <= 0:
+        return None
+    want = occ.blocks_per_sm + 1
+    threads = block[0] * block[1] * block[2]
+    warps_per_block = -(-threads // dev.warp_size)
+    max_warps = dev.max_threads_per_sm // dev.warp_size
+    if max_warps // warps_per_block < want or MAX_BLOCKS_PER_SM[(dev.compute_major, dev.compute_minor)] < want:
+        return None
+    max_registers = None
+    if registers > 0:
+        regs = registers
+        while regs > 0 and _register_blocks(dev, warps_per_block, regs) < want:
+            regs -= 1
+        if regs <= 0:
+            return None
+        max_registers = regs if regs < registers else None
+    reserved = 1024 if dev.compute_major >= 8 else 0
+    unit = 128 if dev.compute_major >= 8 else 256
+    budget = (dev.smem_per_sm // want) // unit * unit - reserved
+    if budget < 0:
+        return None
+    max_shared_memory = budget if shared_memory > budget else None
+    # at the budgets the register file's granularity may fit more than one block more
+    fits = theoretical_occupancy(dev, (1, 1, 1), block, max_registers or registers,
+                                 max_shared_memory if max_shared_memory is not None else shared_memory)
+    if fits is None or fits.blocks_per_sm < want:
+        return None
+    return OneMoreBlock(fits.blocks_per_sm, fits.theoretical, max_registers, max_shared_memory)
+
+
+def _register_blocks(dev: DeviceProps, warps_per_block: int, registers: int) -> int:
+    """Blocks an SM the register file holds at ``registers`` a thread."""
+    regs_per_warp = _round_up(registers * dev.warp_size, REG_ALLOC_UNIT)
+    if dev.regs_per_block > 0 and regs_per_warp * warps_per_block > dev.regs_per_block:
+        return 0
+    return ((dev.regs_per_sm // SUB_PARTITIONS) // regs_per_warp * SUB_PARTITIONS) // warps_per_block

@@ -314,6 +314,19 @@ def fusion_candidate(a: Any) -> Optional[Finding]:
     return Finding("fusion-candidate", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
 
 
+def _one_more_block(k: Dict[str, Any]) -> str:
+    """`` At most R registers a thread and S B of shared memory a block would fit N blocks an SM instead of M (X%
+    theoretical occupancy).`` for a kernel row that knows it, else ``""``."""
+    regs, smem = k.get("one_more_block_registers"), k.get("one_more_block_shared_memory_bytes")
+    pct, now, then = k.get("one_more_block_occupancy_pct"), k.get("blocks_per_sm"), k.get("one_more_block_blocks")
+    budgets = ([f"{regs} registers a thread"] if regs is not None else []) + \
+        ([f"{smem:,} B of shared memory a block"] if smem is not None else [])
+    if not budgets or pct is None or now is None or then is None:
+        return ""
+    return (f" At most {' and '.join(budgets)} would fit {then} blocks an SM instead of {now} ({pct:.1f}% "
+            "theoretical occupancy).")
+
+
 def low_occupancy(a: Any) -> List[Finding]:
     total = _kernel_total(a)
     out = []
@@ -328,9 +341,12 @@ def low_occupancy(a: Any) -> List[Finding]:
         at_stake = max(k["excess_us"], 0.0) if k.get("excess_us") is not None else k["total_us"]
         msg = (f"{kernel_label(k['name'], 60)} runs at {occ:.1f}% theoretical occupancy, limited by {limiter} "
                f"({k.get('registers')} registers/thread, {k.get('shared_memory_bytes') or 0:,} B shared memory, "
-               f"block {k.get('block')}), for {_us(k['total_us'])}.")
-        fix = ("fewer registers per thread (Triton: fewer num_warps per tile or a smaller tile; CUDA: "
-               "__launch_bounds__/maxrregcount)" if "register" in limiter else "smaller tiles or fewer pipeline stages")
+               f"block {k.get('block')}), for {_us(k['total_us'])}.{_one_more_block(k)}")
+        fixes = (["fewer registers per thread (Triton: fewer num_warps per tile, a smaller tile or maxnreg; CUDA: "
+                  "__launch_bounds__/maxrregcount)"] if "register" in limiter else []) + \
+            (["less shared memory a block (smaller tiles, fewer pipeline stages, one ring of buffers that the "
+              "phases share)"] if "shared" in limiter else [])
+        fix = " and ".join(fixes)
         out.append(Finding("low-occupancy", _severity(at_stake, _window_us(a)), msg,
                            [{"kernel": k["name"], "occupancy_pct": occ, "limiter": limiter, "time_us": k["total_us"]}],
                            f"Try {fix}, if the kernel does not hide latency with instruction-level parallelism.",

@@ -160,6 +160,18 @@ def test_low_occupancy():
     assert "low-occupancy" not in ids(_a([at_roofline]))
     by_threads = dict(held, limiter="warps")
     assert "low-occupancy" not in ids(_a([by_threads]))
+    late = dict(held, theoretical_occupancy_pct=12.5, limiter="registers+shared_memory", registers=182,
+                shared_memory_bytes=108676, blocks_per_sm=2, one_more_block_blocks=3,
+                one_more_block_occupancy_pct=18.75, one_more_block_registers=168,
+                one_more_block_shared_memory_bytes=76800)  # gluon_late on an H100 or H200
+    f = next(f for f in diagnose(_a([late])) if f.id == "low-occupancy")
+    assert ("At most 168 registers a thread and 76,800 B of shared memory a block would fit 3 blocks an SM instead "
+            "of 2 (18.8% theoretical occupancy).") in f.message
+    assert "fewer registers per thread" in f.suggestion and "less shared memory a block" in f.suggestion
+    only_regs = dict(late, one_more_block_shared_memory_bytes=None)
+    assert "At most 168 registers a thread would fit" in next(f for f in diagnose(_a([only_regs]))).message
+    unknown = dict(late, one_more_block_blocks=None)
+    assert "would fit" not in next(f for f in diagnose(_a([unknown])) if f.id == "low-occupancy").message
 
 
 def test_unknown_bytes():
