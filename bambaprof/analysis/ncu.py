@@ -311,10 +311,7 @@ def _unit_fields(rec: Dict[str, object]) -> Dict[str, object]:
     """How busy each unit of :data:`UNIT_BUSY` was (``ncu_sm_pct``, ``ncu_l1_pct``, ``ncu_l2_pct``, % of its peak;
     DRAM's is ``ncu_dram_pct_of_peak``) and the busiest of the four as text (``ncu_busiest``, ``"L2 89%"``); None
     where ncu's CSV lacks them (the busiest is named only where all four are known)."""
-    busy = {}
-    for unit, name in UNIT_BUSY:
-        value = _metric(rec, name)
-        busy[unit] = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    busy = {unit: _finite(_metric(rec, name)) for unit, name in UNIT_BUSY}
     known = {unit: v for unit, v in busy.items() if v is not None}
     top = max(known, key=lambda unit: known[unit]) if len(known) == len(busy) else None
     return {"ncu_sm_pct": busy["SM"], "ncu_l1_pct": busy["L1"], "ncu_l2_pct": busy["L2"],
