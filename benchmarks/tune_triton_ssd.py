@@ -34,6 +34,15 @@ from bambaprof.model.config import parse_dtype
 from bambaprof.ssm import get_variant
 from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd as kernels
+from bambaprof.ssm.kernels import ssd_sm90
+
+#: Forms of the Gluon scan tried here only (registered in ``ssd_sm90.FORMS`` for this process): ``gluon_slim``
+#: with a deeper ring (``ring_slots``) and no register cap, which fits two programs an SM, not three (84 KB at 4
+#: slots, 109 KB at 7; 185 and 173 registers in an offline sm_90 compile), and at three slots uncapped (179
+#: registers: two an SM by registers), so that the ring's depth and the cap are told apart.
+TRIAL_FORMS = {f"gluon_slim_r{slots}{'u' if slots == 3 else ''}": dict(ssd_sm90.FORMS["gluon_slim"], ring_slots=slots,
+                                                                     max_registers=0) for slots in (3, 4, 7)}
+ssd_sm90.FORMS.update(TRIAL_FORMS)
 
 SHAPES = [(1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192)]
 BASE = kernels.LaunchConfig()  # the committed options (eager: the Triton scan; in CUDA graphs the Gluon one)
@@ -62,6 +71,7 @@ CANDIDATES = {
     "gluon_lg2": dataclasses.replace(BASE, scan_kernel="gluon_lg2"),  # packed, dt' folded into each exponent
     "gluon_late": dataclasses.replace(BASE, scan_kernel="gluon_late"),  # lg2, the hand-off released a product later
     "gluon_slim": dataclasses.replace(BASE, scan_kernel="gluon_slim"),  # late's arithmetic, 74 KB: three an SM
+    **{name: dataclasses.replace(BASE, scan_kernel=name) for name in TRIAL_FORMS},
     # auto's form on chunks of 128: twice the programs, each about half the work (one wave at 1 x 512 holds 264)
     "gluon_async_q128": dataclasses.replace(BASE, scan_kernel="gluon_async", chunk=128),
     # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)

@@ -289,6 +289,21 @@ def test_the_cache_figures_of_a_real_run_name_no_kernel_cache_bound():
         assert "cache-bound" not in [f["id"] for f in a.findings]
 
 
+def test_the_gluon_scan_of_a_real_run_is_cache_bound_and_its_prep_is_not():
+    """The triton variant's SSD core at 8 x 2048 on an H100 (benchmarks/ncu_ssd_core.py, tests/data/ncu): the Gluon
+    chunk scan (gluon_slim) keeps L2 89% busy with DRAM at 38% and the SMs at 29%; its prep kernel's busiest unit is
+    L2 too, at 58%, under the threshold. Both CSV pages of ncu give the same finding."""
+    data = Path(__file__).parents[1] / "data" / "ncu"
+    for page in ("raw", "details"):
+        a = analyze(data / "h100-ssd-core-8x2048-trace.json.gz", ncu_csv=data / f"h100-ssd-core-8x2048-{page}.csv.gz")
+        assert [r["ncu_busiest"] for r in a.ncu] == ["L2 58%", "L2 89%"]
+        found = [f for f in a.findings if f["id"] == "cache-bound"]
+        assert len(found) == 1 and found[0]["message"].startswith("_chunk_scan_sm90_slim: its L2 cache is 89% busy")
+        assert "DRAM is 38% and the SMs 29%" in found[0]["message"] and "multicast" in found[0]["suggestion"]
+        evidence = found[0]["evidence"][0]
+        assert evidence["unit"] == "L2" and evidence["dram_pct"] == pytest.approx(37.88, abs=0.01)
+
+
 def test_warp_states_of_a_real_run_name_the_depthwise_conv_issue_bound():
     """The mixer's kernels on an H100 with ncu's warp states (tests/data/ncu): the depthwise conv (9x its floor)
     issues in 76% of its schedulers' cycles; the GEMMs and the elementwise kernels are within 2x of their floors,

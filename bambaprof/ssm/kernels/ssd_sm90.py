@@ -393,6 +393,11 @@ if gluon is not None:
             mbarrier.invalidate(cb_bars.index(j))
 
 
+def _register_cap(registers: int) -> dict:
+    """The launch option capping a kernel's registers a thread (none for 0)."""
+    return {"maxnreg": registers} if registers else {}
+
+
 def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
     """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
     multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
@@ -484,6 +489,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
+               ring_slots: Optional[int] = None, max_registers: Optional[int] = None,
                views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -493,8 +499,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     skip ``D x`` as two tensor-core products (``diag(D)`` in a bf16 part and the rest) instead of elementwise;
     ``lg2``: each position's ``dt'`` folded into its weight's exponent; ``late``: the next chunk's counter released
     once the first output product is issued; ``slim``: :mod:`.ssd_sm90_slim`'s kernel (the arithmetic of
-    ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own).
-    ``views``: :func:`tma_views` of x, B and C where the caller has them."""
+    ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own), with
+    ``ring_slots`` slots in its ring (None: ``ssd_sm90_slim.RING``) and at most ``max_registers`` registers a thread
+    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped). ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -513,7 +520,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
             initial_state if has_init else cs, ring, flags, ticket, y, final,
             L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=RING, num_warps=4, maxnreg=MAX_REGISTERS)
+            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
+            **_register_cap(MAX_REGISTERS if max_registers is None else max_registers))
         return
     wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
         x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
