@@ -10,6 +10,7 @@ import torch
 from bambaprof.ssm import get_variant
 from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd, ssd_sm90
+from bambaprof.ssm.kernels.ssd_sm90_pair import pairs_heads
 from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 pytestmark = [
@@ -29,9 +30,12 @@ def gluon_scan(monkeypatch, request):
     return request.param
 
 
-def _kernel_of(form):
-    """The name of the kernel a form of ``ssd_sm90.FORMS`` launches."""
-    return "_chunk_scan_sm90_slim" if ssd_sm90.FORMS[form].get("slim") else "_chunk_scan_sm90"
+def _kernel_of(form, p=64, h=16, g=2):
+    """The name of the kernel a form of ``ssd_sm90.FORMS`` launches for a head dim ``p``, ``h`` heads, ``g`` groups."""
+    options = ssd_sm90.FORMS[form]
+    if options.get("pair") and pairs_heads(p, h, g):
+        return "_chunk_scan_sm90_pair"
+    return "_chunk_scan_sm90_slim" if options.get("slim") or options.get("pair") else "_chunk_scan_sm90"
 
 
 def _double(inp):
@@ -81,6 +85,19 @@ def test_it_is_the_kernel_that_runs(gluon_scan):
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda")
     names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))
     assert names == {_kernel_of(gluon_scan)}
+
+
+@pytest.mark.parametrize("h,g", [(6, 2), (4, 4), (6, 1)])
+def test_the_pair_form_takes_heads_two_by_two_within_a_group(monkeypatch, h, g):
+    """``gluon_pair`` runs its kernel where each group has an even number of heads (6 heads in 1 group) and the
+    slim one where not (3 or 1 a group), matching float64 either way."""
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon_pair"))
+    inp = ssd_inputs(b=2, L=600, h=h, p=64, g=g, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))
+    assert names == {_kernel_of("gluon_pair", 64, h, g)}
+    y, s = run(TRITON, inp, 256, dt_softplus=True)
+    y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
+    assert rel_err(y, y_ref) <= TOLERANCES[torch.bfloat16] and rel_err(s, s_ref) <= TOLERANCES[torch.bfloat16]
 
 
 @pytest.mark.parametrize("what", ["float32", "float16", "state 256", "head dim 32", "x strided by batch"])

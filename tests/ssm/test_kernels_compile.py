@@ -147,6 +147,14 @@ for N, Q in ((128, 256), (64, 128), (128, 64), (64, 192)):
         signature=ssd_sm90.descriptor_signature(N, slim=True), maxnreg=ssd_sm90_slim.MAX_REGISTERS,
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
+from bambaprof.ssm.kernels import ssd_sm90_pair
+for N, Q in ((128, 256), (64, 128), (128, 64)):
+    out[f"pair-{N}-{Q}"] = aot.resource_usage(
+        ssd_sm90_pair._chunk_scan_sm90_pair, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_pair.RING}, num_warps=8,
+        signature=ssd_sm90.descriptor_signature(N, pair=True),
+        values=dict(L=2048, H=128, G=1, nchunks=2048 // Q, heads_per_group=128, s_y_b=2048 * 8192, s_y_l=8192,
+                    s_y_h=64))
 print(json.dumps(out))
 """
 
@@ -164,13 +172,20 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     """The Gluon scan (no interpreter runs it) compiles for sm_90 at Bamba's shapes, a smaller state and chunk,
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
-    so that three fit."""
+    so that three fit; its ``gluon_pair`` kernel (eight warps) at most 255 registers and 227 KB, one an SM, with the
+    same number of products a warpgroup as the slim one (each warpgroup makes one head's)."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", HOPPER_SCAN], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for form, usage in json.loads(proc.stdout.splitlines()[-1]).items():
+    forms = json.loads(proc.stdout.splitlines()[-1])
+    assert len([form for form in forms if form.startswith("pair-")]) == 3
+    for form, usage in forms.items():
         assert usage["hgmma"] > 0, (form, usage)
+        if form.startswith("pair-"):  # one program of 256 threads an SM, nothing spilled
+            assert usage["stack_bytes"] == 0 and usage["shared_bytes"] <= 227 * 1024, (form, usage)
+            assert usage["registers"] * 256 <= 65536 and usage["hgmma"] == forms["slim" + form[4:]]["hgmma"]
+            continue
         if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
             assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)
             assert usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)

@@ -2,7 +2,8 @@
 
 - :mod:`.ssd`: the ``triton`` variant's chunked SSD forward (two kernels: prep, one-pass chunk scan) and decode kernel;
 - :mod:`.ssd_sm90`: its chunk scan for Hopper in Gluon (TMA, mbarriers, wgmma), in the forms of ``FORMS``, and
-  :mod:`.ssd_sm90_slim`, the form that fits three programs an SM; :mod:`.tickets`: the scans' shared ticket order;
+  :mod:`.ssd_sm90_slim`, the form that fits three programs an SM, and :mod:`.ssd_sm90_pair`, the form of two
+  heads a program; :mod:`.tickets`: the scans' shared ticket order;
 - :mod:`.mixer`: the ``triton`` variant's mixer kernels around the core (conv1d + SiLU, gated RMSNorm, the
   one-launch decode step);
 - :mod:`.gemv`: the ``triton`` model's decode GEMVs with the residual add and RMSNorm, or the MLP's activation,

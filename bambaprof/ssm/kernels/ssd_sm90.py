@@ -73,14 +73,17 @@ BLOCK = 64
 #: one ``lg2`` a position when the chunk is read), so that a weight is one subtraction and one ``ex2``, no multiply;
 #: ``late``, the state handed to the next chunk announced (its counter's release, whose fence waits for the stores)
 #: once the first output product is issued, instead of before the outputs begin; ``slim``, the arithmetic of
-#: ``gluon_late`` by :mod:`.ssd_sm90_slim`'s kernel: one ring of 64 x 64 tiles, 74 KB a program, three an SM.
+#: ``gluon_late`` by :mod:`.ssd_sm90_slim`'s kernel: one ring of 64 x 64 tiles, 74 KB a program, three an SM;
+#: ``pair``, the same arithmetic by :mod:`.ssd_sm90_pair`'s kernel: two heads a program, each shared tile read once
+#: for both (where the head dim is 64 and a group's heads are even; the slim kernel elsewhere).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
          "gluon_lean": dict(factor=True, pipelined=True, packed=True, d_mma=True),
          "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True),
          "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True),
-         "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True)}
+         "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True),
+         "gluon_pair": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, pair=True)}
 
 if gluon is not None:
 
@@ -147,17 +150,17 @@ if gluon is not None:
         return r
 
     @gluon.jit
-    def _staged_chunk(cs_ptr, dtp_ptr, base, Q: gl.constexpr, LG2: gl.constexpr):
+    def _staged_chunk(cs_ptr, dtp_ptr, base, Q: gl.constexpr, LG2: gl.constexpr, WARPS: gl.constexpr = 4):
         """A chunk's ``cs`` in base 2 (``cs log2(e)``) and its ``dt'`` (with ``LG2``: ``cs log2(e) - log2(dt')``,
         what a column's weight subtracts, +inf where dt' = 0 so that its weight is 0) in shared memory, from the
         rows at ``base``; with ``cs`` (base 2) at the chunk's end and at the first row of each of its blocks of 64
         (positions past L have dt' = 0, so the end is the last one's). One round trip to L2 while the TMA loads
-        are in flight; the caller waits at a barrier before any thread reads them."""
+        are in flight; the caller waits at a barrier before any thread reads them. ``WARPS``: the program's warps."""
         LOG2E: gl.constexpr = 1.4426950408889634
         BM: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
         NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([2], [32], [4], [0]))
+        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([8 // WARPS], [32], [WARPS], [0]))
         vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
         cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
         cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
@@ -474,14 +477,22 @@ def _descriptor_layouts(N: int) -> Any:
             gl.NVMMASharedLayout.get_default_for([BLOCK, N], gl.bfloat16))
 
 
-def descriptor_signature(N: int, slim: bool = False) -> dict:
+@functools.lru_cache(maxsize=None)
+def _pair_layout() -> Any:
+    """The shared-memory layout of two heads' x tile (64 x 128, bf16) of :mod:`.ssd_sm90_pair`'s kernel."""
+    return gl.NVMMASharedLayout.get_default_for([BLOCK, 2 * BLOCK], gl.bfloat16)
+
+
+def descriptor_signature(N: int, slim: bool = False, pair: bool = False) -> dict:
     """The types of the kernel's four TMA descriptors (x, B, C, C B^T) as Triton's compiler names them (for an
     ahead-of-time compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`); ``slim``: those of
-    :mod:`.ssd_sm90_slim`'s kernel, whose B and C tiles are 64 x 64."""
+    :mod:`.ssd_sm90_slim`'s kernel, whose B and C tiles are 64 x 64; ``pair``: :mod:`.ssd_sm90_pair`'s, the same
+    with x's tiles 64 x 128."""
     x_layout, bc_layout = _descriptor_layouts(N)
-    bc = f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>" if slim else f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>"
-    return {"x_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>", "b_desc": bc, "c_desc": bc,
-            "cb_desc": f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>"}
+    small = f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>"
+    bc = small if slim or pair else f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>"
+    x = f"tensordesc<bf16[{BLOCK}, {2 * BLOCK}],{_pair_layout()!r}>" if pair else small
+    return {"x_desc": x, "b_desc": bc, "c_desc": bc, "cb_desc": small}
 
 
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
@@ -489,7 +500,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
-               ring_slots: Optional[int] = None, max_registers: Optional[int] = None,
+               pair: bool = False, ring_slots: Optional[int] = None, max_registers: Optional[int] = None,
                views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -501,18 +512,36 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     once the first output product is issued; ``slim``: :mod:`.ssd_sm90_slim`'s kernel (the arithmetic of
     ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own), with
     ``ring_slots`` slots in its ring (None: ``ssd_sm90_slim.RING``) and at most ``max_registers`` registers a thread
-    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped). ``views``: :func:`tma_views` of x, B and C where the caller has them."""
+    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped); ``pair``: :mod:`.ssd_sm90_pair`'s kernel (that
+    arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
+    slim one. ``views``: :func:`tma_views` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
     x_layout, bc_layout = _descriptor_layouts(N)
     xv, Bv, Cv = views or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
-    x_desc = _descriptor(xv, [BLOCK, BLOCK], x_layout)
-    bc_block, bc_layout = ([BLOCK, BLOCK], x_layout) if slim else ([BLOCK, N], bc_layout)
+    if pair:
+        from .ssd_sm90_pair import pairs_heads
+
+        pair = pairs_heads(P, H, G)
+        slim = slim or not pair
+    x_desc = _descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()) if pair else _descriptor(xv, [BLOCK, BLOCK], x_layout)
+    bc_block, bc_layout = ([BLOCK, BLOCK], x_layout) if slim or pair else ([BLOCK, N], bc_layout)
     b_desc = _descriptor(Bv, bc_block, bc_layout)
     c_desc = _descriptor(Cv, bc_block, bc_layout)
     cb_desc = _descriptor(cb.view(-1, Q), [BLOCK, BLOCK], x_layout)
     has_init = initial_state is not None
+    if pair:
+        from .ssd_sm90_pair import RING as PAIR_RING
+        from .ssd_sm90_pair import _chunk_scan_sm90_pair
+
+        wrap(_chunk_scan_sm90_pair)[(nchunks * b * H // 2,)](
+            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
+            initial_state if has_init else cs, ring, flags, ticket, y, final,
+            L, H, G, nchunks, H // G, y.stride(0), y.stride(1), y.stride(2),
+            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or PAIR_RING, num_warps=8,
+            **_register_cap(max_registers or 0))
+        return
     if slim:
         from .ssd_sm90_slim import MAX_REGISTERS, RING, _chunk_scan_sm90_slim
 
