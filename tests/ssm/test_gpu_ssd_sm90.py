@@ -11,6 +11,7 @@ from bambaprof.ssm import get_variant
 from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd, ssd_sm90
 from bambaprof.ssm.kernels.ssd_sm90_pair import pairs_heads
+from bambaprof.ssm.kernels.ssd_sm90_wide import serves as wide_serves
 from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 pytestmark = [
@@ -30,12 +31,15 @@ def gluon_scan(monkeypatch, request):
     return request.param
 
 
-def _kernel_of(form, p=64, h=16, g=2):
-    """The name of the kernel a form of ``ssd_sm90.FORMS`` launches for a head dim ``p``, ``h`` heads, ``g`` groups."""
+def _kernel_of(form, p=64, h=16, g=2, chunk=256, n=128):
+    """The name of the kernel a form of ``ssd_sm90.FORMS`` launches for a head dim ``p``, ``h`` heads, ``g`` groups,
+    a chunk ``chunk`` and a state ``n``."""
     options = ssd_sm90.FORMS[form]
     if options.get("pair") and pairs_heads(p, h, g):
         return "_chunk_scan_sm90_pair"
-    return "_chunk_scan_sm90_slim" if options.get("slim") or options.get("pair") else "_chunk_scan_sm90"
+    if options.get("wide") and wide_serves(chunk, n):
+        return "_chunk_scan_sm90_wide"
+    return "_chunk_scan_sm90" if not {"slim", "pair", "wide"} & set(options) else "_chunk_scan_sm90_slim"
 
 
 def _double(inp):
@@ -79,6 +83,8 @@ def test_options_it_serves(gluon_scan, chunk, p, n, h, g, init):
     y_ref, s_ref = run(REF, _double(inp), chunk, dt_softplus=True, dt_limit=(0.0, 0.5))
     tol = TOLERANCES[dtype]
     assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
+    names = _scan_kernels(lambda: run(TRITON, inp, chunk, dt_softplus=True, dt_limit=(0.0, 0.5)))
+    assert names == {_kernel_of(gluon_scan, p, h, g, chunk, n)}
 
 
 def test_it_is_the_kernel_that_runs(gluon_scan):

@@ -155,6 +155,14 @@ for N, Q in ((128, 256), (64, 128), (128, 64)):
         signature=ssd_sm90.descriptor_signature(N, pair=True),
         values=dict(L=2048, H=128, G=1, nchunks=2048 // Q, heads_per_group=128, s_y_b=2048 * 8192, s_y_l=8192,
                     s_y_h=64))
+from bambaprof.ssm.kernels import ssd_sm90_wide
+for Q in (256, 128):
+    out[f"wide-128-{Q}"] = aot.resource_usage(
+        ssd_sm90_wide._chunk_scan_sm90_wide, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
+        {"Q": Q, "N": 128, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_wide.RING}, num_warps=8,
+        signature=ssd_sm90.descriptor_signature(128, wide=True), maxnreg=ssd_sm90_wide.MAX_REGISTERS,
+        values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
+                    s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
 print(json.dumps(out))
 """
 
@@ -173,7 +181,8 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
     so that three fit; its ``gluon_pair`` kernel (eight warps) at most 255 registers and 227 KB, one an SM, with the
-    same number of products a warpgroup as the slim one (each warpgroup makes one head's)."""
+    same number of products a warpgroup as the slim one (each warpgroup makes one head's); its ``gluon_wide`` kernel
+    (eight warps) at most 128 registers and 113 KB, two an SM, with 14 of the slim one's 26 products a warp."""
     env = dict(os.environ, TRITON_INTERPRET="0",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", HOPPER_SCAN], capture_output=True, text=True, env=env, timeout=600)
@@ -185,6 +194,12 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
         if form.startswith("pair-"):  # one program of 256 threads an SM, nothing spilled
             assert usage["stack_bytes"] == 0 and usage["shared_bytes"] <= 227 * 1024, (form, usage)
             assert usage["registers"] * 256 <= 65536 and usage["hgmma"] == forms["slim" + form[4:]]["hgmma"]
+            continue
+        if form.startswith("wide-"):  # two programs of 256 threads an SM, half the slim kernel's products a warp
+            assert usage["registers"] <= 128 and usage["stack_bytes"] <= 64, (form, usage)  # none with Triton 3.6
+            assert usage["shared_bytes"] <= 113 * 1024, (form, usage)
+            # at a chunk of 256: 14 products a warpgroup against 26
+            assert form != "wide-128-256" or usage["hgmma"] * 26 == forms["slim-128-256"]["hgmma"] * 14, (form, usage)
             continue
         if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
             assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)

@@ -75,7 +75,9 @@ BLOCK = 64
 #: once the first output product is issued, instead of before the outputs begin; ``slim``, the arithmetic of
 #: ``gluon_late`` by :mod:`.ssd_sm90_slim`'s kernel: one ring of 64 x 64 tiles, 74 KB a program, three an SM;
 #: ``pair``, the same arithmetic by :mod:`.ssd_sm90_pair`'s kernel: two heads a program, each shared tile read once
-#: for both (where the head dim is 64 and a group's heads are even; the slim kernel elsewhere).
+#: for both (where the head dim is 64 and a group's heads are even; the slim kernel elsewhere); ``wide``, the same
+#: arithmetic by :mod:`.ssd_sm90_wide`'s kernel: one head over two warpgroups, each doing half of every phase (where
+#: the chunk is a multiple of 128 and the state 128; the slim kernel elsewhere).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -83,7 +85,8 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_lg2": dict(factor=True, pipelined=True, packed=True, lg2=True),
          "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True),
          "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True),
-         "gluon_pair": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, pair=True)}
+         "gluon_pair": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, pair=True),
+         "gluon_wide": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, wide=True)}
 
 if gluon is not None:
 
@@ -483,13 +486,24 @@ def _pair_layout() -> Any:
     return gl.NVMMASharedLayout.get_default_for([BLOCK, 2 * BLOCK], gl.bfloat16)
 
 
-def descriptor_signature(N: int, slim: bool = False, pair: bool = False) -> dict:
+@functools.lru_cache(maxsize=None)
+def _tall_layout() -> Any:
+    """The shared-memory layout of two blocks' rows of C or ``C B^T`` (128 x 64, bf16) of :mod:`.ssd_sm90_wide`'s
+    kernel."""
+    return gl.NVMMASharedLayout.get_default_for([2 * BLOCK, BLOCK], gl.bfloat16)
+
+
+def descriptor_signature(N: int, slim: bool = False, pair: bool = False, wide: bool = False) -> dict:
     """The types of the kernel's four TMA descriptors (x, B, C, C B^T) as Triton's compiler names them (for an
     ahead-of-time compile, :func:`bambaprof.ssm.kernels.aot.resource_usage`); ``slim``: those of
     :mod:`.ssd_sm90_slim`'s kernel, whose B and C tiles are 64 x 64; ``pair``: :mod:`.ssd_sm90_pair`'s, the same
-    with x's tiles 64 x 128."""
+    with x's tiles 64 x 128; ``wide``: :mod:`.ssd_sm90_wide`'s, whose C and ``C B^T`` tiles are 128 x 64."""
     x_layout, bc_layout = _descriptor_layouts(N)
     small = f"tensordesc<bf16[{BLOCK}, {BLOCK}],{x_layout!r}>"
+    if wide:
+        tall = f"tensordesc<bf16[{2 * BLOCK}, {BLOCK}],{_tall_layout()!r}>"
+        return {"x_desc": small, "b_desc": f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>", "c_desc": tall,
+                "cb_desc": tall}
     bc = small if slim or pair else f"tensordesc<bf16[{BLOCK}, {N}],{bc_layout!r}>"
     x = f"tensordesc<bf16[{BLOCK}, {2 * BLOCK}],{_pair_layout()!r}>" if pair else small
     return {"x_desc": x, "b_desc": bc, "c_desc": bc, "cb_desc": small}
@@ -500,7 +514,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
-               pair: bool = False, ring_slots: Optional[int] = None, max_registers: Optional[int] = None,
+               pair: bool = False, wide: bool = False, ring_slots: Optional[int] = None,
+               max_registers: Optional[int] = None,
                views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -514,7 +529,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     ``ring_slots`` slots in its ring (None: ``ssd_sm90_slim.RING``) and at most ``max_registers`` registers a thread
     (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped); ``pair``: :mod:`.ssd_sm90_pair`'s kernel (that
     arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
-    slim one. ``views``: :func:`tma_views` of x, B and C where the caller has them."""
+    slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
+    :func:`.ssd_sm90_wide.serves` allows, else the slim one. ``views``: :func:`tma_views` of x, B and C where the
+    caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -525,6 +542,22 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
 
         pair = pairs_heads(P, H, G)
         slim = slim or not pair
+    if wide:
+        from .ssd_sm90_wide import MAX_REGISTERS as WIDE_REGISTERS
+        from .ssd_sm90_wide import RING as WIDE_RING
+        from .ssd_sm90_wide import _chunk_scan_sm90_wide, serves
+
+        if serves(Q, N):
+            tall = _tall_layout()
+            wrap(_chunk_scan_sm90_wide)[(nchunks * b * n_pblocks * H,)](
+                _descriptor(xv, [BLOCK, BLOCK], x_layout), _descriptor(Bv, [BLOCK, N], bc_layout),
+                _descriptor(Cv, [2 * BLOCK, BLOCK], tall), _descriptor(cb.view(-1, Q), [2 * BLOCK, BLOCK], tall),
+                cs, dtp, D if D is not None else cs, initial_state if initial_state is not None else cs, ring, flags,
+                ticket, y, final, L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
+                Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64, R=ring_slots or WIDE_RING,
+                num_warps=8, **_register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
+            return
+        slim = True
     x_desc = _descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()) if pair else _descriptor(xv, [BLOCK, BLOCK], x_layout)
     bc_block, bc_layout = ([BLOCK, BLOCK], x_layout) if slim or pair else ([BLOCK, N], bc_layout)
     b_desc = _descriptor(Bv, bc_block, bc_layout)
