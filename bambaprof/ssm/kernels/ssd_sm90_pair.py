@@ -22,6 +22,10 @@ form does) for both: 136 KB of L2 traffic a head instead of 240. The two heads' 
 Shared memory: x 64 KB, the ring 24 KB (3 slots), E 32 KB: one program (two heads) an SM, against the slim form's
 three programs (three heads). It serves what :func:`.ssd_sm90.usable` allows where the head dim is 64 and a group
 has an even number of heads (:func:`pairs_heads`); the arithmetic is that of the ``gluon_late`` form.
+
+Measured on an H100 beside the slim form (``benchmarks/results/h100-ssd-gluon-pair.json``): 1.09x to 1.37x its
+kernel time at Bamba-9B's shapes. A program of two heads takes about as long as the slim form's program of one,
+so halving the L2 traffic a head does not make up for two heads an SM instead of three; it is not ``auto``'s form.
 """
 
 from __future__ import annotations
