@@ -73,6 +73,7 @@ CANDIDATES = {
     "gluon_slim": dataclasses.replace(BASE, scan_kernel="gluon_slim"),  # late's arithmetic, 74 KB: three an SM
     "gluon_pair": dataclasses.replace(BASE, scan_kernel="gluon_pair"),  # the same, two heads a program, 8 warps
     "gluon_wide": dataclasses.replace(BASE, scan_kernel="gluon_wide"),  # the same, one head over two warpgroups
+    "gluon_stay": dataclasses.replace(BASE, scan_kernel="gluon_stay"),  # slim's programs resident, 3 an SM
     **{name: dataclasses.replace(BASE, scan_kernel=name) for name in TRIAL_FORMS},
     # auto's form on chunks of 128: twice the programs, each about half the work (one wave at 1 x 512 holds 264)
     "gluon_async_q128": dataclasses.replace(BASE, scan_kernel="gluon_async", chunk=128),

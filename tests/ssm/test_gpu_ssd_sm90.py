@@ -39,6 +39,8 @@ def _kernel_of(form, p=64, h=16, g=2, chunk=256, n=128):
         return "_chunk_scan_sm90_pair"
     if options.get("wide") and wide_serves(chunk, n):
         return "_chunk_scan_sm90_wide"
+    if options.get("stay"):
+        return "_chunk_scan_sm90_stay"
     return "_chunk_scan_sm90" if not {"slim", "pair", "wide"} & set(options) else "_chunk_scan_sm90_slim"
 
 

@@ -78,7 +78,9 @@ BLOCK = 64
 #: for both (where the head dim is 64 and a group's heads are even; the slim kernel elsewhere); ``wide``, the same
 #: arithmetic by :mod:`.ssd_sm90_wide`'s kernel: one head over two warpgroups, each doing half of every phase (where
 #: the chunk is a multiple of 128 and the state 128; the slim kernel elsewhere). Both are slower than ``slim`` on an
-#: H100 (1.09x to 1.37x and 1.04x to 1.22x its kernel time at Bamba-9B's shapes).
+#: H100 (1.09x to 1.37x and 1.04x to 1.22x its kernel time at Bamba-9B's shapes); ``stay``, the slim kernel's
+#: programs resident (three an SM), each taking ticket after ticket and its next one while the current one's outputs
+#: are formed.
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -87,7 +89,8 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_late": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True),
          "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True),
          "gluon_pair": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, pair=True),
-         "gluon_wide": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, wide=True)}
+         "gluon_wide": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, wide=True),
+         "gluon_stay": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, stay=True)}
 
 if gluon is not None:
 
@@ -428,6 +431,12 @@ def tma_views(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> 
 
 
 @functools.lru_cache(maxsize=None)
+def _sm_count(device: int) -> int:
+    """The streaming multiprocessors of a CUDA device (asked once a device)."""
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+@functools.lru_cache(maxsize=None)
 def _major(device: int) -> int:
     """The compute capability's major version of a CUDA device (asked once a device)."""
     return torch.cuda.get_device_capability(device)[0]
@@ -515,7 +524,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
-               pair: bool = False, wide: bool = False, ring_slots: Optional[int] = None,
+               pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                views: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
@@ -531,7 +540,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped); ``pair``: :mod:`.ssd_sm90_pair`'s kernel (that
     arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
     slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
-    :func:`.ssd_sm90_wide.serves` allows, else the slim one. ``views``: :func:`tma_views` of x, B and C where the
+    :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
+    resident, three an SM, taking tickets until they run out. ``views``: :func:`tma_views` of x, B and C where the
     caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
@@ -575,6 +585,17 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             L, H, G, nchunks, H // G, y.stride(0), y.stride(1), y.stride(2),
             Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or PAIR_RING, num_warps=8,
             **_register_cap(max_registers or 0))
+        return
+    if slim and stay:
+        from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_stay
+
+        tickets = nchunks * b * n_pblocks * H
+        wrap(_chunk_scan_sm90_stay)[(min(tickets, RESIDENT * _sm_count(x.get_device())),)](
+            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
+            initial_state if has_init else cs, ring, flags, ticket, y, final,
+            L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2), tickets,
+            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
+            **_register_cap(MAX_REGISTERS if max_registers is None else max_registers))
         return
     if slim:
         from .ssd_sm90_slim import MAX_REGISTERS, RING, _chunk_scan_sm90_slim

@@ -24,19 +24,23 @@ too, so that no phase holds both the whole state and its hand-off's addresses in
 from __future__ import annotations
 
 from .ssd_sm90 import gluon
-from .tickets import ticket_work
+from .tickets import ticket_decode, ticket_work
 
 #: Slots of the ring of 64 x 64 tiles: 3 keeps a program in 74 KB (three an SM).
 RING = 3
 #: Registers a thread at most, so that three programs of 128 threads fit an SM's 65,536 (Triton 3.9 needs 179
 #: for Bamba's shapes uncapped; at 168 it keeps about ten scalars on the stack, 40 bytes, read some 16 times).
 MAX_REGISTERS = 168
+#: Programs of the resident form (``gluon_stay``) an SM: as many as fit (74 KB and 168 registers a program).
+RESIDENT = 3
 
 if gluon is not None:
     from .ssd_sm90 import (
+        _clamped,
         _cta_barrier,
         _ex2,
         _hand_on,
+        _lg2,
         _pick,
         _staged_chunk,
         _tma_load,
@@ -106,34 +110,34 @@ if gluon is not None:
         """Wait for item ``i`` of the sequence to be in its slot."""
         mbarrier.wait(bars.index(i % R), (i // R) % 2)
 
+    @gluon.constexpr_function
+    def _acc_layout():
+        """The accumulators' layout: every accumulator is 64 x 64 (a half of the state S^T, p x n/2, or an output
+        block, rows x p), one warpgroup's."""
+        return gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, 64, 16])
+
+    @gluon.constexpr_function
+    def _operand_layout():
+        """The layout of a product's A operand in registers."""
+        return gl.DotOperandLayout(operand_index=0, parent=_acc_layout(), k_width=2)
+
     @gluon.jit
-    def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
-                              flag_ptr, ticket_ptr, y_ptr, final_ptr,
-                              L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
-                              Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                              I64: gl.constexpr, R: gl.constexpr = 3):
-        BM: gl.constexpr = 64
-        BP: gl.constexpr = 64
-        NB: gl.constexpr = Q // BM
-        NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
-        dtype: gl.constexpr = x_desc.dtype
-        # every accumulator is 64 x 64 (a half of the state S^T, p x n/2, or an output block, rows x p)
-        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                           instr_shape=[16, 64, 16])
-        oa_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
-
-        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
-        g = h // heads_per_group
-        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
-        col0 = (g * N).to(gl.int32)  # its group's first column of B and C
-        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
-
-        # shared memory: x's tiles (all of the chunk), the ring, E in halves of n; a barrier per x tile and per slot
-        xs = gl.allocate_shared_memory(dtype, [NB, BM, BP], x_desc.layout)
-        ring = gl.allocate_shared_memory(dtype, [R, BM, 64], x_desc.layout)
-        es = gl.allocate_shared_memory(dtype, [NH, BP, 64], x_desc.layout)
+    def _slim_buffers(x_desc, Q: gl.constexpr, N: gl.constexpr, R: gl.constexpr):
+        """Shared memory: x's tiles (all of the chunk), the ring, E in halves of n; a barrier per x tile and per
+        slot."""
+        NB: gl.constexpr = Q // 64
+        xs = gl.allocate_shared_memory(x_desc.dtype, [NB, 64, 64], x_desc.layout)
+        ring = gl.allocate_shared_memory(x_desc.dtype, [R, 64, 64], x_desc.layout)
+        es = gl.allocate_shared_memory(x_desc.dtype, [N // 64, 64, 64], x_desc.layout)
         x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
         bars = gl.allocate_shared_memory(gl.int64, [R, 1], mbarrier.MBarrierLayout())
+        return xs, ring, es, x_bars, bars
+
+    @gluon.jit
+    def _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, x_col, col0, cb_row,
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """A program's start: its barriers made, TMA asked for all of its chunk's x tiles (columns from ``x_col``)
+        and the ring's first R items."""
         for j in gl.static_range(NB):
             mbarrier.init(x_bars.index(j), count=1)
         for j in gl.static_range(R):
@@ -141,25 +145,24 @@ if gluon is not None:
         fence_async_shared()
         for j in gl.static_range(NB):
             mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], x_bars.index(j), xs.index(j))
+            _tma_load(x_desc, [row0 + j * 64, x_col], x_bars.index(j), xs.index(j))
         for i in gl.static_range(R):
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
-        # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
-        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
-                                                             True)
-        if HAS_D:
-            d_h = gl.load(D_ptr + h).to(gl.float32)
-        _cta_barrier()
-
-        # 1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
-        # A operand a block of rows, a product a half, each left in flight while the next is issued
-        S0 = gl.zeros([BP, 64], gl.float32, o_layout)
-        S1 = gl.zeros([BP, 64], gl.float32, o_layout)
+    @gluon.jit
+    def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
+        A operand a block of rows, a product a half, each left in flight while the next is issued."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        dtype: gl.constexpr = b_desc.dtype
+        S0 = gl.zeros([64, 64], gl.float32, o_layout)
+        S1 = gl.zeros([64, 64], gl.float32, o_layout)
         k_vec: gl.constexpr = gl.SliceLayout(0, oa_layout)
-        a_prev = gl.zeros([BP, BM], dtype, oa_layout)
+        a_prev = gl.zeros([64, 64], dtype, oa_layout)
         for j in gl.static_range(NB):
-            w = _ex2(cs_end - dt_sm.slice(j * BM, BM).load(k_vec))
+            w = _ex2(cs_end - dt_sm.slice(j * 64, 64).load(k_vec))
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(oa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
@@ -176,29 +179,42 @@ if gluon is not None:
             a_prev = a
         S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
         _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R)
+        return S0, S1
 
-        # 2. the hand-off, a half of n at a time, once the chain's previous chunk has announced its state
-        chain = (b * n_pblocks + pb) * H + h
+    @gluon.jit
+    def _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
+                       N: gl.constexpr, HAS_INIT: gl.constexpr):
+        """2. the hand-off, a half of n at a time, once the chain's previous chunk has announced its state."""
+        o_layout: gl.constexpr = _acc_layout()
         if c > 0:
             seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
             while seen < c:
                 seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
         _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
-                 nchunks, cs_end, BP, N, HAS_INIT, False)
-        if NH > 1:
+                 nchunks, cs_end, 64, N, HAS_INIT, False)
+        if N > 64:
             _hand_on(S1, o_layout, 64, 64, es.index(1), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb,
-                     H, P, nchunks, cs_end, BP, N, HAS_INIT, False)
+                     H, P, nchunks, cs_end, 64, N, HAS_INIT, False)
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
 
-        # 3. the outputs, a block of BM rows at a time: exp(cs_i) C_i E, then the C B^T tiles on and left of the
-        # diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it)
+    @gluon.jit
+    def _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
+                      y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr,
+                      NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr):
+        """3. the outputs, a block of 64 rows at a time: exp(cs_i) C_i E, then the C B^T tiles on and left of the
+        diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it)."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        dtype: gl.constexpr = b_desc.dtype
+        BM: gl.constexpr = 64
         offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
-        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(0, o_layout))
+        offs_p = gl.arange(0, BM, layout=gl.SliceLayout(0, o_layout))
         offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        a_prev = gl.zeros([BM, BM], dtype, oa_layout)
         for m in gl.static_range(NB):
-            acc = gl.zeros([BM, BP], gl.float32, o_layout)
+            acc = gl.zeros([BM, BM], gl.float32, o_layout)
             for half in gl.static_range(NH):
                 _ring_wait(bars, _at(m, NB, NH, half), R)
                 acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
@@ -239,9 +255,112 @@ if gluon is not None:
             if HAS_D:
                 acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
+            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+
+    @gluon.jit
+    def _slim_done(x_bars, bars, NB: gl.constexpr, R: gl.constexpr):
         for j in gl.static_range(NB):
             mbarrier.invalidate(x_bars.index(j))
         for j in gl.static_range(R):
             mbarrier.invalidate(bars.index(j))
+
+    @gluon.jit
+    def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
+                              flag_ptr, ticket_ptr, y_ptr, final_ptr,
+                              L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
+                              Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                              I64: gl.constexpr, R: gl.constexpr = 3):
+        NB: gl.constexpr = Q // 64
+        NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
+        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
+        g = h // heads_per_group
+        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
+        col0 = (g * N).to(gl.int32)  # its group's first column of B and C
+        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
+        xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
+        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
+                    NH, R)
+        # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             True)
+        d_h = 0.0
+        if HAS_D:
+            d_h = gl.load(D_ptr + h).to(gl.float32)
+        _cta_barrier()
+        S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, NB,
+                             NH, R)
+        chain = (b * n_pblocks + pb) * H + h
+        _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
+                       N, HAS_INIT)
+        _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
+                      y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D)
+        _slim_done(x_bars, bars, NB, R)
+
+    @gluon.jit
+    def _chunk_scan_sm90_stay(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
+                              flag_ptr, ticket_ptr, y_ptr, final_ptr,
+                              L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h, tickets,
+                              Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                              I64: gl.constexpr, R: gl.constexpr = 3):
+        """The slim program resident: it works through tickets until they run out (``tickets`` in all), taking its
+        next one while the outputs of the current one are formed, so that the ticket's atomic is not on the way of
+        a program's start. Each ticket is the slim kernel's program, its barriers made anew."""
+        NB: gl.constexpr = Q // 64
+        NH: gl.constexpr = N // 64
+        xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
+        cs_sm, dt_sm = _row_buffers(Q)
+        t = gl.atomic_add(ticket_ptr, 1)
+        while t < tickets:
+            b, c, pb, h = ticket_decode(t, H, n_pblocks, nchunks, I64)
+            g = h // heads_per_group
+            row0 = (b * L + c * Q).to(gl.int32)
+            col0 = (g * N).to(gl.int32)
+            cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)
+            _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
+                        NB, NH, R)
+            cs_end, c0, c1, c2, c3 = _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q)
+            d_h = 0.0
+            if HAS_D:
+                d_h = gl.load(D_ptr + h).to(gl.float32)
+            _cta_barrier()
+            S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
+                                 NB, NH, R)
+            chain = (b * n_pblocks + pb) * H + h
+            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
+                           cs_end, N, HAS_INIT)
+            t_next = gl.atomic_add(ticket_ptr, 1)  # in flight while this chunk's outputs are formed
+            _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                          chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
+                          HAS_D)
+            _cta_barrier()  # every thread past its last wait and read before the barriers and buffers are made anew
+            _slim_done(x_bars, bars, NB, R)
+            t = t_next
+
+    @gluon.jit
+    def _row_buffers(Q: gl.constexpr):
+        """Shared memory for a chunk's ``cs`` and ``dt'`` rows (what :func:`.ssd_sm90._staged_chunk` allocates)."""
+        NB: gl.constexpr = Q // 64
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
+        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
+        return (gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem),
+                gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem))
+
+    @gluon.jit
+    def _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, base, Q: gl.constexpr):
+        """:func:`.ssd_sm90._staged_chunk` into buffers made once (:func:`_row_buffers`): the chunk's rows stored
+        there, and its ``cs`` (base 2) at its end and at each block's first row returned."""
+        LOG2E: gl.constexpr = 1.4426950408889634
+        NB: gl.constexpr = Q // 64
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
+        offs = gl.arange(0, NB2 * 64, layout=gl.BlockedLayout([2], [32], [4], [0]))
+        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
+        cs_sm.store(cs_rows)
+        dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
+        dt_sm.store(cs_rows - _lg2(dt_rows))
+        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
+        c0 = gl.load(cs_ptr + base) * LOG2E
+        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * 64) * LOG2E
+        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * 64) * LOG2E
+        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * 64) * LOG2E
+        return cs_end, c0, c1, c2, c3

@@ -14,7 +14,12 @@ import triton.language as tl
 @triton.jit
 def ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64: tl.constexpr):
     """Draw a ticket: ``(batch, chunk, p block, head)``; batch and chunk 64-bit when ``I64``."""
-    t = tl.atomic_add(ticket_ptr, 1)
+    return ticket_decode(tl.atomic_add(ticket_ptr, 1), H, n_pblocks, nchunks, I64)
+
+
+@triton.jit
+def ticket_decode(t, H, n_pblocks, nchunks, I64: tl.constexpr):
+    """Ticket ``t``'s ``(batch, chunk, p block, head)``; batch and chunk 64-bit when ``I64``."""
     h = t % H
     r = t // H
     pb = r % n_pblocks
