@@ -56,7 +56,7 @@ if gluon is not None:
         warpgroup_mma,
         warpgroup_mma_wait,
     )
-    from .ssd_sm90_slim import _at, _refill, _ring_item, _ring_wait
+    from .ssd_sm90_slim import _at, _cb_operand, _refill, _ring_item, _ring_wait, _state_block, _state_done
 
     @gluon.jit
     def _second_warpgroup(like):
@@ -171,18 +171,9 @@ if gluon is not None:
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * gl.where(second_row, w1[None, :], w0[None, :])).to(dtype)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, j * NH + half, R)
-                if half == 0:
-                    S0 = warpgroup_mma(a, ring.index((j * NH + half) % R), S0, is_async=True)
-                else:
-                    S1 = warpgroup_mma(a, ring.index((j * NH + half) % R), S1, is_async=True)
-                S0, S1, a, s_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, s_prev])
-                if j * NH + half > 0:
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R)
-            s_prev = a
-        S0, S1, s_prev = warpgroup_mma_wait(0, deps=[S0, S1, s_prev])
-        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R)
+            S0, S1, s_prev = _state_block(a, s_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
+                                          j, NB, NH, R)
+        S0, S1 = _state_done(s_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
 
         # 2. the hand-off of both chains (adjacent: same batch, heads h0 and h0 + 1), a half of n at a time
         chain0 = b * H + h0
@@ -231,17 +222,8 @@ if gluon is not None:
             for k in gl.static_range(m + 1):
                 dt_k = gl.where(mine_col, dt1.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout)),
                                 dt0.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout)))
-                _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-                cb = ring.index(_at(m, NB, NH, NH + k) % R).load(oa_layout)
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
-                if k < m:
-                    wk = _ex2(m_col - dt_k)[None, :]
-                else:
-                    wk = _ex2(cs_ai[:, None] - dt_k[None, :])
-                wt = cb * wk.to(dtype)
-                if k == m:
-                    wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
-                a = wt.to(dtype)
+                a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, m_col, cs_ai, dt_k, offs_ai,
+                                offs_aj, oa_layout, m, k, NB, NH, R)
                 if k == 0:
                     acc = warpgroup_mma_wait(0, deps=[acc])
                     _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH,

@@ -166,17 +166,32 @@ if gluon is not None:
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(oa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, j * NH + half, R)
-                if half == 0:
-                    S0 = warpgroup_mma(a, ring.index((j * NH + half) % R), S0, is_async=True)
-                else:
-                    S1 = warpgroup_mma(a, ring.index((j * NH + half) % R), S1, is_async=True)
-                # the product before this one is done: its slot takes the item R on
-                S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
-                if j * NH + half > 0:
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R)
-            a_prev = a
+            S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
+                                          j, NB, NH, R)
+        return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
+
+    @gluon.jit
+    def _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j: gl.constexpr,
+                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """Block j's products of the state, ``a`` (its A operand) times each half of n's B tile from the ring into
+        ``S0`` and ``S1``, each left in flight while the next is issued; the slot of the product before is refilled
+        once it is done. Returns the accumulators and ``a`` (the operand now in flight)."""
+        for half in gl.static_range(NH):
+            _ring_wait(bars, j * NH + half, R)
+            if half == 0:
+                S0 = warpgroup_mma(a, ring.index((j * NH + half) % R), S0, is_async=True)
+            else:
+                S1 = warpgroup_mma(a, ring.index((j * NH + half) % R), S1, is_async=True)
+            # the product before this one is done: its slot takes the item R on
+            S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
+            if j * NH + half > 0:
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R)
+        return S0, S1, a
+
+    @gluon.jit
+    def _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB: gl.constexpr,
+                    NH: gl.constexpr, R: gl.constexpr):
+        """The state's last products waited for, the last B tile's slot refilled: ``S0, S1``."""
         S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
         _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R)
         return S0, S1
@@ -229,18 +244,8 @@ if gluon is not None:
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
             for k in gl.static_range(m + 1):
                 dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
-                _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-                cb = ring.index(_at(m, NB, NH, NH + k) % R).load(oa_layout)
-                # the tile is in registers: its slot takes the item R on
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
-                if k < m:
-                    wk = _ex2(cs_m0 - dt_k)[None, :]
-                else:
-                    wk = _ex2(cs_ai[:, None] - dt_k[None, :])
-                wt = cb * wk.to(dtype)
-                if k == m:
-                    wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
-                a = wt.to(dtype)
+                a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai,
+                                offs_aj, oa_layout, m, k, NB, NH, R)
                 if k == 0:  # the C E products are done: the last C tile's slot takes the item R on
                     acc = warpgroup_mma_wait(0, deps=[acc])
                     _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R)
@@ -257,6 +262,27 @@ if gluon is not None:
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+
+    @gluon.jit
+    def _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai, offs_aj,
+                    oa_layout: gl.constexpr, m: gl.constexpr, k: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr,
+                    R: gl.constexpr):
+        """The A operand of output block m's product with x's tile k: its ``C B^T`` tile from the ring (the slot
+        refilled once the tile is in registers) scaled by the decay weights, ``exp(cs_m0 - cs_s) dt'_s`` a column
+        left of the diagonal (``cs_m0``: the block's first row's cs, base 2), ``exp(cs_i - cs_s) dt'_s`` an element
+        on it (``cs_ai``: the block's rows' cs) with the causal mask; ``dt_k``: tile k's ``cs - log2(dt')``."""
+        _ring_wait(bars, _at(m, NB, NH, NH + k), R)
+        cb = ring.index(_at(m, NB, NH, NH + k) % R).load(oa_layout)
+        # the tile is in registers: its slot takes the item R on
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
+        if k < m:
+            wk = _ex2(cs_m0 - dt_k)[None, :]
+        else:
+            wk = _ex2(cs_ai[:, None] - dt_k[None, :])
+        wt = cb * wk.to(cb.dtype)
+        if k == m:
+            wt = gl.where(offs_aj[None, :] <= offs_ai[:, None], wt, 0.0)
+        return wt.to(cb.dtype)
 
     @gluon.jit
     def _slim_done(x_bars, bars, NB: gl.constexpr, R: gl.constexpr):

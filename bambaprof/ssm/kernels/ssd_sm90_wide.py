@@ -55,6 +55,7 @@ if gluon is not None:
         warpgroup_mma,
         warpgroup_mma_wait,
     )
+    from .ssd_sm90_slim import _ring_wait
 
     @gluon.constexpr_function
     def _item(i, NB, NH, part):
@@ -128,9 +129,6 @@ if gluon is not None:
         """x's tile of block k (64 x 64): half k % 2 of buffer k // 2."""
         return xs.index(k // 2).slice((k % 2) * 64, 64)
 
-    @gluon.jit
-    def _ring_wait(bars, i: gl.constexpr, R: gl.constexpr):
-        mbarrier.wait(bars.index(i % R), (i // R) % 2)
 
     @gluon.jit
     def _chunk_scan_sm90_wide(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
