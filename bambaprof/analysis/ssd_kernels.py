@@ -54,7 +54,7 @@ SSD_KERNELS: List[Tuple[Pattern[str], str, str]] = [
     (re.compile(r"^_causal_conv1d_(fwd|update)_kernel\w*$"), CAUSAL_CONV1D, "conv"),
     (re.compile(r"^_chunk_prep$"), BAMBAPROF, "prep"),
     (re.compile(r"^_chunk_states$"), BAMBAPROF, "chunk states"),
-    (re.compile(r"^_chunk_scan(_sm90(_slim)?)?$"), BAMBAPROF, "chunk scan"),
+    (re.compile(r"^_chunk_scan(_sm90(_(slim|pair|wide|stay))?)?$"), BAMBAPROF, "chunk scan"),
     (re.compile(r"^_conv1d_silu_kernel$"), BAMBAPROF, "conv"),
     (re.compile(r"^_gated_rmsnorm_kernel$"), BAMBAPROF, "gated norm"),
     (re.compile(r"^_mixer_decode_kernel$"), BAMBAPROF, "decode step"),

@@ -22,6 +22,9 @@ def test_kernel_names_map_to_implementation_and_step():
     assert ssd_step("_chunk_scan") == ("bambaprof triton", "chunk scan")
     assert ssd_step("_chunk_scan_sm90") == ("bambaprof triton", "chunk scan")  # the Hopper (Gluon) scan
     assert ssd_step("_chunk_scan_sm90_slim") == ("bambaprof triton", "chunk scan")  # its 74 KB form
+    for form in ("pair", "wide", "stay"):  # two heads a program, eight warps a head, resident programs
+        assert ssd_step(f"_chunk_scan_sm90_{form}") == ("bambaprof triton", "chunk scan")
+    assert ssd_step("_chunk_scan_sm90_fwd") is None
     for other in ("triton_poi_fused_add_0", "_chunk_scan_fwd", "my_chunk_scan_fwd_kernel", "nvjet_sm90_tst"):
         assert ssd_step(other) is None
 
