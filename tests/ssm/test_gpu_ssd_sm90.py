@@ -3,6 +3,7 @@ the target shapes and the options it serves against the float64 recurrence, the 
 Triton kernel, that it is the kernel that runs where it serves, CUDA graphs and torch.compile."""
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -24,7 +25,17 @@ TRITON = get_variant("triton")
 REF = get_variant("reference")
 
 
-@pytest.fixture(params=sorted(ssd_sm90.FORMS))
+def _forms_under_test():
+    """The forms the parametrised tests run: those ``BAMBAPROF_TEST_FORMS`` names (space- or comma-separated, e.g.
+    ``auto``'s forms when time is short), else every form of ``ssd_sm90.FORMS``."""
+    names = os.environ.get("BAMBAPROF_TEST_FORMS", "").replace(",", " ").split()
+    unknown = sorted(set(names) - set(ssd_sm90.FORMS))
+    if unknown:
+        raise pytest.UsageError(f"BAMBAPROF_TEST_FORMS names no form of the Gluon scan: {', '.join(unknown)}")
+    return sorted(names or ssd_sm90.FORMS)
+
+
+@pytest.fixture(params=_forms_under_test())
 def gluon_scan(monkeypatch, request):
     """The variant with the chunk scan of ``ssd_sm90`` (each form) where it serves the inputs; the form's name."""
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=request.param))
