@@ -163,24 +163,41 @@ if gluon is not None:
         rows at ``base``; with ``cs`` (base 2) at the chunk's end and at the first row of each of its blocks of 64
         (positions past L have dt' = 0, so the end is the last one's). One round trip to L2 while the TMA loads
         are in flight; the caller waits at a barrier before any thread reads them. ``WARPS``: the program's warps."""
+        cs_sm, dt_sm = _row_buffers(Q)
+        cs_end, c0, c1, c2, c3 = _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, base, Q, LG2, WARPS)
+        return cs_sm, dt_sm, cs_end, c0, c1, c2, c3
+
+    @gluon.jit
+    def _row_buffers(Q: gl.constexpr):
+        """Shared memory for a chunk's ``cs`` and ``dt'`` rows (fp32, the chunk rounded up to 64, 128 or 256)."""
+        NB: gl.constexpr = Q // 64
+        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
+        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
+        return (gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem),
+                gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem))
+
+    @gluon.jit
+    def _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, base, Q: gl.constexpr, LG2: gl.constexpr,
+                    WARPS: gl.constexpr = 4):
+        """What :func:`_staged_chunk` stages, into buffers the caller made (:func:`_row_buffers`): the chunk's rows
+        stored there, its ``cs`` (base 2) at its end and at each block's first row returned."""
         LOG2E: gl.constexpr = 1.4426950408889634
         BM: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
         NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
         offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([8 // WARPS], [32], [WARPS], [0]))
-        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
         cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
-        cs_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, cs_rows)
+        cs_sm.store(cs_rows)
         dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
         if LG2:
             dt_rows = cs_rows - _lg2(dt_rows)
-        dt_sm = gl.allocate_shared_memory(gl.float32, [NB2 * BM], vec_smem, dt_rows)
+        dt_sm.store(dt_rows)
         cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
         c0 = gl.load(cs_ptr + base) * LOG2E
         c1 = gl.load(cs_ptr + base + _clamped(1, NB) * BM) * LOG2E
         c2 = gl.load(cs_ptr + base + _clamped(2, NB) * BM) * LOG2E
         c3 = gl.load(cs_ptr + base + _clamped(3, NB) * BM) * LOG2E
-        return cs_sm, dt_sm, cs_end, c0, c1, c2, c3
+        return cs_end, c0, c1, c2, c3
 
     @gluon.jit
     def _hand_on(S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, es, ring_ptr, init_ptr, final_ptr,

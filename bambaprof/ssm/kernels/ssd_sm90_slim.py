@@ -36,12 +36,12 @@ RESIDENT = 3
 
 if gluon is not None:
     from .ssd_sm90 import (
-        _clamped,
         _cta_barrier,
         _ex2,
         _hand_on,
-        _lg2,
         _pick,
+        _row_buffers,
+        _stage_rows,
         _staged_chunk,
         _tma_load,
         fence_async_shared,
@@ -347,7 +347,8 @@ if gluon is not None:
             cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)
             _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
                         NB, NH, R)
-            cs_end, c0, c1, c2, c3 = _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q)
+            cs_end, c0, c1, c2, c3 = _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                 True)
             d_h = 0.0
             if HAS_D:
                 d_h = gl.load(D_ptr + h).to(gl.float32)
@@ -364,31 +365,3 @@ if gluon is not None:
             _cta_barrier()  # every thread past its last wait and read before the barriers and buffers are made anew
             _slim_done(x_bars, bars, NB, R)
             t = t_next
-
-    @gluon.jit
-    def _row_buffers(Q: gl.constexpr):
-        """Shared memory for a chunk's ``cs`` and ``dt'`` rows (what :func:`.ssd_sm90._staged_chunk` allocates)."""
-        NB: gl.constexpr = Q // 64
-        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        vec_smem: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
-        return (gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem),
-                gl.allocate_shared_memory(gl.float32, [NB2 * 64], vec_smem))
-
-    @gluon.jit
-    def _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, base, Q: gl.constexpr):
-        """:func:`.ssd_sm90._staged_chunk` into buffers made once (:func:`_row_buffers`): the chunk's rows stored
-        there, and its ``cs`` (base 2) at its end and at each block's first row returned."""
-        LOG2E: gl.constexpr = 1.4426950408889634
-        NB: gl.constexpr = Q // 64
-        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        offs = gl.arange(0, NB2 * 64, layout=gl.BlockedLayout([2], [32], [4], [0]))
-        cs_rows = gl.load(cs_ptr + base + offs, mask=offs < Q, other=0.0) * LOG2E
-        cs_sm.store(cs_rows)
-        dt_rows = gl.load(dtp_ptr + base + offs, mask=offs < Q, other=0.0)
-        dt_sm.store(cs_rows - _lg2(dt_rows))
-        cs_end = gl.load(cs_ptr + base + Q - 1) * LOG2E
-        c0 = gl.load(cs_ptr + base) * LOG2E
-        c1 = gl.load(cs_ptr + base + _clamped(1, NB) * 64) * LOG2E
-        c2 = gl.load(cs_ptr + base + _clamped(2, NB) * 64) * LOG2E
-        c3 = gl.load(cs_ptr + base + _clamped(3, NB) * 64) * LOG2E
-        return cs_end, c0, c1, c2, c3
