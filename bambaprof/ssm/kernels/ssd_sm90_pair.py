@@ -56,7 +56,7 @@ if gluon is not None:
         warpgroup_mma,
         warpgroup_mma_wait,
     )
-    from .ssd_sm90_slim import _at, _cb_operand, _refill, _ring_item, _ring_wait, _state_block, _state_done
+    from .ssd_sm90_slim import _at, _cb_operand, _ce_products, _refill, _ring_item, _state_block, _state_done
 
     @gluon.jit
     def _second_warpgroup(like):
@@ -199,18 +199,8 @@ if gluon is not None:
         mine_col = _second_warpgroup(offs_aj)
         o_prev = gl.zeros([BM, BM], dtype, oa_layout)  # the A operand of the output product in flight
         for m in gl.static_range(NB):
-            acc = gl.zeros([BM, W2], gl.float32, o_layout)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, _at(m, NB, NH, half), R)
-                acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
-                                    use_acc=half > 0, is_async=True)
-                if m == 0 and half == 0 and c + 1 < nchunks:  # the release's fence waits while the product runs
-                    gl.atomic_xchg(flag_ptr + chain0, (c + 1).to(gl.int32), sem="release")
-                    gl.atomic_xchg(flag_ptr + chain0 + 1, (c + 1).to(gl.int32), sem="release")
-                if half > 0:
-                    acc = warpgroup_mma_wait(1, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB,
-                            NH, R)
+            acc = _ce_products(gl.zeros([BM, W2], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
+                               flag_ptr, chain0, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 2)
             m0 = _pick(m, a0, a1, a2, a3)
             m1 = _pick(m, e0, e1, e2, e3)
             cs_i0 = cs0.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))

@@ -229,16 +229,8 @@ if gluon is not None:
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
         a_prev = gl.zeros([BM, BM], dtype, oa_layout)
         for m in gl.static_range(NB):
-            acc = gl.zeros([BM, BM], gl.float32, o_layout)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, _at(m, NB, NH, half), R)
-                acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
-                                    use_acc=half > 0, is_async=True)
-                if m == 0 and half == 0 and c + 1 < nchunks:  # the release's fence waits while the product runs
-                    gl.atomic_xchg(flag_ptr + chain, (c + 1).to(gl.int32), sem="release")
-                if half > 0:  # the first half's product is done: its slot takes the item R on
-                    acc = warpgroup_mma_wait(1, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB, NH, R)
+            acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
+                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
             cs_m0 = _pick(m, c0, c1, c2, c3)
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
@@ -262,6 +254,24 @@ if gluon is not None:
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+
+    @gluon.jit
+    def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
+                     m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, CHAINS: gl.constexpr):
+        """Output block m's ``C E`` products into ``acc`` (C's tiles from the ring, E's halves of n from ``es``),
+        the last left in flight; at block 0, once its first product is issued, the next chunk's counters of the
+        ``CHAINS`` chains from ``chain`` released (the release's fence waits while the product runs)."""
+        for half in gl.static_range(NH):
+            _ring_wait(bars, _at(m, NB, NH, half), R)
+            acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
+                                use_acc=half > 0, is_async=True)
+            if m == 0 and half == 0 and c + 1 < nchunks:
+                for k in gl.static_range(CHAINS):
+                    gl.atomic_xchg(flag_ptr + chain + k, (c + 1).to(gl.int32), sem="release")
+            if half > 0:  # the first half's product is done: its slot takes the item R on
+                acc = warpgroup_mma_wait(1, deps=[acc])
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB, NH, R)
+        return acc
 
     @gluon.jit
     def _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai, offs_aj,
