@@ -47,7 +47,8 @@ bench_ssd_cores() {
 import json, sys
 for r in json.load(open(sys.argv[1]))["rows"]:
     print(f"{r['variant']:10s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" launches {r['launches']:.0f} kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}")
+          f" launches {r['launches']:.0f} kernel/base {r['kernel_vs_baseline']:.3f} kernel%floor {r['kernel_pct_of_roofline']:.1f}"
+          f" kernel%FLOPfloor {r.get('kernel_pct_of_flop_floor') or float('nan'):.1f}")
     for kernel, pick in (r.get("autotune") or {}).items():  # what the peer's autotuner chose at this shape
         print(f"    {kernel}: {', '.join(p for p in pick.split(', ') if not p.endswith('None'))}")
 PY

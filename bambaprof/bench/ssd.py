@@ -18,6 +18,10 @@ For each (variant, shape):
   the chunked algorithm (chunk Q): per head 4 L p n (chunk states and their
   output) + L Q p (the causal half of the intra-chunk product with x), and per
   group L Q n (the causal half of C B^T);
+- **% of the FLOP floor** (kernel time): the FLOP term alone, minimum FLOPs / measured matmul rate
+  (``flop_floor_ms``), over the kernel time: where the bytes' term is the larger (an H100 at Bamba's
+  shapes) it differs from the roofline's %, and it is the figure a target stated against the FLOP floor
+  asks for;
 - **kernel time** (GPU only): the GPU time per call of everything the call runs on the
   device (kernels, memsets, copies), from the PyTorch profiler (CUPTI): the summed durations
   of those activities over a batch of 10 calls, divided by the calls; the median of the
@@ -322,6 +326,8 @@ class BenchRecord:
     kernel_ms: Optional[float] = None
     launches: Optional[float] = None
     kernel_pct_of_roofline: Optional[float] = None
+    flop_floor_ms: Optional[float] = None
+    kernel_pct_of_flop_floor: Optional[float] = None
     baseline: Optional[str] = None
     vs_baseline: Optional[float] = None
     kernel_vs_baseline: Optional[float] = None
@@ -416,15 +422,16 @@ def _bench_ssd_shapes(cores: Dict[str, Callable[..., Any]], shapes: Sequence[Sha
             _no_inputs(exc, list(cores), base, records, timed_rows)
             continue
         nbytes = minimum_bytes(shape, dtype)
-        floor = None
+        floor = flop_floor = None
         if ceilings is not None:
-            floor = max(nbytes / (ceilings.copy_gbps * 1e6), minimum_flops(shape) / (ceilings.matmul_tflops * 1e9))
+            flop_floor = minimum_flops(shape) / (ceilings.matmul_tflops * 1e9)
+            floor = max(nbytes / (ceilings.copy_gbps * 1e6), flop_floor)
         where = f"b={shape.batch} L={shape.seq_len}"
         _retune(cores.values())
         timed = _interleaved({name: _rotating(core, sets, shape.chunk_size) for name, core in cores.items()},
                              device, rep_ms, rounds, on_gpu,
                              (lambda line, at=where: progress(f"{line} {at}")) if progress else None)
-        records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, nbytes, floor), core)
+        records.extend(_with_picks(_record(name, timed[name], shape, base, on_gpu, nbytes, floor, flop_floor), core)
                        for name, core in cores.items())
         timed_rows.extend(timed[name] for name in cores)
         _set_ratios(records[-len(cores):], baseline or next(iter(cores)))
@@ -435,10 +442,12 @@ def _bench_ssd_shapes(cores: Dict[str, Callable[..., Any]], shapes: Sequence[Sha
 
 
 def _record(name: str, timed: Timed, shape: Shape, base: Dict[str, Any],
-            on_gpu: bool, nbytes: Optional[int] = None, floor: Optional[float] = None) -> BenchRecord:
+            on_gpu: bool, nbytes: Optional[int] = None, floor: Optional[float] = None,
+            flop_floor: Optional[float] = None) -> BenchRecord:
     """One row from :func:`_interleaved`'s :class:`Timed`; achieved GB/s from ``nbytes``
-    (the minimum bytes) and % of the roofline from ``floor`` (ms) where given. A row without a wall time, or
-    without a kernel time on a GPU, keeps only its status (and the wall time it has)."""
+    (the minimum bytes), % of the roofline from ``floor`` and of the FLOP floor from ``flop_floor`` (ms) where
+    given. A row without a wall time, or without a kernel time on a GPU, keeps only its status (and the wall time
+    it has)."""
     ms, kt, status = timed.ms, timed.kernel, timed.status
     if ms is None or (on_gpu and kt is None):
         return BenchRecord(variant=name, status=status, median_ms=ms, **base)
@@ -448,6 +457,8 @@ def _record(name: str, timed: Timed, shape: Shape, base: Dict[str, Any],
         pct_of_roofline=100.0 * floor / ms if floor else None,
         kernel_ms=kt.ms if kt else None, launches=kt.launches if kt else None,
         kernel_pct_of_roofline=100.0 * floor / kt.ms if kt and floor and kt.ms > 0 else None,
+        flop_floor_ms=flop_floor,
+        kernel_pct_of_flop_floor=100.0 * flop_floor / kt.ms if kt and flop_floor and kt.ms > 0 else None,
         kernels_us=kt.by_name_us if kt else None, top_kernel=_top_kernel(kt.by_name_us if kt else None), **base)
 
 

@@ -183,6 +183,7 @@ BENCH = [
     Column("achieved_gbps", "GB/s", "num", drop_rank=3), Column("roofline_floor_ms", "floor ms", "ms"),
     Column("pct_of_roofline", "% roofline", "pct", drop_rank=2), Column("kernel_ms", "kernel ms", "ms"),
     Column("launches", "launches", "num"), Column("kernel_pct_of_roofline", "kernel % roofline", "pct"),
+    Column("kernel_pct_of_flop_floor", "kernel % FLOP floor", "pct", drop_rank=5),
     Column("vs_baseline", "vs baseline", "times", drop_rank=1), Column("kernel_vs_baseline", "kernel vs baseline", "times"),
     Column("sm_clock_mhz", "SM MHz", "int", drop_rank=5), Column("clock_held_pct", "clock held %", "pct", drop_rank=5),
     Column("top_kernel", "top kernel", "kernel", 34, drop_rank=6),

@@ -46,9 +46,26 @@ def test_bench_times_cores_and_reports_errors():
     assert by["default"].achieved_gbps == pytest.approx(minimum_bytes(SHAPE, torch.float32) / (by["default"].median_ms * 1e6))
     floor = max(minimum_bytes(SHAPE, torch.float32) / 10e6, minimum_flops(SHAPE) / 0.1e9)
     assert by["default"].roofline_floor_ms == pytest.approx(floor)
+    assert by["default"].flop_floor_ms == pytest.approx(minimum_flops(SHAPE) / 0.1e9)  # the FLOP term alone
+    assert by["default"].kernel_pct_of_flop_floor is None  # no kernel time off a GPU
+    assert by["big"].flop_floor_ms is None and by["big"].kernel_pct_of_flop_floor is None
     assert by["big"].status == "out of memory" and by["big"].median_ms is None
     assert by["broken"].status == "error: bad kernel"
     assert len(calls) >= 3
+
+
+def test_a_row_with_kernel_time_gives_its_share_of_the_flop_floor_and_of_the_roofline():
+    """The H100's 8x8192 figures (bytes-bound there): a roofline floor of 0.745 ms, a FLOP term of 0.602 ms, the
+    Gluon core's 2.1727 ms of kernel time: 34.3% of the roofline floor and 27.7% of the FLOP floor."""
+    from bambaprof.bench.ssd import KernelTime, Timed, _record, _shape_fields
+
+    timed = Timed(2.218, KernelTime(2.1727, 2.0, {"_chunk_scan_sm90_slim": 2120.0, "_chunk_prep": 52.7}), "ok")
+    row = _record("triton", timed, SHAPE, _shape_fields(SHAPE, torch.bfloat16), True, 1000, 0.745, 0.602)
+    assert row.kernel_pct_of_roofline == pytest.approx(34.29, abs=0.01)
+    assert row.flop_floor_ms == 0.602 and row.kernel_pct_of_flop_floor == pytest.approx(27.71, abs=0.01)
+    unmeasured = _record("triton", Timed(2.218, None, "ok"), SHAPE, _shape_fields(SHAPE, torch.bfloat16), False,
+                         1000, 0.745, 0.602)
+    assert unmeasured.flop_floor_ms == 0.602 and unmeasured.kernel_pct_of_flop_floor is None
 
 
 @pytest.fixture
