@@ -63,7 +63,7 @@ from . import ssd_sm90
 from .grid import cdiv, next_power_of_2
 from .launch import direct
 from .metadata import kernel_metadata
-from .tickets import ticket_work
+from .tickets import ticket_work, wait_chain
 
 
 @triton.jit
@@ -208,9 +208,7 @@ def _chunk_scan(x_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, D_ptr, init_ptr, r
         else:
             E = tl.zeros((BN, BP), dtype=tl.float32)
     else:
-        seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-        while seen < c:
-            seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+        wait_chain(flag_ptr, chain, c)
         # .cg: from L2, never a stale line of this SM's L1 (slots are reused every other chunk)
         E = tl.load(ring + (c % 2) * BN * BP, cache_modifier=".cg")
     Ed = E.to(dot_t)

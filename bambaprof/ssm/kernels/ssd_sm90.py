@@ -38,7 +38,7 @@ from typing import Any, Optional
 
 import torch
 
-from .tickets import ticket_work
+from .tickets import ticket_work, wait_chain
 
 try:  # Gluon: Triton 3.5 and later
     from triton.experimental import gluon
@@ -200,6 +200,14 @@ if gluon is not None:
         return cs_end, c0, c1, c2, c3
 
     @gluon.jit
+    def _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q: gl.constexpr, N: gl.constexpr):
+        """Where chunk ``c`` of batch ``b`` starts for head ``h``: its first row in the (b L, ...) views of x, B and
+        C, its group's first column of B and C, and its first row of ``C B^T`` (all int32, as TMA takes them)."""
+        g = h // heads_per_group
+        return ((b * L + c * Q).to(gl.int32), (g * N).to(gl.int32),
+                (((b * nchunks + c) * G + g) * Q).to(gl.int32))
+
+    @gluon.jit
     def _hand_on(S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, es, ring_ptr, init_ptr, final_ptr,
                  flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr,
                  HAS_INIT: gl.constexpr, WAIT: gl.constexpr):
@@ -220,9 +228,7 @@ if gluon is not None:
                 E = gl.zeros([BP, W], gl.float32, layout)
         else:
             if WAIT:
-                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-                while seen < c:
-                    seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+                wait_chain(flag_ptr, chain, c)
             E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
         es.store(E.to(es.dtype))
         E = E * gl.exp2(cs_end) + S
@@ -254,9 +260,8 @@ if gluon is not None:
 
         # ticket -> (batch, chunk, p block, head), batch slowest: the program a chunk waits for has started
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
-        g = h // heads_per_group
-        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
-        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
+        g = h // heads_per_group  # B's and C's tiles here are 64 x n: their column is g N
+        row0, _, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
 
         # shared memory: x's tiles (all of the chunk), a two-slot ring for B's then C's tiles, a three-slot ring
         # for the C B^T tiles, E; barriers: one per x tile, one per slot of each ring

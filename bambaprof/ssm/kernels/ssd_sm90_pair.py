@@ -31,7 +31,7 @@ so halving the L2 traffic a head does not make up for two heads an SM instead of
 from __future__ import annotations
 
 from .ssd_sm90 import gluon
-from .tickets import ticket_work
+from .tickets import ticket_work, wait_chain
 
 #: Slots of the ring of 64 x 64 tiles (B, then per output block its C and ``C B^T`` tiles).
 RING = 3
@@ -45,6 +45,7 @@ def pairs_heads(P: int, H: int, G: int) -> bool:
 
 if gluon is not None:
     from .ssd_sm90 import (
+        _chunk_origin,
         _cta_barrier,
         _ex2,
         _pick,
@@ -98,13 +99,6 @@ if gluon is not None:
             gl.store(final_ptr + pn, E)
 
     @gluon.jit
-    def _wait_chain(flag_ptr, chain, c):
-        """Spin until the chain's counter says chunk ``c``'s entering state is in its ring."""
-        seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-        while seen < c:
-            seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-
-    @gluon.jit
     def _chunk_scan_sm90_pair(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, nchunks, heads_per_group, s_y_b, s_y_l, s_y_h,
@@ -128,10 +122,7 @@ if gluon is not None:
         # ticket -> (batch, chunk, pair of heads), batch slowest, as the other forms take theirs
         b, c, pb, pair = ticket_work(ticket_ptr, H // 2, 1, nchunks, I64)
         h0 = 2 * pair
-        g = h0 // heads_per_group
-        row0 = (b * L + c * Q).to(gl.int32)
-        col0 = (g * N).to(gl.int32)
-        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)
+        row0, col0, cb_row = _chunk_origin(b, c, h0, L, G, nchunks, heads_per_group, Q, N)
 
         xs = gl.allocate_shared_memory(dtype, [NB, BM, W2], x_desc.layout)
         ring = gl.allocate_shared_memory(dtype, [R, BM, 64], cb_desc.layout)
@@ -178,8 +169,8 @@ if gluon is not None:
         # 2. the hand-off of both chains (adjacent: same batch, heads h0 and h0 + 1), a half of n at a time
         chain0 = b * H + h0
         if c > 0:
-            _wait_chain(flag_ptr, chain0, c)
-            _wait_chain(flag_ptr, chain0 + 1, c)
+            wait_chain(flag_ptr, chain0, c)
+            wait_chain(flag_ptr, chain0 + 1, c)
         _pair_hand_on(S0, s_layout, 0, es.index(0), ring_ptr, init_ptr, final_ptr, chain0, b, h0, c, H, nchunks,
                       end0, end1, N, HAS_INIT)
         if NH > 1:

@@ -24,7 +24,7 @@ too, so that no phase holds both the whole state and its hand-off's addresses in
 from __future__ import annotations
 
 from .ssd_sm90 import gluon
-from .tickets import ticket_decode, ticket_work
+from .tickets import ticket_decode, ticket_work, wait_chain
 
 #: Slots of the ring of 64 x 64 tiles: 3 keeps a program in 74 KB (three an SM).
 RING = 3
@@ -36,6 +36,7 @@ RESIDENT = 3
 
 if gluon is not None:
     from .ssd_sm90 import (
+        _chunk_origin,
         _cta_barrier,
         _ex2,
         _hand_on,
@@ -202,9 +203,7 @@ if gluon is not None:
         """2. the hand-off, a half of n at a time, once the chain's previous chunk has announced its state."""
         o_layout: gl.constexpr = _acc_layout()
         if c > 0:
-            seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
-            while seen < c:
-                seen = gl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+            wait_chain(flag_ptr, chain, c)
         _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
                  nchunks, cs_end, 64, N, HAS_INIT, False)
         if N > 64:
@@ -310,10 +309,7 @@ if gluon is not None:
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
-        g = h // heads_per_group
-        row0 = (b * L + c * Q).to(gl.int32)  # the chunk's first row in the (b L, ...) views of x, B and C
-        col0 = (g * N).to(gl.int32)  # its group's first column of B and C
-        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)  # its first row of C B^T
+        row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
         _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
                     NH, R)
@@ -351,10 +347,7 @@ if gluon is not None:
         t = gl.atomic_add(ticket_ptr, 1)
         while t < tickets:
             b, c, pb, h = ticket_decode(t, H, n_pblocks, nchunks, I64)
-            g = h // heads_per_group
-            row0 = (b * L + c * Q).to(gl.int32)
-            col0 = (g * N).to(gl.int32)
-            cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)
+            row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
             _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
                         NB, NH, R)
             cs_end, c0, c1, c2, c3 = _stage_rows(cs_sm, dt_sm, cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,

@@ -43,6 +43,7 @@ def serves(chunk: int, N: int) -> bool:
 
 if gluon is not None:
     from .ssd_sm90 import (
+        _chunk_origin,
         _cta_barrier,
         _ex2,
         _hand_on,
@@ -152,10 +153,7 @@ if gluon is not None:
         oa_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
 
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
-        g = h // heads_per_group
-        row0 = (b * L + c * Q).to(gl.int32)
-        col0 = (g * N).to(gl.int32)
-        cb_row = (((b * nchunks + c) * G + g) * Q).to(gl.int32)
+        row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
 
         # x's tiles two blocks to a buffer (each 128 x 64: block k is half k % 2 of buffer k // 2)
         xs = gl.allocate_shared_memory(dtype, [NQ, 2 * BM, BP], c_desc.layout)

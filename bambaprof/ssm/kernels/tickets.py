@@ -4,7 +4,8 @@ A scan program draws a ticket from a counter in the order programs start (``atom
 work from the ticket, batch slowest, then chunk, then block of the head dim, then head. The program a
 chunk waits for (same chain: batch, head and p block; the previous chunk) holds a smaller ticket, so it has
 started and never waits on this one: the hand-off waits cannot deadlock, whatever order the hardware
-schedules programs in. Shared by the Triton scan (:mod:`.ssd`) and the Gluon one (:mod:`.ssd_sm90`).
+schedules programs in. Shared by the Triton scan (:mod:`.ssd`) and the Gluon one (:mod:`.ssd_sm90`), with the
+wait on a chain's counter (:func:`wait_chain`).
 """
 
 import triton
@@ -30,3 +31,12 @@ def ticket_decode(t, H, n_pblocks, nchunks, I64: tl.constexpr):
         b = b.to(tl.int64)
         c = c.to(tl.int64)
     return b, c, pb, h
+
+
+@triton.jit
+def wait_chain(flag_ptr, chain, c):
+    """Spin until the chain's counter says chunk ``c``'s entering state is in its ring (an acquire, so the ring's
+    stores that the counter's release published are seen)."""
+    seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+    while seen < c:
+        seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
