@@ -84,3 +84,19 @@ for r in d["rows"]:
           f" decode {r['decode_rel_err']:.2e}")
 PY
 }
+
+# ncu_fixture SCRIPT PREFIX: a fixture for `bambaprof analyze --ncu` from a workload script with `trace OUT` and `ncu`
+# modes (benchmarks/ncu_workloads.py's run_workloads): its PyTorch profiler trace ($OUT/PREFIX-trace.json.gz), then
+# its NVTX range "measure" under ncu (WarpStateStats, SpeedOfLight, Occupancy, LaunchStats) exported as the details
+# page, the details page with --print-details all and the raw page ($OUT/PREFIX-ncu-{details,details-all,raw}.csv.gz).
+ncu_fixture() {
+  local script=$1 prefix=$2
+  python3 "$script" trace "$OUT/$prefix-trace.json.gz" 2>&1 | tail -1
+  timeout 150 ncu --clock-control none --nvtx --nvtx-include "measure/" --section WarpStateStats --section SpeedOfLight \
+    --section Occupancy --section LaunchStats -o "$OUT/$prefix" python3 "$script" ncu > /tmp/ncu.log 2>&1
+  echo "ncu rc=$? at ${SECONDS}s"; tail -2 /tmp/ncu.log
+  ncu -i "$OUT/$prefix.ncu-rep" --csv --page details > "$OUT/$prefix-ncu-details.csv"
+  ncu -i "$OUT/$prefix.ncu-rep" --csv --page details --print-details all > "$OUT/$prefix-ncu-details-all.csv"
+  ncu -i "$OUT/$prefix.ncu-rep" --csv --page raw > "$OUT/$prefix-ncu-raw.csv"
+  gzip -9 "$OUT/$prefix"-ncu-*.csv; rm -f "$OUT/$prefix.ncu-rep"
+}

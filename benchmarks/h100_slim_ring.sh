@@ -3,7 +3,7 @@
 # gluon_late and mamba_ssm at the five target shapes (benchmarks/tune_triton_ssd.py's TRIAL_FORMS: 3 slots at 168
 # registers, three programs an SM; 3 uncapped, 4 and 7 slots uncapped, two an SM), then the Nsight Compute
 # fixture of the SSD core at 8 x 2048 (benchmarks/ncu_ssd_core.py: a trace and ncu's SpeedOfLight, WarpStateStats,
-# Occupancy and LaunchStats sections, as the raw page and the details page, gzipped) into $OUT.
+# Occupancy and LaunchStats sections, as the raw page and the details pages, gzipped: ncu_fixture) into $OUT.
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader; ncu --version | tail -1
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
@@ -14,13 +14,7 @@ if [ -z "${SKIP_TUNE:-}" ]; then
   grep -i "error\|fail" "$OUT/tune.err" | head -5
   python3 benchmarks/print_tune.py "$OUT/tune.json" || tail -12 "$OUT/tune.err"
 fi
-python3 benchmarks/ncu_ssd_core.py trace "$OUT/scan-trace.json.gz" 2>&1 | tail -1
-timeout 150 ncu --clock-control none --nvtx --nvtx-include "measure/" --section WarpStateStats --section SpeedOfLight \
-  --section Occupancy --section LaunchStats -o "$OUT/scan" python3 benchmarks/ncu_ssd_core.py ncu > /tmp/ncu.log 2>&1
-echo "ncu rc=$? at ${SECONDS}s"; tail -2 /tmp/ncu.log
-ncu -i "$OUT/scan.ncu-rep" --csv --page details > "$OUT/scan-ncu-details.csv"
-ncu -i "$OUT/scan.ncu-rep" --csv --page raw > "$OUT/scan-ncu-raw.csv"
-gzip -9 "$OUT"/scan-ncu-*.csv; rm -f "$OUT/scan.ncu-rep"
+ncu_fixture benchmarks/ncu_ssd_core.py scan
 python3 -m bambaprof analyze "$OUT/scan-trace.json.gz" --ncu "$OUT/scan-ncu-raw.csv.gz" --table findings 2>&1 | head -30
 ls -la "$OUT"
 echo "done at ${SECONDS}s"
