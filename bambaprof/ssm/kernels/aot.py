@@ -23,6 +23,8 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
+from .grid import register_cap
+
 _FLOAT_ARGS = ("dt_lo", "dt_hi", "eps")
 
 
@@ -75,7 +77,7 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     src = source(fn, types, constexprs={(fn.arg_names.index(k),): v for k, v in constants.items()}, attrs=attrs)
     compiled = triton.compile(src, target=GPUTarget("cuda", capability, 32),
                               options={"num_warps": num_warps, "num_stages": num_stages,
-                                       **({"maxnreg": maxnreg} if maxnreg else {})})
+                                       **register_cap(maxnreg)})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "kernel.cubin")
         with open(path, "wb") as fh:

@@ -60,7 +60,7 @@ import triton.language as tl
 
 from ...ranges import phase
 from . import ssd_sm90
-from .grid import cdiv, next_power_of_2
+from .grid import cdiv, next_power_of_2, register_cap
 from .launch import direct
 from .metadata import kernel_metadata
 from .tickets import ticket_work, wait_chain
@@ -507,7 +507,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
             Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
-            **({"maxnreg": cfg.scan_maxnreg} if cfg.scan_maxnreg else {}))
+            **register_cap(cfg.scan_maxnreg))
     return y, (final if return_final_state else None)
 
 

@@ -38,6 +38,7 @@ from typing import Any, Optional
 
 import torch
 
+from .grid import register_cap
 from .tickets import ticket_work, wait_chain
 
 try:  # Gluon: Triton 3.5 and later
@@ -425,11 +426,6 @@ if gluon is not None:
             mbarrier.invalidate(cb_bars.index(j))
 
 
-def _register_cap(registers: int) -> dict:
-    """The launch option capping a kernel's registers a thread (none for 0)."""
-    return {"maxnreg": registers} if registers else {}
-
-
 def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
     """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
     multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
@@ -588,7 +584,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                 cs, dtp, D if D is not None else cs, initial_state if initial_state is not None else cs, ring, flags,
                 ticket, y, final, L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
                 Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64, R=ring_slots or WIDE_RING,
-                num_warps=8, **_register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
+                num_warps=8, **register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
             return
         slim = True
     x_desc = _descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()) if pair else _descriptor(xv, [BLOCK, BLOCK], x_layout)
@@ -606,7 +602,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             initial_state if has_init else cs, ring, flags, ticket, y, final,
             L, H, G, nchunks, H // G, y.stride(0), y.stride(1), y.stride(2),
             Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or PAIR_RING, num_warps=8,
-            **_register_cap(max_registers or 0))
+            **register_cap(max_registers or 0))
         return
     if slim and stay:
         from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_stay
@@ -617,7 +613,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             initial_state if has_init else cs, ring, flags, ticket, y, final,
             L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2), tickets,
             Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
-            **_register_cap(MAX_REGISTERS if max_registers is None else max_registers))
+            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
         return
     if slim:
         from .ssd_sm90_slim import MAX_REGISTERS, RING, _chunk_scan_sm90_slim
@@ -627,7 +623,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             initial_state if has_init else cs, ring, flags, ticket, y, final,
             L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
             Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
-            **_register_cap(MAX_REGISTERS if max_registers is None else max_registers))
+            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
         return
     wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
         x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
