@@ -83,7 +83,7 @@ def main() -> int:
     args = parser.parse_args()
     shapes = args.shape or ["1x512", "1x2048", "1x8192"]
     scans = args.scan or ["triton", "gluon_slim", "gluon_late"]
-    cfg = dataclasses.replace(BambaConfig(), num_hidden_layers=1, attn_layer_indices=())
+    cfg = dataclasses.replace(BambaConfig(), num_hidden_layers=1, attn_layer_indices=(), dtype="bfloat16")
     mixers = [build_mixer(cfg, "triton", seed=i, device="cuda") for i in range(4)]
     result: Dict[str, Any] = {
         "date": datetime.date.today().isoformat(), "device": torch.cuda.get_device_name(),
