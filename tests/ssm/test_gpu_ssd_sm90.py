@@ -197,12 +197,14 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
 
 
 def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
-    """Eager ``auto`` at a Bamba-9B mixer of 1 x 8192 tokens (32 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``)
-    runs the Gluon scan; one chunk fewer runs ``_chunk_scan``."""
+    """Eager ``auto`` at a Bamba-9B mixer of 1 x 2048 tokens (8 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``) and
+    of 1 x 8192 (``SLIM_PROGRAMS``) runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 runs
+    ``_chunk_scan``."""
     monkeypatch.setattr(ssd, "config_override", None)
     monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
     ssd.scan_kernel_from_env.cache_clear()
-    for L, expected in ((8192, _kernel_of(ssd.AUTO_FORM)), (8192 - 256, "_chunk_scan")):
+    for L, expected in ((2048, _kernel_of(ssd.auto_scan(1024, False))), (2048 - 256, "_chunk_scan"),
+                        (8192, _kernel_of(ssd.auto_scan(4096, False)))):
         inp = ssd_inputs(b=1, L=L, h=128, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda", seed=0)
         assert _scan_kernels(lambda inp=inp: run(TRITON, inp, 256, dt_softplus=True)) == {expected}
 

@@ -269,11 +269,10 @@ class LaunchConfig:
     intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
-    ``"auto"`` (:func:`auto_scan`: :data:`AUTO_FORM` where the scan has at least :data:`EAGER_GLUON_PROGRAMS`
-    programs, :data:`FEW_PROGRAMS_FORM` below while a CUDA graph is being captured, else ``"triton"``): the Gluon
-    scan takes less GPU time at
-    every shape, but its launch costs about 40 us more host time a forward (four TMA descriptors), which an eager
-    forward at small shapes pays in wall time and a graph pays once.
+    ``"auto"`` (:func:`auto_scan`: a Gluon form where the scan has at least :data:`EAGER_GLUON_PROGRAMS` programs
+    or a CUDA graph is being captured, else ``"triton"``): the Gluon scan takes less GPU time at every shape, but
+    its launch costs 40 to 90 us more host time a forward (four TMA descriptors), which an eager forward at small
+    shapes, bound by its host, pays in wall time and a graph pays once.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
     few chunks; the same work and more programs elsewhere).
@@ -301,20 +300,27 @@ AUTO_FORM = "gluon_slim"
 #: 30.0 / 91.3).
 FEW_PROGRAMS_FORM = "gluon_late"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
-#: eagerly too: below, its launch's host cost (TMA descriptors) outweighs its shorter kernels in wall time. Measured
-#: in the same run (wall medians, ms, ``_chunk_scan`` / ``gluon_packed``): 1x512 (256 programs) 0.105 / 0.141,
-#: 1x2048 (1,024) 0.106 / 0.146, 1x8192 (4,096) 0.343 / 0.315, 8x2048 (8,192) 0.662 / 0.605, 8x8192 2.604 / 2.382.
-EAGER_GLUON_PROGRAMS = 4096
+#: eagerly too; below, the Triton scan, whose launch costs less host time. Where the host is the bound (an eager
+#: forward at 1x512), that host time is the forward's wall time; from 1x2048 a mixer's GPU time covers it. Side by
+#: side on an H200 (2026-12-05, ``benchmarks/eager_scan_mixer.py``, ``h200-eager-scan.json``; ms, Triton scan /
+#: ``gluon_slim`` / ``gluon_late``): four Bamba-9B mixers one after another, wall, 1x512 (256 programs) 1.325 /
+#: 1.631 / 1.542, 1x2048 (1,024) 2.998 / 3.030 / 2.966, 1x8192 12.11 / 11.92 / 11.92; their GPU kernel time at 1x2048
+#: 2.988 / 2.826 / 2.875. The core alone, synchronised after each call, still loses wall time with the Gluon scan
+#: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do.
+EAGER_GLUON_PROGRAMS = 1024
+#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`.
+SLIM_PROGRAMS = 4096
 
 
 def auto_scan(programs: int, capturing: bool) -> str:
     """The chunk scan ``scan_kernel="auto"`` runs for a forward of ``programs`` scan programs (batch x chunks x
-    heads x head-dim blocks): :data:`AUTO_FORM` from :data:`EAGER_GLUON_PROGRAMS` programs on; below,
-    :data:`FEW_PROGRAMS_FORM` inside a CUDA graph being captured (a graph pays the launch once), else
-    ``"triton"``."""
-    if programs >= EAGER_GLUON_PROGRAMS:
-        return AUTO_FORM
-    return FEW_PROGRAMS_FORM if capturing else "triton"
+    heads x head-dim blocks): eagerly below :data:`EAGER_GLUON_PROGRAMS` programs ``"triton"`` (the Gluon launch's
+    host time would be the forward's); otherwise, and always inside a CUDA graph being captured (a graph pays the
+    launch once), a Gluon form: :data:`AUTO_FORM` from :data:`SLIM_PROGRAMS` programs on, :data:`FEW_PROGRAMS_FORM`
+    below."""
+    if programs < EAGER_GLUON_PROGRAMS and not capturing:
+        return "triton"
+    return AUTO_FORM if programs >= SLIM_PROGRAMS else FEW_PROGRAMS_FORM
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
