@@ -60,3 +60,109 @@ def test_flat_rows_views_without_a_copy_where_the_strides_allow(make, flat):
         return
     assert view.shape == flat and view.data_ptr() == t.data_ptr()
     assert torch.equal(view.reshape(t.shape), t)
+
+
+class _Recorder:
+    """A ``wrap`` for :func:`ssd_sm90.chunk_scan` that launches nothing: it keeps each launch's kernel, grid,
+    arguments and options."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __call__(self, kernel):
+        def at(grid):
+            return lambda *args, **kwargs: self.launches.append((kernel.fn.__name__, grid, args, kwargs))
+
+        return type("Wrapped", (), {"__getitem__": lambda _, grid: at(grid)})()
+
+
+def _scan_buffers(b=2, L=600, H=4, P=64, G=2, N=128, Q=256, D=True, init=True):
+    x = torch.zeros(b, L, H, P, dtype=torch.bfloat16)
+    B = torch.zeros(b, L, G, N, dtype=torch.bfloat16)
+    C = torch.zeros(b, L, G, N, dtype=torch.bfloat16)
+    nchunks = -(-L // Q)
+    named = dict(dtp=torch.zeros(b, H, nchunks, Q), cs=torch.zeros(b, H, nchunks, Q),
+                 cb=torch.zeros(b, nchunks, G, Q, Q, dtype=torch.bfloat16), D=torch.zeros(H) if D else None,
+                 initial_state=torch.zeros(b, H, P, N) if init else None, ring=torch.zeros(b * H, 2, N, 64),
+                 flags=torch.zeros(b * H, dtype=torch.int32), ticket=torch.zeros(1, dtype=torch.int32),
+                 y=torch.zeros_like(x), final=torch.zeros(b, H, P, N))
+    return x, B, C, named, nchunks
+
+
+def _launch(form, monkeypatch, **shape):
+    monkeypatch.setattr(ssd_sm90, "_sm_count", lambda device: 132)
+    x, B, C, named, nchunks = _scan_buffers(**shape)
+    Q = shape.get("Q", 256)
+    recorder = _Recorder()
+    ssd_sm90.chunk_scan(x, B, C, named["dtp"], named["cs"], named["cb"], named["D"], named["initial_state"],
+                        named["ring"], named["flags"], named["ticket"], named["y"], named["final"], Q,
+                        x.shape[3] // 64, False, recorder, **ssd_sm90.FORMS[form])
+    assert len(recorder.launches) == 1
+    return (x, B, C, named, nchunks) + recorder.launches[0]
+
+
+def _blocks(descriptors):
+    return [d.block_shape for d in descriptors]
+
+
+@pytest.mark.parametrize("form", sorted(ssd_sm90.FORMS))
+@pytest.mark.parametrize("D, init, P", [(True, True, 64), (False, False, 64), (True, False, 128)])
+def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init, P, monkeypatch):
+    """What every form's launch passes, recorded instead of launched (b=2, L=600, 4 heads in 2 groups, state 128,
+    chunk 256; a head dim of 64, which every form serves, or 128, two blocks of it, where the pair form runs the slim
+    kernel): its kernel, grid, descriptors' blocks, tensors in order (D and the initial state stand-ins where
+    absent), scalars and options."""
+    x, B, C, named, nchunks, kernel, grid, args, kwargs = _launch(form, monkeypatch, D=D, init=init, P=P)
+    b, L, H, P = x.shape
+    n_pb = P // 64
+    options = dict(ssd_sm90.FORMS[form])
+    if options.get("pair") and P != 64:
+        options.update(pair=False, slim=True)
+    tensors = [named["cs"], named["dtp"], named["D"] if D else named["cs"],
+               named["initial_state"] if init else named["cs"], named["ring"], named["flags"], named["ticket"],
+               named["y"], named["final"]]
+    assert all(a is t for a, t in zip(args[4:13], tensors))
+    strides = (named["y"].stride(0), named["y"].stride(1), named["y"].stride(2))
+    common = dict(Q=256, N=128, HAS_D=D, HAS_INIT=init, I64=False)
+    assert {k: kwargs[k] for k in common} == common
+    if options.get("pair"):
+        assert kernel == "_chunk_scan_sm90_pair" and grid == (nchunks * b * H // 2,)
+        assert _blocks(args[:4]) == [[64, 128], [64, 64], [64, 64], [64, 64]]
+        assert args[13:] == (L, H, 2, nchunks, H // 2) + strides
+        assert kwargs["num_warps"] == 8 and "maxnreg" not in kwargs
+        return
+    assert args[13:20] == (L, H, 2, P, nchunks, H // 2, n_pb) and args[20:23] == strides
+    if options.get("wide"):
+        assert kernel == "_chunk_scan_sm90_wide" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
+        assert _blocks(args[:4]) == [[64, 64], [64, 128], [128, 64], [128, 64]]
+        assert kwargs["num_warps"] == 8 and kwargs["maxnreg"] == 128
+    elif options.get("stay"):
+        assert kernel == "_chunk_scan_sm90_stay" and args[23:] == (nchunks * b * n_pb * H,)
+        assert grid == (min(nchunks * b * n_pb * H, 3 * 132),)
+        assert _blocks(args[:4]) == [[64, 64]] * 4
+        assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
+    elif options.get("slim"):
+        assert kernel == "_chunk_scan_sm90_slim" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
+        assert _blocks(args[:4]) == [[64, 64]] * 4
+        assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
+    else:
+        assert kernel == "_chunk_scan_sm90" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
+        assert _blocks(args[:4]) == [[64, 64], [64, 128], [64, 128], [64, 64]]
+        flags = {"FACTOR": "factor", "ASYNC": "pipelined", "PACKED": "packed", "DMMA": "d_mma", "LG2": "lg2",
+                 "LATE": "late"}
+        assert {k: kwargs[k] for k in flags} == {k: bool(options.get(v, False)) for k, v in flags.items()}
+        assert kwargs["num_warps"] == 4 and "maxnreg" not in kwargs
+
+
+@pytest.mark.parametrize("form, shape, kernel", [
+    ("gluon_pair", dict(H=6, G=2), "_chunk_scan_sm90_slim"),  # three heads a group
+    ("gluon_wide", dict(N=64), "_chunk_scan_sm90_slim"),  # a state of 64
+    ("gluon_wide", dict(Q=192, L=400), "_chunk_scan_sm90_slim"),  # a chunk of three blocks
+    ("gluon_pair", dict(H=6, G=3), "_chunk_scan_sm90_pair"),
+])
+def test_the_pair_and_wide_forms_fall_back_to_the_slim_kernel(form, shape, kernel, monkeypatch):
+    x, B, C, named, nchunks, name, grid, args, kwargs = _launch(form, monkeypatch, **shape)
+    assert name == kernel
+    if kernel == "_chunk_scan_sm90_slim":
+        assert grid == (nchunks * x.shape[0] * x.shape[2] * (x.shape[3] // 64),) and kwargs["maxnreg"] == 168
+        assert _blocks(args[:4]) == [[64, 64]] * 4
