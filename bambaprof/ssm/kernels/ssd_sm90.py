@@ -566,68 +566,63 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     nchunks = (L + Q - 1) // Q
     x_layout, bc_layout = _descriptor_layouts(N)
     xv, Bv, Cv = views or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
-    if pair:
+    if pair:  # where the pair or the wide kernel does not serve these shapes, the slim one runs
         from .ssd_sm90_pair import pairs_heads
 
         pair = pairs_heads(P, H, G)
         slim = slim or not pair
     if wide:
+        from .ssd_sm90_wide import serves
+
+        wide = serves(Q, N)
+        slim = slim or not wide
+    # what every kernel takes: the tensors (D and the initial state stand in for themselves where absent), the
+    # sizes, y's strides, and the compile-time options
+    tensors = (cs, dtp, D if D is not None else cs, initial_state if initial_state is not None else cs, ring, flags,
+               ticket, y, final)
+    strides = (y.stride(0), y.stride(1), y.stride(2))
+    sizes = (L, H, G, P, nchunks, H // G, n_pblocks)
+    options = dict(Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64)
+    programs = nchunks * b * n_pblocks * H
+    small = [BLOCK, BLOCK]
+    if wide:
         from .ssd_sm90_wide import MAX_REGISTERS as WIDE_REGISTERS
         from .ssd_sm90_wide import RING as WIDE_RING
-        from .ssd_sm90_wide import _chunk_scan_sm90_wide, serves
+        from .ssd_sm90_wide import _chunk_scan_sm90_wide
 
-        if serves(Q, N):
-            tall = _tall_layout()
-            wrap(_chunk_scan_sm90_wide)[(nchunks * b * n_pblocks * H,)](
-                _descriptor(xv, [BLOCK, BLOCK], x_layout), _descriptor(Bv, [BLOCK, N], bc_layout),
-                _descriptor(Cv, [2 * BLOCK, BLOCK], tall), _descriptor(cb.view(-1, Q), [2 * BLOCK, BLOCK], tall),
-                cs, dtp, D if D is not None else cs, initial_state if initial_state is not None else cs, ring, flags,
-                ticket, y, final, L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-                Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64, R=ring_slots or WIDE_RING,
-                num_warps=8, **register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
-            return
-        slim = True
-    x_desc = _descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()) if pair else _descriptor(xv, [BLOCK, BLOCK], x_layout)
-    bc_block, bc_layout = ([BLOCK, BLOCK], x_layout) if slim or pair else ([BLOCK, N], bc_layout)
-    b_desc = _descriptor(Bv, bc_block, bc_layout)
-    c_desc = _descriptor(Cv, bc_block, bc_layout)
-    cb_desc = _descriptor(cb.view(-1, Q), [BLOCK, BLOCK], x_layout)
-    has_init = initial_state is not None
+        tall = _tall_layout()
+        descriptors = (_descriptor(xv, small, x_layout), _descriptor(Bv, [BLOCK, N], bc_layout),
+                       _descriptor(Cv, [2 * BLOCK, BLOCK], tall), _descriptor(cb.view(-1, Q), [2 * BLOCK, BLOCK], tall))
+        wrap(_chunk_scan_sm90_wide)[(programs,)](
+            *descriptors, *tensors, *sizes, *strides, **options, R=ring_slots or WIDE_RING, num_warps=8,
+            **register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
+        return
+    cb_desc = _descriptor(cb.view(-1, Q), small, x_layout)
     if pair:
         from .ssd_sm90_pair import RING as PAIR_RING
         from .ssd_sm90_pair import _chunk_scan_sm90_pair
 
+        descriptors = (_descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()), _descriptor(Bv, small, x_layout),
+                       _descriptor(Cv, small, x_layout), cb_desc)
         wrap(_chunk_scan_sm90_pair)[(nchunks * b * H // 2,)](
-            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
-            initial_state if has_init else cs, ring, flags, ticket, y, final,
-            L, H, G, nchunks, H // G, y.stride(0), y.stride(1), y.stride(2),
-            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or PAIR_RING, num_warps=8,
-            **register_cap(max_registers or 0))
+            *descriptors, *tensors, L, H, G, nchunks, H // G, *strides, **options, R=ring_slots or PAIR_RING,
+            num_warps=8, **register_cap(max_registers or 0))
         return
-    if slim and stay:
-        from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_stay
-
-        tickets = nchunks * b * n_pblocks * H
-        wrap(_chunk_scan_sm90_stay)[(min(tickets, RESIDENT * _sm_count(x.get_device())),)](
-            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
-            initial_state if has_init else cs, ring, flags, ticket, y, final,
-            L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2), tickets,
-            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
-            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
-        return
+    # B's and C's tiles: 64 x 64 in the slim kernel's ring, 64 x n in the first kernel's
+    bc_block, bc_tile_layout = (small, x_layout) if slim else ([BLOCK, N], bc_layout)
+    descriptors = (_descriptor(xv, small, x_layout), _descriptor(Bv, bc_block, bc_tile_layout),
+                   _descriptor(Cv, bc_block, bc_tile_layout), cb_desc)
     if slim:
-        from .ssd_sm90_slim import MAX_REGISTERS, RING, _chunk_scan_sm90_slim
+        from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_slim, _chunk_scan_sm90_stay
 
-        wrap(_chunk_scan_sm90_slim)[(nchunks * b * n_pblocks * H,)](
-            x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
-            initial_state if has_init else cs, ring, flags, ticket, y, final,
-            L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-            Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, R=ring_slots or RING, num_warps=4,
-            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
+        slim_options = dict(options, R=ring_slots or RING, num_warps=4,
+                            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
+        if stay:
+            wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
+                *descriptors, *tensors, *sizes, *strides, programs, **slim_options)
+        else:
+            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **slim_options)
         return
-    wrap(_chunk_scan_sm90)[(nchunks * b * n_pblocks * H,)](
-        x_desc, b_desc, c_desc, cb_desc, cs, dtp, D if D is not None else cs,
-        initial_state if has_init else cs, ring, flags, ticket, y, final,
-        L, H, G, P, nchunks, H // G, n_pblocks, y.stride(0), y.stride(1), y.stride(2),
-        Q=Q, N=N, HAS_D=D is not None, HAS_INIT=has_init, I64=i64, FACTOR=factor, ASYNC=pipelined,
-        PACKED=packed, DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)
+    wrap(_chunk_scan_sm90)[(programs,)](
+        *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,
+        DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)
