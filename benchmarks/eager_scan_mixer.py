@@ -26,7 +26,6 @@ import functools
 import json
 import statistics
 import sys
-import time
 from typing import Any, Callable, Dict, List
 
 import torch
@@ -38,25 +37,8 @@ from bambaprof.model.config import BambaConfig
 from bambaprof.ssm.check import Shape, make_inputs
 from bambaprof.ssm.kernels import ssd
 
-
-def synced_ms(fn: Callable[[], Any], reps: int = 30) -> float:
-    """Median wall time (ms) of ``fn`` with a synchronisation before and after each call."""
-    fn()
-    torch.cuda.synchronize()
-    out: List[float] = []
-    for _ in range(reps):
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        out.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(out)
-
-
-def core(inp: Dict[str, Any]) -> Any:
-    """One forward of the ``triton`` variant's SSD core on ``inp`` (Bamba's softplus on dt)."""
-    return ssd.ssd_forward(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], 256, D=inp["D"],
-                           dt_bias=inp["dt_bias"], dt_softplus=True, return_final_state=True)
+sys.path.insert(0, ".")
+from scan_launch_host import core, wall_us  # noqa: E402  (benchmarks/ is this script's folder)
 
 
 def layers(mixers: List[Any], hidden: torch.Tensor) -> torch.Tensor:
@@ -69,7 +51,7 @@ def layers(mixers: List[Any], hidden: torch.Tensor) -> torch.Tensor:
 def measure(kind: str, fn: Callable[[], Any]) -> Dict[str, float]:
     """One round's figures of ``fn``: ``wall_ms`` (synchronised, or ``do_bench`` for a mixer) and ``kernel_ms``."""
     with torch.no_grad():
-        wall = median_ms(fn, "cuda", rep_ms=100) if kind == "mixer" else synced_ms(fn)
+        wall = median_ms(fn, "cuda", rep_ms=100) if kind == "mixer" else wall_us(fn, reps=30) / 1e3
         return {"wall_ms": wall, "kernel_ms": kernel_time(fn, calls=5, batches=3).ms}
 
 
