@@ -628,15 +628,15 @@ def ssd_core(a: Any) -> Optional[Finding]:
     if implementation == MAMBA_SSM:
         suggestion = ("mamba_ssm's core runs its steps as five kernels that pass chunk states through global "
                       "memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
-                      "0.50x to 0.60x of mamba_ssm's kernel time at Bamba-9B shapes on the H200 (measure it on "
+                      "0.47x to 0.66x of mamba_ssm's kernel time at Bamba-9B shapes on an H200 (measure it on "
                       "yours with bambaprof bench ssd --mamba-ssm SRC).")
     elif implementation == BAMBAPROF and _triton_scan_on_hopper(a, rows):
         suggestion = ("The chunk scan here is the Triton kernel (_chunk_scan) on a Hopper GPU, where bambaprof also "
-                      "has a Gluon scan for bf16 (TMA and wgmma; 0.83x to 0.90x of _chunk_scan's kernel time at "
-                      "Bamba-9B shapes on an H100): the default runs it inside CUDA graphs (--compile reduce-overhead) "
-                      "and eagerly from 4,096 scan programs (batch x chunks x heads), below which its launch costs "
-                      "more host time than its kernel saves; BAMBAPROF_SSD_SCAN=gluon_slim runs it at every size. "
-                      "Measure both with bambaprof bench ssd.")
+                      "has a Gluon scan for bf16 (TMA and wgmma; 0.83x to 0.89x of _chunk_scan's kernel time at "
+                      "Bamba-9B shapes on an H200): the default runs it inside CUDA graphs (--compile reduce-overhead) "
+                      "and eagerly from 1,024 scan programs (batch x chunks x heads x head-dim blocks), below which "
+                      "an eager forward is bound by its host and the Gluon launch's host time would lengthen it; "
+                      "BAMBAPROF_SSD_SCAN=gluon_slim runs it at every size. Measure both with bambaprof bench ssd.")
     else:
         suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "
                       "bench ssd (--mamba-ssm SRC).")

@@ -466,7 +466,7 @@ def test_ssd_core():
     heavy.ssd = rows
     f = next(f for f in diagnose(heavy) if f.id == "ssd-core")
     assert f.severity == "high" and "6 launches of 2 steps" in f.message and "chunk scan 300.0 us (75%)" in f.message
-    assert "0.50x to 0.60x" in f.suggestion and f.time_us is None  # no floor known: nothing at stake claimed
+    assert "0.47x to 0.66x" in f.suggestion and f.time_us is None  # no floor known: nothing at stake claimed
     light = _a(summary={"ssd_core_pct": 5.0, "ssd_core_us": 400.0, "ssd_implementation": "mamba_ssm"})
     light.ssd = rows
     assert "ssd-core" not in ids(light)
@@ -490,7 +490,11 @@ def test_ssd_core_on_hopper_points_the_triton_scan_to_the_gluon_one():
                  for step, kernels, us in (("chunk scan", scan, 29.1), ("prep", "_chunk_prep", 4.4))]
         return next(f for f in diagnose(a) if f.id == "ssd-core").suggestion
 
-    assert "BAMBAPROF_SSD_SCAN=gluon_slim" in core("_chunk_scan", "9.0") and "4,096" in core("_chunk_scan", "9.0")
+    hopper = core("_chunk_scan", "9.0")
+    assert "BAMBAPROF_SSD_SCAN=gluon_slim" in hopper
+    from bambaprof.ssm.kernels import ssd  # the rule the suggestion states is the one the kernels follow
+
+    assert f"eagerly from {ssd.EAGER_GLUON_PROGRAMS:,} scan programs" in hopper
     for scan, capability in (("_chunk_scan_sm90_slim", "9.0"), ("_chunk_scan", "8.0"), ("_chunk_scan", None),
                              ("_chunk_scan, _chunk_scan_sm90", "9.0")):
         assert "Gluon" not in core(scan, capability), (scan, capability)
