@@ -289,13 +289,15 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs from :data:`EAGER_GLUON_PROGRAMS` programs on: ``gluon_slim`` (three
+#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_slim`` (three
 #: programs an SM) against ``gluon_late`` (two), side by side on an H100 SXM (2026-12-05,
 #: ``benchmarks/results/h100-ssd-gluon-slim.json``, kernel us): 1x8192 291.4 / 316.3, 8x2048 551.4 / 595.1, 8x8192
 #: 2251.9 / 2295.0, with the same error against float64. Below, where a wave of 396 programs is not filled many times,
-#: it was slower: 1x512 30.6 / 30.4, 1x2048 89.4 / 87.9 (:data:`FEW_PROGRAMS_FORM`).
+#: it was slower: 1x512 30.6 / 30.4, 1x2048 89.4 / 87.9 (:data:`FEW_PROGRAMS_FORM`); on an H200 it was faster at
+#: 1x2048 (85.9 / 88.5, ``h200-eager-scan.json``), not yet timed beside mamba_ssm there.
 AUTO_FORM = "gluon_slim"
-#: The Gluon form ``auto`` runs below :data:`EAGER_GLUON_PROGRAMS` programs in a CUDA graph being captured (see
+#: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs: eagerly from :data:`EAGER_GLUON_PROGRAMS`,
+#: in a CUDA graph being captured at any size (see
 #: :data:`AUTO_FORM`; ``h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 us at 1x512 / 1x2048 against ``gluon_packed``'s
 #: 30.0 / 91.3).
 FEW_PROGRAMS_FORM = "gluon_late"
