@@ -615,13 +615,14 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     if slim:
         from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_slim, _chunk_scan_sm90_stay
 
-        slim_options = dict(options, R=ring_slots or RING, num_warps=4,
-                            **register_cap(MAX_REGISTERS if max_registers is None else max_registers))
+        cap = register_cap(MAX_REGISTERS if max_registers is None else max_registers)
         if stay:
             wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
-                *descriptors, *tensors, *sizes, *strides, programs, **slim_options)
+                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
+                **cap)
         else:
-            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **slim_options)
+            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
+                                                     R=ring_slots or RING, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,
