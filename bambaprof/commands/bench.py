@@ -39,11 +39,14 @@ def bench_group() -> None:
               help="The core the ratios are to [default: mamba_ssm with --mamba-ssm, else the first variant].")
 @click.option("--mixer", "mixer_mode", is_flag=True,
               help="Time the whole Mamba2 mixer (projections, conv, SSD, norm) per variant instead of the core.")
+@click.option("--scan", "scans", multiple=True, metavar="NAME",
+              help="A chunk scan of the triton variant to time (repeatable; auto, triton or a Gluon form such as "
+                   "gluon_slim): its rows are triton[NAME], side by side in the same rounds.")
 @device_option()
 @format_option(("table", "json", "csv"))
 @output_option()
 def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, groups, chunk_size, dtype, rep_ms,
-                      rounds, baseline, mixer_mode, device, fmt, output) -> None:
+                      rounds, baseline, mixer_mode, scans, device, fmt, output) -> None:
     """Time SSD cores (bambaprof's variants, and mamba_ssm's with --mamba-ssm) at Bamba-9B mixer shapes.
 
     Median of many calls after warm-up, inputs rotated past the L2 cache, the cores of a
@@ -81,7 +84,7 @@ def bench_ssd_command(variants, mamba_ssm, shapes, heads, head_dim, state, group
         raise UsageError("--heads must be a multiple of --groups")
     names = list(variants) or [v.name for v in list_variants()
                                if v.exact and v.name != "reference" and runnable(v, dev).ok]
-    cores = {n: get_variant(n) for n in names}
+    cores = _with_scans({n: get_variant(n) for n in names}, scans)
     peer = optional_mamba_ssm(mamba_ssm)
     if peer is not None:
         cores["mamba_ssm"] = peer
@@ -122,6 +125,29 @@ _TIMING_NOTES = ("median_ms: median over interleaved rounds (an order rotating e
                  "shapes move with it); sm_clock_mhz, power_w: medians of the NVML samples (20 ms) inside the "
                  "row's timing windows, clock_held_pct: the share of them with a power cap, thermal or hardware "
                  "slowdown reason, clock_samples: how many there were (unknown without NVML)")
+
+
+def _with_scans(cores: dict, scans) -> dict:
+    """``cores`` with the triton variant replaced, in its place, by one core a chunk scan ``--scan`` names
+    (``triton[NAME]``); unchanged without ``--scan``. Raises :class:`UsageError` for a name that is not a scan, or
+    where the triton variant is not among the cores."""
+    if not scans:
+        return cores
+    from ..bench.scans import SCANNED_VARIANT, parse_scans, scan_variant
+
+    picked = parse_scans(scans)
+    if SCANNED_VARIANT not in cores:
+        raise UsageError(f"--scan picks the chunk scan of the {SCANNED_VARIANT} variant, which is not among the "
+                         f"cores timed ({', '.join(cores)}): add --variant {SCANNED_VARIANT}")
+    out = {}
+    for name, core in cores.items():
+        if name != SCANNED_VARIANT:
+            out[name] = core
+            continue
+        for scan in picked:
+            variant = scan_variant(core, scan)
+            out[variant.name] = variant
+    return out
 
 
 def _rows(records, fmt: str) -> list:

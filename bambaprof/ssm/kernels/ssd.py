@@ -370,14 +370,20 @@ def scan_kernel_from_env() -> Optional[str]:
     return value
 
 
+#: A chunk scan that wins over ``BAMBAPROF_SSD_SCAN`` (None: that setting, or the default), set for the length of
+#: a call by :func:`bambaprof.bench.scans.scan_variant` so that ``bench ssd --scan`` times several in one process;
+#: the rest of the launch options stay those of the inputs' dtype.
+scan_override: Optional[str] = None
+
+
 def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
     """The launch options for inputs of ``dtype`` with the model's chunk ``Q`` and head dim ``P``: the kernels'
-    chunk (``chunk``) set to the one they use, blocks clipped to it, the scan named by ``BAMBAPROF_SSD_SCAN``
-    where it is set (``config_override``, the tuning script's, wins over both)."""
+    chunk (``chunk``) set to the one they use, blocks clipped to it, the scan named by :data:`scan_override` or
+    else ``BAMBAPROF_SSD_SCAN`` where one is set (``config_override``, the tuning script's, wins over all)."""
     cfg = config_override
     if cfg is None:
         cfg = _CONFIGS[4 if dtype == torch.float32 else 2]
-        scan = scan_kernel_from_env()
+        scan = scan_override or scan_kernel_from_env()
         if scan is not None:
             cfg = replace(cfg, scan_kernel=scan)
     return _clipped(cfg, kernel_chunk(cfg, Q), P)
