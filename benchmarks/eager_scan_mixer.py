@@ -84,11 +84,11 @@ def main() -> int:
             s: {k: {"wall_ms": [], "kernel_ms": []} for k in kinds} for s in scans}
         for r in range(args.rounds):
             for scan in (scans if r % 2 == 0 else scans[::-1]):
-                ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel=scan)
+                ssd.scan_override = scan
                 for kind, fn in kinds.items():
                     for key, value in measure(kind, fn).items():
                         samples[scan][kind][key].append(value)
-        ssd.config_override = None
+        ssd.scan_override = None
         row = {s: {k: {key: round(statistics.median(v), 4) for key, v in fig.items()} for k, fig in per.items()}
                for s, per in samples.items()}
         result["shapes"][spec] = row

@@ -19,7 +19,6 @@ form named) and each mode of the shortcut (off / kept / on, interleaved rounds),
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import statistics
@@ -88,7 +87,7 @@ def main() -> int:
         inp = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=0, initial_state=False)
         row: Dict[str, Any] = {}
         for scan in scans:
-            ssd.config_override = dataclasses.replace(ssd.LaunchConfig(), scan_kernel=scan)
+            ssd.scan_override = scan
             fn = core(inp)
             samples: Dict[str, Dict[str, List[float]]] = {m: {"host_us": [], "wall_us": []} for m in MODES}
             outputs: Dict[str, Any] = {}
@@ -104,7 +103,7 @@ def main() -> int:
             print(f"{spec} {scan:12s} kernel {row[scan]['kernel_us']:8.1f} us  equal {same}  " + "  ".join(
                 f"{m}: host {row[scan][m]['host_us']:6.1f} wall {row[scan][m]['wall_us']:7.1f}" for m in MODES),
                 flush=True)
-        ssd.config_override = None
+        ssd.scan_override = None
         result["shapes"][spec] = row
     if args.output:
         with open(args.output, "w") as fh:

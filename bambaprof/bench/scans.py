@@ -18,16 +18,11 @@ from ..ssm import Variant
 SCANNED_VARIANT = "triton"
 
 
-def scan_names() -> List[str]:
-    """Every name ``--scan`` takes: ``auto``, ``triton`` and the Gluon scan's forms."""
-    from ..ssm.kernels import ssd_sm90
-
-    return ["auto", "triton", *sorted(ssd_sm90.FORMS)]
-
-
 def parse_scans(names: Sequence[str]) -> List[str]:
-    """``names`` normalised (case, spaces) and checked, repeats dropped in order; raises :class:`UsageError` naming
-    the scans for one that is not."""
+    """``names`` normalised (case, spaces) and checked against ``ssd.scan_names()`` (what ``BAMBAPROF_SSD_SCAN``
+    takes), repeats dropped in order; raises :class:`UsageError` naming the scans for one that is not."""
+    from ..ssm.kernels.ssd import scan_names
+
     known = scan_names()
     scans: List[str] = []
     for name in names:

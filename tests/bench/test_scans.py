@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from bambaprof.bench.scans import parse_scans, scan_names, scan_variant
+from bambaprof.bench.scans import parse_scans, scan_variant
 from bambaprof.cli import main
 from bambaprof.errors import UsageError
 from bambaprof.ssm import get_variant
@@ -17,7 +17,7 @@ SMALL = ["--shape", "1x32", "--heads", "4", "--head-dim", "16", "--state", "16",
 
 
 def test_the_names_are_the_scans_and_are_normalised_once_each():
-    assert scan_names()[:2] == ["auto", "triton"] and set(scan_names()[2:]) == set(ssd_sm90.FORMS)
+    assert ssd.scan_names()[:2] == ["auto", "triton"] and set(ssd.scan_names()[2:]) == set(ssd_sm90.FORMS)
     assert parse_scans([" Gluon_Slim ", "auto", "gluon_slim"]) == ["gluon_slim", "auto"]
     with pytest.raises(UsageError, match=r"--scan 'fast' is not a chunk scan \(choose from auto, triton, gluon"):
         parse_scans(["auto", "fast"])

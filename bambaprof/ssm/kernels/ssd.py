@@ -52,7 +52,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass, replace
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 import triton
@@ -356,6 +356,11 @@ def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
 SCAN_ENV = "BAMBAPROF_SSD_SCAN"
 
 
+def scan_names() -> List[str]:
+    """Every chunk scan a setting may name: ``auto``, ``triton`` and the forms of ``ssd_sm90.FORMS``."""
+    return ["auto", "triton", *sorted(ssd_sm90.FORMS)]
+
+
 @functools.lru_cache(maxsize=None)
 def scan_kernel_from_env() -> Optional[str]:
     """The chunk scan ``BAMBAPROF_SSD_SCAN`` names (read once a process), None where it is unset or empty.
@@ -364,7 +369,7 @@ def scan_kernel_from_env() -> Optional[str]:
     value = os.environ.get(SCAN_ENV, "").strip().lower()
     if not value:
         return None
-    if value not in ("auto", "triton") and value not in ssd_sm90.FORMS:
+    if value not in scan_names():
         raise ValueError(f"{SCAN_ENV}={value!r} is not a chunk scan: use auto, triton or one of "
                          f"{', '.join(sorted(ssd_sm90.FORMS))}")
     return value
