@@ -1,5 +1,5 @@
 """The host side of the Hopper (Gluon) chunk scan, which runs without a GPU: the TMA descriptors it builds (the
-same as Gluon's constructor builds) and the 2-D views it reads x, B and C through."""
+same as Gluon's constructor builds, over the tensors themselves) and the 2-D shapes it reads x, B and C as."""
 
 import dataclasses
 
@@ -16,18 +16,19 @@ def _fields(descriptor):
 
 
 @pytest.mark.parametrize("rows,cols,block", [(512, 8192, [64, 64]), (2048, 128, [64, 128]), (1024, 256, [64, 64])])
-def test_descriptors_have_the_fields_gluons_constructor_gives(rows, cols, block):
-    view = torch.zeros(rows, cols, dtype=torch.bfloat16)
+def test_descriptors_have_the_fields_gluons_constructor_gives_over_the_tensor_itself(rows, cols, block):
+    tensor = torch.zeros(2, rows // 2, cols // 64, 64, dtype=torch.bfloat16)
     layout = ssd_sm90._descriptor_layouts(block[1])[0 if block[1] == 64 else 1]
-    made = ssd_sm90._descriptor(view, block, layout)
+    made = ssd_sm90._descriptor(tensor, ssd_sm90._flat_rows(tensor), block, layout)
+    view = tensor.view(rows, cols)
     built = ssd_sm90.TensorDescriptor(view, list(view.shape), list(view.stride()), block, layout)
     assert type(made) is type(built)
     ours, theirs = _fields(made), _fields(built)
-    assert ours.pop("base") is theirs.pop("base") is view
+    assert ours.pop("base") is tensor and theirs.pop("base").data_ptr() == tensor.data_ptr()
     assert ours == theirs and ours["shape"] == [rows, cols] and ours["strides"] == [cols, 1]
 
 
-def test_a_descriptor_class_of_another_shape_is_built_through_its_constructor(monkeypatch):
+def test_a_descriptor_class_of_another_shape_is_built_through_its_constructor_over_a_view(monkeypatch):
     calls = []
 
     class Other:  # not a dataclass
@@ -37,29 +38,29 @@ def test_a_descriptor_class_of_another_shape_is_built_through_its_constructor(mo
     monkeypatch.setattr(ssd_sm90, "TensorDescriptor", Other)
     ssd_sm90._descriptor_defaults.cache_clear()
     try:
-        view = torch.zeros(64, 64, dtype=torch.bfloat16)
-        assert isinstance(ssd_sm90._descriptor(view, [64, 64], "layout"), Other)
-        assert calls == [(view, [64, 64], [64, 1], [64, 64], "layout")]
+        tensor = torch.arange(2 * 32 * 64, dtype=torch.bfloat16).view(2, 32, 1, 64)
+        assert isinstance(ssd_sm90._descriptor(tensor, ([64, 64], [64, 1]), [64, 64], "layout"), Other)
+        ((view, *rest),) = calls
+        assert torch.equal(view, tensor.view(64, 64)) and rest == [[64, 64], [64, 1], [64, 64], "layout"]
     finally:
         ssd_sm90._descriptor_defaults.cache_clear()
 
 
 @pytest.mark.parametrize("make,flat", [
-    (lambda: torch.randn(2, 300, 4, 64), (600, 256)),  # contiguous
-    (lambda: torch.randn(2, 300, 4 * 64 + 64)[..., :256].view(2, 300, 4, 64), (600, 256)),  # a slice of wider rows
+    (lambda: torch.randn(2, 300, 4, 64), ([600, 256], [256, 1])),  # contiguous
+    (lambda: torch.randn(2, 300, 4 * 64 + 64)[..., :256].view(2, 300, 4, 64), ([600, 256], [320, 1])),  # wider rows
     (lambda: torch.randn(2, 300, 8, 64)[:, :, ::2], None),  # heads not packed
     (lambda: torch.randn(300, 2, 4, 64).transpose(0, 1), None),  # batches not evenly spaced
     (lambda: torch.randn(2, 300, 1, 66)[..., :64], None),  # rows not 16-byte aligned (264 bytes apart)
     (lambda: torch.randn(2, 300, 4, 64).transpose(2, 3), None),  # last dimension not contiguous
+    (lambda: torch.randn(2 * 300 * 256 + 1)[1:].view(2, 300, 4, 64), None),  # base not 16-byte aligned
 ])
-def test_flat_rows_views_without_a_copy_where_the_strides_allow(make, flat):
+def test_flat_rows_reads_the_tensor_as_2d_without_a_copy_where_the_strides_allow(make, flat):
     t = make()
-    view = ssd_sm90._flat_rows(t)
-    if flat is None:
-        assert view is None
-        return
-    assert view.shape == flat and view.data_ptr() == t.data_ptr()
-    assert torch.equal(view.reshape(t.shape), t)
+    rows = ssd_sm90._flat_rows(t)
+    assert rows == flat
+    if flat is not None:
+        assert torch.equal(t.as_strided(*rows).reshape(t.shape), t)
 
 
 class _Recorder:
@@ -122,6 +123,11 @@ def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init
                named["initial_state"] if init else named["cs"], named["ring"], named["flags"], named["ticket"],
                named["y"], named["final"]]
     assert all(a is t for a, t in zip(args[4:13], tensors))
+    # the descriptors read x, B, C and C B^T themselves as 2-D rows (no views)
+    assert all(d.base is t for d, t in zip(args[:4], (x, B, C, named["cb"])))
+    assert [(d.shape, d.strides) for d in args[:4]] == [
+        ([b * L, H * P], [H * P, 1]), ([b * L, 2 * 128], [2 * 128, 1]), ([b * L, 2 * 128], [2 * 128, 1]),
+        ([b * nchunks * 2 * 256, 256], [256, 1])]
     strides = (named["y"].stride(0), named["y"].stride(1), named["y"].stride(2))
     common = dict(Q=256, N=128, HAS_D=D, HAS_INIT=init, I64=False)
     assert {k: kwargs[k] for k in common} == common

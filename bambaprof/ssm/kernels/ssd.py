@@ -515,10 +515,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
             scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
         form = ssd_sm90.FORMS.get(scan)
-        views = ssd_sm90.tma_views(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
-        if views is not None:
+        shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
+        if shapes is not None:
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
-                                views=views, **form)
+                                shapes=shapes, **form)
             return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,

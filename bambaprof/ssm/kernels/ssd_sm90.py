@@ -34,7 +34,7 @@ shared memory, three programs an SM.
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -202,8 +202,8 @@ if gluon is not None:
 
     @gluon.jit
     def _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q: gl.constexpr, N: gl.constexpr):
-        """Where chunk ``c`` of batch ``b`` starts for head ``h``: its first row in the (b L, ...) views of x, B and
-        C, its group's first column of B and C, and its first row of ``C B^T`` (all int32, as TMA takes them)."""
+        """Where chunk ``c`` of batch ``b`` starts for head ``h``: its first row in x, B and C read as (b L, ...),
+        its group's first column of B and C, and its first row of ``C B^T`` (all int32, as TMA takes them)."""
         g = h // heads_per_group
         return ((b * L + c * Q).to(gl.int32), (g * N).to(gl.int32),
                 (((b * nchunks + c) * G + g) * Q).to(gl.int32))
@@ -428,14 +428,14 @@ if gluon is not None:
 
 def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
     """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
-    multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA views
-    (last dimension contiguous, heads or groups packed, batches evenly spaced, 16-byte aligned)."""
-    return tma_views(x, B, C, chunk) is not None
+    multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA
+    tensors (last dimension contiguous, heads or groups packed, batches evenly spaced, 16-byte aligned)."""
+    return tma_shapes(x, B, C, chunk) is not None
 
 
-def tma_views(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> Optional[tuple]:
-    """The 2-D views of x, B and C that :func:`chunk_scan` reads through TMA, where it serves these inputs (see
-    :func:`usable`), else None."""
+def tma_shapes(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> Optional[tuple]:
+    """The 2-D shapes and strides (:func:`_flat_rows`) through which :func:`chunk_scan` reads x, B and C, where
+    it serves these inputs (see :func:`usable`), else None."""
     if gluon is None or not x.is_cuda or x.dtype != torch.bfloat16:
         return None
     if B.dtype != x.dtype or C.dtype != x.dtype or _major(x.get_device()) != 9:
@@ -444,8 +444,8 @@ def tma_views(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> 
     N = B.shape[3]
     if P % BLOCK or N not in (64, 128) or chunk % BLOCK or chunk > 256:
         return None
-    views = (_flat_rows(x), _flat_rows(B), _flat_rows(C))
-    return None if any(v is None for v in views) else views
+    shapes = (_flat_rows(x), _flat_rows(B), _flat_rows(C))
+    return None if None in shapes else shapes
 
 
 @functools.lru_cache(maxsize=None)
@@ -460,28 +460,32 @@ def _major(device: int) -> int:
     return torch.cuda.get_device_capability(device)[0]
 
 
-def _flat_rows(t: torch.Tensor) -> Optional[torch.Tensor]:
-    """``t`` (b, L, k, d) as a 2-D view (b L, k d) without a copy, or None where its strides do not allow one."""
+def _flat_rows(t: torch.Tensor) -> Optional[Tuple[List[int], List[int]]]:
+    """The shape and strides (elements) of ``t`` (b, L, k, d) read as a 2-D tensor (b L, k d) without a copy, or
+    None where its strides or its alignment do not allow it (TMA: last dimension contiguous, rows 16-byte
+    aligned, the base 16-byte aligned)."""
     b, L, k, d = t.shape
     sb, sl, sk, sd = t.stride()
     if sd != 1 or (k > 1 and sk != d) or (b > 1 and sb != L * sl) or (sl * t.element_size()) % 16:
         return None
     if t.data_ptr() % 16:
         return None
-    return t.as_strided((b * L, k * d), (sl, 1))
+    return [b * L, k * d], [sl, 1]
 
 
-def _descriptor(view: torch.Tensor, block: list, layout: Any) -> Any:
-    """Gluon's ``TensorDescriptor`` of a 2-D view (16-byte aligned, rows 16-byte aligned, last dimension
-    contiguous: what :func:`tma_views` checks) with its fields set directly: its ``__post_init__`` only asserts
-    what the views and the layouts made here already satisfy, and costs about 2 us of host time a descriptor,
-    four a forward. A Triton whose descriptor is not such a dataclass gets it through its constructor."""
+def _descriptor(tensor: torch.Tensor, rows: Tuple[List[int], List[int]], block: list, layout: Any) -> Any:
+    """Gluon's ``TensorDescriptor`` of ``tensor`` read as the 2-D ``rows`` (shape and strides, as
+    :func:`_flat_rows` gives them), its fields set directly, with ``tensor`` itself as the base: Triton reads
+    a descriptor's base for its dtype and address only (its shape and strides are the descriptor's), so no
+    view is made (about 2 us of host time each, three a forward), and ``__post_init__``, which only asserts
+    what :func:`_flat_rows` and the layouts made here satisfy, is skipped (about 2 us each, four a forward). A
+    Triton whose descriptor is not such a dataclass gets one through its constructor, over a 2-D view."""
+    shape, strides = rows
     fields = _descriptor_defaults()
     if fields is None:
-        return TensorDescriptor(view, list(view.shape), list(view.stride()), block, layout)
+        return TensorDescriptor(tensor.as_strided(shape, strides), list(shape), list(strides), block, layout)
     descriptor = object.__new__(TensorDescriptor)
-    descriptor.__dict__.update(fields, base=view, shape=list(view.shape), strides=list(view.stride()),
-                               block_shape=block, layout=layout)
+    descriptor.__dict__.update(fields, base=tensor, shape=shape, strides=strides, block_shape=block, layout=layout)
     return descriptor
 
 
@@ -544,7 +548,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
-               views: Optional[tuple] = None) -> None:
+               shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
@@ -559,13 +563,14 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
     slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
     :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
-    resident, three an SM, taking tickets until they run out. ``views``: :func:`tma_views` of x, B and C where the
-    caller has them."""
+    resident, three an SM, taking tickets until they run out. ``shapes``: :func:`tma_shapes` of x, B and C where
+    the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
     x_layout, bc_layout = _descriptor_layouts(N)
-    xv, Bv, Cv = views or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
+    xr, Br, Cr = shapes or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
+    cbr = [cb.numel() // Q, Q], [Q, 1]  # C B^T's rows: (b chunks g Q, Q)
     if pair:  # where the pair or the wide kernel does not serve these shapes, the slim one runs
         from .ssd_sm90_pair import pairs_heads
 
@@ -591,27 +596,27 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         from .ssd_sm90_wide import _chunk_scan_sm90_wide
 
         tall = _tall_layout()
-        descriptors = (_descriptor(xv, small, x_layout), _descriptor(Bv, [BLOCK, N], bc_layout),
-                       _descriptor(Cv, [2 * BLOCK, BLOCK], tall), _descriptor(cb.view(-1, Q), [2 * BLOCK, BLOCK], tall))
+        descriptors = (_descriptor(x, xr, small, x_layout), _descriptor(B, Br, [BLOCK, N], bc_layout),
+                       _descriptor(C, Cr, [2 * BLOCK, BLOCK], tall), _descriptor(cb, cbr, [2 * BLOCK, BLOCK], tall))
         wrap(_chunk_scan_sm90_wide)[(programs,)](
             *descriptors, *tensors, *sizes, *strides, **options, R=ring_slots or WIDE_RING, num_warps=8,
             **register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
         return
-    cb_desc = _descriptor(cb.view(-1, Q), small, x_layout)
+    cb_desc = _descriptor(cb, cbr, small, x_layout)
     if pair:
         from .ssd_sm90_pair import RING as PAIR_RING
         from .ssd_sm90_pair import _chunk_scan_sm90_pair
 
-        descriptors = (_descriptor(xv, [BLOCK, 2 * BLOCK], _pair_layout()), _descriptor(Bv, small, x_layout),
-                       _descriptor(Cv, small, x_layout), cb_desc)
+        descriptors = (_descriptor(x, xr, [BLOCK, 2 * BLOCK], _pair_layout()), _descriptor(B, Br, small, x_layout),
+                       _descriptor(C, Cr, small, x_layout), cb_desc)
         wrap(_chunk_scan_sm90_pair)[(nchunks * b * H // 2,)](
             *descriptors, *tensors, L, H, G, nchunks, H // G, *strides, **options, R=ring_slots or PAIR_RING,
             num_warps=8, **register_cap(max_registers or 0))
         return
     # B's and C's tiles: 64 x 64 in the slim kernel's ring, 64 x n in the first kernel's
     bc_block, bc_tile_layout = (small, x_layout) if slim else ([BLOCK, N], bc_layout)
-    descriptors = (_descriptor(xv, small, x_layout), _descriptor(Bv, bc_block, bc_tile_layout),
-                   _descriptor(Cv, bc_block, bc_tile_layout), cb_desc)
+    descriptors = (_descriptor(x, xr, small, x_layout), _descriptor(B, Br, bc_block, bc_tile_layout),
+                   _descriptor(C, Cr, bc_block, bc_tile_layout), cb_desc)
     if slim:
         from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_slim, _chunk_scan_sm90_stay
 
