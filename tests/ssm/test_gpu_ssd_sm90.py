@@ -225,7 +225,7 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
     """The launch shortcut keys launches with TMA descriptors (``launch._descriptor_keys``): a second eager forward
     of a length seen before launches the Gluon scan from the kept kernel (through Triton's launcher, or its C
     function, descriptors and all), over new tensors, and the outputs equal those with the shortcut off bit for
-    bit."""
+    bit; the same inputs again, from the raw launch's kept descriptor encodings, give them too."""
     from bambaprof.ssm.kernels import launch
 
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon_async"))
@@ -248,3 +248,11 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
         assert all(raw is None for raw in raws) if mode == "kept" else all(raw is not None for raw in raws)
         for (y, s), (y0, s0) in zip(outputs[mode], outputs["0"]):
             assert torch.equal(y, y0) and torch.equal(s, s0)
+        if mode == "1":  # the raw launch expands the descriptors itself, and reuses its encodings on the same inputs
+            assert all(raw.descriptors is not None for raw in raws)
+            inp = make_inputs(Shape(1, 512, 16, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=512, initial_state=True)
+            for _ in range(3):
+                with torch.no_grad():
+                    y, s = run(TRITON, inp, 256, dt_softplus=True)
+                assert torch.equal(y, outputs["0"][0][0]) and torch.equal(s, outputs["0"][0][1])
+            assert any(raw.descriptors.encoded for raw in raws)

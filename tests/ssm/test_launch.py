@@ -379,3 +379,130 @@ def tensor_dtype(tensor):
     from triton.experimental.gluon import language as gl
 
     return {torch.bfloat16: gl.bfloat16, torch.float16: gl.float16}[tensor.dtype]
+
+
+class Described:
+    """A host-side descriptor as the expansion reads it: a base with an address, shape, strides, padding."""
+
+    def __init__(self, address, shape, strides, padding="zero"):
+        self.base = type("Base", (), {"data_ptr": lambda _: address})()
+        self.shape, self.strides, self.padding = list(shape), list(strides), padding
+
+
+class Encoder:
+    """Triton's ``make_tensordesc_arg`` stand-in: a "tensor map" naming what it encoded, then shape and strides
+    (without metadata: the base, shape, strides, padding flag, shape and strides, as Triton's does)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, descriptor, meta):
+        self.calls += 1
+        if meta is None:
+            return [descriptor.base, *descriptor.shape, *descriptor.strides, descriptor.padding == "nan",
+                    *descriptor.shape, *descriptor.strides]
+        return [("map", meta, descriptor.base.data_ptr(), self.calls), *descriptor.shape, *descriptor.strides]
+
+
+def _triton_like_wrapper(c_function, positions, metas):
+    """A launch wrapper with the free variables of Triton 3.6's ``wrap_handle_tensordesc``'s ``inner``."""
+    launcher, tensordesc_indices, tensordesc_meta = c_function, set(positions), metas
+
+    def inner(*args):
+        return launcher, tensordesc_indices, tensordesc_meta
+
+    return inner
+
+
+def test_a_launch_function_that_is_not_python_is_the_c_function_itself():
+    assert launch.DescriptorParams.unwrap(print, Encoder()) == (print, None)
+
+
+def test_a_wrapper_of_another_shape_or_no_encoder_gets_no_raw_launch():
+    def other(*args):  # no free variables
+        return args
+
+    wrapper = _triton_like_wrapper(print, [0], ["m"])
+    assert launch.DescriptorParams.unwrap(other, Encoder()) is None
+    assert launch.DescriptorParams.unwrap(wrapper, None) is None
+    assert launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [0, 2], ["m"]), Encoder()) is None
+
+
+def test_descriptors_are_expanded_in_place_and_each_encoding_is_kept_while_its_fields_repeat():
+    make = Encoder()
+    c_function, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [3, 0], ["m0", "m3"]), make)
+    assert c_function is print and params.positions == (0, 3)
+    first, second = Described(0x1000, [512, 8192], [8192, 1]), Described(0x2000, [512, 128], [128, 1])
+    out = params([first, 7, 0.5, second, None])
+    assert out == [("map", "m0", 0x1000, 1), 512, 8192, 8192, 1, 7, 0.5, ("map", "m3", 0x2000, 2), 512, 128, 128, 1,
+                   None]
+    assert params([first, 8, 0.5, second, None])[:5] == out[:5] and make.calls == 2  # both kept
+    # another address, shape, strides or padding: encoded again
+    for changed in (Described(0x3000, [512, 128], [128, 1]), Described(0x2000, [1024, 128], [128, 1]),
+                    Described(0x2000, [512, 128], [256, 1]), Described(0x2000, [512, 128], [128, 1], "nan")):
+        calls = make.calls
+        assert params([first, 7, 0.5, changed, None])[7][3] == calls + 1
+    # a descriptor at another position with the same fields has its own encoding
+    assert params([second, 7, 0.5, second, None])[0][1] == "m0"
+
+
+def test_without_metadata_nothing_is_kept(monkeypatch):
+    make = Encoder()
+    _, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [1], None), make)
+    descriptor = Described(0x1000, [64, 64], [64, 1])
+    for _ in range(2):
+        assert params([5, descriptor])[:2] == [5, descriptor.base]
+    assert make.calls == 2
+
+
+def test_the_kept_encodings_are_bounded(monkeypatch):
+    monkeypatch.setattr(launch, "MAX_TENSOR_MAPS", 2)
+    _, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [0], ["m"]), Encoder())
+    for address in range(0, 5 * 16, 16):
+        params([Described(address, [64, 64], [64, 1])])
+        assert len(params.encoded) <= 2
+
+
+def test_a_raw_launch_of_a_kernel_with_descriptors_passes_them_expanded(monkeypatch):
+    calls = []
+    make = Encoder()
+    monkeypatch.setattr(launch, "_runtime_knobs", lambda: Hooks())
+    _, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [0], ["m"]), make)
+    monkeypatch.setattr(launch.RawLauncher, "of", staticmethod(
+        lambda compiled: launch.RawLauncher(lambda *a: calls.append(a), 0xF00, (4, 1, 0), False, True,
+                                            lambda device: 1000 + device, params)))
+    k = Kernel()
+    fast = launch.CachedLaunch(k)
+    cls = _descriptors()[0]
+    x = torch.zeros(64)
+    tensor = torch.zeros(128, 32, dtype=torch.bfloat16)
+    for _ in range(3):
+        fast[(2,)](_describe(cls, tensor), x, 0.5, BLOCK=32)
+    assert [e[0] for e in k.log] == ["run"] and len(calls) == 2 and make.calls == 1
+    assert calls[0][13:] == calls[1][13:] == (("map", "m", tensor.data_ptr(), 1), 128, 32, 32, 1, x.data_ptr(), 0.5,
+                                              32, True)
+
+
+def test_the_expansion_matches_tritons_own_wrapper_where_this_triton_has_it(monkeypatch):
+    """Where this Triton's CUDA launcher is the known one (3.5, 3.6), what its descriptor wrapper passes to the C
+    function and what the raw launch passes are the same (the encoder replaced: no GPU is needed)."""
+    driver = pytest.importorskip("triton.backends.nvidia.driver")
+    if not hasattr(driver, "wrap_handle_tensordesc") or not hasattr(driver, "make_tensordesc_arg"):
+        pytest.skip("this Triton's launcher has no descriptor wrapper")
+    make = Encoder()
+    monkeypatch.setattr(driver, "make_tensordesc_arg", make)
+    seen = []
+    signature = {"a": "tensordesc<bf16[64, 64]>", "n": "i32", "b": "tensordesc<bf16[64, 128]>", "y": "*bf16"}
+    wrapper = driver.wrap_handle_tensordesc(lambda *args: seen.append(args), signature, ["m0", "m2"])
+    unwrapped = launch.DescriptorParams.unwrap(wrapper, make)
+    if getattr(driver, "_BASE_ARGS_FORMAT", None) != launch.KNOWN_LAUNCH_FORMAT:
+        pytest.skip("this Triton's launcher is another (no raw launches)")
+    c_function, params = unwrapped
+    first, second = Described(0x1000, [512, 256], [256, 1]), Described(0x2000, [512, 128], [128, 1])
+    base = tuple(range(len(launch.KNOWN_LAUNCH_FORMAT)))
+    wrapper(*base, first, 7, second, 0x3000)
+    c_function(*base, *params([first, 7, second, 0x3000]))
+    theirs, ours = seen
+    assert ours[:len(base)] == theirs[:len(base)] and len(ours) == len(theirs)
+    assert [v if not isinstance(v, tuple) else v[:3] for v in ours] == \
+        [v if not isinstance(v, tuple) else v[:3] for v in theirs]

@@ -17,8 +17,8 @@ would have compiled or chosen another: each tensor's dtype and address modulo 16
 exact value (integers, floats, booleans, ``None``), the keyword arguments (constexprs and launch options)
 and the current device. A host-side TMA descriptor (Gluon's ``TensorDescriptor``, or ``triton.tools``') keys
 on its base tensor's dtype, device kind and address modulo 16, its rank and every field but the base, shape
-and strides (block shape, shared-memory layout, padding), and is passed on as it is: Triton's launcher encodes
-its ``CUtensorMap`` from the base address, shape and strides at each launch. An argument of any other type,
+and strides (block shape, shared-memory layout, padding), and is passed on as it is: its ``CUtensorMap`` is
+encoded from the base address, shape and strides at the launch (see below). An argument of any other type,
 or a Triton whose internals differ from what this module reads, launches through ``JITFunction.run`` every
 time; so does a kernel whose launches keep missing (at least :data:`MIN_MISSES` misses, more misses than hits:
 its lengths or addresses rarely repeat).
@@ -30,7 +30,10 @@ memory, a kept launch goes one step further while no Triton launch hook is regis
 it calls the launcher's C function itself, with the current stream and each tensor's address as an integer
 (the key has read them already). That skips Triton's Python ``runner``, its launch metadata and hook calls,
 and the C launcher's per-pointer driver query (``cuPointerGetAttribute``, which rejects CPU memory: the key
-tells CUDA tensors from others, so a CPU tensor never reaches it this way).
+tells CUDA tensors from others, so a CPU tensor never reaches it this way). A kernel that takes host-side TMA
+descriptors (the Gluon chunk scan's four) has that C function behind Triton's Python wrapper, which encodes each
+descriptor's ``CUtensorMap`` at every launch; the raw launch expands the descriptors itself and keeps each
+encoding while the descriptor's address, shape and strides repeat (:class:`DescriptorParams`).
 
 ``BAMBAPROF_TRITON_FAST_LAUNCH`` (read at each kernel's first launch in a process): ``0`` turns the shortcut
 off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, anything else (the
@@ -281,14 +284,19 @@ class RawLauncher:
     ``iiiKKppOOOOOO`` (grid x, y, z, stream, function, cooperative grid, PDL, global scratch, profile scratch,
     kernel metadata, launch metadata, enter hook, exit hook; then the kernel's parameters, as Tritons 3.5 and 3.6
     have it, read from their sources), the launcher is that module's ``CudaLauncher``, and the kernel needs no
-    scratch memory. Called with the grid, the device, the positional values (tensors as addresses) and the tail."""
+    scratch memory. A kernel with host-side TMA descriptors among its parameters has that C function behind
+    Triton's Python wrapper (``wrap_handle_tensordesc``), which expands each descriptor into the encoded
+    ``CUtensorMap``, its shape and its strides at every launch: :class:`DescriptorParams` does that expansion
+    here, keeping each encoding (see there); a wrapper of another shape gets no raw launch. Called with the grid,
+    the device, the positional values (tensors as addresses) and the tail."""
 
-    __slots__ = ("launch", "function", "metadata", "cooperative", "pdl", "stream_of")
+    __slots__ = ("launch", "function", "metadata", "cooperative", "pdl", "stream_of", "descriptors")
 
     def __init__(self, launch: Callable[..., Any], function: int, metadata: tuple, cooperative: bool,
-                 pdl: bool, stream_of: Callable[[int], int]) -> None:
+                 pdl: bool, stream_of: Callable[[int], int], descriptors: Optional["DescriptorParams"] = None) -> None:
         self.launch, self.function, self.metadata = launch, function, metadata
         self.cooperative, self.pdl, self.stream_of = cooperative, pdl, stream_of
+        self.descriptors = descriptors
 
     @staticmethod
     def of(compiled: Any) -> Optional["RawLauncher"]:
@@ -302,14 +310,94 @@ class RawLauncher:
                     or type(run) is not cuda_driver.CudaLauncher \
                     or run.global_scratch_size or run.profile_scratch_size:
                 return None
-            return RawLauncher(run.launch, compiled.function, compiled.packed_metadata,
-                               run.launch_cooperative_grid, run.launch_pdl, active.active.get_current_stream)
+            unwrapped = DescriptorParams.unwrap(run.launch, getattr(cuda_driver, "make_tensordesc_arg", None))
+            if unwrapped is None:
+                return None
+            launch, descriptors = unwrapped
+            return RawLauncher(launch, compiled.function, compiled.packed_metadata, run.launch_cooperative_grid,
+                               run.launch_pdl, active.active.get_current_stream, descriptors)
         except Exception:  # noqa: BLE001 - another Triton or backend: launch through Triton's launcher
             return None
 
     def __call__(self, grid: tuple, device: int, values: list, tail: tuple) -> None:
-        self.launch(grid[0], grid[1], grid[2], self.stream_of(device), self.function, self.cooperative, self.pdl,
-                    None, None, self.metadata, None, None, None, *values, *tail)
+        if self.descriptors is None:
+            self.launch(grid[0], grid[1], grid[2], self.stream_of(device), self.function, self.cooperative,
+                        self.pdl, None, None, self.metadata, None, None, None, *values, *tail)
+        else:
+            self.launch(grid[0], grid[1], grid[2], self.stream_of(device), self.function, self.cooperative,
+                        self.pdl, None, None, self.metadata, None, None, None, *self.descriptors([*values, *tail]))
+
+
+#: Encoded ``CUtensorMap``\ s a :class:`DescriptorParams` keeps before it empties its cache (distinct addresses,
+#: shapes and strides of a kernel's descriptors).
+MAX_TENSOR_MAPS = 256
+
+
+class DescriptorParams:
+    """The kernel parameters a launcher's C function takes for a launch whose parameters hold host-side TMA
+    descriptors: each descriptor replaced by what Triton's ``make_tensordesc_arg`` makes of it (with the
+    compiler's metadata of that descriptor: the encoded ``CUtensorMap``, then its shape and strides; without
+    metadata, its base, shape, strides and padding twice over), the other parameters as they are.
+
+    Encoding a ``CUtensorMap`` (``cuTensorMapEncodeTiled`` behind Triton's ``fill_tma_descriptor``) takes host
+    time at every launch; the encoding depends only on the descriptor's base address, shape, strides and padding
+    and on the metadata (fixed per compiled kernel and position: block shape, swizzle, element type), so it is
+    kept per (position, address, shape, strides, padding) and passed again while those repeat: the launcher
+    copies the 128 bytes into the kernel's parameters at each launch, and an address that is freed and reused
+    by another tensor of the same shape and strides is encoded the same. Without metadata nothing is kept (the
+    expansion holds the base tensor). At most :data:`MAX_TENSOR_MAPS` encodings are kept."""
+
+    __slots__ = ("positions", "metas", "make", "encoded")
+
+    def __init__(self, positions: Sequence[int], metas: Sequence[Any], make: Callable[[Any, Any], list]) -> None:
+        self.positions, self.metas, self.make = tuple(positions), tuple(metas), make
+        self.encoded: Dict[tuple, list] = {}
+
+    #: The free variables of Triton 3.6's wrapper (``wrap_handle_tensordesc``'s ``inner``): the C function, the
+    #: positions of the descriptors among the kernel's parameters and their metadata.
+    WRAPPER_CELLS = frozenset({"launcher", "tensordesc_indices", "tensordesc_meta"})
+
+    @classmethod
+    def unwrap(cls, launch: Callable[..., Any], make: Optional[Callable[[Any, Any], list]]
+               ) -> Optional[Tuple[Callable[..., Any], Optional["DescriptorParams"]]]:
+        """``(C function, DescriptorParams or None)`` of a ``CudaLauncher``'s ``launch``: the function itself
+        where it is not a Python function (a kernel without descriptors: Triton leaves the C function unwrapped),
+        the C function and the expansion where it is Triton's descriptor wrapper (known by its free variables),
+        None for a wrapper of another shape or without Triton's ``make``."""
+        code = getattr(launch, "__code__", None)
+        if code is None:
+            return launch, None
+        if make is None or set(code.co_freevars) != cls.WRAPPER_CELLS or launch.__closure__ is None:
+            return None
+        cells = {name: cell.cell_contents for name, cell in zip(code.co_freevars, launch.__closure__)}
+        positions, metas = sorted(cells["tensordesc_indices"]), list(cells["tensordesc_meta"] or ())
+        if not metas:
+            metas = [None] * len(positions)
+        if len(metas) != len(positions) or not callable(cells["launcher"]):
+            return None
+        return cells["launcher"], cls(positions, metas, make)
+
+    def __call__(self, params: list) -> list:
+        """``params`` (the kernel's, in order) with each descriptor expanded."""
+        out: list = []
+        start = 0
+        encoded = self.encoded
+        for i, meta in zip(self.positions, self.metas):
+            out += params[start:i]
+            descriptor = params[i]
+            if meta is None:
+                out += self.make(descriptor, None)
+            else:
+                key = (i, descriptor.base.data_ptr(), *descriptor.shape, *descriptor.strides, descriptor.padding)
+                expanded = encoded.get(key)
+                if expanded is None:
+                    if len(encoded) >= MAX_TENSOR_MAPS:
+                        encoded.clear()
+                    expanded = encoded[key] = list(self.make(descriptor, meta))
+                out += expanded
+            start = i + 1
+        out += params[start:]
+        return out
 
 
 #: The argument format of the CUDA launchers whose C function :class:`RawLauncher` calls.
