@@ -78,7 +78,7 @@ def main() -> int:
         inp = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=0, initial_state=False)
         hidden = torch.randn(b, L, cfg.hidden_size, device="cuda", dtype=torch.bfloat16)
 
-        kinds = {"core": functools.partial(core, inp), "mixer": functools.partial(mixers[0], hidden),
+        kinds = {"core": core(inp), "mixer": functools.partial(mixers[0], hidden),
                  "mixers4": functools.partial(layers, mixers, hidden)}
         samples: Dict[str, Dict[str, Dict[str, List[float]]]] = {
             s: {k: {"wall_ms": [], "kernel_ms": []} for k in kinds} for s in scans}

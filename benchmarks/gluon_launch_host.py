@@ -37,7 +37,7 @@ from host_time_mixer import host_us, launch_shortcut  # noqa: E402
 from scan_launch_host import core, wall_us  # noqa: E402
 
 from bambaprof.ssm.check import Shape, make_inputs  # noqa: E402
-from bambaprof.ssm.kernels import launch, ssd, ssd_sm90  # noqa: E402
+from bambaprof.ssm.kernels import launch, ssd, ssd_sm90, ssd_sm90_slim  # noqa: E402
 
 
 def per_call_us(fn: Callable[[], Any], calls: int = 2000) -> float:
@@ -57,7 +57,7 @@ def parts(inp: Dict[str, Any], form: str) -> Dict[str, float]:
     fn = core(inp)
     fn()
     fn()  # the second launch is a kept one: its raw launcher exists now
-    wrapped = launch.wrapper_of(ssd_sm90._chunk_scan_sm90_slim if ssd_sm90.FORMS[form].get("slim")
+    wrapped = launch.wrapper_of(ssd_sm90_slim._chunk_scan_sm90_slim if ssd_sm90.FORMS[form].get("slim")
                                 else ssd_sm90._chunk_scan_sm90)
     raws = [raw for _, _, raw in getattr(wrapped, "_kept", {}).values() if raw is not None]
     out: Dict[str, float] = {}
@@ -68,8 +68,14 @@ def parts(inp: Dict[str, Any], form: str) -> Dict[str, float]:
         expansion = raws[0].descriptors
         recorded: List[Any] = []
 
-        def record(kernel):  # a wrap that keeps the launch's arguments and launches nothing
-            return type("Wrapped", (), {"__getitem__": lambda _, grid: lambda *a, **k: recorded.append(a)})()
+        class Recorder:  # a launch that keeps its arguments and launches nothing
+            def __getitem__(self, grid: Any) -> Callable[..., None]:
+                return lambda *a, **k: recorded.append((a, k))
+
+        recorder = Recorder()
+
+        def record(kernel: Any) -> Recorder:
+            return recorder
 
         b, L, H, P = x.shape
         Q = 256
@@ -87,7 +93,9 @@ def parts(inp: Dict[str, Any], form: str) -> Dict[str, float]:
                                 Q, 1, False, record, **ssd_sm90.FORMS[form])
 
         out["chunk_scan_python_us"] = per_call_us(python_only)
-        params = [*recorded[-1], *([None] * 8)]  # four descriptors first; the rest stands in for the others
+        launch_args, launch_kwargs = recorded[-1]
+        out["launch_key_us"] = per_call_us(lambda: launch._key(launch_args, launch_kwargs))
+        params = [*launch_args, *([None] * 8)]  # four descriptors first; the rest stands in for the others
         descriptor, meta = params[0], expansion.metas[0]
         out["encode_one_descriptor_us"] = per_call_us(lambda: expansion.make(descriptor, meta))
         expansion(params)
