@@ -294,7 +294,8 @@ class LaunchConfig:
 #: ``benchmarks/results/h100-ssd-gluon-slim.json``, kernel us): 1x8192 291.4 / 316.3, 8x2048 551.4 / 595.1, 8x8192
 #: 2251.9 / 2295.0, with the same error against float64. Below, where a wave of 396 programs is not filled many times,
 #: it was slower: 1x512 30.6 / 30.4, 1x2048 89.4 / 87.9 (:data:`FEW_PROGRAMS_FORM`); on an H200 it was faster at
-#: 1x2048 (85.9 / 88.5, ``h200-eager-scan.json``), not yet timed beside mamba_ssm there.
+#: 1x2048 (85.9 / 88.5, ``h200-eager-scan.json``), and on another H100 the two were within 0.4% beside mamba_ssm
+#: (``bench ssd --scan``, ``h100-bench-ssd-auto-forms.json``: 30.1 / 29.8 at 1x512, 89.3 / 89.0 at 1x2048).
 AUTO_FORM = "gluon_slim"
 #: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs: eagerly from :data:`EAGER_GLUON_PROGRAMS`,
 #: in a CUDA graph being captured at any size (see
