@@ -220,7 +220,7 @@ def _getter(keys: Sequence[Any], make: Callable[..., Any] = operator.itemgetter)
 def _descriptor_keys(descriptors: tuple) -> Optional[tuple]:
     """What Triton specializes a launch on in each host-side TMA descriptor, and more: the base tensor's dtype,
     device kind and address modulo 16, the rank, and every field other than the base, shape and strides (block
-    shape, shared-memory layout, padding, and any a later Triton adds; lists as tuples); None where a
+    shape as a tuple, shared-memory layout, padding, and any a later Triton adds); None where a
     descriptor's base is not a plain tensor. The shape and strides are not in it: the launcher reads them from
     the descriptor at each launch, as it encodes the descriptor's ``CUtensorMap``. (A field that cannot be
     hashed makes the key unhashable: the launch then takes the full path.)"""
@@ -233,19 +233,17 @@ def _descriptor_keys(descriptors: tuple) -> Optional[tuple]:
         if fields is None:
             fields = _descriptor_fields[type(descriptor)] = _fields_getter(type(descriptor))
         keys.append((base.dtype, base.is_cuda, base.data_ptr() & 15, len(descriptor.shape),
-                     *map(_frozen, fields(descriptor))))
+                     tuple(descriptor.block_shape), *fields(descriptor)))
     return tuple(keys)
 
 
-def _frozen(value: Any) -> Any:
-    return tuple(value) if type(value) is list else value
-
-
 def _fields_getter(cls: type) -> Callable[[Any], tuple]:
-    """``descriptor -> (its fields but base, shape and strides)`` for a dataclass of a TMA descriptor."""
+    """``descriptor -> (its fields but base, shape, strides and block shape)`` for a dataclass of a TMA descriptor
+    (the block shape, a list, goes into the key as a tuple; a field of any other unhashable value makes the key
+    unhashable, and the launch takes the full path)."""
     import dataclasses
 
-    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("base", "shape", "strides")]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("base", "shape", "strides", "block_shape")]
     return _getter(names, operator.attrgetter)
 
 
@@ -263,7 +261,8 @@ def _descriptor_types() -> frozenset:
             cls = importlib.import_module(module).TensorDescriptor
         except Exception:  # noqa: BLE001 - a Triton without it: such launches go through JITFunction.run
             continue
-        if dataclasses.is_dataclass(cls) and {"base", "shape", "strides"} <= {f.name for f in dataclasses.fields(cls)}:
+        if dataclasses.is_dataclass(cls) and \
+                {"base", "shape", "strides", "block_shape"} <= {f.name for f in dataclasses.fields(cls)}:
             found.add(cls)
     return frozenset(found)
 
