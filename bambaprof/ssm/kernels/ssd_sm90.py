@@ -585,7 +585,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     # sizes, y's strides, and the compile-time options
     tensors = (cs, dtp, D if D is not None else cs, initial_state if initial_state is not None else cs, ring, flags,
                ticket, y, final)
-    strides = (y.stride(0), y.stride(1), y.stride(2))
+    strides = y.stride()[:3]
     sizes = (L, H, G, P, nchunks, H // G, n_pblocks)
     options = dict(Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64)
     programs = nchunks * b * n_pblocks * H
