@@ -13,7 +13,8 @@ partial, with an initial state): ``check`` in the output holds each one's relati
 the final state and whether both are within the dtype's tolerance; a core that fails is still timed, and
 its failure is printed to stderr.
 
-    python benchmarks/tune_triton_ssd.py [--mamba-ssm SRC] [--dtype bfloat16] [--kernels NAME=PATH] > tune.json
+    python benchmarks/tune_triton_ssd.py [--mamba-ssm SRC] [--dtype bfloat16] [--only NAME ...] [--shape 1x512 ...]
+        [--kernels NAME=PATH] > tune.json
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ CANDIDATES = {
     **{name: dataclasses.replace(BASE, scan_kernel=name) for name in TRIAL_FORMS},
     # auto's form on chunks of 128: twice the programs, each about half the work (one wave at 1 x 512 holds 264)
     "gluon_async_q128": dataclasses.replace(BASE, scan_kernel="gluon_async", chunk=128),
+    # auto's two forms on the kernels' own chunk of 128 (or 64), tiling the model's 256: 17% (25%) fewer
+    # products a position at Bamba-9B's shapes, and twice (four times) the programs, where few chunks leave SMs idle
+    "gluon_late_q128": dataclasses.replace(BASE, scan_kernel="gluon_late", chunk=128),
+    "gluon_slim_q128": dataclasses.replace(BASE, scan_kernel="gluon_slim", chunk=128),
+    "gluon_late_q64": dataclasses.replace(BASE, scan_kernel="gluon_late", chunk=64),
     # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)
     "gluon_async_cb_tiles": dataclasses.replace(BASE, scan_kernel="gluon_async", cb_tiles=True),
 }
@@ -151,6 +157,7 @@ def main() -> int:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--rep-ms", type=float, default=100)
     parser.add_argument("--only", nargs="*", default=None, help="candidate names to try")
+    parser.add_argument("--shape", action="append", default=None, help="b x L (default: the five target shapes)")
     parser.add_argument("--kernels", action="append", default=[], metavar="NAME=PATH",
                         help="another form of kernels/ssd.py to time with its default configuration")
     args = parser.parse_args()
@@ -163,7 +170,8 @@ def main() -> int:
     if peer is not None:
         cores["mamba_ssm"] = peer
     checked = check(cores, dtype)
-    shapes = [Shape(b, L, 128, 64, 1, 128, 256) for b, L in SHAPES]
+    sizes = [tuple(int(v) for v in spec.lower().split("x")) for spec in args.shape] if args.shape else SHAPES
+    shapes = [Shape(b, L, 128, 64, 1, 128, 256) for b, L in sizes]
     records = bench_ssd(cores, shapes, dtype, "cuda", rep_ms=args.rep_ms,
                         progress=lambda line: print(line, file=sys.stderr, flush=True),
                         baseline="mamba_ssm" if peer is not None else None)
