@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import datetime
 import functools
-import json
 import statistics
 import sys
 from typing import Any, Callable, Dict, List
@@ -38,6 +37,7 @@ from bambaprof.ssm.check import Shape, make_inputs
 from bambaprof.ssm.kernels import ssd
 
 sys.path.insert(0, ".")
+from host_time_mixer import write_result  # noqa: E402
 from scan_launch_host import core, wall_us  # noqa: E402  (benchmarks/ is this script's folder)
 
 
@@ -96,10 +96,7 @@ def main() -> int:
             print(f"{spec} {scan:11s} " + "  ".join(
                 f"{kind}: wall {row[scan][kind]['wall_ms']:.4f} kernel {row[scan][kind]['kernel_ms']:.4f}"
                 for kind in kinds), flush=True)
-    if args.output:
-        with open(args.output, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return 0
+    return write_result(args.output, result)
 
 
 if __name__ == "__main__":

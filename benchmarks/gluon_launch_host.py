@@ -33,7 +33,7 @@ import torch
 import triton
 
 sys.path.insert(0, "benchmarks")
-from host_time_mixer import host_us, launch_shortcut  # noqa: E402
+from host_time_mixer import host_us, launch_shortcut, write_result  # noqa: E402
 from scan_launch_host import core, wall_us  # noqa: E402
 
 from bambaprof.ssm.check import Shape, make_inputs  # noqa: E402
@@ -153,10 +153,7 @@ def main() -> int:
             print(f"{spec} {c:20s} host {row[c]['host_us']:7.1f} us  wall {row[c]['wall_us']:7.1f} us  "
                   f"equal {row[c]['bitwise_equal_to_shortcut_off']}", flush=True)
         print(f"{spec} parts {json.dumps(row['parts'])}", flush=True)
-    if args.output:
-        with open(args.output, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return 0
+    return write_result(args.output, result)
 
 
 if __name__ == "__main__":

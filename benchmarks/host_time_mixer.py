@@ -28,7 +28,7 @@ import os
 import platform
 import pstats
 import time
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 import triton
@@ -110,6 +110,14 @@ def launch_shortcut(mode: str) -> Iterator[None]:
 
 #: The launch shortcut's modes, compared side by side.
 MODES = ("off", "kept", "on")
+
+
+def write_result(path: Optional[str], result: Dict[str, Any]) -> int:
+    """``result`` as indented JSON at ``path`` where one is given (a script's ``-o``); 0, the script's exit status."""
+    if path:
+        with open(path, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
 
 
 def _round_order(r: int) -> tuple:
@@ -213,10 +221,7 @@ def main() -> int:
         del mixer
         result["decode_ms_per_token"] = decode_on_off()
         print("decode ms per token:", {k: round(v, 3) for k, v in result["decode_ms_per_token"].items()})
-    if args.output:
-        with open(args.output, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return 0
+    return write_result(args.output, result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ import torch
 import triton
 
 sys.path.insert(0, ".")
-from host_time_mixer import MODES, host_us, launch_shortcut  # noqa: E402  (benchmarks/ is this script's folder)
+from host_time_mixer import MODES, host_us, launch_shortcut, write_result  # noqa: E402  (benchmarks/ is this script's folder)
 
 from bambaprof.ssm.check import Shape, make_inputs  # noqa: E402
 from bambaprof.ssm.kernels import ssd  # noqa: E402
@@ -105,10 +104,7 @@ def main() -> int:
                 flush=True)
         ssd.scan_override = None
         result["shapes"][spec] = row
-    if args.output:
-        with open(args.output, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return 0
+    return write_result(args.output, result)
 
 
 if __name__ == "__main__":
