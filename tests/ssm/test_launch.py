@@ -446,7 +446,7 @@ def test_descriptors_are_expanded_in_place_and_each_encoding_is_kept_while_its_f
     assert params([second, 7, 0.5, second, None])[0][1] == "m0"
 
 
-def test_without_metadata_nothing_is_kept(monkeypatch):
+def test_without_metadata_nothing_is_kept():
     make = Encoder()
     _, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [1], None), make)
     descriptor = Described(0x1000, [64, 64], [64, 1])
