@@ -13,7 +13,8 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes), and the ``triton`` variant's
     chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default, ``auto``, where that is
     a Gluon form or ``auto`` and the device a Hopper GPU, where the Gluon scan serves bf16 inputs, inside CUDA
-    graphs only for ``auto``; else ``triton``, ``_chunk_scan``; None for a name that is not a scan).
+    graphs only for ``auto``; else ``triton``, ``_chunk_scan``; either with the kernels' chunk after a colon where the
+    setting names one, ``gluon_late:128``; None for a setting that names no scan).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
     """
@@ -49,8 +50,9 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         except ValueError:
             pass
     on_gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
-    if info["ssd_scan"] not in (None, "triton") and not (on_gpu and torch.cuda.get_device_capability(0)[0] == 9):
-        info["ssd_scan"] = "triton"  # the Gluon scan is Hopper's
+    scan, colon, chunk = (info["ssd_scan"] or "").partition(":")
+    if scan not in ("", "triton") and not (on_gpu and torch.cuda.get_device_capability(0)[0] == 9):
+        info["ssd_scan"] = "triton" + colon + chunk  # the Gluon scan is Hopper's; a kernel chunk holds for both
     if on_gpu:
         info["device_name"] = torch.cuda.get_device_name(0)
         try:

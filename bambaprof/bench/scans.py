@@ -3,7 +3,8 @@ side, in one process and the same interleaved rounds (``BAMBAPROF_SSD_SCAN`` pic
 
 A scan is ``auto`` (the default rule, :func:`bambaprof.ssm.kernels.ssd.auto_scan`), ``triton`` (``_chunk_scan``
 everywhere) or a form of the Hopper Gluon scan (:data:`bambaprof.ssm.kernels.ssd_sm90.FORMS`, where it serves the
-inputs: a Hopper GPU and bf16; elsewhere ``_chunk_scan`` runs, as with ``BAMBAPROF_SSD_SCAN``).
+inputs: a Hopper GPU and bf16; elsewhere ``_chunk_scan`` runs, as with ``BAMBAPROF_SSD_SCAN``), optionally with the
+kernels' own chunk after a colon (``gluon_late:128``: the model's chunk of 256 tiled by chunks of 128).
 """
 
 from __future__ import annotations
@@ -19,23 +20,25 @@ SCANNED_VARIANT = "triton"
 
 
 def parse_scans(names: Sequence[str]) -> List[str]:
-    """``names`` normalised (case, spaces) and checked against ``ssd.scan_names()`` (what ``BAMBAPROF_SSD_SCAN``
-    takes), repeats dropped in order; raises :class:`UsageError` naming the scans for one that is not."""
-    from ..ssm.kernels.ssd import scan_names
+    """``names`` (``NAME`` or ``NAME:CHUNK``, what ``BAMBAPROF_SSD_SCAN`` takes) normalised and checked by
+    ``ssd.parse_scan``, repeats dropped in order; raises :class:`UsageError` naming the scans for one that is not
+    a scan, or whose kernel chunk is not a positive multiple of 16."""
+    from ..ssm.kernels.ssd import parse_scan
 
-    known = scan_names()
     scans: List[str] = []
     for name in names:
-        scan = name.strip().lower()
-        if scan not in known:
-            raise UsageError(f"--scan {name!r} is not a chunk scan (choose from {', '.join(known)})")
+        try:
+            scan = parse_scan(name, f"--scan {name!r}")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if scan not in scans:
             scans.append(scan)
     return scans
 
 
 def scan_variant(base: Variant, scan: str) -> Variant:
-    """``base`` (the ``triton`` variant) running the chunk scan ``scan``, named ``triton[scan]``: its forward sets
+    """``base`` (the ``triton`` variant) running the chunk-scan setting ``scan`` (normalised by
+    :func:`parse_scans`), named ``triton[scan]``: its forward sets
     ``ssd.scan_override`` for the call and restores what was set before (the launch options of the inputs' dtype
     are kept, and the rest of the variant, its fused mixer kernels and decode step included, is ``base``'s)."""
     from ..ssm.kernels import ssd

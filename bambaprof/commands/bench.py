@@ -39,9 +39,10 @@ def bench_group() -> None:
               help="The core the ratios are to [default: mamba_ssm with --mamba-ssm, else the first variant].")
 @click.option("--mixer", "mixer_mode", is_flag=True,
               help="Time the whole Mamba2 mixer (projections, conv, SSD, norm) per variant instead of the core.")
-@click.option("--scan", "scans", multiple=True, metavar="NAME",
+@click.option("--scan", "scans", multiple=True, metavar="NAME[:CHUNK]",
               help="A chunk scan of the triton variant to time (repeatable; auto, triton or a Gluon form such as "
-                   "gluon_slim): its rows are triton[NAME], side by side in the same rounds.")
+                   "gluon_slim, optionally with the kernels' own chunk after a colon, e.g. gluon_late:128): its rows "
+                   "are triton[NAME], side by side in the same rounds.")
 @device_option()
 @format_option(("table", "json", "csv"))
 @output_option()

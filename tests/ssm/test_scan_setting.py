@@ -8,7 +8,7 @@ import torch
 from bambaprof.cli import main
 from bambaprof.ssm import get_variant
 from bambaprof.ssm.kernels import ssd, ssd_sm90
-from tests.ssm.helpers import run, ssd_inputs
+from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 
 @pytest.fixture
@@ -70,6 +70,34 @@ def test_a_name_that_is_no_scan_is_refused(scan_env):
         ssd.launch_config(torch.bfloat16, 256, 64)
 
 
+@pytest.mark.parametrize("value, expected, chunk", [
+    ("gluon_late:128", "gluon_late:128", 128), (" Triton : 064 ", "triton:64", 64), ("auto:16", "auto:16", 16),
+    ("gluon_slim:512", "gluon_slim:512", 256),  # a kernel chunk that does not tile the model's: the model's is used
+    ("triton:96", "triton:96", 256)])
+def test_a_kernel_chunk_after_the_name_tiles_the_models(scan_env, value, expected, chunk):
+    scan_env(value)
+    assert ssd.scan_kernel_from_env() == expected
+    cfg = ssd.launch_config(torch.bfloat16, 256, 64)
+    assert cfg.scan_kernel == expected.partition(":")[0] and cfg.chunk == chunk
+    assert cfg.scan_bm == min(64, chunk) and cfg.cb_rows == min(64, chunk)  # blocks clipped to the kernel chunk
+    assert ssd.launch_config(torch.float32, 256, 64).scan_bm == min(32, chunk)  # each dtype keeps its own options
+
+
+@pytest.mark.parametrize("value", ["triton:", "gluon_late:0", "gluon_late:100", "gluon_late:-64", "auto:12.8",
+                                   "auto:x", "gluon_late:128:64"])
+def test_a_kernel_chunk_that_is_no_multiple_of_16_is_refused(scan_env, value):
+    scan_env(value)
+    with pytest.raises(ValueError, match=rf"BAMBAPROF_SSD_SCAN={value!r} names a kernel chunk that is not a positive "
+                                         r"multiple of 16 \(positions; e\.g\. [a-z_]+:128\)$"):
+        ssd.scan_kernel_from_env()
+
+
+def test_a_kernel_chunk_does_not_hide_an_unknown_name(scan_env):
+    scan_env("fastest:128")
+    with pytest.raises(ValueError, match="BAMBAPROF_SSD_SCAN='fastest:128' is not a chunk scan"):
+        ssd.scan_kernel_from_env()
+
+
 @pytest.mark.parametrize("argv", [["profile"], ["bench", "ssd"], ["check"], ["accuracy"], ["sweep", "run"]])
 def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, monkeypatch, capsys, argv):
     scan_env("fastest")
@@ -78,7 +106,8 @@ def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, 
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
         "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use auto, triton or one of "
-        f"{', '.join(sorted(ssd_sm90.FORMS))}"]
+        f"{', '.join(sorted(ssd_sm90.FORMS))} (optionally with the kernels' chunk after a colon, e.g. "
+        "gluon_late:128)"]
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
@@ -90,3 +119,19 @@ def test_the_variant_runs_with_the_triton_scan_named(scan_env):
     scan_env("triton")
     y1, s1 = run(get_variant("triton"), inp, 16, dt_softplus=True)
     assert torch.equal(y1, y0) and torch.equal(s1, s0)
+
+
+def test_the_variant_runs_on_the_kernel_chunk_named(scan_env):
+    """``triton:16`` tiles a model chunk of 32 by 16: the same recurrence against float64, by other arithmetic than
+    the model's chunk (fp32 on the CPU's interpreter)."""
+    inp = ssd_inputs(b=1, L=75, h=2, p=16, g=1, n=16, dtype=torch.float32, initial_state=True)
+    scan_env(None)
+    y0, s0 = run(get_variant("triton"), inp, 32, dt_softplus=True)
+    scan_env("triton:16")
+    assert ssd.launch_config(torch.float32, 32, 16).chunk == 16
+    y1, s1 = run(get_variant("triton"), inp, 32, dt_softplus=True)
+    y_ref, s_ref = run(get_variant("reference"), {k: v.double() if torch.is_tensor(v) else v for k, v in inp.items()},
+                       32, dt_softplus=True)
+    assert not torch.equal(y1, y0)
+    for y, s in ((y0, s0), (y1, s1)):
+        assert rel_err(y, y_ref) < 1e-5 and rel_err(s, s_ref) < 1e-5

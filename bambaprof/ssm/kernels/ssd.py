@@ -352,9 +352,13 @@ def _clipped(cfg: LaunchConfig, Q: int, P: int) -> LaunchConfig:
                    chunk=Q)
 
 
-#: The environment variable that picks the forward's chunk scan: ``auto``, ``triton`` (``_chunk_scan`` everywhere)
-#: or a form of ``ssd_sm90.FORMS`` (where it serves the inputs); unset, ``LaunchConfig.scan_kernel``'s default.
+#: The environment variable that picks the forward's chunk scan (:func:`parse_scan`): ``auto``, ``triton``
+#: (``_chunk_scan`` everywhere) or a form of ``ssd_sm90.FORMS`` (where it serves the inputs), each optionally with
+#: the kernels' own chunk after a colon (``gluon_late:128``); unset, ``LaunchConfig``'s defaults.
 SCAN_ENV = "BAMBAPROF_SSD_SCAN"
+
+#: The kernels' own chunk a scan setting may name is a multiple of this (positions).
+CHUNK_STEP = 16
 
 
 def scan_names() -> List[str]:
@@ -362,36 +366,59 @@ def scan_names() -> List[str]:
     return ["auto", "triton", *sorted(ssd_sm90.FORMS)]
 
 
+def parse_scan(value: str, label: str) -> str:
+    """A chunk-scan setting, ``NAME`` or ``NAME:CHUNK``, normalised (case and spaces dropped): ``NAME`` one of
+    :func:`scan_names`, ``CHUNK`` the kernels' own chunk (positions, a positive multiple of :data:`CHUNK_STEP`),
+    which replaces the model's where it divides it (:func:`kernel_chunk`; elsewhere the model's chunk is used).
+
+    Raises ValueError whose message starts with ``label`` (where the setting came from, e.g. ``--scan 'x'``)."""
+    name, colon, chunk = value.strip().lower().partition(":")
+    name, chunk = name.strip(), chunk.strip()
+    if name not in scan_names():
+        raise ValueError(f"{label} is not a chunk scan: use auto, triton or one of {', '.join(sorted(ssd_sm90.FORMS))}"
+                         f" (optionally with the kernels' chunk after a colon, e.g. {FEW_PROGRAMS_FORM}:128)")
+    if not colon:
+        return name
+    if not (chunk.isdigit() and int(chunk) > 0 and int(chunk) % CHUNK_STEP == 0):
+        raise ValueError(f"{label} names a kernel chunk that is not a positive multiple of {CHUNK_STEP} "
+                         f"(positions; e.g. {name}:128)")
+    return f"{name}:{int(chunk)}"
+
+
 @functools.lru_cache(maxsize=None)
 def scan_kernel_from_env() -> Optional[str]:
-    """The chunk scan ``BAMBAPROF_SSD_SCAN`` names (read once a process), None where it is unset or empty.
+    """The chunk-scan setting ``BAMBAPROF_SSD_SCAN`` holds, normalised by :func:`parse_scan` (read once a process),
+    None where it is unset or empty.
 
-    Raises ValueError for a name that is not a scan."""
-    value = os.environ.get(SCAN_ENV, "").strip().lower()
-    if not value:
-        return None
-    if value not in scan_names():
-        raise ValueError(f"{SCAN_ENV}={value!r} is not a chunk scan: use auto, triton or one of "
-                         f"{', '.join(sorted(ssd_sm90.FORMS))}")
-    return value
+    Raises ValueError for a setting that names no scan or a kernel chunk that is not one."""
+    value = os.environ.get(SCAN_ENV, "").strip()
+    return parse_scan(value, f"{SCAN_ENV}={value.lower()!r}") if value else None
 
 
-#: A chunk scan that wins over ``BAMBAPROF_SSD_SCAN`` (None: that setting, or the default), set for the length of
-#: a call by :func:`bambaprof.bench.scans.scan_variant` so that ``bench ssd --scan`` times several in one process;
-#: the rest of the launch options stay those of the inputs' dtype.
+#: A chunk-scan setting (as :func:`parse_scan` returns it) that wins over ``BAMBAPROF_SSD_SCAN`` (None: that setting,
+#: or the default), set for the length of a call by :func:`bambaprof.bench.scans.scan_variant` so that ``bench ssd
+#: --scan`` times several in one process; the rest of the launch options stay those of the inputs' dtype.
 scan_override: Optional[str] = None
+
+
+@functools.lru_cache(maxsize=64)
+def _with_scan(cfg: LaunchConfig, setting: str) -> LaunchConfig:
+    """``cfg`` running the scan of a normalised setting (``NAME`` or ``NAME:CHUNK``), on its kernel chunk if named."""
+    name, _, chunk = setting.partition(":")
+    return replace(cfg, scan_kernel=name, chunk=int(chunk) if chunk else cfg.chunk)
 
 
 def launch_config(dtype: torch.dtype, Q: int, P: int) -> LaunchConfig:
     """The launch options for inputs of ``dtype`` with the model's chunk ``Q`` and head dim ``P``: the kernels'
-    chunk (``chunk``) set to the one they use, blocks clipped to it, the scan named by :data:`scan_override` or
-    else ``BAMBAPROF_SSD_SCAN`` where one is set (``config_override``, the tuning script's, wins over all)."""
+    chunk (``chunk``) set to the one they use, blocks clipped to it, the scan (and kernel chunk) named by
+    :data:`scan_override` or else ``BAMBAPROF_SSD_SCAN`` where one is set (``config_override``, the tuning
+    script's, wins over all)."""
     cfg = config_override
     if cfg is None:
         cfg = _CONFIGS[4 if dtype == torch.float32 else 2]
-        scan = scan_override or scan_kernel_from_env()
-        if scan is not None:
-            cfg = replace(cfg, scan_kernel=scan)
+        setting = scan_override or scan_kernel_from_env()
+        if setting is not None:
+            cfg = _with_scan(cfg, setting)
     return _clipped(cfg, kernel_chunk(cfg, Q), P)
 
 
