@@ -1,10 +1,14 @@
 #!/bin/bash
-# One device call (about 5 minutes) on a Hopper GPU: auto's Gluon forms on the kernels' own chunk of 128 (and
+# One device call (about 5 minutes) on a Hopper GPU: the GPU tests of a kernel chunk named in BAMBAPROF_SSD_SCAN
+# (gluon_late:128 and the like), then auto's Gluon forms on the kernels' own chunk of 128 (and
 # gluon_late on 64) beside the committed default, the forms on the model's chunk and mamba_ssm
 # (tune_triton_ssd.py, each core checked against float64 first; SHAPES: --shape options, the five target shapes
 # unless set), then benchmarks/gluon_launch_host.py at 1x512 and 1x2048 unless NO_HOST is set; all into $OUT.
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+timeout -s INT 90 python3 -m pytest -q -p no:cacheprovider tests/ssm/test_gpu_ssd_sm90.py -k kernel_chunk_setting \
+  > "$OUT/tests-chunk.log" 2>&1
+echo "kernel chunk setting tests rc=$? at ${SECONDS}s"; tail -1 "$OUT/tests-chunk.log"
 timeout "${TUNE_S:-330}" python3 benchmarks/tune_triton_ssd.py --mamba-ssm "$MAMBA" ${SHAPES:-} \
   --only ${FORMS:-base gluon_late gluon_slim gluon_late_q128 gluon_slim_q128 gluon_late_q64} \
   > "$OUT/tune-chunk.json" 2> "$OUT/tune.err"

@@ -209,6 +209,31 @@ def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
         assert _scan_kernels(lambda inp=inp: run(TRITON, inp, 256, dt_softplus=True)) == {expected}
 
 
+@pytest.mark.parametrize("setting", ["gluon_late:128", "gluon_slim:128", "gluon_late:64"])
+def test_a_kernel_chunk_setting_runs_the_gluon_scan_on_it(monkeypatch, setting):
+    """``BAMBAPROF_SSD_SCAN=NAME:CHUNK`` on the model's chunk of 256: the form's kernel runs on the kernels' chunk
+    (exact against float64 at two batches, the last chunk partial, initial states), by other arithmetic than the
+    model's chunk."""
+    monkeypatch.setattr(ssd, "config_override", None)
+    inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    outs = {}
+    for value in (setting.partition(":")[0], setting):
+        monkeypatch.setenv(ssd.SCAN_ENV, value)
+        ssd.scan_kernel_from_env.cache_clear()
+        assert ssd.launch_config(torch.bfloat16, 256, 64).chunk == (int(setting.partition(":")[2]) if ":" in value
+                                                                   else 256)
+        with torch.no_grad():
+            outs[value] = run(TRITON, inp, 256, dt_softplus=True)
+        assert _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True)) == {
+            _kernel_of(setting.partition(":")[0])}
+    ssd.scan_kernel_from_env.cache_clear()
+    y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
+    (y0, s0), (y1, s1) = outs.values()
+    assert not torch.equal(y0, y1)
+    for y, s in ((y0, s0), (y1, s1)):
+        assert rel_err(y, y_ref) <= TOLERANCES[torch.bfloat16] and rel_err(s, s_ref) <= TOLERANCES[torch.bfloat16]
+
+
 def test_torch_compile_matches_eager(gluon_scan):
     torch._dynamo.reset()
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
