@@ -1,4 +1,4 @@
-"""Test set-up: the Triton interpreter on CPU-only machines, and the ``gpu`` marker."""
+"""Test set-up: the Triton interpreter on CPU-only machines, the ``gpu`` marker, and the ``scan_env`` fixture."""
 
 import os
 
@@ -18,3 +18,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def scan_env(monkeypatch):
+    """``set_to(value)``: ``BAMBAPROF_SSD_SCAN`` set to ``value`` (None: unset) and read afresh by the kernels'
+    launch options (``ssd.scan_kernel_from_env`` reads it once a process), and read afresh after the test."""
+    from bambaprof.ssm.kernels import ssd
+
+    def set_to(value):
+        if value is None:
+            monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
+        else:
+            monkeypatch.setenv(ssd.SCAN_ENV, value)
+        ssd.scan_kernel_from_env.cache_clear()
+
+    yield set_to
+    ssd.scan_kernel_from_env.cache_clear()

@@ -22,17 +22,8 @@ def test_the_launch_shortcut_state_is_recorded(monkeypatch, interpret, setting, 
 @pytest.mark.parametrize("setting, expected", [(None, "triton"), ("gluon_async", "triton"), ("auto", "triton"),
                                                ("triton", "triton"), ("bogus", None), ("gluon_late:128", "triton:128"),
                                                ("Triton:64", "triton:64"), ("auto:7", None)])
-def test_the_chunk_scan_is_recorded_as_it_runs_here(monkeypatch, setting, expected):
+def test_the_chunk_scan_is_recorded_as_it_runs_here(scan_env, setting, expected):
     """A Gluon form runs on Hopper only: on the CPU the record says ``triton`` whatever the setting; a name that
     is no scan is unknown (None), not guessed; a kernel chunk named after the scan holds for either scan."""
-    from bambaprof.ssm.kernels import ssd
-
-    if setting is None:
-        monkeypatch.delenv("BAMBAPROF_SSD_SCAN", raising=False)
-    else:
-        monkeypatch.setenv("BAMBAPROF_SSD_SCAN", setting)
-    ssd.scan_kernel_from_env.cache_clear()
-    try:
-        assert environment("cpu")["ssd_scan"] == expected
-    finally:
-        ssd.scan_kernel_from_env.cache_clear()
+    scan_env(setting)
+    assert environment("cpu")["ssd_scan"] == expected

@@ -26,13 +26,12 @@ def test_the_names_are_the_scans_and_are_normalised_once_each():
         parse_scans(["auto:100"])
 
 
-def test_a_scan_variant_sets_the_scan_for_its_calls_only(monkeypatch):
+def test_a_scan_variant_sets_the_scan_for_its_calls_only(monkeypatch, scan_env):
     """Inside the call the launch options are the inputs' dtype's with the scan named (fp32 keeps its smaller
     tiles); after it, and after a call that raised, the setting is what it was."""
     monkeypatch.setattr(ssd, "scan_override", None)
     monkeypatch.setattr(ssd, "config_override", None)
-    monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
-    ssd.scan_kernel_from_env.cache_clear()
+    scan_env(None)
     seen = []
 
     def forward(*args, **kwargs):

@@ -178,13 +178,12 @@ def test_cuda_graph_capture_and_replay(gluon_scan):
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
-def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypatch):
+def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypatch, scan_env):
     """``scan_kernel="auto"``: captured in a graph the forward runs the Gluon scan (its launch cost is paid once),
     eagerly ``_chunk_scan`` at this size (96 scan programs, under ``EAGER_GLUON_PROGRAMS``); the graph's outputs
     equal an eager forward with the Gluon scan named."""
     monkeypatch.setattr(ssd, "config_override", None)
-    monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
-    ssd.scan_kernel_from_env.cache_clear()
+    scan_env(None)
     assert ssd.LaunchConfig().scan_kernel == "auto"
     static = _graph_inputs()
     assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
@@ -196,13 +195,12 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
-def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
+def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch, scan_env):
     """Eager ``auto`` at a Bamba-9B mixer of 1 x 2048 tokens (8 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``) and
     of 1 x 8192 (``SLIM_PROGRAMS``) runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 runs
     ``_chunk_scan``."""
     monkeypatch.setattr(ssd, "config_override", None)
-    monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
-    ssd.scan_kernel_from_env.cache_clear()
+    scan_env(None)
     for L, expected in ((2048, _kernel_of(ssd.auto_scan(1024, False))), (2048 - 256, "_chunk_scan"),
                         (8192, _kernel_of(ssd.auto_scan(4096, False)))):
         inp = ssd_inputs(b=1, L=L, h=128, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda", seed=0)
@@ -210,25 +208,22 @@ def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch):
 
 
 @pytest.mark.parametrize("setting", ["gluon_late:128", "gluon_slim:128", "gluon_late:64"])
-def test_a_kernel_chunk_setting_runs_the_gluon_scan_on_it(monkeypatch, setting):
+def test_a_kernel_chunk_setting_runs_the_gluon_scan_on_it(monkeypatch, scan_env, setting):
     """``BAMBAPROF_SSD_SCAN=NAME:CHUNK`` on the model's chunk of 256: the form's kernel runs on the kernels' chunk
     (exact against float64 at two batches, the last chunk partial, initial states), by other arithmetic than the
     model's chunk."""
     monkeypatch.setattr(ssd, "config_override", None)
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
-    outs = {}
-    for value in (setting.partition(":")[0], setting):
-        monkeypatch.setenv(ssd.SCAN_ENV, value)
-        ssd.scan_kernel_from_env.cache_clear()
-        assert ssd.launch_config(torch.bfloat16, 256, 64).chunk == (int(setting.partition(":")[2]) if ":" in value
-                                                                   else 256)
+    form, _, chunk = setting.partition(":")
+    outs = []
+    for value, kernel_chunk in ((form, 256), (setting, int(chunk))):
+        scan_env(value)
+        assert ssd.launch_config(torch.bfloat16, 256, 64).chunk == kernel_chunk
         with torch.no_grad():
-            outs[value] = run(TRITON, inp, 256, dt_softplus=True)
-        assert _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True)) == {
-            _kernel_of(setting.partition(":")[0])}
-    ssd.scan_kernel_from_env.cache_clear()
+            outs.append(run(TRITON, inp, 256, dt_softplus=True))
+        assert _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True)) == {_kernel_of(form)}
     y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
-    (y0, s0), (y1, s1) = outs.values()
+    (y0, s0), (y1, s1) = outs
     assert not torch.equal(y0, y1)
     for y, s in ((y0, s0), (y1, s1)):
         assert rel_err(y, y_ref) <= TOLERANCES[torch.bfloat16] and rel_err(s, s_ref) <= TOLERANCES[torch.bfloat16]

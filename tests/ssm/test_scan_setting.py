@@ -11,19 +11,6 @@ from bambaprof.ssm.kernels import ssd, ssd_sm90
 from tests.ssm.helpers import rel_err, run, ssd_inputs
 
 
-@pytest.fixture
-def scan_env(monkeypatch):
-    def set_to(value):
-        if value is None:
-            monkeypatch.delenv(ssd.SCAN_ENV, raising=False)
-        else:
-            monkeypatch.setenv(ssd.SCAN_ENV, value)
-        ssd.scan_kernel_from_env.cache_clear()
-
-    yield set_to
-    ssd.scan_kernel_from_env.cache_clear()
-
-
 def test_unset_the_default_scan_serves(scan_env):
     scan_env(None)
     assert ssd.scan_kernel_from_env() is None
