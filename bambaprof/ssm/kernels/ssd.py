@@ -266,7 +266,9 @@ class LaunchConfig:
     its own chain of states); warps and pipeline stages of ``_chunk_scan``. ``chunk``: the kernels' own
     chunk length, which tiles the model's chunk when it divides it (None: the model's chunk). The SSD is
     exact whatever the chunk, so only rounding and the work split change: a shorter chunk does fewer
-    intra-chunk products and makes more programs, and lengthens each chain of state hand-offs.
+    intra-chunk products and makes more programs, and lengthens each chain of state hand-offs (at Bamba-9B's shapes
+    on Hopper, 128 and 64 were slower than the model's 256 for the Triton and the Gluon scans alike:
+    ``h200-ssd-kernel-chunk.json``, ``h100-ssd-gluon-kernel-chunk.json``).
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
     ``"auto"`` (:func:`auto_scan`: a Gluon form where the scan has at least :data:`EAGER_GLUON_PROGRAMS` programs
