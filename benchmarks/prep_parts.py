@@ -101,7 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
     args = parser.parse_args()
-    out = {"environment": environment(), "method": __doc__.split("\n\n")[3].replace("\n", " "), "rows": {}}
+    out = {"environment": environment("cuda"), "method": __doc__.split("\n\n")[3].replace("\n", " "), "rows": {}}
     sink = torch.zeros(1, device="cuda", dtype=torch.int32)
     for label in args.shape or SHAPES:
         row = out["rows"][label] = measure(label, sink)
