@@ -542,9 +542,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
         cs = torch.empty_like(dtp)
         n_dt, prep_grid, prep_io = plan.n_dt, plan.prep_grid, plan.prep_io
-    else:  # the scan forms them: the prep's dt' programs are left out, and C B^T's buffer stands in for their
-        # rows (never read or written then; not an input, which a compiled custom op may not mutate)
-        dtp = cs = cb
+    else:  # the scan forms them: the prep's dt' programs are left out, and an element stands in for each of their
+        # rows (never read or written then, but a buffer of its own: torch.compile's functionalization copies back
+        # every argument a kernel may write, and two such arguments over one buffer would overwrite each other)
+        dtp, cs = torch.empty(1, device=dev, dtype=f32), torch.empty(1, device=dev, dtype=f32)
         n_dt, prep_grid, prep_io = 0, plan.cb_grid, plan.prep_io - plan.dt_io - plan.rows_io
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
     # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views of
