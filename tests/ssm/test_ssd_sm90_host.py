@@ -90,14 +90,14 @@ def _scan_buffers(b=2, L=600, H=4, P=64, G=2, N=128, Q=256, D=True, init=True):
     return x, B, C, named, nchunks
 
 
-def _launch(form, monkeypatch, raw_dt=None, **shape):
+def _launch(form, monkeypatch, **shape):
     monkeypatch.setattr(ssd_sm90, "_sm_count", lambda device: 132)
     x, B, C, named, nchunks = _scan_buffers(**shape)
     Q = shape.get("Q", 256)
     recorder = _Recorder()
     ssd_sm90.chunk_scan(x, B, C, named["dtp"], named["cs"], named["cb"], named["D"], named["initial_state"],
                         named["ring"], named["flags"], named["ticket"], named["y"], named["final"], Q,
-                        x.shape[3] // 64, False, recorder, raw_dt=raw_dt, **ssd_sm90.FORMS[form])
+                        x.shape[3] // 64, False, recorder, **ssd_sm90.FORMS[form])
     assert len(recorder.launches) == 1
     return (x, B, C, named, nchunks) + recorder.launches[0]
 
@@ -148,52 +148,16 @@ def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init
         assert _blocks(args[:4]) == [[64, 64]] * 4
         assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
     elif options.get("slim"):
-        assert kernel == "_chunk_scan_sm90_slim" and grid == (nchunks * b * n_pb * H,) and len(args) == 31
+        assert kernel == "_chunk_scan_sm90_slim" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
         assert _blocks(args[:4]) == [[64, 64]] * 4
         assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
     else:
-        assert kernel == "_chunk_scan_sm90" and grid == (nchunks * b * n_pb * H,) and len(args) == 31
+        assert kernel == "_chunk_scan_sm90" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
         assert _blocks(args[:4]) == [[64, 64], [64, 128], [64, 128], [64, 64]]
         flags = {"FACTOR": "factor", "ASYNC": "pipelined", "PACKED": "packed", "DMMA": "d_mma", "LG2": "lg2",
                  "LATE": "late"}
         assert {k: kwargs[k] for k in flags} == {k: bool(options.get(v, False)) for k, v in flags.items()}
         assert kwargs["num_warps"] == 4 and "maxnreg" not in kwargs
-    if kernel in ("_chunk_scan_sm90", "_chunk_scan_sm90_slim"):  # the chunk's rows read from the prep's buffers
-        assert all(a is named["cs"] for a in args[23:26]) and args[26:31] == (0, 0, 0, 0.0, 0.0)
-        assert "RAW" not in kwargs
-
-
-def _raw_dt(x, bias=True, softplus=True, limit=(0.0, float("inf"))):
-    b, L, H, _ = x.shape
-    dt = torch.zeros(b, L, H, dtype=torch.bfloat16)
-    return ssd_sm90.RawDt(dt, torch.zeros(H) if bias else None, torch.zeros(H), limit[0], min(limit[1], 3.0e38),
-                          softplus, tuple(limit) != (0.0, float("inf")))
-
-
-@pytest.mark.parametrize("form", ["gluon_late", "gluon_slim", "gluon"])
-@pytest.mark.parametrize("bias, softplus, limit", [(True, True, (0.0, float("inf"))), (False, False, (1e-3, 0.1))])
-def test_a_scan_that_forms_dt_itself_is_passed_the_raw_dt_and_how_to_form_dt_prime(form, bias, softplus, limit,
-                                                                                   monkeypatch):
-    x, B, C, named, nchunks = _scan_buffers()
-    raw = _raw_dt(x, bias, softplus, limit)
-    *_, kernel, grid, args, kwargs = _launch(form, monkeypatch, raw_dt=raw)
-    assert args[23] is raw.dt and args[24] is (raw.bias if bias else raw.A) and args[25] is raw.A
-    assert args[26:29] == raw.dt.stride() and args[29:31] == (limit[0], min(limit[1], 3.0e38))
-    assert kwargs["RAW"] is True and kwargs["HAS_BIAS"] is bias and kwargs["SOFTPLUS"] is softplus
-    assert kwargs["CLAMP"] is (limit != (0.0, float("inf")))
-
-
-@pytest.mark.parametrize("form", ["gluon_pair", "gluon_wide", "gluon_stay"])
-def test_forms_whose_kernel_reads_the_prep_rows_refuse_the_raw_dt(form, monkeypatch):
-    assert not ssd_sm90.forms_dt(ssd_sm90.FORMS[form])
-    x = _scan_buffers()[0]
-    with pytest.raises(ValueError, match="raw_dt"):
-        _launch(form, monkeypatch, raw_dt=_raw_dt(x))
-
-
-def test_forms_dt_allows_the_first_kernel_and_the_slim_one():
-    allowed = {name for name, form in ssd_sm90.FORMS.items() if ssd_sm90.forms_dt(form)}
-    assert allowed == set(ssd_sm90.FORMS) - {"gluon_pair", "gluon_wide", "gluon_stay"}
 
 
 @pytest.mark.parametrize("form, shape, kernel", [

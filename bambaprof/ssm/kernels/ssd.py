@@ -76,8 +76,8 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
                 L, H, G, N, nchunks, n_hblocks, n_dt_progs, n_pblocks,
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
-                HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
-                DOT_F32: tl.constexpr, I64: tl.constexpr, CB_TILES: tl.constexpr = False, BZ: tl.constexpr = 256):
+                NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
+                DOT_F32: tl.constexpr, I64: tl.constexpr, CB_TILES: tl.constexpr = False):
     pid = tl.program_id(0)
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     if pid < n_dt_progs:
@@ -108,6 +108,13 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         keep = (offs_q[:, None] < Q) & (offs_h[None, :] < H)
         tl.store(dtp_ptr + out, dt, mask=keep)
         tl.store(cs_ptr + out, cs, mask=keep)
+        # the scan's hand-off counters start at zero: one per chain (batch, head, p block), and the tickets
+        if c == 0:
+            chains = (b * n_pblocks + tl.arange(0, NPB)[None, :]) * H + offs_h[:, None]  # as _chunk_scan numbers them
+            tl.store(flag_ptr + chains, tl.zeros((BH, NPB), dtype=tl.int32),
+                     mask=(offs_h[:, None] < H) & (tl.arange(0, NPB)[None, :] < n_pblocks))
+            if pid == 0:
+                tl.store(ticket_ptr, 0)
     else:
         # rows [mb BM, (mb + 1) BM) of one chunk's C B^T for group g, tiles on or below the diagonal (CB_TILES:
         # one of those tiles, kb, so that no program makes more than one product)
@@ -133,15 +140,6 @@ def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, c
         if I64:
             b = b.to(tl.int64)
             c = c.to(tl.int64)
-        # the scan's hand-off counters start at zero: one per chain (batch, p block, head: as _chunk_scan numbers
-        # them, a batch's are contiguous), zeroed by the first C B^T program of each batch, and the tickets
-        if (c == 0) & (g == 0) & (mb == 0) & (k_first == 0):
-            for j in range(0, n_pblocks * H, BZ):
-                offs_z = j + tl.arange(0, BZ)
-                tl.store(flag_ptr + b * n_pblocks * H + offs_z, tl.zeros((BZ,), dtype=tl.int32),
-                         mask=offs_z < n_pblocks * H)
-            if b == 0:
-                tl.store(ticket_ptr, 0)
         offs_m = mb * BM + tl.arange(0, BM)
         offs_nc = tl.arange(0, BNC)
         ok_nc = offs_nc < N
@@ -280,9 +278,6 @@ class LaunchConfig:
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
     few chunks; the same work and more programs elsewhere).
-    ``scan_dt``: where the Gluon scan runs a form that allows it (:func:`ssd_sm90.forms_dt`), each scan program
-    forms its chunk's ``dt'`` and ``cs`` from the raw ``dt`` itself, and ``_chunk_prep`` runs its ``C B^T``
-    programs only: no rows of ``dt'`` and ``cs`` go through global memory (``b L h`` x 8 bytes written and read).
     """
 
     cb_rows: int = 64
@@ -294,7 +289,6 @@ class LaunchConfig:
     chunk: Optional[int] = None
     scan_kernel: str = "auto"
     cb_tiles: bool = False
-    scan_dt: bool = False
 
 
 #: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_slim`` (three
@@ -449,11 +443,11 @@ class _ForwardPlan(NamedTuple):
     cb_dtype: torch.dtype
     n_pb: int
     n_hb: int
-    bq: int  # blocks over the chunk and the state: powers of two, at least 16
+    bq: int  # blocks over the chunk, the state and the p blocks: powers of two, at least 16 (1 for p blocks)
     bn: int
+    npb: int
     n_dt: int
     prep_grid: Tuple[int]
-    cb_grid: Tuple[int]  # the prep's C B^T programs alone, where the scan forms dt' and cs itself
     scan_grid: Tuple[int]
     ring_shape: Tuple[int, int, int, int]
     buffers_i64: bool  # the C B^T or ring buffer is too large for 32-bit offsets
@@ -461,8 +455,6 @@ class _ForwardPlan(NamedTuple):
     prep_flops: int
     scan_io: int
     scan_flops: int
-    dt_io: int  # bytes of the raw dt, read by the prep (or by a scan that forms dt' itself)
-    rows_io: int  # bytes of the rows of dt' and cs, written by the prep and read by the scan
 
 
 #: Rows of heads one ``_chunk_prep`` dt program covers.
@@ -492,15 +484,14 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
-        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, n_dt=n_dt,
-        prep_grid=(n_dt + b * nchunks * G * cb_programs,), cb_grid=(b * nchunks * G * cb_programs,),
+        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt,
+        prep_grid=(n_dt + b * nchunks * G * cb_programs,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
         prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
         prep_flops=2 * b * nchunks * G * tiles * N,
         scan_io=(2 * b * L * H * P + bc) * e + 2 * dtp * 4 + cb_bytes + b * H * P * N * 4 * (2 if has_init else 1),
         scan_flops=4 * b * L * H * N * P + 2 * causal * P,
-        dt_io=b * L * H * dt_size, rows_io=2 * dtp * 4,
     )
 
 
@@ -525,28 +516,9 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     plan = _forward_plan(b, L, H, P, G, N, Q, x.dtype, dt.element_size(), dev.type == "cuda", has_init, cfg)
     nchunks = plan.nchunks
 
-    # the chunk scan: auto's pick (the Gluon scan's launch costs host time an eager forward pays, a graph once),
-    # a Gluon form where it serves the inputs, and whether that form makes dt' and cs itself
-    scan = cfg.scan_kernel
-    if scan == "auto":
-        scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
-    form = ssd_sm90.FORMS.get(scan)
-    shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
-    raw_dt = None
-    if shapes is not None and cfg.scan_dt and ssd_sm90.forms_dt(form):
-        raw_dt = ssd_sm90.RawDt(dt, dt_bias, A, float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-                                bool(dt_softplus), tuple(dt_limit) != (0.0, math.inf))
-
+    dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
+    cs = torch.empty_like(dtp)
     cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=plan.cb_dtype)
-    if raw_dt is None:
-        dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
-        cs = torch.empty_like(dtp)
-        n_dt, prep_grid, prep_io = plan.n_dt, plan.prep_grid, plan.prep_io
-    else:  # the scan forms them: the prep's dt' programs are left out, and an element stands in for each of their
-        # rows (never read or written then, but a buffer of its own: torch.compile's functionalization copies back
-        # every argument a kernel may write, and two such arguments over one buffer would overwrite each other)
-        dtp, cs = torch.empty(1, device=dev, dtype=f32), torch.empty(1, device=dev, dtype=f32)
-        n_dt, prep_grid, prep_io = 0, plan.cb_grid, plan.prep_io - plan.dt_io - plan.rows_io
     final = torch.empty(b, H, P, N, device=dev, dtype=f32)
     # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views of
     # one: under torch.compile, functionalization clones each mutated argument and copies it back, and views
@@ -557,22 +529,26 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
     i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
         or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
-    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", prep_io, plan.prep_flops, (dt, B, C)):
-        wrap(_chunk_prep)[prep_grid](
+    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
+        wrap(_chunk_prep)[plan.prep_grid](
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
-            L, H, G, N, nchunks, plan.n_hb, n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
+            L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=plan.bq, BH=PREP_BH, BM=cfg.cb_rows, BNC=plan.bn,
+            Q=Q, BQ=plan.bq, BH=PREP_BH, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=4)
 
     y = torch.empty_like(x)
     init = initial_state.to(f32).contiguous() if has_init else None
-    scan_io = plan.scan_io if raw_dt is None else plan.scan_io - plan.rows_io + plan.dt_io
-    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", scan_io, plan.scan_flops, (x, B, C)):
+    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
+        scan = cfg.scan_kernel
+        if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
+            scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
+        form = ssd_sm90.FORMS.get(scan)
+        shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
         if shapes is not None:
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
-                                shapes=shapes, raw_dt=raw_dt, **form)
+                                shapes=shapes, **form)
             return y, (final if return_final_state else None)
         wrap(_chunk_scan)[plan.scan_grid](
             x, B, C, dtp, cs, cb, D if D is not None else A,

@@ -34,7 +34,7 @@ shared memory, three programs an SM.
 from __future__ import annotations
 
 import functools
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -201,66 +201,6 @@ if gluon is not None:
         return cs_end, c0, c1, c2, c3
 
     @gluon.jit
-    def _add(a, b):
-        return a + b
-
-    @gluon.jit
-    def _stage_raw_rows(cs_sm, dt_sm, dt_ptr, bias_ptr, A_ptr, b, c, h, L, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
-                        Q: gl.constexpr, LG2: gl.constexpr, HAS_BIAS: gl.constexpr, SOFTPLUS: gl.constexpr,
-                        CLAMP: gl.constexpr, WARPS: gl.constexpr = 4):
-        """What :func:`_stage_rows` stages, formed here from the raw ``dt`` (b, L, h) instead of read from
-        ``_chunk_prep``'s rows: ``dt' = clamp(softplus?(dt + bias))`` (0 past L) and its cumulative sum of ``dt' A``
-        over the chunk, as ``_chunk_prep`` forms them (fp32), so that the prep makes only ``C B^T``. The rows go to
-        shared memory; after a barrier of the program's threads, ``cs`` (base 2) at the chunk's end and at each
-        block's first row are read back from there."""
-        LOG2E: gl.constexpr = 1.4426950408889634
-        BM: gl.constexpr = 64
-        NB: gl.constexpr = Q // BM
-        NB2: gl.constexpr = 1 if NB == 1 else (2 if NB == 2 else 4)
-        offs = gl.arange(0, NB2 * BM, layout=gl.BlockedLayout([8 // WARPS], [32], [WARPS], [0]))
-        pos = c * Q + offs
-        ok = (offs < Q) & (pos < L)
-        dt = gl.load(dt_ptr + b * s_dt_b + pos * s_dt_l + h * s_dt_h, mask=ok, other=0.0).to(gl.float32)
-        if HAS_BIAS:
-            dt += gl.load(bias_ptr + h).to(gl.float32)
-        if SOFTPLUS:
-            dt = gl.where(dt > 20.0, dt, gl.log(1.0 + gl.exp(gl.minimum(dt, 20.0))))
-        if CLAMP:
-            dt = gl.minimum(gl.maximum(dt, dt_lo), dt_hi)
-        dt = gl.where(ok, dt, 0.0)
-        cs_rows = gl.associative_scan(dt * gl.load(A_ptr + h).to(gl.float32), 0, _add) * LOG2E
-        cs_sm.store(cs_rows)
-        if LG2:
-            dt_sm.store(cs_rows - _lg2(dt))
-        else:
-            dt_sm.store(dt)
-        _cta_barrier()  # the rows are in shared memory before any thread reads one back
-        one: gl.constexpr = gl.BlockedLayout([1], [32], [WARPS], [0])
-        cs_end = gl.max(cs_sm.slice(Q - 1, 1).load(one), 0)
-        c0 = gl.max(cs_sm.slice(0, 1).load(one), 0)
-        c1 = gl.max(cs_sm.slice(_clamped(1, NB) * BM, 1).load(one), 0)
-        c2 = gl.max(cs_sm.slice(_clamped(2, NB) * BM, 1).load(one), 0)
-        c3 = gl.max(cs_sm.slice(_clamped(3, NB) * BM, 1).load(one), 0)
-        return cs_end, c0, c1, c2, c3
-
-    @gluon.jit
-    def _chunk_rows(cs_ptr, dtp_ptr, dt_ptr, bias_ptr, A_ptr, b, c, h, H, L, nchunks, s_dt_b, s_dt_l, s_dt_h, dt_lo,
-                    dt_hi, Q: gl.constexpr, LG2: gl.constexpr, RAW: gl.constexpr, HAS_BIAS: gl.constexpr,
-                    SOFTPLUS: gl.constexpr, CLAMP: gl.constexpr):
-        """A chunk's rows of ``cs`` and ``dt'`` in shared memory with its ``cs`` at the end and at each block's
-        first row (:func:`_staged_chunk`): read from ``_chunk_prep``'s rows, or with ``RAW`` formed here from the
-        raw ``dt`` (:func:`_stage_raw_rows`)."""
-        if RAW:
-            cs_sm, dt_sm = _row_buffers(Q)
-            cs_end, c0, c1, c2, c3 = _stage_raw_rows(cs_sm, dt_sm, dt_ptr, bias_ptr, A_ptr, b, c, h, L, s_dt_b,
-                                                     s_dt_l, s_dt_h, dt_lo, dt_hi, Q, LG2, HAS_BIAS, SOFTPLUS,
-                                                     CLAMP)
-        else:
-            cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q,
-                                                                 Q, LG2)
-        return cs_sm, dt_sm, cs_end, c0, c1, c2, c3
-
-    @gluon.jit
     def _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q: gl.constexpr, N: gl.constexpr):
         """Where chunk ``c`` of batch ``b`` starts for head ``h``: its first row in x, B and C read as (b L, ...),
         its group's first column of B and C, and its first row of ``C B^T`` (all int32, as TMA takes them)."""
@@ -302,12 +242,10 @@ if gluon is not None:
     def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
-                         dt_ptr, bias_ptr, A_ptr, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
                          Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                          I64: gl.constexpr, FACTOR: gl.constexpr, ASYNC: gl.constexpr,
                          PACKED: gl.constexpr, DMMA: gl.constexpr = False, LG2: gl.constexpr = False,
-                         LATE: gl.constexpr = False, RAW: gl.constexpr = False, HAS_BIAS: gl.constexpr = False,
-                         SOFTPLUS: gl.constexpr = False, CLAMP: gl.constexpr = False):
+                         LATE: gl.constexpr = False):
         BM: gl.constexpr = 64
         BP: gl.constexpr = 64
         NB: gl.constexpr = Q // BM
@@ -353,9 +291,8 @@ if gluon is not None:
         # the chunk's dt' and cs (cs in base 2: cs log2(e), so that every decay is one ex2) go to shared memory
         # once; each tile's factors are read from there (a global load in the loops would put a round trip to L2
         # before every product)
-        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _chunk_rows(cs_ptr, dtp_ptr, dt_ptr, bias_ptr, A_ptr, b, c, h, H, L,
-                                                           nchunks, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi, Q, LG2, RAW,
-                                                           HAS_BIAS, SOFTPLUS, CLAMP)
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             LG2)
         if HAS_D:
             d_h = gl.load(D_ptr + h).to(gl.float32)
         _cta_barrier()  # dt' and cs are in shared memory before any thread reads them
@@ -489,25 +426,6 @@ if gluon is not None:
             mbarrier.invalidate(cb_bars.index(j))
 
 
-class RawDt(NamedTuple):
-    """The raw ``dt`` (b, L, h) and what forms ``dt'`` from it (``dt' = clamp(softplus?(dt + bias))`` to
-    ``[lo, hi]`` where ``clamp``), for a chunk scan that forms each chunk's ``dt'`` and ``cs`` itself."""
-
-    dt: torch.Tensor
-    bias: Optional[torch.Tensor]
-    A: torch.Tensor
-    lo: float
-    hi: float
-    softplus: bool
-    clamp: bool
-
-
-def forms_dt(form: dict) -> bool:
-    """Whether the kernel of a form of :data:`FORMS` can form each chunk's ``dt'`` and ``cs`` itself (``raw_dt`` of
-    :func:`chunk_scan`): the first kernel's forms and the slim one's, not the pair, wide or resident ones."""
-    return not (form.get("pair") or form.get("wide") or form.get("stay"))
-
-
 def usable(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk: int) -> bool:
     """Whether :func:`chunk_scan` serves these inputs: a Hopper-class CUDA GPU, Gluon, bf16 inputs, head dim a
     multiple of 64, state 64 or 128, chunk a multiple of 64 up to 256, and x, B and C readable as 2-D TMA
@@ -630,7 +548,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
-               shapes: Optional[tuple] = None, raw_dt: Optional["RawDt"] = None) -> None:
+               shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
     tiles left of the diagonal factorised through the block's first row (a factor a column, one a row on the
@@ -646,10 +564,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
     :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
     resident, three an SM, taking tickets until they run out. ``shapes``: :func:`tma_shapes` of x, B and C where
-    the caller has them. ``raw_dt``: where given (for a form that :func:`forms_dt` allows), the kernel forms the
-    chunk's ``dt'`` and ``cs`` itself from the raw ``dt`` and ``dtp`` and ``cs`` are not read."""
-    if raw_dt is not None and not forms_dt(dict(pair=pair, wide=wide, stay=stay)):
-        raise ValueError("raw_dt: only the first kernel's forms and the slim one's form dt' themselves")
+    the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -674,14 +589,6 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     sizes = (L, H, G, P, nchunks, H // G, n_pblocks)
     options = dict(Q=Q, N=N, HAS_D=D is not None, HAS_INIT=initial_state is not None, I64=i64)
     programs = nchunks * b * n_pblocks * H
-    # the raw dt and what forms dt' from it, for the kernels that form a chunk's dt' and cs themselves (stand-ins
-    # where they read them from the prep's rows)
-    if raw_dt is not None:
-        raw_args: tuple = (raw_dt.dt, raw_dt.bias if raw_dt.bias is not None else raw_dt.A, raw_dt.A,
-                           *raw_dt.dt.stride(), raw_dt.lo, raw_dt.hi)
-        raw_options = dict(RAW=True, HAS_BIAS=raw_dt.bias is not None, SOFTPLUS=raw_dt.softplus, CLAMP=raw_dt.clamp)
-    else:
-        raw_args, raw_options = (cs, cs, cs, 0, 0, 0, 0.0, 0.0), {}
     small = [BLOCK, BLOCK]
     if wide:
         from .ssd_sm90_wide import MAX_REGISTERS as WIDE_REGISTERS
@@ -719,9 +626,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                 *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
                 **cap)
         else:
-            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, *raw_args, **options,
-                                                     **raw_options, R=ring_slots or RING, num_warps=4, **cap)
+            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
+                                                     R=ring_slots or RING, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
-        *descriptors, *tensors, *sizes, *strides, *raw_args, **options, **raw_options, FACTOR=factor, ASYNC=pipelined,
-        PACKED=packed, DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)
+        *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,
+        DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)

@@ -37,13 +37,13 @@ RESIDENT = 3
 if gluon is not None:
     from .ssd_sm90 import (
         _chunk_origin,
-        _chunk_rows,
         _cta_barrier,
         _ex2,
         _hand_on,
         _pick,
         _row_buffers,
         _stage_rows,
+        _staged_chunk,
         _tma_load,
         fence_async_shared,
         gl,
@@ -304,11 +304,8 @@ if gluon is not None:
     def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
-                              dt_ptr, bias_ptr, A_ptr, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                              I64: gl.constexpr, R: gl.constexpr = 3, RAW: gl.constexpr = False,
-                              HAS_BIAS: gl.constexpr = False, SOFTPLUS: gl.constexpr = False,
-                              CLAMP: gl.constexpr = False):
+                              I64: gl.constexpr, R: gl.constexpr = 3):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
@@ -317,9 +314,8 @@ if gluon is not None:
         _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
                     NH, R)
         # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
-        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _chunk_rows(cs_ptr, dtp_ptr, dt_ptr, bias_ptr, A_ptr, b, c, h, H, L,
-                                                           nchunks, s_dt_b, s_dt_l, s_dt_h, dt_lo, dt_hi, Q, True, RAW,
-                                                           HAS_BIAS, SOFTPLUS, CLAMP)
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             True)
         d_h = 0.0
         if HAS_D:
             d_h = gl.load(D_ptr + h).to(gl.float32)
