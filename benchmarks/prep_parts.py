@@ -9,7 +9,8 @@ Also timed, for scale: the whole forward (both kernels) as ``ssd_forward`` launc
 
 The question it answers: is the prep's time at the Bamba-9B shapes (4.7 us at 1x512 to 54 us at 8x8192 on the
 H200) its work or a launch's fixed cost, and which kind of program holds it; that is what folding the ``dt'``
-part into the scan (so that the prep makes only ``C B^T``) could save.
+part into the scan (so that the prep makes only ``C B^T``) could save. (Tried on an H100: the scan grew by as much
+as the prep shrank or more; ``benchmarks/forms/ssd-scan-dt.patch``, ``h100-ssd-scan-dt.json``.)
 
 Kernel time a call from the PyTorch profiler (``bambaprof.bench.ssd.kernel_time``: the median of 5 batches of
 20 calls), inputs as ``bambaprof check`` makes them, bf16, h=128 p=64 n=128 g=1, chunk 256. Prints one JSON
