@@ -217,25 +217,45 @@ if gluon is not None:
         chunk, from the chain's two-slot ring, or the initial state) to
         ``es`` in its dtype, and ``E' = exp(cs_end) E + S`` (``S`` the chunk's own state, p x W fp32 in
         ``layout``) on to the ring (or out as the final state). The caller releases the next chunk's counter."""
+        if WAIT:
+            if c > 0:
+                wait_chain(flag_ptr, chain, c)
+        E = _hand_load(layout, col0, W, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, BP, N, HAS_INIT)
+        _hand_store(E, S, layout, col0, W, es, ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end, BP,
+                    N)
+
+    @gluon.jit
+    def _hand_load(layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, ring_ptr, init_ptr, chain, b, h, c,
+                   pb, H, P, BP: gl.constexpr, N: gl.constexpr, HAS_INIT: gl.constexpr):
+        """Columns ``col0 .. col0 + W`` of n of E, the state entering chunk ``c`` (p x W fp32 in ``layout``): from
+        the chain's two-slot ring (the caller has waited for the chain's counter), or the initial state (or 0)."""
         offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, layout))
         offs_n = col0 + gl.arange(0, W, layout=gl.SliceLayout(0, layout))
-        tile = offs_p[:, None] * N + offs_n[None, :]
-        ring = ring_ptr + chain * 2 * BP * N + tile
-        pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
         if c == 0:
             if HAS_INIT:
+                pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
                 E = gl.load(init_ptr + pn)
             else:
                 E = gl.zeros([BP, W], gl.float32, layout)
         else:
-            if WAIT:
-                wait_chain(flag_ptr, chain, c)
-            E = gl.load(ring + (c % 2) * BP * N, cache_modifier=".cg")
+            tile = offs_p[:, None] * N + offs_n[None, :]
+            E = gl.load(ring_ptr + chain * 2 * BP * N + tile + (c % 2) * BP * N, cache_modifier=".cg")
+        return E
+
+    @gluon.jit
+    def _hand_store(E, S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, es, ring_ptr, final_ptr, chain,
+                    b, h, c, pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr):
+        """The rest of :func:`_hand_on` for E's columns ``col0 .. col0 + W`` (from :func:`_hand_load`): E to ``es``
+        in its dtype, ``E' = exp(cs_end) E + S`` on to the chain's ring (or out as the final state)."""
+        offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, layout))
+        offs_n = col0 + gl.arange(0, W, layout=gl.SliceLayout(0, layout))
         es.store(E.to(es.dtype))
         E = E * gl.exp2(cs_end) + S
         if c + 1 < nchunks:
-            gl.store(ring + ((c + 1) % 2) * BP * N, E)
+            tile = offs_p[:, None] * N + offs_n[None, :]
+            gl.store(ring_ptr + chain * 2 * BP * N + tile + ((c + 1) % 2) * BP * N, E)
         else:
+            pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
             gl.store(final_ptr + pn, E)
 
     @gluon.jit
@@ -547,7 +567,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
-               max_registers: Optional[int] = None,
+               max_registers: Optional[int] = None, e_first: bool = False,
                shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -559,12 +579,13 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     once the first output product is issued; ``slim``: :mod:`.ssd_sm90_slim`'s kernel (the arithmetic of
     ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own), with
     ``ring_slots`` slots in its ring (None: ``ssd_sm90_slim.RING``) and at most ``max_registers`` registers a thread
-    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped); ``pair``: :mod:`.ssd_sm90_pair`'s kernel (that
-    arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
-    slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
-    :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
-    resident, three an SM, taking tickets until they run out. ``shapes``: :func:`tma_shapes` of x, B and C where
-    the caller has them."""
+    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped), and with ``e_first`` reading both halves of the
+    entering state before it stores either (a trial option: see ``ssd_sm90_slim._slim_hand_off``); ``pair``:
+    :mod:`.ssd_sm90_pair`'s kernel (that arithmetic with two heads a program, eight warps), where
+    :func:`.ssd_sm90_pair.pairs_heads` allows, else the slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that
+    arithmetic with one head over two warpgroups), where :func:`.ssd_sm90_wide.serves` allows, else the slim one;
+    ``stay``, with ``slim``: the slim kernel's programs resident, three an SM, taking tickets until they run out.
+    ``shapes``: :func:`tma_shapes` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -623,11 +644,11 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         cap = register_cap(MAX_REGISTERS if max_registers is None else max_registers)
         if stay:
             wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
-                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
-                **cap)
+                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING,
+                E_FIRST=e_first, num_warps=4, **cap)
         else:
             wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
-                                                     R=ring_slots or RING, num_warps=4, **cap)
+                                                     R=ring_slots or RING, E_FIRST=e_first, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,

@@ -1,0 +1,100 @@
+"""The Gluon scan's hand-off with both halves of the entering state read first, beside the committed one.
+
+``benchmarks/scan_phases.py`` found a program's hand-off (E read from the chain's ring, ``exp(cs_end) E + S``
+stored on) taking 3 to 3.4 us of the 20 to 25 us a program takes at every Bamba-9B shape, the longest wait of
+the kernel's SASS being its loads. It reads E a half of n at a time, and the second half's loads cannot move
+above the first half's stores (the same ring: they may alias), so the hand-off could make two L2 round trips
+one after the other. ``_slim_hand_off(E_FIRST=True)`` (``chunk_scan(e_first=True)``, a trial option) reads both
+halves, then stores both. Measured on an H100 (``benchmarks/results/h100-hand-off-order.json``): the hand-off
+still took 3.1 to 3.5 us at 1x512 and the kernel's time moved within the runs' spread (-1.7% to +1.6%), so the
+option stays off.
+
+The sides, timed with ``bambaprof bench ssd``'s method (interleaved rounds, inputs rotated past L2, profiler
+kernel time) after a float64 check each (``tune_triton_ssd.check``, 2 x 600, bf16, initial states):
+
+- ``head_auto``, ``head_slim``, ``head_late``: the package at HEAD (``git archive HEAD bambaprof`` unpacked
+  as ``bambaprof_head`` in ``--head DIR``), its default forward, and forced to ``gluon_slim`` / ``gluon_late``;
+- ``auto``, ``slim``, ``late``: the working tree's, the same way (its hand-off split into a load and a store
+  helper, ``ssd_sm90._hand_load`` and ``_hand_store``, which the first kernel composes as before);
+- ``slim_e_first``: the working tree's ``gluon_slim`` with ``e_first=True``;
+- ``mamba_ssm`` with ``--mamba-ssm SRC``.
+
+    python benchmarks/hand_off_order.py --head .peers/head [--mamba-ssm SRC] [--shape 1x512 ...] > out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections import defaultdict
+
+import torch
+
+from bambaprof._env import environment
+from bambaprof.bench.peers import optional_mamba_ssm
+from bambaprof.bench.ssd import bench_ssd
+from bambaprof.ssm import get_variant
+from bambaprof.ssm.check import Shape
+from bambaprof.ssm.kernels import ssd as kernels
+from bambaprof.ssm.kernels import ssd_sm90
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tune_triton_ssd import check  # noqa: E402
+
+SHAPES = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
+ssd_sm90.FORMS["gluon_slim_e_first"] = dict(ssd_sm90.FORMS["gluon_slim"], e_first=True)
+
+
+def core(forward_module, scan_module, scan):
+    """The ``triton`` variant with ``ssd_forward`` taken from ``forward_module`` and its scan setting (the
+    module's ``scan_override``) set to ``scan`` (None: its default) for the call."""
+    variant = get_variant("triton")
+
+    def call(*args, **kwargs):
+        committed, kept = kernels.ssd_forward, scan_module.scan_override
+        kernels.ssd_forward = forward_module.ssd_forward  # the variant imports it from the module at each call
+        scan_module.scan_override = scan
+        try:
+            return variant(*args, **kwargs)
+        finally:
+            kernels.ssd_forward, scan_module.scan_override = committed, kept
+
+    return call
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--head", required=True, help="a folder holding HEAD's package as bambaprof_head")
+    parser.add_argument("--mamba-ssm", default=None)
+    parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
+    parser.add_argument("--rep-ms", type=float, default=100)
+    args = parser.parse_args()
+    sys.path.insert(0, args.head)
+    head = importlib.import_module("bambaprof_head.ssm.kernels.ssd")
+    cores = {"head_auto": core(head, head, None), "auto": core(kernels, kernels, None),
+             "head_slim": core(head, head, "gluon_slim"), "slim": core(kernels, kernels, "gluon_slim"),
+             "slim_e_first": core(kernels, kernels, "gluon_slim_e_first"),
+             "head_late": core(head, head, "gluon_late"), "late": core(kernels, kernels, "gluon_late")}
+    peer = optional_mamba_ssm(args.mamba_ssm)
+    if peer is not None:
+        cores["mamba_ssm"] = peer
+    checked = check(cores, torch.bfloat16)
+    shapes = [Shape(*(int(v) for v in label.split("x")), 128, 64, 1, 128, 256) for label in args.shape or SHAPES]
+    records = bench_ssd(cores, shapes, torch.bfloat16, "cuda", rep_ms=args.rep_ms,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True),
+                        baseline="mamba_ssm" if peer is not None else None)
+    kernel_us, by_kernel = defaultdict(dict), defaultdict(dict)
+    for r in records:
+        key = f"{r.batch}x{r.seq_len}"
+        kernel_us[r.variant][key] = round(r.kernel_ms * 1e3, 2) if r.kernel_ms else r.status
+        by_kernel[r.variant][key] = r.kernels_us
+    print(json.dumps({"environment": environment("cuda"), "check": checked, "kernel_us": kernel_us,
+                      "kernel_us_by_kernel": by_kernel}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

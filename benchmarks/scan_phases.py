@@ -1,0 +1,352 @@
+"""Where a program of the Gluon chunk scan (``gluon_slim``) spends its time, phase by phase, and when it ran.
+
+A copy of :mod:`bambaprof.ssm.kernels.ssd_sm90_slim`'s kernel, built from the same phase helpers, reads the SM's
+cycle counter (``%clock64``) at each phase's end and the GPU's global timer (``%globaltimer``, ns) at the
+program's start and end, and stores them with its SM (``%smid``) in a row per ticket. The phases:
+
+- ``ticket``: the ticket's atomic (from the program's first instruction to its value in a register);
+- ``prologue``: the TMA requests for x's tiles and the ring's first items, the chunk's ``cs`` and ``dt'`` rows
+  read into shared memory, the barrier after;
+- ``state``: the chunk's own state (the B tiles' products), waited for;
+- ``wait``: the spin on the chain's counter until the previous chunk has handed its state on (0 for chunk 0);
+- ``hand_off``: E read from the chain's ring (or the initial state), ``exp(cs_end) E + S`` stored on, the fence
+  and the barrier after;
+- ``outputs``: every output block's products and its stores.
+
+The copy launches where ``ssd_forward`` would launch the slim kernel (through its ``wrap`` hook), after the same
+prep, on the same buffers, so only the stamps differ: their cost is shown by the timed launch's span (first
+start to last end, global timer) beside the plain forward's scan kernel time (profiler). Cycles are turned into
+us by each program's own ratio of cycles to global-timer ns.
+
+What it answers: at the small shapes (1x512: 256 programs, one wave), is a program's time its products, the
+ring's waits, the chain's hand-off or its fixed start (ticket, prologue), and how far apart programs start
+and end. Inputs as ``bambaprof check`` makes them, bf16, h=128 p=64 n=128 g=1, chunk 256, initial states.
+Prints one JSON document (per shape: phase medians and percentiles in us, by chunk 0 and the rest, the
+timeline, the last program's phases, the raw rows gzipped and base64-encoded when ``--raw``).
+
+    python benchmarks/scan_phases.py [--shape 1x512 ...] [--raw] > scan-phases.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import statistics
+import sys
+from typing import Dict, List
+
+import torch
+
+from bambaprof._env import environment
+from bambaprof.bench.ssd import kernel_time
+from bambaprof.ssm.check import Shape, make_inputs
+from bambaprof.ssm.kernels import ssd as kernels
+from bambaprof.ssm.kernels import ssd_sm90_slim
+from bambaprof.ssm.kernels.ssd_sm90 import gl, gluon
+from bambaprof.ssm.kernels.tickets import ticket_work, wait_chain
+
+SHAPES = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
+#: A row's fields: the SM, the global timer at start and end (ns), the cycle counter at the seven stamps.
+FIELDS = ["sm", "gt_start", "gt_end", "k_start", "k_ticket", "k_prologue", "k_state", "k_wait", "k_hand_off",
+          "k_outputs", "state_x_wait", "state_ring_wait", "outputs_ring_wait", "k_block0", "k_block1", "k_block2",
+          "k_block3"]
+#: Fields past the phase stamps: cycles spent waiting for TMA tiles (x's in the state phase, the ring's in the
+#: state and the outputs phases), and the cycle counter at the end of each output block (the chunk's first four).
+WAITS = ["state_x_wait", "state_ring_wait", "outputs_ring_wait"]
+PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
+
+if gluon is not None:
+    from bambaprof.ssm.kernels.ssd_sm90 import (
+        _chunk_origin,
+        _cta_barrier,
+        _ex2,
+        _pick,
+        _staged_chunk,
+        mbarrier,
+        warpgroup_mma,
+        warpgroup_mma_wait,
+    )
+    from bambaprof.ssm.kernels.ssd_sm90_slim import (
+        _acc_layout,
+        _at,
+        _cb_operand,
+        _ce_products,
+        _operand_layout,
+        _refill,
+        _ring_wait,
+        _slim_buffers,
+        _slim_done,
+        _slim_issue,
+        _state_block,
+        _state_done,
+    )
+
+    @gluon.jit
+    def _globaltimer():
+        return gl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=gl.int64, is_pure=False,
+                                         pack=1)
+
+    @gluon.jit
+    def _clock_after(v):
+        """The cycle counter, read once ``v`` (an int32 scalar) is in a register."""
+        return gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [v], dtype=gl.int64, is_pure=False,
+                                         pack=1)
+
+    @gluon.jit
+    def _smid():
+        return gl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=gl.int32, is_pure=False, pack=1)
+
+    @gluon.jit
+    def _state_timed(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, h,
+                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """``ssd_sm90_slim._slim_state`` with the cycles spent waiting for x's tiles and for the ring's B tiles
+        counted (each block's tiles waited for before its products, which then find them in place)."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        S0 = gl.zeros([64, 64], gl.float32, o_layout)
+        S1 = gl.zeros([64, 64], gl.float32, o_layout)
+        k_vec: gl.constexpr = gl.SliceLayout(0, oa_layout)
+        a_prev = gl.zeros([64, 64], b_desc.dtype, oa_layout)
+        x_wait = (h * 0).to(gl.int64)
+        ring_wait = (h * 0).to(gl.int64)
+        for j in gl.static_range(NB):
+            w = _ex2(cs_end - dt_sm.slice(j * 64, 64).load(k_vec))
+            t0 = _clock_after(h)
+            mbarrier.wait(x_bars.index(j), 0)
+            t1 = _clock_after(h)
+            x_wait += t1 - t0
+            xt = xs.index(j).permute((1, 0)).load(oa_layout)
+            a = (xt.to(gl.float32) * w[None, :]).to(b_desc.dtype)
+            t0 = _clock_after(h)
+            for half in gl.static_range(NH):
+                _ring_wait(bars, j * NH + half, R)
+            t1 = _clock_after(h)
+            ring_wait += t1 - t0
+            S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
+                                          j, NB, NH, R)
+        S0, S1 = _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
+        return S0, S1, x_wait, ring_wait
+
+    @gluon.jit
+    def _outputs_timed(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                       chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, row,
+                       Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr):
+        """``ssd_sm90_slim._slim_outputs`` with the cycles spent waiting for the ring's tiles counted (each
+        tile waited for just before the helper that waits for it, which then finds it in place) and the cycle
+        counter stored at the end of each of the first four output blocks; returns the wait cycles."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        dtype: gl.constexpr = b_desc.dtype
+        BM: gl.constexpr = 64
+        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
+        offs_p = gl.arange(0, BM, layout=gl.SliceLayout(0, o_layout))
+        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
+        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        a_prev = gl.zeros([BM, BM], dtype, oa_layout)
+        ring_wait = (h * 0).to(gl.int64)
+        for m in gl.static_range(NB):
+            t0 = _clock_after(h)
+            for half in gl.static_range(NH):
+                _ring_wait(bars, _at(m, NB, NH, half), R)
+            t1 = _clock_after(h)
+            ring_wait += t1 - t0
+            acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
+                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
+            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
+            cs_m0 = _pick(m, c0, c1, c2, c3)
+            cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
+            for k in gl.static_range(m + 1):
+                dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
+                t0 = _clock_after(h)
+                _ring_wait(bars, _at(m, NB, NH, NH + k), R)
+                t1 = _clock_after(h)
+                ring_wait += t1 - t0
+                a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai,
+                                offs_aj, oa_layout, m, k, NB, NH, R)
+                if k == 0:
+                    acc = warpgroup_mma_wait(0, deps=[acc])
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R)
+                    acc = acc * gl.exp2(cs_m0)
+                else:
+                    acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+                if k == m:
+                    acc = acc * _ex2(cs_i - cs_m0)[:, None]
+                acc = warpgroup_mma(a, xs.index(k), acc, is_async=True)
+                a_prev = a
+            acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
+            if HAS_D:
+                acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
+            pos = c * Q + m * BM + offs_i
+            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
+            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            if m < 4:
+                gl.store(row + 13 + m, _clock_after(h))
+        return ring_wait
+
+    @gluon.jit
+    def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
+                    ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
+                    s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                    I64: gl.constexpr, R: gl.constexpr = 3, E_FIRST: gl.constexpr = False):
+        NB: gl.constexpr = Q // 64
+        NH: gl.constexpr = N // 64
+        g0 = _globaltimer()
+        sm = _smid()
+        k0 = _clock_after(sm)
+        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
+        k1 = _clock_after(h)
+        row = stamp_ptr + (((b * nchunks + c) * n_pblocks + pb) * H + h).to(gl.int64) * 17
+        row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
+        xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
+        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
+                    NB, NH, R)
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             True)
+        d_h = 0.0
+        if HAS_D:
+            d_h = gl.load(D_ptr + h).to(gl.float32)
+        _cta_barrier()
+        k2 = _clock_after(h)
+        S0, S1, x_wait, state_wait = _state_timed(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end,
+                                                  row0, col0, cb_row, h, NB, NH, R)
+        k3 = _clock_after(h)
+        chain = (b * n_pblocks + pb) * H + h
+        if c > 0:
+            wait_chain(flag_ptr, chain, c)
+        k4 = _clock_after(h)
+        ssd_sm90_slim._slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
+                                     nchunks, cs_end, N, HAS_INIT, E_FIRST, False)
+        k5 = _clock_after(h)
+        out_wait = _outputs_timed(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h,
+                                  flag_ptr, chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0,
+                                  cb_row, row, Q, NB, NH, R, HAS_D)
+        k6 = _clock_after(h)
+        g1 = _globaltimer()
+        _slim_done(x_bars, bars, NB, R)
+        gl.store(row, sm.to(gl.int64))
+        gl.store(row + 1, g0)
+        gl.store(row + 2, g1)
+        gl.store(row + 3, k0)
+        gl.store(row + 4, k1)
+        gl.store(row + 5, k2)
+        gl.store(row + 6, k3)
+        gl.store(row + 7, k4)
+        gl.store(row + 8, k5)
+        gl.store(row + 9, k6)
+        gl.store(row + 10, x_wait)
+        gl.store(row + 11, state_wait)
+        gl.store(row + 12, out_wait)
+
+
+class _Stamped:
+    """A ``wrap`` for ``ssd_forward`` that launches :func:`_slim_timed` in place of the slim kernel, its stamps
+    into ``stamps`` (one row of :data:`FIELDS` a ticket); every other kernel launches as it is."""
+
+    def __init__(self, stamps: torch.Tensor):
+        self.stamps = stamps
+
+    def __call__(self, kernel):
+        if kernel is not ssd_sm90_slim._chunk_scan_sm90_slim:
+            return kernel
+        stamps = self.stamps
+
+        class _Grid:
+            def __getitem__(self, grid):
+                return lambda *args, **options: _slim_timed[grid](*args, stamps, **options)
+
+        return _Grid()
+
+
+def _quantiles(values: List[float]) -> Dict[str, float]:
+    values = sorted(values)
+    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+    return {"median": round(statistics.median(values), 3), "p10": round(pick(0.1), 3),
+            "p90": round(pick(0.9), 3), "max": round(values[-1], 3)}
+
+
+def summarise(rows: torch.Tensor, nchunks: int, H: int) -> dict:
+    """Phase durations (us) and the timeline of one timed launch's rows (tickets in order: batch, chunk, head)."""
+    r = rows.cpu().tolist()
+    ghz = [(row[9] - row[3]) / max(1, row[2] - row[1]) for row in r]
+    rate = statistics.median(ghz)  # cycles a ns
+    t0 = min(row[1] for row in r)
+    out: dict = {"programs": len(r), "sm_clock_ghz": round(rate, 3)}
+    for group, keep in (("all", lambda t: True), ("chunk0", lambda t: (t // H) % nchunks == 0),
+                        ("later_chunks", lambda t: (t // H) % nchunks > 0)):
+        sel = [row for t, row in enumerate(r) if keep(t)]
+        if not sel:
+            continue
+        phases = {name: _quantiles([(row[4 + i] - row[3 + i]) / rate / 1e3 for row in sel])
+                  for i, name in enumerate(PHASES)}
+        phases["program"] = _quantiles([(row[9] - row[3]) / rate / 1e3 for row in sel])
+        for i, name in enumerate(WAITS):
+            phases[name] = _quantiles([row[10 + i] / rate / 1e3 for row in sel])
+        for m in range(4):  # output block m's time (the hand-off's end, then the block before, to its end)
+            phases[f"block{m}"] = _quantiles([(row[13 + m] - row[8 if m == 0 else 12 + m]) / rate / 1e3
+                                              for row in sel])
+        out[group] = phases
+    starts = [(row[1] - t0) / 1e3 for row in r]
+    ends = [(row[2] - t0) / 1e3 for row in r]
+    last = max(range(len(r)), key=lambda t: r[t][2])
+    out["timeline_us"] = {"span": round(max(ends), 3), "start": _quantiles(starts), "end": _quantiles(ends)}
+    out["last_program"] = {"ticket": last, "chunk": (last // H) % nchunks, "start_us": round(starts[last], 3),
+                           "phases_us": {name: round((r[last][4 + i] - r[last][3 + i]) / rate / 1e3, 3)
+                                         for i, name in enumerate(PHASES)}}
+    per_sm: Dict[int, int] = {}
+    for row in r:
+        per_sm[row[0]] = per_sm.get(row[0], 0) + 1
+    out["programs_an_sm"] = {"sms": len(per_sm), "min": min(per_sm.values()), "max": max(per_sm.values())}
+    return out
+
+
+def measure(label: str, raw: bool) -> dict:
+    b, L = (int(v) for v in label.split("x"))
+    inputs = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=0, initial_state=True)
+    H = 128
+    nchunks = (L + 255) // 256
+    stamps = torch.zeros(b * nchunks * H, len(FIELDS), device="cuda", dtype=torch.int64)
+
+    def forward(wrap=kernels.direct):
+        return kernels.ssd_forward(inputs["x"], inputs["dt"], inputs["A"], inputs["B"], inputs["C"], 256,
+                                   D=inputs["D"], dt_bias=inputs["dt_bias"], dt_softplus=True,
+                                   initial_state=inputs["initial_state"], return_final_state=True, wrap=wrap)
+
+    plain = kernel_time(forward, calls=20)
+    y_plain, s_plain = forward()
+    timed = _Stamped(stamps)
+    spans = []
+    for _ in range(5):
+        stamps.zero_()
+        y_timed, s_timed = forward(timed)
+        torch.cuda.synchronize()
+        spans.append((stamps[:, 2].max() - stamps[:, 1].min()).item() / 1e3)
+    assert torch.equal(y_plain, y_timed) and torch.equal(s_plain, s_timed), "the timed kernel's outputs differ"
+    row = {"plain_kernel_us": plain.by_name_us, "timed_span_us": [round(s, 2) for s in spans],
+           **summarise(stamps, nchunks, H)}
+    if raw:
+        row["raw_rows"] = base64.b64encode(gzip.compress(stamps.cpu().numpy().tobytes())).decode()
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
+    parser.add_argument("--raw", action="store_true", help="keep each launch's rows (int64, gzipped, base64)")
+    args = parser.parse_args()
+    if gluon is None or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        print("scan_phases: the Gluon scan does not run on this GPU", file=sys.stderr)
+        return 1
+    kernels.scan_override = "gluon_slim"
+    out = {"environment": environment("cuda"), "fields": FIELDS, "rows": {}}
+    for label in args.shape or SHAPES:
+        row = out["rows"][label] = measure(label, args.raw)
+        print(label, row["timed_span_us"], row["plain_kernel_us"], json.dumps(row["all"]), file=sys.stderr)
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
