@@ -17,9 +17,12 @@ kernel time) after a float64 check each (``tune_triton_ssd.check``, 2 x 600, bf1
 - ``auto``, ``slim``, ``late``: the working tree's, the same way (its hand-off split into a load and a store
   helper, ``ssd_sm90._hand_load`` and ``_hand_store``, which the first kernel composes as before);
 - ``slim_e_first``: the working tree's ``gluon_slim`` with ``e_first=True``;
+- ``slim_stores_late``: the same with ``stores_late=True`` (E to shared memory and the barrier before the next
+  chunk's state is stored on, so that the shared-memory fence does not wait for those stores);
 - ``mamba_ssm`` with ``--mamba-ssm SRC``.
 
-    python benchmarks/hand_off_order.py --head .peers/head [--mamba-ssm SRC] [--shape 1x512 ...] > out.json
+    python benchmarks/hand_off_order.py --head .peers/head [--mamba-ssm SRC] [--shape 1x512 ...] [--side NAME ...]
+        > out.json
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ from tune_triton_ssd import check  # noqa: E402
 
 SHAPES = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
 ssd_sm90.FORMS["gluon_slim_e_first"] = dict(ssd_sm90.FORMS["gluon_slim"], e_first=True)
+ssd_sm90.FORMS["gluon_slim_stores_late"] = dict(ssd_sm90.FORMS["gluon_slim"], stores_late=True)
+#: Every side this script can time (``--side`` picks some; default all).
+SIDES = ["head_auto", "auto", "head_slim", "slim", "slim_e_first", "slim_stores_late", "head_late", "late"]
 
 
 def core(forward_module, scan_module, scan):
@@ -71,13 +77,16 @@ def main() -> int:
     parser.add_argument("--mamba-ssm", default=None)
     parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
     parser.add_argument("--rep-ms", type=float, default=100)
+    parser.add_argument("--side", action="append", choices=SIDES, help="a side to time (default: all)")
     args = parser.parse_args()
     sys.path.insert(0, args.head)
     head = importlib.import_module("bambaprof_head.ssm.kernels.ssd")
     cores = {"head_auto": core(head, head, None), "auto": core(kernels, kernels, None),
              "head_slim": core(head, head, "gluon_slim"), "slim": core(kernels, kernels, "gluon_slim"),
              "slim_e_first": core(kernels, kernels, "gluon_slim_e_first"),
+             "slim_stores_late": core(kernels, kernels, "gluon_slim_stores_late"),
              "head_late": core(head, head, "gluon_late"), "late": core(kernels, kernels, "gluon_late")}
+    cores = {name: fn for name, fn in cores.items() if not args.side or name in args.side}
     peer = optional_mamba_ssm(args.mamba_ssm)
     if peer is not None:
         cores["mamba_ssm"] = peer
