@@ -1,24 +1,26 @@
-"""The Gluon scan's hand-off with both halves of the entering state read first, beside the committed one.
+"""The Gluon scan's hand-off in other orders, beside the package at an earlier commit and mamba_ssm.
 
 ``benchmarks/scan_phases.py`` found a program's hand-off (E read from the chain's ring, ``exp(cs_end) E + S``
-stored on) taking 3 to 3.4 us of the 20 to 25 us a program takes at every Bamba-9B shape, the longest wait of
-the kernel's SASS being its loads. It reads E a half of n at a time, and the second half's loads cannot move
-above the first half's stores (the same ring: they may alias), so the hand-off could make two L2 round trips
-one after the other. ``_slim_hand_off(E_FIRST=True)`` (``chunk_scan(e_first=True)``, a trial option) reads both
-halves, then stores both. Measured on an H100 (``benchmarks/results/h100-hand-off-order.json``): the hand-off
-still took 3.1 to 3.5 us at 1x512 and the kernel's time moved within the runs' spread (-1.7% to +1.6%), so the
-option stays off.
+stored on) taking 3 to 3.4 us of the 20 to 25 us a program takes at every Bamba-9B shape, the longest waits of
+its SASS being the loads of E. It reads E a half of n at a time, and the second half's loads cannot move above
+the first half's stores (the same ring: they may alias). Two orders were tried as trial options of the slim
+kernel, in ``benchmarks/forms/ssd-hand-off-order.patch`` (apply it for the sides ``slim_e_first`` and
+``slim_stores_late``): both halves of E read before either is stored (``e_first``), and E put in shared memory
+with its barrier before ``exp(cs_end) E + S`` is stored on (``stores_late``, so that the shared-memory fence
+does not wait for those stores). On an H100 (``benchmarks/results/h100-hand-off-order.json``, ``-2.json``) the
+first left the hand-off (3.1 to 3.5 us at 1x512) and the kernel within the runs' spread (-1.7% to +1.6%), the
+second made the kernel 1.03x to 1.05x slower. What stayed: the hand-off split into a load and a store helper
+(``ssd_sm90._hand_load``, ``_hand_store``), which compiles the slim kernel without spills on Triton 3.6 (32
+stack bytes before) and measured 0.97x to 0.99x the earlier slim kernel's time from 1x512 to 8x2048 (1.01x at
+8x8192) in both runs.
 
 The sides, timed with ``bambaprof bench ssd``'s method (interleaved rounds, inputs rotated past L2, profiler
 kernel time) after a float64 check each (``tune_triton_ssd.check``, 2 x 600, bf16, initial states):
 
-- ``head_auto``, ``head_slim``, ``head_late``: the package at HEAD (``git archive HEAD bambaprof`` unpacked
-  as ``bambaprof_head`` in ``--head DIR``), its default forward, and forced to ``gluon_slim`` / ``gluon_late``;
-- ``auto``, ``slim``, ``late``: the working tree's, the same way (its hand-off split into a load and a store
-  helper, ``ssd_sm90._hand_load`` and ``_hand_store``, which the first kernel composes as before);
-- ``slim_e_first``: the working tree's ``gluon_slim`` with ``e_first=True``;
-- ``slim_stores_late``: the same with ``stores_late=True`` (E to shared memory and the barrier before the next
-  chunk's state is stored on, so that the shared-memory fence does not wait for those stores);
+- ``head_auto``, ``head_slim``, ``head_late``: the package at an earlier commit (``git archive COMMIT
+  bambaprof`` unpacked as ``bambaprof_head`` in ``--head DIR``), its default forward, and forced to
+  ``gluon_slim`` / ``gluon_late``;
+- ``auto``, ``slim``, ``late``: the working tree's, the same way;
 - ``mamba_ssm`` with ``--mamba-ssm SRC``.
 
     python benchmarks/hand_off_order.py --head .peers/head [--mamba-ssm SRC] [--shape 1x512 ...] [--side NAME ...]
@@ -42,16 +44,13 @@ from bambaprof.bench.ssd import bench_ssd
 from bambaprof.ssm import get_variant
 from bambaprof.ssm.check import Shape
 from bambaprof.ssm.kernels import ssd as kernels
-from bambaprof.ssm.kernels import ssd_sm90
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tune_triton_ssd import check  # noqa: E402
 
 SHAPES = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
-ssd_sm90.FORMS["gluon_slim_e_first"] = dict(ssd_sm90.FORMS["gluon_slim"], e_first=True)
-ssd_sm90.FORMS["gluon_slim_stores_late"] = dict(ssd_sm90.FORMS["gluon_slim"], stores_late=True)
 #: Every side this script can time (``--side`` picks some; default all).
-SIDES = ["head_auto", "auto", "head_slim", "slim", "slim_e_first", "slim_stores_late", "head_late", "late"]
+SIDES = ["head_auto", "auto", "head_slim", "slim", "head_late", "late"]
 
 
 def core(forward_module, scan_module, scan):
@@ -83,8 +82,6 @@ def main() -> int:
     head = importlib.import_module("bambaprof_head.ssm.kernels.ssd")
     cores = {"head_auto": core(head, head, None), "auto": core(kernels, kernels, None),
              "head_slim": core(head, head, "gluon_slim"), "slim": core(kernels, kernels, "gluon_slim"),
-             "slim_e_first": core(kernels, kernels, "gluon_slim_e_first"),
-             "slim_stores_late": core(kernels, kernels, "gluon_slim_stores_late"),
              "head_late": core(head, head, "gluon_late"), "late": core(kernels, kernels, "gluon_late")}
     cores = {name: fn for name, fn in cores.items() if not args.side or name in args.side}
     peer = optional_mamba_ssm(args.mamba_ssm)

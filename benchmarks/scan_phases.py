@@ -189,8 +189,7 @@ if gluon is not None:
     def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                    I64: gl.constexpr, R: gl.constexpr = 3, E_FIRST: gl.constexpr = False,
-                    STORES_LATE: gl.constexpr = False):
+                    I64: gl.constexpr, R: gl.constexpr = 3):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
@@ -218,7 +217,7 @@ if gluon is not None:
             wait_chain(flag_ptr, chain, c)
         k4 = _clock_after(h)
         ssd_sm90_slim._slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
-                                     nchunks, cs_end, N, HAS_INIT, E_FIRST, False, STORES_LATE)
+                                     nchunks, cs_end, N, HAS_INIT, False)
         k5 = _clock_after(h)
         out_wait = _outputs_timed(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h,
                                   flag_ptr, chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0,
@@ -243,21 +242,19 @@ if gluon is not None:
 
 class _Stamped:
     """A ``wrap`` for ``ssd_forward`` that launches :func:`_slim_timed` in place of the slim kernel, its stamps
-    into ``stamps`` (one row of :data:`FIELDS` a ticket), with the hand-off's trial option ``hand_off`` (``e_first``
-    or ``stores_late``, see ``ssd_sm90_slim._slim_hand_off``); every other kernel launches as it is."""
+    into ``stamps`` (one row of :data:`FIELDS` a ticket); every other kernel launches as it is."""
 
-    def __init__(self, stamps: torch.Tensor, hand_off: str = "default"):
+    def __init__(self, stamps: torch.Tensor):
         self.stamps = stamps
-        self.options = {"default": {}, "e_first": {"E_FIRST": True}, "stores_late": {"STORES_LATE": True}}[hand_off]
 
     def __call__(self, kernel):
         if kernel is not ssd_sm90_slim._chunk_scan_sm90_slim:
             return kernel
-        stamps, extra = self.stamps, self.options
+        stamps = self.stamps
 
         class _Grid:
             def __getitem__(self, grid):
-                return lambda *args, **options: _slim_timed[grid](*args, stamps, **{**options, **extra})
+                return lambda *args, **options: _slim_timed[grid](*args, stamps, **options)
 
         return _Grid()
 
@@ -304,7 +301,7 @@ def summarise(rows: torch.Tensor, nchunks: int, H: int) -> dict:
     return out
 
 
-def measure(label: str, raw: bool, hand_off: str = "default") -> dict:
+def measure(label: str, raw: bool) -> dict:
     b, L = (int(v) for v in label.split("x"))
     inputs = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=0, initial_state=True)
     H = 128
@@ -318,7 +315,7 @@ def measure(label: str, raw: bool, hand_off: str = "default") -> dict:
 
     plain = kernel_time(forward, calls=20)
     y_plain, s_plain = forward()
-    timed = _Stamped(stamps, hand_off)
+    timed = _Stamped(stamps)
     spans = []
     for _ in range(5):
         stamps.zero_()
@@ -337,16 +334,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
     parser.add_argument("--raw", action="store_true", help="keep each launch's rows (int64, gzipped, base64)")
-    parser.add_argument("--hand-off", choices=["default", "e_first", "stores_late"], default="default",
-                        help="the hand-off's trial option in the timed kernel")
     args = parser.parse_args()
     if gluon is None or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
         print("scan_phases: the Gluon scan does not run on this GPU", file=sys.stderr)
         return 1
     kernels.scan_override = "gluon_slim"
-    out = {"environment": environment("cuda"), "fields": FIELDS, "hand_off": args.hand_off, "rows": {}}
+    out = {"environment": environment("cuda"), "fields": FIELDS, "rows": {}}
     for label in args.shape or SHAPES:
-        row = out["rows"][label] = measure(label, args.raw, args.hand_off)
+        row = out["rows"][label] = measure(label, args.raw)
         print(label, row["timed_span_us"], row["plain_kernel_us"], json.dumps(row["all"]), file=sys.stderr)
     json.dump(out, sys.stdout, indent=1)
     print()

@@ -246,17 +246,10 @@ if gluon is not None:
     def _hand_store(E, S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, es, ring_ptr, final_ptr, chain,
                     b, h, c, pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr):
         """The rest of :func:`_hand_on` for E's columns ``col0 .. col0 + W`` (from :func:`_hand_load`): E to ``es``
-        in its dtype, then :func:`_hand_out`."""
-        es.store(E.to(es.dtype))
-        _hand_out(E, S, layout, col0, W, ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end, BP, N)
-
-    @gluon.jit
-    def _hand_out(E, S, layout: gl.constexpr, col0: gl.constexpr, W: gl.constexpr, ring_ptr, final_ptr, chain, b, h,
-                  c, pb, H, P, nchunks, cs_end, BP: gl.constexpr, N: gl.constexpr):
-        """``E' = exp(cs_end) E + S`` for E's columns ``col0 .. col0 + W`` on to the chain's ring (or out as the
-        final state)."""
+        in its dtype, ``E' = exp(cs_end) E + S`` on to the chain's ring (or out as the final state)."""
         offs_p = gl.arange(0, BP, layout=gl.SliceLayout(1, layout))
         offs_n = col0 + gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+        es.store(E.to(es.dtype))
         E = E * gl.exp2(cs_end) + S
         if c + 1 < nchunks:
             tile = offs_p[:, None] * N + offs_n[None, :]
@@ -574,7 +567,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
-               max_registers: Optional[int] = None, e_first: bool = False, stores_late: bool = False,
+               max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
     holding (chains, 2, 64, n) fp32, ``cb`` (b, chunks, g, Q, Q) in x's dtype. ``factor``: the decay of the
@@ -586,14 +579,12 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     once the first output product is issued; ``slim``: :mod:`.ssd_sm90_slim`'s kernel (the arithmetic of
     ``gluon_late`` in 74 KB of shared memory, three programs an SM; the other options are its own), with
     ``ring_slots`` slots in its ring (None: ``ssd_sm90_slim.RING``) and at most ``max_registers`` registers a thread
-    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped), and with ``e_first`` reading both halves of the
-    entering state before it stores either, with ``stores_late`` storing the next chunk's state after the barrier
-    that puts E in shared memory (trial options: see ``ssd_sm90_slim._slim_hand_off``); ``pair``:
-    :mod:`.ssd_sm90_pair`'s kernel (that arithmetic with two heads a program, eight warps), where
-    :func:`.ssd_sm90_pair.pairs_heads` allows, else the slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that
-    arithmetic with one head over two warpgroups), where :func:`.ssd_sm90_wide.serves` allows, else the slim one;
-    ``stay``, with ``slim``: the slim kernel's programs resident, three an SM, taking tickets until they run out.
-    ``shapes``: :func:`tma_shapes` of x, B and C where the caller has them."""
+    (None: ``ssd_sm90_slim.MAX_REGISTERS``; 0: uncapped); ``pair``: :mod:`.ssd_sm90_pair`'s kernel (that
+    arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
+    slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
+    :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
+    resident, three an SM, taking tickets until they run out. ``shapes``: :func:`tma_shapes` of x, B and C where
+    the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
@@ -652,12 +643,11 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         cap = register_cap(MAX_REGISTERS if max_registers is None else max_registers)
         if stay:
             wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
-                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING,
-                E_FIRST=e_first, STORES_LATE=stores_late, num_warps=4, **cap)
+                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
+                **cap)
         else:
             wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
-                                                     R=ring_slots or RING, E_FIRST=e_first,
-                                                     STORES_LATE=stores_late, num_warps=4, **cap)
+                                                     R=ring_slots or RING, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,

@@ -39,10 +39,7 @@ if gluon is not None:
         _chunk_origin,
         _cta_barrier,
         _ex2,
-        _hand_load,
         _hand_on,
-        _hand_out,
-        _hand_store,
         _pick,
         _row_buffers,
         _stage_rows,
@@ -202,50 +199,22 @@ if gluon is not None:
 
     @gluon.jit
     def _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
-                       N: gl.constexpr, HAS_INIT: gl.constexpr, E_FIRST: gl.constexpr = False,
-                       WAIT: gl.constexpr = True, STORES_LATE: gl.constexpr = False):
+                       N: gl.constexpr, HAS_INIT: gl.constexpr, WAIT: gl.constexpr = True):
         """2. the hand-off, a half of n at a time, once the chain's previous chunk has announced its state (with
-        ``WAIT``; the caller has waited otherwise). Two trial options, off by default: ``E_FIRST``, both halves of E
-        read before either half's stores, which the compiler does not move the second half's reads above (the same
-        ring: they may alias); measured on an H100 (``h100-hand-off-order.json``) it left the hand-off's time (3.1
-        to 3.5 us at 1x512) and the kernel's within the runs' spread. ``STORES_LATE`` (with it): E to shared memory
-        and the barrier first, ``exp(cs_end) E + S`` stored on after (and a second barrier, which orders every
-        thread's stores before the release of the next chunk's counter during the first output product), so that
-        the shared-memory fence before the first barrier does not wait for those stores."""
+        ``WAIT``; the caller has waited otherwise). Reading both halves of E before either half's stores, and
+        storing ``exp(cs_end) E + S`` on only after E is in shared memory, were tried and lost on an H100
+        (``benchmarks/forms/ssd-hand-off-order.patch``)."""
         o_layout: gl.constexpr = _acc_layout()
         if WAIT:
             if c > 0:
                 wait_chain(flag_ptr, chain, c)
-        if (E_FIRST or STORES_LATE) and N > 64:
-            E0 = _hand_load(o_layout, 0, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
-            E1 = _hand_load(o_layout, 64, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
-            if STORES_LATE:
-                es.index(0).store(E0.to(es.dtype))
-                es.index(1).store(E1.to(es.dtype))
-                fence_async_shared()
-                _cta_barrier()  # E in shared memory for the products
-                _hand_out(E0, S0, o_layout, 0, 64, ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
-                          64, N)
-                _hand_out(E1, S1, o_layout, 64, 64, ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
-                          64, N)
-                # every thread's part of E' stored before the release that announces it (a barrier orders them before
-                # the releasing thread's fence; it does not wait for the stores to land)
-                _cta_barrier()
-            else:
-                _hand_store(E0, S0, o_layout, 0, 64, es.index(0), ring_ptr, final_ptr, chain, b, h, c, pb, H, P,
-                            nchunks, cs_end, 64, N)
-                _hand_store(E1, S1, o_layout, 64, 64, es.index(1), ring_ptr, final_ptr, chain, b, h, c, pb, H, P,
-                            nchunks, cs_end, 64, N)
-                fence_async_shared()
-                _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
-        else:
-            _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H,
-                     P, nchunks, cs_end, 64, N, HAS_INIT, False)
-            if N > 64:
-                _hand_on(S1, o_layout, 64, 64, es.index(1), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c,
-                         pb, H, P, nchunks, cs_end, 64, N, HAS_INIT, False)
-            fence_async_shared()
-            _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
+        _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
+                 nchunks, cs_end, 64, N, HAS_INIT, False)
+        if N > 64:
+            _hand_on(S1, o_layout, 64, 64, es.index(1), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb,
+                     H, P, nchunks, cs_end, 64, N, HAS_INIT, False)
+        fence_async_shared()
+        _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
 
     @gluon.jit
     def _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
@@ -340,8 +309,7 @@ if gluon is not None:
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                              I64: gl.constexpr, R: gl.constexpr = 3, E_FIRST: gl.constexpr = False,
-                              STORES_LATE: gl.constexpr = False):
+                              I64: gl.constexpr, R: gl.constexpr = 3):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
@@ -360,7 +328,7 @@ if gluon is not None:
                              NH, R)
         chain = (b * n_pblocks + pb) * H + h
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
-                       N, HAS_INIT, E_FIRST, True, STORES_LATE)
+                       N, HAS_INIT)
         _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                       y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D)
         _slim_done(x_bars, bars, NB, R)
@@ -370,8 +338,7 @@ if gluon is not None:
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h, tickets,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                              I64: gl.constexpr, R: gl.constexpr = 3, E_FIRST: gl.constexpr = False,
-                              STORES_LATE: gl.constexpr = False):
+                              I64: gl.constexpr, R: gl.constexpr = 3):
         """The slim program resident: it works through tickets until they run out (``tickets`` in all), taking its
         next one while the outputs of the current one are formed, so that the ticket's atomic is not on the way of
         a program's start. Each ticket is the slim kernel's program, its barriers made anew. Measured on an H100
@@ -397,7 +364,7 @@ if gluon is not None:
                                  NB, NH, R)
             chain = (b * n_pblocks + pb) * H + h
             _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                           cs_end, N, HAS_INIT, E_FIRST, True, STORES_LATE)
+                           cs_end, N, HAS_INIT)
             t_next = gl.atomic_add(ticket_ptr, 1)  # in flight while this chunk's outputs are formed
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
