@@ -1,8 +1,10 @@
 """Where a program of the Gluon chunk scan (``gluon_slim``) spends its time, phase by phase, and when it ran.
 
-A copy of :mod:`bambaprof.ssm.kernels.ssd_sm90_slim`'s kernel, built from the same phase helpers, reads the SM's
+A kernel built from :mod:`bambaprof.ssm.kernels.ssd_sm90_slim`'s phase helpers, as its kernel is, reads the SM's
 cycle counter (``%clock64``) at each phase's end and the GPU's global timer (``%globaltimer``, ns) at the
-program's start and end, and stores them with its SM (``%smid``) in a row per ticket. The phases:
+program's start and end, and stores them with its SM (``%smid``) in a row per ticket; the state and output
+helpers' ``TIMED`` hooks (compiled out of the package's kernels) add the cycles spent waiting for TMA tiles and
+the end of each output block. The phases:
 
 - ``ticket``: the ticket's atomic (from the program's first instruction to its value in a register);
 - ``prologue``: the TMA requests for x's tiles and the ring's first items, the chunk's ``cs`` and ``dt'`` rows
@@ -58,29 +60,14 @@ WAITS = ["state_x_wait", "state_ring_wait", "outputs_ring_wait"]
 PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 
 if gluon is not None:
-    from bambaprof.ssm.kernels.ssd_sm90 import (
-        _chunk_origin,
-        _cta_barrier,
-        _ex2,
-        _pick,
-        _staged_chunk,
-        mbarrier,
-        warpgroup_mma,
-        warpgroup_mma_wait,
-    )
+    from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after, _cta_barrier, _staged_chunk
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
-        _acc_layout,
-        _at,
-        _cb_operand,
-        _ce_products,
-        _operand_layout,
-        _refill,
-        _ring_wait,
         _slim_buffers,
         _slim_done,
+        _slim_hand_off,
         _slim_issue,
-        _state_block,
-        _state_done,
+        _slim_outputs,
+        _slim_state,
     )
 
     @gluon.jit
@@ -89,101 +76,8 @@ if gluon is not None:
                                          pack=1)
 
     @gluon.jit
-    def _clock_after(v):
-        """The cycle counter, read once ``v`` (an int32 scalar) is in a register."""
-        return gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [v], dtype=gl.int64, is_pure=False,
-                                         pack=1)
-
-    @gluon.jit
     def _smid():
         return gl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=gl.int32, is_pure=False, pack=1)
-
-    @gluon.jit
-    def _state_timed(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, h,
-                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
-        """``ssd_sm90_slim._slim_state`` with the cycles spent waiting for x's tiles and for the ring's B tiles
-        counted (each block's tiles waited for before its products, which then find them in place)."""
-        o_layout: gl.constexpr = _acc_layout()
-        oa_layout: gl.constexpr = _operand_layout()
-        S0 = gl.zeros([64, 64], gl.float32, o_layout)
-        S1 = gl.zeros([64, 64], gl.float32, o_layout)
-        k_vec: gl.constexpr = gl.SliceLayout(0, oa_layout)
-        a_prev = gl.zeros([64, 64], b_desc.dtype, oa_layout)
-        x_wait = (h * 0).to(gl.int64)
-        ring_wait = (h * 0).to(gl.int64)
-        for j in gl.static_range(NB):
-            w = _ex2(cs_end - dt_sm.slice(j * 64, 64).load(k_vec))
-            t0 = _clock_after(h)
-            mbarrier.wait(x_bars.index(j), 0)
-            t1 = _clock_after(h)
-            x_wait += t1 - t0
-            xt = xs.index(j).permute((1, 0)).load(oa_layout)
-            a = (xt.to(gl.float32) * w[None, :]).to(b_desc.dtype)
-            t0 = _clock_after(h)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, j * NH + half, R)
-            t1 = _clock_after(h)
-            ring_wait += t1 - t0
-            S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
-                                          j, NB, NH, R)
-        S0, S1 = _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
-        return S0, S1, x_wait, ring_wait
-
-    @gluon.jit
-    def _outputs_timed(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                       chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, row,
-                       Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr):
-        """``ssd_sm90_slim._slim_outputs`` with the cycles spent waiting for the ring's tiles counted (each
-        tile waited for just before the helper that waits for it, which then finds it in place) and the cycle
-        counter stored at the end of each of the first four output blocks; returns the wait cycles."""
-        o_layout: gl.constexpr = _acc_layout()
-        oa_layout: gl.constexpr = _operand_layout()
-        dtype: gl.constexpr = b_desc.dtype
-        BM: gl.constexpr = 64
-        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
-        offs_p = gl.arange(0, BM, layout=gl.SliceLayout(0, o_layout))
-        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
-        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
-        a_prev = gl.zeros([BM, BM], dtype, oa_layout)
-        ring_wait = (h * 0).to(gl.int64)
-        for m in gl.static_range(NB):
-            t0 = _clock_after(h)
-            for half in gl.static_range(NH):
-                _ring_wait(bars, _at(m, NB, NH, half), R)
-            t1 = _clock_after(h)
-            ring_wait += t1 - t0
-            acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
-                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
-            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
-            cs_m0 = _pick(m, c0, c1, c2, c3)
-            cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
-            for k in gl.static_range(m + 1):
-                dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
-                t0 = _clock_after(h)
-                _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-                t1 = _clock_after(h)
-                ring_wait += t1 - t0
-                a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai,
-                                offs_aj, oa_layout, m, k, NB, NH, R)
-                if k == 0:
-                    acc = warpgroup_mma_wait(0, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R)
-                    acc = acc * gl.exp2(cs_m0)
-                else:
-                    acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
-                if k == m:
-                    acc = acc * _ex2(cs_i - cs_m0)[:, None]
-                acc = warpgroup_mma(a, xs.index(k), acc, is_async=True)
-                a_prev = a
-            acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
-            if HAS_D:
-                acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
-            pos = c * Q + m * BM + offs_i
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
-            if m < 4:
-                gl.store(row + 13 + m, _clock_after(h))
-        return ring_wait
 
     @gluon.jit
     def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
@@ -209,19 +103,19 @@ if gluon is not None:
             d_h = gl.load(D_ptr + h).to(gl.float32)
         _cta_barrier()
         k2 = _clock_after(h)
-        S0, S1, x_wait, state_wait = _state_timed(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end,
-                                                  row0, col0, cb_row, h, NB, NH, R)
+        S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
+                             NB, NH, R, row + 10, True)
         k3 = _clock_after(h)
         chain = (b * n_pblocks + pb) * H + h
         if c > 0:
             wait_chain(flag_ptr, chain, c)
         k4 = _clock_after(h)
-        ssd_sm90_slim._slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
-                                     nchunks, cs_end, N, HAS_INIT, False)
+        _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
+                       N, HAS_INIT, False)
         k5 = _clock_after(h)
-        out_wait = _outputs_timed(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h,
-                                  flag_ptr, chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0,
-                                  cb_row, row, Q, NB, NH, R, HAS_D)
+        _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                      chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
+                      HAS_D, row + 12, True)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)
@@ -235,9 +129,6 @@ if gluon is not None:
         gl.store(row + 7, k4)
         gl.store(row + 8, k5)
         gl.store(row + 9, k6)
-        gl.store(row + 10, x_wait)
-        gl.store(row + 11, state_wait)
-        gl.store(row + 12, out_wait)
 
 
 class _Stamped:

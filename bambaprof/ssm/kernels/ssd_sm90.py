@@ -135,6 +135,13 @@ if gluon is not None:
                                          pack=1)
 
     @gluon.jit
+    def _clock_after(v):
+        """The SM's cycle counter (``%clock64``), read once ``v`` (an int32 scalar) is in a register: the phase
+        stamps of ``benchmarks/scan_phases.py`` (the kernels' ``TIMED`` hooks)."""
+        return gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [v], dtype=gl.int64, is_pure=False,
+                                         pack=1)
+
+    @gluon.jit
     def _lg2(x):
         """``log2(x)`` elementwise, one ``MUFU.LG2`` (``lg2.approx.ftz.f32``: 0 gives -inf)."""
         return gl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32, is_pure=True,

@@ -37,6 +37,7 @@ RESIDENT = 3
 if gluon is not None:
     from .ssd_sm90 import (
         _chunk_origin,
+        _clock_after,
         _cta_barrier,
         _ex2,
         _hand_on,
@@ -152,9 +153,11 @@ if gluon is not None:
 
     @gluon.jit
     def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
-                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, wait_ptr=0, TIMED: gl.constexpr = False):
         """1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
-        A operand a block of rows, a product a half, each left in flight while the next is issued."""
+        A operand a block of rows, a product a half, each left in flight while the next is issued. ``TIMED``
+        (``benchmarks/scan_phases.py``): the cycles spent waiting for x's tiles and for the ring's B tiles (each
+        block's, waited for before its products) stored at ``wait_ptr`` and ``wait_ptr + 1``."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
@@ -162,13 +165,28 @@ if gluon is not None:
         S1 = gl.zeros([64, 64], gl.float32, o_layout)
         k_vec: gl.constexpr = gl.SliceLayout(0, oa_layout)
         a_prev = gl.zeros([64, 64], dtype, oa_layout)
+        if TIMED:
+            x_wait = (row0 * 0).to(gl.int64)
+            ring_wait = (row0 * 0).to(gl.int64)
         for j in gl.static_range(NB):
             w = _ex2(cs_end - dt_sm.slice(j * 64, 64).load(k_vec))
+            if TIMED:
+                t0 = _clock_after(row0)
+                mbarrier.wait(x_bars.index(j), 0)
+                x_wait += _clock_after(row0) - t0
             mbarrier.wait(x_bars.index(j), 0)
             xt = xs.index(j).permute((1, 0)).load(oa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
+            if TIMED:
+                t0 = _clock_after(row0)
+                for half in gl.static_range(NH):
+                    _ring_wait(bars, j * NH + half, R)
+                ring_wait += _clock_after(row0) - t0
             S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
                                           j, NB, NH, R)
+        if TIMED:
+            gl.store(wait_ptr, x_wait)
+            gl.store(wait_ptr + 1, ring_wait)
         return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
 
     @gluon.jit
@@ -219,9 +237,13 @@ if gluon is not None:
     @gluon.jit
     def _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                       y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr,
-                      NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr):
+                      NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, wait_ptr=0,
+                      TIMED: gl.constexpr = False):
         """3. the outputs, a block of 64 rows at a time: exp(cs_i) C_i E, then the C B^T tiles on and left of the
-        diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it)."""
+        diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it).
+        ``TIMED`` (``benchmarks/scan_phases.py``): the cycles spent waiting for the ring's tiles (each waited for
+        just before the helper that waits for it) stored at ``wait_ptr``, and the cycle counter at the end of
+        each of the first four blocks at ``wait_ptr + 1 + m``."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
@@ -231,7 +253,14 @@ if gluon is not None:
         offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
         offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
         a_prev = gl.zeros([BM, BM], dtype, oa_layout)
+        if TIMED:
+            ring_wait = (h * 0).to(gl.int64)
         for m in gl.static_range(NB):
+            if TIMED:
+                t0 = _clock_after(h)
+                for half in gl.static_range(NH):
+                    _ring_wait(bars, _at(m, NB, NH, half), R)
+                ring_wait += _clock_after(h) - t0
             acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
                                flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
@@ -239,6 +268,10 @@ if gluon is not None:
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
             for k in gl.static_range(m + 1):
                 dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
+                if TIMED:
+                    t0 = _clock_after(h)
+                    _ring_wait(bars, _at(m, NB, NH, NH + k), R)
+                    ring_wait += _clock_after(h) - t0
                 a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai,
                                 offs_aj, oa_layout, m, k, NB, NH, R)
                 if k == 0:  # the C E products are done: the last C tile's slot takes the item R on
@@ -257,6 +290,11 @@ if gluon is not None:
             pos = c * Q + m * BM + offs_i
             yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
             gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            if TIMED:
+                if m < 4:
+                    gl.store(wait_ptr + 1 + m, _clock_after(h))
+        if TIMED:
+            gl.store(wait_ptr, ring_wait)
 
     @gluon.jit
     def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
