@@ -57,6 +57,8 @@ FIELDS = ["sm", "gt_start", "gt_end", "k_start", "k_ticket", "k_prologue", "k_st
 #: Fields past the phase stamps: cycles spent waiting for TMA tiles (x's in the state phase, the ring's in the
 #: state and the outputs phases), and the cycle counter at the end of each output block (the chunk's first four).
 WAITS = ["state_x_wait", "state_ring_wait", "outputs_ring_wait"]
+#: Where the state helper's waits (two fields) and the output helper's (its wait, then the block stamps) start.
+STATE_AT, OUTPUTS_AT = FIELDS.index("state_x_wait"), FIELDS.index("outputs_ring_wait")
 PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 
 if gluon is not None:
@@ -83,7 +85,9 @@ if gluon is not None:
     def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                    I64: gl.constexpr, R: gl.constexpr = 3):
+                    I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
+                    R: gl.constexpr = 3):
+        """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`)."""
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
@@ -91,7 +95,7 @@ if gluon is not None:
         k0 = _clock_after(sm)
         b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
         k1 = _clock_after(h)
-        row = stamp_ptr + (((b * nchunks + c) * n_pblocks + pb) * H + h).to(gl.int64) * 17
+        row = stamp_ptr + (((b * nchunks + c) * n_pblocks + pb) * H + h).to(gl.int64) * ROW
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
         _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
@@ -104,7 +108,7 @@ if gluon is not None:
         _cta_barrier()
         k2 = _clock_after(h)
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
-                             NB, NH, R, row + 10, True)
+                             NB, NH, R, row + STATE_AT, True)
         k3 = _clock_after(h)
         chain = (b * n_pblocks + pb) * H + h
         if c > 0:
@@ -115,7 +119,7 @@ if gluon is not None:
         k5 = _clock_after(h)
         _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                       chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
-                      HAS_D, row + 12, True)
+                      HAS_D, row + OUTPUTS_AT, True)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)
@@ -145,7 +149,8 @@ class _Stamped:
 
         class _Grid:
             def __getitem__(self, grid):
-                return lambda *args, **options: _slim_timed[grid](*args, stamps, **options)
+                return lambda *args, **options: _slim_timed[grid](*args, stamps, **options, ROW=len(FIELDS),
+                                                                  STATE_AT=STATE_AT, OUTPUTS_AT=OUTPUTS_AT)
 
         return _Grid()
 
@@ -172,11 +177,11 @@ def summarise(rows: torch.Tensor, nchunks: int, H: int) -> dict:
         phases = {name: _quantiles([(row[4 + i] - row[3 + i]) / rate / 1e3 for row in sel])
                   for i, name in enumerate(PHASES)}
         phases["program"] = _quantiles([(row[9] - row[3]) / rate / 1e3 for row in sel])
-        for i, name in enumerate(WAITS):
-            phases[name] = _quantiles([row[10 + i] / rate / 1e3 for row in sel])
-        for m in range(4):  # output block m's time (the hand-off's end, then the block before, to its end)
-            phases[f"block{m}"] = _quantiles([(row[13 + m] - row[8 if m == 0 else 12 + m]) / rate / 1e3
-                                              for row in sel])
+        for name in WAITS:
+            phases[name] = _quantiles([row[FIELDS.index(name)] / rate / 1e3 for row in sel])
+        marks = [FIELDS.index("k_hand_off")] + [FIELDS.index(f"k_block{m}") for m in range(4)]
+        for m in range(4):  # output block m's time: from the hand-off's end or the block before to its end
+            phases[f"block{m}"] = _quantiles([(row[marks[m + 1]] - row[marks[m]]) / rate / 1e3 for row in sel])
         out[group] = phases
     starts = [(row[1] - t0) / 1e3 for row in r]
     ends = [(row[2] - t0) / 1e3 for row in r]
