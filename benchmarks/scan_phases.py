@@ -26,7 +26,7 @@ and end. Inputs as ``bambaprof check`` makes them, bf16, h=128 p=64 n=128 g=1, c
 Prints one JSON document (per shape: phase medians and percentiles in us, by chunk 0 and the rest, the
 timeline, the last program's phases, the raw rows gzipped and base64-encoded when ``--raw``).
 
-    python benchmarks/scan_phases.py [--shape 1x512 ...] [--raw] > scan-phases.json
+    python benchmarks/scan_phases.py [--shape 1x512 ...] [--scan gluon_scaled] [--raw] > scan-phases.json
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 if gluon is not None:
     from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after, _cta_barrier, _staged_chunk
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
+        _scaled_outputs,
         _slim_buffers,
         _slim_done,
         _slim_hand_off,
@@ -86,8 +87,9 @@ if gluon is not None:
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                     I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
-                    R: gl.constexpr = 3):
-        """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`)."""
+                    R: gl.constexpr = 3, SCALED: gl.constexpr = False):
+        """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`);
+        ``SCALED``: its outputs by ``_scaled_outputs`` (``gluon_scaled``)."""
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
@@ -117,9 +119,14 @@ if gluon is not None:
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
                        N, HAS_INIT, False)
         k5 = _clock_after(h)
-        _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                      chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
-                      HAS_D, row + OUTPUTS_AT, True)
+        if SCALED:
+            _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                            chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
+                            R, HAS_D, row + OUTPUTS_AT, True)
+        else:
+            _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                          chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
+                          R, HAS_D, row + OUTPUTS_AT, True)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)
@@ -229,13 +236,15 @@ def measure(label: str, raw: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
+    parser.add_argument("--scan", choices=["gluon_slim", "gluon_scaled"], default="gluon_slim",
+                        help="the slim kernel's form to time (default: gluon_slim)")
     parser.add_argument("--raw", action="store_true", help="keep each launch's rows (int64, gzipped, base64)")
     args = parser.parse_args()
     if gluon is None or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
         print("scan_phases: the Gluon scan does not run on this GPU", file=sys.stderr)
         return 1
-    kernels.scan_override = "gluon_slim"
-    out = {"environment": environment("cuda"), "fields": FIELDS, "rows": {}}
+    kernels.scan_override = args.scan
+    out = {"environment": environment("cuda"), "scan": args.scan, "fields": FIELDS, "rows": {}}
     for label in args.shape or SHAPES:
         row = out["rows"][label] = measure(label, args.raw)
         print(label, row["timed_span_us"], row["plain_kernel_us"], json.dumps(row["all"]), file=sys.stderr)

@@ -291,18 +291,17 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_slim`` (three
-#: programs an SM) against ``gluon_late`` (two), side by side on an H100 SXM (2026-12-05,
-#: ``benchmarks/results/h100-ssd-gluon-slim.json``, kernel us): 1x8192 291.4 / 316.3, 8x2048 551.4 / 595.1, 8x8192
-#: 2251.9 / 2295.0, with the same error against float64. Below, where a wave of 396 programs is not filled many times,
-#: it was slower: 1x512 30.6 / 30.4, 1x2048 89.4 / 87.9 (:data:`FEW_PROGRAMS_FORM`); on an H200 it was faster at
-#: 1x2048 (85.9 / 88.5, ``h200-eager-scan.json``), and on another H100 the two were within 0.4% beside mamba_ssm
-#: (``bench ssd --scan``, ``h100-bench-ssd-auto-forms.json``: 30.1 / 29.8 at 1x512, 89.3 / 89.0 at 1x2048).
-AUTO_FORM = "gluon_slim"
-#: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs: eagerly from :data:`EAGER_GLUON_PROGRAMS`,
-#: in a CUDA graph being captured at any size (see
-#: :data:`AUTO_FORM`; ``h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 us at 1x512 / 1x2048 against ``gluon_packed``'s
-#: 30.0 / 91.3).
+#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_scaled`` (the
+#: three-programs-an-SM kernel of ``gluon_slim`` with x's tiles weighted once for the tiles below the diagonal).
+#: Side by side with ``gluon_slim`` and ``gluon_late`` on an H100 SXM in two runs (2026-12-06,
+#: ``benchmarks/results/h100-bench-ssd-gluon-scaled.json``, ``-2.json``, kernel us, scaled / slim / late): 1x2048
+#: 84.5 / 86.3 / 88.9 and 84.3 / 86.1 / 88.4, 1x8192 280.4 / 288.6 and 280.1 / 285.2 / 308.9, 8x2048 540.2 / 549.4
+#: and 536.4 / 544.9 / 593.5, 8x8192 2104.9 / 2313.6 and 2135.7 / 2153.1 / 2285.7 (clocks held down there), with
+#: the same error against float64; at 1x512 the three were within 3% (30.4 / 29.6, 30.1 / 29.5 / 30.3).
+AUTO_FORM = "gluon_scaled"
+#: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs in a CUDA graph being captured (eagerly the
+#: Triton scan runs there, :data:`EAGER_GLUON_PROGRAMS`); ``h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 us at 1x512 /
+#: 1x2048 against ``gluon_packed``'s 30.0 / 91.3.
 FEW_PROGRAMS_FORM = "gluon_late"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
 #: eagerly too; below, the Triton scan, whose launch costs less host time. Where the host is the bound (an eager
@@ -313,8 +312,10 @@ FEW_PROGRAMS_FORM = "gluon_late"
 #: 2.988 / 2.826 / 2.875. The core alone, synchronised after each call, still loses wall time with the Gluon scan
 #: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do.
 EAGER_GLUON_PROGRAMS = 1024
-#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`.
-SLIM_PROGRAMS = 4096
+#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`:
+#: 1 x 2048 at Bamba-9B's shapes, where ``gluon_scaled`` took 0.95x ``gluon_late``'s kernel time in both runs (4,096
+#: before, where ``gluon_slim`` had not beaten it below 1 x 8192).
+SLIM_PROGRAMS = 1024
 
 
 def auto_scan(programs: int, capturing: bool) -> str:

@@ -81,7 +81,9 @@ BLOCK = 64
 #: the chunk is a multiple of 128 and the state 128; the slim kernel elsewhere). Both are slower than ``slim`` on an
 #: H100 (1.09x to 1.37x and 1.04x to 1.22x its kernel time at Bamba-9B's shapes); ``stay``, the slim kernel's
 #: programs resident (three an SM), each taking ticket after ticket and its next one while the current one's outputs
-#: are formed: 1.08x to 1.15x slim's kernel time on an H100 (the loop's values spill at 168 registers).
+#: are formed: 1.08x to 1.15x slim's kernel time on an H100 (the loop's values spill at 168 registers); ``scaled``,
+#: with ``slim``: x's tiles weighted once for the ``C B^T`` tiles below the diagonal, which are then products of
+#: shared memory as loaded, taken by Horner's rule (:func:`.ssd_sm90_slim._scaled_outputs`).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -91,7 +93,8 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_slim": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True),
          "gluon_pair": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, pair=True),
          "gluon_wide": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, wide=True),
-         "gluon_stay": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, stay=True)}
+         "gluon_stay": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, stay=True),
+         "gluon_scaled": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True)}
 
 if gluon is not None:
 
@@ -573,7 +576,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
-               pair: bool = False, wide: bool = False, stay: bool = False, ring_slots: Optional[int] = None,
+               pair: bool = False, wide: bool = False, stay: bool = False, scaled: bool = False,
+               ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
@@ -590,7 +594,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     arithmetic with two heads a program, eight warps), where :func:`.ssd_sm90_pair.pairs_heads` allows, else the
     slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
     :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
-    resident, three an SM, taking tickets until they run out. ``shapes``: :func:`tma_shapes` of x, B and C where
+    resident, three an SM, taking tickets until they run out; ``scaled``, with ``slim`` (not ``stay``): the slim
+    kernel's outputs by :func:`.ssd_sm90_slim._scaled_outputs`. ``shapes``: :func:`tma_shapes` of x, B and C where
     the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
@@ -654,7 +659,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                 **cap)
         else:
             wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
-                                                     R=ring_slots or RING, num_warps=4, **cap)
+                                                     R=ring_slots or RING, SCALED=scaled, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,
