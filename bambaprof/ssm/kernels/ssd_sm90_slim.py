@@ -24,8 +24,9 @@ With ``SCALED`` (the form ``gluon_scaled``, ``auto``'s from 1,024 programs) the 
 :func:`_scaled_outputs`: x's tile k, once output block k no longer needs it as loaded, is weighted in place for the
 blocks below, so that each ``C B^T`` tile below the diagonal goes to the tensor cores from shared memory as loaded
 (no registers, no scaling) and a scalar a tile goes on the accumulator. On an H100 that made the outputs 9% shorter
-at 1x512 (9.7 against 10.7 us a program, ``benchmarks/scan_phases.py``) and the kernel 1.6% to 2.8% faster from
-1x2048 up, in two runs (``benchmarks/results/h100-bench-ssd-gluon-scaled.json``, ``-2.json``).
+at 1x512 (9.7 against 10.7 us a program, ``benchmarks/scan_phases.py``), and the kernel took 0.97x to 0.99x the
+plain form's time from 1x2048 up in two runs (``benchmarks/results/h100-bench-ssd-gluon-scaled.json``, ``-2.json``;
+0.96x to 0.98x on an H200, ``h200-bench-ssd-gluon-scaled.json``).
 """
 
 from __future__ import annotations
