@@ -55,6 +55,24 @@ for r in json.load(open(sys.argv[1]))["rows"]:
 PY
 }
 
+# bench_scans SCAN...: `bambaprof bench ssd` of the triton variant with each chunk scan named (`--scan`, side by side
+# in the same rounds) against mamba_ssm ($MAMBA) at the five target shapes into $OUT/bench-ssd.json (at most BENCH_S
+# seconds, 300 unless set), then a line a row (wall and kernel time, ratio, % of the FLOP floor, median SM MHz).
+bench_scans() {
+  local scans=""
+  for s in "$@"; do scans="$scans --scan $s"; done
+  timeout ${BENCH_S:-300} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton $scans --format json \
+    -o "$OUT/bench-ssd.json" 2>/dev/null
+  echo "bench rc=$? at ${SECONDS}s"
+  python3 - "$OUT/bench-ssd.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["rows"]:
+    print(f"{r['variant']:24s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
+          f" kernel/base {r['kernel_vs_baseline']:.3f} %FLOPfloor {r.get('kernel_pct_of_flop_floor') or float('nan'):.1f}"
+          f" MHz {r.get('sm_clock_mhz')}")
+PY
+}
+
 # use_nsys: finds the nsys CLI that ships inside Nsight Compute (NSYS) and its importer's folder (NSYS_HOST),
 # whose capture import needs libdw (elfutils): carried under .peers/libs and put on LD_LIBRARY_PATH; prints
 # its version.

@@ -8,15 +8,7 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 check_triton gluon_scaled 110
 mv $OUT/check-triton.json $OUT/check-triton-scaled.json
-BAMBAPROF_SSD_SCAN=auto timeout ${BENCH_S:-260} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton \
-  --scan auto --scan gluon_slim --scan gluon_scaled --format json -o "$OUT/bench-ssd.json" 2>/dev/null
-echo "bench rc=$? at ${SECONDS}s"
-python3 - "$OUT/bench-ssd.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["rows"]:
-    print(f"{r['variant']:24s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" kernel/base {r['kernel_vs_baseline']:.3f} kernel%FLOPfloor {r.get('kernel_pct_of_flop_floor') or float('nan'):.1f}")
-PY
+BENCH_S=${BENCH_S:-260} bench_scans auto gluon_slim gluon_scaled
 timeout 45 python3 benchmarks/scan_phases.py --shape 1x512 --shape 1x2048 \
   > $OUT/scan-phases.json 2>$OUT/scan-phases.err; echo "phases rc=$? at ${SECONDS}s"; tail -2 $OUT/scan-phases.err
 BAMBAPROF_TEST_FORMS="gluon_scaled gluon_slim" gpu_tests $((540 - SECONDS)) 6 tests/ssm/test_gpu_ssd_sm90.py

@@ -6,16 +6,7 @@
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
-timeout ${BENCH_S:-300} python3 -m bambaprof bench ssd --mamba-ssm "$MAMBA" --variant triton --scan auto \
-  --scan gluon_slim --scan gluon_scaled --format json -o "$OUT/bench-ssd.json" 2>/dev/null
-echo "bench rc=$? at ${SECONDS}s"
-python3 - "$OUT/bench-ssd.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["rows"]:
-    print(f"{r['variant']:24s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" kernel/base {r['kernel_vs_baseline']:.3f} %FLOPfloor {r.get('kernel_pct_of_flop_floor') or float('nan'):.1f}"
-          f" MHz {r.get('sm_clock_mhz')}")
-PY
+BENCH_S=${BENCH_S:-300} bench_scans auto gluon_slim gluon_scaled
 for scan in gluon_slim gluon_scaled; do
   timeout 60 python3 benchmarks/scan_phases.py --scan $scan --shape 8x2048 \
     > $OUT/scan-phases-$scan.json 2>$OUT/scan-phases-$scan.err; echo "phases $scan rc=$? at ${SECONDS}s"

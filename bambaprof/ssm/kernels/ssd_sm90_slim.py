@@ -243,6 +243,25 @@ if gluon is not None:
         _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
 
     @gluon.jit
+    def _waited(bars, first: gl.constexpr, count: gl.constexpr, R: gl.constexpr, h):
+        """``TIMED`` hooks: the cycles spent waiting for the ring's items ``first`` to ``first + count - 1``."""
+        t0 = _clock_after(h)
+        for j in gl.static_range(count):
+            _ring_wait(bars, first + j, R)
+        return _clock_after(h) - t0
+
+    @gluon.jit
+    def _block_offsets():
+        """Row and column offsets of a 64 x 64 output block: in the accumulators' layout (rows, columns of p),
+        then in the A operand's (rows, columns)."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        return (gl.arange(0, 64, layout=gl.SliceLayout(1, o_layout)),
+                gl.arange(0, 64, layout=gl.SliceLayout(0, o_layout)),
+                gl.arange(0, 64, layout=gl.SliceLayout(1, oa_layout)),
+                gl.arange(0, 64, layout=gl.SliceLayout(0, oa_layout)))
+
+    @gluon.jit
     def _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                       y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr,
                       NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, wait_ptr=0,
@@ -256,19 +275,13 @@ if gluon is not None:
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
-        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
-        offs_p = gl.arange(0, BM, layout=gl.SliceLayout(0, o_layout))
-        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
-        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         a_prev = gl.zeros([BM, BM], dtype, oa_layout)
         if TIMED:
             ring_wait = (h * 0).to(gl.int64)
         for m in gl.static_range(NB):
             if TIMED:
-                t0 = _clock_after(h)
-                for half in gl.static_range(NH):
-                    _ring_wait(bars, _at(m, NB, NH, half), R)
-                ring_wait += _clock_after(h) - t0
+                ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
             acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
                                flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
@@ -277,9 +290,7 @@ if gluon is not None:
             for k in gl.static_range(m + 1):
                 dt_k = dt_sm.slice(k * BM, BM).load(gl.SliceLayout(0, oa_layout))
                 if TIMED:
-                    t0 = _clock_after(h)
-                    _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-                    ring_wait += _clock_after(h) - t0
+                    ring_wait += _waited(bars, _at(m, NB, NH, NH + k), 1, R, h)
                 a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai,
                                 offs_aj, oa_layout, m, k, NB, NH, R)
                 if k == 0:  # the C E products are done: the last C tile's slot takes the item R on
@@ -331,27 +342,19 @@ if gluon is not None:
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
-        offs_i = gl.arange(0, BM, layout=gl.SliceLayout(1, o_layout))
-        offs_p = gl.arange(0, BM, layout=gl.SliceLayout(0, o_layout))
-        offs_ai = gl.arange(0, BM, layout=gl.SliceLayout(1, oa_layout))
-        offs_aj = gl.arange(0, BM, layout=gl.SliceLayout(0, oa_layout))
+        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         if TIMED:
             ring_wait = (h * 0).to(gl.int64)
         for m in gl.static_range(NB):
             if TIMED:
-                t0 = _clock_after(h)
-                for half in gl.static_range(NH):
-                    _ring_wait(bars, _at(m, NB, NH, half), R)
-                ring_wait += _clock_after(h) - t0
+                ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
             acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
                                flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
             # the product in flight before each of block m's is item _at(m, NB, NH, NH + k - 1) (for k = 0, the last
             # C tile's): its slot is refilled once it is done
             for k in gl.static_range(m):  # below the diagonal: C B^T tile (m, k) times x'_k, both as stored
                 if TIMED:
-                    t0 = _clock_after(h)
-                    _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-                    ring_wait += _clock_after(h) - t0
+                    ring_wait += _waited(bars, _at(m, NB, NH, NH + k), 1, R, h)
                 _ring_wait(bars, _at(m, NB, NH, NH + k), R)
                 acc = warpgroup_mma_wait(0, deps=[acc])
                 _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k - 1), NB, NH,
@@ -362,9 +365,7 @@ if gluon is not None:
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
             dt_m = dt_sm.slice(m * BM, BM).load(gl.SliceLayout(0, oa_layout))
             if TIMED:
-                t0 = _clock_after(h)
-                _ring_wait(bars, _at(m, NB, NH, NH + m), R)
-                ring_wait += _clock_after(h) - t0
+                ring_wait += _waited(bars, _at(m, NB, NH, NH + m), 1, R, h)
             a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
                             offs_aj, oa_layout, m, m, NB, NH, R)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
