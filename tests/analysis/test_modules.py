@@ -34,8 +34,10 @@ def test_kernels_go_to_the_innermost_module_of_their_launch(tmp_path):
     by_path = {m["module"]: m for m in a.modules}
     assert set(by_path) == {"Net_0/Linear_0", "Net_0/Block_0/Linear_1", "Net_0", "Net_0/Block_0"}
     # host side: Net_0 120 us less its children Linear_0 (21) and Block_0 (13); Block_0 13 less Linear_1 (6)
-    assert {p: (m["calls"], m["cpu_self_us"]) for p, m in by_path.items()} == pytest.approx(
-        {"Net_0": (1, 86.0), "Net_0/Linear_0": (1, 21.0), "Net_0/Block_0": (1, 7.0), "Net_0/Block_0/Linear_1": (1, 6.0)})
+    # (pytest 9.2's approx takes no tuples inside a mapping: the calls and the times are compared apart)
+    assert {p: m["calls"] for p, m in by_path.items()} == dict.fromkeys(by_path, 1)
+    assert {p: m["cpu_self_us"] for p, m in by_path.items()} == pytest.approx(
+        {"Net_0": 86.0, "Net_0/Linear_0": 21.0, "Net_0/Block_0": 7.0, "Net_0/Block_0/Linear_1": 6.0})
     assert by_path["Net_0/Block_0"]["gpu_us"] == 0 and by_path["Net_0/Block_0"]["count"] == 0  # launched nothing
     assert by_path["Net_0/Linear_0"]["gpu_us"] == pytest.approx(10) and by_path["Net_0/Linear_0"]["count"] == 1
     assert by_path["Net_0/Block_0/Linear_1"]["gpu_us"] == pytest.approx(11)  # add_0 (5) + add_1 (6)
