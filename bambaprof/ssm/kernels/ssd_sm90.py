@@ -155,6 +155,13 @@ if gluon is not None:
         return min(j, n - 1)
 
     @gluon.jit
+    def _store_rows(y_ptr, acc, b, pos, head, cols, L, s_y_b, s_y_l):
+        """An output block ``acc`` into batch b's y in y's dtype: rows ``pos`` (the chunk's positions, those past
+        ``L`` left out) by columns ``head + cols`` (offsets: the head's first, then the block's)."""
+        yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + head + cols[None, :]
+        gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+
+    @gluon.jit
     def _pick(m: gl.constexpr, a0, a1, a2, a3):
         """``(a0, a1, a2, a3)[m]`` for a compile-time ``m``."""
         if m == 0:
@@ -446,8 +453,7 @@ if gluon is not None:
             if HAS_D and not DMMA:
                 acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BP + offs_p, L, s_y_b, s_y_l)
         for j in gl.static_range(NB):
             mbarrier.invalidate(x_bars.index(j))
         for j in gl.static_range(2):

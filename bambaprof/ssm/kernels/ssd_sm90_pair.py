@@ -50,6 +50,7 @@ if gluon is not None:
         _ex2,
         _pick,
         _staged_chunk,
+        _store_rows,
         _tma_load,
         fence_async_shared,
         gl,
@@ -221,8 +222,7 @@ if gluon is not None:
                 acc += gl.where(second_col, d1, d0)[None, :] * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             cols = (h0 + second_col.to(gl.int32)) * s_y_h + offs_c % BP
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + cols[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            _store_rows(y_ptr, acc, b, pos, 0, cols, L, s_y_b, s_y_l)
         for j in gl.static_range(NB):
             mbarrier.invalidate(x_bars.index(j))
         for j in gl.static_range(R):

@@ -53,6 +53,7 @@ if gluon is not None:
         _row_buffers,
         _stage_rows,
         _staged_chunk,
+        _store_rows,
         _tma_load,
         fence_async_shared,
         gl,
@@ -307,8 +308,7 @@ if gluon is not None:
             if HAS_D:
                 acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BM + offs_p, L, s_y_b, s_y_l)
             if TIMED:
                 if m < 4:
                     gl.store(wait_ptr + 1 + m, _clock_after(h))
@@ -384,8 +384,7 @@ if gluon is not None:
             if HAS_D:
                 acc += d_h * xm
             pos = c * Q + m * BM + offs_i
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BM + offs_p)[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BM + offs_p, L, s_y_b, s_y_l)
             if m + 1 < NB:
                 _cta_barrier()  # every thread's part of x'_m stored before a product reads it
             if TIMED:

@@ -49,6 +49,7 @@ if gluon is not None:
         _hand_on,
         _pick,
         _staged_chunk,
+        _store_rows,
         _tma_load,
         fence_async_shared,
         gl,
@@ -266,8 +267,7 @@ if gluon is not None:
             if HAS_D:
                 acc += d_h * xs.index(q).load(o_layout).to(gl.float32)
             pos = c * Q + q * 2 * BM + rows
-            yp = y_ptr + b * s_y_b + pos[:, None] * s_y_l + h * s_y_h + (pb * BP + offs_p)[None, :]
-            gl.store(yp, acc.to(y_ptr.dtype.element_ty), mask=(pos < L)[:, None])
+            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BP + offs_p, L, s_y_b, s_y_l)
         for j in gl.static_range(NB):
             mbarrier.invalidate(x_bars.index(j))
         for j in gl.static_range(R):
