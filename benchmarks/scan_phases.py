@@ -64,12 +64,11 @@ PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 if gluon is not None:
     from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after, _cta_barrier, _staged_chunk
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
-        _scaled_outputs,
+        _outputs,
         _slim_buffers,
         _slim_done,
         _slim_hand_off,
         _slim_issue,
-        _slim_outputs,
         _slim_state,
     )
 
@@ -89,7 +88,7 @@ if gluon is not None:
                     I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
                     R: gl.constexpr = 3, SCALED: gl.constexpr = False):
         """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`);
-        ``SCALED``: its outputs by ``_scaled_outputs`` (``gluon_scaled``)."""
+        ``SCALED``: its outputs by ``_scaled_outputs`` (``gluon_scaled``), as ``_outputs`` picks."""
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
@@ -119,14 +118,9 @@ if gluon is not None:
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
                        N, HAS_INIT, False)
         k5 = _clock_after(h)
-        if SCALED:
-            _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                            chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                            R, HAS_D, row + OUTPUTS_AT, True)
-        else:
-            _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                          chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                          R, HAS_D, row + OUTPUTS_AT, True)
+        _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
+                 y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED,
+                 row + OUTPUTS_AT, True)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)

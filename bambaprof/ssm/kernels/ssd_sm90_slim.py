@@ -366,6 +366,7 @@ if gluon is not None:
             dt_m = dt_sm.slice(m * BM, BM).load(gl.SliceLayout(0, oa_layout))
             if TIMED:
                 ring_wait += _waited(bars, _at(m, NB, NH, NH + m), 1, R, h)
+            # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
             a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
                             offs_aj, oa_layout, m, m, NB, NH, R)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
@@ -392,6 +393,21 @@ if gluon is not None:
                     gl.store(wait_ptr + 1 + m, _clock_after(h))
         if TIMED:
             gl.store(wait_ptr, ring_wait)
+
+    @gluon.jit
+    def _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr,
+                 NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, SCALED: gl.constexpr, wait_ptr=0,
+                 TIMED: gl.constexpr = False):
+        """3. the outputs, by :func:`_scaled_outputs` with ``SCALED`` (``gluon_scaled``), else :func:`_slim_outputs`."""
+        if SCALED:
+            _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                            chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
+                            R, HAS_D, wait_ptr, TIMED)
+        else:
+            _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
+                          chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
+                          HAS_D, wait_ptr, TIMED)
 
     @gluon.jit
     def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
@@ -464,14 +480,8 @@ if gluon is not None:
         chain = (b * n_pblocks + pb) * H + h
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
                        N, HAS_INIT)
-        if SCALED:
-            _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                            chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                            R, HAS_D)
-        else:
-            _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                          chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
-                          HAS_D)
+        _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit
