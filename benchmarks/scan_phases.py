@@ -6,7 +6,8 @@ program's start and end, and stores them with its SM (``%smid``) in a row per ti
 helpers' ``TIMED`` hooks (compiled out of the package's kernels) add the cycles spent waiting for TMA tiles and
 the end of each output block. The phases:
 
-- ``ticket``: the ticket's atomic (from the program's first instruction to its value in a register);
+- ``ticket``: the ticket's atomic (from the program's first instruction to its value in a register; with
+  ``gluon_ordered``, which takes its work from its index in the launch, only that index's decoding);
 - ``prologue``: the TMA requests for x's tiles and the ring's first items, the chunk's ``cs`` and ``dt'`` rows
   read into shared memory, the barrier after;
 - ``state``: the chunk's own state (the B tiles' products), waited for;
@@ -47,7 +48,7 @@ from bambaprof.ssm.check import Shape, make_inputs
 from bambaprof.ssm.kernels import ssd as kernels
 from bambaprof.ssm.kernels import ssd_sm90_slim
 from bambaprof.ssm.kernels.ssd_sm90 import gl, gluon
-from bambaprof.ssm.kernels.tickets import ticket_work, wait_chain
+from bambaprof.ssm.kernels.tickets import wait_chain
 
 SHAPES = ["1x512", "1x2048", "1x8192", "8x2048", "8x8192"]
 #: A row's fields: the SM, the global timer at start and end (ns), the cycle counter at the seven stamps.
@@ -70,6 +71,7 @@ if gluon is not None:
         _slim_hand_off,
         _slim_issue,
         _slim_state,
+        _work,
     )
 
     @gluon.jit
@@ -86,15 +88,16 @@ if gluon is not None:
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                     I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
-                    R: gl.constexpr = 3, SCALED: gl.constexpr = False):
+                    R: gl.constexpr = 3, SCALED: gl.constexpr = False, ORDERED: gl.constexpr = False,
+                    EARLY: gl.constexpr = False):
         """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`);
-        ``SCALED``: its outputs by ``_scaled_outputs`` (``gluon_scaled``), as ``_outputs`` picks."""
+        ``SCALED``, ``ORDERED`` and ``EARLY`` as the kernel takes them (``_outputs`` and ``_work`` pick)."""
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
         sm = _smid()
         k0 = _clock_after(sm)
-        b, c, pb, h = ticket_work(ticket_ptr, H, n_pblocks, nchunks, I64)
+        b, c, pb, h = _work(ticket_ptr, H, n_pblocks, nchunks, I64, ORDERED)
         k1 = _clock_after(h)
         row = stamp_ptr + (((b * nchunks + c) * n_pblocks + pb) * H + h).to(gl.int64) * ROW
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
@@ -120,7 +123,7 @@ if gluon is not None:
         k5 = _clock_after(h)
         _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                  y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED,
-                 row + OUTPUTS_AT, True)
+                 row + OUTPUTS_AT, True, EARLY)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)
@@ -230,7 +233,7 @@ def measure(label: str, raw: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", action="append", help="BxL (default: the five Bamba-9B shapes)")
-    parser.add_argument("--scan", choices=["gluon_slim", "gluon_scaled"], default="gluon_slim",
+    parser.add_argument("--scan", choices=["gluon_slim", "gluon_scaled", "gluon_ordered"], default="gluon_slim",
                         help="the slim kernel's form to time (default: gluon_slim)")
     parser.add_argument("--raw", action="store_true", help="keep each launch's rows (int64, gzipped, base64)")
     args = parser.parse_args()

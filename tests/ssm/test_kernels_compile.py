@@ -141,10 +141,13 @@ for N, Q, factor, pipelined, packed, d_mma, lg2, late in (
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
 from bambaprof.ssm.kernels import ssd_sm90_slim
-for (N, Q), scaled in itertools.product(((128, 256), (64, 128), (128, 64), (64, 192)), (False, True)):
-    out[f"slim-{N}-{Q}" + ("-scaled" if scaled else "")] = aot.resource_usage(
+slim_forms = [((N, Q), {"SCALED": scaled}) for (N, Q), scaled in
+              itertools.product(((128, 256), (64, 128), (128, 64), (64, 192)), (False, True))]
+slim_forms += [((128, 256), {"SCALED": True, "ORDERED": True}), ((128, 256), {"SCALED": True, "EARLY": True})]
+for (N, Q), options in slim_forms:
+    out[f"slim-{N}-{Q}" + "".join("-" + k.lower() for k, v in options.items() if v)] = aot.resource_usage(
         ssd_sm90_slim._chunk_scan_sm90_slim, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_slim.RING, "SCALED": scaled},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_slim.RING, **options},
         signature=ssd_sm90.descriptor_signature(N, slim=True), maxnreg=ssd_sm90_slim.MAX_REGISTERS,
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
@@ -187,7 +190,8 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     """The Gluon scan (no interpreter runs it) compiles for sm_90 at Bamba's shapes, a smaller state and chunk,
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
-    so that three fit, with ``gluon_scaled``'s outputs the same products in the same shared memory; its
+    so that three fit, with ``gluon_scaled``'s outputs (and ``gluon_ordered``'s and ``gluon_early``'s) the same
+    products in the same shared memory; its
     ``gluon_pair`` kernel (eight warps) at most 255 registers and 227 KB, one an SM, with the same number of products
     a warpgroup as the slim one (each warpgroup makes one head's); its ``gluon_wide`` kernel (eight warps) at most
     128 registers and 113 KB, two an SM, with 14 of the slim one's 26 products a warp."""
@@ -215,8 +219,8 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
         if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
             assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)
             assert usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)
-            # gluon_scaled's outputs: the same products, in the same shared memory
-            base = forms[form.removesuffix("-scaled")]
+            # gluon_scaled's outputs (and its ordered and early forms): the same products, in the same shared memory
+            base = forms["-".join(form.split("-")[:3])]
             assert (usage["hgmma"], usage["shared_bytes"]) == (base["hgmma"], base["shared_bytes"]), (form, usage)
             continue
         assert usage["stack_bytes"] == 0 and usage["local_loads"] == 0, (form, usage)
