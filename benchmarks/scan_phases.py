@@ -88,10 +88,9 @@ if gluon is not None:
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                     I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
-                    R: gl.constexpr = 3, SCALED: gl.constexpr = False, ORDERED: gl.constexpr = False,
-                    EARLY: gl.constexpr = False):
+                    R: gl.constexpr = 3, SCALED: gl.constexpr = False, ORDERED: gl.constexpr = False):
         """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`);
-        ``SCALED``, ``ORDERED`` and ``EARLY`` as the kernel takes them (``_outputs`` and ``_work`` pick)."""
+        ``SCALED`` and ``ORDERED`` as the kernel takes them (``_outputs`` and ``_work`` pick)."""
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()
@@ -123,7 +122,7 @@ if gluon is not None:
         k5 = _clock_after(h)
         _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                  y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED,
-                 row + OUTPUTS_AT, True, EARLY)
+                 row + OUTPUTS_AT, True)
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)

@@ -636,7 +636,7 @@ def ssd_core(a: Any) -> Optional[Finding]:
                       "Bamba-9B shapes on an H200): the default runs it inside CUDA graphs (--compile reduce-overhead) "
                       "and eagerly from 1,024 scan programs (batch x chunks x heads x head-dim blocks), below which "
                       "an eager forward is bound by its host and the Gluon launch's host time would lengthen it; "
-                      "BAMBAPROF_SSD_SCAN=gluon_scaled runs it at every size. Measure both with bambaprof bench ssd.")
+                      "BAMBAPROF_SSD_SCAN=gluon_ordered runs it at every size. Measure both with bambaprof bench ssd.")
     else:
         suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "
                       "bench ssd (--mamba-ssm SRC).")

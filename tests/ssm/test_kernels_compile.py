@@ -143,7 +143,7 @@ for N, Q, factor, pipelined, packed, d_mma, lg2, late in (
 from bambaprof.ssm.kernels import ssd_sm90_slim
 slim_forms = [((N, Q), {"SCALED": scaled}) for (N, Q), scaled in
               itertools.product(((128, 256), (64, 128), (128, 64), (64, 192)), (False, True))]
-slim_forms += [((128, 256), {"SCALED": True, "ORDERED": True}), ((128, 256), {"SCALED": True, "EARLY": True})]
+slim_forms += [((128, 256), {"SCALED": True, "ORDERED": True})]
 for (N, Q), options in slim_forms:
     out[f"slim-{N}-{Q}" + "".join("-" + k.lower() for k, v in options.items() if v)] = aot.resource_usage(
         ssd_sm90_slim._chunk_scan_sm90_slim, {"y_ptr": "*bf16", "flag_ptr": "*i32", "ticket_ptr": "*i32"},
@@ -190,8 +190,8 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     """The Gluon scan (no interpreter runs it) compiles for sm_90 at Bamba's shapes, a smaller state and chunk,
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
-    so that three fit, with ``gluon_scaled``'s outputs (and ``gluon_ordered``'s and ``gluon_early``'s) the same
-    products in the same shared memory; its
+    so that three fit, with ``gluon_scaled``'s outputs (and ``gluon_ordered``'s) the same products in the same
+    shared memory; its
     ``gluon_pair`` kernel (eight warps) at most 255 registers and 227 KB, one an SM, with the same number of products
     a warpgroup as the slim one (each warpgroup makes one head's); its ``gluon_wide`` kernel (eight warps) at most
     128 registers and 113 KB, two an SM, with 14 of the slim one's 26 products a warp."""
@@ -219,7 +219,7 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
         if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
             assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)
             assert usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)
-            # gluon_scaled's outputs (and its ordered and early forms): the same products, in the same shared memory
+            # gluon_scaled's outputs (and gluon_ordered's): the same products, in the same shared memory
             base = forms["-".join(form.split("-")[:3])]
             assert (usage["hgmma"], usage["shared_bytes"]) == (base["hgmma"], base["shared_bytes"]), (form, usage)
             continue

@@ -29,7 +29,9 @@ def test_auto_runs_the_gluon_scan_where_a_forward_gains_by_it(programs, capturin
     mixers one after another took as long with the Gluon scan as with the Triton one on an H200 (2.97 to 3.03 ms)
     and less GPU time (2.83 to 2.88 against 2.99 ms); at 1 x 512 the host bound them and the Gluon launch cost
     0.2 to 0.3 ms. From there the three-programs-an-SM form with x weighted once (``gluon_scaled``) won in kernel
-    time on an H100 (1 x 2048: 84.5 and 84.3 against ``gluon_late``'s 88.9 and 88.4 us)."""
+    time on an H100 (1 x 2048: 84.5 and 84.3 against ``gluon_late``'s 88.9 and 88.4 us), and the same taking its work
+    by launch index (``gluon_ordered``) won at every size up to 8 x 2048 (27.8 against 30.0 us at 1 x 512, 81.5
+    against 84.5 at 1 x 2048)."""
     assert ssd.auto_scan(programs, capturing) == expected
     assert ssd.EAGER_GLUON_PROGRAMS == 1 * (2048 // 256) * 128 * 1
     assert ssd.SLIM_PROGRAMS == ssd.EAGER_GLUON_PROGRAMS
@@ -94,7 +96,7 @@ def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, 
     assert err.strip().splitlines() == [
         "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use auto, triton or one of "
         f"{', '.join(sorted(ssd_sm90.FORMS))} (optionally with the kernels' chunk after a colon, e.g. "
-        "gluon_late:128)"]
+        f"{ssd.FEW_PROGRAMS_FORM}:128)"]
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

@@ -291,18 +291,20 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_scaled`` (the
-#: three-programs-an-SM kernel of ``gluon_slim`` with x's tiles weighted once for the tiles below the diagonal).
-#: Side by side with ``gluon_slim`` and ``gluon_late`` on an H100 SXM in two runs (2026-12-06,
-#: ``benchmarks/results/h100-bench-ssd-gluon-scaled.json``, ``-2.json``, kernel us, scaled / slim / late): 1x2048
-#: 84.5 / 86.3 / 88.9 and 84.3 / 86.1 / 88.4, 1x8192 280.4 / 288.6 and 280.1 / 285.2 / 308.9, 8x2048 540.2 / 549.4
-#: and 536.4 / 544.9 / 593.5, 8x8192 2104.9 / 2313.6 and 2135.7 / 2153.1 / 2285.7 (clocks held down there), with
-#: the same error against float64; at 1x512 the three were within 3% (30.4 / 29.6, 30.1 / 29.5 / 30.3).
-AUTO_FORM = "gluon_scaled"
+#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_ordered`` (the
+#: three-programs-an-SM kernel of ``gluon_slim`` with x's tiles weighted once for the tiles below the diagonal, as
+#: ``gluon_scaled``, each program taking its work from its index in the launch instead of a ticket's atomic; see
+#: :func:`.ssd_sm90_slim._work` for what that relies on). Side by side with ``gluon_scaled`` on an H100 SXM
+#: (2026-12-06, ``benchmarks/results/h100-bench-ssd-gluon-ordered.json``, kernel us, ordered / scaled): 1x512 27.8 /
+#: 30.0, 1x2048 81.5 / 84.5, 1x8192 270.5 / 278.6, 8x2048 525.4 / 536.8, 8x8192 2171.8 / 2121.3 (the clocks held
+#: down to 1740 against 1965 MHz in the ordered row), outputs equal bit for bit. Before it ``gluon_scaled`` (0.96x
+#: to 0.99x ``gluon_slim``'s time from 1x2048 up: ``h100-bench-ssd-gluon-scaled.json``, ``-2.json``).
+AUTO_FORM = "gluon_ordered"
 #: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs in a CUDA graph being captured (eagerly the
-#: Triton scan runs there, :data:`EAGER_GLUON_PROGRAMS`); ``h100-ssd-gluon-lg2-late.json``: 29.8 / 88.9 us at 1x512 /
-#: 1x2048 against ``gluon_packed``'s 30.0 / 91.3.
-FEW_PROGRAMS_FORM = "gluon_late"
+#: Triton scan runs there, :data:`EAGER_GLUON_PROGRAMS`): ``gluon_ordered`` too, 27.8 us at 1x512 against
+#: ``gluon_scaled``'s 30.0 in the run above (``gluon_late``, the form before, took within 3% of ``gluon_scaled``'s and
+#: ``gluon_slim``'s time there: ``h100-bench-ssd-gluon-scaled-2.json``, 30.3 / 30.1 / 29.5).
+FEW_PROGRAMS_FORM = "gluon_ordered"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
 #: eagerly too; below, the Triton scan, whose launch costs less host time. Where the host is the bound (an eager
 #: forward at 1x512), that host time is the forward's wall time; from 1x2048 a mixer's GPU time covers it. Side by
@@ -312,9 +314,9 @@ FEW_PROGRAMS_FORM = "gluon_late"
 #: 2.988 / 2.826 / 2.875. The core alone, synchronised after each call, still loses wall time with the Gluon scan
 #: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do.
 EAGER_GLUON_PROGRAMS = 1024
-#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`:
-#: 1 x 2048 at Bamba-9B's shapes, where ``gluon_scaled`` took 0.95x ``gluon_late``'s kernel time in both runs (4,096
-#: before, where ``gluon_slim`` had not beaten it below 1 x 8192).
+#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`
+#: (the same form since ``gluon_ordered``; until then ``gluon_late`` ran below 1,024 programs, where ``gluon_scaled``
+#: took 0.95x its kernel time at 1 x 2048 in both runs, and 4,096 before, where ``gluon_slim`` had not beaten it).
 SLIM_PROGRAMS = 1024
 
 

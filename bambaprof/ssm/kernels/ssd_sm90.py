@@ -96,11 +96,7 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_stay": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, stay=True),
          "gluon_scaled": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True),
          "gluon_ordered": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
-                               ordered=True),
-         "gluon_early": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
-                             early=True),
-         "gluon_ordered_early": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
-                                     scaled=True, ordered=True, early=True)}
+                               ordered=True)}
 
 if gluon is not None:
 
@@ -589,7 +585,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, scaled: bool = False,
-               ordered: bool = False, early: bool = False,
+               ordered: bool = False,
                ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
@@ -673,7 +669,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         else:
             wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
                                                      R=ring_slots or RING, SCALED=scaled, ORDERED=ordered,
-                                                     EARLY=early, num_warps=4, **cap)
+                                                     num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,

@@ -329,7 +329,7 @@ if gluon is not None:
     def _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                         chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row,
                         Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr,
-                        wait_ptr=0, TIMED: gl.constexpr = False, EARLY: gl.constexpr = False):
+                        wait_ptr=0, TIMED: gl.constexpr = False):
         """3. the outputs as :func:`_slim_outputs` forms them, but with x's tiles weighted once for the tiles below
         the diagonal: once output block k is stored, x's tile k in shared memory is replaced by
         ``x'_s = exp(a_(k+1) - cs_s) dt'_s x_s`` (``a_j``: the anchors, :func:`_anchor`), so that each ``C B^T``
@@ -340,6 +340,7 @@ if gluon is not None:
         ``TIMED``: the waits and block stamps of :func:`_slim_outputs`."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
+        dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         if TIMED:
@@ -373,14 +374,13 @@ if gluon is not None:
             _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R)
             acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
             acc = warpgroup_mma(a, xs.index(m), acc, is_async=True)
-            if EARLY:  # x's tile m read and weighted while the diagonal product (which reads it too) runs
-                xm, xw = _weighted_tile(xs, dt_sm, c0, c1, c2, c3, m, NB, HAS_D)
             acc, a = warpgroup_mma_wait(0, deps=[acc, a])
-            if not EARLY:
-                xm, xw = _weighted_tile(xs, dt_sm, c0, c1, c2, c3, m, NB, HAS_D)
+            if HAS_D or m + 1 < NB:
+                xm = xs.index(m).load(o_layout).to(gl.float32)
             if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
+                w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout)))
                 _cta_barrier()
-                xs.index(m).store(xw)
+                xs.index(m).store((xm * w[:, None]).to(dtype))
                 fence_async_shared()
             if HAS_D:
                 acc += d_h * xm
@@ -395,29 +395,15 @@ if gluon is not None:
             gl.store(wait_ptr, ring_wait)
 
     @gluon.jit
-    def _weighted_tile(xs, dt_sm, c0, c1, c2, c3, m: gl.constexpr, NB: gl.constexpr, HAS_D: gl.constexpr):
-        """x's tile m in the accumulators' layout (fp32, for ``D x``) and weighted for the blocks below,
-        ``exp(a_(m+1) - cs_s) dt'_s`` a row (x's dtype); each where it is used (else zeros, never read)."""
-        o_layout: gl.constexpr = _acc_layout()
-        xm = gl.zeros([64, 64], gl.float32, o_layout)
-        xw = gl.zeros([64, 64], xs.dtype, o_layout)
-        if HAS_D or m + 1 < NB:
-            xm = xs.index(m).load(o_layout).to(gl.float32)
-        if m + 1 < NB:
-            w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout)))
-            xw = (xm * w[:, None]).to(xs.dtype)
-        return xm, xw
-
-    @gluon.jit
     def _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
                  b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr,
                  NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, SCALED: gl.constexpr, wait_ptr=0,
-                 TIMED: gl.constexpr = False, EARLY: gl.constexpr = False):
+                 TIMED: gl.constexpr = False):
         """3. the outputs, by :func:`_scaled_outputs` with ``SCALED`` (``gluon_scaled``), else :func:`_slim_outputs`."""
         if SCALED:
             _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                             chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                            R, HAS_D, wait_ptr, TIMED, EARLY)
+                            R, HAS_D, wait_ptr, TIMED)
         else:
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
@@ -489,7 +475,7 @@ if gluon is not None:
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                               I64: gl.constexpr, R: gl.constexpr = 3, SCALED: gl.constexpr = False,
-                              ORDERED: gl.constexpr = False, EARLY: gl.constexpr = False):
+                              ORDERED: gl.constexpr = False):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         b, c, pb, h = _work(ticket_ptr, H, n_pblocks, nchunks, I64, ORDERED)
@@ -510,8 +496,7 @@ if gluon is not None:
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
                        N, HAS_INIT)
         _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
-                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED, 0, False,
-                 EARLY)
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit
