@@ -10,8 +10,8 @@
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 [ -z "${SKIP_BENCH:-}" ] && bench_ssd_cores
-# the Gluon scan's tests of auto's two forms (the file runs every form of ssd_sm90.FORMS otherwise)
-BAMBAPROF_TEST_FORMS=${BAMBAPROF_TEST_FORMS:-gluon_scaled gluon_late} TEST_S=${TEST_S:-220} \
+# the Gluon scan's tests of auto's form and its ticketed twin (the file runs every form of ssd_sm90.FORMS otherwise)
+BAMBAPROF_TEST_FORMS=${BAMBAPROF_TEST_FORMS:-gluon_ordered gluon_scaled} TEST_S=${TEST_S:-220} \
   gpu_tests 220 6 tests/ssm/test_gpu_ssd_sm90.py tests/ssm/test_gpu_triton_ssd.py
 [ -z "${SKIP_CHECK:-}" ] && check_triton "${BENCH_SCAN:-auto}" 100
 if [ -z "${SKIP_PROFILE:-}" ]; then

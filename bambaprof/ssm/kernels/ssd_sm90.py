@@ -83,7 +83,8 @@ BLOCK = 64
 #: programs resident (three an SM), each taking ticket after ticket and its next one while the current one's outputs
 #: are formed: 1.08x to 1.15x slim's kernel time on an H100 (the loop's values spill at 168 registers); ``scaled``,
 #: with ``slim``: x's tiles weighted once for the ``C B^T`` tiles below the diagonal, which are then products of
-#: shared memory as loaded, taken by Horner's rule (:func:`.ssd_sm90_slim._scaled_outputs`).
+#: shared memory as loaded, taken by Horner's rule (:func:`.ssd_sm90_slim._scaled_outputs`); ``ordered``, with ``slim``
+#: (not ``stay``): each program's work from its index in the launch instead of a ticket (:func:`.ssd_sm90_slim._work`).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -604,8 +605,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     slim one; ``wide``: :mod:`.ssd_sm90_wide`'s kernel (that arithmetic with one head over two warpgroups), where
     :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
     resident, three an SM, taking tickets until they run out; ``scaled``, with ``slim`` (not ``stay``): the slim
-    kernel's outputs by :func:`.ssd_sm90_slim._scaled_outputs`. ``shapes``: :func:`tma_shapes` of x, B and C where
-    the caller has them."""
+    kernel's outputs by :func:`.ssd_sm90_slim._scaled_outputs`; ``ordered``, with ``slim`` (not ``stay``): the slim
+    kernel's programs take their work from their index in the launch (:func:`.ssd_sm90_slim._work`). ``shapes``:
+    :func:`tma_shapes` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q

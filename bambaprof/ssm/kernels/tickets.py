@@ -5,7 +5,8 @@ work from the ticket, batch slowest, then chunk, then block of the head dim, the
 chunk waits for (same chain: batch, head and p block; the previous chunk) holds a smaller ticket, so it has
 started and never waits on this one: the hand-off waits cannot deadlock, whatever order the hardware
 schedules programs in. Shared by the Triton scan (:mod:`.ssd`) and the Gluon one (:mod:`.ssd_sm90`), with the
-wait on a chain's counter (:func:`wait_chain`).
+wait on a chain's counter (:func:`wait_chain`). The Gluon form ``gluon_ordered`` decodes its index in the launch
+instead (:func:`ticket_decode`), saving the atomic, where the GPU dispatches programs in index order.
 """
 
 import triton
