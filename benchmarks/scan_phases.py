@@ -66,6 +66,7 @@ if gluon is not None:
     from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after, _cta_barrier, _staged_chunk
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
         _outputs,
+        _refill_mode,
         _slim_buffers,
         _slim_done,
         _slim_hand_off,
@@ -111,7 +112,7 @@ if gluon is not None:
         _cta_barrier()
         k2 = _clock_after(h)
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
-                             NB, NH, R, row + STATE_AT, True)
+                             NB, NH, R, row + STATE_AT, True, _refill_mode(SCALED))
         k3 = _clock_after(h)
         chain = (b * n_pblocks + pb) * H + h
         if c > 0:
@@ -122,7 +123,7 @@ if gluon is not None:
         k5 = _clock_after(h)
         _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                  y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED,
-                 row + OUTPUTS_AT, True)
+                 row + OUTPUTS_AT, True, _refill_mode(SCALED))
         k6 = _clock_after(h)
         g1 = _globaltimer()
         _slim_done(x_bars, bars, NB, R)

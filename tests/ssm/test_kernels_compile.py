@@ -191,7 +191,7 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
     and a chunk of one tile: no spills, wgmma products, and at most 113 KB of shared memory, so that two programs fit
     an H200 SM (228 KB, 1 KB of it reserved per program); its ``gluon_slim`` kernel at most 168 registers and 75 KB,
     so that three fit, with ``gluon_scaled``'s outputs (and ``gluon_ordered``'s) the same products in the same
-    shared memory; its
+    shared memory, and fewer than 90 thread barriers at Bamba's shapes; its
     ``gluon_pair`` kernel (eight warps) at most 255 registers and 227 KB, one an SM, with the same number of products
     a warpgroup as the slim one (each warpgroup makes one head's); its ``gluon_wide`` kernel (eight warps) at most
     128 registers and 113 KB, two an SM, with 14 of the slim one's 26 products a warp."""
@@ -222,6 +222,9 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
             # gluon_scaled's outputs (and gluon_ordered's): the same products, in the same shared memory
             base = forms["-".join(form.split("-")[:3])]
             assert (usage["hgmma"], usage["shared_bytes"]) == (base["hgmma"], base["shared_bytes"]), (form, usage)
+            # a tile and an mbarrier an allocation: one barrier a refill of the ring, not two (at Bamba's shapes 54 to
+            # 56 with Triton 3.6, 79 to 81 with 3.9; 97 to 103 with the ring in one allocation)
+            assert not form.startswith("slim-128-256") or usage["barriers"] < 90, (form, usage)
             continue
         assert usage["stack_bytes"] == 0 and usage["local_loads"] == 0, (form, usage)
         assert usage["shared_bytes"] <= 113 * 1024, (form, usage)

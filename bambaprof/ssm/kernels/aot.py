@@ -51,7 +51,8 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
     ``signature`` gives arguments a type of their own (a Gluon kernel's TMA descriptors:
     ``tensordesc<bf16[64, 64],NVMMASharedLayout(...)>``); a Gluon kernel (``gluon.jit``) compiles as one.
     Returns ``registers`` (per thread), ``stack_bytes`` (per thread), ``shared_bytes`` (per program),
-    ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``.
+    ``local_loads``, ``local_stores``, ``hgmma``, ``hmma``, ``barriers`` (``BAR.SYNC`` instructions: the program's
+    thread barriers, those the kernel asks for and those Triton's shared-memory hazard analysis adds).
     """
     if not isinstance(kernel, JITFunction):
         raise TypeError(f"{kernel!r} is not a compilable Triton kernel (is TRITON_INTERPRET=1 set?)")
@@ -93,4 +94,5 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
 
     return {"registers": int(regs), "stack_bytes": int(stack), "shared_bytes": int(compiled.metadata.shared),
             "local_loads": count("LDL"),
-            "local_stores": count("STL"), "hgmma": count("HGMMA"), "hmma": count("HMMA")}
+            "local_stores": count("STL"), "hgmma": count("HGMMA"), "hmma": count("HMMA"),
+            "barriers": len(re.findall(r"\bBAR\.SYNC\b", sass))}

@@ -58,7 +58,16 @@ if gluon is not None:
         warpgroup_mma,
         warpgroup_mma_wait,
     )
-    from .ssd_sm90_slim import _at, _cb_operand, _ce_products, _refill, _ring_item, _state_block, _state_done
+    from .ssd_sm90_slim import (
+        _at,
+        _cb_operand,
+        _ce_products,
+        _refill,
+        _ring_buffers,
+        _ring_item,
+        _state_block,
+        _state_done,
+    )
 
     @gluon.jit
     def _second_warpgroup(like):
@@ -125,19 +134,19 @@ if gluon is not None:
         h0 = 2 * pair
         row0, col0, cb_row = _chunk_origin(b, c, h0, L, G, nchunks, heads_per_group, Q, N)
 
-        xs = gl.allocate_shared_memory(dtype, [NB, BM, W2], x_desc.layout)
-        ring = gl.allocate_shared_memory(dtype, [R, BM, 64], cb_desc.layout)
-        es = gl.allocate_shared_memory(dtype, [NH, W2, 64], cb_desc.layout)
-        x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
-        bars = gl.allocate_shared_memory(gl.int64, [R, 1], mbarrier.MBarrierLayout())
+        xs, x_bars = _ring_buffers(x_desc, NB)
+        ring, bars = _ring_buffers(cb_desc, R)
+        es = ()
+        for _ in gl.static_range(NH):
+            es = es + (gl.allocate_shared_memory(dtype, [W2, 64], cb_desc.layout),)
         for j in gl.static_range(NB):
-            mbarrier.init(x_bars.index(j), count=1)
+            mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):
-            mbarrier.init(bars.index(j), count=1)
+            mbarrier.init(bars[j], count=1)
         fence_async_shared()
         for j in gl.static_range(NB):
-            mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * BM, h0 * BP], x_bars.index(j), xs.index(j))
+            mbarrier.expect(x_bars[j], x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * BM, h0 * BP], x_bars[j], xs[j])
         for i in gl.static_range(R):
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
@@ -160,8 +169,8 @@ if gluon is not None:
         for j in gl.static_range(NB):
             w0 = _ex2(end0 - dt0.slice(j * BM, BM).load(k_vec))
             w1 = _ex2(end1 - dt1.slice(j * BM, BM).load(k_vec))
-            mbarrier.wait(x_bars.index(j), 0)
-            xt = xs.index(j).permute((1, 0)).load(sa_layout)
+            mbarrier.wait(x_bars[j], 0)
+            xt = xs[j].permute((1, 0)).load(sa_layout)
             a = (xt.to(gl.float32) * gl.where(second_row, w1[None, :], w0[None, :])).to(dtype)
             S0, S1, s_prev = _state_block(a, s_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
                                           j, NB, NH, R)
@@ -172,10 +181,10 @@ if gluon is not None:
         if c > 0:
             wait_chain(flag_ptr, chain0, c)
             wait_chain(flag_ptr, chain0 + 1, c)
-        _pair_hand_on(S0, s_layout, 0, es.index(0), ring_ptr, init_ptr, final_ptr, chain0, b, h0, c, H, nchunks,
+        _pair_hand_on(S0, s_layout, 0, es[0], ring_ptr, init_ptr, final_ptr, chain0, b, h0, c, H, nchunks,
                       end0, end1, N, HAS_INIT)
         if NH > 1:
-            _pair_hand_on(S1, s_layout, 64, es.index(1), ring_ptr, init_ptr, final_ptr, chain0, b, h0, c, H,
+            _pair_hand_on(S1, s_layout, 64, es[1], ring_ptr, init_ptr, final_ptr, chain0, b, h0, c, H,
                           nchunks, end0, end1, N, HAS_INIT)
         fence_async_shared()
         _cta_barrier()
@@ -215,15 +224,15 @@ if gluon is not None:
                     acc, o_prev = warpgroup_mma_wait(0, deps=[acc, o_prev])
                 if k == m:
                     acc = acc * gl.where(second_col[None, :], _ex2(cs_i1 - m1)[:, None], _ex2(cs_i0 - m0)[:, None])
-                acc = warpgroup_mma(a, xs.index(k), acc, is_async=True)
+                acc = warpgroup_mma(a, xs[k], acc, is_async=True)
                 o_prev = a
             acc, o_prev = warpgroup_mma_wait(0, deps=[acc, o_prev])
             if HAS_D:
-                acc += gl.where(second_col, d1, d0)[None, :] * xs.index(m).load(o_layout).to(gl.float32)
+                acc += gl.where(second_col, d1, d0)[None, :] * xs[m].load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             cols = (h0 + second_col.to(gl.int32)) * s_y_h + offs_c % BP
             _store_rows(y_ptr, acc, b, pos, 0, cols, L, s_y_b, s_y_l)
         for j in gl.static_range(NB):
-            mbarrier.invalidate(x_bars.index(j))
+            mbarrier.invalidate(x_bars[j])
         for j in gl.static_range(R):
-            mbarrier.invalidate(bars.index(j))
+            mbarrier.invalidate(bars[j])

@@ -14,7 +14,12 @@ block of 64 output rows its C tiles, then its ``C B^T`` tiles left of and on the
 with three slots, 74 KB a program, three programs (12 warps) an SM, as far as registers allow (at most 168 a
 thread). A slot is refilled with the item ``RING`` places on once what read it is done: a tensor-core product
 (B, C: the products keep one in flight, so the slot of the product before is free once the next is issued)
-or a read into registers (``C B^T``, scaled there).
+or a read into registers (``C B^T``, scaled there). Every tile and mbarrier is an allocation of its own (tuples
+indexed by constants, :func:`_ring_buffers`), and a slot that only products read is refilled without a barrier
+of the kernel's own (:func:`_products_only`): Triton's shared-memory hazard analysis then adds one ``bar.sync``
+a refill instead of two, 55 in all at Bamba-9B's shapes against 102 (offline sm_90, Triton 3.6). On an H100 that
+left the kernel's time where it was from 1x2048 up and took 2.5% off at 1x512, with the same bits
+(``benchmarks/results/h100-split-buffers.json``).
 
 The state is formed as two accumulators of 64 x 64 (p by a half of n), each chunk's state handed on in halves
 too, so that no phase holds both the whole state and its hand-off's addresses in registers. The skip term is
@@ -96,34 +101,55 @@ if gluon is not None:
         m, NB, NH, offset = (getattr(v, "value", v) for v in (m, NB, NH, offset))
         return NB * NH + m * NH + m * (m + 1) // 2 + offset
 
+    @gluon.constexpr_function
+    def _products_only(i, NB, NH, R, REFILL):
+        """Whether the item the slot of item ``i`` held before (item ``i - R``) was read by tensor-core products
+        only, so that its product's completion (waited for by the thread that asks for item ``i``) frees the slot
+        for the whole warpgroup: with ``REFILL`` 1 the B and C tiles, with 2 the ``C B^T`` tiles below the diagonal
+        too (``gluon_scaled``'s outputs); never the diagonal's (read into registers), nor a slot not used before."""
+        i, NB, NH, R, REFILL = (getattr(v, "value", v) for v in (i, NB, NH, R, REFILL))
+        if REFILL == 0 or i < R:
+            return False
+        kind, m, k = (_item(i - R, NB, NH, part) for part in range(3))
+        return kind < 2 or (REFILL == 2 and k < m)
+
+    @gluon.constexpr_function
+    def _refill_mode(SCALED):
+        """:func:`_products_only`'s ``REFILL`` for the slim kernel (one warpgroup): 2 with ``SCALED``, whose ``C B^T``
+        tiles below the diagonal only products read, else 1."""
+        return 2 if getattr(SCALED, "value", SCALED) else 1
+
     @gluon.jit
     def _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
-                   NH: gl.constexpr, R: gl.constexpr):
+                   NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
         """Ask TMA for item ``i`` of the sequence into slot ``i % R`` (nothing past its end), once every thread
-        is done with what the slot held."""
+        is done with what the slot held: after a barrier, or with ``REFILL`` where only products read it
+        (:func:`_products_only`) without one of its own, as a warpgroup's product is complete for all of its warps
+        once one has waited for it (a program of one warpgroup only)."""
         if i < _ring_items(NB, NH):
             kind: gl.constexpr = _item(i, NB, NH, 0)
             r: gl.constexpr = _item(i, NB, NH, 1)
             k: gl.constexpr = _item(i, NB, NH, 2)
-            _cta_barrier()
-            mbarrier.expect(bars.index(i % R), b_desc.block_type.nbytes)
+            if not _products_only(i, NB, NH, R, REFILL):
+                _cta_barrier()
+            mbarrier.expect(bars[i % R], b_desc.block_type.nbytes)
             if kind == 0:
-                _tma_load(b_desc, [row0 + r * 64, col0 + k * 64], bars.index(i % R), ring.index(i % R))
+                _tma_load(b_desc, [row0 + r * 64, col0 + k * 64], bars[i % R], ring[i % R])
             elif kind == 1:
-                _tma_load(c_desc, [row0 + r * 64, col0 + k * 64], bars.index(i % R), ring.index(i % R))
+                _tma_load(c_desc, [row0 + r * 64, col0 + k * 64], bars[i % R], ring[i % R])
             else:
-                _tma_load(cb_desc, [cb_row + r * 64, k * 64], bars.index(i % R), ring.index(i % R))
+                _tma_load(cb_desc, [cb_row + r * 64, k * 64], bars[i % R], ring[i % R])
 
     @gluon.jit
     def _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
-                NH: gl.constexpr, R: gl.constexpr):
+                NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
         """Item ``i`` is done with (its product or its read into registers): its slot takes item ``i + R``."""
-        _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i + R, NB, NH, R)
+        _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i + R, NB, NH, R, REFILL)
 
     @gluon.jit
     def _ring_wait(bars, i: gl.constexpr, R: gl.constexpr):
         """Wait for item ``i`` of the sequence to be in its slot."""
-        mbarrier.wait(bars.index(i % R), (i // R) % 2)
+        mbarrier.wait(bars[i % R], (i // R) % 2)
 
     @gluon.constexpr_function
     def _acc_layout():
@@ -141,12 +167,36 @@ if gluon is not None:
         """Shared memory: x's tiles (all of the chunk), the ring, E in halves of n; a barrier per x tile and per
         slot."""
         NB: gl.constexpr = Q // 64
-        xs = gl.allocate_shared_memory(x_desc.dtype, [NB, 64, 64], x_desc.layout)
-        ring = gl.allocate_shared_memory(x_desc.dtype, [R, 64, 64], x_desc.layout)
-        es = gl.allocate_shared_memory(x_desc.dtype, [N // 64, 64, 64], x_desc.layout)
-        x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
-        bars = gl.allocate_shared_memory(gl.int64, [R, 1], mbarrier.MBarrierLayout())
+        xs, x_bars = _ring_buffers(x_desc, NB)
+        ring, bars = _ring_buffers(x_desc, R)
+        es = _tiles(x_desc, N // 64)
         return xs, ring, es, x_bars, bars
+
+    @gluon.jit
+    def _tiles(desc, count: gl.constexpr):
+        """``count`` tiles of ``desc``'s shape and layout in shared memory, each its own allocation (a tuple, indexed
+        by constants; see :func:`_ring_buffers`)."""
+        tiles = ()
+        for _ in gl.static_range(count):
+            tiles = tiles + (gl.allocate_shared_memory(desc.dtype, desc.block_type.shape, desc.layout),)
+        return tiles
+
+    @gluon.jit
+    def _ring_buffers(desc, count: gl.constexpr):
+        """``count`` tiles of ``desc`` (:func:`_tiles`) and an mbarrier a tile, each its own allocation. Triton's
+        shared-memory hazard analysis takes an allocation as one buffer: with a ring's slots in one, each refill
+        was preceded by two ``bar.sync`` (before the mbarrier's ``expect``, which the waits on any slot had read,
+        and before the copy, whose slot a product of another slot's item had read); apart, by one. The slim
+        kernel at Bamba-9B's shapes: 64 ``bar.sync`` against 102 (offline sm_90 PTX, Triton 3.6)."""
+        return _tiles(desc, count), _mbarriers(count)
+
+    @gluon.jit
+    def _mbarriers(count: gl.constexpr):
+        """``count`` mbarriers, each its own allocation (a tuple; see :func:`_ring_buffers`)."""
+        bars = ()
+        for _ in gl.static_range(count):
+            bars = bars + (gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout()),)
+        return bars
 
     @gluon.jit
     def _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, x_col, col0, cb_row,
@@ -154,19 +204,20 @@ if gluon is not None:
         """A program's start: its barriers made, TMA asked for all of its chunk's x tiles (columns from ``x_col``)
         and the ring's first R items."""
         for j in gl.static_range(NB):
-            mbarrier.init(x_bars.index(j), count=1)
+            mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):
-            mbarrier.init(bars.index(j), count=1)
+            mbarrier.init(bars[j], count=1)
         fence_async_shared()
         for j in gl.static_range(NB):
-            mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * 64, x_col], x_bars.index(j), xs.index(j))
+            mbarrier.expect(x_bars[j], x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * 64, x_col], x_bars[j], xs[j])
         for i in gl.static_range(R):
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
     @gluon.jit
     def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
-                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, wait_ptr=0, TIMED: gl.constexpr = False):
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, wait_ptr=0, TIMED: gl.constexpr = False,
+                    REFILL: gl.constexpr = 0):
         """1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
         A operand a block of rows, a product a half, each left in flight while the next is issued. ``TIMED``
         (``benchmarks/scan_phases.py``): the cycles spent waiting for x's tiles and for the ring's B tiles (each
@@ -185,10 +236,10 @@ if gluon is not None:
             w = _ex2(cs_end - dt_sm.slice(j * 64, 64).load(k_vec))
             if TIMED:
                 t0 = _clock_after(row0)
-                mbarrier.wait(x_bars.index(j), 0)
+                mbarrier.wait(x_bars[j], 0)
                 x_wait += _clock_after(row0) - t0
-            mbarrier.wait(x_bars.index(j), 0)
-            xt = xs.index(j).permute((1, 0)).load(oa_layout)
+            mbarrier.wait(x_bars[j], 0)
+            xt = xs[j].permute((1, 0)).load(oa_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
             if TIMED:
                 t0 = _clock_after(row0)
@@ -196,36 +247,37 @@ if gluon is not None:
                     _ring_wait(bars, j * NH + half, R)
                 ring_wait += _clock_after(row0) - t0
             S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
-                                          j, NB, NH, R)
+                                          j, NB, NH, R, REFILL)
         if TIMED:
             gl.store(wait_ptr, x_wait)
             gl.store(wait_ptr + 1, ring_wait)
-        return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R)
+        return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R,
+                           REFILL)
 
     @gluon.jit
     def _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j: gl.constexpr,
-                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
         """Block j's products of the state, ``a`` (its A operand) times each half of n's B tile from the ring into
         ``S0`` and ``S1``, each left in flight while the next is issued; the slot of the product before is refilled
         once it is done. Returns the accumulators and ``a`` (the operand now in flight)."""
         for half in gl.static_range(NH):
             _ring_wait(bars, j * NH + half, R)
             if half == 0:
-                S0 = warpgroup_mma(a, ring.index((j * NH + half) % R), S0, is_async=True)
+                S0 = warpgroup_mma(a, ring[(j * NH + half) % R], S0, is_async=True)
             else:
-                S1 = warpgroup_mma(a, ring.index((j * NH + half) % R), S1, is_async=True)
+                S1 = warpgroup_mma(a, ring[(j * NH + half) % R], S1, is_async=True)
             # the product before this one is done: its slot takes the item R on
             S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
             if j * NH + half > 0:
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R)
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R, REFILL)
         return S0, S1, a
 
     @gluon.jit
     def _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB: gl.constexpr,
-                    NH: gl.constexpr, R: gl.constexpr):
+                    NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
         """The state's last products waited for, the last B tile's slot refilled: ``S0, S1``."""
         S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
-        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R)
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R, REFILL)
         return S0, S1
 
     @gluon.jit
@@ -239,10 +291,10 @@ if gluon is not None:
         if WAIT:
             if c > 0:
                 wait_chain(flag_ptr, chain, c)
-        _hand_on(S0, o_layout, 0, 64, es.index(0), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
+        _hand_on(S0, o_layout, 0, 64, es[0], ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P,
                  nchunks, cs_end, 64, N, HAS_INIT, False)
         if N > 64:
-            _hand_on(S1, o_layout, 64, 64, es.index(1), ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb,
+            _hand_on(S1, o_layout, 64, 64, es[1], ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb,
                      H, P, nchunks, cs_end, 64, N, HAS_INIT, False)
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products, every thread's part of E' stored
@@ -270,7 +322,7 @@ if gluon is not None:
     def _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
                       y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr,
                       NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, wait_ptr=0,
-                      TIMED: gl.constexpr = False):
+                      TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0):
         """3. the outputs, a block of 64 rows at a time: exp(cs_i) C_i E, then the C B^T tiles on and left of the
         diagonal scaled by exp(cs_i - cs_s) dt'_s (factorised through the block's first row left of it).
         ``TIMED`` (``benchmarks/scan_phases.py``): the cycles spent waiting for the ring's tiles (each waited for
@@ -288,7 +340,7 @@ if gluon is not None:
             if TIMED:
                 ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
             acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
-                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
+                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
             cs_m0 = _pick(m, c0, c1, c2, c3)
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
@@ -300,17 +352,18 @@ if gluon is not None:
                                 offs_aj, oa_layout, m, k, NB, NH, R)
                 if k == 0:  # the C E products are done: the last C tile's slot takes the item R on
                     acc = warpgroup_mma_wait(0, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R)
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1), NB, NH, R,
+                            REFILL)
                     acc = acc * gl.exp2(cs_m0)
                 else:
                     acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
                 if k == m:
                     acc = acc * _ex2(cs_i - cs_m0)[:, None]
-                acc = warpgroup_mma(a, xs.index(k), acc, is_async=True)
+                acc = warpgroup_mma(a, xs[k], acc, is_async=True)
                 a_prev = a
             acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
             if HAS_D:
-                acc += d_h * xs.index(m).load(o_layout).to(gl.float32)
+                acc += d_h * xs[m].load(o_layout).to(gl.float32)
             pos = c * Q + m * BM + offs_i
             _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BM + offs_p, L, s_y_b, s_y_l)
             if TIMED:
@@ -333,7 +386,7 @@ if gluon is not None:
     def _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                         chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row,
                         Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr,
-                        wait_ptr=0, TIMED: gl.constexpr = False):
+                        wait_ptr=0, TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0):
         """3. the outputs as :func:`_slim_outputs` forms them, but with x's tiles weighted once for the tiles below
         the diagonal: once output block k is stored, x's tile k in shared memory is replaced by
         ``x'_s = exp(a_(k+1) - cs_s) dt'_s x_s`` (``a_j``: the anchors, :func:`_anchor`), so that each ``C B^T``
@@ -353,7 +406,7 @@ if gluon is not None:
             if TIMED:
                 ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
             acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
-                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1)
+                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
             # the product in flight before each of block m's is item _at(m, NB, NH, NH + k - 1) (for k = 0, the last
             # C tile's): its slot is refilled once it is done
             for k in gl.static_range(m):  # below the diagonal: C B^T tile (m, k) times x'_k, both as stored
@@ -362,9 +415,9 @@ if gluon is not None:
                 _ring_wait(bars, _at(m, NB, NH, NH + k), R)
                 acc = warpgroup_mma_wait(0, deps=[acc])
                 _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k - 1), NB, NH,
-                        R)
+                        R, REFILL)
                 acc = acc * gl.exp2(_anchor(k + 1, c0, c1, c2, c3) - _anchor(k, c0, c1, c2, c3))
-                acc = warpgroup_mma(ring.index(_at(m, NB, NH, NH + k) % R), xs.index(k), acc, is_async=True)
+                acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k) % R], xs[k], acc, is_async=True)
             # the diagonal tile, formed while the product before it runs
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
             dt_m = dt_sm.slice(m * BM, BM).load(gl.SliceLayout(0, oa_layout))
@@ -375,16 +428,17 @@ if gluon is not None:
                             offs_aj, oa_layout, m, m, NB, NH, R)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
             acc = warpgroup_mma_wait(0, deps=[acc])
-            _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R)
+            _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R,
+                    REFILL)
             acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
-            acc = warpgroup_mma(a, xs.index(m), acc, is_async=True)
+            acc = warpgroup_mma(a, xs[m], acc, is_async=True)
             acc, a = warpgroup_mma_wait(0, deps=[acc, a])
             if HAS_D or m + 1 < NB:
-                xm = xs.index(m).load(o_layout).to(gl.float32)
+                xm = xs[m].load(o_layout).to(gl.float32)
             if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
                 w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout)))
                 _cta_barrier()
-                xs.index(m).store((xm * w[:, None]).to(dtype))
+                xs[m].store((xm * w[:, None]).to(dtype))
                 fence_async_shared()
             if HAS_D:
                 acc += d_h * xm
@@ -402,33 +456,35 @@ if gluon is not None:
     def _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
                  b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr,
                  NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, SCALED: gl.constexpr, wait_ptr=0,
-                 TIMED: gl.constexpr = False):
+                 TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0):
         """3. the outputs, by :func:`_scaled_outputs` with ``SCALED`` (``gluon_scaled``), else :func:`_slim_outputs`."""
         if SCALED:
             _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                             chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                            R, HAS_D, wait_ptr, TIMED)
+                            R, HAS_D, wait_ptr, TIMED, REFILL)
         else:
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
-                          HAS_D, wait_ptr, TIMED)
+                          HAS_D, wait_ptr, TIMED, REFILL)
 
     @gluon.jit
     def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
-                     m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, CHAINS: gl.constexpr):
+                     m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, CHAINS: gl.constexpr,
+                     REFILL: gl.constexpr = 0):
         """Output block m's ``C E`` products into ``acc`` (C's tiles from the ring, E's halves of n from ``es``),
         the last left in flight; at block 0, once its first product is issued, the next chunk's counters of the
         ``CHAINS`` chains from ``chain`` released (the release's fence waits while the product runs)."""
         for half in gl.static_range(NH):
             _ring_wait(bars, _at(m, NB, NH, half), R)
-            acc = warpgroup_mma(ring.index(_at(m, NB, NH, half) % R), es.index(half).permute((1, 0)), acc,
+            acc = warpgroup_mma(ring[_at(m, NB, NH, half) % R], es[half].permute((1, 0)), acc,
                                 use_acc=half > 0, is_async=True)
             if m == 0 and half == 0 and c + 1 < nchunks:
                 for k in gl.static_range(CHAINS):
                     gl.atomic_xchg(flag_ptr + chain + k, (c + 1).to(gl.int32), sem="release")
             if half > 0:  # the first half's product is done: its slot takes the item R on
                 acc = warpgroup_mma_wait(1, deps=[acc])
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB, NH, R)
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1), NB, NH, R,
+                        REFILL)
         return acc
 
     @gluon.jit
@@ -440,7 +496,7 @@ if gluon is not None:
         left of the diagonal (``cs_m0``: the block's first row's cs, base 2), ``exp(cs_i - cs_s) dt'_s`` an element
         on it (``cs_ai``: the block's rows' cs) with the causal mask; ``dt_k``: tile k's ``cs - log2(dt')``."""
         _ring_wait(bars, _at(m, NB, NH, NH + k), R)
-        cb = ring.index(_at(m, NB, NH, NH + k) % R).load(oa_layout)
+        cb = ring[_at(m, NB, NH, NH + k) % R].load(oa_layout)
         # the tile is in registers: its slot takes the item R on
         _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
         if k < m:
@@ -469,9 +525,9 @@ if gluon is not None:
     @gluon.jit
     def _slim_done(x_bars, bars, NB: gl.constexpr, R: gl.constexpr):
         for j in gl.static_range(NB):
-            mbarrier.invalidate(x_bars.index(j))
+            mbarrier.invalidate(x_bars[j])
         for j in gl.static_range(R):
-            mbarrier.invalidate(bars.index(j))
+            mbarrier.invalidate(bars[j])
 
     @gluon.jit
     def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
@@ -482,6 +538,7 @@ if gluon is not None:
                               ORDERED: gl.constexpr = False):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
+        REFILL: gl.constexpr = _refill_mode(SCALED)
         b, c, pb, h = _work(ticket_ptr, H, n_pblocks, nchunks, I64, ORDERED)
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
@@ -495,12 +552,13 @@ if gluon is not None:
             d_h = gl.load(D_ptr + h).to(gl.float32)
         _cta_barrier()
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, NB,
-                             NH, R)
+                             NH, R, 0, False, REFILL)
         chain = (b * n_pblocks + pb) * H + h
         _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
                        N, HAS_INIT)
         _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
-                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED)
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED, 0, False,
+                 REFILL)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit

@@ -57,7 +57,7 @@ if gluon is not None:
         warpgroup_mma,
         warpgroup_mma_wait,
     )
-    from .ssd_sm90_slim import _ring_wait
+    from .ssd_sm90_slim import _mbarriers, _ring_wait
 
     @gluon.constexpr_function
     def _item(i, NB, NH, part):
@@ -99,13 +99,13 @@ if gluon is not None:
             r: gl.constexpr = _item(i, NB, NH, 1)
             k: gl.constexpr = _item(i, NB, NH, 2)
             _cta_barrier()
-            mbarrier.expect(bars.index(i % R), c_desc.block_type.nbytes)
+            mbarrier.expect(bars[i % R], c_desc.block_type.nbytes)
             if kind == 0:
-                _tma_load(b_desc, [row0 + r * 64, col0], bars.index(i % R), _b_view(ring, i % R, b_desc))
+                _tma_load(b_desc, [row0 + r * 64, col0], bars[i % R], _b_view(ring, i % R, b_desc))
             elif kind == 1:
-                _tma_load(c_desc, [row0 + r * 128, col0 + k * 64], bars.index(i % R), ring.index(i % R))
+                _tma_load(c_desc, [row0 + r * 128, col0 + k * 64], bars[i % R], ring.index(i % R))
             else:
-                _tma_load(cb_desc, [cb_row + r * 128, k * 64], bars.index(i % R), ring.index(i % R))
+                _tma_load(cb_desc, [cb_row + r * 128, k * 64], bars[i % R], ring.index(i % R))
 
     @gluon.jit
     def _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
@@ -160,16 +160,16 @@ if gluon is not None:
         xs = gl.allocate_shared_memory(dtype, [NQ, 2 * BM, BP], c_desc.layout)
         ring = gl.allocate_shared_memory(dtype, [R, 2 * BM, 64], c_desc.layout)
         es = gl.allocate_shared_memory(dtype, [BP, N], b_desc.layout)
-        x_bars = gl.allocate_shared_memory(gl.int64, [NB, 1], mbarrier.MBarrierLayout())
-        bars = gl.allocate_shared_memory(gl.int64, [R, 1], mbarrier.MBarrierLayout())
+        x_bars = _mbarriers(NB)
+        bars = _mbarriers(R)
         for j in gl.static_range(NB):
-            mbarrier.init(x_bars.index(j), count=1)
+            mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):
-            mbarrier.init(bars.index(j), count=1)
+            mbarrier.init(bars[j], count=1)
         fence_async_shared()
         for j in gl.static_range(NB):
-            mbarrier.expect(x_bars.index(j), x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], x_bars.index(j), _x_tile(xs, j))
+            mbarrier.expect(x_bars[j], x_desc.block_type.nbytes)
+            _tma_load(x_desc, [row0 + j * BM, h * P + pb * BP], x_bars[j], _x_tile(xs, j))
         for i in gl.static_range(R):
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
@@ -186,7 +186,7 @@ if gluon is not None:
         s_prev = gl.zeros([BP, BM], dtype, sta_layout)
         for j in gl.static_range(NB):
             w = _ex2(cs_end - dt_sm.slice(j * BM, BM).load(k_vec))
-            mbarrier.wait(x_bars.index(j), 0)
+            mbarrier.wait(x_bars[j], 0)
             xt = _x_tile(xs, j).permute((1, 0)).load(sta_layout)
             a = (xt.to(gl.float32) * w[None, :]).to(dtype)
             _ring_wait(bars, j, R)
@@ -269,6 +269,6 @@ if gluon is not None:
             pos = c * Q + q * 2 * BM + rows
             _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BP + offs_p, L, s_y_b, s_y_l)
         for j in gl.static_range(NB):
-            mbarrier.invalidate(x_bars.index(j))
+            mbarrier.invalidate(x_bars[j])
         for j in gl.static_range(R):
-            mbarrier.invalidate(bars.index(j))
+            mbarrier.invalidate(bars[j])
