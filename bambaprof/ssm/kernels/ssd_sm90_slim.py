@@ -164,8 +164,8 @@ if gluon is not None:
 
     @gluon.jit
     def _slim_buffers(x_desc, Q: gl.constexpr, N: gl.constexpr, R: gl.constexpr):
-        """Shared memory: x's tiles (all of the chunk), the ring, E in halves of n; a barrier per x tile and per
-        slot."""
+        """Shared memory: x's tiles (all of the chunk), the ring, E in halves of n; an mbarrier per x tile and per
+        slot; each tile and mbarrier an allocation of its own (:func:`_ring_buffers`)."""
         NB: gl.constexpr = Q // 64
         xs, x_bars = _ring_buffers(x_desc, NB)
         ring, bars = _ring_buffers(x_desc, R)
@@ -187,7 +187,9 @@ if gluon is not None:
         shared-memory hazard analysis takes an allocation as one buffer: with a ring's slots in one, each refill
         was preceded by two ``bar.sync`` (before the mbarrier's ``expect``, which the waits on any slot had read,
         and before the copy, whose slot a product of another slot's item had read); apart, by one. The slim
-        kernel at Bamba-9B's shapes: 64 ``bar.sync`` against 102 (offline sm_90 PTX, Triton 3.6)."""
+        kernel at Bamba-9B's shapes (offline sm_90 PTX, Triton 3.6): 102 ``bar.sync`` with one allocation each for
+        the ring, its mbarriers, x's tiles, theirs and E; 64 with the ring's slots and mbarriers apart; 55 with x's
+        tiles, their mbarriers and E's halves apart too."""
         return _tiles(desc, count), _mbarriers(count)
 
     @gluon.jit
@@ -514,8 +516,9 @@ if gluon is not None:
         ``ORDERED`` by its index in the launch, in the tickets' order (:func:`.tickets.ticket_decode`), which takes
         the ticket's atomic off the program's start. The chain's previous chunk then has a smaller index and is
         dispatched first where the GPU dispatches a grid's programs in index order, as NVIDIA's do (CUB's
-        decoupled look-back scans, behind ``torch.cumsum``, rely on it too); the CUDA programming model does not
-        promise it, so the ticket stays the default."""
+        decoupled look-back scans, behind ``torch.cumsum``, rely on it too). The CUDA programming model does not
+        promise that order, so the ticketed forms stay (``gluon_scaled`` is ``gluon_ordered``'s arithmetic with
+        tickets)."""
         if ORDERED:
             b, c, pb, h = ticket_decode(gl.program_id(0), H, n_pblocks, nchunks, I64)
         else:
