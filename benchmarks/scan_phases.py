@@ -63,14 +63,14 @@ STATE_AT, OUTPUTS_AT = FIELDS.index("state_x_wait"), FIELDS.index("outputs_ring_
 PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 
 if gluon is not None:
-    from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after, _cta_barrier, _staged_chunk
+    from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
         _outputs,
         _refill_mode,
         _slim_buffers,
         _slim_done,
         _slim_hand_off,
-        _slim_issue,
+        _slim_prologue,
         _slim_state,
         _work,
     )
@@ -102,14 +102,9 @@ if gluon is not None:
         row = stamp_ptr + (((b * nchunks + c) * n_pblocks + pb) * H + h).to(gl.int64) * ROW
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
-        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row,
-                    NB, NH, R)
-        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
-                                                             True)
-        d_h = 0.0
-        if HAS_D:
-            d_h = gl.load(D_ptr + h).to(gl.float32)
-        _cta_barrier()
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3, d_h = _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars,
+                                                                   bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb, H, P,
+                                                                   nchunks, row0, col0, cb_row, Q, NB, NH, R, HAS_D)
         k2 = _clock_after(h)
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
                              NB, NH, R, row + STATE_AT, True, _refill_mode(SCALED))

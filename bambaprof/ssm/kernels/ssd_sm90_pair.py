@@ -67,6 +67,7 @@ if gluon is not None:
         _ring_item,
         _state_block,
         _state_done,
+        _tiles,
     )
 
     @gluon.jit
@@ -136,9 +137,8 @@ if gluon is not None:
 
         xs, x_bars = _ring_buffers(x_desc, NB)
         ring, bars = _ring_buffers(cb_desc, R)
-        es = ()
-        for _ in gl.static_range(NH):
-            es = es + (gl.allocate_shared_memory(dtype, [W2, 64], cb_desc.layout),)
+        tile_layout: gl.constexpr = cb_desc.layout
+        es = _tiles(dtype, W2, 64, tile_layout, NH)
         for j in gl.static_range(NB):
             mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):

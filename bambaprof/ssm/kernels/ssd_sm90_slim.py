@@ -169,16 +169,18 @@ if gluon is not None:
         NB: gl.constexpr = Q // 64
         xs, x_bars = _ring_buffers(x_desc, NB)
         ring, bars = _ring_buffers(x_desc, R)
-        es = _tiles(x_desc, N // 64)
+        layout: gl.constexpr = x_desc.layout
+        es = _tiles(x_desc.dtype, 64, 64, layout, N // 64)
         return xs, ring, es, x_bars, bars
 
     @gluon.jit
-    def _tiles(desc, count: gl.constexpr):
-        """``count`` tiles of ``desc``'s shape and layout in shared memory, each its own allocation (a tuple, indexed
-        by constants; see :func:`_ring_buffers`)."""
+    def _tiles(dtype: gl.constexpr, rows: gl.constexpr, cols: gl.constexpr, layout: gl.constexpr,
+               count: gl.constexpr):
+        """``count`` tiles of ``rows`` x ``cols`` in shared memory, each its own allocation (a tuple, indexed by
+        constants; see :func:`_ring_buffers`)."""
         tiles = ()
         for _ in gl.static_range(count):
-            tiles = tiles + (gl.allocate_shared_memory(desc.dtype, desc.block_type.shape, desc.layout),)
+            tiles = tiles + (gl.allocate_shared_memory(dtype, [rows, cols], layout),)
         return tiles
 
     @gluon.jit
@@ -190,7 +192,9 @@ if gluon is not None:
         kernel at Bamba-9B's shapes (offline sm_90 PTX, Triton 3.6): 102 ``bar.sync`` with one allocation each for
         the ring, its mbarriers, x's tiles, theirs and E; 64 with the ring's slots and mbarriers apart; 55 with x's
         tiles, their mbarriers and E's halves apart too."""
-        return _tiles(desc, count), _mbarriers(count)
+        shape: gl.constexpr = desc.block_type.shape
+        layout: gl.constexpr = desc.layout
+        return _tiles(desc.dtype, shape[0], shape[1], layout, count), _mbarriers(count)
 
     @gluon.jit
     def _mbarriers(count: gl.constexpr):
@@ -215,6 +219,23 @@ if gluon is not None:
             _tma_load(x_desc, [row0 + j * 64, x_col], x_bars[j], xs[j])
         for i in gl.static_range(R):
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
+
+    @gluon.jit
+    def _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb,
+                       H, P, nchunks, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr,
+                       R: gl.constexpr, HAS_D: gl.constexpr):
+        """:func:`_slim_issue`, then the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight
+        subtracts) staged in shared memory, head h's D, and the barrier after: ``cs_sm, dt_sm, cs_end, c0, c1, c2, c3,
+        d_h`` (``ssd_sm90._staged_chunk``'s, and D_h or 0)."""
+        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
+                    NH, R)
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
+                                                             True)
+        d_h = 0.0
+        if HAS_D:
+            d_h = gl.load(D_ptr + h).to(gl.float32)
+        _cta_barrier()
+        return cs_sm, dt_sm, cs_end, c0, c1, c2, c3, d_h
 
     @gluon.jit
     def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
@@ -545,15 +566,9 @@ if gluon is not None:
         b, c, pb, h = _work(ticket_ptr, H, n_pblocks, nchunks, I64, ORDERED)
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
-        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
-                    NH, R)
-        # the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight subtracts) to shared memory
-        cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
-                                                             True)
-        d_h = 0.0
-        if HAS_D:
-            d_h = gl.load(D_ptr + h).to(gl.float32)
-        _cta_barrier()
+        cs_sm, dt_sm, cs_end, c0, c1, c2, c3, d_h = _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars,
+                                                                   bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb, H, P,
+                                                                   nchunks, row0, col0, cb_row, Q, NB, NH, R, HAS_D)
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, NB,
                              NH, R, 0, False, REFILL)
         chain = (b * n_pblocks + pb) * H + h
