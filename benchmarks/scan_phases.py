@@ -63,7 +63,7 @@ STATE_AT, OUTPUTS_AT = FIELDS.index("state_x_wait"), FIELDS.index("outputs_ring_
 PHASES = ["ticket", "prologue", "state", "wait", "hand_off", "outputs"]
 
 if gluon is not None:
-    from bambaprof.ssm.kernels.ssd_sm90 import _chunk_origin, _clock_after
+    from bambaprof.ssm.kernels.ssd_sm90 import UNSPECIALIZED, _chunk_origin, _clock_after
     from bambaprof.ssm.kernels.ssd_sm90_slim import (
         _outputs,
         _refill_mode,
@@ -84,7 +84,7 @@ if gluon is not None:
     def _smid():
         return gl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=gl.int32, is_pure=False, pack=1)
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                     ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
                     s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,

@@ -100,6 +100,19 @@ def test_options_it_serves(gluon_scan, chunk, p, n, h, g, init):
     assert names == {_kernel_of(gluon_scan, p, h, g, chunk, n)}
 
 
+@pytest.mark.parametrize("b,L,chunk", [(2, 200, 256), (8, 256, 256), (3, 128, 128)])
+def test_a_sequence_of_one_chunk(gluon_scan, b, L, chunk):
+    """One chunk (``nchunks`` = 1), which Triton 3.6 failed to compile where it specialized the count to a constant
+    (``ssd_sm90.UNSPECIALIZED``): against float64, with the Gluon kernel the one that ran."""
+    inp = ssd_inputs(b=b, L=L, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    y, s = run(TRITON, inp, chunk, dt_softplus=True)
+    y_ref, s_ref = run(REF, _double(inp), chunk, dt_softplus=True)
+    tol = TOLERANCES[torch.bfloat16]
+    assert rel_err(y, y_ref) <= tol and rel_err(s, s_ref) <= tol
+    names = _scan_kernels(lambda: run(TRITON, inp, chunk, dt_softplus=True))
+    assert names == {_kernel_of(gluon_scan, 64, 16, 2, chunk, 128)}
+
+
 def test_it_is_the_kernel_that_runs(gluon_scan):
     inp = ssd_inputs(b=2, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda")
     names = _scan_kernels(lambda: run(TRITON, inp, 256, dt_softplus=True))

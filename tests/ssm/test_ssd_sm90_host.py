@@ -172,3 +172,15 @@ def test_the_pair_and_wide_forms_fall_back_to_the_slim_kernel(form, shape, kerne
     if kernel == "_chunk_scan_sm90_slim":
         assert grid == (nchunks * x.shape[0] * x.shape[2] * (x.shape[3] // 64),) and kwargs["maxnreg"] == 168
         assert _blocks(args[:4]) == [[64, 64]] * 4
+
+
+def test_the_gluon_scan_kernels_leave_the_chunk_count_unspecialized():
+    """Every Gluon scan kernel is declared with ``do_not_specialize`` on ``nchunks``: Triton 3.6 specialized a count
+    of 1 to a constant and then failed to lower the kernels (a forward of one chunk did not compile)."""
+    from bambaprof.ssm.kernels import ssd_sm90_pair, ssd_sm90_slim, ssd_sm90_wide
+
+    kernels = [ssd_sm90._chunk_scan_sm90, ssd_sm90_slim._chunk_scan_sm90_slim, ssd_sm90_slim._chunk_scan_sm90_stay,
+               ssd_sm90_pair._chunk_scan_sm90_pair, ssd_sm90_wide._chunk_scan_sm90_wide]
+    for kernel in kernels:
+        unspecialized = {param.name for param in kernel.params if param.do_not_specialize}
+        assert unspecialized == set(ssd_sm90.UNSPECIALIZED) == {"nchunks"}, kernel

@@ -45,7 +45,8 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
 
     ``values`` gives integer arguments the values a launch would pass, so the kernel is specialised as
     Triton's launcher specialises it: an argument equal to 1 becomes a constant, one divisible by 16 is
-    compiled as such, and pointers are taken as 16-byte aligned (as torch allocates). Without ``values``
+    compiled as such (neither where the kernel names the argument in ``do_not_specialize``), and pointers are
+    taken as 16-byte aligned (as torch allocates). Without ``values``
     no integer is specialised (and pointers are not taken as aligned): a generic kernel, whose loads
     may not vectorise and whose registers may differ much from the launched one's.
     ``signature`` gives arguments a type of their own (a Gluon kernel's TMA descriptors:
@@ -65,8 +66,11 @@ def resource_usage(kernel: Any, pointer_types: Mapping[str, str], constants: Map
         unknown = sorted(set(values) - set(fn.arg_names))
         if unknown:
             raise ValueError(f"{fn.__name__} has no arguments {', '.join(unknown)}")
-        constants.update({k: 1 for k, v in values.items() if v == 1})
-        attrs = {(fn.arg_names.index(k),): [["tt.divisibility", 16]] for k, v in values.items() if v != 1 and v % 16 == 0}
+        # as the launcher specialises, but not the arguments the kernel marks ``do_not_specialize``
+        fixed = {param.name for param in fn.params if getattr(param, "do_not_specialize", False)}
+        constants.update({k: 1 for k, v in values.items() if v == 1 and k not in fixed})
+        attrs = {(fn.arg_names.index(k),): [["tt.divisibility", 16]] for k, v in values.items()
+                 if v != 1 and v % 16 == 0 and k not in fixed}
         attrs.update({(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
                       if name.endswith("_ptr") and name not in constants})
     types = {name: "constexpr" if name in constants else (signature or {}).get(name) or

@@ -64,6 +64,12 @@ except ImportError:  # pragma: no cover - older Triton
 #: Rows of a tile (positions of the chunk) and columns of the head dim a program covers.
 BLOCK = 64
 
+#: Arguments of the Gluon scan kernels that Triton must not specialize on (``do_not_specialize``): with one chunk
+#: (``nchunks`` = 1, a sequence of at most one chunk) Triton 3.6 made the count a constant and failed to lower every
+#: form's kernel to LLVM (an assertion in ``ConvertTritonGPUToLLVM``), so a forward of up to 256 positions with the
+#: Gluon scan did not compile; kept a runtime value, it compiles (``tests/ssm/test_kernels_compile.py``).
+UNSPECIALIZED = ["nchunks"]
+
 #: The forms of the kernel by ``LaunchConfig.scan_kernel``: ``factor``, the decay left of the diagonal factorised
 #: through each block's first row (else 2-D on every tile); ``pipelined``, each product asynchronous, its
 #: successor's A operand formed while it runs (else every product waited for as issued); ``packed``, the outputs'
@@ -278,7 +284,7 @@ if gluon is not None:
             pn = (b * H + h) * P * N + (pb * BP + offs_p[:, None]) * N + offs_n[None, :]
             gl.store(final_ptr + pn, E)
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
                          ticket_ptr, y_ptr, final_ptr,
                          L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,

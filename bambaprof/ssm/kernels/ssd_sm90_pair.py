@@ -30,7 +30,7 @@ so halving the L2 traffic a head does not make up for two heads an SM instead of
 
 from __future__ import annotations
 
-from .ssd_sm90 import gluon
+from .ssd_sm90 import UNSPECIALIZED, gluon
 from .tickets import ticket_work, wait_chain
 
 #: Slots of the ring of 64 x 64 tiles (B, then per output block its C and ``C B^T`` tiles).
@@ -109,7 +109,7 @@ if gluon is not None:
         else:
             gl.store(final_ptr + pn, E)
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90_pair(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, nchunks, heads_per_group, s_y_b, s_y_l, s_y_h,

@@ -40,7 +40,7 @@ time up to 8x2048 and 0.99x at 8x8192 (``benchmarks/results/h100-bench-ssd-gluon
 
 from __future__ import annotations
 
-from .ssd_sm90 import gluon
+from .ssd_sm90 import UNSPECIALIZED, gluon
 from .tickets import ticket_decode, ticket_work, wait_chain
 
 #: Slots of the ring of 64 x 64 tiles: 3 keeps a program in 74 KB (three an SM).
@@ -553,7 +553,7 @@ if gluon is not None:
         for j in gl.static_range(R):
             mbarrier.invalidate(bars[j])
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
@@ -579,7 +579,7 @@ if gluon is not None:
                  REFILL)
         _slim_done(x_bars, bars, NB, R)
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90_stay(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h, tickets,

@@ -26,7 +26,7 @@ not ``auto``'s form.
 
 from __future__ import annotations
 
-from .ssd_sm90 import gluon
+from .ssd_sm90 import UNSPECIALIZED, gluon
 from .tickets import ticket_work
 
 #: Slots of the ring of 16 KB tiles.
@@ -132,7 +132,7 @@ if gluon is not None:
         return xs.index(k // 2).slice((k % 2) * 64, 64)
 
 
-    @gluon.jit
+    @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90_wide(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
                               flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
