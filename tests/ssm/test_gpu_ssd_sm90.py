@@ -201,17 +201,16 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     static = _graph_inputs()
     assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
     graph, (y_g, s_g) = _captured(static)
-    assert _scan_kernels(graph.replay) == {_kernel_of(ssd.FEW_PROGRAMS_FORM)}
+    assert _scan_kernels(graph.replay) == {_kernel_of(ssd.AUTO_FORM)}
     monkeypatch.setattr(ssd, "config_override",
-                        dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.FEW_PROGRAMS_FORM))
+                        dataclasses.replace(ssd.LaunchConfig(), scan_kernel=ssd.AUTO_FORM))
     y_e, s_e = _graph_forward(*static)
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
 def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch, scan_env):
     """Eager ``auto`` at a Bamba-9B mixer of 1 x 2048 tokens (8 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``) and
-    of 1 x 8192 (``SLIM_PROGRAMS``) runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 runs
-    ``_chunk_scan``."""
+    of 1 x 8192 runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 runs ``_chunk_scan``."""
     monkeypatch.setattr(ssd, "config_override", None)
     scan_env(None)
     for L, expected in ((2048, _kernel_of(ssd.auto_scan(1024, False))), (2048 - 256, "_chunk_scan"),

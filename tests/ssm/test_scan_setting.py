@@ -15,15 +15,15 @@ def test_unset_the_default_scan_serves(scan_env):
     scan_env(None)
     assert ssd.scan_kernel_from_env() is None
     assert ssd.launch_config(torch.bfloat16, 256, 64).scan_kernel == ssd.LaunchConfig().scan_kernel == "auto"
-    assert ssd.AUTO_FORM in ssd_sm90.FORMS and ssd.FEW_PROGRAMS_FORM in ssd_sm90.FORMS
+    assert ssd.AUTO_FORM in ssd_sm90.FORMS
 
 
 @pytest.mark.parametrize("programs, capturing, expected", [
     (256, False, "triton"), (1023, False, "triton"),  # 1x512: the host's launch work is the forward's wall time
     (1024, False, ssd.AUTO_FORM), (4095, False, ssd.AUTO_FORM),  # 1x2048: a mixer's GPU covers the launch
     (4096, False, ssd.AUTO_FORM), (8192, False, ssd.AUTO_FORM), (32768, False, ssd.AUTO_FORM),  # 1x8192 and up
-    (256, True, ssd.FEW_PROGRAMS_FORM), (1, True, ssd.FEW_PROGRAMS_FORM),  # a CUDA graph pays the launch once
-    (1023, True, ssd.FEW_PROGRAMS_FORM), (1024, True, ssd.AUTO_FORM)])
+    (256, True, ssd.AUTO_FORM), (1, True, ssd.AUTO_FORM),  # a CUDA graph pays the launch once
+    (1023, True, ssd.AUTO_FORM), (1024, True, ssd.AUTO_FORM)])
 def test_auto_runs_the_gluon_scan_where_a_forward_gains_by_it(programs, capturing, expected):
     """At Bamba-9B shapes (128 heads, one head-dim block) 1,024 programs is 1 x 2048 tokens, from where four eager
     mixers one after another took as long with the Gluon scan as with the Triton one on an H200 (2.97 to 3.03 ms)
@@ -34,7 +34,6 @@ def test_auto_runs_the_gluon_scan_where_a_forward_gains_by_it(programs, capturin
     against 84.5 at 1 x 2048)."""
     assert ssd.auto_scan(programs, capturing) == expected
     assert ssd.EAGER_GLUON_PROGRAMS == 1 * (2048 // 256) * 128 * 1
-    assert ssd.SLIM_PROGRAMS == ssd.EAGER_GLUON_PROGRAMS
 
 
 @pytest.mark.parametrize("value, expected", [("triton", "triton"), (" Gluon_2D ", "gluon_2d"), ("auto", "auto"),
@@ -96,7 +95,7 @@ def test_commands_that_run_kernels_refuse_it_before_any_run(scan_env, tmp_path, 
     assert err.strip().splitlines() == [
         "bambaprof: error: BAMBAPROF_SSD_SCAN='fastest' is not a chunk scan: use auto, triton or one of "
         f"{', '.join(sorted(ssd_sm90.FORMS))} (optionally with the kernels' chunk after a colon, e.g. "
-        f"{ssd.FEW_PROGRAMS_FORM}:128)"]
+        f"{ssd.AUTO_FORM}:128)"]
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

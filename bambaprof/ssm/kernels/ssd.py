@@ -291,20 +291,17 @@ class LaunchConfig:
     cb_tiles: bool = False
 
 
-#: The Gluon form ``scan_kernel="auto"`` runs from :data:`SLIM_PROGRAMS` programs on: ``gluon_ordered`` (the
+#: The Gluon form ``scan_kernel="auto"`` runs (see :func:`auto_scan` for where): ``gluon_ordered`` (the
 #: three-programs-an-SM kernel of ``gluon_slim`` with x's tiles weighted once for the tiles below the diagonal, as
 #: ``gluon_scaled``, each program taking its work from its index in the launch instead of a ticket's atomic; see
 #: :func:`.ssd_sm90_slim._work` for what that relies on). Side by side with ``gluon_scaled`` on an H100 SXM
 #: (2026-12-06, ``benchmarks/results/h100-bench-ssd-gluon-ordered.json``, kernel us, ordered / scaled): 1x512 27.8 /
 #: 30.0, 1x2048 81.5 / 84.5, 1x8192 270.5 / 278.6, 8x2048 525.4 / 536.8, 8x8192 2171.8 / 2121.3 (the clocks held
-#: down to 1740 against 1965 MHz in the ordered row), outputs equal bit for bit. Before it ``gluon_scaled`` (0.96x
-#: to 0.99x ``gluon_slim``'s time from 1x2048 up: ``h100-bench-ssd-gluon-scaled.json``, ``-2.json``).
+#: down to 1740 against 1965 MHz in the ordered row), outputs equal bit for bit. Until then ``auto`` ran
+#: ``gluon_scaled`` from 1,024 programs and ``gluon_late`` below (in a CUDA graph), where ``gluon_scaled`` took 0.95x
+#: ``gluon_late``'s kernel time at 1 x 2048 and ``gluon_ordered`` 0.93x at 1 x 512; before that ``gluon_slim`` from
+#: 4,096 programs (``h100-bench-ssd-gluon-scaled.json``, ``-2.json``; the log has each step).
 AUTO_FORM = "gluon_ordered"
-#: The Gluon form ``auto`` runs below :data:`SLIM_PROGRAMS` programs in a CUDA graph being captured (eagerly the
-#: Triton scan runs there, :data:`EAGER_GLUON_PROGRAMS`): ``gluon_ordered`` too, 27.8 us at 1x512 against
-#: ``gluon_scaled``'s 30.0 in the run above (``gluon_late``, the form before, took within 3% of ``gluon_scaled``'s and
-#: ``gluon_slim``'s time there: ``h100-bench-ssd-gluon-scaled-2.json``, 30.3 / 30.1 / 29.5).
-FEW_PROGRAMS_FORM = "gluon_ordered"
 #: Programs of the chunk scan (batch x chunks x heads x head-dim blocks) from which ``auto`` runs the Gluon scan
 #: eagerly too; below, the Triton scan, whose launch costs less host time. Where the host is the bound (an eager
 #: forward at 1x512), that host time is the forward's wall time; from 1x2048 a mixer's GPU time covers it. Side by
@@ -312,23 +309,19 @@ FEW_PROGRAMS_FORM = "gluon_ordered"
 #: ``gluon_slim`` / ``gluon_late``): four Bamba-9B mixers one after another, wall, 1x512 (256 programs) 1.325 /
 #: 1.631 / 1.542, 1x2048 (1,024) 2.998 / 3.030 / 2.966, 1x8192 12.11 / 11.92 / 11.92; their GPU kernel time at 1x2048
 #: 2.988 / 2.826 / 2.875. The core alone, synchronised after each call, still loses wall time with the Gluon scan
-#: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do.
+#: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do. Again on an H100 SXM with ``gluon_ordered``
+#: (2026-12-06, ``h100-eager-scan-split.json``): 1x512 1.322 / 1.578 ms, 1x2048 3.069 / 2.900 (Triton scan / Gluon).
 EAGER_GLUON_PROGRAMS = 1024
-#: Programs from which ``auto`` runs :data:`AUTO_FORM` (three programs an SM); below, :data:`FEW_PROGRAMS_FORM`
-#: (the same form since ``gluon_ordered``; until then ``gluon_late`` ran below 1,024 programs, where ``gluon_scaled``
-#: took 0.95x its kernel time at 1 x 2048 in both runs, and 4,096 before, where ``gluon_slim`` had not beaten it).
-SLIM_PROGRAMS = 1024
 
 
 def auto_scan(programs: int, capturing: bool) -> str:
     """The chunk scan ``scan_kernel="auto"`` runs for a forward of ``programs`` scan programs (batch x chunks x
     heads x head-dim blocks): eagerly below :data:`EAGER_GLUON_PROGRAMS` programs ``"triton"`` (the Gluon launch's
     host time would be the forward's); otherwise, and always inside a CUDA graph being captured (a graph pays the
-    launch once), a Gluon form: :data:`AUTO_FORM` from :data:`SLIM_PROGRAMS` programs on, :data:`FEW_PROGRAMS_FORM`
-    below."""
+    launch once), the Gluon form :data:`AUTO_FORM`."""
     if programs < EAGER_GLUON_PROGRAMS and not capturing:
         return "triton"
-    return AUTO_FORM if programs >= SLIM_PROGRAMS else FEW_PROGRAMS_FORM
+    return AUTO_FORM
 
 
 #: Configurations by input width: 16-bit inputs use tensor cores; fp32's exact products need smaller tiles.
@@ -381,7 +374,7 @@ def parse_scan(value: str, label: str) -> str:
     name, chunk = name.strip(), chunk.strip()
     if name not in scan_names():
         raise ValueError(f"{label} is not a chunk scan: use auto, triton or one of {', '.join(sorted(ssd_sm90.FORMS))}"
-                         f" (optionally with the kernels' chunk after a colon, e.g. {FEW_PROGRAMS_FORM}:128)")
+                         f" (optionally with the kernels' chunk after a colon, e.g. {AUTO_FORM}:128)")
     if not colon:
         return name
     if not (chunk.isdigit() and int(chunk) > 0 and int(chunk) % CHUNK_STEP == 0):
