@@ -67,7 +67,8 @@ BLOCK = 64
 #: Arguments of the Gluon scan kernels that Triton must not specialize on (``do_not_specialize``): with one chunk
 #: (``nchunks`` = 1, a sequence of at most one chunk) Triton 3.6 made the count a constant and failed to lower every
 #: form's kernel to LLVM (an assertion in ``ConvertTritonGPUToLLVM``), so a forward of up to 256 positions with the
-#: Gluon scan did not compile; kept a runtime value, it compiles (``tests/ssm/test_kernels_compile.py``).
+#: Gluon scan did not compile; kept a runtime value, it compiles (``tests/ssm/test_gpu_ssd_sm90.py`` runs every form
+#: on one chunk; ``tests/ssm/test_ssd_sm90_host.py`` checks the declaration, as Triton 3.9 compiles either way).
 UNSPECIALIZED = ["nchunks"]
 
 #: The forms of the kernel by ``LaunchConfig.scan_kernel``: ``factor``, the decay left of the diagonal factorised
