@@ -357,13 +357,10 @@ if gluon is not None:
         BM: gl.constexpr = 64
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         a_prev = gl.zeros([BM, BM], dtype, oa_layout)
-        if TIMED:
-            ring_wait = (h * 0).to(gl.int64)
+        ring_wait = (h * 0).to(gl.int64)
         for m in gl.static_range(NB):
-            if TIMED:
-                ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
-            acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
-                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
+            acc, ring_wait = _block_start(b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0,
+                                          col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
             cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
             cs_m0 = _pick(m, c0, c1, c2, c3)
             cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
@@ -423,13 +420,10 @@ if gluon is not None:
         dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
-        if TIMED:
-            ring_wait = (h * 0).to(gl.int64)
+        ring_wait = (h * 0).to(gl.int64)
         for m in gl.static_range(NB):
-            if TIMED:
-                ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
-            acc = _ce_products(gl.zeros([BM, BM], gl.float32, o_layout), b_desc, c_desc, cb_desc, ring, es, bars,
-                               flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
+            acc, ring_wait = _block_start(b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0,
+                                          col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
             # the product in flight before each of block m's is item _at(m, NB, NH, NH + k - 1) (for k = 0, the last
             # C tile's): its slot is refilled once it is done
             for k in gl.static_range(m):  # below the diagonal: C B^T tile (m, k) times x'_k, both as stored
@@ -489,6 +483,19 @@ if gluon is not None:
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
                           HAS_D, wait_ptr, TIMED, REFILL)
+
+    @gluon.jit
+    def _block_start(b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row, h,
+                     ring_wait, m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
+                     TIMED: gl.constexpr, REFILL: gl.constexpr):
+        """Output block m's start in either output form: its ``C E`` products (:func:`_ce_products`) into a fresh
+        accumulator; with ``TIMED`` the cycles spent waiting for its C tiles added to ``ring_wait`` first.
+        Returns the accumulator and ``ring_wait``."""
+        if TIMED:
+            ring_wait += _waited(bars, _at(m, NB, NH, 0), NH, R, h)
+        acc = _ce_products(gl.zeros([64, 64], gl.float32, _acc_layout()), b_desc, c_desc, cb_desc, ring, es, bars,
+                           flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
+        return acc, ring_wait
 
     @gluon.jit
     def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
