@@ -384,11 +384,7 @@ if gluon is not None:
             acc, a_prev = warpgroup_mma_wait(0, deps=[acc, a_prev])
             if HAS_D:
                 acc += d_h * xs[m].load(o_layout).to(gl.float32)
-            pos = c * Q + m * BM + offs_i
-            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BM + offs_p, L, s_y_b, s_y_l)
-            if TIMED:
-                if m < 4:
-                    gl.store(wait_ptr + 1 + m, _clock_after(h))
+            _block_end(acc, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, wait_ptr, m, Q, NB, TIMED, False)
         if TIMED:
             gl.store(wait_ptr, ring_wait)
 
@@ -459,13 +455,7 @@ if gluon is not None:
                 fence_async_shared()
             if HAS_D:
                 acc += d_h * xm
-            pos = c * Q + m * BM + offs_i
-            _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * BM + offs_p, L, s_y_b, s_y_l)
-            if m + 1 < NB:
-                _cta_barrier()  # every thread's part of x'_m stored before a product reads it
-            if TIMED:
-                if m < 4:
-                    gl.store(wait_ptr + 1 + m, _clock_after(h))
+            _block_end(acc, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, wait_ptr, m, Q, NB, TIMED, True)
         if TIMED:
             gl.store(wait_ptr, ring_wait)
 
@@ -496,6 +486,21 @@ if gluon is not None:
         acc = _ce_products(gl.zeros([64, 64], gl.float32, _acc_layout()), b_desc, c_desc, cb_desc, ring, es, bars,
                            flag_ptr, chain, c, nchunks, row0, col0, cb_row, m, NB, NH, R, 1, REFILL)
         return acc, ring_wait
+
+    @gluon.jit
+    def _block_end(acc, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, wait_ptr, m: gl.constexpr,
+                   Q: gl.constexpr, NB: gl.constexpr, TIMED: gl.constexpr, WEIGHTED: gl.constexpr):
+        """Output block m's end in either output form: its rows of y stored; with ``WEIGHTED`` (the scaled form,
+        which has just weighted x's tile m in place) a barrier before a later block's product reads that tile; with
+        ``TIMED`` the cycle counter stamped at ``wait_ptr + 1 + m`` (the first four blocks)."""
+        pos = c * Q + m * 64 + offs_i
+        _store_rows(y_ptr, acc, b, pos, h * s_y_h, pb * 64 + offs_p, L, s_y_b, s_y_l)
+        if WEIGHTED:
+            if m + 1 < NB:
+                _cta_barrier()  # every thread's part of x'_m stored before a product reads it
+        if TIMED:
+            if m < 4:
+                gl.store(wait_ptr + 1 + m, _clock_after(h))
 
     @gluon.jit
     def _ce_products(acc, b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row,
