@@ -51,7 +51,6 @@ if gluon is not None:
         _pick,
         _staged_chunk,
         _store_rows,
-        _tma_load,
         fence_async_shared,
         gl,
         mbarrier,
@@ -64,7 +63,7 @@ if gluon is not None:
         _ce_products,
         _refill,
         _ring_buffers,
-        _ring_item,
+        _slim_issue,
         _state_block,
         _state_done,
         _tiles,
@@ -139,16 +138,8 @@ if gluon is not None:
         ring, bars = _ring_buffers(cb_desc, R)
         tile_layout: gl.constexpr = cb_desc.layout
         es = _tiles(dtype, W2, 64, tile_layout, NH)
-        for j in gl.static_range(NB):
-            mbarrier.init(x_bars[j], count=1)
-        for j in gl.static_range(R):
-            mbarrier.init(bars[j], count=1)
-        fence_async_shared()
-        for j in gl.static_range(NB):
-            mbarrier.expect(x_bars[j], x_desc.block_type.nbytes)
-            _tma_load(x_desc, [row0 + j * BM, h0 * BP], x_bars[j], xs[j])
-        for i in gl.static_range(R):
-            _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
+        # the barriers made, TMA asked for both heads' x tiles (64 x 128) and the ring's first items
+        _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h0 * BP, col0, cb_row, NB, NH, R)
 
         # each head's cs (base 2) and cs log2(e) - log2(dt') in shared memory
         cs0, dt0, end0, a0, a1, a2, a3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h0) * nchunks + c) * Q, Q, True, 8)
