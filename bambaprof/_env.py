@@ -9,8 +9,8 @@ from typing import Dict, Optional
 
 def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     """Date (UTC), bambaprof, Python, torch, CUDA, Triton and driver versions, the device name, and whether
-    bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``kept``/``off``, see
-    :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes), and the ``triton`` variant's
+    bambaprof's Triton kernels launch through the launch shortcut (``launch_shortcut``: ``on``/``keyed``/``kept``/
+    ``off``, see :mod:`bambaprof.ssm.kernels.launch`; it moves eager wall times at small shapes), and the ``triton`` variant's
     chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default, ``auto``, where that is
     a Gluon form or ``auto`` and the device a Hopper GPU, where the Gluon scan serves bf16 inputs, inside CUDA
     graphs only for ``auto``; else ``triton``, ``_chunk_scan``; either with the kernels' chunk after a colon where the

@@ -26,12 +26,13 @@ from typing import Any, ContextManager
 
 import torch
 
-_profiler_enabled = torch._C._autograd._profiler_enabled
+#: Whether the PyTorch profiler records (a C function: the cheapest check on a launch's path).
+profiler_enabled = torch._C._autograd._profiler_enabled
 _NULL = contextlib.nullcontext()
 
 
 def phase(name: str) -> ContextManager[Any]:
     """A profiler range named ``name`` when a profiler records and no compiler traces, else a no-op."""
-    if torch.compiler.is_compiling() or not _profiler_enabled():
+    if torch.compiler.is_compiling() or not profiler_enabled():
         return _NULL
     return torch.profiler.record_function(name)

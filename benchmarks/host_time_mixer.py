@@ -96,7 +96,7 @@ def launch_shortcut(mode: str) -> Iterator[None]:
     from bambaprof.ssm.kernels import launch
 
     before = os.environ.get("BAMBAPROF_TRITON_FAST_LAUNCH")
-    os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = {"on": "1", "kept": "kept", "off": "0"}[mode]
+    os.environ["BAMBAPROF_TRITON_FAST_LAUNCH"] = {"on": "1", "keyed": "keyed", "kept": "kept", "off": "0"}[mode]
     launch._wrapped.clear()
     try:
         yield
@@ -108,8 +108,9 @@ def launch_shortcut(mode: str) -> Iterator[None]:
         launch._wrapped.clear()
 
 
-#: The launch shortcut's modes, compared side by side.
-MODES = ("off", "kept", "on")
+#: The launch shortcut's modes, compared side by side (``keyed``: the C function called for each launch, no whole
+#: forwards kept; ``on``: and the SSD core's repeated forwards launched whole).
+MODES = ("off", "kept", "keyed", "on")
 
 
 def write_result(path: Optional[str], result: Dict[str, Any]) -> int:

@@ -5,7 +5,8 @@ The Gluon scan (``ssd_sm90``) passes four TMA descriptors; until the launch shor
 went through Triton's ``JITFunction.run``, and the eager forward took about 100 us more host time than with
 ``_chunk_scan`` (``h200-ssd-gluon-staged.json``: 198 against 91 us a forward at 1 x 512). For the core of one
 Bamba-9B mixer (bf16, h=128 p=64 n=128 g=1, chunk 256) at each shape, for each scan (``triton``, and each Gluon
-form named) and each mode of the shortcut (off / kept / on, interleaved rounds), this prints and writes:
+form named) and each mode of the shortcut (off / kept / keyed / on, scans and modes interleaved in each of three
+rounds), this prints and writes:
 
 - ``host_us``: host time per forward, 200 forwards enqueued back to back without a sync, / 200 (the median of
   5 repeats); where the GPU is the slower, this is the GPU's time instead (compare with ``kernel_us``);
@@ -85,20 +86,25 @@ def main() -> int:
         b, L = (int(v) for v in spec.lower().split("x"))
         inp = make_inputs(Shape(b, L, 128, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=0, initial_state=False)
         row: Dict[str, Any] = {}
-        for scan in scans:
-            ssd.scan_override = scan
-            fn = core(inp)
-            samples: Dict[str, Dict[str, List[float]]] = {m: {"host_us": [], "wall_us": []} for m in MODES}
-            outputs: Dict[str, Any] = {}
-            for r in range(3):
+        fn = core(inp)
+        samples: Dict[str, Dict[str, Dict[str, List[float]]]] = {
+            scan: {m: {"host_us": [], "wall_us": []} for m in MODES} for scan in scans}
+        outputs: Dict[str, Dict[str, Any]] = {scan: {} for scan in scans}
+        for r in range(3):  # scans and modes interleaved, so that a host's drift falls on all of them alike
+            for scan in (scans if r % 2 == 0 else scans[::-1]):
+                ssd.scan_override = scan
                 for mode in (MODES if r % 2 == 0 else MODES[::-1]):
                     with launch_shortcut(mode):
-                        outputs[mode] = [t.clone() for t in fn()]
-                        samples[mode]["host_us"].append(host_us(fn))
-                        samples[mode]["wall_us"].append(wall_us(fn))
-            same = all(torch.equal(a, b) for mode in MODES for a, b in zip(outputs[mode], outputs["off"]))
+                        outputs[scan][mode] = [t.clone() for t in fn()]
+                        samples[scan][mode]["host_us"].append(host_us(fn))
+                        samples[scan][mode]["wall_us"].append(wall_us(fn))
+        for scan in scans:
+            ssd.scan_override = scan
+            same = all(torch.equal(a, b) for mode in MODES
+                       for a, b in zip(outputs[scan][mode], outputs[scan]["off"]))
             row[scan] = {"kernel_us": round(kernel_us(fn), 1), "bitwise_equal_across_modes": same,
-                         **{m: {k: round(statistics.median(v), 1) for k, v in samples[m].items()} for m in MODES}}
+                         **{m: {k: round(statistics.median(v), 1) for k, v in samples[scan][m].items()}
+                            for m in MODES}}
             print(f"{spec} {scan:12s} kernel {row[scan]['kernel_us']:8.1f} us  equal {same}  " + "  ".join(
                 f"{m}: host {row[scan][m]['host_us']:6.1f} wall {row[scan][m]['wall_us']:7.1f}" for m in MODES),
                 flush=True)

@@ -238,16 +238,16 @@ def host_bound(a: Any) -> Optional[Finding]:
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
                       f"(BAMBAPROF_TRITON_FAST_LAUNCH): leave it unset, so that kept kernels are launched directly "
-                      f"(less host time a launch). " + suggestion)
+                      f"and repeated forwards launched whole (less host time a launch). " + suggestion)
     return Finding("host-bound", _severity(wait, window), msg, where, suggestion, wait)
 
 
 def _shortcut_held_back(a: Any) -> Optional[str]:
-    """The launch shortcut's recorded mode (``off`` or ``kept``) when it was not fully on and the trace has
+    """The launch shortcut's recorded mode (``off``, ``kept`` or ``keyed``) when it was not fully on and the trace has
     launches of bambaprof's Triton kernels (launched under a ``bambaprof::`` range); else None."""
     versions = a.manifest.versions if a.manifest is not None else None
     setting = versions.launch_shortcut if versions is not None else None
-    if setting not in ("off", "kept"):
+    if setting not in ("off", "kept", "keyed"):
         return None
     ours = any(str(k.get("launched_by") or "").startswith(BAMBAPROF_LAUNCH_PREFIX) for k in _kernel_rows(a))
     return setting if ours else None

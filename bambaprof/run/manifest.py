@@ -191,7 +191,7 @@ class Versions(Record):
     triton: Optional[str] = None
     driver: Optional[str] = None
     device_name: Optional[str] = None
-    launch_shortcut: Optional[str] = None  # "on"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
+    launch_shortcut: Optional[str] = None  # "on"/"keyed"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
     ssd_scan: Optional[str] = None  # the triton variant's chunk scan setting (BAMBAPROF_SSD_SCAN or the default)
 
 

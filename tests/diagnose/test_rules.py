@@ -75,10 +75,11 @@ def test_host_bound_advice_for_a_trace_from_elsewhere_reads_the_trace(tmp_path):
 
 
 @pytest.mark.parametrize("setting, ours, named", [
-    ("off", True, True), ("kept", True, True), ("on", True, False), (None, True, False), ("off", False, False),
+    ("off", True, True), ("kept", True, True), ("keyed", True, True), ("on", True, False), (None, True, False),
+    ("off", False, False),
 ])
 def test_host_bound_names_a_launch_shortcut_held_back(setting, ours, named):
-    """With bambaprof's Triton kernels in the trace and the shortcut recorded off or kept, the host-bound
+    """With bambaprof's Triton kernels in the trace and the shortcut recorded off, kept or keyed, the host-bound
     finding suggests the whole shortcut first; otherwise it does not mention it."""
     kernel = _k("_chunk_scan", launched_by="bambaprof::ssd_chunk_scan" if ours else "aten::mm")
     m = _manifest(compile=CompileInfo(mode="none"), versions=Versions(launch_shortcut=setting))

@@ -262,7 +262,7 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
 
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel="gluon_async"))
     outputs = {}
-    for mode in ("0", "kept", "1"):
+    for mode in ("0", "kept", "keyed"):  # keyed: the C function called a launch, no whole forwards kept
         monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", mode)
         monkeypatch.setattr(launch, "_wrapped", {})
         outputs[mode] = []
@@ -280,7 +280,7 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
         assert all(raw is None for raw in raws) if mode == "kept" else all(raw is not None for raw in raws)
         for (y, s), (y0, s0) in zip(outputs[mode], outputs["0"]):
             assert torch.equal(y, y0) and torch.equal(s, s0)
-        if mode == "1":  # the raw launch expands the descriptors itself, and reuses its encodings on the same inputs
+        if mode == "keyed":  # the raw launch expands the descriptors itself, and reuses its encodings on the same inputs
             assert all(raw.descriptors is not None for raw in raws)
             inp = make_inputs(Shape(1, 512, 16, 64, 1, 128, 256), torch.bfloat16, "cuda", seed=512, initial_state=True)
             for _ in range(3):

@@ -212,7 +212,8 @@ def test_launches_through_kept_kernels_match_triton_launches(monkeypatch, triton
     """The launch shortcut (kept compiled kernels, :mod:`bambaprof.ssm.kernels.launch`) gives the outputs of
     launches through ``JITFunction.run``, also for inputs at an address 16 bytes cannot divide, and a launch
     with a key seen before (parameters among its arguments) does not go through ``JITFunction.run``; where
-    Triton's launcher is the known one (Triton 3.6), such a launch calls its C function directly."""
+    Triton's launcher is the known one (Triton 3.6), such a launch calls its C function directly (``keyed``: the
+    shortcut without whole forwards kept, which the test below covers)."""
     from triton.runtime.jit import JITFunction
 
     from bambaprof.ssm.kernels import launch, ssd
@@ -240,7 +241,7 @@ def test_launches_through_kept_kernels_match_triton_launches(monkeypatch, triton
     runs = {}
     for mode in ("plain", "kept", "on"):
         monkeypatch.setattr(launch, "_wrapped", {})
-        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", {"plain": "0", "kept": "kept", "on": "1"}[mode])
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", {"plain": "0", "kept": "kept", "on": "keyed"}[mode])
         raw_calls.clear()
         for name, case in (("aligned", inp), ("shifted", shifted), ("again", inp)):
             through_run.clear()
@@ -261,6 +262,56 @@ def test_launches_through_kept_kernels_match_triton_launches(monkeypatch, triton
         for name in ("aligned", "shifted", "again"):
             for a, b in zip(runs["plain", name], runs[mode, name]):
                 assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("scan", ["triton", ssd.AUTO_FORM])
+def test_a_repeated_eager_forward_is_launched_whole_with_the_bits_of_a_full_launch(monkeypatch, scan):
+    """With the whole launch shortcut an eager forward whose tensors all sit where an earlier one's did, with
+    their shapes, strides and dtypes, is launched from the forwards kept (``launch.LaunchMemo``): the same bits
+    as with the shortcut off, also after the inputs' values change in place; a forward under the profiler is
+    launched in full (its ranges and byte counts), one of another length, or at other addresses, misses."""
+    from bambaprof.ssm.kernels import launch, ssd_sm90
+
+    inp = _inputs(L=700)
+    if scan != "triton" and not ssd_sm90.usable(inp["x"], inp["B"], inp["C"], 256):
+        pytest.skip("the Gluon scan needs a Hopper GPU")
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=scan))
+    args = [inp[k] for k in ARGS]
+
+    def full(mode):
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", mode)
+        monkeypatch.setattr(launch, "_wrapped", {})
+        return [t.clone() for t in _forward(*args)]
+
+    off = full("0")
+    full("1")  # compiles through the shortcut; the next forwards are kept ones
+    memo = launch.memo_of(ssd._chunk_prep)
+    hits = memo._hits
+    for _ in range(3):
+        _forward(*args)  # nothing held: each forward's buffers land where the one before had its own
+    assert memo._hits >= hits + 2
+    y, s = _forward(*args)
+    assert memo._hits >= hits + 3 and torch.equal(y, off[0]) and torch.equal(s, off[1])
+    del y, s
+    inp["x"].mul_(-0.5)  # other values at the same addresses
+    inp["initial_state"].add_(1.0)
+    hits = memo._hits
+    y, s = _forward(*args)
+    assert memo._hits == hits + 1
+    y, s = y.clone(), s.clone()
+    assert all(torch.equal(a, b) for a, b in zip((y, s), full("0")))
+    full("1")
+    memo = launch.memo_of(ssd._chunk_prep)
+    _forward(*args)
+    hits = memo._hits
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+                                ) as prof:
+        _forward(*args)
+        torch.cuda.synchronize()
+    assert memo._hits == hits and any(e.name == "bambaprof::ssd_chunk_prep" for e in prof.events())
+    shorter = _inputs(L=600)
+    _forward(*[shorter[k] for k in ARGS])
+    assert memo._hits == hits
 
 
 def _triton_version():

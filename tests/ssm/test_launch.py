@@ -175,7 +175,7 @@ def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatc
     monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", "0")
     assert launch.direct(k) is k
     assert launch.mode() == "off"
-    for setting in (None, "1", "kept"):
+    for setting in (None, "1", "kept", "keyed"):
         monkeypatch.setattr(launch, "_wrapped", {})
         if setting is None:
             monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
@@ -183,7 +183,10 @@ def test_direct_wraps_unless_turned_off_and_not_under_the_interpreter(monkeypatc
             monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", setting)
         wrapped = launch.direct(k)
         assert isinstance(wrapped, launch.CachedLaunch) and launch.direct(k) is wrapped
-        assert wrapped.direct_calls == (setting != "kept") and launch.mode() == ("kept" if setting == "kept" else "on")
+        assert wrapped.direct_calls == (setting != "kept")
+        assert launch.mode() == (setting if setting in ("kept", "keyed") else "on")
+        # whole forwards are kept with the whole shortcut only
+        assert (launch.memo_of(k) is not None) == (launch.mode() == "on")
     monkeypatch.setattr(launch, "_wrapped", {})
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert launch.direct(k) is k
@@ -506,3 +509,109 @@ def test_the_expansion_matches_tritons_own_wrapper_where_this_triton_has_it(monk
     assert ours[:len(base)] == theirs[:len(base)] and len(ours) == len(theirs)
     assert [v if not isinstance(v, tuple) else v[:3] for v in ours] == \
         [v if not isinstance(v, tuple) else v[:3] for v in theirs]
+
+
+def test_a_frozen_launch_repeats_the_c_call_with_the_stream_of_its_call(monkeypatch):
+    k, calls = _raw_kernel(monkeypatch, Hooks(Chain(), Chain()))
+    fast = launch.CachedLaunch(k)
+    x = torch.zeros(64)
+    assert fast.frozen((4,), (x, 100, 1e-5), {"BLOCK": 32}) is None  # not launched yet: nothing kept
+    fast[(4,)](x, 100, 1e-5, BLOCK=32)
+    frozen = fast.frozen((4, 2), (x, 100, 1e-5), {"BLOCK": 32})
+    assert frozen is not None and not calls
+    frozen()
+    streams = iter((7, 9))
+    frozen.raw.stream_of = lambda device: next(streams)
+    frozen()
+    frozen()
+    assert [c[3] for c in calls] == [1000, 7, 9]  # the stream is the current one at each call
+    assert all(c[:3] == (4, 2, 1) and c[13:] == (x.data_ptr(), 100, 1e-5, 32, True) for c in calls)
+    assert fast.frozen(lambda meta: (1,), (x, 100, 1e-5), {"BLOCK": 32}) is None  # a callable grid
+
+
+def test_there_is_no_frozen_launch_without_a_raw_one_or_with_a_descriptor_expanded_without_metadata(monkeypatch):
+    k = Kernel()
+    fast = launch.CachedLaunch(k, direct_calls=False)
+    fast[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    assert fast.frozen((1,), (torch.zeros(4), 3, 0.5), {"BLOCK": 32}) is None
+    monkeypatch.setattr(launch, "_runtime_knobs", lambda: Hooks())
+    _, params = launch.DescriptorParams.unwrap(_triton_like_wrapper(print, [0], None), Encoder())
+    monkeypatch.setattr(launch.RawLauncher, "of", staticmethod(
+        lambda compiled: launch.RawLauncher(print, 0xF00, (4, 1, 0), False, True, lambda device: 0, params)))
+    fast = launch.CachedLaunch(Kernel())
+    described = _describe(_descriptors()[0], torch.zeros(64, 32, dtype=torch.bfloat16))
+    fast[(1,)](described, 3, 0.5, BLOCK=32)
+    assert fast.frozen((1,), (described, 3, 0.5), {"BLOCK": 32}) is None  # its expansion would hold the tensor
+
+
+def _memo_kernels(monkeypatch, hooks):
+    """Two wrapped stand-in kernels whose kept launches log their C calls (tagged by kernel), the shortcut on."""
+    calls = []
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
+    monkeypatch.setattr(launch, "_wrapped", {})
+    monkeypatch.setattr(launch, "_runtime_knobs", lambda: hooks)
+    monkeypatch.setattr(launch.RawLauncher, "of", staticmethod(
+        lambda compiled: launch.RawLauncher(lambda *a: calls.append(a), compiled.name, (4, 1, 0), False, True,
+                                            lambda device: 1000 + device)))
+    return Kernel(), Kernel(), calls
+
+
+def _forward(memo, key, first, second, x, n):
+    """A caller's forward: the kept launches of ``key``, else both kernels through a recorder, kept."""
+    if memo.run(key):
+        return "memo"
+    recorder = memo.recorder()
+    recorder(first)[(2,)](x, n, 0.5, BLOCK=32)
+    recorder(second)[(3,)](x, n + 1, 0.25, BLOCK=64)
+    memo.keep(key, recorder)
+    return "launched"
+
+
+def test_a_memo_repeats_a_whole_sequence_for_its_key(monkeypatch):
+    first, second, calls = _memo_kernels(monkeypatch, Hooks(Chain(), Chain()))
+    memo = launch.memo_of(first)
+    x = torch.zeros(64)
+    assert [_forward(memo, ("k", 1), first, second, x, 16) for _ in range(3)] == ["launched", "memo", "memo"]
+    assert [_forward(memo, ("k", 2), first, second, x, 17) for _ in range(2)] == ["launched", "memo"]
+    kinds = [(c[4], c[13:]) for c in calls]
+    one = [(1, (x.data_ptr(), 16, 0.5, 32, True)), (1, (x.data_ptr(), 17, 0.25, 64, True))]
+    two = [(2, (x.data_ptr(), 17, 0.5, 32, True)), (2, (x.data_ptr(), 18, 0.25, 64, True))]
+    # each key's first forward compiled through Triton ("run": each kernel's first and second compile); its later
+    # ones are the kept C calls, in order
+    assert kinds == one + one + two and [c[:3] for c in calls] == [(2, 1, 1), (3, 1, 1)] * 3
+    assert [e[0] for e in first.log + second.log] == ["run"] * 4
+
+
+@pytest.mark.parametrize("hooks", [Hooks(Chain(print), Chain()), None])
+def test_a_memo_launches_nothing_itself_while_a_launch_hook_is_registered(monkeypatch, hooks):
+    first, second, calls = _memo_kernels(monkeypatch, hooks)
+    memo = launch.memo_of(first)
+    x = torch.zeros(64)
+    assert [_forward(memo, "k", first, second, x, 16) for _ in range(3)] == ["launched"] * 3 and not calls
+
+
+def test_a_memo_keeps_nothing_where_a_launch_has_no_frozen_form_and_stops_where_keys_keep_missing(monkeypatch):
+    first, second, calls = _memo_kernels(monkeypatch, Hooks())
+    memo = launch.memo_of(first)
+    recorder = memo.recorder()
+    recorder(first)[(1,)](torch.zeros(4), 3, 0.5, BLOCK=32)
+    recorder(first)[lambda meta: (1,)](torch.zeros(4), 3, 0.5, BLOCK=32)  # a callable grid: no frozen form
+    memo.keep("k", recorder)
+    assert not memo.run("k") and not memo._kept
+    monkeypatch.setattr(launch, "MIN_MISSES", 4)
+    x = torch.zeros(64)
+    for n in range(8):
+        _forward(memo, ("k", n), first, second, x, n)
+    assert not memo.usable and not memo._kept and launch.memo_of(first) is None
+
+
+def test_a_memo_is_bounded(monkeypatch):
+    first, second, _ = _memo_kernels(monkeypatch, Hooks())
+    monkeypatch.setattr(launch, "MAX_MEMO_KEYS", 2)
+    memo = launch.memo_of(first)
+    x = torch.zeros(64)
+    for n in range(5):
+        for _ in range(2):
+            _forward(memo, n, first, second, x, 16)
+        assert len(memo._kept) <= 2

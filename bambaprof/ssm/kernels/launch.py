@@ -35,9 +35,15 @@ descriptors (the Gluon chunk scan's four) has that C function behind Triton's Py
 descriptor's ``CUtensorMap`` at every launch; the raw launch expands the descriptors itself and keeps each
 encoding while the descriptor's address, shape and strides repeat (:class:`DescriptorParams`).
 
+A caller whose launches repeat as a whole can go further still (:class:`LaunchMemo`): ``ssd_forward`` keys an
+eager forward on every tensor's address, shape, strides and dtype and its settings, and where all of them repeat
+an earlier forward's (a model's layers run again with the caching allocator) it launches that forward's kernels
+again as they were (:class:`FrozenLaunch`: the C function, the grid, the stream and the parameters as they were
+passed, descriptors encoded), without building, keying or binding their arguments.
+
 ``BAMBAPROF_TRITON_FAST_LAUNCH`` (read at each kernel's first launch in a process): ``0`` turns the shortcut
-off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, anything else (the
-default) is the whole shortcut.
+off, ``kept`` keeps compiled kernels but launches them through Triton's launcher, ``keyed`` calls the C function
+for each launch but keeps no whole forwards, anything else (the default) is the whole shortcut.
 
 On the H200 (Triton 3.6, ``benchmarks/results/h200-launch-raw.json``) the three modes' outputs match bit for
 bit; side by side on one host (off / kept / on) the eager mixer's host time at 1 x 512 was 328 / 303 / 263 us
@@ -77,10 +83,12 @@ def enabled() -> bool:
 
 def mode() -> str:
     """The shortcut kernels wrapped from now on take: ``off``, ``kept`` (kept compiled kernels, launched
-    through Triton's launcher) or ``on`` (and the launcher's C function called directly where it can be)."""
+    through Triton's launcher), ``keyed`` (and the launcher's C function called directly where it can be) or
+    ``on`` (and whole forwards kept, :class:`LaunchMemo`)."""
     if not enabled():
         return "off"
-    return "kept" if _setting() == "kept" else "on"
+    setting = _setting()
+    return setting if setting in ("kept", "keyed") else "on"
 
 
 def _setting() -> str:
@@ -91,13 +99,15 @@ class CachedLaunch:
     """A Triton ``@jit`` kernel whose launches reuse the compiled kernel of an argument key seen before
     (see the module docstring). ``kernel[grid](*args, **kwargs)`` as with the kernel itself."""
 
-    def __init__(self, kernel: Any, direct_calls: bool = True) -> None:
+    def __init__(self, kernel: Any, direct_calls: bool = True, memo: bool = True) -> None:
         self.kernel = kernel
         self.arg_names = kernel.arg_names
         self.direct_calls = direct_calls  # call the launcher's C function where it is a known one
         self._kept: Dict[tuple, Tuple[Any, tuple, Optional[RawLauncher]]] = {}
         self._usable = True  # False once Triton's internals did not look as expected, or keys rarely repeat
         self._hits = self._misses = 0
+        #: Whole launch sequences kept by a caller's exact key (:class:`LaunchMemo`), with raw launches only.
+        self.memo: Optional[LaunchMemo] = LaunchMemo() if direct_calls and memo else None
 
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         return lambda *args, **kwargs: self._launch(grid, args, kwargs)
@@ -134,6 +144,34 @@ class CachedLaunch:
                     self._kept.clear()
                 self._kept[key] = (compiled, tail, RawLauncher.of(compiled) if self.direct_calls else None)
         return compiled
+
+    def frozen(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Optional["FrozenLaunch"]:
+        """This launch (one just made through this wrapper) with every parameter fixed as it was, for
+        :class:`LaunchMemo`: the kept kernel's raw launch, tensors as their addresses and each TMA descriptor as its
+        encoding; None where there is no such launch (not kept, no raw launch, a callable grid, a descriptor the
+        launcher expands without metadata, which would hold its tensor)."""
+        if not self._usable or callable(grid):
+            return None
+        keyed = _key(args, kwargs)
+        if keyed is None:
+            return None
+        key, values = keyed
+        try:
+            kept = self._kept.get(key)
+        except TypeError:
+            return None
+        if kept is None:
+            return None
+        _compiled, tail, raw = kept
+        if raw is None:
+            return None
+        params = [*values, *tail]
+        if raw.descriptors is not None:
+            if any(meta is None for meta in raw.descriptors.metas):
+                return None
+            params = raw.descriptors(params)
+        g = tuple(grid) if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
+        return FrozenLaunch(raw, g, key[0], tuple(params))
 
     def _tail(self, args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
         """The values Triton's binder passes the launcher after the positional arguments, or None (and the
@@ -399,6 +437,115 @@ class DescriptorParams:
         return out
 
 
+class FrozenLaunch:
+    """One kernel launch with its grid, device and parameters fixed (:meth:`CachedLaunch.frozen`): called with no
+    arguments, it calls the launcher's C function on the device's current stream. It holds no tensor, only
+    addresses and encoded TMA descriptors, so it is only ever called for tensors at the same addresses, with the
+    same shapes, strides and dtypes (:class:`LaunchMemo`'s keys)."""
+
+    __slots__ = ("raw", "grid", "device", "params")
+
+    def __init__(self, raw: RawLauncher, grid: tuple, device: int, params: tuple) -> None:
+        self.raw, self.grid, self.device, self.params = raw, grid, device, params
+
+    def __call__(self) -> None:
+        raw, grid = self.raw, self.grid
+        raw.launch(grid[0], grid[1], grid[2], raw.stream_of(self.device), raw.function, raw.cooperative, raw.pdl,
+                   None, None, raw.metadata, None, None, None, *self.params)
+
+
+#: Launch sequences a :class:`LaunchMemo` keeps before it empties itself (distinct shapes and addresses).
+MAX_MEMO_KEYS = 256
+
+
+class LaunchMemo:
+    """Whole sequences of eager launches kept by an exact key that their caller builds, and repeated without
+    their arguments being built, keyed or bound again.
+
+    An eager forward whose every input, output and scratch tensor sits at the address, with the shape, strides
+    and dtype, of an earlier one (a model's layers run again with a caching allocator) launches exactly what
+    that one launched. The caller (``ssd_forward``) builds a key of all of that, every scalar and option it
+    passes, and the current device; :meth:`run` launches the kept sequence for it, each launch a
+    :class:`FrozenLaunch`, or returns False; otherwise the caller launches as usual through :meth:`recorder`'s
+    ``wrap`` and keeps the sequence with :meth:`keep`. A key must hold everything the launches depend on: a
+    frozen launch reads nothing of its caller's arguments. Nothing is kept or run while a Triton launch hook is
+    registered; the caller keeps nothing while a profiler records (its ranges and byte counts are launched
+    around each kernel). A memo whose keys keep missing (at least :data:`MIN_MISSES`, more misses than hits:
+    a server's varying lengths) stops keeping; at :data:`MAX_MEMO_KEYS` sequences it empties itself."""
+
+    __slots__ = ("_kept", "_hits", "_misses", "usable")
+
+    def __init__(self) -> None:
+        self._kept: Dict[tuple, Tuple[FrozenLaunch, ...]] = {}
+        self._hits = self._misses = 0
+        self.usable = True
+
+    def run(self, key: tuple) -> bool:
+        """Launch the sequence kept for ``key`` and return True, or return False (none kept, or a hook)."""
+        launches = self._kept.get(key)
+        if launches is None or not _hooks_idle():
+            return False
+        self._hits += 1
+        for frozen in launches:
+            frozen()
+        return True
+
+    def recorder(self) -> "LaunchRecorder":
+        """A ``wrap`` (as ``ssd_forward`` takes one) that launches each kernel through :func:`direct` and keeps
+        each launch frozen, for :meth:`keep`."""
+        return LaunchRecorder()
+
+    def keep(self, key: tuple, recorder: "LaunchRecorder") -> None:
+        """Keep the launches ``recorder`` saw for ``key``, where each has a frozen form."""
+        self._misses += 1
+        if self._misses >= MIN_MISSES and self._misses > self._hits:
+            self.usable = False
+            self._kept.clear()
+            return
+        if not recorder.launches or any(frozen is None for frozen in recorder.launches):
+            return
+        if len(self._kept) >= MAX_MEMO_KEYS:
+            self._kept.clear()
+        self._kept[key] = tuple(recorder.launches)
+
+
+class LaunchRecorder:
+    """``wrap(kernel)[grid](*args, **kwargs)`` as :func:`direct` launches it, each launch's frozen form (or None)
+    appended to :attr:`launches`."""
+
+    __slots__ = ("launches",)
+
+    def __init__(self) -> None:
+        self.launches: list = []
+
+    def __call__(self, kernel: Any) -> Any:
+        return _Recording(direct(kernel), self.launches)
+
+
+class _Recording:
+    __slots__ = ("wrapped", "launches")
+
+    def __init__(self, wrapped: Any, launches: list) -> None:
+        self.wrapped, self.launches = wrapped, launches
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            out = self.wrapped[grid](*args, **kwargs)
+            wrapped = self.wrapped
+            self.launches.append(wrapped.frozen(grid, args, kwargs) if isinstance(wrapped, CachedLaunch) else None)
+            return out
+        return run
+
+
+def memo_of(kernel: Any) -> Optional[LaunchMemo]:
+    """The :class:`LaunchMemo` of ``kernel``'s wrapper (:func:`direct`), where the whole shortcut is on and the
+    memo still in use, else None. A caller keeps its launch sequences in the memo of its first kernel; the
+    memo goes with the wrapper when the wrappers are made anew."""
+    wrapper = direct(kernel)
+    memo = getattr(wrapper, "memo", None)
+    return memo if memo is not None and memo.usable else None
+
+
 #: The argument format of the CUDA launchers whose C function :class:`RawLauncher` calls.
 KNOWN_LAUNCH_FORMAT = "iiiKKppOOOOOO"
 
@@ -443,8 +590,8 @@ def direct(kernel: Any) -> Any:
     entry = _wrapped.get(id(kernel))
     if entry is None or entry[0] is not kernel:
         how = mode()
-        entry = _wrapped[id(kernel)] = (kernel, CachedLaunch(kernel, direct_calls=how == "on") if how != "off"
-                                        else kernel)
+        entry = _wrapped[id(kernel)] = (kernel, CachedLaunch(kernel, direct_calls=how in ("keyed", "on"),
+                                                             memo=how == "on") if how != "off" else kernel)
     return entry[1]
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import os
 from dataclasses import dataclass, replace
 from typing import Callable, List, NamedTuple, Optional, Tuple
@@ -58,10 +59,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ...ranges import phase
+from ...ranges import phase, profiler_enabled
 from . import ssd_sm90
 from .grid import cdiv, next_power_of_2, register_cap
-from .launch import direct
+from .launch import LaunchRecorder, direct, memo_of
 from .metadata import kernel_metadata
 from .tickets import ticket_work, wait_chain
 
@@ -523,8 +524,25 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     ticket = torch.empty(1, device=dev, dtype=torch.int32)
     # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
     ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
+    y = torch.empty_like(x)
+    init = initial_state.to(f32).contiguous() if has_init else None
     i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
         or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
+    scan = cfg.scan_kernel
+    if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
+        scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
+    # an eager forward whose tensors and settings all repeat an earlier one's launches what that one launched
+    memo = memo_of(_chunk_prep) if wrap is direct and x.is_cuda and not profiler_enabled() else None
+    key: Optional[tuple] = None
+    recorder: Optional[LaunchRecorder] = None
+    if memo is not None:
+        key = _forward_key((x, dt, A, B, C, D if D is not None else A, dt_bias if dt_bias is not None else A,
+                            init if init is not None else A, dtp, cs, cb, final, flags, ticket, ring, y),
+                           (D is None, dt_bias is None, has_init, cfg, scan, i64, dt_softplus, dt_limit))
+        if key is not None:
+            if memo.run(key):
+                return y, (final if return_final_state else None)
+            wrap = recorder = memo.recorder()
     with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
         wrap(_chunk_prep)[plan.prep_grid](
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
@@ -534,26 +552,43 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=4)
 
-    y = torch.empty_like(x)
-    init = initial_state.to(f32).contiguous() if has_init else None
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
-        scan = cfg.scan_kernel
-        if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
-            scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
         form = ssd_sm90.FORMS.get(scan)
         shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
         if shapes is not None:
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
                                 shapes=shapes, **form)
-            return y, (final if return_final_state else None)
-        wrap(_chunk_scan)[plan.scan_grid](
-            x, B, C, dtp, cs, cb, D if D is not None else A,
-            init if init is not None else A, ring, flags, ticket, y, final,
-            L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
-            Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
-            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
-            **register_cap(cfg.scan_maxnreg))
+        else:
+            wrap(_chunk_scan)[plan.scan_grid](
+                x, B, C, dtp, cs, cb, D if D is not None else A,
+                init if init is not None else A, ring, flags, ticket, y, final,
+                L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
+                Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
+                PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
+                **register_cap(cfg.scan_maxnreg))
+    if memo is not None and key is not None and recorder is not None:
+        memo.keep(key, recorder)
     return y, (final if return_final_state else None)
+
+
+def _forward_key(tensors: tuple, settings: tuple) -> Optional[tuple]:
+    """What an eager :func:`ssd_forward`'s launches depend on beyond its plan (see :class:`.launch.LaunchMemo`):
+    the current device; each tensor's address (the inputs x, dt, A, B, C, D, ``dt_bias`` and the fp32 initial
+    state, with A standing in for one absent, then the buffers the forward made, y last) and the first seven's
+    dtypes (the buffers' follow from them and the plan), the shapes and strides the launches read
+    (x's, B's and C's shapes; x's, dt's, B's, C's and y's strides); ``settings`` (which of those were absent, the
+    launch configuration, the scan that runs, 64-bit offsets, dt's softplus and limits). None where a tensor is
+    not a plain one (fake or functional tensors while tracing)."""
+    if not _KEYED_TENSORS.issuperset(map(type, tensors)):
+        return None
+    x, dt, _, B, C = tensors[:5]
+    return (torch.cuda.current_device(), tuple(map(_address, tensors)), tuple(map(_dtype_of, tensors[:7])), x.shape,
+            x.stride(), dt.stride(), B.shape, B.stride(), C.shape, C.stride(), tensors[-1].stride(), settings)
+
+
+_KEYED_TENSORS = frozenset((torch.Tensor, torch.nn.Parameter))
+_address = torch.Tensor.data_ptr
+_dtype_of = operator.attrgetter("dtype")
 
 
 #: Head-dim block of the decode kernel: 32 keeps a (32 x n) fp32 state tile in registers without
