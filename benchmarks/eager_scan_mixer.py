@@ -1,7 +1,8 @@
 """Which chunk scan an eager forward should run at small shapes: the Triton scan or a Gluon form (GPU machine,
 Hopper).
 
-``ssd.auto_scan`` runs the Triton scan eagerly below ``ssd.EAGER_GLUON_PROGRAMS`` scan programs, because timed
+``ssd.auto_scan`` runs the Triton scan eagerly below ``ssd.EAGER_GLUON_PROGRAMS`` scan programs where the launch
+shortcut keeps no whole forwards (with them, the Gluon scan at every size), because timed
 alone, with a synchronisation after every call, the SSD core's wall time was shorter with it there (the Gluon
 launch's host work is longer). A model does not synchronise after each core: the host enqueues the mixer's
 projections, conv, core and norm ahead of the GPU, and where it stays ahead, what the core costs the forward is its

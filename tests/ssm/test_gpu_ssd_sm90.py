@@ -191,15 +191,31 @@ def test_cuda_graph_capture_and_replay(gluon_scan):
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
-def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypatch, scan_env):
-    """``scan_kernel="auto"``: captured in a graph the forward runs the Gluon scan (its launch cost is paid once),
-    eagerly ``_chunk_scan`` at this size (96 scan programs, under ``EAGER_GLUON_PROGRAMS``); the graph's outputs
-    equal an eager forward with the Gluon scan named."""
+def _shortcut(monkeypatch, setting):
+    """The launch shortcut in ``setting`` (``BAMBAPROF_TRITON_FAST_LAUNCH``; None: the default, whole forwards kept)
+    for the kernels wrapped from here on."""
+    from bambaprof.ssm.kernels import launch
+
+    if setting is None:
+        monkeypatch.delenv("BAMBAPROF_TRITON_FAST_LAUNCH", raising=False)
+    else:
+        monkeypatch.setenv("BAMBAPROF_TRITON_FAST_LAUNCH", setting)
+    monkeypatch.setattr(launch, "_wrapped", {})
+
+
+@pytest.mark.parametrize("shortcut", [None, "keyed"])
+def test_the_default_runs_it_in_cuda_graphs_and_eagerly_with_whole_forwards_kept(monkeypatch, scan_env, shortcut):
+    """``scan_kernel="auto"``: captured in a graph the forward runs the Gluon scan (its launch cost is paid once);
+    eagerly too with the whole launch shortcut (repeated forwards launched whole), ``_chunk_scan`` at this size (96
+    scan programs, under ``EAGER_GLUON_PROGRAMS``) without it; the graph's outputs equal an eager forward with the
+    Gluon scan named."""
     monkeypatch.setattr(ssd, "config_override", None)
     scan_env(None)
+    _shortcut(monkeypatch, shortcut)
     assert ssd.LaunchConfig().scan_kernel == "auto"
     static = _graph_inputs()
-    assert _scan_kernels(lambda: _graph_forward(*static)) == {"_chunk_scan"}
+    eager = _kernel_of(ssd.AUTO_FORM) if shortcut is None else "_chunk_scan"
+    assert _scan_kernels(lambda: _graph_forward(*static)) == {eager}
     graph, (y_g, s_g) = _captured(static)
     assert _scan_kernels(graph.replay) == {_kernel_of(ssd.AUTO_FORM)}
     monkeypatch.setattr(ssd, "config_override",
@@ -208,12 +224,16 @@ def test_the_default_runs_it_in_cuda_graphs_and_the_triton_scan_eagerly(monkeypa
     assert torch.equal(y_g, y_e) and torch.equal(s_g, s_e)
 
 
-def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch, scan_env):
+@pytest.mark.parametrize("shortcut", [None, "keyed"])
+def test_the_default_runs_it_eagerly_from_the_size_where_it_wins(monkeypatch, scan_env, shortcut):
     """Eager ``auto`` at a Bamba-9B mixer of 1 x 2048 tokens (8 chunks x 128 heads = ``EAGER_GLUON_PROGRAMS``) and
-    of 1 x 8192 runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 runs ``_chunk_scan``."""
+    of 1 x 8192 runs the Gluon form ``auto_scan`` names; one chunk fewer than 2048 (and 512 tokens) runs
+    ``_chunk_scan`` without whole forwards kept (``keyed``), the Gluon form with them (the default)."""
     monkeypatch.setattr(ssd, "config_override", None)
     scan_env(None)
-    for L, expected in ((2048, _kernel_of(ssd.auto_scan(1024, False))), (2048 - 256, "_chunk_scan"),
+    _shortcut(monkeypatch, shortcut)
+    small = _kernel_of(ssd.AUTO_FORM) if shortcut is None else "_chunk_scan"
+    for L, expected in ((2048, _kernel_of(ssd.auto_scan(1024, False))), (2048 - 256, small), (512, small),
                         (8192, _kernel_of(ssd.auto_scan(4096, False)))):
         inp = ssd_inputs(b=1, L=L, h=128, p=64, g=1, n=128, dtype=torch.bfloat16, device="cuda", seed=0)
         assert _scan_kernels(lambda inp=inp: run(TRITON, inp, 256, dt_softplus=True)) == {expected}

@@ -272,10 +272,11 @@ class LaunchConfig:
     ``h200-ssd-kernel-chunk.json``, ``h100-ssd-gluon-kernel-chunk.json``).
     ``scan_kernel``: ``"triton"`` (``_chunk_scan`` everywhere), one of ``ssd_sm90.FORMS`` (the Hopper chunk scan
     where it serves the inputs, H100/H200 and bf16; ``_chunk_scan`` elsewhere, with the options above), or
-    ``"auto"`` (:func:`auto_scan`: a Gluon form where the scan has at least :data:`EAGER_GLUON_PROGRAMS` programs
-    or a CUDA graph is being captured, else ``"triton"``): the Gluon scan takes less GPU time at every shape, but
-    its launch costs 40 to 90 us more host time a forward (four TMA descriptors), which an eager forward at small
-    shapes, bound by its host, pays in wall time and a graph pays once.
+    ``"auto"`` (:func:`auto_scan`: a Gluon form where the scan has at least :data:`EAGER_GLUON_PROGRAMS` programs,
+    a CUDA graph is being captured or the launch shortcut keeps whole forwards, else ``"triton"``): the Gluon scan
+    takes less GPU time at every shape, but its launch costs 30 to 120 us more host time a forward (four TMA
+    descriptors), which an eager forward at small shapes, bound by its host, pays in wall time, a graph once, and a
+    forward launched whole from the shortcut's memo not at all.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
     few chunks; the same work and more programs elsewhere).
@@ -312,15 +313,19 @@ AUTO_FORM = "gluon_ordered"
 #: 2.988 / 2.826 / 2.875. The core alone, synchronised after each call, still loses wall time with the Gluon scan
 #: at 1x2048 (0.203 / 0.246 / 0.226 ms), which a model does not do. Again on an H100 SXM with ``gluon_ordered``
 #: (2026-12-06, ``h100-eager-scan-split.json``): 1x512 1.322 / 1.578 ms, 1x2048 3.069 / 2.900 (Triton scan / Gluon).
+#: With whole forwards kept (the shortcut's default since then) the rule gives way: ``auto`` runs the Gluon scan
+#: eagerly at every size (``h100-launch-memo.json``: four mixers at 1x512, 1.695 / 1.402 and 1.094 / 1.082 ms).
 EAGER_GLUON_PROGRAMS = 1024
 
 
-def auto_scan(programs: int, capturing: bool) -> str:
+def auto_scan(programs: int, capturing: bool, kept_forwards: bool = False) -> str:
     """The chunk scan ``scan_kernel="auto"`` runs for a forward of ``programs`` scan programs (batch x chunks x
     heads x head-dim blocks): eagerly below :data:`EAGER_GLUON_PROGRAMS` programs ``"triton"`` (the Gluon launch's
-    host time would be the forward's); otherwise, and always inside a CUDA graph being captured (a graph pays the
-    launch once), the Gluon form :data:`AUTO_FORM`."""
-    if programs < EAGER_GLUON_PROGRAMS and not capturing:
+    host time would be the forward's), unless ``kept_forwards``; otherwise the Gluon form :data:`AUTO_FORM`: always
+    inside a CUDA graph being captured (a graph pays the launch once), and eagerly at every size where the launch
+    shortcut keeps whole forwards (``kept_forwards``: :class:`.launch.LaunchMemo` in use), which repeat a forward's
+    launches without their Python, so that the Gluon launch costs no more host time than the Triton scan's."""
+    if programs < EAGER_GLUON_PROGRAMS and not capturing and not kept_forwards:
         return "triton"
     return AUTO_FORM
 
@@ -528,11 +533,14 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     init = initial_state.to(f32).contiguous() if has_init else None
     i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
         or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
+    # an eager forward whose tensors and settings all repeat an earlier one's launches what that one launched
+    memo = memo_of(_chunk_prep) if wrap is direct and x.is_cuda else None
     scan = cfg.scan_kernel
     if scan == "auto":  # the Gluon scan's launch costs host time an eager forward pays, a graph once
-        scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing())
-    # an eager forward whose tensors and settings all repeat an earlier one's launches what that one launched
-    memo = memo_of(_chunk_prep) if wrap is direct and x.is_cuda and not profiler_enabled() else None
+        scan = auto_scan(b * nchunks * H * plan.n_pb, x.is_cuda and torch.cuda.is_current_stream_capturing(),
+                         memo is not None)
+    if profiler_enabled():  # the same scan, launched in full under its ranges and byte counts
+        memo = None
     key: Optional[tuple] = None
     recorder: Optional[LaunchRecorder] = None
     if memo is not None:
