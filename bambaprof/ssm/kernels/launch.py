@@ -162,7 +162,7 @@ class CachedLaunch:
             return None
         if kept is None:
             return None
-        _compiled, tail, raw = kept
+        compiled, tail, raw = kept
         if raw is None:
             return None
         params = [*values, *tail]
@@ -171,7 +171,7 @@ class CachedLaunch:
                 return None
             params = raw.descriptors(params)
         g = tuple(grid) if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
-        return FrozenLaunch(raw, g, key[0], tuple(params))
+        return FrozenLaunch(raw, g, key[0], tuple(params), compiled)
 
     def _tail(self, args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
         """The values Triton's binder passes the launcher after the positional arguments, or None (and the
@@ -443,10 +443,11 @@ class FrozenLaunch:
     addresses and encoded TMA descriptors, so it is only ever called for tensors at the same addresses, with the
     same shapes, strides and dtypes (:class:`LaunchMemo`'s keys)."""
 
-    __slots__ = ("raw", "grid", "device", "params")
+    __slots__ = ("raw", "grid", "device", "params", "compiled")
 
-    def __init__(self, raw: RawLauncher, grid: tuple, device: int, params: tuple) -> None:
+    def __init__(self, raw: RawLauncher, grid: tuple, device: int, params: tuple, compiled: Any = None) -> None:
         self.raw, self.grid, self.device, self.params = raw, grid, device, params
+        self.compiled = compiled  # held, so that its module stays loaded while the launch is kept
 
     def __call__(self) -> None:
         raw, grid = self.raw, self.grid

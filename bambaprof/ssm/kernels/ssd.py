@@ -546,7 +546,8 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     if memo is not None:
         key = _forward_key((x, dt, A, B, C, D if D is not None else A, dt_bias if dt_bias is not None else A,
                             init if init is not None else A, dtp, cs, cb, final, flags, ticket, ring, y),
-                           (D is None, dt_bias is None, has_init, cfg, scan, i64, dt_softplus, dt_limit))
+                           (D is None, dt_bias is None, has_init, cfg, scan, i64, bool(dt_softplus),
+                            float(dt_limit[0]), float(dt_limit[1])))
         if key is not None:
             if memo.run(key):
                 return y, (final if return_final_state else None)
