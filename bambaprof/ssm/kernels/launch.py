@@ -112,21 +112,27 @@ class CachedLaunch:
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         return lambda *args, **kwargs: self._launch(grid, args, kwargs)
 
-    def _launch(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        key: Optional[tuple] = None
-        values: list = []
-        if self._usable and not callable(grid):
-            keyed = _key(args, kwargs)
-            if keyed is not None:
-                key, values = keyed
+    def _lookup(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Tuple[Optional[tuple], list, Any]:
+        """This launch's argument key, its positional values (tensors as addresses) and the entry kept for the key
+        (or None); no key (None, [], None) where the launch takes the full path (a callable grid, an argument of
+        another type, a descriptor's field that cannot be hashed, the shortcut no longer used for this kernel)."""
+        if not self._usable or callable(grid):
+            return None, [], None
+        keyed = _key(args, kwargs)
+        if keyed is None:
+            return None, [], None
+        key, values = keyed
         try:
-            kept = self._kept.get(key) if key is not None else None
+            return key, values, self._kept.get(key)
         except TypeError:  # a descriptor's field that cannot be hashed
-            key = kept = None
+            return None, [], None
+
+    def _launch(self, grid: Any, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        key, values, kept = self._lookup(grid, args, kwargs)
         if kept is not None and key is not None:
             self._hits += 1
             compiled, kept_tail, raw = kept
-            g = grid if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
+            g = _grid3(grid)
             if raw is not None and _hooks_idle():
                 return raw(g, key[0], values, kept_tail)  # the key starts with the current device
             return compiled[g](*args, *kept_tail)
@@ -150,17 +156,8 @@ class CachedLaunch:
         :class:`LaunchMemo`: the kept kernel's raw launch, tensors as their addresses and each TMA descriptor as its
         encoding; None where there is no such launch (not kept, no raw launch, a callable grid, a descriptor the
         launcher expands without metadata, which would hold its tensor)."""
-        if not self._usable or callable(grid):
-            return None
-        keyed = _key(args, kwargs)
-        if keyed is None:
-            return None
-        key, values = keyed
-        try:
-            kept = self._kept.get(key)
-        except TypeError:
-            return None
-        if kept is None:
+        key, values, kept = self._lookup(grid, args, kwargs)
+        if kept is None or key is None:
             return None
         compiled, tail, raw = kept
         if raw is None:
@@ -170,8 +167,7 @@ class CachedLaunch:
             if any(meta is None for meta in raw.descriptors.metas):
                 return None
             params = raw.descriptors(params)
-        g = tuple(grid) if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
-        return FrozenLaunch(raw, g, key[0], tuple(params), compiled)
+        return FrozenLaunch(raw, tuple(_grid3(grid)), key[0], tuple(params), compiled)
 
     def _tail(self, args: tuple, kwargs: Dict[str, Any]) -> Optional[tuple]:
         """The values Triton's binder passes the launcher after the positional arguments, or None (and the
@@ -188,6 +184,11 @@ class CachedLaunch:
             self._usable = False
             self._kept.clear()
             return None
+
+
+def _grid3(grid: Any) -> Any:
+    """A launch grid of one, two or three dimensions as three (the grid itself where it has three)."""
+    return grid if len(grid) == 3 else (tuple(grid) + (1, 1))[:3]
 
 
 def _key(args: tuple, kwargs: Dict[str, Any]) -> Optional[Tuple[tuple, list]]:
