@@ -25,13 +25,13 @@ The state is formed as two accumulators of 64 x 64 (p by a half of n), each chun
 too, so that no phase holds both the whole state and its hand-off's addresses in registers. The skip term is
 ``D x`` read from x's tile in shared memory. It serves what :func:`.ssd_sm90.usable` allows.
 
-With ``SCALED`` (the form ``gluon_scaled``, ``auto``'s from 1,024 programs) the outputs are formed by
-:func:`_scaled_outputs`: x's tile k, once output block k no longer needs it as loaded, is weighted in place for the
-blocks below, so that each ``C B^T`` tile below the diagonal goes to the tensor cores from shared memory as loaded
-(no registers, no scaling) and a scalar a tile goes on the accumulator. On an H100 that made the outputs 9% shorter
-at 1x512 (9.7 against 10.7 us a program, ``benchmarks/scan_phases.py``), and the kernel took 0.97x to 0.99x the
-plain form's time from 1x2048 up in two runs (``benchmarks/results/h100-bench-ssd-gluon-scaled.json``, ``-2.json``;
-0.96x to 0.98x on an H200, ``h200-bench-ssd-gluon-scaled.json``).
+With ``SCALED`` (the form ``gluon_scaled``, ``auto``'s from 1,024 programs in the thirtieth session) the outputs are
+formed by :func:`_scaled_outputs`: x's tile k, once output block k no longer needs it as loaded, is weighted in place
+for the blocks below, so that each ``C B^T`` tile below the diagonal goes to the tensor cores from shared memory as
+loaded (no registers, no scaling) and a scalar a tile goes on the accumulator. On an H100 that made the outputs 9%
+shorter at 1x512 (9.7 against 10.7 us a program, ``benchmarks/scan_phases.py``), and the kernel took 0.97x to 0.99x
+the plain form's time from 1x2048 up in two runs (``benchmarks/results/h100-bench-ssd-gluon-scaled.json``,
+``-2.json``; 0.96x to 0.98x on an H200, ``h200-bench-ssd-gluon-scaled.json``).
 
 With ``ORDERED`` as well (the form ``gluon_ordered``, ``auto``'s at every size) a program takes its work from its
 index in the launch rather than from a ticket (:func:`_work`): on an H100 0.93x to 0.97x ``gluon_scaled``'s kernel
