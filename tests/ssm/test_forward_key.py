@@ -4,12 +4,12 @@ launches read beyond the plan, so that a kept forward is repeated only where the
 import pytest
 import torch
 
-from bambaprof.ssm.kernels import ssd
+from bambaprof.ssm.kernels import launch, ssd
 
 
 @pytest.fixture(autouse=True)
 def _device(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(launch, "current_device", lambda: 0)
 
 
 def _tensors(L=64):
@@ -46,7 +46,7 @@ def test_anything_the_launches_read_changes_the_key(monkeypatch, change):
     elif change == "setting":
         settings = SETTINGS[:4] + ("gluon_ordered",) + SETTINGS[5:]
     elif change == "device":
-        monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+        monkeypatch.setattr(launch, "current_device", lambda: 1)
     elif change == "buffer":
         tensors[-2] = torch.zeros(4)  # a buffer the forward made, elsewhere
     assert ssd._forward_key(tuple(tensors), settings) != first

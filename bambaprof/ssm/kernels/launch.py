@@ -139,7 +139,7 @@ class CachedLaunch:
         compiled = self.kernel[grid](*args, **kwargs)
         if key is not None and compiled is not None:
             self._misses += 1
-            if self._misses >= MIN_MISSES and self._misses > self._hits:
+            if _rarely_repeat(self._hits, self._misses):
                 # shapes or addresses rarely repeat (a server's varying lengths): keying only costs
                 self._usable = False
                 self._kept.clear()
@@ -184,6 +184,11 @@ class CachedLaunch:
             self._usable = False
             self._kept.clear()
             return None
+
+
+def _rarely_repeat(hits: int, misses: int) -> bool:
+    """Whether keys miss too often to be worth building: at least :data:`MIN_MISSES` misses, more than hits."""
+    return misses >= MIN_MISSES and misses > hits
 
 
 def _grid3(grid: Any) -> Any:
@@ -500,7 +505,7 @@ class LaunchMemo:
     def keep(self, key: tuple, recorder: "LaunchRecorder") -> None:
         """Keep the launches ``recorder`` saw for ``key``, where each has a frozen form."""
         self._misses += 1
-        if self._misses >= MIN_MISSES and self._misses > self._hits:
+        if _rarely_repeat(self._hits, self._misses):
             self.usable = False
             self._kept.clear()
             return

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import os
 from dataclasses import dataclass, replace
 from typing import Callable, List, NamedTuple, Optional, Tuple
@@ -60,7 +59,7 @@ import triton
 import triton.language as tl
 
 from ...ranges import phase, profiler_enabled
-from . import ssd_sm90
+from . import launch, ssd_sm90
 from .grid import cdiv, next_power_of_2, register_cap
 from .launch import LaunchRecorder, direct, memo_of
 from .metadata import kernel_metadata
@@ -588,16 +587,11 @@ def _forward_key(tensors: tuple, settings: tuple) -> Optional[tuple]:
     (x's, B's and C's shapes; x's, dt's, B's, C's and y's strides); ``settings`` (which of those were absent, the
     launch configuration, the scan that runs, 64-bit offsets, dt's softplus and limits). None where a tensor is
     not a plain one (fake or functional tensors while tracing)."""
-    if not _KEYED_TENSORS.issuperset(map(type, tensors)):
+    if not launch._TENSOR_TYPES.issuperset(map(type, tensors)):
         return None
     x, dt, _, B, C = tensors[:5]
-    return (torch.cuda.current_device(), tuple(map(_address, tensors)), tuple(map(_dtype_of, tensors[:7])), x.shape,
-            x.stride(), dt.stride(), B.shape, B.stride(), C.shape, C.stride(), tensors[-1].stride(), settings)
-
-
-_KEYED_TENSORS = frozenset((torch.Tensor, torch.nn.Parameter))
-_address = torch.Tensor.data_ptr
-_dtype_of = operator.attrgetter("dtype")
+    return (launch.current_device(), tuple(map(launch._data_ptr, tensors)), tuple(map(launch._dtype, tensors[:7])),
+            x.shape, x.stride(), dt.stride(), B.shape, B.stride(), C.shape, C.stride(), tensors[-1].stride(), settings)
 
 
 #: Head-dim block of the decode kernel: 32 keeps a (32 x n) fp32 state tile in registers without
