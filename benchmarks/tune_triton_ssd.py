@@ -4,7 +4,7 @@ Times each candidate configuration (and mamba_ssm's ``mamba_chunk_scan_combined`
 when ``--mamba-ssm`` is given) at the Bamba-9B mixer shapes with the same method
 as ``bambaprof bench ssd`` (wall-clock median, inputs rotated past L2, and GPU kernel
 time per call from the PyTorch profiler) and prints one JSON document, with the time
-per kernel of the base configuration and of mamba_ssm. The chosen configuration goes into ``bambaprof/ssm/kernels/ssd.py``
+per kernel of every core. The chosen configuration goes into ``bambaprof/ssm/kernels/ssd.py``
 (``_CONFIGS``) by hand, and ``bambaprof bench ssd`` then measures the committed code.
 ``--kernels NAME=PATH`` also times another form of ``kernels/ssd.py`` (a file, e.g. a branch's
 version) with its own default configuration, beside the committed one in the same run.
@@ -85,6 +85,11 @@ CANDIDATES = {
     "gluon_late_q64": dataclasses.replace(BASE, scan_kernel="gluon_late", chunk=64),
     # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)
     "gluon_async_cb_tiles": dataclasses.replace(BASE, scan_kernel="gluon_async", cb_tiles=True),
+    # the prep's programs shorter (the default's scan after them): a C B^T tile a program, and fewer heads a dt'
+    # program (more programs, each cumulative sum over the chunk spread over fewer rows of heads), or other warps
+    "cb_tiles": dataclasses.replace(BASE, cb_tiles=True),
+    **{f"tiles_bh{bh}_w{w}": dataclasses.replace(BASE, cb_tiles=True, prep_bh=bh, prep_warps=w)
+       for bh, w in ((8, 4), (4, 4), (2, 4), (4, 2), (8, 2), (16, 8))},
 }
 
 
@@ -180,8 +185,7 @@ def main() -> int:
         key = f"{r.batch}x{r.seq_len}"
         wall[r.variant][key] = r.median_ms if r.status == "ok" else r.status
         kernel[r.variant][key] = r.kernel_ms
-        if r.variant in ("base", "mamba_ssm") or r.variant in {k.partition("=")[0] for k in args.kernels}:
-            by_kernel[r.variant][key] = r.kernels_us
+        by_kernel[r.variant][key] = r.kernels_us
     doc = {"environment": environment("cuda"), "dtype": args.dtype, "check": checked,
            "candidates": {k: dataclasses.asdict(v) for k, v in CANDIDATES.items()},
            "median_ms": wall, "kernel_ms": kernel, "kernel_us": by_kernel}

@@ -226,7 +226,7 @@ def test_the_prep_zeroes_every_chain_counter_and_the_ticket(b, L, H, n_pb, per_t
     ssd._chunk_prep[plan.prep_grid](
         inp["x"], inp["dt"], inp["dt_bias"], inp["A"], inp["B"], inp["C"], dtp, cs, cb, flags, ticket,
         L, H, 1, 16, nchunks, plan.n_hb, plan.n_dt, n_pb, *inp["dt"].stride(), *inp["B"].stride(),
-        *inp["C"].stride(), 0.0, 3.0e38, Q=16, BQ=16, BH=ssd.PREP_BH, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
+        *inp["C"].stride(), 0.0, 3.0e38, Q=16, BQ=16, BH=cfg.prep_bh, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
         HAS_BIAS=True, SOFTPLUS=True, CLAMP=False, PREC="ieee", DOT_F32=True, I64=False, CB_TILES=per_tile)
     assert torch.equal(flags[:chains], torch.zeros(chains, dtype=torch.int32)) and ticket.item() == 0
     assert torch.equal(flags[chains:], torch.full((5,), 7, dtype=torch.int32))
@@ -253,6 +253,31 @@ def test_a_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chunk, cb
         assert plan.prep_grid[0] - plan.n_dt == b * plan.nchunks * (nmb * (nmb + 1) // 2 if per_tile else nmb)
         outputs[per_tile] = run(TRITON, inp, chunk, dt_softplus=True)
     (y, s), (y1, s1) = outputs[False], outputs[True]
+    assert torch.equal(y, y1) and torch.equal(s, s1)
+    y_ref, s_ref = _ref(inp, chunk, dt_softplus=True)
+    assert rel_err(y1, y_ref) < 1e-4 and rel_err(s1, s_ref) < 1e-4
+
+
+@pytest.mark.parametrize("prep_bh,prep_warps", [(2, 4), (4, 2), (8, 8)])
+def test_the_prep_s_heads_a_program_and_warps_give_the_same_bits(monkeypatch, prep_bh, prep_warps):
+    """``LaunchConfig.prep_bh`` and ``prep_warps``: the dt' programs of ``_chunk_prep`` over fewer heads each (5 heads:
+    a ragged last block at 2 and 4, one block at 8) and other warps; the forward gives the same bits as the default
+    (each head's cumulative sum is its own), exact against float64."""
+    import dataclasses
+
+    from bambaprof.ssm.kernels import ssd
+
+    b, L, H, chunk = 2, 100, 5, 48
+    inp = ssd_inputs(b=b, L=L, h=H, p=16, g=1, n=16, dtype=torch.float32, initial_state=True)
+    base = ssd.launch_config(torch.float32, chunk, 16)
+    outputs = []
+    for cfg in (base, dataclasses.replace(base, prep_bh=prep_bh, prep_warps=prep_warps)):
+        monkeypatch.setattr(ssd, "config_override", cfg)
+        plan = ssd._forward_plan(b, L, H, 16, 1, 16, chunk, torch.float32, 4, False, True, ssd.launch_config(
+            torch.float32, chunk, 16))
+        assert plan.n_dt == b * plan.nchunks * -(-H // cfg.prep_bh)
+        outputs.append(run(TRITON, inp, chunk, dt_softplus=True))
+    (y, s), (y1, s1) = outputs
     assert torch.equal(y, y1) and torch.equal(s, s1)
     y_ref, s_ref = _ref(inp, chunk, dt_softplus=True)
     assert rel_err(y1, y_ref) < 1e-4 and rel_err(s1, s_ref) < 1e-4

@@ -278,7 +278,8 @@ class LaunchConfig:
     forward launched whole from the shortcut's memo not at all.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
-    few chunks; the same work and more programs elsewhere).
+    few chunks; the same work and more programs elsewhere). ``prep_bh``: heads one ``_chunk_prep`` dt' program
+    covers (its cumulative sums run over the chunk, one a head); ``prep_warps``: ``_chunk_prep``'s warps.
     """
 
     cb_rows: int = 64
@@ -290,6 +291,8 @@ class LaunchConfig:
     chunk: Optional[int] = None
     scan_kernel: str = "auto"
     cb_tiles: bool = False
+    prep_bh: int = 16
+    prep_warps: int = 4
 
 
 #: The Gluon form ``scan_kernel="auto"`` runs (see :func:`auto_scan` for where): ``gluon_ordered`` (the
@@ -458,10 +461,6 @@ class _ForwardPlan(NamedTuple):
     scan_flops: int
 
 
-#: Rows of heads one ``_chunk_prep`` dt program covers.
-PREP_BH = 16
-
-
 @functools.lru_cache(maxsize=1024)
 def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype: torch.dtype, dt_size: int,
                   on_cuda: bool, has_init: bool, cfg: LaunchConfig) -> _ForwardPlan:
@@ -476,7 +475,7 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     bn = _pow2(N)
     ring_shape = (b * n_pb * H, 2, bn, cfg.scan_bp)
-    n_hb = cdiv(H, PREP_BH)
+    n_hb = cdiv(H, cfg.prep_bh)
     n_dt = b * nchunks * n_hb
     bc = 2 * b * L * G * N  # elements of B and C
     dtp = b * H * nchunks * Q  # elements of dt' (and of cs)
@@ -556,9 +555,9 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
             L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=plan.bq, BH=PREP_BH, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
+            Q=Q, BQ=plan.bq, BH=cfg.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=4)
+            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=cfg.prep_warps)
 
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
         form = ssd_sm90.FORMS.get(scan)
