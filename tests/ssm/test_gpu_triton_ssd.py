@@ -351,3 +351,23 @@ def test_a_prep_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chun
         with torch.no_grad():
             outs.append(run(TRITON, inp, chunk, dt_softplus=True))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+@pytest.mark.parametrize("prep_bh,prep_warps", [(4, 4), (2, 4), (8, 2)])
+@pytest.mark.parametrize("b,L", [(1, 512), (2, 1000)])
+def test_the_prep_s_heads_a_program_and_warps_keep_the_outputs(monkeypatch, b, L, prep_bh, prep_warps):
+    """``LaunchConfig.prep_bh`` and ``prep_warps`` compiled for the GPU, with a program per ``C B^T`` tile and the
+    default's scan: dt' and its cumulative sums over other layouts (whose sums may associate otherwise), so the
+    outputs are those of the default's prep to fp32 rounding, and exact against float64."""
+    inp = make_inputs(Shape(b, L, 40, P, G, N, 256), torch.bfloat16, "cuda", seed=6, initial_state=True)
+    outs = []
+    base = dataclasses.replace(ssd.launch_config(torch.bfloat16, 256, P), cb_tiles=True)
+    for cfg in (base, dataclasses.replace(base, prep_bh=prep_bh, prep_warps=prep_warps)):
+        monkeypatch.setattr(ssd, "config_override", cfg)
+        with torch.no_grad():
+            outs.append(run(TRITON, inp, 256, dt_softplus=True))
+    (y0, s0), (y1, s1) = outs
+    assert rel_err(y1, y0) < 1e-3 and rel_err(s1, s0) < 1e-5
+    y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
+    tol = TOLERANCES[torch.bfloat16]
+    assert rel_err(y1, y_ref) <= tol and rel_err(s1, s_ref) <= tol
