@@ -66,7 +66,7 @@ def main() -> int:
                              CLAMP=False, **common), 4, 1, None),
         "_chunk_prep_cb_tiles": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
                                                    "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-                                 dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True,
+                                 dict(Q=256, BQ=256, BH=ssd.PREP_MIN_BH, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True,
                                       SOFTPLUS=True, CLAMP=False, CB_TILES=True, **common), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},

@@ -226,8 +226,9 @@ def test_the_prep_zeroes_every_chain_counter_and_the_ticket(b, L, H, n_pb, per_t
     ssd._chunk_prep[plan.prep_grid](
         inp["x"], inp["dt"], inp["dt_bias"], inp["A"], inp["B"], inp["C"], dtp, cs, cb, flags, ticket,
         L, H, 1, 16, nchunks, plan.n_hb, plan.n_dt, n_pb, *inp["dt"].stride(), *inp["B"].stride(),
-        *inp["C"].stride(), 0.0, 3.0e38, Q=16, BQ=16, BH=cfg.prep_bh, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
-        HAS_BIAS=True, SOFTPLUS=True, CLAMP=False, PREC="ieee", DOT_F32=True, I64=False, CB_TILES=per_tile)
+        *inp["C"].stride(), 0.0, 3.0e38, Q=16, BQ=16, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
+        HAS_BIAS=True, SOFTPLUS=True, CLAMP=False, PREC="ieee", DOT_F32=True, I64=False, CB_TILES=plan.cb_tiles)
+    assert plan.cb_tiles == per_tile
     assert torch.equal(flags[:chains], torch.zeros(chains, dtype=torch.int32)) and ticket.item() == 0
     assert torch.equal(flags[chains:], torch.full((5,), 7, dtype=torch.int32))
 
@@ -275,9 +276,31 @@ def test_the_prep_s_heads_a_program_and_warps_give_the_same_bits(monkeypatch, pr
         monkeypatch.setattr(ssd, "config_override", cfg)
         plan = ssd._forward_plan(b, L, H, 16, 1, 16, chunk, torch.float32, 4, False, True, ssd.launch_config(
             torch.float32, chunk, 16))
-        assert plan.n_dt == b * plan.nchunks * -(-H // cfg.prep_bh)
+        assert plan.n_dt == b * plan.nchunks * -(-H // plan.prep_bh)
         outputs.append(run(TRITON, inp, chunk, dt_softplus=True))
     (y, s), (y1, s1) = outputs
     assert torch.equal(y, y1) and torch.equal(s, s1)
     y_ref, s_ref = _ref(inp, chunk, dt_softplus=True)
     assert rel_err(y1, y_ref) < 1e-4 and rel_err(s1, s_ref) < 1e-4
+
+
+def test_the_prep_covers_fewer_heads_and_a_tile_a_program_where_a_forward_has_few_chunks():
+    """``_forward_plan`` halves the heads a dt' program covers (from ``prep_bh``, down to ``PREP_MIN_BH``) while there
+    would be fewer than ``prep_programs`` dt' programs, and makes a ``C B^T`` tile a program (``cb_tiles`` None) while
+    a row a program would be fewer; Bamba-9B's 128 heads and chunk 256: 1x512 on 4 heads and tiles, 1x2048 on 16 and
+    tiles, 1x8192 and 8x2048 on 16 and rows. A ``prep_bh`` below the floor stays, and set options win."""
+    import dataclasses
+
+    from bambaprof.ssm.kernels import ssd
+
+    def plan(b, L, **options):
+        cfg = dataclasses.replace(ssd.launch_config(torch.bfloat16, 256, 64), **options)
+        return ssd._forward_plan(b, L, 128, 64, 1, 128, 256, torch.bfloat16, 2, True, False, cfg)
+
+    picks = {(b, L): (plan(b, L).prep_bh, plan(b, L).cb_tiles) for b, L in ((1, 512), (1, 2048), (1, 8192), (8, 2048))}
+    assert picks == {(1, 512): (4, True), (1, 2048): (16, True), (1, 8192): (16, False), (8, 2048): (16, False)}
+    assert plan(1, 512).n_dt == 2 * 32 and plan(1, 512).prep_grid == (64 + 2 * 10,)
+    assert plan(1, 1024).prep_bh == 8  # 4 chunks: 64 programs of 8 heads
+    assert plan(1, 512, prep_bh=2).prep_bh == 2
+    assert (plan(1, 512, prep_programs=0).prep_bh, plan(1, 512, prep_programs=0).cb_tiles) == (16, False)
+    assert plan(1, 512, cb_tiles=False).cb_tiles is False and plan(8, 8192, cb_tiles=True).cb_tiles is True

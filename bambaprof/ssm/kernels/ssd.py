@@ -278,8 +278,11 @@ class LaunchConfig:
     forward launched whole from the shortcut's memo not at all.
     ``cb_tiles``: ``_chunk_prep`` makes each ``C B^T`` tile in a program of its own instead of a row of tiles
     in one (at most one product a program instead of ``Q / cb_rows``: a shorter longest program where there are
-    few chunks; the same work and more programs elsewhere). ``prep_bh``: heads one ``_chunk_prep`` dt' program
-    covers (its cumulative sums run over the chunk, one a head); ``prep_warps``: ``_chunk_prep``'s warps.
+    few chunks; the same work and more programs elsewhere); None: where a row a program would make fewer than
+    ``prep_programs`` programs. ``prep_bh``: heads one ``_chunk_prep`` dt' program covers at most (its cumulative
+    sums run over the chunk, one a head), halved down to :data:`PREP_MIN_BH` where there would be fewer than
+    ``prep_programs`` dt' programs (a forward of few chunks, bound by one program's latency; elsewhere 16 heads
+    make each row of dt that a program reads one 32-byte sector); ``prep_warps``: ``_chunk_prep``'s warps.
     """
 
     cb_rows: int = 64
@@ -290,9 +293,10 @@ class LaunchConfig:
     scan_maxnreg: Optional[int] = 168
     chunk: Optional[int] = None
     scan_kernel: str = "auto"
-    cb_tiles: bool = False
+    cb_tiles: Optional[bool] = None
     prep_bh: int = 16
     prep_warps: int = 4
+    prep_programs: int = 64
 
 
 #: The Gluon form ``scan_kernel="auto"`` runs (see :func:`auto_scan` for where): ``gluon_ordered`` (the
@@ -451,6 +455,8 @@ class _ForwardPlan(NamedTuple):
     bn: int
     npb: int
     n_dt: int
+    prep_bh: int  # heads a dt' program covers
+    cb_tiles: bool  # a C B^T tile a prep program (else a row of tiles)
     prep_grid: Tuple[int]
     scan_grid: Tuple[int]
     ring_shape: Tuple[int, int, int, int]
@@ -459,6 +465,23 @@ class _ForwardPlan(NamedTuple):
     prep_flops: int
     scan_io: int
     scan_flops: int
+
+
+#: The fewest heads a ``_chunk_prep`` dt' program covers where ``LaunchConfig.prep_bh`` is halved for few chunks.
+PREP_MIN_BH = 4
+
+
+def _prep_heads(cfg: LaunchConfig, chunks: int, H: int) -> int:
+    """Heads a dt' program covers for ``chunks`` chunks (over the batch) of ``H`` heads: ``cfg.prep_bh``, halved
+    while that makes fewer than ``cfg.prep_programs`` programs, down to :data:`PREP_MIN_BH` (not below a smaller
+    ``prep_bh``). With Bamba-9B's 128 heads, 1x512 (2 chunks) gets 4 heads a program (64 programs) and 1x2048 on 16.
+    On an H100 the prep then took 3.2 us at 1x512 against 5.0 with 16 heads (the forward 25.8 against 27.4 us); at
+    larger shapes fewer heads were slower (each row of dt a program reads fills less of a sector:
+    ``benchmarks/results/h100-prep-forms.json``)."""
+    bh = cfg.prep_bh
+    while bh > PREP_MIN_BH and chunks * cdiv(H, bh) < cfg.prep_programs:
+        bh //= 2
+    return bh
 
 
 @functools.lru_cache(maxsize=1024)
@@ -471,11 +494,13 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     e = dtype.itemsize
     n_pb = cdiv(P, cfg.scan_bp)
     nmb = cdiv(Q, cfg.cb_rows)
-    cb_programs = nmb * (nmb + 1) // 2 if cfg.cb_tiles else nmb  # per (batch, chunk, group)
+    cb_tiles = cfg.cb_tiles if cfg.cb_tiles is not None else b * nchunks * G * nmb < cfg.prep_programs
+    cb_programs = nmb * (nmb + 1) // 2 if cb_tiles else nmb  # per (batch, chunk, group)
     tiles = nmb * (nmb + 1) // 2 * cfg.cb_rows ** 2
     bn = _pow2(N)
     ring_shape = (b * n_pb * H, 2, bn, cfg.scan_bp)
-    n_hb = cdiv(H, cfg.prep_bh)
+    prep_bh = _prep_heads(cfg, b * nchunks, H)
+    n_hb = cdiv(H, prep_bh)
     n_dt = b * nchunks * n_hb
     bc = 2 * b * L * G * N  # elements of B and C
     dtp = b * H * nchunks * Q  # elements of dt' (and of cs)
@@ -484,7 +509,8 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
-        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt,
+        n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt, prep_bh=prep_bh,
+        cb_tiles=cb_tiles,
         prep_grid=(n_dt + b * nchunks * G * cb_programs,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
@@ -555,9 +581,9 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
             L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
             float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=plan.bq, BH=cfg.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
+            Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=cfg.cb_tiles, num_warps=cfg.prep_warps)
+            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
 
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
         form = ssd_sm90.FORMS.get(scan)
