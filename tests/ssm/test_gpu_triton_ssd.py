@@ -358,10 +358,11 @@ def test_a_prep_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chun
 def test_the_prep_s_heads_a_program_and_warps_keep_the_outputs(monkeypatch, b, L, prep_bh, prep_warps):
     """``LaunchConfig.prep_bh`` and ``prep_warps`` compiled for the GPU, with a program per ``C B^T`` tile and the
     default's scan: dt' and its cumulative sums over other layouts (whose sums may associate otherwise), so the
-    outputs are those of the default's prep to fp32 rounding, and exact against float64."""
+    outputs are those of 16 heads and 4 warps to fp32 rounding, and exact against float64 (``prep_programs`` 0: the
+    heads as set, not halved for few chunks)."""
     inp = make_inputs(Shape(b, L, 40, P, G, N, 256), torch.bfloat16, "cuda", seed=6, initial_state=True)
     outs = []
-    base = dataclasses.replace(ssd.launch_config(torch.bfloat16, 256, P), cb_tiles=True)
+    base = dataclasses.replace(ssd.launch_config(torch.bfloat16, 256, P), cb_tiles=True, prep_programs=0)
     for cfg in (base, dataclasses.replace(base, prep_bh=prep_bh, prep_warps=prep_warps)):
         monkeypatch.setattr(ssd, "config_override", cfg)
         with torch.no_grad():

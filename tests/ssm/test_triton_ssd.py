@@ -262,21 +262,22 @@ def test_a_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chunk, cb
 @pytest.mark.parametrize("prep_bh,prep_warps", [(2, 4), (4, 2), (8, 8)])
 def test_the_prep_s_heads_a_program_and_warps_give_the_same_bits(monkeypatch, prep_bh, prep_warps):
     """``LaunchConfig.prep_bh`` and ``prep_warps``: the dt' programs of ``_chunk_prep`` over fewer heads each (5 heads:
-    a ragged last block at 2 and 4, one block at 8) and other warps; the forward gives the same bits as the default
-    (each head's cumulative sum is its own), exact against float64."""
+    a ragged last block at 2 and 4, one block at 8) and other warps; the forward gives the same bits as 16 heads and
+    4 warps (each head's cumulative sum is its own), exact against float64. ``prep_programs`` 0: the heads as set, not
+    halved for the few chunks here."""
     import dataclasses
 
     from bambaprof.ssm.kernels import ssd
 
     b, L, H, chunk = 2, 100, 5, 48
     inp = ssd_inputs(b=b, L=L, h=H, p=16, g=1, n=16, dtype=torch.float32, initial_state=True)
-    base = ssd.launch_config(torch.float32, chunk, 16)
+    base = dataclasses.replace(ssd.launch_config(torch.float32, chunk, 16), prep_programs=0)
     outputs = []
     for cfg in (base, dataclasses.replace(base, prep_bh=prep_bh, prep_warps=prep_warps)):
         monkeypatch.setattr(ssd, "config_override", cfg)
         plan = ssd._forward_plan(b, L, H, 16, 1, 16, chunk, torch.float32, 4, False, True, ssd.launch_config(
             torch.float32, chunk, 16))
-        assert plan.n_dt == b * plan.nchunks * -(-H // plan.prep_bh)
+        assert plan.prep_bh == cfg.prep_bh and plan.n_dt == b * plan.nchunks * -(-H // cfg.prep_bh)
         outputs.append(run(TRITON, inp, chunk, dt_softplus=True))
     (y, s), (y1, s1) = outputs
     assert torch.equal(y, y1) and torch.equal(s, s1)
