@@ -1,11 +1,12 @@
 """Where the ``triton`` forward's first kernel (``_chunk_prep``) spends its time, by kind of program.
 
 ``_chunk_prep`` runs two kinds of independent program in one 1-D grid: ``dt'`` and its cumulative sum per
-(batch, chunk, block of 16 heads), and the ``C B^T`` tiles per (batch, chunk, group, row of tiles) (or per tile
-with ``cb_tiles``). Launching the same kernel over a slice of its grid times each kind alone: a grid of the
-``dt'`` programs only, and one of the ``C B^T`` programs only (``n_dt_progs=0``: every program is one of
-those). An empty kernel over the whole grid gives the floor a launch of that many programs costs the GPU.
-Also timed, for scale: the whole forward (both kernels) as ``ssd_forward`` launches it.
+(batch, chunk, block of heads: 16, fewer where a forward has few chunks, as the plan picks), and the ``C B^T``
+tiles per (batch, chunk, group, row of tiles) (or per tile with ``cb_tiles``). Launching the same kernel over a
+slice of its grid times each kind alone: a grid of the ``dt'`` programs only, and one of the ``C B^T`` programs
+only (``n_dt_progs=0``: every program is one of those). An empty kernel over the whole grid gives the floor a launch
+of that many programs costs the GPU. Also timed, for scale: the whole forward (both kernels) as ``ssd_forward``
+launches it.
 
 The question it answers: is the prep's time at the Bamba-9B shapes (4.7 us at 1x512 to 54 us at 8x8192 on the
 H200) its work or a launch's fixed cost, and which kind of program holds it; that is what folding the ``dt'``
