@@ -151,6 +151,8 @@ def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init
         assert kernel == "_chunk_scan_sm90_slim" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
         assert _blocks(args[:4]) == [[64, 64]] * 4
         assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
+        flags = {"SCALED": "scaled", "ORDERED": "ordered", "DIAG_FIRST": "diag_first"}
+        assert {k: kwargs[k] for k in flags} == {k: bool(options.get(v, False)) for k, v in flags.items()}
     else:
         assert kernel == "_chunk_scan_sm90" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
         assert _blocks(args[:4]) == [[64, 64], [64, 128], [64, 128], [64, 64]]

@@ -104,7 +104,9 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_stay": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, stay=True),
          "gluon_scaled": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True),
          "gluon_ordered": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
-                               ordered=True)}
+                               ordered=True),
+         "gluon_diag_first": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
+                                  scaled=True, ordered=True, diag_first=True)}
 
 if gluon is not None:
 
@@ -593,7 +595,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, scaled: bool = False,
-               ordered: bool = False,
+               ordered: bool = False, diag_first: bool = False,
                ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
@@ -678,7 +680,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
         else:
             wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
                                                      R=ring_slots or RING, SCALED=scaled, ORDERED=ordered,
-                                                     num_warps=4, **cap)
+                                                     DIAG_FIRST=diag_first, num_warps=4, **cap)
         return
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,

@@ -41,7 +41,7 @@ time up to 8x2048 and 0.99x at 8x8192 (``benchmarks/results/h100-bench-ssd-gluon
 from __future__ import annotations
 
 from .ssd_sm90 import UNSPECIALIZED, gluon
-from .tickets import ticket_decode, ticket_work, wait_chain
+from .tickets import chain_pending, ticket_decode, ticket_work, wait_chain
 
 #: Slots of the ring of 64 x 64 tiles: 3 keeps a program in 74 KB (three an SM).
 RING = 3
@@ -402,7 +402,8 @@ if gluon is not None:
     def _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                         chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row,
                         Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr,
-                        wait_ptr=0, TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0):
+                        wait_ptr=0, TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0,
+                        DIAG_FIRST: gl.constexpr = False, early=False, acc_d=0):
         """3. the outputs as :func:`_slim_outputs` forms them, but with x's tiles weighted once for the tiles below
         the diagonal: once output block k is stored, x's tile k in shared memory is replaced by
         ``x'_s = exp(a_(k+1) - cs_s) dt'_s x_s`` (``a_j``: the anchors, :func:`_anchor`), so that each ``C B^T``
@@ -410,7 +411,9 @@ if gluon is not None:
         accumulator takes them by Horner's rule: ``C E`` first, then before product k it is scaled by
         ``exp(a_(k+1) - a_k)``, and before the diagonal one by ``exp(cs_i - a_m)`` a row; every exponent is at most
         0. The diagonal tile is scaled an element in registers as before, and multiplies x's tile as loaded.
-        ``TIMED``: the waits and block stamps of :func:`_slim_outputs`."""
+        ``TIMED``: the waits and block stamps of :func:`_slim_outputs`. With ``DIAG_FIRST`` and ``early`` (the
+        program formed block 0's diagonal product ``acc_d`` while it waited for the chain, :func:`_diag_first`),
+        block 0 is ``exp(cs_i) C E + acc_d``."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
@@ -431,21 +434,19 @@ if gluon is not None:
                         R, REFILL)
                 acc = acc * gl.exp2(_anchor(k + 1, c0, c1, c2, c3) - _anchor(k, c0, c1, c2, c3))
                 acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k) % R], xs[k], acc, is_async=True)
-            # the diagonal tile, formed while the product before it runs
-            cs_ai = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, oa_layout))
-            dt_m = dt_sm.slice(m * BM, BM).load(gl.SliceLayout(0, oa_layout))
-            if TIMED:
-                ring_wait += _waited(bars, _at(m, NB, NH, NH + m), 1, R, h)
-            # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
-            a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
-                            offs_aj, oa_layout, m, m, NB, NH, R)
-            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
-            acc = warpgroup_mma_wait(0, deps=[acc])
-            _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R,
-                    REFILL)
-            acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
-            acc = warpgroup_mma(a, xs[m], acc, is_async=True)
-            acc, a = warpgroup_mma_wait(0, deps=[acc, a])
+            if DIAG_FIRST and m == 0:
+                if early:
+                    cs_i = cs_sm.slice(0, BM).load(gl.SliceLayout(1, o_layout))
+                    acc = warpgroup_mma_wait(0, deps=[acc])
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(0, NB, NH, NH - 1), NB, NH,
+                            R, REFILL)
+                    acc = acc * _ex2(cs_i)[:, None] + acc_d
+                else:
+                    acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1,
+                                               c2, c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
+            else:
+                acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2,
+                                           c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
             if HAS_D or m + 1 < NB:
                 xm = xs[m].load(o_layout).to(gl.float32)
             if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
@@ -460,15 +461,69 @@ if gluon is not None:
             gl.store(wait_ptr, ring_wait)
 
     @gluon.jit
+    def _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2, c3, row0, col0, cb_row, h,
+                  ring_wait, m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
+                  TIMED: gl.constexpr, REFILL: gl.constexpr):
+        """:func:`_scaled_outputs`'s block m after its products below the diagonal (the last left in flight): its
+        ``C B^T`` tile on the diagonal formed while that product runs, the accumulator scaled by
+        ``exp(cs_i - a_m)`` a row, then the diagonal's product waited for. Returns the accumulator and
+        ``ring_wait``."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
+        cs_ai = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, oa_layout))
+        dt_m = dt_sm.slice(m * 64, 64).load(gl.SliceLayout(0, oa_layout))
+        if TIMED:
+            ring_wait += _waited(bars, _at(m, NB, NH, NH + m), 1, R, h)
+        # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
+        a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
+                        offs_aj, oa_layout, m, m, NB, NH, R)
+        cs_i = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout))
+        acc = warpgroup_mma_wait(0, deps=[acc])
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R,
+                REFILL)
+        acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
+        acc = warpgroup_mma(a, xs[m], acc, is_async=True)
+        acc, a = warpgroup_mma_wait(0, deps=[acc, a])
+        return acc, ring_wait
+
+    @gluon.jit
+    def _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain, c, row0, col0,
+                    cb_row, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """``gluon_diag_first``'s wait for the chain: where the previous chunk has not yet announced its state
+        (one look at its counter, :func:`.tickets.chain_pending`), block 0's diagonal product
+        ``(C B^T (0, 0) * exp(cs_i - cs_s) dt'_s, masked) x_0`` is formed while the program waits, instead of on the
+        outputs' path once the state has come (its ``C B^T`` tile, ring item ``_at(0, NB, NH, NH)``, is in the ring
+        by the state's end). Returns ``early`` (whether it was) and the product (fp32, 0 where not); either way the
+        chain's state is in its ring on return."""
+        o_layout: gl.constexpr = _acc_layout()
+        oa_layout: gl.constexpr = _operand_layout()
+        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
+        early = c < 0
+        if c > 0:
+            early = chain_pending(flag_ptr, chain, c)
+        acc_d = gl.zeros([64, 64], gl.float32, o_layout)
+        if early:
+            cs_ai = cs_sm.slice(0, 64).load(gl.SliceLayout(1, oa_layout))
+            dt_0 = dt_sm.slice(0, 64).load(gl.SliceLayout(0, oa_layout))
+            a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_0, offs_ai,
+                            offs_aj, oa_layout, 0, 0, NB, NH, R)
+            acc_d = warpgroup_mma(a, xs[0], acc_d, use_acc=False, is_async=True)
+            wait_chain(flag_ptr, chain, c)
+            acc_d, a = warpgroup_mma_wait(0, deps=[acc_d, a])
+        return early, acc_d
+
+    @gluon.jit
     def _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
                  b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr,
                  NH: gl.constexpr, R: gl.constexpr, HAS_D: gl.constexpr, SCALED: gl.constexpr, wait_ptr=0,
-                 TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0):
+                 TIMED: gl.constexpr = False, REFILL: gl.constexpr = 0, DIAG_FIRST: gl.constexpr = False, early=False,
+                 acc_d=0):
         """3. the outputs, by :func:`_scaled_outputs` with ``SCALED`` (``gluon_scaled``), else :func:`_slim_outputs`."""
         if SCALED:
             _scaled_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                             chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH,
-                            R, HAS_D, wait_ptr, TIMED, REFILL)
+                            R, HAS_D, wait_ptr, TIMED, REFILL, DIAG_FIRST, early, acc_d)
         else:
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
@@ -571,7 +626,7 @@ if gluon is not None:
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                               I64: gl.constexpr, R: gl.constexpr = 3, SCALED: gl.constexpr = False,
-                              ORDERED: gl.constexpr = False):
+                              ORDERED: gl.constexpr = False, DIAG_FIRST: gl.constexpr = False):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         REFILL: gl.constexpr = _refill_mode(SCALED)
@@ -584,11 +639,21 @@ if gluon is not None:
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, NB,
                              NH, R, 0, False, REFILL)
         chain = (b * n_pblocks + pb) * H + h
-        _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
-                       N, HAS_INIT)
-        _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
-                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED, 0, False,
-                 REFILL)
+        gl.static_assert(SCALED or not DIAG_FIRST, "DIAG_FIRST takes SCALED's outputs")
+        if DIAG_FIRST:
+            early, acc_d = _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain,
+                                       c, row0, col0, cb_row, NB, NH, R)
+            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
+                           cs_end, N, HAS_INIT, False)
+            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
+                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
+                     SCALED, 0, False, REFILL, True, early, acc_d)
+        else:
+            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
+                           cs_end, N, HAS_INIT)
+            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
+                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
+                     SCALED, 0, False, REFILL)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)

@@ -41,3 +41,10 @@ def wait_chain(flag_ptr, chain, c):
     seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
     while seen < c:
         seen = tl.atomic_add(flag_ptr + chain, 0, sem="acquire")
+
+
+@triton.jit
+def chain_pending(flag_ptr, chain, c):
+    """Whether chunk ``c``'s entering state is not yet in the chain's ring: one look at the counter (an acquire,
+    so that where it is there, the ring's stores that the counter's release published are seen)."""
+    return tl.atomic_add(flag_ptr + chain, 0, sem="acquire") < c
