@@ -1,5 +1,5 @@
 #!/bin/bash
-# One device call (about 8 minutes) on gluon_diag_first (gluon_ordered whose programs, where the chain's previous
+# One device call (about 7 minutes) on gluon_diag_first (gluon_ordered whose programs, where the chain's previous
 # chunk has not yet handed its state on, form output block 0's diagonal product while they wait): its outputs beside
 # gluon_ordered's, `bambaprof check` of it at the Bamba-9B shapes, `bambaprof bench ssd` of gluon_ordered and
 # gluon_diag_first side by side with mamba_ssm, then the Gluon scan's GPU tests of gluon_diag_first until the call's
