@@ -91,7 +91,9 @@ UNSPECIALIZED = ["nchunks"]
 #: are formed: 1.08x to 1.15x slim's kernel time on an H100 (the loop's values spill at 168 registers); ``scaled``,
 #: with ``slim``: x's tiles weighted once for the ``C B^T`` tiles below the diagonal, which are then products of
 #: shared memory as loaded, taken by Horner's rule (:func:`.ssd_sm90_slim._scaled_outputs`); ``ordered``, with ``slim``
-#: (not ``stay``): each program's work from its index in the launch instead of a ticket (:func:`.ssd_sm90_slim._work`).
+#: (not ``stay``): each program's work from its index in the launch instead of a ticket (:func:`.ssd_sm90_slim._work`);
+#: ``diag_first``, with ``scaled``: a program whose chain has not yet handed its state on forms output block 0's
+#: diagonal product while it waits (:func:`.ssd_sm90_slim._diag_first`).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -615,7 +617,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     :func:`.ssd_sm90_wide.serves` allows, else the slim one; ``stay``, with ``slim``: the slim kernel's programs
     resident, three an SM, taking tickets until they run out; ``scaled``, with ``slim`` (not ``stay``): the slim
     kernel's outputs by :func:`.ssd_sm90_slim._scaled_outputs`; ``ordered``, with ``slim`` (not ``stay``): the slim
-    kernel's programs take their work from their index in the launch (:func:`.ssd_sm90_slim._work`). ``shapes``:
+    kernel's programs take their work from their index in the launch (:func:`.ssd_sm90_slim._work`); ``diag_first``,
+    with ``scaled``: block 0's diagonal product formed during the chain's wait (:func:`.ssd_sm90_slim._diag_first`).
+    ``shapes``:
     :func:`tma_shapes` of x, B and C where the caller has them."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
