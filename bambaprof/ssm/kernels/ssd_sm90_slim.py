@@ -440,15 +440,17 @@ if gluon is not None:
                 acc = acc * gl.exp2(_anchor(k + 1, c0, c1, c2, c3) - _anchor(k, c0, c1, c2, c3))
                 acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k) % R], xs[k], acc, is_async=True)
             if DIAG_FIRST and m == 0:
+                # (new names in the branches: with one half of n, acc is still the in-flight product's accumulator)
                 if early:
                     cs_i = cs_sm.slice(0, BM).load(gl.SliceLayout(1, o_layout))
-                    acc = warpgroup_mma_wait(0, deps=[acc])
+                    ce = warpgroup_mma_wait(0, deps=[acc])
                     _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(0, NB, NH, NH - 1), NB, NH,
                             R, REFILL)
-                    acc = acc * _ex2(cs_i)[:, None] + acc_d
+                    block = ce * _ex2(cs_i)[:, None] + acc_d
                 else:
-                    acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1,
-                                               c2, c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
+                    block, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1,
+                                                 c2, c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
+                acc = block
             else:
                 acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2,
                                            c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
