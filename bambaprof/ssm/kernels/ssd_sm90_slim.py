@@ -449,11 +449,13 @@ if gluon is not None:
                     block = ce * _ex2(cs_i)[:, None] + acc_d
                 else:
                     block, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1,
-                                                 c2, c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
+                                                 c2, c3, row0, col0, cb_row, h, ring_wait, offs_ai, offs_aj, m, NB, NH,
+                                                 R, TIMED, REFILL)
                 acc = block
             else:
                 acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2,
-                                           c3, row0, col0, cb_row, h, ring_wait, m, NB, NH, R, TIMED, REFILL)
+                                           c3, row0, col0, cb_row, h, ring_wait, offs_ai, offs_aj, m, NB, NH, R, TIMED,
+                                           REFILL)
             if HAS_D or m + 1 < NB:
                 xm = xs[m].load(o_layout).to(gl.float32)
             if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
@@ -468,23 +470,30 @@ if gluon is not None:
             gl.store(wait_ptr, ring_wait)
 
     @gluon.jit
-    def _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2, c3, row0, col0, cb_row, h,
-                  ring_wait, m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
-                  TIMED: gl.constexpr, REFILL: gl.constexpr):
-        """:func:`_scaled_outputs`'s block m after its products below the diagonal (the last left in flight): its
-        ``C B^T`` tile on the diagonal formed while that product runs, the accumulator scaled by
-        ``exp(cs_i - a_m)`` a row, then the diagonal's product waited for. Returns the accumulator and
-        ``ring_wait``."""
-        o_layout: gl.constexpr = _acc_layout()
+    def _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai, offs_aj,
+                          m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+        """Block m's ``C B^T`` tile on the diagonal as its product's A operand (:func:`_cb_operand`): weighted by
+        ``exp(cs_i - cs_s) dt'_s`` an element, masked above the diagonal."""
         oa_layout: gl.constexpr = _operand_layout()
-        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         cs_ai = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, oa_layout))
         dt_m = dt_sm.slice(m * 64, 64).load(gl.SliceLayout(0, oa_layout))
+        # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
+        return _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
+                           offs_aj, oa_layout, m, m, NB, NH, R)
+
+    @gluon.jit
+    def _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2, c3, row0, col0, cb_row, h,
+                  ring_wait, offs_ai, offs_aj, m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
+                  TIMED: gl.constexpr, REFILL: gl.constexpr):
+        """:func:`_scaled_outputs`'s block m after its products below the diagonal (the last left in flight): its
+        ``C B^T`` tile on the diagonal formed while that product runs (:func:`_diagonal_operand`), the accumulator
+        scaled by ``exp(cs_i - a_m)`` a row, then the diagonal's product waited for. Returns the accumulator and
+        ``ring_wait``."""
+        o_layout: gl.constexpr = _acc_layout()
         if TIMED:
             ring_wait += _waited(bars, _at(m, NB, NH, NH + m), 1, R, h)
-        # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
-        a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
-                        offs_aj, oa_layout, m, m, NB, NH, R)
+        a = _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai, offs_aj,
+                              m, NB, NH, R)
         cs_i = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout))
         acc = warpgroup_mma_wait(0, deps=[acc])
         _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1), NB, NH, R,
@@ -503,18 +512,14 @@ if gluon is not None:
         outputs' path once the state has come (its ``C B^T`` tile, ring item ``_at(0, NB, NH, NH)``, is in the ring
         by the state's end). Returns ``early`` (whether it was) and the product (fp32, 0 where not); either way the
         chain's state is in its ring on return."""
-        o_layout: gl.constexpr = _acc_layout()
-        oa_layout: gl.constexpr = _operand_layout()
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         early = c < 0
         if c > 0:
             early = chain_pending(flag_ptr, chain, c)
-        acc_d = gl.zeros([64, 64], gl.float32, o_layout)
+        acc_d = gl.zeros([64, 64], gl.float32, _acc_layout())
         if early:
-            cs_ai = cs_sm.slice(0, 64).load(gl.SliceLayout(1, oa_layout))
-            dt_0 = dt_sm.slice(0, 64).load(gl.SliceLayout(0, oa_layout))
-            a = _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_0, offs_ai,
-                            offs_aj, oa_layout, 0, 0, NB, NH, R)
+            a = _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai,
+                                  offs_aj, 0, NB, NH, R)
             acc_d = warpgroup_mma(a, xs[0], acc_d, use_acc=False, is_async=True)
             wait_chain(flag_ptr, chain, c)
             acc_d, a = warpgroup_mma_wait(0, deps=[acc_d, a])
