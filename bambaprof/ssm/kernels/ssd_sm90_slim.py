@@ -420,7 +420,6 @@ if gluon is not None:
         program formed block 0's diagonal product ``acc_d`` while it waited for the chain, :func:`_diag_first`),
         block 0 is ``exp(cs_i) C E + acc_d``."""
         o_layout: gl.constexpr = _acc_layout()
-        oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
