@@ -651,20 +651,16 @@ if gluon is not None:
                              NH, R, 0, False, REFILL)
         chain = (b * n_pblocks + pb) * H + h
         gl.static_assert(SCALED or not DIAG_FIRST, "DIAG_FIRST takes SCALED's outputs")
-        if DIAG_FIRST:
+        early = False
+        acc_d = 0
+        if DIAG_FIRST:  # the chain waited for here, so the hand-off does not wait
             early, acc_d = _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain,
                                        c, row0, col0, cb_row, NB, NH, R)
-            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                           cs_end, N, HAS_INIT, False)
-            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
-                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
-                     SCALED, 0, False, REFILL, True, early, acc_d)
-        else:
-            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                           cs_end, N, HAS_INIT)
-            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
-                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
-                     SCALED, 0, False, REFILL)
+        _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end,
+                       N, HAS_INIT, not DIAG_FIRST)
+        _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED, 0, False,
+                 REFILL, DIAG_FIRST, early, acc_d)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)
