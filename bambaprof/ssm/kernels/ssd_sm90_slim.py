@@ -211,9 +211,10 @@ if gluon is not None:
 
     @gluon.jit
     def _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, x_col, col0, cb_row,
-                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, cb_count=0, CB_WAIT: gl.constexpr = False):
         """A program's start: its barriers made, TMA asked for all of its chunk's x tiles (columns from ``x_col``)
-        and the ring's first R items."""
+        and the ring's first R items (with ``CB_WAIT``, a ``C B^T`` tile among them once the chunk's tiles are
+        stored: :func:`_cb_gate`)."""
         for j in gl.static_range(NB):
             mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):
@@ -223,7 +224,30 @@ if gluon is not None:
             mbarrier.expect(x_bars[j], x_desc.block_type.nbytes)
             _tma_load(x_desc, [row0 + j * 64, x_col], x_bars[j], xs[j])
         for i in gl.static_range(R):
+            _cb_gate(cb_count, i, NB, NH, CB_WAIT)
             _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
+
+    @gluon.jit
+    def _cb_gate(cb_count, i: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, CB_WAIT: gl.constexpr):
+        """With ``CB_WAIT`` (``gluon_fused``, whose ``C B^T`` tiles other programs of the launch store): before the
+        ring's item ``i`` is asked for, if it is the chunk's first ``C B^T`` tile, wait until the count at
+        ``cb_count`` says all of the chunk's NB (NB + 1) / 2 tiles are stored (an acquire), then order the TMA
+        reads after what the acquire saw (:func:`_async_after_generic`). The first such tile is asked for at
+        the program's start or once a B tile's product is done (its place, NB NH + NH, is at most NB NH - 1 + R
+        with R = 3 and at most two halves of n), so the state's loop and the start are the only places it gates."""
+        if CB_WAIT:
+            if i == _at(0, NB, NH, NH):
+                wait_chain(cb_count, 0, NB * (NB + 1) // 2)
+                _async_after_generic(gl.program_id(0))
+
+    @gluon.jit
+    def _async_after_generic(v):
+        """``fence.proxy.async.global``: global memory accesses of the generic proxy (plain loads and stores, the
+        atomics) ordered with this thread's later (and earlier) ones of the async proxy (TMA), so that a tile
+        another program stored with plain stores and announced by a release is what a TMA load then reads.
+        ``v`` (an int32 scalar) only anchors the instruction."""
+        gl.inline_asm_elementwise("fence.proxy.async.global; mov.u32 $0, $1;", "=r,r", [v], dtype=gl.int32,
+                                  is_pure=False, pack=1)
 
     @gluon.jit
     def _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb,
@@ -245,11 +269,12 @@ if gluon is not None:
     @gluon.jit
     def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, wait_ptr=0, TIMED: gl.constexpr = False,
-                    REFILL: gl.constexpr = 0):
+                    REFILL: gl.constexpr = 0, cb_count=0, CB_WAIT: gl.constexpr = False):
         """1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
         A operand a block of rows, a product a half, each left in flight while the next is issued. ``TIMED``
         (``benchmarks/scan_phases.py``): the cycles spent waiting for x's tiles and for the ring's B tiles (each
-        block's, waited for before its products) stored at ``wait_ptr`` and ``wait_ptr + 1``."""
+        block's, waited for before its products) stored at ``wait_ptr`` and ``wait_ptr + 1``. ``CB_WAIT``: the refills
+        gated by :func:`_cb_gate`."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
@@ -275,16 +300,17 @@ if gluon is not None:
                     _ring_wait(bars, j * NH + half, R)
                 ring_wait += _clock_after(row0) - t0
             S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
-                                          j, NB, NH, R, REFILL)
+                                          j, NB, NH, R, REFILL, cb_count, CB_WAIT)
         if TIMED:
             gl.store(wait_ptr, x_wait)
             gl.store(wait_ptr + 1, ring_wait)
         return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R,
-                           REFILL)
+                           REFILL, cb_count, CB_WAIT)
 
     @gluon.jit
     def _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j: gl.constexpr,
-                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
+                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, cb_count=0,
+                     CB_WAIT: gl.constexpr = False):
         """Block j's products of the state, ``a`` (its A operand) times each half of n's B tile from the ring into
         ``S0`` and ``S1``, each left in flight while the next is issued; the slot of the product before is refilled
         once it is done. Returns the accumulators and ``a`` (the operand now in flight)."""
@@ -297,14 +323,17 @@ if gluon is not None:
             # the product before this one is done: its slot takes the item R on
             S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
             if j * NH + half > 0:
+                _cb_gate(cb_count, j * NH + half - 1 + R, NB, NH, CB_WAIT)
                 _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R, REFILL)
         return S0, S1, a
 
     @gluon.jit
     def _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB: gl.constexpr,
-                    NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
+                    NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, cb_count=0,
+                    CB_WAIT: gl.constexpr = False):
         """The state's last products waited for, the last B tile's slot refilled: ``S0, S1``."""
         S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
+        _cb_gate(cb_count, NB * NH - 1 + R, NB, NH, CB_WAIT)
         _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R, REFILL)
         return S0, S1
 
