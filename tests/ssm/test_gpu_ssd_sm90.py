@@ -46,6 +46,8 @@ def _kernel_of(form, p=64, h=16, g=2, chunk=256, n=128):
     """The name of the kernel a form of ``ssd_sm90.FORMS`` launches for a head dim ``p``, ``h`` heads, ``g`` groups,
     a chunk ``chunk`` and a state ``n``."""
     options = ssd_sm90.FORMS[form]
+    if options.get("fused"):
+        return "_chunk_scan_sm90_fused"
     if options.get("pair") and pairs_heads(p, h, g):
         return "_chunk_scan_sm90_pair"
     if options.get("wide") and wide_serves(chunk, n):

@@ -465,6 +465,7 @@ class _ForwardPlan(NamedTuple):
     prep_flops: int
     scan_io: int
     scan_flops: int
+    fused_io: int  # gluon_fused's one launch: both kernels' bytes but dt' and cs (written, then read back)
 
 
 #: The fewest heads a ``_chunk_prep`` dt' program covers where ``LaunchConfig.prep_bh`` is halved for few chunks.
@@ -518,6 +519,8 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
         prep_flops=2 * b * nchunks * G * tiles * N,
         scan_io=(2 * b * L * H * P + bc) * e + 2 * dtp * 4 + cb_bytes + b * H * P * N * 4 * (2 if has_init else 1),
         scan_flops=4 * b * L * H * N * P + 2 * causal * P,
+        fused_io=bc * e + b * L * H * dt_size + cb_bytes + (2 * b * L * H * P + bc) * e + cb_bytes
+        + b * H * P * N * 4 * (2 if has_init else 1),
     )
 
 
@@ -576,6 +579,22 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             if memo.run(key):
                 return y, (final if return_final_state else None)
             wrap = recorder = memo.recorder()
+    form = ssd_sm90.FORMS.get(scan)
+    shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
+    if shapes is not None and form.get("fused"):  # gluon_fused: the prep's work in the scan's launch
+        from .ssd_sm90_fused import fused_chunk_scan, zeroed_counters
+
+        keep = wrap is direct or isinstance(wrap, LaunchRecorder)  # eager launches, not traced or captured
+        keep = keep and not torch.cuda.is_current_stream_capturing()
+        counters = (zeroed_counters(dev, b * H * plan.n_pb, "chains", keep),
+                    zeroed_counters(dev, 2 * b * nchunks * G, "tiles", keep))
+        with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.fused_io,
+                                                  plan.prep_flops + plan.scan_flops, (x, B, C)):
+            fused_chunk_scan(x, dt, dt_bias, A, B, C, D, init, ring, *counters, cb, y, final, Q, plan.n_pb, i64, wrap,
+                             bool(dt_softplus), dt_limit, shapes, diag_first=bool(form.get("diag_first")))
+        if memo is not None and key is not None and recorder is not None:
+            memo.keep(key, recorder)
+        return y, (final if return_final_state else None)
     with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
         wrap(_chunk_prep)[plan.prep_grid](
             x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
@@ -586,8 +605,6 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
 
     with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
-        form = ssd_sm90.FORMS.get(scan)
-        shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
         if shapes is not None:
             ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
                                 shapes=shapes, **form)

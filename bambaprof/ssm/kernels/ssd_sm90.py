@@ -108,7 +108,11 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
          "gluon_ordered": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
                                ordered=True),
          "gluon_diag_first": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
-                                  scaled=True, ordered=True, diag_first=True)}
+                                  scaled=True, ordered=True, diag_first=True),
+         "gluon_fused": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
+                             ordered=True, fused=True),
+         "gluon_fused_diag_first": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
+                                        scaled=True, ordered=True, diag_first=True, fused=True)}
 
 if gluon is not None:
 
@@ -597,7 +601,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, scaled: bool = False,
-               ordered: bool = False, diag_first: bool = False,
+               ordered: bool = False, diag_first: bool = False, fused: bool = False,
                ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
@@ -620,7 +624,10 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     kernel's programs take their work from their index in the launch (:func:`.ssd_sm90_slim._work`); ``diag_first``,
     with ``scaled``: block 0's diagonal product formed during the chain's wait (:func:`.ssd_sm90_slim._diag_first`).
     ``shapes``:
-    :func:`tma_shapes` of x, B and C where the caller has them."""
+    :func:`tma_shapes` of x, B and C where the caller has them. ``fused`` (``gluon_fused``) launches through
+    :func:`.ssd_sm90_fused.fused_chunk_scan`, which takes dt rather than the prep's outputs: not here."""
+    if fused:
+        raise ValueError("the fused form launches through ssd_sm90_fused.fused_chunk_scan (it takes dt, not dt')")
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
