@@ -153,6 +153,16 @@ for (N, Q), options in slim_forms:
         signature=ssd_sm90.descriptor_signature(N, slim=True), maxnreg=ssd_sm90_slim.MAX_REGISTERS,
         values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
                     s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64))
+from bambaprof.ssm.kernels import ssd_sm90_fused
+for N, Q, diag_first in ((128, 256, False), (128, 256, True), (64, 128, False)):
+    out[f"fused-{N}-{Q}" + ("-diag_first" if diag_first else "")] = aot.resource_usage(
+        ssd_sm90_fused._chunk_scan_sm90_fused,
+        {"y_ptr": "*bf16", "flag_ptr": "*i32", "count_ptr": "*i32", "cb_ptr": "*bf16", "dt_ptr": "*bf16"},
+        {"Q": Q, "N": N, "HAS_D": True, "HAS_INIT": True, "I64": False, "R": ssd_sm90_slim.RING, "HAS_BIAS": True,
+         "SOFTPLUS": True, "CLAMP": False, "DIAG_FIRST": diag_first},
+        signature=ssd_sm90.descriptor_signature(N, slim=True), maxnreg=ssd_sm90_slim.MAX_REGISTERS,
+        values=dict(L=2048, H=128, G=1, P=64, nchunks=2048 // Q, heads_per_group=128, n_pblocks=1,
+                    s_y_b=2048 * 8192, s_y_l=8192, s_y_h=64, s_dt_b=2048 * 128, s_dt_l=128, s_dt_h=1))
 from bambaprof.ssm.kernels import ssd_sm90_pair
 for N, Q in ((128, 256), (64, 128), (128, 64)):
     out[f"pair-{N}-{Q}"] = aot.resource_usage(
@@ -217,6 +227,13 @@ def test_the_hopper_chunk_scan_compiles_without_spills_two_programs_an_sm():
             continue
         if form.startswith("stay-"):  # resident slim programs: three an SM, the loop's values partly spilled
             assert usage["registers"] <= 168 and usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)
+            continue
+        if form.startswith("fused-"):  # gluon_fused: the slim program's resources, and one tile's product more
+            assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)
+            assert usage["shared_bytes"] <= 228 * 1024 // 3 - 1024, (form, usage)
+            n, q = form.split("-")[1:3]
+            base = forms[f"slim-{n}-{q}-scaled" + ("-ordered-diag_first" if form.endswith("-diag_first") else "")]
+            assert usage["hgmma"] == base["hgmma"] + 4 * int(n) // 64, (form, usage)  # C_m B_k^T: n / 16 wgmma
             continue
         if form.startswith("slim-"):  # three programs an SM: 168 registers, 74 KB; a few scalars spilled
             assert usage["registers"] <= 168 and usage["stack_bytes"] <= 64, (form, usage)

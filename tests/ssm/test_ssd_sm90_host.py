@@ -189,3 +189,62 @@ def test_the_gluon_scan_kernels_leave_the_chunk_count_unspecialized():
     for kernel in kernels:
         unspecialized = {param.name for param in kernel.params if param.do_not_specialize}
         assert unspecialized == set(ssd_sm90.UNSPECIALIZED) == {"nchunks"}, kernel
+
+
+@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
+@pytest.mark.parametrize("bias, softplus, limit, D, init", [
+    (True, True, (0.0, float("inf")), True, True), (False, False, (0.001, 0.5), False, False),
+])
+def test_the_fused_forms_launch_one_kernel_with_dt_and_the_counters(form, bias, softplus, limit, D, init,
+                                                                     monkeypatch):
+    """``gluon_fused`` (and ``gluon_fused_diag_first``) go through ``fused_chunk_scan``: one launch of
+    ``_chunk_scan_sm90_fused`` whose grid is, a chunk at a time, its ``C B^T`` programs (10 a group at a chunk of 256)
+    then its scan programs; dt, the bias (A standing in where absent), A, D and the initial state in order, the
+    counters, ``C B^T`` (as a buffer and through its descriptor), y's and dt's strides, dt's limits (the upper one at
+    most 3e38) and the options; ``chunk_scan`` refuses the form."""
+    from bambaprof.ssm.kernels import ssd_sm90_fused
+
+    x, B, C, named, nchunks = _scan_buffers(D=D, init=init)
+    b, L, H, P = x.shape
+    dt = torch.zeros(b, L, H)
+    A = torch.zeros(H)
+    dt_bias = torch.zeros(H) if bias else None
+    flags = torch.zeros(b * H, dtype=torch.int32)
+    counts = torch.zeros(2 * b * nchunks * 2, dtype=torch.int32)
+    recorder = _Recorder()
+    shapes = (ssd_sm90._flat_rows(x), ssd_sm90._flat_rows(B), ssd_sm90._flat_rows(C))
+    options = ssd_sm90.FORMS[form]
+    ssd_sm90_fused.fused_chunk_scan(x, dt, dt_bias, A, B, C, named["D"], named["initial_state"], named["ring"], flags,
+                                    counts, named["cb"], named["y"], named["final"], 256, 1, False, recorder, softplus,
+                                    limit, shapes, diag_first=bool(options.get("diag_first")))
+    ((kernel, grid, args, kwargs),) = recorder.launches
+    assert kernel == "_chunk_scan_sm90_fused" and grid == (b * nchunks * (2 * 10 + H),)
+    assert _blocks(args[:4]) == [[64, 64]] * 4 and args[3].base is named["cb"]
+    stand_in = [dt, dt_bias if bias else A, A, named["D"] if D else A,
+                named["initial_state"] if init else named["ring"], named["ring"], flags, counts, named["cb"],
+                named["y"], named["final"]]
+    assert all(a is t for a, t in zip(args[4:15], stand_in, strict=True))
+    assert args[15:22] == (L, H, 2, P, nchunks, H // 2, 1)
+    assert args[22:25] == named["y"].stride()[:3] and args[25:28] == dt.stride()
+    assert args[28:] == (limit[0], min(limit[1], 3.0e38))
+    assert {k: kwargs[k] for k in ("Q", "N", "HAS_D", "HAS_INIT", "I64", "HAS_BIAS", "SOFTPLUS", "CLAMP", "R",
+                                    "DIAG_FIRST")} == dict(Q=256, N=128, HAS_D=D, HAS_INIT=init, I64=False,
+                                                           HAS_BIAS=bias, SOFTPLUS=softplus,
+                                                           CLAMP=limit != (0.0, float("inf")), R=3,
+                                                           DIAG_FIRST=bool(options.get("diag_first")))
+    assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168
+    with pytest.raises(ValueError, match="fused_chunk_scan"):
+        ssd_sm90.chunk_scan(x, B, C, named["dtp"], named["cs"], named["cb"], named["D"], named["initial_state"],
+                            named["ring"], named["flags"], named["ticket"], named["y"], named["final"], 256, 1, False,
+                            recorder, **options)
+
+
+def test_the_fused_forms_counters_are_fresh_zeros_where_not_kept():
+    """Off the eager path (a graph being captured, a traced launch) each launch gets its counters from
+    ``torch.zeros``, which the graph or the compiled code replays; nothing is kept."""
+    from bambaprof.ssm.kernels import ssd_sm90_fused
+
+    first = ssd_sm90_fused.zeroed_counters(torch.device("cpu"), 12, "tiles", keep=False)
+    second = ssd_sm90_fused.zeroed_counters(torch.device("cpu"), 12, "tiles", keep=False)
+    assert first.dtype == torch.int32 and first.tolist() == [0] * 12 and first.data_ptr() != second.data_ptr()
+    assert not ssd_sm90_fused._COUNTERS
