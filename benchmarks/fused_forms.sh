@@ -4,12 +4,8 @@
 # tile each; see bambaprof/ssm/kernels/ssd_sm90_fused.py) and gluon_fused_diag_first: their outputs beside
 # gluon_ordered's (a time limit first, as a wrong wait would hang), the form's GPU tests, `bambaprof bench ssd` of
 # gluon_ordered, gluon_diag_first and both fused forms side by side with mamba_ssm, `bambaprof check` of gluon_fused,
-# then gluon_diag_first's GPU tests at a state of 64 until the call's END_S-th second. On an H200 it runs
-# benchmarks/h200_record.sh instead (the record the H200 still lacks).
-name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-if [[ "$name" == *H200* ]]; then
-  exec bash benchmarks/h200_record.sh
-fi
+# then gluon_diag_first's GPU tests at a state of 64 until the call's END_S-th second. It runs on an H100 or an H200
+# alike (on an H200 its bench is also the default's against mamba_ssm there).
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
