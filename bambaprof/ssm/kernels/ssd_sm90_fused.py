@@ -10,15 +10,17 @@ latency of a few loads and one product, which no form of it shortened further (`
   program a chunk and head, so nothing is formed twice) while its TMA loads are in flight;
 - the launch's programs come a chunk at a time: first the chunk's ``C B^T`` programs, one tile each (a product of
   64 x n by n x 64, :func:`_cb_tile`), then its scan programs, which wait for the chunk's tiles (a count per batch,
-  chunk and group) only before the ring asks for the first of them, at the end of the state's loop, by when they are
-  stored (:func:`.ssd_sm90_slim._cb_gate`). Programs are dispatched in index order on NVIDIA GPUs (the assumption
-  ``gluon_ordered`` makes already), so a waiting program's tiles come from programs that started before it.
+  chunk and group) only before the ring asks for the first of them, at the end of the state's loop, several
+  microseconds after the tiles' programs started (:func:`.ssd_sm90_slim._cb_gate`). Programs are dispatched in index
+  order on NVIDIA GPUs (the assumption ``gluon_ordered`` makes already), so a waiting program's tiles come from
+  programs that started before it.
 
 The counters (the chains' hand-off counters and the chunks' tile counts) are left at zero by the launch itself, so
 no kernel zeroes them first: the last chunk's program of a chain zeroes its counter once it has waited on it, and
 the last scan program of a chunk and group to finish zeroes its tile count and the count of programs done
 (:func:`_leave_counters`). They live in buffers kept per device and stream (:func:`zeroed_counters`), zeroed once
-when made.
+when made: launches on one stream run one after another, so each finds them at zero; two streams get two buffers.
+A kernel that dies midway (a device fault) would leave them dirty, but such a fault ends the CUDA context anyway.
 """
 
 from __future__ import annotations
