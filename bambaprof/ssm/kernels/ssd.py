@@ -508,6 +508,8 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     cb_bytes = b * nchunks * G * tiles * cb_dtype.itemsize
     bm = cfg.scan_bm
     causal = b * nchunks * H * sum(min((i + 1) * bm, Q) for i in range(cdiv(Q, bm))) * bm
+    prep_io = bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes
+    scan_io = (2 * b * L * H * P + bc) * e + 2 * dtp * 4 + cb_bytes + b * H * P * N * 4 * (2 if has_init else 1)
     return _ForwardPlan(
         cfg=cfg, nchunks=nchunks, dot_f32=dot_f32, prec="ieee" if dot_f32 else "tf32", cb_dtype=cb_dtype,
         n_pb=n_pb, n_hb=n_hb, bq=_pow2(Q), bn=bn, npb=next_power_of_2(n_pb), n_dt=n_dt, prep_bh=prep_bh,
@@ -515,12 +517,11 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
         prep_grid=(n_dt + b * nchunks * G * cb_programs,),
         scan_grid=(nchunks * b * n_pb * H,), ring_shape=ring_shape,
         buffers_i64=max(b * nchunks * G * Q * Q, math.prod(ring_shape)) >= 2 ** 31,
-        prep_io=bc * e + b * L * H * dt_size + 2 * dtp * 4 + cb_bytes,
+        prep_io=prep_io,
         prep_flops=2 * b * nchunks * G * tiles * N,
-        scan_io=(2 * b * L * H * P + bc) * e + 2 * dtp * 4 + cb_bytes + b * H * P * N * 4 * (2 if has_init else 1),
+        scan_io=scan_io,
         scan_flops=4 * b * L * H * N * P + 2 * causal * P,
-        fused_io=bc * e + b * L * H * dt_size + cb_bytes + (2 * b * L * H * P + bc) * e + cb_bytes
-        + b * H * P * N * 4 * (2 if has_init else 1),
+        fused_io=prep_io + scan_io - 2 * (2 * dtp * 4),  # dt' and cs neither written nor read back
     )
 
 

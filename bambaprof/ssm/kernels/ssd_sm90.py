@@ -595,6 +595,23 @@ def descriptor_signature(N: int, slim: bool = False, pair: bool = False, wide: b
     return {"x_desc": x, "b_desc": bc, "c_desc": bc, "cb_desc": small}
 
 
+def _cb_rows(cb: torch.Tensor, Q: int) -> Tuple[List[int], List[int]]:
+    """The 2-D shape and strides (elements) through which the kernels read ``C B^T`` (b, chunks, g, Q, Q): rows of
+    Q, ``(b chunks g Q, Q)``."""
+    return [cb.numel() // Q, Q], [Q, 1]
+
+
+def slim_descriptors(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, cb: torch.Tensor, Q: int,
+                     shapes: tuple) -> tuple:
+    """The TMA descriptors of x, B, C and ``C B^T`` as :mod:`.ssd_sm90_slim`'s kernels (and
+    :mod:`.ssd_sm90_fused`'s) read them: tiles of 64 x 64 in one shared-memory layout; ``shapes``:
+    :func:`tma_shapes` of x, B and C."""
+    layout = _descriptor_layouts(B.shape[3])[0]
+    small = [BLOCK, BLOCK]
+    (xr, Br, Cr), cbr = shapes, _cb_rows(cb, Q)
+    return tuple(_descriptor(t, rows, small, layout) for t, rows in ((x, xr), (B, Br), (C, Cr), (cb, cbr)))
+
+
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
@@ -633,7 +650,7 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     nchunks = (L + Q - 1) // Q
     x_layout, bc_layout = _descriptor_layouts(N)
     xr, Br, Cr = shapes or (_flat_rows(x), _flat_rows(B), _flat_rows(C))
-    cbr = [cb.numel() // Q, Q], [Q, 1]  # C B^T's rows: (b chunks g Q, Q)
+    cbr = _cb_rows(cb, Q)
     if pair:  # where the pair or the wide kernel does not serve these shapes, the slim one runs
         from .ssd_sm90_pair import pairs_heads
 
@@ -665,6 +682,20 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             *descriptors, *tensors, *sizes, *strides, **options, R=ring_slots or WIDE_RING, num_warps=8,
             **register_cap(WIDE_REGISTERS if max_registers is None else max_registers))
         return
+    if slim and not pair:
+        from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_slim, _chunk_scan_sm90_stay
+
+        descriptors = slim_descriptors(x, B, C, cb, Q, (xr, Br, Cr))
+        cap = register_cap(MAX_REGISTERS if max_registers is None else max_registers)
+        if stay:
+            wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
+                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
+                **cap)
+        else:
+            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
+                                                     R=ring_slots or RING, SCALED=scaled, ORDERED=ordered,
+                                                     DIAG_FIRST=diag_first, num_warps=4, **cap)
+        return
     cb_desc = _descriptor(cb, cbr, small, x_layout)
     if pair:
         from .ssd_sm90_pair import RING as PAIR_RING
@@ -676,23 +707,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
             *descriptors, *tensors, L, H, G, nchunks, H // G, *strides, **options, R=ring_slots or PAIR_RING,
             num_warps=8, **register_cap(max_registers or 0))
         return
-    # B's and C's tiles: 64 x 64 in the slim kernel's ring, 64 x n in the first kernel's
-    bc_block, bc_tile_layout = (small, x_layout) if slim else ([BLOCK, N], bc_layout)
-    descriptors = (_descriptor(x, xr, small, x_layout), _descriptor(B, Br, bc_block, bc_tile_layout),
-                   _descriptor(C, Cr, bc_block, bc_tile_layout), cb_desc)
-    if slim:
-        from .ssd_sm90_slim import MAX_REGISTERS, RESIDENT, RING, _chunk_scan_sm90_slim, _chunk_scan_sm90_stay
-
-        cap = register_cap(MAX_REGISTERS if max_registers is None else max_registers)
-        if stay:
-            wrap(_chunk_scan_sm90_stay)[(min(programs, RESIDENT * _sm_count(x.get_device())),)](
-                *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
-                **cap)
-        else:
-            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
-                                                     R=ring_slots or RING, SCALED=scaled, ORDERED=ordered,
-                                                     DIAG_FIRST=diag_first, num_warps=4, **cap)
-        return
+    # B's and C's tiles 64 x n in the first kernel (the slim kernels' are 64 x 64: slim_descriptors)
+    descriptors = (_descriptor(x, xr, small, x_layout), _descriptor(B, Br, [BLOCK, N], bc_layout),
+                   _descriptor(C, Cr, [BLOCK, N], bc_layout), cb_desc)
     wrap(_chunk_scan_sm90)[(programs,)](
         *descriptors, *tensors, *sizes, *strides, **options, FACTOR=factor, ASYNC=pipelined, PACKED=packed,
         DMMA=d_mma, LG2=lg2, LATE=late, num_warps=4)

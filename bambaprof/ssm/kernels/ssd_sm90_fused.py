@@ -243,18 +243,14 @@ def fused_chunk_scan(x: torch.Tensor, dt: torch.Tensor, dt_bias: Optional[torch.
     gives them; ``cb`` as ``ssd_forward`` makes it (its programs fill it); ``shapes``: ``ssd_sm90.tma_shapes`` of
     x, B and C; the rest as ``ssd_sm90.chunk_scan`` takes them, with dt, ``dt_bias``, A, ``dt_softplus`` and
     ``dt_limit`` as ``ssd_forward`` does."""
-    from .ssd_sm90 import _descriptor, _descriptor_layouts
+    from .ssd_sm90 import slim_descriptors
     from .ssd_sm90_slim import MAX_REGISTERS, RING
 
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     nchunks = (L + Q - 1) // Q
     nb = Q // 64
-    x_layout, _ = _descriptor_layouts(N)
-    xr, Br, Cr = shapes
-    small = [64, 64]
-    descriptors = (_descriptor(x, xr, small, x_layout), _descriptor(B, Br, small, x_layout),
-                   _descriptor(C, Cr, small, x_layout), _descriptor(cb, ([cb.numel() // Q, Q], [Q, 1]), small, x_layout))
+    descriptors = slim_descriptors(x, B, C, cb, Q, shapes)
     lo, hi = float(dt_limit[0]), float(dt_limit[1])
     programs = b * nchunks * (G * nb * (nb + 1) // 2 + H * n_pblocks)
     wrap(_chunk_scan_sm90_fused)[(programs,)](
