@@ -329,3 +329,42 @@ def test_the_fused_forms_leave_their_counters_at_zero(monkeypatch, form):
         assert rel_err(y, y_ref) <= TOLERANCES[torch.bfloat16] and rel_err(s, s_ref) <= TOLERANCES[torch.bfloat16]
         kept = [buf for key, buf in ssd_sm90_fused._COUNTERS.items() if key[0] == torch.cuda.current_device()]
         assert len(kept) == 2 and all(int(buf.abs().sum()) == 0 for buf in kept), (b, L)
+
+
+@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
+def test_a_kept_fused_forward_is_not_replayed_over_counters_that_grew(monkeypatch, form):
+    """A kept buffer of counters grows (made anew, twice as long, the old one freed) when a larger launch needs
+    more; a whole forward kept by the launch shortcut before that must not be replayed after it, as its launch
+    would count in freed memory. The same inputs four times with every other tensor at its address: the second
+    forward is replayed, the third (after the counters grew) launched anew and kept, the fourth replayed again,
+    and all four outputs equal, with the counters at zero."""
+    from bambaprof.ssm.kernels import launch, ssd_sm90_fused
+
+    monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=form))
+    _shortcut(monkeypatch, None)
+    monkeypatch.setattr(ssd_sm90_fused, "_COUNTERS", {})
+    replayed = []
+    memo_run = launch.LaunchMemo.run
+
+    def spied(memo, key):
+        replayed.append(memo_run(memo, key))
+        return replayed[-1]
+
+    monkeypatch.setattr(launch.LaunchMemo, "run", spied)
+    inp = ssd_inputs(b=1, L=700, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
+    ys = [torch.empty_like(inp["x"]) for _ in range(4)]
+    states = [torch.empty(1, 16, 64, 128, device="cuda") for _ in range(4)]
+    device = torch.device("cuda", torch.cuda.current_device())
+    for i in range(4):
+        if i == 2:  # a larger launch's needs, without its tensors: only the counters move
+            for kind in ("chains", "tiles"):
+                ssd_sm90_fused.zeroed_counters(device, 4096, kind, keep=True)
+        with torch.no_grad():
+            y, s = run(TRITON, inp, 256, dt_softplus=True)
+        ys[i].copy_(y)
+        states[i].copy_(s)
+        del y, s
+    torch.cuda.synchronize()
+    assert replayed == [False, True, False, True]
+    assert all(torch.equal(y, ys[0]) for y in ys) and all(torch.equal(s, states[0]) for s in states)
+    assert all(int(buf.abs().sum()) == 0 for buf in ssd_sm90_fused._COUNTERS.values())

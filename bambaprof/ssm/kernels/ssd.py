@@ -546,21 +546,6 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     plan = _forward_plan(b, L, H, P, G, N, Q, x.dtype, dt.element_size(), dev.type == "cuda", has_init, cfg)
     nchunks = plan.nchunks
 
-    dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
-    cs = torch.empty_like(dtp)
-    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=plan.cb_dtype)
-    final = torch.empty(b, H, P, N, device=dev, dtype=f32)
-    # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views of
-    # one: under torch.compile, functionalization clones each mutated argument and copies it back, and views
-    # of one buffer would be copied back over each other (the compiled forward hung without CUDA graphs)
-    flags = torch.empty(b * H * plan.n_pb, device=dev, dtype=torch.int32)
-    ticket = torch.empty(1, device=dev, dtype=torch.int32)
-    # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
-    ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
-    y = torch.empty_like(x)
-    init = initial_state.to(f32).contiguous() if has_init else None
-    i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
-        or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
     # an eager forward whose tensors and settings all repeat an earlier one's launches what that one launched
     memo = memo_of(_chunk_prep) if wrap is direct and x.is_cuda else None
     scan = cfg.scan_kernel
@@ -569,30 +554,51 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
                          memo is not None)
     if profiler_enabled():  # the same scan, launched in full under its ranges and byte counts
         memo = None
+    form = ssd_sm90.FORMS.get(scan)
+    shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
+    fused = shapes is not None and bool(form.get("fused"))  # gluon_fused: the prep's work in the scan's launch
+
+    cb = torch.empty(b, nchunks, G, Q, Q, device=dev, dtype=plan.cb_dtype)
+    final = torch.empty(b, H, P, N, device=dev, dtype=f32)
+    # the states handed from chunk to chunk: two (state x p block) slots per chain, padded to the blocks
+    ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
+    y = torch.empty_like(x)
+    init = initial_state.to(f32).contiguous() if has_init else None
+    if fused:  # no dt', cs, flags or ticket: the counters come zeroed, kept per stream for eager launches
+        from .ssd_sm90_fused import fused_chunk_scan, zeroed_counters
+
+        keep = (wrap is direct or isinstance(wrap, LaunchRecorder)) and not torch.cuda.is_current_stream_capturing()
+        chains = zeroed_counters(dev, b * H * plan.n_pb, "chains", keep)
+        tiles = zeroed_counters(dev, 2 * b * nchunks * G, "tiles", keep)
+        made: tuple = (cb, final, chains, tiles, ring, y)  # the counters' addresses key the memo: a kept buffer
+        # that grew was freed, and a launch recorded on it must not replay
+    else:
+        dtp = torch.empty(b, H, nchunks, Q, device=dev, dtype=f32)
+        cs = torch.empty_like(dtp)
+        # the ticket counter and a hand-off counter per chain (zeroed by _chunk_prep), as two tensors, not views
+        # of one: under torch.compile, functionalization clones each mutated argument and copies it back, and
+        # views of one buffer would be copied back over each other (the compiled forward hung without CUDA graphs)
+        flags = torch.empty(b * H * plan.n_pb, device=dev, dtype=torch.int32)
+        ticket = torch.empty(1, device=dev, dtype=torch.int32)
+        made = (dtp, cs, cb, final, flags, ticket, ring, y)
+    i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
+        or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
     key: Optional[tuple] = None
     recorder: Optional[LaunchRecorder] = None
     if memo is not None:
         key = _forward_key((x, dt, A, B, C, D if D is not None else A, dt_bias if dt_bias is not None else A,
-                            init if init is not None else A, dtp, cs, cb, final, flags, ticket, ring, y),
+                            init if init is not None else A) + made,
                            (D is None, dt_bias is None, has_init, cfg, scan, i64, bool(dt_softplus),
                             float(dt_limit[0]), float(dt_limit[1])))
         if key is not None:
             if memo.run(key):
                 return y, (final if return_final_state else None)
             wrap = recorder = memo.recorder()
-    form = ssd_sm90.FORMS.get(scan)
-    shapes = ssd_sm90.tma_shapes(x, B, C, Q) if form is not None and cfg.scan_bp == ssd_sm90.BLOCK else None
-    if shapes is not None and form.get("fused"):  # gluon_fused: the prep's work in the scan's launch
-        from .ssd_sm90_fused import fused_chunk_scan, zeroed_counters
-
-        keep = wrap is direct or isinstance(wrap, LaunchRecorder)  # eager launches, not traced or captured
-        keep = keep and not torch.cuda.is_current_stream_capturing()
-        counters = (zeroed_counters(dev, b * H * plan.n_pb, "chains", keep),
-                    zeroed_counters(dev, 2 * b * nchunks * G, "tiles", keep))
+    if fused:
         with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.fused_io,
                                                   plan.prep_flops + plan.scan_flops, (x, B, C)):
-            fused_chunk_scan(x, dt, dt_bias, A, B, C, D, init, ring, *counters, cb, y, final, Q, plan.n_pb, i64, wrap,
-                             bool(dt_softplus), dt_limit, shapes, diag_first=bool(form.get("diag_first")))
+            fused_chunk_scan(x, dt, dt_bias, A, B, C, D, init, ring, chains, tiles, cb, y, final, Q, plan.n_pb, i64,
+                             wrap, bool(dt_softplus), dt_limit, shapes, diag_first=bool(form.get("diag_first")))
         if memo is not None and key is not None and recorder is not None:
             memo.keep(key, recorder)
         return y, (final if return_final_state else None)
