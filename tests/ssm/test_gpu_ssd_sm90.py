@@ -316,10 +316,12 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
 def test_the_fused_forms_leave_their_counters_at_zero(monkeypatch, form):
     """``gluon_fused`` keeps its counters (chains, tile counts) in a buffer per device and stream that no kernel
     zeroes: each launch leaves them at zero. Forwards of three lengths and batches (one chunk, several, a partial
-    last one), each against float64, and the kept buffers all zeros after each."""
+    last one), each against float64, and the kept buffers all zeros after each: the two of this stream (the test
+    starts without any, as earlier tests may have launched on other streams)."""
     from bambaprof.ssm.kernels import ssd_sm90_fused
 
     monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=form))
+    monkeypatch.setattr(ssd_sm90_fused, "_COUNTERS", {})
     for b, L in ((2, 700), (1, 200), (3, 1024), (2, 700)):
         inp = ssd_inputs(b=b, L=L, h=16, p=64, g=2, n=128, dtype=torch.bfloat16, device="cuda", initial_state=True)
         with torch.no_grad():
@@ -327,8 +329,9 @@ def test_the_fused_forms_leave_their_counters_at_zero(monkeypatch, form):
             y_ref, s_ref = run(REF, _double(inp), 256, dt_softplus=True)
         torch.cuda.synchronize()
         assert rel_err(y, y_ref) <= TOLERANCES[torch.bfloat16] and rel_err(s, s_ref) <= TOLERANCES[torch.bfloat16]
-        kept = [buf for key, buf in ssd_sm90_fused._COUNTERS.items() if key[0] == torch.cuda.current_device()]
-        assert len(kept) == 2 and all(int(buf.abs().sum()) == 0 for buf in kept), (b, L)
+        stream = torch.cuda.current_stream().cuda_stream
+        kept = [buf for (_, on, _), buf in ssd_sm90_fused._COUNTERS.items() if on == stream]
+        assert len(kept) == len(ssd_sm90_fused._COUNTERS) == 2 and all(int(buf.abs().sum()) == 0 for buf in kept), (b, L)
 
 
 @pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
