@@ -475,10 +475,17 @@ if gluon is not None:
                     _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(0, NB, NH, NH - 1), NB, NH,
                             R, REFILL)
                     block = ce * _ex2(cs_i)[:, None] + acc_d
-                else:
-                    block, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1,
-                                                 c2, c3, row0, col0, cb_row, h, ring_wait, offs_ai, offs_aj, m, NB, NH,
-                                                 R, TIMED, REFILL)
+                else:  # the early branch's sum, so that y does not depend on whether the program waited
+                    a = _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row,
+                                          offs_ai, offs_aj, 0, NB, NH, R)
+                    late_d = warpgroup_mma(a, xs[0], gl.zeros([64, 64], gl.float32, o_layout), use_acc=False,
+                                           is_async=True)  # issued behind the C E product still in flight
+                    cs_i = cs_sm.slice(0, BM).load(gl.SliceLayout(1, o_layout))
+                    ce = warpgroup_mma_wait(1, deps=[acc])
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(0, NB, NH, NH - 1), NB, NH,
+                            R, REFILL)
+                    late_d, a = warpgroup_mma_wait(0, deps=[late_d, a])
+                    block = ce * _ex2(cs_i)[:, None] + late_d
                 acc = block
             else:
                 acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2,
