@@ -21,6 +21,10 @@ the last scan program of a chunk and group to finish zeroes its tile count and t
 (:func:`_leave_counters`). They live in buffers kept per device and stream (:func:`zeroed_counters`), zeroed once
 when made: launches on one stream run one after another, so each finds them at zero; two streams get two buffers.
 A kernel that dies midway (a device fault) would leave them dirty, but such a fault ends the CUDA context anyway.
+
+Measured on an H100 SXM (``benchmarks/results/h100-bench-ssd-fused.json``): exact, and slower than the two kernels
+at every shape (30.2 against 26.0 us at 1x512, 83.3 against 81.4 at 1x2048, 2220 against 2122 at 8x8192), so the
+form stays opt-in.
 """
 
 from __future__ import annotations

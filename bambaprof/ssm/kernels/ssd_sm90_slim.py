@@ -39,8 +39,11 @@ time up to 8x2048 and 0.99x at 8x8192 (``benchmarks/results/h100-bench-ssd-gluon
 
 With ``DIAG_FIRST`` too (the form ``gluon_diag_first``) a program that finds its chain's previous chunk not yet done
 (one look at the counter) forms output block 0's diagonal product while it waits (:func:`_diag_first`); block 0
-then adds it to ``exp(cs_i) C E``. At 1x512 the last chunk's programs wait about 4.4 us on an H100 and then spend
-4.1 on the hand-off and 10.6 on the outputs, all on the launch's critical path.
+then adds it to ``exp(cs_i) C E``; a program that does not wait forms the product in its own accumulator too and adds
+it alike, so that y does not depend on which programs waited (twenty forwards a shape equal bit for bit). At 1x512
+the last chunk's programs wait about 4.4 us on an H100 and then spend 4.1 on the hand-off and 10.6 on the outputs,
+all on the launch's critical path; the form took 25.7 against ``gluon_ordered``'s 26.0 us there and 0.4% to 0.6%
+more from 1x8192 (``benchmarks/results/h100-bench-ssd-diag-first-sums.json``), so ``auto`` keeps ``gluon_ordered``.
 """
 
 from __future__ import annotations
