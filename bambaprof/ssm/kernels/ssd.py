@@ -567,7 +567,7 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     if fused:  # no dt', cs, flags or ticket: the counters come zeroed, kept per stream for eager launches
         from .ssd_sm90_fused import fused_chunk_scan, zeroed_counters
 
-        keep = (wrap is direct or isinstance(wrap, LaunchRecorder)) and not torch.cuda.is_current_stream_capturing()
+        keep = wrap is direct and not torch.cuda.is_current_stream_capturing()  # eager, not traced or captured
         chains = zeroed_counters(dev, b * H * plan.n_pb, "chains", keep)
         tiles = zeroed_counters(dev, 2 * b * nchunks * G, "tiles", keep)
         made: tuple = (cb, final, chains, tiles, ring, y)  # the counters' addresses key the memo: a kept buffer
@@ -599,30 +599,28 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
                                                   plan.prep_flops + plan.scan_flops, (x, B, C)):
             fused_chunk_scan(x, dt, dt_bias, A, B, C, D, init, ring, chains, tiles, cb, y, final, Q, plan.n_pb, i64,
                              wrap, bool(dt_softplus), dt_limit, shapes, diag_first=bool(form.get("diag_first")))
-        if memo is not None and key is not None and recorder is not None:
-            memo.keep(key, recorder)
-        return y, (final if return_final_state else None)
-    with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
-        wrap(_chunk_prep)[plan.prep_grid](
-            x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
-            L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
-            float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-            Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
-            HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-            PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
+    else:
+        with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
+            wrap(_chunk_prep)[plan.prep_grid](
+                x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
+                L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
+                float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
+                Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
+                HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
+                PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
 
-    with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
-        if shapes is not None:
-            ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64, wrap,
-                                shapes=shapes, **form)
-        else:
-            wrap(_chunk_scan)[plan.scan_grid](
-                x, B, C, dtp, cs, cb, D if D is not None else A,
-                init if init is not None else A, ring, flags, ticket, y, final,
-                L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
-                Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
-                PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
-                **register_cap(cfg.scan_maxnreg))
+        with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
+            if shapes is not None:
+                ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64,
+                                    wrap, shapes=shapes, **form)
+            else:
+                wrap(_chunk_scan)[plan.scan_grid](
+                    x, B, C, dtp, cs, cb, D if D is not None else A,
+                    init if init is not None else A, ring, flags, ticket, y, final,
+                    L, H, G, P, N, nchunks, H // G, plan.n_pb, *x.stride(), *B.stride(), *C.stride(), *y.stride(),
+                    Q=Q, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=plan.bn, HAS_D=D is not None, HAS_INIT=has_init,
+                    PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, num_warps=cfg.scan_warps, num_stages=cfg.scan_stages,
+                    **register_cap(cfg.scan_maxnreg))
     if memo is not None and key is not None and recorder is not None:
         memo.keep(key, recorder)
     return y, (final if return_final_state else None)
