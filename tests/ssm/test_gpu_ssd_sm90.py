@@ -23,6 +23,9 @@ pytestmark = [
 
 TRITON = get_variant("triton")
 REF = get_variant("reference")
+#: The forms with the prep folded into the scan's launch, and those that form block 0's diagonal early.
+FUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused"))
+DIAG_FIRST = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("diag_first"))
 
 
 def _forms_under_test():
@@ -312,7 +315,7 @@ def test_eager_launches_keep_the_compiled_kernel_with_its_descriptors(monkeypatc
             assert any(raw.descriptors.encoded for raw in raws)
 
 
-@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
+@pytest.mark.parametrize("form", FUSED)
 def test_the_fused_forms_leave_their_counters_at_zero(monkeypatch, form):
     """``gluon_fused`` keeps its counters (chains, tile counts) in a buffer per device and stream that no kernel
     zeroes: each launch leaves them at zero. Forwards of three lengths and batches (one chunk, several, a partial
@@ -334,7 +337,7 @@ def test_the_fused_forms_leave_their_counters_at_zero(monkeypatch, form):
         assert len(kept) == len(ssd_sm90_fused._COUNTERS) == 2 and all(int(buf.abs().sum()) == 0 for buf in kept), (b, L)
 
 
-@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
+@pytest.mark.parametrize("form", FUSED)
 def test_a_kept_fused_forward_is_not_replayed_over_counters_that_grew(monkeypatch, form):
     """A kept buffer of counters grows (made anew, twice as long, the old one freed) when a larger launch needs
     more; a whole forward kept by the launch shortcut before that must not be replayed after it, as its launch
@@ -373,7 +376,7 @@ def test_a_kept_fused_forward_is_not_replayed_over_counters_that_grew(monkeypatc
     assert all(int(buf.abs().sum()) == 0 for buf in ssd_sm90_fused._COUNTERS.values())
 
 
-@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("diag_first")))
+@pytest.mark.parametrize("form", DIAG_FIRST)
 def test_the_diag_first_forms_give_the_same_bits_whether_a_program_waited_or_not(monkeypatch, form):
     """``gluon_diag_first`` forms block 0's diagonal product early only where a program finds its chain's previous
     chunk not yet done, which depends on timing; both branches sum block 0 alike, so repeated forwards of many

@@ -107,6 +107,7 @@ def _blocks(descriptors):
 
 
 UNFUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if not options.get("fused"))
+FUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused"))
 
 
 @pytest.mark.parametrize("form", UNFUSED)
@@ -191,7 +192,7 @@ def test_the_gluon_scan_kernels_leave_the_chunk_count_unspecialized():
         assert unspecialized == set(ssd_sm90.UNSPECIALIZED) == {"nchunks"}, kernel
 
 
-@pytest.mark.parametrize("form", sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused")))
+@pytest.mark.parametrize("form", FUSED)
 @pytest.mark.parametrize("bias, softplus, limit, D, init", [
     (True, True, (0.0, float("inf")), True, True), (False, False, (0.001, 0.5), False, False),
 ])
