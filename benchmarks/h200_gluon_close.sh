@@ -17,11 +17,14 @@ BAMBAPROF_TEST_FORMS=${BAMBAPROF_TEST_FORMS:-gluon_ordered gluon_scaled} TEST_S=
 if [ -z "${SKIP_PROFILE:-}" ]; then
   compile=${PROFILE_COMPILE:-none}
   mkdir -p "$OUT/runs"
-  timeout "${PROFILE_S:-150}" python3 -m bambaprof profile --preset bamba-9b --layers 4 --no-attention --dtype bf16 \
+  timeout -k 10 "${PROFILE_S:-150}" python3 -m bambaprof profile --preset bamba-9b --layers 4 --no-attention --dtype bf16 \
     --workload mixer --workload generate --seq-len 512 --seq-len 2048 --new-tokens 16 --warmup 2 --iters 10 \
     --profile-warmup 1 --profile-active 1 --device cuda --runs "$OUT/runs" --variant triton --compile "$compile" \
-    --format json -o "$OUT/summary-$compile.json" 2>&1 | grep -v "^USDT" | grep -v Warn | tail -2
-  echo "profile ($compile) at ${SECONDS}s"
+    --format json -o "$OUT/summary-$compile.json" > "$OUT/profile-$compile.out" 2>&1
+  echo "profile ($compile) rc=$? at ${SECONDS}s"
+  # to a file, not a pipe: inductor's compile workers outlive a profile the limit stopped and held a pipe's
+  # reader open until the call's end (the thirty-ninth session lost the rest of a call so)
+  grep -v "^USDT" "$OUT/profile-$compile.out" | grep -v Warn | tail -2
   tar czf "$OUT/runs-$compile.tar.gz" -C "$OUT" runs && rm -rf "$OUT/runs"
 fi
 echo "done at ${SECONDS}s"
