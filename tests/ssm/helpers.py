@@ -1,4 +1,4 @@
-"""Random SSD inputs for tests."""
+"""Random SSD inputs for tests, and the Gluon scan's forms by option."""
 
 import torch
 
@@ -35,3 +35,11 @@ def rel_err(a, ref):
 def run(variant, inp, chunk, **kw):
     return variant(inp["x"], inp["dt"], inp["A"], inp["B"], inp["C"], chunk, D=inp["D"],
                    dt_bias=inp["dt_bias"], initial_state=inp["initial_state"], return_final_state=True, **kw)
+
+
+def gluon_forms(option, present=True):
+    """The Gluon scan's forms (``ssd_sm90.FORMS``), sorted, that set ``option`` (or, with ``present`` false, that
+    do not)."""
+    from bambaprof.ssm.kernels import ssd_sm90
+
+    return sorted(form for form, options in ssd_sm90.FORMS.items() if bool(options.get(option)) == present)

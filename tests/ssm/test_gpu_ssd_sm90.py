@@ -13,7 +13,7 @@ from bambaprof.ssm.check import TOLERANCES, Shape, make_inputs
 from bambaprof.ssm.kernels import ssd, ssd_sm90
 from bambaprof.ssm.kernels.ssd_sm90_pair import pairs_heads
 from bambaprof.ssm.kernels.ssd_sm90_wide import serves as wide_serves
-from tests.ssm.helpers import rel_err, run, ssd_inputs
+from tests.ssm.helpers import gluon_forms, rel_err, run, ssd_inputs
 
 pytestmark = [
     pytest.mark.gpu,
@@ -24,8 +24,8 @@ pytestmark = [
 TRITON = get_variant("triton")
 REF = get_variant("reference")
 #: The forms with the prep folded into the scan's launch, and those that form block 0's diagonal early.
-FUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused"))
-DIAG_FIRST = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("diag_first"))
+FUSED = gluon_forms("fused")
+DIAG_FIRST = gluon_forms("diag_first")
 
 
 def _forms_under_test():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bambaprof.ssm.kernels import ssd_sm90
+from tests.ssm.helpers import gluon_forms
 
 pytestmark = pytest.mark.skipif(ssd_sm90.gluon is None, reason="needs Gluon (Triton 3.5 or later)")
 
@@ -106,8 +107,8 @@ def _blocks(descriptors):
     return [d.block_shape for d in descriptors]
 
 
-UNFUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if not options.get("fused"))
-FUSED = sorted(form for form, options in ssd_sm90.FORMS.items() if options.get("fused"))
+UNFUSED = gluon_forms("fused", present=False)
+FUSED = gluon_forms("fused")
 
 
 @pytest.mark.parametrize("form", UNFUSED)
