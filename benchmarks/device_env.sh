@@ -25,16 +25,16 @@ PY
 }
 
 # gpu_tests DEFAULT_S LINES PYTEST_ARGS...: the tests named, run by pytest for at most ${TEST_S:-DEFAULT_S} seconds, the
-# whole log in $OUT/tests.log and its last LINES summary lines printed; NO_TESTS=1 leaves them out. The limit sends
+# whole log in $OUT/${TEST_LOG:-tests}.log and its last LINES summary lines printed; NO_TESTS=1 leaves them out. The limit sends
 # SIGINT, which pytest takes as an interruption: it still prints what passed and failed (SIGTERM left no summary).
 gpu_tests() {
   local limit=$1 lines=$2
   shift 2
   if [ -z "${NO_TESTS:-}" ]; then
     timeout -s INT -k 20 "${TEST_S:-$limit}" python3 -m pytest -q -rs -p no:cacheprovider "$@" 2>&1 \
-      | tee "$OUT/tests.log" | grep -E "passed|failed|FAILED|Error|Interrupted" | tail -"$lines"
+      | tee "$OUT/${TEST_LOG:-tests}.log" | grep -E "passed|failed|FAILED|Error|Interrupted" | tail -"$lines"
   fi
-  echo "tests done at ${SECONDS}s"
+  echo "${TEST_LOG:-tests} done at ${SECONDS}s"
 }
 
 # bench_ssd_cores: `bambaprof bench ssd` of the triton variant against mamba_ssm ($MAMBA) at the five target shapes
