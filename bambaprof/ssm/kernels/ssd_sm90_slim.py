@@ -575,7 +575,8 @@ if gluon is not None:
         registers); every output block's part within the chunk (:func:`_scaled_outputs` without ``C E``: Horner's
         rule from 0, the diagonal, ``D x``) is formed and kept in fp32 at ``part_ptr`` (Q x 64 a chain); only then
         does the program wait for the chain's entering state E, put it in shared memory and make the final state
-        ``exp(cs_end) E + S``; then each block is ``exp(cs_i) C_i E`` plus its kept part. The ring's items come in
+        ``exp(cs_end) E + S``; then each block is ``exp(cs_i) C_i E`` plus its kept part, the ``C E`` products one
+        after another and a block stored while the next one's first product runs. The ring's items come in
         :data:`LAST_ORDER`. Nothing waits for this program, so where the previous chunk's hand-off is late its
         outputs' own part is formed meanwhile instead of after it."""
         o_layout: gl.constexpr = _acc_layout()
@@ -619,6 +620,7 @@ if gluon is not None:
             gl.store(part + m * BM * 64, acc)
             if m + 1 < NB:
                 _cta_barrier()  # every thread's part of x'_m stored before a product reads it
+        kept = gl.load(part)  # block 0's part (this thread's own stores), asked for before the wait
         # the chain's entering state, then the final state exp(cs_end) E + S (S read back from where it went)
         wait_chain(flag_ptr, chain, c)
         E = _hand_load(o_layout, 0, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
@@ -630,23 +632,44 @@ if gluon is not None:
                         H, P, nchunks, cs_end, 64, N)
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products
+        # the C E products one after another, each left in flight while the next is issued; a block is completed
+        # (its kept part plus exp(cs_i) C_i E) and stored while the next block's first product runs
+        ce_prev = gl.zeros([BM, BM], gl.float32, o_layout)
         for m in gl.static_range(NB):
-            kept = gl.load(part + m * BM * 64)
-            ce = gl.zeros([BM, BM], gl.float32, o_layout)
             for half in gl.static_range(NH):
                 _ring_wait(bars, _at(m, NB, NH, half, O), R)
-                ce = warpgroup_mma(ring[_at(m, NB, NH, half, O) % R], es[half].permute((1, 0)), ce, use_acc=half > 0,
-                                   is_async=True)
-                if half > 0:  # the first half's product is done: its slot takes the item R on
-                    ce = warpgroup_mma_wait(1, deps=[ce])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1, O), NB,
-                            NH, R, REFILL, O)
-            ce = warpgroup_mma_wait(0, deps=[ce])
-            _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH - 1, O), NB, NH, R,
-                    REFILL, O)
-            cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
-            _store_rows(y_ptr, kept + ce * _ex2(cs_i)[:, None], b, c * Q + m * BM + offs_i, h * s_y_h,
-                        pb * 64 + offs_p, L, s_y_b, s_y_l)
+                if half == 0:
+                    ce = warpgroup_mma(ring[_at(m, NB, NH, half, O) % R], es[0].permute((1, 0)), gl.zeros([BM, BM], gl.float32, o_layout),
+                                       use_acc=False, is_async=True)
+                else:
+                    ce = warpgroup_mma(ring[_at(m, NB, NH, half, O) % R], es[half].permute((1, 0)), ce, is_async=True)
+                if m + half > 0:  # the product before this one is done: its slot takes the item R on
+                    ce, ce_prev = warpgroup_mma_wait(1, deps=[ce, ce_prev])
+                    if half > 0:
+                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1, O),
+                                NB, NH, R, REFILL, O)
+                    else:  # and with it block m - 1's products
+                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m - 1, NB, NH, NH - 1, O),
+                                NB, NH, R, REFILL, O)
+                        kept = _last_block(kept, ce_prev, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h,
+                                           offs_i, offs_p, m - 1, Q, NB)
+            ce_prev = ce
+        ce_prev = warpgroup_mma_wait(0, deps=[ce_prev])
+        _last_block(kept, ce_prev, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, NB - 1, Q,
+                    NB)
+
+    @gluon.jit
+    def _last_block(kept, ce, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p,
+                    m: gl.constexpr, Q: gl.constexpr, NB: gl.constexpr):
+        """:func:`_last_chunk`'s output block m: its kept part plus ``exp(cs_i) C_i E`` (``ce``, done) stored in y;
+        returns block m + 1's kept part, its load asked for now (block m's where it is the last)."""
+        o_layout: gl.constexpr = _acc_layout()
+        cs_i = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout))
+        _store_rows(y_ptr, kept + ce * _ex2(cs_i)[:, None], b, c * Q + m * 64 + offs_i, h * s_y_h, pb * 64 + offs_p,
+                    L, s_y_b, s_y_l)
+        if m + 1 < NB:
+            kept = gl.load(part + (m + 1) * 64 * 64)
+        return kept
 
     @gluon.jit
     def _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai, offs_aj,
