@@ -582,7 +582,7 @@ if gluon is not None:
         o_layout: gl.constexpr = _acc_layout()
         dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
-        O: gl.constexpr = LAST
+        LO: gl.constexpr = LAST
         gl.store(final_ptr + _state_offsets(0, b, h, pb, H, P, N), S0)
         if NH > 1:
             gl.store(final_ptr + _state_offsets(1, b, h, pb, H, P, N), S1)
@@ -591,20 +591,20 @@ if gluon is not None:
         for m in gl.static_range(NB):
             acc = gl.zeros([BM, BM], gl.float32, o_layout)
             for k in gl.static_range(m):  # below the diagonal: C B^T tile (m, k) times x'_k, both as stored
-                _ring_wait(bars, _at(m, NB, NH, NH + k, O), R)
+                _ring_wait(bars, _at(m, NB, NH, NH + k, LO), R)
                 if k > 0:  # the product before is done: its slot takes the item R on, the accumulator its factor
                     acc = warpgroup_mma_wait(0, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k - 1, O), NB,
-                            NH, R, REFILL, O)
+                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k - 1, LO), NB,
+                            NH, R, REFILL, LO)
                     acc = acc * gl.exp2(_anchor(k + 1, c0, c1, c2, c3) - _anchor(k, c0, c1, c2, c3))
-                acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k, O) % R], xs[k], acc, use_acc=k > 0, is_async=True)
+                acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k, LO) % R], xs[k], acc, use_acc=k > 0, is_async=True)
             a = _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai,
-                                  offs_aj, m, NB, NH, R, O)
+                                  offs_aj, m, NB, NH, R, LO)
             if m > 0:
                 cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
                 acc = warpgroup_mma_wait(0, deps=[acc])
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1, O), NB,
-                        NH, R, REFILL, O)
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1, LO), NB,
+                        NH, R, REFILL, LO)
                 acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
             acc = warpgroup_mma(a, xs[m], acc, use_acc=m > 0, is_async=True)
             acc, a = warpgroup_mma_wait(0, deps=[acc, a])
@@ -623,13 +623,11 @@ if gluon is not None:
         kept = gl.load(part)  # block 0's part (this thread's own stores), asked for before the wait
         # the chain's entering state, then the final state exp(cs_end) E + S (S read back from where it went)
         wait_chain(flag_ptr, chain, c)
-        E = _hand_load(o_layout, 0, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
-        _hand_store(E, gl.load(final_ptr + _state_offsets(0, b, h, pb, H, P, N)), o_layout, 0, 64, es[0], ring_ptr, final_ptr, chain, b, h, c, pb, H,
-                    P, nchunks, cs_end, 64, N)
-        if NH > 1:
-            E = _hand_load(o_layout, 64, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
-            _hand_store(E, gl.load(final_ptr + _state_offsets(1, b, h, pb, H, P, N)), o_layout, 64, 64, es[1], ring_ptr, final_ptr, chain, b, h, c, pb,
-                        H, P, nchunks, cs_end, 64, N)
+        for half in gl.static_range(NH):
+            E = _hand_load(o_layout, half * 64, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
+            S = gl.load(final_ptr + _state_offsets(half, b, h, pb, H, P, N))
+            _hand_store(E, S, o_layout, half * 64, 64, es[half], ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks,
+                        cs_end, 64, N)
         fence_async_shared()
         _cta_barrier()  # E in shared memory for the products
         # the C E products one after another, each left in flight while the next is issued; a block is completed
@@ -637,20 +635,21 @@ if gluon is not None:
         ce_prev = gl.zeros([BM, BM], gl.float32, o_layout)
         for m in gl.static_range(NB):
             for half in gl.static_range(NH):
-                _ring_wait(bars, _at(m, NB, NH, half, O), R)
+                _ring_wait(bars, _at(m, NB, NH, half, LO), R)
+                tile = ring[_at(m, NB, NH, half, LO) % R]
                 if half == 0:
-                    ce = warpgroup_mma(ring[_at(m, NB, NH, half, O) % R], es[0].permute((1, 0)), gl.zeros([BM, BM], gl.float32, o_layout),
+                    ce = warpgroup_mma(tile, es[0].permute((1, 0)), gl.zeros([BM, BM], gl.float32, o_layout),
                                        use_acc=False, is_async=True)
                 else:
-                    ce = warpgroup_mma(ring[_at(m, NB, NH, half, O) % R], es[half].permute((1, 0)), ce, is_async=True)
+                    ce = warpgroup_mma(tile, es[half].permute((1, 0)), ce, is_async=True)
                 if m + half > 0:  # the product before this one is done: its slot takes the item R on
                     ce, ce_prev = warpgroup_mma_wait(1, deps=[ce, ce_prev])
                     if half > 0:
-                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1, O),
-                                NB, NH, R, REFILL, O)
+                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1, LO),
+                                NB, NH, R, REFILL, LO)
                     else:  # and with it block m - 1's products
-                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m - 1, NB, NH, NH - 1, O),
-                                NB, NH, R, REFILL, O)
+                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m - 1, NB, NH, NH - 1, LO),
+                                NB, NH, R, REFILL, LO)
                         kept = _last_block(kept, ce_prev, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h,
                                            offs_i, offs_p, m - 1, Q, NB)
             ce_prev = ce
