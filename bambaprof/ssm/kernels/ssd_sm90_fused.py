@@ -57,12 +57,10 @@ if gluon is not None:
     )
     from .ssd_sm90_slim import (
         _acc_layout,
+        _after_state,
         _async_after_generic,
-        _diag_first,
-        _outputs,
         _slim_buffers,
         _slim_done,
-        _slim_hand_off,
         _slim_issue,
         _slim_state,
     )
@@ -203,16 +201,10 @@ if gluon is not None:
             S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
                                  NB, NH, R, 0, False, REFILL, count_ptr + bcg, True)
             chain = (b * n_pblocks + pb) * H + h
-            early = False
-            acc_d = 0
-            if DIAG_FIRST:  # the chain waited for here, so the hand-off does not wait
-                early, acc_d = _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain,
-                                           c, row0, col0, cb_row, NB, NH, R)
-            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                           cs_end, N, HAS_INIT, not DIAG_FIRST)
-            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
-                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
-                     True, 0, False, REFILL, DIAG_FIRST, early, acc_d)
+            _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end,
+                         d_h, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks,
+                         s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, True, REFILL,
+                         DIAG_FIRST)
             _slim_done(x_bars, bars, NB, R)
             _leave_counters(flag_ptr, count_ptr, chain, bcg, n_bcg, c, nchunks, heads_per_group * n_pblocks)
 

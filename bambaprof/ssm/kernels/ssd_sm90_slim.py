@@ -500,7 +500,6 @@ if gluon is not None:
         program formed block 0's diagonal product ``acc_d`` while it waited for the chain, :func:`_diag_first`),
         block 0 is ``exp(cs_i) C E + acc_d``."""
         o_layout: gl.constexpr = _acc_layout()
-        dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
         offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
         ring_wait = (h * 0).to(gl.int64)
@@ -542,15 +541,7 @@ if gluon is not None:
                 acc, ring_wait = _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2,
                                            c3, row0, col0, cb_row, h, ring_wait, offs_ai, offs_aj, m, NB, NH, R, TIMED,
                                            REFILL)
-            if HAS_D or m + 1 < NB:
-                xm = xs[m].load(o_layout).to(gl.float32)
-            if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
-                w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout)))
-                _cta_barrier()
-                xs[m].store((xm * w[:, None]).to(dtype))
-                fence_async_shared()
-            if HAS_D:
-                acc += d_h * xm
+            acc = _weigh_x(acc, xs, dt_sm, c0, c1, c2, c3, d_h, m, NB, HAS_D)
             _block_end(acc, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, wait_ptr, m, Q, NB, TIMED, True)
         if TIMED:
             gl.store(wait_ptr, ring_wait)
@@ -580,7 +571,6 @@ if gluon is not None:
         :data:`LAST_ORDER`. Nothing waits for this program, so where the previous chunk's hand-off is late its
         outputs' own part is formed meanwhile instead of after it."""
         o_layout: gl.constexpr = _acc_layout()
-        dtype: gl.constexpr = b_desc.dtype
         BM: gl.constexpr = 64
         LO: gl.constexpr = LAST
         gl.store(final_ptr + _state_offsets(0, b, h, pb, H, P, N), S0)
@@ -608,15 +598,7 @@ if gluon is not None:
                 acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
             acc = warpgroup_mma(a, xs[m], acc, use_acc=m > 0, is_async=True)
             acc, a = warpgroup_mma_wait(0, deps=[acc, a])
-            if HAS_D or m + 1 < NB:
-                xm = xs[m].load(o_layout).to(gl.float32)
-            if m + 1 < NB:  # x's tile m weighted for the blocks below, in place once every warp has read it
-                w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout)))
-                _cta_barrier()
-                xs[m].store((xm * w[:, None]).to(dtype))
-                fence_async_shared()
-            if HAS_D:
-                acc += d_h * xm
+            acc = _weigh_x(acc, xs, dt_sm, c0, c1, c2, c3, d_h, m, NB, HAS_D)
             gl.store(part + m * BM * 64, acc)
             if m + 1 < NB:
                 _cta_barrier()  # every thread's part of x'_m stored before a product reads it
@@ -669,6 +651,22 @@ if gluon is not None:
         if m + 1 < NB:
             kept = gl.load(part + (m + 1) * 64 * 64)
         return kept
+
+    @gluon.jit
+    def _weigh_x(acc, xs, dt_sm, c0, c1, c2, c3, d_h, m: gl.constexpr, NB: gl.constexpr, HAS_D: gl.constexpr):
+        """The end of :func:`_scaled_outputs`' output block m (and :func:`_last_chunk`'s): x's tile m weighted in place
+        for the blocks below (once every warp has read it as loaded), and ``D x`` added to ``acc``; returns ``acc``."""
+        o_layout: gl.constexpr = _acc_layout()
+        if HAS_D or m + 1 < NB:
+            xm = xs[m].load(o_layout).to(gl.float32)
+        if m + 1 < NB:
+            w = _ex2(_anchor(m + 1, c0, c1, c2, c3) - dt_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout)))
+            _cta_barrier()
+            xs[m].store((xm * w[:, None]).to(xs[m].dtype))
+            fence_async_shared()
+        if HAS_D:
+            acc += d_h * xm
+        return acc
 
     @gluon.jit
     def _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai, offs_aj,
@@ -742,6 +740,26 @@ if gluon is not None:
             _slim_outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
                           chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
                           HAS_D, wait_ptr, TIMED, REFILL)
+
+    @gluon.jit
+    def _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end, d_h,
+                     ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks, s_y_b, s_y_l,
+                     s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
+                     N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr, SCALED: gl.constexpr,
+                     REFILL: gl.constexpr, DIAG_FIRST: gl.constexpr = False):
+        """A slim program after its state's products (``S0``, ``S1``): with ``DIAG_FIRST`` the chain's wait
+        (:func:`_diag_first`), the hand-off (:func:`_slim_hand_off`, which waits otherwise), then the outputs
+        (:func:`_outputs`)."""
+        early = False
+        acc_d = 0
+        if DIAG_FIRST:  # the chain waited for here, so the hand-off does not wait
+            early, acc_d = _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain, c, row0,
+                                       col0, cb_row, NB, NH, R)
+        _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks, cs_end, N,
+                       HAS_INIT, not DIAG_FIRST)
+        _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain, y_ptr,
+                 b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D, SCALED, 0, False,
+                 REFILL, DIAG_FIRST, early, acc_d)
 
     @gluon.jit
     def _block_start(b_desc, c_desc, cb_desc, ring, es, bars, flag_ptr, chain, c, nchunks, row0, col0, cb_row, h,
@@ -869,22 +887,13 @@ if gluon is not None:
                             nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT,
                             REFILL)
             else:
-                _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                               cs_end, N, HAS_INIT)
-                _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr,
-                         chain, y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R,
-                         HAS_D, SCALED, 0, False, REFILL)
+                _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end,
+                             d_h, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks,
+                             s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, SCALED, REFILL)
         else:
-            early = False
-            acc_d = 0
-            if DIAG_FIRST:  # the chain waited for here, so the hand-off does not wait
-                early, acc_d = _diag_first(b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, flag_ptr, chain,
-                                           c, row0, col0, cb_row, NB, NH, R)
-            _slim_hand_off(S0, S1, es, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, b, h, c, pb, H, P, nchunks,
-                           cs_end, N, HAS_INIT, not DIAG_FIRST)
-            _outputs(b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, d_h, flag_ptr, chain,
-                     y_ptr, b, c, h, pb, L, nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
-                     SCALED, 0, False, REFILL, DIAG_FIRST, early, acc_d)
+            _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end, d_h,
+                         ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks, s_y_b,
+                         s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, SCALED, REFILL, DIAG_FIRST)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)
