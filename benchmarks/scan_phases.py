@@ -86,15 +86,15 @@ if gluon is not None:
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _slim_timed(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr, flag_ptr,
-                    ticket_ptr, y_ptr, final_ptr, part_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b,
-                    s_y_l, s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr,
-                    HAS_INIT: gl.constexpr, I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr,
-                    OUTPUTS_AT: gl.constexpr, R: gl.constexpr = 3, SCALED: gl.constexpr = False,
-                    ORDERED: gl.constexpr = False, DIAG_FIRST: gl.constexpr = False, CE_LAST: gl.constexpr = False):
+                    ticket_ptr, y_ptr, final_ptr, L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l,
+                    s_y_h, stamp_ptr, Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
+                    I64: gl.constexpr, ROW: gl.constexpr, STATE_AT: gl.constexpr, OUTPUTS_AT: gl.constexpr,
+                    R: gl.constexpr = 3, SCALED: gl.constexpr = False, ORDERED: gl.constexpr = False,
+                    DIAG_FIRST: gl.constexpr = False):
         """The slim kernel with its phases stamped into a row of ``ROW`` int64 fields a ticket (:data:`FIELDS`);
-        ``SCALED`` and ``ORDERED`` as the kernel takes them (``_outputs`` and ``_work`` pick); the forms
-        ``gluon_diag_first`` and ``gluon_ce_last`` are not timed (``part_ptr`` is ``gluon_ce_last``'s buffer)."""
-        gl.static_assert(not DIAG_FIRST and not CE_LAST, "scan_phases times neither DIAG_FIRST nor CE_LAST")
+        ``SCALED`` and ``ORDERED`` as the kernel takes them (``_outputs`` and ``_work`` pick); the launch passes
+        ``DIAG_FIRST`` too, whose form is not timed."""
+        gl.static_assert(not DIAG_FIRST, "scan_phases does not time DIAG_FIRST")
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64
         g0 = _globaltimer()

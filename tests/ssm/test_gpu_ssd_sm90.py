@@ -23,11 +23,9 @@ pytestmark = [
 
 TRITON = get_variant("triton")
 REF = get_variant("reference")
-#: The forms with the prep folded into the scan's launch, those that form block 0's diagonal early, and those whose
-#: chains' last chunks form their outputs' own part before they wait.
+#: The forms with the prep folded into the scan's launch, and those that form block 0's diagonal early.
 FUSED = gluon_forms("fused")
 DIAG_FIRST = gluon_forms("diag_first")
-CE_LAST = gluon_forms("ce_last")
 
 
 def _forms_under_test():
@@ -390,27 +388,3 @@ def test_the_diag_first_forms_give_the_same_bits_whether_a_program_waited_or_not
         for _ in range(10):
             y, s = run(TRITON, inp, 256, dt_softplus=True)
             assert torch.equal(y, y0) and torch.equal(s, s0)
-
-
-@pytest.mark.parametrize("form", CE_LAST)
-@pytest.mark.parametrize("b, L, h, n, chunk", [(2, 700, 16, 128, 256), (1, 512, 128, 128, 256), (3, 300, 8, 64, 128)])
-def test_the_ce_last_forms_change_only_the_last_chunks_outputs_order(monkeypatch, form, b, L, h, n, chunk):
-    """``gluon_ce_last`` runs ``gluon_ordered``'s program but for each chain's last chunk, which forms its outputs'
-    part within the chunk first, keeps it in fp32 and adds ``exp(cs_i) C E`` last: the other chunks' outputs and the
-    final states (the same fp32 sum, its S read back as stored) are ``gluon_ordered``'s (to within the compiler's
-    choice of fused multiply-adds), the last chunk's rows within a few bf16 roundings (another order of the same
-    fp32 sums)."""
-    inp = ssd_inputs(b=b, L=L, h=h, p=64, g=1, n=n, dtype=torch.bfloat16, device="cuda", initial_state=True)
-    out = {}
-    for scan in ("gluon_ordered", form):
-        monkeypatch.setattr(ssd, "config_override", dataclasses.replace(ssd.LaunchConfig(), scan_kernel=scan))
-        with torch.no_grad():
-            out[scan] = run(TRITON, inp, chunk, dt_softplus=True)
-    (y0, s0), (y1, s1) = ((y.float(), s) for y, s in (out["gluon_ordered"], out[form]))
-    last = (L - 1) // chunk * chunk  # the last chunk's first row
-    print(f"{form} {b}x{L} n={n}: states equal {torch.equal(s1, s0)}, earlier rows equal "
-          f"{torch.equal(y1[:, :last], y0[:, :last])}, last chunk max difference "
-          f"{float((y1[:, last:] - y0[:, last:]).abs().amax()):.3e}")
-    assert (s1 - s0).abs().amax() <= 1e-5 * s0.abs().amax()
-    assert (y1[:, :last] - y0[:, :last]).abs().amax() <= 2 ** -8 * y0[:, :last].abs().amax()
-    assert (y1[:, last:] - y0[:, last:]).abs().amax() <= 2 ** -6 * y0[:, last:].abs().amax()

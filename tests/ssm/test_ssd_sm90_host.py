@@ -87,8 +87,7 @@ def _scan_buffers(b=2, L=600, H=4, P=64, G=2, N=128, Q=256, D=True, init=True):
                  cb=torch.zeros(b, nchunks, G, Q, Q, dtype=torch.bfloat16), D=torch.zeros(H) if D else None,
                  initial_state=torch.zeros(b, H, P, N) if init else None, ring=torch.zeros(b * H, 2, N, 64),
                  flags=torch.zeros(b * H, dtype=torch.int32), ticket=torch.zeros(1, dtype=torch.int32),
-                 y=torch.zeros_like(x), final=torch.zeros(b, H, P, N),
-                 part=torch.zeros(ssd_sm90.part_elements(b, H, P // 64, Q)))
+                 y=torch.zeros_like(x), final=torch.zeros(b, H, P, N))
     return x, B, C, named, nchunks
 
 
@@ -99,7 +98,7 @@ def _launch(form, monkeypatch, **shape):
     recorder = _Recorder()
     ssd_sm90.chunk_scan(x, B, C, named["dtp"], named["cs"], named["cb"], named["D"], named["initial_state"],
                         named["ring"], named["flags"], named["ticket"], named["y"], named["final"], Q,
-                        x.shape[3] // 64, False, recorder, part=named["part"], **ssd_sm90.FORMS[form])
+                        x.shape[3] // 64, False, recorder, **ssd_sm90.FORMS[form])
     assert len(recorder.launches) == 1
     return (x, B, C, named, nchunks) + recorder.launches[0]
 
@@ -143,10 +142,6 @@ def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init
         assert args[13:] == (L, H, 2, nchunks, H // 2) + strides
         assert kwargs["num_warps"] == 8 and "maxnreg" not in kwargs
         return
-    if options.get("slim") and not options.get("stay") and not options.get("wide"):
-        # the slim kernel's part buffer (gluon_ce_last's; the final state stands in for it otherwise)
-        assert args[13] is (named["part"] if options.get("ce_last") else named["final"])
-        args = args[:13] + args[14:]
     assert args[13:20] == (L, H, 2, P, nchunks, H // 2, n_pb) and args[20:23] == strides
     if options.get("wide"):
         assert kernel == "_chunk_scan_sm90_wide" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
@@ -161,7 +156,7 @@ def test_each_form_launches_its_kernel_with_the_arguments_it_takes(form, D, init
         assert kernel == "_chunk_scan_sm90_slim" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
         assert _blocks(args[:4]) == [[64, 64]] * 4
         assert kwargs["num_warps"] == 4 and kwargs["maxnreg"] == 168 and kwargs["R"] == 3
-        flags = {"SCALED": "scaled", "ORDERED": "ordered", "DIAG_FIRST": "diag_first", "CE_LAST": "ce_last"}
+        flags = {"SCALED": "scaled", "ORDERED": "ordered", "DIAG_FIRST": "diag_first"}
         assert {k: kwargs[k] for k in flags} == {k: bool(options.get(v, False)) for k, v in flags.items()}
     else:
         assert kernel == "_chunk_scan_sm90" and grid == (nchunks * b * n_pb * H,) and len(args) == 23
@@ -255,39 +250,3 @@ def test_the_fused_forms_counters_are_fresh_zeros_where_not_kept():
     second = ssd_sm90_fused.zeroed_counters(torch.device("cpu"), 12, "tiles", keep=False)
     assert first.dtype == torch.int32 and first.tolist() == [0] * 12 and first.data_ptr() != second.data_ptr()
     assert not ssd_sm90_fused._COUNTERS
-
-
-@pytest.mark.parametrize("NB, NH", [(4, 2), (4, 1), (3, 2), (2, 1), (1, 2), (1, 1)])
-def test_the_slim_rings_two_orders_hold_every_tile_once(NB, NH):
-    """The slim kernel's ring sequence in both orders (``_item``, ``_at``): every B, C and ``C B^T`` tile once,
-    ``_at`` the inverse of ``_item``; the B tiles first in both (what the state's loop asks for whatever the
-    chunk), and in ``LAST_ORDER`` (``gluon_ce_last``'s last chunks) every ``C B^T`` tile before every C tile, in the
-    order the outputs take them."""
-    from bambaprof.ssm.kernels import ssd_sm90_slim as slim
-
-    count = slim._ring_items(NB, NH)
-    tiles = {(0, j, half) for j in range(NB) for half in range(NH)} | {(1, m, half) for m in range(NB)
-                                                                      for half in range(NH)}
-    tiles |= {(2, m, k) for m in range(NB) for k in range(m + 1)}
-    for order in (0, slim.LAST_ORDER):
-        items = [tuple(slim._item(i, NB, NH, part, order) for part in range(3)) for i in range(count)]
-        assert len(items) == len(tiles) and set(items) == tiles
-        assert [kind for kind, _, _ in items[:NB * NH]] == [0] * (NB * NH)
-        for i, (kind, m, k) in enumerate(items):
-            if kind:
-                assert slim._at(m, NB, NH, k if kind == 1 else NH + k, order) == i
-        if order == slim.LAST_ORDER:
-            assert items[NB * NH:] == sorted(items[NB * NH:], key=lambda t: (-t[0], t[1], t[2]))
-    same = [i for i in range(count) if slim._same_item(i, NB, NH)]
-    assert same[:NB * NH] == list(range(NB * NH))
-
-
-def test_the_ce_last_form_needs_its_part_buffer(monkeypatch):
-    """``gluon_ce_last`` keeps its last chunks' outputs in a buffer the caller passes (``ssd_forward`` makes it):
-    a launch without one, or with one too small, is refused before anything runs."""
-    x, B, C, named, nchunks = _scan_buffers()
-    for part in (None, torch.zeros(ssd_sm90.part_elements(2, 4, 1, 256) - 1)):
-        with pytest.raises(ValueError, match="part buffer"):
-            ssd_sm90.chunk_scan(x, B, C, named["dtp"], named["cs"], named["cb"], named["D"], named["initial_state"],
-                                named["ring"], named["flags"], named["ticket"], named["y"], named["final"], 256, 1,
-                                False, _Recorder(), part=part, **ssd_sm90.FORMS["gluon_ce_last"])

@@ -564,9 +564,6 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     ring = torch.empty(plan.ring_shape, device=dev, dtype=f32)
     y = torch.empty_like(x)
     init = initial_state.to(f32).contiguous() if has_init else None
-    part = None  # gluon_ce_last: its chains' last chunks keep their outputs' own part there before they wait
-    if shapes is not None and form.get("ce_last"):
-        part = torch.empty(ssd_sm90.part_elements(b, H, plan.n_pb, Q), device=dev, dtype=f32)
     if fused:  # no dt', cs, flags or ticket: the counters come zeroed, kept per stream for eager launches
         from .ssd_sm90_fused import fused_chunk_scan, zeroed_counters
 
@@ -584,8 +581,6 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         flags = torch.empty(b * H * plan.n_pb, device=dev, dtype=torch.int32)
         ticket = torch.empty(1, device=dev, dtype=torch.int32)
         made = (dtp, cs, cb, final, flags, ticket, ring, y)
-        if part is not None:
-            made += (part,)
     i64 = plan.buffers_i64 or _span(x) >= 2 ** 31 or _span(dt) >= 2 ** 31 or _span(B) >= 2 ** 31 \
         or _span(C) >= 2 ** 31  # 32-bit offsets would overflow
     key: Optional[tuple] = None
@@ -614,12 +609,10 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
                 HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
                 PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
 
-        # gluon_ce_last moves its last chunks' parts out and back (fp32) and their own states out and back
-        scan_io = plan.scan_io + (8 * part.numel() + 8 * b * H * P * N if part is not None and nchunks > 1 else 0)
-        with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", scan_io, plan.scan_flops, (x, B, C)):
+        with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
             if shapes is not None:
                 ssd_sm90.chunk_scan(x, B, C, dtp, cs, cb, D, init, ring, flags, ticket, y, final, Q, plan.n_pb, i64,
-                                    wrap, shapes=shapes, part=part, **form)
+                                    wrap, shapes=shapes, **form)
             else:
                 wrap(_chunk_scan)[plan.scan_grid](
                     x, B, C, dtp, cs, cb, D if D is not None else A,

@@ -93,10 +93,7 @@ UNSPECIALIZED = ["nchunks"]
 #: shared memory as loaded, taken by Horner's rule (:func:`.ssd_sm90_slim._scaled_outputs`); ``ordered``, with ``slim``
 #: (not ``stay``): each program's work from its index in the launch instead of a ticket (:func:`.ssd_sm90_slim._work`);
 #: ``diag_first``, with ``scaled``: a program whose chain has not yet handed its state on forms output block 0's
-#: diagonal product while it waits (:func:`.ssd_sm90_slim._diag_first`); ``ce_last``, with ``scaled``: the programs of a
-#: chain's last chunk form their outputs' part within the chunk before they wait for the entering state, keep it
-#: in fp32 (a buffer of Q x 64 a chain) and add ``exp(cs_i) C E`` once the state has come
-#: (:func:`.ssd_sm90_slim._last_chunk`).
+#: diagonal product while it waits (:func:`.ssd_sm90_slim._diag_first`).
 FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=False, pipelined=False),
          "gluon_async": dict(factor=True, pipelined=True),
          "gluon_packed": dict(factor=True, pipelined=True, packed=True),
@@ -112,8 +109,6 @@ FORMS = {"gluon": dict(factor=True, pipelined=False), "gluon_2d": dict(factor=Fa
                                ordered=True),
          "gluon_diag_first": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
                                   scaled=True, ordered=True, diag_first=True),
-         "gluon_ce_last": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
-                               ordered=True, ce_last=True),
          "gluon_fused": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True, scaled=True,
                              ordered=True, fused=True),
          "gluon_fused_diag_first": dict(factor=True, pipelined=True, packed=True, lg2=True, late=True, slim=True,
@@ -617,19 +612,14 @@ def slim_descriptors(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, cb: torc
     return tuple(_descriptor(t, rows, small, layout) for t, rows in ((x, xr), (B, Br), (C, Cr), (cb, cbr)))
 
 
-def part_elements(b: int, H: int, n_pblocks: int, Q: int) -> int:
-    """Elements (fp32) of the buffer ``gluon_ce_last`` keeps its last chunks' outputs in: Q x 64 a chain."""
-    return b * n_pblocks * H * Q * BLOCK
-
-
 def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Tensor, cs: torch.Tensor,
                cb: torch.Tensor, D: Optional[torch.Tensor], initial_state: Optional[torch.Tensor], ring: torch.Tensor,
                flags: torch.Tensor, ticket: torch.Tensor, y: torch.Tensor, final: torch.Tensor, Q: int,
                n_pblocks: int, i64: bool, wrap: Any, factor: bool = True, pipelined: bool = False,
                packed: bool = False, d_mma: bool = False, lg2: bool = False, late: bool = False, slim: bool = False,
                pair: bool = False, wide: bool = False, stay: bool = False, scaled: bool = False,
-               ordered: bool = False, diag_first: bool = False, fused: bool = False, ce_last: bool = False,
-               part: Optional[torch.Tensor] = None, ring_slots: Optional[int] = None,
+               ordered: bool = False, diag_first: bool = False, fused: bool = False,
+               ring_slots: Optional[int] = None,
                max_registers: Optional[int] = None,
                shapes: Optional[tuple] = None) -> None:
     """Launch the Gluon chunk scan (see the module docstring); buffers as ``ssd_forward`` makes them, ``ring``
@@ -649,10 +639,8 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
     resident, three an SM, taking tickets until they run out; ``scaled``, with ``slim`` (not ``stay``): the slim
     kernel's outputs by :func:`.ssd_sm90_slim._scaled_outputs`; ``ordered``, with ``slim`` (not ``stay``): the slim
     kernel's programs take their work from their index in the launch (:func:`.ssd_sm90_slim._work`); ``diag_first``,
-    with ``scaled``: block 0's diagonal product formed during the chain's wait (:func:`.ssd_sm90_slim._diag_first`);
-    ``ce_last``, with ``scaled``: the chain's last chunk's outputs formed within the chunk before its wait and kept in
-    ``part`` (fp32, at least chains x Q x 64 elements, chains = b x ``n_pblocks`` x h; :func:`part_elements`), then
-    completed by ``exp(cs_i) C E`` (:func:`.ssd_sm90_slim._last_chunk`). ``shapes``:
+    with ``scaled``: block 0's diagonal product formed during the chain's wait (:func:`.ssd_sm90_slim._diag_first`).
+    ``shapes``:
     :func:`tma_shapes` of x, B and C where the caller has them. ``fused`` (``gluon_fused``) launches through
     :func:`.ssd_sm90_fused.fused_chunk_scan`, which takes dt rather than the prep's outputs: not here."""
     if fused:
@@ -704,12 +692,9 @@ def chunk_scan(x: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dtp: torch.Ten
                 *descriptors, *tensors, *sizes, *strides, programs, **options, R=ring_slots or RING, num_warps=4,
                 **cap)
         else:
-            if ce_last and (part is None or part.numel() < part_elements(b, H, n_pblocks, Q)):
-                raise ValueError("ce_last needs a part buffer of b x n_pblocks x h x Q x 64 fp32 elements")
-            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, part if ce_last else final, *sizes,
-                                                     *strides, **options, R=ring_slots or RING, SCALED=scaled,
-                                                     ORDERED=ordered, DIAG_FIRST=diag_first, CE_LAST=ce_last,
-                                                     num_warps=4, **cap)
+            wrap(_chunk_scan_sm90_slim)[(programs,)](*descriptors, *tensors, *sizes, *strides, **options,
+                                                     R=ring_slots or RING, SCALED=scaled, ORDERED=ordered,
+                                                     DIAG_FIRST=diag_first, num_warps=4, **cap)
         return
     cb_desc = _descriptor(cb, cbr, small, x_layout)
     if pair:

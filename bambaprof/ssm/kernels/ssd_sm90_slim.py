@@ -58,8 +58,6 @@ RING = 3
 MAX_REGISTERS = 168
 #: Programs of the resident form (``gluon_stay``) an SM: as many as fit (74 KB and 168 registers a program).
 RESIDENT = 3
-#: :func:`_item`'s order of the ring's items for the chain's last chunk with ``CE_LAST`` (``gluon_ce_last``).
-LAST_ORDER = 1
 
 if gluon is not None:
     from .ssd_sm90 import (
@@ -67,9 +65,7 @@ if gluon is not None:
         _clock_after,
         _cta_barrier,
         _ex2,
-        _hand_load,
         _hand_on,
-        _hand_store,
         _pick,
         _row_buffers,
         _stage_rows,
@@ -83,30 +79,14 @@ if gluon is not None:
         warpgroup_mma_wait,
     )
 
-    #: :data:`LAST_ORDER` as jit code reads it
-    LAST = gl.constexpr(LAST_ORDER)
-
     @gluon.constexpr_function
-    def _item(i, NB, NH, part, ORDER=0):
+    def _item(i, NB, NH, part):
         """Field ``part`` of what item ``i`` of the ring's sequence is: ``(0, j, half)`` B's rows j (a block of 64)
-        and half of n, ``(1, m, half)`` C's, ``(2, m, k)`` the ``C B^T`` tile of output block m and column block k.
-        ``ORDER`` 0: the B tiles of the NB blocks first, then block by block NH tiles of C and m + 1 of ``C B^T``;
-        1 (:data:`LAST_ORDER`, the chain's last chunk with ``CE_LAST``): the B tiles, then every block's ``C B^T``
-        tiles, then every block's C tiles."""
-        i, NB, NH, part, ORDER = (getattr(v, "value", v) for v in (i, NB, NH, part, ORDER))
+        and half of n, ``(1, m, half)`` C's, ``(2, m, k)`` the ``C B^T`` tile of output block m and column block k;
+        the B tiles of the NB blocks first, then block by block NH tiles of C and m + 1 of ``C B^T``."""
+        i, NB, NH, part = (getattr(v, "value", v) for v in (i, NB, NH, part))
         if i < NB * NH:
             fields = (0, i // NH, i % NH)
-        elif ORDER == LAST_ORDER:
-            i -= NB * NH
-            if i < NB * (NB + 1) // 2:
-                m = 0
-                while i > m:
-                    i -= m + 1
-                    m += 1
-                fields = (2, m, i)
-            else:
-                i -= NB * (NB + 1) // 2
-                fields = (1, i // NH, i % NH)
         else:
             i -= NB * NH
             m = 0
@@ -123,31 +103,22 @@ if gluon is not None:
         return 2 * NB * NH + NB * (NB + 1) // 2
 
     @gluon.constexpr_function
-    def _at(m, NB, NH, offset, ORDER=0):
-        """The place in the sequence (in ``ORDER``, :func:`_item`) of output block m's item ``offset``: its C
-        tiles from 0, its ``C B^T`` tiles from NH."""
-        m, NB, NH, offset, ORDER = (getattr(v, "value", v) for v in (m, NB, NH, offset, ORDER))
-        if ORDER == LAST_ORDER:
-            if offset < NH:
-                return NB * NH + NB * (NB + 1) // 2 + m * NH + offset
-            return NB * NH + m * (m + 1) // 2 + offset - NH
+    def _at(m, NB, NH, offset):
+        """The place in the sequence of output block m's item ``offset``: its C tiles from 0, its ``C B^T``
+        tiles from NH."""
+        m, NB, NH, offset = (getattr(v, "value", v) for v in (m, NB, NH, offset))
         return NB * NH + m * NH + m * (m + 1) // 2 + offset
 
     @gluon.constexpr_function
-    def _same_item(i, NB, NH):
-        """Whether item ``i`` is the same tile in both orders of :func:`_item`."""
-        return all(_item(i, NB, NH, part, 0) == _item(i, NB, NH, part, LAST_ORDER) for part in range(3))
-
-    @gluon.constexpr_function
-    def _products_only(i, NB, NH, R, REFILL, ORDER=0):
+    def _products_only(i, NB, NH, R, REFILL):
         """Whether the item the slot of item ``i`` held before (item ``i - R``) was read by tensor-core products
         only, so that its product's completion (waited for by the thread that asks for item ``i``) frees the slot
         for the whole warpgroup: with ``REFILL`` 1 the B and C tiles, with 2 the ``C B^T`` tiles below the diagonal
         too (``gluon_scaled``'s outputs); never the diagonal's (read into registers), nor a slot not used before."""
-        i, NB, NH, R, REFILL, ORDER = (getattr(v, "value", v) for v in (i, NB, NH, R, REFILL, ORDER))
+        i, NB, NH, R, REFILL = (getattr(v, "value", v) for v in (i, NB, NH, R, REFILL))
         if REFILL == 0 or i < R:
             return False
-        kind, m, k = (_item(i - R, NB, NH, part, ORDER) for part in range(3))
+        kind, m, k = (_item(i - R, NB, NH, part) for part in range(3))
         return kind < 2 or (REFILL == 2 and k < m)
 
     @gluon.constexpr_function
@@ -158,16 +129,16 @@ if gluon is not None:
 
     @gluon.jit
     def _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
-                   NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, ORDER: gl.constexpr = 0):
-        """Ask TMA for item ``i`` of the sequence (in ``ORDER``, :func:`_item`) into slot ``i % R`` (nothing past its
-        end), once every thread is done with what the slot held: after a barrier, or with ``REFILL`` where only
-        products read it (:func:`_products_only`) without one of its own, as a warpgroup's product is complete for
-        all of its warps once one has waited for it (a program of one warpgroup only)."""
+                   NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
+        """Ask TMA for item ``i`` of the sequence into slot ``i % R`` (nothing past its end), once every thread
+        is done with what the slot held: after a barrier, or with ``REFILL`` where only products read it
+        (:func:`_products_only`) without one of its own, as a warpgroup's product is complete for all of its warps
+        once one has waited for it (a program of one warpgroup only)."""
         if i < _ring_items(NB, NH):
-            kind: gl.constexpr = _item(i, NB, NH, 0, ORDER)
-            r: gl.constexpr = _item(i, NB, NH, 1, ORDER)
-            k: gl.constexpr = _item(i, NB, NH, 2, ORDER)
-            if not _products_only(i, NB, NH, R, REFILL, ORDER):
+            kind: gl.constexpr = _item(i, NB, NH, 0)
+            r: gl.constexpr = _item(i, NB, NH, 1)
+            k: gl.constexpr = _item(i, NB, NH, 2)
+            if not _products_only(i, NB, NH, R, REFILL):
                 _cta_barrier()
             mbarrier.expect(bars[i % R], b_desc.block_type.nbytes)
             if kind == 0:
@@ -178,25 +149,10 @@ if gluon is not None:
                 _tma_load(cb_desc, [cb_row + r * 64, k * 64], bars[i % R], ring[i % R])
 
     @gluon.jit
-    def _ring_item_either(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr,
-                          NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, last=False,
-                          CE_LAST: gl.constexpr = False):
-        """:func:`_ring_item` before a program knows its order in code: with ``CE_LAST``, item ``i`` in
-        :data:`LAST_ORDER` where ``last`` (the chain's last chunk), else in the first order; one branch where the
-        orders agree on it."""
-        if CE_LAST and not _same_item(i, NB, NH):
-            if last:
-                _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R, REFILL, LAST)
-            else:
-                _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R, REFILL)
-        else:
-            _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R, REFILL)
-
-    @gluon.jit
     def _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i: gl.constexpr, NB: gl.constexpr,
-                NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, ORDER: gl.constexpr = 0):
+                NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0):
         """Item ``i`` is done with (its product or its read into registers): its slot takes item ``i + R``."""
-        _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i + R, NB, NH, R, REFILL, ORDER)
+        _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i + R, NB, NH, R, REFILL)
 
     @gluon.jit
     def _ring_wait(bars, i: gl.constexpr, R: gl.constexpr):
@@ -258,11 +214,10 @@ if gluon is not None:
 
     @gluon.jit
     def _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, x_col, col0, cb_row,
-                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, cb_count=0, CB_WAIT: gl.constexpr = False,
-                    last=False, CE_LAST: gl.constexpr = False):
+                    NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, cb_count=0, CB_WAIT: gl.constexpr = False):
         """A program's start: its barriers made, TMA asked for all of its chunk's x tiles (columns from ``x_col``)
         and the ring's first R items (with ``CB_WAIT``, a ``C B^T`` tile among them once the chunk's tiles are
-        stored: :func:`_cb_gate`; with ``CE_LAST``, in the order ``last`` says: :func:`_ring_item_either`)."""
+        stored: :func:`_cb_gate`)."""
         for j in gl.static_range(NB):
             mbarrier.init(x_bars[j], count=1)
         for j in gl.static_range(R):
@@ -273,7 +228,7 @@ if gluon is not None:
             _tma_load(x_desc, [row0 + j * 64, x_col], x_bars[j], xs[j])
         for i in gl.static_range(R):
             _cb_gate(cb_count, i, NB, NH, CB_WAIT)
-            _ring_item_either(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R, 0, last, CE_LAST)
+            _ring_item(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, i, NB, NH, R)
 
     @gluon.jit
     def _cb_gate(cb_count, i: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, CB_WAIT: gl.constexpr):
@@ -300,12 +255,12 @@ if gluon is not None:
     @gluon.jit
     def _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb,
                        H, P, nchunks, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr,
-                       R: gl.constexpr, HAS_D: gl.constexpr, last=False, CE_LAST: gl.constexpr = False):
+                       R: gl.constexpr, HAS_D: gl.constexpr):
         """:func:`_slim_issue`, then the chunk's cs (base 2) and cs log2(e) - log2(dt') (what a column's weight
         subtracts) staged in shared memory, head h's D, and the barrier after: ``cs_sm, dt_sm, cs_end, c0, c1, c2, c3,
         d_h`` (``ssd_sm90._staged_chunk``'s, and D_h or 0)."""
         _slim_issue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, row0, h * P + pb * 64, col0, cb_row, NB,
-                    NH, R, 0, False, last, CE_LAST)
+                    NH, R)
         cs_sm, dt_sm, cs_end, c0, c1, c2, c3 = _staged_chunk(cs_ptr, dtp_ptr, ((b * H + h) * nchunks + c) * Q, Q,
                                                              True)
         d_h = 0.0
@@ -317,13 +272,12 @@ if gluon is not None:
     @gluon.jit
     def _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row,
                     NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, wait_ptr=0, TIMED: gl.constexpr = False,
-                    REFILL: gl.constexpr = 0, cb_count=0, CB_WAIT: gl.constexpr = False, last=False,
-                    CE_LAST: gl.constexpr = False):
+                    REFILL: gl.constexpr = 0, cb_count=0, CB_WAIT: gl.constexpr = False):
         """1. the chunk's own state in halves of n, S_half^T = sum_l x_l^T exp(cs_end - cs_l) dt'_l B_l,half: one
         A operand a block of rows, a product a half, each left in flight while the next is issued. ``TIMED``
         (``benchmarks/scan_phases.py``): the cycles spent waiting for x's tiles and for the ring's B tiles (each
         block's, waited for before its products) stored at ``wait_ptr`` and ``wait_ptr + 1``. ``CB_WAIT``: the refills
-        gated by :func:`_cb_gate`. ``CE_LAST``: the refills in the order ``last`` says (:func:`_ring_item_either`)."""
+        gated by :func:`_cb_gate`."""
         o_layout: gl.constexpr = _acc_layout()
         oa_layout: gl.constexpr = _operand_layout()
         dtype: gl.constexpr = b_desc.dtype
@@ -349,17 +303,17 @@ if gluon is not None:
                     _ring_wait(bars, j * NH + half, R)
                 ring_wait += _clock_after(row0) - t0
             S0, S1, a_prev = _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring,
-                                          j, NB, NH, R, REFILL, cb_count, CB_WAIT, last, CE_LAST)
+                                          j, NB, NH, R, REFILL, cb_count, CB_WAIT)
         if TIMED:
             gl.store(wait_ptr, x_wait)
             gl.store(wait_ptr + 1, ring_wait)
         return _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB, NH, R,
-                           REFILL, cb_count, CB_WAIT, last, CE_LAST)
+                           REFILL, cb_count, CB_WAIT)
 
     @gluon.jit
     def _state_block(a, a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j: gl.constexpr,
                      NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, cb_count=0,
-                     CB_WAIT: gl.constexpr = False, last=False, CE_LAST: gl.constexpr = False):
+                     CB_WAIT: gl.constexpr = False):
         """Block j's products of the state, ``a`` (its A operand) times each half of n's B tile from the ring into
         ``S0`` and ``S1``, each left in flight while the next is issued; the slot of the product before is refilled
         once it is done. Returns the accumulators and ``a`` (the operand now in flight)."""
@@ -373,19 +327,17 @@ if gluon is not None:
             S0, S1, a, a_prev = warpgroup_mma_wait(1, deps=[S0, S1, a, a_prev])
             if j * NH + half > 0:
                 _cb_gate(cb_count, j * NH + half - 1 + R, NB, NH, CB_WAIT)
-                _ring_item_either(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1 + R, NB,
-                                  NH, R, REFILL, last, CE_LAST)
+                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, j * NH + half - 1, NB, NH, R, REFILL)
         return S0, S1, a
 
     @gluon.jit
     def _state_done(a_prev, S0, S1, b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB: gl.constexpr,
                     NH: gl.constexpr, R: gl.constexpr, REFILL: gl.constexpr = 0, cb_count=0,
-                    CB_WAIT: gl.constexpr = False, last=False, CE_LAST: gl.constexpr = False):
+                    CB_WAIT: gl.constexpr = False):
         """The state's last products waited for, the last B tile's slot refilled: ``S0, S1``."""
         S0, S1, a_prev = warpgroup_mma_wait(0, deps=[S0, S1, a_prev])
         _cb_gate(cb_count, NB * NH - 1 + R, NB, NH, CB_WAIT)
-        _ring_item_either(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1 + R, NB, NH, R, REFILL,
-                          last, CE_LAST)
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, NB * NH - 1, NB, NH, R, REFILL)
         return S0, S1
 
     @gluon.jit
@@ -547,115 +499,9 @@ if gluon is not None:
             gl.store(wait_ptr, ring_wait)
 
     @gluon.jit
-    def _state_offsets(half: gl.constexpr, b, h, pb, H, P, N: gl.constexpr):
-        """The offsets of half ``half`` of n of the final state's rows of this program's p block, 64 x 64 in the
-        accumulators' layout."""
-        o_layout: gl.constexpr = _acc_layout()
-        offs_p = gl.arange(0, 64, layout=gl.SliceLayout(1, o_layout))
-        offs_n = half * 64 + gl.arange(0, 64, layout=gl.SliceLayout(0, o_layout))
-        return (b * H + h) * P * N + (pb * 64 + offs_p[:, None]) * N + offs_n[None, :]
-
-    @gluon.jit
-    def _last_chunk(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end, d_h,
-                    ring_ptr, init_ptr, final_ptr, flag_ptr, part_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks,
-                    s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr,
-                    R: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
-                    REFILL: gl.constexpr):
-        """``CE_LAST``'s program for the chain's last chunk (c = nchunks - 1 > 0), after its state's products, whose
-        outputs do not wait for the chain: its own state S goes out as the final state (so that it is not held in
-        registers); every output block's part within the chunk (:func:`_scaled_outputs` without ``C E``: Horner's
-        rule from 0, the diagonal, ``D x``) is formed and kept in fp32 at ``part_ptr`` (Q x 64 a chain); only then
-        does the program wait for the chain's entering state E, put it in shared memory and make the final state
-        ``exp(cs_end) E + S``; then each block is ``exp(cs_i) C_i E`` plus its kept part, the ``C E`` products one
-        after another and a block stored while the next one's first product runs. The ring's items come in
-        :data:`LAST_ORDER`. Nothing waits for this program, so where the previous chunk's hand-off is late its
-        outputs' own part is formed meanwhile instead of after it."""
-        o_layout: gl.constexpr = _acc_layout()
-        BM: gl.constexpr = 64
-        LO: gl.constexpr = LAST
-        gl.store(final_ptr + _state_offsets(0, b, h, pb, H, P, N), S0)
-        if NH > 1:
-            gl.store(final_ptr + _state_offsets(1, b, h, pb, H, P, N), S1)
-        offs_i, offs_p, offs_ai, offs_aj = _block_offsets()
-        part = part_ptr + chain * (Q * 64) + offs_i[:, None] * 64 + offs_p[None, :]
-        for m in gl.static_range(NB):
-            acc = gl.zeros([BM, BM], gl.float32, o_layout)
-            for k in gl.static_range(m):  # below the diagonal: C B^T tile (m, k) times x'_k, both as stored
-                _ring_wait(bars, _at(m, NB, NH, NH + k, LO), R)
-                if k > 0:  # the product before is done: its slot takes the item R on, the accumulator its factor
-                    acc = warpgroup_mma_wait(0, deps=[acc])
-                    _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k - 1, LO), NB,
-                            NH, R, REFILL, LO)
-                    acc = acc * gl.exp2(_anchor(k + 1, c0, c1, c2, c3) - _anchor(k, c0, c1, c2, c3))
-                acc = warpgroup_mma(ring[_at(m, NB, NH, NH + k, LO) % R], xs[k], acc, use_acc=k > 0, is_async=True)
-            a = _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai,
-                                  offs_aj, m, NB, NH, R, LO)
-            if m > 0:
-                cs_i = cs_sm.slice(m * BM, BM).load(gl.SliceLayout(1, o_layout))
-                acc = warpgroup_mma_wait(0, deps=[acc])
-                _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + m - 1, LO), NB,
-                        NH, R, REFILL, LO)
-                acc = acc * _ex2(cs_i - _anchor(m, c0, c1, c2, c3))[:, None]
-            acc = warpgroup_mma(a, xs[m], acc, use_acc=m > 0, is_async=True)
-            acc, a = warpgroup_mma_wait(0, deps=[acc, a])
-            acc = _weigh_x(acc, xs, dt_sm, c0, c1, c2, c3, d_h, m, NB, HAS_D)
-            gl.store(part + m * BM * 64, acc)
-            if m + 1 < NB:
-                _cta_barrier()  # every thread's part of x'_m stored before a product reads it
-        kept = gl.load(part)  # block 0's part (this thread's own stores), asked for before the wait
-        # the chain's entering state, then the final state exp(cs_end) E + S (S read back from where it went)
-        wait_chain(flag_ptr, chain, c)
-        for half in gl.static_range(NH):
-            E = _hand_load(o_layout, half * 64, 64, ring_ptr, init_ptr, chain, b, h, c, pb, H, P, 64, N, HAS_INIT)
-            S = gl.load(final_ptr + _state_offsets(half, b, h, pb, H, P, N))
-            _hand_store(E, S, o_layout, half * 64, 64, es[half], ring_ptr, final_ptr, chain, b, h, c, pb, H, P, nchunks,
-                        cs_end, 64, N)
-        fence_async_shared()
-        _cta_barrier()  # E in shared memory for the products
-        # the C E products one after another, each left in flight while the next is issued; a block is completed
-        # (its kept part plus exp(cs_i) C_i E) and stored while the next block's first product runs
-        ce_prev = gl.zeros([BM, BM], gl.float32, o_layout)
-        for m in gl.static_range(NB):
-            for half in gl.static_range(NH):
-                _ring_wait(bars, _at(m, NB, NH, half, LO), R)
-                tile = ring[_at(m, NB, NH, half, LO) % R]
-                if half == 0:
-                    ce = warpgroup_mma(tile, es[0].permute((1, 0)), gl.zeros([BM, BM], gl.float32, o_layout),
-                                       use_acc=False, is_async=True)
-                else:
-                    ce = warpgroup_mma(tile, es[half].permute((1, 0)), ce, is_async=True)
-                if m + half > 0:  # the product before this one is done: its slot takes the item R on
-                    ce, ce_prev = warpgroup_mma_wait(1, deps=[ce, ce_prev])
-                    if half > 0:
-                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, half - 1, LO),
-                                NB, NH, R, REFILL, LO)
-                    else:  # and with it block m - 1's products
-                        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m - 1, NB, NH, NH - 1, LO),
-                                NB, NH, R, REFILL, LO)
-                        kept = _last_block(kept, ce_prev, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h,
-                                           offs_i, offs_p, m - 1, Q, NB)
-            ce_prev = ce
-        ce_prev = warpgroup_mma_wait(0, deps=[ce_prev])
-        _last_block(kept, ce_prev, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p, NB - 1, Q,
-                    NB)
-
-    @gluon.jit
-    def _last_block(kept, ce, part, cs_sm, y_ptr, b, c, h, pb, L, s_y_b, s_y_l, s_y_h, offs_i, offs_p,
-                    m: gl.constexpr, Q: gl.constexpr, NB: gl.constexpr):
-        """:func:`_last_chunk`'s output block m: its kept part plus ``exp(cs_i) C_i E`` (``ce``, done) stored in y;
-        returns block m + 1's kept part, its load asked for now (block m's where it is the last)."""
-        o_layout: gl.constexpr = _acc_layout()
-        cs_i = cs_sm.slice(m * 64, 64).load(gl.SliceLayout(1, o_layout))
-        _store_rows(y_ptr, kept + ce * _ex2(cs_i)[:, None], b, c * Q + m * 64 + offs_i, h * s_y_h, pb * 64 + offs_p,
-                    L, s_y_b, s_y_l)
-        if m + 1 < NB:
-            kept = gl.load(part + (m + 1) * 64 * 64)
-        return kept
-
-    @gluon.jit
     def _weigh_x(acc, xs, dt_sm, c0, c1, c2, c3, d_h, m: gl.constexpr, NB: gl.constexpr, HAS_D: gl.constexpr):
-        """The end of :func:`_scaled_outputs`' output block m (and :func:`_last_chunk`'s): x's tile m weighted in place
-        for the blocks below (once every warp has read it as loaded), and ``D x`` added to ``acc``; returns ``acc``."""
+        """The end of :func:`_scaled_outputs`' output block m: x's tile m weighted in place for the blocks below
+        (once every warp has read it as loaded), and ``D x`` added to ``acc``; returns ``acc``."""
         o_layout: gl.constexpr = _acc_layout()
         if HAS_D or m + 1 < NB:
             xm = xs[m].load(o_layout).to(gl.float32)
@@ -670,8 +516,7 @@ if gluon is not None:
 
     @gluon.jit
     def _diagonal_operand(b_desc, c_desc, cb_desc, ring, bars, cs_sm, dt_sm, row0, col0, cb_row, offs_ai, offs_aj,
-                          m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr,
-                          ORDER: gl.constexpr = 0):
+                          m: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr, R: gl.constexpr):
         """Block m's ``C B^T`` tile on the diagonal as its product's A operand (:func:`_cb_operand`): weighted by
         ``exp(cs_i - cs_s) dt'_s`` an element, masked above the diagonal."""
         oa_layout: gl.constexpr = _operand_layout()
@@ -679,7 +524,7 @@ if gluon is not None:
         dt_m = dt_sm.slice(m * 64, 64).load(gl.SliceLayout(0, oa_layout))
         # (on the diagonal the operand's weights take the rows' cs, cs_ai; its cs_m0 argument goes unused)
         return _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_ai, cs_ai, dt_m, offs_ai,
-                           offs_aj, oa_layout, m, m, NB, NH, R, ORDER)
+                           offs_aj, oa_layout, m, m, NB, NH, R)
 
     @gluon.jit
     def _diagonal(acc, b_desc, c_desc, cb_desc, xs, ring, bars, cs_sm, dt_sm, c0, c1, c2, c3, row0, col0, cb_row, h,
@@ -812,16 +657,15 @@ if gluon is not None:
     @gluon.jit
     def _cb_operand(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, cs_m0, cs_ai, dt_k, offs_ai, offs_aj,
                     oa_layout: gl.constexpr, m: gl.constexpr, k: gl.constexpr, NB: gl.constexpr, NH: gl.constexpr,
-                    R: gl.constexpr, ORDER: gl.constexpr = 0):
+                    R: gl.constexpr):
         """The A operand of output block m's product with x's tile k: its ``C B^T`` tile from the ring (the slot
         refilled once the tile is in registers) scaled by the decay weights, ``exp(cs_m0 - cs_s) dt'_s`` a column
         left of the diagonal (``cs_m0``: the block's first row's cs, base 2), ``exp(cs_i - cs_s) dt'_s`` an element
         on it (``cs_ai``: the block's rows' cs) with the causal mask; ``dt_k``: tile k's ``cs - log2(dt')``."""
-        _ring_wait(bars, _at(m, NB, NH, NH + k, ORDER), R)
-        cb = ring[_at(m, NB, NH, NH + k, ORDER) % R].load(oa_layout)
+        _ring_wait(bars, _at(m, NB, NH, NH + k), R)
+        cb = ring[_at(m, NB, NH, NH + k) % R].load(oa_layout)
         # the tile is in registers: its slot takes the item R on
-        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k, ORDER), NB, NH, R, 0,
-                ORDER)
+        _refill(b_desc, c_desc, cb_desc, row0, col0, cb_row, bars, ring, _at(m, NB, NH, NH + k), NB, NH, R)
         if k < m:
             wk = _ex2(cs_m0 - dt_k)[None, :]
         else:
@@ -855,45 +699,27 @@ if gluon is not None:
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)
     def _chunk_scan_sm90_slim(x_desc, b_desc, c_desc, cb_desc, cs_ptr, dtp_ptr, D_ptr, init_ptr, ring_ptr,
-                              flag_ptr, ticket_ptr, y_ptr, final_ptr, part_ptr,
+                              flag_ptr, ticket_ptr, y_ptr, final_ptr,
                               L, H, G, P, nchunks, heads_per_group, n_pblocks, s_y_b, s_y_l, s_y_h,
                               Q: gl.constexpr, N: gl.constexpr, HAS_D: gl.constexpr, HAS_INIT: gl.constexpr,
                               I64: gl.constexpr, R: gl.constexpr = 3, SCALED: gl.constexpr = False,
-                              ORDERED: gl.constexpr = False, DIAG_FIRST: gl.constexpr = False,
-                              CE_LAST: gl.constexpr = False):
+                              ORDERED: gl.constexpr = False, DIAG_FIRST: gl.constexpr = False):
         NB: gl.constexpr = Q // 64
         NH: gl.constexpr = N // 64  # halves of n: each B or C tile is 64 rows by 64 of n
         REFILL: gl.constexpr = _refill_mode(SCALED)
-        gl.static_assert(SCALED or not DIAG_FIRST, "DIAG_FIRST takes SCALED's outputs")
-        gl.static_assert(SCALED or not CE_LAST, "CE_LAST takes SCALED's outputs")
-        gl.static_assert(not (DIAG_FIRST and CE_LAST), "DIAG_FIRST and CE_LAST are two forms")
         b, c, pb, h = _work(ticket_ptr, H, n_pblocks, nchunks, I64, ORDERED)
-        last = False
-        if CE_LAST:  # the chain's last chunk (not its only one) forms its outputs' own part before it waits
-            last = (c + 1 == nchunks) & (c > 0)
         row0, col0, cb_row = _chunk_origin(b, c, h, L, G, nchunks, heads_per_group, Q, N)
         xs, ring, es, x_bars, bars = _slim_buffers(x_desc, Q, N, R)
         cs_sm, dt_sm, cs_end, c0, c1, c2, c3, d_h = _slim_prologue(x_desc, b_desc, c_desc, cb_desc, xs, ring, x_bars,
                                                                    bars, cs_ptr, dtp_ptr, D_ptr, b, c, h, pb, H, P,
-                                                                   nchunks, row0, col0, cb_row, Q, NB, NH, R, HAS_D,
-                                                                   last, CE_LAST)
+                                                                   nchunks, row0, col0, cb_row, Q, NB, NH, R, HAS_D)
         S0, S1 = _slim_state(b_desc, c_desc, cb_desc, xs, ring, x_bars, bars, dt_sm, cs_end, row0, col0, cb_row, NB,
-                             NH, R, 0, False, REFILL, 0, False, last, CE_LAST)
+                             NH, R, 0, False, REFILL)
         chain = (b * n_pblocks + pb) * H + h
-        if CE_LAST:
-            if last:
-                _last_chunk(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end,
-                            d_h, ring_ptr, init_ptr, final_ptr, flag_ptr, part_ptr, chain, y_ptr, b, c, h, pb, H, P, L,
-                            nchunks, s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT,
-                            REFILL)
-            else:
-                _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end,
-                             d_h, ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks,
-                             s_y_b, s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, SCALED, REFILL)
-        else:
-            _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end, d_h,
-                         ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks, s_y_b,
-                         s_y_l, s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, SCALED, REFILL, DIAG_FIRST)
+        gl.static_assert(SCALED or not DIAG_FIRST, "DIAG_FIRST takes SCALED's outputs")
+        _after_state(S0, S1, b_desc, c_desc, cb_desc, xs, ring, es, bars, cs_sm, dt_sm, c0, c1, c2, c3, cs_end, d_h,
+                     ring_ptr, init_ptr, final_ptr, flag_ptr, chain, y_ptr, b, c, h, pb, H, P, L, nchunks, s_y_b, s_y_l,
+                     s_y_h, row0, col0, cb_row, Q, NB, NH, R, N, HAS_D, HAS_INIT, SCALED, REFILL, DIAG_FIRST)
         _slim_done(x_bars, bars, NB, R)
 
     @gluon.jit(do_not_specialize=UNSPECIALIZED)
