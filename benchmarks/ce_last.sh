@@ -3,7 +3,8 @@
 # they wait for the entering state (ssd_sm90_slim._last_chunk): its outputs beside gluon_ordered's (with a time
 # limit first: a wrong wait would hang), `bambaprof bench ssd` of gluon_ordered and gluon_ce_last side by side with
 # mamba_ssm, its GPU tests, `bambaprof check` of it, then (where the call has the time) the mixer bench with `auto`
-# beside mamba_ssm's mixer. Either card.
+# beside mamba_ssm's mixer. Either card. The form is not in the package: apply benchmarks/forms/ssd-ce-last.patch
+# first (`git apply`). Its run on an H100 SXM is h100-bench-ssd-ce-last.json and h100-ce-last-log.txt.
 source benchmarks/device_env.sh
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
