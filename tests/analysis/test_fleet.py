@@ -81,6 +81,7 @@ _GLOO = """
 import os, sys, torch, torch.distributed as dist
 from torch.profiler import profile, ProfilerActivity, tensorboard_trace_handler
 rank, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+torch.set_num_threads(1)  # two processes on a shared (maybe busy) host: neither takes the other's cores
 os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
 dist.init_process_group("gloo", rank=rank, world_size=2)
 x = torch.randn(256, 256) / 16
@@ -88,7 +89,7 @@ with profile(activities=[ProfilerActivity.CPU],
              on_trace_ready=tensorboard_trace_handler(out, worker_name=f"rank{rank}", use_gzip=True)):
     for _ in range(4):
         y = x @ x
-        for _ in range(60 if rank == 1 else 0):  # rank 1 computes more (tens of ms): the others wait for it
+        for _ in range(100 if rank == 1 else 0):  # rank 1 computes more (about 0.1 s): the others wait for it
             y = torch.tanh(y @ x)
         dist.all_reduce(y)
 dist.destroy_process_group()
