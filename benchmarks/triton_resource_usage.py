@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 
 os.environ["TRITON_INTERPRET"] = "0"  # compile, do not interpret
@@ -68,6 +69,12 @@ def main() -> int:
                                                    "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                                  dict(Q=256, BQ=256, BH=ssd.PREP_MIN_BH, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True,
                                       SOFTPLUS=True, CLAMP=False, CB_TILES=True, **common), 4, 1, None),
+        # LaunchConfig.prep_prefetch: the scan's first reads asked of L2 first (byte pointers)
+        "_chunk_prep_prefetch": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
+                                                   "flag_ptr": "*i32", "ticket_ptr": "*i32", "pfx_ptr": "*u8",
+                                                   "pfi_ptr": "*u8"},
+                                 dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
+                                      CLAMP=False, PREFETCH=True, **common), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
@@ -75,8 +82,9 @@ def main() -> int:
         "_decode": (ssd._decode, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "y_ptr": bf},
                     dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1, None),
     }
+    launched = {name: LAUNCH[re.sub(r"_(cb_tiles|prefetch)$", "", name)] for name in jobs}  # the forms share a launch
     report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages, maxnreg=cap,
-                                        values=None if args.generic else LAUNCH[name.replace("_cb_tiles", "")]),
+                                        values=None if args.generic else launched[name]),
                          num_warps=warps, num_stages=stages, maxnreg=cap)
               for name, (fn, ptrs, consts, warps, stages, cap) in jobs.items()}
     if args.json:
