@@ -649,8 +649,9 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
         if prefetch:
             pf_lines = prefetch_plan(b, L, H, P, N, Q, plan.n_pb, x.element_size(),
                                      ssd_sm90._sm_count(x.get_device()), x.is_contiguous(), has_init)
-            pf_x = x.view(torch.uint8) if x.is_contiguous() else x.new_empty(0, dtype=torch.uint8)
-            pf_init = init.view(torch.uint8) if init is not None else pf_x
+            spare = cb.view(torch.uint8)  # stands in where nothing is asked for (0 lines)
+            pf_x = x.view(torch.uint8) if x.is_contiguous() else spare
+            pf_init = init.view(torch.uint8) if init is not None else spare
         with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
             wrap(_chunk_prep)[plan.prep_grid](
                 x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
