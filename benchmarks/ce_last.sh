@@ -16,13 +16,5 @@ BAMBAPROF_TEST_FORMS="gluon_ce_last" TEST_LOG=tests-ce-last gpu_tests ${TEST_S:-
 grep -E "^gluon_ce_last .*states equal" "$OUT/tests-ce-last.log"
 check_triton gluon_ce_last 60
 if [ "$SECONDS" -lt "${MIXER_BEFORE_S:-330}" ]; then
-  timeout ${MIXER_S:-220} python3 -m bambaprof bench ssd --mixer --mamba-ssm "$MAMBA" --variant triton --format json \
-    -o "$OUT/bench-mixer.json" 2>/dev/null
-  echo "mixer bench rc=$? at ${SECONDS}s"
-  python3 - "$OUT/bench-mixer.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["rows"]:
-    print(f"{r['variant']:18s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
-          f" kernel/base {r['kernel_vs_baseline']:.3f} MHz {r.get('sm_clock_mhz')}")
-PY
+  bench_mixers 1x512 1x2048 1x8192 8x2048 8x8192
 fi

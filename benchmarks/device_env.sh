@@ -73,6 +73,28 @@ for r in json.load(open(sys.argv[1]))["rows"]:
 PY
 }
 
+# bench_mixers SHAPE...: `bambaprof bench ssd --mixer` of the triton variant (its scan `auto`) beside a mixer on
+# mamba_ssm's core ($MAMBA), one shape a run (at most SHAPE_S seconds each, 90 unless set) so that a call cut short
+# keeps the shapes done ($OUT/bench-mixer-BxL.json), then a line a row (wall and kernel time, ratio, SM MHz, the
+# share of samples with the clock held down).
+bench_mixers() {
+  for shape in "$@"; do
+    timeout ${SHAPE_S:-90} python3 -m bambaprof bench ssd --mixer --mamba-ssm "$MAMBA" --variant triton \
+      --shape "$shape" --format json -o "$OUT/bench-mixer-$shape.json" 2>/dev/null
+    echo "mixer $shape rc=$? at ${SECONDS}s"
+    python3 - "$OUT/bench-mixer-$shape.json" <<'PY'
+import json, sys
+try:
+    rows = json.load(open(sys.argv[1]))["rows"]
+except Exception as exc:
+    raise SystemExit(f"no result: {exc}")
+for r in rows:
+    print(f"{r['variant']:18s} {r['batch']}x{r['seq_len']:<5d} wall {r['median_ms']:.4f} kernel {r['kernel_ms']:.4f} ms"
+          f" kernel/base {r['kernel_vs_baseline']:.3f} MHz {r.get('sm_clock_mhz')} held {r.get('clock_held_pct')}")
+PY
+  done
+}
+
 # use_nsys: finds the nsys CLI that ships inside Nsight Compute (NSYS) and its importer's folder (NSYS_HOST),
 # whose capture import needs libdw (elfutils): carried under .peers/libs and put on LD_LIBRARY_PATH; prints
 # its version.

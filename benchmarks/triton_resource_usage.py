@@ -60,21 +60,16 @@ def main() -> int:
     bf = "*bf16"
     cfg = ssd.launch_config(torch.bfloat16, 256, 64)
     common = dict(PREC="tf32", DOT_F32=False, I64=args.i64)
+    prep_ptrs = {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "flag_ptr": "*i32",
+                 "ticket_ptr": "*i32"}
+    prep = dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False,
+                **common)
     jobs = {
-        "_chunk_prep": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
-                                          "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-                        dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
-                             CLAMP=False, **common), 4, 1, None),
-        "_chunk_prep_cb_tiles": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
-                                                   "flag_ptr": "*i32", "ticket_ptr": "*i32"},
-                                 dict(Q=256, BQ=256, BH=ssd.PREP_MIN_BH, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True,
-                                      SOFTPLUS=True, CLAMP=False, CB_TILES=True, **common), 4, 1, None),
+        "_chunk_prep": (ssd._chunk_prep, prep_ptrs, prep, 4, 1, None),
+        "_chunk_prep_cb_tiles": (ssd._chunk_prep, prep_ptrs, dict(prep, BH=ssd.PREP_MIN_BH, CB_TILES=True), 4, 1, None),
         # LaunchConfig.prep_prefetch: the scan's first reads asked of L2 first (byte pointers)
-        "_chunk_prep_prefetch": (ssd._chunk_prep, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf,
-                                                   "flag_ptr": "*i32", "ticket_ptr": "*i32", "pfx_ptr": "*u8",
-                                                   "pfi_ptr": "*u8"},
-                                 dict(Q=256, BQ=256, BH=16, BM=cfg.cb_rows, BNC=128, NPB=1, HAS_BIAS=True, SOFTPLUS=True,
-                                      CLAMP=False, PREFETCH=True, **common), 4, 1, None),
+        "_chunk_prep_prefetch": (ssd._chunk_prep, dict(prep_ptrs, pfx_ptr="*u8", pfi_ptr="*u8"),
+                                 dict(prep, PREFETCH=True), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),

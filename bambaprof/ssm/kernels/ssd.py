@@ -59,7 +59,7 @@ import triton
 import triton.language as tl
 
 from ...ranges import phase, profiler_enabled
-from . import launch, ssd_sm90
+from . import launch, ssd_sm90, ssd_sm90_slim
 from .grid import cdiv, next_power_of_2, register_cap
 from .launch import LaunchRecorder, direct, memo_of
 from .metadata import kernel_metadata
@@ -546,8 +546,6 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     )
 
 
-#: Programs an SM of the Gluon scan's slim kernel (``ssd_sm90_slim.RESIDENT``): the first wave is this many an SM.
-FIRST_WAVE_PER_SM = 3
 #: The most bytes of each region :func:`prefetch_plan` asks L2 for (a fraction of an H100's or H200's 50 MB).
 PREFETCH_CAP_BYTES = 16 << 20
 
@@ -555,13 +553,13 @@ PREFETCH_CAP_BYTES = 16 << 20
 def prefetch_plan(b: int, L: int, H: int, P: int, N: int, Q: int, n_pb: int, x_elt: int, sm_count: int,
                   x_contiguous: bool = True, has_init: bool = True) -> Tuple[int, int]:
     """``(x lines, initial-state lines)``: the 128-byte lines from the start of x and of the initial states that the
-    scan's first wave reads (``FIRST_WAVE_PER_SM`` programs an SM, taken in the launch's order: batch, chunk, p block,
-    head), each at most :data:`PREFETCH_CAP_BYTES`. x's rows are those of the first wave's (batch, chunk) pairs, a
-    contiguous run of a contiguous x (0 lines otherwise); the initial states are those of the batches whose first
-    chunk is in the wave (fp32, b x h x p x n)."""
+    scan's first wave reads (``ssd_sm90_slim.RESIDENT`` programs an SM, as many as the slim kernel fits, taken in the
+    launch's order: batch, chunk, p block, head), each at most :data:`PREFETCH_CAP_BYTES`. x's rows are those of the
+    first wave's (batch, chunk) pairs, a contiguous run of a contiguous x (0 lines otherwise); the initial states
+    are those of the batches whose first chunk is in the wave (fp32, b x h x p x n)."""
     nchunks = cdiv(L, Q)
     chains = H * n_pb
-    first = min(b * nchunks * chains, FIRST_WAVE_PER_SM * sm_count)
+    first = min(b * nchunks * chains, ssd_sm90_slim.RESIDENT * sm_count)
     pairs = cdiv(first, chains)  # (batch, chunk) pairs of the first wave
     rows = (pairs // nchunks) * L + min(L, (pairs % nchunks) * Q)
     x_bytes = rows * H * P * x_elt if x_contiguous else 0
