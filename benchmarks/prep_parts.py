@@ -69,7 +69,7 @@ def prep_launcher(inputs: dict, cb_tiles: bool, part: str):
         kernels._chunk_prep[(grid,)](
             x, dt, bias, A, B, C, dtp, cs, cb, flags, ticket,
             L, H, G, N, nchunks, plan.n_hb, n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
-            0.0, 3.0e38, x, x, 0, 0, Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
+            0.0, 3.0e38, Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
             HAS_BIAS=True, SOFTPLUS=True, CLAMP=False, PREC=plan.prec, DOT_F32=plan.dot_f32, I64=False,
             CB_TILES=cb_tiles, num_warps=cfg.prep_warps)
 

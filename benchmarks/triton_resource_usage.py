@@ -67,9 +67,6 @@ def main() -> int:
     jobs = {
         "_chunk_prep": (ssd._chunk_prep, prep_ptrs, prep, 4, 1, None),
         "_chunk_prep_cb_tiles": (ssd._chunk_prep, prep_ptrs, dict(prep, BH=ssd.PREP_MIN_BH, CB_TILES=True), 4, 1, None),
-        # LaunchConfig.prep_prefetch: the scan's first reads asked of L2 first (byte pointers)
-        "_chunk_prep_prefetch": (ssd._chunk_prep, dict(prep_ptrs, pfx_ptr="*u8", pfi_ptr="*u8"),
-                                 dict(prep, PREFETCH=True), 4, 1, None),
         "_chunk_scan": (ssd._chunk_scan, {"x_ptr": bf, "B_ptr": bf, "C_ptr": bf, "cb_ptr": bf, "y_ptr": bf,
                                           "flag_ptr": "*i32", "ticket_ptr": "*i32"},
                         dict(Q=256, BM=cfg.scan_bm, BP=cfg.scan_bp, BN=128, HAS_D=True, HAS_INIT=False, **common),
@@ -77,7 +74,7 @@ def main() -> int:
         "_decode": (ssd._decode, {"x_ptr": bf, "dt_ptr": bf, "B_ptr": bf, "C_ptr": bf, "y_ptr": bf},
                     dict(BP=ssd.DECODE_BP, BN=128, HAS_D=True, HAS_BIAS=True, SOFTPLUS=True, CLAMP=False), 4, 1, None),
     }
-    launched = {name: LAUNCH[re.sub(r"_(cb_tiles|prefetch)$", "", name)] for name in jobs}  # the forms share a launch
+    launched = {name: LAUNCH[re.sub(r"_cb_tiles$", "", name)] for name in jobs}  # the forms share a launch
     report = {name: dict(resource_usage(fn, ptrs, consts, warps, stages, maxnreg=cap,
                                         values=None if args.generic else launched[name]),
                          num_warps=warps, num_stages=stages, maxnreg=cap)

@@ -85,7 +85,6 @@ CANDIDATES = {
     "gluon_late_q64": dataclasses.replace(BASE, scan_kernel="gluon_late", chunk=64),
     # auto's form after a prep with a program per C B^T tile (the longest prep program makes one product, not four)
     "gluon_async_cb_tiles": dataclasses.replace(BASE, scan_kernel="gluon_async", cb_tiles=True),
-    "prefetch": dataclasses.replace(BASE, prep_prefetch=True),  # the prep asks L2 for the scan's first reads
     # the prep's programs shorter (the default's scan after them): a C B^T tile a program, and fewer heads a dt'
     # program (more programs, each cumulative sum over the chunk spread over fewer rows of heads), or other warps
     "cb_tiles": dataclasses.replace(BASE, cb_tiles=True),

@@ -353,26 +353,6 @@ def test_a_prep_program_per_c_b_tile_gives_the_same_bits(monkeypatch, b, L, chun
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
 
 
-@pytest.mark.parametrize("scan", ["triton", "auto"])
-@pytest.mark.parametrize("b,L,strided", [(1, 512, False), (2, 1000, False), (2, 700, True)])
-def test_the_prep_s_prefetch_of_the_scan_s_first_reads_keeps_the_bits(monkeypatch, b, L, strided, scan):
-    """``LaunchConfig.prep_prefetch`` (``prefetch.global.L2`` hints from the prep's programs, compiled for the GPU)
-    changes no value: the forward's bits equal those without it, with x contiguous or a strided view (no lines of x
-    asked for), with initial states, for the Triton scan and the default's."""
-    inp = make_inputs(Shape(b, L, 16, P, G, N, 256), torch.bfloat16, "cuda", seed=7, initial_state=True)
-    if strided:  # x a view with a gap between heads: not contiguous
-        wide = torch.zeros(b, L, 16, 2 * P, device="cuda", dtype=torch.bfloat16)
-        wide[..., :P] = inp["x"]
-        inp["x"] = wide[..., :P]
-    outs = []
-    for prefetch in (False, True):
-        cfg = dataclasses.replace(ssd.launch_config(torch.bfloat16, 256, P), prep_prefetch=prefetch, scan_kernel=scan)
-        monkeypatch.setattr(ssd, "config_override", cfg)
-        with torch.no_grad():
-            outs.append(run(TRITON, inp, 256, dt_softplus=True))
-    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
-
-
 @pytest.mark.parametrize("prep_bh,prep_warps", [(4, 4), (2, 4), (8, 2)])
 @pytest.mark.parametrize("b,L", [(1, 512), (2, 1000)])
 def test_the_prep_s_heads_a_program_and_warps_keep_the_outputs(monkeypatch, b, L, prep_bh, prep_warps):

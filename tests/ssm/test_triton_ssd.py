@@ -226,7 +226,7 @@ def test_the_prep_zeroes_every_chain_counter_and_the_ticket(b, L, H, n_pb, per_t
     ssd._chunk_prep[plan.prep_grid](
         inp["x"], inp["dt"], inp["dt_bias"], inp["A"], inp["B"], inp["C"], dtp, cs, cb, flags, ticket,
         L, H, 1, 16, nchunks, plan.n_hb, plan.n_dt, n_pb, *inp["dt"].stride(), *inp["B"].stride(),
-        *inp["C"].stride(), 0.0, 3.0e38, inp["x"], inp["x"], 0, 0, Q=16, BQ=16, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
+        *inp["C"].stride(), 0.0, 3.0e38, Q=16, BQ=16, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=16, NPB=n_pb,
         HAS_BIAS=True, SOFTPLUS=True, CLAMP=False, PREC="ieee", DOT_F32=True, I64=False, CB_TILES=plan.cb_tiles)
     assert plan.cb_tiles == per_tile
     assert torch.equal(flags[:chains], torch.zeros(chains, dtype=torch.int32)) and ticket.item() == 0
@@ -305,22 +305,3 @@ def test_the_prep_covers_fewer_heads_and_a_tile_a_program_where_a_forward_has_fe
     assert plan(1, 512, prep_bh=2).prep_bh == 2
     assert (plan(1, 512, prep_programs=0).prep_bh, plan(1, 512, prep_programs=0).cb_tiles) == (16, False)
     assert plan(1, 512, cb_tiles=False).cb_tiles is False and plan(8, 8192, cb_tiles=True).cb_tiles is True
-
-
-def test_the_prefetch_plan_covers_the_scan_s_first_wave():
-    """``prefetch_plan``: the lines of x (rows of the first wave's batch and chunk pairs, three programs an SM in the
-    launch's order) and of the initial states (the batches whose first chunk is in it), each capped."""
-    from bambaprof.ssm.kernels.ssd import PREFETCH_CAP_BYTES, prefetch_plan
-
-    mb = 1 << 20
-    # Bamba-9B on 132 SMs: 396 programs, 128 chains a chunk: 4 chunks of batch 0 (2 at 1x512, all it has)
-    assert prefetch_plan(1, 512, 128, 64, 128, 256, 1, 2, 132) == (8 * mb // 128, 4 * mb // 128)
-    assert prefetch_plan(1, 2048, 128, 64, 128, 256, 1, 2, 132) == (PREFETCH_CAP_BYTES // 128, 4 * mb // 128)
-    # 16 heads: 24 pairs, at 2 chunks a batch 12 batches' rows and initial states (of b = 8: all of them)
-    x_lines, init_lines = prefetch_plan(8, 400, 16, 64, 128, 256, 1, 2, 132)
-    assert x_lines == 8 * 400 * 16 * 64 * 2 // 128 and init_lines == 8 * 16 * 64 * 128 * 4 // 128
-    # 128 SMs, 384 programs: 3 pairs at 2 chunks a batch, batch 0 whole and batch 1's first chunk
-    assert prefetch_plan(4, 300, 128, 64, 128, 256, 1, 2, 128) == ((300 + 256) * 128 * 64 * 2 // 128,
-                                                                  2 * 128 * 64 * 128 * 4 // 128)
-    assert prefetch_plan(4, 300, 128, 64, 128, 256, 1, 2, 128, x_contiguous=False, has_init=False) == (0, 0)
-

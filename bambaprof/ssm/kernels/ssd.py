@@ -59,7 +59,7 @@ import triton
 import triton.language as tl
 
 from ...ranges import phase, profiler_enabled
-from . import launch, ssd_sm90, ssd_sm90_slim
+from . import launch, ssd_sm90
 from .grid import cdiv, next_power_of_2, register_cap
 from .launch import LaunchRecorder, direct, memo_of
 from .metadata import kernel_metadata
@@ -72,30 +72,13 @@ def _softplus(x):
 
 
 @triton.jit
-def _prefetch_l2(ptr, lines, pid, programs, BLOCK: tl.constexpr = 128):
-    """This program's share of ``lines`` 128-byte lines from the byte pointer ``ptr``: one ``prefetch.global.L2`` a
-    line (a hint: nothing waits for it, nothing is read into registers)."""
-    per = tl.cdiv(lines, programs)
-    for i in range(0, per, BLOCK):
-        k = i + tl.arange(0, BLOCK)
-        line = (pid * per + k).to(tl.int64)
-        tl.inline_asm_elementwise("@$2 prefetch.global.L2 [$1]; mov.u32 $0, 0;", "=r,l,b",
-                                  [ptr + line * 128, (k < per) & (line < lines)], dtype=tl.int32, is_pure=False,
-                                  pack=1)
-
-
-@triton.jit
 def _chunk_prep(x_ptr, dt_ptr, bias_ptr, A_ptr, B_ptr, C_ptr, dtp_ptr, cs_ptr, cb_ptr, flag_ptr, ticket_ptr,
                 L, H, G, N, nchunks, n_hblocks, n_dt_progs, n_pblocks,
                 s_dt_b, s_dt_l, s_dt_h, s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n, dt_lo, dt_hi,
-                pfx_ptr, pfi_ptr, pfx_lines, pfi_lines,
                 Q: tl.constexpr, BQ: tl.constexpr, BH: tl.constexpr, BM: tl.constexpr, BNC: tl.constexpr,
                 NPB: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, CLAMP: tl.constexpr, PREC: tl.constexpr,
-                DOT_F32: tl.constexpr, I64: tl.constexpr, CB_TILES: tl.constexpr = False, PREFETCH: tl.constexpr = False):
+                DOT_F32: tl.constexpr, I64: tl.constexpr, CB_TILES: tl.constexpr = False):
     pid = tl.program_id(0)
-    if PREFETCH:  # LaunchConfig.prep_prefetch: L2 asked for what the scan's first programs read first
-        _prefetch_l2(pfx_ptr, pfx_lines, pid, tl.num_programs(0))
-        _prefetch_l2(pfi_ptr, pfi_lines, pid, tl.num_programs(0))
     dot_t = tl.float32 if DOT_F32 else x_ptr.dtype.element_ty
     if pid < n_dt_progs:
         # dt' and its in-chunk cumulative sum cs of dt' A for a block of heads of one chunk
@@ -300,9 +283,6 @@ class LaunchConfig:
     sums run over the chunk, one a head), halved down to :data:`PREP_MIN_BH` where there would be fewer than
     ``prep_programs`` dt' programs (a forward of few chunks, bound by one program's latency; elsewhere 16 heads
     make each row of dt that a program reads one 32-byte sector); ``prep_warps``: ``_chunk_prep``'s warps.
-    ``prep_prefetch`` (CUDA, off by default, not yet measured): ``_chunk_prep``'s programs first ask L2 for the rows
-    of x and the initial states that the Gluon scan's first wave of programs reads (:func:`prefetch_plan`), so that
-    those reads, which miss L2 where the inputs are cold, are on their way while the prep runs.
     """
 
     cb_rows: int = 64
@@ -317,7 +297,6 @@ class LaunchConfig:
     prep_bh: int = 16
     prep_warps: int = 4
     prep_programs: int = 64
-    prep_prefetch: bool = False
 
 
 #: The Gluon form ``scan_kernel="auto"`` runs (see :func:`auto_scan` for where): ``gluon_ordered`` (the
@@ -546,27 +525,6 @@ def _forward_plan(b: int, L: int, H: int, P: int, G: int, N: int, Q: int, dtype:
     )
 
 
-#: The most bytes of each region :func:`prefetch_plan` asks L2 for (a fraction of an H100's or H200's 50 MB).
-PREFETCH_CAP_BYTES = 16 << 20
-
-
-def prefetch_plan(b: int, L: int, H: int, P: int, N: int, Q: int, n_pb: int, x_elt: int, sm_count: int,
-                  x_contiguous: bool = True, has_init: bool = True) -> Tuple[int, int]:
-    """``(x lines, initial-state lines)``: the 128-byte lines from the start of x and of the initial states that the
-    scan's first wave reads (``ssd_sm90_slim.RESIDENT`` programs an SM, as many as the slim kernel fits, taken in the
-    launch's order: batch, chunk, p block, head), each at most :data:`PREFETCH_CAP_BYTES`. x's rows are those of the
-    first wave's (batch, chunk) pairs, a contiguous run of a contiguous x (0 lines otherwise); the initial states
-    are those of the batches whose first chunk is in the wave (fp32, b x h x p x n)."""
-    nchunks = cdiv(L, Q)
-    chains = H * n_pb
-    first = min(b * nchunks * chains, ssd_sm90_slim.RESIDENT * sm_count)
-    pairs = cdiv(first, chains)  # (batch, chunk) pairs of the first wave
-    rows = (pairs // nchunks) * L + min(L, (pairs % nchunks) * Q)
-    x_bytes = rows * H * P * x_elt if x_contiguous else 0
-    init_bytes = min(b, cdiv(pairs, nchunks)) * H * P * N * 4 if has_init else 0
-    return min(x_bytes, PREFETCH_CAP_BYTES) // 128, min(init_bytes, PREFETCH_CAP_BYTES) // 128
-
-
 def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int,
                 D: Optional[Tensor] = None, dt_bias: Optional[Tensor] = None, dt_softplus: bool = False,
                 dt_limit: Tuple[float, float] = (0.0, math.inf), initial_state: Optional[Tensor] = None,
@@ -642,24 +600,14 @@ def ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
             fused_chunk_scan(x, dt, dt_bias, A, B, C, D, init, ring, chains, tiles, cb, y, final, Q, plan.n_pb, i64,
                              wrap, bool(dt_softplus), dt_limit, shapes, diag_first=bool(form.get("diag_first")))
     else:
-        prefetch = cfg.prep_prefetch and x.is_cuda
-        pf_lines, pf_x, pf_init = (0, 0), x, x  # (lines of x, of the initial states); their bytes
-        if prefetch:
-            pf_lines = prefetch_plan(b, L, H, P, N, Q, plan.n_pb, x.element_size(),
-                                     ssd_sm90._sm_count(x.get_device()), x.is_contiguous(), has_init)
-            spare = cb.view(torch.uint8)  # stands in where nothing is asked for (0 lines)
-            pf_x = x.view(torch.uint8) if x.is_contiguous() else spare
-            pf_init = init.view(torch.uint8) if init is not None else spare
         with phase("chunk_prep"), kernel_metadata("ssd_chunk_prep", plan.prep_io, plan.prep_flops, (dt, B, C)):
             wrap(_chunk_prep)[plan.prep_grid](
                 x, dt, dt_bias if dt_bias is not None else A, A, B, C, dtp, cs, cb, flags, ticket,
                 L, H, G, N, nchunks, plan.n_hb, plan.n_dt, plan.n_pb, *dt.stride(), *B.stride(), *C.stride(),
                 float(dt_limit[0]), float(min(dt_limit[1], 3.0e38)),
-                pf_x, pf_init, pf_lines[0], pf_lines[1],
                 Q=Q, BQ=plan.bq, BH=plan.prep_bh, BM=cfg.cb_rows, BNC=plan.bn, NPB=plan.npb,
                 HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus), CLAMP=tuple(dt_limit) != (0.0, math.inf),
-                PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, PREFETCH=prefetch,
-                num_warps=cfg.prep_warps)
+                PREC=plan.prec, DOT_F32=plan.dot_f32, I64=i64, CB_TILES=plan.cb_tiles, num_warps=cfg.prep_warps)
 
         with phase("chunk_scan"), kernel_metadata("ssd_chunk_scan", plan.scan_io, plan.scan_flops, (x, B, C)):
             if shapes is not None:
