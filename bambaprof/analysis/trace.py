@@ -543,7 +543,7 @@ def _load_pieces(source: TraceSource, progress: Progress, jobs: Optional[int]) -
                 del events  # its raw slices point into the reused buffer
                 tick(item)
     if builder.n_events == 0:
-        raise TraceError("the trace has no events")
+        raise _no_events(builder.undecodable)
     return _trace_of(builder, pieces.meta, source, "msgspec")
 
 
@@ -556,7 +556,7 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
     try:
         decoded = decode(data, backend)
         if len(decoded) == 0:
-            raise TraceError("the trace has no events")
+            raise _no_events(decoded.undecodable)
         return build_trace(decoded, source, progress)
     finally:
         decoded = None  # the raw slices reference the buffer: drop them before the buffer
@@ -567,6 +567,17 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
                 close()
             except BufferError:  # an exception's frames still view the buffer: the collector closes it
                 pass
+
+
+NO_EVENTS = "the trace has no events"
+
+
+def _no_events(undecodable: int) -> TraceError:
+    """The error for a document without a readable event, saying how many were not valid JSON."""
+    if undecodable:
+        return TraceError(f"{NO_EVENTS} that can be read ({undecodable} not valid JSON, such as a number out of "
+                          "range or a broken string)")
+    return TraceError(NO_EVENTS)
 
 
 def _naming(path: Path, exc: TraceError) -> TraceError:
@@ -627,7 +638,7 @@ def load_trace(
             except BrokenStream:
                 trace = None  # a cut gzip: the whole reader salvages what it can
             except TraceError as exc:
-                raise TraceError(f"{source.trace_path}: {exc}" if str(exc) == "the trace has no events"
+                raise TraceError(f"{source.trace_path}: {exc}" if str(exc).startswith(NO_EVENTS)
                                  else str(exc)) from None
         if trace is None:
             try:

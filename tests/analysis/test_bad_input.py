@@ -3,6 +3,7 @@
 import copy
 import gzip
 import json
+import re
 
 import pytest
 
@@ -22,6 +23,9 @@ def _cases(tmp_path):
     (tmp_path / "number.json").write_text("42")
     (tmp_path / "noevents.json").write_text('{"traceEvents": []}')
     (tmp_path / "empty.json").write_text("")
+    # every event unreadable: numbers out of a double's range (JSON has no infinity)
+    (tmp_path / "unreadable.json").write_text('{"traceEvents": [{"ph": "X", "cat": "kernel", "ts": 1, "dur": 1e400},'
+                                              ' {"ph": "X", "cat": "kernel", "ts": -1e999, "dur": 1}]}')
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
     (tmp_path / "only_metadata.json").write_text('{"traceEvents": [{"ph": "M", "name": "process_name", "pid": 0}]}')
     (tmp_path / "emptydir").mkdir()
@@ -33,6 +37,7 @@ def _cases(tmp_path):
         "number.json": "not a Kineto/Chrome trace",
         "noevents.json": "has no events",
         "empty.json": "empty file",
+        "unreadable.json": "no events that can be read (2 not valid JSON",
         "binary.json": "invalid JSON",
         "only_metadata.json": "no timed CPU or GPU events",
         "emptydir": "a directory without a trace",
@@ -42,7 +47,7 @@ def _cases(tmp_path):
 
 def test_bad_inputs_raise_trace_errors(tmp_path):
     for name, message in _cases(tmp_path).items():
-        with pytest.raises(TraceError, match=message):
+        with pytest.raises(TraceError, match=re.escape(message)):
             load_trace(tmp_path / name)
 
 
