@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from .errors import BambaprofError
 
@@ -34,5 +34,16 @@ def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
                 os.unlink(tmp)
             raise
     except OSError as exc:
-        raise BambaprofError(f"cannot write {path}: {exc.strerror or exc}") from None
+        blocker = _file_in_the_way(path)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or exc
+        raise BambaprofError(f"cannot write {path}: {why}") from None
     return path
+
+
+def _file_in_the_way(path: Path) -> Optional[Path]:
+    """The nearest folder above ``path`` that exists as something other than a folder (a file where a folder
+    must be made), or None."""
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            return None if parent.is_dir() else parent
+    return None

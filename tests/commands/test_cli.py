@@ -111,6 +111,11 @@ def test_output_to_unwritable_path_is_one_line(tmp_path, capsys):
     blocker.write_text("x")
     code, out, err = run(["variants", "-o", str(blocker / "inside.txt")], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "cannot write" in err
+    assert f"{blocker} is a file, not a folder" in err  # says what is in the way, not mkdir's "File exists"
+    code, out, err = run(["variants", "-o", str(blocker / "deeper" / "inside.txt")], capsys)
+    assert code == 1 and f"{blocker} is a file, not a folder" in err
+    code, out, err = run(["variants", "-o", str(tmp_path)], capsys)  # a folder where the file goes: usage
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "is a directory" in err
 
 
 def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
