@@ -53,6 +53,7 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 
 import numpy as np
 
+from .._untrusted import printable
 from ..errors import BambaprofError, UsageError
 from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
@@ -565,7 +566,7 @@ def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
     rows = getattr(comp, table)
     matched = [r for r in rows if fnmatch.fnmatchcase(str(r.get(key)), pattern)]
     if not matched:
-        names = sorted({str(r.get(key)) for r in rows})
+        names = sorted({printable(str(r.get(key))) for r in rows})  # a kernel name may hold a line break
         raise UsageError(f"no {kind} of either side matches {pattern!r}" + (
             f"; {kind}s: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else
             f"; these inputs have no {kind} table rows"))

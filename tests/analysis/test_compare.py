@@ -372,6 +372,21 @@ def test_the_gate_watches_a_part_of_the_run(tmp_path, capsys):
     assert "these inputs have no ssd table rows" in capsys.readouterr().err
 
 
+def test_a_gate_that_matches_nothing_lists_names_with_line_breaks_escaped(tmp_path, capsys):
+    """The one-line error of a part metric that matches nothing lists the kernels it could have meant, a name
+    with a line break or an escape sequence written as its escapes, so that the list is not cut short."""
+    t = base_trace()
+    for e in t["traceEvents"]:
+        if e.get("name") == "gemm_kernel":
+            e["name"] = "gemm\nkernel\x1b[31m"
+    a = write(tmp_path / "a.json.gz", t)
+    assert main(["compare", str(a), str(a), "--metric", "kernel:nothing*", "--fail-on-regression", "5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "\x1b" not in err  # one line, no raw escape character
+    # the name as escapes, and the kernels sorted after it still listed
+    assert "gemm\\nkernel\\x1b[31m, triton_poi_fused_add" in err
+
+
 def test_findings_are_matched_across_sides_new_resolved_and_kept():
     """Each side's diagnosis, matched by id and, for findings raised per kernel, by kernel: one kernel's
     low-occupancy is not another's; the worst severity and the median time at stake of a side's inputs."""
