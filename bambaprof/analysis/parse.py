@@ -304,6 +304,21 @@ class _PageReleaser:
             self._done = end
 
 
+#: What the readers take, for the error of a file that is none of them.
+READABLE = ("a Kineto/Chrome JSON trace (.json, .json.gz), an Nsight Systems report or export (.nsys-rep, "
+            ".sqlite), a rocprofv3 *kernel_trace.csv or a rocpd database")
+
+
+def _not_json_hint(data: Any) -> str:
+    """``: it does not start as JSON ...`` where the text's first byte other than white space (or a byte-order
+    mark) opens neither an object nor an array, else ``""``."""
+    head = bytes(memoryview(data)[:4096]).lstrip(b" \t\r\n")
+    head = head[3:].lstrip(b" \t\r\n") if head.startswith(b"\xef\xbb\xbf") else head
+    if head[:1] in (b"{", b"["):
+        return ""
+    return f"; it does not start as JSON, and bambaprof reads {READABLE}"
+
+
 def _decode_msgspec(data: Any) -> DecodedTrace:
     obj = _doc_decoder.decode(data)
     if isinstance(obj, list):
@@ -318,7 +333,7 @@ def _decode_json(data: Any) -> DecodedTrace:
     try:
         obj = json.loads(bytes(data).decode("utf-8", "replace"))
     except ValueError as exc:
-        raise TraceError(f"invalid JSON ({exc})") from None
+        raise TraceError(f"invalid JSON ({exc}){_not_json_hint(data)}") from None
     if isinstance(obj, list):
         raw, meta = obj, {}
     elif isinstance(obj, dict):
@@ -530,4 +545,4 @@ def _decode(data: Any, backend: str) -> DecodedTrace:
     except msgspec.ValidationError as exc:
         raise TraceError(f"not a Kineto/Chrome trace ({exc})") from None
     except msgspec.DecodeError as exc:
-        raise TraceError(f"invalid JSON ({exc})") from None
+        raise TraceError(f"invalid JSON ({exc}){_not_json_hint(data)}") from None

@@ -27,6 +27,7 @@ def _cases(tmp_path):
     (tmp_path / "unreadable.json").write_text('{"traceEvents": [{"ph": "X", "cat": "kernel", "ts": 1, "dur": 1e400},'
                                               ' {"ph": "X", "cat": "kernel", "ts": -1e999, "dur": 1}]}')
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "kernels.csv").write_text("name,ts\nk,1\n")  # a CSV that is no rocprofv3 kernel trace
     (tmp_path / "only_metadata.json").write_text('{"traceEvents": [{"ph": "M", "name": "process_name", "pid": 0}]}')
     (tmp_path / "emptydir").mkdir()
     return {
@@ -39,6 +40,7 @@ def _cases(tmp_path):
         "empty.json": "empty file",
         "unreadable.json": "no events that can be read (2 not valid JSON",
         "binary.json": "invalid JSON",
+        "kernels.csv": "it does not start as JSON, and bambaprof reads a Kineto/Chrome JSON trace",
         "only_metadata.json": "no timed CPU or GPU events",
         "emptydir": "a directory without a trace",
         "missing.json": "no such file or directory",
