@@ -310,7 +310,7 @@ READABLE = ("a Kineto/Chrome JSON trace (.json, .json.gz), an Nsight Systems rep
 
 
 def _not_json_hint(data: Any) -> str:
-    """``: it does not start as JSON ...`` where the text's first byte other than white space (or a byte-order
+    """``"; it does not start as JSON ..."`` where the text's first byte other than white space (or a byte-order
     mark) opens neither an object nor an array, else ``""``."""
     head = bytes(memoryview(data)[:4096]).lstrip(b" \t\r\n")
     head = head[3:].lstrip(b" \t\r\n") if head.startswith(b"\xef\xbb\xbf") else head

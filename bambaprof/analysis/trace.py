@@ -555,8 +555,8 @@ def _load_whole(source: TraceSource, backend: str, progress: Progress) -> Trace:
         data = salvage_compressed(source.trace_path)  # a cut file: the text before the break, to its last event
     try:
         decoded = decode(data, backend)
-        if len(decoded) == 0:
-            raise _no_events(decoded.undecodable)
+        if len(decoded) == 0:  # no event at all (events that do not decode are counted as batches are built)
+            raise TraceError(NO_EVENTS)
         return build_trace(decoded, source, progress)
     finally:
         decoded = None  # the raw slices reference the buffer: drop them before the buffer
