@@ -20,8 +20,11 @@ event a Kineto trace of ROCm would hold, and the events go through the same buil
 
 Times are nanoseconds in the files and microseconds here. A row whose numbers do not read is left out and
 counted. Columns are looked up by name, so older and newer versions read alike; a column a file lacks is
-unknown. rocprofv3 records no PyTorch operators or shapes: bytes of a kernel are unknown, and occupancy too
-(the occupancy model is NVIDIA's).
+unknown. A file beside the kernel trace that is empty, unreadable or without the columns its records need
+(:data:`NEEDS`) is left out with a note saying what is then unknown, as if it were not there; a file whose
+text breaks off or turns unreadable part way (a gzip stream cut short) is read up to there, with a note.
+rocprofv3 records no PyTorch operators or shapes: bytes of a kernel are unknown, and occupancy too (the
+occupancy model is NVIDIA's).
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ KERNEL_TRACE = "kernel_trace.csv"
 #: The other files read beside it, by what they hold.
 SIBLINGS = {"api": "hip_api_trace.csv", "copies": "memory_copy_trace.csv", "markers": "marker_api_trace.csv",
             "agents": "agent_info.csv"}
+#: The columns without which a file's records say nothing, by kind (the kernel trace's under ``"kernels"``).
+NEEDS = {"kernels": ("Kernel_Name", "Start_Timestamp", "End_Timestamp"),
+         "api": ("Function", "Start_Timestamp", "End_Timestamp"),
+         "copies": ("Start_Timestamp", "End_Timestamp"),
+         "markers": ("Function", "Start_Timestamp", "End_Timestamp"),
+         "agents": ("Agent_Type",)}
+#: What is unknown without each file beside the kernel trace.
+WITHOUT = {"api": "launch overhead and host waits are unknown (rocprofv3 --hip-trace records the calls)",
+           "copies": "copies are not in the timeline (rocprofv3 --memory-copy-trace records them)",
+           "markers": "its roctx ranges are not phases",
+           "agents": "the GPUs' names and properties are unknown"}
 _BATCH = 65536
 _CHUNK = 1 << 20
 #: Field size csv accepts (a kernel name of a few MB is hostile, not real, but must read as text).
@@ -69,30 +83,95 @@ def sibling(kernel_trace: Path, what: str) -> Optional[Path]:
     return None
 
 
-def _rows(path: Path) -> Iterator[Dict[str, str]]:
-    """A CSV file's rows as dicts by header (plain or gzipped, read in chunks; bytes that are not UTF-8
-    replaced). Raises :class:`TraceError` for a file that cannot be read."""
+def _lines(path: Path) -> Iterator[str]:
+    """A CSV file's lines (plain or gzipped, read in chunks; bytes that are not UTF-8 replaced, NULs dropped)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")("replace")  # a byte-order mark first is not text
+    rest = ""
+    with TextReader(path) as reader:
+        while True:
+            chunk = reader.read(_CHUNK)
+            text = rest + decoder.decode(chunk, final=not chunk)
+            if not chunk:
+                if text:
+                    yield text.replace("\x00", "")
+                return
+            parts = text.splitlines(keepends=True)
+            rest = parts.pop() if parts and not parts[-1].endswith(("\n", "\r")) else ""
+            for line in parts:
+                yield line.replace("\x00", "")
+
+
+def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, str]]:
+    """A CSV file's rows as dicts by header (:func:`_lines`). Raises :class:`TraceError` for a file that cannot be
+    read; with ``notes``, a file that turns unreadable after its header is read up to there instead, and a note
+    says so."""
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-
-    def lines() -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8-sig")("replace")  # a byte-order mark first is not text
-        rest = ""
-        with TextReader(path) as reader:
-            while True:
-                chunk = reader.read(_CHUNK)
-                text = rest + decoder.decode(chunk, final=not chunk)
-                if not chunk:
-                    if text:
-                        yield text
-                    return
-                parts = text.splitlines(keepends=True)
-                rest = parts.pop() if parts and not parts[-1].endswith(("\n", "\r")) else ""
-                yield from parts
-
+    reader = csv.DictReader(_lines(path))
     try:
-        yield from csv.DictReader(line.replace("\x00", "") for line in lines())
+        if reader.fieldnames is None:
+            return
     except csv.Error as exc:
         raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+    rows = 0
+    try:
+        for row in reader:
+            rows += 1
+            yield row
+    except (csv.Error, TraceError) as exc:
+        if notes is None:
+            if isinstance(exc, TraceError):
+                raise
+            raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+        notes.append(f"{path.name} is read up to its row {rows:,}: the rest cannot be read ({_reason(path, exc)})")
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    """An error's message without the path it starts with."""
+    msg = str(exc)
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def _header(path: Path) -> Optional[List[str]]:
+    """A CSV file's first row (``None`` for a file without one). Raises :class:`TraceError` for a file that
+    cannot be read."""
+    lines = _lines(path)
+    try:
+        return next(csv.reader(lines), None)
+    except csv.Error as exc:
+        raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+    finally:
+        lines.close()
+
+
+def _unusable(path: Path, needs: Tuple[str, ...]) -> Optional[str]:
+    """Why the CSV file ``path`` holds no usable records (empty, unreadable, without a header or without the
+    columns ``needs``), or ``None`` when it can be read."""
+    try:
+        header = _header(path)
+    except TraceError as exc:
+        return _reason(path, exc)
+    if not header:
+        return "no header"
+    missing = [c for c in needs if c not in header]
+    if missing:
+        return f"no column {', '.join(missing)}"
+    return None
+
+
+def _companion(kernel_trace: Path, what: str, notes: List[str]) -> Tuple[Optional[Path], bool]:
+    """The file of kind ``what`` beside ``kernel_trace`` where it can be read, and whether one was there; a file
+    there that cannot be read is left out with a note (:data:`WITHOUT`)."""
+    path = sibling(kernel_trace, what)
+    if path is None:
+        return None, False
+    why = _unusable(path, NEEDS[what])
+    if why is None:
+        return path, True
+    notes.append(f"{path.name} beside the kernel trace is left out ({why}): {WITHOUT[what]}")
+    return None, True
 
 
 def _int(value: Any) -> Optional[int]:
@@ -117,8 +196,8 @@ class _Agents:
     agents in node order. An ``Agent_Id`` field is ``Agent <n>`` (a node id, absolute or logical: rocprofv3's
     ``--agent-index`` setting) or ``GPU <n>`` (the n-th GPU)."""
 
-    def __init__(self, path: Optional[Path]) -> None:
-        self.rows = list(_rows(path)) if path is not None else []
+    def __init__(self, path: Optional[Path], notes: Optional[List[str]] = None) -> None:
+        self.rows = list(_rows(path, notes)) if path is not None else []
         gpus = sorted((r for r in self.rows if str(r.get("Agent_Type", "")).strip().upper() == "GPU"),
                       key=lambda r: (_int(r.get("Node_Id")) or 0))
         self.gpus = gpus
@@ -163,8 +242,8 @@ def workgroups(grid: Any, workgroup: Any) -> Optional[int]:
     return -(-g // w)
 
 
-def _kernels(path: Path, agents: _Agents) -> Iterator[Event]:
-    for r in _rows(path):
+def _kernels(path: Path, agents: _Agents, notes: List[str]) -> Iterator[Event]:
+    for r in _rows(path, notes):
         ts, dur = _times(r.get("Start_Timestamp"), r.get("End_Timestamp"))
         device, stream = agents.device(r.get("Agent_Id")), _int(r.get("Stream_Id"))
         if stream is None:
@@ -177,15 +256,15 @@ def _kernels(path: Path, agents: _Agents) -> Iterator[Event]:
                               registers=_int(r.get("VGPR_Count")), shared_memory=_int(r.get("LDS_Block_Size"))))
 
 
-def _api_calls(path: Path) -> Iterator[Event]:
-    for r in _rows(path):
+def _api_calls(path: Path, notes: List[str]) -> Iterator[Event]:
+    for r in _rows(path, notes):
         ts, dur = _times(r.get("Start_Timestamp"), r.get("End_Timestamp"))
         yield Event(ph="X", cat="hip_runtime", name=r.get("Function") or "", pid=_int(r.get("Process_Id")),
                     tid=_int(r.get("Thread_Id")), ts=ts, dur=dur, args=Args(correlation=_int(r.get("Correlation_Id"))))
 
 
-def _copies(path: Path, agents: _Agents) -> Iterator[Event]:
-    for r in _rows(path):
+def _copies(path: Path, agents: _Agents, notes: List[str]) -> Iterator[Event]:
+    for r in _rows(path, notes):
         ts, dur = _times(r.get("Start_Timestamp"), r.get("End_Timestamp"))
         direction = str(r.get("Direction") or "").upper()
         kind = next((short for long_, short in DIRECTIONS.items() if long_ in direction), "Unknown")
@@ -198,8 +277,8 @@ def _copies(path: Path, agents: _Agents) -> Iterator[Event]:
                               bytes=float(size) if size is not None and size >= 0 else None))
 
 
-def _markers(path: Path) -> Iterator[Event]:
-    for r in _rows(path):
+def _markers(path: Path, notes: List[str]) -> Iterator[Event]:
+    for r in _rows(path, notes):
         ts, dur = _times(r.get("Start_Timestamp"), r.get("End_Timestamp"))
         if dur is None or dur <= 0:
             continue  # a mark, or a call without a range
@@ -231,28 +310,31 @@ def feed(sources: List[Iterator[Event]], on_batch: Callable[[List[Event], int], 
 def read_rocprof(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict[str, Any]:
     """Hand the events of a rocprofv3 run (its kernel trace ``path`` and the files beside it with the same
     prefix) to ``on_batch(events, rows)``, a batch at a time (``rows``: events so far, the total being
-    unknown before the end); returns the metadata (``deviceProperties``, ``reader_notes``).
+    unknown before the end); returns the metadata (``deviceProperties``, ``reader_notes``, and
+    ``launch_calls_absent`` where no HIP call was read: the notes then say why host waits are unknown).
 
-    Raises :class:`TraceError` (one line) for files that are not rocprofv3's."""
-    header = next(iter(_rows(path)), None)
-    if header is not None and not {"Kernel_Name", "Start_Timestamp", "End_Timestamp"} <= set(header):
-        raise TraceError("a CSV file without rocprofv3's kernel trace columns (Kernel_Name, Start_Timestamp, "
-                         "End_Timestamp)")
-    agents = _Agents(sibling(path, "agents"))
-    api, copies, markers = (sibling(path, what) for what in ("api", "copies", "markers"))
-    sources = [_kernels(path, agents)]
-    if api is not None:
-        sources.append(_api_calls(api))
-    if markers is not None:
-        sources.append(_markers(markers))
-    if copies is not None:
-        sources.append(_copies(copies, agents))
-    feed(sources, on_batch)
+    Raises :class:`TraceError` (one line) for a kernel trace that is not rocprofv3's; a file beside it that cannot
+    be read is left out with a note."""
+    header = _header(path)
+    if header is not None and not set(NEEDS["kernels"]) <= set(header):
+        raise TraceError("a CSV file without rocprofv3's kernel trace columns (" + ", ".join(NEEDS["kernels"]) + ")")
     notes = ["a rocprofv3 trace: no PyTorch operators or input shapes, so bytes of kernels are unknown"]
-    if api is None:
-        notes.append(f"no {SIBLINGS['api']} beside the kernel trace: launch overhead and host waits are unknown "
-                     "(rocprofv3 --hip-trace records the calls)")
-    if copies is None:
-        notes.append(f"no {SIBLINGS['copies']} beside the kernel trace: copies are not in the timeline "
-                     "(rocprofv3 --memory-copy-trace records them)")
-    return {"deviceProperties": agents.properties(), "reader_notes": notes, "rocprofv3": True}
+    found = {what: _companion(path, what, notes) for what in ("agents", "api", "markers", "copies")}
+    usable = {what: p for what, (p, _) in found.items()}
+    agents = _Agents(usable["agents"], notes)
+    sources = [_kernels(path, agents, notes)]
+    if usable["api"] is not None:
+        sources.append(_api_calls(usable["api"], notes))
+    if usable["markers"] is not None:
+        sources.append(_markers(usable["markers"], notes))
+    if usable["copies"] is not None:
+        sources.append(_copies(usable["copies"], agents, notes))
+    counts: Dict[str, int] = {}
+    feed(sources, on_batch, counts)
+    for what in ("api", "copies"):
+        if not found[what][1]:
+            notes.append(f"no {SIBLINGS[what]} beside the kernel trace: {WITHOUT[what]}")
+    if usable["api"] is not None and not counts.get("hip_runtime"):
+        notes.append(f"{usable['api'].name} beside the kernel trace holds no calls: {WITHOUT['api']}")
+    return {"deviceProperties": agents.properties(), "reader_notes": notes, "rocprofv3": True,
+            "launch_calls_absent": not counts.get("hip_runtime")}

@@ -481,7 +481,7 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
     try:
         meta = read_export(database or source.database or source.trace_path, add, source.process)
     except TraceError as exc:
-        raise TraceError(f"{source.trace_path}: {exc}") from None
+        raise _naming(source.trace_path, exc) from None
     trace = _trace_of(builder, meta, source, NSYS_BACKEND)
     if len(trace.gpu) == 0 and len(trace.runtime) == 0 and len(trace.ops) == 0:
         raise TraceError(f"{source.trace_path}: the export has no timed CUDA activity")
@@ -505,7 +505,7 @@ def _load_rocm(source: TraceSource, progress: Progress, database: Optional[Path]
     try:
         meta = read_rocprof(source.trace_path, add) if database is None else read_rocpd(database, add)
     except TraceError as exc:
-        raise TraceError(f"{source.trace_path}: {exc}") from None
+        raise _naming(source.trace_path, exc) from None
     trace = _trace_of(builder, meta, source, ROCPROF_BACKEND if database is None else ROCPD_BACKEND)
     if len(trace.gpu) == 0 and len(trace.runtime) == 0:
         raise TraceError(f"{source.trace_path}: the {'kernel trace' if database is None else 'database'} has no "

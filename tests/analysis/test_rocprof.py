@@ -117,6 +117,67 @@ def test_without_the_api_trace_the_notes_say_what_is_unknown(tmp_path):
     assert any("memory_copy_trace.csv" in n for n in a.notes)
 
 
+def test_without_launch_calls_the_idle_split_is_unknown_not_zero(tmp_path):
+    """Without the HIP calls nothing says whether the 30 us the GPU sat idle were the host's: host wait, other
+    idle and CPU-bound time are unknown (None), not 0 and 30, and the reader's note says why."""
+    s = analyze(_run(tmp_path / "k", api=False)).summary
+    assert s["gpu_idle_us"] == pytest.approx(30)
+    assert (s["idle_host_wait_us"], s["idle_other_us"], s["cpu_bound_us"], s["cpu_bound_stretches"]) == (None,) * 4
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_text("garbage here\n"), "no column Function, Start_Timestamp, End_Timestamp"),
+    (lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"), None),  # a header and no calls
+])
+def test_an_unreadable_api_trace_is_left_out_with_a_note(tmp_path, damage, why):
+    """An empty, foreign or call-less hip_api_trace.csv leaves the kernels readable: the run is analysed as
+    without it, and a note names the file and what is unknown (the empty file once refused the whole run)."""
+    path = _run(tmp_path / "d")
+    damage(path.with_name("123_hip_api_trace.csv"))
+    a = analyze(path)
+    assert a.summary["kernel_count"] == 2 and a.summary["memcpy_count"] == 1
+    assert a.summary["idle_host_wait_us"] is None and a.summary["launch_overhead_median_us"] is None
+    note = next(n for n in a.notes if n.startswith("123_hip_api_trace.csv beside the kernel trace"))
+    assert (f"is left out ({why})" if why else "holds no calls") in note and "--hip-trace" in note
+    assert not any("no GPU activity that ends an idle gap" in n for n in a.notes)  # said once, by the reader
+
+
+def test_unreadable_agents_and_copies_are_left_out_with_notes(tmp_path):
+    path = _run(tmp_path / "a")
+    path.with_name("123_agent_info.csv").write_bytes(b"")
+    path.with_name("123_memory_copy_trace.csv").write_text("x,y\n1,2\n")
+    a = analyze(path)
+    assert a.summary["kernel_count"] == 2 and a.summary["memcpy_count"] == 0 and a.summary["devices"] is None
+    assert any(n.startswith("123_agent_info.csv beside the kernel trace is left out (empty file)") for n in a.notes)
+    assert any(n.startswith("123_memory_copy_trace.csv beside the kernel trace is left out (no column "
+                            "Start_Timestamp, End_Timestamp)") for n in a.notes)
+
+
+def test_a_file_beside_it_that_breaks_off_is_read_up_to_there(tmp_path):
+    """A gzipped marker trace whose stream is corrupt after its first rows: the rows before are phases, and a
+    note says where it stopped."""
+    path = _run(tmp_path / "c")
+    markers = path.with_name("123_marker_api_trace.csv")
+    rows = markers.read_text().splitlines()
+    text = "\n".join(rows[:2] + rows[2:3] * 30000) + "\n"  # marks (no range) far past the first chunk read
+    data = gzip.compress(text.encode(), compresslevel=1)
+    markers.unlink()
+    markers.with_name(markers.name + ".gz").write_bytes(data[:len(data) * 3 // 4])
+    a = analyze(path)
+    assert a.summary["kernel_count"] == 2 and {p["phase"]: p["gpu_us"] for p in a.phases}["step"] == 70
+    note = next(n for n in a.notes if n.startswith("123_marker_api_trace.csv.gz is read up to its row"))
+    assert "the rest cannot be read" in note
+
+
+def test_an_empty_kernel_trace_names_its_path_once(tmp_path, capsys):
+    path = _run(tmp_path / "e")
+    path.write_bytes(b"")
+    assert main(["analyze", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"bambaprof: error: {path}: empty file"
+
+
 def test_agents_named_by_type_and_gzipped_files(tmp_path):
     path = _run(tmp_path / "g")
     text = path.read_text().replace('"Agent 4"', '"GPU 1"')
