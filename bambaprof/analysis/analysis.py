@@ -138,6 +138,16 @@ def _launch_map(run_dir: Optional[Path], manifest: Optional[Manifest], notes: Li
     return launch_map
 
 
+def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
+    """The GPU's idle time (us) split into host wait and other over the devices where the trace can split it
+    (:mod:`.timeline`); both ``None`` where it can split no device's."""
+    known = [d for d in timeline.devices if d.split_known]
+    if timeline.devices and not known:
+        return {"idle_host_wait_us": None, "idle_other_us": None}
+    return {"idle_host_wait_us": sum(d.host_wait_us for d in known),
+            "idle_other_us": sum(d.other_idle_us for d in known)}
+
+
 def _sum_kind(trace: Trace, kind: str) -> tuple:
     sel = trace.gpu.kind == kind
     return int(sel.sum()), float(trace.gpu.dur[sel].sum())
@@ -247,8 +257,7 @@ def analyze(
         "gpu_window_us": gpu_window,
         "gpu_busy_pct": 100.0 * busy / gpu_window if gpu_window > 0 else None,
         "gpu_idle_us": sum(d.idle_us for d in timeline.devices),
-        "idle_host_wait_us": sum(d.host_wait_us for d in timeline.devices),
-        "idle_other_us": sum(d.other_idle_us for d in timeline.devices),
+        **_idle_split(timeline),
         "profiled_steps": len(steps) or None,  # one row per step name (the builder drops ranges without times)
         "step_us": median_step_us(steps),
         "kernel_count": kc,
@@ -308,6 +317,15 @@ def analyze(
         notes.append(f"theoretical occupancy and waves unknown for {count} kernel(s): {reason}")
     if timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
+    unsplit = [d.device for d in timeline.devices if not d.split_known]
+    if unsplit and len(unsplit) == len(timeline.devices):
+        if not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
+            notes.append("no GPU activity that ends an idle gap has its launch call in the trace: how long the "
+                         "GPU waited on the host is unknown (idle time not split, no CPU-bound stretches)")
+    elif unsplit:
+        notes.append(f"idle time of device(s) {', '.join(map(str, unsplit))} not split into host wait and other: "
+                     "none of its gaps ends with an activity whose launch call is in the trace (the summary's "
+                     "split covers the other devices)")
     t0 = window[0]
     mid = [(s.thread, s.start_us + s.dur_us / 2) for s in timeline.stretches]
     in_module = paths_at(module_ranges(trace), mid, NO_MODULE) if len(trace.modules) else [None] * len(mid)

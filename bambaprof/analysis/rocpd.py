@@ -304,4 +304,5 @@ def read_rocpd(path: Path, on_batch: Callable[[List[Event], int], None]) -> Dict
             f"{n:,} {category}" for category, n in sorted(skipped.items(), key=lambda kv: -kv[1])))
     if n_processes > 1:
         notes.append(f"{n_processes} processes in one database: their activity is combined")
-    return {"deviceProperties": db.properties(), "reader_notes": notes, "rocprofv3": True}
+    return {"deviceProperties": db.properties(), "reader_notes": notes, "rocprofv3": True,
+            "launch_calls_absent": not counts["hip_runtime"]}

@@ -10,7 +10,10 @@ Definitions:
   *host wait* is the part before that call started (``min(max(t_launch, g0), g1) - g0``):
   the GPU had nothing to do because the host had not yet asked; the rest is
   *other* (launch latency, synchronisation, waits on other streams or devices,
-  or a launch the trace does not link).
+  or a launch the trace does not link). Where no gap of a device ends with an
+  activity whose launch call is in the trace (a trace of GPU work alone, or one
+  whose runtime calls were not recorded), the split is unknown: host wait and
+  other are ``None`` for that device, and it has no CPU-bound stretches.
 - *Launch overhead* of a kernel = kernel start - start of its runtime/driver
   launch call (``cudaLaunchKernel``, ``cuLaunchKernel``, ``cuLaunchKernelEx``,
   ``hipLaunchKernel``, ...), joined on ``correlation``. A graph launch
@@ -68,9 +71,14 @@ class DeviceTimeline:
     window_us: float
     busy_us: float
     idle_us: float
-    host_wait_us: float
-    other_idle_us: float
+    host_wait_us: Optional[float]  # None: no gap ends with an activity whose launch call is in the trace
+    other_idle_us: Optional[float]
     gaps: int
+
+    @property
+    def split_known(self) -> bool:
+        """Whether this device's idle time is split into host wait and other."""
+        return self.host_wait_us is not None
 
 
 @dataclass
@@ -108,8 +116,8 @@ class Timeline:
     devices: List[DeviceTimeline]
     launch: LaunchStats
     stretches: List[Stretch]
-    stretch_count: int
-    stretch_total_us: float
+    stretch_count: Optional[int]  # None where no device's idle time is split (see DeviceTimeline)
+    stretch_total_us: Optional[float]
     per_kernel_launch_us: np.ndarray  # per GPU activity row; nan where unknown
 
 
@@ -216,20 +224,24 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
         starts = gpu.ts[rows]
         window = float(me[-1] - ms[0])
         gap_starts, gap_ends = me[:-1], ms[1:]
-        host_wait = 0.0
+        host_wait: Optional[float] = 0.0
         if len(gap_starts):
             order = np.argsort(starts, kind="stable")
             k = np.searchsorted(starts[order], gap_ends, side="left")
             closer = rows[order[np.minimum(k, len(order) - 1)]]  # the activity that ends each gap
             jj = launch_row[closer]
             ok = jj >= 0
-            g0, g1 = gap_starts[ok], gap_ends[ok]
-            wait = np.minimum(np.maximum(rt.ts[jj[ok]], g0), g1) - g0
-            host_wait = float(wait.sum())
-            long_ = np.nonzero(wait >= min_stretch_us)[0]
-            waits.append((g0[long_], wait[long_], np.full(len(long_), dev), jj[ok][long_]))
+            if ok.any():
+                g0, g1 = gap_starts[ok], gap_ends[ok]
+                wait = np.minimum(np.maximum(rt.ts[jj[ok]], g0), g1) - g0
+                host_wait = float(wait.sum())
+                long_ = np.nonzero(wait >= min_stretch_us)[0]
+                waits.append((g0[long_], wait[long_], np.full(len(long_), dev), jj[ok][long_]))
+            else:  # no launch call in the trace for any of them: what kept the GPU idle is unknown
+                host_wait = None
         idle = window - busy
-        devices.append(DeviceTimeline(dev, window, busy, idle, host_wait, idle - host_wait, len(gap_starts)))
+        devices.append(DeviceTimeline(dev, window, busy, idle, host_wait,
+                                      None if host_wait is None else idle - host_wait, len(gap_starts)))
 
     # the longest stretches first (ties: in device, then time order, as found)
     g0s, lengths, devs, calls = (np.concatenate(c) for c in zip(*waits)) if waits else [np.zeros(0)] * 4
@@ -237,4 +249,6 @@ def analyze_timeline(trace: Trace, min_stretch_us: float = 20.0, top_stretches: 
     top = [Stretch(float(g0s[i]), float(lengths[i]), int(devs[i]),
                    *_ops_at(trace, float(g0s[i] + lengths[i] / 2), rt.tid[int(calls[i])]), rt.tid[int(calls[i])])
            for i in longest]
+    if devices and not any(d.split_known for d in devices):
+        return Timeline(devices, stats, [], None, None, per_kernel)
     return Timeline(devices, stats, top, len(lengths), float(lengths.sum()), per_kernel)

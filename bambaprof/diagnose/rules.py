@@ -242,6 +242,29 @@ def host_bound(a: Any) -> Optional[Finding]:
     return Finding("host-bound", _severity(wait, window), msg, where, suggestion, wait)
 
 
+def idle_unexplained(a: Any) -> Optional[Finding]:
+    """The GPU sat idle for at least :data:`HOST_BOUND_PCT` of its window, and the trace cannot say whether the host
+    held it back: no activity that ends an idle gap has its launch call in the trace (``idle_host_wait_us`` is
+    unknown), so ``host-bound`` cannot judge it."""
+    s = a.summary
+    idle, window = s.get("gpu_idle_us") or 0.0, _window_us(a)
+    if s.get("idle_host_wait_us") is not None or window <= 0 or 100.0 * idle / window < HOST_BOUND_PCT:
+        return None
+    backend = str(s.get("parser_backend") or "")
+    if backend.startswith("rocprofv3") or backend.startswith("rocpd"):
+        how = "profile with rocprofv3 --hip-trace beside --kernel-trace"
+    elif backend.startswith("nsys"):
+        how = "profile with nsys --trace=cuda (the CUDA API calls)"
+    else:
+        how = ("profile with the CPU activity beside the GPU's (torch.profiler's ProfilerActivity.CPU and CUDA, as "
+               "bambaprof profile does), so that the launch calls are in the trace")
+    msg = (f"The GPU sat idle for {_us(idle)}, {100 * idle / window:.0f}% of its {_us(window)} window, and the trace "
+           "holds no launch call for the work that ended those gaps: whether the host held it back (host-bound) "
+           "or it waited on something else is unknown.")
+    return Finding("idle-unexplained", _severity(idle, window), msg, [{"idle_us": idle, "window_us": window}],
+                   f"Record the host side to split the idle time: {how}.", idle)
+
+
 def _shortcut_held_back(a: Any) -> Optional[str]:
     """The launch shortcut's recorded mode (``off``, ``kept`` or ``keyed``) when it was not fully on and the trace has
     launches of bambaprof's Triton kernels (launched under a ``bambaprof::`` range); else None."""
@@ -784,7 +807,7 @@ def cache_bound(a: Any) -> List[Finding]:
     return out
 
 
-RULES: List[Callable[[Any], Any]] = [host_bound, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
+RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
                                      ssd_core, exposed_communication]

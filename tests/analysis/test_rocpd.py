@@ -127,6 +127,24 @@ def test_a_database_reads_as_the_csv_files_of_the_same_run_do(tmp_path, layout):
     assert unknown["suggestion"].startswith("rocprofv3 records no operators or shapes")
 
 
+def test_without_hip_calls_the_idle_time_is_unexplained_not_the_hosts(tmp_path):
+    """The same run with its HIP calls deleted: the 30 us the GPU sat idle can no longer be split (host wait,
+    other idle and CPU-bound time unknown, not 0), the reader's note says why once, and the finding asks for
+    --hip-trace instead of judging the host."""
+    path = _run(tmp_path / "123_results.db")
+    with sqlite3.connect(path) as db:  # the tables behind the views carry the run's suffix
+        db.execute("DELETE FROM rocpd_region_00aa WHERE name_id IN "
+                   "(SELECT id FROM rocpd_string_00aa WHERE string LIKE 'hip%')")
+    a = analyze(path)
+    s = a.summary
+    assert s["kernel_count"] == 2 and s["gpu_idle_us"] == pytest.approx(30)
+    assert (s["idle_host_wait_us"], s["idle_other_us"], s["cpu_bound_us"]) == (None, None, None)
+    assert sum("host waits are unknown" in n or "waited on the host is unknown" in n for n in a.notes) == 1
+    f = next(f for f in a.findings if f["id"] == "idle-unexplained")
+    assert "23% of its 130.0 us window" in f["message"] and "rocprofv3 --hip-trace" in f["suggestion"]
+    assert not any(f["id"] == "host-bound" for f in a.findings)
+
+
 def test_a_merged_database_and_a_gzipped_one(tmp_path, capsys):
     """Two runs' tables in one database (no views: rocpd merges by suffix) read as one trace with a note; a
     gzipped database reads as the plain one; `analyze` names the format in its summary."""

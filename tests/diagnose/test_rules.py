@@ -59,6 +59,25 @@ def test_host_bound(tmp_path):
     assert "host-bound" not in ids(analysis(tmp_path, busy))
 
 
+def test_idle_unexplained_where_no_launch_call_is_in_the_trace(tmp_path):
+    """The same starved kernels without their launch calls (a trace of GPU work alone): the idle time is a fact,
+    its cause unknown, so host-bound stays silent and idle-unexplained says what to record."""
+    starved = trace_of([("k", 10.0, *BIG)] * 20, gap_us=40.0)
+    starved["traceEvents"] = [e for e in starved["traceEvents"] if e.get("cat") != "cuda_runtime"]
+    a = analysis(tmp_path, starved)
+    assert a.summary["idle_host_wait_us"] is None and a.summary["cpu_bound_us"] is None
+    found = {f.id: f for f in diagnose(a)}
+    assert "host-bound" not in found
+    f = found["idle-unexplained"]
+    assert f.time_us == pytest.approx(19 * 40.0) and f.severity == "high"
+    assert "79% of its 960.0 us window" in f.message and "ProfilerActivity.CPU" in f.suggestion
+    with_calls = analysis(tmp_path, trace_of([("k", 10.0, *BIG)] * 20, gap_us=40.0))
+    assert "idle-unexplained" not in ids(with_calls)  # split: host-bound judges it
+    busy = trace_of([("k", 10.0, *BIG)] * 20, gap_us=1.0)
+    busy["traceEvents"] = [e for e in busy["traceEvents"] if e.get("cat") != "cuda_runtime"]
+    assert "idle-unexplained" not in ids(analysis(tmp_path, busy))  # 2% idle
+
+
 def test_host_bound_advice_for_a_trace_from_elsewhere_reads_the_trace(tmp_path):
     """Without a run's manifest the advice speaks torch (not only bambaprof's flags), and a trace whose kernels
     already come from CUDA graphs is not told to capture graphs."""
