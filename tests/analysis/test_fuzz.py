@@ -1,20 +1,28 @@
-"""The loader and analyzer under random mutations of real traces: a result or one clean error, never another
-exception (benchmarks/fuzz_loader.py; a longer run of it is in benchmarks/results/fuzz-loader.json)."""
+"""The readers and analyzer under random mutations of real inputs: a result or one clean error, never another
+exception (benchmarks/fuzz_loader.py for Kineto traces, benchmarks/fuzz_csv.py for Nsight Compute CSVs and
+rocprofv3 run folders; longer runs of each are in benchmarks/results/fuzz-*.json)."""
 
 import importlib.util
 from pathlib import Path
 
 
-def _fuzzer():
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_loader.py"
-    spec = importlib.util.spec_from_file_location("fuzz_loader", script)
+def _fuzzer(name):
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_mutated_traces_never_raise_anything_but_one_line_errors():
-    result = _fuzzer().run(600, seed=0)
+    result = _fuzzer("fuzz_loader").run(600, seed=0)
     assert result["unexpected"] == [], result["unexpected"][0]
     # the mutations are not all fatal: both outcomes are exercised
     assert result["analysed"] > 100 and result["refused_one_line"] > 50
+
+
+def test_mutated_csv_inputs_never_raise_anything_but_one_line_errors():
+    result = _fuzzer("fuzz_csv").run(200, seed=0)
+    assert result["unexpected"] == [], result["unexpected"][0]
+    for kind in ("ncu", "rocprof"):  # both kinds of input, and both outcomes, are exercised
+        assert result["exit_codes"][kind].get("0", 0) > 20 and result["exit_codes"][kind].get("1", 0) > 5
