@@ -5,7 +5,8 @@ input from the user (exit code 2). Library code raises these with a message
 that stands on its own line, without a traceback.
 """
 
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 
 class BambaprofError(Exception):
@@ -60,3 +61,12 @@ def first_line(exc: BaseException, text: Optional[str] = None) -> str:
     name when it has none."""
     lines = [line for line in (str(exc) if text is None else text).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def without_path(message: str, path: Any) -> str:
+    """``message`` without the path it starts with (``"<path>: "`` or ``"<name>: "``), for a note that names the
+    file already."""
+    for prefix in (f"{path}: ", f"{Path(path).name}: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message

@@ -5,25 +5,27 @@ Seeds: real H100 Nsight Compute CSVs of the mixer's kernels (``tests/data/ncu``:
 page), read beside the Kineto trace of the same workload, and one rocprofv3 run folder (kernels, HIP calls,
 copies, markers, agents; built by ``tests/analysis/test_rocprof.py``). Mutations, seeded: through the CSV
 module, a cell set to an odd value (empty, text, a negative, huge or non-finite number, a NUL, a quote, a line
-break), rows dropped, doubled or shuffled, a column dropped or its header renamed; or, as bytes, bytes flipped,
-a slice deleted or repeated, the file cut short or emptied. A rocprofv3 mutant damages one to three of the run's
-files. Each mutant goes through ``analyze`` (table or JSON) or ``report``.
+break), rows dropped, doubled or shuffled, a column dropped or its header renamed; or, as bytes
+(``fuzz_loader.mutate_text``), bytes flipped, a slice deleted or repeated, the file cut short, or emptied. A
+rocprofv3 mutant damages one to three of the run's files. Each mutant goes through ``analyze`` (table or JSON) or
+``report``.
 
     python benchmarks/fuzz_csv.py [N] [SEED]     # default 2000 mutants, seed 0
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import io
 import random
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_loader import cli_exit_code, command_line, mutate_text  # noqa: E402 - a script beside this one
 
 ROOT = Path(__file__).resolve().parents[1]
 NCU = ROOT / "tests" / "data" / "ncu"
@@ -67,31 +69,12 @@ def _mutate_rows(text: str, rng: random.Random) -> str:
     return out.getvalue()
 
 
-def _mutate_bytes(data: bytes, rng: random.Random) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        if not buf:
-            break
-        choice, p = rng.random(), rng.randrange(len(buf))
-        if choice < 0.35:
-            buf[p] = rng.randrange(256)
-        elif choice < 0.55:
-            del buf[p:p + rng.randint(1, 400)]
-        elif choice < 0.75:
-            buf[p:p] = buf[p:p + rng.randint(1, 300)]
-        elif choice < 0.95:
-            del buf[p:]
-        else:
-            buf.clear()
-    return bytes(buf)
-
-
 def mutant(raw: bytes, rng: random.Random) -> bytes:
     """A damaged copy of the CSV file ``raw``."""
     if rng.random() < 0.6:
         text = raw.decode("utf-8", "surrogateescape")
         return _mutate_rows(text, rng).encode("utf-8", "surrogateescape")
-    return _mutate_bytes(raw, rng)
+    return b"" if rng.random() < 0.05 else mutate_text(raw, rng)
 
 
 def rocprof_seed() -> Dict[str, bytes]:
@@ -126,8 +109,6 @@ def _rocprof_case(files: Dict[str, bytes], tmp: Path, i: int, rng: random.Random
 def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
     """Read ``n`` mutants through the command line; returns the exit codes by kind of input and the first
     unexpected exceptions (with tracebacks)."""
-    from bambaprof.cli import main
-
     rng = random.Random(seed)
     ncu_raws = [gzip.decompress((NCU / s).read_bytes()) for s in NCU_SEEDS]
     roc_files = rocprof_seed()
@@ -144,24 +125,12 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
             argv += rng.choice([[], ["--format", "json"]])
             if kind == "rocprof" and rng.random() < 0.3:
                 argv = ["report", argv[1], "-o", str(tmp / "r.html")]
-            err = io.StringIO()
-            try:
-                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                    code = main(argv)
-            except Exception:  # noqa: BLE001 - what the fuzzer looks for
-                code = -1
-                if len(unexpected) < 5:
-                    unexpected.append(traceback.format_exc())
-            if code == 1 and len(err.getvalue().strip().splitlines()) != 1 and len(unexpected) < 5:
-                unexpected.append(f"exit 1 without one line ({' '.join(argv[:1])}): {err.getvalue()[-500:]}")
+            code = cli_exit_code(argv, unexpected)
             codes[kind][str(code)] = codes[kind].get(str(code), 0) + 1
     return {"mutants": n, "seed": seed, "exit_codes": codes, "unexpected": unexpected}
 
 
 def main(argv) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fuzz_loader import command_line
-
     return command_line(argv, run, 2000)
 
 

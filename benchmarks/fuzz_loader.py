@@ -12,8 +12,10 @@ plain and analysed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gzip
+import io
 import json
 import random
 import sys
@@ -126,6 +128,25 @@ def _with_python_frames() -> Dict[str, Any]:
 
 def main(argv) -> int:
     return command_line(argv, run, 20000)
+
+
+def cli_exit_code(argv: List[str], unexpected: List[str]) -> int:
+    """Run ``bambaprof ARGV`` in this process, its output discarded, and return its exit code (-1 for an
+    exception); an exception, or an exit 1 whose error is not one line, is added to ``unexpected`` (at most 5 kept;
+    shared by the fuzzers in this folder)."""
+    from bambaprof.cli import main as bambaprof
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = bambaprof(argv)
+    except Exception:  # noqa: BLE001 - what the fuzzers look for
+        code = -1
+        if len(unexpected) < 5:
+            unexpected.append(traceback.format_exc())
+    if code == 1 and len(err.getvalue().strip().splitlines()) != 1 and len(unexpected) < 5:
+        unexpected.append(f"exit 1 without one line ({argv[0]}): {err.getvalue()[-500:]}")
+    return code
 
 
 def command_line(argv, fuzz: Callable[[int, int], Dict[str, Any]], default_n: int) -> int:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import random
 import sqlite3
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -91,7 +89,8 @@ def rocpd_seeds() -> List[bytes]:
 def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
     """Read ``n`` mutants through the command line; returns the exit codes and the first unexpected exceptions
     (with tracebacks)."""
-    from bambaprof.cli import main
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzz_loader import cli_exit_code
 
     rng = random.Random(seed)
     raws = [gzip.decompress((DATA / s).read_bytes()) for s in SEEDS] + rocpd_seeds()
@@ -104,16 +103,7 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
             mutant(rng.choice(raws), path, rng)
             argv = rng.choice([["analyze", str(path)], ["analyze", str(path), "--format", "json"],
                                ["report", str(path), "-o", str(Path(tmp) / "r.html")]])
-            err = io.StringIO()
-            try:
-                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                    code = main(argv)
-            except Exception:  # noqa: BLE001 - what the fuzzer looks for
-                code = -1
-                if len(unexpected) < 5:
-                    unexpected.append(traceback.format_exc())
-            if code == 1 and len(err.getvalue().strip().splitlines()) != 1 and len(unexpected) < 5:
-                unexpected.append(f"exit 1 without one line: {err.getvalue()[-500:]}")
+            code = cli_exit_code(argv, unexpected)
             codes[str(code)] = codes.get(str(code), 0) + 1
     return {"mutants": n, "seed": seed, "exit_codes": codes, "unexpected": unexpected}
 

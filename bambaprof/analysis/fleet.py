@@ -134,13 +134,9 @@ def none_read(what: str, left_out: Sequence[tuple]) -> "BambaprofError":
 
 def unreadable(path: Path, exc: BaseException) -> str:
     """Why a folder's trace ``path`` could not be read: the error's first line without the path it starts with."""
-    from ..errors import first_line
+    from ..errors import first_line, without_path
 
-    why = first_line(exc)
-    for prefix in (f"{path}: ", f"{path.name}: "):
-        if why.startswith(prefix):
-            return why[len(prefix):]
-    return why
+    return without_path(first_line(exc), path)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ..errors import without_path
 from .parse import EMPTY_ARGS, Args, Event
 from .source import TextReader, TraceError
 
@@ -122,16 +123,8 @@ def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, s
             if isinstance(exc, TraceError):
                 raise
             raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
-        notes.append(f"{path.name} is read up to its row {rows:,}: the rest cannot be read ({_reason(path, exc)})")
-
-
-def _reason(path: Path, exc: Exception) -> str:
-    """An error's message without the path it starts with."""
-    msg = str(exc)
-    for prefix in (f"{path}: ", f"{path.name}: "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return msg
+        why = without_path(str(exc), path)
+        notes.append(f"{path.name} is read up to its row {rows:,}: the rest cannot be read ({why})")
 
 
 def _header(path: Path) -> Optional[List[str]]:
@@ -152,7 +145,7 @@ def _unusable(path: Path, needs: Tuple[str, ...]) -> Optional[str]:
     try:
         header = _header(path)
     except TraceError as exc:
-        return _reason(path, exc)
+        return without_path(str(exc), path)
     if not header:
         return "no header"
     missing = [c for c in needs if c not in header]
