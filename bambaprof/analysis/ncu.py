@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from ..errors import BambaprofError
+from .source import allow_long_csv_fields
 from .vendor_tools import NCU
 
 _PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
@@ -113,6 +114,7 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
                                  "raw or details page: ncu -i REPORT --csv --page raw")
         raise BambaprofError(f"{p}: not an Nsight Compute CSV (no \"ID\" header)")
     start = header.start(1)
+    allow_long_csv_fields()  # a long template kernel name is a field of more than 128 KB
     try:
         table = list(csv.reader(io.StringIO(text[start:])))
     except csv.Error as exc:

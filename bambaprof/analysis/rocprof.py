@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import without_path
 from .parse import EMPTY_ARGS, Args, Event
-from .source import TextReader, TraceError
+from .source import TextReader, TraceError, allow_long_csv_fields
 
 #: The parser backend a trace read from rocprofv3's CSV files reports (``Trace.backend``).
 BACKEND = "rocprofv3-csv"
@@ -59,8 +59,6 @@ WITHOUT = {"api": "launch overhead and host waits are unknown (rocprofv3 --hip-t
            "agents": "the GPUs' names and properties are unknown"}
 _BATCH = 65536
 _CHUNK = 1 << 20
-#: Field size csv accepts (a kernel name of a few MB is hostile, not real, but must read as text).
-_FIELD_LIMIT = 1 << 24
 _AGENT = re.compile(r"^\s*(?:(Agent|GPU|CPU)\s+)?(-?\d+)\s*$", re.IGNORECASE)
 #: rocprofv3's copy directions (``MEMORY_COPY_HOST_TO_DEVICE``) as Kineto spells them.
 DIRECTIONS = {"HOST_TO_DEVICE": "HtoD", "DEVICE_TO_HOST": "DtoH", "DEVICE_TO_DEVICE": "DtoD",
@@ -106,7 +104,7 @@ def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, s
     """A CSV file's rows as dicts by header (:func:`_lines`). Raises :class:`TraceError` for a file that cannot be
     read; with ``notes``, a file that turns unreadable after its header is read up to there instead, and a note
     says so."""
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+    allow_long_csv_fields()
     reader = csv.DictReader(_lines(path))
     try:
         if reader.fieldnames is None:
@@ -130,6 +128,7 @@ def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, s
 def _header(path: Path) -> Optional[List[str]]:
     """A CSV file's first row (``None`` for a file without one). Raises :class:`TraceError` for a file that
     cannot be read."""
+    allow_long_csv_fields()
     lines = _lines(path)
     try:
         return next(csv.reader(lines), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import csv
 import gzip
 import lzma
 import mmap
@@ -145,6 +146,17 @@ def resolve(path: Union[str, Path]) -> TraceSource:
 
 
 #: Environment variable that raises (or lowers) the largest decompressed trace read, in bytes.
+#: The longest CSV field the CSV readers (Nsight Compute's tables, rocprofv3's files) accept: a long C++ template
+#: kernel name runs past the csv module's default of 128 KB; a field of many MB is hostile, not real.
+CSV_FIELD_LIMIT = 1 << 24
+
+
+def allow_long_csv_fields() -> None:
+    """Raise the csv module's field limit (process-wide) to :data:`CSV_FIELD_LIMIT`, so that every CSV reader of
+    bambaprof accepts the same fields whichever ran first."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+
 MAX_BYTES_ENV = "BAMBAPROF_MAX_TRACE_BYTES"
 #: Largest decompressed trace read unless :data:`MAX_BYTES_ENV` says otherwise: 16 GiB.
 DEFAULT_MAX_BYTES = 16 * 2**30
