@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from .traffic import TrafficColumns
 
 UNATTRIBUTED = "(no range)"
+#: The most ranges a path names: past it, the outermost and innermost halves with "…" between (a hostile trace of
+#: thousands of nested ranges would otherwise make each kernel's path, and its time, as long as its depth).
+MAX_PATH_RANGES = 64
 #: Ranges that are not phases: the profiler's steps and bambaprof's markers.
 NOT_PHASES = PROFILER_MARKERS
 _LAYER = re.compile(r"\blayer\.\d+\b")
@@ -86,6 +89,12 @@ def _paths_at(ranges: tuple, times: Sequence[float], unattributed: str) -> Dict[
             k += 1
         while stack and ends[stack[-1]] < t:
             stack.pop()
+        if len(stack) > MAX_PATH_RANGES:
+            half = MAX_PATH_RANGES // 2
+            outer = [names[i] for i in stack[:half] if ends[i] >= t]
+            inner = [names[i] for i in stack[-half:] if ends[i] >= t]
+            out[t] = "/".join(outer + ["…"] + inner)
+            continue
         open_ = [i for i in stack if ends[i] >= t]  # a range that overlaps without nesting may sit below the top
         out[t] = "/".join(names[i] for i in open_) if open_ else unattributed
     return out

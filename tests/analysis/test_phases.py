@@ -52,3 +52,20 @@ def test_a_trace_without_ranges_has_one_unattributed_phase(tmp_path):
 
 def test_layers_fold():
     assert fold_layers("layer.12/mixer/ssd") == "layer.*/mixer/ssd" and fold_layers("player.1") == "player.1"
+
+
+def test_a_path_through_thousands_of_nested_ranges_is_cut_in_the_middle(tmp_path):
+    """A hostile trace: 2,000 ranges nested around one launch. The path keeps the outermost and innermost
+    MAX_PATH_RANGES / 2 names with "…" between (it was 2,000 names long, and each kernel's lookup walked them all:
+    20,000 nested ranges over 20,000 kernels took 45 s, now 1.7 s)."""
+    from bambaprof.analysis.phases import MAX_PATH_RANGES
+
+    trace = _ranged(base_trace())
+    trace["traceEvents"] += [_op(f"n{i}", 1.0 + i * 1e-4, 19.8 - i * 2e-4, 300 + i, cat="user_annotation")
+                             for i in range(2000)]
+    a = analyze(write(tmp_path / "t.json.gz", trace))
+    deep = next(p for p in a.phases if "…" in p["phase"])
+    names = deep["phase"].split("/")
+    half = MAX_PATH_RANGES // 2
+    assert names[:3] == ["outer", "layer.0", "in_proj"] and names[half] == "…" and len(names) == MAX_PATH_RANGES + 1
+    assert names[-1] == "n1999" and deep["gpu_us"] == pytest.approx(10)  # the gemm, under the innermost range
