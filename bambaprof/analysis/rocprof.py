@@ -100,6 +100,11 @@ def _lines(path: Path) -> Iterator[str]:
                 yield line.replace("\x00", "")
 
 
+def _not_csv(path: Path, exc: csv.Error) -> TraceError:
+    """The error of a file the csv module cannot read (a field past :data:`.source.CSV_FIELD_LIMIT`, ...)."""
+    return TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})")
+
+
 def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, str]]:
     """A CSV file's rows as dicts by header (:func:`_lines`). Raises :class:`TraceError` for a file that cannot be
     read; with ``notes``, a file that turns unreadable after its header is read up to there instead, and a note
@@ -110,7 +115,7 @@ def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, s
         if reader.fieldnames is None:
             return
     except csv.Error as exc:
-        raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+        raise _not_csv(path, exc) from None
     rows = 0
     try:
         for row in reader:
@@ -120,7 +125,7 @@ def _rows(path: Path, notes: Optional[List[str]] = None) -> Iterator[Dict[str, s
         if notes is None:
             if isinstance(exc, TraceError):
                 raise
-            raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+            raise _not_csv(path, exc) from None
         why = without_path(str(exc), path)
         notes.append(f"{path.name} is read up to its row {rows:,}: the rest cannot be read ({why})")
 
@@ -133,7 +138,7 @@ def _header(path: Path) -> Optional[List[str]]:
     try:
         return next(csv.reader(lines), None)
     except csv.Error as exc:
-        raise TraceError(f"{path.name}: not a CSV file rocprofv3 writes ({exc})") from None
+        raise _not_csv(path, exc) from None
     finally:
         lines.close()
 

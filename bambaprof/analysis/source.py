@@ -145,7 +145,6 @@ def resolve(path: Union[str, Path]) -> TraceSource:
     return TraceSource(p, None)
 
 
-#: Environment variable that raises (or lowers) the largest decompressed trace read, in bytes.
 #: The longest CSV field the CSV readers (Nsight Compute's tables, rocprofv3's files) accept: a long C++ template
 #: kernel name runs past the csv module's default of 128 KB; a field of many MB is hostile, not real.
 CSV_FIELD_LIMIT = 1 << 24
@@ -157,6 +156,7 @@ def allow_long_csv_fields() -> None:
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 
+#: Environment variable that raises (or lowers) the largest decompressed trace read, in bytes.
 MAX_BYTES_ENV = "BAMBAPROF_MAX_TRACE_BYTES"
 #: Largest decompressed trace read unless :data:`MAX_BYTES_ENV` says otherwise: 16 GiB.
 DEFAULT_MAX_BYTES = 16 * 2**30

@@ -250,10 +250,10 @@ def idle_unexplained(a: Any) -> Optional[Finding]:
     idle, window = s.get("gpu_idle_us") or 0.0, _window_us(a)
     if s.get("idle_host_wait_us") is not None or window <= 0 or 100.0 * idle / window < HOST_BOUND_PCT:
         return None
-    backend = str(s.get("parser_backend") or "")
-    if backend.startswith("rocprofv3") or backend.startswith("rocpd"):
+    backend = s.get("parser_backend")
+    if backend in (ROCPROF_BACKEND, ROCPD_BACKEND):
         how = "profile with rocprofv3 --hip-trace beside --kernel-trace"
-    elif backend.startswith("nsys"):
+    elif backend == NSYS_BACKEND:
         how = "profile with nsys --trace=cuda (the CUDA API calls)"
     else:
         how = ("profile with the CPU activity beside the GPU's (torch.profiler's ProfilerActivity.CPU and CUDA, as "
