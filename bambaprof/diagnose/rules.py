@@ -26,6 +26,7 @@ from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
+from . import measured
 
 HIGH_SHARE_PCT = 25.0
 MEDIUM_SHARE_PCT = 5.0
@@ -649,10 +650,11 @@ def ssd_core(a: Any) -> Optional[Finding]:
     msg = (f"The SSD core ({implementation}: {launches} launches of {len(rows)} steps) takes {_us(total)}, "
            f"{pct:.0f}% of kernel time{above}: {steps}.")
     if implementation == MAMBA_SSM:
+        record = measured.TRITON_CORE_VS_MAMBA_SSM
         suggestion = ("mamba_ssm's core runs its steps as five kernels that pass chunk states through global "
-                      "memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
-                      "0.47x to 0.66x of mamba_ssm's kernel time at Bamba-9B shapes on an H200 (measure it on "
-                      "yours with bambaprof bench ssd --mamba-ssm SRC).")
+                      f"memory; a fused core needs fewer launches and less traffic: bambaprof's triton core took "
+                      f"{record.quoted} of mamba_ssm's kernel time at Bamba-9B shapes on an {record.card} "
+                      "(measure it on yours with bambaprof bench ssd --mamba-ssm SRC).")
     elif implementation == BAMBAPROF and _triton_scan_on_hopper(a, rows):
         suggestion = ("The chunk scan here is the Triton kernel (_chunk_scan) on a Hopper GPU, where bambaprof also "
                       "has a Gluon scan for bf16 (TMA and wgmma; 0.83x to 0.89x of _chunk_scan's kernel time at "
