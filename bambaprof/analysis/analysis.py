@@ -35,9 +35,9 @@ from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
 from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .steps import median_step_us, step_table
-from .syncs import sync_summary, sync_table
+from .syncs import sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
-from .timeline import analyze_timeline
+from .timeline import analyze_timeline, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
@@ -146,6 +146,12 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
         return {"idle_host_wait_us": None, "idle_other_us": None}
     return {"idle_host_wait_us": sum(d.host_wait_us for d in known),
             "idle_other_us": sum(d.other_idle_us for d in known)}
+
+
+def _any_launch_linked(trace: Trace) -> bool:
+    """Whether some GPU activity is linked to the host call or op that launched it, which is how it gets a phase:
+    where none is (GPU activity alone), which range each ran under is unknown, not 0% of the time."""
+    return bool(((launch_rows(trace) >= 0) | (trace.gpu_op_row >= 0)).any()) if len(trace.gpu) else True
 
 
 def _sum_kind(trace: Trace, kind: str) -> tuple:
@@ -272,7 +278,7 @@ def analyze(
         "launch_overhead_idle_gpu_median_us": timeline.launch.idle_median_us,
         "cpu_bound_stretches": timeline.stretch_count,
         "cpu_bound_us": timeline.stretch_total_us,
-        **sync_summary(syncs),
+        **sync_summary(syncs, syncs_known(trace)),
         **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
@@ -283,7 +289,7 @@ def analyze(
         "peak_bandwidth_gbps": next((p.gbps for p in peaks.values() if p), None),
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
-        "phase_coverage_pct": coverage_pct(phases["phases"]),
+        "phase_coverage_pct": coverage_pct(phases["phases"]) if _any_launch_linked(trace) else None,
         **ssd_summary(ssd, ssd_floor),
         "module_calls": len(trace.modules),
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
@@ -315,11 +321,16 @@ def analyze(
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
     for reason, count in sorted(reasons.items()):
         notes.append(f"theoretical occupancy and waves unknown for {count} kernel(s): {reason}")
-    if timeline.launch.unlinked_kernels:
+    host_absent = len(trace.gpu) > 0 and len(trace.runtime) == 0
+    if host_absent and not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
+        notes.append("no runtime or driver calls beside the GPU activity (the host side was not recorded): launch "
+                     "overhead, how long the GPU waited on the host (idle time not split, no CPU-bound stretches) "
+                     "and synchronisations are unknown" + ("" if _any_launch_linked(trace) else ", and phases too"))
+    elif timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
     unsplit = [d.device for d in timeline.devices if not d.split_known]
     if unsplit and len(unsplit) == len(timeline.devices):
-        if not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
+        if not trace.meta.get("launch_calls_absent") and not host_absent:  # else a note above says why
             notes.append("no GPU activity that ends an idle gap has its launch call in the trace: how long the "
                          "GPU waited on the host is unknown (idle time not split, no CPU-bound stretches)")
     elif unsplit:

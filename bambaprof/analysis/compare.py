@@ -430,9 +430,13 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     return out
 
 
-def _syncs_per_step(side: Side) -> float:
-    """The median over a side's inputs of their host-device synchronisations a profiled step."""
-    return statistics.median((a.summary.get("sync_count") or 0) / steps(a) for a in side.analyses)
+def _syncs_per_step(side: Side) -> Optional[float]:
+    """The median over a side's inputs of their host-device synchronisations a profiled step; None where an
+    input cannot count them (GPU activity without the host's calls)."""
+    counts = [a.summary.get("sync_count") for a in side.analyses]
+    if not counts or any(c is None for c in counts):
+        return None
+    return statistics.median(c / steps(a) for c, a in zip(counts, side.analyses))
 
 
 def _sync_warnings(a: Side, b: Side) -> List[str]:
@@ -440,7 +444,7 @@ def _sync_warnings(a: Side, b: Side) -> List[str]:
     or copy to the host that crept in stalls the GPU and keeps the step out of CUDA graphs, whatever the
     ratios say."""
     before, after = _syncs_per_step(a), _syncs_per_step(b)
-    if after <= before:
+    if before is None or after is None or after <= before:
         return []
     drain = statistics.median((x.summary.get("sync_drain_us") or 0.0) / steps(x) for x in b.analyses)
     calls = sorted({f"{r['call']} under {r['op'] or 'no operator'}" for x in b.analyses for r in x.syncs})

@@ -81,8 +81,19 @@ def _op_rows(trace: Trace, rows: np.ndarray) -> np.ndarray:
     return first_row_with(ext, np.flatnonzero(ext >= 0), trace.runtime.external_id[rows])
 
 
-def sync_summary(rows: List[Dict[str, Any]]) -> Dict[str, Optional[float]]:
-    """Totals of :func:`sync_table`'s rows: ``sync_count``, ``sync_host_blocked_us``, ``sync_drain_us``."""
+def syncs_known(trace: Trace) -> bool:
+    """Whether the trace could show a synchronising call: it holds runtime or driver calls, or no GPU work at all.
+    A trace of GPU activity alone (kernels without the host's calls: Kineto without the CPU activity, rocprofv3
+    without ``--hip-trace``, an Nsight Systems export without CUDA API tracing) cannot: its count of zero would
+    be a guess."""
+    return len(trace.runtime) > 0 or len(trace.gpu) == 0
+
+
+def sync_summary(rows: List[Dict[str, Any]], known: bool = True) -> Dict[str, Optional[float]]:
+    """Totals of :func:`sync_table`'s rows: ``sync_count``, ``sync_host_blocked_us``, ``sync_drain_us``; all
+    ``None`` where they are not ``known`` (:func:`syncs_known`)."""
+    if not known:
+        return dict.fromkeys(("sync_count", "sync_host_blocked_us", "sync_drain_us"))
     return {"sync_count": sum(r["count"] for r in rows),
             "sync_host_blocked_us": sum(r["host_blocked_us"] for r in rows),
             "sync_drain_us": sum(r["drain_us"] for r in rows)}

@@ -204,6 +204,17 @@ def _collectives_text(a: Analysis) -> str:
     return f"no collective kernels (NCCL, RCCL, MSCCL) in this trace{also}\n"
 
 
+def _syncs_text(a: Analysis) -> str:
+    """``--table syncs``: the synchronising calls, or why there are none (the trace made none, or holds no runtime
+    calls that could show one)."""
+    if a.syncs:
+        return render_rows(a.syncs, "table", ANALYZE_SYNCS)
+    if a.summary.get("sync_count") is None:
+        return ("synchronisations unknown: the trace holds no runtime or driver calls, only GPU activity (record the "
+                "host side: torch.profiler's ProfilerActivity.CPU, nsys --trace=cuda, rocprofv3 --hip-trace)\n")
+    return "no synchronising calls inside the GPU window (device, stream or event syncs, synchronous copies)\n"
+
+
 def _module_text(a: Analysis) -> str:
     """``--table modules``: GPU time by nn.Module call path, or why there is none."""
     if not a.modules:
@@ -221,7 +232,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "phases": lambda a: render_rows(a.phases, "table", ANALYZE_PHASES),
     "modules": _module_text,
     "ssd": _ssd_text,
-    "syncs": lambda a: render_rows(a.syncs, "table", ANALYZE_SYNCS),
+    "syncs": _syncs_text,
     "collectives": lambda a: _collectives_text(a),
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (

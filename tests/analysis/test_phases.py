@@ -50,6 +50,22 @@ def test_a_trace_without_ranges_has_one_unattributed_phase(tmp_path):
     assert [p["phase"] for p in a.phases] == [UNATTRIBUTED] and a.summary["phase_coverage_pct"] == 0
 
 
+def test_gpu_activity_alone_has_unknown_phase_coverage(tmp_path):
+    """Kernels with neither their launch calls nor their ops (the host side not recorded): under which range each
+    ran is unknown, so the coverage is too (not 0%); their time still shows, unattributed. Linked by their ops'
+    External id alone (runtime calls dropped), they still get phases."""
+    trace = _ranged(base_trace())
+    trace["traceEvents"] = [e for e in trace["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
+    a = analyze(write(tmp_path / "gpu.json.gz", trace))
+    assert [p["phase"] for p in a.phases] == [UNATTRIBUTED] and a.summary["phase_coverage_pct"] is None
+    assert any(n.startswith("no runtime or driver calls") and n.endswith("and phases too") for n in a.notes)
+    ops_only = _ranged(base_trace())
+    ops_only["traceEvents"] = [e for e in ops_only["traceEvents"] if e.get("cat") != "cuda_runtime"]
+    b = analyze(write(tmp_path / "ops.json.gz", ops_only))
+    assert b.summary["phase_coverage_pct"] is not None and b.summary["sync_count"] is None
+    assert any(n.endswith("synchronisations are unknown") for n in b.notes)
+
+
 def test_layers_fold():
     assert fold_layers("layer.12/mixer/ssd") == "layer.*/mixer/ssd" and fold_layers("player.1") == "player.1"
 

@@ -72,6 +72,26 @@ def test_a_trace_without_synchronisations(tmp_path):
     assert a.syncs == [] and a.summary["sync_count"] == 0 and a.summary["sync_drain_us"] == 0
 
 
+def test_a_trace_of_gpu_activity_alone_cannot_count_synchronisations(tmp_path, capsys):
+    """Kernels without the host's runtime calls (Kineto without the CPU activity, rocprofv3 without --hip-trace):
+    no synchronising call could show, so the totals are unknown, not zero, and the table says why. A CPU-only
+    trace has no GPU window: nothing to wait for, zero."""
+    t = _synced(tmp_path)
+    gpu_only = base_trace()
+    gpu_only["traceEvents"] = [e for e in gpu_only["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
+    a = analyze(write(tmp_path / "gpu.json.gz", gpu_only))
+    assert a.summary["kernel_count"] and a.syncs == []
+    assert (a.summary["sync_count"], a.summary["sync_host_blocked_us"], a.summary["sync_drain_us"]) == (None,) * 3
+    assert main(["analyze", str(tmp_path / "gpu.json.gz"), "--table", "syncs"]) == 0
+    assert capsys.readouterr().out.startswith("synchronisations unknown: the trace holds no runtime or driver calls")
+    assert main(["analyze", str(write(tmp_path / "none.json.gz", base_trace())), "--table", "syncs"]) == 0
+    assert capsys.readouterr().out.startswith("no synchronising calls inside the GPU window")
+    assert analyze(t).summary["sync_count"] == 2
+    cpu_only = base_trace()
+    cpu_only["traceEvents"] = [e for e in cpu_only["traceEvents"] if e.get("cat") == "cpu_op"]
+    assert analyze(write(tmp_path / "cpu.json.gz", cpu_only)).summary["sync_count"] == 0
+
+
 def test_the_real_workload_synchronises_once_a_step_in_both_tools():
     """benchmarks/nsys_workload.py copies 8 values to the host each step (y[:8].cpu()): five steps, five
     cudaStreamSynchronize under aten::copy_ in the PyTorch profiler's trace, the same five in Nsight Systems'."""
@@ -93,3 +113,7 @@ def test_compare_warns_when_the_candidate_synchronises_more(tmp_path):
     assert warning.startswith("the candidate synchronises with the GPU 2 times a step against the baseline's 0")
     assert "cudaStreamSynchronize under aten::_local_scalar_dense" in warning
     assert not any("synchronises" in w for w in compare([synced], [base]).warnings)  # fewer: no warning
+    gpu_only = base_trace()
+    gpu_only["traceEvents"] = [e for e in gpu_only["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
+    unknown = write(tmp_path / "gpu.json.gz", gpu_only)  # a baseline that cannot count its syncs: no claim
+    assert not any("synchronises" in w for w in compare([unknown], [synced]).warnings)
