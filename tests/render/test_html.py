@@ -322,3 +322,24 @@ def test_report_ncu_goes_with_one_run(tmp_path, capsys):
     assert main(["report", trace, "--ncu", str(bad), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "not an Nsight Compute CSV" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_findings_past_the_top_ones_are_named_not_dropped(tmp_path):
+    """A run's findings table shows its TOP_FINDINGS first findings in full and names the rest (id and severity),
+    with the command that lists them all: the real H200 mamba_ssm mixer's kernels alone have four findings."""
+    import gzip
+
+    from bambaprof.analysis import analyze
+    from bambaprof.render.html import TOP_FINDINGS
+
+    real = Path(__file__).resolve().parents[1] / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"
+    trace = json.loads(gzip.decompress(real.read_bytes()))
+    trace["traceEvents"] = [e for e in trace["traceEvents"] if e.get("cat") == "kernel" or e.get("ph") == "M"]
+    path = write(tmp_path / "gpu-only.json.gz", trace)
+    findings = analyze(path).findings
+    assert len(findings) > TOP_FINDINGS
+    table = build_report([path]).split('id="findings"')[1].split("</table>")[0]
+    assert all(f"<td>{f['id']}</td>" in table for f in findings[:TOP_FINDINGS])
+    rest = findings[TOP_FINDINGS:]
+    assert f"{len(rest)} more: " + ", ".join(f"{f['id']} ({f['severity']})" for f in rest) in table
+    assert all(f"<td>{f['id']}</td>" not in table for f in rest)
