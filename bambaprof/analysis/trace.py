@@ -53,6 +53,7 @@ from .builder import (  # noqa: F401 (the category sets are part of this module'
     as_positive,
     json_value,
 )
+from .misplaced import HEAD_BYTES, misplaced_by_name, misplaced_by_text
 from .nsys import BACKEND as NSYS_BACKEND
 from .nsys import exported, is_sqlite, is_unexported_report, read_export
 from .nsys.files import database_file
@@ -580,6 +581,18 @@ def _no_events(undecodable: int) -> TraceError:
     return TraceError(NO_EVENTS)
 
 
+def _misplaced(path: Path) -> Optional[TraceError]:
+    """The error for a file that is not a trace but another tool's, read elsewhere (:mod:`.misplaced`), told by
+    its first bytes (inflated); None for any other file, or one whose start cannot be read."""
+    try:
+        with TextReader(path) as reader:
+            head = reader.read(HEAD_BYTES)
+    except TraceError:
+        return None
+    elsewhere = misplaced_by_text(head, path.name)
+    return TraceError(elsewhere) if elsewhere is not None else None
+
+
 def _naming(path: Path, exc: TraceError) -> TraceError:
     """``exc`` as one line that starts with ``path`` (once)."""
     msg = str(exc)
@@ -624,6 +637,9 @@ def load_trace(
     if source.process is not None:
         raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
                          "export, and this is not one (a Kineto trace is one process already)")
+    elsewhere = misplaced_by_name(source.trace_path)
+    if elsewhere is not None:
+        raise TraceError(f"{source.trace_path}: {elsewhere}")
     if is_rocprof(source.trace_path):
         return _load_rocm(source, progress)
     collecting = gc.isenabled()
@@ -644,7 +660,7 @@ def load_trace(
             try:
                 trace = _load_whole(source, backend, progress)
             except TraceError as exc:
-                raise _naming(source.trace_path, exc) from None
+                raise _naming(source.trace_path, _misplaced(source.trace_path) or exc) from None
     finally:
         if collecting:
             gc.enable()

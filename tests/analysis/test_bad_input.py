@@ -30,7 +30,21 @@ def _cases(tmp_path):
     (tmp_path / "kernels.csv").write_text("name,ts\nk,1\n")  # a CSV that is no rocprofv3 kernel trace
     (tmp_path / "only_metadata.json").write_text('{"traceEvents": [{"ph": "M", "name": "process_name", "pid": 0}]}')
     (tmp_path / "emptydir").mkdir()
+    # other tools' files that bambaprof reads elsewhere: Nsight Compute's (with --ncu), rocprofv3's beside its kernels
+    ncu = b'==PROF== Connected to process 7\n"ID","Process ID","Process Name","Kernel Name"\n"0","7","python","k"\n'
+    (tmp_path / "metrics.csv.gz").write_bytes(gzip.compress(ncu))
+    (tmp_path / "saved.csv").write_bytes(b"\xef\xbb\xbfID,Process ID,Kernel Name\n0,7,k\n")  # re-saved by pandas
+    (tmp_path / "page.csv").write_text('"# Address","Source","Warp Stall Sampling"\n')
+    (tmp_path / "profile.ncu-rep").write_bytes(b"\x00\x01binary")
+    (tmp_path / "run_hip_api_trace.csv").write_text("Domain,Function,Start_Timestamp,End_Timestamp\n")
     return {
+        "metrics.csv.gz": "an Nsight Compute CSV: metrics per kernel without a timeline, read with --ncu beside a "
+                          "trace of the same run (bambaprof analyze TRACE --ncu metrics.csv.gz)",
+        "saved.csv": "an Nsight Compute CSV",
+        "page.csv": "an Nsight Compute source page",
+        "profile.ncu-rep": "an Nsight Compute report: metrics per kernel without a timeline, read with --ncu",
+        "run_hip_api_trace.csv": "rocprofv3's hip_api_trace.csv, read with the run's kernel trace: give that "
+                                 "(run_kernel_trace.csv)",
         "truncated.json.gz": "corrupt or truncated gzip",
         "corrupt.json.gz": "corrupt or truncated gzip",
         "invalid.json": "invalid JSON",
