@@ -47,3 +47,10 @@ RECORD_SHAPES = ((1, 512), (1, 2048), (1, 8192), (8, 2048), (8, 8192))
 TRITON_CORE_VS_MAMBA_SSM = KernelTimeRatio(
     low=0.43, high=0.52, device="NVIDIA H200", date="2026-12-06",
     source="benchmarks/results/h200-bench-ssd-record-39.json", rows=("triton", "mamba_ssm"), shapes=RECORD_SHAPES)
+
+#: bambaprof's core with the Gluon chunk scan (``gluon_ordered``, TMA and wgmma) against the same core with the Triton
+#: scan (``_chunk_scan``), side by side in one run (``bench ssd --scan triton --scan gluon_ordered``).
+GLUON_SCAN_VS_TRITON_SCAN = KernelTimeRatio(
+    low=0.76, high=0.80, device="NVIDIA H100 80GB HBM3", date="2026-12-07",
+    source="benchmarks/results/h100-bench-ssd-scans-43.json", rows=("triton[gluon_ordered]", "triton[triton]"),
+    shapes=RECORD_SHAPES)

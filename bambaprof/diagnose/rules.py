@@ -656,13 +656,15 @@ def ssd_core(a: Any) -> Optional[Finding]:
                       f"{record.quoted} of mamba_ssm's kernel time at Bamba-9B shapes on an {record.card} "
                       "(measure it on yours with bambaprof bench ssd --mamba-ssm SRC).")
     elif implementation == BAMBAPROF and _triton_scan_on_hopper(a, rows):
+        record = measured.GLUON_SCAN_VS_TRITON_SCAN
         suggestion = ("The chunk scan here is the Triton kernel (_chunk_scan) on a Hopper GPU, where bambaprof also "
-                      "has a Gluon scan for bf16 (TMA and wgmma; 0.83x to 0.89x of _chunk_scan's kernel time at "
-                      "Bamba-9B shapes on an H200): the default runs it inside CUDA graphs (--compile reduce-overhead), "
-                      "eagerly at every size with the whole launch shortcut (repeated forwards launched whole), and "
-                      "without it eagerly from 1,024 scan programs (batch x chunks x heads x head-dim blocks), below "
-                      "which an eager forward is bound by its host and the Gluon launch's host time would lengthen it; "
-                      "BAMBAPROF_SSD_SCAN=gluon_ordered runs it at every size. Measure both with bambaprof bench ssd.")
+                      "has a Gluon scan for bf16 (TMA and wgmma; the core with it took "
+                      f"{record.quoted} of its kernel time with _chunk_scan at Bamba-9B shapes on an {record.card}): "
+                      "the default runs it inside CUDA graphs (--compile reduce-overhead), eagerly at every size with "
+                      "the whole launch shortcut (repeated forwards launched whole), and without it eagerly from 1,024 "
+                      "scan programs (batch x chunks x heads x head-dim blocks), below which an eager forward is bound "
+                      "by its host and the Gluon launch's host time would lengthen it; BAMBAPROF_SSD_SCAN=gluon_ordered "
+                      "runs it at every size. Measure both with bambaprof bench ssd.")
     else:
         suggestion = ("Compare the core's time with its FLOP floor and with mamba_ssm's at your shapes: bambaprof "
                       "bench ssd (--mamba-ssm SRC).")

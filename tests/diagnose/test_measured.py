@@ -27,3 +27,4 @@ def test_quoted_range_is_the_result_files(ratio):
 def test_there_is_something_to_check():
     assert measured.TRITON_CORE_VS_MAMBA_SSM in RATIOS
     assert measured.TRITON_CORE_VS_MAMBA_SSM.quoted == "0.43x to 0.52x"
+    assert measured.GLUON_SCAN_VS_TRITON_SCAN in RATIOS

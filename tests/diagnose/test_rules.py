@@ -515,6 +515,7 @@ def test_ssd_core_on_hopper_points_the_triton_scan_to_the_gluon_one():
     from bambaprof.ssm.kernels import ssd  # the rule the suggestion states is the one the kernels follow
 
     assert f"BAMBAPROF_SSD_SCAN={ssd.AUTO_FORM} runs it" in hopper
+    assert f"took {measured.GLUON_SCAN_VS_TRITON_SCAN.quoted} of its kernel time with _chunk_scan" in hopper
 
     assert f"eagerly from {ssd.EAGER_GLUON_PROGRAMS:,} scan programs" in hopper
     for scan, capability in (("_chunk_scan_sm90_slim", "9.0"), ("_chunk_scan", "8.0"), ("_chunk_scan", None),
