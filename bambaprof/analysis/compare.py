@@ -133,7 +133,7 @@ class Comparison:
     phases: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per phase (layers folded), per step
     modules: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per nn.Module (instances folded), per step
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # GPU time per SSD step (kernels by name), per step
-    findings: List[Dict[str, Any]] = field(default_factory=list)  # each side's diagnosis: new, resolved, kept
+    findings: List[Dict[str, Any]] = field(default_factory=list)  # each side's diagnosis: new, resolved, kept, not judged
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
 
@@ -318,17 +318,27 @@ def _side_findings(side: Side) -> Dict[Tuple[str, Optional[str]], Dict[str, Any]
     return out
 
 
+#: The status of a finding that one side lacks and could not have raised (it holds none of what the rule reads).
+NOT_JUDGED = "not judged"
+
+
 def _finding_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
     """The findings of both sides' diagnoses matched by id (and kernel, for those raised per kernel): ``new`` (the
-    candidate's only), ``resolved`` (the baseline's only) or ``kept``, with each side's severity, time at stake
-    and share of inputs that raised it; new ones first, then resolved, then kept, worst first."""
-    from ..diagnose.rules import severity_rank
+    candidate's only), ``resolved`` (the baseline's only), ``kept``, or ``not judged`` where the side without it
+    holds none of what its rule reads (:func:`~bambaprof.diagnose.rules.can_judge`: no host calls, no ``--ncu``,
+    no run manifest), with each side's severity, time at stake and share of inputs that raised it; new ones
+    first, then resolved, kept, not judged, worst first."""
+    from ..diagnose.rules import can_judge, severity_rank
 
     fa, fb = _side_findings(a), _side_findings(b)
     rows = []
     for key in set(fa) | set(fb):
         ra, rb = fa.get(key), fb.get(key)
-        status = "new" if ra is None else "resolved" if rb is None else "kept"
+        without = a if ra is None else b if rb is None else None
+        if without is not None and not any(can_judge(x, key[0], key[1]) for x in without.analyses):
+            status = NOT_JUDGED
+        else:
+            status = "new" if ra is None else "resolved" if rb is None else "kept"
         row: Dict[str, Any] = {"finding": key[0], "kernel": key[1], "status": status}
         for label, r, side in (("baseline", ra, a), ("candidate", rb, b)):
             row[f"severity_{label}"] = r["severity"] if r else None
@@ -336,7 +346,7 @@ def _finding_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
             row[f"inputs_{label}"] = f"{r['inputs'] if r else 0}/{len(side.analyses)}"
         row["message"] = (rb or ra or {}).get("message")
         rows.append(row)
-    order = {"new": 0, "resolved": 1, "kept": 2}
+    order = {"new": 0, "resolved": 1, "kept": 2, NOT_JUDGED: 3}
     rows.sort(key=lambda r: (order[r["status"]], severity_rank(r["severity_candidate"] or r["severity_baseline"]),
                              -(r["at_stake_candidate_us"] or r["at_stake_baseline_us"] or 0.0), r["finding"],
                              r["kernel"] or ""))
@@ -359,6 +369,8 @@ def _phase_rows(a: Side, b: Side, table: str = "phase_kinds", key: str = "phase"
     """Phase rows (or module rows: ``table`` and ``key`` as for :func:`_phase_times`): median GPU time per
     step on each side, delta, ratio and the 95% interval of the ratio (with repeats on both sides), sorted by
     the time at stake (largest change first)."""
+    if key != "step" and (_host_unrecorded(a) or _host_unrecorded(b)):  # by launch: unknown there (a warning)
+        return []
     pa, pb = _phase_times(a, table, key), _phase_times(b, table, key)
     out = []
     for name in set(pa) | set(pb):
@@ -417,6 +429,9 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     out.extend(_host_speed_warnings(a, b))
     out.extend(_clock_warnings(a, b))
     out.extend(_sync_warnings(a, b))
+    out.extend(f"the {side.label}'s inputs recorded no host side (GPU activity alone): CPU ops, phases and "
+               "modules are not compared, and findings that read the host's calls are not judged for it" for side in (a, b)
+               if _host_unrecorded(side))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
             cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)
@@ -510,6 +525,13 @@ def _clock_warnings(a: Side, b: Side) -> List[str]:
     return out
 
 
+def _host_unrecorded(side: Side) -> bool:
+    """Whether none of a side's inputs recorded the host: GPU activity without a CPU op or runtime call (an Nsight
+    Systems export without CUDA API tracing, rocprofv3 without --hip-trace, Kineto without the CPU activity)."""
+    return bool(side.analyses) and all(x.summary.get("platform") != "cpu" and not x.ops
+                                       and x.summary.get("sync_count") is None for x in side.analyses)
+
+
 def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
     """CPU ops matched by name: median over inputs of CPU total/self time and GPU time (us), by impact."""
     def table(side: Side) -> Dict[str, Dict[str, float]]:
@@ -521,6 +543,8 @@ def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
     def cpu_only(side: Side) -> bool:  # no GPU recorded: its ops' GPU time is unknown, not 0
         return bool(side.analyses) and all(an.summary.get("platform") == "cpu" for an in side.analyses)
 
+    if _host_unrecorded(a) or _host_unrecorded(b):  # its ops are unknown, not removed: a warning says so
+        return []
     ta, tb = table(a), table(b)
     no_gpu = (cpu_only(a), cpu_only(b))
     out = []
@@ -585,11 +609,13 @@ def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
 
 def new_finding(comp: Comparison, severity: str) -> Optional[str]:
     """A one-line description when the candidate's diagnosis has a finding of at least ``severity`` (``high``,
-    ``medium`` or ``low``) that the baseline's did not, or had below it; else ``None``."""
+    ``medium`` or ``low``) that the baseline's did not, or had below it; else ``None``. A finding the baseline
+    could not judge (:data:`NOT_JUDGED`) is not new: the baseline's inputs cannot say it was absent."""
     from ..diagnose.rules import severity_rank
 
     limit = severity_rank(severity)
-    worse = [r for r in comp.findings if r["severity_candidate"] and severity_rank(r["severity_candidate"]) <= limit
+    worse = [r for r in comp.findings if r.get("status") != NOT_JUDGED and r["severity_candidate"]
+             and severity_rank(r["severity_candidate"]) <= limit
              and (r["severity_baseline"] is None or severity_rank(r["severity_baseline"]) > limit)]
     if not worse:
         return None

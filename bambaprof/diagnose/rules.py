@@ -817,6 +817,59 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      ssd_core, exposed_communication]
 
 
+def _manifest_part(a: Any, part: Callable[[Any], Any]) -> bool:
+    """Whether the run's manifest holds ``part`` (None for a bare trace, or a run that did not record it)."""
+    m = getattr(a, "manifest", None)
+    return m is not None and part(m) is not None
+
+
+def _kernel_judged(a: Any, kernel: Optional[str], holds: Callable[[Dict[str, Any]], bool]) -> bool:
+    """For a finding about ``kernel``: whether its row ``holds`` what the rule reads, or the kernel did not run (so
+    the finding is gone for good); for one about no kernel, whether any row holds it."""
+    rows = _kernel_rows(a)
+    if kernel is None:
+        return any(holds(k) for k in rows)
+    row = next((k for k in rows if k["name"] == kernel), None)
+    return row is None or holds(row)
+
+
+def _has_ncu(a: Any, kernel: Optional[str]) -> bool:
+    """Whether Nsight Compute's figures were read beside the trace (``analyze --ncu``), for ``kernel`` where it
+    ran."""
+    matched = {normalize_kernel_name(str(r["name"])) for r in getattr(a, "ncu", None) or () if r.get("matched")}
+    return bool(matched) and _kernel_judged(a, kernel, lambda k: k["name"] in matched)
+
+
+#: For each finding whose rule reads what a trace or run may not hold, whether an analysis holds it (``kernel``: the
+#: kernel a per-kernel finding is about, else None). Findings not named here read only what every trace has.
+_JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
+    "host-bound": lambda a, k: a.summary.get("idle_host_wait_us") is not None,
+    "sync-stall": lambda a, k: a.summary.get("sync_count") is not None,
+    "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
+    "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
+                                                 and r.get("floor_us") is not None),
+    "small-grid": lambda a, k: _kernel_judged(a, k, lambda r: r.get("waves_per_sm") is not None),
+    "recompiles": lambda a, k: _manifest_part(a, lambda m: m.compile),
+    "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile),
+    "throttled": lambda a, k: _manifest_part(a, lambda m: m.telemetry.summary.nvml if m.telemetry else None),
+    "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
+    "memory-pressure": lambda a, k: bool((_manifest_part(a, lambda m: m.memory.peak_reserved_bytes)
+                                          or a.summary.get("peak_reserved_bytes"))
+                                         and (_manifest_part(a, lambda m: m.device.total_memory_bytes if m.device
+                                                             else None) or a.summary.get("device_memory_bytes"))),
+    "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
+}
+
+
+def can_judge(a: Any, finding: str, kernel: Optional[str] = None) -> bool:
+    """Whether the analysis ``a`` holds what the rule raising ``finding`` reads (about ``kernel``, for a per-kernel
+    finding), so that its absence means the rule did not fire rather than that it could not: a trace without the
+    host's calls cannot be host-bound, one without ``--ncu`` cannot show warp stalls. ``compare`` calls a finding
+    that one side lacks and cannot judge neither new nor resolved."""
+    judged = _JUDGED.get(finding)
+    return judged is None or judged(a, kernel)
+
+
 def diagnose(a: Any) -> List[Finding]:
     """Every rule's findings for the analysis ``a``, most time at stake first."""
     found: List[Finding] = []

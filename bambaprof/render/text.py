@@ -121,7 +121,8 @@ def render_comparison(comp: Any, top: int) -> str:
                      + render_rows([_in_megabytes(r) for r in comp.summary], "table", columns.COMPARE_SUMMARY))
     findings = getattr(comp, "findings", ())
     if findings:
-        parts.append("Findings (each side's diagnosis: new in the candidate, resolved, kept)\n"
+        parts.append("Findings (each side's diagnosis: new in the candidate, resolved, kept, or not judged by the side "
+                     "without it)\n"
                      + render_rows(findings, "table", columns.COMPARE_FINDINGS, compact=True))
     for rows, what, cols in ((getattr(comp, "phases", ()), "Phases (profiler ranges, layers summed)",
                               columns.COMPARE_PHASES),

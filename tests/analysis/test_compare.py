@@ -397,7 +397,8 @@ def test_findings_are_matched_across_sides_new_resolved_and_kept():
 
     def an(*findings):
         return SimpleNamespace(findings=[{"id": i, "severity": sev, "message": f"{i} {sev}", "time_us": t,
-                                          "evidence": [{"kernel": k}] if k else []} for i, sev, t, k in findings])
+                                          "evidence": [{"kernel": k}] if k else []} for i, sev, t, k in findings],
+                               summary={"idle_host_wait_us": 0.0}, kernels=[], manifest=None)
 
     hostile = "<script>alert(1)</script>_kernel"
     base = Side("baseline", ["a", "b"], [an(("host-bound", "high", 100.0, None), ("low-occupancy", "low", 5.0, "k1")),
@@ -448,3 +449,34 @@ def test_the_gate_can_watch_for_new_findings(tmp_path, capsys):
         "new", "resolved"}
     assert main(["compare", triton, triton, "--fail-on-new-finding", "low"]) == 0  # the same run: all kept
     assert main(["compare", triton, default, "--fail-on-new-finding", "severe"]) == 2
+
+
+def test_a_side_without_the_host_judges_no_host_finding(tmp_path, capsys):
+    """The real H200 mamba_ssm mixer against its own kernels alone (the host side not recorded): host-bound is
+    `not judged`, not resolved; CPU ops and phases are not compared (not `removed`), a warning says why; the gate
+    does not call a finding new that the baseline could not judge. A per-kernel finding about a kernel that no
+    longer runs is resolved."""
+    import gzip
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from bambaprof.analysis.compare import NOT_JUDGED, new_finding
+    from bambaprof.diagnose.rules import can_judge
+
+    real = Path(__file__).resolve().parents[1] / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz"
+    trace = json.loads(gzip.decompress(real.read_bytes()))
+    trace["traceEvents"] = [e for e in trace["traceEvents"] if e.get("cat") == "kernel" or e.get("ph") == "M"]
+    gpu_only = write(tmp_path / "gpu-only.json.gz", trace)
+    comp = compare([real], [gpu_only])
+    status = {r["finding"]: r["status"] for r in comp.findings}
+    assert status["host-bound"] == NOT_JUDGED and status["idle-unexplained"] == "new" and status["ssd-core"] == "kept"
+    assert comp.ops == [] and comp.phases == [] and comp.modules == [] and comp.ssd
+    assert any(w.startswith("the candidate's inputs recorded no host side") for w in comp.warnings)
+    back = compare([gpu_only], [real])
+    assert {r["finding"]: r["status"] for r in back.findings}["host-bound"] == NOT_JUDGED
+    assert new_finding(back, "high") is None  # host-bound (high) in the candidate: the baseline could not judge it
+    assert main(["compare", str(gpu_only), str(real), "--fail-on-new-finding", "high"]) == 0
+    assert "not judged" in capsys.readouterr().out
+    gone = SimpleNamespace(summary={}, kernels=[], manifest=None, ncu=None)
+    assert can_judge(gone, "low-occupancy", "k") and not can_judge(gone, "warp-stalls", None)
+    assert not can_judge(gone, "throttled") and can_judge(gone, "fusion-candidate")
