@@ -37,7 +37,7 @@ from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .steps import median_step_us, step_table
 from .syncs import sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
-from .timeline import analyze_timeline, launch_rows
+from .timeline import analyze_timeline, kernel_launch_calls, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
@@ -148,10 +148,22 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
             "idle_other_us": sum(d.other_idle_us for d in known)}
 
 
+#: The summary's figures of the GPU's side: unknown (None) for a trace whose GPU work ran but was not recorded.
+GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
+               "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
+               "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
+               "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
+               "floor_coverage_pct")
+
+
 def _any_launch_linked(trace: Trace) -> bool:
-    """Whether some GPU activity is linked to the host call or op that launched it, which is how it gets a phase:
-    where none is (GPU activity alone), which range each ran under is unknown, not 0% of the time."""
-    return bool(((launch_rows(trace) >= 0) | (trace.gpu_op_row >= 0)).any()) if len(trace.gpu) else True
+    """Whether phases can be known: some GPU activity is linked to the host call or op that launched it, and the
+    trace holds the CPU side's ops and ranges. Where no activity is linked (GPU activity alone), or nothing of the
+    CPU side was recorded (the profiler's CPU activity off: runtime calls without ops or ranges), which range each
+    activity ran under is unknown, not 0% of the time."""
+    if not len(trace.gpu):
+        return True
+    return len(trace.ops) > 0 and bool(((launch_rows(trace) >= 0) | (trace.gpu_op_row >= 0)).any())
 
 
 def _sum_kind(trace: Trace, kind: str) -> tuple:
@@ -234,6 +246,10 @@ def analyze(
         telemetry = dict(trace.meta["gpuMetrics"])
 
     gpu_skipped = sum(n for what, n in trace.skipped.items() if what.startswith(GPU_SKIP_KINDS))
+    # GPU work that ran but is not in the trace: activities left out for unusable times, or launch calls without
+    # the GPU's side (the profiler's CUDA activity off): its GPU figures are unknown, not 0
+    unrecorded_launches = kernel_launch_calls(trace) if len(trace.gpu) == 0 else 0
+    gpu_unrecorded = len(trace.gpu) == 0 and bool(gpu_skipped or unrecorded_launches)
     kc, kt = _sum_kind(trace, "kernel")
     mc, mt = _sum_kind(trace, "memcpy")
     sc, st = _sum_kind(trace, "memset")
@@ -251,7 +267,7 @@ def analyze(
         "parser_backend": trace.backend,
         "events": trace.n_events,
         "lenient_events": trace.lenient_events,
-        "platform": trace.platform if len(trace.gpu) or gpu_skipped else "cpu",
+        "platform": trace.platform if len(trace.gpu) or gpu_unrecorded else "cpu",
         "skipped_events": dict(trace.skipped),
         "rank": trace.rank,
         "devices": ", ".join(names) if names else None,
@@ -298,6 +314,8 @@ def analyze(
         "floor_coverage_pct": floor["floor_coverage_pct"],
         "above_floor_x": floor["above_floor_x"],
     }
+    if gpu_unrecorded:
+        summary.update(dict.fromkeys(GPU_FIGURES))
     notes.extend(str(n) for n in trace.meta.get("reader_notes", ()))  # what a reader of another tool's format adds
     if math.isfinite(window[0]) and math.isfinite(window[1]):
         step = math.ulp(max(abs(window[0]), abs(window[1])))
@@ -308,7 +326,10 @@ def analyze(
     for what, count in sorted(trace.skipped.items()):
         notes.append(f"{count} {what} left out")
     if len(trace.gpu) == 0 and gpu_skipped:
-        notes.append(f"every GPU activity ({gpu_skipped}) was left out for unusable times: GPU metrics are empty")
+        notes.append(f"every GPU activity ({gpu_skipped}) was left out for unusable times: GPU metrics are unknown")
+    elif unrecorded_launches:
+        notes.append(f"the trace holds {unrecorded_launches:,} kernel launch calls but no GPU activity (the profiler's "
+                     "CUDA activity was off: ProfilerActivity.CUDA records it): GPU metrics are unknown")
     elif len(trace.gpu) == 0:
         notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
     if len(trace.gpu) and not trace.devices:
@@ -326,6 +347,9 @@ def analyze(
         notes.append("no runtime or driver calls beside the GPU activity (the host side was not recorded): launch "
                      "overhead, how long the GPU waited on the host (idle time not split, no CPU-bound stretches) "
                      "and synchronisations are unknown" + ("" if _any_launch_linked(trace) else ", and phases too"))
+    elif len(trace.gpu) and len(trace.runtime) and not len(trace.ops):
+        notes.append("no CPU ops or ranges beside the GPU activity and runtime calls (the profiler's CPU activity was "
+                     "off: ProfilerActivity.CPU records them): the op table is empty and phases are unknown")
     elif timeline.launch.unlinked_kernels:
         notes.append(f"{timeline.launch.unlinked_kernels} kernels have no linked launch call")
     unsplit = [d.device for d in timeline.devices if not d.split_known]

@@ -93,9 +93,10 @@ class Side:
         """The metric's value per input (or, for latency of one run, its measured iterations)."""
         values: List[Any] = []
         runs = [m for m in self.manifests if m is not None]
-        if metric == "gpu_time":  # unknown for a CPU-only trace (there is no GPU), not zero
+        if metric == "gpu_time":  # unknown for a CPU-only trace (there is no GPU) or one without its GPU side
             values = [(a.summary["kernel_us"] + a.summary["memcpy_us"] + a.summary["memset_us"]) / steps(a)
-                      for a in self.analyses if a.summary.get("platform") != "cpu"]
+                      for a in self.analyses if a.summary.get("platform") != "cpu"
+                      and a.summary.get("kernel_us") is not None]
         elif metric == "latency":
             only = self.manifests[0] if len(self.manifests) == 1 else None
             if only is not None and only.timings is not None:
@@ -261,7 +262,8 @@ def compare_sides(a: Side, b: Side) -> Comparison:
     total_a = sum(r["time_us"] for r in ka.values()) or math.nan
     total_b = sum(r["time_us"] for r in kb.values()) or math.nan
     rows = []
-    for name in set(ka) | set(kb):
+    unknown_side = _gpu_unrecorded(a) or _gpu_unrecorded(b)  # its kernels are unknown, not removed (a warning)
+    for name in set() if unknown_side else set(ka) | set(kb):
         ra, rb = ka.get(name), kb.get(name)
         ta, tb = (ra or {}).get("time_us", 0.0), (rb or {}).get("time_us", 0.0)
         status = "added" if ra is None else "removed" if rb is None else "same" if ta == tb else "changed"
@@ -369,7 +371,9 @@ def _phase_rows(a: Side, b: Side, table: str = "phase_kinds", key: str = "phase"
     """Phase rows (or module rows: ``table`` and ``key`` as for :func:`_phase_times`): median GPU time per
     step on each side, delta, ratio and the 95% interval of the ratio (with repeats on both sides), sorted by
     the time at stake (largest change first)."""
-    if key != "step" and (_host_unrecorded(a) or _host_unrecorded(b)):  # by launch: unknown there (a warning)
+    if key != "step" and (_ops_unrecorded(a) or _ops_unrecorded(b)):  # no ranges there: unknown (a warning)
+        return []
+    if _gpu_unrecorded(a) or _gpu_unrecorded(b):  # GPU time unknown on a side (a warning)
         return []
     pa, pb = _phase_times(a, table, key), _phase_times(b, table, key)
     out = []
@@ -429,9 +433,16 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     out.extend(_host_speed_warnings(a, b))
     out.extend(_clock_warnings(a, b))
     out.extend(_sync_warnings(a, b))
-    out.extend(f"the {side.label}'s inputs recorded no host side (GPU activity alone): CPU ops, phases and "
-               "modules are not compared, and findings that read the host's calls are not judged for it" for side in (a, b)
-               if _host_unrecorded(side))
+    for side in (a, b):
+        if _ops_unrecorded(side):
+            host = all(x.summary.get("sync_count") is None for x in side.analyses)  # no runtime calls either
+            out.append(f"the {side.label}'s inputs hold no CPU ops or ranges beside their GPU work ("
+                       + ("GPU activity alone" if host else "the profiler's CPU activity off") + "): CPU ops, phases "
+                       "and modules are not compared" + (", and findings that read the host's calls are not judged "
+                                                         "for it" if host else ""))
+    out.extend(f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA activity off): "
+               "GPU time, kernels, phases and modules are not compared, and findings about GPU time are not judged "
+               "for it" for side in (a, b) if _gpu_unrecorded(side))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
             cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)
@@ -525,11 +536,18 @@ def _clock_warnings(a: Side, b: Side) -> List[str]:
     return out
 
 
-def _host_unrecorded(side: Side) -> bool:
-    """Whether none of a side's inputs recorded the host: GPU activity without a CPU op or runtime call (an Nsight
-    Systems export without CUDA API tracing, rocprofv3 without --hip-trace, Kineto without the CPU activity)."""
-    return bool(side.analyses) and all(x.summary.get("platform") != "cpu" and not x.ops
-                                       and x.summary.get("sync_count") is None for x in side.analyses)
+def _gpu_unrecorded(side: Side) -> bool:
+    """Whether none of a side's inputs holds its GPU activity, though it ran GPU work (launch calls without GPU
+    activity: the profiler's CUDA activity off)."""
+    from ..diagnose.rules import gpu_unrecorded
+
+    return bool(side.analyses) and all(gpu_unrecorded(x) for x in side.analyses)
+
+
+def _ops_unrecorded(side: Side) -> bool:
+    """Whether none of a side's inputs holds CPU ops or ranges beside its GPU work (the profiler's CPU activity off,
+    an Nsight Systems or rocprofv3 trace without ranges): its ops, phases and modules are unknown, not absent."""
+    return bool(side.analyses) and all(x.summary.get("platform") != "cpu" and not x.ops for x in side.analyses)
 
 
 def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
@@ -541,9 +559,10 @@ def _op_rows(a: Side, b: Side) -> List[Dict[str, Any]]:
                 for name, rows in _rows_by_name(side, "ops").items()}
 
     def cpu_only(side: Side) -> bool:  # no GPU recorded: its ops' GPU time is unknown, not 0
-        return bool(side.analyses) and all(an.summary.get("platform") == "cpu" for an in side.analyses)
+        return bool(side.analyses) and all(an.summary.get("platform") == "cpu" or an.summary.get("kernel_us") is None
+                                           for an in side.analyses)
 
-    if _host_unrecorded(a) or _host_unrecorded(b):  # its ops are unknown, not removed: a warning says so
+    if _ops_unrecorded(a) or _ops_unrecorded(b):  # its ops are unknown, not removed: a warning says so
         return []
     ta, tb = table(a), table(b)
     no_gpu = (cpu_only(a), cpu_only(b))

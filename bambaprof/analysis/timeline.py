@@ -131,6 +131,15 @@ def _api_flags(names: List[str]) -> tuple:
     return launch, graph, launch | memory
 
 
+def kernel_launch_calls(trace: Trace) -> int:
+    """How many of the trace's runtime calls launch kernels or CUDA graphs (whether or not their GPU activity was
+    recorded)."""
+    if len(trace.runtime) == 0:
+        return 0
+    launch, graph, _ = _api_flags(trace.runtime.name)
+    return int((launch | graph).sum())
+
+
 def launch_rows(trace: Trace) -> np.ndarray:
     """For each GPU activity, the row of its launch (or memory) API call in ``trace.runtime``; -1 if none.
 

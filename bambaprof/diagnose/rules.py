@@ -866,8 +866,20 @@ def can_judge(a: Any, finding: str, kernel: Optional[str] = None) -> bool:
     finding), so that its absence means the rule did not fire rather than that it could not: a trace without the
     host's calls cannot be host-bound, one without ``--ncu`` cannot show warp stalls. ``compare`` calls a finding
     that one side lacks and cannot judge neither new nor resolved."""
+    if finding not in _WITHOUT_GPU and gpu_unrecorded(a):
+        return False
     judged = _JUDGED.get(finding)
     return judged is None or judged(a, kernel)
+
+
+#: Findings whose rules read no GPU activity (the run's manifest, its memory and host figures).
+_WITHOUT_GPU = frozenset({"recompiles", "graph-breaks", "throttled", "host-speed-changed", "memory-pressure"})
+
+
+def gpu_unrecorded(a: Any) -> bool:
+    """Whether the analysis is of GPU work whose GPU side the trace does not hold (launch calls without GPU activity,
+    or every activity left out): its GPU figures are unknown (``kernel_us`` None), unlike a CPU-only trace's."""
+    return a.summary.get("platform") != "cpu" and a.summary.get("kernel_us") is None
 
 
 def diagnose(a: Any) -> List[Finding]:

@@ -398,7 +398,7 @@ def test_findings_are_matched_across_sides_new_resolved_and_kept():
     def an(*findings):
         return SimpleNamespace(findings=[{"id": i, "severity": sev, "message": f"{i} {sev}", "time_us": t,
                                           "evidence": [{"kernel": k}] if k else []} for i, sev, t, k in findings],
-                               summary={"idle_host_wait_us": 0.0}, kernels=[], manifest=None)
+                               summary={"idle_host_wait_us": 0.0, "kernel_us": 1.0}, kernels=[], manifest=None)
 
     hostile = "<script>alert(1)</script>_kernel"
     base = Side("baseline", ["a", "b"], [an(("host-bound", "high", 100.0, None), ("low-occupancy", "low", 5.0, "k1")),
@@ -471,12 +471,13 @@ def test_a_side_without_the_host_judges_no_host_finding(tmp_path, capsys):
     status = {r["finding"]: r["status"] for r in comp.findings}
     assert status["host-bound"] == NOT_JUDGED and status["idle-unexplained"] == "new" and status["ssd-core"] == "kept"
     assert comp.ops == [] and comp.phases == [] and comp.modules == [] and comp.ssd
-    assert any(w.startswith("the candidate's inputs recorded no host side") for w in comp.warnings)
+    assert any(w.startswith("the candidate's inputs hold no CPU ops or ranges beside their GPU work (GPU activity "
+                            "alone)") and w.endswith("not judged for it") for w in comp.warnings)
     back = compare([gpu_only], [real])
     assert {r["finding"]: r["status"] for r in back.findings}["host-bound"] == NOT_JUDGED
     assert new_finding(back, "high") is None  # host-bound (high) in the candidate: the baseline could not judge it
     assert main(["compare", str(gpu_only), str(real), "--fail-on-new-finding", "high"]) == 0
     assert "not judged" in capsys.readouterr().out
-    gone = SimpleNamespace(summary={}, kernels=[], manifest=None, ncu=None)
+    gone = SimpleNamespace(summary={"kernel_us": 1.0}, kernels=[], manifest=None, ncu=None)
     assert can_judge(gone, "low-occupancy", "k") and not can_judge(gone, "warp-stalls", None)
     assert not can_judge(gone, "throttled") and can_judge(gone, "fusion-candidate")

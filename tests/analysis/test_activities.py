@@ -1,0 +1,64 @@
+"""Real traces of one workload recorded with each subset of the PyTorch profiler's activities (H100, torch 2.11,
+``benchmarks/activity_subsets.py``): what each can tell, and what is unknown rather than zero."""
+
+from pathlib import Path
+
+import pytest
+
+from bambaprof.analysis import analyze
+from bambaprof.analysis.compare import NOT_JUDGED, compare
+from bambaprof.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "activities"
+BOTH, CUDA, CPU = (DATA / f"{n}.json.gz" for n in ("cpu-cuda", "cuda", "cpu"))
+#: Five steps of: a matmul (two cuBLAS kernels) under `mm`, relu and add, a memset kernel, a `.cpu()` copy.
+KERNELS, COPIES = 25, 5
+
+
+def test_cpu_and_cuda_activities_know_everything():
+    s = analyze(BOTH).summary
+    assert (s["kernel_count"], s["memcpy_count"], s["platform"]) == (KERNELS, COPIES, "cuda")
+    assert s["phase_coverage_pct"] == pytest.approx(100.0) and s["sync_count"] == 4  # the fifth .cpu() ends the window
+    assert s["idle_host_wait_us"] is not None and s["launch_overhead_median_us"] is not None
+
+
+def test_cuda_activity_alone_has_runtime_calls_but_no_ops_or_ranges():
+    """ProfilerActivity.CUDA alone records the kernels and the runtime calls that launched them (so launches, host
+    waits and syncs are known) but no op or range: phases are unknown, not 0%, and a note says why."""
+    a = analyze(CUDA)
+    s = a.summary
+    assert (s["kernel_count"], s["memcpy_count"], s["sync_count"]) == (KERNELS, COPIES, 4)
+    assert s["idle_host_wait_us"] is not None and s["launch_overhead_median_us"] is not None
+    assert s["phase_coverage_pct"] is None and a.ops == []
+    assert any("the profiler's CPU activity was off" in n and "phases are unknown" in n for n in a.notes)
+
+
+def test_cpu_activity_alone_of_a_gpu_program_has_unknown_gpu_figures():
+    """ProfilerActivity.CPU alone on a GPU program: its 25 launch calls are there, its GPU activity is not. It is no
+    CPU-only profile: every GPU figure is unknown (not 0), and no finding about GPU time is raised."""
+    a = analyze(CPU)
+    s = a.summary
+    assert s["platform"] == "cuda"
+    for key in ("kernel_count", "kernel_us", "memcpy_count", "gpu_busy_us", "gpu_window_us", "idle_host_wait_us",
+                "sync_count", "phase_coverage_pct", "cpu_bound_us"):
+        assert s[key] is None, key
+    assert any(n.startswith(f"the trace holds {KERNELS} kernel launch calls but no GPU activity") for n in a.notes)
+    assert not any("CPU-only profile" in n for n in a.notes)
+    assert [f["id"] for f in a.findings] == []
+    assert {o["name"] for o in a.ops} >= {"aten::mm", "mm", "step"}
+
+
+def test_comparing_across_activity_subsets_claims_only_what_both_sides_hold(capsys):
+    full_vs_cpu = compare([BOTH], [CPU])
+    assert full_vs_cpu.kernels == [] and full_vs_cpu.phases == [] and not any(
+        r["metric"] == "gpu_time" for r in full_vs_cpu.summary)
+    assert {r["status"] for r in full_vs_cpu.findings} == {NOT_JUDGED}  # host-bound, sync-stall, small-grid, ...
+    assert any("hold launch calls but no GPU activity" in w for w in full_vs_cpu.warnings)
+    ops = {r["name"]: r for r in full_vs_cpu.ops}
+    assert ops["aten::mm"]["status"] == "matched" and ops["aten::mm"]["gpu_total_us_candidate"] is None
+    full_vs_cuda = compare([BOTH], [CUDA])
+    assert full_vs_cuda.ops == [] and full_vs_cuda.phases == [] and len(full_vs_cuda.kernels) == 6
+    assert {r["finding"]: r["status"] for r in full_vs_cuda.findings}["host-bound"] == "kept"
+    assert any("the profiler's CPU activity off" in w for w in full_vs_cuda.warnings)
+    assert main(["compare", str(CPU), str(BOTH), "--fail-on-new-finding", "low"]) == 0  # nothing judged new
+    assert "not judged" in capsys.readouterr().out
