@@ -138,7 +138,8 @@ class ReportRun:
                    step_ms=s["step_us"] / 1e3 if s.get("step_us") is not None else None,
                    peak_bytes=(m.memory.peak_allocated_bytes if m is not None else None)
                    or s.get("peak_allocated_bytes"), peak_where=_peak_where(s),
-                   gpu_busy_pct=s.get("gpu_busy_pct"), above_floor_x=s.get("above_floor_x"),
+                   gpu_busy_pct=s.get("gpu_busy_pct"), on_gpu=s.get("platform") != "cpu",
+                   above_floor_x=s.get("above_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
 
 

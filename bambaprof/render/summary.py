@@ -39,6 +39,7 @@ class Row:
     peak_bytes: Optional[float] = None
     peak_where: Optional[str] = None  # where the trace's allocated peak was reached (phase, module or op)
     gpu_busy_pct: Optional[float] = None
+    on_gpu: bool = True  # whether the run had GPU work (recorded or not): a CPU-only trace's busy share is no figure
     above_floor_x: Optional[float] = None
     baseline: Optional[str] = None  # the label of the baseline run ("itself" for the baseline)
     baseline_name: Optional[str] = None  # its name within the group (variant · compile)
