@@ -441,7 +441,7 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                        "and modules are not compared" + (", and findings that read the host's calls are not judged "
                                                          "for it" if host else ""))
     out.extend(f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA activity off): "
-               "GPU time, kernels, phases and modules are not compared, and findings about GPU time are not judged "
+               "GPU time, kernels, phases, modules and SSD steps are not compared, and findings about GPU time are not judged "
                "for it" for side in (a, b) if _gpu_unrecorded(side))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
@@ -614,9 +614,11 @@ def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
     matched = [r for r in rows if fnmatch.fnmatchcase(str(r.get(key)), pattern)]
     if not matched:
         names = sorted({printable(str(r.get(key))) for r in rows})  # a kernel name may hold a line break
+        plural = {"ssd": "SSD steps"}.get(kind, f"{kind}s")
+        left_out = next((w for w in comp.warnings if " not compared" in w and plural in w), None) if not rows else None
         raise UsageError(f"no {kind} of either side matches {pattern!r}" + (
             f"; {kind}s: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else
-            f"; these inputs have no {kind} table rows"))
+            f"; {left_out}" if left_out else f"; these inputs have no {kind} table rows"))
     base = sum(r["time_baseline_us"] for r in matched)
     cand = sum(r["time_candidate_us"] for r in matched)
     ratio = cand / base if base else None

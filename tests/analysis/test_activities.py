@@ -62,3 +62,11 @@ def test_comparing_across_activity_subsets_claims_only_what_both_sides_hold(caps
     assert any("the profiler's CPU activity off" in w for w in full_vs_cuda.warnings)
     assert main(["compare", str(CPU), str(BOTH), "--fail-on-new-finding", "low"]) == 0  # nothing judged new
     assert "not judged" in capsys.readouterr().out
+
+
+def test_a_gate_on_a_part_left_out_says_why(capsys):
+    assert main(["compare", str(BOTH), str(CUDA), "--fail-on-regression", "5", "--metric", "phase:step*"]) == 2
+    err = capsys.readouterr().err
+    assert "no phase of either side matches 'step*'; the candidate's inputs hold no CPU ops or ranges" in err
+    assert main(["compare", str(BOTH), str(CPU), "--fail-on-regression", "5", "--metric", "kernel:*"]) == 2
+    assert "hold launch calls but no GPU activity" in capsys.readouterr().err
