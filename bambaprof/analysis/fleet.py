@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
+from ..diagnose.rules import gpu_unrecorded
 from .comms import is_collective_kernel
 from .rocprof import is_rocprof
 from .source import one_trace_folder
@@ -204,6 +205,8 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         work = [o for o in ops if o["name"].startswith(BACKEND_COLLECTIVE_OPS)]
         collective = sum(o["cpu_total_us"] for o in (work or ops))
     top = next((f for f in a.findings if f.get("id") != "slowest-rank"), None)
+    if gpu_unrecorded(a):  # GPU work whose activity is not in the trace: no figure of it is known
+        collective = None
     return {
         "file": file, "pid": pid, "rank": rank if rank is not None and rank >= 0 else None, "error": None,
         "platform": s["platform"], "span_us": s["span_us"], "gpu_busy_us": s["gpu_busy_us"] if on_gpu else None,
@@ -213,7 +216,7 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         "collective_exposed_us": s.get("collective_exposed_us") if on_gpu else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
-        "kernels": kernels,
+        "kernels": kernels, "gpu_unrecorded": gpu_unrecorded(a),
     }
 
 
@@ -327,7 +330,9 @@ def fleet_of(rows: List[Dict[str, Any]]) -> Fleet:
     from ..render.tables import kernel_label
 
     number_ranks(rows)
-    ok = [r for r in rows if r["error"] is None]
+    readable = [r for r in rows if r["error"] is None]
+    # a rank whose trace holds launch calls but no GPU activity has no figure to set beside the others
+    ok = [r for r in readable if not r.get("gpu_unrecorded")]
     fleet = Fleet(rows)
     if not ok:
         return fleet
@@ -358,7 +363,8 @@ def fleet_of(rows: List[Dict[str, Any]]) -> Fleet:
     median = statistics.median(r[key] for r in ranks)
     slowest = max(ranks, key=lambda r: r[key])
     fleet.cross = {
-        "ranks": len(counts), "traces": len(rows), "unreadable": len(rows) - len(ok),
+        "ranks": len(counts), "traces": len(rows), "unreadable": len(rows) - len(readable),
+        "without_gpu_activity": len(readable) - len(ok),
         "cycles": cycles if any(r.get("cycle") is not None for r in ok) else None,
         "work": ("GPU busy minus collectives alone" if on_gpu else "span minus collectives")
                 + (f", summed over {cycles} cycles" if cycles > 1 else ""),

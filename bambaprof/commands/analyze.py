@@ -47,6 +47,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
     lines = [render_findings(fleet.findings) if fleet.findings else "", ("Traces\n" if fleet.note else "Ranks\n")
              + render_rows([r for r in ranks if not r["error"]] or ranks, "table", FLEET_RANKS, compact=True)]
     lines.extend(f"rank {r['rank']} unreadable: {r['error']}" for r in ranks if r["error"])
+    lines.extend(f"rank {r['rank']} left out of the cross-rank figures: its trace holds launch calls but no GPU "
+                 "activity (the profiler's CUDA activity off)" for r in ranks if r.get("gpu_unrecorded"))
     if fleet.note:
         lines.append(fleet.note + "\n")
     if c:

@@ -70,3 +70,25 @@ def test_a_gate_on_a_part_left_out_says_why(capsys):
     assert "no phase of either side matches 'step*'; the candidate's inputs hold no CPU ops or ranges" in err
     assert main(["compare", str(BOTH), str(CPU), "--fail-on-regression", "5", "--metric", "kernel:*"]) == 2
     assert "hold launch calls but no GPU activity" in capsys.readouterr().err
+
+
+def test_a_rank_without_gpu_activity_is_left_out_of_the_cross_rank_view(tmp_path, capsys):
+    """Three ranks, one of them recorded with the CPU activity alone: it is listed, with no GPU figure, and left out
+    of the slowest rank and the kernels' spread (which would read its kernels as 0 us and switch every rank's work
+    to span minus collectives)."""
+    import gzip
+    import json
+
+    from bambaprof.analysis.fleet import analyze_fleet
+
+    for rank, path in enumerate((BOTH, CPU, CUDA)):
+        trace = json.loads(gzip.decompress(path.read_bytes()))
+        trace["distributedInfo"] = {"rank": rank, "world_size": 3, "backend": "nccl"}
+        (tmp_path / f"rank{rank}.pt.trace.json.gz").write_bytes(gzip.compress(json.dumps(trace).encode()))
+    fleet = analyze_fleet(sorted(tmp_path.iterdir()), workers=1)
+    rows = {r["rank"]: r for r in fleet.ranks}
+    assert rows[1]["gpu_unrecorded"] and rows[1]["gpu_busy_us"] is None and rows[1]["collective_us"] is None
+    assert fleet.cross["without_gpu_activity"] == 1 and fleet.cross["work"].startswith("GPU busy")
+    assert fleet.kernel_spread and all(k["min_us"] > 0 for k in fleet.kernel_spread)
+    assert main(["analyze", str(tmp_path)]) == 0
+    assert "rank 1 left out of the cross-rank figures" in capsys.readouterr().out
