@@ -1,7 +1,8 @@
 """Fuzz the trace loader and analyzer: random mutations of real traces must give a result or one
 :class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
 
-Seeds: two real H200 traces and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
+Seeds: two real H200 traces, two real H100 traces recorded with one of the profiler's activities alone (CPU, CUDA),
+and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-SEEDS = ["h200-models-trace.json.gz", "h200-validation-trace.json.gz"]
+SEEDS = ["h200-models-trace.json.gz", "h200-validation-trace.json.gz", "activities/cpu.json.gz", "activities/cuda.json.gz"]
 
 _ODD = [None, "", "x", "5", -1, -1e300, 1e300, 2**70, 0, True, [], {}, [1, 2], {"a": 1}, "NaN", 1.5, -0.0]
 
