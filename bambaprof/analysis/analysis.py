@@ -156,7 +156,7 @@ GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "i
                "floor_coverage_pct")
 
 
-def _any_launch_linked(trace: Trace) -> bool:
+def _phases_known(trace: Trace) -> bool:
     """Whether phases can be known: some GPU activity is linked to the host call or op that launched it, and the
     trace holds the CPU side's ops and ranges. Where no activity is linked (GPU activity alone), or nothing of the
     CPU side was recorded (the profiler's CPU activity off: runtime calls without ops or ranges), which range each
@@ -305,7 +305,7 @@ def analyze(
         "peak_bandwidth_gbps": next((p.gbps for p in peaks.values() if p), None),
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
-        "phase_coverage_pct": coverage_pct(phases["phases"]) if _any_launch_linked(trace) else None,
+        "phase_coverage_pct": coverage_pct(phases["phases"]) if _phases_known(trace) else None,
         **ssd_summary(ssd, ssd_floor),
         "module_calls": len(trace.modules),
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
@@ -346,7 +346,7 @@ def analyze(
     if host_absent and not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
         notes.append("no runtime or driver calls beside the GPU activity (the host side was not recorded): launch "
                      "overhead, how long the GPU waited on the host (idle time not split, no CPU-bound stretches) "
-                     "and synchronisations are unknown" + ("" if _any_launch_linked(trace) else ", and phases too"))
+                     "and synchronisations are unknown" + ("" if _phases_known(trace) else ", and phases too"))
     elif len(trace.gpu) and len(trace.runtime) and not len(trace.ops):
         notes.append("no CPU ops or ranges beside the GPU activity and runtime calls (the profiler's CPU activity was "
                      "off: ProfilerActivity.CPU records them): the op table is empty and phases are unknown")

@@ -2,8 +2,8 @@
 
 An Nsight Compute report or CSV holds metrics per kernel and no timeline: ``analyze`` reads it with ``--ncu``
 beside a trace of the same run. A rocprofv3 run is read from its kernel trace, with the files beside it
-(HIP calls, copies, markers, agents); given one of those files instead, the run is found from its name. For
-each, the error says where the file goes instead of only that it is not a trace.
+(HIP calls, copies, markers, agents); given one of those files instead, the error names the run's kernel trace.
+For each, the error says where the file goes instead of only that it is not a trace.
 """
 
 from __future__ import annotations
