@@ -37,7 +37,7 @@ from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .steps import median_step_us, step_table
 from .syncs import sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
-from .timeline import analyze_timeline, kernel_launch_calls, launch_rows
+from .timeline import analyze_timeline, gpu_work_calls, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
@@ -248,8 +248,8 @@ def analyze(
     gpu_skipped = sum(n for what, n in trace.skipped.items() if what.startswith(GPU_SKIP_KINDS))
     # GPU work that ran but is not in the trace: activities left out for unusable times, or launch calls without
     # the GPU's side (the profiler's CUDA activity off): its GPU figures are unknown, not 0
-    unrecorded_launches = kernel_launch_calls(trace) if len(trace.gpu) == 0 else 0
-    gpu_unrecorded = len(trace.gpu) == 0 and bool(gpu_skipped or unrecorded_launches)
+    unrecorded_calls = gpu_work_calls(trace) if len(trace.gpu) == 0 else 0
+    gpu_unrecorded = len(trace.gpu) == 0 and bool(gpu_skipped or unrecorded_calls)
     kc, kt = _sum_kind(trace, "kernel")
     mc, mt = _sum_kind(trace, "memcpy")
     sc, st = _sum_kind(trace, "memset")
@@ -327,9 +327,10 @@ def analyze(
         notes.append(f"{count} {what} left out")
     if len(trace.gpu) == 0 and gpu_skipped:
         notes.append(f"every GPU activity ({gpu_skipped}) was left out for unusable times: GPU metrics are unknown")
-    elif unrecorded_launches:
-        notes.append(f"the trace holds {unrecorded_launches:,} kernel launch calls but no GPU activity (the profiler's "
-                     "CUDA activity was off: ProfilerActivity.CUDA records it): GPU metrics are unknown")
+    elif unrecorded_calls:
+        notes.append(f"the trace holds {unrecorded_calls:,} calls that put work on the GPU (kernel launches, copies, "
+                     "memsets) but no GPU activity (the profiler's CUDA activity was off: ProfilerActivity.CUDA records "
+                     "it): GPU metrics are unknown")
     elif len(trace.gpu) == 0:
         notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
     if len(trace.gpu) and not trace.devices:

@@ -131,13 +131,13 @@ def _api_flags(names: List[str]) -> tuple:
     return launch, graph, launch | memory
 
 
-def kernel_launch_calls(trace: Trace) -> int:
-    """How many of the trace's runtime calls launch kernels or CUDA graphs (whether or not their GPU activity was
-    recorded)."""
+def gpu_work_calls(trace: Trace) -> int:
+    """How many of the trace's runtime calls put work on a GPU: kernel and CUDA-graph launches, copies and memsets
+    (whether or not their GPU activity was recorded)."""
     if len(trace.runtime) == 0:
         return 0
-    launch, graph, _ = _api_flags(trace.runtime.name)
-    return int((launch | graph).sum())
+    launch, graph, usable = _api_flags(trace.runtime.name)
+    return int((launch | graph | usable).sum())
 
 
 def launch_rows(trace: Trace) -> np.ndarray:

@@ -42,7 +42,8 @@ def test_cpu_activity_alone_of_a_gpu_program_has_unknown_gpu_figures():
     for key in ("kernel_count", "kernel_us", "memcpy_count", "gpu_busy_us", "gpu_window_us", "idle_host_wait_us",
                 "sync_count", "phase_coverage_pct", "cpu_bound_us"):
         assert s[key] is None, key
-    assert any(n.startswith(f"the trace holds {KERNELS} kernel launch calls but no GPU activity") for n in a.notes)
+    assert any(n.startswith(f"the trace holds {KERNELS + COPIES} calls that put work on the GPU (kernel launches, "
+                            "copies, memsets) but no GPU activity") for n in a.notes)
     assert not any("CPU-only profile" in n for n in a.notes)
     assert [f["id"] for f in a.findings] == []
     assert {o["name"] for o in a.ops} >= {"aten::mm", "mm", "step"}
@@ -92,3 +93,19 @@ def test_a_rank_without_gpu_activity_is_left_out_of_the_cross_rank_view(tmp_path
     assert fleet.kernel_spread and all(k["min_us"] > 0 for k in fleet.kernel_spread)
     assert main(["analyze", str(tmp_path)]) == 0
     assert "rank 1 left out of the cross-rank figures" in capsys.readouterr().out
+
+
+def test_copies_alone_without_gpu_activity_are_gpu_work_too(tmp_path):
+    """A CPU-activity trace whose only GPU calls are copies (no kernel launch) is still GPU work left unrecorded; a
+    trace of runtime calls that put nothing on a GPU stays a CPU-only profile."""
+    from tests.analysis.synth import _op, _rt, write
+
+    def trace(*calls):
+        return {"traceEvents": [_op("aten::copy_", 0, 50, 1), *(_rt(name, 5 + 10 * i, 3, 100 + i, 1)
+                                                               for i, name in enumerate(calls))]}
+
+    copies = analyze(write(tmp_path / "copies.json.gz", trace("cudaMemcpyAsync", "cudaMemsetAsync")))
+    assert copies.summary["platform"] == "cuda" and copies.summary["memcpy_count"] is None
+    assert any("2 calls that put work on the GPU" in n for n in copies.notes)
+    idle = analyze(write(tmp_path / "idle.json.gz", trace("cudaGetDevice", "cudaStreamIsCapturing")))
+    assert idle.summary["platform"] == "cpu" and idle.summary["kernel_count"] == 0
