@@ -307,7 +307,8 @@ def analyze(
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
         "phase_coverage_pct": coverage_pct(phases["phases"]) if _phases_known(trace) else None,
         **ssd_summary(ssd, ssd_floor),
-        "module_calls": len(trace.modules),
+        # Python's stack (nn.Module calls) comes with the CPU activity: a trace without ops cannot hold it
+        "module_calls": len(trace.modules) if len(trace.ops) or len(trace.modules) or not len(trace.gpu) else None,
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
         "floor_us": floor["floor_us"],
         "floor_judged_us": floor["floor_judged_us"],
