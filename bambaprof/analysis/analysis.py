@@ -346,7 +346,9 @@ def analyze(
         notes.append(f"theoretical occupancy and waves unknown for {count} kernel(s): {reason}")
     host_absent = len(trace.gpu) > 0 and len(trace.runtime) == 0
     if host_absent and not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
-        notes.append("no runtime or driver calls beside the GPU activity (the host side was not recorded): launch "
+        notes.append("no runtime or driver calls beside the GPU activity ("
+                     + ("its CPU ops are there, the runtime's calls were not recorded" if len(trace.ops)
+                        else "the host side was not recorded") + "): launch "
                      "overhead, how long the GPU waited on the host (idle time not split, no CPU-bound stretches) "
                      "and synchronisations are unknown" + ("" if _phases_known(trace) else ", and phases too"))
     elif len(trace.gpu) and len(trace.runtime) and not len(trace.ops):
