@@ -25,7 +25,7 @@ from ._common import POSITIVE, emit, format_option, output_option
                    "phase:GLOB, module:GLOB, ssd:GLOB, kernel:GLOB (e.g. 'phase:*/ssd*', 'ssd:chunk scan').")
 @click.option("--fail-on-new-finding", "finding_level", type=click.Choice(["high", "medium", "low"]), default=None,
               help="Exit 1 when the candidate's diagnosis has a finding of at least this severity that the "
-                   "baseline's did not (or had below it).")
+                   "baseline's did not (or had below it); one the baseline could not judge does not count.")
 @click.option("--top", type=int, default=30, show_default=True, help="Kernel rows to show (table).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s", help="Peak DRAM bandwidth.")
 @format_option(("table", "json", "csv", "html"))
@@ -39,8 +39,9 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     step, where the inputs have them) with ratio and a bootstrap interval
     that says whether a change is beyond the noise; kernels matched by name
     with added/removed ones, sorted by impact; each side's findings, new,
-    resolved or kept. --fail-on-regression PCT and --fail-on-new-finding
-    SEVERITY make it a CI gate.
+    resolved, kept, or not judged by a side that lacks what the rule reads.
+    Only what both sides recorded is compared. --fail-on-regression PCT and
+    --fail-on-new-finding SEVERITY make it a CI gate.
     """
     if inputs and (baselines or candidates):
         raise UsageError("give A B, or --baseline ... --candidate ..., not both")
