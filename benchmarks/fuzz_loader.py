@@ -6,7 +6,7 @@ and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
-plain and analysed.
+plain and analysed, then compared with the trace it came from, both ways.
 
     python benchmarks/fuzz_loader.py [N] [SEED]     # default 20000 mutants, seed 0
 """
@@ -84,20 +84,25 @@ def mutate_text(raw: bytes, rng: random.Random) -> bytes:
 
 
 def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
-    """Analyse ``n`` mutants; returns counts and the first unexpected exceptions (with tracebacks)."""
+    """Analyse ``n`` mutants, and compare each one analysed with the analysis of the trace it came from, both ways
+    (every table and warning of ``compare``, rendered and as JSON); returns counts and the first unexpected
+    exceptions (with tracebacks)."""
     from bambaprof._json import json_safe
     from bambaprof.analysis import analyze
+    from bambaprof.analysis.compare import Side, compare_sides
     from bambaprof.errors import BambaprofError
-    from bambaprof.render.text import render_analysis
+    from bambaprof.render.text import render_analysis, render_comparison
 
     rng = random.Random(seed)
     seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames()]
-    ok = refused = 0
+    originals: Dict[int, Any] = {}
+    ok = refused = compared = 0
     unexpected: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
             on_case(i)
-            doc = rng.choice(seeds)
+            which = rng.randrange(len(seeds))
+            doc = seeds[which]
             text = json.dumps(mutate_structure(doc, rng)).encode()
             if rng.random() < 0.3:
                 text = mutate_text(text, rng)
@@ -108,13 +113,23 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                 a = analyze(path)
                 render_analysis(a, a.kernels[:20], a.ops[:20])  # the table output's text, names and all
                 json_safe(a.to_dict())
+                if which not in originals:
+                    original = Path(tmp) / f"seed{which}.json"
+                    original.write_text(json.dumps(doc))
+                    originals[which] = analyze(original)
+                for base, cand in ((originals[which], a), (a, originals[which])):
+                    comp = compare_sides(Side("baseline", ["a"], [base], [None]), Side("candidate", ["b"], [cand], [None]))
+                    render_comparison(comp, 30)
+                    json_safe(comp.to_dict() if hasattr(comp, "to_dict") else vars(comp))
+                    compared += 1
                 ok += 1
             except BambaprofError:
                 refused += 1
             except Exception:  # noqa: BLE001 - what the fuzzer looks for
                 if len(unexpected) < 5:
                     unexpected.append(traceback.format_exc())
-    return {"mutants": n, "seed": seed, "analysed": ok, "refused_one_line": refused, "unexpected": unexpected}
+    return {"mutants": n, "seed": seed, "analysed": ok, "comparisons": compared, "refused_one_line": refused,
+            "unexpected": unexpected}
 
 
 def _with_python_frames() -> Dict[str, Any]:

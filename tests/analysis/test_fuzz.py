@@ -19,6 +19,7 @@ def test_mutated_traces_never_raise_anything_but_one_line_errors():
     assert result["unexpected"] == [], result["unexpected"][0]
     # the mutations are not all fatal: both outcomes are exercised
     assert result["analysed"] > 100 and result["refused_one_line"] > 50
+    assert result["comparisons"] == 2 * result["analysed"]  # each one analysed is compared both ways
 
 
 def test_mutated_csv_inputs_never_raise_anything_but_one_line_errors():
