@@ -6,7 +6,7 @@ and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
-plain and analysed, then compared with the trace it came from, both ways.
+plain and analysed, then compared with the trace it came from, both ways, and set beside it as a second rank.
 
     python benchmarks/fuzz_loader.py [N] [SEED]     # default 20000 mutants, seed 0
 """
@@ -90,6 +90,8 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     from bambaprof._json import json_safe
     from bambaprof.analysis import analyze
     from bambaprof.analysis.compare import Side, compare_sides
+    from bambaprof.analysis.fleet import fleet_of, rank_row
+    from bambaprof.commands.analyze import _render_fleet as render_fleet
     from bambaprof.errors import BambaprofError
     from bambaprof.render.text import render_analysis, render_comparison
 
@@ -122,6 +124,9 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                     render_comparison(comp, 30)
                     json_safe(comp.to_dict() if hasattr(comp, "to_dict") else vars(comp))
                     compared += 1
+                fleet = fleet_of([rank_row(originals[which], "a"), rank_row(a, "b")])  # the two as ranks of a job
+                json_safe(fleet.to_dict())
+                render_fleet(fleet, "table")
                 ok += 1
             except BambaprofError:
                 refused += 1
