@@ -330,8 +330,8 @@ def analyze(
         notes.append(f"every GPU activity ({gpu_skipped}) was left out for unusable times: GPU metrics are unknown")
     elif unrecorded_calls:
         notes.append(f"the trace holds {unrecorded_calls:,} calls that put work on the GPU (kernel launches, copies, "
-                     "memsets) but no GPU activity (the profiler's CUDA activity was off: ProfilerActivity.CUDA records "
-                     "it): GPU metrics are unknown")
+                     "memsets) but no GPU activity (the profiler's CUDA activity was off, or its records were lost: "
+                     "ProfilerActivity.CUDA records it): GPU metrics are unknown")
     elif len(trace.gpu) == 0:
         notes.append("no GPU activity in this trace (CPU-only profile): GPU metrics are empty")
     if len(trace.gpu) and not trace.devices:

@@ -440,9 +440,9 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
                        + ("GPU activity alone" if host else "the profiler's CPU activity off") + "): CPU ops, phases "
                        "and modules are not compared" + (", and findings that read the host's calls are not judged "
                                                          "for it" if host else ""))
-    out.extend(f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA activity off): "
-               "GPU time, kernels, phases, modules and SSD steps are not compared, and findings about GPU time are not judged "
-               "for it" for side in (a, b) if _gpu_unrecorded(side))
+    out.extend(f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA activity "
+               "off, or its records lost): GPU time, kernels, phases, modules and SSD steps are not compared, and "
+               "findings about GPU time are not judged for it" for side in (a, b) if _gpu_unrecorded(side))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
             cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)

@@ -48,7 +48,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
              + render_rows([r for r in ranks if not r["error"]] or ranks, "table", FLEET_RANKS, compact=True)]
     lines.extend(f"rank {r['rank']} unreadable: {r['error']}" for r in ranks if r["error"])
     lines.extend(f"rank {r['rank']} left out of the cross-rank figures: its trace holds launch calls but no GPU "
-                 "activity (the profiler's CUDA activity off)" for r in ranks if r.get("gpu_unrecorded"))
+                 "activity (the profiler's CUDA activity off, or its records lost)" for r in ranks if r.get("gpu_unrecorded"))
     if fleet.note:
         lines.append(fleet.note + "\n")
     if c:
