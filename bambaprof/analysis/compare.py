@@ -433,6 +433,7 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     out.extend(_host_speed_warnings(a, b))
     out.extend(_clock_warnings(a, b))
     out.extend(_sync_warnings(a, b))
+    out.extend(_step_warnings(a, b))
     for side in (a, b):
         if _ops_unrecorded(side):
             host = all(x.summary.get("sync_count") is None for x in side.analyses)  # no runtime calls either
@@ -453,6 +454,23 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
         if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:
             out.append(f"{row['label']}: the ratio's 95% interval {lo:.3g}-{hi:.3g} spans more than "
                        f"{NOISY_SPREAD}x: too noisy to read")
+    return out
+
+
+def _step_warnings(a: Side, b: Side) -> List[str]:
+    """A line when one side's inputs mark several profiled steps and the other's mark none: times and counts are
+    per step on the first and whole-trace totals on the second, so the ratios set a step against a trace."""
+    def marks(side: Side) -> Optional[bool]:  # True: every input marks 2+ steps; False: none marks any; else None
+        counts = [x.summary.get("profiled_steps") or 0 for x in side.analyses]
+        return True if counts and min(counts) > 1 else False if counts and max(counts) == 0 else None
+
+    out = []
+    for with_steps, without in ((a, b), (b, a)):
+        if marks(with_steps) is True and marks(without) is False:
+            out.append(f"the {with_steps.label}'s inputs mark profiled steps (ProfilerStep ranges) and the "
+                       f"{without.label}'s none: its times and counts are per step, the {without.label}'s whole-trace "
+                       "totals, so the ratios set one step against a whole trace (the step ranges are recorded with the "
+                       "profiler's CPU activity and a schedule)")
     return out
 
 

@@ -142,6 +142,11 @@ def test_kernel_times_and_counts_are_per_profiled_step(tmp_path):
     assert gpu["ratio"] == pytest.approx(1.0)  # the same work per step, though one trace holds twice as much
     assert all(r["status"] == "same" and r["count_baseline"] == r["count_candidate"] for r in comp.kernels)
     assert any("per profiled step (baseline: 1 step(s), candidate: 2)" in n for n in comp.notes)
+    assert not any("set one step against a whole trace" in w for w in comp.warnings)  # one step is a whole trace
+    none = write(tmp_path / "none.json.gz", base_trace())  # no ProfilerStep range: whole-trace totals
+    (warning,) = [w for w in compare([two], [none]).warnings if "whole trace" in w]
+    assert warning.startswith("the baseline's inputs mark profiled steps (ProfilerStep ranges) and the candidate's none")
+    assert any("the candidate's inputs mark profiled steps" in w for w in compare([none], [two]).warnings)
 
 
 def _cpu_steps(durations):
