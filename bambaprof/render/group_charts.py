@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from ..diagnose.rules import gpu_unrecorded
 from ..run import Spread
 from .figure import OTHER_COLOUR, ceilings_of, esc, figure, roofline_lines
 from .summary import Group
@@ -66,10 +67,12 @@ def across_runs(runs: Sequence[Any], group: Group) -> List[Dict[str, Any]]:
 
 
 def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], key: str, value: str, top_n: int,
-             label: Callable[[str], str], other_always: bool, height: int) -> Optional[Dict[str, Any]]:
+             label: Callable[[str], str], other_always: bool, height: int,
+             unknown: Callable[[Any], bool] = lambda r: False) -> Optional[Dict[str, Any]]:
     """Stacked GPU-time bars (ms), one per run: the group's ``top_n`` names by summed ``value`` (us) of each
     run's ``rows``, the rest a hatched grey "other" (always, or only where it is not zero). ``None`` without
-    rows, unless "other" is always drawn."""
+    rows, unless "other" is always drawn. A run for which ``unknown`` holds has no bar and says so under its
+    name."""
     totals: Dict[str, float] = {}
     for r in runs:
         for row in rows(r):
@@ -77,10 +80,11 @@ def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], k
     if not totals and not other_always:
         return None
     top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:top_n]]
-    labels = [esc(r.short) for r in runs]
+    labels = [esc(r.short) + ("<br>(unknown)" if unknown(r) else "") for r in runs]
     data = [{"type": "bar", "name": esc(label(name)), "x": labels, "hovertext": esc(name),
-             "y": [sum(row[value] for row in rows(r) if row[key] == name) / 1e3 for r in runs]} for name in top]
-    rest = [sum(row[value] for row in rows(r) if row[key] not in top) / 1e3 for r in runs]
+             "y": [0.0 if unknown(r) else sum(row[value] for row in rows(r) if row[key] == name) / 1e3 for r in runs]}
+            for name in top]
+    rest = [0.0 if unknown(r) else sum(row[value] for row in rows(r) if row[key] not in top) / 1e3 for r in runs]
     if other_always or any(rest):
         data.append({"type": "bar", "name": "other", "x": labels, "y": rest,
                      "marker": {"color": OTHER_COLOUR, "pattern": {"shape": "/"}}})
@@ -91,15 +95,22 @@ def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], k
 def kernel_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     """GPU time of the group's top kernels per run, stacked, the rest as a hatched grey "other"."""
     return _stacked(runs, lambda r: r.analysis.kernels, "name", "total_us", TOP_KERNELS,
-                    lambda name: kernel_label(name, 60), other_always=True, height=520)
+                    lambda name: kernel_label(name, 60), other_always=True, height=520,
+                    unknown=lambda r: gpu_unrecorded(r.analysis))
 
 
 def phase_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     """GPU time per phase (the innermost profiler range of each kernel, layers folded: ``phase_kinds``) per
     run, stacked; the group's top phases by name, the rest as "other". Each bar sums to the run's phase
-    table."""
-    return _stacked(runs, lambda r: r.analysis.phase_kinds, "phase", "gpu_us", TOP_PHASES,
-                    lambda name: shorten(name, 60), other_always=False, height=480)
+    table; a run whose phases are unknown (``phase_coverage_pct`` None: no CPU ops or launch links) has none."""
+    return _stacked(runs, lambda r: [] if _phases_unknown(r) else r.analysis.phase_kinds, "phase", "gpu_us", TOP_PHASES,
+                    lambda name: shorten(name, 60), other_always=False, height=480, unknown=_phases_unknown)
+
+
+def _phases_unknown(run: Any) -> bool:
+    """Whether the run's phases are unknown: GPU work (recorded or not) with no CPU ops or launch links."""
+    s = run.analysis.summary
+    return s.get("phase_coverage_pct") is None and s.get("platform") != "cpu"
 
 
 def module_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:

@@ -163,6 +163,26 @@ def test_phase_chart_bars_sum_to_each_runs_phase_table():
     assert fig["data"][-1]["name"] == "other" or len(fig["data"]) <= 12
 
 
+def test_a_run_whose_phases_are_unknown_has_no_phase_bar():
+    """The real H100 traces of one workload with the CPU and CUDA activities and with CUDA alone: the second holds
+    no range, so its phases are unknown, and the chart gives it no bar (not a full bar of "(no range)"), saying so
+    under its name; the kernel chart does the same for a trace without GPU activity."""
+    from bambaprof.render.group_charts import phase_breakdown
+    from bambaprof.render.html import ReportRun
+
+    data = Path(__file__).resolve().parents[1] / "data" / "activities"
+    both, cuda = (ReportRun(data / f"{n}.json.gz", None) for n in ("cpu-cuda", "cuda"))
+    fig = phase_breakdown([both, cuda])
+    assert sum(t["y"][0] for t in fig["data"]) > 0 and all(t["y"][1] == 0 for t in fig["data"])
+    assert "(no range)" not in {t["name"] for t in fig["data"]}
+    assert fig["data"][0]["x"] == ["cpu-cuda.json.gz", "cuda.json.gz<br>(unknown)"]  # said under its name
+    assert phase_breakdown([cuda]) is None
+    from bambaprof.render.group_charts import kernel_breakdown
+
+    kernels = kernel_breakdown([both, ReportRun(data / "cpu.json.gz", None)])
+    assert kernels["data"][0]["x"][1] == "cpu.json.gz<br>(unknown)"
+
+
 def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
     page = build_report(EXAMPLES)
     speedups = [f for f in _figures(page) if f["layout"]["yaxis"]["title"]["text"].startswith("speed-up")]
