@@ -22,6 +22,6 @@ PY
 done
 fi
 case "$name" in
-  *H200*) SHAPE_S=80 bench_mixers 1x2048 1x512 8x2048 1x8192 8x8192; BENCH_S=200 bench_ssd_cores ;;
+  *H200*) SHAPE_S=70 bench_mixers 1x2048 1x512 8x2048 1x8192 8x8192; BENCH_S=${BENCH_S:-150} bench_ssd_cores ;;
 esac
 echo "done at ${SECONDS}s"
