@@ -24,6 +24,8 @@ from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import (
     ANALYZE_COLLECTIVES,
+    ANALYZE_KERNELS,
+    ANALYZE_OPS,
     ANALYZE_PHASES,
     ANALYZE_SSD,
     ANALYZE_STEPS,
@@ -177,7 +179,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
                   "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps}
-        text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which))
+        text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
         payload["kernels"], payload["ops"] = kernels, ops
@@ -227,7 +229,7 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS}
+                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {

@@ -109,3 +109,13 @@ def test_copies_alone_without_gpu_activity_are_gpu_work_too(tmp_path):
     assert any("2 calls that put work on the GPU" in n for n in copies.notes)
     idle = analyze(write(tmp_path / "idle.json.gz", trace("cudaGetDevice", "cudaStreamIsCapturing")))
     assert idle.summary["platform"] == "cpu" and idle.summary["kernel_count"] == 0
+
+
+def test_an_empty_table_as_csv_still_has_its_header(capsys):
+    """The op table of the CUDA-only trace and the kernel table of the CPU-only one are empty: as CSV each is its
+    header alone, so a script reading the columns sees the fields (it was an empty output)."""
+    assert main(["analyze", str(CUDA), "--table", "ops", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["name,count,cpu_total_us,cpu_self_us,gpu_self_us,gpu_total_us,kernels"]
+    assert main(["analyze", str(CPU), "--table", "kernels", "--format", "csv"]) == 0
+    (header,) = capsys.readouterr().out.splitlines()
+    assert header.startswith("name,count,total_us,") and "achieved_gbps" in header
