@@ -320,6 +320,13 @@ def _side_findings(side: Side) -> Dict[Tuple[str, Optional[str]], Dict[str, Any]
     return out
 
 
+#: The fields of a kernel row of :attr:`Comparison.kernels`, in order (the CSV header, with rows or without).
+KERNEL_ROW_FIELDS = ("name", "kind", "status", "count_baseline", "count_candidate", "time_baseline_us",
+                     "time_candidate_us", "delta_us", "ratio", "share_baseline_pct", "share_candidate_pct",
+                     "gbps_baseline", "gbps_candidate", "theor_occ_baseline_pct", "theor_occ_candidate_pct",
+                     "significant", "ci_low", "ci_high")
+
+
 #: The status of a finding that one side lacks and could not have raised (it holds none of what the rule reads).
 NOT_JUDGED = "not judged"
 

@@ -7,8 +7,9 @@ from typing import Optional, Tuple
 import click
 
 from .._api import compare
-from ..analysis.compare import METRICS, check_metric, check_threshold, new_finding, regression
+from ..analysis.compare import KERNEL_ROW_FIELDS, METRICS, check_metric, check_threshold, new_finding, regression
 from ..errors import BambaprofError, UsageError
+from ..render.columns import Column
 from ..render.tables import render_rows, to_json
 from ..render.text import render_comparison
 from ._common import POSITIVE, emit, format_option, output_option
@@ -65,7 +66,7 @@ def compare_command(inputs: Tuple[str, ...], baselines, candidates, threshold: O
     if fmt == "table":
         text = render_comparison(comp, top)
     elif fmt == "csv":
-        text = render_rows(comp.kernels, "csv")
+        text = render_rows(comp.kernels, "csv", [Column(k, k) for k in KERNEL_ROW_FIELDS])  # a header without rows
     elif fmt == "json":
         payload = comp.to_dict()
         payload["regression"] = verdict

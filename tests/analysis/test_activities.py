@@ -119,3 +119,13 @@ def test_an_empty_table_as_csv_still_has_its_header(capsys):
     assert main(["analyze", str(CPU), "--table", "kernels", "--format", "csv"]) == 0
     (header,) = capsys.readouterr().out.splitlines()
     assert header.startswith("name,count,total_us,") and "achieved_gbps" in header
+
+
+def test_compare_csv_keeps_its_header_when_no_kernel_is_compared(capsys):
+    from bambaprof.analysis.compare import KERNEL_ROW_FIELDS
+
+    assert main(["compare", str(BOTH), str(CUDA), "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header == ",".join(KERNEL_ROW_FIELDS)  # the fields of a row, in order
+    assert main(["compare", str(BOTH), str(CPU), "--format", "csv"]) == 0  # no kernel compared: the header alone
+    assert capsys.readouterr().out.splitlines() == [",".join(KERNEL_ROW_FIELDS)]
