@@ -181,6 +181,9 @@ def test_a_run_whose_phases_are_unknown_has_no_phase_bar():
 
     kernels = kernel_breakdown([both, ReportRun(data / "cpu.json.gz", None)])
     assert kernels["data"][0]["x"][1] == "cpu.json.gz<br>(unknown)"
+    page = build_report([data / "cpu.json.gz", data / "cpu-cuda.json.gz"])
+    assert page.count("Top kernels: ") == 1  # no empty table for the run whose kernels are unknown
+    assert "kernels: unknown, GPU busy: unknown" in page and "kernels: None" not in page
 
 
 def test_speedup_chart_shows_each_runs_ratio_to_its_matched_baseline():
