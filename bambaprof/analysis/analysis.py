@@ -249,6 +249,7 @@ def analyze(
     # GPU work that ran but is not in the trace: activities left out for unusable times, or launch calls without
     # the GPU's side (the profiler's CUDA activity off): its GPU figures are unknown, not 0
     unrecorded_calls = gpu_work_calls(trace) if len(trace.gpu) == 0 else 0
+    host_recorded = syncs_known(trace)  # runtime calls beside the GPU work (or no GPU work)
     gpu_unrecorded = len(trace.gpu) == 0 and bool(gpu_skipped or unrecorded_calls)
     kc, kt = _sum_kind(trace, "kernel")
     mc, mt = _sum_kind(trace, "memcpy")
@@ -294,7 +295,7 @@ def analyze(
         "launch_overhead_idle_gpu_median_us": timeline.launch.idle_median_us,
         "cpu_bound_stretches": timeline.stretch_count,
         "cpu_bound_us": timeline.stretch_total_us,
-        **sync_summary(syncs, syncs_known(trace)),
+        **sync_summary(syncs, host_recorded),
         **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
@@ -344,7 +345,7 @@ def analyze(
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))
     for reason, count in sorted(reasons.items()):
         notes.append(f"theoretical occupancy and waves unknown for {count} kernel(s): {reason}")
-    host_absent = len(trace.gpu) > 0 and len(trace.runtime) == 0
+    host_absent = not host_recorded
     if host_absent and not trace.meta.get("launch_calls_absent"):  # else the reader's notes say why
         notes.append("no runtime or driver calls beside the GPU activity ("
                      + ("its CPU ops are there, the runtime's calls were not recorded" if len(trace.ops)

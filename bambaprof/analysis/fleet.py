@@ -205,7 +205,8 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         work = [o for o in ops if o["name"].startswith(BACKEND_COLLECTIVE_OPS)]
         collective = sum(o["cpu_total_us"] for o in (work or ops))
     top = next((f for f in a.findings if f.get("id") != "slowest-rank"), None)
-    if gpu_unrecorded(a):  # GPU work whose activity is not in the trace: no figure of it is known
+    unrecorded = gpu_unrecorded(a)
+    if unrecorded:  # GPU work whose activity is not in the trace: no figure of it is known
         collective = None
     return {
         "file": file, "pid": pid, "rank": rank if rank is not None and rank >= 0 else None, "error": None,
@@ -216,7 +217,7 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         "collective_exposed_us": s.get("collective_exposed_us") if on_gpu else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
-        "kernels": kernels, "gpu_unrecorded": gpu_unrecorded(a),
+        "kernels": kernels, "gpu_unrecorded": unrecorded,
     }
 
 

@@ -595,12 +595,20 @@ def exposed_communication(a: Any) -> Optional[Finding]:
                      "busbw_gbps": r.get("busbw_gbps"), "kernels": r["kernels"]} for r in rows], suggestion, exposed)
 
 
-def memory_pressure(a: Any) -> Optional[Finding]:
+def _memory_figures(a: Any) -> tuple:
+    """(peak reserved bytes, the device's memory in bytes) from the run's manifest, else the trace; each None or 0
+    where unknown."""
     m = a.manifest
     s = a.summary
     reserved = (m.memory.peak_reserved_bytes if m is not None else None) or s.get("peak_reserved_bytes")
     total = (m.device.total_memory_bytes if m is not None and m.device is not None else None) \
         or s.get("device_memory_bytes")
+    return reserved, total
+
+
+def memory_pressure(a: Any) -> Optional[Finding]:
+    s = a.summary
+    reserved, total = _memory_figures(a)
     if not reserved or not total:
         return None
     pct = 100.0 * reserved / total
@@ -853,10 +861,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile),
     "throttled": lambda a, k: _manifest_part(a, lambda m: m.telemetry.summary.nvml if m.telemetry else None),
     "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
-    "memory-pressure": lambda a, k: bool((_manifest_part(a, lambda m: m.memory.peak_reserved_bytes)
-                                          or a.summary.get("peak_reserved_bytes"))
-                                         and (_manifest_part(a, lambda m: m.device.total_memory_bytes if m.device
-                                                             else None) or a.summary.get("device_memory_bytes"))),
+    "memory-pressure": lambda a, k: all(_memory_figures(a)),
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

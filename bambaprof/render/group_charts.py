@@ -75,7 +75,7 @@ def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], k
     name."""
     totals: Dict[str, float] = {}
     for r in runs:
-        for row in rows(r):
+        for row in [] if unknown(r) else rows(r):
             totals[row[key]] = totals.get(row[key], 0.0) + row[value]
     if not totals and not other_always:
         return None
@@ -103,7 +103,7 @@ def phase_breakdown(runs: Sequence[Any]) -> Optional[Dict[str, Any]]:
     """GPU time per phase (the innermost profiler range of each kernel, layers folded: ``phase_kinds``) per
     run, stacked; the group's top phases by name, the rest as "other". Each bar sums to the run's phase
     table; a run whose phases are unknown (``phase_coverage_pct`` None: no CPU ops or launch links) has none."""
-    return _stacked(runs, lambda r: [] if _phases_unknown(r) else r.analysis.phase_kinds, "phase", "gpu_us", TOP_PHASES,
+    return _stacked(runs, lambda r: r.analysis.phase_kinds, "phase", "gpu_us", TOP_PHASES,
                     lambda name: shorten(name, 60), other_always=False, height=480, unknown=_phases_unknown)
 
 
