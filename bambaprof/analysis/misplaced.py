@@ -12,16 +12,14 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .ncu import REPORT_SUFFIXES
+from .ncu import REPORT_SUFFIXES, SOURCE_PAGE_HEADER
 from .rocprof import KERNEL_TRACE, SIBLINGS
 
-#: The header line of ``ncu --csv``'s table, maybe after ncu's log lines: ``"ID","Process ID",...``.
+#: The header line of ``ncu --csv``'s table, maybe after ncu's log lines: ``"ID","Process ID",...`` (stricter than
+#: the ``"ID"`` the reader looks for, since any CSV may start with an ID column).
 NCU_CSV_HEADER = re.compile(rb'^(?:\xef\xbb\xbf)?"?ID"?,"?Process ID"?,', re.MULTILINE)
 #: How far into a file its header is looked for (ncu prints ``==PROF==`` lines before it).
 HEAD_BYTES = 65536
-
-#: ``ncu --page source --csv``'s header: one kernel's instructions or source lines with their counters.
-NCU_SOURCE_HEADER = re.compile(rb'^(?:\xef\xbb\xbf)?"?(?:# )?Address"?,"?Source"?,', re.MULTILINE)
 
 _NCU_WHERE = ("metrics per kernel without a timeline, read with --ncu beside a trace of the same run (bambaprof "
               "analyze TRACE --ncu {name})")
@@ -46,7 +44,7 @@ def misplaced_by_text(head: bytes, name: str = "FILE") -> Optional[str]:
     head = head[:HEAD_BYTES]
     if NCU_CSV_HEADER.search(head):
         return "an Nsight Compute CSV: " + _NCU_WHERE.format(name=name)
-    if NCU_SOURCE_HEADER.search(head):
+    if SOURCE_PAGE_HEADER.search(head.decode("utf-8", "replace")):  # the reader's own test of a source page
         return ("an Nsight Compute source page (one kernel's instructions), which bambaprof does not read; --ncu reads "
                 "the raw or details page beside a trace (ncu -i REPORT --csv --page raw)")
     return None

@@ -64,7 +64,7 @@ def _whole(value: object) -> Optional[int]:
 
 
 #: The header of ``ncu --page source --csv``'s table (a kernel's SASS or source lines with their counters).
-_SOURCE_PAGE = re.compile(r'^\ufeff?"?(?:# )?Address"?,"?Source"?,', re.MULTILINE)
+SOURCE_PAGE_HEADER = re.compile(r'^\ufeff?"?(?:# )?Address"?,"?Source"?,', re.MULTILINE)
 #: The header line of ``ncu --csv``'s table.
 _HEADER = re.compile(r'^\ufeff?("ID"|ID)[,\r\n]', re.MULTILINE)
 
@@ -109,7 +109,7 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
     # bare as a spreadsheet or pandas saves the table again, perhaps after a byte-order mark)
     header = _HEADER.search(text)
     if header is None:
-        if _SOURCE_PAGE.search(text):
+        if SOURCE_PAGE_HEADER.search(text):
             raise BambaprofError(f"{p}: an Nsight Compute source page (one kernel's instructions); --ncu reads the "
                                  "raw or details page: ncu -i REPORT --csv --page raw")
         raise BambaprofError(f"{p}: not an Nsight Compute CSV (no \"ID\" header)")
