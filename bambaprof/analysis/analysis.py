@@ -381,7 +381,13 @@ def analyze(
         ncu = compare_with_ncu(trace, read_ncu_csv(ncu_csv))
         unmatched = sum(1 for r in ncu if not r["matched"])
         if unmatched:
-            notes.append(f"{unmatched} Nsight Compute kernels found no kernel of the same name in the trace")
+            notes.append(f"{unmatched} of {len(ncu)} Nsight Compute kernels matched no launch of the trace: none "
+                         "of the same kernel, or none in launch order with the kernels matched around them")
+        other = sum(1 for r in ncu if r["matched"] and not r["same_launch"])
+        if other:
+            notes.append(f"{other} Nsight Compute kernels matched a launch of another grid or block (autotuned, or "
+                         "another size): their ncu figures are their own launch's, and the derived and measured "
+                         "bandwidths are not compared")
     result = Analysis(
         ncu=ncu,
         summary=summary,

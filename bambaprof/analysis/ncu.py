@@ -231,49 +231,41 @@ def _metric(rec: Dict[str, object], name: str) -> object:
     return rec.get(_LABELS[name]) if value is None and name in _LABELS else value
 
 
-def base_kernel_name(name: str) -> str:
-    """The kernel's function name without namespaces, template arguments or parameters:
-    the part Nsight Compute and Kineto agree on (they demangle differently)."""
-    from .names import normalize_kernel_name
-
-    clean = normalize_kernel_name(name).replace("<unnamed>::", "").replace("(anonymous namespace)::", "")
-    return clean.split("<")[0].split("(")[0].split("::")[-1].strip()
-
-
 def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
-    """Match Nsight Compute's kernels to the trace's, in launch order by base name, and put the
-    derived figures beside the measured ones.
+    """Match Nsight Compute's kernels to the trace's launches (:func:`.ncu_match.match_launches`: in launch order,
+    by name and, where one matches, grid and block) and put the derived figures beside the measured ones.
 
     Each row: ``derived_gbps`` (bytes the kernel must move / its trace duration) against
     ``ncu_dram_gbps`` (``dram__bytes.sum.per_second``) and their ratio; ``derived_bytes``
     against ``ncu_dram_bytes`` (read + write); theoretical occupancy against ncu's
     ``sm__maximum_warps_per_active_cycle_pct``; ncu's measured achieved occupancy
     (``sm__warps_active.avg.pct_of_peak_sustained_active``); how busy the SMs, L1, L2 and DRAM were and which
-    was busiest (:func:`_unit_fields`); the warp states (:func:`_stall_fields`). ``same_config`` says whether
-    both launched the kernel with the same grid, block and registers (autotuned kernels may
-    not, when ncu ran in its own process).
+    was busiest (:func:`_unit_fields`); the warp states (:func:`_stall_fields`). ``same_launch`` says whether
+    both launched the kernel with the same grid and block, and ``same_config`` whether with the same registers as
+    well (an autotuned kernel may be tiled otherwise in ncu's own process). Where the grid or block differ, the
+    two launches did other work or split it otherwise, so ``gbps_ratio`` is None: ncu's figures describe its own
+    launch, not the trace's.
     """
     import numpy as np
 
     from .kernels import instance_traffic
+    from .ncu_match import match_launches
     from .occupancy import theoretical_occupancy
 
     gpu = trace.gpu
     kernels = np.nonzero(gpu.kind == "kernel")[0]
     order = kernels[np.argsort(gpu.ts[kernels], kind="stable")].tolist()
-    names = [base_kernel_name(gpu.name[i]) for i in order]
+    launches = [(tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist())) for i in order]
+    picks = match_launches([gpu.name[i] for i in order], launches, [str(rec["name"]) for rec in records],
+                           [_launch_of(rec) for rec in records])
     traffic = instance_traffic(trace)
     rows: List[dict] = []
-    cursor = 0
-    for rec in records:
-        want = base_kernel_name(str(rec["name"]))
-        j = next((k for k in range(cursor, len(order)) if names[k] == want), None)
+    for rec, j in zip(records, picks):
         if j is None:
             rows.append({"ncu_id": rec["id"], "name": rec["name"], "matched": False})
             continue
-        cursor = j + 1
         i = order[j]
-        grid, block, regs = tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist()), int(gpu.registers[i])
+        (grid, block), regs = launches[j], int(gpu.registers[i])
         dev = trace.devices.get(int(gpu.device[i]))
         occ = theoretical_occupancy(dev, grid, block, regs, int(gpu.shared_memory[i])) if dev else None
         t = traffic[i]
@@ -283,12 +275,13 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
         ncu_gbps = ncu_gbps / 1e9 if isinstance(ncu_gbps, float) else None
         rd, wr = rec.get("dram__bytes_read.sum"), rec.get("dram__bytes_write.sum")
         ncu_ns = _metric(rec, "gpu__time_duration.sum")
+        same_launch = (grid, block) == (rec.get("grid"), rec.get("block"))
         rows.append({
             "ncu_id": rec["id"],
             "name": gpu.name[i],
             "matched": True,
-            "same_config": (grid, block, regs) == (rec.get("grid"), rec.get("block"),
-                                                    _whole(_metric(rec, "launch__registers_per_thread"))),
+            "same_launch": same_launch,
+            "same_config": same_launch and regs == _whole(_metric(rec, "launch__registers_per_thread")),
             "bytes_source": t.source if t is not None else None,
             "trace_us": dur_us,
             "ncu_us": ncu_ns / 1e3 if isinstance(ncu_ns, float) else None,
@@ -297,7 +290,7 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             "ncu_dram_bytes": rd + wr if isinstance(rd, float) and isinstance(wr, float) else None,
             "derived_gbps": derived,
             "ncu_dram_gbps": ncu_gbps,
-            "gbps_ratio": derived / ncu_gbps if derived is not None and ncu_gbps else None,
+            "gbps_ratio": derived / ncu_gbps if derived is not None and ncu_gbps and same_launch else None,
             "ncu_dram_pct_of_peak": _metric(rec, "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed"),
             "theoretical_occupancy_pct": 100.0 * occ.theoretical if occ else None,
             "ncu_theoretical_occupancy_pct": _metric(rec, "sm__maximum_warps_per_active_cycle_pct"),
@@ -307,6 +300,12 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             **_stall_fields(rec),
         })
     return rows
+
+
+def _launch_of(rec: Dict[str, object]) -> Optional[tuple]:
+    """(grid, block) of an ncu record, or None where its CSV does not give both."""
+    grid, block = rec.get("grid"), rec.get("block")
+    return (grid, block) if isinstance(grid, tuple) and isinstance(block, tuple) else None
 
 
 def _unit_fields(rec: Dict[str, object]) -> Dict[str, object]:

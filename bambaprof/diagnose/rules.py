@@ -502,7 +502,9 @@ def dram_overfetch(a: Any) -> List[Finding]:
     measured: Dict[str, List[float]] = {}  # kernel -> [derived bytes, ncu DRAM bytes, launches]
     for r in getattr(a, "ncu", None) or []:
         derived, dram = r.get("derived_bytes"), r.get("ncu_dram_bytes")
-        if r.get("matched") and isinstance(derived, (int, float)) and isinstance(dram, (int, float)) \
+        # a launch of another grid or block did other work: its DRAM bytes are not this launch's
+        if r.get("matched") and r.get("same_launch") is not False \
+                and isinstance(derived, (int, float)) and isinstance(dram, (int, float)) \
                 and math.isfinite(derived) and math.isfinite(dram) and derived > 0 and dram >= 0:
             m = measured.setdefault(normalize_kernel_name(str(r["name"])), [0.0, 0.0, 0])
             m[0] += derived

@@ -101,7 +101,7 @@ ANALYZE_STRETCHES = [
     Column("cpu_module", "module", width=60),
 ]
 ANALYZE_NCU = [
-    Column("ncu_id", "ncu id"), Column("name", "kernel", "kernel", 50), Column("same_config", "same launch", "yes_no"),
+    Column("ncu_id", "ncu id"), Column("name", "kernel", "kernel", 50), Column("same_launch", "same launch", "yes_no"),
     Column("trace_us", "trace us", "us"), Column("ncu_us", "ncu us", "us"),
     Column("derived_gbps", "derived GB/s", "num"), Column("ncu_dram_gbps", "ncu GB/s", "num"),
     Column("gbps_ratio", "ratio", "times"), Column("theoretical_occupancy_pct", "theor occ %", "pct"),
