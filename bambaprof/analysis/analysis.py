@@ -20,6 +20,7 @@ from ..errors import BambaprofError
 from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
 from .comms import collective_summary, collective_table
+from .contractions import contraction_table
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -73,6 +74,9 @@ class Analysis:
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # SSD kernels by implementation and step (names)
     collectives: List[Dict[str, Any]] = field(default_factory=list)  # NCCL/RCCL kernels by kind, exposed time
     steps: List[Dict[str, Any]] = field(default_factory=list)  # the profiled steps (ProfilerStep#n) and durations
+    #: contractions computed as a broadcast product and a reduction (aten::mul then aten::sum), by shapes; None
+    #: where the trace cannot tell (no CPU ops or no shapes recorded)
+    contractions: Optional[List[Dict[str, Any]]] = None
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -235,6 +239,8 @@ def analyze(
     core_peak, core_compute = peaks.get(busiest), compute.get(busiest)
     ssd_floor = core_floor(core_calls(trace.ops), core_peak.gbps if core_peak else None,
                            core_compute.for_dtype if core_compute else (lambda dtype: None))
+    contractions = contraction_table(trace, core_peak.gbps if core_peak else None,
+                                     core_compute.for_dtype if core_compute else (lambda dtype: None))
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -408,6 +414,7 @@ def analyze(
         ssd=ssd,
         collectives=collective_table(trace),
         steps=steps,
+        contractions=contractions,
     )
     from ..diagnose import diagnose
 

@@ -9,7 +9,7 @@ descendant ops. All times in us.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -104,7 +104,7 @@ def op_table(trace: Trace) -> List[dict]:
     mine = launched_by >= 0
     gpu_self = np.bincount(launched_by[mine], weights=gpu.dur[mine], minlength=n)[:n]
     kernels = np.bincount(launched_by[mine], minlength=n)[:n]
-    gpu_total = _subtree_sums(parent, gpu_self)
+    gpu_total = op_gpu_time(trace, parent, gpu_self)
 
     codes, distinct = value_codes(trace, "ops.name")
     m = len(distinct)
@@ -132,6 +132,20 @@ def op_table(trace: Trace) -> List[dict]:
         })
     rows.sort(key=lambda r: r["cpu_total_us"], reverse=True)
     return rows
+
+
+def op_gpu_time(trace: Trace, parent: Optional[np.ndarray] = None,
+                gpu_self: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each op call's GPU time (us): the GPU activities it launched and those of the ops it called. ``parent``
+    (:func:`op_parents`) and ``gpu_self`` (each op's own activities' time) are computed where not given."""
+    n = len(trace.ops)
+    if parent is None:
+        parent = op_parents(trace)
+    if gpu_self is None:
+        launched_by = trace.gpu_op_row
+        mine = launched_by >= 0
+        gpu_self = np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=n)[:n]
+    return _subtree_sums(parent, gpu_self)
 
 
 def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:

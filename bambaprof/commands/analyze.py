@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import click
 
 from ..analysis.analysis import KERNEL_SORT_KEYS, OP_SORT_KEYS, Analysis, analyze, select_rows
+from ..analysis.contractions import EXPANSION_MIN
 from ..analysis.fleet import (
     BACKEND_COLLECTIVE_OPS,
     Fleet,
@@ -24,6 +25,7 @@ from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import (
     ANALYZE_COLLECTIVES,
+    ANALYZE_CONTRACTIONS,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
     ANALYZE_PHASES,
@@ -72,7 +74,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "collectives", "steps"]),
+                                                      "syncs", "collectives", "steps", "contractions"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -178,7 +180,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps}
+                  "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps,
+                  "contractions": a.contractions or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -208,6 +211,18 @@ def _collectives_text(a: Analysis) -> str:
     return f"no collective kernels (NCCL, RCCL, MSCCL) in this trace{also}\n"
 
 
+def _contractions_text(a: Analysis) -> str:
+    """``--table contractions``: contractions computed as a broadcast product and a reduction, or why there are
+    none (none found, or no shapes to find them by)."""
+    if a.contractions:
+        return render_rows(a.contractions, "table", ANALYZE_CONTRACTIONS)
+    if a.contractions is None:
+        return ("contractions unknown: the trace holds no CPU ops with their input shapes (the PyTorch profiler's "
+                "ProfilerActivity.CPU with record_shapes=True; bambaprof profile records them)\n")
+    return ("no contraction computed as a broadcast product and a reduction (aten::mul at least "
+            f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)\n")
+
+
 def _syncs_text(a: Analysis) -> str:
     """``--table syncs``: the synchronising calls, or why there are none (the trace made none, or holds no runtime
     calls that could show one)."""
@@ -229,7 +244,8 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS}
+                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
+                "contractions": ANALYZE_CONTRACTIONS}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -238,6 +254,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "ssd": _ssd_text,
     "syncs": _syncs_text,
     "collectives": lambda a: _collectives_text(a),
+    "contractions": lambda a: _contractions_text(a),
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
         "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),

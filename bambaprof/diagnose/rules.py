@@ -44,6 +44,9 @@ FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT = 50.0
 FUSION_SHORT_US = 20.0
 FUSION_MIN_LAUNCHES = 8
 FUSION_MIN_SHARE_PCT = 10.0
+#: ``elementwise-contraction``: contractions computed as a stored broadcast product and a reduction
+#: (:mod:`bambaprof.analysis.contractions`) whose kernels take at least this share of kernel time (%).
+CONTRACTION_MIN_SHARE_PCT = 5.0
 #: low-occupancy: a kernel of at least this share of kernel time, under this theoretical occupancy, limited by
 #: registers or shared memory, not latency-bound, and at least FAR_FROM_ROOFLINE_X above its floor (a kernel
 #: near its roofline, e.g. a cuBLAS GEMM with one large block per SM, is not held back by its occupancy).
@@ -336,6 +339,41 @@ def fusion_candidate(a: Any) -> Optional[Finding]:
     evidence = [{"kernel": k["name"], "count": k["count"], "time_us": k["total_us"], "mean_us": k["mean_us"],
                  "dtype": k.get("dtype")} for k in rows[:8]]
     return Finding("fusion-candidate", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
+
+
+def elementwise_contraction(a: Any) -> Optional[Finding]:
+    """Contractions computed as a broadcast product that is stored and then reduced (``(a * b).sum(-1)``), whose
+    kernels take at least :data:`CONTRACTION_MIN_SHARE_PCT` of kernel time: the largest, what all of them take and
+    their floor as contractions; suggests the einsum that computes the largest without its product."""
+    rows = [r for r in getattr(a, "contractions", None) or () if r.get("gpu_us")]
+    total = _kernel_total(a)
+    time = sum(r["gpu_us"] for r in rows)
+    if not rows or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
+        return None
+    top = rows[0]
+    dims = "whole" if top["reduced_dims"] == "all" else f"over dims {top['reduced_dims']}"
+    floors = [r["floor_us"] for r in rows if r["floor_us"] is not None]
+    floor = sum(floors) if len(floors) == len(rows) else None
+    calls = sum(r["count"] for r in rows)
+    msg = (f"{calls} contraction{'s' if calls != 1 else ''} ({len(rows)} shape{'s' if len(rows) != 1 else ''}) "
+           f"are computed as a broadcast product that is stored and then reduced: they take {_us(time)}, "
+           f"{100 * time / total:.0f}% of kernel time"
+           + (f", {time / floor:,.0f}x their floor as contractions ({_us(floor)}: operands and results moved once)"
+              if floor else "")
+           + f". The largest: {top['multiply']} of {top['operands']} ({top['dtype']}) stores "
+           f"{top['product']} ({top['product_bytes'] / 1e9:,.2f} GB) and {top['reduce']} sums it {dims} "
+           f"({top['count']} calls, {_us(top['gpu_us'])}).")
+    how = (f"torch.einsum('{top['einsum']}', ...) over its operands with their size-1 dimensions squeezed"
+           + (" (divided by the count, for a mean)" if top["reduce"] == "aten::mean" else "")
+           if top["einsum"] else "one torch.einsum or matmul")
+    suggestion = (f"Compute each as one contraction that never stores the product: for the largest, {how}, which "
+                  "runs as a batched matmul on tensor cores. A chunked SSD (Mamba2) scan written this way is what "
+                  "fused cores replace (bambaprof's triton variant, mamba_ssm's kernels).")
+    evidence = [{k: r[k] for k in ("multiply", "operands", "dtype", "product", "product_bytes", "reduce",
+                                   "reduced_dims", "count", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
+    at_stake = time - floor if floor is not None else time
+    return Finding("elementwise-contraction", _severity(at_stake, _window_us(a)), msg, evidence, suggestion,
+                   at_stake)
 
 
 def _one_more_block(k: Dict[str, Any]) -> str:
@@ -821,7 +859,8 @@ def cache_bound(a: Any) -> List[Finding]:
     return out
 
 
-RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate, low_occupancy, small_grid,
+RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
+                                     elementwise_contraction, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
                                      ssd_core, exposed_communication]
@@ -864,6 +903,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "throttled": lambda a, k: _manifest_part(a, lambda m: m.telemetry.summary.nvml if m.telemetry else None),
     "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
     "memory-pressure": lambda a, k: all(_memory_figures(a)),
+    "elementwise-contraction": lambda a, k: getattr(a, "contractions", None) is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

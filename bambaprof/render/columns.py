@@ -95,6 +95,13 @@ ANALYZE_COLLECTIVES = [
     Column("busbw_gbps", "busbw GB/s", "num"), Column("sized_pct", "% sized", "pct"), Column("streams", "streams", "int"),
     Column("kernels", "kernels", width=60),
 ]
+ANALYZE_CONTRACTIONS = [
+    Column("count", "n", "int"), Column("multiply", "multiply"), Column("operands", "operands", "text", 64),
+    Column("dtype", "dtype"), Column("product", "product", "text", 30), Column("product_bytes", "product bytes", "bytes"),
+    Column("reduce", "reduce"), Column("reduced_dims", "dims"), Column("cpu_us", "CPU us", "us"),
+    Column("gpu_us", "GPU us", "us"),
+    Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"), Column("einsum", "einsum", "text", 40),
+]
 ANALYZE_STRETCHES = [
     Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),
     Column("cpu_op", "CPU op", width=60), Column("cpu_region", "region", width=60),

@@ -70,15 +70,15 @@ def _stacked(runs: Sequence[Any], rows: Callable[[Any], List[Dict[str, Any]]], k
              label: Callable[[str], str], other_always: bool, height: int,
              unknown: Callable[[Any], bool] = lambda r: False) -> Optional[Dict[str, Any]]:
     """Stacked GPU-time bars (ms), one per run: the group's ``top_n`` names by summed ``value`` (us) of each
-    run's ``rows``, the rest a hatched grey "other" (always, or only where it is not zero). ``None`` without
-    rows, unless "other" is always drawn. A run for which ``unknown`` holds has no bar and says so under its
-    name."""
+    run's ``rows``, the rest a hatched grey "other" (always, or only where it is not zero). ``None`` where no run
+    has GPU time in its rows, unless "other" is always drawn and some run is unknown. A run for which ``unknown`` holds has no bar
+    and says so under its name."""
     totals: Dict[str, float] = {}
     for r in runs:
         for row in [] if unknown(r) else rows(r):
             totals[row[key]] = totals.get(row[key], 0.0) + row[value]
-    if not totals and not other_always:
-        return None
+    if not any(totals.values()) and (not other_always or not any(unknown(r) for r in runs)):
+        return None  # nothing to draw: no run has GPU time (a CPU-only profile's modules), none is unknown
     top = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:top_n]]
     labels = [esc(r.short) + ("<br>(unknown)" if unknown(r) else "") for r in runs]
     data = [{"type": "bar", "name": esc(label(name)), "x": labels, "hovertext": esc(name),

@@ -45,6 +45,10 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                                                   or any(k.get(c.key) is not None for k in kernels)])]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
+    if getattr(a, "contractions", None):
+        parts += ["\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
+                  "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",
+                  render_rows(a.contractions, "table", columns.ANALYZE_CONTRACTIONS)]
     if getattr(a, "collectives", None):
         parts += ["\nCollectives (NCCL/RCCL kernels by kind; exposed: no compute kernel ran beside them on their "
                   "device)\n", render_rows(a.collectives, "table", columns.ANALYZE_COLLECTIVES)]

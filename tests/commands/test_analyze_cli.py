@@ -95,3 +95,25 @@ def test_an_empty_table_as_csv_is_its_header(tmp_path, capsys):
         assert main(["analyze", path, "--table", table, "--format", "csv"]) == 0
         out = capsys.readouterr().out
         assert out.startswith(first) and out.count("\n") == 1
+
+
+def test_the_contractions_table_or_why_it_is_empty(tmp_path, capsys):
+    naive = str(DATA / "h200-fms-naive-mixer-eager-b1-L512.json.gz")
+    code, out, _ = run(["analyze", naive, "--table", "contractions"], capsys)
+    assert code == 0 and "abde,acde->abcd" in out and "8.59 GB" in out
+    code, out, _ = run(["analyze", naive, "--table", "contractions", "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 4 and rows[0]["einsum"] == "abde,acde->abcd" and out.startswith("count,multiply,operands")
+    code, out, _ = run(["analyze", naive], capsys)
+    assert "Contractions computed elementwise" in out
+    code, out, _ = run(["analyze", COMPILED, "--table", "contractions"], capsys)
+    assert code == 0 and out.startswith("no contraction computed as a broadcast product")
+    code, out, _ = run(["analyze", COMPILED, "--table", "contractions", "--format", "csv"], capsys)
+    assert out.startswith("count,multiply,operands") and out.count("\n") == 1
+    doc = base_trace()
+    for e in doc["traceEvents"]:
+        e.get("args", {}).pop("Input Dims", None)
+    code, out, _ = run(["analyze", str(write(tmp_path / "t.json.gz", doc)), "--table", "contractions"], capsys)
+    assert code == 0 and out.startswith("contractions unknown") and "record_shapes=True" in out
+    code, out, _ = run(["analyze", naive, "--format", "json"], capsys)
+    assert len(json.loads(out)["contractions"]) == 4

@@ -550,3 +550,38 @@ def test_exposed_communication(tmp_path):
     hidden = with_all_reduces(1.0)
     assert hidden.summary["collective_overlap_pct"] == pytest.approx(100.0)
     assert "exposed-communication" not in ids(hidden)
+
+
+def test_elementwise_contraction_names_the_largest_and_its_einsum():
+    """The naive FMS mixer on the H200 computes its chunked scan as stored broadcast products and sums (95% of its
+    kernel time); mamba_ssm's mixer does not."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    a = analyze(data / "h200-fms-naive-mixer-eager-b1-L512.json.gz")
+    f = next(f for f in a.findings if f["id"] == "elementwise-contraction")
+    assert f["severity"] == "high" and f == a.findings[0]  # the most time at stake
+    assert "12 contractions (4 shapes)" in f["message"] and "[1, 2, 256, 256, 128, 128] (8.59 GB)" in f["message"]
+    assert "torch.einsum('abde,acde->abcd'" in f["suggestion"]
+    gpu = sum(r["gpu_us"] for r in a.contractions)
+    floor = sum(r["floor_us"] for r in a.contractions)
+    assert f["time_us"] == pytest.approx(gpu - floor) and len(f["evidence"]) == 4
+    assert R.can_judge(a, "elementwise-contraction")
+    b = analyze(data / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz")
+    assert b.contractions == [] and R.can_judge(b, "elementwise-contraction")
+    assert not any(f["id"] == "elementwise-contraction" for f in b.findings)
+
+
+def test_elementwise_contraction_needs_a_share_of_kernel_time():
+    rows = [{"multiply": "aten::mul", "operands": "[8, 1, 16] x [1, 8, 16]", "dtype": "float",
+             "product": "[8, 8, 16]", "product_bytes": 4096.0, "reduce": "aten::sum", "reduced_dims": "[2]",
+             "count": 1, "cpu_us": 3.0, "gpu_us": 4.0, "floor_us": 0.1, "excess_us": 3.9, "einsum": "ac,bc->ab"}]
+    a = SimpleNamespace(contractions=rows, kernels=[{"kind": "kernel", "total_us": 100.0}],
+                        summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0})
+    assert R.elementwise_contraction(a) is None  # 4% of kernel time
+    rows[0]["gpu_us"] = 6.0
+    f = R.elementwise_contraction(a)
+    assert f is not None and f.time_us == pytest.approx(5.9) and "60x their floor" in f.message
+    rows[0]["floor_us"] = None  # no peak known: the whole time is at stake, and no floor is claimed
+    f = R.elementwise_contraction(a)
+    assert f.time_us == 6.0 and "floor" not in f.message
+    assert not R.can_judge(SimpleNamespace(contractions=None, summary={"platform": "cuda", "kernel_us": 1.0}),
+                           "elementwise-contraction")

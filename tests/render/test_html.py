@@ -366,3 +366,19 @@ def test_findings_past_the_top_ones_are_named_not_dropped(tmp_path):
     rest = findings[TOP_FINDINGS:]
     assert f"{len(rest)} more: " + ", ".join(f"{f['id']} ({f['severity']})" for f in rest) in table
     assert all(f"<td>{f['id']}</td>" not in table for f in rest)
+
+
+def test_a_cpu_only_group_draws_no_empty_gpu_charts_and_lists_its_contractions():
+    """The tiny preset's default variant on the CPU: no GPU time per kernel or module to chart (the charts were
+    empty axes), and its contractions computed elementwise are listed with their host time."""
+    from bambaprof.render.group_charts import kernel_breakdown, module_breakdown
+    from bambaprof.render.html import ReportRun
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    cpu = ReportRun(data / "cpu-tiny-default-prefill-with-stack.json.gz", None)
+    assert kernel_breakdown([cpu]) is None and module_breakdown([cpu]) is None
+    page = build_report([data / "cpu-tiny-default-prefill-with-stack.json.gz",
+                         data / "h200-fms-naive-mixer-eager-b1-L512.json.gz"])
+    assert page.count("Contractions computed elementwise: ") == 2
+    assert "abde,acde-&gt;abcd" in page or "abde,acde->abcd" in page
+    assert "GPU time per kernel (top kernels)" in page and page.count("GPU time per kernel (top kernels)") == 1
