@@ -2,7 +2,8 @@
 :class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
 
 Seeds: two real H200 traces, two real H100 traces recorded with one of the profiler's activities alone (CPU, CUDA),
-and a synthetic one with nn.Module calls and a backward pass. Mutations, seeded:
+a synthetic one with nn.Module calls and a backward pass, and one of contractions computed elementwise (their
+shapes and arguments mutated cell by cell too). Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
@@ -54,6 +55,9 @@ def mutate_structure(doc: Dict[str, Any], rng: random.Random) -> Dict[str, Any]:
                 del ev["args"][key]
             else:
                 ev["args"][key] = _odd(rng)
+        elif choice < 0.75 and isinstance(ev, dict) and isinstance(ev.get("args"), dict) \
+                and isinstance(ev["args"].get("Input Dims"), list) and ev["args"]["Input Dims"]:
+            _mutate_shape(ev["args"], rng)  # inside a shape or an argument: what shape models read
         elif choice < 0.8:
             events.insert(rng.randrange(len(events) + 1), copy.deepcopy(ev))
         elif choice < 0.9:
@@ -63,6 +67,26 @@ def mutate_structure(doc: Dict[str, Any], rng: random.Random) -> Dict[str, Any]:
     if rng.random() < 0.05:
         doc[rng.choice(["deviceProperties", "traceEvents", "distributedInfo", "schemaVersion"])] = _odd(rng)
     return doc
+
+
+_ODD_DIMS = [-1, 0, 1, 2**40, 2**70, -2**63, 1.5, None, "8", True]
+
+
+def _mutate_shape(args: Dict[str, Any], rng: random.Random) -> None:
+    """One cell of a recorded shape, dtype or concrete argument set to an odd value, or a shape lengthened or cut."""
+    dims = args["Input Dims"]
+    k = rng.randrange(len(dims))
+    choice = rng.random()
+    if choice < 0.5 and isinstance(dims[k], list) and dims[k]:
+        dims[k][rng.randrange(len(dims[k]))] = copy.deepcopy(rng.choice(_ODD_DIMS))
+    elif choice < 0.65 and isinstance(dims[k], list):
+        dims[k] = dims[k][:rng.randrange(len(dims[k]) + 1)] + [rng.choice([1, 3, 64])] * rng.randrange(3)
+    elif choice < 0.8 and isinstance(args.get("Input type"), list) and args["Input type"]:
+        types = args["Input type"]
+        types[rng.randrange(len(types))] = rng.choice(["bool", "c10::Half", "double", "Scalar", "", "x", None])
+    elif isinstance(args.get("Concrete Inputs"), list) and args["Concrete Inputs"]:
+        concrete = args["Concrete Inputs"]
+        concrete[rng.randrange(len(concrete))] = rng.choice(["[99]", "[-7, 0]", "[]", "[", "True", "1e400", "", None])
 
 
 def mutate_text(raw: bytes, rng: random.Random) -> bytes:
@@ -96,7 +120,8 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     from bambaprof.render.text import render_analysis, render_comparison
 
     rng = random.Random(seed)
-    seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames()]
+    seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames(),
+                                                                                     _with_contractions()]
     originals: Dict[int, Any] = {}
     ok = refused = compared = 0
     unexpected: List[str] = []
@@ -145,6 +170,24 @@ def _with_python_frames() -> Dict[str, Any]:
     from tests.analysis.test_modules import _with_backward, _with_modules
 
     return _with_backward(_with_modules(base_trace()))
+
+
+def _with_contractions() -> Dict[str, Any]:
+    """A trace of two contractions computed elementwise (``(a * b * c).mean(-1)`` and ``(x * y).sum()``) with their
+    kernels, so that mutations reach the shapes and arguments :mod:`bambaprof.analysis.contractions` reads."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.synth import H200, _kernel, _op, _rt
+
+    f = ["float", "float"]
+    ops = [("aten::mul", 0, 5, [[8, 1, 16], [1, 8, 16]], f), ("aten::mul", 6, 5, [[8, 8, 16], [16]], f),
+           ("aten::mean", 12, 5, [[8, 8, 16], [], [], []], ["float", "ScalarList", "Scalar", ""],
+            ["", "[-1]", "False", ""]),
+           ("aten::mul", 20, 5, [[32, 1], [1, 32]], f), ("aten::sum", 26, 5, [[32, 32], []], ["float", ""])]
+    events = []
+    for i, (name, ts, dur, dims, types, *concrete) in enumerate(ops):
+        events.append(_op(name, ts, dur, i + 1, dims, types, **({"Concrete Inputs": concrete[0]} if concrete else {})))
+        events += [_rt("cudaLaunchKernel", ts + 1, 1, 100 + i, i + 1), _kernel(f"k{i}", 100 + 10 * i, 8, 100 + i, i + 1)]
+    return {"schemaVersion": 1, "deviceProperties": [copy.deepcopy(H200)], "traceEvents": events}
 
 
 def main(argv) -> int:

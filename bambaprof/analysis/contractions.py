@@ -139,6 +139,8 @@ def _chain(trace: Trace, i: int, order: np.ndarray, at: int, end: int,
                 return None
             rows.append(j)
             reduced = _reduced_dims(ops.concrete_inputs[j], len(product), len(ops.input_dims[j] or ()))
+            if reduced == []:
+                return None
             return rows, *_figures(ops.name[i], name, operands, product, dtype, reduced, all_multiply)
         if _broadcast([list(s) for s, _ in inputs]) != product:
             return None  # the product is read into something else: not a reduction of it
@@ -156,12 +158,15 @@ def _tensors(trace: Trace, row: int) -> List[tuple]:
 
 def _reduced_dims(concrete: Any, ndim: int, nargs: int) -> Optional[List[int]]:
     """The dimensions a reduction call sums (non-negative, sorted), or None for all of them: ``sum(x)`` and
-    ``sum(x, dtype)`` take no dims; ``sum(x, dim, keepdim, dtype)`` records its dims in ``Concrete Inputs``."""
+    ``sum(x, dtype)`` take no dims; ``sum(x, dim, keepdim, dtype)`` records its dims in ``Concrete Inputs``. An
+    empty list where they are not dimensions of the product (out of range)."""
     if nargs <= 2:
         return None
     dims = _parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
     if dims is None or not ndim:
         return None
+    if any(not -ndim <= d < ndim for d in dims):
+        return []  # not dimensions of the product: not a reduction of it
     return sorted({d % ndim for d in dims})
 
 

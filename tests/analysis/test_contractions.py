@@ -157,3 +157,17 @@ def test_the_real_cpu_run_of_the_default_variant_holds_them():
     are read all the same."""
     rows = _table(DATA / "cpu-tiny-default-prefill-with-stack.json.gz")
     assert len(rows) == 5 and all(r["gpu_us"] is None and r["cpu_us"] > 0 for r in rows)
+
+
+def test_odd_shapes_and_arguments_are_no_contraction(tmp_path):
+    doc = _doc([
+        ("aten::mul", 0, 5, [[8, -1, 16], [1, 8, 16]], F),  # a negative dimension
+        ("aten::sum", 6, 5, [[8, 8, 16], []], ["float", ""]),
+        ("aten::mul", 20, 5, [[0, 1, 16], [1, 8, 16]], F),  # an empty product
+        ("aten::sum", 26, 5, [[0, 8, 16], []], ["float", ""]),
+        ("aten::mul", 40, 5, [[8, 1, 16], [1, 8, 16]], F),  # reduced over a dimension the product lacks
+        ("aten::sum", 46, 5, [[8, 8, 16], [], [], []], ["float", "ScalarList", "Scalar", ""], ["", "[7]", "False", ""]),
+        ("aten::mul", 60, 5, [[8, 1, 16], ["x", 8, 16]], F),  # not a number
+        ("aten::sum", 66, 5, [[8, 8, 16], []], ["float", ""]),
+    ])
+    assert _table(_write(tmp_path, doc)) == []
