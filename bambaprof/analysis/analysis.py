@@ -384,7 +384,7 @@ def analyze(
     if ncu_csv is not None:
         from .ncu import compare_with_ncu, read_ncu_csv
 
-        ncu = compare_with_ncu(trace, read_ncu_csv(ncu_csv))
+        ncu = compare_with_ncu(trace, read_ncu_csv(ncu_csv), notes)
         unmatched = sum(1 for r in ncu if not r["matched"])
         if unmatched:
             notes.append(f"{unmatched} of {len(ncu)} Nsight Compute kernels matched no launch of the trace: none "

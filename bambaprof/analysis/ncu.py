@@ -17,7 +17,7 @@ import math
 import re
 import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Set, Tuple, Union
 
 from ..errors import BambaprofError
 from .source import allow_long_csv_fields
@@ -90,7 +90,8 @@ def _exported(report: Path) -> str:
 
 
 def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
-    """Records ``{"id", "name", "grid", "block", <metric>: value, ...}`` in kernel-ID order, from either layout
+    """Records ``{"id", "name", "grid", "block", "process", "device", <metric>: value, ...}`` (the process ID as
+    text, ``""`` where the CSV has none; the CUDA device index, or None) in kernel-ID order, from either layout
     of ``ncu --csv``: the details page (a row per kernel and metric: ``Metric Name``, ``Metric Unit``, ``Metric
     Value``) or the raw page (a row per kernel, a column per metric, units in the row under the header); or from a
     report (``.ncu-rep``), whose raw page the ``ncu`` CLI exports first (:func:`_exported`)."""
@@ -138,7 +139,8 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
         except ValueError:
             raise BambaprofError(f"{p}: row {n} of the table: kernel ID {kid[:40]!r} is not a number") from None
         rec = records.setdefault(ident, {"id": ident, "name": cell("Kernel Name"), "grid": _dims(cell("Grid Size")),
-                                         "block": _dims(cell("Block Size"))})
+                                         "block": _dims(cell("Block Size")), "process": cell("Process ID").strip(),
+                                         "device": _whole(_number(cell("Device")))})
         if per_metric:
             if cell("Metric Name"):
                 rec[cell("Metric Name")] = _number(cell("Metric Value"), cell("Metric Unit"))
@@ -231,7 +233,7 @@ def _metric(rec: Dict[str, object], name: str) -> object:
     return rec.get(_LABELS[name]) if value is None and name in _LABELS else value
 
 
-def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
+def compare_with_ncu(trace, records: List[Dict[str, object]], notes: Optional[List[str]] = None) -> List[dict]:
     """Match Nsight Compute's kernels to the trace's launches (:func:`.ncu_match.match_launches`: in launch order,
     by name and, where one matches, grid and block) and put the derived figures beside the measured ones.
 
@@ -245,6 +247,10 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
     well (an autotuned kernel may be tiled otherwise in ncu's own process). Where the grid or block differ, the
     two launches did other work or split it otherwise, so ``gbps_ratio`` is None: ncu's figures describe its own
     launch, not the trace's.
+
+    A capture of several processes (``ncu --target-processes all`` over a job's ranks) is matched one process at a
+    time, and only the process that matches this trace best is kept (:func:`_one_process`); ``notes`` (where
+    given) gets a line saying which, and how many kernels of the others were left out.
     """
     import numpy as np
 
@@ -256,8 +262,16 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
     kernels = np.nonzero(gpu.kind == "kernel")[0]
     order = kernels[np.argsort(gpu.ts[kernels], kind="stable")].tolist()
     launches = [(tuple(gpu.grid[i].tolist()), tuple(gpu.block[i].tolist())) for i in order]
-    picks = match_launches([gpu.name[i] for i in order], launches, [str(rec["name"]) for rec in records],
-                           [_launch_of(rec) for rec in records])
+    trace_names = [gpu.name[i] for i in order]
+
+    def match(part: List[Dict[str, object]]) -> Tuple[List[Optional[int]], Tuple[int, int]]:
+        """The part's matches, and how good they are: matches on ncu's grid and block, then matches."""
+        picks = match_launches(trace_names, launches, [str(rec["name"]) for rec in part],
+                               [_launch_of(rec) for rec in part])
+        found = [(rec, j) for rec, j in zip(part, picks) if j is not None]
+        return picks, (sum(1 for rec, j in found if _launch_of(rec) == launches[j]), len(found))
+
+    records, picks = _one_process(records, match, set(gpu.device[kernels].tolist()), notes)
     traffic = instance_traffic(trace)
     rows: List[dict] = []
     for rec, j in zip(records, picks):
@@ -300,6 +314,36 @@ def compare_with_ncu(trace, records: List[Dict[str, object]]) -> List[dict]:
             **_stall_fields(rec),
         })
     return rows
+
+
+def _one_process(records: List[Dict[str, object]],
+                 match: Callable[[List[Dict[str, object]]], Tuple[List[Optional[int]], Tuple[int, int]]],
+                 devices: Set[int], notes: Optional[List[str]]) -> Tuple[List[Dict[str, object]], List[Optional[int]]]:
+    """The records of the one process of a capture that matches the trace best, and their matches. Processes are
+    told apart by ncu's ``Process ID``; where several ran on the trace's devices, those on other devices are left
+    out first (a rank's trace holds its own device's kernels); of the rest, the one whose kernels match the most
+    launches (the most on ncu's grid and block, then the most by name, then the first) is kept."""
+    processes: Dict[object, List[Dict[str, object]]] = {}
+    for rec in records:
+        processes.setdefault(rec.get("process", ""), []).append(rec)
+    if len(processes) < 2:
+        return records, match(records)[0]
+    here = {p: part for p, part in processes.items() if any(rec.get("device") in devices for rec in part)}
+    candidates = here or processes
+    best = None
+    for process, part in candidates.items():
+        picks, score = match(part)
+        if best is None or score > best[0]:
+            best = (score, process, part, picks)
+    assert best is not None
+    _, process, part, picks = best
+    if notes is not None:
+        device = next((rec.get("device") for rec in part if rec.get("device") is not None), None)
+        notes.append(f"the Nsight Compute capture holds {len(processes)} processes: process {process}"
+                     + (f" (device {device})" if device is not None else "")
+                     + f" matched this trace best ({sum(1 for j in picks if j is not None)} of its {len(part)} "
+                     f"kernels); the other processes' {len(records) - len(part)} kernels were left out")
+    return part, picks
 
 
 def _launch_of(rec: Dict[str, object]) -> Optional[tuple]:

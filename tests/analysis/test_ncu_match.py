@@ -162,3 +162,51 @@ def test_a_launch_of_another_grid_gets_no_bandwidth_ratio(tmp_path):
     assert all(r["ncu_dram_gbps"] == s["ncu_dram_gbps"] for r, s in zip(other.ncu, same.ncu))
     assert any("another grid or block" in n for n in other.notes)
     assert not any("another grid or block" in n for n in same.notes)
+
+
+def _two_processes(tmp_path, second_device, rename_second=False, rename_first=False):
+    """The validation capture (one process, 674, device 0) and a copy of it as a second process (777) on
+    ``second_device``, its kernel IDs after the first's; either one's kernels renamed (another program)."""
+    import csv
+    import gzip
+    import io
+
+    text = gzip.decompress((DATA / "h200-validation-ncu.csv.gz").read_bytes()).decode()
+    rows = list(csv.reader(io.StringIO(text[text.index('"ID"'):])))
+    pid, dev, kid, kname = (rows[0].index(c) for c in ("Process ID", "Device", "ID", "Kernel Name"))
+    first, second = [], []
+    for row in rows[1:]:
+        other = list(row)
+        other[pid], other[dev], other[kid] = "777", str(second_device), str(int(row[kid]) + 100)
+        if rename_second:
+            other[kname] = "other_program_" + other[kname]
+        if rename_first:
+            row = list(row)
+            row[kname] = "other_program_" + row[kname]
+        first.append(row)
+        second.append(other)
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL).writerows([rows[0]] + first + second)
+    path = tmp_path / "two.csv"
+    path.write_text(out.getvalue())
+    return path
+
+
+def test_a_capture_of_several_processes_keeps_the_one_that_is_this_trace(tmp_path):
+    """``ncu --target-processes all`` over two ranks: the trace (one rank, device 0) is matched against the
+    process on its device, and a note names it and counts the kernels left out."""
+    from bambaprof.analysis import analyze
+
+    trace = DATA / "h200-validation-trace.json.gz"
+    one = analyze(trace, ncu_csv=DATA / "h200-validation-ncu.csv.gz").ncu
+    a = analyze(trace, ncu_csv=_two_processes(tmp_path, second_device=1))
+    assert [r["ncu_id"] for r in a.ncu] == [r["ncu_id"] for r in one]  # process 674's, not 777's
+    assert [r["gbps_ratio"] for r in a.ncu] == [r["gbps_ratio"] for r in one]
+    note = next(n for n in a.notes if "processes" in n)
+    assert "2 processes: process 674 (device 0)" in note and "other processes' 4 kernels were left out" in note
+    # both on the trace's device: the process whose kernels match the trace
+    b = analyze(trace, ncu_csv=_two_processes(tmp_path, second_device=0, rename_first=True))
+    assert [r["ncu_id"] for r in b.ncu] == [r["ncu_id"] + 100 for r in one] and all(r["matched"] for r in b.ncu)
+    assert any("process 777 (device 0) matched this trace best (4 of its 4 kernels)" in n for n in b.notes)
+    c = analyze(trace, ncu_csv=_two_processes(tmp_path, second_device=0, rename_second=True))
+    assert [r["ncu_id"] for r in c.ncu] == [r["ncu_id"] for r in one]
