@@ -30,7 +30,7 @@ from .ops import op_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet, usable_gbps
 from .phases import coverage_pct, paths_at, phase_tables
 from .rocpd import BACKEND as ROCPD_BACKEND
-from .rocprof import BACKEND as ROCPROF_BACKEND
+from .rocprof import BACKENDS as ROCPROF_BACKENDS
 from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
@@ -345,7 +345,7 @@ def analyze(
         notes.append("the trace has no deviceProperties: theoretical occupancy and waves are unknown")
     if len(trace.gpu) and not any(p for p in peaks.values()):
         notes.append("peak bandwidth unknown for this device: pass --peak-bandwidth to get % of peak")
-    other_tool = trace.backend in (NSYS_BACKEND, ROCPROF_BACKEND, ROCPD_BACKEND)  # no PyTorch ops: their notes say so
+    other_tool = trace.backend in (NSYS_BACKEND, *ROCPROF_BACKENDS, ROCPD_BACKEND)  # no PyTorch ops: their notes say so
     if len(trace.ops) and not trace.ops.shapes_recorded and not other_tool:
         notes.append("no input shapes recorded (record_shapes=False): bytes come only from kernel metadata")
     reasons = Counter(k["occupancy_unknown_because"] for k in kernels if k.get("occupancy_unknown_because"))

@@ -41,6 +41,9 @@ from .source import TextReader, TraceError, allow_long_csv_fields
 
 #: The parser backend a trace read from rocprofv3's CSV files reports (``Trace.backend``).
 BACKEND = "rocprofv3-csv"
+#: The backend of rocprofv3's JSON output (:mod:`.rocprof_json`), and the two together.
+JSON_BACKEND = "rocprofv3-json"
+BACKENDS = (BACKEND, JSON_BACKEND)
 #: The file that names a rocprofv3 run (its prefix names the others).
 KERNEL_TRACE = "kernel_trace.csv"
 #: The other files read beside it, by what they hold.

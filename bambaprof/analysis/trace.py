@@ -62,6 +62,8 @@ from .rocpd import BACKEND as ROCPD_BACKEND
 from .rocpd import is_rocpd, read_rocpd
 from .rocprof import BACKEND as ROCPROF_BACKEND
 from .rocprof import is_rocprof, read_rocprof
+from .rocprof_json import BACKEND as ROCPROF_JSON_BACKEND
+from .rocprof_json import is_rocprof_json, read_rocprof_json
 from .source import BrokenStream, TextReader, TraceError, TraceSource, read_bytes, resolve, salvage_compressed
 from .stream import EventPieces, NotStreamable, PieceText
 from .workers import MIN_PARALLEL_BYTES, PiecesFailed, build_in_workers, can_fork, default_jobs
@@ -494,10 +496,11 @@ def _load_nsys(source: TraceSource, progress: Progress, database: Optional[Path]
     return trace
 
 
-def _load_rocm(source: TraceSource, progress: Progress, database: Optional[Path] = None) -> Trace:
+def _load_rocm(source: TraceSource, progress: Progress, database: Optional[Path] = None,
+               json_output: bool = False) -> Trace:
     """rocprofv3's output through the same builder as a Kineto trace: its CSV files (:mod:`.rocprof`: the kernel
-    trace and the files beside it), or, given ``database`` (the source's file as a plain SQLite file), its rocpd
-    database (:mod:`.rocpd`)."""
+    trace and the files beside it), its JSON output (``json_output``: :mod:`.rocprof_json`), or, given
+    ``database`` (the source's file as a plain SQLite file), its rocpd database (:mod:`.rocpd`)."""
     builder = TraceBuilder()
 
     def add(batch: List[Any], done: int) -> None:
@@ -509,13 +512,17 @@ def _load_rocm(source: TraceSource, progress: Progress, database: Optional[Path]
         raise TraceError(f"{source.trace_path}: a process ({source.process}) picks one process of an Nsight Systems "
                          "export, and this is a rocpd database")
     try:
-        meta = read_rocprof(source.trace_path, add) if database is None else read_rocpd(database, add)
+        if database is not None:
+            meta, backend, what = read_rocpd(database, add), ROCPD_BACKEND, "database"
+        elif json_output:
+            meta, backend, what = read_rocprof_json(source.trace_path, add), ROCPROF_JSON_BACKEND, "JSON output"
+        else:
+            meta, backend, what = read_rocprof(source.trace_path, add), ROCPROF_BACKEND, "kernel trace"
     except TraceError as exc:
         raise _naming(source.trace_path, exc) from None
-    trace = _trace_of(builder, meta, source, ROCPROF_BACKEND if database is None else ROCPD_BACKEND)
+    trace = _trace_of(builder, meta, source, backend)
     if len(trace.gpu) == 0 and len(trace.runtime) == 0:
-        raise TraceError(f"{source.trace_path}: the {'kernel trace' if database is None else 'database'} has no "
-                         "timed kernels")
+        raise TraceError(f"{source.trace_path}: the {what} has no timed kernels")
     return trace
 
 
@@ -647,6 +654,8 @@ def load_trace(
         raise TraceError(f"{source.trace_path}: {elsewhere}")
     if is_rocprof(source.trace_path):
         return _load_rocm(source, progress)
+    if is_rocprof_json(source.trace_path):
+        return _load_rocm(source, progress, json_output=True)
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the collector's passes would cost more than the decoding
     try:

@@ -99,8 +99,9 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
     An Nsight Systems export (nsys export --type sqlite: .sqlite or .sqlite.gz) is read too, and a .nsys-rep
     is exported first where the nsys CLI is installed: kernels, copies, memsets, CUDA API calls, NVTX ranges.
     An export of several processes with GPU work (one per rank) shows one rank per process, as a folder does.
-    rocprofv3's CSV output is read from its kernel trace (<prefix>kernel_trace.csv) or its folder, and its
-    rocpd database (ROCm 7's default output, <pid>_results.db, gzipped or not) as it is.
+    rocprofv3's CSV output is read from its kernel trace (<prefix>kernel_trace.csv) or its folder, its JSON
+    output (<prefix>results.json) and its rocpd database (ROCm 7's default output, <pid>_results.db, gzipped or
+    not) as they are.
 
     Reports span, GPU busy and idle time (waiting on the host vs other),
     launch overhead, CPU-bound stretches, host-device synchronisations (and

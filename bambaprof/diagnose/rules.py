@@ -22,7 +22,7 @@ from ..analysis.ncu import STALL_REASONS
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
-from ..analysis.rocprof import BACKEND as ROCPROF_BACKEND
+from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from ..render.tables import kernel_label
@@ -255,7 +255,7 @@ def idle_unexplained(a: Any) -> Optional[Finding]:
     if s.get("idle_host_wait_us") is not None or window <= 0 or 100.0 * idle / window < HOST_BOUND_PCT:
         return None
     backend = s.get("parser_backend")
-    if backend in (ROCPROF_BACKEND, ROCPD_BACKEND):
+    if backend in (*ROCPROF_BACKENDS, ROCPD_BACKEND):
         how = "profile with rocprofv3 --hip-trace beside --kernel-trace"
     elif backend == NSYS_BACKEND:
         how = "profile with nsys --trace=cuda (the CUDA API calls)"
@@ -454,7 +454,7 @@ def unknown_bytes(a: Any) -> Optional[Finding]:
         advice = (f"{what}: pass --ncu with Nsight Compute's CSV of the same workload for "
                   "measured bytes, or profile it with the PyTorch profiler and record_shapes (bambaprof profile "
                   "does).")
-    elif (a.summary or {}).get("parser_backend") in (ROCPROF_BACKEND, ROCPD_BACKEND):
+    elif (a.summary or {}).get("parser_backend") in (*ROCPROF_BACKENDS, ROCPD_BACKEND):
         advice = ("rocprofv3 records no operators or shapes: profile the same workload with the PyTorch profiler "
                   "and record_shapes (bambaprof profile does) for modelled bytes.")
     else:

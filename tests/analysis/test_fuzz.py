@@ -27,3 +27,9 @@ def test_mutated_csv_inputs_never_raise_anything_but_one_line_errors():
     assert result["unexpected"] == [], result["unexpected"][0]
     for kind in ("ncu", "rocprof"):  # both kinds of input, and both outcomes, are exercised
         assert result["exit_codes"][kind].get("0", 0) > 20 and result["exit_codes"][kind].get("1", 0) > 5
+
+
+def test_mutated_rocprofv3_json_never_raises_anything_but_one_line_errors():
+    result = _fuzzer("fuzz_rocprof_json").run(300, seed=0)
+    assert result["unexpected"] == [], result["unexpected"][0]
+    assert result["analysed"] > 100 and result["refused_one_line"] > 20
