@@ -362,13 +362,18 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
               if floor else "")
            + f". The largest: {top['multiply']} of {top['operands']} ({top['dtype']}) stores "
            f"{top['product']} ({top['product_bytes'] / 1e9:,.2f} GB) and {top['reduce']} sums it {dims} "
-           f"({top['count']} calls, {_us(top['gpu_us'])}).")
+           f"({top['count']} call{'s' if top['count'] != 1 else ''}, {_us(top['gpu_us'])}).")
     how = (f"torch.einsum('{top['einsum']}', ...) over its operands with their size-1 dimensions squeezed"
            + (" (divided by the count, for a mean)" if top["reduce"] == "aten::mean" else "")
            if top["einsum"] else "one torch.einsum or matmul")
+    m = getattr(a, "manifest", None)
+    variant = m.config.variant if m is not None and m.config is not None else None
+    fused = ("the triton variant computes this SSD core in fused kernels: profile it beside this one (bambaprof "
+             "profile --variant " + f"{variant} --variant triton)" if variant and variant != "triton" else
+             "a chunked SSD (Mamba2) scan written this way is what fused cores replace (bambaprof's triton variant, "
+             "mamba_ssm's kernels)")
     suggestion = (f"Compute each as one contraction that never stores the product: for the largest, {how}, which "
-                  "runs as a batched matmul on tensor cores. A chunked SSD (Mamba2) scan written this way is what "
-                  "fused cores replace (bambaprof's triton variant, mamba_ssm's kernels).")
+                  f"runs as a batched matmul on tensor cores; {fused}.")
     evidence = [{k: r[k] for k in ("multiply", "operands", "dtype", "product", "product_bytes", "reduce",
                                    "reduced_dims", "count", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
     at_stake = time - floor if floor is not None else time

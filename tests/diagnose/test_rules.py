@@ -585,3 +585,13 @@ def test_elementwise_contraction_needs_a_share_of_kernel_time():
     assert f.time_us == 6.0 and "floor" not in f.message
     assert not R.can_judge(SimpleNamespace(contractions=None, summary={"platform": "cuda", "kernel_us": 1.0}),
                            "elementwise-contraction")
+
+
+def test_elementwise_contraction_on_a_run_of_the_default_variant_points_to_the_triton_one():
+    run = Path(__file__).resolve().parents[2] / "traces" / "examples" / "bamba-9b-default-none-mixer-b1-L512-e73025ce"
+    a = analyze(run)
+    f = next(f for f in a.findings if f["id"] == "elementwise-contraction")
+    assert "bambaprof profile --variant default --variant triton" in f["suggestion"]
+    assert "(1 call, " in f["message"]
+    triton = analyze(run.parent / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a")
+    assert triton.contractions == [] and not any(f["id"] == "elementwise-contraction" for f in triton.findings)
