@@ -107,6 +107,22 @@ def mutate_text(raw: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+def attempt(case: Callable[[], None], counts: Dict[str, int], unexpected: List[str]) -> None:
+    """Run one mutant's ``case``: counted ``ok`` when it gives a result, ``refused`` when it raises one
+    :class:`~bambaprof.errors.BambaprofError` (a one-line error), else its traceback kept in ``unexpected`` (the
+    first five): what the fuzzers look for."""
+    from bambaprof.errors import BambaprofError
+
+    try:
+        case()
+        counts["ok"] += 1
+    except BambaprofError:
+        counts["refused"] += 1
+    except Exception:  # noqa: BLE001 - what the fuzzer looks for
+        if len(unexpected) < 5:
+            unexpected.append(traceback.format_exc())
+
+
 def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> Dict[str, Any]:
     """Analyse ``n`` mutants, and compare each one analysed with the analysis of the trace it came from, both ways
     (every table and warning of ``compare``, rendered and as JSON); returns counts and the first unexpected
@@ -116,14 +132,14 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     from bambaprof.analysis.compare import Side, compare_sides
     from bambaprof.analysis.fleet import fleet_of, rank_row
     from bambaprof.commands.analyze import _render_fleet as render_fleet
-    from bambaprof.errors import BambaprofError
     from bambaprof.render.text import render_analysis, render_comparison
 
     rng = random.Random(seed)
     seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames(),
                                                                                      _with_contractions()]
     originals: Dict[int, Any] = {}
-    ok = refused = compared = 0
+    counts = {"ok": 0, "refused": 0}
+    compared = 0
     unexpected: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
@@ -136,7 +152,9 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
             gz = rng.random() < 0.5
             path = Path(tmp) / f"m{i % 8}.json{'.gz' if gz else ''}"
             path.write_bytes(gzip.compress(text, compresslevel=1) if gz else text)
-            try:
+
+            def case(path: Path = path, which: int = which, doc: Any = doc) -> None:  # this iteration's
+                nonlocal compared
                 a = analyze(path)
                 render_analysis(a, a.kernels[:20], a.ops[:20])  # the table output's text, names and all
                 json_safe(a.to_dict())
@@ -152,14 +170,10 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                 fleet = fleet_of([rank_row(originals[which], "a"), rank_row(a, "b")])  # the two as ranks of a job
                 json_safe(fleet.to_dict())
                 render_fleet(fleet, "table")
-                ok += 1
-            except BambaprofError:
-                refused += 1
-            except Exception:  # noqa: BLE001 - what the fuzzer looks for
-                if len(unexpected) < 5:
-                    unexpected.append(traceback.format_exc())
-    return {"mutants": n, "seed": seed, "analysed": ok, "comparisons": compared, "refused_one_line": refused,
-            "unexpected": unexpected}
+
+            attempt(case, counts, unexpected)
+    return {"mutants": n, "seed": seed, "analysed": counts["ok"], "comparisons": compared,
+            "refused_one_line": counts["refused"], "unexpected": unexpected}
 
 
 def _with_python_frames() -> Dict[str, Any]:

@@ -18,12 +18,11 @@ import json
 import random
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_loader import _ODD, command_line, mutate_text  # noqa: E402 - a script beside this one
+from fuzz_loader import _ODD, attempt, command_line, mutate_text  # noqa: E402 - a script beside this one
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +39,11 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     """Analyse ``n`` mutants; returns counts and the first unexpected exceptions (with tracebacks)."""
     sys.path.insert(0, str(ROOT))
     from bambaprof.analysis import analyze
-    from bambaprof.errors import BambaprofError
     from bambaprof.render.text import render_analysis
     from tests.analysis.test_rocprof_json import _process
 
     rng = random.Random(seed)
-    ok = refused = 0
+    counts = {"ok": 0, "refused": 0}
     unexpected: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
@@ -62,16 +60,14 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                 text = mutate_text(text, rng)
             path = Path(tmp) / f"m{i % 8}_results.json"
             path.write_bytes(text)
-            try:
+
+            def case(path: Path = path) -> None:  # this iteration's
                 a = analyze(path)
                 render_analysis(a, a.kernels, a.ops)
-                ok += 1
-            except BambaprofError:
-                refused += 1
-            except Exception:  # noqa: BLE001 - what the fuzzer looks for
-                if len(unexpected) < 5:
-                    unexpected.append(traceback.format_exc())
-    return {"mutants": n, "seed": seed, "analysed": ok, "refused_one_line": refused, "unexpected": unexpected}
+
+            attempt(case, counts, unexpected)
+    return {"mutants": n, "seed": seed, "analysed": counts["ok"], "refused_one_line": counts["refused"],
+            "unexpected": unexpected}
 
 
 def main(argv) -> int:
