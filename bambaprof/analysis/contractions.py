@@ -67,9 +67,10 @@ def contraction_table(trace: Trace, peak_gbps: Optional[float],
     if not len(ops) or not ops.shapes_recorded:
         return None
     codes, names = value_codes(trace, "ops.name")
-    wanted = [c for c, n in enumerate(names) if n in MULTIPLY_OPS or n in REDUCE_OPS]
-    if not wanted or not any(names[c] in MULTIPLY_OPS for c in wanted):
-        return []
+    multiplies = np.flatnonzero(np.isin(codes, [c for c, n in enumerate(names) if n in MULTIPLY_OPS])).tolist()
+    expanding = [i for i in multiplies if _product(_tensors(trace, i)) is not None]
+    if not expanding:
+        return []  # the common case: no multiply stores a product larger than its inputs
     parent = op_parents(trace)
     thread, _ = value_codes(trace, "ops.thread")
     gpu_us = op_gpu_time(trace, parent)
@@ -84,7 +85,7 @@ def contraction_table(trace: Trace, peak_gbps: Optional[float],
     group_end = np.repeat(ends, np.diff(np.append(starts, len(order))))
     used = np.zeros(len(ops), dtype=bool)
     groups: Dict[tuple, Dict[str, Any]] = {}
-    for i in np.flatnonzero(np.isin(codes, [c for c in wanted if names[c] in MULTIPLY_OPS])).tolist():
+    for i in expanding:
         if used[i]:
             continue
         found = _chain(trace, i, order, position[i], group_end[position[i]], used)
@@ -115,14 +116,8 @@ def _chain(trace: Trace, i: int, order: np.ndarray, at: int, end: int,
     """The chain that multiply ``i`` starts (its op rows, a grouping key, its figures), or None."""
     ops = trace.ops
     tensors = _tensors(trace, i)
-    if len(tensors) != 2:
-        return None
-    shapes = [tuple(s) for s, _ in tensors]
-    product = _broadcast([list(s) for s in shapes])
-    if product is None or not product:
-        return None
-    numel = math.prod(product)
-    if numel < EXPANSION_MIN * max(math.prod(s) for s in shapes) or numel == 0:
+    product = _product(tensors)
+    if product is None:
         return None
     dtype = _promote([t for _, t in tensors])
     rows, operands, all_multiply = [i], list(tensors), True
@@ -148,6 +143,20 @@ def _chain(trace: Trace, i: int, order: np.ndarray, at: int, end: int,
         all_multiply &= name in MULTIPLY_OPS
         operands.extend((s, t) for s, t in inputs if list(s) != product)
     return None
+
+
+def _product(tensors: Sequence[tuple]) -> Optional[List[int]]:
+    """The broadcast product's shape of a multiply's two tensor inputs where it holds at least
+    :data:`EXPANSION_MIN` times the elements of the larger input, else None."""
+    if len(tensors) != 2:
+        return None
+    product = _broadcast([list(s) for s, _ in tensors])
+    if not product:
+        return None
+    numel = math.prod(product)
+    if numel <= 0 or numel < EXPANSION_MIN * max(math.prod(s) for s, _ in tensors):
+        return None
+    return product
 
 
 def _tensors(trace: Trace, row: int) -> List[tuple]:

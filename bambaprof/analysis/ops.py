@@ -45,8 +45,18 @@ def op_parents(trace: Trace) -> np.ndarray:
     in that order keeps. All ops are answered at once by a search over a segment tree of the ops' ends
     (maxima over blocks of the sorted order): up from each op through the blocks before it, nearest first,
     to the first block holding an end after its start, then down that block to its last such op. 2 log2(n)
-    vectorised steps; memory linear in n.
+    vectorised steps; memory linear in n. Computed once a trace (kept in :attr:`Trace.memo`, read-only).
     """
+    memo = trace.memo.get(("op parents",))
+    if memo is not None:
+        return memo
+    parent = _op_parents(trace)
+    parent.setflags(write=False)
+    trace.memo[("op parents",)] = parent
+    return parent
+
+
+def _op_parents(trace: Trace) -> np.ndarray:
     ops = trace.ops
     n = len(ops)
     parent = np.full(n, -1, dtype=np.int64)
