@@ -26,7 +26,7 @@ of one over the operands with their size-1 dimensions squeezed, where every op o
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,6 +46,8 @@ REDUCE_OPS = frozenset({"aten::sum", "aten::mean"})
 #: Ops whose shapes the trace reader decodes even where they launch no GPU work (a CPU-only trace): the multiplies,
 #: the reductions, and the elementwise ops that may read a product between them.
 SHAPED_OPS = MULTIPLY_OPS | REDUCE_OPS | frozenset(f"aten::{op}" for op in ELEMENTWISE_OPS)
+#: ``reduced_dims`` of a reduction whose dims the trace does not hold (before PyTorch 2.1 recorded arguments).
+UNKNOWN_DIMS = "unknown"
 #: A row's keys, in the order tables show them.
 ROW_KEYS = ("count", "multiply", "operands", "dtype", "product", "product_bytes", "reduce", "reduced_dims", "cpu_us",
             "gpu_us", "floor_us", "excess_us", "einsum")
@@ -60,9 +62,9 @@ def contraction_table(trace: Trace, peak_gbps: Optional[float],
     shapes, most time first; None where the trace cannot tell (no CPU ops, or no shapes recorded). Each row:
     ``count``; ``multiply`` and ``reduce`` (op names); ``operands`` (shapes as text, ``x``-separated), ``dtype``,
     ``product`` (shape) and ``product_bytes`` (one product, bytes), ``reduced_dims`` (text, ``all`` where every
-    element is summed), ``einsum`` (or None); ``cpu_us`` (the chains' ops on the host, us); ``gpu_us`` (their
-    kernels, us; None for a trace without GPU activity), ``floor_us`` (their contractions' floor, None where a
-    peak is unknown) and ``excess_us``."""
+    element is summed, ``unknown`` where the trace lacks the call's arguments: no einsum then), ``einsum`` (or
+    None); ``cpu_us`` (the chains' ops on the host, us); ``gpu_us`` (their kernels, us; None for a trace without
+    GPU activity), ``floor_us`` (their contractions' floor, None where a peak is unknown) and ``excess_us``."""
     ops = trace.ops
     if not len(ops) or not ops.shapes_recorded:
         return None
@@ -165,27 +167,29 @@ def _tensors(trace: Trace, row: int) -> List[tuple]:
     return _tensor_inputs(dims, types) if isinstance(dims, list) and isinstance(types, list) else []
 
 
-def _reduced_dims(concrete: Any, ndim: int, nargs: int) -> Optional[List[int]]:
+def _reduced_dims(concrete: Any, ndim: int, nargs: int) -> Union[List[int], None, str]:
     """The dimensions a reduction call sums (non-negative, sorted), or None for all of them: ``sum(x)`` and
-    ``sum(x, dtype)`` take no dims; ``sum(x, dim, keepdim, dtype)`` records its dims in ``Concrete Inputs``. An
-    empty list where they are not dimensions of the product (out of range)."""
+    ``sum(x, dtype)`` take no dims; ``sum(x, dim, keepdim, dtype)`` records its dims in ``Concrete Inputs`` (since
+    PyTorch 2.1): :data:`UNKNOWN_DIMS` where the trace does not hold them. An empty list where they are not
+    dimensions of the product (out of range)."""
     if nargs <= 2:
         return None
     dims = _parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
     if dims is None or not ndim:
-        return None
+        return UNKNOWN_DIMS
     if any(not -ndim <= d < ndim for d in dims):
         return []  # not dimensions of the product: not a reduction of it
     return sorted({d % ndim for d in dims})
 
 
-def _figures(multiply: str, reduce: str, operands: Sequence[tuple], product: List[int], dtype: str, reduced: Optional[List[int]],
-             all_multiply: bool) -> Tuple[tuple, Dict[str, Any]]:
+def _figures(multiply: str, reduce: str, operands: Sequence[tuple], product: List[int], dtype: str,
+             reduced: Union[List[int], None, str], all_multiply: bool) -> Tuple[tuple, Dict[str, Any]]:
     size = DTYPE_BYTES[dtype]
     numel = math.prod(product)
-    kept = [n for d, n in enumerate(product) if reduced is not None and d not in reduced]
+    known = not isinstance(reduced, str)
+    kept = [n for d, n in enumerate(product) if isinstance(reduced, list) and d not in reduced]
     key = (multiply, tuple(tuple(s) for s, _ in operands), tuple(t for _, t in operands), reduce,
-           tuple(reduced) if reduced is not None else None)
+           tuple(reduced) if isinstance(reduced, list) else reduced)
     figures = {
         "multiply": multiply,
         "reduce": reduce,
@@ -193,17 +197,17 @@ def _figures(multiply: str, reduce: str, operands: Sequence[tuple], product: Lis
         "dtype": dtype,
         "product": str(product),
         "product_bytes": float(numel * size),
-        "reduced_dims": str(reduced) if reduced is not None else "all",
-        "einsum": _einsum(operands, product, reduced) if all_multiply else None,
+        "reduced_dims": str(reduced) if isinstance(reduced, list) else "all" if reduced is None else UNKNOWN_DIMS,
+        "einsum": _einsum(operands, product, reduced) if all_multiply and known else None,
         "operand_bytes": float(sum(math.prod(s) * DTYPE_BYTES[t] for s, t in operands)),
-        "result_bytes": float(math.prod(kept) * size),
+        "result_bytes": float(math.prod(kept) * size) if known else 0.0,  # unknown: the floor stays a lower bound
         "flops": float(numel * len(operands)),  # a multiply per factor after the first, and the sum's add
         "dtype_class": op_dtype([dtype]),
     }
     return key, figures
 
 
-def _einsum(operands: Sequence[tuple], product: List[int], reduced: Optional[List[int]]) -> Optional[str]:
+def _einsum(operands: Sequence[tuple], product: List[int], reduced: Union[List[int], None, str]) -> Optional[str]:
     """The einsum equation of the contraction over operands whose size-1 dimensions are squeezed: a letter per
     dimension of the product longer than 1, each operand holding the letters of its own such dimensions."""
     ndim = len(product)
@@ -214,7 +218,7 @@ def _einsum(operands: Sequence[tuple], product: List[int], reduced: Optional[Lis
     for shape, _ in operands:
         offset = ndim - len(shape)
         subscripts.append("".join(letters[d] for d in range(ndim) if d >= offset and shape[d - offset] > 1))
-    summed = set(range(ndim)) if reduced is None else set(reduced)
+    summed = set(reduced) if isinstance(reduced, list) else set(range(ndim))
     result = "".join(letters[d] for d in sorted(letters) if d not in summed)
     return ",".join(subscripts) + "->" + result
 

@@ -351,7 +351,8 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     if not rows or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
         return None
     top = rows[0]
-    dims = "whole" if top["reduced_dims"] == "all" else f"over dims {top['reduced_dims']}"
+    dims = {"all": "whole", "unknown": "over dims the trace does not record"}.get(
+        top["reduced_dims"], f"over dims {top['reduced_dims']}")
     floors = [r["floor_us"] for r in rows if r["floor_us"] is not None]
     floor = sum(floors) if len(floors) == len(rows) else None
     calls = sum(r["count"] for r in rows)

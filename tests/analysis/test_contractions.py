@@ -171,3 +171,17 @@ def test_odd_shapes_and_arguments_are_no_contraction(tmp_path):
         ("aten::sum", 66, 5, [[8, 8, 16], []], ["float", ""]),
     ])
     assert _table(_write(tmp_path, doc)) == []
+
+
+def test_a_reduction_whose_dims_the_trace_lacks_has_unknown_dims_and_no_einsum(tmp_path):
+    """Before PyTorch 2.1 a trace holds no Concrete Inputs: sum(x, dim, keepdim, dtype) is known to reduce some
+    dims, not which (it is not a whole reduction)."""
+    doc = _doc([("aten::mul", 0, 5, [[8, 1, 16], [1, 8, 16]], F),
+                ("aten::sum", 6, 5, [[8, 8, 16], [], [], []], ["float", "ScalarList", "Scalar", ""])],
+               kernels=[("mul_k", 100, 10, 1), ("sum_k", 112, 10, 2)])
+    for e in doc["traceEvents"]:
+        e.get("args", {}).pop("Concrete Inputs", None)
+    rows = _table(_write(tmp_path, doc))
+    assert len(rows) == 1 and rows[0]["reduced_dims"] == "unknown" and rows[0]["einsum"] is None
+    # the floor counts the operands only (the result's size is unknown): still a lower bound
+    assert rows[0]["floor_us"] == pytest.approx(max((8 * 16 + 8 * 16) * 4 / 4.8e6, 2 * 8 * 8 * 16 / 494.7e6))
