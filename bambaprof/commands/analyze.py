@@ -150,6 +150,11 @@ def analyze_command(paths: Tuple[str, ...], fmt: str, output: Optional[str], top
         if len(items) > 1:
             if ncu_csv is not None:
                 raise UsageError("--ncu goes with one trace, not with several ranks")
+            if which != "all" or sort_key or pattern:
+                given = ", ".join(f for f, v in (("--table", which != "all"), ("--sort", sort_key),
+                                                 ("--filter", pattern)) if v)
+                raise UsageError(f"{given} picks among one trace's tables and rows, and {len(items)} ranks are "
+                                 "shown side by side: name one rank's trace to see its tables")
             fleet = analyze_fleet(items, workers=jobs, backend=backend)
             if all(r["error"] for r in fleet.ranks):
                 where = paths[0] if len(paths) == 1 else f"{len(paths)} inputs"

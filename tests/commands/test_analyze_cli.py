@@ -117,3 +117,18 @@ def test_the_contractions_table_or_why_it_is_empty(tmp_path, capsys):
     assert code == 0 and out.startswith("contractions unknown") and "record_shapes=True" in out
     code, out, _ = run(["analyze", naive, "--format", "json"], capsys)
     assert len(json.loads(out)["contractions"]) == 4
+
+
+def test_one_traces_table_options_on_several_ranks_are_a_usage_error(tmp_path, capsys):
+    """A folder of ranks is shown side by side; --table, --sort and --filter pick among one trace's tables, and
+    were silently ignored there."""
+    import shutil
+
+    for rank, name in enumerate(("h200-fms-naive-mixer-eager-b1-L512.json.gz",
+                                 "h200-mamba-ssd-mixer-eager-b1-L512.json.gz")):
+        shutil.copy(DATA / name, tmp_path / f"rank{rank}.json.gz")
+    for extra in (["--table", "contractions"], ["--sort", "count"], ["--filter", "mul"]):
+        code, out, err = run(["analyze", str(tmp_path), *extra], capsys)
+        assert code == 2 and extra[0] in err and "name one rank's trace" in err and out == ""
+    code, out, _ = run(["analyze", str(tmp_path), "--table", "all"], capsys)
+    assert code == 0 and "slowest" in out
