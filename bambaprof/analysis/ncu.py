@@ -90,7 +90,7 @@ def _exported(report: Path) -> str:
 
 
 def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
-    """Records ``{"id", "name", "grid", "block", "process", "device", <metric>: value, ...}`` (the process ID as
+    """Records ``{"id", "name", "grid", "block", "process", "device_index", <metric>: value, ...}`` (the process ID as
     text, ``""`` where the CSV has none; the CUDA device index, or None) in kernel-ID order, from either layout
     of ``ncu --csv``: the details page (a row per kernel and metric: ``Metric Name``, ``Metric Unit``, ``Metric
     Value``) or the raw page (a row per kernel, a column per metric, units in the row under the header); or from a
@@ -140,7 +140,7 @@ def read_ncu_csv(path: Union[str, Path]) -> List[Dict[str, object]]:
             raise BambaprofError(f"{p}: row {n} of the table: kernel ID {kid[:40]!r} is not a number") from None
         rec = records.setdefault(ident, {"id": ident, "name": cell("Kernel Name"), "grid": _dims(cell("Grid Size")),
                                          "block": _dims(cell("Block Size")), "process": cell("Process ID").strip(),
-                                         "device": _whole(_number(cell("Device")))})
+                                         "device_index": _whole(_number(cell("Device")))})
         if per_metric:
             if cell("Metric Name"):
                 rec[cell("Metric Name")] = _number(cell("Metric Value"), cell("Metric Unit"))
@@ -328,7 +328,7 @@ def _one_process(records: List[Dict[str, object]],
         processes.setdefault(rec.get("process", ""), []).append(rec)
     if len(processes) < 2:
         return records, match(records)[0]
-    here = {p: part for p, part in processes.items() if any(rec.get("device") in devices for rec in part)}
+    here = {p: part for p, part in processes.items() if any(rec.get("device_index") in devices for rec in part)}
     candidates = here or processes
     best = None
     for process, part in candidates.items():
@@ -338,7 +338,7 @@ def _one_process(records: List[Dict[str, object]],
     assert best is not None
     _, process, part, picks = best
     if notes is not None:
-        device = next((rec.get("device") for rec in part if rec.get("device") is not None), None)
+        device = next((rec.get("device_index") for rec in part if rec.get("device_index") is not None), None)
         notes.append(f"the Nsight Compute capture holds {len(processes)} processes: process {process}"
                      + (f" (device {device})" if device is not None else "")
                      + f" matched this trace best ({sum(1 for j in picks if j is not None)} of its {len(part)} "
