@@ -3,7 +3,10 @@
 An Nsight Compute report or CSV holds metrics per kernel and no timeline: ``analyze`` reads it with ``--ncu``
 beside a trace of the same run. A rocprofv3 run is read from its kernel trace, with the files beside it
 (HIP calls, copies, markers, agents); given one of those files instead, the error names the run's kernel trace.
-For each, the error says where the file goes instead of only that it is not a trace.
+A run directory's own files (its manifest, NVML telemetry, inductor's kernel counts) are read with the run: given
+one, the error names the run directory. JSON documents that are not traces (``analyze`` and ``compare`` output
+with ``--format json``, a PyTorch execution trace) are named by their top-level keys. For each, the error says where
+the file goes instead of only that it is not a trace.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from ..run.layout import INDUCTOR_KERNELS, MANIFEST, SIDE, TELEMETRY
 from .ncu import REPORT_SUFFIXES, SOURCE_PAGE_HEADER
 from .rocprof import KERNEL_TRACE, SIBLINGS
 
@@ -25,9 +29,35 @@ _NCU_WHERE = ("metrics per kernel without a timeline, read with --ncu beside a t
               "analyze TRACE --ncu {name})")
 
 
+#: A run directory's side files (not the launch map: that is a trace), by name, with what each holds.
+RUN_FILES = {Path(MANIFEST).name: "manifest", Path(TELEMETRY).name: "NVML telemetry",
+             Path(INDUCTOR_KERNELS).name: "inductor kernel counts"}
+
+#: JSON documents that are not traces, told by their top-level keys: (keys the document has, the first key, what it
+#: is). The first key is the one the writer puts first (``analyze``'s summary, ``compare``'s baseline).
+JSON_DOCUMENTS = (
+    (("summary", "kernels"), "summary",
+     "a bambaprof analysis (analyze --format json), not a trace: analyze or report the trace or run directory it came "
+     "from (its summary's 'trace' names it)"),
+    (("baseline", "candidate", "summary"), "baseline",
+     "a bambaprof comparison (compare --format json), not a trace: compare the traces or runs it names"),
+    (("schema", "clock", "nvml"), "schema",
+     "bambaprof's NVML telemetry (a run directory's telemetry.json.gz), read with the run: give its run directory"),
+    (("schema", "nodes"), "schema",
+     "a PyTorch execution trace (ExecutionTraceObserver): its ops' graph, without times; analyze the profiler's "
+     "(Kineto) trace recorded beside it"),
+    (("schema_version", "run_id"), "schema_version",
+     "a bambaprof run manifest: give its run directory"),
+)
+_FIRST_KEY = re.compile(rb'^\s*(?:\xef\xbb\xbf)?\s*\{\s*"([^"\\]{1,64})"\s*:')
+
+
 def misplaced_by_name(path: Path) -> Optional[str]:
     """Where a file that its name shows is another tool's, read elsewhere, goes instead; None for any other."""
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if path.parent.name == SIDE and path.name in RUN_FILES:
+        return (f"a run directory's {RUN_FILES[path.name]} ({SIDE}/{path.name}), read with the run: give the run "
+                f"directory ({path.parent.parent})")
     if path.suffix in REPORT_SUFFIXES:
         return "an Nsight Compute report: " + _NCU_WHERE.format(name=path.name)
     for sibling in SIBLINGS.values():
@@ -47,4 +77,18 @@ def misplaced_by_text(head: bytes, name: str = "FILE") -> Optional[str]:
     if SOURCE_PAGE_HEADER.search(head.decode("utf-8", "replace")):  # the reader's own test of a source page
         return ("an Nsight Compute source page (one kernel's instructions), which bambaprof does not read; --ncu reads "
                 "the raw or details page beside a trace (ncu -i REPORT --csv --page raw)")
+    return json_document(head)
+
+
+def json_document(head: bytes) -> Optional[str]:
+    """What a JSON document that is not a trace is (:data:`JSON_DOCUMENTS`), told from its first bytes: its first
+    key and the others it names; None for any other (a trace has ``traceEvents``)."""
+    first = _FIRST_KEY.match(head)
+    if first is None or b'"traceEvents"' in head:
+        return None
+    for keys, first_key, what in JSON_DOCUMENTS:
+        if first_key is not None and first.group(1).decode("utf-8", "replace") != first_key:
+            continue
+        if all(b'"' + k.encode() + b'"' in head for k in keys):
+            return what
     return None

@@ -306,7 +306,7 @@ class _PageReleaser:
 
 #: What the readers take, for the error of a file that is none of them.
 READABLE = ("a Kineto/Chrome JSON trace (.json, .json.gz), an Nsight Systems report or export (.nsys-rep, "
-            ".sqlite), a rocprofv3 *kernel_trace.csv or a rocpd database")
+            ".sqlite), a rocprofv3 *kernel_trace.csv, results.json or rocpd database")
 
 
 def _not_json_hint(data: Any) -> str:

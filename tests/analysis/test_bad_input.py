@@ -4,13 +4,17 @@ import copy
 import gzip
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.compare import compare
 from bambaprof.analysis.source import TraceError
 from bambaprof.analysis.trace import load_trace
 from bambaprof.cli import main
+from bambaprof.render.tables import to_json
 from tests.analysis.synth import base_trace, write
 
 
@@ -37,7 +41,28 @@ def _cases(tmp_path):
     (tmp_path / "page.csv").write_text('"# Address","Source","Warp Stall Sampling"\n')
     (tmp_path / "profile.ncu-rep").write_bytes(b"\x00\x01binary")
     (tmp_path / "run_hip_api_trace.csv").write_text("Domain,Function,Start_Timestamp,End_Timestamp\n")
+    # JSON documents that are not traces: bambaprof's own output, a run's side files, a PyTorch execution trace
+    run = Path(__file__).resolve().parents[2] / "traces" / "examples" / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a"
+    (tmp_path / "bambaprof").mkdir()
+    for side in ("manifest.json", "telemetry.json.gz"):
+        shutil.copy(run / "bambaprof" / side, tmp_path / "bambaprof" / side)
+        shutil.copy(run / "bambaprof" / side, tmp_path / f"copied-{side}")
+    a = analyze(write(tmp_path / "source.json.gz", base_trace()))
+    (tmp_path / "analysis.json").write_text(to_json(a.to_dict()))
+    source = [tmp_path / "source.json.gz"]
+    (tmp_path / "comparison.json").write_text(to_json(compare(source, source).to_dict()))
+    (tmp_path / "et.json").write_text(json.dumps({"schema": "1.1.1-chakra.0.0.4", "pid": 7, "time": "", "start_ts": 1,
+                                                  "nodes": [{"id": 1, "name": "aten::mul", "ctrl_deps": 0}],
+                                                  "finish_ts": 2}))
     return {
+        "bambaprof/manifest.json": "a run directory's manifest (bambaprof/manifest.json), read with the run: give the "
+                                   f"run directory ({tmp_path})",
+        "bambaprof/telemetry.json.gz": "a run directory's NVML telemetry (bambaprof/telemetry.json.gz)",
+        "copied-manifest.json": "a bambaprof run manifest: give its run directory",
+        "copied-telemetry.json.gz": "bambaprof's NVML telemetry (a run directory's telemetry.json.gz)",
+        "analysis.json": "a bambaprof analysis (analyze --format json), not a trace",
+        "comparison.json": "a bambaprof comparison (compare --format json), not a trace",
+        "et.json": "a PyTorch execution trace (ExecutionTraceObserver)",
         "metrics.csv.gz": "an Nsight Compute CSV: metrics per kernel without a timeline, read with --ncu beside a "
                           "trace of the same run (bambaprof analyze TRACE --ncu metrics.csv.gz)",
         "saved.csv": "an Nsight Compute CSV",
