@@ -137,6 +137,8 @@ class Comparison:
     findings: List[Dict[str, Any]] = field(default_factory=list)  # each side's diagnosis: new, resolved, kept, not judged
     notes: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)  # reasons the ratios may mislead, one line each
+    #: tables not compared (``ops``, ``phases``, ``modules``, ``kernels``, ``ssd``), each with the warning saying why
+    not_compared: Dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -294,7 +296,7 @@ def compare_sides(a: Side, b: Side) -> Comparison:
         candidate={"inputs": b.inputs, "manifests": b.manifests, "summaries": [x.summary for x in b.analyses]},
         summary=summary, kernels=rows, ops=ops, phases=_phase_rows(a, b), notes=notes,
         modules=_phase_rows(a, b, "module_kinds", "module"), ssd=_phase_rows(a, b, "ssd", "step"),
-        findings=_finding_rows(a, b), warnings=_warnings(a, b, summary),
+        findings=_finding_rows(a, b), warnings=_warnings(a, b, summary), not_compared=_not_compared(a, b),
     )
 
 
@@ -441,16 +443,7 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
     out.extend(_clock_warnings(a, b))
     out.extend(_sync_warnings(a, b))
     out.extend(_step_warnings(a, b))
-    for side in (a, b):
-        if _ops_unrecorded(side):
-            host = all(x.summary.get("sync_count") is None for x in side.analyses)  # no runtime calls either
-            out.append(f"the {side.label}'s inputs hold no CPU ops or ranges beside their GPU work ("
-                       + ("GPU activity alone" if host else "the profiler's CPU activity off") + "): CPU ops, phases "
-                       "and modules are not compared" + (", and findings that read the host's calls are not judged "
-                                                         "for it" if host else ""))
-    out.extend(f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA activity "
-               "off, or its records lost): GPU time, kernels, phases, modules and SSD steps are not compared, and "
-               "findings about GPU time are not judged for it" for side in (a, b) if _gpu_unrecorded(side))
+    out.extend(line for line, _ in _left_out_lines(a, b))
     for side in (a, b):
         for analysis, path in zip(side.analyses, side.inputs):
             cut = next((n for n in analysis.notes if n.startswith(CUT_SHORT_NOTE)), None)
@@ -461,6 +454,37 @@ def _warnings(a: Side, b: Side, summary: List[Dict[str, Any]]) -> List[str]:
         if lo and hi and lo > 0 and hi / lo > NOISY_SPREAD:
             out.append(f"{row['label']}: the ratio's 95% interval {lo:.3g}-{hi:.3g} spans more than "
                        f"{NOISY_SPREAD}x: too noisy to read")
+    return out
+
+
+def _left_out_lines(a: Side, b: Side) -> List[Tuple[str, Tuple[str, ...]]]:
+    """Each side's warning that tables are not compared against it, with the tables it leaves out: a side without
+    CPU ops or ranges (ops, phases, modules), a side whose GPU activity was not recorded (kernels, phases, modules,
+    SSD steps)."""
+    out: List[Tuple[str, Tuple[str, ...]]] = []
+    for side in (a, b):
+        if _ops_unrecorded(side):
+            host = all(x.summary.get("sync_count") is None for x in side.analyses)  # no runtime calls either
+            out.append((f"the {side.label}'s inputs hold no CPU ops or ranges beside their GPU work ("
+                        + ("GPU activity alone" if host else "the profiler's CPU activity off") + "): CPU ops, "
+                        "phases and modules are not compared" + (", and findings that read the host's calls are not "
+                                                                 "judged for it" if host else ""),
+                        ("ops", "phases", "modules")))
+    for side in (a, b):
+        if _gpu_unrecorded(side):
+            out.append((f"the {side.label}'s inputs hold launch calls but no GPU activity (the profiler's CUDA "
+                        "activity off, or its records lost): GPU time, kernels, phases, modules and SSD steps are not "
+                        "compared, and findings about GPU time are not judged for it",
+                        ("kernels", "phases", "modules", "ssd")))
+    return out
+
+
+def _not_compared(a: Side, b: Side) -> Dict[str, str]:
+    """The tables not compared, each with the (first) warning that says why (:func:`_left_out_lines`)."""
+    out: Dict[str, str] = {}
+    for line, tables in _left_out_lines(a, b):
+        for table in tables:
+            out.setdefault(table, line)
     return out
 
 
@@ -639,8 +663,7 @@ def part_metric(comp: Comparison, metric: str) -> Dict[str, Any]:
     matched = [r for r in rows if fnmatch.fnmatchcase(str(r.get(key)), pattern)]
     if not matched:
         names = sorted({printable(str(r.get(key))) for r in rows})  # a kernel name may hold a line break
-        plural = {"ssd": "SSD steps"}.get(kind, f"{kind}s")
-        left_out = next((w for w in comp.warnings if " not compared" in w and plural in w), None) if not rows else None
+        left_out = comp.not_compared.get(table) if not rows else None
         raise UsageError(f"no {kind} of either side matches {pattern!r}" + (
             f"; {kind}s: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else
             f"; {left_out}" if left_out else f"; these inputs have no {kind} table rows"))

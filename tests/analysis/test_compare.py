@@ -478,6 +478,14 @@ def test_a_side_without_the_host_judges_no_host_finding(tmp_path, capsys):
     assert comp.ops == [] and comp.phases == [] and comp.modules == [] and comp.ssd
     assert any(w.startswith("the candidate's inputs hold no CPU ops or ranges beside their GPU work (GPU activity "
                             "alone)") and w.endswith("not judged for it") for w in comp.warnings)
+    # which tables were left out, and the warning saying why, as a record (a gate on an empty table names it)
+    assert set(comp.not_compared) == {"ops", "phases", "modules"}
+    assert comp.not_compared["phases"] in comp.warnings and comp.to_dict()["not_compared"] == comp.not_compared
+    from bambaprof.analysis.compare import part_metric
+    from bambaprof.errors import UsageError
+
+    with pytest.raises(UsageError, match="GPU activity alone"):
+        part_metric(comp, "phase:*")
     back = compare([gpu_only], [real])
     assert {r["finding"]: r["status"] for r in back.findings}["host-bound"] == NOT_JUDGED
     assert new_finding(back, "high") is None  # host-bound (high) in the candidate: the baseline could not judge it
