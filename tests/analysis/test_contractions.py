@@ -185,3 +185,23 @@ def test_a_reduction_whose_dims_the_trace_lacks_has_unknown_dims_and_no_einsum(t
     assert len(rows) == 1 and rows[0]["reduced_dims"] == "unknown" and rows[0]["einsum"] is None
     # the floor counts the operands only (the result's size is unknown): still a lower bound
     assert rows[0]["floor_us"] == pytest.approx(max((8 * 16 + 8 * 16) * 4 / 4.8e6, 2 * 8 * 8 * 16 / 494.7e6))
+
+
+def test_a_trace_this_torch_records_gives_its_contractions_and_not_its_einsum(tmp_path):
+    """The PyTorch profiler of the installed torch on the CPU (record_shapes): two contractions written elementwise
+    and a whole reduction are found, with the dims their calls recorded; torch.einsum (a bmm) is not one."""
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile
+
+    a, b, c = torch.randn(4, 64, 1, 32), torch.randn(4, 1, 64, 32), torch.randn(32)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        (a * b).sum(-1)
+        (a * b * c).mean(dim=(-1,))
+        torch.einsum("bic,bjc->bij", a.squeeze(2), b.squeeze(1))
+        (a * b).sum()
+    path = tmp_path / "cpu.json"
+    prof.export_chrome_trace(str(path))
+    rows = _table(path)
+    assert sorted((r["reduce"], r["reduced_dims"], r["einsum"]) for r in rows) == [
+        ("aten::mean", "[3]", "abd,acd,d->abc"), ("aten::sum", "[3]", "abd,acd->abc"), ("aten::sum", "all", "abd,acd->")]
+    assert all(r["gpu_us"] is None and r["cpu_us"] > 0 for r in rows)
