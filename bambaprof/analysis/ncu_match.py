@@ -116,7 +116,7 @@ against a long trace of them."""
 
 EXACT_WEIGHT = 2
 """What a match of the same grid and block counts for in the alignment, against 1 for one of the same kernel alone:
-one match on the launch as well outweighs one on the name alone, and two of them equal it."""
+a match on the launch outweighs one on the name, and weighs as much as two of them."""
 
 
 def _heaviest_chain(pairs: Sequence[Tuple[int, int, int]], size: int) -> List[Tuple[int, int]]:
