@@ -25,7 +25,7 @@ from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
-from ..render.tables import kernel_label
+from ..render.tables import format_cell, kernel_label
 from . import measured
 
 HIGH_SHARE_PCT = 25.0
@@ -344,26 +344,33 @@ def fusion_candidate(a: Any) -> Optional[Finding]:
 def elementwise_contraction(a: Any) -> Optional[Finding]:
     """Contractions computed as a broadcast product that is stored and then reduced (``(a * b).sum(-1)``), whose
     kernels take at least :data:`CONTRACTION_MIN_SHARE_PCT` of kernel time: the largest, what all of them take and
-    their floor as contractions; suggests the einsum that computes the largest without its product."""
-    rows = [r for r in getattr(a, "contractions", None) or () if r.get("gpu_us")]
-    total = _kernel_total(a)
-    time = sum(r["gpu_us"] for r in rows)
-    if not rows or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
+    their floor as contractions; suggests the einsum that computes the largest without its product. In a CPU-only
+    profile the ops' host time against the trace's span is judged instead (no floor: the CPU's peaks are not
+    known), and no GPU time is claimed to be at stake."""
+    on_host = a.summary.get("platform") == "cpu"
+    key = "cpu_us" if on_host else "gpu_us"
+    rows = [r for r in getattr(a, "contractions", None) or () if r.get(key)]
+    total = (a.summary.get("span_us") or 0.0) if on_host else _kernel_total(a)
+    time = sum(r[key] for r in rows)
+    if not rows or not total or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
         return None
+    rows.sort(key=lambda r: -r[key])
     top = rows[0]
     dims = {"all": "whole", "unknown": "over dims the trace does not record"}.get(
         top["reduced_dims"], f"over dims {top['reduced_dims']}")
     floors = [r["floor_us"] for r in rows if r["floor_us"] is not None]
-    floor = sum(floors) if len(floors) == len(rows) else None
+    floor = sum(floors) if len(floors) == len(rows) and not on_host else None
     calls = sum(r["count"] for r in rows)
+    share = 100 * time / total
     msg = (f"{calls} contraction{'s' if calls != 1 else ''} ({len(rows)} shape{'s' if len(rows) != 1 else ''}) "
            f"are computed as a broadcast product that is stored and then reduced: they take {_us(time)}, "
-           f"{100 * time / total:.0f}% of kernel time"
+           + (f"{share:.0f}% of the trace's span on the host (a CPU-only profile)" if on_host else
+              f"{share:.0f}% of kernel time")
            + (f", {time / floor:,.0f}x their floor as contractions ({_us(floor)}: operands and results moved once)"
               if floor else "")
            + f". The largest: {top['multiply']} of {top['operands']} ({top['dtype']}) stores "
-           f"{top['product']} ({top['product_bytes'] / 1e9:,.2f} GB) and {top['reduce']} sums it {dims} "
-           f"({top['count']} call{'s' if top['count'] != 1 else ''}, {_us(top['gpu_us'])}).")
+           f"{top['product']} ({format_cell(top['product_bytes'], 'bytes')}) and {top['reduce']} sums it {dims} "
+           f"({top['count']} call{'s' if top['count'] != 1 else ''}, {_us(top[key])}).")
     how = (f"torch.einsum('{top['einsum']}', ...) over its operands with their size-1 dimensions squeezed"
            + (" (divided by the count, for a mean)" if top["reduce"] == "aten::mean" else "")
            if top["einsum"] else "one torch.einsum or matmul")
@@ -374,9 +381,12 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
              "a chunked SSD (Mamba2) scan written this way is what fused cores replace (bambaprof's triton variant, "
              "mamba_ssm's kernels)")
     suggestion = (f"Compute each as one contraction that never stores the product: for the largest, {how}, which "
-                  f"runs as a batched matmul on tensor cores; {fused}.")
+                  + ("runs as a batched matmul." if on_host else f"runs as a batched matmul on tensor cores; {fused}."))
     evidence = [{k: r[k] for k in ("multiply", "operands", "dtype", "product", "product_bytes", "reduce",
-                                   "reduced_dims", "count", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
+                                   "reduced_dims", "count", "cpu_us", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
+    if on_host:
+        severity = "high" if share >= HIGH_SHARE_PCT else "medium" if share >= MEDIUM_SHARE_PCT else "low"
+        return Finding("elementwise-contraction", severity, msg, evidence, suggestion, None)
     at_stake = time - floor if floor is not None else time
     return Finding("elementwise-contraction", _severity(at_stake, _window_us(a)), msg, evidence, suggestion,
                    at_stake)

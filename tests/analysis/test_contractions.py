@@ -149,7 +149,11 @@ def test_a_cpu_only_trace_gives_host_time_and_no_gpu_figures(tmp_path):
     assert len(rows) == 1
     assert rows[0]["cpu_us"] == 70 and rows[0]["gpu_us"] is None and rows[0]["floor_us"] is None
     a = analyze(_write(tmp_path, doc, "cpu.json"))
-    assert a.contractions == rows and not any(f["id"] == "elementwise-contraction" for f in a.findings)
+    assert a.contractions == rows
+    # judged by host time against the trace's span (70 of 80 us), with no GPU time claimed at stake
+    f = next(f for f in a.findings if f["id"] == "elementwise-contraction")
+    assert f["time_us"] is None and f["severity"] == "high" and "88% of the trace's span on the host" in f["message"]
+    assert "tensor cores" not in f["suggestion"] and "triton" not in f["suggestion"]
 
 
 def test_the_real_cpu_run_of_the_default_variant_holds_them():
