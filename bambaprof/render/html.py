@@ -130,15 +130,17 @@ class ReportRun:
         """This run's line on the first screen (baseline and speed-up are set per group)."""
         m, s = self.manifest, self.analysis.summary
         c = m.config if m is not None else None
+        on_host = s.get("platform") == "cpu"  # a CPU-only profile: its allocator peak is the CPU's
+        gpu_peak = (m.memory.peak_allocated_bytes if m is not None else None) or s.get("peak_allocated_bytes")
+        host_peak = s.get("peak_cpu_allocated_bytes") if on_host and not gpu_peak else None
         lat = m.timings.latency_ms if m is not None and m.timings is not None else Spread()
         return Row(label=self.label, name=self.short, variant=c.variant if c is not None else None,
                    compile=c.compile if c is not None else None, status=m.status if m is not None else "ok",
                    latency_ms=lat.median, latency_p10_ms=lat.p10, latency_p90_ms=lat.p90,
                    throughput=m.throughput_tokens_per_s if m is not None else None,
                    step_ms=s["step_us"] / 1e3 if s.get("step_us") is not None else None,
-                   peak_bytes=(m.memory.peak_allocated_bytes if m is not None else None)
-                   or s.get("peak_allocated_bytes"), peak_where=_peak_where(s),
-                   gpu_busy_pct=s.get("gpu_busy_pct"), on_gpu=s.get("platform") != "cpu",
+                   peak_bytes=gpu_peak or host_peak, peak_on_host=bool(host_peak), peak_where=_peak_where(s),
+                   gpu_busy_pct=s.get("gpu_busy_pct"), on_gpu=not on_host,
                    above_floor_x=s.get("above_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
 

@@ -37,6 +37,7 @@ class Row:
     throughput: Optional[float] = None
     step_ms: Optional[float] = None  # a trace's median profiled step (host time per prof.step()), where it has steps
     peak_bytes: Optional[float] = None
+    peak_on_host: bool = False  # the peak is the CPU allocator's (a CPU-only profile), not a GPU's
     peak_where: Optional[str] = None  # where the trace's allocated peak was reached (phase, module or op)
     gpu_busy_pct: Optional[float] = None
     on_gpu: bool = True  # whether the run had GPU work (recorded or not): a CPU-only trace's busy share is no figure

@@ -382,3 +382,18 @@ def test_a_cpu_only_group_draws_no_empty_gpu_charts_and_lists_its_contractions()
     assert page.count("Contractions computed elementwise: ") == 2
     assert "abde,acde-&gt;abcd" in page or "abde,acde->abcd" in page
     assert "GPU time per kernel (top kernels)" in page and page.count("GPU time per kernel (top kernels)") == 1
+
+
+def test_a_cpu_only_runs_peak_memory_is_its_cpu_allocators_and_says_so():
+    """The first screen's peak memory read "unknown" for every CPU run: its GPU peak is, but the profiler's CPU
+    allocator peak is known and is shown, labelled as such."""
+    from bambaprof.render.html import ReportRun
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    cpu = ReportRun(data / "cpu-tiny-default-prefill-with-stack.json.gz", None)
+    row = cpu.row(0)
+    assert row.peak_on_host and row.peak_bytes == cpu.analysis.summary["peak_cpu_allocated_bytes"] > 0
+    gpu = ReportRun(data / "h200-fms-naive-mixer-eager-b1-L512.json.gz", None).row(0)
+    assert not gpu.peak_on_host and gpu.peak_bytes > 1e9
+    page = build_report([data / "cpu-tiny-default-prefill-with-stack.json.gz"])
+    assert "CPU allocator" in page
