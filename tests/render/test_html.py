@@ -397,3 +397,7 @@ def test_a_cpu_only_runs_peak_memory_is_its_cpu_allocators_and_says_so():
     assert not gpu.peak_on_host and gpu.peak_bytes > 1e9
     page = build_report([data / "cpu-tiny-default-prefill-with-stack.json.gz"])
     assert "CPU allocator" in page
+    # the GPU's roofline does not apply to a CPU-only run: left blank, as its GPU busy is, not "unknown"
+    first = page[page.index("<h2 id=\"summary\"") if "<h2 id=\"summary\"" in page else 0:]
+    row = first[first.index(">cpu-tiny-default-prefill"):].split("</tr>")[0]
+    assert "unknown</td>" not in row.split("CPU allocator")[1]
