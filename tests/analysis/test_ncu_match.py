@@ -210,3 +210,22 @@ def test_a_capture_of_several_processes_keeps_the_one_that_is_this_trace(tmp_pat
     assert any("process 777 (device 0) matched this trace best (4 of its 4 kernels)" in n for n in b.notes)
     c = analyze(trace, ncu_csv=_two_processes(tmp_path, second_device=0, rename_second=True))
     assert [r["ncu_id"] for r in c.ncu] == [r["ncu_id"] for r in one]
+
+
+def test_a_real_capture_of_two_processes_matches_each_trace_to_its_own_process():
+    """A real H100 capture (benchmarks/ncu_two_processes.py under ncu --target-processes all, 2026-12-07): two
+    processes, both with an SGEMM, its split-K reduction and a vectorized elementwise kernel (SiLU in one, softplus
+    in the other), and each process's own PyTorch profiler trace. Each trace takes its own process's kernels, all on
+    ncu's grid and block. Matched as one list (before 2026-12-07), the second trace's GEMM, split-K reduction and
+    softplus took the first process's kernels (its softplus the first's SiLU), and three of its own four went
+    unmatched."""
+    from bambaprof.analysis import analyze
+
+    ncu = DATA / "ncu" / "h100-two-processes-ncu-raw.csv.gz"
+    for rank, ids in ((0, [0, 1, 2, 3, 4]), (1, [5, 6, 7, 8])):
+        a = analyze(DATA / "ncu" / f"h100-two-processes-rank{rank}.json.gz", ncu_csv=ncu)
+        assert [r["ncu_id"] for r in a.ncu] == ids
+        assert all(r["matched"] and r["same_launch"] for r in a.ncu)
+        assert any(f"matched this trace best ({len(ids)} of its {len(ids)} kernels)" in n for n in a.notes)
+    silu = analyze(DATA / "ncu" / "h100-two-processes-rank0.json.gz", ncu_csv=ncu).ncu[2]
+    assert "silu_kernel" in silu["name"]
