@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .ops import op_gpu_time, op_parents
-from .roofline import op_dtype
+from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES, ELEMENTWISE_OPS, _broadcast, _parse_dims_arg, _promote, _tensor_inputs
 
@@ -52,8 +52,6 @@ UNKNOWN_DIMS = "unknown"
 ROW_KEYS = ("count", "multiply", "operands", "dtype", "product", "product_bytes", "reduce", "reduced_dims", "cpu_us",
             "gpu_us", "floor_us", "excess_us", "einsum")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-Shape = Tuple[int, ...]
 
 
 def contraction_table(trace: Trace, peak_gbps: Optional[float],
@@ -101,9 +99,10 @@ def contraction_table(trace: Trace, peak_gbps: Optional[float],
         g["gpu_us"] += float(gpu_us[rows].sum())
     out = []
     for g in groups.values():
-        floor = _floor_us(g.pop("operand_bytes") + g.pop("result_bytes"), g.pop("flops"), g["dtype_class"],
-                          peak_gbps, tflops_for)
-        g.pop("dtype_class")
+        bytes_, flops, dtype_class = g.pop("operand_bytes") + g.pop("result_bytes"), g.pop("flops"), g.pop("dtype_class")
+        # one contraction's floor: its bytes at the peak bandwidth or its FLOPs at its dtype's peak, the longer
+        floor = floor_time_us(bytes_, flops, peak_gbps, tflops_for(dtype_class)) if peak_gbps and peak_gbps > 0 \
+            else None
         if not on_gpu:
             floor, g["gpu_us"] = None, None
         g["floor_us"] = floor * g["count"] if floor is not None else None
@@ -223,13 +222,3 @@ def _einsum(operands: Sequence[tuple], product: List[int], reduced: Union[List[i
     return ",".join(subscripts) + "->" + result
 
 
-def _floor_us(bytes_: float, flops: float, dtype_class: Optional[str], peak_gbps: Optional[float],
-              tflops_for: Callable[[Optional[str]], Optional[float]]) -> Optional[float]:
-    """One contraction's floor (us): its bytes at the peak bandwidth or its FLOPs at its dtype's peak, the
-    longer; None without a peak bandwidth."""
-    if not peak_gbps or peak_gbps <= 0:
-        return None
-    t_bytes = bytes_ / (peak_gbps * 1e3)
-    tflops = tflops_for(dtype_class)
-    t_flops = flops / (tflops * 1e6) if tflops else 0.0
-    return max(t_bytes, t_flops)

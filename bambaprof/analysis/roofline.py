@@ -35,6 +35,13 @@ def op_dtype(types: Any) -> Optional[str]:
     return next((_DTYPES[t] for t in types if isinstance(t, str) and t in _DTYPES), None)
 
 
+def floor_time_us(bytes_: float, flops: Optional[float], gbps: float, tflops: Optional[float]) -> float:
+    """The roofline floor (us) of work moving ``bytes_`` and computing ``flops``: bytes at ``gbps`` (GB/s) or
+    FLOPs at ``tflops`` (TFLOP/s), the longer; the FLOP term is left out where either is unknown."""
+    t_flops = flops / (tflops * 1e6) if flops and tflops else 0.0
+    return max(bytes_ / (gbps * 1e3), t_flops)
+
+
 def roofline(row: Dict[str, Any], bandwidth: Optional[PeakBandwidth], compute: Optional[PeakCompute],
              dtype: Optional[str]) -> Dict[str, Any]:
     """``floor_us``, its two terms, ``bound`` and ``excess_us`` of one kernel row (see the module docstring)."""

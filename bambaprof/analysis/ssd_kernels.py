@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
-from .roofline import op_dtype
+from .roofline import floor_time_us, op_dtype
 from .traffic import DTYPE_BYTES
 
 MAMBA_SSM = "mamba_ssm"
@@ -118,11 +118,7 @@ def core_floor(calls: Sequence[Dict[str, Any]], gbps: Optional[float], tflops: C
     bytes / ``gbps`` and FLOPs / ``tflops(dtype class)``, summed; ``None`` without calls or a peak."""
     if not calls or not gbps:
         return None
-    total = 0.0
-    for c in calls:
-        rate = tflops(c["dtype"])
-        total += max(c["bytes"] / (gbps * 1e3), c["flops"] / (rate * 1e6) if rate else 0.0)
-    return total
+    return sum(floor_time_us(c["bytes"], c["flops"], gbps, tflops(c["dtype"])) for c in calls)
 
 
 #: Ops that run a chunked-scan core, with its inputs in mamba_ssm's order (x, dt, A, B, C, chunk_size, ...).
