@@ -210,9 +210,10 @@ def _einsum(operands: Sequence[tuple], product: List[int], reduced: Union[List[i
     """The einsum equation of the contraction over operands whose size-1 dimensions are squeezed: a letter per
     dimension of the product longer than 1, each operand holding the letters of its own such dimensions."""
     ndim = len(product)
-    letters = {d: _LETTERS[k] for k, d in enumerate(d for d in range(ndim) if product[d] > 1)}
-    if len(letters) > len(_LETTERS):
-        return None
+    long = [d for d in range(ndim) if product[d] > 1]
+    if len(long) > len(_LETTERS):
+        return None  # more dimensions than letters
+    letters = dict(zip(long, _LETTERS))
     subscripts = []
     for shape, _ in operands:
         offset = ndim - len(shape)

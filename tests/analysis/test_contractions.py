@@ -209,3 +209,13 @@ def test_a_trace_this_torch_records_gives_its_contractions_and_not_its_einsum(tm
     assert sorted((r["reduce"], r["reduced_dims"], r["einsum"]) for r in rows) == [
         ("aten::mean", "[3]", "abd,acd,d->abc"), ("aten::sum", "[3]", "abd,acd->abc"), ("aten::sum", "all", "abd,acd->")]
     assert all(r["gpu_us"] is None and r["cpu_us"] > 0 for r in rows)
+
+
+def test_more_dimensions_than_letters_give_no_einsum():
+    """A product of more than 52 dimensions longer than 1 has no einsum equation (the letters ran out, and the
+    check that says so came after indexing past them)."""
+    from bambaprof.analysis.contractions import _einsum
+
+    shape = [2] * 60
+    assert _einsum([(shape, "float"), (shape, "float")], shape, [59]) is None
+    assert _einsum([([1, 3, 4], "float"), ([2, 1, 4], "float")], [2, 3, 4], [2]) == "bc,ac->ab"
