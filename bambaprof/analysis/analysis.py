@@ -236,11 +236,12 @@ def analyze(
     modules = module_tables(trace, kernels, names, traffic)
     ssd = ssd_table(kernels)
     busiest = max(timeline.devices, key=lambda d: d.busy_us).device if timeline.devices else None
-    core_peak, core_compute = peaks.get(busiest), compute.get(busiest)
-    ssd_floor = core_floor(core_calls(trace.ops), core_peak.gbps if core_peak else None,
-                           core_compute.for_dtype if core_compute else (lambda dtype: None))
-    contractions = contraction_table(trace, core_peak.gbps if core_peak else None,
-                                     core_compute.for_dtype if core_compute else (lambda dtype: None))
+    core_peak, core_compute = peaks.get(busiest), compute.get(busiest)  # the busiest device's peaks
+    core_gbps = core_peak.gbps if core_peak else None
+    tflops_for: Callable[[Optional[str]], Optional[float]] = \
+        core_compute.for_dtype if core_compute else (lambda dtype: None)
+    ssd_floor = core_floor(core_calls(trace.ops), core_gbps, tflops_for)
+    contractions = contraction_table(trace, core_gbps, tflops_for)
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)

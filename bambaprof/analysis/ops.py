@@ -100,7 +100,7 @@ def _op_parents(trace: Trace) -> np.ndarray:
 
 def op_table(trace: Trace) -> List[dict]:
     """Rows per op name, sorted by total CPU time (largest first)."""
-    ops, gpu = trace.ops, trace.gpu
+    ops = trace.ops
     n = len(ops)
     if n == 0:
         return []
@@ -112,7 +112,7 @@ def op_table(trace: Trace) -> List[dict]:
 
     launched_by = trace.gpu_op_row
     mine = launched_by >= 0
-    gpu_self = np.bincount(launched_by[mine], weights=gpu.dur[mine], minlength=n)[:n]
+    gpu_self = _gpu_self(trace)
     kernels = np.bincount(launched_by[mine], minlength=n)[:n]
     gpu_total = op_gpu_time(trace, parent, gpu_self)
 
@@ -148,14 +148,15 @@ def op_gpu_time(trace: Trace, parent: Optional[np.ndarray] = None,
                 gpu_self: Optional[np.ndarray] = None) -> np.ndarray:
     """Each op call's GPU time (us): the GPU activities it launched and those of the ops it called. ``parent``
     (:func:`op_parents`) and ``gpu_self`` (each op's own activities' time) are computed where not given."""
-    n = len(trace.ops)
-    if parent is None:
-        parent = op_parents(trace)
-    if gpu_self is None:
-        launched_by = trace.gpu_op_row
-        mine = launched_by >= 0
-        gpu_self = np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=n)[:n]
-    return _subtree_sums(parent, gpu_self)
+    return _subtree_sums(op_parents(trace) if parent is None else parent,
+                         _gpu_self(trace) if gpu_self is None else gpu_self)
+
+
+def _gpu_self(trace: Trace) -> np.ndarray:
+    """Each op call's own GPU time (us): the GPU activities it launched itself."""
+    launched_by = trace.gpu_op_row
+    mine = launched_by >= 0
+    return np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=len(trace.ops))[:len(trace.ops)]
 
 
 def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
