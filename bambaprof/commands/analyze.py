@@ -260,7 +260,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "ssd": _ssd_text,
     "syncs": _syncs_text,
     "collectives": lambda a: _collectives_text(a),
-    "contractions": lambda a: _contractions_text(a),
+    "contractions": _contractions_text,
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
         "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),

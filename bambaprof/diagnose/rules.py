@@ -354,8 +354,7 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     time = sum(r[key] for r in rows)
     if not rows or not total or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
         return None
-    rows.sort(key=lambda r: -r[key])
-    top = rows[0]
+    top = rows[0]  # the table comes most time first
     dims = {"all": "whole", "unknown": "over dims the trace does not record"}.get(
         top["reduced_dims"], f"over dims {top['reduced_dims']}")
     floors = [r["floor_us"] for r in rows if r["floor_us"] is not None]
@@ -384,9 +383,8 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
                   + ("runs as a batched matmul." if on_host else f"runs as a batched matmul on tensor cores; {fused}."))
     evidence = [{k: r[k] for k in ("multiply", "operands", "dtype", "product", "product_bytes", "reduce",
                                    "reduced_dims", "count", "cpu_us", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
-    if on_host:
-        severity = "high" if share >= HIGH_SHARE_PCT else "medium" if share >= MEDIUM_SHARE_PCT else "low"
-        return Finding("elementwise-contraction", severity, msg, evidence, suggestion, None)
+    if on_host:  # its share of the span, on the GPU findings' scale; no GPU time at stake
+        return Finding("elementwise-contraction", _severity(time, total), msg, evidence, suggestion, None)
     at_stake = time - floor if floor is not None else time
     return Finding("elementwise-contraction", _severity(at_stake, _window_us(a)), msg, evidence, suggestion,
                    at_stake)
