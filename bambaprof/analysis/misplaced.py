@@ -18,6 +18,7 @@ from typing import Optional
 from ..run.layout import INDUCTOR_KERNELS, MANIFEST, SIDE, TELEMETRY
 from .ncu import REPORT_SUFFIXES, SOURCE_PAGE_HEADER
 from .rocprof import KERNEL_TRACE, SIBLINGS
+from .source import json_key_of
 
 #: The header line of ``ncu --csv``'s table, maybe after ncu's log lines: ``"ID","Process ID",...`` (stricter than
 #: the ``"ID"`` the reader looks for, since any CSV may start with an ID column).
@@ -49,7 +50,6 @@ JSON_DOCUMENTS = (
     (("schema_version", "run_id"), "schema_version",
      "a bambaprof run manifest: give its run directory"),
 )
-_FIRST_KEY = re.compile(rb'^\s*(?:\xef\xbb\xbf)?\s*\{\s*"([^"\\]{1,64})"\s*:')
 
 
 def misplaced_by_name(path: Path) -> Optional[str]:
@@ -83,11 +83,11 @@ def misplaced_by_text(head: bytes, name: str = "FILE") -> Optional[str]:
 def json_document(head: bytes) -> Optional[str]:
     """What a JSON document that is not a trace is (:data:`JSON_DOCUMENTS`), told from its first bytes: its first
     key and the others it names; None for any other (a trace has ``traceEvents``)."""
-    first = _FIRST_KEY.match(head)
+    first = json_key_of(head)
     if first is None or b'"traceEvents"' in head:
         return None
     for keys, first_key, what in JSON_DOCUMENTS:
-        if first_key is not None and first.group(1).decode("utf-8", "replace") != first_key:
+        if first_key is not None and first != first_key:
             continue
         if all(b'"' + k.encode() + b'"' in head for k in keys):
             return what

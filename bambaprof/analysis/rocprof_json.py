@@ -33,7 +33,7 @@ import msgspec
 
 from .parse import EMPTY_ARGS, Args, Event
 from .rocprof import JSON_BACKEND, feed, workgroups
-from .source import TraceError, _open_regular, read_bytes
+from .source import TraceError, first_json_key, read_bytes
 
 #: The parser backend a trace read from rocprofv3's JSON output reports (``Trace.backend``).
 BACKEND = JSON_BACKEND
@@ -43,23 +43,9 @@ _GPU, _CPU = 2, 1  # rocprofiler_agent_type_t
 
 
 def is_rocprof_json(path: Path) -> bool:
-    """Whether ``path`` (gzipped or not) is rocprofv3's JSON output: an object whose first key is
-    ``rocprofiler-sdk-tool``. Reads the first bytes only."""
-    import gzip
-    import zlib
-
-    try:
-        with open(path, "rb", opener=_open_regular) as fh:
-            head = fh.read(4096)
-            if head[:2] == b"\x1f\x8b":
-                fh.seek(0)
-                head = gzip.GzipFile(fileobj=fh).read(4096)
-    except (OSError, EOFError, zlib.error):  # not a regular file, unreadable, a gzip stream that breaks at once
-        return False
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text.startswith(b"{"):
-        return False
-    return text[1:].lstrip(b" \t\r\n").startswith(b'"' + TOOL_KEY.encode() + b'"')
+    """Whether ``path`` (packed as a trace may be, or not) is rocprofv3's JSON output: an object whose first key
+    is ``rocprofiler-sdk-tool``. Reads the first bytes only."""
+    return first_json_key(path) == TOOL_KEY
 
 
 def _int(value: Any) -> Optional[int]:

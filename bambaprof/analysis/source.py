@@ -318,6 +318,27 @@ def _compressed_as(path: Path) -> str:
     return found[0] if found is not None else "gzip"
 
 
+_FIRST_KEY = re.compile(rb'^\s*(?:\xef\xbb\xbf)?\s*\{\s*"([^"\\]{1,64})"\s*:')
+
+
+def first_json_key(path: Path, head_bytes: int = 4096) -> Optional[str]:
+    """The first key of the JSON object ``path`` holds (inflated as :class:`TextReader` inflates a trace), from its
+    first ``head_bytes``; None where it does not start as an object with a key there, or cannot be read."""
+    try:
+        with TextReader(path) as reader:
+            head = reader.read(head_bytes)
+    except TraceError:
+        return None
+    return json_key_of(head)
+
+
+def json_key_of(head: bytes) -> Optional[str]:
+    """The first key of the JSON object whose text starts with ``head`` (a byte-order mark and white space
+    allowed before it), or None."""
+    first = _FIRST_KEY.match(head)
+    return first.group(1).decode("utf-8", "replace") if first is not None else None
+
+
 def read_bytes(path: Path) -> Union[bytes, bytearray, mmap.mmap]:
     """The JSON text of ``path``: decompressed when gzipped (detected by magic bytes), with a size guard
     (see :data:`MAX_BYTES_ENV`). Only regular files are read: a FIFO or device would block or never end."""
