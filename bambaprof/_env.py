@@ -14,7 +14,9 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
     chunk scan it runs on this device (``ssd_scan``: ``BAMBAPROF_SSD_SCAN`` or the default, ``auto``, where that is
     a Gluon form or ``auto`` and the device a Hopper GPU, where the Gluon scan serves bf16 inputs, inside CUDA
     graphs only for ``auto``; else ``triton``, ``_chunk_scan``; either with the kernels' chunk after a colon where the
-    setting names one, ``gluon_late:128``; None for a setting that names no scan).
+    setting names one, ``gluon_late:128``; None for a setting that names no scan), and on a CUDA device whether cuBLAS
+    may compute float32 matmuls in TF32 (``matmul_tf32``: ``on``/``off``; ``torch.backends.cuda.matmul.allow_tf32``,
+    which ``torch.set_float32_matmul_precision`` and ``TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1`` turn on).
 
     Values that cannot be known here (no GPU, no Triton) are ``None``.
     """
@@ -33,6 +35,7 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         "device_name": None,
         "launch_shortcut": None,
         "ssd_scan": None,
+        "matmul_tf32": None,
     }
     try:
         import triton
@@ -55,6 +58,7 @@ def environment(device: Optional[str] = None) -> Dict[str, Optional[str]]:
         info["ssd_scan"] = "triton" + colon + chunk  # the Gluon scan is Hopper's; a kernel chunk holds for both
     if on_gpu:
         info["device_name"] = torch.cuda.get_device_name(0)
+        info["matmul_tf32"] = "on" if torch.backends.cuda.matmul.allow_tf32 else "off"
         try:
             import pynvml
 

@@ -27,3 +27,8 @@ def test_the_chunk_scan_is_recorded_as_it_runs_here(scan_env, setting, expected)
     is no scan is unknown (None), not guessed; a kernel chunk named after the scan holds for either scan."""
     scan_env(setting)
     assert environment("cpu")["ssd_scan"] == expected
+
+
+def test_the_tf32_setting_is_recorded_for_cuda_runs_only():
+    """Whether cuBLAS may compute float32 matmuls in TF32 means nothing for a CPU run: unknown there."""
+    assert environment("cpu")["matmul_tf32"] is None

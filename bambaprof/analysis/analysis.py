@@ -237,6 +237,7 @@ def analyze(
     ssd = ssd_table(kernels)
     busiest = max(timeline.devices, key=lambda d: d.busy_us).device if timeline.devices else None
     core_peak, core_compute = peaks.get(busiest), compute.get(busiest)  # the busiest device's peaks
+    busiest_spec = specs.get(busiest) if busiest is not None else None
     core_gbps = core_peak.gbps if core_peak else None
     tflops_for: Callable[[Optional[str]], Optional[float]] = \
         core_compute.for_dtype if core_compute else (lambda dtype: None)
@@ -313,6 +314,9 @@ def analyze(
         "peak_bandwidth_gbps": next((p.gbps for p in peaks.values() if p), None),
         "peak_bandwidth_source": next((p.source for p in peaks.values() if p), None),
         "peak_compute_source": next((c.source for c in compute.values() if c), None),
+        # the busiest device's datasheet rates by dtype class (fp32 on the CUDA cores, tf32, bf16, fp8), whatever
+        # the floors use: what a kernel could reach on other units (float32-matmul)
+        "datasheet_tflops": dict(busiest_spec.tflops) if busiest_spec is not None and busiest_spec.tflops else None,
         "phase_coverage_pct": coverage_pct(phases["phases"]) if _phases_known(trace) else None,
         **ssd_summary(ssd, ssd_floor),
         # Python's stack (nn.Module calls) comes with the CPU activity: a trace without ops cannot hold it

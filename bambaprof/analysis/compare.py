@@ -410,7 +410,7 @@ def _what_ran(m: Optional[Manifest]) -> Optional[str]:
 
 
 #: The recorded versions whose difference between the sides :func:`compare` names.
-SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut", "ssd_scan")
+SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut", "ssd_scan", "matmul_tf32")
 
 
 def _software(side: Side, key: str) -> set:

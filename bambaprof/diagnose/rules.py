@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..analysis.comms import is_collective_kernel
+from ..analysis.gemm_units import CUDA_CORES, float32_gemm_units
 from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.ncu import STALL_REASONS
@@ -47,6 +48,9 @@ FUSION_MIN_SHARE_PCT = 10.0
 #: ``elementwise-contraction``: contractions computed as a stored broadcast product and a reduction
 #: (:mod:`bambaprof.analysis.contractions`) whose kernels take at least this share of kernel time (%).
 CONTRACTION_MIN_SHARE_PCT = 5.0
+#: ``float32-matmul``: float32 GEMM kernels whose names say they ran on the CUDA cores (FFMA, not the TF32 tensor
+#: cores; :mod:`bambaprof.analysis.gemm_units`) take at least this share of kernel time (%).
+FLOAT32_MATMUL_MIN_SHARE_PCT = 5.0
 #: low-occupancy: a kernel of at least this share of kernel time, under this theoretical occupancy, limited by
 #: registers or shared memory, not latency-bound, and at least FAR_FROM_ROOFLINE_X above its floor (a kernel
 #: near its roofline, e.g. a cuBLAS GEMM with one large block per SM, is not held back by its occupancy).
@@ -361,8 +365,10 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     floor = sum(floors) if len(floors) == len(rows) and not on_host else None
     calls = sum(r["count"] for r in rows)
     share = 100 * time / total
-    msg = (f"{calls} contraction{'s' if calls != 1 else ''} ({len(rows)} shape{'s' if len(rows) != 1 else ''}) "
-           f"are computed as a broadcast product that is stored and then reduced: they take {_us(time)}, "
+    many = calls != 1
+    msg = (f"{calls} contraction{'s' if many else ''} ({len(rows)} shape{'s' if len(rows) != 1 else ''}) "
+           f"{'are' if many else 'is'} computed as a broadcast product that is stored and then reduced: "
+           f"{'they take' if many else 'it takes'} {_us(time)}, "
            + (f"{share:.0f}% of the trace's span on the host (a CPU-only profile)" if on_host else
               f"{share:.0f}% of kernel time")
            + (f", {time / floor:,.0f}x their floor as contractions ({_us(floor)}: operands and results moved once)"
@@ -388,6 +394,68 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     at_stake = time - floor if floor is not None else time
     return Finding("elementwise-contraction", _severity(at_stake, _window_us(a)), msg, evidence, suggestion,
                    at_stake)
+
+
+def _major(a: Any) -> Optional[int]:
+    """The major compute capability of the trace's devices (``9`` for ``"9.0"``), or None where unknown."""
+    head = str(a.summary.get("compute_capability") or "").split(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def float32_matmul(a: Any) -> Optional[Finding]:
+    """Float32 GEMM kernels that ran on the CUDA cores (FFMA; cuBLAS's and CUTLASS's names say so, see
+    :mod:`bambaprof.analysis.gemm_units`) and take at least :data:`FLOAT32_MATMUL_MIN_SHARE_PCT` of kernel time, on a
+    device with tensor cores (compute capability 7.0 or later, or unknown). Time at stake: each kernel's time above
+    its floor at the device's TF32 rate (its bytes at the peak bandwidth, or its FLOPs at the datasheet's TF32 peak,
+    the longer), over the kernels whose FLOPs and bytes are known; None where none is (TF32 needs compute capability
+    8.0: on a 7.x device the advice is float16, and nothing is claimed)."""
+    rows = [k for k in _kernel_rows(a)
+            if k.get("dtype") in ("fp32", None) and float32_gemm_units(str(k["name"])) == CUDA_CORES]
+    total, time = _kernel_total(a), sum(k["total_us"] for k in rows)
+    major = _major(a)
+    if not rows or total <= 0 or 100.0 * time / total < FLOAT32_MATMUL_MIN_SHARE_PCT \
+            or (major is not None and major < 7):  # before Volta: no tensor cores to move to
+        return None
+    rates = a.summary.get("datasheet_tflops") or {}
+    tf32 = rates.get("tf32") if major is None or major >= 8 else None
+    rows.sort(key=lambda k: -k["total_us"])
+    flops = [k for k in rows if k.get("flops")]
+    achieved = sum(k["flops"] for k in flops) / (sum(k["total_us"] for k in flops) * 1e6) if flops else None
+    stakes = [max(0.0, k["total_us"] - max(k["floor_bytes_us"], k["flops"] / (tf32 * 1e6))) for k in flops
+              if tf32 and k.get("floor_bytes_us") is not None]
+    launches = sum(int(k["count"]) for k in rows)
+    fp32 = rates.get("fp32")
+    one = len(rows) == 1
+    msg = (f"{len(rows)} float32 matrix-product kernel{'' if one else 's'} ran on the CUDA cores (full float32 FFMA, "
+           f"as {'its name says' if one else 'their names say'}: {kernel_label(rows[0]['name'], 60)}), not on the "
+           "tensor cores: "
+           f"{_launches(launches)}, {_us(time)}, {100 * time / total:.0f}% of kernel time"
+           + (f", at {achieved:,.1f} TFLOP/s" + (f" against a float32 peak of {fp32:,.1f}" if fp32 else "")
+              if achieved else "")
+           + (f"; the TF32 tensor cores' peak is {tf32:,.1f} TFLOP/s" + (f" ({tf32 / fp32:.1f}x)" if fp32 else "")
+              if tf32 else "") + ".")
+    m = getattr(a, "manifest", None)
+    allowed = m.versions.matmul_tf32 if m is not None and m.versions is not None else None
+    if major == 7:
+        suggestion = ("This device has no TF32 (compute capability 7.x): compute the products in float16 on its "
+                      "tensor cores, torch.autocast('cuda', dtype=torch.float16).")
+    elif allowed == "on":
+        suggestion = ("TF32 was allowed in this run (matmul tf32 on), yet cuBLAS chose these kernels: it keeps "
+                      "float32 products whose dims are not multiples of 4 elements (16 bytes), or are very small, on "
+                      "the CUDA cores. Pad those dims, or compute in bfloat16.")
+    else:
+        suggestion = ("Let cuBLAS use the TF32 tensor cores: torch.set_float32_matmul_precision('high') before the "
+                      "model runs (inputs rounded to a 10-bit mantissa, sums kept in float32: check the accuracy you "
+                      "need), or compute in bfloat16 (torch.autocast('cuda', dtype=torch.bfloat16), or a bfloat16 "
+                      "model)."
+                      + (" With bambaprof profile: the same command after TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1, or "
+                         "--dtype bfloat16." if m is not None and m.config is not None else ""))
+    evidence = [{"kernel": k["name"], "units": CUDA_CORES, "dtype": k.get("dtype"), "launches": int(k["count"]),
+                 "time_us": k["total_us"], "achieved_tflops": k.get("achieved_tflops"),
+                 "launched_by": k.get("launched_by")} for k in rows[:8]]
+    at_stake = sum(stakes) if stakes else None
+    return Finding("float32-matmul", _severity(at_stake if at_stake is not None else time, _window_us(a)), msg,
+                   evidence, suggestion, at_stake)
 
 
 def _one_more_block(k: Dict[str, Any]) -> str:
@@ -874,7 +942,7 @@ def cache_bound(a: Any) -> List[Finding]:
 
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
-                                     elementwise_contraction, low_occupancy, small_grid,
+                                     elementwise_contraction, float32_matmul, low_occupancy, small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
                                      ssd_core, exposed_communication]

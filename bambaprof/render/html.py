@@ -113,7 +113,8 @@ class ReportRun:
             "device": self.device,
             "driver": v.driver if v is not None else None,
             "versions": ", ".join(f"{k.replace('_', ' ')} {getattr(v, k)}"
-                                  for k in ("torch", "cuda", "triton", "bambaprof", "launch_shortcut", "ssd_scan")
+                                  for k in ("torch", "cuda", "triton", "bambaprof", "launch_shortcut", "ssd_scan",
+                                            "matmul_tf32")
                                   if v is not None and getattr(v, k)),
             "config": ", ".join(f"{k}={getattr(c, k)}" for k in CARD_CONFIG_FIELDS) if c is not None else
                       (f"recorded: {m.name}" if m is not None else ""),

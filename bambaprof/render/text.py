@@ -10,11 +10,17 @@ from .tables import format_cell, render_rows
 
 
 def summary_table_rows(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The analysis summary as ``metric``/``value`` rows, each value written in the unit its name ends in."""
+    """The analysis summary as ``metric``/``value`` rows, each value written in the unit its name ends in; a mapping
+    (skipped events by kind, peak TFLOP/s by dtype class) as ``key value`` pairs."""
     rows = []
     for key, value in summary.items():
         kind = next((k for suffix, k in columns.SUMMARY_KINDS.items() if key.endswith(suffix)), "text")
-        rows.append({"metric": key, "value": format_cell(value, kind)})
+        if isinstance(value, dict):
+            cell = ", ".join(f"{printable(str(k))} {format_cell(v, 'num') if isinstance(v, float) else printable(str(v))}"
+                             for k, v in value.items())
+        else:
+            cell = format_cell(value, kind)
+        rows.append({"metric": key, "value": cell})
     return rows
 
 

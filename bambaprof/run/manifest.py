@@ -193,6 +193,7 @@ class Versions(Record):
     device_name: Optional[str] = None
     launch_shortcut: Optional[str] = None  # "on"/"keyed"/"kept"/"off": bambaprof's Triton launches (ssm.kernels.launch)
     ssd_scan: Optional[str] = None  # the triton variant's chunk scan setting (BAMBAPROF_SSD_SCAN or the default)
+    matmul_tf32: Optional[str] = None  # "on"/"off": cuBLAS may compute float32 matmuls in TF32 (CUDA runs)
 
 
 class HostInfo(Record):

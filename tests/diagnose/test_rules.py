@@ -595,3 +595,54 @@ def test_elementwise_contraction_on_a_run_of_the_default_variant_points_to_the_t
     assert "(1 call, " in f["message"]
     triton = analyze(run.parent / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a")
     assert triton.contractions == [] and not any(f["id"] == "elementwise-contraction" for f in triton.findings)
+
+
+SGEMM = "ampere_sgemm_128x64_nn"
+TF32_GEMM = "sm90_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize128x128x32_warpgroupsize1x1x1_execute_kernel__5x_cublas"
+
+
+def test_float32_matmul_on_the_cuda_cores(tmp_path):
+    """Ten float32 1024^3 products on an H200 in a kernel cuBLAS names as FFMA: 21.5 TFLOP/s against the float32
+    peak of 67; what is at stake is their time above the TF32 floor (the FLOPs at 494.7 TFLOP/s, longer than the
+    bytes at 4.8 TB/s). The same products in a TF32 kernel are not named."""
+    mm = ("aten::mm", [[1024, 1024], [1024, 1024]], ["float", "float"])
+    grid = ((8, 16, 1), (256, 1, 1), 128, 0)
+    a = analysis(tmp_path, trace_of([(SGEMM, 100.0, *grid)] * 10, launch_lead_us=5.0, ext_op=mm))
+    f = next(f for f in diagnose(a) if f.id == "float32-matmul")
+    floor = 2 * 1024 ** 3 / 494.7e6
+    assert f.time_us == pytest.approx(10 * (100.0 - floor)) and f.severity == "high"
+    assert "at 21.5 TFLOP/s against a float32 peak of 67.0; the TF32 tensor cores' peak is 494.7 TFLOP/s (7.4x)" \
+        in f.message and "10 launches" in f.message and "100% of kernel time" in f.message
+    assert "set_float32_matmul_precision('high')" in f.suggestion and "bambaprof profile" not in f.suggestion
+    assert f.evidence[0]["kernel"] == SGEMM and f.evidence[0]["launched_by"] == "aten::mm"
+    assert a.summary["datasheet_tflops"]["tf32"] == 494.7
+    tf32 = analysis(tmp_path, trace_of([(TF32_GEMM, 14.0, *grid)] * 10, launch_lead_us=5.0, ext_op=mm))
+    assert "float32-matmul" not in ids(tf32)
+
+
+def test_float32_matmul_advice_follows_the_device_and_the_run():
+    rows = [_k(SGEMM, total=60.0, dtype="fp32", flops=None), _k("bf16_gemm", total=940.0, dtype="bf16")]
+    assert R.float32_matmul(_a(rows)) is not None  # 6% of kernel time; no FLOPs known: nothing claimed at stake
+    assert R.float32_matmul(_a(rows)).time_us is None
+    rows[0]["total_us"] = 40.0
+    assert R.float32_matmul(_a(rows)) is None  # 4%
+    rows[0]["total_us"] = 600.0
+    v100 = R.float32_matmul(_a(rows, {"compute_capability": "7.0", "datasheet_tflops": {"fp32": 15.7, "bf16": 125.0}}))
+    assert "float16" in v100.suggestion and "TF32 tensor cores' peak" not in v100.message
+    assert R.float32_matmul(_a(rows, {"compute_capability": "6.0"})) is None  # no tensor cores
+    run = _manifest(versions=Versions(matmul_tf32="on"))
+    allowed = R.float32_matmul(_a(rows, manifest=run))
+    assert "TF32 was allowed in this run" in allowed.suggestion
+    rows[0]["dtype"] = "bf16"  # a bf16 product is not float32, whatever the name
+    assert R.float32_matmul(_a(rows)) is None
+
+
+def test_float32_matmul_on_a_real_h100_trace():
+    """A float32 512 x 1024 x 1024 product recorded on an H100 at torch's default precision: cuBLAS ran CUTLASS's
+    SIMT kernel (`cutlass_80_simt_sgemm_*`), named here; the finding reads as one kernel."""
+    a = analyze(Path(__file__).resolve().parents[1] / "data" / "ncu" / "h100-two-processes-rank0.json.gz")
+    f = next(f for f in a.findings if f["id"] == "float32-matmul")
+    assert "1 float32 matrix-product kernel ran on the CUDA cores" in f["message"] and "its name says" in f["message"]
+    assert "cutlass_80_simt" in f["evidence"][0]["kernel"] and f["evidence"][0]["dtype"] == "fp32"
+    assert f["time_us"] > 0 and "1 contraction (1 shape) is computed" in next(
+        g["message"] for g in a.findings if g["id"] == "elementwise-contraction")

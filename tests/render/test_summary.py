@@ -96,10 +96,12 @@ def test_the_analyze_summary_writes_each_value_in_its_unit():
 
     rows = {r["metric"]: r["value"] for r in summary_table_rows(
         {"span_us": 1234.56, "gpu_busy_pct": 13.219, "peak_allocated_bytes": 332_110_000, "above_floor_x": 1.9220378,
-         "peak_bandwidth_gbps": 4800.0, "floor_us": None, "devices": "NVIDIA H200"})}
+         "peak_bandwidth_gbps": 4800.0, "floor_us": None, "devices": "NVIDIA H200",
+         "datasheet_tflops": {"fp32": 67.0, "tf32": 494.7}, "skipped_events": {"kernel\x1b[31m": 2}})}
     assert rows == {"span_us": "1,234.6", "gpu_busy_pct": "13.2", "peak_allocated_bytes": "332.11 MB",
                     "above_floor_x": "1.92x", "peak_bandwidth_gbps": "4,800.0", "floor_us": "",
-                    "devices": "NVIDIA H200"}
+                    "devices": "NVIDIA H200", "datasheet_tflops": "fp32 67, tf32 494.7",
+                    "skipped_events": "kernel\\x1b[31m 2"}
 
 
 def test_the_compare_table_writes_bytes_in_megabytes_and_the_json_keeps_bytes():

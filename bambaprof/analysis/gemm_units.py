@@ -1,0 +1,41 @@
+"""Which units a float32 matrix product ran on, read from its kernel's name.
+
+cuBLAS and CUTLASS name a GEMM kernel after the way it computes, and the name is all a trace keeps of it:
+
+- on the CUDA cores (FFMA, full float32): ``volta_sgemm_128x64_nn``, ``ampere_sgemm_*``,
+  ``cutlass_80_simt_sgemm_*``, and cuBLAS's ``sm80_xmma_gemm_f32f32_f32f32_f32_..._ffma_...`` (inputs f32 f32,
+  math f32 f32; cuBLAS runs this sm_80 kernel on Hopper too);
+- on the tensor cores in TF32 (inputs rounded to a 10-bit mantissa, products summed in float32):
+  ``sm90_xmma_gemm_f32f32_tf32f32_f32_*``, ``cutlass_80_tensorop_s1688gemm_*`` (``s1688``/``s16816``: single
+  precision through a tensor op), and Hopper's warpgroup kernels (``warpgroupsize``, ``gmma``), which take float32
+  only as TF32.
+
+A name that says neither (nvjet, Tensile on ROCm, Triton, a hand-written kernel) is unknown: nothing is guessed.
+Convolutions (``fprop``/``dgrad``/``wgrad``, ``implicit_gemm``, ``conv``) and matrix-vector products (``gemv``,
+memory-bound, where tensor cores buy nothing) are not matrix products here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+#: The units :func:`float32_gemm_units` names.
+CUDA_CORES = "CUDA cores"
+TENSOR_CORES = "tensor cores"
+
+_NOT_GEMM = re.compile(r"gemv|conv|fprop|dgrad|wgrad|implicit", re.IGNORECASE)
+_TENSOR = re.compile(r"tf32|tensorop_s|s1688|s16816|s1684|warpgroupsize|gmma", re.IGNORECASE)
+_SIMT = re.compile(r"sgemm|xmma_gemm_f32f32_f32f32", re.IGNORECASE)
+
+
+def float32_gemm_units(name: str) -> Optional[str]:
+    """:data:`CUDA_CORES` or :data:`TENSOR_CORES` for a GEMM kernel whose name says how it computes float32
+    products (see the module docstring); ``None`` for any other kernel, or a GEMM whose name does not say."""
+    if _NOT_GEMM.search(name):
+        return None
+    if _TENSOR.search(name):
+        return TENSOR_CORES
+    if _SIMT.search(name):
+        return CUDA_CORES
+    return None
