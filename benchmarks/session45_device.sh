@@ -39,7 +39,7 @@ for tf in off on; do
   done
 done
 python3 -m bambaprof compare "$OUT"/runs-off/*/ "$OUT"/runs-on/*/ 2>&1 | cut -c1-300 | head -40
-rm -rf "$OUT"/runs-off "$OUT"/runs-on
+tar -C "$OUT" -czf "$OUT/fp32-runs.tar.gz" runs-off runs-on && rm -rf "$OUT"/runs-off "$OUT"/runs-on; ls -la "$OUT"
 case "$name" in
   *H200*) if [ -n "${RUN_BENCH:-}" ]; then SHAPE_S=70 bench_mixers 1x2048 1x512 8x2048 1x8192 8x8192; BENCH_S=${BENCH_S:-150} bench_ssd_cores; fi ;;
 esac

@@ -21,6 +21,7 @@ from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
 from .comms import collective_summary, collective_table
 from .contractions import contraction_table
+from .copies import copy_summary, copy_table
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -77,6 +78,9 @@ class Analysis:
     #: contractions computed as a broadcast product and a reduction (aten::mul then aten::sum), by shapes; None
     #: where the trace cannot tell (no CPU ops or no shapes recorded)
     contractions: Optional[List[Dict[str, Any]]] = None
+    #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
+    #: no CPU ops
+    copies: Optional[List[Dict[str, Any]]] = None
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -243,6 +247,7 @@ def analyze(
         core_compute.for_dtype if core_compute else (lambda dtype: None)
     ssd_floor = core_floor(core_calls(trace.ops), core_gbps, tflops_for)
     contractions = contraction_table(trace, core_gbps, tflops_for)
+    copies = copy_table(trace)
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -322,6 +327,7 @@ def analyze(
         # Python's stack (nn.Module calls) comes with the CPU activity: a trace without ops cannot hold it
         "module_calls": len(trace.modules) if len(trace.ops) or len(trace.modules) or not len(trace.gpu) else None,
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
+        **copy_summary(copies),
         "floor_us": floor["floor_us"],
         "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],
@@ -420,6 +426,7 @@ def analyze(
         collectives=collective_table(trace),
         steps=steps,
         contractions=contractions,
+        copies=copies,
     )
     from ..diagnose import diagnose
 

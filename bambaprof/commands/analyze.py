@@ -26,6 +26,7 @@ from ..errors import BambaprofError, UsageError
 from ..render.columns import (
     ANALYZE_COLLECTIVES,
     ANALYZE_CONTRACTIONS,
+    ANALYZE_COPIES,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
     ANALYZE_PHASES,
@@ -74,7 +75,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "collectives", "steps", "contractions"]),
+                                                      "syncs", "collectives", "steps", "contractions",
+                                                      "copies"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -187,7 +189,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
                   "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps,
-                  "contractions": a.contractions or []}
+                  "contractions": a.contractions or [], "copies": a.copies or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -229,6 +231,16 @@ def _contractions_text(a: Analysis) -> str:
             f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)\n")
 
 
+def _copies_text(a: Analysis) -> str:
+    """``--table copies``: the device's copies by kind, dtypes, shape and caller, or why there are none."""
+    if a.copies:
+        return render_rows(a.copies, "table", ANALYZE_COPIES)
+    if a.copies is None:
+        return ("copies unknown: the trace holds no CPU ops to tell them by (the PyTorch profiler's "
+                "ProfilerActivity.CPU; bambaprof profile records them)\n")
+    return "no copies made by aten::copy_ on the device in this trace\n"
+
+
 def _syncs_text(a: Analysis) -> str:
     """``--table syncs``: the synchronising calls, or why there are none (the trace made none, or holds no runtime
     calls that could show one)."""
@@ -251,7 +263,7 @@ def _module_text(a: Analysis) -> str:
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
                 "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
-                "contractions": ANALYZE_CONTRACTIONS}
+                "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -261,6 +273,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "syncs": _syncs_text,
     "collectives": lambda a: _collectives_text(a),
     "contractions": _contractions_text,
+    "copies": _copies_text,
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
         "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),

@@ -51,6 +51,21 @@ CONTRACTION_MIN_SHARE_PCT = 5.0
 #: ``float32-matmul``: float32 GEMM kernels whose names say they ran on the CUDA cores (FFMA, not the TF32 tensor
 #: cores; :mod:`bambaprof.analysis.gemm_units`) take at least this share of kernel time (%).
 FLOAT32_MATMUL_MIN_SHARE_PCT = 5.0
+#: ``copy-overhead``: copies on the device (casts, layout copies, out-of-place ops' copies; ``--table copies``,
+#: :mod:`bambaprof.analysis.copies`) take at least this share of kernel time (%).
+COPY_MIN_SHARE_PCT = 10.0
+#: What to try for each kind of copy.
+COPY_ADVICE = {
+    "cast": "keep one dtype between kernels: read the narrow tensor in the kernel that needs float32 and convert it in "
+            "registers (a fused kernel; torch.compile fuses casts into their neighbours) rather than storing a "
+            "converted copy with .float() or .to()",
+    "layout": "give the reader the layout it needs from the op that produces it, or let it take strides: "
+              ".contiguous() (and reshape or flatten of a transposed or sliced view) writes the whole tensor again, "
+              "as a transpose before a conv1d or a matmul does",
+    "copy": "avoid the copies out-of-place ops make before they work: broadcast rather than repeat (expand, or index "
+            "the shared group inside the kernel, instead of repeat_interleave), in-place forms on temporaries "
+            "(masked_fill_), and padding done once rather than at every call",
+}
 #: low-occupancy: a kernel of at least this share of kernel time, under this theoretical occupancy, limited by
 #: registers or shared memory, not latency-bound, and at least FAR_FROM_ROOFLINE_X above its floor (a kernel
 #: near its roofline, e.g. a cuBLAS GEMM with one large block per SM, is not held back by its occupancy).
@@ -456,6 +471,41 @@ def float32_matmul(a: Any) -> Optional[Finding]:
     at_stake = sum(stakes) if stakes else None
     return Finding("float32-matmul", _severity(at_stake if at_stake is not None else time, _window_us(a)), msg,
                    evidence, suggestion, at_stake)
+
+
+def copy_overhead(a: Any) -> Optional[Finding]:
+    """Copies on the device (:mod:`bambaprof.analysis.copies`) that take at least :data:`COPY_MIN_SHARE_PCT` of
+    kernel time: their time by kind, the largest group and the callers of the rest; advice for the kinds that take
+    the most. Time at stake: their GPU time (a copy fused into its reader or not made costs nothing)."""
+    rows = [r for r in getattr(a, "copies", None) or () if r.get("gpu_us")]
+    total, time = _kernel_total(a), sum(r["gpu_us"] for r in rows)
+    if not rows or total <= 0 or 100.0 * time / total < COPY_MIN_SHARE_PCT:
+        return None
+    kinds: Dict[str, List[Dict[str, Any]]] = {}
+    for r in rows:
+        kinds.setdefault(r["kind"], []).append(r)
+    order = sorted(kinds, key=lambda k: -sum(r["gpu_us"] for r in kinds[k]))
+    parts = []
+    for kind in order:
+        group = kinds[kind]
+        callers = sorted({r["caller"] for r in group}, key=lambda c: -sum(r["gpu_us"] for r in group if r["caller"] == c))
+        n = sum(r["count"] for r in group)
+        parts.append(f"{kind} {_us(sum(r['gpu_us'] for r in group))} ({n} cop{'ies' if n != 1 else 'y'}, under "
+                     f"{', '.join(callers[:3])})")
+    top = rows[0]  # the table comes most GPU time first
+    rate = f", {format_cell(top['gbps'], 'num')} GB/s" if top.get("gbps") else ""
+    verb = {"cast": "cast", "layout": "made contiguous"}.get(top["kind"], "copied")
+    times = f"{top['count']} time{'s' if top['count'] != 1 else ''}"
+    msg = (f"Copies on the device take {_us(time)}, {100 * time / total:.0f}% of kernel time: {'; '.join(parts)}. "
+           f"The largest: {top['shape']} ({top['dtypes']}) {verb} under {top['caller']}, {times} "
+           f"({_us(top['gpu_us'])}{rate}).")
+    advice = [COPY_ADVICE[k] for k in order[:2]]
+    suggestion = (advice[0][0].upper() + advice[0][1:] + (f"; and {advice[1]}" if len(advice) > 1 else "") + ".")
+    if "cast" in order[:2] and _compile_mode(a) in ("none",):
+        suggestion += " With bambaprof profile: --compile default lets inductor fuse the casts."
+    evidence = [{k: r[k] for k in ("kind", "dtypes", "shape", "caller", "count", "gpu_us", "bytes", "gbps")}
+                for r in rows[:8]]
+    return Finding("copy-overhead", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
 
 
 def _one_more_block(k: Dict[str, Any]) -> str:
@@ -942,7 +992,8 @@ def cache_bound(a: Any) -> List[Finding]:
 
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
-                                     elementwise_contraction, float32_matmul, low_occupancy, small_grid,
+                                     elementwise_contraction, float32_matmul, copy_overhead, low_occupancy,
+                                     small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
                                      ssd_core, exposed_communication]
@@ -986,6 +1037,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
     "memory-pressure": lambda a, k: all(_memory_figures(a)),
     "elementwise-contraction": lambda a, k: getattr(a, "contractions", None) is not None,
+    "copy-overhead": lambda a, k: getattr(a, "copies", None) is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

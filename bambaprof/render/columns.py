@@ -102,6 +102,11 @@ ANALYZE_CONTRACTIONS = [
     Column("gpu_us", "GPU us", "us"),
     Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"), Column("einsum", "einsum", "text", 40),
 ]
+ANALYZE_COPIES = [
+    Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
+    Column("caller", "caller", "text", 40), Column("count", "n", "int"), Column("cpu_us", "CPU us", "us"),
+    Column("gpu_us", "GPU us", "us"), Column("bytes", "bytes each", "bytes"), Column("gbps", "GB/s", "num"),
+]
 ANALYZE_STRETCHES = [
     Column("start_us", "start us", "us"), Column("dur_us", "us", "us"), Column("device", "device"),
     Column("cpu_op", "CPU op", width=60), Column("cpu_region", "region", width=60),

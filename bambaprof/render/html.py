@@ -43,6 +43,7 @@ from .group_charts import (
 from .run_charts import memory_timeline, run_roofline, step_timeline
 from .summary import Group, Row, assign_baselines, comparison_pairs, group_key, group_title, run_label, what_was_compared
 from .tables import format_cell, kernel_label, shorten
+from .text import COPY_ROWS
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Time bins of each run's GPU busy fraction (the telemetry chart's busy area).
@@ -293,7 +294,7 @@ def build_report(inputs: Sequence[Union[str, Path, TraceSource]], title: Optiona
         version=__version__, cards=[r.card() for r in runs], runs=runs, figures=figures, groups=groups,
         compared=what_was_compared([r.manifest for r in runs], [r.device for r in runs], groups),
         accuracy=_accuracy(runs), comparisons=_comparison(runs, comparison_pairs(groups)), plotly_js=plotly_js(),
-        top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS,
+        top_findings=TOP_FINDINGS, top_kernel_rows=TOP_KERNEL_ROWS, copy_rows=COPY_ROWS,
         notes=[f"{p.name} left out ({why})" for p, why in left_out] + run_notes(runs),
         jobs=jobs_of(runs, left_out), slowest_rank_pct=SLOWEST_RANK_PCT,
     )

@@ -8,6 +8,9 @@ from .._untrusted import printable
 from . import columns
 from .tables import format_cell, render_rows
 
+#: Copy rows the full text report shows (``--table copies`` shows them all).
+COPY_ROWS = 10
+
 
 def summary_table_rows(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The analysis summary as ``metric``/``value`` rows, each value written in the unit its name ends in; a mapping
@@ -55,6 +58,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
                   "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",
                   render_rows(a.contractions, "table", columns.ANALYZE_CONTRACTIONS)]
+    if getattr(a, "copies", None):
+        parts += ["\nCopies on the device (cast: another dtype; layout: made contiguous; copy: any other; caller: the "
+                  "op that asked for it)\n", render_rows(a.copies[:COPY_ROWS], "table", columns.ANALYZE_COPIES)]
     if getattr(a, "collectives", None):
         parts += ["\nCollectives (NCCL/RCCL kernels by kind; exposed: no compute kernel ran beside them on their "
                   "device)\n", render_rows(a.collectives, "table", columns.ANALYZE_COLLECTIVES)]

@@ -646,3 +646,30 @@ def test_float32_matmul_on_a_real_h100_trace():
     assert "cutlass_80_simt" in f["evidence"][0]["kernel"] and f["evidence"][0]["dtype"] == "fp32"
     assert f["time_us"] > 0 and "1 contraction (1 shape) is computed" in next(
         g["message"] for g in a.findings if g["id"] == "elementwise-contraction")
+
+
+def test_copy_overhead_names_the_kinds_and_the_largest():
+    """mamba_ssm's mixer on the H200 (eager): casts and layout copies take 18% of its kernel time."""
+    a = analyze(Path(__file__).resolve().parents[1] / "data" / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz")
+    f = next(f for f in a.findings if f["id"] == "copy-overhead")
+    assert f["time_us"] == pytest.approx(207.008) and f["severity"] == "low"  # 2% of an 8.7 ms window
+    assert "18% of kernel time: cast 111.3 us (18 copies, under aten::to); layout 95.7 us" in f["message"]
+    assert "The largest: [1, 8448, 512] (bf16 -> bf16) made contiguous under aten::contiguous, 3 times (84.6 us, 613.5 " \
+        "GB/s)" in f["message"]
+    assert f["suggestion"].startswith("Keep one dtype between kernels") and "; and give the reader" in f["suggestion"]
+    assert R.can_judge(a, "copy-overhead")
+
+
+def test_copy_overhead_needs_a_share_of_kernel_time():
+    row = {"kind": "copy", "dtypes": "fp32 -> fp32", "shape": "[8]", "caller": "aten::masked_fill", "count": 1,
+           "gpu_us": 9.0, "bytes": 64.0, "gbps": 0.007}
+    a = SimpleNamespace(copies=[row], kernels=[{"kind": "kernel", "total_us": 100.0}], manifest=None,
+                        summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0})
+    assert R.copy_overhead(a) is None  # 9%
+    row["gpu_us"] = 12.0
+    f = R.copy_overhead(a)
+    assert f.time_us == 12.0 and "(1 copy, under aten::masked_fill)" in f.message
+    assert "[8] (fp32 -> fp32) copied under aten::masked_fill, 1 time (12.0 us, 0.007 GB/s)" in f.message
+    assert f.suggestion.startswith("Avoid the copies out-of-place ops make") and "; and" not in f.suggestion
+    assert not R.can_judge(SimpleNamespace(copies=None, summary={"platform": "cuda", "kernel_us": 1.0}),
+                           "copy-overhead")
