@@ -187,8 +187,9 @@ def _with_python_frames() -> Dict[str, Any]:
 
 
 def _with_contractions() -> Dict[str, Any]:
-    """A trace of two contractions computed elementwise (``(a * b * c).mean(-1)`` and ``(x * y).sum()``) with their
-    kernels, so that mutations reach the shapes and arguments :mod:`bambaprof.analysis.contractions` reads."""
+    """A trace of two contractions computed elementwise (``(a * b * c).mean(-1)`` and ``(x * y).sum()``) and of a
+    cast and a layout copy (``.float()``, ``.contiguous()``) with their kernels, so that mutations reach the shapes and
+    arguments :mod:`bambaprof.analysis.contractions` and :mod:`bambaprof.analysis.copies` read."""
     sys.path.insert(0, str(DATA.parents[1]))
     from tests.analysis.synth import H200, _kernel, _op, _rt
 
@@ -201,6 +202,12 @@ def _with_contractions() -> Dict[str, Any]:
     for i, (name, ts, dur, dims, types, *concrete) in enumerate(ops):
         events.append(_op(name, ts, dur, i + 1, dims, types, **({"Concrete Inputs": concrete[0]} if concrete else {})))
         events += [_rt("cudaLaunchKernel", ts + 1, 1, 100 + i, i + 1), _kernel(f"k{i}", 100 + 10 * i, 8, 100 + i, i + 1)]
+    for j, (callers, types) in enumerate(((("aten::to", "aten::_to_copy"), ["float", "c10::BFloat16", "Scalar"]),
+                                          (("aten::contiguous", "aten::clone"), ["float", "float", "Scalar"]))):
+        ts, ext = 40 + 20 * j, 10 + j
+        events += [_op(name, ts + d, 12 - 2 * d, 50 + 2 * j + d) for d, name in enumerate(callers)]
+        events += [_op("aten::copy_", ts + 2, 6, ext, [[4, 64], [4, 64], []], types),
+                   _rt("cudaLaunchKernel", ts + 3, 1, 200 + j, ext), _kernel("direct_copy", 200 + 10 * j, 4, 200 + j, ext)]
     return {"schemaVersion": 1, "deviceProperties": [copy.deepcopy(H200)], "traceEvents": events}
 
 

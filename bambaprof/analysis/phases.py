@@ -271,7 +271,8 @@ def path_tables(trace: Trace, kernels: Sequence[Dict[str, Any]], names: Tuple[np
         count = np.bincount(group, minlength=m)
         bytes_ = np.bincount(group, weights=nbytes, minlength=m)
         bytes_us = np.bincount(group, weights=np.where(known, dur, 0.0), minlength=m)
-        floor = np.bincount(group, weights=np.where(judged, np.nan_to_num(floor_rate) * dur, 0.0), minlength=m)
+        with np.errstate(over="ignore"):  # a hostile trace's huge duration: an infinite floor, not a warning
+            floor = np.bincount(group, weights=np.where(judged, np.nan_to_num(floor_rate) * dur, 0.0), minlength=m)
         judged_us = np.bincount(group, weights=np.where(judged, dur, 0.0), minlength=m)
         in_table = krow >= 0
         names_per = np.bincount(np.unique(group[in_table] * (len(kernels) + 1) + krow[in_table]) // (len(kernels) + 1),

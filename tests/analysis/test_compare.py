@@ -256,13 +256,15 @@ def test_hosts_running_python_at_different_speeds_are_flagged(tmp_path):
 def test_runs_on_different_software_are_flagged(tmp_path):
     a = make_run(tmp_path, "a", base_trace(), [2.5] * 10)
     b = make_run(tmp_path, "b", base_trace(), [2.5] * 10)
-    for run, torch_version, shortcut, scan in ((a, "2.11.0", "off", "triton"), (b, "2.13.0", "on", "gluon_async")):
+    for run, torch_version, shortcut, scan, tf32 in ((a, "2.11.0", "off", "triton", "off"),
+                                                    (b, "2.13.0", "on", "gluon_async", "on")):
         m = json.loads((run / "manifest.json").read_text())
-        m["versions"] = {"torch": torch_version, "triton": "3.6.0", "launch_shortcut": shortcut, "ssd_scan": scan}
+        m["versions"] = {"torch": torch_version, "triton": "3.6.0", "launch_shortcut": shortcut, "ssd_scan": scan,
+                         "matmul_tf32": tf32}
         (run / "manifest.json").write_text(json.dumps(m))
     (warning,) = [w for w in compare([a], [b]).warnings if "software" in w]
     assert warning == ("the sides ran different software (baseline -- candidate): torch 2.11.0 -- 2.13.0; "
-                       "launch shortcut off -- on; ssd scan triton -- gluon_async")
+                       "launch shortcut off -- on; ssd scan triton -- gluon_async; matmul tf32 off -- on")
     assert not any("software" in w for w in compare([a], [a]).warnings)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bambaprof.analysis import analyze
-from bambaprof.analysis.copies import copy_summary, copy_table
+from bambaprof.analysis.copies import _copy_bytes, copy_summary, copy_table
 from bambaprof.analysis.source import resolve
 from bambaprof.analysis.trace import load_trace
 from tests.analysis.synth import H200, _kernel, _op, _rt, write
@@ -51,6 +51,7 @@ def test_copies_are_told_apart_by_dtype_and_caller(tmp_path):
                    ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", 1, 20.0),
                    ("copy", "fp32 -> fp32", "[2, 64, 64]", "aten::masked_fill", 1, 5.0),
                    ("copy", "bf16 -> bf16", "[16]", "copy_", 1, 4.0)]
+    assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and _copy_bytes([2 ** 400] * 3, F32, F32) is None
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and rows[0]["gbps"] == pytest.approx(2 * 24576 / 60e3)
     assert copy_summary(rows) == {"copy_cast_us": 60.0, "copy_layout_us": 20.0, "copy_other_us": 9.0}
 
