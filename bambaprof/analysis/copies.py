@@ -12,10 +12,12 @@ says why it was made:
   ``constant_pad_nd``, ``clone``), or a ``copy_`` the code asked for (into a cache or a buffer).
 
 ``caller`` is the nearest enclosing op that is not a step of copying itself (``aten::copy_``, ``aten::clone``,
-``aten::_to_copy``, ``aten::empty_like``, ...), ``copy_`` for a copy the code called directly. Copies to or from
-the host are transfers, not counted here (``pageable-copies`` judges those).
+``aten::_to_copy``, ``aten::empty_like``, ...), ``copy_`` for a copy the code called directly; ``range`` the
+innermost profiler range around it (``record_function``: bambaprof's phases, ``conv``, ``gated_norm``; the
+profiler's step ranges left out; ``(no range)`` where none is). Copies to or from the host are transfers, not
+counted here (``pageable-copies`` judges those).
 
-Each row groups the copies of one kind, dtype pair, shape and caller: ``count``, ``cpu_us`` (the ``copy_`` calls
+Each row groups the copies of one kind, dtype pair, shape, caller and range: ``count``, ``cpu_us`` (the ``copy_`` calls
 on the host), ``gpu_us`` (their kernels and device-to-device memcpys), ``bytes`` (one copy: the elements read in
 the source's dtype and written in the destination's; None without shapes) and ``gbps`` (achieved, over all of them).
 """
@@ -30,6 +32,7 @@ import numpy as np
 
 from .kernels import DEVICE_TO_DEVICE
 from .ops import op_parents
+from .phases import NOT_PHASES, UNATTRIBUTED
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES
 
@@ -45,7 +48,7 @@ LAYOUT_CALLERS = frozenset({"aten::contiguous", "aten::reshape", "aten::flatten"
 #: The kinds of copy, in the order tables show them.
 KINDS = ("cast", "layout", "copy")
 #: A row's keys, in the order tables show them.
-ROW_KEYS = ("kind", "dtypes", "shape", "caller", "count", "cpu_us", "gpu_us", "bytes", "gbps")
+ROW_KEYS = ("kind", "dtypes", "shape", "caller", "range", "count", "cpu_us", "gpu_us", "bytes", "gbps")
 _SHORT = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64", "c10::Float8_e4m3fn": "fp8",
           "c10::Float8_e5m2": "fp8e5m2", "int": "int32", "long int": "int64", "bool": "bool",
           "unsigned char": "uint8", "signed char": "int8", "short int": "int16"}
@@ -70,7 +73,7 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     for i in rows.tolist():
         if on_gpu and gpu[i] <= 0.0:
             continue  # a copy with no device work of its own: to or from the host, or a CPU tensor's
-        caller = _caller(ops.name, parent, i)
+        caller, where = _caller(ops, parent, i)
         types = ops.input_types[i] if isinstance(ops.input_types[i], list) else []
         dims = ops.input_dims[i] if isinstance(ops.input_dims[i], list) else []
         dst, src = (types + [None, None])[:2]
@@ -81,10 +84,11 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         else:  # no shapes recorded: the caller alone says
             kind = "cast" if caller in CAST_CALLERS else "layout" if caller in LAYOUT_CALLERS else "copy"
             dtypes = "unknown"
-        key = (kind, dtypes, str(shape) if shape is not None else "unknown", caller)
+        key = (kind, dtypes, str(shape) if shape is not None else "unknown", caller, where)
         row = groups.get(key)
         if row is None:
-            row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "count": 0,
+            row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "range": where,
+                                 "count": 0,
                                  "cpu_us": 0.0, "gpu_us": 0.0 if on_gpu else None,
                                  "bytes": _copy_bytes(shape, src, dst)}
         row["count"] += 1
@@ -127,16 +131,21 @@ def _device_copy_time(trace: Trace) -> np.ndarray:
     return np.bincount(launched_by[keep], weights=gpu.dur[keep], minlength=len(trace.ops))[:len(trace.ops)]
 
 
-def _caller(names: List[str], parent: np.ndarray, i: int) -> str:
-    """The nearest op enclosing op ``i`` that is not a step of copying (:data:`COPY_STEPS`); ``copy_`` where none is
-    (the code called ``copy_`` itself, or only copying steps enclose it)."""
+def _caller(ops: Any, parent: np.ndarray, i: int) -> Tuple[str, str]:
+    """For op ``i``: the nearest enclosing op that is not a step of copying (:data:`COPY_STEPS`; ``copy_`` where none
+    is: the code called ``copy_`` itself, under a range or nothing), and the innermost profiler range around it
+    (:data:`~.phases.UNATTRIBUTED` where none is)."""
+    caller: Optional[str] = None
     j = int(parent[i])
     while j >= 0:
-        name = names[j]
-        if name not in COPY_STEPS:
-            return name if name.startswith("aten::") or name in CAST_CALLERS else "copy_"
+        name = ops.name[j]
+        if ops.cat[j] == "user_annotation":
+            if not NOT_PHASES.match(name):
+                return caller or "copy_", name
+        elif caller is None and name not in COPY_STEPS:
+            caller = name
         j = int(parent[j])
-    return "copy_"
+    return caller or "copy_", UNATTRIBUTED
 
 
 def _copy_bytes(shape: Any, src: Any, dst: Any) -> Optional[float]:

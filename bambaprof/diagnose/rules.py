@@ -21,7 +21,7 @@ from ..analysis.modules import module_tail
 from ..analysis.names import normalize_kernel_name
 from ..analysis.ncu import STALL_REASONS
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
-from ..analysis.phases import NOT_PHASES
+from ..analysis.phases import NOT_PHASES, UNATTRIBUTED
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
@@ -496,14 +496,15 @@ def copy_overhead(a: Any) -> Optional[Finding]:
     rate = f", {format_cell(top['gbps'], 'num')} GB/s" if top.get("gbps") else ""
     verb = {"cast": "cast", "layout": "made contiguous"}.get(top["kind"], "copied")
     times = f"{top['count']} time{'s' if top['count'] != 1 else ''}"
+    where = f" in {top['range']}" if top.get("range") not in (None, UNATTRIBUTED) else ""
     msg = (f"Copies on the device take {_us(time)}, {100 * time / total:.0f}% of kernel time: {'; '.join(parts)}. "
-           f"The largest: {top['shape']} ({top['dtypes']}) {verb} under {top['caller']}, {times} "
+           f"The largest: {top['shape']} ({top['dtypes']}) {verb} under {top['caller']}{where}, {times} "
            f"({_us(top['gpu_us'])}{rate}).")
     advice = [COPY_ADVICE[k] for k in order[:2]]
     suggestion = (advice[0][0].upper() + advice[0][1:] + (f"; and {advice[1]}" if len(advice) > 1 else "") + ".")
     if "cast" in order[:2] and _compile_mode(a) in ("none",):
         suggestion += " With bambaprof profile: --compile default lets inductor fuse the casts."
-    evidence = [{k: r[k] for k in ("kind", "dtypes", "shape", "caller", "count", "gpu_us", "bytes", "gbps")}
+    evidence = [{k: r.get(k) for k in ("kind", "dtypes", "shape", "caller", "range", "count", "gpu_us", "bytes", "gbps")}
                 for r in rows[:8]]
     return Finding("copy-overhead", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
 

@@ -33,7 +33,8 @@ def _copy(events, t, ext, callers, dst, src, shape, gpu_us=10.0, memcpy=None, sh
 
 
 def _trace(shapes=True):
-    ev = []
+    ev = [_op("ProfilerStep#1", -5, 300, 990, cat="user_annotation"),  # the profiler's own: not a range here
+          _op("gated_norm", -2, 75, 991, cat="user_annotation")]
     _copy(ev, 0, 1, ["aten::to", "aten::_to_copy"], F32, BF16, [4, 1024], 30.0, shapes=shapes)  # .float()
     _copy(ev, 40, 2, ["aten::to", "aten::_to_copy"], F32, BF16, [4, 1024], 30.0, shapes=shapes)
     _copy(ev, 80, 3, ["aten::contiguous", "aten::clone"], BF16, BF16, [8, 512], 20.0, shapes=shapes)  # a transpose
@@ -46,11 +47,11 @@ def _trace(shapes=True):
 
 def test_copies_are_told_apart_by_dtype_and_caller(tmp_path):
     rows = copy_table(load_trace(resolve(write(tmp_path / "t.json.gz", _trace()))))
-    got = [(r["kind"], r["dtypes"], r["shape"], r["caller"], r["count"], r["gpu_us"]) for r in rows]
-    assert got == [("cast", "bf16 -> fp32", "[4, 1024]", "aten::to", 2, 60.0),
-                   ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", 1, 20.0),
-                   ("copy", "fp32 -> fp32", "[2, 64, 64]", "aten::masked_fill", 1, 5.0),
-                   ("copy", "bf16 -> bf16", "[16]", "copy_", 1, 4.0)]
+    got = [(r["kind"], r["dtypes"], r["shape"], r["caller"], r["range"], r["count"], r["gpu_us"]) for r in rows]
+    assert got == [("cast", "bf16 -> fp32", "[4, 1024]", "aten::to", "gated_norm", 2, 60.0),
+                   ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", "(no range)", 1, 20.0),
+                   ("copy", "fp32 -> fp32", "[2, 64, 64]", "aten::masked_fill", "(no range)", 1, 5.0),
+                   ("copy", "bf16 -> bf16", "[16]", "copy_", "(no range)", 1, 4.0)]
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and _copy_bytes([2 ** 400] * 3, F32, F32) is None
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and rows[0]["gbps"] == pytest.approx(2 * 24576 / 60e3)
     assert copy_summary(rows) == {"copy_cast_us": 60.0, "copy_layout_us": 20.0, "copy_other_us": 9.0}

@@ -661,7 +661,8 @@ def test_copy_overhead_names_the_kinds_and_the_largest():
 
 
 def test_copy_overhead_needs_a_share_of_kernel_time():
-    row = {"kind": "copy", "dtypes": "fp32 -> fp32", "shape": "[8]", "caller": "aten::masked_fill", "count": 1,
+    row = {"kind": "copy", "dtypes": "fp32 -> fp32", "shape": "[8]", "caller": "aten::masked_fill", "range": "ssd",
+           "count": 1,
            "gpu_us": 9.0, "bytes": 64.0, "gbps": 0.007}
     a = SimpleNamespace(copies=[row], kernels=[{"kind": "kernel", "total_us": 100.0}], manifest=None,
                         summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0})
@@ -669,7 +670,7 @@ def test_copy_overhead_needs_a_share_of_kernel_time():
     row["gpu_us"] = 12.0
     f = R.copy_overhead(a)
     assert f.time_us == 12.0 and "(1 copy, under aten::masked_fill)" in f.message
-    assert "[8] (fp32 -> fp32) copied under aten::masked_fill, 1 time (12.0 us, 0.007 GB/s)" in f.message
+    assert "[8] (fp32 -> fp32) copied under aten::masked_fill in ssd, 1 time (12.0 us, 0.007 GB/s)" in f.message
     assert f.suggestion.startswith("Avoid the copies out-of-place ops make") and "; and" not in f.suggestion
     assert not R.can_judge(SimpleNamespace(copies=None, summary={"platform": "cuda", "kernel_us": 1.0}),
                            "copy-overhead")
