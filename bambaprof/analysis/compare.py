@@ -58,6 +58,7 @@ from ..errors import BambaprofError, UsageError
 from ..run import Manifest
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
+from .copies import SUMMARY_KEYS as COPY_KEYS
 from .fleet import none_read, unreadable
 from .parse import CUT_SHORT_NOTE
 from .source import TraceSource
@@ -71,6 +72,7 @@ METRICS = {
     "energy_per_token": ("energy per token", "J", True),
     "exposed_comm": ("exposed communication", "us", True),
     "step_time": ("step time", "us", True),
+    "copy_time": ("copies on the device", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -116,6 +118,9 @@ class Side:
                 values = [r["dur_us"] for r in self.analyses[0].steps]
             else:
                 values = [a.summary.get("step_us") for a in self.analyses]
+        elif metric == "copy_time":  # casts, layout and other copies' GPU time (--table copies); unknown without ops
+            values = [sum(a.summary[k] for k in COPY_KEYS) / steps(a) for a in self.analyses
+                      if all(a.summary.get(k) is not None for k in COPY_KEYS)]
         elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
             values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("collective_exposed_us") is not None]
@@ -700,20 +705,44 @@ def regression(comp: Comparison, metric: str, threshold_pct: float) -> Optional[
     (:func:`part_metric`): ``phase:layer.*/mixer/ssd*``, ``module:*Mamba2Mixer*``, ``ssd:chunk scan``,
     ``kernel:_chunk_scan*``.
 
-    Raises :class:`UsageError` when the metric is unknown or not available for these inputs.
+    A baseline of zero has no percentage: zero on both sides passes, and a candidate above zero of a metric where
+    more is worse (GPU time in copies, exposed communication, a part's GPU time) is a regression whatever the
+    threshold.
+
+    Raises :class:`UsageError` when the metric is unknown or not available for these inputs, or zero in the
+    baseline of a metric where less is worse (throughput).
     """
     check_metric(metric)
     check_threshold(threshold_pct)
     row = part_metric(comp, metric) if metric not in METRICS else comp.metric(metric)
-    usable = [r["metric"] for r in comp.summary if r.get("baseline") and r.get("candidate")]
-    if row is None or not row.get("baseline") or not row.get("candidate"):
-        what = "is not available" if row is None else "is zero or unknown on a side"
+    usable = [r["metric"] for r in comp.summary if _gateable(r)]
+    if row is None or not _gateable(row):
+        what = "is not available" if row is None else "is unknown on a side, or zero in the baseline"
         raise UsageError(f"metric {metric!r} {what} for these inputs, so the gate cannot judge it; "
                          f"metrics both sides have: {', '.join(usable) or 'none'}")
+    if not row["baseline"]:
+        if not row["candidate"]:
+            return None  # none before, none now
+        return (f"regression: {row['label']} 0 -> {_figure(row['candidate'])} {row['unit']} (none in the baseline, "
+                f"threshold {threshold_pct:g}%)")
     if row["worse_pct"] is not None and row["worse_pct"] > threshold_pct:
         return (f"regression: {row['label']} {_figure(row['baseline'])} -> {_figure(row['candidate'])} "
                 f"{row['unit']} ({row['change_pct']:+.1f}%, threshold {threshold_pct:g}%)")
     return None
+
+
+def _worse_up(metric: str) -> bool:
+    """Whether more of ``metric`` is worse: a summary metric by :data:`METRICS`, a part's GPU time always."""
+    return METRICS[metric][2] if metric in METRICS else True
+
+
+def _gateable(row: Dict[str, Any]) -> bool:
+    """Whether the gate can judge a summary or part row: both sides known, and the baseline above zero, or zero
+    for a metric where more is worse (a candidate above it is then a regression, zero again a pass)."""
+    base, cand = row.get("baseline"), row.get("candidate")
+    if base is None or cand is None:
+        return False
+    return bool(base) or _worse_up(row["metric"])
 
 
 def _figure(v: float) -> str:

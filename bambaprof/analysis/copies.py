@@ -107,10 +107,14 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     return out
 
 
+#: The summary's keys: each kind's GPU time (us).
+SUMMARY_KEYS = ("copy_cast_us", "copy_layout_us", "copy_other_us")
+
+
 def copy_summary(rows: Optional[List[Dict[str, Any]]]) -> Dict[str, Optional[float]]:
     """GPU time (us) of each kind of copy over a table's rows: ``copy_cast_us``, ``copy_layout_us``,
     ``copy_other_us``; None where the table is (no CPU ops, or no GPU activity)."""
-    keys = {"cast": "copy_cast_us", "layout": "copy_layout_us", "copy": "copy_other_us"}
+    keys = dict(zip(KINDS, SUMMARY_KEYS))
     if rows is None or any(r["gpu_us"] is None for r in rows):
         return dict.fromkeys(keys.values())
     out = dict.fromkeys(keys.values(), 0.0)

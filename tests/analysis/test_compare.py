@@ -496,3 +496,23 @@ def test_a_side_without_the_host_judges_no_host_finding(tmp_path, capsys):
     gone = SimpleNamespace(summary={"kernel_us": 1.0}, kernels=[], manifest=None, ncu=None)
     assert can_judge(gone, "low-occupancy", "k") and not can_judge(gone, "warp-stalls", None)
     assert not can_judge(gone, "throttled") and can_judge(gone, "fusion-candidate")
+
+
+def test_copy_time_compares_the_copies_on_the_device():
+    """mamba_ssm's mixer eager against compiled (H200): inductor fused the 207 us of casts and layout copies away."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    eager, compiled = (str(data / f"h200-mamba-ssd-mixer-{m}-b1-L512.json.gz") for m in ("eager", "compiled-default"))
+    comp = compare([eager], [compiled])
+    row = comp.metric("copy_time")
+    assert row["baseline"] == pytest.approx(207.008) and row["candidate"] == 0.0
+    assert regression(comp, "copy_time", 5.0) is None  # fewer copies: no regression
+    back = compare([compiled], [eager])  # none in the baseline: any copies are a regression, with no percentage
+    assert regression(back, "copy_time", 5.0) == ("regression: copies on the device 0 -> 207 us (none in the "
+                                                 "baseline, threshold 5%)")
+    assert regression(compare([compiled], [compiled]), "copy_time", 5.0) is None  # none before, none now
+    with pytest.raises(UsageError, match="'gpu_time' is unknown on a side, or zero in the baseline"):
+        cpu = compare([eager], [compiled])
+        cpu.metric("gpu_time")["candidate"] = None
+        regression(cpu, "gpu_time", 5.0)
