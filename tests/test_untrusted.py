@@ -59,3 +59,19 @@ def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\x1b" not in err
     assert "a\\nb\\x1b[31m.json: invalid JSON" in err
+
+
+def test_copies_name_their_caller_and_range_escaped(tmp_path, capsys):
+    """A copy under a hostile profiler range and op name: the copies table, the finding and the report escape both."""
+    from tests.analysis.synth import H200, _kernel, _op, _rt
+
+    ev = [_op(HOSTILE, 0, 100, 90, cat="user_annotation"), _op("<script>alert(1)</script>", 1, 90, 91),
+          _op("aten::copy_", 2, 80, 1, [[4096], [4096], []], ["float", "c10::BFloat16", "Scalar"]),
+          _rt("cudaLaunchKernel", 3, 1, 10, 1), _kernel("direct_copy", 200, 50, 10, 1)]
+    path = write(tmp_path / "copies.json.gz", {"deviceProperties": [copy.deepcopy(H200)], "traceEvents": ev})
+    assert main(["analyze", str(path), "--table", "copies"]) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in RAW) and "gemm\\x1b[2J" in out
+    page = build_report([path])
+    assert not any(c in page for c in RAW) and "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "copy-overhead" in page
