@@ -674,3 +674,12 @@ def test_copy_overhead_needs_a_share_of_kernel_time():
     assert f.suggestion.startswith("Avoid the copies out-of-place ops make") and "; and" not in f.suggestion
     assert not R.can_judge(SimpleNamespace(copies=None, summary={"platform": "cuda", "kernel_us": 1.0}),
                            "copy-overhead")
+
+
+def test_float32_matmul_without_shapes_claims_no_time_at_stake():
+    """A real H100 trace recorded without record_shapes (tests/data/activities/cuda.json.gz, CUDA activity alone):
+    cuBLAS's FFMA kernel and its split-K partner are named; their FLOPs, and so the time at stake, are unknown."""
+    a = analyze(Path(__file__).resolve().parents[1] / "data" / "activities" / "cuda.json.gz")
+    f = next(f for f in a.findings if f["id"] == "float32-matmul")
+    assert f["time_us"] is None and "2 float32 matrix-product kernels" in f["message"] and "TFLOP/s against" not in f["message"]
+    assert {e["kernel"].split("_execute")[1][:8] for e in f["evidence"]} == {"_kernel_", "_split_k"}
