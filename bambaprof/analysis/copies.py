@@ -12,7 +12,9 @@ says why it was made:
   ``constant_pad_nd``, ``clone``), or a ``copy_`` the code asked for (into a cache or a buffer).
 
 ``caller`` is the nearest enclosing op that is not a step of copying itself (``aten::copy_``, ``aten::clone``,
-``aten::_to_copy``, ``aten::empty_like``, ...), ``copy_`` for a copy the code called directly; ``range`` the
+``aten::_to_copy``, ``aten::empty_like``, ...), ``copy_`` for a copy the code called directly; ``inside`` the
+outermost ``aten::`` op around the caller, where there is one: the op the code called, which wanted the copy
+(``aten::conv1d`` for the ``aten::contiguous`` its cuDNN convolution asks for), else None; ``range`` the
 innermost profiler range around it (``record_function``: bambaprof's phases, ``conv``, ``gated_norm``; the
 profiler's step ranges left out; ``(no range)`` where none is). Copies to or from the host are transfers, not
 counted here (``pageable-copies`` judges those).
@@ -48,7 +50,7 @@ LAYOUT_CALLERS = frozenset({"aten::contiguous", "aten::reshape", "aten::flatten"
 #: The kinds of copy, in the order tables show them.
 KINDS = ("cast", "layout", "copy")
 #: A row's keys, in the order tables show them.
-ROW_KEYS = ("kind", "dtypes", "shape", "caller", "range", "count", "cpu_us", "gpu_us", "bytes", "gbps")
+ROW_KEYS = ("kind", "dtypes", "shape", "caller", "inside", "range", "count", "cpu_us", "gpu_us", "bytes", "gbps")
 _SHORT = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64", "c10::Float8_e4m3fn": "fp8",
           "c10::Float8_e5m2": "fp8e5m2", "int": "int32", "long int": "int64", "bool": "bool",
           "unsigned char": "uint8", "signed char": "int8", "short int": "int16"}
@@ -73,7 +75,7 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     for i in rows.tolist():
         if on_gpu and gpu[i] <= 0.0:
             continue  # a copy with no device work of its own: to or from the host, or a CPU tensor's
-        caller, where = _caller(ops, parent, i)
+        caller, inside, where = _caller(ops, parent, i)
         types = ops.input_types[i] if isinstance(ops.input_types[i], list) else []
         dims = ops.input_dims[i] if isinstance(ops.input_dims[i], list) else []
         dst, src = (types + [None, None])[:2]
@@ -84,10 +86,11 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         else:  # no shapes recorded: the caller alone says
             kind = "cast" if caller in CAST_CALLERS else "layout" if caller in LAYOUT_CALLERS else "copy"
             dtypes = "unknown"
-        key = (kind, dtypes, str(shape) if shape is not None else "unknown", caller, where)
+        key = (kind, dtypes, str(shape) if shape is not None else "unknown", caller, inside, where)
         row = groups.get(key)
         if row is None:
-            row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "range": where,
+            row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "inside": inside,
+                                 "range": where,
                                  "count": 0,
                                  "cpu_us": 0.0, "gpu_us": 0.0 if on_gpu else None,
                                  "bytes": _copy_bytes(shape, src, dst)}
@@ -135,21 +138,26 @@ def _device_copy_time(trace: Trace) -> np.ndarray:
     return np.bincount(launched_by[keep], weights=gpu.dur[keep], minlength=len(trace.ops))[:len(trace.ops)]
 
 
-def _caller(ops: Any, parent: np.ndarray, i: int) -> Tuple[str, str]:
+def _caller(ops: Any, parent: np.ndarray, i: int) -> Tuple[str, Optional[str], str]:
     """For op ``i``: the nearest enclosing op that is not a step of copying (:data:`COPY_STEPS`; ``copy_`` where none
-    is: the code called ``copy_`` itself, under a range or nothing), and the innermost profiler range around it
-    (:data:`~.phases.UNATTRIBUTED` where none is)."""
+    is: the code called ``copy_`` itself, under a range or nothing), the outermost ``aten::`` op around that caller
+    below the innermost range (None where there is none), and that range (:data:`~.phases.UNATTRIBUTED` where none
+    is)."""
     caller: Optional[str] = None
+    inside: Optional[str] = None
     j = int(parent[i])
     while j >= 0:
         name = ops.name[j]
         if ops.cat[j] == "user_annotation":
             if not NOT_PHASES.match(name):
-                return caller or "copy_", name
-        elif caller is None and name not in COPY_STEPS:
-            caller = name
+                return caller or "copy_", inside, name
+        elif caller is None:
+            if name not in COPY_STEPS:
+                caller = name
+        elif name.startswith("aten::"):
+            inside = name  # the last one met on the way up is the outermost
         j = int(parent[j])
-    return caller or "copy_", UNATTRIBUTED
+    return caller or "copy_", inside, UNATTRIBUTED
 
 
 def _copy_bytes(shape: Any, src: Any, dst: Any) -> Optional[float]:

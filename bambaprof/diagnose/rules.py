@@ -496,7 +496,8 @@ def copy_overhead(a: Any) -> Optional[Finding]:
     rate = f", {format_cell(top['gbps'], 'num')} GB/s" if top.get("gbps") else ""
     verb = {"cast": "cast", "layout": "made contiguous"}.get(top["kind"], "copied")
     times = f"{top['count']} time{'s' if top['count'] != 1 else ''}"
-    where = f" in {top['range']}" if top.get("range") not in (None, UNATTRIBUTED) else ""
+    where = (f" inside {top['inside']}" if top.get("inside") else "") + \
+        (f" in {top['range']}" if top.get("range") not in (None, UNATTRIBUTED) else "")
     msg = (f"Copies on the device take {_us(time)}, {100 * time / total:.0f}% of kernel time: {'; '.join(parts)}. "
            f"The largest: {top['shape']} ({top['dtypes']}) {verb} under {top['caller']}{where}, {times} "
            f"({_us(top['gpu_us'])}{rate}).")
@@ -504,7 +505,8 @@ def copy_overhead(a: Any) -> Optional[Finding]:
     suggestion = (advice[0][0].upper() + advice[0][1:] + (f"; and {advice[1]}" if len(advice) > 1 else "") + ".")
     if "cast" in order[:2] and _compile_mode(a) in ("none",):
         suggestion += " With bambaprof profile: --compile default lets inductor fuse the casts."
-    evidence = [{k: r.get(k) for k in ("kind", "dtypes", "shape", "caller", "range", "count", "gpu_us", "bytes", "gbps")}
+    evidence = [{k: r.get(k) for k in ("kind", "dtypes", "shape", "caller", "inside", "range", "count", "gpu_us", "bytes",
+                                       "gbps")}
                 for r in rows[:8]]
     return Finding("copy-overhead", _severity(time, _window_us(a)), msg, evidence, suggestion, time)
 

@@ -104,7 +104,8 @@ ANALYZE_CONTRACTIONS = [
 ]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
-    Column("caller", "caller", "text", 40), Column("range", "range", "text", 30), Column("count", "n", "int"),
+    Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),
+    Column("count", "n", "int"),
     Column("cpu_us", "CPU us", "us"),
     Column("gpu_us", "GPU us", "us"), Column("bytes", "bytes each", "bytes"), Column("gbps", "GB/s", "num"),
 ]

@@ -39,6 +39,8 @@ def _trace(shapes=True):
     _copy(ev, 40, 2, ["aten::to", "aten::_to_copy"], F32, BF16, [4, 1024], 30.0, shapes=shapes)
     _copy(ev, 80, 3, ["aten::contiguous", "aten::clone"], BF16, BF16, [8, 512], 20.0, shapes=shapes)  # a transpose
     _copy(ev, 120, 4, ["aten::masked_fill", "aten::clone"], F32, F32, [2, 64, 64], 5.0, shapes=shapes)
+    _copy(ev, 240, 7, ["aten::conv1d", "aten::_convolution", "aten::contiguous", "aten::clone"], BF16, BF16, [8, 512],
+          1.0, shapes=shapes)  # cuDNN's: the caller's caller wanted it
     _copy(ev, 160, 5, [], BF16, BF16, [16], 4.0, memcpy="DtoD (Device -> Device)", shapes=shapes)  # copy_ itself
     _copy(ev, 200, 6, ["aten::to", "aten::_to_copy"], BF16, BF16, [4096], 50.0, memcpy="HtoD (Pageable -> Device)",
           shapes=shapes)  # a transfer: not a copy on the device
@@ -51,17 +53,20 @@ def test_copies_are_told_apart_by_dtype_and_caller(tmp_path):
     assert got == [("cast", "bf16 -> fp32", "[4, 1024]", "aten::to", "gated_norm", 2, 60.0),
                    ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", "(no range)", 1, 20.0),
                    ("copy", "fp32 -> fp32", "[2, 64, 64]", "aten::masked_fill", "(no range)", 1, 5.0),
-                   ("copy", "bf16 -> bf16", "[16]", "copy_", "(no range)", 1, 4.0)]
+                   ("copy", "bf16 -> bf16", "[16]", "copy_", "(no range)", 1, 4.0),
+                   ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", "(no range)", 1, 1.0)]
+    assert [r["inside"] for r in rows] == [None, None, None, None, "aten::conv1d"]
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and _copy_bytes([2 ** 400] * 3, F32, F32) is None
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and rows[0]["gbps"] == pytest.approx(2 * 24576 / 60e3)
-    assert copy_summary(rows) == {"copy_cast_us": 60.0, "copy_layout_us": 20.0, "copy_other_us": 9.0}
+    assert copy_summary(rows) == {"copy_cast_us": 60.0, "copy_layout_us": 21.0, "copy_other_us": 9.0}
 
 
 def test_without_shapes_the_caller_says_the_kind_and_nothing_else_is_guessed(tmp_path):
     rows = copy_table(load_trace(resolve(write(tmp_path / "t.json.gz", _trace(shapes=False)))))
     assert [(r["kind"], r["dtypes"], r["caller"], r["bytes"]) for r in rows] == [
         ("cast", "unknown", "aten::to", None), ("layout", "unknown", "aten::contiguous", None),
-        ("copy", "unknown", "aten::masked_fill", None), ("copy", "unknown", "copy_", None)]
+        ("copy", "unknown", "aten::masked_fill", None), ("copy", "unknown", "copy_", None),
+        ("layout", "unknown", "aten::contiguous", None)]
     assert all(r["gbps"] is None for r in rows)
 
 

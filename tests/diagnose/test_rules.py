@@ -654,8 +654,9 @@ def test_copy_overhead_names_the_kinds_and_the_largest():
     f = next(f for f in a.findings if f["id"] == "copy-overhead")
     assert f["time_us"] == pytest.approx(207.008) and f["severity"] == "low"  # 2% of an 8.7 ms window
     assert "18% of kernel time: cast 111.3 us (18 copies, under aten::to); layout 95.7 us" in f["message"]
-    assert "The largest: [1, 8448, 512] (bf16 -> bf16) made contiguous under aten::contiguous, 3 times (84.6 us, 613.5 " \
-        "GB/s)" in f["message"]
+    assert "The largest: [1, 8448, 512] (bf16 -> bf16) made contiguous under aten::contiguous inside aten::conv1d, 3 " \
+        "times (84.6 us, 613.5 GB/s)" in f["message"]
+    assert f["evidence"][0]["inside"] == "aten::conv1d" and f["evidence"][1]["inside"] is None
     assert f["suggestion"].startswith("Keep one dtype between kernels") and "; and give the reader" in f["suggestion"]
     assert R.can_judge(a, "copy-overhead")
 
