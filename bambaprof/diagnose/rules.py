@@ -503,7 +503,7 @@ def copy_overhead(a: Any) -> Optional[Finding]:
            f"({_us(top['gpu_us'])}{rate}).")
     advice = [COPY_ADVICE[k] for k in order[:2]]
     suggestion = (advice[0][0].upper() + advice[0][1:] + (f"; and {advice[1]}" if len(advice) > 1 else "") + ".")
-    if "cast" in order[:2] and _compile_mode(a) in ("none",):
+    if "cast" in order[:2] and _compile_mode(a) == "none":
         suggestion += " With bambaprof profile: --compile default lets inductor fuse the casts."
     evidence = [{k: r.get(k) for k in ("kind", "dtypes", "shape", "caller", "inside", "range", "count", "gpu_us", "bytes",
                                        "gbps")}
