@@ -684,3 +684,14 @@ def test_float32_matmul_without_shapes_claims_no_time_at_stake():
     f = next(f for f in a.findings if f["id"] == "float32-matmul")
     assert f["time_us"] is None and "2 float32 matrix-product kernels" in f["message"] and "TFLOP/s against" not in f["message"]
     assert {e["kernel"].split("_execute")[1][:8] for e in f["evidence"]} == {"_kernel_", "_split_k"}
+
+
+def test_copy_overhead_on_an_eager_run_points_to_inductor():
+    """The triton variant's eager example run (H200, 1 x 512): the conv's input made contiguous inside conv1d, in
+    the conv phase, leads; the casts come second, so the advice names --compile default."""
+    run = Path(__file__).resolve().parents[2] / "traces" / "examples" / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a"
+    f = next(f for f in analyze(run).findings if f["id"] == "copy-overhead")
+    assert "made contiguous under aten::contiguous inside aten::conv1d in conv, 1 time" in f["message"]
+    assert f["suggestion"].endswith("With bambaprof profile: --compile default lets inductor fuse the casts.")
+    compiled = run.parent / "bamba-9b-triton-max-autotune-mixer-b1-L512-a5f03b61"
+    assert not any(f["id"] == "copy-overhead" for f in analyze(compiled).findings)
