@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from bambaprof.analysis import analyze
-from bambaprof.diagnose import diagnose, measured
+from bambaprof.diagnose import diagnose, finding, measured
 from bambaprof.diagnose import rules as R
 from bambaprof.run import (
     CompileInfo,
@@ -343,7 +343,7 @@ def test_dram_overfetch_is_quiet_on_a_gemm_near_its_floor(monkeypatch):
     gemm = [r for r in a.ncu if r.get("matched") and r["name"].startswith("nvjet")]
     assert sum(r["ncu_dram_bytes"] for r in gemm) > 1.5 * sum(r["derived_bytes"] for r in gemm)
     assert "dram-overfetch" not in [f["id"] for f in a.findings]
-    monkeypatch.setattr(R, "FAR_FROM_ROOFLINE_X", 1.2)  # its floor is what keeps it quiet: the names do match
+    monkeypatch.setattr(finding, "FAR_FROM_ROOFLINE_X", 1.2)  # its floor is what keeps it quiet: the names do match
     f = next(f for f in diagnose(a) if f.id == "dram-overfetch")
     assert f.evidence[0]["kernel"].startswith("nvjet") and f.evidence[0]["ratio"] == pytest.approx(1.77, abs=0.01)
 

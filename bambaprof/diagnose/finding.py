@@ -1,0 +1,115 @@
+"""A finding, how findings are ranked, and what the rules share: the analysis's kernel rows and GPU window read
+the same way by each.
+
+A :class:`Finding` has a stable ``id``, a ``severity`` (``high``, ``medium``, ``low``), one plain sentence with
+numbers, the ``evidence`` it rests on (kernels, phases, series: names and figures), a ``suggestion`` where
+there is a next thing to try, and ``time_us``, the GPU time at stake (us; ``None`` for findings that are not
+about time). Findings are ranked by time at stake, the others after them by severity. The severity of a
+timed finding is its share of the GPU window: at least :data:`HIGH_SHARE_PCT` is high, at least
+:data:`MEDIUM_SHARE_PCT` medium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ..analysis.comms import is_collective_kernel
+from ..analysis.modules import module_tail
+
+HIGH_SHARE_PCT = 25.0
+MEDIUM_SHARE_PCT = 5.0
+#: A kernel (or a run's judged kernel time) at least this many times its roofline floor is far from it: far-from-roofline
+#: fires there, and the rules about occupancy, DRAM and warps leave kernels nearer their floor alone.
+FAR_FROM_ROOFLINE_X = 2.0
+#: Platforms of a trace (``Trace.platform``) with torch.cuda's graphs and sync debug mode to point to (HIP's through
+#: the same API); the others (``xpu``, out-of-tree backends) get advice without them.
+CUDA_API_PLATFORMS = ("cuda", "rocm")
+_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+#: Findings raised once per kernel, whose first evidence row names it (``kernel``): one kernel's finding is not
+#: another's when runs are compared.
+PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "dram-overfetch", "warp-stalls", "issue-bound",
+                                 "cache-bound"})
+
+
+def severity_rank(severity: str) -> int:
+    """0 for ``high``, 1 for ``medium``, 2 for ``low`` (and 3 for anything else): lower is worse."""
+    return _SEVERITY_ORDER.get(severity, 3)
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str
+    message: str
+    evidence: List[Dict[str, Any]] = field(default_factory=list)
+    suggestion: Optional[str] = None
+    time_us: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def gpu_window_us(a: Any) -> float:
+    s = a.summary
+    return (s.get("gpu_busy_us") or 0.0) + (s.get("gpu_idle_us") or 0.0)
+
+
+def severity_of(time_us: float, window_us: float) -> str:
+    share = 100.0 * time_us / window_us if window_us > 0 else 0.0
+    return "high" if share >= HIGH_SHARE_PCT else "medium" if share >= MEDIUM_SHARE_PCT else "low"
+
+
+def kernel_rows(a: Any) -> List[Dict[str, Any]]:
+    return [k for k in a.kernels if k.get("kind") == "kernel"]
+
+
+def kernel_total(a: Any) -> float:
+    return sum(k["total_us"] for k in kernel_rows(a))
+
+
+def is_collective(k: Dict[str, Any]) -> bool:
+    """Whether kernel row ``k`` is a collective (NCCL, RCCL, ...): it moves data between devices, so neither the
+    DRAM roofline nor the SM occupancy judges it (exposed-communication does)."""
+    return is_collective_kernel(str(k.get("name", "")))
+
+
+def far_from_floor(k: Dict[str, Any]) -> bool:
+    """Whether kernel row ``k`` has a roofline floor and takes at least FAR_FROM_ROOFLINE_X times it."""
+    return bool(k.get("floor_us")) and k["total_us"] >= FAR_FROM_ROOFLINE_X * k["floor_us"]
+
+
+def compile_mode(a: Any) -> Optional[str]:
+    m = a.manifest
+    return m.compile.mode if m is not None and m.compile is not None else None
+
+
+def graph_share(a: Any) -> float:
+    """The share (0-1) of the trace's kernels launched from CUDA graphs."""
+    kernels = a.summary.get("kernel_count") or 0
+    return (a.launch.get("graph_kernels") or 0) / kernels if kernels else 0.0
+
+
+#: A trace whose kernels come this much (share) from CUDA graphs is judged to run under graphs already.
+GRAPHED_SHARE = 0.5
+
+
+def us_text(v: float) -> str:
+    return f"{v / 1e3:,.2f} ms" if v >= 1e3 else f"{v:,.1f} us"
+
+
+def in_module_text(kernel: Dict[str, Any]) -> str:
+    """``, in Mamba2Mixer/Linear``: the module holding most of a kernel's time (its ``module_tail``), where
+    the trace recorded module calls; else nothing."""
+    tail = module_tail(kernel.get("module"))
+    return f", in {tail}" if tail else ""
+
+
+def major_capability(a: Any) -> Optional[int]:
+    """The major compute capability of the trace's devices (``9`` for ``"9.0"``), or None where unknown."""
+    head = str(a.summary.get("compute_capability") or "").split(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def launches_text(n: int) -> str:
+    return f"{n} launch" if n == 1 else f"{n} launches"

@@ -1,0 +1,160 @@
+"""Rules on the host's side of the trace: the GPU waiting on launches, synchronisations, pageable copies.
+
+Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
+thresholds are the named constants here (in the README).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..analysis.modules import module_tail
+from ..analysis.nsys import BACKEND as NSYS_BACKEND
+from ..analysis.phases import NOT_PHASES
+from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
+from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
+from .finding import (
+    CUDA_API_PLATFORMS,
+    GRAPHED_SHARE,
+    Finding,
+    compile_mode,
+    gpu_window_us,
+    graph_share,
+    kernel_rows,
+    severity_of,
+    us_text,
+)
+
+#: host-bound: the GPU waited on the host for at least this share of its window.
+HOST_BOUND_PCT = 15.0
+#: The range bambaprof's Triton kernels are launched under (``bambaprof::<kernel>``, :mod:`bambaprof.ssm.kernels.metadata`).
+BAMBAPROF_LAUNCH_PREFIX = "bambaprof::"
+#: sync-stall: after host-device synchronisations the GPU sat empty for at least this share of its window.
+SYNC_STALL_PCT = 5.0
+#: What makes PyTorch synchronise under an operator, for the sync-stall message.
+_SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()", "aten::copy_": "a copy to the host",
+                "aten::_to_copy": "a copy to the host", "aten::nonzero": "a data-dependent shape",
+                "aten::masked_select": "a data-dependent shape", "aten::_unique2": "a data-dependent shape",
+                "aten::unique_consecutive": "a data-dependent shape", "aten::is_nonzero": "a tensor used as a bool"}
+#: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
+#: the GPU window.
+PAGEABLE_COPY_PCT = 5.0
+
+
+def host_bound(a: Any) -> Optional[Finding]:
+    wait, window = a.summary.get("idle_host_wait_us") or 0.0, gpu_window_us(a)
+    if window <= 0 or 100.0 * wait / window < HOST_BOUND_PCT:
+        return None
+    where = [{"cpu_op": s.get("cpu_op"), "region": s.get("cpu_region"), "module": s.get("cpu_module"),
+              "wait_us": s["dur_us"]} for s in a.stretches]
+    named = [w["cpu_op"] for w in where if w["cpu_op"] and not NOT_PHASES.match(str(w["cpu_op"]))]
+    launch = a.summary.get("launch_overhead_idle_gpu_median_us")
+    ops = ", ".join(sorted(set(named))[:3])
+    modules = ", ".join(sorted({t for t in map(module_tail, (w["module"] for w in where)) if t})[:3])
+    msg = (f"The GPU waited on the host for {us_text(wait)}, {100 * wait / window:.0f}% of its {us_text(window)} window"
+           + (f"; the longest waits were under {ops}" if ops else "")
+           + (f" (in {modules})" if modules else "")
+           + (f"; launching a kernel onto an idle GPU took {launch:.1f} us (median)" if launch is not None else "")
+           + ".")
+    mode = compile_mode(a)
+    graphed = "the host cannot keep up with this launch rate even under CUDA graphs"
+    if a.summary.get("platform", "cuda") not in CUDA_API_PLATFORMS:  # Intel GPUs, other backends: no CUDA graphs
+        backend = "XPU" if a.summary.get("platform") == "xpu" else "device's"
+        suggestion = ("Fewer launches: let torch.compile fuse the small kernels, give each launch more work (a "
+                      f"larger batch), or capture the steps in graphs where the {backend} backend offers them.")
+    elif a.manifest is None:  # a trace from elsewhere: say what to do in torch, and judge graphs from the trace
+        suggestion = (f"Fewer, larger kernels: {100 * graph_share(a):.0f}% of the kernels already come from CUDA "
+                      f"graphs, and {graphed}." if graph_share(a) >= GRAPHED_SHARE else
+                      "Capture the steps in CUDA graphs: torch.compile(mode=\"reduce-overhead\") or "
+                      "torch.cuda.CUDAGraph (with bambaprof profile: --compile reduce-overhead).")
+    elif mode in (None, "none", "default", "max-autotune-no-cudagraphs"):
+        suggestion = "Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
+    else:
+        suggestion = f"Fewer, larger kernels: {graphed}."
+    drain = a.summary.get("sync_drain_us") or 0.0
+    if "graphs" in suggestion and 100.0 * drain / window >= SYNC_STALL_PCT:  # graphs cannot hold synchronisations
+        suggestion = ("First keep the step free of host-device synchronisations (see sync-stall): a step that "
+                      "synchronises cannot be captured in a graph. " + suggestion)
+    shortcut = _shortcut_held_back(a)
+    if shortcut is not None:
+        suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
+                      f"(BAMBAPROF_TRITON_FAST_LAUNCH): leave it unset, so that kept kernels are launched directly "
+                      f"and repeated forwards launched whole (less host time a launch). " + suggestion)
+    return Finding("host-bound", severity_of(wait, window), msg, where, suggestion, wait)
+
+
+def idle_unexplained(a: Any) -> Optional[Finding]:
+    """The GPU sat idle for at least :data:`HOST_BOUND_PCT` of its window, and the trace cannot say whether the host
+    held it back: no activity that ends an idle gap has its launch call in the trace (``idle_host_wait_us`` is
+    unknown), so ``host-bound`` cannot judge it."""
+    s = a.summary
+    idle, window = s.get("gpu_idle_us") or 0.0, gpu_window_us(a)
+    if s.get("idle_host_wait_us") is not None or window <= 0 or 100.0 * idle / window < HOST_BOUND_PCT:
+        return None
+    backend = s.get("parser_backend")
+    if backend in (*ROCPROF_BACKENDS, ROCPD_BACKEND):
+        how = "profile with rocprofv3 --hip-trace beside --kernel-trace"
+    elif backend == NSYS_BACKEND:
+        how = "profile with nsys --trace=cuda (the CUDA API calls)"
+    else:
+        how = ("profile with the CPU activity beside the GPU's (torch.profiler's ProfilerActivity.CPU and CUDA, as "
+               "bambaprof profile does), so that the launch calls are in the trace")
+    msg = (f"The GPU sat idle for {us_text(idle)}, {100 * idle / window:.0f}% of its {us_text(window)} window, and the trace "
+           "holds no launch call for the work that ended those gaps: whether the host held it back (host-bound) "
+           "or it waited on something else is unknown.")
+    return Finding("idle-unexplained", severity_of(idle, window), msg, [{"idle_us": idle, "window_us": window}],
+                   f"Record the host side to split the idle time: {how}.", idle)
+
+
+def _shortcut_held_back(a: Any) -> Optional[str]:
+    """The launch shortcut's recorded mode (``off``, ``kept`` or ``keyed``) when it was not fully on and the trace has
+    launches of bambaprof's Triton kernels (launched under a ``bambaprof::`` range); else None."""
+    versions = a.manifest.versions if a.manifest is not None else None
+    setting = versions.launch_shortcut if versions is not None else None
+    if setting not in ("off", "kept", "keyed"):
+        return None
+    ours = any(str(k.get("launched_by") or "").startswith(BAMBAPROF_LAUNCH_PREFIX) for k in kernel_rows(a))
+    return setting if ours else None
+
+
+def sync_stall(a: Any) -> Optional[Finding]:
+    drain, window = a.summary.get("sync_drain_us") or 0.0, gpu_window_us(a)
+    rows = getattr(a, "syncs", None) or []
+    if window <= 0 or not rows or 100.0 * drain / window < SYNC_STALL_PCT:
+        return None
+    count, steps = a.summary.get("sync_count") or 0, a.summary.get("profiled_steps")
+    per_step = f", {count / steps:.1f} a step" if steps else ""
+    where = "; ".join(
+        f"{r['call']} under {r['op'] or 'no operator'}"
+        + (f" ({_SYNC_CAUSES[r['op']]})" if r["op"] in _SYNC_CAUSES else "")
+        + f": {r['count']}x, {us_text(r['drain_us'])}" for r in rows[:3])
+    msg = (f"The host synchronised with the GPU {count} times{per_step}, and after {sum(r['drains'] for r in rows)} "
+           f"of them the GPU sat empty until the next launch: {us_text(drain)}, {100 * drain / window:.0f}% of its "
+           f"{us_text(window)} window ({where}).")
+    debug = "" if a.summary.get("platform", "cuda") not in CUDA_API_PLATFORMS else \
+        "; torch.cuda.set_sync_debug_mode('warn') names each one"
+    suggestion = ("Keep values on the GPU inside the step: no .item(), .cpu(), .tolist() or printed tensors, no "
+                  "data-dependent shapes (nonzero, boolean masks); copy results out with non_blocking=True into "
+                  f"pinned memory and read them after the step{debug}. A step that synchronises cannot be captured "
+                  "in a graph.")
+    return Finding("sync-stall", severity_of(drain, window), msg, rows[:10], suggestion, drain)
+
+
+def pageable_copies(a: Any) -> Optional[Finding]:
+    rows = [k for k in a.kernels if k.get("kind") == "memcpy" and "Pageable" in str(k.get("name"))]
+    time, window = sum(k["total_us"] for k in rows), gpu_window_us(a)
+    if window <= 0 or not rows or 100.0 * time / window < PAGEABLE_COPY_PCT:
+        return None
+    count = sum(k["count"] for k in rows)
+    moved = sum(k["bytes"] or 0.0 for k in rows)
+    rate = f" at {moved / time / 1e3:,.1f} GB/s" if moved and time > 0 else ""
+    kinds = ", ".join(f"{k['name']} ({k['count']}x, {us_text(k['total_us'])})" for k in rows[:3])
+    msg = (f"{count} copies between the GPU and pageable host memory take {us_text(time)}, {100 * time / window:.0f}% "
+           f"of its {us_text(window)} window{rate}: {kinds}. The driver stages them through a pinned buffer, and the "
+           "host waits for each.")
+    suggestion = ("Copy through pinned memory: DataLoader(pin_memory=True) or tensor.pin_memory() on the host side, "
+                  "then .to(device, non_blocking=True); for results, copy into a pinned buffer with "
+                  "non_blocking=True and synchronise once, after the step.")
+    return Finding("pageable-copies", severity_of(time, window), msg,
+                   [{"name": k["name"], "count": k["count"], "time_us": k["total_us"], "bytes": k["bytes"]}
+                    for k in rows], suggestion, time)
