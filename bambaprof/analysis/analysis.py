@@ -248,6 +248,10 @@ def analyze(
     ssd_floor = core_floor(core_calls(trace.ops), core_gbps, tflops_for)
     contractions = contraction_table(trace, core_gbps, tflops_for)
     copies = copy_table(trace)
+    replayed = timeline.launch.graph_kernels
+    if copies is not None and replayed:
+        notes.append(f"copies: {replayed:,} kernel launches replayed from CUDA graphs carry no op, so the copies among "
+                     "them are not in the copies table and the copy totals (copy_*_us) are unknown")
     ops = op_table(trace)
     syncs = sync_table(trace)
     memory = memory_peaks(trace)
@@ -327,7 +331,7 @@ def analyze(
         # Python's stack (nn.Module calls) comes with the CPU activity: a trace without ops cannot hold it
         "module_calls": len(trace.modules) if len(trace.ops) or len(trace.modules) or not len(trace.gpu) else None,
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
-        **copy_summary(copies),
+        **copy_summary(None if replayed else copies),
         "floor_us": floor["floor_us"],
         "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],

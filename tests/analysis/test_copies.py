@@ -94,3 +94,14 @@ def test_a_cpu_only_profile_lists_its_copies_by_host_time():
     assert a.copies and all(r["gpu_us"] is None for r in a.copies)
     assert a.copies[0]["cpu_us"] >= a.copies[-1]["cpu_us"] and a.copies[0]["caller"] == "aten::repeat_interleave"
     assert a.summary["copy_other_us"] is None
+
+
+def test_kernels_replayed_from_cuda_graphs_leave_the_copy_totals_unknown(tmp_path):
+    """A graph replay's kernels carry no op: the table lists what ops made, and the totals are unknown, not low."""
+    t = _trace()
+    t["traceEvents"] += [_rt("cudaGraphLaunch", 400, 2, 500), _kernel("replayed_copy", 2000, 30.0, 500, -1)]
+    a = analyze(write(tmp_path / "g.json.gz", t))
+    assert len(a.copies) == 5 and a.summary["copy_cast_us"] is None and a.summary["copy_other_us"] is None
+    assert any("1 kernel launches replayed from CUDA graphs carry no op" in n for n in a.notes)
+    b = analyze(write(tmp_path / "n.json.gz", _trace()))
+    assert b.summary["copy_cast_us"] == 60.0 and not any(n.startswith("copies:") for n in b.notes)
