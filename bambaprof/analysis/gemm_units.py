@@ -24,7 +24,9 @@ from typing import Optional
 CUDA_CORES = "CUDA cores"
 TENSOR_CORES = "tensor cores"
 
-_NOT_GEMM = re.compile(r"gemv|conv|fprop|dgrad|wgrad|implicit", re.IGNORECASE)
+#: Convolutions and matrix-vector products; ``conv`` as a word's start (``implicit_convolve``), not inside one
+#: (CUTLASS's ``NumericConverter`` in a GEMM's epilogue).
+_NOT_GEMM = re.compile(r"gemv|(?<![a-z])conv(?!ert)|fprop|dgrad|wgrad|implicit", re.IGNORECASE)
 _TENSOR = re.compile(r"tf32|tensorop_s|s1688|s16816|s1684|warpgroupsize|gmma", re.IGNORECASE)
 _SIMT = re.compile(r"sgemm|xmma_gemm_f32f32_f32f32", re.IGNORECASE)
 

@@ -32,6 +32,7 @@ from bambaprof.analysis.gemm_units import CUDA_CORES, TENSOR_CORES, float32_gemm
     ("implicit_convolve_sgemm<float, float, 128, 5, 5, 3, 3, 3, 1, false, false, true>", None),
     ("sm80_xmma_fprop_implicit_gemm_f32f32_f32f32_f32_nhwckrsc_nhwc_tilesize128x128x8_ffma", None),
     ("void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>, std::array<char*, 1> >", None),
+    ("void cutlass::Kernel<cutlass_80_simt_sgemm_128x128_8x4_nn_align1_epilogue_NumericConverter>(Params)", CUDA_CORES),
 ])
 def test_units_are_read_from_the_kernel_name(name, units):
     assert float32_gemm_units(name) == units
