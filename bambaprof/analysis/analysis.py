@@ -331,7 +331,7 @@ def analyze(
         # Python's stack (nn.Module calls) comes with the CPU activity: a trace without ops cannot hold it
         "module_calls": len(trace.modules) if len(trace.ops) or len(trace.modules) or not len(trace.gpu) else None,
         "module_coverage_pct": coverage_pct(modules["modules"], "module", NO_MODULE),
-        **copy_summary(None if replayed else copies),
+        **copy_summary(None if replayed or not len(trace.gpu) else copies),
         "floor_us": floor["floor_us"],
         "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],

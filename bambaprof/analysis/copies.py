@@ -27,7 +27,6 @@ the source's dtype and written in the destination's; None without shapes) and ``
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -71,7 +70,6 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     on_gpu = len(trace.gpu) > 0
     parent = op_parents(trace)
     groups: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
-    seen_gpu: Dict[Tuple[Any, ...], float] = defaultdict(float)
     for i in rows.tolist():
         if on_gpu and gpu[i] <= 0.0:
             continue  # a copy with no device work of its own: to or from the host, or a CPU tensor's
@@ -90,18 +88,14 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         row = groups.get(key)
         if row is None:
             row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "inside": inside,
-                                 "range": where,
-                                 "count": 0,
-                                 "cpu_us": 0.0, "gpu_us": 0.0 if on_gpu else None,
+                                 "range": where, "count": 0, "cpu_us": 0.0, "gpu_us": 0.0 if on_gpu else None,
                                  "bytes": _copy_bytes(shape, src, dst)}
         row["count"] += 1
         row["cpu_us"] += float(ops.dur[i])
         if on_gpu:
-            seen_gpu[key] += float(gpu[i])
+            row["gpu_us"] += float(gpu[i])
     out = []
-    for key, row in groups.items():
-        if on_gpu:
-            row["gpu_us"] = seen_gpu[key]
+    for row in groups.values():
         each = row["bytes"]
         row["gbps"] = (each * row["count"] / (row["gpu_us"] * 1e3)
                        if each is not None and row["gpu_us"] else None)
@@ -116,7 +110,8 @@ SUMMARY_KEYS = ("copy_cast_us", "copy_layout_us", "copy_other_us")
 
 def copy_summary(rows: Optional[List[Dict[str, Any]]]) -> Dict[str, Optional[float]]:
     """GPU time (us) of each kind of copy over a table's rows: ``copy_cast_us``, ``copy_layout_us``,
-    ``copy_other_us``; None where the table is (no CPU ops, or no GPU activity)."""
+    ``copy_other_us``; None where the table is, or holds host times (no CPU ops, or no GPU activity: the caller
+    passes None for a trace without GPU activity, whose table may be empty)."""
     keys = dict(zip(KINDS, SUMMARY_KEYS))
     if rows is None or any(r["gpu_us"] is None for r in rows):
         return dict.fromkeys(keys.values())

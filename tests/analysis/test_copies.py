@@ -76,6 +76,8 @@ def test_a_trace_without_cpu_ops_cannot_tell_and_one_without_copies_has_none(tmp
     assert a.copies is None and a.summary["copy_cast_us"] is None
     b = analyze(write(tmp_path / "o.json.gz", {"traceEvents": [_op("aten::mm", 0, 5, 1), _kernel("k", 10, 5, 1, 1)]}))
     assert b.copies == [] and b.summary["copy_layout_us"] == 0.0
+    cpu = analyze(write(tmp_path / "c.json.gz", {"traceEvents": [_op("aten::mm", 0, 5, 1)]}))
+    assert cpu.copies == [] and cpu.summary["copy_layout_us"] is None  # no GPU: no GPU time to total
 
 
 def test_the_copies_of_mamba_ssms_mixer_on_the_h200():
