@@ -219,6 +219,7 @@ def float32_matmul(a: Any) -> Optional[Finding]:
            "tensor cores: "
            f"{launches_text(launches)}, {us_text(time)}, {100 * time / total:.0f}% of kernel time"
            + (f", at {achieved:,.1f} TFLOP/s" + (f" against a float32 peak of {fp32:,.1f}" if fp32 else "")
+              + (f" ({len(flops)} of the {len(rows)} kernels, whose FLOPs are known)" if len(flops) < len(rows) else "")
               if achieved else "")
            + (f"; the TF32 tensor cores' peak is {tf32:,.1f} TFLOP/s" + (f" ({tf32 / fp32:.1f}x)" if fp32 else "")
               if tf32 else "") + ".")

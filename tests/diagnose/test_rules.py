@@ -698,3 +698,11 @@ def test_copy_overhead_on_an_eager_run_points_to_inductor():
     assert f["suggestion"].endswith("With bambaprof profile: --compile default lets inductor fuse the casts.")
     compiled = run.parent / "bamba-9b-triton-max-autotune-mixer-b1-L512-a5f03b61"
     assert not any(f["id"] == "copy-overhead" for f in analyze(compiled).findings)
+
+
+def test_float32_matmul_says_over_which_kernels_its_rate_is_known():
+    rows = [_k(SGEMM, total=500.0, dtype="fp32", flops=5e9, floor_bytes_us=1.0),
+            _k("sm80_xmma_gemm_f32f32_f32f32_f32_nn_n_execute_split_k_kernel", total=100.0, dtype="fp32", flops=None)]
+    f = R.float32_matmul(_a(rows, {"compute_capability": "9.0", "datasheet_tflops": {"fp32": 67.0, "tf32": 494.7}}))
+    assert "at 10.0 TFLOP/s against a float32 peak of 67.0 (1 of the 2 kernels, whose FLOPs are known)" in f.message
+    assert f.time_us == pytest.approx(500.0 - 5e9 / 494.7e6)  # the split-K kernel's stake is unknown, not guessed
