@@ -29,7 +29,7 @@ PY
 for tf in off on; do
   if [ $tf = on ]; then export TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1; fi
   timeout 240 python3 -m bambaprof profile --preset bamba-9b --layers 1 --no-attention --dtype float32 --workload mixer \
-    --seq-len 2048 --warmup 3 --iters 20 --device cuda --variant triton --runs "$OUT/runs-$tf" \
+    --seq-len 2048 --warmup 2 --iters 10 --device cuda --variant triton --runs "$OUT/runs-$tf" \
     --format json -o "$OUT/summary-$tf.json" > /dev/null 2>"$OUT/profile-$tf.err" || tail -3 "$OUT/profile-$tf.err"
   unset TORCH_ALLOW_TF32_CUBLAS_OVERRIDE
   for d in "$OUT"/runs-$tf/*/; do
