@@ -225,8 +225,7 @@ def _contractions_text(a: Analysis) -> str:
     if a.contractions:
         return render_rows(a.contractions, "table", ANALYZE_CONTRACTIONS)
     if a.contractions is None:
-        return ("contractions unknown: the trace holds no CPU ops with their input shapes (the PyTorch profiler's "
-                "ProfilerActivity.CPU with record_shapes=True; bambaprof profile records them)\n")
+        return f"contractions unknown: the trace holds no CPU ops with their input shapes ({_ops_from(a)})\n"
     return ("no contraction computed as a broadcast product and a reduction (aten::mul at least "
             f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)\n")
 
@@ -236,9 +235,21 @@ def _copies_text(a: Analysis) -> str:
     if a.copies:
         return render_rows(a.copies, "table", ANALYZE_COPIES)
     if a.copies is None:
-        return ("copies unknown: the trace holds no CPU ops to tell them by (the PyTorch profiler's "
-                "ProfilerActivity.CPU; bambaprof profile records them)\n")
+        return f"copies unknown: the trace holds no CPU ops to tell them by ({_ops_from(a)})\n"
     return "no copies made by aten::copy_ on the device in this trace\n"
+
+
+def _ops_from(a: Analysis) -> str:
+    """Where a trace's CPU ops and their shapes come from, for a table that needs them: another tool's export holds
+    none at all."""
+    how = ("the PyTorch profiler's ProfilerActivity.CPU with record_shapes=True; bambaprof profile and "
+           "bambaprof.record record them")
+    backend = str(a.summary.get("parser_backend") or "")
+    if backend and backend not in BACKENDS:  # Nsight Systems, rocprofv3, rocpd: kernels and API calls, no aten ops
+        tool = next((name for prefix, name in (("nsys", "Nsight Systems"), ("rocprof", "rocprofv3"), ("rocpd", "rocpd"))
+                     if backend.startswith(prefix)), backend)
+        return f"an export of {tool} records no PyTorch ops: {how}"
+    return how
 
 
 def _syncs_text(a: Analysis) -> str:

@@ -119,6 +119,19 @@ def test_the_contractions_table_or_why_it_is_empty(tmp_path, capsys):
     assert len(json.loads(out)["contractions"]) == 4
 
 
+def test_the_copies_table_or_why_it_is_unknown(capsys):
+    mamba = str(DATA / "h200-mamba-ssd-mixer-eager-b1-L512.json.gz")
+    code, out, _ = run(["analyze", mamba, "--table", "copies"], capsys)
+    assert code == 0 and out.splitlines()[2].split()[:3] == ["layout", "bf16", "->"] and "aten::conv1d" in out
+    code, out, _ = run(["analyze", mamba, "--table", "copies", "--format", "csv"], capsys)
+    assert out.startswith("kind,dtypes,shape,caller,inside,range,count") and out.count("\n") == 6
+    code, out, _ = run(["analyze", COMPILED, "--table", "copies"], capsys)
+    assert code == 0 and out.startswith("no copies made by aten::copy_ on the device")
+    nsys = str(DATA / "nsys" / "h200-gpu-metrics.sqlite.gz")  # another tool's export: no PyTorch ops at all
+    code, out, _ = run(["analyze", nsys, "--table", "copies"], capsys)
+    assert code == 0 and out.startswith("copies unknown") and "an export of Nsight Systems records no PyTorch ops" in out
+
+
 def test_one_traces_table_options_on_several_ranks_are_a_usage_error(tmp_path, capsys):
     """A folder of ranks is shown side by side; --table, --sort and --filter pick among one trace's tables, and
     were silently ignored there."""
