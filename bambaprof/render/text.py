@@ -59,8 +59,11 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                   "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",
                   render_rows(a.contractions, "table", columns.ANALYZE_CONTRACTIONS)]
     if getattr(a, "copies", None):
+        more = len(a.copies) - COPY_ROWS
         parts += ["\nCopies on the device (cast: another dtype; layout: made contiguous; copy: any other; caller: the "
                   "op that asked for it)\n", render_rows(a.copies[:COPY_ROWS], "table", columns.ANALYZE_COPIES)]
+        if more > 0:
+            parts.append(f"({more} smaller groups left out: --table copies lists them all)\n")
     if getattr(a, "collectives", None):
         parts += ["\nCollectives (NCCL/RCCL kernels by kind; exposed: no compute kernel ran beside them on their "
                   "device)\n", render_rows(a.collectives, "table", columns.ANALYZE_COLLECTIVES)]
