@@ -66,6 +66,8 @@ COPY_ADVICE = {
             "the shared group inside the kernel, instead of repeat_interleave), in-place forms on temporaries "
             "(masked_fill_), and padding done once rather than at every call",
 }
+#: Ops whose layout copies are a convolution's (cuDNN reads a contiguous input).
+CONV_OPS = frozenset({"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::convolution", "aten::_convolution"})
 #: low-occupancy: a kernel of at least this share of kernel time, under this theoretical occupancy, limited by
 #: registers or shared memory, not latency-bound, and at least FAR_FROM_ROOFLINE_X above its floor (a kernel
 #: near its roofline, e.g. a cuBLAS GEMM with one large block per SM, is not held back by its occupancy).
@@ -277,6 +279,10 @@ def copy_overhead(a: Any) -> Optional[Finding]:
            f"({us_text(top['gpu_us'])}{rate}).")
     advice = [COPY_ADVICE[k] for k in order[:2]]
     suggestion = (advice[0][0].upper() + advice[0][1:] + (f"; and {advice[1]}" if len(advice) > 1 else "") + ".")
+    if "layout" in order[:2] and any(r["kind"] == "layout" and r.get("inside") in CONV_OPS for r in rows):
+        suggestion += (" A convolution copied its input into the layout cuDNN reads: a depthwise causal conv that "
+                       "reads (batch, length, channels) as the projection wrote it, as the triton variant's fused "
+                       "conv1d + SiLU does, makes no copy.")
     if "cast" in order[:2] and compile_mode(a) == "none":
         suggestion += " With bambaprof profile: --compile default lets inductor fuse the casts."
     evidence = [{k: r.get(k) for k in ("kind", "dtypes", "shape", "caller", "inside", "range", "count", "gpu_us", "bytes",

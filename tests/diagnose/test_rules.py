@@ -658,6 +658,7 @@ def test_copy_overhead_names_the_kinds_and_the_largest():
         "times (84.6 us, 613.5 GB/s)" in f["message"]
     assert f["evidence"][0]["inside"] == "aten::conv1d" and f["evidence"][1]["inside"] is None
     assert f["suggestion"].startswith("Keep one dtype between kernels") and "; and give the reader" in f["suggestion"]
+    assert "A convolution copied its input into the layout cuDNN reads" in f["suggestion"]
     assert R.can_judge(a, "copy-overhead")
 
 
@@ -673,6 +674,7 @@ def test_copy_overhead_needs_a_share_of_kernel_time():
     assert f.time_us == 12.0 and "(1 copy, under aten::masked_fill)" in f.message
     assert "[8] (fp32 -> fp32) copied under aten::masked_fill in ssd, 1 time (12.0 us, 0.007 GB/s)" in f.message
     assert f.suggestion.startswith("Avoid the copies out-of-place ops make") and "; and" not in f.suggestion
+    assert "cuDNN" not in f.suggestion
     assert not R.can_judge(SimpleNamespace(copies=None, summary={"platform": "cuda", "kernel_us": 1.0,
                                                                   "copy_cast_us": None}), "copy-overhead")
     graphed = analyze(Path(__file__).resolve().parents[2] / "traces" / "examples"
