@@ -708,3 +708,16 @@ def test_float32_matmul_says_over_which_kernels_its_rate_is_known():
     f = R.float32_matmul(_a(rows, {"compute_capability": "9.0", "datasheet_tflops": {"fp32": 67.0, "tf32": 494.7}}))
     assert "at 10.0 TFLOP/s against a float32 peak of 67.0 (1 of the 2 kernels, whose FLOPs are known)" in f.message
     assert f.time_us == pytest.approx(500.0 - 5e9 / 494.7e6)  # the split-K kernel's stake is unknown, not guessed
+
+
+def test_float32_matmul_is_quiet_where_tf32_ran():
+    """The same float32 512 x 1024 x 1024 product as the two-process fixture's rank 0, recorded on an H100 with
+    torch.set_float32_matmul_precision('high'): cuBLAS ran its TF32 warpgroup kernel (10.7 us a launch against the
+    FFMA kernel's 28.2 us at 'highest'), and the finding does not fire."""
+    from bambaprof.analysis.gemm_units import TENSOR_CORES, float32_gemm_units
+
+    a = analyze(Path(__file__).resolve().parents[1] / "data" / "h100-fp32-mm-tf32.json.gz")
+    (gemm,) = [k for k in a.kernels if k["kind"] == "kernel" and k.get("launched_by") == "aten::mm"]
+    assert float32_gemm_units(gemm["name"]) == TENSOR_CORES and "tf32f32" in gemm["name"] and gemm["dtype"] == "fp32"
+    assert gemm["mean_us"] == pytest.approx(10.7, abs=0.1)
+    assert not any(f["id"] == "float32-matmul" for f in a.findings) and R.can_judge(a, "float32-matmul")
