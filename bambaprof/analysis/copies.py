@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .kernels import DEVICE_TO_DEVICE
-from .ops import op_parents
+from .ops import op_gpu_self, op_parents
 from .phases import NOT_PHASES, UNATTRIBUTED
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES
@@ -125,12 +125,10 @@ def _device_copy_time(trace: Trace) -> np.ndarray:
     """Each op's own device time (us) in kernels and device-to-device memcpys: what a copy costs the GPU, less the
     transfers to and from the host."""
     gpu = trace.gpu
-    launched_by = trace.gpu_op_row
     keep = gpu.kind == "kernel"
     for i in np.flatnonzero(gpu.kind == "memcpy").tolist():
         keep[i] = DEVICE_TO_DEVICE in gpu.name[i]
-    keep &= launched_by >= 0
-    return np.bincount(launched_by[keep], weights=gpu.dur[keep], minlength=len(trace.ops))[:len(trace.ops)]
+    return op_gpu_self(trace, keep)
 
 
 def _caller(ops: Any, parent: np.ndarray, i: int) -> Tuple[str, Optional[str], str]:

@@ -112,7 +112,7 @@ def op_table(trace: Trace) -> List[dict]:
 
     launched_by = trace.gpu_op_row
     mine = launched_by >= 0
-    gpu_self = _gpu_self(trace)
+    gpu_self = op_gpu_self(trace)
     kernels = np.bincount(launched_by[mine], minlength=n)[:n]
     gpu_total = op_gpu_time(trace, parent, gpu_self)
 
@@ -149,13 +149,14 @@ def op_gpu_time(trace: Trace, parent: Optional[np.ndarray] = None,
     """Each op call's GPU time (us): the GPU activities it launched and those of the ops it called. ``parent``
     (:func:`op_parents`) and ``gpu_self`` (each op's own activities' time) are computed where not given."""
     return _subtree_sums(op_parents(trace) if parent is None else parent,
-                         _gpu_self(trace) if gpu_self is None else gpu_self)
+                         op_gpu_self(trace) if gpu_self is None else gpu_self)
 
 
-def _gpu_self(trace: Trace) -> np.ndarray:
-    """Each op call's own GPU time (us): the GPU activities it launched itself."""
+def op_gpu_self(trace: Trace, activities: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each op call's own GPU time (us): the GPU activities it launched itself (of those ``activities``, a mask over
+    ``trace.gpu``, where given)."""
     launched_by = trace.gpu_op_row
-    mine = launched_by >= 0
+    mine = launched_by >= 0 if activities is None else (launched_by >= 0) & activities
     return np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=len(trace.ops))[:len(trace.ops)]
 
 
