@@ -20,7 +20,10 @@ from ..analysis.fleet import (
     process_sources,
     rank_inputs,
 )
+from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.parse import BACKENDS
+from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
+from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import (
@@ -239,17 +242,17 @@ def _copies_text(a: Analysis) -> str:
     return "no copies made by aten::copy_ on the device in this trace\n"
 
 
+#: The readers of other tools' exports (``summary.parser_backend``), by the tool that wrote them.
+_EXPORTS = {NSYS_BACKEND: "Nsight Systems", ROCPD_BACKEND: "rocpd", **dict.fromkeys(ROCPROF_BACKENDS, "rocprofv3")}
+
+
 def _ops_from(a: Analysis) -> str:
     """Where a trace's CPU ops and their shapes come from, for a table that needs them: another tool's export holds
     none at all."""
     how = ("the PyTorch profiler's ProfilerActivity.CPU with record_shapes=True; bambaprof profile and "
            "bambaprof.record record them")
-    backend = str(a.summary.get("parser_backend") or "")
-    if backend and backend not in BACKENDS:  # Nsight Systems, rocprofv3, rocpd: kernels and API calls, no aten ops
-        tool = next((name for prefix, name in (("nsys", "Nsight Systems"), ("rocprof", "rocprofv3"), ("rocpd", "rocpd"))
-                     if backend.startswith(prefix)), backend)
-        return f"an export of {tool} records no PyTorch ops: {how}"
-    return how
+    tool = _EXPORTS.get(a.summary.get("parser_backend"))  # kernels and API calls, no aten ops
+    return f"an export of {tool} records no PyTorch ops: {how}" if tool else how
 
 
 def _syncs_text(a: Analysis) -> str:
