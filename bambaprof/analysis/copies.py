@@ -26,7 +26,6 @@ the source's dtype and written in the destination's; None without shapes) and ``
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -35,7 +34,7 @@ from .kernels import DEVICE_TO_DEVICE
 from .ops import op_gpu_self, op_parents
 from .phases import NOT_PHASES, UNATTRIBUTED
 from .trace import Trace, value_codes
-from .traffic import DTYPE_BYTES
+from .traffic import _bytes, _tensor_inputs
 
 COPY_OP = "aten::copy_"
 #: Ops that are steps of making a copy, passed over to find why it was made.
@@ -89,7 +88,7 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         if row is None:
             row = groups[key] = {"kind": kind, "dtypes": dtypes, "shape": key[2], "caller": caller, "inside": inside,
                                  "range": where, "count": 0, "cpu_us": 0.0, "gpu_us": 0.0 if on_gpu else None,
-                                 "bytes": _copy_bytes(shape, src, dst)}
+                                 "bytes": _copy_bytes(dims, types)}
         row["count"] += 1
         row["cpu_us"] += float(ops.dur[i])
         if on_gpu:
@@ -153,13 +152,12 @@ def _caller(ops: Any, parent: np.ndarray, i: int) -> Tuple[str, Optional[str], s
     return caller or "copy_", inside, UNATTRIBUTED
 
 
-def _copy_bytes(shape: Any, src: Any, dst: Any) -> Optional[float]:
-    """One copy's bytes: its elements read in the source's dtype and written in the destination's; None where the
-    shape or a dtype's size is unknown."""
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+def _copy_bytes(dims: List[Any], types: List[Any]) -> Optional[float]:
+    """One copy's bytes as the traffic model counts ``aten::copy_``'s (:mod:`.traffic`): its destination written and
+    its source read, each in its own shape and dtype (a broadcast source is read once); None where either tensor's
+    shape or dtype is unknown."""
+    tensors = _tensor_inputs(dims[:2], types[:2])
+    if len(tensors) < 2 or any(d < 0 for shape, _ in tensors for d in shape):
         return None
-    a, b = DTYPE_BYTES.get(str(src)), DTYPE_BYTES.get(str(dst))
-    if a is None or b is None:
-        return None
-    total = math.prod(shape) * (a + b)
+    total = sum(_bytes(shape, dtype) for shape, dtype in tensors)
     return float(total) if total < 2 ** 1000 else None  # no real tensor; float() would overflow

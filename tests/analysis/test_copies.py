@@ -56,7 +56,7 @@ def test_copies_are_told_apart_by_dtype_and_caller(tmp_path):
                    ("copy", "bf16 -> bf16", "[16]", "copy_", "(no range)", 1, 4.0),
                    ("layout", "bf16 -> bf16", "[8, 512]", "aten::contiguous", "(no range)", 1, 1.0)]
     assert [r["inside"] for r in rows] == [None, None, None, None, "aten::conv1d"]
-    assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and _copy_bytes([2 ** 400] * 3, F32, F32) is None
+    assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and _copy_bytes([[2 ** 400] * 3] * 2, [F32, F32]) is None
     assert rows[0]["bytes"] == 4 * 1024 * (2 + 4) and rows[0]["gbps"] == pytest.approx(2 * 24576 / 60e3)
     assert copy_summary(rows) == {"copy_cast_us": 60.0, "copy_layout_us": 21.0, "copy_other_us": 9.0}
 
