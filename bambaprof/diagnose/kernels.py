@@ -8,6 +8,7 @@ Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
 from ..analysis.gemm_units import CUDA_CORES, float32_gemm_units
@@ -257,17 +258,17 @@ def copy_overhead(a: Any) -> Optional[Finding]:
     total, time = kernel_total(a), sum(r["gpu_us"] for r in rows)
     if not rows or total <= 0 or 100.0 * time / total < COPY_MIN_SHARE_PCT:
         return None
-    kinds: Dict[str, List[Dict[str, Any]]] = {}
+    by_caller: Dict[str, Counter] = defaultdict(Counter)  # kind -> caller -> GPU us
+    copies: Counter = Counter()  # kind -> copies made
     for r in rows:
-        kinds.setdefault(r["kind"], []).append(r)
-    order = sorted(kinds, key=lambda k: -sum(r["gpu_us"] for r in kinds[k]))
+        by_caller[r["kind"]][r["caller"]] += r["gpu_us"]
+        copies[r["kind"]] += r["count"]
+    order = sorted(by_caller, key=lambda k: -sum(by_caller[k].values()))
     parts = []
     for kind in order:
-        group = kinds[kind]
-        callers = sorted({r["caller"] for r in group}, key=lambda c: -sum(r["gpu_us"] for r in group if r["caller"] == c))
-        n = sum(r["count"] for r in group)
-        parts.append(f"{kind} {us_text(sum(r['gpu_us'] for r in group))} ({n} cop{'ies' if n != 1 else 'y'}, under "
-                     f"{', '.join(callers[:3])})")
+        n = copies[kind]
+        parts.append(f"{kind} {us_text(sum(by_caller[kind].values()))} ({n} cop{'ies' if n != 1 else 'y'}, under "
+                     f"{', '.join(c for c, _ in by_caller[kind].most_common(3))})")
     top = rows[0]  # the table comes most GPU time first
     rate = f", {format_cell(top['gbps'], 'num')} GB/s" if top.get("gbps") else ""
     verb = {"cast": "cast", "layout": "made contiguous"}.get(top["kind"], "copied")
