@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from ..errors import BambaprofError
 from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
+from .allocations import SUMMARY_KEYS as ALLOCATION_FIGURES
+from .allocations import allocation_calls, allocation_summary, allocation_table
 from .comms import collective_summary, collective_table
 from .contractions import contraction_table
 from .copies import copy_summary, copy_table
@@ -72,6 +74,8 @@ class Analysis:
     module_kinds: List[Dict[str, Any]] = field(default_factory=list)  # the same, instance numbers folded
     findings: List[Dict[str, Any]] = field(default_factory=list)  # diagnosis, most time at stake first
     syncs: List[Dict[str, Any]] = field(default_factory=list)  # host-device synchronisations by call and op
+    #: device and pinned-host memory allocation calls inside the GPU window, by call and op
+    allocations: List[Dict[str, Any]] = field(default_factory=list)
     ssd: List[Dict[str, Any]] = field(default_factory=list)  # SSD kernels by implementation and step (names)
     collectives: List[Dict[str, Any]] = field(default_factory=list)  # NCCL/RCCL kernels by kind, exposed time
     steps: List[Dict[str, Any]] = field(default_factory=list)  # the profiled steps (ProfilerStep#n) and durations
@@ -160,6 +164,7 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
+               *ALLOCATION_FIGURES,
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
 
@@ -279,6 +284,7 @@ def analyze(
     known_time = sum(r["total_us"] * r["bytes_known"] / r["count"] for r in k_rows)
     names = sorted({p.name for p in trace.devices.values()})
     steps = step_table(trace)
+    allocating = allocation_calls(trace, steps)
     summary: Dict[str, Any] = {
         "trace": str(trace.source.trace_path),
         "run_dir": str(run_dir) if run_dir is not None else None,
@@ -313,6 +319,7 @@ def analyze(
         "cpu_bound_stretches": timeline.stretch_count,
         "cpu_bound_us": timeline.stretch_total_us,
         **sync_summary(syncs, host_recorded),
+        **allocation_summary(trace, allocating, host_recorded),
         **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,
@@ -423,6 +430,7 @@ def analyze(
         manifest=manifest,
         phases=phases["phases"],
         syncs=syncs,
+        allocations=allocation_table(trace, allocating),
         phase_kinds=phases["phase_kinds"],
         modules=modules["modules"],
         module_kinds=modules["module_kinds"],

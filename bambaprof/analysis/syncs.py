@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .timeline import union_length
+from .timeline import drain_after, union_length
 from .trace import Trace, first_row_with, value_codes
 
 #: Runtime and driver calls that block the host until GPU work is done.
@@ -55,11 +55,8 @@ def sync_table(trace: Trace) -> List[Dict[str, Any]]:
     if not len(rows):
         return []
     _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)  # busy intervals over every device and stream
-    k = np.searchsorted(ms, end, side="right") - 1
-    running = (k >= 0) & (me[np.maximum(k, 0)] > end)
-    has_next = k + 1 < len(ms)
-    drain = np.where(~running & has_next, ms[np.minimum(k + 1, len(ms) - 1)] - end, 0.0)
-    op_rows = _op_rows(trace, rows)
+    drain = drain_after(ms, me, end)
+    op_rows = call_op_rows(trace, rows)
     groups: Dict[tuple, Dict[str, Any]] = {}
     for i, row in enumerate(rows.tolist()):
         op = trace.ops.name[op_rows[i]] if op_rows[i] >= 0 else None
@@ -72,7 +69,7 @@ def sync_table(trace: Trace) -> List[Dict[str, Any]]:
     return sorted(groups.values(), key=lambda g: (-g["drain_us"], -g["count"], g["call"], g["op"] or ""))
 
 
-def _op_rows(trace: Trace, rows: np.ndarray) -> np.ndarray:
+def call_op_rows(trace: Trace, rows: np.ndarray) -> np.ndarray:
     """For each runtime call row, the row of the CPU op carrying its ``External id`` (the innermost op that
     made it); -1 when none does."""
     ext = trace.ops.external_id

@@ -63,6 +63,32 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> tuple:
     return float((me - ms).sum()), ms, me
 
 
+def drain_after(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each time ``t`` (us): where no busy interval (``ms``, ``me``: merged, sorted) runs at ``t`` and one
+    starts later, the time until it starts (the GPU drained and waited for new work); else 0."""
+    if not len(ms):
+        return np.zeros(len(t))
+    k = np.searchsorted(ms, t, side="right") - 1
+    running = (k >= 0) & (me[np.maximum(k, 0)] > t)
+    has_next = k + 1 < len(ms)
+    return np.where(~running & has_next, ms[np.minimum(k + 1, len(ms) - 1)] - t, 0.0)
+
+
+def busy_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each time ``t`` (us), the busy time (over the merged, sorted intervals ``ms``, ``me``) before it."""
+    if not len(ms):
+        return np.zeros(len(t))
+    done = np.concatenate(([0.0], np.cumsum(me - ms)))
+    k = np.searchsorted(ms, t, side="right")  # intervals started by t
+    partial = np.where(k > 0, np.minimum(t, me[np.maximum(k - 1, 0)]) - ms[np.maximum(k - 1, 0)], 0.0)
+    return done[np.maximum(k - 1, 0)] * (k > 0) + np.maximum(partial, 0.0)
+
+
+def idle_within(ms: np.ndarray, me: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each interval ``[a, b]`` (us), the time in it that no busy interval (``ms``, ``me``) covers."""
+    return np.maximum((b - a) - (busy_before(ms, me, b) - busy_before(ms, me, a)), 0.0)
+
+
 @dataclass
 class DeviceTimeline:
     """One device's busy and idle time (us)."""

@@ -27,6 +27,7 @@ from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import (
+    ANALYZE_ALLOCATIONS,
     ANALYZE_COLLECTIVES,
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
@@ -78,8 +79,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "collectives", "steps", "contractions",
-                                                      "copies"]),
+                                                      "syncs", "allocations", "collectives", "steps",
+                                                      "contractions", "copies"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -191,7 +192,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs, "collectives": a.collectives, "steps": a.steps,
+                  "syncs": a.syncs, "allocations": a.allocations, "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
@@ -266,6 +267,17 @@ def _syncs_text(a: Analysis) -> str:
     return "no synchronising calls inside the GPU window (device, stream or event syncs, synchronous copies)\n"
 
 
+def _allocations_text(a: Analysis) -> str:
+    """``--table allocations``: the memory allocation calls inside the GPU window, or why there are none."""
+    if a.allocations:
+        return render_rows(a.allocations, "table", ANALYZE_ALLOCATIONS)
+    if a.summary.get("allocation_calls") is None:
+        return ("allocation calls unknown: the trace holds no runtime or driver calls, only GPU activity (record the "
+                "host side: torch.profiler's ProfilerActivity.CPU, nsys --trace=cuda, rocprofv3 --hip-trace)\n")
+    return ("no memory allocation calls inside the GPU window (cudaMalloc, cudaFree, pinned host memory, their "
+            "driver, HIP and Unified Runtime forms)\n")
+
+
 def _module_text(a: Analysis) -> str:
     """``--table modules``: GPU time by nn.Module call path, or why there is none."""
     if not a.modules:
@@ -276,7 +288,7 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
+                "allocations": ANALYZE_ALLOCATIONS, "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
@@ -285,6 +297,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "modules": _module_text,
     "ssd": _ssd_text,
     "syncs": _syncs_text,
+    "allocations": _allocations_text,
     "collectives": lambda a: _collectives_text(a),
     "contractions": _contractions_text,
     "copies": _copies_text,

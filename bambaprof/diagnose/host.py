@@ -1,4 +1,5 @@
-"""Rules on the host's side of the trace: the GPU waiting on launches, synchronisations, pageable copies.
+"""Rules on the host's side of the trace: the GPU waiting on launches, synchronisations, memory allocation calls,
+pageable copies.
 
 Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
 thresholds are the named constants here (in the README).
@@ -36,6 +37,9 @@ _SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()",
                 "aten::_to_copy": "a copy to the host", "aten::nonzero": "a data-dependent shape",
                 "aten::masked_select": "a data-dependent shape", "aten::_unique2": "a data-dependent shape",
                 "aten::unique_consecutive": "a data-dependent shape", "aten::is_nonzero": "a tensor used as a bool"}
+#: allocation-stall: the GPU sat idle during or right after memory allocation calls for at least this share of its
+#: window.
+ALLOCATION_STALL_PCT = 5.0
 #: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
 #: the GPU window.
 PAGEABLE_COPY_PCT = 5.0
@@ -158,3 +162,53 @@ def pageable_copies(a: Any) -> Optional[Finding]:
     return Finding("pageable-copies", severity_of(time, window), msg,
                    [{"name": k["name"], "count": k["count"], "time_us": k["total_us"], "bytes": k["bytes"]}
                     for k in rows], suggestion, time)
+
+
+def allocation_stall(a: Any) -> Optional[Finding]:
+    """The GPU sat idle during or right after the host's memory allocation calls (``--table allocations``) for at
+    least :data:`ALLOCATION_STALL_PCT` of its window; the advice follows what they were: all in the first of
+    several steps (the caching allocator filling its pool), frees (memory given back), device allocations in
+    later steps (a pool that keeps growing), pinned host memory."""
+    s = a.summary
+    idle, window = s.get("allocation_gpu_idle_us") or 0.0, gpu_window_us(a)
+    rows = getattr(a, "allocations", None) or []
+    if window <= 0 or not rows or 100.0 * idle / window < ALLOCATION_STALL_PCT:
+        return None
+    count, frees, steps = s.get("allocation_calls") or 0, s.get("allocation_frees") or 0, s.get("profiled_steps")
+    held = s.get("allocation_steps")
+    in_steps = f", in {held} of {steps} profiled steps" if steps and held is not None else ""
+    where = "; ".join(f"{r['call']} under {r['op'] or 'no operator'}: {r['count']}x, {us_text(r['gpu_idle_us'])} idle"
+                      for r in rows[:3])
+    msg = (f"The host called the driver for memory {count} times inside the GPU window ({count - frees} to allocate, "
+           f"{frees} to free{in_steps}), blocked for {us_text(s.get('allocation_host_blocked_us') or 0.0)}; the GPU "
+           f"sat idle during or right after those calls for {us_text(idle)}, {100 * idle / window:.0f}% of its "
+           f"{us_text(window)} window ({where}).")
+    cuda = s.get("platform", "cuda") in CUDA_API_PLATFORMS
+    if s.get("allocation_first_step_only"):
+        suggestion = ("All of them fell in the first profiled step: the caching allocator filling the pool that "
+                      "later steps reuse. Record after a warm-up step or two to see the steady state "
+                      "(torch.profiler.schedule(wait=1, warmup=1, active=3); bambaprof profile --warmup).")
+        return Finding("allocation-stall", severity_of(idle, window), msg, rows[:10], suggestion, idle)
+    memory = {(r["action"], r["memory"]) for r in rows}
+    advice = []
+    if any(action == "free" and kind != "pinned host" for action, kind in memory):
+        conf = ("; where memory is near full, PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (PYTORCH_HIP_ALLOC_CONF "
+                "on ROCm) cuts fragmentation, or lower the batch" if cuda else ", or lower the batch where memory is "
+                "near full")
+        reserved, total = s.get("peak_reserved_bytes"), s.get("device_memory_bytes")
+        full = (f", {100 * reserved / total:.0f}% of the device's memory reserved at the peak"
+                if reserved and total else "")
+        advice.append("Device memory was given back during the steps: torch.cuda.empty_cache() in the loop, or an "
+                      f"allocation that failed and made the allocator free its cache to retry{full}. Take "
+                      f"empty_cache() out of the loop{conf}.")
+    if any(action == "allocate" and kind in ("device", "mapping") for action, kind in memory):
+        history = "; torch.cuda.memory._record_memory_history() shows what holds memory" if cuda else ""
+        advice.append("New device memory while the steps ran: the pool keeps growing when shapes change from step to "
+                      "step (pad or bucket them to a few sizes) or tensors stay alive across steps (a loss kept "
+                      f"without .item() or .detach()){history}.")
+    if any(kind == "pinned host" for _, kind in memory):
+        advice.append("Pinned host memory was allocated or freed in the steps (tensor.pin_memory(), torch.empty(..., "
+                      "pin_memory=True)): allocate the pinned buffers once and copy into them.")
+    if not advice:  # Unified Runtime's urUSMFree alone: device or host memory
+        advice.append("Allocate what the steps need once, before them, and reuse it.")
+    return Finding("allocation-stall", severity_of(idle, window), msg, rows[:10], " ".join(advice), idle)

@@ -20,7 +20,7 @@ from .finding import (
     kernel_rows,
     severity_rank,
 )
-from .host import host_bound, idle_unexplained, pageable_copies, sync_stall
+from .host import allocation_stall, host_bound, idle_unexplained, pageable_copies, sync_stall
 from .kernels import (
     FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     copy_overhead,
@@ -38,7 +38,7 @@ from .manifest import _memory_figures, graph_breaks, host_speed_changed, memory_
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
-           "cache_bound", "can_judge", "copy_overhead", "diagnose", "dram_overfetch", "elementwise_contraction",
+           "allocation_stall", "cache_bound", "can_judge", "copy_overhead", "diagnose", "dram_overfetch", "elementwise_contraction",
            "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
@@ -48,7 +48,8 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      elementwise_contraction, float32_matmul, copy_overhead, low_occupancy,
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
-                                     throttled, host_speed_changed, memory_pressure, sync_stall, pageable_copies,
+                                     throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
+                                     pageable_copies,
                                      ssd_core, exposed_communication]
 
 
@@ -80,6 +81,7 @@ def _has_ncu(a: Any, kernel: Optional[str]) -> bool:
 _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "host-bound": lambda a, k: a.summary.get("idle_host_wait_us") is not None,
     "sync-stall": lambda a, k: a.summary.get("sync_count") is not None,
+    "allocation-stall": lambda a, k: a.summary.get("allocation_calls") is not None,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
                                                  and r.get("floor_us") is not None),

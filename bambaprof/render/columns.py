@@ -85,6 +85,11 @@ ANALYZE_SYNCS = [
     Column("host_blocked_us", "host blocked us", "us"), Column("drain_us", "GPU empty after us", "us"),
     Column("drains", "times empty", "int"),
 ]
+ANALYZE_ALLOCATIONS = [
+    Column("call", "call", width=30), Column("action", "action", width=8), Column("memory", "memory", width=14),
+    Column("op", "under op", width=50), Column("count", "n", "int"), Column("host_blocked_us", "host blocked us", "us"),
+    Column("gpu_idle_us", "GPU idle us", "us"), Column("steps", "steps", "int"),
+]
 ANALYZE_STEPS = [
     Column("step", "step", width=30), Column("start_us", "start us", "us"), Column("dur_us", "duration us", "us"),
 ]

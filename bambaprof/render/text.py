@@ -70,6 +70,10 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "syncs", None):
         parts += ["\nHost-device synchronisations inside the GPU window (GPU empty after: until the next launch, "
                   "when nothing else ran)\n", render_rows(a.syncs, "table", columns.ANALYZE_SYNCS)]
+    if getattr(a, "allocations", None):
+        parts += ["\nMemory allocation calls inside the GPU window (GPU idle: during each call, and after it until the "
+                  "next activity when nothing else ran)\n", render_rows(a.allocations, "table",
+                                                                        columns.ANALYZE_ALLOCATIONS)]
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
                   render_rows(a.stretches, "table", [c for c in columns.ANALYZE_STRETCHES if c.key != "cpu_module"

@@ -1,0 +1,122 @@
+"""Memory allocation calls: which calls count, nesting, the window, the GPU idle time they cost, steps, and the
+allocation-stall finding; on synthetic traces with hand-computed figures."""
+
+import numpy as np
+import pytest
+
+from bambaprof.analysis.allocations import allocation_kind
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.timeline import busy_before, drain_after, idle_within
+from bambaprof.cli import main
+from tests.analysis.synth import _op, _rt, base_trace, write
+
+
+def _step(name, ts, dur):
+    return _op(name, ts, dur, -1, cat="user_annotation")
+
+
+def _allocating(tmp_path, steps=True, free_at=80.0, name="t.json.gz"):
+    """base_trace (GPU busy [30, 45) and [106, 110)) plus: aten::empty_strided [50, 80) making a cudaMalloc [52, 72)
+    with the driver's cuMemAlloc_v2 [53, 58) inside it on the same thread; a cudaFree [free_at, free_at + 10) under
+    no op; a cudaMalloc at 5, before the GPU window (not counted); steps [0, 60) and [60, 120)."""
+    t = base_trace()
+    t["traceEvents"] += [_op("aten::empty_strided", 50, 30, 40), _rt("cudaMalloc", 52, 20, 50, 40),
+                         _rt("cuMemAlloc_v2", 53, 5, 51, 40), _rt("cudaFree", free_at, 10, 52),
+                         _rt("cudaMalloc", 5, 1, 53)]
+    if steps:
+        t["traceEvents"] += [_step("ProfilerStep#1", 0, 60), _step("ProfilerStep#2", 60, 60)]
+    return write(tmp_path / name, t)
+
+
+def test_calls_by_what_they_do():
+    assert allocation_kind("cudaMalloc") == ("allocate", "device")
+    assert allocation_kind("cudaMallocAsync") == ("allocate", "device")
+    assert allocation_kind("hipMalloc") == ("allocate", "device")
+    assert allocation_kind("cuMemAlloc_v2") == ("allocate", "device")
+    assert allocation_kind("urUSMDeviceAlloc") == ("allocate", "device")
+    assert allocation_kind("cudaFree") == ("free", "device")
+    assert allocation_kind("hipFreeAsync") == ("free", "device")
+    assert allocation_kind("cudaHostAlloc") == ("allocate", "pinned host")
+    assert allocation_kind("hipHostMalloc") == ("allocate", "pinned host")
+    assert allocation_kind("cudaFreeHost") == ("free", "pinned host")
+    assert allocation_kind("cuMemMap") == ("allocate", "mapping")
+    assert allocation_kind("cuMemUnmap") == ("free", "mapping")
+    for other in ("cudaMemcpyAsync", "cudaMemsetAsync", "cudaLaunchKernel", "cudaStreamIsCapturing",
+                  "cudaMemGetInfo", "cudaMallocX", "xcudaMalloc", "cudaFreeArray2", "cudaDeviceSynchronize"):
+        assert allocation_kind(other) is None, other
+
+
+def test_interval_helpers():
+    ms, me = np.array([30.0, 106.0]), np.array([45.0, 110.0])
+    assert busy_before(ms, me, np.array([0.0, 35.0, 45.0, 60.0, 108.0, 200.0])).tolist() == [0, 5, 15, 15, 17, 19]
+    assert drain_after(ms, me, np.array([20.0, 40.0, 72.0, 120.0])).tolist() == [10, 0, 34, 0]
+    assert idle_within(ms, me, np.array([40.0, 52.0]), np.array([50.0, 106.0])).tolist() == [5, 54]
+    empty = np.zeros(0)
+    assert busy_before(empty, empty, np.array([1.0])).tolist() == [0]
+    assert drain_after(empty, empty, np.array([1.0])).tolist() == [0]
+
+
+def test_gpu_idle_op_steps_and_nesting(tmp_path):
+    a = analyze(_allocating(tmp_path))
+    rows = {(r["call"], r["op"]): r for r in a.allocations}
+    assert set(rows) == {("cudaMalloc", "aten::empty_strided"), ("cudaFree", None)}  # the nested driver call and
+    malloc, free = rows[("cudaMalloc", "aten::empty_strided")], rows[("cudaFree", None)]  # the early malloc: out
+    # the GPU is idle from 45 to 106: the malloc [52, 72) drains to 106 (54 us), the free [80, 90) to 106 (26 us)
+    assert (malloc["count"], malloc["host_blocked_us"], malloc["gpu_idle_us"]) == (1, 20.0, 54.0)
+    assert (free["count"], free["host_blocked_us"], free["gpu_idle_us"]) == (1, 10.0, 26.0)
+    assert (malloc["action"], malloc["memory"], malloc["steps"]) == ("allocate", "device", 1)
+    assert a.allocations[0] is malloc  # most idle first
+    s = a.summary
+    assert (s["allocation_calls"], s["allocation_frees"], s["allocation_host_blocked_us"]) == (2, 1, 30.0)
+    assert s["allocation_gpu_idle_us"] == 54.0  # [52, 106) once, though both calls' drains reach 106
+    assert (s["allocation_steps"], s["allocation_first_step_only"]) == (2, False)
+
+
+def test_allocation_stall_for_frees_and_growth(tmp_path, capsys):
+    a = analyze(_allocating(tmp_path))  # 54 us of an 80 us window
+    (f,) = [f for f in a.findings if f["id"] == "allocation-stall"]
+    assert f["severity"] == "high" and f["time_us"] == pytest.approx(54.0)
+    assert "2 times inside the GPU window (1 to allocate, 1 to free, in 2 of 2 profiled steps)" in f["message"]
+    assert "cudaMalloc under aten::empty_strided: 1x, 54.0 us idle" in f["message"]
+    assert "empty_cache()" in f["suggestion"] and "expandable_segments" in f["suggestion"]
+    assert "pool keeps growing" in f["suggestion"]
+    assert main(["analyze", str(_allocating(tmp_path)), "--table", "allocations", "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "call,action,memory,op,count,host_blocked_us,gpu_idle_us,steps"
+    assert out[1].startswith("cudaMalloc,allocate,device,aten::empty_strided,1,")
+
+
+def test_calls_in_the_first_step_only_ask_for_a_warm_up(tmp_path):
+    a = analyze(_allocating(tmp_path, free_at=40.0))  # the free [40, 50) in the first step too
+    assert a.summary["allocation_first_step_only"] is True
+    f = next(f for f in a.findings if f["id"] == "allocation-stall")
+    assert "first profiled step" in f["suggestion"] and "empty_cache" not in f["suggestion"]
+
+
+def test_pinned_host_memory(tmp_path):
+    t = base_trace()
+    t["traceEvents"] += [_op("aten::pin_memory", 50, 30, 40), _rt("cudaHostAlloc", 52, 20, 50, 40)]
+    a = analyze(write(tmp_path / "p.json.gz", t))
+    assert a.summary["allocation_steps"] is None and a.allocations[0]["steps"] is None  # no steps in this trace
+    f = next(f for f in a.findings if f["id"] == "allocation-stall")
+    assert "Pinned host memory" in f["suggestion"] and "empty_cache" not in f["suggestion"]
+
+
+def test_calls_while_the_gpu_is_busy_cost_nothing(tmp_path):
+    t = base_trace()
+    t["traceEvents"] += [_rt("cudaMalloc", 31, 5, 50), _rt("cudaFree", 36, 2, 51)]  # inside [30, 45)
+    a = analyze(write(tmp_path / "b.json.gz", t))
+    assert a.summary["allocation_calls"] == 2 and a.summary["allocation_gpu_idle_us"] == 0.0
+    assert not any(f["id"] == "allocation-stall" for f in a.findings)
+
+
+def test_unknown_without_runtime_calls_and_zero_without_any(tmp_path, capsys):
+    plain = analyze(write(tmp_path / "plain.json.gz", base_trace()))
+    assert plain.allocations == [] and plain.summary["allocation_calls"] == 0
+    gpu_only = base_trace()
+    gpu_only["traceEvents"] = [e for e in gpu_only["traceEvents"] if e.get("cat") not in ("cuda_runtime", "cpu_op")]
+    path = write(tmp_path / "gpu.json.gz", gpu_only)
+    a = analyze(path)
+    assert a.summary["allocation_calls"] is None and a.summary["allocation_gpu_idle_us"] is None
+    assert main(["analyze", str(path), "--table", "allocations"]) == 0
+    assert "allocation calls unknown" in capsys.readouterr().out
