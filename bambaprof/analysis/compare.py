@@ -73,6 +73,7 @@ METRICS = {
     "exposed_comm": ("exposed communication", "us", True),
     "step_time": ("step time", "us", True),
     "copy_time": ("copies on the device", "us", True),
+    "allocation_idle": ("GPU idle in memory allocation calls", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -121,6 +122,9 @@ class Side:
         elif metric == "copy_time":  # casts, layout and other copies' GPU time (--table copies); unknown without ops
             values = [sum(a.summary[k] for k in COPY_KEYS) / steps(a) for a in self.analyses
                       if all(a.summary.get(k) is not None for k in COPY_KEYS)]
+        elif metric == "allocation_idle":  # the GPU idle in and after cudaMalloc/cudaFree...; unknown without calls
+            values = [a.summary["allocation_gpu_idle_us"] / steps(a) for a in self.analyses
+                      if a.summary.get("platform") != "cpu" and a.summary.get("allocation_gpu_idle_us") is not None]
         elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
             values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("collective_exposed_us") is not None]
