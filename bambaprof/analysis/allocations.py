@@ -73,8 +73,8 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     ``end`` and ``reach`` (us: the call's end, or the start of the next GPU activity where the GPU was empty as it
     returned), ``gpu_idle`` (us: the GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the
     profiled step of ``steps`` (:func:`~.steps.step_table`) holding its start, -1 outside every step) and
-    ``steps`` (how many profiled steps the trace has, None without any); ``busy`` holds the GPU's merged busy intervals (starts, ends) over every device and
-    stream."""
+    ``steps`` (how many profiled steps the trace has, None without any); ``busy`` holds the GPU's merged busy
+    intervals (starts, ends) over every device and stream."""
     rt, gpu = trace.runtime, trace.gpu
     none = np.zeros(0)
     calls: Dict[str, Any] = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "reach": none,

@@ -288,7 +288,8 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "allocations": ANALYZE_ALLOCATIONS, "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS, "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
+                "allocations": ANALYZE_ALLOCATIONS, "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS,
+                "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
 
 #: ``--table NAME`` shown alone as a table: how each is written.

@@ -38,7 +38,8 @@ from .manifest import _memory_figures, graph_breaks, host_speed_changed, memory_
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
-           "allocation_stall", "cache_bound", "can_judge", "copy_overhead", "diagnose", "dram_overfetch", "elementwise_contraction",
+           "allocation_stall", "cache_bound", "can_judge", "copy_overhead", "diagnose", "dram_overfetch",
+           "elementwise_contraction",
            "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
