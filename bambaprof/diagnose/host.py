@@ -40,6 +40,9 @@ _SYNC_CAUSES = {"aten::_local_scalar_dense": ".item()", "aten::item": ".item()",
 #: allocation-stall: the GPU sat idle during or right after memory allocation calls for at least this share of its
 #: window.
 ALLOCATION_STALL_PCT = 5.0
+#: allocation-stall: a peak of reserved memory at least this share of the device's makes a failed allocation (the
+#: allocator freeing its cache to retry) the likely cause of frees.
+NEAR_FULL_PCT = 75.0
 #: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
 #: the GPU window.
 PAGEABLE_COPY_PCT = 5.0
@@ -191,17 +194,26 @@ def allocation_stall(a: Any) -> Optional[Finding]:
         return Finding("allocation-stall", severity_of(idle, window), msg, rows[:10], suggestion, idle)
     memory = {(r["action"], r["memory"]) for r in rows}
     advice = []
+    device_allocations = any(action == "allocate" and kind in ("device", "mapping") for action, kind in memory)
     if any(action == "free" and kind != "pinned host" for action, kind in memory):
         conf = ("; where memory is near full, PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (PYTORCH_HIP_ALLOC_CONF "
                 "on ROCm) cuts fragmentation, or lower the batch" if cuda else ", or lower the batch where memory is "
                 "near full")
         reserved, total = s.get("peak_reserved_bytes"), s.get("device_memory_bytes")
-        full = (f", {100 * reserved / total:.0f}% of the device's memory reserved at the peak"
-                if reserved and total else "")
-        advice.append("Device memory was given back during the steps: torch.cuda.empty_cache() in the loop, or an "
-                      f"allocation that failed and made the allocator free its cache to retry{full}. Take "
-                      f"empty_cache() out of the loop{conf}.")
-    if any(action == "allocate" and kind in ("device", "mapping") for action, kind in memory):
+        share = 100.0 * reserved / total if reserved and total else None
+        if share is None:
+            why = ("torch.cuda.empty_cache() in the loop, or an allocation that failed and made the allocator free "
+                   "its cache to retry (memory near full)")
+        elif share >= NEAR_FULL_PCT:
+            why = (f"{share:.0f}% of the device's memory was reserved at the peak: likely an allocation that failed "
+                   "and made the allocator free its cache to retry, or torch.cuda.empty_cache() in the loop")
+        else:
+            why = (f"at most {share:.0f}% of the device's memory was reserved, so a failed allocation is unlikely "
+                   "(unless other processes held the rest): likely torch.cuda.empty_cache() in the loop")
+        refill = "; the allocations after them fill the pool again" if device_allocations else ""
+        advice.append(f"Device memory was given back during the steps ({why}){refill}. Take empty_cache() out of the "
+                      f"loop{conf}.")
+    elif device_allocations:
         history = "; torch.cuda.memory._record_memory_history() shows what holds memory" if cuda else ""
         advice.append("New device memory while the steps ran: the pool keeps growing when shapes change from step to "
                       "step (pad or bucket them to a few sizes) or tensors stay alive across steps (a loss kept "

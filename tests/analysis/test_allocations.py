@@ -79,11 +79,31 @@ def test_allocation_stall_for_frees_and_growth(tmp_path, capsys):
     assert "2 times inside the GPU window (1 to allocate, 1 to free, in 2 of 2 profiled steps)" in f["message"]
     assert "cudaMalloc under aten::empty_strided: 1x, 54.0 us idle" in f["message"]
     assert "empty_cache()" in f["suggestion"] and "expandable_segments" in f["suggestion"]
-    assert "pool keeps growing" in f["suggestion"]
+    assert "at most 0% of the device's memory was reserved, so a failed allocation is unlikely" in f["suggestion"]
+    assert "fill the pool again" in f["suggestion"] and "pool keeps growing" not in f["suggestion"]
     assert main(["analyze", str(_allocating(tmp_path)), "--table", "allocations", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "call,action,memory,op,count,host_blocked_us,gpu_idle_us,steps"
     assert out[1].startswith("cudaMalloc,allocate,device,aten::empty_strided,1,")
+
+
+def test_frees_near_full_memory_and_growth_alone(tmp_path):
+    """Frees with 90% of the device's memory reserved at the peak: a failed allocation is the likely cause; device
+    allocations without frees: a pool that keeps growing."""
+    t = base_trace()
+    total = t["deviceProperties"][0]["totalGlobalMem"]
+    t["traceEvents"] += [_rt("cudaFree", 60, 10, 52)]
+    for e in t["traceEvents"]:
+        if e["name"] == "[memory]":
+            e["args"]["Total Reserved"] = int(0.9 * total)
+    full = analyze(write(tmp_path / "full.json.gz", t))
+    f = next(f for f in full.findings if f["id"] == "allocation-stall")
+    assert "90% of the device's memory was reserved at the peak: likely an allocation that failed" in f["suggestion"]
+    t = base_trace()
+    t["traceEvents"] += [_rt("cudaMalloc", 60, 10, 52)]
+    f = next(f for f in analyze(write(tmp_path / "grow.json.gz", t)).findings if f["id"] == "allocation-stall")
+    assert "pool keeps growing" in f["suggestion"] and "_record_memory_history" in f["suggestion"]
+    assert "empty_cache" not in f["suggestion"]
 
 
 def test_calls_in_the_first_step_only_ask_for_a_warm_up(tmp_path):
