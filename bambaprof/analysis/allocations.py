@@ -16,9 +16,11 @@ Only calls inside the GPU window (after the first GPU activity starts, before th
 synchronisations (:mod:`.syncs`). For each call:
 
 - *host blocked*: its duration;
-- *GPU idle*: the time no GPU activity ran, on any device, from the call's start until it returned, and then
-  until the next activity started if nothing was running when it returned (the drain after it). Calls whose
-  intervals overlap count that time once (:func:`allocation_summary`);
+- *GPU idle*: the time no GPU activity ran, on any device, from the call's start until it returned (the host,
+  blocked in it, launched nothing); for a free, which waits for the device's work first (``cudaFree``
+  synchronises), also the time until the next activity started if nothing was running when it returned (the
+  drain after it, as after a synchronisation). Calls whose intervals overlap count that time once
+  (:func:`allocation_summary`);
 - its *operator*: the CPU op it was made under (its ``External id``: ``aten::empty_strided`` for a tensor's
   memory), else none;
 - its *step*: the profiled step (``ProfilerStep#<n>``) it was made in, where the trace has steps.
@@ -70,8 +72,8 @@ def allocation_kind(name: str) -> Optional[Tuple[str, str]]:
 
 def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The allocation calls inside the GPU window, outermost on their thread: ``rows`` (runtime rows), ``start``,
-    ``end`` and ``reach`` (us: the call's end, or the start of the next GPU activity where the GPU was empty as it
-    returned), ``gpu_idle`` (us: the GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the
+    ``end`` and ``reach`` (us: the call's end; for a free, the start of the next GPU activity where the GPU was
+    empty as it returned), ``gpu_idle`` (us: the GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the
     profiled step of ``steps`` (:func:`~.steps.step_table`) holding its start, -1 outside every step) and
     ``steps`` (how many profiled steps the trace has, None without any); ``busy`` holds the GPU's merged busy
     intervals (starts, ends) over every device and stream."""
@@ -94,7 +96,8 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     keep = _outermost(trace, rows, start, end)
     rows, start, end = rows[keep], start[keep], end[keep]
     _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
-    reach = end + drain_after(ms, me, end)
+    frees = np.array([(allocation_kind(str(rt.name[r])) or ("",))[0] == "free" for r in rows.tolist()], dtype=bool)
+    reach = end + np.where(frees, drain_after(ms, me, end), 0.0)  # a free waits for the device: the drain after it
     calls.update(rows=rows, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
                  step=_step_index(trace, steps, start), busy=(ms, me))
     return calls
