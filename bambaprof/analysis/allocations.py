@@ -18,9 +18,9 @@ synchronisations (:mod:`.syncs`). For each call:
 - *host blocked*: its duration;
 - *GPU idle*: the time no GPU activity ran, on any device, from the call's start until it returned (the host,
   blocked in it, launched nothing); for a free, which waits for the device's work first (``cudaFree``
-  synchronises), also the time until the next activity started if nothing was running when it returned (the
-  drain after it, as after a synchronisation). Calls whose intervals overlap count that time once
-  (:func:`allocation_summary`);
+  synchronises; the stream-ordered ``cudaFreeAsync`` does not), also the time until the next activity started
+  if nothing was running when it returned (the drain after it, as after a synchronisation). Calls whose
+  intervals overlap count that time once (:func:`allocation_summary`);
 - its *operator*: the CPU op it was made under (its ``External id``: ``aten::empty_strided`` for a tensor's
   memory), else none;
 - its *step*: the profiled step (``ProfilerStep#<n>``) it was made in, where the trace has steps.
@@ -40,12 +40,16 @@ from .timeline import drain_after, idle_within, union_length
 from .trace import Trace, value_codes
 
 #: The allocation calls by what they do: (pattern of the call's name, action, memory). Action ``allocate`` or
-#: ``free``; memory ``device`` (managed too), ``pinned host`` or ``mapping`` (virtual-memory mapping of device
-#: memory). Names without the version suffix Nsight Systems gives them (``cudaMalloc_v3020``).
+#: ``free``; memory ``device`` (managed too), ``stream-ordered`` (``cudaMallocAsync``, ``cudaFreeAsync``: a
+#: driver pool, per tensor under PyTorch's ``backend:cudaMallocAsync``; they do not wait for the device),
+#: ``pinned host`` or ``mapping`` (virtual-memory mapping of device memory). Names without the version suffix
+#: Nsight Systems gives them (``cudaMalloc_v3020``).
 ALLOCATION_KINDS: Tuple[Tuple[str, str, str], ...] = (
-    (r"(?:cuda|hip)Malloc(?:Async|FromPoolAsync|Pitch|3D|Managed)?|hipExtMallocWithFlags"
-     r"|cuMemAlloc(?:Async|FromPoolAsync|Pitch|Managed)?(?:_v2)?|urUSM(?:Device|Shared)Alloc", "allocate", "device"),
-    (r"(?:cuda|hip)Free(?:Async)?|cuMemFree(?:Async)?(?:_v2)?", "free", "device"),
+    (r"(?:cuda|hip)Malloc(?:Pitch|3D|Managed)?|hipExtMallocWithFlags"
+     r"|cuMemAlloc(?:Pitch|Managed)?(?:_v2)?|urUSM(?:Device|Shared)Alloc", "allocate", "device"),
+    (r"(?:cuda|hip)Free|cuMemFree(?:_v2)?", "free", "device"),
+    (r"(?:cuda|hip)Malloc(?:FromPool)?Async|cuMemAlloc(?:FromPool)?Async(?:_v2)?", "allocate", "stream-ordered"),
+    (r"(?:cuda|hip)FreeAsync|cuMemFreeAsync(?:_v2)?", "free", "stream-ordered"),
     (r"urUSMFree", "free", "device or host"),
     (r"cudaHostAlloc|cudaMallocHost|cudaHostRegister|hipHostMalloc|hipMallocHost|hipHostRegister"
      r"|cuMemHostAlloc|cuMemAllocHost(?:_v2)?|cuMemHostRegister(?:_v2)?|urUSMHostAlloc", "allocate", "pinned host"),
@@ -96,11 +100,18 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     keep = _outermost(trace, rows, start, end)
     rows, start, end = rows[keep], start[keep], end[keep]
     _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
-    frees = np.array([(allocation_kind(str(rt.name[r])) or ("",))[0] == "free" for r in rows.tolist()], dtype=bool)
-    reach = end + np.where(frees, drain_after(ms, me, end), 0.0)  # a free waits for the device: the drain after it
+    waits = np.array([_waits_for_device(str(rt.name[r])) for r in rows.tolist()], dtype=bool)
+    reach = end + np.where(waits, drain_after(ms, me, end), 0.0)  # a free waits for the device: the drain after it
     calls.update(rows=rows, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
                  step=_step_index(trace, steps, start), busy=(ms, me))
     return calls
+
+
+def _waits_for_device(name: str) -> bool:
+    """Whether the allocation call ``name`` waits for the device's work before it returns: a free, not a
+    stream-ordered one."""
+    return allocation_kind(name) in (("free", "device"), ("free", "pinned host"), ("free", "mapping"),
+                                     ("free", "device or host"))
 
 
 def _outermost(trace: Trace, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -195,7 +195,7 @@ def allocation_stall(a: Any) -> Optional[Finding]:
     memory = {(r["action"], r["memory"]) for r in rows}
     advice = []
     device_allocations = any(action == "allocate" and kind in ("device", "mapping") for action, kind in memory)
-    if any(action == "free" and kind != "pinned host" for action, kind in memory):
+    if any(action == "free" and kind in ("device", "mapping") for action, kind in memory):
         conf = ("; where memory is near full, PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (PYTORCH_HIP_ALLOC_CONF "
                 "on ROCm) cuts fragmentation, or lower the batch" if cuda else ", or lower the batch where memory is "
                 "near full")
@@ -218,6 +218,11 @@ def allocation_stall(a: Any) -> Optional[Finding]:
         advice.append("New device memory while the steps ran: the pool keeps growing when shapes change from step to "
                       "step (pad or bucket them to a few sizes) or tensors stay alive across steps (a loss kept "
                       f"without .item() or .detach()){history}.")
+    if any(kind == "stream-ordered" for _, kind in memory):
+        advice.append("Stream-ordered calls (cudaMallocAsync, cudaFreeAsync: PyTorch's backend:cudaMallocAsync makes "
+                      "them for every tensor) do not wait for the device, but the host launches nothing while in "
+                      "one: the native caching allocator (PYTORCH_CUDA_ALLOC_CONF without backend:cudaMallocAsync) "
+                      "makes none in a steady-state step, and CUDA graphs none at all.")
     if any(kind == "pinned host" for _, kind in memory):
         advice.append("Pinned host memory was allocated or freed in the steps (tensor.pin_memory(), torch.empty(..., "
                       "pin_memory=True)): allocate the pinned buffers once and copy into them.")

@@ -30,12 +30,13 @@ def _allocating(tmp_path, steps=True, free_at=80.0, name="t.json.gz"):
 
 def test_calls_by_what_they_do():
     assert allocation_kind("cudaMalloc") == ("allocate", "device")
-    assert allocation_kind("cudaMallocAsync") == ("allocate", "device")
+    assert allocation_kind("cudaMallocAsync") == ("allocate", "stream-ordered")
+    assert allocation_kind("cuMemFreeAsync") == ("free", "stream-ordered")
     assert allocation_kind("hipMalloc") == ("allocate", "device")
     assert allocation_kind("cuMemAlloc_v2") == ("allocate", "device")
     assert allocation_kind("urUSMDeviceAlloc") == ("allocate", "device")
     assert allocation_kind("cudaFree") == ("free", "device")
-    assert allocation_kind("hipFreeAsync") == ("free", "device")
+    assert allocation_kind("hipFreeAsync") == ("free", "stream-ordered")
     assert allocation_kind("cudaHostAlloc") == ("allocate", "pinned host")
     assert allocation_kind("hipHostMalloc") == ("allocate", "pinned host")
     assert allocation_kind("cudaFreeHost") == ("free", "pinned host")
@@ -121,6 +122,17 @@ def test_pinned_host_memory(tmp_path):
     assert a.summary["allocation_steps"] is None and a.allocations[0]["steps"] is None  # no steps in this trace
     f = next(f for f in a.findings if f["id"] == "allocation-stall")
     assert "Pinned host memory" in f["suggestion"] and "empty_cache" not in f["suggestion"]
+
+
+def test_stream_ordered_frees_do_not_drain(tmp_path):
+    """cudaFreeAsync (PyTorch's backend:cudaMallocAsync) does not wait for the device: only the time the host was
+    blocked in it counts, and the advice names the backend."""
+    t = base_trace()
+    t["traceEvents"] += [_rt("cudaMallocAsync", 50, 4, 50), _rt("cudaFreeAsync", 60, 4, 51)]
+    a = analyze(write(tmp_path / "async.json.gz", t))
+    assert a.summary["allocation_gpu_idle_us"] == 8.0 and a.summary["allocation_frees"] == 1
+    f = next(f for f in a.findings if f["id"] == "allocation-stall")  # 8 us of an 80 us window
+    assert "backend:cudaMallocAsync" in f["suggestion"] and "empty_cache" not in f["suggestion"]
 
 
 def test_calls_while_the_gpu_is_busy_cost_nothing(tmp_path):
