@@ -56,6 +56,7 @@ import numpy as np
 from .._untrusted import printable
 from ..errors import BambaprofError, UsageError
 from ..run import Manifest
+from ..run.manifest import RUN_SETTINGS, SOFTWARE_STACK
 from ..run.summary import NOISY_SPREAD, spread_ratio  # a side whose latency p90/p10 (or interval) exceeds it
 from .analysis import Analysis, analyze
 from .copies import SUMMARY_KEYS as COPY_KEYS
@@ -419,7 +420,9 @@ def _what_ran(m: Optional[Manifest]) -> Optional[str]:
 
 
 #: The recorded versions whose difference between the sides :func:`compare` names.
-SOFTWARE = ("torch", "cuda", "triton", "driver", "launch_shortcut", "ssd_scan", "matmul_tf32")
+#: The recorded versions and settings a difference between the sides is named for (the driver: its
+#: scheduling and clocks move timings too).
+SOFTWARE = (*SOFTWARE_STACK, "driver", *RUN_SETTINGS)
 
 
 def _software(side: Side, key: str) -> set:

@@ -38,8 +38,16 @@ def op_dtype(types: Any) -> Optional[str]:
 def floor_time_us(bytes_: float, flops: Optional[float], gbps: float, tflops: Optional[float]) -> float:
     """The roofline floor (us) of work moving ``bytes_`` and computing ``flops``: bytes at ``gbps`` (GB/s) or
     FLOPs at ``tflops`` (TFLOP/s), the longer; the FLOP term is left out where either is unknown."""
+    return floor_from_terms(bytes_ / (gbps * 1e3), flops, tflops)
+
+
+def floor_from_terms(bytes_us: float, flops: Optional[float], tflops: Optional[float]) -> float:
+    """The roofline floor (us) from its bytes term already in time (``bytes_us``: bytes at the peak bandwidth) and
+    ``flops`` at ``tflops`` (TFLOP/s), the longer; the FLOP term is left out where either is unknown. A kernel row
+    keeps the first as ``floor_bytes_us``, so a floor at another FLOP rate (float32-matmul's TF32) needs no
+    bandwidth."""
     t_flops = flops / (tflops * 1e6) if flops and tflops else 0.0
-    return max(bytes_ / (gbps * 1e3), t_flops)
+    return max(bytes_us, t_flops)
 
 
 def roofline(row: Dict[str, Any], bandwidth: Optional[PeakBandwidth], compute: Optional[PeakCompute],

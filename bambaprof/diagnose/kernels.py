@@ -16,6 +16,7 @@ from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import UNATTRIBUTED
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
+from ..analysis.roofline import floor_from_terms
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..render.tables import format_cell, kernel_label
 from . import measured
@@ -212,7 +213,7 @@ def float32_matmul(a: Any) -> Optional[Finding]:
     rows.sort(key=lambda k: -k["total_us"])
     flops = [k for k in rows if k.get("flops")]
     achieved = sum(k["flops"] for k in flops) / (sum(k["total_us"] for k in flops) * 1e6) if flops else None
-    stakes = [max(0.0, k["total_us"] - max(k["floor_bytes_us"], k["flops"] / (tf32 * 1e6))) for k in flops
+    stakes = [max(0.0, k["total_us"] - floor_from_terms(k["floor_bytes_us"], k["flops"], tf32)) for k in flops
               if tf32 and k.get("floor_bytes_us") is not None]
     launches = sum(int(k["count"]) for k in rows)
     fp32 = rates.get("fp32")

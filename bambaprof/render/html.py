@@ -27,6 +27,7 @@ from ..analysis.timeline import union_length
 from ..analysis.trace import Trace, load_trace
 from ..errors import BambaprofError
 from ..run import Manifest, Spread, read_telemetry
+from ..run.manifest import RUN_SETTINGS, SOFTWARE_STACK
 from .figure import figure, packed_figure, plotly_js
 from .group_charts import (
     across_runs,
@@ -114,8 +115,7 @@ class ReportRun:
             "device": self.device,
             "driver": v.driver if v is not None else None,
             "versions": ", ".join(f"{k.replace('_', ' ')} {getattr(v, k)}"
-                                  for k in ("torch", "cuda", "triton", "bambaprof", "launch_shortcut", "ssd_scan",
-                                            "matmul_tf32")
+                                  for k in (*SOFTWARE_STACK, "bambaprof", *RUN_SETTINGS)  # the driver: its own line
                                   if v is not None and getattr(v, k)),
             "config": ", ".join(f"{k}={getattr(c, k)}" for k in CARD_CONFIG_FIELDS) if c is not None else
                       (f"recorded: {m.name}" if m is not None else ""),

@@ -196,6 +196,13 @@ class Versions(Record):
     matmul_tf32: Optional[str] = None  # "on"/"off": cuBLAS may compute float32 matmuls in TF32 (CUDA runs)
 
 
+#: The fields of :class:`Versions` that name the software stack a run's kernels came from.
+SOFTWARE_STACK = ("torch", "cuda", "triton")
+#: The fields of :class:`Versions` that are settings changing what runs (launch path, chunk scan, TF32 GEMMs):
+#: two runs that differ in one ran different code, whatever their versions.
+RUN_SETTINGS = ("launch_shortcut", "ssd_scan", "matmul_tf32")
+
+
 class HostInfo(Record):
     """The host that issued the work, and how fast it ran Python around the measured steps: a fixed
     pure-Python loop timed just before and just after them (us, median of 5;
