@@ -188,8 +188,10 @@ def _with_python_frames() -> Dict[str, Any]:
 
 def _with_contractions() -> Dict[str, Any]:
     """A trace of two contractions computed elementwise (``(a * b * c).mean(-1)`` and ``(x * y).sum()``) and of a
-    cast and a layout copy (``.float()``, ``.contiguous()``) with their kernels, so that mutations reach the shapes and
-    arguments :mod:`bambaprof.analysis.contractions` and :mod:`bambaprof.analysis.copies` read."""
+    cast and a layout copy (``.float()``, ``.contiguous()``) with their kernels, and of memory allocation calls (a
+    driver call nested in the runtime's) in two profiled steps, so that mutations reach the shapes, arguments and
+    calls :mod:`bambaprof.analysis.contractions`, :mod:`bambaprof.analysis.copies` and
+    :mod:`bambaprof.analysis.allocations` read."""
     sys.path.insert(0, str(DATA.parents[1]))
     from tests.analysis.synth import H200, _kernel, _op, _rt
 
@@ -208,6 +210,10 @@ def _with_contractions() -> Dict[str, Any]:
         events += [_op(name, ts + d, 12 - 2 * d, 50 + 2 * j + d) for d, name in enumerate(callers)]
         events += [_op("aten::copy_", ts + 2, 6, ext, [[4, 64], [4, 64], []], types),
                    _rt("cudaLaunchKernel", ts + 3, 1, 200 + j, ext), _kernel("direct_copy", 200 + 10 * j, 4, 200 + j, ext)]
+    events += [_op("ProfilerStep#1", 0, 60, -1, cat="user_annotation"), _op("ProfilerStep#2", 60, 60, -1,
+                                                                             cat="user_annotation"),
+               _op("aten::empty_strided", 104, 20, 30), _rt("cudaMalloc", 105, 10, 300, 30),
+               _rt("cuMemAlloc_v2", 106, 2, 301, 30), _rt("cudaFree", 126, 3, 302), _rt("cudaHostAlloc", 130, 2, 303)]
     return {"schemaVersion": 1, "deviceProperties": [copy.deepcopy(H200)], "traceEvents": events}
 
 
