@@ -50,13 +50,19 @@ def read_side_file(path: Path) -> bytes:
         raise BambaprofError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc})") from None
 
 
+#: The longest file name (bytes) the file systems a run directory lives on take: a longer one in a manifest would
+#: make every look-up raise, not miss.
+NAME_MAX = 255
+
+
 def member(run_dir: PathLike, name: str) -> Optional[Path]:
     """``run_dir / name`` when ``name`` (from a manifest: untrusted) is a plain file name, or one in the run's
     side folder (``bambaprof/<name>``), else ``None``."""
-    if not name:
+    if not name or "\x00" in name:
         return None
     folder, _, base = name.rpartition("/")
-    if folder not in ("", SIDE) or not base or Path(base).name != base or base in (".", ".."):
+    if folder not in ("", SIDE) or not base or Path(base).name != base or base in (".", "..") \
+            or len(base.encode("utf-8", "surrogatepass")) > NAME_MAX:
         return None
     return Path(run_dir) / name
 
@@ -145,7 +151,23 @@ def read_telemetry(run_dir: PathLike, manifest: Optional[Manifest] = None) -> Op
         raise BambaprofError(f"{path}: unreadable (nested too deeply)") from None
     except ValueError as exc:
         raise BambaprofError(f"{path}: unreadable ({exc})") from None
-    return data if isinstance(data, dict) else None
+    return _columns_only(data) if isinstance(data, dict) else None
+
+
+#: The telemetry file's groups of columns (:mod:`.telemetry`).
+TELEMETRY_GROUPS = ("nvml", "gpm")
+
+
+def _columns_only(data: Dict[str, Any]) -> Dict[str, Any]:
+    """The telemetry with every group that is not a mapping, and every column that is not a list, left out: what
+    reads it (summaries, charts) may then zip any two columns, whatever a hand-edited or damaged file held. The
+    cells are checked where they are used (numbers only)."""
+    out = {k: v for k, v in data.items() if k not in TELEMETRY_GROUPS}
+    for group in TELEMETRY_GROUPS:
+        cols = data.get(group)
+        if isinstance(cols, dict):
+            out[group] = {str(k): v for k, v in cols.items() if isinstance(v, list)}
+    return out
 
 
 class RunDirWriter:
