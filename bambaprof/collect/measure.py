@@ -159,12 +159,35 @@ def energy_over_window(e0_mj: Optional[float], e1_mj: Optional[float], w0_ns: in
                   iterations=iterations)
 
 
-def peak_memory(device: str) -> Memory:
-    """Peak allocated and reserved bytes of the CUDA caching allocator (unknown on the CPU)."""
+#: The CUDA caching allocator's counters of its calls to the driver (``torch.cuda.memory_stats``), by the
+#: :class:`~bambaprof.run.Memory` field that records their change over the measured iterations.
+ALLOCATOR_COUNTERS = {"device_allocs_measured": "num_device_alloc", "device_frees_measured": "num_device_free",
+                      "alloc_retries_measured": "num_alloc_retries"}
+
+
+def allocator_counts(device: str) -> Dict[str, Optional[int]]:
+    """The caching allocator's driver-call counters now (:data:`ALLOCATOR_COUNTERS`' stats); each None on the CPU
+    or where this torch does not count it."""
+    if not device.startswith("cuda"):
+        return dict.fromkeys(ALLOCATOR_COUNTERS)
+    stats = torch.cuda.memory_stats()
+    return {field: (int(stats[key]) if isinstance(stats.get(key), int) else None)
+            for field, key in ALLOCATOR_COUNTERS.items()}
+
+
+def peak_memory(device: str, before: Optional[Dict[str, Optional[int]]] = None,
+                after: Optional[Dict[str, Optional[int]]] = None) -> Memory:
+    """Peak allocated and reserved bytes of the CUDA caching allocator (unknown on the CPU), and the change of its
+    driver-call counters from ``before`` to ``after`` the measured iterations (:func:`allocator_counts`; unknown
+    where either is, or where the counter went back: reset in between)."""
     if not device.startswith("cuda"):
         return Memory()
+    counts: Dict[str, Optional[int]] = {}
+    for field in ALLOCATOR_COUNTERS:
+        b, a = (before or {}).get(field), (after or {}).get(field)
+        counts[field] = a - b if a is not None and b is not None and a >= b else None  # reset between: unknown
     return Memory(peak_allocated_bytes=torch.cuda.max_memory_allocated(),
-                  peak_reserved_bytes=torch.cuda.max_memory_reserved())
+                  peak_reserved_bytes=torch.cuda.max_memory_reserved(), **counts)
 
 
 def utc_now() -> str:

@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
@@ -55,6 +55,7 @@ from ..ssm.capabilities import resolve_device
 from .host_speed import host_info, probe_us
 from .measure import (
     Telemetry,
+    allocator_counts,
     clock_offset_us,
     device_description,
     energy_over_window,
@@ -105,6 +106,7 @@ class Recording:
         self._w0_ns = 0
         self._window_first_step = 0
         self._probe_before: Optional[float] = None
+        self._allocs_before: Dict[str, Optional[int]] = {}
 
     # -- the body's side ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -171,6 +173,7 @@ class Recording:
         self._window_first_step = self.steps
         self._w0_ns = time.monotonic_ns()
         self._window[0] = self._telemetry.energy_mj() if self._telemetry is not None else None
+        self._allocs_before = allocator_counts(self.device)  # the allocator's driver calls from here on
 
     def _start_profiler(self) -> None:
         if self.profile_steps <= 0:
@@ -261,7 +264,7 @@ class Recording:
                                       warnings)
         m.telemetry = tel.info(self._w0_ns, w1_ns, warnings)
         m.device = device_description(self.device, tel.device_info)
-        m.memory = peak_memory(self.device)
+        m.memory = peak_memory(self.device, self._allocs_before, allocator_counts(self.device))
         m.profile = ProfileSettings(wait=self.warmup, warmup=0, active=len(profiled), with_stack=self.with_stack,
                                     clock_offset_us=offset)
         m.files = Files(trace=TRACE if trace.exists() else None,

@@ -74,6 +74,7 @@ from .host_speed import host_info, probe_us
 from .inductor_kernels import loaded_kernel_counts, loaded_modules
 from .measure import (
     Telemetry,
+    allocator_counts,
     clock_offset_us,
     device_description,
     energy_over_window,
@@ -238,6 +239,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
 
             probe_before = probe_us()  # the host's speed, just before the measured iterations
             before_measure = CompileCounters.read()
+            allocs_before = allocator_counts(cfg.device)
             e0 = telemetry.energy_mj()
             w0 = time.monotonic_ns()
             iterations: List[List[float]] = []
@@ -248,6 +250,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
             min_window_ms = cfg.telemetry_window_ms if telemetry.sampler is not None else 0.0
             window_iters = cfg.iters + _extend_window(work, w0, min_window_ms, cfg.device)
             w1 = time.monotonic_ns()
+            allocs_after = allocator_counts(cfg.device)
             e1 = telemetry.energy_mj()
             probe_after = probe_us()
             recompiles = CompileCounters.read().since(before_measure)
@@ -276,7 +279,7 @@ def _measure_quietly(cfg: RunConfig, writer: RunDirWriter,
         "device": device_description(cfg.device, telemetry.device_info),
         "timings": timings,
         "host": host_info(probe_before, probe_after),
-        "memory": peak_memory(cfg.device),
+        "memory": peak_memory(cfg.device, allocs_before, allocs_after),
         "compile": CompileInfo(
             mode=cfg.compile, options=dict(cfg.compile_options), dynamic=cfg.dynamic, first_call_ms=first_call_ms,
             compile_time_ms=(max(first_call_ms - median, 0.0)

@@ -113,3 +113,14 @@ def major_capability(a: Any) -> Optional[int]:
 
 def launches_text(n: int) -> str:
     return f"{n} launch" if n == 1 else f"{n} launches"
+
+
+def memory_figures(a: Any) -> tuple:
+    """(peak reserved bytes, the device's memory in bytes) from the run's manifest, else the trace; each None or 0
+    where unknown."""
+    m = a.manifest
+    s = a.summary
+    reserved = (m.memory.peak_reserved_bytes if m is not None else None) or s.get("peak_reserved_bytes")
+    total = (m.device.total_memory_bytes if m is not None and m.device is not None else None) \
+        or s.get("device_memory_bytes")
+    return reserved, total

@@ -22,6 +22,7 @@ from .finding import (
     gpu_window_us,
     graph_share,
     kernel_rows,
+    memory_figures,
     severity_of,
     us_text,
 )
@@ -199,17 +200,26 @@ def allocation_stall(a: Any) -> Optional[Finding]:
         conf = ("; where memory is near full, PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (PYTORCH_HIP_ALLOC_CONF "
                 "on ROCm) cuts fragmentation, or lower the batch" if cuda else ", or lower the batch where memory is "
                 "near full")
-        reserved, total = s.get("peak_reserved_bytes"), s.get("device_memory_bytes")
+        reserved, total = memory_figures(a)
         share = 100.0 * reserved / total if reserved and total else None
-        if share is None:
+        memory_record = a.manifest.memory if a.manifest is not None else None
+        retries = memory_record.alloc_retries_measured if memory_record is not None else None
+        if retries:
+            why = (f"{retries} allocation(s) failed during the run's measured iterations and were retried after the "
+                   "allocator freed its cache: memory is full"
+                   + (f", {share:.0f}% of the device's reserved at the peak" if share is not None else ""))
+        elif share is None:
             why = ("torch.cuda.empty_cache() in the loop, or an allocation that failed and made the allocator free "
                    "its cache to retry (memory near full)")
-        elif share >= NEAR_FULL_PCT:
+        elif share >= NEAR_FULL_PCT and retries is None:
             why = (f"{share:.0f}% of the device's memory was reserved at the peak: likely an allocation that failed "
                    "and made the allocator free its cache to retry, or torch.cuda.empty_cache() in the loop")
-        else:
+        elif retries is None:
             why = (f"at most {share:.0f}% of the device's memory was reserved, so a failed allocation is unlikely "
                    "(unless other processes held the rest): likely torch.cuda.empty_cache() in the loop")
+        else:
+            why = ("no allocation failed during the run's measured iterations (its allocator counters): likely "
+                   "torch.cuda.empty_cache() in the loop")
         refill = "; the allocations after them fill the pool again" if device_allocations else ""
         advice.append(f"Device memory was given back during the steps ({why}){refill}. Take empty_cache() out of the "
                       f"loop{conf}.")

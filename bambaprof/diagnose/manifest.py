@@ -12,6 +12,7 @@ from typing import Any, Optional
 from ..collect.nvml import CLOCK_HELD_DOWN_REASONS
 from .finding import (
     Finding,
+    memory_figures,
 )
 
 #: memory-pressure: peak reserved memory at least this share of the device's memory.
@@ -92,24 +93,18 @@ def host_speed_changed(a: Any) -> Optional[Finding]:
                    "outside the program).")
 
 
-def _memory_figures(a: Any) -> tuple:
-    """(peak reserved bytes, the device's memory in bytes) from the run's manifest, else the trace; each None or 0
-    where unknown."""
-    m = a.manifest
-    s = a.summary
-    reserved = (m.memory.peak_reserved_bytes if m is not None else None) or s.get("peak_reserved_bytes")
-    total = (m.device.total_memory_bytes if m is not None and m.device is not None else None) \
-        or s.get("device_memory_bytes")
-    return reserved, total
-
-
 def memory_pressure(a: Any) -> Optional[Finding]:
+    """Peak reserved memory at least :data:`MEMORY_PRESSURE_PCT` of the device's, or allocations that failed and were
+    retried during the run's measured iterations (its allocator counters: memory was full then, whatever the
+    peak says)."""
     s = a.summary
-    reserved, total = _memory_figures(a)
+    reserved, total = memory_figures(a)
+    record = a.manifest.memory if a.manifest is not None else None
+    retries = (record.alloc_retries_measured if record is not None else None) or 0
     if not reserved or not total:
         return None
     pct = 100.0 * reserved / total
-    if pct < MEMORY_PRESSURE_PCT:
+    if pct < MEMORY_PRESSURE_PCT and not retries:
         return None
     op, phase, module = s.get("peak_allocated_op"), s.get("peak_allocated_phase"), s.get("peak_allocated_module")
     inside = [x for x in (phase, module) if x and not x.startswith("(")]
@@ -117,7 +112,11 @@ def memory_pressure(a: Any) -> Optional[Finding]:
              if inside else "") + ": what it allocates, and what is still alive then, is the place to cut."
              if op or inside else "")
     evidence = {"peak_reserved_bytes": reserved, "device_memory_bytes": total, "peak_allocated_op": op,
-                "peak_allocated_phase": phase, "peak_allocated_module": module}
+                "peak_allocated_phase": phase, "peak_allocated_module": module, "alloc_retries_measured": retries}
+    retried = (f" {retries} allocation(s) failed during the measured iterations and were retried after the allocator "
+               "freed its cache (each retry synchronises the device)." if retries else "")
     return Finding("memory-pressure", "high", f"Peak reserved memory was {reserved / 1e9:.1f} GB, {pct:.0f}% of the "
-                   f"device's {total / 1e9:.1f} GB: a larger shape will run out of memory.{where}", [evidence],
-                   "Use a variant that does not materialise large intermediates (e.g. triton), or a smaller batch.")
+                   f"device's {total / 1e9:.1f} GB: a larger shape will run out of memory.{retried}{where}",
+                   [evidence], "Use a variant that does not materialise large intermediates (e.g. triton), or a "
+                   "smaller batch" + ("; PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True cuts the fragmentation "
+                                      "that makes allocations fail below the peak" if retries else "") + ".")

@@ -18,6 +18,7 @@ from .finding import (
     PER_KERNEL_FINDINGS,
     Finding,
     kernel_rows,
+    memory_figures,
     severity_rank,
 )
 from .host import allocation_stall, host_bound, idle_unexplained, pageable_copies, sync_stall
@@ -34,7 +35,7 @@ from .kernels import (
     ssd_core,
     unknown_bytes,
 )
-from .manifest import _memory_figures, graph_breaks, host_speed_changed, memory_pressure, recompiles, throttled
+from .manifest import graph_breaks, host_speed_changed, memory_pressure, recompiles, throttled
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
@@ -91,7 +92,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile),
     "throttled": lambda a, k: _manifest_part(a, lambda m: m.telemetry.summary.nvml if m.telemetry else None),
     "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
-    "memory-pressure": lambda a, k: all(_memory_figures(a)),
+    "memory-pressure": lambda a, k: all(memory_figures(a)),
     "elementwise-contraction": lambda a, k: getattr(a, "contractions", None) is not None,
     # copies made by ops, and none hidden in graph replays (whose kernels carry no op)
     "copy-overhead": lambda a, k: a.summary.get("copy_cast_us") is not None,

@@ -120,6 +120,7 @@ class ReportRun:
             "config": ", ".join(f"{k}={getattr(c, k)}" for k in CARD_CONFIG_FIELDS) if c is not None else
                       (f"recorded: {m.name}" if m is not None else ""),
             "host": _host_line(m.host) if m is not None and m.host is not None else None,
+            "allocator": _allocator_line(m.memory) if m is not None and m.memory is not None else None,
             "trace": s.get("trace"), "kernels": s.get("kernel_count"), "busy_pct": s.get("gpu_busy_pct"),
             "created": m.created if m is not None else None,
             "floor": (f"roofline: {s['floor_judged_us'] / 1e3:.3f} ms of kernels against a floor of "
@@ -162,6 +163,16 @@ def _host_line(host: Any) -> str:
     ends = [f"{v / 1e3:.2f}" for v in (host.probe_before_us, host.probe_after_us) if v]
     probe = f"Python probe {' -> '.join(ends)} ms" if ends else None
     return "host: " + "; ".join(x for x in (cpu, probe) if x)
+
+
+def _allocator_line(memory: Any) -> Optional[str]:
+    """What the caching allocator asked of the driver during the measured iterations, where the run counted it."""
+    counts = (memory.device_allocs_measured, memory.device_frees_measured, memory.alloc_retries_measured)
+    if any(c is None for c in counts):
+        return None
+    allocs, frees, retries = counts
+    return (f"allocator in the measured iterations: {allocs} device allocation(s), {frees} free(s), {retries} failed "
+            "allocation(s) retried" + (" (a steady state makes none)" if any(counts) else ""))
 
 
 def _groups(runs: List[ReportRun]) -> List[Group]:

@@ -62,10 +62,17 @@ class Timings(Record):
 
 
 class Memory(Record):
-    """Peak device memory (CUDA caching allocator), bytes; unknown on the CPU."""
+    """Peak device memory (CUDA caching allocator), bytes; unknown on the CPU. And what the allocator asked of the
+    driver during the measured iterations (``torch.cuda.memory_stats``: ``num_device_alloc``, ``num_device_free``,
+    ``num_alloc_retries``): calls that allocated device memory (``cudaMalloc``, or ``cuMemMap`` with expandable
+    segments), that freed it, and allocations that failed and were retried after the cache was freed. A steady
+    state makes none; unknown on the CPU and on a torch without these counters."""
 
     peak_allocated_bytes: Optional[int] = None
     peak_reserved_bytes: Optional[int] = None
+    device_allocs_measured: Optional[int] = None
+    device_frees_measured: Optional[int] = None
+    alloc_retries_measured: Optional[int] = None
 
 
 class CompileInfo(Record):

@@ -143,6 +143,8 @@ def test_record_on_cuda_times_steps_with_events_and_samples_nvml(tmp_path):
             run.step()
     m = read_manifest(run.path)
     assert m.status == "ok" and m.device.kind == "cuda" and m.memory.peak_allocated_bytes > 0
+    # the same shapes every measured step: the caching allocator asked the driver for nothing
+    assert (m.memory.device_allocs_measured, m.memory.device_frees_measured, m.memory.alloc_retries_measured) == (0, 0, 0)
     assert m.timings.latency_ms.n >= 3 and m.timings.latency_ms.median > 0
     assert m.telemetry.available, m.telemetry.notice
     assert m.energy is not None and m.energy.joules > 0 and m.energy.joules_per_token > 0, m.warnings

@@ -416,6 +416,12 @@ def test_memory_pressure():
     assert "92% of the device's 141.0 GB" in f.message
     assert "reached under aten::sum in ssd/intra_chunk:" in f.message and "(no module)" not in f.message
     assert f.evidence[0]["peak_allocated_op"] == "aten::sum"
+    # allocations that failed and were retried during the measured iterations: memory was full, below 90% at the peak
+    retried = _manifest(memory=Memory(peak_reserved_bytes=int(100e9), alloc_retries_measured=3),
+                        device=Device(kind="cuda", total_memory_bytes=int(141e9)))
+    f = next(f for f in diagnose(_a(manifest=retried)) if f.id == "memory-pressure")
+    assert "71% of the device's" in f.message and "3 allocation(s) failed during the measured iterations" in f.message
+    assert "expandable_segments" in f.suggestion
 
 
 def test_findings_are_ranked_by_time_at_stake_and_serialise():
@@ -473,6 +479,13 @@ def test_allocation_stall(tmp_path):
     assert f.time_us == pytest.approx(5 * 28.0)  # in each gap [110, 140): from the free's start (112) to the kernel
     assert "cudaFree under no operator: 5x" in f.message and "empty_cache()" in f.suggestion
     assert "allocation-stall" not in ids(with_frees(True))
+    # the run's allocator counters say which cause of the frees it was: failed allocations retried, or none failed
+    a = with_frees(False)
+    for retries, said in ((4, "4 allocation(s) failed during the run's measured iterations and were retried"),
+                          (0, "no allocation failed during the run's measured iterations")):
+        a.manifest = _manifest(memory=Memory(peak_reserved_bytes=int(50e9), alloc_retries_measured=retries))
+        f = next(f for f in diagnose(a) if f.id == "allocation-stall")
+        assert said in f.suggestion
 
 
 def test_pageable_copies(tmp_path):
