@@ -1,7 +1,8 @@
 #!/bin/bash
 # One device call (forty-sixth session), any card: (1) real traces whose memory calls reach the driver
 # (benchmarks/allocation_traces.py: steady, empty-cache, growing, pinned), each analysed (--table allocations and the
-# findings); (2) benchmarks/session45_device.sh (float32 products on the CUDA cores and in TF32, the float32 mixer at
+# findings), and the GPU test of bambaprof.record (its allocator counters among the rest); (2)
+# benchmarks/session45_device.sh (float32 products on the CUDA cores and in TF32, the float32 mixer at
 # torch's default precision and with the TF32 override), its files under $OUT/fp32.
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -22,5 +23,6 @@ for f in d["findings"]:
 PY
 done
 echo "allocations done at ${SECONDS}s"
+TEST_LOG=record-tests TEST_S=120 gpu_tests 120 4 tests/api/test_record.py -k cuda
 OUT="$OUT/fp32" bash benchmarks/session45_device.sh
 echo "done at ${SECONDS}s"
