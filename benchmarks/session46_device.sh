@@ -1,7 +1,7 @@
 #!/bin/bash
 # One device call (forty-sixth session), any card: (1) real traces whose memory calls reach the driver
 # (benchmarks/allocation_traces.py: steady, empty-cache, growing, pinned), each analysed (--table allocations and the
-# findings), and the GPU test of bambaprof.record (its allocator counters among the rest); (2)
+# findings), a real trace of float64 work (benchmarks/float64_trace.py), and the GPU test of bambaprof.record (its allocator counters among the rest); (2)
 # benchmarks/session45_device.sh (float32 products on the CUDA cores and in TF32, the float32 mixer at
 # torch's default precision and with the TF32 override), its files under $OUT/fp32.
 source benchmarks/device_env.sh
@@ -23,6 +23,9 @@ for f in d["findings"]:
 PY
 done
 echo "allocations done at ${SECONDS}s"
+timeout 60 python3 benchmarks/float64_trace.py "$OUT/float64.json.gz" && python3 -m bambaprof analyze "$OUT/float64.json.gz" \
+  --table findings 2>&1 | cut -c1-400 | head -20
+python3 -m bambaprof analyze "$OUT/float64.json.gz" --table phases 2>&1 | head -8
 TEST_LOG=record-tests TEST_S=120 gpu_tests 120 4 tests/api/test_record.py -k cuda
 OUT="$OUT/fp32" bash benchmarks/session45_device.sh
 echo "done at ${SECONDS}s"

@@ -53,6 +53,12 @@ CONTRACTION_MIN_SHARE_PCT = 5.0
 #: ``float32-matmul``: float32 GEMM kernels whose names say they ran on the CUDA cores (FFMA, not the TF32 tensor
 #: cores; :mod:`bambaprof.analysis.gemm_units`) take at least this share of kernel time (%).
 FLOAT32_MATMUL_MIN_SHARE_PCT = 5.0
+#: ``float64-kernels``: kernels whose launching op computes in float64 take at least this share of kernel time (%).
+FLOAT64_MIN_SHARE_PCT = 5.0
+#: Device names whose float64 rate is at least half their float32 rate (data-center parts); on others it is 1/32
+#: to 1/64 of it.
+FULL_RATE_FLOAT64 = ("V100", "A100", "H100", "H800", "H200", "GH200", "B200", "B100", "GB200", "MI100", "MI210",
+                     "MI250", "MI300")
 #: ``copy-overhead``: copies on the device (casts, layout copies, out-of-place ops' copies; ``--table copies``,
 #: :mod:`bambaprof.analysis.copies`) take at least this share of kernel time (%).
 COPY_MIN_SHARE_PCT = 10.0
@@ -249,6 +255,38 @@ def float32_matmul(a: Any) -> Optional[Finding]:
     at_stake = sum(stakes) if stakes else None
     return Finding("float32-matmul", severity_of(at_stake if at_stake is not None else time, gpu_window_us(a)), msg,
                    evidence, suggestion, at_stake)
+
+
+def float64_kernels(a: Any) -> Optional[Finding]:
+    """Kernels whose launching op's first floating-point input is float64 (``double``) take at least
+    :data:`FLOAT64_MIN_SHARE_PCT` of kernel time: they move twice the bytes of float32 and, outside data-center
+    GPUs (:data:`FULL_RATE_FLOAT64`), compute at 1/32 to 1/64 of its rate. No time at stake: what float32 would
+    take is not known from the trace (precision may be what the program needs)."""
+    rows = sorted((k for k in kernel_rows(a) if k.get("dtype") == "fp64" and not is_collective(k)),
+                  key=lambda k: -k["total_us"])
+    total, time = kernel_total(a), sum(k["total_us"] for k in rows)
+    if not rows or total <= 0 or 100.0 * time / total < FLOAT64_MIN_SHARE_PCT:
+        return None
+    ops = Counter()
+    for k in rows:
+        ops[str(k.get("launched_by") or "no op")] += k["total_us"]
+    by_op = ", ".join(f"{op} {us_text(us)}" for op, us in ops.most_common(3))
+    devices = str(a.summary.get("devices") or "")
+    full_rate = any(name in devices for name in FULL_RATE_FLOAT64)
+    rate = ("" if not devices else " and, on this device, compute at half its rate or better" if full_rate else
+            f" and, on this device ({devices}), likely compute at 1/32 to 1/64 of its rate (float64 runs at full "
+            "speed on data-center parts only)")
+    launches = sum(int(k["count"]) for k in rows)
+    msg = (f"{len(rows)} kernel{'' if len(rows) == 1 else 's'} ({launches} launches) computed in float64 (their ops' "
+           f"inputs are double) and took {us_text(time)}, {100 * time / total:.0f}% of kernel time; by op: {by_op}. "
+           f"float64 tensors move twice the bytes of float32{rate}.")
+    suggestion = ("Keep the tensors in float32 (or bfloat16) unless the precision is needed: float64 usually comes "
+                  "from NumPy (torch.from_numpy and torch.tensor of a NumPy array keep its float64: add .float() or "
+                  "dtype=torch.float32), from torch.set_default_dtype(torch.float64), or from a Python float list "
+                  "given dtype=torch.float64. torch.autocast does not touch float64 ops.")
+    evidence = [{"kernel": k["name"], "launches": int(k["count"]), "time_us": k["total_us"],
+                 "launched_by": k.get("launched_by")} for k in rows[:8]]
+    return Finding("float64-kernels", severity_of(time, gpu_window_us(a)), msg, evidence, suggestion, None)
 
 
 def copy_overhead(a: Any) -> Optional[Finding]:

@@ -29,6 +29,7 @@ from .kernels import (
     exposed_communication,
     far_from_roofline,
     float32_matmul,
+    float64_kernels,
     fusion_candidate,
     low_occupancy,
     small_grid,
@@ -41,13 +42,15 @@ from .nsight import cache_bound, dram_overfetch, warp_stalls
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
            "allocation_stall", "cache_bound", "can_judge", "copy_overhead", "diagnose", "dram_overfetch",
            "elementwise_contraction",
-           "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "fusion_candidate",
+           "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
+           "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
            "sync_stall", "throttled", "unknown_bytes", "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
-                                     elementwise_contraction, float32_matmul, copy_overhead, low_occupancy,
+                                     elementwise_contraction, float32_matmul, float64_kernels,
+                                     copy_overhead, low_occupancy,
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
@@ -96,6 +99,8 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "elementwise-contraction": lambda a, k: getattr(a, "contractions", None) is not None,
     # copies made by ops, and none hidden in graph replays (whose kernels carry no op)
     "copy-overhead": lambda a, k: a.summary.get("copy_cast_us") is not None,
+    # the dtype comes from the launching op's recorded input types: none without shapes
+    "float64-kernels": lambda a, k: any(r.get("dtype") for r in kernel_rows(a)),
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

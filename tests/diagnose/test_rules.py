@@ -488,6 +488,23 @@ def test_allocation_stall(tmp_path):
         assert said in f.suggestion
 
 
+def test_float64_kernels():
+    """Kernels launched by ops on double tensors: named with their ops and share; the rate claim follows the
+    device (data-center parts run float64 at half the float32 rate or better); no time at stake is claimed."""
+    kernels = [_k("elementwise_kernel<double>", total=300.0, dtype="fp64", launched_by="aten::mul"),
+               _k("reduce_kernel<double>", total=100.0, dtype="fp64", launched_by="aten::sum"),
+               _k("gemm", total=600.0, dtype="bf16", launched_by="aten::mm")]
+    f = next(f for f in diagnose(_a(kernels, {"devices": "NVIDIA L4"})) if f.id == "float64-kernels")
+    assert f.message.startswith("2 kernels (20 launches) computed in float64") and "40% of kernel time" in f.message
+    assert "by op: aten::mul 300.0 us, aten::sum 100.0 us" in f.message and "1/32 to 1/64" in f.message
+    assert f.time_us is None and "torch.from_numpy" in f.suggestion
+    f = next(f for f in diagnose(_a(kernels, {"devices": "NVIDIA H100 80GB HBM3"})) if f.id == "float64-kernels")
+    assert "half its rate or better" in f.message
+    few = [_k("elementwise_kernel<double>", total=10.0, dtype="fp64"), _k("gemm", total=990.0, dtype="bf16")]
+    assert "float64-kernels" not in ids(_a(few))  # 1% of kernel time
+    assert not R.can_judge(_a([_k("gemm", total=990.0)]), "float64-kernels")  # no shapes, so no dtypes
+
+
 def test_pageable_copies(tmp_path):
     """Host-to-device copies from pageable memory between the kernels: the finding names them, their time and
     rate; the same copies from pinned memory are not a finding."""
