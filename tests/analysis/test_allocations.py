@@ -28,20 +28,16 @@ def _allocating(tmp_path, steps=True, free_at=80.0, name="t.json.gz"):
     return write(tmp_path / name, t)
 
 
+KINDS = {"cudaMalloc": ("allocate", "device"), "hipMalloc": ("allocate", "device"),
+         "cuMemAlloc_v2": ("allocate", "device"), "urUSMDeviceAlloc": ("allocate", "device"),
+         "cudaFree": ("free", "device"), "cudaMallocAsync": ("allocate", "stream-ordered"),
+         "cuMemFreeAsync": ("free", "stream-ordered"), "hipFreeAsync": ("free", "stream-ordered"),
+         "cudaHostAlloc": ("allocate", "pinned host"), "hipHostMalloc": ("allocate", "pinned host"),
+         "cudaFreeHost": ("free", "pinned host"), "cuMemMap": ("allocate", "mapping"), "cuMemUnmap": ("free", "mapping")}
+
+
 def test_calls_by_what_they_do():
-    assert allocation_kind("cudaMalloc") == ("allocate", "device")
-    assert allocation_kind("cudaMallocAsync") == ("allocate", "stream-ordered")
-    assert allocation_kind("cuMemFreeAsync") == ("free", "stream-ordered")
-    assert allocation_kind("hipMalloc") == ("allocate", "device")
-    assert allocation_kind("cuMemAlloc_v2") == ("allocate", "device")
-    assert allocation_kind("urUSMDeviceAlloc") == ("allocate", "device")
-    assert allocation_kind("cudaFree") == ("free", "device")
-    assert allocation_kind("hipFreeAsync") == ("free", "stream-ordered")
-    assert allocation_kind("cudaHostAlloc") == ("allocate", "pinned host")
-    assert allocation_kind("hipHostMalloc") == ("allocate", "pinned host")
-    assert allocation_kind("cudaFreeHost") == ("free", "pinned host")
-    assert allocation_kind("cuMemMap") == ("allocate", "mapping")
-    assert allocation_kind("cuMemUnmap") == ("free", "mapping")
+    assert {name: allocation_kind(name) for name in KINDS} == KINDS
     for other in ("cudaMemcpyAsync", "cudaMemsetAsync", "cudaLaunchKernel", "cudaStreamIsCapturing",
                   "cudaMemGetInfo", "cudaMallocX", "xcudaMalloc", "cudaFreeArray2", "cudaDeviceSynchronize"):
         assert allocation_kind(other) is None, other

@@ -2,16 +2,7 @@
 exception (benchmarks/fuzz_loader.py for Kineto traces, benchmarks/fuzz_csv.py for Nsight Compute CSVs and
 rocprofv3 run folders; longer runs of each are in benchmarks/results/fuzz-*.json)."""
 
-import importlib.util
-from pathlib import Path
-
-
-def _fuzzer(name):
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script as _fuzzer
 
 
 def test_mutated_traces_never_raise_anything_but_one_line_errors():

@@ -81,14 +81,9 @@ def test_flop_and_byte_models_against_nsight_compute():
     equal ncu's counted ones (tensor-core ops for the GEMMs, FFMA/FADD/FMUL for the conv) within 1%, and
     compulsory bytes stay within the band DRAM traffic leaves them: below it for the GEMMs (operands re-read
     past the L2), within 35% of it for the rest (inputs or outputs still in the 50 MB L2)."""
-    import importlib.util
-    from pathlib import Path
+    from tests.scripts import load_script
 
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "validate_models_against_ncu.py"
-    spec = importlib.util.spec_from_file_location("validate_models", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rows = {r["workload"]: r for r in module.compare()}
+    rows = {r["workload"]: r for r in load_script("validate_models_against_ncu").compare()}
     assert len(rows) == 7 and all(r["bytes_source"] == "shape model" for r in rows.values())
     for name in ("in_proj GEMM", "out_proj GEMM", "depthwise conv1d"):
         assert abs(rows[name]["flops_ratio"] - 1) < 0.01, name

@@ -192,13 +192,9 @@ def test_damaged_strings_read_with_replacement_characters(tmp_path):
 def test_damaged_exports_are_read_or_refused_in_one_line():
     """benchmarks/fuzz_nsys.py: bytes flipped, files cut, columns of other types, rows, columns and tables gone
     (a longer run of it found the two failures above: a string table's NULL id and text that is not UTF-8)."""
-    import importlib.util
+    from tests.scripts import load_script
 
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_nsys.py"
-    spec = importlib.util.spec_from_file_location("fuzz_nsys", script)
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
-    result = fuzz.run(200, seed=0)
+    result = load_script("fuzz_nsys").run(200, seed=0)
     assert result["unexpected"] == [], result["unexpected"][0]
     assert result["exit_codes"].get("0", 0) > 50 and result["exit_codes"].get("1", 0) > 20  # both outcomes
 

@@ -3,13 +3,13 @@ a traceback (benchmarks/fuzz_run_dir.py mutates the example runs at random; a lo
 benchmarks/results/fuzz-run-dir.json)."""
 
 import gzip
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 from bambaprof.cli import main
 from bambaprof.run.directory import NAME_MAX, member, read_telemetry
+from tests.scripts import load_script
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "traces" / "examples" / "bamba-9b-triton-none-mixer-b1-L512-0c0c931a"
 
@@ -54,11 +54,7 @@ def test_telemetry_columns_that_are_not_lists_are_left_out(tmp_path, capsys):
 
 
 def test_mutated_run_directories_never_raise_anything_but_one_line_errors():
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_run_dir.py"
-    spec = importlib.util.spec_from_file_location("fuzz_run_dir", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.run(40, seed=0)
+    result = load_script("fuzz_run_dir").run(40, seed=0)
     assert result["unexpected"] == [], result["unexpected"][0]
     for command in ("analyze", "report", "compare"):  # both outcomes are exercised
         assert result["exit_codes"][command].get("0", 0) > 5 and result["exit_codes"][command].get("1", 0) > 5
