@@ -75,21 +75,23 @@ def allocation_kind(name: str) -> Optional[Tuple[str, str]]:
 
 
 def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The allocation calls inside the GPU window, outermost on their thread: ``rows`` (runtime rows), ``start``,
-    ``end`` and ``reach`` (us: the call's end; for a free, the start of the next GPU activity where the GPU was
-    empty as it returned), ``gpu_idle`` (us: the GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the
-    profiled step of ``steps`` (:func:`~.steps.step_table`) holding its start, -1 outside every step) and
-    ``steps`` (how many profiled steps the trace has, None without any); ``busy`` holds the GPU's merged busy
-    intervals (starts, ends) over every device and stream."""
+    """The allocation calls inside the GPU window, outermost on their thread: ``rows`` (runtime rows), ``kind``
+    (each one's (action, memory), :func:`allocation_kind`), ``start``, ``end`` and ``reach`` (us: the call's end;
+    for a free, the start of the next GPU activity where the GPU was empty as it returned), ``gpu_idle`` (us: the
+    GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the profiled step of ``steps``
+    (:func:`~.steps.step_table`) holding its start, -1 outside every step) and ``steps`` (how many profiled steps
+    the trace has, None without any); ``busy`` holds the GPU's merged busy intervals (starts, ends) over every
+    device and stream."""
     rt, gpu = trace.runtime, trace.gpu
     none = np.zeros(0)
-    calls: Dict[str, Any] = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "reach": none,
+    calls: Dict[str, Any] = {"rows": np.zeros(0, dtype=np.int64), "kind": [], "start": none, "end": none, "reach": none,
                              "gpu_idle": none, "step": np.zeros(0, dtype=np.int64), "steps": len(steps) or None,
                              "busy": (none, none)}
     if len(rt) == 0 or len(gpu) == 0:
         return calls
     codes, names = value_codes(trace, "runtime.name")
-    matching = np.array([allocation_kind(str(n)) is not None for n in names], dtype=bool)
+    kinds = [allocation_kind(str(n)) for n in names]  # once per distinct name
+    matching = np.array([k is not None for k in kinds], dtype=bool)
     if not matching.any():
         return calls
     rows = np.flatnonzero(matching[codes])
@@ -99,19 +101,13 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     rows, start, end = rows[keep], start[keep], end[keep]
     keep = _outermost(trace, rows, start, end)
     rows, start, end = rows[keep], start[keep], end[keep]
+    kind = [kinds[c] for c in codes[rows].tolist()]
     _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
-    waits = np.array([_waits_for_device(str(rt.name[r])) for r in rows.tolist()], dtype=bool)
+    waits = np.array([k is not None and k[0] == "free" and k[1] != "stream-ordered" for k in kind], dtype=bool)
     reach = end + np.where(waits, drain_after(ms, me, end), 0.0)  # a free waits for the device: the drain after it
-    calls.update(rows=rows, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
+    calls.update(rows=rows, kind=kind, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
                  step=_step_index(trace, steps, start), busy=(ms, me))
     return calls
-
-
-def _waits_for_device(name: str) -> bool:
-    """Whether the allocation call ``name`` waits for the device's work before it returns: a free, not a
-    stream-ordered one."""
-    return allocation_kind(name) in (("free", "device"), ("free", "pinned host"), ("free", "mapping"),
-                                     ("free", "device or host"))
 
 
 def _outermost(trace: Trace, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -154,7 +150,7 @@ def allocation_table(trace: Trace, calls: Dict[str, Any]) -> List[Dict[str, Any]
     for i, row in enumerate(rows.tolist()):
         name = str(trace.runtime.name[row])
         op = trace.ops.name[op_rows[i]] if op_rows[i] >= 0 else None
-        action, memory = allocation_kind(name) or ("", "")
+        action, memory = calls["kind"][i]
         g = groups.setdefault((name, op), {"call": name, "action": action, "memory": memory, "op": op, "count": 0,
                                             "host_blocked_us": 0.0, "gpu_idle_us": 0.0, "steps": None})
         g["count"] += 1
@@ -178,7 +174,7 @@ def allocation_summary(trace: Trace, calls: Dict[str, Any], known: bool) -> Dict
     if not known:
         return dict.fromkeys(SUMMARY_KEYS)
     rows, step = calls["rows"], calls["step"]
-    frees = sum(1 for r in rows.tolist() if (allocation_kind(str(trace.runtime.name[r])) or ("",))[0] == "free")
+    frees = sum(1 for action, _ in calls["kind"] if action == "free")
     ms, me = calls["busy"]
     _, cs, ce = union_length(calls["start"], calls["reach"])
     n_steps = calls["steps"]
