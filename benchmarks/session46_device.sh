@@ -1,7 +1,8 @@
 #!/bin/bash
 # One device call (forty-sixth session), any card: (1) real traces whose memory calls reach the driver
 # (benchmarks/allocation_traces.py: steady, empty-cache, growing, pinned), each analysed (--table allocations and the
-# findings), a real trace of float64 work (benchmarks/float64_trace.py), and the GPU test of bambaprof.record (its allocator counters among the rest); (2)
+# findings), a real trace of float64 work (benchmarks/float64_trace.py), real traces of a training loop fed by a
+# DataLoader with and without workers (benchmarks/data_loading_traces.py), and the GPU test of bambaprof.record (its allocator counters among the rest); (2)
 # benchmarks/session45_device.sh (float32 products on the CUDA cores and in TF32, the float32 mixer at
 # torch's default precision and with the TF32 override), its files under $OUT/fp32.
 source benchmarks/device_env.sh
@@ -26,6 +27,11 @@ echo "allocations done at ${SECONDS}s"
 timeout 60 python3 benchmarks/float64_trace.py "$OUT/float64.json.gz" && python3 -m bambaprof analyze "$OUT/float64.json.gz" \
   --table findings 2>&1 | cut -c1-400 | head -20
 python3 -m bambaprof analyze "$OUT/float64.json.gz" --table phases 2>&1 | head -8
+timeout 120 python3 benchmarks/data_loading_traces.py "$OUT/data-loading"
+for t in "$OUT"/data-loading/*.json.gz; do
+  echo "== $(basename "$t")"; python3 -m bambaprof analyze "$t" --table findings 2>&1 | cut -c1-400 | head -12
+done
+python3 -m bambaprof compare "$OUT"/data-loading/workers0.json.gz "$OUT"/data-loading/workers2.json.gz 2>&1 | head -30
 TEST_LOG=record-tests TEST_S=120 gpu_tests 120 4 tests/api/test_record.py -k cuda
 OUT="$OUT/fp32" bash benchmarks/session45_device.sh
 echo "done at ${SECONDS}s"

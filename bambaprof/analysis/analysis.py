@@ -24,6 +24,7 @@ from .allocations import allocation_calls, allocation_summary, allocation_table
 from .comms import collective_summary, collective_table
 from .contractions import contraction_table
 from .copies import copy_summary, copy_table
+from .data_loading import loader_summary
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -164,7 +165,7 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES,
+               *ALLOCATION_FIGURES, "data_loader_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
 
@@ -320,6 +321,7 @@ def analyze(
         "cpu_bound_us": timeline.stretch_total_us,
         **sync_summary(syncs, host_recorded),
         **allocation_summary(trace, allocating, host_recorded),
+        **loader_summary(trace),
         **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,

@@ -1,5 +1,5 @@
 """Rules on the host's side of the trace: the GPU waiting on launches, synchronisations, memory allocation calls,
-pageable copies.
+the DataLoader, pageable copies.
 
 Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
 thresholds are the named constants here (in the README).
@@ -44,6 +44,10 @@ ALLOCATION_STALL_PCT = 5.0
 #: allocation-stall: a peak of reserved memory at least this share of the device's makes a failed allocation (the
 #: allocator freeing its cache to retry) the likely cause of frees.
 NEAR_FULL_PCT = 75.0
+#: data-loading: the GPU sat idle inside the DataLoader's fetches for at least this share of its window; in a trace
+#: without GPU activity, the host spent at least DATA_LOADING_HOST_PCT of the span in them.
+DATA_LOADING_PCT = 5.0
+DATA_LOADING_HOST_PCT = 10.0
 #: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
 #: the GPU window.
 PAGEABLE_COPY_PCT = 5.0
@@ -83,6 +87,10 @@ def host_bound(a: Any) -> Optional[Finding]:
     if "graphs" in suggestion and 100.0 * drain / window >= SYNC_STALL_PCT:  # graphs cannot hold synchronisations
         suggestion = ("First keep the step free of host-device synchronisations (see sync-stall): a step that "
                       "synchronises cannot be captured in a graph. " + suggestion)
+    loader_idle = a.summary.get("data_loader_gpu_idle_us") or 0.0
+    if 100.0 * loader_idle / window >= DATA_LOADING_PCT:  # waits for data are not launch overhead
+        suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the wait was inside the DataLoader's fetches "
+                      "(see data-loading). " + suggestion)
     shortcut = _shortcut_held_back(a)
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
@@ -239,3 +247,41 @@ def allocation_stall(a: Any) -> Optional[Finding]:
     if not advice:  # Unified Runtime's urUSMFree alone: device or host memory
         advice.append("Allocate what the steps need once, before them, and reuse it.")
     return Finding("allocation-stall", severity_of(idle, window), msg, rows[:10], " ".join(advice), idle)
+
+
+def data_loading(a: Any) -> Optional[Finding]:
+    """The GPU sat idle inside the DataLoader's ``__next__`` ranges (:mod:`bambaprof.analysis.data_loading`) for at
+    least :data:`DATA_LOADING_PCT` of its window (a CPU-only trace: the host spent :data:`DATA_LOADING_HOST_PCT` of
+    the span in them); the advice follows the iterator (no workers, or workers that cannot keep up)."""
+    s = a.summary
+    fetches, host = s.get("data_loader_fetches") or 0, s.get("data_loader_us") or 0.0
+    if not fetches:
+        return None
+    iterators = str(s.get("data_loader_iterators") or "")
+    idle, window = s.get("data_loader_gpu_idle_us"), gpu_window_us(a)
+    if idle is not None and window > 0:
+        if 100.0 * idle / window < DATA_LOADING_PCT:
+            return None
+        msg = (f"The GPU sat idle for {us_text(idle)}, {100 * idle / window:.0f}% of its {us_text(window)} window, "
+               f"while the host waited for data: {fetches} DataLoader fetches ({iterators}) took {us_text(host)}, "
+               f"{us_text(host / fetches)} each.")
+        at_stake, share_of = idle, window
+    else:
+        span = s.get("span_us") or 0.0
+        if span <= 0 or 100.0 * host / span < DATA_LOADING_HOST_PCT:
+            return None
+        msg = (f"{fetches} DataLoader fetches ({iterators}) took {us_text(host)}, {100 * host / span:.0f}% of the "
+               f"trace's {us_text(span)}, {us_text(host / fetches)} each.")
+        at_stake, share_of = None, span
+    if "_SingleProcessDataLoaderIter" in iterators:
+        suggestion = ("The DataLoader has no workers (num_workers=0): each batch is loaded and collated on the training "
+                      "thread while nothing else runs. Give it workers (num_workers=4 or more, persistent_workers=True, "
+                      "prefetch_factor=2 or more) so that batches are ready before they are asked for, and "
+                      "pin_memory=True with .to(device, non_blocking=True).")
+    else:
+        suggestion = ("The DataLoader's workers do not keep up: more workers (num_workers), a larger prefetch_factor, "
+                      "persistent_workers=True, lighter per-sample work (decode and augment once, or on the GPU), "
+                      "or data stored ready to use.")
+    return Finding("data-loading", severity_of(at_stake if at_stake is not None else host, share_of), msg,
+                   [{"fetches": fetches, "host_us": host, "gpu_idle_us": idle, "iterators": iterators}], suggestion,
+                   at_stake)

@@ -488,6 +488,17 @@ def test_allocation_stall(tmp_path):
         assert said in f.suggestion
 
 
+def test_data_loading():
+    """The GPU idle inside the DataLoader's fetches (tests/analysis/test_data_loading.py has the traces): over
+    DATA_LOADING_PCT of the window it is a finding whose time at stake is that idle time."""
+    summary = {"data_loader_fetches": 8, "data_loader_us": 400.0, "data_loader_gpu_idle_us": 300.0,
+               "data_loader_iterators": "_MultiProcessingDataLoaderIter", "gpu_idle_us": 300.0}
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "data-loading")
+    assert f.time_us == 300.0 and "8 DataLoader fetches" in f.message and "num_workers" in f.suggestion
+    summary["data_loader_gpu_idle_us"] = 10.0
+    assert "data-loading" not in ids(_a(summary=summary))
+
+
 def test_float64_kernels():
     """Kernels launched by ops on double tensors: named with their ops and share; the rate claim follows the
     device (data-center parts run float64 at half the float32 rate or better); no time at stake is claimed."""

@@ -1,0 +1,60 @@
+"""Waiting for data: the ranges PyTorch's DataLoader records around each batch it hands out, and the GPU's idle
+time inside them (times in us).
+
+``torch.utils.data.DataLoader``'s iterators wrap each ``__next__`` in a profiler range named
+``enumerate(DataLoader)#<iterator class>.__next__`` (``_SingleProcessDataLoaderIter`` when ``num_workers=0``: the
+batch is loaded and collated on the training thread; ``_MultiProcessingDataLoaderIter`` with workers: the range
+is the wait for the next ready batch); DataPipes' iterators do the same with ``enumerate(DataPipe)#...``. While the
+host is inside one it launches nothing, so GPU idle time inside these ranges is time the GPU waited for data.
+
+:func:`loader_summary` gives ``data_loader_fetches`` (the ranges), ``data_loader_us`` (the host's time in them,
+overlapping ranges once), ``data_loader_gpu_idle_us`` (the time inside them that no GPU activity ran on any device;
+None for a trace without GPU activity) and ``data_loader_iterators`` (the iterator classes, by time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Dict
+
+import numpy as np
+
+from .timeline import idle_within, union_length
+from .trace import Trace, value_codes
+
+#: The range a DataLoader's (or DataPipe's) iterator records around each ``__next__``; group 1 names the iterator.
+LOADER_RANGE = re.compile(r"^enumerate\((?:DataLoader|DataPipe)\)#([^.]+)\.__next__$")
+#: The summary's figures (:func:`loader_summary`), None where the trace holds no CPU ops.
+SUMMARY_KEYS = ("data_loader_fetches", "data_loader_us", "data_loader_gpu_idle_us", "data_loader_iterators")
+
+
+def loader_summary(trace: Trace) -> Dict[str, Any]:
+    """The DataLoader's fetch ranges and the GPU's idle time inside them (see the module's description); every
+    figure None for a trace without CPU ops (the ranges would not show), zero for one whose ops hold none."""
+    if not len(trace.ops):
+        return dict.fromkeys(SUMMARY_KEYS)
+    codes, names = value_codes(trace, "ops.name")
+    iterator = [m.group(1) if m else None for m in (LOADER_RANGE.match(str(n)) for n in names)]
+    matching = np.array([i is not None for i in iterator], dtype=bool)
+    gpu_known = len(trace.gpu) > 0
+    if not matching.any():
+        return {"data_loader_fetches": 0, "data_loader_us": 0.0, "data_loader_gpu_idle_us": 0.0 if gpu_known else None,
+                "data_loader_iterators": None}
+    rows = np.flatnonzero(matching[codes])
+    start, end = trace.ops.ts[rows], trace.ops.ts[rows] + trace.ops.dur[rows]
+    keep = np.isfinite(start) & np.isfinite(end) & (end >= start)
+    rows, start, end = rows[keep], start[keep], end[keep]
+    host_us, cs, ce = union_length(start, end)
+    idle = None
+    if gpu_known:
+        gpu = trace.gpu
+        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
+        first, last = float(ms[0]), float(me[-1])
+        a, b = np.clip(cs, first, last), np.clip(ce, first, last)  # inside the GPU window only
+        idle = float(idle_within(ms, me, a, b).sum())
+    by_class: Counter = Counter()
+    for r, s, e in zip(rows.tolist(), start.tolist(), end.tolist()):
+        by_class[str(iterator[codes[r]])] += e - s
+    return {"data_loader_fetches": int(len(rows)), "data_loader_us": float(host_us), "data_loader_gpu_idle_us": idle,
+            "data_loader_iterators": ", ".join(name for name, _ in by_class.most_common()) or None}

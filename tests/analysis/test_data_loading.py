@@ -1,0 +1,70 @@
+"""Waiting for data: the DataLoader's fetch ranges, the GPU idle inside them, and the data-loading finding; on
+synthetic traces with hand-computed figures."""
+
+import pytest
+
+from bambaprof.analysis.analysis import analyze
+from bambaprof.analysis.data_loading import LOADER_RANGE
+from tests.analysis.synth import _op, base_trace, write
+
+SINGLE = "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__"
+WORKERS = "enumerate(DataLoader)#_MultiProcessingDataLoaderIter.__next__"
+
+
+def _loading(tmp_path, name=SINGLE, spans=((50, 40), (95, 5)), gpu=True):
+    """base_trace (GPU busy [30, 45) and [106, 110)) plus DataLoader fetches ``spans`` (start, duration) on the
+    training thread; without ``gpu``, the GPU's activities and the launch calls removed (a CPU-only trace)."""
+    t = base_trace()
+    t["traceEvents"] += [_op(name, ts, dur, -1, cat="user_annotation") for ts, dur in spans]
+    if not gpu:
+        t["traceEvents"] = [e for e in t["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy", "cuda_runtime",
+                                                                                 "ac2g")]
+    return write(tmp_path / "t.json.gz", t)
+
+
+def test_the_ranges_dataloader_and_datapipe_record():
+    assert LOADER_RANGE.match(SINGLE).group(1) == "_SingleProcessDataLoaderIter"
+    assert LOADER_RANGE.match("enumerate(DataPipe)#_IterDataPipeSerializationWrapper.__next__")
+    for other in ("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__iter__", "DataLoader", "ProfilerStep#3",
+                  "xenumerate(DataLoader)#A.__next__"):
+        assert not LOADER_RANGE.match(other), other
+
+
+def test_gpu_idle_inside_the_fetches(tmp_path):
+    a = analyze(_loading(tmp_path))
+    s = a.summary
+    # fetches [50, 90) and [95, 100): the GPU is idle from 45 to 106, so all 45 us of them
+    assert (s["data_loader_fetches"], s["data_loader_us"], s["data_loader_gpu_idle_us"]) == (2, 45.0, 45.0)
+    assert s["data_loader_iterators"] == "_SingleProcessDataLoaderIter"
+    f = next(f for f in a.findings if f["id"] == "data-loading")
+    assert f["time_us"] == pytest.approx(45.0) and f["severity"] == "high"  # 56% of the 80 us window
+    assert "2 DataLoader fetches (_SingleProcessDataLoaderIter) took 45.0 us, 22.5 us each" in f["message"]
+    assert "num_workers=0" in f["suggestion"]
+    host = next(f for f in a.findings if f["id"] == "host-bound")
+    assert host["suggestion"].startswith("First feed the GPU: 45.0 us of the wait was inside the DataLoader")
+
+
+def test_workers_that_do_not_keep_up_and_fetches_while_the_gpu_works(tmp_path):
+    a = analyze(_loading(tmp_path, WORKERS))
+    assert "workers do not keep up" in next(f for f in a.findings if f["id"] == "data-loading")["suggestion"]
+    busy = analyze(_loading(tmp_path, spans=((31, 10),)))  # inside [30, 45): the GPU had work
+    assert busy.summary["data_loader_gpu_idle_us"] == 0.0
+    assert not any(f["id"] == "data-loading" for f in busy.findings)
+
+
+def test_a_cpu_only_trace_is_judged_by_the_host_share(tmp_path):
+    a = analyze(_loading(tmp_path, gpu=False))
+    s = a.summary
+    assert s["data_loader_gpu_idle_us"] is None and s["data_loader_us"] == 45.0
+    f = next(f for f in a.findings if f["id"] == "data-loading")
+    assert f["time_us"] is None and "2 DataLoader fetches" in f["message"] and "of the trace's" in f["message"]
+
+
+def test_none_and_unknown(tmp_path):
+    plain = analyze(write(tmp_path / "p.json.gz", base_trace()))
+    assert (plain.summary["data_loader_fetches"], plain.summary["data_loader_gpu_idle_us"]) == (0, 0.0)
+    gpu_only = base_trace()
+    gpu_only["traceEvents"] = [e for e in gpu_only["traceEvents"] if e.get("cat") not in ("cuda_runtime", "cpu_op",
+                                                                                          "user_annotation")]
+    a = analyze(write(tmp_path / "g.json.gz", gpu_only))
+    assert a.summary["data_loader_fetches"] is None  # no CPU ops: the ranges could not show
