@@ -89,8 +89,8 @@ def host_bound(a: Any) -> Optional[Finding]:
                       "synchronises cannot be captured in a graph. " + suggestion)
     loader_idle = a.summary.get("data_loader_gpu_idle_us") or 0.0
     if 100.0 * loader_idle / window >= DATA_LOADING_PCT:  # waits for data are not launch overhead
-        suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the wait was inside the DataLoader's fetches "
-                      "(see data-loading). " + suggestion)
+        suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the {us_text(wait)} wait was inside the "
+                      "DataLoader's fetches (see data-loading). For the rest: " + suggestion)
     shortcut = _shortcut_held_back(a)
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "

@@ -41,7 +41,8 @@ def test_gpu_idle_inside_the_fetches(tmp_path):
     assert "2 DataLoader fetches (_SingleProcessDataLoaderIter) took 45.0 us, 22.5 us each" in f["message"]
     assert "num_workers=0" in f["suggestion"]
     host = next(f for f in a.findings if f["id"] == "host-bound")
-    assert host["suggestion"].startswith("First feed the GPU: 45.0 us of the wait was inside the DataLoader")
+    assert host["suggestion"].startswith("First feed the GPU: 45.0 us of the 55.0 us wait was inside the DataLoader")
+    assert "For the rest: Capture the steps in CUDA graphs" in host["suggestion"]
 
 
 def test_workers_that_do_not_keep_up_and_fetches_while_the_gpu_works(tmp_path):
