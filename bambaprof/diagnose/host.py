@@ -87,6 +87,10 @@ def host_bound(a: Any) -> Optional[Finding]:
     if "graphs" in suggestion and 100.0 * drain / window >= SYNC_STALL_PCT:  # graphs cannot hold synchronisations
         suggestion = ("First keep the step free of host-device synchronisations (see sync-stall): a step that "
                       "synchronises cannot be captured in a graph. " + suggestion)
+    allocating = a.summary.get("allocation_gpu_idle_us") or 0.0
+    if 100.0 * allocating / window >= ALLOCATION_STALL_PCT:  # a step that calls the driver for memory
+        suggestion = (f"First keep memory allocation calls out of the steps: the GPU sat idle {us_text(allocating)} in "
+                      "and after them (see allocation-stall). For the rest: " + suggestion)
     loader_idle = a.summary.get("data_loader_gpu_idle_us") or 0.0
     if 100.0 * loader_idle / window >= DATA_LOADING_PCT:  # waits for data are not launch overhead
         suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the {us_text(wait)} wait was inside the "

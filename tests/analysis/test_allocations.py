@@ -1,6 +1,8 @@
 """Memory allocation calls: which calls count, nesting, the window, the GPU idle time they cost, steps, and the
 allocation-stall finding; on synthetic traces with hand-computed figures."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,39 @@ def test_unknown_without_runtime_calls_and_zero_without_any(tmp_path, capsys):
     assert a.summary["allocation_calls"] is None and a.summary["allocation_gpu_idle_us"] is None
     assert main(["analyze", str(path), "--table", "allocations"]) == 0
     assert "allocation calls unknown" in capsys.readouterr().out
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "allocations"
+
+
+def test_real_traces_of_memory_calls_in_the_steps():
+    """benchmarks/allocation_traces.py on an H100: the same step four ways. The steady one calls the driver for
+    nothing; empty_cache() after each step gives back the pool (9 cudaFree, each followed by an empty GPU) and
+    fills it again (12 cudaMalloc); a growing batch allocates each step without a free, its cost under the
+    threshold; a new pinned buffer each step spends 37 ms in cudaHostAlloc."""
+    steady = analyze(REAL / "steady.json.gz")
+    assert steady.allocations == [] and steady.summary["allocation_calls"] == 0
+    assert not any(f["id"] == "allocation-stall" for f in steady.findings)
+
+    empty = analyze(REAL / "empty-cache.json.gz")
+    s = empty.summary
+    assert (s["allocation_calls"], s["allocation_frees"], s["allocation_steps"]) == (21, 9, 4)
+    assert s["allocation_gpu_idle_us"] == pytest.approx(1634.1, abs=0.1)
+    free = empty.allocations[0]
+    assert (free["call"], free["count"]) == ("cudaFree", 9) and free["gpu_idle_us"] > 4 * free["host_blocked_us"]
+    f = next(f for f in empty.findings if f["id"] == "allocation-stall")
+    assert f["severity"] == "high" and "fill the pool again" in f["suggestion"]  # 58% of the 2.83 ms window
+    host = next(f for f in empty.findings if f["id"] == "host-bound")
+    assert host["suggestion"].startswith("First keep memory allocation calls out of the steps")
+
+    growing = analyze(REAL / "growing.json.gz")
+    assert growing.summary["allocation_calls"] == 4 and growing.summary["allocation_frees"] == 0
+    assert growing.allocations[0]["op"] == "aten::sum" and growing.allocations[0]["steps"] == 4
+    assert not any(f["id"] == "allocation-stall" for f in growing.findings)  # 74.7 us: 3% of the window
+
+    pinned = analyze(REAL / "pinned.json.gz")
+    host_alloc = next(r for r in pinned.allocations if r["call"] == "cudaHostAlloc")
+    assert (host_alloc["memory"], host_alloc["op"], host_alloc["count"]) == ("pinned host", "aten::_pin_memory", 3)
+    assert host_alloc["host_blocked_us"] == pytest.approx(37220.7, abs=0.1)
+    f = next(f for f in pinned.findings if f["id"] == "allocation-stall")
+    assert "Pinned host memory" in f["suggestion"]
