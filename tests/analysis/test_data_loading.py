@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bambaprof.analysis.analysis import analyze
-from bambaprof.analysis.compare import compare
+from bambaprof.analysis.compare import compare, regression
 from bambaprof.analysis.data_loading import LOADER_RANGE
 from tests.analysis.synth import _op, base_trace, write
 
@@ -93,3 +93,8 @@ def test_real_training_loops_fed_by_a_dataloader():
     comp = compare([str(REAL / "workers0.json.gz")], [str(REAL / "workers2.json.gz")])
     kept = next(r for r in comp.findings if r["finding"] == "data-loading")
     assert kept["status"] == "kept" and kept["at_stake_candidate_us"] < kept["at_stake_baseline_us"]
+    row = comp.metric("data_wait")  # per profiled step: 3 each
+    assert row["baseline"] == pytest.approx(69749.1 / 3, abs=0.1) and row["candidate"] == pytest.approx(42485.6 / 3, abs=0.1)
+    assert regression(comp, "data_wait", 5.0) is None  # less waiting: no regression
+    assert regression(compare([str(REAL / "workers2.json.gz")], [str(REAL / "workers0.json.gz")]), "data_wait",
+                      5.0).startswith("regression: GPU idle waiting for the DataLoader")
