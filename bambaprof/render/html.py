@@ -171,8 +171,8 @@ def _allocator_line(memory: Any) -> Optional[str]:
     if any(c is None for c in counts):
         return None
     allocs, frees, retries = counts
-    return (f"allocator in the measured iterations: {allocs} device allocation(s), {frees} free(s), {retries} failed "
-            "allocation(s) retried" + (" (a steady state makes none)" if any(counts) else ""))
+    return (f"allocator's driver calls while measured: {allocs} allocations, {frees} frees, {retries} retries"
+            + (" (a steady state makes none)" if any(counts) else ""))
 
 
 def _groups(runs: List[ReportRun]) -> List[Group]:

@@ -401,3 +401,19 @@ def test_a_cpu_only_runs_peak_memory_is_its_cpu_allocators_and_says_so():
     first = page[page.index("<h2 id=\"summary\"") if "<h2 id=\"summary\"" in page else 0:]
     row = first[first.index(">cpu-tiny-default-prefill"):].split("</tr>")[0]
     assert "unknown</td>" not in row.split("CPU allocator")[1]
+
+
+def test_run_card_shows_the_allocators_driver_calls(tmp_path):
+    """A run that counted its allocator's driver calls shows them on its card; one made before the counters (the
+    committed examples) shows no such line."""
+    import shutil
+
+    run = tmp_path / EXAMPLES[-1].name
+    shutil.copytree(EXAMPLES[-1], run)
+    path = run / "bambaprof" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["memory"].update(device_allocs_measured=12, device_frees_measured=9, alloc_retries_measured=0)
+    path.write_text(json.dumps(manifest))
+    page = build_report([run])
+    assert "driver calls while measured: 12 allocations, 9 frees, 0 retries (a steady state makes none)" in page
+    assert "driver calls while measured" not in build_report([EXAMPLES[-1]])
