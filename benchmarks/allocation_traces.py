@@ -14,14 +14,14 @@ shapes and the CPU and CUDA activities, four ways:
     python benchmarks/allocation_traces.py OUT_DIR    # writes steady.json.gz, empty-cache.json.gz, ...
 """
 
-import gzip
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
+
+from bambaprof.collect.measure import export_trace
 
 WIDTH = 1024
 
@@ -42,11 +42,7 @@ def _record(path: Path, step: Callable[[int], None]) -> None:
             step(2 + i)
             prof.step()
         torch.cuda.synchronize()
-    raw = path.with_suffix("")  # .json
-    prof.export_chrome_trace(str(raw))
-    with open(raw, "rb") as src, gzip.open(path, "wb", compresslevel=9) as dst:
-        shutil.copyfileobj(src, dst)
-    raw.unlink()
+    export_trace(prof, path)  # gzipped, as bambaprof writes a run's trace
 
 
 def main() -> None:

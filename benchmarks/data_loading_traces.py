@@ -6,8 +6,6 @@ the CPU and CUDA activities.
     python benchmarks/data_loading_traces.py OUT_DIR    # writes workers0.json.gz, workers2.json.gz
 """
 
-import gzip
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +13,8 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 from torch.utils.data import DataLoader, Dataset
+
+from bambaprof.collect.measure import export_trace
 
 
 class Noisy(Dataset):
@@ -46,11 +46,7 @@ def record(path: Path, workers: int) -> None:
             opt.step()
             prof.step()
         torch.cuda.synchronize()
-    raw = path.with_suffix("")
-    prof.export_chrome_trace(str(raw))
-    with open(raw, "rb") as src, gzip.open(path, "wb", compresslevel=9) as dst:
-        shutil.copyfileobj(src, dst)
-    raw.unlink()
+    export_trace(prof, path)  # gzipped, as bambaprof writes a run's trace
     print(path.name, path.stat().st_size, "bytes")
 
 

@@ -5,14 +5,14 @@ as NumPy made it), beside the same step in float32; three steps of each, shapes 
     python benchmarks/float64_trace.py OUT.json.gz
 """
 
-import gzip
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
+
+from bambaprof.collect.measure import export_trace
 
 
 def step(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -36,11 +36,7 @@ def main() -> None:
             with record_function("float32"):
                 step(x32, w32)
         torch.cuda.synchronize()
-    raw = out.with_suffix("")
-    prof.export_chrome_trace(str(raw))
-    with open(raw, "rb") as src, gzip.open(out, "wb", compresslevel=9) as dst:
-        shutil.copyfileobj(src, dst)
-    raw.unlink()
+    export_trace(prof, out)  # gzipped, as bambaprof writes a run's trace
     print(out, out.stat().st_size, "bytes")
 
 
