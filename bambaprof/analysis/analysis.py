@@ -24,7 +24,9 @@ from .allocations import allocation_calls, allocation_summary, allocation_table
 from .comms import collective_summary, collective_table
 from .contractions import contraction_table
 from .copies import copy_summary, copy_table
-from .data_loading import loader_summary
+from .data_loading import loader_ranges, loader_summary
+from .idle import CAUSES as IDLE_CAUSES
+from .idle import idle_by_cause
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
@@ -40,7 +42,7 @@ from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
 from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .steps import median_step_us, step_table
-from .syncs import sync_summary, sync_table, syncs_known
+from .syncs import sync_calls, sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline, gpu_work_calls, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
@@ -259,7 +261,8 @@ def analyze(
         notes.append(f"copies: {replayed:,} kernel launches replayed from CUDA graphs carry no op, so the copies among "
                      "them are not in the copies table and the copy totals (copy_*_us) are unknown")
     ops = op_table(trace)
-    syncs = sync_table(trace)
+    synchronising = sync_calls(trace)
+    syncs = sync_table(trace, synchronising)
     memory = memory_peaks(trace)
     window = trace.span_us
     telemetry = None
@@ -286,6 +289,13 @@ def analyze(
     names = sorted({p.name for p in trace.devices.values()})
     steps = step_table(trace)
     allocating = allocation_calls(trace, steps)
+    fetching = loader_ranges(trace)
+    host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
+    intervals = [(fetching["start"], fetching["end"]),
+                 (allocating["start"], allocating["reach"]) if host_calls else (None, None),
+                 (synchronising["start"], synchronising["end"] + synchronising["drain"]) if host_calls else (None, None)]
+    idle_causes = idle_by_cause(trace.gpu.ts, trace.gpu.ts + trace.gpu.dur,
+                                [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, intervals)])
     summary: Dict[str, Any] = {
         "trace": str(trace.source.trace_path),
         "run_dir": str(run_dir) if run_dir is not None else None,
@@ -321,7 +331,9 @@ def analyze(
         "cpu_bound_us": timeline.stretch_total_us,
         **sync_summary(syncs, host_recorded),
         **allocation_summary(trace, allocating, host_recorded),
-        **loader_summary(trace),
+        **loader_summary(trace, fetching),
+        # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
+        "idle_by_cause": idle_causes,
         **collective_summary(trace),
         "kernel_time_with_known_bytes_pct": 100.0 * known_time / kt if kt > 0 else None,
         "peak_allocated_bytes": max((m["peak_allocated_bytes"] or 0 for m in cuda_mem), default=None) if cuda_mem else None,

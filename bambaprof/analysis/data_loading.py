@@ -29,22 +29,31 @@ LOADER_RANGE = re.compile(r"^enumerate\((?:DataLoader|DataPipe)\)#([^.]+)\.__nex
 SUMMARY_KEYS = ("data_loader_fetches", "data_loader_us", "data_loader_gpu_idle_us", "data_loader_iterators")
 
 
-def loader_summary(trace: Trace) -> Dict[str, Any]:
-    """The DataLoader's fetch ranges and the GPU's idle time inside them (see the module's description); every
-    figure None for a trace without CPU ops (the ranges would not show), zero for one whose ops hold none."""
+def loader_ranges(trace: Trace) -> Dict[str, Any]:
+    """The DataLoader's fetch ranges: ``start``, ``end`` (us) and ``iterator`` (each one's iterator class); None for
+    a trace without CPU ops (the ranges would not show)."""
     if not len(trace.ops):
-        return dict.fromkeys(SUMMARY_KEYS)
+        return {"start": None, "end": None, "iterator": None}
     codes, names = value_codes(trace, "ops.name")
     iterator = [m.group(1) if m else None for m in (LOADER_RANGE.match(str(n)) for n in names)]
     matching = np.array([i is not None for i in iterator], dtype=bool)
-    gpu_known = len(trace.gpu) > 0
-    if not matching.any():
-        return {"data_loader_fetches": 0, "data_loader_us": 0.0, "data_loader_gpu_idle_us": 0.0 if gpu_known else None,
-                "data_loader_iterators": None}
-    rows = np.flatnonzero(matching[codes])
+    rows = np.flatnonzero(matching[codes]) if matching.any() else np.zeros(0, dtype=np.int64)
     start, end = trace.ops.ts[rows], trace.ops.ts[rows] + trace.ops.dur[rows]
     keep = np.isfinite(start) & np.isfinite(end) & (end >= start)
-    rows, start, end = rows[keep], start[keep], end[keep]
+    rows = rows[keep]
+    return {"start": start[keep], "end": end[keep], "iterator": [str(iterator[codes[r]]) for r in rows.tolist()]}
+
+
+def loader_summary(trace: Trace, ranges: Dict[str, Any]) -> Dict[str, Any]:
+    """The DataLoader's fetch ``ranges`` (:func:`loader_ranges`) and the GPU's idle time inside them (see the
+    module's description); every figure None for a trace without CPU ops, zero for one whose ops hold none."""
+    start, end = ranges["start"], ranges["end"]
+    if start is None:
+        return dict.fromkeys(SUMMARY_KEYS)
+    gpu_known = len(trace.gpu) > 0
+    if not len(start):
+        return {"data_loader_fetches": 0, "data_loader_us": 0.0, "data_loader_gpu_idle_us": 0.0 if gpu_known else None,
+                "data_loader_iterators": None}
     host_us, cs, ce = union_length(start, end)
     idle = None
     if gpu_known:
@@ -54,7 +63,7 @@ def loader_summary(trace: Trace) -> Dict[str, Any]:
         a, b = np.clip(cs, first, last), np.clip(ce, first, last)  # inside the GPU window only
         idle = float(idle_within(ms, me, a, b).sum())
     by_class: Counter = Counter()
-    for r, s, e in zip(rows.tolist(), start.tolist(), end.tolist()):
-        by_class[str(iterator[codes[r]])] += e - s
-    return {"data_loader_fetches": int(len(rows)), "data_loader_us": float(host_us), "data_loader_gpu_idle_us": idle,
+    for name, s, e in zip(ranges["iterator"], start.tolist(), end.tolist()):
+        by_class[name] += e - s
+    return {"data_loader_fetches": int(len(start)), "data_loader_us": float(host_us), "data_loader_gpu_idle_us": idle,
             "data_loader_iterators": ", ".join(name for name, _ in by_class.most_common()) or None}

@@ -36,26 +36,36 @@ SYNC_CALLS = re.compile(
     r"|^urQueueFinish$|^urEventWait$")
 
 
-def sync_table(trace: Trace) -> List[Dict[str, Any]]:
-    """Synchronising calls inside the GPU window, grouped by (call, operator): ``count``, ``host_blocked_us``
-    (summed durations), ``drain_us`` (summed GPU drains), ``drains`` (calls after which the GPU was empty);
-    most drain first (see the module's description)."""
+def sync_calls(trace: Trace) -> Dict[str, np.ndarray]:
+    """The synchronising calls inside the GPU window: ``rows`` (runtime rows), ``start``, ``end`` and ``drain`` (us:
+    the GPU's drain after each, see the module's description); empty arrays where there are none."""
     rt, gpu = trace.runtime, trace.gpu
+    none = np.zeros(0)
+    calls = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "drain": none}
     if len(rt) == 0 or len(gpu) == 0:
-        return []
+        return calls
     codes, names = value_codes(trace, "runtime.name")
     syncing = np.array([bool(SYNC_CALLS.match(str(n))) for n in names], dtype=bool)
     if not syncing.any():
-        return []
+        return calls
     rows = np.flatnonzero(syncing[codes])
     start, end = rt.ts[rows], rt.ts[rows] + rt.dur[rows]
     first, last = float(gpu.ts.min()), float((gpu.ts + gpu.dur).max())
     inside = (start > first) & (end < last)
     rows, start, end = rows[inside], start[inside], end[inside]
+    _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)  # busy intervals over every device and stream
+    return {"rows": rows, "start": start, "end": end, "drain": drain_after(ms, me, end)}
+
+
+def sync_table(trace: Trace, calls: Optional[Dict[str, np.ndarray]] = None) -> List[Dict[str, Any]]:
+    """Synchronising calls inside the GPU window (``calls``, :func:`sync_calls`, read when not given), grouped by
+    (call, operator): ``count``, ``host_blocked_us`` (summed durations), ``drain_us`` (summed GPU drains),
+    ``drains`` (calls after which the GPU was empty); most drain first (see the module's description)."""
+    calls = calls if calls is not None else sync_calls(trace)
+    rows, start, end, drain = calls["rows"], calls["start"], calls["end"], calls["drain"]
     if not len(rows):
         return []
-    _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)  # busy intervals over every device and stream
-    drain = drain_after(ms, me, end)
+    rt = trace.runtime
     op_rows = call_op_rows(trace, rows)
     groups: Dict[tuple, Dict[str, Any]] = {}
     for i, row in enumerate(rows.tolist()):

@@ -1,0 +1,53 @@
+"""Where the GPU's idle time went: the time no GPU activity ran on any device, inside the GPU window, split by the
+host-side cause it falls in, each instant counted once (times in us).
+
+Causes, in this order (an idle instant inside several goes to the first): ``data loader`` (inside the DataLoader's
+fetch ranges, :mod:`.data_loading`), ``allocation calls`` (inside a memory allocation call, or the drain after a
+free, :mod:`.allocations`), ``synchronisations`` (inside a synchronising call or the drain after it,
+:mod:`.syncs`), and ``the rest``: launch gaps, host work between launches, waits the trace does not explain.
+A cause the trace cannot show (no CPU ops for the DataLoader's ranges, no runtime calls for allocations and
+synchronisations) is None, and its time stays in ``the rest``.
+
+For a trace of one device this idle time is the summary's ``gpu_idle_us``; with several devices it is the time
+none of them ran anything (``gpu_idle_us`` sums each device's own idle time).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .timeline import idle_within, union_length
+
+#: The causes in the order their intervals claim idle time.
+CAUSES = ("data loader", "allocation calls", "synchronisations")
+
+
+def idle_by_cause(gpu_starts: np.ndarray, gpu_ends: np.ndarray,
+                  causes: Sequence[Tuple[str, Optional[np.ndarray], Optional[np.ndarray]]]) -> Optional[Dict[str, Any]]:
+    """The GPU window's idle time (no activity of ``gpu_starts``/``gpu_ends`` running) split over ``causes``
+    ((name, interval starts, interval ends), in priority order; None intervals: the cause cannot be known), plus
+    ``the rest`` and ``idle`` (the total); None without GPU activity."""
+    if not len(gpu_starts):
+        return None
+    _, ms, me = union_length(gpu_starts, gpu_ends)
+    lo, hi = float(ms[0]), float(me[-1])
+    total = (hi - lo) - float((me - ms).sum())
+    out: Dict[str, Any] = {}
+    claimed_s: List[np.ndarray] = []
+    claimed_e: List[np.ndarray] = []
+    before = 0.0
+    for name, starts, ends in causes:
+        if starts is None or ends is None:
+            out[name] = None
+            continue
+        claimed_s.append(np.clip(starts, lo, hi))
+        claimed_e.append(np.clip(ends, lo, hi))
+        _, us, ue = union_length(np.concatenate(claimed_s), np.concatenate(claimed_e))
+        covered = float(idle_within(ms, me, us, ue).sum()) if len(us) else 0.0
+        out[name] = max(covered - before, 0.0)
+        before = max(covered, before)
+    out["the rest"] = max(total - before, 0.0)
+    out["idle"] = total
+    return out
