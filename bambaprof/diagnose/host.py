@@ -212,26 +212,7 @@ def allocation_stall(a: Any) -> Optional[Finding]:
         conf = ("; where memory is near full, PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (PYTORCH_HIP_ALLOC_CONF "
                 "on ROCm) cuts fragmentation, or lower the batch" if cuda else ", or lower the batch where memory is "
                 "near full")
-        reserved, total = memory_figures(a)
-        share = 100.0 * reserved / total if reserved and total else None
-        memory_record = a.manifest.memory if a.manifest is not None else None
-        retries = memory_record.alloc_retries_measured if memory_record is not None else None
-        if retries:
-            why = (f"{retries} allocation(s) failed during the run's measured iterations and were retried after the "
-                   "allocator freed its cache: memory is full"
-                   + (f", {share:.0f}% of the device's reserved at the peak" if share is not None else ""))
-        elif share is None:
-            why = ("torch.cuda.empty_cache() in the loop, or an allocation that failed and made the allocator free "
-                   "its cache to retry (memory near full)")
-        elif share >= NEAR_FULL_PCT and retries is None:
-            why = (f"{share:.0f}% of the device's memory was reserved at the peak: likely an allocation that failed "
-                   "and made the allocator free its cache to retry, or torch.cuda.empty_cache() in the loop")
-        elif retries is None:
-            why = (f"at most {share:.0f}% of the device's memory was reserved, so a failed allocation is unlikely "
-                   "(unless other processes held the rest): likely torch.cuda.empty_cache() in the loop")
-        else:
-            why = ("no allocation failed during the run's measured iterations (its allocator counters): likely "
-                   "torch.cuda.empty_cache() in the loop")
+        why = _why_frees(a)
         refill = "; the allocations after them fill the pool again" if device_allocations else ""
         advice.append(f"Device memory was given back during the steps ({why}){refill}. Take empty_cache() out of the "
                       f"loop{conf}.")
@@ -251,6 +232,31 @@ def allocation_stall(a: Any) -> Optional[Finding]:
     if not advice:  # Unified Runtime's urUSMFree alone: device or host memory
         advice.append("Allocate what the steps need once, before them, and reuse it.")
     return Finding("allocation-stall", severity_of(idle, window), msg, rows[:10], " ".join(advice), idle)
+
+
+def _why_frees(a: Any) -> str:
+    """Why device memory was given back during the steps: the run's allocator counters where it has them (failed
+    allocations retried, or none), else the peak reserved share of the device's memory (from
+    :data:`NEAR_FULL_PCT` a failed allocation is likely), else both causes."""
+    reserved, total = memory_figures(a)
+    share = 100.0 * reserved / total if reserved and total else None
+    record = a.manifest.memory if a.manifest is not None else None
+    retries = record.alloc_retries_measured if record is not None else None
+    if retries:
+        return (f"{retries} allocation(s) failed during the run's measured iterations and were retried after the "
+                "allocator freed its cache: memory is full"
+                + (f", {share:.0f}% of the device's reserved at the peak" if share is not None else ""))
+    if retries == 0:
+        return ("no allocation failed during the run's measured iterations (its allocator counters): likely "
+                "torch.cuda.empty_cache() in the loop")
+    if share is None:
+        return ("torch.cuda.empty_cache() in the loop, or an allocation that failed and made the allocator free its "
+                "cache to retry (memory near full)")
+    if share >= NEAR_FULL_PCT:
+        return (f"{share:.0f}% of the device's memory was reserved at the peak: likely an allocation that failed and "
+                "made the allocator free its cache to retry, or torch.cuda.empty_cache() in the loop")
+    return (f"at most {share:.0f}% of the device's memory was reserved, so a failed allocation is unlikely (unless "
+            "other processes held the rest): likely torch.cuda.empty_cache() in the loop")
 
 
 def data_loading(a: Any) -> Optional[Finding]:
