@@ -22,6 +22,7 @@ from ..run.directory import member, read_side_file
 from .allocations import SUMMARY_KEYS as ALLOCATION_FIGURES
 from .allocations import allocation_calls, allocation_summary, allocation_table
 from .comms import collective_summary, collective_table
+from .compilation import compile_ranges, compile_summary
 from .contractions import contraction_table
 from .copies import copy_summary, copy_table
 from .data_loading import loader_ranges, loader_summary
@@ -167,7 +168,7 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES, "data_loader_gpu_idle_us",
+               *ALLOCATION_FIGURES, "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
 
@@ -290,8 +291,9 @@ def analyze(
     steps = step_table(trace)
     allocating = allocation_calls(trace, steps)
     fetching = loader_ranges(trace)
+    compiling = compile_ranges(trace)
     host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
-    intervals = [(fetching["start"], fetching["end"]),
+    intervals = [(compiling["start"], compiling["end"]), (fetching["start"], fetching["end"]),
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
                  (synchronising["start"], synchronising["end"] + synchronising["drain"]) if host_calls else (None, None)]
     idle_causes = idle_by_cause(trace.gpu.ts, trace.gpu.ts + trace.gpu.dur,
@@ -332,6 +334,7 @@ def analyze(
         **sync_summary(syncs, host_recorded),
         **allocation_summary(trace, allocating, host_recorded),
         **loader_summary(trace, fetching),
+        **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
         "idle_by_cause": idle_causes,
         **collective_summary(trace),

@@ -1,12 +1,13 @@
 """Where the GPU's idle time went: the time no GPU activity ran on any device, inside the GPU window, split by the
 host-side cause it falls in, each instant counted once (times in us).
 
-Causes, in this order (an idle instant inside several goes to the first): ``data loader`` (inside the DataLoader's
-fetch ranges, :mod:`.data_loading`), ``allocation calls`` (inside a memory allocation call, or the drain after a
-free, :mod:`.allocations`), ``synchronisations`` (inside a synchronising call or the drain after it,
-:mod:`.syncs`), and ``the rest``: launch gaps, host work between launches, waits the trace does not explain.
-A cause the trace cannot show (no CPU ops for the DataLoader's ranges, no runtime calls for allocations and
-synchronisations) is None, and its time stays in ``the rest``.
+Causes, in this order (an idle instant inside several goes to the first): ``compilation`` (inside torch.compile's
+compile ranges, :mod:`.compilation`), ``data loader`` (inside the DataLoader's fetch ranges, :mod:`.data_loading`),
+``allocation calls`` (inside a memory allocation call, or the drain after a free, :mod:`.allocations`),
+``synchronisations`` (inside a synchronising call or the drain after it, :mod:`.syncs`), and ``the rest``: launch
+gaps, host work between launches, waits the trace does not explain. A cause the trace cannot show (no CPU ops for
+the compile and DataLoader ranges, no runtime calls for allocations and synchronisations) is None, and its time
+stays in ``the rest``.
 
 For a trace of one device this idle time is the summary's ``gpu_idle_us``; with several devices it is the time
 none of them ran anything (``gpu_idle_us`` sums each device's own idle time).
@@ -21,7 +22,7 @@ import numpy as np
 from .timeline import idle_within, union_length
 
 #: The causes in the order their intervals claim idle time.
-CAUSES = ("data loader", "allocation calls", "synchronisations")
+CAUSES = ("compilation", "data loader", "allocation calls", "synchronisations")
 
 
 def idle_by_cause(gpu_starts: np.ndarray, gpu_ends: np.ndarray,

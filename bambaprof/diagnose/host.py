@@ -1,5 +1,5 @@
 """Rules on the host's side of the trace: the GPU waiting on launches, synchronisations, memory allocation calls,
-the DataLoader, pageable copies.
+the DataLoader, compilation inside the profiled window, pageable copies.
 
 Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
 thresholds are the named constants here (in the README).
@@ -48,6 +48,8 @@ NEAR_FULL_PCT = 75.0
 #: without GPU activity, the host spent at least DATA_LOADING_HOST_PCT of the span in them.
 DATA_LOADING_PCT = 5.0
 DATA_LOADING_HOST_PCT = 10.0
+#: compilation-in-trace: torch.compile's compile ranges take at least this share of the trace's span.
+COMPILATION_SPAN_PCT = 5.0
 #: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
 #: the GPU window.
 PAGEABLE_COPY_PCT = 5.0
@@ -294,4 +296,42 @@ def data_loading(a: Any) -> Optional[Finding]:
                       "or data stored ready to use.")
     return Finding("data-loading", severity_of(at_stake if at_stake is not None else host, share_of), msg,
                    [{"fetches": fetches, "host_us": host, "gpu_idle_us": idle, "iterators": iterators}], suggestion,
+                   at_stake)
+
+
+def compilation_in_trace(a: Any) -> Optional[Finding]:
+    """torch.compile's compile ranges (:mod:`bambaprof.analysis.compilation`) take at least
+    :data:`COMPILATION_SPAN_PCT` of the trace's span: the profiled window holds compilation beside the steady
+    state. Time at stake: the GPU's idle time inside them (None without GPU activity); advice by where the frames
+    were compiled (the first of several steps: a missing warm-up; later steps: recompilation)."""
+    s = a.summary
+    host, span, frames = s.get("compile_us") or 0.0, s.get("span_us") or 0.0, s.get("compile_frames") or 0
+    if span <= 0 or 100.0 * host / span < COMPILATION_SPAN_PCT:
+        return None
+    idle, window = s.get("compile_gpu_idle_us"), gpu_window_us(a)
+    steps, held = s.get("profiled_steps"), s.get("compile_steps")
+    where = f", in {held} of {steps} profiled steps" if steps and held is not None else ""
+    gpu = (f"; the GPU sat idle for {us_text(idle)} of its window meanwhile" if idle else "")
+    msg = (f"The trace holds torch.compile's compilation: {frames} frame(s) compiled{where}, its compile ranges "
+           f"taking {us_text(host)}, {100 * host / span:.0f}% of the trace's {us_text(span)}{gpu}. Step times and "
+           "idle time measured over this trace include it.")
+    later = s.get("compile_frames_after_first_step")
+    warm_up = ("call the compiled code once or twice on the same shapes before recording "
+               "(torch.profiler.schedule(wait=1, warmup=1, active=3))")
+    recompiles = ("TORCH_LOGS=recompiles names the failing guard; mark varying dims dynamic "
+                  "(torch._dynamo.mark_dynamic, or torch.compile(dynamic=True)) or pad them to a few sizes, and warm "
+                  "up on every shape before recording")
+    if later == 0 and (steps or 0) > 1:
+        suggestion = f"Every frame was compiled in the first profiled step, a missing warm-up: {warm_up}."
+    elif later and later < frames:
+        suggestion = (f"{frames - later} frame(s) were compiled in the first profiled step (a missing warm-up: "
+                      f"{warm_up}) and {later} in later steps: recompilation, shapes or guards that change from step "
+                      f"to step ({recompiles}).")
+    elif later:
+        suggestion = f"Every frame was compiled after the first step: recompilation ({recompiles})."
+    else:  # no steps to tell by
+        suggestion = f"Warm up before recording ({warm_up}); if compilation recurs, it recompiles: {recompiles}."
+    at_stake = idle if idle else None
+    return Finding("compilation-in-trace", severity_of(at_stake if at_stake else host, window if at_stake else span),
+                   msg, [{"frames": frames, "compile_us": host, "gpu_idle_us": idle, "steps": held}], suggestion,
                    at_stake)

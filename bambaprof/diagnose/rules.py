@@ -21,7 +21,7 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
-from .host import allocation_stall, data_loading, host_bound, idle_unexplained, pageable_copies, sync_stall
+from .host import allocation_stall, compilation_in_trace, data_loading, host_bound, idle_unexplained, pageable_copies, sync_stall
 from .kernels import (
     FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     copy_overhead,
@@ -40,7 +40,8 @@ from .manifest import graph_breaks, host_speed_changed, memory_pressure, recompi
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
-           "allocation_stall", "cache_bound", "can_judge", "copy_overhead", "data_loading", "diagnose",
+           "allocation_stall", "cache_bound", "can_judge", "compilation_in_trace", "copy_overhead", "data_loading",
+           "diagnose",
            "dram_overfetch",
            "elementwise_contraction",
            "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
@@ -55,7 +56,7 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
-                                     data_loading, pageable_copies,
+                                     data_loading, compilation_in_trace, pageable_copies,
                                      ssd_core, exposed_communication]
 
 
@@ -89,6 +90,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "sync-stall": lambda a, k: a.summary.get("sync_count") is not None,
     "allocation-stall": lambda a, k: a.summary.get("allocation_calls") is not None,
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
+    "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
                                                  and r.get("floor_us") is not None),

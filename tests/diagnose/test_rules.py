@@ -488,6 +488,17 @@ def test_allocation_stall(tmp_path):
         assert said in f.suggestion
 
 
+def test_compilation_in_trace():
+    """Compile ranges over COMPILATION_SPAN_PCT of the span (tests/analysis/test_compilation.py has the traces):
+    every frame in the first of several steps is a missing warm-up, not recompilation."""
+    summary = {"compile_frames": 3, "compile_us": 900.0, "span_us": 1000.0, "compile_gpu_idle_us": 0.0,
+               "compile_steps": 1, "compile_frames_after_first_step": 0, "profiled_steps": 3}
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "compilation-in-trace")
+    assert "a missing warm-up" in f.suggestion and "recompiles" not in f.suggestion and f.time_us is None
+    summary["compile_us"] = 10.0
+    assert "compilation-in-trace" not in ids(_a(summary=summary))
+
+
 def test_data_loading():
     """The GPU idle inside the DataLoader's fetches (tests/analysis/test_data_loading.py has the traces): over
     DATA_LOADING_PCT of the window it is a finding whose time at stake is that idle time."""
