@@ -189,9 +189,10 @@ def _with_python_frames() -> Dict[str, Any]:
 def _with_contractions() -> Dict[str, Any]:
     """A trace of two contractions computed elementwise (``(a * b * c).mean(-1)`` and ``(x * y).sum()``) and of a
     cast and a layout copy (``.float()``, ``.contiguous()``) with their kernels, and of memory allocation calls (a
-    driver call nested in the runtime's) and a DataLoader fetch in two profiled steps, so that mutations reach the
-    shapes, arguments and calls :mod:`bambaprof.analysis.contractions`, :mod:`bambaprof.analysis.copies`,
-    :mod:`bambaprof.analysis.allocations` and :mod:`bambaprof.analysis.data_loading` read."""
+    driver call nested in the runtime's), a DataLoader fetch and a frame compiled in two profiled steps, so that
+    mutations reach the shapes, arguments, calls and ranges :mod:`bambaprof.analysis.contractions`,
+    :mod:`bambaprof.analysis.copies`, :mod:`bambaprof.analysis.allocations`, :mod:`bambaprof.analysis.data_loading`
+    and :mod:`bambaprof.analysis.compilation` read."""
     sys.path.insert(0, str(DATA.parents[1]))
     from tests.analysis.synth import H200, _kernel, _op, _rt
 
@@ -214,7 +215,9 @@ def _with_contractions() -> Dict[str, Any]:
                                                                              cat="user_annotation"),
                _op("aten::empty_strided", 104, 20, 30), _rt("cudaMalloc", 105, 10, 300, 30),
                _rt("cuMemAlloc_v2", 106, 2, 301, 30), _rt("cudaFree", 126, 3, 302), _rt("cudaHostAlloc", 130, 2, 303),
-               _op("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", 131, 20, -1, cat="user_annotation")]
+               _op("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", 131, 20, -1, cat="user_annotation"),
+               _op("_compile.compile_inner (dynamo_timed)", 62, 30, -1, cat="user_annotation"),
+               _op("GraphLowering.codegen (dynamo_timed)", 70, 10, -1, cat="user_annotation")]
     return {"schemaVersion": 1, "deviceProperties": [copy.deepcopy(H200)], "traceEvents": events}
 
 
