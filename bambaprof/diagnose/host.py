@@ -312,7 +312,8 @@ def compilation_in_trace(a: Any) -> Optional[Finding]:
     steps, held = s.get("profiled_steps"), s.get("compile_steps")
     where = f", in {held} of {steps} profiled steps" if steps and held is not None else ""
     gpu = (f"; the GPU sat idle for {us_text(idle)} of its window meanwhile" if idle else "")
-    msg = (f"The trace holds torch.compile's compilation: {frames} frame(s) compiled{where}, its compile ranges "
+    what = f"{frames} frame(s) compiled{where}" if frames else "compile phases outside any Dynamo frame compile"
+    msg = (f"The trace holds torch.compile's compilation: {what}, its compile ranges "
            f"taking {us_text(host)}, {100 * host / span:.0f}% of the trace's {us_text(span)}{gpu}. Step times and "
            "idle time measured over this trace include it.")
     later = s.get("compile_frames_after_first_step")
@@ -321,7 +322,9 @@ def compilation_in_trace(a: Any) -> Optional[Finding]:
     recompiles = ("TORCH_LOGS=recompiles names the failing guard; mark varying dims dynamic "
                   "(torch._dynamo.mark_dynamic, or torch.compile(dynamic=True)) or pad them to a few sizes, and warm "
                   "up on every shape before recording")
-    if later == 0 and (steps or 0) > 1:
+    if not frames:  # inductor or AOT phases alone: which step compiled is not known
+        suggestion = f"Warm up before recording ({warm_up}); if compilation recurs, it recompiles: {recompiles}."
+    elif later == 0 and (steps or 0) > 1:
         suggestion = f"Every frame was compiled in the first profiled step, a missing warm-up: {warm_up}."
     elif later and later < frames:
         suggestion = (f"{frames - later} frame(s) were compiled in the first profiled step (a missing warm-up: "

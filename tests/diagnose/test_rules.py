@@ -495,6 +495,9 @@ def test_compilation_in_trace():
                "compile_steps": 1, "compile_frames_after_first_step": 0, "profiled_steps": 3}
     f = next(f for f in diagnose(_a(summary=summary)) if f.id == "compilation-in-trace")
     assert "a missing warm-up" in f.suggestion and "recompiles" not in f.suggestion and f.time_us is None
+    summary.update(compile_frames=0, compile_steps=0)  # inductor's phases alone: no frame to place in a step
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "compilation-in-trace")
+    assert "compile phases outside any Dynamo frame compile" in f.message and "Warm up before recording" in f.suggestion
     summary["compile_us"] = 10.0
     assert "compilation-in-trace" not in ids(_a(summary=summary))
 
