@@ -52,3 +52,14 @@ def idle_by_cause(gpu_starts: np.ndarray, gpu_ends: np.ndarray,
     out["the rest"] = max(total - before, 0.0)
     out["idle"] = total
     return out
+
+
+def idle_rows(by_cause: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """:func:`idle_by_cause`'s split as table rows: ``cause``, ``gpu_idle_us`` (None: unknown) and ``share_pct`` (of
+    the idle time); none without GPU activity."""
+    if not by_cause:
+        return []
+    total = by_cause["idle"]
+    return [{"cause": cause, "gpu_idle_us": us,
+             "share_pct": 100.0 * us / total if us is not None and total > 0 else None}
+            for cause, us in by_cause.items() if cause != "idle"]

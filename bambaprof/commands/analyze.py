@@ -20,6 +20,7 @@ from ..analysis.fleet import (
     process_sources,
     rank_inputs,
 )
+from ..analysis.idle import idle_rows
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.parse import BACKENDS
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
@@ -31,6 +32,7 @@ from ..render.columns import (
     ANALYZE_COLLECTIVES,
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
+    ANALYZE_IDLE,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
     ANALYZE_PHASES,
@@ -79,8 +81,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "allocations", "collectives", "steps",
-                                                      "contractions", "copies"]),
+                                                      "syncs", "allocations", "idle", "collectives",
+                                                      "steps", "contractions", "copies"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -192,7 +194,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs, "allocations": a.allocations, "collectives": a.collectives, "steps": a.steps,
+                  "syncs": a.syncs, "allocations": a.allocations,
+                  "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
@@ -288,7 +291,8 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "allocations": ANALYZE_ALLOCATIONS, "collectives": ANALYZE_COLLECTIVES, "steps": ANALYZE_STEPS,
+                "allocations": ANALYZE_ALLOCATIONS, "idle": ANALYZE_IDLE, "collectives": ANALYZE_COLLECTIVES,
+                "steps": ANALYZE_STEPS,
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
 
@@ -299,6 +303,8 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "ssd": _ssd_text,
     "syncs": _syncs_text,
     "allocations": _allocations_text,
+    "idle": lambda a: render_rows(idle_rows(a.summary.get("idle_by_cause")), "table", ANALYZE_IDLE)
+    if a.summary.get("idle_by_cause") else "no GPU activity in this trace: no GPU idle time to split\n",
     "collectives": lambda a: _collectives_text(a),
     "contractions": _contractions_text,
     "copies": _copies_text,

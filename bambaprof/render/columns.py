@@ -90,6 +90,10 @@ ANALYZE_ALLOCATIONS = [
     Column("op", "under op", width=50), Column("count", "n", "int"), Column("host_blocked_us", "host blocked us", "us"),
     Column("gpu_idle_us", "GPU idle us", "us"), Column("steps", "steps", "int"),
 ]
+ANALYZE_IDLE = [
+    Column("cause", "cause", width=20), Column("gpu_idle_us", "GPU idle us", "us"),
+    Column("share_pct", "% of idle", "pct"),
+]
 ANALYZE_STEPS = [
     Column("step", "step", width=30), Column("start_us", "start us", "us"), Column("dur_us", "duration us", "us"),
 ]
