@@ -18,9 +18,10 @@ synchronisations (:mod:`.syncs`). For each call:
 - *host blocked*: its duration;
 - *GPU idle*: the time no GPU activity ran, on any device, from the call's start until it returned (the host,
   blocked in it, launched nothing); for a free, which waits for the device's work first (``cudaFree``
-  synchronises; the stream-ordered ``cudaFreeAsync`` does not), also the time until the next activity started
-  if nothing was running when it returned (the drain after it, as after a synchronisation). Calls whose
-  intervals overlap count that time once (:func:`allocation_summary`);
+  synchronises; the stream-ordered ``cudaFreeAsync`` does not), begun while GPU work was still running, also the
+  time until the next activity started if nothing was running when it returned (the drain after it, as after a
+  synchronisation; a free made while the GPU was already idle emptied nothing). Calls whose intervals overlap
+  count that time once (:func:`allocation_summary`);
 - its *operator*: the CPU op it was made under (its ``External id``: ``aten::empty_strided`` for a tensor's
   memory), else none;
 - its *step*: the profiled step (``ProfilerStep#<n>``) it was made in, where the trace has steps.
@@ -36,7 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .syncs import call_op_rows
-from .timeline import drain_after, idle_within, union_length
+from .timeline import drain_after, idle_within, running_at, union_length
 from .trace import Trace, value_codes
 
 #: The allocation calls by what they do: (pattern of the call's name, action, memory). Action ``allocate`` or
@@ -104,7 +105,10 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     kind = [kinds[c] for c in codes[rows].tolist()]
     _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
     waits = np.array([k is not None and k[0] == "free" and k[1] != "stream-ordered" for k in kind], dtype=bool)
-    reach = end + np.where(waits, drain_after(ms, me, end), 0.0)  # a free waits for the device: the drain after it
+    # a free waits for the device's work: where work was still running as it began, it emptied the GPU, and the
+    # drain after it is its doing; a free made while the GPU was already idle emptied nothing
+    running = running_at(ms, me, start)
+    reach = end + np.where(waits & running, drain_after(ms, me, end), 0.0)
     calls.update(rows=rows, kind=kind, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
                  step=_step_index(trace, steps, start), busy=(ms, me))
     return calls

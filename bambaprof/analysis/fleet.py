@@ -217,8 +217,23 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         "collective_exposed_us": s.get("collective_exposed_us") if on_gpu else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
+        "gpu_idle_us": (s.get("idle_by_cause") or {}).get("idle") if on_gpu else None,
+        "idle_cause": _main_idle_cause(s.get("idle_by_cause")) if on_gpu else None,
         "kernels": kernels, "gpu_unrecorded": unrecorded,
     }
+
+
+def _main_idle_cause(by_cause: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The named cause holding most of a rank's GPU idle time (:mod:`.idle`), with its time and share; None where no
+    named cause holds any (all of it in ``the rest``) or the split is unknown. A rank whose GPU waits on its host
+    (its DataLoader, its allocator) makes the others wait in their collectives."""
+    if not by_cause or not by_cause.get("idle"):
+        return None
+    named = [(us, cause) for cause, us in by_cause.items() if cause not in ("idle", "the rest") and us]
+    if not named:
+        return None
+    us, cause = max(named)
+    return f"{cause} {us / 1e3:,.2f} ms ({100 * us / by_cause['idle']:.0f}%)"
 
 
 @dataclass

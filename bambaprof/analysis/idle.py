@@ -3,8 +3,9 @@ host-side cause it falls in, each instant counted once (times in us).
 
 Causes, in this order (an idle instant inside several goes to the first): ``compilation`` (inside torch.compile's
 compile ranges, :mod:`.compilation`), ``data loader`` (inside the DataLoader's fetch ranges, :mod:`.data_loading`),
-``allocation calls`` (inside a memory allocation call, or the drain after a free, :mod:`.allocations`),
-``synchronisations`` (inside a synchronising call or the drain after it, :mod:`.syncs`), and ``the rest``: launch
+``allocation calls`` (inside a memory allocation call, or the drain after a free begun while GPU work ran,
+:mod:`.allocations`), ``synchronisations`` (inside a synchronising call, or the drain after one begun while GPU
+work ran: one made with the GPU already idle emptied nothing; :mod:`.syncs`), and ``the rest``: launch
 gaps, host work between launches, waits the trace does not explain. A cause the trace cannot show (no CPU ops for
 the compile and DataLoader ranges, no runtime calls for allocations and synchronisations) is None, and its time
 stays in ``the rest``.

@@ -74,6 +74,14 @@ def drain_after(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(~running & has_next, ms[np.minimum(k + 1, len(ms) - 1)] - t, 0.0)
 
 
+def running_at(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each time ``t``, whether a busy interval (``ms``, ``me``: merged, sorted) runs at it."""
+    if not len(ms):
+        return np.zeros(len(t), dtype=bool)
+    k = np.searchsorted(ms, t, side="right") - 1
+    return (k >= 0) & (me[np.maximum(k, 0)] > t)
+
+
 def busy_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
     """For each time ``t`` (us), the busy time (over the merged, sorted intervals ``ms``, ``me``) before it."""
     if not len(ms):

@@ -499,18 +499,19 @@ def test_a_side_without_the_host_judges_no_host_finding(tmp_path, capsys):
 
 
 def test_allocation_idle_gates_memory_calls_that_crept_into_the_steps(tmp_path):
-    """A candidate that calls cudaMalloc/cudaFree in its steps (synthetic: base_trace's GPU gap [45, 106)) against
-    one that does not: the GPU idle in those calls per step, none in the baseline, is a regression."""
+    """A candidate that calls cudaFree/cudaMalloc in its steps (synthetic: the free begun as base_trace's kernels
+    ran, then the GPU gap to 106) against one that does not: the GPU idle in those calls per step, none in the
+    baseline, is a regression."""
     from tests.analysis.synth import _rt, base_trace, write
 
     clean = write(tmp_path / "clean.json.gz", base_trace())
     t = base_trace()
-    t["traceEvents"] += [_rt("cudaFree", 50, 10, 90), _rt("cudaMalloc", 70, 10, 91)]
+    t["traceEvents"] += [_rt("cudaFree", 42, 10, 90), _rt("cudaMalloc", 70, 10, 91)]
     churn = write(tmp_path / "churn.json.gz", t)
     comp = compare([str(clean)], [str(churn)])
     row = comp.metric("allocation_idle")
-    assert row["baseline"] == 0.0 and row["candidate"] == pytest.approx(56.0)  # from 50 to the memcpy at 106
-    assert regression(comp, "allocation_idle", 5.0) == ("regression: GPU idle in memory allocation calls 0 -> 56 us "
+    assert row["baseline"] == 0.0 and row["candidate"] == pytest.approx(61.0)  # from 45 to the memcpy at 106
+    assert regression(comp, "allocation_idle", 5.0) == ("regression: GPU idle in memory allocation calls 0 -> 61 us "
                                                         "(none in the baseline, threshold 5%)")
     assert regression(compare([str(churn)], [str(clean)]), "allocation_idle", 5.0) is None
     assert any(f["finding"] == "allocation-stall" and f["status"] == "new" for f in comp.findings)

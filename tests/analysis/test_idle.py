@@ -33,12 +33,12 @@ def test_unknown_causes_and_no_gpu():
 
 
 def test_real_traces():
-    """The H100 DataLoader loop: 87% of the idle time inside the fetches; empty_cache() after each step: 70% in
-    and after the allocation calls; a trace without CPU ops cannot show the DataLoader's ranges."""
+    """The H100 DataLoader loop: 87% of the idle time inside the fetches; empty_cache() after each step: 47% inside
+    the allocation calls; a trace without CPU ops cannot show the DataLoader's ranges."""
     loader = analyze(DATA / "data-loading" / "workers0.json.gz").summary["idle_by_cause"]
     assert loader["data loader"] == pytest.approx(69749.1, abs=0.1) and loader["idle"] == pytest.approx(80110.2, abs=0.1)
     allocs = analyze(DATA / "allocations" / "empty-cache.json.gz").summary["idle_by_cause"]
-    assert allocs["allocation calls"] == pytest.approx(1634.1, abs=0.1) and allocs["data loader"] == 0.0
+    assert allocs["allocation calls"] == pytest.approx(1096.8, abs=0.1) and allocs["data loader"] == 0.0
     cuda = analyze(DATA / "activities" / "cuda.json.gz").summary
     assert cuda["idle_by_cause"]["data loader"] is None and cuda["idle_by_cause"]["idle"] == cuda["gpu_idle_us"]
     assert analyze(DATA / "activities" / "cpu.json.gz").summary["idle_by_cause"] is None

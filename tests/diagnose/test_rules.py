@@ -464,19 +464,19 @@ def test_sync_stall(tmp_path):
 
 
 def test_allocation_stall(tmp_path):
-    """A cudaFree (the allocator giving memory back) in every second gap between kernels: the GPU sits idle while
-    each one runs and until the next launch; the finding counts them, names the call and suggests taking
-    empty_cache() out of the loop. The same calls while a kernel runs cost nothing: no finding."""
+    """A cudaFree (the allocator giving memory back) begun near the end of every second kernel: it waits for the
+    kernel, and the GPU sits idle while it runs and until the next launch; the finding counts them, names the call
+    and suggests taking empty_cache() out of the loop. The same calls returning while the kernel runs cost nothing."""
     def with_frees(during_kernel: bool):
         t = trace_of([("k", 10.0, *BIG)] * 10, gap_us=30.0, launch_lead_us=0.5)
-        for i in range(0, 10, 2):
-            at = 100.0 + 40.0 * i + (2.0 if during_kernel else 12.0)
+        for i in range(0, 10, 2):  # kernel i runs [100 + 40 i, 110 + 40 i)
+            at = 100.0 + 40.0 * i + (2.0 if during_kernel else 8.0)
             t["traceEvents"] += [_rt("cudaFree", at, 5.0 if during_kernel else 20.0, 9200 + i)]
         return analysis(tmp_path, t)
 
     f = next(f for f in diagnose(with_frees(False)) if f.id == "allocation-stall")
     assert "memory 5 times inside the GPU window (0 to allocate, 5 to free)" in f.message
-    assert f.time_us == pytest.approx(5 * 28.0)  # in each gap [110, 140): from the free's start (112) to the kernel
+    assert f.time_us == pytest.approx(5 * 30.0)  # each free began as a kernel ran: the whole gap [110, 140) is its
     assert "cudaFree under no operator: 5x" in f.message and "empty_cache()" in f.suggestion
     assert "allocation-stall" not in ids(with_frees(True))
     # the run's allocator counters say which cause of the frees it was: failed allocations retried, or none failed
