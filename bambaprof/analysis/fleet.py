@@ -54,6 +54,8 @@ COLLECTIVE = re.compile(r"nccl|rccl|gloo|c10d::|all_?reduce|all_?gather|reduce_?
 #: The prefixes of the CPU ops that do a collective's work (a backend's own, ``gloo:all_reduce``; the ``c10d::`` ops
 #: around them only launch it).
 BACKEND_COLLECTIVE_OPS = ("gloo:", "nccl:", "mpi:", "ucc:")
+#: A rank's ``idle_cause`` names a cause holding at least this share of its GPU idle time (%).
+IDLE_CAUSE_PCT = 5.0
 #: Kernels whose spread across ranks is reported.
 TOP_KERNELS = 5
 #: One input of a command: a path, or a trace source (one process of an Nsight Systems export).
@@ -225,12 +227,12 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
 
 def _main_idle_cause(by_cause: Optional[Dict[str, Any]]) -> Optional[str]:
     """The named cause holding most of a rank's GPU idle time (:mod:`.idle`), with its time and share; None where no
-    named cause holds any (all of it in ``the rest``) or the split is unknown. A rank whose GPU waits on its host
+    named cause holds :data:`IDLE_CAUSE_PCT` of it (the rest holds it) or the split is unknown. A rank whose GPU waits on its host
     (its DataLoader, its allocator) makes the others wait in their collectives."""
     if not by_cause or not by_cause.get("idle"):
         return None
     named = [(us, cause) for cause, us in by_cause.items() if cause not in ("idle", "the rest") and us]
-    if not named:
+    if not named or 100.0 * max(named)[0] / by_cause["idle"] < IDLE_CAUSE_PCT:
         return None
     us, cause = max(named)
     return f"{cause} {us / 1e3:,.2f} ms ({100 * us / by_cause['idle']:.0f}%)"

@@ -342,3 +342,14 @@ def test_the_staged_nccl_job_runs_on_the_cpu_under_gloo(tmp_path):
     fleet = analyze_fleet(trace_files(out), workers=2)
     assert sorted(r["rank"] for r in fleet.ranks) == [0, 1]
     assert all(r["error"] is None and r["collective_us"] > 0 for r in fleet.ranks)
+
+
+def test_a_ranks_main_idle_cause():
+    """The rank table names the cause holding most of a rank's GPU idle time, from 5% of it (IDLE_CAUSE_PCT)."""
+    from bambaprof.analysis.fleet import _main_idle_cause
+
+    split = {"compilation": 0.0, "data loader": 69749.1, "allocation calls": 0.0, "synchronisations": None,
+             "the rest": 10361.0, "idle": 80110.1}
+    assert _main_idle_cause(split) == "data loader 69.75 ms (87%)"
+    assert _main_idle_cause({**split, "data loader": 480.0, "the rest": 79630.1}) is None  # under 5%: the rest's
+    assert _main_idle_cause(None) is None and _main_idle_cause({"the rest": 0.0, "idle": 0.0}) is None
