@@ -36,8 +36,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .steps import step_index
 from .syncs import call_op_rows
-from .timeline import drain_after, idle_within, running_at, union_length
+from .timeline import drain_caused, gpu_busy, idle_inside, idle_within
 from .trace import Trace, value_codes
 
 #: The allocation calls by what they do: (pattern of the call's name, action, memory). Action ``allocate`` or
@@ -81,13 +82,11 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     for a free, the start of the next GPU activity where the GPU was empty as it returned), ``gpu_idle`` (us: the
     GPU's idle time from ``start`` to ``reach``), ``step`` (the index of the profiled step of ``steps``
     (:func:`~.steps.step_table`) holding its start, -1 outside every step) and ``steps`` (how many profiled steps
-    the trace has, None without any); ``busy`` holds the GPU's merged busy intervals (starts, ends) over every
-    device and stream."""
+    the trace has, None without any)."""
     rt, gpu = trace.runtime, trace.gpu
     none = np.zeros(0)
     calls: Dict[str, Any] = {"rows": np.zeros(0, dtype=np.int64), "kind": [], "start": none, "end": none, "reach": none,
-                             "gpu_idle": none, "step": np.zeros(0, dtype=np.int64), "steps": len(steps) or None,
-                             "busy": (none, none)}
+                             "gpu_idle": none, "step": np.zeros(0, dtype=np.int64), "steps": len(steps) or None}
     if len(rt) == 0 or len(gpu) == 0:
         return calls
     codes, names = value_codes(trace, "runtime.name")
@@ -103,14 +102,12 @@ def allocation_calls(trace: Trace, steps: List[Dict[str, Any]]) -> Dict[str, Any
     keep = _outermost(trace, rows, start, end)
     rows, start, end = rows[keep], start[keep], end[keep]
     kind = [kinds[c] for c in codes[rows].tolist()]
-    _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
+    ms, me = gpu_busy(trace)
     waits = np.array([k is not None and k[0] == "free" and k[1] != "stream-ordered" for k in kind], dtype=bool)
-    # a free waits for the device's work: where work was still running as it began, it emptied the GPU, and the
-    # drain after it is its doing; a free made while the GPU was already idle emptied nothing
-    running = running_at(ms, me, start)
-    reach = end + np.where(waits & running, drain_after(ms, me, end), 0.0)
+    # a free waits for the device's work: the drain after it is its doing where that work was still running
+    reach = end + np.where(waits, drain_caused(ms, me, start, end), 0.0)
     calls.update(rows=rows, kind=kind, start=start, end=end, reach=reach, gpu_idle=idle_within(ms, me, start, reach),
-                 step=_step_index(trace, steps, start), busy=(ms, me))
+                 step=step_index(trace, steps, start))
     return calls
 
 
@@ -128,18 +125,6 @@ def _outermost(trace: Trace, rows: np.ndarray, start: np.ndarray, end: np.ndarra
         else:
             last_end[thread] = max(last_end.get(thread, end[i]), float(end[i]))
     return keep
-
-
-def _step_index(trace: Trace, steps: List[Dict[str, Any]], t: np.ndarray) -> np.ndarray:
-    """For each time ``t`` (us), the index of the profiled step (``steps``, by start) holding it; -1 outside
-    every step."""
-    if not steps:
-        return np.full(len(t), -1, dtype=np.int64)
-    first = trace.span_us[0] if np.isfinite(trace.span_us[0]) else 0.0
-    starts = np.array([s["start_us"] + first for s in steps])
-    ends = starts + np.array([s["dur_us"] for s in steps])
-    k = np.searchsorted(starts, t, side="right") - 1
-    return np.where((k >= 0) & (t < ends[np.maximum(k, 0)]), k, -1)
 
 
 def allocation_table(trace: Trace, calls: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -179,11 +164,9 @@ def allocation_summary(trace: Trace, calls: Dict[str, Any], known: bool) -> Dict
         return dict.fromkeys(SUMMARY_KEYS)
     rows, step = calls["rows"], calls["step"]
     frees = sum(1 for action, _ in calls["kind"] if action == "free")
-    ms, me = calls["busy"]
-    _, cs, ce = union_length(calls["start"], calls["reach"])
     n_steps = calls["steps"]
     return {"allocation_calls": int(len(rows)), "allocation_frees": frees,
             "allocation_host_blocked_us": float((calls["end"] - calls["start"]).sum()),
-            "allocation_gpu_idle_us": float(idle_within(ms, me, cs, ce).sum()) if len(rows) else 0.0,
+            "allocation_gpu_idle_us": idle_inside(*gpu_busy(trace), calls["start"], calls["reach"]),
             "allocation_steps": len(set(step[step >= 0].tolist())) if n_steps else None,
             "allocation_first_step_only": bool((step == 0).all()) if len(rows) and n_steps and n_steps > 1 else None}

@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
-import numpy as np
-
 from ..errors import BambaprofError
 from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
@@ -47,7 +45,7 @@ from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
 from .steps import median_step_us, step_table
 from .syncs import sync_calls, sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
-from .timeline import analyze_timeline, gpu_work_calls, launch_rows, running_at, union_length
+from .timeline import analyze_timeline, gpu_busy, gpu_work_calls, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
@@ -295,14 +293,10 @@ def analyze(
     fetching = loader_ranges(trace)
     compiling = compile_ranges(trace)
     host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
-    _, busy_s, busy_e = union_length(trace.gpu.ts, trace.gpu.ts + trace.gpu.dur)
     intervals = [(compiling["start"], compiling["end"]), (fetching["start"], fetching["end"]),
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
-                 (synchronising["start"], synchronising["end"] + np.where(
-                     running_at(busy_s, busy_e, synchronising["start"]), synchronising["drain"], 0.0))
-                 if host_calls else (None, None)]
-    idle_causes = idle_by_cause(trace.gpu.ts, trace.gpu.ts + trace.gpu.dur,
-                                [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, intervals)])
+                 (synchronising["start"], synchronising["end"] + synchronising["emptied"]) if host_calls else (None, None)]
+    idle_causes = idle_by_cause(*gpu_busy(trace), [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, intervals)])
     summary: Dict[str, Any] = {
         "trace": str(trace.source.trace_path),
         "run_dir": str(run_dir) if run_dir is not None else None,

@@ -20,8 +20,10 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .timeline import idle_within, union_length
-from .trace import Trace, value_codes
+from .ops import op_intervals
+from .steps import step_index
+from .timeline import gpu_busy, idle_inside, union_length
+from .trace import Trace
 
 #: The ranges torch.compile's phases record (``dynamo_timed``).
 COMPILE_RANGE = re.compile(r"^.+ \(dynamo_timed\)$")
@@ -36,14 +38,9 @@ def compile_ranges(trace: Trace) -> Dict[str, Any]:
     the frame compiles); None for a trace without CPU ops."""
     if not len(trace.ops):
         return {"start": None, "end": None, "frames": None}
-    codes, names = value_codes(trace, "ops.name")
-    timed = np.array([bool(COMPILE_RANGE.match(str(n))) for n in names], dtype=bool)
-    frame = np.array([str(n) == FRAME_COMPILE for n in names], dtype=bool)
-    rows = np.flatnonzero(timed[codes]) if timed.any() else np.zeros(0, dtype=np.int64)
-    start, end = trace.ops.ts[rows], trace.ops.ts[rows] + trace.ops.dur[rows]
-    keep = np.isfinite(start) & np.isfinite(end) & (end >= start)
-    rows, start, end = rows[keep], start[keep], end[keep]
-    return {"start": start, "end": end, "frames": start[frame[codes[rows]]]}
+    rows, start, end = op_intervals(trace, COMPILE_RANGE.match)
+    frame = np.array([trace.ops.name[r] == FRAME_COMPILE for r in rows.tolist()], dtype=bool)
+    return {"start": start, "end": end, "frames": start[frame] if len(frame) else start}
 
 
 def compile_summary(trace: Trace, ranges: Dict[str, Any], steps: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -52,20 +49,12 @@ def compile_summary(trace: Trace, ranges: Dict[str, Any], steps: List[Dict[str, 
     start, end, frames = ranges["start"], ranges["end"], ranges["frames"]
     if start is None:
         return dict.fromkeys(SUMMARY_KEYS)
-    gpu = trace.gpu
-    idle = None
-    if len(gpu):
-        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
-        lo, hi = float(ms[0]), float(me[-1])
-        _, cs, ce = union_length(np.clip(start, lo, hi), np.clip(end, lo, hi))
-        idle = float(idle_within(ms, me, cs, ce).sum()) if len(cs) else 0.0
+    idle = idle_inside(*gpu_busy(trace), start, end) if len(trace.gpu) else None  # inside the GPU window only
     host_us = union_length(start, end)[0] if len(start) else 0.0
     held = later = None
     if steps:
-        t0 = trace.span_us[0] if np.isfinite(trace.span_us[0]) else 0.0
-        bounds = [(s["start_us"] + t0, s["start_us"] + t0 + s["dur_us"]) for s in steps]
-        index = [next((i for i, (a, b) in enumerate(bounds) if a <= t < b), -1) for t in frames.tolist()]
-        held = len({i for i in index if i >= 0})
-        later = sum(1 for i in index if i > 0)
+        index = step_index(trace, steps, frames)
+        held = len(set(index[index >= 0].tolist()))
+        later = int((index > 0).sum())
     return {"compile_frames": int(len(frames)), "compile_us": float(host_us), "compile_gpu_idle_us": idle,
             "compile_steps": held, "compile_frames_after_first_step": later}

@@ -18,10 +18,9 @@ import re
 from collections import Counter
 from typing import Any, Dict
 
-import numpy as np
-
-from .timeline import idle_within, union_length
-from .trace import Trace, value_codes
+from .ops import op_intervals
+from .timeline import gpu_busy, idle_inside, union_length
+from .trace import Trace
 
 #: The range a DataLoader's (or DataPipe's) iterator records around each ``__next__``; group 1 names the iterator.
 LOADER_RANGE = re.compile(r"^enumerate\((?:DataLoader|DataPipe)\)#([^.]+)\.__next__$")
@@ -34,14 +33,9 @@ def loader_ranges(trace: Trace) -> Dict[str, Any]:
     a trace without CPU ops (the ranges would not show)."""
     if not len(trace.ops):
         return {"start": None, "end": None, "iterator": None}
-    codes, names = value_codes(trace, "ops.name")
-    iterator = [m.group(1) if m else None for m in (LOADER_RANGE.match(str(n)) for n in names)]
-    matching = np.array([i is not None for i in iterator], dtype=bool)
-    rows = np.flatnonzero(matching[codes]) if matching.any() else np.zeros(0, dtype=np.int64)
-    start, end = trace.ops.ts[rows], trace.ops.ts[rows] + trace.ops.dur[rows]
-    keep = np.isfinite(start) & np.isfinite(end) & (end >= start)
-    rows = rows[keep]
-    return {"start": start[keep], "end": end[keep], "iterator": [str(iterator[codes[r]]) for r in rows.tolist()]}
+    rows, start, end = op_intervals(trace, LOADER_RANGE.match)
+    names = (LOADER_RANGE.match(str(trace.ops.name[r])) for r in rows.tolist())
+    return {"start": start, "end": end, "iterator": [m.group(1) if m else "" for m in names]}
 
 
 def loader_summary(trace: Trace, ranges: Dict[str, Any]) -> Dict[str, Any]:
@@ -54,14 +48,8 @@ def loader_summary(trace: Trace, ranges: Dict[str, Any]) -> Dict[str, Any]:
     if not len(start):
         return {"data_loader_fetches": 0, "data_loader_us": 0.0, "data_loader_gpu_idle_us": 0.0 if gpu_known else None,
                 "data_loader_iterators": None}
-    host_us, cs, ce = union_length(start, end)
-    idle = None
-    if gpu_known:
-        gpu = trace.gpu
-        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
-        first, last = float(ms[0]), float(me[-1])
-        a, b = np.clip(cs, first, last), np.clip(ce, first, last)  # inside the GPU window only
-        idle = float(idle_within(ms, me, a, b).sum())
+    host_us = union_length(start, end)[0]
+    idle = idle_inside(*gpu_busy(trace), start, end) if gpu_known else None  # inside the GPU window only
     by_class: Counter = Counter()
     for name, s, e in zip(ranges["iterator"], start.tolist(), end.tolist()):
         by_class[name] += e - s

@@ -231,10 +231,10 @@ def _main_idle_cause(by_cause: Optional[Dict[str, Any]]) -> Optional[str]:
     (its DataLoader, its allocator) makes the others wait in their collectives."""
     if not by_cause or not by_cause.get("idle"):
         return None
-    named = [(us, cause) for cause, us in by_cause.items() if cause not in ("idle", "the rest") and us]
-    if not named or 100.0 * max(named)[0] / by_cause["idle"] < IDLE_CAUSE_PCT:
+    us, cause = max(((us, cause) for cause, us in by_cause.items() if cause not in ("idle", "the rest") and us),
+                    default=(0.0, None))
+    if cause is None or 100.0 * us / by_cause["idle"] < IDLE_CAUSE_PCT:
         return None
-    us, cause = max(named)
     return f"{cause} {us / 1e3:,.2f} ms ({100 * us / by_cause['idle']:.0f}%)"
 
 

@@ -20,22 +20,21 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .timeline import idle_within, union_length
+from .timeline import idle_inside
 
 #: The causes in the order their intervals claim idle time.
 CAUSES = ("compilation", "data loader", "allocation calls", "synchronisations")
 
 
-def idle_by_cause(gpu_starts: np.ndarray, gpu_ends: np.ndarray,
+def idle_by_cause(ms: np.ndarray, me: np.ndarray,
                   causes: Sequence[Tuple[str, Optional[np.ndarray], Optional[np.ndarray]]]) -> Optional[Dict[str, Any]]:
-    """The GPU window's idle time (no activity of ``gpu_starts``/``gpu_ends`` running) split over ``causes``
-    ((name, interval starts, interval ends), in priority order; None intervals: the cause cannot be known), plus
-    ``the rest`` and ``idle`` (the total); None without GPU activity."""
-    if not len(gpu_starts):
+    """The GPU window's idle time (the busy intervals ``ms``/``me``: merged, sorted, as
+    :func:`~.timeline.gpu_busy` gives them) split over ``causes`` ((name, interval starts, interval ends), in
+    priority order; None intervals: the cause cannot be known), plus ``the rest`` and ``idle`` (the total); None
+    without GPU activity."""
+    if not len(ms):
         return None
-    _, ms, me = union_length(gpu_starts, gpu_ends)
-    lo, hi = float(ms[0]), float(me[-1])
-    total = (hi - lo) - float((me - ms).sum())
+    total = (float(me[-1]) - float(ms[0])) - float((me - ms).sum())
     out: Dict[str, Any] = {}
     claimed_s: List[np.ndarray] = []
     claimed_e: List[np.ndarray] = []
@@ -44,10 +43,9 @@ def idle_by_cause(gpu_starts: np.ndarray, gpu_ends: np.ndarray,
         if starts is None or ends is None:
             out[name] = None
             continue
-        claimed_s.append(np.clip(starts, lo, hi))
-        claimed_e.append(np.clip(ends, lo, hi))
-        _, us, ue = union_length(np.concatenate(claimed_s), np.concatenate(claimed_e))
-        covered = float(idle_within(ms, me, us, ue).sum()) if len(us) else 0.0
+        claimed_s.append(starts)
+        claimed_e.append(ends)
+        covered = idle_inside(ms, me, np.concatenate(claimed_s), np.concatenate(claimed_e))
         out[name] = max(covered - before, 0.0)
         before = max(covered, before)
     out["the rest"] = max(total - before, 0.0)

@@ -9,7 +9,7 @@ descendant ops. All times in us.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -176,3 +176,14 @@ def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
         at = np.nonzero(depth == level)[0]
         np.add.at(total, parent[at], total[at])
     return total
+
+
+def op_intervals(trace: Trace, matches: Callable[[str], bool]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The op calls (ops and profiler ranges) whose name ``matches`` (judged once per distinct name): their rows, and
+    their starts and ends (us); those with unusable times (non-finite, negative durations) left out."""
+    codes, names = value_codes(trace, "ops.name")
+    matching = np.array([bool(matches(str(n))) for n in names], dtype=bool)
+    rows = np.flatnonzero(matching[codes]) if matching.any() else np.zeros(0, dtype=np.int64)
+    start, end = trace.ops.ts[rows], trace.ops.ts[rows] + trace.ops.dur[rows]
+    keep = np.isfinite(start) & np.isfinite(end) & (end >= start)
+    return rows[keep], start[keep], end[keep]

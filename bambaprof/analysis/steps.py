@@ -12,6 +12,8 @@ import math
 import statistics
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+import numpy as np
+
 if TYPE_CHECKING:
     from .trace import Trace
 
@@ -39,3 +41,15 @@ def step_table(trace: "Trace") -> List[Dict[str, Any]]:
 def median_step_us(steps: List[Dict[str, Any]]) -> Optional[float]:
     """The median duration of ``steps`` (us), None without any."""
     return statistics.median(r["dur_us"] for r in steps) if steps else None
+
+
+def step_index(trace: "Trace", steps: List[Dict[str, Any]], t: np.ndarray) -> np.ndarray:
+    """For each time ``t`` (us, on the trace's clock), the index of the profiled step of ``steps`` (:func:`step_table`,
+    by start) holding it; -1 outside every step."""
+    if not steps:
+        return np.full(len(t), -1, dtype=np.int64)
+    first = trace.span_us[0] if math.isfinite(trace.span_us[0]) else 0.0
+    starts = np.array([s["start_us"] + first for s in steps])
+    ends = starts + np.array([s["dur_us"] for s in steps])
+    k = np.searchsorted(starts, t, side="right") - 1
+    return np.where((k >= 0) & (t < ends[np.maximum(k, 0)]), k, -1)

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .timeline import drain_after, union_length
+from .timeline import drain_after, drain_caused, gpu_busy
 from .trace import Trace, first_row_with, value_codes
 
 #: Runtime and driver calls that block the host until GPU work is done.
@@ -37,11 +37,13 @@ SYNC_CALLS = re.compile(
 
 
 def sync_calls(trace: Trace) -> Dict[str, np.ndarray]:
-    """The synchronising calls inside the GPU window: ``rows`` (runtime rows), ``start``, ``end`` and ``drain`` (us:
-    the GPU's drain after each, see the module's description); empty arrays where there are none."""
+    """The synchronising calls inside the GPU window: ``rows`` (runtime rows), ``start``, ``end``, ``drain`` (us: the
+    GPU's drain after each, see the module's description) and ``emptied`` (the drain only where GPU work was running
+    as the call began, :func:`~.timeline.drain_caused`: the idle time the call itself caused); empty arrays where
+    there are none."""
     rt, gpu = trace.runtime, trace.gpu
     none = np.zeros(0)
-    calls = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "drain": none}
+    calls = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "drain": none, "emptied": none}
     if len(rt) == 0 or len(gpu) == 0:
         return calls
     codes, names = value_codes(trace, "runtime.name")
@@ -53,8 +55,9 @@ def sync_calls(trace: Trace) -> Dict[str, np.ndarray]:
     first, last = float(gpu.ts.min()), float((gpu.ts + gpu.dur).max())
     inside = (start > first) & (end < last)
     rows, start, end = rows[inside], start[inside], end[inside]
-    _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)  # busy intervals over every device and stream
-    return {"rows": rows, "start": start, "end": end, "drain": drain_after(ms, me, end)}
+    ms, me = gpu_busy(trace)
+    return {"rows": rows, "start": start, "end": end, "drain": drain_after(ms, me, end),
+            "emptied": drain_caused(ms, me, start, end)}
 
 
 def sync_table(trace: Trace, calls: Optional[Dict[str, np.ndarray]] = None) -> List[Dict[str, Any]]:

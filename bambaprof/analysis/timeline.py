@@ -33,7 +33,7 @@ import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -63,15 +63,14 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> tuple:
     return float((me - ms).sum()), ms, me
 
 
-def drain_after(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """For each time ``t`` (us): where no busy interval (``ms``, ``me``: merged, sorted) runs at ``t`` and one
-    starts later, the time until it starts (the GPU drained and waited for new work); else 0."""
-    if not len(ms):
-        return np.zeros(len(t))
-    k = np.searchsorted(ms, t, side="right") - 1
-    running = (k >= 0) & (me[np.maximum(k, 0)] > t)
-    has_next = k + 1 < len(ms)
-    return np.where(~running & has_next, ms[np.minimum(k + 1, len(ms) - 1)] - t, 0.0)
+def gpu_busy(trace: Trace) -> Tuple[np.ndarray, np.ndarray]:
+    """The GPU's busy intervals over every device and stream, merged and sorted (starts, ends; us): computed once a
+    trace (``trace.memo``), for the readers that set host calls and ranges against the GPU's idle time."""
+    if "gpu busy" not in trace.memo:
+        gpu = trace.gpu
+        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
+        trace.memo["gpu busy"] = (ms, me)
+    return trace.memo["gpu busy"]
 
 
 def running_at(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -80,6 +79,22 @@ def running_at(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.zeros(len(t), dtype=bool)
     k = np.searchsorted(ms, t, side="right") - 1
     return (k >= 0) & (me[np.maximum(k, 0)] > t)
+
+
+def drain_after(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each time ``t`` (us): where no busy interval (``ms``, ``me``: merged, sorted) runs at ``t`` and one
+    starts later, the time until it starts (the GPU drained and waited for new work); else 0."""
+    if not len(ms):
+        return np.zeros(len(t))
+    k = np.searchsorted(ms, t, side="right")  # the first interval starting after t
+    return np.where(~running_at(ms, me, t) & (k < len(ms)), ms[np.minimum(k, len(ms) - 1)] - t, 0.0)
+
+
+def drain_caused(ms: np.ndarray, me: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """For host calls that wait for the GPU (``start``, ``end``; us): the drain after each (:func:`drain_after`)
+    where GPU work was running as it began, so that it waited for that work and emptied the GPU; 0 for a call made
+    with the GPU already idle (the idle time after it is the host's)."""
+    return np.where(running_at(ms, me, start), drain_after(ms, me, end), 0.0)
 
 
 def busy_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -95,6 +110,16 @@ def busy_before(ms: np.ndarray, me: np.ndarray, t: np.ndarray) -> np.ndarray:
 def idle_within(ms: np.ndarray, me: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each interval ``[a, b]`` (us), the time in it that no busy interval (``ms``, ``me``) covers."""
     return np.maximum((b - a) - (busy_before(ms, me, b) - busy_before(ms, me, a)), 0.0)
+
+
+def idle_inside(ms: np.ndarray, me: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> float:
+    """The idle time (us) inside the union of the intervals ``starts``/``ends`` and inside the window of the busy
+    intervals ``ms``/``me`` (merged, sorted: first start to last end), each instant once; 0 without either."""
+    if not len(ms) or not len(starts):
+        return 0.0
+    lo, hi = float(ms[0]), float(me[-1])
+    _, us, ue = union_length(np.clip(starts, lo, hi), np.clip(ends, lo, hi))
+    return float(idle_within(ms, me, us, ue).sum())
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..analysis.analysis import Analysis, analyze
 from ..analysis.fleet import SLOWEST_RANK_PCT, fleet_of, none_read, rank_row, unreadable
 from ..analysis.modules import module_tail
 from ..analysis.source import TraceSource, resolve, source_name
-from ..analysis.timeline import union_length
+from ..analysis.timeline import gpu_busy
 from ..analysis.trace import Trace, load_trace
 from ..errors import BambaprofError
 from ..run import Manifest, Spread, read_telemetry
@@ -97,7 +97,7 @@ class ReportRun:
         t0, t1 = self.trace.span_us
         if len(gpu) == 0 or not (t1 > t0):
             return None
-        _, ms, me = union_length(gpu.ts, gpu.ts + gpu.dur)
+        ms, me = gpu_busy(self.trace)  # the analysis of this trace merged them already
         edges = np.linspace(t0, t1, TIME_BINS + 1)
         lo, hi = edges[:-1, None], edges[1:, None]
         overlap = np.clip(np.minimum(hi, me[None, :]) - np.maximum(lo, ms[None, :]), 0, None).sum(axis=1)
