@@ -1,7 +1,8 @@
 #!/bin/bash
 # One device call (forty-seventh session), any card: (1) real traces of a GPU-bound training loop that reads its loss
 # on the host every step, and of the same loop with the reads deferred (benchmarks/sync_traces.py), each analysed
-# (--table syncs, --table idle, the findings); (2) the compiled function of benchmarks/compilation_trace.py on the GPU
+# (--table syncs, --table idle, the findings); real traces of a loop that copies each batch to the GPU on the
+# stream that computes, and on a side stream (benchmarks/transfer_traces.py); (2) the compiled function of benchmarks/compilation_trace.py on the GPU
 # (a compile and a recompile inside the profiled steps), analysed; (3) on an H200 with MIXER=1, issue #17's mixer
 # bench at the five Bamba-9B shapes (session43_device.sh's), and with CORES=1 the cores beside mamba_ssm.
 source benchmarks/device_env.sh
@@ -25,6 +26,8 @@ if [ -z "${SKIP_FIXTURES:-}" ]; then
   timeout 150 python3 benchmarks/sync_traces.py "$OUT/syncs"
   for t in "$OUT"/syncs/*.json.gz; do show "$t"; done
   python3 -m bambaprof compare "$OUT/syncs/item-each-step.json.gz" "$OUT/syncs/item-deferred.json.gz" 2>&1 | head -30
+  timeout 120 python3 benchmarks/transfer_traces.py "$OUT/transfers"
+  for t in "$OUT"/transfers/*.json.gz; do show "$t"; done
   timeout 150 python3 benchmarks/compilation_trace.py "$OUT/gpu-compile-in-trace.json.gz" cuda && show "$OUT/gpu-compile-in-trace.json.gz"
   echo "fixtures done at ${SECONDS}s"
 fi
