@@ -47,6 +47,8 @@ from .syncs import sync_calls, sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline, gpu_busy, gpu_work_calls, launch_rows
 from .trace import GPU_SKIP_KINDS, Trace, load_trace
+from .transfers import SUMMARY_KEYS as TRANSFER_FIGURES
+from .transfers import transfer_rows, transfer_summary, transfer_table
 
 KERNEL_SORT_KEYS = ("total_us", "count", "mean_us", "median_us", "max_us", "share_pct", "achieved_gbps",
                     "pct_of_peak_bw", "theoretical_occupancy_pct", "est_occupancy_pct", "waves_per_sm", "name")
@@ -89,6 +91,9 @@ class Analysis:
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
+    #: copies between host and device memory by direction, host memory, stream and op, with the time no kernel ran
+    #: beside them (see :mod:`.transfers`)
+    transfers: List[Dict[str, Any]] = field(default_factory=list)
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -168,7 +173,7 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES, "data_loader_gpu_idle_us", "compile_gpu_idle_us",
+               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
 
@@ -292,6 +297,7 @@ def analyze(
     allocating = allocation_calls(trace, steps)
     fetching = loader_ranges(trace)
     compiling = compile_ranges(trace)
+    transfers = transfer_table(trace, transfer_rows(trace))
     host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
     intervals = [(compiling["start"], compiling["end"]), (fetching["start"], fetching["end"]),
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
@@ -332,6 +338,7 @@ def analyze(
         "cpu_bound_us": timeline.stretch_total_us,
         **sync_summary(syncs, host_recorded),
         **allocation_summary(trace, allocating, host_recorded),
+        **transfer_summary(trace, transfers),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -455,6 +462,7 @@ def analyze(
         steps=steps,
         contractions=contractions,
         copies=copies,
+        transfers=transfers,
     )
     from ..diagnose import diagnose
 

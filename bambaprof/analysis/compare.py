@@ -76,6 +76,7 @@ METRICS = {
     "copy_time": ("copies on the device", "us", True),
     "allocation_idle": ("GPU idle in memory allocation calls", "us", True),
     "data_wait": ("GPU idle waiting for the DataLoader", "us", True),
+    "transfer_exposed": ("host-device copies with no kernel beside them", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -130,6 +131,9 @@ class Side:
         elif metric == "data_wait":  # the GPU idle inside DataLoader fetches; unknown without CPU ops or GPU
             values = [a.summary["data_loader_gpu_idle_us"] / steps(a) for a in self.analyses
                       if a.summary.get("platform") != "cpu" and a.summary.get("data_loader_gpu_idle_us") is not None]
+        elif metric == "transfer_exposed":  # HtoD/DtoH copies while no kernel ran; unknown without the GPU's copies
+            values = [a.summary["transfer_exposed_us"] / steps(a) for a in self.analyses
+                      if a.summary.get("transfer_exposed_us") is not None]
         elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
             values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("collective_exposed_us") is not None]

@@ -39,6 +39,7 @@ from ..render.columns import (
     ANALYZE_SSD,
     ANALYZE_STEPS,
     ANALYZE_SYNCS,
+    ANALYZE_TRANSFERS,
     FLEET_KERNELS,
     FLEET_RANKS,
 )
@@ -81,7 +82,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
               help=f"Sort key: kernels {', '.join(KERNEL_SORT_KEYS)}; ops {', '.join(OP_SORT_KEYS)}.")
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
-                                                      "syncs", "allocations", "idle", "collectives",
+                                                      "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
@@ -194,7 +195,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         text = render_analysis(a, kernels, ops)
     elif fmt == "csv":
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
-                  "syncs": a.syncs, "allocations": a.allocations,
+                  "syncs": a.syncs, "allocations": a.allocations, "transfers": a.transfers,
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
@@ -281,6 +282,16 @@ def _allocations_text(a: Analysis) -> str:
             "driver, HIP and Unified Runtime forms)\n")
 
 
+def _transfers_text(a: Analysis) -> str:
+    """``--table transfers``: the copies between host and device, or why there are none."""
+    if a.transfers:
+        return render_rows(a.transfers, "table", ANALYZE_TRANSFERS)
+    if a.summary.get("transfer_count") is None:
+        return ("copies between host and device unknown: the trace holds no GPU activity, or its profiler records "
+                "copies only when asked (rocprofv3 --memory-copy-trace)\n")
+    return "no copies between host and device memory in this trace\n"
+
+
 def _module_text(a: Analysis) -> str:
     """``--table modules``: GPU time by nn.Module call path, or why there is none."""
     if not a.modules:
@@ -291,7 +302,8 @@ def _module_text(a: Analysis) -> str:
 
 #: ``--table NAME`` as CSV with no rows: the header its columns name.
 _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_SYNCS,
-                "allocations": ANALYZE_ALLOCATIONS, "idle": ANALYZE_IDLE, "collectives": ANALYZE_COLLECTIVES,
+                "allocations": ANALYZE_ALLOCATIONS, "transfers": ANALYZE_TRANSFERS, "idle": ANALYZE_IDLE,
+                "collectives": ANALYZE_COLLECTIVES,
                 "steps": ANALYZE_STEPS,
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
@@ -303,6 +315,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "ssd": _ssd_text,
     "syncs": _syncs_text,
     "allocations": _allocations_text,
+    "transfers": _transfers_text,
     "idle": lambda a: render_rows(idle_rows(a.summary.get("idle_by_cause")), "table", ANALYZE_IDLE)
     if a.summary.get("idle_by_cause") else "no GPU activity in this trace: no GPU idle time to split\n",
     "collectives": lambda a: _collectives_text(a),

@@ -21,7 +21,16 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
-from .host import allocation_stall, compilation_in_trace, data_loading, host_bound, idle_unexplained, pageable_copies, sync_stall
+from .host import (
+    allocation_stall,
+    compilation_in_trace,
+    data_loading,
+    exposed_transfers,
+    host_bound,
+    idle_unexplained,
+    pageable_copies,
+    sync_stall,
+)
 from .kernels import (
     FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     copy_overhead,
@@ -44,7 +53,7 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "diagnose",
            "dram_overfetch",
            "elementwise_contraction",
-           "exposed_communication", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
+           "exposed_communication", "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
@@ -56,7 +65,7 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
-                                     data_loading, compilation_in_trace, pageable_copies,
+                                     data_loading, compilation_in_trace, pageable_copies, exposed_transfers,
                                      ssd_core, exposed_communication]
 
 
@@ -91,6 +100,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "allocation-stall": lambda a, k: a.summary.get("allocation_calls") is not None,
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
     "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
+    "exposed-transfers": lambda a, k: a.summary.get("transfer_count") is not None,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
                                                  and r.get("floor_us") is not None),

@@ -91,6 +91,13 @@ ANALYZE_ALLOCATIONS = [
     Column("op", "under op", width=50), Column("count", "n", "int"), Column("host_blocked_us", "host blocked us", "us"),
     Column("gpu_idle_us", "GPU idle us", "us"), Column("steps", "steps", "int"),
 ]
+ANALYZE_TRANSFERS = [
+    Column("direction", "direction", width=9), Column("memory", "host memory", width=11), Column("device", "device", "int"),
+    Column("stream", "stream", "int"), Column("op", "under op", width=40), Column("count", "n", "int"),
+    Column("total_us", "GPU us", "us"), Column("exposed_us", "no kernel beside us", "us"),
+    Column("bytes", "bytes", "bytes"), Column("gbps", "GB/s", "num"),
+    Column("stream_runs_kernels", "kernels' stream"),
+]
 ANALYZE_IDLE = [
     Column("cause", "cause", width=20), Column("gpu_idle_us", "GPU idle us", "us"),
     Column("share_pct", "% of idle", "pct"),

@@ -74,6 +74,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nMemory allocation calls inside the GPU window (GPU idle: during each call, and after it until the "
                   "next activity when nothing else ran)\n", render_rows(a.allocations, "table",
                                                                         columns.ANALYZE_ALLOCATIONS)]
+    if getattr(a, "transfers", None):
+        parts += ["\nCopies between host and device (no kernel beside: the time no kernel ran on their device while "
+                  "they did)\n", render_rows(a.transfers, "table", columns.ANALYZE_TRANSFERS)]
     if a.stretches:
         parts += ["\nLongest CPU-bound stretches (GPU idle waiting on the host; start from trace start)\n",
                   render_rows(a.stretches, "table", [c for c in columns.ANALYZE_STRETCHES if c.key != "cpu_module"

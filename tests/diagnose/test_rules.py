@@ -463,6 +463,26 @@ def test_sync_stall(tmp_path):
     assert "sync-stall" not in ids(analysis(tmp_path, quiet))
 
 
+def test_exposed_transfers(tmp_path):
+    """A 4 MB batch copied from pinned memory before every second kernel, on the kernels' stream (in the 30 us gap
+    after it): 5 copies of 25 us with no kernel beside them; on a side stream under the kernels instead, none."""
+    def with_copies(side: bool):
+        t = trace_of([("k", 40.0, *BIG)] * 10, gap_us=30.0, launch_lead_us=0.5)
+        for i in range(0, 10, 2):  # kernel i runs [100 + 70 i, 140 + 70 i)
+            at = 100.0 + 70.0 * i + (5.0 if side else 42.0)
+            t["traceEvents"].append(
+                {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy HtoD (Pinned -> Device)", "pid": 0,
+                 "tid": 9 if side else 7, "ts": at, "dur": 25.0,
+                 "args": {"device": 0, "stream": 9 if side else 7, "correlation": 9300 + i, "bytes": 4 << 20}})
+        return analysis(tmp_path, t)
+
+    a = with_copies(side=False)
+    f = next(f for f in diagnose(a) if f.id == "exposed-transfers")
+    assert f.time_us == pytest.approx(125.0) and f.severity == "medium"  # of a 670 us window: 19%
+    assert "HtoD from pinned memory on stream 7 (the kernels' own)" in f.message and "side stream" in f.suggestion
+    assert "exposed-transfers" not in ids(with_copies(side=True))
+
+
 def test_allocation_stall(tmp_path):
     """A cudaFree (the allocator giving memory back) begun near the end of every second kernel: it waits for the
     kernel, and the GPU sits idle while it runs and until the next launch; the finding counts them, names the call
