@@ -42,7 +42,7 @@ from .roofline import run_floor
 from .sampled import kernel_samples
 from .source import TraceError, TraceSource, resolve
 from .ssd_kernels import core_calls, core_floor, ssd_summary, ssd_table
-from .steps import median_step_us, step_table
+from .steps import add_step_causes, median_step_us, step_table
 from .syncs import sync_calls, sync_summary, sync_table, syncs_known
 from .telemetry import summarize_telemetry
 from .timeline import analyze_timeline, gpu_busy, gpu_work_calls, launch_rows
@@ -303,6 +303,9 @@ def analyze(
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
                  (synchronising["start"], synchronising["end"] + synchronising["emptied"]) if host_calls else (None, None)]
     idle_causes = idle_by_cause(*gpu_busy(trace), [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, intervals)])
+    host_intervals = intervals[:2] + ([(allocating["start"], allocating["end"]), (synchronising["start"],
+                                      synchronising["end"])] if host_calls else [(None, None)] * 2)
+    add_step_causes(trace, steps, [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, host_intervals)])
     summary: Dict[str, Any] = {
         "trace": str(trace.source.trace_path),
         "run_dir": str(run_dir) if run_dir is not None else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,3 +53,38 @@ def step_index(trace: "Trace", steps: List[Dict[str, Any]], t: np.ndarray) -> np
     ends = starts + np.array([s["dur_us"] for s in steps])
     k = np.searchsorted(starts, t, side="right") - 1
     return np.where((k >= 0) & (t < ends[np.maximum(k, 0)]), k, -1)
+
+
+#: The step table's keys for the causes of :data:`.idle.CAUSES`, in their order.
+CAUSE_KEYS = {"compilation": "compile_us", "data loader": "data_loader_us", "allocation calls": "allocation_us",
+              "synchronisations": "sync_us"}
+
+
+def add_step_causes(trace: "Trace", steps: List[Dict[str, Any]],
+                    causes: Sequence[Tuple[str, Optional[np.ndarray], Optional[np.ndarray]]]) -> None:
+    """Give each row of ``steps`` (:func:`step_table`) the host time (us) inside each of ``causes`` ((name of
+    :data:`CAUSE_KEYS`, interval starts, interval ends on the trace's clock), in priority order: an instant inside
+    several goes to the first) within the step, under the cause's key; None where the cause's intervals are None
+    (the trace cannot show it). Also ``gpu_idle_us``: the time within the step that no GPU activity ran on any
+    device (None for a trace without GPU activity)."""
+    from .timeline import gpu_busy, idle_within, union_length
+
+    first = trace.span_us[0] if math.isfinite(trace.span_us[0]) else 0.0
+    ms, me = gpu_busy(trace) if len(trace.gpu) else (None, None)
+    for row in steps:
+        a = row["start_us"] + first
+        b = a + row["dur_us"]
+        row["gpu_idle_us"] = None if ms is None else float(idle_within(ms, me, np.array([a]), np.array([b]))[0])
+        taken_s: List[np.ndarray] = []
+        taken_e: List[np.ndarray] = []
+        before = 0.0
+        for name, starts, ends in causes:
+            if starts is None or ends is None:
+                row[CAUSE_KEYS[name]] = None
+                continue
+            inside = (ends > a) & (starts < b)
+            taken_s.append(np.clip(starts[inside], a, b))
+            taken_e.append(np.clip(ends[inside], a, b))
+            covered, _, _ = union_length(np.concatenate(taken_s), np.concatenate(taken_e))
+            row[CAUSE_KEYS[name]] = max(covered - before, 0.0)
+            before = max(covered, before)

@@ -8,6 +8,7 @@ thresholds are the named constants here (in the README).
 
 from __future__ import annotations
 
+import statistics
 from typing import Any, Dict, Optional
 
 from ..analysis.modules import module_tail
@@ -54,6 +55,17 @@ COMPILATION_SPAN_PCT = 5.0
 #: pageable-copies: copies between the GPU and pageable (unpinned) host memory take at least this share of
 #: the GPU window.
 PAGEABLE_COPY_PCT = 5.0
+#: uneven-steps: with at least UNEVEN_MIN_STEPS profiled steps, the steps of at least SLOW_STEP_X times the median
+#: step take at least UNEVEN_STEPS_PCT of all steps' time above the median.
+UNEVEN_MIN_STEPS = 3
+SLOW_STEP_X = 1.5
+UNEVEN_STEPS_PCT = 10.0
+#: The step table's causes (:func:`bambaprof.analysis.steps.add_step_causes`): key, what the host did, the finding
+#: that judges it.
+_STEP_CAUSES = (("compile_us", "compiling (torch.compile)", "compilation-in-trace"),
+                ("data_loader_us", "waiting for the DataLoader", "data-loading"),
+                ("allocation_us", "in memory allocation calls", "allocation-stall"),
+                ("sync_us", "waiting for the GPU in synchronisations", "sync-stall"))
 #: exposed-transfers: copies between host and device ran with no kernel beside them, and could have run under
 #: kernels, for at least this share of the GPU window.
 EXPOSED_TRANSFER_PCT = 5.0
@@ -236,6 +248,71 @@ def exposed_transfers(a: Any) -> Optional[Finding]:
                    [{k: r[k] for k in ("direction", "memory", "stream", "stream_runs_kernels", "op", "count",
                                        "total_us", "exposed_us", "bytes", "gbps")} for r in exposed_rows[:10]],
                    " ".join(parts), hidable)
+
+
+def uneven_steps(a: Any) -> Optional[Finding]:
+    """Some profiled steps took far longer than the others: those of at least :data:`SLOW_STEP_X` times the median
+    step, whose time above the median is at least :data:`UNEVEN_STEPS_PCT` of all steps' time (at least
+    :data:`UNEVEN_MIN_STEPS` steps). Says what the slow steps spent more than a median step on (compiling, the
+    DataLoader, allocation calls, synchronisations: :func:`~bambaprof.analysis.steps.add_step_causes`) and what the
+    trace leaves unexplained; advice by the largest cause, else by the pattern (the first step only: a warm-up; every
+    k-th step: periodic host work; steps that keep growing: something accumulates). Time at stake: the GPU's idle
+    time in the slow steps above a median step's (a GPU trace), else their host time above the median."""
+    steps = [r for r in (getattr(a, "steps", None) or []) if (r.get("dur_us") or 0.0) > 0]
+    if len(steps) < UNEVEN_MIN_STEPS:
+        return None
+    durations = [r["dur_us"] for r in steps]
+    median, total = statistics.median(durations), sum(durations)
+    slow = [i for i, d in enumerate(durations) if d >= SLOW_STEP_X * median]
+    excess = sum(durations[i] - median for i in slow)
+    if not slow or 100.0 * excess / total < UNEVEN_STEPS_PCT:
+        return None
+    extra: Dict[str, float] = {}
+    for key, _, _ in _STEP_CAUSES:
+        values = [r.get(key) for r in steps]
+        if all(v is not None for v in values):
+            typical = statistics.median(values)
+            extra[key] = sum(max(steps[i][key] - typical, 0.0) for i in slow)
+    named = sorted(slow, key=lambda i: -durations[i])[:3]
+    listed = ", ".join(f"{steps[i]['step']} {us_text(durations[i])} ({durations[i] / median:.1f}x)" for i in named)
+    msg = (f"{len(slow)} of {len(steps)} profiled steps took at least {SLOW_STEP_X:g}x the median step "
+           f"({us_text(median)}): {listed}; {us_text(excess)} above the median, {100 * excess / total:.0f}% of the "
+           f"steps' {us_text(total)}.")
+    causes = [(extra[key], label, fid) for key, label, fid in _STEP_CAUSES if extra.get(key, 0.0) > 0]
+    causes.sort(key=lambda c: -c[0])
+    if causes:
+        msg += " More than a median step spent " + ", ".join(f"{label}: {us_text(t)}" for t, label, _ in causes) + "."
+    unknown = [label for key, label, _ in _STEP_CAUSES if key not in extra]
+    if unknown:
+        msg += f" Not known from this trace: time {', '.join(unknown)}."
+    if causes and causes[0][0] >= 0.5 * excess:
+        suggestion = f"Most of it was {causes[0][1]}: see {causes[0][2]}."
+    elif slow == [0]:
+        suggestion = ("Only the first profiled step is slow: first-call work left in the window (kernel autotuning "
+                      "and library heuristics, lazy initialisation, the caching allocator filling its pool, the "
+                      "profiler starting). Record after a warm-up: torch.profiler.schedule(wait=1, warmup=1, "
+                      "active=N).")
+    elif len(slow) >= 2 and len({j - i for i, j in zip(slow, slow[1:])}) == 1 and slow[1] - slow[0] > 1:
+        suggestion = (f"One step in {slow[1] - slow[0]} is slow: periodic host work (logging, checkpointing, "
+                      "evaluation, Python's garbage collector). with_stack=True or record_function ranges name it; "
+                      "for the collector, gc.freeze() after setup or gc.disable() around the loop.")
+    elif len(durations) >= 3 and all(x < y for x, y in zip(durations, durations[1:])):
+        suggestion = ("Each step took longer than the one before: something accumulates from step to step (tensors "
+                      "or autograd graphs kept alive, lists or caches that grow, memory pinned or allocated anew "
+                      "each step). torch.cuda.memory._record_memory_history() and with_stack=True show what grows.")
+    else:
+        suggestion = ("The slow steps hold host work the trace's ranges do not name: wrap the step's parts in "
+                      "record_function ranges, or record with with_stack=True, and compare a slow step with a typical "
+                      "one (bambaprof analyze --table steps).")
+    idle = [r.get("gpu_idle_us") for r in steps]
+    if all(v is not None for v in idle):
+        typical_idle = statistics.median(idle)
+        at_stake = sum(max(idle[i] - typical_idle, 0.0) for i in slow)
+    else:
+        at_stake = excess
+    return Finding("uneven-steps", severity_of(excess, total), msg,
+                   [{k: steps[i].get(k) for k in ("step", "dur_us", "gpu_idle_us", *[c[0] for c in _STEP_CAUSES])}
+                    for i in named], suggestion, at_stake)
 
 
 def allocation_stall(a: Any) -> Optional[Finding]:

@@ -22,6 +22,7 @@ from .finding import (
     severity_rank,
 )
 from .host import (
+    UNEVEN_MIN_STEPS,
     allocation_stall,
     compilation_in_trace,
     data_loading,
@@ -30,6 +31,7 @@ from .host import (
     idle_unexplained,
     pageable_copies,
     sync_stall,
+    uneven_steps,
 )
 from .kernels import (
     FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
@@ -57,7 +59,7 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
-           "sync_stall", "throttled", "unknown_bytes", "warp_stalls"]
+           "sync_stall", "throttled", "uneven_steps", "unknown_bytes", "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
                                      elementwise_contraction, float32_matmul, float64_kernels,
@@ -65,7 +67,7 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
-                                     data_loading, compilation_in_trace, pageable_copies, exposed_transfers,
+                                     data_loading, compilation_in_trace, uneven_steps, pageable_copies, exposed_transfers,
                                      ssd_core, exposed_communication]
 
 
@@ -101,6 +103,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
     "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
     "exposed-transfers": lambda a, k: a.summary.get("transfer_count") is not None,
+    "uneven-steps": lambda a, k: len(getattr(a, "steps", None) or []) >= UNEVEN_MIN_STEPS,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,
     "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
                                                  and r.get("floor_us") is not None),

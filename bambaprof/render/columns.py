@@ -104,6 +104,9 @@ ANALYZE_IDLE = [
 ]
 ANALYZE_STEPS = [
     Column("step", "step", width=30), Column("start_us", "start us", "us"), Column("dur_us", "duration us", "us"),
+    Column("compile_us", "compiling us", "us"), Column("data_loader_us", "DataLoader us", "us"),
+    Column("allocation_us", "allocation calls us", "us"), Column("sync_us", "syncs us", "us"),
+    Column("gpu_idle_us", "GPU idle us", "us"),
 ]
 ANALYZE_COLLECTIVES = [
     Column("kind", "collective", width=16), Column("count", "n", "int"), Column("total_us", "GPU us", "us"),

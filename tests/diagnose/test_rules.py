@@ -483,6 +483,43 @@ def test_exposed_transfers(tmp_path):
     assert "exposed-transfers" not in ids(with_copies(side=True))
 
 
+def _stepped(durations, inside=None):
+    """A CPU-only trace of profiled steps back to back (``ProfilerStep#<i>``, ``durations`` in us), each holding an
+    aten::mm over its whole length; ``inside``: {step index: (range name, us)} puts that range at the step's start."""
+    events, t = [], 0.0
+    for i, d in enumerate(durations):
+        events += [_op(f"ProfilerStep#{i}", t, d, -1, cat="user_annotation"), _op("aten::mm", t, d, 100 + i)]
+        if inside and i in inside:
+            name, us = inside[i]
+            events.append(_op(name, t + 1.0, us, -1, cat="user_annotation"))
+        t += d + 1.0
+    return {"schemaVersion": 1, "traceEvents": events}
+
+
+def test_uneven_steps(tmp_path):
+    """One step of six at 5x the median, its extra time inside torch.compile's compile range: the finding names the
+    step and the cause and points to compilation-in-trace. The first step alone slow with nothing inside: a
+    warm-up; every third step: periodic host work; each step longer than the last: something accumulates; steps
+    within 1.5x of each other: nothing."""
+    compiled = analysis(tmp_path, _stepped([1000.0] * 3 + [5000.0] + [1000.0] * 2,
+                                           {3: ("_compile.compile_inner (dynamo_timed)", 3900.0)}))
+    f = next(f for f in diagnose(compiled) if f.id == "uneven-steps")
+    assert "1 of 6 profiled steps took at least 1.5x the median step (1.00 ms): ProfilerStep#3 5.00 ms (5.0x)" \
+        in f.message and "compiling (torch.compile): 3.90 ms" in f.message
+    assert f.suggestion == "Most of it was compiling (torch.compile): see compilation-in-trace."
+    assert f.time_us == pytest.approx(4000.0) and f.severity == "high"  # CPU only: host time above the median
+    assert "Not known from this trace: time in memory allocation calls" in f.message  # no runtime calls
+    first = next(f for f in diagnose(analysis(tmp_path, _stepped([3000.0] + [1000.0] * 4))) if f.id == "uneven-steps")
+    assert first.suggestion.startswith("Only the first profiled step is slow")
+    periodic = analysis(tmp_path, _stepped([1000.0, 1000.0, 4000.0] * 3))
+    assert next(f for f in diagnose(periodic) if f.id == "uneven-steps").suggestion.startswith("One step in 3 is slow")
+    growing = analysis(tmp_path, _stepped([1000.0, 1200.0, 1500.0, 2500.0, 4000.0]))
+    assert "Each step took longer" in next(f for f in diagnose(growing) if f.id == "uneven-steps").suggestion
+    even = analysis(tmp_path, _stepped([1000.0, 1400.0, 900.0, 1100.0]))
+    assert "uneven-steps" not in ids(even) and R.can_judge(even, "uneven-steps")
+    assert not R.can_judge(analysis(tmp_path, _stepped([1000.0, 5000.0])), "uneven-steps")  # two steps: no median
+
+
 def test_allocation_stall(tmp_path):
     """A cudaFree (the allocator giving memory back) begun near the end of every second kernel: it waits for the
     kernel, and the GPU sits idle while it runs and until the next launch; the finding counts them, names the call
