@@ -11,8 +11,10 @@ Only calls inside the GPU window (after the first GPU activity starts, before th
 profiler's own synchronisations at the start and end of a trace fall outside it. For each call:
 
 - *host blocked*: its duration, the time the host could not run ahead of the GPU;
-- *drain*: when no GPU activity is running on any device as the call returns (the GPU emptied its queue),
-  the time until the next GPU activity starts: the GPU waits while the host launches anew;
+- *drain*: for a call begun while GPU work was running (it waited for that work), when no GPU activity is running
+  on any device as it returns (the GPU emptied its queue), the time until the next GPU activity starts: the GPU
+  waits while the host launches anew. A call made with the GPU already idle waited for nothing and emptied
+  nothing: the idle time after it is the host's (``host-bound`` judges it), and its drain is 0;
 - its *operator*: the CPU op it was made under (its ``External id``; ``aten::_local_scalar_dense`` for
   ``.item()``), else none.
 
@@ -26,7 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .timeline import drain_after, drain_caused, gpu_busy
+from .timeline import drain_caused, gpu_busy
 from .trace import Trace, first_row_with, value_codes
 
 #: Runtime and driver calls that block the host until GPU work is done.
@@ -37,13 +39,12 @@ SYNC_CALLS = re.compile(
 
 
 def sync_calls(trace: Trace) -> Dict[str, np.ndarray]:
-    """The synchronising calls inside the GPU window: ``rows`` (runtime rows), ``start``, ``end``, ``drain`` (us: the
-    GPU's drain after each, see the module's description) and ``emptied`` (the drain only where GPU work was running
-    as the call began, :func:`~.timeline.drain_caused`: the idle time the call itself caused); empty arrays where
-    there are none."""
+    """The synchronising calls inside the GPU window: ``rows`` (runtime rows), ``start``, ``end`` and ``emptied``
+    (us: each one's drain, see the module's description: where GPU work was running as the call began, the idle time
+    after it until the next activity, :func:`~.timeline.drain_caused`; else 0); empty arrays where there are none."""
     rt, gpu = trace.runtime, trace.gpu
     none = np.zeros(0)
-    calls = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "drain": none, "emptied": none}
+    calls = {"rows": np.zeros(0, dtype=np.int64), "start": none, "end": none, "emptied": none}
     if len(rt) == 0 or len(gpu) == 0:
         return calls
     codes, names = value_codes(trace, "runtime.name")
@@ -56,16 +57,16 @@ def sync_calls(trace: Trace) -> Dict[str, np.ndarray]:
     inside = (start > first) & (end < last)
     rows, start, end = rows[inside], start[inside], end[inside]
     ms, me = gpu_busy(trace)
-    return {"rows": rows, "start": start, "end": end, "drain": drain_after(ms, me, end),
-            "emptied": drain_caused(ms, me, start, end)}
+    return {"rows": rows, "start": start, "end": end, "emptied": drain_caused(ms, me, start, end)}
 
 
 def sync_table(trace: Trace, calls: Optional[Dict[str, np.ndarray]] = None) -> List[Dict[str, Any]]:
     """Synchronising calls inside the GPU window (``calls``, :func:`sync_calls`, read when not given), grouped by
-    (call, operator): ``count``, ``host_blocked_us`` (summed durations), ``drain_us`` (summed GPU drains),
-    ``drains`` (calls after which the GPU was empty); most drain first (see the module's description)."""
+    (call, operator): ``count``, ``host_blocked_us`` (summed durations), ``drain_us`` (summed GPU drains the calls
+    caused: ``emptied``), ``drains`` (calls that waited for running work and left the GPU empty); most drain first
+    (see the module's description)."""
     calls = calls if calls is not None else sync_calls(trace)
-    rows, start, end, drain = calls["rows"], calls["start"], calls["end"], calls["drain"]
+    rows, start, end, drain = calls["rows"], calls["start"], calls["end"], calls["emptied"]
     if not len(rows):
         return []
     rt = trace.runtime

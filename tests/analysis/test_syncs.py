@@ -14,15 +14,17 @@ from tests.analysis.synth import _op, _rt, base_trace, write
 DATA = Path(__file__).resolve().parents[1] / "data" / "nsys"
 
 
-def _synced(tmp_path, drain_us: float = 40.0):
-    """base_trace plus: ``.item()`` at 46 (aten::_local_scalar_dense makes a cudaStreamSynchronize [47, 48) after
-    the GPU went idle at 45; the memcpy, the GPU's next activity, moved to 48 + drain_us); a
-    torch.cuda.synchronize() [38, 39) while kernels still run (no drain); and the profiler's own
-    cudaDeviceSynchronize before the first and after the last GPU activity (not counted)."""
+def _synced(tmp_path, drain_us: float = 40.0, idle_first: bool = False):
+    """base_trace plus: ``.item()`` at 43 (aten::_local_scalar_dense makes a cudaStreamSynchronize [44, 48) while
+    the add kernel runs to 45: it waits for it, and the GPU is empty as it returns; the memcpy, the GPU's next
+    activity, moved to 48 + drain_us), or with ``idle_first`` at 46 (the call [47, 48) begins with the GPU already
+    idle: it emptied nothing); a torch.cuda.synchronize() [38, 39) while kernels still run (no drain); and the
+    profiler's own cudaDeviceSynchronize before the first and after the last GPU activity (not counted)."""
     t = base_trace()
     ev = t["traceEvents"]
-    ev += [_op("aten::item", 46, 3, 20), _op("aten::_local_scalar_dense", 46, 3, 21),
-           _rt("cudaStreamSynchronize", 47, 1, 30, 21),
+    at, took = (46, 1) if idle_first else (43, 4)
+    ev += [_op("aten::item", at, took + 2, 20), _op("aten::_local_scalar_dense", at, took + 2, 21),
+           _rt("cudaStreamSynchronize", at + 1, took, 30, 21),
            _rt("cudaDeviceSynchronize", 38, 1, 31),
            _rt("cudaDeviceSynchronize", 1, 2, 32), _rt("cudaDeviceSynchronize", 200, 2, 33)]
     for e in ev:  # the GPU's next activity after the .item(): the memcpy
@@ -46,13 +48,23 @@ def test_drain_and_op_of_each_synchronisation(tmp_path):
     rows = {(r["call"], r["op"]): r for r in a.syncs}
     assert set(rows) == {("cudaStreamSynchronize", "aten::_local_scalar_dense"), ("cudaDeviceSynchronize", None)}
     item = rows[("cudaStreamSynchronize", "aten::_local_scalar_dense")]
-    assert item["count"] == 1 and item["host_blocked_us"] == 1.0
+    assert item["count"] == 1 and item["host_blocked_us"] == 4.0
     assert item["drain_us"] == pytest.approx(40.0) and item["drains"] == 1  # from 48 to the memcpy at 88
     during = rows[("cudaDeviceSynchronize", None)]  # at 39 the gemm (to 40) still runs: no drain
     assert during["count"] == 1 and during["drain_us"] == 0 and during["drains"] == 0
     assert a.syncs[0] is item  # most drain first
     s = a.summary
-    assert (s["sync_count"], s["sync_host_blocked_us"], s["sync_drain_us"]) == (2, 2.0, pytest.approx(40.0))
+    assert (s["sync_count"], s["sync_host_blocked_us"], s["sync_drain_us"]) == (2, 5.0, pytest.approx(40.0))
+
+
+def test_a_synchronisation_made_with_the_gpu_idle_caused_no_drain(tmp_path):
+    """The same .item() made after the GPU went idle: it waited for nothing, and the 40 us until the next activity
+    are the host's (host-bound's), not the call's; the idle split leaves them in the rest."""
+    a = analyze(_synced(tmp_path, idle_first=True))
+    item = next(r for r in a.syncs if r["op"] == "aten::_local_scalar_dense")
+    assert (item["count"], item["drain_us"], item["drains"]) == (1, 0.0, 0)
+    assert a.summary["sync_drain_us"] == 0 and not any(f["id"] == "sync-stall" for f in a.findings)
+    assert a.summary["idle_by_cause"]["synchronisations"] == pytest.approx(1.0)  # its own [47, 48)
 
 
 def test_sync_stall_is_found_when_the_drain_is_a_large_share(tmp_path, capsys):
@@ -94,13 +106,18 @@ def test_a_trace_of_gpu_activity_alone_cannot_count_synchronisations(tmp_path, c
 
 def test_the_real_workload_synchronises_once_a_step_in_both_tools():
     """benchmarks/nsys_workload.py copies 8 values to the host each step (y[:8].cpu()): five steps, five
-    cudaStreamSynchronize under aten::copy_ in the PyTorch profiler's trace, the same five in Nsight Systems'."""
+    cudaStreamSynchronize under aten::copy_ in the PyTorch profiler's trace, the same five in Nsight Systems'. The
+    loop is host-bound: each copy and sync began with the GPU already idle, so they emptied nothing (the GPU's idle
+    time after them, 422 us in the Kineto trace, is the host's: host-bound names it) and sync-stall stays quiet."""
     kineto = analyze(DATA / "h200-workload.kineto.json.gz")
     nsys = analyze(DATA / "h200-workload-nodes.sqlite.gz")
     (row,) = kineto.syncs
-    assert (row["call"], row["op"], row["count"], row["drains"]) == ("cudaStreamSynchronize", "aten::copy_", 5, 5)
+    assert (row["call"], row["op"], row["count"], row["drains"]) == ("cudaStreamSynchronize", "aten::copy_", 5, 0)
     assert nsys.summary["sync_count"] == 5 and nsys.syncs[0]["call"] == "cudaStreamSynchronize"
-    assert any(f["id"] == "sync-stall" for f in kineto.findings)
+    for a in (kineto, nsys):
+        assert a.summary["sync_drain_us"] == 0
+        ids = {f["id"] for f in a.findings}
+        assert "sync-stall" not in ids and "host-bound" in ids
     assert len(load_trace(DATA / "h200-workload.kineto.json.gz").runtime)  # the trace holds the calls it counts
 
 

@@ -449,13 +449,13 @@ def test_sync_stall(tmp_path):
     """Kernels whose every second launch follows an ``.item()``: the host waits for the GPU, which then sits
     empty until the next launch comes; the finding names the call, the op and its cause."""
     t = trace_of([("k", 10.0, *BIG)] * 10, gap_us=30.0, launch_lead_us=0.5)
-    for i in range(0, 10, 2):  # an .item() right after kernel i ends: at 100 + 40 i + 10
+    for i in range(0, 10, 2):  # an .item() just before kernel i ends at 100 + 40 i + 10: it waits for the kernel
         end = 100.0 + 40.0 * i + 10.0
-        t["traceEvents"] += [_op("aten::_local_scalar_dense", end, 2.0, 9000 + i),
-                             _rt("cudaStreamSynchronize", end + 0.5, 1.0, 9100 + i, 9000 + i)]
+        t["traceEvents"] += [_op("aten::_local_scalar_dense", end - 1.5, 2.5, 9000 + i),
+                             _rt("cudaStreamSynchronize", end - 1.0, 1.5, 9100 + i, 9000 + i)]
     a = analysis(tmp_path, t)
-    f = next(f for f in diagnose(a) if f.id == "sync-stall")
-    assert f.time_us == pytest.approx(5 * 28.5) and "synchronised with the GPU 5 times" in f.message
+    f = next(f for f in diagnose(a) if f.id == "sync-stall")  # empty from end + 0.5 to the next kernel at end + 30
+    assert f.time_us == pytest.approx(5 * 29.5) and "synchronised with the GPU 5 times" in f.message
     assert "(.item())" in f.message and "cannot be captured in a graph" in f.suggestion
     host = next(f for f in diagnose(a) if f.id == "host-bound")  # graphs come after the synchronisations
     assert host.suggestion.startswith("First keep the step free of host-device synchronisations")
