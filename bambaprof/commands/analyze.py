@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import click
 
@@ -207,6 +207,19 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
 
 
 
+#: Why a table of host calls is unknown: the trace holds none of them.
+_NO_HOST_CALLS = ("the trace holds no runtime or driver calls, only GPU activity (record the host side: torch.profiler's "
+                  "ProfilerActivity.CPU, nsys --trace=cuda, rocprofv3 --hip-trace)")
+
+
+def _rows_or_why(rows: List[Dict[str, Any]], columns: Any, unknown: bool, why_unknown: str, why_none: str) -> str:
+    """A ``--table`` of ``rows`` as text; without rows, why: ``why_unknown`` where the trace cannot show them
+    (``unknown``), else ``why_none`` (it shows there are none)."""
+    if rows:
+        return render_rows(rows, "table", columns)
+    return (why_unknown if unknown else why_none) + "\n"
+
+
 def _ssd_text(a: Analysis) -> str:
     """``--table ssd``: the SSD kernels by step, or why there are none."""
     if a.ssd:
@@ -230,21 +243,17 @@ def _collectives_text(a: Analysis) -> str:
 def _contractions_text(a: Analysis) -> str:
     """``--table contractions``: contractions computed as a broadcast product and a reduction, or why there are
     none (none found, or no shapes to find them by)."""
-    if a.contractions:
-        return render_rows(a.contractions, "table", ANALYZE_CONTRACTIONS)
-    if a.contractions is None:
-        return f"contractions unknown: the trace holds no CPU ops with their input shapes ({_ops_from(a)})\n"
-    return ("no contraction computed as a broadcast product and a reduction (aten::mul at least "
-            f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)\n")
+    return _rows_or_why(a.contractions or [], ANALYZE_CONTRACTIONS, a.contractions is None,
+                        f"contractions unknown: the trace holds no CPU ops with their input shapes ({_ops_from(a)})",
+                        "no contraction computed as a broadcast product and a reduction (aten::mul at least "
+                        f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)")
 
 
 def _copies_text(a: Analysis) -> str:
     """``--table copies``: the device's copies by kind, dtypes, shape and caller, or why there are none."""
-    if a.copies:
-        return render_rows(a.copies, "table", ANALYZE_COPIES)
-    if a.copies is None:
-        return f"copies unknown: the trace holds no CPU ops to tell them by ({_ops_from(a)})\n"
-    return "no copies made by aten::copy_ on the device in this trace\n"
+    return _rows_or_why(a.copies or [], ANALYZE_COPIES, a.copies is None,
+                        f"copies unknown: the trace holds no CPU ops to tell them by ({_ops_from(a)})",
+                        "no copies made by aten::copy_ on the device in this trace")
 
 
 #: The readers of other tools' exports (``summary.parser_backend``), by the tool that wrote them.
@@ -263,33 +272,26 @@ def _ops_from(a: Analysis) -> str:
 def _syncs_text(a: Analysis) -> str:
     """``--table syncs``: the synchronising calls, or why there are none (the trace made none, or holds no runtime
     calls that could show one)."""
-    if a.syncs:
-        return render_rows(a.syncs, "table", ANALYZE_SYNCS)
-    if a.summary.get("sync_count") is None:
-        return ("synchronisations unknown: the trace holds no runtime or driver calls, only GPU activity (record the "
-                "host side: torch.profiler's ProfilerActivity.CPU, nsys --trace=cuda, rocprofv3 --hip-trace)\n")
-    return "no synchronising calls inside the GPU window (device, stream or event syncs, synchronous copies)\n"
+    return _rows_or_why(a.syncs, ANALYZE_SYNCS, a.summary.get("sync_count") is None,
+                        f"synchronisations unknown: {_NO_HOST_CALLS}",
+                        "no synchronising calls inside the GPU window (device, stream or event syncs, synchronous "
+                        "copies)")
 
 
 def _allocations_text(a: Analysis) -> str:
     """``--table allocations``: the memory allocation calls inside the GPU window, or why there are none."""
-    if a.allocations:
-        return render_rows(a.allocations, "table", ANALYZE_ALLOCATIONS)
-    if a.summary.get("allocation_calls") is None:
-        return ("allocation calls unknown: the trace holds no runtime or driver calls, only GPU activity (record the "
-                "host side: torch.profiler's ProfilerActivity.CPU, nsys --trace=cuda, rocprofv3 --hip-trace)\n")
-    return ("no memory allocation calls inside the GPU window (cudaMalloc, cudaFree, pinned host memory, their "
-            "driver, HIP and Unified Runtime forms)\n")
+    return _rows_or_why(a.allocations, ANALYZE_ALLOCATIONS, a.summary.get("allocation_calls") is None,
+                        f"allocation calls unknown: {_NO_HOST_CALLS}",
+                        "no memory allocation calls inside the GPU window (cudaMalloc, cudaFree, pinned host memory, "
+                        "their driver, HIP and Unified Runtime forms)")
 
 
 def _transfers_text(a: Analysis) -> str:
     """``--table transfers``: the copies between host and device, or why there are none."""
-    if a.transfers:
-        return render_rows(a.transfers, "table", ANALYZE_TRANSFERS)
-    if a.summary.get("transfer_count") is None:
-        return ("copies between host and device unknown: the trace holds no GPU activity, or its profiler records "
-                "copies only when asked (rocprofv3 --memory-copy-trace)\n")
-    return "no copies between host and device memory in this trace\n"
+    return _rows_or_why(a.transfers, ANALYZE_TRANSFERS, a.summary.get("transfer_count") is None,
+                        "copies between host and device unknown: the trace holds no GPU activity, or its profiler "
+                        "records copies only when asked (rocprofv3 --memory-copy-trace)",
+                        "no copies between host and device memory in this trace")
 
 
 def _module_text(a: Analysis) -> str:
