@@ -5,11 +5,13 @@ Nsight Systems (read as Kineto names them) and rocprofv3 name them. Its *host me
 host side: ``pinned`` or ``pageable``, else ``unknown`` (ROCm's names do not say). Copies within a device or
 between devices are not transfers.
 
-A transfer is *exposed* for the time it runs on a device while no kernel runs on that device: the copy engine
-works and the SMs have nothing to do (they wait for its data, or nothing is queued). Per device, the union of its
-transfers less the union of its kernels, each instant once (two copies at once count once). The GPU's busy time
-(:mod:`.timeline`) counts these stretches as busy; a transfer that runs beside a kernel costs the step nothing but
-bandwidth.
+A transfer is *exposed* for the time it runs on a device while no kernel runs on that device, inside the device's
+kernel window (its first kernel's start to its last kernel's end): the copy engine works and the SMs have nothing
+to do (they wait for its data, or nothing is queued). Per device, the union of its transfers less the union of its
+kernels, each instant once (two copies at once count once). A copy before the device's first kernel or after its
+last had nothing it could run beside (the first batch, the last results): it is not exposed, and a device without
+kernels has no exposed time. The GPU's busy time (:mod:`.timeline`) counts these stretches as busy; a transfer that
+runs beside a kernel costs the step nothing but bandwidth.
 
 A transfer on a stream that also runs kernels (``stream_runs_kernels``) is ordered with them: it cannot start
 before the kernels queued ahead of it end, and the kernels queued after it wait for it, so it can only run beside
@@ -54,8 +56,9 @@ def transfers_known(trace: Trace) -> bool:
 
 def transfer_rows(trace: Trace) -> Dict[str, Any]:
     """The transfers of the trace: ``rows`` (GPU activity rows), ``direction`` (``HtoD``/``DtoH``), ``memory``
-    (``pinned``, ``pageable``, ``unknown``) and ``exposed`` (us each: its time with no kernel running on its device,
-    counted once where several transfers run at once, the first of them by start taking it)."""
+    (``pinned``, ``pageable``, ``unknown``) and ``exposed`` (us each: its time inside its device's kernel window with
+    no kernel running there, counted once where several transfers run at once, the first of them by start taking
+    it; see the module's description)."""
     gpu = trace.gpu
     rows: List[int] = []
     direction: List[str] = []
@@ -73,7 +76,10 @@ def transfer_rows(trace: Trace) -> Dict[str, Any]:
         mine = np.flatnonzero(gpu.device[index] == device)
         kernels = (gpu.kind == "kernel") & (gpu.device == device)
         _, ks, ke = union_length(gpu.ts[kernels], gpu.ts[kernels] + gpu.dur[kernels])
-        exposed[mine] = _exposed_each(gpu.ts[index[mine]], gpu.ts[index[mine]] + gpu.dur[index[mine]], ks, ke)
+        if len(ks):  # inside the kernel window: before the first kernel or after the last, nothing to run beside
+            starts, ends = gpu.ts[index[mine]], gpu.ts[index[mine]] + gpu.dur[index[mine]]
+            lo, hi = float(ks[0]), float(ke[-1])
+            exposed[mine] = _exposed_each(np.clip(starts, lo, hi), np.clip(ends, lo, hi), ks, ke)
     return {"rows": index, "direction": direction, "memory": memory, "exposed": exposed}
 
 

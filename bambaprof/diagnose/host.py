@@ -113,6 +113,11 @@ def host_bound(a: Any) -> Optional[Finding]:
     if 100.0 * loader_idle / window >= DATA_LOADING_PCT:  # waits for data are not launch overhead
         suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the {us_text(wait)} wait was inside the "
                       "DataLoader's fetches (see data-loading). For the rest: " + suggestion)
+    compiling = a.summary.get("compile_gpu_idle_us") or 0.0
+    if 100.0 * compiling / window >= COMPILATION_SPAN_PCT:  # a compile inside the steps is not launch overhead
+        suggestion = (f"First take compilation out of the profiled steps: {us_text(compiling)} of the "
+                      f"{us_text(wait)} wait was torch.compile compiling (see compilation-in-trace). For the rest: "
+                      + suggestion)
     shortcut = _shortcut_held_back(a)
     if shortcut is not None:
         suggestion = (f"bambaprof's Triton kernels launched with the launch shortcut {shortcut} "
@@ -257,7 +262,8 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     DataLoader, allocation calls, synchronisations: :func:`~bambaprof.analysis.steps.add_step_causes`) and what the
     trace leaves unexplained; advice by the largest cause, else by the pattern (the first step only: a warm-up; every
     k-th step: periodic host work; steps that keep growing: something accumulates). Time at stake: the GPU's idle
-    time in the slow steps above a median step's (a GPU trace), else their host time above the median."""
+    time in the slow steps above a median step's (a GPU trace), else their host time above the median; none where one
+    cause holds half the extra time (its own finding counts it)."""
     steps = [r for r in (getattr(a, "steps", None) or []) if (r.get("dur_us") or 0.0) > 0]
     if len(steps) < UNEVEN_MIN_STEPS:
         return None
@@ -285,7 +291,8 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     unknown = [label for key, label, _ in _STEP_CAUSES if key not in extra]
     if unknown:
         msg += f" Not known from this trace: time {', '.join(unknown)}."
-    if causes and causes[0][0] >= 0.5 * excess:
+    owned = bool(causes) and causes[0][0] >= 0.5 * excess  # the extra time is another finding's to judge
+    if owned:
         suggestion = f"Most of it was {causes[0][1]}: see {causes[0][2]}."
     elif slow == [0]:
         suggestion = ("Only the first profiled step is slow: first-call work left in the window (kernel autotuning "
@@ -305,7 +312,9 @@ def uneven_steps(a: Any) -> Optional[Finding]:
                       "record_function ranges, or record with with_stack=True, and compare a slow step with a typical "
                       "one (bambaprof analyze --table steps).")
     idle = [r.get("gpu_idle_us") for r in steps]
-    if all(v is not None for v in idle):
+    if owned:  # counted once, by the cause's own finding
+        at_stake = None
+    elif all(v is not None for v in idle):
         typical_idle = statistics.median(idle)
         at_stake = sum(max(idle[i] - typical_idle, 0.0) for i in slow)
     else:

@@ -32,6 +32,23 @@ def test_a_real_cpu_trace_with_a_compile_and_a_recompile():
     assert f["time_us"] is None and f["severity"] == "high"
 
 
+def test_a_real_gpu_trace_with_a_compile_and_a_recompile():
+    """The same script on an H100 (torch 2.11 + CUDA 13): the GPU sits idle 3.89 s of its 4.16 s window while Dynamo
+    and inductor compile (94% of the idle time by cause). host-bound fires too (the GPU waited on the host), but its
+    advice starts with taking the compilation out, not CUDA graphs; uneven-steps names the slow steps and leaves the
+    time to compilation-in-trace."""
+    a = analyze(DATA / "h100-compile-in-trace.json.gz")
+    s = a.summary
+    assert (s["compile_frames"], s["compile_steps"], s["compile_frames_after_first_step"]) == (2, 2, 1)
+    assert round(s["compile_gpu_idle_us"] / 1e6, 2) == 3.89
+    assert s["idle_by_cause"]["compilation"] / s["idle_by_cause"]["idle"] > 0.9
+    found = {f["id"]: f for f in a.findings}
+    assert found["compilation-in-trace"]["severity"] == "high"
+    assert found["host-bound"]["suggestion"].startswith("First take compilation out of the profiled steps: 3,886.84 ms")
+    assert found["uneven-steps"]["time_us"] is None
+    assert found["uneven-steps"]["suggestion"] == "Most of it was compiling (torch.compile): see compilation-in-trace."
+
+
 def test_compilation_while_the_gpu_waits(tmp_path):
     """A frame compiled between two kernels (base_trace's GPU gap [45, 106)): its idle time is at stake, and the
     idle split gives it to compilation before the rest."""

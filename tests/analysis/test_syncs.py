@@ -134,3 +134,29 @@ def test_compare_warns_when_the_candidate_synchronises_more(tmp_path):
     gpu_only["traceEvents"] = [e for e in gpu_only["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
     unknown = write(tmp_path / "gpu.json.gz", gpu_only)  # a baseline that cannot count its syncs: no claim
     assert not any("synchronises" in w for w in compare([unknown], [synced]).warnings)
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "syncs"
+
+
+def test_a_real_loop_that_reads_its_loss_every_step():
+    """H100 (benchmarks/sync_traces.py): a bf16 MLP training step, then loss.item() and 1 ms of host bookkeeping.
+    Two of the four .item() calls inside the GPU window began while the step's kernels still ran: the GPU then sat
+    empty 2.89 ms through the bookkeeping and the next launches (sync-stall); the other two found the GPU already
+    idle and are charged nothing. Reading the losses once after the loop removes them (compare: resolved)."""
+    from bambaprof.analysis.compare import compare
+
+    each = analyze(REAL / "item-each-step.json.gz")
+    (row,) = each.syncs
+    assert (row["call"], row["op"], row["count"], row["drains"]) == \
+        ("cudaStreamSynchronize", "aten::_local_scalar_dense", 4, 2)
+    assert round(row["drain_us"] / 1e3, 2) == 2.89 and each.summary["sync_drain_us"] == row["drain_us"]
+    f = next(f for f in each.findings if f["id"] == "sync-stall")
+    assert f["severity"] == "medium" and "(.item()): 4x, 2.89 ms" in f["message"]
+    assert next(f for f in each.findings if f["id"] == "host-bound")["suggestion"].startswith(
+        "First keep the step free of host-device synchronisations")
+    deferred = analyze(REAL / "item-deferred.json.gz")
+    assert deferred.summary["sync_count"] == 0 and not any(f["id"] == "sync-stall" for f in deferred.findings)
+    found = {r["finding"]: r["status"] for r in compare([REAL / "item-each-step.json.gz"],
+                                                        [REAL / "item-deferred.json.gz"]).findings}
+    assert found["sync-stall"] == "resolved"

@@ -507,7 +507,9 @@ def test_uneven_steps(tmp_path):
     assert "1 of 6 profiled steps took at least 1.5x the median step (1.00 ms): ProfilerStep#3 5.00 ms (5.0x)" \
         in f.message and "compiling (torch.compile): 3.90 ms" in f.message
     assert f.suggestion == "Most of it was compiling (torch.compile): see compilation-in-trace."
-    assert f.time_us == pytest.approx(4000.0) and f.severity == "high"  # CPU only: host time above the median
+    assert f.time_us is None and f.severity == "high"  # compilation-in-trace counts that time
+    sporadic = analysis(tmp_path, _stepped([1000.0] * 3 + [5000.0] + [1000.0] * 2))
+    assert next(f for f in diagnose(sporadic) if f.id == "uneven-steps").time_us == pytest.approx(4000.0)  # host
     assert "Not known from this trace: time in memory allocation calls" in f.message  # no runtime calls
     first = next(f for f in diagnose(analysis(tmp_path, _stepped([3000.0] + [1000.0] * 4))) if f.id == "uneven-steps")
     assert first.suggestion.startswith("Only the first profiled step is slow")
