@@ -71,6 +71,7 @@ def add_step_causes(trace: "Trace", steps: List[Dict[str, Any]],
 
     first = trace.span_us[0] if math.isfinite(trace.span_us[0]) else 0.0
     ms, me = gpu_busy(trace) if len(trace.gpu) else (None, None)
+    by_start = [_by_start(starts, ends) for _, starts, ends in causes]
     for row in steps:
         a = row["start_us"] + first
         b = a + row["dur_us"]
@@ -78,13 +79,24 @@ def add_step_causes(trace: "Trace", steps: List[Dict[str, Any]],
         taken_s: List[np.ndarray] = []
         taken_e: List[np.ndarray] = []
         before = 0.0
-        for name, starts, ends in causes:
-            if starts is None or ends is None:
+        for (name, _, _), sorted_ in zip(causes, by_start):
+            if sorted_ is None:
                 row[CAUSE_KEYS[name]] = None
                 continue
-            inside = (ends > a) & (starts < b)
-            taken_s.append(np.clip(starts[inside], a, b))
-            taken_e.append(np.clip(ends[inside], a, b))
+            starts, ends, reach = sorted_
+            lo, hi = np.searchsorted(reach, a, side="right"), np.searchsorted(starts, b, side="left")
+            taken_s.append(np.clip(starts[lo:hi], a, b))  # those that reach past a and start before b
+            taken_e.append(np.clip(ends[lo:hi], a, b))
             covered, _, _ = union_length(np.concatenate(taken_s), np.concatenate(taken_e))
             row[CAUSE_KEYS[name]] = max(covered - before, 0.0)
             before = max(covered, before)
+
+
+def _by_start(starts: Optional[np.ndarray], ends: Optional[np.ndarray]) -> Optional[Tuple[np.ndarray, ...]]:
+    """Intervals sorted by start, with the running maximum of their ends (``reach``: non-decreasing), so that the
+    ones overlapping a step are one slice found by two binary searches; None for an unknown cause."""
+    if starts is None or ends is None:
+        return None
+    order = np.argsort(starts, kind="stable")
+    s, e = np.asarray(starts, dtype=float)[order], np.asarray(ends, dtype=float)[order]
+    return s, e, np.maximum.accumulate(e) if len(e) else e
