@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .timeline import idle_within, union_length
-from .trace import Trace
+from .trace import Trace, value_codes
 
 #: A host-device copy's name: its direction, and the host side's memory where the name gives it
 #: (``Memcpy HtoD (Pinned -> Device)``, ``Memcpy DtoH (Device -> Pageable)``).
@@ -60,17 +60,14 @@ def transfer_rows(trace: Trace) -> Dict[str, Any]:
     no kernel running there, counted once where several transfers run at once, the first of them by start taking
     it; see the module's description)."""
     gpu = trace.gpu
-    rows: List[int] = []
-    direction: List[str] = []
-    memory: List[str] = []
-    for i in np.flatnonzero(gpu.kind == "memcpy").tolist():
-        m = TRANSFER_NAME.match(gpu.name[i])
-        if m is None or not (np.isfinite(gpu.ts[i]) and np.isfinite(gpu.dur[i])) or gpu.dur[i] < 0:
-            continue
-        rows.append(i)
-        direction.append(m.group(1))
-        memory.append(m.group(2).lower() if m.group(2) else "unknown")
-    index = np.asarray(rows, dtype=np.int64)
+    codes, names = value_codes(trace, "gpu.name")
+    matched = [TRANSFER_NAME.match(str(n)) for n in names]  # one match a distinct name
+    kinds = [(m.group(1), m.group(2).lower() if m.group(2) else "unknown") if m else None for m in matched]
+    is_transfer = np.array([k is not None for k in kinds], dtype=bool)
+    usable = np.isfinite(gpu.ts) & np.isfinite(gpu.dur) & (gpu.dur >= 0)
+    index = np.flatnonzero((gpu.kind == "memcpy") & usable & is_transfer[codes])
+    direction = [kinds[c][0] for c in codes[index].tolist()]
+    memory = [kinds[c][1] for c in codes[index].tolist()]
     exposed = np.zeros(len(index))
     for device in np.unique(gpu.device[index]).tolist() if len(index) else []:
         mine = np.flatnonzero(gpu.device[index] == device)
