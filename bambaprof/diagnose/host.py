@@ -258,12 +258,14 @@ def exposed_transfers(a: Any) -> Optional[Finding]:
 def uneven_steps(a: Any) -> Optional[Finding]:
     """Some profiled steps took far longer than the others: those of at least :data:`SLOW_STEP_X` times the median
     step, whose time above the median is at least :data:`UNEVEN_STEPS_PCT` of all steps' time (at least
-    :data:`UNEVEN_MIN_STEPS` steps). Says what the slow steps spent more than a median step on (compiling, the
-    DataLoader, allocation calls, synchronisations: :func:`~bambaprof.analysis.steps.add_step_causes`) and what the
-    trace leaves unexplained; advice by the largest cause, else by the pattern (the first step only: a warm-up; every
-    k-th step: periodic host work; steps that keep growing: something accumulates). Time at stake: the GPU's idle
-    time in the slow steps above a median step's (a GPU trace), else their host time above the median; none where one
-    cause holds half the extra time (its own finding counts it)."""
+    :data:`UNEVEN_MIN_STEPS` steps) and, on a GPU, whose GPU idle time above a median step's is too (a step slow
+    because its host waited on a busy GPU lost the GPU nothing). Says what the slow steps spent more than a median
+    step on (compiling, the DataLoader, allocation calls, synchronisations:
+    :func:`~bambaprof.analysis.steps.add_step_causes`) and what the trace leaves unexplained; advice by the largest
+    cause, else by the pattern (the first step only: a warm-up; every k-th step: periodic host work; steps that keep
+    growing: something accumulates). Time at stake: the GPU's idle time in the slow steps above a median step's (a
+    GPU trace), else their host time above the median; none where one cause holds half the extra time (its own
+    finding counts it)."""
     steps = [r for r in (getattr(a, "steps", None) or []) if (r.get("dur_us") or 0.0) > 0]
     if len(steps) < UNEVEN_MIN_STEPS:
         return None
@@ -273,6 +275,13 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     excess = sum(durations[i] - median for i in slow)
     if not slow or 100.0 * excess / total < UNEVEN_STEPS_PCT:
         return None
+    idle = [r.get("gpu_idle_us") for r in steps]
+    lost = None  # on a GPU: the GPU's idle time in the slow steps above a median step's
+    if all(v is not None for v in idle):
+        typical_idle = statistics.median(idle)
+        lost = sum(max(idle[i] - typical_idle, 0.0) for i in slow)
+        if 100.0 * lost / total < UNEVEN_STEPS_PCT:  # the host waited on a busy GPU: the GPU lost nothing
+            return None
     extra: Dict[str, float] = {}
     for key, _, _ in _STEP_CAUSES:
         values = [r.get(key) for r in steps]
@@ -311,15 +320,8 @@ def uneven_steps(a: Any) -> Optional[Finding]:
         suggestion = ("The slow steps hold host work the trace's ranges do not name: wrap the step's parts in "
                       "record_function ranges, or record with with_stack=True, and compare a slow step with a typical "
                       "one (bambaprof analyze --table steps).")
-    idle = [r.get("gpu_idle_us") for r in steps]
-    if owned:  # counted once, by the cause's own finding
-        at_stake = None
-    elif all(v is not None for v in idle):
-        typical_idle = statistics.median(idle)
-        at_stake = sum(max(idle[i] - typical_idle, 0.0) for i in slow)
-    else:
-        at_stake = excess
-    return Finding("uneven-steps", severity_of(excess, total), msg,
+    at_stake = None if owned else lost if lost is not None else excess  # owned: its own finding counts it
+    return Finding("uneven-steps", severity_of(lost if lost is not None else excess, total), msg,
                    [{k: steps[i].get(k) for k in ("step", "dur_us", "gpu_idle_us", *[c[0] for c in _STEP_CAUSES])}
                     for i in named], suggestion, at_stake)
 

@@ -520,6 +520,16 @@ def test_uneven_steps(tmp_path):
     even = analysis(tmp_path, _stepped([1000.0, 1400.0, 900.0, 1100.0]))
     assert "uneven-steps" not in ids(even) and R.can_judge(even, "uneven-steps")
     assert not R.can_judge(analysis(tmp_path, _stepped([1000.0, 5000.0])), "uneven-steps")  # two steps: no median
+    # on a GPU whose kernels fill every step, the slow one included (its host waited for its long kernel): the GPU
+    # lost nothing in it, so no finding
+    durations = [1000.0] * 3 + [5000.0] + [1000.0] * 2
+    t, start = _stepped(durations), 0.0
+    for i, d in enumerate(durations):
+        t["traceEvents"] += [_rt("cudaLaunchKernel", start, 0.5, 7000 + i),
+                             _kernel("k", start + 1.0, d - 2.0, 7000 + i, -1)]
+        start += d + 1.0
+    waited = analysis(tmp_path, t)
+    assert [r["gpu_idle_us"] for r in waited.steps] == [2.0] * 6 and "uneven-steps" not in ids(waited)
 
 
 def test_allocation_stall(tmp_path):
