@@ -33,7 +33,7 @@ import numpy as np
 from .ops import op_gpu_time, op_parents
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
-from .traffic import DTYPE_BYTES, ELEMENTWISE_OPS, _broadcast, _parse_dims_arg, _promote, _tensor_inputs
+from .traffic import DTYPE_BYTES, ELEMENTWISE_OPS, broadcast_shape, parse_dims_arg, promote_dtype, tensor_inputs
 
 #: The product must hold at least this many times the elements of the larger input (a plain elementwise
 #: multiply, ``x * scale``, holds 1x).
@@ -120,7 +120,7 @@ def _chain(trace: Trace, i: int, order: np.ndarray, at: int, end: int,
     product = _product(tensors)
     if product is None:
         return None
-    dtype = _promote([t for _, t in tensors])
+    dtype = promote_dtype([t for _, t in tensors])
     rows, operands, all_multiply = [i], list(tensors), True
     for k in range(at + 1, min(end, at + 1 + LOOKAHEAD)):
         j = int(order[k])
@@ -138,7 +138,7 @@ def _chain(trace: Trace, i: int, order: np.ndarray, at: int, end: int,
             if reduced == []:
                 return None
             return rows, *_figures(ops.name[i], name, operands, product, dtype, reduced, all_multiply)
-        if _broadcast([list(s) for s, _ in inputs]) != product:
+        if broadcast_shape([list(s) for s, _ in inputs]) != product:
             return None  # the product is read into something else: not a reduction of it
         rows.append(j)
         all_multiply &= name in MULTIPLY_OPS
@@ -151,7 +151,7 @@ def _product(tensors: Sequence[tuple]) -> Optional[List[int]]:
     :data:`EXPANSION_MIN` times the elements of the larger input, else None."""
     if len(tensors) != 2:
         return None
-    product = _broadcast([list(s) for s, _ in tensors])
+    product = broadcast_shape([list(s) for s, _ in tensors])
     if not product:
         return None
     numel = math.prod(product)
@@ -163,7 +163,7 @@ def _product(tensors: Sequence[tuple]) -> Optional[List[int]]:
 def _tensors(trace: Trace, row: int) -> List[tuple]:
     """(shape, dtype) of an op call's tensor inputs; none where its shapes were not recorded."""
     dims, types = trace.ops.input_dims[row], trace.ops.input_types[row]
-    return _tensor_inputs(dims, types) if isinstance(dims, list) and isinstance(types, list) else []
+    return tensor_inputs(dims, types) if isinstance(dims, list) and isinstance(types, list) else []
 
 
 def _reduced_dims(concrete: Any, ndim: int, nargs: int) -> Union[List[int], None, str]:
@@ -173,7 +173,7 @@ def _reduced_dims(concrete: Any, ndim: int, nargs: int) -> Union[List[int], None
     dimensions of the product (out of range)."""
     if nargs <= 2:
         return None
-    dims = _parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
+    dims = parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
     if dims is None or not ndim:
         return UNKNOWN_DIMS
     if any(not -ndim <= d < ndim for d in dims):

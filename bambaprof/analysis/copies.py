@@ -34,7 +34,7 @@ from .kernels import DEVICE_TO_DEVICE
 from .ops import op_gpu_self, op_parents
 from .phases import NOT_PHASES, UNATTRIBUTED
 from .trace import Trace, value_codes
-from .traffic import _bytes, _tensor_inputs
+from .traffic import tensor_bytes, tensor_inputs
 
 COPY_OP = "aten::copy_"
 #: Ops that are steps of making a copy, passed over to find why it was made.
@@ -156,8 +156,8 @@ def _copy_bytes(dims: List[Any], types: List[Any]) -> Optional[float]:
     """One copy's bytes as the traffic model counts ``aten::copy_``'s (:mod:`.traffic`): its destination written and
     its source read, each in its own shape and dtype (a broadcast source is read once); None where either tensor's
     shape or dtype is unknown."""
-    tensors = _tensor_inputs(dims[:2], types[:2])
+    tensors = tensor_inputs(dims[:2], types[:2])
     if len(tensors) < 2 or any(d < 0 for shape, _ in tensors for d in shape):
         return None
-    total = sum(_bytes(shape, dtype) for shape, dtype in tensors)
+    total = sum(tensor_bytes(shape, dtype) for shape, dtype in tensors)
     return float(total) if total < 2 ** 1000 else None  # no real tensor; float() would overflow

@@ -135,7 +135,7 @@ class TrafficColumns:
         self.bytes[rows], self.flops[rows], self.source[rows] = b[choice], f[choice], c[choice]
 
 
-def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
+def tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
     """(shape, dtype) of each tensor input; scalars and lists of tensors are skipped."""
     out = []
     for d, t in zip(dims, types):
@@ -144,7 +144,9 @@ def _tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
     return out
 
 
-def _broadcast(shapes: Sequence[List[int]]) -> Optional[List[int]]:
+def broadcast_shape(shapes: Sequence[List[int]]) -> Optional[List[int]]:
+    """The shape NumPy/PyTorch broadcasting gives ``shapes`` (trailing dims aligned; a dim of 1 stretches); None
+    where two dims differ and neither is 1."""
     ndim = max(len(s) for s in shapes)
     out = []
     for i in range(ndim):
@@ -160,18 +162,22 @@ def _broadcast(shapes: Sequence[List[int]]) -> Optional[List[int]]:
     return out
 
 
-def _promote(dtypes: Sequence[str]) -> str:
+def promote_dtype(dtypes: Sequence[str]) -> str:
+    """The dtype (a Kineto type name) an elementwise op of ``dtypes`` computes in: the widest floating type among
+    them, else the widest."""
     floats = [d for d in dtypes if d in _FLOAT_RANK]
     if floats:
         return max(floats, key=lambda d: _FLOAT_RANK[d])
     return max(dtypes, key=lambda d: DTYPE_BYTES[d])
 
 
-def _bytes(shape: List[int], dtype: str) -> int:
+def tensor_bytes(shape: List[int], dtype: str) -> int:
+    """The bytes a dense tensor of ``shape`` and ``dtype`` (a Kineto type name of :data:`DTYPE_BYTES`) holds."""
     return math.prod(shape) * DTYPE_BYTES[dtype]
 
 
-def _parse_dims_arg(text: Any) -> Optional[List[int]]:
+def parse_dims_arg(text: Any) -> Optional[List[int]]:
+    """The integers of a recorded list argument (``"[-1, 2]"``: ``[-1, 2]``); None for anything else."""
     if not isinstance(text, str) or not text:
         return None
     nums = re.findall(r"-?\d+", text)
@@ -199,7 +205,7 @@ _MISSING = object()
 def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Optional[Traffic]:
     if not isinstance(dims, list) or not isinstance(types, list):
         return None
-    tensors = _tensor_inputs(dims, types)
+    tensors = tensor_inputs(dims, types)
     if not tensors:
         return None
     base = name.split("::")[-1].rstrip("_") if name.startswith("aten::") else None
@@ -209,34 +215,34 @@ def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> 
         return _conv(name, dims, types, concrete)
     if name in COPY_OPS:
         if name == "aten::copy_" and len(tensors) >= 2:
-            return Traffic(float(_bytes(*tensors[0]) + _bytes(*tensors[1])), None, "shape model")
+            return Traffic(float(tensor_bytes(*tensors[0]) + tensor_bytes(*tensors[1])), None, "shape model")
         if name == "aten::cat":
             return None  # inputs are a tensor list: shapes not recorded per tensor
         shape, dtype = tensors[0]
-        return Traffic(float(2 * _bytes(shape, dtype)), None, "shape model")
+        return Traffic(float(2 * tensor_bytes(shape, dtype)), None, "shape model")
     if name in REDUCTION_OPS:
         shape, dtype = tensors[0]
-        reduce_dims = _parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
+        reduce_dims = parse_dims_arg(concrete[1]) if isinstance(concrete, list) and len(concrete) > 1 else None
         if reduce_dims is None:
             out_numel = 1
         else:
             kept = [s for i, s in enumerate(shape) if i not in {d % max(len(shape), 1) for d in reduce_dims}]
             out_numel = math.prod(kept)
         out_size = 8 if name in ("aten::argmax", "aten::argmin") else DTYPE_BYTES[dtype]
-        return Traffic(float(_bytes(shape, dtype) + out_numel * out_size), None, "shape model")
+        return Traffic(float(tensor_bytes(shape, dtype) + out_numel * out_size), None, "shape model")
     if base is not None and base in ELEMENTWISE_OPS:
         in_place = name.endswith("_") and not name.endswith("__")
-        read = sum(_bytes(s, t) for s, t in tensors)
+        read = sum(tensor_bytes(s, t) for s, t in tensors)
         if in_place:
             shape, dtype = tensors[0]
             if base in ("fill", "zero"):
-                read = sum(_bytes(s, t) for s, t in tensors[1:])  # the destination is only written
-            return Traffic(float(read + _bytes(shape, dtype)), None, "shape model")
-        out_shape = _broadcast([s for s, _ in tensors])
+                read = sum(tensor_bytes(s, t) for s, t in tensors[1:])  # the destination is only written
+            return Traffic(float(read + tensor_bytes(shape, dtype)), None, "shape model")
+        out_shape = broadcast_shape([s for s, _ in tensors])
         if out_shape is None:
             return None
-        out_dtype = "bool" if base in _BOOL_RESULT else _promote([t for _, t in tensors])
-        return Traffic(float(read + _bytes(out_shape, out_dtype)), None, "shape model")
+        out_dtype = "bool" if base in _BOOL_RESULT else promote_dtype([t for _, t in tensors])
+        return Traffic(float(read + tensor_bytes(out_shape, out_dtype)), None, "shape model")
     return None
 
 
@@ -259,7 +265,7 @@ def _conv(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Option
     bias_at, stride_at, pad_at, dil_at, groups_at = CONV_ARGS[name]
     if len(dims) < 2 or not isinstance(concrete, list) or len(concrete) < len(dims):
         return None
-    tensors = _tensor_inputs(dims[:2], types[:2])
+    tensors = tensor_inputs(dims[:2], types[:2])
     if len(tensors) != 2:
         return None
     (x, tx), (w, tw) = tensors
@@ -271,7 +277,7 @@ def _conv(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Option
     def ints(at: Optional[int], default: int) -> Optional[List[int]]:
         if at is None or at >= len(concrete):
             return [default] * nsp
-        v = _parse_dims_arg(concrete[at])
+        v = parse_dims_arg(concrete[at])
         if v is None:
             return None
         return v * nsp if len(v) == 1 else v
@@ -283,7 +289,7 @@ def _conv(name: str, dims: List[Any], types: List[Any], concrete: Any) -> Option
     if min(out) <= 0:
         return None
     n, c_out = x[0], w[0]
-    total = _bytes(x, tx) + _bytes(w, tw) + math.prod([n, c_out, *out]) * DTYPE_BYTES[tx]
+    total = tensor_bytes(x, tx) + tensor_bytes(w, tw) + math.prod([n, c_out, *out]) * DTYPE_BYTES[tx]
     if bias_at is not None and bias_at < len(dims) and isinstance(dims[bias_at], list) and dims[bias_at]:
         total += math.prod(dims[bias_at]) * DTYPE_BYTES.get(types[bias_at], DTYPE_BYTES[tx])
     flops = 2 * n * c_out * math.prod(out) * w[1] * math.prod(w[2:])
@@ -303,13 +309,13 @@ def _matmul(name: str, tensors: List[tuple]) -> Optional[Traffic]:
     if len(b) == 2:  # (..., m, k) @ (k, n): one flattened GEMM
         batch, m = 1, math.prod(a[:-1])
     else:
-        batch_shape = _broadcast([a[:-2], b[:-2]])
+        batch_shape = broadcast_shape([a[:-2], b[:-2]])
         if batch_shape is None:
             return None
         batch, m = math.prod(batch_shape), a[-2]
-    total = _bytes(a, ta) + _bytes(b, tb) + batch * m * n * DTYPE_BYTES[ta]
+    total = tensor_bytes(a, ta) + tensor_bytes(b, tb) + batch * m * n * DTYPE_BYTES[ta]
     if with_bias:
-        total += _bytes(*tensors[0])
+        total += tensor_bytes(*tensors[0])
     return Traffic(float(total), float(2 * batch * m * n * k), "shape model")
 
 
@@ -344,8 +350,8 @@ def launch_args_traffic(dims: Any, types: Any) -> Optional[Traffic]:
     well, kernels it launches for user code do not): the arguments' summed sizes, an upper bound."""
     if not isinstance(dims, list) or not isinstance(types, list):
         return None
-    tensors = _tensor_inputs(dims, types)
-    total = sum(_bytes(shape, dtype) for shape, dtype in tensors)
+    tensors = tensor_inputs(dims, types)
+    total = sum(tensor_bytes(shape, dtype) for shape, dtype in tensors)
     return Traffic(float(total), None, "launch args") if total > 0 else None
 
 
