@@ -39,6 +39,21 @@ CLOCK_HELD_DOWN_REASONS = {0x4: "software power cap", 0x8: "hardware slowdown", 
 CLOCK_HELD_DOWN_MASK = sum(CLOCK_HELD_DOWN_REASONS)
 
 
+#: A PCIe lane's data rate in one direction by link generation (GB/s, 1e9 bytes/s): its transfer rate less the
+#: line encoding (8b/10b for 1.0 and 2.0, 128b/130b for 3.0 to 5.0, FLIT mode's 242 of 256 bytes for 6.0).
+PCIE_LANE_GBPS = {1: 0.25, 2: 0.5, 3: 8 * 128 / 130 / 8, 4: 16 * 128 / 130 / 8, 5: 32 * 128 / 130 / 8,
+                  6: 64 * 242 / 256 / 8}
+
+
+def pcie_gbps(generation: Any, width: Any) -> Optional[float]:
+    """The PCIe link's data rate in one direction (GB/s) for its ``generation`` and ``width`` (lanes): 63.0 for 5.0
+    x16; None where either is unknown or not a known generation."""
+    if not isinstance(generation, int) or not isinstance(width, int) or width <= 0:
+        return None
+    lane = PCIE_LANE_GBPS.get(generation)
+    return lane * width if lane is not None else None
+
+
 def empty_series() -> tuple:
     """Empty NVML and GPM column dicts: ``t_ns`` plus one list per series."""
     nvml: Dict[str, List[Any]] = {"t_ns": [], **{k: [] for k in NVML_SERIES}}
@@ -140,9 +155,11 @@ class PynvmlBackend:
             self._nv = None
 
     def _try(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``, or None where NVML cannot answer: an NVML error (not supported, no permission), or a binding
+        too old to have the call."""
         try:
             return fn()
-        except self._nv.NVMLError:
+        except (self._nv.NVMLError, AttributeError):
             return None
 
     def device_info(self) -> Dict[str, Any]:
@@ -158,10 +175,14 @@ class PynvmlBackend:
         decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
         uuid = self._try(lambda: nv.nvmlDeviceGetUUID(h))
         index = self._try(lambda: nv.nvmlDeviceGetIndex(h))
+        # the link the device and its slot can train to (the current one drops to a lower generation when idle)
+        generation = self._try(lambda: nv.nvmlDeviceGetMaxPcieLinkGeneration(h))
+        width = self._try(lambda: nv.nvmlDeviceGetMaxPcieLinkWidth(h))
         return {"name": decode(name), "driver": decode(driver), "uuid": decode(uuid), "nvml_index": index,
                 "memory_bus_width_bits": bus,
                 "max_memory_clock_mhz": mem_clock, "power_limit_w": limit / 1000 if limit else None,
-                "peak_bandwidth_gbps": peak}
+                "peak_bandwidth_gbps": peak, "pcie_link_generation": generation, "pcie_link_width": width,
+                "pcie_gbps": pcie_gbps(generation, width)}
 
     def _power_w(self) -> Optional[float]:
         nv, h = self._nv, self._h

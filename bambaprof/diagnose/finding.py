@@ -94,6 +94,22 @@ def graph_share(a: Any) -> float:
 GRAPHED_SHARE = 0.5
 
 
+#: A rate this far above the PCIe link's did not cross it (NVLink-C2C on Grace Hopper, a rounding of short copies).
+_LINK_SLACK = 1.1
+
+
+def link_text(a: Any, gbps: Optional[float]) -> str:
+    """``, N% of the PCIe G x W link's R GB/s`` for a host-device copy rate (GB/s), where the run recorded its
+    device's PCIe link (NVML: ``device.nvml.pcie_*``) and the rate fits it; else empty (a bare trace does not say
+    which link the copies crossed)."""
+    nvml = a.manifest.device.nvml if a.manifest is not None and a.manifest.device is not None else None
+    link = nvml.pcie_gbps if nvml is not None else None
+    if not gbps or not link or gbps > _LINK_SLACK * link:
+        return ""
+    return (f", {100 * gbps / link:.0f}% of the PCIe {nvml.pcie_link_generation}.0 x{nvml.pcie_link_width} "
+            f"link's {link:.1f} GB/s")
+
+
 def us_text(v: float) -> str:
     return f"{v / 1e3:,.2f} ms" if v >= 1e3 else f"{v:,.1f} us"
 

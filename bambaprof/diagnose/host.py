@@ -24,6 +24,7 @@ from .finding import (
     gpu_window_us,
     graph_share,
     kernel_rows,
+    link_text,
     memory_figures,
     severity_of,
     us_text,
@@ -190,7 +191,7 @@ def pageable_copies(a: Any) -> Optional[Finding]:
         return None
     count = sum(k["count"] for k in rows)
     moved = sum(k["bytes"] or 0.0 for k in rows)
-    rate = f" at {moved / time / 1e3:,.1f} GB/s" if moved and time > 0 else ""
+    rate = f" at {moved / time / 1e3:,.1f} GB/s{link_text(a, moved / time / 1e3)}" if moved and time > 0 else ""
     kinds = ", ".join(f"{k['name']} ({k['count']}x, {us_text(k['total_us'])})" for k in rows[:3])
     msg = (f"{count} copies between the GPU and pageable host memory take {us_text(time)}, {100 * time / window:.0f}% "
            f"of its {us_text(window)} window{rate}: {kinds}. The driver stages them through a pinned buffer, and the "
@@ -222,7 +223,7 @@ def exposed_transfers(a: Any) -> Optional[Finding]:
         memory = "" if r["memory"] == "unknown" else f"{r['memory']} "
         side = "from" if r["direction"] == "HtoD" else "to"
         stream = f"stream {r['stream']}" + (" (the kernels' own)" if r["stream_runs_kernels"] else "")
-        rate = f", {r['gbps']:,.1f} GB/s" if r.get("gbps") else ""
+        rate = f", {r['gbps']:,.1f} GB/s{link_text(a, r['gbps'])}" if r.get("gbps") else ""
         return (f"{r['direction']} {side} {memory}memory on {stream} under {r['op'] or 'no operator'}: {r['count']}x, "
                 f"{us_text(r['exposed_us'])} exposed of {us_text(r['total_us'])}{rate}")
 

@@ -150,8 +150,9 @@ class ProfileSettings(Record):
 
 
 class NvmlDevice(Record):
-    """What NVML says of the device: name, driver, memory bus and clock, power limit (W), and the peak
-    DRAM bandwidth they imply (GB/s = bus bytes x max memory clock x 2)."""
+    """What NVML says of the device: name, driver, memory bus and clock, power limit (W), the peak DRAM bandwidth
+    they imply (GB/s = bus bytes x max memory clock x 2), and the PCIe link the device and its slot can train to
+    (generation, lanes) with its data rate in one direction (GB/s, after the line encoding)."""
 
     name: Optional[str] = None
     driver: Optional[str] = None
@@ -161,6 +162,9 @@ class NvmlDevice(Record):
     max_memory_clock_mhz: Optional[int] = None
     power_limit_w: Optional[float] = None
     peak_bandwidth_gbps: Optional[float] = None
+    pcie_link_generation: Optional[int] = None
+    pcie_link_width: Optional[int] = None
+    pcie_gbps: Optional[float] = None
 
 
 class Ceilings(Record, kw_only=True):

@@ -204,3 +204,49 @@ def test_nvml_device_is_the_gpu_torch_runs_on():
         backend.close()
     assert identity.startswith("GPU-") and info["uuid"] == identity
     assert info["name"] == torch.cuda.get_device_name(0)
+
+
+def test_pcie_link_rate():
+    from bambaprof.collect.nvml import pcie_gbps
+
+    assert round(pcie_gbps(5, 16), 1) == 63.0 and round(pcie_gbps(4, 16), 1) == 31.5
+    assert round(pcie_gbps(3, 8), 2) == 7.88 and pcie_gbps(1, 1) == 0.25
+    for generation, width in ((7, 16), (None, 16), (5, None), (5, 0), ("5", 16)):
+        assert pcie_gbps(generation, width) is None
+
+
+def test_device_info_reads_the_pcie_link_and_survives_its_absence():
+    """NVML's answers, from a stand-in module: the link the device and slot can train to, and its rate; a driver
+    without the calls (or a device without PCIe) leaves them unknown."""
+    from types import SimpleNamespace
+
+    from bambaprof.collect.nvml import PynvmlBackend
+    from bambaprof.run.manifest import NvmlDevice
+
+    class NVMLError(Exception):
+        pass
+
+    def module(with_link):
+        def missing(*_):
+            raise NVMLError("Not Supported")
+
+        return SimpleNamespace(
+            NVMLError=NVMLError, NVML_CLOCK_MEM=2, nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3",
+            nvmlSystemGetDriverVersion=lambda: "580.159.04", nvmlDeviceGetMemoryBusWidth=lambda h: 5120,
+            nvmlDeviceGetMaxClockInfo=lambda h, clock: 2619, nvmlDeviceGetEnforcedPowerLimit=lambda h: 700000,
+            nvmlDeviceGetUUID=lambda h: "GPU-1", nvmlDeviceGetIndex=lambda h: 0,
+            nvmlDeviceGetMaxPcieLinkGeneration=(lambda h: 5) if with_link else missing,
+            nvmlDeviceGetMaxPcieLinkWidth=(lambda h: 16) if with_link else missing)
+
+    backend = PynvmlBackend(0)
+    backend._nv, backend._h = module(True), object()
+    info = backend.device_info()
+    assert (info["pcie_link_generation"], info["pcie_link_width"], round(info["pcie_gbps"], 1)) == (5, 16, 63.0)
+    assert NvmlDevice(**info).pcie_link_width == 16  # the run record takes them as they are
+    backend._nv = module(False)
+    info = backend.device_info()
+    assert (info["pcie_link_generation"], info["pcie_link_width"], info["pcie_gbps"]) == (None, None, None)
+    old = module(True)
+    del old.nvmlDeviceGetMaxPcieLinkGeneration  # a binding without the call
+    backend._nv = old
+    assert backend.device_info()["pcie_link_generation"] is None and backend.device_info()["name"]

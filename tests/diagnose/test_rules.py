@@ -15,6 +15,7 @@ from bambaprof.run import (
     HostInfo,
     Manifest,
     Memory,
+    NvmlDevice,
     NvmlSummary,
     SeriesStats,
     TelemetryInfo,
@@ -481,6 +482,15 @@ def test_exposed_transfers(tmp_path):
     assert f.time_us == pytest.approx(125.0) and f.severity == "medium"  # of a 670 us window: 19%
     assert "HtoD from pinned memory on stream 7 (the kernels' own)" in f.message and "side stream" in f.suggestion
     assert "exposed-transfers" not in ids(with_copies(side=True))
+    # a run that recorded its PCIe link: the rate against it (4 MiB in 25 us: 167.8 GB/s does not fit a 5.0 x16
+    # link, so nothing is claimed; at 1/4 the rate, 41.9 GB/s is 67% of it)
+    link = Device(kind="cuda", nvml=NvmlDevice(pcie_link_generation=5, pcie_link_width=16, pcie_gbps=63.0))
+    a.manifest = _manifest(device=link)
+    assert "link" not in next(f for f in diagnose(a) if f.id == "exposed-transfers").message
+    for row in a.transfers:
+        row["gbps"] /= 4
+    assert "41.9 GB/s, 67% of the PCIe 5.0 x16 link's 63.0 GB/s" in next(
+        f for f in diagnose(a) if f.id == "exposed-transfers").message
 
 
 def _stepped(durations, inside=None):
