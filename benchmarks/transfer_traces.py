@@ -7,7 +7,9 @@ layers of 4096 x 4096, five profiled steps after two of warm-up.
 - ``side-stream``: the next batch is copied on a second stream while the current one is computed (an event orders
   each batch's use after its copy, ``record_stream`` keeps its memory alive): the copies run under the kernels.
 
-    python benchmarks/transfer_traces.py OUTDIR
+    python benchmarks/transfer_traces.py OUTDIR          # the two traces
+    python benchmarks/transfer_traces.py OUTDIR run      # the same-stream loop as a run directory (bambaprof.record),
+                                                         # whose manifest holds the device's PCIe link
 """
 
 import sys
@@ -63,9 +65,29 @@ def record(out: Path, side_stream: bool) -> None:
     print(out, out.stat().st_size, "bytes")
 
 
+def record_run(folder: Path) -> None:
+    """The same-stream loop under bambaprof.record: 2 warm-up steps, 3 profiled, 3 measured."""
+    import bambaprof
+
+    torch.manual_seed(0)
+    weights = [torch.randn(WIDTH, WIDTH, device="cuda", dtype=torch.bfloat16) / WIDTH ** 0.5 for _ in range(LAYERS)]
+    host = [torch.randn(ROWS, WIDTH, dtype=torch.bfloat16).pin_memory() for _ in range(2)]
+    with bambaprof.record("same-stream-copies", out=folder, warmup=2, profile_steps=3) as run:
+        for i in range(8):
+            x = host[i % 2].to("cuda", non_blocking=True)
+            for w in weights:
+                x = torch.nn.functional.gelu(x @ w)
+            x.sum()
+            run.step()
+    print(run.path)
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     folder.mkdir(parents=True, exist_ok=True)
+    if sys.argv[2:] == ["run"]:
+        record_run(folder)
+        return
     record(folder / "same-stream.json.gz", side_stream=False)
     record(folder / "side-stream.json.gz", side_stream=True)
 

@@ -204,6 +204,8 @@ def test_nvml_device_is_the_gpu_torch_runs_on():
         backend.close()
     assert identity.startswith("GPU-") and info["uuid"] == identity
     assert info["name"] == torch.cuda.get_device_name(0)
+    assert info["pcie_link_generation"] in (3, 4, 5, 6) and info["pcie_link_width"] in (1, 2, 4, 8, 16)
+    assert info["pcie_gbps"] > 0
 
 
 def test_pcie_link_rate():
