@@ -53,6 +53,8 @@ TIME_BINS = 400
 TOP_KERNEL_ROWS = 15
 #: Findings per run in the report's first table (the most GPU time at stake first).
 TOP_FINDINGS = 3
+#: Steps per run in its (collapsed) steps table: beyond it, the longest this many, in order.
+STEP_ROWS = 40
 #: The configuration fields a run's card shows.
 CARD_CONFIG_FIELDS = ("preset", "layers", "variant", "compile", "workload", "batch", "seq_len", "new_tokens",
                       "use_cache", "dtype")
@@ -78,6 +80,10 @@ class ReportRun:
         tel = self.analysis.telemetry or {}
         #: Nsight Systems' sampled GPU metrics over the GPU window (an export's, in place of NVML telemetry).
         self.sampled_metrics = tel if tel and all(k.startswith("nsys.") for k in tel) else None
+        steps = self.analysis.steps
+        #: The steps the report lists: all of them, or the :data:`STEP_ROWS` longest (in order) of a long trace.
+        self.step_rows = steps if len(steps) <= STEP_ROWS else sorted(
+            sorted(steps, key=lambda r: -r["dur_us"])[:STEP_ROWS], key=lambda r: r["start_us"])
         #: Whether kernels carry GPU-metric samples (``sampled_*`` columns).
         self.sampled_kernels = any(k.get("sampled_dram_pct") is not None for k in self.analysis.kernels)
         self.label = self.manifest.name if self.manifest is not None else source_name(source)

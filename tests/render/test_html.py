@@ -417,3 +417,28 @@ def test_run_card_shows_the_allocators_driver_calls(tmp_path):
     page = build_report([run])
     assert "driver calls while measured: 12 allocations, 9 frees, 0 retries (a steady state makes none)" in page
     assert "driver calls while measured" not in build_report([EXAMPLES[-1]])
+
+
+def test_steps_table_lists_the_longest_of_a_long_trace(tmp_path):
+    """A CPU trace of 50 profiled steps, every tenth one slow: the report's steps table lists 40 of them (the
+    longest, in order, the slow ones among them) and says so; a trace of 3 steps lists all three."""
+    from bambaprof.render.html import STEP_ROWS
+
+    def stepped(n):
+        events, t = [], 0.0
+        for i in range(n):
+            d = 500.0 if i % 10 == 9 else 100.0 + i
+            events += [{"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{i}", "pid": 1, "tid": 1,
+                        "ts": t, "dur": d, "args": {}},
+                       {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 1, "ts": t, "dur": d,
+                        "args": {"External id": i}}]
+            t += d + 1.0
+        return write(tmp_path / f"steps{n}.json", {"traceEvents": events})
+
+    page = build_report([stepped(50)])
+    rows = re.findall(r"<tr><td class=\"text\">ProfilerStep#(\d+)</td>", page)
+    assert len(rows) == STEP_ROWS == 40 and [int(r) for r in rows] == sorted(int(r) for r in rows)
+    assert {"9", "19", "29", "39", "49"} <= set(rows) and "0" not in rows  # the slow ones kept, the shortest left out
+    assert "the 40 longest of 50 steps, in order" in page
+    short = build_report([stepped(3)])
+    assert len(re.findall(r"<tr><td class=\"text\">ProfilerStep#", short)) == 3 and "longest of" not in short
