@@ -12,6 +12,8 @@ import statistics
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from bambaprof.collect.timing import Stopwatch
+
 CASES = [  # (label, M, K, N)
     ("N 50257", 4096, 4096, 50257), ("N 50264 (x8)", 4096, 4096, 50264), ("N 50304 (x64)", 4096, 4096, 50304),
     ("K 4097", 4096, 4097, 4096), ("K 4104 (x8)", 4096, 4104, 4096), ("K 4096", 4096, 4096, 4096),
@@ -20,17 +22,15 @@ CASES = [  # (label, M, K, N)
 
 
 def median_ms(fn, reps: int = 30) -> float:
+    """Median ms a call by CUDA events (bambaprof's Stopwatch: one mark between calls), after 5 warm-up calls."""
     for _ in range(5):
         fn()
-    times = []
+    watch = Stopwatch("cuda")
+    watch.mark()
     for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
         fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+        watch.mark()
+    return statistics.median(watch.intervals_ms())
 
 
 def main() -> None:
