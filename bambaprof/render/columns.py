@@ -96,7 +96,7 @@ ANALYZE_TRANSFERS = [
     Column("stream", "stream", "int"), Column("op", "under op", width=40), Column("count", "n", "int"),
     Column("total_us", "GPU us", "us"), Column("exposed_us", "no kernel beside us", "us"),
     Column("bytes", "bytes", "bytes"), Column("gbps", "GB/s", "num"),
-    Column("stream_runs_kernels", "kernels' stream"),
+    Column("stream_runs_kernels", "kernels' stream", "yes_no"),
 ]
 ANALYZE_IDLE = [
     Column("cause", "cause", width=20), Column("gpu_idle_us", "GPU idle us", "us"),
