@@ -309,7 +309,8 @@ def uneven_steps(a: Any) -> Optional[Finding]:
                       "and library heuristics, lazy initialisation, the caching allocator filling its pool, the "
                       "profiler starting). Record after a warm-up: torch.profiler.schedule(wait=1, warmup=1, "
                       "active=N).")
-    elif len(slow) >= 2 and len({j - i for i, j in zip(slow, slow[1:])}) == 1 and slow[1] - slow[0] > 1:
+    elif (len(slow) >= 3 or (len(slow) == 2 and slow[0] > 0)) and len({j - i for i, j in zip(slow, slow[1:])}) == 1 \
+            and slow[1] - slow[0] > 1:  # evenly spaced (a slow first step alone is a warm-up's)
         suggestion = (f"One step in {slow[1] - slow[0]} is slow: periodic host work (logging, checkpointing, "
                       "evaluation, Python's garbage collector). with_stack=True or record_function ranges name it; "
                       "for the collector, gc.freeze() after setup or gc.disable() around the loop.")

@@ -525,6 +525,8 @@ def test_uneven_steps(tmp_path):
     assert first.suggestion.startswith("Only the first profiled step is slow")
     periodic = analysis(tmp_path, _stepped([1000.0, 1000.0, 4000.0] * 3))
     assert next(f for f in diagnose(periodic) if f.id == "uneven-steps").suggestion.startswith("One step in 3 is slow")
+    first_and_one = analysis(tmp_path, _stepped([4000.0, 1000.0, 1000.0, 4000.0, 1000.0, 1000.0]))
+    assert not next(f for f in diagnose(first_and_one) if f.id == "uneven-steps").suggestion.startswith("One step in")
     growing = analysis(tmp_path, _stepped([1000.0, 1200.0, 1500.0, 2500.0, 4000.0]))
     assert "Each step took longer" in next(f for f in diagnose(growing) if f.id == "uneven-steps").suggestion
     even = analysis(tmp_path, _stepped([1000.0, 1400.0, 900.0, 1100.0]))
