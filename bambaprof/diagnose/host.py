@@ -294,7 +294,8 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     msg = (f"{len(slow)} of {len(steps)} profiled steps took at least {SLOW_STEP_X:g}x the median step "
            f"({us_text(median)}): {listed}; {us_text(excess)} above the median, {100 * excess / total:.0f}% of the "
            f"steps' {us_text(total)}.")
-    causes = [(extra[key], label, fid) for key, label, fid in _STEP_CAUSES if extra.get(key, 0.0) > 0]
+    causes = [(extra[key], label, fid) for key, label, fid in _STEP_CAUSES  # a cause of 5% of the extra time or more
+              if extra.get(key, 0.0) >= 0.05 * excess]
     causes.sort(key=lambda c: -c[0])
     if causes:
         msg += " More than a median step spent " + ", ".join(f"{label}: {us_text(t)}" for t, label, _ in causes) + "."
