@@ -219,6 +219,7 @@ def rank_row(a: "Analysis", file: str, pid: Optional[int] = None) -> Dict[str, A
         "collective_exposed_us": s.get("collective_exposed_us") if on_gpu else None,
         "top_finding": top["id"] if top else None, "top_finding_us": top.get("time_us") if top else None,
         "sync_count": s.get("sync_count"), "sync_drain_us": s.get("sync_drain_us") if on_gpu else None,
+        "transfer_exposed_us": s.get("transfer_exposed_us") if on_gpu else None,
         "gpu_idle_us": (s.get("idle_by_cause") or {}).get("idle") if on_gpu else None,
         "idle_cause": _main_idle_cause(s.get("idle_by_cause")) if on_gpu else None,
         "kernels": kernels, "gpu_unrecorded": unrecorded,

@@ -36,6 +36,7 @@ FLEET_RANKS = [
     Column("collective_share_pct", "% collective", "pct"), Column("collective_wait_us", "wait us", "us"),
     Column("collective_exposed_us", "exposed us", "us", drop_rank=1), Column("sync_count", "syncs", "int", drop_rank=1),
     Column("sync_drain_us", "empty after syncs us", "us", drop_rank=1),
+    Column("transfer_exposed_us", "copies alone us", "us", drop_rank=1),
     Column("gpu_idle_us", "GPU idle us", "us", drop_rank=1), Column("idle_cause", "most idle in", width=36, drop_rank=1),
     Column("top_finding", "top finding"), Column("top_finding_us", "at stake us", "us", drop_rank=1),
     Column("file", "file", width=50, drop_rank=2),

@@ -5,6 +5,7 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -353,3 +354,15 @@ def test_a_ranks_main_idle_cause():
     assert _main_idle_cause(split) == "data loader 69.75 ms (87%)"
     assert _main_idle_cause({**split, "data loader": 480.0, "the rest": 79630.1}) is None  # under 5%: the rest's
     assert _main_idle_cause(None) is None and _main_idle_cause({"the rest": 0.0, "idle": 0.0}) is None
+
+
+def test_rank_rows_carry_the_time_copies_ran_alone(tmp_path):
+    """The real H100 traces of the copy loop, on the compute stream and on a side stream, side by side (one process
+    recorded both: they read as two cycles of it): each row holds its copies' time with no kernel beside them."""
+    import shutil
+
+    data = Path(__file__).resolve().parents[1] / "data" / "transfers"
+    shutil.copy(data / "same-stream.json.gz", tmp_path / "rank0.pt.trace.json.gz")
+    shutil.copy(data / "side-stream.json.gz", tmp_path / "rank1.pt.trace.json.gz")
+    fleet = analyze_fleet(trace_files(tmp_path), workers=1)
+    assert sorted(round(r["transfer_exposed_us"] / 1e3, 2) for r in fleet.ranks) == [0.26, 4.9]
