@@ -1,8 +1,9 @@
 """Every rule, in order, what each needs to judge a trace, and :func:`diagnose`, which ranks their findings.
 
-The rules live by what they read: :mod:`.host` (the host's side), :mod:`.kernels` (the kernel tables),
-:mod:`.nsight` (Nsight Compute's figures), :mod:`.manifest` (the run's record); :mod:`.finding` holds the
-:class:`~.finding.Finding` and the severity scale. Their names are re-exported here.
+The rules live by what they read: :mod:`.host` (the host's side), :mod:`.transfers` (copies between host and
+device), :mod:`.kernels` (the kernel tables), :mod:`.nsight` (Nsight Compute's figures), :mod:`.manifest` (the run's
+record); :mod:`.finding` holds the :class:`~.finding.Finding` and the severity scale. Their names are re-exported
+here.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from .host import (
     allocation_stall,
     compilation_in_trace,
     data_loading,
-    exposed_transfers,
     host_bound,
     idle_unexplained,
-    pageable_copies,
     sync_stall,
     uneven_steps,
 )
@@ -49,6 +48,7 @@ from .kernels import (
 )
 from .manifest import graph_breaks, host_speed_changed, memory_pressure, recompiles, throttled
 from .nsight import cache_bound, dram_overfetch, warp_stalls
+from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
            "allocation_stall", "cache_bound", "can_judge", "compilation_in_trace", "copy_overhead", "data_loading",
