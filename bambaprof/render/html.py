@@ -120,6 +120,7 @@ class ReportRun:
             "error": m.error if m is not None else None,
             "device": self.device,
             "driver": v.driver if v is not None else None,
+            "link": _link_line(m.device) if m is not None else None,
             "versions": ", ".join(f"{k.replace('_', ' ')} {getattr(v, k)}"
                                   for k in (*SOFTWARE_STACK, "bambaprof", *RUN_SETTINGS)  # the driver: its own line
                                   if v is not None and getattr(v, k)),
@@ -152,6 +153,15 @@ class ReportRun:
                    gpu_busy_pct=s.get("gpu_busy_pct"), on_gpu=not on_host,
                    above_floor_x=s.get("above_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
+
+
+def _link_line(device: Any) -> Optional[str]:
+    """The device's PCIe link as NVML recorded it (``PCIe 5.0 x16, 63.0 GB/s each way``); None where the run did
+    not record one."""
+    nvml = device.nvml if device is not None else None
+    if nvml is None or not nvml.pcie_gbps:
+        return None
+    return f"PCIe {nvml.pcie_link_generation}.0 x{nvml.pcie_link_width}, {nvml.pcie_gbps:.1f} GB/s each way"
 
 
 def _peak_where(summary: Dict[str, Any]) -> Optional[str]:

@@ -239,9 +239,11 @@ def test_a_runs_card_shows_the_launch_shortcut_the_host_and_an_unknown_busy_shar
     doc = json.loads(manifest.read_text())
     doc["versions"]["launch_shortcut"] = "on"
     doc["host"] = {"cpu_model": "<b>Xeon</b>", "logical_cpus": 16, "probe_before_us": 1700.0, "probe_after_us": 3300.0}
+    doc["device"]["nvml"] = {**(doc["device"].get("nvml") or {}), "pcie_link_generation": 5, "pcie_link_width": 16,
+                             "pcie_gbps": 63.015}
     manifest.write_text(json.dumps(doc))
     page = build_report([run])
-    assert "launch shortcut on" in page
+    assert "launch shortcut on" in page and "PCIe 5.0 x16, 63.0 GB/s each way" in page
     assert "host: &lt;b&gt;Xeon&lt;/b&gt;, 16 CPUs; Python probe 1.70 -&gt; 3.30 ms" in page  # escaped
     cpu_only = copy.deepcopy(base_trace())  # a trace without GPU activity: how busy the GPU was is unknown
     cpu_only["traceEvents"] = [e for e in cpu_only["traceEvents"] if e.get("cat") not in ("kernel", "gpu_memcpy",
