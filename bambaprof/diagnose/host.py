@@ -226,6 +226,13 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     owned = bool(causes) and causes[0][0] >= 0.5 * excess  # the extra time is another finding's to judge
     if owned:
         suggestion = f"Most of it was {causes[0][1]}: see {causes[0][2]}."
+    elif slow == [0] and _profiler_unwarmed(a):
+        schedule = a.manifest.profile
+        suggestion = ("Only the first profiled step is slow, and this run's profiler had no warm-up step (its "
+                      f"schedule: wait {schedule.wait}, warmup 0, active {schedule.active}): the first step it records "
+                      "carries the profiler's own start-up, which torch warns skews results. Give it a warm-up step "
+                      "(bambaprof profile --profile-warmup 1; a schedule of your own: warmup=1), or read the later "
+                      "steps.")
     elif slow == [0]:
         suggestion = ("Only the first profiled step is slow: first-call work left in the window (kernel autotuning "
                       "and library heuristics, lazy initialisation, the caching allocator filling its pool, the "
@@ -248,6 +255,13 @@ def uneven_steps(a: Any) -> Optional[Finding]:
     return Finding("uneven-steps", severity_of(lost if lost is not None else excess, total), msg,
                    [{k: steps[i].get(k) for k in ("step", "dur_us", "gpu_idle_us", *[c[0] for c in _STEP_CAUSES])}
                     for i in named], suggestion, at_stake)
+
+
+def _profiler_unwarmed(a: Any) -> bool:
+    """Whether the run recorded a profiler schedule with no warm-up step (``manifest.profile.warmup == 0`` after at
+    least one step run before it): its first recorded step holds the profiler's start-up. False for a bare trace."""
+    schedule = a.manifest.profile if a.manifest is not None else None
+    return schedule is not None and schedule.warmup == 0 and schedule.wait > 0
 
 
 def allocation_stall(a: Any) -> Optional[Finding]:

@@ -17,6 +17,7 @@ from bambaprof.run import (
     Memory,
     NvmlDevice,
     NvmlSummary,
+    ProfileSettings,
     SeriesStats,
     TelemetryInfo,
     TelemetrySummary,
@@ -521,8 +522,14 @@ def test_uneven_steps(tmp_path):
     sporadic = analysis(tmp_path, _stepped([1000.0] * 3 + [5000.0] + [1000.0] * 2))
     assert next(f for f in diagnose(sporadic) if f.id == "uneven-steps").time_us == pytest.approx(4000.0)  # host
     assert "Not known from this trace: time in memory allocation calls" in f.message  # no runtime calls
-    first = next(f for f in diagnose(analysis(tmp_path, _stepped([3000.0] + [1000.0] * 4))) if f.id == "uneven-steps")
-    assert first.suggestion.startswith("Only the first profiled step is slow")
+    warm = analysis(tmp_path, _stepped([3000.0] + [1000.0] * 4))
+    first = next(f for f in diagnose(warm) if f.id == "uneven-steps")
+    assert first.suggestion.startswith("Only the first profiled step is slow: first-call work")
+    warm.manifest = _manifest(profile=ProfileSettings(wait=2, warmup=0, active=5))  # the code warm, the profiler not
+    first = next(f for f in diagnose(warm) if f.id == "uneven-steps")
+    assert "this run's profiler had no warm-up step (its schedule: wait 2, warmup 0, active 5)" in first.suggestion
+    warm.manifest = _manifest(profile=ProfileSettings(wait=1, warmup=1, active=5))
+    assert "first-call work" in next(f for f in diagnose(warm) if f.id == "uneven-steps").suggestion
     periodic = analysis(tmp_path, _stepped([1000.0, 1000.0, 4000.0] * 3))
     assert next(f for f in diagnose(periodic) if f.id == "uneven-steps").suggestion.startswith("One step in 3 is slow")
     first_and_one = analysis(tmp_path, _stepped([4000.0, 1000.0, 1000.0, 4000.0, 1000.0, 1000.0]))
