@@ -167,3 +167,16 @@ def test_real_batches_copied_on_the_kernels_stream_and_beside_it():
                       10.0) is not None
     assert regression(compare([REAL / "same-stream.json.gz"], [REAL / "side-stream.json.gz"]), "transfer_exposed",
                       10.0) is None
+
+
+def test_a_real_run_rates_its_copies_against_its_pcie_link():
+    """The same-stream loop recorded on the H100 by bambaprof.record (benchmarks/transfer_traces.py OUT run): its
+    manifest holds the PCIe link NVML reported (5.0 x16, 63.0 GB/s), so exposed-transfers rates the copies against
+    it (55.4 GB/s, 88%); its profiler had no warm-up step, and uneven-steps says the first step carries its start-up."""
+    a = analyze(REAL / "run-same-stream")
+    nvml = a.manifest.device.nvml
+    assert (nvml.pcie_link_generation, nvml.pcie_link_width, round(nvml.pcie_gbps, 1)) == (5, 16, 63.0)
+    found = {f["id"]: f for f in a.findings}
+    assert "55.4 GB/s, 88% of the PCIe 5.0 x16 link's 63.0 GB/s" in found["exposed-transfers"]["message"]
+    assert "this run's profiler had no warm-up step (its schedule: wait 2, warmup 0, active 3)" in \
+        found["uneven-steps"]["suggestion"]
