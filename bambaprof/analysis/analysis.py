@@ -31,6 +31,7 @@ from .idle import idle_by_cause
 from .kernels import activity_names, instance_traffic, kernel_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
+from .misaligned_gemms import misaligned_gemm_table, misaligned_summary
 from .modules import NO_MODULE, module_ranges, module_tables
 from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
@@ -94,6 +95,9 @@ class Analysis:
     #: copies between host and device memory by direction, host memory, stream and op, with the time no kernel ran
     #: beside them (see :mod:`.transfers`)
     transfers: List[Dict[str, Any]] = field(default_factory=list)
+    #: launches of cuBLAS's under-aligned tensor-op GEMM kernels by kernel, op, shapes and dtype (see
+    #: :mod:`.misaligned_gemms`)
+    misaligned_gemms: List[Dict[str, Any]] = field(default_factory=list)
     manifest: Optional[Manifest] = None  # the run directory's manifest (not part of to_dict)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -173,7 +177,8 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, "data_loader_gpu_idle_us", "compile_gpu_idle_us",
+               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, "misaligned_gemm_count", "misaligned_gemm_us",
+               "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
 
@@ -298,6 +303,7 @@ def analyze(
     fetching = loader_ranges(trace)
     compiling = compile_ranges(trace)
     transfers = transfer_table(trace, transfer_rows(trace))
+    misaligned = misaligned_gemm_table(trace)
     host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
     intervals = [(compiling["start"], compiling["end"]), (fetching["start"], fetching["end"]),
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
@@ -342,6 +348,7 @@ def analyze(
         **sync_summary(syncs, host_recorded),
         **allocation_summary(trace, allocating, host_recorded),
         **transfer_summary(trace, transfers),
+        **misaligned_summary(misaligned, len(trace.gpu) > 0),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -466,6 +473,7 @@ def analyze(
         contractions=contractions,
         copies=copies,
         transfers=transfers,
+        misaligned_gemms=misaligned,
     )
     from ..diagnose import diagnose
 

@@ -55,6 +55,8 @@ CONTRACTION_MIN_SHARE_PCT = 5.0
 FLOAT32_MATMUL_MIN_SHARE_PCT = 5.0
 #: ``float64-kernels``: kernels whose launching op computes in float64 take at least this share of kernel time (%).
 FLOAT64_MIN_SHARE_PCT = 5.0
+#: misaligned-gemm: launches of under-aligned tensor-op GEMM kernels take at least this share of kernel time.
+MISALIGNED_GEMM_PCT = 5.0
 #: Device names whose float64 rate is at least half their float32 rate (data-center parts); on others it is 1/32
 #: to 1/64 of it.
 FULL_RATE_FLOAT64 = ("V100", "A100", "H100", "H800", "H200", "GH200", "B200", "B100", "GB200", "MI100", "MI210",
@@ -255,6 +257,42 @@ def float32_matmul(a: Any) -> Optional[Finding]:
     at_stake = sum(stakes) if stakes else None
     return Finding("float32-matmul", severity_of(at_stake if at_stake is not None else time, gpu_window_us(a)), msg,
                    evidence, suggestion, at_stake)
+
+
+def misaligned_gemm(a: Any) -> Optional[Finding]:
+    """Matrix products that ran cuBLAS's under-aligned tensor-op kernels (loads under 16 bytes, read from their names:
+    :mod:`bambaprof.analysis.misaligned_gemms`) take at least :data:`MISALIGNED_GEMM_PCT` of kernel time; names them
+    with their op, shapes and the dimensions that are not multiples of 16 bytes, and suggests padding them. No time
+    at stake: what an aligned kernel would take at these shapes is not in the trace."""
+    rows = getattr(a, "misaligned_gemms", None) or []
+    total = kernel_total(a)
+    time = sum(r["gpu_us"] for r in rows)
+    if not rows or total <= 0 or 100.0 * time / total < MISALIGNED_GEMM_PCT:
+        return None
+
+    def what(r: Dict[str, Any]) -> str:
+        shapes = f" {r['shapes']} ({_DTYPE_NAMES.get(r['dtype'], r['dtype'])})" if r["shapes"] else ""
+        odd = f", {r['odd']} not a multiple of 16 bytes" if r["odd"] else ""
+        return (f"{kernel_label(r['kernel'], 60)} ({r['align_bytes']}-byte loads) under {r['op'] or 'no operator'}"
+                f"{shapes}{odd}: {r['count']}x, {us_text(r['gpu_us'])}")
+
+    count = sum(r["count"] for r in rows)
+    msg = (f"{count} matrix products ran cuBLAS's under-aligned tensor-op kernels (loads of under 16 bytes, its "
+           f"fallback for a leading dimension that is not a multiple of 16 bytes), {us_text(time)}, "
+           f"{100 * time / total:.0f}% of kernel time: " + "; ".join(what(r) for r in rows[:3]) + ".")
+    odd = next((r["odd"] for r in rows if r["odd"]), None)
+    pad = (f"Pad {odd} to a multiple of 8 elements for bf16 or fp16 (4 for float32, 16 for int8 and fp8), e.g. a "
+           "vocabulary's LM head to a multiple of 64, slicing the extra outputs off" if odd else
+           "Pad the leading dimensions (K, and N of the output) to a multiple of 16 bytes: 8 bf16 or fp16 elements")
+    suggestion = (f"{pad}, and keep tensors contiguous with aligned strides. On an H100 (torch 2.11, CUDA 13) a bf16 "
+                  "4096 x 4096 x 50257 product ran this fallback at 135 TFLOP/s against 745 at N = 50264, 5.5x "
+                  "slower (benchmarks/gemm_alignment.py).")
+    return Finding("misaligned-gemm", severity_of(time, total), msg,
+                   [dict(r) for r in rows[:10]], suggestion, None)
+
+
+_DTYPE_NAMES = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "c10::Float8_e4m3fn": "fp8",
+                "c10::Float8_e5m2": "fp8 e5m2", "signed char": "int8"}
 
 
 def float64_kernels(a: Any) -> Optional[Finding]:

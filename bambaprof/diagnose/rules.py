@@ -42,6 +42,7 @@ from .kernels import (
     float64_kernels,
     fusion_candidate,
     low_occupancy,
+    misaligned_gemm,
     small_grid,
     ssd_core,
     unknown_bytes,
@@ -58,11 +59,11 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "exposed_communication", "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
-           "memory_pressure", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
+           "memory_pressure", "misaligned_gemm", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
            "sync_stall", "throttled", "uneven_steps", "unknown_bytes", "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
-                                     elementwise_contraction, float32_matmul, float64_kernels,
+                                     elementwise_contraction, float32_matmul, float64_kernels, misaligned_gemm,
                                      copy_overhead, low_occupancy,
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
@@ -118,6 +119,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "copy-overhead": lambda a, k: a.summary.get("copy_cast_us") is not None,
     # the dtype comes from the launching op's recorded input types: none without shapes
     "float64-kernels": lambda a, k: any(r.get("dtype") for r in kernel_rows(a)),
+    "misaligned-gemm": lambda a, k: a.summary.get("misaligned_gemm_count") is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

@@ -36,3 +36,26 @@ from bambaprof.analysis.gemm_units import CUDA_CORES, TENSOR_CORES, float32_gemm
 ])
 def test_units_are_read_from_the_kernel_name(name, units):
     assert float32_gemm_units(name) == units
+
+
+H100_ALIGN1 = ("void cutlass::Kernel2<cutlass_75_tensorop_bf16_s1688gemm_bf16_256x128_nn_align1>(cutlass_75_tensorop_"
+               "bf16_s1688gemm_bf16_256x128_nn_align1::Params)")  # cuBLAS on an H100 for N = 50257, K = 4097, N = 1001
+
+
+@pytest.mark.parametrize("name, width", [
+    (H100_ALIGN1, 2),
+    ("cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_64x64_32x6_tn_align8", 16),
+    ("cutlass_80_tensorop_f16_s16816gemm_relu_f16_64x64_64x3_tn_align2", 4),
+    ("cutlass_80_tensorop_s1688tf32gemm_256x128_16x3_tn_align4", 16),
+    ("cutlass_80_tensorop_s1688gemm_128x128_16x4_nn_align2", 8),
+    ("cutlass_tensorop_i8816gemm_256x128_64x3_tn_align4", 4),
+    # not a tensor-op GEMM, or no alignment in the name: unknown
+    ("void cutlass::Kernel2<cutlass_80_simt_sgemm_256x128_8x4_nn_align1>(...)", None),
+    ("nvjet_sm90_tst_160x256_64x3_2x1_v_bz_coopA_NNN", None),
+    ("cutlass_80_tensorop_bf16_s16816fprop_optimized_bf16_64x64_32x6_nhwc_align8", None),
+    ("cutlass_80_tensorop_bf16_s16816gemm_bf16_64x64_32x6_tn", None),
+])
+def test_tensor_op_gemm_alignment_from_the_name(name, width):
+    from bambaprof.analysis.gemm_units import gemm_alignment_bytes
+
+    assert gemm_alignment_bytes(name) == width

@@ -893,3 +893,12 @@ def test_float32_matmul_is_quiet_where_tf32_ran():
     assert float32_gemm_units(gemm["name"]) == TENSOR_CORES and "tf32f32" in gemm["name"] and gemm["dtype"] == "fp32"
     assert gemm["mean_us"] == pytest.approx(10.7, abs=0.1)
     assert not any(f["id"] == "float32-matmul" for f in a.findings) and R.can_judge(a, "float32-matmul")
+
+
+def test_misaligned_gemm(tmp_path):
+    """The fallback kernel of a bf16 product with N = 50257 holding most of kernel time: the finding names the shape and
+    the odd dimension and claims no time (tests/analysis/test_misaligned_gemms.py has the table)."""
+    from tests.analysis.test_misaligned_gemms import _products
+
+    f = next(f for f in diagnose(analyze(_products(tmp_path))) if f.id == "misaligned-gemm")
+    assert "N=50257" in f.message and f.time_us is None and f.severity == "high"
