@@ -18,6 +18,7 @@ from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.roofline import floor_from_terms
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
+from ..analysis.traffic import DTYPE_BYTES
 from ..render.tables import format_cell, kernel_label
 from . import measured
 from .finding import (
@@ -272,7 +273,8 @@ def misaligned_gemm(a: Any) -> Optional[Finding]:
 
     def what(r: Dict[str, Any]) -> str:
         shapes = f" {r['shapes']} ({_DTYPE_NAMES.get(r['dtype'], r['dtype'])})" if r["shapes"] else ""
-        odd = f", {r['odd']} not a multiple of 16 bytes" if r["odd"] else ""
+        step = 16 // DTYPE_BYTES.get(r["dtype"], 16) if r["dtype"] else None
+        odd = f", {r['odd']} not a multiple of {step} elements (16 bytes)" if r["odd"] and step else ""
         return (f"{kernel_label(r['kernel'], 60)} ({r['align_bytes']}-byte loads) under {r['op'] or 'no operator'}"
                 f"{shapes}{odd}: {r['count']}x, {us_text(r['gpu_us'])}")
 

@@ -44,8 +44,8 @@ def test_the_fallback_kernels_are_grouped_by_shape_with_their_odd_dims(tmp_path)
     assert (a.summary["misaligned_gemm_count"], a.summary["misaligned_gemm_us"]) == (3, 2600.0)
     (f,) = [f for f in a.findings if f["id"] == "misaligned-gemm"]
     assert f["severity"] == "high" and f["time_us"] is None  # 2,600 of 3,050 us of kernel time
-    assert "(2-byte loads) under aten::mm [4096, 4096] x [4096, 50257] (bf16), N=50257 not a multiple of 16 bytes: " \
-           "2x, 2.50 ms" in f["message"]
+    assert "(2-byte loads) under aten::mm [4096, 4096] x [4096, 50257] (bf16), N=50257 not a multiple of 8 elements " \
+           "(16 bytes): 2x, 2.50 ms" in f["message"]
     assert f["suggestion"].startswith("Pad N=50257 to a multiple of 8 elements") and "5.5x" in f["suggestion"]
 
 
