@@ -34,7 +34,7 @@ from .kernels import DEVICE_TO_DEVICE
 from .ops import op_gpu_self, op_parents
 from .phases import NOT_PHASES, UNATTRIBUTED
 from .trace import Trace, value_codes
-from .traffic import tensor_bytes, tensor_inputs
+from .traffic import DTYPE_NAMES, tensor_bytes, tensor_inputs
 
 COPY_OP = "aten::copy_"
 #: Ops that are steps of making a copy, passed over to find why it was made.
@@ -49,9 +49,6 @@ LAYOUT_CALLERS = frozenset({"aten::contiguous", "aten::reshape", "aten::flatten"
 KINDS = ("cast", "layout", "copy")
 #: A row's keys, in the order tables show them.
 ROW_KEYS = ("kind", "dtypes", "shape", "caller", "inside", "range", "count", "cpu_us", "gpu_us", "bytes", "gbps")
-_SHORT = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64", "c10::Float8_e4m3fn": "fp8",
-          "c10::Float8_e5m2": "fp8e5m2", "int": "int32", "long int": "int64", "bool": "bool",
-          "unsigned char": "uint8", "signed char": "int8", "short int": "int16"}
 
 
 def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
@@ -79,7 +76,7 @@ def copy_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         shape = dims[0] if dims and isinstance(dims[0], list) else None
         if isinstance(dst, str) and isinstance(src, str) and dst and src:
             kind = "cast" if dst != src else "layout" if caller in LAYOUT_CALLERS else "copy"
-            dtypes = f"{_SHORT.get(src, src)} -> {_SHORT.get(dst, dst)}"
+            dtypes = f"{DTYPE_NAMES.get(src, src)} -> {DTYPE_NAMES.get(dst, dst)}"
         else:  # no shapes recorded: the caller alone says
             kind = "cast" if caller in CAST_CALLERS else "layout" if caller in LAYOUT_CALLERS else "copy"
             dtypes = "unknown"

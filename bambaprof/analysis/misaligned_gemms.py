@@ -24,9 +24,6 @@ from .gemm_units import FULL_ALIGNMENT_BYTES, gemm_alignment_bytes
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES
 
-#: A row's keys, in the order tables show them.
-ROW_KEYS = ("kernel", "align_bytes", "op", "shapes", "dtype", "odd", "count", "gpu_us")
-
 
 def gemm_dims(op: str, dims: Any) -> Optional[Tuple[int, int, int]]:
     """(M, K, N) of a matrix-product op from its recorded input shapes: the first two inputs of two or more
@@ -71,8 +68,13 @@ def misaligned_gemm_table(trace: Trace) -> List[Dict[str, Any]]:
                                     "dtype": dtype, "odd": _odd(mkn, dtype), "count": 0, "gpu_us": 0.0})
         g["count"] += 1
         g["gpu_us"] += float(gpu.dur[i])
-    return sorted((dict((k, g[k]) for k in ROW_KEYS) for g in groups.values()),
-                  key=lambda g: (-g["gpu_us"], g["kernel"], g["op"] or "", g["shapes"] or ""))
+    return sorted(groups.values(), key=lambda g: (-g["gpu_us"], g["kernel"], g["op"] or "", g["shapes"] or ""))
+
+
+def aligned_elements(dtype: str) -> int:
+    """The elements of ``dtype`` (a Kineto type name of :data:`~.traffic.DTYPE_BYTES`) in 16 bytes: the multiple a
+    leading dimension needs for full-width loads (8 for bf16 and fp16, 4 for float32, 16 for int8 and fp8)."""
+    return max(1, FULL_ALIGNMENT_BYTES // DTYPE_BYTES[dtype])
 
 
 def _odd(mkn: Optional[Tuple[int, int, int]], dtype: Optional[str]) -> Optional[str]:
@@ -80,7 +82,7 @@ def _odd(mkn: Optional[Tuple[int, int, int]], dtype: Optional[str]) -> Optional[
     where either is unknown, and ``""`` where all are multiples."""
     if mkn is None or dtype is None:
         return None
-    step = max(1, FULL_ALIGNMENT_BYTES // DTYPE_BYTES[dtype])
+    step = aligned_elements(dtype)
     return ", ".join(f"{name}={v}" for name, v in zip("MKN", mkn) if v % step)
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .timeline import gpu_busy, idle_within, union_length
+
 if TYPE_CHECKING:
     from .trace import Trace
 
@@ -67,8 +69,6 @@ def add_step_causes(trace: "Trace", steps: List[Dict[str, Any]],
     several goes to the first) within the step, under the cause's key; None where the cause's intervals are None
     (the trace cannot show it). Also ``gpu_idle_us``: the time within the step that no GPU activity ran on any
     device (None for a trace without GPU activity)."""
-    from .timeline import gpu_busy, idle_within, union_length
-
     first = trace.span_us[0] if math.isfinite(trace.span_us[0]) else 0.0
     ms, me = gpu_busy(trace) if len(trace.gpu) else (None, None)
     by_start = [_by_start(starts, ends) for _, starts, ends in causes]

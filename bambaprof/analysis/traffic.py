@@ -51,6 +51,10 @@ DTYPE_BYTES = {
     "bool": 1, "c10::complex<float>": 8, "c10::complex<double>": 16, "c10::Float8_e4m3fn": 1,
     "c10::Float8_e5m2": 1, "unsigned int": 4, "unsigned short": 2,
 }
+#: Short names of Kineto's type names, as tables and findings write them (``c10::BFloat16``: ``bf16``).
+DTYPE_NAMES = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64",
+               "c10::Float8_e4m3fn": "fp8", "c10::Float8_e5m2": "fp8e5m2", "int": "int32", "long int": "int64",
+               "bool": "bool", "unsigned char": "uint8", "signed char": "int8", "short int": "int16"}
 _FLOAT_RANK = {"c10::Float8_e4m3fn": 0, "c10::Float8_e5m2": 0, "c10::Half": 1, "c10::BFloat16": 1,
                "float": 2, "double": 3}
 

@@ -104,7 +104,8 @@ def transfer_table(trace: Trace, transfers: Optional[Dict[str, Any]] = None) -> 
     gpu, rows = trace.gpu, t["rows"]
     if not len(rows):
         return []
-    kernel_streams = set(zip(gpu.device[gpu.kind == "kernel"].tolist(), gpu.stream[gpu.kind == "kernel"].tolist()))
+    kernels = gpu.kind == "kernel"
+    kernel_streams = set(zip(gpu.device[kernels].tolist(), gpu.stream[kernels].tolist()))
     op_rows = trace.gpu_op_row[rows] if len(trace.ops) else np.full(len(rows), -1)
     groups: Dict[tuple, Dict[str, Any]] = {}
     for j, i in enumerate(rows.tolist()):

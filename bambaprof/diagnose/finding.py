@@ -104,10 +104,9 @@ def link_text(a: Any, gbps: Optional[float]) -> str:
     which link the copies crossed)."""
     nvml = a.manifest.device.nvml if a.manifest is not None and a.manifest.device is not None else None
     link = nvml.pcie_gbps if nvml is not None else None
-    if not gbps or not link or gbps > _LINK_SLACK * link:
+    if not gbps or not link or not nvml.pcie_link or gbps > _LINK_SLACK * link:
         return ""
-    return (f", {100 * gbps / link:.0f}% of the PCIe {nvml.pcie_link_generation}.0 x{nvml.pcie_link_width} "
-            f"link's {link:.1f} GB/s")
+    return f", {100 * gbps / link:.0f}% of the {nvml.pcie_link} link's {link:.1f} GB/s"
 
 
 def us_text(v: float) -> str:

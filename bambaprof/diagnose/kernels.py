@@ -12,13 +12,14 @@ from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
 
 from ..analysis.gemm_units import CUDA_CORES, float32_gemm_units
+from ..analysis.misaligned_gemms import aligned_elements
 from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import UNATTRIBUTED
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
 from ..analysis.roofline import floor_from_terms
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
-from ..analysis.traffic import DTYPE_BYTES
+from ..analysis.traffic import DTYPE_NAMES
 from ..render.tables import format_cell, kernel_label
 from . import measured
 from .finding import (
@@ -272,9 +273,8 @@ def misaligned_gemm(a: Any) -> Optional[Finding]:
         return None
 
     def what(r: Dict[str, Any]) -> str:
-        shapes = f" {r['shapes']} ({_DTYPE_NAMES.get(r['dtype'], r['dtype'])})" if r["shapes"] else ""
-        step = 16 // DTYPE_BYTES.get(r["dtype"], 16) if r["dtype"] else None
-        odd = f", {r['odd']} not a multiple of {step} elements (16 bytes)" if r["odd"] and step else ""
+        shapes = f" {r['shapes']} ({DTYPE_NAMES.get(r['dtype'], r['dtype'])})" if r["shapes"] else ""
+        odd = f", {r['odd']} not a multiple of {aligned_elements(r['dtype'])} elements (16 bytes)" if r["odd"] else ""
         return (f"{kernel_label(r['kernel'], 60)} ({r['align_bytes']}-byte loads) under {r['op'] or 'no operator'}"
                 f"{shapes}{odd}: {r['count']}x, {us_text(r['gpu_us'])}")
 
@@ -291,10 +291,6 @@ def misaligned_gemm(a: Any) -> Optional[Finding]:
                   "slower (benchmarks/gemm_alignment.py).")
     return Finding("misaligned-gemm", severity_of(time, total), msg,
                    [dict(r) for r in rows[:10]], suggestion, None)
-
-
-_DTYPE_NAMES = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "c10::Float8_e4m3fn": "fp8",
-                "c10::Float8_e5m2": "fp8 e5m2", "signed char": "int8"}
 
 
 def float64_kernels(a: Any) -> Optional[Finding]:

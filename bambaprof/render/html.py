@@ -159,9 +159,9 @@ def _link_line(device: Any) -> Optional[str]:
     """The device's PCIe link as NVML recorded it (``PCIe 5.0 x16, 63.0 GB/s each way``); None where the run did
     not record one."""
     nvml = device.nvml if device is not None else None
-    if nvml is None or not nvml.pcie_gbps:
+    if nvml is None or not nvml.pcie_gbps or not nvml.pcie_link:
         return None
-    return f"PCIe {nvml.pcie_link_generation}.0 x{nvml.pcie_link_width}, {nvml.pcie_gbps:.1f} GB/s each way"
+    return f"{nvml.pcie_link}, {nvml.pcie_gbps:.1f} GB/s each way"
 
 
 def _peak_where(summary: Dict[str, Any]) -> Optional[str]:

@@ -166,6 +166,13 @@ class NvmlDevice(Record):
     pcie_link_width: Optional[int] = None
     pcie_gbps: Optional[float] = None
 
+    @property
+    def pcie_link(self) -> Optional[str]:
+        """The link's name (``PCIe 5.0 x16``); None where the generation or width is unknown."""
+        if self.pcie_link_generation is None or self.pcie_link_width is None:
+            return None
+        return f"PCIe {self.pcie_link_generation}.0 x{self.pcie_link_width}"
+
 
 class Ceilings(Record, kw_only=True):
     """What the device reaches, measured (see :mod:`bambaprof.collect.ceilings`): copy GB/s (bytes read +
