@@ -21,6 +21,8 @@ from ..run import Manifest, read_manifest, read_telemetry
 from ..run.directory import member, read_side_file
 from .allocations import SUMMARY_KEYS as ALLOCATION_FIGURES
 from .allocations import allocation_calls, allocation_summary, allocation_table
+from .attention import SUMMARY_KEYS as ATTENTION_FIGURES
+from .attention import attention_summary, attention_table
 from .comms import collective_summary, collective_table
 from .compilation import compile_ranges, compile_summary
 from .contractions import contraction_table
@@ -89,6 +91,9 @@ class Analysis:
     #: contractions computed as a broadcast product and a reduction (aten::mul then aten::sum), by shapes; None
     #: where the trace cannot tell (no CPU ops or no shapes recorded)
     contractions: Optional[List[Dict[str, Any]]] = None
+    #: attention calls by backend (flash, efficient, cudnn, math, hand-written), shapes and arguments, with their
+    #: GPU time forward and backward and their floor; then attention kernels found by name (see :mod:`.attention`)
+    attention: List[Dict[str, Any]] = field(default_factory=list)
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -177,7 +182,8 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, "misaligned_gemm_count", "misaligned_gemm_us",
+               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], "misaligned_gemm_count",
+               "misaligned_gemm_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
@@ -266,6 +272,7 @@ def analyze(
         core_compute.for_dtype if core_compute else (lambda dtype: None)
     ssd_floor = core_floor(core_calls(trace.ops), core_gbps, tflops_for)
     contractions = contraction_table(trace, core_gbps, tflops_for)
+    attention = attention_table(trace, core_gbps, tflops_for)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -349,6 +356,7 @@ def analyze(
         **allocation_summary(trace, allocating, host_recorded),
         **transfer_summary(trace, transfers),
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
+        **attention_summary(trace, attention),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -471,6 +479,7 @@ def analyze(
         collectives=collective_table(trace),
         steps=steps,
         contractions=contractions,
+        attention=attention,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

@@ -405,8 +405,9 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
                 rcorr[i] = flow_start.get((r["pid"][i], r["tid"][i], float(r["ts"][i])), -1)
 
     # Shapes are decoded only for ops that launched GPU work (the byte model's input), for the elementwise ops and
-    # reductions that may compute a contraction elementwise (:mod:`.contractions`, on the host too), and for copies
-    # (:mod:`.copies`: a cast's dtypes), each distinct shape once.
+    # reductions that may compute a contraction elementwise (:mod:`.contractions`, on the host too), for attention's
+    # ops (:mod:`.attention`: calls that launch no kernel themselves), and for copies (:mod:`.copies`: a cast's
+    # dtypes), each distinct shape once.
     ext, gpu_ext, shape_of = o["ext"], g["ext"], o["shape"]
     n_ops = len(ext)
     dims: List[Any] = [None] * n_ops
@@ -415,10 +416,12 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     shape_keys = builder.shapes()
     if shape_keys and n_ops:
         decoded_shapes: Dict[int, tuple] = {}
+        from .attention import SHAPED_OPS as ATTENTION_OPS
         from .contractions import SHAPED_OPS
         from .copies import COPY_OP
 
-        read = [code for name in (*SHAPED_OPS, COPY_OP) if (code := builder.values.get(name)) is not None]
+        read = [code for name in (*SHAPED_OPS, *ATTENTION_OPS, COPY_OP)
+                if (code := builder.values.get(name)) is not None]
         launched = (member_of(ext, gpu_ext[gpu_ext >= 0]) | np.isin(o["name#codes"], read)) & (shape_of >= 0)
         for i in np.flatnonzero(launched).tolist():
             sid = int(shape_of[i])

@@ -25,6 +25,9 @@ Sources, in order of preference:
    - convolutions (``_conv_depthwise2d``, ``convolution``, ``cudnn_convolution``, ...; not transposed): input,
      weight and bias + the output, whose size follows from the recorded stride, padding and dilation, and
      2 N C_out prod(out) (C_in / groups) prod(kernel) FLOPs;
+   - fused attention's forward (``_scaled_dot_product_flash_attention``, ``_efficient_attention``,
+     ``_cudnn_attention``, ``_fused_attention_overrideable``): q, k, v, the mask and the output once, and the two
+     products' FLOPs over the pairs the call attends (:mod:`bambaprof.analysis.attention`);
 
 4. ``launch map``: a kernel replayed from a CUDA graph has no launching op; it takes the traffic of the same
    kernel in the run's launch map (see :mod:`bambaprof.analysis.launch_map`);
@@ -217,6 +220,10 @@ def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> 
         return _matmul(name, tensors)
     if name in CONV_ARGS:
         return _conv(name, dims, types, concrete)
+    if name.startswith("aten::_scaled_dot_product_"):  # a fused attention kernel's forward
+        from .attention import backend_op_traffic
+
+        return backend_op_traffic(name, dims, types, concrete)
     if name in COPY_OPS:
         if name == "aten::copy_" and len(tensors) >= 2:
             return Traffic(float(tensor_bytes(*tensors[0]) + tensor_bytes(*tensors[1])), None, "shape model")

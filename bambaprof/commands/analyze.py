@@ -29,6 +29,7 @@ from ..analysis.source import TraceSource
 from ..errors import BambaprofError, UsageError
 from ..render.columns import (
     ANALYZE_ALLOCATIONS,
+    ANALYZE_ATTENTION,
     ANALYZE_COLLECTIVES,
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
@@ -83,7 +84,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
-                                                      "steps", "contractions", "copies"]),
+                                                      "steps", "contractions", "copies", "attention"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -197,7 +198,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
                   "syncs": a.syncs, "allocations": a.allocations, "transfers": a.transfers,
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
-                  "contractions": a.contractions or [], "copies": a.copies or []}
+                  "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -247,6 +248,16 @@ def _contractions_text(a: Analysis) -> str:
                         f"contractions unknown: the trace holds no CPU ops with their input shapes ({_ops_from(a)})",
                         "no contraction computed as a broadcast product and a reduction (aten::mul at least "
                         f"{EXPANSION_MIN:g}x its larger input, then aten::sum or aten::mean of it)")
+
+
+def _attention_text(a: Analysis) -> str:
+    """``--table attention``: the attention calls by backend and shapes, and attention kernels found by name; or
+    why there are none."""
+    return _rows_or_why(a.attention, ANALYZE_ATTENTION, a.summary.get("attention_calls") is None and not a.attention,
+                        f"attention calls unknown: the trace holds no CPU ops ({_ops_from(a)}), and no kernel whose "
+                        "name is an attention kernel's",
+                        "no attention in this trace (scaled_dot_product_attention calls, matmul-softmax-matmul "
+                        "chains, or kernels named as FlashAttention's, the memory-efficient kernels', cuDNN's)")
 
 
 def _copies_text(a: Analysis) -> str:
@@ -308,7 +319,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "collectives": ANALYZE_COLLECTIVES,
                 "steps": ANALYZE_STEPS,
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
-                "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES}
+                "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -323,6 +334,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "collectives": lambda a: _collectives_text(a),
     "contractions": _contractions_text,
     "copies": _copies_text,
+    "attention": _attention_text,
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
         "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),

@@ -123,6 +123,15 @@ ANALYZE_CONTRACTIONS = [
     Column("gpu_us", "GPU us", "us"),
     Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"), Column("einsum", "einsum", "text", 40),
 ]
+ANALYZE_ATTENTION = [
+    Column("backend", "backend", width=10), Column("op", "op", "text", 46),
+    Column("found_by", "found by", width=11, drop_rank=2), Column("count", "n", "int"),
+    Column("query", "q", "text", 20), Column("key", "k", "text", 20, drop_rank=3), Column("dtype", "dtype"),
+    Column("mask", "mask", "text", 18, drop_rank=2), Column("causal", "causal", "yes_no", drop_rank=2),
+    Column("dropout", "dropout", "num", drop_rank=3), Column("score_bytes", "scores", "bytes", drop_rank=1),
+    Column("cpu_us", "CPU us", "us"), Column("gpu_us", "GPU us", "us"), Column("backward_us", "backward us", "us"),
+    Column("floor_us", "floor us", "us"), Column("tflops", "TFLOP/s", "num", drop_rank=1),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

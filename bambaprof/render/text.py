@@ -54,6 +54,10 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
                                                   or any(k.get(c.key) is not None for k in kernels)])]
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
+    if getattr(a, "attention", None):
+        parts += ["\nAttention by backend (math and unfused store the score matrix; floor: attention at once, q, k, v "
+                  "and the output moved once; backward: kernels autograd ran for the calls)\n",
+                  render_rows(a.attention, "table", columns.ANALYZE_ATTENTION)]
     if getattr(a, "contractions", None):
         parts += ["\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
                   "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",

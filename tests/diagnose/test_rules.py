@@ -902,3 +902,32 @@ def test_misaligned_gemm(tmp_path):
 
     f = next(f for f in diagnose(analyze(_products(tmp_path))) if f.id == "misaligned-gemm")
     assert "N=50257" in f.message and f.time_us is None and f.severity == "high"
+
+
+def _attention_row(backend, gpu_us, **kw):
+    row = {"backend": backend, "op": "aten::_scaled_dot_product_attention_math", "found_by": "call", "count": 2,
+           "query": "[1, 8, 512, 64]", "key": "[1, 8, 512, 64]", "value": "[1, 8, 512, 64]", "dtype": "bf16",
+           "mask": "none", "causal": True, "dropout": 0.0, "score_bytes": 4194304.0, "flops": 1e9, "cpu_us": 10.0,
+           "gpu_us": gpu_us, "backward_us": 0.0, "floor_us": 1.0, "excess_us": gpu_us - 1.0, "tflops": None}
+    row.update(kw)
+    return row
+
+
+def test_unfused_attention_needs_a_share_of_kernel_time():
+    rows = [_attention_row("math", 4.0), _attention_row("flash", 90.0, op="aten::_scaled_dot_product_flash_attention")]
+    a = SimpleNamespace(attention=rows, kernels=[{"kind": "kernel", "total_us": 100.0}],
+                        summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0, "platform": "cuda"})
+    assert R.unfused_attention(a) is None  # 4% of kernel time; the fused call does not count
+    rows[0]["backward_us"] = 2.0  # the backward the math path ran counts too: 6%
+    f = R.unfused_attention(a)
+    assert f is not None and f.id == "unfused-attention" and f.time_us == pytest.approx(5.0)
+    assert "6.0x their floor" in f.message and "2 attention calls" in f.message
+    assert "Nothing in the math fallback's recorded inputs" in f.suggestion  # bf16, no mask, head dim 64
+    rows[0].update(floor_us=None, dtype="fp16", query="[1, 8, 512, 320]")  # no peak: all of it at stake
+    f = R.unfused_attention(a)
+    assert f.time_us == pytest.approx(6.0) and "floor" not in f.message
+    assert "a head dimension of 320" in f.suggestion
+    by_name = [_attention_row("unfused", 50.0, found_by="kernel name")]  # kernels found by name are not calls
+    assert R.unfused_attention(SimpleNamespace(attention=by_name, kernels=a.kernels, summary=a.summary)) is None
+    assert not R.can_judge(SimpleNamespace(attention=[], summary={"platform": "cuda", "kernel_us": 1.0,
+                                                                  "attention_calls": None}), "unfused-attention")

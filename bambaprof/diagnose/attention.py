@@ -1,0 +1,130 @@
+"""Rule on attention that stores its score matrix: PyTorch's math fallback, or attention written as separate ops
+(:mod:`bambaprof.analysis.attention`).
+
+The rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
+threshold is the named constant here (in the README).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..analysis.attention import CALL, UNFUSED_BACKENDS
+from ..render.tables import format_cell
+from .finding import Finding, gpu_window_us, kernel_total, severity_of, us_text
+
+#: unfused-attention: attention calls of the math and unfused backends take at least this share of kernel time
+#: (forward and backward; of the trace's span on the host, in a CPU-only profile).
+UNFUSED_ATTENTION_PCT = 5.0
+#: FlashAttention's largest head dimension.
+FLASH_MAX_HEAD_DIM = 256
+#: What a row's ``backend`` is, in words.
+_HOW = {"math": "PyTorch's math fallback of scaled_dot_product_attention",
+        "unfused": "separate matmul and softmax ops, written by hand"}
+
+
+def unfused_attention(a: Any) -> Optional[Finding]:
+    """Attention calls that store their score matrix (PyTorch's math backend, or hand-written attention) and take at
+    least :data:`UNFUSED_ATTENTION_PCT` of kernel time, forward and backward; in a CPU-only profile, their host time
+    against the trace's span (no floor, no time at stake). Time at stake: their GPU time less their floor as fused
+    attention (:mod:`bambaprof.analysis.attention`), all of it where the floor is unknown."""
+    on_host = a.summary.get("platform") == "cpu"
+    rows = [r for r in getattr(a, "attention", None) or () if r["found_by"] == CALL
+            and r["backend"] in UNFUSED_BACKENDS]
+    rows = [r for r in rows if _time(r, on_host) > 0]
+    total = (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
+    time = sum(_time(r, on_host) for r in rows)
+    if not rows or not total or total <= 0 or 100.0 * time / total < UNFUSED_ATTENTION_PCT:
+        return None
+    rows.sort(key=lambda r: -_time(r, on_host))
+    top = rows[0]
+    calls = sum(r["count"] for r in rows)
+    by_backend = {b: sum(r["count"] for r in rows if r["backend"] == b) for b in ("math", "unfused")}
+    ways = " and ".join(f"{n} through {_HOW[b]}" if len(rows) > 1 or n != calls else _HOW[b]
+                        for b, n in by_backend.items() if n)
+    floors = [r["floor_us"] for r in rows]
+    floor = sum(floors) if not on_host and all(f is not None for f in floors) else None
+    share = 100.0 * time / total
+    msg = (f"{calls} attention call{'s' if calls != 1 else ''} stored the whole score matrix instead of running a "
+           f"fused kernel ({ways}): {us_text(time)}, {share:.0f}% of "
+           + ("the trace's span on the host (a CPU-only profile)" if on_host else "kernel time, forward and backward")
+           + (f", {time / floor:,.1f}x their floor as fused attention ({us_text(floor)})" if floor else "")
+           + f". The largest: {_shapes(top)}, {top['count']} call{'s' if top['count'] != 1 else ''}, "
+           f"{us_text(_time(top, on_host))}"
+           + (f"; each stores {format_cell(top['score_bytes'], 'bytes')} of scores" if top["score_bytes"] else "")
+           + ".")
+    suggestion = " ".join(_advice(rows, on_host))
+    evidence = [{k: r[k] for k in ("backend", "op", "count", "query", "key", "value", "dtype", "mask", "causal",
+                                   "dropout", "score_bytes", "cpu_us", "gpu_us", "backward_us", "floor_us")}
+                for r in rows[:8]]
+    if on_host:
+        return Finding("unfused-attention", severity_of(time, total), msg, evidence, suggestion, None)
+    at_stake = sum(max(0.0, _time(r, False) - r["floor_us"]) if r["floor_us"] is not None else _time(r, False)
+                   for r in rows)
+    return Finding("unfused-attention", severity_of(at_stake, gpu_window_us(a)), msg, evidence, suggestion, at_stake)
+
+
+def _time(row: Dict[str, Any], on_host: bool) -> float:
+    """A row's time (us): host time in a CPU-only profile, else GPU time forward and backward."""
+    if on_host:
+        return float(row.get("cpu_us") or 0.0)
+    return float((row.get("gpu_us") or 0.0) + (row.get("backward_us") or 0.0))
+
+
+def _shapes(row: Dict[str, Any]) -> str:
+    """A row's call in words: its shapes, dtype and the arguments the trace recorded."""
+    if row["query"] is None:
+        return f"{row['op']} (shapes not recorded)"
+    parts = [f"q {row['query']}, k {row['key']}, v {row['value']} ({row['dtype']})"]
+    if row["backend"] == "math":
+        parts.append("no mask" if row["mask"] == "none" else f"mask {row['mask']}" if row["mask"] else "mask unknown")
+        if row["causal"] is not None:
+            parts.append(f"is_causal={row['causal']}")
+        if row["dropout"]:
+            parts.append(f"dropout_p={row['dropout']:g}")
+    return ", ".join(parts)
+
+
+def _advice(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
+    """What to try: for the math fallback, what its recorded inputs rule out and how to make PyTorch say why; for
+    hand-written attention, the fused call."""
+    out: List[str] = []
+    unfused = [r for r in rows if r["backend"] == "unfused"]
+    math_rows = [r for r in rows if r["backend"] == "math"]
+    if unfused:
+        out.append("Compute attention with torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=..., "
+                   "is_causal=...) (Hugging Face models: attn_implementation=\"sdpa\" or \"flash_attention_2\"): a "
+                   "fused kernel never stores the score matrix, and keeps the softmax in float32 inside.")
+    if not math_rows:
+        return out
+    reasons = _visible_reasons(math_rows, on_host)
+    if reasons:
+        out.append("The math fallback's calls show why a fused kernel could not take them: " + "; ".join(reasons)
+                   + ".")
+    else:
+        out.append("Nothing in the math fallback's recorded inputs rules the fused kernels out: look for "
+                   "torch.nn.attention.sdpa_kernel(SDPBackend.MATH) around them, torch.backends.cuda.enable_flash_sdp("
+                   "False) / enable_mem_efficient_sdp(False), or inputs whose last dimension is not contiguous.")
+    out.append("To make PyTorch say why, run one call inside with torch.nn.attention.sdpa_kernel("
+               "[SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]): it then raises instead of falling back, "
+               "after a warning from each backend naming the check its inputs failed.")
+    return out
+
+
+def _visible_reasons(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
+    """The fused kernels' documented limits that the math fallback's recorded calls cross."""
+    reasons: List[str] = []
+    dtypes = {r["dtype"] for r in rows if r["dtype"]}
+    if not on_host and dtypes & {"fp32", "fp64"}:
+        reasons.append(f"inputs in {', '.join(sorted(dtypes & {'fp32', 'fp64'}))}: FlashAttention takes only fp16 "
+                       "and bf16 (run attention in bf16, or under torch.autocast)")
+    if any(r["mask"] not in (None, "none") for r in rows) and not on_host:
+        reasons.append("an attn_mask: FlashAttention takes none (where the mask only makes attention causal, pass "
+                       "is_causal=True instead)")
+    if on_host and any(r["dropout"] for r in rows):
+        reasons.append("dropout_p above 0: PyTorch's fused CPU kernel takes no dropout (pass dropout_p=0.0 outside "
+                       "training)")
+    heads = {int(r["query"].rsplit(",", 1)[-1].strip(" ]")) for r in rows if r["query"]}
+    if not on_host and any(d > FLASH_MAX_HEAD_DIM for d in heads):
+        reasons.append(f"a head dimension of {max(heads)}: FlashAttention takes at most {FLASH_MAX_HEAD_DIM}")
+    return reasons

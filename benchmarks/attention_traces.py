@@ -1,0 +1,96 @@
+"""Record real traces of one attention block trained three steps, its attention computed three ways.
+
+    python benchmarks/attention_traces.py OUT [--device cpu|cuda] [--dtype float32|bfloat16]
+
+Writes ``OUT/<mode>.json.gz`` for each mode:
+
+- ``sdpa``: ``F.scaled_dot_product_attention(q, k, v, is_causal=True)``, PyTorch's choice of backend (a fused one:
+  FlashAttention on the CPU and, for 16-bit inputs, on the GPU);
+- ``math``: the same call inside ``sdpa_kernel(SDPBackend.MATH)``, PyTorch's fallback (the backend a call falls to
+  when no fused one takes its inputs, or when a user pins it);
+- ``eager``: attention written by hand, as Hugging Face's ``eager`` attention is: ``q @ k^T`` scaled, a causal mask
+  added, a float32 softmax, ``@ v``.
+
+Each trace holds three profiled steps (forward, backward, an AdamW step) after a warm-up step, with shapes
+(``record_shapes=True``). The block: batch 2, 256 tokens, 4 heads of 32 (``--heads``, ``--tokens``, ``--head-dim``).
+These traces are the fixtures of ``tests/analysis/test_attention.py`` (CPU, float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.profiler import ProfilerActivity, profile, schedule
+
+
+class Block(torch.nn.Module):
+    def __init__(self, heads: int, head_dim: int, mode: str) -> None:
+        super().__init__()
+        self.heads, self.head_dim, self.mode = heads, head_dim, mode
+        width = heads * head_dim
+        self.qkv = torch.nn.Linear(width, 3 * width, bias=False)
+        self.out = torch.nn.Linear(width, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if self.mode == "eager":
+            scores = torch.matmul(q, k.transpose(2, 3)) * self.head_dim ** -0.5
+            causal = torch.full((n, n), float("-inf"), device=x.device, dtype=scores.dtype).triu(1)
+            weights = F.softmax(scores + causal, dim=-1, dtype=torch.float32).to(q.dtype)
+            y = torch.matmul(weights, v)
+        elif self.mode == "math":
+            with sdpa_kernel(SDPBackend.MATH):
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(b, n, -1))
+
+
+def record(mode: str, out: Path, device: str, dtype: torch.dtype, heads: int, tokens: int, head_dim: int) -> Path:
+    torch.manual_seed(0)
+    block = Block(heads, head_dim, mode).to(device=device, dtype=dtype)
+    opt = torch.optim.AdamW(block.parameters(), lr=1e-3)
+    x = torch.randn(2, tokens, heads * head_dim, device=device, dtype=dtype)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, record_shapes=True,
+                 schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
+        for _ in range(4):
+            loss = block(x).float().pow(2).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            prof.step()
+    path = out / f"{mode}.json.gz"
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "trace.json"
+        prof.export_chrome_trace(str(plain))
+        with plain.open("rb") as src, gzip.open(path, "wb", compresslevel=9) as dst:
+            shutil.copyfileobj(src, dst)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--head-dim", type=int, default=32)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for mode in ("sdpa", "math", "eager"):
+        path = record(mode, args.out, args.device, getattr(torch, args.dtype), args.heads, args.tokens, args.head_dim)
+        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
