@@ -77,6 +77,7 @@ METRICS = {
     "allocation_idle": ("GPU idle in memory allocation calls", "us", True),
     "data_wait": ("GPU idle waiting for the DataLoader", "us", True),
     "transfer_exposed": ("host-device copies with no kernel beside them", "us", True),
+    "attention_time": ("attention (GPU time, forward and backward)", "us", True),
 }
 BOOTSTRAP_RESAMPLES = 2000
 #: Sides whose host probe loops (median over each side's runs) differ by this factor or more are named.
@@ -134,6 +135,9 @@ class Side:
         elif metric == "transfer_exposed":  # HtoD/DtoH copies while no kernel ran; unknown without the GPU's copies
             values = [a.summary["transfer_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("transfer_exposed_us") is not None]
+        elif metric == "attention_time":  # the attention calls' and kernels' GPU time; unknown without GPU activity
+            values = [a.summary["attention_us"] / steps(a) for a in self.analyses
+                      if a.summary.get("attention_us") is not None]
         elif metric == "exposed_comm":  # collectives with no compute beside them; unknown without collectives
             values = [a.summary["collective_exposed_us"] / steps(a) for a in self.analyses
                       if a.summary.get("collective_exposed_us") is not None]

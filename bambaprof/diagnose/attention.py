@@ -102,9 +102,11 @@ def _advice(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
         out.append("The math fallback's calls show why a fused kernel could not take them: " + "; ".join(reasons)
                    + ".")
     else:
+        switches = "" if on_host else (", torch.backends.cuda.enable_flash_sdp(False) / "
+                                       "enable_mem_efficient_sdp(False)")
         out.append("Nothing in the math fallback's recorded inputs rules the fused kernels out: look for "
-                   "torch.nn.attention.sdpa_kernel(SDPBackend.MATH) around them, torch.backends.cuda.enable_flash_sdp("
-                   "False) / enable_mem_efficient_sdp(False), or inputs whose last dimension is not contiguous.")
+                   f"torch.nn.attention.sdpa_kernel(SDPBackend.MATH) around them{switches}, or inputs whose last "
+                   "dimension is not contiguous.")
     out.append("To make PyTorch say why, run one call inside with torch.nn.attention.sdpa_kernel("
                "[SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]): it then raises instead of falling back, "
                "after a warning from each backend naming the check its inputs failed.")
@@ -124,7 +126,14 @@ def _visible_reasons(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
     if on_host and any(r["dropout"] for r in rows):
         reasons.append("dropout_p above 0: PyTorch's fused CPU kernel takes no dropout (pass dropout_p=0.0 outside "
                        "training)")
-    heads = {int(r["query"].rsplit(",", 1)[-1].strip(" ]")) for r in rows if r["query"]}
+    if on_host and any(r["query"] and len({_last(r[k]) for k in ("query", "key", "value")}) > 1 for r in rows):
+        reasons.append("q, k and v with different last dimensions: PyTorch's fused CPU kernel needs them equal")
+    heads = {_last(r["query"]) for r in rows if r["query"]}
     if not on_host and any(d > FLASH_MAX_HEAD_DIM for d in heads):
         reasons.append(f"a head dimension of {max(heads)}: FlashAttention takes at most {FLASH_MAX_HEAD_DIM}")
     return reasons
+
+
+def _last(shape: str) -> int:
+    """The last dimension of a shape written as text (``[1, 8, 512, 64]``: 64)."""
+    return int(shape.rsplit(",", 1)[-1].strip(" []"))

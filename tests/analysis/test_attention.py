@@ -228,6 +228,7 @@ def test_real_cpu_findings_and_summary():
     assert f["severity"] == "high" and f["time_us"] is None  # host time: no GPU time at stake
     assert "PyTorch's math fallback" in f["message"] and "of the trace's span on the host" in f["message"]
     assert "sdpa_kernel(SDPBackend.MATH)" in f["suggestion"]  # nothing in its inputs rules the fused kernel out
+    assert "torch.backends.cuda" not in f["suggestion"]  # a CPU profile
     eager = analyze(DATA / "eager.json.gz")
     (f,) = [f for f in eager.findings if f["id"] == "unfused-attention"]
     assert "written by hand" in f["message"] and "attn_implementation" in f["suggestion"]
@@ -240,11 +241,12 @@ def test_real_cpu_findings_and_summary():
 
 def test_cpu_dropout_is_a_visible_reason(tmp_path):
     q = [2, 4, 64, 32]
-    events = [_sdpa(0, 100, 1, q, q, q, FP32, dropout="0.10000000000000001"),
+    events = [_sdpa(0, 100, 1, q, q, [2, 4, 64, 16], FP32, dropout="0.10000000000000001"),
               _op("aten::_scaled_dot_product_attention_math", 1, 98, 2)]
     a = analyze(write(tmp_path / "t.json.gz", {"schemaVersion": 1, "traceEvents": events}))
     (f,) = [f for f in a.findings if f["id"] == "unfused-attention"]
     assert "dropout_p=0.1" in f["message"] and "fused CPU kernel takes no dropout" in f["suggestion"]
+    assert "different last dimensions" in f["suggestion"]
 
 
 def test_without_shapes_calls_are_found_but_not_measured(tmp_path):
@@ -301,3 +303,21 @@ def test_cli_table(tmp_path, capsys):
     empty = write(tmp_path / "none.json.gz", {"schemaVersion": 1, "traceEvents": [_op("aten::mm", 0, 1, 1)]})
     assert main(["analyze", str(empty), "--table", "attention"]) == 0
     assert "no attention in this trace" in capsys.readouterr().out
+
+
+def test_compare_gates_on_attention_time(tmp_path):
+    from bambaprof.analysis.compare import compare, regression
+
+    slow = _gpu_trace(tmp_path)  # 530 us of attention
+    fast_dir = tmp_path / "fast"
+    fast_dir.mkdir()
+    doc = json.load(gzip.open(slow))
+    for e in doc["traceEvents"]:
+        if e.get("cat") == "kernel" and "softmax" in e["name"]:
+            e["dur"] /= 2  # the softmaxes twice as fast: 500 us
+    fast = write(fast_dir / "attention.json.gz", doc)
+    assert regression(compare([fast], [slow]), "attention_time", 5.0) is not None  # +6%
+    assert regression(compare([slow], [fast]), "attention_time", 5.0) is None
+    # a CPU-only trace has no attention GPU time: nothing to gate on
+    with pytest.raises(Exception, match="attention"):
+        regression(compare([DATA / "sdpa.json.gz"], [DATA / "math.json.gz"]), "attention_time", 5.0)
