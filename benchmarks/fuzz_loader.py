@@ -2,8 +2,8 @@
 :class:`~bambaprof.errors.BambaprofError`, never another exception (runs on the CPU).
 
 Seeds: two real H200 traces, two real H100 traces recorded with one of the profiler's activities alone (CPU, CUDA),
-a synthetic one with nn.Module calls and a backward pass, and one of contractions computed elementwise (their
-shapes and arguments mutated cell by cell too). Mutations, seeded:
+a synthetic one with nn.Module calls and a backward pass, one of contractions computed elementwise (their
+shapes and arguments mutated cell by cell too), and one of attention calls by three backends. Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
@@ -136,7 +136,8 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
 
     rng = random.Random(seed)
     seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames(),
-                                                                                     _with_contractions()]
+                                                                                     _with_contractions(),
+                                                                                     _with_attention()]
     originals: Dict[int, Any] = {}
     counts = {"ok": 0, "refused": 0}
     compared = 0
@@ -184,6 +185,16 @@ def _with_python_frames() -> Dict[str, Any]:
     from tests.analysis.test_modules import _with_backward, _with_modules
 
     return _with_backward(_with_modules(base_trace()))
+
+
+def _with_attention() -> Dict[str, Any]:
+    """A trace of attention calls (a fused one, one through the math fallback with its backward, one written by hand,
+    and a kernel found by name), so that mutations reach the shapes, arguments, sequence numbers and nesting
+    :mod:`bambaprof.analysis.attention` reads."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.test_attention import gpu_attention_doc
+
+    return gpu_attention_doc()
 
 
 def _with_contractions() -> Dict[str, Any]:

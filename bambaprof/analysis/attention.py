@@ -355,7 +355,9 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     mask: Any = "none"
     if mask_at is not None and mask_at < len(dims) and isinstance(dims[mask_at], list) and dims[mask_at] \
             and mask_at < len(types) and isinstance(types[mask_at], str) and types[mask_at]:
-        mask = (list(dims[mask_at]), types[mask_at])
+        shape = dims[mask_at]
+        well_formed = all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        mask = (list(shape), types[mask_at]) if well_formed else None  # a mask of a shape not recorded: unknown
     return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": mask, "dropout": _number(concrete, dropout_at),
             "causal": _flag(concrete, causal_at)}
 
@@ -365,7 +367,7 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     (``_bwd_bytes``), with its dtype class (``_dtype_class``); None for a dtype of unknown size."""
     q, k, v, dtype, mask = inputs["q"], inputs["k"], inputs["v"], inputs["dtype"], inputs["mask"]
     size = DTYPE_BYTES.get(dtype)
-    if size is None or not all(isinstance(n, int) and n >= 0 for n in (*q, *k, *v)):
+    if size is None or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (*q, *k, *v)):
         return None
     lead_q = _lead(q)
     lq, lk, d, dv = q[-2], k[-2], q[-1], v[-1]

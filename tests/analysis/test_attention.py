@@ -49,6 +49,10 @@ def _at(event, tid=None, seq=None, fwd=None):
 
 
 def _gpu_trace(tmp_path):
+    return write(tmp_path / "attention.json.gz", gpu_attention_doc())
+
+
+def gpu_attention_doc():
     """Three calls on thread 1 and a backward pass on thread 2 (us):
 
     A  flash, bf16 q=k=v [1, 8, 1024, 64], is_causal: entry [0, 50), its flash op launches a 200 us kernel;
@@ -93,8 +97,7 @@ def _gpu_trace(tmp_path):
                 1300, 40, 99, -1),
     ]
     events += [_rt("cudaLaunchKernel", 1 + i, 1, corr) for i, corr in enumerate((10, 11, 12, 13, 14, 15, 16, 17))]
-    return write(tmp_path / "attention.json.gz", {"schemaVersion": 1, "deviceProperties": [H200],
-                                                  "traceEvents": events})
+    return {"schemaVersion": 1, "deviceProperties": [H200], "traceEvents": events}
 
 
 def _table(path):
@@ -272,6 +275,19 @@ def test_softmax_over_another_dim_is_not_attention(tmp_path):
     events[1]["args"]["Concrete Inputs"] = ["", "-1", ""]
     (row,) = _table(write(tmp_path / "u.json.gz", {"schemaVersion": 1, "traceEvents": events}))
     assert (row["backend"], row["count"], row["cpu_us"]) == ("unfused", 1, 15.0)
+
+
+def test_malformed_shapes_are_unknown_not_errors(tmp_path):
+    q = [2, 4, 64, 32]
+    events = [_sdpa(0, 100, 1, q, q, q, BF16, mask=([["x"], -1], "bool")),
+              _op("aten::_scaled_dot_product_efficient_attention", 1, 98, 2),
+              _sdpa(200, 100, 3, [2, 4, True, 32], q, q, BF16),
+              _op("aten::_scaled_dot_product_efficient_attention", 201, 98, 4)]
+    rows = _table(write(tmp_path / "t.json.gz", {"schemaVersion": 1, "traceEvents": events}))
+    good = next(r for r in rows if r["query"] is not None)
+    assert good["mask"] is None and good["flops"] == 2 * 8 * 64 * 64 * 64  # the mask's shape: unknown
+    bad = next(r for r in rows if r["query"] is None)  # a bool for a length: no figures
+    assert bad["flops"] is None and bad["count"] == 1
 
 
 def test_a_backend_op_called_alone_is_a_call(tmp_path):
