@@ -37,6 +37,8 @@ from .misaligned_gemms import misaligned_gemm_table, misaligned_summary
 from .modules import NO_MODULE, module_ranges, module_tables
 from .nsys import BACKEND as NSYS_BACKEND
 from .ops import op_table
+from .optimizer import SUMMARY_KEYS as OPTIMIZER_FIGURES
+from .optimizer import optimizer_summary, optimizer_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet, usable_gbps
 from .phases import coverage_pct, paths_at, phase_tables
 from .rocpd import BACKEND as ROCPD_BACKEND
@@ -94,6 +96,9 @@ class Analysis:
     #: attention calls by backend (flash, efficient, cudnn, math, hand-written), shapes and arguments, with their
     #: GPU time forward and backward and their floor; then attention kernels found by name (see :mod:`.attention`)
     attention: List[Dict[str, Any]] = field(default_factory=list)
+    #: optimizer steps by class and implementation (fused, foreach, for-loop), with their host time and the GPU's
+    #: idle time inside their kernels' windows (see :mod:`.optimizer`); None where the trace holds no CPU ops
+    optimizer: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -182,7 +187,8 @@ def _idle_split(timeline: Any) -> Dict[str, Optional[float]]:
 GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "idle_host_wait_us", "idle_other_us",
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
-               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], "misaligned_gemm_count",
+               *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], *OPTIMIZER_FIGURES[2:],
+               "misaligned_gemm_count",
                "misaligned_gemm_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
@@ -273,6 +279,7 @@ def analyze(
     ssd_floor = core_floor(core_calls(trace.ops), core_gbps, tflops_for)
     contractions = contraction_table(trace, core_gbps, tflops_for)
     attention = attention_table(trace, core_gbps, tflops_for)
+    optimizer = optimizer_table(trace)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -357,6 +364,7 @@ def analyze(
         **transfer_summary(trace, transfers),
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
         **attention_summary(trace, attention),
+        **optimizer_summary(trace, optimizer),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -480,6 +488,7 @@ def analyze(
         steps=steps,
         contractions=contractions,
         attention=attention,
+        optimizer=optimizer,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

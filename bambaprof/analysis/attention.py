@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .ops import op_gpu_self, op_parents
+from .ops import nearest_marked, op_gpu_self, op_parents
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES, DTYPE_NAMES, Traffic, tensor_inputs
@@ -184,7 +184,7 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     backend_rows = np.concatenate([by_name[n] for n in BACKEND_OPS if n in by_name] or [np.zeros(0, dtype=np.int64)])
     is_entry = np.zeros(len(ops), dtype=bool)
     is_entry[entries] = True
-    entry_of = _nearest_marked(parent, is_entry)
+    entry_of = nearest_marked(parent, is_entry)
     calls: Dict[int, Dict[str, Any]] = {}
     for r in sorted(entries.tolist(), key=lambda r: ops.ts[r]):
         calls[r] = {"root": r, "rows": [r], "backend": None, "op": None}
@@ -199,24 +199,10 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
             call.update(backend="unknown", op=ENTRY_OP)
     in_call = np.zeros(len(ops), dtype=bool)
     in_call[list(calls)] = True
-    inside = _nearest_marked(parent, in_call) >= 0
+    inside = nearest_marked(parent, in_call) >= 0
     found = list(calls.values()) + _hand_written(trace, parent, inside, by_name)
     found.sort(key=lambda c: ops.ts[c["rows"][0]])
     return found
-
-
-def _nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
-    """Each op's nearest enclosing op (itself included) that is ``marked``, -1 where none is. Pointer jumping: each
-    op's candidate is itself where marked, else its parent; a candidate neither marked nor -1 is replaced by its
-    own candidate, all at once, so the distance covered doubles each pass (log2 of the deepest nesting passes)."""
-    at = np.where(marked, np.arange(len(parent)), parent)
-    pending = np.flatnonzero(at >= 0)
-    pending = pending[~marked[at[pending]]]
-    while len(pending):
-        at[pending] = at[at[pending]]
-        pending = pending[at[pending] >= 0]
-        pending = pending[~marked[at[pending]]]
-    return at
 
 
 def _hand_written(trace: Trace, parent: np.ndarray, inside: np.ndarray,
@@ -445,7 +431,7 @@ def _attribute(trace: Trace, calls: List[Dict[str, Any]]) -> Tuple[np.ndarray, n
     for i, c in enumerate(calls):
         call_id[c["rows"]] = i
         top[c["rows"]] = True
-    owner = _nearest_marked(parent, top)
+    owner = nearest_marked(parent, top)
     member = np.where(owner >= 0, call_id[np.maximum(owner, 0)], -1)
     back = np.full(n, -1, dtype=np.int64)
     outer = np.zeros(n, dtype=bool)
@@ -455,7 +441,7 @@ def _attribute(trace: Trace, calls: List[Dict[str, Any]]) -> Tuple[np.ndarray, n
     node = (fwd > 0) & (seq >= 0)
     if not node.any():
         return member, back, outer
-    node_of = _nearest_marked(parent, node)  # each op's innermost autograd node, itself included
+    node_of = nearest_marked(parent, node)  # each op's innermost autograd node, itself included
     # the forward op of each sequence number: the first op carrying it outside every node, on one thread only
     candidates = np.flatnonzero((seq >= 0) & (node_of < 0) & (fwd <= 0))
     forward_op: Dict[int, int] = {}

@@ -98,6 +98,20 @@ def _op_parents(trace: Trace) -> np.ndarray:
     return parent
 
 
+def nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """Each op's nearest enclosing op (itself included) that is ``marked``, -1 where none is. Pointer jumping: each
+    op's candidate is itself where marked, else its parent; a candidate neither marked nor -1 is replaced by its
+    own candidate, all at once, so the distance covered doubles each pass (log2 of the deepest nesting passes)."""
+    at = np.where(marked, np.arange(len(parent)), parent)
+    pending = np.flatnonzero(at >= 0)
+    pending = pending[~marked[at[pending]]]
+    while len(pending):
+        at[pending] = at[at[pending]]
+        pending = pending[at[pending] >= 0]
+        pending = pending[~marked[at[pending]]]
+    return at
+
+
 def op_table(trace: Trace) -> List[dict]:
     """Rows per op name, sorted by total CPU time (largest first)."""
     ops = trace.ops

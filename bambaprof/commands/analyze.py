@@ -36,6 +36,7 @@ from ..render.columns import (
     ANALYZE_IDLE,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
+    ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
     ANALYZE_SSD,
     ANALYZE_STEPS,
@@ -84,7 +85,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--filter", "pattern", default=None, metavar="REGEX", help="Keep kernels/ops whose name matches REGEX.")
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
-                                                      "steps", "contractions", "copies", "attention"]),
+                                                      "steps", "contractions", "copies", "attention",
+                                                      "optimizer"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -198,7 +200,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
         tables = {"ops": ops, "phases": a.phases, "modules": a.modules, "ssd": a.ssd, "findings": a.findings,
                   "syncs": a.syncs, "allocations": a.allocations, "transfers": a.transfers,
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
-                  "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention}
+                  "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
+                  "optimizer": a.optimizer or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -319,7 +322,8 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "collectives": ANALYZE_COLLECTIVES,
                 "steps": ANALYZE_STEPS,
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
-                "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION}
+                "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
+                "optimizer": ANALYZE_OPTIMIZER}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -335,6 +339,10 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
+    "optimizer": lambda a: _rows_or_why(a.optimizer or [], ANALYZE_OPTIMIZER, a.optimizer is None,
+                                        f"optimizer steps unknown: the trace holds no CPU ops ({_ops_from(a)})",
+                                        "no optimizer steps in this trace (torch.optim records each as "
+                                        "Optimizer.step#<class>.step)"),
     "findings": lambda a: render_findings(a.findings),
     "steps": lambda a: render_rows(a.steps, "table", ANALYZE_STEPS) if a.steps else (
         "no profiled steps in this trace (ProfilerStep#<n> ranges: torch.profiler's schedule with prof.step())\n"),

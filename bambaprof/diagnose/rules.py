@@ -50,6 +50,7 @@ from .kernels import (
 )
 from .manifest import graph_breaks, host_speed_changed, memory_pressure, recompiles, throttled
 from .nsight import cache_bound, dram_overfetch, warp_stalls
+from .optimizer import unfused_optimizer
 from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
@@ -61,7 +62,8 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "misaligned_gemm", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
-           "sync_stall", "throttled", "uneven_steps", "unfused_attention", "unknown_bytes", "warp_stalls"]
+           "sync_stall", "throttled", "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes",
+           "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
                                      elementwise_contraction, unfused_attention, float32_matmul, float64_kernels, misaligned_gemm,
@@ -69,7 +71,8 @@ RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roof
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
                                      throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall,
-                                     data_loading, compilation_in_trace, uneven_steps, pageable_copies, exposed_transfers,
+                                     data_loading, compilation_in_trace, uneven_steps, unfused_optimizer, pageable_copies,
+                                     exposed_transfers,
                                      ssd_core, exposed_communication]
 
 
@@ -123,6 +126,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "misaligned-gemm": lambda a, k: a.summary.get("misaligned_gemm_count") is not None,
     # calls are ops: none without the host's side (hand-written attention needs shapes too)
     "unfused-attention": lambda a, k: a.summary.get("attention_calls") is not None,
+    "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

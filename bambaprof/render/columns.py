@@ -132,6 +132,13 @@ ANALYZE_ATTENTION = [
     Column("cpu_us", "CPU us", "us"), Column("gpu_us", "GPU us", "us"), Column("backward_us", "backward us", "us"),
     Column("floor_us", "floor us", "us"), Column("tflops", "TFLOP/s", "num", drop_rank=1),
 ]
+ANALYZE_OPTIMIZER = [
+    Column("optimizer", "optimizer", width=16), Column("implementation", "implementation"),
+    Column("steps", "steps", "int"), Column("host_mean_us", "host us/step", "us"),
+    Column("ops_per_step", "ops/step", "count"), Column("launches_per_step", "launches/step", "count"),
+    Column("gpu_us", "GPU us", "us"), Column("gpu_window_us", "GPU window us", "us"),
+    Column("gpu_idle_us", "GPU idle us", "us"),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

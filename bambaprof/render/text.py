@@ -58,6 +58,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nAttention by backend (math and unfused store the score matrix; floor: attention at once, q, k, v "
                   "and the output moved once; backward: kernels autograd ran for the calls)\n",
                   render_rows(a.attention, "table", columns.ANALYZE_ATTENTION)]
+    if getattr(a, "optimizer", None):
+        parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
+                  "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]
     if getattr(a, "contractions", None):
         parts += ["\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
                   "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",

@@ -6,7 +6,6 @@ import gzip
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bambaprof.analysis.analysis import analyze
@@ -14,7 +13,6 @@ from bambaprof.analysis.attention import (
     CALL,
     KERNEL_NAME,
     _causal_pairs,
-    _nearest_marked,
     attention_summary,
     attention_table,
     kernel_backend,
@@ -118,20 +116,6 @@ def test_kernel_backends_by_name():
     for other in ("void softmax_warp_forward<float>", "ampere_bf16_s16816gemm_bf16_128x64", "triton_poi_fused_add_0",
                   "flashlight_kernel", "Memcpy HtoD (Pinned -> Device)"):
         assert kernel_backend(other) is None, other
-
-
-def test_nearest_marked_ancestor():
-    #        0
-    #      1   4(marked)
-    #    2(marked)  5
-    #    3          6
-    parent = np.array([-1, 0, 1, 2, 0, 4, 5])
-    marked = np.array([False, False, True, False, True, False, False])
-    assert _nearest_marked(parent, marked).tolist() == [-1, -1, 2, 2, 4, 4, 4]
-    deep = np.arange(-1, 999)  # a chain 1000 deep, its root marked
-    top = np.zeros(1000, dtype=bool)
-    top[0] = True
-    assert (_nearest_marked(deep, top) == 0).all()
 
 
 def test_causal_pairs():

@@ -931,3 +931,30 @@ def test_unfused_attention_needs_a_share_of_kernel_time():
     assert R.unfused_attention(SimpleNamespace(attention=by_name, kernels=a.kernels, summary=a.summary)) is None
     assert not R.can_judge(SimpleNamespace(attention=[], summary={"platform": "cuda", "kernel_us": 1.0,
                                                                   "attention_calls": None}), "unfused-attention")
+
+
+def _optimizer_row(impl, **kw):
+    row = {"optimizer": "RMSprop", "implementation": impl, "steps": 4, "host_us": 400.0, "host_mean_us": 100.0,
+           "ops_per_step": 40.0, "launches_per_step": 40.0, "gpu_us": 80.0, "gpu_window_us": 300.0,
+           "gpu_idle_us": 40.0}
+    row.update(kw)
+    return row
+
+
+def test_unfused_optimizer_thresholds_and_advice():
+    summary = {"gpu_busy_us": 900.0, "gpu_idle_us": 100.0, "span_us": 1000.0, "platform": "cuda"}
+    a = SimpleNamespace(optimizer=[_optimizer_row("for-loop", gpu_idle_us=45.0)], summary=summary)
+    assert R.unfused_optimizer(a) is None  # 4.5% of the 1000 us window
+    a.optimizer[0]["gpu_idle_us"] = 60.0
+    f = R.unfused_optimizer(a)
+    assert f.id == "unfused-optimizer" and f.time_us == 60.0 and f.severity == "medium"
+    assert "RMSprop has no fused implementation" in f.suggestion and "foreach=True" in f.suggestion
+    a.optimizer = [_optimizer_row("fused", gpu_idle_us=600.0)]  # nothing better to suggest
+    assert R.unfused_optimizer(a) is None
+    # steps that launched nothing (parameters on the CPU): their host time against the span, 10%
+    host = SimpleNamespace(optimizer=[_optimizer_row("foreach", optimizer="SGD", launches_per_step=0.0, gpu_us=0.0,
+                                                     host_us=90.0)], summary=summary)
+    assert R.unfused_optimizer(host) is None
+    host.optimizer[0]["host_us"] = 120.0
+    f = R.unfused_optimizer(host)
+    assert f.time_us is None and "SGD with fused=True" in f.suggestion and "12% of the trace's span" in f.message
