@@ -1,0 +1,59 @@
+"""Attention and optimizer steps on real GPU work (``gpu`` marker): bf16 attention through PyTorch's choice (a fused
+kernel, found by its op and its name, with a roofline), pinned to the math fallback (unfused-attention), and written
+by hand; AdamW's three implementations on CUDA (the for-loop one launches per parameter)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from bambaprof.analysis import analyze
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.gpu
+def test_attention_backends_on_the_gpu(tmp_path):
+    rec = _load("attention_traces")
+    found = {}
+    for mode in ("sdpa", "math", "eager"):
+        path = rec.record(mode, tmp_path, "cuda", torch.bfloat16, heads=8, tokens=1024, head_dim=64)
+        a = analyze(path)
+        print(mode, [(r["backend"], r["count"], r["gpu_us"], r["backward_us"], r["floor_us"]) for r in a.attention])
+        found[mode] = a
+    sdpa = found["sdpa"].attention
+    assert sdpa[0]["backend"] in ("flash", "efficient", "cudnn") and sdpa[0]["count"] == 3
+    assert sdpa[0]["gpu_us"] > 0 and sdpa[0]["backward_us"] > 0 and sdpa[0]["floor_us"] > 0
+    assert not [f for f in found["sdpa"].findings if f["id"] == "unfused-attention"]
+    fused_kernels = [k for k in found["sdpa"].kernels if k["kind"] == "kernel" and k.get("flops")
+                     and k.get("launched_by", "").startswith("aten::_scaled_dot_product_")]
+    assert fused_kernels, "the fused forward kernel has its op's bytes and FLOPs"
+    for mode, backend in (("math", "math"), ("eager", "unfused")):
+        (row,) = [r for r in found[mode].attention if r["found_by"] == "call"]
+        assert row["backend"] == backend and row["count"] == 3 and row["backward_us"] > 0
+        f = next(f for f in found[mode].findings if f["id"] == "unfused-attention")
+        assert f["time_us"] > 0
+
+
+@pytest.mark.gpu
+def test_optimizer_implementations_on_the_gpu(tmp_path):
+    rec = _load("optimizer_traces")
+    rows = {}
+    for name in ("for-loop", "foreach", "fused"):
+        path, ms = rec.record(name, tmp_path, "cuda", layers=8, width=256)
+        (row,) = analyze(path).optimizer
+        print(name, f"{ms:.3f} ms a step", row)
+        rows[name] = row
+    for name, row in rows.items():
+        assert (row["optimizer"], row["implementation"], row["steps"]) == ("AdamW", name, 3)
+        assert row["launches_per_step"] > 0 and row["gpu_us"] > 0
+    assert rows["for-loop"]["launches_per_step"] > rows["foreach"]["launches_per_step"] \
+        > rows["fused"]["launches_per_step"]
