@@ -6,7 +6,7 @@
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
-timeout 240 python3 -m pytest -q -s -m gpu tests/analysis/test_attention_gpu.py 2>&1 | tail -25
+TEST_LOG=gpu-tests gpu_tests 240 20 -s -m gpu tests/analysis/test_attention_gpu.py
 timeout 150 python3 benchmarks/attention_traces.py "$OUT/attention" --dtype bfloat16 --heads 8 --tokens 1024 --head-dim 64
 timeout 150 python3 benchmarks/optimizer_traces.py "$OUT/optimizer" --layers 8
 for t in "$OUT"/attention/*.json.gz "$OUT"/optimizer/*.json.gz; do
