@@ -73,7 +73,7 @@ PRODUCT_OPS = frozenset({"aten::matmul", "aten::bmm", "aten::baddbmm"})
 #: their own; on a CPU-only trace none does).
 SHAPED_OPS = frozenset({ENTRY_OP, *BACKEND_OPS, *SOFTMAX_OPS, *PRODUCT_OPS})
 #: Ops under the same enclosing op searched before and after a softmax for its products.
-LOOKAHEAD = 8
+LOOKAHEAD = 16
 #: Attention kernels by name, first match wins: (pattern, backend).
 KERNEL_BACKENDS: Tuple[Tuple[re.Pattern, str], ...] = (
     (re.compile(r"flash_(?:fwd|bwd)|FlashAttn(?:Fwd|Bwd)|flash_attn"), "flash"),

@@ -61,7 +61,7 @@ _GPU_ARGS = operator.attrgetter("device", "stream", "correlation", "external_id"
                                 "shared_memory", "est_occupancy", "bytes")
 _RUNTIME_ARGS = operator.attrgetter("correlation", "external_id")
 _OP_ARGS = operator.attrgetter("external_id", "input_dims", "input_type", "concrete_inputs", "kernel_num_gb",
-                               "kernel_flop", "kernel_backend", "sequence_number", "fwd_thread_id")
+                               "kernel_flop", "kernel_backend", "sequence_number", "fwd_thread_id", "input_strides")
 _COMM_ARGS = operator.attrgetter("collective", "in_nelems", "out_nelems", "group_size", "comm_dtype")
 _COLLECTIVE = operator.attrgetter("collective")
 _MEMORY_ARGS = operator.attrgetter("total_allocated", "total_reserved", "device_type", "device_id")
@@ -278,7 +278,7 @@ class TraceBuilder:
 
     def __init__(self) -> None:
         self.values: Dict[Any, int] = defaultdict(count().__next__)  # distinct text/id value -> code
-        self.shape_ids: Dict[tuple, int] = defaultdict(count().__next__)  # raw (dims, types, concrete) -> code
+        self.shape_ids: Dict[tuple, int] = defaultdict(count().__next__)  # raw (dims, types, concrete, strides) -> code
         self.parts: Dict[str, List[Tuple[int, Dict[str, np.ndarray]]]] = {t: [] for t in TABLES}
         self.skipped: Counter = Counter()  # "<kind> events <why>" -> count: events left out, never silently
         self.n_events = 0
@@ -390,13 +390,13 @@ class TraceBuilder:
 
     def _ops(self, rows: Dict[str, np.ndarray], args: List[Any], cats: List[Any]) -> None:
         n = len(args)
-        ext, dims, types, concrete, gb, flop, backend, seq, fwd = _transpose(map(_OP_ARGS, args), 9)
+        ext, dims, types, concrete, gb, flop, backend, seq, fwd, strides = _transpose(map(_OP_ARGS, args), 10)
         kind_of = {c: _OP_KIND.get(c) or (c or "").lower() for c in set(cats)}
         shape = np.full(n, -1, dtype=np.int64)
         with_dims = np.flatnonzero(~_is(dims, None))
         if len(with_dims):
             keys = zip(map(bytes, _take(dims, with_dims)), _raw_texts(_take(types, with_dims)),
-                       _raw_texts(_take(concrete, with_dims)))
+                       _raw_texts(_take(concrete, with_dims)), _raw_texts(_take(strides, with_dims)))
             shape[with_dims] = np.fromiter(map(self.shape_ids.__getitem__, keys), np.int64, len(with_dims))
         self._part("ops", cat=self._codes([kind_of[c] for c in cats]), ext=int_column(ext), shape=shape,
                    gb=float_column(gb), flop=float_column(flop), backend=self._codes(backend), seq=int_column(seq),
@@ -523,5 +523,5 @@ class TraceBuilder:
         return out
 
     def shapes(self) -> List[tuple]:
-        """The distinct raw op shapes ``(Input Dims, Input type, Concrete Inputs)`` by code."""
+        """The distinct raw op shapes ``(Input Dims, Input type, Concrete Inputs, Input Strides)`` by code."""
         return list(self.shape_ids)

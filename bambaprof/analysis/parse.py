@@ -59,6 +59,7 @@ class Args(msgspec.Struct, frozen=True, gc=False):
     input_dims: msgspec.Raw = msgspec.field(default=None, name="Input Dims")  # type: ignore[assignment]
     input_type: msgspec.Raw = msgspec.field(default=None, name="Input type")  # type: ignore[assignment]
     concrete_inputs: msgspec.Raw = msgspec.field(default=None, name="Concrete Inputs")  # type: ignore[assignment]
+    input_strides: msgspec.Raw = msgspec.field(default=None, name="Input Strides")  # type: ignore[assignment]
     kernel_num_gb: Num = None
     kernel_flop: Num = None
     kernel_backend: Optional[str] = None
@@ -125,7 +126,7 @@ _raw_list_decoder = msgspec.json.Decoder(List[msgspec.Raw])
 _ARG_NAMES: Dict[str, str] = {
     enc: py for py, enc in zip(Args.__struct_fields__, Args.__struct_encode_fields__)
 }
-_RAW_ARGS = {"input_dims", "input_type", "concrete_inputs"}
+_RAW_ARGS = {"input_dims", "input_type", "concrete_inputs", "input_strides"}
 
 
 def _num(x: Any) -> Optional[float]:

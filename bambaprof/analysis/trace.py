@@ -183,6 +183,8 @@ class CpuOps:
     input_dims: List[Any] = field(default_factory=list)
     input_types: List[Any] = field(default_factory=list)
     concrete_inputs: List[Any] = field(default_factory=list)
+    #: ``Input Strides`` (PyTorch 2.3 and later, with ``record_shapes``): each tensor input's strides, in elements.
+    input_strides: List[Any] = field(default_factory=list)
     kernel_num_gb: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_flop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kernel_backend: List[Any] = field(default_factory=list)
@@ -413,6 +415,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     dims: List[Any] = [None] * n_ops
     types: List[Any] = [None] * n_ops
     conc: List[Any] = [None] * n_ops
+    strides: List[Any] = [None] * n_ops
     shape_keys = builder.shapes()
     if shape_keys and n_ops:
         decoded_shapes: Dict[int, tuple] = {}
@@ -427,7 +430,7 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
             sid = int(shape_of[i])
             if sid not in decoded_shapes:
                 decoded_shapes[sid] = tuple(json_value(b) for b in shape_keys[sid])
-            dims[i], types[i], conc[i] = decoded_shapes[sid]
+            dims[i], types[i], conc[i], strides[i] = decoded_shapes[sid]
 
     kinds = g["kind"]
     gpu = GpuActivities(
@@ -440,7 +443,8 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
                            external_id=r["ext"], pid=r["pid"])
     ops = CpuOps(
         name=o["name"], cat=o["cat"], ts=o["ts"], dur=o["dur"], pid=o["pid"], tid=o["tid"], external_id=ext,
-        input_dims=dims, input_types=types, concrete_inputs=conc, kernel_num_gb=o["gb"], kernel_flop=o["flop"],
+        input_dims=dims, input_types=types, concrete_inputs=conc, input_strides=strides, kernel_num_gb=o["gb"],
+        kernel_flop=o["flop"],
         kernel_backend=o["backend"], sequence_number=o["seq"], fwd_thread_id=o["fwd"],
         shapes_recorded=bool(shape_keys), comm=o["comm"],
     )

@@ -274,7 +274,8 @@ def misaligned_gemm(a: Any) -> Optional[Finding]:
 
     def what(r: Dict[str, Any]) -> str:
         shapes = f" {r['shapes']} ({DTYPE_NAMES.get(r['dtype'], r['dtype'])})" if r["shapes"] else ""
-        odd = f", {r['odd']} not a multiple of {aligned_elements(r['dtype'])} elements (16 bytes)" if r["odd"] else ""
+        odd = (f", {r['odd']} not a multiple of {aligned_elements(r['dtype'])} elements (16 bytes)" if r["odd"] else
+               ", every leading dimension a multiple of 16 bytes" if r["odd"] == "" and r.get("leading_known") else "")
         return (f"{kernel_label(r['kernel'], 60)} ({r['align_bytes']}-byte loads) under {r['op'] or 'no operator'}"
                 f"{shapes}{odd}: {r['count']}x, {us_text(r['gpu_us'])}")
 
@@ -283,8 +284,12 @@ def misaligned_gemm(a: Any) -> Optional[Finding]:
            f"fallback for a leading dimension that is not a multiple of 16 bytes), {us_text(time)}, "
            f"{100 * time / total:.0f}% of kernel time: " + "; ".join(what(r) for r in rows[:3]) + ".")
     odd = next((r["odd"] for r in rows if r["odd"]), None)
+    aligned = any(r["odd"] == "" and r.get("leading_known") for r in rows)
     pad = (f"Pad {odd} to a multiple of 8 elements for bf16 or fp16 (4 for float32, 16 for int8 and fp8), e.g. a "
            "vocabulary's LM head to a multiple of 64, slicing the extra outputs off" if odd else
+           "Their leading dimensions are multiples of 16 bytes (the recorded strides say so): an input that starts "
+           "at an address that is not (a slice at an odd offset, such as x[:, 1:]) sends cuBLAS to the fallback too; "
+           "pass a .contiguous() copy, or slice at multiples of 8 elements" if aligned else
            "Pad the leading dimensions (K, and N of the output) to a multiple of 16 bytes: 8 bf16 or fp16 elements")
     suggestion = (f"{pad}, and keep tensors contiguous with aligned strides. On an H100 (torch 2.11, CUDA 13) a bf16 "
                   "4096 x 4096 x 50257 product ran this fallback at 135 TFLOP/s against 745 at N = 50264, 5.5x "
