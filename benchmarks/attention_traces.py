@@ -19,15 +19,14 @@ These traces are the fixtures of ``tests/analysis/test_attention.py`` (CPU, floa
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile, schedule
+
+from bambaprof.collect.measure import export_trace
 
 
 class Block(torch.nn.Module):
@@ -69,11 +68,7 @@ def record(mode: str, out: Path, device: str, dtype: torch.dtype, heads: int, to
             opt.zero_grad(set_to_none=True)
             prof.step()
     path = out / f"{mode}.json.gz"
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(plain))
-        with plain.open("rb") as src, gzip.open(path, "wb", compresslevel=9) as dst:
-            shutil.copyfileobj(src, dst)
+    export_trace(prof, path)
     return path
 
 

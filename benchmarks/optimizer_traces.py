@@ -13,15 +13,14 @@ and GELU (4 parameters a block), batch 64; three profiled steps (forward, backwa
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
+
+from bambaprof.collect.measure import export_trace
 
 IMPLEMENTATIONS = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
@@ -50,11 +49,7 @@ def record(name: str, out: Path, device: str, layers: int, width: int) -> tuple:
             step(net, opt, x)
             prof.step()
     path = out / f"{name}.json.gz"
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(plain))
-        with plain.open("rb") as src, gzip.open(path, "wb", compresslevel=9) as dst:
-            shutil.copyfileobj(src, dst)
+    export_trace(prof, path)
     times = []
     for _ in range(20):
         if device == "cuda":
