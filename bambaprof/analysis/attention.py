@@ -475,11 +475,10 @@ def _by_name(trace: Trace, claimed: np.ndarray) -> List[Dict[str, Any]]:
     if not any(backend_of):
         return []
     launched_by = trace.gpu_op_row
+    named = np.array([b is not None for b in backend_of], dtype=bool)
     groups: Dict[tuple, Dict[str, Any]] = {}
-    for i in np.flatnonzero(gpu.kind == "kernel").tolist():
+    for i in np.flatnonzero((gpu.kind == "kernel") & named[codes]).tolist():
         backend = backend_of[codes[i]]
-        if backend is None:
-            continue
         row = int(launched_by[i])
         if row >= 0 and claimed[row]:
             continue
