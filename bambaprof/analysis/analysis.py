@@ -25,6 +25,7 @@ from .attention import SUMMARY_KEYS as ATTENTION_FIGURES
 from .attention import attention_summary, attention_table
 from .comms import collective_summary, collective_table
 from .compilation import compile_ranges, compile_summary
+from .compiled_calls import compiled_call_summary, compiled_call_table
 from .contractions import contraction_table
 from .copies import copy_summary, copy_table
 from .data_loading import loader_ranges, loader_summary
@@ -99,6 +100,9 @@ class Analysis:
     #: optimizer steps by class and implementation (fused, foreach, for-loop), with their host time and the GPU's
     #: idle time inside their kernels' windows (see :mod:`.optimizer`); None where the trace holds no CPU ops
     optimizer: Optional[List[Dict[str, Any]]] = None
+    #: calls of torch.compile'd code by their frames and graphs, with the host's time outside the graphs (graph
+    #: breaks) and what ran eagerly there (see :mod:`.compiled_calls`); None where the trace holds no CPU ops
+    compiled_calls: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -188,7 +192,7 @@ GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "i
                "kernel_count", "kernel_us", "memcpy_count", "memcpy_us", "memset_count", "memset_us", "streams",
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
                *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], *OPTIMIZER_FIGURES[2:],
-               "misaligned_gemm_count",
+               "compiled_gap_gpu_idle_us", "misaligned_gemm_count",
                "misaligned_gemm_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
@@ -280,6 +284,7 @@ def analyze(
     contractions = contraction_table(trace, core_gbps, tflops_for)
     attention = attention_table(trace, core_gbps, tflops_for)
     optimizer = optimizer_table(trace)
+    compiled_calls = compiled_call_table(trace)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -365,6 +370,7 @@ def analyze(
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
         **attention_summary(trace, attention),
         **optimizer_summary(trace, optimizer),
+        **compiled_call_summary(trace, compiled_calls),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -489,6 +495,7 @@ def analyze(
         contractions=contractions,
         attention=attention,
         optimizer=optimizer,
+        compiled_calls=compiled_calls,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

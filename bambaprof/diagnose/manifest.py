@@ -36,18 +36,6 @@ def recompiles(a: Any) -> Optional[Finding]:
                    "flag (the profiler's) while compiled recompiles when it changes.")
 
 
-def graph_breaks(a: Any) -> Optional[Finding]:
-    m = a.manifest
-    c = m.compile if m is not None else None
-    if c is None or not c.graph_breaks:
-        return None
-    reasons = [{"reason": r, "count": n} for r, n in c.graph_break_reasons.items()]
-    first = f": {next(iter(c.graph_break_reasons))}" if c.graph_break_reasons else ""
-    return Finding("graph-breaks", "medium", f"torch.compile broke the graph {c.graph_breaks} time(s){first}.",
-                   reasons, "Each break runs eagerly between compiled pieces; remove its cause (see the reasons) or "
-                   "wrap the code in a custom op.")
-
-
 def throttled(a: Any) -> Optional[Finding]:
     m = a.manifest
     nvml = m.telemetry.summary.nvml if m is not None else None

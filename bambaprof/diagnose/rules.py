@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..analysis.names import normalize_kernel_name
 from .attention import unfused_attention
+from .compiled import graph_breaks
 from .finding import (
     _SEVERITY_ORDER,
     FAR_FROM_ROOFLINE_X,
@@ -48,7 +49,7 @@ from .kernels import (
     ssd_core,
     unknown_bytes,
 )
-from .manifest import graph_breaks, host_speed_changed, memory_pressure, recompiles, throttled
+from .manifest import host_speed_changed, memory_pressure, recompiles, throttled
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 from .optimizer import unfused_optimizer
 from .transfers import exposed_transfers, pageable_copies
@@ -114,7 +115,8 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
                                                  and r.get("floor_us") is not None),
     "small-grid": lambda a, k: _kernel_judged(a, k, lambda r: r.get("waves_per_sm") is not None),
     "recompiles": lambda a, k: _manifest_part(a, lambda m: m.compile),
-    "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile),
+    # the run's count of breaks, or the trace's calls of compiled code (none where it holds no CPU ops)
+    "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile) or getattr(a, "compiled_calls", None) is not None,
     "throttled": lambda a, k: _manifest_part(a, lambda m: m.telemetry.summary.nvml if m.telemetry else None),
     "host-speed-changed": lambda a, k: _manifest_part(a, lambda m: m.host.probe_change if m.host else None),
     "memory-pressure": lambda a, k: all(memory_figures(a)),

@@ -139,6 +139,13 @@ ANALYZE_OPTIMIZER = [
     Column("gpu_us", "GPU us", "us"), Column("gpu_window_us", "GPU window us", "us"),
     Column("gpu_idle_us", "GPU idle us", "us"),
 ]
+ANALYZE_COMPILED = [
+    Column("frames", "frames", width=16), Column("graphs", "graphs", "int"), Column("breaks", "breaks", "int"),
+    Column("calls", "calls", "int"), Column("host_us", "host us", "us"), Column("graph_us", "in graphs us", "us"),
+    Column("outside_us", "outside us", "us"), Column("eager_op_names", "eager ops", "text", 40),
+    Column("eager_gpu_us", "eager GPU us", "us", drop_rank=1),
+    Column("gap_gpu_idle_us", "GPU idle outside us", "us"),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

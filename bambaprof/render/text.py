@@ -58,6 +58,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
         parts += ["\nAttention by backend (math and unfused store the score matrix; floor: attention at once, q, k, v "
                   "and the output moved once; backward: kernels autograd ran for the calls)\n",
                   render_rows(a.attention, "table", columns.ANALYZE_ATTENTION)]
+    if any(r["breaks"] for r in getattr(a, "compiled_calls", None) or ()):
+        parts += ["\nCalls of torch.compile'd code (outside: host time outside their graphs; GPU idle meanwhile)\n",
+                  render_rows(a.compiled_calls, "table", columns.ANALYZE_COMPILED)]
     if getattr(a, "optimizer", None):
         parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
                   "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]

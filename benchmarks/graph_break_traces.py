@@ -1,0 +1,66 @@
+"""Record real traces of a compiled function that breaks its graph, and of the same work in one graph.
+
+    python benchmarks/graph_break_traces.py OUT [--device cpu|cuda]
+
+Writes ``OUT/broken.json.gz``: ``torch.compile`` of a function that reads a value with ``.item()`` and prints
+between its matmuls (two graph breaks: Dynamo runs it as three frames, the ``.item()`` and the print eagerly between
+them), and ``OUT/whole.json.gz``: the same arithmetic with the value kept a tensor and no print (one graph). Each
+holds three profiled steps after the function was compiled and warmed up, with shapes. These traces are fixtures of
+``tests/analysis/test_compiled_calls.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile, schedule
+
+from bambaprof.collect.measure import export_trace
+
+
+def broken(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    y = torch.relu(x @ w)
+    scale = y.mean().item()  # a graph break: the value goes to the host
+    y = y / (1.0 + scale)
+    print("", end="")  # a graph break: Dynamo does not trace print
+    return torch.tanh(y @ w).sum()
+
+
+def whole(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    y = torch.relu(x @ w)
+    y = y / (1.0 + y.mean())
+    return torch.tanh(y @ w).sum()
+
+
+def record(fn, path: Path, device: str) -> None:
+    torch._dynamo.reset()
+    compiled = torch.compile(fn)
+    x = torch.randn(256, 256, device=device)
+    w = torch.randn(256, 256, device=device) / 16
+    for _ in range(3):
+        compiled(x, w)  # compile, then warm
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, record_shapes=True,
+                 schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
+        for _ in range(4):
+            compiled(x, w)
+            prof.step()
+    export_trace(prof, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, fn in (("broken", broken), ("whole", whole)):
+        path = args.out / f"{name}.json.gz"
+        record(fn, path, args.device)
+        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
