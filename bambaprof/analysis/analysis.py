@@ -27,6 +27,7 @@ from .comms import collective_summary, collective_table
 from .compilation import compile_ranges, compile_summary
 from .compiled_calls import compiled_call_summary, compiled_call_table
 from .contractions import contraction_table
+from .convolutions import depthwise_conv_table
 from .copies import copy_summary, copy_table
 from .data_loading import loader_ranges, loader_summary
 from .idle import CAUSES as IDLE_CAUSES
@@ -103,6 +104,9 @@ class Analysis:
     #: calls of torch.compile'd code by their frames and graphs, with the host's time outside the graphs (graph
     #: breaks) and what ran eagerly there (see :mod:`.compiled_calls`); None where the trace holds no CPU ops
     compiled_calls: Optional[List[Dict[str, Any]]] = None
+    #: depthwise convolutions on ATen's generic kernels (a Mamba mixer's causal conv1d among them) with their floor
+    #: (see :mod:`.convolutions`); None where the trace holds no CPU ops or no GPU activity
+    depthwise_convs: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -285,6 +289,7 @@ def analyze(
     attention = attention_table(trace, core_gbps, tflops_for)
     optimizer = optimizer_table(trace)
     compiled_calls = compiled_call_table(trace)
+    depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -496,6 +501,7 @@ def analyze(
         attention=attention,
         optimizer=optimizer,
         compiled_calls=compiled_calls,
+        depthwise_convs=depthwise_convs,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

@@ -34,6 +34,7 @@ from ..render.columns import (
     ANALYZE_COMPILED,
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
+    ANALYZE_DEPTHWISE,
     ANALYZE_IDLE,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
@@ -87,7 +88,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
-                                                      "optimizer", "compiled"]),
+                                                      "optimizer", "compiled", "convs"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -202,7 +203,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "syncs": a.syncs, "allocations": a.allocations, "transfers": a.transfers,
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
-                  "optimizer": a.optimizer or [], "compiled": a.compiled_calls or []}
+                  "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
+                  "convs": a.depthwise_convs or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -324,7 +326,8 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "steps": ANALYZE_STEPS,
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
-                "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED}
+                "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
+                "convs": ANALYZE_DEPTHWISE}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -340,6 +343,11 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
+    "convs": lambda a: _rows_or_why(a.depthwise_convs or [], ANALYZE_DEPTHWISE, a.depthwise_convs is None,
+                                    "depthwise convolutions unknown: the trace holds no GPU activity or no CPU ops "
+                                    f"({_ops_from(a)})",
+                                    "no depthwise convolution ran ATen's generic kernels (conv_depthwise2d, "
+                                    "conv_depthwise3d) in this trace"),
     "compiled": lambda a: _rows_or_why(a.compiled_calls or [], ANALYZE_COMPILED, a.compiled_calls is None,
                                        f"compiled calls unknown: the trace holds no CPU ops ({_ops_from(a)})",
                                        "no torch.compile'd code ran in this trace (Dynamo records each call as "

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..analysis.names import normalize_kernel_name
 from .attention import unfused_attention
 from .compiled import graph_breaks
+from .convolutions import depthwise_conv
 from .finding import (
     _SEVERITY_ORDER,
     FAR_FROM_ROOFLINE_X,
@@ -63,11 +64,12 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "fusion_candidate",
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "misaligned_gemm", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
-           "sync_stall", "throttled", "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes",
+           "sync_stall", "throttled", "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "depthwise_conv",
            "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
-                                     elementwise_contraction, unfused_attention, float32_matmul, float64_kernels, misaligned_gemm,
+                                     elementwise_contraction, unfused_attention, depthwise_conv,
+                                     float32_matmul, float64_kernels, misaligned_gemm,
                                      copy_overhead, low_occupancy,
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
@@ -129,6 +131,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     # calls are ops: none without the host's side (hand-written attention needs shapes too)
     "unfused-attention": lambda a, k: a.summary.get("attention_calls") is not None,
     "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
+    "depthwise-conv": lambda a, k: getattr(a, "depthwise_convs", None) is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

@@ -146,6 +146,12 @@ ANALYZE_COMPILED = [
     Column("eager_gpu_us", "eager GPU us", "us", drop_rank=1),
     Column("gap_gpu_idle_us", "GPU idle outside us", "us"),
 ]
+ANALYZE_DEPTHWISE = [
+    Column("op", "op", width=26), Column("kind", "kind", width=13), Column("input", "input", "text", 22),
+    Column("weight", "weight", "text", 18), Column("dtype", "dtype"), Column("padding", "padding", drop_rank=2),
+    Column("count", "n", "int"), Column("kernels", "kernels", "text", 40, drop_rank=1), Column("gpu_us", "GPU us", "us"),
+    Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

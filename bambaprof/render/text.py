@@ -61,6 +61,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if any(r["breaks"] for r in getattr(a, "compiled_calls", None) or ()):
         parts += ["\nCalls of torch.compile'd code (outside: host time outside their graphs; GPU idle meanwhile)\n",
                   render_rows(a.compiled_calls, "table", columns.ANALYZE_COMPILED)]
+    if getattr(a, "depthwise_convs", None):
+        parts += ["\nDepthwise convolutions on ATen's generic kernels (floor: input, weight and output moved once)\n",
+                  render_rows(a.depthwise_convs, "table", columns.ANALYZE_DEPTHWISE)]
     if getattr(a, "optimizer", None):
         parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
                   "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]

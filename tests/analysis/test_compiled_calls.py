@@ -50,6 +50,10 @@ def test_real_graph_breaks_on_the_cpu():
 
 
 def _gpu_calls(tmp_path):
+    return write(tmp_path / "c.json.gz", gpu_compiled_doc())
+
+
+def gpu_compiled_doc():
     """Region 0/0 [0, 100): a graph [10, 30) whose mm launches [20, 50); eager aten::item [35, 45) and aten::add
     [46, 50) launching [60, 65); region 1/0 [55, 95) nested, its graph [60, 90) launching [70, 120). Then a second
     compiled function, region 2/0 [130, 150), its graph [132, 148) launching [150, 160): a call of its own.
@@ -63,7 +67,7 @@ def _gpu_calls(tmp_path):
               _rt("cudaLaunchKernel", 63, 1, 13, 4), _kernel("mm_kernel", 70, 50, 13, 4),
               _op("Torch-Compiled Region: 2/0", 130, 20, -1), _graph(132, 16, "c"), _op("aten::mm", 133, 2, 5),
               _rt("cudaLaunchKernel", 134, 1, 14, 5), _kernel("mm_kernel", 150, 10, 14, 5)]
-    return write(tmp_path / "c.json.gz", {"schemaVersion": 1, "traceEvents": events})
+    return {"schemaVersion": 1, "traceEvents": events}
 
 
 def test_gpu_calls_by_hand(tmp_path):

@@ -958,3 +958,20 @@ def test_unfused_optimizer_thresholds_and_advice():
     host.optimizer[0]["host_us"] = 120.0
     f = R.unfused_optimizer(host)
     assert f.time_us is None and "SGD with fused=True" in f.suggestion and "12% of the trace's span" in f.message
+
+
+def test_depthwise_conv_thresholds():
+    row = {"op": "aten::_conv_depthwise2d", "kind": "causal conv1d", "input": "[1, 64, 1, 512]",
+           "weight": "[64, 1, 1, 4]", "dtype": "bf16", "padding": "[0, 3]", "count": 1, "kernels": "k", "gpu_us": 4.0,
+           "floor_us": 1.0, "excess_us": 3.0}
+    a = SimpleNamespace(depthwise_convs=[row], kernels=[{"kind": "kernel", "total_us": 100.0}],
+                        summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0})
+    assert R.depthwise_conv(a) is None  # 4% of kernel time
+    row["gpu_us"] = 6.0
+    f = R.depthwise_conv(a)
+    assert f.id == "depthwise-conv" and f.time_us == pytest.approx(5.0) and "causal-conv1d" in f.suggestion
+    row["floor_us"] = 4.0  # 1.5x its floor: near enough
+    assert R.depthwise_conv(a) is None
+    row["floor_us"] = None  # no floor known: the share alone, no time claimed
+    f = R.depthwise_conv(a)
+    assert f.time_us is None and "their floor" not in f.message
