@@ -42,11 +42,16 @@ def depthwise_conv(a: Any) -> Optional[Finding]:
               "output moved once)" if judged else "")
            + f". The largest: {what}, {top['count']} call{'s' if top['count'] != 1 else ''}, {us_text(top['gpu_us'])}.")
     if causal:
+        m = getattr(a, "manifest", None)
+        variant = m.config.variant if m is not None and m.config is not None else None
+        ours = ("this run's triton variant ran torch's conv, so it predates the variant's fused conv1d + SiLU kernel "
+                "or ran without it: profile it again" if variant == "triton" else
+                f"bambaprof's triton variant runs its own fused conv1d + SiLU: profile it beside this one (bambaprof "
+                f"profile --variant {variant} --variant triton)" if variant else
+                "bambaprof's triton variant runs its own (bambaprof profile --variant triton)")
         suggestion = ("This is a Mamba mixer's causal conv1d: run it with causal-conv1d's fused kernel "
                       "(causal_conv1d_fn(x, weight, bias, activation='silu'), what mamba_ssm uses; it takes the SiLU "
-                      "that follows too, and causal_conv1d_update steps it with the conv state in decode), or profile "
-                      "bambaprof's triton variant, whose conv kernel does the same (bambaprof profile --variant "
-                      "triton).")
+                      f"that follows too, and causal_conv1d_update steps it with the conv state in decode); {ours}.")
     else:
         suggestion = ("Compile the model (torch.compile generates a fused Triton kernel for a depthwise convolution and "
                       "the elementwise ops around it), or compare channels_last inputs, which cuDNN's depthwise kernels "
