@@ -30,6 +30,7 @@ from .contractions import contraction_table
 from .convolutions import depthwise_conv_table
 from .copies import copy_summary, copy_table
 from .data_loading import loader_ranges, loader_summary
+from .growing_cats import growing_cat_table
 from .idle import CAUSES as IDLE_CAUSES
 from .idle import idle_by_cause
 from .kernels import activity_names, instance_traffic, kernel_table
@@ -107,6 +108,9 @@ class Analysis:
     #: depthwise convolutions on ATen's generic kernels (a Mamba mixer's causal conv1d among them) with their floor
     #: (see :mod:`.convolutions`); None where the trace holds no CPU ops or no GPU activity
     depthwise_convs: Optional[List[Dict[str, Any]]] = None
+    #: tensors grown by torch.cat call after call (a KV cache concatenated every token; see :mod:`.growing_cats`);
+    #: None where the trace holds no CPU ops with shapes
+    growing_cats: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -290,6 +294,7 @@ def analyze(
     optimizer = optimizer_table(trace)
     compiled_calls = compiled_call_table(trace)
     depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
+    growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -502,6 +507,7 @@ def analyze(
         optimizer=optimizer,
         compiled_calls=compiled_calls,
         depthwise_convs=depthwise_convs,
+        growing_cats=growing_cats,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

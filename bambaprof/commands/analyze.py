@@ -35,6 +35,7 @@ from ..render.columns import (
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
     ANALYZE_DEPTHWISE,
+    ANALYZE_GROWING,
     ANALYZE_IDLE,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
@@ -88,7 +89,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
-                                                      "optimizer", "compiled", "convs"]),
+                                                      "optimizer", "compiled", "convs", "growing"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -204,7 +205,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
-                  "convs": a.depthwise_convs or []}
+                  "convs": a.depthwise_convs or [], "growing": a.growing_cats or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -327,7 +328,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
-                "convs": ANALYZE_DEPTHWISE}
+                "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -343,6 +344,9 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
+    "growing": lambda a: _rows_or_why(a.growing_cats or [], ANALYZE_GROWING, a.growing_cats is None,
+                                      f"concatenations unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
+                                      "no tensor grown by torch.cat call after call in this trace"),
     "convs": lambda a: _rows_or_why(a.depthwise_convs or [], ANALYZE_DEPTHWISE, a.depthwise_convs is None,
                                     "depthwise convolutions unknown: the trace holds no GPU activity or no CPU ops "
                                     f"({_ops_from(a)})",

@@ -25,6 +25,7 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
+from .growing_cats import growing_cat
 from .host import (
     UNEVEN_MIN_STEPS,
     allocation_stall,
@@ -65,11 +66,12 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "gpu_unrecorded", "graph_breaks", "host_bound", "host_speed_changed", "idle_unexplained", "low_occupancy",
            "memory_pressure", "misaligned_gemm", "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core",
            "sync_stall", "throttled", "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "depthwise_conv",
+           "growing_cat",
            "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [host_bound, idle_unexplained, far_from_roofline, fusion_candidate,
                                      elementwise_contraction, unfused_attention, depthwise_conv,
-                                     float32_matmul, float64_kernels, misaligned_gemm,
+                                     growing_cat, float32_matmul, float64_kernels, misaligned_gemm,
                                      copy_overhead, low_occupancy,
                                      small_grid,
                                      unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks,
@@ -132,6 +134,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "unfused-attention": lambda a, k: a.summary.get("attention_calls") is not None,
     "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
     "depthwise-conv": lambda a, k: getattr(a, "depthwise_convs", None) is not None,
+    "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

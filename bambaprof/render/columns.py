@@ -152,6 +152,14 @@ ANALYZE_DEPTHWISE = [
     Column("count", "n", "int"), Column("kernels", "kernels", "text", 40, drop_rank=1), Column("gpu_us", "GPU us", "us"),
     Column("floor_us", "floor us", "us"), Column("excess_us", "excess us", "us"),
 ]
+ANALYZE_GROWING = [
+    Column("shape", "shape", width=24), Column("dim", "dim", "int"), Column("appended", "appended", "int"),
+    Column("calls", "calls", "int"), Column("first_length", "from", "int"), Column("last_length", "to", "int"),
+    Column("elements_written", "elements written", "count_si"),
+    Column("elements_appended", "appended elements", "count_si", drop_rank=1),
+    Column("bytes_written", "bytes written", "bytes", drop_rank=2), Column("cpu_us", "CPU us", "us"),
+    Column("gpu_us", "GPU us", "us"), Column("floor_us", "floor us", "us", drop_rank=1),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

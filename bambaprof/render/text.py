@@ -64,6 +64,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "depthwise_convs", None):
         parts += ["\nDepthwise convolutions on ATen's generic kernels (floor: input, weight and output moved once)\n",
                   render_rows(a.depthwise_convs, "table", columns.ANALYZE_DEPTHWISE)]
+    if getattr(a, "growing_cats", None):
+        parts += ["\nTensors grown by torch.cat call after call (each call copies the whole tensor)\n",
+                  render_rows(a.growing_cats, "table", columns.ANALYZE_GROWING)]
     if getattr(a, "optimizer", None):
         parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
                   "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]

@@ -975,3 +975,15 @@ def test_depthwise_conv_thresholds():
     row["floor_us"] = None  # no floor known: the share alone, no time claimed
     f = R.depthwise_conv(a)
     assert f.time_us is None and "their floor" not in f.message
+
+
+def test_growing_cat_threshold():
+    row = {"shape": "[1, 8, S, 64]", "dim": 2, "appended": 1, "calls": 10, "first_length": 10, "last_length": 19,
+           "lengths": 10, "elements_written": 76800, "elements_appended": 5120, "element_bytes": 2,
+           "bytes_written": 153600.0, "cpu_us": 50.0, "gpu_us": 4.0, "floor_us": 1.0}
+    a = SimpleNamespace(growing_cats=[row], kernels=[{"kind": "kernel", "total_us": 100.0}],
+                        summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0, "platform": "cuda"})
+    assert R.growing_cat(a) is None  # 4% of kernel time
+    row["gpu_us"] = 6.0
+    f = R.growing_cat(a)
+    assert f.id == "growing-cat" and f.time_us == pytest.approx(5.0) and "15x what it appended" in f.message
