@@ -4,7 +4,7 @@
 Seeds: two real H200 traces, two real H100 traces recorded with one of the profiler's activities alone (CPU, CUDA),
 a synthetic one with nn.Module calls and a backward pass, one of contractions computed elementwise (their
 shapes and arguments mutated cell by cell too), one of attention calls by three backends, and one of compiled
-calls with a graph break. Mutations, seeded:
+calls with a graph break, and one of a cache grown by torch.cat. Mutations, seeded:
 structural (an event's field replaced by a value of another type, a negative, huge,
 non-finite or missing number, a nested or empty container; events duplicated, dropped or reordered) and
 textual (bytes flipped, a slice deleted or repeated, the text truncated). Each mutant is written gzipped or
@@ -139,7 +139,8 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
     seeds = [json.loads(gzip.decompress((DATA / s).read_bytes())) for s in SEEDS] + [_with_python_frames(),
                                                                                      _with_contractions(),
                                                                                      _with_attention(),
-                                                                                     _with_compiled_calls()]
+                                                                                     _with_compiled_calls(),
+                                                                                     _with_growing_cats()]
     originals: Dict[int, Any] = {}
     counts = {"ok": 0, "refused": 0}
     compared = 0
@@ -206,6 +207,15 @@ def _with_compiled_calls() -> Dict[str, Any]:
     from tests.analysis.test_compiled_calls import gpu_compiled_doc
 
     return gpu_compiled_doc()
+
+
+def _with_growing_cats() -> Dict[str, Any]:
+    """A trace of a cache grown by torch.cat (tensor lists in its shapes), with CUDA's cat kernels, so that mutations
+    reach what :mod:`bambaprof.analysis.growing_cats` reads."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.test_growing_cats import gpu_growing_doc
+
+    return gpu_growing_doc()
 
 
 def _with_contractions() -> Dict[str, Any]:

@@ -46,6 +46,10 @@ def test_real_kv_cache_grown_by_cat_and_written_in_place():
 
 
 def _gpu(tmp_path, lengths=(100, 101, 102), dur=50.0):
+    return write(tmp_path / "g.json.gz", gpu_growing_doc(lengths, dur))
+
+
+def gpu_growing_doc(lengths=(100, 101, 102), dur=50.0):
     """torch.cat of a [1, 8, S, 64] cache and one token along dim 2, S = ``lengths``, each launching CUDA's cat kernel
     on 2-byte elements for ``dur`` us; a 100 us GEMM besides."""
     events, t = [], 0.0
@@ -57,7 +61,7 @@ def _gpu(tmp_path, lengths=(100, 101, 102), dur=50.0):
                            "namespace)::OpaqueType<2u>, unsigned int, 4, 64, 64>(...)", t + 10, dur, 10 + i, 1 + i)]
         t += 100
     events += [_op("aten::mm", t, 5, 50), _rt("cudaLaunchKernel", t + 1, 1, 60, 50), _kernel("gemm", t + 10, 100, 60, 50)]
-    return write(tmp_path / "g.json.gz", {"schemaVersion": 1, "deviceProperties": [H200], "traceEvents": events})
+    return {"schemaVersion": 1, "deviceProperties": [H200], "traceEvents": events}
 
 
 def test_gpu_figures_by_hand(tmp_path):
