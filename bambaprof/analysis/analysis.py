@@ -23,6 +23,7 @@ from .allocations import SUMMARY_KEYS as ALLOCATION_FIGURES
 from .allocations import allocation_calls, allocation_summary, allocation_table
 from .attention import SUMMARY_KEYS as ATTENTION_FIGURES
 from .attention import attention_summary, attention_table
+from .autograd import autograd_summary
 from .comms import collective_summary, collective_table
 from .compilation import compile_ranges, compile_summary
 from .compiled_calls import compiled_call_summary, compiled_call_table
@@ -381,6 +382,7 @@ def analyze(
         **attention_summary(trace, attention),
         **optimizer_summary(trace, optimizer),
         **compiled_call_summary(trace, compiled_calls),
+        **autograd_summary(trace),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)

@@ -987,3 +987,20 @@ def test_growing_cat_threshold():
     row["gpu_us"] = 6.0
     f = R.growing_cat(a)
     assert f.id == "growing-cat" and f.time_us == pytest.approx(5.0) and "15x what it appended" in f.message
+
+
+def test_grad_enabled_inference_thresholds():
+    summary = {"gpu_busy_us": 900.0, "gpu_idle_us": 100.0, "gpu_window_us": 1000.0, "idle_host_wait_us": 100.0,
+               "platform": "cuda", "autograd_forward_ops": 40, "autograd_forward_nodes": 15,
+               "autograd_backward_ops": 0, "autograd_cpu_ops": 100, "autograd_forward_op_names": "aten::linear x15"}
+    a = SimpleNamespace(summary=summary)
+    assert R.grad_enabled_inference(a) is None  # 15 nodes: a custom autograd.Function or two, not a model
+    summary.update(autograd_forward_nodes=40, autograd_cpu_ops=1000)
+    assert R.grad_enabled_inference(a) is None  # 4 nodes per 100 ops
+    summary["autograd_cpu_ops"] = 200
+    f = R.grad_enabled_inference(a)
+    assert f.id == "grad-enabled-inference" and f.severity == "low"  # the GPU waited on the host 10% of its window
+    summary["idle_host_wait_us"] = 200.0
+    assert R.grad_enabled_inference(a).severity == "medium"
+    summary["autograd_backward_ops"] = 3  # a backward ran: training
+    assert R.grad_enabled_inference(a) is None
