@@ -41,6 +41,7 @@ from ..render.columns import (
     ANALYZE_OPS,
     ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
+    ANALYZE_RECOMPUTE,
     ANALYZE_SSD,
     ANALYZE_STEPS,
     ANALYZE_SYNCS,
@@ -89,7 +90,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
 @click.option("--table", "which", type=click.Choice(["all", "kernels", "ops", "phases", "modules", "ssd", "findings",
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
-                                                      "optimizer", "compiled", "convs", "growing"]),
+                                                      "optimizer", "compiled", "convs", "growing",
+                                                      "recompute"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -205,7 +207,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "idle": idle_rows(a.summary.get("idle_by_cause")), "collectives": a.collectives, "steps": a.steps,
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
-                  "convs": a.depthwise_convs or [], "growing": a.growing_cats or []}
+                  "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
+                  "recompute": a.recompute or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -328,7 +331,8 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
-                "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING}
+                "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING,
+                "recompute": ANALYZE_RECOMPUTE}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -344,6 +348,10 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
+    "recompute": lambda a: _rows_or_why(a.recompute or [], ANALYZE_RECOMPUTE, a.recompute is None,
+                                        f"forwards unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
+                                        "no forward ran on one token more than the last (the weight products' token "
+                                        "counts do not grow run after run)"),
     "growing": lambda a: _rows_or_why(a.growing_cats or [], ANALYZE_GROWING, a.growing_cats is None,
                                       f"concatenations unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
                                       "no tensor grown by torch.cat call after call in this trace"),

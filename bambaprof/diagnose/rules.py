@@ -26,6 +26,7 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
+from .generation import no_cache_generation
 from .growing_cats import growing_cat
 from .host import (
     UNEVEN_MIN_STEPS,
@@ -63,16 +64,17 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "graph_breaks", "growing_cat", "host_bound",
            "host_speed_changed", "idle_unexplained", "low_occupancy", "memory_pressure", "misaligned_gemm",
+           "no_cache_generation",
            "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core", "sync_stall", "throttled",
            "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [
     host_bound, idle_unexplained, far_from_roofline, fusion_candidate, elementwise_contraction, unfused_attention,
-    depthwise_conv, growing_cat, float32_matmul, float64_kernels, misaligned_gemm, copy_overhead, low_occupancy,
-    small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles, graph_breaks, throttled,
-    host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading, compilation_in_trace,
-    uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers, ssd_core,
-    exposed_communication,
+    depthwise_conv, growing_cat, no_cache_generation, float32_matmul, float64_kernels, misaligned_gemm,
+    copy_overhead, low_occupancy, small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles,
+    graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
+    compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
+    ssd_core, exposed_communication,
 ]
 
 
@@ -130,6 +132,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
     "depthwise-conv": lambda a, k: getattr(a, "depthwise_convs", None) is not None,
     "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
+    "no-cache-generation": lambda a, k: getattr(a, "recompute", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
