@@ -30,7 +30,7 @@ from .traffic import parse_dims_arg
 CAT_OPS = frozenset({"aten::cat", "aten::concat", "aten::concatenate", "aten::_cat"})
 #: The base holds at least this many times the other tensors' length along the concatenated dimension.
 APPEND_MIN_X = 4
-#: A group grows where its base takes at least this many lengths.
+#: A group grows where its base takes at least this many lengths in a row, each the one before plus the appended length.
 GROWING_MIN_SIZES = 3
 #: A row's keys, in the order tables show them.
 ROW_KEYS = ("shape", "dim", "appended", "calls", "first_length", "last_length", "lengths", "elements_written",
@@ -83,7 +83,7 @@ def growing_cat_table(trace: Trace, peak_gbps: Optional[float],
     out = []
     for g in groups.values():
         lengths = g.pop("_lengths")
-        if len(set(lengths)) < GROWING_MIN_SIZES or lengths[-1] <= lengths[0]:
+        if _longest_growth(lengths, g["appended"]) < GROWING_MIN_SIZES:
             continue
         found = g.pop("_sizes")
         size = next(iter(found)) if len(found) == 1 else None  # one size every call, or unknown
@@ -95,6 +95,17 @@ def growing_cat_table(trace: Trace, peak_gbps: Optional[float],
         out.append({k: g[k] for k in ROW_KEYS})
     out.sort(key=lambda g: ((g["gpu_us"] or 0.0), g["cpu_us"]), reverse=True)
     return out
+
+
+def _longest_growth(lengths: List[int], appended: int) -> int:
+    """The most lengths in a row, repeats collapsed, that each exceed the one before by ``appended``: a tensor that
+    the calls extend (lengths that merely vary, a class token joined to batches of any length, grow no run)."""
+    values = [v for i, v in enumerate(lengths) if i == 0 or v != lengths[i - 1]]
+    best = run = 1
+    for before, after in zip(values, values[1:]):
+        run = run + 1 if after - before == appended else 1
+        best = max(best, run)
+    return best
 
 
 def _element_sizes(trace: Trace) -> Dict[int, int]:

@@ -2,27 +2,16 @@
 kernel, found by its op and its name, with a roofline), pinned to the math fallback (unfused-attention), and written
 by hand; AdamW's three implementations on CUDA (the for-loop one launches per parameter)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from bambaprof.analysis import analyze
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 @pytest.mark.gpu
 def test_attention_backends_on_the_gpu(tmp_path):
-    rec = _load("attention_traces")
+    rec = load_script("attention_traces")
     found = {}
     for mode in ("sdpa", "math", "eager"):
         path = rec.record(mode, tmp_path, "cuda", torch.bfloat16, heads=8, tokens=1024, head_dim=64)
@@ -45,7 +34,7 @@ def test_attention_backends_on_the_gpu(tmp_path):
 
 @pytest.mark.gpu
 def test_optimizer_implementations_on_the_gpu(tmp_path):
-    rec = _load("optimizer_traces")
+    rec = load_script("optimizer_traces")
     rows = {}
     for name in ("for-loop", "foreach", "fused"):
         path, ms = rec.record(name, tmp_path, "cuda", layers=8, width=256)

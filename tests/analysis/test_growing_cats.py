@@ -75,8 +75,10 @@ def test_gpu_figures_by_hand(tmp_path):
     assert f"wrote {format_cell(2.0 * written, 'bytes')}, " in f["message"]  # bytes: the kernel names the size
 
 
-def test_two_lengths_or_a_small_share_is_no_finding(tmp_path):
+def test_lengths_that_vary_or_a_small_share_is_no_finding(tmp_path):
     assert analyze(_gpu(tmp_path, lengths=(100, 101, 100))).growing_cats == []  # not growing by its last call
+    assert analyze(_gpu(tmp_path, lengths=(100, 250, 130, 400))).growing_cats == []  # a token joined to any length
+    assert len(analyze(_gpu(tmp_path, lengths=(100, 100, 101, 101, 102))).growing_cats) == 1  # two caches
     few = analyze(_gpu(tmp_path, dur=1.0))  # 3 of 103 us
     assert few.growing_cats and not [f for f in few.findings if f["id"] == "growing-cat"]
 
