@@ -23,8 +23,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .ops import op_gpu_time, op_parents
-from .trace import Trace, value_codes
+from .ops import op_gpu_time, op_parents, rows_named
+from .trace import Trace
 from .traffic import DTYPE_NAMES, tensor_inputs
 
 #: Ops that apply a weight: the position of the input and of the weight among their inputs.
@@ -47,12 +47,9 @@ def recompute_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     ops = trace.ops
     if not len(ops) or not ops.shapes_recorded:
         return None
-    codes, names = value_codes(trace, "ops.name")
-    wanted = [c for c, n in enumerate(names) if n in WEIGHT_OPS]
-    if not wanted:
+    rows = rows_named(trace, WEIGHT_OPS)
+    if not len(rows):
         return []
-    rows = np.flatnonzero(np.isin(codes, wanted))
-    rows = rows[np.argsort(ops.ts[rows], kind="stable")]
     parent = op_parents(trace)
     # the outermost weight op of nested ones (linear calls addmm): count each product once
     nested = np.isin(parent[rows], rows)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .ops import op_gpu_time, op_parents
+from .ops import op_gpu_time, op_parents, rows_named
 from .roofline import floor_time_us
 from .trace import Trace, value_codes
 from .traffic import parse_dims_arg
@@ -50,12 +50,9 @@ def growing_cat_table(trace: Trace, peak_gbps: Optional[float],
     ops = trace.ops
     if not len(ops) or not ops.shapes_recorded:
         return None
-    codes, names = value_codes(trace, "ops.name")
-    wanted = [c for c, n in enumerate(names) if n in CAT_OPS]
-    if not wanted:
+    rows = rows_named(trace, CAT_OPS)
+    if not len(rows):
         return []
-    rows = np.flatnonzero(np.isin(codes, wanted))
-    rows = rows[np.argsort(ops.ts[rows], kind="stable")]
     on_gpu = len(trace.gpu) > 0
     gpu_time = op_gpu_time(trace, op_parents(trace)) if on_gpu else None
     sizes = _element_sizes(trace) if on_gpu else {}

@@ -9,7 +9,7 @@ descendant ops. All times in us.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Collection, List, Optional, Tuple
 
 import numpy as np
 
@@ -110,6 +110,16 @@ def nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
         pending = pending[at[pending] >= 0]
         pending = pending[~marked[at[pending]]]
     return at
+
+
+def rows_named(trace: Trace, names: Collection[str]) -> np.ndarray:
+    """The rows of the op calls (ops and ranges) named one of ``names``, by start (ties in trace order)."""
+    codes, distinct = value_codes(trace, "ops.name")
+    wanted = [c for c, n in enumerate(distinct) if n in names]
+    if not wanted:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(np.isin(codes, wanted))
+    return rows[np.argsort(trace.ops.ts[rows], kind="stable")]
 
 
 def op_table(trace: Trace) -> List[dict]:

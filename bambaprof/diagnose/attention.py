@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from ..analysis.attention import CALL, UNFUSED_BACKENDS
 from ..render.tables import format_cell
-from .finding import Finding, gpu_window_us, kernel_total, severity_of, us_text
+from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
 
 #: unfused-attention: attention calls of the math and unfused backends take at least this share of kernel time
 #: (forward and backward; of the trace's span on the host, in a CPU-only profile).
@@ -28,11 +28,10 @@ def unfused_attention(a: Any) -> Optional[Finding]:
     least :data:`UNFUSED_ATTENTION_PCT` of kernel time, forward and backward; in a CPU-only profile, their host time
     against the trace's span (no floor, no time at stake). Time at stake: their GPU time less their floor as fused
     attention (:mod:`bambaprof.analysis.attention`), all of it where the floor is unknown."""
-    on_host = a.summary.get("platform") == "cpu"
+    on_host, total = time_base(a)
     rows = [r for r in getattr(a, "attention", None) or () if r["found_by"] == CALL
             and r["backend"] in UNFUSED_BACKENDS]
     rows = [r for r in rows if _time(r, on_host) > 0]
-    total = (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
     time = sum(_time(r, on_host) for r in rows)
     if not rows or not total or total <= 0 or 100.0 * time / total < UNFUSED_ATTENTION_PCT:
         return None

@@ -12,7 +12,7 @@ timed finding is its share of the GPU window: at least :data:`HIGH_SHARE_PCT` is
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..analysis.comms import is_collective_kernel
 from ..analysis.modules import module_tail
@@ -66,6 +66,13 @@ def kernel_rows(a: Any) -> List[Dict[str, Any]]:
 
 def kernel_total(a: Any) -> float:
     return sum(k["total_us"] for k in kernel_rows(a))
+
+
+def time_base(a: Any) -> Tuple[bool, float]:
+    """What a rule that judges ops' time sets it against: ``(True, span)`` in a CPU-only profile (their host time
+    against the trace's span, us), else ``(False, kernel time)`` (their GPU time against the summed kernel time)."""
+    on_host = a.summary.get("platform") == "cpu"
+    return on_host, (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
 
 
 def is_collective(k: Dict[str, Any]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .finding import Finding, gpu_window_us, kernel_total, severity_of, us_text
+from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
 #: kernel time (of the span on the host, in a CPU-only profile).
@@ -20,10 +20,9 @@ def no_cache_generation(a: Any) -> Optional[Finding]:
     an earlier forward had processed is at least :data:`NO_CACHE_PCT` of kernel time (a CPU-only profile: host time
     against the span, no time at stake). Time at stake: that recomputed time, in the weight products alone (a lower
     bound: the rest of the model recomputes too)."""
-    on_host = a.summary.get("platform") == "cpu"
+    on_host, total = time_base(a)
     key = "recomputed_cpu_us" if on_host else "recomputed_gpu_us"
     rows = [r for r in getattr(a, "recompute", None) or () if r.get(key)]
-    total = (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
     waste = sum(r[key] for r in rows)
     if not rows or total <= 0 or 100.0 * waste / total < NO_CACHE_PCT:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import Finding, gpu_window_us, kernel_total, severity_of, us_text
+from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
 
 #: growing-cat: the growing concatenations take at least this share of kernel time (of the span on the host, in a
 #: CPU-only profile).
@@ -21,10 +21,9 @@ def growing_cat(a: Any) -> Optional[Finding]:
     """Concatenations that grow one tensor call after call take at least :data:`GROWING_CAT_PCT` of kernel time (a
     CPU-only profile: of the span, host time, no time at stake). Time at stake: their GPU time above the floor of
     writing only the appended slices (all of it where the element size is unknown)."""
-    on_host = a.summary.get("platform") == "cpu"
+    on_host, total = time_base(a)
     key = "cpu_us" if on_host else "gpu_us"
     rows = [r for r in getattr(a, "growing_cats", None) or () if r.get(key)]
-    total = (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
     time = sum(r[key] for r in rows)
     if not rows or total <= 0 or 100.0 * time / total < GROWING_CAT_PCT:
         return None

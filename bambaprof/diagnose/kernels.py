@@ -36,6 +36,7 @@ from .finding import (
     launches_text,
     major_capability,
     severity_of,
+    time_base,
     us_text,
 )
 
@@ -159,10 +160,9 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     their floor as contractions; suggests the einsum that computes the largest without its product. In a CPU-only
     profile the ops' host time against the trace's span is judged instead (no floor: the CPU's peaks are not
     known), and no GPU time is claimed to be at stake."""
-    on_host = a.summary.get("platform") == "cpu"
+    on_host, total = time_base(a)
     key = "cpu_us" if on_host else "gpu_us"
     rows = [r for r in getattr(a, "contractions", None) or () if r.get(key)]
-    total = (a.summary.get("span_us") or 0.0) if on_host else kernel_total(a)
     time = sum(r[key] for r in rows)
     if not rows or not total or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
         return None
