@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from ..analysis.attention import CALL, UNFUSED_BACKENDS
 from ..render.tables import format_cell
-from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
+from .finding import Finding, time_base, time_based_finding, us_text
 
 #: unfused-attention: attention calls of the math and unfused backends take at least this share of kernel time
 #: (forward and backward; of the trace's span on the host, in a CPU-only profile).
@@ -56,11 +56,9 @@ def unfused_attention(a: Any) -> Optional[Finding]:
     evidence = [{k: r[k] for k in ("backend", "op", "count", "query", "key", "value", "dtype", "mask", "causal",
                                    "dropout", "score_bytes", "cpu_us", "gpu_us", "backward_us", "floor_us")}
                 for r in rows[:8]]
-    if on_host:
-        return Finding("unfused-attention", severity_of(time, total), msg, evidence, suggestion, None)
-    at_stake = sum(max(0.0, _time(r, False) - r["floor_us"]) if r["floor_us"] is not None else _time(r, False)
-                   for r in rows)
-    return Finding("unfused-attention", severity_of(at_stake, gpu_window_us(a)), msg, evidence, suggestion, at_stake)
+    at_stake = None if on_host else sum(max(0.0, _time(r, False) - r["floor_us"]) if r["floor_us"] is not None
+                                        else _time(r, False) for r in rows)
+    return time_based_finding(a, "unfused-attention", on_host, time, total, at_stake, msg, evidence, suggestion)
 
 
 def _time(row: Dict[str, Any], on_host: bool) -> float:

@@ -68,6 +68,15 @@ def kernel_total(a: Any) -> float:
     return sum(k["total_us"] for k in kernel_rows(a))
 
 
+def time_based_finding(a: Any, finding: str, on_host: bool, time: float, total: float, at_stake: Optional[float],
+                       message: str, evidence: List[Dict[str, Any]], suggestion: str) -> "Finding":
+    """The finding of a rule judged on :func:`time_base`: in a CPU-only profile (``on_host``) its severity by
+    ``time``'s share of ``total`` (the span) and no time at stake; else by ``at_stake``'s share of the GPU window."""
+    if on_host:
+        return Finding(finding, severity_of(time, total), message, evidence, suggestion, None)
+    return Finding(finding, severity_of(at_stake or 0.0, gpu_window_us(a)), message, evidence, suggestion, at_stake)
+
+
 def time_base(a: Any) -> Tuple[bool, float]:
     """What a rule that judges ops' time sets it against: ``(True, span)`` in a CPU-only profile (their host time
     against the trace's span, us), else ``(False, kernel time)`` (their GPU time against the summed kernel time)."""

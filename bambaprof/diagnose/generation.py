@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
+from .finding import Finding, time_base, time_based_finding, us_text
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
 #: kernel time (of the span on the host, in a CPU-only profile).
@@ -45,7 +45,5 @@ def no_cache_generation(a: Any) -> Optional[Finding]:
                   "Foundation Model Stack's generate(use_cache=True), bambaprof profile --use-cache (its default; "
                   "--host hf and fms generate without). A Mamba or Bamba layer's cache is its conv and SSM state: "
                   "each new token then costs the same whatever the prefix.")
-    evidence = [dict(r) for r in rows[:8]]
-    if on_host:
-        return Finding("no-cache-generation", severity_of(waste, total), msg, evidence, suggestion, None)
-    return Finding("no-cache-generation", severity_of(waste, gpu_window_us(a)), msg, evidence, suggestion, waste)
+    return time_based_finding(a, "no-cache-generation", on_host, waste, total, waste, msg, [dict(r) for r in rows[:8]],
+                              suggestion)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
+from .finding import Finding, time_base, time_based_finding, us_text
 
 #: growing-cat: the growing concatenations take at least this share of kernel time (of the span on the host, in a
 #: CPU-only profile).
@@ -44,8 +44,7 @@ def growing_cat(a: Any) -> Optional[Finding]:
                   "pos:pos + n] = new, or index_copy_; Hugging Face: a StaticCache, cache_implementation='static'): each "
                   "token is then moved once, and the shapes stay fixed, which torch.compile (no recompiles) and CUDA "
                   "graphs need.")
-    evidence = [dict(r) for r in rows[:8]]
-    if on_host:
-        return Finding("growing-cat", severity_of(time, total), msg, evidence, suggestion, None)
-    at_stake = sum(max(0.0, r["gpu_us"] - r["floor_us"]) if r["floor_us"] is not None else r["gpu_us"] for r in rows)
-    return Finding("growing-cat", severity_of(at_stake, gpu_window_us(a)), msg, evidence, suggestion, at_stake)
+    at_stake = None if on_host else sum(max(0.0, r["gpu_us"] - r["floor_us"]) if r["floor_us"] is not None
+                                        else r["gpu_us"] for r in rows)
+    return time_based_finding(a, "growing-cat", on_host, time, total, at_stake, msg, [dict(r) for r in rows[:8]],
+                              suggestion)

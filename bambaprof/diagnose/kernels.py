@@ -37,6 +37,7 @@ from .finding import (
     major_capability,
     severity_of,
     time_base,
+    time_based_finding,
     us_text,
 )
 
@@ -197,11 +198,8 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
                   + ("runs as a batched matmul." if on_host else f"runs as a batched matmul on tensor cores; {fused}."))
     evidence = [{k: r[k] for k in ("multiply", "operands", "dtype", "product", "product_bytes", "reduce",
                                    "reduced_dims", "count", "cpu_us", "gpu_us", "floor_us", "einsum")} for r in rows[:8]]
-    if on_host:  # its share of the span, on the GPU findings' scale; no GPU time at stake
-        return Finding("elementwise-contraction", severity_of(time, total), msg, evidence, suggestion, None)
-    at_stake = time - floor if floor is not None else time
-    return Finding("elementwise-contraction", severity_of(at_stake, gpu_window_us(a)), msg, evidence, suggestion,
-                   at_stake)
+    at_stake = None if on_host else time - floor if floor is not None else time  # on the host: no GPU time at stake
+    return time_based_finding(a, "elementwise-contraction", on_host, time, total, at_stake, msg, evidence, suggestion)
 
 
 def float32_matmul(a: Any) -> Optional[Finding]:
