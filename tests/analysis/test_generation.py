@@ -16,13 +16,16 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "generation"
 
 
 def test_growth_runs():
-    forwards = [16] * 3 + [17] * 3 + [18] * 3 + [19] * 3  # three layers a forward, one token more each
+    forwards = [(1, 16)] * 3 + [(1, 17)] * 3 + [(1, 18)] * 3 + [(1, 19)] * 3  # three layers a forward
     assert _runs(forwards) == [(0, 11, 1)]
-    assert _runs([32, 1, 1, 1, 1]) == [] and _runs([32, 1, 32, 1]) == []  # a prompt, then one token a forward
-    assert _runs([100, 101, 102]) == []  # three forwards: not yet a run
-    assert _runs([2, 3, 4, 5, 6]) == []  # a step of a third of the count: not a prefix
-    assert _runs([800, 808, 816, 824, 832]) == [(0, 4, 8)]  # batch 8, one token each
-    assert _runs([10, 11, 12, 13, 10, 11, 12, 13]) == [(0, 3, 1), (4, 7, 1)]  # two generations
+    assert _runs([(1, 32), (1, 1), (1, 1), (1, 1)]) == []  # a prompt, then one token a forward (a cache)
+    assert _runs([(1, 100), (1, 101), (1, 102)]) == []  # three forwards: not yet a run
+    # a prefix of 4 tokens or more: the run starts at 4
+    assert _runs([(1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7)]) == [(2, 5, 1)]
+    assert _runs([(8, 100), (8, 101), (8, 102), (8, 103)]) == [(0, 3, 8)]  # batch 8: 8 tokens a forward
+    assert _runs([(10,), (11,), (12,), (13,), (10,), (11,), (12,), (13,)]) == [(0, 3, 1), (4, 7, 1)]  # flattened, b 1
+    assert _runs([(4096,), (4608,), (5120,), (5632,)]) == []  # a batch growing by 512 rows: no generation
+    assert _runs([(1, 16), (2, 17), (3, 18), (4, 19)]) == []  # two dims change
 
 
 def test_real_generation_without_and_with_the_cache():
@@ -41,6 +44,12 @@ def test_real_generation_without_and_with_the_cache():
     cached = analyze(DATA / "cache.json.gz")
     assert cached.recompute == [] and can_judge(cached, "no-cache-generation")
     assert not [f for f in cached.findings if f["id"] == "no-cache-generation"]
+
+
+def test_a_growing_batch_is_no_generation():
+    """The H100 allocation fixture's batch grows by 512 rows a step (4,096 to 5,632): no forward on one token more."""
+    a = analyze(DATA.parent / "allocations" / "growing.json.gz")
+    assert a.recompute == [] and not [f for f in a.findings if f["id"] == "no-cache-generation"]
 
 
 def test_gpu_figures_by_hand(tmp_path):
