@@ -21,7 +21,7 @@ done
 for cache in --no-cache --use-cache; do  # bambaprof's tiny model generating without and with its cache, on the GPU
   timeout 200 python3 -m bambaprof profile --preset tiny --workload generate --variant triton $cache --device cuda \
     --runs "$OUT/generation$cache" --new-tokens 6 --seq-len 16 --profile-active 1 --profile-warmup 1 > /dev/null 2>&1
-  python3 -m bambaprof analyze "$OUT"/generation$cache/*/ --table recompute 2>&1 | cut -c1-300
+  python3 -m bambaprof analyze "$OUT"/generation$cache/*/ --table generation 2>&1 | cut -c1-300
   python3 -m bambaprof analyze "$OUT"/generation$cache/*/ --table findings 2>&1 | cut -c1-400 | head -8
 done
 tar czf "$OUT/files.tgz" -C "$OUT" --exclude files.tgz . 2>/dev/null

@@ -31,7 +31,7 @@ from .contractions import contraction_table
 from .convolutions import depthwise_conv_table
 from .copies import copy_summary, copy_table
 from .data_loading import loader_ranges, loader_summary
-from .generation import recompute_table
+from .generation import generation_table
 from .growing_cats import growing_cat_table
 from .idle import CAUSES as IDLE_CAUSES
 from .idle import idle_by_cause
@@ -115,7 +115,7 @@ class Analysis:
     growing_cats: Optional[List[Dict[str, Any]]] = None
     #: weight products whose token counts grow forward after forward: generation recomputing its prefix every token
     #: (see :mod:`.generation`); None where the trace holds no CPU ops with shapes
-    recompute: Optional[List[Dict[str, Any]]] = None
+    generation: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -300,7 +300,7 @@ def analyze(
     compiled_calls = compiled_call_table(trace)
     depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
     growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
-    recompute = recompute_table(trace)
+    generation = generation_table(trace)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -515,7 +515,7 @@ def analyze(
         compiled_calls=compiled_calls,
         depthwise_convs=depthwise_convs,
         growing_cats=growing_cats,
-        recompute=recompute,
+        generation=generation,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

@@ -38,7 +38,7 @@ ROW_KEYS = ("op", "weight", "dtype", "runs", "first_tokens", "last_tokens", "ste
             "recomputed_cpu_us", "recomputed_gpu_us")
 
 
-def recompute_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
+def generation_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     """The groups of weight products whose token counts grow run after run (see the module's docstring), most
     recomputed time first; None where the trace holds no CPU ops with shapes. Each row: ``op``, ``weight`` (its
     shape) and ``dtype``; ``runs``; ``first_tokens`` and ``last_tokens`` (the longest run's ends) and ``step`` (its

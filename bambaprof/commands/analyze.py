@@ -35,13 +35,13 @@ from ..render.columns import (
     ANALYZE_CONTRACTIONS,
     ANALYZE_COPIES,
     ANALYZE_DEPTHWISE,
+    ANALYZE_GENERATION,
     ANALYZE_GROWING,
     ANALYZE_IDLE,
     ANALYZE_KERNELS,
     ANALYZE_OPS,
     ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
-    ANALYZE_RECOMPUTE,
     ANALYZE_SSD,
     ANALYZE_STEPS,
     ANALYZE_SYNCS,
@@ -91,7 +91,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
                                                       "optimizer", "compiled", "convs", "growing",
-                                                      "recompute"]),
+                                                      "generation"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -208,7 +208,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
                   "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
-                  "recompute": a.recompute or []}
+                  "generation": a.generation or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -332,7 +332,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
                 "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING,
-                "recompute": ANALYZE_RECOMPUTE}
+                "generation": ANALYZE_GENERATION}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -348,7 +348,7 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
-    "recompute": lambda a: _rows_or_why(a.recompute or [], ANALYZE_RECOMPUTE, a.recompute is None,
+    "generation": lambda a: _rows_or_why(a.generation or [], ANALYZE_GENERATION, a.generation is None,
                                         f"forwards unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
                                         "no forward ran on one token more than the last (the weight products' token "
                                         "counts do not grow run after run)"),

@@ -22,7 +22,7 @@ def no_cache_generation(a: Any) -> Optional[Finding]:
     bound: the rest of the model recomputes too)."""
     on_host, total = time_base(a)
     key = "recomputed_cpu_us" if on_host else "recomputed_gpu_us"
-    rows = [r for r in getattr(a, "recompute", None) or () if r.get(key)]
+    rows = [r for r in getattr(a, "generation", None) or () if r.get(key)]
     waste = sum(r[key] for r in rows)
     if not rows or total <= 0 or 100.0 * waste / total < NO_CACHE_PCT:
         return None

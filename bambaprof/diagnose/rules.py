@@ -132,7 +132,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
     "depthwise-conv": lambda a, k: getattr(a, "depthwise_convs", None) is not None,
     "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
-    "no-cache-generation": lambda a, k: getattr(a, "recompute", None) is not None,
+    "no-cache-generation": lambda a, k: getattr(a, "generation", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }

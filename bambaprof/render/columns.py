@@ -160,7 +160,7 @@ ANALYZE_GROWING = [
     Column("bytes_written", "bytes written", "bytes", drop_rank=2), Column("cpu_us", "CPU us", "us"),
     Column("gpu_us", "GPU us", "us"), Column("floor_us", "floor us", "us", drop_rank=1),
 ]
-ANALYZE_RECOMPUTE = [
+ANALYZE_GENERATION = [
     Column("op", "op", width=14), Column("weight", "weight", width=14), Column("dtype", "dtype"),
     Column("runs", "runs", "int"), Column("first_tokens", "from", "int"), Column("last_tokens", "to", "int"),
     Column("step", "step", "int"), Column("calls", "calls", "int"), Column("cpu_us", "CPU us", "us"),

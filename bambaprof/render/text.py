@@ -67,9 +67,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "growing_cats", None):
         parts += ["\nTensors grown by torch.cat call after call (each call copies the whole tensor)\n",
                   render_rows(a.growing_cats, "table", columns.ANALYZE_GROWING)]
-    if getattr(a, "recompute", None):
+    if getattr(a, "generation", None):
         parts += ["\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
-                  "earlier forward ran)\n", render_rows(a.recompute, "table", columns.ANALYZE_RECOMPUTE)]
+                  "earlier forward ran)\n", render_rows(a.generation, "table", columns.ANALYZE_GENERATION)]
     if getattr(a, "optimizer", None):
         parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
                   "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]

@@ -33,23 +33,23 @@ def test_real_generation_without_and_with_the_cache():
     28.6 ms on tokens an earlier forward had run, 13% of the span (no-cache-generation, medium; the run recorded
     --no-cache). With the cache: the prompt, then one token a forward: nothing."""
     a = analyze(DATA / "run-no-cache")
-    top = next(r for r in a.recompute if r["weight"] == "[64, 128]")
+    top = next(r for r in a.generation if r["weight"] == "[64, 128]")
     assert (top["op"], top["runs"], top["first_tokens"], top["last_tokens"], top["step"], top["calls"]) == \
         ("aten::linear", 1, 16, 21, 1, 30)
     assert 0 < top["recomputed_cpu_us"] < top["cpu_us"] and top["gpu_us"] is None
-    assert {r["first_tokens"] for r in a.recompute} == {16} and {r["last_tokens"] for r in a.recompute} == {21}
+    assert {r["first_tokens"] for r in a.generation} == {16} and {r["last_tokens"] for r in a.generation} == {21}
     (f,) = [f for f in a.findings if f["id"] == "no-cache-generation"]
     assert f["severity"] == "medium" and f["time_us"] is None
     assert "16, 17, ..., 21 tokens" in f["message"] and "(this run was profiled with --no-cache)" in f["message"]
     cached = analyze(DATA / "cache.json.gz")
-    assert cached.recompute == [] and can_judge(cached, "no-cache-generation")
+    assert cached.generation == [] and can_judge(cached, "no-cache-generation")
     assert not [f for f in cached.findings if f["id"] == "no-cache-generation"]
 
 
 def test_a_growing_batch_is_no_generation():
     """The H100 allocation fixture's batch grows by 512 rows a step (4,096 to 5,632): no forward on one token more."""
     a = analyze(DATA.parent / "allocations" / "growing.json.gz")
-    assert a.recompute == [] and not [f for f in a.findings if f["id"] == "no-cache-generation"]
+    assert a.generation == [] and not [f for f in a.findings if f["id"] == "no-cache-generation"]
 
 
 def test_gpu_figures_by_hand(tmp_path):
@@ -61,7 +61,7 @@ def test_gpu_figures_by_hand(tmp_path):
                    _rt("cudaLaunchKernel", t + 1, 1, 10 + i, 1 + i), _kernel("gemm", t + 10, 10.0 * n, 10 + i, 1 + i)]
         t += 200
     a = analyze(write(tmp_path / "g.json.gz", {"schemaVersion": 1, "deviceProperties": [H200], "traceEvents": events}))
-    (row,) = a.recompute
+    (row,) = a.generation
     assert (row["gpu_us"], row["recomputed_gpu_us"]) == (pytest.approx(380.0), pytest.approx(270.0))
     (f,) = [f for f in a.findings if f["id"] == "no-cache-generation"]
     assert f["time_us"] == pytest.approx(270.0) and "71% of kernel time" in f["message"]
@@ -69,5 +69,5 @@ def test_gpu_figures_by_hand(tmp_path):
 
 
 def test_cli_table(capsys):
-    assert main(["analyze", str(DATA / "run-no-cache"), "--table", "recompute"]) == 0
+    assert main(["analyze", str(DATA / "run-no-cache"), "--table", "generation"]) == 0
     assert "[64, 128]" in capsys.readouterr().out

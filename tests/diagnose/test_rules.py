@@ -1010,7 +1010,7 @@ def test_no_cache_generation_threshold():
     row = {"op": "aten::linear", "weight": "[128, 64]", "dtype": "fp32", "runs": 1, "first_tokens": 8,
            "last_tokens": 11, "step": 1, "calls": 4, "cpu_us": 20.0, "gpu_us": 10.0, "recomputed_cpu_us": 15.0,
            "recomputed_gpu_us": 4.0}
-    a = SimpleNamespace(recompute=[row], kernels=[{"kind": "kernel", "total_us": 100.0}],
+    a = SimpleNamespace(generation=[row], kernels=[{"kind": "kernel", "total_us": 100.0}],
                         summary={"gpu_busy_us": 100.0, "gpu_idle_us": 0.0, "platform": "cuda"})
     assert R.no_cache_generation(a) is None  # 4% of kernel time
     row["recomputed_gpu_us"] = 6.0
