@@ -24,6 +24,7 @@ from .allocations import allocation_calls, allocation_summary, allocation_table
 from .attention import SUMMARY_KEYS as ATTENTION_FIGURES
 from .attention import attention_summary, attention_table
 from .autograd import autograd_summary
+from .checkpointing import checkpoint_summary, checkpoint_table
 from .comms import collective_summary, collective_table
 from .compilation import compile_ranges, compile_summary
 from .compiled_calls import compiled_call_summary, compiled_call_table
@@ -116,6 +117,9 @@ class Analysis:
     #: weight products whose token counts grow forward after forward: generation recomputing its prefix every token
     #: (see :mod:`.generation`); None where the trace holds no CPU ops with shapes
     generation: Optional[List[Dict[str, Any]]] = None
+    #: forward ops recomputed in the backward pass (activation checkpointing) by name (see :mod:`.checkpointing`);
+    #: None where the trace holds no CPU ops
+    checkpointing: Optional[List[Dict[str, Any]]] = None
     #: copies on the device by kind (cast, layout, copy), dtypes, shape and calling op; None where the trace holds
     #: no CPU ops
     copies: Optional[List[Dict[str, Any]]] = None
@@ -301,6 +305,7 @@ def analyze(
     depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
     growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
     generation = generation_table(trace)
+    checkpointing = checkpoint_table(trace)
     copies = copy_table(trace)
     replayed = timeline.launch.graph_kernels
     if copies is not None and replayed:
@@ -388,6 +393,7 @@ def analyze(
         **optimizer_summary(trace, optimizer),
         **compiled_call_summary(trace, compiled_calls),
         **autograd_summary(trace),
+        **checkpoint_summary(trace, checkpointing),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
@@ -516,6 +522,7 @@ def analyze(
         depthwise_convs=depthwise_convs,
         growing_cats=growing_cats,
         generation=generation,
+        checkpointing=checkpointing,
         copies=copies,
         transfers=transfers,
         misaligned_gemms=misaligned,

@@ -30,6 +30,7 @@ from ..errors import BambaprofError, UsageError
 from ..render.columns import (
     ANALYZE_ALLOCATIONS,
     ANALYZE_ATTENTION,
+    ANALYZE_CHECKPOINT,
     ANALYZE_COLLECTIVES,
     ANALYZE_COMPILED,
     ANALYZE_CONTRACTIONS,
@@ -91,7 +92,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
                                                       "optimizer", "compiled", "convs", "growing",
-                                                      "generation"]),
+                                                      "generation", "checkpoint"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -208,7 +209,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
                   "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
-                  "generation": a.generation or []}
+                  "generation": a.generation or [],
+                  "checkpoint": a.checkpointing or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
         payload = a.to_dict()
@@ -332,7 +334,8 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
                 "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING,
-                "generation": ANALYZE_GENERATION}
+                "generation": ANALYZE_GENERATION,
+                "checkpoint": ANALYZE_CHECKPOINT}
 
 #: ``--table NAME`` shown alone as a table: how each is written.
 _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
@@ -348,6 +351,10 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "contractions": _contractions_text,
     "copies": _copies_text,
     "attention": _attention_text,
+    "checkpoint": lambda a: _rows_or_why(a.checkpointing or [], ANALYZE_CHECKPOINT, a.checkpointing is None,
+                                         f"recomputation unknown: the trace holds no CPU ops ({_ops_from(a)})",
+                                         "no forward op recomputed in the backward pass (no activation "
+                                         "checkpointing, or no backward pass)"),
     "generation": lambda a: _rows_or_why(a.generation or [], ANALYZE_GENERATION, a.generation is None,
                                         f"forwards unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
                                         "no forward ran on one token more than the last (the weight products' token "

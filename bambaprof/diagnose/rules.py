@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..analysis.names import normalize_kernel_name
 from .attention import unfused_attention
 from .autograd import grad_enabled_inference
+from .checkpointing import checkpoint_headroom
 from .compiled import graph_breaks
 from .convolutions import depthwise_conv
 from .finding import (
@@ -59,7 +60,8 @@ from .optimizer import unfused_optimizer
 from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
-           "allocation_stall", "cache_bound", "can_judge", "compilation_in_trace", "copy_overhead", "data_loading",
+           "allocation_stall", "cache_bound", "can_judge", "checkpoint_headroom", "compilation_in_trace",
+           "copy_overhead", "data_loading",
            "depthwise_conv", "diagnose", "dram_overfetch", "elementwise_contraction", "exposed_communication",
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "graph_breaks", "growing_cat", "host_bound",
@@ -74,7 +76,7 @@ RULES: List[Callable[[Any], Any]] = [
     copy_overhead, low_occupancy, small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles,
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
-    ssd_core, exposed_communication,
+    ssd_core, exposed_communication, checkpoint_headroom,
 ]
 
 
@@ -134,6 +136,9 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
     "no-cache-generation": lambda a, k: getattr(a, "generation", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
+    # the recomputed work and the memory both: memory events (profile_memory=True) and the device's size
+    "checkpoint-headroom": lambda a, k: a.summary.get("recompute_gpu_us") is not None
+    and a.summary.get("peak_reserved_bytes") is not None and a.summary.get("device_memory_bytes") is not None,
     "dram-overfetch": _has_ncu, "warp-stalls": _has_ncu, "issue-bound": _has_ncu, "cache-bound": _has_ncu,
 }
 

@@ -167,6 +167,10 @@ ANALYZE_GENERATION = [
     Column("recomputed_cpu_us", "CPU recomputed us", "us"), Column("gpu_us", "GPU us", "us"),
     Column("recomputed_gpu_us", "GPU recomputed us", "us"),
 ]
+ANALYZE_CHECKPOINT = [
+    Column("op", "recomputed op", width=40), Column("calls", "calls", "int"), Column("cpu_us", "CPU us", "us"),
+    Column("gpu_us", "GPU us", "us"),
+]
 ANALYZE_COPIES = [
     Column("kind", "kind"), Column("dtypes", "dtypes"), Column("shape", "shape", "text", 30),
     Column("caller", "caller", "text", 40), Column("inside", "inside", "text", 30), Column("range", "range", "text", 30),

@@ -70,6 +70,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "generation", None):
         parts += ["\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
                   "earlier forward ran)\n", render_rows(a.generation, "table", columns.ANALYZE_GENERATION)]
+    if getattr(a, "checkpointing", None):
+        parts += ["\nForward ops recomputed in the backward pass (activation checkpointing)\n",
+                  render_rows(a.checkpointing, "table", columns.ANALYZE_CHECKPOINT)]
     if getattr(a, "optimizer", None):
         parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
                   "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]

@@ -1016,3 +1016,16 @@ def test_no_cache_generation_threshold():
     row["recomputed_gpu_us"] = 6.0
     f = R.no_cache_generation(a)
     assert f.id == "no-cache-generation" and f.time_us == 6.0 and "ran on 8, 9, ..., 11 tokens" in f.message
+
+
+def test_checkpoint_headroom_thresholds():
+    summary = {"gpu_busy_us": 100.0, "gpu_idle_us": 0.0, "recompute_gpu_us": 9.0, "recompute_calls": 3,
+               "backward_gpu_us": 40.0, "peak_reserved_bytes": 10e9, "device_memory_bytes": 80e9}
+    a = SimpleNamespace(summary=summary, kernels=[{"kind": "kernel", "total_us": 100.0}],
+                        checkpointing=[{"op": "aten::linear", "calls": 3, "cpu_us": 5.0, "gpu_us": 9.0}])
+    assert R.checkpoint_headroom(a) is None  # 9% of kernel time
+    summary["recompute_gpu_us"] = 12.0
+    f = R.checkpoint_headroom(a)
+    assert f.id == "checkpoint-headroom" and f.time_us == 12.0 and "(12%)" in f.message
+    summary["peak_reserved_bytes"] = 40e9  # half the device: the memory checkpointing saves is needed
+    assert R.checkpoint_headroom(a) is None

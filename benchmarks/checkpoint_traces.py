@@ -1,0 +1,56 @@
+"""Record real traces of a small model trained with every block checkpointed, and without checkpointing.
+
+    python benchmarks/checkpoint_traces.py OUT [--device cpu|cuda]
+
+Writes ``OUT/checkpointed.json.gz`` (each block under ``torch.utils.checkpoint``, non-reentrant: its forward runs
+again in the backward pass) and ``OUT/plain.json.gz``: 8 blocks of Linear(256, 256), GELU, Linear(256, 256), batch
+64, three profiled training steps (forward, backward, SGD) after a warm-up step, with shapes and memory. These
+traces are fixtures of ``tests/analysis/test_checkpointing.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile, schedule
+from torch.utils.checkpoint import checkpoint
+
+from bambaprof.collect.measure import export_trace
+
+
+def record(checkpointed: bool, path: Path, device: str) -> None:
+    torch.manual_seed(0)
+    blocks = torch.nn.ModuleList(torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.GELU(),
+                                                     torch.nn.Linear(256, 256)) for _ in range(8)).to(device)
+    opt = torch.optim.SGD(blocks.parameters(), lr=1e-3)
+    x = torch.randn(64, 256, device=device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, record_shapes=True, profile_memory=True,
+                 schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
+        for _ in range(4):
+            y = x
+            for block in blocks:
+                y = checkpoint(block, y, use_reentrant=False) if checkpointed else block(y)
+            y.pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            prof.step()
+    export_trace(prof, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, checkpointed in (("checkpointed", True), ("plain", False)):
+        path = args.out / f"{name}.json.gz"
+        record(checkpointed, path, args.device)
+        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
