@@ -4,8 +4,9 @@
 
 Writes ``OUT/checkpointed.json.gz`` (each block under ``torch.utils.checkpoint``, non-reentrant: its forward runs
 again in the backward pass) and ``OUT/plain.json.gz``: 8 blocks of Linear(256, 256), GELU, Linear(256, 256), batch
-64, three profiled training steps (forward, backward, SGD) after a warm-up step, with shapes and memory. These
-traces are fixtures of ``tests/analysis/test_checkpointing.py``.
+64, three profiled training steps (forward, backward, SGD) after a warm-up step, with shapes and memory; and
+``OUT/gradient-penalty.json.gz``: one step with a gradient penalty (``create_graph=True``) and no checkpointing.
+These traces are fixtures of ``tests/analysis/test_checkpointing.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ from torch.profiler import ProfilerActivity, profile, schedule
 from torch.utils.checkpoint import checkpoint
 
 from bambaprof.collect.measure import export_trace
+
+
+def gradient_penalty(path: Path, device: str) -> None:
+    """A step with a gradient penalty (torch.autograd.grad with create_graph=True) and no checkpointing: its backward
+    builds a graph of its own, with gradient ops that carry sequence numbers too."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1)).to(device)
+    x = torch.randn(64, 256, device=device, requires_grad=True)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, record_shapes=True) as prof:
+        y = net(x).sum()
+        (grad,) = torch.autograd.grad(y, x, create_graph=True)
+        (y + grad.pow(2).sum()).backward()
+    export_trace(prof, path)
 
 
 def record(checkpointed: bool, path: Path, device: str) -> None:
@@ -50,6 +65,7 @@ def main() -> None:
         path = args.out / f"{name}.json.gz"
         record(checkpointed, path, args.device)
         print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+    gradient_penalty(args.out / "gradient-penalty.json.gz", args.device)
 
 
 if __name__ == "__main__":

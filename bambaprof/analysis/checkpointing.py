@@ -4,8 +4,10 @@
 the backward pass needs them. The profiler shows that second forward inside a backward node (an op with a ``Fwd
 thread id`` above 0, ``autograd::engine::evaluate_function: <Node>``): ops that carry a ``Sequence number`` of
 their own and no ``Fwd thread id``, because they run with gradients enabled to build the block's graph again
-(the backward's own gradient ops run with gradients off and carry none). Reentrant and non-reentrant checkpointing
-both show this way.
+(the backward's own gradient ops run with gradients off and carry none), and repeat a forward call: the same op on
+the same shapes ran before, outside the backward pass (a backward with ``create_graph=True``, whose gradient ops
+carry numbers too, is told apart by their shapes; views, which do no work, are left out). Reentrant and
+non-reentrant checkpointing both show this way.
 
 Per recomputed op (the outermost of nested ones), by name: calls, host time and the GPU time of the kernels it
 launched (and of the ops it called); beside them the backward pass's own totals (every op under a node).
@@ -20,6 +22,11 @@ import numpy as np
 from .ops import nearest_marked, op_gpu_time, op_parents
 from .trace import Trace
 
+#: Ops that make views or copies of metadata only: no work to recompute (a create_graph backward runs them too).
+VIEW_OPS = frozenset(f"aten::{n}" for n in ("t", "expand", "view", "reshape", "_reshape_alias", "transpose", "permute",
+                                            "as_strided", "unsqueeze", "squeeze", "slice", "select", "detach",
+                                            "alias", "unbind", "split", "chunk", "narrow", "_unsafe_view",
+                                            "expand_as", "view_as", "flatten", "unflatten", "numpy_T", "contiguous"))
 #: A row's keys, in the order tables show them.
 ROW_KEYS = ("op", "calls", "cpu_us", "gpu_us")
 #: The summary's figures (see :func:`checkpoint_summary`).
@@ -42,7 +49,14 @@ def recompute_rows(trace: Trace) -> Optional[np.ndarray]:
     forward = inside & ~node & (seq >= 0) & (fwd <= 0)
     rows = np.flatnonzero(forward)
     outer = ~forward[np.maximum(parent[rows], 0)] | (parent[rows] < 0)
-    return rows[outer]
+    rows = rows[outer]
+    if not len(rows):
+        return rows
+    # a recompute repeats a forward call: the same op on the same shapes ran outside the backward pass (a backward
+    # run with create_graph=True builds its gradients' graph with ops of its own shapes, and is none)
+    before = {(ops.name[r], repr(ops.input_dims[r])) for r in np.flatnonzero(~inside & (fwd <= 0)).tolist()}
+    return np.array([r for r in rows.tolist() if ops.name[r] not in VIEW_OPS
+                     and (ops.name[r], repr(ops.input_dims[r])) in before], dtype=np.int64)
 
 
 def checkpoint_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:

@@ -31,6 +31,13 @@ def test_real_checkpointed_and_plain_training():
     assert plain.checkpointing == [] and plain.summary["recompute_calls"] == 0 and plain.summary["backward_cpu_us"] > 0
 
 
+def test_a_gradient_penalty_is_no_recompute():
+    """A backward with create_graph=True runs gradient ops that carry sequence numbers too; they repeat no forward
+    call (their shapes, or views that do no work): nothing recomputed."""
+    a = analyze(REAL / "gradient-penalty.json.gz")
+    assert a.checkpointing == [] and a.summary["recompute_calls"] == 0 and a.summary["backward_cpu_us"] > 0
+
+
 def _gpu(tmp_path, reserved=1e9):
     """A forward linear (seq 5) whose kernel takes 20 us; in the backward pass, on autograd's thread, a node (seq 6)
     recomputes a linear (seq 7, no Fwd thread id: a forward op) launching 30 us and runs a gradient mm (no sequence
