@@ -4,7 +4,8 @@
 # to the math fallback and written by hand (benchmarks/attention_traces.py), and AdamW's three implementations
 # (benchmarks/optimizer_traces.py), and a compiled function with graph breaks and without
 # (benchmarks/graph_break_traces.py), and a KV cache grown by torch.cat and written in place
-# (benchmarks/kv_cache_traces.py), each analysed (--table attention / optimizer / compiled / growing, the findings).
+# (benchmarks/kv_cache_traces.py), and checkpointed training (benchmarks/checkpoint_traces.py), each analysed
+# (--table attention / optimizer / compiled / growing / checkpoint, the findings).
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
@@ -13,7 +14,9 @@ timeout 150 python3 benchmarks/attention_traces.py "$OUT/attention" --dtype bflo
 timeout 150 python3 benchmarks/optimizer_traces.py "$OUT/optimizer" --layers 8
 timeout 200 python3 benchmarks/graph_break_traces.py "$OUT/compiled"
 timeout 120 python3 benchmarks/kv_cache_traces.py "$OUT/growing" --prompt 4096 --tokens 32
-for t in "$OUT"/attention/*.json.gz "$OUT"/optimizer/*.json.gz "$OUT"/compiled/*.json.gz "$OUT"/growing/*.json.gz; do
+timeout 120 python3 benchmarks/checkpoint_traces.py "$OUT/checkpoint"
+for t in "$OUT"/attention/*.json.gz "$OUT"/optimizer/*.json.gz "$OUT"/compiled/*.json.gz "$OUT"/growing/*.json.gz \
+    "$OUT"/checkpoint/*.json.gz; do
   echo "== $t"
   python3 -m bambaprof analyze "$t" --table "$(basename "$(dirname "$t")")" 2>&1 | cut -c1-300
   python3 -m bambaprof analyze "$t" --table findings 2>&1 | cut -c1-400 | head -12
