@@ -1,6 +1,7 @@
-"""Attention and optimizer steps on real GPU work (``gpu`` marker): bf16 attention through PyTorch's choice (a fused
-kernel, found by its op and its name, with a roofline), pinned to the math fallback (unfused-attention), and written
-by hand; AdamW's three implementations on CUDA (the for-loop one launches per parameter)."""
+"""Attention, optimizer steps, a growing cache and checkpointing on real GPU work (``gpu`` marker): bf16 attention
+through PyTorch's choice (a fused kernel, found by its op and its name, with a roofline), pinned to the math fallback
+(unfused-attention), and written by hand; AdamW's three implementations on CUDA (the for-loop one launches per
+parameter); a KV cache grown by torch.cat (bytes from the cat kernel's name); checkpointed training."""
 
 import pytest
 import torch
@@ -46,3 +47,20 @@ def test_optimizer_implementations_on_the_gpu(tmp_path):
         assert row["launches_per_step"] > 0 and row["gpu_us"] > 0
     assert rows["for-loop"]["launches_per_step"] > rows["foreach"]["launches_per_step"] \
         > rows["fused"]["launches_per_step"]
+
+
+@pytest.mark.gpu
+def test_growing_cache_and_checkpointing_on_the_gpu(tmp_path):
+    """A KV cache grown by torch.cat on the GPU: CUDA's cat kernel names the element size (bf16: 2 bytes), so the
+    table has bytes and a floor; checkpointed training recomputes GPU work in the backward pass."""
+    kv = load_script("kv_cache_traces")
+    kv.decode("cat", tmp_path / "cat.json.gz", "cuda", prompt=1024, tokens=16)
+    (row,) = analyze(tmp_path / "cat.json.gz").growing_cats
+    print("growing:", row)
+    assert row["element_bytes"] == 2 and row["bytes_written"] == 2 * row["elements_written"]
+    assert row["gpu_us"] > 0 and 0 < row["floor_us"] < row["gpu_us"]
+    ck = load_script("checkpoint_traces")
+    ck.record(True, tmp_path / "checkpointed.json.gz", "cuda")
+    a = analyze(tmp_path / "checkpointed.json.gz")
+    print("checkpoint:", a.checkpointing, {k: a.summary[k] for k in ("recompute_gpu_us", "backward_gpu_us")})
+    assert a.summary["recompute_calls"] == 72 and 0 < a.summary["recompute_gpu_us"] < a.summary["backward_gpu_us"]
