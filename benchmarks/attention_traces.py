@@ -18,15 +18,18 @@ These traces are the fixtures of ``tests/analysis/test_attention.py`` (CPU, floa
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import profile, schedule
 
 from bambaprof.collect.measure import export_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace_recording import activities, recorder_parser, written  # noqa: E402
 
 
 class Block(torch.nn.Module):
@@ -58,8 +61,7 @@ def record(mode: str, out: Path, device: str, dtype: torch.dtype, heads: int, to
     block = Block(heads, head_dim, mode).to(device=device, dtype=dtype)
     opt = torch.optim.AdamW(block.parameters(), lr=1e-3)
     x = torch.randn(2, tokens, heads * head_dim, device=device, dtype=dtype)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities, record_shapes=True,
+    with profile(activities=activities(device), record_shapes=True,
                  schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
         for _ in range(4):
             loss = block(x).float().pow(2).mean()
@@ -73,9 +75,7 @@ def record(mode: str, out: Path, device: str, dtype: torch.dtype, heads: int, to
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = recorder_parser(__doc__)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=256)
@@ -84,7 +84,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for mode in ("sdpa", "math", "eager"):
         path = record(mode, args.out, args.device, getattr(torch, args.dtype), args.heads, args.tokens, args.head_dim)
-        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        written(path)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,17 @@ These traces are fixtures of ``tests/analysis/test_checkpointing.py``.
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import profile, schedule
 from torch.utils.checkpoint import checkpoint
 
 from bambaprof.collect.measure import export_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace_recording import activities, recorder_parser, written  # noqa: E402
 
 
 def gradient_penalty(path: Path, device: str) -> None:
@@ -27,8 +30,7 @@ def gradient_penalty(path: Path, device: str) -> None:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1)).to(device)
     x = torch.randn(64, 256, device=device, requires_grad=True)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities, record_shapes=True) as prof:
+    with profile(activities=activities(device), record_shapes=True) as prof:
         y = net(x).sum()
         (grad,) = torch.autograd.grad(y, x, create_graph=True)
         (y + grad.pow(2).sum()).backward()
@@ -41,8 +43,7 @@ def record(checkpointed: bool, path: Path, device: str) -> None:
                                                      torch.nn.Linear(256, 256)) for _ in range(8)).to(device)
     opt = torch.optim.SGD(blocks.parameters(), lr=1e-3)
     x = torch.randn(64, 256, device=device)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities, record_shapes=True, profile_memory=True,
+    with profile(activities=activities(device), record_shapes=True, profile_memory=True,
                  schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
         for _ in range(4):
             y = x
@@ -56,15 +57,13 @@ def record(checkpointed: bool, path: Path, device: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = recorder_parser(__doc__)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name, checkpointed in (("checkpointed", True), ("plain", False)):
         path = args.out / f"{name}.json.gz"
         record(checkpointed, path, args.device)
-        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        written(path)
     gradient_penalty(args.out / "gradient-penalty.json.gz", args.device)
 
 

@@ -11,13 +11,16 @@ holds three profiled steps after the function was compiled and warmed up, with s
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import profile, schedule
 
 from bambaprof.collect.measure import export_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace_recording import activities, recorder_parser, written  # noqa: E402
 
 
 def broken(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -41,8 +44,7 @@ def record(fn, path: Path, device: str) -> None:
     w = torch.randn(256, 256, device=device) / 16
     for _ in range(3):
         compiled(x, w)  # compile, then warm
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities, record_shapes=True,
+    with profile(activities=activities(device), record_shapes=True,
                  schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
         for _ in range(4):
             compiled(x, w)
@@ -51,15 +53,13 @@ def record(fn, path: Path, device: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = recorder_parser(__doc__)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name, fn in (("broken", broken), ("whole", whole)):
         path = args.out / f"{name}.json.gz"
         record(fn, path, args.device)
-        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        written(path)
 
 
 if __name__ == "__main__":

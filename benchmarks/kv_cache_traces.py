@@ -13,14 +13,17 @@ a preallocated cache (``index_copy_``) and attends over the filled part. These t
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import profile, schedule
 
 from bambaprof.collect.measure import export_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace_recording import activities, recorder_parser, written  # noqa: E402
 
 HEADS, HEAD_DIM, LAYERS = 8, 64, 2
 
@@ -38,9 +41,8 @@ def decode(mode: str, path: Path, device: str, prompt: int, tokens: int) -> None
             for t in kv:
                 t[:, :, :prompt] = torch.randn(shape, device=device, dtype=dtype)
             caches.append(kv)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     length = prompt
-    with profile(activities=activities, record_shapes=True,
+    with profile(activities=activities(device), record_shapes=True,
                  schedule=schedule(wait=0, warmup=1, active=tokens, repeat=1)) as prof:
         for _ in range(tokens + 1):
             x = torch.randn(1, HEADS, 1, HEAD_DIM, device=device, dtype=dtype)
@@ -62,9 +64,7 @@ def decode(mode: str, path: Path, device: str, prompt: int, tokens: int) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = recorder_parser(__doc__)
     parser.add_argument("--prompt", type=int, default=1024)
     parser.add_argument("--tokens", type=int, default=32)
     args = parser.parse_args()
@@ -72,7 +72,7 @@ def main() -> None:
     for mode in ("cat", "static"):
         path = args.out / f"{mode}.json.gz"
         decode(mode, path, args.device, args.prompt, args.tokens)
-        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        written(path)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,18 @@ and GELU (4 parameters a block), batch 64; three profiled steps (forward, backwa
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import profile, schedule
 
 from bambaprof.collect.measure import export_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace_recording import activities, recorder_parser, written  # noqa: E402
 
 IMPLEMENTATIONS = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
@@ -42,8 +45,7 @@ def record(name: str, out: Path, device: str, layers: int, width: int) -> tuple:
     net = model(layers, width, device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, **IMPLEMENTATIONS[name])
     x = torch.randn(64, width, device=device)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities, record_shapes=True,
+    with profile(activities=activities(device), record_shapes=True,
                  schedule=schedule(wait=0, warmup=1, active=3, repeat=1)) as prof:
         for _ in range(4):
             step(net, opt, x)
@@ -63,17 +65,14 @@ def record(name: str, out: Path, device: str, layers: int, width: int) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = recorder_parser(__doc__)
     parser.add_argument("--layers", type=int, default=16)
     parser.add_argument("--width", type=int, default=256)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in IMPLEMENTATIONS:
         path, ms = record(name, args.out, args.device, args.layers, args.width)
-        print(f"{name}: median step {ms:.3f} ms ({args.device}, torch {torch.__version__}); "
-              f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+        written(path, f"{name}: median step {ms:.3f} ms ({args.device}, torch {torch.__version__})")
 
 
 if __name__ == "__main__":
