@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 from bambaprof.collect.measure import export_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trace_recording import activities, recorder_parser, written  # noqa: E402
+from trace_recording import activities, record_cases, written  # noqa: E402
 
 
 def gradient_penalty(path: Path, device: str) -> None:
@@ -57,14 +57,9 @@ def record(checkpointed: bool, path: Path, device: str) -> None:
 
 
 def main() -> None:
-    parser = recorder_parser(__doc__)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, checkpointed in (("checkpointed", True), ("plain", False)):
-        path = args.out / f"{name}.json.gz"
-        record(checkpointed, path, args.device)
-        written(path)
+    args = record_cases(__doc__, record, (("checkpointed", True), ("plain", False)))
     gradient_penalty(args.out / "gradient-penalty.json.gz", args.device)
+    written(args.out / "gradient-penalty.json.gz")
 
 
 if __name__ == "__main__":

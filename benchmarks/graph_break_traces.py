@@ -20,7 +20,7 @@ from torch.profiler import profile, schedule
 from bambaprof.collect.measure import export_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trace_recording import activities, recorder_parser, written  # noqa: E402
+from trace_recording import activities, record_cases  # noqa: E402
 
 
 def broken(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -53,13 +53,7 @@ def record(fn, path: Path, device: str) -> None:
 
 
 def main() -> None:
-    parser = recorder_parser(__doc__)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, fn in (("broken", broken), ("whole", whole)):
-        path = args.out / f"{name}.json.gz"
-        record(fn, path, args.device)
-        written(path)
+    record_cases(__doc__, record, (("broken", broken), ("whole", whole)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List
+from typing import Any, Callable, Iterable, List, Tuple
 
 import torch
 from torch.profiler import ProfilerActivity
@@ -27,3 +27,15 @@ def activities(device: str) -> List[ProfilerActivity]:
 def written(path: Path, note: str = "") -> None:
     """Say a trace was written: ``[note; ]path: size KiB``."""
     print(f"{note + '; ' if note else ''}{path}: {path.stat().st_size / 1024:.0f} KiB")
+
+
+def record_cases(doc: str, record: Callable[[Any, Path, str], None], cases: Iterable[Tuple[str, Any]]) -> argparse.Namespace:
+    """A recorder's main: parse its command line, then ``record(case, OUT/<name>.json.gz, device)`` for each
+    ``(name, case)``, saying each trace written; returns the parsed arguments."""
+    args = recorder_parser(doc).parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, case in cases:
+        path = args.out / f"{name}.json.gz"
+        record(case, path, args.device)
+        written(path)
+    return args
