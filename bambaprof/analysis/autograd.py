@@ -16,6 +16,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from .ops import cpu_op_mask
 from .trace import Trace, value_codes
 
 #: The summary's figures (see :func:`autograd_summary`).
@@ -41,7 +42,7 @@ def autograd_summary(trace: Trace) -> Dict[str, Any]:
     backward = (fwd > 0) | (np.isin(codes, evaluate) if evaluate else np.zeros(len(ops), dtype=bool))
     forward = (seq >= 0) & ~backward
     nodes = len(set(zip(thread[forward].tolist(), seq[forward].tolist())))
-    cpu = np.fromiter((c == "cpu_op" for c in ops.cat), bool, len(ops))
+    cpu = cpu_op_mask(trace)
     top = Counter(names[c] for c in codes[forward].tolist()).most_common(4)
     return {"autograd_forward_ops": int(forward.sum()), "autograd_forward_nodes": nodes,
             "autograd_backward_ops": int(backward.sum()), "autograd_cpu_ops": int(cpu.sum()),

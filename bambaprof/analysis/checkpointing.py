@@ -69,7 +69,7 @@ def checkpoint_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         return []
     ops = trace.ops
     on_gpu = len(trace.gpu) > 0
-    gpu = op_gpu_time(trace, op_parents(trace)) if on_gpu else None
+    gpu = op_gpu_time(trace) if on_gpu else None
     groups: Dict[str, Dict[str, Any]] = {}
     for r in rows.tolist():
         g = groups.setdefault(ops.name[r], {"op": ops.name[r], "calls": 0, "cpu_us": 0.0,
@@ -98,7 +98,7 @@ def checkpoint_summary(trace: Trace, table: Optional[List[Dict[str, Any]]]) -> D
         top = node & ((parent < 0) | ~node[np.maximum(parent, 0)])
         backward_cpu = float(ops.dur[top].sum())
         if on_gpu:
-            backward_gpu = float(op_gpu_time(trace, parent)[top].sum())
+            backward_gpu = float(op_gpu_time(trace)[top].sum())
     return {"recompute_calls": sum(r["calls"] for r in table),
             "recompute_cpu_us": float(sum(r["cpu_us"] for r in table)),
             "recompute_gpu_us": float(sum(r["gpu_us"] or 0.0 for r in table)) if on_gpu else None,

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .ops import nearest_marked, op_gpu_time, op_parents
+from .ops import cpu_op_mask, nearest_marked, op_gpu_time, op_parents
 from .timeline import gpu_busy, idle_within, union_length
 from .trace import Trace, value_codes
 
@@ -79,12 +79,12 @@ def compiled_call_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     step_codes = [c for c, name in enumerate(names) if DYNAMO_STEP.match(str(name))]
     is_graph = np.isin(codes, graph_codes) if graph_codes else np.zeros(n, dtype=bool)
     is_step = np.isin(codes, step_codes) if step_codes else np.zeros(n, dtype=bool)
-    is_op = np.array([c == "cpu_op" for c in ops.cat], dtype=bool)
+    is_op = cpu_op_mask(trace)
     # eager ops: the direct children of a region that are neither a graph nor one of Dynamo's steps
     child_of_region = (parent >= 0) & is_region[np.maximum(parent, 0)]
     eager = child_of_region & is_op & ~is_graph & ~is_step & (call >= 0)
     on_gpu = len(trace.gpu) > 0
-    gpu_time = op_gpu_time(trace, parent) if on_gpu and eager.any() else np.zeros(n)
+    gpu_time = op_gpu_time(trace) if on_gpu and eager.any() else np.zeros(n)
     busy = gpu_busy(trace) if on_gpu else None
     start, end = ops.ts, ops.ts + ops.dur
     groups: Dict[tuple, Dict[str, Any]] = {}

@@ -73,7 +73,7 @@ def contraction_table(trace: Trace, peak_gbps: Optional[float],
         return []  # the common case: no multiply stores a product larger than its inputs
     parent = op_parents(trace)
     thread, _ = value_codes(trace, "ops.thread")
-    gpu_us = op_gpu_time(trace, parent)
+    gpu_us = op_gpu_time(trace)
     on_gpu = len(trace.gpu) > 0
     # siblings in time order: ops under one enclosing op on one thread
     order = np.lexsort((ops.ts, parent, thread))

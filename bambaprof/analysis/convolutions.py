@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .ops import op_gpu_time, op_parents
+from .ops import op_gpu_time
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import CONV_ARGS, DTYPE_NAMES, op_traffic, parse_dims_arg, tensor_inputs
@@ -53,9 +53,8 @@ def depthwise_conv_table(trace: Trace, peak_gbps: Optional[float],
     if not len(rows):
         return []
     launched_by = trace.gpu_op_row[rows]
-    parent = op_parents(trace)
     callers = sorted({int(r) for r in launched_by.tolist() if r >= 0})
-    total = op_gpu_time(trace, parent)
+    total = op_gpu_time(trace)
     kernel_names: Dict[int, set] = {}
     for i, r in zip(rows.tolist(), launched_by.tolist()):
         if r >= 0:

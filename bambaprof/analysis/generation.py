@@ -62,7 +62,7 @@ def generation_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
             leading, weight, dtype = found
             groups.setdefault((ops.name[r], weight, dtype), []).append((r, leading))
     on_gpu = len(trace.gpu) > 0
-    gpu_time = op_gpu_time(trace, parent) if on_gpu else None
+    gpu_time = op_gpu_time(trace) if on_gpu else None
     out = []
     for (op, weight, dtype), calls in groups.items():
         runs = _runs([shape for _, shape in calls])

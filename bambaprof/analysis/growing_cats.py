@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .ops import op_gpu_time, op_parents, rows_named
+from .ops import op_gpu_time, rows_named
 from .roofline import floor_time_us
 from .trace import Trace, value_codes
 from .traffic import parse_dims_arg
@@ -54,7 +54,7 @@ def growing_cat_table(trace: Trace, peak_gbps: Optional[float],
     if not len(rows):
         return []
     on_gpu = len(trace.gpu) > 0
-    gpu_time = op_gpu_time(trace, op_parents(trace)) if on_gpu else None
+    gpu_time = op_gpu_time(trace) if on_gpu else None
     sizes = _element_sizes(trace) if on_gpu else {}
     groups: Dict[tuple, Dict[str, Any]] = {}
     for r in rows.tolist():

@@ -9,6 +9,8 @@ descendant ops. All times in us.
 
 from __future__ import annotations
 
+import operator
+from itertools import repeat
 from typing import Callable, Collection, List, Optional, Tuple
 
 import numpy as np
@@ -138,7 +140,7 @@ def op_table(trace: Trace) -> List[dict]:
     mine = launched_by >= 0
     gpu_self = op_gpu_self(trace)
     kernels = np.bincount(launched_by[mine], minlength=n)[:n]
-    gpu_total = op_gpu_time(trace, parent, gpu_self)
+    gpu_total = op_gpu_time(trace)
 
     codes, distinct = value_codes(trace, "ops.name")
     m = len(distinct)
@@ -168,12 +170,15 @@ def op_table(trace: Trace) -> List[dict]:
     return rows
 
 
-def op_gpu_time(trace: Trace, parent: Optional[np.ndarray] = None,
-                gpu_self: Optional[np.ndarray] = None) -> np.ndarray:
-    """Each op call's GPU time (us): the GPU activities it launched and those of the ops it called. ``parent``
-    (:func:`op_parents`) and ``gpu_self`` (each op's own activities' time) are computed where not given."""
-    return _subtree_sums(op_parents(trace) if parent is None else parent,
-                         op_gpu_self(trace) if gpu_self is None else gpu_self)
+def op_gpu_time(trace: Trace) -> np.ndarray:
+    """Each op call's GPU time (us): the GPU activities it launched and those of the ops it called. Computed once a
+    trace (kept in :attr:`Trace.memo`, read-only): the op table and every table of op calls read it."""
+    memo = trace.memo.get(("op gpu time",))
+    if memo is None:
+        memo = _subtree_sums(op_parents(trace), op_gpu_self(trace))
+        memo.setflags(write=False)
+        trace.memo[("op gpu time",)] = memo
+    return memo
 
 
 def op_gpu_self(trace: Trace, activities: Optional[np.ndarray] = None) -> np.ndarray:
@@ -182,6 +187,16 @@ def op_gpu_self(trace: Trace, activities: Optional[np.ndarray] = None) -> np.nda
     launched_by = trace.gpu_op_row
     mine = launched_by >= 0 if activities is None else (launched_by >= 0) & activities
     return np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=len(trace.ops))[:len(trace.ops)]
+
+
+def cpu_op_mask(trace: Trace) -> np.ndarray:
+    """Which op calls are operators (``cpu_op``), not ranges: computed once a trace (:attr:`Trace.memo`, read-only)."""
+    memo = trace.memo.get(("cpu op mask",))
+    if memo is None:
+        memo = np.fromiter(map(operator.eq, trace.ops.cat, repeat("cpu_op")), bool, len(trace.ops))
+        memo.setflags(write=False)
+        trace.memo[("cpu op mask",)] = memo
+    return memo
 
 
 def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:

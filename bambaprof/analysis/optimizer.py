@@ -23,14 +23,12 @@ whose kernels queue behind earlier work runs them back to back and idles nothing
 
 from __future__ import annotations
 
-import operator
 import re
-from itertools import repeat
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .ops import nearest_marked, op_parents
+from .ops import cpu_op_mask, nearest_marked, op_parents
 from .timeline import gpu_busy, idle_within
 from .trace import Trace, value_codes
 
@@ -73,7 +71,7 @@ def optimizer_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     index[steps] = np.arange(len(steps))
     step_of = np.where(owner >= 0, index[np.maximum(owner, 0)], -1)
     step_of[steps] = -1  # the range itself is not one of its ops
-    is_op = np.fromiter(map(operator.eq, ops.cat, repeat("cpu_op")), bool, len(ops))
+    is_op = cpu_op_mask(trace)
     n = len(steps)
     mine = (step_of >= 0) & is_op
     op_count = np.bincount(step_of[mine], minlength=n)

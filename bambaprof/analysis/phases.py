@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 import numpy as np
 
+from .ops import cpu_op_mask
 from .timeline import launch_rows
 from .trace import PROFILER_MARKERS, Trace
 
@@ -159,7 +160,7 @@ def innermost_op_at(trace: Trace, where: Sequence[Tuple[Any, float]]) -> List[Op
     """The innermost CPU operator (``cpu_op``) open at each (thread, time) of ``where``, ``None`` where none
     is."""
     ops = trace.ops
-    rows = np.flatnonzero(np.fromiter(map(operator.eq, ops.cat, repeat("cpu_op")), bool, len(ops))).tolist()
+    rows = np.flatnonzero(cpu_op_mask(trace)).tolist()
     found = _innermost(ranges_by_thread(ops.ts, ops.dur, _RowNames(), ops.tid, rows), where)
     return [ops.name[r] if r >= 0 else None for r in found]
 
