@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .ops import nearest_marked, op_gpu_self, op_parents
+from .ops import autograd_nodes, nearest_marked, op_gpu_self, op_parents, rows_named
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES, DTYPE_NAMES, Traffic, tensor_inputs
@@ -174,21 +174,17 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     """Each call: ``root`` (the op whose inputs describe it), ``rows`` (its top-level ops: the root, or a
     hand-written attention's chain), ``backend`` and ``op``; by start."""
     ops = trace.ops
-    codes, names = value_codes(trace, "ops.name")
-    wanted = [c for c, n in enumerate(names) if n in SHAPED_OPS]
-    if not wanted:
+    entries, backend_rows, softmax = (rows_named(trace, names) for names in ({ENTRY_OP}, BACKEND_OPS, SOFTMAX_OPS))
+    if not len(entries) and not len(backend_rows) and not len(softmax):
         return []
     parent = op_parents(trace)
-    by_name = {n: np.flatnonzero(codes == c) for c, n in enumerate(names) if n in SHAPED_OPS}
-    entries = by_name.get(ENTRY_OP, np.zeros(0, dtype=np.int64))
-    backend_rows = np.concatenate([by_name[n] for n in BACKEND_OPS if n in by_name] or [np.zeros(0, dtype=np.int64)])
     is_entry = np.zeros(len(ops), dtype=bool)
     is_entry[entries] = True
     entry_of = nearest_marked(parent, is_entry)
     calls: Dict[int, Dict[str, Any]] = {}
-    for r in sorted(entries.tolist(), key=lambda r: ops.ts[r]):
+    for r in entries.tolist():  # by start, as rows_named gives them
         calls[r] = {"root": r, "rows": [r], "backend": None, "op": None}
-    for r in sorted(backend_rows.tolist(), key=lambda r: ops.ts[r]):
+    for r in backend_rows.tolist():
         owner = int(entry_of[r])
         if owner < 0:  # a backend op called directly: a call of its own
             calls[r] = {"root": r, "rows": [r], "backend": BACKEND_OPS[ops.name[r]][0], "op": ops.name[r]}
@@ -200,16 +196,16 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     in_call = np.zeros(len(ops), dtype=bool)
     in_call[list(calls)] = True
     inside = nearest_marked(parent, in_call) >= 0
-    found = list(calls.values()) + _hand_written(trace, parent, inside, by_name)
+    found = list(calls.values()) + _hand_written(trace, parent, inside, softmax)
     found.sort(key=lambda c: ops.ts[c["rows"][0]])
     return found
 
 
 def _hand_written(trace: Trace, parent: np.ndarray, inside: np.ndarray,
-                  by_name: Dict[str, np.ndarray]) -> List[Dict[str, Any]]:
-    """Attention written as separate ops (see the module's docstring), outside every scaled-dot-product call."""
+                  rows: np.ndarray) -> List[Dict[str, Any]]:
+    """Attention written as separate ops (see the module's docstring), outside every scaled-dot-product call; ``rows``:
+    the softmax calls."""
     ops = trace.ops
-    rows = np.concatenate([by_name[n] for n in SOFTMAX_OPS if n in by_name] or [np.zeros(0, dtype=np.int64)])
     softmax = [int(r) for r in rows if not inside[r] and (parent[r] < 0 or ops.name[parent[r]] not in SOFTMAX_OPS)]
     if not softmax:
         return []
@@ -435,13 +431,11 @@ def _attribute(trace: Trace, calls: List[Dict[str, Any]]) -> Tuple[np.ndarray, n
     member = np.where(owner >= 0, call_id[np.maximum(owner, 0)], -1)
     back = np.full(n, -1, dtype=np.int64)
     outer = np.zeros(n, dtype=bool)
+    nodes = autograd_nodes(trace)
+    if nodes is None or not nodes[0].any() or not (member >= 0).any():
+        return member, back, outer
+    node, node_of = nodes  # the backward's nodes, and each op's innermost node (itself included)
     seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    if len(seq) != n or not (member >= 0).any():
-        return member, back, outer
-    node = (fwd > 0) & (seq >= 0)
-    if not node.any():
-        return member, back, outer
-    node_of = nearest_marked(parent, node)  # each op's innermost autograd node, itself included
     # the forward op of each sequence number: the first op carrying it outside every node, on one thread only
     candidates = np.flatnonzero((seq >= 0) & (node_of < 0) & (fwd <= 0))
     forward_op: Dict[int, int] = {}

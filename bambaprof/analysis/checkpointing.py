@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .ops import nearest_marked, op_gpu_time, op_parents
+from .ops import autograd_nodes, op_gpu_time, op_parents
 from .trace import Trace
 
 #: Ops that make views or copies of metadata only: no work to recompute (a create_graph backward runs them too).
@@ -37,15 +37,15 @@ def recompute_rows(trace: Trace) -> Optional[np.ndarray]:
     """The op rows recomputed in the backward pass (outermost of nested ones); None where the trace holds no CPU ops
     or no autograd fields."""
     ops = trace.ops
-    n = len(ops)
-    if not n or len(ops.sequence_number) != n or len(ops.fwd_thread_id) != n:
+    nodes = autograd_nodes(trace) if len(ops) else None
+    if nodes is None:
         return None
-    seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    node = (fwd > 0) & (seq >= 0)
+    node, node_of = nodes
     if not node.any():
         return np.zeros(0, dtype=np.int64)
+    seq, fwd = ops.sequence_number, ops.fwd_thread_id
     parent = op_parents(trace)
-    inside = nearest_marked(parent, node) >= 0
+    inside = node_of >= 0
     forward = inside & ~node & (seq >= 0) & (fwd <= 0)
     rows = np.flatnonzero(forward)
     outer = ~forward[np.maximum(parent[rows], 0)] | (parent[rows] < 0)
@@ -89,8 +89,8 @@ def checkpoint_summary(trace: Trace, table: Optional[List[Dict[str, Any]]]) -> D
     if table is None:
         return dict.fromkeys(SUMMARY_KEYS)
     ops = trace.ops
-    seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    node = (fwd > 0) & (seq >= 0)
+    nodes = autograd_nodes(trace)
+    node = nodes[0] if nodes is not None else np.zeros(len(ops), dtype=bool)
     parent = op_parents(trace)
     on_gpu = len(trace.gpu) > 0
     backward_cpu = backward_gpu = 0.0

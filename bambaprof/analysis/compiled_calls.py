@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .ops import cpu_op_mask, nearest_marked, op_gpu_time, op_parents
+from .ops import cpu_op_mask, nearest_marked, op_gpu_time, op_intervals, op_parents
 from .timeline import gpu_busy, idle_within, union_length
 from .trace import Trace, value_codes
 
@@ -53,15 +53,10 @@ def compiled_call_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     ops = trace.ops
     if not len(ops):
         return None
-    codes, names = value_codes(trace, "ops.name")
-    frame_of_code = {c: int(m.group("frame")) for c, n in enumerate(names) if (m := REGION.match(str(n)))}
-    if not frame_of_code:
-        return []
-    region_rows = np.flatnonzero(np.isin(codes, list(frame_of_code)))
-    region_rows = region_rows[np.isfinite(ops.ts[region_rows]) & np.isfinite(ops.dur[region_rows])
-                              & (ops.dur[region_rows] >= 0)]
+    region_rows, _, _ = op_intervals(trace, REGION.match)
     if not len(region_rows):
         return []
+    codes, names = value_codes(trace, "ops.name")
     parent = op_parents(trace)
     n = len(ops)
     is_region = np.zeros(n, dtype=bool)
@@ -94,7 +89,8 @@ def compiled_call_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     regions_by_call = Counter(call[region_rows].tolist())
     frames_by_call: Dict[int, set] = {}
     for r in region_rows.tolist():
-        frames_by_call.setdefault(int(call[r]), set()).add(frame_of_code[int(codes[r])])
+        if (m := REGION.match(ops.name[r])) is not None:  # every region row's name matched it
+            frames_by_call.setdefault(int(call[r]), set()).add(int(m.group("frame")))
     eager_rows = np.flatnonzero(eager)
     eager_by_call: Dict[int, List[int]] = {}
     for r in eager_rows.tolist():

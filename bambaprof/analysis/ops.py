@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from itertools import repeat
-from typing import Callable, Collection, List, Optional, Tuple
+from typing import Any, Callable, Collection, List, Optional, Tuple
 
 import numpy as np
 
@@ -189,6 +189,24 @@ def op_gpu_self(trace: Trace, activities: Optional[np.ndarray] = None) -> np.nda
     return np.bincount(launched_by[mine], weights=trace.gpu.dur[mine], minlength=len(trace.ops))[:len(trace.ops)]
 
 
+def autograd_nodes(trace: Trace) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The backward pass's autograd nodes (ops with a ``Fwd thread id`` above 0 and a ``Sequence number``: the node's
+    ``evaluate_function`` range and the node op in it) and each op's innermost node (itself included, -1 where
+    none); None where the ops lack the autograd fields. Computed once a trace (:attr:`Trace.memo`, read-only)."""
+    key = ("autograd nodes",)
+    if key not in trace.memo:
+        ops = trace.ops
+        found = None
+        if len(ops.sequence_number) == len(ops) and len(ops.fwd_thread_id) == len(ops):
+            node = (ops.fwd_thread_id > 0) & (ops.sequence_number >= 0)
+            node_of = nearest_marked(op_parents(trace), node) if node.any() else np.full(len(ops), -1, dtype=np.int64)
+            node.setflags(write=False)
+            node_of.setflags(write=False)
+            found = (node, node_of)
+        trace.memo[key] = found
+    return trace.memo[key]
+
+
 def cpu_op_mask(trace: Trace) -> np.ndarray:
     """Which op calls are operators (``cpu_op``), not ranges: computed once a trace (:attr:`Trace.memo`, read-only)."""
     memo = trace.memo.get(("cpu op mask",))
@@ -217,7 +235,7 @@ def _subtree_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
     return total
 
 
-def op_intervals(trace: Trace, matches: Callable[[str], bool]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def op_intervals(trace: Trace, matches: Callable[[str], Any]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The op calls (ops and profiler ranges) whose name ``matches`` (judged once per distinct name): their rows, and
     their starts and ends (us); those with unusable times (non-finite, negative durations) left out."""
     codes, names = value_codes(trace, "ops.name")

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .ops import cpu_op_mask, nearest_marked, op_parents
+from .ops import cpu_op_mask, nearest_marked, op_intervals, op_parents
 from .timeline import gpu_busy, idle_within
 from .trace import Trace, value_codes
 
@@ -54,14 +54,10 @@ def optimizer_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     ops = trace.ops
     if not len(ops):
         return None
-    codes, names = value_codes(trace, "ops.name")
-    step_codes = [c for c, n in enumerate(names) if STEP_RANGE.match(str(n))]
-    if not step_codes:
-        return []
-    steps = np.flatnonzero(np.isin(codes, step_codes))
-    steps = steps[np.isfinite(ops.ts[steps]) & np.isfinite(ops.dur[steps]) & (ops.dur[steps] >= 0)]
+    steps, _, _ = op_intervals(trace, STEP_RANGE.match)
     if not len(steps):
         return []
+    codes, names = value_codes(trace, "ops.name")
     parent = op_parents(trace)
     marked = np.zeros(len(ops), dtype=bool)
     marked[steps] = True
