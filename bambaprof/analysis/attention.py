@@ -7,8 +7,16 @@ own, ``_fused_attention_overrideable``) or ``math``, the fallback written in ATe
 score matrix (batch x heads x Lq x Lk) and runs a matmul, a softmax and another matmul over it. A backend op
 called without the entry op (inductor calls them directly) is a call of its own.
 
+``flex_attention`` (``torch.nn.attention.flex_attention``) called without ``torch.compile`` runs its unfused
+implementation, which stores the whole score matrix, beneath the op ``FlexAttentionAutogradOp`` (recorded with
+gradients on or off): each is a call, backend ``flex-eager``, its q, k and v from that op's inputs (its
+``score_mod`` and block mask are functions and are not recorded: ``mask`` unknown). Compiled, it is one fused
+Triton kernel named after it (``triton_tem_fused_flex_attention``, ``..._flex_decoding``,
+``..._flex_attention_backward``): found by name, backend ``flex``.
+
 Attention written by hand (Hugging Face's ``eager`` attention, ``softmax(q @ k^T) @ v``) is found too, backend
-``unfused``: a softmax over the last dimension of a score tensor ``[..., Lq, Lk]``, outside every
+``unfused``: a softmax (or a ``logsumexp``, as ``exp(s - logsumexp(s)) @ v`` has) over the last dimension of a
+score tensor ``[..., Lq, Lk]``, outside every
 scaled-dot-product call, with a matrix product before it under the same enclosing op making that shape
 (``[..., Lq, d] x [..., d, Lk]``) and one after it reading it (``[..., Lq, Lk] x [..., Lk, dv]``), each within
 :data:`LOOKAHEAD` ops. Its ops are the products, the softmax and the ops between them (scaling, mask, dropout,
@@ -63,15 +71,19 @@ BACKEND_OPS: Dict[str, Tuple[str, Optional[int], int, int]] = {
 }
 #: The entry op's arguments at the same positions.
 ENTRY_ARGS = (3, 4, 5)
+#: The op an eager ``flex_attention`` call records around its unfused implementation.
+FLEX_EAGER_OP = "FlexAttentionAutogradOp"
 #: Backends that compute attention without storing the score matrix.
 FUSED_BACKENDS = frozenset({"flash", "efficient", "cudnn", "fused"})
-#: Backends that store it: PyTorch's fallback, and attention written as separate ops.
-UNFUSED_BACKENDS = frozenset({"math", "unfused"})
-SOFTMAX_OPS = frozenset({"aten::softmax", "aten::_softmax", "aten::_safe_softmax", "aten::special_softmax"})
+#: Backends that store it: PyTorch's fallback, eager flex_attention, and attention written as separate ops.
+UNFUSED_BACKENDS = frozenset({"math", "flex-eager", "unfused"})
+#: The normalisations that mark attention written by hand: softmax, and the log-sum-exp of ``exp(s - lse)``.
+SOFTMAX_OPS = frozenset({"aten::softmax", "aten::_softmax", "aten::_safe_softmax", "aten::special_softmax",
+                         "aten::logsumexp"})
 PRODUCT_OPS = frozenset({"aten::matmul", "aten::bmm", "aten::baddbmm"})
 #: Ops whose shapes the trace reader decodes for this table (the entry op and the products launch no kernel of
 #: their own; on a CPU-only trace none does).
-SHAPED_OPS = frozenset({ENTRY_OP, *BACKEND_OPS, *SOFTMAX_OPS, *PRODUCT_OPS})
+SHAPED_OPS = frozenset({ENTRY_OP, FLEX_EAGER_OP, *BACKEND_OPS, *SOFTMAX_OPS, *PRODUCT_OPS})
 #: Ops under the same enclosing op searched before and after a softmax for its products.
 LOOKAHEAD = 16
 #: Attention kernels by name, first match wins: (pattern, backend).
@@ -82,6 +94,7 @@ KERNEL_BACKENDS: Tuple[Tuple[re.Pattern, str], ...] = (
     (re.compile(r"Fmha(?:Fwd|Bwd)Kernel|\bfmha_(?:fwd|bwd)"), "ck"),
     (re.compile(r"BatchPrefillWith|BatchDecodeWith|SinglePrefillWith|SingleDecodeWith"), "flashinfer"),
     (re.compile(r"paged_attention_v[12]_kernel"), "paged"),
+    (re.compile(r"flex_attention|flex_decoding"), "flex"),
 )
 #: How a row was found: calls (ops), or kernels by name outside every call.
 CALL, KERNEL_NAME = "call", "kernel name"
@@ -174,10 +187,14 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     """Each call: ``root`` (the op whose inputs describe it), ``rows`` (its top-level ops: the root, or a
     hand-written attention's chain), ``backend`` and ``op``; by start."""
     ops = trace.ops
-    entries, backend_rows, softmax = (rows_named(trace, names) for names in ({ENTRY_OP}, BACKEND_OPS, SOFTMAX_OPS))
-    if not len(entries) and not len(backend_rows) and not len(softmax):
+    entries, backend_rows, flex, softmax = (rows_named(trace, names) for names in ({ENTRY_OP}, BACKEND_OPS,
+                                                                                   {FLEX_EAGER_OP}, SOFTMAX_OPS))
+    if not len(entries) and not len(backend_rows) and not len(flex) and not len(softmax):
         return []
     parent = op_parents(trace)
+    is_flex = np.zeros(len(ops), dtype=bool)
+    is_flex[flex] = True
+    flex_of = nearest_marked(parent, is_flex)
     is_entry = np.zeros(len(ops), dtype=bool)
     is_entry[entries] = True
     entry_of = nearest_marked(parent, is_entry)
@@ -190,6 +207,9 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
             calls[r] = {"root": r, "rows": [r], "backend": BACKEND_OPS[ops.name[r]][0], "op": ops.name[r]}
         elif calls[owner]["backend"] is None:  # the first backend op beneath the entry ran it
             calls[owner].update(backend=BACKEND_OPS[ops.name[r]][0], op=ops.name[r])
+    for r in flex.tolist():
+        if parent[r] < 0 or flex_of[parent[r]] < 0:  # the outermost, where one nests in another
+            calls[r] = {"root": r, "rows": [r], "backend": "flex-eager", "op": FLEX_EAGER_OP}
     for call in calls.values():
         if call["backend"] is None:  # the entry op's backend was not recorded
             call.update(backend="unknown", op=ENTRY_OP)
@@ -245,7 +265,7 @@ def _scores(trace: Trace, row: int) -> Optional[List[int]]:
     shape = list(tensors[0][0])
     concrete = trace.ops.concrete_inputs[row]
     dim = concrete[1] if isinstance(concrete, list) and len(concrete) > 1 else ""
-    if dim not in ("", None) and str(dim).strip() not in ("-1", str(len(shape) - 1)):
+    if dim not in ("", None) and str(dim).strip(" []") not in ("-1", str(len(shape) - 1)):  # logsumexp: [-1]
         return None
     return shape
 
@@ -333,6 +353,8 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     if len(tensors) < 3:
         return None
     (q, dtype), (k, _), (v, _) = tensors
+    if name == FLEX_EAGER_OP:  # its score_mod and block mask are functions: not recorded
+        return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": None, "dropout": None, "causal": None}
     mask_at, dropout_at, causal_at = ENTRY_ARGS if name == ENTRY_OP else BACKEND_OPS[name][1:]
     mask: Any = "none"
     if mask_at is not None and mask_at < len(dims) and isinstance(dims[mask_at], list) and dims[mask_at] \

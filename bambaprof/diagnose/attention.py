@@ -20,6 +20,7 @@ UNFUSED_ATTENTION_PCT = 5.0
 FLASH_MAX_HEAD_DIM = 256
 #: What a row's ``backend`` is, in words.
 _HOW = {"math": "PyTorch's math fallback of scaled_dot_product_attention",
+        "flex-eager": "flex_attention called without torch.compile, its unfused implementation",
         "unfused": "separate matmul and softmax ops, written by hand"}
 
 
@@ -38,7 +39,7 @@ def unfused_attention(a: Any) -> Optional[Finding]:
     rows.sort(key=lambda r: -_time(r, on_host))
     top = rows[0]
     calls = sum(r["count"] for r in rows)
-    by_backend = {b: sum(r["count"] for r in rows if r["backend"] == b) for b in ("math", "unfused")}
+    by_backend = {b: sum(r["count"] for r in rows if r["backend"] == b) for b in _HOW}
     ways = " and ".join(f"{n} through {_HOW[b]}" if len(rows) > 1 or n != calls else _HOW[b]
                         for b, n in by_backend.items() if n)
     floors = [r["floor_us"] for r in rows]
@@ -83,11 +84,18 @@ def _shapes(row: Dict[str, Any]) -> str:
 
 
 def _advice(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
-    """What to try: for the math fallback, what its recorded inputs rule out and how to make PyTorch say why; for
-    hand-written attention, the fused call."""
+    """What to try: for eager flex_attention, compiling it; for the math fallback, what its recorded inputs rule
+    out and how to make PyTorch say why; for hand-written attention, the fused call."""
     out: List[str] = []
     unfused = [r for r in rows if r["backend"] == "unfused"]
     math_rows = [r for r in rows if r["backend"] == "math"]
+    if any(r["backend"] == "flex-eager" for r in rows):
+        out.append("Call flex_attention compiled: flex_attention = torch.compile(flex_attention) (or compile the "
+                   "model around it) turns each call, score_mod and block mask included, into one fused Triton "
+                   "kernel"
+                   + (" (on the CPU, C++ that inductor writes; FlexAttention's backward runs on GPUs only)"
+                      if on_host else "")
+                   + "; called eagerly it stores the whole score matrix, as PyTorch warns once.")
     if unfused:
         out.append("Compute attention with torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=..., "
                    "is_causal=...) (Hugging Face models: attn_implementation=\"sdpa\" or \"flash_attention_2\"): a "
