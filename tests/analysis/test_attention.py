@@ -113,9 +113,51 @@ def test_kernel_backends_by_name():
     assert kernel_backend("ck_tile::kentry<ck_tile::FmhaFwdKernel<...> >") == "ck"
     assert kernel_backend("BatchPrefillWithPagedKVCacheKernel<...>") == "flashinfer"
     assert kernel_backend("void vllm::paged_attention_v2_kernel<__nv_bfloat16>") == "paged"
+    assert kernel_backend("triton_tem_fused_flex_attention_0") == "flex"
+    assert kernel_backend("triton_tem_fused_flex_attention_backward_zeros_1") == "flex"
+    assert kernel_backend("triton_tem_fused_flex_decoding_2") == "flex"
     for other in ("void softmax_warp_forward<float>", "ampere_bf16_s16816gemm_bf16_128x64", "triton_poi_fused_add_0",
                   "flashlight_kernel", "Memcpy HtoD (Pinned -> Device)"):
         assert kernel_backend(other) is None, other
+
+
+def test_real_eager_flex_attention():
+    """flex_attention called without torch.compile (CPU, no_grad: FlexAttention has no CPU backward): each call is
+    a flex-eager row from FlexAttentionAutogradOp's inputs; the ops of its unfused implementation (matmul,
+    logsumexp, exp, matmul) are its own, not hand-written attention; the finding says to compile it."""
+    events = json.load(gzip.open(DATA / "flex.json.gz"))["traceEvents"]
+    (row,) = _table(DATA / "flex.json.gz")
+    shape = "[2, 4, 256, 32]"
+    assert (row["backend"], row["op"], row["count"], row["query"], row["key"], row["value"], row["dtype"]) == \
+        ("flex-eager", "FlexAttentionAutogradOp", 3, shape, shape, shape, "fp32")
+    assert (row["mask"], row["causal"], row["dropout"]) == (None, None, None)  # score_mod, block mask: functions
+    assert row["score_bytes"] == 2 * 4 * 256 * 256 * 4
+    assert row["cpu_us"] == pytest.approx(sum(e["dur"] for e in events if e.get("name") == "FlexAttentionAutogradOp"))
+    a = analyze(DATA / "flex.json.gz")
+    (finding,) = [f for f in a.findings if f["id"] == "unfused-attention"]
+    assert finding["severity"] == "high" and "flex_attention called without torch.compile" in finding["message"]
+    assert "torch.compile(flex_attention)" in finding["suggestion"]
+    assert "scaled_dot_product_attention(q, k, v" not in finding["suggestion"]  # not hand-written attention's advice
+    assert a.summary["attention_unfused_calls"] == 3
+
+
+def test_logsumexp_attention_by_hand(tmp_path):
+    """``exp(s - logsumexp(s, -1)) @ v``: a log-sum-exp over the scores' last dimension marks attention by hand as
+    a softmax does (recorded ``dim`` ``[-1]``); a nested logsumexp is one chain; over another dimension, none."""
+    q, s = [1, 2, 64, 16], [1, 2, 64, 64]
+    def events(dim):
+        lse = _op("aten::logsumexp", 6, 6, 2, [s, [], []], [FP32, "", "Scalar"])
+        lse["args"]["Concrete Inputs"] = ["", dim, "True"]
+        inner = _op("aten::logsumexp", 7, 4, 3, [s, [], [], []], [FP32, "", "Scalar", ""])
+        inner["args"]["Concrete Inputs"] = ["", dim, "True", ""]
+        return [_op("aten::matmul", 0, 5, 1, [q, [1, 2, 16, 64]], [FP32, FP32]), lse, inner,
+                _op("aten::sub", 13, 2, 4, [s, [1, 2, 64, 1], []], [FP32, FP32, "Scalar"]),
+                _op("aten::exp", 16, 2, 5, [s], [FP32]),
+                _op("aten::matmul", 19, 5, 6, [s, q], [FP32, FP32])]
+    (row,) = _table(write(tmp_path / "t.json.gz", {"schemaVersion": 1, "traceEvents": events("[-1]")}))
+    assert (row["backend"], row["count"], row["query"], row["cpu_us"]) == ("unfused", 1, str(q), 5 + 6 + 2 + 2 + 5)
+    assert "aten::logsumexp" in row["op"]
+    assert _table(write(tmp_path / "u.json.gz", {"schemaVersion": 1, "traceEvents": events("[2]")})) == []
 
 
 def test_causal_pairs():

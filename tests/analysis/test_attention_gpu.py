@@ -1,6 +1,6 @@
 """Attention, optimizer steps, a growing cache and checkpointing on real GPU work (``gpu`` marker): bf16 attention
 through PyTorch's choice (a fused kernel, found by its op and its name, with a roofline), pinned to the math fallback
-(unfused-attention), and written by hand; AdamW's three implementations on CUDA (the for-loop one launches per
+(unfused-attention), and written by hand; flex_attention eagerly and compiled; AdamW's three implementations on CUDA (the for-loop one launches per
 parameter); a KV cache grown by torch.cat (bytes from the cat kernel's name); checkpointed training."""
 
 import pytest
@@ -31,6 +31,26 @@ def test_attention_backends_on_the_gpu(tmp_path):
         assert row["backend"] == backend and row["count"] == 3 and row["backward_us"] > 0
         f = next(f for f in found[mode].findings if f["id"] == "unfused-attention")
         assert f["time_us"] > 0
+
+
+@pytest.mark.gpu
+def test_flex_attention_eager_and_compiled_on_the_gpu(tmp_path):
+    """flex_attention eagerly (its unfused implementation: a flex-eager call with a backward, the finding) and
+    through torch.compile (inductor's fused Triton kernel, found by its name, no finding)."""
+    rec = load_script("attention_traces")
+    found = {}
+    for mode in ("flex", "flex-compiled"):
+        a = analyze(rec.record(mode, tmp_path, "cuda", torch.bfloat16, heads=8, tokens=1024, head_dim=64))
+        print(mode, [(r["backend"], r["op"], r["found_by"], r["count"], r["gpu_us"], r["backward_us"])
+                     for r in a.attention])
+        found[mode] = a
+    (row,) = [r for r in found["flex"].attention if r["found_by"] == "call"]
+    assert (row["backend"], row["count"]) == ("flex-eager", 3) and row["gpu_us"] > 0 and row["backward_us"] > 0
+    assert any(f["id"] == "unfused-attention" for f in found["flex"].findings)
+    compiled = found["flex-compiled"]
+    assert {r["backend"] for r in compiled.attention} == {"flex"}
+    assert sum(r["count"] for r in compiled.attention) >= 6  # a forward and a backward kernel a step
+    assert not any(f["id"] == "unfused-attention" for f in compiled.findings)
 
 
 @pytest.mark.gpu
