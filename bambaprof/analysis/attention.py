@@ -71,6 +71,15 @@ BACKEND_OPS: Dict[str, Tuple[str, Optional[int], int, int]] = {
 }
 #: The entry op's arguments at the same positions.
 ENTRY_ARGS = (3, 4, 5)
+#: The ops beneath a backend op that launch its forward kernel: their q, k, v layout (``bhld``: batch, heads,
+#: length, head dim, as the call's; ``blhd``: length before heads, as FlashAttention and the memory-efficient kernels
+#: take them), and the positions of their mask, ``dropout_p`` and causal arguments (``custom_mask_type`` for the
+#: memory-efficient kernel: 0 none, 1 and 2 causal). Only their traffic is modelled: they are not calls.
+KERNEL_OPS: Dict[str, Tuple[str, Optional[int], int, int]] = {
+    "aten::_cudnn_attention_forward": ("bhld", 3, 9, 10),
+    "aten::_flash_attention_forward": ("blhd", None, 7, 8),
+    "aten::_efficient_attention_forward": ("blhd", 3, 8, 9),
+}
 #: The op an eager ``flex_attention`` call records around its unfused implementation.
 FLEX_EAGER_OP = "FlexAttentionAutogradOp"
 #: Backends that compute attention without storing the score matrix.
@@ -355,15 +364,26 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     (q, dtype), (k, _), (v, _) = tensors
     if name == FLEX_EAGER_OP:  # its score_mod and block mask are functions: not recorded
         return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": None, "dropout": None, "causal": None}
-    mask_at, dropout_at, causal_at = ENTRY_ARGS if name == ENTRY_OP else BACKEND_OPS[name][1:]
+    if name in KERNEL_OPS:
+        layout, mask_at, dropout_at, causal_at = KERNEL_OPS[name]
+        if layout == "blhd":  # to the call's [batch, heads, length, dim]; packed (varlen) inputs: unknown pairs
+            if len(q) != 4 or len(k) != 4 or len(v) != 4:
+                return None
+            q, k, v = ([s[0], s[2], s[1], s[3]] for s in (q, k, v))
+    else:
+        mask_at, dropout_at, causal_at = ENTRY_ARGS if name == ENTRY_OP else BACKEND_OPS[name][1:]
     mask: Any = "none"
     if mask_at is not None and mask_at < len(dims) and isinstance(dims[mask_at], list) and dims[mask_at] \
             and mask_at < len(types) and isinstance(types[mask_at], str) and types[mask_at]:
         shape = dims[mask_at]
         well_formed = all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
         mask = (list(shape), types[mask_at]) if well_formed else None  # a mask of a shape not recorded: unknown
+    causal = _flag(concrete, causal_at)
+    if name == "aten::_efficient_attention_forward":  # custom_mask_type
+        kind = _number(concrete, causal_at)
+        causal = None if kind is None else kind != 0
     return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": mask, "dropout": _number(concrete, dropout_at),
-            "causal": _flag(concrete, causal_at)}
+            "causal": causal}
 
 
 def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -386,10 +406,10 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 
 def backend_op_traffic(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Traffic]:
-    """The compulsory traffic of a fused backend's forward op (its one kernel, or pieces of one): q, k, v, the mask
-    and the output moved once, and the forward FLOPs (see the module's docstring); None for other ops or where the
-    shapes were not recorded."""
-    if name not in BACKEND_OPS or BACKEND_OPS[name][0] not in FUSED_BACKENDS:
+    """The compulsory traffic of a fused backend's forward op, or of the op beneath it that launches its kernel
+    (:data:`KERNEL_OPS`): q, k, v, the mask and the output moved once, and the forward FLOPs (see the module's
+    docstring); None for other ops or where the shapes were not recorded."""
+    if name not in KERNEL_OPS and (name not in BACKEND_OPS or BACKEND_OPS[name][0] not in FUSED_BACKENDS):
         return None
     inputs = _call_inputs(name, dims, types, concrete)
     work = _work(inputs) if inputs is not None else None
@@ -458,12 +478,14 @@ def _attribute(trace: Trace, calls: List[Dict[str, Any]]) -> Tuple[np.ndarray, n
         return member, back, outer
     node, node_of = nodes  # the backward's nodes, and each op's innermost node (itself included)
     seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    # the forward op of each sequence number: the first op carrying it outside every node, on one thread only
+    # the forward op of each sequence number: the last op to start carrying it outside every node (the number moves
+    # on when a node is created, so the ops before its creator carry it too: eager flex_attention's block mask),
+    # on one thread only
     candidates = np.flatnonzero((seq >= 0) & (node_of < 0) & (fwd <= 0))
     forward_op: Dict[int, int] = {}
     threads: Dict[int, set] = defaultdict(set)
     for r in candidates[np.argsort(ops.ts[candidates], kind="stable")].tolist():
-        forward_op.setdefault(int(seq[r]), r)
+        forward_op[int(seq[r])] = r
         threads[int(seq[r])].add(ops.tid[r])
     call_of_seq = {s: int(member[r]) for s, r in forward_op.items() if len(threads[s]) == 1 and member[r] >= 0}
     if not call_of_seq:

@@ -363,3 +363,50 @@ def test_compare_gates_on_attention_time(tmp_path):
     # a CPU-only trace has no attention GPU time: nothing to gate on
     with pytest.raises(Exception, match="attention"):
         regression(compare([DATA / "sdpa.json.gz"], [DATA / "math.json.gz"]), "attention_time", 5.0)
+
+
+def test_real_h100_cudnn_and_flex_attention():
+    """Real H100 traces (torch 2.11, bf16, 2 x 8 heads x 1024 x 64, three training steps): PyTorch chose cuDNN,
+    whose forward kernel is launched by ``aten::_cudnn_attention_forward`` beneath the backend op and gets its
+    traffic model; eager flex_attention is a flex-eager call whose backward node is found although the block
+    mask's ops carry its sequence number first; compiled, its Triton kernels are found by name."""
+    a = analyze(DATA / "h100-sdpa-cudnn.json.gz")
+    (row,) = a.attention
+    assert (row["backend"], row["count"], row["causal"]) == ("cudnn", 3, True)
+    assert row["gpu_us"] > 0 and row["backward_us"] > row["gpu_us"] and row["floor_us"] > 0
+    (fprop,) = [k for k in a.kernels if "native_sdpa" in k["name"] and "fprop" in k["name"]]
+    assert fprop["launched_by"] == "aten::_cudnn_attention_forward"
+    q_bytes = 2 * 8 * 1024 * 64 * 2
+    assert fprop["count"] == 3 and fprop["bytes"] == 3 * 4 * q_bytes  # q, k, v read and the output written once
+    assert fprop["flops"] == 3 * 2 * 16 * (1024 * 1025 // 2) * 128  # causal pairs, two products
+    assert not [f for f in a.findings if f["id"] == "unfused-attention"]
+    flex = analyze(DATA / "h100-flex.json.gz")
+    (row,) = flex.attention
+    assert (row["backend"], row["count"], row["dtype"]) == ("flex-eager", 3, "bf16")
+    assert row["backward_us"] > row["gpu_us"] > 0
+    (f,) = [f for f in flex.findings if f["id"] == "unfused-attention"]
+    assert f["time_us"] > 0 and "torch.compile(flex_attention)" in f["suggestion"]
+    assert "backward runs on GPUs only" not in f["suggestion"]  # a GPU profile
+    compiled = analyze(DATA / "h100-flex-compiled.json.gz")
+    assert {(r["backend"], r["found_by"]) for r in compiled.attention} == {("flex", KERNEL_NAME)}
+    assert {r["op"] for r in compiled.attention} >= {"triton_tem_fused_flex_attention_0",
+                                                    "triton_tem_fused_flex_attention_backward_1"}
+    assert not [f for f in compiled.findings if f["id"] == "unfused-attention"]
+
+
+def test_kernel_op_inputs_in_flash_layout():
+    """FlashAttention's and the memory-efficient kernel's own ops take [batch, length, heads, dim]: their model
+    swaps length and heads back; packed (varlen) inputs have no pairs to count; the efficient kernel's causal flag is
+    its custom_mask_type."""
+    from bambaprof.analysis.attention import backend_op_traffic
+
+    blhd = [2, 1024, 8, 64]
+    dims = [blhd, blhd, blhd, [], [], [], [], [], [], [], []]
+    t = backend_op_traffic("aten::_flash_attention_forward", dims, [BF16] * 3 + [""] * 8,
+                           ["", "", "", "", "", "1024", "1024", "0.", "True", "False", ""])
+    assert t.bytes == 4 * 2 * 1024 * 8 * 64 * 2 and t.flops == 2 * 16 * (1024 * 1025 // 2) * 128
+    t = backend_op_traffic("aten::_efficient_attention_forward", dims, [BF16] * 3 + [""] * 8,
+                           ["", "", "", "", "", "", "", "", "0.", "0", "False"])
+    assert t.flops == 2 * 16 * 1024 * 1024 * 128  # custom_mask_type 0: no mask
+    packed = [[2048, 8, 64]] * 3 + [[3], [3], [], [], [], [], [], []]
+    assert backend_op_traffic("aten::_flash_attention_forward", packed, [BF16] * 5 + [""] * 6, None) is None

@@ -81,3 +81,16 @@ def test_no_headroom_no_finding(tmp_path):
 def test_cli_table(capsys):
     assert main(["analyze", str(REAL / "checkpointed.json.gz"), "--table", "checkpoint"]) == 0
     assert "aten::gelu" in capsys.readouterr().out
+
+
+def test_real_h100_checkpointed_training_leaves_headroom():
+    """The real H100 trace (torch 2.11, benchmarks/checkpoint_traces.py): 8 checkpointed blocks recompute 72 forward
+    ops on the GPU in the backward pass while the allocator reserved about 80 MB of the device's 85 GB: the finding,
+    judged on real memory figures (the CPU fixtures have none)."""
+    a = analyze(REAL / "h100-checkpointed.json.gz")
+    s = a.summary
+    assert s["recompute_calls"] == 72 and 0 < s["recompute_gpu_us"] < s["backward_gpu_us"] < s["kernel_us"]
+    assert s["peak_reserved_bytes"] < 0.01 * s["device_memory_bytes"]
+    (f,) = [f for f in a.findings if f["id"] == "checkpoint-headroom"]
+    assert f["time_us"] == pytest.approx(s["recompute_gpu_us"])
+    assert "aten::linear x48" in f["message"] and "aten::gelu x24" in f["message"]

@@ -98,3 +98,14 @@ def test_cli_table(tmp_path, capsys):
     empty = write(tmp_path / "none.json.gz", {"schemaVersion": 1, "traceEvents": [_op("aten::mm", 0, 1, 1)]})
     assert main(["analyze", str(empty), "--table", "compiled"]) == 0
     assert "no torch.compile'd code ran" in capsys.readouterr().out
+
+
+def test_real_h100_graph_breaks():
+    """The real H100 trace (torch 2.11, benchmarks/graph_break_traces.py): three frames a call, the GPU idle while
+    the host runs outside the graphs is the time at stake."""
+    a = analyze(REAL / "h100-broken.json.gz")
+    (row,) = a.compiled_calls
+    assert (row["graphs"], row["breaks"], row["calls"], row["eager_op_names"]) == (3, 2, 3, "aten::item x3")
+    assert 0 < row["gap_gpu_idle_us"] <= row["outside_us"]
+    (f,) = [f for f in a.findings if f["id"] == "graph-breaks"]
+    assert f["time_us"] == pytest.approx(row["gap_gpu_idle_us"])

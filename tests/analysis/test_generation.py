@@ -71,3 +71,15 @@ def test_gpu_figures_by_hand(tmp_path):
 def test_cli_table(capsys):
     assert main(["analyze", str(DATA / "run-no-cache"), "--table", "generation"]) == 0
     assert "[64, 128]" in capsys.readouterr().out
+
+
+def test_real_h100_generation_without_the_cache():
+    """bambaprof's tiny model generating without its cache on an H100 (a run directory): the weight products grow by
+    a token a forward; the finding judges GPU time and names the run's --no-cache."""
+    a = analyze(DATA / "h100-run-no-cache")
+    rows = a.generation
+    assert rows and all((r["first_tokens"], r["last_tokens"], r["step"]) == (16, 21, 1) for r in rows)
+    assert all(0 < r["recomputed_gpu_us"] < r["gpu_us"] for r in rows)
+    (f,) = [f for f in a.findings if f["id"] == "no-cache-generation"]
+    assert f["time_us"] == pytest.approx(sum(r["recomputed_gpu_us"] for r in rows))
+    assert "of kernel time (this run was profiled with --no-cache)" in f["message"]

@@ -86,3 +86,14 @@ def test_lengths_that_vary_or_a_small_share_is_no_finding(tmp_path):
 def test_cli_table(capsys):
     assert main(["analyze", str(REAL / "cat.json.gz"), "--table", "growing"]) == 0
     assert "[1, 8, S, 64]" in capsys.readouterr().out
+
+
+def test_real_h100_cache_grown_by_cat():
+    """The real H100 trace (torch 2.11, bf16, benchmarks/kv_cache_traces.py --prompt 4096 --tokens 32): CUDA's cat
+    kernel names the element size, so the rows have bytes and a floor (the appended bytes)."""
+    a = analyze(REAL / "h100-cat.json.gz")
+    (row,) = a.growing_cats
+    assert (row["shape"], row["dim"], row["appended"], row["first_length"], row["element_bytes"]) == \
+        ("[1, 8, S, 64]", 2, 1, 4097, 2)
+    assert row["bytes_written"] == 2 * row["elements_written"] and 0 < row["floor_us"] < row["gpu_us"]
+    assert any(f["id"] == "growing-cat" for f in a.findings)

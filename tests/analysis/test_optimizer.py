@@ -129,3 +129,15 @@ def test_cli_table(tmp_path, capsys):
     assert "no optimizer steps in this trace" in capsys.readouterr().out
     assert main(["analyze", str(REAL / "fused.json.gz"), "--table", "optimizer", "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("optimizer,implementation,steps,host_us")
+
+
+def test_real_h100_for_loop_adamw():
+    """AdamW's for-loop implementation on an H100 (torch 2.11, 8 blocks, benchmarks/optimizer_traces.py): 256
+    launches a step, the GPU idle most of each step's window: high."""
+    a = analyze(DATA / "optimizer" / "h100-for-loop.json.gz")
+    (row,) = a.optimizer
+    assert (row["optimizer"], row["implementation"], row["steps"], row["launches_per_step"]) == \
+        ("AdamW", "for-loop", 3, 256.0)
+    assert 0 < row["gpu_us"] < row["gpu_idle_us"] < row["gpu_window_us"]
+    (f,) = [f for f in a.findings if f["id"] == "unfused-optimizer"]
+    assert f["severity"] == "high" and "fused=True" in f["suggestion"]
