@@ -1,0 +1,10 @@
+#!/bin/bash
+# A second device call (forty-ninth session), any card: the attention GPU tests again after the fixes the first
+# call's H100 traces led to (cuDNN's forward op, eager flex_attention's backward), then on an H200 issue #17's
+# benches (session47_device.sh with CORES=1 MIXER=1, into $OUT/h200).
+source benchmarks/device_env.sh
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+TEST_LOG=gpu-tests gpu_tests 200 20 -s -m gpu tests/analysis/test_attention_gpu.py tests/diagnose/test_float32_matmul_gpu.py
+grep -E "^(sdpa|math|eager|flex|flex-compiled) \[" "$OUT/gpu-tests.log" | cut -c1-400
+SKIP_FIXTURES=1 CORES=1 MIXER=1 BENCH_S=150 OUT="$OUT/h200" timeout 420 bash benchmarks/session47_device.sh
+echo "all done at ${SECONDS}s"
