@@ -35,6 +35,11 @@ FLOP/s of its dtype, or its compulsory bytes (q, k, v and the output once, and t
 whichever is longer. A backward pass's floor counts four products (twice the forward FLOPs) and q, k, v, the
 output and its gradient read, the three gradients written. A lower bound: no implementation does less.
 
+The ``flash-attn`` package's op (``flash_attn::_flash_attn_forward``, a custom op since 2.6) is a call too,
+backend ``flash``, counted from the autograd Function around it (``FlashAttnFunc``...) where there is one; its
+``[batch, length, heads, dim]`` inputs are read as the others', its pairs from its ``causal`` flag (aligned to the
+bottom right) and its sliding window.
+
 Attention kernels are also recognised by name (:data:`KERNEL_BACKENDS`: PyTorch's and the ``flash-attn``
 package's FlashAttention, the memory-efficient kernels, cuDNN's, composable_kernel's on ROCm, FlashInfer's and
 paged attention), so a trace without ops (CUDA-graph replays, Nsight Systems without the PyTorch ranges) or
@@ -80,6 +85,15 @@ KERNEL_OPS: Dict[str, Tuple[str, Optional[int], int, int]] = {
     "aten::_flash_attention_forward": ("blhd", None, 7, 8),
     "aten::_efficient_attention_forward": ("blhd", 3, 8, 9),
 }
+#: The ``flash-attn`` package's forward op (its custom op since 2.6, q, k and v ``[batch, length, heads, dim]``):
+#: a call of backend ``flash``, with the positions of its ``dropout_p`` and ``causal`` arguments and of its sliding
+#: window's left and right sizes (-1: unbounded; causal attention is aligned to the bottom right).
+PACKAGE_OPS: Dict[str, Tuple[str, int, int, Tuple[int, int]]] = {
+    "flash_attn::_flash_attn_forward": ("flash", 3, 5, (6, 7)),
+}
+#: The autograd Functions the package wraps its op in (``FlashAttnFunc``, ``FlashAttnQKVPackedFunc``, ...): a call
+#: counts from there, where its backward node's sequence number is recorded.
+_PACKAGE_FUNCTION = re.compile(r"^FlashAttn\w*Func$")
 #: The op an eager ``flex_attention`` call records around its unfused implementation.
 FLEX_EAGER_OP = "FlexAttentionAutogradOp"
 #: Backends that compute attention without storing the score matrix.
@@ -92,7 +106,7 @@ SOFTMAX_OPS = frozenset({"aten::softmax", "aten::_softmax", "aten::_safe_softmax
 PRODUCT_OPS = frozenset({"aten::matmul", "aten::bmm", "aten::baddbmm"})
 #: Ops whose shapes the trace reader decodes for this table (the entry op and the products launch no kernel of
 #: their own; on a CPU-only trace none does).
-SHAPED_OPS = frozenset({ENTRY_OP, FLEX_EAGER_OP, *BACKEND_OPS, *SOFTMAX_OPS, *PRODUCT_OPS})
+SHAPED_OPS = frozenset({ENTRY_OP, FLEX_EAGER_OP, *BACKEND_OPS, *PACKAGE_OPS, *SOFTMAX_OPS, *PRODUCT_OPS})
 #: Ops under the same enclosing op searched before and after a softmax for its products.
 LOOKAHEAD = 16
 #: Attention kernels by name, first match wins: (pattern, backend).
@@ -196,9 +210,9 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     """Each call: ``root`` (the op whose inputs describe it), ``rows`` (its top-level ops: the root, or a
     hand-written attention's chain), ``backend`` and ``op``; by start."""
     ops = trace.ops
-    entries, backend_rows, flex, softmax = (rows_named(trace, names) for names in ({ENTRY_OP}, BACKEND_OPS,
-                                                                                   {FLEX_EAGER_OP}, SOFTMAX_OPS))
-    if not len(entries) and not len(backend_rows) and not len(flex) and not len(softmax):
+    entries, backend_rows, flex, package, softmax = (
+        rows_named(trace, names) for names in ({ENTRY_OP}, BACKEND_OPS, {FLEX_EAGER_OP}, PACKAGE_OPS, SOFTMAX_OPS))
+    if not len(entries) and not len(backend_rows) and not len(flex) and not len(package) and not len(softmax):
         return []
     parent = op_parents(trace)
     is_flex = np.zeros(len(ops), dtype=bool)
@@ -219,6 +233,10 @@ def _calls(trace: Trace) -> List[Dict[str, Any]]:
     for r in flex.tolist():
         if parent[r] < 0 or flex_of[parent[r]] < 0:  # the outermost, where one nests in another
             calls[r] = {"root": r, "rows": [r], "backend": "flex-eager", "op": FLEX_EAGER_OP}
+    for r in package.tolist():
+        up = int(parent[r])
+        outer = up if up >= 0 and _PACKAGE_FUNCTION.match(ops.name[up]) else r
+        calls[r] = {"root": r, "rows": [outer], "backend": PACKAGE_OPS[ops.name[r]][0], "op": ops.name[r]}
     for call in calls.values():
         if call["backend"] is None:  # the entry op's backend was not recorded
             call.update(backend="unknown", op=ENTRY_OP)
@@ -364,8 +382,14 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     (q, dtype), (k, _), (v, _) = tensors
     if name == FLEX_EAGER_OP:  # its score_mod and block mask are functions: not recorded
         return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": None, "dropout": None, "causal": None}
-    if name in KERNEL_OPS:
-        layout, mask_at, dropout_at, causal_at = KERNEL_OPS[name]
+    window = None
+    if name in KERNEL_OPS or name in PACKAGE_OPS:
+        if name in PACKAGE_OPS:
+            _, dropout_at, causal_at, (left_at, right_at) = PACKAGE_OPS[name]
+            mask_at, layout = None, "blhd"
+            window = (_number(concrete, left_at), _number(concrete, right_at))
+        else:
+            layout, mask_at, dropout_at, causal_at = KERNEL_OPS[name]
         if layout == "blhd":  # to the call's [batch, heads, length, dim]; packed (varlen) inputs: unknown pairs
             if len(q) != 4 or len(k) != 4 or len(v) != 4:
                 return None
@@ -382,8 +406,13 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     if name == "aten::_efficient_attention_forward":  # custom_mask_type
         kind = _number(concrete, causal_at)
         causal = None if kind is None else kind != 0
-    return {"q": q, "k": k, "v": v, "dtype": dtype, "mask": mask, "dropout": _number(concrete, dropout_at),
-            "causal": causal}
+    out = {"q": q, "k": k, "v": v, "dtype": dtype, "mask": mask, "dropout": _number(concrete, dropout_at),
+           "causal": causal}
+    if window is not None:
+        if None in window:  # a window the trace did not record: no pair count to stand on
+            return None
+        out["window"] = window
+    return out
 
 
 def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -395,8 +424,12 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         return None
     lead_q = _lead(q)
     lq, lk, d, dv = q[-2], k[-2], q[-1], v[-1]
-    # is_causal not recorded (or a mask built by hand): the causal count, so that the floor stays a lower bound
-    pairs = lq * lk if inputs["causal"] is False else _causal_pairs(lq, lk)
+    if inputs.get("window") is not None:  # the flash-attn package: a sliding window, bottom-right causal
+        if inputs["causal"] is None:
+            return None
+        pairs = _window_pairs(lq, lk, inputs["window"], inputs["causal"])
+    else:  # is_causal not recorded (or a mask built by hand): the causal count, so the floor stays a lower bound
+        pairs = lq * lk if inputs["causal"] is False else _causal_pairs(lq, lk)
     out_bytes = lead_q * lq * dv * size
     qkv = sum(math.prod(s) * size for s in (q, k, v))
     mask_bytes = math.prod(mask[0]) * DTYPE_BYTES.get(mask[1], 1) if isinstance(mask, tuple) else 0
@@ -406,16 +439,29 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 
 def backend_op_traffic(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Traffic]:
-    """The compulsory traffic of a fused backend's forward op, or of the op beneath it that launches its kernel
-    (:data:`KERNEL_OPS`): q, k, v, the mask and the output moved once, and the forward FLOPs (see the module's
+    """The compulsory traffic of a fused backend's forward op, of the op beneath it that launches its kernel
+    (:data:`KERNEL_OPS`), or of the flash-attn package's (:data:`PACKAGE_OPS`): q, k, v, the mask and the output moved once, and the forward FLOPs (see the module's
     docstring); None for other ops or where the shapes were not recorded."""
-    if name not in KERNEL_OPS and (name not in BACKEND_OPS or BACKEND_OPS[name][0] not in FUSED_BACKENDS):
+    if name not in KERNEL_OPS and name not in PACKAGE_OPS \
+            and (name not in BACKEND_OPS or BACKEND_OPS[name][0] not in FUSED_BACKENDS):
         return None
     inputs = _call_inputs(name, dims, types, concrete)
     work = _work(inputs) if inputs is not None else None
     if work is None:
         return None
     return Traffic(work["_bytes"], work["flops"], "shape model")
+
+
+def _window_pairs(lq: int, lk: int, window: Tuple[float, float], causal: bool) -> int:
+    """(query, key) pairs the flash-attn package attends: query i (aligned to the bottom right, at key position
+    ``i + lk - lq``) sees the keys from ``left`` before it to ``right`` after it (-1: unbounded; causal: none after)."""
+    left, right = (int(w) for w in window)
+    if causal:
+        right = 0
+    at = np.arange(lq, dtype=np.int64) + (lk - lq)
+    first = np.zeros(lq, dtype=np.int64) if left < 0 else np.maximum(at - left, 0)
+    last = np.full(lq, lk - 1, dtype=np.int64) if right < 0 else np.minimum(at + right, lk - 1)
+    return int(np.maximum(last - first + 1, 0).sum())
 
 
 def _causal_pairs(lq: int, lk: int) -> int:

@@ -221,7 +221,7 @@ def _op_traffic(name: str, dims: List[Any], types: List[Any], concrete: Any) -> 
     if name in CONV_ARGS:
         return _conv(name, dims, types, concrete)
     if name.startswith(("aten::_scaled_dot_product_", "aten::_cudnn_attention", "aten::_flash_attention",
-                        "aten::_efficient_attention")):  # a fused attention kernel's forward
+                        "aten::_efficient_attention", "flash_attn::")):  # a fused attention kernel's forward
         from .attention import backend_op_traffic
 
         return backend_op_traffic(name, dims, types, concrete)

@@ -410,3 +410,43 @@ def test_kernel_op_inputs_in_flash_layout():
     assert t.flops == 2 * 16 * 1024 * 1024 * 128  # custom_mask_type 0: no mask
     packed = [[2048, 8, 64]] * 3 + [[3], [3], [], [], [], [], [], []]
     assert backend_op_traffic("aten::_flash_attention_forward", packed, [BF16] * 5 + [""] * 6, None) is None
+
+
+def _flash_attn_package(window=("-1", "-1"), causal="True"):
+    """The flash-attn package's training step (synthetic, as flash-attn 2.6+ records it): FlashAttnFunc [0, 100)
+    with sequence number 5 around its custom op [2, 96), q, k, v [2, 512, 8, 64] bf16 ([batch, length, heads, dim]),
+    which launches a 60 us kernel; the backward node (thread 2) launches 120 us."""
+    blhd = [2, 512, 8, 64]
+    op = _op("flash_attn::_flash_attn_forward", 2, 94, 2, [blhd, blhd, blhd, [], [], [], [], [], [], [], []],
+             [BF16] * 3 + ["Scalar", "Scalar", "Scalar", "Scalar", "Scalar", "Scalar", "", "Scalar"])
+    op["args"]["Concrete Inputs"] = ["", "", "", "0.", "0.125", causal, *window, "0.", "", "False"]
+    events = [_at(_op("FlashAttnFunc", 0, 100, 1), seq=5), op,
+              _kernel("void flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4, false, false, bf16> >", 200, 60,
+                      10, 2),
+              _rt("cudaLaunchKernel", 50, 2, 10, 2),
+              _at(_op("autograd::engine::evaluate_function: FlashAttnFuncBackward", 400, 50, 20), tid=2, seq=5, fwd=1),
+              _at(_op("flash_attn::_flash_attn_backward", 402, 40, 21), tid=2),
+              _kernel("void flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel<...>", 500, 120, 11, 21),
+              _rt("cudaLaunchKernel", 410, 2, 11, 21)]
+    events[-2]["args"]["External id"] = 21
+    return {"schemaVersion": 1, "deviceProperties": [H200], "traceEvents": events}
+
+
+def test_flash_attn_package_calls(tmp_path):
+    """flash-attn's custom op is a call of backend flash counted from its autograd Function: shapes read in its
+    [batch, length, heads, dim] layout, its backward found by the Function's sequence number, its kernel given the
+    shape model; a sliding window counts the pairs it keeps; a window not recorded leaves the call unmeasured."""
+    a = analyze(write(tmp_path / "t.json.gz", _flash_attn_package()))
+    (row,) = a.attention
+    assert (row["backend"], row["op"], row["found_by"], row["query"], row["causal"], row["dropout"]) == \
+        ("flash", "flash_attn::_flash_attn_forward", CALL, "[2, 8, 512, 64]", True, 0.0)
+    assert (row["gpu_us"], row["backward_us"], row["cpu_us"]) == (60.0, 120.0, 150.0)
+    assert row["flops"] == 2 * 16 * (512 * 513 // 2) * 128
+    (kernel,) = [k for k in a.kernels if k["name"].startswith("flash_fwd")]
+    assert kernel["bytes"] == 4 * 2 * 512 * 8 * 64 * 2 and kernel["flops"] == row["flops"]
+    (row,) = attention_table(load_trace(write(tmp_path / "w.json.gz", _flash_attn_package(("128", "-1")))),
+                             1000.0, PEAKS.get)
+    assert row["flops"] == 2 * 16 * (sum(range(1, 129)) + (512 - 128) * 129) * 128  # 128 keys back, causal
+    (row,) = attention_table(load_trace(write(tmp_path / "n.json.gz", _flash_attn_package(("", "")))), 1000.0,
+                             PEAKS.get)
+    assert row["backend"] == "flash" and row["flops"] is None and row["floor_us"] is None
