@@ -440,8 +440,9 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 def backend_op_traffic(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Traffic]:
     """The compulsory traffic of a fused backend's forward op, of the op beneath it that launches its kernel
-    (:data:`KERNEL_OPS`), or of the flash-attn package's (:data:`PACKAGE_OPS`): q, k, v, the mask and the output moved once, and the forward FLOPs (see the module's
-    docstring); None for other ops or where the shapes were not recorded."""
+    (:data:`KERNEL_OPS`), or of the flash-attn package's (:data:`PACKAGE_OPS`): q, k, v, the mask and the output
+    moved once, and the forward FLOPs (see the module's docstring); None for other ops or where the shapes were not
+    recorded."""
     if name not in KERNEL_OPS and name not in PACKAGE_OPS \
             and (name not in BACKEND_OPS or BACKEND_OPS[name][0] not in FUSED_BACKENDS):
         return None

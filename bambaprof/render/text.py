@@ -55,8 +55,8 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if ops:
         parts += ["\nCPU ops\n", render_rows(ops, "table", columns.ANALYZE_OPS)]
     if getattr(a, "attention", None):
-        parts += ["\nAttention by backend (math, flex-eager and unfused store the score matrix; floor: attention at once, q, k, v "
-                  "and the output moved once; backward: kernels autograd ran for the calls)\n",
+        parts += ["\nAttention by backend (math, flex-eager and unfused store the score matrix; floor: attention at once, "
+                  "q, k, v and the output moved once; backward: kernels autograd ran for the calls)\n",
                   render_rows(a.attention, "table", columns.ANALYZE_ATTENTION)]
     if any(r["breaks"] for r in getattr(a, "compiled_calls", None) or ()):
         parts += ["\nCalls of torch.compile'd code (outside: host time outside their graphs; GPU idle meanwhile)\n",

@@ -1,7 +1,8 @@
 """Attention, optimizer steps, a growing cache and checkpointing on real GPU work (``gpu`` marker): bf16 attention
 through PyTorch's choice (a fused kernel, found by its op and its name, with a roofline), pinned to the math fallback
-(unfused-attention), and written by hand; flex_attention eagerly and compiled; AdamW's three implementations on CUDA (the for-loop one launches per
-parameter); a KV cache grown by torch.cat (bytes from the cat kernel's name); checkpointed training."""
+(unfused-attention), and written by hand; flex_attention eagerly and compiled; AdamW's three implementations on
+CUDA (the for-loop one launches per parameter); a KV cache grown by torch.cat (bytes from the cat kernel's name);
+checkpointed training."""
 
 import pytest
 import torch
