@@ -116,7 +116,7 @@ KERNEL_BACKENDS: Tuple[Tuple[re.Pattern, str], ...] = (
     (re.compile(r"native_sdpa|cudnn\w*(?:fmha|sdpa)", re.IGNORECASE), "cudnn"),
     (re.compile(r"Fmha(?:Fwd|Bwd)Kernel|\bfmha_(?:fwd|bwd)"), "ck"),
     (re.compile(r"BatchPrefillWith|BatchDecodeWith|SinglePrefillWith|SingleDecodeWith"), "flashinfer"),
-    (re.compile(r"paged_attention_v[12]_kernel"), "paged"),
+    (re.compile(r"paged_attention_v[12]_kernel|kernel_unified_attention_[23]d|paged_attention_ll4mi"), "paged"),
     (re.compile(r"flex_attention|flex_decoding"), "flex"),
 )
 #: How a row was found: calls (ops), or kernels by name outside every call.

@@ -113,6 +113,8 @@ def test_kernel_backends_by_name():
     assert kernel_backend("ck_tile::kentry<ck_tile::FmhaFwdKernel<...> >") == "ck"
     assert kernel_backend("BatchPrefillWithPagedKVCacheKernel<...>") == "flashinfer"
     assert kernel_backend("void vllm::paged_attention_v2_kernel<__nv_bfloat16>") == "paged"
+    assert kernel_backend("kernel_unified_attention_2d") == "paged"  # vLLM's Triton attention
+    assert kernel_backend("void paged_attention_ll4mi_QKV_mfma16_kernel<...>") == "paged"  # vLLM on ROCm
     assert kernel_backend("triton_tem_fused_flex_attention_0") == "flex"
     assert kernel_backend("triton_tem_fused_flex_attention_backward_zeros_1") == "flex"
     assert kernel_backend("triton_tem_fused_flex_decoding_2") == "flex"
