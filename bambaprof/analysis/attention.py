@@ -427,7 +427,10 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     if inputs.get("window") is not None:  # the flash-attn package: a sliding window, bottom-right causal
         if inputs["causal"] is None:
             return None
-        pairs = _window_pairs(lq, lk, inputs["window"], inputs["causal"])
+        windowed = _window_pairs(lq, lk, inputs["window"], inputs["causal"])
+        if windowed is None:
+            return None
+        pairs = windowed
     else:  # is_causal not recorded (or a mask built by hand): the causal count, so the floor stays a lower bound
         pairs = lq * lk if inputs["causal"] is False else _causal_pairs(lq, lk)
     out_bytes = lead_q * lq * dv * size
@@ -453,9 +456,16 @@ def backend_op_traffic(name: str, dims: Any, types: Any, concrete: Any) -> Optio
     return Traffic(work["_bytes"], work["flops"], "shape model")
 
 
-def _window_pairs(lq: int, lk: int, window: Tuple[float, float], causal: bool) -> int:
+#: The longest query a sliding window's pairs are counted for (one entry a query); longer ones are unknown.
+MAX_WINDOWED_QUERY = 1 << 22
+
+
+def _window_pairs(lq: int, lk: int, window: Tuple[float, float], causal: bool) -> Optional[int]:
     """(query, key) pairs the flash-attn package attends: query i (aligned to the bottom right, at key position
-    ``i + lk - lq``) sees the keys from ``left`` before it to ``right`` after it (-1: unbounded; causal: none after)."""
+    ``i + lk - lq``) sees the keys from ``left`` before it to ``right`` after it (-1: unbounded; causal: none after);
+    None for a query longer than :data:`MAX_WINDOWED_QUERY`."""
+    if lq > MAX_WINDOWED_QUERY:
+        return None
     left, right = (int(w) for w in window)
     if causal:
         right = 0

@@ -452,3 +452,7 @@ def test_flash_attn_package_calls(tmp_path):
     (row,) = attention_table(load_trace(write(tmp_path / "n.json.gz", _flash_attn_package(("", "")))), 1000.0,
                              PEAKS.get)
     assert row["backend"] == "flash" and row["flops"] is None and row["floor_us"] is None
+    doc = _flash_attn_package(("4096", "-1"))  # a hostile length: unknown, not a 10^12-entry count
+    doc["traceEvents"][1]["args"]["Input Dims"][:3] = [[1, 10 ** 12, 8, 64]] * 3
+    (row,) = attention_table(load_trace(write(tmp_path / "h.json.gz", doc)), 1000.0, PEAKS.get)
+    assert row["flops"] is None
