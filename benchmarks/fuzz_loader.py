@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-SEEDS = ["h200-models-trace.json.gz", "h200-validation-trace.json.gz", "activities/cpu.json.gz", "activities/cuda.json.gz"]
+SEEDS = ["h200-models-trace.json.gz", "h200-validation-trace.json.gz", "activities/cpu.json.gz", "activities/cuda.json.gz",
+         "attention/flex.json.gz"]
 
 _ODD = [None, "", "x", "5", -1, -1e300, 1e300, 2**70, 0, True, [], {}, [1, 2], {"a": 1}, "NaN", 1.5, -0.0]
 
@@ -192,12 +193,16 @@ def _with_python_frames() -> Dict[str, Any]:
 
 def _with_attention() -> Dict[str, Any]:
     """A trace of attention calls (a fused one, one through the math fallback with its backward, one written by hand,
-    and a kernel found by name), so that mutations reach the shapes, arguments, sequence numbers and nesting
+    a kernel found by name, and the flash-attn package's call with a sliding window), so that mutations reach the shapes, arguments, sequence numbers and nesting
     :mod:`bambaprof.analysis.attention` reads."""
     sys.path.insert(0, str(DATA.parents[1]))
-    from tests.analysis.test_attention import gpu_attention_doc
+    from tests.analysis.test_attention import _flash_attn_package, gpu_attention_doc
 
-    return gpu_attention_doc()
+    doc = gpu_attention_doc()
+    package = _flash_attn_package(("128", "-1"))["traceEvents"]  # the flash-attn package's call, a window
+    for event in package:  # after the others
+        event["ts"] += 5000
+    return {**doc, "traceEvents": doc["traceEvents"] + package}
 
 
 def _with_compiled_calls() -> Dict[str, Any]:
