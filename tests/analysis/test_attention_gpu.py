@@ -25,7 +25,8 @@ def test_attention_backends_on_the_gpu(tmp_path):
     assert sdpa[0]["gpu_us"] > 0 and sdpa[0]["backward_us"] > 0 and sdpa[0]["floor_us"] > 0
     assert not [f for f in found["sdpa"].findings if f["id"] == "unfused-attention"]
     fused_kernels = [k for k in found["sdpa"].kernels if k["kind"] == "kernel" and k.get("flops")
-                     and k.get("launched_by", "").startswith("aten::_scaled_dot_product_")]
+                     and k.get("launched_by", "").startswith(("aten::_scaled_dot_product_", "aten::_cudnn_attention",
+                                                              "aten::_flash_attention", "aten::_efficient_attention"))]
     assert fused_kernels, "the fused forward kernel has its op's bytes and FLOPs"
     for mode, backend in (("math", "math"), ("eager", "unfused")):
         (row,) = [r for r in found[mode].attention if r["found_by"] == "call"]

@@ -91,3 +91,23 @@ def test_flop_and_byte_models_against_nsight_compute():
         assert rows[name]["bytes_ratio"] < 1, name
     for name in ("depthwise conv1d", "bf16->fp32 copy", "silu", "broadcast mul", "sum"):
         assert 0.9 < rows[name]["bytes_ratio"] < 1.35, name
+
+
+def test_attention_model_against_nsight_compute():
+    """Fused attention forwards on an H100 (benchmarks/ncu_attention.py: bf16 [4, 16, 4096, 128], FlashAttention,
+    the memory-efficient kernel and cuDNN, not causal and causal): each kernel's bytes and FLOPs come from the
+    attention model through the op that launched it; the FLOPs equal the tensor cores' count where every pair is
+    attended and stay a lower bound within 4% when causal (the diagonal's tiles run whole); the bytes are within 4%
+    of DRAM traffic except where FlashAttention re-reads k and v past the L2 (more traffic, not less)."""
+    from tests.scripts import load_script
+
+    rows = {r["workload"]: r for r in load_script("validate_models_against_ncu").compare("attention")}
+    assert len(rows) == 6 and all(r["bytes_source"] == "shape model" for r in rows.values())
+    for name, r in rows.items():
+        if name.endswith("causal"):
+            assert 0.96 < r["flops_ratio"] < 1, name
+        else:
+            assert r["flops_ratio"] == pytest.approx(1, abs=1e-6), name
+    for name in ("efficient", "efficient causal", "cudnn", "cudnn causal"):
+        assert 0.96 < rows[name]["bytes_ratio"] < 1.04, name
+    assert 0.7 < rows["flash causal"]["bytes_ratio"] < rows["flash"]["bytes_ratio"] < 1
