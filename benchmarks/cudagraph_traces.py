@@ -7,8 +7,8 @@ Writes, each with four profiled steps after a warm-up step and shapes recorded:
 - ``replayed.json.gz``: a small MLP under ``torch.compile(mode="reduce-overhead")``, warmed up on its one batch size
   before recording: every profiled step replays the graph CUDA graph trees recorded;
 - ``new-shapes.json.gz``: the same with the batch dimension marked dynamic (one compiled graph) and a new batch size
-  every step, as a generation loop whose length grows feeds it: CUDA graph trees record a new graph for each size,
-  inside the steps (``CUDAGraphNode.record``);
+  every step, called twice (as a server's batches of a few sizes come): CUDA graph trees warm each new size up and
+  then record a graph for it, inside the steps (``CUDAGraphNode.record``);
 - ``captured.json.gz``: the MLP captured by hand with ``torch.cuda.graph`` in every step before it is replayed (the
   capture's runtime calls, ``cudaStreamBeginCapture`` ... ``cudaGraphInstantiate``, inside the steps).
 
@@ -56,9 +56,10 @@ def record(case: str, path: Path, device: str) -> None:
                 torch._dynamo.mark_dynamic(x, 0)
                 compiled(x)
 
-            def step(i: int) -> None:
+            def step(i: int) -> None:  # twice: CUDA graph trees warm a new size up once, then record it
                 x = torch.randn(sizes[i], 512, device=device)
                 torch._dynamo.mark_dynamic(x, 0)
+                compiled(x)
                 compiled(x)
         torch.cuda.synchronize()
         with profile(activities=activities(device), record_shapes=True,
