@@ -193,8 +193,8 @@ def _with_python_frames() -> Dict[str, Any]:
 
 def _with_attention() -> Dict[str, Any]:
     """A trace of attention calls (a fused one, one through the math fallback with its backward, one written by hand,
-    a kernel found by name, and the flash-attn package's call with a sliding window), so that mutations reach the shapes, arguments, sequence numbers and nesting
-    :mod:`bambaprof.analysis.attention` reads."""
+    a kernel found by name, and the flash-attn package's call with a sliding window), so that mutations reach the
+    shapes, arguments, sequence numbers and nesting :mod:`bambaprof.analysis.attention` reads."""
     sys.path.insert(0, str(DATA.parents[1]))
     from tests.analysis.test_attention import _flash_attn_package, gpu_attention_doc
 

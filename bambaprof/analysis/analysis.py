@@ -31,6 +31,7 @@ from .compiled_calls import compiled_call_summary, compiled_call_table
 from .contractions import contraction_table
 from .convolutions import depthwise_conv_table
 from .copies import copy_summary, copy_table
+from .cuda_graphs import cuda_graph_recordings, cuda_graph_summary
 from .data_loading import loader_ranges, loader_summary
 from .generation import generation_table
 from .growing_cats import growing_cat_table
@@ -342,14 +343,16 @@ def analyze(
     allocating = allocation_calls(trace, steps)
     fetching = loader_ranges(trace)
     compiling = compile_ranges(trace)
+    recording = cuda_graph_recordings(trace)
     transfers = transfer_table(trace, transfer_rows(trace))
     misaligned = misaligned_gemm_table(trace)
     host_calls = host_recorded and len(trace.runtime) > 0  # runtime calls: allocations and syncs could show
-    intervals = [(compiling["start"], compiling["end"]), (fetching["start"], fetching["end"]),
+    intervals = [(compiling["start"], compiling["end"]), (recording["start"], recording["end"]),
+                 (fetching["start"], fetching["end"]),
                  (allocating["start"], allocating["reach"]) if host_calls else (None, None),
                  (synchronising["start"], synchronising["end"] + synchronising["emptied"]) if host_calls else (None, None)]
     idle_causes = idle_by_cause(*gpu_busy(trace), [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, intervals)])
-    host_intervals = intervals[:2] + ([(allocating["start"], allocating["end"]), (synchronising["start"],
+    host_intervals = intervals[:3] + ([(allocating["start"], allocating["end"]), (synchronising["start"],
                                       synchronising["end"])] if host_calls else [(None, None)] * 2)
     add_step_causes(trace, steps, [(name, s, e) for name, (s, e) in zip(IDLE_CAUSES, host_intervals)])
     summary: Dict[str, Any] = {
@@ -396,6 +399,7 @@ def analyze(
         **checkpoint_summary(trace, checkpointing),
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
+        **cuda_graph_summary(trace, recording, steps),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
         "idle_by_cause": idle_causes,
         **collective_summary(trace),

@@ -1,6 +1,7 @@
 """torch.compile's compilation inside the profiled window (times in us).
 
-Dynamo and inductor time their compile phases with profiler ranges named ``<phase> (dynamo_timed)``; each frame
+Dynamo and inductor time their compile phases with profiler ranges named ``<phase> (dynamo_timed)`` (CUDA graph
+trees time their recordings the same way: those are :mod:`.cuda_graphs`'s, not compilation); each frame
 Dynamo compiles is one ``_compile.compile_inner (dynamo_timed)`` range around the rest. A trace that holds them
 recorded compilation beside the steady state: its step times and GPU idle time include seconds of host work that
 a warmed-up program does not do.
@@ -25,8 +26,9 @@ from .steps import step_index
 from .timeline import gpu_busy, idle_inside, union_length
 from .trace import Trace
 
-#: The ranges torch.compile's phases record (``dynamo_timed``).
-COMPILE_RANGE = re.compile(r"^.+ \(dynamo_timed\)$")
+#: The ranges torch.compile's phases record (``dynamo_timed``), but CUDA graph trees' (their recordings are
+#: :mod:`.cuda_graphs`'s: runtime work in the steady state, not compilation).
+COMPILE_RANGE = re.compile(r"^(?!CUDAGraph|cudagraphify).+ \(dynamo_timed\)$")
 #: One frame compiled by Dynamo (the range around the other phases).
 FRAME_COMPILE = "_compile.compile_inner (dynamo_timed)"
 #: The summary's figures (:func:`compile_summary`).

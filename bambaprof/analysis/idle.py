@@ -2,13 +2,14 @@
 host-side cause it falls in, each instant counted once (times in us).
 
 Causes, in this order (an idle instant inside several goes to the first): ``compilation`` (inside torch.compile's
-compile ranges, :mod:`.compilation`), ``data loader`` (inside the DataLoader's fetch ranges, :mod:`.data_loading`),
+compile ranges, :mod:`.compilation`), ``CUDA graph recording`` (inside a CUDA graph's recording, :mod:`.cuda_graphs`),
+``data loader`` (inside the DataLoader's fetch ranges, :mod:`.data_loading`),
 ``allocation calls`` (inside a memory allocation call, or the drain after a free begun while GPU work ran,
 :mod:`.allocations`), ``synchronisations`` (inside a synchronising call, or the drain after one begun while GPU
 work ran: one made with the GPU already idle emptied nothing; :mod:`.syncs`), and ``the rest``: launch
 gaps, host work between launches, waits the trace does not explain. A cause the trace cannot show (no CPU ops for
 the compile and DataLoader ranges, no runtime calls for allocations and synchronisations) is None, and its time
-stays in ``the rest``.
+stays in ``the rest`` (recordings show through CPU ops or runtime calls).
 
 For a trace of one device this idle time is the summary's ``gpu_idle_us``; with several devices it is the time
 none of them ran anything (``gpu_idle_us`` sums each device's own idle time).
@@ -23,7 +24,7 @@ import numpy as np
 from .timeline import idle_inside
 
 #: The causes in the order their intervals claim idle time.
-CAUSES = ("compilation", "data loader", "allocation calls", "synchronisations")
+CAUSES = ("compilation", "CUDA graph recording", "data loader", "allocation calls", "synchronisations")
 
 
 def idle_by_cause(ms: np.ndarray, me: np.ndarray,

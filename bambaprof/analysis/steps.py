@@ -58,8 +58,8 @@ def step_index(trace: "Trace", steps: List[Dict[str, Any]], t: np.ndarray) -> np
 
 
 #: The step table's keys for the causes of :data:`.idle.CAUSES`, in their order.
-CAUSE_KEYS = {"compilation": "compile_us", "data loader": "data_loader_us", "allocation calls": "allocation_us",
-              "synchronisations": "sync_us"}
+CAUSE_KEYS = {"compilation": "compile_us", "CUDA graph recording": "cudagraph_record_us",
+              "data loader": "data_loader_us", "allocation calls": "allocation_us", "synchronisations": "sync_us"}
 
 
 def add_step_causes(trace: "Trace", steps: List[Dict[str, Any]],

@@ -1,7 +1,9 @@
-"""Rule on ``torch.compile``d code broken into several graphs: the run's count of graph breaks and their reasons
-(its manifest), and what the breaks cost in the trace (:mod:`bambaprof.analysis.compiled_calls`).
+"""Rules on compiled code: ``torch.compile``d code broken into several graphs (the run's count of graph breaks and
+their reasons in its manifest, and what the breaks cost in the trace: :mod:`bambaprof.analysis.compiled_calls`), and
+CUDA graphs recorded inside the profiled window (:mod:`bambaprof.analysis.cuda_graphs`).
 
-The rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None.
+Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; the
+thresholds are the named constants here (in the README).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any, Dict, List, Optional
 from ..analysis.compiled_calls import ROW_KEYS
 from .finding import Finding, gpu_window_us, severity_of, us_text
 
+#: cudagraph-recording: CUDA graph recordings take at least this share of the GPU window in idle time (of the span in
+#: host time, where the GPU's idle time is not known).
+CUDAGRAPH_RECORDING_PCT = 5.0
 #: Ops that read a tensor's value on the host: a graph break Dynamo can keep in the graph when told to.
 _SCALAR_READS = ("aten::item", "aten::_local_scalar_dense")
 
@@ -63,3 +68,54 @@ def _measured(a: Any, rows: List[Dict[str, Any]], reasons: List[Dict[str, Any]])
         return Finding("graph-breaks", severity_of(idle, window), msg, evidence, " ".join(tips), idle)
     return Finding("graph-breaks", severity_of(outside, span) if span > 0 else "medium", msg, evidence,
                    " ".join(tips), None)
+
+
+def cudagraph_recording(a: Any) -> Optional[Finding]:
+    """CUDA graphs recorded inside the trace (:mod:`bambaprof.analysis.cuda_graphs`) whose GPU idle time is at least
+    :data:`CUDAGRAPH_RECORDING_PCT` of the GPU window (without GPU activity: their host time against the span).
+    Advice by when: recordings after the first profiled step are re-recording in the steady state (a new input
+    shape, or a static input at a new address, for CUDA graph trees; a capture repeated by hand); those of the first
+    step alone, a warm-up the profiler recorded. Time at stake: the GPU's idle time inside them."""
+    s = a.summary
+    records = s.get("cudagraph_records") or 0
+    host, idle = s.get("cudagraph_record_us") or 0.0, s.get("cudagraph_record_gpu_idle_us")
+    span, window = s.get("span_us") or 0.0, gpu_window_us(a)
+    on_gpu = idle is not None and window > 0
+    share = 100.0 * (idle / window if on_gpu else host / span if span > 0 else 0.0)
+    if not records or share < CUDAGRAPH_RECORDING_PCT:
+        return None
+    later, held, steps = s.get("cudagraph_records_after_first_step"), s.get("cudagraph_record_steps"), \
+        s.get("profiled_steps")
+    kinds, replays = s.get("cudagraph_record_kinds") or "", s.get("cudagraph_replays")
+    trees = "cudagraph trees" in kinds
+    where = f" in {held} of {steps} profiled steps" if steps and held is not None else ""
+    msg = (f"CUDA graphs were recorded {records} time{'s' if records != 1 else ''} inside the trace{where} ("
+           + ("torch.compile's CUDA graph trees" if trees else "stream captures")
+           + (" and stream captures" if trees and "capture" in kinds.split(", ") else "")
+           + f"): {us_text(host)} of host time"
+           + (f", the GPU idle {us_text(idle)} meanwhile, {share:.0f}% of its window" if on_gpu else
+              f", {share:.0f}% of the trace's span")
+           + (f"; graphs were replayed {replays} time{'s' if replays != 1 else ''}" if replays else "") + ".")
+    rerecording = bool(later) or not steps
+    if rerecording and trees:
+        suggestion = ("CUDA graph trees record a graph for every new input shape, and again when a static input moves "
+                      "to a new address: keep the shapes to a few sizes (pad batches and lengths to buckets; a "
+                      "static KV cache, Hugging Face's cache_implementation=\"static\"), warm every size up before "
+                      "measuring, or let dynamic shapes run without graphs "
+                      "(torch._inductor.config.triton.cudagraph_skip_dynamic_graphs = True). "
+                      "TORCH_LOGS=cudagraphs,cudagraph_static_inputs says why each graph was recorded.")
+    elif rerecording:
+        suggestion = ("Capture once and replay: keep the captured graph and its static input and output tensors "
+                      "across steps (copy new inputs into them), one graph per shape you serve, captured at start-up.")
+    else:
+        suggestion = ("Every recording fell in the first profiled step, a warm-up the profiler recorded: run the "
+                      "compiled code on every shape before profiling (torch.profiler.schedule(wait=1, warmup=1, "
+                      "active=3)), so that steps replay graphs.")
+    if later and held is not None and steps:
+        msg += f" {later} of them began after the first step: the steady state records graphs again."
+    at_stake = idle if on_gpu and idle else None
+    evidence = [{k: s.get(k) for k in ("cudagraph_records", "cudagraph_record_us", "cudagraph_record_gpu_idle_us",
+                                       "cudagraph_record_steps", "cudagraph_records_after_first_step",
+                                       "cudagraph_replays", "cudagraph_record_kinds")}]
+    return Finding("cudagraph-recording", severity_of(idle if on_gpu else host, window if on_gpu else span), msg,
+                   evidence, suggestion, at_stake)

@@ -60,6 +60,7 @@ UNEVEN_STEPS_PCT = 10.0
 #: The step table's causes (:func:`bambaprof.analysis.steps.add_step_causes`): key, what the host did, the finding
 #: that judges it.
 _STEP_CAUSES = (("compile_us", "compiling (torch.compile)", "compilation-in-trace"),
+                ("cudagraph_record_us", "recording CUDA graphs", "cudagraph-recording"),
                 ("data_loader_us", "waiting for the DataLoader", "data-loading"),
                 ("allocation_us", "in memory allocation calls", "allocation-stall"),
                 ("sync_us", "waiting for the GPU in synchronisations", "sync-stall"))

@@ -14,7 +14,7 @@ from ..analysis.names import normalize_kernel_name
 from .attention import unfused_attention
 from .autograd import grad_enabled_inference
 from .checkpointing import checkpoint_headroom
-from .compiled import graph_breaks
+from .compiled import cudagraph_recording, graph_breaks
 from .convolutions import depthwise_conv
 from .finding import (
     _SEVERITY_ORDER,
@@ -61,7 +61,7 @@ from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
            "allocation_stall", "cache_bound", "can_judge", "checkpoint_headroom", "compilation_in_trace",
-           "copy_overhead", "data_loading",
+           "copy_overhead", "cudagraph_recording", "data_loading",
            "depthwise_conv", "diagnose", "dram_overfetch", "elementwise_contraction", "exposed_communication",
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "graph_breaks", "growing_cat", "host_bound",
@@ -76,7 +76,7 @@ RULES: List[Callable[[Any], Any]] = [
     copy_overhead, low_occupancy, small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles,
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
-    ssd_core, exposed_communication, checkpoint_headroom,
+    ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording,
 ]
 
 
@@ -111,6 +111,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "allocation-stall": lambda a, k: a.summary.get("allocation_calls") is not None,
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
     "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
+    "cudagraph-recording": lambda a, k: a.summary.get("cudagraph_records") is not None,
     "exposed-transfers": lambda a, k: a.summary.get("transfer_count") is not None,
     "uneven-steps": lambda a, k: len(getattr(a, "steps", None) or []) >= UNEVEN_MIN_STEPS,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,

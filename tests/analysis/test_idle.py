@@ -49,8 +49,8 @@ def test_the_idle_table(capsys):
 
     assert main(["analyze", str(DATA / "data-loading" / "workers0.json.gz"), "--table", "idle", "--format", "csv"]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0] == "cause,gpu_idle_us,share_pct" and rows[2].startswith("data loader,69749.1")
-    assert [r.split(",")[0] for r in rows[1:]] == ["compilation", "data loader", "allocation calls", "synchronisations",
-                                                  "the rest"]
+    assert rows[0] == "cause,gpu_idle_us,share_pct" and rows[3].startswith("data loader,69749.1")
+    assert [r.split(",")[0] for r in rows[1:]] == ["compilation", "CUDA graph recording", "data loader",
+                                                  "allocation calls", "synchronisations", "the rest"]
     assert main(["analyze", str(DATA / "activities" / "cpu.json.gz"), "--table", "idle"]) == 0
     assert "no GPU idle time to split" in capsys.readouterr().out

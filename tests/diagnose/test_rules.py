@@ -590,6 +590,33 @@ def test_compilation_in_trace():
     assert "compilation-in-trace" not in ids(_a(summary=summary))
 
 
+def test_cudagraph_recording():
+    """CUDA graphs recorded inside the trace (tests/analysis/test_cuda_graphs.py has the traces): over
+    CUDAGRAPH_RECORDING_PCT of the GPU window in idle time, re-recording after the first step names the shapes for
+    CUDA graph trees and keeping the graph for captures by hand; recordings of the first step alone are a warm-up;
+    a CPU-only profile is judged on host time, with nothing at stake."""
+    summary = {"cudagraph_records": 4, "cudagraph_record_us": 3000.0, "cudagraph_record_gpu_idle_us": 400.0,
+               "cudagraph_record_steps": 3, "cudagraph_records_after_first_step": 3, "cudagraph_replays": 5,
+               "cudagraph_record_kinds": "cudagraph trees", "profiled_steps": 4, "gpu_idle_us": 400.0,
+               "span_us": 5000.0}
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "cudagraph-recording")
+    assert f.time_us == 400.0 and f.severity == "high" and "recorded 4 times inside the trace in 3 of 4" in f.message
+    assert "3 of them began after the first step" in f.message and "cudagraph_skip_dynamic_graphs" in f.suggestion
+    summary["cudagraph_record_kinds"] = "capture"
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "cudagraph-recording")
+    assert "stream captures" in f.message and "Capture once and replay" in f.suggestion
+    summary.update(cudagraph_records_after_first_step=0, cudagraph_record_steps=1)
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "cudagraph-recording")
+    assert "a warm-up the profiler recorded" in f.suggestion and "after the first step" not in f.message
+    summary["cudagraph_record_gpu_idle_us"] = 20.0  # 2% of the window
+    assert "cudagraph-recording" not in ids(_a(summary=summary))
+    summary.update(cudagraph_record_gpu_idle_us=None, gpu_busy_us=0.0, gpu_idle_us=0.0)  # no GPU: the span
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "cudagraph-recording")
+    assert f.time_us is None and "60% of the trace's span" in f.message
+    summary["cudagraph_records"] = 0
+    assert "cudagraph-recording" not in ids(_a(summary=summary))
+
+
 def test_data_loading():
     """The GPU idle inside the DataLoader's fetches (tests/analysis/test_data_loading.py has the traces): over
     DATA_LOADING_PCT of the window it is a finding whose time at stake is that idle time."""
