@@ -82,3 +82,27 @@ def test_a_trace_without_host_activity(tmp_path):
     s = analyze(write(tmp_path / "t.json.gz", doc)).summary
     assert s["cudagraph_records"] is None and s["cudagraph_replays"] is None
     assert s["idle_by_cause"] is None or s["idle_by_cause"].get("CUDA graph recording") is None
+
+
+def test_real_h100_traces():
+    """benchmarks/cudagraph_traces.py on an H100 (torch 2.11): a reduce-overhead MLP warmed up on its one size only
+    replays (8 graph launches, no recording); fed a new batch size every step, CUDA graph trees record a graph in
+    each of the four steps (medium: 8% of a window the host holds); captured by hand every step, four captures, 52%
+    of the window (high)."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "cuda-graphs"
+    replayed = analyze(data / "replayed.json.gz")
+    assert (replayed.summary["cudagraph_records"], replayed.summary["cudagraph_replays"]) == (0, 8)
+    assert not any(f["id"] == "cudagraph-recording" for f in replayed.findings)
+    for name, kind, severity in (("new-shapes", "cudagraph trees", "medium"), ("captured", "capture", "high")):
+        a = analyze(data / f"{name}.json.gz")
+        s = a.summary
+        assert (s["cudagraph_records"], s["cudagraph_record_steps"], s["cudagraph_records_after_first_step"],
+                s["cudagraph_replays"], s["cudagraph_record_kinds"]) == (4, 4, 3, 4, kind), name
+        assert 0 < s["cudagraph_record_gpu_idle_us"] <= s["cudagraph_record_us"] and s["compile_us"] == 0.0
+        assert s["idle_by_cause"]["CUDA graph recording"] == s["cudagraph_record_gpu_idle_us"]
+        (f,) = [f for f in a.findings if f["id"] == "cudagraph-recording"]
+        assert f["severity"] == severity and f["time_us"] == s["cudagraph_record_gpu_idle_us"], name
+    assert "cudagraph_skip_dynamic_graphs" in next(f for f in analyze(data / "new-shapes.json.gz").findings
+                                                   if f["id"] == "cudagraph-recording")["suggestion"]
