@@ -16,6 +16,7 @@ from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import NOT_PHASES
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
+from .compiled import CUDAGRAPH_RECORDING_PCT
 from .finding import (
     CUDA_API_PLATFORMS,
     GRAPHED_SHARE,
@@ -108,6 +109,11 @@ def host_bound(a: Any) -> Optional[Finding]:
     if 100.0 * loader_idle / window >= DATA_LOADING_PCT:  # waits for data are not launch overhead
         suggestion = (f"First feed the GPU: {us_text(loader_idle)} of the {us_text(wait)} wait was inside the "
                       "DataLoader's fetches (see data-loading). For the rest: " + suggestion)
+    recording = a.summary.get("cudagraph_record_gpu_idle_us") or 0.0
+    if 100.0 * recording / window >= CUDAGRAPH_RECORDING_PCT:  # graphs recorded in the steps, not replayed
+        suggestion = (f"First stop recording CUDA graphs inside the steps: {us_text(recording)} of the "
+                      f"{us_text(wait)} wait was their recording (see cudagraph-recording). For the rest: "
+                      + suggestion)
     compiling = a.summary.get("compile_gpu_idle_us") or 0.0
     if 100.0 * compiling / window >= COMPILATION_SPAN_PCT:  # a compile inside the steps is not launch overhead
         suggestion = (f"First take compilation out of the profiled steps: {us_text(compiling)} of the "

@@ -105,7 +105,8 @@ ANALYZE_IDLE = [
 ]
 ANALYZE_STEPS = [
     Column("step", "step", width=30), Column("start_us", "start us", "us"), Column("dur_us", "duration us", "us"),
-    Column("compile_us", "compiling us", "us"), Column("data_loader_us", "DataLoader us", "us"),
+    Column("compile_us", "compiling us", "us"), Column("cudagraph_record_us", "CUDA graph recording us", "us"),
+    Column("data_loader_us", "DataLoader us", "us"),
     Column("allocation_us", "allocation calls us", "us"), Column("sync_us", "syncs us", "us"),
     Column("gpu_idle_us", "GPU idle us", "us"),
 ]
