@@ -34,6 +34,7 @@ from .copies import copy_summary, copy_table
 from .cuda_graphs import cuda_graph_recordings, cuda_graph_summary
 from .data_loading import loader_ranges, loader_summary
 from .generation import generation_table
+from .grad_sync import grad_sync_summary
 from .growing_cats import growing_cat_table
 from .idle import CAUSES as IDLE_CAUSES
 from .idle import idle_by_cause
@@ -400,6 +401,7 @@ def analyze(
         **loader_summary(trace, fetching),
         **compile_summary(trace, compiling, steps),
         **cuda_graph_summary(trace, recording, steps),
+        **grad_sync_summary(trace),
         # the GPU window's idle time (no device running) by cause, each instant once (analysis/idle.py)
         "idle_by_cause": idle_causes,
         **collective_summary(trace),

@@ -16,6 +16,7 @@ from .autograd import grad_enabled_inference
 from .checkpointing import checkpoint_headroom
 from .compiled import cudagraph_recording, graph_breaks
 from .convolutions import depthwise_conv
+from .distributed import grad_sync_per_microbatch
 from .finding import (
     _SEVERITY_ORDER,
     FAR_FROM_ROOFLINE_X,
@@ -64,7 +65,8 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "copy_overhead", "cudagraph_recording", "data_loading",
            "depthwise_conv", "diagnose", "dram_overfetch", "elementwise_contraction", "exposed_communication",
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
-           "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "graph_breaks", "growing_cat", "host_bound",
+           "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "grad_sync_per_microbatch", "graph_breaks",
+           "growing_cat", "host_bound",
            "host_speed_changed", "idle_unexplained", "low_occupancy", "memory_pressure", "misaligned_gemm",
            "no_cache_generation",
            "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core", "sync_stall", "throttled",
@@ -76,7 +78,7 @@ RULES: List[Callable[[Any], Any]] = [
     copy_overhead, low_occupancy, small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles,
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
-    ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording,
+    ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
 ]
 
 
@@ -112,6 +114,8 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
     "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
     "cudagraph-recording": lambda a, k: a.summary.get("cudagraph_records") is not None,
+    # the wrapper's forwards, the reductions and an optimizer step: CPU ops
+    "grad-sync-per-microbatch": lambda a, k: a.summary.get("wrapped_forwards") is not None,
     "exposed-transfers": lambda a, k: a.summary.get("transfer_count") is not None,
     "uneven-steps": lambda a, k: len(getattr(a, "steps", None) or []) >= UNEVEN_MIN_STEPS,
     "far-from-roofline": lambda a, k: (a.summary.get("floor_coverage_pct") or 0.0) >= FAR_FROM_ROOFLINE_MIN_COVERAGE_PCT,

@@ -617,6 +617,23 @@ def test_cudagraph_recording():
     assert "cudagraph-recording" not in ids(_a(summary=summary))
 
 
+def test_grad_sync_per_microbatch():
+    """Reductions in micro-batches no optimizer step followed (tests/analysis/test_grad_sync.py has the traces):
+    over GRAD_SYNC_PCT of the GPU window it is a finding with that time at stake; FSDP's advice names its no_sync's
+    memory cost; without an optimizer step in the trace, or below the threshold, none."""
+    summary = {"wrapped_forwards": 8, "grad_sync_steps": 2, "grad_sync_microbatches": 8, "grad_sync_unneeded": 6,
+               "grad_sync_unneeded_us": 300.0, "grad_sync_wrapper": "DistributedDataParallel"}
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "grad-sync-per-microbatch")
+    assert f.time_us == 300.0 and f.severity == "high" and "(4.0 forwards a step): 6 of" in f.message
+    assert "with model.no_sync():" in f.suggestion
+    summary["grad_sync_wrapper"] = "FullyShardedDataParallel"
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "grad-sync-per-microbatch")
+    assert "set_requires_gradient_sync(False)" in f.suggestion and "more memory" in f.suggestion
+    for change in ({"grad_sync_steps": 0}, {"grad_sync_unneeded_us": 20.0}, {"grad_sync_unneeded_us": None},
+                   {"grad_sync_unneeded": 0}):
+        assert "grad-sync-per-microbatch" not in ids(_a(summary={**summary, **change})), change
+
+
 def test_data_loading():
     """The GPU idle inside the DataLoader's fetches (tests/analysis/test_data_loading.py has the traces): over
     DATA_LOADING_PCT of the window it is a finding whose time at stake is that idle time."""

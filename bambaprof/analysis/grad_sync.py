@@ -1,0 +1,138 @@
+"""Gradient synchronisation per optimizer step under gradient accumulation (times in us).
+
+DistributedDataParallel (and FSDP) reduce every parameter's gradient across ranks at the end of each backward
+pass. With gradient accumulation (several micro-batches, one optimizer step), only the reduction before the step
+is needed: the ones of the earlier micro-batches move the same bytes for nothing, unless they run inside
+``model.no_sync()``.
+
+The trace shows it: each micro-batch's forward is a ``DistributedDataParallel.forward`` (or
+``FullyShardedDataParallel.forward``) range (:data:`WRAPPER_FORWARDS`); each gradient reduction a collective call
+(:data:`GRADIENT_COLLECTIVES`: the ``c10d::allreduce_``/``reduce_scatter`` ops, else a backend's own range,
+``nccl:all_reduce``, ``gloo:all_reduce``) run inside the backward pass, under one of autograd's
+``autograd::engine::evaluate_function:`` ranges (DDP's hooks fire as each gradient is accumulated: a reduction in
+the forward, as SyncBatchNorm's, is not a gradient's); each step an ``Optimizer.step#<class>.step`` range. The forwards cut the
+trace into micro-batches (one forward to the next, the last to the trace's end); a micro-batch holding a reduction
+and no optimizer step reduced gradients the step after it reduces again.
+
+:func:`grad_sync_summary` gives ``wrapped_forwards`` (the forward ranges), ``grad_sync_steps`` (optimizer steps),
+``grad_sync_microbatches`` (micro-batches with a reduction), ``grad_sync_unneeded`` (of those, the ones with no
+optimizer step) and ``grad_sync_unneeded_us``: the time of their reductions: on a GPU the collective kernels they
+launched (none known: None), on the host the backend's own ranges that did the work (``gloo:all_reduce``: it lasts
+until every rank has joined), else the collective calls' own time; ``grad_sync_wrapper`` names the wrapper. Every
+figure None without CPU ops (the ranges could not show), and the counts 0 where no wrapped forward ran.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .comms import is_collective_kernel
+from .ops import nearest_marked, op_intervals, op_parents
+from .trace import Trace, value_codes
+
+#: The forward ranges of the data-parallel wrappers whose backward reduces gradients.
+WRAPPER_FORWARDS = {"DistributedDataParallel.forward": "DistributedDataParallel",
+                    "FullyShardedDataParallel.forward": "FullyShardedDataParallel"}
+#: The calls that reduce gradients: c10d's ops (PyTorch 2.0 and later), and the backends' own ranges.
+C10D_REDUCTIONS = re.compile(r"^c10d::(allreduce|allreduce_coalesced|reduce_scatter\w*|_reduce_scatter_base)_?$")
+BACKEND_REDUCTIONS = re.compile(r"^(nccl|gloo|mpi|ucc|xccl):(all_reduce|reduce_scatter\w*|_reduce_scatter_base)"
+                                r"(_coalesced)?$")
+#: The range autograd's engine puts around each node it runs in the backward pass.
+BACKWARD_NODE = "autograd::engine::evaluate_function:"
+#: The optimizer's step ranges.
+OPTIMIZER_STEP = re.compile(r"^Optimizer\.step#\w+\.step$")
+#: The summary's figures (:func:`grad_sync_summary`).
+SUMMARY_KEYS = ("wrapped_forwards", "grad_sync_steps", "grad_sync_microbatches", "grad_sync_unneeded",
+                "grad_sync_unneeded_us", "grad_sync_wrapper")
+
+
+def grad_sync_summary(trace: Trace) -> Dict[str, Any]:
+    """Gradient reductions by micro-batch (see the module's description)."""
+    if not len(trace.ops):
+        return dict.fromkeys(SUMMARY_KEYS)
+    wrapped, forwards, _ = op_intervals(trace, WRAPPER_FORWARDS.__contains__)
+    out: Dict[str, Any] = {"wrapped_forwards": int(len(forwards)), "grad_sync_steps": 0, "grad_sync_microbatches": 0,
+                           "grad_sync_unneeded": 0, "grad_sync_unneeded_us": 0.0, "grad_sync_wrapper": None}
+    if not len(forwards):
+        return out
+    names = {trace.ops.name[r] for r in wrapped.tolist()}
+    out["grad_sync_wrapper"] = ", ".join(sorted(WRAPPER_FORWARDS[n] for n in names))
+    forwards = np.sort(forwards)
+    _, steps, _ = op_intervals(trace, OPTIMIZER_STEP.match)
+    in_backward = _in_backward(trace)
+    calls, c_start, c_end = _kept(in_backward, *op_intervals(trace, C10D_REDUCTIONS.match))
+    backend, b_start, b_end = op_intervals(trace, BACKEND_REDUCTIONS.match)
+    if not len(calls):  # no c10d ops (older PyTorch): the backends' ranges mark the calls
+        calls, c_start, c_end = _kept(in_backward, backend, b_start, b_end)
+    out["grad_sync_steps"] = int(len(steps))
+    if not len(calls):
+        return out
+
+    def batch_of(t: np.ndarray) -> np.ndarray:  # the micro-batch holding each time: -1 before the first forward
+        return np.searchsorted(forwards, t, side="right") - 1
+
+    reducing = np.unique(batch_of(c_start))
+    reducing = reducing[reducing >= 0]
+    stepping = set(batch_of(steps).tolist())
+    unneeded = np.array([b for b in reducing.tolist() if b not in stepping], dtype=np.int64)
+    out["grad_sync_microbatches"] = int(len(reducing))
+    out["grad_sync_unneeded"] = int(len(unneeded))
+    out["grad_sync_unneeded_us"] = _time(trace, unneeded, batch_of, (calls, c_start, c_end), (b_start, b_end))
+    return out
+
+
+def _in_backward(trace: Trace) -> np.ndarray:
+    """Whether each op runs under one of autograd's ``evaluate_function`` ranges (itself included)."""
+    codes, names = value_codes(trace, "ops.name")
+    marked = np.array([str(n).startswith(BACKWARD_NODE) for n in names], dtype=bool)
+    return nearest_marked(op_parents(trace), marked[codes]) >= 0 if marked.any() else np.zeros(len(codes), bool)
+
+
+def _kept(in_backward: np.ndarray, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple:
+    keep = in_backward[rows]
+    return rows[keep], start[keep], end[keep]
+
+
+def _time(trace: Trace, unneeded: np.ndarray, batch_of: Any, calls: tuple, backend: tuple) -> Optional[float]:
+    """The reductions' time in the ``unneeded`` micro-batches (see the module's description)."""
+    if not len(unneeded):
+        return 0.0
+    rows, c_start, c_end = calls
+    wasted = np.isin(batch_of(c_start), unneeded)
+    if len(trace.gpu):  # the collective kernels launched under those calls
+        gpu = trace.gpu
+        launcher = trace.gpu_op_row
+        kernels = [i for i in np.flatnonzero(gpu.kind == "kernel").tolist() if is_collective_kernel(gpu.name[i])]
+        if not kernels:
+            return None
+        call_at = {int(r): i for i, r in enumerate(rows.tolist())}
+        parent = _enclosing_call(trace, set(call_at))
+        total, found = 0.0, False
+        for i in kernels:
+            owner = parent(int(launcher[i]))
+            if owner is not None:
+                found = True
+                if wasted[call_at[owner]]:
+                    total += float(gpu.dur[i])
+        return total if found else None
+    b_start, b_end = backend
+    if len(b_start):  # the backend's own ranges, as long as the collective took
+        return float((b_end - b_start)[np.isin(batch_of(b_start), unneeded)].sum())
+    return float((c_end - c_start)[wasted].sum())
+
+
+def _enclosing_call(trace: Trace, calls: set):
+    """A function from an op's row to the row of the reduction call it runs under (itself included), or None."""
+    parent = op_parents(trace)
+
+    def owner(row: int) -> Optional[int]:
+        seen = 0
+        while row >= 0 and seen < 64:
+            if row in calls:
+                return row
+            row, seen = int(parent[row]), seen + 1
+        return None
+    return owner
