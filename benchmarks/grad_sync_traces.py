@@ -1,8 +1,9 @@
 """Record real traces of data-parallel training with gradient accumulation, with and without ``no_sync``.
 
-    python benchmarks/grad_sync_traces.py OUT [--backend gloo|nccl] [--accumulate 3]
+    python benchmarks/grad_sync_traces.py OUT [--backend gloo|nccl] [--accumulate 3] [--world 2]
 
-Two processes (``torch.multiprocessing.spawn``, CPU tensors with gloo, one GPU each with nccl) train a 4-layer MLP
+``--world`` processes (``torch.multiprocessing.spawn``, CPU tensors with gloo, one GPU each with nccl; one process
+alone still all-reduces, through NCCL on one GPU) train a 4-layer MLP
 under ``DistributedDataParallel``, accumulating gradients over ``--accumulate`` micro-batches for each SGD step.
 Writes ``OUT/sync/rank<r>.json.gz`` (every micro-batch's backward all-reduces its gradients) and
 ``OUT/no-sync/rank<r>.json.gz`` (every micro-batch but a step's last runs inside ``ddp.no_sync()``): two profiled
@@ -61,11 +62,12 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
     parser.add_argument("--accumulate", type=int, default=3)
+    parser.add_argument("--world", type=int, default=2)
     args = parser.parse_args()
     for port, (name, no_sync) in enumerate((("sync", False), ("no-sync", True)), start=29517):
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
-        mp.spawn(train, args=(2, args.backend, no_sync, args.accumulate, folder, port), nprocs=2)
+        mp.spawn(train, args=(args.world, args.backend, no_sync, args.accumulate, folder, port), nprocs=args.world)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/bin/bash
-# A fourth device call (forty-ninth session), two GPUs: DDP with gradient accumulation over NCCL, with and without
-# no_sync (benchmarks/grad_sync_traces.py --backend nccl), each rank analysed (the grad-sync figures, the findings).
+# A fourth device call (forty-ninth session), one GPU: DDP with gradient accumulation over NCCL (one rank: NCCL still
+# launches its all-reduce kernels), with and without no_sync (benchmarks/grad_sync_traces.py --backend nccl
+# --world 1), each trace analysed (the grad-sync figures, the findings).
 source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-timeout 240 python3 benchmarks/grad_sync_traces.py "$OUT/grad-sync" --backend nccl 2>&1 | grep -v "^USDT\|warn" | tail -6
+timeout 240 python3 benchmarks/grad_sync_traces.py "$OUT/grad-sync" --backend nccl --world 1 2>&1 | grep -v "^USDT\|warn" | tail -6
 for t in "$OUT"/grad-sync/*/rank*.json.gz; do
   echo "== $t"
   python3 - "$t" <<'PY'
