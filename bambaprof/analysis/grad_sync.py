@@ -17,8 +17,10 @@ and no optimizer step reduced gradients the step after it reduces again.
 :func:`grad_sync_summary` gives ``wrapped_forwards`` (the forward ranges), ``grad_sync_steps`` (optimizer steps),
 ``grad_sync_microbatches`` (micro-batches with a reduction), ``grad_sync_unneeded`` (of those, the ones with no
 optimizer step) and ``grad_sync_unneeded_us``: the time of their reductions: on a GPU the collective kernels they
-launched (none known: None), on the host the backend's own ranges that did the work (``gloo:all_reduce``: it lasts
-until every rank has joined), else the collective calls' own time; ``grad_sync_wrapper`` names the wrapper. Every
+launched (by the micro-batch their call started in; where no kernel carries its call, by their own start; no
+collective kernel: None, as for one rank, whose NCCL launches none), on the host the backend's own ranges that did
+the work (``gloo:all_reduce``: it lasts until every rank has joined), else the collective calls' own time;
+``grad_sync_wrapper`` names the wrapper. Every
 figure None without CPU ops (the ranges could not show), and the counts 0 where no wrapped forward ran.
 """
 
@@ -117,7 +119,11 @@ def _time(trace: Trace, unneeded: np.ndarray, batch_of: Any, calls: tuple, backe
                 found = True
                 if wasted[call_at[owner]]:
                     total += float(gpu.dur[i])
-        return total if found else None
+        if found:
+            return total
+        # no kernel carries its call (a trace without the launches' correlation): each by its own start
+        starts = gpu.ts[kernels]
+        return float(gpu.dur[kernels][np.isin(batch_of(starts), unneeded)].sum())
     b_start, b_end = backend
     if len(b_start):  # the backend's own ranges, as long as the collective took
         return float((b_end - b_start)[np.isin(batch_of(b_start), unneeded)].sum())

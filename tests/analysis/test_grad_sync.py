@@ -64,6 +64,15 @@ def test_gpu_reductions_by_micro_batch(tmp_path):
                 s["grad_sync_unneeded_us"]) == (3, 1, 3, 2, 400.0), c10d
         (f,) = [f for f in a.findings if f["id"] == "grad-sync-per-microbatch"]
         assert f["time_us"] == 400.0 and "3.0 forwards a step" in f["message"]
+    doc = _gpu_doc()  # no kernel carries its call: each kernel by its own start (the forward's one in batch 0 too)
+    for e in doc["traceEvents"]:
+        if e.get("cat") == "kernel" and e["name"].startswith("nccl"):
+            e["args"]["External id"], e["args"]["correlation"] = -1, 10_000 + int(e["ts"])
+    assert analyze(write(tmp_path / "x.json.gz", doc)).summary["grad_sync_unneeded_us"] == 450.0
+    doc = _gpu_doc()  # one rank: NCCL launches no kernel, so the reductions cost nothing known
+    doc["traceEvents"] = [e for e in doc["traceEvents"] if not e["name"].startswith("nccl")]
+    s = analyze(write(tmp_path / "y.json.gz", doc)).summary
+    assert s["grad_sync_unneeded"] == 2 and s["grad_sync_unneeded_us"] is None
 
 
 def test_not_judged_without_a_step_or_a_wrapper(tmp_path):
@@ -77,3 +86,13 @@ def test_not_judged_without_a_step_or_a_wrapper(tmp_path):
     doc["traceEvents"] = [e for e in doc["traceEvents"] if e["name"] != "DistributedDataParallel.forward"]
     s = analyze(write(tmp_path / "w.json.gz", doc)).summary
     assert (s["wrapped_forwards"], s["grad_sync_microbatches"], s["grad_sync_wrapper"]) == (0, 0, None)
+
+
+def test_real_h100_one_nccl_rank():
+    """DDP on one H100 over NCCL (torch 2.11, benchmarks/grad_sync_traces.py --backend nccl --world 1): the calls are
+    counted (6 micro-batches, 4 of them reducing for nothing), but one rank's NCCL launches no kernel, so their time
+    is unknown and nothing is claimed."""
+    a = analyze(DATA / "h100-one-rank" / "sync.json.gz")
+    s = a.summary
+    assert (s["grad_sync_microbatches"], s["grad_sync_unneeded"], s["grad_sync_unneeded_us"]) == (6, 4, None)
+    assert not any(f["id"] == "grad-sync-per-microbatch" for f in a.findings)
