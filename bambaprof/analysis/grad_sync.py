@@ -106,39 +106,22 @@ def _time(trace: Trace, unneeded: np.ndarray, batch_of: Any, calls: tuple, backe
     wasted = np.isin(batch_of(c_start), unneeded)
     if len(trace.gpu):  # the collective kernels launched under those calls
         gpu = trace.gpu
-        launcher = trace.gpu_op_row
-        kernels = [i for i in np.flatnonzero(gpu.kind == "kernel").tolist() if is_collective_kernel(gpu.name[i])]
-        if not kernels:
+        codes, names = value_codes(trace, "gpu.name")
+        collective = np.array([is_collective_kernel(str(n)) for n in names], dtype=bool)
+        kernels = np.flatnonzero((gpu.kind == "kernel") & collective[codes])
+        if not len(kernels):
             return None
-        call_at = {int(r): i for i, r in enumerate(rows.tolist())}
-        parent = _enclosing_call(trace, set(call_at))
-        total, found = 0.0, False
-        for i in kernels:
-            owner = parent(int(launcher[i]))
-            if owner is not None:
-                found = True
-                if wasted[call_at[owner]]:
-                    total += float(gpu.dur[i])
-        if found:
-            return total
+        call_of = np.full(len(trace.ops), -1, dtype=np.int64)  # each call's index among the calls
+        call_of[rows] = np.arange(len(rows))
+        is_call = call_of >= 0
+        owner_row = nearest_marked(op_parents(trace), is_call)[np.maximum(trace.gpu_op_row[kernels], 0)]
+        owned = (trace.gpu_op_row[kernels] >= 0) & (owner_row >= 0)
+        if owned.any():
+            owner = call_of[owner_row[owned]]
+            return float(gpu.dur[kernels[owned]][wasted[owner]].sum())
         # no kernel carries its call (a trace without the launches' correlation): each by its own start
-        starts = gpu.ts[kernels]
-        return float(gpu.dur[kernels][np.isin(batch_of(starts), unneeded)].sum())
+        return float(gpu.dur[kernels][np.isin(batch_of(gpu.ts[kernels]), unneeded)].sum())
     b_start, b_end = backend
     if len(b_start):  # the backend's own ranges, as long as the collective took
         return float((b_end - b_start)[np.isin(batch_of(b_start), unneeded)].sum())
     return float((c_end - c_start)[wasted].sum())
-
-
-def _enclosing_call(trace: Trace, calls: set):
-    """A function from an op's row to the row of the reduction call it runs under (itself included), or None."""
-    parent = op_parents(trace)
-
-    def owner(row: int) -> Optional[int]:
-        seen = 0
-        while row >= 0 and seen < 64:
-            if row in calls:
-                return row
-            row, seen = int(parent[row]), seen + 1
-        return None
-    return owner
