@@ -141,7 +141,9 @@ def run(n: int, seed: int, on_case: Callable[[int], None] = lambda i: None) -> D
                                                                                      _with_contractions(),
                                                                                      _with_attention(),
                                                                                      _with_compiled_calls(),
-                                                                                     _with_growing_cats()]
+                                                                                     _with_growing_cats(),
+                                                                                     _with_cuda_graphs(),
+                                                                                     _with_grad_sync()]
     originals: Dict[int, Any] = {}
     counts = {"ok": 0, "refused": 0}
     compared = 0
@@ -212,6 +214,24 @@ def _with_compiled_calls() -> Dict[str, Any]:
     from tests.analysis.test_compiled_calls import gpu_compiled_doc
 
     return gpu_compiled_doc()
+
+
+def _with_cuda_graphs() -> Dict[str, Any]:
+    """Steps that record CUDA graphs (CUDA graph trees' ranges holding captures, and a capture by hand), so that
+    mutations reach the ranges and runtime calls :mod:`bambaprof.analysis.cuda_graphs` pairs."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.test_cuda_graphs import _steps_doc
+
+    return _steps_doc()
+
+
+def _with_grad_sync() -> Dict[str, Any]:
+    """DDP micro-batches reducing gradients in the backward, one optimizer step, so that mutations reach what
+    :mod:`bambaprof.analysis.grad_sync` reads."""
+    sys.path.insert(0, str(DATA.parents[1]))
+    from tests.analysis.test_grad_sync import _gpu_doc
+
+    return _gpu_doc()
 
 
 def _with_growing_cats() -> Dict[str, Any]:
