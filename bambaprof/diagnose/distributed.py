@@ -36,10 +36,11 @@ def grad_sync_per_microbatch(a: Any) -> Optional[Finding]:
            f"gradients again. They took {us_text(time)}, {100 * time / total:.0f}% of "
            + ("the trace's span on the host (a CPU-only profile)" if on_host else "the GPU window") + ".")
     fsdp = "FullyShardedDataParallel" in wrapper
-    suggestion = ("Accumulate without reducing: run every micro-batch but a step's last inside "
-                  + ("model.no_sync() (FSDP: it keeps unsharded gradients until the step, more memory; FSDP2: "
-                     "model.set_requires_gradient_sync(False))" if fsdp else "with model.no_sync():")
-                  + ", so gradients cross the network once a step; Hugging Face Accelerate does it in "
+    suggestion = ("Accumulate without reducing: wrap the forward and backward of every micro-batch but a step's last "
+                  "in the context manager model.no_sync()"
+                  + (" (FSDP: it keeps unsharded gradients until the step, more memory; FSDP2: "
+                     "model.set_requires_gradient_sync(False) instead)" if fsdp else "")
+                  + ", so that gradients cross the network once a step; Hugging Face Accelerate does it in "
                   "accelerator.accumulate(model), as the Trainer and Lightning do.")
     evidence = [{k: s.get(k) for k in ("wrapped_forwards", "grad_sync_steps", "grad_sync_microbatches",
                                        "grad_sync_unneeded", "grad_sync_unneeded_us", "grad_sync_wrapper")}]

@@ -22,7 +22,7 @@ def test_real_gloo_ranks_with_and_without_no_sync():
                 s["grad_sync_wrapper"]) == (6, 2, 6, 4, "DistributedDataParallel")
         assert 0 < s["grad_sync_unneeded_us"] < s["span_us"]
         (f,) = [f for f in a.findings if f["id"] == "grad-sync-per-microbatch"]
-        assert f["severity"] == "medium" and f["time_us"] is None and "with model.no_sync():" in f["suggestion"]
+        assert f["severity"] == "medium" and f["time_us"] is None and "in the context manager model.no_sync()" in f["suggestion"]
         assert "in 6 micro-batches for 2 optimizer steps (3.0 forwards a step): 4 of" in f["message"]
         b = analyze(DATA / "no-sync" / f"rank{rank}.json.gz")
         assert (b.summary["grad_sync_microbatches"], b.summary["grad_sync_unneeded"]) == (2, 0)

@@ -625,7 +625,7 @@ def test_grad_sync_per_microbatch():
                "grad_sync_unneeded_us": 300.0, "grad_sync_wrapper": "DistributedDataParallel"}
     f = next(f for f in diagnose(_a(summary=summary)) if f.id == "grad-sync-per-microbatch")
     assert f.time_us == 300.0 and f.severity == "high" and "(4.0 forwards a step): 6 of" in f.message
-    assert "with model.no_sync():" in f.suggestion
+    assert "in the context manager model.no_sync()" in f.suggestion
     summary["grad_sync_wrapper"] = "FullyShardedDataParallel"
     f = next(f for f in diagnose(_a(summary=summary)) if f.id == "grad-sync-per-microbatch")
     assert "set_requires_gradient_sync(False)" in f.suggestion and "more memory" in f.suggestion
