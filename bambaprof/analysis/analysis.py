@@ -33,6 +33,7 @@ from .convolutions import depthwise_conv_table
 from .copies import copy_summary, copy_table
 from .cuda_graphs import cuda_graph_recordings, cuda_graph_summary
 from .data_loading import loader_ranges, loader_summary
+from .decode_floor import decode_floor_summary
 from .generation import generation_table
 from .grad_sync import grad_sync_summary
 from .growing_cats import growing_cat_table
@@ -427,6 +428,8 @@ def analyze(
         "floor_judged_us": floor["floor_judged_us"],
         "floor_coverage_pct": floor["floor_coverage_pct"],
         "above_floor_x": floor["above_floor_x"],
+        # cached generation's token against reading its weights and caches once (a profile run's manifest)
+        **decode_floor_summary(manifest, core_gbps, core_compute),
     }
     if gpu_unrecorded:
         summary.update(dict.fromkeys(GPU_FIGURES))

@@ -1,14 +1,17 @@
-"""Rule on generation that recomputes the whole prefix every token (:mod:`bambaprof.analysis.generation`).
+"""Rules on generation: recomputing the whole prefix every token (:mod:`bambaprof.analysis.generation`), and a cached
+run's tokens against the floor of reading its weights and caches (:mod:`bambaprof.analysis.decode_floor`).
 
-The rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
-threshold is the named constant here (in the README).
+Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; the
+thresholds are the named constants here (in the README).
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from .finding import Finding, time_base, time_based_finding, us_text
+from ..render.tables import format_cell
+from .finding import Finding, compile_mode, gpu_window_us, time_base, time_based_finding, us_text
+from .host import HOST_BOUND_PCT
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
 #: kernel time (of the span on the host, in a CPU-only profile).
@@ -47,3 +50,48 @@ def no_cache_generation(a: Any) -> Optional[Finding]:
                   "each new token then costs the same whatever the prefix.")
     return time_based_finding(a, "no-cache-generation", on_host, waste, total, waste, msg, [dict(r) for r in rows[:8]],
                               suggestion)
+
+
+#: decode-floor: a cached generate run's median token at least this many times its floor (reading its weights and
+#: caches once at the peak bandwidth); high from DECODE_FLOOR_HIGH_X.
+DECODE_FLOOR_X = 2.0
+DECODE_FLOOR_HIGH_X = 5.0
+
+
+def decode_floor(a: Any) -> Optional[Finding]:
+    """A cached ``generate`` run whose median time between tokens is at least :data:`DECODE_FLOOR_X` times its floor
+    (:mod:`bambaprof.analysis.decode_floor`); advice by what holds the token: the host (the GPU waited on it for
+    :data:`~.host.HOST_BOUND_PCT` of its window) or the kernels. No time at stake: the figures are per token, not
+    the trace's."""
+    s = a.summary
+    x, token, floor = s.get("decode_floor_x"), s.get("decode_token_ms"), s.get("decode_floor_ms")
+    if x is None or token is None or floor is None or x < DECODE_FLOOR_X:
+        return None
+    weights, cache, batch = s.get("decode_weight_bytes") or 0.0, s.get("decode_cache_bytes") or 0.0, \
+        s.get("decode_batch") or 1
+    gbps, bound = s.get("decode_peak_gbps"), s.get("decode_bound")
+    msg = (f"Each generated token took {us_text(1e3 * token)} (the run's median between tokens), {x:,.1f}x its floor "
+           f"of {us_text(1e3 * floor)}: a decode step reads {format_cell(weights, 'bytes')} of weights and "
+           f"{format_cell(cache, 'bytes')} of cache ({batch} sequence{'s' if batch != 1 else ''})"
+           + (f" at {gbps:,.0f} GB/s" if gbps and bound == "bandwidth" else ", its FLOPs at the peak matmul rate")
+           + ".")
+    window = gpu_window_us(a)
+    wait = s.get("idle_host_wait_us") or 0.0
+    host_bound = window > 0 and 100.0 * wait / window >= HOST_BOUND_PCT
+    mode = compile_mode(a)
+    if host_bound:
+        graphs = ("profile with --compile reduce-overhead (or max-autotune)" if mode in (None, "none", "default")
+                  else "fewer, larger kernels a token")
+        first = (f"The host sets the pace (the GPU waited on it for {100 * wait / window:.0f}% of its window): "
+                 f"launches cost more than the kernels at one token a sequence; {graphs}.")
+    else:
+        first = ("The kernels take the time: a token's weight products are matrix-vector products that should stream "
+                 "their weights at the bandwidth; fuse the small per-token kernels, and see the kernel table for "
+                 "those furthest from their floor.")
+    suggestion = (first + f" Every sequence of a batch shares the step's weight reads: at batch {batch} the floor is "
+                  f"{us_text(1e3 * floor / batch)} a sequence-token, and it falls as the batch grows until the step is "
+                  "compute-bound; weights in fewer bits (fp8, int4) lower it in proportion.")
+    severity = "high" if x >= DECODE_FLOOR_HIGH_X else "medium"
+    evidence = [{k: s.get(k) for k in ("decode_token_ms", "decode_floor_ms", "decode_floor_x", "decode_weight_bytes",
+                                       "decode_cache_bytes", "decode_batch", "decode_bound", "decode_peak_gbps")}]
+    return Finding("decode-floor", severity, msg, evidence, suggestion, None)

@@ -28,7 +28,7 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
-from .generation import no_cache_generation
+from .generation import decode_floor, no_cache_generation
 from .growing_cats import growing_cat
 from .host import (
     UNEVEN_MIN_STEPS,
@@ -62,7 +62,7 @@ from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
            "allocation_stall", "cache_bound", "can_judge", "checkpoint_headroom", "compilation_in_trace",
-           "copy_overhead", "cudagraph_recording", "data_loading",
+           "copy_overhead", "cudagraph_recording", "data_loading", "decode_floor",
            "depthwise_conv", "diagnose", "dram_overfetch", "elementwise_contraction", "exposed_communication",
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
            "fusion_candidate", "gpu_unrecorded", "grad_enabled_inference", "grad_sync_per_microbatch", "graph_breaks",
@@ -79,6 +79,7 @@ RULES: List[Callable[[Any], Any]] = [
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
     ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
+    decode_floor,
 ]
 
 
@@ -114,6 +115,8 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "data-loading": lambda a, k: a.summary.get("data_loader_fetches") is not None,
     "compilation-in-trace": lambda a, k: a.summary.get("compile_frames") is not None,
     "cudagraph-recording": lambda a, k: a.summary.get("cudagraph_records") is not None,
+    # a cached generate run's manifest, with a peak bandwidth
+    "decode-floor": lambda a, k: a.summary.get("decode_floor_x") is not None,
     # the wrapper's forwards, the reductions and an optimizer step: CPU ops
     "grad-sync-per-microbatch": lambda a, k: a.summary.get("wrapped_forwards") is not None,
     "exposed-transfers": lambda a, k: a.summary.get("transfer_count") is not None,
