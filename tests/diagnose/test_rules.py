@@ -634,6 +634,22 @@ def test_grad_sync_per_microbatch():
         assert "grad-sync-per-microbatch" not in ids(_a(summary={**summary, **change})), change
 
 
+def test_decode_floor():
+    """A cached generate run's token against its floor (tests/analysis/test_decode_floor.py has the figures): from
+    DECODE_FLOOR_X times it a finding, high from DECODE_FLOOR_HIGH_X; the advice follows what holds the token, the
+    host (CUDA graphs) or the kernels; no time at stake."""
+    summary = {"decode_token_ms": 1.2, "decode_floor_ms": 0.4, "decode_floor_x": 3.0, "decode_weight_bytes": 1.9e9,
+               "decode_cache_bytes": 3.4e7, "decode_batch": 1, "decode_bound": "bandwidth", "decode_peak_gbps": 4800.0}
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "decode-floor")
+    assert f.severity == "medium" and f.time_us is None and "3.0x its floor of 400.0 us" in f.message
+    assert f.suggestion.startswith("The kernels take the time") and "400.0 us a sequence-token" in f.suggestion
+    summary.update(decode_floor_x=6.0, idle_host_wait_us=800.0, gpu_idle_us=800.0)  # 44% of the window
+    f = next(f for f in diagnose(_a(summary=summary)) if f.id == "decode-floor")
+    assert f.severity == "high" and "The host sets the pace (the GPU waited on it for 44%" in f.suggestion
+    summary["decode_floor_x"] = 1.5
+    assert "decode-floor" not in ids(_a(summary=summary))
+
+
 def test_data_loading():
     """The GPU idle inside the DataLoader's fetches (tests/analysis/test_data_loading.py has the traces): over
     DATA_LOADING_PCT of the window it is a finding whose time at stake is that idle time."""
