@@ -6,7 +6,7 @@ passes through once, and each sequence's cache: a Mamba layer's SSM state (float
 state (read, one column written), an attention layer's keys and values of every earlier token (read, one token's
 written). Its *floor* is those bytes at the device's peak bandwidth, or the step's FLOPs (two a weight element
 and sequence) at its peak matmul rate where that is longer: no implementation does less. Weights are counted from
-the run's model configuration as :func:`bambaprof.collect.footprint.weight_bytes` counts them (norm weights left
+the run's model configuration as :func:`bambaprof.run.model_shapes.weight_params` counts them (norm weights left
 out: a lower bound within 0.3% on the presets), less the input embedding table, whose one row a token reads (a
 tied table is read whole by the LM head and stays). The context of the cache is the mean over the generated
 tokens (prompt plus half the new tokens).
@@ -20,12 +20,10 @@ longer) and ``decode_peak_gbps``. All None for anything but a cached ``generate`
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Dict, Optional
 
-from ..collect.footprint import weight_bytes
-from ..model.config import BambaConfig
+from ..run.model_shapes import ModelShapes, weight_params
 from .peaks import PeakCompute
 
 #: The summary's figures (:func:`decode_floor_summary`).
@@ -46,13 +44,13 @@ def decode_floor_summary(manifest: Any, peak_gbps: Optional[float], compute: Opt
     if cfg is None or cfg.workload != "generate" or not cfg.use_cache or not token_ms or token_ms <= 0 \
             or not peak_gbps or peak_gbps <= 0:
         return out
-    model = _config(getattr(manifest, "model", None))
+    model = ModelShapes.from_record(getattr(manifest, "model", None))
     if model is None:
         return out
     try:
-        element = model.torch_dtype.itemsize
+        element = model.element_bytes
         tflops = compute.for_dtype("fp32" if element >= 4 else "bf16") if compute is not None else None
-        weights = float(weight_bytes(model, mixer_only=False))
+        weights = float(weight_params(model, mixer_only=False) * element)
         if not model.tie_word_embeddings:
             weights -= model.vocab_size * model.hidden_size * element  # the input table: one row a token
         batch = max(int(cfg.batch), 1)
@@ -71,7 +69,7 @@ def decode_floor_summary(manifest: Any, peak_gbps: Optional[float], compute: Opt
     return out
 
 
-def _cache_bytes(c: BambaConfig, element: int, context: float) -> float:
+def _cache_bytes(c: ModelShapes, element: int, context: float) -> float:
     """One sequence's cache traffic in a decode step (bytes; see the module's description)."""
     types = c.layer_types()
     mamba = sum(1 for t in types if t != "attention")
@@ -81,17 +79,3 @@ def _cache_bytes(c: BambaConfig, element: int, context: float) -> float:
     head_dim = c.hidden_size // c.num_attention_heads
     kv = 2 * c.num_key_value_heads * head_dim * (context + 1) * element
     return float(mamba * (ssm + conv) + attention * kv)
-
-
-def _config(record: Any) -> Optional[BambaConfig]:
-    """The model configuration a manifest recorded, or None where it is missing or not one."""
-    if not isinstance(record, dict):
-        return None
-    fields = {f.name for f in dataclasses.fields(BambaConfig)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in fields}
-    try:
-        config = BambaConfig(**kwargs)
-        config.layer_types()
-        return config
-    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError):
-        return None

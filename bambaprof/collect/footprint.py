@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.config import BambaConfig
+from ..run.model_shapes import weight_params
 
 
 @dataclass(frozen=True)
@@ -33,25 +34,10 @@ class Footprint:
         return self.weights + self.activations + self.workspace
 
 
-def _mixer_params(c: BambaConfig) -> int:
-    d_in, conv = c.mamba_intermediate, c.conv_dim
-    in_proj = c.hidden_size * (2 * d_in + 2 * c.mamba_n_groups * c.mamba_d_state + c.mamba_n_heads)
-    return in_proj + conv * (c.mamba_d_conv + 1) + 3 * c.mamba_n_heads + d_in + d_in * c.hidden_size
-
-
 def weight_bytes(c: BambaConfig, mixer_only: bool) -> int:
-    """Parameters' bytes (the model's dtype): one mixer, or the whole model."""
-    element = c.torch_dtype.itemsize
-    if mixer_only:
-        return _mixer_params(c) * element
-    types = c.layer_types()
-    attention = sum(1 for t in types if t == "attention")
-    mixers = len(types) - attention
-    head_dim = c.hidden_size // c.num_attention_heads
-    attn = c.hidden_size * head_dim * (2 * c.num_attention_heads + 2 * c.num_key_value_heads)
-    mlp = 3 * c.hidden_size * c.intermediate_size
-    embed = c.vocab_size * c.hidden_size * (1 if c.tie_word_embeddings else 2)
-    return (mixers * _mixer_params(c) + attention * attn + len(types) * mlp + embed) * element
+    """Parameters' bytes (the model's dtype): one mixer, or the whole model (counted as
+    :func:`bambaprof.run.model_shapes.weight_params` counts them)."""
+    return weight_params(c, mixer_only) * c.torch_dtype.itemsize
 
 
 def estimate(c: BambaConfig, workload: str, variant_extra: dict, batch: int, tokens: int) -> Footprint:
