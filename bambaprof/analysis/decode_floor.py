@@ -41,8 +41,8 @@ def decode_floor_summary(manifest: Any, peak_gbps: Optional[float], compute: Opt
     timings = getattr(manifest, "timings", None)
     spread = getattr(timings, "inter_token_ms", None)
     token_ms = getattr(spread, "median", None)
-    if cfg is None or cfg.workload != "generate" or not cfg.use_cache or not token_ms or token_ms <= 0 \
-            or not peak_gbps or peak_gbps <= 0:
+    if cfg is None or cfg.workload != "generate" or not cfg.use_cache or not isinstance(token_ms, (int, float)) \
+            or not math.isfinite(token_ms) or token_ms <= 0 or not peak_gbps or peak_gbps <= 0:
         return out
     model = ModelShapes.from_record(getattr(manifest, "model", None))
     if model is None:

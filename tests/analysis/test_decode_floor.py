@@ -59,6 +59,7 @@ def test_not_judged():
     c = preset("tiny")
     for manifest, gbps in ((_manifest(c, workload="mixer"), 1000.0), (_manifest(c, use_cache=False), 1000.0),
                            (_manifest(c), None), (_manifest(c, token_ms=None), 1000.0),
+                           (_manifest(c, token_ms=float("nan")), 1000.0),
                            (_manifest({"hidden_size": "x"}), 1000.0), (_manifest(["not", "a", "dict"]), 1000.0),
                            (SimpleNamespace(), 1000.0)):
         assert set(decode_floor_summary(manifest, gbps, None).values()) == {None}
