@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from ..errors import UsageError
+from ..run.model_shapes import DerivedSizes
 
 DTYPES: Dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -46,7 +47,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 @dataclass(frozen=True)
-class BambaConfig:
+class BambaConfig(DerivedSizes):
     """Shapes and hyper-parameters of a Bamba decoder (HF ``BambaConfig`` names)."""
 
     vocab_size: int = 128256
@@ -80,30 +81,10 @@ class BambaConfig:
     def __post_init__(self) -> None:
         self.validate()
 
-    # Derived sizes -------------------------------------------------------
-    @property
-    def mamba_intermediate(self) -> int:
-        """Width of the SSM branch: ``heads * head_dim`` (= ``expand * hidden``)."""
-        return self.mamba_n_heads * self.mamba_d_head
-
-    @property
-    def conv_dim(self) -> int:
-        """Channels of the depthwise conv: x, B and C together."""
-        return self.mamba_intermediate + 2 * self.mamba_n_groups * self.mamba_d_state
-
-    @property
-    def head_dim(self) -> int:
-        """Attention head dimension."""
-        return self.hidden_size // self.num_attention_heads
-
+    # Derived sizes (mamba_intermediate, conv_dim, head_dim, layer_types) come from DerivedSizes ----------
     @property
     def torch_dtype(self) -> torch.dtype:
         return parse_dtype(self.dtype)
-
-    def layer_types(self) -> List[str]:
-        """``"attention"`` or ``"mamba"`` for each layer."""
-        attn = set(self.attn_layer_indices)
-        return ["attention" if i in attn else "mamba" for i in range(self.num_hidden_layers)]
 
     def validate(self) -> None:
         """Raise :class:`UsageError` with one line when the shapes are inconsistent."""

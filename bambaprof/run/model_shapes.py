@@ -17,8 +17,42 @@ from typing import Any, Dict, List, Optional, Tuple
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "float64": 8, "fp64": 8}
 
 
+class DerivedSizes:
+    """The sizes a Bamba configuration derives from its fields, for any class with them (:class:`ModelShapes` and
+    :class:`bambaprof.model.config.BambaConfig`)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    attn_layer_indices: Tuple[int, ...]
+    mamba_n_heads: int
+    mamba_d_head: int
+    mamba_n_groups: int
+    mamba_d_state: int
+
+    @property
+    def mamba_intermediate(self) -> int:
+        """Width of the SSM branch: ``heads * head_dim`` (= ``expand * hidden``)."""
+        return self.mamba_n_heads * self.mamba_d_head
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels of the depthwise conv: x, B and C together."""
+        return self.mamba_intermediate + 2 * self.mamba_n_groups * self.mamba_d_state
+
+    @property
+    def head_dim(self) -> int:
+        """Attention head dimension."""
+        return self.hidden_size // self.num_attention_heads
+
+    def layer_types(self) -> List[str]:
+        """``"attention"`` or ``"mamba"`` for each layer."""
+        attention = set(self.attn_layer_indices)
+        return ["attention" if i in attention else "mamba" for i in range(self.num_hidden_layers)]
+
+
 @dataclass(frozen=True)
-class ModelShapes:
+class ModelShapes(DerivedSizes):
     """The recorded shapes that set a Bamba model's parameters and caches (names as the configuration's)."""
 
     vocab_size: int
@@ -63,22 +97,6 @@ class ModelShapes:
     @property
     def element_bytes(self) -> int:
         return DTYPE_BYTES[self.dtype]
-
-    @property
-    def mamba_intermediate(self) -> int:
-        return self.mamba_n_heads * self.mamba_d_head
-
-    @property
-    def conv_dim(self) -> int:
-        return self.mamba_intermediate + 2 * self.mamba_n_groups * self.mamba_d_state
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
-
-    def layer_types(self) -> List[str]:
-        attention = set(self.attn_layer_indices)
-        return ["attention" if i in attention else "mamba" for i in range(self.num_hidden_layers)]
 
 
 def mixer_params(c: Any) -> int:
