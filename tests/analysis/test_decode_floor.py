@@ -82,3 +82,21 @@ def test_a_real_run_directory(tmp_path):
     (f,) = [f for f in a.findings if f["id"] == "decode-floor"]
     assert f["severity"] == "high" and f["time_us"] is None
     assert "The host sets the pace" in f["suggestion"] and "--compile reduce-overhead" in f["suggestion"]
+
+
+def test_the_h200_example_runs():
+    """The study's Bamba-9B runs on the H200 (traces/examples/: 4 layers, no attention, bf16, a 512-token prompt, 8
+    new tokens): 3.28 GB of weights and 33.9 MB of SSM and conv state a token at the measured 4,227 GB/s, a floor of
+    0.78 ms. The `triton` variant eagerly (an early run) took 6.11 ms a token, 7.8x (high); under max-autotune 1.10
+    ms, 1.41x (none)."""
+    examples = Path(__file__).resolve().parents[2] / "traces" / "examples"
+    eager = analyze(examples / "bamba-9b-triton-none-generate-b1-L512-bbe69653")
+    s = eager.summary
+    assert (s["decode_weight_bytes"], s["decode_cache_bytes"], s["decode_batch"]) == (3278255104.0, 33892352.0, 1)
+    assert s["decode_floor_ms"] == pytest.approx(0.7836, abs=1e-4) and s["decode_floor_x"] == pytest.approx(7.80, abs=0.01)
+    (f,) = [f for f in eager.findings if f["id"] == "decode-floor"]
+    assert f["severity"] == "high"
+    graphs = analyze(examples / "bamba-9b-triton-max-autotune-generate-b1-L512-c69c943e").summary
+    assert graphs["decode_floor_x"] == pytest.approx(1.41, abs=0.01)
+    assert not any(f["id"] == "decode-floor" for f in analyze(examples / "bamba-9b-triton-max-autotune-generate-b1-"
+                                                                   "L512-c69c943e").findings)
