@@ -151,7 +151,7 @@ class ReportRun:
                    step_ms=s["step_us"] / 1e3 if s.get("step_us") is not None else None,
                    peak_bytes=gpu_peak or host_peak, peak_on_host=bool(host_peak), peak_where=_peak_where(s),
                    gpu_busy_pct=s.get("gpu_busy_pct"), on_gpu=not on_host,
-                   above_floor_x=s.get("above_floor_x"),
+                   above_floor_x=s.get("above_floor_x"), decode_floor_x=s.get("decode_floor_x"),
                    finding=self.analysis.findings[0] if self.analysis.findings else None, index=index)
 
 

@@ -42,6 +42,7 @@ class Row:
     gpu_busy_pct: Optional[float] = None
     on_gpu: bool = True  # whether the run had GPU work (recorded or not): a CPU-only trace's busy share is no figure
     above_floor_x: Optional[float] = None
+    decode_floor_x: Optional[float] = None  # a cached generate run's median token over its floor (decode-floor)
     baseline: Optional[str] = None  # the label of the baseline run ("itself" for the baseline)
     baseline_name: Optional[str] = None  # its name within the group (variant · compile)
     speedup: Optional[float] = None
