@@ -51,12 +51,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .ops import autograd_nodes, nearest_marked, op_gpu_self, op_parents, rows_named
+from .ops import autograd_nodes, nearest_marked, op_gpu_self, op_parents, rows_named, sequence_creators
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES, DTYPE_NAMES, Traffic, tensor_inputs
@@ -534,17 +533,9 @@ def _attribute(trace: Trace, calls: List[Dict[str, Any]]) -> Tuple[np.ndarray, n
     if nodes is None or not nodes[0].any() or not (member >= 0).any():
         return member, back, outer
     node, node_of = nodes  # the backward's nodes, and each op's innermost node (itself included)
-    seq, fwd = ops.sequence_number, ops.fwd_thread_id
-    # the forward op of each sequence number: the last op to start carrying it outside every node (the number moves
-    # on when a node is created, so the ops before its creator carry it too: eager flex_attention's block mask),
-    # on one thread only
-    candidates = np.flatnonzero((seq >= 0) & (node_of < 0) & (fwd <= 0))
-    forward_op: Dict[int, int] = {}
-    threads: Dict[int, set] = defaultdict(set)
-    for r in candidates[np.argsort(ops.ts[candidates], kind="stable")].tolist():
-        forward_op[int(seq[r])] = r
-        threads[int(seq[r])].add(ops.tid[r])
-    call_of_seq = {s: int(member[r]) for s, r in forward_op.items() if len(threads[s]) == 1 and member[r] >= 0}
+    seq = ops.sequence_number
+    # each node's forward op (eager flex_attention's block mask carries the number before the call that creates it)
+    call_of_seq = {s: int(member[r]) for s, r in sequence_creators(trace).items() if member[r] >= 0}
     if not call_of_seq:
         return member, back, outer
     keys = np.array(sorted(call_of_seq), dtype=np.int64)

@@ -10,8 +10,9 @@ descendant ops. All times in us.
 from __future__ import annotations
 
 import operator
+from collections import defaultdict
 from itertools import repeat
-from typing import Any, Callable, Collection, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -203,6 +204,29 @@ def autograd_nodes(trace: Trace) -> Optional[Tuple[np.ndarray, np.ndarray]]:
             node.setflags(write=False)
             node_of.setflags(write=False)
             found = (node, node_of)
+        trace.memo[key] = found
+    return trace.memo[key]
+
+
+def sequence_creators(trace: Trace) -> Dict[int, int]:
+    """The forward op that created each autograd node: for each ``Sequence number``, the last op to start carrying
+    it outside every backward node (:func:`autograd_nodes`) with no ``Fwd thread id`` (the number moves on when a
+    node is created, so the ops before its creator carry it too); numbers that ops of several threads carry are
+    ambiguous and left out. Empty where the ops lack the autograd fields. Computed once a trace
+    (:attr:`Trace.memo`)."""
+    key = ("sequence creators",)
+    if key not in trace.memo:
+        nodes = autograd_nodes(trace)
+        found: Dict[int, int] = {}
+        if nodes is not None:
+            ops = trace.ops
+            seq = ops.sequence_number
+            rows = np.flatnonzero((seq >= 0) & (nodes[1] < 0) & (ops.fwd_thread_id <= 0))
+            threads: Dict[int, set] = defaultdict(set)
+            for r in rows[np.argsort(ops.ts[rows], kind="stable")].tolist():
+                found[int(seq[r])] = r
+                threads[int(seq[r])].add(ops.tid[r])
+            found = {number: r for number, r in found.items() if len(threads[number]) == 1}
         trace.memo[key] = found
     return trace.memo[key]
 

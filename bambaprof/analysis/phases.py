@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 import numpy as np
 
-from .ops import cpu_op_mask
+from .ops import cpu_op_mask, sequence_creators
 from .timeline import launch_rows
 from .trace import PROFILER_MARKERS, Trace
 
@@ -175,11 +175,10 @@ def _backward_paths(trace: Trace, ranges: Ranges, where: Sequence[Tuple[Any, flo
     them, marked :data:`BACKWARD`, else ``unattributed``.
 
     Backward nodes are the ops with a ``Fwd thread id`` above 0; each carries its forward op's ``Sequence
-    number``. A launch belongs to the innermost node open on its thread; the node's forward op is the last op to
-    start with its sequence number, no ``Fwd thread id`` and outside every node (the number moves on when a node is
-    created, so ops before the node's creator carry it too; sequence numbers count per forward
-    thread: one that several threads' forward ops carry is ambiguous, and left unattributed); that op's path
-    is the one its start lies in."""
+    number``. A launch belongs to the innermost node open on its thread; the node's forward op is its creator
+    (:func:`~.ops.sequence_creators`: the last op to start with its sequence number outside every node; a number
+    several threads' forward ops carry is ambiguous, and left unattributed); that op's path is the one its start
+    lies in."""
     ops = trace.ops
     seq, fwd = ops.sequence_number, ops.fwd_thread_id
     nodes = np.flatnonzero((fwd > 0) & (seq >= 0)) if len(seq) else np.zeros(0, dtype=np.int64)
@@ -190,16 +189,7 @@ def _backward_paths(trace: Trace, ranges: Ranges, where: Sequence[Tuple[Any, flo
     wanted = {int(seq[n]) for n in node_of if n >= 0}
     if not wanted:
         return [unattributed] * len(where)
-    candidates = np.flatnonzero((fwd <= 0) & np.isin(seq, list(wanted)))
-    candidates = candidates[np.argsort(ops.ts[candidates], kind="stable")].tolist()
-    inside = _innermost(node_ranges, [(ops.tid[r], float(ops.ts[r])) for r in candidates])
-    creator: Dict[int, int] = {}
-    threads: Dict[int, set] = defaultdict(set)
-    for r, node in zip(candidates, inside):
-        if node < 0:  # ops that ran inside a backward node are not forward ops
-            creator[int(seq[r])] = r
-            threads[int(seq[r])].add(ops.tid[r])
-    unique = {number: r for number, r in creator.items() if len(threads[number]) == 1}
+    unique = {number: r for number, r in sequence_creators(trace).items() if number in wanted}
     found = paths_at(ranges, [(ops.tid[r], float(ops.ts[r])) for r in unique.values()], unattributed)
     path_of = {number: path + BACKWARD for number, path in zip(unique, found) if path != unattributed}
     return [path_of.get(int(seq[n]), unattributed) if n >= 0 else unattributed for n in node_of]
