@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .ops import op_intervals
-from .steps import step_index
+from .steps import steps_holding
 from .timeline import gpu_busy, idle_inside, union_length
 from .trace import Trace
 
@@ -53,10 +53,6 @@ def compile_summary(trace: Trace, ranges: Dict[str, Any], steps: List[Dict[str, 
         return dict.fromkeys(SUMMARY_KEYS)
     idle = idle_inside(*gpu_busy(trace), start, end) if len(trace.gpu) else None  # inside the GPU window only
     host_us = union_length(start, end)[0] if len(start) else 0.0
-    held = later = None
-    if steps:
-        index = step_index(trace, steps, frames)
-        held = len(set(index[index >= 0].tolist()))
-        later = int((index > 0).sum())
+    held, later = steps_holding(trace, steps, frames)
     return {"compile_frames": int(len(frames)), "compile_us": float(host_us), "compile_gpu_idle_us": idle,
             "compile_steps": held, "compile_frames_after_first_step": later}

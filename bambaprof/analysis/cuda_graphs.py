@@ -33,7 +33,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .ops import op_intervals
-from .steps import step_index
+from .steps import steps_holding
 from .timeline import gpu_busy, idle_inside, union_length
 from .trace import Trace, value_codes
 
@@ -111,13 +111,8 @@ def cuda_graph_summary(trace: Trace, recordings: Dict[str, Any], steps: List[Dic
     start, end, kind = recordings["start"], recordings["end"], recordings["kind"]
     if start is None:
         return dict.fromkeys(SUMMARY_KEYS)
-    idle = idle_inside(*gpu_busy(trace), start, end) if len(trace.gpu) and len(start) else (
-        0.0 if len(trace.gpu) else None)
-    held = later = None
-    if steps:
-        index = step_index(trace, steps, start)
-        held = len(set(index[index >= 0].tolist()))
-        later = int((index > 0).sum())
+    idle = idle_inside(*gpu_busy(trace), start, end) if len(trace.gpu) else None
+    held, later = steps_holding(trace, steps, start)
     kinds = sorted(set(kind.tolist()))
     return {"cudagraph_records": int(len(start)), "cudagraph_record_us": float(union_length(start, end)[0]),
             "cudagraph_record_gpu_idle_us": idle, "cudagraph_record_steps": held,

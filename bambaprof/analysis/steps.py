@@ -57,6 +57,15 @@ def step_index(trace: "Trace", steps: List[Dict[str, Any]], t: np.ndarray) -> np
     return np.where((k >= 0) & (t < ends[np.maximum(k, 0)]), k, -1)
 
 
+def steps_holding(trace: "Trace", steps: List[Dict[str, Any]], t: np.ndarray) -> Tuple[Optional[int], Optional[int]]:
+    """How many of the profiled ``steps`` hold one of the times ``t`` (us), and how many of those times fall after
+    the first step; (None, None) without steps."""
+    if not steps:
+        return None, None
+    index = step_index(trace, steps, t)
+    return len(set(index[index >= 0].tolist())), int((index > 0).sum())
+
+
 #: The step table's keys for the causes of :data:`.idle.CAUSES`, in their order.
 CAUSE_KEYS = {"compilation": "compile_us", "CUDA graph recording": "cudagraph_record_us",
               "data loader": "data_loader_us", "allocation calls": "allocation_us", "synchronisations": "sync_us"}
