@@ -100,8 +100,9 @@ def _params(trace: Trace, rows: np.ndarray) -> List[Any]:
             for p, r in zip(own, rows.tolist())]
 
 
-def _collective_rows(trace: Trace) -> Tuple[np.ndarray, np.ndarray, List[Any], np.ndarray]:
-    """Masks of collective and compute kernels over ``trace.gpu``, the distinct names and each row's name code."""
+def collective_rows(trace: Trace) -> Tuple[np.ndarray, np.ndarray, List[Any], np.ndarray]:
+    """Masks of collective and compute kernels over ``trace.gpu``, the distinct names and each row's name code;
+    computed once a trace."""
     key = ("collective rows",)
     if key not in trace.memo:
         gpu = trace.gpu
@@ -135,7 +136,7 @@ def _devices(trace: Trace) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     ends); worked out once per trace."""
     key = ("collective devices",)
     if key not in trace.memo:
-        collective, compute, _, _ = _collective_rows(trace)
+        collective, compute, _, _ = collective_rows(trace)
         gpu, out = trace.gpu, []
         for device in np.unique(gpu.device[collective]).tolist():
             on = gpu.device == device
@@ -155,7 +156,7 @@ def collective_table(trace: Trace) -> List[Dict[str, Any]]:
     that cross the links / kernel time: algorithm bandwidth x 2(n-1)/n for all-reduce, (n-1)/n for all-gather,
     reduce-scatter and all-to-all, 1 otherwise) over the kernels with known sizes (``sized_pct`` of the time).
     Empty when the trace has no collective kernels."""
-    collective, compute, names, codes = _collective_rows(trace)
+    collective, compute, names, codes = collective_rows(trace)
     if not collective.any():
         return []
     gpu = trace.gpu
@@ -205,7 +206,7 @@ def collective_summary(trace: Trace) -> Dict[str, Any]:
     """Device-level figures for the summary: ``collective_count``, ``collective_us`` (union of collective kernels,
     summed over devices), ``collective_exposed_us`` (the part of it no compute kernel covered) and
     ``collective_overlap_pct``; the times ``None`` when there are no collective kernels."""
-    collective = _collective_rows(trace)[0]
+    collective = collective_rows(trace)[0]
     count = int(collective.sum())
     if not count:
         return {"collective_count": 0, "collective_us": None, "collective_exposed_us": None,

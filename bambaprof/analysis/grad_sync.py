@@ -31,7 +31,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .comms import is_collective_kernel
+from .autograd import EVALUATE_FUNCTION
+from .comms import collective_rows
 from .ops import nearest_marked, op_intervals, op_parents
 from .trace import Trace, value_codes
 
@@ -42,8 +43,6 @@ WRAPPER_FORWARDS = {"DistributedDataParallel.forward": "DistributedDataParallel"
 C10D_REDUCTIONS = re.compile(r"^c10d::(allreduce|allreduce_coalesced|reduce_scatter\w*|_reduce_scatter_base)_?$")
 BACKEND_REDUCTIONS = re.compile(r"^(nccl|gloo|mpi|ucc|xccl):(all_reduce|reduce_scatter\w*|_reduce_scatter_base)"
                                 r"(_coalesced)?$")
-#: The range autograd's engine puts around each node it runs in the backward pass.
-BACKWARD_NODE = "autograd::engine::evaluate_function:"
 #: The optimizer's step ranges.
 OPTIMIZER_STEP = re.compile(r"^Optimizer\.step#\w+\.step$")
 #: The summary's figures (:func:`grad_sync_summary`).
@@ -89,7 +88,7 @@ def grad_sync_summary(trace: Trace) -> Dict[str, Any]:
 def _in_backward(trace: Trace) -> np.ndarray:
     """Whether each op runs under one of autograd's ``evaluate_function`` ranges (itself included)."""
     codes, names = value_codes(trace, "ops.name")
-    marked = np.array([str(n).startswith(BACKWARD_NODE) for n in names], dtype=bool)
+    marked = np.array([str(n).startswith(EVALUATE_FUNCTION) for n in names], dtype=bool)
     return nearest_marked(op_parents(trace), marked[codes]) >= 0 if marked.any() else np.zeros(len(codes), bool)
 
 
@@ -106,9 +105,7 @@ def _time(trace: Trace, unneeded: np.ndarray, batch_of: Any, calls: tuple, backe
     wasted = np.isin(batch_of(c_start), unneeded)
     if len(trace.gpu):  # the collective kernels launched under those calls
         gpu = trace.gpu
-        codes, names = value_codes(trace, "gpu.name")
-        collective = np.array([is_collective_kernel(str(n)) for n in names], dtype=bool)
-        kernels = np.flatnonzero((gpu.kind == "kernel") & collective[codes])
+        kernels = np.flatnonzero(collective_rows(trace)[0])
         if not len(kernels):
             return None
         call_of = np.full(len(trace.ops), -1, dtype=np.int64)  # each call's index among the calls
