@@ -47,20 +47,17 @@ def decode_floor_summary(manifest: Any, peak_gbps: Optional[float], compute: Opt
     model = ModelShapes.from_record(getattr(manifest, "model", None))
     if model is None:
         return out
-    try:
-        element = model.element_bytes
-        tflops = compute.for_dtype("fp32" if element >= 4 else "bf16") if compute is not None else None
-        weights = float(weight_params(model, mixer_only=False) * element)
-        if not model.tie_word_embeddings:
-            weights -= model.vocab_size * model.hidden_size * element  # the input table: one row a token
-        batch = max(int(cfg.batch), 1)
-        context = cfg.seq_len + (cfg.new_tokens - 1) / 2.0
-        cache = batch * _cache_bytes(model, element, context)
-        floor_s = (weights + cache) / (peak_gbps * 1e9)
-        compute_s = 2.0 * weights / element * batch / (tflops * 1e12) if tflops and tflops > 0 else 0.0
-        floor_ms = 1e3 * max(floor_s, compute_s)
-    except (AttributeError, TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError):
-        return out
+    element = model.element_bytes  # every field validated: positive counts, a known dtype
+    tflops = compute.for_dtype("fp32" if element >= 4 else "bf16") if compute is not None else None
+    weights = float(weight_params(model, mixer_only=False) * element)
+    if not model.tie_word_embeddings:
+        weights -= model.vocab_size * model.hidden_size * element  # the input table: one row a token
+    batch = max(int(cfg.batch), 1)
+    context = cfg.seq_len + (cfg.new_tokens - 1) / 2.0
+    cache = batch * _cache_bytes(model, element, context)
+    floor_s = (weights + cache) / (peak_gbps * 1e9)
+    compute_s = 2.0 * weights / element * batch / (tflops * 1e12) if tflops and tflops > 0 else 0.0
+    floor_ms = 1e3 * max(floor_s, compute_s)
     if not math.isfinite(floor_ms) or floor_ms <= 0 or weights <= 0 or cache < 0:
         return out
     out.update(decode_token_ms=float(token_ms), decode_floor_ms=floor_ms, decode_floor_x=float(token_ms) / floor_ms,
@@ -76,6 +73,5 @@ def _cache_bytes(c: ModelShapes, element: int, context: float) -> float:
     attention = len(types) - mamba
     ssm = 2 * c.mamba_n_heads * c.mamba_d_head * c.mamba_d_state * SSM_STATE_BYTES
     conv = c.conv_dim * (c.mamba_d_conv + 1) * element
-    head_dim = c.hidden_size // c.num_attention_heads
-    kv = 2 * c.num_key_value_heads * head_dim * (context + 1) * element
+    kv = 2 * c.num_key_value_heads * c.head_dim * (context + 1) * element
     return float(mamba * (ssm + conv) + attention * kv)

@@ -113,8 +113,7 @@ def weight_params(c: Any, mixer_only: bool) -> int:
     types = c.layer_types()
     attention = sum(1 for t in types if t == "attention")
     mixers = len(types) - attention
-    head_dim = c.hidden_size // c.num_attention_heads
-    attn = c.hidden_size * head_dim * (2 * c.num_attention_heads + 2 * c.num_key_value_heads)
+    attn = c.hidden_size * c.head_dim * (2 * c.num_attention_heads + 2 * c.num_key_value_heads)
     mlp = 3 * c.hidden_size * c.intermediate_size
     embed = c.vocab_size * c.hidden_size * (1 if c.tie_word_embeddings else 2)
     return mixers * mixer_params(c) + attention * attn + len(types) * mlp + embed
