@@ -100,6 +100,10 @@ def compile_mode(a: Any) -> Optional[str]:
     return m.compile.mode if m is not None and m.compile is not None else None
 
 
+#: The compile modes of ``bambaprof profile`` that capture no CUDA graphs (None: a run that recorded none).
+GRAPHLESS_MODES = (None, "none", "default", "max-autotune-no-cudagraphs")
+
+
 def graph_share(a: Any) -> float:
     """The share (0-1) of the trace's kernels launched from CUDA graphs."""
     kernels = a.summary.get("kernel_count") or 0

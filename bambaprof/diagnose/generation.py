@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import Finding, compile_mode, gpu_window_us, time_base, time_based_finding, us_text
+from .finding import GRAPHLESS_MODES, Finding, compile_mode, gpu_window_us, time_base, time_based_finding, us_text
 from .host import HOST_BOUND_PCT
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
@@ -80,7 +80,7 @@ def decode_floor(a: Any) -> Optional[Finding]:
     host_bound = window > 0 and 100.0 * wait / window >= HOST_BOUND_PCT
     mode = compile_mode(a)
     if host_bound:
-        graphs = ("profile with --compile reduce-overhead (or max-autotune)" if mode in (None, "none", "default")
+        graphs = ("profile with --compile reduce-overhead (or max-autotune)" if mode in GRAPHLESS_MODES
                   else "fewer, larger kernels a token")
         first = (f"The host sets the pace (the GPU waited on it for {100 * wait / window:.0f}% of its window): "
                  f"launches cost more than the kernels at one token a sequence; {graphs}.")

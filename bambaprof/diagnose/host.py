@@ -20,6 +20,7 @@ from .compiled import CUDAGRAPH_RECORDING_PCT
 from .finding import (
     CUDA_API_PLATFORMS,
     GRAPHED_SHARE,
+    GRAPHLESS_MODES,
     Finding,
     compile_mode,
     gpu_window_us,
@@ -93,7 +94,7 @@ def host_bound(a: Any) -> Optional[Finding]:
                       f"graphs, and {graphed}." if graph_share(a) >= GRAPHED_SHARE else
                       "Capture the steps in CUDA graphs: torch.compile(mode=\"reduce-overhead\") or "
                       "torch.cuda.CUDAGraph (with bambaprof profile: --compile reduce-overhead).")
-    elif mode in (None, "none", "default", "max-autotune-no-cudagraphs"):
+    elif mode in GRAPHLESS_MODES:
         suggestion = "Capture the steps in CUDA graphs: profile with --compile reduce-overhead (or max-autotune)."
     else:
         suggestion = f"Fewer, larger kernels: {graphed}."
