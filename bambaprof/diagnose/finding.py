@@ -77,6 +77,20 @@ def time_based_finding(a: Any, finding: str, on_host: bool, time: float, total: 
     return Finding(finding, severity_of(at_stake or 0.0, gpu_window_us(a)), message, evidence, suggestion, at_stake)
 
 
+def timed_rows(a: Any, table: str, keys: Tuple[str, str],
+               min_pct: float) -> Optional[Tuple[bool, float, str, List[Dict[str, Any]], float]]:
+    """The rows of analysis table ``table`` with time under ``keys`` (the host's key in a CPU-only profile, else the
+    GPU's; :func:`time_base`), where their time is at least ``min_pct`` of the base: ``(on_host, total, key, rows,
+    time)``; None where it is not, or no row has any."""
+    on_host, total = time_base(a)
+    key = keys[0] if on_host else keys[1]
+    rows = [r for r in getattr(a, table, None) or () if r.get(key)]
+    time = sum(r[key] for r in rows)
+    if not rows or not total or total <= 0 or 100.0 * time / total < min_pct:
+        return None
+    return on_host, total, key, rows, time
+
+
 def time_base(a: Any) -> Tuple[bool, float]:
     """What a rule that judges ops' time sets it against: ``(True, span)`` in a CPU-only profile (their host time
     against the trace's span, us), else ``(False, kernel time)`` (their GPU time against the summed kernel time)."""

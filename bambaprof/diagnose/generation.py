@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import GRAPHLESS_MODES, Finding, compile_mode, gpu_window_us, time_base, time_based_finding, us_text
+from .finding import GRAPHLESS_MODES, Finding, compile_mode, gpu_window_us, time_based_finding, timed_rows, us_text
 from .host import HOST_BOUND_PCT
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
@@ -23,12 +23,10 @@ def no_cache_generation(a: Any) -> Optional[Finding]:
     an earlier forward had processed is at least :data:`NO_CACHE_PCT` of kernel time (a CPU-only profile: host time
     against the span, no time at stake). Time at stake: that recomputed time, in the weight products alone (a lower
     bound: the rest of the model recomputes too)."""
-    on_host, total = time_base(a)
-    key = "recomputed_cpu_us" if on_host else "recomputed_gpu_us"
-    rows = [r for r in getattr(a, "generation", None) or () if r.get(key)]
-    waste = sum(r[key] for r in rows)
-    if not rows or total <= 0 or 100.0 * waste / total < NO_CACHE_PCT:
+    found = timed_rows(a, "generation", ("recomputed_cpu_us", "recomputed_gpu_us"), NO_CACHE_PCT)
+    if found is None:
         return None
+    on_host, total, key, rows, waste = found
     top = max(rows, key=lambda r: r["last_tokens"] - r["first_tokens"])
     spent = sum(r["cpu_us" if on_host else "gpu_us"] or 0.0 for r in rows)
     counts = (f"{top['first_tokens']}, {top['first_tokens'] + top['step']}, ..., {top['last_tokens']}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import Finding, time_base, time_based_finding, us_text
+from .finding import Finding, time_based_finding, timed_rows, us_text
 
 #: growing-cat: the growing concatenations take at least this share of kernel time (of the span on the host, in a
 #: CPU-only profile).
@@ -21,12 +21,10 @@ def growing_cat(a: Any) -> Optional[Finding]:
     """Concatenations that grow one tensor call after call take at least :data:`GROWING_CAT_PCT` of kernel time (a
     CPU-only profile: of the span, host time, no time at stake). Time at stake: their GPU time above the floor of
     writing only the appended slices (all of it where the element size is unknown)."""
-    on_host, total = time_base(a)
-    key = "cpu_us" if on_host else "gpu_us"
-    rows = [r for r in getattr(a, "growing_cats", None) or () if r.get(key)]
-    time = sum(r[key] for r in rows)
-    if not rows or total <= 0 or 100.0 * time / total < GROWING_CAT_PCT:
+    found = timed_rows(a, "growing_cats", ("cpu_us", "gpu_us"), GROWING_CAT_PCT)
+    if found is None:
         return None
+    on_host, total, key, rows, time = found
     top = max(rows, key=lambda r: r[key])
     calls = sum(r["calls"] for r in rows)
     copied = top["elements_written"] / top["elements_appended"] if top["elements_appended"] else None

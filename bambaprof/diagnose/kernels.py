@@ -36,8 +36,8 @@ from .finding import (
     launches_text,
     major_capability,
     severity_of,
-    time_base,
     time_based_finding,
+    timed_rows,
     us_text,
 )
 
@@ -161,12 +161,10 @@ def elementwise_contraction(a: Any) -> Optional[Finding]:
     their floor as contractions; suggests the einsum that computes the largest without its product. In a CPU-only
     profile the ops' host time against the trace's span is judged instead (no floor: the CPU's peaks are not
     known), and no GPU time is claimed to be at stake."""
-    on_host, total = time_base(a)
-    key = "cpu_us" if on_host else "gpu_us"
-    rows = [r for r in getattr(a, "contractions", None) or () if r.get(key)]
-    time = sum(r[key] for r in rows)
-    if not rows or not total or total <= 0 or 100.0 * time / total < CONTRACTION_MIN_SHARE_PCT:
+    found = timed_rows(a, "contractions", ("cpu_us", "gpu_us"), CONTRACTION_MIN_SHARE_PCT)
+    if found is None:
         return None
+    on_host, total, key, rows, time = found
     top = rows[0]  # the table comes most time first
     dims = {"all": "whole", "unknown": "over dims the trace does not record"}.get(
         top["reduced_dims"], f"over dims {top['reduced_dims']}")
