@@ -13,7 +13,9 @@ in us, bytes in bytes, bandwidth in GB/s (1e9 bytes/s), FLOP rate in TFLOP/s.
   :mod:`bambaprof.analysis.occupancy` for the group's most common launch configuration, and with them what one
   more block an SM would take (``one_more_block_registers`` a thread, ``one_more_block_shared_memory_bytes`` a
   block, None where that resource allows it already; ``one_more_block_blocks`` and ``one_more_block_occupancy_pct``
-  at those budgets; all None where the warp or block-slot limit stops it);
+  at those budgets; all None where the warp or block-slot limit stops it); ``partial_wave_us`` and
+  ``partial_wave_min_us``, over every configuration, the most and the least time its grids' partial last waves may
+  take (see :func:`_partial_wave_us`);
 - ``launched_by``: the CPU op (by ``External id``) that launched most instances; ``dtype`` the dtype class
   of its first floating-point input;
 - ``floor_us``, ``bound``, ``excess_us``: the roofline (see :mod:`bambaprof.analysis.roofline`).
@@ -177,6 +179,37 @@ def activity_names(trace: Trace) -> Tuple[np.ndarray, List[str]]:
     return out
 
 
+def _partial_wave_us(trace: Trace, config_time: List[Tuple[list, float]],
+                     occ_cache: Dict[tuple, Optional[Occupancy]]) -> Tuple[float, float]:
+    """How much of a kernel's time (us) its grids' partial last waves may take: ``(most, least)``, summed over its
+    launch configurations of more than one wave (``waves_per_sm`` over 1; configurations whose occupancy is unknown
+    add nothing). Both assume blocks of equal work, and bound the two ways an SM can run them:
+
+    - ``most``, blocks whose speed does not depend on how many share the SM (latency-bound blocks): the launch takes
+      ``ceil(waves)`` waves' time for ``waves`` waves' work, so ``1 - waves / ceil(waves)`` of it is the last wave's
+      empty slots (1.25 waves: up to 37.5%);
+    - ``least``, blocks that share their SM's throughput: an SM's time is its count of blocks, and the launch takes
+      the busiest SM's, ``ceil(blocks / SMs)``, for ``blocks / SMs``.
+
+    The second is never more than the first (the same quantisation, at a finer grain); they are equal at one block an
+    SM."""
+    most = least = 0.0
+    for config, time_us in config_time:
+        grid, block, regs, smem, dev = tuple(config[0:3]), tuple(config[3:6]), config[6], config[7], config[8]
+        if regs < 0 or dev not in trace.devices:
+            continue
+        ck = (dev, grid, block, regs, smem)
+        if ck not in occ_cache:
+            occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
+        occ = occ_cache[ck]
+        if occ is None or not math.isfinite(occ.waves_per_sm) or occ.waves_per_sm <= 1.0:
+            continue
+        most += time_us * (1.0 - occ.tail_efficiency)
+        per_sm = occ.waves_per_sm * occ.blocks_per_sm  # blocks / SMs
+        least += time_us * (1.0 - per_sm / math.ceil(per_sm))
+    return most, least
+
+
 def _dim_text(d) -> str:
     return "x".join(str(int(v)) for v in d) if min(d) >= 0 else ""
 
@@ -240,10 +273,13 @@ def kernel_table(
         # the most common launch configuration, the earliest seen among equals
         if len(ix) == 1 or (launch == launch[0]).all():
             common, row["configs"] = launch[0].tolist(), 1
+            config_time = [(common, total)]
         else:
-            configs, first_seen, seen = np.unique(launch, axis=0, return_index=True, return_counts=True)
+            configs, first_seen, which, seen = np.unique(launch, axis=0, return_index=True, return_inverse=True,
+                                                         return_counts=True)
             common = configs[min(np.flatnonzero(seen == seen.max()), key=lambda c: first_seen[c])].tolist()
             row["configs"] = len(configs)
+            config_time = list(zip(configs.tolist(), np.bincount(which.ravel(), weights=durs).tolist()))
         grid, block, regs, smem, dev = tuple(common[0:3]), tuple(common[3:6]), common[6], common[7], common[8]
         row["grid"] = _dim_text(grid) if kind == "kernel" else None
         row["block"] = _dim_text(block) if kind == "kernel" else None
@@ -262,6 +298,7 @@ def kernel_table(
             ck = (dev, grid, block, regs, smem)
             if ck not in occ_cache:
                 occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
+            if ck not in more_cache:
                 more_cache[ck] = one_more_block(trace.devices[dev], block, regs, smem)
             occ, more = occ_cache[ck], more_cache[ck]
         row["theoretical_occupancy_pct"] = 100.0 * occ.theoretical if occ else None
@@ -270,6 +307,8 @@ def kernel_table(
         row["waves_per_sm"] = occ.waves_per_sm if occ else None
         row["tail_efficiency"] = occ.tail_efficiency if occ else None
         row["small_grid"] = occ.small_grid if occ else None
+        row["partial_wave_us"], row["partial_wave_min_us"] = _partial_wave_us(trace, config_time, occ_cache) \
+            if kind == "kernel" and nvidia and occ else (None, None)
         # what one more block an SM would take: registers a thread and shared memory a block (None: no change)
         row["one_more_block_blocks"] = more.blocks_per_sm if more else None
         row["one_more_block_occupancy_pct"] = 100.0 * more.theoretical if more else None

@@ -28,7 +28,8 @@ CUDA_API_PLATFORMS = ("cuda", "rocm")
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 #: Findings raised once per kernel, whose first evidence row names it (``kernel``): one kernel's finding is not
 #: another's when runs are compared.
-PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "dram-overfetch", "warp-stalls", "issue-bound",
+PER_KERNEL_FINDINGS = frozenset({"low-occupancy", "small-grid", "partial-wave", "dram-overfetch", "warp-stalls",
+                                 "issue-bound",
                                  "cache-bound"})
 
 

@@ -1,5 +1,5 @@
 """Rules on the GPU's kernels: the roofline, fusion, contractions computed elementwise, float32 matrix products on
-the CUDA cores, copies, occupancy, grids, unknown bytes, the SSD core and exposed communication.
+the CUDA cores, copies, occupancy, grids and their partial waves, unknown bytes, the SSD core and exposed communication.
 
 Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding`, a list of them
 (one per kernel) or None; its thresholds are the named constants here (in the README).
@@ -7,6 +7,7 @@ Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional
@@ -17,7 +18,7 @@ from ..analysis.nsys import BACKEND as NSYS_BACKEND
 from ..analysis.phases import UNATTRIBUTED
 from ..analysis.rocpd import BACKEND as ROCPD_BACKEND
 from ..analysis.rocprof import BACKENDS as ROCPROF_BACKENDS
-from ..analysis.roofline import floor_from_terms
+from ..analysis.roofline import LATENCY_US, floor_from_terms
 from ..analysis.ssd_kernels import BAMBAPROF, MAMBA_SSM
 from ..analysis.traffic import DTYPE_NAMES
 from ..render.tables import format_cell, kernel_label
@@ -90,6 +91,12 @@ LOW_OCCUPANCY_MIN_SHARE_PCT = 5.0
 #: small-grid: a kernel whose blocks occupy under this fraction of the SMs, taking at least this share of kernel time.
 SMALL_GRID_MAX_SM_FRACTION = 0.5
 SMALL_GRID_MIN_SHARE_PCT = 5.0
+#: partial-wave: a kernel of at least this share of kernel time whose grids' partial last waves may take at least
+#: PARTIAL_WAVE_MIN_PCT of its own time (``partial_wave_us`` of the kernel table, capped by its excess over its
+#: roofline floor where that is known); instances shorter than the roofline's LATENCY_US are left out (a launch's ramp
+#: is as long as their blocks).
+PARTIAL_WAVE_MIN_SHARE_PCT = 5.0
+PARTIAL_WAVE_MIN_PCT = 10.0
 #: unknown-bytes: at least this share of kernel time has no known bytes.
 UNKNOWN_BYTES_PCT = 5.0
 #: ssd-core: the SSD core's kernels (recognised by name) take at least this share of kernel time.
@@ -427,6 +434,78 @@ def small_grid(a: Any) -> List[Finding]:
                            [{"kernel": k["name"], "grid": k.get("grid"), "waves_per_sm": waves, "time_us": k["total_us"]}],
                            "Give it more parallel work: a larger batch, split the reduction (split-K) or the "
                            "sequence, or smaller blocks.", k["total_us"]))
+    return out
+
+
+def _grid_blocks(grid: Optional[str]) -> Optional[int]:
+    """The blocks of a kernel row's grid text (``"132x2x1"``), None where it has none."""
+    try:
+        dims = [int(d) for d in (grid or "").split("x")]
+    except ValueError:
+        return None
+    return math.prod(dims) if dims and min(dims) > 0 else None
+
+
+def _whole_waves_text(blocks: int, per_sm: int, sms: int, waves: float) -> str:
+    """Which grids near ``blocks`` fill whole waves of ``per_sm * sms`` blocks: the largest wave count below and the
+    next above."""
+    wave, lo, hi = per_sm * sms, math.floor(waves), math.ceil(waves)
+    return (f"{lo * wave:,} blocks ({lo} whole wave{'s' if lo > 1 else ''}: more work a block) or "
+            f"{hi * wave:,} ({hi}: less work a block)")
+
+
+def _one_more_block_waves(k: Dict[str, Any], blocks: int, sms: int) -> str:
+    """What one more block an SM (the kernel table's ``one_more_block_*``) would make of the waves, where it takes
+    a wave off the grid; else ``""``."""
+    then, regs, smem = k.get("one_more_block_blocks"), k.get("one_more_block_registers"), \
+        k.get("one_more_block_shared_memory_bytes")
+    waves = k.get("waves_per_sm") or 0.0
+    if not then or (regs is None and smem is None):
+        return ""
+    waves_then = blocks / (then * sms)
+    if math.ceil(waves_then) >= math.ceil(waves):
+        return ""
+    budgets = " and ".join(([f"{regs} registers a thread"] if regs is not None else [])
+                           + ([f"{smem:,} B of shared memory a block"] if smem is not None else []))
+    return (f" At most {budgets}, {then} blocks would fit an SM and the grid would run in {math.ceil(waves_then)} "
+            f"wave{'s' if math.ceil(waves_then) > 1 else ''} ({waves_then:.2f}) instead of {math.ceil(waves)}.")
+
+
+def partial_wave(a: Any) -> List[Finding]:
+    total = kernel_total(a)
+    out = []
+    for k in kernel_rows(a):
+        lost, waves, per_sm = k.get("partial_wave_us"), k.get("waves_per_sm"), k.get("blocks_per_sm")
+        blocks = _grid_blocks(k.get("grid"))
+        if is_collective(k) or not lost or not waves or not per_sm or not blocks or total <= 0:
+            continue
+        if k["mean_us"] < LATENCY_US or 100.0 * k["total_us"] / total < PARTIAL_WAVE_MIN_SHARE_PCT:
+            continue
+        at_stake = min(lost, max(k["excess_us"], 0.0)) if k.get("excess_us") is not None else lost
+        if 100.0 * at_stake / k["total_us"] < PARTIAL_WAVE_MIN_PCT:
+            continue
+        sms = max(1, round(blocks / (waves * per_sm)))
+        last = waves - math.floor(waves) or 1.0
+        configs = k.get("configs") or 1
+        of = f"its {k['count']:,} launches' " if k["count"] > 1 else "its "
+        least = k.get("partial_wave_min_us") or 0.0
+        msg = (f"{kernel_label(k['name'], 60)} runs {blocks:,} blocks in {waves:.2f} waves of {per_sm * sms:,} "
+               f"({per_sm} an SM on {sms} SMs){' in its most common launch' if configs > 1 else ''}: its last wave "
+               f"fills {100 * last:.0f}% of the GPU's block slots, so partial waves may take up to {us_text(lost)} "
+               f"of {of}{us_text(k['total_us'])} ({100 * lost / k['total_us']:.0f}%, if its blocks run as fast "
+               f"however many share an SM; {100 * least / k['total_us']:.0f}% if they share its throughput).")
+        if at_stake < lost:
+            msg += f" Its roofline floor leaves {us_text(at_stake)} of that to gain."
+        advice = (f"Size the grid to whole waves: {_whole_waves_text(blocks, per_sm, sms, waves)}, through the tile "
+                  "or block size, or the batch and sequence lengths that set the grid; or make the kernel persistent "
+                  "(a grid of one wave whose blocks loop over the tiles, as cuBLAS's stream-K and Triton's persistent "
+                  "matmul do), or split its work finer so that the last wave is a smaller part of it."
+                  f"{_one_more_block_waves(k, blocks, sms)}")
+        out.append(Finding("partial-wave", severity_of(at_stake, gpu_window_us(a)), msg,
+                           [{"kernel": k["name"], "grid": k.get("grid"), "blocks_per_sm": per_sm,
+                             "waves_per_sm": waves, "time_us": k["total_us"], "partial_wave_us": lost,
+                             "partial_wave_min_us": least}],
+                           advice, at_stake))
     return out
 
 

@@ -51,6 +51,7 @@ from .kernels import (
     fusion_candidate,
     low_occupancy,
     misaligned_gemm,
+    partial_wave,
     small_grid,
     ssd_core,
     unknown_bytes,
@@ -69,13 +70,15 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "growing_cat", "host_bound",
            "host_speed_changed", "idle_unexplained", "low_occupancy", "memory_pressure", "misaligned_gemm",
            "no_cache_generation",
-           "pageable_copies", "recompiles", "severity_rank", "small_grid", "ssd_core", "sync_stall", "throttled",
+           "pageable_copies", "partial_wave", "recompiles", "severity_rank", "small_grid", "ssd_core", "sync_stall",
+           "throttled",
            "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "warp_stalls"]
 
 RULES: List[Callable[[Any], Any]] = [
     host_bound, idle_unexplained, far_from_roofline, fusion_candidate, elementwise_contraction, unfused_attention,
     depthwise_conv, growing_cat, no_cache_generation, float32_matmul, float64_kernels, misaligned_gemm,
-    copy_overhead, low_occupancy, small_grid, unknown_bytes, dram_overfetch, warp_stalls, cache_bound, recompiles,
+    copy_overhead, low_occupancy, small_grid, partial_wave, unknown_bytes, dram_overfetch, warp_stalls, cache_bound,
+    recompiles,
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
     ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
@@ -125,6 +128,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "low-occupancy": lambda a, k: _kernel_judged(a, k, lambda r: r.get("theoretical_occupancy_pct") is not None
                                                  and r.get("floor_us") is not None),
     "small-grid": lambda a, k: _kernel_judged(a, k, lambda r: r.get("waves_per_sm") is not None),
+    "partial-wave": lambda a, k: _kernel_judged(a, k, lambda r: r.get("partial_wave_us") is not None),
     "recompiles": lambda a, k: _manifest_part(a, lambda m: m.compile),
     # the run's count of breaks, or the trace's calls of compiled code (none where it holds no CPU ops)
     "graph-breaks": lambda a, k: _manifest_part(a, lambda m: m.compile) or getattr(a, "compiled_calls", None) is not None,

@@ -133,6 +133,45 @@ def test_small_grid(tmp_path):
     assert "small-grid" not in ids(analysis(tmp_path, wide))
 
 
+def _tiles(grid):
+    """One 500 us kernel of ``grid`` blocks of 256 threads at 128 registers: 2 blocks an SM, waves of 264 on the
+    H200's 132 SMs."""
+    return trace_of([("tile", 500.0, (grid, 1, 1), (256, 1, 1), 128, 0)], launch_lead_us=5.0)
+
+
+def test_partial_wave(tmp_path):
+    f = next(f for f in diagnose(analysis(tmp_path, _tiles(300))) if f.id == "partial-wave")
+    # 300 / 264 = 1.136 waves: 2 waves' time for 1.136 of work (43.2%); 300 / 132 = 2.27 blocks an SM, 3 at the
+    # busiest (24.2%)
+    assert f.time_us == pytest.approx(500 * (1 - 300 / 528)) and f.severity == "high"
+    assert "300 blocks in 1.14 waves of 264 (2 an SM on 132 SMs)" in f.message and "fills 14%" in f.message
+    assert "(43%, if its blocks run as fast" in f.message and "24% if they share its throughput" in f.message
+    assert f.evidence[0]["partial_wave_min_us"] == pytest.approx(500 * (1 - (300 / 132) / 3))
+    assert "264 blocks (1 whole wave: more work a block) or 528 (2: less work a block)" in f.suggestion
+    # 80 registers a thread fit 3 blocks an SM: 300 of 396 slots, one wave
+    assert "At most 80 registers a thread, 3 blocks would fit an SM and the grid would run in 1 wave (0.76) " \
+        "instead of 2." in f.suggestion
+    for whole_or_less in (528, 766, 200):  # 2 whole waves; 2.90 (3.3% at most); under one wave (small-grid's)
+        assert "partial-wave" not in ids(analysis(tmp_path, _tiles(whole_or_less)))
+
+
+def test_partial_wave_is_capped_by_the_roofline():
+    """A kernel near its floor cannot gain what its partial wave may take: the excess caps the time at stake, and
+    below 10% of its time nothing is said."""
+    row = dict(grid="300x1x1", blocks_per_sm=2, waves_per_sm=300 / 264, partial_wave_us=216.0,
+               partial_wave_min_us=121.0)
+    near = _a([_k("tile", 500.0, floor_us=470.0, excess_us=30.0, **row)])
+    assert "partial-wave" not in ids(near)
+    far = _a([_k("tile", 500.0, floor_us=400.0, excess_us=100.0, **row)])
+    f = next(f for f in diagnose(far) if f.id == "partial-wave")
+    assert f.time_us == pytest.approx(100.0) and "Its roofline floor leaves 100.0 us of that to gain." in f.message
+    assert "of its 10 launches' 500.0 us" in f.message
+    short = _a([_k("tile", 40.0, **{**row, "partial_wave_us": 17.0})])  # 4 us a launch: as short as a launch's ramp
+    assert "partial-wave" not in ids(short)
+    collective = _a([_k("ncclDevKernel_AllReduce_Sum_bf16_RING_LL", 500.0, **row)])
+    assert "partial-wave" not in ids(collective)
+
+
 def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None, module_kinds=()):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
