@@ -50,6 +50,7 @@ from .optimizer import SUMMARY_KEYS as OPTIMIZER_FIGURES
 from .optimizer import optimizer_summary, optimizer_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet, usable_gbps
 from .phases import coverage_pct, paths_at, phase_tables
+from .projections import projection_summary, projection_table
 from .rocpd import BACKEND as ROCPD_BACKEND
 from .rocprof import BACKENDS as ROCPROF_BACKENDS
 from .roofline import run_floor
@@ -117,6 +118,9 @@ class Analysis:
     #: tensors grown by torch.cat call after call (a KV cache concatenated every token; see :mod:`.growing_cats`);
     #: None where the trace holds no CPU ops with shapes
     growing_cats: Optional[List[Dict[str, Any]]] = None
+    #: matrix products of one activation shape run one after another (projections whose weights could be stacked:
+    #: q, k, v; gate, up; see :mod:`.projections`); None without CPU ops or shapes
+    projections: Optional[List[Dict[str, Any]]] = None
     #: weight products whose token counts grow forward after forward: generation recomputing its prefix every token
     #: (see :mod:`.generation`); None where the trace holds no CPU ops with shapes
     generation: Optional[List[Dict[str, Any]]] = None
@@ -213,7 +217,7 @@ GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "i
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
                *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], *OPTIMIZER_FIGURES[2:],
                "compiled_gap_gpu_idle_us", "misaligned_gemm_count",
-               "misaligned_gemm_us",
+               "misaligned_gemm_us", "projection_at_stake_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
@@ -307,6 +311,7 @@ def analyze(
     compiled_calls = compiled_call_table(trace)
     depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
     growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
+    projections = projection_table(trace, core_gbps, tflops_for)
     generation = generation_table(trace)
     checkpointing = checkpoint_table(trace)
     copies = copy_table(trace)
@@ -394,6 +399,7 @@ def analyze(
         **allocation_summary(trace, allocating, host_recorded),
         **transfer_summary(trace, transfers),
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
+        **projection_summary(projections),
         **attention_summary(trace, attention),
         **optimizer_summary(trace, optimizer),
         **compiled_call_summary(trace, compiled_calls),
@@ -530,6 +536,7 @@ def analyze(
         compiled_calls=compiled_calls,
         depthwise_convs=depthwise_convs,
         growing_cats=growing_cats,
+        projections=projections,
         generation=generation,
         checkpointing=checkpointing,
         copies=copies,

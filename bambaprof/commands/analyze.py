@@ -43,6 +43,7 @@ from ..render.columns import (
     ANALYZE_OPS,
     ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
+    ANALYZE_PROJECTIONS,
     ANALYZE_SSD,
     ANALYZE_STEPS,
     ANALYZE_SYNCS,
@@ -92,7 +93,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
                                                       "optimizer", "compiled", "convs", "growing",
-                                                      "generation", "checkpoint"]),
+                                                      "projections", "generation", "checkpoint"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -209,7 +210,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
                   "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
-                  "generation": a.generation or [],
+                  "projections": a.projections or [], "generation": a.generation or [],
                   "checkpoint": a.checkpointing or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
@@ -333,7 +334,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "ops": ANALYZE_OPS, "kernels": ANALYZE_KERNELS,
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
-                "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING,
+                "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING, "projections": ANALYZE_PROJECTIONS,
                 "generation": ANALYZE_GENERATION,
                 "checkpoint": ANALYZE_CHECKPOINT}
 
@@ -362,6 +363,11 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
     "growing": lambda a: _rows_or_why(a.growing_cats or [], ANALYZE_GROWING, a.growing_cats is None,
                                       f"concatenations unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
                                       "no tensor grown by torch.cat call after call in this trace"),
+    "projections": lambda a: _rows_or_why(a.projections or [], ANALYZE_PROJECTIONS, a.projections is None,
+                                          f"matrix products unknown: the trace holds no CPU ops with shapes "
+                                          f"({_ops_from(a)})",
+                                          "no two matrix products of one activation shape ran one after another "
+                                          "(outside the backward pass, not square chains) in this trace"),
     "convs": lambda a: _rows_or_why(a.depthwise_convs or [], ANALYZE_DEPTHWISE, a.depthwise_convs is None,
                                     "depthwise convolutions unknown: the trace holds no GPU activity or no CPU ops "
                                     f"({_ops_from(a)})",

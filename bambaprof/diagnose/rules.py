@@ -59,6 +59,7 @@ from .kernels import (
 from .manifest import host_speed_changed, memory_pressure, recompiles, throttled
 from .nsight import cache_bound, dram_overfetch, warp_stalls
 from .optimizer import unfused_optimizer
+from .projections import split_projections
 from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
@@ -70,7 +71,8 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "growing_cat", "host_bound",
            "host_speed_changed", "idle_unexplained", "low_occupancy", "memory_pressure", "misaligned_gemm",
            "no_cache_generation",
-           "pageable_copies", "partial_wave", "recompiles", "severity_rank", "small_grid", "ssd_core", "sync_stall",
+           "pageable_copies", "partial_wave", "recompiles", "severity_rank", "small_grid", "split_projections",
+           "ssd_core", "sync_stall",
            "throttled",
            "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "warp_stalls"]
 
@@ -82,7 +84,7 @@ RULES: List[Callable[[Any], Any]] = [
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
     ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
-    decode_floor,
+    decode_floor, split_projections,
 ]
 
 
@@ -146,6 +148,8 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "unfused-optimizer": lambda a, k: a.summary.get("optimizer_steps") is not None,
     "depthwise-conv": lambda a, k: getattr(a, "depthwise_convs", None) is not None,
     "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
+    # products are ops with shapes: none without them
+    "split-projections": lambda a, k: getattr(a, "projections", None) is not None,
     "no-cache-generation": lambda a, k: getattr(a, "generation", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
     # the recomputed work and the memory both: memory events (profile_memory=True) and the device's size

@@ -162,6 +162,14 @@ ANALYZE_GROWING = [
     Column("bytes_written", "bytes written", "bytes", drop_rank=2), Column("cpu_us", "CPU us", "us"),
     Column("gpu_us", "GPU us", "us"), Column("floor_us", "floor us", "us", drop_rank=1),
 ]
+ANALYZE_PROJECTIONS = [
+    Column("caller", "called by", width=30), Column("shape", "activation", width=16), Column("dtype", "dtype"),
+    Column("weights", "weights (N x K)", width=34), Column("products", "products", "int"), Column("runs", "runs", "int"),
+    Column("launches", "launches", "int", drop_rank=1), Column("cpu_us", "CPU us", "us", drop_rank=1),
+    Column("gpu_us", "GPU us", "us"), Column("mean_us", "a product us", "us"),
+    Column("floor_us", "floor us", "us", drop_rank=1), Column("stacked_floor_us", "stacked floor us", "us", drop_rank=1),
+    Column("at_stake_us", "at stake us", "us"),
+]
 ANALYZE_GENERATION = [
     Column("op", "op", width=14), Column("weight", "weight", width=14), Column("dtype", "dtype"),
     Column("runs", "runs", "int"), Column("first_tokens", "from", "int"), Column("last_tokens", "to", "int"),

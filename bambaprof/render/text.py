@@ -67,6 +67,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "growing_cats", None):
         parts += ["\nTensors grown by torch.cat call after call (each call copies the whole tensor)\n",
                   render_rows(a.growing_cats, "table", columns.ANALYZE_GROWING)]
+    if getattr(a, "projections", None):
+        parts += ["\nMatrix products of one activation shape run one after another (weights that could be stacked; "
+                  "at stake: the most stacking could save)\n", render_rows(a.projections, "table", columns.ANALYZE_PROJECTIONS)]
     if getattr(a, "generation", None):
         parts += ["\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
                   "earlier forward ran)\n", render_rows(a.generation, "table", columns.ANALYZE_GENERATION)]

@@ -172,6 +172,44 @@ def test_partial_wave_is_capped_by_the_roofline():
     assert "partial-wave" not in ids(collective)
 
 
+def _projections(mean_us, runs=4, at_stake_us=40.0, cpu_us=300.0):
+    return {"caller": "attention", "shape": "1x1x4096", "dtype": "bf16", "weights": "4096x4096, 1024x4096, 1024x4096",
+            "products": 3, "runs": runs, "launches": 3 * runs, "cpu_us": cpu_us, "gpu_us": 3 * runs * mean_us,
+            "mean_us": mean_us, "floor_us": 10.0, "stacked_floor_us": 9.0, "at_stake_us": at_stake_us}
+
+
+def test_split_projections():
+    small = _a([_k(total=500.0)])
+    small.projections = [_projections(8.0)]  # 40 us at stake: 8% of 500 us of kernel time
+    f = next(f for f in diagnose(small) if f.id == "split-projections")
+    assert f.time_us == pytest.approx(40.0) and f.severity == "low"  # 4% of the 1 ms window
+    assert "4 runs of matrix products of one activation shape ran one product at a time (12 products)" in f.message
+    assert "3 products by weights 4096x4096, 1024x4096, 1024x4096 (bf16, activation 1x1x4096, 4 runs)" in f.message
+    assert "(8 products fewer) would save up to 40.0 us (8% of kernel time)" in f.message
+    assert "torch.cat([q.weight, k.weight, v.weight])" in f.suggestion
+    large = _a([_k(total=500.0)])
+    large.projections = [_projections(45.0)]  # long products: stacked or not, near their own efficiency
+    assert "split-projections" not in ids(large)
+    little = _a([_k(total=5000.0)])
+    little.projections = [_projections(8.0)]  # 0.8% of kernel time
+    assert "split-projections" not in ids(little)
+    on_host = _a(summary={"platform": "cpu", "span_us": 2000.0})
+    on_host.projections = [{**_projections(8.0), "gpu_us": None, "mean_us": None, "at_stake_us": None}]
+    f = next(f for f in diagnose(on_host) if f.id == "split-projections")
+    assert f.time_us is None and f.severity == "medium" and "300.0 us of host time, 15% of the trace's span" in f.message
+    assert not R.can_judge(_a(summary={"kernel_us": 500.0}), "split-projections")  # no table: no shapes
+
+
+def test_split_projections_on_a_real_h100_trace():
+    """The tiny model's attention on an H100 (fp32, generating without a cache): q, k and v, one run a forward."""
+    a = analyze(Path(__file__).resolve().parents[1] / "data" / "generation" / "h100-run-no-cache")
+    f = next(f for f in diagnose(a) if f.id == "split-projections")
+    assert "6 runs of matrix products of one activation shape ran one product at a time (18 products)" in f.message
+    assert "under attention, 3 products by weights 64x64, 32x64, 32x64 (fp32, 6 activation shapes, 6 runs)" in f.message
+    assert f.time_us == pytest.approx(a.summary["projection_at_stake_us"]) and f.severity == "low"
+    assert R.can_judge(a, "split-projections")
+
+
 def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None, module_kinds=()):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
