@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from ..errors import BambaprofError
 from .cache import AttentionLayerCache
 from .config import BambaConfig
+from .stacked import register_stacked, stacked_views
 
 
 def rotary_cos_sin(
@@ -32,8 +33,18 @@ def apply_partial_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) 
     return torch.cat([x_rot * cos + rotated * sin, x_pass], dim=-1)
 
 
+#: The checkpoint names of the projections ``qkv_proj`` stacks, in its row order.
+STACKED = ("q_proj", "k_proj", "v_proj")
+
+
 class Attention(nn.Module):
-    """Causal GQA through ``scaled_dot_product_attention``, with a KV cache for generation."""
+    """Causal GQA through ``scaled_dot_product_attention``, with a KV cache for generation.
+
+    The query, key and value projections' weights are stacked in one ``qkv_proj`` (query rows, then key, then
+    value), so they take one product (one launch and one pass over the hidden state; one matrix-vector product a
+    decode token), as the Foundation Model Stack's fused QKV does. The state dict still names them apart
+    (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``, as Hugging Face's checkpoints do), and loading one
+    stacks them (:mod:`.stacked`)."""
 
     def __init__(self, config: BambaConfig) -> None:
         super().__init__()
@@ -43,18 +54,20 @@ class Attention(nn.Module):
         self.rot_dim = int(self.head_dim * config.partial_rotary_factor)
         self.theta = config.rope_theta
         d = config.hidden_size
-        self.q_proj = nn.Linear(d, self.n_heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(d, self.n_kv * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(d, self.n_kv * self.head_dim, bias=False)
+        #: rows of the query, key and value projections in :attr:`qkv_proj`, in that order
+        self.qkv_sizes = (self.n_heads * self.head_dim, self.n_kv * self.head_dim, self.n_kv * self.head_dim)
+        self.qkv_proj = nn.Linear(d, sum(self.qkv_sizes), bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
+        register_stacked(self, "qkv_proj", STACKED, self.qkv_sizes)
 
     def forward(
         self, hidden: torch.Tensor, cache: Optional[AttentionLayerCache] = None, offset: int = 0
     ) -> torch.Tensor:
         b, L, _ = hidden.shape
-        q = self.q_proj(hidden).view(b, L, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(hidden).view(b, L, self.n_kv, self.head_dim).transpose(1, 2)
-        v = self.v_proj(hidden).view(b, L, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k, v = self.qkv_proj(hidden).split(self.qkv_sizes, dim=-1)
+        q = q.view(b, L, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(b, L, self.n_kv, self.head_dim).transpose(1, 2)
+        v = v.view(b, L, self.n_kv, self.head_dim).transpose(1, 2)
         if self.rot_dim:
             positions = torch.arange(offset, offset + L, device=hidden.device)
             cos, sin = rotary_cos_sin(positions, self.rot_dim, self.theta, q.dtype)
@@ -73,3 +86,7 @@ class Attention(nn.Module):
             v = v.repeat_interleave(rep, dim=1)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=L > 1)
         return self.o_proj(out.transpose(1, 2).reshape(b, L, self.n_heads * self.head_dim))
+
+    def stacked_weights(self) -> List[torch.Tensor]:
+        """Views of the query, key and value projections' weights, each ``(rows, hidden)``."""
+        return stacked_views(self.qkv_proj.weight, self.qkv_sizes)

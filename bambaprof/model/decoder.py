@@ -193,11 +193,13 @@ def init_weights(model: nn.Module, seed: int = 0, config: Optional[BambaConfig] 
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
     std = cfg.initializer_range
-    # the MLP's stacked gate and up weights draw as two projections, in that order (the same weights as apart)
-    stacked = {id(m.gate_up_proj) for m in model.modules() if isinstance(m, GatedMLP)}
+    # stacked weights (the MLP's gate and up, attention's query, key and value) draw as their projections, in order:
+    # the same weights as apart
+    stacked = {id(m.gate_up_proj if isinstance(m, GatedMLP) else m.qkv_proj): m.stacked_weights()
+               for m in model.modules() if isinstance(m, (GatedMLP, Attention))}
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            for part in module.weight.chunk(2) if id(module) in stacked else (module.weight,):
+            for part in stacked.get(id(module), (module.weight,)):
                 part.normal_(0.0, std, generator=gen)
             if getattr(module, "bias", None) is not None:
                 module.bias.zero_()

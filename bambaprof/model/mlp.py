@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import List
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .norm import fused_gemv, launches_eagerly
+from .stacked import register_stacked, stacked_views
 
 #: The checkpoint names of the two projections ``gate_up_proj`` stacks, in its row order.
 STACKED = ("gate_proj", "up_proj")
@@ -21,7 +22,7 @@ class GatedMLP(nn.Module):
     (``gate_up_proj``, gate rows first), so they take one GEMM (one GEMV a decode token: one launch and one
     ``F.linear``'s host time fewer), as the Foundation Model Stack's fused gated unit does. The state dict
     still names them apart (``gate_proj.weight``, ``up_proj.weight``, as Hugging Face's checkpoints do), and
-    loading one merges them."""
+    loading one merges them (:mod:`.stacked`)."""
 
     #: an eager batch-1 decode token takes the activation and ``down_proj`` in one launch
     #: (:func:`~bambaprof.ssm.kernels.gemv.silu_mul_linear`); the ``triton`` variant's model sets it
@@ -31,8 +32,7 @@ class GatedMLP(nn.Module):
         super().__init__()
         self.gate_up_proj = nn.Linear(hidden_size, 2 * intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
-        self._register_state_dict_hook(_split_stacked)
-        self._register_load_state_dict_pre_hook(_merge_stacked)
+        register_stacked(self, "gate_up_proj", STACKED, (intermediate_size, intermediate_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_from(self.gate_up_proj(x))
@@ -49,26 +49,4 @@ class GatedMLP(nn.Module):
 
     def stacked_weights(self) -> List[torch.Tensor]:
         """Views of the gate and up projections' weights, each ``(intermediate, hidden)``."""
-        return list(self.gate_up_proj.weight.chunk(2, dim=0))
-
-
-def _split_stacked(module: GatedMLP, state: Dict[str, Any], prefix: str, _metadata: Any) -> None:
-    """State-dict hook: ``gate_up_proj.weight`` as ``gate_proj.weight`` and ``up_proj.weight`` (views)."""
-    stacked = state.pop(prefix + "gate_up_proj.weight", None)
-    if stacked is not None:
-        for name, part in zip(STACKED, stacked.chunk(2, dim=0)):
-            state[f"{prefix}{name}.weight"] = part
-
-
-def _merge_stacked(state: Dict[str, Any], prefix: str, _metadata: Any, _strict: bool, _missing: List[str],
-                   _unexpected: List[str], errors: List[str]) -> None:
-    """Load pre-hook: ``gate_proj.weight`` and ``up_proj.weight`` stacked into ``gate_up_proj.weight``. When
-    one is missing or their shapes differ they are left as they are, and the error load_state_dict raises
-    names them."""
-    names = [f"{prefix}{name}.weight" for name in STACKED]
-    present = [n for n in names if n in state]
-    if len(present) == 2 and state[names[0]].shape == state[names[1]].shape:
-        state[prefix + "gate_up_proj.weight"] = torch.cat([state.pop(n) for n in names], dim=0)
-    elif present:
-        shapes = ", ".join(f"{n} {tuple(state[n].shape)}" for n in present)
-        errors.append(f"{' and '.join(names)} load together, as one stacked weight; got {shapes}")
+        return stacked_views(self.gate_up_proj.weight, [self.gate_up_proj.out_features // 2] * 2)

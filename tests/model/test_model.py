@@ -118,6 +118,38 @@ def test_bf16_model_runs():
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
 
 
+def test_attentions_stacked_weight_keeps_checkpoint_names_and_round_trips():
+    """qkv_proj holds the query, key and value rows in that order (grouped-query: fewer key and value rows); the
+    state dict names them as Hugging Face does, loading one stacks them back, and the forward is one product where
+    it was three (the same outputs as the three apart)."""
+    from torch.nn import functional as F
+
+    cfg = preset("tiny")
+    model = build_model(cfg, "default", seed=4)
+    state = model.state_dict()
+    assert not any("qkv_proj" in k for k in state)
+    attn = model.model.layers[1].self_attn
+    names = [f"model.layers.1.self_attn.{p}_proj.weight" for p in "qkv"]
+    q, k, v = (state[n] for n in names)
+    assert q.shape == (cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size)
+    assert k.shape == v.shape == (cfg.num_key_value_heads * cfg.head_dim, cfg.hidden_size) and k.shape != q.shape
+    x = torch.randn(2, 3, cfg.hidden_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = attn.qkv_proj(x)
+        torch.testing.assert_close(out, torch.cat([F.linear(x, w) for w in (q, k, v)], dim=-1))
+        with torch.profiler.profile() as prof:
+            attn(x)
+    assert next(e.count for e in prof.key_averages() if e.key == "aten::linear") == 2  # qkv_proj and o_proj
+    other = build_model(cfg, "default", seed=5)
+    other.load_state_dict({key: t.clone() for key, t in state.items()})
+    assert all(torch.equal(t, state[key]) for key, t in other.state_dict().items())
+    with pytest.raises(RuntimeError, match=f"{names[0]}, {names[1]} and {names[2]} load together"):
+        other.load_state_dict({key: t for key, t in state.items() if key != names[2]})
+    wrong = dict(state, **{names[1]: torch.zeros(q.shape)})  # a key projection of the query's rows
+    with pytest.raises(RuntimeError, match="load together, as one stacked weight of 64 \\+ 32 \\+ 32 rows"):
+        other.load_state_dict(wrong)
+
+
 def test_the_mlps_stacked_weight_keeps_checkpoint_names_and_round_trips():
     """gate_up_proj holds gate then up; the state dict names them as Hugging Face does, and loading one stacks
     them back (a forward equal to down(silu(gate x) * up x) with the named halves)."""
