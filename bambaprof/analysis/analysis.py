@@ -40,6 +40,7 @@ from .growing_cats import growing_cat_table
 from .idle import CAUSES as IDLE_CAUSES
 from .idle import idle_by_cause
 from .kernels import activity_names, instance_traffic, kernel_table
+from .kv_repeats import kv_repeat_summary, kv_repeat_table
 from .launch_map import LaunchMap
 from .memory import memory_peaks
 from .misaligned_gemms import misaligned_gemm_table, misaligned_summary
@@ -121,6 +122,9 @@ class Analysis:
     #: matrix products of one activation shape run one after another (projections whose weights could be stacked:
     #: q, k, v; gate, up; see :mod:`.projections`); None without CPU ops or shapes
     projections: Optional[List[Dict[str, Any]]] = None
+    #: keys and values copied to the query's heads before attention calls (grouped-query attention by
+    #: ``repeat_interleave`` or ``repeat_kv``; see :mod:`.kv_repeats`); None without CPU ops or shapes
+    kv_repeats: Optional[List[Dict[str, Any]]] = None
     #: weight products whose token counts grow forward after forward: generation recomputing its prefix every token
     #: (see :mod:`.generation`); None where the trace holds no CPU ops with shapes
     generation: Optional[List[Dict[str, Any]]] = None
@@ -217,7 +221,7 @@ GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "i
                "cpu_bound_stretches", "cpu_bound_us", "sync_count", "sync_host_blocked_us", "sync_drain_us",
                *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], *OPTIMIZER_FIGURES[2:],
                "compiled_gap_gpu_idle_us", "misaligned_gemm_count",
-               "misaligned_gemm_us", "projection_at_stake_us",
+               "misaligned_gemm_us", "projection_at_stake_us", "kv_repeat_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
@@ -312,6 +316,7 @@ def analyze(
     depthwise_convs = depthwise_conv_table(trace, core_gbps, tflops_for)
     growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
     projections = projection_table(trace, core_gbps, tflops_for)
+    kv_repeats = kv_repeat_table(trace)
     generation = generation_table(trace)
     checkpointing = checkpoint_table(trace)
     copies = copy_table(trace)
@@ -400,6 +405,7 @@ def analyze(
         **transfer_summary(trace, transfers),
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
         **projection_summary(projections),
+        **kv_repeat_summary(kv_repeats, len(trace.gpu) > 0),
         **attention_summary(trace, attention),
         **optimizer_summary(trace, optimizer),
         **compiled_call_summary(trace, compiled_calls),
@@ -537,6 +543,7 @@ def analyze(
         depthwise_convs=depthwise_convs,
         growing_cats=growing_cats,
         projections=projections,
+        kv_repeats=kv_repeats,
         generation=generation,
         checkpointing=checkpointing,
         copies=copies,

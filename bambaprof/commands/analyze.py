@@ -40,6 +40,7 @@ from ..render.columns import (
     ANALYZE_GROWING,
     ANALYZE_IDLE,
     ANALYZE_KERNELS,
+    ANALYZE_KV_REPEATS,
     ANALYZE_OPS,
     ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
@@ -93,7 +94,8 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
                                                       "optimizer", "compiled", "convs", "growing",
-                                                      "projections", "generation", "checkpoint"]),
+                                                      "projections", "repeats", "generation",
+                                                      "checkpoint"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
 @click.option("--peak-bandwidth", type=POSITIVE, default=None, metavar="GB/s",
@@ -210,7 +212,8 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "contractions": a.contractions or [], "copies": a.copies or [], "attention": a.attention,
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
                   "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
-                  "projections": a.projections or [], "generation": a.generation or [],
+                  "projections": a.projections or [], "repeats": a.kv_repeats or [],
+                  "generation": a.generation or [],
                   "checkpoint": a.checkpointing or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
     else:
@@ -335,6 +338,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
                 "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING, "projections": ANALYZE_PROJECTIONS,
+                "repeats": ANALYZE_KV_REPEATS,
                 "generation": ANALYZE_GENERATION,
                 "checkpoint": ANALYZE_CHECKPOINT}
 
@@ -368,6 +372,10 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
                                           f"({_ops_from(a)})",
                                           "no two matrix products of one activation shape ran one after another "
                                           "(outside the backward pass, not square chains) in this trace"),
+    "repeats": lambda a: _rows_or_why(a.kv_repeats or [], ANALYZE_KV_REPEATS, a.kv_repeats is None,
+                                      f"copies unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
+                                      "no keys or values copied to the query's heads before an attention call in "
+                                      "this trace"),
     "convs": lambda a: _rows_or_why(a.depthwise_convs or [], ANALYZE_DEPTHWISE, a.depthwise_convs is None,
                                     "depthwise convolutions unknown: the trace holds no GPU activity or no CPU ops "
                                     f"({_ops_from(a)})",

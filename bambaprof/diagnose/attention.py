@@ -1,7 +1,8 @@
-"""Rule on attention that stores its score matrix: PyTorch's math fallback, or attention written as separate ops
-(:mod:`bambaprof.analysis.attention`).
+"""Rules on attention: attention that stores its score matrix (PyTorch's math fallback, or attention written as
+separate ops; :mod:`bambaprof.analysis.attention`), and grouped-query attention done by copying the keys and values
+to the query's heads (:mod:`bambaprof.analysis.kv_repeats`).
 
-The rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
+Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; its
 threshold is the named constant here (in the README).
 """
 
@@ -11,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from ..analysis.attention import CALL, UNFUSED_BACKENDS
 from ..render.tables import format_cell
-from .finding import Finding, time_base, time_based_finding, us_text
+from .finding import Finding, time_base, time_based_finding, timed_rows, us_text
 
 #: unfused-attention: attention calls of the math and unfused backends take at least this share of kernel time
 #: (forward and backward; of the trace's span on the host, in a CPU-only profile).
@@ -142,3 +143,56 @@ def _visible_reasons(rows: List[Dict[str, Any]], on_host: bool) -> List[str]:
 def _last(shape: str) -> int:
     """The last dimension of a shape written as text (``[1, 8, 512, 64]``: 64)."""
     return int(shape.rsplit(",", 1)[-1].strip(" []"))
+
+
+#: repeated-kv: keys and values copied to the query's heads before attention calls (``--table repeats``) take at
+#: least this share of kernel time (of the trace's span on the host, in a CPU-only profile).
+REPEATED_KV_PCT = 5.0
+#: The 16-bit dtypes FlashAttention takes: on a GPU, the one backend of scaled_dot_product_attention that reads
+#: grouped key and value heads in place (``enable_gqa=True``).
+FLASH_DTYPES = ("bf16", "fp16")
+
+
+def repeated_kv(a: Any) -> Optional[Finding]:
+    """Grouped-query attention done by copying the keys and values to the query's heads (``repeat_interleave``,
+    ``repeat_kv``) before its calls, those copies taking at least :data:`REPEATED_KV_PCT` of kernel time; in a
+    CPU-only profile, their host time against the span (no time at stake). Time at stake: the copies' GPU time.
+    The advice depends on where the calls ran: on the CPU, ``enable_gqa=True`` takes any dtype and mask; on a GPU
+    only FlashAttention takes it (16-bit inputs, no mask beyond ``is_causal``), and other calls would fall back to the
+    math backend, which is slower than the copies."""
+    found = timed_rows(a, "kv_repeats", ("cpu_us", "gpu_us"), REPEATED_KV_PCT)
+    if found is None:
+        return None
+    on_host, total, key, rows, time = found
+    top = max(rows, key=lambda r: r[key])
+    copies, calls = sum(r["copies"] for r in rows), sum(r["calls"] for r in rows)
+    written = [r["bytes"] for r in rows]
+    size = f"{format_cell(sum(written), 'bytes')} written" if None not in written else "bytes unknown"
+    lengths = (f"{top['min_length']:,} to {top['max_length']:,}" if top["min_length"] != top["max_length"]
+               else f"{top['max_length']:,}")
+    msg = (f"{calls} attention calls read keys and values copied to the query's heads first: {copies} copies "
+           f"({size}), {us_text(time)}, {100 * time / total:.0f}% of "
+           + ("the trace's span on the host (a CPU-only profile)" if on_host else "kernel time")
+           + f". The most, under {top['caller']!s:.60}: {top['kv_heads']} key and value heads repeated "
+           f"{top['repeats']}x by {top['form']} ({top['dtype'] or 'dtype unknown'}, {lengths} tokens, head dim "
+           f"{top['head_dim']}), {top['calls']} calls of backend {top['backend']}: each copies the whole cache "
+           "again, and attention then reads it back.")
+    gpu_fits = [r for r in rows if r["dtype"] in FLASH_DTYPES and not r["masked"]]
+    if on_host or a.summary.get("platform") == "cpu":
+        suggestion = ("Pass k and v at their own heads with enable_gqa=True to scaled_dot_product_attention (PyTorch "
+                      "2.5 and later; on the CPU its flash backend takes any dtype and mask): the kernel reads each "
+                      "shared head in place and the copies go. On a GPU only FlashAttention takes it: 16-bit inputs "
+                      "and no mask beyond is_causal.")
+    elif len(gpu_fits) == len(rows):
+        suggestion = ("Pass k and v at their own heads with enable_gqa=True to scaled_dot_product_attention (PyTorch "
+                      "2.5 and later): FlashAttention, which these 16-bit calls without a mask can run, reads each "
+                      "shared head in place, and the copies go.")
+    else:
+        suggestion = ("On a GPU, enable_gqa=True is taken only by FlashAttention (16-bit inputs, no mask beyond "
+                      "is_causal); these calls (" + ", ".join(sorted({f"{r['dtype']}{', masked' if r['masked'] else ''}"
+                                                                    for r in rows if r not in gpu_fits}))
+                      + ") would fall back to the math backend, slower than the copies. Compute attention in bf16 or "
+                      "fp16 with is_causal and then pass enable_gqa=True, or call a kernel that takes grouped heads "
+                      "itself (the flash-attn package's flash_attn_func with fewer key and value heads).")
+    return time_based_finding(a, "repeated-kv", on_host, time, total, None if on_host else time, msg,
+                              [dict(r) for r in rows[:8]], suggestion)

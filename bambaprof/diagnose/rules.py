@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional
 
 from ..analysis.names import normalize_kernel_name
-from .attention import unfused_attention
+from .attention import repeated_kv, unfused_attention
 from .autograd import grad_enabled_inference
 from .checkpointing import checkpoint_headroom
 from .compiled import cudagraph_recording, graph_breaks
@@ -71,7 +71,7 @@ __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KER
            "growing_cat", "host_bound",
            "host_speed_changed", "idle_unexplained", "low_occupancy", "memory_pressure", "misaligned_gemm",
            "no_cache_generation",
-           "pageable_copies", "partial_wave", "recompiles", "severity_rank", "small_grid", "split_projections",
+           "pageable_copies", "partial_wave", "recompiles", "repeated_kv", "severity_rank", "small_grid", "split_projections",
            "ssd_core", "sync_stall",
            "throttled",
            "uneven_steps", "unfused_attention", "unfused_optimizer", "unknown_bytes", "warp_stalls"]
@@ -84,7 +84,7 @@ RULES: List[Callable[[Any], Any]] = [
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
     ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
-    decode_floor, split_projections,
+    decode_floor, split_projections, repeated_kv,
 ]
 
 
@@ -150,6 +150,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     "growing-cat": lambda a, k: getattr(a, "growing_cats", None) is not None,
     # products are ops with shapes: none without them
     "split-projections": lambda a, k: getattr(a, "projections", None) is not None,
+    "repeated-kv": lambda a, k: getattr(a, "kv_repeats", None) is not None,
     "no-cache-generation": lambda a, k: getattr(a, "generation", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
     # the recomputed work and the memory both: memory events (profile_memory=True) and the device's size

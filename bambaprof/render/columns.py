@@ -170,6 +170,14 @@ ANALYZE_PROJECTIONS = [
     Column("floor_us", "floor us", "us", drop_rank=1), Column("stacked_floor_us", "stacked floor us", "us", drop_rank=1),
     Column("at_stake_us", "at stake us", "us"),
 ]
+ANALYZE_KV_REPEATS = [
+    Column("caller", "called by", width=30), Column("form", "copied by", width=24), Column("kv_heads", "KV heads", "int"),
+    Column("repeats", "x", "int"), Column("head_dim", "head dim", "int", drop_rank=1), Column("dtype", "dtype"),
+    Column("calls", "calls", "int"), Column("copies", "copies", "int", drop_rank=1),
+    Column("min_length", "from S", "int", drop_rank=1), Column("max_length", "to S", "int"),
+    Column("bytes", "bytes written", "bytes"), Column("backend", "backend"), Column("masked", "mask", drop_rank=1),
+    Column("cpu_us", "CPU us", "us"), Column("gpu_us", "GPU us", "us"),
+]
 ANALYZE_GENERATION = [
     Column("op", "op", width=14), Column("weight", "weight", width=14), Column("dtype", "dtype"),
     Column("runs", "runs", "int"), Column("first_tokens", "from", "int"), Column("last_tokens", "to", "int"),

@@ -70,6 +70,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if getattr(a, "projections", None):
         parts += ["\nMatrix products of one activation shape run one after another (weights that could be stacked; "
                   "at stake: the most stacking could save)\n", render_rows(a.projections, "table", columns.ANALYZE_PROJECTIONS)]
+    if getattr(a, "kv_repeats", None):
+        parts += ["\nKeys and values copied to the query's heads before attention (grouped-query attention by repeating)"
+                  "\n", render_rows(a.kv_repeats, "table", columns.ANALYZE_KV_REPEATS)]
     if getattr(a, "generation", None):
         parts += ["\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
                   "earlier forward ran)\n", render_rows(a.generation, "table", columns.ANALYZE_GENERATION)]

@@ -210,6 +210,34 @@ def test_split_projections_on_a_real_h100_trace():
     assert R.can_judge(a, "split-projections")
 
 
+def _repeats(dtype="bf16", masked=False, gpu_us=60.0):
+    return {"caller": "attention", "form": "aten::repeat_interleave", "kv_heads": 8, "repeats": 4, "head_dim": 128,
+            "dtype": dtype, "calls": 16, "copies": 32, "min_length": 4097, "max_length": 4112, "elements": 2 ** 28,
+            "bytes": 2 ** 29, "backend": "cudnn", "masked": masked, "cpu_us": 400.0, "gpu_us": gpu_us}
+
+
+def test_repeated_kv_advice_by_dtype_and_mask():
+    """On a GPU, enable_gqa=True is FlashAttention's alone: 16-bit calls without a mask get it; float32 or masked
+    calls are told it would send them to the math backend."""
+    def finding(*rows):
+        a = _a([_k(total=500.0)], {"platform": "cuda", "kernel_us": 500.0})
+        a.kv_repeats = list(rows)
+        return next((f for f in diagnose(a) if f.id == "repeated-kv"), None)
+
+    f = finding(_repeats())
+    assert f.time_us == pytest.approx(60.0) and f.severity == "medium"  # 6% of the 1 ms window
+    assert "16 attention calls read keys and values copied to the query's heads first: 32 copies (536.87 MB " \
+        "written), 60.0 us, 12% of kernel time" in f.message
+    assert "8 key and value heads repeated 4x by aten::repeat_interleave (bf16, 4,097 to 4,112 tokens" in f.message
+    assert "these 16-bit calls without a mask can run" in f.suggestion
+    for row, named in ((_repeats("fp32"), "fp32"), (_repeats(masked=True), "bf16, masked")):
+        f = finding(row)
+        assert f"these calls ({named}) would fall back to the math backend" in f.suggestion
+        assert "flash_attn_func" in f.suggestion
+    assert finding(_repeats(gpu_us=20.0)) is None  # 4% of kernel time
+    assert not R.can_judge(_a(summary={"kernel_us": 500.0}), "repeated-kv")  # no table: no shapes
+
+
 def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None, module_kinds=()):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
