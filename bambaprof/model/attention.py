@@ -33,6 +33,16 @@ def apply_partial_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) 
     return torch.cat([x_rot * cos + rotated * sin, x_pass], dim=-1)
 
 
+def reads_grouped_heads(q: torch.Tensor) -> bool:
+    """Whether ``scaled_dot_product_attention(..., enable_gqa=True)`` runs a fused kernel for a query like ``q``: on
+    the CPU (its flash backend takes any dtype and mask), and on an NVIDIA GPU for 16-bit inputs (FlashAttention,
+    the one CUDA backend that takes grouped heads; float32 would fall back to the math backend, slower than
+    repeating the keys and values, pytorch/pytorch#181528). The model passes no mask (``is_causal`` only)."""
+    if q.device.type == "cpu":
+        return True
+    return q.device.type == "cuda" and torch.version.hip is None and q.dtype in (torch.float16, torch.bfloat16)
+
+
 #: The checkpoint names of the projections ``qkv_proj`` stacks, in its row order.
 STACKED = ("q_proj", "k_proj", "v_proj")
 
@@ -44,7 +54,15 @@ class Attention(nn.Module):
     value), so they take one product (one launch and one pass over the hidden state; one matrix-vector product a
     decode token), as the Foundation Model Stack's fused QKV does. The state dict still names them apart
     (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``, as Hugging Face's checkpoints do), and loading one
-    stacks them (:mod:`.stacked`)."""
+    stacks them (:mod:`.stacked`).
+
+    With fewer key and value heads than query heads (grouped-query attention), attention reads each shared head in
+    place (``enable_gqa=True``) where a fused kernel takes that (:func:`reads_grouped_heads`), rather than copying
+    the keys and values (the whole cache, in a decode step) to every query head first, which ``bambaprof analyze``'s
+    ``repeated-kv`` finds; elsewhere it repeats them."""
+
+    #: read grouped key and value heads in place where a fused kernel takes them (False: always repeat, to compare)
+    grouped_heads_in_place = True
 
     def __init__(self, config: BambaConfig) -> None:
         super().__init__()
@@ -80,11 +98,15 @@ class Attention(nn.Module):
                 k = torch.cat([cache.key, k], dim=2)
                 v = torch.cat([cache.value, v], dim=2)
             cache.key, cache.value = k, v
-        if self.n_kv != self.n_heads:
-            rep = self.n_heads // self.n_kv
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=L > 1)
+        grouped = self.n_kv != self.n_heads
+        if grouped and self.grouped_heads_in_place and reads_grouped_heads(q):
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=L > 1, enable_gqa=True)
+        else:
+            if grouped:
+                rep = self.n_heads // self.n_kv
+                k = k.repeat_interleave(rep, dim=1)
+                v = v.repeat_interleave(rep, dim=1)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=L > 1)
         return self.o_proj(out.transpose(1, 2).reshape(b, L, self.n_heads * self.head_dim))
 
     def stacked_weights(self) -> List[torch.Tensor]:

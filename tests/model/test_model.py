@@ -172,3 +172,31 @@ def test_the_mlps_stacked_weight_keeps_checkpoint_names_and_round_trips():
     halves = "model.layers.0.feed_forward.gate_proj.weight and model.layers.0.feed_forward.up_proj.weight"
     with pytest.raises(RuntimeError, match=f"{halves} load together"):  # a missing half: both named
         other.load_state_dict({k: v for k, v in state.items() if not k.endswith("0.feed_forward.up_proj.weight")})
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", "fp32"), ("cpu", "bf16"),
+                                           pytest.param("cuda", "bf16", marks=pytest.mark.gpu)])
+def test_grouped_query_attention_reads_shared_heads_in_place(device, dtype, tmp_path):
+    """The tiny model's attention (8 query heads over 4 key and value heads) reads the shared heads in place: no
+    copy of the keys and values for bambaprof's kv_repeats table to find, the same output as repeating them."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bambaprof.analysis import analyze
+    from bambaprof.model.attention import reads_grouped_heads
+
+    cfg = preset("tiny", dtype=dtype)
+    attn = build_model(cfg, "default", seed=4, device=device).model.layers[1].self_attn
+    assert attn.n_kv < attn.n_heads
+    x = torch.randn(2, 7, cfg.hidden_size, generator=torch.Generator().manual_seed(0)).to(device, cfg.torch_dtype)
+    assert reads_grouped_heads(x)
+    found = []
+    with torch.no_grad():
+        for in_place in (True, False):
+            attn.grouped_heads_in_place = in_place
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                found.append(attn(x))
+            path = tmp_path / f"{in_place}.json"
+            prof.export_chrome_trace(str(path))
+            assert bool(analyze(path).kv_repeats) is not in_place  # the copies only where the heads are repeated
+    tol = {"rtol": 2e-2, "atol": 2e-2} if dtype == "bf16" else {}
+    torch.testing.assert_close(found[0], found[1], **tol)
