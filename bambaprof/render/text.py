@@ -27,6 +27,29 @@ def summary_table_rows(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
     return rows
 
 
+#: The tables of op calls that ``bambaprof analyze`` shows when they have rows: (the analysis's attribute, the title
+#: line, the columns), in order.
+_OP_TABLES = (
+    ("depthwise_convs", "\nDepthwise convolutions on ATen's generic kernels (floor: input, weight and output moved once)\n",
+     columns.ANALYZE_DEPTHWISE),
+    ("growing_cats", "\nTensors grown by torch.cat call after call (each call copies the whole tensor)\n",
+     columns.ANALYZE_GROWING),
+    ("projections", "\nMatrix products of one activation shape run one after another (weights that could be stacked; "
+     "at stake: the most stacking could save)\n", columns.ANALYZE_PROJECTIONS),
+    ("kv_repeats", "\nKeys and values copied to the query's heads before attention (grouped-query attention by "
+     "repeating)\n", columns.ANALYZE_KV_REPEATS),
+    ("generation", "\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
+     "earlier forward ran)\n", columns.ANALYZE_GENERATION),
+    ("checkpointing", "\nForward ops recomputed in the backward pass (activation checkpointing)\n",
+     columns.ANALYZE_CHECKPOINT),
+    ("optimizer", "\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
+     "activity running)\n", columns.ANALYZE_OPTIMIZER),
+    ("contractions", "\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
+     "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",
+     columns.ANALYZE_CONTRACTIONS),
+)
+
+
 def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dict[str, Any]]) -> str:
     """The text report of an :class:`~bambaprof.analysis.Analysis`: summary, notes, the given kernel and op
     rows, CPU-bound stretches, Nsight Compute beside the trace, telemetry."""
@@ -61,31 +84,9 @@ def render_analysis(a: Any, kernels: Sequence[Dict[str, Any]], ops: Sequence[Dic
     if any(r["breaks"] for r in getattr(a, "compiled_calls", None) or ()):
         parts += ["\nCalls of torch.compile'd code (outside: host time outside their graphs; GPU idle meanwhile)\n",
                   render_rows(a.compiled_calls, "table", columns.ANALYZE_COMPILED)]
-    if getattr(a, "depthwise_convs", None):
-        parts += ["\nDepthwise convolutions on ATen's generic kernels (floor: input, weight and output moved once)\n",
-                  render_rows(a.depthwise_convs, "table", columns.ANALYZE_DEPTHWISE)]
-    if getattr(a, "growing_cats", None):
-        parts += ["\nTensors grown by torch.cat call after call (each call copies the whole tensor)\n",
-                  render_rows(a.growing_cats, "table", columns.ANALYZE_GROWING)]
-    if getattr(a, "projections", None):
-        parts += ["\nMatrix products of one activation shape run one after another (weights that could be stacked; "
-                  "at stake: the most stacking could save)\n", render_rows(a.projections, "table", columns.ANALYZE_PROJECTIONS)]
-    if getattr(a, "kv_repeats", None):
-        parts += ["\nKeys and values copied to the query's heads before attention (grouped-query attention by repeating)"
-                  "\n", render_rows(a.kv_repeats, "table", columns.ANALYZE_KV_REPEATS)]
-    if getattr(a, "generation", None):
-        parts += ["\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
-                  "earlier forward ran)\n", render_rows(a.generation, "table", columns.ANALYZE_GENERATION)]
-    if getattr(a, "checkpointing", None):
-        parts += ["\nForward ops recomputed in the backward pass (activation checkpointing)\n",
-                  render_rows(a.checkpointing, "table", columns.ANALYZE_CHECKPOINT)]
-    if getattr(a, "optimizer", None):
-        parts += ["\nOptimizer steps (GPU idle: inside their kernels' windows, first start to last end, with no GPU "
-                  "activity running)\n", render_rows(a.optimizer, "table", columns.ANALYZE_OPTIMIZER)]
-    if getattr(a, "contractions", None):
-        parts += ["\nContractions computed elementwise (a broadcast product stored, then reduced; floor: the "
-                  "contraction at once, operands and result moved once; einsum over the operands squeezed)\n",
-                  render_rows(a.contractions, "table", columns.ANALYZE_CONTRACTIONS)]
+    for attr, title, table_columns in _OP_TABLES:
+        if getattr(a, attr, None):
+            parts += [title, render_rows(getattr(a, attr), "table", table_columns)]
     if getattr(a, "copies", None):
         more = len(a.copies) - COPY_ROWS
         parts += ["\nCopies on the device (cast: another dtype; layout: made contiguous; copy: any other; caller: the "
