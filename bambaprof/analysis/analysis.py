@@ -51,6 +51,7 @@ from .optimizer import SUMMARY_KEYS as OPTIMIZER_FIGURES
 from .optimizer import optimizer_summary, optimizer_table
 from .peaks import PeakBandwidth, PeakCompute, choose_peak, compute_peaks, datasheet, usable_gbps
 from .phases import coverage_pct, paths_at, phase_tables
+from .prefill_logits import prefill_logits_summary, prefill_logits_table
 from .projections import projection_summary, projection_table
 from .rocpd import BACKEND as ROCPD_BACKEND
 from .rocprof import BACKENDS as ROCPROF_BACKENDS
@@ -125,6 +126,9 @@ class Analysis:
     #: keys and values copied to the query's heads before attention calls (grouped-query attention by
     #: ``repeat_interleave`` or ``repeat_kv``; see :mod:`.kv_repeats`); None without CPU ops or shapes
     kv_repeats: Optional[List[Dict[str, Any]]] = None
+    #: generation's prefills that computed logits at every prompt position (see :mod:`.prefill_logits`); None
+    #: without CPU ops or shapes
+    prefill_logits: Optional[List[Dict[str, Any]]] = None
     #: weight products whose token counts grow forward after forward: generation recomputing its prefix every token
     #: (see :mod:`.generation`); None where the trace holds no CPU ops with shapes
     generation: Optional[List[Dict[str, Any]]] = None
@@ -222,6 +226,7 @@ GPU_FIGURES = ("gpu_busy_us", "gpu_window_us", "gpu_busy_pct", "gpu_idle_us", "i
                *ALLOCATION_FIGURES, *TRANSFER_FIGURES, *ATTENTION_FIGURES[2:], *OPTIMIZER_FIGURES[2:],
                "compiled_gap_gpu_idle_us", "misaligned_gemm_count",
                "misaligned_gemm_us", "projection_at_stake_us", "kv_repeat_us",
+               "prefill_logits_extra_us",
                "data_loader_gpu_idle_us", "compile_gpu_idle_us",
                "collective_count", "phase_coverage_pct", "module_coverage_pct", "floor_judged_us",
                "floor_coverage_pct")
@@ -317,6 +322,7 @@ def analyze(
     growing_cats = growing_cat_table(trace, core_gbps, tflops_for)
     projections = projection_table(trace, core_gbps, tflops_for)
     kv_repeats = kv_repeat_table(trace)
+    prefill_logits = prefill_logits_table(trace)
     generation = generation_table(trace)
     checkpointing = checkpoint_table(trace)
     copies = copy_table(trace)
@@ -406,6 +412,7 @@ def analyze(
         **misaligned_summary(misaligned, len(trace.gpu) > 0),
         **projection_summary(projections),
         **kv_repeat_summary(kv_repeats, len(trace.gpu) > 0),
+        **prefill_logits_summary(prefill_logits, len(trace.gpu) > 0),
         **attention_summary(trace, attention),
         **optimizer_summary(trace, optimizer),
         **compiled_call_summary(trace, compiled_calls),
@@ -544,6 +551,7 @@ def analyze(
         growing_cats=growing_cats,
         projections=projections,
         kv_repeats=kv_repeats,
+        prefill_logits=prefill_logits,
         generation=generation,
         checkpointing=checkpointing,
         copies=copies,

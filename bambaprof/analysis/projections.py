@@ -56,9 +56,10 @@ ROW_KEYS = ("caller", "shape", "dtype", "weights", "products", "runs", "launches
             "floor_us", "stacked_floor_us", "at_stake_us")
 
 
-def _matrix(d: Any) -> bool:
-    return isinstance(d, list) and len(d) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
-                                                      for x in d)
+def product_shape(d: Any, least: int = 2) -> bool:
+    """Whether ``d`` is a recorded shape of at least ``least`` dimensions, each a non-negative int."""
+    return isinstance(d, list) and len(d) >= least and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                                                           for x in d)
 
 
 def product_operands(op: str, dims: Any) -> Optional[Tuple[List[int], int, int]]:
@@ -67,13 +68,24 @@ def product_operands(op: str, dims: Any) -> Optional[Tuple[List[int], int, int]]
     if not isinstance(dims, list):
         return None
     a_at, b_at = (1, 2) if op == "aten::addmm" else (0, 1)
-    if len(dims) <= b_at or not _matrix(dims[a_at]) or not _matrix(dims[b_at]) or len(dims[b_at]) != 2:
+    if len(dims) <= b_at or not product_shape(dims[a_at]) or not product_shape(dims[b_at]) or len(dims[b_at]) != 2:
         return None
     a, b = dims[a_at], dims[b_at]
     k, n = (b[1], b[0]) if op == "aten::linear" else (b[0], b[1])
     if a[-1] != k or (op in ("aten::addmm", "aten::mm") and len(a) != 2):
         return None
     return list(a), k, n
+
+
+def backward_ops(trace: Trace, parent: np.ndarray) -> np.ndarray:
+    """Whether each op ran in autograd's backward pass: inside an ``evaluate_function`` range or a node's op
+    (``AddmmBackward0``)."""
+    codes, names = value_codes(trace, "ops.name")
+    if not len(names):
+        return np.zeros(len(trace.ops), dtype=bool)
+    backward = np.array([str(n).startswith(EVALUATE_FUNCTION) or bool(_BACKWARD_NODE.search(str(n))) for n in names],
+                        dtype=bool)[codes]
+    return nearest_marked(parent, backward) >= 0
 
 
 def projection_table(trace: Trace, peak_gbps: Optional[float],
@@ -91,9 +103,7 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
     is_product = np.isin(codes, [c for c, n in enumerate(names) if n in PRODUCT_OPS])
     enclosing = nearest_marked(parent, is_product)
     up = np.where(parent >= 0, enclosing[np.maximum(parent, 0)], -1)
-    backward = np.array([str(n).startswith(EVALUATE_FUNCTION) or bool(_BACKWARD_NODE.search(str(n))) for n in names],
-                        dtype=bool)[codes] if len(names) else np.zeros(0, dtype=bool)
-    in_backward = nearest_marked(parent, backward) >= 0
+    in_backward = backward_ops(trace, parent)
     # no product encloses it, and autograd's backward did not call it (a node's gradient products read other operands)
     outermost = [r for r in rows.tolist() if up[r] < 0 and not in_backward[r]]
     on_gpu = len(trace.gpu) > 0

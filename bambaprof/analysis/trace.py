@@ -409,8 +409,8 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
     # Shapes are decoded only for ops that launched GPU work (the byte model's input), for the elementwise ops and
     # reductions that may compute a contraction elementwise (:mod:`.contractions`, on the host too), for attention's
     # ops (:mod:`.attention`: calls that launch no kernel themselves), for concatenations (:mod:`.growing_cats`, on the
-    # host too), for the products that apply a weight (:mod:`.generation`) and for copies (:mod:`.copies`: a cast's
-    # dtypes), each distinct shape once.
+    # host too), for the products that apply a weight (:mod:`.generation`), for copies (:mod:`.copies`: a cast's
+    # dtypes) and for embeddings (:mod:`.prefill_logits`: the vocabulary), each distinct shape once.
     ext, gpu_ext, shape_of = o["ext"], g["ext"], o["shape"]
     n_ops = len(ext)
     dims: List[Any] = [None] * n_ops
@@ -425,8 +425,9 @@ def _trace_of(builder: TraceBuilder, meta: Dict[str, Any], source: TraceSource, 
         from .copies import COPY_OP
         from .generation import WEIGHT_OPS
         from .growing_cats import CAT_OPS
+        from .prefill_logits import EMBEDDING_OPS
 
-        read = [code for name in (*SHAPED_OPS, *ATTENTION_OPS, *CAT_OPS, *WEIGHT_OPS, COPY_OP)
+        read = [code for name in (*SHAPED_OPS, *ATTENTION_OPS, *CAT_OPS, *WEIGHT_OPS, COPY_OP, *EMBEDDING_OPS)
                 if (code := builder.values.get(name)) is not None]
         launched = (member_of(ext, gpu_ext[gpu_ext >= 0]) | np.isin(o["name#codes"], read)) & (shape_of >= 0)
         for i in np.flatnonzero(launched).tolist():

@@ -44,6 +44,7 @@ from ..render.columns import (
     ANALYZE_OPS,
     ANALYZE_OPTIMIZER,
     ANALYZE_PHASES,
+    ANALYZE_PREFILL_LOGITS,
     ANALYZE_PROJECTIONS,
     ANALYZE_SSD,
     ANALYZE_STEPS,
@@ -94,7 +95,7 @@ def _render_fleet(fleet: Fleet, fmt: str) -> str:
                                                       "syncs", "allocations", "transfers", "idle", "collectives",
                                                       "steps", "contractions", "copies", "attention",
                                                       "optimizer", "compiled", "convs", "growing",
-                                                      "projections", "repeats", "generation",
+                                                      "projections", "repeats", "logits", "generation",
                                                       "checkpoint"]),
               default="all",
               show_default=True, help="Which tables to show (CSV holds one table: kernels unless another is named).")
@@ -213,6 +214,7 @@ def _analyze_one(item: Input, fmt: str, output: Optional[str], top: Optional[int
                   "optimizer": a.optimizer or [], "compiled": a.compiled_calls or [],
                   "convs": a.depthwise_convs or [], "growing": a.growing_cats or [],
                   "projections": a.projections or [], "repeats": a.kv_repeats or [],
+                  "logits": a.prefill_logits or [],
                   "generation": a.generation or [],
                   "checkpoint": a.checkpointing or []}
         text = render_rows(tables.get(which, kernels), "csv", _CSV_COLUMNS.get(which if which in tables else "kernels"))
@@ -338,7 +340,7 @@ _CSV_COLUMNS = {"phases": ANALYZE_PHASES, "ssd": ANALYZE_SSD, "syncs": ANALYZE_S
                 "contractions": ANALYZE_CONTRACTIONS, "copies": ANALYZE_COPIES, "attention": ANALYZE_ATTENTION,
                 "optimizer": ANALYZE_OPTIMIZER, "compiled": ANALYZE_COMPILED,
                 "convs": ANALYZE_DEPTHWISE, "growing": ANALYZE_GROWING, "projections": ANALYZE_PROJECTIONS,
-                "repeats": ANALYZE_KV_REPEATS,
+                "repeats": ANALYZE_KV_REPEATS, "logits": ANALYZE_PREFILL_LOGITS,
                 "generation": ANALYZE_GENERATION,
                 "checkpoint": ANALYZE_CHECKPOINT}
 
@@ -376,6 +378,10 @@ _ONE_TABLE: Dict[str, Callable[[Analysis], str]] = {
                                       f"copies unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
                                       "no keys or values copied to the query's heads before an attention call in "
                                       "this trace"),
+    "logits": lambda a: _rows_or_why(a.prefill_logits or [], ANALYZE_PREFILL_LOGITS, a.prefill_logits is None,
+                                     f"products unknown: the trace holds no CPU ops with shapes ({_ops_from(a)})",
+                                     "no prefill computed logits at every position before a decode step (or no "
+                                     "embedding, LM head or decode step in this trace)"),
     "convs": lambda a: _rows_or_why(a.depthwise_convs or [], ANALYZE_DEPTHWISE, a.depthwise_convs is None,
                                     "depthwise convolutions unknown: the trace holds no GPU activity or no CPU ops "
                                     f"({_ops_from(a)})",

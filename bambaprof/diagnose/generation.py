@@ -1,5 +1,6 @@
-"""Rules on generation: recomputing the whole prefix every token (:mod:`bambaprof.analysis.generation`), and a cached
-run's tokens against the floor of reading its weights and caches (:mod:`bambaprof.analysis.decode_floor`).
+"""Rules on generation: recomputing the whole prefix every token (:mod:`bambaprof.analysis.generation`), a cached
+run's tokens against the floor of reading its weights and caches (:mod:`bambaprof.analysis.decode_floor`), and
+prefills that computed logits at every prompt position (:mod:`bambaprof.analysis.prefill_logits`).
 
 Each rule reads an :class:`~bambaprof.analysis.Analysis` and returns a :class:`~.finding.Finding` or None; the
 thresholds are the named constants here (in the README).
@@ -93,3 +94,34 @@ def decode_floor(a: Any) -> Optional[Finding]:
     evidence = [{k: s.get(k) for k in ("decode_token_ms", "decode_floor_ms", "decode_floor_x", "decode_weight_bytes",
                                        "decode_cache_bytes", "decode_batch", "decode_bound", "decode_peak_gbps")}]
     return Finding("decode-floor", severity, msg, evidence, suggestion, None)
+
+
+#: all-position-logits: prefills' LM head time on positions other than the last (``--table logits``) is at least this
+#: share of kernel time (of the trace's span on the host, in a CPU-only profile).
+PREFILL_LOGITS_PCT = 5.0
+
+
+def all_position_logits(a: Any) -> Optional[Finding]:
+    """Generation whose prefills computed logits at every prompt position (the LM head on ``L`` positions a sequence,
+    then decode steps on one), the positions other than the last taking at least :data:`PREFILL_LOGITS_PCT` of
+    kernel time (a CPU-only profile: host time against the span, no time at stake). Time at stake: that GPU time."""
+    found = timed_rows(a, "prefill_logits", ("extra_cpu_us", "extra_gpu_us"), PREFILL_LOGITS_PCT)
+    if found is None:
+        return None
+    on_host, total, key, rows, time = found
+    top = max(rows, key=lambda r: r[key])
+    calls = sum(r["calls"] for r in rows)
+    written = [r["logits_bytes"] for r in rows]
+    size = (f", writing {format_cell(sum(written), 'bytes')} of logits to keep one row a sequence"
+            if None not in written else "")
+    msg = (f"{calls} prefill{'s' if calls > 1 else ''} ran the LM head (weight {top['weight']}: the vocabulary of the "
+           f"trace's embedding) on every prompt position, {top['positions']:,} in the largest ({top['shape']}, "
+           f"{top['dtype'] or 'dtype unknown'}), before decode steps that run it on one{size}: the positions before "
+           f"the last took {us_text(time)}, {100 * time / total:.0f}% of "
+           + ("the trace's span on the host (a CPU-only profile)." if on_host else "kernel time."))
+    suggestion = ("If generation reads only the last position's logits, apply the LM head to it alone: "
+                  "lm_head(hidden[:, -1:]) (Hugging Face models: logits_to_keep=1, num_logits_to_keep in older "
+                  "releases; bambaprof's model: last_logits_only=True). Keep every position where their logits are "
+                  "used: scoring the prompt, or a draft's tokens verified in speculative decoding.")
+    return time_based_finding(a, "all-position-logits", on_host, time, total, None if on_host else time, msg,
+                              [dict(r) for r in rows[:8]], suggestion)

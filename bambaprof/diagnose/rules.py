@@ -28,7 +28,7 @@ from .finding import (
     memory_figures,
     severity_rank,
 )
-from .generation import decode_floor, no_cache_generation
+from .generation import all_position_logits, decode_floor, no_cache_generation
 from .growing_cats import growing_cat
 from .host import (
     UNEVEN_MIN_STEPS,
@@ -63,7 +63,7 @@ from .projections import split_projections
 from .transfers import exposed_transfers, pageable_copies
 
 __all__ = ["FAR_FROM_ROOFLINE_X", "HIGH_SHARE_PCT", "MEDIUM_SHARE_PCT", "PER_KERNEL_FINDINGS", "RULES",
-           "allocation_stall", "cache_bound", "can_judge", "checkpoint_headroom", "compilation_in_trace",
+           "all_position_logits", "allocation_stall", "cache_bound", "can_judge", "checkpoint_headroom", "compilation_in_trace",
            "copy_overhead", "cudagraph_recording", "data_loading", "decode_floor",
            "depthwise_conv", "diagnose", "dram_overfetch", "elementwise_contraction", "exposed_communication",
            "exposed_transfers", "far_from_roofline", "Finding", "float32_matmul", "float64_kernels",
@@ -84,7 +84,7 @@ RULES: List[Callable[[Any], Any]] = [
     graph_breaks, throttled, host_speed_changed, memory_pressure, sync_stall, allocation_stall, data_loading,
     compilation_in_trace, uneven_steps, unfused_optimizer, grad_enabled_inference, pageable_copies, exposed_transfers,
     ssd_core, exposed_communication, checkpoint_headroom, cudagraph_recording, grad_sync_per_microbatch,
-    decode_floor, split_projections, repeated_kv,
+    decode_floor, split_projections, repeated_kv, all_position_logits,
 ]
 
 
@@ -151,6 +151,7 @@ _JUDGED: Dict[str, Callable[[Any, Optional[str]], bool]] = {
     # products are ops with shapes: none without them
     "split-projections": lambda a, k: getattr(a, "projections", None) is not None,
     "repeated-kv": lambda a, k: getattr(a, "kv_repeats", None) is not None,
+    "all-position-logits": lambda a, k: getattr(a, "prefill_logits", None) is not None,
     "no-cache-generation": lambda a, k: getattr(a, "generation", None) is not None,
     "grad-enabled-inference": lambda a, k: a.summary.get("autograd_forward_ops") is not None,
     # the recomputed work and the memory both: memory events (profile_memory=True) and the device's size

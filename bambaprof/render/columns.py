@@ -178,6 +178,13 @@ ANALYZE_KV_REPEATS = [
     Column("bytes", "bytes written", "bytes"), Column("backend", "backend"), Column("masked", "mask", drop_rank=1),
     Column("cpu_us", "CPU us", "us"), Column("gpu_us", "GPU us", "us"),
 ]
+ANALYZE_PREFILL_LOGITS = [
+    Column("shape", "activation", width=16), Column("weight", "weight (N x K)", width=16), Column("dtype", "dtype"),
+    Column("calls", "prefills", "int"), Column("positions", "positions", "int"),
+    Column("logits_bytes", "logits written", "bytes"), Column("cpu_us", "CPU us", "us", drop_rank=1),
+    Column("gpu_us", "GPU us", "us"), Column("extra_cpu_us", "CPU us on other positions", "us", drop_rank=1),
+    Column("extra_gpu_us", "GPU us on other positions", "us"),
+]
 ANALYZE_GENERATION = [
     Column("op", "op", width=14), Column("weight", "weight", width=14), Column("dtype", "dtype"),
     Column("runs", "runs", "int"), Column("first_tokens", "from", "int"), Column("last_tokens", "to", "int"),

@@ -38,6 +38,8 @@ _OP_TABLES = (
      "at stake: the most stacking could save)\n", columns.ANALYZE_PROJECTIONS),
     ("kv_repeats", "\nKeys and values copied to the query's heads before attention (grouped-query attention by "
      "repeating)\n", columns.ANALYZE_KV_REPEATS),
+    ("prefill_logits", "\nPrefills that computed logits at every prompt position before decode steps (which read the "
+     "last position's)\n", columns.ANALYZE_PREFILL_LOGITS),
     ("generation", "\nForwards on one token more each time (generation without a cache; recomputed: time on tokens an "
      "earlier forward ran)\n", columns.ANALYZE_GENERATION),
     ("checkpointing", "\nForward ops recomputed in the backward pass (activation checkpointing)\n",

@@ -238,6 +238,22 @@ def test_repeated_kv_advice_by_dtype_and_mask():
     assert not R.can_judge(_a(summary={"kernel_us": 500.0}), "repeated-kv")  # no table: no shapes
 
 
+def test_all_position_logits():
+    """On a GPU: the prefills' LM head time on positions other than the last is the time at stake."""
+    row = {"shape": "1x2048x4096", "weight": "128256x4096", "dtype": "bf16", "calls": 2, "positions": 2048,
+           "logits_bytes": 2 * 2048 * 128256 * 2, "cpu_us": 40.0, "gpu_us": 90.0, "extra_cpu_us": 39.98,
+           "extra_gpu_us": 89.96}
+    a = _a([_k(total=500.0)], {"platform": "cuda", "kernel_us": 500.0})
+    a.prefill_logits = [row]
+    f = next(f for f in diagnose(a) if f.id == "all-position-logits")
+    assert f.time_us == pytest.approx(89.96) and f.severity == "medium"  # 9% of the 1 ms window
+    assert "2 prefills ran the LM head (weight 128256x4096" in f.message and "2,048 in the largest" in f.message
+    assert "writing 1.05 GB of logits to keep one row a sequence" in f.message and "18% of kernel time" in f.message
+    a.prefill_logits = [{**row, "extra_gpu_us": 20.0}]  # 4% of kernel time
+    assert "all-position-logits" not in ids(a)
+    assert not R.can_judge(_a(summary={"kernel_us": 500.0}), "all-position-logits")  # no table: no shapes
+
+
 def _a(kernels=(), summary=None, manifest=None, phase_kinds=(), ncu=None, module_kinds=()):
     base = {"gpu_busy_us": 1000.0, "gpu_idle_us": 0.0, "idle_host_wait_us": 0.0}
     return SimpleNamespace(kernels=list(kernels), summary={**base, **(summary or {})}, manifest=manifest,
