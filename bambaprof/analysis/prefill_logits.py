@@ -24,11 +24,9 @@ from bisect import bisect_right
 from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
-import numpy as np
-
-from .ops import nearest_marked, op_gpu_time, op_parents, rows_named
-from .projections import PRODUCT_OPS, _dtype, backward_ops, product_operands, product_shape
-from .trace import Trace, value_codes
+from .ops import op_gpu_time, rows_named
+from .projections import PRODUCT_OPS, float_type, forward_products, product_operands, product_shape
+from .trace import Trace
 from .traffic import DTYPE_BYTES, DTYPE_NAMES
 
 EMBEDDING_OPS = frozenset({"aten::embedding"})
@@ -53,18 +51,12 @@ def prefill_logits_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     if not forwards or not decodes:
         return []
     starts = [t for t, _, _ in forwards]
-    parent = op_parents(trace)
-    codes, names = value_codes(trace, "ops.name")
-    is_product = np.isin(codes, [c for c, n in enumerate(names) if n in PRODUCT_OPS])
-    enclosing = nearest_marked(parent, is_product)
-    up = np.where(parent >= 0, enclosing[np.maximum(parent, 0)], -1)
-    in_backward = backward_ops(trace, parent)
     # in each forward, the products of its vocabulary's weight: the LM head runs once a forward, where a layer's
     # product of the same size (an MLP of twice the vocabulary's rows) runs once a layer
     candidates: Dict[tuple, List[tuple]] = defaultdict(list)
-    for r in rows_named(trace, PRODUCT_OPS).tolist():
+    for r in forward_products(trace, rows_named(trace, PRODUCT_OPS)):
         at = bisect_right(starts, float(ops.ts[r])) - 1
-        operands = product_operands(ops.name[r], ops.input_dims[r]) if up[r] < 0 and not in_backward[r] else None
+        operands = product_operands(ops.name[r], ops.input_dims[r])
         if at < 0 or operands is None or (operands[2], operands[1]) != forwards[at][1] or len(operands[0]) < 3:
             continue
         candidates[(at, operands[2], operands[1])].append((r, operands))
@@ -77,7 +69,7 @@ def prefill_logits_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         length = a[-2]
         if length <= 1:
             continue  # the head on the last position alone
-        dtype = _dtype(ops.input_types[r])
+        dtype = float_type(ops.input_types[r])
         key = (tuple(a), n, k, dtype)
         g = groups.get(key)
         if g is None:

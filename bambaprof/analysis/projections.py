@@ -88,6 +88,18 @@ def backward_ops(trace: Trace, parent: np.ndarray) -> np.ndarray:
     return nearest_marked(parent, backward) >= 0
 
 
+def forward_products(trace: Trace, rows: np.ndarray) -> List[int]:
+    """Of the product calls ``rows`` (ops of :data:`PRODUCT_OPS`), those no product encloses (``linear`` rather than
+    the ``addmm`` it calls) that autograd's backward did not call (a node's gradient products read other operands)."""
+    parent = op_parents(trace)
+    codes, names = value_codes(trace, "ops.name")
+    is_product = np.isin(codes, [c for c, n in enumerate(names) if n in PRODUCT_OPS])
+    enclosing = nearest_marked(parent, is_product)
+    up = np.where(parent >= 0, enclosing[np.maximum(parent, 0)], -1)
+    in_backward = backward_ops(trace, parent)
+    return [r for r in rows.tolist() if up[r] < 0 and not in_backward[r]]
+
+
 def projection_table(trace: Trace, peak_gbps: Optional[float],
                      tflops_for: Callable[[Optional[str]], Optional[float]]) -> Optional[List[Dict[str, Any]]]:
     """The runs of products of one activation shape (see the module's docstring), grouped into rows, most time at
@@ -100,12 +112,7 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
         return []
     parent = op_parents(trace)
     codes, names = value_codes(trace, "ops.name")
-    is_product = np.isin(codes, [c for c, n in enumerate(names) if n in PRODUCT_OPS])
-    enclosing = nearest_marked(parent, is_product)
-    up = np.where(parent >= 0, enclosing[np.maximum(parent, 0)], -1)
-    in_backward = backward_ops(trace, parent)
-    # no product encloses it, and autograd's backward did not call it (a node's gradient products read other operands)
-    outermost = [r for r in rows.tolist() if up[r] < 0 and not in_backward[r]]
+    outermost = forward_products(trace, rows)
     on_gpu = len(trace.gpu) > 0
     gpu_time = op_gpu_time(trace) if on_gpu else None
     launches = None
@@ -140,7 +147,7 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
         if s in products:
             operands = product_operands(ops.name[s], ops.input_dims[s])
             types = ops.input_types[s]
-            key = (tuple(operands[0]), operands[1], _dtype(types)) if operands else None
+            key = (tuple(operands[0]), operands[1], float_type(types)) if operands else None
             if key is None or key != run_key:
                 close()
             run_key = key
@@ -158,7 +165,7 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
     return sorted(out, key=lambda g: (-(g["at_stake_us"] or 0.0), -(g["gpu_us"] or 0.0), -g["cpu_us"], g["caller"]))
 
 
-def _dtype(types: Any) -> Optional[str]:
+def float_type(types: Any) -> Optional[str]:
     """The Kineto type name of a product's first floating-point input."""
     if not isinstance(types, list):
         return None
@@ -172,7 +179,7 @@ def _add_run(groups: Dict[tuple, Dict[str, Any]], trace: Trace, run: List[Tuple[
     ops = trace.ops
     first = run[0][0]
     shape, k, _ = run[0][1]
-    dtype = _dtype(ops.input_types[first])
+    dtype = float_type(ops.input_types[first])
     weights = tuple(n for _, (_, _, n) in run)
     p = int(op_parents(trace)[first])
     caller = ops.name[p] if p >= 0 else "(top level)"
