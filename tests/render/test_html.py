@@ -47,6 +47,19 @@ def test_untrusted_module_names_are_escaped(tmp_path):
     assert all("<" not in text for text in texts) and any("&lt;script&gt;" in text for text in texts)  # the chart
 
 
+def test_untrusted_callers_of_the_op_tables_are_escaped(tmp_path):
+    """The projections table names the op or range that called the products: a range named in script is text."""
+    from tests.analysis.test_projections import _qkv, _trace
+
+    t = _trace(*_qkv(0, 10))
+    for e in t["traceEvents"]:
+        if e["name"] == "attention":
+            e["name"] = EVIL
+    page = build_report([write(tmp_path / "evil-caller.json.gz", t)])
+    section = page.split("Matrix products of one activation shape, one after another: evil-caller.json.gz")[1]
+    assert EVIL not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in section.split("</table>")[0]
+
+
 def test_self_contained(tmp_path):
     page = build_report([evil_trace(tmp_path)])
     assert page.count("<script src") == 0 and "<link" not in page
