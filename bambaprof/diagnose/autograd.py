@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .finding import Finding
+from .finding import Finding, host_wait_pct
 
 #: grad-enabled-inference: the forward created at least this many autograd nodes ...
 GRAD_ENABLED_MIN_NODES = 16
@@ -30,9 +30,7 @@ def grad_enabled_inference(a: Any) -> Optional[Finding]:
     if nodes is None or backward or not total or nodes < GRAD_ENABLED_MIN_NODES \
             or 100.0 * nodes / total < GRAD_ENABLED_MIN_SHARE_PCT:
         return None
-    window = s.get("gpu_window_us") or 0.0
-    waited = s.get("idle_host_wait_us") or 0.0
-    host_paced = s.get("platform") == "cpu" or (window > 0 and 100.0 * waited / window >= HOST_PACED_PCT)
+    host_paced = s.get("platform") == "cpu" or host_wait_pct(a) >= HOST_PACED_PCT
     msg = (f"The forward created about {nodes:,} autograd nodes ({forward:,} of the trace's {total:,} ops ran with "
            f"gradients enabled: {s.get('autograd_forward_op_names')}), and no backward pass ran: gradients were on for "
            "nothing, keeping the activations the nodes save alive and paying autograd's bookkeeping on the host for "

@@ -56,6 +56,13 @@ def gpu_window_us(a: Any) -> float:
     return (s.get("gpu_busy_us") or 0.0) + (s.get("gpu_idle_us") or 0.0)
 
 
+def host_wait_pct(a: Any) -> float:
+    """The share (%) of the GPU window (:func:`gpu_window_us`) in which the GPU sat idle waiting on the host
+    (``idle_host_wait_us``); 0 where that is unknown or the window is empty."""
+    window = gpu_window_us(a)
+    return 100.0 * (a.summary.get("idle_host_wait_us") or 0.0) / window if window > 0 else 0.0
+
+
 def severity_of(time_us: float, window_us: float) -> str:
     share = 100.0 * time_us / window_us if window_us > 0 else 0.0
     return "high" if share >= HIGH_SHARE_PCT else "medium" if share >= MEDIUM_SHARE_PCT else "low"

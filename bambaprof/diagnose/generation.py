@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..render.tables import format_cell
-from .finding import GRAPHLESS_MODES, Finding, compile_mode, gpu_window_us, time_based_finding, timed_rows, us_text
+from .finding import (
+    GRAPHLESS_MODES,
+    Finding,
+    compile_mode,
+    host_wait_pct,
+    time_based_finding,
+    timed_rows,
+    us_text,
+)
 from .host import HOST_BOUND_PCT
 
 #: no-cache-generation: the weight products' time on tokens an earlier forward had run is at least this share of
@@ -74,14 +82,12 @@ def decode_floor(a: Any) -> Optional[Finding]:
            f"{format_cell(cache, 'bytes')} of cache ({batch} sequence{'s' if batch != 1 else ''})"
            + (f" at {gbps:,.0f} GB/s" if gbps and bound == "bandwidth" else ", its FLOPs at the peak matmul rate")
            + ".")
-    window = gpu_window_us(a)
-    wait = s.get("idle_host_wait_us") or 0.0
-    host_bound = window > 0 and 100.0 * wait / window >= HOST_BOUND_PCT
+    host_bound = host_wait_pct(a) >= HOST_BOUND_PCT
     mode = compile_mode(a)
     if host_bound:
         graphs = ("profile with --compile reduce-overhead (or max-autotune)" if mode in GRAPHLESS_MODES
                   else "fewer, larger kernels a token")
-        first = (f"The host sets the pace (the GPU waited on it for {100 * wait / window:.0f}% of its window): "
+        first = (f"The host sets the pace (the GPU waited on it for {host_wait_pct(a):.0f}% of its window): "
                  f"launches cost more than the kernels at one token a sequence; {graphs}.")
     else:
         first = ("The kernels take the time: a token's weight products are matrix-vector products that should stream "

@@ -25,6 +25,7 @@ from .finding import (
     compile_mode,
     gpu_window_us,
     graph_share,
+    host_wait_pct,
     kernel_rows,
     memory_figures,
     severity_of,
@@ -69,9 +70,9 @@ _STEP_CAUSES = (("compile_us", "compiling (torch.compile)", "compilation-in-trac
 
 
 def host_bound(a: Any) -> Optional[Finding]:
-    wait, window = a.summary.get("idle_host_wait_us") or 0.0, gpu_window_us(a)
-    if window <= 0 or 100.0 * wait / window < HOST_BOUND_PCT:
+    if host_wait_pct(a) < HOST_BOUND_PCT:
         return None
+    wait, window = a.summary.get("idle_host_wait_us") or 0.0, gpu_window_us(a)
     where = [{"cpu_op": s.get("cpu_op"), "region": s.get("cpu_region"), "module": s.get("cpu_module"),
               "wait_us": s["dur_us"]} for s in a.stretches]
     named = [w["cpu_op"] for w in where if w["cpu_op"] and not NOT_PHASES.match(str(w["cpu_op"]))]
