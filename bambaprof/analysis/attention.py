@@ -58,7 +58,7 @@ import numpy as np
 from .ops import autograd_nodes, nearest_marked, op_gpu_self, op_parents, rows_named, sequence_creators
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
-from .traffic import DTYPE_BYTES, DTYPE_NAMES, Traffic, tensor_inputs
+from .traffic import DTYPE_BYTES, DTYPE_NAMES, Traffic, is_shape, tensor_inputs
 
 #: The op ``torch.nn.functional.scaled_dot_product_attention`` records; its backend runs beneath it.
 ENTRY_OP = "aten::scaled_dot_product_attention"
@@ -399,8 +399,7 @@ def _call_inputs(name: str, dims: Any, types: Any, concrete: Any) -> Optional[Di
     if mask_at is not None and mask_at < len(dims) and isinstance(dims[mask_at], list) and dims[mask_at] \
             and mask_at < len(types) and isinstance(types[mask_at], str) and types[mask_at]:
         shape = dims[mask_at]
-        well_formed = all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
-        mask = (list(shape), types[mask_at]) if well_formed else None  # a mask of a shape not recorded: unknown
+        mask = (list(shape), types[mask_at]) if is_shape(shape) else None  # a mask of a shape not recorded: unknown
     causal = _flag(concrete, causal_at)
     if name == "aten::_efficient_attention_forward":  # custom_mask_type
         kind = _number(concrete, causal_at)
@@ -419,7 +418,7 @@ def _work(inputs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     (``_bwd_bytes``), with its dtype class (``_dtype_class``); None for a dtype of unknown size."""
     q, k, v, dtype, mask = inputs["q"], inputs["k"], inputs["v"], inputs["dtype"], inputs["mask"]
     size = DTYPE_BYTES.get(dtype)
-    if size is None or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (*q, *k, *v)):
+    if size is None or not all(is_shape(t) for t in (q, k, v)):
         return None
     lead_q = _lead(q)
     lq, lk, d, dv = q[-2], k[-2], q[-1], v[-1]

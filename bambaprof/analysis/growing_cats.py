@@ -25,7 +25,7 @@ import numpy as np
 from .ops import op_gpu_time, rows_named
 from .roofline import floor_time_us
 from .trace import Trace, value_codes
-from .traffic import parse_dims_arg
+from .traffic import is_shape, parse_dims_arg
 
 CAT_OPS = frozenset({"aten::cat", "aten::concat", "aten::concatenate", "aten::_cat"})
 #: The base holds at least this many times the other tensors' length along the concatenated dimension.
@@ -123,8 +123,7 @@ def _append(dims: Any, concrete: Any) -> Optional[tuple]:
     times longer than the rest; None for any other."""
     if not isinstance(dims, list) or not dims or not isinstance(dims[0], list):
         return None
-    tensors = [d for d in dims[0] if isinstance(d, list) and d
-               and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in d)]
+    tensors = [d for d in dims[0] if is_shape(d) and d]
     if len(tensors) < 2 or len(tensors) != len(dims[0]) or len({len(t) for t in tensors}) != 1:
         return None
     ndim = len(tensors[0])

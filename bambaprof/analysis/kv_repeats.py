@@ -23,22 +23,15 @@ from bisect import bisect_right
 from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
-import numpy as np
-
 from .attention import _call_inputs, _calls
 from .copies import COPY_OP
-from .ops import op_gpu_time, op_parents, rows_named
-from .trace import Trace, value_codes
-from .traffic import DTYPE_BYTES, DTYPE_NAMES
+from .ops import op_callers, op_gpu_time, op_parents, rows_named
+from .trace import Trace
+from .traffic import DTYPE_BYTES, DTYPE_NAMES, is_shape
 
 #: A row's keys, in the order tables show them.
 ROW_KEYS = ("caller", "form", "kv_heads", "repeats", "head_dim", "dtype", "calls", "copies", "min_length",
             "max_length", "elements", "bytes", "backend", "masked", "cpu_us", "gpu_us")
-
-
-def _int_dims(d: Any, n: int) -> bool:
-    return isinstance(d, list) and len(d) == n and all(isinstance(x, int) and not isinstance(x, bool) and x > 0
-                                                       for x in d)
 
 
 def kv_repeat_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
@@ -52,8 +45,7 @@ def kv_repeat_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     if not copies or not calls:
         return []
     parent = op_parents(trace)
-    # an op's caller: its parent, or its thread (negative) at the top level
-    caller_of = np.where(parent >= 0, parent, -1 - value_codes(trace, "ops.thread")[0])
+    caller_of = op_callers(trace)
     # each caller's attention calls by start, with the key and value they read
     by_caller: Dict[int, List[tuple]] = defaultdict(list)
     for call in calls:
@@ -117,8 +109,8 @@ def kv_repeat_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
 
 def _five_d_repeat(dims: Any) -> bool:
     """Whether a copy's recorded inputs are two equal ``[b, h, r, S, d]`` shapes with ``r`` at least 2."""
-    return isinstance(dims, list) and len(dims) >= 2 and _int_dims(dims[0], 5) and dims[0] == dims[1] \
-        and dims[0][2] >= 2
+    return isinstance(dims, list) and len(dims) >= 2 and is_shape(dims[0]) and len(dims[0]) == 5 \
+        and min(dims[0]) > 0 and dims[0] == dims[1] and dims[0][2] >= 2
 
 
 def kv_repeat_summary(rows: Optional[List[Dict[str, Any]]], on_gpu: bool) -> Dict[str, Any]:

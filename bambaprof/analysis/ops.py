@@ -101,6 +101,13 @@ def _op_parents(trace: Trace) -> np.ndarray:
     return parent
 
 
+def op_callers(trace: Trace) -> np.ndarray:
+    """Each op's caller: its enclosing op (:func:`op_parents`), or at the top level its thread, as ``-1 - `` the
+    thread's code, so that the top-level ops of one thread share a caller and those of two threads do not."""
+    parent = op_parents(trace)
+    return np.where(parent >= 0, parent, -1 - value_codes(trace, "ops.thread")[0])
+
+
 def nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
     """Each op's nearest enclosing op (itself included) that is ``marked``, -1 where none is. Pointer jumping: each
     op's candidate is itself where marked, else its parent; a candidate neither marked nor -1 is replaced by its

@@ -25,9 +25,9 @@ from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
 from .ops import op_gpu_time, rows_named
-from .projections import PRODUCT_OPS, float_type, forward_products, product_operands, product_shape
+from .projections import PRODUCT_OPS, float_type, forward_products, product_operands
 from .trace import Trace
-from .traffic import DTYPE_BYTES, DTYPE_NAMES
+from .traffic import DTYPE_BYTES, DTYPE_NAMES, is_shape
 
 EMBEDDING_OPS = frozenset({"aten::embedding"})
 #: A row's keys, in the order tables show them.
@@ -45,7 +45,8 @@ def prefill_logits_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     forwards = []
     for r in rows_named(trace, EMBEDDING_OPS).tolist():
         dims = ops.input_dims[r]
-        if isinstance(dims, list) and len(dims) >= 2 and product_shape(dims[0], 2) and product_shape(dims[1], 2):
+        if isinstance(dims, list) and len(dims) >= 2 and is_shape(dims[0]) and len(dims[0]) == 2 and is_shape(dims[1]) \
+                and len(dims[1]) == 2:
             forwards.append((float(ops.ts[r]), tuple(dims[0]), dims[1][1]))  # (start, (vocabulary, hidden), L)
     decodes = [t for t, _, length in forwards if length == 1]
     if not forwards or not decodes:

@@ -36,10 +36,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .autograd import EVALUATE_FUNCTION
-from .ops import _subtree_sums, nearest_marked, op_gpu_time, op_parents, rows_named
+from .ops import _subtree_sums, nearest_marked, op_callers, op_gpu_time, op_parents, rows_named
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
-from .traffic import DTYPE_BYTES, DTYPE_NAMES
+from .traffic import DTYPE_BYTES, DTYPE_NAMES, is_shape
 
 #: The matrix products a projection calls (``nn.Linear``: ``aten::linear``, which calls ``addmm`` or ``matmul``).
 PRODUCT_OPS = frozenset({"aten::linear", "aten::matmul", "aten::mm", "aten::addmm"})
@@ -56,19 +56,14 @@ ROW_KEYS = ("caller", "shape", "dtype", "weights", "products", "runs", "launches
             "floor_us", "stacked_floor_us", "at_stake_us")
 
 
-def product_shape(d: Any, least: int = 2) -> bool:
-    """Whether ``d`` is a recorded shape of at least ``least`` dimensions, each a non-negative int."""
-    return isinstance(d, list) and len(d) >= least and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
-                                                           for x in d)
-
-
 def product_operands(op: str, dims: Any) -> Optional[Tuple[List[int], int, int]]:
     """``(activation shape, K, N)`` of a product whose second operand is a weight matrix: ``linear(x, w[N, K])``,
     ``addmm(bias, x[M, K], w[K, N])``, ``mm``/``matmul(x[..., K], w[K, N])``; None where the shapes are not that."""
     if not isinstance(dims, list):
         return None
     a_at, b_at = (1, 2) if op == "aten::addmm" else (0, 1)
-    if len(dims) <= b_at or not product_shape(dims[a_at]) or not product_shape(dims[b_at]) or len(dims[b_at]) != 2:
+    if len(dims) <= b_at or not is_shape(dims[a_at]) or len(dims[a_at]) < 2 or not is_shape(dims[b_at]) \
+            or len(dims[b_at]) != 2:
         return None
     a, b = dims[a_at], dims[b_at]
     k, n = (b[1], b[0]) if op == "aten::linear" else (b[0], b[1])
@@ -121,9 +116,8 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
                           minlength=len(ops))[:len(ops)]
         launches = _subtree_sums(parent, own)
     view_codes = [c for c, n in enumerate(names) if n in VIEW_OPS]
-    # every op the products' callers called, by caller then start; a top-level op's caller is its thread (negative)
-    threads = value_codes(trace, "ops.thread")[0]
-    caller_of = np.where(parent >= 0, parent, -1 - threads)
+    # every op the products' callers called, by caller then start
+    caller_of = op_callers(trace)
     siblings = np.flatnonzero(np.isin(caller_of, list({int(caller_of[r]) for r in outermost})))
     siblings = siblings[np.lexsort((ops.ts[siblings], caller_of[siblings]))]
     products = set(outermost)

@@ -142,6 +142,11 @@ class TrafficColumns:
         self.bytes[rows], self.flops[rows], self.source[rows] = b[choice], f[choice], c[choice]
 
 
+def is_shape(d: Any) -> bool:
+    """Whether ``d`` is a recorded tensor shape: a list of non-negative ints (``True`` and ``False`` are not)."""
+    return isinstance(d, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in d)
+
+
 def tensor_inputs(dims: Sequence[Any], types: Sequence[Any]) -> List[tuple]:
     """(shape, dtype) of each tensor input; scalars and lists of tensors are skipped."""
     out = []
