@@ -58,6 +58,7 @@ def kv_repeat_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     call_tops = {e[1] for entries in by_caller.values() for e in entries}
     for entries in by_caller.values():
         entries.sort(key=lambda e: (e[0], e[1]))
+    starts = {caller: [e[0] for e in entries] for caller, entries in by_caller.items()}
     gpu_time = op_gpu_time(trace) if len(trace.gpu) else None
     groups: Dict[tuple, Dict[str, Any]] = {}
     fed: Dict[tuple, set] = defaultdict(set)
@@ -70,7 +71,7 @@ def kv_repeat_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
         if top < 0 or top in seen_tops or top in call_tops:
             continue
         entries = by_caller[int(caller_of[top])]
-        at = bisect_right([e[0] for e in entries], float(ops.ts[top]))
+        at = bisect_right(starts[int(caller_of[top])], float(ops.ts[top]))
         if at >= len(entries):
             continue
         _, call_top, call, inputs = entries[at]

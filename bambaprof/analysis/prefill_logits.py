@@ -25,7 +25,7 @@ from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
 from .ops import op_gpu_time, rows_named
-from .projections import PRODUCT_OPS, float_type, forward_products, product_operands
+from .projections import float_type, forward_products, product_operands
 from .trace import Trace
 from .traffic import DTYPE_BYTES, DTYPE_NAMES, is_shape
 
@@ -55,7 +55,7 @@ def prefill_logits_table(trace: Trace) -> Optional[List[Dict[str, Any]]]:
     # in each forward, the products of its vocabulary's weight: the LM head runs once a forward, where a layer's
     # product of the same size (an MLP of twice the vocabulary's rows) runs once a layer
     candidates: Dict[tuple, List[tuple]] = defaultdict(list)
-    for r in forward_products(trace, rows_named(trace, PRODUCT_OPS)):
+    for r in forward_products(trace):
         at = bisect_right(starts, float(ops.ts[r])) - 1
         operands = product_operands(ops.name[r], ops.input_dims[r])
         if at < 0 or operands is None or (operands[2], operands[1]) != forwards[at][1] or len(operands[0]) < 3:

@@ -36,13 +36,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .autograd import EVALUATE_FUNCTION
+from .generation import WEIGHT_OPS
 from .ops import _subtree_sums, nearest_marked, op_callers, op_gpu_time, op_parents, rows_named
 from .roofline import floor_time_us, op_dtype
 from .trace import Trace, value_codes
 from .traffic import DTYPE_BYTES, DTYPE_NAMES, is_shape
 
-#: The matrix products a projection calls (``nn.Linear``: ``aten::linear``, which calls ``addmm`` or ``matmul``).
-PRODUCT_OPS = frozenset({"aten::linear", "aten::matmul", "aten::mm", "aten::addmm"})
+#: The matrix products a projection calls (``nn.Linear``: ``aten::linear``, which calls ``addmm`` or ``matmul``): the
+#: ops that apply a weight, as :mod:`.generation` reads them.
+PRODUCT_OPS = frozenset(WEIGHT_OPS)
 #: Ops that only make views: what may come between the products of a run in a trace without GPU activity.
 VIEW_OPS = frozenset({"aten::view", "aten::reshape", "aten::_unsafe_view", "aten::transpose", "aten::t",
                       "aten::permute", "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::as_strided",
@@ -61,7 +63,7 @@ def product_operands(op: str, dims: Any) -> Optional[Tuple[List[int], int, int]]
     ``addmm(bias, x[M, K], w[K, N])``, ``mm``/``matmul(x[..., K], w[K, N])``; None where the shapes are not that."""
     if not isinstance(dims, list):
         return None
-    a_at, b_at = (1, 2) if op == "aten::addmm" else (0, 1)
+    a_at, b_at = WEIGHT_OPS[op]
     if len(dims) <= b_at or not is_shape(dims[a_at]) or len(dims[a_at]) < 2 or not is_shape(dims[b_at]) \
             or len(dims[b_at]) != 2:
         return None
@@ -83,16 +85,23 @@ def backward_ops(trace: Trace, parent: np.ndarray) -> np.ndarray:
     return nearest_marked(parent, backward) >= 0
 
 
-def forward_products(trace: Trace, rows: np.ndarray) -> List[int]:
-    """Of the product calls ``rows`` (ops of :data:`PRODUCT_OPS`), those no product encloses (``linear`` rather than
-    the ``addmm`` it calls) that autograd's backward did not call (a node's gradient products read other operands)."""
+def forward_products(trace: Trace) -> List[int]:
+    """The calls of :data:`PRODUCT_OPS` by start that no product encloses (``linear`` rather than the ``addmm`` it
+    calls) and that autograd's backward did not call (a node's gradient products read other operands). Computed once
+    a trace (kept in :attr:`Trace.memo`): the projections and the prefill logits both read them."""
+    memo = trace.memo.get(("forward products",))
+    if memo is not None:
+        return memo
+    rows = rows_named(trace, PRODUCT_OPS)
     parent = op_parents(trace)
     codes, names = value_codes(trace, "ops.name")
     is_product = np.isin(codes, [c for c, n in enumerate(names) if n in PRODUCT_OPS])
     enclosing = nearest_marked(parent, is_product)
     up = np.where(parent >= 0, enclosing[np.maximum(parent, 0)], -1)
     in_backward = backward_ops(trace, parent)
-    return [r for r in rows.tolist() if up[r] < 0 and not in_backward[r]]
+    found = [r for r in rows.tolist() if up[r] < 0 and not in_backward[r]]
+    trace.memo[("forward products",)] = found
+    return found
 
 
 def projection_table(trace: Trace, peak_gbps: Optional[float],
@@ -102,12 +111,11 @@ def projection_table(trace: Trace, peak_gbps: Optional[float],
     ops = trace.ops
     if not len(ops) or not ops.shapes_recorded:
         return None
-    rows = rows_named(trace, PRODUCT_OPS)
-    if not len(rows):
+    outermost = forward_products(trace)
+    if not outermost:
         return []
     parent = op_parents(trace)
     codes, names = value_codes(trace, "ops.name")
-    outermost = forward_products(trace, rows)
     on_gpu = len(trace.gpu) > 0
     gpu_time = op_gpu_time(trace) if on_gpu else None
     launches = None
