@@ -179,6 +179,24 @@ def activity_names(trace: Trace) -> Tuple[np.ndarray, List[str]]:
     return out
 
 
+def _config(config: list) -> Tuple[tuple, tuple, int, int, int]:
+    """A launch configuration's row of the kernel table's launch columns as (grid, block, registers, shared memory,
+    device)."""
+    return tuple(config[0:3]), tuple(config[3:6]), config[6], config[7], config[8]
+
+
+def _occupancy(trace: Trace, cache: Dict[tuple, Optional[Occupancy]], dev: int, grid: tuple, block: tuple, regs: int,
+               smem: int) -> Optional[Occupancy]:
+    """The theoretical occupancy of a launch configuration, once each (``cache``); None for a device the trace does
+    not describe."""
+    if dev not in trace.devices:
+        return None
+    key = (dev, grid, block, regs, smem)
+    if key not in cache:
+        cache[key] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
+    return cache[key]
+
+
 def _partial_wave_us(trace: Trace, config_time: List[Tuple[list, float]],
                      occ_cache: Dict[tuple, Optional[Occupancy]]) -> Tuple[float, float]:
     """How much of a kernel's time (us) its grids' partial last waves may take: ``(most, least)``, summed over its
@@ -195,13 +213,8 @@ def _partial_wave_us(trace: Trace, config_time: List[Tuple[list, float]],
     SM."""
     most = least = 0.0
     for config, time_us in config_time:
-        grid, block, regs, smem, dev = tuple(config[0:3]), tuple(config[3:6]), config[6], config[7], config[8]
-        if regs < 0 or dev not in trace.devices:
-            continue
-        ck = (dev, grid, block, regs, smem)
-        if ck not in occ_cache:
-            occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
-        occ = occ_cache[ck]
+        grid, block, regs, smem, dev = _config(config)
+        occ = _occupancy(trace, occ_cache, dev, grid, block, regs, smem) if regs >= 0 else None
         if occ is None or not math.isfinite(occ.waves_per_sm) or occ.waves_per_sm <= 1.0:
             continue
         most += time_us * (1.0 - occ.tail_efficiency)
@@ -280,7 +293,7 @@ def kernel_table(
             common = configs[min(np.flatnonzero(seen == seen.max()), key=lambda c: first_seen[c])].tolist()
             row["configs"] = len(configs)
             config_time = list(zip(configs.tolist(), np.bincount(which.ravel(), weights=durs).tolist()))
-        grid, block, regs, smem, dev = tuple(common[0:3]), tuple(common[3:6]), common[6], common[7], common[8]
+        grid, block, regs, smem, dev = _config(common)
         row["grid"] = _dim_text(grid) if kind == "kernel" else None
         row["block"] = _dim_text(block) if kind == "kernel" else None
         row["registers"] = regs if regs >= 0 else None
@@ -295,12 +308,11 @@ def kernel_table(
         elif kind == "kernel" and regs < 0:
             row["occupancy_unknown_because"] = "the trace records no register count for this kernel"
         elif kind == "kernel" and dev in trace.devices:
-            ck = (dev, grid, block, regs, smem)
-            if ck not in occ_cache:
-                occ_cache[ck] = theoretical_occupancy(trace.devices[dev], grid, block, regs, smem)
+            occ = _occupancy(trace, occ_cache, dev, grid, block, regs, smem)
+            ck = (dev, block, regs, smem)
             if ck not in more_cache:
                 more_cache[ck] = one_more_block(trace.devices[dev], block, regs, smem)
-            occ, more = occ_cache[ck], more_cache[ck]
+            more = more_cache[ck]
         row["theoretical_occupancy_pct"] = 100.0 * occ.theoretical if occ else None
         row["limiter"] = occ.limiter if occ else None
         row["blocks_per_sm"] = occ.blocks_per_sm if occ else None

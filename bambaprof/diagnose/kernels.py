@@ -375,17 +375,22 @@ def copy_overhead(a: Any) -> Optional[Finding]:
     return Finding("copy-overhead", severity_of(time, gpu_window_us(a)), msg, evidence, suggestion, time)
 
 
+def _one_more_block_budgets(k: Dict[str, Any]) -> str:
+    """``R registers a thread and S B of shared memory a block``: what one more block an SM would take (the kernel
+    table's ``one_more_block_*``), ``""`` where neither resource needs to change."""
+    regs, smem = k.get("one_more_block_registers"), k.get("one_more_block_shared_memory_bytes")
+    return " and ".join(([f"{regs} registers a thread"] if regs is not None else [])
+                        + ([f"{smem:,} B of shared memory a block"] if smem is not None else []))
+
+
 def _one_more_block(k: Dict[str, Any]) -> str:
     """`` At most R registers a thread and S B of shared memory a block would fit N blocks an SM instead of M (X%
     theoretical occupancy).`` for a kernel row that knows it, else ``""``."""
-    regs, smem = k.get("one_more_block_registers"), k.get("one_more_block_shared_memory_bytes")
     pct, now, then = k.get("one_more_block_occupancy_pct"), k.get("blocks_per_sm"), k.get("one_more_block_blocks")
-    budgets = ([f"{regs} registers a thread"] if regs is not None else []) + \
-        ([f"{smem:,} B of shared memory a block"] if smem is not None else [])
+    budgets = _one_more_block_budgets(k)
     if not budgets or pct is None or now is None or then is None:
         return ""
-    return (f" At most {' and '.join(budgets)} would fit {then} blocks an SM instead of {now} ({pct:.1f}% "
-            "theoretical occupancy).")
+    return f" At most {budgets} would fit {then} blocks an SM instead of {now} ({pct:.1f}% theoretical occupancy)."
 
 
 def low_occupancy(a: Any) -> List[Finding]:
@@ -457,16 +462,13 @@ def _whole_waves_text(blocks: int, per_sm: int, sms: int, waves: float) -> str:
 def _one_more_block_waves(k: Dict[str, Any], blocks: int, sms: int) -> str:
     """What one more block an SM (the kernel table's ``one_more_block_*``) would make of the waves, where it takes
     a wave off the grid; else ``""``."""
-    then, regs, smem = k.get("one_more_block_blocks"), k.get("one_more_block_registers"), \
-        k.get("one_more_block_shared_memory_bytes")
+    then, budgets = k.get("one_more_block_blocks"), _one_more_block_budgets(k)
     waves = k.get("waves_per_sm") or 0.0
-    if not then or (regs is None and smem is None):
+    if not then or not budgets:
         return ""
     waves_then = blocks / (then * sms)
     if math.ceil(waves_then) >= math.ceil(waves):
         return ""
-    budgets = " and ".join(([f"{regs} registers a thread"] if regs is not None else [])
-                           + ([f"{smem:,} B of shared memory a block"] if smem is not None else []))
     return (f" At most {budgets}, {then} blocks would fit an SM and the grid would run in {math.ceil(waves_then)} "
             f"wave{'s' if math.ceil(waves_then) > 1 else ''} ({waves_then:.2f}) instead of {math.ceil(waves)}.")
 
