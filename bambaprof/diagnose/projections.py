@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .finding import Finding, gpu_window_us, severity_of, time_base, us_text
+from .finding import Finding, time_base, time_based_finding, us_text
 
 #: split-projections: the runs' time at stake (their GPU time above what one stacked product would take at least;
 #: in a CPU-only profile, the products' host time against the span) is at least this share of kernel time (%).
@@ -61,5 +61,5 @@ def split_projections(a: Any) -> Optional[Finding]:
                   "input instead of one per projection, and for the few rows of a decode step one matrix-vector "
                   "product large enough to stream its weights at full bandwidth. A state-dict hook keeps checkpoints "
                   "loading as before.")
-    severity = severity_of(time, total) if on_host else severity_of(time, gpu_window_us(a))
-    return Finding("split-projections", severity, msg, [dict(r) for r in judged[:8]], suggestion, at_stake)
+    return time_based_finding(a, "split-projections", on_host, time, total, at_stake, msg,
+                              [dict(r) for r in judged[:8]], suggestion)
